@@ -1,0 +1,1 @@
+//! blvm-module: module protocol types, codec and async client SDK (in progress).

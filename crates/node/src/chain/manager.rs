@@ -1,0 +1,860 @@
+//! The chain manager: block index, active chain, UTXO cache and best-chain activation.
+
+use super::error::ChainError;
+use super::events::{ChainNotification, FlushReason, FlushReport};
+use super::index::{status, BlockIndexEntry};
+use crate::chainstate::cache::{BlockView, CoinsCache};
+use crate::chainstate::coin::is_unspendable;
+use crate::chainstate::stats::{compute_utxo_stats, UtxoStats};
+use crate::chainstate::undo::BlockUndo;
+use crate::chainstate::Coin;
+use crate::params::{ChainParams, BIP34_IMPLIES_BIP30_LIMIT};
+use crate::store::block_files::{BlockFiles, FilePos, DEFAULT_MAX_FILE_SIZE};
+use crate::store::db::{ChainDb, FlushBatch};
+use crate::validation::block_check::{check_block, check_proof_of_work, contextual_check_block};
+use crate::validation::header_check::{contextual_check_header, median_time, ParentContext};
+use crate::validation::locks::{sequence_lock, sequence_lock_satisfied};
+use crate::validation::pow::next_work_required;
+use crate::validation::scripts::{block_script_flags, verify_block_scripts};
+use crate::validation::sigops::{sigop_cost, MAX_BLOCK_SIGOPS_COST};
+use crate::validation::tx_check::MAX_MONEY;
+use crate::validation::Reject;
+use bitcoin::block::Header;
+use bitcoin::consensus::{deserialize, serialize};
+use bitcoin::hashes::Hash;
+use bitcoin::{Block, BlockHash, OutPoint, TxOut, Work};
+use bitcoinconsensus as bc;
+use std::cmp::Reverse;
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// Coinbase outputs can be spent only after this many confirmations.
+pub const COINBASE_MATURITY: u32 = 100;
+const META_BEST_BLOCK: &str = "best_block";
+const META_SCAN_POS: &str = "blockfile_scan";
+
+/// Tunables of the chain engine.
+#[derive(Debug, Clone)]
+pub struct ChainSettings {
+    /// Coins cache budget in bytes (`-dbcache`); exceeding it triggers a flush.
+    pub dbcache_bytes: usize,
+    /// Threads used for script verification.
+    pub script_threads: usize,
+    /// Size at which a new block file is started.
+    pub max_block_file_size: u64,
+    /// Current UNIX time, for the time-too-new rule (overridable in tests).
+    pub clock: fn() -> i64,
+}
+
+fn system_clock() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
+}
+
+impl Default for ChainSettings {
+    fn default() -> Self {
+        ChainSettings {
+            dbcache_bytes: 450 * 1024 * 1024,
+            script_threads: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+            max_block_file_size: DEFAULT_MAX_FILE_SIZE,
+            clock: system_clock,
+        }
+    }
+}
+
+/// What happened to a block handed to [`ChainManager::process_block`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BlockOutcome {
+    /// Stored; `connected` tells whether it is now in the active chain.
+    Accepted {
+        /// The block ended up in the active chain.
+        connected: bool,
+    },
+    /// We already had this block.
+    Duplicate,
+    /// Its parent is unknown.
+    Orphan,
+    /// It breaks a consensus rule.
+    Invalid(Reject),
+}
+
+/// The chain engine for one datadir.
+pub struct ChainManager {
+    params: ChainParams,
+    settings: ChainSettings,
+    db: ChainDb,
+    files: BlockFiles,
+    index: HashMap<BlockHash, BlockIndexEntry>,
+    linked: HashSet<BlockHash>,
+    unlinked: HashMap<BlockHash, Vec<BlockHash>>,
+    candidates: BTreeSet<(Work, Reverse<u64>, BlockHash)>,
+    active: Vec<BlockHash>,
+    coins: CoinsCache,
+    dirty_index: HashSet<BlockHash>,
+    next_sequence: u64,
+    notifications: Vec<ChainNotification>,
+    flush_reports: Vec<FlushReport>,
+    last_flush: Instant,
+    last_reject: Option<Reject>,
+}
+
+impl ChainManager {
+    /// Opens the chain in `net_dir` (blocks in `blocks/`, database in `chainstate/`), creating the
+    /// genesis state on first use and replaying any blocks stored after the last flush.
+    pub fn open(params: ChainParams, net_dir: &Path, settings: ChainSettings) -> Result<Self, ChainError> {
+        let db = ChainDb::open(&net_dir.join("chainstate").join("chain.redb"))?;
+        let files = BlockFiles::open(&net_dir.join("blocks"), params.magic(), settings.max_block_file_size)?;
+        let mut cm = ChainManager {
+            params,
+            settings,
+            db,
+            files,
+            index: HashMap::new(),
+            linked: HashSet::new(),
+            unlinked: HashMap::new(),
+            candidates: BTreeSet::new(),
+            active: Vec::new(),
+            coins: CoinsCache::default(),
+            dirty_index: HashSet::new(),
+            next_sequence: 1,
+            notifications: Vec::new(),
+            flush_reports: Vec::new(),
+            last_flush: Instant::now(),
+            last_reject: None,
+        };
+        cm.load()?;
+        Ok(cm)
+    }
+
+    fn corrupt(&self, what: String) -> ChainError {
+        ChainError::Corrupt(format!("{}: {what}", self.db.path().display()))
+    }
+
+    fn load(&mut self) -> Result<(), ChainError> {
+        for (key, bytes) in self.db.load_index()? {
+            let entry = BlockIndexEntry::decode(&bytes).map_err(|e| self.corrupt(format!("block index: {e}")))?;
+            if entry.hash.to_byte_array() != key {
+                return Err(self.corrupt(format!("block index key does not match header {}", entry.hash)));
+            }
+            self.index.insert(entry.hash, entry);
+        }
+        if self.index.is_empty() {
+            self.init_genesis()?;
+        } else {
+            let best = self
+                .db
+                .get_meta(META_BEST_BLOCK)?
+                .and_then(|b| <[u8; 32]>::try_from(b.as_slice()).ok())
+                .map(BlockHash::from_byte_array)
+                .ok_or_else(|| self.corrupt("missing best block marker".into()))?;
+            self.rebuild_active(best)?;
+        }
+        self.rebuild_links();
+        self.replay_block_files()?;
+        Ok(())
+    }
+
+    fn init_genesis(&mut self) -> Result<(), ChainError> {
+        let genesis = self.params.genesis();
+        let hash = genesis.block_hash();
+        let pos = self.files.write_block(&serialize(&genesis))?;
+        let entry = BlockIndexEntry {
+            header: genesis.header,
+            hash,
+            height: 0,
+            chainwork: genesis.header.work(),
+            status: status::HAVE_DATA | status::VALID_SCRIPTS,
+            n_tx: genesis.txdata.len() as u32,
+            data_pos: Some(pos),
+            undo_pos: None,
+            sequence: 0,
+        };
+        self.index.insert(hash, entry);
+        self.dirty_index.insert(hash);
+        self.active = vec![hash];
+        self.flush(FlushReason::Manual)?;
+        Ok(())
+    }
+
+    fn rebuild_active(&mut self, best: BlockHash) -> Result<(), ChainError> {
+        let mut chain = Vec::new();
+        let mut cur = Some(best);
+        while let Some(h) = cur {
+            let e = self.index.get(&h).ok_or_else(|| ChainError::Corrupt(format!("best chain references unknown block {h}")))?;
+            chain.push(h);
+            cur = if e.height == 0 { None } else { Some(e.header.prev_blockhash) };
+        }
+        chain.reverse();
+        if chain.first() != Some(&self.params.genesis().block_hash()) {
+            return Err(self.corrupt("best chain does not start at this network's genesis".into()));
+        }
+        self.active = chain;
+        Ok(())
+    }
+
+    fn rebuild_links(&mut self) {
+        self.linked.clear();
+        self.unlinked.clear();
+        self.candidates.clear();
+        for h in &self.active {
+            self.linked.insert(*h);
+        }
+        let mut by_height: Vec<(u32, BlockHash)> = self.index.values().map(|e| (e.height, e.hash)).collect();
+        by_height.sort();
+        for (_, h) in by_height {
+            if self.linked.contains(&h) {
+                continue;
+            }
+            if let Some(e) = self.index.get(&h) {
+                if e.have_data() && !e.is_failed() {
+                    self.try_link(h);
+                }
+            }
+        }
+        if let Some(tip) = self.active.last().copied() {
+            if let Some(e) = self.index.get(&tip) {
+                self.candidates.insert((e.chainwork, Reverse(e.sequence), tip));
+            }
+        }
+    }
+
+    /// Marks `h` (which has data) as linked if its parent is, then links waiting children.
+    fn try_link(&mut self, h: BlockHash) {
+        let Some(e) = self.index.get(&h) else { return };
+        let parent = e.header.prev_blockhash;
+        if e.height > 0 && !self.linked.contains(&parent) {
+            self.unlinked.entry(parent).or_default().push(h);
+            return;
+        }
+        let mut stack = vec![h];
+        while let Some(x) = stack.pop() {
+            self.linked.insert(x);
+            if let Some(e) = self.index.get(&x) {
+                if !e.is_failed() {
+                    self.candidates.insert((e.chainwork, Reverse(e.sequence), x));
+                }
+            }
+            if let Some(children) = self.unlinked.remove(&x) {
+                stack.extend(children);
+            }
+        }
+    }
+
+    /// Re-indexes blocks written to the block files after the last flush (crash recovery).
+    fn replay_block_files(&mut self) -> Result<(), ChainError> {
+        let (mut file, mut offset) = match self.db.get_meta(META_SCAN_POS)? {
+            Some(b) if b.len() == 12 => {
+                let mut f = [0u8; 4];
+                f.copy_from_slice(&b[..4]);
+                let mut o = [0u8; 8];
+                o.copy_from_slice(&b[4..]);
+                (u32::from_le_bytes(f), u64::from_le_bytes(o))
+            }
+            _ => (0, 0),
+        };
+        let mut replayed = 0usize;
+        loop {
+            if !self.files.block_path(file).exists() {
+                break;
+            }
+            for (pos, bytes) in self.files.scan_blocks_from(file, offset)? {
+                let block: Block = match deserialize(&bytes) {
+                    Ok(b) => b,
+                    Err(e) => {
+                        tracing::warn!(file = %self.files.block_path(file).display(), offset = pos.offset, "skipping undecodable block record: {e}");
+                        continue;
+                    }
+                };
+                if self.index.get(&block.block_hash()).map(|e| e.have_data()).unwrap_or(false) {
+                    continue;
+                }
+                if let BlockOutcome::Accepted { .. } = self.accept_block(&block, Some(pos))? {
+                    replayed += 1;
+                }
+            }
+            file += 1;
+            offset = 0;
+        }
+        if replayed > 0 {
+            tracing::info!(blocks = replayed, "re-indexed blocks stored after the last flush");
+        }
+        self.activate_best_chain(None)?;
+        Ok(())
+    }
+
+    /// Network parameters in use.
+    pub fn params(&self) -> &ChainParams {
+        &self.params
+    }
+
+    /// The active tip.
+    pub fn tip(&self) -> &BlockIndexEntry {
+        // The active chain always holds at least genesis.
+        let h = self.active.last().copied().unwrap_or_else(BlockHash::all_zeros);
+        &self.index[&h]
+    }
+
+    /// Height of the active tip.
+    pub fn height(&self) -> u32 {
+        (self.active.len() as u32).saturating_sub(1)
+    }
+
+    /// Hash of the active block at `height`.
+    pub fn hash_at(&self, height: u32) -> Option<BlockHash> {
+        self.active.get(height as usize).copied()
+    }
+
+    /// Index entry of any known block.
+    pub fn entry(&self, hash: &BlockHash) -> Option<&BlockIndexEntry> {
+        self.index.get(hash)
+    }
+
+    /// Whether `hash` is in the active chain.
+    pub fn is_active(&self, hash: &BlockHash) -> bool {
+        self.index.get(hash).map(|e| self.active.get(e.height as usize) == Some(hash)).unwrap_or(false)
+    }
+
+    /// Every known block index entry (for getchaintips and friends).
+    pub fn entries(&self) -> impl Iterator<Item = &BlockIndexEntry> {
+        self.index.values()
+    }
+
+    /// Reads a stored block.
+    pub fn read_block(&self, hash: &BlockHash) -> Result<Option<Block>, ChainError> {
+        let Some(pos) = self.index.get(hash).and_then(|e| if e.have_data() { e.data_pos } else { None }) else {
+            return Ok(None);
+        };
+        let bytes = self.files.read_block(pos)?;
+        let block: Block = deserialize(&bytes).map_err(|e| ChainError::Corrupt(format!("{}: block {hash} at offset {}: {e}", self.files.block_path(pos.file).display(), pos.offset)))?;
+        Ok(Some(block))
+    }
+
+    /// The unspent coin at `op` in the current chainstate.
+    pub fn get_coin(&mut self, op: &OutPoint) -> Result<Option<Coin>, ChainError> {
+        let reader = self.db.coin_reader()?;
+        let path = self.db.path().to_path_buf();
+        Ok(self.coins.get(op, &reader, &path)?)
+    }
+
+    /// Takes the chain changes accumulated since the last call.
+    pub fn take_notifications(&mut self) -> Vec<ChainNotification> {
+        std::mem::take(&mut self.notifications)
+    }
+
+    /// Takes the reports of flushes the engine ran on its own (cache full).
+    pub fn take_flush_reports(&mut self) -> Vec<FlushReport> {
+        std::mem::take(&mut self.flush_reports)
+    }
+
+    /// Approximate bytes used by the coins cache.
+    pub fn cache_usage(&self) -> usize {
+        self.coins.memory_usage()
+    }
+
+    /// Time since the last successful flush.
+    pub fn since_last_flush(&self) -> Duration {
+        self.last_flush.elapsed()
+    }
+
+    /// Directory of the block files.
+    pub fn blocks_dir(&self) -> PathBuf {
+        self.files.dir().to_path_buf()
+    }
+
+    /// Path of the chain database.
+    pub fn db_path(&self) -> PathBuf {
+        self.db.path().to_path_buf()
+    }
+
+    /// Median time past of the active block at `height`.
+    pub fn mtp_at(&self, height: u32) -> i64 {
+        match self.hash_at(height) {
+            Some(h) => self.median_time_past(&h),
+            None => 0,
+        }
+    }
+
+    /// Median time past of the block `hash` (its own and up to 10 ancestors' timestamps).
+    pub fn median_time_past(&self, hash: &BlockHash) -> i64 {
+        let mut times = Vec::with_capacity(11);
+        let mut cur = self.index.get(hash);
+        while let Some(e) = cur {
+            times.push(e.header.time);
+            if times.len() == 11 || e.height == 0 {
+                break;
+            }
+            cur = self.index.get(&e.header.prev_blockhash);
+        }
+        median_time(times)
+    }
+
+    /// Ancestor of `hash` at `height` (walks back until it meets the active chain).
+    pub fn ancestor(&self, hash: &BlockHash, height: u32) -> Option<&BlockIndexEntry> {
+        let mut e = self.index.get(hash)?;
+        if height > e.height {
+            return None;
+        }
+        loop {
+            if e.height == height {
+                return Some(e);
+            }
+            if self.active.get(e.height as usize) == Some(&e.hash) {
+                return self.active.get(height as usize).and_then(|h| self.index.get(h));
+            }
+            e = self.index.get(&e.header.prev_blockhash)?;
+        }
+    }
+
+    fn parent_context(&self, prev: &BlockIndexEntry, new_time: u32) -> ParentContext {
+        let prev_hash = prev.hash;
+        let ancestor = |h: u32| self.ancestor(&prev_hash, h).map(|e| e.header);
+        let expected_bits = next_work_required(&self.params, prev.height, &prev.header, new_time, &ancestor);
+        ParentContext { height: prev.height, time: prev.header.time, mtp: self.median_time_past(&prev.hash), expected_bits }
+    }
+
+    fn add_header_entry(&mut self, header: &Header, prev: &BlockIndexEntry, extra_status: u32) -> BlockHash {
+        let hash = header.block_hash();
+        let seq = self.next_sequence;
+        self.next_sequence += 1;
+        let entry = BlockIndexEntry {
+            header: *header,
+            hash,
+            height: prev.height + 1,
+            chainwork: prev.chainwork + header.work(),
+            status: extra_status,
+            n_tx: 0,
+            data_pos: None,
+            undo_pos: None,
+            sequence: seq,
+        };
+        self.index.insert(hash, entry);
+        self.dirty_index.insert(hash);
+        hash
+    }
+
+    /// Validates a header against its parent and adds it to the index (headers-first sync).
+    pub fn accept_header(&mut self, header: &Header) -> Result<Result<BlockHash, Reject>, ChainError> {
+        let hash = header.block_hash();
+        if let Some(e) = self.index.get(&hash) {
+            if e.is_failed() {
+                return Ok(Err(Reject::new("duplicate-invalid", format!("block {hash} is known invalid"))));
+            }
+            return Ok(Ok(hash));
+        }
+        let Some(prev) = self.index.get(&header.prev_blockhash).cloned() else {
+            return Ok(Err(Reject::new("prev-blk-not-found", format!("parent {} unknown", header.prev_blockhash))));
+        };
+        if prev.is_failed() {
+            self.add_header_entry(header, &prev, status::FAILED_CHILD);
+            return Ok(Err(Reject::new("bad-prevblk", format!("parent {} is invalid", prev.hash))));
+        }
+        if let Err(r) = check_proof_of_work(header, &self.params) {
+            return Ok(Err(r));
+        }
+        let ctx = self.parent_context(&prev, header.time);
+        if let Err(r) = contextual_check_header(header, &ctx, &self.params, (self.settings.clock)()) {
+            if r.reason != "time-too-new" {
+                self.add_header_entry(header, &prev, status::FAILED_VALID);
+            }
+            return Ok(Err(r));
+        }
+        Ok(Ok(self.add_header_entry(header, &prev, 0)))
+    }
+
+    /// Validates, stores and (if it leads to more work) connects a block.
+    pub fn process_block(&mut self, block: &Block) -> Result<BlockOutcome, ChainError> {
+        let outcome = self.accept_block(block, None)?;
+        if let BlockOutcome::Accepted { .. } = outcome {
+            let hash = block.block_hash();
+            self.activate_best_chain(Some(block))?;
+            if let Some(e) = self.index.get(&hash) {
+                if e.is_failed() {
+                    return Ok(BlockOutcome::Invalid(self.last_reject.take().unwrap_or_else(|| Reject::new("invalid", "block failed to connect"))));
+                }
+            }
+            return Ok(BlockOutcome::Accepted { connected: self.is_active(&hash) });
+        }
+        Ok(outcome)
+    }
+
+    fn accept_block(&mut self, block: &Block, stored_at: Option<FilePos>) -> Result<BlockOutcome, ChainError> {
+        let hash = block.block_hash();
+        if let Some(e) = self.index.get(&hash) {
+            if e.is_failed() {
+                return Ok(BlockOutcome::Invalid(Reject::new("duplicate-invalid", format!("block {hash} is known invalid"))));
+            }
+            if e.have_data() {
+                return Ok(BlockOutcome::Duplicate);
+            }
+        }
+        if !self.index.contains_key(&hash) {
+            match self.accept_header(&block.header)? {
+                Ok(_) => {}
+                Err(r) if r.reason == "prev-blk-not-found" => return Ok(BlockOutcome::Orphan),
+                Err(r) => return Ok(BlockOutcome::Invalid(r)),
+            }
+        }
+        let Some(entry) = self.index.get(&hash).cloned() else {
+            return Err(ChainError::Corrupt(format!("accepted header {hash} missing from index")));
+        };
+        let prev_mtp = self.median_time_past(&entry.header.prev_blockhash);
+        let checked = check_block(block, &self.params).and_then(|_| contextual_check_block(block, entry.height, prev_mtp, &self.params));
+        if let Err(r) = checked {
+            if !r.may_be_mutated {
+                self.mark_invalid(&hash);
+            }
+            return Ok(BlockOutcome::Invalid(r));
+        }
+        let pos = match stored_at {
+            Some(p) => p,
+            None => self.files.write_block(&serialize(block))?,
+        };
+        if let Some(e) = self.index.get_mut(&hash) {
+            e.status |= status::HAVE_DATA;
+            e.status &= !status::PRUNED;
+            e.n_tx = block.txdata.len() as u32;
+            e.data_pos = Some(pos);
+        }
+        self.dirty_index.insert(hash);
+        self.try_link(hash);
+        Ok(BlockOutcome::Accepted { connected: false })
+    }
+
+    fn mark_invalid(&mut self, hash: &BlockHash) {
+        let Some(height) = self.index.get(hash).map(|e| e.height) else { return };
+        if let Some(e) = self.index.get_mut(hash) {
+            e.status |= status::FAILED_VALID;
+        }
+        self.dirty_index.insert(*hash);
+        let descendants: Vec<BlockHash> = self
+            .index
+            .values()
+            .filter(|e| e.height > height && self.ancestor(&e.hash, height).map(|a| a.hash) == Some(*hash))
+            .map(|e| e.hash)
+            .collect();
+        for d in &descendants {
+            if let Some(e) = self.index.get_mut(d) {
+                e.status |= status::FAILED_CHILD;
+            }
+            self.dirty_index.insert(*d);
+        }
+        let failed: HashSet<BlockHash> = descendants.into_iter().chain(std::iter::once(*hash)).collect();
+        self.candidates.retain(|(_, _, h)| !failed.contains(h));
+    }
+
+    /// Connects the most-work valid chain, reorganising if needed; a block that fails to connect
+    /// is marked invalid (with its descendants) and the next best chain is tried.
+    fn activate_best_chain(&mut self, hint: Option<&Block>) -> Result<(), ChainError> {
+        loop {
+            let tip = self.tip().clone();
+            let Some(&(work, _, best)) = self.candidates.iter().next_back() else { break };
+            if work <= tip.chainwork || best == tip.hash {
+                break;
+            }
+            let mut path = Vec::new();
+            let mut cur = best;
+            while !self.is_active(&cur) {
+                path.push(cur);
+                cur = match self.index.get(&cur) {
+                    Some(e) => e.header.prev_blockhash,
+                    None => return Err(ChainError::Corrupt(format!("candidate {best} has a gap in its ancestry"))),
+                };
+            }
+            let fork_height = self.index.get(&cur).map(|e| e.height).unwrap_or(0);
+            path.reverse();
+            let mut disconnected = Vec::new();
+            while self.height() > fork_height {
+                disconnected.push(self.disconnect_tip()?);
+            }
+            let mut connected = Vec::new();
+            let mut failed = false;
+            for h in &path {
+                let block = match hint {
+                    Some(b) if b.block_hash() == *h => b.clone(),
+                    _ => match self.read_block(h)? {
+                        Some(b) => b,
+                        None => return Err(ChainError::Corrupt(format!("block {h} has no data"))),
+                    },
+                };
+                match self.connect_tip(&block)? {
+                    Ok(()) => connected.push(*h),
+                    Err(r) => {
+                        tracing::warn!(block = %h, reason = %r, "block failed to connect; marking invalid");
+                        self.mark_invalid(h);
+                        self.last_reject = Some(r);
+                        failed = true;
+                        break;
+                    }
+                }
+            }
+            if !disconnected.is_empty() {
+                self.notifications.push(ChainNotification::Reorg {
+                    old_tip: tip.hash,
+                    new_tip: self.tip().hash,
+                    fork_height,
+                    disconnected,
+                    connected,
+                });
+            }
+            let tip_work = self.tip().chainwork;
+            self.candidates.retain(|(w, _, _)| *w >= tip_work);
+            if failed {
+                tracing::info!(tip = %self.tip().hash, "re-selecting the best chain after an invalid block");
+            }
+        }
+        Ok(())
+    }
+
+    fn bip30_enforced(&self, height: u32, hash: &BlockHash) -> bool {
+        if self.params.bip30_exception_heights.iter().any(|(h, bh)| *h == height && bh == hash) {
+            return false;
+        }
+        if let Some(bip34_hash) = self.params.bip34_hash {
+            if height >= self.params.bip34_height && height < BIP34_IMPLIES_BIP30_LIMIT {
+                let at = self.active.get(self.params.bip34_height as usize);
+                if at == Some(&bip34_hash) {
+                    return false;
+                }
+            }
+        }
+        true
+    }
+
+    /// Connects `block` on top of the active tip. Consensus failures leave everything unchanged.
+    fn connect_tip(&mut self, block: &Block) -> Result<Result<(), Reject>, ChainError> {
+        let hash = block.block_hash();
+        let height = self.height() + 1;
+        let prev_mtp = self.mtp_at(height - 1);
+        let enforce_bip30 = self.bip30_enforced(height, &hash);
+        let flags = block_script_flags(&self.params, height, &hash);
+        let csv = height >= self.params.csv_height;
+        let reader = self.db.coin_reader()?;
+        let db_path = self.db.path().to_path_buf();
+        let mut view = BlockView::new(&mut self.coins, &reader, &db_path);
+        let mut undo = BlockUndo::default();
+        let mut spent_all: Vec<Vec<TxOut>> = Vec::with_capacity(block.txdata.len());
+        let mut fees: u64 = 0;
+        let mut sigops: u64 = 0;
+        let mut fresh_outputs: HashSet<OutPoint> = HashSet::new();
+        let active = &self.active;
+        let index = &self.index;
+        let mtp_of = |h: u32| -> i64 {
+            let mut times = Vec::with_capacity(11);
+            let mut hh = h as i64;
+            while hh >= 0 && times.len() < 11 {
+                if let Some(e) = active.get(hh as usize).and_then(|x| index.get(x)) {
+                    times.push(e.header.time);
+                }
+                hh -= 1;
+            }
+            median_time(times)
+        };
+
+        if enforce_bip30 {
+            for tx in &block.txdata {
+                let txid = tx.compute_txid();
+                for vout in 0..tx.output.len() as u32 {
+                    let op = OutPoint { txid, vout };
+                    if view.get(&op)?.is_some() {
+                        return Ok(Err(Reject::new("bad-txns-BIP30", format!("tried to overwrite transaction {txid}"))));
+                    }
+                    if view.known_absent_from_db(&op)? {
+                        fresh_outputs.insert(op);
+                    }
+                }
+            }
+        }
+
+        let p2sh = flags & bc::VERIFY_P2SH != 0;
+        let witness = flags & bc::VERIFY_WITNESS != 0;
+        for tx in &block.txdata {
+            let txid = tx.compute_txid();
+            if tx.is_coinbase() {
+                spent_all.push(Vec::new());
+                sigops += sigop_cost(tx, &[], p2sh, witness);
+            } else {
+                let mut coins = Vec::with_capacity(tx.input.len());
+                for input in &tx.input {
+                    match view.get(&input.previous_output)? {
+                        Some(c) => coins.push(c),
+                        None => {
+                            return Ok(Err(Reject::new(
+                                "bad-txns-inputs-missingorspent",
+                                format!("tx {txid} input {} missing or spent", input.previous_output),
+                            )))
+                        }
+                    }
+                }
+                let mut value_in: u64 = 0;
+                for c in &coins {
+                    if c.is_coinbase && height - c.height < COINBASE_MATURITY {
+                        return Ok(Err(Reject::new(
+                            "bad-txns-premature-spend-of-coinbase",
+                            format!("tried to spend coinbase at depth {}", height - c.height),
+                        )));
+                    }
+                    let v = c.output.value.to_sat();
+                    value_in = value_in.saturating_add(v);
+                    if v > MAX_MONEY || value_in > MAX_MONEY {
+                        return Ok(Err(Reject::new("bad-txns-inputvalues-outofrange", format!("tx {txid}"))));
+                    }
+                }
+                let value_out: u64 = tx.output.iter().map(|o| o.value.to_sat()).sum();
+                if value_in < value_out {
+                    return Ok(Err(Reject::new("bad-txns-in-belowout", format!("value in ({value_in}) < value out ({value_out})"))));
+                }
+                let fee = value_in - value_out;
+                if fee > MAX_MONEY {
+                    return Ok(Err(Reject::new("bad-txns-fee-outofrange", format!("tx {txid}"))));
+                }
+                fees += fee;
+                if fees > MAX_MONEY {
+                    return Ok(Err(Reject::new("bad-txns-accumulated-fee-outofrange", "accumulated fee in the block out of range")));
+                }
+                if csv {
+                    let heights: Vec<u32> = coins.iter().map(|c| c.height).collect();
+                    let lock = sequence_lock(tx, &heights, &mtp_of);
+                    if !sequence_lock_satisfied(lock, height, prev_mtp) {
+                        return Ok(Err(Reject::new("bad-txns-nonfinal", "contains a non-BIP68-final transaction")));
+                    }
+                }
+                let spent: Vec<TxOut> = coins.iter().map(|c| c.output.clone()).collect();
+                let spent_refs: Vec<&TxOut> = spent.iter().collect();
+                sigops += sigop_cost(tx, &spent_refs, p2sh, witness);
+                for input in &tx.input {
+                    view.spend(&input.previous_output)?;
+                }
+                spent_all.push(spent);
+                undo.txs.push(coins);
+            }
+            if sigops > MAX_BLOCK_SIGOPS_COST {
+                return Ok(Err(Reject::new("bad-blk-sigops", "too many sigops")));
+            }
+            for (vout, out) in tx.output.iter().enumerate() {
+                if is_unspendable(&out.script_pubkey) {
+                    continue;
+                }
+                let op = OutPoint { txid, vout: vout as u32 };
+                let fresh = fresh_outputs.contains(&op);
+                view.add(op, Coin { output: out.clone(), height, is_coinbase: tx.is_coinbase() }, fresh);
+            }
+        }
+        let reward = fees + self.params.subsidy(height);
+        let cb_out: u64 = block.txdata[0].output.iter().map(|o| o.value.to_sat()).sum();
+        if cb_out > reward {
+            return Ok(Err(Reject::new("bad-cb-amount", format!("coinbase pays too much (actual={cb_out} vs limit={reward})"))));
+        }
+        if let Err(r) = verify_block_scripts(&block.txdata, &spent_all, flags, self.settings.script_threads) {
+            return Ok(Err(r));
+        }
+        let changes = view.into_changes();
+        drop(reader);
+        // Every rule passed: persist undo data, then apply the changes.
+        let data_file = self.index.get(&hash).and_then(|e| e.data_pos).map(|p| p.file).unwrap_or(0);
+        let undo_pos = self.files.write_undo(data_file, &hash, &undo.encode())?;
+        self.coins.apply(changes);
+        if let Some(e) = self.index.get_mut(&hash) {
+            e.status |= status::HAVE_UNDO | status::VALID_SCRIPTS;
+            e.undo_pos = Some(undo_pos);
+        }
+        self.dirty_index.insert(hash);
+        self.active.push(hash);
+        self.notifications.push(ChainNotification::BlockConnected { hash, height, n_tx: block.txdata.len() as u32 });
+        if self.coins.memory_usage() > self.settings.dbcache_bytes {
+            let report = self.flush(FlushReason::CacheFull)?;
+            self.flush_reports.push(report);
+        }
+        Ok(Ok(()))
+    }
+
+    /// Disconnects the active tip using its undo data; returns its hash.
+    fn disconnect_tip(&mut self) -> Result<BlockHash, ChainError> {
+        let tip = self.tip().clone();
+        if tip.height == 0 {
+            return Err(ChainError::Corrupt("attempt to disconnect genesis".into()));
+        }
+        let block = self.read_block(&tip.hash)?.ok_or_else(|| ChainError::Corrupt(format!("block {} has no data to disconnect", tip.hash)))?;
+        let undo_pos = tip.undo_pos.ok_or_else(|| ChainError::Corrupt(format!("block {} has no undo data", tip.hash)))?;
+        let undo_bytes = self.files.read_undo(undo_pos, &tip.hash)?;
+        let undo = BlockUndo::decode(&undo_bytes).map_err(|e| ChainError::Corrupt(format!("undo data of {}: {e}", tip.hash)))?;
+        if undo.txs.len() + 1 != block.txdata.len() {
+            return Err(ChainError::Corrupt(format!("undo data of {} does not match the block", tip.hash)));
+        }
+        let reader = self.db.coin_reader()?;
+        let db_path = self.db.path().to_path_buf();
+        let mut view = BlockView::new(&mut self.coins, &reader, &db_path);
+        for (i, tx) in block.txdata.iter().enumerate().rev() {
+            let txid = tx.compute_txid();
+            for (vout, out) in tx.output.iter().enumerate() {
+                if is_unspendable(&out.script_pubkey) {
+                    continue;
+                }
+                let op = OutPoint { txid, vout: vout as u32 };
+                if view.spend(&op)?.is_none() {
+                    tracing::warn!(block = %tip.hash, outpoint = %op, "output missing while disconnecting (unclean)");
+                }
+            }
+            if i > 0 {
+                let coins = &undo.txs[i - 1];
+                if coins.len() != tx.input.len() {
+                    return Err(ChainError::Corrupt(format!("undo data of {} has wrong input count", tip.hash)));
+                }
+                for (input, coin) in tx.input.iter().zip(coins).rev() {
+                    view.add(input.previous_output, coin.clone(), false);
+                }
+            }
+        }
+        let changes = view.into_changes();
+        drop(reader);
+        self.coins.apply(changes);
+        self.active.pop();
+        self.notifications.push(ChainNotification::BlockDisconnected { hash: tip.hash, height: tip.height });
+        Ok(tip.hash)
+    }
+
+    /// Writes dirty coins, dirty index entries and the best-block marker in one atomic commit,
+    /// after making the block files durable. A failed flush is fatal for the node.
+    pub fn flush(&mut self, reason: FlushReason) -> Result<FlushReport, ChainError> {
+        let start = Instant::now();
+        let result = self.flush_inner();
+        let duration = start.elapsed();
+        match result {
+            Ok((coins_written, index_written)) => {
+                self.last_flush = Instant::now();
+                tracing::debug!(reason = reason.as_str(), coins_written, index_written, ms = duration.as_millis() as u64, "flushed chainstate");
+                Ok(FlushReport { reason, success: true, duration, coins_written, index_written, error: None })
+            }
+            Err(e) => {
+                tracing::error!(reason = reason.as_str(), "chainstate flush failed: {e}");
+                Err(e)
+            }
+        }
+    }
+
+    fn flush_inner(&mut self) -> Result<(usize, usize), ChainError> {
+        self.files.sync()?;
+        let mut batch = FlushBatch { coins: self.coins.take_dirty(), ..Default::default() };
+        for h in std::mem::take(&mut self.dirty_index) {
+            if let Some(e) = self.index.get(&h) {
+                batch.index.push((h.to_byte_array(), e.encode()));
+            }
+        }
+        let (coins_written, index_written) = (batch.coins.len(), batch.index.len());
+        batch.meta.push((META_BEST_BLOCK, self.tip().hash.to_byte_array().to_vec()));
+        let (file, len) = self.files.end_position();
+        let mut scan = file.to_le_bytes().to_vec();
+        scan.extend_from_slice(&len.to_le_bytes());
+        batch.meta.push((META_SCAN_POS, scan));
+        self.db.commit(batch)?;
+        if self.coins.memory_usage() > self.settings.dbcache_bytes / 2 {
+            self.coins.clear();
+        }
+        Ok((coins_written, index_written))
+    }
+
+    /// UTXO set statistics at the tip (flushes first so the database is complete).
+    pub fn utxo_stats(&mut self) -> Result<UtxoStats, ChainError> {
+        self.flush(FlushReason::Manual)?;
+        Ok(compute_utxo_stats(&self.db)?)
+    }
+}

@@ -1,0 +1,10 @@
+//! The chain engine: block index, best-chain selection, reorgs, and flushing.
+
+pub mod error;
+pub mod events;
+pub mod index;
+pub mod manager;
+
+pub use error::ChainError;
+pub use events::{ChainNotification, FlushReason, FlushReport};
+pub use manager::{BlockOutcome, ChainManager, ChainSettings};

@@ -1,0 +1,8 @@
+//! The UTXO set: coins, the write-back cache, undo data and statistics.
+
+pub mod cache;
+pub mod coin;
+pub mod stats;
+pub mod undo;
+
+pub use coin::Coin;

@@ -1,0 +1,11 @@
+//! blvm-node: a minimal Bitcoin full node whose consensus script rules come from Bitcoin Core's
+//! own interpreter and whose signature feature is a process-isolated module system.
+
+pub mod chain;
+pub mod chainstate;
+pub mod config;
+pub mod datadir;
+pub mod import;
+pub mod params;
+pub mod store;
+pub mod validation;

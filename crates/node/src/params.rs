@@ -1,0 +1,228 @@
+//! Per-network consensus and node parameters (genesis, magic, ports, buried deployment heights).
+
+use bitcoin::blockdata::constants::genesis_block;
+use bitcoin::hashes::Hash;
+use bitcoin::{Block, BlockHash, Network};
+use std::str::FromStr;
+
+/// Consensus and node parameters for one network; the single source of per-network constants.
+#[derive(Debug, Clone)]
+pub struct ChainParams {
+    /// Which network these parameters describe.
+    pub network: Network,
+    /// rust-bitcoin's consensus parameters (pow limit, timespans, retarget flags).
+    pub consensus: &'static bitcoin::consensus::Params,
+    /// Name used for the datadir subdirectory and `getblockchaininfo.chain` ("main", "test", ...).
+    pub chain_name: &'static str,
+    /// Subdirectory of the datadir holding this network's data ("" for mainnet, as in Core).
+    pub data_subdir: &'static str,
+    /// Default P2P port.
+    pub default_port: u16,
+    /// Default JSON-RPC port.
+    pub rpc_port: u16,
+    /// Height from which BIP34 (height in coinbase, version >= 2) is enforced.
+    pub bip34_height: u32,
+    /// Hash of the block at `bip34_height`, used for the BIP30 skip rule (None disables the skip).
+    pub bip34_hash: Option<BlockHash>,
+    /// Height from which BIP65 (CHECKLOCKTIMEVERIFY, version >= 4) is enforced.
+    pub bip65_height: u32,
+    /// Height from which BIP66 (strict DER, version >= 3) is enforced.
+    pub bip66_height: u32,
+    /// Height from which BIP68/112/113 (CSV) are enforced.
+    pub csv_height: u32,
+    /// Height from which segwit (BIP141/143/147) is enforced.
+    pub segwit_height: u32,
+    /// BIP94 rules (testnet4): timewarp protection and first-block difficulty base.
+    pub enforce_bip94: bool,
+    /// Blocks whose script flags differ from the height rule (historic exceptions).
+    pub script_flag_exceptions: Vec<(BlockHash, u32)>,
+    /// Heights of the two historic blocks that duplicate earlier coinbases (BIP30 exceptions).
+    pub bip30_exception_heights: Vec<(u32, BlockHash)>,
+    /// Halving interval in blocks.
+    pub subsidy_halving_interval: u32,
+}
+
+/// BIP30 is re-enforced from this height even where BIP34 implies it (Core's BIP34_IMPLIES_BIP30_LIMIT).
+pub const BIP34_IMPLIES_BIP30_LIMIT: u32 = 1_983_702;
+
+fn h(s: &str) -> BlockHash {
+    // Constant, well-formed literals only; a typo here is a programming error caught by tests.
+    BlockHash::from_str(s).unwrap_or_else(|_| BlockHash::all_zeros())
+}
+
+impl ChainParams {
+    /// Parameters for `network`.
+    pub fn for_network(network: Network) -> Self {
+        use bitcoinconsensus as bc;
+        let consensus = network.params();
+        match network {
+            Network::Bitcoin => ChainParams {
+                network,
+                consensus,
+                chain_name: "main",
+                data_subdir: "",
+                default_port: 8333,
+                rpc_port: 8332,
+                bip34_height: 227_931,
+                bip34_hash: Some(h("000000000000024b89b42a942fe0d9fea3bb44ab7bd1b19115dd6a759c0808b8")),
+                bip65_height: 388_381,
+                bip66_height: 363_725,
+                csv_height: 419_328,
+                segwit_height: 481_824,
+                enforce_bip94: false,
+                script_flag_exceptions: vec![
+                    (h("00000000000002dc756eebf4f49723ed8d30cc28a5f108eb94b1ba88ac4f9c22"), bc::VERIFY_NONE),
+                    (
+                        h("0000000000000000000f14c35b2d841e986ab5441de8c585d5ffe55ea1e395ad"),
+                        bc::VERIFY_P2SH | bc::VERIFY_WITNESS,
+                    ),
+                ],
+                bip30_exception_heights: vec![
+                    (91_842, h("00000000000a4d0a398161ffc163c503763b1f4360639393e0e4c8e300e0caec")),
+                    (91_880, h("00000000000743f190a18c5577a3c2d2a1f610ae9601ac046a38084ccb7cd721")),
+                ],
+                subsidy_halving_interval: 210_000,
+            },
+            Network::Testnet => ChainParams {
+                network,
+                consensus,
+                chain_name: "test",
+                data_subdir: "testnet3",
+                default_port: 18333,
+                rpc_port: 18332,
+                bip34_height: 21_111,
+                bip34_hash: Some(h("0000000023b3a96d3484e5abb3755c413e7d41500f8e2a5c3f0dd01299cd8ef8")),
+                bip65_height: 581_885,
+                bip66_height: 330_776,
+                csv_height: 770_112,
+                segwit_height: 834_624,
+                enforce_bip94: false,
+                script_flag_exceptions: vec![(
+                    h("00000000dd30457c001f4095d208cc1296b0eed002427aa599874af7a432b105"),
+                    bc::VERIFY_NONE,
+                )],
+                bip30_exception_heights: vec![],
+                subsidy_halving_interval: 210_000,
+            },
+            Network::Testnet4 => ChainParams {
+                network,
+                consensus,
+                chain_name: "testnet4",
+                data_subdir: "testnet4",
+                default_port: 48333,
+                rpc_port: 48332,
+                bip34_height: 1,
+                bip34_hash: None,
+                bip65_height: 1,
+                bip66_height: 1,
+                csv_height: 1,
+                segwit_height: 1,
+                enforce_bip94: true,
+                script_flag_exceptions: vec![],
+                bip30_exception_heights: vec![],
+                subsidy_halving_interval: 210_000,
+            },
+            Network::Signet => ChainParams {
+                network,
+                consensus,
+                chain_name: "signet",
+                data_subdir: "signet",
+                default_port: 38333,
+                rpc_port: 38332,
+                bip34_height: 1,
+                bip34_hash: None,
+                bip65_height: 1,
+                bip66_height: 1,
+                csv_height: 1,
+                segwit_height: 1,
+                enforce_bip94: false,
+                script_flag_exceptions: vec![],
+                bip30_exception_heights: vec![],
+                subsidy_halving_interval: 210_000,
+            },
+            _ => ChainParams {
+                network: Network::Regtest,
+                consensus: Network::Regtest.params(),
+                chain_name: "regtest",
+                data_subdir: "regtest",
+                default_port: 18444,
+                rpc_port: 18443,
+                bip34_height: 1,
+                bip34_hash: None,
+                bip65_height: 1,
+                bip66_height: 1,
+                csv_height: 1,
+                segwit_height: 0,
+                enforce_bip94: false,
+                script_flag_exceptions: vec![],
+                bip30_exception_heights: vec![],
+                subsidy_halving_interval: 150,
+            },
+        }
+    }
+
+    /// The network's genesis block.
+    pub fn genesis(&self) -> Block {
+        genesis_block(self.network)
+    }
+
+    /// The 4-byte network magic that frames P2P messages and block files.
+    pub fn magic(&self) -> [u8; 4] {
+        self.network.magic().to_bytes()
+    }
+
+    /// Blocks between difficulty retargets (2016 on every network).
+    pub fn difficulty_adjustment_interval(&self) -> u32 {
+        (self.consensus.pow_target_timespan / self.consensus.pow_target_spacing) as u32
+    }
+
+    /// Block subsidy at `height` in satoshis.
+    pub fn subsidy(&self, height: u32) -> u64 {
+        let halvings = height / self.subsidy_halving_interval;
+        if halvings >= 64 {
+            return 0;
+        }
+        (50 * 100_000_000u64) >> halvings
+    }
+
+    /// Parses Core's chain names ("main", "test", "testnet4", "signet", "regtest").
+    pub fn network_from_chain_name(name: &str) -> Option<Network> {
+        match name {
+            "main" | "mainnet" | "bitcoin" => Some(Network::Bitcoin),
+            "test" | "testnet" | "testnet3" => Some(Network::Testnet),
+            "testnet4" => Some(Network::Testnet4),
+            "signet" => Some(Network::Signet),
+            "regtest" => Some(Network::Regtest),
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn genesis_hashes_match_core() {
+        let reg = ChainParams::for_network(Network::Regtest);
+        assert_eq!(
+            reg.genesis().block_hash().to_string(),
+            "0f9188f13cb7b2c71f2a335e3a4fc328bf5beb436012afca590b1a11466e2206"
+        );
+        assert_eq!(reg.magic(), [0xfa, 0xbf, 0xb5, 0xda]);
+        let main = ChainParams::for_network(Network::Bitcoin);
+        assert_eq!(
+            main.genesis().block_hash().to_string(),
+            "000000000019d6689c085ae165831e934ff763ae46a2a6c172b3f1b60a8ce26f"
+        );
+        assert_ne!(main.bip34_hash, Some(BlockHash::all_zeros()));
+    }
+
+    #[test]
+    fn subsidy_halves() {
+        let reg = ChainParams::for_network(Network::Regtest);
+        assert_eq!(reg.subsidy(149), 5_000_000_000);
+        assert_eq!(reg.subsidy(150), 2_500_000_000);
+        assert_eq!(reg.difficulty_adjustment_interval(), 2016);
+    }
+}

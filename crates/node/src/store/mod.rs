@@ -1,0 +1,5 @@
+//! Persistence: block/undo files and the embedded database.
+
+pub mod block_files;
+pub mod db;
+pub mod encoding;

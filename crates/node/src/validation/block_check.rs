@@ -1,0 +1,140 @@
+//! Block checks that need no UTXO set: Core's CheckBlock and ContextualCheckBlock.
+
+use super::locks::is_final_tx;
+use super::merkle::merkle_root;
+use super::reject::Reject;
+use super::sigops::{legacy_sigops, MAX_BLOCK_SIGOPS_COST};
+use super::tx_check::{check_transaction, MAX_BLOCK_WEIGHT, WITNESS_SCALE_FACTOR};
+use crate::params::ChainParams;
+use bitcoin::hashes::{sha256d, Hash};
+use bitcoin::{Block, Transaction};
+use std::collections::HashSet;
+
+const WITNESS_COMMITMENT_HEADER: [u8; 6] = [0x6a, 0x24, 0xaa, 0x21, 0xa9, 0xed];
+
+/// Proof of work: the header hash meets the target its bits encode, within the network's limit.
+pub fn check_proof_of_work(block_header: &bitcoin::block::Header, params: &ChainParams) -> Result<(), Reject> {
+    let bits = block_header.bits.to_consensus();
+    let size = bits >> 24;
+    let word = bits & 0x007f_ffff;
+    let negative = word != 0 && bits & 0x0080_0000 != 0;
+    let overflow = word != 0 && (size > 34 || (word > 0xff && size > 33) || (word > 0xffff && size > 32));
+    let zero = if size <= 3 { word >> (8 * (3 - size)) == 0 } else { word == 0 };
+    if negative || overflow || zero {
+        return Err(Reject::new("high-hash", "proof of work target out of range"));
+    }
+    let target = block_header.target();
+    if target > params.consensus.max_attainable_target {
+        return Err(Reject::new("high-hash", "proof of work target out of range"));
+    }
+    if !target.is_met_by(block_header.block_hash()) {
+        return Err(Reject::new("high-hash", "proof of work failed"));
+    }
+    Ok(())
+}
+
+/// Core's CheckBlock: PoW, merkle root (and CVE-2012-2459 mutation), size, coinbase placement,
+/// every transaction's context-free rules and the legacy sigop limit.
+pub fn check_block(block: &Block, params: &ChainParams) -> Result<(), Reject> {
+    check_proof_of_work(&block.header, params)?;
+    let leaves: Vec<[u8; 32]> = block.txdata.iter().map(|t| t.compute_txid().to_byte_array()).collect();
+    let (root, mutated) = merkle_root(leaves);
+    if root != block.header.merkle_root.to_byte_array() {
+        return Err(Reject::mutated("bad-txnmrklroot", "hashMerkleRoot mismatch"));
+    }
+    if mutated {
+        return Err(Reject::mutated("bad-txns-duplicate", "duplicate transaction"));
+    }
+    let n = block.txdata.len() as u64;
+    let stripped = stripped_size(block) as u64;
+    if n == 0 || n * WITNESS_SCALE_FACTOR > MAX_BLOCK_WEIGHT || stripped * WITNESS_SCALE_FACTOR > MAX_BLOCK_WEIGHT {
+        return Err(Reject::new("bad-blk-length", "size limits failed"));
+    }
+    if !block.txdata[0].is_coinbase() {
+        return Err(Reject::new("bad-cb-missing", "first tx is not coinbase"));
+    }
+    if block.txdata[1..].iter().any(Transaction::is_coinbase) {
+        return Err(Reject::new("bad-cb-multiple", "more than one coinbase"));
+    }
+    for tx in &block.txdata {
+        check_transaction(tx).map_err(|mut r| {
+            r.detail = format!("tx {}{}", tx.compute_txid(), if r.detail.is_empty() { String::new() } else { format!(": {}", r.detail) });
+            r.may_be_mutated = true;
+            r
+        })?;
+    }
+    let sigops: u64 = block.txdata.iter().map(legacy_sigops).sum();
+    if sigops * WITNESS_SCALE_FACTOR > MAX_BLOCK_SIGOPS_COST {
+        return Err(Reject::new("bad-blk-sigops", "out-of-bounds SigOpCount"));
+    }
+    Ok(())
+}
+
+/// Block size without witness data.
+pub fn stripped_size(block: &Block) -> usize {
+    let n = block.txdata.len();
+    80 + bitcoin::VarInt(n as u64).size() + block.txdata.iter().map(|t| t.base_size()).sum::<usize>()
+}
+
+/// Core's ContextualCheckBlock for a block at `height` whose parent has median-time-past `prev_mtp`:
+/// finality (BIP113), BIP34 height in coinbase, witness commitment, and weight.
+pub fn contextual_check_block(block: &Block, height: u32, prev_mtp: i64, params: &ChainParams) -> Result<(), Reject> {
+    let cutoff = if height >= params.csv_height { prev_mtp } else { i64::from(block.header.time) };
+    for tx in &block.txdata {
+        if !is_final_tx(tx, height, cutoff) {
+            return Err(Reject::new("bad-txns-nonfinal", format!("non-final transaction {}", tx.compute_txid())));
+        }
+    }
+    if height >= params.bip34_height {
+        let expect = bitcoin::script::Builder::new().push_int(i64::from(height)).into_script();
+        let sig = block.txdata[0].input[0].script_sig.as_bytes();
+        if !sig.starts_with(expect.as_bytes()) {
+            return Err(Reject::new("bad-cb-height", "block height mismatch in coinbase"));
+        }
+    }
+    let mut have_witness_commitment = false;
+    if height >= params.segwit_height {
+        if let Some(pos) = witness_commitment_index(&block.txdata[0]) {
+            have_witness_commitment = true;
+            let stack: Vec<&[u8]> = block.txdata[0].input[0].witness.iter().collect();
+            if stack.len() != 1 || stack[0].len() != 32 {
+                return Err(Reject::mutated("bad-witness-nonce-size", "invalid witness reserved value size"));
+            }
+            let leaves: Vec<[u8; 32]> = block
+                .txdata
+                .iter()
+                .enumerate()
+                .map(|(i, t)| if i == 0 { [0u8; 32] } else { t.compute_wtxid().to_byte_array() })
+                .collect();
+            let (root, _) = merkle_root(leaves);
+            let mut buf = [0u8; 64];
+            buf[..32].copy_from_slice(&root);
+            buf[32..].copy_from_slice(stack[0]);
+            let commitment = sha256d::Hash::hash(&buf).to_byte_array();
+            if block.txdata[0].output[pos].script_pubkey.as_bytes()[6..38] != commitment {
+                return Err(Reject::mutated("bad-witness-merkle-match", "witness merkle commitment mismatch"));
+            }
+        }
+    }
+    if !have_witness_commitment && block.txdata.iter().any(|t| t.input.iter().any(|i| !i.witness.is_empty())) {
+        return Err(Reject::mutated("unexpected-witness", "unexpected witness data found"));
+    }
+    if block.weight().to_wu() > MAX_BLOCK_WEIGHT {
+        return Err(Reject::new("bad-blk-weight", "weight limit failed"));
+    }
+    Ok(())
+}
+
+/// Index of the coinbase output holding the witness commitment (the last matching one), as Core.
+pub fn witness_commitment_index(coinbase: &Transaction) -> Option<usize> {
+    coinbase
+        .output
+        .iter()
+        .rposition(|o| o.script_pubkey.len() >= 38 && o.script_pubkey.as_bytes()[..6] == WITNESS_COMMITMENT_HEADER)
+}
+
+/// True when two transactions in the block share a txid (checked before BIP30 lookups).
+pub fn has_duplicate_txids(block: &Block) -> bool {
+    let mut seen = HashSet::new();
+    !block.txdata.iter().all(|t| seen.insert(t.compute_txid()))
+}

@@ -1,0 +1,13 @@
+//! Consensus validation around Core's script interpreter: the block-level rules are ours.
+
+pub mod block_check;
+pub mod header_check;
+pub mod locks;
+pub mod merkle;
+pub mod pow;
+pub mod reject;
+pub mod scripts;
+pub mod sigops;
+pub mod tx_check;
+
+pub use reject::Reject;
