@@ -55,6 +55,26 @@ pub const OPTIONS: &[(&str, OptKind, &str, &str)] = &[
     ("par", OptKind::Int, "0", "Script verification threads (0 = number of cores)"),
     ("printtoconsole", OptKind::Bool, "1", "Send log output to the console as well as debug.log"),
     ("debug", OptKind::Str, "", "Enable debug logging for a category (chain, import, modules, net, rpc) or 1 for all"),
+    ("loadblock", OptKind::Str, "", "Import blocks from this file (hex lines or blk-framed) after startup; repeatable"),
+    ("prune", OptKind::Int, "0", "Keep block files under this many MiB (0 = off, >= 550 as in Core)"),
+    ("fastprune", OptKind::Bool, "0", "Use tiny (64 KiB) block files, for pruning tests"),
+    ("shutdowntimeout", OptKind::Int, "30", "Seconds modules get to acknowledge NodeShutdown"),
+    ("acktimeout", OptKind::Int, "10", "Seconds modules get to acknowledge StorageFlush, MaintenanceStarted, DataCleanup, DiskSpaceLow"),
+    ("moduletimeout", OptKind::Int, "10", "Seconds autoloaded modules get to connect and subscribe at startup"),
+    ("allowunauthmodules", OptKind::Bool, "0", "Accept module connections that present no token (read_chain only)"),
+    ("modulemaxframe", OptKind::Int, "16777216", "Largest module protocol frame in bytes"),
+    ("flushinterval", OptKind::Int, "3600", "Seconds between periodic chainstate flushes"),
+    ("healthinterval", OptKind::Int, "300", "Seconds between periodic health checks"),
+    ("cleanupinterval", OptKind::Int, "86400", "Seconds between periodic DataCleanup events"),
+    ("cleanupagedays", OptKind::Int, "30", "target_age_days sent with DataCleanup"),
+    ("diskcheckinterval", OptKind::Int, "30", "Seconds between free-space checks of the datadir"),
+    ("disklowpercent", OptKind::Int, "5", "DiskSpaceLow below this percentage of free space"),
+    ("disklowmb", OptKind::Int, "1024", "DiskSpaceLow below this many MiB free"),
+    ("diskcriticalmb", OptKind::Int, "100", "Flush and stop (reason error) below this many MiB free"),
+    ("resourceinterval", OptKind::Int, "30", "Seconds between resource (memory, cpu, disk) checks"),
+    ("maxmemorymb", OptKind::Int, "0", "Memory limit for ResourceLimitWarning in MiB (0 = physical memory)"),
+    ("resourcewarnpercent", OptKind::Int, "90", "ResourceLimitWarning above this percentage of a limit"),
+    ("maxdatadirmb", OptKind::Int, "0", "Datadir size limit for the disk ResourceLimitWarning in MiB (0 = none)"),
 ];
 
 /// The subcommand to run.
@@ -85,6 +105,26 @@ pub struct NodeConfig {
     pub printtoconsole: bool,
     /// Debug log categories.
     pub debug: Vec<String>,
+    /// Files to import after startup.
+    pub loadblock: Vec<PathBuf>,
+    /// Prune target in MiB (0 = off).
+    pub prune_mib: u64,
+    /// Tiny block files (tests).
+    pub fastprune: bool,
+    /// Accept token-less module connections.
+    pub allow_unauth_modules: bool,
+    /// Numeric lifecycle options by name (seconds, MiB, percent), validated.
+    pub numbers: std::collections::HashMap<String, u64>,
+}
+
+impl NodeConfig {
+    /// A numeric option's value, or its documented default.
+    pub fn number(&self, name: &str) -> u64 {
+        if let Some(v) = self.numbers.get(name) {
+            return *v;
+        }
+        OPTIONS.iter().find(|o| o.0 == name).and_then(|o| o.2.parse().ok()).unwrap_or(0)
+    }
 }
 
 impl NodeConfig {
@@ -120,6 +160,11 @@ pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<(NodeConfig
         script_threads: 0,
         printtoconsole: true,
         debug: Vec::new(),
+        loadblock: Vec::new(),
+        prune_mib: 0,
+        fastprune: false,
+        allow_unauth_modules: false,
+        numbers: std::collections::HashMap::new(),
     };
     let mut networks: Vec<(String, Network)> = Vec::new();
     let mut positional: Vec<String> = Vec::new();
@@ -199,6 +244,34 @@ pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<(NodeConfig
             }
             "printtoconsole" => cfg.printtoconsole = flag()?,
             "debug" => cfg.debug.push(v.clone()),
+            "loadblock" => cfg.loadblock.push(PathBuf::from(&v)),
+            "fastprune" => cfg.fastprune = flag()?,
+            "allowunauthmodules" => cfg.allow_unauth_modules = flag()?,
+            "prune" => {
+                let n = v.parse::<u64>().ok().filter(|n| *n == 0 || *n == 1 || *n >= 550).ok_or(ConfigError::BadValue {
+                    key: name.clone(),
+                    value: v.clone(),
+                    expected: "0 (off), 1 (manual pruneblockchain only) or a target >= 550 MiB",
+                })?;
+                cfg.prune_mib = n;
+            }
+            "disklowpercent" | "resourcewarnpercent" => {
+                let n = v.parse::<u64>().ok().filter(|n| *n <= 100).ok_or(ConfigError::BadValue { key: name.clone(), value: v.clone(), expected: "a percentage 0..=100" })?;
+                cfg.numbers.insert(name.clone(), n);
+            }
+            "shutdowntimeout" | "acktimeout" | "moduletimeout" | "modulemaxframe" | "flushinterval" | "healthinterval" | "cleanupinterval" | "cleanupagedays"
+            | "diskcheckinterval" | "disklowmb" | "diskcriticalmb" | "resourceinterval" | "maxmemorymb" | "maxdatadirmb" => {
+                let n = v.parse::<u64>().ok().filter(|n| *n <= 1 << 40).ok_or(ConfigError::BadValue { key: name.clone(), value: v.clone(), expected: "a non-negative integer" })?;
+                let min = match name.as_str() {
+                    "flushinterval" | "healthinterval" | "cleanupinterval" | "diskcheckinterval" | "resourceinterval" => 1,
+                    "modulemaxframe" => 1024,
+                    _ => 0,
+                };
+                if n < min {
+                    return Err(ConfigError::BadValue { key: name.clone(), value: v.clone(), expected: "a larger value (intervals >= 1 s, frames >= 1024 bytes)" });
+                }
+                cfg.numbers.insert(name.clone(), n);
+            }
             _ => return Err(ConfigError::Unknown(name)),
         }
     }

@@ -216,3 +216,39 @@ pub fn hex_decode(s: &str) -> Option<Vec<u8>> {
     };
     b.chunks(2).map(|p| Some(val(p[0])? << 4 | val(p[1])?)).collect()
 }
+
+/// Reads every block of a hex-lines or blk-framed file into memory (for `-loadblock`).
+pub fn read_all_blocks(path: &Path) -> Result<Vec<Block>, ImportError> {
+    let io = |e| ImportError::Io { path: path.to_path_buf(), source: e };
+    let data = std::fs::read(path).map_err(io)?;
+    let mut out = Vec::new();
+    match detect_format(path)? {
+        Format::HexLines => {
+            let text = String::from_utf8_lossy(&data);
+            for (i, line) in text.lines().enumerate() {
+                let line = line.trim();
+                if line.is_empty() {
+                    continue;
+                }
+                let record = i as u64 + 1;
+                let raw = hex_decode(line).ok_or_else(|| ImportError::Malformed { path: path.to_path_buf(), record, what: "not hex".into() })?;
+                out.push(deserialize(&raw).map_err(|e| ImportError::Malformed { path: path.to_path_buf(), record, what: format!("not a block: {e}") })?);
+            }
+        }
+        Format::Framed => {
+            let mut pos = 0usize;
+            let mut record = 0u64;
+            while pos + 8 <= data.len() {
+                record += 1;
+                let len = u32::from_le_bytes([data[pos + 4], data[pos + 5], data[pos + 6], data[pos + 7]]) as usize;
+                let end = pos + 8 + len;
+                if end > data.len() {
+                    return Err(ImportError::Malformed { path: path.to_path_buf(), record, what: "truncated frame".into() });
+                }
+                out.push(deserialize(&data[pos + 8..end]).map_err(|e| ImportError::Malformed { path: path.to_path_buf(), record, what: format!("not a block: {e}") })?);
+                pos = end;
+            }
+        }
+    }
+    Ok(out)
+}

@@ -6,6 +6,8 @@ pub mod chainstate;
 pub mod config;
 pub mod datadir;
 pub mod import;
+pub mod modules;
+pub mod node;
 pub mod params;
 pub mod store;
 pub mod validation;

@@ -5,17 +5,11 @@ use blvm_node::chain::{ChainManager, ChainSettings, FlushReason};
 use blvm_node::config::{help_text, parse_args, Command, NodeConfig};
 use blvm_node::datadir::DatadirLock;
 use blvm_node::import::import_file;
+use blvm_node::node::{LifecycleSettings, Node, NodeSettings, ShutdownReason};
 use blvm_node::params::ChainParams;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 use tracing_subscriber::prelude::*;
-
-static STOP: AtomicBool = AtomicBool::new(false);
-
-extern "C" fn on_signal(_: libc::c_int) {
-    STOP.store(true, Ordering::SeqCst);
-}
 
 fn init_logging(cfg: &NodeConfig) -> anyhow::Result<()> {
     let mut filter = String::from("info");
@@ -31,13 +25,105 @@ fn init_logging(cfg: &NodeConfig) -> anyhow::Result<()> {
     let log_path = net_dir.join("debug.log");
     let file = std::fs::OpenOptions::new().create(true).append(true).open(&log_path).with_context(|| format!("opening {}", log_path.display()))?;
     let file_layer = tracing_subscriber::fmt::layer().with_ansi(false).with_writer(Mutex::new(file));
-    let console = cfg.printtoconsole.then(|| tracing_subscriber::fmt::layer().with_writer(std::io::stderr));
+    let console = cfg.printtoconsole.then(|| tracing_subscriber::fmt::layer().with_ansi(false).with_writer(std::io::stderr));
     tracing_subscriber::registry()
         .with(tracing_subscriber::EnvFilter::try_new(&filter).unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")))
         .with(file_layer)
         .with(console)
         .try_init()
         .ok();
+    Ok(())
+}
+
+fn chain_settings(cfg: &NodeConfig) -> ChainSettings {
+    let mut s = ChainSettings { dbcache_bytes: (cfg.dbcache_mib as usize) << 20, ..Default::default() };
+    if cfg.script_threads > 0 {
+        s.script_threads = cfg.script_threads;
+    }
+    if cfg.fastprune {
+        s.max_block_file_size = 64 * 1024;
+    }
+    s
+}
+
+fn lifecycle_settings(cfg: &NodeConfig) -> LifecycleSettings {
+    let secs = |n: &str| Duration::from_secs(cfg.number(n));
+    let mib = |n: &str| cfg.number(n) << 20;
+    LifecycleSettings {
+        shutdown_timeout: secs("shutdowntimeout"),
+        ack_timeout: secs("acktimeout"),
+        module_connect_timeout: secs("moduletimeout"),
+        flush_interval: secs("flushinterval"),
+        health_interval: secs("healthinterval"),
+        cleanup_interval: secs("cleanupinterval"),
+        cleanup_target_age_days: cfg.number("cleanupagedays"),
+        disk_check_interval: secs("diskcheckinterval"),
+        disk_low_percent: cfg.number("disklowpercent") as f64,
+        disk_low_bytes: mib("disklowmb"),
+        disk_critical_bytes: mib("diskcriticalmb"),
+        resource_check_interval: secs("resourceinterval"),
+        memory_limit_bytes: Some(mib("maxmemorymb")).filter(|n| *n > 0),
+        resource_warn_percent: cfg.number("resourcewarnpercent") as f64,
+        datadir_max_bytes: Some(mib("maxdatadirmb")).filter(|n| *n > 0),
+        ..Default::default()
+    }
+}
+
+fn import(cfg: &NodeConfig, path: &std::path::Path) -> anyhow::Result<()> {
+    let net_dir = cfg.net_dir();
+    let _lock = DatadirLock::acquire(&net_dir)?;
+    let params = ChainParams::for_network(cfg.network);
+    let mut chain = ChainManager::open(params, &net_dir, chain_settings(cfg)).context("opening the chain")?;
+    tracing::info!(height = chain.height(), tip = %chain.tip().hash, "chain loaded");
+    let summary = import_file(&mut chain, path, Duration::from_secs(2));
+    let report = chain.flush(FlushReason::Shutdown).context("final flush")?;
+    let summary = summary?;
+    tracing::info!(
+        accepted = summary.accepted,
+        duplicates = summary.duplicates,
+        height = chain.height(),
+        tip = %chain.tip().hash,
+        secs = summary.elapsed.as_secs_f64(),
+        flush_ms = report.duration.as_millis() as u64,
+        "import finished"
+    );
+    Ok(())
+}
+
+async fn run(cfg: NodeConfig) -> anyhow::Result<()> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let params = ChainParams::for_network(cfg.network);
+    let mut settings = NodeSettings::new(params, cfg.net_dir());
+    settings.chain = chain_settings(&cfg);
+    settings.lifecycle = lifecycle_settings(&cfg);
+    settings.allow_unauthenticated_modules = cfg.allow_unauth_modules;
+    settings.module_max_frame = cfg.number("modulemaxframe").min(u64::from(u32::MAX)) as u32;
+    settings.load_blocks = cfg.loadblock.clone();
+    let mut sigint = signal(SignalKind::interrupt())?;
+    let mut sigterm = signal(SignalKind::terminate())?;
+    let node = Node::start(settings).await.context("starting the node")?;
+    let reason = tokio::select! {
+        _ = sigint.recv() => ShutdownReason::Signal,
+        _ = sigterm.recv() => ShutdownReason::Signal,
+        r = node.wait_for_shutdown_request() => r,
+    };
+    // A second signal while shutting down skips the remaining acknowledgement waits.
+    let n2 = node.clone();
+    let second = tokio::spawn(async move {
+        tokio::select! {
+            _ = sigint.recv() => {},
+            _ = sigterm.recv() => {},
+        }
+        n2.force_fast_shutdown();
+    });
+    let report = node.shutdown(reason.clone()).await;
+    second.abort();
+    if !report.flush_ok {
+        anyhow::bail!("final chainstate flush failed");
+    }
+    if let ShutdownReason::Error(e) = reason {
+        anyhow::bail!("stopped because of an error: {e}");
+    }
     Ok(())
 }
 
@@ -52,56 +138,21 @@ fn main() -> anyhow::Result<()> {
     match command {
         Command::Help => {
             print!("{}", help_text());
-            return Ok(());
+            Ok(())
         }
         Command::Version => {
             println!("blvm-node {}", env!("CARGO_PKG_VERSION"));
-            return Ok(());
+            Ok(())
         }
-        _ => {}
-    }
-    init_logging(&cfg)?;
-    let net_dir = cfg.net_dir();
-    let _lock = DatadirLock::acquire(&net_dir)?;
-    let params = ChainParams::for_network(cfg.network);
-    let mut settings = ChainSettings { dbcache_bytes: (cfg.dbcache_mib as usize) << 20, ..Default::default() };
-    if cfg.script_threads > 0 {
-        settings.script_threads = cfg.script_threads;
-    }
-    tracing::info!(network = params.chain_name, datadir = %net_dir.display(), "blvm-node {} starting", env!("CARGO_PKG_VERSION"));
-    let mut chain = ChainManager::open(params, &net_dir, settings).context("opening the chain")?;
-    tracing::info!(height = chain.height(), tip = %chain.tip().hash, "chain loaded");
-    // SAFETY: installing a handler that only stores to an atomic.
-    unsafe {
-        libc::signal(libc::SIGINT, on_signal as libc::sighandler_t);
-        libc::signal(libc::SIGTERM, on_signal as libc::sighandler_t);
-    }
-    match command {
         Command::Import(path) => {
-            let summary = import_file(&mut chain, &path, Duration::from_secs(2));
-            let report = chain.flush(FlushReason::Shutdown).context("final flush")?;
-            let summary = summary?;
-            tracing::info!(
-                accepted = summary.accepted,
-                duplicates = summary.duplicates,
-                height = chain.height(),
-                tip = %chain.tip().hash,
-                secs = summary.elapsed.as_secs_f64(),
-                flush_ms = report.duration.as_millis() as u64,
-                "import finished"
-            );
+            init_logging(&cfg)?;
+            import(&cfg, &path)
         }
-        _ => {
-            while !STOP.load(Ordering::SeqCst) {
-                std::thread::sleep(Duration::from_millis(100));
-                if chain.since_last_flush() > Duration::from_secs(3600) {
-                    chain.flush(FlushReason::Periodic)?;
-                }
-            }
-            tracing::info!("shutdown requested by signal");
-            let report = chain.flush(FlushReason::Shutdown)?;
-            tracing::info!(ms = report.duration.as_millis() as u64, "chainstate flushed; shutdown complete");
+        Command::Run => {
+            init_logging(&cfg)?;
+            tracing::info!(network = ?cfg.network, datadir = %cfg.net_dir().display(), "blvm-node {} starting", env!("CARGO_PKG_VERSION"));
+            let rt = tokio::runtime::Builder::new_multi_thread().enable_all().worker_threads(2).build()?;
+            rt.block_on(run(cfg))
         }
     }
-    Ok(())
 }

@@ -29,6 +29,24 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+/// Blocks at the tip that pruning never deletes (as Core's MIN_BLOCKS_TO_KEEP).
+pub const MIN_BLOCKS_TO_KEEP: u32 = 288;
+
+/// What a prune did.
+#[derive(Debug, Clone, Default)]
+pub struct PruneReport {
+    /// Block/undo file pairs deleted.
+    pub files_deleted: u32,
+    /// Bytes freed.
+    pub bytes_freed: u64,
+    /// Blocks whose data was deleted.
+    pub blocks_pruned: u32,
+    /// Highest height whose data was deleted.
+    pub prune_height: u32,
+    /// Every block from this height up is kept.
+    pub kept_from_height: u32,
+}
+
 /// Coinbase outputs can be spent only after this many confirmations.
 pub const COINBASE_MATURITY: u32 = 100;
 const META_BEST_BLOCK: &str = "best_block";
@@ -850,6 +868,75 @@ impl ChainManager {
             self.coins.clear();
         }
         Ok((coins_written, index_written))
+    }
+
+    /// Proves the database accepts writes (health check): commits a small marker record.
+    pub fn probe_writable(&mut self) -> Result<(), ChainError> {
+        let now = (self.settings.clock)().to_le_bytes().to_vec();
+        self.db.commit(FlushBatch { meta: vec![("health_probe", now)], ..Default::default() })?;
+        Ok(())
+    }
+
+    /// Compacts the database file (maintenance "cleanup").
+    pub fn compact(&mut self) -> Result<bool, ChainError> {
+        Ok(self.db.compact()?)
+    }
+
+    /// Deletes block/undo file pairs whose blocks are all at or below `height` (or, with
+    /// `target_bytes`, the oldest such files until block storage fits), never touching the
+    /// current file or any of the last [`MIN_BLOCKS_TO_KEEP`] blocks.
+    pub fn prune(&mut self, height: Option<u32>, target_bytes: Option<u64>) -> Result<PruneReport, ChainError> {
+        self.flush(FlushReason::Manual)?;
+        let tip = self.height();
+        let kept_from_height = tip.saturating_sub(MIN_BLOCKS_TO_KEEP - 1);
+        let limit = match height {
+            Some(h) => h.min(kept_from_height.saturating_sub(1)),
+            None => kept_from_height.saturating_sub(1),
+        };
+        let current = self.files.current_file();
+        let mut max_height: HashMap<u32, u32> = HashMap::new();
+        for e in self.index.values().filter(|e| e.have_data()) {
+            if let Some(p) = e.data_pos {
+                let m = max_height.entry(p.file).or_insert(0);
+                *m = (*m).max(e.height);
+            }
+        }
+        let mut candidates: Vec<u32> = max_height.iter().filter(|(f, h)| **f != current && **h <= limit).map(|(f, _)| *f).collect();
+        candidates.sort_unstable();
+        let mut report = PruneReport { kept_from_height, ..Default::default() };
+        let mut usage = self.files.disk_usage();
+        for f in candidates {
+            if let Some(target) = target_bytes {
+                if usage <= target {
+                    break;
+                }
+            }
+            let freed = self.files.remove_file_pair(f)?;
+            usage = usage.saturating_sub(freed);
+            report.files_deleted += 1;
+            report.bytes_freed += freed;
+            let hashes: Vec<BlockHash> = self.index.values().filter(|e| e.data_pos.map(|p| p.file) == Some(f)).map(|e| e.hash).collect();
+            for h in hashes {
+                if let Some(e) = self.index.get_mut(&h) {
+                    e.status = (e.status & !(status::HAVE_DATA | status::HAVE_UNDO)) | status::PRUNED;
+                    report.prune_height = report.prune_height.max(e.height);
+                    e.data_pos = None;
+                    e.undo_pos = None;
+                    report.blocks_pruned += 1;
+                }
+                self.dirty_index.insert(h);
+            }
+        }
+        if report.files_deleted > 0 {
+            tracing::info!(files = report.files_deleted, bytes = report.bytes_freed, up_to_height = report.prune_height, "pruned block files");
+            self.flush(FlushReason::Manual)?;
+        }
+        Ok(report)
+    }
+
+    /// Lowest height whose block data is still stored (0 when nothing is pruned).
+    pub fn prune_height(&self) -> Option<u32> {
+        self.index.values().filter(|e| e.status & status::PRUNED != 0).map(|e| e.height).max()
     }
 
     /// UTXO set statistics at the tip (flushes first so the database is complete).

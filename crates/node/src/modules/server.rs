@@ -1,0 +1,401 @@
+//! The module IPC server: a Unix socket in the datadir (mode 0600) serving many module
+//! connections at once. Each connection is authenticated at handshake, then events flow to
+//! it from its bus queue while its requests are answered concurrently, with correlation ids.
+
+use super::api::NodeApi;
+use super::bus::{EventBus, Outgoing, Subscriber};
+use super::manifest::valid_name;
+use blvm_module::codec::{write_frame, CodecError, FrameReader};
+use blvm_module::request::error_code;
+use blvm_module::{Capability, EventPayload, ModuleMessage, Request, ResponseBody, ResponseResult, PROTOCOL_VERSION};
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::net::unix::OwnedWriteHalf;
+use tokio::net::{UnixListener, UnixStream};
+use tokio::sync::{mpsc, watch, Notify, Semaphore};
+
+/// Tunables of the module server.
+#[derive(Debug, Clone)]
+pub struct ServerSettings {
+    /// Path of the Unix socket.
+    pub socket_path: PathBuf,
+    /// Largest accepted frame payload in bytes.
+    pub max_frame: u32,
+    /// Time a new connection has to send its Handshake.
+    pub handshake_timeout: Duration,
+    /// Accept connections without a valid token (only if the operator allows it).
+    pub allow_unauthenticated: bool,
+    /// Capabilities granted to unauthenticated connections when allowed.
+    pub unauthenticated_capabilities: Vec<Capability>,
+    /// Sustained requests per second per connection.
+    pub requests_per_second: u32,
+    /// Burst size of the request rate limiter.
+    pub request_burst: u32,
+    /// Requests one connection may have in flight.
+    pub max_in_flight: usize,
+    /// Rate-limited requests after which a connection is dropped as a flooder.
+    pub flood_disconnect_after: u32,
+}
+
+impl ServerSettings {
+    /// Defaults for a socket at `socket_path`.
+    pub fn new(socket_path: PathBuf) -> Self {
+        ServerSettings {
+            socket_path,
+            max_frame: blvm_module::codec::DEFAULT_MAX_FRAME,
+            handshake_timeout: Duration::from_secs(10),
+            allow_unauthenticated: false,
+            unauthenticated_capabilities: vec![Capability::ReadChain],
+            requests_per_second: 2000,
+            request_burst: 4000,
+            max_in_flight: 64,
+            flood_disconnect_after: 10_000,
+        }
+    }
+}
+
+/// What a valid token grants.
+#[derive(Debug, Clone)]
+pub struct Grant {
+    /// The module's name (authoritative over what it claims).
+    pub name: String,
+    /// The module's version.
+    pub version: String,
+    /// Granted capabilities.
+    pub capabilities: Vec<Capability>,
+}
+
+/// One-time tokens handed to spawned modules.
+#[derive(Default)]
+pub struct Authenticator {
+    tokens: Mutex<HashMap<String, Grant>>,
+    managed_names: Mutex<std::collections::HashSet<String>>,
+}
+
+impl Authenticator {
+    /// Registers a fresh token for a module about to be spawned.
+    pub fn issue(&self, grant: Grant) -> String {
+        let bytes: [u8; 32] = rand::random();
+        let token: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+        self.managed_names.lock().unwrap_or_else(|p| p.into_inner()).insert(grant.name.clone());
+        self.tokens.lock().unwrap_or_else(|p| p.into_inner()).insert(token.clone(), grant);
+        token
+    }
+
+    /// Consumes a token (each works once).
+    pub fn redeem(&self, token: &str) -> Option<Grant> {
+        self.tokens.lock().unwrap_or_else(|p| p.into_inner()).remove(token)
+    }
+
+    /// Drops unredeemed tokens of a module (it exited before connecting).
+    pub fn revoke_module(&self, name: &str) {
+        self.tokens.lock().unwrap_or_else(|p| p.into_inner()).retain(|_, g| g.name != name);
+    }
+
+    fn is_managed(&self, name: &str) -> bool {
+        self.managed_names.lock().unwrap_or_else(|p| p.into_inner()).contains(name)
+    }
+}
+
+/// Shared state of the server.
+pub struct ServerContext {
+    /// The event bus.
+    pub bus: Arc<EventBus>,
+    /// The node API.
+    pub api: Arc<NodeApi>,
+    /// Token registry.
+    pub auth: Arc<Authenticator>,
+    /// Settings.
+    pub settings: ServerSettings,
+    active: AtomicUsize,
+    idle: Notify,
+    connected: Mutex<HashMap<String, usize>>,
+}
+
+impl ServerContext {
+    /// Builds the shared server state.
+    pub fn new(bus: Arc<EventBus>, api: Arc<NodeApi>, auth: Arc<Authenticator>, settings: ServerSettings) -> Arc<Self> {
+        Arc::new(ServerContext { bus, api, auth, settings, active: AtomicUsize::new(0), idle: Notify::new(), connected: Mutex::new(HashMap::new()) })
+    }
+
+    /// Number of open module connections.
+    pub fn active_connections(&self) -> usize {
+        self.active.load(Ordering::SeqCst)
+    }
+
+    /// Whether a module with this name currently has a live connection.
+    pub fn is_connected(&self, name: &str) -> bool {
+        self.connected.lock().unwrap_or_else(|p| p.into_inner()).get(name).copied().unwrap_or(0) > 0
+    }
+
+    /// Waits until every connection has closed, up to `timeout`; returns whether they all did.
+    pub async fn wait_idle(&self, timeout: Duration) -> bool {
+        let until = tokio::time::Instant::now() + timeout;
+        loop {
+            let n = self.idle.notified();
+            if self.active_connections() == 0 {
+                return true;
+            }
+            if tokio::time::timeout_at(until, n).await.is_err() {
+                return self.active_connections() == 0;
+            }
+        }
+    }
+}
+
+/// Binds the socket (replacing a stale one) with mode 0600.
+pub fn bind(path: &std::path::Path) -> std::io::Result<UnixListener> {
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    if path.exists() {
+        std::fs::remove_file(path)?;
+    }
+    let listener = UnixListener::bind(path)?;
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+    Ok(listener)
+}
+
+/// Accepts connections until `shutdown` turns true.
+pub async fn run(listener: UnixListener, ctx: Arc<ServerContext>, mut shutdown: watch::Receiver<bool>) {
+    loop {
+        tokio::select! {
+            r = listener.accept() => match r {
+                Ok((stream, _)) => {
+                    let ctx = ctx.clone();
+                    ctx.active.fetch_add(1, Ordering::SeqCst);
+                    tokio::spawn(async move {
+                        serve(stream, ctx.clone()).await;
+                        ctx.active.fetch_sub(1, Ordering::SeqCst);
+                        ctx.idle.notify_waiters();
+                    });
+                }
+                Err(e) => {
+                    tracing::warn!(target: "blvm::modules", "accept failed: {e}");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            },
+            _ = shutdown.changed() => break,
+        }
+    }
+    let _ = std::fs::remove_file(&ctx.settings.socket_path);
+}
+
+async fn send_error_and_close(wr: &mut OwnedWriteHalf, code: u32, message: String) {
+    tracing::warn!(target: "blvm::modules", code, "closing module connection: {message}");
+    let _ = write_frame(wr, &ModuleMessage::Error { code, message }, u32::MAX).await;
+    let _ = tokio::io::AsyncWriteExt::shutdown(wr).await;
+}
+
+struct RateLimiter {
+    tokens: f64,
+    last: Instant,
+    rate: f64,
+    burst: f64,
+    violations: u32,
+}
+
+impl RateLimiter {
+    fn allow(&mut self) -> bool {
+        let now = Instant::now();
+        self.tokens = (self.tokens + now.duration_since(self.last).as_secs_f64() * self.rate).min(self.burst);
+        self.last = now;
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            self.violations += 1;
+            false
+        }
+    }
+}
+
+async fn serve(stream: UnixStream, ctx: Arc<ServerContext>) {
+    let (rd, mut wr) = stream.into_split();
+    let mut reader = FrameReader::new(rd, ctx.settings.max_frame);
+    let first = tokio::time::timeout(ctx.settings.handshake_timeout, reader.read()).await;
+    let (versions, claimed_name, claimed_version, token) = match first {
+        Ok(Ok(Some(ModuleMessage::Handshake { protocol_versions, module_name, module_version, token }))) => (protocol_versions, module_name, module_version, token),
+        Ok(Ok(Some(other))) => return send_error_and_close(&mut wr, error_code::MALFORMED, format!("expected Handshake, got {}", other.type_name())).await,
+        Ok(Ok(None)) => return,
+        Ok(Err(CodecError::FrameTooLarge { len, max })) => {
+            return send_error_and_close(&mut wr, error_code::FRAME_TOO_LARGE, format!("frame of {len} bytes exceeds {max}")).await
+        }
+        Ok(Err(e)) => return send_error_and_close(&mut wr, error_code::MALFORMED, format!("bad handshake: {e}")).await,
+        Err(_) => return send_error_and_close(&mut wr, error_code::MALFORMED, "no handshake within the timeout".into()).await,
+    };
+    if !versions.contains(&PROTOCOL_VERSION) {
+        return send_error_and_close(&mut wr, error_code::UNSUPPORTED_VERSION, format!("node speaks protocol {PROTOCOL_VERSION}, module offered {versions:?}")).await;
+    }
+    let grant = match token.as_deref().and_then(|t| ctx.auth.redeem(t)) {
+        Some(g) if g.name == claimed_name => g,
+        Some(g) => {
+            return send_error_and_close(&mut wr, error_code::UNAUTHORIZED, format!("token belongs to module '{}', not '{claimed_name}'", g.name)).await
+        }
+        None if ctx.settings.allow_unauthenticated && valid_name(&claimed_name) && !ctx.auth.is_managed(&claimed_name) => Grant {
+            name: claimed_name.clone(),
+            version: claimed_version.clone(),
+            capabilities: ctx.settings.unauthenticated_capabilities.clone(),
+        },
+        None => return send_error_and_close(&mut wr, error_code::UNAUTHORIZED, format!("module '{claimed_name}' presented no valid token")).await,
+    };
+    let name = grant.name.clone();
+    tracing::info!(target: "blvm::modules", module = %name, version = %grant.version, "module connected");
+    *ctx.connected.lock().unwrap_or_else(|p| p.into_inner()).entry(name.clone()).or_default() += 1;
+    let sub = ctx.bus.register(&name);
+    let (tx, rx) = mpsc::channel::<ModuleMessage>(256);
+    let ack = ModuleMessage::HandshakeAck {
+        protocol_version: PROTOCOL_VERSION,
+        node_version: env!("CARGO_PKG_VERSION").to_string(),
+        module_id: sub.id(),
+        capabilities: grant.capabilities.iter().map(|c| c.as_str().to_string()).collect(),
+    };
+    let _ = tx.send(ack).await;
+    let writer = tokio::spawn(write_loop(wr, rx, sub.clone()));
+    ctx.bus.publish(EventPayload::ModuleLoaded { name: name.clone(), version: grant.version.clone() });
+
+    let mut limiter = RateLimiter {
+        tokens: f64::from(ctx.settings.request_burst),
+        last: Instant::now(),
+        rate: f64::from(ctx.settings.requests_per_second),
+        burst: f64::from(ctx.settings.request_burst),
+        violations: 0,
+    };
+    let in_flight = Arc::new(Semaphore::new(ctx.settings.max_in_flight));
+    let close_reason: Option<(u32, String)> = loop {
+        let msg = match reader.read().await {
+            Ok(Some(m)) => m,
+            Ok(None) => break None,
+            Err(CodecError::FrameTooLarge { len, max }) => break Some((error_code::FRAME_TOO_LARGE, format!("frame of {len} bytes exceeds {max}"))),
+            Err(CodecError::Io(_)) | Err(CodecError::Truncated { .. }) => break None,
+            Err(e) => break Some((error_code::MALFORMED, format!("undecodable frame: {e}"))),
+        };
+        match msg {
+            ModuleMessage::Request { id, request } => {
+                if !limiter.allow() {
+                    if limiter.violations >= ctx.settings.flood_disconnect_after {
+                        break Some((error_code::RATE_LIMITED, "request flood".into()));
+                    }
+                    let r = ResponseResult::Err { code: error_code::RATE_LIMITED, message: "too many requests".into() };
+                    if tx.try_send(ModuleMessage::Response { id, result: r }).is_err() {
+                        break Some((error_code::RATE_LIMITED, "module does not read its responses".into()));
+                    }
+                    continue;
+                }
+                match handle_inline(&ctx, &sub, &grant, id, &request) {
+                    Some(Inline::Reply(result)) => {
+                        if tx.send(ModuleMessage::Response { id, result }).await.is_err() {
+                            break None;
+                        }
+                        continue;
+                    }
+                    Some(Inline::Queued) => continue,
+                    None => {}
+                }
+                let Ok(permit) = in_flight.clone().try_acquire_owned() else {
+                    let r = ResponseResult::Err { code: error_code::RATE_LIMITED, message: "too many requests in flight".into() };
+                    let _ = tx.try_send(ModuleMessage::Response { id, result: r });
+                    continue;
+                };
+                let api = ctx.api.clone();
+                let tx = tx.clone();
+                let module = name.clone();
+                tokio::spawn(async move {
+                    let result = tokio::task::spawn_blocking(move || api.handle(&module, request))
+                        .await
+                        .unwrap_or_else(|_| ResponseResult::Err { code: error_code::INTERNAL, message: "request handler failed".into() });
+                    let _ = tx.send(ModuleMessage::Response { id, result }).await;
+                    drop(permit);
+                });
+            }
+            ModuleMessage::Ack { sequence } => {
+                ctx.bus.ack(sub.id(), sequence);
+            }
+            ModuleMessage::Response { .. } => {}
+            ModuleMessage::Goodbye { reason } => {
+                tracing::info!(target: "blvm::modules", module = %name, %reason, "module said goodbye");
+                break None;
+            }
+            other => break Some((error_code::MALFORMED, format!("unexpected {} message from a module", other.type_name()))),
+        }
+    };
+    if let Some((code, message)) = close_reason {
+        tracing::warn!(target: "blvm::modules", module = %name, code, "disconnecting module: {message}");
+        let _ = tx.try_send(ModuleMessage::Error { code, message });
+    }
+    drop(tx);
+    ctx.bus.unregister(sub.id());
+    if tokio::time::timeout(Duration::from_secs(2), writer).await.is_err() {
+        tracing::debug!(target: "blvm::modules", module = %name, "writer did not finish; dropped");
+    }
+    if let Some(n) = ctx.connected.lock().unwrap_or_else(|p| p.into_inner()).get_mut(&name) {
+        *n = n.saturating_sub(1);
+    }
+    tracing::info!(target: "blvm::modules", module = %name, "module disconnected");
+}
+
+/// Outcome of a request handled on the connection itself.
+enum Inline {
+    /// Send this result as the response.
+    Reply(ResponseResult),
+    /// The response was already queued in order with the events.
+    Queued,
+}
+
+fn handle_inline(ctx: &ServerContext, sub: &Subscriber, grant: &Grant, id: u64, request: &Request) -> Option<Inline> {
+    if let Some(cap) = request.required_capability() {
+        if !grant.capabilities.contains(&cap) {
+            return Some(Inline::Reply(ResponseResult::Err { code: error_code::PERMISSION_DENIED, message: format!("{} needs capability '{}'", request.method(), cap.as_str()) }));
+        }
+    }
+    match request {
+        Request::SubscribeEvents { event_types, from_sequence } => {
+            if let Some(t) = event_types.iter().find(|t| t.required_capability().map(|c| !grant.capabilities.contains(&c)).unwrap_or(false)) {
+                let cap = t.required_capability().map(|c| c.as_str()).unwrap_or("");
+                return Some(Inline::Reply(ResponseResult::Err { code: error_code::PERMISSION_DENIED, message: format!("{} events need capability '{cap}'", t.as_str()) }));
+            }
+            ctx.bus.subscribe_then(sub, event_types, *from_sequence, |event_types, current_sequence| {
+                Some(ModuleMessage::Response { id, result: ResponseResult::Ok { body: ResponseBody::Subscribed { event_types, current_sequence } } })
+            });
+            Some(Inline::Queued)
+        }
+        Request::Unsubscribe { event_types } => {
+            ctx.bus.unsubscribe(sub, event_types);
+            Some(Inline::Reply(ResponseResult::Ok { body: ResponseBody::Subscribed { event_types: sub.filter(), current_sequence: ctx.bus.current_sequence() } }))
+        }
+        _ => None,
+    }
+}
+
+async fn write_loop(mut wr: OwnedWriteHalf, mut rx: mpsc::Receiver<ModuleMessage>, sub: Arc<Subscriber>) {
+    let mut responses_open = true;
+    loop {
+        let msg = tokio::select! {
+            biased;
+            m = rx.recv(), if responses_open => match m {
+                Some(m) => m,
+                None => { responses_open = false; continue; }
+            },
+            o = sub.next() => match o {
+                Some(Outgoing::Event(e)) => ModuleMessage::Event((*e).clone()),
+                Some(Outgoing::Message(m)) => *m,
+                Some(Outgoing::Lagged { from, to, count }) => ModuleMessage::Lagged { from_sequence: from, to_sequence: to, count },
+                None => break,
+            },
+        };
+        let is_error = matches!(msg, ModuleMessage::Error { .. });
+        if write_frame(&mut wr, &msg, u32::MAX).await.is_err() || is_error {
+            break;
+        }
+    }
+    while let Ok(m) = rx.try_recv() {
+        if write_frame(&mut wr, &m, u32::MAX).await.is_err() {
+            break;
+        }
+    }
+    let _ = tokio::io::AsyncWriteExt::shutdown(&mut wr).await;
+}

@@ -1,0 +1,456 @@
+//! The running node: ordered startup, one shutdown path for every cause, and the API the
+//! RPC server and CLI use for manual lifecycle operations.
+
+use super::settings::LifecycleSettings;
+use crate::chain::{BlockOutcome, ChainError, ChainManager, ChainNotification, ChainSettings, FlushReason, FlushReport};
+use crate::datadir::{DatadirLock, LockError};
+use crate::modules::api::{NodeApi, NoMempool, NoPeers};
+use crate::modules::bus::{AckOutcome, AckWaiter, EventBus, DEFAULT_HISTORY, DEFAULT_QUEUE_CAPACITY};
+use crate::modules::health::HealthRegistry;
+use crate::modules::manager::{ManagerSettings, ModuleManager};
+use crate::modules::server::{self, Authenticator, ServerContext, ServerSettings};
+use crate::params::ChainParams;
+use bitcoin::Block;
+use blvm_module::EventPayload;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use thiserror::Error;
+use tokio::sync::{mpsc, watch, Notify};
+
+/// Why the node stops; the string goes into NodeShutdown.reason.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ShutdownReason {
+    /// A library caller asked for an orderly stop.
+    Graceful,
+    /// SIGINT or SIGTERM.
+    Signal,
+    /// The `stop` RPC.
+    Rpc,
+    /// A fatal condition (database failure, disk critically full); the detail is logged.
+    Error(String),
+}
+
+impl ShutdownReason {
+    /// "graceful", "signal", "rpc" or "error".
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            ShutdownReason::Graceful => "graceful",
+            ShutdownReason::Signal => "signal",
+            ShutdownReason::Rpc => "rpc",
+            ShutdownReason::Error(_) => "error",
+        }
+    }
+}
+
+/// Everything needed to start a node.
+#[derive(Debug, Clone)]
+pub struct NodeSettings {
+    /// Network parameters.
+    pub params: ChainParams,
+    /// `<datadir>/<network>`.
+    pub net_dir: PathBuf,
+    /// Chain engine tunables.
+    pub chain: ChainSettings,
+    /// Lifecycle timers and thresholds.
+    pub lifecycle: LifecycleSettings,
+    /// Accept module connections without a token (operator opt-in).
+    pub allow_unauthenticated_modules: bool,
+    /// Largest module frame in bytes.
+    pub module_max_frame: u32,
+    /// Per-module event queue length before it is reported as lagging.
+    pub module_queue_capacity: usize,
+    /// Blocks to import after startup (`-loadblock`), publishing chain events.
+    pub load_blocks: Vec<PathBuf>,
+}
+
+impl NodeSettings {
+    /// Defaults for `network` in `net_dir`.
+    pub fn new(params: ChainParams, net_dir: PathBuf) -> Self {
+        NodeSettings {
+            params,
+            net_dir,
+            chain: ChainSettings::default(),
+            lifecycle: LifecycleSettings::default(),
+            allow_unauthenticated_modules: false,
+            module_max_frame: blvm_module::codec::DEFAULT_MAX_FRAME,
+            module_queue_capacity: DEFAULT_QUEUE_CAPACITY,
+            load_blocks: Vec::new(),
+        }
+    }
+
+    /// Path of the module socket.
+    pub fn socket_path(&self) -> PathBuf {
+        self.net_dir.join("modules.sock")
+    }
+}
+
+/// Startup failures.
+#[derive(Debug, Error)]
+pub enum NodeError {
+    /// The datadir is in use or unwritable.
+    #[error(transparent)]
+    Lock(#[from] LockError),
+    /// The chain could not be opened.
+    #[error(transparent)]
+    Chain(#[from] ChainError),
+    /// The module socket could not be bound.
+    #[error("module socket {path}: {source}")]
+    Socket {
+        /// The socket path.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// A blocking task failed.
+    #[error("internal task failed: {0}")]
+    Task(String),
+}
+
+/// What a shutdown did, for logs and tests.
+#[derive(Debug, Clone)]
+pub struct ShutdownReport {
+    /// The reason.
+    pub reason: ShutdownReason,
+    /// Total duration.
+    pub duration: Duration,
+    /// Acks for NodeShutdown.
+    pub shutdown_acks: AckOutcome,
+    /// Acks for StorageFlush.
+    pub flush_acks: AckOutcome,
+    /// Whether the final chainstate flush succeeded.
+    pub flush_ok: bool,
+}
+
+/// Milliseconds rounded up, so any real duration reports at least 1.
+pub fn ceil_ms(d: Duration) -> u64 {
+    (d.as_micros() as u64).div_ceil(1000)
+}
+
+/// A running node.
+pub struct Node {
+    pub(crate) settings: NodeSettings,
+    pub(crate) chain: Arc<Mutex<ChainManager>>,
+    pub(crate) bus: Arc<EventBus>,
+    pub(crate) manager: Arc<ModuleManager>,
+    pub(crate) server: Arc<ServerContext>,
+    pub(crate) health: Arc<HealthRegistry>,
+    stop_tx: watch::Sender<bool>,
+    shutdown_tx: mpsc::UnboundedSender<ShutdownReason>,
+    shutdown_rx: tokio::sync::Mutex<mpsc::UnboundedReceiver<ShutdownReason>>,
+    force: Notify,
+    forced: AtomicBool,
+    shutting_down: AtomicBool,
+    tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
+    components: Mutex<Vec<String>>,
+    _lock: DatadirLock,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Node {
+    /// Starts every component in a fixed order, waits (bounded) for autoloaded modules to
+    /// connect and subscribe, then publishes NodeStartupCompleted and a startup HealthCheck.
+    pub async fn start(settings: NodeSettings) -> Result<Arc<Node>, NodeError> {
+        let t0 = Instant::now();
+        let mut components = Vec::new();
+        let lock_ = DatadirLock::acquire(&settings.net_dir)?;
+        components.push("datadir".to_string());
+
+        let (params, net_dir, chain_settings) = (settings.params.clone(), settings.net_dir.clone(), settings.chain.clone());
+        let chain = tokio::task::spawn_blocking(move || ChainManager::open(params, &net_dir, chain_settings))
+            .await
+            .map_err(|e| NodeError::Task(e.to_string()))??;
+        tracing::info!(height = chain.height(), tip = %chain.tip().hash, "chainstate loaded");
+        let chain = Arc::new(Mutex::new(chain));
+        components.push("chainstate".to_string());
+
+        let bus = EventBus::new(1, settings.module_queue_capacity, DEFAULT_HISTORY);
+        components.push("event_bus".to_string());
+
+        let health = Arc::new(HealthRegistry::default());
+        let api = Arc::new(NodeApi { chain: chain.clone(), health: health.clone(), bus: bus.clone(), mempool: Arc::new(NoMempool), peers: Arc::new(NoPeers) });
+        let auth = Arc::new(Authenticator::default());
+        let mut server_settings = ServerSettings::new(settings.socket_path());
+        server_settings.allow_unauthenticated = settings.allow_unauthenticated_modules;
+        server_settings.max_frame = settings.module_max_frame;
+        let listener = server::bind(&server_settings.socket_path).map_err(|e| NodeError::Socket { path: settings.socket_path(), source: e })?;
+        let server = ServerContext::new(bus.clone(), api, auth.clone(), server_settings);
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let mut tasks = vec![tokio::spawn(server::run(listener, server.clone(), stop_rx.clone()))];
+        components.push("module_server".to_string());
+
+        let manager = ModuleManager::new(ManagerSettings::new(&settings.net_dir, settings.socket_path()), auth, bus.clone());
+        let started = manager.autoload();
+        components.push("module_manager".to_string());
+        let deadline = Instant::now() + settings.lifecycle.module_connect_timeout;
+        let mut pending: Vec<String> = started.clone();
+        while !pending.is_empty() && Instant::now() < deadline {
+            let failed: Vec<String> = manager.list().into_iter().filter(|m| matches!(m.status, crate::modules::manager::ModuleStatus::Failed)).map(|m| m.name).collect();
+            pending.retain(|n| !bus.is_subscribed(n) && !failed.contains(n));
+            if !pending.is_empty() {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        }
+        for n in &started {
+            if bus.is_subscribed(n) {
+                components.push(format!("module:{n}"));
+            } else {
+                tracing::warn!(target: "blvm::modules", module = %n, "module did not connect and subscribe in time; starting without it");
+            }
+        }
+
+        let (shutdown_tx, shutdown_rx) = mpsc::unbounded_channel();
+        let node = Arc::new(Node {
+            settings,
+            chain,
+            bus,
+            manager,
+            server,
+            health,
+            stop_tx,
+            shutdown_tx,
+            shutdown_rx: tokio::sync::Mutex::new(shutdown_rx),
+            force: Notify::new(),
+            forced: AtomicBool::new(false),
+            shutting_down: AtomicBool::new(false),
+            tasks: Mutex::new(Vec::new()),
+            components: Mutex::new(Vec::new()),
+            _lock: lock_,
+        });
+        let (periodic, names) = super::periodic::spawn_all(&node, stop_rx);
+        tasks.extend(periodic);
+        let mut components = components;
+        components.extend(names);
+        lock(&node.tasks).extend(tasks);
+        *lock(&node.components) = components.clone();
+        let duration_ms = ceil_ms(t0.elapsed());
+        tracing::info!(duration_ms, components = ?components, "node startup completed");
+        node.bus.publish(EventPayload::NodeStartupCompleted { duration_ms, components });
+        node.health_check("startup").await;
+        if !node.settings.load_blocks.is_empty() {
+            let n = node.clone();
+            let mut stop = n.stop_tx.subscribe();
+            let h = tokio::spawn(async move {
+                for path in n.settings.load_blocks.clone() {
+                    if *stop.borrow() {
+                        break;
+                    }
+                    if let Err(e) = n.load_block_file(&path, &mut stop).await {
+                        tracing::error!("-loadblock {}: {e}", path.display());
+                    }
+                }
+            });
+            lock(&node.tasks).push(h);
+        }
+        Ok(node)
+    }
+
+    /// Components started, in order (as sent in NodeStartupCompleted).
+    pub fn components(&self) -> Vec<String> {
+        lock(&self.components).clone()
+    }
+
+    /// The chain engine.
+    pub fn chain(&self) -> Arc<Mutex<ChainManager>> {
+        self.chain.clone()
+    }
+
+    /// The event bus.
+    pub fn bus(&self) -> Arc<EventBus> {
+        self.bus.clone()
+    }
+
+    /// The module manager.
+    pub fn modules(&self) -> Arc<ModuleManager> {
+        self.manager.clone()
+    }
+
+    /// Node settings.
+    pub fn settings(&self) -> &NodeSettings {
+        &self.settings
+    }
+
+    /// Module health reports.
+    pub fn health_registry(&self) -> Arc<HealthRegistry> {
+        self.health.clone()
+    }
+
+    /// Asks the node to stop; the owner's [`Node::wait_for_shutdown_request`] returns the reason.
+    pub fn request_shutdown(&self, reason: ShutdownReason) {
+        if self.shutting_down.load(Ordering::SeqCst) {
+            self.force_fast_shutdown();
+            return;
+        }
+        let _ = self.shutdown_tx.send(reason);
+    }
+
+    /// Skips the remaining acknowledgement waits of a shutdown in progress (the final flush
+    /// still runs, so the chainstate stays consistent).
+    pub fn force_fast_shutdown(&self) {
+        tracing::warn!("second stop request: skipping remaining module acknowledgement waits");
+        self.forced.store(true, Ordering::SeqCst);
+        self.force.notify_waiters();
+    }
+
+    /// Whether shutdown has begun.
+    pub fn is_shutting_down(&self) -> bool {
+        self.shutting_down.load(Ordering::SeqCst)
+    }
+
+    /// Waits for the first shutdown request.
+    pub async fn wait_for_shutdown_request(&self) -> ShutdownReason {
+        match self.shutdown_rx.lock().await.recv().await {
+            Some(r) => r,
+            None => ShutdownReason::Graceful,
+        }
+    }
+
+    pub(crate) async fn wait_acks(&self, waiter: AckWaiter, deadline: Duration) -> AckOutcome {
+        if self.forced.load(Ordering::SeqCst) {
+            return waiter.wait(Duration::ZERO).await;
+        }
+        let forced = self.force.notified();
+        tokio::pin!(forced);
+        let seq = waiter.sequence();
+        tokio::select! {
+            out = waiter.wait(deadline) => out,
+            _ = &mut forced => {
+                tracing::warn!(sequence = seq, "acknowledgement wait cut short by forced shutdown");
+                AckOutcome::default()
+            }
+        }
+    }
+
+    async fn run_chain<T: Send + 'static>(&self, f: impl FnOnce(&mut ChainManager) -> T + Send + 'static) -> Result<T, NodeError> {
+        let chain = self.chain.clone();
+        tokio::task::spawn_blocking(move || f(&mut lock(&chain))).await.map_err(|e| NodeError::Task(e.to_string()))
+    }
+
+    /// Validates and connects a block, publishing the resulting chain events.
+    pub async fn submit_block(&self, block: Block) -> Result<BlockOutcome, NodeError> {
+        let (outcome, notes, flushes) = self
+            .run_chain(move |c| {
+                let r = c.process_block(&block);
+                (r, c.take_notifications(), c.take_flush_reports())
+            })
+            .await?;
+        self.publish_chain(notes);
+        for f in flushes {
+            tracing::debug!(ms = ceil_ms(f.duration), "cache-full flush during block connection");
+        }
+        match outcome {
+            Ok(o) => Ok(o),
+            Err(e) => {
+                self.request_shutdown(ShutdownReason::Error(e.to_string()));
+                Err(NodeError::Chain(e))
+            }
+        }
+    }
+
+    /// Turns chain notifications into bus events, in order.
+    pub fn publish_chain(&self, notes: Vec<ChainNotification>) {
+        for n in notes {
+            let payload = match n {
+                ChainNotification::BlockConnected { hash, height, n_tx } => EventPayload::NewBlock { hash: hash.to_string(), height: u64::from(height), tx_count: u64::from(n_tx) },
+                ChainNotification::BlockDisconnected { hash, height } => EventPayload::BlockDisconnected { hash: hash.to_string(), height: u64::from(height) },
+                ChainNotification::Reorg { old_tip, new_tip, fork_height, disconnected, connected } => EventPayload::ChainReorg {
+                    old_tip: old_tip.to_string(),
+                    new_tip: new_tip.to_string(),
+                    fork_height: u64::from(fork_height),
+                    disconnected: disconnected.iter().map(|h| h.to_string()).collect(),
+                    connected: connected.iter().map(|h| h.to_string()).collect(),
+                },
+            };
+            self.bus.publish(payload);
+        }
+    }
+
+    async fn load_block_file(&self, path: &std::path::Path, stop: &mut watch::Receiver<bool>) -> Result<(), String> {
+        let blocks = crate::import::read_all_blocks(path).map_err(|e| e.to_string())?;
+        let genesis = self.settings.params.genesis().block_hash();
+        let mut n = 0u64;
+        for block in blocks {
+            if *stop.borrow() {
+                break;
+            }
+            if block.block_hash() == genesis {
+                continue;
+            }
+            match self.submit_block(block).await.map_err(|e| e.to_string())? {
+                BlockOutcome::Invalid(r) => return Err(format!("invalid block: {r}")),
+                BlockOutcome::Orphan => return Err("block with unknown parent".into()),
+                _ => n += 1,
+            }
+        }
+        tracing::info!(blocks = n, file = %path.display(), "loaded blocks");
+        Ok(())
+    }
+
+    /// StorageFlush (acks awaited), chainstate flush, StorageFlushCompleted.
+    pub async fn flush_chainstate(&self, reason: FlushReason) -> Result<FlushReport, NodeError> {
+        let waiter = self.bus.publish_with_acks(EventPayload::StorageFlush { reason: reason.as_str().to_string() });
+        self.wait_acks(waiter, self.settings.lifecycle.ack_timeout).await;
+        let start = Instant::now();
+        let result = self.run_chain(move |c| c.flush(reason)).await?;
+        let duration_ms = ceil_ms(start.elapsed());
+        match result {
+            Ok(report) => {
+                self.bus.publish(EventPayload::StorageFlushCompleted { success: true, duration_ms });
+                Ok(report)
+            }
+            Err(e) => {
+                self.bus.publish(EventPayload::StorageFlushCompleted { success: false, duration_ms });
+                self.request_shutdown(ShutdownReason::Error(format!("chainstate flush failed: {e}")));
+                Err(NodeError::Chain(e))
+            }
+        }
+    }
+
+    /// The one shutdown path: NodeShutdown (acks), stop services, StorageFlush (acks), flush,
+    /// StorageFlushCompleted, NodeShutdownCompleted, close module connections, stop modules.
+    pub async fn shutdown(&self, reason: ShutdownReason) -> ShutdownReport {
+        let t0 = Instant::now();
+        if self.shutting_down.swap(true, Ordering::SeqCst) {
+            self.force_fast_shutdown();
+        }
+        if let ShutdownReason::Error(detail) = &reason {
+            tracing::error!("shutting down because of an error: {detail}");
+        }
+        tracing::info!(reason = reason.as_str(), "shutdown started");
+        let lc = self.settings.lifecycle.clone();
+        let w = self.bus.publish_with_acks(EventPayload::NodeShutdown { reason: reason.as_str().to_string(), timeout_seconds: lc.shutdown_timeout.as_secs() });
+        let shutdown_acks = self.wait_acks(w, lc.shutdown_timeout).await;
+
+        let _ = self.stop_tx.send(true);
+        let tasks: Vec<_> = lock(&self.tasks).drain(..).collect();
+        for t in tasks {
+            if tokio::time::timeout(Duration::from_secs(5), t).await.is_err() {
+                tracing::warn!("a background task did not stop in time");
+            }
+        }
+
+        let w = self.bus.publish_with_acks(EventPayload::StorageFlush { reason: "shutdown".into() });
+        let flush_acks = self.wait_acks(w, lc.ack_timeout).await;
+        let start = Instant::now();
+        let flush = self.run_chain(|c| c.flush(FlushReason::Shutdown)).await;
+        let flush_ok = matches!(flush, Ok(Ok(_)));
+        if let Ok(Err(e)) = &flush {
+            tracing::error!("final chainstate flush failed: {e}");
+        }
+        self.bus.publish(EventPayload::StorageFlushCompleted { success: flush_ok, duration_ms: ceil_ms(start.elapsed()) });
+        let duration = t0.elapsed();
+        self.bus.publish(EventPayload::NodeShutdownCompleted { duration_ms: ceil_ms(duration) });
+
+        self.bus.close_all();
+        if !self.server.wait_idle(Duration::from_secs(2)).await {
+            tracing::warn!("some module connections did not close in time");
+        }
+        self.manager.stop_all("shutdown").await;
+        tracing::info!(reason = reason.as_str(), ms = ceil_ms(t0.elapsed()), "shutdown complete");
+        ShutdownReport { reason, duration: t0.elapsed(), shutdown_acks, flush_acks, flush_ok }
+    }
+}
