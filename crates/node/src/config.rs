@@ -63,6 +63,8 @@ pub const OPTIONS: &[(&str, OptKind, &str, &str)] = &[
     ("moduletimeout", OptKind::Int, "10", "Seconds autoloaded modules get to connect and subscribe at startup"),
     ("allowunauthmodules", OptKind::Bool, "0", "Accept module connections that present no token (read_chain only)"),
     ("modulemaxframe", OptKind::Int, "16777216", "Largest module protocol frame in bytes"),
+    ("modulemaxrestarts", OptKind::Int, "5", "Restarts a crashing module gets before it is marked failed"),
+    ("modulebackoffms", OptKind::Int, "500", "First module restart delay in ms (doubles per consecutive crash, max 30 s)"),
     ("flushinterval", OptKind::Int, "3600", "Seconds between periodic chainstate flushes"),
     ("healthinterval", OptKind::Int, "300", "Seconds between periodic health checks"),
     ("cleanupinterval", OptKind::Int, "86400", "Seconds between periodic DataCleanup events"),
@@ -259,7 +261,7 @@ pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<(NodeConfig
                 let n = v.parse::<u64>().ok().filter(|n| *n <= 100).ok_or(ConfigError::BadValue { key: name.clone(), value: v.clone(), expected: "a percentage 0..=100" })?;
                 cfg.numbers.insert(name.clone(), n);
             }
-            "shutdowntimeout" | "acktimeout" | "moduletimeout" | "modulemaxframe" | "flushinterval" | "healthinterval" | "cleanupinterval" | "cleanupagedays"
+            "shutdowntimeout" | "acktimeout" | "moduletimeout" | "modulemaxframe" | "modulemaxrestarts" | "modulebackoffms" | "flushinterval" | "healthinterval" | "cleanupinterval" | "cleanupagedays"
             | "diskcheckinterval" | "disklowmb" | "diskcriticalmb" | "resourceinterval" | "maxmemorymb" | "maxdatadirmb" => {
                 let n = v.parse::<u64>().ok().filter(|n| *n <= 1 << 40).ok_or(ConfigError::BadValue { key: name.clone(), value: v.clone(), expected: "a non-negative integer" })?;
                 let min = match name.as_str() {

@@ -99,6 +99,8 @@ async fn run(cfg: NodeConfig) -> anyhow::Result<()> {
     settings.allow_unauthenticated_modules = cfg.allow_unauth_modules;
     settings.module_max_frame = cfg.number("modulemaxframe").min(u64::from(u32::MAX)) as u32;
     settings.load_blocks = cfg.loadblock.clone();
+    settings.module_max_restarts = cfg.number("modulemaxrestarts").min(1000) as u32;
+    settings.module_backoff = Duration::from_millis(cfg.number("modulebackoffms"));
     let mut sigint = signal(SignalKind::interrupt())?;
     let mut sigterm = signal(SignalKind::terminate())?;
     let node = Node::start(settings).await.context("starting the node")?;

@@ -63,6 +63,10 @@ pub struct NodeSettings {
     pub module_queue_capacity: usize,
     /// Blocks to import after startup (`-loadblock`), publishing chain events.
     pub load_blocks: Vec<PathBuf>,
+    /// Restarts a crashing module gets before it is marked failed.
+    pub module_max_restarts: u32,
+    /// First restart delay (doubles per consecutive crash).
+    pub module_backoff: Duration,
 }
 
 impl NodeSettings {
@@ -77,6 +81,8 @@ impl NodeSettings {
             module_max_frame: blvm_module::codec::DEFAULT_MAX_FRAME,
             module_queue_capacity: DEFAULT_QUEUE_CAPACITY,
             load_blocks: Vec::new(),
+            module_max_restarts: 5,
+            module_backoff: Duration::from_millis(500),
         }
     }
 
@@ -183,7 +189,10 @@ impl Node {
         let mut tasks = vec![tokio::spawn(server::run(listener, server.clone(), stop_rx.clone()))];
         components.push("module_server".to_string());
 
-        let manager = ModuleManager::new(ManagerSettings::new(&settings.net_dir, settings.socket_path()), auth, bus.clone());
+        let mut manager_settings = ManagerSettings::new(&settings.net_dir, settings.socket_path());
+        manager_settings.max_restarts = settings.module_max_restarts;
+        manager_settings.backoff_base = settings.module_backoff;
+        let manager = ModuleManager::new(manager_settings, auth, bus.clone());
         let started = manager.autoload();
         components.push("module_manager".to_string());
         let deadline = Instant::now() + settings.lifecycle.module_connect_timeout;
@@ -433,8 +442,10 @@ impl Node {
             }
         }
 
+        // NodeShutdown and the shutdown StorageFlush share one budget: timeout_seconds in total.
+        let remaining = lc.shutdown_timeout.saturating_sub(t0.elapsed()).min(lc.ack_timeout);
         let w = self.bus.publish_with_acks(EventPayload::StorageFlush { reason: "shutdown".into() });
-        let flush_acks = self.wait_acks(w, lc.ack_timeout).await;
+        let flush_acks = self.wait_acks(w, remaining).await;
         let start = Instant::now();
         let flush = self.run_chain(|c| c.flush(FlushReason::Shutdown)).await;
         let flush_ok = matches!(flush, Ok(Ok(_)));

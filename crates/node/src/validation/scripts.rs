@@ -73,8 +73,10 @@ pub fn verify_block_scripts(txs: &[Transaction], spent: &[Vec<TxOut>], flags: u3
             }
             let utxos = cached.as_ref().map(|c| c.1.as_slice()).unwrap_or(&[]);
             if let Err(e) = verify_with(&serialized[t], &spent[t], utxos, i, flags) {
+                // Core (since v30) reports "block-script-verify-flag-failed (<script error>)";
+                // libbitcoinconsensus does not name the script error, so it goes in the detail.
                 return Err(Reject::new(
-                    "mandatory-script-verify-flag-failed",
+                    "block-script-verify-flag-failed",
                     format!("tx {} input {}: {:?}", txs[t].compute_txid(), i, e),
                 ));
             }
@@ -90,7 +92,7 @@ pub fn verify_block_scripts(txs: &[Transaction], spent: &[Vec<TxOut>], flags: u3
         let handles: Vec<_> = jobs.chunks(chunk).map(|c| s.spawn(move || run(c))).collect();
         let mut result = Ok(());
         for h in handles {
-            let r = h.join().unwrap_or_else(|_| Err(Reject::new("mandatory-script-verify-flag-failed", "script worker panicked")));
+            let r = h.join().unwrap_or_else(|_| Err(Reject::new("block-script-verify-flag-failed", "script worker panicked")));
             if result.is_ok() {
                 result = r;
             }

@@ -1,0 +1,209 @@
+//! Test support: a real `blvm-node` process in a temp datadir, with real module processes
+//! installed from built binaries (`<datadir>/regtest/modules/<name>/module.toml`).
+#![allow(dead_code)]
+
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+/// Directory holding the workspace's built binaries (next to `blvm-node`).
+pub fn bin_dir() -> PathBuf {
+    Path::new(env!("CARGO_BIN_EXE_blvm-node")).parent().expect("bin dir").to_path_buf()
+}
+
+/// Path of a module binary built from this workspace; fails loudly if it was not built.
+pub fn module_bin(name: &str) -> PathBuf {
+    let p = bin_dir().join(name);
+    assert!(p.exists(), "module binary {} missing: run `cargo test --workspace` (or `cargo build --workspace`) so module binaries are built", p.display());
+    p
+}
+
+/// A module to install before the node starts.
+pub struct ModuleSpec {
+    /// Module name (directory and manifest name).
+    pub name: String,
+    /// Executable.
+    pub entry: PathBuf,
+    /// Arguments.
+    pub args: Vec<String>,
+    /// Capability names.
+    pub capabilities: Vec<String>,
+    /// TOML body of the `[config]` table.
+    pub config: String,
+    /// Start with the node.
+    pub autoload: bool,
+}
+
+impl ModuleSpec {
+    /// An event-recorder instance with every capability and the given `[config]` body.
+    pub fn recorder(name: &str, config: &str) -> Self {
+        ModuleSpec {
+            name: name.into(),
+            entry: module_bin("event-recorder"),
+            args: vec![],
+            capabilities: ["read_chain", "read_mempool", "read_network", "submit_transactions", "publish_events", "report_health"].map(String::from).to_vec(),
+            config: config.into(),
+            autoload: true,
+        }
+    }
+}
+
+/// Writes a module's manifest into `modules_dir`.
+pub fn install_module(modules_dir: &Path, m: &ModuleSpec) -> PathBuf {
+    let dir = modules_dir.join(&m.name);
+    std::fs::create_dir_all(&dir).expect("module dir");
+    let caps: Vec<String> = m.capabilities.iter().map(|c| format!("\"{c}\"")).collect();
+    let args: Vec<String> = m.args.iter().map(|a| format!("{a:?}")).collect();
+    let text = format!(
+        "name = \"{}\"\nversion = \"0.1.0\"\nentry = {:?}\nargs = [{}]\ncapabilities = [{}]\nautoload = {}\n\n[config]\n{}\n",
+        m.name,
+        m.entry.display().to_string(),
+        args.join(", "),
+        caps.join(", "),
+        m.autoload,
+        m.config
+    );
+    std::fs::write(dir.join("module.toml"), text).expect("write manifest");
+    dir
+}
+
+/// A running node process.
+pub struct NodeProc {
+    /// The child process (None once reaped).
+    pub child: Option<Child>,
+    /// The base datadir (kept alive for the test).
+    pub datadir: PathBuf,
+    _tmp: Option<tempfile::TempDir>,
+}
+
+/// Starts a node with `args` (besides `-regtest -datadir=...`) and `modules` installed.
+pub fn start_node(args: &[&str], modules: &[ModuleSpec]) -> NodeProc {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let datadir = tmp.path().to_path_buf();
+    let mut n = start_node_in(&datadir, args, modules);
+    n._tmp = Some(tmp);
+    n
+}
+
+/// Starts a node in an existing datadir.
+pub fn start_node_in(datadir: &Path, args: &[&str], modules: &[ModuleSpec]) -> NodeProc {
+    let net_dir = datadir.join("regtest");
+    for m in modules {
+        install_module(&net_dir.join("modules"), m);
+    }
+    let child = Command::new(env!("CARGO_BIN_EXE_blvm-node"))
+        .arg("-regtest")
+        .arg(format!("-datadir={}", datadir.display()))
+        .arg("-noprinttoconsole")
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn blvm-node");
+    NodeProc { child: Some(child), datadir: datadir.to_path_buf(), _tmp: None }
+}
+
+impl NodeProc {
+    /// `<datadir>/regtest`.
+    pub fn net_dir(&self) -> PathBuf {
+        self.datadir.join("regtest")
+    }
+
+    /// The node's debug.log so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.net_dir().join("debug.log")).unwrap_or_default()
+    }
+
+    /// Data directory of module `name`.
+    pub fn module_data(&self, name: &str) -> PathBuf {
+        self.net_dir().join("modules").join(name).join("data")
+    }
+
+    /// Lines recorded by an event-recorder module (`kind` = connected/subscribed/event/acked/...).
+    pub fn recorded(&self, module: &str) -> Vec<Value> {
+        read_jsonl(&self.module_data(module).join("events.jsonl"))
+    }
+
+    /// Recorded events only: (event_type, full event JSON).
+    pub fn recorded_events(&self, module: &str) -> Vec<(String, Value)> {
+        self.recorded(module)
+            .into_iter()
+            .filter(|l| l["kind"] == "event")
+            .map(|l| (l["event"]["event_type"].as_str().unwrap_or("").to_string(), l["event"].clone()))
+            .collect()
+    }
+
+    /// Waits until `f` holds, panicking with `what` and the node log after `timeout`.
+    pub fn wait_until(&self, timeout: Duration, what: &str, mut f: impl FnMut(&Self) -> bool) {
+        let start = Instant::now();
+        while start.elapsed() < timeout {
+            if f(self) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("timed out after {timeout:?} waiting for: {what}\n--- node log ---\n{}", self.log());
+    }
+
+    /// Waits for NodeStartupCompleted in the log.
+    pub fn wait_started(&self) {
+        self.wait_until(Duration::from_secs(30), "node startup", |n| n.log().contains("node startup completed"));
+    }
+
+    /// Sends a signal to the node.
+    pub fn signal(&self, sig: i32) {
+        if let Some(c) = &self.child {
+            // SAFETY: signalling our own child.
+            unsafe {
+                libc::kill(c.id() as libc::pid_t, sig);
+            }
+        }
+    }
+
+    /// Waits for the process to exit.
+    pub fn wait_exit(&mut self, timeout: Duration) -> ExitStatus {
+        let start = Instant::now();
+        let child = self.child.as_mut().expect("child");
+        loop {
+            if let Some(st) = child.try_wait().expect("try_wait") {
+                self.child = None;
+                return st;
+            }
+            if start.elapsed() > timeout {
+                let _ = child.kill();
+                panic!("node did not exit within {timeout:?}\n--- node log ---\n{}", self.log());
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// SIGTERM, then wait for exit; returns (status, elapsed).
+    pub fn stop(&mut self, timeout: Duration) -> (ExitStatus, Duration) {
+        let t = Instant::now();
+        self.signal(libc::SIGTERM);
+        let st = self.wait_exit(timeout);
+        (st, t.elapsed())
+    }
+}
+
+impl Drop for NodeProc {
+    fn drop(&mut self) {
+        if let Some(c) = &mut self.child {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// Reads a JSON-lines file (missing file = empty).
+pub fn read_jsonl(path: &Path) -> Vec<Value> {
+    std::fs::read_to_string(path).unwrap_or_default().lines().filter_map(|l| serde_json::from_str(l).ok()).collect()
+}
+
+/// Whether a process with this pid exists.
+pub fn pid_alive(pid: u32) -> bool {
+    // SAFETY: signal 0 only checks for existence.
+    unsafe { libc::kill(pid as libc::pid_t, 0) == 0 }
+}

@@ -1,0 +1,12 @@
+//! Ensures `cargo test --workspace` builds the `event-recorder` binary that the node's
+//! end-to-end tests spawn, and that it refuses to run without the node's environment.
+
+#[test]
+fn binary_exits_with_error_without_node_environment() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_event-recorder"))
+        .env_remove("BLVM_MODULE_SOCKET")
+        .output()
+        .expect("run event-recorder");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot connect"));
+}
