@@ -86,6 +86,28 @@ pub fn start_node(args: &[&str], modules: &[ModuleSpec]) -> NodeProc {
     n
 }
 
+/// Imports a block file into `datadir` with the real binary (`blvm-node import`), offline.
+pub fn import_offline(datadir: &Path, file: &Path) {
+    let out = Command::new(env!("CARGO_BIN_EXE_blvm-node"))
+        .arg("-regtest")
+        .arg(format!("-datadir={}", datadir.display()))
+        .arg("-noprinttoconsole")
+        .arg("import")
+        .arg(file)
+        .output()
+        .expect("run blvm-node import");
+    assert!(out.status.success(), "import failed: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// Starts a node on a fresh temp datadir that already holds `file`'s blocks.
+pub fn start_node_with_chain(file: &Path, args: &[&str], modules: &[ModuleSpec]) -> NodeProc {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    import_offline(tmp.path(), file);
+    let mut n = start_node_in(tmp.path(), args, modules);
+    n._tmp = Some(tmp);
+    n
+}
+
 /// Starts a node in an existing datadir.
 pub fn start_node_in(datadir: &Path, args: &[&str], modules: &[ModuleSpec]) -> NodeProc {
     let net_dir = datadir.join("regtest");
