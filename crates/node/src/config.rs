@@ -55,6 +55,15 @@ pub const OPTIONS: &[(&str, OptKind, &str, &str)] = &[
     ("par", OptKind::Int, "0", "Script verification threads (0 = number of cores)"),
     ("printtoconsole", OptKind::Bool, "1", "Send log output to the console as well as debug.log"),
     ("debug", OptKind::Str, "", "Enable debug logging for a category (chain, import, modules, net, rpc) or 1 for all"),
+    ("server", OptKind::Bool, "1", "Accept JSON-RPC commands"),
+    ("rpcport", OptKind::Int, "18443 on regtest", "JSON-RPC port (0 = any free port)"),
+    ("rpcbind", OptKind::Str, "127.0.0.1", "Address to bind the JSON-RPC server to; repeatable"),
+    ("rpcuser", OptKind::Str, "", "JSON-RPC user (with -rpcpassword; the cookie file is used otherwise)"),
+    ("rpcpassword", OptKind::Str, "", "JSON-RPC password"),
+    ("rpcauth", OptKind::Str, "", "JSON-RPC credentials user:salt$hmac-sha256 as produced by Core's rpcauth.py; repeatable"),
+    ("rpccookiefile", OptKind::Str, "<datadir>/<network>/.cookie", "Location of the auth cookie"),
+    ("rpcthreads", OptKind::Int, "4", "Threads serving RPC calls"),
+    ("rpcworkqueue", OptKind::Int, "16", "Depth of the RPC work queue"),
     ("loadblock", OptKind::Str, "", "Import blocks from this file (hex lines or blk-framed) after startup; repeatable"),
     ("prune", OptKind::Int, "0", "Keep block files under this many MiB (0 = off, >= 550 as in Core)"),
     ("fastprune", OptKind::Bool, "0", "Use tiny (64 KiB) block files, for pruning tests"),
@@ -115,6 +124,20 @@ pub struct NodeConfig {
     pub fastprune: bool,
     /// Accept token-less module connections.
     pub allow_unauth_modules: bool,
+    /// Serve JSON-RPC.
+    pub server: bool,
+    /// RPC port (None: the network default).
+    pub rpc_port: Option<u16>,
+    /// RPC bind addresses.
+    pub rpc_bind: Vec<String>,
+    /// -rpcuser / -rpcpassword.
+    pub rpc_user: Option<String>,
+    /// -rpcpassword.
+    pub rpc_password: Option<String>,
+    /// -rpcauth entries.
+    pub rpc_auth: Vec<String>,
+    /// -rpccookiefile.
+    pub rpc_cookie_file: Option<PathBuf>,
     /// Numeric lifecycle options by name (seconds, MiB, percent), validated.
     pub numbers: std::collections::HashMap<String, u64>,
 }
@@ -166,6 +189,13 @@ pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<(NodeConfig
         prune_mib: 0,
         fastprune: false,
         allow_unauth_modules: false,
+        server: true,
+        rpc_port: None,
+        rpc_bind: Vec::new(),
+        rpc_user: None,
+        rpc_password: None,
+        rpc_auth: Vec::new(),
+        rpc_cookie_file: None,
         numbers: std::collections::HashMap::new(),
     };
     let mut networks: Vec<(String, Network)> = Vec::new();
@@ -247,6 +277,30 @@ pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<(NodeConfig
             "printtoconsole" => cfg.printtoconsole = flag()?,
             "debug" => cfg.debug.push(v.clone()),
             "loadblock" => cfg.loadblock.push(PathBuf::from(&v)),
+            "server" => cfg.server = flag()?,
+            "rpcport" => {
+                cfg.rpc_port = Some(v.parse::<u16>().map_err(|_| ConfigError::BadValue { key: name.clone(), value: v.clone(), expected: "a port number 0..=65535" })?)
+            }
+            "rpcbind" => {
+                let ok = v.parse::<std::net::IpAddr>().is_ok() || v.parse::<std::net::SocketAddr>().is_ok() || v == "localhost";
+                if !ok {
+                    return Err(ConfigError::BadValue { key: name, value: v, expected: "an IP address or IP:port" });
+                }
+                cfg.rpc_bind.push(v.clone());
+            }
+            "rpcuser" => cfg.rpc_user = Some(v.clone()),
+            "rpcpassword" => cfg.rpc_password = Some(v.clone()),
+            "rpcauth" => {
+                if !v.contains(':') || !v.contains('$') {
+                    return Err(ConfigError::BadValue { key: name, value: v, expected: "user:salt$hash" });
+                }
+                cfg.rpc_auth.push(v.clone());
+            }
+            "rpccookiefile" => cfg.rpc_cookie_file = Some(PathBuf::from(&v)),
+            "rpcthreads" | "rpcworkqueue" => {
+                let n = v.parse::<u64>().ok().filter(|n| (1..=1024).contains(n)).ok_or(ConfigError::BadValue { key: name.clone(), value: v.clone(), expected: "an integer in 1..=1024" })?;
+                cfg.numbers.insert(name.clone(), n);
+            }
             "fastprune" => cfg.fastprune = flag()?,
             "allowunauthmodules" => cfg.allow_unauth_modules = flag()?,
             "prune" => {
@@ -276,6 +330,9 @@ pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<(NodeConfig
             }
             _ => return Err(ConfigError::Unknown(name)),
         }
+    }
+    if cfg.rpc_user.is_some() != cfg.rpc_password.is_some() {
+        return Err(ConfigError::BadValue { key: "rpcpassword".into(), value: String::new(), expected: "-rpcuser and -rpcpassword to be given together" });
     }
     networks.dedup_by(|a, b| a.1 == b.1);
     if networks.len() > 1 {

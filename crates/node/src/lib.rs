@@ -9,5 +9,6 @@ pub mod import;
 pub mod modules;
 pub mod node;
 pub mod params;
+pub mod rpc;
 pub mod store;
 pub mod validation;

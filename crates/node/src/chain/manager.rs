@@ -459,15 +459,16 @@ impl ChainManager {
             }
             return Ok(Ok(hash));
         }
+        // As Core's AcceptBlockHeader: proof of work first, so nothing without it is indexed.
+        if let Err(r) = check_proof_of_work(header, &self.params) {
+            return Ok(Err(r));
+        }
         let Some(prev) = self.index.get(&header.prev_blockhash).cloned() else {
             return Ok(Err(Reject::new("prev-blk-not-found", format!("parent {} unknown", header.prev_blockhash))));
         };
         if prev.is_failed() {
             self.add_header_entry(header, &prev, status::FAILED_CHILD);
             return Ok(Err(Reject::new("bad-prevblk", format!("parent {} is invalid", prev.hash))));
-        }
-        if let Err(r) = check_proof_of_work(header, &self.params) {
-            return Ok(Err(r));
         }
         let ctx = self.parent_context(&prev, header.time);
         if let Err(r) = contextual_check_header(header, &ctx, &self.params, (self.settings.clock)()) {

@@ -61,6 +61,8 @@ pub struct NodeSettings {
     pub module_max_frame: u32,
     /// Per-module event queue length before it is reported as lagging.
     pub module_queue_capacity: usize,
+    /// The RPC server, if enabled.
+    pub rpc: Option<crate::rpc::server::RpcSettings>,
     /// Blocks to import after startup (`-loadblock`), publishing chain events.
     pub load_blocks: Vec<PathBuf>,
     /// Restarts a crashing module gets before it is marked failed.
@@ -80,6 +82,7 @@ impl NodeSettings {
             allow_unauthenticated_modules: false,
             module_max_frame: blvm_module::codec::DEFAULT_MAX_FRAME,
             module_queue_capacity: DEFAULT_QUEUE_CAPACITY,
+            rpc: None,
             load_blocks: Vec::new(),
             module_max_restarts: 5,
             module_backoff: Duration::from_millis(500),
@@ -112,6 +115,9 @@ pub enum NodeError {
     /// A blocking task failed.
     #[error("internal task failed: {0}")]
     Task(String),
+    /// The RPC server could not start.
+    #[error("RPC server: {0}")]
+    Rpc(String),
 }
 
 /// What a shutdown did, for logs and tests.
@@ -150,6 +156,8 @@ pub struct Node {
     shutting_down: AtomicBool,
     tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
     components: Mutex<Vec<String>>,
+    started: Instant,
+    rpc_addrs: Mutex<Vec<std::net::SocketAddr>>,
     _lock: DatadirLock,
 }
 
@@ -228,8 +236,17 @@ impl Node {
             shutting_down: AtomicBool::new(false),
             tasks: Mutex::new(Vec::new()),
             components: Mutex::new(Vec::new()),
+            started: t0,
+            rpc_addrs: Mutex::new(Vec::new()),
             _lock: lock_,
         });
+        if let Some(rpc) = node.settings.rpc.clone() {
+            let (addrs, handle) = crate::rpc::server::start(&node, rpc, stop_rx.clone()).await.map_err(|e| NodeError::Rpc(e.to_string()))?;
+            tracing::info!(target: "blvm::rpc", addrs = ?addrs, "RPC server listening");
+            *lock(&node.rpc_addrs) = addrs;
+            tasks.push(handle);
+            components.push("rpc_server".to_string());
+        }
         let (periodic, names) = super::periodic::spawn_all(&node, stop_rx);
         tasks.extend(periodic);
         let mut components = components;
@@ -266,6 +283,21 @@ impl Node {
     /// The chain engine.
     pub fn chain(&self) -> Arc<Mutex<ChainManager>> {
         self.chain.clone()
+    }
+
+    /// The chain engine, borrowed.
+    pub fn chain_ref(&self) -> &Mutex<ChainManager> {
+        &self.chain
+    }
+
+    /// Time since startup began.
+    pub fn uptime(&self) -> Duration {
+        self.started.elapsed()
+    }
+
+    /// Addresses the RPC server listens on.
+    pub fn rpc_addrs(&self) -> Vec<std::net::SocketAddr> {
+        lock(&self.rpc_addrs).clone()
     }
 
     /// The event bus.

@@ -1,0 +1,273 @@
+//! Blockchain methods with Core's result shapes.
+
+use super::super::error::{code, RpcError};
+use super::super::params::Params;
+use crate::chain::index::BlockIndexEntry;
+use crate::chain::{BlockOutcome, ChainManager};
+use crate::node::Node;
+use bitcoin::consensus::{deserialize, serialize};
+use bitcoin::{Block, BlockHash, OutPoint, Txid};
+use serde_json::{json, Value};
+use std::str::FromStr;
+use std::sync::Arc;
+
+/// Hex of a byte slice.
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Core's GetDifficulty: the target of difficulty 1 over the block's target, as a double.
+pub fn difficulty(bits: u32) -> f64 {
+    let mut shift = (bits >> 24) & 0xff;
+    let mut diff = f64::from(0x0000_ffffu32) / f64::from((bits & 0x00ff_ffff).max(1));
+    while shift < 29 {
+        diff *= 256.0;
+        shift += 1;
+    }
+    while shift > 29 {
+        diff /= 256.0;
+        shift -= 1;
+    }
+    diff
+}
+
+/// Satoshis as Core's BTC amount (a JSON number).
+pub fn amount(sat: u64) -> Value {
+    json!(sat as f64 / 100_000_000.0)
+}
+
+fn target_hex(e: &BlockIndexEntry) -> String {
+    hex(&e.header.target().to_be_bytes())
+}
+
+fn chain_hash(p: &Params, i: usize) -> Result<BlockHash, RpcError> {
+    let s = p.str(i)?;
+    if s.len() != 64 || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(RpcError::param(format!("blockhash must be of length 64 (not {}, for '{s}')", s.len())));
+    }
+    BlockHash::from_str(s).map_err(|_| RpcError::param(format!("blockhash must be hexadecimal string (not '{s}')")))
+}
+
+fn lock(node: &Arc<Node>) -> std::sync::MutexGuard<'_, ChainManager> {
+    // The chain mutex lives as long as the node; a poisoned lock still holds consistent data
+    // because every mutation commits or rolls back as a whole.
+    node.chain_ref().lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// The header fields shared by getblockheader and getblock.
+pub fn header_json(c: &ChainManager, e: &BlockIndexEntry) -> Value {
+    let active = c.is_active(&e.hash);
+    let confirmations: i64 = if active { i64::from(c.height()) - i64::from(e.height) + 1 } else { -1 };
+    let mut v = json!({
+        "hash": e.hash.to_string(),
+        "confirmations": confirmations,
+        "height": e.height,
+        "version": e.header.version.to_consensus(),
+        "versionHex": format!("{:08x}", e.header.version.to_consensus() as u32),
+        "merkleroot": e.header.merkle_root.to_string(),
+        "time": e.header.time,
+        "mediantime": c.median_time_past(&e.hash),
+        "nonce": e.header.nonce,
+        "bits": format!("{:08x}", e.header.bits.to_consensus()),
+        "target": target_hex(e),
+        "difficulty": difficulty(e.header.bits.to_consensus()),
+        "chainwork": hex(&e.chainwork.to_be_bytes()),
+        "nTx": e.n_tx,
+    });
+    if e.height > 0 {
+        v["previousblockhash"] = json!(e.header.prev_blockhash.to_string());
+    }
+    if active {
+        if let Some(next) = c.hash_at(e.height + 1) {
+            v["nextblockhash"] = json!(next.to_string());
+        }
+    }
+    v
+}
+
+fn entry<'a>(c: &'a ChainManager, h: &BlockHash) -> Result<&'a BlockIndexEntry, RpcError> {
+    c.entry(h).ok_or_else(|| RpcError::new(code::INVALID_ADDRESS_OR_KEY, "Block not found"))
+}
+
+fn read_block(c: &ChainManager, h: &BlockHash) -> Result<Block, RpcError> {
+    let e = entry(c, h)?;
+    if !e.have_data() {
+        let msg = if e.status & crate::chain::index::status::PRUNED != 0 { "Block not available (pruned data)" } else { "Block not found on disk" };
+        return Err(RpcError::new(code::MISC_ERROR, msg));
+    }
+    c.read_block(h).map_err(|e| RpcError::new(code::DATABASE_ERROR, e.to_string()))?.ok_or_else(|| RpcError::new(code::MISC_ERROR, "Block not found on disk"))
+}
+
+/// Methods that only read the chain (run on a blocking thread).
+pub fn read_only(node: &Arc<Node>, method: &str, p: &Params) -> Result<Value, RpcError> {
+    match method {
+        "getblockcount" => Ok(json!(lock(node).height())),
+        "getbestblockhash" => Ok(json!(lock(node).tip().hash.to_string())),
+        "getblockhash" => {
+            let h = p.i64(0)?;
+            let c = lock(node);
+            u32::try_from(h)
+                .ok()
+                .and_then(|h| c.hash_at(h))
+                .map(|x| json!(x.to_string()))
+                .ok_or_else(|| RpcError::param("Block height out of range"))
+        }
+        "getblockheader" => {
+            let h = chain_hash(p, 0)?;
+            let verbose = p.opt_bool(1)?.unwrap_or(true);
+            let c = lock(node);
+            let e = entry(&c, &h)?;
+            if verbose {
+                Ok(header_json(&c, e))
+            } else {
+                Ok(json!(hex(&serialize(&e.header))))
+            }
+        }
+        "getblock" => {
+            let h = chain_hash(p, 0)?;
+            let verbosity = p.verbosity(1, 1)?;
+            let c = lock(node);
+            let block = read_block(&c, &h)?;
+            if verbosity == 0 {
+                return Ok(json!(hex(&serialize(&block))));
+            }
+            let e = entry(&c, &h)?;
+            let mut v = header_json(&c, e);
+            v["strippedsize"] = json!(crate::validation::block_check::stripped_size(&block));
+            v["size"] = json!(block.total_size());
+            v["weight"] = json!(block.weight().to_wu());
+            v["tx"] = Value::Array(block.txdata.iter().map(|t| json!(t.compute_txid().to_string())).collect());
+            if verbosity >= 2 {
+                return Err(RpcError::param("verbosity 2 and 3 are not implemented yet (see docs/rpc-differences.md)"));
+            }
+            Ok(v)
+        }
+        "getblockchaininfo" => {
+            let c = lock(node);
+            let tip = c.tip();
+            let headers = c.entries().filter(|e| !e.is_failed()).map(|e| e.height).max().unwrap_or(0);
+            let size_on_disk = crate::node::monitors::dir_size(&c.blocks_dir());
+            let pruned = c.prune_height();
+            let mut v = json!({
+                "chain": c.params().chain_name,
+                "blocks": tip.height,
+                "headers": headers,
+                "bestblockhash": tip.hash.to_string(),
+                "bits": format!("{:08x}", tip.header.bits.to_consensus()),
+                "target": target_hex(tip),
+                "difficulty": difficulty(tip.header.bits.to_consensus()),
+                "time": tip.header.time,
+                "mediantime": c.median_time_past(&tip.hash),
+                "verificationprogress": if headers == 0 { 1.0 } else { f64::from(tip.height) / f64::from(headers) },
+                "initialblockdownload": tip.height < headers,
+                "chainwork": hex(&tip.chainwork.to_be_bytes()),
+                "size_on_disk": size_on_disk,
+                "pruned": pruned.is_some(),
+                "warnings": [],
+            });
+            if let Some(h) = pruned {
+                v["pruneheight"] = json!(h + 1);
+                v["automatic_pruning"] = json!(false);
+            }
+            Ok(v)
+        }
+        "getdifficulty" => Ok(json!(difficulty(lock(node).tip().header.bits.to_consensus()))),
+        "getchaintips" => {
+            let c = lock(node);
+            let mut has_child = std::collections::HashSet::new();
+            for e in c.entries() {
+                has_child.insert(e.header.prev_blockhash);
+            }
+            let mut tips: Vec<Value> = c
+                .entries()
+                .filter(|e| !has_child.contains(&e.hash))
+                .map(|e| {
+                    let fork = (0..=e.height).rev().find_map(|h| c.ancestor(&e.hash, h).filter(|a| c.is_active(&a.hash))).map(|a| a.height).unwrap_or(0);
+                    let status = if c.is_active(&e.hash) {
+                        "active"
+                    } else if e.is_failed() {
+                        "invalid"
+                    } else if !e.have_data() {
+                        "headers-only"
+                    } else {
+                        "valid-fork"
+                    };
+                    json!({"height": e.height, "hash": e.hash.to_string(), "branchlen": e.height - fork, "status": status})
+                })
+                .collect();
+            tips.sort_by_key(|t| std::cmp::Reverse(t["height"].as_u64().unwrap_or(0)));
+            Ok(Value::Array(tips))
+        }
+        "gettxout" => {
+            let txid = Txid::from_str(p.str(0)?).map_err(|_| RpcError::param("txid must be hexadecimal string"))?;
+            let n = u32::try_from(p.u64(1)?).map_err(|_| RpcError::param("n out of range"))?;
+            let mut c = lock(node);
+            let coin = c.get_coin(&OutPoint { txid, vout: n }).map_err(|e| RpcError::new(code::DATABASE_ERROR, e.to_string()))?;
+            let Some(coin) = coin else { return Ok(Value::Null) };
+            let tip = c.tip();
+            Ok(json!({
+                "bestblock": tip.hash.to_string(),
+                "confirmations": tip.height - coin.height + 1,
+                "value": amount(coin.output.value.to_sat()),
+                "scriptPubKey": {"hex": hex(coin.output.script_pubkey.as_bytes())},
+                "coinbase": coin.is_coinbase,
+            }))
+        }
+        "gettxoutsetinfo" => {
+            let kind = p.opt_str(0)?.unwrap_or("hash_serialized_3");
+            if p.get(1).is_some() {
+                return Err(RpcError::param("hash_or_height is not supported without a coinstats index"));
+            }
+            if !matches!(kind, "hash_serialized_3" | "none") {
+                return Err(RpcError::param(format!("'{kind}' is not a valid hash_type (supported here: hash_serialized_3, none)")));
+            }
+            let mut c = lock(node);
+            let stats = c.utxo_stats().map_err(|e| RpcError::new(code::DATABASE_ERROR, e.to_string()))?;
+            let tip = c.tip();
+            let mut v = json!({
+                "height": tip.height,
+                "bestblock": tip.hash.to_string(),
+                "txouts": stats.txouts,
+                "bogosize": stats.bogosize,
+                "total_amount": amount(stats.total_amount_sat),
+                "transactions": stats.transactions,
+                "disk_size": std::fs::metadata(c.db_path()).map(|m| m.len()).unwrap_or(0),
+            });
+            if kind == "hash_serialized_3" {
+                v["hash_serialized_3"] = json!(stats.hash_serialized_3);
+            }
+            Ok(v)
+        }
+        "verifychain" => {
+            let nblocks = p.opt_u64(1)?.unwrap_or(6);
+            let c = lock(node);
+            let tip = c.height();
+            let start = if nblocks == 0 { 1 } else { tip.saturating_sub(nblocks as u32 - 1).max(1) };
+            for h in start..=tip {
+                let Some(hash) = c.hash_at(h) else { return Ok(json!(false)) };
+                let Ok(Some(block)) = c.read_block(&hash) else { continue };
+                if block.block_hash() != hash || crate::validation::block_check::check_block(&block, c.params()).is_err() {
+                    return Ok(json!(false));
+                }
+            }
+            Ok(json!(true))
+        }
+        _ => Err(RpcError::new(code::METHOD_NOT_FOUND, "Method not found")),
+    }
+}
+
+/// `submitblock hexdata`: null when accepted, else Core's result strings.
+pub async fn submitblock(node: &Arc<Node>, p: &Params) -> Result<Value, RpcError> {
+    let raw = crate::import::hex_decode(p.str(0)?).ok_or_else(|| RpcError::new(code::DESERIALIZATION_ERROR, "Block decode failed"))?;
+    let block: Block = deserialize(&raw).map_err(|_| RpcError::new(code::DESERIALIZATION_ERROR, "Block decode failed"))?;
+    if block.txdata.first().map(|t| !t.is_coinbase()).unwrap_or(true) {
+        return Err(RpcError::new(code::DESERIALIZATION_ERROR, "Block does not start with a coinbase"));
+    }
+    match node.submit_block(block).await.map_err(|e| RpcError::new(code::DATABASE_ERROR, e.to_string()))? {
+        BlockOutcome::Accepted { .. } => Ok(Value::Null),
+        BlockOutcome::Duplicate => Ok(json!("duplicate")),
+        BlockOutcome::Orphan => Ok(json!("prev-blk-not-found")),
+        BlockOutcome::Invalid(r) if r.reason == "duplicate-invalid" => Ok(json!("duplicate-invalid")),
+        BlockOutcome::Invalid(r) => Ok(json!(r.reason)),
+    }
+}

@@ -1,0 +1,52 @@
+//! Control methods: help, stop, uptime, getmemoryinfo.
+
+use super::super::error::{code, RpcError};
+use super::super::params::Params;
+use super::METHODS;
+use crate::node::{Node, ShutdownReason};
+use serde_json::{json, Value};
+use std::sync::Arc;
+
+/// `help [command]`: the method list by category, or one method's usage line.
+pub fn help(p: &Params) -> Result<Value, RpcError> {
+    if let Some(cmd) = p.opt_str(0)? {
+        let Some((name, _, args)) = METHODS.iter().find(|m| m.0 == cmd) else {
+            return Ok(Value::String(format!("help: unknown command: {cmd}")));
+        };
+        return Ok(Value::String(format!("{name} {}", args.iter().map(|a| format!("( \"{a}\" )")).collect::<Vec<_>>().join(" "))));
+    }
+    let mut out = String::new();
+    let mut last = "";
+    for (name, cat, args) in METHODS {
+        if *cat != last {
+            if !out.is_empty() {
+                out.push('\n');
+            }
+            out.push_str(&format!("== {cat} ==\n"));
+            last = cat;
+        }
+        let a: Vec<String> = args.iter().map(|a| format!("\"{a}\"")).collect();
+        out.push_str(&format!("{name} {}\n", a.join(" ")).replace(" \n", "\n"));
+    }
+    Ok(Value::String(out.trim_end().to_string()))
+}
+
+/// `stop`: begins the shutdown sequence with reason "rpc".
+pub fn stop(node: &Arc<Node>) -> Result<Value, RpcError> {
+    if node.is_shutting_down() {
+        return Err(RpcError::new(code::MISC_ERROR, "Shutdown already in progress"));
+    }
+    node.request_shutdown(ShutdownReason::Rpc);
+    Ok(Value::String("blvm-node stopping".into()))
+}
+
+/// `uptime`: seconds since the node started.
+pub fn uptime(node: &Arc<Node>) -> Value {
+    json!(node.uptime().as_secs())
+}
+
+/// `getmemoryinfo`: process memory figures (Core reports its locked-memory pool; we report RSS).
+pub fn memory_info() -> Value {
+    let rss = crate::node::monitors::process_rss().unwrap_or(0);
+    json!({"locked": {"used": 0, "free": 0, "total": 0, "locked": 0, "chunks_used": 0, "chunks_free": 0}, "rss_bytes": rss})
+}

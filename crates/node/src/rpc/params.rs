@@ -1,0 +1,126 @@
+//! Positional and named RPC parameters, normalised to positions by each method's argument names.
+
+use super::error::{code, RpcError};
+use serde_json::Value;
+
+/// Arguments of one call, by position.
+#[derive(Debug, Clone, Default)]
+pub struct Params {
+    values: Vec<Value>,
+    names: &'static [&'static str],
+}
+
+fn type_name(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "bool",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
+    }
+}
+
+fn type_error(v: &Value, want: &str) -> RpcError {
+    RpcError::new(code::TYPE_ERROR, format!("JSON value of type {} is not of expected type {want}", type_name(v)))
+}
+
+impl Params {
+    /// Normalises `params` (array, object or absent) against `names`.
+    pub fn from_request(params: Option<&Value>, names: &'static [&'static str]) -> Result<Self, RpcError> {
+        let values = match params {
+            None | Some(Value::Null) => Vec::new(),
+            Some(Value::Array(a)) => {
+                if a.len() > names.len() {
+                    return Err(RpcError::new(code::INVALID_PARAMS, format!("too many arguments: got {}, accepts at most {}", a.len(), names.len())));
+                }
+                a.clone()
+            }
+            Some(Value::Object(o)) => {
+                let mut v = vec![Value::Null; names.len()];
+                let mut last = 0;
+                for (k, val) in o {
+                    let i = names.iter().position(|n| n == k).ok_or_else(|| RpcError::param(format!("Unknown named parameter {k}")))?;
+                    v[i] = val.clone();
+                    last = last.max(i + 1);
+                }
+                v.truncate(last);
+                v
+            }
+            Some(_) => return Err(RpcError::new(code::INVALID_REQUEST, "Params must be an array or object")),
+        };
+        Ok(Params { values, names })
+    }
+
+    /// The raw value at `i` (None when absent or null).
+    pub fn get(&self, i: usize) -> Option<&Value> {
+        self.values.get(i).filter(|v| !v.is_null())
+    }
+
+    fn name(&self, i: usize) -> &'static str {
+        self.names.get(i).copied().unwrap_or("arg")
+    }
+
+    fn missing(&self, i: usize) -> RpcError {
+        RpcError::new(code::INVALID_PARAMS, format!("Missing required argument \"{}\" (position {})", self.name(i), i + 1))
+    }
+
+    /// A required string.
+    pub fn str(&self, i: usize) -> Result<&str, RpcError> {
+        let v = self.get(i).ok_or_else(|| self.missing(i))?;
+        v.as_str().ok_or_else(|| type_error(v, "string"))
+    }
+
+    /// An optional string.
+    pub fn opt_str(&self, i: usize) -> Result<Option<&str>, RpcError> {
+        match self.get(i) {
+            None => Ok(None),
+            Some(v) => v.as_str().map(Some).ok_or_else(|| type_error(v, "string")),
+        }
+    }
+
+    /// A required non-negative integer.
+    pub fn u64(&self, i: usize) -> Result<u64, RpcError> {
+        let v = self.get(i).ok_or_else(|| self.missing(i))?;
+        self.as_u64(v)
+    }
+
+    fn as_u64(&self, v: &Value) -> Result<u64, RpcError> {
+        match v {
+            Value::Number(n) => n.as_u64().or_else(|| n.as_i64().filter(|x| *x >= 0).map(|x| x as u64)).ok_or_else(|| RpcError::param(format!("{} out of range", v))),
+            _ => Err(type_error(v, "number")),
+        }
+    }
+
+    /// An optional non-negative integer.
+    pub fn opt_u64(&self, i: usize) -> Result<Option<u64>, RpcError> {
+        match self.get(i) {
+            None => Ok(None),
+            Some(v) => self.as_u64(v).map(Some),
+        }
+    }
+
+    /// A required signed integer.
+    pub fn i64(&self, i: usize) -> Result<i64, RpcError> {
+        let v = self.get(i).ok_or_else(|| self.missing(i))?;
+        v.as_i64().ok_or_else(|| type_error(v, "number"))
+    }
+
+    /// An optional boolean, Core-style: booleans, or numbers for verbosity-like flags.
+    pub fn opt_bool(&self, i: usize) -> Result<Option<bool>, RpcError> {
+        match self.get(i) {
+            None => Ok(None),
+            Some(Value::Bool(b)) => Ok(Some(*b)),
+            Some(v) => Err(type_error(v, "bool")),
+        }
+    }
+
+    /// Verbosity as Core accepts it: a number, or a boolean (false = 0, true = 1).
+    pub fn verbosity(&self, i: usize, default: u64) -> Result<u64, RpcError> {
+        match self.get(i) {
+            None => Ok(default),
+            Some(Value::Bool(b)) => Ok(u64::from(*b)),
+            Some(v) => self.as_u64(v),
+        }
+    }
+}
