@@ -1,0 +1,172 @@
+//! The RPC server of a real node process: cookie auth (0600, removed at stop), user/password,
+//! 401s, Core's JSON-RPC 1.0/2.0 framing and statuses, bad input, and `stop` with reason "rpc".
+
+mod common;
+#[path = "support/http.rs"]
+mod http;
+#[path = "support/node_proc.rs"]
+mod node_proc;
+
+use node_proc::{start_node, ModuleSpec};
+use serde_json::json;
+use std::time::Duration;
+
+fn cookie(n: &node_proc::NodeProc) -> String {
+    std::fs::read_to_string(n.net_dir().join(".cookie")).expect("cookie")
+}
+
+#[test]
+fn cookie_auth_and_401s() {
+    let port = http::free_port();
+    let mut n = start_node(&[&format!("-rpcport={port}")], &[]);
+    n.wait_started();
+    let addr = format!("127.0.0.1:{port}");
+    let c = cookie(&n);
+    assert!(c.starts_with("__cookie__:") && c.len() == 11 + 64);
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(std::fs::metadata(n.net_dir().join(".cookie")).unwrap().permissions().mode() & 0o777, 0o600);
+
+    let ok = http::call(&addr, &c, "getblockcount", json!([]));
+    assert_eq!(ok, json!({"result": 0, "error": null, "id": "t"}));
+    let body = json!({"method": "getblockcount", "id": 1}).to_string();
+    for creds in [None, Some("__cookie__:wrong".to_string()), Some(format!("{}x", c)), Some("user:pass".into())] {
+        let r = http::post(&addr, creds.as_deref(), &body);
+        assert_eq!(r.status, 401, "credentials {creds:?}");
+        assert_eq!(r.header("www-authenticate"), Some("Basic realm=\"jsonrpc\""));
+        assert!(r.body.is_empty());
+    }
+    let (status, _) = n.stop(Duration::from_secs(20));
+    assert!(status.success());
+    assert!(!n.net_dir().join(".cookie").exists(), "cookie removed at stop");
+}
+
+#[test]
+fn user_password_replaces_cookie() {
+    let port = http::free_port();
+    let mut n = start_node(&[&format!("-rpcport={port}"), "-rpcuser=alice", "-rpcpassword=s3cret"], &[]);
+    n.wait_started();
+    let addr = format!("127.0.0.1:{port}");
+    assert!(!n.net_dir().join(".cookie").exists());
+    assert_eq!(http::call(&addr, "alice:s3cret", "getblockcount", json!([]))["result"], 0);
+    assert_eq!(http::post(&addr, Some("alice:wrong"), "{}").status, 401);
+    n.stop(Duration::from_secs(20));
+}
+
+#[test]
+fn jsonrpc_framing_errors_and_statuses_match_core() {
+    let port = http::free_port();
+    let mut n = node_proc::start_node_with_chain(&common::chain_hex_path(), &[&format!("-rpcport={port}")], &[]);
+    n.wait_started();
+    let addr = format!("127.0.0.1:{port}");
+    let c = cookie(&n);
+    let core = common::core_json();
+    // Positional and named parameters.
+    assert_eq!(http::call(&addr, &c, "getblockhash", json!([1]))["result"], core["blocks"][1]["hash"]);
+    assert_eq!(http::call(&addr, &c, "getblockhash", json!({"height": 2}))["result"], core["blocks"][2]["hash"]);
+    // Legacy errors: 404 for unknown method, 500 for others, with Core's codes.
+    let r = http::post(&addr, Some(&c), &json!({"method": "nosuchmethod", "id": 1}).to_string());
+    assert_eq!(r.status, 404);
+    assert_eq!(r.json()["error"]["code"], -32601);
+    let r = http::post(&addr, Some(&c), &json!({"method": "getblockhash", "params": [1000], "id": 1}).to_string());
+    assert_eq!(r.status, 500);
+    assert_eq!(r.json()["error"], json!({"code": -8, "message": "Block height out of range"}));
+    let r = http::post(&addr, Some(&c), &json!({"method": "getblockhash", "params": ["x"], "id": 1}).to_string());
+    assert_eq!(r.json()["error"]["code"], -3);
+    let r = http::post(&addr, Some(&c), &json!({"method": "getblockhash", "params": {"bogus": 1}, "id": 1}).to_string());
+    assert_eq!(r.json()["error"]["message"], "Unknown named parameter bogus");
+    let r = http::post(&addr, Some(&c), &json!({"method": "getblockheader", "params": ["00".repeat(32)], "id": 1}).to_string());
+    assert_eq!(r.json()["error"], json!({"code": -5, "message": "Block not found"}));
+    let r = http::post(&addr, Some(&c), &json!({"method": 5, "id": 1}).to_string());
+    assert_eq!(r.status, 400);
+    assert_eq!(r.json()["error"]["code"], -32600);
+    // Malformed JSON and a non-object top level.
+    let r = http::post(&addr, Some(&c), "{\"method\": ");
+    assert_eq!((r.status, r.json()["error"]["code"].clone()), (500, json!(-32700)));
+    let r = http::post(&addr, Some(&c), "42");
+    assert_eq!(r.json()["error"]["code"], -32700);
+    // JSON-RPC 2.0: HTTP 200 even on errors, no "error" key on success, notifications omitted.
+    let r = http::post(&addr, Some(&c), &json!({"jsonrpc": "2.0", "method": "nosuchmethod", "id": 9}).to_string());
+    assert_eq!(r.status, 200);
+    assert_eq!(r.json(), json!({"jsonrpc": "2.0", "error": {"code": -32601, "message": "Method not found"}, "id": 9}));
+    let r = http::post(&addr, Some(&c), &json!({"jsonrpc": "2.0", "method": "getblockcount", "id": 3}).to_string());
+    assert_eq!(r.json(), json!({"jsonrpc": "2.0", "result": 300, "id": 3}));
+    let r = http::post(&addr, Some(&c), &json!({"jsonrpc": "2.0", "method": "getblockcount"}).to_string());
+    assert_eq!(r.status, 204);
+    // Batches: one reply per non-notification, in order, HTTP 200.
+    let batch = json!([{"method": "getblockcount", "id": 1}, {"method": "nosuch", "id": 2}, {"jsonrpc": "2.0", "method": "getblockcount"}, 7]);
+    let r = http::post(&addr, Some(&c), &batch.to_string());
+    assert_eq!(r.status, 200);
+    let arr = r.json();
+    assert_eq!(arr.as_array().unwrap().len(), 3);
+    assert_eq!(arr[0]["result"], 300);
+    assert_eq!(arr[1]["error"]["code"], -32601);
+    assert_eq!(arr[2]["error"]["code"], -32600);
+    // GET is refused.
+    let mut s = std::net::TcpStream::connect(&addr).unwrap();
+    use std::io::{Read, Write};
+    s.write_all(format!("GET / HTTP/1.1\r\nHost: x\r\nAuthorization: Basic {}\r\nConnection: close\r\n\r\n", http::b64(&c)).as_bytes()).unwrap();
+    let mut out = String::new();
+    let _ = s.read_to_string(&mut out);
+    assert!(out.starts_with("HTTP/1.1 405"), "{out}");
+    // The node is still fine.
+    assert_eq!(http::call(&addr, &c, "getbestblockhash", json!([]))["result"], core["getblockchaininfo"]["bestblockhash"]);
+    n.stop(Duration::from_secs(20));
+}
+
+#[test]
+fn stop_rpc_runs_the_shutdown_sequence_with_reason_rpc() {
+    let port = http::free_port();
+    let mut n = start_node(&[&format!("-rpcport={port}"), "-shutdowntimeout=5"], &[ModuleSpec::recorder("rec", "")]);
+    n.wait_started();
+    let addr = format!("127.0.0.1:{port}");
+    let r = http::call(&addr, &cookie(&n), "stop", json!([]));
+    assert_eq!(r["result"], "blvm-node stopping");
+    let status = n.wait_exit(Duration::from_secs(20));
+    assert!(status.success());
+    let ev = n.recorded_events("rec");
+    let sd = ev.iter().find(|(t, _)| t == "NodeShutdown").expect("NodeShutdown");
+    assert_eq!(sd.1["payload"]["reason"], "rpc");
+    assert!(ev.iter().any(|(t, _)| t == "NodeShutdownCompleted"));
+}
+
+#[test]
+fn module_and_maintenance_rpcs() {
+    let port = http::free_port();
+    let mut n = node_proc::start_node_with_chain(&common::chain_hex_path(), &[&format!("-rpcport={port}"), "-acktimeout=2"], &[ModuleSpec::recorder("rec", "")]);
+    n.wait_started();
+    let addr = format!("127.0.0.1:{port}");
+    let c = cookie(&n);
+    let list = http::call(&addr, &c, "listmodules", json!([]))["result"].clone();
+    assert_eq!(list[0]["name"], "rec");
+    assert_eq!(list[0]["status"], "running");
+    let pid = list[0]["pid"].as_u64().unwrap() as u32;
+    assert!(node_proc::pid_alive(pid));
+    let r = http::call(&addr, &c, "unloadmodule", json!(["rec"]));
+    assert_eq!(r["result"]["status"], "stopped", "{r}");
+    assert!(!node_proc::pid_alive(pid) || std::fs::read_to_string(format!("/proc/{pid}/stat")).map(|s| s.contains(" Z ")).unwrap_or(true));
+    let r = http::call(&addr, &c, "loadmodule", json!(["rec"]));
+    assert_eq!(r["error"], serde_json::Value::Null, "{r}");
+    n.wait_until(Duration::from_secs(10), "module reconnected", |n| n.log().matches("module connected").count() >= 2);
+    let r = http::call(&addr, &c, "loadmodule", json!(["nosuch"]));
+    assert_eq!(r["error"]["code"], -1);
+    let r = http::call(&addr, &c, "flushchainstate", json!([]));
+    assert_eq!(r["result"]["success"], true);
+    let r = http::call(&addr, &c, "gethealth", json!([]));
+    assert_eq!(r["result"]["healthy"], true, "{r}");
+    assert_eq!(r["result"]["tip"]["height"], 300);
+    let dest = n.datadir.join("bk");
+    let r = http::call(&addr, &c, "runmaintenance", json!(["backup", dest.display().to_string()]));
+    assert!(r["result"]["files"].as_u64().unwrap() > 0, "{r}");
+    let r = http::call(&addr, &c, "runmaintenance", json!(["defrag"]));
+    assert_eq!(r["error"]["code"], -8);
+    let r = http::call(&addr, &c, "cleanupdata", json!([5]));
+    assert_eq!(r["result"]["target_age_days"], 5);
+    n.wait_until(Duration::from_secs(10), "manual events recorded", |n| {
+        let ev = n.recorded_events("rec");
+        ev.iter().any(|(t, e)| t == "DataCleanup" && e["payload"]["cleanup_type"] == "manual")
+            && ev.iter().any(|(t, e)| t == "MaintenanceCompleted" && e["payload"]["maintenance_type"] == "backup")
+            && ev.iter().any(|(t, e)| t == "StorageFlush" && e["payload"]["reason"] == "manual")
+            && ev.iter().any(|(t, e)| t == "HealthCheck" && e["payload"]["check_type"] == "manual")
+    });
+    n.stop(Duration::from_secs(20));
+}
