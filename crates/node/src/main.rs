@@ -125,7 +125,13 @@ async fn run(cfg: NodeConfig) -> anyhow::Result<()> {
     }
     let mut sigint = signal(SignalKind::interrupt())?;
     let mut sigterm = signal(SignalKind::terminate())?;
-    let node = Node::start(settings).await.context("starting the node")?;
+    let node = match Node::start(settings).await {
+        Ok(n) => n,
+        Err(e) => {
+            tracing::error!("startup failed: {e}");
+            return Err(anyhow::Error::new(e).context("starting the node"));
+        }
+    };
     let reason = tokio::select! {
         _ = sigint.recv() => ShutdownReason::Signal,
         _ = sigterm.recv() => ShutdownReason::Signal,

@@ -37,6 +37,7 @@ struct SubState {
     queue: VecDeque<Outgoing>,
     lag: Option<(u64, u64, u64)>,
     closed: bool,
+    close_reason: Option<String>,
     delivered: u64,
     dropped: u64,
 }
@@ -103,9 +104,17 @@ impl Subscriber {
         lock(&self.state).dropped
     }
 
-    fn close(&self) {
-        lock(&self.state).closed = true;
+    fn close(&self, reason: &str) {
+        let mut st = lock(&self.state);
+        st.closed = true;
+        st.close_reason.get_or_insert_with(|| reason.to_string());
+        drop(st);
         self.notify.notify_one();
+    }
+
+    /// Why the node closed this subscriber (None while open or when the module left itself).
+    pub fn close_reason(&self) -> Option<String> {
+        lock(&self.state).close_reason.clone()
     }
 }
 
@@ -224,7 +233,10 @@ impl EventBus {
     pub fn unregister(&self, id: u64) {
         let mut inner = lock(&self.inner);
         if let Some(sub) = inner.subscribers.remove(&id) {
-            sub.close();
+            let mut st = lock(&sub.state);
+            st.closed = true;
+            drop(st);
+            sub.notify.notify_one();
         }
         for set in inner.acks.values_mut() {
             if set.pending.remove(&id).is_some() {
@@ -237,7 +249,7 @@ impl EventBus {
     pub fn close_module(&self, name: &str) {
         let inner = lock(&self.inner);
         for sub in inner.subscribers.values().filter(|s| s.name == name) {
-            sub.close();
+            sub.close("module unloaded");
         }
     }
 
@@ -245,7 +257,7 @@ impl EventBus {
     pub fn close_all(&self) {
         let inner = lock(&self.inner);
         for sub in inner.subscribers.values() {
-            sub.close();
+            sub.close("node shutdown");
         }
     }
 

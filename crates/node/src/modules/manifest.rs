@@ -95,7 +95,9 @@ impl Manifest {
             capabilities.push(cap);
         }
         let entry = PathBuf::from(&raw.entry);
-        let entry = if entry.is_absolute() { entry } else { dir.join(entry) };
+        // Absolute paths are used as they are; a bare command name (no '/') that is not a file
+        // in the module directory is looked up on PATH, like a shell would (e.g. "python3").
+        let entry = if entry.is_absolute() || (!raw.entry.contains('/') && !dir.join(&entry).exists()) { entry } else { dir.join(entry) };
         let config = match raw.config {
             Some(t) => serde_json::to_value(t).map_err(|e| format!("config: {e}"))?,
             None => serde_json::Value::Object(Default::default()),
@@ -132,6 +134,8 @@ mod tests {
         )
         .unwrap();
         assert_eq!(m.entry, PathBuf::from("/m/bin/ds"));
+        let py = Manifest::parse("name = \"py\"\nversion = \"1\"\nentry = \"python3\"\n", Path::new("/nonexistent")).unwrap();
+        assert_eq!(py.entry, PathBuf::from("python3"), "bare names are looked up on PATH");
         assert_eq!(m.capabilities, vec![Capability::ReadChain]);
         assert_eq!(m.config["keep_days"], 3);
         assert!(m.autoload);

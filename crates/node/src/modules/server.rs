@@ -384,7 +384,13 @@ async fn write_loop(mut wr: OwnedWriteHalf, mut rx: mpsc::Receiver<ModuleMessage
                 Some(Outgoing::Event(e)) => ModuleMessage::Event((*e).clone()),
                 Some(Outgoing::Message(m)) => *m,
                 Some(Outgoing::Lagged { from, to, count }) => ModuleMessage::Lagged { from_sequence: from, to_sequence: to, count },
-                None => break,
+                None => {
+                    // The node is closing this connection: say why before the socket closes.
+                    if let Some(reason) = sub.close_reason() {
+                        let _ = write_frame(&mut wr, &ModuleMessage::Goodbye { reason }, u32::MAX).await;
+                    }
+                    break;
+                }
             },
         };
         let is_error = matches!(msg, ModuleMessage::Error { .. });

@@ -32,7 +32,8 @@ pub fn sequence_lock(
 ) -> (i64, i64) {
     let mut min_height: i64 = -1;
     let mut min_time: i64 = -1;
-    if tx.version.0 < 2 {
+    // Core compares the version as unsigned: versions with the high bit set enforce BIP68 too.
+    if (tx.version.0 as u32) < 2 {
         return (min_height, min_time);
     }
     for (input, &coin_height) in tx.input.iter().zip(coin_heights) {

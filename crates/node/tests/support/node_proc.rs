@@ -114,10 +114,13 @@ pub fn start_node_in(datadir: &Path, args: &[&str], modules: &[ModuleSpec]) -> N
     for m in modules {
         install_module(&net_dir.join("modules"), m);
     }
+    // Parallel tests must not collide on the default RPC port: use an ephemeral one unless set.
+    let rpcport: Vec<&str> = if args.iter().any(|a| a.starts_with("-rpcport") || a.starts_with("-server") || a.starts_with("-noserver")) { vec![] } else { vec!["-rpcport=0"] };
     let child = Command::new(env!("CARGO_BIN_EXE_blvm-node"))
         .arg("-regtest")
         .arg(format!("-datadir={}", datadir.display()))
         .arg("-noprinttoconsole")
+        .args(rpcport)
         .args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::null())

@@ -1,0 +1,138 @@
+//! periodic-cleanup: the seed's "Periodic Data Cleanup" example as a working module.
+//!
+//! It keeps dated records in `<data_dir>/records/*.json` (data dir = `BLVM_MODULE_DATA_DIR`;
+//! a record's age is its file's modification time): with the `read_chain` capability one
+//! record per new block (`block-<height>.json` with hash, height, tx_count, received_at), and
+//! at startup the records listed in `prefill_ages_days` (`aged-<N>d.json`, dated N days ago).
+//!
+//! On `DataCleanup{cleanup_type, target_age_days}` it deletes the records older than
+//! `target_age_days` (or `default_age_days` when the node sends none), appends one JSON line
+//! `{sequence, cleanup_type, target_age_days, age_days, deleted, kept, freed_bytes, at}` to
+//! `<data_dir>/cleanup.log` (fsynced), then acks.
+//!
+//! Configuration (`[config]` in module.toml):
+//! - `default_age_days` (int, default 30): age limit when DataCleanup carries none.
+//! - `prefill_ages_days` (list of ints, default []): records to create at startup.
+//! - `record_blocks` (bool, default true): keep a record per new block (needs `read_chain`).
+//!
+//! Exit status: 0 when the node closes the connection; 1 when the records directory cannot
+//! be used; 2 when it cannot connect to the node, the config is invalid or subscribing fails.
+
+mod records;
+
+use blvm_module::{error_code, EventPayload, EventType, ModuleClient, ModuleMessage, ResponseResult};
+use serde::Deserialize;
+use serde_json::json;
+use std::io::Write;
+use std::path::Path;
+use std::time::SystemTime;
+
+/// `[config]` of the module manifest.
+#[derive(Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct Config {
+    default_age_days: u64,
+    prefill_ages_days: Vec<u64>,
+    record_blocks: bool,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config { default_age_days: 30, prefill_ages_days: Vec::new(), record_blocks: true }
+    }
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+}
+
+/// Appends one JSON line to `path` and fsyncs it.
+fn append_line(path: &Path, value: &serde_json::Value) -> std::io::Result<()> {
+    let mut f = std::fs::OpenOptions::new().create(true).append(true).open(path)?;
+    f.write_all(format!("{value}\n").as_bytes())?;
+    f.sync_data()
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() {
+    std::process::exit(run().await);
+}
+
+async fn run() -> i32 {
+    let mut client = match ModuleClient::connect_from_env().await {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("periodic-cleanup: cannot connect: {e}");
+            return 2;
+        }
+    };
+    let config: Config = match client.config_as() {
+        Ok(c) => c.unwrap_or_default(),
+        Err(e) => {
+            eprintln!("periodic-cleanup: {e}");
+            return 2;
+        }
+    };
+    let data_dir = client.data_dir().map(|p| p.to_path_buf()).unwrap_or_else(|| std::path::PathBuf::from("."));
+    let dir = data_dir.join("records");
+    if let Err(e) = std::fs::create_dir_all(&dir).and_then(|_| records::prefill(&dir, &config.prefill_ages_days)) {
+        eprintln!("periodic-cleanup: cannot prepare {}: {e}", dir.display());
+        return 1;
+    }
+
+    let mut types = vec![EventType::DataCleanup];
+    if config.record_blocks && client.handshake().capabilities.iter().any(|c| c == "read_chain") {
+        types.push(EventType::NewBlock);
+    }
+    if let Err(e) = client.subscribe_events(types).await {
+        eprintln!("periodic-cleanup: subscribe failed: {e}");
+        return 2;
+    }
+    println!("ready: records={} default_age_days={}", dir.display(), config.default_age_days);
+
+    while let Some(msg) = client.next_event().await {
+        match msg {
+            ModuleMessage::Event(ev) => match &ev.payload {
+                EventPayload::NewBlock { hash, height, tx_count } => {
+                    let body = json!({"hash": hash, "height": height, "tx_count": tx_count, "received_at": unix_now()});
+                    if let Err(e) = records::write(&dir, &format!("block-{height:010}.json"), &body, 0) {
+                        eprintln!("periodic-cleanup: recording block {height} failed: {e}");
+                    }
+                }
+                EventPayload::DataCleanup { cleanup_type, target_age_days } => {
+                    let age_days = target_age_days.unwrap_or(config.default_age_days);
+                    match records::sweep(&dir, age_days, SystemTime::now()) {
+                        Ok(s) => {
+                            println!("{cleanup_type} cleanup: deleted {} records older than {age_days} days, kept {}", s.deleted.len(), s.kept.len());
+                            let line = json!({
+                                "sequence": ev.sequence,
+                                "cleanup_type": cleanup_type,
+                                "target_age_days": target_age_days,
+                                "age_days": age_days,
+                                "deleted": s.deleted,
+                                "kept": s.kept,
+                                "freed_bytes": s.freed_bytes,
+                                "at": unix_now(),
+                            });
+                            if let Err(e) = append_line(&data_dir.join("cleanup.log"), &line) {
+                                eprintln!("periodic-cleanup: writing cleanup.log failed: {e}");
+                            }
+                        }
+                        Err(e) => eprintln!("periodic-cleanup: sweeping {} failed: {e}", dir.display()),
+                    }
+                    if let Err(e) = client.ack(ev.sequence).await {
+                        eprintln!("periodic-cleanup: ack failed: {e}");
+                    }
+                }
+                _ => {}
+            },
+            ModuleMessage::Request { id, .. } => {
+                let refusal = ResponseResult::Err { code: error_code::MALFORMED, message: "this module serves no requests".into() };
+                let _ = client.respond(id, refusal).await;
+            }
+            ModuleMessage::Lagged { count, .. } => eprintln!("periodic-cleanup: missed {count} events (some blocks not recorded)"),
+            _ => {}
+        }
+    }
+    0
+}
