@@ -135,7 +135,13 @@ fn periodic_flush_health_and_cleanup_fire_from_their_timers() {
     n.wait_until(Duration::from_secs(15), "periodic events", |n| {
         let ev = n.recorded_events("rec");
         let has = |t: &str, k: &str, v: &str| ev.iter().any(|(ty, e)| ty == t && e["payload"][k] == v);
-        has("StorageFlush", "reason", "periodic") && has("HealthCheck", "check_type", "periodic") && has("DataCleanup", "cleanup_type", "periodic")
+        // The completion follows the flush after the module's ack: wait for both.
+        let flush_done = ev
+            .iter()
+            .position(|(t, e)| t == "StorageFlush" && e["payload"]["reason"] == "periodic")
+            .map(|i| ev[i..].iter().any(|(t, _)| t == "StorageFlushCompleted"))
+            .unwrap_or(false);
+        flush_done && has("HealthCheck", "check_type", "periodic") && has("DataCleanup", "cleanup_type", "periodic")
     });
     let ev = n.recorded_events("rec");
     let cleanup = ev.iter().find(|(t, e)| t == "DataCleanup" && e["payload"]["cleanup_type"] == "periodic").unwrap();
