@@ -2,7 +2,7 @@
 
 use crate::params::ChainParams;
 use bitcoin::Network;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use thiserror::Error;
 
 /// A configuration problem, naming the key, the value and what is allowed.
@@ -27,6 +27,32 @@ pub enum ConfigError {
     /// A subcommand is unknown or lacks its argument.
     #[error("{0}")]
     BadCommand(String),
+    /// The option is known but the requested feature is not available.
+    #[error("-{key}={value} is not supported: {reason}")]
+    Unsupported {
+        /// The option.
+        key: String,
+        /// What was given.
+        value: String,
+        /// Why, and what to do instead.
+        reason: &'static str,
+    },
+    /// A setting from the environment or the configuration file is wrong; `source` says where.
+    #[error("{origin}: {error}")]
+    At {
+        /// Where the setting came from (`/path/blvm.toml:3`, `environment variable BLVM_DBCACHE`).
+        origin: String,
+        /// What is wrong with it.
+        error: Box<ConfigError>,
+    },
+    /// The configuration file cannot be read or is not valid TOML.
+    #[error("configuration file {path}: {message}")]
+    File {
+        /// The file.
+        path: String,
+        /// What went wrong (TOML errors include the line and column).
+        message: String,
+    },
 }
 
 /// What the option's value looks like.
@@ -45,6 +71,7 @@ pub const OPTIONS: &[(&str, OptKind, &str, &str)] = &[
     ("help", OptKind::Bool, "", "Print this help and exit (also -h, -?)"),
     ("version", OptKind::Bool, "", "Print version and exit"),
     ("datadir", OptKind::Str, "~/.blvm", "Data directory"),
+    ("conf", OptKind::Str, "<datadir>/blvm.toml", "Configuration file (TOML; relative paths are inside the datadir); only on the command line or as BLVM_CONF"),
     ("chain", OptKind::Str, "regtest", "Network: main, test (testnet3), testnet4, signet, regtest"),
     ("regtest", OptKind::Bool, "1", "Use the regression test network (the default)"),
     ("testnet", OptKind::Bool, "0", "Use testnet3"),
@@ -54,7 +81,10 @@ pub const OPTIONS: &[(&str, OptKind, &str, &str)] = &[
     ("dbcache", OptKind::Int, "450", "UTXO cache size in MiB (4..=1048576)"),
     ("par", OptKind::Int, "0", "Script verification threads (0 = number of cores)"),
     ("printtoconsole", OptKind::Bool, "1", "Send log output to the console as well as debug.log"),
-    ("debug", OptKind::Str, "", "Enable debug logging for a category (chain, import, modules, net, rpc) or 1 for all"),
+    ("debug", OptKind::Str, "", "Enable debug logging for a category (chain, import, modules, net, rpc, mempool, progress, metrics) or 1 for all; repeatable"),
+    ("logmaxsize", OptKind::Int, "10", "Rotate debug.log when it exceeds this many MiB (0 = never)"),
+    ("logmaxfiles", OptKind::Int, "5", "Rotated logs to keep (debug.log.1 is the newest)"),
+    ("daemon", OptKind::Bool, "0", "Run in the background: not supported, use a service manager (systemd) or nohup"),
     ("server", OptKind::Bool, "1", "Accept JSON-RPC commands"),
     ("rpcport", OptKind::Int, "18443 on regtest", "JSON-RPC port (0 = any free port)"),
     ("rpcbind", OptKind::Str, "127.0.0.1", "Address to bind the JSON-RPC server to; repeatable"),
@@ -64,7 +94,20 @@ pub const OPTIONS: &[(&str, OptKind, &str, &str)] = &[
     ("rpccookiefile", OptKind::Str, "<datadir>/<network>/.cookie", "Location of the auth cookie"),
     ("rpcthreads", OptKind::Int, "4", "Threads serving RPC calls"),
     ("rpcworkqueue", OptKind::Int, "16", "Depth of the RPC work queue"),
+    ("listen", OptKind::Bool, "1 (0 with -connect)", "Accept P2P connections from outside"),
+    ("port", OptKind::Int, "18444 on regtest", "P2P port to listen on (0 = any free port, logged as 'P2P listening on')"),
+    ("bind", OptKind::Str, "127.0.0.1 on regtest, 0.0.0.0 elsewhere", "Address (IP or IP:port) to listen on for P2P; repeatable"),
+    ("connect", OptKind::Str, "", "Connect only to this peer (host:port; 0 = no outbound connections); repeatable"),
+    ("addnode", OptKind::Str, "", "Keep a connection to this peer (host:port) besides automatic ones; repeatable"),
+    ("seednode", OptKind::Str, "", "Connect to this peer to learn addresses, then disconnect; repeatable"),
+    ("maxconnections", OptKind::Int, "125", "Maximum P2P connections, inbound and outbound (0 = no P2P at all)"),
+    ("dnsseed", OptKind::Bool, "1 (0 on regtest or with -connect)", "Query DNS seeds for addresses when the address manager has few"),
+    ("bantime", OptKind::Int, "86400", "Seconds a misbehaving peer stays banned"),
+    ("peertimeout", OptKind::Int, "60", "Seconds a peer gets to complete the handshake, and to finish sending a started message"),
     ("loadblock", OptKind::Str, "", "Import blocks from this file (hex lines or blk-framed) after startup; repeatable"),
+    ("progressinterval", OptKind::Int, "2000", "Milliseconds between progress lines during import and -loadblock (1..=3600000)"),
+    ("txindex", OptKind::Bool, "0", "Maintain a transaction index: not supported yet (only 0 is accepted)"),
+    ("metricsbind", OptKind::Str, "", "Serve Prometheus metrics at http://<addr>/metrics (IP:port; off when empty)"),
     ("prune", OptKind::Int, "0", "Keep block files under this many MiB (0 = off, >= 550 as in Core)"),
     ("fastprune", OptKind::Bool, "0", "Use tiny (64 KiB) block files, for pruning tests"),
     ("shutdowntimeout", OptKind::Int, "30", "Seconds modules get to acknowledge NodeShutdown"),
@@ -87,6 +130,11 @@ pub const OPTIONS: &[(&str, OptKind, &str, &str)] = &[
     ("resourcewarnpercent", OptKind::Int, "90", "ResourceLimitWarning above this percentage of a limit"),
     ("maxdatadirmb", OptKind::Int, "0", "Datadir size limit for the disk ResourceLimitWarning in MiB (0 = none)"),
 ];
+
+/// Categories accepted by `-debug` (log targets `blvm::<category>` and `blvm_node::<category>`).
+pub const DEBUG_CATEGORIES: &[&str] = &["chain", "validation", "store", "import", "progress", "modules", "net", "mempool", "rpc", "metrics"];
+
+const DEBUG_EXPECTED: &str = "1 or all (everything), 0 or none, or a category: chain, validation, store, import, progress, modules, net, mempool, rpc, metrics";
 
 /// The subcommand to run.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -140,6 +188,22 @@ pub struct NodeConfig {
     pub rpc_cookie_file: Option<PathBuf>,
     /// Numeric lifecycle options by name (seconds, MiB, percent), validated.
     pub numbers: std::collections::HashMap<String, u64>,
+    /// The configuration file that was read (`-conf`, or `<datadir>/blvm.toml` when it exists).
+    pub config_file: Option<PathBuf>,
+    /// `-metricsbind`: where to serve Prometheus metrics (None: off).
+    pub metrics_bind: Option<std::net::SocketAddr>,
+    /// `-connect` entries (host:port; "0" disables outbound connections).
+    pub connect: Vec<String>,
+    /// `-addnode` entries.
+    pub addnode: Vec<String>,
+    /// `-seednode` entries.
+    pub seednode: Vec<String>,
+    /// `-bind` entries (IP or IP:port).
+    pub bind: Vec<String>,
+    /// `-listen` (None: the default, which depends on -connect).
+    pub listen: Option<bool>,
+    /// `-dnsseed` (None: the default, which depends on the network and -connect).
+    pub dnsseed: Option<bool>,
 }
 
 impl NodeConfig {
@@ -162,6 +226,21 @@ impl NodeConfig {
             self.datadir.join(sub)
         }
     }
+}
+
+/// Whether `s` looks like a P2P peer address: `host`, `host:port`, `IP`, `IP:port` or `[IPv6]:port`.
+fn valid_host_port(s: &str) -> bool {
+    if s.parse::<std::net::SocketAddr>().is_ok() || s.parse::<std::net::IpAddr>().is_ok() {
+        return true;
+    }
+    let (host, port) = match s.rsplit_once(':') {
+        Some((h, p)) => (h, Some(p)),
+        None => (s, None),
+    };
+    if port.is_some_and(|p| p.parse::<u16>().is_err()) {
+        return false;
+    }
+    !host.is_empty() && host.len() <= 253 && host.chars().all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-')
 }
 
 fn default_datadir() -> PathBuf {
@@ -197,6 +276,14 @@ pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<(NodeConfig
         rpc_auth: Vec::new(),
         rpc_cookie_file: None,
         numbers: std::collections::HashMap::new(),
+        config_file: None,
+        metrics_bind: None,
+        connect: Vec::new(),
+        addnode: Vec::new(),
+        seednode: Vec::new(),
+        bind: Vec::new(),
+        listen: None,
+        dnsseed: None,
     };
     let mut networks: Vec<(String, Network)> = Vec::new();
     let mut positional: Vec<String> = Vec::new();
@@ -275,8 +362,81 @@ pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<(NodeConfig
                     .ok_or(ConfigError::BadValue { key: name.clone(), value: v.clone(), expected: "an integer in 0..=256" })?
             }
             "printtoconsole" => cfg.printtoconsole = flag()?,
-            "debug" => cfg.debug.push(v.clone()),
+            "debug" => {
+                if !(["1", "all", "0", "none"].contains(&v.as_str()) || DEBUG_CATEGORIES.contains(&v.as_str())) {
+                    return Err(ConfigError::BadValue { key: name, value: v, expected: DEBUG_EXPECTED });
+                }
+                cfg.debug.push(v.clone())
+            }
+            "conf" => cfg.config_file = Some(PathBuf::from(&v)),
+            "daemon" => {
+                if flag()? {
+                    return Err(ConfigError::Unsupported {
+                        key: name,
+                        value: if v.is_empty() { "1".into() } else { v },
+                        reason: "blvm-node does not fork; run it under a service manager (systemd, runit) or with nohup ... &",
+                    });
+                }
+            }
+            "txindex" => {
+                if flag()? {
+                    return Err(ConfigError::Unsupported {
+                        key: name,
+                        value: if v.is_empty() { "1".into() } else { v },
+                        reason: "there is no transaction index yet (only -txindex=0 is accepted)",
+                    });
+                }
+            }
+            "metricsbind" => {
+                let addr = v
+                    .parse::<std::net::SocketAddr>()
+                    .ok()
+                    .or_else(|| v.strip_prefix("localhost:").and_then(|p| p.parse::<u16>().ok()).map(|p| std::net::SocketAddr::from(([127, 0, 0, 1], p))))
+                    .ok_or(ConfigError::BadValue { key: name.clone(), value: v.clone(), expected: "IP:port (e.g. 127.0.0.1:9332)" })?;
+                cfg.metrics_bind = Some(addr);
+            }
+            "logmaxsize" | "logmaxfiles" | "progressinterval" => {
+                let (lo, hi, expected) = match name.as_str() {
+                    "logmaxsize" => (0, 1 << 20, "an integer MiB in 0..=1048576 (0 = never rotate)"),
+                    "logmaxfiles" => (1, 1000, "an integer in 1..=1000"),
+                    _ => (1, 3_600_000, "milliseconds in 1..=3600000"),
+                };
+                let n = v.parse::<u64>().ok().filter(|n| (lo..=hi).contains(n)).ok_or(ConfigError::BadValue { key: name.clone(), value: v.clone(), expected })?;
+                cfg.numbers.insert(name.clone(), n);
+            }
             "loadblock" => cfg.loadblock.push(PathBuf::from(&v)),
+            "listen" => cfg.listen = Some(flag()?),
+            "dnsseed" => cfg.dnsseed = Some(flag()?),
+            "connect" | "addnode" | "seednode" => {
+                if !(v == "0" && name == "connect") && !valid_host_port(&v) {
+                    return Err(ConfigError::BadValue { key: name, value: v, expected: "host:port, IP, or [IPv6]:port" });
+                }
+                match name.as_str() {
+                    "connect" => cfg.connect.push(v.clone()),
+                    "addnode" => cfg.addnode.push(v.clone()),
+                    _ => cfg.seednode.push(v.clone()),
+                }
+            }
+            "bind" => {
+                let ok = v.parse::<std::net::IpAddr>().is_ok() || v.parse::<std::net::SocketAddr>().is_ok();
+                if !ok {
+                    return Err(ConfigError::BadValue { key: name, value: v, expected: "an IP address or IP:port" });
+                }
+                cfg.bind.push(v.clone());
+            }
+            "port" => {
+                let n = v.parse::<u16>().map_err(|_| ConfigError::BadValue { key: name.clone(), value: v.clone(), expected: "a port number 0..=65535" })?;
+                cfg.numbers.insert(name.clone(), u64::from(n));
+            }
+            "maxconnections" | "bantime" | "peertimeout" => {
+                let (lo, hi, expected) = match name.as_str() {
+                    "maxconnections" => (0, 100_000, "an integer in 0..=100000"),
+                    "bantime" => (1, 1 << 40, "a number of seconds >= 1"),
+                    _ => (1, 86_400, "a number of seconds in 1..=86400"),
+                };
+                let n = v.parse::<u64>().ok().filter(|n| (lo..=hi).contains(n)).ok_or(ConfigError::BadValue { key: name.clone(), value: v.clone(), expected })?;
+                cfg.numbers.insert(name.clone(), n);
+            }
             "server" => cfg.server = flag()?,
             "rpcport" => {
                 cfg.rpc_port = Some(v.parse::<u16>().map_err(|_| ConfigError::BadValue { key: name.clone(), value: v.clone(), expected: "a port number 0..=65535" })?)
@@ -367,8 +527,317 @@ pub fn help_text() -> String {
         s.push_str(&format!("  {form:<24} {help}{def}\n"));
     }
     s.push_str("\nOptions may also be written with two dashes (--regtest).\n");
+    s.push_str(
+        "\nEvery option except help, version and conf can also be set in the configuration file\n\
+         (<datadir>/blvm.toml or -conf=FILE: `dbcache = 100`, `regtest = true`, lists for repeatable\n\
+         options, and [main]/[test]/[testnet4]/[signet]/[regtest] sections for one network) and as an\n\
+         environment variable BLVM_<NAME> (BLVM_DBCACHE=100). Precedence: command line > environment >\n\
+         file > defaults.\n",
+    );
     s
 }
+
+/// Options that select the network; they take precedence as one group.
+const NETWORK_KEYS: &[&str] = &["chain", "regtest", "testnet", "testnet4", "signet", "mainnet"];
+
+/// The network sections of the configuration file (as in Core's bitcoin.conf) and their networks.
+pub const CONFIG_SECTIONS: &[(&str, Network)] =
+    &[("main", Network::Bitcoin), ("test", Network::Testnet), ("testnet4", Network::Testnet4), ("signet", Network::Signet), ("regtest", Network::Regtest)];
+
+/// Where a setting came from (for precedence and error messages).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    /// The command line (highest precedence).
+    CommandLine,
+    /// An environment variable `BLVM_<NAME>`.
+    Env(String),
+    /// The configuration file: its path, the line of the key if found, the network section if any.
+    File {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line of the key.
+        line: Option<usize>,
+        /// `[regtest]`, ... (None: top level).
+        section: Option<String>,
+    },
+}
+
+impl std::fmt::Display for Source {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Source::CommandLine => write!(f, "command line"),
+            Source::Env(var) => write!(f, "environment variable {var}"),
+            Source::File { path, line, section } => {
+                write!(f, "{}", path.display())?;
+                if let Some(l) = line {
+                    write!(f, ":{l}")?;
+                }
+                if let Some(s) = section {
+                    write!(f, " (section [{s}])")?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+/// One `name[=value]` from some source, before precedence is applied.
+#[derive(Debug, Clone)]
+struct Setting {
+    /// As written (may carry a `no` prefix).
+    name: String,
+    value: Option<String>,
+    source: Source,
+    /// 0 file top level, 1 file network section, 2 environment, 3 command line.
+    layer: u8,
+}
+
+impl Setting {
+    fn arg(&self) -> String {
+        match &self.value {
+            Some(v) => format!("-{}={v}", self.name),
+            None => format!("-{}", self.name),
+        }
+    }
+}
+
+/// The option a written name refers to (`noprinttoconsole` -> `printtoconsole`, `h` -> `help`).
+fn canonical(name: &str) -> String {
+    if name == "h" || name == "?" {
+        return "help".into();
+    }
+    if OPTIONS.iter().any(|o| o.0 == name) {
+        return name.into();
+    }
+    match name.strip_prefix("no") {
+        Some(n) if OPTIONS.iter().any(|o| o.0 == n && o.1 == OptKind::Bool) => n.into(),
+        _ => name.into(),
+    }
+}
+
+/// Precedence group: the network options form one group, every other option its own.
+fn group_of(name: &str) -> String {
+    let c = canonical(name);
+    if NETWORK_KEYS.contains(&c.as_str()) {
+        "<network>".into()
+    } else {
+        c
+    }
+}
+
+/// Whether an option may be given more than once (its values accumulate).
+pub fn is_repeatable(name: &str) -> bool {
+    OPTIONS.iter().any(|o| o.0 == name && o.3.ends_with("repeatable"))
+}
+
+/// The environment variable of an option: `BLVM_` and the name in upper case (`BLVM_DBCACHE`).
+pub fn env_var_name(option: &str) -> String {
+    format!("BLVM_{}", option.to_ascii_uppercase())
+}
+
+/// 1-based line where `key` is assigned in `section` (None: top level) of a TOML text.
+fn find_line(text: &str, section: Option<&str>, key: &str) -> Option<usize> {
+    let mut current: Option<String> = None;
+    for (i, line) in text.lines().enumerate() {
+        let t = line.trim();
+        if let Some(rest) = t.strip_prefix('[') {
+            current = rest.split(']').next().map(|s| s.trim().trim_matches('"').to_string());
+            continue;
+        }
+        if current.as_deref() != section {
+            continue;
+        }
+        let Some((k, _)) = t.split_once('=') else { continue };
+        if k.trim().trim_matches('"').trim_matches('\'') == key {
+            return Some(i + 1);
+        }
+    }
+    None
+}
+
+/// Turns one TOML value into option values (arrays only for repeatable options).
+fn toml_values(key: &str, v: &toml::Value) -> Result<Vec<String>, ConfigError> {
+    let scalar = |v: &toml::Value| -> Option<String> {
+        match v {
+            toml::Value::String(s) => Some(s.clone()),
+            toml::Value::Integer(i) => Some(i.to_string()),
+            toml::Value::Boolean(b) => Some(if *b { "1" } else { "0" }.into()),
+            _ => None,
+        }
+    };
+    let bad = |expected: &'static str| ConfigError::BadValue { key: key.into(), value: v.to_string(), expected };
+    match v {
+        toml::Value::Array(items) if is_repeatable(&canonical(key)) => items.iter().map(|i| scalar(i).ok_or_else(|| bad("strings, integers or booleans"))).collect(),
+        toml::Value::Array(_) => Err(bad("a single value (this option is not repeatable)")),
+        other => scalar(other).map(|s| vec![s]).ok_or_else(|| bad("a string, an integer or a boolean")),
+    }
+}
+
+/// Reads the configuration file's settings: top level (layer 0) and every network section
+/// (layer 1, tagged with the section name). Keys are checked against [`OPTIONS`].
+fn file_settings(path: &Path, text: &str) -> Result<Vec<(Option<String>, Setting)>, ConfigError> {
+    let table: toml::Table = text.parse().map_err(|e: toml::de::Error| ConfigError::File { path: path.display().to_string(), message: e.to_string().trim_end().to_string() })?;
+    let mut out = Vec::new();
+    let entry = |section: Option<&str>, key: &str, value: &toml::Value, out: &mut Vec<(Option<String>, Setting)>| -> Result<(), ConfigError> {
+        let source = Source::File { path: path.to_path_buf(), line: find_line(text, section, key), section: section.map(String::from) };
+        let at = |error: ConfigError| ConfigError::At { origin: source.to_string(), error: Box::new(error) };
+        let c = canonical(key);
+        if !OPTIONS.iter().any(|o| o.0 == c) || key == "h" || key == "?" {
+            return Err(at(ConfigError::Unknown(key.into())));
+        }
+        if matches!(c.as_str(), "help" | "version" | "conf") {
+            return Err(at(ConfigError::BadValue { key: key.into(), value: value.to_string(), expected: "no such key in a configuration file (command line only; conf also as BLVM_CONF)" }));
+        }
+        if section.is_some() && NETWORK_KEYS.contains(&c.as_str()) {
+            return Err(at(ConfigError::BadValue { key: key.into(), value: value.to_string(), expected: "the network to be chosen at the top level of the file, not in a network section" }));
+        }
+        for v in toml_values(key, value).map_err(at)? {
+            out.push((section.map(String::from), Setting { name: key.into(), value: Some(v), source: source.clone(), layer: if section.is_some() { 1 } else { 0 } }));
+        }
+        Ok(())
+    };
+    for (key, value) in &table {
+        match value {
+            toml::Value::Table(t) => {
+                if !CONFIG_SECTIONS.iter().any(|s| s.0 == key) {
+                    let line = text.lines().position(|l| l.trim().trim_start_matches('[').trim_end_matches(']').trim().trim_matches('"') == key.as_str()).map(|i| i + 1);
+                    let source = Source::File { path: path.to_path_buf(), line, section: None };
+                    return Err(ConfigError::File {
+                        path: source.to_string(),
+                        message: format!("unknown section [{key}]: allowed are the network sections [main], [test], [testnet4], [signet] or [regtest] (or a key = value line)"),
+                    });
+                }
+                for (k, v) in t {
+                    entry(Some(key), k, v, &mut out)?;
+                }
+            }
+            v => entry(None, key, v, &mut out)?,
+        }
+    }
+    Ok(out)
+}
+
+/// Wraps an error from [`parse_args`] with the source of the setting it is about (unchanged for
+/// the command line).
+fn attribute(e: ConfigError, chosen: &[Setting]) -> ConfigError {
+    let (key, value) = match &e {
+        ConfigError::Unknown(k) => (k.clone(), None),
+        ConfigError::BadValue { key, value, .. } | ConfigError::Unsupported { key, value, .. } => (key.clone(), Some(value.clone())),
+        ConfigError::ConflictingNetworks(_) => ("chain".to_string(), None),
+        _ => return e,
+    };
+    let group = group_of(&key);
+    let cands: Vec<&Setting> = chosen.iter().filter(|s| group_of(&s.name) == group).collect();
+    let found = cands.iter().rev().find(|s| value.as_deref().is_some_and(|v| s.value.as_deref().unwrap_or("") == v)).or(cands.last());
+    match found {
+        Some(s) if s.source != Source::CommandLine => ConfigError::At { origin: s.source.to_string(), error: Box::new(e) },
+        _ => e,
+    }
+}
+
+/// The highest-precedence value given for `name` so far (command line, then environment).
+fn highest(settings: &[Setting], name: &str) -> Option<String> {
+    let top = settings.iter().filter(|s| canonical(&s.name) == name).map(|s| s.layer).max()?;
+    settings.iter().rev().find(|s| s.layer == top && canonical(&s.name) == name).and_then(|s| s.value.clone())
+}
+
+/// Parses the command line, `BLVM_<NAME>` environment variables (`env` looks them up; empty
+/// values count as unset; repeatable options take comma-separated lists) and the configuration
+/// file (`-conf`, default `<datadir>/blvm.toml`; its `[main]`, `[test]`, `[testnet4]`, `[signet]`
+/// and `[regtest]` sections apply to that network only). Precedence: command line > environment
+/// > file section > file top level > defaults; the highest source that sets an option wins, for
+/// repeatable options with all its values. `-help` and `-version` read neither file nor environment.
+pub fn load_config<I: IntoIterator<Item = String>>(args: I, env: &dyn Fn(&str) -> Option<String>) -> Result<(NodeConfig, Command), ConfigError> {
+    let args: Vec<String> = args.into_iter().collect();
+    let mut positional = Vec::new();
+    let mut settings: Vec<Setting> = Vec::new();
+    for arg in &args {
+        if !arg.starts_with('-') || arg == "-" {
+            positional.push(arg.clone());
+            continue;
+        }
+        let body = arg.trim_start_matches('-');
+        let (name, value) = match body.split_once('=') {
+            Some((n, v)) => (n.to_string(), Some(v.to_string())),
+            None => (body.to_string(), None),
+        };
+        settings.push(Setting { name, value, source: Source::CommandLine, layer: 3 });
+    }
+    if settings.iter().any(|s| matches!(group_of(&s.name).as_str(), "help" | "version")) {
+        return parse_args(args);
+    }
+    for (name, ..) in OPTIONS {
+        if matches!(*name, "help" | "version") {
+            continue;
+        }
+        let var = env_var_name(name);
+        let Some(val) = env(&var).filter(|v| !v.is_empty()) else { continue };
+        let values: Vec<String> = if is_repeatable(name) { val.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect() } else { vec![val] };
+        for v in values {
+            settings.push(Setting { name: name.to_string(), value: Some(v), source: Source::Env(var.clone()), layer: 2 });
+        }
+    }
+    let datadir = highest(&settings, "datadir").map(PathBuf::from).unwrap_or_else(default_datadir);
+    let explicit = highest(&settings, "conf");
+    let conf_path = match &explicit {
+        Some(p) if Path::new(p).is_relative() => datadir.join(p),
+        Some(p) => PathBuf::from(p),
+        None => datadir.join("blvm.toml"),
+    };
+    let mut sections: Vec<(String, Setting)> = Vec::new();
+    let mut config_file = None;
+    match std::fs::read_to_string(&conf_path) {
+        Ok(text) => {
+            for (section, s) in file_settings(&conf_path, &text)? {
+                match section {
+                    Some(sec) => sections.push((sec, s)),
+                    None => settings.push(s),
+                }
+            }
+            config_file = Some(conf_path);
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && explicit.is_none() => {}
+        Err(e) => return Err(ConfigError::File { path: conf_path.display().to_string(), message: format!("cannot read it: {e}") }),
+    }
+    // The network decides which file section applies; it is chosen first, as one group.
+    let network = match settings.iter().filter(|s| group_of(&s.name) == "<network>").map(|s| s.layer).max() {
+        Some(layer) => {
+            let chosen: Vec<Setting> = settings.iter().filter(|s| s.layer == layer && group_of(&s.name) == "<network>").cloned().collect();
+            parse_args(chosen.iter().map(Setting::arg)).map_err(|e| attribute(e, &chosen))?.0.network
+        }
+        None => parse_args(Vec::<String>::new())?.0.network,
+    };
+    let section_name = CONFIG_SECTIONS.iter().find(|s| s.1 == network).map(|s| s.0).unwrap_or("main");
+    settings.extend(sections.into_iter().filter(|(sec, _)| sec == section_name).map(|(_, s)| s));
+    let mut winner: std::collections::HashMap<String, u8> = std::collections::HashMap::new();
+    for s in &settings {
+        let w = winner.entry(group_of(&s.name)).or_insert(s.layer);
+        *w = (*w).max(s.layer);
+    }
+    let mut chosen: Vec<Setting> = settings.into_iter().filter(|s| winner.get(&group_of(&s.name)) == Some(&s.layer)).collect();
+    chosen.sort_by_key(|s| s.layer);
+    let (mut cfg, command) = parse_args(chosen.iter().map(Setting::arg).chain(positional)).map_err(|e| attribute(e, &chosen))?;
+    cfg.config_file = config_file;
+    Ok((cfg, command))
+}
+
+/// The options as a Markdown table (key, environment variable, default, meaning), as in
+/// docs/configuration.md.
+pub fn options_markdown() -> String {
+    let mut s = String::from("| key | environment | default | meaning |\n| --- | --- | --- | --- |\n");
+    for (name, kind, default, help) in OPTIONS {
+        let form = match kind {
+            OptKind::Bool => format!("`{name}`"),
+            OptKind::Int => format!("`{name}=<n>`"),
+            OptKind::Str => format!("`{name}=<value>`"),
+        };
+        let env = if matches!(*name, "help" | "version") { "-".to_string() } else { format!("`{}`", env_var_name(name)) };
+        let def = if default.is_empty() { "-".to_string() } else { format!("`{default}`") };
+        s.push_str(&format!("| {form} | {env} | {def} | {} |\n", help.replace('|', "\\|")));
+    }
+    s
+}
+
 
 #[cfg(test)]
 mod tests {
@@ -390,6 +859,24 @@ mod tests {
         assert_eq!(c.network, Network::Bitcoin);
         assert!(!c.printtoconsole);
         assert_eq!(c.net_dir(), c.datadir);
+    }
+
+    #[test]
+    fn p2p_flags() {
+        let (c, _) = parse(&["-connect=127.0.0.1:18444", "-connect=[::1]:1", "-addnode=node.example:8333", "-seednode=1.2.3.4", "-bind=127.0.0.1:0", "-port=0", "-maxconnections=3", "-nolisten", "-dnsseed=0", "-bantime=60", "-peertimeout=2"]).unwrap();
+        assert_eq!(c.connect, vec!["127.0.0.1:18444".to_string(), "[::1]:1".to_string()]);
+        assert_eq!(c.addnode, vec!["node.example:8333".to_string()]);
+        assert_eq!(c.seednode, vec!["1.2.3.4".to_string()]);
+        assert_eq!(c.bind, vec!["127.0.0.1:0".to_string()]);
+        assert_eq!((c.number("port"), c.number("maxconnections"), c.number("bantime"), c.number("peertimeout")), (0, 3, 60, 2));
+        assert_eq!((c.listen, c.dnsseed), (Some(false), Some(false)));
+        let (c, _) = parse(&[]).unwrap();
+        assert_eq!((c.number("maxconnections"), c.number("bantime"), c.number("peertimeout")), (125, 86400, 60));
+        assert!(parse(&["-connect=no port:x"]).is_err());
+        assert!(parse(&["-port=70000"]).is_err());
+        assert!(parse(&["-bind=nonsense"]).is_err());
+        assert!(parse(&["-peertimeout=0"]).is_err());
+        assert!(is_repeatable("connect") && is_repeatable("addnode") && is_repeatable("seednode") && is_repeatable("bind"));
     }
 
     #[test]

@@ -87,34 +87,71 @@ pub fn detect_format(path: &Path) -> Result<Format, ImportError> {
     }
 }
 
-/// Progress reporting state: logs height, blocks/s, tx/s and ETA at a steady cadence.
+/// Progress of an import: height/target from the records left in the file, ETA from the bytes.
 struct Progress {
-    start: Instant,
-    last: Instant,
-    interval: Duration,
+    meter: crate::progress::ProgressMeter,
     total_bytes: u64,
+    total_records: u64,
 }
 
 impl Progress {
-    fn tick(&mut self, chain: &ChainManager, summary: &ImportSummary, bytes_done: u64) {
-        if self.last.elapsed() < self.interval {
-            return;
+    /// `last` is the block of the last record: the target is its height plus the records left
+    /// (so re-importing known blocks still aims at the right height).
+    fn snapshot(&self, chain: &ChainManager, summary: &ImportSummary, bytes_done: u64, records_done: u64, last: Option<&Block>) -> crate::progress::Snapshot {
+        let height = u64::from(chain.height());
+        let base = last.and_then(|b| chain.entry(&b.block_hash())).map(|e| u64::from(e.height)).unwrap_or(height);
+        crate::progress::Snapshot {
+            height,
+            target: height.max(base + self.total_records.saturating_sub(records_done)),
+            blocks: summary.accepted,
+            transactions: summary.transactions,
+            cache_bytes: chain.cache_usage(),
+            fraction: (self.total_bytes > 0).then(|| bytes_done as f64 / self.total_bytes as f64),
         }
-        self.last = Instant::now();
-        let secs = self.start.elapsed().as_secs_f64().max(1e-3);
-        let frac = if self.total_bytes > 0 { bytes_done as f64 / self.total_bytes as f64 } else { 0.0 };
-        let eta = if frac > 0.0 { secs / frac - secs } else { 0.0 };
-        tracing::info!(
-            target: "blvm::progress",
-            "import progress: height={} progress={:.1}% blocks/s={:.1} tx/s={:.0} eta={:.0}s cache={:.1}MiB",
-            chain.height(),
-            frac * 100.0,
-            summary.accepted as f64 / secs,
-            summary.transactions as f64 / secs,
-            eta,
-            chain.cache_usage() as f64 / 1048576.0
-        );
     }
+
+    fn tick(&mut self, chain: &ChainManager, summary: &ImportSummary, bytes_done: u64, records_done: u64, last: &Block) {
+        if self.meter.due() {
+            let s = self.snapshot(chain, summary, bytes_done, records_done, Some(last));
+            self.meter.tick(|| s);
+        }
+    }
+}
+
+/// Counts the records (non-empty lines, or frames) of a block file without decoding them.
+pub fn count_records(path: &Path, format: Format) -> Result<u64, ImportError> {
+    let io = |e| ImportError::Io { path: path.to_path_buf(), source: e };
+    let mut reader = BufReader::with_capacity(1 << 20, File::open(path).map_err(io)?);
+    let mut n = 0u64;
+    match format {
+        Format::HexLines => {
+            let mut line = Vec::new();
+            loop {
+                line.clear();
+                if reader.read_until(b'\n', &mut line).map_err(io)? == 0 {
+                    break;
+                }
+                if line.iter().any(|b| !b.is_ascii_whitespace()) {
+                    n += 1;
+                }
+            }
+        }
+        Format::Framed => {
+            use std::io::{Seek, SeekFrom};
+            let mut header = [0u8; 8];
+            loop {
+                match reader.read_exact(&mut header) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => break,
+                    Err(e) => return Err(io(e)),
+                }
+                n += 1;
+                let len = u32::from_le_bytes([header[4], header[5], header[6], header[7]]);
+                reader.seek(SeekFrom::Current(i64::from(len))).map_err(io)?;
+            }
+        }
+    }
+    Ok(n)
 }
 
 fn handle(chain: &mut ChainManager, block: &Block, path: &Path, record: u64, summary: &mut ImportSummary) -> Result<(), ImportError> {
@@ -148,7 +185,9 @@ pub fn import_file(chain: &mut ChainManager, path: &Path, progress_interval: Dur
     let total_bytes = std::fs::metadata(path).map_err(io)?.len();
     let format = detect_format(path)?;
     let start = Instant::now();
-    let mut progress = Progress { start, last: start, interval: progress_interval, total_bytes };
+    let total_records = count_records(path, format)?;
+    let mut progress = Progress { meter: crate::progress::ProgressMeter::new("import", progress_interval), total_bytes, total_records };
+    let mut non_empty = 0u64;
     let mut summary = ImportSummary::default();
     let mut reader = BufReader::with_capacity(1 << 20, File::open(path).map_err(io)?);
     let mut bytes_done = 0u64;
@@ -168,10 +207,11 @@ pub fn import_file(chain: &mut ChainManager, path: &Path, progress_interval: Dur
                 if text.is_empty() {
                     continue;
                 }
+                non_empty += 1;
                 let raw = hex_decode(text).ok_or_else(|| ImportError::Malformed { path: path.to_path_buf(), record, what: "not hex".into() })?;
                 let block: Block = deserialize(&raw).map_err(|e| ImportError::Malformed { path: path.to_path_buf(), record, what: format!("not a block: {e}") })?;
                 handle(chain, &block, path, record, &mut summary)?;
-                progress.tick(chain, &summary, bytes_done);
+                progress.tick(chain, &summary, bytes_done, non_empty, &block);
             }
         }
         Format::Framed => loop {
@@ -193,9 +233,11 @@ pub fn import_file(chain: &mut ChainManager, path: &Path, progress_interval: Dur
             bytes_done += 8 + u64::from(len);
             let block: Block = deserialize(&raw).map_err(|e| ImportError::Malformed { path: path.to_path_buf(), record, what: format!("not a block: {e}") })?;
             handle(chain, &block, path, record, &mut summary)?;
-            progress.tick(chain, &summary, bytes_done);
+            progress.tick(chain, &summary, bytes_done, record, &block);
         },
     }
+    let last = progress.snapshot(chain, &summary, bytes_done, total_records, None);
+    progress.meter.finish(&last);
     summary.elapsed = start.elapsed();
     Ok(summary)
 }

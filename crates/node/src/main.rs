@@ -2,36 +2,30 @@
 
 use anyhow::Context;
 use blvm_node::chain::{ChainManager, ChainSettings, FlushReason};
-use blvm_node::config::{help_text, parse_args, Command, NodeConfig};
+use blvm_node::config::{help_text, load_config, Command, NodeConfig};
 use blvm_node::datadir::DatadirLock;
 use blvm_node::import::import_file;
 use blvm_node::node::{LifecycleSettings, Node, NodeSettings, ShutdownReason};
 use blvm_node::params::ChainParams;
-use std::sync::Mutex;
 use std::time::Duration;
-use tracing_subscriber::prelude::*;
 
 fn init_logging(cfg: &NodeConfig) -> anyhow::Result<()> {
-    let mut filter = String::from("info");
-    for d in &cfg.debug {
-        if d == "1" || d == "all" {
-            filter = "debug".into();
-        } else {
-            filter.push_str(&format!(",blvm::{d}=debug,blvm_node::{d}=debug"));
-        }
-    }
+    use std::io::IsTerminal;
     let net_dir = cfg.net_dir();
     std::fs::create_dir_all(&net_dir).with_context(|| format!("creating {}", net_dir.display()))?;
     let log_path = net_dir.join("debug.log");
-    let file = std::fs::OpenOptions::new().create(true).append(true).open(&log_path).with_context(|| format!("opening {}", log_path.display()))?;
-    let file_layer = tracing_subscriber::fmt::layer().with_ansi(false).with_writer(Mutex::new(file));
-    let console = cfg.printtoconsole.then(|| tracing_subscriber::fmt::layer().with_ansi(false).with_writer(std::io::stderr));
-    tracing_subscriber::registry()
-        .with(tracing_subscriber::EnvFilter::try_new(&filter).unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")))
-        .with(file_layer)
-        .with(console)
-        .try_init()
-        .ok();
+    blvm_node::progress::enable_bar(cfg.printtoconsole && std::io::stderr().is_terminal());
+    blvm_node::logging::init(&blvm_node::logging::LogSettings {
+        file: log_path.clone(),
+        max_bytes: cfg.number("logmaxsize") << 20,
+        keep: cfg.number("logmaxfiles") as usize,
+        console: cfg.printtoconsole,
+        debug: cfg.debug.clone(),
+    })
+    .with_context(|| format!("opening {}", log_path.display()))?;
+    if let Some(f) = &cfg.config_file {
+        tracing::info!(file = %f.display(), "read configuration file");
+    }
     Ok(())
 }
 
@@ -75,7 +69,7 @@ fn import(cfg: &NodeConfig, path: &std::path::Path) -> anyhow::Result<()> {
     let params = ChainParams::for_network(cfg.network);
     let mut chain = ChainManager::open(params, &net_dir, chain_settings(cfg)).context("opening the chain")?;
     tracing::info!(height = chain.height(), tip = %chain.tip().hash, "chain loaded");
-    let summary = import_file(&mut chain, path, Duration::from_secs(2));
+    let summary = import_file(&mut chain, path, Duration::from_millis(cfg.number("progressinterval")));
     let report = chain.flush(FlushReason::Shutdown).context("final flush")?;
     let summary = summary?;
     tracing::info!(
@@ -101,6 +95,11 @@ async fn run(cfg: NodeConfig) -> anyhow::Result<()> {
     settings.load_blocks = cfg.loadblock.clone();
     settings.module_max_restarts = cfg.number("modulemaxrestarts").min(1000) as u32;
     settings.module_backoff = Duration::from_millis(cfg.number("modulebackoffms"));
+    settings.metrics_bind = cfg.metrics_bind;
+    settings.progress_interval = Duration::from_millis(cfg.number("progressinterval"));
+    settings.p2p = blvm_node::p2p::settings_from_config(&cfg);
+    // Core-like layout: <datadir>/<network>/{blocks,chainstate,modules,debug.log,.cookie,.lock}.
+    std::fs::create_dir_all(cfg.net_dir().join("modules")).context("creating the modules directory")?;
     if cfg.server {
         let port = cfg.rpc_port.unwrap_or(settings.params.rpc_port);
         let mut bind = Vec::new();
@@ -158,7 +157,7 @@ async fn run(cfg: NodeConfig) -> anyhow::Result<()> {
 }
 
 fn main() -> anyhow::Result<()> {
-    let (cfg, command) = match parse_args(std::env::args().skip(1)) {
+    let (cfg, command) = match load_config(std::env::args().skip(1), &|k| std::env::var(k).ok()) {
         Ok(x) => x,
         Err(e) => {
             eprintln!("Error: {e}");

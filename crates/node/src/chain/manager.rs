@@ -63,6 +63,11 @@ pub struct ChainSettings {
     pub max_block_file_size: u64,
     /// Current UNIX time, for the time-too-new rule (overridable in tests).
     pub clock: fn() -> i64,
+    /// Confirmations a coinbase output needs before it can be spent. Always
+    /// [`COINBASE_MATURITY`] in real use; a test-only hook so the differential oracle can prove
+    /// it detects a broken rule (crates/kernel-oracle, tests/broken_rule.rs).
+    #[doc(hidden)]
+    pub coinbase_maturity: u32,
 }
 
 fn system_clock() -> i64 {
@@ -76,6 +81,7 @@ impl Default for ChainSettings {
             script_threads: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
             max_block_file_size: DEFAULT_MAX_FILE_SIZE,
             clock: system_clock,
+            coinbase_maturity: COINBASE_MATURITY,
         }
     }
 }
@@ -705,8 +711,9 @@ impl ChainManager {
                     }
                 }
                 let mut value_in: u64 = 0;
+                let maturity = self.settings.coinbase_maturity;
                 for c in &coins {
-                    if c.is_coinbase && height - c.height < COINBASE_MATURITY {
+                    if c.is_coinbase && height - c.height < maturity {
                         return Ok(Err(Reject::new(
                             "bad-txns-premature-spend-of-coinbase",
                             format!("tried to spend coinbase at depth {}", height - c.height),
@@ -944,5 +951,22 @@ impl ChainManager {
     pub fn utxo_stats(&mut self) -> Result<UtxoStats, ChainError> {
         self.flush(FlushReason::Manual)?;
         Ok(compute_utxo_stats(&self.db)?)
+    }
+
+    /// The undo data (coins spent by each non-coinbase transaction) of a connected block;
+    /// None when the block is unknown or has none (never connected, or pruned).
+    pub fn read_undo(&self, hash: &BlockHash) -> Result<Option<BlockUndo>, ChainError> {
+        let Some(pos) = self.index.get(hash).and_then(|e| e.undo_pos) else {
+            return Ok(None);
+        };
+        let bytes = self.files.read_undo(pos, hash)?;
+        let undo = BlockUndo::decode(&bytes).map_err(|e| ChainError::Corrupt(format!("undo data of {hash}: {e}")))?;
+        Ok(Some(undo))
+    }
+
+    /// Core's MuHash3072 of the UTXO set at the tip (flushes first), as Core prints it.
+    pub fn utxo_muhash(&mut self) -> Result<String, ChainError> {
+        self.flush(FlushReason::Manual)?;
+        Ok(crate::chainstate::muhash::compute_muhash(&self.db)?)
     }
 }

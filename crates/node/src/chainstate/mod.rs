@@ -2,6 +2,7 @@
 
 pub mod cache;
 pub mod coin;
+pub mod muhash;
 pub mod stats;
 pub mod undo;
 

@@ -40,6 +40,7 @@ struct SubState {
     close_reason: Option<String>,
     delivered: u64,
     dropped: u64,
+    events_delivered: u64,
 }
 
 /// One module connection's view of the bus.
@@ -74,6 +75,7 @@ impl Subscriber {
                 let mut st = lock(&self.state);
                 if let Some(o) = st.queue.pop_front() {
                     st.delivered += 1;
+                    st.events_delivered += u64::from(matches!(o, Outgoing::Event(_)));
                     return Some(o);
                 }
                 if let Some((from, to, count)) = st.lag.take() {
@@ -85,6 +87,17 @@ impl Subscriber {
             }
             notified.await;
         }
+    }
+
+    /// The next thing to deliver if one is ready now (never waits).
+    pub fn try_next(&self) -> Option<Outgoing> {
+        let mut st = lock(&self.state);
+        if let Some(o) = st.queue.pop_front() {
+            st.delivered += 1;
+            st.events_delivered += u64::from(matches!(o, Outgoing::Event(_)));
+            return Some(o);
+        }
+        st.lag.take().map(|(from, to, count)| Outgoing::Lagged { from, to, count })
     }
 
     /// Current subscription.
@@ -102,6 +115,11 @@ impl Subscriber {
     /// Events dropped because this module fell behind.
     pub fn dropped(&self) -> u64 {
         lock(&self.state).dropped
+    }
+
+    /// Events handed to this connection's writer so far.
+    pub fn events_delivered(&self) -> u64 {
+        lock(&self.state).events_delivered
     }
 
     fn close(&self, reason: &str) {
@@ -130,6 +148,19 @@ struct Inner {
     history: VecDeque<Arc<EventMessage>>,
     evicted: Vec<(u64, EventType)>,
     acks: HashMap<u64, AckSet>,
+}
+
+/// One module's event counters (see [`EventBus::module_counters`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ModuleCounters {
+    /// Module name.
+    pub name: String,
+    /// Events handed to its connection writers.
+    pub delivered: u64,
+    /// Events dropped because it fell behind.
+    pub dropped: u64,
+    /// Events queued now.
+    pub queued: u64,
 }
 
 /// Counters for metrics and tests.
@@ -412,6 +443,18 @@ impl EventBus {
     /// Published-event counters.
     pub fn stats(&self) -> BusStats {
         lock(&self.stats).clone()
+    }
+
+    /// Per module name, summed over its live connections (counters restart when a module reconnects).
+    pub fn module_counters(&self) -> Vec<ModuleCounters> {
+        let mut by: std::collections::BTreeMap<String, ModuleCounters> = std::collections::BTreeMap::new();
+        for s in lock(&self.inner).subscribers.values() {
+            let c = by.entry(s.name.clone()).or_insert_with(|| ModuleCounters { name: s.name.clone(), ..Default::default() });
+            c.delivered += s.events_delivered();
+            c.dropped += s.dropped();
+            c.queued += s.queued() as u64;
+        }
+        by.into_values().collect()
     }
 
     /// Per connected module: (name, queued, dropped).

@@ -107,6 +107,8 @@ struct Managed {
     status: ModuleStatus,
     pid: Option<u32>,
     restarts: u32,
+    /// Crash restarts since the node started (kept across reloads; for metrics).
+    total_restarts: u64,
     last_error: Option<String>,
     stop: Arc<Notify>,
     stopping: bool,
@@ -175,9 +177,10 @@ impl ModuleManager {
         let sup_name = name.clone();
         let sup_stop = stop.clone();
         let supervisor = tokio::spawn(async move { me.supervise(sup_name, sup_stop).await });
+        let total_restarts = modules.get(&name).map(|m| m.total_restarts).unwrap_or(0);
         modules.insert(
             name,
-            Managed { manifest, status: ModuleStatus::Starting, pid: None, restarts: 0, last_error: None, stop, stopping: false, supervisor: Some(supervisor) },
+            Managed { manifest, status: ModuleStatus::Starting, pid: None, restarts: 0, total_restarts, last_error: None, stop, stopping: false, supervisor: Some(supervisor) },
         );
         Ok(())
     }
@@ -274,6 +277,7 @@ impl ModuleManager {
                             m.restarts = 0;
                         }
                         m.restarts += 1;
+                        m.total_restarts += 1;
                         m.pid = None;
                         m.last_error = Some(format!("exited with {result:?}"));
                         m.restarts
@@ -363,6 +367,13 @@ impl ModuleManager {
                 tracing::warn!(target: "blvm::modules", "stopping module: {e}");
             }
         }
+    }
+
+    /// Per module, how many times it was restarted after a crash since the node started.
+    pub fn restart_totals(&self) -> Vec<(String, u64)> {
+        let mut v: Vec<(String, u64)> = lock(&self.modules).iter().map(|(n, m)| (n.clone(), m.total_restarts)).collect();
+        v.sort();
+        v
     }
 
     /// Status of every known module.

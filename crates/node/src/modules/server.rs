@@ -371,19 +371,31 @@ fn handle_inline(ctx: &ServerContext, sub: &Subscriber, grant: &Grant, id: u64, 
     }
 }
 
+/// Most bytes gathered into one socket write.
+const WRITE_BATCH_BYTES: usize = 64 * 1024;
+
+fn outgoing_message(o: Outgoing) -> ModuleMessage {
+    match o {
+        Outgoing::Event(e) => ModuleMessage::Event((*e).clone()),
+        Outgoing::Message(m) => *m,
+        Outgoing::Lagged { from, to, count } => ModuleMessage::Lagged { from_sequence: from, to_sequence: to, count },
+    }
+}
+
+/// Writes responses and events in order. Frames already waiting are gathered into one write
+/// (up to [`WRITE_BATCH_BYTES`]), so a busy connection costs one syscall per batch, not per event.
 async fn write_loop(mut wr: OwnedWriteHalf, mut rx: mpsc::Receiver<ModuleMessage>, sub: Arc<Subscriber>) {
     let mut responses_open = true;
+    let mut buf: Vec<u8> = Vec::new();
     loop {
-        let msg = tokio::select! {
+        let first = tokio::select! {
             biased;
             m = rx.recv(), if responses_open => match m {
                 Some(m) => m,
                 None => { responses_open = false; continue; }
             },
             o = sub.next() => match o {
-                Some(Outgoing::Event(e)) => ModuleMessage::Event((*e).clone()),
-                Some(Outgoing::Message(m)) => *m,
-                Some(Outgoing::Lagged { from, to, count }) => ModuleMessage::Lagged { from_sequence: from, to_sequence: to, count },
+                Some(o) => outgoing_message(o),
                 None => {
                     // The node is closing this connection: say why before the socket closes.
                     if let Some(reason) = sub.close_reason() {
@@ -393,8 +405,39 @@ async fn write_loop(mut wr: OwnedWriteHalf, mut rx: mpsc::Receiver<ModuleMessage
                 }
             },
         };
-        let is_error = matches!(msg, ModuleMessage::Error { .. });
-        if write_frame(&mut wr, &msg, u32::MAX).await.is_err() || is_error {
+        buf.clear();
+        let mut stop = false;
+        let mut next = Some(first);
+        while let Some(msg) = next.take() {
+            match blvm_module::codec::encode(&msg) {
+                Ok(frame) => buf.extend_from_slice(&frame),
+                Err(_) => {
+                    stop = true;
+                    break;
+                }
+            }
+            if matches!(msg, ModuleMessage::Error { .. }) {
+                stop = true;
+                break;
+            }
+            if buf.len() >= WRITE_BATCH_BYTES {
+                break;
+            }
+            if responses_open {
+                match rx.try_recv() {
+                    Ok(m) => next = Some(m),
+                    Err(mpsc::error::TryRecvError::Disconnected) => responses_open = false,
+                    Err(mpsc::error::TryRecvError::Empty) => {}
+                }
+            }
+            if next.is_none() {
+                next = sub.try_next().map(outgoing_message);
+            }
+        }
+        if !buf.is_empty() && tokio::io::AsyncWriteExt::write_all(&mut wr, &buf).await.is_err() {
+            break;
+        }
+        if stop {
             break;
         }
     }

@@ -4,7 +4,8 @@
 use super::settings::LifecycleSettings;
 use crate::chain::{BlockOutcome, ChainError, ChainManager, ChainNotification, ChainSettings, FlushReason, FlushReport};
 use crate::datadir::{DatadirLock, LockError};
-use crate::modules::api::{NodeApi, NoMempool, NoPeers};
+use crate::mempool::{Mempool, MempoolSettings};
+use crate::modules::api::NodeApi;
 use crate::modules::bus::{AckOutcome, AckWaiter, EventBus, DEFAULT_HISTORY, DEFAULT_QUEUE_CAPACITY};
 use crate::modules::health::HealthRegistry;
 use crate::modules::manager::{ManagerSettings, ModuleManager};
@@ -63,12 +64,20 @@ pub struct NodeSettings {
     pub module_queue_capacity: usize,
     /// The RPC server, if enabled.
     pub rpc: Option<crate::rpc::server::RpcSettings>,
+    /// Mempool policy, size limit and persistence.
+    pub mempool: MempoolSettings,
     /// Blocks to import after startup (`-loadblock`), publishing chain events.
     pub load_blocks: Vec<PathBuf>,
     /// Restarts a crashing module gets before it is marked failed.
     pub module_max_restarts: u32,
     /// First restart delay (doubles per consecutive crash).
     pub module_backoff: Duration,
+    /// Where to serve Prometheus metrics (`-metricsbind`; None: off).
+    pub metrics_bind: Option<std::net::SocketAddr>,
+    /// Cadence of progress lines during `-loadblock` (`-progressinterval`).
+    pub progress_interval: Duration,
+    /// The P2P layer (None: no networking).
+    pub p2p: Option<crate::p2p::P2pSettings>,
 }
 
 impl NodeSettings {
@@ -84,8 +93,12 @@ impl NodeSettings {
             module_queue_capacity: DEFAULT_QUEUE_CAPACITY,
             rpc: None,
             load_blocks: Vec::new(),
+            mempool: MempoolSettings::default(),
             module_max_restarts: 5,
             module_backoff: Duration::from_millis(500),
+            metrics_bind: None,
+            progress_interval: Duration::from_secs(2),
+            p2p: None,
         }
     }
 
@@ -118,6 +131,12 @@ pub enum NodeError {
     /// The RPC server could not start.
     #[error("RPC server: {0}")]
     Rpc(String),
+    /// The metrics endpoint could not start.
+    #[error("metrics endpoint (-metricsbind): {0}")]
+    Metrics(String),
+    /// The P2P layer could not start.
+    #[error("P2P: {0}")]
+    P2p(String),
 }
 
 /// What a shutdown did, for logs and tests.
@@ -158,6 +177,10 @@ pub struct Node {
     components: Mutex<Vec<String>>,
     started: Instant,
     rpc_addrs: Mutex<Vec<std::net::SocketAddr>>,
+    metrics: Arc<crate::metrics::Registry>,
+    metrics_addr: Mutex<Option<std::net::SocketAddr>>,
+    net: Arc<crate::p2p::Net>,
+    pub(crate) mempool: Arc<Mempool>,
     _lock: DatadirLock,
 }
 
@@ -185,8 +208,22 @@ impl Node {
         let bus = EventBus::new(1, settings.module_queue_capacity, DEFAULT_HISTORY);
         components.push("event_bus".to_string());
 
+        let mempool = Mempool::new(settings.mempool.clone(), chain.clone(), Some(bus.clone()), &settings.net_dir);
+        if settings.mempool.persist {
+            let (mp, ch) = (mempool.clone(), chain.clone());
+            let loaded = tokio::task::spawn_blocking(move || mp.load_locked(&mut ch.lock().unwrap_or_else(|p| p.into_inner()))).await.map_err(|e| NodeError::Task(e.to_string()))?;
+            if let Err(e) = loaded {
+                tracing::warn!("mempool.dat not loaded: {e}");
+            }
+            mempool.publish_pending();
+        } else {
+            mempool.set_loaded();
+        }
+        components.push("mempool".to_string());
+
         let health = Arc::new(HealthRegistry::default());
-        let api = Arc::new(NodeApi { chain: chain.clone(), health: health.clone(), bus: bus.clone(), mempool: Arc::new(NoMempool), peers: Arc::new(NoPeers) });
+        let net = Arc::new(crate::p2p::Net::new(settings.p2p.clone(), &settings.net_dir));
+        let api = Arc::new(NodeApi { chain: chain.clone(), health: health.clone(), bus: bus.clone(), mempool: mempool.clone(), peers: net.clone() });
         let auth = Arc::new(Authenticator::default());
         let mut server_settings = ServerSettings::new(settings.socket_path());
         server_settings.allow_unauthenticated = settings.allow_unauthenticated_modules;
@@ -238,6 +275,10 @@ impl Node {
             components: Mutex::new(Vec::new()),
             started: t0,
             rpc_addrs: Mutex::new(Vec::new()),
+            metrics: Arc::new(crate::metrics::Registry::default()),
+            metrics_addr: Mutex::new(None),
+            net,
+            mempool,
             _lock: lock_,
         });
         if let Some(rpc) = node.settings.rpc.clone() {
@@ -246,6 +287,18 @@ impl Node {
             *lock(&node.rpc_addrs) = addrs;
             tasks.push(handle);
             components.push("rpc_server".to_string());
+        }
+        if let Some(addr) = node.settings.metrics_bind {
+            let (bound, handle) = crate::metrics::server::start(&node, addr, stop_rx.clone()).await.map_err(|e| NodeError::Metrics(format!("{addr}: {e}")))?;
+            tracing::info!(target: "blvm::metrics", addr = %bound, "metrics endpoint listening on http://{bound}/metrics");
+            *lock(&node.metrics_addr) = Some(bound);
+            tasks.push(handle);
+            components.push("metrics".to_string());
+        }
+        if node.settings.p2p.is_some() {
+            let handle = crate::p2p::start(&node, stop_rx.clone()).await.map_err(NodeError::P2p)?;
+            tasks.push(handle);
+            components.push("p2p".to_string());
         }
         let (periodic, names) = super::periodic::spawn_all(&node, stop_rx);
         tasks.extend(periodic);
@@ -285,6 +338,11 @@ impl Node {
         self.chain.clone()
     }
 
+    /// The mempool (also where getrawtransaction finds unconfirmed transactions).
+    pub fn mempool(&self) -> Arc<Mempool> {
+        self.mempool.clone()
+    }
+
     /// The chain engine, borrowed.
     pub fn chain_ref(&self) -> &Mutex<ChainManager> {
         &self.chain
@@ -293,6 +351,21 @@ impl Node {
     /// Time since startup began.
     pub fn uptime(&self) -> Duration {
         self.started.elapsed()
+    }
+
+    /// Metrics recorded as they happen (RPC latency, flush durations).
+    pub fn metrics(&self) -> &crate::metrics::Registry {
+        &self.metrics
+    }
+
+    /// Address of the metrics endpoint, when enabled.
+    pub fn metrics_addr(&self) -> Option<std::net::SocketAddr> {
+        *lock(&self.metrics_addr)
+    }
+
+    /// The P2P layer's shared state (peers, bans, totals).
+    pub fn net(&self) -> Arc<crate::p2p::Net> {
+        self.net.clone()
     }
 
     /// Addresses the RPC server listens on.
@@ -373,15 +446,20 @@ impl Node {
 
     /// Validates and connects a block, publishing the resulting chain events.
     pub async fn submit_block(&self, block: Block) -> Result<BlockOutcome, NodeError> {
+        let mempool = self.mempool.clone();
         let (outcome, notes, flushes) = self
             .run_chain(move |c| {
                 let r = c.process_block(&block);
-                (r, c.take_notifications(), c.take_flush_reports())
+                let notes = c.take_notifications();
+                mempool.update_for_chain(c, &notes);
+                (r, notes, c.take_flush_reports())
             })
             .await?;
         self.publish_chain(notes);
+        self.mempool.publish_pending();
         for f in flushes {
             tracing::debug!(ms = ceil_ms(f.duration), "cache-full flush during block connection");
+            self.metrics.observe_flush(f.duration);
         }
         match outcome {
             Ok(o) => Ok(o),
@@ -408,25 +486,43 @@ impl Node {
             };
             self.bus.publish(payload);
         }
+        self.net.notify_tip();
     }
 
     async fn load_block_file(&self, path: &std::path::Path, stop: &mut watch::Receiver<bool>) -> Result<(), String> {
         let blocks = crate::import::read_all_blocks(path).map_err(|e| e.to_string())?;
         let genesis = self.settings.params.genesis().block_hash();
         let mut n = 0u64;
-        for block in blocks {
+        let total = blocks.len() as u64;
+        let mut txs = 0u64;
+        let mut meter = crate::progress::ProgressMeter::new("loadblock", self.settings.progress_interval);
+        // The target is the height of the last submitted block plus the blocks left in the file.
+        let snapshot = |chain: &Mutex<ChainManager>, last: Option<bitcoin::BlockHash>, done: u64, n: u64, txs: u64| {
+            let c = lock(chain);
+            let height = u64::from(c.height());
+            let base = last.and_then(|h| c.entry(&h)).map(|e| u64::from(e.height)).unwrap_or(height);
+            crate::progress::Snapshot { height, target: height.max(base + total.saturating_sub(done)), blocks: n, transactions: txs, cache_bytes: c.cache_usage(), fraction: None }
+        };
+        for (i, block) in blocks.into_iter().enumerate() {
             if *stop.borrow() {
                 break;
             }
             if block.block_hash() == genesis {
                 continue;
             }
+            let n_tx = block.txdata.len() as u64;
+            let hash = block.block_hash();
             match self.submit_block(block).await.map_err(|e| e.to_string())? {
                 BlockOutcome::Invalid(r) => return Err(format!("invalid block: {r}")),
                 BlockOutcome::Orphan => return Err("block with unknown parent".into()),
-                _ => n += 1,
+                _ => {
+                    n += 1;
+                    txs += n_tx;
+                }
             }
+            meter.tick(|| snapshot(&self.chain, Some(hash), i as u64 + 1, n, txs));
         }
+        meter.finish(&snapshot(&self.chain, None, total, n, txs));
         tracing::info!(blocks = n, file = %path.display(), "loaded blocks");
         Ok(())
     }
@@ -437,6 +533,7 @@ impl Node {
         self.wait_acks(waiter, self.settings.lifecycle.ack_timeout).await;
         let start = Instant::now();
         let result = self.run_chain(move |c| c.flush(reason)).await?;
+        self.metrics.observe_flush(start.elapsed());
         let duration_ms = ceil_ms(start.elapsed());
         match result {
             Ok(report) => {
@@ -478,8 +575,17 @@ impl Node {
         let remaining = lc.shutdown_timeout.saturating_sub(t0.elapsed()).min(lc.ack_timeout);
         let w = self.bus.publish_with_acks(EventPayload::StorageFlush { reason: "shutdown".into() });
         let flush_acks = self.wait_acks(w, remaining).await;
+        if self.settings.mempool.persist && self.mempool.is_loaded() {
+            let mp = self.mempool.clone();
+            match tokio::task::spawn_blocking(move || mp.save()).await {
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => tracing::error!("mempool dump failed: {e}"),
+                Err(e) => tracing::error!("mempool dump task failed: {e}"),
+            }
+        }
         let start = Instant::now();
         let flush = self.run_chain(|c| c.flush(FlushReason::Shutdown)).await;
+        self.metrics.observe_flush(start.elapsed());
         let flush_ok = matches!(flush, Ok(Ok(_)));
         if let Ok(Err(e)) = &flush {
             tracing::error!("final chainstate flush failed: {e}");

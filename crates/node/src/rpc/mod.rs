@@ -1,7 +1,11 @@
 //! Bitcoin Core-compatible JSON-RPC over HTTP.
 
 pub mod auth;
+pub mod corejson;
+pub mod descriptor;
 pub mod error;
 pub mod methods;
 pub mod params;
+pub mod script_asm;
 pub mod server;
+pub mod txjson;

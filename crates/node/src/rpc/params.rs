@@ -40,7 +40,8 @@ impl Params {
                 let mut v = vec![Value::Null; names.len()];
                 let mut last = 0;
                 for (k, val) in o {
-                    let i = names.iter().position(|n| n == k).ok_or_else(|| RpcError::param(format!("Unknown named parameter {k}")))?;
+                    // Core's "a|b" argument names accept either alias.
+                    let i = names.iter().position(|n| n.split('|').any(|a| a == k)).ok_or_else(|| RpcError::param(format!("Unknown named parameter {k}")))?;
                     v[i] = val.clone();
                     last = last.max(i + 1);
                 }
@@ -58,7 +59,7 @@ impl Params {
     }
 
     fn name(&self, i: usize) -> &'static str {
-        self.names.get(i).copied().unwrap_or("arg")
+        self.names.get(i).and_then(|n| n.split('|').next()).unwrap_or("arg")
     }
 
     fn missing(&self, i: usize) -> RpcError {

@@ -48,7 +48,8 @@ fn reply(status: StatusCode, body: Option<Value>) -> Response<Full<Bytes>> {
     let bytes = match body {
         Some(v) => {
             b = b.header("Content-Type", "application/json");
-            let mut s = v.to_string();
+            // Core's number formats: amounts with 8 decimals, other doubles as %.16g.
+            let mut s = super::corejson::to_string(&v);
             s.push('\n');
             Bytes::from(s)
         }
@@ -198,7 +199,12 @@ async fn single(node: &Arc<Node>, req: &Value, wallet_path: bool, in_batch: bool
         Some(Value::String(m)) if wallet_path => Err(RpcError::new(code::METHOD_NOT_FOUND, format!("Method not found ({m}: this node has no wallet)"))),
         Some(Value::String(m)) => {
             tracing::debug!(target: "blvm::rpc", method = %m, "ThreadRPCServer method");
-            methods::dispatch(node, m, obj.get("params")).await
+            let t0 = std::time::Instant::now();
+            let r = methods::dispatch(node, m, obj.get("params")).await;
+            // Unknown names are pooled so clients cannot create unbounded label sets.
+            let label = if methods::METHODS.iter().any(|x| x.0 == m) { m.as_str() } else { "unknown" };
+            node.metrics().observe_rpc(label, t0.elapsed());
+            r
         }
         _ => Err(RpcError::new(code::INVALID_REQUEST, "Method must be a string")),
     };

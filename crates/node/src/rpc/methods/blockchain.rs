@@ -136,10 +136,30 @@ pub fn read_only(node: &Arc<Node>, method: &str, p: &Params) -> Result<Value, Rp
             v["strippedsize"] = json!(crate::validation::block_check::stripped_size(&block));
             v["size"] = json!(block.total_size());
             v["weight"] = json!(block.weight().to_wu());
-            v["tx"] = Value::Array(block.txdata.iter().map(|t| json!(t.compute_txid().to_string())).collect());
-            if verbosity >= 2 {
-                return Err(RpcError::param("verbosity 2 and 3 are not implemented yet (see docs/rpc-differences.md)"));
+            if let Some(cb) = block.txdata.first() {
+                v["coinbase_tx"] = crate::rpc::txjson::coinbase_tx_json(cb);
             }
+            if verbosity == 1 {
+                v["tx"] = Value::Array(block.txdata.iter().map(|t| json!(t.compute_txid().to_string())).collect());
+                return Ok(v);
+            }
+            // Verbosity 2 and 3: decoded transactions; fees (and prevouts at 3) need undo data,
+            // which exists only for blocks that were connected and not pruned.
+            let undo = c.read_undo(&h).map_err(|e| RpcError::new(code::INTERNAL_ERROR, format!("Undo data expected but can't be read. This could be due to disk corruption or a conflict with a pruning event. ({e})")))?;
+            let undo = undo.filter(|u| u.txs.len() + 1 == block.txdata.len());
+            let tx_verbosity = if verbosity == 2 { crate::rpc::txjson::TxVerbosity::Details } else { crate::rpc::txjson::TxVerbosity::DetailsAndPrevout };
+            let network = c.params().network;
+            v["tx"] = Value::Array(
+                block
+                    .txdata
+                    .iter()
+                    .enumerate()
+                    .map(|(i, t)| {
+                        let spent = if i > 0 { undo.as_ref().map(|u| u.txs[i - 1].as_slice()) } else { None };
+                        crate::rpc::txjson::tx_to_json(t, spent, tx_verbosity, true, network)
+                    })
+                    .collect(),
+            );
             Ok(v)
         }
         "getblockchaininfo" => {
@@ -218,11 +238,12 @@ pub fn read_only(node: &Arc<Node>, method: &str, p: &Params) -> Result<Value, Rp
             if p.get(1).is_some() {
                 return Err(RpcError::param("hash_or_height is not supported without a coinstats index"));
             }
-            if !matches!(kind, "hash_serialized_3" | "none") {
-                return Err(RpcError::param(format!("'{kind}' is not a valid hash_type (supported here: hash_serialized_3, none)")));
+            if !matches!(kind, "hash_serialized_3" | "muhash" | "none") {
+                return Err(RpcError::param(format!("'{kind}' is not a valid hash_type")));
             }
             let mut c = lock(node);
             let stats = c.utxo_stats().map_err(|e| RpcError::new(code::DATABASE_ERROR, e.to_string()))?;
+            let muhash = if kind == "muhash" { Some(c.utxo_muhash().map_err(|e| RpcError::new(code::DATABASE_ERROR, e.to_string()))?) } else { None };
             let tip = c.tip();
             let mut v = json!({
                 "height": tip.height,
@@ -235,6 +256,9 @@ pub fn read_only(node: &Arc<Node>, method: &str, p: &Params) -> Result<Value, Rp
             });
             if kind == "hash_serialized_3" {
                 v["hash_serialized_3"] = json!(stats.hash_serialized_3);
+            }
+            if let Some(m) = muhash {
+                v["muhash"] = json!(m);
             }
             Ok(v)
         }

@@ -13,7 +13,7 @@ pub fn help(p: &Params) -> Result<Value, RpcError> {
         let Some((name, _, args)) = METHODS.iter().find(|m| m.0 == cmd) else {
             return Ok(Value::String(format!("help: unknown command: {cmd}")));
         };
-        return Ok(Value::String(format!("{name} {}", args.iter().map(|a| format!("( \"{a}\" )")).collect::<Vec<_>>().join(" "))));
+        return Ok(Value::String(format!("{name} {}", args.iter().map(|a| format!("( \"{}\" )", a.split('|').next().unwrap_or(a))).collect::<Vec<_>>().join(" "))));
     }
     let mut out = String::new();
     let mut last = "";
@@ -25,7 +25,8 @@ pub fn help(p: &Params) -> Result<Value, RpcError> {
             out.push_str(&format!("== {cat} ==\n"));
             last = cat;
         }
-        let a: Vec<String> = args.iter().map(|a| format!("\"{a}\"")).collect();
+        // "verbosity|verbose": Core shows the first alias.
+        let a: Vec<String> = args.iter().map(|a| format!("\"{}\"", a.split('|').next().unwrap_or(a))).collect();
         out.push_str(&format!("{name} {}\n", a.join(" ")).replace(" \n", "\n"));
     }
     Ok(Value::String(out.trim_end().to_string()))

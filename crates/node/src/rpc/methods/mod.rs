@@ -2,7 +2,12 @@
 
 mod blockchain;
 mod control;
+mod descriptor;
+mod mempool;
+mod mining;
+mod network;
 mod node_ops;
+mod rawtransaction;
 
 use super::error::{code, RpcError};
 use super::params::Params;
@@ -13,7 +18,7 @@ use std::sync::Arc;
 /// Every method: name, category, Core's argument names.
 pub const METHODS: &[(&str, &str, &[&str])] = &[
     ("getbestblockhash", "Blockchain", &[]),
-    ("getblock", "Blockchain", &["blockhash", "verbosity"]),
+    ("getblock", "Blockchain", &["blockhash", "verbosity|verbose"]),
     ("getblockchaininfo", "Blockchain", &[]),
     ("getblockcount", "Blockchain", &[]),
     ("getblockhash", "Blockchain", &["height"]),
@@ -21,10 +26,40 @@ pub const METHODS: &[(&str, &str, &[&str])] = &[
     ("getchaintips", "Blockchain", &[]),
     ("getdifficulty", "Blockchain", &[]),
     ("gettxout", "Blockchain", &["txid", "n", "include_mempool"]),
+    ("getmempoolancestors", "Blockchain", &["txid", "verbose"]),
+    ("getmempooldescendants", "Blockchain", &["txid", "verbose"]),
+    ("getmempoolentry", "Blockchain", &["txid"]),
+    ("getmempoolinfo", "Blockchain", &[]),
+    ("getrawmempool", "Blockchain", &["verbose", "mempool_sequence"]),
     ("gettxoutsetinfo", "Blockchain", &["hash_type", "hash_or_height", "use_index"]),
     ("pruneblockchain", "Blockchain", &["height"]),
+    ("savemempool", "Blockchain", &[]),
     ("verifychain", "Blockchain", &["checklevel", "nblocks"]),
+    ("getblocktemplate", "Mining", &["template_request"]),
+    ("getmininginfo", "Mining", &[]),
+    ("getnetworkhashps", "Mining", &["nblocks", "height"]),
     ("submitblock", "Mining", &["hexdata", "dummy"]),
+    ("generateblock", "Generating", &["output", "transactions", "submit"]),
+    ("generatetoaddress", "Generating", &["nblocks", "address", "maxtries"]),
+    ("generatetodescriptor", "Generating", &["num_blocks", "descriptor", "maxtries"]),
+    ("createrawtransaction", "Rawtransactions", &["inputs", "outputs", "locktime", "replaceable", "version"]),
+    ("decoderawtransaction", "Rawtransactions", &["hexstring", "iswitness"]),
+    ("decodescript", "Rawtransactions", &["hexstring"]),
+    ("getrawtransaction", "Rawtransactions", &["txid", "verbosity|verbose", "blockhash"]),
+    ("sendrawtransaction", "Rawtransactions", &["hexstring", "maxfeerate", "maxburnamount"]),
+    ("testmempoolaccept", "Rawtransactions", &["rawtxs", "maxfeerate"]),
+    ("estimatesmartfee", "Util", &["conf_target", "estimate_mode"]),
+    ("validateaddress", "Util", &["address"]),
+    ("addnode", "Network", &["node", "command"]),
+    ("clearbanned", "Network", &[]),
+    ("disconnectnode", "Network", &["address", "nodeid"]),
+    ("getconnectioncount", "Network", &[]),
+    ("getnettotals", "Network", &[]),
+    ("getnetworkinfo", "Network", &[]),
+    ("getpeerinfo", "Network", &[]),
+    ("listbanned", "Network", &[]),
+    ("ping", "Network", &[]),
+    ("setban", "Network", &["subnet", "command", "bantime", "absolute"]),
     ("help", "Control", &["command"]),
     ("stop", "Control", &["wait"]),
     ("uptime", "Control", &[]),
@@ -53,6 +88,26 @@ pub async fn dispatch(node: &Arc<Node>, method: &str, params: Option<&Value>) ->
         "listmodules" | "loadmodule" | "unloadmodule" | "reloadmodule" => node_ops::modules(node, method, &p).await,
         "flushchainstate" | "gethealth" | "runmaintenance" | "cleanupdata" | "pruneblockchain" => node_ops::maintenance(node, method, &p).await,
         "submitblock" => blockchain::submitblock(node, &p).await,
+        "addnode" | "clearbanned" | "disconnectnode" | "getconnectioncount" | "getnettotals" | "getnetworkinfo" | "getpeerinfo" | "listbanned" | "ping" | "setban" => network::call(node, method, &p).await,
+        "generatetoaddress" | "generatetodescriptor" | "generateblock" | "getblocktemplate" | "getmininginfo" | "getnetworkhashps" => mining::call(node, method, &p).await,
+        "getmempoolinfo" | "getrawmempool" | "getmempoolentry" | "getmempoolancestors" | "getmempooldescendants" | "savemempool" | "sendrawtransaction" | "testmempoolaccept"
+        | "validateaddress" | "estimatesmartfee" => {
+            let node = node.clone();
+            let method = method.to_string();
+            tokio::task::spawn_blocking(move || mempool::call(&node, &method, &p)).await.map_err(|e| RpcError::new(code::INTERNAL_ERROR, e.to_string()))?
+        }
+        "getrawtransaction" | "decoderawtransaction" | "decodescript" | "createrawtransaction" => {
+            let node = node.clone();
+            let method = method.to_string();
+            tokio::task::spawn_blocking(move || match method.as_str() {
+                "getrawtransaction" => rawtransaction::getrawtransaction(&node, &p),
+                "decoderawtransaction" => rawtransaction::decoderawtransaction(&node, &p),
+                "decodescript" => rawtransaction::decodescript(&node, &p),
+                _ => rawtransaction::createrawtransaction(&node, &p),
+            })
+            .await
+            .map_err(|e| RpcError::new(code::INTERNAL_ERROR, e.to_string()))?
+        }
         _ => {
             let node = node.clone();
             let method = method.to_string();

@@ -1,0 +1,371 @@
+//! Transaction acceptance (Core's MemPoolAccept for one transaction): context-free checks,
+//! standardness, finality at the next block, inputs from the UTXO set or in-pool parents,
+//! BIP68 sequence locks, coinbase maturity, fees, sigops, feerate floors, package limits, TRUC
+//! rules, replacement rules, consensus scripts through Core's interpreter, the structural policy
+//! script rules, then admission and size limiting.
+
+use super::entry::{fee_at, feerate_per_kvb, virtual_size, MempoolEntry, DEFAULT_BYTES_PER_SIGOP};
+use super::policy::{self, PolicyRules};
+use super::pool::{Pool, RemovalReason};
+use super::MempoolSettings;
+use crate::chain::manager::COINBASE_MATURITY;
+use crate::chain::ChainManager;
+use crate::validation::locks::{is_final_tx, sequence_lock, sequence_lock_satisfied};
+use crate::validation::scripts::{block_script_flags, verify_input};
+use crate::validation::sigops::sigop_cost;
+use crate::validation::tx_check::{check_transaction, MAX_MONEY};
+use crate::validation::Reject;
+use bitcoin::hashes::Hash;
+use bitcoin::{BlockHash, OutPoint, Transaction, TxOut, Txid, Wtxid};
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+/// TRUC (BIP431) transaction version.
+pub const TRUC_VERSION: i32 = 3;
+/// Largest TRUC transaction.
+pub const TRUC_MAX_VSIZE: u64 = 10_000;
+/// Largest TRUC transaction with an unconfirmed TRUC parent.
+pub const TRUC_CHILD_MAX_VSIZE: u64 = 1_000;
+
+/// How a transaction is submitted.
+#[derive(Debug, Clone, Copy)]
+pub struct AcceptOptions {
+    /// Check only; do not add (testmempoolaccept).
+    pub test_accept: bool,
+    /// Skip feerate floors and size limiting (re-admission after a reorg).
+    pub bypass_limits: bool,
+    /// Entry time to record (None: now).
+    pub accept_time: Option<i64>,
+    /// Whether conflicting transactions may be replaced.
+    pub allow_replacement: bool,
+}
+
+impl Default for AcceptOptions {
+    fn default() -> Self {
+        AcceptOptions { test_accept: false, bypass_limits: false, accept_time: None, allow_replacement: true }
+    }
+}
+
+/// A transaction that passed (and, unless test-only, entered the pool).
+#[derive(Debug, Clone)]
+pub struct Accepted {
+    /// Its txid.
+    pub txid: Txid,
+    /// Its wtxid.
+    pub wtxid: Wtxid,
+    /// Sigop-adjusted vsize.
+    pub vsize: u64,
+    /// Fee in satoshis.
+    pub fee: u64,
+    /// Transactions it replaced (direct conflicts and their descendants).
+    pub replaced: Vec<Txid>,
+}
+
+/// A pool change to report as module events.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PoolEvent {
+    /// A transaction entered.
+    Added {
+        /// Its txid.
+        txid: Txid,
+        /// Its wtxid.
+        wtxid: Wtxid,
+        /// Fee in satoshis.
+        fee: u64,
+        /// Virtual size.
+        vsize: u64,
+    },
+    /// A transaction left.
+    Removed {
+        /// Its txid.
+        txid: Txid,
+        /// Why.
+        reason: RemovalReason,
+    },
+}
+
+/// Core's FormatMoney: at least two decimals, trailing zeros trimmed.
+pub fn fmt_money(sat: u64) -> String {
+    let s = format!("{}.{:08}", sat / 100_000_000, sat % 100_000_000);
+    let trimmed = s.trim_end_matches('0');
+    let dot = trimmed.find('.').unwrap_or(trimmed.len());
+    if trimmed.len() < dot + 3 {
+        s[..dot + 3].to_string()
+    } else {
+        trimmed.to_string()
+    }
+}
+
+struct InputCoin {
+    output: TxOut,
+    height: u32,
+    is_coinbase: bool,
+}
+
+/// Validates `tx` against the chain tip and the pool and, unless `opts.test_accept`, adds it.
+/// Pool changes are appended to `events`.
+pub fn accept_tx(
+    chain: &mut ChainManager,
+    pool: &mut Pool,
+    settings: &MempoolSettings,
+    tx: Arc<Transaction>,
+    opts: &AcceptOptions,
+    events: &mut Vec<PoolEvent>,
+) -> Result<Accepted, Reject> {
+    let now = (settings.clock)();
+    let txid = tx.compute_txid();
+    let wtxid = tx.compute_wtxid();
+    check_transaction(&tx)?;
+    if tx.is_coinbase() {
+        return Err(Reject::new("coinbase", ""));
+    }
+    if settings.require_standard {
+        let rules = PolicyRules { dust_relay_fee: settings.dust_relay_feerate, max_datacarrier_bytes: settings.max_datacarrier_bytes, permit_bare_multisig: settings.permit_bare_multisig };
+        policy::check_standard_tx(&tx, &rules)?;
+    }
+    if tx.base_size() < policy::MIN_STANDARD_TX_NONWITNESS_SIZE {
+        return Err(Reject::new("tx-size-small", ""));
+    }
+    let tip_height = chain.height();
+    let next_height = tip_height + 1;
+    let tip_mtp = chain.mtp_at(tip_height);
+    if !is_final_tx(&tx, next_height, tip_mtp) {
+        return Err(Reject::new("non-final", ""));
+    }
+    if pool.txid_of_wtxid(&wtxid).is_some() {
+        return Err(Reject::new("txn-already-in-mempool", ""));
+    }
+    if pool.contains(&txid) {
+        return Err(Reject::new("txn-same-nonwitness-data-in-mempool", ""));
+    }
+    let mut conflicts: BTreeSet<Txid> = BTreeSet::new();
+    for input in &tx.input {
+        if let Some(c) = pool.spender(&input.previous_output) {
+            if !opts.allow_replacement {
+                return Err(Reject::new("bip125-replacement-disallowed", ""));
+            }
+            if !settings.full_rbf && !conflicts.contains(&c) {
+                let e = pool.get(&c);
+                let replaceable = e.map(|e| e.signals_rbf() || e.is_truc()).unwrap_or(true);
+                if !replaceable {
+                    return Err(Reject::new("txn-mempool-conflict", ""));
+                }
+            }
+            conflicts.insert(c);
+        }
+    }
+    // Inputs: in-pool parents' outputs, else the UTXO set.
+    let mut coins: Vec<InputCoin> = Vec::with_capacity(tx.input.len());
+    for input in &tx.input {
+        let op = input.previous_output;
+        let from_pool = pool.get(&op.txid).and_then(|p| p.tx.output.get(op.vout as usize).cloned());
+        let coin = match from_pool {
+            Some(output) => Some(InputCoin { output, height: next_height, is_coinbase: false }),
+            None => chain
+                .get_coin(&op)
+                .map_err(|e| Reject::new("bad-txns-inputs-missingorspent", format!("chainstate read failed: {e}")))?
+                .map(|c| InputCoin { output: c.output, height: c.height, is_coinbase: c.is_coinbase }),
+        };
+        match coin {
+            Some(c) => coins.push(c),
+            None => {
+                for vout in 0..tx.output.len() as u32 {
+                    if matches!(chain.get_coin(&OutPoint { txid, vout }), Ok(Some(_))) {
+                        return Err(Reject::new("txn-already-known", ""));
+                    }
+                }
+                tracing::trace!(target: "blvm::mempool", %txid, input = %op, "input missing or spent");
+                return Err(Reject::new("bad-txns-inputs-missingorspent", ""));
+            }
+        }
+    }
+    // BIP68 relative lock-times, evaluated for the next block.
+    let heights: Vec<u32> = coins.iter().map(|c| c.height).collect();
+    let lock = sequence_lock(&tx, &heights, &|h| chain.mtp_at(h));
+    if !sequence_lock_satisfied(lock, next_height, tip_mtp) {
+        return Err(Reject::new("non-BIP68-final", ""));
+    }
+    // Core's CheckTxInputs at the next height.
+    let mut value_in: u64 = 0;
+    for c in &coins {
+        if c.is_coinbase && next_height - c.height < COINBASE_MATURITY {
+            return Err(Reject::new("bad-txns-premature-spend-of-coinbase", format!("tried to spend coinbase at depth {}", next_height - c.height)));
+        }
+        let v = c.output.value.to_sat();
+        value_in = value_in.saturating_add(v);
+        if v > MAX_MONEY || value_in > MAX_MONEY {
+            return Err(Reject::new("bad-txns-inputvalues-outofrange", ""));
+        }
+    }
+    let value_out: u64 = tx.output.iter().map(|o| o.value.to_sat()).sum();
+    if value_in < value_out {
+        return Err(Reject::new("bad-txns-in-belowout", format!("value in ({}) < value out ({})", fmt_money(value_in), fmt_money(value_out))));
+    }
+    let fee = value_in - value_out;
+    let spent: Vec<TxOut> = coins.iter().map(|c| c.output.clone()).collect();
+    if settings.require_standard {
+        policy::check_inputs_standard(&tx, &spent)?;
+        if tx.input.iter().any(|i| !i.witness.is_empty()) && !policy::is_witness_standard(&tx, &spent) {
+            return Err(Reject::new("bad-witness-nonstandard", ""));
+        }
+    }
+    let spent_refs: Vec<&TxOut> = spent.iter().collect();
+    let sigops = sigop_cost(&tx, &spent_refs, true, true);
+    let weight = tx.weight().to_wu();
+    let vsize = virtual_size(weight, sigops, DEFAULT_BYTES_PER_SIGOP);
+    if settings.require_standard && fee != 0 && !policy::dust_outputs(&tx, settings.dust_relay_feerate).is_empty() {
+        return Err(Reject::new("dust", "tx with dust output must be 0-fee"));
+    }
+    if sigops > policy::MAX_STANDARD_TX_SIGOPS_COST {
+        return Err(Reject::new("bad-txns-too-many-sigops", format!("{sigops}")));
+    }
+    if !opts.bypass_limits {
+        let min = pool.min_fee(settings.max_size_bytes, settings.incremental_relay_feerate, now);
+        let reject_fee = fee_at(min, vsize);
+        if reject_fee > 0 && fee < reject_fee {
+            return Err(Reject::new("mempool min fee not met", format!("{fee} < {reject_fee}")));
+        }
+        let relay_fee = fee_at(settings.min_relay_feerate, vsize);
+        if fee < relay_fee {
+            return Err(Reject::new("min relay fee not met", format!("{fee} < {relay_fee}")));
+        }
+    }
+    // Package limits (with Core's RBF allowance: a single conflict's descendants will go).
+    let parents = pool.parents_of(&tx);
+    let mut limits = settings.limits;
+    if conflicts.len() == 1 {
+        if let Some(c) = conflicts.first() {
+            limits.descendant_size_vbytes += pool.descendant_stats(c).vsize;
+        }
+    }
+    let ancestors = pool.check_ancestor_limits(&parents, vsize, &limits).map_err(|e| Reject::new("too-long-mempool-chain", e))?;
+    // TRUC (v3) topology rules, with sibling eviction.
+    truc_checks(pool, &tx, &txid, &wtxid, &ancestors, &mut conflicts, vsize)?;
+    if let Some(c) = ancestors.iter().find(|a| conflicts.contains(*a)) {
+        return Err(Reject::new("bad-txns-spends-conflicting-tx", format!("{txid} spends conflicting transaction {c}")));
+    }
+    let to_evict = if conflicts.is_empty() {
+        BTreeSet::new()
+    } else {
+        pool.check_replacement(&tx, &txid, fee, vsize, &conflicts, settings.incremental_relay_feerate)?
+    };
+    // Scripts: Core's interpreter with the consensus flags of the next block, then the
+    // policy rules that can be checked structurally.
+    let flags = block_script_flags(chain.params(), next_height, &BlockHash::all_zeros());
+    let raw = bitcoin::consensus::serialize(&*tx);
+    for i in 0..tx.input.len() {
+        if let Err(e) = verify_input(&raw, &spent, i, flags) {
+            return Err(Reject::new("mempool-script-verify-flag-failed", format!("input {i}: {e:?}")));
+        }
+        if settings.require_standard {
+            if let Err(e) = policy::check_input_script_policy(&tx, i, &spent[i]) {
+                return Err(Reject::new(format!("mempool-script-verify-flag-failed ({e})"), format!("input {i}")));
+            }
+        }
+    }
+    let accepted = Accepted { txid, wtxid, vsize, fee, replaced: to_evict.iter().copied().collect() };
+    if opts.test_accept {
+        return Ok(accepted);
+    }
+    for t in &to_evict {
+        for e in pool.remove_with_descendants(t) {
+            tracing::debug!(target: "blvm::mempool", replaced = %e.txid, by = %txid, "replaced");
+            events.push(PoolEvent::Removed { txid: e.txid, reason: RemovalReason::Replaced });
+        }
+    }
+    let spends_coinbase = coins.iter().any(|c| c.is_coinbase);
+    let entry = MempoolEntry {
+        tx: tx.clone(),
+        txid,
+        wtxid,
+        fee,
+        vsize,
+        weight,
+        sigop_cost: sigops,
+        time: opts.accept_time.unwrap_or(now),
+        height: tip_height,
+        sequence: pool.next_entry_sequence(),
+        spends_coinbase,
+        parents: BTreeSet::new(),
+        children: BTreeSet::new(),
+    };
+    pool.add(entry);
+    events.push(PoolEvent::Added { txid, wtxid, fee, vsize });
+    if !opts.bypass_limits {
+        limit_size(pool, settings, now, events);
+        if !pool.contains(&txid) {
+            return Err(Reject::new("mempool full", ""));
+        }
+    }
+    Ok(accepted)
+}
+
+/// Core's LimitMempoolSize: expiry, then eviction down to the size limit.
+pub fn limit_size(pool: &mut Pool, settings: &MempoolSettings, now: i64, events: &mut Vec<PoolEvent>) {
+    let cutoff = now - settings.expiry.as_secs() as i64;
+    for e in pool.expire(cutoff) {
+        events.push(PoolEvent::Removed { txid: e.txid, reason: RemovalReason::Expiry });
+    }
+    if pool.usage() > settings.max_size_bytes {
+        pool.touch_rolling_clock(now);
+        for e in pool.trim_to_size(settings.max_size_bytes, settings.incremental_relay_feerate) {
+            tracing::debug!(target: "blvm::mempool", txid = %e.txid, feerate = feerate_per_kvb(e.fee, e.vsize), "evicted (mempool full)");
+            events.push(PoolEvent::Removed { txid: e.txid, reason: RemovalReason::SizeLimit });
+        }
+    }
+}
+
+fn truc_checks(pool: &Pool, tx: &Transaction, txid: &Txid, wtxid: &Wtxid, ancestors: &BTreeSet<Txid>, conflicts: &mut BTreeSet<Txid>, vsize: u64) -> Result<(), Reject> {
+    let v3 = tx.version.0 == TRUC_VERSION;
+    for a in ancestors {
+        let Some(e) = pool.get(a) else { continue };
+        if !v3 && e.is_truc() {
+            return Err(Reject::new("TRUC-violation", format!("non-version=3 tx {txid} (wtxid={wtxid}) cannot spend from version=3 tx {} (wtxid={})", e.txid, e.wtxid)));
+        }
+        if v3 && !e.is_truc() {
+            return Err(Reject::new("TRUC-violation", format!("version=3 tx {txid} (wtxid={wtxid}) cannot spend from non-version=3 tx {} (wtxid={})", e.txid, e.wtxid)));
+        }
+    }
+    if !v3 {
+        return Ok(());
+    }
+    if vsize > TRUC_MAX_VSIZE {
+        return Err(Reject::new("TRUC-violation", format!("version=3 tx {txid} (wtxid={wtxid}) is too big: {vsize} > {TRUC_MAX_VSIZE} virtual bytes")));
+    }
+    if ancestors.len() + 1 > 2 {
+        return Err(Reject::new("TRUC-violation", format!("tx {txid} (wtxid={wtxid}) would have too many ancestors")));
+    }
+    let Some(parent) = ancestors.first().and_then(|p| pool.get(p)) else { return Ok(()) };
+    if vsize > TRUC_CHILD_MAX_VSIZE {
+        return Err(Reject::new("TRUC-violation", format!("version=3 child tx {txid} (wtxid={wtxid}) is too big: {vsize} > {TRUC_CHILD_MAX_VSIZE} virtual bytes")));
+    }
+    let child_will_be_replaced = parent.children.iter().any(|c| conflicts.contains(c));
+    let parent_desc = pool.descendant_stats(&parent.txid).count;
+    if parent_desc + 1 > 2 && !child_will_be_replaced {
+        let sibling = parent.children.first().copied();
+        let sibling_ok = parent_desc == 2 && sibling.map(|s| pool.ancestor_stats(&s).count == 2).unwrap_or(false);
+        match sibling {
+            Some(s) if sibling_ok => {
+                // Sibling eviction: treat the existing child as a conflict, under the RBF rules.
+                conflicts.insert(s);
+            }
+            _ => {
+                return Err(Reject::new("TRUC-violation", format!("tx {} (wtxid={}) would exceed descendant count limit", parent.txid, parent.wtxid)));
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fmt_money;
+
+    #[test]
+    fn format_money_like_core() {
+        assert_eq!(fmt_money(100_000_000), "1.00");
+        assert_eq!(fmt_money(1_000_000), "0.01");
+        assert_eq!(fmt_money(123), "0.00000123");
+        assert_eq!(fmt_money(150_000_000), "1.50");
+    }
+}

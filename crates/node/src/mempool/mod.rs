@@ -1,0 +1,467 @@
+//! The mempool: Bitcoin Core's acceptance policy over the chain's UTXO set, the transaction
+//! graph with package limits, replacement and eviction, chain-driven updates (removal on block
+//! connect, re-admission on reorg), persistence in `mempool.dat`, and block templates.
+//!
+//! Lock order: the chain mutex first, then the pool mutex.
+
+pub mod accept;
+pub mod entry;
+pub mod persist;
+pub mod policy;
+pub mod pool;
+pub mod template;
+
+pub use accept::{AcceptOptions, Accepted, PoolEvent};
+pub use entry::MempoolEntry;
+pub use pool::{Aggregate, Limits, Pool, RemovalReason};
+
+use crate::chain::{ChainManager, ChainNotification};
+use crate::modules::api::MempoolView;
+use crate::modules::bus::EventBus;
+use crate::validation::Reject;
+use bitcoin::consensus::{deserialize, serialize};
+use bitcoin::{BlockHash, Transaction, Txid};
+use blvm_module::{EventPayload, MempoolInfo};
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+/// File name of the mempool dump inside the network directory.
+pub const MEMPOOL_DAT: &str = "mempool.dat";
+
+fn system_clock() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
+}
+
+/// Mempool policy settings (Core's defaults as of v30).
+#[derive(Debug, Clone)]
+pub struct MempoolSettings {
+    /// Memory limit (`-maxmempool`, default 300 MB) in bytes.
+    pub max_size_bytes: u64,
+    /// Transactions older than this are dropped (`-mempoolexpiry`, default 336 h).
+    pub expiry: Duration,
+    /// Minimum relay feerate in sat/kvB (`-minrelaytxfee`, default 100).
+    pub min_relay_feerate: u64,
+    /// Incremental relay feerate in sat/kvB (`-incrementalrelayfee`, default 100).
+    pub incremental_relay_feerate: u64,
+    /// Dust relay feerate in sat/kvB (`-dustrelayfee`, default 3000).
+    pub dust_relay_feerate: u64,
+    /// OP_RETURN bytes allowed per transaction (`-datacarriersize`, default 100000; None = none).
+    pub max_datacarrier_bytes: Option<u32>,
+    /// Bare multisig outputs are standard (`-permitbaremultisig`, default true).
+    pub permit_bare_multisig: bool,
+    /// Any conflicting transaction may be replaced (Core ≥ 28 always; false restores BIP125
+    /// opt-in signalling and the `txn-mempool-conflict` rejection).
+    pub full_rbf: bool,
+    /// Enforce standardness (`-acceptnonstdtxn=0`, Core's regtest default).
+    pub require_standard: bool,
+    /// Ancestor/descendant limits.
+    pub limits: Limits,
+    /// Save to `mempool.dat` at shutdown and load it at start (`-persistmempool`).
+    pub persist: bool,
+    /// Current UNIX time (overridable in tests, for expiry).
+    pub clock: fn() -> i64,
+}
+
+impl Default for MempoolSettings {
+    fn default() -> Self {
+        MempoolSettings {
+            max_size_bytes: 300_000_000,
+            expiry: Duration::from_secs(336 * 3600),
+            min_relay_feerate: 100,
+            incremental_relay_feerate: 100,
+            dust_relay_feerate: 3000,
+            max_datacarrier_bytes: Some(100_000),
+            permit_bare_multisig: true,
+            full_rbf: true,
+            require_standard: true,
+            limits: Limits::default(),
+            persist: true,
+            clock: system_clock,
+        }
+    }
+}
+
+/// Size statistics (getmempoolinfo).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MempoolStats {
+    /// Transactions.
+    pub size: u64,
+    /// Sum of vsizes.
+    pub bytes: u64,
+    /// Approximate memory usage.
+    pub usage: u64,
+    /// Sum of fees (sat).
+    pub total_fee: u64,
+    /// Current minimum feerate for acceptance (sat/kvB): max(rolling minimum, min relay).
+    pub min_fee: u64,
+}
+
+/// What loading `mempool.dat` did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LoadReport {
+    /// Re-accepted.
+    pub succeeded: u64,
+    /// Rejected now.
+    pub failed: u64,
+    /// Older than the expiry.
+    pub expired: u64,
+    /// Already in the pool.
+    pub already_there: u64,
+}
+
+/// The node's mempool.
+pub struct Mempool {
+    settings: MempoolSettings,
+    chain: Arc<Mutex<ChainManager>>,
+    pool: Mutex<Pool>,
+    bus: Option<Arc<EventBus>>,
+    pending: Mutex<Vec<EventPayload>>,
+    loaded: AtomicBool,
+    dat_path: PathBuf,
+    last_template: Mutex<Option<(u64, u64)>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Mempool {
+    /// A mempool over `chain`, publishing events on `bus`, persisting to `<net_dir>/mempool.dat`.
+    pub fn new(settings: MempoolSettings, chain: Arc<Mutex<ChainManager>>, bus: Option<Arc<EventBus>>, net_dir: &Path) -> Arc<Mempool> {
+        Arc::new(Mempool {
+            settings,
+            chain,
+            pool: Mutex::new(Pool::new()),
+            bus,
+            pending: Mutex::new(Vec::new()),
+            loaded: AtomicBool::new(false),
+            dat_path: net_dir.join(MEMPOOL_DAT),
+            last_template: Mutex::new(None),
+        })
+    }
+
+    /// The settings in force.
+    pub fn settings(&self) -> &MempoolSettings {
+        &self.settings
+    }
+
+    /// The pool, locked (take the chain lock first if you need both).
+    pub fn pool(&self) -> MutexGuard<'_, Pool> {
+        lock(&self.pool)
+    }
+
+    /// The chain this mempool validates against.
+    pub fn chain(&self) -> &Arc<Mutex<ChainManager>> {
+        &self.chain
+    }
+
+    /// Where `mempool.dat` lives.
+    pub fn dat_path(&self) -> &Path {
+        &self.dat_path
+    }
+
+    /// Whether the startup load of `mempool.dat` has finished.
+    pub fn is_loaded(&self) -> bool {
+        self.loaded.load(Ordering::SeqCst)
+    }
+
+    /// Marks the mempool loaded (used when persistence is off).
+    pub fn set_loaded(&self) {
+        self.loaded.store(true, Ordering::SeqCst);
+    }
+
+    fn now(&self) -> i64 {
+        (self.settings.clock)()
+    }
+
+    fn queue(&self, events: Vec<PoolEvent>) {
+        let mut pending = lock(&self.pending);
+        for e in events {
+            match e {
+                PoolEvent::Added { txid, wtxid, fee, vsize } => {
+                    tracing::debug!(target: "blvm::mempool", %txid, fee, vsize, "accepted to mempool");
+                    pending.push(EventPayload::NewTransaction { txid: txid.to_string(), wtxid: wtxid.to_string() });
+                    pending.push(EventPayload::MempoolTransactionAdded { txid: txid.to_string(), fee_sat: fee, vsize });
+                }
+                PoolEvent::Removed { txid, reason } => {
+                    tracing::debug!(target: "blvm::mempool", %txid, reason = reason.as_str(), "removed from mempool");
+                    pending.push(EventPayload::MempoolTransactionRemoved { txid: txid.to_string(), reason: reason.as_str().to_string() });
+                }
+            }
+        }
+    }
+
+    /// Publishes queued mempool events on the bus (after any chain events of the same change).
+    pub fn publish_pending(&self) {
+        let events: Vec<EventPayload> = std::mem::take(&mut *lock(&self.pending));
+        if let Some(bus) = &self.bus {
+            for e in events {
+                bus.publish(e);
+            }
+        }
+    }
+
+    /// Validates and (unless `opts.test_accept`) adds `tx`, with the chain already locked.
+    /// Events are queued; call [`Mempool::publish_pending`] after releasing the chain.
+    pub fn accept_locked(&self, chain: &mut ChainManager, tx: Transaction, opts: AcceptOptions) -> Result<Accepted, Reject> {
+        let mut events = Vec::new();
+        let r = {
+            let mut pool = lock(&self.pool);
+            accept::accept_tx(chain, &mut pool, &self.settings, Arc::new(tx), &opts, &mut events)
+        };
+        if let Err(e) = &r {
+            tracing::debug!(target: "blvm::mempool", reason = %e, "transaction rejected");
+        }
+        self.queue(events);
+        r
+    }
+
+    /// Validates and (unless `opts.test_accept`) adds `tx`, then publishes the events.
+    pub fn accept(&self, tx: Transaction, opts: AcceptOptions) -> Result<Accepted, Reject> {
+        let r = {
+            let mut chain = lock(&self.chain);
+            self.accept_locked(&mut chain, tx, opts)
+        };
+        self.publish_pending();
+        r
+    }
+
+    /// Core's package test-accept: each transaction is checked as if the earlier ones had been
+    /// accepted (replacements not allowed), on a scratch copy of the pool; validation stops at
+    /// the first failure (later entries are None). The real pool is not changed.
+    pub fn test_accept_package(&self, txs: Vec<Transaction>) -> Vec<Option<Result<Accepted, Reject>>> {
+        let mut chain = lock(&self.chain);
+        let mut scratch = lock(&self.pool).clone();
+        let opts = AcceptOptions { allow_replacement: false, ..Default::default() };
+        let mut out: Vec<Option<Result<Accepted, Reject>>> = Vec::with_capacity(txs.len());
+        let mut failed = false;
+        for tx in txs {
+            if failed {
+                out.push(None);
+                continue;
+            }
+            let mut events = Vec::new();
+            let r = accept::accept_tx(&mut chain, &mut scratch, &self.settings, Arc::new(tx), &opts, &mut events);
+            failed = r.is_err();
+            out.push(Some(r));
+        }
+        out
+    }
+
+    /// A transaction in the pool.
+    pub fn get(&self, txid: &Txid) -> Option<Arc<Transaction>> {
+        lock(&self.pool).get(txid).map(|e| e.tx.clone())
+    }
+
+    /// A copy of a pool entry.
+    pub fn entry(&self, txid: &Txid) -> Option<MempoolEntry> {
+        lock(&self.pool).get(txid).cloned()
+    }
+
+    /// Whether `txid` is in the pool.
+    pub fn contains(&self, txid: &Txid) -> bool {
+        lock(&self.pool).contains(txid)
+    }
+
+    /// Txids in entry order.
+    pub fn txids(&self) -> Vec<Txid> {
+        lock(&self.pool).entries_by_sequence().iter().map(|e| e.txid).collect()
+    }
+
+    /// Number of transactions.
+    pub fn len(&self) -> usize {
+        lock(&self.pool).len()
+    }
+
+    /// Whether the pool is empty.
+    pub fn is_empty(&self) -> bool {
+        lock(&self.pool).is_empty()
+    }
+
+    /// Size statistics.
+    pub fn stats(&self) -> MempoolStats {
+        let now = self.now();
+        let mut pool = lock(&self.pool);
+        let rolling = pool.min_fee(self.settings.max_size_bytes, self.settings.incremental_relay_feerate, now);
+        MempoolStats {
+            size: pool.len() as u64,
+            bytes: pool.total_vsize(),
+            usage: pool.usage(),
+            total_fee: pool.total_fee(),
+            min_fee: rolling.max(self.settings.min_relay_feerate),
+        }
+    }
+
+    /// Updates the pool for chain changes (with the chain locked, right after
+    /// `take_notifications`): removes block transactions and their conflicts; after a reorg,
+    /// re-admits the disconnected blocks' transactions and re-validates everything else.
+    pub fn update_for_chain(&self, chain: &mut ChainManager, notes: &[ChainNotification]) {
+        let mut disconnected: Vec<BlockHash> = Vec::new();
+        let mut connected: Vec<BlockHash> = Vec::new();
+        for n in notes {
+            match n {
+                ChainNotification::BlockConnected { hash, .. } => connected.push(*hash),
+                ChainNotification::BlockDisconnected { hash, .. } => disconnected.push(*hash),
+                ChainNotification::Reorg { .. } => {}
+            }
+        }
+        if connected.is_empty() && disconnected.is_empty() {
+            return;
+        }
+        if disconnected.is_empty() && lock(&self.pool).is_empty() {
+            // Nothing to remove (the common case during initial sync): skip re-reading blocks.
+            lock(&self.pool).note_block();
+            return;
+        }
+        let mut events = Vec::new();
+        let mut resurrect: Vec<Transaction> = Vec::new();
+        // Disconnected blocks come tip first; re-admit their transactions oldest block first.
+        for h in disconnected.iter().rev() {
+            match chain.read_block(h) {
+                Ok(Some(b)) => resurrect.extend(b.txdata.into_iter().filter(|t| !t.is_coinbase())),
+                Ok(None) => tracing::warn!(target: "blvm::mempool", block = %h, "disconnected block has no data; its transactions are not re-admitted"),
+                Err(e) => tracing::warn!(target: "blvm::mempool", block = %h, "cannot read disconnected block: {e}"),
+            }
+        }
+        let mut pool = lock(&self.pool);
+        let mut confirmed: HashSet<Txid> = HashSet::new();
+        for h in &connected {
+            match chain.read_block(h) {
+                Ok(Some(b)) => {
+                    confirmed.extend(b.txdata.iter().map(|t| t.compute_txid()));
+                    for (e, reason) in pool.remove_for_block(&b.txdata) {
+                        events.push(PoolEvent::Removed { txid: e.txid, reason });
+                    }
+                }
+                Ok(None) => tracing::warn!(target: "blvm::mempool", block = %h, "connected block has no data"),
+                Err(e) => tracing::warn!(target: "blvm::mempool", block = %h, "cannot read connected block: {e}"),
+            }
+        }
+        if !disconnected.is_empty() {
+            // Rebuild: the disconnected transactions first (limits bypassed, as Core), then the
+            // previous pool in entry order; whatever no longer validates leaves with "reorg".
+            let old = pool.drain();
+            let opts = AcceptOptions { bypass_limits: true, ..Default::default() };
+            let mut added = 0usize;
+            for tx in resurrect {
+                let txid = tx.compute_txid();
+                if confirmed.contains(&txid) {
+                    continue;
+                }
+                match accept::accept_tx(chain, &mut pool, &self.settings, Arc::new(tx), &opts, &mut events) {
+                    Ok(_) => added += 1,
+                    Err(r) => tracing::debug!(target: "blvm::mempool", %txid, reason = %r, "disconnected transaction not re-admitted"),
+                }
+            }
+            let mut quiet = Vec::new();
+            for e in old {
+                let o = AcceptOptions { accept_time: Some(e.time), ..opts };
+                if let Err(r) = accept::accept_tx(chain, &mut pool, &self.settings, e.tx.clone(), &o, &mut quiet) {
+                    tracing::debug!(target: "blvm::mempool", txid = %e.txid, reason = %r, "removed after reorg");
+                    events.push(PoolEvent::Removed { txid: e.txid, reason: RemovalReason::Reorg });
+                }
+            }
+            // Re-validated entries were already in the pool: only report evictions among them.
+            events.extend(quiet.into_iter().filter(|e| matches!(e, PoolEvent::Removed { .. })));
+            tracing::info!(target: "blvm::mempool", readmitted = added, size = pool.len(), "mempool updated after reorg");
+        }
+        accept::limit_size(&mut pool, &self.settings, self.now(), &mut events);
+        drop(pool);
+        self.queue(events);
+    }
+
+    /// Writes the pool to `mempool.dat` (entry order, so parents precede children).
+    pub fn save(&self) -> Result<PathBuf, persist::PersistError> {
+        let entries: Vec<persist::DumpEntry> = lock(&self.pool)
+            .entries_by_sequence()
+            .iter()
+            .map(|e| persist::DumpEntry { tx: (*e.tx).clone(), time: e.time, fee_delta: 0 })
+            .collect();
+        persist::write_dump(&self.dat_path, &entries)?;
+        tracing::info!(target: "blvm::mempool", transactions = entries.len(), path = %self.dat_path.display(), "dumped mempool");
+        Ok(self.dat_path.clone())
+    }
+
+    /// Loads `mempool.dat` (if present) with the chain locked, re-validating every transaction
+    /// with its original entry time; marks the mempool loaded.
+    pub fn load_locked(&self, chain: &mut ChainManager) -> Result<LoadReport, persist::PersistError> {
+        let mut report = LoadReport::default();
+        if !self.dat_path.exists() {
+            self.set_loaded();
+            return Ok(report);
+        }
+        let entries = match persist::read_dump(&self.dat_path) {
+            Ok(e) => e,
+            Err(e) => {
+                self.set_loaded();
+                return Err(e);
+            }
+        };
+        let cutoff = self.now() - self.settings.expiry.as_secs() as i64;
+        for e in entries {
+            if e.time <= cutoff {
+                report.expired += 1;
+                continue;
+            }
+            if self.contains(&e.tx.compute_txid()) {
+                report.already_there += 1;
+                continue;
+            }
+            match self.accept_locked(chain, e.tx, AcceptOptions { accept_time: Some(e.time), ..Default::default() }) {
+                Ok(_) => report.succeeded += 1,
+                Err(_) => report.failed += 1,
+            }
+        }
+        tracing::info!(
+            target: "blvm::mempool",
+            succeeded = report.succeeded,
+            failed = report.failed,
+            expired = report.expired,
+            already_there = report.already_there,
+            "imported mempool transactions from disk"
+        );
+        self.set_loaded();
+        Ok(report)
+    }
+
+    /// A block template on the current tip (locks the chain, then the pool).
+    pub fn block_template(&self, now: i64) -> template::BlockTemplate {
+        let chain = lock(&self.chain);
+        let pool = lock(&self.pool);
+        let t = template::BlockTemplate::from_pool(&chain, &pool, now);
+        *lock(&self.last_template) = Some((t.tx_weight + 4 * 200, t.txs.len() as u64));
+        t
+    }
+
+    /// Weight and transaction count of the last template made (getmininginfo).
+    pub fn last_template_stats(&self) -> Option<(u64, u64)> {
+        *lock(&self.last_template)
+    }
+}
+
+impl MempoolView for Mempool {
+    fn info(&self) -> MempoolInfo {
+        let s = self.stats();
+        MempoolInfo { size: s.size, bytes: s.bytes, usage: s.usage, total_fee_sat: s.total_fee, min_fee_rate: s.min_fee as f64 / 1000.0 }
+    }
+
+    fn txids(&self) -> Vec<String> {
+        Mempool::txids(self).iter().map(|t| t.to_string()).collect()
+    }
+
+    fn get(&self, txid: &Txid) -> Option<Vec<u8>> {
+        Mempool::get(self, txid).map(|t| serialize(&*t))
+    }
+
+    fn submit(&self, raw: &[u8]) -> Result<String, String> {
+        let tx: Transaction = deserialize(raw).map_err(|e| format!("TX decode failed: {e}"))?;
+        let txid = tx.compute_txid();
+        if self.contains(&txid) {
+            return Ok(txid.to_string());
+        }
+        self.accept(tx, AcceptOptions::default()).map(|a| a.txid.to_string()).map_err(|r| r.to_string())
+    }
+}

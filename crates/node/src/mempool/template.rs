@@ -1,0 +1,237 @@
+//! Block templates: transactions chosen from the pool by ancestor feerate (Core's
+//! BlockAssembler), a BIP34 coinbase with the BIP141 witness commitment, and nonce grinding.
+
+use super::entry::{fee_at, feerate_gt};
+use super::pool::Pool;
+use crate::chain::ChainManager;
+use crate::validation::pow::next_work_required;
+use crate::validation::tx_check::MAX_BLOCK_WEIGHT;
+use bitcoin::absolute::LockTime;
+use bitcoin::block::{Header, Version as BlockVersion};
+use bitcoin::hashes::Hash;
+use bitcoin::script::Builder;
+use bitcoin::transaction::Version;
+use bitcoin::{Amount, Block, BlockHash, CompactTarget, OutPoint, Script, ScriptBuf, Sequence, Target, Transaction, TxIn, TxMerkleNode, TxOut, Txid, Witness, Wtxid};
+use std::collections::HashSet;
+use std::sync::Arc;
+
+/// Block version our templates use (BIP9 top bits, no deployment signalled).
+pub const TEMPLATE_VERSION: i32 = 0x2000_0000;
+/// Weight kept free for the block header and coinbase (Core's DEFAULT_BLOCK_RESERVED_WEIGHT).
+pub const RESERVED_WEIGHT: u64 = 8_000;
+/// Sigop cost kept free for the coinbase.
+pub const RESERVED_SIGOPS: u64 = 400;
+/// Maximum sigop cost per block.
+pub const MAX_BLOCK_SIGOPS_COST: u64 = 80_000;
+/// Lowest package feerate included (Core's -blockmintxfee default, sat/kvB).
+pub const DEFAULT_BLOCK_MIN_TX_FEE: u64 = 1;
+
+/// One transaction of a template.
+#[derive(Debug, Clone)]
+pub struct TemplateTx {
+    /// The transaction.
+    pub tx: Arc<Transaction>,
+    /// Its txid.
+    pub txid: Txid,
+    /// Its wtxid.
+    pub wtxid: Wtxid,
+    /// Fee in satoshis.
+    pub fee: u64,
+    /// Sigop cost.
+    pub sigops: u64,
+    /// Weight.
+    pub weight: u64,
+    /// Indices (0-based) of earlier template transactions it spends.
+    pub depends: Vec<usize>,
+}
+
+/// A block to mine on the current tip.
+#[derive(Debug, Clone)]
+pub struct BlockTemplate {
+    /// Parent block.
+    pub prev_hash: BlockHash,
+    /// Height of the new block.
+    pub height: u32,
+    /// Header version.
+    pub version: i32,
+    /// Difficulty bits.
+    pub bits: CompactTarget,
+    /// Median time past of the parent (the block time must exceed it).
+    pub mtp: i64,
+    /// Header time to use.
+    pub curtime: i64,
+    /// Transactions after the coinbase.
+    pub txs: Vec<TemplateTx>,
+    /// Subsidy plus fees.
+    pub coinbase_value: u64,
+    /// Total weight of the selected transactions (without the coinbase).
+    pub tx_weight: u64,
+    /// Total sigop cost of the selected transactions.
+    pub tx_sigops: u64,
+}
+
+/// Ancestor-feerate selection (Core's addPackageTxs): repeatedly takes the not-yet-included
+/// transaction whose package (itself plus unincluded ancestors) pays the best feerate.
+pub fn select_transactions(pool: &Pool, max_weight: u64, max_sigops: u64, min_feerate: u64) -> Vec<TemplateTx> {
+    let mut included: HashSet<Txid> = HashSet::new();
+    let mut failed: HashSet<Txid> = HashSet::new();
+    let mut out: Vec<TemplateTx> = Vec::new();
+    let (mut weight, mut sigops) = (0u64, 0u64);
+    loop {
+        let mut best: Option<(u64, u64, Vec<Txid>)> = None;
+        for e in pool.entries() {
+            if included.contains(&e.txid) || failed.contains(&e.txid) {
+                continue;
+            }
+            let anc: Vec<Txid> = pool.ancestors(&e.txid).into_iter().filter(|a| !included.contains(a)).collect();
+            if anc.iter().any(|a| failed.contains(a)) {
+                continue;
+            }
+            let mut pkg = anc;
+            pkg.push(e.txid);
+            let agg = pool.aggregate(&pkg);
+            let better = match &best {
+                None => true,
+                Some((f, s, _)) => feerate_gt(agg.fee, agg.vsize, *f, *s),
+            };
+            if better {
+                best = Some((agg.fee, agg.vsize, pkg));
+            }
+        }
+        let Some((fee, vsize, mut pkg)) = best else { break };
+        if fee < fee_at(min_feerate, vsize) {
+            break;
+        }
+        let (pw, ps) = pkg.iter().filter_map(|t| pool.get(t)).fold((0, 0), |(w, s), e| (w + e.weight, s + e.sigop_cost));
+        if weight + pw > max_weight || sigops + ps > max_sigops {
+            if let Some(last) = pkg.last() {
+                failed.insert(*last);
+            }
+            continue;
+        }
+        pkg.sort_by_key(|t| pool.ancestors(t).len());
+        for t in pkg {
+            let Some(e) = pool.get(&t) else { continue };
+            let depends = e.parents.iter().filter_map(|p| out.iter().position(|x| x.txid == *p)).collect();
+            out.push(TemplateTx { tx: e.tx.clone(), txid: e.txid, wtxid: e.wtxid, fee: e.fee, sigops: e.sigop_cost, weight: e.weight, depends });
+            included.insert(t);
+        }
+        weight += pw;
+        sigops += ps;
+    }
+    out
+}
+
+/// The block header time and difficulty bits for a child of the active tip at time `now`.
+fn next_time_and_bits(chain: &ChainManager, now: i64) -> (i64, i64, CompactTarget) {
+    let tip = chain.tip();
+    let mtp = chain.median_time_past(&tip.hash);
+    let curtime = now.max(mtp + 1);
+    let hash = tip.hash;
+    let ancestor = |h: u32| chain.ancestor(&hash, h).map(|e| e.header);
+    let bits = next_work_required(chain.params(), tip.height, &tip.header, curtime as u32, &ancestor);
+    (mtp, curtime, bits)
+}
+
+impl BlockTemplate {
+    /// A template on the active tip with `txs` (already chosen and ordered).
+    pub fn with_transactions(chain: &ChainManager, txs: Vec<TemplateTx>, now: i64) -> BlockTemplate {
+        let tip = chain.tip();
+        let height = tip.height + 1;
+        let (mtp, curtime, bits) = next_time_and_bits(chain, now);
+        let fees: u64 = txs.iter().map(|t| t.fee).sum();
+        BlockTemplate {
+            prev_hash: tip.hash,
+            height,
+            version: TEMPLATE_VERSION,
+            bits,
+            mtp,
+            curtime,
+            coinbase_value: chain.params().subsidy(height) + fees,
+            tx_weight: txs.iter().map(|t| t.weight).sum(),
+            tx_sigops: txs.iter().map(|t| t.sigops).sum(),
+            txs,
+        }
+    }
+
+    /// A template on the active tip filled from `pool` by ancestor feerate.
+    pub fn from_pool(chain: &ChainManager, pool: &Pool, now: i64) -> BlockTemplate {
+        let txs = select_transactions(pool, MAX_BLOCK_WEIGHT - RESERVED_WEIGHT, MAX_BLOCK_SIGOPS_COST - RESERVED_SIGOPS, DEFAULT_BLOCK_MIN_TX_FEE);
+        BlockTemplate::with_transactions(chain, txs, now)
+    }
+
+    /// The target the block hash must meet.
+    pub fn target(&self) -> Target {
+        Target::from_compact(self.bits)
+    }
+
+    /// Core's coinbase: BIP34 height and OP_0 in the scriptSig, the 32-zero-byte witness
+    /// reserved value, nSequence 0xfffffffe and nLockTime height-1, paying `value` to `payout`.
+    pub fn coinbase(&self, payout: &Script, value: u64) -> Transaction {
+        let script_sig = Builder::new().push_int(i64::from(self.height)).push_opcode(bitcoin::opcodes::OP_0).into_script();
+        Transaction {
+            version: Version::TWO,
+            lock_time: LockTime::from_consensus(self.height.saturating_sub(1)),
+            input: vec![TxIn { previous_output: OutPoint::null(), script_sig, sequence: Sequence(0xffff_fffe), witness: Witness::from_slice(&[[0u8; 32]]) }],
+            output: vec![TxOut { value: Amount::from_sat(value), script_pubkey: payout.to_owned() }],
+        }
+    }
+
+    /// The complete unsolved block paying the coinbase value to `payout` (nonce 0).
+    pub fn block(&self, payout: &Script) -> Block {
+        self.block_paying(payout, self.coinbase_value)
+    }
+
+    /// The complete unsolved block with a coinbase paying `value` to `payout`.
+    pub fn block_paying(&self, payout: &Script, value: u64) -> Block {
+        let mut txdata = vec![self.coinbase(payout, value)];
+        txdata.extend(self.txs.iter().map(|t| (*t.tx).clone()));
+        let mut block = Block {
+            header: Header {
+                version: BlockVersion::from_consensus(self.version),
+                prev_blockhash: self.prev_hash,
+                merkle_root: TxMerkleNode::all_zeros(),
+                time: self.curtime as u32,
+                bits: self.bits,
+                nonce: 0,
+            },
+            txdata,
+        };
+        add_witness_commitment(&mut block);
+        block.header.merkle_root = block.compute_merkle_root().unwrap_or_else(TxMerkleNode::all_zeros);
+        block
+    }
+
+    /// The witness commitment output script for this template's transactions.
+    pub fn witness_commitment_script(&self, payout: &Script) -> ScriptBuf {
+        let block = self.block(payout);
+        block.txdata[0].output.last().map(|o| o.script_pubkey.clone()).unwrap_or_default()
+    }
+}
+
+/// Appends the BIP141 commitment output (reserved value: the coinbase's 32-byte witness).
+pub fn add_witness_commitment(block: &mut Block) {
+    let Some(root) = block.witness_root() else { return };
+    let reserved = block.txdata[0].input[0].witness.nth(0).map(|w| w.to_vec()).unwrap_or_default();
+    let commitment = Block::compute_witness_commitment(&root, &reserved);
+    let mut spk = vec![0x6a, 0x24, 0xaa, 0x21, 0xa9, 0xed];
+    spk.extend_from_slice(&commitment.to_byte_array());
+    block.txdata[0].output.push(TxOut { value: Amount::ZERO, script_pubkey: ScriptBuf::from_bytes(spk) });
+}
+
+/// Grinds the nonce until the header meets its target; decrements `max_tries` per attempt and
+/// gives up (false) when it reaches zero.
+pub fn solve(header: &mut Header, max_tries: &mut u64) -> bool {
+    let target = header.target();
+    while *max_tries > 0 {
+        if target.is_met_by(header.block_hash()) {
+            return true;
+        }
+        *max_tries -= 1;
+        header.nonce = header.nonce.wrapping_add(1);
+        if header.nonce == 0 {
+            header.time = header.time.wrapping_add(1);
+        }
+    }
+    target.is_met_by(header.block_hash())
+}

@@ -1,0 +1,244 @@
+//! Time-limited bans of addresses and subnets, persisted in `<net_dir>/banlist.json`
+//! (the same shape as Core's: `{"banned_nets": [{version, ban_created, banned_until, address}]}`).
+
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+
+/// An IPv4 or IPv6 subnet (an address with a prefix length).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Subnet {
+    /// Network address (host bits cleared).
+    pub addr: IpAddr,
+    /// Prefix length (32 or 128 for a single address).
+    pub prefix: u8,
+}
+
+fn mask_bits(addr: IpAddr, prefix: u8) -> IpAddr {
+    match addr {
+        IpAddr::V4(a) => {
+            let m = if prefix == 0 { 0 } else { u32::MAX << (32 - u32::from(prefix)) };
+            IpAddr::V4((u32::from(a) & m).into())
+        }
+        IpAddr::V6(a) => {
+            let m = if prefix == 0 { 0 } else { u128::MAX << (128 - u32::from(prefix)) };
+            IpAddr::V6((u128::from(a) & m).into())
+        }
+    }
+}
+
+/// IPv4-mapped IPv6 addresses compare as IPv4.
+pub fn canonical(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(ip),
+        v4 => v4,
+    }
+}
+
+impl Subnet {
+    /// The single-address subnet of `ip`.
+    pub fn single(ip: IpAddr) -> Self {
+        let ip = canonical(ip);
+        Subnet { addr: ip, prefix: if ip.is_ipv4() { 32 } else { 128 } }
+    }
+
+    /// Parses "ip", "ip/len" or "ip/netmask".
+    pub fn parse(s: &str) -> Option<Subnet> {
+        let (ip, mask) = match s.split_once('/') {
+            Some((a, m)) => (a, Some(m)),
+            None => (s, None),
+        };
+        let ip = canonical(ip.trim().parse::<IpAddr>().ok()?);
+        let max = if ip.is_ipv4() { 32u8 } else { 128u8 };
+        let prefix = match mask {
+            None => max,
+            Some(m) => match m.parse::<u8>() {
+                Ok(p) if p <= max => p,
+                Ok(_) => return None,
+                Err(_) => {
+                    let mask_ip = canonical(m.parse::<IpAddr>().ok()?);
+                    let bits: u128 = match (mask_ip, ip) {
+                        (IpAddr::V4(m), IpAddr::V4(_)) => u128::from(u32::from(m)) << 96,
+                        (IpAddr::V6(m), IpAddr::V6(_)) => u128::from(m),
+                        _ => return None,
+                    };
+                    let ones = bits.leading_ones();
+                    if bits.count_ones() != ones {
+                        return None;
+                    }
+                    ones as u8
+                }
+            },
+        };
+        Some(Subnet { addr: mask_bits(ip, prefix), prefix })
+    }
+
+    /// Whether `ip` is inside.
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        let ip = canonical(ip);
+        ip.is_ipv4() == self.addr.is_ipv4() && mask_bits(ip, self.prefix) == self.addr
+    }
+}
+
+impl std::fmt::Display for Subnet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.addr, self.prefix)
+    }
+}
+
+/// One ban.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BanEntry {
+    /// UNIX time the ban was created.
+    pub created: i64,
+    /// UNIX time it ends.
+    pub until: i64,
+    /// Why (logged; not persisted by Core, kept here for listbanned).
+    pub reason: String,
+}
+
+/// The ban list.
+#[derive(Debug, Default)]
+pub struct BanList {
+    entries: BTreeMap<Subnet, BanEntry>,
+    path: Option<PathBuf>,
+}
+
+/// Current UNIX time in seconds.
+pub fn now() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
+}
+
+impl BanList {
+    /// Loads `path` (missing: empty; unreadable or damaged: logged, empty), dropping expired bans.
+    pub fn load(path: &Path) -> BanList {
+        let mut list = BanList { entries: BTreeMap::new(), path: Some(path.to_path_buf()) };
+        let text = match std::fs::read_to_string(path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return list,
+            Err(e) => {
+                tracing::warn!(target: "blvm::net", "cannot read {}: {e}; starting with no bans", path.display());
+                return list;
+            }
+        };
+        let v: Value = match serde_json::from_str(&text) {
+            Ok(v) => v,
+            Err(e) => {
+                tracing::warn!(target: "blvm::net", "damaged {}: {e}; starting with no bans", path.display());
+                return list;
+            }
+        };
+        let t = now();
+        for e in v["banned_nets"].as_array().cloned().unwrap_or_default() {
+            let (Some(addr), Some(until)) = (e["address"].as_str().and_then(Subnet::parse), e["banned_until"].as_i64()) else { continue };
+            if until > t {
+                let created = e["ban_created"].as_i64().unwrap_or(t);
+                let reason = e["reason"].as_str().unwrap_or("").to_string();
+                list.entries.insert(addr, BanEntry { created, until, reason });
+            }
+        }
+        tracing::info!(target: "blvm::net", bans = list.entries.len(), "loaded ban list");
+        list
+    }
+
+    /// Writes the list (atomically: temp file + rename).
+    pub fn save(&self) {
+        let Some(path) = &self.path else { return };
+        let nets: Vec<Value> = self
+            .entries
+            .iter()
+            .map(|(s, e)| json!({"version": 1, "ban_created": e.created, "banned_until": e.until, "address": s.to_string(), "reason": e.reason}))
+            .collect();
+        let text = json!({"banned_nets": nets}).to_string();
+        let tmp = path.with_extension("json.new");
+        if let Err(e) = std::fs::write(&tmp, text).and_then(|_| std::fs::rename(&tmp, path)) {
+            tracing::warn!(target: "blvm::net", "cannot write {}: {e}", path.display());
+        }
+    }
+
+    /// Adds (or extends) a ban and persists the list.
+    pub fn ban(&mut self, subnet: Subnet, until: i64, reason: &str) {
+        let e = self.entries.entry(subnet).or_insert(BanEntry { created: now(), until, reason: reason.to_string() });
+        e.until = e.until.max(until);
+        e.reason = reason.to_string();
+        self.save();
+    }
+
+    /// Lifts a ban; false if there was none.
+    pub fn unban(&mut self, subnet: &Subnet) -> bool {
+        let found = self.entries.remove(subnet).is_some();
+        if found {
+            self.save();
+        }
+        found
+    }
+
+    /// Removes every ban.
+    pub fn clear(&mut self) {
+        self.entries.clear();
+        self.save();
+    }
+
+    /// Drops expired bans (persisting when any expired).
+    pub fn sweep(&mut self) {
+        let t = now();
+        let before = self.entries.len();
+        self.entries.retain(|_, e| e.until > t);
+        if self.entries.len() != before {
+            self.save();
+        }
+    }
+
+    /// Whether `ip` is banned now.
+    pub fn is_banned(&self, ip: IpAddr) -> bool {
+        let t = now();
+        self.entries.iter().any(|(s, e)| e.until > t && s.contains(ip))
+    }
+
+    /// Whether this exact subnet has an entry.
+    pub fn has(&self, subnet: &Subnet) -> bool {
+        self.entries.contains_key(subnet)
+    }
+
+    /// Current bans.
+    pub fn list(&self) -> Vec<(Subnet, BanEntry)> {
+        let t = now();
+        self.entries.iter().filter(|(_, e)| e.until > t).map(|(s, e)| (*s, e.clone())).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn subnets() {
+        let s = Subnet::parse("10.1.2.3/16").unwrap();
+        assert_eq!(s.to_string(), "10.1.0.0/16");
+        assert!(s.contains("10.1.200.1".parse().unwrap()));
+        assert!(!s.contains("10.2.0.1".parse().unwrap()));
+        assert_eq!(Subnet::parse("10.1.2.3/255.255.0.0"), Some(s));
+        assert!(Subnet::parse("10.1.2.3/33").is_none());
+        assert!(Subnet::parse("10.1.2.3/255.0.255.0").is_none());
+        assert!(Subnet::parse("nonsense").is_none());
+        let one = Subnet::parse("127.0.0.2").unwrap();
+        assert!(one.contains("::ffff:127.0.0.2".parse().unwrap()));
+        assert!(!one.contains("127.0.0.1".parse().unwrap()));
+    }
+
+    #[test]
+    fn persisted_with_expiry() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("banlist.json");
+        let mut b = BanList::load(&path);
+        b.ban(Subnet::parse("1.2.3.4").unwrap(), now() + 100, "test");
+        b.ban(Subnet::parse("5.6.7.8").unwrap(), now() - 1, "expired");
+        let b2 = BanList::load(&path);
+        assert!(b2.is_banned("1.2.3.4".parse().unwrap()));
+        assert!(!b2.is_banned("5.6.7.8".parse().unwrap()));
+        assert_eq!(b2.list().len(), 1);
+        std::fs::write(&path, "{not json").unwrap();
+        assert!(BanList::load(&path).list().is_empty());
+    }
+}

@@ -1,0 +1,241 @@
+//! Message framing: 24-byte header (magic, command, length, checksum) and payload, with the
+//! magic, command, size and checksum checked before anything is decoded. Reading never
+//! allocates more than the announced (and already bounded) payload and never panics on input.
+
+use bitcoin::consensus::encode::{self, Decodable};
+use bitcoin::consensus::{deserialize, serialize};
+use bitcoin::hashes::{sha256d, Hash};
+use bitcoin::p2p::message::{NetworkMessage, RawNetworkMessage};
+use bitcoin::p2p::message_network::VersionMessage;
+use bitcoin::p2p::Magic;
+use std::time::Duration;
+use thiserror::Error;
+use tokio::io::{AsyncRead, AsyncReadExt};
+
+/// Largest payload accepted (Core's MAX_PROTOCOL_MESSAGE_LENGTH).
+pub const MAX_PROTOCOL_MESSAGE_LENGTH: usize = 4_000_000;
+/// Size of a message header.
+pub const HEADER_LEN: usize = 24;
+/// Most entries in one `inv`, `getdata` or `notfound`.
+pub const MAX_INV_SIZE: usize = 50_000;
+/// Most headers in one `headers` message.
+pub const MAX_HEADERS_RESULTS: usize = 2_000;
+/// Most addresses in one `addr`/`addrv2`.
+pub const MAX_ADDR_TO_SEND: usize = 1_000;
+/// Most locator entries in `getheaders`/`getblocks` (Core's MAX_LOCATOR_SZ).
+pub const MAX_LOCATOR_SZ: usize = 101;
+
+/// Why a frame could not be read; every variant ends the connection.
+#[derive(Debug, Error)]
+pub enum FrameError {
+    /// The socket failed or closed.
+    #[error("connection closed: {0}")]
+    Io(#[from] std::io::Error),
+    /// The network magic is not ours.
+    #[error("wrong network magic {0:02x?}")]
+    BadMagic([u8; 4]),
+    /// The command field is not NUL-padded printable ASCII.
+    #[error("malformed command field")]
+    BadCommand,
+    /// The announced payload is larger than the protocol allows.
+    #[error("oversized {command} message: {len} bytes (limit {MAX_PROTOCOL_MESSAGE_LENGTH})")]
+    Oversized {
+        /// The command.
+        command: String,
+        /// Announced length.
+        len: usize,
+    },
+    /// The checksum does not match the payload.
+    #[error("bad checksum on {command} message")]
+    BadChecksum {
+        /// The command.
+        command: String,
+    },
+    /// The payload does not parse as its command says.
+    #[error("malformed {command} message: {error}")]
+    Decode {
+        /// The command.
+        command: String,
+        /// The parser's complaint.
+        error: String,
+    },
+    /// A started message did not arrive completely in time (slowloris).
+    #[error("message not completed within {0:?}")]
+    Timeout(Duration),
+}
+
+impl FrameError {
+    /// Whether the peer deserves a ban (it sent bytes no honest implementation sends) rather
+    /// than a plain disconnect.
+    pub fn is_misbehaviour(&self) -> bool {
+        matches!(self, FrameError::Oversized { .. } | FrameError::BadChecksum { .. } | FrameError::Decode { .. } | FrameError::BadCommand)
+    }
+}
+
+/// A validated frame header.
+#[derive(Debug, Clone)]
+pub struct FrameHeader {
+    /// The command.
+    pub command: String,
+    /// Payload length (checked against the limit).
+    pub len: usize,
+    /// Raw header bytes.
+    pub raw: [u8; HEADER_LEN],
+}
+
+/// Parses and checks a header: magic, command characters, payload size.
+pub fn parse_header(raw: [u8; HEADER_LEN], magic: Magic) -> Result<FrameHeader, FrameError> {
+    let m = [raw[0], raw[1], raw[2], raw[3]];
+    if m != magic.to_bytes() {
+        return Err(FrameError::BadMagic(m));
+    }
+    let cmd = &raw[4..16];
+    let end = cmd.iter().position(|b| *b == 0).unwrap_or(12);
+    if end == 0 || !cmd[..end].iter().all(|b| b.is_ascii_graphic()) || cmd[end..].iter().any(|b| *b != 0) {
+        return Err(FrameError::BadCommand);
+    }
+    let command = String::from_utf8_lossy(&cmd[..end]).to_string();
+    let len = u32::from_le_bytes([raw[16], raw[17], raw[18], raw[19]]) as usize;
+    if len > MAX_PROTOCOL_MESSAGE_LENGTH {
+        return Err(FrameError::Oversized { command, len });
+    }
+    Ok(FrameHeader { command, len, raw })
+}
+
+/// Reads the rest of a frame whose header has been read; the payload must arrive within
+/// `timeout`. Returns header + payload bytes as one buffer.
+pub async fn read_payload<R: AsyncRead + Unpin>(r: &mut R, header: &FrameHeader, timeout: Duration) -> Result<Vec<u8>, FrameError> {
+    let mut buf = vec![0u8; HEADER_LEN + header.len];
+    buf[..HEADER_LEN].copy_from_slice(&header.raw);
+    match tokio::time::timeout(timeout, r.read_exact(&mut buf[HEADER_LEN..])).await {
+        Ok(Ok(_)) => Ok(buf),
+        Ok(Err(e)) => Err(FrameError::Io(e)),
+        Err(_) => Err(FrameError::Timeout(timeout)),
+    }
+}
+
+/// Reads a header: waits up to `idle` for its first byte, then up to `timeout` for the rest.
+/// `Ok(None)` means nothing arrived within `idle`.
+pub async fn read_header<R: AsyncRead + Unpin>(r: &mut R, magic: Magic, idle: Duration, timeout: Duration) -> Result<Option<FrameHeader>, FrameError> {
+    let mut raw = [0u8; HEADER_LEN];
+    let n = match tokio::time::timeout(idle, r.read(&mut raw)).await {
+        Err(_) => return Ok(None),
+        Ok(Ok(0)) => return Err(FrameError::Io(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "peer closed the connection"))),
+        Ok(Ok(n)) => n,
+        Ok(Err(e)) => return Err(FrameError::Io(e)),
+    };
+    // Reject a wrong magic as soon as four bytes are in, without waiting for the rest.
+    if n >= 4 && raw[..4] != magic.to_bytes() {
+        return Err(FrameError::BadMagic([raw[0], raw[1], raw[2], raw[3]]));
+    }
+    if n < HEADER_LEN {
+        match tokio::time::timeout(timeout, r.read_exact(&mut raw[n..])).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => return Err(FrameError::Io(e)),
+            Err(_) => return Err(FrameError::Timeout(timeout)),
+        }
+    }
+    parse_header(raw, magic).map(Some)
+}
+
+fn checksum(payload: &[u8]) -> [u8; 4] {
+    let h = sha256d::Hash::hash(payload).to_byte_array();
+    [h[0], h[1], h[2], h[3]]
+}
+
+/// Decodes a complete frame (header + payload, as from [`read_payload`]).
+pub fn decode(frame: &[u8], header: &FrameHeader) -> Result<NetworkMessage, FrameError> {
+    let command = header.command.clone();
+    if header.command == "version" {
+        // Core accepts a version message without the trailing relay flag (BIP37 optional field).
+        let payload = &frame[HEADER_LEN..];
+        if checksum(payload) != [frame[20], frame[21], frame[22], frame[23]] {
+            return Err(FrameError::BadChecksum { command });
+        }
+        return decode_version(payload).map(NetworkMessage::Version).map_err(|e| FrameError::Decode { command, error: e.to_string() });
+    }
+    match deserialize::<RawNetworkMessage>(frame) {
+        Ok(m) => Ok(m.into_payload()),
+        Err(encode::Error::InvalidChecksum { .. }) => Err(FrameError::BadChecksum { command }),
+        Err(e) => Err(FrameError::Decode { command, error: e.to_string() }),
+    }
+}
+
+/// Decodes a `version` payload whose relay flag may be missing (it then defaults to true).
+pub fn decode_version(payload: &[u8]) -> Result<VersionMessage, encode::Error> {
+    match deserialize::<VersionMessage>(payload) {
+        Ok(v) => Ok(v),
+        Err(first) => {
+            let mut with_relay = payload.to_vec();
+            with_relay.push(1);
+            let mut cur = std::io::Cursor::new(&with_relay);
+            match VersionMessage::consensus_decode(&mut cur) {
+                Ok(v) if cur.position() as usize == with_relay.len() => Ok(v),
+                _ => Err(first),
+            }
+        }
+    }
+}
+
+/// Encodes a message for `magic`.
+pub fn encode(magic: Magic, msg: NetworkMessage) -> Vec<u8> {
+    serialize(&RawNetworkMessage::new(magic, msg))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frame(msg: NetworkMessage) -> Vec<u8> {
+        encode(Magic::REGTEST, msg)
+    }
+
+    async fn read_one(bytes: &[u8]) -> Result<NetworkMessage, FrameError> {
+        let mut r = bytes;
+        let h = read_header(&mut r, Magic::REGTEST, Duration::from_secs(1), Duration::from_secs(1)).await?.expect("header");
+        let f = read_payload(&mut r, &h, Duration::from_secs(1)).await?;
+        decode(&f, &h)
+    }
+
+    #[tokio::test]
+    async fn round_trip_and_rejections() {
+        let ok = frame(NetworkMessage::Ping(7));
+        assert_eq!(read_one(&ok).await.unwrap(), NetworkMessage::Ping(7));
+
+        let mut bad_sum = ok.clone();
+        bad_sum[20] ^= 1;
+        assert!(matches!(read_one(&bad_sum).await, Err(FrameError::BadChecksum { .. })));
+
+        let mut bad_magic = ok.clone();
+        bad_magic[0] = 0xf9;
+        assert!(matches!(read_one(&bad_magic).await, Err(FrameError::BadMagic(_))));
+
+        let mut oversized = ok.clone();
+        oversized[16..20].copy_from_slice(&(MAX_PROTOCOL_MESSAGE_LENGTH as u32 + 1).to_le_bytes());
+        assert!(matches!(read_one(&oversized).await, Err(FrameError::Oversized { .. })));
+
+        let mut bad_cmd = ok.clone();
+        bad_cmd[5] = 0x07;
+        assert!(matches!(read_one(&bad_cmd).await, Err(FrameError::BadCommand)));
+
+        // A ping whose payload is too short for its u64 nonce.
+        let mut short = frame(NetworkMessage::Unknown { command: "ping".try_into().unwrap(), payload: vec![1, 2, 3] });
+        short.truncate(HEADER_LEN + 3);
+        assert!(matches!(read_one(&short).await, Err(FrameError::Decode { .. })));
+
+        // Truncated stream: the payload never completes.
+        let truncated = &ok[..ok.len() - 2];
+        assert!(matches!(read_one(truncated).await, Err(FrameError::Io(_))));
+    }
+
+    #[test]
+    fn version_without_relay_flag() {
+        let addr = bitcoin::p2p::Address::new(&"127.0.0.1:1".parse().unwrap(), bitcoin::p2p::ServiceFlags::NONE);
+        let v = VersionMessage::new(bitcoin::p2p::ServiceFlags::NETWORK, 0, addr.clone(), addr, 1, "/x/".into(), 5);
+        let mut payload = serialize(&v);
+        payload.pop();
+        let d = decode_version(&payload).unwrap();
+        assert!(d.relay);
+        assert_eq!(d.start_height, 5);
+    }
+}

@@ -1,0 +1,355 @@
+//! The peer-to-peer layer: Bitcoin's wire protocol over tokio TCP, with messages from
+//! rust-bitcoin's `p2p` module.
+//!
+//! One concept per file: [`codec`] (framing, limits), [`peer`] (one connection: handshake, ping,
+//! serving), [`addrman`] (address tables), [`ban`] (persisted bans), [`sync`] (headers-first
+//! download scheduling), [`relay`] (transaction relay), [`manager`] (the event loop owning peers,
+//! slots, dialer, listener and eviction), [`seeds`] (DNS seeds). Design and limits are described
+//! in docs/p2p.md.
+
+pub mod addrman;
+pub mod ban;
+pub mod codec;
+pub mod manager;
+pub mod peer;
+pub mod relay;
+pub mod seeds;
+pub mod sync;
+
+use crate::modules::api::PeerView;
+use ban::BanList;
+use blvm_module::PeerInfo;
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot, Notify};
+
+pub use manager::start;
+pub use peer::{ConnType, PeerShared};
+
+/// Node-local peer identifier (never reused while the process runs).
+pub type PeerId = u64;
+
+/// The protocol version we speak (Core 0.21+: wtxidrelay, sendaddrv2).
+pub const PROTOCOL_VERSION: u32 = 70016;
+/// Oldest peer protocol version we accept (as Core's MIN_PEER_PROTO_VERSION).
+pub const MIN_PEER_PROTO_VERSION: u32 = 31800;
+/// The version from which peers understand `wtxidrelay` (BIP339).
+pub const WTXID_RELAY_VERSION: u32 = 70016;
+/// The version from which peers understand `sendheaders` (BIP130).
+pub const SENDHEADERS_VERSION: u32 = 70012;
+/// Our user agent.
+pub fn user_agent() -> String {
+    format!("/blvm:{}/", env!("CARGO_PKG_VERSION"))
+}
+
+/// Settings of the P2P layer (from `-listen -port -bind -connect -addnode -seednode
+/// -maxconnections -dnsseed -bantime -peertimeout`).
+#[derive(Debug, Clone)]
+pub struct P2pSettings {
+    /// Accept inbound connections.
+    pub listen: bool,
+    /// Addresses to listen on (port 0 = an ephemeral port, logged and reported by RPC).
+    pub bind: Vec<SocketAddr>,
+    /// `-bind`/`-port` were given: failing to bind is fatal (otherwise a warning, and the node
+    /// runs without listening, so several default nodes can share a machine).
+    pub bind_explicit: bool,
+    /// `-connect`: connect only to these (no automatic outbound connections when non-empty).
+    pub connect: Vec<String>,
+    /// `-addnode`: keep a connection to these in addition to automatic ones.
+    pub addnode: Vec<String>,
+    /// `-seednode`: connect, ask for addresses, disconnect.
+    pub seednode: Vec<String>,
+    /// Query DNS seeds when the address manager is empty.
+    pub dnsseed: bool,
+    /// Total connection limit (inbound + outbound).
+    pub max_connections: usize,
+    /// Automatic outbound full-relay connections.
+    pub max_outbound_full_relay: usize,
+    /// Automatic outbound block-relay-only connections.
+    pub max_outbound_block_relay: usize,
+    /// Default ban duration for misbehaviour and `setban` without a time.
+    pub ban_time: Duration,
+    /// Handshake deadline, and the time one started message may take to arrive (slowloris).
+    pub peer_timeout: Duration,
+    /// No message at all for this long disconnects the peer.
+    pub inactivity_timeout: Duration,
+    /// Interval between pings.
+    pub ping_interval: Duration,
+    /// A ping not answered within this long disconnects the peer.
+    pub ping_timeout: Duration,
+    /// Initial block stall timeout (doubles after each stall, up to 64 s).
+    pub stall_timeout: Duration,
+    /// Mean interval of transaction announcements to inbound peers (outbound: half of it).
+    pub trickle_interval: Duration,
+    /// Per-peer budget of received but not yet processed message bytes.
+    pub recv_budget: usize,
+    /// Interval between progress lines while syncing.
+    pub progress_interval: Duration,
+    /// Mean interval between feeler connections.
+    pub feeler_interval: Duration,
+}
+
+impl P2pSettings {
+    /// Defaults for a node on `default_port` (bind 127.0.0.1 on regtest, all interfaces elsewhere).
+    pub fn new(regtest: bool, default_port: u16) -> Self {
+        let ip: std::net::IpAddr = if regtest { [127, 0, 0, 1].into() } else { [0, 0, 0, 0].into() };
+        P2pSettings {
+            listen: true,
+            bind: vec![SocketAddr::new(ip, default_port)],
+            bind_explicit: false,
+            connect: Vec::new(),
+            addnode: Vec::new(),
+            seednode: Vec::new(),
+            dnsseed: !regtest,
+            max_connections: 125,
+            max_outbound_full_relay: 8,
+            max_outbound_block_relay: 2,
+            ban_time: Duration::from_secs(24 * 3600),
+            peer_timeout: Duration::from_secs(60),
+            inactivity_timeout: Duration::from_secs(20 * 60),
+            ping_interval: Duration::from_secs(120),
+            ping_timeout: Duration::from_secs(20 * 60),
+            stall_timeout: Duration::from_secs(5),
+            trickle_interval: Duration::from_secs(5),
+            recv_budget: 5_000_000 + codec::MAX_PROTOCOL_MESSAGE_LENGTH,
+            progress_interval: Duration::from_secs(5),
+            feeler_interval: Duration::from_secs(120),
+        }
+    }
+}
+
+/// P2P settings from the command line (None when `-maxconnections=0`: no networking at all).
+pub fn settings_from_config(cfg: &crate::config::NodeConfig) -> Option<P2pSettings> {
+    if cfg.numbers.get("maxconnections") == Some(&0) {
+        return None;
+    }
+    let params = crate::params::ChainParams::for_network(cfg.network);
+    let regtest = cfg.network == bitcoin::Network::Regtest;
+    let port = cfg.numbers.get("port").map(|p| *p as u16).unwrap_or(params.default_port);
+    let mut s = P2pSettings::new(regtest, port);
+    let no_outbound = cfg.connect.iter().any(|c| c == "0");
+    s.connect = cfg.connect.iter().filter(|c| *c != "0").cloned().collect();
+    let connect_given = !cfg.connect.is_empty();
+    s.listen = cfg.listen.unwrap_or(!connect_given);
+    s.dnsseed = cfg.dnsseed.unwrap_or(!regtest && !connect_given);
+    if no_outbound {
+        s.max_outbound_full_relay = 0;
+        s.max_outbound_block_relay = 0;
+        s.dnsseed = false;
+    }
+    s.bind_explicit = !cfg.bind.is_empty() || cfg.numbers.contains_key("port");
+    if !cfg.bind.is_empty() {
+        s.bind = cfg
+            .bind
+            .iter()
+            .filter_map(|b| b.parse::<SocketAddr>().ok().or_else(|| b.parse::<std::net::IpAddr>().ok().map(|ip| SocketAddr::new(ip, port))))
+            .collect();
+    }
+    s.addnode = cfg.addnode.clone();
+    s.seednode = cfg.seednode.clone();
+    if let Some(n) = cfg.numbers.get("maxconnections") {
+        s.max_connections = *n as usize;
+    }
+    s.ban_time = Duration::from_secs(cfg.number("bantime"));
+    s.peer_timeout = Duration::from_secs(cfg.number("peertimeout"));
+    Some(s)
+}
+
+/// A request from RPC to the connection manager.
+#[derive(Debug)]
+pub enum Command {
+    /// `addnode add|onetry`: connect to this address (kept when `permanent`).
+    AddNode {
+        /// "host:port".
+        addr: String,
+        /// Keep reconnecting (`add`) rather than once (`onetry`).
+        permanent: bool,
+        /// Result.
+        reply: oneshot::Sender<Result<(), String>>,
+    },
+    /// `addnode remove`.
+    RemoveNode {
+        /// "host:port".
+        addr: String,
+        /// Result.
+        reply: oneshot::Sender<Result<(), String>>,
+    },
+    /// Disconnect peers matching an address or id.
+    Disconnect {
+        /// By address.
+        addr: Option<SocketAddr>,
+        /// By id.
+        id: Option<PeerId>,
+        /// Whether any peer matched.
+        reply: oneshot::Sender<bool>,
+    },
+    /// Disconnect every peer inside a banned subnet.
+    EnforceBans,
+    /// Relay a transaction accepted into the mempool outside the P2P layer (RPC, modules).
+    RelayTransaction {
+        /// The wtxid.
+        wtxid: bitcoin::Wtxid,
+        /// The txid.
+        txid: bitcoin::Txid,
+    },
+}
+
+/// Byte counters for `getnettotals`.
+#[derive(Debug, Default)]
+pub struct Totals {
+    /// Bytes received from all peers.
+    pub recv: AtomicU64,
+    /// Bytes sent to all peers.
+    pub sent: AtomicU64,
+}
+
+/// The P2P layer's shared state: what RPC, modules and the connection manager all see.
+pub struct Net {
+    settings: Option<P2pSettings>,
+    peers: Mutex<BTreeMap<PeerId, Arc<PeerShared>>>,
+    bans: Mutex<BanList>,
+    totals: Arc<Totals>,
+    commands: OnceLock<mpsc::Sender<Command>>,
+    tip_changed: Notify,
+    listening: Mutex<Vec<SocketAddr>>,
+    added: Mutex<Vec<String>>,
+    active: AtomicBool,
+    height: std::sync::atomic::AtomicU32,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Net {
+    /// Shared state for a node; loads `banlist.json` from `net_dir` (a damaged file is logged
+    /// and ignored).
+    pub fn new(settings: Option<P2pSettings>, net_dir: &Path) -> Self {
+        let bans = BanList::load(&net_dir.join("banlist.json"));
+        let added = settings.as_ref().map(|s| s.addnode.clone()).unwrap_or_default();
+        Net {
+            settings,
+            peers: Mutex::new(BTreeMap::new()),
+            bans: Mutex::new(bans),
+            totals: Arc::new(Totals::default()),
+            commands: OnceLock::new(),
+            tip_changed: Notify::new(),
+            listening: Mutex::new(Vec::new()),
+            added: Mutex::new(added),
+            active: AtomicBool::new(false),
+            height: std::sync::atomic::AtomicU32::new(0),
+        }
+    }
+
+    /// The P2P settings (None: P2P disabled).
+    pub fn settings(&self) -> Option<&P2pSettings> {
+        self.settings.as_ref()
+    }
+
+    /// Whether the connection manager is running.
+    pub fn is_active(&self) -> bool {
+        self.active.load(Ordering::SeqCst)
+    }
+
+    /// Called by the node whenever the active chain changed (new tip, reorg).
+    pub fn notify_tip(&self) {
+        self.tip_changed.notify_one();
+    }
+
+    /// Connected peers (handshake complete or not), by id.
+    pub fn peer_list(&self) -> Vec<Arc<PeerShared>> {
+        lock(&self.peers).values().cloned().collect()
+    }
+
+    /// Number of connections.
+    pub fn connection_count(&self) -> (usize, usize) {
+        let peers = lock(&self.peers);
+        let inbound = peers.values().filter(|p| p.inbound).count();
+        (inbound, peers.len() - inbound)
+    }
+
+    /// Addresses the listener is bound to.
+    pub fn listening(&self) -> Vec<SocketAddr> {
+        lock(&self.listening).clone()
+    }
+
+    /// Network byte totals.
+    pub fn totals(&self) -> &Totals {
+        &self.totals
+    }
+
+    /// The ban list.
+    pub fn bans(&self) -> MutexGuard<'_, BanList> {
+        lock(&self.bans)
+    }
+
+    /// `-addnode` entries and those added by RPC.
+    pub fn added_nodes(&self) -> Vec<String> {
+        lock(&self.added).clone()
+    }
+
+    /// Sends a command to the connection manager.
+    pub async fn command(&self, c: Command) -> Result<(), String> {
+        let tx = self.commands.get().ok_or_else(|| "P2P networking is disabled".to_string())?;
+        tx.send(c).await.map_err(|_| "P2P networking is shutting down".to_string())
+    }
+
+    /// Asks every peer's connection for a ping now (the `ping` RPC).
+    pub fn ping_all(&self) {
+        for p in self.peer_list() {
+            p.request_ping();
+        }
+    }
+
+    pub(crate) fn register_peer(&self, p: Arc<PeerShared>) {
+        lock(&self.peers).insert(p.id, p);
+    }
+
+    pub(crate) fn unregister_peer(&self, id: PeerId) {
+        lock(&self.peers).remove(&id);
+    }
+
+    /// Active chain height as last seen by the connection manager (sent in `version`).
+    pub fn height(&self) -> u32 {
+        self.height.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn set_height(&self, h: u32) {
+        self.height.store(h, Ordering::Relaxed);
+    }
+
+    pub(crate) fn set_listening(&self, addrs: Vec<SocketAddr>) {
+        *lock(&self.listening) = addrs;
+    }
+
+    pub(crate) fn set_added(&self, v: Vec<String>) {
+        *lock(&self.added) = v;
+    }
+
+    pub(crate) fn totals_arc(&self) -> Arc<Totals> {
+        self.totals.clone()
+    }
+}
+
+impl PeerView for Net {
+    fn peers(&self) -> Vec<PeerInfo> {
+        self.peer_list()
+            .into_iter()
+            .map(|p| {
+                let info = p.info();
+                PeerInfo {
+                    id: p.id,
+                    addr: p.addr.to_string(),
+                    inbound: p.inbound,
+                    version: info.as_ref().map(|i| i.version).unwrap_or(0),
+                    subver: info.as_ref().map(|i| i.user_agent.clone()).unwrap_or_default(),
+                    height: info.as_ref().map(|i| i.start_height.max(0) as u64).unwrap_or(0).max(p.synced_height().max(0) as u64),
+                }
+            })
+            .collect()
+    }
+}

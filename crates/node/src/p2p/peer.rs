@@ -1,0 +1,861 @@
+//! One peer connection: a reader task (framing, handshake, ping answers, serving headers and
+//! blocks) and a writer task (a bounded control queue, a small bulk queue for served blocks,
+//! pings and their timeout), supervised by a third small task that reports the close reason.
+
+use super::codec::{self, FrameError, HEADER_LEN, MAX_HEADERS_RESULTS, MAX_INV_SIZE, MAX_LOCATOR_SZ};
+use super::{P2pSettings, PeerId, Totals, MIN_PEER_PROTO_VERSION, PROTOCOL_VERSION, SENDHEADERS_VERSION, WTXID_RELAY_VERSION};
+use crate::chain::ChainManager;
+use crate::node::Node;
+use bitcoin::block::Header;
+use bitcoin::p2p::message::NetworkMessage;
+use bitcoin::p2p::message_blockdata::Inventory;
+use bitcoin::p2p::message_network::VersionMessage;
+use bitcoin::p2p::{Address, Magic, ServiceFlags};
+use bitcoin::{Block, BlockHash};
+use bytes::Bytes;
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+use std::time::{Duration, Instant};
+use tokio::io::AsyncWriteExt;
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::net::TcpStream;
+use tokio::sync::{mpsc, watch, Notify, OwnedSemaphorePermit, Semaphore};
+
+/// Queued control messages per peer before the peer counts as not reading.
+pub const CTL_QUEUE: usize = 4096;
+/// Bytes of queued control messages per peer before the peer counts as not reading.
+pub const CTL_QUEUE_BYTES: usize = 8_000_000;
+/// Served blocks waiting to be written (bounds memory while serving a syncing peer).
+pub const BULK_QUEUE: usize = 2;
+/// Sustained messages per second a peer may send (token bucket refill) ...
+pub const MSG_RATE: f64 = 2_000.0;
+/// ... and the bucket size (burst).
+pub const MSG_BURST: f64 = 10_000.0;
+/// Most blocks returned for one `getblocks`.
+pub const MAX_BLOCKS_INV: usize = 500;
+
+/// How a connection came about (Core's connection types).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConnType {
+    /// They connected to us.
+    Inbound,
+    /// Automatic outbound, relaying blocks, transactions and addresses.
+    OutboundFullRelay,
+    /// Automatic outbound, blocks only.
+    BlockRelayOnly,
+    /// `-connect`, `-addnode` or the `addnode` RPC.
+    Manual,
+    /// Short-lived: test that an address works, then disconnect.
+    Feeler,
+    /// Short-lived: ask for addresses (`-seednode`), then disconnect.
+    AddrFetch,
+}
+
+impl ConnType {
+    /// Core's name for `getpeerinfo`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ConnType::Inbound => "inbound",
+            ConnType::OutboundFullRelay => "outbound-full-relay",
+            ConnType::BlockRelayOnly => "block-relay-only",
+            ConnType::Manual => "manual",
+            ConnType::Feeler => "feeler",
+            ConnType::AddrFetch => "addr-fetch",
+        }
+    }
+
+    /// Whether transactions and addresses are relayed on this connection.
+    pub fn relays_txs(self) -> bool {
+        !matches!(self, ConnType::BlockRelayOnly | ConnType::Feeler | ConnType::AddrFetch)
+    }
+}
+
+/// What the peer said in its `version` and the features it negotiated.
+#[derive(Debug, Clone)]
+pub struct VersionInfo {
+    /// Protocol version.
+    pub version: u32,
+    /// Service bits.
+    pub services: u64,
+    /// User agent.
+    pub user_agent: String,
+    /// Best height at connection time.
+    pub start_height: i32,
+    /// Whether it wants transaction announcements (BIP37 relay flag).
+    pub relay: bool,
+    /// Its clock minus ours, seconds.
+    pub time_offset: i64,
+    /// BIP339: announce transactions by wtxid.
+    pub wtxid_relay: bool,
+    /// BIP155: send addrv2.
+    pub addrv2: bool,
+}
+
+/// Per-connection state shared between the connection's tasks, the manager, RPC and modules.
+pub struct PeerShared {
+    /// Node-local id.
+    pub id: PeerId,
+    /// Remote address.
+    pub addr: SocketAddr,
+    /// Local address of the socket.
+    pub local_addr: Option<SocketAddr>,
+    /// They connected to us.
+    pub inbound: bool,
+    /// Connection type.
+    pub conn_type: ConnType,
+    /// UNIX time of connection.
+    pub connected_at: i64,
+    started: Instant,
+    info: Mutex<Option<VersionInfo>>,
+    /// Bytes sent.
+    pub bytes_sent: AtomicU64,
+    /// Bytes received.
+    pub bytes_recv: AtomicU64,
+    /// UNIX time of the last send.
+    pub last_send: AtomicI64,
+    /// UNIX time of the last receive.
+    pub last_recv: AtomicI64,
+    ping_nonce: AtomicU64,
+    ping_started_us: AtomicU64,
+    last_ping_us: AtomicU64,
+    min_ping_us: AtomicU64,
+    last_block_rx_ms: AtomicU64,
+    waiting_budget: AtomicBool,
+    /// Best header height we know the peer has.
+    pub synced_headers: AtomicI64,
+    /// Best block height we know the peer has.
+    pub synced_blocks: AtomicI64,
+    /// Misbehaviour score (0..100).
+    pub misbehavior: AtomicU32,
+    /// UNIX time of the last block it gave us first.
+    pub last_block_time: AtomicI64,
+    /// UNIX time of the last transaction it gave us first.
+    pub last_tx_time: AtomicI64,
+    ping_now: Notify,
+    close: watch::Sender<Option<String>>,
+    ctl_bytes: AtomicUsize,
+}
+
+fn unix_now() -> i64 {
+    super::ban::now()
+}
+
+impl PeerShared {
+    fn new(id: PeerId, addr: SocketAddr, local_addr: Option<SocketAddr>, conn_type: ConnType) -> Self {
+        PeerShared {
+            id,
+            addr,
+            local_addr,
+            inbound: conn_type == ConnType::Inbound,
+            conn_type,
+            connected_at: unix_now(),
+            started: Instant::now(),
+            info: Mutex::new(None),
+            bytes_sent: AtomicU64::new(0),
+            bytes_recv: AtomicU64::new(0),
+            last_send: AtomicI64::new(0),
+            last_recv: AtomicI64::new(0),
+            ping_nonce: AtomicU64::new(0),
+            ping_started_us: AtomicU64::new(0),
+            last_ping_us: AtomicU64::new(0),
+            min_ping_us: AtomicU64::new(u64::MAX),
+            last_block_rx_ms: AtomicU64::new(0),
+            waiting_budget: AtomicBool::new(false),
+            synced_headers: AtomicI64::new(-1),
+            synced_blocks: AtomicI64::new(-1),
+            misbehavior: AtomicU32::new(0),
+            last_block_time: AtomicI64::new(0),
+            last_tx_time: AtomicI64::new(0),
+            ping_now: Notify::new(),
+            close: watch::channel(None).0,
+            ctl_bytes: AtomicUsize::new(0),
+        }
+    }
+
+    /// The version information, once the peer's `version` arrived.
+    pub fn info(&self) -> Option<VersionInfo> {
+        self.info.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Best height known for the peer (headers).
+    pub fn synced_height(&self) -> i64 {
+        self.synced_headers.load(Ordering::Relaxed)
+    }
+
+    /// Last ping round trip (None before the first pong).
+    pub fn ping_time(&self) -> Option<Duration> {
+        Some(self.last_ping_us.load(Ordering::Relaxed)).filter(|v| *v > 0).map(Duration::from_micros)
+    }
+
+    /// Best ping round trip.
+    pub fn min_ping(&self) -> Option<Duration> {
+        Some(self.min_ping_us.load(Ordering::Relaxed)).filter(|v| *v != u64::MAX).map(Duration::from_micros)
+    }
+
+    /// How long the outstanding ping has waited.
+    pub fn ping_wait(&self) -> Option<Duration> {
+        let s = self.ping_started_us.load(Ordering::Relaxed);
+        (s > 0).then(|| self.elapsed_us().saturating_sub(s)).map(Duration::from_micros)
+    }
+
+    fn elapsed_us(&self) -> u64 {
+        self.started.elapsed().as_micros() as u64 + 1
+    }
+
+    /// Time since the last block message arrived from the peer (or since connection).
+    pub fn since_last_block_rx(&self) -> Duration {
+        let at = self.last_block_rx_ms.load(Ordering::Relaxed);
+        Duration::from_millis((self.started.elapsed().as_millis() as u64).saturating_sub(at))
+    }
+
+    /// Whether the reader is waiting for us to process earlier messages (we are the bottleneck).
+    pub fn is_waiting_for_us(&self) -> bool {
+        self.waiting_budget.load(Ordering::Relaxed)
+    }
+
+    /// Asks the connection to send a ping now.
+    pub fn request_ping(&self) {
+        self.ping_now.notify_one();
+    }
+
+    /// Closes the connection with `reason` (the first reason wins).
+    pub fn disconnect(&self, reason: &str) {
+        self.close.send_if_modified(|r| {
+            if r.is_none() {
+                *r = Some(reason.to_string());
+                true
+            } else {
+                false
+            }
+        });
+    }
+
+    /// Whether the connection is closing.
+    pub fn is_closing(&self) -> bool {
+        self.close.borrow().is_some()
+    }
+}
+
+/// Something a connection tells the manager.
+#[derive(Debug)]
+pub enum Event {
+    /// The handshake completed.
+    Ready {
+        /// Peer id.
+        id: PeerId,
+        /// What it told us.
+        info: VersionInfo,
+    },
+    /// A message for the manager (everything the connection does not answer itself).
+    Message {
+        /// Peer id.
+        id: PeerId,
+        /// The message.
+        msg: NetworkMessage,
+        /// Holds the peer's receive budget until the manager is done with the message.
+        permit: Option<OwnedSemaphorePermit>,
+    },
+    /// The connection ended.
+    Closed {
+        /// Peer id.
+        id: PeerId,
+        /// Why (logged and published in PeerDisconnected).
+        reason: String,
+        /// The peer misbehaved: ban it.
+        ban: bool,
+    },
+}
+
+/// What every connection needs from the node.
+pub struct PeerEnv {
+    /// Network magic.
+    pub magic: Magic,
+    /// Settings.
+    pub settings: P2pSettings,
+    /// The node (for serving from the chain).
+    pub node: Weak<Node>,
+    /// Where events go.
+    pub events: mpsc::Sender<Event>,
+    /// Nonces of our own outbound `version` messages (self-connection detection).
+    pub local_nonces: Mutex<HashSet<u64>>,
+    /// Network totals.
+    pub totals: Arc<Totals>,
+}
+
+/// The manager's handle on one connection.
+pub struct PeerHandle {
+    /// Shared state.
+    pub shared: Arc<PeerShared>,
+    ctl: mpsc::Sender<Bytes>,
+}
+
+impl PeerHandle {
+    /// Queues an encoded frame without waiting; a peer whose queue is full is disconnected
+    /// (it is not reading what we send). Returns false in that case.
+    pub fn send_frame(&self, frame: Bytes) -> bool {
+        let len = frame.len();
+        if self.shared.ctl_bytes.load(Ordering::Relaxed) + len > CTL_QUEUE_BYTES {
+            self.shared.disconnect("send queue full (peer is not reading)");
+            return false;
+        }
+        self.shared.ctl_bytes.fetch_add(len, Ordering::Relaxed);
+        match self.ctl.try_send(frame) {
+            Ok(()) => true,
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                self.shared.ctl_bytes.fetch_sub(len, Ordering::Relaxed);
+                self.shared.disconnect("send queue full (peer is not reading)");
+                false
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => {
+                self.shared.ctl_bytes.fetch_sub(len, Ordering::Relaxed);
+                false
+            }
+        }
+    }
+}
+
+/// Starts the tasks of a new connection.
+pub fn spawn(stream: TcpStream, id: PeerId, addr: SocketAddr, conn_type: ConnType, env: Arc<PeerEnv>) -> PeerHandle {
+    let _ = stream.set_nodelay(true);
+    let local = stream.local_addr().ok();
+    let shared = Arc::new(PeerShared::new(id, addr, local, conn_type));
+    let (ctl_tx, ctl_rx) = mpsc::channel::<Bytes>(CTL_QUEUE);
+    let (bulk_tx, bulk_rx) = mpsc::channel::<Bytes>(BULK_QUEUE);
+    let (rd, wr) = stream.into_split();
+    let out = Outbox { ctl: ctl_tx.clone(), bulk: bulk_tx, shared: shared.clone(), magic: env.magic };
+    let handle = PeerHandle { shared: shared.clone(), ctl: ctl_tx };
+    tokio::spawn(supervise(rd, wr, ctl_rx, bulk_rx, out, env));
+    handle
+}
+
+/// Outgoing queues as seen by the connection's own reader.
+struct Outbox {
+    ctl: mpsc::Sender<Bytes>,
+    bulk: mpsc::Sender<Bytes>,
+    shared: Arc<PeerShared>,
+    magic: Magic,
+}
+
+impl Outbox {
+    async fn send(&self, msg: NetworkMessage) -> Result<(), Exit> {
+        let frame = Bytes::from(codec::encode(self.magic, msg));
+        self.shared.ctl_bytes.fetch_add(frame.len(), Ordering::Relaxed);
+        self.ctl.send(frame).await.map_err(|_| Exit::quiet("connection closing"))
+    }
+
+    async fn send_bulk(&self, msg: NetworkMessage) -> Result<(), Exit> {
+        let frame = Bytes::from(codec::encode(self.magic, msg));
+        self.bulk.send(frame).await.map_err(|_| Exit::quiet("connection closing"))
+    }
+}
+
+/// Why a reader stopped.
+#[derive(Debug)]
+struct Exit {
+    reason: String,
+    ban: bool,
+}
+
+impl Exit {
+    fn quiet(r: &str) -> Exit {
+        Exit { reason: r.to_string(), ban: false }
+    }
+    fn ban(r: impl Into<String>) -> Exit {
+        Exit { reason: r.into(), ban: true }
+    }
+    fn disconnect(r: impl Into<String>) -> Exit {
+        Exit { reason: r.into(), ban: false }
+    }
+}
+
+async fn supervise(rd: OwnedReadHalf, wr: OwnedWriteHalf, ctl_rx: mpsc::Receiver<Bytes>, bulk_rx: mpsc::Receiver<Bytes>, out: Outbox, env: Arc<PeerEnv>) {
+    let shared = out.shared.clone();
+    let id = shared.id;
+    let mut close_rx = shared.close.subscribe();
+    let mut writer = tokio::spawn(write_loop(wr, ctl_rx, bulk_rx, shared.clone(), env.clone()));
+    let mut reader = tokio::spawn(read_loop(rd, out, env.clone()));
+    let exit = tokio::select! {
+        biased;
+        r = &mut reader => r.unwrap_or_else(|e| Exit::disconnect(format!("reader task failed: {e}"))),
+        w = &mut writer => Exit::disconnect(w.unwrap_or_else(|e| format!("writer task failed: {e}"))),
+        _ = close_rx.wait_for(|r| r.is_some()) => Exit::disconnect(shared.close.borrow().clone().unwrap_or_default()),
+    };
+    reader.abort();
+    writer.abort();
+    let reason = shared.close.borrow().clone().filter(|_| !exit.ban).unwrap_or(exit.reason);
+    shared.disconnect(&reason);
+    let _ = env.events.send(Event::Closed { id, reason, ban: exit.ban }).await;
+}
+
+async fn write_loop(mut wr: OwnedWriteHalf, mut ctl: mpsc::Receiver<Bytes>, mut bulk: mpsc::Receiver<Bytes>, shared: Arc<PeerShared>, env: Arc<PeerEnv>) -> String {
+    let s = &env.settings;
+    let mut ping_timer = tokio::time::interval(s.ping_interval);
+    ping_timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    ping_timer.tick().await;
+    let mut check = tokio::time::interval(Duration::from_secs(1));
+    let write_timeout = s.inactivity_timeout;
+    let mut handshake_done = false;
+    let mut bulk_open = true;
+    loop {
+        let frame = tokio::select! {
+            biased;
+            f = ctl.recv() => match f {
+                Some(f) => {
+                    shared.ctl_bytes.fetch_sub(f.len(), Ordering::Relaxed);
+                    f
+                }
+                None => return "connection closing".into(),
+            },
+            f = bulk.recv(), if bulk_open => match f {
+                Some(f) => f,
+                None => {
+                    // The reader is gone; its exit reason is what counts.
+                    bulk_open = false;
+                    continue;
+                }
+            },
+            _ = ping_timer.tick() => {
+                if !handshake_done {
+                    handshake_done = shared.info().is_some();
+                }
+                if handshake_done && shared.ping_started_us.load(Ordering::Relaxed) == 0 {
+                    start_ping(&shared, env.magic)
+                } else {
+                    continue;
+                }
+            }
+            _ = shared.ping_now.notified() => {
+                if shared.ping_started_us.load(Ordering::Relaxed) == 0 && shared.info().is_some() {
+                    start_ping(&shared, env.magic)
+                } else {
+                    continue;
+                }
+            }
+            _ = check.tick() => {
+                if let Some(w) = shared.ping_wait() {
+                    if w > s.ping_timeout {
+                        return format!("ping timeout: {}s", w.as_secs());
+                    }
+                }
+                continue;
+            }
+        };
+        match tokio::time::timeout(write_timeout, wr.write_all(&frame)).await {
+            Ok(Ok(())) => {
+                shared.bytes_sent.fetch_add(frame.len() as u64, Ordering::Relaxed);
+                env.totals.sent.fetch_add(frame.len() as u64, Ordering::Relaxed);
+                shared.last_send.store(unix_now(), Ordering::Relaxed);
+            }
+            Ok(Err(e)) => return format!("write failed: {e}"),
+            Err(_) => return "write timed out (peer is not reading)".into(),
+        }
+    }
+}
+
+fn start_ping(shared: &PeerShared, magic: Magic) -> Bytes {
+    let nonce = rand::random::<u64>().max(1);
+    shared.ping_nonce.store(nonce, Ordering::Relaxed);
+    shared.ping_started_us.store(shared.elapsed_us(), Ordering::Relaxed);
+    Bytes::from(codec::encode(magic, NetworkMessage::Ping(nonce)))
+}
+
+#[derive(Debug, PartialEq, Eq)]
+enum Phase {
+    AwaitVersion,
+    AwaitVerack,
+    Ready,
+}
+
+struct Reader {
+    out: Outbox,
+    env: Arc<PeerEnv>,
+    phase: Phase,
+    info: Option<VersionInfo>,
+    our_nonce: u64,
+    tokens: f64,
+    last_refill: Instant,
+    sent_version: bool,
+}
+
+fn local_services() -> ServiceFlags {
+    ServiceFlags::NETWORK | ServiceFlags::WITNESS | ServiceFlags::NETWORK_LIMITED
+}
+
+impl Reader {
+    fn shared(&self) -> &Arc<PeerShared> {
+        &self.out.shared
+    }
+
+    async fn send_version(&mut self) -> Result<(), Exit> {
+        let shared = self.shared().clone();
+        let height = self.env.node.upgrade().map(|n| n.net().height() as i32).unwrap_or(0);
+        let receiver = Address::new(&shared.addr, ServiceFlags::NONE);
+        let sender = Address::new(&shared.local_addr.unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0))), local_services());
+        let mut v = VersionMessage::new(local_services(), unix_now(), receiver, sender, self.our_nonce, super::user_agent(), height);
+        v.version = PROTOCOL_VERSION;
+        v.relay = shared.conn_type.relays_txs();
+        self.sent_version = true;
+        self.out.send(NetworkMessage::Version(v)).await
+    }
+
+    fn rate_limit(&mut self) -> Result<(), Exit> {
+        let now = Instant::now();
+        self.tokens = (self.tokens + now.duration_since(self.last_refill).as_secs_f64() * MSG_RATE).min(MSG_BURST);
+        self.last_refill = now;
+        if self.tokens < 1.0 {
+            return Err(Exit::ban(format!("message flood (more than {MSG_RATE} messages/s sustained)")));
+        }
+        self.tokens -= 1.0;
+        Ok(())
+    }
+
+    async fn forward(&self, msg: NetworkMessage, permit: Option<OwnedSemaphorePermit>) -> Result<(), Exit> {
+        self.env.events.send(Event::Message { id: self.shared().id, msg, permit }).await.map_err(|_| Exit::quiet("node shutting down"))
+    }
+
+    async fn handle(&mut self, msg: NetworkMessage, permit: OwnedSemaphorePermit) -> Result<(), Exit> {
+        self.rate_limit()?;
+        match self.phase {
+            Phase::AwaitVersion => match msg {
+                NetworkMessage::Version(v) => self.on_version(v).await,
+                other => Err(Exit::ban(format!("{} message before version handshake", other.command()))),
+            },
+            Phase::AwaitVerack => match msg {
+                NetworkMessage::Verack => self.on_verack().await,
+                NetworkMessage::WtxidRelay => {
+                    if let Some(i) = &mut self.info {
+                        i.wtxid_relay = i.version >= WTXID_RELAY_VERSION;
+                    }
+                    Ok(())
+                }
+                NetworkMessage::SendAddrV2 => {
+                    if let Some(i) = &mut self.info {
+                        i.addrv2 = true;
+                    }
+                    Ok(())
+                }
+                NetworkMessage::Version(_) => Err(Exit::disconnect("duplicate version message")),
+                other => {
+                    tracing::debug!(target: "blvm::net", peer = self.shared().id, cmd = %other.command(), "ignoring message before verack");
+                    Ok(())
+                }
+            },
+            Phase::Ready => self.on_message(msg, permit).await,
+        }
+    }
+
+    async fn on_version(&mut self, v: VersionMessage) -> Result<(), Exit> {
+        let shared = self.shared().clone();
+        if v.version < MIN_PEER_PROTO_VERSION {
+            return Err(Exit::disconnect(format!("obsolete protocol version {}", v.version)));
+        }
+        if shared.inbound && self.env.local_nonces.lock().unwrap_or_else(|p| p.into_inner()).contains(&v.nonce) {
+            return Err(Exit::disconnect("connected to self"));
+        }
+        let services = v.services.to_u64();
+        let desirable = ServiceFlags::NETWORK.to_u64() | ServiceFlags::WITNESS.to_u64();
+        let needs_services = matches!(shared.conn_type, ConnType::OutboundFullRelay | ConnType::BlockRelayOnly);
+        if needs_services && services & desirable != desirable && services & (ServiceFlags::NETWORK_LIMITED.to_u64() | ServiceFlags::WITNESS.to_u64()) != (ServiceFlags::NETWORK_LIMITED.to_u64() | ServiceFlags::WITNESS.to_u64()) {
+            return Err(Exit::disconnect(format!("peer does not offer the services we need (services {services:#x})")));
+        }
+        if v.user_agent.len() > 256 {
+            return Err(Exit::ban("user agent longer than 256 bytes"));
+        }
+        let info = VersionInfo {
+            version: v.version.min(PROTOCOL_VERSION),
+            services,
+            user_agent: v.user_agent.chars().filter(|c| !c.is_control()).collect(),
+            start_height: v.start_height,
+            relay: v.relay,
+            time_offset: v.timestamp - unix_now(),
+            wtxid_relay: false,
+            addrv2: false,
+        };
+        *shared.info.lock().unwrap_or_else(|p| p.into_inner()) = Some(info.clone());
+        shared.synced_headers.store(-1, Ordering::Relaxed);
+        if !self.sent_version {
+            self.send_version().await?;
+        }
+        if info.version >= WTXID_RELAY_VERSION {
+            self.out.send(NetworkMessage::WtxidRelay).await?;
+        }
+        self.out.send(NetworkMessage::SendAddrV2).await?;
+        self.out.send(NetworkMessage::Verack).await?;
+        self.info = Some(info);
+        self.phase = Phase::AwaitVerack;
+        Ok(())
+    }
+
+    async fn on_verack(&mut self) -> Result<(), Exit> {
+        let Some(info) = self.info.clone() else { return Err(Exit::ban("verack before version")) };
+        *self.shared().info.lock().unwrap_or_else(|p| p.into_inner()) = Some(info.clone());
+        self.phase = Phase::Ready;
+        if info.version >= SENDHEADERS_VERSION {
+            self.out.send(NetworkMessage::SendHeaders).await?;
+        }
+        if matches!(self.shared().conn_type, ConnType::OutboundFullRelay | ConnType::AddrFetch | ConnType::Manual) {
+            self.out.send(NetworkMessage::GetAddr).await?;
+        }
+        self.shared().request_ping();
+        self.env.events.send(Event::Ready { id: self.shared().id, info }).await.map_err(|_| Exit::quiet("node shutting down"))
+    }
+
+    async fn on_message(&mut self, msg: NetworkMessage, permit: OwnedSemaphorePermit) -> Result<(), Exit> {
+        let shared = self.shared().clone();
+        match msg {
+            NetworkMessage::Ping(n) => self.out.send(NetworkMessage::Pong(n)).await,
+            NetworkMessage::Pong(n) => {
+                let expected = shared.ping_nonce.load(Ordering::Relaxed);
+                let started = shared.ping_started_us.load(Ordering::Relaxed);
+                if n != 0 && n == expected && started > 0 {
+                    let rtt = shared.elapsed_us().saturating_sub(started).max(1);
+                    shared.last_ping_us.store(rtt, Ordering::Relaxed);
+                    shared.min_ping_us.fetch_min(rtt, Ordering::Relaxed);
+                    shared.ping_started_us.store(0, Ordering::Relaxed);
+                }
+                Ok(())
+            }
+            NetworkMessage::Version(_) => Err(Exit::disconnect("duplicate version message")),
+            NetworkMessage::Verack => Ok(()),
+            NetworkMessage::WtxidRelay | NetworkMessage::SendAddrV2 => Err(Exit::disconnect(format!("{} after verack", msg.command()))),
+            NetworkMessage::GetHeaders(g) => {
+                if g.locator_hashes.len() > MAX_LOCATOR_SZ {
+                    return Err(Exit::ban(format!("getheaders locator of {} entries (limit {MAX_LOCATOR_SZ})", g.locator_hashes.len())));
+                }
+                let headers = self.chain(move |c| headers_after(c, &g.locator_hashes, g.stop_hash, MAX_HEADERS_RESULTS)).await?;
+                self.out.send(NetworkMessage::Headers(headers)).await
+            }
+            NetworkMessage::GetBlocks(g) => {
+                if g.locator_hashes.len() > MAX_LOCATOR_SZ {
+                    return Err(Exit::ban(format!("getblocks locator of {} entries (limit {MAX_LOCATOR_SZ})", g.locator_hashes.len())));
+                }
+                let hashes = self.chain(move |c| headers_after(c, &g.locator_hashes, g.stop_hash, MAX_BLOCKS_INV)).await?;
+                if hashes.is_empty() {
+                    return Ok(());
+                }
+                self.out.send(NetworkMessage::Inv(hashes.iter().map(|h| Inventory::Block(h.block_hash())).collect())).await
+            }
+            NetworkMessage::GetData(items) => {
+                if items.len() > MAX_INV_SIZE {
+                    return Err(Exit::ban(format!("getdata with {} entries (limit {MAX_INV_SIZE})", items.len())));
+                }
+                let mut rest = Vec::new();
+                let mut missing = Vec::new();
+                for inv in items {
+                    match inv {
+                        Inventory::Block(h) | Inventory::WitnessBlock(h) => {
+                            let witness = matches!(inv, Inventory::WitnessBlock(_));
+                            match self.chain(move |c| servable_block(c, &h)).await? {
+                                Some(b) => self.out.send_bulk(NetworkMessage::Block(if witness { b } else { strip_witness(b) })).await?,
+                                None => missing.push(inv),
+                            }
+                        }
+                        Inventory::Transaction(_) | Inventory::WTx(_) | Inventory::WitnessTransaction(_) => rest.push(inv),
+                        Inventory::CompactBlock(_) | Inventory::Unknown { inv_type: 3, .. } => missing.push(inv),
+                        _ => {}
+                    }
+                }
+                if !missing.is_empty() {
+                    self.out.send(NetworkMessage::NotFound(missing)).await?;
+                }
+                if !rest.is_empty() {
+                    self.forward(NetworkMessage::GetData(rest), Some(permit)).await?;
+                }
+                Ok(())
+            }
+            NetworkMessage::Inv(ref v) | NetworkMessage::NotFound(ref v) if v.len() > MAX_INV_SIZE => Err(Exit::ban(format!("{} with {} entries (limit {MAX_INV_SIZE})", msg.command(), v.len()))),
+            NetworkMessage::Headers(ref h) if h.len() > MAX_HEADERS_RESULTS => Err(Exit::ban(format!("headers message with {} headers (limit {MAX_HEADERS_RESULTS})", h.len()))),
+            NetworkMessage::Addr(ref a) if a.len() > codec::MAX_ADDR_TO_SEND => Err(Exit::ban(format!("addr message with {} entries (limit {})", a.len(), codec::MAX_ADDR_TO_SEND))),
+            NetworkMessage::AddrV2(ref a) if a.len() > codec::MAX_ADDR_TO_SEND => Err(Exit::ban(format!("addrv2 message with {} entries (limit {})", a.len(), codec::MAX_ADDR_TO_SEND))),
+            NetworkMessage::Block(_) => {
+                shared.last_block_rx_ms.store(shared.started.elapsed().as_millis() as u64, Ordering::Relaxed);
+                self.forward(msg, Some(permit)).await
+            }
+            NetworkMessage::Headers(_)
+            | NetworkMessage::Inv(_)
+            | NetworkMessage::NotFound(_)
+            | NetworkMessage::Tx(_)
+            | NetworkMessage::Addr(_)
+            | NetworkMessage::AddrV2(_)
+            | NetworkMessage::GetAddr
+            | NetworkMessage::SendHeaders
+            | NetworkMessage::FeeFilter(_)
+            | NetworkMessage::MemPool => self.forward(msg, Some(permit)).await,
+            NetworkMessage::FilterLoad(_) | NetworkMessage::FilterAdd(_) | NetworkMessage::FilterClear => Err(Exit::disconnect(format!("{} without NODE_BLOOM", msg.command()))),
+            NetworkMessage::SendCmpct(_)
+            | NetworkMessage::CmpctBlock(_)
+            | NetworkMessage::GetBlockTxn(_)
+            | NetworkMessage::BlockTxn(_)
+            | NetworkMessage::MerkleBlock(_)
+            | NetworkMessage::GetCFilters(_)
+            | NetworkMessage::CFilter(_)
+            | NetworkMessage::GetCFHeaders(_)
+            | NetworkMessage::CFHeaders(_)
+            | NetworkMessage::GetCFCheckpt(_)
+            | NetworkMessage::CFCheckpt(_)
+            | NetworkMessage::Alert(_)
+            | NetworkMessage::Reject(_) => Ok(()),
+            NetworkMessage::Unknown { command, .. } => Err(Exit::disconnect(format!("unknown command '{}'", command.as_ref().escape_debug()))),
+        }
+    }
+
+    async fn chain<T: Send + 'static>(&self, f: impl FnOnce(&ChainManager) -> T + Send + 'static) -> Result<T, Exit> {
+        let node = self.env.node.upgrade().ok_or_else(|| Exit::quiet("node shutting down"))?;
+        tokio::task::spawn_blocking(move || {
+            let c = node.chain_ref().lock().unwrap_or_else(|p| p.into_inner());
+            f(&c)
+        })
+        .await
+        .map_err(|e| Exit::disconnect(format!("internal error: {e}")))
+    }
+}
+
+/// Removes witness data (for peers asking with MSG_BLOCK / MSG_TX).
+pub fn strip_witness(mut b: Block) -> Block {
+    for tx in &mut b.txdata {
+        for i in &mut tx.input {
+            i.witness.clear();
+        }
+    }
+    b
+}
+
+/// A block we can serve: stored and not known invalid.
+pub fn servable_block(c: &ChainManager, h: &BlockHash) -> Option<Block> {
+    let e = c.entry(h)?;
+    if e.is_failed() || !e.have_data() {
+        return None;
+    }
+    match c.read_block(h) {
+        Ok(b) => b,
+        Err(e) => {
+            tracing::error!(target: "blvm::net", block = %h, "cannot read block to serve: {e}");
+            None
+        }
+    }
+}
+
+/// The active-chain fork point of a locator (Core's FindForkInGlobalIndex): the first locator
+/// entry on the active chain, our tip if the entry descends from it, else genesis.
+pub fn locator_fork(c: &ChainManager, locator: &[BlockHash]) -> u32 {
+    let tip = c.tip();
+    for h in locator {
+        if let Some(e) = c.entry(h) {
+            if c.is_active(h) {
+                return e.height;
+            }
+            if e.height > tip.height && c.ancestor(h, tip.height).map(|a| a.hash) == Some(tip.hash) {
+                return tip.height;
+            }
+        }
+    }
+    0
+}
+
+/// Active-chain headers after the locator's fork point, up to `max` or `stop` (Core's
+/// getheaders answer; with an empty locator, just the header of `stop`).
+pub fn headers_after(c: &ChainManager, locator: &[BlockHash], stop: BlockHash, max: usize) -> Vec<Header> {
+    if locator.is_empty() {
+        return c.entry(&stop).filter(|e| !e.is_failed()).map(|e| vec![e.header]).unwrap_or_default();
+    }
+    let mut out = Vec::new();
+    let mut h = locator_fork(c, locator) + 1;
+    while out.len() < max {
+        let Some(hash) = c.hash_at(h) else { break };
+        let Some(e) = c.entry(&hash) else { break };
+        out.push(e.header);
+        if hash == stop {
+            break;
+        }
+        h += 1;
+    }
+    out
+}
+
+/// A block locator for `hash` (dense for the last 10, then exponentially sparser, genesis last).
+pub fn locator(c: &ChainManager, hash: &BlockHash) -> Vec<BlockHash> {
+    let Some(start) = c.entry(hash) else { return vec![c.params().genesis().block_hash()] };
+    let mut out = Vec::new();
+    let mut height = i64::from(start.height);
+    let mut step = 1i64;
+    while height >= 0 {
+        match c.ancestor(hash, height as u32) {
+            Some(e) => out.push(e.hash),
+            None => break,
+        }
+        if height == 0 {
+            break;
+        }
+        if out.len() >= 10 {
+            step *= 2;
+        }
+        height = (height - step).max(0);
+    }
+    out
+}
+
+async fn read_loop(mut rd: OwnedReadHalf, out: Outbox, env: Arc<PeerEnv>) -> Exit {
+    let s = env.settings.clone();
+    let shared = out.shared.clone();
+    let budget = Arc::new(Semaphore::new(s.recv_budget.max(codec::MAX_PROTOCOL_MESSAGE_LENGTH + HEADER_LEN)));
+    let our_nonce = rand::random::<u64>();
+    if !shared.inbound {
+        env.local_nonces.lock().unwrap_or_else(|p| p.into_inner()).insert(our_nonce);
+    }
+    let mut r = Reader { out, env: env.clone(), phase: Phase::AwaitVersion, info: None, our_nonce, tokens: MSG_BURST, last_refill: Instant::now(), sent_version: false };
+    let exit = async {
+        if !shared.inbound {
+            r.send_version().await?;
+        }
+        let handshake_deadline = Instant::now() + s.peer_timeout;
+        loop {
+            let idle = if r.phase == Phase::Ready { s.inactivity_timeout } else { handshake_deadline.saturating_duration_since(Instant::now()) };
+            let header = match codec::read_header(&mut rd, env.magic, idle, s.peer_timeout).await {
+                Ok(Some(h)) => h,
+                Ok(None) if r.phase == Phase::Ready => return Err(Exit::disconnect(format!("no message for {}s (inactivity)", idle.as_secs()))),
+                Ok(None) => return Err(Exit::disconnect(format!("handshake not completed within {}s", s.peer_timeout.as_secs()))),
+                Err(e) => return Err(frame_exit(e)),
+            };
+            let size = HEADER_LEN + header.len;
+            shared.waiting_budget.store(true, Ordering::Relaxed);
+            let permit = budget.clone().acquire_many_owned(size as u32).await;
+            shared.waiting_budget.store(false, Ordering::Relaxed);
+            let permit = permit.map_err(|_| Exit::quiet("closing"))?;
+            let frame = codec::read_payload(&mut rd, &header, s.peer_timeout).await.map_err(frame_exit)?;
+            shared.bytes_recv.fetch_add(size as u64, Ordering::Relaxed);
+            env.totals.recv.fetch_add(size as u64, Ordering::Relaxed);
+            shared.last_recv.store(unix_now(), Ordering::Relaxed);
+            let msg = codec::decode(&frame, &header).map_err(frame_exit)?;
+            drop(frame);
+            if r.phase != Phase::Ready && Instant::now() > handshake_deadline {
+                return Err(Exit::disconnect(format!("handshake not completed within {}s", s.peer_timeout.as_secs())));
+            }
+            r.handle(msg, permit).await?;
+        }
+    }
+    .await;
+    env.local_nonces.lock().unwrap_or_else(|p| p.into_inner()).remove(&our_nonce);
+    match exit {
+        Ok(()) => Exit::quiet("closed"),
+        Err(e) => e,
+    }
+}
+
+fn frame_exit(e: FrameError) -> Exit {
+    let ban = e.is_misbehaviour();
+    Exit { reason: e.to_string(), ban }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn conn_types() {
+        assert!(ConnType::OutboundFullRelay.relays_txs());
+        assert!(!ConnType::BlockRelayOnly.relays_txs());
+        assert_eq!(ConnType::BlockRelayOnly.as_str(), "block-relay-only");
+    }
+}

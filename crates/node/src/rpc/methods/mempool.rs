@@ -1,0 +1,430 @@
+//! Mempool and submission methods with Core's shapes: getmempoolinfo, getrawmempool,
+//! getmempoolentry, getmempoolancestors, getmempooldescendants, savemempool,
+//! sendrawtransaction, testmempoolaccept; and the util methods validateaddress and
+//! estimatesmartfee.
+
+use super::super::error::{code, RpcError};
+use super::super::params::Params;
+use super::blockchain::{amount, hex};
+use crate::mempool::entry::{feerate_per_kvb, fee_at, virtual_size};
+use crate::mempool::policy;
+use crate::mempool::{AcceptOptions, Accepted, Mempool, Pool};
+use crate::node::Node;
+use crate::validation::Reject;
+use bitcoin::consensus::deserialize;
+use bitcoin::{Network, OutPoint, Transaction, Txid};
+use serde_json::{json, Map, Value};
+use std::collections::HashSet;
+use std::str::FromStr;
+use std::sync::Arc;
+
+/// Default `maxfeerate` of sendrawtransaction/testmempoolaccept: 0.10 BTC/kvB in sat/kvB.
+pub const DEFAULT_MAX_RAW_TX_FEE_RATE: u64 = 10_000_000;
+/// Most transactions testmempoolaccept takes (Core's MAX_PACKAGE_COUNT).
+pub const MAX_PACKAGE_COUNT: usize = 25;
+/// Largest package weight.
+pub const MAX_PACKAGE_WEIGHT: u64 = 404_000;
+
+/// Core's ParseHashV for a txid argument.
+pub fn parse_txid(v: &str, name: &str) -> Result<Txid, RpcError> {
+    if v.len() != 64 {
+        return Err(RpcError::param(format!("{name} must be of length 64 (not {}, for '{v}')", v.len())));
+    }
+    if !v.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(RpcError::param(format!("{name} must be hexadecimal string (not '{v}')")));
+    }
+    Txid::from_str(v).map_err(|_| RpcError::param(format!("{name} must be hexadecimal string (not '{v}')")))
+}
+
+/// Decodes a hex transaction as Core's DecodeHexTx does for sendrawtransaction.
+pub fn decode_tx(s: &str) -> Option<Transaction> {
+    let raw = crate::import::hex_decode(s)?;
+    deserialize::<Transaction>(&raw).ok()
+}
+
+/// Core's ParseFeeRate: an amount per kvB, below 1 BTC/kvB; returns sat/kvB.
+fn parse_fee_rate(v: Option<&Value>) -> Result<u64, RpcError> {
+    let Some(v) = v else { return Ok(DEFAULT_MAX_RAW_TX_FEE_RATE) };
+    let sat = super::rawtransaction::amount_from_value(v)? as u64;
+    if sat >= 100_000_000 {
+        return Err(RpcError::param("Fee rates larger than or equal to 1BTC/kvB are not accepted"));
+    }
+    Ok(sat)
+}
+
+/// Core's `state.ToString()`: reason, then ", detail" when there is one.
+pub fn reject_string(r: &Reject) -> String {
+    if r.detail.is_empty() {
+        r.reason.clone()
+    } else {
+        format!("{}, {}", r.reason, r.detail)
+    }
+}
+
+/// The RPC error sendrawtransaction returns for a rejection (Core's BroadcastTransaction).
+pub fn reject_error(r: &Reject) -> RpcError {
+    if r.reason == "bad-txns-inputs-missingorspent" {
+        RpcError::new(code::VERIFY_ERROR, reject_string(r))
+    } else {
+        RpcError::new(code::VERIFY_REJECTED, reject_string(r))
+    }
+}
+
+fn entry_json(pool: &Pool, txid: &Txid) -> Value {
+    let Some(e) = pool.get(txid) else { return Value::Null };
+    let anc = pool.ancestor_stats(txid);
+    let desc = pool.descendant_stats(txid);
+    let replaceable = e.signals_rbf() || pool.ancestors(txid).iter().filter_map(|a| pool.get(a)).any(|a| a.signals_rbf());
+    let mut depends: Vec<String> = e.parents.iter().map(|t| t.to_string()).collect();
+    depends.sort();
+    let mut spentby: Vec<String> = e.children.iter().map(|t| t.to_string()).collect();
+    spentby.sort();
+    json!({
+        "vsize": e.vsize,
+        "weight": e.weight,
+        "time": e.time,
+        "height": e.height,
+        "descendantcount": desc.count,
+        "descendantsize": desc.vsize,
+        "ancestorcount": anc.count,
+        "ancestorsize": anc.vsize,
+        "wtxid": e.wtxid.to_string(),
+        "fees": {
+            "base": amount(e.fee),
+            "modified": amount(e.fee),
+            "ancestor": amount(anc.fee),
+            "descendant": amount(desc.fee),
+        },
+        "depends": depends,
+        "spentby": spentby,
+        "bip125-replaceable": replaceable,
+        "unbroadcast": false,
+    })
+}
+
+fn txid_list_or_verbose(pool: &Pool, txids: Vec<Txid>, verbose: bool) -> Value {
+    if verbose {
+        let mut m = Map::new();
+        for t in txids {
+            m.insert(t.to_string(), entry_json(pool, &t));
+        }
+        Value::Object(m)
+    } else {
+        Value::Array(txids.iter().map(|t| json!(t.to_string())).collect())
+    }
+}
+
+fn network(node: &Arc<Node>) -> Network {
+    node.settings().params.network
+}
+
+/// Runs a mempool, raw-transaction-submission or util method (on a blocking thread).
+pub fn call(node: &Arc<Node>, method: &str, p: &Params) -> Result<Value, RpcError> {
+    let mp = node.mempool();
+    match method {
+        "getmempoolinfo" => Ok(mempool_info(&mp)),
+        "getrawmempool" => {
+            let verbose = p.opt_bool(0)?.unwrap_or(false);
+            let seq = p.opt_bool(1)?.unwrap_or(false);
+            if verbose && seq {
+                return Err(RpcError::param("Verbose results cannot contain mempool sequence values."));
+            }
+            let pool = mp.pool();
+            let txids: Vec<Txid> = pool.entries_by_sequence().iter().map(|e| e.txid).collect();
+            if seq {
+                return Ok(json!({"txids": txids.iter().map(|t| t.to_string()).collect::<Vec<_>>(), "mempool_sequence": pool.sequence()}));
+            }
+            Ok(txid_list_or_verbose(&pool, txids, verbose))
+        }
+        "getmempoolentry" => {
+            let txid = parse_txid(p.str(0)?, "txid")?;
+            let pool = mp.pool();
+            if !pool.contains(&txid) {
+                return Err(RpcError::new(code::INVALID_ADDRESS_OR_KEY, "Transaction not in mempool"));
+            }
+            Ok(entry_json(&pool, &txid))
+        }
+        "getmempoolancestors" | "getmempooldescendants" => {
+            let txid = parse_txid(p.str(0)?, "parameter 1")?;
+            let verbose = p.opt_bool(1)?.unwrap_or(false);
+            let pool = mp.pool();
+            if !pool.contains(&txid) {
+                return Err(RpcError::new(code::INVALID_ADDRESS_OR_KEY, "Transaction not in mempool"));
+            }
+            let set = if method == "getmempoolancestors" { pool.ancestors(&txid) } else { pool.descendants(&txid) };
+            let mut list: Vec<Txid> = set.into_iter().collect();
+            list.sort_by_key(|t| pool.get(t).map(|e| e.sequence).unwrap_or(0));
+            Ok(txid_list_or_verbose(&pool, list, verbose))
+        }
+        "savemempool" => {
+            if !mp.is_loaded() {
+                return Err(RpcError::new(code::MISC_ERROR, "The mempool was not loaded yet"));
+            }
+            let path = mp.save().map_err(|e| {
+                tracing::error!(target: "blvm::mempool", "savemempool: {e}");
+                RpcError::new(code::MISC_ERROR, "Unable to dump mempool to disk")
+            })?;
+            Ok(json!({"filename": path.display().to_string()}))
+        }
+        "sendrawtransaction" => sendrawtransaction(&mp, p),
+        "testmempoolaccept" => testmempoolaccept(&mp, p),
+        "validateaddress" => Ok(validateaddress(p.str(0)?, network(node))),
+        "estimatesmartfee" => estimatesmartfee(p),
+        _ => Err(RpcError::new(code::METHOD_NOT_FOUND, "Method not found")),
+    }
+}
+
+fn mempool_info(mp: &Mempool) -> Value {
+    let s = mp.stats();
+    let st = mp.settings();
+    json!({
+        "loaded": mp.is_loaded(),
+        "size": s.size,
+        "bytes": s.bytes,
+        "usage": s.usage,
+        "total_fee": amount(s.total_fee),
+        "maxmempool": st.max_size_bytes,
+        "mempoolminfee": amount(s.min_fee),
+        "minrelaytxfee": amount(st.min_relay_feerate),
+        "incrementalrelayfee": amount(st.incremental_relay_feerate),
+        "unbroadcastcount": 0,
+        "fullrbf": st.full_rbf,
+        "permitbaremultisig": st.permit_bare_multisig,
+        "maxdatacarriersize": st.max_datacarrier_bytes.unwrap_or(0),
+    })
+}
+
+fn sendrawtransaction(mp: &Mempool, p: &Params) -> Result<Value, RpcError> {
+    let tx = decode_tx(p.str(0)?).ok_or_else(|| RpcError::new(code::DESERIALIZATION_ERROR, "TX decode failed. Make sure the tx has at least one input."))?;
+    let max_burn = match p.get(2) {
+        None => 0,
+        Some(v) => super::rawtransaction::amount_from_value(v)? as u64,
+    };
+    for out in &tx.output {
+        let spk = out.script_pubkey.as_bytes();
+        // Core's HasValidOps: every operation parses and is at most OP_NOP10.
+        let invalid_ops = match policy::parse_ops(spk) {
+            None => true,
+            Some(ops) => ops.iter().any(|o| o.data.is_none() && o.opcode > 0xb9),
+        };
+        if (policy::is_unspendable(spk) || invalid_ops) && out.value.to_sat() > max_burn {
+            return Err(RpcError::new(code::VERIFY_ERROR, "Unspendable output exceeds maximum configured by user (maxburnamount)"));
+        }
+    }
+    let max_rate = parse_fee_rate(p.get(1))?;
+    let max_fee = fee_at(max_rate, virtual_size(tx.weight().to_wu(), 0, 1));
+    let txid = tx.compute_txid();
+    {
+        let chain = mp.chain().clone();
+        let mut c = chain.lock().unwrap_or_else(|e| e.into_inner());
+        for vout in 0..tx.output.len() as u32 {
+            if matches!(c.get_coin(&OutPoint { txid, vout }), Ok(Some(_))) {
+                return Err(RpcError::new(code::VERIFY_ALREADY_IN_CHAIN, "Transaction outputs already in utxo set"));
+            }
+        }
+        if mp.contains(&txid) {
+            return Ok(json!(txid.to_string()));
+        }
+        if max_fee > 0 {
+            let a = mp.accept_locked(&mut c, tx.clone(), AcceptOptions { test_accept: true, ..Default::default() }).map_err(|r| reject_error(&r))?;
+            if a.fee > max_fee {
+                return Err(RpcError::new(code::VERIFY_ERROR, "Fee exceeds maximum configured by user (e.g. -maxtxfee, maxfeerate)"));
+            }
+        }
+        let r = mp.accept_locked(&mut c, tx, AcceptOptions::default());
+        drop(c);
+        mp.publish_pending();
+        r.map_err(|r| reject_error(&r))?;
+    }
+    Ok(json!(txid.to_string()))
+}
+
+/// Core's package well-formedness checks (IsWellFormedPackage, IsConsistentPackage).
+fn package_error(txs: &[Transaction]) -> Option<String> {
+    let weight: u64 = txs.iter().map(|t| t.weight().to_wu()).sum();
+    if weight > MAX_PACKAGE_WEIGHT {
+        return Some("package-too-large".into());
+    }
+    let ids: Vec<Txid> = txs.iter().map(|t| t.compute_txid()).collect();
+    if ids.iter().collect::<HashSet<_>>().len() != ids.len() {
+        return Some("package-contains-duplicates".into());
+    }
+    for (i, tx) in txs.iter().enumerate() {
+        if tx.input.iter().any(|inp| ids[i + 1..].contains(&inp.previous_output.txid)) {
+            return Some("package-not-sorted".into());
+        }
+    }
+    let mut spent = HashSet::new();
+    for tx in txs {
+        for i in &tx.input {
+            if !spent.insert(i.previous_output) {
+                return Some("conflict-in-package".into());
+            }
+        }
+    }
+    None
+}
+
+fn accepted_json(out: &mut Map<String, Value>, a: &Accepted, max_rate: u64) -> bool {
+    let max_fee = fee_at(max_rate, a.vsize);
+    if max_rate > 0 && a.fee > max_fee {
+        out.insert("allowed".into(), json!(false));
+        out.insert("reject-reason".into(), json!("max-fee-exceeded"));
+        return false;
+    }
+    out.insert("allowed".into(), json!(true));
+    out.insert("vsize".into(), json!(a.vsize));
+    out.insert(
+        "fees".into(),
+        json!({"base": amount(a.fee), "effective-feerate": amount(feerate_per_kvb(a.fee, a.vsize)), "effective-includes": [a.wtxid.to_string()]}),
+    );
+    true
+}
+
+fn testmempoolaccept(mp: &Mempool, p: &Params) -> Result<Value, RpcError> {
+    let raw = p.get(0).ok_or_else(|| RpcError::new(code::INVALID_PARAMS, "Missing required argument \"rawtxs\" (position 1)"))?;
+    let Value::Array(items) = raw else {
+        return Err(RpcError::new(code::TYPE_ERROR, "JSON value of type string is not of expected type array"));
+    };
+    if items.is_empty() || items.len() > MAX_PACKAGE_COUNT {
+        return Err(RpcError::param(format!("Array must contain between 1 and {MAX_PACKAGE_COUNT} transactions.")));
+    }
+    let max_rate = parse_fee_rate(p.get(1))?;
+    let mut txs = Vec::with_capacity(items.len());
+    for it in items {
+        let s = it.as_str().ok_or_else(|| RpcError::new(code::TYPE_ERROR, "JSON value is not a string as expected"))?;
+        let tx = decode_tx(s).ok_or_else(|| RpcError::new(code::DESERIALIZATION_ERROR, format!("TX decode failed: {s} Make sure the tx has at least one input.")))?;
+        txs.push(tx);
+    }
+    let head = |tx: &Transaction| {
+        let mut m = Map::new();
+        m.insert("txid".into(), json!(tx.compute_txid().to_string()));
+        m.insert("wtxid".into(), json!(tx.compute_wtxid().to_string()));
+        m
+    };
+    if txs.len() > 1 {
+        if let Some(err) = package_error(&txs) {
+            return Ok(Value::Array(
+                txs.iter()
+                    .map(|t| {
+                        let mut m = head(t);
+                        m.insert("package-error".into(), json!(err));
+                        Value::Object(m)
+                    })
+                    .collect(),
+            ));
+        }
+    }
+    let results = if txs.len() == 1 {
+        vec![Some(mp.accept(txs[0].clone(), AcceptOptions { test_accept: true, ..Default::default() }))]
+    } else {
+        mp.test_accept_package(txs.clone())
+    };
+    let mut out = Vec::with_capacity(txs.len());
+    let mut exit_early = false;
+    for (tx, r) in txs.iter().zip(results) {
+        let mut m = head(tx);
+        match r {
+            Some(_) if exit_early => {}
+            None => {}
+            Some(Ok(a)) => exit_early = !accepted_json(&mut m, &a, max_rate),
+            Some(Err(r)) => {
+                m.insert("allowed".into(), json!(false));
+                if r.reason == "bad-txns-inputs-missingorspent" {
+                    m.insert("reject-reason".into(), json!("missing-inputs"));
+                } else {
+                    m.insert("reject-reason".into(), json!(r.reason));
+                    m.insert("reject-details".into(), json!(reject_string(&r)));
+                }
+            }
+        }
+        out.push(Value::Object(m));
+    }
+    Ok(Value::Array(out))
+}
+
+/// Base58 prefixes and bech32 HRP of a network.
+fn address_params(net: Network) -> (u8, u8, &'static str) {
+    match net {
+        Network::Bitcoin => (0, 5, "bc"),
+        Network::Regtest => (111, 196, "bcrt"),
+        _ => (111, 196, "tb"),
+    }
+}
+
+/// Core's DecodeDestination error text for a string that is not a valid address of `net`.
+fn address_error(s: &str, net: Network) -> String {
+    let (pkh, sh, hrp) = address_params(net);
+    let is_bech32 = s.len() >= hrp.len() && s[..hrp.len()].eq_ignore_ascii_case(hrp);
+    if !is_bech32 {
+        if let Ok(data) = bitcoin::base58::decode_check(s) {
+            return if data.first() == Some(&pkh) || data.first() == Some(&sh) {
+                "Invalid length for Base58 address (P2PKH or P2SH)".into()
+            } else {
+                "Invalid or unsupported Base58-encoded address.".into()
+            };
+        }
+        return if bitcoin::base58::decode(s).is_ok() {
+            "Invalid checksum or length of Base58 address (P2PKH or P2SH)".into()
+        } else {
+            "Invalid or unsupported Segwit (Bech32) or Base58 encoding.".into()
+        };
+    }
+    match bitcoin::bech32::segwit::decode(s) {
+        Ok((h, _, _)) if !h.as_str().eq_ignore_ascii_case(hrp) => format!("Invalid or unsupported prefix for Segwit (Bech32) address (expected {hrp}, got {}).", h.as_str()),
+        Ok((_, v, prog)) if v.to_u8() == 0 && prog.len() != 20 && prog.len() != 32 => {
+            format!("Invalid Bech32 v0 address program size ({} byte{}), per BIP141", prog.len(), if prog.len() == 1 { "" } else { "s" })
+        }
+        Ok(_) => "Invalid or unsupported Segwit (Bech32) or Base58 encoding.".into(),
+        Err(e) => {
+            let text = e.to_string();
+            if text.contains("checksum") {
+                "Invalid Bech32 checksum".into()
+            } else {
+                format!("Invalid Bech32 address: {text}")
+            }
+        }
+    }
+}
+
+/// The output script of an address valid on `net`.
+pub fn address_script(s: &str, net: Network) -> Option<bitcoin::ScriptBuf> {
+    let a = bitcoin::Address::from_str(s).ok()?.require_network(net).ok()?;
+    Some(a.script_pubkey())
+}
+
+/// `validateaddress "address"` with Core's result shape.
+pub fn validateaddress(s: &str, net: Network) -> Value {
+    let Some(spk) = address_script(s, net) else {
+        return json!({"isvalid": false, "error_locations": [], "error": address_error(s, net)});
+    };
+    let b = spk.as_bytes();
+    let mut v = json!({"isvalid": true, "address": s, "scriptPubKey": hex(b)});
+    match policy::witness_program(b) {
+        Some((ver, prog)) => {
+            v["isscript"] = json!(!(ver == 0 && prog.len() == 20));
+            v["iswitness"] = json!(true);
+            v["witness_version"] = json!(ver);
+            v["witness_program"] = json!(hex(prog));
+        }
+        None => {
+            v["isscript"] = json!(spk.is_p2sh());
+            v["iswitness"] = json!(false);
+        }
+    }
+    v
+}
+
+fn estimatesmartfee(p: &Params) -> Result<Value, RpcError> {
+    let target = p.i64(0)?;
+    if !(1..=1008).contains(&target) {
+        return Err(RpcError::param("Invalid conf_target, must be between 1 and 1008"));
+    }
+    if let Some(mode) = p.opt_str(1)? {
+        if !["unset", "economical", "conservative"].contains(&mode.to_ascii_lowercase().as_str()) {
+            return Err(RpcError::param("Invalid estimate_mode parameter, must be one of: \"unset\", \"economical\", \"conservative\""));
+        }
+    }
+    // No fee estimator yet: answer as Core does before it has collected any data.
+    Ok(json!({"errors": ["Insufficient data or no feerate found"], "blocks": 0}))
+}

@@ -1,0 +1,234 @@
+//! Network methods with Core's result shapes: getnetworkinfo, getpeerinfo, getconnectioncount,
+//! addnode, disconnectnode, setban, listbanned, clearbanned, getnettotals, ping.
+
+use super::super::error::{code, RpcError};
+use super::super::params::Params;
+use crate::node::Node;
+use crate::p2p::ban::{now, Subnet};
+use crate::p2p::{Command, Net};
+use bitcoin::p2p::ServiceFlags;
+use serde_json::{json, Value};
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use tokio::sync::oneshot;
+
+/// Core's RPC_CLIENT_NODE_ALREADY_ADDED.
+const NODE_ALREADY_ADDED: i64 = -23;
+/// Core's RPC_CLIENT_NODE_NOT_ADDED.
+const NODE_NOT_ADDED: i64 = -24;
+/// Core's RPC_CLIENT_NODE_NOT_CONNECTED.
+const NODE_NOT_CONNECTED: i64 = -29;
+/// Core's RPC_CLIENT_INVALID_IP_OR_SUBNET.
+const INVALID_IP_OR_SUBNET: i64 = -30;
+
+fn net(node: &Arc<Node>) -> Result<Arc<Net>, RpcError> {
+    let n = node.net();
+    if n.settings().is_none() {
+        return Err(RpcError::new(code::CLIENT_P2P_DISABLED, "Error: Peer-to-peer functionality missing or disabled"));
+    }
+    Ok(n)
+}
+
+/// Names of service bits, as Core's `servicesnames`.
+fn service_names(bits: u64) -> Vec<&'static str> {
+    let mut v = Vec::new();
+    for (bit, name) in [(ServiceFlags::NETWORK, "NETWORK"), (ServiceFlags::BLOOM, "BLOOM"), (ServiceFlags::WITNESS, "WITNESS"), (ServiceFlags::COMPACT_FILTERS, "COMPACT_FILTERS"), (ServiceFlags::NETWORK_LIMITED, "NETWORK_LIMITED"), (ServiceFlags::P2P_V2, "P2P_V2")] {
+        if bits & bit.to_u64() != 0 {
+            v.push(name);
+        }
+    }
+    v
+}
+
+const LOCAL_SERVICES: u64 = 1 | 8 | 1024;
+
+fn secs(d: Option<std::time::Duration>) -> Value {
+    d.map(|d| json!(d.as_secs_f64())).unwrap_or(Value::Null)
+}
+
+/// Dispatches one network method.
+pub async fn call(node: &Arc<Node>, method: &str, p: &Params) -> Result<Value, RpcError> {
+    match method {
+        "getconnectioncount" => {
+            let n = net(node)?;
+            let (i, o) = n.connection_count();
+            Ok(json!(i + o))
+        }
+        "getnetworkinfo" => Ok(networkinfo(node)),
+        "getpeerinfo" => Ok(peerinfo(&*net(node)?)),
+        "getnettotals" => {
+            let n = net(node)?;
+            let ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0);
+            Ok(json!({
+                "totalbytesrecv": n.totals().recv.load(Ordering::Relaxed),
+                "totalbytessent": n.totals().sent.load(Ordering::Relaxed),
+                "timemillis": ms,
+                "uploadtarget": {"timeframe": 86400, "target": 0, "target_reached": false, "serve_historical_blocks": true, "bytes_left_in_cycle": 0, "time_left_in_cycle": 0},
+            }))
+        }
+        "ping" => {
+            net(node)?.ping_all();
+            Ok(Value::Null)
+        }
+        "addnode" => {
+            let n = net(node)?;
+            let target = p.str(0)?.to_string();
+            let command = p.str(1)?;
+            let (tx, rx) = oneshot::channel();
+            let c = match command {
+                "add" => Command::AddNode { addr: target, permanent: true, reply: tx },
+                "onetry" => Command::AddNode { addr: target, permanent: false, reply: tx },
+                "remove" => Command::RemoveNode { addr: target, reply: tx },
+                _ => return Err(RpcError::param("Error: command must be one of add, remove, onetry")),
+            };
+            n.command(c).await.map_err(|e| RpcError::new(code::MISC_ERROR, e))?;
+            match rx.await {
+                Ok(Ok(())) => Ok(Value::Null),
+                Ok(Err(e)) if command == "remove" => Err(RpcError::new(NODE_NOT_ADDED, format!("Error: {e}"))),
+                Ok(Err(e)) => Err(RpcError::new(NODE_ALREADY_ADDED, format!("Error: {e}"))),
+                Err(_) => Err(RpcError::new(code::MISC_ERROR, "P2P networking is shutting down")),
+            }
+        }
+        "disconnectnode" => {
+            let n = net(node)?;
+            let addr = p.opt_str(0)?.filter(|s| !s.is_empty());
+            let id = p.opt_u64(1)?;
+            let (addr, id) = match (addr, id) {
+                (Some(a), None) => (Some(a.parse::<SocketAddr>().map_err(|_| RpcError::new(NODE_NOT_CONNECTED, "Node not found in connected nodes"))?), None),
+                (None, Some(i)) => (None, Some(i)),
+                _ => return Err(RpcError::param("Only one of address and nodeid should be provided.")),
+            };
+            let (tx, rx) = oneshot::channel();
+            n.command(Command::Disconnect { addr, id, reply: tx }).await.map_err(|e| RpcError::new(code::MISC_ERROR, e))?;
+            match rx.await {
+                Ok(true) => Ok(Value::Null),
+                _ => Err(RpcError::new(NODE_NOT_CONNECTED, "Node not found in connected nodes")),
+            }
+        }
+        "setban" => {
+            let n = net(node)?;
+            let target = p.str(0)?;
+            let command = p.str(1)?;
+            let subnet = Subnet::parse(target).ok_or_else(|| RpcError::new(INVALID_IP_OR_SUBNET, "Error: Invalid IP/Subnet"))?;
+            match command {
+                "add" => {
+                    if n.bans().has(&subnet) {
+                        return Err(RpcError::new(NODE_ALREADY_ADDED, "Error: IP/Subnet already banned"));
+                    }
+                    let default = n.settings().map(|s| s.ban_time.as_secs() as i64).unwrap_or(86_400);
+                    let t = p.get(2).and_then(|v| v.as_i64()).filter(|t| *t > 0).unwrap_or(default);
+                    let absolute = p.opt_bool(3)?.unwrap_or(false);
+                    let until = if absolute { t } else { now() + t };
+                    if until <= now() {
+                        return Err(RpcError::param("Error: Absolute timestamp is in the past"));
+                    }
+                    n.bans().ban(subnet, until, "manually added (setban)");
+                    tracing::info!(target: "blvm::net", %subnet, until, "setban add");
+                    let _ = n.command(Command::EnforceBans).await;
+                    Ok(Value::Null)
+                }
+                "remove" => {
+                    if !n.bans().unban(&subnet) {
+                        return Err(RpcError::new(INVALID_IP_OR_SUBNET, "Error: Unban failed. Requested address/subnet was not previously manually banned."));
+                    }
+                    Ok(Value::Null)
+                }
+                _ => Err(RpcError::param("Error: command must be one of add, remove")),
+            }
+        }
+        "listbanned" => {
+            let n = net(node)?;
+            let t = now();
+            let v: Vec<Value> = n
+                .bans()
+                .list()
+                .into_iter()
+                .map(|(s, e)| json!({"address": s.to_string(), "ban_created": e.created, "banned_until": e.until, "ban_duration": e.until - e.created, "time_remaining": (e.until - t).max(0), "reason": e.reason}))
+                .collect();
+            Ok(Value::Array(v))
+        }
+        "clearbanned" => {
+            net(node)?.bans().clear();
+            Ok(Value::Null)
+        }
+        _ => Err(RpcError::new(code::METHOD_NOT_FOUND, "Method not found")),
+    }
+}
+
+fn networkinfo(node: &Arc<Node>) -> Value {
+    let n = node.net();
+    let (i, o) = n.connection_count();
+    let local: Vec<Value> = n.listening().iter().map(|a| json!({"address": a.ip().to_string(), "port": a.port(), "score": 1})).collect();
+    json!({
+        "version": 10000,
+        "subversion": crate::p2p::user_agent(),
+        "protocolversion": crate::p2p::PROTOCOL_VERSION,
+        "localservices": format!("{LOCAL_SERVICES:016x}"),
+        "localservicesnames": service_names(LOCAL_SERVICES),
+        "localrelay": true,
+        "timeoffset": 0,
+        "networkactive": n.is_active(),
+        "connections": i + o,
+        "connections_in": i,
+        "connections_out": o,
+        "networks": [
+            {"name": "ipv4", "limited": false, "reachable": true, "proxy": "", "proxy_randomize_credentials": false},
+            {"name": "ipv6", "limited": false, "reachable": true, "proxy": "", "proxy_randomize_credentials": false},
+            {"name": "onion", "limited": true, "reachable": false, "proxy": "", "proxy_randomize_credentials": false},
+            {"name": "i2p", "limited": true, "reachable": false, "proxy": "", "proxy_randomize_credentials": false},
+            {"name": "cjdns", "limited": true, "reachable": false, "proxy": "", "proxy_randomize_credentials": false},
+        ],
+        "relayfee": node.mempool().settings().min_relay_feerate as f64 / 100_000_000.0,
+        "incrementalfee": node.mempool().settings().incremental_relay_feerate as f64 / 100_000_000.0,
+        "localaddresses": local,
+        "warnings": [],
+    })
+}
+
+fn peerinfo(n: &Net) -> Value {
+    let peers: Vec<Value> = n
+        .peer_list()
+        .into_iter()
+        .map(|p| {
+            let info = p.info();
+            let services = info.as_ref().map(|i| i.services).unwrap_or(0);
+            json!({
+                "id": p.id,
+                "addr": p.addr.to_string(),
+                "addrbind": p.local_addr.map(|a| a.to_string()),
+                "network": if p.addr.is_ipv4() { "ipv4" } else { "ipv6" },
+                "services": format!("{services:016x}"),
+                "servicesnames": service_names(services),
+                "relaytxes": info.as_ref().is_some_and(|i| i.relay) && p.conn_type.relays_txs(),
+                "lastsend": p.last_send.load(Ordering::Relaxed),
+                "lastrecv": p.last_recv.load(Ordering::Relaxed),
+                "last_transaction": p.last_tx_time.load(Ordering::Relaxed),
+                "last_block": p.last_block_time.load(Ordering::Relaxed),
+                "bytessent": p.bytes_sent.load(Ordering::Relaxed),
+                "bytesrecv": p.bytes_recv.load(Ordering::Relaxed),
+                "conntime": p.connected_at,
+                "timeoffset": info.as_ref().map(|i| i.time_offset).unwrap_or(0),
+                "pingtime": secs(p.ping_time()),
+                "minping": secs(p.min_ping()),
+                "pingwait": secs(p.ping_wait()),
+                "version": info.as_ref().map(|i| i.version).unwrap_or(0),
+                "subver": info.as_ref().map(|i| i.user_agent.clone()).unwrap_or_default(),
+                "inbound": p.inbound,
+                "bip152_hb_to": false,
+                "bip152_hb_from": false,
+                "startingheight": info.as_ref().map(|i| i.start_height).unwrap_or(-1),
+                "synced_headers": p.synced_headers.load(Ordering::Relaxed),
+                "synced_blocks": p.synced_blocks.load(Ordering::Relaxed),
+                "misbehavior": p.misbehavior.load(Ordering::Relaxed),
+                "wtxid_relay": info.as_ref().is_some_and(|i| i.wtxid_relay),
+                "addr_relay_enabled": p.conn_type.relays_txs(),
+                "permissions": [],
+                "connection_type": p.conn_type.as_str(),
+                "transport_protocol_type": "v1",
+                "session_id": "",
+            })
+        })
+        .collect();
+    Value::Array(peers)
+}
