@@ -1,0 +1,106 @@
+//! The datadir on a small size-limited filesystem (tmpfs), filled up by the test: DiskSpaceLow,
+//! then a low-disk cleanup, then a clean "error" shutdown before the disk is full; after space
+//! is freed the node restarts at the same tip and UTXO hash.
+
+mod common;
+#[path = "support/node_proc.rs"]
+mod node_proc;
+
+use node_proc::ModuleSpec;
+use std::io::Write;
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+struct Tmpfs {
+    dir: tempfile::TempDir,
+}
+
+impl Tmpfs {
+    fn mount(size_mib: u64) -> Option<Tmpfs> {
+        let dir = tempfile::tempdir().ok()?;
+        let ok = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size_mib}m,mode=0700"), "tmpfs"])
+            .arg(dir.path())
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false);
+        ok.then_some(Tmpfs { dir })
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(self.dir.path()).status();
+    }
+}
+
+fn free_bytes(p: &Path) -> u64 {
+    let c = std::ffi::CString::new(p.to_str().unwrap()).unwrap();
+    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    assert_eq!(unsafe { libc::statvfs(c.as_ptr(), &mut st) }, 0);
+    st.f_bavail as u64 * st.f_frsize as u64
+}
+
+#[test]
+fn filling_a_small_filesystem_warns_cleans_up_then_stops_cleanly_and_recovers() {
+    let Some(fs) = Tmpfs::mount(48) else {
+        eprintln!("SKIPPED: cannot mount a tmpfs here (needs root or CAP_SYS_ADMIN); this test fills a size-limited filesystem");
+        return;
+    };
+    let datadir = fs.path().join("data");
+    std::fs::create_dir_all(&datadir).unwrap();
+    node_proc::import_offline(&datadir, &common::chain_hex_path());
+    let mut n = node_proc::start_node_in(
+        &datadir,
+        &["-disklowpercent=0", "-disklowmb=24", "-diskcriticalmb=12", "-diskcheckinterval=1", "-shutdowntimeout=3", "-acktimeout=2"],
+        &[ModuleSpec::recorder("rec", "")],
+    );
+    n.wait_started();
+
+    // Fill in 1 MiB steps, never past 4 MiB of free space: the node must stop before that.
+    let filler_path = fs.path().join("filler");
+    let mut filler = std::fs::File::create(&filler_path).unwrap();
+    let chunk = vec![0xabu8; 1 << 20];
+    let start = Instant::now();
+    let mut status = None;
+    while start.elapsed() < Duration::from_secs(90) {
+        if let Some(st) = n.child.as_mut().unwrap().try_wait().unwrap() {
+            status = Some(st);
+            break;
+        }
+        if free_bytes(fs.path()) > 4 << 20 {
+            filler.write_all(&chunk).unwrap();
+            filler.sync_all().unwrap();
+        }
+        std::thread::sleep(Duration::from_millis(150));
+    }
+    let status = status.expect("node did not stop as the disk filled");
+    n.child = None;
+    assert!(!status.success(), "a low-disk stop is an error exit");
+    assert!(free_bytes(fs.path()) > 0, "the disk never filled up");
+
+    let ev = n.recorded_events("rec");
+    let types: Vec<&str> = ev.iter().map(|(t, _)| t.as_str()).collect();
+    let low = types.iter().position(|t| *t == "DiskSpaceLow").expect("DiskSpaceLow");
+    let cleanup = ev.iter().position(|(t, e)| t == "DataCleanup" && e["payload"]["cleanup_type"] == "low_disk").expect("low_disk cleanup");
+    let shutdown = ev.iter().position(|(t, e)| t == "NodeShutdown" && e["payload"]["reason"] == "error").expect("error shutdown");
+    assert!(low < cleanup && cleanup < shutdown, "{types:?}");
+    let p = &ev[low].1["payload"];
+    assert!(p["available_bytes"].as_u64().unwrap() < 24 << 20);
+    assert_eq!(p["total_bytes"].as_u64().unwrap(), 48 << 20);
+    assert!(ev.iter().any(|(t, e)| t == "StorageFlushCompleted" && e["payload"]["success"] == true), "flushed before stopping");
+    assert!(n.log().contains("disk space critically low"));
+
+    // Free the space: the node restarts at the same tip with the same UTXO set.
+    drop(filler);
+    std::fs::remove_file(&filler_path).unwrap();
+    let core = common::core_json();
+    let mut chain = common::open_regtest(&datadir.join("regtest"));
+    assert_eq!(chain.tip().hash.to_string(), core["getblockchaininfo"]["bestblockhash"].as_str().unwrap());
+    assert_eq!(chain.utxo_stats().unwrap().hash_serialized_3, core["gettxoutsetinfo"]["hash_serialized_3"]["hash_serialized_3"].as_str().unwrap());
+}
