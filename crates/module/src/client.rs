@@ -900,6 +900,18 @@ async fn reader_task(
                 }
                 None => debug!("response for unknown or timed-out request id {id}"),
             },
+            ModuleMessage::Event(ev) if ev.requires_ack() => {
+                // Events the node waits an ack for are never dropped here either: wait for room,
+                // keeping order behind any pending lag notice.
+                if let Some(pending) = lag.take() {
+                    if events.send(pending.message()).await.is_err() {
+                        break;
+                    }
+                }
+                if events.send(ModuleMessage::Event(ev)).await.is_err() {
+                    break;
+                }
+            }
             msg @ (ModuleMessage::Event(_) | ModuleMessage::Lagged { .. }) => {
                 if !deliver_event(&events, &mut lag, msg) {
                     break;
