@@ -81,7 +81,7 @@ pub const OPTIONS: &[(&str, OptKind, &str, &str)] = &[
     ("dbcache", OptKind::Int, "450", "UTXO cache size in MiB (4..=1048576)"),
     ("par", OptKind::Int, "0", "Script verification threads (0 = number of cores)"),
     ("printtoconsole", OptKind::Bool, "1", "Send log output to the console as well as debug.log"),
-    ("debug", OptKind::Str, "", "Enable debug logging for a category (chain, import, modules, net, rpc, mempool, progress, metrics) or 1 for all; repeatable"),
+    ("debug", OptKind::Str, "", "Debug logging for a category (chain, validation, store, import, progress, modules, net, mempool, rpc, metrics), 1 for all, 0 for none; repeatable"),
     ("logmaxsize", OptKind::Int, "10", "Rotate debug.log when it exceeds this many MiB (0 = never)"),
     ("logmaxfiles", OptKind::Int, "5", "Rotated logs to keep (debug.log.1 is the newest)"),
     ("daemon", OptKind::Bool, "0", "Run in the background: not supported, use a service manager (systemd) or nohup"),
@@ -105,7 +105,7 @@ pub const OPTIONS: &[(&str, OptKind, &str, &str)] = &[
     ("bantime", OptKind::Int, "86400", "Seconds a misbehaving peer stays banned"),
     ("peertimeout", OptKind::Int, "60", "Seconds a peer gets to complete the handshake, and to finish sending a started message"),
     ("loadblock", OptKind::Str, "", "Import blocks from this file (hex lines or blk-framed) after startup; repeatable"),
-    ("progressinterval", OptKind::Int, "2000", "Milliseconds between progress lines during import and -loadblock (1..=3600000)"),
+    ("progressinterval", OptKind::Int, "2000", "Milliseconds between progress lines of import and -loadblock, and of block download when given (which otherwise logs every 5 s); 1..=3600000"),
     ("txindex", OptKind::Bool, "0", "Maintain a transaction index: not supported yet (only 0 is accepted)"),
     ("metricsbind", OptKind::Str, "", "Serve Prometheus metrics at http://<addr>/metrics (IP:port; off when empty)"),
     ("prune", OptKind::Int, "0", "Keep block files under this many MiB (0 = off, >= 550 as in Core)"),
@@ -744,9 +744,10 @@ fn highest(settings: &[Setting], name: &str) -> Option<String> {
 /// Parses the command line, `BLVM_<NAME>` environment variables (`env` looks them up; empty
 /// values count as unset; repeatable options take comma-separated lists) and the configuration
 /// file (`-conf`, default `<datadir>/blvm.toml`; its `[main]`, `[test]`, `[testnet4]`, `[signet]`
-/// and `[regtest]` sections apply to that network only). Precedence: command line > environment
-/// > file section > file top level > defaults; the highest source that sets an option wins, for
-/// repeatable options with all its values. `-help` and `-version` read neither file nor environment.
+/// and `[regtest]` sections apply to that network only). Precedence, highest first: command line,
+/// environment, file section, file top level, defaults; the highest source that sets an option
+/// wins, for repeatable options with all its values. `-help` and `-version` read neither file nor
+/// environment.
 pub fn load_config<I: IntoIterator<Item = String>>(args: I, env: &dyn Fn(&str) -> Option<String>) -> Result<(NodeConfig, Command), ConfigError> {
     let args: Vec<String> = args.into_iter().collect();
     let mut positional = Vec::new();

@@ -98,6 +98,9 @@ async fn run(cfg: NodeConfig) -> anyhow::Result<()> {
     settings.metrics_bind = cfg.metrics_bind;
     settings.progress_interval = Duration::from_millis(cfg.number("progressinterval"));
     settings.p2p = blvm_node::p2p::settings_from_config(&cfg);
+    if let (Some(p2p), Some(ms)) = (settings.p2p.as_mut(), cfg.numbers.get("progressinterval")) {
+        p2p.progress_interval = Duration::from_millis(*ms);
+    }
     // Core-like layout: <datadir>/<network>/{blocks,chainstate,modules,debug.log,.cookie,.lock}.
     std::fs::create_dir_all(cfg.net_dir().join("modules")).context("creating the modules directory")?;
     if cfg.server {

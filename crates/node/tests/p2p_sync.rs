@@ -13,6 +13,8 @@ mod node_proc;
 mod p2p_peer;
 
 use bitcoin::consensus::serialize;
+use bitcoin::p2p::message::NetworkMessage;
+use bitcoin::p2p::message_blockdata::Inventory;
 use bitcoin::{Amount, Block, BlockHash, OutPoint, Transaction, TxOut};
 use node_proc::NodeProc;
 use p2p_peer::{p2p_addr, rpc};
@@ -106,17 +108,20 @@ fn two_nodes_sync_relay_blocks_and_transactions() {
     wait_for("the new block to reach B", Duration::from_secs(10), &[&a, &b], || best(&b, pb) == want);
     eprintln!("block propagation A -> B: {:.1} ms", t0.elapsed().as_secs_f64() * 1000.0);
 
-    // Mature two coinbases paying to P2WSH(OP_TRUE): 100 more blocks on B this time (relayed to A).
+    // Mature three coinbases paying to P2WSH(OP_TRUE): 101 more blocks on B this time (relayed to A).
     let spendable = [blk.txdata[0].clone()];
     let mut second = None;
-    for i in 0..100u64 {
+    let mut third = None;
+    for i in 0..101u64 {
         let b2 = mine_on(&b, pb, 1000 + i, vec![], Amount::ZERO);
-        if i == 0 {
-            second = Some(b2.txdata[0].clone());
+        match i {
+            0 => second = Some(b2.txdata[0].clone()),
+            1 => third = Some(b2.txdata[0].clone()),
+            _ => {}
         }
     }
     let tip_b = best(&b, pb);
-    wait_for("A to follow B's 100 blocks", Duration::from_secs(30), &[&a, &b], || best(&a, pa) == tip_b);
+    wait_for("A to follow B's 101 blocks", Duration::from_secs(30), &[&a, &b], || best(&a, pa) == tip_b);
 
     // A transaction sent to A reaches B's mempool, and one sent to B reaches A's.
     let spend = |cb: &Transaction| {
@@ -127,7 +132,29 @@ fn two_nodes_sync_relay_blocks_and_transactions() {
     let tx2 = spend(second.as_ref().unwrap());
     let txid1 = rpc(&a, pa, "sendrawtransaction", json!([hex(&serialize(&tx1))]));
     assert_eq!(txid1, tx1.compute_txid().to_string());
-    wait_for("tx1 to reach B's mempool", Duration::from_secs(20), &[&a, &b], || rpc(&b, pb, "getrawmempool", json!([])).as_array().unwrap().contains(&txid1));
+    wait_for("tx1 to reach B's mempool", Duration::from_secs(30), &[&a, &b], || rpc(&b, pb, "getrawmempool", json!([])).as_array().unwrap().contains(&txid1));
     let txid2 = rpc(&b, pb, "sendrawtransaction", json!([hex(&serialize(&tx2))]));
-    wait_for("tx2 to reach A's mempool", Duration::from_secs(20), &[&a, &b], || rpc(&a, pa, "getrawmempool", json!([])).as_array().unwrap().contains(&txid2));
+    wait_for("tx2 to reach A's mempool", Duration::from_secs(30), &[&a, &b], || rpc(&a, pa, "getrawmempool", json!([])).as_array().unwrap().contains(&txid2));
+
+    // Orphan handling: a peer sends a child before its parent; A keeps the orphan, asks that
+    // peer for the parent, accepts both, and relays both to B.
+    let parent = spend(third.as_ref().unwrap());
+    let child = mining::spend(&[(OutPoint { txid: parent.compute_txid(), vout: 0 }, mining::p2wsh_op_true())], vec![TxOut { value: parent.output[0].value - Amount::from_sat(10_000), script_pubkey: mining::p2wsh_op_true() }]);
+    let mut p = p2p_peer::TestPeer::connect_from(a_addr, "127.0.0.1").unwrap();
+    p.handshake(0);
+    p.send(NetworkMessage::Tx(child.clone())).unwrap();
+    let want = parent.compute_txid();
+    p.expect(Duration::from_secs(10), "getdata for the orphan's parent", |m| match m {
+        NetworkMessage::GetData(items) => items.iter().any(|i| matches!(i, Inventory::WitnessTransaction(t) | Inventory::Transaction(t) if *t == want)).then_some(()),
+        _ => None,
+    });
+    assert!(!rpc(&a, pa, "getrawmempool", json!([])).as_array().unwrap().contains(&json!(child.compute_txid().to_string())), "child accepted without its parent");
+    p.send(NetworkMessage::Tx(parent.clone())).unwrap();
+    for (node, port, name) in [(&a, pa, "A"), (&b, pb, "B")] {
+        wait_for(&format!("parent and child in {name}'s mempool"), Duration::from_secs(30), &[&a, &b], || {
+            let m = rpc(node, port, "getrawmempool", json!([]));
+            let m = m.as_array().unwrap();
+            m.contains(&json!(want.to_string())) && m.contains(&json!(child.compute_txid().to_string()))
+        });
+    }
 }

@@ -1080,7 +1080,6 @@ impl Manager {
                     }
                 }
             }
-            Command::RelayTransaction { txid, wtxid } => self.announce_tx(txid, wtxid, 0, None),
         }
     }
 

@@ -189,13 +189,6 @@ pub enum Command {
     },
     /// Disconnect every peer inside a banned subnet.
     EnforceBans,
-    /// Relay a transaction accepted into the mempool outside the P2P layer (RPC, modules).
-    RelayTransaction {
-        /// The wtxid.
-        wtxid: bitcoin::Wtxid,
-        /// The txid.
-        txid: bitcoin::Txid,
-    },
 }
 
 /// Byte counters for `getnettotals`.

@@ -339,10 +339,23 @@ struct Outbox {
 }
 
 impl Outbox {
+    /// Queues a control message without waiting: a peer that lets its queue fill up is not
+    /// reading what we send (answering its requests must not let it grow our memory).
     async fn send(&self, msg: NetworkMessage) -> Result<(), Exit> {
         let frame = Bytes::from(codec::encode(self.magic, msg));
-        self.shared.ctl_bytes.fetch_add(frame.len(), Ordering::Relaxed);
-        self.ctl.send(frame).await.map_err(|_| Exit::quiet("connection closing"))
+        let len = frame.len();
+        if self.shared.ctl_bytes.load(Ordering::Relaxed) + len > CTL_QUEUE_BYTES {
+            return Err(Exit::disconnect("send queue full (peer is not reading)"));
+        }
+        self.shared.ctl_bytes.fetch_add(len, Ordering::Relaxed);
+        match self.ctl.try_send(frame) {
+            Ok(()) => Ok(()),
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                self.shared.ctl_bytes.fetch_sub(len, Ordering::Relaxed);
+                Err(Exit::disconnect("send queue full (peer is not reading)"))
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => Err(Exit::quiet("connection closing")),
+        }
     }
 
     async fn send_bulk(&self, msg: NetworkMessage) -> Result<(), Exit> {
@@ -846,16 +859,4 @@ async fn read_loop(mut rd: OwnedReadHalf, out: Outbox, env: Arc<PeerEnv>) -> Exi
 fn frame_exit(e: FrameError) -> Exit {
     let ban = e.is_misbehaviour();
     Exit { reason: e.to_string(), ban }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn conn_types() {
-        assert!(ConnType::OutboundFullRelay.relays_txs());
-        assert!(!ConnType::BlockRelayOnly.relays_txs());
-        assert_eq!(ConnType::BlockRelayOnly.as_str(), "block-relay-only");
-    }
 }

@@ -110,7 +110,7 @@ impl PeerRelay {
 /// Draws the delay to the next trickle: exponential with mean `mean` (a Poisson process).
 pub fn poisson_delay(mean: Duration) -> Duration {
     let u: f64 = rand::random::<f64>().max(1e-12);
-    mean.mul_f64(-u.ln()).min(mean * 10)
+    mean.mul_f64(-u.ln()).min(mean * 4)
 }
 
 /// An orphan: a transaction whose inputs are not all known yet.
