@@ -110,6 +110,16 @@ fn jsonrpc_framing_errors_and_statuses_match_core() {
     assert!(out.starts_with("HTTP/1.1 405"), "{out}");
     // The node is still fine.
     assert_eq!(http::call(&addr, &c, "getbestblockhash", json!([]))["result"], core["getblockchaininfo"]["bestblockhash"]);
+    // getchaintxstats equals Core's answer about the same chain (txrate compared as a float).
+    let mut ours = http::call(&addr, &c, "getchaintxstats", json!([]))["result"].clone();
+    let mut want = core["getchaintxstats"].clone();
+    let (a, b) = (ours["txrate"].as_f64().unwrap(), want["txrate"].as_f64().unwrap());
+    assert!((a - b).abs() <= b * 1e-15, "txrate {a} vs {b}");
+    ours.as_object_mut().unwrap().remove("txrate");
+    want.as_object_mut().unwrap().remove("txrate");
+    assert_eq!(ours, want);
+    let r = http::call(&addr, &c, "getchaintxstats", json!([300]));
+    assert_eq!(r["error"]["code"], -8);
     n.stop(Duration::from_secs(20));
 }
 

@@ -192,6 +192,50 @@ pub fn read_only(node: &Arc<Node>, method: &str, p: &Params) -> Result<Value, Rp
             Ok(v)
         }
         "getdifficulty" => Ok(json!(difficulty(lock(node).tip().header.bits.to_consensus()))),
+        "getchaintxstats" => {
+            let c = lock(node);
+            let e = match p.opt_str(1)? {
+                Some(_) => entry(&c, &chain_hash(p, 1)?)?.clone(),
+                None => c.tip().clone(),
+            };
+            if !c.is_active(&e.hash) {
+                return Err(RpcError::param("Block is not in main chain"));
+            }
+            let height = e.height;
+            let default = (30 * 24 * 60 * 60 / c.params().consensus.pow_target_spacing) as i64;
+            let blockcount = match p.get(0) {
+                None => default,
+                Some(_) => {
+                    let n = p.i64(0)?;
+                    if n < 0 || (n > 0 && n >= i64::from(height)) {
+                        return Err(RpcError::param("Invalid block count: should be between 0 and the block's height - 1"));
+                    }
+                    n
+                }
+            };
+            let blockcount = blockcount.min(i64::from(height) - 1).max(0) as u32;
+            // Cumulative transaction count up to each height of the active chain (Core's nChainTx).
+            let chain_tx = |h: u32| -> u64 { (0..=h).filter_map(|x| c.hash_at(x)).filter_map(|x| c.entry(&x)).map(|x| u64::from(x.n_tx)).sum() };
+            let total = chain_tx(height);
+            let mut v = json!({
+                "time": e.header.time,
+                "txcount": total,
+                "window_final_block_hash": e.hash.to_string(),
+                "window_final_block_height": height,
+                "window_block_count": blockcount,
+            });
+            if blockcount > 0 {
+                let past = height - blockcount;
+                let window_tx = total - chain_tx(past);
+                let interval = c.mtp_at(height) - c.mtp_at(past);
+                v["window_tx_count"] = json!(window_tx);
+                v["window_interval"] = json!(interval);
+                if interval > 0 {
+                    v["txrate"] = json!(window_tx as f64 / interval as f64);
+                }
+            }
+            Ok(v)
+        }
         "getchaintips" => {
             let c = lock(node);
             let mut has_child = std::collections::HashSet::new();

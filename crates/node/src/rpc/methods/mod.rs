@@ -24,6 +24,7 @@ pub const METHODS: &[(&str, &str, &[&str])] = &[
     ("getblockhash", "Blockchain", &["height"]),
     ("getblockheader", "Blockchain", &["blockhash", "verbose"]),
     ("getchaintips", "Blockchain", &[]),
+    ("getchaintxstats", "Blockchain", &["nblocks", "blockhash"]),
     ("getdifficulty", "Blockchain", &[]),
     ("gettxout", "Blockchain", &["txid", "n", "include_mempool"]),
     ("getmempoolancestors", "Blockchain", &["txid", "verbose"]),
