@@ -94,6 +94,22 @@ fn rpc(n: &node_proc::NodeProc, port: u16, m: &str, p: Value) -> Value {
     p2p_peer::rpc(n, port, m, p)
 }
 
+/// CPU seconds (user + system) a process has used so far, from /proc/<pid>/stat.
+fn cpu_secs(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the parenthesised command name; utime and stime are fields 14 and 15.
+    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: f64 = f.get(11).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0) + f.get(12).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    // SAFETY: sysconf has no preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
+    ticks / hz.max(1.0)
+}
+
+fn loadavg() -> String {
+    std::fs::read_to_string("/proc/loadavg").unwrap_or_default().split_whitespace().next().unwrap_or("?").to_string()
+}
+
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(|a, b| a.partial_cmp(b).unwrap());
     v[v.len() / 2]
@@ -122,12 +138,17 @@ fn main() {
     let a_addr = p2p_peer::p2p_addr(&a);
     assert_eq!(rpc(&a, pa, "getbestblockhash", json!([])), json!(chain.tip), "A is not at the expected tip");
 
+    let a_pid = a.child.as_ref().map(|c| c.id()).unwrap_or(0);
     let mut secs = Vec::new();
+    let mut cpus = Vec::new();
     let mut last_b = None;
     for run in 0..runs {
         let pb = http::free_port();
+        let load = loadavg();
+        let a_cpu0 = cpu_secs(a_pid);
         let t0 = Instant::now();
         let b = node_proc::start_node(&[&format!("-rpcport={pb}"), &format!("-connect={a_addr}")], &[]);
+        let b_pid = b.child.as_ref().map(|c| c.id()).unwrap_or(0);
         b.wait_until(Duration::from_secs(60), "B startup", |n| n.log().contains("node startup completed"));
         let deadline = Instant::now() + Duration::from_secs(1800);
         loop {
@@ -139,10 +160,11 @@ fn main() {
             std::thread::sleep(Duration::from_millis(20));
         }
         let s = t0.elapsed().as_secs_f64();
+        let (b_cpu, a_cpu) = (cpu_secs(b_pid), cpu_secs(a_pid) - a_cpu0);
         let utxo = rpc(&b, pb, "gettxoutsetinfo", json!([]))["hash_serialized_3"].clone();
         assert_eq!(utxo, json!(chain.utxo_hash), "B's UTXO set differs after sync");
         println!(
-            "run {}: synced {} blocks in {s:.2}s: {:.1} blocks/s, {:.0} tx/s, {:.1} MB/s",
+            "run {}: synced {} blocks in {s:.2}s: {:.1} blocks/s, {:.0} tx/s, {:.1} MB/s; CPU B {b_cpu:.2}s, A (serving) {a_cpu:.2}s; load average at start {load}",
             run + 1,
             chain.height,
             chain.height as f64 / s,
@@ -150,6 +172,7 @@ fn main() {
             chain.bytes as f64 / 1e6 / s
         );
         secs.push(s);
+        cpus.push(b_cpu);
         last_b = Some((b, pb));
     }
     let m = median(secs.clone());
@@ -161,6 +184,7 @@ fn main() {
         secs.iter().cloned().fold(f64::MAX, f64::min),
         secs.iter().cloned().fold(0.0, f64::max)
     );
+    println!("median CPU of the syncing node: {:.2}s", median(cpus));
 
     // Block propagation: mine on A, time until B has it.
     let (b, pb) = last_b.expect("one run");

@@ -408,7 +408,8 @@ pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<(NodeConfig
             "listen" => cfg.listen = Some(flag()?),
             "dnsseed" => cfg.dnsseed = Some(flag()?),
             "connect" | "addnode" | "seednode" => {
-                if !(v == "0" && name == "connect") && !valid_host_port(&v) {
+                let disable_outbound = v == "0" && name == "connect";
+                if !disable_outbound && !valid_host_port(&v) {
                     return Err(ConfigError::BadValue { key: name, value: v, expected: "host:port, IP, or [IPv6]:port" });
                 }
                 match name.as_str() {

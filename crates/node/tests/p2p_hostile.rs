@@ -264,6 +264,14 @@ fn hostile_peers_are_dropped_or_banned_and_honest_peers_still_served() {
     ctx.assert_dropped(&mut p, "127.0.0.16", "non-continuous headers sequence");
     ctx.assert_banned("127.0.0.16");
 
+    // 16. A message flood (15,000 pings at once, far above 2,000/s with a 10,000 burst): ban.
+    let mut p = ctx.ready_peer("127.0.0.17");
+    let one = p2p_peer::frame(NetworkMessage::Ping(1));
+    let flood: Vec<u8> = one.iter().copied().cycle().take(one.len() * 15_000).collect();
+    let _ = p.send_raw(&flood);
+    ctx.assert_dropped(&mut p, "127.0.0.17", "message flood");
+    ctx.assert_banned("127.0.0.17");
+
     // After all of it the honest peer is served, the chain and UTXO set are intact, and the
     // valid block that the mutated copy imitated is still accepted.
     ctx.assert_serving();

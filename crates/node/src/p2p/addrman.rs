@@ -194,7 +194,7 @@ impl AddrMan {
     }
 
     fn evict_new(&mut self, source_group: Option<&Vec<u8>>, now: i64) {
-        let candidates: Vec<&AddrInfo> = self.new.values().filter(|a| source_group.map_or(true, |g| &group(a.source) == g)).collect();
+        let candidates: Vec<&AddrInfo> = self.new.values().filter(|a| source_group.is_none_or(|g| &group(a.source) == g)).collect();
         let victim = candidates
             .iter()
             .find(|a| a.is_terrible(now))

@@ -721,7 +721,7 @@ impl Manager {
                     p.handle.shared.last_block_time.store(ban::now(), std::sync::atomic::Ordering::Relaxed);
                     let height = node.chain_ref().lock().map(|c| c.entry(&hash).map(|e| e.height)).unwrap_or(None);
                     if let Some(h) = height {
-                        if p.sync.best.map_or(true, |(_, bh)| bh < h) {
+                        if p.sync.best.is_none_or(|(_, bh)| bh < h) {
                             p.sync.best = Some((hash, h));
                         }
                         p.handle.shared.synced_blocks.fetch_max(i64::from(h), std::sync::atomic::Ordering::Relaxed);
@@ -778,7 +778,7 @@ impl Manager {
                         Some(e) => {
                             let (hash, height, work) = (e.hash, e.height, e.chainwork);
                             if let Some(p) = self.peers.get_mut(&id) {
-                                let better = p.sync.best.and_then(|(b, _)| c.entry(&b)).map_or(true, |cur| work > cur.chainwork);
+                                let better = p.sync.best.and_then(|(b, _)| c.entry(&b)).is_none_or(|cur| work > cur.chainwork);
                                 if better && !e.is_failed() {
                                     p.sync.best = Some((hash, height));
                                 }

@@ -41,6 +41,7 @@ pub enum HeadersOutcome {
 }
 
 /// Validates a `headers` message and adds its headers to the block index.
+#[allow(clippy::result_large_err)]
 pub fn accept_headers(c: &mut ChainManager, headers: &[Header]) -> Result<HeadersOutcome, ChainError> {
     let Some(first) = headers.first() else { return Ok(HeadersOutcome::Empty) };
     for w in headers.windows(2) {
