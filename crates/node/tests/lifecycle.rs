@@ -86,7 +86,8 @@ fn startup_and_signal_shutdown_follow_the_exact_sequence_with_true_payloads() {
     let acked = n.recorded("rec").iter().filter(|l| l["kind"] == "acked").count();
     assert_eq!(acked, 2);
     assert!(closed_after_shutdown_completed(&n, "rec"), "{:?}", n.recorded("rec"));
-    assert!(took < Duration::from_millis(1500), "prompt-ack shutdown took {took:?}");
+    // Measured ~25-40 ms from SIGTERM to exit (node side 3-8 ms); 1 s leaves a wide margin.
+    assert!(took < Duration::from_secs(1), "prompt-ack shutdown took {took:?}");
     assert!(!n.log().contains("did not acknowledge"));
 }
 
