@@ -19,7 +19,11 @@ fn main() {
     let base = BaseChain::load().expect("base chain");
     // The worker is built next to this example (target/<profile>/).
     let exe = std::env::current_exe().expect("current exe");
-    let worker: PathBuf = exe.parent().and_then(|p| p.parent()).map(|p| p.join("blvm-kernel-worker")).expect("target dir");
+    let worker: PathBuf = exe
+        .parent()
+        .and_then(|p| p.parent())
+        .map(|p| p.join("blvm-kernel-worker"))
+        .expect("target dir");
     let mut blvm = BlvmEngine::new(BlvmEngine::default_settings()).expect("blvm engine");
     let mut core = CoreEngine::spawn(&worker).expect("core engine (build it: cargo build -p blvm-kernel-oracle --features kernel)");
     let engines: &mut [&mut dyn Engine] = &mut [&mut blvm, &mut core];
@@ -27,7 +31,10 @@ fn main() {
         Ok(views) => {
             println!("block {} at height {height}:", block.block_hash());
             for v in views {
-                println!("  {}: {:?} {} -> tip {} at {}", v.engine, v.outcome.verdict, v.outcome.reason, v.tip.0, v.tip.1);
+                println!(
+                    "  {}: {:?} {} -> tip {} at {}",
+                    v.engine, v.outcome.verdict, v.outcome.reason, v.tip.0, v.tip.1
+                );
             }
         }
         Err(e) => {

@@ -104,14 +104,20 @@ pub fn chain_hex_path() -> PathBuf {
 
 /// Reads Core's chain (genesis first).
 pub fn read_core_chain(path: &Path) -> Result<Vec<Block>, BaseError> {
-    let text = std::fs::read_to_string(path).map_err(|source| BaseError::Io { path: path.to_path_buf(), source })?;
+    let text = std::fs::read_to_string(path).map_err(|source| BaseError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
     text.lines()
         .enumerate()
         .filter(|(_, l)| !l.trim().is_empty())
         .map(|(i, l)| {
             blvm_node::import::hex_decode(l.trim())
                 .and_then(|bytes| deserialize::<Block>(&bytes).ok())
-                .ok_or_else(|| BaseError::BadLine { path: path.to_path_buf(), line: i + 1 })
+                .ok_or_else(|| BaseError::BadLine {
+                    path: path.to_path_buf(),
+                    line: i + 1,
+                })
         })
         .collect()
 }
@@ -178,7 +184,11 @@ impl BaseChain {
             let txid = tx.compute_txid();
             for (vout, out) in tx.output.iter().enumerate() {
                 let op = OutPoint { txid, vout: vout as u32 };
-                let p = CoinInfo { out: out.clone(), height: h, coinbase: tx.is_coinbase() };
+                let p = CoinInfo {
+                    out: out.clone(),
+                    height: h,
+                    coinbase: tx.is_coinbase(),
+                };
                 self.created.insert(op, p.clone());
                 if !out.script_pubkey.is_op_return() {
                     utxo.insert(op, p);
@@ -211,7 +221,12 @@ impl BaseChain {
     /// The parent description for a block built at height `h` (on the base block `h - 1`).
     pub fn parent_of(&self, h: u32) -> Parent {
         let p = h - 1;
-        Parent { hash: self.blocks[p as usize].block_hash(), height: p, time: self.blocks[p as usize].header.time, mtp: self.mtp(p) }
+        Parent {
+            hash: self.blocks[p as usize].block_hash(),
+            height: p,
+            time: self.blocks[p as usize].header.time,
+            mtp: self.mtp(p),
+        }
     }
 
     /// Whether `op` exists and is unspent in the UTXO set whose tip is `h`.
@@ -259,7 +274,10 @@ impl BaseChain {
 
     /// The coins spent by `tx` (all known), or None.
     pub fn prevouts(&self, tx: &Transaction) -> Option<Vec<TxOut>> {
-        tx.input.iter().map(|i| self.created.get(&i.previous_output).map(|c| c.out.clone())).collect()
+        tx.input
+            .iter()
+            .map(|i| self.created.get(&i.previous_output).map(|c| c.out.clone()))
+            .collect()
     }
 
     fn extend(&mut self, utxo: &mut HashMap<OutPoint, CoinInfo>) -> Result<(), BaseError> {
@@ -274,16 +292,31 @@ impl BaseChain {
                 // Fund from the largest real anyone-can-spend coin (an unknown witness program).
                 let mut coins = self.anyone_can_spend(h, 1, false);
                 coins.sort_by_key(|(_, c)| std::cmp::Reverse(c.out.value));
-                let (op, coin) = coins.into_iter().next().ok_or_else(|| BaseError::Replay("no anyone-can-spend coin to fund the extension".into()))?;
+                let (op, coin) = coins
+                    .into_iter()
+                    .next()
+                    .ok_or_else(|| BaseError::Replay("no anyone-can-spend coin to fund the extension".into()))?;
                 let sig40k = dead_branch_sigops(0xae, 500);
                 let sig1 = dead_branch_sigops(0xac, 1);
                 let mut outputs = vec![
-                    TxOut { value: Amount::from_sat(1), script_pubkey: ScriptBuf::new_p2sh(&sig40k.script_hash()) },
-                    TxOut { value: Amount::from_sat(1), script_pubkey: ScriptBuf::new_p2sh(&sig40k.script_hash()) },
-                    TxOut { value: Amount::from_sat(1), script_pubkey: ScriptBuf::new_p2wsh(&sig1.wscript_hash()) },
+                    TxOut {
+                        value: Amount::from_sat(1),
+                        script_pubkey: ScriptBuf::new_p2sh(&sig40k.script_hash()),
+                    },
+                    TxOut {
+                        value: Amount::from_sat(1),
+                        script_pubkey: ScriptBuf::new_p2sh(&sig40k.script_hash()),
+                    },
+                    TxOut {
+                        value: Amount::from_sat(1),
+                        script_pubkey: ScriptBuf::new_p2wsh(&sig1.wscript_hash()),
+                    },
                 ];
                 for _ in 0..8 {
-                    outputs.push(TxOut { value: Amount::from_sat(1), script_pubkey: ScriptBuf::new_p2wsh(&drop_true().wscript_hash()) });
+                    outputs.push(TxOut {
+                        value: Amount::from_sat(1),
+                        script_pubkey: ScriptBuf::new_p2wsh(&drop_true().wscript_hash()),
+                    });
                 }
                 let used: u64 = outputs.iter().map(|o| o.value.to_sat()).sum();
                 let value = coin.out.value.to_sat();
@@ -291,7 +324,10 @@ impl BaseChain {
                     return Err(BaseError::Replay(format!("funding coin {op} too small ({value} sat)")));
                 }
                 fees += 100;
-                outputs.push(TxOut { value: Amount::from_sat(value - used - 100), script_pubkey: mining::p2wsh_op_true() });
+                outputs.push(TxOut {
+                    value: Amount::from_sat(value - used - 100),
+                    script_pubkey: mining::p2wsh_op_true(),
+                });
                 let tx = mining::spend(&[(op, coin.out.script_pubkey.clone())], outputs);
                 let txid = tx.compute_txid();
                 let change_vout = tx.output.len() as u32 - 1;
@@ -304,17 +340,30 @@ impl BaseChain {
                     p2wsh_1: (OutPoint { txid, vout: 2 }, tx.output[2].clone(), sig1),
                     height: h,
                 };
-                self.pad_coins = (3..11).map(|v| PadCoin { outpoint: OutPoint { txid, vout: v }, out: tx.output[v as usize].clone() }).collect();
+                self.pad_coins = (3..11)
+                    .map(|v| PadCoin {
+                        outpoint: OutPoint { txid, vout: v },
+                        out: tx.output[v as usize].clone(),
+                    })
+                    .collect();
                 txs.push(tx);
             } else if let Some((op, out)) = change.take() {
                 // Fan out into small anyone-can-spend coins of every kind, keep the change.
                 let kinds = [mining::op_true(), mining::p2wsh_op_true(), mining::p2sh_op_true()];
-                let mut outputs: Vec<TxOut> = (0..6).map(|i| TxOut { value: Amount::from_sat(1000), script_pubkey: kinds[i % 3].clone() }).collect();
+                let mut outputs: Vec<TxOut> = (0..6)
+                    .map(|i| TxOut {
+                        value: Amount::from_sat(1000),
+                        script_pubkey: kinds[i % 3].clone(),
+                    })
+                    .collect();
                 let used: u64 = outputs.iter().map(|o| o.value.to_sat()).sum::<u64>() + 200;
                 let value = out.value.to_sat();
                 if value > used + 1000 {
                     fees += 200;
-                    outputs.push(TxOut { value: Amount::from_sat(value - used), script_pubkey: mining::p2wsh_op_true() });
+                    outputs.push(TxOut {
+                        value: Amount::from_sat(value - used),
+                        script_pubkey: mining::p2wsh_op_true(),
+                    });
                     let tx = mining::spend(&[(op, out.script_pubkey.clone())], outputs);
                     let txid = tx.compute_txid();
                     let last = tx.output.len() as u32 - 1;
@@ -326,7 +375,13 @@ impl BaseChain {
             // Half of the reward to P2WSH(OP_TRUE): both kinds of coinbase coin to mature.
             let total = block.txdata[0].output[0].value.to_sat();
             block.txdata[0].output[0].value = Amount::from_sat(total / 2);
-            block.txdata[0].output.insert(1, TxOut { value: Amount::from_sat(total - total / 2), script_pubkey: mining::p2wsh_op_true() });
+            block.txdata[0].output.insert(
+                1,
+                TxOut {
+                    value: Amount::from_sat(total - total / 2),
+                    script_pubkey: mining::p2wsh_op_true(),
+                },
+            );
             mining::finish(&mut block);
             self.push(block, utxo)?;
         }
@@ -337,18 +392,35 @@ impl BaseChain {
     pub fn coinbase_payout(&self, h: u32) -> (OutPoint, TxOut) {
         let cb = &self.blocks[h as usize].txdata[0];
         let vout = cb.output.iter().position(|o| !o.script_pubkey.is_op_return()).unwrap_or(0);
-        (OutPoint { txid: cb.compute_txid(), vout: vout as u32 }, cb.output[vout].clone())
+        (
+            OutPoint {
+                txid: cb.compute_txid(),
+                vout: vout as u32,
+            },
+            cb.output[vout].clone(),
+        )
     }
 
     /// Where `txid` was confirmed in the base chain: (height, index in block).
     pub fn find_tx(&self, txid: &Txid) -> Option<(u32, usize)> {
         self.created.iter().find(|(op, _)| op.txid == *txid).and_then(|(_, c)| {
             let h = c.height;
-            self.blocks[h as usize].txdata.iter().position(|t| t.compute_txid() == *txid).map(|i| (h, i))
+            self.blocks[h as usize]
+                .txdata
+                .iter()
+                .position(|t| t.compute_txid() == *txid)
+                .map(|i| (h, i))
         })
     }
 }
 
 fn placeholder() -> (OutPoint, TxOut, ScriptBuf) {
-    (OutPoint::null(), TxOut { value: Amount::ZERO, script_pubkey: ScriptBuf::new() }, Builder::new().into_script())
+    (
+        OutPoint::null(),
+        TxOut {
+            value: Amount::ZERO,
+            script_pubkey: ScriptBuf::new(),
+        },
+        Builder::new().into_script(),
+    )
 }

@@ -48,9 +48,19 @@ pub struct DiffConfig {
 impl DiffConfig {
     /// Seed and count from `BLVM_DIFF_SEED` / `BLVM_DIFF_COUNT` (defaults: fixed seed, 2000).
     pub fn from_env() -> DiffConfig {
-        let seed = std::env::var("BLVM_DIFF_SEED").ok().and_then(|s| parse_u64(&s)).unwrap_or(DEFAULT_SEED);
-        let count = std::env::var("BLVM_DIFF_COUNT").ok().and_then(|s| s.trim().parse().ok()).unwrap_or(DEFAULT_COUNT);
-        DiffConfig { seed, count, ..DiffConfig::default() }
+        let seed = std::env::var("BLVM_DIFF_SEED")
+            .ok()
+            .and_then(|s| parse_u64(&s))
+            .unwrap_or(DEFAULT_SEED);
+        let count = std::env::var("BLVM_DIFF_COUNT")
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+            .unwrap_or(DEFAULT_COUNT);
+        DiffConfig {
+            seed,
+            count,
+            ..DiffConfig::default()
+        }
     }
 }
 
@@ -114,12 +124,24 @@ impl Disagreement {
             let _ = writeln!(s, "  base-chain block (no mutation)");
         }
         for v in &self.views {
-            let _ = writeln!(s, "  {}: {:?} {} -> tip {} at {}", v.engine, v.outcome.verdict, v.outcome.reason, v.tip.0, v.tip.1);
+            let _ = writeln!(
+                s,
+                "  {}: {:?} {} -> tip {} at {}",
+                v.engine, v.outcome.verdict, v.outcome.reason, v.tip.0, v.tip.1
+            );
         }
-        let _ = writeln!(s, "  state: base chain (Core's regtest-core-300 + deterministic extension) up to height {}", self.height - 1);
+        let _ = writeln!(
+            s,
+            "  state: base chain (Core's regtest-core-300 + deterministic extension) up to height {}",
+            self.height - 1
+        );
         let _ = writeln!(s, "  rerun: BLVM_DIFF_SEED={:#x} BLVM_DIFF_COUNT=<same count> cargo test -p blvm-kernel-oracle --features kernel --test differential", self.seed);
         if let Some(p) = &self.reproducer {
-            let _ = writeln!(s, "  replay: cargo run -p blvm-kernel-oracle --features kernel --example replay -- {}", p.display());
+            let _ = writeln!(
+                s,
+                "  replay: cargo run -p blvm-kernel-oracle --features kernel --example replay -- {}",
+                p.display()
+            );
         }
         let _ = writeln!(s, "  block: {}", hex(&serialize(block)));
         s
@@ -183,11 +205,23 @@ impl Report {
         if let Some(a) = &self.aborted {
             let _ = writeln!(s, "  ABORTED: {a}");
         }
-        let _ = writeln!(s, "  per class: {}", self.per_class.iter().map(|(c, n)| format!("{c:?}={n}")).collect::<Vec<_>>().join(" "));
+        let _ = writeln!(
+            s,
+            "  per class: {}",
+            self.per_class
+                .iter()
+                .map(|(c, n)| format!("{c:?}={n}"))
+                .collect::<Vec<_>>()
+                .join(" ")
+        );
         let _ = writeln!(
             s,
             "  per kind (accepted/total): {}",
-            self.per_kind.iter().map(|(k, v)| format!("{k}={}/{}", v.accepted, v.total)).collect::<Vec<_>>().join(" ")
+            self.per_kind
+                .iter()
+                .map(|(k, v)| format!("{k}={}/{}", v.accepted, v.total))
+                .collect::<Vec<_>>()
+                .join(" ")
         );
         if !self.unexpected_accepts.is_empty() {
             let _ = writeln!(s, "  designed-invalid but accepted by all: {:?}", self.unexpected_accepts);
@@ -219,14 +253,20 @@ fn submit_all(engines: &mut [&mut dyn Engine], block: &Block, times: &mut BTreeM
             let t = Instant::now();
             let outcome = e.submit(block);
             *times.entry(e.name()).or_default() += t.elapsed();
-            EngineView { engine: e.name(), outcome, tip: e.tip() }
+            EngineView {
+                engine: e.name(),
+                outcome,
+                tip: e.tip(),
+            }
         })
         .collect()
 }
 
 fn agree(views: &[EngineView]) -> bool {
     let first = &views[0];
-    views.iter().all(|v| v.outcome.verdict != Verdict::Error && v.outcome.accepted() == first.outcome.accepted() && v.tip == first.tip)
+    views
+        .iter()
+        .all(|v| v.outcome.verdict != Verdict::Error && v.outcome.accepted() == first.outcome.accepted() && v.tip == first.tip)
 }
 
 /// Brings every engine to base height `to` by submitting base blocks `from + 1..=to`; Err when
@@ -234,11 +274,20 @@ fn agree(views: &[EngineView]) -> bool {
 /// on the base block `to`. (After an accepted mutation at `from + 1` the base block there is
 /// only stored, or connected where an engine had rejected the mutation; the next one
 /// reorganises every engine back onto the base chain.)
-fn advance(base: &BaseChain, engines: &mut [&mut dyn Engine], from: u32, to: u32, strict: bool, report: &mut Report) -> Result<(), (u32, Vec<EngineView>)> {
+fn advance(
+    base: &BaseChain,
+    engines: &mut [&mut dyn Engine],
+    from: u32,
+    to: u32,
+    strict: bool,
+    report: &mut Report,
+) -> Result<(), (u32, Vec<EngineView>)> {
     for k in from + 1..=to {
         let b = base.block(k);
         let views = submit_all(engines, b, &mut report.engine_time);
-        let ok = (!strict || agree(&views)) && views.iter().all(|v| v.outcome.accepted()) && (k < to || views.iter().all(|v| v.tip == (b.block_hash(), k)));
+        let ok = (!strict || agree(&views))
+            && views.iter().all(|v| v.outcome.accepted())
+            && (k < to || views.iter().all(|v| v.tip == (b.block_hash(), k)));
         if !ok {
             return Err((k, views));
         }
@@ -251,14 +300,19 @@ pub fn run(base: &BaseChain, cfg: &DiffConfig, engines: &mut [&mut dyn Engine]) 
     let start = Instant::now();
     let mut report = Report::default();
     let all = mutator::kinds();
-    let pool: Vec<usize> = (0..all.len()).filter(|&i| cfg.classes.as_ref().map(|c| c.contains(&all[i].class)).unwrap_or(true)).collect();
+    let pool: Vec<usize> = (0..all.len())
+        .filter(|&i| cfg.classes.as_ref().map(|c| c.contains(&all[i].class)).unwrap_or(true))
+        .collect();
     let top = base.tip_height();
     let genesis = base.block(0).block_hash();
     if let Some(e) = engines.iter().find(|e| e.tip() != (genesis, 0)) {
         report.aborted = Some(format!("{} does not start at the base genesis {genesis}: {:?}", e.name(), e.tip()));
         return report;
     }
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0);
     let mut tip = 0u32;
     let mut h = cfg.min_height.max(1);
     let mut rounds_at_top = 0u32;
@@ -325,12 +379,16 @@ pub fn run(base: &BaseChain, cfg: &DiffConfig, engines: &mut [&mut dyn Engine]) 
         }
         if moved {
             if h + 1 > top {
-                report.aborted = Some(format!("a mutation at the last base height {h} was accepted: no base block left to restore with"));
+                report.aborted = Some(format!(
+                    "a mutation at the last base height {h} was accepted: no base block left to restore with"
+                ));
                 break;
             }
             report.restores += 1;
             if let Err((k, views)) = advance(base, engines, h - 1, h + 1, false, &mut report) {
-                report.aborted = Some(format!("engines did not return to the base chain at height {k} after an accepted mutation"));
+                report.aborted = Some(format!(
+                    "engines did not return to the base chain at height {k} after an accepted mutation"
+                ));
                 record(&mut report, cfg, None, k, views, base.block(k).clone());
                 break;
             }
@@ -352,10 +410,24 @@ fn record(report: &mut Report, cfg: &DiffConfig, m: Option<(usize, Mutation)>, h
         Some((i, m)) => (i, Some(m)),
         None => (report.compared, None),
     };
-    let mut d = Disagreement { seed: cfg.seed, index, mutation, height, views, reproducer: None };
+    let mut d = Disagreement {
+        seed: cfg.seed,
+        index,
+        mutation,
+        height,
+        views,
+        reproducer: None,
+    };
     let path = cfg.out_dir.join(format!("seed-{:x}-index-{index}.txt", cfg.seed));
-    let body = format!("{}height {height}\n{}\n", d.describe(&block).lines().map(|l| format!("# {l}\n")).collect::<String>(), hex(&serialize(&block)));
-    if std::fs::create_dir_all(&cfg.out_dir).and_then(|_| std::fs::write(&path, body)).is_ok() {
+    let body = format!(
+        "{}height {height}\n{}\n",
+        d.describe(&block).lines().map(|l| format!("# {l}\n")).collect::<String>(),
+        hex(&serialize(&block))
+    );
+    if std::fs::create_dir_all(&cfg.out_dir)
+        .and_then(|_| std::fs::write(&path, body))
+        .is_ok()
+    {
         d.reproducer = Some(path);
     }
     report.disagreements.push(d);

@@ -65,7 +65,11 @@ impl BlvmEngine {
 
     /// The settings the differential tests use: small cache, two script threads.
     pub fn default_settings() -> ChainSettings {
-        ChainSettings { dbcache_bytes: 32 << 20, script_threads: 2, ..Default::default() }
+        ChainSettings {
+            dbcache_bytes: 32 << 20,
+            script_threads: 2,
+            ..Default::default()
+        }
     }
 
     /// The wrapped chain manager.
@@ -81,12 +85,30 @@ impl Engine for BlvmEngine {
 
     fn submit(&mut self, block: &Block) -> Outcome {
         match self.chain.process_block(block) {
-            Ok(BlockOutcome::Accepted { connected: true }) => Outcome { verdict: Verdict::Connected, reason: String::new() },
-            Ok(BlockOutcome::Accepted { connected: false }) => Outcome { verdict: Verdict::Stored, reason: String::new() },
-            Ok(BlockOutcome::Duplicate) => Outcome { verdict: Verdict::Duplicate, reason: String::new() },
-            Ok(BlockOutcome::Orphan) => Outcome { verdict: Verdict::Orphan, reason: "prev-blk-not-found".into() },
-            Ok(BlockOutcome::Invalid(r)) => Outcome { verdict: Verdict::Rejected, reason: format!("{} ({})", r.reason, r.detail) },
-            Err(e) => Outcome { verdict: Verdict::Error, reason: format!("engine error: {e}") },
+            Ok(BlockOutcome::Accepted { connected: true }) => Outcome {
+                verdict: Verdict::Connected,
+                reason: String::new(),
+            },
+            Ok(BlockOutcome::Accepted { connected: false }) => Outcome {
+                verdict: Verdict::Stored,
+                reason: String::new(),
+            },
+            Ok(BlockOutcome::Duplicate) => Outcome {
+                verdict: Verdict::Duplicate,
+                reason: String::new(),
+            },
+            Ok(BlockOutcome::Orphan) => Outcome {
+                verdict: Verdict::Orphan,
+                reason: "prev-blk-not-found".into(),
+            },
+            Ok(BlockOutcome::Invalid(r)) => Outcome {
+                verdict: Verdict::Rejected,
+                reason: format!("{} ({})", r.reason, r.detail),
+            },
+            Err(e) => Outcome {
+                verdict: Verdict::Error,
+                reason: format!("engine error: {e}"),
+            },
         }
     }
 

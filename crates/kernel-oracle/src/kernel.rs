@@ -40,18 +40,34 @@ pub struct CoreEngine {
 impl CoreEngine {
     /// Starts the worker at `worker` (a fresh regtest chainstate, genesis only).
     pub fn spawn(worker: &Path) -> Result<CoreEngine, CoreEngineError> {
-        let io = |source| CoreEngineError::Io { path: worker.display().to_string(), source };
-        let mut child = Command::new(worker).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::inherit()).spawn().map_err(io)?;
+        let io = |source| CoreEngineError::Io {
+            path: worker.display().to_string(),
+            source,
+        };
+        let mut child = Command::new(worker)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .map_err(io)?;
         let stdin = child.stdin.take().ok_or_else(|| CoreEngineError::Protocol("no stdin".into()))?;
         let stdout = BufReader::new(child.stdout.take().ok_or_else(|| CoreEngineError::Protocol("no stdout".into()))?);
-        let mut e = CoreEngine { child, stdin, stdout, tip: (BlockHash::all_zeros(), 0) };
+        let mut e = CoreEngine {
+            child,
+            stdin,
+            stdout,
+            tip: (BlockHash::all_zeros(), 0),
+        };
         let (_, tip, _) = e.request("tip")?;
         e.tip = tip;
         Ok(e)
     }
 
     fn request(&mut self, line: &str) -> Result<(Verdict, (BlockHash, u32), String), CoreEngineError> {
-        let io = |source| CoreEngineError::Io { path: "worker pipe".into(), source };
+        let io = |source| CoreEngineError::Io {
+            path: "worker pipe".into(),
+            source,
+        };
         self.stdin.write_all(line.as_bytes()).map_err(io)?;
         self.stdin.write_all(b"\n").map_err(io)?;
         self.stdin.flush().map_err(io)?;
@@ -101,7 +117,10 @@ impl Engine for CoreEngine {
                 self.tip = tip;
                 Outcome { verdict, reason }
             }
-            Err(e) => Outcome { verdict: Verdict::Error, reason: e.to_string() },
+            Err(e) => Outcome {
+                verdict: Verdict::Error,
+                reason: e.to_string(),
+            },
         }
     }
 

@@ -7,10 +7,7 @@ use bitcoin::block::{Header, Version as BlockVersion};
 use bitcoin::hashes::Hash;
 use bitcoin::script::{Builder, PushBytesBuf};
 use bitcoin::transaction::Version;
-use bitcoin::{
-    Amount, Block, BlockHash, CompactTarget, OutPoint, ScriptBuf, Sequence, Transaction, TxIn, TxMerkleNode, TxOut,
-    Witness,
-};
+use bitcoin::{Amount, Block, BlockHash, CompactTarget, OutPoint, ScriptBuf, Sequence, Transaction, TxIn, TxMerkleNode, TxOut, Witness};
 
 /// Regtest's proof-of-work limit in compact form (every regtest block carries it).
 pub const REGTEST_BITS: u32 = 0x207f_ffff;
@@ -41,7 +38,9 @@ pub fn unmine(header: &mut Header) {
 /// The transaction merkle root of `txs`.
 pub fn merkle_root(txs: &[Transaction]) -> TxMerkleNode {
     let hashes = txs.iter().map(|t| t.compute_txid().to_raw_hash());
-    bitcoin::merkle_tree::calculate_root(hashes).map(TxMerkleNode::from_raw_hash).expect("non-empty block")
+    bitcoin::merkle_tree::calculate_root(hashes)
+        .map(TxMerkleNode::from_raw_hash)
+        .expect("non-empty block")
 }
 
 /// The BIP141 commitment for `txs`: sha256d(witness merkle root || reserved value), where the
@@ -93,7 +92,10 @@ pub fn update_witness_commitment(block: &mut Block) {
             bytes[..38].copy_from_slice(script.as_bytes());
             block.txdata[0].output[i].script_pubkey = ScriptBuf::from_bytes(bytes);
         }
-        None => block.txdata[0].output.push(TxOut { value: Amount::ZERO, script_pubkey: script }),
+        None => block.txdata[0].output.push(TxOut {
+            value: Amount::ZERO,
+            script_pubkey: script,
+        }),
     }
 }
 
@@ -130,7 +132,12 @@ impl Parent {
         let mut times: Vec<u32> = earlier_times.iter().rev().take(10).copied().collect();
         times.push(block.header.time);
         times.sort_unstable();
-        Parent { hash: block.block_hash(), height, time: block.header.time, mtp: i64::from(times[times.len() / 2]) }
+        Parent {
+            hash: block.block_hash(),
+            height,
+            time: block.header.time,
+            mtp: i64::from(times[times.len() / 2]),
+        }
     }
 
     /// A timestamp valid for a child: after the median-time-past and after the parent itself.
@@ -142,7 +149,10 @@ impl Parent {
 /// A coinbase for `height`: BIP34 height push plus `tag` (for uniqueness), a 32-zero-byte
 /// witness reserved value, paying `value` to `payout`.
 pub fn coinbase(height: u32, tag: u64, value: Amount, payout: ScriptBuf) -> Transaction {
-    let script_sig = Builder::new().push_int(i64::from(height)).push_slice(tag.to_le_bytes()).into_script();
+    let script_sig = Builder::new()
+        .push_int(i64::from(height))
+        .push_slice(tag.to_le_bytes())
+        .into_script();
     Transaction {
         version: Version::TWO,
         lock_time: LockTime::ZERO,
@@ -152,7 +162,10 @@ pub fn coinbase(height: u32, tag: u64, value: Amount, payout: ScriptBuf) -> Tran
             sequence: Sequence::MAX,
             witness: Witness::from_slice(&[[0u8; 32]]),
         }],
-        output: vec![TxOut { value, script_pubkey: payout }],
+        output: vec![TxOut {
+            value,
+            script_pubkey: payout,
+        }],
     }
 }
 
@@ -208,13 +221,22 @@ pub fn is_anyone_can_spend(spk: &ScriptBuf) -> bool {
 /// (anyone-can-spend by consensus, e.g. witness v2 or the P2A anchor).
 pub fn unlock(previous_output: OutPoint, prev_script: &ScriptBuf) -> TxIn {
     assert!(is_anyone_can_spend(prev_script), "not an anyone-can-spend script: {prev_script}");
-    let witness = if *prev_script == p2wsh_op_true() { Witness::from_slice(&[[0x51u8]]) } else { Witness::new() };
+    let witness = if *prev_script == p2wsh_op_true() {
+        Witness::from_slice(&[[0x51u8]])
+    } else {
+        Witness::new()
+    };
     let script_sig = if *prev_script == p2sh_op_true() {
         Builder::new().push_slice(push_bytes(op_true().as_bytes())).into_script()
     } else {
         ScriptBuf::new()
     };
-    TxIn { previous_output, script_sig, sequence: Sequence::MAX, witness }
+    TxIn {
+        previous_output,
+        script_sig,
+        sequence: Sequence::MAX,
+        witness,
+    }
 }
 
 /// True for witness programs of a version/length Core gives no meaning yet (anyone-can-spend).

@@ -143,7 +143,12 @@ pub struct Kind {
 
 macro_rules! kind {
     ($name:ident, $class:ident, $expect:ident) => {
-        Kind { name: stringify!($name), class: RuleClass::$class, expect: Expect::$expect, gen: $name }
+        Kind {
+            name: stringify!($name),
+            class: RuleClass::$class,
+            expect: Expect::$expect,
+            gen: $name,
+        }
     };
 }
 
@@ -265,7 +270,14 @@ pub fn kinds() -> &'static [Kind] {
 /// mutate for it (e.g. no segwit spend).
 pub fn build(kind: &Kind, ctx: &Ctx, rng: &mut StdRng) -> Option<Mutation> {
     let (block, detail) = (kind.gen)(ctx, rng)?;
-    Some(Mutation { height: ctx.h, kind: kind.name, class: kind.class, expect: kind.expect, detail, block })
+    Some(Mutation {
+        height: ctx.h,
+        kind: kind.name,
+        class: kind.class,
+        expect: kind.expect,
+        detail,
+        block,
+    })
 }
 
 /// Draws up to `n` mutations for height `ctx.h` from `pool` (indices into [`kinds`]): those
@@ -317,12 +329,23 @@ impl Ctx<'_> {
 
     /// Coins for tuning weight: `P2WSH(OP_DROP OP_1)` or unknown witness programs.
     fn pad_coin(&self, rng: &mut StdRng) -> Option<(OutPoint, TxOut)> {
-        let pads: Vec<(OutPoint, TxOut)> =
-            self.base.pad_coins.iter().filter(|p| self.base.unspent_at(&p.outpoint, self.h) && self.base.created[&p.outpoint].height < self.h).map(|p| (p.outpoint, p.out.clone())).collect();
+        let pads: Vec<(OutPoint, TxOut)> = self
+            .base
+            .pad_coins
+            .iter()
+            .filter(|p| self.base.unspent_at(&p.outpoint, self.h) && self.base.created[&p.outpoint].height < self.h)
+            .map(|p| (p.outpoint, p.out.clone()))
+            .collect();
         if let Some(p) = pads.choose(rng) {
             return Some(p.clone());
         }
-        self.coins(false).into_iter().filter(|(_, c)| mining::is_unknown_witness_program(&c.out.script_pubkey)).map(|(op, c)| (op, c.out)).collect::<Vec<_>>().choose(rng).cloned()
+        self.coins(false)
+            .into_iter()
+            .filter(|(_, c)| mining::is_unknown_witness_program(&c.out.script_pubkey))
+            .map(|(op, c)| (op, c.out))
+            .collect::<Vec<_>>()
+            .choose(rng)
+            .cloned()
     }
 }
 
@@ -335,7 +358,10 @@ pub fn block_prevouts(base: &BaseChain, block: &Block) -> Option<Vec<Vec<TxOut>>
         let mut v = Vec::new();
         if !tx.is_coinbase() {
             for i in &tx.input {
-                let out = local.get(&i.previous_output).cloned().or_else(|| base.created.get(&i.previous_output).map(|c| c.out.clone()))?;
+                let out = local
+                    .get(&i.previous_output)
+                    .cloned()
+                    .or_else(|| base.created.get(&i.previous_output).map(|c| c.out.clone()))?;
                 v.push(out);
             }
         }
@@ -363,14 +389,27 @@ pub fn block_fees(base: &BaseChain, block: &Block) -> Option<u64> {
 /// Total sigop cost of `block` as counted by blvm (P2SH and witness included).
 fn block_sigops(base: &BaseChain, block: &Block) -> Option<u64> {
     let prev = block_prevouts(base, block)?;
-    Some(block.txdata.iter().zip(&prev).map(|(tx, p)| sigop_cost(tx, &p.iter().collect::<Vec<_>>(), true, true)).sum())
+    Some(
+        block
+            .txdata
+            .iter()
+            .zip(&prev)
+            .map(|(tx, p)| sigop_cost(tx, &p.iter().collect::<Vec<_>>(), true, true))
+            .sum(),
+    )
 }
 
 /// Sets the coinbase's first non-OP_RETURN output so the coinbase pays exactly `claim`.
 fn set_claim(block: &mut Block, claim: u64) -> Option<()> {
     let cb = &mut block.txdata[0];
     let i = cb.output.iter().position(|o| !o.script_pubkey.is_op_return())?;
-    let others: u64 = cb.output.iter().enumerate().filter(|(j, _)| *j != i).map(|(_, o)| o.value.to_sat()).sum();
+    let others: u64 = cb
+        .output
+        .iter()
+        .enumerate()
+        .filter(|(j, _)| *j != i)
+        .map(|(_, o)| o.value.to_sat())
+        .sum();
     cb.output[i].value = Amount::from_sat(claim.checked_sub(others)?);
     Some(())
 }
@@ -404,7 +443,13 @@ fn finish(block: &mut Block) {
 /// A transaction spending `coin` to a bare `OP_TRUE`, leaving `fee`.
 fn spend_coin(op: OutPoint, coin: &TxOut, fee: u64) -> Option<Transaction> {
     let value = coin.value.to_sat().checked_sub(fee)?;
-    Some(mining::spend(&[(op, coin.script_pubkey.clone())], vec![TxOut { value: Amount::from_sat(value), script_pubkey: mining::op_true() }]))
+    Some(mining::spend(
+        &[(op, coin.script_pubkey.clone())],
+        vec![TxOut {
+            value: Amount::from_sat(value),
+            script_pubkey: mining::op_true(),
+        }],
+    ))
 }
 
 /// Adds a clean anyone-can-spend transaction (fee 0) modified by `edit`, claims its fee.
@@ -426,7 +471,9 @@ fn leaf_txs(block: &Block) -> Vec<usize> {
             spent_in_block.insert(i.previous_output.txid);
         }
     }
-    (1..block.txdata.len()).filter(|&t| !spent_in_block.contains(&block.txdata[t].compute_txid())).collect()
+    (1..block.txdata.len())
+        .filter(|&t| !spent_in_block.contains(&block.txdata[t].compute_txid()))
+        .collect()
 }
 
 /// What kind of output a real input spends.
@@ -481,7 +528,11 @@ fn pick_input(ctx: &Ctx, rng: &mut StdRng, pred: impl Fn(&'static str) -> bool) 
     let leaves = leaf_txs(ctx.base.block(ctx.h));
     let all = real_inputs(ctx, pred);
     let preferred: Vec<_> = all.iter().filter(|(t, _, _)| leaves.contains(t)).cloned().collect();
-    if preferred.is_empty() { all.choose(rng).cloned() } else { preferred.choose(rng).cloned() }
+    if preferred.is_empty() {
+        all.choose(rng).cloned()
+    } else {
+        preferred.choose(rng).cloned()
+    }
 }
 
 /// Index of the first push of at least `min` bytes in `script`: (byte offset of data, len).
@@ -494,7 +545,15 @@ fn find_push(script: &ScriptBuf, min: usize) -> Option<(usize, usize)> {
         let len = match ins {
             Instruction::PushBytes(p) => {
                 let n = p.len();
-                let header = if n < 0x4c { 1 } else if n <= 0xff { 2 } else if n <= 0xffff { 3 } else { 5 };
+                let header = if n < 0x4c {
+                    1
+                } else if n <= 0xff {
+                    2
+                } else if n <= 0xffff {
+                    3
+                } else {
+                    5
+                };
                 if n >= min && bytes.get(start) != Some(&0x00) {
                     return Some((start + header, n));
                 }
@@ -859,7 +918,10 @@ fn cb_payout_op_true(ctx: &Ctx, _: &mut StdRng) -> Option<(Block, String)> {
 fn pick_tx(ctx: &Ctx, rng: &mut StdRng) -> Option<usize> {
     let b = ctx.base.block(ctx.h);
     let leaves = leaf_txs(b);
-    leaves.choose(rng).copied().or_else(|| (b.txdata.len() > 1).then(|| rng.gen_range(1..b.txdata.len())))
+    leaves
+        .choose(rng)
+        .copied()
+        .or_else(|| (b.txdata.len() > 1).then(|| rng.gen_range(1..b.txdata.len())))
 }
 
 fn amount_above_max_money(ctx: &Ctx, rng: &mut StdRng) -> Option<(Block, String)> {
@@ -889,8 +951,14 @@ fn amount_total_overflow(ctx: &Ctx, rng: &mut StdRng) -> Option<(Block, String)>
     let t = if rng.gen_bool(0.5) { pick_tx(ctx, rng).unwrap_or(0) } else { 0 };
     let tx = &mut b.txdata[t];
     let spk = tx.output.first().map(|o| o.script_pubkey.clone()).unwrap_or_else(mining::op_true);
-    tx.output.push(TxOut { value: Amount::from_sat(MAX_MONEY), script_pubkey: spk.clone() });
-    tx.output.push(TxOut { value: Amount::from_sat(1), script_pubkey: spk });
+    tx.output.push(TxOut {
+        value: Amount::from_sat(MAX_MONEY),
+        script_pubkey: spk.clone(),
+    });
+    tx.output.push(TxOut {
+        value: Amount::from_sat(1),
+        script_pubkey: spk,
+    });
     finish(&mut b);
     Some((b, format!("tx {t}: outputs sum above MAX_MONEY (each in range)")))
 }
@@ -920,7 +988,10 @@ fn amount_signed_output_changed(ctx: &Ctx, rng: &mut StdRng) -> Option<(Block, S
     let limit = claim_limit(ctx.base, &b, ctx.h)?;
     set_claim(&mut b, limit)?;
     finish(&mut b);
-    Some((b, format!("tx {t} output {o} lowered by 1 sat (signatures cover it), coinbase claims the fee")))
+    Some((
+        b,
+        format!("tx {t} output {o} lowered by 1 sat (signatures cover it), coinbase claims the fee"),
+    ))
 }
 
 fn amount_spend_exact_input(ctx: &Ctx, rng: &mut StdRng) -> Option<(Block, String)> {
@@ -964,7 +1035,17 @@ fn fee_drop_tx(ctx: &Ctx, rng: &mut StdRng, adjust: bool) -> Option<(Block, Stri
     }
     tag_coinbase(&mut b, 0xc3);
     finish(&mut b);
-    Some((b, format!("tx {t} (fee {fee}) dropped{}", if adjust { ", coinbase claim lowered" } else { ", coinbase claim kept" })))
+    Some((
+        b,
+        format!(
+            "tx {t} (fee {fee}) dropped{}",
+            if adjust {
+                ", coinbase claim lowered"
+            } else {
+                ", coinbase claim kept"
+            }
+        ),
+    ))
 }
 
 fn fee_drop_tx_adjust_claim(ctx: &Ctx, rng: &mut StdRng) -> Option<(Block, String)> {
@@ -1014,7 +1095,11 @@ fn locktime_final_sequences(ctx: &Ctx, rng: &mut StdRng) -> Option<(Block, Strin
 fn locktime_real_tx_raised(ctx: &Ctx, rng: &mut StdRng) -> Option<(Block, String)> {
     let t = pick_tx(ctx, rng)?;
     let mut b = ctx.real();
-    let lock = if rng.gen_bool(0.5) { ctx.h + rng.gen_range(0..5) } else { ctx.prev_mtp() as u32 + rng.gen_range(0..3600) };
+    let lock = if rng.gen_bool(0.5) {
+        ctx.h + rng.gen_range(0..5)
+    } else {
+        ctx.prev_mtp() as u32 + rng.gen_range(0..3600)
+    };
     b.txdata[t].lock_time = LockTime::from_consensus(lock);
     for i in &mut b.txdata[t].input {
         if i.sequence == Sequence::MAX {
@@ -1031,10 +1116,21 @@ fn locktime_real_tx_raised(ctx: &Ctx, rng: &mut StdRng) -> Option<(Block, String
 
 /// A non-coinbase anyone-can-spend coin at most 0xffff blocks old.
 fn seq_coin(ctx: &Ctx, rng: &mut StdRng) -> Option<(OutPoint, CoinInfo)> {
-    ctx.coins(false).into_iter().filter(|(_, c)| ctx.h - c.height < 0xffff).collect::<Vec<_>>().choose(rng).cloned()
+    ctx.coins(false)
+        .into_iter()
+        .filter(|(_, c)| ctx.h - c.height < 0xffff)
+        .collect::<Vec<_>>()
+        .choose(rng)
+        .cloned()
 }
 
-fn seqlock(ctx: &Ctx, rng: &mut StdRng, sequence: impl FnOnce(&CoinInfo) -> Option<u32>, version: i32, what: &str) -> Option<(Block, String)> {
+fn seqlock(
+    ctx: &Ctx,
+    rng: &mut StdRng,
+    sequence: impl FnOnce(&CoinInfo) -> Option<u32>,
+    version: i32,
+    what: &str,
+) -> Option<(Block, String)> {
     let (op, coin) = seq_coin(ctx, rng)?;
     let seq = sequence(&coin)?;
     let mut tx = spend_coin(op, &coin.out, 0)?;
@@ -1043,7 +1139,14 @@ fn seqlock(ctx: &Ctx, rng: &mut StdRng, sequence: impl FnOnce(&CoinInfo) -> Opti
     let mut b = ctx.real();
     add_tx_with_fee(ctx.base, &mut b, ctx.h, tx)?;
     finish(&mut b);
-    Some((b, format!("v{version} spend of {op} (height {}, age {}) with nSequence {seq:#x} ({what})", coin.height, ctx.h - coin.height)))
+    Some((
+        b,
+        format!(
+            "v{version} spend of {op} (height {}, age {}) with nSequence {seq:#x} ({what})",
+            coin.height,
+            ctx.h - coin.height
+        ),
+    ))
 }
 
 /// Largest time-lock value (512 s units) satisfied at height `h` for a coin created at `coin_h`.
@@ -1064,11 +1167,33 @@ fn seqlock_height_unmet(ctx: &Ctx, rng: &mut StdRng) -> Option<(Block, String)> 
 }
 
 fn seqlock_time_met(ctx: &Ctx, rng: &mut StdRng) -> Option<(Block, String)> {
-    seqlock(ctx, rng, |c| u32::try_from(max_time_lock(ctx, c.height)).ok().filter(|v| *v <= 0xffff).map(|v| v | SEQUENCE_TYPE_FLAG), 2, "largest satisfied 512 s count")
+    seqlock(
+        ctx,
+        rng,
+        |c| {
+            u32::try_from(max_time_lock(ctx, c.height))
+                .ok()
+                .filter(|v| *v <= 0xffff)
+                .map(|v| v | SEQUENCE_TYPE_FLAG)
+        },
+        2,
+        "largest satisfied 512 s count",
+    )
 }
 
 fn seqlock_time_unmet(ctx: &Ctx, rng: &mut StdRng) -> Option<(Block, String)> {
-    seqlock(ctx, rng, |c| u32::try_from(max_time_lock(ctx, c.height) + 1).ok().filter(|v| *v <= 0xffff).map(|v| v | SEQUENCE_TYPE_FLAG), 2, "one 512 s unit too many")
+    seqlock(
+        ctx,
+        rng,
+        |c| {
+            u32::try_from(max_time_lock(ctx, c.height) + 1)
+                .ok()
+                .filter(|v| *v <= 0xffff)
+                .map(|v| v | SEQUENCE_TYPE_FLAG)
+        },
+        2,
+        "one 512 s unit too many",
+    )
 }
 
 fn seqlock_disabled_flag(ctx: &Ctx, rng: &mut StdRng) -> Option<(Block, String)> {
@@ -1087,12 +1212,24 @@ fn seqlock_version1_ignored(ctx: &Ctx, rng: &mut StdRng) -> Option<(Block, Strin
 fn sigops_legacy(ctx: &Ctx, extra: u64) -> Option<(Block, String)> {
     let mut b = ctx.real();
     // The coinbase output holding the sigops is added first so the count includes everything.
-    b.txdata[0].output.insert(0, TxOut { value: Amount::ZERO, script_pubkey: ScriptBuf::new() });
+    b.txdata[0].output.insert(
+        0,
+        TxOut {
+            value: Amount::ZERO,
+            script_pubkey: ScriptBuf::new(),
+        },
+    );
     let used = block_sigops(ctx.base, &b)?;
     let room = MAX_BLOCK_SIGOPS_COST.checked_sub(used)? / 4 + extra;
     b.txdata[0].output[0].script_pubkey = ScriptBuf::from_bytes(vec![0xac; room as usize]);
     finish(&mut b);
-    Some((b, format!("coinbase output with {room} OP_CHECKSIG: block sigop cost {} (limit {MAX_BLOCK_SIGOPS_COST})", used + 4 * room)))
+    Some((
+        b,
+        format!(
+            "coinbase output with {room} OP_CHECKSIG: block sigop cost {} (limit {MAX_BLOCK_SIGOPS_COST})",
+            used + 4 * room
+        ),
+    ))
 }
 
 fn sigops_legacy_at_limit(ctx: &Ctx, _: &mut StdRng) -> Option<(Block, String)> {
@@ -1123,14 +1260,37 @@ fn sigops_p2sh(ctx: &Ctx, with_witness_one: bool) -> Option<(Block, String)> {
     }
     if with_witness_one {
         let (op, _, ws) = &sc.p2wsh_1;
-        inputs.push(TxIn { previous_output: *op, script_sig: ScriptBuf::new(), sequence: Sequence::MAX, witness: Witness::from_slice(&[ws.as_bytes()]) });
+        inputs.push(TxIn {
+            previous_output: *op,
+            script_sig: ScriptBuf::new(),
+            sequence: Sequence::MAX,
+            witness: Witness::from_slice(&[ws.as_bytes()]),
+        });
     }
     let n = inputs.len() as u64;
-    let tx = Transaction { version: Version::TWO, lock_time: LockTime::ZERO, input: inputs, output: vec![TxOut { value: Amount::from_sat(n), script_pubkey: mining::op_true() }] };
+    let tx = Transaction {
+        version: Version::TWO,
+        lock_time: LockTime::ZERO,
+        input: inputs,
+        output: vec![TxOut {
+            value: Amount::from_sat(n),
+            script_pubkey: mining::op_true(),
+        }],
+    };
     b.txdata.push(tx);
     finish(&mut b);
     let cost = block_sigops(ctx.base, &b)?;
-    Some((b, format!("spends two P2SH scripts of 500 OP_CHECKMULTISIG{}: sigop cost {cost}", if with_witness_one { " and a P2WSH with one OP_CHECKSIG" } else { "" })))
+    Some((
+        b,
+        format!(
+            "spends two P2SH scripts of 500 OP_CHECKMULTISIG{}: sigop cost {cost}",
+            if with_witness_one {
+                " and a P2WSH with one OP_CHECKSIG"
+            } else {
+                ""
+            }
+        ),
+    ))
 }
 
 fn sigops_p2sh_at_limit(ctx: &Ctx, _: &mut StdRng) -> Option<(Block, String)> {
@@ -1153,12 +1313,24 @@ fn pad_to_weight(ctx: &Ctx, rng: &mut StdRng, target: u64) -> Option<(Block, Str
     let mut b = ctx.real();
     let make = |b: &Block, data: usize, item: usize| -> Block {
         let mut b = b.clone();
-        let witness = if is_pad { Witness::from_slice(&[vec![0x42u8; item], drop_true().to_bytes()]) } else { Witness::from_slice(&[vec![0x42u8; item]]) };
+        let witness = if is_pad {
+            Witness::from_slice(&[vec![0x42u8; item], drop_true().to_bytes()])
+        } else {
+            Witness::from_slice(&[vec![0x42u8; item]])
+        };
         b.txdata.push(Transaction {
             version: Version::TWO,
             lock_time: LockTime::ZERO,
-            input: vec![TxIn { previous_output: op, script_sig: ScriptBuf::new(), sequence: Sequence::MAX, witness }],
-            output: vec![TxOut { value: out.value, script_pubkey: mining::big_op_return(data) }],
+            input: vec![TxIn {
+                previous_output: op,
+                script_sig: ScriptBuf::new(),
+                sequence: Sequence::MAX,
+                witness,
+            }],
+            output: vec![TxOut {
+                value: out.value,
+                script_pubkey: mining::big_op_return(data),
+            }],
         });
         mining::update_witness_commitment(&mut b);
         b
@@ -1259,14 +1431,23 @@ fn witness_commitment_decoy(ctx: &Ctx, rng: &mut StdRng, before: bool) -> Option
     let i = mining::commitment_index(&b.txdata[0])?;
     let decoy = mining::commitment_script(rng.gen());
     let at = if before { i } else { i + 1 };
-    b.txdata[0].output.insert(at, TxOut { value: Amount::ZERO, script_pubkey: decoy });
+    b.txdata[0].output.insert(
+        at,
+        TxOut {
+            value: Amount::ZERO,
+            script_pubkey: decoy,
+        },
+    );
     if before {
         // The real (last) commitment must still match after the coinbase changed: it does,
         // since the witness root excludes the coinbase.
         mining::update_witness_commitment(&mut b);
     }
     mining::remine(&mut b);
-    Some((b, format!("bogus commitment output {} the real one", if before { "before" } else { "after" })))
+    Some((
+        b,
+        format!("bogus commitment output {} the real one", if before { "before" } else { "after" }),
+    ))
 }
 
 fn witness_commitment_decoy_before(ctx: &Ctx, rng: &mut StdRng) -> Option<(Block, String)> {
@@ -1292,7 +1473,9 @@ fn witness_nonce_size(ctx: &Ctx, rng: &mut StdRng) -> Option<(Block, String)> {
 }
 
 fn witness_stripped(ctx: &Ctx, rng: &mut StdRng) -> Option<(Block, String)> {
-    let (t, i, k) = pick_input(ctx, rng, |k| matches!(k, "p2wpkh" | "p2wsh" | "p2tr-keypath" | "p2tr-scriptpath" | "p2sh-segwit"))?;
+    let (t, i, k) = pick_input(ctx, rng, |k| {
+        matches!(k, "p2wpkh" | "p2wsh" | "p2tr-keypath" | "p2tr-scriptpath" | "p2sh-segwit")
+    })?;
     let mut b = ctx.real();
     b.txdata[t].input[i].witness = Witness::new();
     finish(&mut b);
@@ -1308,7 +1491,9 @@ fn witness_on_legacy_input(ctx: &Ctx, rng: &mut StdRng) -> Option<(Block, String
 }
 
 fn witness_item_flipped(ctx: &Ctx, rng: &mut StdRng) -> Option<(Block, String)> {
-    let (t, i, k) = pick_input(ctx, rng, |k| matches!(k, "p2wpkh" | "p2wsh" | "p2tr-keypath" | "p2tr-scriptpath" | "p2sh-segwit"))?;
+    let (t, i, k) = pick_input(ctx, rng, |k| {
+        matches!(k, "p2wpkh" | "p2wsh" | "p2tr-keypath" | "p2tr-scriptpath" | "p2sh-segwit")
+    })?;
     let mut b = ctx.real();
     let mut items = b.txdata[t].input[i].witness.to_vec();
     let j = rng.gen_range(0..items.len());
@@ -1342,19 +1527,35 @@ fn witness_taproot_annex(ctx: &Ctx, rng: &mut StdRng) -> Option<(Block, String)>
     w.push(annex);
     b.txdata[t].input[i].witness = w;
     finish(&mut b);
-    Some((b, format!("annex appended to tx {t} input {i} ({k}): the signature no longer commits to it")))
+    Some((
+        b,
+        format!("annex appended to tx {t} input {i} ({k}): the signature no longer commits to it"),
+    ))
 }
 
 fn witness_unknown_program_junk(ctx: &Ctx, rng: &mut StdRng) -> Option<(Block, String)> {
-    let coins: Vec<_> = ctx.coins(false).into_iter().filter(|(_, c)| mining::is_unknown_witness_program(&c.out.script_pubkey)).collect();
+    let coins: Vec<_> = ctx
+        .coins(false)
+        .into_iter()
+        .filter(|(_, c)| mining::is_unknown_witness_program(&c.out.script_pubkey))
+        .collect();
     let (op, coin) = coins.choose(rng)?.clone();
     let mut tx = spend_coin(op, &coin.out, 0)?;
-    let items: Vec<Vec<u8>> = (0..rng.gen_range(1..4)).map(|_| vec![rng.gen::<u8>(); rng.gen_range(0..600)]).collect();
+    let items: Vec<Vec<u8>> = (0..rng.gen_range(1..4))
+        .map(|_| vec![rng.gen::<u8>(); rng.gen_range(0..600)])
+        .collect();
     tx.input[0].witness = Witness::from_slice(&items);
     let mut b = ctx.real();
     add_tx_with_fee(ctx.base, &mut b, ctx.h, tx)?;
     finish(&mut b);
-    Some((b, format!("spend of unknown witness program {} with junk witness {:?}", coin.out.script_pubkey, items.iter().map(|i| i.len()).collect::<Vec<_>>())))
+    Some((
+        b,
+        format!(
+            "spend of unknown witness program {} with junk witness {:?}",
+            coin.out.script_pubkey,
+            items.iter().map(|i| i.len()).collect::<Vec<_>>()
+        ),
+    ))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1421,7 +1622,9 @@ fn reencode_first_push(script: &ScriptBuf) -> Option<ScriptBuf> {
 }
 
 fn script_push_nonminimal(ctx: &Ctx, rng: &mut StdRng) -> Option<(Block, String)> {
-    let (t, i, k) = pick_input(ctx, rng, |k| matches!(k, "p2pkh" | "p2pk" | "bare-multisig" | "p2sh" | "p2sh-segwit"))?;
+    let (t, i, k) = pick_input(ctx, rng, |k| {
+        matches!(k, "p2pkh" | "p2pk" | "bare-multisig" | "p2sh" | "p2sh-segwit")
+    })?;
     let mut b = ctx.real();
     let s = reencode_first_push(&b.txdata[t].input[i].script_sig)?;
     b.txdata[t].input[i].script_sig = s;
@@ -1436,7 +1639,10 @@ fn script_nop_prepended(ctx: &Ctx, rng: &mut StdRng) -> Option<(Block, String)> 
     s.extend_from_slice(b.txdata[t].input[i].script_sig.as_bytes());
     b.txdata[t].input[i].script_sig = ScriptBuf::from_bytes(s);
     finish(&mut b);
-    Some((b, format!("tx {t} input {i} ({k}): OP_NOP prepended to the scriptSig (fine for legacy, not for P2SH push-only or segwit)")))
+    Some((
+        b,
+        format!("tx {t} input {i} ({k}): OP_NOP prepended to the scriptSig (fine for legacy, not for P2SH push-only or segwit)"),
+    ))
 }
 
 fn script_nulldummy(ctx: &Ctx, rng: &mut StdRng) -> Option<(Block, String)> {
@@ -1465,7 +1671,15 @@ fn script_p2sh_redeem_flipped(ctx: &Ctx, rng: &mut StdRng) -> Option<(Block, Str
         let len = match ins {
             Instruction::PushBytes(p) => {
                 let n = p.len();
-                let header = if n < 0x4c { 1 } else if n <= 0xff { 2 } else if n <= 0xffff { 3 } else { 5 };
+                let header = if n < 0x4c {
+                    1
+                } else if n <= 0xff {
+                    2
+                } else if n <= 0xffff {
+                    3
+                } else {
+                    5
+                };
                 if n > 0 {
                     last = Some((pos + header, n));
                 }
@@ -1545,7 +1759,11 @@ fn input_spent_long_ago(ctx: &Ctx, rng: &mut StdRng) -> Option<(Block, String)> 
     let mut candidates = Vec::new();
     for k in (1..h).rev().take(60) {
         for (t, tx) in base.block(k).txdata.iter().enumerate().skip(1) {
-            if tx.input.iter().any(|i| base.spent_at.get(&i.previous_output).map(|s| *s < h).unwrap_or(false)) {
+            if tx
+                .input
+                .iter()
+                .any(|i| base.spent_at.get(&i.previous_output).map(|s| *s < h).unwrap_or(false))
+            {
                 candidates.push((k, t));
             }
         }
@@ -1563,7 +1781,10 @@ fn input_spent_long_ago(ctx: &Ctx, rng: &mut StdRng) -> Option<(Block, String)> 
         b.txdata.push(tx);
     }
     finish(&mut b);
-    Some((b, format!("re-spends the inputs of tx {t} of block {k} (spent at or before {})", h - 1)))
+    Some((
+        b,
+        format!("re-spends the inputs of tx {t} of block {k} (spent at or before {})", h - 1),
+    ))
 }
 
 fn input_double_spend_in_block(ctx: &Ctx, rng: &mut StdRng) -> Option<(Block, String)> {
@@ -1583,8 +1804,16 @@ fn input_double_spend_in_block(ctx: &Ctx, rng: &mut StdRng) -> Option<(Block, St
     let tx = Transaction {
         version: Version::TWO,
         lock_time: LockTime::ZERO,
-        input: vec![TxIn { previous_output: op, script_sig: ScriptBuf::new(), sequence: Sequence::MAX, witness: Witness::new() }],
-        output: vec![TxOut { value: Amount::from_sat(1), script_pubkey: mining::op_true() }],
+        input: vec![TxIn {
+            previous_output: op,
+            script_sig: ScriptBuf::new(),
+            sequence: Sequence::MAX,
+            witness: Witness::new(),
+        }],
+        output: vec![TxOut {
+            value: Amount::from_sat(1),
+            script_pubkey: mining::op_true(),
+        }],
     };
     b.txdata.push(tx);
     finish(&mut b);
@@ -1594,7 +1823,10 @@ fn input_double_spend_in_block(ctx: &Ctx, rng: &mut StdRng) -> Option<(Block, St
 fn input_in_block_chain(ctx: &Ctx, rng: &mut StdRng) -> Option<(Block, String)> {
     let (op, coin) = ctx.pick_coin(rng)?;
     let a = spend_coin(op, &coin.out, 0)?;
-    let a_out = OutPoint { txid: a.compute_txid(), vout: 0 };
+    let a_out = OutPoint {
+        txid: a.compute_txid(),
+        vout: 0,
+    };
     let c = spend_coin(a_out, &a.output[0], 0)?;
     let mut b = ctx.real();
     b.txdata.push(a);
@@ -1612,20 +1844,42 @@ fn coinbase_spend(ctx: &Ctx, depth: u32) -> Option<(Block, String)> {
     let cb = &base.block(k).txdata[0];
     let txid = cb.compute_txid();
     // Prefer an output we can unlock (extension coinbases); otherwise any (scripts fail later).
-    let vouts: Vec<u32> = (0..cb.output.len() as u32).filter(|v| base.unspent_at(&OutPoint { txid, vout: *v }, ctx.h)).collect();
-    let vout = vouts.iter().copied().find(|v| mining::is_anyone_can_spend(&cb.output[*v as usize].script_pubkey)).or_else(|| vouts.first().copied())?;
+    let vouts: Vec<u32> = (0..cb.output.len() as u32)
+        .filter(|v| base.unspent_at(&OutPoint { txid, vout: *v }, ctx.h))
+        .collect();
+    let vout = vouts
+        .iter()
+        .copied()
+        .find(|v| mining::is_anyone_can_spend(&cb.output[*v as usize].script_pubkey))
+        .or_else(|| vouts.first().copied())?;
     let out = &cb.output[vout as usize];
     let op = OutPoint { txid, vout };
     let input = if mining::is_anyone_can_spend(&out.script_pubkey) {
         mining::unlock(op, &out.script_pubkey)
     } else {
-        TxIn { previous_output: op, script_sig: ScriptBuf::new(), sequence: Sequence::MAX, witness: Witness::new() }
+        TxIn {
+            previous_output: op,
+            script_sig: ScriptBuf::new(),
+            sequence: Sequence::MAX,
+            witness: Witness::new(),
+        }
     };
-    let tx = Transaction { version: Version::TWO, lock_time: LockTime::ZERO, input: vec![input], output: vec![TxOut { value: out.value, script_pubkey: mining::op_true() }] };
+    let tx = Transaction {
+        version: Version::TWO,
+        lock_time: LockTime::ZERO,
+        input: vec![input],
+        output: vec![TxOut {
+            value: out.value,
+            script_pubkey: mining::op_true(),
+        }],
+    };
     let mut b = ctx.real();
     b.txdata.push(tx);
     finish(&mut b);
-    Some((b, format!("spends the coinbase of height {k} (depth {depth}, {})", out.script_pubkey)))
+    Some((
+        b,
+        format!("spends the coinbase of height {k} (depth {depth}, {})", out.script_pubkey),
+    ))
 }
 
 fn immature_coinbase_99(ctx: &Ctx, _: &mut StdRng) -> Option<(Block, String)> {
@@ -1642,7 +1896,15 @@ fn mature_coinbase_100(ctx: &Ctx, _: &mut StdRng) -> Option<(Block, String)> {
 
 fn tx_no_inputs(ctx: &Ctx, rng: &mut StdRng) -> Option<(Block, String)> {
     let mut b = ctx.real();
-    let tx = Transaction { version: Version::TWO, lock_time: LockTime::ZERO, input: vec![], output: vec![TxOut { value: Amount::ZERO, script_pubkey: mining::op_true() }] };
+    let tx = Transaction {
+        version: Version::TWO,
+        lock_time: LockTime::ZERO,
+        input: vec![],
+        output: vec![TxOut {
+            value: Amount::ZERO,
+            script_pubkey: mining::op_true(),
+        }],
+    };
     let at = rng.gen_range(1..=b.txdata.len());
     b.txdata.insert(at, tx);
     finish(&mut b);
@@ -1660,7 +1922,12 @@ fn tx_no_outputs(ctx: &Ctx, rng: &mut StdRng) -> Option<(Block, String)> {
 fn tx_null_prevout(ctx: &Ctx, rng: &mut StdRng) -> Option<(Block, String)> {
     let t = pick_tx(ctx, rng)?;
     let mut b = ctx.real();
-    let null = TxIn { previous_output: OutPoint::null(), script_sig: Builder::new().push_int(1).push_int(1).into_script(), sequence: Sequence::MAX, witness: Witness::new() };
+    let null = TxIn {
+        previous_output: OutPoint::null(),
+        script_sig: Builder::new().push_int(1).push_int(1).into_script(),
+        sequence: Sequence::MAX,
+        witness: Witness::new(),
+    };
     b.txdata[t].input.push(null);
     finish(&mut b);
     Some((b, format!("tx {t} given a null prevout input")))

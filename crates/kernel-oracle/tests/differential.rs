@@ -22,13 +22,28 @@ fn blvm_and_core_agree_on_every_mutated_block() {
     for (d, b) in report.disagreements.iter().zip(&report.disagreement_blocks) {
         eprintln!("{}", d.describe(b));
     }
-    assert!(report.disagreements.is_empty(), "{} disagreement(s) between blvm and Core (reproducers above)", report.disagreements.len());
+    assert!(
+        report.disagreements.is_empty(),
+        "{} disagreement(s) between blvm and Core (reproducers above)",
+        report.disagreements.len()
+    );
     assert!(report.aborted.is_none(), "run aborted: {:?}", report.aborted);
-    assert!(report.compared >= cfg.count, "only {} of {} mutated blocks compared", report.compared, cfg.count);
+    assert!(
+        report.compared >= cfg.count,
+        "only {} of {} mutated blocks compared",
+        report.compared,
+        cfg.count
+    );
     if cfg.count >= 2000 {
         for class in RuleClass::ALL {
-            assert!(report.per_class.get(&class).copied().unwrap_or(0) > 0, "no mutation of class {class:?} was compared");
+            assert!(
+                report.per_class.get(&class).copied().unwrap_or(0) > 0,
+                "no mutation of class {class:?} was compared"
+            );
         }
-        assert!(report.restores > 0, "no valid mutation was compared (state restore never exercised)");
+        assert!(
+            report.restores > 0,
+            "no valid mutation was compared (state restore never exercised)"
+        );
     }
 }

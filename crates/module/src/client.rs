@@ -29,8 +29,8 @@ use crate::env::ModuleEnv;
 use crate::event::EventType;
 use crate::message::{ModuleMessage, PROTOCOL_VERSION};
 use crate::request::{
-    error_code, BlockData, BlockHeaderData, BlockchainInfo, Capability, ChainTip, MempoolInfo,
-    PeerInfo, Request, ResponseBody, ResponseResult, SyncStatus, TransactionData, UtxoEntry,
+    error_code, BlockData, BlockHeaderData, BlockchainInfo, Capability, ChainTip, MempoolInfo, PeerInfo, Request, ResponseBody,
+    ResponseResult, SyncStatus, TransactionData, UtxoEntry,
 };
 
 /// Default time to wait for a response (and for the handshake).
@@ -245,9 +245,7 @@ struct Shared {
 
 impl Shared {
     fn lock(&self) -> MutexGuard<'_, Option<PendingMap>> {
-        self.pending
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.pending.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Registers a request id; fails if the connection is already closed.
@@ -316,17 +314,12 @@ impl std::fmt::Debug for ModuleClient {
 
 impl ModuleClient {
     /// Connects to the node's socket and performs the handshake.
-    pub async fn connect(
-        socket_path: impl AsRef<Path>,
-        config: ClientConfig,
-    ) -> Result<Self, ClientError> {
+    pub async fn connect(socket_path: impl AsRef<Path>, config: ClientConfig) -> Result<Self, ClientError> {
         let path = socket_path.as_ref();
-        let stream = UnixStream::connect(path)
-            .await
-            .map_err(|source| ClientError::Connect {
-                path: path.to_path_buf(),
-                source,
-            })?;
+        let stream = UnixStream::connect(path).await.map_err(|source| ClientError::Connect {
+            path: path.to_path_buf(),
+            source,
+        })?;
         Self::from_stream(stream, config).await
     }
 
@@ -350,10 +343,7 @@ impl ModuleClient {
     }
 
     /// Performs the handshake over an already-connected stream.
-    pub async fn from_stream(
-        mut stream: UnixStream,
-        config: ClientConfig,
-    ) -> Result<Self, ClientError> {
+    pub async fn from_stream(mut stream: UnixStream, config: ClientConfig) -> Result<Self, ClientError> {
         let hello = ModuleMessage::Handshake {
             protocol_versions: config.protocol_versions.clone(),
             module_name: config.module_name.clone(),
@@ -391,15 +381,8 @@ impl ModuleClient {
                     capabilities,
                 }
             }
-            Some(ModuleMessage::Error { code, message }) => {
-                return Err(ClientError::Rejected { code, message })
-            }
-            Some(other) => {
-                return Err(ClientError::Protocol(format!(
-                    "expected HandshakeAck, got {}",
-                    other.type_name()
-                )))
-            }
+            Some(ModuleMessage::Error { code, message }) => return Err(ClientError::Rejected { code, message }),
+            Some(other) => return Err(ClientError::Protocol(format!("expected HandshakeAck, got {}", other.type_name()))),
             None => return Err(ClientError::Disconnected),
         };
 
@@ -414,12 +397,7 @@ impl ModuleClient {
             Arc::clone(&shared),
             event_tx,
         ));
-        let writer = tokio::spawn(writer_task(
-            write_half,
-            out_rx,
-            Arc::clone(&shared),
-            config.request_timeout,
-        ));
+        let writer = tokio::spawn(writer_task(write_half, out_rx, Arc::clone(&shared), config.request_timeout));
         Ok(ModuleClient {
             shared,
             out_tx,
@@ -470,11 +448,7 @@ impl ModuleClient {
     }
 
     /// Encodes `msg` and queues it for the writer, failing early if it is too large.
-    async fn send(
-        &self,
-        msg: &ModuleMessage,
-        written: Option<oneshot::Sender<()>>,
-    ) -> Result<(), ClientError> {
+    async fn send(&self, msg: &ModuleMessage, written: Option<oneshot::Sender<()>>) -> Result<(), ClientError> {
         let frame = codec::encode(msg)?;
         let payload_len = (frame.len() - LENGTH_PREFIX_LEN) as u64;
         if payload_len > u64::from(self.max_frame) {
@@ -503,12 +477,8 @@ impl ModuleClient {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = oneshot::channel();
         self.shared.register(id, tx)?;
-        let _guard = PendingGuard {
-            shared: &self.shared,
-            id,
-        };
-        self.send(&ModuleMessage::Request { id, request }, None)
-            .await?;
+        let _guard = PendingGuard { shared: &self.shared, id };
+        self.send(&ModuleMessage::Request { id, request }, None).await?;
         match tokio::time::timeout(self.request_timeout, rx).await {
             Err(_) => Err(ClientError::Timeout {
                 method,
@@ -516,17 +486,12 @@ impl ModuleClient {
             }),
             Ok(Err(_)) => Err(ClientError::Disconnected),
             Ok(Ok(ResponseResult::Ok { body })) => Ok(body),
-            Ok(Ok(ResponseResult::Err { code, message })) => {
-                Err(ClientError::Remote { code, message })
-            }
+            Ok(Ok(ResponseResult::Err { code, message })) => Err(ClientError::Remote { code, message }),
         }
     }
 
     /// Adds event types to the subscription.
-    pub async fn subscribe_events(
-        &self,
-        event_types: Vec<EventType>,
-    ) -> Result<Subscription, ClientError> {
+    pub async fn subscribe_events(&self, event_types: Vec<EventType>) -> Result<Subscription, ClientError> {
         self.subscribe(Request::SubscribeEvents {
             event_types,
             from_sequence: None,
@@ -535,11 +500,7 @@ impl ModuleClient {
     }
 
     /// Adds event types, first replaying retained replayable events with `sequence >= from_sequence`.
-    pub async fn subscribe_events_from(
-        &self,
-        event_types: Vec<EventType>,
-        from_sequence: u64,
-    ) -> Result<Subscription, ClientError> {
+    pub async fn subscribe_events_from(&self, event_types: Vec<EventType>, from_sequence: u64) -> Result<Subscription, ClientError> {
         self.subscribe(Request::SubscribeEvents {
             event_types,
             from_sequence: Some(from_sequence),
@@ -548,10 +509,7 @@ impl ModuleClient {
     }
 
     /// Removes event types from the subscription.
-    pub async fn unsubscribe(
-        &self,
-        event_types: Vec<EventType>,
-    ) -> Result<Subscription, ClientError> {
+    pub async fn unsubscribe(&self, event_types: Vec<EventType>) -> Result<Subscription, ClientError> {
         self.subscribe(Request::Unsubscribe { event_types }).await
     }
 
@@ -575,26 +533,16 @@ impl ModuleClient {
 
     /// Answers a node-initiated `Request` received through `next_event`.
     pub async fn respond(&self, id: u64, result: ResponseResult) -> Result<(), ClientError> {
-        self.send_and_flush(&ModuleMessage::Response { id, result })
-            .await
+        self.send_and_flush(&ModuleMessage::Response { id, result }).await
     }
 
     /// Reports the module's health (needs `report_health`).
-    pub async fn report_health(
-        &self,
-        healthy: bool,
-        report: Option<String>,
-    ) -> Result<(), ClientError> {
-        self.expect_done(Request::ReportHealth { healthy, report })
-            .await
+    pub async fn report_health(&self, healthy: bool, report: Option<String>) -> Result<(), ClientError> {
+        self.expect_done(Request::ReportHealth { healthy, report }).await
     }
 
     /// Publishes a `ModuleEvent` in this module's namespace (needs `publish_events`).
-    pub async fn publish_event(
-        &self,
-        name: impl Into<String>,
-        data: impl Into<String>,
-    ) -> Result<(), ClientError> {
+    pub async fn publish_event(&self, name: impl Into<String>, data: impl Into<String>) -> Result<(), ClientError> {
         self.expect_done(Request::PublishEvent {
             name: name.into(),
             data: data.into(),
@@ -618,10 +566,7 @@ impl ModuleClient {
     }
 
     /// A full block by hash (needs `read_chain`).
-    pub async fn get_block_by_hash(
-        &self,
-        hash: impl Into<String>,
-    ) -> Result<BlockData, ClientError> {
+    pub async fn get_block_by_hash(&self, hash: impl Into<String>) -> Result<BlockData, ClientError> {
         self.get_block(BlockId::Hash(hash.into())).await
     }
 
@@ -639,47 +584,25 @@ impl ModuleClient {
     }
 
     /// A block header by hash or height, e.g. `get_block_header(100)` (needs `read_chain`).
-    pub async fn get_block_header(
-        &self,
-        id: impl Into<BlockId>,
-    ) -> Result<BlockHeaderData, ClientError> {
+    pub async fn get_block_header(&self, id: impl Into<BlockId>) -> Result<BlockHeaderData, ClientError> {
         let (hash, height) = id.into().into_parts();
-        match self
-            .request(Request::GetBlockHeader { hash, height })
-            .await?
-        {
+        match self.request(Request::GetBlockHeader { hash, height }).await? {
             ResponseBody::BlockHeader(header) => Ok(header),
             other => Err(unexpected("BlockHeader", &other)),
         }
     }
 
     /// A transaction by id (needs `read_chain`).
-    pub async fn get_transaction(
-        &self,
-        txid: impl Into<String>,
-    ) -> Result<TransactionData, ClientError> {
-        match self
-            .request(Request::GetTransaction { txid: txid.into() })
-            .await?
-        {
+    pub async fn get_transaction(&self, txid: impl Into<String>) -> Result<TransactionData, ClientError> {
+        match self.request(Request::GetTransaction { txid: txid.into() }).await? {
             ResponseBody::Transaction(tx) => Ok(tx),
             other => Err(unexpected("Transaction", &other)),
         }
     }
 
     /// An unspent output, `None` if spent or unknown (needs `read_chain`).
-    pub async fn get_utxo(
-        &self,
-        txid: impl Into<String>,
-        vout: u32,
-    ) -> Result<Option<UtxoEntry>, ClientError> {
-        match self
-            .request(Request::GetUtxo {
-                txid: txid.into(),
-                vout,
-            })
-            .await?
-        {
+    pub async fn get_utxo(&self, txid: impl Into<String>, vout: u32) -> Result<Option<UtxoEntry>, ClientError> {
+        match self.request(Request::GetUtxo { txid: txid.into(), vout }).await? {
             ResponseBody::Utxo { utxo } => Ok(utxo),
             other => Err(unexpected("Utxo", &other)),
         }
@@ -727,10 +650,7 @@ impl ModuleClient {
 
     /// Submits a hex transaction for mempool acceptance and relay; returns its txid (needs `submit_transactions`).
     pub async fn submit_transaction(&self, hex: impl Into<String>) -> Result<String, ClientError> {
-        match self
-            .request(Request::SubmitTransaction { hex: hex.into() })
-            .await?
-        {
+        match self.request(Request::SubmitTransaction { hex: hex.into() }).await? {
             ResponseBody::Submitted { txid } => Ok(txid),
             other => Err(unexpected("Submitted", &other)),
         }
@@ -746,10 +666,7 @@ impl ModuleClient {
         // Replacing the sender ends the writer's queue; it then shuts the socket down.
         let (dead_tx, _) = mpsc::channel(1);
         drop(std::mem::replace(&mut self.out_tx, dead_tx));
-        if tokio::time::timeout(self.request_timeout, &mut self.writer)
-            .await
-            .is_err()
-        {
+        if tokio::time::timeout(self.request_timeout, &mut self.writer).await.is_err() {
             self.writer.abort();
         }
         self.reader.abort();
@@ -770,19 +687,11 @@ impl Drop for ModuleClient {
 }
 
 fn unexpected(expected: &'static str, got: &ResponseBody) -> ClientError {
-    ClientError::UnexpectedResponse {
-        expected,
-        got: got.kind(),
-    }
+    ClientError::UnexpectedResponse { expected, got: got.kind() }
 }
 
 /// Writes queued frames until the queue closes or a write fails or stalls.
-async fn writer_task(
-    mut w: OwnedWriteHalf,
-    mut rx: mpsc::Receiver<Outgoing>,
-    shared: Arc<Shared>,
-    stall_timeout: Duration,
-) {
+async fn writer_task(mut w: OwnedWriteHalf, mut rx: mpsc::Receiver<Outgoing>, shared: Arc<Shared>, stall_timeout: Duration) {
     while let Some(out) = rx.recv().await {
         let write = async {
             w.write_all(&out.frame).await?;
@@ -856,11 +765,7 @@ impl Lag {
 }
 
 /// Reads frames until EOF or error, routing responses and queueing the rest.
-async fn reader_task(
-    mut reader: FrameReader<OwnedReadHalf>,
-    shared: Arc<Shared>,
-    events: mpsc::Sender<ModuleMessage>,
-) {
+async fn reader_task(mut reader: FrameReader<OwnedReadHalf>, shared: Arc<Shared>, events: mpsc::Sender<ModuleMessage>) {
     let mut lag: Option<Lag> = None;
     loop {
         let next = match lag {
@@ -937,11 +842,7 @@ async fn reader_task(
 }
 
 /// Queues an event without blocking; on a full queue records it as lag. False if the receiver is gone.
-fn deliver_event(
-    events: &mpsc::Sender<ModuleMessage>,
-    lag: &mut Option<Lag>,
-    msg: ModuleMessage,
-) -> bool {
+fn deliver_event(events: &mpsc::Sender<ModuleMessage>, lag: &mut Option<Lag>, msg: ModuleMessage) -> bool {
     if let Some(pending) = lag.take() {
         match events.try_send(pending.message()) {
             Ok(()) => {}

@@ -71,10 +71,7 @@ pub fn decode_payload(payload: &[u8]) -> Result<ModuleMessage, CodecError> {
 ///
 /// Not cancel-safe: dropping the future mid-frame loses the bytes already
 /// read. Use [`FrameReader`] inside `select!`.
-pub async fn read_frame<R: AsyncRead + Unpin>(
-    r: &mut R,
-    max: u32,
-) -> Result<Option<ModuleMessage>, CodecError> {
+pub async fn read_frame<R: AsyncRead + Unpin>(r: &mut R, max: u32) -> Result<Option<ModuleMessage>, CodecError> {
     let mut prefix = [0u8; LENGTH_PREFIX_LEN];
     let mut got = 0;
     while got < LENGTH_PREFIX_LEN {
@@ -92,10 +89,7 @@ pub async fn read_frame<R: AsyncRead + Unpin>(
     }
     let len = u32::from_be_bytes(prefix);
     if len > max {
-        return Err(CodecError::FrameTooLarge {
-            len: u64::from(len),
-            max,
-        });
+        return Err(CodecError::FrameTooLarge { len: u64::from(len), max });
     }
     let len = len as usize;
     let mut payload = vec![0u8; len];
@@ -111,11 +105,7 @@ pub async fn read_frame<R: AsyncRead + Unpin>(
 }
 
 /// Writes one frame and flushes; refuses payloads larger than `max`.
-pub async fn write_frame<W: AsyncWrite + Unpin>(
-    w: &mut W,
-    msg: &ModuleMessage,
-    max: u32,
-) -> Result<(), CodecError> {
+pub async fn write_frame<W: AsyncWrite + Unpin>(w: &mut W, msg: &ModuleMessage, max: u32) -> Result<(), CodecError> {
     let frame = encode(msg)?;
     let payload_len = frame.len() - LENGTH_PREFIX_LEN;
     if payload_len as u64 > u64::from(max) {
@@ -176,10 +166,7 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
                 self.buf.resize(self.filled + want, 0);
             }
             // Only `filled` marks valid bytes, so cancelling this await loses nothing.
-            let n = self
-                .inner
-                .read(&mut self.buf[self.filled..self.filled + want])
-                .await?;
+            let n = self.inner.read(&mut self.buf[self.filled..self.filled + want]).await?;
             if n == 0 {
                 if self.filled == 0 {
                     return Ok(None);
@@ -187,10 +174,7 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
                 let (expected, got) = if self.filled < LENGTH_PREFIX_LEN {
                     (LENGTH_PREFIX_LEN, self.filled)
                 } else {
-                    (
-                        self.declared_len() as usize,
-                        self.filled - LENGTH_PREFIX_LEN,
-                    )
+                    (self.declared_len() as usize, self.filled - LENGTH_PREFIX_LEN)
                 };
                 return Err(CodecError::Truncated { expected, got });
             }

@@ -50,8 +50,7 @@ impl ModuleEnv {
             .map(PathBuf::from)
             .ok_or(ClientError::MissingEnv(ENV_SOCKET))?;
         let module_name = non_empty(ENV_NAME).ok_or(ClientError::MissingEnv(ENV_NAME))?;
-        let module_version =
-            non_empty(ENV_VERSION).unwrap_or_else(|| env!("CARGO_PKG_VERSION").to_string());
+        let module_version = non_empty(ENV_VERSION).unwrap_or_else(|| env!("CARGO_PKG_VERSION").to_string());
         let config = match non_empty(ENV_CONFIG) {
             Some(text) => Some(serde_json::from_str(&text).map_err(ClientError::InvalidConfig)?),
             None => None,

@@ -134,21 +134,16 @@ impl EventType {
 
     /// Whether the node retains these events so a subscriber can replay them with `from_sequence`.
     pub fn is_replayable(self) -> bool {
-        matches!(
-            self,
-            EventType::NewBlock | EventType::BlockDisconnected | EventType::ChainReorg
-        )
+        matches!(self, EventType::NewBlock | EventType::BlockDisconnected | EventType::ChainReorg)
     }
 
     /// The capability a module must hold to subscribe to this event type, if any.
     pub fn required_capability(self) -> Option<Capability> {
         match self {
-            EventType::NewBlock | EventType::BlockDisconnected | EventType::ChainReorg => {
-                Some(Capability::ReadChain)
+            EventType::NewBlock | EventType::BlockDisconnected | EventType::ChainReorg => Some(Capability::ReadChain),
+            EventType::NewTransaction | EventType::MempoolTransactionAdded | EventType::MempoolTransactionRemoved => {
+                Some(Capability::ReadMempool)
             }
-            EventType::NewTransaction
-            | EventType::MempoolTransactionAdded
-            | EventType::MempoolTransactionRemoved => Some(Capability::ReadMempool),
             EventType::PeerConnected | EventType::PeerDisconnected => Some(Capability::ReadNetwork),
             _ => None,
         }
@@ -477,10 +472,6 @@ impl Serialize for EventMessage {
 impl<'de> Deserialize<'de> for EventMessage {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let wire = EventMessageWire::deserialize(deserializer)?;
-        Ok(EventMessage::new(
-            wire.sequence,
-            wire.timestamp_ms,
-            wire.payload,
-        ))
+        Ok(EventMessage::new(wire.sequence, wire.timestamp_ms, wire.payload))
     }
 }

@@ -63,18 +63,15 @@ pub mod message;
 pub mod request;
 
 pub use client::{
-    BlockId, ClientConfig, ClientError, HandshakeInfo, ModuleClient, Subscription,
-    DEFAULT_EVENT_BUFFER, DEFAULT_REQUEST_TIMEOUT,
+    BlockId, ClientConfig, ClientError, HandshakeInfo, ModuleClient, Subscription, DEFAULT_EVENT_BUFFER, DEFAULT_REQUEST_TIMEOUT,
 };
 pub use codec::{
-    decode_payload, encode, encode_payload, read_frame, write_frame, CodecError, FrameReader,
-    DEFAULT_MAX_FRAME, LENGTH_PREFIX_LEN,
+    decode_payload, encode, encode_payload, read_frame, write_frame, CodecError, FrameReader, DEFAULT_MAX_FRAME, LENGTH_PREFIX_LEN,
 };
 pub use env::{ModuleEnv, ENV_CONFIG, ENV_DATA_DIR, ENV_NAME, ENV_SOCKET, ENV_TOKEN, ENV_VERSION};
 pub use event::{EventMessage, EventPayload, EventType, UnknownEventType};
 pub use message::{ModuleMessage, PROTOCOL_VERSION};
 pub use request::{
-    error_code, BlockData, BlockHeaderData, BlockchainInfo, Capability, ChainTip, MempoolInfo,
-    PeerInfo, Request, ResponseBody, ResponseResult, SyncStatus, TransactionData,
-    UnknownCapability, UtxoEntry,
+    error_code, BlockData, BlockHeaderData, BlockchainInfo, Capability, ChainTip, MempoolInfo, PeerInfo, Request, ResponseBody,
+    ResponseResult, SyncStatus, TransactionData, UnknownCapability, UtxoEntry,
 };

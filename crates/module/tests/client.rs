@@ -21,11 +21,7 @@ impl TestNode {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("node.sock");
         let listener = UnixListener::bind(&path).expect("bind");
-        TestNode {
-            _dir: dir,
-            path,
-            listener,
-        }
+        TestNode { _dir: dir, path, listener }
     }
 
     /// Accepts one module, reads its Handshake and answers with a HandshakeAck.
@@ -47,9 +43,7 @@ impl TestNode {
 }
 
 async fn send(stream: &mut UnixStream, msg: &ModuleMessage) {
-    write_frame(stream, msg, DEFAULT_MAX_FRAME)
-        .await
-        .expect("server write");
+    write_frame(stream, msg, DEFAULT_MAX_FRAME).await.expect("server write");
 }
 
 async fn recv(stream: &mut UnixStream) -> Option<ModuleMessage> {
@@ -71,11 +65,7 @@ fn ok(body: ResponseBody) -> ResponseResult {
 }
 
 fn event(sequence: u64, payload: EventPayload) -> ModuleMessage {
-    ModuleMessage::Event(EventMessage::new(
-        sequence,
-        1_700_000_000_000 + sequence,
-        payload,
-    ))
+    ModuleMessage::Event(EventMessage::new(sequence, 1_700_000_000_000 + sequence, payload))
 }
 
 fn config() -> ClientConfig {
@@ -83,9 +73,7 @@ fn config() -> ClientConfig {
 }
 
 async fn next(client: &mut ModuleClient) -> Option<ModuleMessage> {
-    tokio::time::timeout(WAIT, client.next_event())
-        .await
-        .expect("next_event timed out")
+    tokio::time::timeout(WAIT, client.next_event()).await.expect("next_event timed out")
 }
 
 #[tokio::test]
@@ -119,10 +107,7 @@ async fn handshake_error_reply_is_rejected_error() {
     let server = async {
         let (mut stream, _) = node.listener.accept().await.expect("accept");
         let hello = recv(&mut stream).await;
-        assert!(matches!(
-            hello,
-            Some(ModuleMessage::Handshake { token: None, .. })
-        ));
+        assert!(matches!(hello, Some(ModuleMessage::Handshake { token: None, .. })));
         send(
             &mut stream,
             &ModuleMessage::Error {
@@ -132,10 +117,7 @@ async fn handshake_error_reply_is_rejected_error() {
         )
         .await;
     };
-    let (client, ()) = tokio::join!(
-        ModuleClient::connect(&node.path, ClientConfig::new("m", "1")),
-        server
-    );
+    let (client, ()) = tokio::join!(ModuleClient::connect(&node.path, ClientConfig::new("m", "1")), server);
     match client {
         Err(ClientError::Rejected { code, message }) => {
             assert_eq!(code, error_code::UNAUTHORIZED);
@@ -191,8 +173,7 @@ async fn connect_to_missing_socket_is_connect_error() {
 #[tokio::test]
 async fn concurrent_requests_are_correlated_when_answered_out_of_order() {
     let node = TestNode::new();
-    let (client, (mut stream, _)) =
-        tokio::join!(ModuleClient::connect(&node.path, config()), node.accept());
+    let (client, (mut stream, _)) = tokio::join!(ModuleClient::connect(&node.path, config()), node.accept());
     let client = client.expect("connect");
 
     let server = async move {
@@ -230,8 +211,7 @@ async fn concurrent_requests_are_correlated_when_answered_out_of_order() {
         .await;
         stream
     };
-    let (tip, txids, _stream) =
-        tokio::join!(client.get_chain_tip(), client.get_mempool_txids(), server);
+    let (tip, txids, _stream) = tokio::join!(client.get_chain_tip(), client.get_mempool_txids(), server);
     let tip = tip.expect("tip");
     assert_eq!(tip.height, 321);
     assert_eq!(tip.hash, "ab".repeat(32));
@@ -241,8 +221,7 @@ async fn concurrent_requests_are_correlated_when_answered_out_of_order() {
 #[tokio::test]
 async fn typed_methods_send_matching_requests_and_unpack_bodies() {
     let node = TestNode::new();
-    let (client, (mut stream, _)) =
-        tokio::join!(ModuleClient::connect(&node.path, config()), node.accept());
+    let (client, (mut stream, _)) = tokio::join!(ModuleClient::connect(&node.path, config()), node.accept());
     let client = client.expect("connect");
 
     let server = async move {
@@ -289,12 +268,8 @@ async fn typed_methods_send_matching_requests_and_unpack_bodies() {
                     raw: vec![0; 80],
                 })),
                 Request::GetUtxo { .. } => ok(ResponseBody::Utxo { utxo: None }),
-                Request::SubmitTransaction { .. } => {
-                    ok(ResponseBody::Submitted { txid: "ee".into() })
-                }
-                Request::ReportHealth { .. } | Request::PublishEvent { .. } => {
-                    ok(ResponseBody::Done)
-                }
+                Request::SubmitTransaction { .. } => ok(ResponseBody::Submitted { txid: "ee".into() }),
+                Request::ReportHealth { .. } | Request::PublishEvent { .. } => ok(ResponseBody::Done),
                 Request::GetTransaction { .. } => ResponseResult::Err {
                     code: error_code::NOT_FOUND,
                     message: "unknown txid".into(),
@@ -313,18 +288,9 @@ async fn typed_methods_send_matching_requests_and_unpack_bodies() {
         let h = client.get_block_header(6).await.expect("header");
         assert_eq!(h.raw.len(), 80);
         assert_eq!(client.get_utxo("bb", 2).await.expect("utxo"), None);
-        assert_eq!(
-            client.submit_transaction("0200").await.expect("submit"),
-            "ee"
-        );
-        client
-            .report_health(false, Some("db slow".into()))
-            .await
-            .expect("health");
-        client
-            .publish_event("indexed", "{}")
-            .await
-            .expect("publish");
+        assert_eq!(client.submit_transaction("0200").await.expect("submit"), "ee");
+        client.report_health(false, Some("db slow".into())).await.expect("health");
+        client.publish_event("indexed", "{}").await.expect("publish");
         let err = client.get_transaction("cc").await.expect_err("not found");
         assert!(err.is_not_found(), "{err:?}");
         assert!(matches!(err, ClientError::Remote { code: 3, .. }));
@@ -335,8 +301,7 @@ async fn typed_methods_send_matching_requests_and_unpack_bodies() {
 #[tokio::test]
 async fn mismatched_response_body_is_unexpected_response() {
     let node = TestNode::new();
-    let (client, (mut stream, _)) =
-        tokio::join!(ModuleClient::connect(&node.path, config()), node.accept());
+    let (client, (mut stream, _)) = tokio::join!(ModuleClient::connect(&node.path, config()), node.accept());
     let client = client.expect("connect");
     let server = async move {
         let (id, _) = recv_request(&mut stream).await;
@@ -363,8 +328,7 @@ async fn mismatched_response_body_is_unexpected_response() {
 #[tokio::test]
 async fn events_arrive_in_order_and_ack_reaches_server() {
     let node = TestNode::new();
-    let (client, (mut stream, _)) =
-        tokio::join!(ModuleClient::connect(&node.path, config()), node.accept());
+    let (client, (mut stream, _)) = tokio::join!(ModuleClient::connect(&node.path, config()), node.accept());
     let mut client = client.expect("connect");
 
     let server = async move {
@@ -387,16 +351,7 @@ async fn events_arrive_in_order_and_ack_reaches_server() {
             },
         )
         .await;
-        send(
-            &mut stream,
-            &event(
-                11,
-                EventPayload::StorageFlush {
-                    reason: "periodic".into(),
-                },
-            ),
-        )
-        .await;
+        send(&mut stream, &event(11, EventPayload::StorageFlush { reason: "periodic".into() })).await;
         send(
             &mut stream,
             &event(
@@ -429,14 +384,8 @@ async fn events_arrive_in_order_and_ack_reaches_server() {
         )
         .await;
         // The module acks the flush and the shutdown, in that order.
-        assert_eq!(
-            recv(&mut stream).await,
-            Some(ModuleMessage::Ack { sequence: 11 })
-        );
-        assert_eq!(
-            recv(&mut stream).await,
-            Some(ModuleMessage::Ack { sequence: 16 })
-        );
+        assert_eq!(recv(&mut stream).await, Some(ModuleMessage::Ack { sequence: 11 }));
+        assert_eq!(recv(&mut stream).await, Some(ModuleMessage::Ack { sequence: 16 }));
         stream
     };
 
@@ -454,11 +403,7 @@ async fn events_arrive_in_order_and_ack_reaches_server() {
                     seen.push(event_msg.sequence);
                     match event_msg.event_type {
                         EventType::NodeShutdown => {
-                            if let EventPayload::NodeShutdown {
-                                reason,
-                                timeout_seconds,
-                            } = &event_msg.payload
-                            {
+                            if let EventPayload::NodeShutdown { reason, timeout_seconds } = &event_msg.payload {
                                 assert_eq!((reason.as_str(), *timeout_seconds), ("graceful", 30));
                                 assert!(event_msg.requires_ack());
                                 client.ack(event_msg.sequence).await.expect("ack");
@@ -491,49 +436,30 @@ async fn events_arrive_in_order_and_ack_reaches_server() {
 #[tokio::test]
 async fn pending_request_fails_with_disconnected_when_server_closes() {
     let node = TestNode::new();
-    let (client, (mut stream, _)) =
-        tokio::join!(ModuleClient::connect(&node.path, config()), node.accept());
+    let (client, (mut stream, _)) = tokio::join!(ModuleClient::connect(&node.path, config()), node.accept());
     let mut client = client.expect("connect");
     let server = async move {
         let _ = recv_request(&mut stream).await;
-        send(
-            &mut stream,
-            &ModuleMessage::Goodbye {
-                reason: "bye".into(),
-            },
-        )
-        .await;
+        send(&mut stream, &ModuleMessage::Goodbye { reason: "bye".into() }).await;
         drop(stream);
     };
     let started = std::time::Instant::now();
     let (res, ()) = tokio::join!(client.get_chain_tip(), server);
     assert!(matches!(res, Err(ClientError::Disconnected)), "{res:?}");
-    assert!(
-        started.elapsed() < Duration::from_secs(5),
-        "must not wait for the timeout"
-    );
+    assert!(started.elapsed() < Duration::from_secs(5), "must not wait for the timeout");
 
     // Queued messages are still delivered, then the stream ends.
-    assert_eq!(
-        next(&mut client).await,
-        Some(ModuleMessage::Goodbye {
-            reason: "bye".into()
-        })
-    );
+    assert_eq!(next(&mut client).await, Some(ModuleMessage::Goodbye { reason: "bye".into() }));
     assert_eq!(next(&mut client).await, None);
     assert!(client.is_closed());
-    assert!(matches!(
-        client.get_sync_status().await,
-        Err(ClientError::Disconnected)
-    ));
+    assert!(matches!(client.get_sync_status().await, Err(ClientError::Disconnected)));
 }
 
 #[tokio::test]
 async fn request_times_out_and_late_response_is_ignored() {
     let node = TestNode::new();
     let cfg = config().with_request_timeout(Duration::from_millis(200));
-    let (client, (mut stream, _)) =
-        tokio::join!(ModuleClient::connect(&node.path, cfg), node.accept());
+    let (client, (mut stream, _)) = tokio::join!(ModuleClient::connect(&node.path, cfg), node.accept());
     let client = client.expect("connect");
     let server = async move {
         let (late_id, _) = recv_request(&mut stream).await;
@@ -586,20 +512,12 @@ async fn full_event_queue_reports_exact_lag_without_blocking_responses() {
         event_buffer: 2,
         ..config()
     };
-    let (client, (mut stream, _)) =
-        tokio::join!(ModuleClient::connect(&node.path, cfg), node.accept());
+    let (client, (mut stream, _)) = tokio::join!(ModuleClient::connect(&node.path, cfg), node.accept());
     let mut client = client.expect("connect");
 
     // Flood 10 events while the module is not draining, then answer a request.
     for seq in 1..=10 {
-        send(
-            &mut stream,
-            &event(
-                seq,
-                EventPayload::NodeShutdownCompleted { duration_ms: seq },
-            ),
-        )
-        .await;
+        send(&mut stream, &event(seq, EventPayload::NodeShutdownCompleted { duration_ms: seq })).await;
     }
     let server = async {
         let (id, _) = recv_request(&mut stream).await;
@@ -629,19 +547,14 @@ async fn full_event_queue_reports_exact_lag_without_blocking_responses() {
             count: 8
         })
     );
-    send(
-        &mut stream,
-        &event(11, EventPayload::NodeShutdownCompleted { duration_ms: 0 }),
-    )
-    .await;
+    send(&mut stream, &event(11, EventPayload::NodeShutdownCompleted { duration_ms: 0 })).await;
     assert_eq!(seq_of(next(&mut client).await), 11);
 }
 
 #[tokio::test]
 async fn node_initiated_request_is_queued_and_respond_reaches_server() {
     let node = TestNode::new();
-    let (client, (mut stream, _)) =
-        tokio::join!(ModuleClient::connect(&node.path, config()), node.accept());
+    let (client, (mut stream, _)) = tokio::join!(ModuleClient::connect(&node.path, config()), node.accept());
     let mut client = client.expect("connect");
     send(
         &mut stream,
@@ -686,53 +599,35 @@ async fn oversized_outgoing_request_is_refused_locally_and_connection_survives()
         max_frame: 1024,
         ..config()
     };
-    let (client, (mut stream, _)) =
-        tokio::join!(ModuleClient::connect(&node.path, cfg), node.accept());
+    let (client, (mut stream, _)) = tokio::join!(ModuleClient::connect(&node.path, cfg), node.accept());
     let client = client.expect("connect");
-    let err = client
-        .submit_transaction("00".repeat(1024))
-        .await
-        .expect_err("too big");
+    let err = client.submit_transaction("00".repeat(1024)).await.expect_err("too big");
     assert!(
-        matches!(
-            err,
-            ClientError::Codec(CodecError::FrameTooLarge { max: 1024, .. })
-        ),
+        matches!(err, ClientError::Codec(CodecError::FrameTooLarge { max: 1024, .. })),
         "{err:?}"
     );
     client.ack(5).await.expect("still connected");
-    assert_eq!(
-        recv(&mut stream).await,
-        Some(ModuleMessage::Ack { sequence: 5 })
-    );
+    assert_eq!(recv(&mut stream).await, Some(ModuleMessage::Ack { sequence: 5 }));
 }
 
 #[tokio::test]
 async fn close_sends_goodbye_then_eof() {
     let node = TestNode::new();
-    let (client, (mut stream, _)) =
-        tokio::join!(ModuleClient::connect(&node.path, config()), node.accept());
+    let (client, (mut stream, _)) = tokio::join!(ModuleClient::connect(&node.path, config()), node.accept());
     client.expect("connect").close().await.expect("close");
-    assert!(matches!(
-        recv(&mut stream).await,
-        Some(ModuleMessage::Goodbye { .. })
-    ));
+    assert!(matches!(recv(&mut stream).await, Some(ModuleMessage::Goodbye { .. })));
     assert_eq!(recv(&mut stream).await, None);
 }
 
 #[tokio::test]
 async fn dropping_client_stops_its_tasks_and_closes_the_socket() {
     let node = TestNode::new();
-    let (client, (mut stream, _)) =
-        tokio::join!(ModuleClient::connect(&node.path, config()), node.accept());
+    let (client, (mut stream, _)) = tokio::join!(ModuleClient::connect(&node.path, config()), node.accept());
     let client = client.expect("connect");
     client.ack(1).await.expect("ack");
     drop(client);
     // Anything already queued is flushed, then the writer half-closes.
-    assert_eq!(
-        recv(&mut stream).await,
-        Some(ModuleMessage::Ack { sequence: 1 })
-    );
+    assert_eq!(recv(&mut stream).await, Some(ModuleMessage::Ack { sequence: 1 }));
     assert_eq!(recv(&mut stream).await, None);
     // Once both tasks are gone the socket is fully closed: writes start failing.
     // (Responses to unknown ids would be silently consumed by a still-running reader.)
@@ -747,24 +642,15 @@ async fn dropping_client_stops_its_tasks_and_closes_the_socket() {
         if let Ok(Err(_)) = write.await {
             break;
         }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "socket never closed: task leak"
-        );
+        assert!(tokio::time::Instant::now() < deadline, "socket never closed: task leak");
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
 
 #[test]
 fn module_env_reads_variables_and_defaults() {
-    let vars = |pairs: &'static [(&'static str, &'static str)]| {
-        move |k: &str| {
-            pairs
-                .iter()
-                .find(|(n, _)| *n == k)
-                .map(|(_, v)| v.to_string())
-        }
-    };
+    let vars =
+        |pairs: &'static [(&'static str, &'static str)]| move |k: &str| pairs.iter().find(|(n, _)| *n == k).map(|(_, v)| v.to_string());
     let env = ModuleEnv::from_lookup(vars(&[
         (ENV_SOCKET, "/run/blvm/m.sock"),
         (ENV_NAME, "indexer"),
@@ -777,23 +663,11 @@ fn module_env_reads_variables_and_defaults() {
     assert_eq!(env.module_name, "indexer");
     assert_eq!(env.module_version, env!("CARGO_PKG_VERSION"));
     assert_eq!(env.token.as_deref(), Some("t"));
-    assert_eq!(
-        env.data_dir,
-        Some(PathBuf::from("/var/lib/blvm/modules/indexer"))
-    );
+    assert_eq!(env.data_dir, Some(PathBuf::from("/var/lib/blvm/modules/indexer")));
     assert_eq!(env.config, Some(serde_json::json!({"depth": 3})));
 
-    let env = ModuleEnv::from_lookup(vars(&[
-        (ENV_SOCKET, "/s"),
-        (ENV_NAME, "n"),
-        (ENV_VERSION, "2.0"),
-        (ENV_TOKEN, ""),
-    ]))
-    .expect("env");
-    assert_eq!(
-        (env.module_version.as_str(), env.token, env.config),
-        ("2.0", None, None)
-    );
+    let env = ModuleEnv::from_lookup(vars(&[(ENV_SOCKET, "/s"), (ENV_NAME, "n"), (ENV_VERSION, "2.0"), (ENV_TOKEN, "")])).expect("env");
+    assert_eq!((env.module_version.as_str(), env.token, env.config), ("2.0", None, None));
 
     assert!(matches!(
         ModuleEnv::from_lookup(vars(&[(ENV_NAME, "n")])),
@@ -804,11 +678,7 @@ fn module_env_reads_variables_and_defaults() {
         Err(ClientError::MissingEnv("BLVM_MODULE_NAME"))
     ));
     assert!(matches!(
-        ModuleEnv::from_lookup(vars(&[
-            (ENV_SOCKET, "/s"),
-            (ENV_NAME, "n"),
-            (ENV_CONFIG, "{not json")
-        ])),
+        ModuleEnv::from_lookup(vars(&[(ENV_SOCKET, "/s"), (ENV_NAME, "n"), (ENV_CONFIG, "{not json")])),
         Err(ClientError::InvalidConfig(_))
     ));
 }
@@ -828,21 +698,14 @@ async fn connect_with_env_exposes_data_dir_and_config() {
         data_dir: Some(PathBuf::from("/data/envmod")),
         config: Some(serde_json::json!({"depth": 4})),
     };
-    let (client, (_stream, hello)) =
-        tokio::join!(ModuleClient::connect_with_env(env), node.accept());
+    let (client, (_stream, hello)) = tokio::join!(ModuleClient::connect_with_env(env), node.accept());
     let client = client.expect("connect");
     assert!(matches!(
         hello,
         ModuleMessage::Handshake { ref module_name, ref token, .. }
             if module_name == "envmod" && token.as_deref() == Some("env-token")
     ));
-    assert_eq!(
-        client.data_dir(),
-        Some(std::path::Path::new("/data/envmod"))
-    );
+    assert_eq!(client.data_dir(), Some(std::path::Path::new("/data/envmod")));
     assert_eq!(client.config(), Some(&serde_json::json!({"depth": 4})));
-    assert_eq!(
-        client.config_as::<Cfg>().expect("cfg"),
-        Some(Cfg { depth: 4 })
-    );
+    assert_eq!(client.config_as::<Cfg>().expect("cfg"), Some(Cfg { depth: 4 }));
 }

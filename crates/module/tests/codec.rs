@@ -16,10 +16,7 @@ fn sample() -> ModuleMessage {
 async fn read_frame_returns_none_on_clean_eof() {
     let (mut a, b) = UnixStream::pair().expect("pair");
     drop(b);
-    assert!(read_frame(&mut a, DEFAULT_MAX_FRAME)
-        .await
-        .expect("clean eof")
-        .is_none());
+    assert!(read_frame(&mut a, DEFAULT_MAX_FRAME).await.expect("clean eof").is_none());
 }
 
 #[tokio::test]
@@ -32,15 +29,9 @@ async fn read_frame_reads_consecutive_frames_without_over_reading() {
     b.write_all(&bytes).await.expect("write");
     drop(b);
     for msg in common::all_messages() {
-        assert_eq!(
-            read_frame(&mut a, DEFAULT_MAX_FRAME).await.expect("read"),
-            Some(msg)
-        );
+        assert_eq!(read_frame(&mut a, DEFAULT_MAX_FRAME).await.expect("read"), Some(msg));
     }
-    assert!(read_frame(&mut a, DEFAULT_MAX_FRAME)
-        .await
-        .expect("eof")
-        .is_none());
+    assert!(read_frame(&mut a, DEFAULT_MAX_FRAME).await.expect("eof").is_none());
 }
 
 #[tokio::test]
@@ -82,37 +73,27 @@ async fn read_frame_accepts_frame_of_exactly_max() {
     b.write_all(&frame).await.expect("write");
     assert_eq!(read_frame(&mut a, max).await.expect("read"), Some(sample()));
     b.write_all(&frame).await.expect("write");
-    assert!(matches!(
-        read_frame(&mut a, max - 1).await,
-        Err(CodecError::FrameTooLarge { .. })
-    ));
+    assert!(matches!(read_frame(&mut a, max - 1).await, Err(CodecError::FrameTooLarge { .. })));
 }
 
 #[tokio::test]
 async fn read_frame_reports_garbage_payload_as_decode_error() {
     let (mut a, mut b) = UnixStream::pair().expect("pair");
     // 0xc1 is never valid msgpack.
-    b.write_all(&[0, 0, 0, 3, 0xc1, 0xc1, 0xc1])
-        .await
-        .expect("write");
+    b.write_all(&[0, 0, 0, 3, 0xc1, 0xc1, 0xc1]).await.expect("write");
     // A valid msgpack value that is not a message (an integer).
     b.write_all(&[0, 0, 0, 1, 0x05]).await.expect("write");
     // Zero-length payload.
     b.write_all(&[0, 0, 0, 0]).await.expect("write");
     for _ in 0..3 {
-        assert!(matches!(
-            read_frame(&mut a, DEFAULT_MAX_FRAME).await,
-            Err(CodecError::Decode(_))
-        ));
+        assert!(matches!(read_frame(&mut a, DEFAULT_MAX_FRAME).await, Err(CodecError::Decode(_))));
     }
 }
 
 #[tokio::test]
 async fn read_frame_reports_truncated_body_and_prefix() {
     let (mut a, mut b) = UnixStream::pair().expect("pair");
-    b.write_all(&[0, 0, 0, 10, 1, 2, 3, 4, 5])
-        .await
-        .expect("write");
+    b.write_all(&[0, 0, 0, 10, 1, 2, 3, 4, 5]).await.expect("write");
     drop(b);
     match read_frame(&mut a, DEFAULT_MAX_FRAME).await {
         Err(CodecError::Truncated { expected, got }) => assert_eq!((expected, got), (10, 5)),
@@ -131,26 +112,16 @@ async fn read_frame_reports_truncated_body_and_prefix() {
 #[tokio::test]
 async fn write_frame_refuses_payload_over_max_and_writes_nothing() {
     let (mut a, mut b) = UnixStream::pair().expect("pair");
-    let big = ModuleMessage::Goodbye {
-        reason: "x".repeat(100),
-    };
+    let big = ModuleMessage::Goodbye { reason: "x".repeat(100) };
     assert!(matches!(
         write_frame(&mut a, &big, 50).await,
         Err(CodecError::FrameTooLarge { max: 50, .. })
     ));
-    write_frame(&mut a, &sample(), DEFAULT_MAX_FRAME)
-        .await
-        .expect("write");
+    write_frame(&mut a, &sample(), DEFAULT_MAX_FRAME).await.expect("write");
     drop(a);
     // Only the small frame arrived.
-    assert_eq!(
-        read_frame(&mut b, DEFAULT_MAX_FRAME).await.expect("read"),
-        Some(sample())
-    );
-    assert!(read_frame(&mut b, DEFAULT_MAX_FRAME)
-        .await
-        .expect("eof")
-        .is_none());
+    assert_eq!(read_frame(&mut b, DEFAULT_MAX_FRAME).await.expect("read"), Some(sample()));
+    assert!(read_frame(&mut b, DEFAULT_MAX_FRAME).await.expect("eof").is_none());
 }
 
 #[tokio::test]
@@ -159,16 +130,11 @@ async fn frame_reader_matches_read_frame_semantics() {
     let (a, mut b) = UnixStream::pair().expect("pair");
     let mut reader = FrameReader::new(a, 64);
     b.write_all(&[0, 0, 0, 1, 0xc1]).await.expect("write");
-    b.write_all(&encode(&sample()).expect("encode"))
-        .await
-        .expect("write");
+    b.write_all(&encode(&sample()).expect("encode")).await.expect("write");
     assert!(matches!(reader.read().await, Err(CodecError::Decode(_))));
     assert_eq!(reader.read().await.expect("read"), Some(sample()));
     b.write_all(&[0, 0, 0, 65]).await.expect("write");
-    assert!(matches!(
-        reader.read().await,
-        Err(CodecError::FrameTooLarge { len: 65, max: 64 })
-    ));
+    assert!(matches!(reader.read().await, Err(CodecError::FrameTooLarge { len: 65, max: 64 })));
 
     let (a, mut b) = UnixStream::pair().expect("pair");
     let mut reader = FrameReader::new(a, 64);

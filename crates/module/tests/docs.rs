@@ -39,20 +39,9 @@ fn hex_dump(bytes: &[u8]) -> String {
         let hex: Vec<String> = chunk.iter().map(|b| format!("{b:02x}")).collect();
         let ascii: String = chunk
             .iter()
-            .map(|&b| {
-                if (0x20..0x7f).contains(&b) {
-                    b as char
-                } else {
-                    '.'
-                }
-            })
+            .map(|&b| if (0x20..0x7f).contains(&b) { b as char } else { '.' })
             .collect();
-        out.push_str(&format!(
-            "{:08x}: {:<47}  {}\n",
-            i * 16,
-            hex.join(" "),
-            ascii
-        ));
+        out.push_str(&format!("{:08x}: {:<47}  {}\n", i * 16, hex.join(" "), ascii));
     }
     out
 }
@@ -79,23 +68,14 @@ fn protocol_doc_python_example_matches_file() {
 fn protocol_doc_lists_every_event_type_and_error_code() {
     let doc = protocol_doc();
     for t in EventType::ALL {
-        assert!(
-            doc.contains(&format!("`{}`", t.as_str())),
-            "doc misses event {t}"
-        );
+        assert!(doc.contains(&format!("`{}`", t.as_str())), "doc misses event {t}");
     }
     for c in Capability::ALL {
-        assert!(
-            doc.contains(&format!("`{}`", c.as_str())),
-            "doc misses capability {c}"
-        );
+        assert!(doc.contains(&format!("`{}`", c.as_str())), "doc misses capability {c}");
     }
     for code in 1..=9u32 {
         let name = error_code::name(code);
-        assert!(
-            doc.contains(&format!("| {code} | `{name}`")),
-            "doc misses code {code} {name}"
-        );
+        assert!(doc.contains(&format!("| {code} | `{name}`")), "doc misses code {code} {name}");
     }
 }
 
@@ -113,7 +93,10 @@ fn python_with_msgpack() -> bool {
 async fn python_minimal_module_runs_against_test_node() {
     if !python_with_msgpack() {
         // CI installs msgpack (.ci/run); there a missing package is a failure, not a skip.
-        assert!(std::env::var_os("CI").is_none(), "python3 with the msgpack package is required in CI");
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "python3 with the msgpack package is required in CI"
+        );
         eprintln!("SKIPPED: python3 with the msgpack package is not installed (pip install msgpack)");
         return;
     }
@@ -211,13 +194,7 @@ async fn python_minimal_module_runs_against_test_node() {
         "python failed: {stdout}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(
-        stdout.contains("subscribed, current_sequence=41"),
-        "{stdout}"
-    );
+    assert!(stdout.contains("subscribed, current_sequence=41"), "{stdout}");
     assert!(stdout.contains("missed 2 events in 42..=43"), "{stdout}");
-    assert!(
-        stdout.contains("shutdown: reason=signal timeout=30s"),
-        "{stdout}"
-    );
+    assert!(stdout.contains("shutdown: reason=signal timeout=30s"), "{stdout}");
 }

@@ -11,16 +11,9 @@ use rmpv::Value;
 fn roundtrip(msg: &ModuleMessage) -> (ModuleMessage, Value) {
     let frame = encode(msg).expect("encode");
     let len = u32::from_be_bytes([frame[0], frame[1], frame[2], frame[3]]) as usize;
-    assert_eq!(
-        len,
-        frame.len() - 4,
-        "length prefix must equal payload length"
-    );
+    assert_eq!(len, frame.len() - 4, "length prefix must equal payload length");
     let payload = &frame[4..];
-    assert_eq!(
-        payload,
-        encode_payload(msg).expect("encode payload").as_slice()
-    );
+    assert_eq!(payload, encode_payload(msg).expect("encode payload").as_slice());
     let decoded = decode_payload(payload).expect("decode");
     (decoded, generic(payload))
 }
@@ -29,10 +22,7 @@ fn roundtrip(msg: &ModuleMessage) -> (ModuleMessage, Value) {
 fn every_event_payload_variant_round_trips_with_documented_layout() {
     let payloads = all_payloads();
     let covered: HashSet<EventType> = payloads.iter().map(|p| p.event_type()).collect();
-    assert_eq!(
-        covered,
-        EventType::ALL.iter().copied().collect::<HashSet<_>>()
-    );
+    assert_eq!(covered, EventType::ALL.iter().copied().collect::<HashSet<_>>());
     assert_eq!(payloads.len(), EventType::ALL.len());
 
     for (i, payload) in payloads.into_iter().enumerate() {
@@ -48,14 +38,8 @@ fn every_event_payload_variant_round_trips_with_documented_layout() {
         );
         assert_eq!(get(&value, "type").as_str(), Some("Event"));
         assert_eq!(get(&value, "sequence").as_u64(), Some(i as u64 + 1));
-        assert_eq!(
-            get(&value, "timestamp_ms").as_u64(),
-            Some(1_700_000_000_123)
-        );
-        assert_eq!(
-            get(&value, "event_type").as_str(),
-            Some(event_type.as_str())
-        );
+        assert_eq!(get(&value, "timestamp_ms").as_u64(), Some(1_700_000_000_123));
+        assert_eq!(get(&value, "event_type").as_str(), Some(event_type.as_str()));
         assert_eq!(
             keys(get(&value, "payload")),
             payload_fields(event_type),
@@ -95,10 +79,7 @@ fn event_payload_field_types_are_native_msgpack_types() {
         },
     ));
     let (_, v) = roundtrip(&msg);
-    assert!(matches!(
-        get(get(&v, "payload"), "target_age_days"),
-        Value::Nil
-    ));
+    assert!(matches!(get(get(&v, "payload"), "target_age_days"), Value::Nil));
 }
 
 #[test]
@@ -106,30 +87,15 @@ fn every_module_message_variant_round_trips_as_tagged_map() {
     let expected_keys: &[(&str, &[&str])] = &[
         (
             "Handshake",
-            &[
-                "type",
-                "protocol_versions",
-                "module_name",
-                "module_version",
-                "token",
-            ],
+            &["type", "protocol_versions", "module_name", "module_version", "token"],
         ),
         (
             "HandshakeAck",
-            &[
-                "type",
-                "protocol_version",
-                "node_version",
-                "module_id",
-                "capabilities",
-            ],
+            &["type", "protocol_version", "node_version", "module_id", "capabilities"],
         ),
         ("Request", &["type", "id", "request"]),
         ("Response", &["type", "id", "result"]),
-        (
-            "Event",
-            &["type", "sequence", "timestamp_ms", "event_type", "payload"],
-        ),
+        ("Event", &["type", "sequence", "timestamp_ms", "event_type", "payload"]),
         ("Ack", &["type", "sequence"]),
         ("Lagged", &["type", "from_sequence", "to_sequence", "count"]),
         ("Error", &["type", "code", "message"]),
@@ -188,10 +154,7 @@ fn every_request_variant_round_trips_with_method_key() {
     });
     let r = get(&v, "request");
     assert_eq!(keys(r), ["method", "event_types", "from_sequence"]);
-    assert_eq!(
-        get(r, "event_types"),
-        &Value::Array(vec![Value::from("NodeShutdown")])
-    );
+    assert_eq!(get(r, "event_types"), &Value::Array(vec![Value::from("NodeShutdown")]));
 }
 
 #[test]
@@ -252,10 +215,7 @@ fn raw_bytes_are_msgpack_bin_and_newtype_bodies_are_flattened() {
     };
     let (_, v) = roundtrip(&msg);
     let utxo = get(get(get(&v, "result"), "body"), "utxo");
-    assert_eq!(
-        keys(utxo),
-        ["value_sat", "script_pubkey", "height", "coinbase"]
-    );
+    assert_eq!(keys(utxo), ["value_sat", "script_pubkey", "height", "coinbase"]);
     assert_eq!(get(utxo, "script_pubkey"), &Value::Binary(vec![0x51]));
 }
 
@@ -267,12 +227,7 @@ fn encode_value(v: &Value) -> Vec<u8> {
 }
 
 fn map(entries: Vec<(&str, Value)>) -> Value {
-    Value::Map(
-        entries
-            .into_iter()
-            .map(|(k, v)| (Value::from(k), v))
-            .collect(),
-    )
+    Value::Map(entries.into_iter().map(|(k, v)| (Value::from(k), v)).collect())
 }
 
 #[test]
@@ -296,10 +251,7 @@ fn decodes_foreign_maps_with_any_key_order_and_omitted_options() {
 
     // Event with payload before event_type, and an omitted optional payload field.
     let ev = map(vec![
-        (
-            "payload",
-            map(vec![("cleanup_type", Value::from("manual"))]),
-        ),
+        ("payload", map(vec![("cleanup_type", Value::from("manual"))])),
         ("timestamp_ms", Value::from(5)),
         ("event_type", Value::from("DataCleanup")),
         ("type", Value::from("Event")),
@@ -325,22 +277,13 @@ fn decodes_foreign_maps_with_any_key_order_and_omitted_options() {
         ("event_type", Value::from("StorageFlush")),
         (
             "payload",
-            map(vec![
-                ("reason", Value::from("manual")),
-                ("later", Value::from(true)),
-            ]),
+            map(vec![("reason", Value::from("manual")), ("later", Value::from(true))]),
         ),
         ("extra", Value::from("ignored")),
     ]);
     assert_eq!(
         decode_payload(&encode_value(&ev)).expect("decode"),
-        ModuleMessage::Event(EventMessage::new(
-            1,
-            2,
-            EventPayload::StorageFlush {
-                reason: "manual".into()
-            }
-        ))
+        ModuleMessage::Event(EventMessage::new(1, 2, EventPayload::StorageFlush { reason: "manual".into() }))
     );
     let ack = map(vec![
         ("type", Value::from("Ack")),
@@ -370,15 +313,9 @@ fn decodes_foreign_maps_with_any_key_order_and_omitted_options() {
 #[test]
 fn rejects_unknown_type_and_mismatched_payload() {
     let unknown = map(vec![("type", Value::from("Teleport"))]);
-    assert!(matches!(
-        decode_payload(&encode_value(&unknown)),
-        Err(CodecError::Decode(_))
-    ));
+    assert!(matches!(decode_payload(&encode_value(&unknown)), Err(CodecError::Decode(_))));
     let missing_field = map(vec![("type", Value::from("Ack"))]);
-    assert!(matches!(
-        decode_payload(&encode_value(&missing_field)),
-        Err(CodecError::Decode(_))
-    ));
+    assert!(matches!(decode_payload(&encode_value(&missing_field)), Err(CodecError::Decode(_))));
     // Payload fields that do not fit the named event type.
     let bad = map(vec![
         ("type", Value::from("Event")),
@@ -387,10 +324,7 @@ fn rejects_unknown_type_and_mismatched_payload() {
         ("event_type", Value::from("NodeShutdown")),
         ("payload", map(vec![("available_bytes", Value::from(1))])),
     ]);
-    assert!(matches!(
-        decode_payload(&encode_value(&bad)),
-        Err(CodecError::Decode(_))
-    ));
+    assert!(matches!(decode_payload(&encode_value(&bad)), Err(CodecError::Decode(_))));
     // A top-level array is not a message.
     assert!(decode_payload(&encode_value(&Value::Array(vec![]))).is_err());
 }
@@ -406,10 +340,7 @@ fn event_type_names_requires_ack_and_replayable() {
     }
     assert!("nodeshutdown".parse::<EventType>().is_err());
 
-    let acked: Vec<EventType> = EventType::ALL
-        .into_iter()
-        .filter(|t| t.requires_ack())
-        .collect();
+    let acked: Vec<EventType> = EventType::ALL.into_iter().filter(|t| t.requires_ack()).collect();
     assert_eq!(
         acked,
         [
@@ -420,17 +351,10 @@ fn event_type_names_requires_ack_and_replayable() {
             EventType::DiskSpaceLow
         ]
     );
-    let replayable: Vec<EventType> = EventType::ALL
-        .into_iter()
-        .filter(|t| t.is_replayable())
-        .collect();
+    let replayable: Vec<EventType> = EventType::ALL.into_iter().filter(|t| t.is_replayable()).collect();
     assert_eq!(
         replayable,
-        [
-            EventType::NewBlock,
-            EventType::BlockDisconnected,
-            EventType::ChainReorg
-        ]
+        [EventType::NewBlock, EventType::BlockDisconnected, EventType::ChainReorg]
     );
     assert!(EventType::NodeShutdown == EventType::NodeShutdown);
 }
@@ -493,13 +417,7 @@ fn capabilities_have_snake_case_names_and_cover_requests() {
 #[test]
 fn event_message_new_derives_event_type_from_payload() {
     // A hand-built message with a mismatching event_type is sent with the payload's type.
-    let mut ev = EventMessage::new(
-        1,
-        2,
-        EventPayload::StorageFlush {
-            reason: "manual".into(),
-        },
-    );
+    let mut ev = EventMessage::new(1, 2, EventPayload::StorageFlush { reason: "manual".into() });
     assert_eq!(ev.event_type, EventType::StorageFlush);
     assert!(ev.requires_ack());
     ev.event_type = EventType::NewBlock;

@@ -57,12 +57,18 @@ struct RunResult {
 
 fn payload(i: usize, base: Instant) -> EventPayload {
     let t = base.elapsed().as_nanos() as u64;
-    EventPayload::ModuleEvent { module: "bench".into(), name: "bench".into(), data: format!("{{\"i\":{i},\"t\":{t}}}") }
+    EventPayload::ModuleEvent {
+        module: "bench".into(),
+        name: "bench".into(),
+        data: format!("{{\"i\":{i},\"t\":{t}}}"),
+    }
 }
 
 /// Checks an event's index and returns its latency.
 fn receive(ev: &EventMessage, expect_i: usize, base: Instant) -> u64 {
-    let EventPayload::ModuleEvent { data, .. } = &ev.payload else { panic!("unexpected event {:?}", ev.event_type) };
+    let EventPayload::ModuleEvent { data, .. } = &ev.payload else {
+        panic!("unexpected event {:?}", ev.event_type)
+    };
     let v: serde_json::Value = serde_json::from_str(data).expect("event data is JSON");
     let i = v["i"].as_u64().expect("i") as usize;
     assert_eq!(i, expect_i, "event lost or reordered");
@@ -71,7 +77,12 @@ fn receive(ev: &EventMessage, expect_i: usize, base: Instant) -> u64 {
 }
 
 /// Publishes `m` events from a plain thread: back to back, or `BURST_PER_MS` per millisecond.
-fn publisher(m: usize, paced: bool, base: Instant, mut publish: impl FnMut(EventPayload) + Send + 'static) -> std::thread::JoinHandle<(Instant, Duration)> {
+fn publisher(
+    m: usize,
+    paced: bool,
+    base: Instant,
+    mut publish: impl FnMut(EventPayload) + Send + 'static,
+) -> std::thread::JoinHandle<(Instant, Duration)> {
     std::thread::spawn(move || {
         let start = Instant::now();
         for i in 0..m {
@@ -103,7 +114,14 @@ fn finish(received: Vec<Received>, m: usize, start: Instant, publish: Duration, 
     let last = received.iter().map(|r| r.last).max().expect("receivers");
     let mut latencies: Vec<u64> = received.into_iter().flat_map(|r| r.latencies).collect();
     latencies.sort_unstable();
-    RunResult { cpu: cpu_time().saturating_sub(cpu0), published: m as u64, deliveries: latencies.len() as u64, wall: last - start, publish, latencies }
+    RunResult {
+        cpu: cpu_time().saturating_sub(cpu0),
+        published: m as u64,
+        deliveries: latencies.len() as u64,
+        wall: last - start,
+        publish,
+        latencies,
+    }
 }
 
 /// One run through the node's bus, server and the SDK client.
@@ -121,7 +139,11 @@ async fn bus_run(node: &Arc<Node>, clients: Vec<ModuleClient>, m: usize, paced: 
                             latencies.push(receive(&ev, latencies.len(), base));
                             last = Instant::now();
                         }
-                        Some(ModuleMessage::Lagged { from_sequence, to_sequence, count }) => panic!("lagged {from_sequence}..={to_sequence} ({count}): the benchmark must not drop"),
+                        Some(ModuleMessage::Lagged {
+                            from_sequence,
+                            to_sequence,
+                            count,
+                        }) => panic!("lagged {from_sequence}..={to_sequence} ({count}): the benchmark must not drop"),
                         Some(other) => panic!("unexpected {}", other.type_name()),
                         None => panic!("client disconnected"),
                     }
@@ -163,7 +185,10 @@ async fn raw_run(n: usize, m: usize, paced: bool, batched: bool, base: Instant) 
             let mut buf = Vec::new();
             while let Some(e) = rx.recv().await {
                 if !batched {
-                    if blvm_module::write_frame(&mut a, &ModuleMessage::Event((*e).clone()), u32::MAX).await.is_err() {
+                    if blvm_module::write_frame(&mut a, &ModuleMessage::Event((*e).clone()), u32::MAX)
+                        .await
+                        .is_err()
+                    {
                         break;
                     }
                     continue;
@@ -256,12 +281,21 @@ async fn connect(node: &Arc<Node>, ids: std::ops::Range<usize>) -> Vec<ModuleCli
 }
 
 fn loadavg() -> String {
-    std::fs::read_to_string("/proc/loadavg").unwrap_or_default().split_whitespace().take(3).collect::<Vec<_>>().join(" ")
+    std::fs::read_to_string("/proc/loadavg")
+        .unwrap_or_default()
+        .split_whitespace()
+        .take(3)
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 fn main() {
     let full = std::env::args().any(|a| a == "--bench");
-    let runs: usize = if full { std::env::var("BLVM_BENCH_RUNS").ok().and_then(|v| v.parse().ok()).unwrap_or(3) } else { 1 };
+    let runs: usize = if full {
+        std::env::var("BLVM_BENCH_RUNS").ok().and_then(|v| v.parse().ok()).unwrap_or(3)
+    } else {
+        1
+    };
     let (tp_events, lat_events) = if full { (THROUGHPUT_EVENTS, LATENCY_EVENTS) } else { (2_000, 500) };
     if !full {
         println!("smoke mode (no --bench): one small run of each kind");

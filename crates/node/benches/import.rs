@@ -45,12 +45,17 @@ fn shared_dir() -> PathBuf {
         Some(d) => PathBuf::from(d),
         None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared"),
     };
-    assert!(dir.join("chains/regtest-core-300.hex").exists(), "shared data not found at {} (set BLVM_SHARED_DIR)", dir.display());
+    assert!(
+        dir.join("chains/regtest-core-300.hex").exists(),
+        "shared data not found at {} (set BLVM_SHARED_DIR)",
+        dir.display()
+    );
     dir
 }
 
 fn read_json(p: &Path) -> Value {
-    serde_json::from_str(&std::fs::read_to_string(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+    serde_json::from_str(&std::fs::read_to_string(p).unwrap_or_else(|e| panic!("{}: {e}", p.display())))
+        .unwrap_or_else(|e| panic!("{}: {e}", p.display()))
 }
 
 fn vm_hwm_kib() -> u64 {
@@ -78,12 +83,18 @@ fn child(cfg: &Value) {
     let (tip_hash, utxo_hash, height) = match cfg["json_kind"].as_str().unwrap() {
         "bench" => (
             core["tip"]["hash"].as_str().unwrap().to_string(),
-            core["gettxoutsetinfo"]["hash_serialized_3"]["hash_serialized_3"].as_str().unwrap().to_string(),
+            core["gettxoutsetinfo"]["hash_serialized_3"]["hash_serialized_3"]
+                .as_str()
+                .unwrap()
+                .to_string(),
             core["tip"]["height"].as_u64().unwrap(),
         ),
         _ => (
             core["getblockchaininfo"]["bestblockhash"].as_str().unwrap().to_string(),
-            core["gettxoutsetinfo"]["hash_serialized_3"]["hash_serialized_3"].as_str().unwrap().to_string(),
+            core["gettxoutsetinfo"]["hash_serialized_3"]["hash_serialized_3"]
+                .as_str()
+                .unwrap()
+                .to_string(),
             core["getblockchaininfo"]["blocks"].as_u64().unwrap(),
         ),
     };
@@ -94,7 +105,12 @@ fn child(cfg: &Value) {
         ..Default::default()
     };
     let start = Instant::now();
-    let mut chain = ChainManager::open(ChainParams::for_network(bitcoin::Network::Regtest), &dir.path().join("regtest"), settings).expect("open chain");
+    let mut chain = ChainManager::open(
+        ChainParams::for_network(bitcoin::Network::Regtest),
+        &dir.path().join("regtest"),
+        settings,
+    )
+    .expect("open chain");
     let summary = match import_file(&mut chain, &file, Duration::from_secs(3600)) {
         Ok(s) => s,
         Err(e) => {
@@ -140,18 +156,31 @@ fn run_child(cfg: &Config) -> Value {
         "dbcache_mib": cfg.dbcache_mib,
         "script_threads": cfg.script_threads,
     });
-    let out = Command::new(std::env::current_exe().expect("current exe")).env(CHILD_ENV, spec.to_string()).output().expect("spawn bench child");
+    let out = Command::new(std::env::current_exe().expect("current exe"))
+        .env(CHILD_ENV, spec.to_string())
+        .output()
+        .expect("spawn bench child");
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "bench run {} failed ({}):\n{stderr}{stdout}", cfg.name, out.status);
-    let line = stdout.lines().find_map(|l| l.strip_prefix("BENCH_RESULT ")).unwrap_or_else(|| panic!("no result from {}:\n{stdout}{stderr}", cfg.name));
+    assert!(
+        out.status.success(),
+        "bench run {} failed ({}):\n{stderr}{stdout}",
+        cfg.name,
+        out.status
+    );
+    let line = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("BENCH_RESULT "))
+        .unwrap_or_else(|| panic!("no result from {}:\n{stdout}{stderr}", cfg.name));
     serde_json::from_str(line).expect("result json")
 }
 
 /// Aggregate (busy, total) jiffies of all CPUs from /proc/stat.
 fn cpu_jiffies() -> (u64, u64) {
     let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
-    let Some(line) = stat.lines().find(|l| l.starts_with("cpu ")) else { return (0, 0) };
+    let Some(line) = stat.lines().find(|l| l.starts_with("cpu ")) else {
+        return (0, 0);
+    };
     let v: Vec<u64> = line.split_whitespace().skip(1).filter_map(|x| x.parse().ok()).collect();
     let total: u64 = v.iter().take(8).sum();
     let idle = v.get(3).copied().unwrap_or(0) + v.get(4).copied().unwrap_or(0);
@@ -172,14 +201,23 @@ fn busy_fraction() -> f64 {
 /// Waits (up to `$BLVM_BENCH_IDLE_WAIT` s, default 600) until the machine is nearly idle, since
 /// other jobs on a 2-core machine distort wall times; returns the busy fraction seen last.
 fn wait_for_idle() -> f64 {
-    let limit = Duration::from_secs(std::env::var("BLVM_BENCH_IDLE_WAIT").ok().and_then(|v| v.parse().ok()).unwrap_or(600));
+    let limit = Duration::from_secs(
+        std::env::var("BLVM_BENCH_IDLE_WAIT")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(600),
+    );
     let start = Instant::now();
     let mut warned = false;
     loop {
         let busy = busy_fraction();
         if busy < 0.10 || start.elapsed() >= limit {
             if busy >= 0.10 {
-                println!("warning: machine still {:.0}% busy after {:?}; measuring anyway (results contended)", busy * 100.0, limit);
+                println!(
+                    "warning: machine still {:.0}% busy after {:?}; measuring anyway (results contended)",
+                    busy * 100.0,
+                    limit
+                );
             }
             return busy;
         }
@@ -231,7 +269,11 @@ fn main() {
         return;
     }
     let full = std::env::args().any(|a| a == "--bench");
-    let runs: usize = std::env::var("BLVM_BENCH_RUNS").ok().and_then(|v| v.parse().ok()).unwrap_or(3).max(1);
+    let runs: usize = std::env::var("BLVM_BENCH_RUNS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(3)
+        .max(1);
     let shared = shared_dir();
     let small = Config {
         name: "core-300 (hex, dbcache=450, par=2)",
@@ -259,7 +301,12 @@ fn main() {
                 script_threads: 2,
                 core_key: Some("default"),
             };
-            let par1 = Config { name: "bench-chain par=1 (dbcache=450, 1 script thread)", script_threads: 1, core_key: Some("par1"), ..default.clone() };
+            let par1 = Config {
+                name: "bench-chain par=1 (dbcache=450, 1 script thread)",
+                script_threads: 1,
+                core_key: Some("par1"),
+                ..default.clone()
+            };
             for _ in 0..runs {
                 schedule.push(default.clone());
                 schedule.push(par1.clone());
@@ -292,9 +339,24 @@ fn main() {
     let core = bench_present.then(|| read_json(&bench_json));
     if let Some(core) = &core {
         for (cfg, r) in results.iter().filter(|(c, _)| c.json_kind == "bench") {
-            assert_eq!(r["blocks"].as_u64().unwrap(), core["block_count"].as_u64().unwrap(), "{}: blocks", cfg.name);
-            assert_eq!(r["transactions"].as_u64().unwrap(), core["tx_count_total_incl_coinbase"].as_u64().unwrap(), "{}: transactions", cfg.name);
-            assert_eq!(r["inputs"].as_u64().unwrap(), core["input_count"].as_u64().unwrap(), "{}: inputs", cfg.name);
+            assert_eq!(
+                r["blocks"].as_u64().unwrap(),
+                core["block_count"].as_u64().unwrap(),
+                "{}: blocks",
+                cfg.name
+            );
+            assert_eq!(
+                r["transactions"].as_u64().unwrap(),
+                core["tx_count_total_incl_coinbase"].as_u64().unwrap(),
+                "{}: transactions",
+                cfg.name
+            );
+            assert_eq!(
+                r["inputs"].as_u64().unwrap(),
+                core["input_count"].as_u64().unwrap(),
+                "{}: inputs",
+                cfg.name
+            );
         }
     }
 
@@ -319,13 +381,21 @@ fn main() {
         let txs = r0["transactions"].as_f64().unwrap();
         let inputs = r0["inputs"].as_f64().unwrap();
         let rss = rs.iter().map(|(_, r)| r["peak_rss_kib"].as_f64().unwrap()).fold(0.0, f64::max) / 1024.0;
-        let cpu = median(rs.iter().map(|(_, r)| r["cpu_user_s"].as_f64().unwrap() + r["cpu_sys_s"].as_f64().unwrap()).collect());
-        let core_wall = cfg.core_key.and_then(|k| core.as_ref().and_then(|c| c["core_import"][k]["wall_s_median"].as_f64()));
+        let cpu = median(
+            rs.iter()
+                .map(|(_, r)| r["cpu_user_s"].as_f64().unwrap() + r["cpu_sys_s"].as_f64().unwrap())
+                .collect(),
+        );
+        let core_wall = cfg
+            .core_key
+            .and_then(|k| core.as_ref().and_then(|c| c["core_import"][k]["wall_s_median"].as_f64()));
         println!(
             "| {} | {} ({}) | {:.2} | {:.2}-{:.2} | {:.0} | {:.0} | {:.0} | {:.1} | {:.2} | {} | {} |",
             name,
             rs.len(),
-            rs.iter().filter(|(_, r)| r["others_cpu_s"].as_f64().unwrap() > 0.1 * r["wall_s"].as_f64().unwrap()).count(),
+            rs.iter()
+                .filter(|(_, r)| r["others_cpu_s"].as_f64().unwrap() > 0.1 * r["wall_s"].as_f64().unwrap())
+                .count(),
             wall,
             min,
             max,

@@ -36,12 +36,17 @@ fn shared_dir() -> PathBuf {
         Some(d) => PathBuf::from(d),
         None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared"),
     };
-    assert!(dir.join("chains/regtest-core-300.hex").exists(), "shared data not found at {} (set BLVM_SHARED_DIR)", dir.display());
+    assert!(
+        dir.join("chains/regtest-core-300.hex").exists(),
+        "shared data not found at {} (set BLVM_SHARED_DIR)",
+        dir.display()
+    );
     dir
 }
 
 fn read_json(p: &Path) -> Value {
-    serde_json::from_str(&std::fs::read_to_string(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+    serde_json::from_str(&std::fs::read_to_string(p).unwrap_or_else(|e| panic!("{}: {e}", p.display())))
+        .unwrap_or_else(|e| panic!("{}: {e}", p.display()))
 }
 
 /// The chain to sync and what the synced node must report.
@@ -85,7 +90,10 @@ fn chains(full: bool) -> Chain {
         file,
         height: 300,
         tip: j["tip_hash"].as_str().unwrap().to_string(),
-        utxo_hash: j["gettxoutsetinfo"]["hash_serialized_3"]["hash_serialized_3"].as_str().unwrap().to_string(),
+        utxo_hash: j["gettxoutsetinfo"]["hash_serialized_3"]["hash_serialized_3"]
+            .as_str()
+            .unwrap()
+            .to_string(),
         txs: j["getchaintxstats"]["txcount"].as_u64().unwrap_or(0),
     }
 }
@@ -100,14 +108,20 @@ fn cpu_secs(pid: u32) -> f64 {
     // Fields after the parenthesised command name; utime and stime are fields 14 and 15.
     let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
     let f: Vec<&str> = rest.split_whitespace().collect();
-    let ticks: f64 = f.get(11).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0) + f.get(12).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    let ticks: f64 =
+        f.get(11).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0) + f.get(12).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
     // SAFETY: sysconf has no preconditions.
     let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
     ticks / hz.max(1.0)
 }
 
 fn loadavg() -> String {
-    std::fs::read_to_string("/proc/loadavg").unwrap_or_default().split_whitespace().next().unwrap_or("?").to_string()
+    std::fs::read_to_string("/proc/loadavg")
+        .unwrap_or_default()
+        .split_whitespace()
+        .next()
+        .unwrap_or("?")
+        .to_string()
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -123,9 +137,19 @@ fn percentile(v: &[f64], p: f64) -> f64 {
 
 fn main() {
     let full = std::env::args().any(|a| a == "--bench");
-    let runs: usize = if full { std::env::var("BLVM_BENCH_RUNS").ok().and_then(|v| v.parse().ok()).unwrap_or(3) } else { 1 };
+    let runs: usize = if full {
+        std::env::var("BLVM_BENCH_RUNS").ok().and_then(|v| v.parse().ok()).unwrap_or(3)
+    } else {
+        1
+    };
     let chain = chains(full);
-    println!("p2p sync benchmark: {} — {} blocks, {} transactions, {:.1} MB; {runs} run(s)", chain.name, chain.height, chain.txs, chain.bytes as f64 / 1e6);
+    println!(
+        "p2p sync benchmark: {} — {} blocks, {} transactions, {:.1} MB; {runs} run(s)",
+        chain.name,
+        chain.height,
+        chain.txs,
+        chain.bytes as f64 / 1e6
+    );
 
     // A: import once (offline, through the real binary), then serve.
     let a_dir = tempfile::tempdir().expect("tempdir");
@@ -136,7 +160,11 @@ fn main() {
     let a = node_proc::start_node_in(a_dir.path(), &[&format!("-rpcport={pa}"), "-port=0", "-bind=127.0.0.1"], &[]);
     a.wait_started();
     let a_addr = p2p_peer::p2p_addr(&a);
-    assert_eq!(rpc(&a, pa, "getbestblockhash", json!([])), json!(chain.tip), "A is not at the expected tip");
+    assert_eq!(
+        rpc(&a, pa, "getbestblockhash", json!([])),
+        json!(chain.tip),
+        "A is not at the expected tip"
+    );
 
     let a_pid = a.child.as_ref().map(|c| c.id()).unwrap_or(0);
     let mut secs = Vec::new();
@@ -211,7 +239,11 @@ fn main() {
             if r["result"] == want {
                 break;
             }
-            assert!(t0.elapsed() < Duration::from_secs(10), "block did not reach B within 10s\n{}", b.log());
+            assert!(
+                t0.elapsed() < Duration::from_secs(10),
+                "block did not reach B within 10s\n{}",
+                b.log()
+            );
             std::thread::sleep(Duration::from_millis(2));
         }
         lat.push(t0.elapsed().as_secs_f64() * 1000.0);

@@ -15,7 +15,9 @@ use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
 fn shared() -> std::path::PathBuf {
-    std::env::var_os("BLVM_SHARED_DIR").map(Into::into).unwrap_or_else(|| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared"))
+    std::env::var_os("BLVM_SHARED_DIR")
+        .map(Into::into)
+        .unwrap_or_else(|| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared"))
 }
 
 /// Client mode: `rpc_load client ADDR COOKIE METHOD PARAMS_JSON CALLS` prints one line of latencies (µs).
@@ -48,7 +50,11 @@ fn client(args: &[String]) {
         let mut buf = vec![0u8; len];
         r.read_exact(&mut buf).expect("body");
         lat.push(t.elapsed().as_micros() as u64);
-        assert!(buf.starts_with(b"{\"error\":null") || buf.windows(12).any(|w| w == b"\"error\":null"), "RPC error: {}", String::from_utf8_lossy(&buf));
+        assert!(
+            buf.starts_with(b"{\"error\":null") || buf.windows(12).any(|w| w == b"\"error\":null"),
+            "RPC error: {}",
+            String::from_utf8_lossy(&buf)
+        );
     }
     println!("{}", lat.iter().map(|x| x.to_string()).collect::<Vec<_>>().join(","));
 }
@@ -88,7 +94,11 @@ fn main() {
         blvm_node::import::import_file(&mut c, &shared().join("chains/regtest-core-300.hex"), Duration::from_secs(60)).expect("import");
         c.flush(FlushReason::Manual).expect("flush");
     }
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
     rt.block_on(async {
         let mut s = NodeSettings::new(params, net_dir.clone());
         s.rpc = Some(RpcSettings {
@@ -102,28 +112,59 @@ fn main() {
         let addr = node.rpc_addrs()[0].to_string();
         let cookie = std::fs::read_to_string(net_dir.join(".cookie")).expect("cookie");
         let tip = node.chain().lock().expect("chain").tip().hash.to_string();
-        println!("rpc_load: {calls} calls per method, one keep-alive connection from a second process, machine: {} cores", std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
-        println!("{:<24} {:>10} {:>10} {:>10} {:>10}", "method", "calls/s", "p50 µs", "p99 µs", "ratio");
+        println!(
+            "rpc_load: {calls} calls per method, one keep-alive connection from a second process, machine: {} cores",
+            std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+        );
+        println!(
+            "{:<24} {:>10} {:>10} {:>10} {:>10}",
+            "method", "calls/s", "p50 µs", "p99 µs", "ratio"
+        );
         let mut base = 0.0;
-        for (method, p) in [("getblockcount", "[]".to_string()), ("getblock", format!("[\"{tip}\",2]")), ("getblock", format!("[\"{tip}\",1]")), ("getblockchaininfo", "[]".to_string())] {
+        for (method, p) in [
+            ("getblockcount", "[]".to_string()),
+            ("getblock", format!("[\"{tip}\",2]")),
+            ("getblock", format!("[\"{tip}\",1]")),
+            ("getblockchaininfo", "[]".to_string()),
+        ] {
             let exe = std::env::current_exe().expect("exe");
             let t = Instant::now();
             let out = tokio::task::spawn_blocking({
                 let (addr, cookie, p) = (addr.clone(), cookie.clone(), p.clone());
-                move || std::process::Command::new(exe).args(["client", &addr, &cookie, method, &p, &calls.to_string()]).output().expect("client")
+                move || {
+                    std::process::Command::new(exe)
+                        .args(["client", &addr, &cookie, method, &p, &calls.to_string()])
+                        .output()
+                        .expect("client")
+                }
             })
             .await
             .expect("join");
             let wall = t.elapsed().as_secs_f64();
             assert!(out.status.success(), "client failed: {}", String::from_utf8_lossy(&out.stderr));
-            let mut lat: Vec<u64> = String::from_utf8_lossy(&out.stdout).trim().split(',').filter_map(|x| x.parse().ok()).collect();
+            let mut lat: Vec<u64> = String::from_utf8_lossy(&out.stdout)
+                .trim()
+                .split(',')
+                .filter_map(|x| x.parse().ok())
+                .collect();
             lat.sort_unstable();
             let rate = calls as f64 / wall;
             if base == 0.0 {
                 base = rate;
             }
-            let label = if method == "getblock" { format!("getblock v{}", &p[p.len() - 2..p.len() - 1]) } else { method.to_string() };
-            println!("{:<24} {:>10.0} {:>10} {:>10} {:>10.2}", label, rate, pct(&lat, 0.5), pct(&lat, 0.99), rate / base);
+            let label = if method == "getblock" {
+                format!("getblock v{}", &p[p.len() - 2..p.len() - 1])
+            } else {
+                method.to_string()
+            };
+            println!(
+                "{:<24} {:>10.0} {:>10} {:>10} {:>10.2}",
+                label,
+                rate,
+                pct(&lat, 0.5),
+                pct(&lat, 0.99),
+                rate / base
+            );
         }
         node.shutdown(ShutdownReason::Graceful).await;
     });

@@ -132,9 +132,21 @@ pub const OPTIONS: &[(&str, OptKind, &str, &str)] = &[
 ];
 
 /// Categories accepted by `-debug` (log targets `blvm::<category>` and `blvm_node::<category>`).
-pub const DEBUG_CATEGORIES: &[&str] = &["chain", "validation", "store", "import", "progress", "modules", "net", "mempool", "rpc", "metrics"];
+pub const DEBUG_CATEGORIES: &[&str] = &[
+    "chain",
+    "validation",
+    "store",
+    "import",
+    "progress",
+    "modules",
+    "net",
+    "mempool",
+    "rpc",
+    "metrics",
+];
 
-const DEBUG_EXPECTED: &str = "1 or all (everything), 0 or none, or a category: chain, validation, store, import, progress, modules, net, mempool, rpc, metrics";
+const DEBUG_EXPECTED: &str =
+    "1 or all (everything), 0 or none, or a category: chain, validation, store, import, progress, modules, net, mempool, rpc, metrics";
 
 /// The subcommand to run.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -244,14 +256,21 @@ fn valid_host_port(s: &str) -> bool {
 }
 
 fn default_datadir() -> PathBuf {
-    std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from(".")).join(".blvm")
+    std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("."))
+        .join(".blvm")
 }
 
 fn parse_bool(key: &str, v: &str) -> Result<bool, ConfigError> {
     match v {
         "" | "1" | "true" | "yes" => Ok(true),
         "0" | "false" | "no" => Ok(false),
-        _ => Err(ConfigError::BadValue { key: key.into(), value: v.into(), expected: "0 or 1" }),
+        _ => Err(ConfigError::BadValue {
+            key: key.into(),
+            value: v.into(),
+            expected: "0 or 1",
+        }),
     }
 }
 
@@ -313,7 +332,11 @@ pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<(NodeConfig
         let v = value.unwrap_or_default();
         let flag = || -> Result<bool, ConfigError> { Ok(parse_bool(&name, &v)? != negated) };
         if kind != OptKind::Bool && v.is_empty() {
-            return Err(ConfigError::BadValue { key: name, value: v, expected: "a value (-name=value)" });
+            return Err(ConfigError::BadValue {
+                key: name,
+                value: v,
+                expected: "a value (-name=value)",
+            });
         }
         match name.as_str() {
             "help" => {
@@ -352,19 +375,27 @@ pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<(NodeConfig
                     .parse::<u64>()
                     .ok()
                     .filter(|n| (4..=1_048_576).contains(n))
-                    .ok_or(ConfigError::BadValue { key: name.clone(), value: v.clone(), expected: "an integer MiB in 4..=1048576" })?
+                    .ok_or(ConfigError::BadValue {
+                        key: name.clone(),
+                        value: v.clone(),
+                        expected: "an integer MiB in 4..=1048576",
+                    })?
             }
             "par" => {
-                cfg.script_threads = v
-                    .parse::<usize>()
-                    .ok()
-                    .filter(|n| *n <= 256)
-                    .ok_or(ConfigError::BadValue { key: name.clone(), value: v.clone(), expected: "an integer in 0..=256" })?
+                cfg.script_threads = v.parse::<usize>().ok().filter(|n| *n <= 256).ok_or(ConfigError::BadValue {
+                    key: name.clone(),
+                    value: v.clone(),
+                    expected: "an integer in 0..=256",
+                })?
             }
             "printtoconsole" => cfg.printtoconsole = flag()?,
             "debug" => {
                 if !(["1", "all", "0", "none"].contains(&v.as_str()) || DEBUG_CATEGORIES.contains(&v.as_str())) {
-                    return Err(ConfigError::BadValue { key: name, value: v, expected: DEBUG_EXPECTED });
+                    return Err(ConfigError::BadValue {
+                        key: name,
+                        value: v,
+                        expected: DEBUG_EXPECTED,
+                    });
                 }
                 cfg.debug.push(v.clone())
             }
@@ -391,8 +422,16 @@ pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<(NodeConfig
                 let addr = v
                     .parse::<std::net::SocketAddr>()
                     .ok()
-                    .or_else(|| v.strip_prefix("localhost:").and_then(|p| p.parse::<u16>().ok()).map(|p| std::net::SocketAddr::from(([127, 0, 0, 1], p))))
-                    .ok_or(ConfigError::BadValue { key: name.clone(), value: v.clone(), expected: "IP:port (e.g. 127.0.0.1:9332)" })?;
+                    .or_else(|| {
+                        v.strip_prefix("localhost:")
+                            .and_then(|p| p.parse::<u16>().ok())
+                            .map(|p| std::net::SocketAddr::from(([127, 0, 0, 1], p)))
+                    })
+                    .ok_or(ConfigError::BadValue {
+                        key: name.clone(),
+                        value: v.clone(),
+                        expected: "IP:port (e.g. 127.0.0.1:9332)",
+                    })?;
                 cfg.metrics_bind = Some(addr);
             }
             "logmaxsize" | "logmaxfiles" | "progressinterval" => {
@@ -401,7 +440,15 @@ pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<(NodeConfig
                     "logmaxfiles" => (1, 1000, "an integer in 1..=1000"),
                     _ => (1, 3_600_000, "milliseconds in 1..=3600000"),
                 };
-                let n = v.parse::<u64>().ok().filter(|n| (lo..=hi).contains(n)).ok_or(ConfigError::BadValue { key: name.clone(), value: v.clone(), expected })?;
+                let n = v
+                    .parse::<u64>()
+                    .ok()
+                    .filter(|n| (lo..=hi).contains(n))
+                    .ok_or(ConfigError::BadValue {
+                        key: name.clone(),
+                        value: v.clone(),
+                        expected,
+                    })?;
                 cfg.numbers.insert(name.clone(), n);
             }
             "loadblock" => cfg.loadblock.push(PathBuf::from(&v)),
@@ -410,7 +457,11 @@ pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<(NodeConfig
             "connect" | "addnode" | "seednode" => {
                 let disable_outbound = v == "0" && name == "connect";
                 if !disable_outbound && !valid_host_port(&v) {
-                    return Err(ConfigError::BadValue { key: name, value: v, expected: "host:port, IP, or [IPv6]:port" });
+                    return Err(ConfigError::BadValue {
+                        key: name,
+                        value: v,
+                        expected: "host:port, IP, or [IPv6]:port",
+                    });
                 }
                 match name.as_str() {
                     "connect" => cfg.connect.push(v.clone()),
@@ -421,12 +472,20 @@ pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<(NodeConfig
             "bind" => {
                 let ok = v.parse::<std::net::IpAddr>().is_ok() || v.parse::<std::net::SocketAddr>().is_ok();
                 if !ok {
-                    return Err(ConfigError::BadValue { key: name, value: v, expected: "an IP address or IP:port" });
+                    return Err(ConfigError::BadValue {
+                        key: name,
+                        value: v,
+                        expected: "an IP address or IP:port",
+                    });
                 }
                 cfg.bind.push(v.clone());
             }
             "port" => {
-                let n = v.parse::<u16>().map_err(|_| ConfigError::BadValue { key: name.clone(), value: v.clone(), expected: "a port number 0..=65535" })?;
+                let n = v.parse::<u16>().map_err(|_| ConfigError::BadValue {
+                    key: name.clone(),
+                    value: v.clone(),
+                    expected: "a port number 0..=65535",
+                })?;
                 cfg.numbers.insert(name.clone(), u64::from(n));
             }
             "maxconnections" | "bantime" | "peertimeout" => {
@@ -435,17 +494,33 @@ pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<(NodeConfig
                     "bantime" => (1, 1 << 40, "a number of seconds >= 1"),
                     _ => (1, 86_400, "a number of seconds in 1..=86400"),
                 };
-                let n = v.parse::<u64>().ok().filter(|n| (lo..=hi).contains(n)).ok_or(ConfigError::BadValue { key: name.clone(), value: v.clone(), expected })?;
+                let n = v
+                    .parse::<u64>()
+                    .ok()
+                    .filter(|n| (lo..=hi).contains(n))
+                    .ok_or(ConfigError::BadValue {
+                        key: name.clone(),
+                        value: v.clone(),
+                        expected,
+                    })?;
                 cfg.numbers.insert(name.clone(), n);
             }
             "server" => cfg.server = flag()?,
             "rpcport" => {
-                cfg.rpc_port = Some(v.parse::<u16>().map_err(|_| ConfigError::BadValue { key: name.clone(), value: v.clone(), expected: "a port number 0..=65535" })?)
+                cfg.rpc_port = Some(v.parse::<u16>().map_err(|_| ConfigError::BadValue {
+                    key: name.clone(),
+                    value: v.clone(),
+                    expected: "a port number 0..=65535",
+                })?)
             }
             "rpcbind" => {
                 let ok = v.parse::<std::net::IpAddr>().is_ok() || v.parse::<std::net::SocketAddr>().is_ok() || v == "localhost";
                 if !ok {
-                    return Err(ConfigError::BadValue { key: name, value: v, expected: "an IP address or IP:port" });
+                    return Err(ConfigError::BadValue {
+                        key: name,
+                        value: v,
+                        expected: "an IP address or IP:port",
+                    });
                 }
                 cfg.rpc_bind.push(v.clone());
             }
@@ -453,39 +528,68 @@ pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<(NodeConfig
             "rpcpassword" => cfg.rpc_password = Some(v.clone()),
             "rpcauth" => {
                 if !v.contains(':') || !v.contains('$') {
-                    return Err(ConfigError::BadValue { key: name, value: v, expected: "user:salt$hash" });
+                    return Err(ConfigError::BadValue {
+                        key: name,
+                        value: v,
+                        expected: "user:salt$hash",
+                    });
                 }
                 cfg.rpc_auth.push(v.clone());
             }
             "rpccookiefile" => cfg.rpc_cookie_file = Some(PathBuf::from(&v)),
             "rpcthreads" | "rpcworkqueue" => {
-                let n = v.parse::<u64>().ok().filter(|n| (1..=1024).contains(n)).ok_or(ConfigError::BadValue { key: name.clone(), value: v.clone(), expected: "an integer in 1..=1024" })?;
+                let n = v
+                    .parse::<u64>()
+                    .ok()
+                    .filter(|n| (1..=1024).contains(n))
+                    .ok_or(ConfigError::BadValue {
+                        key: name.clone(),
+                        value: v.clone(),
+                        expected: "an integer in 1..=1024",
+                    })?;
                 cfg.numbers.insert(name.clone(), n);
             }
             "fastprune" => cfg.fastprune = flag()?,
             "allowunauthmodules" => cfg.allow_unauth_modules = flag()?,
             "prune" => {
-                let n = v.parse::<u64>().ok().filter(|n| *n == 0 || *n == 1 || *n >= 550).ok_or(ConfigError::BadValue {
-                    key: name.clone(),
-                    value: v.clone(),
-                    expected: "0 (off), 1 (manual pruneblockchain only) or a target >= 550 MiB",
-                })?;
+                let n = v
+                    .parse::<u64>()
+                    .ok()
+                    .filter(|n| *n == 0 || *n == 1 || *n >= 550)
+                    .ok_or(ConfigError::BadValue {
+                        key: name.clone(),
+                        value: v.clone(),
+                        expected: "0 (off), 1 (manual pruneblockchain only) or a target >= 550 MiB",
+                    })?;
                 cfg.prune_mib = n;
             }
             "disklowpercent" | "resourcewarnpercent" => {
-                let n = v.parse::<u64>().ok().filter(|n| *n <= 100).ok_or(ConfigError::BadValue { key: name.clone(), value: v.clone(), expected: "a percentage 0..=100" })?;
+                let n = v.parse::<u64>().ok().filter(|n| *n <= 100).ok_or(ConfigError::BadValue {
+                    key: name.clone(),
+                    value: v.clone(),
+                    expected: "a percentage 0..=100",
+                })?;
                 cfg.numbers.insert(name.clone(), n);
             }
-            "shutdowntimeout" | "acktimeout" | "moduletimeout" | "modulemaxframe" | "modulemaxrestarts" | "modulebackoffms" | "flushinterval" | "healthinterval" | "cleanupinterval" | "cleanupagedays"
-            | "diskcheckinterval" | "disklowmb" | "diskcriticalmb" | "resourceinterval" | "maxmemorymb" | "maxdatadirmb" => {
-                let n = v.parse::<u64>().ok().filter(|n| *n <= 1 << 40).ok_or(ConfigError::BadValue { key: name.clone(), value: v.clone(), expected: "a non-negative integer" })?;
+            "shutdowntimeout" | "acktimeout" | "moduletimeout" | "modulemaxframe" | "modulemaxrestarts" | "modulebackoffms"
+            | "flushinterval" | "healthinterval" | "cleanupinterval" | "cleanupagedays" | "diskcheckinterval" | "disklowmb"
+            | "diskcriticalmb" | "resourceinterval" | "maxmemorymb" | "maxdatadirmb" => {
+                let n = v.parse::<u64>().ok().filter(|n| *n <= 1 << 40).ok_or(ConfigError::BadValue {
+                    key: name.clone(),
+                    value: v.clone(),
+                    expected: "a non-negative integer",
+                })?;
                 let min = match name.as_str() {
                     "flushinterval" | "healthinterval" | "cleanupinterval" | "diskcheckinterval" | "resourceinterval" => 1,
                     "modulemaxframe" => 1024,
                     _ => 0,
                 };
                 if n < min {
-                    return Err(ConfigError::BadValue { key: name.clone(), value: v.clone(), expected: "a larger value (intervals >= 1 s, frames >= 1024 bytes)" });
+                    return Err(ConfigError::BadValue {
+                        key: name.clone(),
+                        value: v.clone(),
+                        expected: "a larger value (intervals >= 1 s, frames >= 1024 bytes)",
+                    });
                 }
                 cfg.numbers.insert(name.clone(), n);
             }
@@ -493,11 +597,17 @@ pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<(NodeConfig
         }
     }
     if cfg.rpc_user.is_some() != cfg.rpc_password.is_some() {
-        return Err(ConfigError::BadValue { key: "rpcpassword".into(), value: String::new(), expected: "-rpcuser and -rpcpassword to be given together" });
+        return Err(ConfigError::BadValue {
+            key: "rpcpassword".into(),
+            value: String::new(),
+            expected: "-rpcuser and -rpcpassword to be given together",
+        });
     }
     networks.dedup_by(|a, b| a.1 == b.1);
     if networks.len() > 1 {
-        return Err(ConfigError::ConflictingNetworks(networks.iter().map(|n| n.0.clone()).collect::<Vec<_>>().join(", ")));
+        return Err(ConfigError::ConflictingNetworks(
+            networks.iter().map(|n| n.0.clone()).collect::<Vec<_>>().join(", "),
+        ));
     }
     if let Some((_, n)) = networks.first() {
         cfg.network = *n;
@@ -506,10 +616,16 @@ pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<(NodeConfig
         match positional.first().map(String::as_str) {
             None => {}
             Some("import") => {
-                let file = positional.get(1).ok_or_else(|| ConfigError::BadCommand("import needs a FILE argument".into()))?;
+                let file = positional
+                    .get(1)
+                    .ok_or_else(|| ConfigError::BadCommand("import needs a FILE argument".into()))?;
                 command = Command::Import(PathBuf::from(file));
             }
-            Some(other) => return Err(ConfigError::BadCommand(format!("unknown command '{other}' (commands: import FILE)"))),
+            Some(other) => {
+                return Err(ConfigError::BadCommand(format!(
+                    "unknown command '{other}' (commands: import FILE)"
+                )))
+            }
         }
     }
     Ok((cfg, command))
@@ -524,7 +640,11 @@ pub fn help_text() -> String {
             OptKind::Int => format!("-{name}=<n>"),
             OptKind::Str => format!("-{name}=<value>"),
         };
-        let def = if default.is_empty() { String::new() } else { format!(" (default: {default})") };
+        let def = if default.is_empty() {
+            String::new()
+        } else {
+            format!(" (default: {default})")
+        };
         s.push_str(&format!("  {form:<24} {help}{def}\n"));
     }
     s.push_str("\nOptions may also be written with two dashes (--regtest).\n");
@@ -542,8 +662,13 @@ pub fn help_text() -> String {
 const NETWORK_KEYS: &[&str] = &["chain", "regtest", "testnet", "testnet4", "signet", "mainnet"];
 
 /// The network sections of the configuration file (as in Core's bitcoin.conf) and their networks.
-pub const CONFIG_SECTIONS: &[(&str, Network)] =
-    &[("main", Network::Bitcoin), ("test", Network::Testnet), ("testnet4", Network::Testnet4), ("signet", Network::Signet), ("regtest", Network::Regtest)];
+pub const CONFIG_SECTIONS: &[(&str, Network)] = &[
+    ("main", Network::Bitcoin),
+    ("test", Network::Testnet),
+    ("testnet4", Network::Testnet4),
+    ("signet", Network::Signet),
+    ("regtest", Network::Regtest),
+];
 
 /// Where a setting came from (for precedence and error messages).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -666,43 +791,86 @@ fn toml_values(key: &str, v: &toml::Value) -> Result<Vec<String>, ConfigError> {
             _ => None,
         }
     };
-    let bad = |expected: &'static str| ConfigError::BadValue { key: key.into(), value: v.to_string(), expected };
+    let bad = |expected: &'static str| ConfigError::BadValue {
+        key: key.into(),
+        value: v.to_string(),
+        expected,
+    };
     match v {
-        toml::Value::Array(items) if is_repeatable(&canonical(key)) => items.iter().map(|i| scalar(i).ok_or_else(|| bad("strings, integers or booleans"))).collect(),
+        toml::Value::Array(items) if is_repeatable(&canonical(key)) => items
+            .iter()
+            .map(|i| scalar(i).ok_or_else(|| bad("strings, integers or booleans")))
+            .collect(),
         toml::Value::Array(_) => Err(bad("a single value (this option is not repeatable)")),
-        other => scalar(other).map(|s| vec![s]).ok_or_else(|| bad("a string, an integer or a boolean")),
+        other => scalar(other)
+            .map(|s| vec![s])
+            .ok_or_else(|| bad("a string, an integer or a boolean")),
     }
 }
 
 /// Reads the configuration file's settings: top level (layer 0) and every network section
 /// (layer 1, tagged with the section name). Keys are checked against [`OPTIONS`].
 fn file_settings(path: &Path, text: &str) -> Result<Vec<(Option<String>, Setting)>, ConfigError> {
-    let table: toml::Table = text.parse().map_err(|e: toml::de::Error| ConfigError::File { path: path.display().to_string(), message: e.to_string().trim_end().to_string() })?;
+    let table: toml::Table = text.parse().map_err(|e: toml::de::Error| ConfigError::File {
+        path: path.display().to_string(),
+        message: e.to_string().trim_end().to_string(),
+    })?;
     let mut out = Vec::new();
-    let entry = |section: Option<&str>, key: &str, value: &toml::Value, out: &mut Vec<(Option<String>, Setting)>| -> Result<(), ConfigError> {
-        let source = Source::File { path: path.to_path_buf(), line: find_line(text, section, key), section: section.map(String::from) };
-        let at = |error: ConfigError| ConfigError::At { origin: source.to_string(), error: Box::new(error) };
-        let c = canonical(key);
-        if !OPTIONS.iter().any(|o| o.0 == c) || key == "h" || key == "?" {
-            return Err(at(ConfigError::Unknown(key.into())));
-        }
-        if matches!(c.as_str(), "help" | "version" | "conf") {
-            return Err(at(ConfigError::BadValue { key: key.into(), value: value.to_string(), expected: "no such key in a configuration file (command line only; conf also as BLVM_CONF)" }));
-        }
-        if section.is_some() && NETWORK_KEYS.contains(&c.as_str()) {
-            return Err(at(ConfigError::BadValue { key: key.into(), value: value.to_string(), expected: "the network to be chosen at the top level of the file, not in a network section" }));
-        }
-        for v in toml_values(key, value).map_err(at)? {
-            out.push((section.map(String::from), Setting { name: key.into(), value: Some(v), source: source.clone(), layer: if section.is_some() { 1 } else { 0 } }));
-        }
-        Ok(())
-    };
+    let entry =
+        |section: Option<&str>, key: &str, value: &toml::Value, out: &mut Vec<(Option<String>, Setting)>| -> Result<(), ConfigError> {
+            let source = Source::File {
+                path: path.to_path_buf(),
+                line: find_line(text, section, key),
+                section: section.map(String::from),
+            };
+            let at = |error: ConfigError| ConfigError::At {
+                origin: source.to_string(),
+                error: Box::new(error),
+            };
+            let c = canonical(key);
+            if !OPTIONS.iter().any(|o| o.0 == c) || key == "h" || key == "?" {
+                return Err(at(ConfigError::Unknown(key.into())));
+            }
+            if matches!(c.as_str(), "help" | "version" | "conf") {
+                return Err(at(ConfigError::BadValue {
+                    key: key.into(),
+                    value: value.to_string(),
+                    expected: "no such key in a configuration file (command line only; conf also as BLVM_CONF)",
+                }));
+            }
+            if section.is_some() && NETWORK_KEYS.contains(&c.as_str()) {
+                return Err(at(ConfigError::BadValue {
+                    key: key.into(),
+                    value: value.to_string(),
+                    expected: "the network to be chosen at the top level of the file, not in a network section",
+                }));
+            }
+            for v in toml_values(key, value).map_err(at)? {
+                out.push((
+                    section.map(String::from),
+                    Setting {
+                        name: key.into(),
+                        value: Some(v),
+                        source: source.clone(),
+                        layer: if section.is_some() { 1 } else { 0 },
+                    },
+                ));
+            }
+            Ok(())
+        };
     for (key, value) in &table {
         match value {
             toml::Value::Table(t) => {
                 if !CONFIG_SECTIONS.iter().any(|s| s.0 == key) {
-                    let line = text.lines().position(|l| l.trim().trim_start_matches('[').trim_end_matches(']').trim().trim_matches('"') == key.as_str()).map(|i| i + 1);
-                    let source = Source::File { path: path.to_path_buf(), line, section: None };
+                    let line = text
+                        .lines()
+                        .position(|l| l.trim().trim_start_matches('[').trim_end_matches(']').trim().trim_matches('"') == key.as_str())
+                        .map(|i| i + 1);
+                    let source = Source::File {
+                        path: path.to_path_buf(),
+                        line,
+                        section: None,
+                    };
                     return Err(ConfigError::File {
                         path: source.to_string(),
                         message: format!("unknown section [{key}]: allowed are the network sections [main], [test], [testnet4], [signet] or [regtest] (or a key = value line)"),
@@ -729,9 +897,16 @@ fn attribute(e: ConfigError, chosen: &[Setting]) -> ConfigError {
     };
     let group = group_of(&key);
     let cands: Vec<&Setting> = chosen.iter().filter(|s| group_of(&s.name) == group).collect();
-    let found = cands.iter().rev().find(|s| value.as_deref().is_some_and(|v| s.value.as_deref().unwrap_or("") == v)).or(cands.last());
+    let found = cands
+        .iter()
+        .rev()
+        .find(|s| value.as_deref().is_some_and(|v| s.value.as_deref().unwrap_or("") == v))
+        .or(cands.last());
     match found {
-        Some(s) if s.source != Source::CommandLine => ConfigError::At { origin: s.source.to_string(), error: Box::new(e) },
+        Some(s) if s.source != Source::CommandLine => ConfigError::At {
+            origin: s.source.to_string(),
+            error: Box::new(e),
+        },
         _ => e,
     }
 }
@@ -739,7 +914,11 @@ fn attribute(e: ConfigError, chosen: &[Setting]) -> ConfigError {
 /// The highest-precedence value given for `name` so far (command line, then environment).
 fn highest(settings: &[Setting], name: &str) -> Option<String> {
     let top = settings.iter().filter(|s| canonical(&s.name) == name).map(|s| s.layer).max()?;
-    settings.iter().rev().find(|s| s.layer == top && canonical(&s.name) == name).and_then(|s| s.value.clone())
+    settings
+        .iter()
+        .rev()
+        .find(|s| s.layer == top && canonical(&s.name) == name)
+        .and_then(|s| s.value.clone())
 }
 
 /// Parses the command line, `BLVM_<NAME>` environment variables (`env` looks them up; empty
@@ -749,7 +928,10 @@ fn highest(settings: &[Setting], name: &str) -> Option<String> {
 /// environment, file section, file top level, defaults; the highest source that sets an option
 /// wins, for repeatable options with all its values. `-help` and `-version` read neither file nor
 /// environment.
-pub fn load_config<I: IntoIterator<Item = String>>(args: I, env: &dyn Fn(&str) -> Option<String>) -> Result<(NodeConfig, Command), ConfigError> {
+pub fn load_config<I: IntoIterator<Item = String>>(
+    args: I,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<(NodeConfig, Command), ConfigError> {
     let args: Vec<String> = args.into_iter().collect();
     let mut positional = Vec::new();
     let mut settings: Vec<Setting> = Vec::new();
@@ -763,7 +945,12 @@ pub fn load_config<I: IntoIterator<Item = String>>(args: I, env: &dyn Fn(&str) -
             Some((n, v)) => (n.to_string(), Some(v.to_string())),
             None => (body.to_string(), None),
         };
-        settings.push(Setting { name, value, source: Source::CommandLine, layer: 3 });
+        settings.push(Setting {
+            name,
+            value,
+            source: Source::CommandLine,
+            layer: 3,
+        });
     }
     if settings.iter().any(|s| matches!(group_of(&s.name).as_str(), "help" | "version")) {
         return parse_args(args);
@@ -774,9 +961,18 @@ pub fn load_config<I: IntoIterator<Item = String>>(args: I, env: &dyn Fn(&str) -
         }
         let var = env_var_name(name);
         let Some(val) = env(&var).filter(|v| !v.is_empty()) else { continue };
-        let values: Vec<String> = if is_repeatable(name) { val.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect() } else { vec![val] };
+        let values: Vec<String> = if is_repeatable(name) {
+            val.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect()
+        } else {
+            vec![val]
+        };
         for v in values {
-            settings.push(Setting { name: name.to_string(), value: Some(v), source: Source::Env(var.clone()), layer: 2 });
+            settings.push(Setting {
+                name: name.to_string(),
+                value: Some(v),
+                source: Source::Env(var.clone()),
+                layer: 2,
+            });
         }
     }
     let datadir = highest(&settings, "datadir").map(PathBuf::from).unwrap_or_else(default_datadir);
@@ -799,13 +995,25 @@ pub fn load_config<I: IntoIterator<Item = String>>(args: I, env: &dyn Fn(&str) -
             config_file = Some(conf_path);
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound && explicit.is_none() => {}
-        Err(e) => return Err(ConfigError::File { path: conf_path.display().to_string(), message: format!("cannot read it: {e}") }),
+        Err(e) => {
+            return Err(ConfigError::File {
+                path: conf_path.display().to_string(),
+                message: format!("cannot read it: {e}"),
+            })
+        }
     }
     // The network decides which file section applies; it is chosen first, as one group.
     let network = match settings.iter().filter(|s| group_of(&s.name) == "<network>").map(|s| s.layer).max() {
         Some(layer) => {
-            let chosen: Vec<Setting> = settings.iter().filter(|s| s.layer == layer && group_of(&s.name) == "<network>").cloned().collect();
-            parse_args(chosen.iter().map(Setting::arg)).map_err(|e| attribute(e, &chosen))?.0.network
+            let chosen: Vec<Setting> = settings
+                .iter()
+                .filter(|s| s.layer == layer && group_of(&s.name) == "<network>")
+                .cloned()
+                .collect();
+            parse_args(chosen.iter().map(Setting::arg))
+                .map_err(|e| attribute(e, &chosen))?
+                .0
+                .network
         }
         None => parse_args(Vec::<String>::new())?.0.network,
     };
@@ -816,7 +1024,10 @@ pub fn load_config<I: IntoIterator<Item = String>>(args: I, env: &dyn Fn(&str) -
         let w = winner.entry(group_of(&s.name)).or_insert(s.layer);
         *w = (*w).max(s.layer);
     }
-    let mut chosen: Vec<Setting> = settings.into_iter().filter(|s| winner.get(&group_of(&s.name)) == Some(&s.layer)).collect();
+    let mut chosen: Vec<Setting> = settings
+        .into_iter()
+        .filter(|s| winner.get(&group_of(&s.name)) == Some(&s.layer))
+        .collect();
     chosen.sort_by_key(|s| s.layer);
     let (mut cfg, command) = parse_args(chosen.iter().map(Setting::arg).chain(positional)).map_err(|e| attribute(e, &chosen))?;
     cfg.config_file = config_file;
@@ -833,13 +1044,20 @@ pub fn options_markdown() -> String {
             OptKind::Int => format!("`{name}=<n>`"),
             OptKind::Str => format!("`{name}=<value>`"),
         };
-        let env = if matches!(*name, "help" | "version") { "-".to_string() } else { format!("`{}`", env_var_name(name)) };
-        let def = if default.is_empty() { "-".to_string() } else { format!("`{default}`") };
+        let env = if matches!(*name, "help" | "version") {
+            "-".to_string()
+        } else {
+            format!("`{}`", env_var_name(name))
+        };
+        let def = if default.is_empty() {
+            "-".to_string()
+        } else {
+            format!("`{default}`")
+        };
         s.push_str(&format!("| {form} | {env} | {def} | {} |\n", help.replace('|', "\\|")));
     }
     s
 }
-
 
 #[cfg(test)]
 mod tests {
@@ -865,15 +1083,39 @@ mod tests {
 
     #[test]
     fn p2p_flags() {
-        let (c, _) = parse(&["-connect=127.0.0.1:18444", "-connect=[::1]:1", "-addnode=node.example:8333", "-seednode=1.2.3.4", "-bind=127.0.0.1:0", "-port=0", "-maxconnections=3", "-nolisten", "-dnsseed=0", "-bantime=60", "-peertimeout=2"]).unwrap();
+        let (c, _) = parse(&[
+            "-connect=127.0.0.1:18444",
+            "-connect=[::1]:1",
+            "-addnode=node.example:8333",
+            "-seednode=1.2.3.4",
+            "-bind=127.0.0.1:0",
+            "-port=0",
+            "-maxconnections=3",
+            "-nolisten",
+            "-dnsseed=0",
+            "-bantime=60",
+            "-peertimeout=2",
+        ])
+        .unwrap();
         assert_eq!(c.connect, vec!["127.0.0.1:18444".to_string(), "[::1]:1".to_string()]);
         assert_eq!(c.addnode, vec!["node.example:8333".to_string()]);
         assert_eq!(c.seednode, vec!["1.2.3.4".to_string()]);
         assert_eq!(c.bind, vec!["127.0.0.1:0".to_string()]);
-        assert_eq!((c.number("port"), c.number("maxconnections"), c.number("bantime"), c.number("peertimeout")), (0, 3, 60, 2));
+        assert_eq!(
+            (
+                c.number("port"),
+                c.number("maxconnections"),
+                c.number("bantime"),
+                c.number("peertimeout")
+            ),
+            (0, 3, 60, 2)
+        );
         assert_eq!((c.listen, c.dnsseed), (Some(false), Some(false)));
         let (c, _) = parse(&[]).unwrap();
-        assert_eq!((c.number("maxconnections"), c.number("bantime"), c.number("peertimeout")), (125, 86400, 60));
+        assert_eq!(
+            (c.number("maxconnections"), c.number("bantime"), c.number("peertimeout")),
+            (125, 86400, 60)
+        );
         assert!(parse(&["-connect=no port:x"]).is_err());
         assert!(parse(&["-port=70000"]).is_err());
         assert!(parse(&["-bind=nonsense"]).is_err());

@@ -30,13 +30,19 @@ impl DatadirLock {
     /// Creates `dir` if needed and takes an exclusive, non-blocking lock on `dir/.lock`.
     pub fn acquire(dir: &Path) -> Result<Self, LockError> {
         let path = dir.join(".lock");
-        std::fs::create_dir_all(dir).map_err(|e| LockError::Io { path: path.display().to_string(), source: e })?;
+        std::fs::create_dir_all(dir).map_err(|e| LockError::Io {
+            path: path.display().to_string(),
+            source: e,
+        })?;
         let file = OpenOptions::new()
             .create(true)
             .truncate(false)
             .write(true)
             .open(&path)
-            .map_err(|e| LockError::Io { path: path.display().to_string(), source: e })?;
+            .map_err(|e| LockError::Io {
+                path: path.display().to_string(),
+                source: e,
+            })?;
         // SAFETY: flock on a valid, owned file descriptor.
         let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
         if rc != 0 {

@@ -73,13 +73,25 @@ pub enum Format {
 
 /// Detects the format from the first bytes: a known network magic means framed, else hex lines.
 pub fn detect_format(path: &Path) -> Result<Format, ImportError> {
-    let mut f = File::open(path).map_err(|e| ImportError::Io { path: path.to_path_buf(), source: e })?;
+    let mut f = File::open(path).map_err(|e| ImportError::Io {
+        path: path.to_path_buf(),
+        source: e,
+    })?;
     let mut head = [0u8; 4];
-    let n = f.read(&mut head).map_err(|e| ImportError::Io { path: path.to_path_buf(), source: e })?;
-    let magics: Vec<[u8; 4]> = [bitcoin::Network::Bitcoin, bitcoin::Network::Testnet, bitcoin::Network::Testnet4, bitcoin::Network::Signet, bitcoin::Network::Regtest]
-        .iter()
-        .map(|n| n.magic().to_bytes())
-        .collect();
+    let n = f.read(&mut head).map_err(|e| ImportError::Io {
+        path: path.to_path_buf(),
+        source: e,
+    })?;
+    let magics: Vec<[u8; 4]> = [
+        bitcoin::Network::Bitcoin,
+        bitcoin::Network::Testnet,
+        bitcoin::Network::Testnet4,
+        bitcoin::Network::Signet,
+        bitcoin::Network::Regtest,
+    ]
+    .iter()
+    .map(|n| n.magic().to_bytes())
+    .collect();
     if n == 4 && magics.contains(&head) {
         Ok(Format::Framed)
     } else {
@@ -97,9 +109,19 @@ struct Progress {
 impl Progress {
     /// `last` is the block of the last record: the target is its height plus the records left
     /// (so re-importing known blocks still aims at the right height).
-    fn snapshot(&self, chain: &ChainManager, summary: &ImportSummary, bytes_done: u64, records_done: u64, last: Option<&Block>) -> crate::progress::Snapshot {
+    fn snapshot(
+        &self,
+        chain: &ChainManager,
+        summary: &ImportSummary,
+        bytes_done: u64,
+        records_done: u64,
+        last: Option<&Block>,
+    ) -> crate::progress::Snapshot {
         let height = u64::from(chain.height());
-        let base = last.and_then(|b| chain.entry(&b.block_hash())).map(|e| u64::from(e.height)).unwrap_or(height);
+        let base = last
+            .and_then(|b| chain.entry(&b.block_hash()))
+            .map(|e| u64::from(e.height))
+            .unwrap_or(height);
         crate::progress::Snapshot {
             height,
             target: height.max(base + self.total_records.saturating_sub(records_done)),
@@ -120,7 +142,10 @@ impl Progress {
 
 /// Counts the records (non-empty lines, or frames) of a block file without decoding them.
 pub fn count_records(path: &Path, format: Format) -> Result<u64, ImportError> {
-    let io = |e| ImportError::Io { path: path.to_path_buf(), source: e };
+    let io = |e| ImportError::Io {
+        path: path.to_path_buf(),
+        source: e,
+    };
     let mut reader = BufReader::with_capacity(1 << 20, File::open(path).map_err(io)?);
     let mut n = 0u64;
     match format {
@@ -175,18 +200,30 @@ fn handle(chain: &mut ChainManager, block: &Block, path: &Path, record: u64, sum
             hash: block.block_hash().to_string(),
             reason: "prev-blk-not-found".into(),
         }),
-        BlockOutcome::Invalid(r) => Err(ImportError::Invalid { path: path.to_path_buf(), record, hash: block.block_hash().to_string(), reason: r.to_string() }),
+        BlockOutcome::Invalid(r) => Err(ImportError::Invalid {
+            path: path.to_path_buf(),
+            record,
+            hash: block.block_hash().to_string(),
+            reason: r.to_string(),
+        }),
     }
 }
 
 /// Imports every block of `path` into `chain`, logging progress every `progress_interval`.
 pub fn import_file(chain: &mut ChainManager, path: &Path, progress_interval: Duration) -> Result<ImportSummary, ImportError> {
-    let io = |e| ImportError::Io { path: path.to_path_buf(), source: e };
+    let io = |e| ImportError::Io {
+        path: path.to_path_buf(),
+        source: e,
+    };
     let total_bytes = std::fs::metadata(path).map_err(io)?.len();
     let format = detect_format(path)?;
     let start = Instant::now();
     let total_records = count_records(path, format)?;
-    let mut progress = Progress { meter: crate::progress::ProgressMeter::new("import", progress_interval), total_bytes, total_records };
+    let mut progress = Progress {
+        meter: crate::progress::ProgressMeter::new("import", progress_interval),
+        total_bytes,
+        total_records,
+    };
     let mut non_empty = 0u64;
     let mut summary = ImportSummary::default();
     let mut reader = BufReader::with_capacity(1 << 20, File::open(path).map_err(io)?);
@@ -208,8 +245,16 @@ pub fn import_file(chain: &mut ChainManager, path: &Path, progress_interval: Dur
                     continue;
                 }
                 non_empty += 1;
-                let raw = hex_decode(text).ok_or_else(|| ImportError::Malformed { path: path.to_path_buf(), record, what: "not hex".into() })?;
-                let block: Block = deserialize(&raw).map_err(|e| ImportError::Malformed { path: path.to_path_buf(), record, what: format!("not a block: {e}") })?;
+                let raw = hex_decode(text).ok_or_else(|| ImportError::Malformed {
+                    path: path.to_path_buf(),
+                    record,
+                    what: "not hex".into(),
+                })?;
+                let block: Block = deserialize(&raw).map_err(|e| ImportError::Malformed {
+                    path: path.to_path_buf(),
+                    record,
+                    what: format!("not a block: {e}"),
+                })?;
                 handle(chain, &block, path, record, &mut summary)?;
                 progress.tick(chain, &summary, bytes_done, non_empty, &block);
             }
@@ -224,14 +269,24 @@ pub fn import_file(chain: &mut ChainManager, path: &Path, progress_interval: Dur
             record += 1;
             let len = u32::from_le_bytes([header[4], header[5], header[6], header[7]]);
             if len > crate::store::block_files::MAX_RECORD_SIZE {
-                return Err(ImportError::Malformed { path: path.to_path_buf(), record, what: format!("frame length {len} too large") });
+                return Err(ImportError::Malformed {
+                    path: path.to_path_buf(),
+                    record,
+                    what: format!("frame length {len} too large"),
+                });
             }
             let mut raw = vec![0u8; len as usize];
-            reader
-                .read_exact(&mut raw)
-                .map_err(|_| ImportError::Malformed { path: path.to_path_buf(), record, what: "truncated frame".into() })?;
+            reader.read_exact(&mut raw).map_err(|_| ImportError::Malformed {
+                path: path.to_path_buf(),
+                record,
+                what: "truncated frame".into(),
+            })?;
             bytes_done += 8 + u64::from(len);
-            let block: Block = deserialize(&raw).map_err(|e| ImportError::Malformed { path: path.to_path_buf(), record, what: format!("not a block: {e}") })?;
+            let block: Block = deserialize(&raw).map_err(|e| ImportError::Malformed {
+                path: path.to_path_buf(),
+                record,
+                what: format!("not a block: {e}"),
+            })?;
             handle(chain, &block, path, record, &mut summary)?;
             progress.tick(chain, &summary, bytes_done, record, &block);
         },
@@ -261,7 +316,10 @@ pub fn hex_decode(s: &str) -> Option<Vec<u8>> {
 
 /// Reads every block of a hex-lines or blk-framed file into memory (for `-loadblock`).
 pub fn read_all_blocks(path: &Path) -> Result<Vec<Block>, ImportError> {
-    let io = |e| ImportError::Io { path: path.to_path_buf(), source: e };
+    let io = |e| ImportError::Io {
+        path: path.to_path_buf(),
+        source: e,
+    };
     let data = std::fs::read(path).map_err(io)?;
     let mut out = Vec::new();
     match detect_format(path)? {
@@ -273,8 +331,16 @@ pub fn read_all_blocks(path: &Path) -> Result<Vec<Block>, ImportError> {
                     continue;
                 }
                 let record = i as u64 + 1;
-                let raw = hex_decode(line).ok_or_else(|| ImportError::Malformed { path: path.to_path_buf(), record, what: "not hex".into() })?;
-                out.push(deserialize(&raw).map_err(|e| ImportError::Malformed { path: path.to_path_buf(), record, what: format!("not a block: {e}") })?);
+                let raw = hex_decode(line).ok_or_else(|| ImportError::Malformed {
+                    path: path.to_path_buf(),
+                    record,
+                    what: "not hex".into(),
+                })?;
+                out.push(deserialize(&raw).map_err(|e| ImportError::Malformed {
+                    path: path.to_path_buf(),
+                    record,
+                    what: format!("not a block: {e}"),
+                })?);
             }
         }
         Format::Framed => {
@@ -285,9 +351,17 @@ pub fn read_all_blocks(path: &Path) -> Result<Vec<Block>, ImportError> {
                 let len = u32::from_le_bytes([data[pos + 4], data[pos + 5], data[pos + 6], data[pos + 7]]) as usize;
                 let end = pos + 8 + len;
                 if end > data.len() {
-                    return Err(ImportError::Malformed { path: path.to_path_buf(), record, what: "truncated frame".into() });
+                    return Err(ImportError::Malformed {
+                        path: path.to_path_buf(),
+                        record,
+                        what: "truncated frame".into(),
+                    });
                 }
-                out.push(deserialize(&data[pos + 8..end]).map_err(|e| ImportError::Malformed { path: path.to_path_buf(), record, what: format!("not a block: {e}") })?);
+                out.push(deserialize(&data[pos + 8..end]).map_err(|e| ImportError::Malformed {
+                    path: path.to_path_buf(),
+                    record,
+                    what: format!("not a block: {e}"),
+                })?);
                 pos = end;
             }
         }

@@ -29,7 +29,13 @@ impl RotatingFile {
     pub fn open(path: &Path, max_bytes: u64, keep: usize) -> io::Result<Self> {
         let file = OpenOptions::new().create(true).append(true).open(path)?;
         let size = file.metadata()?.len();
-        Ok(RotatingFile { path: path.to_path_buf(), max_bytes, keep: keep.max(1), file, size })
+        Ok(RotatingFile {
+            path: path.to_path_buf(),
+            max_bytes,
+            keep: keep.max(1),
+            file,
+            size,
+        })
     }
 
     /// Path of the n-th rotated file (`debug.log.1` is the newest).
@@ -138,10 +144,17 @@ pub fn init(s: &LogSettings) -> io::Result<()> {
         tracing_subscriber::fmt::layer()
             .with_ansi(false)
             .with_writer(ConsoleWriter)
-            .with_filter(tracing_subscriber::filter::filter_fn(|m| !(crate::progress::bar_enabled() && m.target() == "blvm::progress")))
+            .with_filter(tracing_subscriber::filter::filter_fn(|m| {
+                !(crate::progress::bar_enabled() && m.target() == "blvm::progress")
+            }))
     });
-    let filter = tracing_subscriber::EnvFilter::try_new(filter_directives(&s.debug)).unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::registry().with(filter).with(file_layer).with(console).try_init();
+    let filter =
+        tracing_subscriber::EnvFilter::try_new(filter_directives(&s.debug)).unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::registry()
+        .with(filter)
+        .with(file_layer)
+        .with(console)
+        .try_init();
     Ok(())
 }
 
@@ -192,6 +205,9 @@ mod tests {
         assert_eq!(filter_directives(&[]), "info");
         assert_eq!(filter_directives(&["net".into()]), "info,blvm::net=debug,blvm_node::net=debug");
         assert_eq!(filter_directives(&["modules".into(), "all".into()]), "debug");
-        assert_eq!(filter_directives(&["1".into(), "none".into(), "rpc".into()]), "info,blvm::rpc=debug,blvm_node::rpc=debug");
+        assert_eq!(
+            filter_directives(&["1".into(), "none".into(), "rpc".into()]),
+            "info,blvm::rpc=debug,blvm_node::rpc=debug"
+        );
     }
 }

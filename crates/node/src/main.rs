@@ -30,7 +30,10 @@ fn init_logging(cfg: &NodeConfig) -> anyhow::Result<()> {
 }
 
 fn chain_settings(cfg: &NodeConfig) -> ChainSettings {
-    let mut s = ChainSettings { dbcache_bytes: (cfg.dbcache_mib as usize) << 20, ..Default::default() };
+    let mut s = ChainSettings {
+        dbcache_bytes: (cfg.dbcache_mib as usize) << 20,
+        ..Default::default()
+    };
     if cfg.script_threads > 0 {
         s.script_threads = cfg.script_threads;
     }
@@ -106,7 +109,11 @@ async fn run(cfg: NodeConfig) -> anyhow::Result<()> {
     if cfg.server {
         let port = cfg.rpc_port.unwrap_or(settings.params.rpc_port);
         let mut bind = Vec::new();
-        for b in if cfg.rpc_bind.is_empty() { vec!["127.0.0.1".to_string()] } else { cfg.rpc_bind.clone() } {
+        for b in if cfg.rpc_bind.is_empty() {
+            vec!["127.0.0.1".to_string()]
+        } else {
+            cfg.rpc_bind.clone()
+        } {
             let b = if b == "localhost" { "127.0.0.1".to_string() } else { b };
             let addr = match b.parse::<std::net::SocketAddr>() {
                 Ok(a) => a,
@@ -116,7 +123,11 @@ async fn run(cfg: NodeConfig) -> anyhow::Result<()> {
         }
         let up = cfg.rpc_user.clone().zip(cfg.rpc_password.clone());
         let auth = blvm_node::rpc::auth::RpcAuth::new(up.clone(), &cfg.rpc_auth).map_err(anyhow::Error::msg)?;
-        let cookie = if up.is_some() { None } else { Some(cfg.rpc_cookie_file.clone().unwrap_or_else(|| cfg.net_dir().join(".cookie"))) };
+        let cookie = if up.is_some() {
+            None
+        } else {
+            Some(cfg.rpc_cookie_file.clone().unwrap_or_else(|| cfg.net_dir().join(".cookie")))
+        };
         settings.rpc = Some(blvm_node::rpc::server::RpcSettings {
             bind,
             threads: cfg.number("rpcthreads").max(1) as usize,

@@ -71,7 +71,10 @@ impl ChainParams {
                 segwit_height: 481_824,
                 enforce_bip94: false,
                 script_flag_exceptions: vec![
-                    (h("00000000000002dc756eebf4f49723ed8d30cc28a5f108eb94b1ba88ac4f9c22"), bc::VERIFY_NONE),
+                    (
+                        h("00000000000002dc756eebf4f49723ed8d30cc28a5f108eb94b1ba88ac4f9c22"),
+                        bc::VERIFY_NONE,
+                    ),
                     (
                         h("0000000000000000000f14c35b2d841e986ab5441de8c585d5ffe55ea1e395ad"),
                         bc::VERIFY_P2SH | bc::VERIFY_WITNESS,

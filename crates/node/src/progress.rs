@@ -67,14 +67,23 @@ pub struct Rates {
 /// Computes the rates of `s` after `elapsed`.
 pub fn rates(s: &Snapshot, elapsed: Duration) -> Rates {
     let secs = elapsed.as_secs_f64().max(1e-3);
-    let percent = if s.target == 0 { 100.0 } else { (s.height as f64 / s.target as f64 * 100.0).min(100.0) };
+    let percent = if s.target == 0 {
+        100.0
+    } else {
+        (s.height as f64 / s.target as f64 * 100.0).min(100.0)
+    };
     let blocks_per_sec = s.blocks as f64 / secs;
     let eta_secs = match s.fraction {
         Some(f) if f > 0.0 => (secs / f - secs).max(0.0),
         _ if blocks_per_sec > 0.0 => s.target.saturating_sub(s.height) as f64 / blocks_per_sec,
         _ => 0.0,
     };
-    Rates { percent, blocks_per_sec, tx_per_sec: s.transactions as f64 / secs, eta_secs }
+    Rates {
+        percent,
+        blocks_per_sec,
+        tx_per_sec: s.transactions as f64 / secs,
+        eta_secs,
+    }
 }
 
 /// The progress log line.
@@ -98,7 +107,16 @@ pub fn format_bar(what: &str, s: &Snapshot, elapsed: Duration) -> String {
     let r = rates(s, elapsed);
     let filled = ((r.percent / 100.0) * WIDTH as f64).round() as usize;
     let filled = filled.min(WIDTH);
-    format!("{what} [{}{}] {:5.1}% {}/{} {:.1} blk/s eta {:.0}s", "#".repeat(filled), "-".repeat(WIDTH - filled), r.percent, s.height, s.target, r.blocks_per_sec, r.eta_secs)
+    format!(
+        "{what} [{}{}] {:5.1}% {}/{} {:.1} blk/s eta {:.0}s",
+        "#".repeat(filled),
+        "-".repeat(WIDTH - filled),
+        r.percent,
+        s.height,
+        s.target,
+        r.blocks_per_sec,
+        r.eta_secs
+    )
 }
 
 /// Emits progress for one long operation at a steady cadence.
@@ -115,7 +133,14 @@ impl ProgressMeter {
     /// A meter for `what` ("import", "loadblock", "sync") logging every `interval`.
     pub fn new(what: &'static str, interval: Duration) -> Self {
         let now = Instant::now();
-        ProgressMeter { what, start: now, last_line: now, last_bar: now, interval, last_height: None }
+        ProgressMeter {
+            what,
+            start: now,
+            last_line: now,
+            last_bar: now,
+            interval,
+            last_height: None,
+        }
     }
 
     /// Whether [`ProgressMeter::tick`] would report now (cheap; lets callers skip the snapshot).
@@ -172,16 +197,33 @@ mod tests {
 
     #[test]
     fn line_has_every_field() {
-        let s = Snapshot { height: 150, target: 300, blocks: 150, transactions: 600, cache_bytes: 3 << 20, fraction: None };
+        let s = Snapshot {
+            height: 150,
+            target: 300,
+            blocks: 150,
+            transactions: 600,
+            cache_bytes: 3 << 20,
+            fraction: None,
+        };
         let l = format_line("import", &s, Duration::from_secs(10));
-        assert_eq!(l, "import progress: height=150/300 (50.0%) blocks/s=15.0 tx/s=60 eta=10s cache=3.0MiB");
+        assert_eq!(
+            l,
+            "import progress: height=150/300 (50.0%) blocks/s=15.0 tx/s=60 eta=10s cache=3.0MiB"
+        );
         let b = format_bar("import", &s, Duration::from_secs(10));
         assert!(b.starts_with("import [###############---------------]  50.0% 150/300"), "{b}");
     }
 
     #[test]
     fn eta_prefers_the_byte_fraction() {
-        let s = Snapshot { height: 10, target: 300, blocks: 10, transactions: 10, cache_bytes: 0, fraction: Some(0.25) };
+        let s = Snapshot {
+            height: 10,
+            target: 300,
+            blocks: 10,
+            transactions: 10,
+            cache_bytes: 0,
+            fraction: Some(0.25),
+        };
         let r = rates(&s, Duration::from_secs(30));
         assert!((r.eta_secs - 90.0).abs() < 1e-6, "{r:?}");
     }

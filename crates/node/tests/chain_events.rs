@@ -19,7 +19,11 @@ use std::time::Duration;
 #[test]
 fn reorg_through_submitblock_reaches_modules_as_exact_events() {
     let port = http::free_port();
-    let mut n = node_proc::start_node_with_chain(&common::chain_hex_path(), &[&format!("-rpcport={port}")], &[ModuleSpec::recorder("rec", "")]);
+    let mut n = node_proc::start_node_with_chain(
+        &common::chain_hex_path(),
+        &[&format!("-rpcport={port}")],
+        &[ModuleSpec::recorder("rec", "")],
+    );
     n.wait_started();
     let addr = format!("127.0.0.1:{port}");
     let c = std::fs::read_to_string(n.net_dir().join(".cookie")).unwrap();
@@ -45,14 +49,26 @@ fn reorg_through_submitblock_reaches_modules_as_exact_events() {
     let b2 = mining::build_block(&p1, 777_002, vec![], bitcoin::Amount::ZERO, mining::op_true());
 
     assert_eq!(rpc("submitblock", json!([hex(&serialize(&b1))])), serde_json::Value::Null);
-    assert_eq!(rpc("getbestblockhash", json!([])), core["getblockchaininfo"]["bestblockhash"], "equal work keeps the first-seen tip");
+    assert_eq!(
+        rpc("getbestblockhash", json!([])),
+        core["getblockchaininfo"]["bestblockhash"],
+        "equal work keeps the first-seen tip"
+    );
     assert_eq!(rpc("submitblock", json!([hex(&serialize(&b2))])), serde_json::Value::Null);
     assert_eq!(rpc("getbestblockhash", json!([])), json!(b2.block_hash().to_string()));
     assert_eq!(rpc("submitblock", json!([hex(&serialize(&b2))])), json!("duplicate"));
     let tips = rpc("getchaintips", json!([]));
-    assert!(tips.as_array().unwrap().iter().any(|t| t["status"] == "valid-fork" && t["hash"] == core["getblockchaininfo"]["bestblockhash"]), "{tips}");
+    assert!(
+        tips.as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t["status"] == "valid-fork" && t["hash"] == core["getblockchaininfo"]["bestblockhash"]),
+        "{tips}"
+    );
 
-    n.wait_until(Duration::from_secs(10), "ChainReorg recorded", |n| n.recorded_events("rec").iter().any(|(t, _)| t == "ChainReorg"));
+    n.wait_until(Duration::from_secs(10), "ChainReorg recorded", |n| {
+        n.recorded_events("rec").iter().any(|(t, _)| t == "ChainReorg")
+    });
     let chain: Vec<(String, serde_json::Value)> = n
         .recorded_events("rec")
         .into_iter()
@@ -62,8 +78,20 @@ fn reorg_through_submitblock_reaches_modules_as_exact_events() {
     let old_tip = core["getblockchaininfo"]["bestblockhash"].clone();
     assert_eq!(chain.len(), 4, "{chain:?}");
     assert_eq!(chain[0], ("BlockDisconnected".to_string(), json!({"hash": old_tip, "height": 300})));
-    assert_eq!(chain[1], ("NewBlock".to_string(), json!({"hash": b1.block_hash().to_string(), "height": 300, "tx_count": 1})));
-    assert_eq!(chain[2], ("NewBlock".to_string(), json!({"hash": b2.block_hash().to_string(), "height": 301, "tx_count": 1})));
+    assert_eq!(
+        chain[1],
+        (
+            "NewBlock".to_string(),
+            json!({"hash": b1.block_hash().to_string(), "height": 300, "tx_count": 1})
+        )
+    );
+    assert_eq!(
+        chain[2],
+        (
+            "NewBlock".to_string(),
+            json!({"hash": b2.block_hash().to_string(), "height": 301, "tx_count": 1})
+        )
+    );
     assert_eq!(
         chain[3],
         (
@@ -78,7 +106,13 @@ fn reorg_through_submitblock_reaches_modules_as_exact_events() {
         )
     );
     // An invalid block over RPC gets Core's reason and changes nothing.
-    let mut bad = mining::build_block(&mining::Parent::from_block(&b2, 301, &earlier[1..]), 777_003, vec![], bitcoin::Amount::from_sat(1), mining::op_true());
+    let mut bad = mining::build_block(
+        &mining::Parent::from_block(&b2, 301, &earlier[1..]),
+        777_003,
+        vec![],
+        bitcoin::Amount::from_sat(1),
+        mining::op_true(),
+    );
     mining::finish(&mut bad);
     assert_eq!(rpc("submitblock", json!([hex(&serialize(&bad))])), json!("bad-cb-amount"));
     assert_eq!(rpc("getbestblockhash", json!([])), json!(b2.block_hash().to_string()));

@@ -30,7 +30,11 @@ fn command(args: &[&str], env: &[(&str, &str)]) -> Command {
 
 /// Runs the binary to completion (killing it after 30 s).
 fn run(args: &[&str], env: &[(&str, &str)]) -> Output {
-    let mut child = command(args, env).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawn blvm-node");
+    let mut child = command(args, env)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn blvm-node");
     let start = Instant::now();
     while child.try_wait().expect("try_wait").is_none() {
         if start.elapsed() > Duration::from_secs(30) {
@@ -57,8 +61,16 @@ impl Running {
         all.extend_from_slice(args);
         let net_dir = datadir.join(net);
         let log_offset = std::fs::read(net_dir.join("debug.log")).map(|b| b.len()).unwrap_or(0);
-        let child = command(&all, env).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().expect("spawn blvm-node");
-        Running { child, net_dir, log_offset }
+        let child = command(&all, env)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn blvm-node");
+        Running {
+            child,
+            net_dir,
+            log_offset,
+        }
     }
 
     fn log(&self) -> String {
@@ -85,7 +97,10 @@ impl Running {
     /// The RPC addresses from the "RPC server listening" log line.
     fn rpc_addrs(&self) -> Vec<String> {
         let log = self.log();
-        let line = log.lines().find(|l| l.contains("RPC server listening")).unwrap_or_else(|| panic!("no RPC line in\n{log}"));
+        let line = log
+            .lines()
+            .find(|l| l.contains("RPC server listening"))
+            .unwrap_or_else(|| panic!("no RPC line in\n{log}"));
         let list = line.split("addrs=[").nth(1).and_then(|r| r.split(']').next()).unwrap_or("");
         list.split(", ").map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect()
     }
@@ -141,11 +156,23 @@ fn precedence_flags_over_env_over_file_section_over_file_over_defaults() {
     let file = format!("rpcport = {p1}\n");
     assert_eq!(rpc_addrs_with(&file, &[], &[]), vec![format!("127.0.0.1:{p1}")], "file top level");
     let file = format!("rpcport = {p1}\n\n[regtest]\nrpcport = {p2}\n\n[signet]\nrpcport = 1\n");
-    assert_eq!(rpc_addrs_with(&file, &[], &[]), vec![format!("127.0.0.1:{p2}")], "the [regtest] section beats the top level");
+    assert_eq!(
+        rpc_addrs_with(&file, &[], &[]),
+        vec![format!("127.0.0.1:{p2}")],
+        "the [regtest] section beats the top level"
+    );
     let env_p3 = p3.to_string();
-    assert_eq!(rpc_addrs_with(&file, &[], &[("BLVM_RPCPORT", &env_p3)]), vec![format!("127.0.0.1:{p3}")], "environment beats the file");
+    assert_eq!(
+        rpc_addrs_with(&file, &[], &[("BLVM_RPCPORT", &env_p3)]),
+        vec![format!("127.0.0.1:{p3}")],
+        "environment beats the file"
+    );
     let flag_p4 = format!("-rpcport={p4}");
-    assert_eq!(rpc_addrs_with(&file, &[&flag_p4], &[("BLVM_RPCPORT", &env_p3)]), vec![format!("127.0.0.1:{p4}")], "flags beat the environment");
+    assert_eq!(
+        rpc_addrs_with(&file, &[&flag_p4], &[("BLVM_RPCPORT", &env_p3)]),
+        vec![format!("127.0.0.1:{p4}")],
+        "flags beat the environment"
+    );
 }
 
 #[test]
@@ -158,7 +185,11 @@ fn repeatable_options_are_taken_whole_from_the_highest_source() {
     want.sort();
     assert_eq!(a, want, "both file values");
     let env = format!("127.0.0.1:{p3}");
-    assert_eq!(rpc_addrs_with(&file, &[], &[("BLVM_RPCBIND", &env)]), vec![env.clone()], "the environment replaces the file's list");
+    assert_eq!(
+        rpc_addrs_with(&file, &[], &[("BLVM_RPCBIND", &env)]),
+        vec![env.clone()],
+        "the environment replaces the file's list"
+    );
 }
 
 #[test]
@@ -167,7 +198,11 @@ fn the_file_can_choose_the_network_and_conf_points_elsewhere() {
     let conf_dir = tempfile::tempdir().unwrap();
     let conf = conf_dir.path().join("node.toml");
     let p = free_port();
-    std::fs::write(&conf, format!("chain = \"signet\"\n[signet]\nrpcport = {p}\n[regtest]\nrpcport = 0\n")).unwrap();
+    std::fs::write(
+        &conf,
+        format!("chain = \"signet\"\n[signet]\nrpcport = {p}\n[regtest]\nrpcport = 0\n"),
+    )
+    .unwrap();
     let c = format!("-conf={}", conf.display());
     let mut n = Running::start(dir.path(), "signet", &[&c], &[]);
     n.wait_started();
@@ -191,31 +226,186 @@ struct Bad {
 }
 
 const BAD: &[Bad] = &[
-    Bad { what: "unknown key in the file", file: Some("dbcache = 100\ndbcach = 5\n"), env: &[], args: &[], expect: &["blvm.toml:2", "unknown option -dbcach"] },
-    Bad { what: "bad value in the file", file: Some("dbcache = \"lots\"\n"), env: &[], args: &[], expect: &["blvm.toml:1", "'lots'", "-dbcache", "4..=1048576"] },
-    Bad { what: "bad value in a network section", file: Some("[regtest]\nprune = 100\n"), env: &[], args: &[], expect: &["blvm.toml:2", "section [regtest]", "'100'", "-prune", ">= 550"] },
-    Bad { what: "unknown section", file: Some("[mainnet]\ndbcache = 5\n"), env: &[], args: &[], expect: &["blvm.toml:1", "[mainnet]", "[main], [test], [testnet4], [signet] or [regtest]"] },
-    Bad { what: "network chosen inside a section", file: Some("[regtest]\nsignet = true\n"), env: &[], args: &[], expect: &["blvm.toml:2", "-signet", "top level"] },
-    Bad { what: "list for a single option", file: Some("dbcache = [100, 200]\n"), env: &[], args: &[], expect: &["blvm.toml:1", "-dbcache", "[100, 200]", "not repeatable"] },
-    Bad { what: "float value", file: Some("dbcache = 1.5\n"), env: &[], args: &[], expect: &["blvm.toml:1", "-dbcache", "'1.5'", "a string, an integer or a boolean"] },
-    Bad { what: "TOML syntax error", file: Some("dbcache = = 3\n"), env: &[], args: &[], expect: &["configuration file", "blvm.toml", "line 1"] },
-    Bad { what: "conf inside the file", file: Some("conf = \"other.toml\"\n"), env: &[], args: &[], expect: &["blvm.toml:1", "-conf", "command line only"] },
-    Bad { what: "conflicting networks in the file", file: Some("regtest = 1\nsignet = 1\n"), env: &[], args: &[], expect: &["blvm.toml", "conflicting network options", "-regtest", "-signet"] },
-    Bad { what: "bad number in the environment", file: None, env: &[("BLVM_DBCACHE", "1")], args: &[], expect: &["environment variable BLVM_DBCACHE", "'1'", "-dbcache", "4..=1048576"] },
-    Bad { what: "bad switch in the environment", file: None, env: &[("BLVM_PRINTTOCONSOLE", "maybe")], args: &[], expect: &["environment variable BLVM_PRINTTOCONSOLE", "'maybe'", "-printtoconsole", "0 or 1"] },
-    Bad { what: "bad network in the environment", file: None, env: &[("BLVM_CHAIN", "moon")], args: &[], expect: &["environment variable BLVM_CHAIN", "'moon'", "-chain", "main, test, testnet4, signet, regtest"] },
-    Bad { what: "unknown flag", file: None, env: &[], args: &["-bogus=1"], expect: &["unknown option -bogus"] },
-    Bad { what: "port out of range", file: None, env: &[], args: &["-rpcport=99999"], expect: &["'99999'", "-rpcport", "0..=65535"] },
-    Bad { what: "two networks on the command line", file: None, env: &[], args: &["-testnet4", "-signet"], expect: &["conflicting network options", "-testnet4", "-signet"] },
-    Bad { what: "txindex", file: None, env: &[], args: &["-txindex"], expect: &["-txindex=1 is not supported", "-txindex=0"] },
-    Bad { what: "daemon", file: None, env: &[], args: &["-daemon"], expect: &["-daemon=1 is not supported", "service manager"] },
-    Bad { what: "unknown debug category", file: None, env: &[], args: &["-debug=bogus"], expect: &["'bogus'", "-debug", "chain, validation"] },
-    Bad { what: "bad metrics address", file: None, env: &[], args: &["-metricsbind=nowhere"], expect: &["'nowhere'", "-metricsbind", "IP:port"] },
-    Bad { what: "progress interval 0", file: None, env: &[], args: &["-progressinterval=0"], expect: &["'0'", "-progressinterval", "1..=3600000"] },
-    Bad { what: "no rotated logs kept", file: Some("logmaxfiles = 0\n"), env: &[], args: &[], expect: &["blvm.toml:1", "'0'", "-logmaxfiles", "1..=1000"] },
-    Bad { what: "user without password", file: None, env: &[("BLVM_RPCUSER", "alice")], args: &[], expect: &["-rpcpassword", "-rpcuser and -rpcpassword to be given together"] },
-    Bad { what: "missing -conf file", file: None, env: &[], args: &["-conf=/nonexistent/blvm-test.toml"], expect: &["/nonexistent/blvm-test.toml", "cannot read"] },
-    Bad { what: "value-less string option", file: None, env: &[], args: &["-loadblock"], expect: &["-loadblock", "a value"] },
+    Bad {
+        what: "unknown key in the file",
+        file: Some("dbcache = 100\ndbcach = 5\n"),
+        env: &[],
+        args: &[],
+        expect: &["blvm.toml:2", "unknown option -dbcach"],
+    },
+    Bad {
+        what: "bad value in the file",
+        file: Some("dbcache = \"lots\"\n"),
+        env: &[],
+        args: &[],
+        expect: &["blvm.toml:1", "'lots'", "-dbcache", "4..=1048576"],
+    },
+    Bad {
+        what: "bad value in a network section",
+        file: Some("[regtest]\nprune = 100\n"),
+        env: &[],
+        args: &[],
+        expect: &["blvm.toml:2", "section [regtest]", "'100'", "-prune", ">= 550"],
+    },
+    Bad {
+        what: "unknown section",
+        file: Some("[mainnet]\ndbcache = 5\n"),
+        env: &[],
+        args: &[],
+        expect: &["blvm.toml:1", "[mainnet]", "[main], [test], [testnet4], [signet] or [regtest]"],
+    },
+    Bad {
+        what: "network chosen inside a section",
+        file: Some("[regtest]\nsignet = true\n"),
+        env: &[],
+        args: &[],
+        expect: &["blvm.toml:2", "-signet", "top level"],
+    },
+    Bad {
+        what: "list for a single option",
+        file: Some("dbcache = [100, 200]\n"),
+        env: &[],
+        args: &[],
+        expect: &["blvm.toml:1", "-dbcache", "[100, 200]", "not repeatable"],
+    },
+    Bad {
+        what: "float value",
+        file: Some("dbcache = 1.5\n"),
+        env: &[],
+        args: &[],
+        expect: &["blvm.toml:1", "-dbcache", "'1.5'", "a string, an integer or a boolean"],
+    },
+    Bad {
+        what: "TOML syntax error",
+        file: Some("dbcache = = 3\n"),
+        env: &[],
+        args: &[],
+        expect: &["configuration file", "blvm.toml", "line 1"],
+    },
+    Bad {
+        what: "conf inside the file",
+        file: Some("conf = \"other.toml\"\n"),
+        env: &[],
+        args: &[],
+        expect: &["blvm.toml:1", "-conf", "command line only"],
+    },
+    Bad {
+        what: "conflicting networks in the file",
+        file: Some("regtest = 1\nsignet = 1\n"),
+        env: &[],
+        args: &[],
+        expect: &["blvm.toml", "conflicting network options", "-regtest", "-signet"],
+    },
+    Bad {
+        what: "bad number in the environment",
+        file: None,
+        env: &[("BLVM_DBCACHE", "1")],
+        args: &[],
+        expect: &["environment variable BLVM_DBCACHE", "'1'", "-dbcache", "4..=1048576"],
+    },
+    Bad {
+        what: "bad switch in the environment",
+        file: None,
+        env: &[("BLVM_PRINTTOCONSOLE", "maybe")],
+        args: &[],
+        expect: &["environment variable BLVM_PRINTTOCONSOLE", "'maybe'", "-printtoconsole", "0 or 1"],
+    },
+    Bad {
+        what: "bad network in the environment",
+        file: None,
+        env: &[("BLVM_CHAIN", "moon")],
+        args: &[],
+        expect: &[
+            "environment variable BLVM_CHAIN",
+            "'moon'",
+            "-chain",
+            "main, test, testnet4, signet, regtest",
+        ],
+    },
+    Bad {
+        what: "unknown flag",
+        file: None,
+        env: &[],
+        args: &["-bogus=1"],
+        expect: &["unknown option -bogus"],
+    },
+    Bad {
+        what: "port out of range",
+        file: None,
+        env: &[],
+        args: &["-rpcport=99999"],
+        expect: &["'99999'", "-rpcport", "0..=65535"],
+    },
+    Bad {
+        what: "two networks on the command line",
+        file: None,
+        env: &[],
+        args: &["-testnet4", "-signet"],
+        expect: &["conflicting network options", "-testnet4", "-signet"],
+    },
+    Bad {
+        what: "txindex",
+        file: None,
+        env: &[],
+        args: &["-txindex"],
+        expect: &["-txindex=1 is not supported", "-txindex=0"],
+    },
+    Bad {
+        what: "daemon",
+        file: None,
+        env: &[],
+        args: &["-daemon"],
+        expect: &["-daemon=1 is not supported", "service manager"],
+    },
+    Bad {
+        what: "unknown debug category",
+        file: None,
+        env: &[],
+        args: &["-debug=bogus"],
+        expect: &["'bogus'", "-debug", "chain, validation"],
+    },
+    Bad {
+        what: "bad metrics address",
+        file: None,
+        env: &[],
+        args: &["-metricsbind=nowhere"],
+        expect: &["'nowhere'", "-metricsbind", "IP:port"],
+    },
+    Bad {
+        what: "progress interval 0",
+        file: None,
+        env: &[],
+        args: &["-progressinterval=0"],
+        expect: &["'0'", "-progressinterval", "1..=3600000"],
+    },
+    Bad {
+        what: "no rotated logs kept",
+        file: Some("logmaxfiles = 0\n"),
+        env: &[],
+        args: &[],
+        expect: &["blvm.toml:1", "'0'", "-logmaxfiles", "1..=1000"],
+    },
+    Bad {
+        what: "user without password",
+        file: None,
+        env: &[("BLVM_RPCUSER", "alice")],
+        args: &[],
+        expect: &["-rpcpassword", "-rpcuser and -rpcpassword to be given together"],
+    },
+    Bad {
+        what: "missing -conf file",
+        file: None,
+        env: &[],
+        args: &["-conf=/nonexistent/blvm-test.toml"],
+        expect: &["/nonexistent/blvm-test.toml", "cannot read"],
+    },
+    Bad {
+        what: "value-less string option",
+        file: None,
+        env: &[],
+        args: &["-loadblock"],
+        expect: &["-loadblock", "a value"],
+    },
 ];
 
 #[test]
@@ -230,7 +420,13 @@ fn every_invalid_configuration_stops_startup_naming_key_value_and_allowed() {
         args.extend_from_slice(case.args);
         let out = run(&args, case.env);
         let stderr = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(1), "{}: expected exit 1, got {:?}\n{stderr}", case.what, out.status);
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "{}: expected exit 1, got {:?}\n{stderr}",
+            case.what,
+            out.status
+        );
         assert!(stderr.starts_with("Error: "), "{}: {stderr}", case.what);
         for e in case.expect {
             assert!(stderr.contains(e), "{}: stderr lacks {e:?}:\n{stderr}", case.what);
@@ -252,7 +448,10 @@ fn help_and_version_work_even_with_a_broken_config_file() {
     }
     let out = run(&[&dd, "-version"], &[]);
     assert!(out.status.success());
-    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), format!("blvm-node {}", env!("CARGO_PKG_VERSION")));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        format!("blvm-node {}", env!("CARGO_PKG_VERSION"))
+    );
     // Without -help the same file stops startup.
     let out = run(&[&dd], &[]);
     assert_eq!(out.status.code(), Some(1));
@@ -285,8 +484,18 @@ fn help_lists_exactly_the_accepted_options() {
     for (name, kind, default, _) in OPTIONS {
         // Every listed option has a handler: it is never reported as unknown, and some value of
         // the right shape is accepted.
-        let extra: Vec<String> = if *name == "rpcuser" { vec!["-rpcpassword=p".into()] } else if *name == "rpcpassword" { vec!["-rpcuser=u".into()] } else { vec![] };
-        let values = if *kind == OptKind::Bool { vec![String::new(), "0".into()] } else { candidates(default) };
+        let extra: Vec<String> = if *name == "rpcuser" {
+            vec!["-rpcpassword=p".into()]
+        } else if *name == "rpcpassword" {
+            vec!["-rpcuser=u".into()]
+        } else {
+            vec![]
+        };
+        let values = if *kind == OptKind::Bool {
+            vec![String::new(), "0".into()]
+        } else {
+            candidates(default)
+        };
         let mut accepted = None;
         for v in values {
             let arg = if v.is_empty() { format!("-{name}") } else { format!("-{name}={v}") };
@@ -302,7 +511,10 @@ fn help_lists_exactly_the_accepted_options() {
     }
     // Things the code does not accept are not in the help and are rejected.
     assert!(matches!(parse_args(["-notanoption".to_string()]), Err(ConfigError::Unknown(_))));
-    assert!(help.contains("BLVM_") && help.contains("blvm.toml"), "help explains the file and the environment");
+    assert!(
+        help.contains("BLVM_") && help.contains("blvm.toml"),
+        "help explains the file and the environment"
+    );
 }
 
 #[test]
@@ -314,14 +526,21 @@ fn configuration_doc_lists_every_option_with_its_default() {
     let start = doc.find(begin).expect("begin marker") + begin.len();
     let stop = doc[start..].find(end).expect("end marker") + start;
     let want = options_markdown();
-    assert!(doc[start..stop] == want, "docs/configuration.md is out of date; the table between the markers must be:\n{want}");
+    assert!(
+        doc[start..stop] == want,
+        "docs/configuration.md is out of date; the table between the markers must be:\n{want}"
+    );
 }
 
 #[test]
 fn env_and_file_unit_precedence_in_process() {
     // load_config with an injected environment: the same rules without processes.
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("blvm.toml"), "dbcache = 100\ndebug = [\"net\", \"rpc\"]\n[regtest]\nprune = 550\n[signet]\nprune = 600\n").unwrap();
+    std::fs::write(
+        dir.path().join("blvm.toml"),
+        "dbcache = 100\ndebug = [\"net\", \"rpc\"]\n[regtest]\nprune = 550\n[signet]\nprune = 600\n",
+    )
+    .unwrap();
     let dd = format!("-datadir={}", dir.path().display());
     let env: HashMap<&str, &str> = HashMap::from([("BLVM_DBCACHE", "200"), ("BLVM_LOADBLOCK", "a.hex,b.hex")]);
     let lookup = |k: &str| env.get(k).map(|v| v.to_string());
@@ -331,10 +550,21 @@ fn env_and_file_unit_precedence_in_process() {
     assert_eq!(c.prune_mib, 550);
     assert_eq!(c.loadblock, vec![PathBuf::from("a.hex"), PathBuf::from("b.hex")]);
     assert_eq!(c.config_file, Some(dir.path().join("blvm.toml")));
-    let (c, _) = load_config([dd.clone(), "-signet".into(), "-dbcache=300".into(), "-debug=modules".into()], &lookup).unwrap();
-    assert_eq!((c.dbcache_mib, c.prune_mib, c.debug.clone()), (300, 600, vec!["modules".to_string()]));
+    let (c, _) = load_config(
+        [dd.clone(), "-signet".into(), "-dbcache=300".into(), "-debug=modules".into()],
+        &lookup,
+    )
+    .unwrap();
+    assert_eq!(
+        (c.dbcache_mib, c.prune_mib, c.debug.clone()),
+        (300, 600, vec!["modules".to_string()])
+    );
     let (c, _) = load_config([dd, "-testnet4".into()], &|_| None).unwrap();
-    assert_eq!((c.dbcache_mib, c.prune_mib), (100, 0), "no [testnet4] section: top level, then defaults");
+    assert_eq!(
+        (c.dbcache_mib, c.prune_mib),
+        (100, 0),
+        "no [testnet4] section: top level, then defaults"
+    );
 }
 
 #[test]
@@ -351,7 +581,10 @@ fn a_second_node_on_the_same_datadir_is_refused() {
     let chain = common::chain_hex_path();
     let out = run(&[&dd, "-noprinttoconsole", "import", chain.to_str().unwrap()], &[]);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success() && stderr.contains(&lock_msg), "import while the node runs: {stderr}");
+    assert!(
+        !out.status.success() && stderr.contains(&lock_msg),
+        "import while the node runs: {stderr}"
+    );
     // Another network in the same base datadir has its own lock.
     let mut other = Running::start(dir.path(), "signet", &["-signet", "-rpcport=0"], &[]);
     other.wait_started();
@@ -380,7 +613,11 @@ fn parse_utc(ts: &str) -> Option<i64> {
     let (date, time) = ts.split_once('T')?;
     let d: Vec<i64> = date.split('-').map(|x| x.parse().ok()).collect::<Option<_>>()?;
     let t: Vec<&str> = time.split(':').collect();
-    let (h, mi, s): (i64, i64, i64) = (t.first()?.parse().ok()?, t.get(1)?.parse().ok()?, t.get(2)?.split('.').next()?.parse().ok()?);
+    let (h, mi, s): (i64, i64, i64) = (
+        t.first()?.parse().ok()?,
+        t.get(1)?.parse().ok()?,
+        t.get(2)?.split('.').next()?.parse().ok()?,
+    );
     Some(days_from_civil(d[0], d[1], d[2]) * 86_400 + h * 3600 + mi * 60 + s)
 }
 

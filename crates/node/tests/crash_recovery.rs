@@ -71,7 +71,11 @@ struct Prefix {
 
 fn bench_chain_path() -> PathBuf {
     let p = common::shared_dir().join("bench/bench-chain.blk");
-    assert!(p.exists(), "bench chain missing at {} (the crash tests need it; set BLVM_SHARED_DIR)", p.display());
+    assert!(
+        p.exists(),
+        "bench chain missing at {} (the crash tests need it; set BLVM_SHARED_DIR)",
+        p.display()
+    );
     p
 }
 
@@ -95,15 +99,29 @@ fn write_prefix(n: usize) -> Prefix {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join(format!("bench-prefix-{n}.blk"));
     std::fs::write(&path, &data[..pos]).unwrap();
-    Prefix { _dir: dir, path, hashes, frame_ends }
+    Prefix {
+        _dir: dir,
+        path,
+        hashes,
+        frame_ends,
+    }
 }
 
 fn settings() -> ChainSettings {
-    ChainSettings { dbcache_bytes: 16 << 20, script_threads: 2, ..Default::default() }
+    ChainSettings {
+        dbcache_bytes: 16 << 20,
+        script_threads: 2,
+        ..Default::default()
+    }
 }
 
 fn open_chain(datadir: &Path) -> ChainManager {
-    ChainManager::open(ChainParams::for_network(bitcoin::Network::Regtest), &datadir.join("regtest"), settings()).expect("open chain")
+    ChainManager::open(
+        ChainParams::for_network(bitcoin::Network::Regtest),
+        &datadir.join("regtest"),
+        settings(),
+    )
+    .expect("open chain")
 }
 
 /// Tip and UTXO statistics of a datadir, read after its last process exited.
@@ -134,13 +152,27 @@ fn read_state(datadir: &Path) -> FinalState {
 /// Checks a reference datadir block by block against the file and Core's per-block data.
 fn check_reference_against_core(datadir: &Path, prefix: &Prefix) {
     let bench: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(common::shared_dir().join("bench/bench-chain.json")).expect("read bench json")).expect("parse bench json");
-    let cols: Vec<&str> = bench["per_block_columns"].as_array().unwrap().iter().map(|c| c.as_str().unwrap()).collect();
-    let col = |name: &str| cols.iter().position(|c| *c == name).unwrap_or_else(|| panic!("per_block has no {name} column"));
+        serde_json::from_str(&std::fs::read_to_string(common::shared_dir().join("bench/bench-chain.json")).expect("read bench json"))
+            .expect("parse bench json");
+    let cols: Vec<&str> = bench["per_block_columns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap())
+        .collect();
+    let col = |name: &str| {
+        cols.iter()
+            .position(|c| *c == name)
+            .unwrap_or_else(|| panic!("per_block has no {name} column"))
+    };
     let (ch, cn, cw, cs, ct) = (col("height"), col("ntx"), col("weight"), col("size"), col("time"));
     let per_block = bench["per_block"].as_array().unwrap();
     let chain = open_chain(datadir);
-    assert_eq!(chain.height() as usize, prefix.hashes.len(), "reference import did not reach the end of the file");
+    assert_eq!(
+        chain.height() as usize,
+        prefix.hashes.len(),
+        "reference import did not reach the end of the file"
+    );
     for (i, expected_hash) in prefix.hashes.iter().enumerate() {
         let h = i as u32 + 1;
         let row = per_block[i].as_array().unwrap();
@@ -186,7 +218,11 @@ fn spawn(launcher: Launcher, datadir: &Path, file: &Path, stderr_log: &Path) -> 
             c
         }
     };
-    cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(stderr).spawn().expect("spawn child")
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(stderr)
+        .spawn()
+        .expect("spawn child")
 }
 
 fn wait_with_timeout(child: &mut Child) -> ExitStatus {
@@ -228,7 +264,12 @@ fn logged_number(log: &str, marker: &str, key: &str) -> Option<u64> {
     let line = log.lines().find(|l| l.contains(marker))?;
     let rest = &line[line.find(marker)? + marker.len()..];
     let at = rest.find(&format!("{key}="))? + key.len() + 1;
-    rest[at..].chars().take_while(|c| c.is_ascii_digit()).collect::<String>().parse().ok()
+    rest[at..]
+        .chars()
+        .take_while(|c| c.is_ascii_digit())
+        .collect::<String>()
+        .parse()
+        .ok()
 }
 
 /// Runs one child to completion; panics with its logs if it fails. Returns the wall time.
@@ -245,7 +286,10 @@ fn run_to_completion(launcher: Launcher, datadir: &Path, file: &Path, stderr_log
         "{launcher:?} import failed ({status}):\n--- stderr ---\n{}\n--- debug.log ---\n{log}",
         std::fs::read_to_string(stderr_log).unwrap_or_default()
     );
-    assert!(log.contains("import finished"), "{launcher:?} exited 0 without finishing the import:\n{log}");
+    assert!(
+        log.contains("import finished"),
+        "{launcher:?} exited 0 without finishing the import:\n{log}"
+    );
     (secs, log)
 }
 
@@ -271,13 +315,18 @@ fn reference(prefix: &Prefix) -> FinalState {
 fn seed() -> u64 {
     match std::env::var("BLVM_CRASH_SEED") {
         Ok(s) => s.trim().parse().expect("BLVM_CRASH_SEED must be a u64"),
-        Err(_) => std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64,
+        Err(_) => std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos() as u64,
     }
 }
 
 /// Total bytes of the datadir's block files (blocks are appended there before they connect).
 fn stored_bytes(datadir: &Path) -> u64 {
-    let Ok(rd) = std::fs::read_dir(datadir.join("regtest").join("blocks")) else { return 0 };
+    let Ok(rd) = std::fs::read_dir(datadir.join("regtest").join("blocks")) else {
+        return 0;
+    };
     rd.flatten()
         .filter(|e| {
             let n = e.file_name();
@@ -406,30 +455,50 @@ fn crash_scenario(name: &str, launcher: Launcher, prefix: &Prefix, expected: &Fi
             rec.after.as_secs_f64(),
             if rec.killed { "SIGKILLed" } else { "had already exited" },
             rec.stored_blocks_at_kill,
-            rec.loaded_height.map(|h| h.to_string()).unwrap_or_else(|| "- (killed while opening)".into()),
+            rec.loaded_height
+                .map(|h| h.to_string())
+                .unwrap_or_else(|| "- (killed while opening)".into()),
             rec.replayed.unwrap_or(0),
             if rec.torn_tail { ", truncated a torn block-file tail" } else { "" }
         );
         if let (Some(h), Some(prev)) = (rec.loaded_height, records.last()) {
             // SIGKILL loses no completed write: every block whose record was complete in the
             // block files when the previous process died is back in the active chain at open.
-            assert_eq!(h as usize, prev.stored_blocks_at_kill, "{name}: run {i} recovered a different height than the blocks stored by run {} (seed {seed})", i - 1);
+            assert_eq!(
+                h as usize,
+                prev.stored_blocks_at_kill,
+                "{name}: run {i} recovered a different height than the blocks stored by run {} (seed {seed})",
+                i - 1
+            );
         }
         records.push(rec);
     }
     let (secs, final_log) = run_to_completion(launcher, &datadir, &prefix.path, &stderr_log);
     let final_loaded = logged_number(&final_log, "chain loaded", "height").expect("final run logs the height it loaded");
     println!("{name}: final run: recovered height at open {final_loaded}, finished in {secs:.2} s");
-    assert_eq!(final_loaded as usize, records.last().unwrap().stored_blocks_at_kill, "{name}: final run recovered a different height than the blocks stored (seed {seed})");
+    assert_eq!(
+        final_loaded as usize,
+        records.last().unwrap().stored_blocks_at_kill,
+        "{name}: final run recovered a different height than the blocks stored (seed {seed})"
+    );
 
     let killed = records.iter().filter(|r| r.killed).count();
-    assert!(killed >= MIN_KILLS_WHILE_RUNNING, "{name}: only {killed} of {KILLS} kills hit a running process (seed {seed})");
+    assert!(
+        killed >= MIN_KILLS_WHILE_RUNNING,
+        "{name}: only {killed} of {KILLS} kills hit a running process (seed {seed})"
+    );
     // Work survives a SIGKILL: the height recovered at each open never goes down, and rises.
     // (Checked per run above against the blocks stored; this also covers runs killed while opening.)
     let mut heights: Vec<u64> = records.iter().filter_map(|r| r.loaded_height).collect();
     heights.push(final_loaded);
-    assert!(heights.windows(2).all(|w| w[0] <= w[1]), "{name}: recovered height went down across restarts: {heights:?} (seed {seed})");
-    assert!(heights.iter().any(|h| *h > 0), "{name}: no restart ever recovered progress made before a kill: {heights:?} (seed {seed})");
+    assert!(
+        heights.windows(2).all(|w| w[0] <= w[1]),
+        "{name}: recovered height went down across restarts: {heights:?} (seed {seed})"
+    );
+    assert!(
+        heights.iter().any(|h| *h > 0),
+        "{name}: no restart ever recovered progress made before a kill: {heights:?} (seed {seed})"
+    );
 
     let state = read_state(&datadir);
     assert_eq!(state.height, expected.height, "{name}: final height (seed {seed})");
@@ -465,7 +534,10 @@ fn sigkill_during_frequent_flushes() {
     let (secs, log) = run_to_completion(Launcher::FrequentFlushChild, &datadir, &prefix.path, &dir.path().join("stderr.log"));
     let flushes = logged_number(&log, "import finished", "cache_flushes").expect("child logs its flush count");
     println!("frequent-flush child: uninterrupted import in {secs:.2} s with {flushes} cache-full flushes");
-    assert!(flushes >= 10, "only {flushes} mid-import flushes with a {FLUSH_DBCACHE_BYTES}-byte cache");
+    assert!(
+        flushes >= 10,
+        "only {flushes} mid-import flushes with a {FLUSH_DBCACHE_BYTES}-byte cache"
+    );
     assert_eq!(read_state(&datadir), expected, "in-process import differs from the node binary's");
     crash_scenario("frequent-flush", Launcher::FrequentFlushChild, &prefix, &expected);
 }
@@ -476,20 +548,40 @@ fn sigkill_during_frequent_flushes() {
 #[test]
 #[ignore = "child process of sigkill_during_frequent_flushes; does nothing when run directly"]
 fn crash_child_import() {
-    let (Some(datadir), Some(file), Some(dbcache)) = (std::env::var_os(CHILD_DATADIR), std::env::var_os(CHILD_FILE), std::env::var(CHILD_DBCACHE).ok()) else {
+    let (Some(datadir), Some(file), Some(dbcache)) = (
+        std::env::var_os(CHILD_DATADIR),
+        std::env::var_os(CHILD_FILE),
+        std::env::var(CHILD_DBCACHE).ok(),
+    ) else {
         eprintln!("crash_child_import: not started by sigkill_during_frequent_flushes; nothing to do");
         return;
     };
     let datadir = PathBuf::from(datadir);
     let net_dir = datadir.join("regtest");
     std::fs::create_dir_all(&net_dir).unwrap();
-    let log = std::fs::OpenOptions::new().create(true).append(true).open(net_dir.join("debug.log")).unwrap();
-    tracing_subscriber::fmt().with_ansi(false).with_writer(Mutex::new(log)).with_max_level(tracing::Level::INFO).init();
-    let settings = ChainSettings { dbcache_bytes: dbcache.parse().unwrap(), script_threads: 2, ..Default::default() };
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(net_dir.join("debug.log"))
+        .unwrap();
+    tracing_subscriber::fmt()
+        .with_ansi(false)
+        .with_writer(Mutex::new(log))
+        .with_max_level(tracing::Level::INFO)
+        .init();
+    let settings = ChainSettings {
+        dbcache_bytes: dbcache.parse().unwrap(),
+        script_threads: 2,
+        ..Default::default()
+    };
     let mut chain = ChainManager::open(ChainParams::for_network(bitcoin::Network::Regtest), &net_dir, settings).expect("open chain");
     tracing::info!(height = chain.height(), tip = %chain.tip().hash, "chain loaded");
     let summary = import_file(&mut chain, Path::new(&file), Duration::from_secs(3600)).expect("import");
     chain.flush(FlushReason::Shutdown).expect("final flush");
-    let flushes = chain.take_flush_reports().iter().filter(|r| r.reason == FlushReason::CacheFull).count();
+    let flushes = chain
+        .take_flush_reports()
+        .iter()
+        .filter(|r| r.reason == FlushReason::CacheFull)
+        .count();
     tracing::info!(accepted = summary.accepted, height = chain.height(), tip = %chain.tip().hash, cache_flushes = flushes, "import finished");
 }

@@ -57,7 +57,14 @@ fn filling_a_small_filesystem_warns_cleans_up_then_stops_cleanly_and_recovers() 
     node_proc::import_offline(&datadir, &common::chain_hex_path());
     let mut n = node_proc::start_node_in(
         &datadir,
-        &["-disklowpercent=0", "-disklowmb=24", "-diskcriticalmb=12", "-diskcheckinterval=1", "-shutdowntimeout=3", "-acktimeout=2"],
+        &[
+            "-disklowpercent=0",
+            "-disklowmb=24",
+            "-diskcriticalmb=12",
+            "-diskcheckinterval=1",
+            "-shutdowntimeout=3",
+            "-acktimeout=2",
+        ],
         &[ModuleSpec::recorder("rec", "")],
     );
     n.wait_started();
@@ -87,13 +94,23 @@ fn filling_a_small_filesystem_warns_cleans_up_then_stops_cleanly_and_recovers() 
     let ev = n.recorded_events("rec");
     let types: Vec<&str> = ev.iter().map(|(t, _)| t.as_str()).collect();
     let low = types.iter().position(|t| *t == "DiskSpaceLow").expect("DiskSpaceLow");
-    let cleanup = ev.iter().position(|(t, e)| t == "DataCleanup" && e["payload"]["cleanup_type"] == "low_disk").expect("low_disk cleanup");
-    let shutdown = ev.iter().position(|(t, e)| t == "NodeShutdown" && e["payload"]["reason"] == "error").expect("error shutdown");
+    let cleanup = ev
+        .iter()
+        .position(|(t, e)| t == "DataCleanup" && e["payload"]["cleanup_type"] == "low_disk")
+        .expect("low_disk cleanup");
+    let shutdown = ev
+        .iter()
+        .position(|(t, e)| t == "NodeShutdown" && e["payload"]["reason"] == "error")
+        .expect("error shutdown");
     assert!(low < cleanup && cleanup < shutdown, "{types:?}");
     let p = &ev[low].1["payload"];
     assert!(p["available_bytes"].as_u64().unwrap() < 24 << 20);
     assert_eq!(p["total_bytes"].as_u64().unwrap(), 48 << 20);
-    assert!(ev.iter().any(|(t, e)| t == "StorageFlushCompleted" && e["payload"]["success"] == true), "flushed before stopping");
+    assert!(
+        ev.iter()
+            .any(|(t, e)| t == "StorageFlushCompleted" && e["payload"]["success"] == true),
+        "flushed before stopping"
+    );
     assert!(n.log().contains("disk space critically low"));
 
     // Free the space: the node restarts at the same tip with the same UTXO set.
@@ -101,6 +118,12 @@ fn filling_a_small_filesystem_warns_cleans_up_then_stops_cleanly_and_recovers() 
     std::fs::remove_file(&filler_path).unwrap();
     let core = common::core_json();
     let mut chain = common::open_regtest(&datadir.join("regtest"));
-    assert_eq!(chain.tip().hash.to_string(), core["getblockchaininfo"]["bestblockhash"].as_str().unwrap());
-    assert_eq!(chain.utxo_stats().unwrap().hash_serialized_3, core["gettxoutsetinfo"]["hash_serialized_3"]["hash_serialized_3"].as_str().unwrap());
+    assert_eq!(
+        chain.tip().hash.to_string(),
+        core["getblockchaininfo"]["bestblockhash"].as_str().unwrap()
+    );
+    assert_eq!(
+        chain.utxo_stats().unwrap().hash_serialized_3,
+        core["gettxoutsetinfo"]["hash_serialized_3"]["hash_serialized_3"].as_str().unwrap()
+    );
 }

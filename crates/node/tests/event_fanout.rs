@@ -27,11 +27,19 @@ fn pair_mix(sequence: u64, i: u64) -> u64 {
 }
 
 fn fanout(i: usize) -> EventPayload {
-    EventPayload::ModuleEvent { module: "test".into(), name: "fanout".into(), data: format!("{{\"i\":{i}}}") }
+    EventPayload::ModuleEvent {
+        module: "test".into(),
+        name: "fanout".into(),
+        data: format!("{{\"i\":{i}}}"),
+    }
 }
 
 fn fanout_end() -> EventPayload {
-    EventPayload::ModuleEvent { module: "test".into(), name: "fanout-end".into(), data: "{}".into() }
+    EventPayload::ModuleEvent {
+        module: "test".into(),
+        name: "fanout-end".into(),
+        data: "{}".into(),
+    }
 }
 
 async fn start_node(dir: &Path, modules: &[ModuleSpec], capacity: usize) -> Arc<Node> {
@@ -47,21 +55,34 @@ async fn start_node(dir: &Path, modules: &[ModuleSpec], capacity: usize) -> Arc<
     s.lifecycle.shutdown_timeout = Duration::from_secs(3);
     let node = Node::start(s).await.expect("node starts");
     for m in modules {
-        assert!(node.bus().is_subscribed(&m.name), "module {} did not connect and subscribe before startup completed", m.name);
+        assert!(
+            node.bus().is_subscribed(&m.name),
+            "module {} did not connect and subscribe before startup completed",
+            m.name
+        );
     }
     // Each recorder answers the startup HealthCheck with a ReportHealth request. While a module
     // waits for that response the SDK keeps reading (it must, to find the response) and can
     // only buffer 1,024 events; wait for the answers so the flood does not start mid-request.
     let t = Instant::now();
     while modules.iter().any(|m| !node.health_registry().snapshot().contains_key(&m.name)) {
-        assert!(t.elapsed() < Duration::from_secs(30), "modules did not report health: {:?}", node.health_registry().snapshot().keys().collect::<Vec<_>>());
+        assert!(
+            t.elapsed() < Duration::from_secs(30),
+            "modules did not report health: {:?}",
+            node.health_registry().snapshot().keys().collect::<Vec<_>>()
+        );
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     node
 }
 
 fn summary_path(node: &Node, module: &str) -> PathBuf {
-    node.settings().net_dir.join("modules").join(module).join("data").join("summary.json")
+    node.settings()
+        .net_dir
+        .join("modules")
+        .join(module)
+        .join("data")
+        .join("summary.json")
 }
 
 fn read_summary(node: &Node, module: &str) -> Option<Value> {
@@ -82,7 +103,12 @@ async fn wait_summaries(node: &Node, modules: &[String], timeout: Duration) -> V
         assert!(
             start.elapsed() < timeout,
             "no summary after {timeout:?} from {:?}; bus stats {:?}",
-            modules.iter().zip(&got).filter(|(_, s)| s.is_none()).map(|(m, _)| m).collect::<Vec<_>>(),
+            modules
+                .iter()
+                .zip(&got)
+                .filter(|(_, s)| s.is_none())
+                .map(|(m, _)| m)
+                .collect::<Vec<_>>(),
             node.bus().subscriber_stats()
         );
         if last_end.elapsed() > Duration::from_secs(2) {
@@ -117,8 +143,13 @@ struct Coverage {
 /// each carrying its own index.
 fn check_coverage(module: &str, s: &Value, seq_of: &[u64]) -> Coverage {
     let start = seq_of[0];
-    let end = s["end_sequence"].as_u64().unwrap_or_else(|| panic!("{module}: no end marker seen: {s}"));
-    assert!(end > *seq_of.last().unwrap(), "{module}: end marker {end} before the last fanout event");
+    let end = s["end_sequence"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("{module}: no end marker seen: {s}"));
+    assert!(
+        end > *seq_of.last().unwrap(),
+        "{module}: end marker {end} before the last fanout event"
+    );
     assert_eq!(s["order_violations"], 0, "{module}: events or Lagged notices arrived out of order");
     assert_eq!(s["count_order_violations"], 0, "{module}: fanout indices arrived out of order");
     assert_eq!(s["count_bad_data"], 0, "{module}: fanout event with unreadable data");
@@ -131,7 +162,11 @@ fn check_coverage(module: &str, s: &Value, seq_of: &[u64]) -> Coverage {
         assert_eq!(*count, to - from + 1, "{module}: Lagged {from}..={to} claims {count} events");
     }
     // Received runs and lagged ranges, merged: disjoint everywhere and gap-free over the window.
-    let mut spans: Vec<(u64, u64, &str)> = runs.iter().map(|r| (r[0], r[1], "received")).chain(lagged.iter().map(|l| (l[0], l[1], "lagged"))).collect();
+    let mut spans: Vec<(u64, u64, &str)> = runs
+        .iter()
+        .map(|r| (r[0], r[1], "received"))
+        .chain(lagged.iter().map(|l| (l[0], l[1], "lagged")))
+        .collect();
     spans.sort();
     for w in spans.windows(2) {
         assert!(w[1].0 > w[0].1, "{module}: {:?} overlaps {:?}", w[0], w[1]);
@@ -140,7 +175,10 @@ fn check_coverage(module: &str, s: &Value, seq_of: &[u64]) -> Coverage {
     let (mut received, mut lost) = (0, 0);
     for &(a, b, kind) in spans.iter().filter(|(a, b, _)| *b >= start && *a <= end) {
         let (a, b) = (a.max(start), b.min(end));
-        assert_eq!(a, next, "{module}: sequences {next}..{a} neither received nor reported as Lagged (next span {kind})");
+        assert_eq!(
+            a, next,
+            "{module}: sequences {next}..{a} neither received nor reported as Lagged (next span {kind})"
+        );
         if kind == "received" {
             received += b - a + 1;
         } else {
@@ -148,7 +186,11 @@ fn check_coverage(module: &str, s: &Value, seq_of: &[u64]) -> Coverage {
         }
         next = b + 1;
     }
-    assert_eq!(next, end + 1, "{module}: sequences {next}..={end} neither received nor reported as Lagged");
+    assert_eq!(
+        next,
+        end + 1,
+        "{module}: sequences {next}..={end} neither received nor reported as Lagged"
+    );
 
     // The fanout events received are exactly those whose sequence was received.
     let received_seq = |q: u64| runs.iter().any(|r| r[0] <= q && q <= r[1]);
@@ -167,9 +209,20 @@ fn check_coverage(module: &str, s: &Value, seq_of: &[u64]) -> Coverage {
         }
     }
     assert_eq!(s["count_events"].as_u64(), Some(expected_count), "{module}: fanout events received");
-    assert_eq!(count_runs, i_runs, "{module}: fanout indices received differ from the sequences received");
-    assert_eq!(s["checksum"].as_u64(), Some(expected_checksum), "{module}: a fanout index arrived with the wrong sequence");
-    Coverage { received, lagged: lost, lag_notices: lagged.len() }
+    assert_eq!(
+        count_runs, i_runs,
+        "{module}: fanout indices received differ from the sequences received"
+    );
+    assert_eq!(
+        s["checksum"].as_u64(),
+        Some(expected_checksum),
+        "{module}: a fanout index arrived with the wrong sequence"
+    );
+    Coverage {
+        received,
+        lagged: lost,
+        lag_notices: lagged.len(),
+    }
 }
 
 /// Waits until no listed subscriber has more than `max` events queued.
@@ -216,14 +269,23 @@ async fn ten_modules_receive_all_100k_events_in_order_and_a_stalled_module_slows
         slowest_publish = slowest_publish.max(t.elapsed());
     }
     let publish_time = t0.elapsed();
-    assert!(seq_of.windows(2).all(|w| w[1] > w[0]), "the bus handed out non-increasing sequences");
+    assert!(
+        seq_of.windows(2).all(|w| w[1] > w[0]),
+        "the bus handed out non-increasing sequences"
+    );
 
     let summaries = wait_summaries(&node, &healthy, Duration::from_secs(120)).await;
     let delivered_time = t0.elapsed();
     for (name, s) in healthy.iter().zip(&summaries) {
         let c = check_coverage(name, s, &seq_of);
         // Healthy readers lose nothing: every event, in order, no Lagged at all.
-        assert_eq!(c.lag_notices, 0, "{name}: healthy module was told it lagged: {}; bus: {:?}", s["lagged"], bus.subscriber_stats());
+        assert_eq!(
+            c.lag_notices,
+            0,
+            "{name}: healthy module was told it lagged: {}; bus: {:?}",
+            s["lagged"],
+            bus.subscriber_stats()
+        );
         assert_eq!(c.lagged, 0, "{name}");
         assert_eq!(s["count_events"].as_u64(), Some(EVENTS as u64), "{name}: fanout events received");
         assert!(c.received > EVENTS as u64, "{name}: {c:?}");
@@ -231,14 +293,26 @@ async fn ten_modules_receive_all_100k_events_in_order_and_a_stalled_module_slows
 
     // The stalled module's queue is bounded and the bus dropped (and counted) its events only.
     let stats = bus.subscriber_stats();
-    let stat = |n: &str| stats.iter().find(|(m, _, _)| m == n).cloned().unwrap_or_else(|| panic!("{n} not connected: {stats:?}"));
+    let stat = |n: &str| {
+        stats
+            .iter()
+            .find(|(m, _, _)| m == n)
+            .cloned()
+            .unwrap_or_else(|| panic!("{n} not connected: {stats:?}"))
+    };
     for n in &healthy {
         assert_eq!(stat(n).2, 0, "{n}: the bus dropped events of a healthy module: {stats:?}");
     }
     let (_, stalled_queued, stalled_dropped) = stat("stalled");
     // At most one slot more than the capacity: a Lagged notice queued with the event after it.
-    assert!((CAPACITY..=CAPACITY + 1).contains(&stalled_queued), "stalled module's queue: {stalled_queued} (capacity {CAPACITY})");
-    assert!(stalled_dropped > (EVENTS / 2) as u64, "stalled module: only {stalled_dropped} events dropped");
+    assert!(
+        (CAPACITY..=CAPACITY + 1).contains(&stalled_queued),
+        "stalled module's queue: {stalled_queued} (capacity {CAPACITY})"
+    );
+    assert!(
+        stalled_dropped > (EVENTS / 2) as u64,
+        "stalled module: only {stalled_dropped} events dropped"
+    );
     assert!(read_summary(&node, "stalled").is_none(), "the stalled module kept reading");
     eprintln!(
         "fanout: {EVENTS} events x {HEALTHY} healthy modules (+1 stalled); publish loop {publish_time:?} (of which paced {paced:?}), slowest publish {slowest_publish:?}, all delivered after {delivered_time:?}; stalled: queued {stalled_queued}, dropped {stalled_dropped}"
@@ -246,7 +320,13 @@ async fn ten_modules_receive_all_100k_events_in_order_and_a_stalled_module_slows
 
     // The stalled process is killed (it never reads again); every healthy module still
     // acknowledges NodeShutdown, which was queued behind 100,000 events.
-    let stalled_pid = node.modules().list().into_iter().find(|m| m.name == "stalled").and_then(|m| m.pid).expect("stalled pid");
+    let stalled_pid = node
+        .modules()
+        .list()
+        .into_iter()
+        .find(|m| m.name == "stalled")
+        .and_then(|m| m.pid)
+        .expect("stalled pid");
     // SAFETY: signalling a module process this test's node spawned.
     unsafe {
         libc::kill(stalled_pid as libc::pid_t, libc::SIGKILL);
@@ -274,13 +354,26 @@ async fn small_queues_and_a_slow_reader_get_exact_lagged_ranges() {
     let seq_of: Vec<u64> = (0..N).map(|i| bus.publish(fanout(i))).collect();
     // Let queues drain so the end marker (and pending Lagged notices) can get through.
     wait_queues_below(&bus, &names, 0).await;
-    let dropped: Vec<u64> = names.iter().map(|n| bus.subscriber_stats().into_iter().find(|(m, _, _)| m == n).map(|s| s.2).unwrap_or(0)).collect();
+    let dropped: Vec<u64> = names
+        .iter()
+        .map(|n| {
+            bus.subscriber_stats()
+                .into_iter()
+                .find(|(m, _, _)| m == n)
+                .map(|s| s.2)
+                .unwrap_or(0)
+        })
+        .collect();
     let summaries = wait_summaries(&node, &names, Duration::from_secs(60)).await;
     for ((name, s), node_dropped) in names.iter().zip(&summaries).zip(&dropped) {
         let c = check_coverage(name, s, &seq_of);
         eprintln!("{name}: {c:?}, node-side dropped {node_dropped}");
         // Everything the bus dropped was reported (the SDK may have dropped more, also reported).
-        assert!(c.lagged >= *node_dropped, "{name}: bus dropped {node_dropped} events but only {} were reported as Lagged", c.lagged);
+        assert!(
+            c.lagged >= *node_dropped,
+            "{name}: bus dropped {node_dropped} events but only {} were reported as Lagged",
+            c.lagged
+        );
         assert_eq!(c.received + c.lagged, s["end_sequence"].as_u64().unwrap() - seq_of[0] + 1, "{name}");
     }
     let slow = &summaries[0];

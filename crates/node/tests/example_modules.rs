@@ -36,7 +36,10 @@ fn read_json(path: &Path) -> Value {
 }
 
 fn file_names(dir: &Path) -> Vec<String> {
-    let mut v: Vec<String> = std::fs::read_dir(dir).expect("read dir").map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .expect("read dir")
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
     v.sort();
     v
 }
@@ -72,13 +75,21 @@ fn cleanup_on_shutdown_saves_block_count_and_flushes_on_signal_and_keeps_it_acro
     n.wait_until(Duration::from_secs(60), "300 blocks loaded", |n| n.log().contains("loaded blocks"));
     // Every block reached the write-ahead log; nothing was snapshotted yet (no flush so far).
     n.wait_until(Duration::from_secs(10), "300 entries in pending.log", |_| {
-        std::fs::read_to_string(data.join("pending.log")).map(|t| t.lines().count() == 300).unwrap_or(false)
+        std::fs::read_to_string(data.join("pending.log"))
+            .map(|t| t.lines().count() == 300)
+            .unwrap_or(false)
     });
-    assert!(!data.join("state.json").exists(), "state.json written before any flush was requested");
+    assert!(
+        !data.join("state.json").exists(),
+        "state.json written before any flush was requested"
+    );
     let signalled_at = unix_now();
     let (status, took) = n.stop(Duration::from_secs(20));
     assert!(status.success(), "node exit {status:?}\n{}", n.log());
-    assert!(took < Duration::from_secs(3), "shutdown with a prompt module took {took:?} (timeout 5 s)");
+    assert!(
+        took < Duration::from_secs(3),
+        "shutdown with a prompt module took {took:?} (timeout 5 s)"
+    );
     assert_all_acked(&n);
 
     let sd = read_json(&data.join("shutdown.json"));
@@ -96,38 +107,72 @@ fn cleanup_on_shutdown_saves_block_count_and_flushes_on_signal_and_keeps_it_acro
     assert_eq!(st["flush_history"], serde_json::json!(["node_shutdown", "shutdown"]), "{st}");
     assert_eq!(st["last_flush_reason"], "shutdown");
     assert_eq!(st["flushes"], 2);
-    assert!(st["last_sequence"].as_u64().unwrap() > sd["sequence"].as_u64().unwrap(), "StorageFlush follows NodeShutdown");
-    assert_eq!(std::fs::metadata(data.join("pending.log")).unwrap().len(), 0, "flushed entries must leave the log");
-    assert!(n.log().contains("saved state: reason=shutdown blocks_seen=300"), "module stdout reaches the node log");
+    assert!(
+        st["last_sequence"].as_u64().unwrap() > sd["sequence"].as_u64().unwrap(),
+        "StorageFlush follows NodeShutdown"
+    );
+    assert_eq!(
+        std::fs::metadata(data.join("pending.log")).unwrap().len(),
+        0,
+        "flushed entries must leave the log"
+    );
+    assert!(
+        n.log().contains("saved state: reason=shutdown blocks_seen=300"),
+        "module stdout reaches the node log"
+    );
 
     // A second run (no new blocks) starts from the saved state instead of from zero.
     let mut n2 = start_node_in(&n.datadir, &args, &[spec()]);
     // debug.log is appended to: wait for the second run's startup line.
-    n2.wait_until(Duration::from_secs(30), "second startup", |n| n.log().matches("node startup completed").count() == 2);
+    n2.wait_until(Duration::from_secs(30), "second startup", |n| {
+        n.log().matches("node startup completed").count() == 2
+    });
     let (status, _) = n2.stop(Duration::from_secs(20));
     assert!(status.success(), "second run exit {status:?}\n{}", n2.log());
     let st = read_json(&data.join("state.json"));
     assert_eq!(st["blocks_seen"], 300);
     assert_eq!(st["flushes"], 4);
-    assert_eq!(st["flush_history"], serde_json::json!(["node_shutdown", "shutdown", "node_shutdown", "shutdown"]));
+    assert_eq!(
+        st["flush_history"],
+        serde_json::json!(["node_shutdown", "shutdown", "node_shutdown", "shutdown"])
+    );
     assert_eq!(read_json(&data.join("shutdown.json"))["blocks_seen"], 300);
     assert_all_acked(&n2);
 }
 
 #[test]
 fn disk_space_module_evicts_its_oldest_cache_files_when_the_disk_is_low() {
-    let spec = example("cache", "disk-space", &[], "prefill_files = 6\nprefill_bytes = 65536\nkeep_newest = 2");
-    let mut n = start_node(&[FREE_RPC_PORT, "-disklowpercent=100", "-diskcriticalmb=0", "-acktimeout=5", "-shutdowntimeout=5"], &[spec]);
+    let spec = example(
+        "cache",
+        "disk-space",
+        &[],
+        "prefill_files = 6\nprefill_bytes = 65536\nkeep_newest = 2",
+    );
+    let mut n = start_node(
+        &[
+            FREE_RPC_PORT,
+            "-disklowpercent=100",
+            "-diskcriticalmb=0",
+            "-acktimeout=5",
+            "-shutdowntimeout=5",
+        ],
+        &[spec],
+    );
     let data = n.module_data("cache");
     n.wait_started();
     // The node's low_disk DataCleanup runs only after the DiskSpaceLow ack wait is over.
-    n.wait_until(Duration::from_secs(15), "low-disk cleanup finished", |n| n.log().contains("data cleanup finished"));
+    n.wait_until(Duration::from_secs(15), "low-disk cleanup finished", |n| {
+        n.log().contains("data cleanup finished")
+    });
     assert_all_acked(&n);
     let (avail_now, total_now) = statvfs(&n.net_dir());
 
     let r = read_json(&data.join("cleanup.json"));
     assert_eq!(r["cleanup"], 1, "one alarm, one cleanup: {r}");
-    assert_eq!(r["deleted_files"], serde_json::json!(["prefill-0000.bin", "prefill-0001.bin", "prefill-0002.bin", "prefill-0003.bin"]));
+    assert_eq!(
+        r["deleted_files"],
+        serde_json::json!(["prefill-0000.bin", "prefill-0001.bin", "prefill-0002.bin", "prefill-0003.bin"])
+    );
     assert_eq!(r["freed_bytes"], 4 * 65536);
     assert_eq!(r["kept_files"], 2);
     assert_eq!(file_names(&data.join("cache")), ["prefill-0004.bin", "prefill-0005.bin"]);
@@ -135,11 +180,17 @@ fn disk_space_module_evicts_its_oldest_cache_files_when_the_disk_is_low() {
     assert_eq!(r["disk_path"], n.net_dir().display().to_string());
     assert_eq!(r["total_bytes"], total_now);
     let avail = r["available_bytes"].as_u64().unwrap();
-    assert!(avail.abs_diff(avail_now) as f64 <= 0.03 * avail_now as f64, "available_bytes {avail} vs statvfs {avail_now}");
+    assert!(
+        avail.abs_diff(avail_now) as f64 <= 0.03 * avail_now as f64,
+        "available_bytes {avail} vs statvfs {avail_now}"
+    );
     let pct = r["percent_free"].as_f64().unwrap();
     let want = avail_now as f64 * 100.0 / total_now as f64;
     assert!((pct - want).abs() < 1.0, "percent_free {pct} vs statvfs {want}");
-    assert!((pct - avail as f64 * 100.0 / total_now as f64).abs() < 1e-6, "percent_free consistent with available_bytes");
+    assert!(
+        (pct - avail as f64 * 100.0 / total_now as f64).abs() < 1e-6,
+        "percent_free consistent with available_bytes"
+    );
 
     let (status, _) = n.stop(Duration::from_secs(20));
     assert!(status.success());
@@ -149,12 +200,22 @@ fn disk_space_module_evicts_its_oldest_cache_files_when_the_disk_is_low() {
 fn periodic_cleanup_module_deletes_records_older_than_the_target_age() {
     let spec = example("janitor", "periodic-cleanup", &[], "prefill_ages_days = [1, 10, 40, 100]");
     let mut n = start_node(
-        &[FREE_RPC_PORT, "-cleanupinterval=1", "-cleanupagedays=30", "-acktimeout=5", "-shutdowntimeout=5", "-disklowpercent=0", "-disklowmb=0"],
+        &[
+            FREE_RPC_PORT,
+            "-cleanupinterval=1",
+            "-cleanupagedays=30",
+            "-acktimeout=5",
+            "-shutdowntimeout=5",
+            "-disklowpercent=0",
+            "-disklowmb=0",
+        ],
         &[spec],
     );
     let data = n.module_data("janitor");
     n.wait_started();
-    n.wait_until(Duration::from_secs(15), "two periodic cleanups", |_| read_jsonl(&data.join("cleanup.log")).len() >= 2);
+    n.wait_until(Duration::from_secs(15), "two periodic cleanups", |_| {
+        read_jsonl(&data.join("cleanup.log")).len() >= 2
+    });
     let lines = read_jsonl(&data.join("cleanup.log"));
     let first = &lines[0];
     assert_eq!(first["cleanup_type"], "periodic");
@@ -182,7 +243,10 @@ fn periodic_cleanup_module_deletes_records_older_than_the_target_age() {
 
 /// The interpreter of `python3` if it can import msgpack.
 fn python_with_msgpack() -> Option<PathBuf> {
-    let out = std::process::Command::new("python3").args(["-c", "import msgpack, sys; print(sys.executable)"]).output().ok()?;
+    let out = std::process::Command::new("python3")
+        .args(["-c", "import msgpack, sys; print(sys.executable)"])
+        .output()
+        .ok()?;
     let exe = String::from_utf8(out.stdout).ok()?.trim().to_string();
     (out.status.success() && !exe.is_empty()).then(|| PathBuf::from(exe))
 }
@@ -190,11 +254,17 @@ fn python_with_msgpack() -> Option<PathBuf> {
 #[test]
 fn python_module_receives_node_shutdown_and_acks_it() {
     let Some(python) = python_with_msgpack() else {
-        assert!(std::env::var_os("CI").is_none(), "python3 with the msgpack package is required in CI (.ci/run installs it)");
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "python3 with the msgpack package is required in CI (.ci/run installs it)"
+        );
         eprintln!("SKIPPED python_module_receives_node_shutdown_and_acks_it: python3 with msgpack not installed (pip install msgpack)");
         return;
     };
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../modules/python-example/module.py").canonicalize().expect("module.py");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../modules/python-example/module.py")
+        .canonicalize()
+        .expect("module.py");
     let spec = ModuleSpec {
         name: "py".into(),
         entry: python,
@@ -207,27 +277,53 @@ fn python_module_receives_node_shutdown_and_acks_it() {
     let received = n.module_data("py").join("received.jsonl");
     n.wait_started();
     n.wait_until(Duration::from_secs(10), "health reported on the startup HealthCheck", |_| {
-        read_jsonl(&received).iter().any(|l| l["kind"] == "response" && l["method"] == "ReportHealth")
+        read_jsonl(&received)
+            .iter()
+            .any(|l| l["kind"] == "response" && l["method"] == "ReportHealth")
     });
     let (status, took) = n.stop(Duration::from_secs(20));
     assert!(status.success(), "{status:?}\n{}", n.log());
-    assert!(took < Duration::from_secs(2), "shutdown took {took:?}; the module should ack at once (timeout 5 s)");
+    assert!(
+        took < Duration::from_secs(2),
+        "shutdown took {took:?}; the module should ack at once (timeout 5 s)"
+    );
     assert_all_acked(&n);
-    assert!(!n.log().contains("sending SIGTERM"), "the module must exit by itself when the node closes the connection");
+    assert!(
+        !n.log().contains("sending SIGTERM"),
+        "the module must exit by itself when the node closes the connection"
+    );
 
     let lines = read_jsonl(&received);
     let kinds: Vec<&str> = lines.iter().map(|l| l["kind"].as_str().unwrap()).collect();
     assert_eq!(kinds.first(), Some(&"connected"), "{kinds:?}");
     assert_eq!(lines[0]["capabilities"], serde_json::json!(["report_health"]));
     assert_eq!(kinds.last(), Some(&"closed"), "module must exit cleanly on EOF: {kinds:?}");
-    let response = |method: &str| lines.iter().find(|l| l["kind"] == "response" && l["method"] == method).unwrap_or_else(|| panic!("no {method} response"));
+    let response = |method: &str| {
+        lines
+            .iter()
+            .find(|l| l["kind"] == "response" && l["method"] == method)
+            .unwrap_or_else(|| panic!("no {method} response"))
+    };
     assert_eq!(response("SubscribeEvents")["result"]["status"], "Ok");
-    let mut subscribed: Vec<&str> = response("SubscribeEvents")["result"]["body"]["event_types"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
+    let mut subscribed: Vec<&str> = response("SubscribeEvents")["result"]["body"]["event_types"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
     subscribed.sort();
     assert_eq!(subscribed, ["HealthCheck", "NodeShutdown", "StorageFlush"]);
-    assert_eq!(response("ReportHealth")["result"], serde_json::json!({"status": "Ok", "body": {"kind": "Done"}}));
+    assert_eq!(
+        response("ReportHealth")["result"],
+        serde_json::json!({"status": "Ok", "body": {"kind": "Done"}})
+    );
 
-    let event = |ty: &str| lines.iter().find(|l| l["kind"] == "event" && l["event_type"] == ty).unwrap_or_else(|| panic!("no {ty} event: {kinds:?}"));
+    let event = |ty: &str| {
+        lines
+            .iter()
+            .find(|l| l["kind"] == "event" && l["event_type"] == ty)
+            .unwrap_or_else(|| panic!("no {ty} event: {kinds:?}"))
+    };
     let acked = |seq: &Value| lines.iter().any(|l| l["kind"] == "acked" && l["sequence"] == *seq);
     let shutdown = event("NodeShutdown");
     assert_eq!(shutdown["payload"], serde_json::json!({"reason": "signal", "timeout_seconds": 5}));

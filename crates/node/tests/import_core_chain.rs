@@ -26,7 +26,11 @@ fn import_matches_core_tip_chainwork_and_utxo_set() {
     assert_eq!(chain.median_time_past(&chain.tip().hash), info["mediantime"].as_i64().unwrap());
 
     for (height, expected) in core["blocks"].as_array().unwrap().iter().enumerate() {
-        assert_eq!(chain.hash_at(height as u32).unwrap().to_string(), expected["hash"].as_str().unwrap(), "hash at {height}");
+        assert_eq!(
+            chain.hash_at(height as u32).unwrap().to_string(),
+            expected["hash"].as_str().unwrap(),
+            "hash at {height}"
+        );
     }
 
     let stats = chain.utxo_stats().expect("stats");

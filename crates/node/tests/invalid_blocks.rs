@@ -77,7 +77,10 @@ impl Meta {
             .created
             .iter()
             .filter(|(op, p)| {
-                p.height <= h && mining::is_unknown_witness_program(&p.out.script_pubkey) && p.out.value.to_sat() >= min_sat && self.unspent_at(op, h)
+                p.height <= h
+                    && mining::is_unknown_witness_program(&p.out.script_pubkey)
+                    && p.out.value.to_sat() >= min_sat
+                    && self.unspent_at(op, h)
             })
             .map(|(op, p)| (*op, p.clone()))
             .collect();
@@ -112,7 +115,11 @@ fn meta() -> &'static Meta {
                 let txid = tx.compute_txid();
                 for (vout, out) in tx.output.iter().enumerate() {
                     let op = OutPoint { txid, vout: vout as u32 };
-                    let p = Prev { out: out.clone(), height: h, coinbase: tx.is_coinbase() };
+                    let p = Prev {
+                        out: out.clone(),
+                        height: h,
+                        coinbase: tx.is_coinbase(),
+                    };
                     created.insert(op, p.clone());
                     if !out.script_pubkey.is_op_return() {
                         utxo.insert(op, p);
@@ -121,7 +128,12 @@ fn meta() -> &'static Meta {
             }
             spent.push(per_tx);
         }
-        Meta { blocks, spent, created, spent_at }
+        Meta {
+            blocks,
+            spent,
+            created,
+            spent_at,
+        }
     })
 }
 
@@ -148,9 +160,16 @@ impl Harness {
     fn at(h: u32) -> Harness {
         NOW.store(now(), Ordering::SeqCst);
         let dir = tempfile::tempdir().expect("tempdir");
-        let settings = ChainSettings { clock: fixed_clock, ..common::test_settings() };
+        let settings = ChainSettings {
+            clock: fixed_clock,
+            ..common::test_settings()
+        };
         let chain = ChainManager::open(ChainParams::for_network(bitcoin::Network::Regtest), dir.path(), settings).expect("open");
-        let mut harness = Harness { _dir: dir, chain, height: 0 };
+        let mut harness = Harness {
+            _dir: dir,
+            chain,
+            height: 0,
+        };
         harness.advance_to(h);
         harness
     }
@@ -190,7 +209,10 @@ impl Harness {
     }
 
     fn is_marked_invalid(&self, hash: &BlockHash) -> bool {
-        self.chain.entry(hash).map(|e| e.status & status::FAILED_VALID != 0).unwrap_or(false)
+        self.chain
+            .entry(hash)
+            .map(|e| e.status & status::FAILED_VALID != 0)
+            .unwrap_or(false)
     }
 }
 
@@ -213,7 +235,11 @@ fn block_fees(block: &Block) -> u64 {
 fn overpay(block: &mut Block, h: u32) {
     let limit = mining::subsidy(h).to_sat() + block_fees(block);
     let claimed: u64 = block.txdata[0].output.iter().map(|o| o.value.to_sat()).sum();
-    let i = block.txdata[0].output.iter().position(|o| !o.script_pubkey.is_op_return()).expect("payout output");
+    let i = block.txdata[0]
+        .output
+        .iter()
+        .position(|o| !o.script_pubkey.is_op_return())
+        .expect("payout output");
     block.txdata[0].output[i].value = Amount::from_sat(block.txdata[0].output[i].value.to_sat() + (limit - claimed) + 1);
 }
 
@@ -221,13 +247,21 @@ fn overpay(block: &mut Block, h: u32) {
 /// `value` to a bare `OP_TRUE`; valid in every respect when `value` does not exceed the coin.
 fn clean_spend(h: u32, value: Amount, skip: usize) -> Transaction {
     let (op, out) = meta().anyone_can_spend(h, 1, skip);
-    mining::spend(&[(op, out.script_pubkey)], vec![TxOut { value, script_pubkey: mining::op_true() }])
+    mining::spend(
+        &[(op, out.script_pubkey)],
+        vec![TxOut {
+            value,
+            script_pubkey: mining::op_true(),
+        }],
+    )
 }
 
 /// First height >= `from` whose real block satisfies `pred`.
 fn find_block(from: u32, pred: impl Fn(u32, &Block) -> bool) -> u32 {
     let m = meta();
-    (from..=m.tip_height()).find(|&h| pred(h, &m.blocks[h as usize])).expect("the chain has a suitable block")
+    (from..=m.tip_height())
+        .find(|&h| pred(h, &m.blocks[h as usize]))
+        .expect("the chain has a suitable block")
 }
 
 /// What kind of output a real input spends.
@@ -298,7 +332,10 @@ fn high_hash() {
     mining::unmine(&mut b.header);
     assert!(!b.header.target().is_met_by(b.block_hash()));
     hs.reject(&b, "high-hash");
-    assert!(hs.chain.entry(&b.block_hash()).is_none(), "a header without proof of work is not even indexed");
+    assert!(
+        hs.chain.entry(&b.block_hash()).is_none(),
+        "a header without proof of work is not even indexed"
+    );
     // A target above the regtest limit is refused as well, even if the hash meets it.
     let mut easy = meta().block(h);
     easy.header.bits = CompactTarget::from_consensus(0x2100_ffff);
@@ -427,7 +464,10 @@ fn bad_blk_length() {
     let mut hs = Harness::at(h - 1);
     let mut b = meta().block(h);
     let room = 1_000_000 - b.txdata[0].base_size() - 100;
-    b.txdata[0].output.push(TxOut { value: Amount::ZERO, script_pubkey: mining::big_op_return(room) });
+    b.txdata[0].output.push(TxOut {
+        value: Amount::ZERO,
+        script_pubkey: mining::big_op_return(room),
+    });
     mining::finish(&mut b);
     assert!(b.txdata.iter().all(|t| t.base_size() <= 1_000_000));
     assert!(stripped_size(&b) > 1_000_000);
@@ -515,7 +555,13 @@ fn bad_txns_vout_negative_toolarge_and_total() {
     for (values, reason) in cases {
         let mut b = meta().block(h);
         let mut tx = clean_spend(h - 1, Amount::ZERO, 0);
-        tx.output = values.iter().map(|v| TxOut { value: Amount::from_sat(*v), script_pubkey: mining::op_true() }).collect();
+        tx.output = values
+            .iter()
+            .map(|v| TxOut {
+                value: Amount::from_sat(*v),
+                script_pubkey: mining::op_true(),
+            })
+            .collect();
         b.txdata.push(tx);
         mining::finish(&mut b);
         hs.reject(&b, reason);
@@ -568,7 +614,13 @@ fn bad_txns_prevout_null() {
     let (h, t) = {
         let m = meta();
         let h = find_block(111, |_, b| b.txdata.iter().skip(1).any(|t| t.input.len() >= 2));
-        let t = m.blocks[h as usize].txdata.iter().skip(1).position(|t| t.input.len() >= 2).expect("tx") + 1;
+        let t = m.blocks[h as usize]
+            .txdata
+            .iter()
+            .skip(1)
+            .position(|t| t.input.len() >= 2)
+            .expect("tx")
+            + 1;
         (h, t)
     };
     let mut hs = Harness::at(h - 1);
@@ -640,7 +692,11 @@ fn bad_witness_nonce_size() {
     let h = 150;
     let mut hs = Harness::at(h - 1);
     let real = meta().block(h);
-    for witness in [Witness::from_slice(&[[0u8; 33].as_slice()]), Witness::from_slice(&[[0u8; 32], [0u8; 32]]), Witness::new()] {
+    for witness in [
+        Witness::from_slice(&[[0u8; 33].as_slice()]),
+        Witness::from_slice(&[[0u8; 32], [0u8; 32]]),
+        Witness::new(),
+    ] {
         let mut b = real.clone();
         b.txdata[0].input[0].witness = witness;
         assert_eq!(b.block_hash(), real.block_hash());
@@ -802,8 +858,8 @@ fn bad_txns_nonfinal_bip68_sequence_lock() {
     let mut hs = Harness::at(h - 1);
     let (op, out) = m.anyone_can_spend(h - 1, 1, 0);
     let age = h - m.created[&op].height; // confirmations the coin will have in block h
-    // Core compares the version as unsigned: 0xffffffff is ">= 2" and enforces BIP68; version 1
-    // does not (the marker overpayment is then what fails).
+                                         // Core compares the version as unsigned: 0xffffffff is ">= 2" and enforces BIP68; version 1
+                                         // does not (the marker overpayment is then what fails).
     for (version, seq, reason) in [
         (2, Sequence::from_height(age as u16 + 1), "bad-txns-nonfinal"),
         (2, Sequence::from_512_second_intervals(0xffff), "bad-txns-nonfinal"),
@@ -813,7 +869,13 @@ fn bad_txns_nonfinal_bip68_sequence_lock() {
         (1, Sequence::from_height(age as u16 + 1), "bad-cb-amount"),
     ] {
         let mut b = m.block(h);
-        let mut tx = mining::spend(&[(op, out.script_pubkey.clone())], vec![TxOut { value: out.value, script_pubkey: mining::op_true() }]);
+        let mut tx = mining::spend(
+            &[(op, out.script_pubkey.clone())],
+            vec![TxOut {
+                value: out.value,
+                script_pubkey: mining::op_true(),
+            }],
+        );
         tx.version = bitcoin::transaction::Version(version);
         tx.input[0].sequence = seq;
         b.txdata.push(tx);
@@ -895,20 +957,36 @@ fn bad_txns_premature_spend_of_coinbase() {
     let payout = |k: u32| -> OutPoint {
         let cb = &m.blocks[k as usize].txdata[0];
         let vout = cb.output.iter().position(|o| !o.script_pubkey.is_op_return()).expect("payout") as u32;
-        OutPoint { txid: cb.compute_txid(), vout }
+        OutPoint {
+            txid: cb.compute_txid(),
+            vout,
+        }
     };
-    let h = (200..=m.tip_height()).find(|&h| m.unspent_at(&payout(h - 99), h - 1) && m.unspent_at(&payout(h - 100), h - 1)).expect("unspent coinbases");
+    let h = (200..=m.tip_height())
+        .find(|&h| m.unspent_at(&payout(h - 99), h - 1) && m.unspent_at(&payout(h - 100), h - 1))
+        .expect("unspent coinbases");
     let mut hs = Harness::at(h - 1);
     let coin = hs.chain.get_coin(&payout(h - 99)).unwrap().expect("coinbase coin");
     assert!(coin.is_coinbase && m.created[&payout(h - 99)].coinbase);
     assert_eq!(coin.height, h - 99);
-    for (k, reason) in [(h - 99, "bad-txns-premature-spend-of-coinbase"), (h - 100, "block-script-verify-flag-failed")] {
+    for (k, reason) in [
+        (h - 99, "bad-txns-premature-spend-of-coinbase"),
+        (h - 100, "block-script-verify-flag-failed"),
+    ] {
         let mut b = m.block(h);
         let tx = Transaction {
             version: bitcoin::transaction::Version::TWO,
             lock_time: LockTime::ZERO,
-            input: vec![TxIn { previous_output: payout(k), script_sig: ScriptBuf::new(), sequence: Sequence::MAX, witness: Witness::new() }],
-            output: vec![TxOut { value: Amount::from_sat(1000), script_pubkey: mining::op_true() }],
+            input: vec![TxIn {
+                previous_output: payout(k),
+                script_sig: ScriptBuf::new(),
+                sequence: Sequence::MAX,
+                witness: Witness::new(),
+            }],
+            output: vec![TxOut {
+                value: Amount::from_sat(1000),
+                script_pubkey: mining::op_true(),
+            }],
         };
         b.txdata.push(tx);
         mining::finish(&mut b);
@@ -924,12 +1002,24 @@ fn bad_txns_in_belowout() {
     let mut hs = Harness::at(h - 1);
     let (op, out) = m.anyone_can_spend(h - 1, 1, 0);
     let mut b = m.block(h);
-    b.txdata.push(mining::spend(&[(op, out.script_pubkey.clone())], vec![TxOut { value: out.value + Amount::from_sat(1), script_pubkey: mining::op_true() }]));
+    b.txdata.push(mining::spend(
+        &[(op, out.script_pubkey.clone())],
+        vec![TxOut {
+            value: out.value + Amount::from_sat(1),
+            script_pubkey: mining::op_true(),
+        }],
+    ));
     mining::finish(&mut b);
     hs.reject(&b, "bad-txns-in-belowout");
     // Spending exactly the input value is fine (the marker overpayment is what fails).
     let mut b = m.block(h);
-    b.txdata.push(mining::spend(&[(op, out.script_pubkey.clone())], vec![TxOut { value: out.value, script_pubkey: mining::op_true() }]));
+    b.txdata.push(mining::spend(
+        &[(op, out.script_pubkey.clone())],
+        vec![TxOut {
+            value: out.value,
+            script_pubkey: mining::op_true(),
+        }],
+    ));
     overpay(&mut b, h);
     mining::finish(&mut b);
     hs.reject(&b, "bad-cb-amount");
@@ -961,7 +1051,10 @@ fn bad_cb_amount() {
     assert_eq!(hs.chain.process_block(&exact).unwrap(), BlockOutcome::Accepted { connected: true });
     assert_eq!(hs.chain.tip().hash, exact.block_hash());
     // The real block is a valid competitor of equal work: stored, but the first seen stays.
-    assert_eq!(hs.chain.process_block(&m.blocks[h as usize]).unwrap(), BlockOutcome::Accepted { connected: false });
+    assert_eq!(
+        hs.chain.process_block(&m.blocks[h as usize]).unwrap(),
+        BlockOutcome::Accepted { connected: false }
+    );
     assert_eq!(hs.chain.tip().hash, exact.block_hash());
 }
 
@@ -988,14 +1081,40 @@ fn bad_blk_sigops_counts_p2sh_and_witness_scripts_exactly() {
         ScriptBuf::new_p2wsh(&wscript_4001.wscript_hash()),
     ];
     let (op, coin) = m.anyone_can_spend(h, 1_000, 0);
-    let funding = mining::spend(&[(op, coin.script_pubkey)], outputs.iter().map(|spk| TxOut { value: Amount::from_sat(100), script_pubkey: spk.clone() }).collect());
+    let funding = mining::spend(
+        &[(op, coin.script_pubkey)],
+        outputs
+            .iter()
+            .map(|spk| TxOut {
+                value: Amount::from_sat(100),
+                script_pubkey: spk.clone(),
+            })
+            .collect(),
+    );
     let fee = coin.value - Amount::from_sat(500);
     let tip = hs.chain.tip().hash;
-    let x = mining::build_block(&mining::Parent::of(&hs.chain, &tip), 1, vec![funding.clone()], fee, mining::op_true());
+    let x = mining::build_block(
+        &mining::Parent::of(&hs.chain, &tip),
+        1,
+        vec![funding.clone()],
+        fee,
+        mining::op_true(),
+    );
     assert_eq!(hs.chain.process_block(&x).unwrap(), BlockOutcome::Accepted { connected: true });
     let fid = funding.compute_txid();
-    let input = |vout: u32, script_sig: ScriptBuf, witness: Witness| TxIn { previous_output: OutPoint { txid: fid, vout }, script_sig, sequence: Sequence::MAX, witness };
-    let p2sh = |vout: u32, redeem: &ScriptBuf| input(vout, Builder::new().push_slice(mining::push_bytes(redeem.as_bytes())).into_script(), Witness::new());
+    let input = |vout: u32, script_sig: ScriptBuf, witness: Witness| TxIn {
+        previous_output: OutPoint { txid: fid, vout },
+        script_sig,
+        sequence: Sequence::MAX,
+        witness,
+    };
+    let p2sh = |vout: u32, redeem: &ScriptBuf| {
+        input(
+            vout,
+            Builder::new().push_slice(mining::push_bytes(redeem.as_bytes())).into_script(),
+            Witness::new(),
+        )
+    };
     let p2wsh = |vout: u32, ws: &ScriptBuf| input(vout, ScriptBuf::new(), Witness::from_slice(&[ws.as_bytes()]));
     let cases = [
         (vec![p2sh(0, &redeem_500), p2sh(1, &redeem_500)], "block-script-verify-flag-failed"),
@@ -1010,7 +1129,10 @@ fn bad_blk_sigops_counts_p2sh_and_witness_scripts_exactly() {
             version: bitcoin::transaction::Version::TWO,
             lock_time: LockTime::ZERO,
             input: inputs,
-            output: vec![TxOut { value: Amount::from_sat(1), script_pubkey: mining::op_true() }],
+            output: vec![TxOut {
+                value: Amount::from_sat(1),
+                script_pubkey: mining::op_true(),
+            }],
         };
         let y = mining::build_block(&parent, 10 + i as u64, vec![tx], Amount::from_sat(100 * n - 1), mining::op_true());
         hs.reject(&y, reason);
@@ -1022,7 +1144,17 @@ fn bad_blk_sigops_counts_p2sh_and_witness_scripts_exactly() {
 fn block_script_verify_flag_failed_for_each_spend_type() {
     // Core >= 30 reports script failures in blocks as "block-script-verify-flag-failed (<error>)";
     // the engine gives the prefix as the reason (libbitcoinconsensus names no script error).
-    let mut remaining = vec!["p2pkh", "p2pk", "bare-multisig", "p2sh", "p2sh-p2wpkh/p2wsh", "p2wpkh", "p2wsh", "p2tr-keypath", "p2tr-scriptpath"];
+    let mut remaining = vec![
+        "p2pkh",
+        "p2pk",
+        "bare-multisig",
+        "p2sh",
+        "p2sh-p2wpkh/p2wsh",
+        "p2wpkh",
+        "p2wsh",
+        "p2tr-keypath",
+        "p2tr-scriptpath",
+    ];
     let mut hs = Harness::at(110);
     while !remaining.is_empty() {
         // The kind whose next real spend comes first, so one pass up the chain covers them all.
@@ -1053,8 +1185,15 @@ fn block_script_verify_flag_failed_for_each_spend_type() {
         }
         mining::finish(&mut b);
         let r = hs.reject(&b, "block-script-verify-flag-failed");
-        assert!(r.detail.contains(&b.txdata[t].compute_txid().to_string()), "{kind}: detail names the tx: {}", r.detail);
-        assert!(hs.is_marked_invalid(&b.block_hash()), "{kind}: a script failure marks the block invalid");
+        assert!(
+            r.detail.contains(&b.txdata[t].compute_txid().to_string()),
+            "{kind}: detail names the tx: {}",
+            r.detail
+        );
+        assert!(
+            hs.is_marked_invalid(&b.block_hash()),
+            "{kind}: a script failure marks the block invalid"
+        );
         hs.connect_next_real();
     }
     assert!(remaining.is_empty());
@@ -1096,12 +1235,18 @@ fn failed_block_is_remembered_and_its_descendants_rejected() {
     let dir = hs._dir.path().to_path_buf();
     let bad_hash = bad.block_hash();
     drop(hs.chain);
-    let settings = ChainSettings { clock: fixed_clock, ..common::test_settings() };
+    let settings = ChainSettings {
+        clock: fixed_clock,
+        ..common::test_settings()
+    };
     let mut chain = ChainManager::open(ChainParams::for_network(bitcoin::Network::Regtest), &dir, settings).expect("reopen");
     assert!(chain.entry(&bad_hash).expect("entry").status & status::FAILED_VALID != 0);
     match chain.process_block(&bad).unwrap() {
         BlockOutcome::Invalid(r) => assert_eq!(r.reason, "duplicate-invalid"),
         other => panic!("expected duplicate-invalid after restart, got {other:?}"),
     }
-    assert_eq!(chain.process_block(&m.blocks[h as usize]).unwrap(), BlockOutcome::Accepted { connected: true });
+    assert_eq!(
+        chain.process_block(&m.blocks[h as usize]).unwrap(),
+        BlockOutcome::Accepted { connected: true }
+    );
 }

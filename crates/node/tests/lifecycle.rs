@@ -23,16 +23,26 @@ const LIFECYCLE: &[&str] = &[
 ];
 
 fn lifecycle_sequence(n: &NodeProc, module: &str) -> Vec<String> {
-    n.recorded_events(module).into_iter().map(|(t, _)| t).filter(|t| LIFECYCLE.contains(&t.as_str())).collect()
+    n.recorded_events(module)
+        .into_iter()
+        .map(|(t, _)| t)
+        .filter(|t| LIFECYCLE.contains(&t.as_str()))
+        .collect()
 }
 
 fn payload<'a>(events: &'a [(String, Value)], ty: &str) -> &'a Value {
-    &events.iter().find(|(t, _)| t == ty).unwrap_or_else(|| panic!("no {ty} event in {events:?}")).1["payload"]
+    &events
+        .iter()
+        .find(|(t, _)| t == ty)
+        .unwrap_or_else(|| panic!("no {ty} event in {events:?}"))
+        .1["payload"]
 }
 
 fn closed_after_shutdown_completed(n: &NodeProc, module: &str) -> bool {
     let lines = n.recorded(module);
-    let done = lines.iter().position(|l| l["kind"] == "event" && l["event"]["event_type"] == "NodeShutdownCompleted");
+    let done = lines
+        .iter()
+        .position(|l| l["kind"] == "event" && l["event"]["event_type"] == "NodeShutdownCompleted");
     let closed = lines.iter().position(|l| l["kind"] == "closed");
     matches!((done, closed), (Some(d), Some(c)) if d < c)
 }
@@ -41,22 +51,44 @@ fn closed_after_shutdown_completed(n: &NodeProc, module: &str) -> bool {
 fn startup_and_signal_shutdown_follow_the_exact_sequence_with_true_payloads() {
     let mut n = start_node(&["-shutdowntimeout=5", "-acktimeout=5"], &[ModuleSpec::recorder("rec", "")]);
     n.wait_started();
-    n.wait_until(Duration::from_secs(10), "startup health check recorded", |n| lifecycle_sequence(n, "rec").len() >= 2);
+    n.wait_until(Duration::from_secs(10), "startup health check recorded", |n| {
+        lifecycle_sequence(n, "rec").len() >= 2
+    });
     let (status, took) = n.stop(Duration::from_secs(20));
     assert!(status.success(), "node exit status {status:?}\n{}", n.log());
 
     let seq = lifecycle_sequence(&n, "rec");
     assert_eq!(
         seq,
-        ["NodeStartupCompleted", "HealthCheck", "NodeShutdown", "StorageFlush", "StorageFlushCompleted", "NodeShutdownCompleted"],
+        [
+            "NodeStartupCompleted",
+            "HealthCheck",
+            "NodeShutdown",
+            "StorageFlush",
+            "StorageFlushCompleted",
+            "NodeShutdownCompleted"
+        ],
         "lifecycle order"
     );
     let events = n.recorded_events("rec");
     let start = payload(&events, "NodeStartupCompleted");
     let dur = start["duration_ms"].as_u64().unwrap();
     assert!(dur > 0 && dur < 30_000, "startup duration {dur}");
-    let components: Vec<&str> = start["components"].as_array().unwrap().iter().map(|c| c.as_str().unwrap()).collect();
-    for c in ["chainstate", "event_bus", "module_server", "module_manager", "module:rec", "scheduler", "disk_monitor"] {
+    let components: Vec<&str> = start["components"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap())
+        .collect();
+    for c in [
+        "chainstate",
+        "event_bus",
+        "module_server",
+        "module_manager",
+        "module:rec",
+        "scheduler",
+        "disk_monitor",
+    ] {
         assert!(components.contains(&c), "component {c} missing from {components:?}");
     }
     let health = payload(&events, "HealthCheck");
@@ -74,7 +106,10 @@ fn startup_and_signal_shutdown_follow_the_exact_sequence_with_true_payloads() {
     assert_eq!(fc["success"], true);
     assert!(fc["duration_ms"].as_u64().unwrap() >= 1);
     let sc = payload(&events, "NodeShutdownCompleted")["duration_ms"].as_u64().unwrap();
-    assert!(sc >= 1 && (sc as u128) <= took.as_millis(), "shutdown duration {sc} vs observed {took:?}");
+    assert!(
+        sc >= 1 && (sc as u128) <= took.as_millis(),
+        "shutdown duration {sc} vs observed {took:?}"
+    );
 
     // Sequence numbers strictly increase and timestamps never go backwards.
     let seqs: Vec<u64> = events.iter().map(|(_, e)| e["sequence"].as_u64().unwrap()).collect();
@@ -94,15 +129,25 @@ fn startup_and_signal_shutdown_follow_the_exact_sequence_with_true_payloads() {
 #[test]
 fn module_that_never_acks_delays_shutdown_by_timeout_and_no_more_and_node_still_flushes() {
     let mut n = start_node(
-        &["-shutdowntimeout=2", "-acktimeout=2", &format!("-loadblock={}", common::chain_hex_path().display())],
+        &[
+            "-shutdowntimeout=2",
+            "-acktimeout=2",
+            &format!("-loadblock={}", common::chain_hex_path().display()),
+        ],
         &[ModuleSpec::recorder("mute", "ack = false")],
     );
     n.wait_started();
     n.wait_until(Duration::from_secs(30), "300 blocks loaded", |n| n.log().contains("loaded blocks"));
     let (status, took) = n.stop(Duration::from_secs(30));
     assert!(status.success());
-    assert!(took >= Duration::from_secs(2), "shutdown returned before the ack deadline: {took:?}");
-    assert!(took < Duration::from_secs(3), "shutdown took {took:?}, more than timeout_seconds + 1 s");
+    assert!(
+        took >= Duration::from_secs(2),
+        "shutdown returned before the ack deadline: {took:?}"
+    );
+    assert!(
+        took < Duration::from_secs(3),
+        "shutdown took {took:?}, more than timeout_seconds + 1 s"
+    );
     let events = n.recorded_events("mute");
     assert_eq!(payload(&events, "StorageFlushCompleted")["success"], true);
     assert!(n.log().contains("did not acknowledge"), "missing acks must be logged");
@@ -110,16 +155,29 @@ fn module_that_never_acks_delays_shutdown_by_timeout_and_no_more_and_node_still_
     // The flush really happened: the chain reopens at the imported tip.
     let core = common::core_json();
     let chain = common::open_regtest(&n.net_dir());
-    assert_eq!(chain.tip().hash.to_string(), core["getblockchaininfo"]["bestblockhash"].as_str().unwrap());
+    assert_eq!(
+        chain.tip().hash.to_string(),
+        core["getblockchaininfo"]["bestblockhash"].as_str().unwrap()
+    );
 }
 
 #[test]
 fn chain_events_arrive_in_order_with_core_hashes() {
-    let mut n = start_node(&[&format!("-loadblock={}", common::chain_hex_path().display())], &[ModuleSpec::recorder("rec", "")]);
+    let mut n = start_node(
+        &[&format!("-loadblock={}", common::chain_hex_path().display())],
+        &[ModuleSpec::recorder("rec", "")],
+    );
     n.wait_started();
-    n.wait_until(Duration::from_secs(30), "300 NewBlock events", |n| n.recorded_events("rec").iter().filter(|(t, _)| t == "NewBlock").count() == 300);
+    n.wait_until(Duration::from_secs(30), "300 NewBlock events", |n| {
+        n.recorded_events("rec").iter().filter(|(t, _)| t == "NewBlock").count() == 300
+    });
     let core = common::core_json();
-    let blocks: Vec<Value> = n.recorded_events("rec").into_iter().filter(|(t, _)| t == "NewBlock").map(|(_, e)| e["payload"].clone()).collect();
+    let blocks: Vec<Value> = n
+        .recorded_events("rec")
+        .into_iter()
+        .filter(|(t, _)| t == "NewBlock")
+        .map(|(_, e)| e["payload"].clone())
+        .collect();
     for (i, b) in blocks.iter().enumerate() {
         let h = i + 1;
         assert_eq!(b["height"], h as u64);
@@ -131,7 +189,16 @@ fn chain_events_arrive_in_order_with_core_hashes() {
 
 #[test]
 fn periodic_flush_health_and_cleanup_fire_from_their_timers() {
-    let mut n = start_node(&["-flushinterval=1", "-healthinterval=1", "-cleanupinterval=1", "-cleanupagedays=7", "-acktimeout=2"], &[ModuleSpec::recorder("rec", "")]);
+    let mut n = start_node(
+        &[
+            "-flushinterval=1",
+            "-healthinterval=1",
+            "-cleanupinterval=1",
+            "-cleanupagedays=7",
+            "-acktimeout=2",
+        ],
+        &[ModuleSpec::recorder("rec", "")],
+    );
     n.wait_started();
     n.wait_until(Duration::from_secs(15), "periodic events", |n| {
         let ev = n.recorded_events("rec");
@@ -145,7 +212,10 @@ fn periodic_flush_health_and_cleanup_fire_from_their_timers() {
         flush_done && has("HealthCheck", "check_type", "periodic") && has("DataCleanup", "cleanup_type", "periodic")
     });
     let ev = n.recorded_events("rec");
-    let cleanup = ev.iter().find(|(t, e)| t == "DataCleanup" && e["payload"]["cleanup_type"] == "periodic").unwrap();
+    let cleanup = ev
+        .iter()
+        .find(|(t, e)| t == "DataCleanup" && e["payload"]["cleanup_type"] == "periodic")
+        .unwrap();
     assert_eq!(cleanup.1["payload"]["target_age_days"], 7);
     // Every periodic StorageFlush is followed by a successful StorageFlushCompleted.
     let types: Vec<&str> = ev.iter().map(|(t, _)| t.as_str()).collect();
@@ -154,7 +224,11 @@ fn periodic_flush_health_and_cleanup_fire_from_their_timers() {
     // The module's health reports show up in the next periodic report.
     n.wait_until(Duration::from_secs(10), "module health in report", |n| {
         n.recorded_events("rec").iter().any(|(t, e)| {
-            t == "HealthCheck" && e["payload"]["health_report"].as_str().map(|r| r.contains("events_seen_at")).unwrap_or(false)
+            t == "HealthCheck"
+                && e["payload"]["health_report"]
+                    .as_str()
+                    .map(|r| r.contains("events_seen_at"))
+                    .unwrap_or(false)
         })
     });
     n.stop(Duration::from_secs(20));
@@ -162,10 +236,15 @@ fn periodic_flush_health_and_cleanup_fire_from_their_timers() {
 
 #[test]
 fn disk_space_low_reports_statvfs_truth_then_low_disk_cleanup() {
-    let mut n = start_node(&["-disklowpercent=100", "-diskcriticalmb=0", "-acktimeout=2"], &[ModuleSpec::recorder("rec", "")]);
+    let mut n = start_node(
+        &["-disklowpercent=100", "-diskcriticalmb=0", "-acktimeout=2"],
+        &[ModuleSpec::recorder("rec", "")],
+    );
     n.wait_started();
     n.wait_until(Duration::from_secs(10), "DiskSpaceLow and low_disk cleanup", |n| {
-        n.recorded_events("rec").iter().any(|(t, e)| t == "DataCleanup" && e["payload"]["cleanup_type"] == "low_disk")
+        n.recorded_events("rec")
+            .iter()
+            .any(|(t, e)| t == "DataCleanup" && e["payload"]["cleanup_type"] == "low_disk")
     });
     let ev = n.recorded_events("rec");
     let low = payload(&ev, "DiskSpaceLow");
@@ -191,7 +270,10 @@ fn disk_space_low_reports_statvfs_truth_then_low_disk_cleanup() {
 
 #[test]
 fn critically_low_disk_stops_the_node_with_reason_error_after_flushing() {
-    let mut n = start_node(&["-diskcriticalmb=1000000000", "-shutdowntimeout=3"], &[ModuleSpec::recorder("rec", "")]);
+    let mut n = start_node(
+        &["-diskcriticalmb=1000000000", "-shutdowntimeout=3"],
+        &[ModuleSpec::recorder("rec", "")],
+    );
     let status = n.wait_exit(Duration::from_secs(30));
     assert!(!status.success(), "an error shutdown exits non-zero");
     let ev = n.recorded_events("rec");
@@ -202,25 +284,48 @@ fn critically_low_disk_stops_the_node_with_reason_error_after_flushing() {
 
 #[test]
 fn memory_and_datadir_resource_warnings_carry_real_figures() {
-    let mut n = start_node(&["-resourceinterval=1", "-maxmemorymb=1", "-maxdatadirmb=1", "-resourcewarnpercent=50"], &[ModuleSpec::recorder("rec", "")]);
+    let mut n = start_node(
+        &[
+            "-resourceinterval=1",
+            "-maxmemorymb=1",
+            "-maxdatadirmb=1",
+            "-resourcewarnpercent=50",
+        ],
+        &[ModuleSpec::recorder("rec", "")],
+    );
     n.wait_started();
     // The datadir needs > 0.5 MiB for the disk warning: the redb file alone is larger.
     n.wait_until(Duration::from_secs(15), "memory and disk warnings", |n| {
         let ev = n.recorded_events("rec");
-        let has = |r: &str| ev.iter().any(|(t, e)| t == "ResourceLimitWarning" && e["payload"]["resource_type"] == r);
+        let has = |r: &str| {
+            ev.iter()
+                .any(|(t, e)| t == "ResourceLimitWarning" && e["payload"]["resource_type"] == r)
+        };
         has("memory") && has("disk")
     });
     let ev = n.recorded_events("rec");
-    let mem = ev.iter().find(|(t, e)| t == "ResourceLimitWarning" && e["payload"]["resource_type"] == "memory").unwrap().1["payload"].clone();
+    let mem = ev
+        .iter()
+        .find(|(t, e)| t == "ResourceLimitWarning" && e["payload"]["resource_type"] == "memory")
+        .unwrap()
+        .1["payload"]
+        .clone();
     assert_eq!(mem["limit"], 1u64 << 20);
-    assert!(mem["current_usage"].as_u64().unwrap() > 1 << 20, "RSS of a running node exceeds 1 MiB");
+    assert!(
+        mem["current_usage"].as_u64().unwrap() > 1 << 20,
+        "RSS of a running node exceeds 1 MiB"
+    );
     assert_eq!(mem["threshold_percent"], 50.0);
     let pct = mem["usage_percent"].as_f64().unwrap();
     let want = mem["current_usage"].as_u64().unwrap() as f64 * 100.0 / (1u64 << 20) as f64;
     assert!((pct - want).abs() < 1e-6);
     // Hysteresis: RSS stays above the limit, so exactly one memory warning.
     std::thread::sleep(Duration::from_millis(2200));
-    let count = n.recorded_events("rec").iter().filter(|(t, e)| t == "ResourceLimitWarning" && e["payload"]["resource_type"] == "memory").count();
+    let count = n
+        .recorded_events("rec")
+        .iter()
+        .filter(|(t, e)| t == "ResourceLimitWarning" && e["payload"]["resource_type"] == "memory")
+        .count();
     assert_eq!(count, 1);
     n.stop(Duration::from_secs(20));
 }
@@ -229,13 +334,23 @@ fn memory_and_datadir_resource_warnings_carry_real_figures() {
 fn crashing_module_is_restarted_with_backoff_then_marked_failed_and_others_are_unaffected() {
     let mut n = start_node(
         &["-modulemaxrestarts=2", "-modulebackoffms=100"],
-        &[ModuleSpec::recorder("watcher", ""), ModuleSpec::recorder("crashy", "crash_after_ms = 200")],
+        &[
+            ModuleSpec::recorder("watcher", ""),
+            ModuleSpec::recorder("crashy", "crash_after_ms = 200"),
+        ],
     );
     n.wait_started();
     n.wait_until(Duration::from_secs(20), "crashy gives up after 2 restarts", |n| {
-        n.recorded_events("watcher").iter().any(|(t, e)| t == "ModuleCrashed" && e["payload"]["will_restart"] == false)
+        n.recorded_events("watcher")
+            .iter()
+            .any(|(t, e)| t == "ModuleCrashed" && e["payload"]["will_restart"] == false)
     });
-    let crashes: Vec<Value> = n.recorded_events("watcher").into_iter().filter(|(t, _)| t == "ModuleCrashed").map(|(_, e)| e["payload"].clone()).collect();
+    let crashes: Vec<Value> = n
+        .recorded_events("watcher")
+        .into_iter()
+        .filter(|(t, _)| t == "ModuleCrashed")
+        .map(|(_, e)| e["payload"].clone())
+        .collect();
     assert_eq!(crashes.len(), 3, "{crashes:?}");
     for (i, c) in crashes.iter().enumerate() {
         assert_eq!(c["name"], "crashy");
@@ -243,7 +358,11 @@ fn crashing_module_is_restarted_with_backoff_then_marked_failed_and_others_are_u
         assert_eq!(c["restarts"], i as u64 + 1);
         assert_eq!(c["will_restart"], i < 2);
     }
-    let loads = n.recorded_events("watcher").iter().filter(|(t, e)| t == "ModuleLoaded" && e["payload"]["name"] == "crashy").count();
+    let loads = n
+        .recorded_events("watcher")
+        .iter()
+        .filter(|(t, e)| t == "ModuleLoaded" && e["payload"]["name"] == "crashy")
+        .count();
     assert!(loads >= 2, "restarted module reconnected ({loads} loads)");
     // The node and the other module carry on.
     let (status, _) = n.stop(Duration::from_secs(20));

@@ -53,9 +53,19 @@ async fn backup_starts_a_node_at_the_same_tip_and_utxo_hash() {
     let net_dir = dir.path().join("regtest");
     import_shared_chain(&net_dir, common::test_settings());
     let node = Node::start(settings(&net_dir, common::test_settings())).await.unwrap();
-    let sub = watch(&node, &[EventType::MaintenanceStarted, EventType::MaintenanceCompleted, EventType::NodeShutdown]);
+    let sub = watch(
+        &node,
+        &[
+            EventType::MaintenanceStarted,
+            EventType::MaintenanceCompleted,
+            EventType::NodeShutdown,
+        ],
+    );
     let dest = dir.path().join("backup");
-    let out = node.run_maintenance(Maintenance::Backup { destination: dest.clone() }).await.unwrap();
+    let out = node
+        .run_maintenance(Maintenance::Backup { destination: dest.clone() })
+        .await
+        .unwrap();
     assert!(out.success, "{}", out.results);
     assert!(out.results["files"].as_u64().unwrap() >= 3);
     assert!(out.results["bytes"].as_u64().unwrap() > 1_000_000);
@@ -63,7 +73,15 @@ async fn backup_starts_a_node_at_the_same_tip_and_utxo_hash() {
 
     let ev = drain(&sub).await;
     match &ev[..2] {
-        [EventPayload::MaintenanceStarted { maintenance_type, estimated_duration_seconds }, EventPayload::MaintenanceCompleted { maintenance_type: t2, success, duration_ms, results }] => {
+        [EventPayload::MaintenanceStarted {
+            maintenance_type,
+            estimated_duration_seconds,
+        }, EventPayload::MaintenanceCompleted {
+            maintenance_type: t2,
+            success,
+            duration_ms,
+            results,
+        }] => {
             assert_eq!(maintenance_type, "backup");
             assert!(estimated_duration_seconds.unwrap() >= 1);
             assert_eq!(t2, "backup");
@@ -75,27 +93,43 @@ async fn backup_starts_a_node_at_the_same_tip_and_utxo_hash() {
         other => panic!("unexpected events {other:?}"),
     }
     // A backup refuses to overwrite an existing chainstate.
-    let again = node.run_maintenance(Maintenance::Backup { destination: dest.clone() }).await.unwrap();
+    let again = node
+        .run_maintenance(Maintenance::Backup { destination: dest.clone() })
+        .await
+        .unwrap();
     assert!(!again.success);
     assert!(again.results["error"].as_str().unwrap().contains("already holds a chainstate"));
 
     let report = node.shutdown(ShutdownReason::Graceful).await;
     assert!(report.flush_ok);
     let ev = drain(&sub).await;
-    assert!(ev.iter().any(|e| matches!(e, EventPayload::NodeShutdown { reason, .. } if reason == "graceful")), "{ev:?}");
+    assert!(
+        ev.iter()
+            .any(|e| matches!(e, EventPayload::NodeShutdown { reason, .. } if reason == "graceful")),
+        "{ev:?}"
+    );
     drop(node);
 
     let core = common::core_json();
     let mut restored = common::open_regtest(&dest.join("regtest"));
-    assert_eq!(restored.tip().hash.to_string(), core["getblockchaininfo"]["bestblockhash"].as_str().unwrap());
-    assert_eq!(restored.utxo_stats().unwrap().hash_serialized_3, core["gettxoutsetinfo"]["hash_serialized_3"]["hash_serialized_3"].as_str().unwrap());
+    assert_eq!(
+        restored.tip().hash.to_string(),
+        core["getblockchaininfo"]["bestblockhash"].as_str().unwrap()
+    );
+    assert_eq!(
+        restored.utxo_stats().unwrap().hash_serialized_3,
+        core["gettxoutsetinfo"]["hash_serialized_3"]["hash_serialized_3"].as_str().unwrap()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn prune_deletes_old_files_keeps_the_last_288_blocks_and_the_chainstate() {
     let dir = tempfile::tempdir().unwrap();
     let net_dir = dir.path().join("regtest");
-    let small_files = ChainSettings { max_block_file_size: 64 * 1024, ..common::test_settings() };
+    let small_files = ChainSettings {
+        max_block_file_size: 64 * 1024,
+        ..common::test_settings()
+    };
     import_shared_chain(&net_dir, small_files.clone());
     // Mine 300 more blocks so that whole block files fall below tip - 288.
     {
@@ -104,7 +138,10 @@ async fn prune_deletes_old_files_keeps_the_last_288_blocks_and_the_chainstate() 
             let tip = c.tip().hash;
             let parent = mining::Parent::of(&c, &tip);
             let block = mining::build_block(&parent, 9000 + i, vec![], bitcoin::Amount::ZERO, mining::op_true());
-            assert!(matches!(c.process_block(&block).unwrap(), blvm_node::chain::BlockOutcome::Accepted { connected: true }));
+            assert!(matches!(
+                c.process_block(&block).unwrap(),
+                blvm_node::chain::BlockOutcome::Accepted { connected: true }
+            ));
         }
         c.flush(FlushReason::Manual).unwrap();
     }
@@ -112,10 +149,20 @@ async fn prune_deletes_old_files_keeps_the_last_288_blocks_and_the_chainstate() 
     let chain = node.chain();
     let (tip_height, utxo_before, files_before) = {
         let mut c = chain.lock().unwrap();
-        (c.height(), c.utxo_stats().unwrap().hash_serialized_3, std::fs::read_dir(c.blocks_dir()).unwrap().count())
+        (
+            c.height(),
+            c.utxo_stats().unwrap().hash_serialized_3,
+            std::fs::read_dir(c.blocks_dir()).unwrap().count(),
+        )
     };
     assert_eq!(tip_height, 600);
-    let out = node.run_maintenance(Maintenance::Prune { height: None, target_bytes: None }).await.unwrap();
+    let out = node
+        .run_maintenance(Maintenance::Prune {
+            height: None,
+            target_bytes: None,
+        })
+        .await
+        .unwrap();
     assert!(out.success, "{}", out.results);
     let deleted = out.results["files_deleted"].as_u64().unwrap();
     let prune_height = out.results["prune_height"].as_u64().unwrap() as u32;
@@ -124,7 +171,11 @@ async fn prune_deletes_old_files_keeps_the_last_288_blocks_and_the_chainstate() 
     {
         let mut c = chain.lock().unwrap();
         let files_after = std::fs::read_dir(c.blocks_dir()).unwrap().count();
-        assert_eq!(files_after as u64, files_before as u64 - 2 * deleted, "block and undo file per pair");
+        assert_eq!(
+            files_after as u64,
+            files_before as u64 - 2 * deleted,
+            "block and undo file per pair"
+        );
         // The last 288 blocks (and everything above the pruned files) are still served.
         for h in (tip_height - 287)..=tip_height {
             let hash = c.hash_at(h).unwrap();
@@ -133,10 +184,20 @@ async fn prune_deletes_old_files_keeps_the_last_288_blocks_and_the_chainstate() 
         let pruned = c.hash_at(1).unwrap();
         assert!(c.read_block(&pruned).unwrap().is_none());
         assert_eq!(c.prune_height(), Some(prune_height));
-        assert_eq!(c.utxo_stats().unwrap().hash_serialized_3, utxo_before, "pruning never touches the UTXO set");
+        assert_eq!(
+            c.utxo_stats().unwrap().hash_serialized_3,
+            utxo_before,
+            "pruning never touches the UTXO set"
+        );
     }
     // Asking to prune into the last 288 blocks prunes nothing more.
-    let again = node.run_maintenance(Maintenance::Prune { height: Some(tip_height), target_bytes: None }).await.unwrap();
+    let again = node
+        .run_maintenance(Maintenance::Prune {
+            height: Some(tip_height),
+            target_bytes: None,
+        })
+        .await
+        .unwrap();
     assert_eq!(again.results["files_deleted"], 0);
     node.shutdown(ShutdownReason::Graceful).await;
     drop(chain);
@@ -153,7 +214,16 @@ async fn cleanup_flush_health_and_data_cleanup_manual_triggers() {
     let net_dir = dir.path().join("regtest");
     import_shared_chain(&net_dir, common::test_settings());
     let node = Node::start(settings(&net_dir, common::test_settings())).await.unwrap();
-    let sub = watch(&node, &[EventType::MaintenanceCompleted, EventType::StorageFlush, EventType::StorageFlushCompleted, EventType::HealthCheck, EventType::DataCleanup]);
+    let sub = watch(
+        &node,
+        &[
+            EventType::MaintenanceCompleted,
+            EventType::StorageFlush,
+            EventType::StorageFlushCompleted,
+            EventType::HealthCheck,
+            EventType::DataCleanup,
+        ],
+    );
     std::fs::write(net_dir.join("peers.dat.tmp"), b"stale").unwrap();
     let out = node.run_maintenance(Maintenance::Cleanup).await.unwrap();
     assert!(out.success);
@@ -174,11 +244,18 @@ async fn cleanup_flush_health_and_data_cleanup_manual_triggers() {
     let kinds: Vec<String> = ev
         .iter()
         .map(|e| match e {
-            EventPayload::MaintenanceCompleted { maintenance_type, success, .. } => format!("MaintenanceCompleted:{maintenance_type}:{success}"),
+            EventPayload::MaintenanceCompleted {
+                maintenance_type, success, ..
+            } => format!("MaintenanceCompleted:{maintenance_type}:{success}"),
             EventPayload::StorageFlush { reason } => format!("StorageFlush:{reason}"),
             EventPayload::StorageFlushCompleted { success, .. } => format!("StorageFlushCompleted:{success}"),
-            EventPayload::HealthCheck { check_type, node_healthy, .. } => format!("HealthCheck:{check_type}:{node_healthy}"),
-            EventPayload::DataCleanup { cleanup_type, target_age_days } => format!("DataCleanup:{cleanup_type}:{target_age_days:?}"),
+            EventPayload::HealthCheck {
+                check_type, node_healthy, ..
+            } => format!("HealthCheck:{check_type}:{node_healthy}"),
+            EventPayload::DataCleanup {
+                cleanup_type,
+                target_age_days,
+            } => format!("DataCleanup:{cleanup_type}:{target_age_days:?}"),
             other => format!("{other:?}"),
         })
         .collect();

@@ -36,7 +36,15 @@ struct Env {
 fn bus_and_sub() -> (Arc<EventBus>, Arc<Subscriber>) {
     let bus = EventBus::new(1, 100_000, 16);
     let sub = bus.register("test");
-    bus.subscribe(&sub, &[EventType::NewTransaction, EventType::MempoolTransactionAdded, EventType::MempoolTransactionRemoved], None);
+    bus.subscribe(
+        &sub,
+        &[
+            EventType::NewTransaction,
+            EventType::MempoolTransactionAdded,
+            EventType::MempoolTransactionRemoved,
+        ],
+        None,
+    );
     (bus, sub)
 }
 
@@ -54,7 +62,14 @@ fn env_with(settings: MempoolSettings) -> Env {
     let (bus, sub) = bus_and_sub();
     let mp = Mempool::new(settings, chain.clone(), Some(bus), dir.path());
     mp.set_loaded();
-    Env { dir, chain, mp, sub, tag: AtomicU64::new(1000), next_coinbase: AtomicU32::new(1) }
+    Env {
+        dir,
+        chain,
+        mp,
+        sub,
+        tag: AtomicU64::new(1000),
+        next_coinbase: AtomicU32::new(1),
+    }
 }
 
 fn env() -> Env {
@@ -97,7 +112,10 @@ impl Env {
 
     /// Mines a block from the mempool's template (ancestor-feerate selection).
     fn mine_template(&self) -> Block {
-        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs() as i64;
         let t = self.mp.block_template(now);
         let mut b = t.block(&p2wsh_op_true());
         let mut tries = u64::MAX;
@@ -113,7 +131,13 @@ impl Env {
         let c = self.chain.lock().unwrap();
         let b = c.read_block(&c.hash_at(h).unwrap()).unwrap().unwrap();
         let cb = &b.txdata[0];
-        (OutPoint { txid: cb.compute_txid(), vout: 0 }, cb.output[0].clone())
+        (
+            OutPoint {
+                txid: cb.compute_txid(),
+                vout: 0,
+            },
+            cb.output[0].clone(),
+        )
     }
 
     /// Confirms a fan-out transaction creating `outputs` from a mature coinbase; returns the
@@ -123,11 +147,25 @@ impl Env {
         let tx = mining::spend(&[(op, prev.script_pubkey)], outputs.clone());
         let txid = tx.compute_txid();
         self.mine(vec![tx]);
-        outputs.into_iter().enumerate().map(|(i, o)| (OutPoint { txid, vout: i as u32 }, o)).collect()
+        outputs
+            .into_iter()
+            .enumerate()
+            .map(|(i, o)| (OutPoint { txid, vout: i as u32 }, o))
+            .collect()
     }
 
     fn fund_op_true(&self, n: usize, value: u64) -> Vec<OutPoint> {
-        self.fund((0..n).map(|_| TxOut { value: Amount::from_sat(value), script_pubkey: p2wsh_op_true() }).collect()).into_iter().map(|(o, _)| o).collect()
+        self.fund(
+            (0..n)
+                .map(|_| TxOut {
+                    value: Amount::from_sat(value),
+                    script_pubkey: p2wsh_op_true(),
+                })
+                .collect(),
+        )
+        .into_iter()
+        .map(|(o, _)| o)
+        .collect()
     }
 
     fn accept(&self, tx: &Transaction) -> Result<Txid, Reject> {
@@ -153,7 +191,10 @@ impl Env {
 }
 
 fn op_true_out(value: u64) -> TxOut {
-    TxOut { value: Amount::from_sat(value), script_pubkey: p2wsh_op_true() }
+    TxOut {
+        value: Amount::from_sat(value),
+        script_pubkey: p2wsh_op_true(),
+    }
 }
 
 /// Spends P2WSH(OP_TRUE) outpoints into P2WSH(OP_TRUE) outputs.
@@ -213,16 +254,44 @@ fn accepts_a_chain_of_spends_with_fees_sizes_and_graph() {
     let ev = e.events();
     assert_eq!(added(&ev), vec![a_id.to_string(), b_id.to_string()]);
     assert!(ev.iter().any(|x| matches!(x, EventPayload::NewTransaction { txid, wtxid } if *txid == a_id.to_string() && *wtxid == a.compute_wtxid().to_string())));
-    assert!(ev.iter().any(|x| matches!(x, EventPayload::MempoolTransactionAdded { fee_sat: 1_000, vsize, .. } if *vsize == a.vsize() as u64)));
+    assert!(ev
+        .iter()
+        .any(|x| matches!(x, EventPayload::MempoolTransactionAdded { fee_sat: 1_000, vsize, .. } if *vsize == a.vsize() as u64)));
     // testmempoolaccept-style check does not add.
     let c = pay(ops[1], COIN, 500);
-    let r = e.mp.accept(c.clone(), AcceptOptions { test_accept: true, ..Default::default() }).unwrap();
+    let r =
+        e.mp.accept(
+            c.clone(),
+            AcceptOptions {
+                test_accept: true,
+                ..Default::default()
+            },
+        )
+        .unwrap();
     assert_eq!((r.fee, r.vsize), (500, c.vsize() as u64));
     assert!(!e.mp.contains(&c.compute_txid()));
     // A P2A anchor output and its spend are standard.
-    let d = spend(&[ops[1]], vec![TxOut { value: Amount::from_sat(1_000), script_pubkey: ScriptBuf::new_p2a() }, op_true_out(COIN - 10_000)]);
+    let d = spend(
+        &[ops[1]],
+        vec![
+            TxOut {
+                value: Amount::from_sat(1_000),
+                script_pubkey: ScriptBuf::new_p2a(),
+            },
+            op_true_out(COIN - 10_000),
+        ],
+    );
     let d_id = e.accept(&d).unwrap();
-    let d2 = mining::spend(&[(OutPoint { txid: d_id, vout: 0 }, ScriptBuf::new_p2a())], vec![TxOut { value: Amount::from_sat(400), script_pubkey: ScriptBuf::new_p2a() }, op_true_out(500)]);
+    let d2 = mining::spend(
+        &[(OutPoint { txid: d_id, vout: 0 }, ScriptBuf::new_p2a())],
+        vec![
+            TxOut {
+                value: Amount::from_sat(400),
+                script_pubkey: ScriptBuf::new_p2a(),
+            },
+            op_true_out(500),
+        ],
+    );
     e.accept(&d2).unwrap();
 }
 
@@ -257,16 +326,25 @@ fn p2wpkh_spend(input: OutPoint, value: u64, fee: u64, high_s: bool) -> Transact
     let mut tx = Transaction {
         version: Version::TWO,
         lock_time: LockTime::ZERO,
-        input: vec![TxIn { previous_output: input, script_sig: ScriptBuf::new(), sequence: Sequence::MAX, witness: Witness::new() }],
+        input: vec![TxIn {
+            previous_output: input,
+            script_sig: ScriptBuf::new(),
+            sequence: Sequence::MAX,
+            witness: Witness::new(),
+        }],
         output: vec![op_true_out(value - fee)],
     };
-    let sighash = SighashCache::new(&tx).p2wpkh_signature_hash(0, &spk, Amount::from_sat(value), EcdsaSighashType::All).unwrap();
-    let sig = Secp256k1::new().sign_ecdsa(&Message::from_digest(sighash.to_byte_array()), &sk).serialize_compact();
+    let sighash = SighashCache::new(&tx)
+        .p2wpkh_signature_hash(0, &spk, Amount::from_sat(value), EcdsaSighashType::All)
+        .unwrap();
+    let sig = Secp256k1::new()
+        .sign_ecdsa(&Message::from_digest(sighash.to_byte_array()), &sk)
+        .serialize_compact();
     let (r, mut s) = (sig[..32].to_vec(), sig[32..].to_vec());
     if high_s {
         let n: [u8; 32] = [
-            0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xfe, 0xba, 0xae, 0xdc, 0xe6, 0xaf, 0x48, 0xa0, 0x3b, 0xbf,
-            0xd2, 0x5e, 0x8c, 0xd0, 0x36, 0x41, 0x41,
+            0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xfe, 0xba, 0xae, 0xdc, 0xe6, 0xaf,
+            0x48, 0xa0, 0x3b, 0xbf, 0xd2, 0x5e, 0x8c, 0xd0, 0x36, 0x41, 0x41,
         ];
         let mut borrow = 0i16;
         for i in (0..32).rev() {
@@ -291,36 +369,94 @@ fn each_reject_reason_uses_cores_string() {
     let p2sh_true = ScriptBuf::new_p2sh(&ScriptBuf::from_bytes(vec![0x51]).script_hash());
     let p2sh_v2 = ScriptBuf::new_p2sh(&ScriptBuf::from_bytes(vec![0x52, 0x02, 0xab, 0xcd]).script_hash());
     let mut outs: Vec<TxOut> = (0..60).map(|_| op_true_out(COIN / 2)).collect();
-    outs.push(TxOut { value: Amount::from_sat(COIN / 2), script_pubkey: p2wpkh.clone() }); // 60
-    outs.push(TxOut { value: Amount::from_sat(COIN / 2), script_pubkey: mining::op_true() }); // 61: bare OP_TRUE
-    outs.push(TxOut { value: Amount::from_sat(COIN / 2), script_pubkey: p2sh_true.clone() }); // 62
-    outs.push(TxOut { value: Amount::from_sat(COIN / 2), script_pubkey: p2sh_v2.clone() }); // 63
-    outs.push(TxOut { value: Amount::from_sat(COIN / 2), script_pubkey: ScriptBuf::from_bytes(vec![0x52, 0x02, 0xab, 0xcd]) }); // 64: witness v2
+    outs.push(TxOut {
+        value: Amount::from_sat(COIN / 2),
+        script_pubkey: p2wpkh.clone(),
+    }); // 60
+    outs.push(TxOut {
+        value: Amount::from_sat(COIN / 2),
+        script_pubkey: mining::op_true(),
+    }); // 61: bare OP_TRUE
+    outs.push(TxOut {
+        value: Amount::from_sat(COIN / 2),
+        script_pubkey: p2sh_true.clone(),
+    }); // 62
+    outs.push(TxOut {
+        value: Amount::from_sat(COIN / 2),
+        script_pubkey: p2sh_v2.clone(),
+    }); // 63
+    outs.push(TxOut {
+        value: Amount::from_sat(COIN / 2),
+        script_pubkey: ScriptBuf::from_bytes(vec![0x52, 0x02, 0xab, 0xcd]),
+    }); // 64: witness v2
     let funded = e.fund(outs);
     let op = |i: usize| funded[i].0;
     let half = COIN / 2;
 
     // Signed P2WPKH: a low-S signature is accepted; the same spend with high S is not.
-    expect(e.reject(&p2wpkh_spend(op(60), half, 1_000, true)), "mempool-script-verify-flag-failed (Non-canonical signature: S value is unnecessarily high)");
+    expect(
+        e.reject(&p2wpkh_spend(op(60), half, 1_000, true)),
+        "mempool-script-verify-flag-failed (Non-canonical signature: S value is unnecessarily high)",
+    );
     e.accept(&p2wpkh_spend(op(60), half, 1_000, false)).unwrap();
 
-    expect(e.reject(&pay(OutPoint { txid: Txid::from_byte_array([9; 32]), vout: 0 }, half, 1_000)), "bad-txns-inputs-missingorspent");
+    expect(
+        e.reject(&pay(
+            OutPoint {
+                txid: Txid::from_byte_array([9; 32]),
+                vout: 0,
+            },
+            half,
+            1_000,
+        )),
+        "bad-txns-inputs-missingorspent",
+    );
     let a = pay(op(0), half, 1_000);
     e.accept(&a).unwrap();
     expect(e.reject(&a), "txn-already-in-mempool");
     expect(e.reject(&pay(op(1), half, 0)), "min relay fee not met");
     let r = e.reject(&pay(op(1), half, 5));
-    assert_eq!((r.reason.as_str(), r.detail.as_str()), ("min relay fee not met", &*format!("5 < {}", (pay(op(1), half, 5).vsize() as u64 * 100).div_ceil(1000))));
-    expect(e.reject(&spend(&[op(1)], vec![op_true_out(100), op_true_out(100), op_true_out(half - 10_000)])), "dust");
+    assert_eq!(
+        (r.reason.as_str(), r.detail.as_str()),
+        (
+            "min relay fee not met",
+            &*format!("5 < {}", (pay(op(1), half, 5).vsize() as u64 * 100).div_ceil(1000))
+        )
+    );
+    expect(
+        e.reject(&spend(
+            &[op(1)],
+            vec![op_true_out(100), op_true_out(100), op_true_out(half - 10_000)],
+        )),
+        "dust",
+    );
     let one_dust = e.reject(&spend(&[op(1)], vec![op_true_out(100), op_true_out(half - 10_000)]));
-    assert_eq!((one_dust.reason.as_str(), one_dust.detail.as_str()), ("dust", "tx with dust output must be 0-fee"));
-    expect(e.reject(&spend(&[op(1)], vec![TxOut { value: Amount::from_sat(half - 1_000), script_pubkey: mining::op_true() }])), "scriptpubkey");
+    assert_eq!(
+        (one_dust.reason.as_str(), one_dust.detail.as_str()),
+        ("dust", "tx with dust output must be 0-fee")
+    );
+    expect(
+        e.reject(&spend(
+            &[op(1)],
+            vec![TxOut {
+                value: Amount::from_sat(half - 1_000),
+                script_pubkey: mining::op_true(),
+            }],
+        )),
+        "scriptpubkey",
+    );
     let mut not_push = pay(op(1), half, 1_000);
     not_push.input[0].script_sig = ScriptBuf::from_bytes(vec![0x61]);
     expect(e.reject(&not_push), "scriptsig-not-pushonly");
     let big = spend(&[op(1)], (0..3000).map(|_| op_true_out(1_000)).collect());
     expect(e.reject(&big), "tx-size");
-    let small = spend(&[op(1)], vec![TxOut { value: Amount::from_sat(half - 1_000), script_pubkey: ScriptBuf::new_p2a() }]);
+    let small = spend(
+        &[op(1)],
+        vec![TxOut {
+            value: Amount::from_sat(half - 1_000),
+            script_pubkey: ScriptBuf::new_p2a(),
+        }],
+    );
     expect(e.reject(&small), "tx-size-small");
     let mut future = pay(op(1), half, 1_000);
     future.lock_time = LockTime::from_height(e.tip_height() + 5).unwrap();
@@ -328,18 +464,31 @@ fn each_reject_reason_uses_cores_string() {
     expect(e.reject(&future), "non-final");
     let mut at_next = future.clone();
     at_next.lock_time = LockTime::from_height(e.tip_height()).unwrap();
-    e.mp.accept(at_next, AcceptOptions { test_accept: true, ..Default::default() }).expect("locktime below the next height is final");
+    e.mp.accept(
+        at_next,
+        AcceptOptions {
+            test_accept: true,
+            ..Default::default()
+        },
+    )
+    .expect("locktime below the next height is final");
     let mut relative = pay(op(1), half, 1_000);
     relative.input[0].sequence = Sequence(5);
     expect(e.reject(&relative), "non-BIP68-final");
     let tip_cb = {
         let c = e.chain.lock().unwrap();
         let b = c.read_block(&c.tip().hash).unwrap().unwrap();
-        OutPoint { txid: b.txdata[0].compute_txid(), vout: 0 }
+        OutPoint {
+            txid: b.txdata[0].compute_txid(),
+            vout: 0,
+        }
     };
     expect(e.reject(&pay(tip_cb, 50 * COIN, 1_000)), "bad-txns-premature-spend-of-coinbase");
     expect(e.reject(&spend(&[op(1)], vec![op_true_out(half + 1)])), "bad-txns-in-belowout");
-    expect(e.reject(&mining::spend(&[(op(61), mining::op_true())], vec![op_true_out(half - 1_000)])), "bad-txns-nonstandard-inputs");
+    expect(
+        e.reject(&mining::spend(&[(op(61), mining::op_true())], vec![op_true_out(half - 1_000)])),
+        "bad-txns-nonstandard-inputs",
+    );
     let mut v2_native = pay(op(64), half, 1_000);
     v2_native.input[0].witness = Witness::new();
     expect(e.reject(&v2_native), "bad-txns-nonstandard-inputs");
@@ -353,22 +502,38 @@ fn each_reject_reason_uses_cores_string() {
     let p2sh_spend = |sig: Vec<u8>| Transaction {
         version: Version::TWO,
         lock_time: LockTime::ZERO,
-        input: vec![TxIn { previous_output: op(62), script_sig: ScriptBuf::from_bytes(sig), sequence: Sequence::MAX, witness: Witness::new() }],
+        input: vec![TxIn {
+            previous_output: op(62),
+            script_sig: ScriptBuf::from_bytes(sig),
+            sequence: Sequence::MAX,
+            witness: Witness::new(),
+        }],
         output: vec![op_true_out(half - 1_000)],
     };
-    expect(e.reject(&p2sh_spend(vec![0x4c, 0x01, 0x51])), "mempool-script-verify-flag-failed (Data push larger than necessary)");
+    expect(
+        e.reject(&p2sh_spend(vec![0x4c, 0x01, 0x51])),
+        "mempool-script-verify-flag-failed (Data push larger than necessary)",
+    );
     e.accept(&p2sh_spend(vec![0x01, 0x51])).unwrap();
     // P2SH-wrapped witness v2: anyone-can-spend by consensus, discouraged by policy.
     let mut wrapped = pay(op(63), half, 1_000);
     wrapped.input[0].witness = Witness::new();
-    wrapped.input[0].script_sig = ScriptBuf::builder().push_slice(PushBytesBuf::try_from(vec![0x52, 0x02, 0xab, 0xcd]).unwrap()).into_script();
-    expect(e.reject(&wrapped), "mempool-script-verify-flag-failed (Witness version reserved for soft-fork upgrades)");
+    wrapped.input[0].script_sig = ScriptBuf::builder()
+        .push_slice(PushBytesBuf::try_from(vec![0x52, 0x02, 0xab, 0xcd]).unwrap())
+        .into_script();
+    expect(
+        e.reject(&wrapped),
+        "mempool-script-verify-flag-failed (Witness version reserved for soft-fork upgrades)",
+    );
     // Package limits: 25 in a chain, the 26th is refused.
     let mut prev = op(2);
     let mut value = half;
     for i in 0..25 {
         let t = pay(prev, value, 1_000);
-        prev = OutPoint { txid: e.accept(&t).unwrap_or_else(|r| panic!("chain tx {i}: {r}")), vout: 0 };
+        prev = OutPoint {
+            txid: e.accept(&t).unwrap_or_else(|r| panic!("chain tx {i}: {r}")),
+            vout: 0,
+        };
         value -= 1_000;
     }
     let r = e.reject(&pay(prev, value, 1_000));
@@ -376,7 +541,16 @@ fn each_reject_reason_uses_cores_string() {
     assert!(r.detail.contains("[limit: 25]"), "{}", r.detail);
     // Core's sigop limit for one standard transaction.
     let bare_multisig = ScriptBuf::from_bytes([vec![0x51, 33, 0x02], vec![0x11; 32], vec![0x51, 0xae]].concat());
-    let many_sigops = spend(&[op(3)], (0..201).map(|_| TxOut { value: Amount::from_sat(1_000), script_pubkey: bare_multisig.clone() }).chain([op_true_out(half - 1_000_000)]).collect());
+    let many_sigops = spend(
+        &[op(3)],
+        (0..201)
+            .map(|_| TxOut {
+                value: Amount::from_sat(1_000),
+                script_pubkey: bare_multisig.clone(),
+            })
+            .chain([op_true_out(half - 1_000_000)])
+            .collect(),
+    );
     let r = e.reject(&many_sigops);
     assert_eq!((r.reason.as_str(), r.detail.as_str()), ("bad-txns-too-many-sigops", "16080"));
     // A confirmed transaction whose outputs are in the UTXO set.
@@ -407,7 +581,10 @@ fn full_rbf_replacement_and_its_rejections() {
     let ev = e.events();
     let mut rm = removed(&ev);
     rm.sort();
-    let mut want_rm = vec![(a_id.to_string(), "replaced".to_string()), (child_id.to_string(), "replaced".to_string())];
+    let mut want_rm = vec![
+        (a_id.to_string(), "replaced".to_string()),
+        (child_id.to_string(), "replaced".to_string()),
+    ];
     want_rm.sort();
     assert_eq!(rm, want_rm);
     assert_eq!(added(&ev), vec![b.compute_txid().to_string()]);
@@ -416,7 +593,11 @@ fn full_rbf_replacement_and_its_rejections() {
     let bigger = spend(&[ops[0]], vec![op_true_out(v / 2), op_true_out(v / 2 - 5_000)]);
     let r = e.reject(&bigger);
     assert_eq!(r.reason, "insufficient fee");
-    assert!(r.detail.contains("new feerate") && r.detail.contains("<= old feerate"), "{}", r.detail);
+    assert!(
+        r.detail.contains("new feerate") && r.detail.contains("<= old feerate"),
+        "{}",
+        r.detail
+    );
     // Rule 3: higher feerate but less absolute fee than everything evicted.
     let c = spend(&[ops[1]], vec![op_true_out(v / 2), op_true_out(v / 2 - 2_000)]);
     e.accept(&c).unwrap();
@@ -435,7 +616,16 @@ fn full_rbf_replacement_and_its_rejections() {
     let r = e.reject(&spend(&[ops[2], OutPoint { txid: u_id, vout: 0 }], vec![op_true_out(v)]));
     assert_eq!(r.reason, "replacement-adds-unconfirmed");
     // Spending an output of the transaction it conflicts with.
-    let r = e.reject(&spend(&[ops[2], OutPoint { txid: d.compute_txid(), vout: 0 }], vec![op_true_out(v)]));
+    let r = e.reject(&spend(
+        &[
+            ops[2],
+            OutPoint {
+                txid: d.compute_txid(),
+                vout: 0,
+            },
+        ],
+        vec![op_true_out(v)],
+    ));
     assert_eq!(r.reason, "bad-txns-spends-conflicting-tx");
     // Rule 5: at most 100 evictions.
     for op in &ops[4..105] {
@@ -446,7 +636,15 @@ fn full_rbf_replacement_and_its_rejections() {
     assert!(r.detail.contains("101 > 100"), "{}", r.detail);
 
     // With full RBF off (BIP125 opt-in), a non-signalling conflict is txn-mempool-conflict.
-    let strict = Mempool::new(MempoolSettings { full_rbf: false, ..Default::default() }, e.chain.clone(), None, e.dir.path());
+    let strict = Mempool::new(
+        MempoolSettings {
+            full_rbf: false,
+            ..Default::default()
+        },
+        e.chain.clone(),
+        None,
+        e.dir.path(),
+    );
     let x = pay(ops[105], v, 1_000);
     strict.accept(x, AcceptOptions::default()).unwrap();
     let r = strict.accept(pay(ops[105], v, 50_000), AcceptOptions::default()).unwrap_err();
@@ -454,7 +652,9 @@ fn full_rbf_replacement_and_its_rejections() {
     let mut signalling = pay(ops[106], v, 1_000);
     signalling.input[0].sequence = Sequence(0xffff_fffd);
     strict.accept(signalling, AcceptOptions::default()).unwrap();
-    strict.accept(pay(ops[106], v, 50_000), AcceptOptions::default()).expect("BIP125-signalling transaction is replaceable");
+    strict
+        .accept(pay(ops[106], v, 50_000), AcceptOptions::default())
+        .expect("BIP125-signalling transaction is replaceable");
 }
 
 fn v3(mut tx: Transaction) -> Transaction {
@@ -472,9 +672,15 @@ fn truc_rules_and_sibling_eviction() {
     assert_eq!(r.reason, "TRUC-violation");
     assert!(r.detail.starts_with("non-version=3 tx"), "{}", r.detail);
     let mut fat = v3(pay(OutPoint { txid: p_id, vout: 0 }, COIN / 2, 5_000));
-    fat.output.push(TxOut { value: Amount::ZERO, script_pubkey: mining::big_op_return(1_200) });
+    fat.output.push(TxOut {
+        value: Amount::ZERO,
+        script_pubkey: mining::big_op_return(1_200),
+    });
     let r = e.reject(&fat);
-    assert!(r.reason == "TRUC-violation" && r.detail.contains("child tx") && r.detail.contains("too big"), "{r}");
+    assert!(
+        r.reason == "TRUC-violation" && r.detail.contains("child tx") && r.detail.contains("too big"),
+        "{r}"
+    );
     let c1 = v3(pay(OutPoint { txid: p_id, vout: 0 }, COIN / 2, 1_000));
     let c1_id = e.accept(&c1).unwrap();
     let grandchild = v3(pay(OutPoint { txid: c1_id, vout: 0 }, COIN / 2 - 1_000, 1_000));
@@ -503,7 +709,15 @@ fn eviction_by_feerate_when_full_raises_the_minimum_fee() {
     e.accept(&probe).unwrap();
     let per = e.mp.stats().usage;
     let (bus, sub) = bus_and_sub();
-    let small = Mempool::new(MempoolSettings { max_size_bytes: per * 10 + per / 2, ..Default::default() }, e.chain.clone(), Some(bus), e.dir.path());
+    let small = Mempool::new(
+        MempoolSettings {
+            max_size_bytes: per * 10 + per / 2,
+            ..Default::default()
+        },
+        e.chain.clone(),
+        Some(bus),
+        e.dir.path(),
+    );
     let vsize = probe.vsize() as u64;
     let mut ids = Vec::new();
     for (i, op) in ops[..10].iter().enumerate() {
@@ -528,7 +742,9 @@ fn eviction_by_feerate_when_full_raises_the_minimum_fee() {
     let r = small.accept(pay(ops[11], COIN, vsize * 2), AcceptOptions::default()).unwrap_err();
     assert_eq!(r.reason, "mempool min fee not met");
     // Above the minimum but the worst in a full pool: admitted, then trimmed away.
-    let r = small.accept(pay(ops[12], COIN, vsize * 3 + vsize / 2), AcceptOptions::default()).unwrap_err();
+    let r = small
+        .accept(pay(ops[12], COIN, vsize * 3 + vsize / 2), AcceptOptions::default())
+        .unwrap_err();
     assert_eq!(r.reason, "mempool full");
     assert_eq!(small.len(), 10);
 }
@@ -542,9 +758,20 @@ fn test_clock() -> i64 {
 fn expired_transactions_leave_with_their_descendants() {
     let e = env();
     let ops = e.fund_op_true(2, COIN);
-    let mp = Mempool::new(MempoolSettings { clock: test_clock, ..Default::default() }, e.chain.clone(), None, e.dir.path());
+    let mp = Mempool::new(
+        MempoolSettings {
+            clock: test_clock,
+            ..Default::default()
+        },
+        e.chain.clone(),
+        None,
+        e.dir.path(),
+    );
     let old = mp.accept(pay(ops[0], COIN, 1_000), AcceptOptions::default()).unwrap().txid;
-    let child = mp.accept(pay(OutPoint { txid: old, vout: 0 }, COIN - 1_000, 1_000), AcceptOptions::default()).unwrap().txid;
+    let child = mp
+        .accept(pay(OutPoint { txid: old, vout: 0 }, COIN - 1_000, 1_000), AcceptOptions::default())
+        .unwrap()
+        .txid;
     assert_eq!(mp.entry(&old).unwrap().time, 1_800_000_000);
     CLOCK.fetch_add(336 * 3600 + 1, Ordering::SeqCst);
     let fresh = mp.accept(pay(ops[1], COIN, 1_000), AcceptOptions::default()).unwrap().txid;
@@ -572,7 +799,10 @@ fn block_connect_removes_confirmed_and_conflicting_transactions() {
     assert!(!e.mp.contains(&a_id) && !e.mp.contains(&b_id) && !e.mp.contains(&b_child_id));
     assert!(e.mp.contains(&a_child_id), "child of a confirmed transaction stays");
     assert!(e.mp.contains(&keep));
-    assert!(e.mp.pool().get(&a_child_id).unwrap().parents.is_empty(), "its parent is confirmed now");
+    assert!(
+        e.mp.pool().get(&a_child_id).unwrap().parents.is_empty(),
+        "its parent is confirmed now"
+    );
     let rm = removed(&e.events());
     assert!(rm.contains(&(a_id.to_string(), "block".into())));
     assert!(rm.contains(&(b_id.to_string(), "conflict".into())));
@@ -584,7 +814,11 @@ fn block_connect_removes_confirmed_and_conflicting_transactions() {
     assert!(ids.contains(&a_child_id) && ids.contains(&keep));
     assert!(e.mp.is_empty());
     let fees: u64 = 2_000;
-    assert_eq!(blk.txdata[0].output[0].value.to_sat(), mining::subsidy(e.tip_height()).to_sat() + fees, "coinbase claims subsidy + fees");
+    assert_eq!(
+        blk.txdata[0].output[0].value.to_sat(),
+        mining::subsidy(e.tip_height()).to_sat() + fees,
+        "coinbase claims subsidy + fees"
+    );
 }
 
 #[test]
@@ -596,10 +830,17 @@ fn template_orders_by_ancestor_feerate_and_pays_cpfp() {
     let rich_child = pay(OutPoint { txid: p_id, vout: 0 }, COIN - 200, 20_000);
     let c_id = e.accept(&rich_child).unwrap();
     let middle = e.accept(&pay(ops[1], COIN, 1_000)).unwrap();
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
     let t = e.mp.block_template(now);
     let order: Vec<Txid> = t.txs.iter().map(|x| x.txid).collect();
-    assert_eq!(order, vec![p_id, c_id, middle], "CPFP package first (its ancestor feerate is highest)");
+    assert_eq!(
+        order,
+        vec![p_id, c_id, middle],
+        "CPFP package first (its ancestor feerate is highest)"
+    );
     assert_eq!(t.txs[1].depends, vec![0]);
     assert_eq!(t.coinbase_value, mining::subsidy(t.height).to_sat() + 21_200);
     assert!(t.curtime > t.mtp);
@@ -629,10 +870,17 @@ fn reorg_readmits_disconnected_transactions() {
         Parent::of(&c, &f1.block_hash())
     };
     let f2 = e.mine_on(&f1_parent, vec![]);
-    assert_eq!(e.chain.lock().unwrap().tip().hash, f2.block_hash(), "reorganised to the longer branch");
+    assert_eq!(
+        e.chain.lock().unwrap().tip().hash,
+        f2.block_hash(),
+        "reorganised to the longer branch"
+    );
     assert!(e.mp.contains(&t1_id), "T1 re-admitted from the disconnected block");
     assert!(e.mp.contains(&c1), "T1's child stays valid");
-    assert_eq!(e.mp.pool().get(&c1).unwrap().parents.iter().copied().collect::<Vec<_>>(), vec![t1_id]);
+    assert_eq!(
+        e.mp.pool().get(&c1).unwrap().parents.iter().copied().collect::<Vec<_>>(),
+        vec![t1_id]
+    );
     assert!(!e.mp.contains(&t2_id), "T2 conflicts with the new chain");
     assert!(!e.mp.contains(&d2), "spent an output that no longer exists");
     let ev = e.events();
@@ -661,10 +909,15 @@ async fn node_persists_mempool_across_restart_and_publishes_events() {
             chain.process_block(&b).unwrap();
         }
         let b1 = chain.read_block(&chain.hash_at(1).unwrap()).unwrap().unwrap();
-        let cb = OutPoint { txid: b1.txdata[0].compute_txid(), vout: 0 };
+        let cb = OutPoint {
+            txid: b1.txdata[0].compute_txid(),
+            vout: 0,
+        };
         let tx = spend(&[cb], (0..4).map(|_| op_true_out(10 * COIN)).collect());
         let parent = Parent::of(&chain, &chain.tip().hash);
-        chain.process_block(&mining::build_block(&parent, 999, vec![tx.clone()], Amount::ZERO, p2wsh_op_true())).unwrap();
+        chain
+            .process_block(&mining::build_block(&parent, 999, vec![tx.clone()], Amount::ZERO, p2wsh_op_true()))
+            .unwrap();
         chain.flush(blvm_node::chain::FlushReason::Manual).unwrap();
         fan_out = tx.compute_txid();
     }
@@ -678,13 +931,24 @@ async fn node_persists_mempool_across_restart_and_publishes_events() {
     let node = Node::start(settings()).await.unwrap();
     assert!(node.components().contains(&"mempool".to_string()));
     let sub = node.bus().register("observer");
-    node.bus().subscribe(&sub, &[EventType::MempoolTransactionAdded, EventType::MempoolTransactionRemoved, EventType::NewBlock], None);
+    node.bus().subscribe(
+        &sub,
+        &[
+            EventType::MempoolTransactionAdded,
+            EventType::MempoolTransactionRemoved,
+            EventType::NewBlock,
+        ],
+        None,
+    );
     let mp = node.mempool();
     let a = pay(OutPoint { txid: fan_out, vout: 0 }, 10 * COIN, 2_000);
     let a_id = mp.accept(a.clone(), AcceptOptions::default()).unwrap().txid;
     let b = pay(OutPoint { txid: a_id, vout: 0 }, 10 * COIN - 2_000, 3_000);
     let b_id = mp.accept(b, AcceptOptions::default()).unwrap().txid;
-    let c_id = mp.accept(pay(OutPoint { txid: fan_out, vout: 1 }, 10 * COIN, 1_500), AcceptOptions::default()).unwrap().txid;
+    let c_id = mp
+        .accept(pay(OutPoint { txid: fan_out, vout: 1 }, 10 * COIN, 1_500), AcceptOptions::default())
+        .unwrap()
+        .txid;
     // Module API view: the same mempool.
     use blvm_node::modules::api::MempoolView;
     assert_eq!(MempoolView::info(&*mp).size, 3);
@@ -693,7 +957,12 @@ async fn node_persists_mempool_across_restart_and_publishes_events() {
     let d_id: Txid = MempoolView::submit(&*mp, &d_raw).unwrap().parse().unwrap();
     let times: Vec<i64> = [a_id, b_id, c_id, d_id].iter().map(|t| mp.entry(t).unwrap().time).collect();
     // Confirm D through the node: removed with reason "block", after NewBlock.
-    let t = mp.block_template(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64);
+    let t = mp.block_template(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs() as i64,
+    );
     let mut blk = blvm_node::mempool::template::BlockTemplate::with_transactions(
         &node.chain_ref().lock().unwrap(),
         t.txs.into_iter().filter(|x| x.txid == d_id).collect(),
@@ -707,8 +976,16 @@ async fn node_persists_mempool_across_restart_and_publishes_events() {
     while let Some(Outgoing::Event(ev)) = sub.try_next() {
         evs.push(ev.payload.clone());
     }
-    let pos_block = evs.iter().position(|e| matches!(e, EventPayload::NewBlock { .. })).expect("NewBlock");
-    let pos_rm = evs.iter().position(|e| matches!(e, EventPayload::MempoolTransactionRemoved { txid, reason } if *txid == d_id.to_string() && reason == "block")).expect("removed for block");
+    let pos_block = evs
+        .iter()
+        .position(|e| matches!(e, EventPayload::NewBlock { .. }))
+        .expect("NewBlock");
+    let pos_rm = evs
+        .iter()
+        .position(
+            |e| matches!(e, EventPayload::MempoolTransactionRemoved { txid, reason } if *txid == d_id.to_string() && reason == "block"),
+        )
+        .expect("removed for block");
     assert!(pos_block < pos_rm, "chain event first: {evs:?}");
     assert_eq!(added(&evs).len(), 4);
     assert_eq!(mp.len(), 3);

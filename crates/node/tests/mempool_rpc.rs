@@ -43,7 +43,10 @@ fn sat(v: &Value) -> u64 {
 }
 
 fn op_true_out(value: u64) -> TxOut {
-    TxOut { value: Amount::from_sat(value), script_pubkey: mining::p2wsh_op_true() }
+    TxOut {
+        value: Amount::from_sat(value),
+        script_pubkey: mining::p2wsh_op_true(),
+    }
 }
 
 fn spend(op: OutPoint, outs: Vec<TxOut>) -> bitcoin::Transaction {
@@ -61,10 +64,15 @@ async fn mining_and_mempool_rpcs_have_cores_shapes() {
 
     let program = sha256::Hash::hash(&[0x51]).to_byte_array();
     let spk_hex = format!("0020{}", hex(&program));
-    let addr = bitcoin::Address::from_script(&mining::p2wsh_op_true(), bitcoin::Network::Regtest).unwrap().to_string();
+    let addr = bitcoin::Address::from_script(&mining::p2wsh_op_true(), bitcoin::Network::Regtest)
+        .unwrap()
+        .to_string();
 
     // Generating.
-    assert_eq!(call_err(&node, "generatetoaddress", json!([1, "notanaddress"])).await, (-5, "Error: Invalid address".into()));
+    assert_eq!(
+        call_err(&node, "generatetoaddress", json!([1, "notanaddress"])).await,
+        (-5, "Error: Invalid address".into())
+    );
     assert_eq!(call_err(&node, "generatetodescriptor", json!([1, "raw(51)#00000000"])).await.0, -5);
     let hashes = call(&node, "generatetodescriptor", json!([100, format!("raw({spk_hex})")])).await;
     assert_eq!(hashes.as_array().unwrap().len(), 100);
@@ -75,8 +83,15 @@ async fn mining_and_mempool_rpcs_have_cores_shapes() {
     let cb1 = &b1["tx"][0];
     assert_eq!(cb1["vout"][0]["scriptPubKey"]["hex"], json!(spk_hex));
     assert_eq!(sat(&cb1["vout"][0]["value"]), 50 * 100_000_000);
-    assert_eq!(cb1["vin"][0]["coinbase"].as_str().unwrap(), "5100", "BIP34 height 1 then OP_0, as Core's miner");
-    let coinbase = |b: &Value| OutPoint { txid: Txid::from_str(b["tx"][0]["txid"].as_str().unwrap()).unwrap(), vout: 0 };
+    assert_eq!(
+        cb1["vin"][0]["coinbase"].as_str().unwrap(),
+        "5100",
+        "BIP34 height 1 then OP_0, as Core's miner"
+    );
+    let coinbase = |b: &Value| OutPoint {
+        txid: Txid::from_str(b["tx"][0]["txid"].as_str().unwrap()).unwrap(),
+        vout: 0,
+    };
     let b2 = call(&node, "getblock", json!([hashes[1], 2])).await;
     let b3 = call(&node, "getblock", json!([hashes[2], 2])).await;
 
@@ -104,16 +119,46 @@ async fn mining_and_mempool_rpcs_have_cores_shapes() {
     assert_eq!(r[0]["fees"]["effective-includes"], json!([parent.compute_wtxid().to_string()]));
     let r = call(&node, "testmempoolaccept", json!([[parent_hex], 0.00000001])).await;
     assert_eq!(r[0]["reject-reason"], json!("max-fee-exceeded"));
-    assert_eq!(call_err(&node, "sendrawtransaction", json!([parent_hex, 0.00000001])).await, (-25, "Fee exceeds maximum configured by user (e.g. -maxtxfee, maxfeerate)".into()));
+    assert_eq!(
+        call_err(&node, "sendrawtransaction", json!([parent_hex, 0.00000001])).await,
+        (-25, "Fee exceeds maximum configured by user (e.g. -maxtxfee, maxfeerate)".into())
+    );
     let (code, msg) = call_err(&node, "sendrawtransaction", json!([parent_hex, 1])).await;
-    assert_eq!((code, msg.as_str()), (-8, "Fee rates larger than or equal to 1BTC/kvB are not accepted"));
+    assert_eq!(
+        (code, msg.as_str()),
+        (-8, "Fee rates larger than or equal to 1BTC/kvB are not accepted")
+    );
     assert_eq!(call_err(&node, "sendrawtransaction", json!(["00"])).await.0, -22);
-    let missing = spend(OutPoint { txid: Txid::from_byte_array([3; 32]), vout: 0 }, vec![op_true_out(1_000)]);
-    assert_eq!(call_err(&node, "sendrawtransaction", json!([hex(&serialize(&missing))])).await, (-25, "bad-txns-inputs-missingorspent".into()));
+    let missing = spend(
+        OutPoint {
+            txid: Txid::from_byte_array([3; 32]),
+            vout: 0,
+        },
+        vec![op_true_out(1_000)],
+    );
+    assert_eq!(
+        call_err(&node, "sendrawtransaction", json!([hex(&serialize(&missing))])).await,
+        (-25, "bad-txns-inputs-missingorspent".into())
+    );
     let r = call(&node, "testmempoolaccept", json!([[hex(&serialize(&missing))]])).await;
-    assert_eq!((r[0]["allowed"].clone(), r[0]["reject-reason"].clone()), (json!(false), json!("missing-inputs")));
-    let burn = spend(coinbase(&b2), vec![op_true_out(1_000_000), TxOut { value: Amount::from_sat(5_000), script_pubkey: ScriptBuf::from_bytes(vec![0x6a, 0x01, 0x01]) }]);
-    assert_eq!(call_err(&node, "sendrawtransaction", json!([hex(&serialize(&burn))])).await, (-25, "Unspendable output exceeds maximum configured by user (maxburnamount)".into()));
+    assert_eq!(
+        (r[0]["allowed"].clone(), r[0]["reject-reason"].clone()),
+        (json!(false), json!("missing-inputs"))
+    );
+    let burn = spend(
+        coinbase(&b2),
+        vec![
+            op_true_out(1_000_000),
+            TxOut {
+                value: Amount::from_sat(5_000),
+                script_pubkey: ScriptBuf::from_bytes(vec![0x6a, 0x01, 0x01]),
+            },
+        ],
+    );
+    assert_eq!(
+        call_err(&node, "sendrawtransaction", json!([hex(&serialize(&burn))])).await,
+        (-25, "Unspendable output exceeds maximum configured by user (maxburnamount)".into())
+    );
     let zero_fee = spend(coinbase(&b2), vec![op_true_out(50 * 100_000_000)]);
     let (code, msg) = call_err(&node, "sendrawtransaction", json!([hex(&serialize(&zero_fee))])).await;
     assert_eq!(code, -26);
@@ -124,16 +169,36 @@ async fn mining_and_mempool_rpcs_have_cores_shapes() {
 
     let parent_id = call(&node, "sendrawtransaction", json!([parent_hex])).await;
     assert_eq!(parent_id, json!(parent.compute_txid().to_string()));
-    let child = spend(OutPoint { txid: parent.compute_txid(), vout: 0 }, vec![op_true_out(50 * 100_000_000 - 30_000)]);
+    let child = spend(
+        OutPoint {
+            txid: parent.compute_txid(),
+            vout: 0,
+        },
+        vec![op_true_out(50 * 100_000_000 - 30_000)],
+    );
     let child_id = call(&node, "sendrawtransaction", json!([hex(&serialize(&child))])).await;
     // Package test-accept: parent then child, and the unsorted order.
     let p2 = spend(coinbase(&b3), vec![op_true_out(50 * 100_000_000 - 5_000)]);
-    let c2 = spend(OutPoint { txid: p2.compute_txid(), vout: 0 }, vec![op_true_out(50 * 100_000_000 - 10_000)]);
+    let c2 = spend(
+        OutPoint {
+            txid: p2.compute_txid(),
+            vout: 0,
+        },
+        vec![op_true_out(50 * 100_000_000 - 10_000)],
+    );
     let r = call(&node, "testmempoolaccept", json!([[hex(&serialize(&p2)), hex(&serialize(&c2))]])).await;
-    assert_eq!((r[0]["allowed"].clone(), r[1]["allowed"].clone()), (json!(true), json!(true)), "{r}");
+    assert_eq!(
+        (r[0]["allowed"].clone(), r[1]["allowed"].clone()),
+        (json!(true), json!(true)),
+        "{r}"
+    );
     let r = call(&node, "testmempoolaccept", json!([[hex(&serialize(&c2)), hex(&serialize(&p2))]])).await;
     assert_eq!(r[0]["package-error"], json!("package-not-sorted"));
-    assert_eq!(call(&node, "getrawmempool", json!([])).await.as_array().unwrap().len(), 2, "package test did not add");
+    assert_eq!(
+        call(&node, "getrawmempool", json!([])).await.as_array().unwrap().len(),
+        2,
+        "package test did not add"
+    );
 
     // Mempool views.
     let verbose = call(&node, "getrawmempool", json!([true])).await;
@@ -153,9 +218,15 @@ async fn mining_and_mempool_rpcs_have_cores_shapes() {
     assert_eq!(desc[child_id.as_str().unwrap()]["depends"], json!([parent_id]));
     let ce = call(&node, "getmempoolentry", json!([child_id])).await;
     assert_eq!((ce["ancestorcount"].clone(), ce["vsize"].clone()), (json!(2), json!(child.vsize())));
-    assert_eq!(call_err(&node, "getmempoolentry", json!([Txid::from_byte_array([1; 32]).to_string()])).await, (-5, "Transaction not in mempool".into()));
+    assert_eq!(
+        call_err(&node, "getmempoolentry", json!([Txid::from_byte_array([1; 32]).to_string()])).await,
+        (-5, "Transaction not in mempool".into())
+    );
     let info = call(&node, "getmempoolinfo", json!([])).await;
-    assert_eq!((info["loaded"].clone(), info["size"].clone(), info["fullrbf"].clone()), (json!(true), json!(2), json!(true)));
+    assert_eq!(
+        (info["loaded"].clone(), info["size"].clone(), info["fullrbf"].clone()),
+        (json!(true), json!(2), json!(true))
+    );
     assert_eq!(sat(&info["total_fee"]), 30_000);
     assert_eq!(sat(&info["minrelaytxfee"]), 100);
 
@@ -166,7 +237,15 @@ async fn mining_and_mempool_rpcs_have_cores_shapes() {
     assert_eq!((txs[0]["txid"].clone(), txs[1]["depends"].clone()), (parent_id.clone(), json!([1])));
     assert_eq!(t["coinbasevalue"], json!(5_000_000_000u64 + 30_000));
     let mi = call(&node, "getmininginfo", json!([])).await;
-    assert_eq!((mi["blocks"].clone(), mi["pooledtx"].clone(), mi["currentblocktx"].clone(), mi["chain"].clone()), (json!(102), json!(2), json!(2), json!("regtest")));
+    assert_eq!(
+        (
+            mi["blocks"].clone(),
+            mi["pooledtx"].clone(),
+            mi["currentblocktx"].clone(),
+            mi["chain"].clone()
+        ),
+        (json!(102), json!(2), json!(2), json!("regtest"))
+    );
     assert_eq!(mi["next"]["height"], json!(103));
 
     // generateblock with one mempool transaction: only it is mined, the child stays.
@@ -175,29 +254,68 @@ async fn mining_and_mempool_rpcs_have_cores_shapes() {
     assert_eq!(blk["tx"].as_array().unwrap().len(), 2);
     assert_eq!(blk["tx"][1], parent_id);
     assert_eq!(call(&node, "getrawmempool", json!([])).await, json!([child_id]));
-    assert_eq!(call_err(&node, "generateblock", json!([addr, [Txid::from_byte_array([2; 32]).to_string()]])).await.0, -5);
+    assert_eq!(
+        call_err(&node, "generateblock", json!([addr, [Txid::from_byte_array([2; 32]).to_string()]]))
+            .await
+            .0,
+        -5
+    );
     let dry = call(&node, "generateblock", json!([format!("raw({spk_hex})"), [], false])).await;
     assert!(dry["hex"].as_str().unwrap().len() > 160);
-    assert_eq!(call(&node, "getbestblockhash", json!([])).await, g["hash"], "submit=false does not connect");
-    assert_eq!(call_err(&node, "sendrawtransaction", json!([parent_hex])).await, (-27, "Transaction outputs already in utxo set".into()));
+    assert_eq!(
+        call(&node, "getbestblockhash", json!([])).await,
+        g["hash"],
+        "submit=false does not connect"
+    );
+    assert_eq!(
+        call_err(&node, "sendrawtransaction", json!([parent_hex])).await,
+        (-27, "Transaction outputs already in utxo set".into())
+    );
 
     // Util and persistence.
     let v = call(&node, "validateaddress", json!([addr])).await;
-    assert_eq!((v["isvalid"].clone(), v["iswitness"].clone(), v["isscript"].clone(), v["witness_version"].clone()), (json!(true), json!(true), json!(true), json!(0)));
-    let bad = call(&node, "validateaddress", json!(["tb1qft5p2uhsdcdc3l2ua4ap5qqfg4pjaqlp250x7us7a8qqhrxrxfsqs2g9am"])).await;
+    assert_eq!(
+        (
+            v["isvalid"].clone(),
+            v["iswitness"].clone(),
+            v["isscript"].clone(),
+            v["witness_version"].clone()
+        ),
+        (json!(true), json!(true), json!(true), json!(0))
+    );
+    let bad = call(
+        &node,
+        "validateaddress",
+        json!(["tb1qft5p2uhsdcdc3l2ua4ap5qqfg4pjaqlp250x7us7a8qqhrxrxfsqs2g9am"]),
+    )
+    .await;
     assert_eq!(bad["isvalid"], json!(false));
     assert_eq!(bad["error"], json!("Invalid or unsupported Segwit (Bech32) or Base58 encoding."));
-    assert_eq!(call(&node, "estimatesmartfee", json!([6])).await, json!({"errors": ["Insufficient data or no feerate found"], "blocks": 0}));
+    assert_eq!(
+        call(&node, "estimatesmartfee", json!([6])).await,
+        json!({"errors": ["Insufficient data or no feerate found"], "blocks": 0})
+    );
     assert_eq!(call_err(&node, "estimatesmartfee", json!([0])).await.0, -8);
     let saved = call(&node, "savemempool", json!([])).await;
     let path = std::path::PathBuf::from(saved["filename"].as_str().unwrap());
     assert!(path.ends_with("mempool.dat") && path.exists());
     let help = call(&node, "help", json!([])).await;
-    for m in ["generateblock", "getblocktemplate", "testmempoolaccept", "getmempoolentry", "estimatesmartfee"] {
+    for m in [
+        "generateblock",
+        "getblocktemplate",
+        "testmempoolaccept",
+        "getmempoolentry",
+        "estimatesmartfee",
+    ] {
         assert!(help.as_str().unwrap().contains(m), "help lists {m}");
     }
     // Mined blocks respect the median-time-past rule and the future limit.
     let tip = call(&node, "getblockheader", json!([g["hash"]])).await;
-    assert!(tip["time"].as_i64().unwrap() > call(&node, "getblockheader", json!([tip["previousblockhash"]])).await["mediantime"].as_i64().unwrap());
+    assert!(
+        tip["time"].as_i64().unwrap()
+            > call(&node, "getblockheader", json!([tip["previousblockhash"]])).await["mediantime"]
+                .as_i64()
+                .unwrap()
+    );
     node.shutdown(blvm_node::node::ShutdownReason::Graceful).await;
 }

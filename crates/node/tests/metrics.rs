@@ -24,8 +24,18 @@ fn get(addr: &str, path: &str) -> (u16, String, String) {
     let _ = s.read_to_end(&mut raw);
     let text = String::from_utf8_lossy(&raw).to_string();
     let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    let status = head.lines().next().and_then(|l| l.split_whitespace().nth(1)).and_then(|c| c.parse().ok()).unwrap_or(0);
-    let ctype = head.lines().filter_map(|l| l.split_once(':')).find(|(n, _)| n.eq_ignore_ascii_case("content-type")).map(|(_, v)| v.trim().to_string()).unwrap_or_default();
+    let status = head
+        .lines()
+        .next()
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let ctype = head
+        .lines()
+        .filter_map(|l| l.split_once(':'))
+        .find(|(n, _)| n.eq_ignore_ascii_case("content-type"))
+        .map(|(_, v)| v.trim().to_string())
+        .unwrap_or_default();
     (status, ctype, body.to_string())
 }
 
@@ -53,21 +63,34 @@ fn value(s: &Scrape, metric: &str, labels: &[(&str, &str)]) -> Option<f64> {
 
 /// The `+Inf` bucket (total count) of a histogram series.
 fn histogram_count(s: &Scrape, metric: &str, labels: &[(&str, &str)]) -> Option<f64> {
-    s.samples.iter().filter(|x| x.metric == metric && labels.iter().all(|(k, v)| x.labels.get(k) == Some(*v))).find_map(|x| match &x.value {
-        Value::Histogram(b) => b.iter().find(|c| c.less_than.is_infinite()).map(|c| c.count),
-        _ => None,
-    })
+    s.samples
+        .iter()
+        .filter(|x| x.metric == metric && labels.iter().all(|(k, v)| x.labels.get(k) == Some(*v)))
+        .find_map(|x| match &x.value {
+            Value::Histogram(b) => b.iter().find(|c| c.less_than.is_infinite()).map(|c| c.count),
+            _ => None,
+        })
 }
 
 fn rpc_addr(n: &NodeProc) -> String {
     let log = n.log();
     let line = log.lines().find(|l| l.contains("RPC server listening")).expect("RPC line");
-    line.split("addrs=[").nth(1).and_then(|r| r.split(']').next()).unwrap().split(", ").next().unwrap().to_string()
+    line.split("addrs=[")
+        .nth(1)
+        .and_then(|r| r.split(']').next())
+        .unwrap()
+        .split(", ")
+        .next()
+        .unwrap()
+        .to_string()
 }
 
 fn metrics_addr(n: &NodeProc) -> String {
     let log = n.log();
-    let line = log.lines().find(|l| l.contains("metrics endpoint listening")).unwrap_or_else(|| panic!("no metrics line:\n{log}"));
+    let line = log
+        .lines()
+        .find(|l| l.contains("metrics endpoint listening"))
+        .unwrap_or_else(|| panic!("no metrics line:\n{log}"));
     line.split("http://").nth(1).and_then(|r| r.split('/').next()).unwrap().to_string()
 }
 
@@ -78,13 +101,20 @@ fn scrape_reports_chain_modules_events_and_rpc_latency() {
     let mut crasher = ModuleSpec::recorder("crasher", "crash_after_ms = 300");
     crasher.capabilities = vec![];
     let mut n = start_node(
-        &["-metricsbind=127.0.0.1:0", &format!("-loadblock={}", chain.display()), "-modulemaxrestarts=1", "-modulebackoffms=50"],
+        &[
+            "-metricsbind=127.0.0.1:0",
+            &format!("-loadblock={}", chain.display()),
+            "-modulemaxrestarts=1",
+            "-modulebackoffms=50",
+        ],
         &[ModuleSpec::recorder("rec", ""), crasher],
     );
     n.wait_started();
     assert!(n.log().contains("\"metrics\""), "metrics is a startup component:\n{}", n.log());
     let addr = metrics_addr(&n);
-    n.wait_until(Duration::from_secs(60), "-loadblock finished", |n| n.log().contains("loaded blocks"));
+    n.wait_until(Duration::from_secs(60), "-loadblock finished", |n| {
+        n.log().contains("loaded blocks")
+    });
 
     // RPC calls feed the latency histogram; flushchainstate feeds the flush histogram.
     let rpc = rpc_addr(&n);
@@ -104,7 +134,11 @@ fn scrape_reports_chain_modules_events_and_rpc_latency() {
         if delivered >= tip && failed {
             break s;
         }
-        assert!(start.elapsed() < Duration::from_secs(30), "metrics did not settle: delivered={delivered} crasher failed={failed}\n{}", get(&addr, "/metrics").2);
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "metrics did not settle: delivered={delivered} crasher failed={failed}\n{}",
+            get(&addr, "/metrics").2
+        );
         std::thread::sleep(Duration::from_millis(50));
     };
 
@@ -115,24 +149,45 @@ fn scrape_reports_chain_modules_events_and_rpc_latency() {
     assert!(value(&s, "blvm_mempool_size", &[]).is_some() && value(&s, "blvm_mempool_bytes", &[]).is_some());
     // Every block of the file was published once, and the recorder (read_chain) got each.
     assert_eq!(value(&s, "blvm_events_published_total", &[("type", "NewBlock")]), Some(tip));
-    assert_eq!(value(&s, "blvm_events_published_total", &[("type", "NodeStartupCompleted")]), Some(1.0));
+    assert_eq!(
+        value(&s, "blvm_events_published_total", &[("type", "NodeStartupCompleted")]),
+        Some(1.0)
+    );
     let delivered = value(&s, "blvm_module_events_delivered_total", &[("module", "rec")]).unwrap();
     assert!(delivered >= tip, "rec got {delivered} events");
     assert_eq!(value(&s, "blvm_module_events_dropped_total", &[("module", "rec")]), Some(0.0));
     assert_eq!(value(&s, "blvm_module_up", &[("module", "rec"), ("status", "running")]), Some(1.0));
     assert_eq!(value(&s, "blvm_module_restarts_total", &[("module", "rec")]), Some(0.0));
-    assert_eq!(value(&s, "blvm_module_up", &[("module", "crasher"), ("status", "failed")]), Some(0.0));
-    assert_eq!(value(&s, "blvm_module_restarts_total", &[("module", "crasher")]), Some(2.0), "two unexpected exits with -modulemaxrestarts=1");
+    assert_eq!(
+        value(&s, "blvm_module_up", &[("module", "crasher"), ("status", "failed")]),
+        Some(0.0)
+    );
+    assert_eq!(
+        value(&s, "blvm_module_restarts_total", &[("module", "crasher")]),
+        Some(2.0),
+        "two unexpected exits with -modulemaxrestarts=1"
+    );
     assert_eq!(value(&s, "blvm_events_published_total", &[("type", "ModuleCrashed")]), Some(2.0));
 
-    assert_eq!(histogram_count(&s, "blvm_rpc_request_duration_seconds", &[("method", "getblockcount")]), Some(2.0));
-    assert_eq!(histogram_count(&s, "blvm_rpc_request_duration_seconds", &[("method", "unknown")]), Some(1.0));
+    assert_eq!(
+        histogram_count(&s, "blvm_rpc_request_duration_seconds", &[("method", "getblockcount")]),
+        Some(2.0)
+    );
+    assert_eq!(
+        histogram_count(&s, "blvm_rpc_request_duration_seconds", &[("method", "unknown")]),
+        Some(1.0)
+    );
     let sum = value(&s, "blvm_rpc_request_duration_seconds_sum", &[("method", "getblockcount")]).unwrap();
     assert!(sum > 0.0 && sum < 10.0, "{sum}");
     assert!(histogram_count(&s, "blvm_flush_duration_seconds", &[]).unwrap() >= 1.0);
     assert!(value(&s, "blvm_last_flush_duration_seconds", &[]).unwrap() > 0.0);
     // HELP and TYPE for the families the issue names.
-    for m in ["blvm_chain_height", "blvm_module_events_delivered_total", "blvm_rpc_request_duration_seconds", "blvm_module_up"] {
+    for m in [
+        "blvm_chain_height",
+        "blvm_module_events_delivered_total",
+        "blvm_rpc_request_duration_seconds",
+        "blvm_module_up",
+    ] {
         assert!(s.docs.contains_key(m), "no HELP for {m}");
     }
 

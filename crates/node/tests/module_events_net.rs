@@ -21,7 +21,10 @@ use std::time::Duration;
 fn mempool_and_peer_events_reach_a_module_process() {
     let rpc_port = http::free_port();
     let p2p_port = http::free_port();
-    let mut a = node_proc::start_node(&[&format!("-rpcport={rpc_port}"), &format!("-port={p2p_port}"), "-listen=1"], &[ModuleSpec::recorder("rec", "")]);
+    let mut a = node_proc::start_node(
+        &[&format!("-rpcport={rpc_port}"), &format!("-port={p2p_port}"), "-listen=1"],
+        &[ModuleSpec::recorder("rec", "")],
+    );
     a.wait_started();
     let addr = format!("127.0.0.1:{rpc_port}");
     let cookie = std::fs::read_to_string(a.net_dir().join(".cookie")).unwrap();
@@ -31,14 +34,22 @@ fn mempool_and_peer_events_reach_a_module_process() {
         r["result"].clone()
     };
     let payout = mining::p2wsh_op_true();
-    let address = bitcoin::Address::from_script(&payout, bitcoin::Network::Regtest).unwrap().to_string();
+    let address = bitcoin::Address::from_script(&payout, bitcoin::Network::Regtest)
+        .unwrap()
+        .to_string();
     let hashes = rpc("generatetoaddress", json!([101, address]));
     let first = rpc("getblock", json!([hashes[0], 1]));
     let cb = Txid::from_str(first["tx"][0].as_str().unwrap()).unwrap();
     let out = rpc("gettxout", json!([cb.to_string(), 0]));
     assert_eq!(out["scriptPubKey"]["hex"], json!(payout.to_hex_string()));
     let value = Amount::from_sat((out["value"].as_f64().unwrap() * 1e8).round() as u64);
-    let tx = mining::spend(&[(OutPoint { txid: cb, vout: 0 }, payout.clone())], vec![TxOut { value: value - Amount::from_sat(100_000), script_pubkey: payout.clone() }]);
+    let tx = mining::spend(
+        &[(OutPoint { txid: cb, vout: 0 }, payout.clone())],
+        vec![TxOut {
+            value: value - Amount::from_sat(100_000),
+            script_pubkey: payout.clone(),
+        }],
+    );
     let txid = rpc("sendrawtransaction", json!([hex(&serialize(&tx))]));
     assert_eq!(txid, json!(tx.compute_txid().to_string()));
     rpc("generatetoaddress", json!([1, address]));
@@ -46,14 +57,21 @@ fn mempool_and_peer_events_reach_a_module_process() {
     // A second node connects to A over P2P, then stops.
     let mut b = node_proc::start_node(&[&format!("-connect=127.0.0.1:{p2p_port}"), "-listen=0"], &[]);
     b.wait_started();
-    a.wait_until(Duration::from_secs(20), "PeerConnected", |n| n.recorded_events("rec").iter().any(|(t, _)| t == "PeerConnected"));
+    a.wait_until(Duration::from_secs(20), "PeerConnected", |n| {
+        n.recorded_events("rec").iter().any(|(t, _)| t == "PeerConnected")
+    });
     b.stop(Duration::from_secs(20));
-    a.wait_until(Duration::from_secs(20), "PeerDisconnected", |n| n.recorded_events("rec").iter().any(|(t, _)| t == "PeerDisconnected"));
+    a.wait_until(Duration::from_secs(20), "PeerDisconnected", |n| {
+        n.recorded_events("rec").iter().any(|(t, _)| t == "PeerDisconnected")
+    });
 
     let ev = a.recorded_events("rec");
     let find = |ty: &str| ev.iter().find(|(t, _)| t == ty).unwrap_or_else(|| panic!("no {ty}")).1["payload"].clone();
     let txid = tx.compute_txid().to_string();
-    assert_eq!(find("NewTransaction"), json!({"txid": txid, "wtxid": tx.compute_wtxid().to_string()}));
+    assert_eq!(
+        find("NewTransaction"),
+        json!({"txid": txid, "wtxid": tx.compute_wtxid().to_string()})
+    );
     let added = find("MempoolTransactionAdded");
     assert_eq!(added["txid"], json!(txid));
     assert_eq!(added["fee_sat"], 100_000);

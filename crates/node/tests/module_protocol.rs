@@ -44,17 +44,35 @@ fn handshake(token: Option<&str>, name: &str) -> Value {
 fn token_handshake_and_every_api_method() {
     let mut n = node_proc::start_node_with_chain(&common::chain_hex_path(), &[], &[ModuleSpec::recorder("api", "call_api = true")]);
     n.wait_started();
-    n.wait_until(Duration::from_secs(20), "api calls done", |n| api_answers(n, "api").iter().any(|a| a["method"] == "done"));
+    n.wait_until(Duration::from_secs(20), "api calls done", |n| {
+        api_answers(n, "api").iter().any(|a| a["method"] == "done")
+    });
     let socket = n.net_dir().join("modules.sock");
     use std::os::unix::fs::PermissionsExt;
-    assert_eq!(std::fs::metadata(&socket).unwrap().permissions().mode() & 0o777, 0o600, "socket must be 0600");
+    assert_eq!(
+        std::fs::metadata(&socket).unwrap().permissions().mode() & 0o777,
+        0o600,
+        "socket must be 0600"
+    );
 
     let connected = &n.recorded("api")[0];
     assert_eq!(connected["kind"], "connected");
     assert_eq!(connected["capabilities"].as_array().unwrap().len(), 6);
     let answers = api_answers(&n, "api");
     let by = |m: &str| answers.iter().filter(|a| a["method"] == m).cloned().collect::<Vec<_>>();
-    for m in ["GetChainTip", "GetBlock", "GetBlockHeader", "GetUtxo", "GetMempoolInfo", "GetMempoolTxids", "GetPeers", "GetBlockchainInfo", "GetSyncStatus", "ReportHealth", "PublishEvent"] {
+    for m in [
+        "GetChainTip",
+        "GetBlock",
+        "GetBlockHeader",
+        "GetUtxo",
+        "GetMempoolInfo",
+        "GetMempoolTxids",
+        "GetPeers",
+        "GetBlockchainInfo",
+        "GetSyncStatus",
+        "ReportHealth",
+        "PublishEvent",
+    ] {
         assert!(by(m).iter().all(|a| a["ok"] == true), "{m} failed: {:?}", by(m));
         assert!(!by(m).is_empty(), "{m} not called");
     }
@@ -84,7 +102,9 @@ fn token_handshake_and_every_api_method() {
     assert_eq!(by("SubmitTransaction")[0]["ok"], false);
     // The published ModuleEvent is namespaced to the module and delivered back to it.
     n.wait_until(Duration::from_secs(5), "ModuleEvent delivered", |n| {
-        n.recorded_events("api").iter().any(|(t, e)| t == "ModuleEvent" && e["payload"]["module"] == "api" && e["payload"]["name"] == "api-probe")
+        n.recorded_events("api")
+            .iter()
+            .any(|(t, e)| t == "ModuleEvent" && e["payload"]["module"] == "api" && e["payload"]["name"] == "api-probe")
     });
     n.stop(Duration::from_secs(20));
 }
@@ -95,7 +115,9 @@ fn capabilities_are_enforced() {
     spec.capabilities.clear();
     let mut n = start_node(&[], &[spec]);
     n.wait_started();
-    n.wait_until(Duration::from_secs(20), "api calls done", |n| api_answers(n, "nocaps").iter().any(|a| a["method"] == "done"));
+    n.wait_until(Duration::from_secs(20), "api calls done", |n| {
+        api_answers(n, "nocaps").iter().any(|a| a["method"] == "done")
+    });
     for a in api_answers(&n, "nocaps").iter().filter(|a| a["method"] != "done") {
         assert_eq!(a["ok"], false, "{a}");
         assert!(a["error"].as_str().unwrap().contains("capability"), "{a}");
@@ -146,7 +168,9 @@ fn bad_token_garbage_and_oversized_frames_are_refused_while_others_are_unaffecte
     assert!(took < Duration::from_secs(5), "{took:?}");
     let ev = n.recorded_events("good");
     assert!(ev.iter().any(|(t, _)| t == "NodeShutdownCompleted"));
-    assert!(!ev.iter().any(|(t, e)| t == "ModuleLoaded" && (e["payload"]["name"] == "intruder" || e["payload"]["name"] == "anon")));
+    assert!(!ev
+        .iter()
+        .any(|(t, e)| t == "ModuleLoaded" && (e["payload"]["name"] == "intruder" || e["payload"]["name"] == "anon")));
     let log = n.log();
     assert!(log.contains("presented no valid token"), "{log}");
 }
@@ -160,11 +184,17 @@ fn unauthenticated_connections_only_when_allowed_and_read_only() {
     let ack = read_frame(&mut s).expect("ack");
     assert_eq!(ack["type"], "HandshakeAck", "{ack}");
     assert_eq!(ack["capabilities"], serde_json::json!(["read_chain"]));
-    s.write_all(&frame(&serde_json::json!({"type": "Request", "id": 7, "request": {"method": "GetChainTip"}}))).unwrap();
+    s.write_all(&frame(
+        &serde_json::json!({"type": "Request", "id": 7, "request": {"method": "GetChainTip"}}),
+    ))
+    .unwrap();
     let r = read_frame(&mut s).unwrap();
     assert_eq!(r["id"], 7);
     assert_eq!(r["result"]["status"], "Ok");
-    s.write_all(&frame(&serde_json::json!({"type": "Request", "id": 8, "request": {"method": "PublishEvent", "name": "x", "data": "{}"}}))).unwrap();
+    s.write_all(&frame(
+        &serde_json::json!({"type": "Request", "id": 8, "request": {"method": "PublishEvent", "name": "x", "data": "{}"}}),
+    ))
+    .unwrap();
     let r = read_frame(&mut s).unwrap();
     assert_eq!(r["id"], 8);
     assert_eq!(r["result"]["code"], 2, "PERMISSION_DENIED: {r}");

@@ -41,7 +41,12 @@ impl Ctx {
     }
 
     fn banned(&self) -> Vec<String> {
-        self.rpc("listbanned", json!([])).as_array().unwrap().iter().map(|b| b["address"].as_str().unwrap().to_string()).collect()
+        self.rpc("listbanned", json!([]))
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|b| b["address"].as_str().unwrap().to_string())
+            .collect()
     }
 
     fn peer(&self, from: &str) -> TestPeer {
@@ -56,7 +61,11 @@ impl Ctx {
 
     /// The node closes the connection; its log gives `reason`.
     fn assert_dropped(&self, p: &mut TestPeer, from: &str, reason: &str) {
-        assert!(p.wait_closed(Duration::from_secs(10)), "node kept the connection from {from} open (expected: {reason})\n{}", self.node.log());
+        assert!(
+            p.wait_closed(Duration::from_secs(10)),
+            "node kept the connection from {from} open (expected: {reason})\n{}",
+            self.node.log()
+        );
         self.node.wait_until(Duration::from_secs(5), reason, |n| n.log().contains(reason));
     }
 
@@ -64,7 +73,12 @@ impl Ctx {
         let want = format!("{from}/32");
         let t = Instant::now();
         while !self.banned().contains(&want) {
-            assert!(t.elapsed() < Duration::from_secs(5), "{from} not in listbanned: {:?}\n{}", self.banned(), self.node.log());
+            assert!(
+                t.elapsed() < Duration::from_secs(5),
+                "{from} not in listbanned: {:?}\n{}",
+                self.banned(),
+                self.node.log()
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
         // A banned address is refused: the connection is closed without a version.
@@ -77,7 +91,11 @@ impl Ctx {
     }
 
     fn assert_not_banned(&self, from: &str) {
-        assert!(!self.banned().contains(&format!("{from}/32")), "{from} should not be banned: {:?}", self.banned());
+        assert!(
+            !self.banned().contains(&format!("{from}/32")),
+            "{from} should not be banned: {:?}",
+            self.banned()
+        );
         let mut p = self.peer(from);
         p.handshake(0);
     }
@@ -86,7 +104,11 @@ impl Ctx {
     fn assert_serving(&self) {
         let mut p = self.ready_peer("127.0.0.1");
         let genesis = self.blocks[0].block_hash();
-        p.send(NetworkMessage::GetHeaders(GetHeadersMessage::new(vec![genesis], BlockHash::all_zeros()))).unwrap();
+        p.send(NetworkMessage::GetHeaders(GetHeadersMessage::new(
+            vec![genesis],
+            BlockHash::all_zeros(),
+        )))
+        .unwrap();
         let headers = p.expect(Duration::from_secs(10), "headers", |m| match m {
             NetworkMessage::Headers(h) => Some(h.clone()),
             _ => None,
@@ -109,7 +131,17 @@ impl Ctx {
 }
 
 fn start(datadir: &std::path::Path, rpc_port: u16) -> NodeProc {
-    node_proc::start_node_in(datadir, &[&format!("-rpcport={rpc_port}"), "-port=0", "-bind=127.0.0.1", "-peertimeout=2", "-debug=net"], &[])
+    node_proc::start_node_in(
+        datadir,
+        &[
+            &format!("-rpcport={rpc_port}"),
+            "-port=0",
+            "-bind=127.0.0.1",
+            "-peertimeout=2",
+            "-debug=net",
+        ],
+        &[],
+    )
 }
 
 fn tip_parent(blocks: &[Block]) -> mining::Parent {
@@ -126,8 +158,17 @@ fn hostile_peers_are_dropped_or_banned_and_honest_peers_still_served() {
     node.wait_started();
     let addr = p2p_peer::p2p_addr(&node);
     let core = common::core_json();
-    let utxo_hash = core["gettxoutsetinfo"]["hash_serialized_3"]["hash_serialized_3"].as_str().unwrap().to_string();
-    let ctx = Ctx { node, rpc_port, addr, blocks: common::chain_blocks(), utxo_hash };
+    let utxo_hash = core["gettxoutsetinfo"]["hash_serialized_3"]["hash_serialized_3"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let ctx = Ctx {
+        node,
+        rpc_port,
+        addr,
+        blocks: common::chain_blocks(),
+        utxo_hash,
+    };
     ctx.assert_serving();
 
     // 1. Wrong network magic (mainnet): disconnect, no ban.
@@ -168,7 +209,8 @@ fn hostile_peers_are_dropped_or_banned_and_honest_peers_still_served() {
 
     // 6. Anything but version first: ban.
     let mut p = ctx.peer("127.0.0.7");
-    p.send(NetworkMessage::GetHeaders(GetHeadersMessage::new(vec![], BlockHash::all_zeros()))).unwrap();
+    p.send(NetworkMessage::GetHeaders(GetHeadersMessage::new(vec![], BlockHash::all_zeros())))
+        .unwrap();
     ctx.assert_dropped(&mut p, "127.0.0.7", "getheaders message before version handshake");
     ctx.assert_banned("127.0.0.7");
 
@@ -216,13 +258,24 @@ fn hostile_peers_are_dropped_or_banned_and_honest_peers_still_served() {
 
     // 11. A consensus-invalid transaction (the same input twice): ban.
     let mut p = ctx.ready_peer("127.0.0.12");
-    let op = OutPoint { txid: ctx.blocks[1].txdata[0].compute_txid(), vout: 0 };
-    let input = TxIn { previous_output: op, script_sig: bitcoin::ScriptBuf::new(), sequence: Sequence::MAX, witness: Witness::new() };
+    let op = OutPoint {
+        txid: ctx.blocks[1].txdata[0].compute_txid(),
+        vout: 0,
+    };
+    let input = TxIn {
+        previous_output: op,
+        script_sig: bitcoin::ScriptBuf::new(),
+        sequence: Sequence::MAX,
+        witness: Witness::new(),
+    };
     let dup = Transaction {
         version: bitcoin::transaction::Version::TWO,
         lock_time: bitcoin::absolute::LockTime::ZERO,
         input: vec![input.clone(), input],
-        output: vec![TxOut { value: Amount::from_sat(1000), script_pubkey: mining::p2wsh_op_true() }],
+        output: vec![TxOut {
+            value: Amount::from_sat(1000),
+            script_pubkey: mining::p2wsh_op_true(),
+        }],
     };
     p.send(NetworkMessage::Tx(dup)).unwrap();
     ctx.assert_dropped(&mut p, "127.0.0.12", "bad-txns-inputs-duplicate");
@@ -230,7 +283,9 @@ fn hostile_peers_are_dropped_or_banned_and_honest_peers_still_served() {
 
     // 12. An inv with more than 50,000 entries: ban.
     let mut p = ctx.ready_peer("127.0.0.13");
-    let inv: Vec<Inventory> = (0..50_001u32).map(|i| Inventory::WTx(bitcoin::Wtxid::from_byte_array([(i % 251) as u8; 32]))).collect();
+    let inv: Vec<Inventory> = (0..50_001u32)
+        .map(|i| Inventory::WTx(bitcoin::Wtxid::from_byte_array([(i % 251) as u8; 32])))
+        .collect();
     let _ = p.send(NetworkMessage::Inv(inv));
     ctx.assert_dropped(&mut p, "127.0.0.13", "inv with 50001 entries");
     ctx.assert_banned("127.0.0.13");
@@ -248,7 +303,9 @@ fn hostile_peers_are_dropped_or_banned_and_honest_peers_still_served() {
     let t = Instant::now();
     p.send_raw(&f[..10]).unwrap();
     assert!(p.wait_closed_silent(Duration::from_secs(10)), "half-sent header kept open");
-    ctx.node.wait_until(Duration::from_secs(5), "slowloris log", |n| n.log().contains("message not completed within 2s"));
+    ctx.node.wait_until(Duration::from_secs(5), "slowloris log", |n| {
+        n.log().contains("message not completed within 2s")
+    });
     assert!(t.elapsed() < Duration::from_secs(8));
     let mut p = ctx.ready_peer("127.0.0.15");
     let f = p2p_peer::frame(NetworkMessage::Ping(8));
@@ -277,21 +334,37 @@ fn hostile_peers_are_dropped_or_banned_and_honest_peers_still_served() {
     ctx.assert_serving();
     let mut honest = ctx.ready_peer("127.0.0.1");
     honest.send(NetworkMessage::Block(good.clone())).unwrap();
-    ctx.node.wait_until(Duration::from_secs(10), "the genuine block to connect", |_| ctx.rpc("getbestblockhash", json!([])) == json!(good.block_hash().to_string()));
+    ctx.node.wait_until(Duration::from_secs(10), "the genuine block to connect", |_| {
+        ctx.rpc("getbestblockhash", json!([])) == json!(good.block_hash().to_string())
+    });
     drop(honest);
 
     // Bans are persisted: after a restart they are still listed and enforced.
     let before = ctx.banned();
-    let Ctx { mut node, blocks, utxo_hash, .. } = ctx;
+    let Ctx {
+        mut node,
+        blocks,
+        utxo_hash,
+        ..
+    } = ctx;
     let (st, _) = node.stop(Duration::from_secs(30));
     assert!(st.success());
-    let banlist: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(tmp.path().join("regtest/banlist.json")).unwrap()).unwrap();
+    let banlist: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(tmp.path().join("regtest/banlist.json")).unwrap()).unwrap();
     assert_eq!(banlist["banned_nets"].as_array().unwrap().len(), before.len());
     let rpc_port = http::free_port();
     let node = start(tmp.path(), rpc_port);
-    node.wait_until(Duration::from_secs(30), "second startup", |n| n.log().matches("node startup completed").count() == 2);
+    node.wait_until(Duration::from_secs(30), "second startup", |n| {
+        n.log().matches("node startup completed").count() == 2
+    });
     let addr = p2p_peer::p2p_addr(&node);
-    let ctx = Ctx { node, rpc_port, addr, blocks, utxo_hash };
+    let ctx = Ctx {
+        node,
+        rpc_port,
+        addr,
+        blocks,
+        utxo_hash,
+    };
     let mut after = ctx.banned();
     let mut b = before.clone();
     after.sort();
@@ -301,9 +374,15 @@ fn hostile_peers_are_dropped_or_banned_and_honest_peers_still_served() {
     // setban/clearbanned manage the list.
     ctx.rpc("setban", json!(["127.0.0.99", "add", 600]));
     assert!(ctx.banned().contains(&"127.0.0.99/32".to_string()));
-    assert_eq!(p2p_peer::rpc_raw(&ctx.node, ctx.rpc_port, "setban", json!(["127.0.0.99", "add"]))["error"]["code"], -23);
+    assert_eq!(
+        p2p_peer::rpc_raw(&ctx.node, ctx.rpc_port, "setban", json!(["127.0.0.99", "add"]))["error"]["code"],
+        -23
+    );
     ctx.rpc("setban", json!(["127.0.0.99", "remove"]));
-    assert_eq!(p2p_peer::rpc_raw(&ctx.node, ctx.rpc_port, "setban", json!(["not-an-ip", "add"]))["error"]["code"], -30);
+    assert_eq!(
+        p2p_peer::rpc_raw(&ctx.node, ctx.rpc_port, "setban", json!(["not-an-ip", "add"]))["error"]["code"],
+        -30
+    );
     ctx.rpc("clearbanned", json!([]));
     assert!(ctx.banned().is_empty());
     ctx.assert_not_banned("127.0.0.3");

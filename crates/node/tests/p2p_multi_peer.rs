@@ -108,7 +108,13 @@ fn scripted_peer(chain: Vec<Block>, behaviour: Behaviour) -> Scripted {
             }
         }
     });
-    Scripted { addr, requested, closed, stop, thread: Some(thread) }
+    Scripted {
+        addr,
+        requested,
+        closed,
+        stop,
+        thread: Some(thread),
+    }
 }
 
 fn wait_for(what: &str, timeout: Duration, nodes: &[&NodeProc], mut f: impl FnMut() -> bool) {
@@ -120,12 +126,19 @@ fn wait_for(what: &str, timeout: Duration, nodes: &[&NodeProc], mut f: impl FnMu
         std::thread::sleep(Duration::from_millis(25));
     }
     let logs: Vec<String> = nodes.iter().map(|n| n.log()).collect();
-    panic!("timed out after {timeout:?} waiting for {what}\n{}", logs.join("\n=====================\n"));
+    panic!(
+        "timed out after {timeout:?} waiting for {what}\n{}",
+        logs.join("\n=====================\n")
+    );
 }
 
 fn start_a() -> (NodeProc, u16, std::net::SocketAddr) {
     let pa = http::free_port();
-    let a = node_proc::start_node_with_chain(&common::chain_hex_path(), &[&format!("-rpcport={pa}"), "-port=0", "-bind=127.0.0.1"], &[]);
+    let a = node_proc::start_node_with_chain(
+        &common::chain_hex_path(),
+        &[&format!("-rpcport={pa}"), "-port=0", "-bind=127.0.0.1"],
+        &[],
+    );
     a.wait_started();
     let addr = p2p_peer::p2p_addr(&a);
     (a, pa, addr)
@@ -134,7 +147,10 @@ fn start_a() -> (NodeProc, u16, std::net::SocketAddr) {
 fn assert_synced_to_core(b: &NodeProc, pb: u16) {
     let core = common::core_json();
     assert_eq!(rpc(b, pb, "getbestblockhash", json!([])), core["tip_hash"]);
-    assert_eq!(rpc(b, pb, "gettxoutsetinfo", json!([]))["hash_serialized_3"], core["gettxoutsetinfo"]["hash_serialized_3"]["hash_serialized_3"]);
+    assert_eq!(
+        rpc(b, pb, "gettxoutsetinfo", json!([]))["hash_serialized_3"],
+        core["gettxoutsetinfo"]["hash_serialized_3"]["hash_serialized_3"]
+    );
 }
 
 #[test]
@@ -146,17 +162,31 @@ fn stalling_peer_is_dropped_and_its_blocks_reassigned() {
     let b = node_proc::start_node(&[&format!("-rpcport={pb}"), &format!("-connect={}", c.addr)], &[]);
     b.wait_started();
     // C announces the chain, so B asks C for the first blocks, which never come.
-    wait_for("B to request blocks from C", Duration::from_secs(20), &[&b], || c.requested.lock().unwrap().len() >= 16);
+    wait_for("B to request blocks from C", Duration::from_secs(20), &[&b], || {
+        c.requested.lock().unwrap().len() >= 16
+    });
     let asked: Vec<BlockHash> = c.requested.lock().unwrap().clone();
-    assert_eq!(asked[0], blocks[1].block_hash(), "downloads start right after the fork point (genesis)");
+    assert_eq!(
+        asked[0],
+        blocks[1].block_hash(),
+        "downloads start right after the fork point (genesis)"
+    );
     // Now A joins; it gets the rest of the window, and after the stall timeout C's blocks.
     let t = Instant::now();
     rpc(&b, pb, "addnode", json!([a_addr.to_string(), "onetry"]));
-    wait_for("B to sync 300 blocks", Duration::from_secs(40), &[&a, &b], || rpc(&b, pb, "getblockcount", json!([])) == json!(300));
+    wait_for("B to sync 300 blocks", Duration::from_secs(40), &[&a, &b], || {
+        rpc(&b, pb, "getblockcount", json!([])) == json!(300)
+    });
     assert_synced_to_core(&b, pb);
     let log = b.log();
-    assert!(log.contains("block download stalled: 16 blocks in flight"), "no stall detected:\n{log}");
-    assert!(c.closed.load(Ordering::SeqCst) || c.thread.as_ref().is_some_and(|t| t.is_finished()), "B kept the stalling peer");
+    assert!(
+        log.contains("block download stalled: 16 blocks in flight"),
+        "no stall detected:\n{log}"
+    );
+    assert!(
+        c.closed.load(Ordering::SeqCst) || c.thread.as_ref().is_some_and(|t| t.is_finished()),
+        "B kept the stalling peer"
+    );
     // The stalled blocks were requested from A afterwards; A served everything.
     let peers = rpc(&b, pb, "getpeerinfo", json!([]));
     let peers = peers.as_array().unwrap();
@@ -164,7 +194,10 @@ fn stalling_peer_is_dropped_and_its_blocks_reassigned() {
     assert_eq!(peers[0]["addr"], a_addr.to_string());
     // Stalling is not misbehaviour: C is not banned.
     assert!(rpc(&b, pb, "listbanned", json!([])).as_array().unwrap().is_empty());
-    eprintln!("sync with a stalling peer finished {:.1}s after A joined", t.elapsed().as_secs_f64());
+    eprintln!(
+        "sync with a stalling peer finished {:.1}s after A joined",
+        t.elapsed().as_secs_f64()
+    );
     drop(a);
 }
 
@@ -188,9 +221,18 @@ fn peer_serving_an_invalid_block_is_banned_and_sync_completes_from_the_honest_on
     let bad = fork[fork_at + 1].block_hash();
     let c = scripted_peer(fork, Behaviour::Serve);
     let pb = http::free_port();
-    let b = node_proc::start_node(&[&format!("-rpcport={pb}"), &format!("-connect={}", c.addr), &format!("-connect={a_addr}")], &[]);
+    let b = node_proc::start_node(
+        &[
+            &format!("-rpcport={pb}"),
+            &format!("-connect={}", c.addr),
+            &format!("-connect={a_addr}"),
+        ],
+        &[],
+    );
     b.wait_started();
-    wait_for("B to sync A's 300 blocks", Duration::from_secs(40), &[&a, &b], || rpc(&b, pb, "getblockcount", json!([])) == json!(300));
+    wait_for("B to sync A's 300 blocks", Duration::from_secs(40), &[&a, &b], || {
+        rpc(&b, pb, "getblockcount", json!([])) == json!(300)
+    });
     assert_synced_to_core(&b, pb);
     // C was asked for the bad block (its chain had the most work), served it, and got banned.
     assert!(c.requested.lock().unwrap().contains(&bad), "B never downloaded the fork");
@@ -200,7 +242,10 @@ fn peer_serving_an_invalid_block_is_banned_and_sync_completes_from_the_honest_on
     let log = b.log();
     // The fork's first bad block is rejected with Core's reason; the ban itself may be triggered by
     // it or by a descendant the peer already sent ("duplicate-invalid"), whichever arrives first.
-    assert!(log.contains(&format!("block={bad} reason=bad-cb-amount")) || log.contains(&format!("invalid block {bad}: bad-cb-amount")), "rejection not logged:\n{log}");
+    assert!(
+        log.contains(&format!("block={bad} reason=bad-cb-amount")) || log.contains(&format!("invalid block {bad}: bad-cb-amount")),
+        "rejection not logged:\n{log}"
+    );
     assert!(log.contains("banning 127.0.0.2"), "ban not logged:\n{log}");
     let hdr = rpc(&b, pb, "getblockheader", json!([bad.to_string()]));
     assert_eq!(hdr["confirmations"], -1);
@@ -212,16 +257,29 @@ fn syncs_from_two_honest_nodes_in_parallel() {
     let (a, pa, a_addr) = start_a();
     let (c, pc, c_addr) = start_a();
     let pb = http::free_port();
-    let b = node_proc::start_node(&[&format!("-rpcport={pb}"), &format!("-connect={a_addr}"), &format!("-connect={c_addr}")], &[]);
+    let b = node_proc::start_node(
+        &[
+            &format!("-rpcport={pb}"),
+            &format!("-connect={a_addr}"),
+            &format!("-connect={c_addr}"),
+        ],
+        &[],
+    );
     b.wait_started();
-    wait_for("B to sync 300 blocks from A and C", Duration::from_secs(40), &[&a, &c, &b], || rpc(&b, pb, "getblockcount", json!([])) == json!(300));
+    wait_for("B to sync 300 blocks from A and C", Duration::from_secs(40), &[&a, &c, &b], || {
+        rpc(&b, pb, "getblockcount", json!([])) == json!(300)
+    });
     assert_synced_to_core(&b, pb);
     // Both served blocks: each one's getpeerinfo shows B, and B got blocks from both.
     let peers = rpc(&b, pb, "getpeerinfo", json!([]));
     let peers = peers.as_array().unwrap();
     assert_eq!(peers.len(), 2, "{peers:?}");
     for p in peers {
-        assert!(p["last_block"].as_i64().unwrap() > 0, "peer {} delivered no block: {peers:?}", p["addr"]);
+        assert!(
+            p["last_block"].as_i64().unwrap() > 0,
+            "peer {} delivered no block: {peers:?}",
+            p["addr"]
+        );
         assert!(p["synced_blocks"].as_i64().unwrap() > 0);
     }
     for (n, port) in [(&a, pa), (&c, pc)] {

@@ -47,14 +47,23 @@ fn accept_from(listener: &std::net::TcpListener, timeout: Duration) -> Option<Te
 
 fn addrv2(addr: SocketAddr) -> AddrV2Message {
     let SocketAddr::V4(v4) = addr else { panic!("ipv4 only") };
-    AddrV2Message { time: 1_790_000_000, services: ServiceFlags::NETWORK | ServiceFlags::WITNESS, addr: AddrV2::Ipv4(*v4.ip()), port: v4.port() }
+    AddrV2Message {
+        time: 1_790_000_000,
+        services: ServiceFlags::NETWORK | ServiceFlags::WITNESS,
+        addr: AddrV2::Ipv4(*v4.ip()),
+        port: v4.port(),
+    }
 }
 
 #[test]
 fn events_rpcs_and_address_handling() {
     let port = http::free_port();
     let tmp = tempfile::tempdir().unwrap();
-    let n = node_proc::start_node_in(tmp.path(), &[&format!("-rpcport={port}"), "-port=0", "-bind=127.0.0.1"], &[ModuleSpec::recorder("rec", "")]);
+    let n = node_proc::start_node_in(
+        tmp.path(),
+        &[&format!("-rpcport={port}"), "-port=0", "-bind=127.0.0.1"],
+        &[ModuleSpec::recorder("rec", "")],
+    );
     n.wait_started();
     let addr = p2p_peer::p2p_addr(&n);
 
@@ -70,7 +79,9 @@ fn events_rpcs_and_address_handling() {
     let mut p = TestPeer::connect_from(addr, "127.0.0.1").unwrap();
     p.handshake(0);
     let local = p.stream.local_addr().unwrap();
-    wait_for("PeerConnected", Duration::from_secs(10), &n, || n.recorded_events("rec").iter().any(|(t, _)| t == "PeerConnected"));
+    wait_for("PeerConnected", Duration::from_secs(10), &n, || {
+        n.recorded_events("rec").iter().any(|(t, _)| t == "PeerConnected")
+    });
     let (_, ev) = n.recorded_events("rec").into_iter().find(|(t, _)| t == "PeerConnected").unwrap();
     let data = &ev["payload"];
     assert_eq!(data["addr"], local.to_string(), "{ev}");
@@ -83,7 +94,9 @@ fn events_rpcs_and_address_handling() {
         _ => None,
     });
     p.send(NetworkMessage::Pong(x)).unwrap();
-    wait_for("first pong recorded", Duration::from_secs(5), &n, || rpc(&n, port, "getpeerinfo", json!([]))[0]["pingtime"].is_number());
+    wait_for("first pong recorded", Duration::from_secs(5), &n, || {
+        rpc(&n, port, "getpeerinfo", json!([]))[0]["pingtime"].is_number()
+    });
     rpc(&n, port, "ping", json!([]));
     let y = p.expect(Duration::from_secs(5), "the RPC ping", |m| match m {
         NetworkMessage::Ping(y) => Some(*y),
@@ -91,7 +104,9 @@ fn events_rpcs_and_address_handling() {
     });
     assert_ne!(x, y, "a fresh nonce per ping");
     p.send(NetworkMessage::Pong(y)).unwrap();
-    wait_for("pingtime in getpeerinfo", Duration::from_secs(5), &n, || rpc(&n, port, "getpeerinfo", json!([]))[0]["pingtime"].is_number());
+    wait_for("pingtime in getpeerinfo", Duration::from_secs(5), &n, || {
+        rpc(&n, port, "getpeerinfo", json!([]))[0]["pingtime"].is_number()
+    });
     let pi = rpc(&n, port, "getpeerinfo", json!([]));
     assert_eq!(pi[0]["id"], peer_id);
     assert_eq!(pi[0]["subver"], "/blvm-test-peer:0.1/");
@@ -107,13 +122,20 @@ fn events_rpcs_and_address_handling() {
     let listener = p2p_peer::listen_on("127.0.0.3");
     let learned = listener.local_addr().unwrap();
     p.send(NetworkMessage::AddrV2(vec![addrv2(learned)])).unwrap();
-    let mut dialled = accept_from(&listener, Duration::from_secs(15)).unwrap_or_else(|| panic!("node never dialled the learned address\n{}", n.log()));
+    let mut dialled =
+        accept_from(&listener, Duration::from_secs(15)).unwrap_or_else(|| panic!("node never dialled the learned address\n{}", n.log()));
     let v = dialled.accept_handshake(0);
     assert!(v.user_agent.starts_with("/blvm:"));
     // Outbound full-relay peers are asked for addresses.
-    dialled.expect(Duration::from_secs(5), "getaddr", |m| matches!(m, NetworkMessage::GetAddr).then_some(()));
+    dialled.expect(Duration::from_secs(5), "getaddr", |m| {
+        matches!(m, NetworkMessage::GetAddr).then_some(())
+    });
     wait_for("the outbound peer in getpeerinfo", Duration::from_secs(5), &n, || {
-        rpc(&n, port, "getpeerinfo", json!([])).as_array().unwrap().iter().any(|x| x["connection_type"] == "outbound-full-relay" && x["addr"] == learned.to_string())
+        rpc(&n, port, "getpeerinfo", json!([]))
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|x| x["connection_type"] == "outbound-full-relay" && x["addr"] == learned.to_string())
     });
     let mut asker = TestPeer::connect_from(addr, "127.0.0.2").unwrap();
     asker.handshake(0);
@@ -127,8 +149,16 @@ fn events_rpcs_and_address_handling() {
     // disconnectnode by id: the peer is closed and PeerDisconnected says why.
     rpc(&n, port, "disconnectnode", json!(["", peer_id]));
     assert!(p.wait_closed(Duration::from_secs(5)));
-    wait_for("PeerDisconnected", Duration::from_secs(10), &n, || n.recorded_events("rec").iter().any(|(t, e)| t == "PeerDisconnected" && e["payload"]["peer_id"] == peer_id));
-    let (_, ev) = n.recorded_events("rec").into_iter().find(|(t, e)| t == "PeerDisconnected" && e["payload"]["peer_id"] == peer_id).unwrap();
+    wait_for("PeerDisconnected", Duration::from_secs(10), &n, || {
+        n.recorded_events("rec")
+            .iter()
+            .any(|(t, e)| t == "PeerDisconnected" && e["payload"]["peer_id"] == peer_id)
+    });
+    let (_, ev) = n
+        .recorded_events("rec")
+        .into_iter()
+        .find(|(t, e)| t == "PeerDisconnected" && e["payload"]["peer_id"] == peer_id)
+        .unwrap();
     assert_eq!(ev["payload"]["reason"], "disconnectnode RPC");
     assert_eq!(rpc_raw(&n, port, "disconnectnode", json!(["", 9999]))["error"]["code"], -29);
     assert_eq!(rpc_raw(&n, port, "disconnectnode", json!(["127.0.0.1:1", 1]))["error"]["code"], -8);
@@ -140,7 +170,11 @@ fn events_rpcs_and_address_handling() {
     let mut m = accept_from(&l2, Duration::from_secs(10)).expect("onetry dial");
     m.accept_handshake(0);
     wait_for("the manual peer", Duration::from_secs(5), &n, || {
-        rpc(&n, port, "getpeerinfo", json!([])).as_array().unwrap().iter().any(|x| x["connection_type"] == "manual" && x["addr"] == a2.to_string())
+        rpc(&n, port, "getpeerinfo", json!([]))
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|x| x["connection_type"] == "manual" && x["addr"] == a2.to_string())
     });
     rpc(&n, port, "addnode", json!(["127.0.0.9:1", "add"]));
     assert_eq!(rpc_raw(&n, port, "addnode", json!(["127.0.0.9:1", "add"]))["error"]["code"], -23);
@@ -154,7 +188,13 @@ fn events_rpcs_and_address_handling() {
     let (st, _) = n.stop(Duration::from_secs(30));
     assert!(st.success());
     let peers: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(tmp.path().join("regtest/peers.json")).unwrap()).unwrap();
-    let all: Vec<&str> = peers["tried"].as_array().unwrap().iter().chain(peers["new"].as_array().unwrap()).map(|a| a["addr"].as_str().unwrap()).collect();
+    let all: Vec<&str> = peers["tried"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .chain(peers["new"].as_array().unwrap())
+        .map(|a| a["addr"].as_str().unwrap())
+        .collect();
     assert!(all.contains(&learned.to_string().as_str()), "{peers}");
 }
 
@@ -165,14 +205,26 @@ fn seednode_is_asked_for_addresses_then_dropped() {
     let target = p2p_peer::listen_on("127.0.0.6");
     let target_addr = target.local_addr().unwrap();
     let port = http::free_port();
-    let n = node_proc::start_node(&[&format!("-rpcport={port}"), "-port=0", "-bind=127.0.0.1", &format!("-seednode={seed_addr}")], &[]);
+    let n = node_proc::start_node(
+        &[
+            &format!("-rpcport={port}"),
+            "-port=0",
+            "-bind=127.0.0.1",
+            &format!("-seednode={seed_addr}"),
+        ],
+        &[],
+    );
     n.wait_started();
     let mut s = accept_from(&seed, Duration::from_secs(10)).expect("seednode dialled");
     s.accept_handshake(0);
-    s.expect(Duration::from_secs(5), "getaddr", |m| matches!(m, NetworkMessage::GetAddr).then_some(()));
+    s.expect(Duration::from_secs(5), "getaddr", |m| {
+        matches!(m, NetworkMessage::GetAddr).then_some(())
+    });
     s.send(NetworkMessage::AddrV2(vec![addrv2(target_addr)])).unwrap();
     assert!(s.wait_closed(Duration::from_secs(5)), "addr-fetch connection not closed");
-    n.wait_until(Duration::from_secs(5), "addr fetch completed", |n| n.log().contains("addr fetch completed"));
+    n.wait_until(Duration::from_secs(5), "addr fetch completed", |n| {
+        n.log().contains("addr fetch completed")
+    });
     // The learned address becomes an automatic outbound connection.
     let mut t = accept_from(&target, Duration::from_secs(15)).unwrap_or_else(|| panic!("learned address not dialled\n{}", n.log()));
     t.accept_handshake(0);
@@ -184,7 +236,17 @@ fn inbound_eviction_at_the_connection_limit() {
     // a feeler). Of 20 inbound peers, 12 are protected (best ping, latest transactions, latest
     // blocks) and half of the rest by age, as in Core: 4 remain evictable.
     let port = http::free_port();
-    let n = node_proc::start_node(&[&format!("-rpcport={port}"), "-port=0", "-bind=127.0.0.1", "-connect=0", "-listen=1", "-maxconnections=21"], &[]);
+    let n = node_proc::start_node(
+        &[
+            &format!("-rpcport={port}"),
+            "-port=0",
+            "-bind=127.0.0.1",
+            "-connect=0",
+            "-listen=1",
+            "-maxconnections=21",
+        ],
+        &[],
+    );
     n.wait_started();
     let addr = p2p_peer::p2p_addr(&n);
     let mut peers: Vec<TestPeer> = (0..20u8)
@@ -194,11 +256,15 @@ fn inbound_eviction_at_the_connection_limit() {
             p
         })
         .collect();
-    wait_for("20 inbound peers", Duration::from_secs(10), &n, || rpc(&n, port, "getconnectioncount", json!([])) == json!(20));
+    wait_for("20 inbound peers", Duration::from_secs(10), &n, || {
+        rpc(&n, port, "getconnectioncount", json!([])) == json!(20)
+    });
     // A 21st inbound peer: one of the others is evicted to make room.
     let mut newcomer = TestPeer::connect_from(addr, "127.0.1.99").unwrap();
     newcomer.handshake(0);
-    n.wait_until(Duration::from_secs(10), "eviction", |n| n.log().contains("evicting inbound peer to make room"));
+    n.wait_until(Duration::from_secs(10), "eviction", |n| {
+        n.log().contains("evicting inbound peer to make room")
+    });
     let mut evicted = 0;
     for p in &mut peers {
         loop {
@@ -213,6 +279,12 @@ fn inbound_eviction_at_the_connection_limit() {
         }
     }
     assert_eq!(evicted, 1, "exactly one peer is evicted");
-    wait_for("20 connections again", Duration::from_secs(5), &n, || rpc(&n, port, "getconnectioncount", json!([])) == json!(20));
-    assert!(rpc(&n, port, "getpeerinfo", json!([])).as_array().unwrap().iter().any(|x| x["addr"].as_str().unwrap().starts_with("127.0.1.99:")));
+    wait_for("20 connections again", Duration::from_secs(5), &n, || {
+        rpc(&n, port, "getconnectioncount", json!([])) == json!(20)
+    });
+    assert!(rpc(&n, port, "getpeerinfo", json!([]))
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|x| x["addr"].as_str().unwrap().starts_with("127.0.1.99:")));
 }

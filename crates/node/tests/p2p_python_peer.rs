@@ -14,7 +14,11 @@ mod p2p_peer;
 use std::process::Command;
 
 fn have_python_bitcoinlib() -> bool {
-    Command::new("python3").args(["-c", "import bitcoin.messages, bitcoin.core"]).output().map(|o| o.status.success()).unwrap_or(false)
+    Command::new("python3")
+        .args(["-c", "import bitcoin.messages, bitcoin.core"])
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false)
 }
 
 #[test]
@@ -27,15 +31,30 @@ fn python_bitcoinlib_peer_gets_the_shared_chain() {
         return;
     }
     let port = http::free_port();
-    let node = node_proc::start_node_with_chain(&common::chain_hex_path(), &[&format!("-rpcport={port}"), "-port=0", "-bind=127.0.0.1"], &[]);
+    let node = node_proc::start_node_with_chain(
+        &common::chain_hex_path(),
+        &[&format!("-rpcport={port}"), "-port=0", "-bind=127.0.0.1"],
+        &[],
+    );
     node.wait_started();
     let addr = p2p_peer::p2p_addr(&node);
     let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/p2p_client.py");
-    let out = Command::new("python3").arg(&script).arg(addr.to_string()).arg(common::chain_hex_path()).output().expect("run python3");
+    let out = Command::new("python3")
+        .arg(&script)
+        .arg(addr.to_string())
+        .arg(common::chain_hex_path())
+        .output()
+        .expect("run python3");
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "python peer failed\nstdout:\n{stdout}\nstderr:\n{stderr}\nnode log:\n{}", node.log());
+    assert!(
+        out.status.success(),
+        "python peer failed\nstdout:\n{stdout}\nstderr:\n{stderr}\nnode log:\n{}",
+        node.log()
+    );
     assert!(stdout.contains("OK handshake, 300 headers, 5 witness blocks"), "{stdout}");
     // The node saw a real peer with the library's user agent, and it left cleanly.
-    node.wait_until(std::time::Duration::from_secs(5), "python peer in the log", |n| n.log().contains("agent=/python-bitcoinlib:"));
+    node.wait_until(std::time::Duration::from_secs(5), "python peer in the log", |n| {
+        n.log().contains("agent=/python-bitcoinlib:")
+    });
 }

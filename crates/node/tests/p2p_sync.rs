@@ -35,7 +35,10 @@ fn wait_for(what: &str, timeout: Duration, nodes: &[&NodeProc], mut f: impl FnMu
         std::thread::sleep(Duration::from_millis(25));
     }
     let logs: Vec<String> = nodes.iter().map(|n| n.log()).collect();
-    panic!("timed out after {timeout:?} waiting for {what}\n{}", logs.join("\n=====================\n"));
+    panic!(
+        "timed out after {timeout:?} waiting for {what}\n{}",
+        logs.join("\n=====================\n")
+    );
 }
 
 /// The parent description of the node's current tip, for building a block on it.
@@ -64,14 +67,21 @@ fn best(n: &NodeProc, port: u16) -> String {
 }
 
 fn utxo_hash(n: &NodeProc, port: u16) -> String {
-    rpc(n, port, "gettxoutsetinfo", json!([]))["hash_serialized_3"].as_str().unwrap().to_string()
+    rpc(n, port, "gettxoutsetinfo", json!([]))["hash_serialized_3"]
+        .as_str()
+        .unwrap()
+        .to_string()
 }
 
 #[test]
 fn two_nodes_sync_relay_blocks_and_transactions() {
     let core = common::core_json();
     let (pa, pb) = (http::free_port(), http::free_port());
-    let a = node_proc::start_node_with_chain(&common::chain_hex_path(), &[&format!("-rpcport={pa}"), "-port=0", "-bind=127.0.0.1"], &[]);
+    let a = node_proc::start_node_with_chain(
+        &common::chain_hex_path(),
+        &[&format!("-rpcport={pa}"), "-port=0", "-bind=127.0.0.1"],
+        &[],
+    );
     a.wait_started();
     let a_addr = p2p_addr(&a);
     assert_eq!(best(&a, pa), core["tip_hash"].as_str().unwrap());
@@ -80,7 +90,9 @@ fn two_nodes_sync_relay_blocks_and_transactions() {
     let started = Instant::now();
     let b = node_proc::start_node(&[&format!("-rpcport={pb}"), &format!("-connect={a_addr}")], &[]);
     b.wait_started();
-    wait_for("B to sync 300 blocks from A", Duration::from_secs(60), &[&a, &b], || rpc(&b, pb, "getblockcount", json!([])) == json!(300));
+    wait_for("B to sync 300 blocks from A", Duration::from_secs(60), &[&a, &b], || {
+        rpc(&b, pb, "getblockcount", json!([])) == json!(300)
+    });
     let sync_secs = started.elapsed().as_secs_f64();
     assert_eq!(best(&b, pb), core["tip_hash"].as_str().unwrap());
     let expected_utxo = core["gettxoutsetinfo"]["hash_serialized_3"]["hash_serialized_3"].as_str().unwrap();
@@ -99,13 +111,17 @@ fn two_nodes_sync_relay_blocks_and_transactions() {
     let peers_a = rpc(&a, pa, "getpeerinfo", json!([]));
     assert_eq!(peers_a[0]["inbound"], true);
     assert_eq!(rpc(&a, pa, "getconnectioncount", json!([])), 1);
-    b.wait_until(Duration::from_secs(5), "the sync-complete progress line", |n| n.log().contains("sync complete: height=300"));
+    b.wait_until(Duration::from_secs(5), "the sync-complete progress line", |n| {
+        n.log().contains("sync complete: height=300")
+    });
 
     // A block mined on A reaches B.
     let t0 = Instant::now();
     let blk = mine_on(&a, pa, 1, vec![], Amount::ZERO);
     let want = blk.block_hash().to_string();
-    wait_for("the new block to reach B", Duration::from_secs(10), &[&a, &b], || best(&b, pb) == want);
+    wait_for("the new block to reach B", Duration::from_secs(10), &[&a, &b], || {
+        best(&b, pb) == want
+    });
     eprintln!("block propagation A -> B: {:.1} ms", t0.elapsed().as_secs_f64() * 1000.0);
 
     // Mature three coinbases paying to P2WSH(OP_TRUE): 101 more blocks on B this time (relayed to A).
@@ -121,40 +137,84 @@ fn two_nodes_sync_relay_blocks_and_transactions() {
         }
     }
     let tip_b = best(&b, pb);
-    wait_for("A to follow B's 101 blocks", Duration::from_secs(30), &[&a, &b], || best(&a, pa) == tip_b);
+    wait_for("A to follow B's 101 blocks", Duration::from_secs(30), &[&a, &b], || {
+        best(&a, pa) == tip_b
+    });
 
     // A transaction sent to A reaches B's mempool, and one sent to B reaches A's.
     let spend = |cb: &Transaction| {
         let value = cb.output[0].value - Amount::from_sat(10_000);
-        mining::spend(&[(OutPoint { txid: cb.compute_txid(), vout: 0 }, mining::p2wsh_op_true())], vec![TxOut { value, script_pubkey: mining::p2wsh_op_true() }])
+        mining::spend(
+            &[(
+                OutPoint {
+                    txid: cb.compute_txid(),
+                    vout: 0,
+                },
+                mining::p2wsh_op_true(),
+            )],
+            vec![TxOut {
+                value,
+                script_pubkey: mining::p2wsh_op_true(),
+            }],
+        )
     };
     let tx1 = spend(&spendable[0]);
     let tx2 = spend(second.as_ref().unwrap());
     let txid1 = rpc(&a, pa, "sendrawtransaction", json!([hex(&serialize(&tx1))]));
     assert_eq!(txid1, tx1.compute_txid().to_string());
-    wait_for("tx1 to reach B's mempool", Duration::from_secs(30), &[&a, &b], || rpc(&b, pb, "getrawmempool", json!([])).as_array().unwrap().contains(&txid1));
+    wait_for("tx1 to reach B's mempool", Duration::from_secs(30), &[&a, &b], || {
+        rpc(&b, pb, "getrawmempool", json!([])).as_array().unwrap().contains(&txid1)
+    });
     let txid2 = rpc(&b, pb, "sendrawtransaction", json!([hex(&serialize(&tx2))]));
-    wait_for("tx2 to reach A's mempool", Duration::from_secs(30), &[&a, &b], || rpc(&a, pa, "getrawmempool", json!([])).as_array().unwrap().contains(&txid2));
+    wait_for("tx2 to reach A's mempool", Duration::from_secs(30), &[&a, &b], || {
+        rpc(&a, pa, "getrawmempool", json!([])).as_array().unwrap().contains(&txid2)
+    });
 
     // Orphan handling: a peer sends a child before its parent; A keeps the orphan, asks that
     // peer for the parent, accepts both, and relays both to B.
     let parent = spend(third.as_ref().unwrap());
-    let child = mining::spend(&[(OutPoint { txid: parent.compute_txid(), vout: 0 }, mining::p2wsh_op_true())], vec![TxOut { value: parent.output[0].value - Amount::from_sat(10_000), script_pubkey: mining::p2wsh_op_true() }]);
+    let child = mining::spend(
+        &[(
+            OutPoint {
+                txid: parent.compute_txid(),
+                vout: 0,
+            },
+            mining::p2wsh_op_true(),
+        )],
+        vec![TxOut {
+            value: parent.output[0].value - Amount::from_sat(10_000),
+            script_pubkey: mining::p2wsh_op_true(),
+        }],
+    );
     let mut p = p2p_peer::TestPeer::connect_from(a_addr, "127.0.0.1").unwrap();
     p.handshake(0);
     p.send(NetworkMessage::Tx(child.clone())).unwrap();
     let want = parent.compute_txid();
     p.expect(Duration::from_secs(10), "getdata for the orphan's parent", |m| match m {
-        NetworkMessage::GetData(items) => items.iter().any(|i| matches!(i, Inventory::WitnessTransaction(t) | Inventory::Transaction(t) if *t == want)).then_some(()),
+        NetworkMessage::GetData(items) => items
+            .iter()
+            .any(|i| matches!(i, Inventory::WitnessTransaction(t) | Inventory::Transaction(t) if *t == want))
+            .then_some(()),
         _ => None,
     });
-    assert!(!rpc(&a, pa, "getrawmempool", json!([])).as_array().unwrap().contains(&json!(child.compute_txid().to_string())), "child accepted without its parent");
+    assert!(
+        !rpc(&a, pa, "getrawmempool", json!([]))
+            .as_array()
+            .unwrap()
+            .contains(&json!(child.compute_txid().to_string())),
+        "child accepted without its parent"
+    );
     p.send(NetworkMessage::Tx(parent.clone())).unwrap();
     for (node, port, name) in [(&a, pa, "A"), (&b, pb, "B")] {
-        wait_for(&format!("parent and child in {name}'s mempool"), Duration::from_secs(30), &[&a, &b], || {
-            let m = rpc(node, port, "getrawmempool", json!([]));
-            let m = m.as_array().unwrap();
-            m.contains(&json!(want.to_string())) && m.contains(&json!(child.compute_txid().to_string()))
-        });
+        wait_for(
+            &format!("parent and child in {name}'s mempool"),
+            Duration::from_secs(30),
+            &[&a, &b],
+            || {
+                let m = rpc(node, port, "getrawmempool", json!([]));
+                let m = m.as_array().unwrap();
+                m.contains(&json!(want.to_string())) && m.contains(&json!(child.compute_txid().to_string()))
+            },
+        );
     }
 }

@@ -26,9 +26,15 @@ fn parse(line: &str, what: &str) -> Line {
     let rest = &line[line.find(&prefix).unwrap_or_else(|| panic!("no '{prefix}' in {line}")) + prefix.len()..];
     let f: Vec<&str> = rest.split_whitespace().collect();
     assert_eq!(f.len(), 6, "six fields expected: {line}");
-    let (h, t) = f[0].strip_prefix("height=").and_then(|v| v.split_once('/')).unwrap_or_else(|| panic!("height: {line}"));
+    let (h, t) = f[0]
+        .strip_prefix("height=")
+        .and_then(|v| v.split_once('/'))
+        .unwrap_or_else(|| panic!("height: {line}"));
     let num = |s: &str, pre: &str, suf: &str| -> f64 {
-        s.strip_prefix(pre).and_then(|v| v.strip_suffix(suf)).and_then(|v| v.parse().ok()).unwrap_or_else(|| panic!("field {pre}..{suf} in {line}"))
+        s.strip_prefix(pre)
+            .and_then(|v| v.strip_suffix(suf))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("field {pre}..{suf} in {line}"))
     };
     Line {
         height: h.parse().unwrap(),
@@ -42,7 +48,10 @@ fn parse(line: &str, what: &str) -> Line {
 }
 
 fn progress_lines(log: &str, what: &str) -> Vec<Line> {
-    log.lines().filter(|l| l.contains(&format!("{what} progress: "))).map(|l| parse(l, what)).collect()
+    log.lines()
+        .filter(|l| l.contains(&format!("{what} progress: ")))
+        .map(|l| parse(l, what))
+        .collect()
 }
 
 fn import(datadir: &Path, extra: &[&str]) -> String {
@@ -72,14 +81,19 @@ fn check_run(lines: &[Line], tip: u64) {
         assert_eq!(l.target, tip, "the file holds blocks up to {tip}: {l:?}");
         let want = (l.height as f64 / l.target as f64 * 1000.0).round() / 10.0;
         assert!((l.percent - want).abs() < 0.051, "percent {l:?}");
-        assert!(l.blocks_per_sec > 0.0 && l.tx_per_sec >= l.blocks_per_sec * 0.99, "every block has a coinbase: {l:?}");
+        assert!(
+            l.blocks_per_sec > 0.0 && l.tx_per_sec >= l.blocks_per_sec * 0.99,
+            "every block has a coinbase: {l:?}"
+        );
         assert!(l.eta >= 0.0 && l.cache_mib >= 0.0, "{l:?}");
     }
 }
 
 #[test]
 fn import_logs_progress_at_the_requested_cadence_up_to_the_tip() {
-    let tip = common::core_json()["getblockchaininfo"]["blocks"].as_u64().expect("Core's tip height");
+    let tip = common::core_json()["getblockchaininfo"]["blocks"]
+        .as_u64()
+        .expect("Core's tip height");
     let dir = tempfile::tempdir().unwrap();
     let stderr = import(dir.path(), &["-progressinterval=1"]);
     let log = std::fs::read_to_string(dir.path().join("regtest/debug.log")).unwrap();
@@ -102,7 +116,9 @@ fn import_logs_progress_at_the_requested_cadence_up_to_the_tip() {
 
 #[test]
 fn loadblock_logs_progress_in_a_running_node() {
-    let tip = common::core_json()["getblockchaininfo"]["blocks"].as_u64().expect("Core's tip height");
+    let tip = common::core_json()["getblockchaininfo"]["blocks"]
+        .as_u64()
+        .expect("Core's tip height");
     let dir = tempfile::tempdir().unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_blvm-node"))
         .arg("-regtest")

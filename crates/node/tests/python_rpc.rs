@@ -16,7 +16,10 @@ use std::process::Command;
 use std::time::Duration;
 
 fn python_client_available() -> Result<(), String> {
-    let out = Command::new("python3").args(["-c", "import bitcoinrpc.authproxy"]).output().map_err(|e| format!("python3 not runnable: {e}"))?;
+    let out = Command::new("python3")
+        .args(["-c", "import bitcoinrpc.authproxy"])
+        .output()
+        .map_err(|e| format!("python3 not runnable: {e}"))?;
     if out.status.success() {
         Ok(())
     } else {
@@ -46,14 +49,23 @@ fn python_bitcoinrpc_workflow_with_cookie_auth() {
     let out = Command::new("python3").arg(&script).arg(&url).output().expect("run python3");
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "rpc_workflow.py failed ({})\n--- stdout ---\n{stdout}\n--- stderr ---\n{stderr}\n--- node log ---\n{}", out.status, n.log());
+    assert!(
+        out.status.success(),
+        "rpc_workflow.py failed ({})\n--- stdout ---\n{stdout}\n--- stderr ---\n{stderr}\n--- node log ---\n{}",
+        out.status,
+        n.log()
+    );
     assert!(stdout.contains("rpc workflow passed"), "{stdout}");
     // Wrong credentials are refused (the script really authenticated with the cookie).
     let bad = Command::new("python3")
         .args(["-c", &format!("from bitcoinrpc.authproxy import AuthServiceProxy as P\ntry:\n  P('http://__cookie__:wrong@127.0.0.1:{port}').getblockcount()\nexcept Exception as e:\n  print('refused', e)\n")])
         .output()
         .expect("run python3");
-    assert!(String::from_utf8_lossy(&bad.stdout).contains("refused"), "{}", String::from_utf8_lossy(&bad.stdout));
+    assert!(
+        String::from_utf8_lossy(&bad.stdout).contains("refused"),
+        "{}",
+        String::from_utf8_lossy(&bad.stdout)
+    );
     let (st, _) = n.stop(Duration::from_secs(30));
     assert!(st.success(), "node exit: {st}");
     assert!(n.net_dir().join("mempool.dat").exists(), "mempool dumped at shutdown");

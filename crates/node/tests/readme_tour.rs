@@ -40,11 +40,22 @@ fn readme_tour_works_as_written() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     let readme = std::fs::read_to_string(root.join("README.md")).expect("README.md");
     let tour = tour_script(&readme);
-    for step in ["blvm-node -regtest", "generatetoaddress", "sendrawtransaction", "loadmodule", "events.jsonl", "/metrics", "rpc stop"] {
+    for step in [
+        "blvm-node -regtest",
+        "generatetoaddress",
+        "sendrawtransaction",
+        "loadmodule",
+        "events.jsonl",
+        "/metrics",
+        "rpc stop",
+    ] {
         assert!(tour.contains(step), "the tour lost its step {step:?}");
     }
     let bin_dir = Path::new(env!("CARGO_BIN_EXE_blvm-node")).parent().unwrap().to_path_buf();
-    assert!(bin_dir.join("event-recorder").exists(), "event-recorder not built: run `cargo test --workspace` (or `cargo build --workspace --bins`)");
+    assert!(
+        bin_dir.join("event-recorder").exists(),
+        "event-recorder not built: run `cargo test --workspace` (or `cargo build --workspace --bins`)"
+    );
 
     let tmp = tempfile::tempdir().unwrap();
     let datadir = tmp.path().join("blvm-tour");
@@ -54,7 +65,10 @@ fn readme_tour_works_as_written() {
     std::fs::write(&script_path, script).unwrap();
     let (rpc_port, metrics_port) = free_ports();
     let mut cmd = Command::new("timeout");
-    cmd.args(["-k", "5", "180", "bash"]).arg(&script_path).current_dir(&root).stdin(Stdio::null());
+    cmd.args(["-k", "5", "180", "bash"])
+        .arg(&script_path)
+        .current_dir(&root)
+        .stdin(Stdio::null());
     for (k, _) in std::env::vars() {
         if k.starts_with("BLVM_") {
             cmd.env_remove(k);
@@ -74,11 +88,19 @@ fn readme_tour_works_as_written() {
 
     // What the README says each step prints.
     let lines: Vec<&str> = stdout.lines().collect();
-    let pos = |want: &str| lines.iter().position(|l| l.trim() == want).unwrap_or_else(|| panic!("the tour did not print {want:?}:\n{ctx}"));
+    let pos = |want: &str| {
+        lines
+            .iter()
+            .position(|l| l.trim() == want)
+            .unwrap_or_else(|| panic!("the tour did not print {want:?}:\n{ctx}"))
+    };
     let chain = pos("regtest");
     let count = pos("101");
     assert!(chain < count);
-    assert!(lines.iter().any(|l| l.len() == 64 && l.chars().all(|c| c.is_ascii_hexdigit())), "block hashes printed:\n{ctx}");
+    assert!(
+        lines.iter().any(|l| l.len() == 64 && l.chars().all(|c| c.is_ascii_hexdigit())),
+        "block hashes printed:\n{ctx}"
+    );
     assert!(pos("running") > count);
     assert!(pos("blvm-node stopping") > count);
     assert!(stdout.contains("blvm_chain_height 102"), "metrics show the tip:\n{ctx}");

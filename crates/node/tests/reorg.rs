@@ -47,8 +47,14 @@ fn base_line() -> &'static Line {
             let total = block.txdata[0].output[0].value;
             let half = Amount::from_sat(total.to_sat() / 2);
             block.txdata[0].output = vec![
-                TxOut { value: half, script_pubkey: mining::op_true() },
-                TxOut { value: total - half, script_pubkey: mining::p2wsh_op_true() },
+                TxOut {
+                    value: half,
+                    script_pubkey: mining::op_true(),
+                },
+                TxOut {
+                    value: total - half,
+                    script_pubkey: mining::p2wsh_op_true(),
+                },
             ];
             mining::finish(&mut block);
             line.push(block);
@@ -60,7 +66,10 @@ fn base_line() -> &'static Line {
 /// The parent context for a block extending `line`.
 fn parent_of(line: &Line) -> mining::Parent {
     let height = (line.len() - 1) as u32;
-    let earlier: Vec<u32> = line[line.len().saturating_sub(11)..line.len() - 1].iter().map(|b| b.header.time).collect();
+    let earlier: Vec<u32> = line[line.len().saturating_sub(11)..line.len() - 1]
+        .iter()
+        .map(|b| b.header.time)
+        .collect();
     mining::Parent::from_block(line.last().expect("non-empty line"), height, &earlier)
 }
 
@@ -93,20 +102,30 @@ fn spend_one(op: OutPoint, spk: &ScriptBuf, outputs: Vec<TxOut>) -> Transaction 
 }
 
 fn out(sat: u64, spk: ScriptBuf) -> TxOut {
-    TxOut { value: Amount::from_sat(sat), script_pubkey: spk }
+    TxOut {
+        value: Amount::from_sat(sat),
+        script_pubkey: spk,
+    }
 }
 
 /// The transactions a branch block at the tip of `line` carries (see the module comment).
 fn branch_txs(line: &Line, tag: u64) -> (Vec<Transaction>, u64) {
     let height = line.len() as u32;
     let cb = &line[(height - 100) as usize].txdata[0];
-    assert!(cb.output.len() >= 2 && cb.output[1].script_pubkey == mining::p2wsh_op_true(), "trunk coinbase");
+    assert!(
+        cb.output.len() >= 2 && cb.output[1].script_pubkey == mining::p2wsh_op_true(),
+        "trunk coinbase"
+    );
     let cbid = cb.compute_txid();
     let (v0, v1) = (cb.output[0].value.to_sat(), cb.output[1].value.to_sat());
     let mut txs = Vec::new();
     let mut fees = 0;
     // Identical in every branch at this height.
-    txs.push(spend_one(OutPoint { txid: cbid, vout: 1 }, &mining::p2wsh_op_true(), vec![out(v1 - FEE, mining::p2wsh_op_true())]));
+    txs.push(spend_one(
+        OutPoint { txid: cbid, vout: 1 },
+        &mining::p2wsh_op_true(),
+        vec![out(v1 - FEE, mining::p2wsh_op_true())],
+    ));
     fees += FEE;
     // Different in every branch: conflicts with the competitor's spend of the same coin.
     let mine_0 = v0 / 2 + tag * 10_000;
@@ -122,24 +141,44 @@ fn branch_txs(line: &Line, tag: u64) -> (Vec<Transaction>, u64) {
         let prev_mine = &prev.txdata[2];
         let v = prev_mine.output[1].value.to_sat();
         txs.push(spend_one(
-            OutPoint { txid: prev_mine.compute_txid(), vout: 1 },
+            OutPoint {
+                txid: prev_mine.compute_txid(),
+                vout: 1,
+            },
             &mining::p2wsh_op_true(),
             vec![out(v - FEE, mining::op_true())],
         ));
         fees += FEE;
     }
     // Spends an output created earlier in the same block.
-    let in_block = spend_one(OutPoint { txid: mine.compute_txid(), vout: 0 }, &mining::op_true(), vec![out(mine_0 - FEE, mining::p2wsh_op_true())]);
+    let in_block = spend_one(
+        OutPoint {
+            txid: mine.compute_txid(),
+            vout: 0,
+        },
+        &mining::op_true(),
+        vec![out(mine_0 - FEE, mining::p2wsh_op_true())],
+    );
     fees += FEE;
     txs.insert(1, mine);
     txs.push(in_block);
     // Now and then, a real anyone-can-spend coin of Core's chain not yet spent on this line.
     if (height + tag as u32) & 1 == 0 {
-        let spent: HashSet<OutPoint> = line[FORK as usize + 1..].iter().flat_map(|b| b.txdata.iter().flat_map(|t| t.input.iter().map(|i| i.previous_output))).collect();
+        let spent: HashSet<OutPoint> = line[FORK as usize + 1..]
+            .iter()
+            .flat_map(|b| b.txdata.iter().flat_map(|t| t.input.iter().map(|i| i.previous_output)))
+            .collect();
         let coins = real_anyone_can_spend();
         let start = (height as usize + tag as usize) % coins.len();
-        if let Some((op, o)) = (0..coins.len()).map(|i| &coins[(start + i) % coins.len()]).find(|(op, _)| !spent.contains(op)) {
-            txs.push(spend_one(*op, &o.script_pubkey, vec![out(o.value.to_sat() - 100, mining::p2wsh_op_true())]));
+        if let Some((op, o)) = (0..coins.len())
+            .map(|i| &coins[(start + i) % coins.len()])
+            .find(|(op, _)| !spent.contains(op))
+        {
+            txs.push(spend_one(
+                *op,
+                &o.script_pubkey,
+                vec![out(o.value.to_sat() - 100, mining::p2wsh_op_true())],
+            ));
             fees += 100;
         }
     }
@@ -152,7 +191,13 @@ fn grow(line: &mut Line, tag: u64, n: usize) -> Vec<BlockHash> {
     for _ in 0..n {
         let (txs, fees) = branch_txs(line, tag);
         let height = line.len() as u64;
-        let block = mining::build_block(&parent_of(line), tag * 1_000_000 + height, txs, Amount::from_sat(fees), mining::op_true());
+        let block = mining::build_block(
+            &parent_of(line),
+            tag * 1_000_000 + height,
+            txs,
+            Amount::from_sat(fees),
+            mining::op_true(),
+        );
         hashes.push(block.block_hash());
         line.push(block);
     }
@@ -169,7 +214,11 @@ fn fresh_import(line: &Line) -> (BlockHash, String) {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut chain = common::open_regtest(dir.path());
     for (h, b) in line.iter().enumerate().skip(1) {
-        assert_eq!(chain.process_block(b).expect("process"), BlockOutcome::Accepted { connected: true }, "fresh import, height {h}");
+        assert_eq!(
+            chain.process_block(b).expect("process"),
+            BlockOutcome::Accepted { connected: true },
+            "fresh import, height {h}"
+        );
     }
     let tip = chain.tip().hash;
     assert_eq!(tip, line.last().unwrap().block_hash());
@@ -188,7 +237,9 @@ fn open_base(dir: &Path) -> ChainManager {
 }
 
 fn submit(chain: &mut ChainManager, line: &Line, from: u32, to: u32) -> Vec<BlockOutcome> {
-    (from..=to).map(|h| chain.process_block(&line[h as usize]).expect("process")).collect()
+    (from..=to)
+        .map(|h| chain.process_block(&line[h as usize]).expect("process"))
+        .collect()
 }
 
 /// The notifications a switch from `old` (active up to its tip) to `new` must produce.
@@ -196,11 +247,18 @@ fn expected_switch(old: &Line, new: &Line, fork_height: u32) -> Vec<ChainNotific
     let mut v = Vec::new();
     let disconnected: Vec<BlockHash> = old[fork_height as usize + 1..].iter().rev().map(|b| b.block_hash()).collect();
     for (i, b) in old.iter().enumerate().skip(fork_height as usize + 1).rev() {
-        v.push(ChainNotification::BlockDisconnected { hash: b.block_hash(), height: i as u32 });
+        v.push(ChainNotification::BlockDisconnected {
+            hash: b.block_hash(),
+            height: i as u32,
+        });
     }
     let connected: Vec<BlockHash> = new[fork_height as usize + 1..].iter().map(|b| b.block_hash()).collect();
     for (i, b) in new.iter().enumerate().skip(fork_height as usize + 1) {
-        v.push(ChainNotification::BlockConnected { hash: b.block_hash(), height: i as u32, n_tx: b.txdata.len() as u32 });
+        v.push(ChainNotification::BlockConnected {
+            hash: b.block_hash(),
+            height: i as u32,
+            n_tx: b.txdata.len() as u32,
+        });
     }
     v.push(ChainNotification::Reorg {
         old_tip: old.last().unwrap().block_hash(),
@@ -220,7 +278,11 @@ fn assert_on(chain: &mut ChainManager, line: &Line) {
     for (h, b) in line.iter().enumerate().skip(FORK as usize - 5) {
         assert_eq!(chain.hash_at(h as u32), Some(b.block_hash()), "active block at {h}");
     }
-    assert_eq!(chain.utxo_stats().expect("stats").hash_serialized_3, hash, "UTXO set equals a fresh import of the winning chain");
+    assert_eq!(
+        chain.utxo_stats().expect("stats").hash_serialized_3,
+        hash,
+        "UTXO set equals a fresh import of the winning chain"
+    );
 }
 
 #[test]
@@ -232,14 +294,23 @@ fn reorgs_back_and_forth_match_a_fresh_import_of_the_winner() {
     // A: two blocks, simply extending the tip.
     let mut a = base.clone();
     grow(&mut a, A, 2);
-    assert_eq!(submit(&mut chain, &a, 301, 302), vec![BlockOutcome::Accepted { connected: true }; 2]);
-    assert!(!chain.take_notifications().iter().any(|n| matches!(n, ChainNotification::Reorg { .. })));
+    assert_eq!(
+        submit(&mut chain, &a, 301, 302),
+        vec![BlockOutcome::Accepted { connected: true }; 2]
+    );
+    assert!(!chain
+        .take_notifications()
+        .iter()
+        .any(|n| matches!(n, ChainNotification::Reorg { .. })));
     assert_on(&mut chain, &a);
 
     // B: three blocks from the same fork point; the third makes B heavier.
     let mut b = base.clone();
     grow(&mut b, B, 3);
-    assert_eq!(submit(&mut chain, &b, 301, 302), vec![BlockOutcome::Accepted { connected: false }; 2]);
+    assert_eq!(
+        submit(&mut chain, &b, 301, 302),
+        vec![BlockOutcome::Accepted { connected: false }; 2]
+    );
     assert!(chain.take_notifications().is_empty(), "equal or less work: no change");
     assert_eq!(chain.tip().hash, a[302].block_hash());
     assert_eq!(submit(&mut chain, &b, 303, 303), vec![BlockOutcome::Accepted { connected: true }]);
@@ -258,27 +329,49 @@ fn reorgs_back_and_forth_match_a_fresh_import_of_the_winner() {
     // C forks from B's first block (not active now): the reorg reconnects B1 then C.
     let mut c = prefix(&b, 301);
     grow(&mut c, C, 4);
-    assert_eq!(submit(&mut chain, &c, 302, 304), vec![BlockOutcome::Accepted { connected: false }; 3]);
+    assert_eq!(
+        submit(&mut chain, &c, 302, 304),
+        vec![BlockOutcome::Accepted { connected: false }; 3]
+    );
     assert_eq!(submit(&mut chain, &c, 305, 305), vec![BlockOutcome::Accepted { connected: true }]);
     assert_eq!(chain.take_notifications(), expected_switch(&a, &c, FORK));
     assert_on(&mut chain, &c);
 
     // A is extended again and wins back.
     grow(&mut a, A, 2);
-    assert_eq!(submit(&mut chain, &a, 305, 306), vec![BlockOutcome::Accepted { connected: false }, BlockOutcome::Accepted { connected: true }]);
+    assert_eq!(
+        submit(&mut chain, &a, 305, 306),
+        vec![
+            BlockOutcome::Accepted { connected: false },
+            BlockOutcome::Accepted { connected: true }
+        ]
+    );
     assert_eq!(chain.take_notifications(), expected_switch(&c, &a, FORK));
     assert_on(&mut chain, &a);
 
     // A shallow fork near the tip: D replaces A's last block only.
     let mut d = prefix(&a, 305);
     grow(&mut d, D, 2);
-    assert_eq!(submit(&mut chain, &d, 306, 307), vec![BlockOutcome::Accepted { connected: false }, BlockOutcome::Accepted { connected: true }]);
+    assert_eq!(
+        submit(&mut chain, &d, 306, 307),
+        vec![
+            BlockOutcome::Accepted { connected: false },
+            BlockOutcome::Accepted { connected: true }
+        ]
+    );
     assert_eq!(chain.take_notifications(), expected_switch(&a, &d, 305));
     assert_on(&mut chain, &d);
 
     // And B, the longest-abandoned branch, finally becomes the heaviest.
     grow(&mut b, B, 5);
-    assert_eq!(submit(&mut chain, &b, 304, 308), [vec![BlockOutcome::Accepted { connected: false }; 4], vec![BlockOutcome::Accepted { connected: true }]].concat());
+    assert_eq!(
+        submit(&mut chain, &b, 304, 308),
+        [
+            vec![BlockOutcome::Accepted { connected: false }; 4],
+            vec![BlockOutcome::Accepted { connected: true }]
+        ]
+        .concat()
+    );
     assert_eq!(chain.take_notifications(), expected_switch(&d, &b, FORK));
     assert_on(&mut chain, &b);
 
@@ -311,7 +404,10 @@ fn reorg_onto_a_branch_with_an_invalid_block_returns_to_the_original_chain() {
         mining::finish(b2);
     }
     grow(&mut b, B, 2);
-    assert_eq!(submit(&mut chain, &b, 301, 302), vec![BlockOutcome::Accepted { connected: false }; 2]);
+    assert_eq!(
+        submit(&mut chain, &b, 301, 302),
+        vec![BlockOutcome::Accepted { connected: false }; 2]
+    );
     assert!(chain.take_notifications().is_empty());
     match chain.process_block(&b[303]).unwrap() {
         BlockOutcome::Invalid(r) => assert_eq!(r.reason, "bad-cb-amount", "{}", r.detail),
@@ -343,7 +439,13 @@ fn reorg_onto_a_branch_with_an_invalid_block_returns_to_the_original_chain() {
     // B1 can still win with a valid continuation.
     let mut b_good = prefix(&b, 301);
     grow(&mut b_good, C, 2);
-    assert_eq!(submit(&mut chain, &b_good, 302, 303), vec![BlockOutcome::Accepted { connected: false }, BlockOutcome::Accepted { connected: true }]);
+    assert_eq!(
+        submit(&mut chain, &b_good, 302, 303),
+        vec![
+            BlockOutcome::Accepted { connected: false },
+            BlockOutcome::Accepted { connected: true }
+        ]
+    );
     assert_on(&mut chain, &b_good);
 }
 
@@ -381,6 +483,9 @@ fn reorg_survives_a_restart() {
     assert_eq!(chain.utxo_stats().unwrap().hash_serialized_3, a_hash);
     // The losing branch is still known and can win again after the restart.
     grow(&mut b, B, 2);
-    assert_eq!(submit(&mut chain, &b, 301, 305).last(), Some(&BlockOutcome::Accepted { connected: true }));
+    assert_eq!(
+        submit(&mut chain, &b, 301, 305).last(),
+        Some(&BlockOutcome::Accepted { connected: true })
+    );
     assert_on(&mut chain, &b);
 }

@@ -46,7 +46,12 @@ impl TestNode {
         let node = Node::start(s).await.expect("node starts");
         let addr = node.rpc_addrs().first().expect("RPC bound").to_string();
         let creds = std::fs::read_to_string(net_dir.join(".cookie")).expect("cookie written");
-        TestNode { node, addr, creds, _dir: dir }
+        TestNode {
+            node,
+            addr,
+            creds,
+            _dir: dir,
+        }
     }
 
     /// The raw HTTP reply body of a JSON-RPC 1.0 call.
@@ -135,7 +140,12 @@ fn diff(ours: &Value, core: &Value, path: &str, out: &mut Vec<String>) {
 fn assert_same(ours: &Value, core: &Value, what: &str) {
     let mut out = Vec::new();
     diff(ours, core, what, &mut out);
-    assert!(out.is_empty(), "{} differences in {what}:\n{}", out.len(), out.iter().take(40).cloned().collect::<Vec<_>>().join("\n"));
+    assert!(
+        out.is_empty(),
+        "{} differences in {what}:\n{}",
+        out.len(),
+        out.iter().take(40).cloned().collect::<Vec<_>>().join("\n")
+    );
 }
 
 fn sample_blocks(core: &Value) -> Vec<Value> {
@@ -177,7 +187,10 @@ async fn chain_info_block_hashes_and_utxo_set_match_core() {
     }
     let progress = ours["verificationprogress"].as_f64().unwrap();
     assert!((0.0..=1.0).contains(&progress), "verificationprogress {progress}");
-    assert!(ours["size_on_disk"].as_u64().unwrap() > 1_000_000, "the chain's blocks take over 1 MB");
+    assert!(
+        ours["size_on_disk"].as_u64().unwrap() > 1_000_000,
+        "the chain's blocks take over 1 MB"
+    );
     assert!(ours["warnings"].is_array());
     // Core prints doubles with 16 significant digits: the same text for difficulty.
     let raw = n.raw("getblockchaininfo", json!([]));
@@ -190,19 +203,29 @@ async fn chain_info_block_hashes_and_utxo_set_match_core() {
         let h = b["height"].as_u64().unwrap();
         assert_eq!(n.call("getblockhash", json!([h])), b["hash"], "getblockhash {h}");
     }
-    assert_eq!(n.try_call("getblockhash", json!([301])).unwrap_err(), json!({"code": -8, "message": "Block height out of range"}));
+    assert_eq!(
+        n.try_call("getblockhash", json!([301])).unwrap_err(),
+        json!({"code": -8, "message": "Block height out of range"})
+    );
 
     // gettxoutsetinfo for each hash type. disk_size is excluded: it is the size of the
     // database holding the UTXO set (LevelDB's estimate in Core, redb's file here).
     for kind in ["hash_serialized_3", "muhash", "none"] {
         let ours = n.call("gettxoutsetinfo", json!([kind]));
         assert!(ours.get("disk_size").is_some(), "{kind}: disk_size present");
-        assert_same(&without(&ours, &["disk_size"]), &without(&core["gettxoutsetinfo"][kind], &["disk_size"]), &format!("gettxoutsetinfo {kind}"));
+        assert_same(
+            &without(&ours, &["disk_size"]),
+            &without(&core["gettxoutsetinfo"][kind], &["disk_size"]),
+            &format!("gettxoutsetinfo {kind}"),
+        );
     }
     // Amounts are printed like Core's ValueFromAmount.
     let raw = n.raw("gettxoutsetinfo", json!(["none"]));
     assert!(raw.contains("\"total_amount\":11212.50000000"), "{raw}");
-    assert_eq!(n.try_call("gettxoutsetinfo", json!(["sha256"])).unwrap_err(), json!({"code": -8, "message": "'sha256' is not a valid hash_type"}));
+    assert_eq!(
+        n.try_call("gettxoutsetinfo", json!(["sha256"])).unwrap_err(),
+        json!({"code": -8, "message": "'sha256' is not a valid hash_type"})
+    );
     n.stop().await;
 }
 
@@ -223,7 +246,11 @@ async fn getblock_matches_core_for_the_sample_blocks() {
         let mut g1 = g2.clone();
         g1["tx"] = Value::Array(g2["tx"].as_array().unwrap().iter().map(|t| t["txid"].clone()).collect());
         assert_same(&n.call("getblock", json!([hash, 1])), &g1, &format!("getblock {height} 1"));
-        assert_same(&n.call("getblock", json!({"blockhash": hash, "verbose": true})), &g1, &format!("getblock {height} verbose=true"));
+        assert_same(
+            &n.call("getblock", json!({"blockhash": hash, "verbose": true})),
+            &g1,
+            &format!("getblock {height} verbose=true"),
+        );
 
         // Verbosity 0 is the block hex: its transactions are Core's tx hex in order.
         let hex0 = n.call("getblock", json!([hash, 0]));
@@ -271,8 +298,14 @@ async fn getblock_matches_core_for_the_sample_blocks() {
 
     // Core's text for amounts: 8 decimals, also for zero and small fees.
     let raw = n.raw("getblock", json!([g2["hash"], 2]));
-    assert!(raw.contains("\"value\":0.00000000") && raw.contains("\"fee\":0.00002240"), "amount formatting");
-    assert_eq!(n.try_call("getblock", json!(["00".repeat(32), 2])).unwrap_err(), json!({"code": -5, "message": "Block not found"}));
+    assert!(
+        raw.contains("\"value\":0.00000000") && raw.contains("\"fee\":0.00002240"),
+        "amount formatting"
+    );
+    assert_eq!(
+        n.try_call("getblock", json!(["00".repeat(32), 2])).unwrap_err(),
+        json!({"code": -5, "message": "Block not found"})
+    );
     n.stop().await;
 }
 
@@ -289,7 +322,11 @@ async fn raw_transaction_methods_match_core() {
             let d = n.call("decoderawtransaction", json!([tx["hex"]]));
             assert_same(&d, &without(tx, &["hex", "fee"]), &format!("decoderawtransaction {}", tx["txid"]));
             let iswitness = tx["txid"] != tx["hash"];
-            assert_same(&n.call("decoderawtransaction", json!([tx["hex"], iswitness])), &d, "decoderawtransaction with iswitness");
+            assert_same(
+                &n.call("decoderawtransaction", json!([tx["hex"], iswitness])),
+                &d,
+                "decoderawtransaction with iswitness",
+            );
             decoded += 1;
             if i >= 4 {
                 continue;
@@ -304,7 +341,11 @@ async fn raw_transaction_methods_match_core() {
             };
             assert_eq!(n.call("getrawtransaction", json!([tx["txid"], 0, bh])), tx["hex"]);
             let v1 = n.call("getrawtransaction", json!([tx["txid"], 1, bh]));
-            assert_same(&v1, &with_ctx(without(tx, &["fee"])), &format!("getrawtransaction {} 1", tx["txid"]));
+            assert_same(
+                &v1,
+                &with_ctx(without(tx, &["fee"])),
+                &format!("getrawtransaction {} 1", tx["txid"]),
+            );
             let named = n.call("getrawtransaction", json!({"txid": tx["txid"], "verbose": true, "blockhash": bh}));
             assert_same(&named, &v1, "named parameters with the verbose alias");
             // Verbosity 2: fee and prevouts (coinbase: neither, like Core).
@@ -329,15 +370,27 @@ async fn raw_transaction_methods_match_core() {
         err("getrawtransaction", json!([t0["txid"], 1, samples[1]["hash"]])),
         json!({"code": -5, "message": "No such transaction found in the provided block. Use gettransaction for wallet transactions."})
     );
-    assert_eq!(err("getrawtransaction", json!([t0["txid"], 1, "11".repeat(32)])), json!({"code": -5, "message": "Block hash not found"}));
-    assert_eq!(err("getrawtransaction", json!(["abc"])), json!({"code": -8, "message": "parameter 1 must be of length 64 (not 3, for 'abc')"}));
+    assert_eq!(
+        err("getrawtransaction", json!([t0["txid"], 1, "11".repeat(32)])),
+        json!({"code": -5, "message": "Block hash not found"})
+    );
+    assert_eq!(
+        err("getrawtransaction", json!(["abc"])),
+        json!({"code": -8, "message": "parameter 1 must be of length 64 (not 3, for 'abc')"})
+    );
     let genesis_cb = core["blocks"][0]["merkleroot"].clone();
     assert_eq!(
         err("getrawtransaction", json!([genesis_cb, 1, core["blocks"][0]["hash"]])),
         json!({"code": -5, "message": "The genesis block coinbase is not considered an ordinary transaction and cannot be retrieved"})
     );
-    assert_eq!(err("decoderawtransaction", json!(["zz"])), json!({"code": -22, "message": "TX decode failed"}));
-    assert_eq!(err("decoderawtransaction", json!([format!("{}00", t0["hex"].as_str().unwrap())])), json!({"code": -22, "message": "TX decode failed"}));
+    assert_eq!(
+        err("decoderawtransaction", json!(["zz"])),
+        json!({"code": -22, "message": "TX decode failed"})
+    );
+    assert_eq!(
+        err("decoderawtransaction", json!([format!("{}00", t0["hex"].as_str().unwrap())])),
+        json!({"code": -22, "message": "TX decode failed"})
+    );
     n.stop().await;
 }
 
@@ -359,20 +412,35 @@ async fn decodescript_and_createrawtransaction_agree_with_core() {
                 }
                 let mut d = n.call("decodescript", json!([spk["hex"]]));
                 let kind = spk["type"].as_str().unwrap();
-                let wrappable = matches!(kind, "pubkey" | "pubkeyhash" | "multisig" | "witness_v0_keyhash" | "witness_v0_scripthash");
+                let wrappable = matches!(
+                    kind,
+                    "pubkey" | "pubkeyhash" | "multisig" | "witness_v0_keyhash" | "witness_v0_scripthash"
+                );
                 let p2sh = d.as_object_mut().unwrap().remove("p2sh");
                 let segwit = d.as_object_mut().unwrap().remove("segwit");
                 assert_eq!(p2sh.is_some(), wrappable, "p2sh for {kind}");
-                assert_eq!(segwit.is_some(), matches!(kind, "pubkey" | "pubkeyhash" | "multisig"), "segwit for {kind}");
+                assert_eq!(
+                    segwit.is_some(),
+                    matches!(kind, "pubkey" | "pubkeyhash" | "multisig"),
+                    "segwit for {kind}"
+                );
                 if let Some(sw) = segwit {
-                    let want = if kind == "multisig" { "witness_v0_scripthash" } else { "witness_v0_keyhash" };
+                    let want = if kind == "multisig" {
+                        "witness_v0_scripthash"
+                    } else {
+                        "witness_v0_keyhash"
+                    };
                     assert_eq!(sw["type"], want);
                     // The segwit script decodes to itself (minus hex) through decodescript too.
                     let again = n.call("decodescript", json!([sw["hex"]]));
                     assert_eq!(again["address"], sw["address"]);
                     if kind == "multisig" {
                         let inner = spk["desc"].as_str().unwrap().split('#').next().unwrap();
-                        assert!(sw["desc"].as_str().unwrap().starts_with(&format!("wsh({inner})#")), "{}", sw["desc"]);
+                        assert!(
+                            sw["desc"].as_str().unwrap().starts_with(&format!("wsh({inner})#")),
+                            "{}",
+                            sw["desc"]
+                        );
                     }
                 }
                 assert_same(&d, &without(spk, &["hex"]), &format!("decodescript {}", spk["hex"]));
@@ -395,7 +463,10 @@ async fn decodescript_and_createrawtransaction_agree_with_core() {
                 if let Some(a) = spk["address"].as_str() {
                     ok &= addrs.insert(a.to_string());
                     outputs.push(json!({ a: o["value"] }));
-                } else if spk["type"] == "nulldata" && o["value"].as_f64() == Some(0.0) && spk["asm"].as_str().unwrap().split(' ').count() == 2 {
+                } else if spk["type"] == "nulldata"
+                    && o["value"].as_f64() == Some(0.0)
+                    && spk["asm"].as_str().unwrap().split(' ').count() == 2
+                {
                     let h = spk["hex"].as_str().unwrap();
                     // A direct push of 1..75 bytes: 6a <len> <data>.
                     let len = usize::from_str_radix(&h[2..4], 16).unwrap();
@@ -409,8 +480,16 @@ async fn decodescript_and_createrawtransaction_agree_with_core() {
             if !ok || data > 1 || rebuilt >= 12 {
                 continue;
             }
-            let inputs: Vec<Value> = tx["vin"].as_array().unwrap().iter().map(|i| json!({"txid": i["txid"], "vout": i["vout"], "sequence": i["sequence"]})).collect();
-            let hex = n.call("createrawtransaction", json!([inputs, outputs, tx["locktime"], null, tx["version"]]));
+            let inputs: Vec<Value> = tx["vin"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|i| json!({"txid": i["txid"], "vout": i["vout"], "sequence": i["sequence"]}))
+                .collect();
+            let hex = n.call(
+                "createrawtransaction",
+                json!([inputs, outputs, tx["locktime"], null, tx["version"]]),
+            );
             let d = n.call("decoderawtransaction", json!([hex]));
             assert_eq!(d["version"], tx["version"]);
             assert_eq!(d["locktime"], tx["locktime"]);
@@ -428,17 +507,44 @@ async fn decodescript_and_createrawtransaction_agree_with_core() {
     // Defaults and Core's errors.
     let input = json!([{"txid": "aa".repeat(32), "vout": 1}]);
     let addr = "bcrt1qwau5nddmqcjwavu4saku9quy7acccgtfdyglq9";
-    let d = n.call("decoderawtransaction", json!([n.call("createrawtransaction", json!([input, {addr: 0.1}]))]));
-    assert_eq!((d["version"].clone(), d["locktime"].clone(), d["vin"][0]["sequence"].clone()), (json!(2), json!(0), json!(4294967293u32)));
-    let d = n.call("decoderawtransaction", json!([n.call("createrawtransaction", json!([input, {addr: 0.1}, 5, false]))]));
+    let d = n.call(
+        "decoderawtransaction",
+        json!([n.call("createrawtransaction", json!([input, {addr: 0.1}]))]),
+    );
+    assert_eq!(
+        (d["version"].clone(), d["locktime"].clone(), d["vin"][0]["sequence"].clone()),
+        (json!(2), json!(0), json!(4294967293u32))
+    );
+    let d = n.call(
+        "decoderawtransaction",
+        json!([n.call("createrawtransaction", json!([input, {addr: 0.1}, 5, false]))]),
+    );
     assert_eq!(d["vin"][0]["sequence"], json!(4294967294u32));
     let err = |params: Value| n.try_call("createrawtransaction", params).unwrap_err();
-    assert_eq!(err(json!([input, [{addr: 1}, {addr: 2}]])), json!({"code": -8, "message": format!("Invalid parameter, duplicated address: {addr}")}));
-    assert_eq!(err(json!([input, {"bc1qnotregtest": 1}])), json!({"code": -5, "message": "Invalid Bitcoin address: bc1qnotregtest"}));
-    assert_eq!(err(json!([input, [{"data": "00"}, {"data": "01"}]])), json!({"code": -8, "message": "Invalid parameter, duplicate key: data"}));
-    assert_eq!(err(json!([input, {addr: 0.000000001}])), json!({"code": -3, "message": "Invalid amount"}));
-    assert_eq!(err(json!([[{"txid": "aa".repeat(32), "vout": 1, "sequence": 4294967295u32}], {addr: 1}, 0, true])), json!({"code": -8, "message": "Invalid parameter combination: Sequence number(s) contradict replaceable option"}));
-    assert_eq!(err(json!([input, {addr: 1}, 0, null, 4])), json!({"code": -8, "message": "Invalid parameter, version out of range(1~3)"}));
+    assert_eq!(
+        err(json!([input, [{addr: 1}, {addr: 2}]])),
+        json!({"code": -8, "message": format!("Invalid parameter, duplicated address: {addr}")})
+    );
+    assert_eq!(
+        err(json!([input, {"bc1qnotregtest": 1}])),
+        json!({"code": -5, "message": "Invalid Bitcoin address: bc1qnotregtest"})
+    );
+    assert_eq!(
+        err(json!([input, [{"data": "00"}, {"data": "01"}]])),
+        json!({"code": -8, "message": "Invalid parameter, duplicate key: data"})
+    );
+    assert_eq!(
+        err(json!([input, {addr: 0.000000001}])),
+        json!({"code": -3, "message": "Invalid amount"})
+    );
+    assert_eq!(
+        err(json!([[{"txid": "aa".repeat(32), "vout": 1, "sequence": 4294967295u32}], {addr: 1}, 0, true])),
+        json!({"code": -8, "message": "Invalid parameter combination: Sequence number(s) contradict replaceable option"})
+    );
+    assert_eq!(
+        err(json!([input, {addr: 1}, 0, null, 4])),
+        json!({"code": -8, "message": "Invalid parameter, version out of range(1~3)"})
+    );
     n.stop().await;
 }
 
@@ -446,8 +552,18 @@ async fn decodescript_and_createrawtransaction_agree_with_core() {
 fn the_comparison_reports_every_kind_of_difference() {
     let core = json!({"a": 1, "b": [1.0, "x"], "c": {"d": 4.656542373906925e-10}, "gone": null});
     let mut out = Vec::new();
-    diff(&json!({"a": 1, "b": [1.0, "x"], "c": {"d": 4.6565423739069247e-10}, "gone": null}), &core, "v", &mut out);
+    diff(
+        &json!({"a": 1, "b": [1.0, "x"], "c": {"d": 4.6565423739069247e-10}, "gone": null}),
+        &core,
+        "v",
+        &mut out,
+    );
     assert!(out.is_empty(), "last-bit float differences are tolerated: {out:?}");
-    diff(&json!({"a": 2, "b": [1.0000001, "y", 3], "c": {"d": 4.7e-10}, "new": 1}), &core, "v", &mut out);
+    diff(
+        &json!({"a": 2, "b": [1.0000001, "y", 3], "c": {"d": 4.7e-10}, "new": 1}),
+        &core,
+        "v",
+        &mut out,
+    );
     assert_eq!(out.len(), 7, "{out:#?}"); // a, b length, b[0], b[1], c.d, missing gone, extra new
 }

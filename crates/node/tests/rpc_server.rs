@@ -24,12 +24,20 @@ fn cookie_auth_and_401s() {
     let c = cookie(&n);
     assert!(c.starts_with("__cookie__:") && c.len() == 11 + 64);
     use std::os::unix::fs::PermissionsExt;
-    assert_eq!(std::fs::metadata(n.net_dir().join(".cookie")).unwrap().permissions().mode() & 0o777, 0o600);
+    assert_eq!(
+        std::fs::metadata(n.net_dir().join(".cookie")).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
 
     let ok = http::call(&addr, &c, "getblockcount", json!([]));
     assert_eq!(ok, json!({"result": 0, "error": null, "id": "t"}));
     let body = json!({"method": "getblockcount", "id": 1}).to_string();
-    for creds in [None, Some("__cookie__:wrong".to_string()), Some(format!("{}x", c)), Some("user:pass".into())] {
+    for creds in [
+        None,
+        Some("__cookie__:wrong".to_string()),
+        Some(format!("{}x", c)),
+        Some("user:pass".into()),
+    ] {
         let r = http::post(&addr, creds.as_deref(), &body);
         assert_eq!(r.status, 401, "credentials {creds:?}");
         assert_eq!(r.header("www-authenticate"), Some("Basic realm=\"jsonrpc\""));
@@ -61,20 +69,42 @@ fn jsonrpc_framing_errors_and_statuses_match_core() {
     let c = cookie(&n);
     let core = common::core_json();
     // Positional and named parameters.
-    assert_eq!(http::call(&addr, &c, "getblockhash", json!([1]))["result"], core["blocks"][1]["hash"]);
-    assert_eq!(http::call(&addr, &c, "getblockhash", json!({"height": 2}))["result"], core["blocks"][2]["hash"]);
+    assert_eq!(
+        http::call(&addr, &c, "getblockhash", json!([1]))["result"],
+        core["blocks"][1]["hash"]
+    );
+    assert_eq!(
+        http::call(&addr, &c, "getblockhash", json!({"height": 2}))["result"],
+        core["blocks"][2]["hash"]
+    );
     // Legacy errors: 404 for unknown method, 500 for others, with Core's codes.
     let r = http::post(&addr, Some(&c), &json!({"method": "nosuchmethod", "id": 1}).to_string());
     assert_eq!(r.status, 404);
     assert_eq!(r.json()["error"]["code"], -32601);
-    let r = http::post(&addr, Some(&c), &json!({"method": "getblockhash", "params": [1000], "id": 1}).to_string());
+    let r = http::post(
+        &addr,
+        Some(&c),
+        &json!({"method": "getblockhash", "params": [1000], "id": 1}).to_string(),
+    );
     assert_eq!(r.status, 500);
     assert_eq!(r.json()["error"], json!({"code": -8, "message": "Block height out of range"}));
-    let r = http::post(&addr, Some(&c), &json!({"method": "getblockhash", "params": ["x"], "id": 1}).to_string());
+    let r = http::post(
+        &addr,
+        Some(&c),
+        &json!({"method": "getblockhash", "params": ["x"], "id": 1}).to_string(),
+    );
     assert_eq!(r.json()["error"]["code"], -3);
-    let r = http::post(&addr, Some(&c), &json!({"method": "getblockhash", "params": {"bogus": 1}, "id": 1}).to_string());
+    let r = http::post(
+        &addr,
+        Some(&c),
+        &json!({"method": "getblockhash", "params": {"bogus": 1}, "id": 1}).to_string(),
+    );
     assert_eq!(r.json()["error"]["message"], "Unknown named parameter bogus");
-    let r = http::post(&addr, Some(&c), &json!({"method": "getblockheader", "params": ["00".repeat(32)], "id": 1}).to_string());
+    let r = http::post(
+        &addr,
+        Some(&c),
+        &json!({"method": "getblockheader", "params": ["00".repeat(32)], "id": 1}).to_string(),
+    );
     assert_eq!(r.json()["error"], json!({"code": -5, "message": "Block not found"}));
     let r = http::post(&addr, Some(&c), &json!({"method": 5, "id": 1}).to_string());
     assert_eq!(r.status, 400);
@@ -85,15 +115,27 @@ fn jsonrpc_framing_errors_and_statuses_match_core() {
     let r = http::post(&addr, Some(&c), "42");
     assert_eq!(r.json()["error"]["code"], -32700);
     // JSON-RPC 2.0: HTTP 200 even on errors, no "error" key on success, notifications omitted.
-    let r = http::post(&addr, Some(&c), &json!({"jsonrpc": "2.0", "method": "nosuchmethod", "id": 9}).to_string());
+    let r = http::post(
+        &addr,
+        Some(&c),
+        &json!({"jsonrpc": "2.0", "method": "nosuchmethod", "id": 9}).to_string(),
+    );
     assert_eq!(r.status, 200);
-    assert_eq!(r.json(), json!({"jsonrpc": "2.0", "error": {"code": -32601, "message": "Method not found"}, "id": 9}));
-    let r = http::post(&addr, Some(&c), &json!({"jsonrpc": "2.0", "method": "getblockcount", "id": 3}).to_string());
+    assert_eq!(
+        r.json(),
+        json!({"jsonrpc": "2.0", "error": {"code": -32601, "message": "Method not found"}, "id": 9})
+    );
+    let r = http::post(
+        &addr,
+        Some(&c),
+        &json!({"jsonrpc": "2.0", "method": "getblockcount", "id": 3}).to_string(),
+    );
     assert_eq!(r.json(), json!({"jsonrpc": "2.0", "result": 300, "id": 3}));
     let r = http::post(&addr, Some(&c), &json!({"jsonrpc": "2.0", "method": "getblockcount"}).to_string());
     assert_eq!(r.status, 204);
     // Batches: one reply per non-notification, in order, HTTP 200.
-    let batch = json!([{"method": "getblockcount", "id": 1}, {"method": "nosuch", "id": 2}, {"jsonrpc": "2.0", "method": "getblockcount"}, 7]);
+    let batch =
+        json!([{"method": "getblockcount", "id": 1}, {"method": "nosuch", "id": 2}, {"jsonrpc": "2.0", "method": "getblockcount"}, 7]);
     let r = http::post(&addr, Some(&c), &batch.to_string());
     assert_eq!(r.status, 200);
     let arr = r.json();
@@ -104,12 +146,22 @@ fn jsonrpc_framing_errors_and_statuses_match_core() {
     // GET is refused.
     let mut s = std::net::TcpStream::connect(&addr).unwrap();
     use std::io::{Read, Write};
-    s.write_all(format!("GET / HTTP/1.1\r\nHost: x\r\nAuthorization: Basic {}\r\nConnection: close\r\n\r\n", http::b64(&c)).as_bytes()).unwrap();
+    s.write_all(
+        format!(
+            "GET / HTTP/1.1\r\nHost: x\r\nAuthorization: Basic {}\r\nConnection: close\r\n\r\n",
+            http::b64(&c)
+        )
+        .as_bytes(),
+    )
+    .unwrap();
     let mut out = String::new();
     let _ = s.read_to_string(&mut out);
     assert!(out.starts_with("HTTP/1.1 405"), "{out}");
     // The node is still fine.
-    assert_eq!(http::call(&addr, &c, "getbestblockhash", json!([]))["result"], core["getblockchaininfo"]["bestblockhash"]);
+    assert_eq!(
+        http::call(&addr, &c, "getbestblockhash", json!([]))["result"],
+        core["getblockchaininfo"]["bestblockhash"]
+    );
     // getchaintxstats equals Core's answer about the same chain (txrate compared as a float).
     let mut ours = http::call(&addr, &c, "getchaintxstats", json!([]))["result"].clone();
     let mut want = core["getchaintxstats"].clone();
@@ -126,7 +178,10 @@ fn jsonrpc_framing_errors_and_statuses_match_core() {
 #[test]
 fn stop_rpc_runs_the_shutdown_sequence_with_reason_rpc() {
     let port = http::free_port();
-    let mut n = start_node(&[&format!("-rpcport={port}"), "-shutdowntimeout=5"], &[ModuleSpec::recorder("rec", "")]);
+    let mut n = start_node(
+        &[&format!("-rpcport={port}"), "-shutdowntimeout=5"],
+        &[ModuleSpec::recorder("rec", "")],
+    );
     n.wait_started();
     let addr = format!("127.0.0.1:{port}");
     let r = http::call(&addr, &cookie(&n), "stop", json!([]));
@@ -142,7 +197,11 @@ fn stop_rpc_runs_the_shutdown_sequence_with_reason_rpc() {
 #[test]
 fn module_and_maintenance_rpcs() {
     let port = http::free_port();
-    let mut n = node_proc::start_node_with_chain(&common::chain_hex_path(), &[&format!("-rpcport={port}"), "-acktimeout=2"], &[ModuleSpec::recorder("rec", "")]);
+    let mut n = node_proc::start_node_with_chain(
+        &common::chain_hex_path(),
+        &[&format!("-rpcport={port}"), "-acktimeout=2"],
+        &[ModuleSpec::recorder("rec", "")],
+    );
     n.wait_started();
     let addr = format!("127.0.0.1:{port}");
     let c = cookie(&n);
@@ -153,11 +212,18 @@ fn module_and_maintenance_rpcs() {
     assert!(node_proc::pid_alive(pid));
     let r = http::call(&addr, &c, "unloadmodule", json!(["rec"]));
     assert_eq!(r["result"]["status"], "stopped", "{r}");
-    assert!(!node_proc::pid_alive(pid) || std::fs::read_to_string(format!("/proc/{pid}/stat")).map(|s| s.contains(" Z ")).unwrap_or(true));
+    assert!(
+        !node_proc::pid_alive(pid)
+            || std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                .map(|s| s.contains(" Z "))
+                .unwrap_or(true)
+    );
     let r = http::call(&addr, &c, "loadmodule", json!(["rec"]));
     assert_eq!(r["error"], serde_json::Value::Null, "{r}");
     // Events published before the relaunched module subscribes are not its to receive: wait.
-    n.wait_until(Duration::from_secs(10), "module resubscribed", |n| n.recorded("rec").iter().filter(|l| l["kind"] == "subscribed").count() >= 2);
+    n.wait_until(Duration::from_secs(10), "module resubscribed", |n| {
+        n.recorded("rec").iter().filter(|l| l["kind"] == "subscribed").count() >= 2
+    });
     let r = http::call(&addr, &c, "loadmodule", json!(["nosuch"]));
     assert_eq!(r["error"]["code"], -1);
     let r = http::call(&addr, &c, "flushchainstate", json!([]));
@@ -174,8 +240,11 @@ fn module_and_maintenance_rpcs() {
     assert_eq!(r["result"]["target_age_days"], 5);
     n.wait_until(Duration::from_secs(10), "manual events recorded", |n| {
         let ev = n.recorded_events("rec");
-        ev.iter().any(|(t, e)| t == "DataCleanup" && e["payload"]["cleanup_type"] == "manual")
-            && ev.iter().any(|(t, e)| t == "MaintenanceCompleted" && e["payload"]["maintenance_type"] == "backup")
+        ev.iter()
+            .any(|(t, e)| t == "DataCleanup" && e["payload"]["cleanup_type"] == "manual")
+            && ev
+                .iter()
+                .any(|(t, e)| t == "MaintenanceCompleted" && e["payload"]["maintenance_type"] == "backup")
             && ev.iter().any(|(t, e)| t == "StorageFlush" && e["payload"]["reason"] == "manual")
             && ev.iter().any(|(t, e)| t == "HealthCheck" && e["payload"]["check_type"] == "manual")
     });

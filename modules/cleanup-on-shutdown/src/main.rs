@@ -65,7 +65,10 @@ async fn run() -> i32 {
             return 2;
         }
     };
-    let data_dir = client.data_dir().map(|p| p.to_path_buf()).unwrap_or_else(|| std::path::PathBuf::from("."));
+    let data_dir = client
+        .data_dir()
+        .map(|p| p.to_path_buf())
+        .unwrap_or_else(|| std::path::PathBuf::from("."));
     let mut store = match Store::open(&data_dir) {
         Ok(s) => s,
         Err(e) => {
@@ -123,12 +126,19 @@ async fn run() -> i32 {
                 }
                 _ => {}
             },
-            ModuleMessage::Lagged { from_sequence, to_sequence, count } => {
+            ModuleMessage::Lagged {
+                from_sequence,
+                to_sequence,
+                count,
+            } => {
                 eprintln!("cleanup-on-shutdown: missed {count} events in {from_sequence}..={to_sequence}; blocks_seen undercounts");
                 store.note_missed(count);
             }
             ModuleMessage::Request { id, .. } => {
-                let refusal = ResponseResult::Err { code: error_code::MALFORMED, message: "this module serves no requests".into() };
+                let refusal = ResponseResult::Err {
+                    code: error_code::MALFORMED,
+                    message: "this module serves no requests".into(),
+                };
                 let _ = client.respond(id, refusal).await;
             }
             _ => {}

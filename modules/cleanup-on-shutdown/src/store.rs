@@ -104,7 +104,13 @@ impl Store {
             }
         }
         let wal = OpenOptions::new().create(true).append(true).open(&wal_path)?;
-        Ok(Store { dir: dir.to_path_buf(), state, pending, missed: 0, wal })
+        Ok(Store {
+            dir: dir.to_path_buf(),
+            state,
+            pending,
+            missed: 0,
+            wal,
+        })
     }
 
     /// The state as of the last snapshot.
@@ -119,7 +125,12 @@ impl Store {
 
     /// Appends a block to the write-ahead log.
     pub fn record_block(&mut self, sequence: u64, height: u64, hash: &str) -> io::Result<()> {
-        let entry = Entry { generation: self.state.flushes + 1, sequence, height, hash: hash.to_string() };
+        let entry = Entry {
+            generation: self.state.flushes + 1,
+            sequence,
+            height,
+            hash: hash.to_string(),
+        };
         let mut line = serde_json::to_vec(&entry).map_err(io::Error::other)?;
         line.push(b'\n');
         self.wal.write_all(&line)?;

@@ -34,7 +34,11 @@ fn list(dir: &Path) -> io::Result<Vec<CacheFile>> {
         let meta = entry.metadata()?;
         let Ok(name) = entry.file_name().into_string() else { continue };
         if meta.is_file() && !name.ends_with(".tmp") {
-            files.push(CacheFile { name, len: meta.len(), modified: meta.modified()? });
+            files.push(CacheFile {
+                name,
+                len: meta.len(),
+                modified: meta.modified()?,
+            });
         }
     }
     files.sort_by(|a, b| b.modified.cmp(&a.modified).then_with(|| b.name.cmp(&a.name)));
@@ -63,7 +67,10 @@ pub fn prefill(dir: &Path, count: u64, size: u64) -> io::Result<()> {
         let len = usize::try_from(size).map_err(io::Error::other)?;
         put(dir, &format!("prefill-{i:04}.bin"), &vec![byte; len])?;
         let age = Duration::from_secs(60 * (count - i));
-        File::options().write(true).open(&path)?.set_modified(now.checked_sub(age).unwrap_or(now))?;
+        File::options()
+            .write(true)
+            .open(&path)?
+            .set_modified(now.checked_sub(age).unwrap_or(now))?;
     }
     Ok(())
 }
@@ -71,7 +78,10 @@ pub fn prefill(dir: &Path, count: u64, size: u64) -> io::Result<()> {
 /// Deletes every file but the `keep_newest` newest ones.
 pub fn evict(dir: &Path, keep_newest: usize) -> io::Result<Eviction> {
     let files = list(dir)?;
-    let mut out = Eviction { kept_files: files.len().min(keep_newest), ..Eviction::default() };
+    let mut out = Eviction {
+        kept_files: files.len().min(keep_newest),
+        ..Eviction::default()
+    };
     for f in files.iter().skip(keep_newest).rev() {
         match std::fs::remove_file(dir.join(&f.name)) {
             Ok(()) => {

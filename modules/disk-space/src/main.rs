@@ -41,12 +41,20 @@ struct Config {
 
 impl Default for Config {
     fn default() -> Self {
-        Config { keep_newest: 16, prefill_files: 0, prefill_bytes: 65536, cache_headers: true }
+        Config {
+            keep_newest: 16,
+            prefill_files: 0,
+            prefill_bytes: 65536,
+            cache_headers: true,
+        }
     }
 }
 
 fn unix_now() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
 }
 
 /// Writes `value` to `path` via temp file, fsync and rename.
@@ -79,9 +87,13 @@ async fn run() -> i32 {
             return 2;
         }
     };
-    let data_dir = client.data_dir().map(|p| p.to_path_buf()).unwrap_or_else(|| std::path::PathBuf::from("."));
+    let data_dir = client
+        .data_dir()
+        .map(|p| p.to_path_buf())
+        .unwrap_or_else(|| std::path::PathBuf::from("."));
     let cache_dir = data_dir.join("cache");
-    if let Err(e) = std::fs::create_dir_all(&cache_dir).and_then(|_| cache::prefill(&cache_dir, config.prefill_files, config.prefill_bytes)) {
+    if let Err(e) = std::fs::create_dir_all(&cache_dir).and_then(|_| cache::prefill(&cache_dir, config.prefill_files, config.prefill_bytes))
+    {
         eprintln!("disk-space: cannot prepare cache {}: {e}", cache_dir.display());
         return 1;
     }
@@ -109,11 +121,20 @@ async fn run() -> i32 {
                     }
                     Err(e) => eprintln!("disk-space: GetBlockHeader {hash} failed: {e}"),
                 },
-                EventPayload::DiskSpaceLow { available_bytes, total_bytes, percent_free, disk_path } => {
+                EventPayload::DiskSpaceLow {
+                    available_bytes,
+                    total_bytes,
+                    percent_free,
+                    disk_path,
+                } => {
                     cleanups += 1;
                     match cache::evict(&cache_dir, config.keep_newest) {
                         Ok(ev_out) => {
-                            println!("disk low ({percent_free:.2}% free): deleted {} cached files, freed {} bytes", ev_out.deleted_files.len(), ev_out.freed_bytes);
+                            println!(
+                                "disk low ({percent_free:.2}% free): deleted {} cached files, freed {} bytes",
+                                ev_out.deleted_files.len(),
+                                ev_out.freed_bytes
+                            );
                             let report = json!({
                                 "cleanup": cleanups,
                                 "sequence": ev.sequence,
@@ -140,7 +161,10 @@ async fn run() -> i32 {
                 _ => {}
             },
             ModuleMessage::Request { id, .. } => {
-                let refusal = ResponseResult::Err { code: error_code::MALFORMED, message: "this module serves no requests".into() };
+                let refusal = ResponseResult::Err {
+                    code: error_code::MALFORMED,
+                    message: "this module serves no requests".into(),
+                };
                 let _ = client.respond(id, refusal).await;
             }
             ModuleMessage::Lagged { count, .. } => eprintln!("disk-space: missed {count} events (some headers not cached)"),

@@ -82,7 +82,10 @@ impl Summary {
         *self.by_type.entry(ev.event_type.as_str()).or_default() += 1;
         if let blvm_module::EventPayload::ModuleEvent { name, data, .. } = &ev.payload {
             if name == count_event {
-                match serde_json::from_str::<Value>(data).ok().and_then(|d| d.get("i").and_then(Value::as_u64)) {
+                match serde_json::from_str::<Value>(data)
+                    .ok()
+                    .and_then(|d| d.get("i").and_then(Value::as_u64))
+                {
                     Some(i) => {
                         self.count_events += 1;
                         if self.last_i.is_some_and(|last| i <= last) {
@@ -142,25 +145,42 @@ async fn main() {
             std::process::exit(2);
         }
     };
-    let data_dir = client.data_dir().map(|p| p.to_path_buf()).unwrap_or_else(|| std::path::PathBuf::from("."));
+    let data_dir = client
+        .data_dir()
+        .map(|p| p.to_path_buf())
+        .unwrap_or_else(|| std::path::PathBuf::from("."));
     let cfg = client.config().cloned().unwrap_or(Value::Null);
     let flag = |k: &str, d: bool| cfg.get(k).and_then(Value::as_bool).unwrap_or(d);
     let num = |k: &str| cfg.get(k).and_then(Value::as_u64);
     let _ = std::fs::create_dir_all(&data_dir);
-    let Ok(mut events) = std::fs::OpenOptions::new().create(true).append(true).open(data_dir.join("events.jsonl")) else {
+    let Ok(mut events) = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(data_dir.join("events.jsonl"))
+    else {
         eprintln!("event-recorder: cannot open events.jsonl in {}", data_dir.display());
         std::process::exit(2);
     };
     let caps = client.handshake().capabilities.clone();
-    line(&mut events, json!({"kind": "connected", "module_id": client.handshake().module_id, "capabilities": caps, "t_ms": ms_since(started)}));
+    line(
+        &mut events,
+        json!({"kind": "connected", "module_id": client.handshake().module_id, "capabilities": caps, "t_ms": ms_since(started)}),
+    );
 
     let types: Vec<EventType> = EventType::ALL
         .iter()
         .copied()
-        .filter(|t| t.required_capability().map(|c| client.handshake().has_capability(c)).unwrap_or(true))
+        .filter(|t| {
+            t.required_capability()
+                .map(|c| client.handshake().has_capability(c))
+                .unwrap_or(true)
+        })
         .collect();
     match client.subscribe_events(types).await {
-        Ok(s) => line(&mut events, json!({"kind": "subscribed", "count": s.event_types.len(), "current_sequence": s.current_sequence})),
+        Ok(s) => line(
+            &mut events,
+            json!({"kind": "subscribed", "count": s.event_types.len(), "current_sequence": s.current_sequence}),
+        ),
         Err(e) => {
             eprintln!("event-recorder: subscribe failed: {e}");
             std::process::exit(2);
@@ -168,24 +188,48 @@ async fn main() {
     }
 
     if flag("call_api", false) {
-        let Ok(mut api) = std::fs::OpenOptions::new().create(true).append(true).open(data_dir.join("api.jsonl")) else { std::process::exit(2) };
+        let Ok(mut api) = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(data_dir.join("api.jsonl"))
+        else {
+            std::process::exit(2)
+        };
         let tip = client.get_chain_tip().await;
         let tip_hash = tip.as_ref().map(|t| t.hash.clone()).unwrap_or_default();
         let requests = vec![
             Request::GetChainTip,
-            Request::GetBlock { hash: None, height: Some(1) },
-            Request::GetBlock { hash: Some(tip_hash.clone()), height: None },
-            Request::GetBlockHeader { hash: None, height: Some(0) },
+            Request::GetBlock {
+                hash: None,
+                height: Some(1),
+            },
+            Request::GetBlock {
+                hash: Some(tip_hash.clone()),
+                height: None,
+            },
+            Request::GetBlockHeader {
+                hash: None,
+                height: Some(0),
+            },
             Request::GetTransaction { txid: "00".repeat(32) },
-            Request::GetUtxo { txid: "00".repeat(32), vout: 0 },
+            Request::GetUtxo {
+                txid: "00".repeat(32),
+                vout: 0,
+            },
             Request::GetMempoolInfo,
             Request::GetMempoolTxids,
             Request::GetPeers,
             Request::GetBlockchainInfo,
             Request::GetSyncStatus,
             Request::SubmitTransaction { hex: "00".into() },
-            Request::ReportHealth { healthy: true, report: Some("{\"startup\":true}".into()) },
-            Request::PublishEvent { name: "api-probe".into(), data: "{\"ok\":true}".into() },
+            Request::ReportHealth {
+                healthy: true,
+                report: Some("{\"startup\":true}".into()),
+            },
+            Request::PublishEvent {
+                name: "api-probe".into(),
+                data: "{\"ok\":true}".into(),
+            },
         ];
         for r in requests {
             let method = r.method();
@@ -198,7 +242,9 @@ async fn main() {
         line(&mut api, json!({"method": "done"}));
     }
     if let Some(name) = cfg.get("publish").and_then(Value::as_str) {
-        let r = client.publish_event(name.to_string(), "{\"from\":\"event-recorder\"}".to_string()).await;
+        let r = client
+            .publish_event(name.to_string(), "{\"from\":\"event-recorder\"}".to_string())
+            .await;
         line(&mut events, json!({"kind": "published", "ok": r.is_ok()}));
     }
 
@@ -265,7 +311,9 @@ async fn main() {
                     std::thread::sleep(delay);
                 }
                 if ev.event_type == EventType::HealthCheck {
-                    let _ = client.report_health(healthy, Some(format!("{{\"events_seen_at\":{}}}", ev.sequence))).await;
+                    let _ = client
+                        .report_health(healthy, Some(format!("{{\"events_seen_at\":{}}}", ev.sequence)))
+                        .await;
                 }
                 if ev.requires_ack() && ack {
                     if !ack_delay.is_zero() {
@@ -279,11 +327,18 @@ async fn main() {
                     return;
                 }
             }
-            ModuleMessage::Lagged { from_sequence, to_sequence, count } => {
+            ModuleMessage::Lagged {
+                from_sequence,
+                to_sequence,
+                count,
+            } => {
                 if summary_mode {
                     summary.lagged(from_sequence, to_sequence, count);
                 } else {
-                    line(&mut events, json!({"kind": "lagged", "from": from_sequence, "to": to_sequence, "count": count}));
+                    line(
+                        &mut events,
+                        json!({"kind": "lagged", "from": from_sequence, "to": to_sequence, "count": count}),
+                    );
                 }
             }
             other => line(&mut events, json!({"kind": "message", "type": other.type_name()})),

@@ -38,12 +38,19 @@ struct Config {
 
 impl Default for Config {
     fn default() -> Self {
-        Config { default_age_days: 30, prefill_ages_days: Vec::new(), record_blocks: true }
+        Config {
+            default_age_days: 30,
+            prefill_ages_days: Vec::new(),
+            record_blocks: true,
+        }
     }
 }
 
 fn unix_now() -> u64 {
-    SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
 }
 
 /// Appends one JSON line to `path` and fsyncs it.
@@ -73,7 +80,10 @@ async fn run() -> i32 {
             return 2;
         }
     };
-    let data_dir = client.data_dir().map(|p| p.to_path_buf()).unwrap_or_else(|| std::path::PathBuf::from("."));
+    let data_dir = client
+        .data_dir()
+        .map(|p| p.to_path_buf())
+        .unwrap_or_else(|| std::path::PathBuf::from("."));
     let dir = data_dir.join("records");
     if let Err(e) = std::fs::create_dir_all(&dir).and_then(|_| records::prefill(&dir, &config.prefill_ages_days)) {
         eprintln!("periodic-cleanup: cannot prepare {}: {e}", dir.display());
@@ -99,11 +109,18 @@ async fn run() -> i32 {
                         eprintln!("periodic-cleanup: recording block {height} failed: {e}");
                     }
                 }
-                EventPayload::DataCleanup { cleanup_type, target_age_days } => {
+                EventPayload::DataCleanup {
+                    cleanup_type,
+                    target_age_days,
+                } => {
                     let age_days = target_age_days.unwrap_or(config.default_age_days);
                     match records::sweep(&dir, age_days, SystemTime::now()) {
                         Ok(s) => {
-                            println!("{cleanup_type} cleanup: deleted {} records older than {age_days} days, kept {}", s.deleted.len(), s.kept.len());
+                            println!(
+                                "{cleanup_type} cleanup: deleted {} records older than {age_days} days, kept {}",
+                                s.deleted.len(),
+                                s.kept.len()
+                            );
                             let line = json!({
                                 "sequence": ev.sequence,
                                 "cleanup_type": cleanup_type,
@@ -127,7 +144,10 @@ async fn run() -> i32 {
                 _ => {}
             },
             ModuleMessage::Request { id, .. } => {
-                let refusal = ResponseResult::Err { code: error_code::MALFORMED, message: "this module serves no requests".into() };
+                let refusal = ResponseResult::Err {
+                    code: error_code::MALFORMED,
+                    message: "this module serves no requests".into(),
+                };
                 let _ = client.respond(id, refusal).await;
             }
             ModuleMessage::Lagged { count, .. } => eprintln!("periodic-cleanup: missed {count} events (some blocks not recorded)"),

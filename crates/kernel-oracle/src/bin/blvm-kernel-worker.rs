@@ -21,7 +21,9 @@
 //! (`$TMPDIR/blvm-kernel-worker-<pid>`, removed on exit).
 
 use bitcoinkernel::prelude::*;
-use bitcoinkernel::{Block, BlockValidationResult, BlockValidationStateRef, ChainType, ChainstateManager, ContextBuilder, Log, Logger, ValidationMode};
+use bitcoinkernel::{
+    Block, BlockValidationResult, BlockValidationStateRef, ChainType, ChainstateManager, ContextBuilder, Log, Logger, ValidationMode,
+};
 use std::io::{BufRead, Write};
 use std::sync::{Arc, Mutex};
 
@@ -57,7 +59,10 @@ fn unhex(s: &str) -> Option<Vec<u8>> {
     if s.len() & 1 == 1 {
         return None;
     }
-    (0..s.len()).step_by(2).map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok()).collect()
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
+        .collect()
 }
 
 /// Core's reject reason from the log lines of the last submission.
@@ -73,7 +78,12 @@ fn reason_from_log(lines: &[String]) -> String {
             return rest.strip_suffix(')').unwrap_or(rest).to_string();
         }
     }
-    lines.iter().rev().find(|l| l.contains("rror") || l.contains("nvalid")).cloned().unwrap_or_default()
+    lines
+        .iter()
+        .rev()
+        .find(|l| l.contains("rror") || l.contains("nvalid"))
+        .cloned()
+        .unwrap_or_default()
 }
 
 struct Worker {
@@ -103,17 +113,30 @@ impl Worker {
         };
         let hash = block.hash().to_bytes();
         let result = self.chainman.process_block(&block);
-        let events: Vec<Checked> = self.checked.lock().map(|v| v.iter().filter(|c| c.hash == hash).cloned().collect()).unwrap_or_default();
+        let events: Vec<Checked> = self
+            .checked
+            .lock()
+            .map(|v| v.iter().filter(|c| c.hash == hash).cloned().collect())
+            .unwrap_or_default();
         let lines = LOG_LINES.lock().map(|l| l.clone()).unwrap_or_default();
         let invalid = events.iter().find(|c| c.mode != ValidationMode::Valid);
         if invalid.is_some() || result.is_rejected() {
             let why = reason_from_log(&lines).replace('\n', " ");
-            let kind = invalid.map(|c| format!("{:?}", c.result)).unwrap_or_else(|| "no block-checked event".into());
-            let verdict = if invalid.map(|c| c.result == BlockValidationResult::MissingPrev).unwrap_or(false) { "orphan" } else { "rejected" };
+            let kind = invalid
+                .map(|c| format!("{:?}", c.result))
+                .unwrap_or_else(|| "no block-checked event".into());
+            let verdict = if invalid.map(|c| c.result == BlockValidationResult::MissingPrev).unwrap_or(false) {
+                "orphan"
+            } else {
+                "rejected"
+            };
             return format!("{verdict} {} {why} [{kind}]", self.tip());
         }
         let active = self.chainman.active_chain();
-        let connected = match bitcoinkernel::BlockHash::new(&hash).ok().and_then(|h| self.chainman.get_block_tree_entry(&h)) {
+        let connected = match bitcoinkernel::BlockHash::new(&hash)
+            .ok()
+            .and_then(|h| self.chainman.get_block_tree_entry(&h))
+        {
             Some(entry) => active.contains(&entry),
             None => return format!("error {} accepted block missing from the block tree", self.tip()),
         };
@@ -144,17 +167,25 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     let context = ContextBuilder::new()
         .chain_type(ChainType::Regtest)
         .with_block_checked_validation(move |block: Block, state: BlockValidationStateRef<'_>| {
-            let event = Checked { hash: block.hash().to_bytes(), mode: state.mode(), result: state.result() };
+            let event = Checked {
+                hash: block.hash().to_bytes(),
+                mode: state.mode(),
+                result: state.result(),
+            };
             if let Ok(mut v) = sink.lock() {
                 v.push(event);
             }
         })
         .build()?;
-    let chainman = ChainstateManager::builder(&context, &dir.join("chainstate").to_string_lossy(), &dir.join("blocks").to_string_lossy())?
-        .chainstate_db_in_memory(true)
-        .block_tree_db_in_memory(true)
-        .worker_threads(2)
-        .build()?;
+    let chainman = ChainstateManager::builder(
+        &context,
+        &dir.join("chainstate").to_string_lossy(),
+        &dir.join("blocks").to_string_lossy(),
+    )?
+    .chainstate_db_in_memory(true)
+    .block_tree_db_in_memory(true)
+    .worker_threads(2)
+    .build()?;
     let worker = Worker { chainman, checked };
     let stdin = std::io::stdin();
     let mut out = std::io::stdout().lock();

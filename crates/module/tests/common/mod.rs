@@ -15,9 +15,7 @@ pub fn all_payloads() -> Vec<EventPayload> {
             duration_ms: 99,
             components: vec!["storage".into(), "network".into()],
         },
-        EventPayload::StorageFlush {
-            reason: "periodic".into(),
-        },
+        EventPayload::StorageFlush { reason: "periodic".into() },
         EventPayload::StorageFlushCompleted {
             success: true,
             duration_ms: 7,
@@ -124,33 +122,14 @@ pub fn payload_fields(t: EventType) -> &'static [&'static str] {
         EventType::StorageFlush => &["reason"],
         EventType::StorageFlushCompleted => &["success", "duration_ms"],
         EventType::MaintenanceStarted => &["maintenance_type", "estimated_duration_seconds"],
-        EventType::MaintenanceCompleted => {
-            &["maintenance_type", "success", "duration_ms", "results"]
-        }
+        EventType::MaintenanceCompleted => &["maintenance_type", "success", "duration_ms", "results"],
         EventType::DataCleanup => &["cleanup_type", "target_age_days"],
         EventType::HealthCheck => &["check_type", "node_healthy", "health_report"],
-        EventType::DiskSpaceLow => &[
-            "available_bytes",
-            "total_bytes",
-            "percent_free",
-            "disk_path",
-        ],
-        EventType::ResourceLimitWarning => &[
-            "resource_type",
-            "usage_percent",
-            "current_usage",
-            "limit",
-            "threshold_percent",
-        ],
+        EventType::DiskSpaceLow => &["available_bytes", "total_bytes", "percent_free", "disk_path"],
+        EventType::ResourceLimitWarning => &["resource_type", "usage_percent", "current_usage", "limit", "threshold_percent"],
         EventType::NewBlock => &["hash", "height", "tx_count"],
         EventType::BlockDisconnected => &["hash", "height"],
-        EventType::ChainReorg => &[
-            "old_tip",
-            "new_tip",
-            "fork_height",
-            "disconnected",
-            "connected",
-        ],
+        EventType::ChainReorg => &["old_tip", "new_tip", "fork_height", "disconnected", "connected"],
         EventType::NewTransaction => &["txid", "wtxid"],
         EventType::MempoolTransactionAdded => &["txid", "fee_sat", "vsize"],
         EventType::MempoolTransactionRemoved => &["txid", "reason"],
@@ -182,9 +161,7 @@ pub fn all_requests() -> Vec<Request> {
             hash: None,
             height: Some(1),
         },
-        Request::GetTransaction {
-            txid: "dd".repeat(32),
-        },
+        Request::GetTransaction { txid: "dd".repeat(32) },
         Request::GetUtxo {
             txid: "dd".repeat(32),
             vout: 3,
@@ -194,9 +171,7 @@ pub fn all_requests() -> Vec<Request> {
         Request::GetPeers,
         Request::GetBlockchainInfo,
         Request::GetSyncStatus,
-        Request::SubmitTransaction {
-            hex: "0200000000".into(),
-        },
+        Request::SubmitTransaction { hex: "0200000000".into() },
         Request::ReportHealth {
             healthy: true,
             report: Some("ok".into()),
@@ -279,9 +254,7 @@ pub fn all_bodies() -> Vec<ResponseBody> {
             height: 100,
             target_height: 200,
         }),
-        ResponseBody::Submitted {
-            txid: "dd".repeat(32),
-        },
+        ResponseBody::Submitted { txid: "dd".repeat(32) },
         ResponseBody::Done,
     ]
 }
@@ -307,9 +280,7 @@ pub fn all_messages() -> Vec<ModuleMessage> {
         },
         ModuleMessage::Response {
             id: 1,
-            result: ResponseResult::Ok {
-                body: ResponseBody::Done,
-            },
+            result: ResponseResult::Ok { body: ResponseBody::Done },
         },
         ModuleMessage::Response {
             id: 2,
@@ -336,9 +307,7 @@ pub fn all_messages() -> Vec<ModuleMessage> {
             code: error_code::UNAUTHORIZED,
             message: "bad token".into(),
         },
-        ModuleMessage::Goodbye {
-            reason: "shutdown".into(),
-        },
+        ModuleMessage::Goodbye { reason: "shutdown".into() },
     ]
 }
 
@@ -353,10 +322,7 @@ pub fn generic(bytes: &[u8]) -> rmpv::Value {
 /// The string keys of a msgpack map, in wire order; panics if `v` is not a map.
 pub fn keys(v: &rmpv::Value) -> Vec<String> {
     match v {
-        rmpv::Value::Map(entries) => entries
-            .iter()
-            .map(|(k, _)| k.as_str().expect("string key").to_string())
-            .collect(),
+        rmpv::Value::Map(entries) => entries.iter().map(|(k, _)| k.as_str().expect("string key").to_string()).collect(),
         other => panic!("expected msgpack map, got {other:?}"),
     }
 }

@@ -108,6 +108,16 @@ impl BlockIndexEntry {
         if !r.is_empty() {
             return Err(DecodeError("trailing bytes in index entry"));
         }
-        Ok(BlockIndexEntry { hash: header.block_hash(), header, height, chainwork, status, n_tx, data_pos, undo_pos, sequence: 0 })
+        Ok(BlockIndexEntry {
+            hash: header.block_hash(),
+            header,
+            height,
+            chainwork,
+            status,
+            n_tx,
+            data_pos,
+            undo_pos,
+            sequence: 0,
+        })
     }
 }

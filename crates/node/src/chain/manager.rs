@@ -71,7 +71,10 @@ pub struct ChainSettings {
 }
 
 fn system_clock() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
 }
 
 impl Default for ChainSettings {
@@ -204,7 +207,10 @@ impl ChainManager {
         let mut chain = Vec::new();
         let mut cur = Some(best);
         while let Some(h) = cur {
-            let e = self.index.get(&h).ok_or_else(|| ChainError::Corrupt(format!("best chain references unknown block {h}")))?;
+            let e = self
+                .index
+                .get(&h)
+                .ok_or_else(|| ChainError::Corrupt(format!("best chain references unknown block {h}")))?;
             chain.push(h);
             cur = if e.height == 0 { None } else { Some(e.header.prev_blockhash) };
         }
@@ -335,7 +341,10 @@ impl ChainManager {
 
     /// Whether `hash` is in the active chain.
     pub fn is_active(&self, hash: &BlockHash) -> bool {
-        self.index.get(hash).map(|e| self.active.get(e.height as usize) == Some(hash)).unwrap_or(false)
+        self.index
+            .get(hash)
+            .map(|e| self.active.get(e.height as usize) == Some(hash))
+            .unwrap_or(false)
     }
 
     /// Every known block index entry (for getchaintips and friends).
@@ -349,7 +358,13 @@ impl ChainManager {
             return Ok(None);
         };
         let bytes = self.files.read_block(pos)?;
-        let block: Block = deserialize(&bytes).map_err(|e| ChainError::Corrupt(format!("{}: block {hash} at offset {}: {e}", self.files.block_path(pos.file).display(), pos.offset)))?;
+        let block: Block = deserialize(&bytes).map_err(|e| {
+            ChainError::Corrupt(format!(
+                "{}: block {hash} at offset {}: {e}",
+                self.files.block_path(pos.file).display(),
+                pos.offset
+            ))
+        })?;
         Ok(Some(block))
     }
 
@@ -433,7 +448,12 @@ impl ChainManager {
         let prev_hash = prev.hash;
         let ancestor = |h: u32| self.ancestor(&prev_hash, h).map(|e| e.header);
         let expected_bits = next_work_required(&self.params, prev.height, &prev.header, new_time, &ancestor);
-        ParentContext { height: prev.height, time: prev.header.time, mtp: self.median_time_past(&prev.hash), expected_bits }
+        ParentContext {
+            height: prev.height,
+            time: prev.header.time,
+            mtp: self.median_time_past(&prev.hash),
+            expected_bits,
+        }
     }
 
     fn add_header_entry(&mut self, header: &Header, prev: &BlockIndexEntry, extra_status: u32) -> BlockHash {
@@ -470,7 +490,10 @@ impl ChainManager {
             return Ok(Err(r));
         }
         let Some(prev) = self.index.get(&header.prev_blockhash).cloned() else {
-            return Ok(Err(Reject::new("prev-blk-not-found", format!("parent {} unknown", header.prev_blockhash))));
+            return Ok(Err(Reject::new(
+                "prev-blk-not-found",
+                format!("parent {} unknown", header.prev_blockhash),
+            )));
         };
         if prev.is_failed() {
             self.add_header_entry(header, &prev, status::FAILED_CHILD);
@@ -494,10 +517,16 @@ impl ChainManager {
             self.activate_best_chain(Some(block))?;
             if let Some(e) = self.index.get(&hash) {
                 if e.is_failed() {
-                    return Ok(BlockOutcome::Invalid(self.last_reject.take().unwrap_or_else(|| Reject::new("invalid", "block failed to connect"))));
+                    return Ok(BlockOutcome::Invalid(
+                        self.last_reject
+                            .take()
+                            .unwrap_or_else(|| Reject::new("invalid", "block failed to connect")),
+                    ));
                 }
             }
-            return Ok(BlockOutcome::Accepted { connected: self.is_active(&hash) });
+            return Ok(BlockOutcome::Accepted {
+                connected: self.is_active(&hash),
+            });
         }
         Ok(outcome)
     }
@@ -506,7 +535,10 @@ impl ChainManager {
         let hash = block.block_hash();
         if let Some(e) = self.index.get(&hash) {
             if e.is_failed() {
-                return Ok(BlockOutcome::Invalid(Reject::new("duplicate-invalid", format!("block {hash} is known invalid"))));
+                return Ok(BlockOutcome::Invalid(Reject::new(
+                    "duplicate-invalid",
+                    format!("block {hash} is known invalid"),
+                )));
             }
             if e.have_data() {
                 return Ok(BlockOutcome::Duplicate);
@@ -546,7 +578,9 @@ impl ChainManager {
     }
 
     fn mark_invalid(&mut self, hash: &BlockHash) {
-        let Some(height) = self.index.get(hash).map(|e| e.height) else { return };
+        let Some(height) = self.index.get(hash).map(|e| e.height) else {
+            return;
+        };
         if let Some(e) = self.index.get_mut(hash) {
             e.status |= status::FAILED_VALID;
         }
@@ -572,7 +606,9 @@ impl ChainManager {
     fn activate_best_chain(&mut self, hint: Option<&Block>) -> Result<(), ChainError> {
         loop {
             let tip = self.tip().clone();
-            let Some(&(work, _, best)) = self.candidates.iter().next_back() else { break };
+            let Some(&(work, _, best)) = self.candidates.iter().next_back() else {
+                break;
+            };
             if work <= tip.chainwork || best == tip.hash {
                 break;
             }
@@ -727,7 +763,10 @@ impl ChainManager {
                 }
                 let value_out: u64 = tx.output.iter().map(|o| o.value.to_sat()).sum();
                 if value_in < value_out {
-                    return Ok(Err(Reject::new("bad-txns-in-belowout", format!("value in ({value_in}) < value out ({value_out})"))));
+                    return Ok(Err(Reject::new(
+                        "bad-txns-in-belowout",
+                        format!("value in ({value_in}) < value out ({value_out})"),
+                    )));
                 }
                 let fee = value_in - value_out;
                 if fee > MAX_MONEY {
@@ -735,7 +774,10 @@ impl ChainManager {
                 }
                 fees += fee;
                 if fees > MAX_MONEY {
-                    return Ok(Err(Reject::new("bad-txns-accumulated-fee-outofrange", "accumulated fee in the block out of range")));
+                    return Ok(Err(Reject::new(
+                        "bad-txns-accumulated-fee-outofrange",
+                        "accumulated fee in the block out of range",
+                    )));
                 }
                 if csv {
                     let heights: Vec<u32> = coins.iter().map(|c| c.height).collect();
@@ -762,13 +804,24 @@ impl ChainManager {
                 }
                 let op = OutPoint { txid, vout: vout as u32 };
                 let fresh = fresh_outputs.contains(&op);
-                view.add(op, Coin { output: out.clone(), height, is_coinbase: tx.is_coinbase() }, fresh);
+                view.add(
+                    op,
+                    Coin {
+                        output: out.clone(),
+                        height,
+                        is_coinbase: tx.is_coinbase(),
+                    },
+                    fresh,
+                );
             }
         }
         let reward = fees + self.params.subsidy(height);
         let cb_out: u64 = block.txdata[0].output.iter().map(|o| o.value.to_sat()).sum();
         if cb_out > reward {
-            return Ok(Err(Reject::new("bad-cb-amount", format!("coinbase pays too much (actual={cb_out} vs limit={reward})"))));
+            return Ok(Err(Reject::new(
+                "bad-cb-amount",
+                format!("coinbase pays too much (actual={cb_out} vs limit={reward})"),
+            )));
         }
         if let Err(r) = verify_block_scripts(&block.txdata, &spent_all, flags, self.settings.script_threads) {
             return Ok(Err(r));
@@ -785,7 +838,11 @@ impl ChainManager {
         }
         self.dirty_index.insert(hash);
         self.active.push(hash);
-        self.notifications.push(ChainNotification::BlockConnected { hash, height, n_tx: block.txdata.len() as u32 });
+        self.notifications.push(ChainNotification::BlockConnected {
+            hash,
+            height,
+            n_tx: block.txdata.len() as u32,
+        });
         if self.coins.memory_usage() > self.settings.dbcache_bytes {
             let report = self.flush(FlushReason::CacheFull)?;
             self.flush_reports.push(report);
@@ -799,8 +856,12 @@ impl ChainManager {
         if tip.height == 0 {
             return Err(ChainError::Corrupt("attempt to disconnect genesis".into()));
         }
-        let block = self.read_block(&tip.hash)?.ok_or_else(|| ChainError::Corrupt(format!("block {} has no data to disconnect", tip.hash)))?;
-        let undo_pos = tip.undo_pos.ok_or_else(|| ChainError::Corrupt(format!("block {} has no undo data", tip.hash)))?;
+        let block = self
+            .read_block(&tip.hash)?
+            .ok_or_else(|| ChainError::Corrupt(format!("block {} has no data to disconnect", tip.hash)))?;
+        let undo_pos = tip
+            .undo_pos
+            .ok_or_else(|| ChainError::Corrupt(format!("block {} has no undo data", tip.hash)))?;
         let undo_bytes = self.files.read_undo(undo_pos, &tip.hash)?;
         let undo = BlockUndo::decode(&undo_bytes).map_err(|e| ChainError::Corrupt(format!("undo data of {}: {e}", tip.hash)))?;
         if undo.txs.len() + 1 != block.txdata.len() {
@@ -834,7 +895,10 @@ impl ChainManager {
         drop(reader);
         self.coins.apply(changes);
         self.active.pop();
-        self.notifications.push(ChainNotification::BlockDisconnected { hash: tip.hash, height: tip.height });
+        self.notifications.push(ChainNotification::BlockDisconnected {
+            hash: tip.hash,
+            height: tip.height,
+        });
         Ok(tip.hash)
     }
 
@@ -847,8 +911,21 @@ impl ChainManager {
         match result {
             Ok((coins_written, index_written)) => {
                 self.last_flush = Instant::now();
-                tracing::debug!(reason = reason.as_str(), coins_written, index_written, ms = duration.as_millis() as u64, "flushed chainstate");
-                Ok(FlushReport { reason, success: true, duration, coins_written, index_written, error: None })
+                tracing::debug!(
+                    reason = reason.as_str(),
+                    coins_written,
+                    index_written,
+                    ms = duration.as_millis() as u64,
+                    "flushed chainstate"
+                );
+                Ok(FlushReport {
+                    reason,
+                    success: true,
+                    duration,
+                    coins_written,
+                    index_written,
+                    error: None,
+                })
             }
             Err(e) => {
                 tracing::error!(reason = reason.as_str(), "chainstate flush failed: {e}");
@@ -859,7 +936,10 @@ impl ChainManager {
 
     fn flush_inner(&mut self) -> Result<(usize, usize), ChainError> {
         self.files.sync()?;
-        let mut batch = FlushBatch { coins: self.coins.take_dirty(), ..Default::default() };
+        let mut batch = FlushBatch {
+            coins: self.coins.take_dirty(),
+            ..Default::default()
+        };
         for h in std::mem::take(&mut self.dirty_index) {
             if let Some(e) = self.index.get(&h) {
                 batch.index.push((h.to_byte_array(), e.encode()));
@@ -881,7 +961,10 @@ impl ChainManager {
     /// Proves the database accepts writes (health check): commits a small marker record.
     pub fn probe_writable(&mut self) -> Result<(), ChainError> {
         let now = (self.settings.clock)().to_le_bytes().to_vec();
-        self.db.commit(FlushBatch { meta: vec![("health_probe", now)], ..Default::default() })?;
+        self.db.commit(FlushBatch {
+            meta: vec![("health_probe", now)],
+            ..Default::default()
+        })?;
         Ok(())
     }
 
@@ -909,9 +992,16 @@ impl ChainManager {
                 *m = (*m).max(e.height);
             }
         }
-        let mut candidates: Vec<u32> = max_height.iter().filter(|(f, h)| **f != current && **h <= limit).map(|(f, _)| *f).collect();
+        let mut candidates: Vec<u32> = max_height
+            .iter()
+            .filter(|(f, h)| **f != current && **h <= limit)
+            .map(|(f, _)| *f)
+            .collect();
         candidates.sort_unstable();
-        let mut report = PruneReport { kept_from_height, ..Default::default() };
+        let mut report = PruneReport {
+            kept_from_height,
+            ..Default::default()
+        };
         let mut usage = self.files.disk_usage();
         for f in candidates {
             if let Some(target) = target_bytes {
@@ -923,7 +1013,12 @@ impl ChainManager {
             usage = usage.saturating_sub(freed);
             report.files_deleted += 1;
             report.bytes_freed += freed;
-            let hashes: Vec<BlockHash> = self.index.values().filter(|e| e.data_pos.map(|p| p.file) == Some(f)).map(|e| e.hash).collect();
+            let hashes: Vec<BlockHash> = self
+                .index
+                .values()
+                .filter(|e| e.data_pos.map(|p| p.file) == Some(f))
+                .map(|e| e.hash)
+                .collect();
             for h in hashes {
                 if let Some(e) = self.index.get_mut(&h) {
                     e.status = (e.status & !(status::HAVE_DATA | status::HAVE_UNDO)) | status::PRUNED;
@@ -936,7 +1031,12 @@ impl ChainManager {
             }
         }
         if report.files_deleted > 0 {
-            tracing::info!(files = report.files_deleted, bytes = report.bytes_freed, up_to_height = report.prune_height, "pruned block files");
+            tracing::info!(
+                files = report.files_deleted,
+                bytes = report.bytes_freed,
+                up_to_height = report.prune_height,
+                "pruned block files"
+            );
             self.flush(FlushReason::Manual)?;
         }
         Ok(report)
@@ -944,7 +1044,11 @@ impl ChainManager {
 
     /// Lowest height whose block data is still stored (0 when nothing is pruned).
     pub fn prune_height(&self) -> Option<u32> {
-        self.index.values().filter(|e| e.status & status::PRUNED != 0).map(|e| e.height).max()
+        self.index
+            .values()
+            .filter(|e| e.status & status::PRUNED != 0)
+            .map(|e| e.height)
+            .max()
     }
 
     /// UTXO set statistics at the tip (flushes first so the database is complete).

@@ -36,7 +36,10 @@ fn entry_usage(e: &CacheEntry) -> usize {
 
 /// Decodes a coin read from the database.
 pub fn decode_db_coin(bytes: &[u8], path: &std::path::Path) -> Result<Coin, DbError> {
-    Coin::decode(&mut Reader::new(bytes)).map_err(|e| DbError::Corrupt { path: path.to_path_buf(), what: e.to_string() })
+    Coin::decode(&mut Reader::new(bytes)).map_err(|e| DbError::Corrupt {
+        path: path.to_path_buf(),
+        what: e.to_string(),
+    })
 }
 
 impl CoinsCache {
@@ -48,7 +51,11 @@ impl CoinsCache {
         match reader.get(&outpoint_key(op))? {
             Some(bytes) => {
                 let coin = decode_db_coin(&bytes, db_path)?;
-                let e = CacheEntry { coin: Some(coin.clone()), dirty: false, fresh: false };
+                let e = CacheEntry {
+                    coin: Some(coin.clone()),
+                    dirty: false,
+                    fresh: false,
+                };
                 self.usage += entry_usage(&e);
                 self.map.insert(*op, e);
                 Ok(Some(coin))
@@ -80,13 +87,41 @@ impl CoinsCache {
         for (op, change) in changes {
             let existing = self.map.get(&op).map(|e| (e.fresh, e.dirty));
             match (change.coin, existing) {
-                (Some(coin), Some((fresh, _))) => self.put(op, CacheEntry { coin: Some(coin), dirty: true, fresh }),
-                (Some(coin), None) => self.put(op, CacheEntry { coin: Some(coin), dirty: true, fresh: change.fresh }),
+                (Some(coin), Some((fresh, _))) => self.put(
+                    op,
+                    CacheEntry {
+                        coin: Some(coin),
+                        dirty: true,
+                        fresh,
+                    },
+                ),
+                (Some(coin), None) => self.put(
+                    op,
+                    CacheEntry {
+                        coin: Some(coin),
+                        dirty: true,
+                        fresh: change.fresh,
+                    },
+                ),
                 (None, Some((true, _))) => self.remove(&op),
-                (None, Some((false, _))) => self.put(op, CacheEntry { coin: None, dirty: true, fresh: false }),
+                (None, Some((false, _))) => self.put(
+                    op,
+                    CacheEntry {
+                        coin: None,
+                        dirty: true,
+                        fresh: false,
+                    },
+                ),
                 (None, None) => {
                     if !change.fresh {
-                        self.put(op, CacheEntry { coin: None, dirty: true, fresh: false });
+                        self.put(
+                            op,
+                            CacheEntry {
+                                coin: None,
+                                dirty: true,
+                                fresh: false,
+                            },
+                        );
                     }
                 }
             }
@@ -170,7 +205,12 @@ pub struct BlockView<'a> {
 impl<'a> BlockView<'a> {
     /// A view over `base`, reading misses through `reader`.
     pub fn new(base: &'a mut CoinsCache, reader: &'a CoinReader, db_path: &'a std::path::Path) -> Self {
-        BlockView { base, reader, db_path, changes: HashMap::new() }
+        BlockView {
+            base,
+            reader,
+            db_path,
+            changes: HashMap::new(),
+        }
     }
 
     /// The unspent coin at `op` as seen through the overlay.

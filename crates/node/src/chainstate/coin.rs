@@ -36,7 +36,10 @@ impl Coin {
         }
         let script = r.bytes(len)?.to_vec();
         Ok(Coin {
-            output: TxOut { value: Amount::from_sat(value), script_pubkey: ScriptBuf::from_bytes(script) },
+            output: TxOut {
+                value: Amount::from_sat(value),
+                script_pubkey: ScriptBuf::from_bytes(script),
+            },
             height,
             is_coinbase: code & 1 == 1,
         })
@@ -65,7 +68,10 @@ pub fn outpoint_from_key(k: &[u8]) -> Result<OutPoint, DecodeError> {
     txid.copy_from_slice(&k[..32]);
     let mut vout = [0u8; 4];
     vout.copy_from_slice(&k[32..]);
-    Ok(OutPoint { txid: Txid::from_byte_array(txid), vout: u32::from_be_bytes(vout) })
+    Ok(OutPoint {
+        txid: Txid::from_byte_array(txid),
+        vout: u32::from_be_bytes(vout),
+    })
 }
 
 /// Core's IsUnspendable: OP_RETURN outputs and oversized scripts never enter the UTXO set.
@@ -80,7 +86,10 @@ mod tests {
     #[test]
     fn coin_roundtrip() {
         let c = Coin {
-            output: TxOut { value: Amount::from_sat(5_000_000_000), script_pubkey: ScriptBuf::from_bytes(vec![0x51]) },
+            output: TxOut {
+                value: Amount::from_sat(5_000_000_000),
+                script_pubkey: ScriptBuf::from_bytes(vec![0x51]),
+            },
             height: 123_456,
             is_coinbase: true,
         };

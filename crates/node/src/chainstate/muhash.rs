@@ -191,8 +191,14 @@ pub fn compute_muhash(db: &ChainDb) -> Result<String, DbError> {
     let mut h = MuHash3072::default();
     let path = db.path().to_path_buf();
     db.for_each_coin(|k, v| {
-        let op = outpoint_from_key(k).map_err(|e| DbError::Corrupt { path: path.clone(), what: e.to_string() })?;
-        let coin = Coin::decode(&mut Reader::new(v)).map_err(|e| DbError::Corrupt { path: path.clone(), what: e.to_string() })?;
+        let op = outpoint_from_key(k).map_err(|e| DbError::Corrupt {
+            path: path.clone(),
+            what: e.to_string(),
+        })?;
+        let coin = Coin::decode(&mut Reader::new(v)).map_err(|e| DbError::Corrupt {
+            path: path.clone(),
+            what: e.to_string(),
+        })?;
         h.insert(&txout_ser(&op, &coin));
         Ok(())
     })?;

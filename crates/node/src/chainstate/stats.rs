@@ -28,12 +28,24 @@ pub fn bogo_size(script_len: usize) -> u64 {
 /// Computes the statistics by scanning the coins table in key order (flush first).
 pub fn compute_utxo_stats(db: &ChainDb) -> Result<UtxoStats, DbError> {
     let mut engine = sha256d::Hash::engine();
-    let mut stats = UtxoStats { txouts: 0, transactions: 0, bogosize: 0, total_amount_sat: 0, hash_serialized_3: String::new() };
+    let mut stats = UtxoStats {
+        txouts: 0,
+        transactions: 0,
+        bogosize: 0,
+        total_amount_sat: 0,
+        hash_serialized_3: String::new(),
+    };
     let mut last_txid: Option<[u8; 32]> = None;
     let path = db.path().to_path_buf();
     db.for_each_coin(|k, v| {
-        let op = outpoint_from_key(k).map_err(|e| DbError::Corrupt { path: path.clone(), what: e.to_string() })?;
-        let coin = Coin::decode(&mut Reader::new(v)).map_err(|e| DbError::Corrupt { path: path.clone(), what: e.to_string() })?;
+        let op = outpoint_from_key(k).map_err(|e| DbError::Corrupt {
+            path: path.clone(),
+            what: e.to_string(),
+        })?;
+        let coin = Coin::decode(&mut Reader::new(v)).map_err(|e| DbError::Corrupt {
+            path: path.clone(),
+            what: e.to_string(),
+        })?;
         let txid = op.txid.to_byte_array();
         if last_txid != Some(txid) {
             stats.transactions += 1;

@@ -42,7 +42,12 @@ pub struct AcceptOptions {
 
 impl Default for AcceptOptions {
     fn default() -> Self {
-        AcceptOptions { test_accept: false, bypass_limits: false, accept_time: None, allow_replacement: true }
+        AcceptOptions {
+            test_accept: false,
+            bypass_limits: false,
+            accept_time: None,
+            allow_replacement: true,
+        }
     }
 }
 
@@ -120,7 +125,11 @@ pub fn accept_tx(
         return Err(Reject::new("coinbase", ""));
     }
     if settings.require_standard {
-        let rules = PolicyRules { dust_relay_fee: settings.dust_relay_feerate, max_datacarrier_bytes: settings.max_datacarrier_bytes, permit_bare_multisig: settings.permit_bare_multisig };
+        let rules = PolicyRules {
+            dust_relay_fee: settings.dust_relay_feerate,
+            max_datacarrier_bytes: settings.max_datacarrier_bytes,
+            permit_bare_multisig: settings.permit_bare_multisig,
+        };
         policy::check_standard_tx(&tx, &rules)?;
     }
     if tx.base_size() < policy::MIN_STANDARD_TX_NONWITNESS_SIZE {
@@ -160,11 +169,19 @@ pub fn accept_tx(
         let op = input.previous_output;
         let from_pool = pool.get(&op.txid).and_then(|p| p.tx.output.get(op.vout as usize).cloned());
         let coin = match from_pool {
-            Some(output) => Some(InputCoin { output, height: next_height, is_coinbase: false }),
+            Some(output) => Some(InputCoin {
+                output,
+                height: next_height,
+                is_coinbase: false,
+            }),
             None => chain
                 .get_coin(&op)
                 .map_err(|e| Reject::new("bad-txns-inputs-missingorspent", format!("chainstate read failed: {e}")))?
-                .map(|c| InputCoin { output: c.output, height: c.height, is_coinbase: c.is_coinbase }),
+                .map(|c| InputCoin {
+                    output: c.output,
+                    height: c.height,
+                    is_coinbase: c.is_coinbase,
+                }),
         };
         match coin {
             Some(c) => coins.push(c),
@@ -189,7 +206,10 @@ pub fn accept_tx(
     let mut value_in: u64 = 0;
     for c in &coins {
         if c.is_coinbase && next_height - c.height < COINBASE_MATURITY {
-            return Err(Reject::new("bad-txns-premature-spend-of-coinbase", format!("tried to spend coinbase at depth {}", next_height - c.height)));
+            return Err(Reject::new(
+                "bad-txns-premature-spend-of-coinbase",
+                format!("tried to spend coinbase at depth {}", next_height - c.height),
+            ));
         }
         let v = c.output.value.to_sat();
         value_in = value_in.saturating_add(v);
@@ -199,7 +219,10 @@ pub fn accept_tx(
     }
     let value_out: u64 = tx.output.iter().map(|o| o.value.to_sat()).sum();
     if value_in < value_out {
-        return Err(Reject::new("bad-txns-in-belowout", format!("value in ({}) < value out ({})", fmt_money(value_in), fmt_money(value_out))));
+        return Err(Reject::new(
+            "bad-txns-in-belowout",
+            format!("value in ({}) < value out ({})", fmt_money(value_in), fmt_money(value_out)),
+        ));
     }
     let fee = value_in - value_out;
     let spent: Vec<TxOut> = coins.iter().map(|c| c.output.clone()).collect();
@@ -238,11 +261,16 @@ pub fn accept_tx(
             limits.descendant_size_vbytes += pool.descendant_stats(c).vsize;
         }
     }
-    let ancestors = pool.check_ancestor_limits(&parents, vsize, &limits).map_err(|e| Reject::new("too-long-mempool-chain", e))?;
+    let ancestors = pool
+        .check_ancestor_limits(&parents, vsize, &limits)
+        .map_err(|e| Reject::new("too-long-mempool-chain", e))?;
     // TRUC (v3) topology rules, with sibling eviction.
     truc_checks(pool, &tx, &txid, &wtxid, &ancestors, &mut conflicts, vsize)?;
     if let Some(c) = ancestors.iter().find(|a| conflicts.contains(*a)) {
-        return Err(Reject::new("bad-txns-spends-conflicting-tx", format!("{txid} spends conflicting transaction {c}")));
+        return Err(Reject::new(
+            "bad-txns-spends-conflicting-tx",
+            format!("{txid} spends conflicting transaction {c}"),
+        ));
     }
     let to_evict = if conflicts.is_empty() {
         BTreeSet::new()
@@ -259,18 +287,30 @@ pub fn accept_tx(
         }
         if settings.require_standard {
             if let Err(e) = policy::check_input_script_policy(&tx, i, &spent[i]) {
-                return Err(Reject::new(format!("mempool-script-verify-flag-failed ({e})"), format!("input {i}")));
+                return Err(Reject::new(
+                    format!("mempool-script-verify-flag-failed ({e})"),
+                    format!("input {i}"),
+                ));
             }
         }
     }
-    let accepted = Accepted { txid, wtxid, vsize, fee, replaced: to_evict.iter().copied().collect() };
+    let accepted = Accepted {
+        txid,
+        wtxid,
+        vsize,
+        fee,
+        replaced: to_evict.iter().copied().collect(),
+    };
     if opts.test_accept {
         return Ok(accepted);
     }
     for t in &to_evict {
         for e in pool.remove_with_descendants(t) {
             tracing::debug!(target: "blvm::mempool", replaced = %e.txid, by = %txid, "replaced");
-            events.push(PoolEvent::Removed { txid: e.txid, reason: RemovalReason::Replaced });
+            events.push(PoolEvent::Removed {
+                txid: e.txid,
+                reason: RemovalReason::Replaced,
+            });
         }
     }
     let spends_coinbase = coins.iter().any(|c| c.is_coinbase);
@@ -304,40 +344,77 @@ pub fn accept_tx(
 pub fn limit_size(pool: &mut Pool, settings: &MempoolSettings, now: i64, events: &mut Vec<PoolEvent>) {
     let cutoff = now - settings.expiry.as_secs() as i64;
     for e in pool.expire(cutoff) {
-        events.push(PoolEvent::Removed { txid: e.txid, reason: RemovalReason::Expiry });
+        events.push(PoolEvent::Removed {
+            txid: e.txid,
+            reason: RemovalReason::Expiry,
+        });
     }
     if pool.usage() > settings.max_size_bytes {
         pool.touch_rolling_clock(now);
         for e in pool.trim_to_size(settings.max_size_bytes, settings.incremental_relay_feerate) {
             tracing::debug!(target: "blvm::mempool", txid = %e.txid, feerate = feerate_per_kvb(e.fee, e.vsize), "evicted (mempool full)");
-            events.push(PoolEvent::Removed { txid: e.txid, reason: RemovalReason::SizeLimit });
+            events.push(PoolEvent::Removed {
+                txid: e.txid,
+                reason: RemovalReason::SizeLimit,
+            });
         }
     }
 }
 
-fn truc_checks(pool: &Pool, tx: &Transaction, txid: &Txid, wtxid: &Wtxid, ancestors: &BTreeSet<Txid>, conflicts: &mut BTreeSet<Txid>, vsize: u64) -> Result<(), Reject> {
+fn truc_checks(
+    pool: &Pool,
+    tx: &Transaction,
+    txid: &Txid,
+    wtxid: &Wtxid,
+    ancestors: &BTreeSet<Txid>,
+    conflicts: &mut BTreeSet<Txid>,
+    vsize: u64,
+) -> Result<(), Reject> {
     let v3 = tx.version.0 == TRUC_VERSION;
     for a in ancestors {
         let Some(e) = pool.get(a) else { continue };
         if !v3 && e.is_truc() {
-            return Err(Reject::new("TRUC-violation", format!("non-version=3 tx {txid} (wtxid={wtxid}) cannot spend from version=3 tx {} (wtxid={})", e.txid, e.wtxid)));
+            return Err(Reject::new(
+                "TRUC-violation",
+                format!(
+                    "non-version=3 tx {txid} (wtxid={wtxid}) cannot spend from version=3 tx {} (wtxid={})",
+                    e.txid, e.wtxid
+                ),
+            ));
         }
         if v3 && !e.is_truc() {
-            return Err(Reject::new("TRUC-violation", format!("version=3 tx {txid} (wtxid={wtxid}) cannot spend from non-version=3 tx {} (wtxid={})", e.txid, e.wtxid)));
+            return Err(Reject::new(
+                "TRUC-violation",
+                format!(
+                    "version=3 tx {txid} (wtxid={wtxid}) cannot spend from non-version=3 tx {} (wtxid={})",
+                    e.txid, e.wtxid
+                ),
+            ));
         }
     }
     if !v3 {
         return Ok(());
     }
     if vsize > TRUC_MAX_VSIZE {
-        return Err(Reject::new("TRUC-violation", format!("version=3 tx {txid} (wtxid={wtxid}) is too big: {vsize} > {TRUC_MAX_VSIZE} virtual bytes")));
+        return Err(Reject::new(
+            "TRUC-violation",
+            format!("version=3 tx {txid} (wtxid={wtxid}) is too big: {vsize} > {TRUC_MAX_VSIZE} virtual bytes"),
+        ));
     }
     if ancestors.len() + 1 > 2 {
-        return Err(Reject::new("TRUC-violation", format!("tx {txid} (wtxid={wtxid}) would have too many ancestors")));
+        return Err(Reject::new(
+            "TRUC-violation",
+            format!("tx {txid} (wtxid={wtxid}) would have too many ancestors"),
+        ));
     }
-    let Some(parent) = ancestors.first().and_then(|p| pool.get(p)) else { return Ok(()) };
+    let Some(parent) = ancestors.first().and_then(|p| pool.get(p)) else {
+        return Ok(());
+    };
     if vsize > TRUC_CHILD_MAX_VSIZE {
-        return Err(Reject::new("TRUC-violation", format!("version=3 child tx {txid} (wtxid={wtxid}) is too big: {vsize} > {TRUC_CHILD_MAX_VSIZE} virtual bytes")));
+        return Err(Reject::new(
+            "TRUC-violation",
+            format!("version=3 child tx {txid} (wtxid={wtxid}) is too big: {vsize} > {TRUC_CHILD_MAX_VSIZE} virtual bytes"),
+        ));
     }
     let child_will_be_replaced = parent.children.iter().any(|c| conflicts.contains(c));
     let parent_desc = pool.descendant_stats(&parent.txid).count;
@@ -350,7 +427,10 @@ fn truc_checks(pool: &Pool, tx: &Transaction, txid: &Txid, wtxid: &Wtxid, ancest
                 conflicts.insert(s);
             }
             _ => {
-                return Err(Reject::new("TRUC-violation", format!("tx {} (wtxid={}) would exceed descendant count limit", parent.txid, parent.wtxid)));
+                return Err(Reject::new(
+                    "TRUC-violation",
+                    format!("tx {} (wtxid={}) would exceed descendant count limit", parent.txid, parent.wtxid),
+                ));
             }
         }
     }

@@ -32,7 +32,10 @@ use std::time::Duration;
 pub const MEMPOOL_DAT: &str = "mempool.dat";
 
 fn system_clock() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
 }
 
 /// Mempool policy settings (Core's defaults as of v30).
@@ -183,12 +186,22 @@ impl Mempool {
             match e {
                 PoolEvent::Added { txid, wtxid, fee, vsize } => {
                     tracing::debug!(target: "blvm::mempool", %txid, fee, vsize, "accepted to mempool");
-                    pending.push(EventPayload::NewTransaction { txid: txid.to_string(), wtxid: wtxid.to_string() });
-                    pending.push(EventPayload::MempoolTransactionAdded { txid: txid.to_string(), fee_sat: fee, vsize });
+                    pending.push(EventPayload::NewTransaction {
+                        txid: txid.to_string(),
+                        wtxid: wtxid.to_string(),
+                    });
+                    pending.push(EventPayload::MempoolTransactionAdded {
+                        txid: txid.to_string(),
+                        fee_sat: fee,
+                        vsize,
+                    });
                 }
                 PoolEvent::Removed { txid, reason } => {
                     tracing::debug!(target: "blvm::mempool", %txid, reason = reason.as_str(), "removed from mempool");
-                    pending.push(EventPayload::MempoolTransactionRemoved { txid: txid.to_string(), reason: reason.as_str().to_string() });
+                    pending.push(EventPayload::MempoolTransactionRemoved {
+                        txid: txid.to_string(),
+                        reason: reason.as_str().to_string(),
+                    });
                 }
             }
         }
@@ -235,7 +248,10 @@ impl Mempool {
     pub fn test_accept_package(&self, txs: Vec<Transaction>) -> Vec<Option<Result<Accepted, Reject>>> {
         let mut chain = lock(&self.chain);
         let mut scratch = lock(&self.pool).clone();
-        let opts = AcceptOptions { allow_replacement: false, ..Default::default() };
+        let opts = AcceptOptions {
+            allow_replacement: false,
+            ..Default::default()
+        };
         let mut out: Vec<Option<Result<Accepted, Reject>>> = Vec::with_capacity(txs.len());
         let mut failed = false;
         for tx in txs {
@@ -322,7 +338,9 @@ impl Mempool {
         for h in disconnected.iter().rev() {
             match chain.read_block(h) {
                 Ok(Some(b)) => resurrect.extend(b.txdata.into_iter().filter(|t| !t.is_coinbase())),
-                Ok(None) => tracing::warn!(target: "blvm::mempool", block = %h, "disconnected block has no data; its transactions are not re-admitted"),
+                Ok(None) => {
+                    tracing::warn!(target: "blvm::mempool", block = %h, "disconnected block has no data; its transactions are not re-admitted")
+                }
                 Err(e) => tracing::warn!(target: "blvm::mempool", block = %h, "cannot read disconnected block: {e}"),
             }
         }
@@ -344,7 +362,10 @@ impl Mempool {
             // Rebuild: the disconnected transactions first (limits bypassed, as Core), then the
             // previous pool in entry order; whatever no longer validates leaves with "reorg".
             let old = pool.drain();
-            let opts = AcceptOptions { bypass_limits: true, ..Default::default() };
+            let opts = AcceptOptions {
+                bypass_limits: true,
+                ..Default::default()
+            };
             let mut added = 0usize;
             for tx in resurrect {
                 let txid = tx.compute_txid();
@@ -358,10 +379,16 @@ impl Mempool {
             }
             let mut quiet = Vec::new();
             for e in old {
-                let o = AcceptOptions { accept_time: Some(e.time), ..opts };
+                let o = AcceptOptions {
+                    accept_time: Some(e.time),
+                    ..opts
+                };
                 if let Err(r) = accept::accept_tx(chain, &mut pool, &self.settings, e.tx.clone(), &o, &mut quiet) {
                     tracing::debug!(target: "blvm::mempool", txid = %e.txid, reason = %r, "removed after reorg");
-                    events.push(PoolEvent::Removed { txid: e.txid, reason: RemovalReason::Reorg });
+                    events.push(PoolEvent::Removed {
+                        txid: e.txid,
+                        reason: RemovalReason::Reorg,
+                    });
                 }
             }
             // Re-validated entries were already in the pool: only report evictions among them.
@@ -378,7 +405,11 @@ impl Mempool {
         let entries: Vec<persist::DumpEntry> = lock(&self.pool)
             .entries_by_sequence()
             .iter()
-            .map(|e| persist::DumpEntry { tx: (*e.tx).clone(), time: e.time, fee_delta: 0 })
+            .map(|e| persist::DumpEntry {
+                tx: (*e.tx).clone(),
+                time: e.time,
+                fee_delta: 0,
+            })
             .collect();
         persist::write_dump(&self.dat_path, &entries)?;
         tracing::info!(target: "blvm::mempool", transactions = entries.len(), path = %self.dat_path.display(), "dumped mempool");
@@ -410,7 +441,14 @@ impl Mempool {
                 report.already_there += 1;
                 continue;
             }
-            match self.accept_locked(chain, e.tx, AcceptOptions { accept_time: Some(e.time), ..Default::default() }) {
+            match self.accept_locked(
+                chain,
+                e.tx,
+                AcceptOptions {
+                    accept_time: Some(e.time),
+                    ..Default::default()
+                },
+            ) {
                 Ok(_) => report.succeeded += 1,
                 Err(_) => report.failed += 1,
             }
@@ -445,7 +483,13 @@ impl Mempool {
 impl MempoolView for Mempool {
     fn info(&self) -> MempoolInfo {
         let s = self.stats();
-        MempoolInfo { size: s.size, bytes: s.bytes, usage: s.usage, total_fee_sat: s.total_fee, min_fee_rate: s.min_fee as f64 / 1000.0 }
+        MempoolInfo {
+            size: s.size,
+            bytes: s.bytes,
+            usage: s.usage,
+            total_fee_sat: s.total_fee,
+            min_fee_rate: s.min_fee as f64 / 1000.0,
+        }
     }
 
     fn txids(&self) -> Vec<String> {
@@ -462,6 +506,8 @@ impl MempoolView for Mempool {
         if self.contains(&txid) {
             return Ok(txid.to_string());
         }
-        self.accept(tx, AcceptOptions::default()).map(|a| a.txid.to_string()).map_err(|r| r.to_string())
+        self.accept(tx, AcceptOptions::default())
+            .map(|a| a.txid.to_string())
+            .map_err(|r| r.to_string())
     }
 }

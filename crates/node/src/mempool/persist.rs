@@ -58,7 +58,10 @@ fn compact_size(n: u64, out: &mut Vec<u8>) {
 
 /// Writes `entries` to `path` atomically (`path.new`, fsync, rename) in version 1.
 pub fn write_dump(path: &Path, entries: &[DumpEntry]) -> Result<(), PersistError> {
-    let io = |e| PersistError::Io { path: path.display().to_string(), source: e };
+    let io = |e| PersistError::Io {
+        path: path.display().to_string(),
+        source: e,
+    };
     let mut buf = Vec::new();
     buf.extend_from_slice(&DUMP_VERSION_PLAIN.to_le_bytes());
     buf.extend_from_slice(&(entries.len() as u64).to_le_bytes());
@@ -86,11 +89,18 @@ struct Reader<'a> {
 
 impl Reader<'_> {
     fn err(&self, what: impl Into<String>) -> PersistError {
-        PersistError::Format { path: self.path.clone(), what: format!("{} at offset {}", what.into(), self.pos) }
+        PersistError::Format {
+            path: self.path.clone(),
+            what: format!("{} at offset {}", what.into(), self.pos),
+        }
     }
 
     fn take(&mut self, n: usize) -> Result<&[u8], PersistError> {
-        let end = self.pos.checked_add(n).filter(|e| *e <= self.data.len()).ok_or_else(|| self.err("truncated file"))?;
+        let end = self
+            .pos
+            .checked_add(n)
+            .filter(|e| *e <= self.data.len())
+            .ok_or_else(|| self.err("truncated file"))?;
         let s = &self.data[self.pos..end];
         self.pos = end;
         Ok(s)
@@ -114,8 +124,15 @@ impl Reader<'_> {
 /// Reads a version 1 or 2 dump.
 pub fn read_dump(path: &Path) -> Result<Vec<DumpEntry>, PersistError> {
     let p = path.display().to_string();
-    let mut data = std::fs::read(path).map_err(|e| PersistError::Io { path: p.clone(), source: e })?;
-    let mut r = Reader { data: &data, pos: 0, path: p.clone() };
+    let mut data = std::fs::read(path).map_err(|e| PersistError::Io {
+        path: p.clone(),
+        source: e,
+    })?;
+    let mut r = Reader {
+        data: &data,
+        pos: 0,
+        path: p.clone(),
+    };
     let version = r.u64()?;
     match version {
         DUMP_VERSION_PLAIN => {}
@@ -131,10 +148,19 @@ pub fn read_dump(path: &Path) -> Result<Vec<DumpEntry>, PersistError> {
                 *b ^= key[i % 8];
             }
         }
-        v => return Err(PersistError::Format { path: p, what: format!("unsupported mempool.dat version {v}") }),
+        v => {
+            return Err(PersistError::Format {
+                path: p,
+                what: format!("unsupported mempool.dat version {v}"),
+            })
+        }
     }
     let start = if version == DUMP_VERSION_XOR { 17 } else { 8 };
-    let mut r = Reader { data: &data, pos: start, path: p };
+    let mut r = Reader {
+        data: &data,
+        pos: start,
+        path: p,
+    };
     let count = r.u64()?;
     let mut out = Vec::with_capacity(count.min(100_000) as usize);
     for _ in 0..count {
@@ -148,7 +174,11 @@ pub fn read_dump(path: &Path) -> Result<Vec<DumpEntry>, PersistError> {
     let deltas = r.compact()?;
     r.take((deltas as usize).checked_mul(40).ok_or_else(|| r.err("bad delta count"))?)?;
     let unbroadcast = r.compact()?;
-    r.take((unbroadcast as usize).checked_mul(32).ok_or_else(|| r.err("bad unbroadcast count"))?)?;
+    r.take(
+        (unbroadcast as usize)
+            .checked_mul(32)
+            .ok_or_else(|| r.err("bad unbroadcast count"))?,
+    )?;
     Ok(out)
 }
 
@@ -161,8 +191,19 @@ mod tests {
         Transaction {
             version: Version::TWO,
             lock_time: LockTime::ZERO,
-            input: vec![TxIn { previous_output: OutPoint { txid: bitcoin::Txid::from_byte_array([n; 32]), vout: 1 }, script_sig: ScriptBuf::new(), sequence: Sequence::MAX, witness: Witness::from_slice(&[[0x51u8]]) }],
-            output: vec![TxOut { value: Amount::from_sat(1000 + u64::from(n)), script_pubkey: ScriptBuf::new_p2a() }],
+            input: vec![TxIn {
+                previous_output: OutPoint {
+                    txid: bitcoin::Txid::from_byte_array([n; 32]),
+                    vout: 1,
+                },
+                script_sig: ScriptBuf::new(),
+                sequence: Sequence::MAX,
+                witness: Witness::from_slice(&[[0x51u8]]),
+            }],
+            output: vec![TxOut {
+                value: Amount::from_sat(1000 + u64::from(n)),
+                script_pubkey: ScriptBuf::new_p2a(),
+            }],
         }
     }
 
@@ -172,7 +213,18 @@ mod tests {
     fn roundtrip_v1_and_read_v2() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("mempool.dat");
-        let entries = vec![DumpEntry { tx: tx(1), time: 1_700_000_000, fee_delta: 0 }, DumpEntry { tx: tx(2), time: 1_700_000_005, fee_delta: 0 }];
+        let entries = vec![
+            DumpEntry {
+                tx: tx(1),
+                time: 1_700_000_000,
+                fee_delta: 0,
+            },
+            DumpEntry {
+                tx: tx(2),
+                time: 1_700_000_005,
+                fee_delta: 0,
+            },
+        ];
         write_dump(&path, &entries).unwrap();
         let back = read_dump(&path).unwrap();
         assert_eq!(back.len(), 2);

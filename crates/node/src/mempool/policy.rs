@@ -119,13 +119,19 @@ pub fn parse_ops(script: &[u8]) -> Option<Vec<Op<'_>>> {
                 u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize
             }
             _ => {
-                out.push(Op { opcode: op, data: if op == 0 { Some(&[]) } else { None } });
+                out.push(Op {
+                    opcode: op,
+                    data: if op == 0 { Some(&[]) } else { None },
+                });
                 continue;
             }
         };
         let data = script.get(i..i.checked_add(len)?)?;
         i += len;
-        out.push(Op { opcode: op, data: Some(data) });
+        out.push(Op {
+            opcode: op,
+            data: Some(data),
+        });
     }
     Some(out)
 }
@@ -280,13 +286,22 @@ pub fn dust_threshold(out: &TxOut, dust_relay_fee: u64) -> u64 {
         return 0;
     }
     let mut size = 8 + bitcoin::VarInt(spk.len() as u64).size() as u64 + spk.len() as u64;
-    size += if witness_program(spk).is_some() { 32 + 4 + 1 + 107 / 4 + 4 } else { 32 + 4 + 1 + 107 + 4 };
+    size += if witness_program(spk).is_some() {
+        32 + 4 + 1 + 107 / 4 + 4
+    } else {
+        32 + 4 + 1 + 107 + 4
+    };
     fee_at(dust_relay_fee, size)
 }
 
 /// Indices of outputs below their dust threshold.
 pub fn dust_outputs(tx: &Transaction, dust_relay_fee: u64) -> Vec<usize> {
-    tx.output.iter().enumerate().filter(|(_, o)| o.value.to_sat() < dust_threshold(o, dust_relay_fee)).map(|(i, _)| i).collect()
+    tx.output
+        .iter()
+        .enumerate()
+        .filter(|(_, o)| o.value.to_sat() < dust_threshold(o, dust_relay_fee))
+        .map(|(i, _)| i)
+        .collect()
 }
 
 /// Knobs of the standardness rules.
@@ -353,8 +368,12 @@ pub fn check_inputs_standard(tx: &Transaction, spent: &[TxOut]) -> Result<(), Re
             ScriptType::NonStandard => return Err(nonstandard_input(i, "script type nonstandard")),
             ScriptType::WitnessUnknown => return Err(nonstandard_input(i, "spends an upgradable witness program")),
             ScriptType::ScriptHash => {
-                let Some(stack) = push_stack(input.script_sig.as_bytes()) else { return Err(nonstandard_input(i, "scriptSig does not evaluate")) };
-                let Some(redeem) = stack.last() else { return Err(nonstandard_input(i, "empty P2SH scriptSig")) };
+                let Some(stack) = push_stack(input.script_sig.as_bytes()) else {
+                    return Err(nonstandard_input(i, "scriptSig does not evaluate"));
+                };
+                let Some(redeem) = stack.last() else {
+                    return Err(nonstandard_input(i, "empty P2SH scriptSig"));
+                };
                 if bitcoin::Script::from_bytes(redeem).count_sigops() > MAX_P2SH_SIGOPS {
                     return Err(nonstandard_input(i, "p2sh redeemscript sigops exceed limit"));
                 }
@@ -378,12 +397,16 @@ pub fn is_witness_standard(tx: &Transaction, spent: &[TxOut]) -> bool {
         }
         let mut p2sh = false;
         if solve(&spk) == ScriptType::ScriptHash {
-            let Some(stack) = push_stack(input.script_sig.as_bytes()) else { return false };
+            let Some(stack) = push_stack(input.script_sig.as_bytes()) else {
+                return false;
+            };
             let Some(redeem) = stack.last() else { return false };
             spk = redeem.clone();
             p2sh = true;
         }
-        let Some((version, program)) = witness_program(&spk) else { return false };
+        let Some((version, program)) = witness_program(&spk) else {
+            return false;
+        };
         let items: Vec<&[u8]> = input.witness.iter().collect();
         if version == 0 && program.len() == 32 {
             let Some((script, rest)) = items.split_last() else { return false };
@@ -417,8 +440,8 @@ pub fn is_witness_standard(tx: &Transaction, spent: &[TxOut]) -> bool {
 }
 
 const SECP256K1_HALF_ORDER: [u8; 32] = [
-    0x7f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x5d, 0x57, 0x6e, 0x73, 0x57, 0xa4, 0x50, 0x1d, 0xdf, 0xe9,
-    0x2f, 0x46, 0x68, 0x1b, 0x20, 0xa0,
+    0x7f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x5d, 0x57, 0x6e, 0x73, 0x57, 0xa4,
+    0x50, 0x1d, 0xdf, 0xe9, 0x2f, 0x46, 0x68, 0x1b, 0x20, 0xa0,
 ];
 
 /// Core's IsValidSignatureEncoding (BIP66 strict DER, including the trailing hashtype byte).
@@ -614,7 +637,10 @@ mod tests {
 
     #[test]
     fn dust_thresholds_match_core() {
-        let out = |spk: Vec<u8>| TxOut { value: bitcoin::Amount::ZERO, script_pubkey: bitcoin::ScriptBuf::from_bytes(spk) };
+        let out = |spk: Vec<u8>| TxOut {
+            value: bitcoin::Amount::ZERO,
+            script_pubkey: bitcoin::ScriptBuf::from_bytes(spk),
+        };
         let mut p2pkh = vec![0x76, 0xa9, 0x14];
         p2pkh.extend_from_slice(&[0; 20]);
         p2pkh.extend_from_slice(&[0x88, 0xac]);
@@ -631,21 +657,36 @@ mod tests {
 
     #[test]
     fn minimal_push_and_low_s() {
-        assert!(!is_minimal_push(&Op { opcode: 0x4c, data: Some(&[7u8; 10]) }));
-        assert!(is_minimal_push(&Op { opcode: 10, data: Some(&[7u8; 10]) }));
-        assert!(!is_minimal_push(&Op { opcode: 1, data: Some(&[5]) }));
+        assert!(!is_minimal_push(&Op {
+            opcode: 0x4c,
+            data: Some(&[7u8; 10])
+        }));
+        assert!(is_minimal_push(&Op {
+            opcode: 10,
+            data: Some(&[7u8; 10])
+        }));
+        assert!(!is_minimal_push(&Op {
+            opcode: 1,
+            data: Some(&[5])
+        }));
         // r = 1, s = n - 1 (high), hashtype ALL.
         let mut high = vec![0x30, 0x26, 0x02, 0x01, 0x01, 0x02, 0x21, 0x00];
         high.extend_from_slice(&[
-            0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xfe, 0xba, 0xae, 0xdc, 0xe6, 0xaf, 0x48, 0xa0, 0x3b, 0xbf, 0xd2,
-            0x5e, 0x8c, 0xd0, 0x36, 0x41, 0x40,
+            0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xfe, 0xba, 0xae, 0xdc, 0xe6, 0xaf,
+            0x48, 0xa0, 0x3b, 0xbf, 0xd2, 0x5e, 0x8c, 0xd0, 0x36, 0x41, 0x40,
         ]);
         high.push(0x01);
         assert!(is_strict_der(&high));
-        assert_eq!(check_signature_encoding(&high), Err("Non-canonical signature: S value is unnecessarily high"));
+        assert_eq!(
+            check_signature_encoding(&high),
+            Err("Non-canonical signature: S value is unnecessarily high")
+        );
         let low = vec![0x30, 0x06, 0x02, 0x01, 0x01, 0x02, 0x01, 0x01, 0x01];
         assert_eq!(check_signature_encoding(&low), Ok(()));
         let bad_ht = vec![0x30, 0x06, 0x02, 0x01, 0x01, 0x02, 0x01, 0x01, 0x05];
-        assert_eq!(check_signature_encoding(&bad_ht), Err("Signature hash type missing or not understood"));
+        assert_eq!(
+            check_signature_encoding(&bad_ht),
+            Err("Signature hash type missing or not understood")
+        );
     }
 }

@@ -22,7 +22,12 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { ancestor_count: 25, ancestor_size_vbytes: 101_000, descendant_count: 25, descendant_size_vbytes: 101_000 }
+        Limits {
+            ancestor_count: 25,
+            ancestor_size_vbytes: 101_000,
+            descendant_count: 25,
+            descendant_size_vbytes: 101_000,
+        }
     }
 }
 
@@ -224,7 +229,11 @@ impl Pool {
 
     /// In-pool parents of a transaction not yet in the pool.
     pub fn parents_of(&self, tx: &Transaction) -> BTreeSet<Txid> {
-        tx.input.iter().map(|i| i.previous_output.txid).filter(|t| self.entries.contains_key(t)).collect()
+        tx.input
+            .iter()
+            .map(|i| i.previous_output.txid)
+            .filter(|t| self.entries.contains_key(t))
+            .collect()
     }
 
     /// Core's CalculateMemPoolAncestors for a new transaction of `vsize` with in-pool `parents`:
@@ -242,7 +251,10 @@ impl Pool {
             total += e.vsize;
             let desc = self.descendant_stats(&t);
             if desc.vsize + vsize > limits.descendant_size_vbytes {
-                return Err(format!("exceeds descendant size limit for tx {t} [limit: {}]", limits.descendant_size_vbytes));
+                return Err(format!(
+                    "exceeds descendant size limit for tx {t} [limit: {}]",
+                    limits.descendant_size_vbytes
+                ));
             } else if desc.count + 1 > limits.descendant_count {
                 return Err(format!("too many descendants for tx {t} [limit: {}]", limits.descendant_count));
             } else if total > limits.ancestor_size_vbytes {
@@ -444,7 +456,15 @@ impl Pool {
 
     /// Core's RBF rules 2-6 for a replacement of `direct` conflicts by a transaction paying
     /// `fee` for `vsize`. Returns every entry to evict.
-    pub fn check_replacement(&self, tx: &Transaction, txid: &Txid, fee: u64, vsize: u64, direct: &BTreeSet<Txid>, incremental: u64) -> Result<BTreeSet<Txid>, Reject> {
+    pub fn check_replacement(
+        &self,
+        tx: &Transaction,
+        txid: &Txid,
+        fee: u64,
+        vsize: u64,
+        direct: &BTreeSet<Txid>,
+        incremental: u64,
+    ) -> Result<BTreeSet<Txid>, Reject> {
         // Rule 6: a higher feerate than every direct conflict.
         for c in direct {
             if let Some(e) = self.entries.get(c) {
@@ -486,7 +506,10 @@ impl Pool {
         for (idx, i) in tx.input.iter().enumerate() {
             let parent = i.previous_output.txid;
             if !conflict_parents.contains(&parent) && self.entries.contains_key(&parent) {
-                return Err(Reject::new("replacement-adds-unconfirmed", format!("replacement {txid} adds unconfirmed input, idx {idx}")));
+                return Err(Reject::new(
+                    "replacement-adds-unconfirmed",
+                    format!("replacement {txid} adds unconfirmed input, idx {idx}"),
+                ));
             }
         }
         // Rules 3 and 4: pay at least the evicted fees, plus relay for its own size.
@@ -494,7 +517,11 @@ impl Pool {
         if fee < evicted.fee {
             return Err(Reject::new(
                 "insufficient fee",
-                format!("rejecting replacement {txid}, less fees than conflicting txs; {} < {}", fmt_btc(fee), fmt_btc(evicted.fee)),
+                format!(
+                    "rejecting replacement {txid}, less fees than conflicting txs; {} < {}",
+                    fmt_btc(fee),
+                    fmt_btc(evicted.fee)
+                ),
             ));
         }
         let additional = fee - evicted.fee;
@@ -502,7 +529,11 @@ impl Pool {
         if additional < relay {
             return Err(Reject::new(
                 "insufficient fee",
-                format!("rejecting replacement {txid}, not enough additional fees to relay; {} < {}", fmt_btc(additional), fmt_btc(relay)),
+                format!(
+                    "rejecting replacement {txid}, not enough additional fees to relay; {} < {}",
+                    fmt_btc(additional),
+                    fmt_btc(relay)
+                ),
             ));
         }
         Ok(all)

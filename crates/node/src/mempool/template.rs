@@ -11,7 +11,10 @@ use bitcoin::block::{Header, Version as BlockVersion};
 use bitcoin::hashes::Hash;
 use bitcoin::script::Builder;
 use bitcoin::transaction::Version;
-use bitcoin::{Amount, Block, BlockHash, CompactTarget, OutPoint, Script, ScriptBuf, Sequence, Target, Transaction, TxIn, TxMerkleNode, TxOut, Txid, Witness, Wtxid};
+use bitcoin::{
+    Amount, Block, BlockHash, CompactTarget, OutPoint, Script, ScriptBuf, Sequence, Target, Transaction, TxIn, TxMerkleNode, TxOut, Txid,
+    Witness, Wtxid,
+};
 use std::collections::HashSet;
 use std::sync::Arc;
 
@@ -102,7 +105,10 @@ pub fn select_transactions(pool: &Pool, max_weight: u64, max_sigops: u64, min_fe
         if fee < fee_at(min_feerate, vsize) {
             break;
         }
-        let (pw, ps) = pkg.iter().filter_map(|t| pool.get(t)).fold((0, 0), |(w, s), e| (w + e.weight, s + e.sigop_cost));
+        let (pw, ps) = pkg
+            .iter()
+            .filter_map(|t| pool.get(t))
+            .fold((0, 0), |(w, s), e| (w + e.weight, s + e.sigop_cost));
         if weight + pw > max_weight || sigops + ps > max_sigops {
             if let Some(last) = pkg.last() {
                 failed.insert(*last);
@@ -113,7 +119,15 @@ pub fn select_transactions(pool: &Pool, max_weight: u64, max_sigops: u64, min_fe
         for t in pkg {
             let Some(e) = pool.get(&t) else { continue };
             let depends = e.parents.iter().filter_map(|p| out.iter().position(|x| x.txid == *p)).collect();
-            out.push(TemplateTx { tx: e.tx.clone(), txid: e.txid, wtxid: e.wtxid, fee: e.fee, sigops: e.sigop_cost, weight: e.weight, depends });
+            out.push(TemplateTx {
+                tx: e.tx.clone(),
+                txid: e.txid,
+                wtxid: e.wtxid,
+                fee: e.fee,
+                sigops: e.sigop_cost,
+                weight: e.weight,
+                depends,
+            });
             included.insert(t);
         }
         weight += pw;
@@ -156,7 +170,12 @@ impl BlockTemplate {
 
     /// A template on the active tip filled from `pool` by ancestor feerate.
     pub fn from_pool(chain: &ChainManager, pool: &Pool, now: i64) -> BlockTemplate {
-        let txs = select_transactions(pool, MAX_BLOCK_WEIGHT - RESERVED_WEIGHT, MAX_BLOCK_SIGOPS_COST - RESERVED_SIGOPS, DEFAULT_BLOCK_MIN_TX_FEE);
+        let txs = select_transactions(
+            pool,
+            MAX_BLOCK_WEIGHT - RESERVED_WEIGHT,
+            MAX_BLOCK_SIGOPS_COST - RESERVED_SIGOPS,
+            DEFAULT_BLOCK_MIN_TX_FEE,
+        );
         BlockTemplate::with_transactions(chain, txs, now)
     }
 
@@ -168,12 +187,23 @@ impl BlockTemplate {
     /// Core's coinbase: BIP34 height and OP_0 in the scriptSig, the 32-zero-byte witness
     /// reserved value, nSequence 0xfffffffe and nLockTime height-1, paying `value` to `payout`.
     pub fn coinbase(&self, payout: &Script, value: u64) -> Transaction {
-        let script_sig = Builder::new().push_int(i64::from(self.height)).push_opcode(bitcoin::opcodes::OP_0).into_script();
+        let script_sig = Builder::new()
+            .push_int(i64::from(self.height))
+            .push_opcode(bitcoin::opcodes::OP_0)
+            .into_script();
         Transaction {
             version: Version::TWO,
             lock_time: LockTime::from_consensus(self.height.saturating_sub(1)),
-            input: vec![TxIn { previous_output: OutPoint::null(), script_sig, sequence: Sequence(0xffff_fffe), witness: Witness::from_slice(&[[0u8; 32]]) }],
-            output: vec![TxOut { value: Amount::from_sat(value), script_pubkey: payout.to_owned() }],
+            input: vec![TxIn {
+                previous_output: OutPoint::null(),
+                script_sig,
+                sequence: Sequence(0xffff_fffe),
+                witness: Witness::from_slice(&[[0u8; 32]]),
+            }],
+            output: vec![TxOut {
+                value: Amount::from_sat(value),
+                script_pubkey: payout.to_owned(),
+            }],
         }
     }
 
@@ -216,7 +246,10 @@ pub fn add_witness_commitment(block: &mut Block) {
     let commitment = Block::compute_witness_commitment(&root, &reserved);
     let mut spk = vec![0x6a, 0x24, 0xaa, 0x21, 0xa9, 0xed];
     spk.extend_from_slice(&commitment.to_byte_array());
-    block.txdata[0].output.push(TxOut { value: Amount::ZERO, script_pubkey: ScriptBuf::from_bytes(spk) });
+    block.txdata[0].output.push(TxOut {
+        value: Amount::ZERO,
+        script_pubkey: ScriptBuf::from_bytes(spk),
+    });
 }
 
 /// Grinds the nonce until the header meets its target; decrements `max_tries` per attempt and

@@ -31,34 +31,66 @@ pub fn render(node: &Node) -> String {
     let peers = api.peers.peers().len();
     let reg = node.metrics();
     let mut w = TextWriter::default();
-    w.family("blvm_chain_height", "gauge", "Height of the active chain tip").sample("blvm_chain_height", &[], f64::from(height));
-    w.family("blvm_headers", "gauge", "Height of the best known valid header").sample("blvm_headers", &[], f64::from(headers));
-    w.family("blvm_peers", "gauge", "Connected peers").sample("blvm_peers", &[], peers as f64);
-    w.family("blvm_mempool_size", "gauge", "Transactions in the mempool").sample("blvm_mempool_size", &[], mempool.size as f64);
-    w.family("blvm_mempool_bytes", "gauge", "Virtual size of the mempool's transactions in bytes").sample("blvm_mempool_bytes", &[], mempool.bytes as f64);
-    w.family("blvm_utxo_cache_bytes", "gauge", "Memory used by the UTXO cache").sample("blvm_utxo_cache_bytes", &[], cache as f64);
-    w.family("blvm_uptime_seconds", "gauge", "Seconds since the node started").sample("blvm_uptime_seconds", &[], node.uptime().as_secs_f64());
+    w.family("blvm_chain_height", "gauge", "Height of the active chain tip")
+        .sample("blvm_chain_height", &[], f64::from(height));
+    w.family("blvm_headers", "gauge", "Height of the best known valid header")
+        .sample("blvm_headers", &[], f64::from(headers));
+    w.family("blvm_peers", "gauge", "Connected peers")
+        .sample("blvm_peers", &[], peers as f64);
+    w.family("blvm_mempool_size", "gauge", "Transactions in the mempool")
+        .sample("blvm_mempool_size", &[], mempool.size as f64);
+    w.family("blvm_mempool_bytes", "gauge", "Virtual size of the mempool's transactions in bytes")
+        .sample("blvm_mempool_bytes", &[], mempool.bytes as f64);
+    w.family("blvm_utxo_cache_bytes", "gauge", "Memory used by the UTXO cache")
+        .sample("blvm_utxo_cache_bytes", &[], cache as f64);
+    w.family("blvm_uptime_seconds", "gauge", "Seconds since the node started").sample(
+        "blvm_uptime_seconds",
+        &[],
+        node.uptime().as_secs_f64(),
+    );
 
     let flush = reg.flush();
-    w.family("blvm_flush_duration_seconds", "histogram", "Duration of chainstate flushes (periodic, manual, cache-full, shutdown)").histogram("blvm_flush_duration_seconds", &[], &flush);
-    w.family("blvm_last_flush_duration_seconds", "gauge", "Duration of the last chainstate flush (0 before the first)")
-        .sample("blvm_last_flush_duration_seconds", &[], reg.last_flush_secs().unwrap_or(0.0));
+    w.family(
+        "blvm_flush_duration_seconds",
+        "histogram",
+        "Duration of chainstate flushes (periodic, manual, cache-full, shutdown)",
+    )
+    .histogram("blvm_flush_duration_seconds", &[], &flush);
+    w.family(
+        "blvm_last_flush_duration_seconds",
+        "gauge",
+        "Duration of the last chainstate flush (0 before the first)",
+    )
+    .sample("blvm_last_flush_duration_seconds", &[], reg.last_flush_secs().unwrap_or(0.0));
 
     let bus = node.bus();
     let stats = bus.stats();
     let mut types: Vec<(&str, u64)> = stats.by_type.iter().map(|(k, v)| (*k, *v)).collect();
     types.sort();
-    w.family("blvm_events_published_total", "counter", "Events published on the module event bus, by type");
+    w.family(
+        "blvm_events_published_total",
+        "counter",
+        "Events published on the module event bus, by type",
+    );
     for (t, n) in types {
         w.sample("blvm_events_published_total", &[("type", t)], n as f64);
     }
-    w.family("blvm_event_sequence", "gauge", "Sequence number of the newest event").sample("blvm_event_sequence", &[], bus.current_sequence() as f64);
+    w.family("blvm_event_sequence", "gauge", "Sequence number of the newest event")
+        .sample("blvm_event_sequence", &[], bus.current_sequence() as f64);
     let counters = bus.module_counters();
-    w.family("blvm_module_events_delivered_total", "counter", "Events handed to a module's connection (restarts when the module reconnects)");
+    w.family(
+        "blvm_module_events_delivered_total",
+        "counter",
+        "Events handed to a module's connection (restarts when the module reconnects)",
+    );
     for c in &counters {
         w.sample("blvm_module_events_delivered_total", &[("module", &c.name)], c.delivered as f64);
     }
-    w.family("blvm_module_events_dropped_total", "counter", "Events dropped because a module fell behind (reported to it as Lagged)");
+    w.family(
+        "blvm_module_events_dropped_total",
+        "counter",
+        "Events dropped because a module fell behind (reported to it as Lagged)",
+    );
     for c in &counters {
         w.sample("blvm_module_events_dropped_total", &[("module", &c.name)], c.dropped as f64);
     }
@@ -68,17 +100,29 @@ pub fn render(node: &Node) -> String {
     }
 
     let modules = node.modules();
-    w.family("blvm_module_up", "gauge", "1 while a module's process runs; the status label is its lifecycle state");
+    w.family(
+        "blvm_module_up",
+        "gauge",
+        "1 while a module's process runs; the status label is its lifecycle state",
+    );
     for m in modules.list() {
         let up = if m.status == ModuleStatus::Running { 1.0 } else { 0.0 };
         w.sample("blvm_module_up", &[("module", &m.name), ("status", status_str(&m.status))], up);
     }
-    w.family("blvm_module_restarts_total", "counter", "Unexpected exits of a module since the node started (each is followed by a restart unless its budget is exhausted)");
+    w.family(
+        "blvm_module_restarts_total",
+        "counter",
+        "Unexpected exits of a module since the node started (each is followed by a restart unless its budget is exhausted)",
+    );
     for (name, n) in modules.restart_totals() {
         w.sample("blvm_module_restarts_total", &[("module", &name)], n as f64);
     }
 
-    w.family("blvm_rpc_request_duration_seconds", "histogram", "JSON-RPC request latency by method");
+    w.family(
+        "blvm_rpc_request_duration_seconds",
+        "histogram",
+        "JSON-RPC request latency by method",
+    );
     for (method, h) in reg.rpc() {
         w.histogram("blvm_rpc_request_duration_seconds", &[("method", &method)], &h);
     }

@@ -7,7 +7,9 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 /// Bucket upper bounds in seconds for RPC latencies.
-pub const RPC_BUCKETS: &[f64] = &[0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0];
+pub const RPC_BUCKETS: &[f64] = &[
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+];
 /// Bucket upper bounds in seconds for chainstate flushes.
 pub const FLUSH_BUCKETS: &[f64] = &[0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0];
 
@@ -23,7 +25,12 @@ pub struct Histogram {
 impl Histogram {
     /// An empty histogram with these upper bounds (seconds, ascending).
     pub fn new(bounds: &'static [f64]) -> Self {
-        Histogram { bounds, counts: vec![0; bounds.len()], sum: 0.0, count: 0 }
+        Histogram {
+            bounds,
+            counts: vec![0; bounds.len()],
+            sum: 0.0,
+            count: 0,
+        }
     }
 
     /// Records one observation in seconds.
@@ -63,12 +70,17 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 impl Registry {
     /// Records how long an RPC method took.
     pub fn observe_rpc(&self, method: &str, d: Duration) {
-        lock(&self.rpc).entry(method.to_string()).or_insert_with(|| Histogram::new(RPC_BUCKETS)).observe(d.as_secs_f64());
+        lock(&self.rpc)
+            .entry(method.to_string())
+            .or_insert_with(|| Histogram::new(RPC_BUCKETS))
+            .observe(d.as_secs_f64());
     }
 
     /// Records how long a chainstate flush took.
     pub fn observe_flush(&self, d: Duration) {
-        lock(&self.flush).get_or_insert_with(|| Histogram::new(FLUSH_BUCKETS)).observe(d.as_secs_f64());
+        lock(&self.flush)
+            .get_or_insert_with(|| Histogram::new(FLUSH_BUCKETS))
+            .observe(d.as_secs_f64());
         *lock(&self.last_flush_secs) = Some(d.as_secs_f64());
     }
 
@@ -103,7 +115,11 @@ fn labels(l: &[(&str, &str)]) -> String {
 
 fn num(v: f64) -> String {
     if v.is_infinite() {
-        if v > 0.0 { "+Inf".into() } else { "-Inf".into() }
+        if v > 0.0 {
+            "+Inf".into()
+        } else {
+            "-Inf".into()
+        }
     } else if v.fract() == 0.0 && v.abs() < 1e15 {
         format!("{}", v as i64)
     } else {
@@ -164,7 +180,8 @@ mod tests {
         h.observe(0.5);
         h.observe(5.0);
         let mut w = TextWriter::default();
-        w.family("x_seconds", "histogram", "test").histogram("x_seconds", &[("method", "a\"b")], &h);
+        w.family("x_seconds", "histogram", "test")
+            .histogram("x_seconds", &[("method", "a\"b")], &h);
         let t = w.finish();
         assert!(t.contains("x_seconds_bucket{method=\"a\\\"b\",le=\"0.1\"} 1\n"), "{t}");
         assert!(t.contains("x_seconds_bucket{method=\"a\\\"b\",le=\"1\"} 2\n"), "{t}");

@@ -28,7 +28,9 @@ async fn handle(node: Weak<Node>, req: hyper::Request<hyper::body::Incoming>) ->
     if req.method() != hyper::Method::GET && req.method() != hyper::Method::HEAD {
         return respond(StatusCode::METHOD_NOT_ALLOWED, "text/plain", "use GET\n".into());
     }
-    let Some(node) = node.upgrade() else { return respond(StatusCode::SERVICE_UNAVAILABLE, "text/plain", "shutting down\n".into()) };
+    let Some(node) = node.upgrade() else {
+        return respond(StatusCode::SERVICE_UNAVAILABLE, "text/plain", "shutting down\n".into());
+    };
     // Rendering locks the chain, which block connection may hold for a while.
     match tokio::task::spawn_blocking(move || super::render(&node)).await {
         Ok(text) => respond(StatusCode::OK, CONTENT_TYPE, text),
@@ -37,7 +39,11 @@ async fn handle(node: Weak<Node>, req: hyper::Request<hyper::body::Incoming>) ->
 }
 
 /// Binds `addr` and serves until `stop` turns true; returns the bound address and the task.
-pub async fn start(node: &Arc<Node>, addr: SocketAddr, mut stop: watch::Receiver<bool>) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
+pub async fn start(
+    node: &Arc<Node>,
+    addr: SocketAddr,
+    mut stop: watch::Receiver<bool>,
+) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
     let listener = TcpListener::bind(addr).await?;
     let bound = listener.local_addr()?;
     let weak = Arc::downgrade(node);

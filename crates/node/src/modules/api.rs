@@ -6,7 +6,10 @@ use crate::chain::ChainManager;
 use bitcoin::consensus::serialize;
 use bitcoin::{BlockHash, OutPoint, Txid};
 use blvm_module::request::error_code;
-use blvm_module::{BlockData, BlockHeaderData, BlockchainInfo, ChainTip, EventPayload, MempoolInfo, PeerInfo, Request, ResponseBody, ResponseResult, SyncStatus, UtxoEntry};
+use blvm_module::{
+    BlockData, BlockHeaderData, BlockchainInfo, ChainTip, EventPayload, MempoolInfo, PeerInfo, Request, ResponseBody, ResponseResult,
+    SyncStatus, UtxoEntry,
+};
 use std::str::FromStr;
 use std::sync::{Arc, Mutex};
 
@@ -33,7 +36,13 @@ pub struct NoMempool;
 
 impl MempoolView for NoMempool {
     fn info(&self) -> MempoolInfo {
-        MempoolInfo { size: 0, bytes: 0, usage: 0, total_fee_sat: 0, min_fee_rate: 1.0 }
+        MempoolInfo {
+            size: 0,
+            bytes: 0,
+            usage: 0,
+            total_fee_sat: 0,
+            min_fee_rate: 1.0,
+        }
     }
     fn txids(&self) -> Vec<String> {
         Vec::new()
@@ -70,7 +79,10 @@ pub struct NodeApi {
 }
 
 fn err(code: u32, message: impl Into<String>) -> ResponseResult {
-    ResponseResult::Err { code, message: message.into() }
+    ResponseResult::Err {
+        code,
+        message: message.into(),
+    }
 }
 
 fn ok(body: ResponseBody) -> ResponseResult {
@@ -103,7 +115,11 @@ impl NodeApi {
             Request::GetChainTip => {
                 let chain = self.chain();
                 let tip = chain.tip();
-                ok(ResponseBody::ChainTip(ChainTip { hash: tip.hash.to_string(), height: u64::from(tip.height), chainwork: work_hex(tip.chainwork) }))
+                ok(ResponseBody::ChainTip(ChainTip {
+                    hash: tip.hash.to_string(),
+                    height: u64::from(tip.height),
+                    chainwork: work_hex(tip.chainwork),
+                }))
             }
             Request::GetBlock { hash, height } => {
                 let chain = self.chain();
@@ -114,7 +130,11 @@ impl NodeApi {
                 match chain.read_block(&h) {
                     Ok(Some(b)) => {
                         let height = chain.is_active(&h).then(|| chain.entry(&h).map(|e| u64::from(e.height))).flatten();
-                        ok(ResponseBody::Block(BlockData { hash: h.to_string(), height, raw: serialize(&b) }))
+                        ok(ResponseBody::Block(BlockData {
+                            hash: h.to_string(),
+                            height,
+                            raw: serialize(&b),
+                        }))
                     }
                     Ok(None) => err(error_code::NOT_FOUND, format!("block {h} not found")),
                     Err(e) => err(error_code::INTERNAL, e.to_string()),
@@ -127,19 +147,34 @@ impl NodeApi {
                     Err(e) => return e,
                 };
                 match chain.entry(&h) {
-                    Some(e) => ok(ResponseBody::BlockHeader(BlockHeaderData { hash: h.to_string(), height: u64::from(e.height), raw: serialize(&e.header) })),
+                    Some(e) => ok(ResponseBody::BlockHeader(BlockHeaderData {
+                        hash: h.to_string(),
+                        height: u64::from(e.height),
+                        raw: serialize(&e.header),
+                    })),
                     None => err(error_code::NOT_FOUND, format!("header {h} not found")),
                 }
             }
             Request::GetTransaction { txid } => {
-                let Ok(id) = Txid::from_str(&txid) else { return err(error_code::INVALID_ARGUMENT, format!("not a txid: {txid}")) };
+                let Ok(id) = Txid::from_str(&txid) else {
+                    return err(error_code::INVALID_ARGUMENT, format!("not a txid: {txid}"));
+                };
                 match self.mempool.get(&id) {
-                    Some(raw) => ok(ResponseBody::Transaction(blvm_module::TransactionData { txid, raw, block_hash: None })),
-                    None => err(error_code::NOT_FOUND, format!("transaction {txid} is not in the mempool (no transaction index)")),
+                    Some(raw) => ok(ResponseBody::Transaction(blvm_module::TransactionData {
+                        txid,
+                        raw,
+                        block_hash: None,
+                    })),
+                    None => err(
+                        error_code::NOT_FOUND,
+                        format!("transaction {txid} is not in the mempool (no transaction index)"),
+                    ),
                 }
             }
             Request::GetUtxo { txid, vout } => {
-                let Ok(id) = Txid::from_str(&txid) else { return err(error_code::INVALID_ARGUMENT, format!("not a txid: {txid}")) };
+                let Ok(id) = Txid::from_str(&txid) else {
+                    return err(error_code::INVALID_ARGUMENT, format!("not a txid: {txid}"));
+                };
                 match self.chain().get_coin(&OutPoint { txid: id, vout }) {
                     Ok(c) => ok(ResponseBody::Utxo {
                         utxo: c.map(|c| UtxoEntry {
@@ -153,7 +188,9 @@ impl NodeApi {
                 }
             }
             Request::GetMempoolInfo => ok(ResponseBody::MempoolInfo(self.mempool.info())),
-            Request::GetMempoolTxids => ok(ResponseBody::Txids { txids: self.mempool.txids() }),
+            Request::GetMempoolTxids => ok(ResponseBody::Txids {
+                txids: self.mempool.txids(),
+            }),
             Request::GetPeers => ok(ResponseBody::Peers { peers: self.peers.peers() }),
             Request::GetBlockchainInfo => {
                 let chain = self.chain();
@@ -165,7 +202,11 @@ impl NodeApi {
                     headers: u64::from(headers),
                     best_block_hash: tip.hash.to_string(),
                     chainwork: work_hex(tip.chainwork),
-                    verification_progress: if headers == 0 { 1.0 } else { f64::from(tip.height) / f64::from(headers) },
+                    verification_progress: if headers == 0 {
+                        1.0
+                    } else {
+                        f64::from(tip.height) / f64::from(headers)
+                    },
                     initial_block_download: tip.height < headers,
                     pruned: false,
                 }))
@@ -174,10 +215,16 @@ impl NodeApi {
                 let chain = self.chain();
                 let height = chain.height();
                 let target = chain.entries().filter(|e| !e.is_failed()).map(|e| e.height).max().unwrap_or(0);
-                ok(ResponseBody::SyncStatus(SyncStatus { syncing: height < target, height: u64::from(height), target_height: u64::from(target) }))
+                ok(ResponseBody::SyncStatus(SyncStatus {
+                    syncing: height < target,
+                    height: u64::from(height),
+                    target_height: u64::from(target),
+                }))
             }
             Request::SubmitTransaction { hex } => {
-                let Some(raw) = crate::import::hex_decode(&hex) else { return err(error_code::INVALID_ARGUMENT, "transaction is not hex") };
+                let Some(raw) = crate::import::hex_decode(&hex) else {
+                    return err(error_code::INVALID_ARGUMENT, "transaction is not hex");
+                };
                 match self.mempool.submit(&raw) {
                     Ok(txid) => ok(ResponseBody::Submitted { txid }),
                     Err(reason) => err(error_code::INVALID_ARGUMENT, reason),
@@ -194,10 +241,16 @@ impl NodeApi {
                 if serde_json::from_str::<serde_json::Value>(&data).is_err() {
                     return err(error_code::INVALID_ARGUMENT, "event data must be JSON");
                 }
-                self.bus.publish(EventPayload::ModuleEvent { module: module.to_string(), name, data });
+                self.bus.publish(EventPayload::ModuleEvent {
+                    module: module.to_string(),
+                    name,
+                    data,
+                });
                 ok(ResponseBody::Done)
             }
-            Request::SubscribeEvents { .. } | Request::Unsubscribe { .. } => err(error_code::INTERNAL, "subscriptions are handled by the connection"),
+            Request::SubscribeEvents { .. } | Request::Unsubscribe { .. } => {
+                err(error_code::INTERNAL, "subscriptions are handled by the connection")
+            }
         }
     }
 }

@@ -210,7 +210,10 @@ impl AckWaiter {
     pub async fn wait(self, deadline: Duration) -> AckOutcome {
         let start = Instant::now();
         let Some(notify) = self.notify.clone() else {
-            return AckOutcome { waited: start.elapsed(), ..Default::default() };
+            return AckOutcome {
+                waited: start.elapsed(),
+                ..Default::default()
+            };
         };
         let until = tokio::time::Instant::now() + deadline;
         loop {
@@ -226,19 +229,31 @@ impl AckWaiter {
         if !missing.is_empty() {
             tracing::warn!(target: "blvm::modules", sequence = self.sequence, modules = ?missing, "modules did not acknowledge before the deadline");
         }
-        AckOutcome { acked, missing, waited: start.elapsed() }
+        AckOutcome {
+            acked,
+            missing,
+            waited: start.elapsed(),
+        }
     }
 }
 
 fn now_ms() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
 }
 
 impl EventBus {
     /// A bus whose first event gets sequence `first_sequence`.
     pub fn new(first_sequence: u64, capacity: usize, history: usize) -> Arc<Self> {
         Arc::new(EventBus {
-            inner: Mutex::new(Inner { subscribers: HashMap::new(), history: VecDeque::new(), evicted: Vec::new(), acks: HashMap::new() }),
+            inner: Mutex::new(Inner {
+                subscribers: HashMap::new(),
+                history: VecDeque::new(),
+                evicted: Vec::new(),
+                acks: HashMap::new(),
+            }),
             next_seq: AtomicU64::new(first_sequence.max(1)),
             next_sub: AtomicU64::new(1),
             capacity: capacity.max(1),
@@ -255,7 +270,13 @@ impl EventBus {
     /// Registers a module connection with an empty subscription.
     pub fn register(&self, name: &str) -> Arc<Subscriber> {
         let id = self.next_sub.fetch_add(1, Ordering::SeqCst);
-        let sub = Arc::new(Subscriber { id, name: name.to_string(), capacity: self.capacity, state: Mutex::new(SubState::default()), notify: Notify::new() });
+        let sub = Arc::new(Subscriber {
+            id,
+            name: name.to_string(),
+            capacity: self.capacity,
+            state: Mutex::new(SubState::default()),
+            notify: Notify::new(),
+        });
         lock(&self.inner).subscribers.insert(id, sub.clone());
         sub
     }
@@ -316,9 +337,18 @@ impl EventBus {
             st.queue.push_back(Outgoing::Message(Box::new(m)));
         }
         if let Some(from) = from_sequence {
-            let missed: Vec<u64> = inner.evicted.iter().filter(|(s, t)| *s >= from && new.contains(t)).map(|(s, _)| *s).collect();
+            let missed: Vec<u64> = inner
+                .evicted
+                .iter()
+                .filter(|(s, t)| *s >= from && new.contains(t))
+                .map(|(s, _)| *s)
+                .collect();
             if let (Some(first), Some(last)) = (missed.first(), missed.last()) {
-                st.queue.push_back(Outgoing::Lagged { from: *first, to: *last, count: missed.len() as u64 });
+                st.queue.push_back(Outgoing::Lagged {
+                    from: *first,
+                    to: *last,
+                    count: missed.len() as u64,
+                });
             }
             for ev in inner.history.iter().filter(|e| e.sequence >= from && new.contains(&e.event_type)) {
                 st.queue.push_back(Outgoing::Event(ev.clone()));
@@ -346,7 +376,11 @@ impl EventBus {
     /// Publishes an event that requires acknowledgement and returns a waiter for the acks.
     pub fn publish_with_acks(self: &Arc<Self>, payload: EventPayload) -> AckWaiter {
         let (sequence, notify) = self.publish_inner(payload);
-        AckWaiter { bus: self.clone(), sequence, notify }
+        AckWaiter {
+            bus: self.clone(),
+            sequence,
+            notify,
+        }
     }
 
     fn publish_inner(self: &Arc<Self>, payload: EventPayload) -> (u64, Option<Arc<Notify>>) {
@@ -392,7 +426,15 @@ impl EventBus {
         }
         let notify = if critical {
             let n = Arc::new(Notify::new());
-            inner.acks.insert(seq, AckSet { event_type, pending: waiting, acked: Vec::new(), notify: n.clone() });
+            inner.acks.insert(
+                seq,
+                AckSet {
+                    event_type,
+                    pending: waiting,
+                    acked: Vec::new(),
+                    notify: n.clone(),
+                },
+            );
             Some(n)
         } else {
             None
@@ -432,7 +474,10 @@ impl EventBus {
 
     /// Whether module `name` is connected with a non-empty subscription.
     pub fn is_subscribed(&self, name: &str) -> bool {
-        lock(&self.inner).subscribers.values().any(|s| s.name == name && !lock(&s.state).filter.is_empty())
+        lock(&self.inner)
+            .subscribers
+            .values()
+            .any(|s| s.name == name && !lock(&s.state).filter.is_empty())
     }
 
     /// Names of connected modules.
@@ -449,7 +494,10 @@ impl EventBus {
     pub fn module_counters(&self) -> Vec<ModuleCounters> {
         let mut by: std::collections::BTreeMap<String, ModuleCounters> = std::collections::BTreeMap::new();
         for s in lock(&self.inner).subscribers.values() {
-            let c = by.entry(s.name.clone()).or_insert_with(|| ModuleCounters { name: s.name.clone(), ..Default::default() });
+            let c = by.entry(s.name.clone()).or_insert_with(|| ModuleCounters {
+                name: s.name.clone(),
+                ..Default::default()
+            });
             c.delivered += s.events_delivered();
             c.dropped += s.dropped();
             c.queued += s.queued() as u64;
@@ -459,7 +507,11 @@ impl EventBus {
 
     /// Per connected module: (name, queued, dropped).
     pub fn subscriber_stats(&self) -> Vec<(String, usize, u64)> {
-        lock(&self.inner).subscribers.values().map(|s| (s.name.clone(), s.queued(), s.dropped())).collect()
+        lock(&self.inner)
+            .subscribers
+            .values()
+            .map(|s| (s.name.clone(), s.queued(), s.dropped()))
+            .collect()
     }
 }
 
@@ -468,7 +520,11 @@ mod tests {
     use super::*;
 
     fn block(h: u64) -> EventPayload {
-        EventPayload::NewBlock { hash: format!("{h:064x}"), height: h, tx_count: 1 }
+        EventPayload::NewBlock {
+            hash: format!("{h:064x}"),
+            height: h,
+            tx_count: 1,
+        }
     }
 
     #[tokio::test]
@@ -479,7 +535,10 @@ mod tests {
         for h in 1..=10 {
             bus.publish(block(h));
         }
-        let w = bus.publish_with_acks(EventPayload::NodeShutdown { reason: "graceful".into(), timeout_seconds: 1 });
+        let w = bus.publish_with_acks(EventPayload::NodeShutdown {
+            reason: "graceful".into(),
+            timeout_seconds: 1,
+        });
         let mut got = Vec::new();
         while sub.queued() > 0 {
             got.push(sub.next().await.unwrap());

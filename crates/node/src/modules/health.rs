@@ -24,8 +24,18 @@ pub struct HealthRegistry {
 impl HealthRegistry {
     /// Records a report.
     pub fn report(&self, module: &str, healthy: bool, report: Option<String>) {
-        let reported_at = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
-        self.map.lock().unwrap_or_else(|p| p.into_inner()).insert(module.to_string(), ModuleHealth { healthy, report, reported_at });
+        let reported_at = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        self.map.lock().unwrap_or_else(|p| p.into_inner()).insert(
+            module.to_string(),
+            ModuleHealth {
+                healthy,
+                report,
+                reported_at,
+            },
+        );
     }
 
     /// All reports.

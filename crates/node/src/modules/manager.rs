@@ -130,7 +130,12 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 impl ModuleManager {
     /// A manager with no modules loaded yet.
     pub fn new(settings: ManagerSettings, auth: Arc<Authenticator>, bus: Arc<EventBus>) -> Arc<Self> {
-        Arc::new(ModuleManager { settings, auth, bus, modules: Mutex::new(HashMap::new()) })
+        Arc::new(ModuleManager {
+            settings,
+            auth,
+            bus,
+            modules: Mutex::new(HashMap::new()),
+        })
     }
 
     /// Directory scanned for modules.
@@ -180,13 +185,27 @@ impl ModuleManager {
         let total_restarts = modules.get(&name).map(|m| m.total_restarts).unwrap_or(0);
         modules.insert(
             name,
-            Managed { manifest, status: ModuleStatus::Starting, pid: None, restarts: 0, total_restarts, last_error: None, stop, stopping: false, supervisor: Some(supervisor) },
+            Managed {
+                manifest,
+                status: ModuleStatus::Starting,
+                pid: None,
+                restarts: 0,
+                total_restarts,
+                last_error: None,
+                stop,
+                stopping: false,
+                supervisor: Some(supervisor),
+            },
         );
         Ok(())
     }
 
     fn spawn_process(&self, m: &Manifest) -> std::io::Result<Child> {
-        let token = self.auth.issue(Grant { name: m.name.clone(), version: m.version.clone(), capabilities: m.capabilities.clone() });
+        let token = self.auth.issue(Grant {
+            name: m.name.clone(),
+            version: m.version.clone(),
+            capabilities: m.capabilities.clone(),
+        });
         let data_dir = m.dir.join("data");
         std::fs::create_dir_all(&data_dir)?;
         let mut cmd = Command::new(&m.entry);
@@ -203,7 +222,22 @@ impl ModuleManager {
             .stderr(Stdio::piped())
             .kill_on_drop(true);
         let mut child = cmd.spawn()?;
-        for (stream, is_err) in [(child.stdout.take().map(|s| Box::new(s) as Box<dyn tokio::io::AsyncRead + Unpin + Send>), false), (child.stderr.take().map(|s| Box::new(s) as Box<dyn tokio::io::AsyncRead + Unpin + Send>), true)] {
+        for (stream, is_err) in [
+            (
+                child
+                    .stdout
+                    .take()
+                    .map(|s| Box::new(s) as Box<dyn tokio::io::AsyncRead + Unpin + Send>),
+                false,
+            ),
+            (
+                child
+                    .stderr
+                    .take()
+                    .map(|s| Box::new(s) as Box<dyn tokio::io::AsyncRead + Unpin + Send>),
+                true,
+            ),
+        ] {
             if let Some(s) = stream {
                 let name = m.name.clone();
                 tokio::spawn(async move {
@@ -224,7 +258,9 @@ impl ModuleManager {
 
     async fn supervise(self: Arc<Self>, name: String, stop: Arc<Notify>) {
         loop {
-            let Some(manifest) = lock(&self.modules).get(&name).map(|m| m.manifest.clone()) else { return };
+            let Some(manifest) = lock(&self.modules).get(&name).map(|m| m.manifest.clone()) else {
+                return;
+            };
             let started = Instant::now();
             let mut child = match self.spawn_process(&manifest) {
                 Ok(c) => c,
@@ -235,7 +271,12 @@ impl ModuleManager {
                         m.status = ModuleStatus::Failed;
                         m.last_error = Some(format!("cannot start {}: {e}", manifest.entry.display()));
                     });
-                    self.bus.publish(EventPayload::ModuleCrashed { name: name.clone(), exit_code: None, restarts: 0, will_restart: false });
+                    self.bus.publish(EventPayload::ModuleCrashed {
+                        name: name.clone(),
+                        exit_code: None,
+                        restarts: 0,
+                        will_restart: false,
+                    });
                     return;
                 }
             };
@@ -284,7 +325,12 @@ impl ModuleManager {
                     };
                     let will_restart = restarts <= self.settings.max_restarts;
                     tracing::warn!(target: "blvm::modules", module = %name, exit_code = ?code, restarts, will_restart, "module exited unexpectedly");
-                    self.bus.publish(EventPayload::ModuleCrashed { name: name.clone(), exit_code: code, restarts, will_restart });
+                    self.bus.publish(EventPayload::ModuleCrashed {
+                        name: name.clone(),
+                        exit_code: code,
+                        restarts,
+                        will_restart,
+                    });
                     if !will_restart {
                         self.set(&name, |m| m.status = ModuleStatus::Failed);
                         tracing::error!(target: "blvm::modules", module = %name, "restart budget exhausted; module marked failed");
@@ -346,7 +392,10 @@ impl ModuleManager {
         }
         self.set(name, |m| m.status = ModuleStatus::Stopped);
         tracing::info!(target: "blvm::modules", module = %name, %reason, "module unloaded");
-        self.bus.publish(EventPayload::ModuleUnloaded { name: name.to_string(), reason: reason.to_string() });
+        self.bus.publish(EventPayload::ModuleUnloaded {
+            name: name.to_string(),
+            reason: reason.to_string(),
+        });
         Ok(())
     }
 
@@ -360,7 +409,11 @@ impl ModuleManager {
 
     /// Stops every module (node shutdown), all in parallel.
     pub async fn stop_all(&self, reason: &str) {
-        let names: Vec<String> = lock(&self.modules).iter().filter(|(_, m)| m.supervisor.is_some()).map(|(n, _)| n.clone()).collect();
+        let names: Vec<String> = lock(&self.modules)
+            .iter()
+            .filter(|(_, m)| m.supervisor.is_some())
+            .map(|(n, _)| n.clone())
+            .collect();
         let futs = names.iter().map(|n| self.unload(n, reason));
         for r in futures_join_all(futs).await {
             if let Err(e) = r {

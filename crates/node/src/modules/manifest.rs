@@ -69,14 +69,21 @@ pub struct Manifest {
 
 /// Whether `name` is an acceptable module name.
 pub fn valid_name(name: &str) -> bool {
-    !name.is_empty() && name.len() <= 64 && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+    !name.is_empty()
+        && name.len() <= 64
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
 }
 
 impl Manifest {
     /// Reads and validates `<dir>/module.toml`.
     pub fn load(dir: &Path) -> Result<Self, ManifestError> {
         let path = dir.join("module.toml");
-        let text = std::fs::read_to_string(&path).map_err(|e| ManifestError::Io { path: path.clone(), source: e })?;
+        let text = std::fs::read_to_string(&path).map_err(|e| ManifestError::Io {
+            path: path.clone(),
+            source: e,
+        })?;
         Self::parse(&text, dir).map_err(|message| ManifestError::Invalid { path, message })
     }
 
@@ -97,12 +104,25 @@ impl Manifest {
         let entry = PathBuf::from(&raw.entry);
         // Absolute paths are used as they are; a bare command name (no '/') that is not a file
         // in the module directory is looked up on PATH, like a shell would (e.g. "python3").
-        let entry = if entry.is_absolute() || (!raw.entry.contains('/') && !dir.join(&entry).exists()) { entry } else { dir.join(entry) };
+        let entry = if entry.is_absolute() || (!raw.entry.contains('/') && !dir.join(&entry).exists()) {
+            entry
+        } else {
+            dir.join(entry)
+        };
         let config = match raw.config {
             Some(t) => serde_json::to_value(t).map_err(|e| format!("config: {e}"))?,
             None => serde_json::Value::Object(Default::default()),
         };
-        Ok(Manifest { name: raw.name, version: raw.version, entry, args: raw.args, capabilities, autoload: raw.autoload, config, dir: dir.to_path_buf() })
+        Ok(Manifest {
+            name: raw.name,
+            version: raw.version,
+            entry,
+            args: raw.args,
+            capabilities,
+            autoload: raw.autoload,
+            config,
+            dir: dir.to_path_buf(),
+        })
     }
 }
 
@@ -139,7 +159,11 @@ mod tests {
         assert_eq!(m.capabilities, vec![Capability::ReadChain]);
         assert_eq!(m.config["keep_days"], 3);
         assert!(m.autoload);
-        let e = Manifest::parse("name = \"x\"\nversion = \"1\"\nentry = \"e\"\ncapabilities = [\"root\"]\n", Path::new("/")).unwrap_err();
+        let e = Manifest::parse(
+            "name = \"x\"\nversion = \"1\"\nentry = \"e\"\ncapabilities = [\"root\"]\n",
+            Path::new("/"),
+        )
+        .unwrap_err();
         assert!(e.contains("unknown capability 'root'"), "{e}");
         assert!(Manifest::parse("name = \"Bad Name\"\nversion = \"1\"\nentry = \"e\"\n", Path::new("/")).is_err());
         assert!(Manifest::parse("name = \"x\"\nversion = \"1\"\nentry = \"e\"\nbogus = 1\n", Path::new("/")).is_err());

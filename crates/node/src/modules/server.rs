@@ -80,7 +80,10 @@ impl Authenticator {
     pub fn issue(&self, grant: Grant) -> String {
         let bytes: [u8; 32] = rand::random();
         let token: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-        self.managed_names.lock().unwrap_or_else(|p| p.into_inner()).insert(grant.name.clone());
+        self.managed_names
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(grant.name.clone());
         self.tokens.lock().unwrap_or_else(|p| p.into_inner()).insert(token.clone(), grant);
         token
     }
@@ -118,7 +121,15 @@ pub struct ServerContext {
 impl ServerContext {
     /// Builds the shared server state.
     pub fn new(bus: Arc<EventBus>, api: Arc<NodeApi>, auth: Arc<Authenticator>, settings: ServerSettings) -> Arc<Self> {
-        Arc::new(ServerContext { bus, api, auth, settings, active: AtomicUsize::new(0), idle: Notify::new(), connected: Mutex::new(HashMap::new()) })
+        Arc::new(ServerContext {
+            bus,
+            api,
+            auth,
+            settings,
+            active: AtomicUsize::new(0),
+            idle: Notify::new(),
+            connected: Mutex::new(HashMap::new()),
+        })
     }
 
     /// Number of open module connections.
@@ -128,7 +139,13 @@ impl ServerContext {
 
     /// Whether a module with this name currently has a live connection.
     pub fn is_connected(&self, name: &str) -> bool {
-        self.connected.lock().unwrap_or_else(|p| p.into_inner()).get(name).copied().unwrap_or(0) > 0
+        self.connected
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(name)
+            .copied()
+            .unwrap_or(0)
+            > 0
     }
 
     /// Waits until every connection has closed, up to `timeout`; returns whether they all did.
@@ -219,8 +236,20 @@ async fn serve(stream: UnixStream, ctx: Arc<ServerContext>) {
     let mut reader = FrameReader::new(rd, ctx.settings.max_frame);
     let first = tokio::time::timeout(ctx.settings.handshake_timeout, reader.read()).await;
     let (versions, claimed_name, claimed_version, token) = match first {
-        Ok(Ok(Some(ModuleMessage::Handshake { protocol_versions, module_name, module_version, token }))) => (protocol_versions, module_name, module_version, token),
-        Ok(Ok(Some(other))) => return send_error_and_close(&mut wr, error_code::MALFORMED, format!("expected Handshake, got {}", other.type_name())).await,
+        Ok(Ok(Some(ModuleMessage::Handshake {
+            protocol_versions,
+            module_name,
+            module_version,
+            token,
+        }))) => (protocol_versions, module_name, module_version, token),
+        Ok(Ok(Some(other))) => {
+            return send_error_and_close(
+                &mut wr,
+                error_code::MALFORMED,
+                format!("expected Handshake, got {}", other.type_name()),
+            )
+            .await
+        }
         Ok(Ok(None)) => return,
         Ok(Err(CodecError::FrameTooLarge { len, max })) => {
             return send_error_and_close(&mut wr, error_code::FRAME_TOO_LARGE, format!("frame of {len} bytes exceeds {max}")).await
@@ -229,23 +258,44 @@ async fn serve(stream: UnixStream, ctx: Arc<ServerContext>) {
         Err(_) => return send_error_and_close(&mut wr, error_code::MALFORMED, "no handshake within the timeout".into()).await,
     };
     if !versions.contains(&PROTOCOL_VERSION) {
-        return send_error_and_close(&mut wr, error_code::UNSUPPORTED_VERSION, format!("node speaks protocol {PROTOCOL_VERSION}, module offered {versions:?}")).await;
+        return send_error_and_close(
+            &mut wr,
+            error_code::UNSUPPORTED_VERSION,
+            format!("node speaks protocol {PROTOCOL_VERSION}, module offered {versions:?}"),
+        )
+        .await;
     }
     let grant = match token.as_deref().and_then(|t| ctx.auth.redeem(t)) {
         Some(g) if g.name == claimed_name => g,
         Some(g) => {
-            return send_error_and_close(&mut wr, error_code::UNAUTHORIZED, format!("token belongs to module '{}', not '{claimed_name}'", g.name)).await
+            return send_error_and_close(
+                &mut wr,
+                error_code::UNAUTHORIZED,
+                format!("token belongs to module '{}', not '{claimed_name}'", g.name),
+            )
+            .await
         }
         None if ctx.settings.allow_unauthenticated && valid_name(&claimed_name) && !ctx.auth.is_managed(&claimed_name) => Grant {
             name: claimed_name.clone(),
             version: claimed_version.clone(),
             capabilities: ctx.settings.unauthenticated_capabilities.clone(),
         },
-        None => return send_error_and_close(&mut wr, error_code::UNAUTHORIZED, format!("module '{claimed_name}' presented no valid token")).await,
+        None => {
+            return send_error_and_close(
+                &mut wr,
+                error_code::UNAUTHORIZED,
+                format!("module '{claimed_name}' presented no valid token"),
+            )
+            .await
+        }
     };
     let name = grant.name.clone();
     tracing::info!(target: "blvm::modules", module = %name, version = %grant.version, "module connected");
-    *ctx.connected.lock().unwrap_or_else(|p| p.into_inner()).entry(name.clone()).or_default() += 1;
+    *ctx.connected
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .entry(name.clone())
+        .or_default() += 1;
     let sub = ctx.bus.register(&name);
     let (tx, rx) = mpsc::channel::<ModuleMessage>(256);
     let ack = ModuleMessage::HandshakeAck {
@@ -256,7 +306,10 @@ async fn serve(stream: UnixStream, ctx: Arc<ServerContext>) {
     };
     let _ = tx.send(ack).await;
     let writer = tokio::spawn(write_loop(wr, rx, sub.clone()));
-    ctx.bus.publish(EventPayload::ModuleLoaded { name: name.clone(), version: grant.version.clone() });
+    ctx.bus.publish(EventPayload::ModuleLoaded {
+        name: name.clone(),
+        version: grant.version.clone(),
+    });
 
     let mut limiter = RateLimiter {
         tokens: f64::from(ctx.settings.request_burst),
@@ -270,7 +323,9 @@ async fn serve(stream: UnixStream, ctx: Arc<ServerContext>) {
         let msg = match reader.read().await {
             Ok(Some(m)) => m,
             Ok(None) => break None,
-            Err(CodecError::FrameTooLarge { len, max }) => break Some((error_code::FRAME_TOO_LARGE, format!("frame of {len} bytes exceeds {max}"))),
+            Err(CodecError::FrameTooLarge { len, max }) => {
+                break Some((error_code::FRAME_TOO_LARGE, format!("frame of {len} bytes exceeds {max}")))
+            }
             Err(CodecError::Io(_)) | Err(CodecError::Truncated { .. }) => break None,
             Err(e) => break Some((error_code::MALFORMED, format!("undecodable frame: {e}"))),
         };
@@ -280,7 +335,10 @@ async fn serve(stream: UnixStream, ctx: Arc<ServerContext>) {
                     if limiter.violations >= ctx.settings.flood_disconnect_after {
                         break Some((error_code::RATE_LIMITED, "request flood".into()));
                     }
-                    let r = ResponseResult::Err { code: error_code::RATE_LIMITED, message: "too many requests".into() };
+                    let r = ResponseResult::Err {
+                        code: error_code::RATE_LIMITED,
+                        message: "too many requests".into(),
+                    };
                     if tx.try_send(ModuleMessage::Response { id, result: r }).is_err() {
                         break Some((error_code::RATE_LIMITED, "module does not read its responses".into()));
                     }
@@ -297,7 +355,10 @@ async fn serve(stream: UnixStream, ctx: Arc<ServerContext>) {
                     None => {}
                 }
                 let Ok(permit) = in_flight.clone().try_acquire_owned() else {
-                    let r = ResponseResult::Err { code: error_code::RATE_LIMITED, message: "too many requests in flight".into() };
+                    let r = ResponseResult::Err {
+                        code: error_code::RATE_LIMITED,
+                        message: "too many requests in flight".into(),
+                    };
                     let _ = tx.try_send(ModuleMessage::Response { id, result: r });
                     continue;
                 };
@@ -307,7 +368,10 @@ async fn serve(stream: UnixStream, ctx: Arc<ServerContext>) {
                 tokio::spawn(async move {
                     let result = tokio::task::spawn_blocking(move || api.handle(&module, request))
                         .await
-                        .unwrap_or_else(|_| ResponseResult::Err { code: error_code::INTERNAL, message: "request handler failed".into() });
+                        .unwrap_or_else(|_| ResponseResult::Err {
+                            code: error_code::INTERNAL,
+                            message: "request handler failed".into(),
+                        });
                     let _ = tx.send(ModuleMessage::Response { id, result }).await;
                     drop(permit);
                 });
@@ -320,7 +384,12 @@ async fn serve(stream: UnixStream, ctx: Arc<ServerContext>) {
                 tracing::info!(target: "blvm::modules", module = %name, %reason, "module said goodbye");
                 break None;
             }
-            other => break Some((error_code::MALFORMED, format!("unexpected {} message from a module", other.type_name()))),
+            other => {
+                break Some((
+                    error_code::MALFORMED,
+                    format!("unexpected {} message from a module", other.type_name()),
+                ))
+            }
         }
     };
     if let Some((code, message)) = close_reason {
@@ -349,23 +418,49 @@ enum Inline {
 fn handle_inline(ctx: &ServerContext, sub: &Subscriber, grant: &Grant, id: u64, request: &Request) -> Option<Inline> {
     if let Some(cap) = request.required_capability() {
         if !grant.capabilities.contains(&cap) {
-            return Some(Inline::Reply(ResponseResult::Err { code: error_code::PERMISSION_DENIED, message: format!("{} needs capability '{}'", request.method(), cap.as_str()) }));
+            return Some(Inline::Reply(ResponseResult::Err {
+                code: error_code::PERMISSION_DENIED,
+                message: format!("{} needs capability '{}'", request.method(), cap.as_str()),
+            }));
         }
     }
     match request {
-        Request::SubscribeEvents { event_types, from_sequence } => {
-            if let Some(t) = event_types.iter().find(|t| t.required_capability().map(|c| !grant.capabilities.contains(&c)).unwrap_or(false)) {
+        Request::SubscribeEvents {
+            event_types,
+            from_sequence,
+        } => {
+            if let Some(t) = event_types
+                .iter()
+                .find(|t| t.required_capability().map(|c| !grant.capabilities.contains(&c)).unwrap_or(false))
+            {
                 let cap = t.required_capability().map(|c| c.as_str()).unwrap_or("");
-                return Some(Inline::Reply(ResponseResult::Err { code: error_code::PERMISSION_DENIED, message: format!("{} events need capability '{cap}'", t.as_str()) }));
+                return Some(Inline::Reply(ResponseResult::Err {
+                    code: error_code::PERMISSION_DENIED,
+                    message: format!("{} events need capability '{cap}'", t.as_str()),
+                }));
             }
-            ctx.bus.subscribe_then(sub, event_types, *from_sequence, |event_types, current_sequence| {
-                Some(ModuleMessage::Response { id, result: ResponseResult::Ok { body: ResponseBody::Subscribed { event_types, current_sequence } } })
-            });
+            ctx.bus
+                .subscribe_then(sub, event_types, *from_sequence, |event_types, current_sequence| {
+                    Some(ModuleMessage::Response {
+                        id,
+                        result: ResponseResult::Ok {
+                            body: ResponseBody::Subscribed {
+                                event_types,
+                                current_sequence,
+                            },
+                        },
+                    })
+                });
             Some(Inline::Queued)
         }
         Request::Unsubscribe { event_types } => {
             ctx.bus.unsubscribe(sub, event_types);
-            Some(Inline::Reply(ResponseResult::Ok { body: ResponseBody::Subscribed { event_types: sub.filter(), current_sequence: ctx.bus.current_sequence() } }))
+            Some(Inline::Reply(ResponseResult::Ok {
+                body: ResponseBody::Subscribed {
+                    event_types: sub.filter(),
+                    current_sequence: ctx.bus.current_sequence(),
+                },
+            }))
         }
         _ => None,
     }
@@ -378,7 +473,11 @@ fn outgoing_message(o: Outgoing) -> ModuleMessage {
     match o {
         Outgoing::Event(e) => ModuleMessage::Event((*e).clone()),
         Outgoing::Message(m) => *m,
-        Outgoing::Lagged { from, to, count } => ModuleMessage::Lagged { from_sequence: from, to_sequence: to, count },
+        Outgoing::Lagged { from, to, count } => ModuleMessage::Lagged {
+            from_sequence: from,
+            to_sequence: to,
+            count,
+        },
     }
 }
 

@@ -55,7 +55,13 @@ pub fn remove_stale_temp_files(dir: &Path, min_age_days: u64) -> usize {
     for e in rd.flatten() {
         let p = e.path();
         let stale_name = p.extension().map(|x| x == "tmp" || x == "new").unwrap_or(false);
-        let old_enough = e.metadata().ok().and_then(|m| m.modified().ok()).and_then(|t| SystemTime::now().duration_since(t).ok()).map(|age| age >= min_age).unwrap_or(false);
+        let old_enough = e
+            .metadata()
+            .ok()
+            .and_then(|m| m.modified().ok())
+            .and_then(|t| SystemTime::now().duration_since(t).ok())
+            .map(|age| age >= min_age)
+            .unwrap_or(false);
         if p.is_file() && stale_name && old_enough && std::fs::remove_file(&p).is_ok() {
             tracing::info!(path = %p.display(), "removed stale temporary file");
             removed += 1;
@@ -87,7 +93,10 @@ impl Node {
     pub async fn run_maintenance(&self, op: Maintenance) -> Result<MaintenanceOutcome, NodeError> {
         let kind = op.kind();
         let estimate = self.estimate_seconds(&op);
-        let w = self.bus.publish_with_acks(EventPayload::MaintenanceStarted { maintenance_type: kind.to_string(), estimated_duration_seconds: estimate });
+        let w = self.bus.publish_with_acks(EventPayload::MaintenanceStarted {
+            maintenance_type: kind.to_string(),
+            estimated_duration_seconds: estimate,
+        });
         self.wait_acks(w, self.settings.lifecycle.ack_timeout).await;
         let start = Instant::now();
         let chain = self.chain.clone();
@@ -131,8 +140,17 @@ impl Node {
             Err(e) => (false, json!({"error": e})),
         };
         tracing::info!(maintenance = kind, success, ms = ceil_ms(duration), results = %results, "maintenance finished");
-        self.bus.publish(EventPayload::MaintenanceCompleted { maintenance_type: kind.to_string(), success, duration_ms: ceil_ms(duration), results: Some(results.to_string()) });
-        Ok(MaintenanceOutcome { success, duration, results })
+        self.bus.publish(EventPayload::MaintenanceCompleted {
+            maintenance_type: kind.to_string(),
+            success,
+            duration_ms: ceil_ms(duration),
+            results: Some(results.to_string()),
+        });
+        Ok(MaintenanceOutcome {
+            success,
+            duration,
+            results,
+        })
     }
 
     fn estimate_seconds(&self, op: &Maintenance) -> Option<u64> {

@@ -33,7 +33,10 @@ pub fn disk_usage(path: &Path) -> std::io::Result<DiskReading> {
         return Err(std::io::Error::last_os_error());
     }
     let frsize = st.f_frsize as u64;
-    Ok(DiskReading { available_bytes: st.f_bavail as u64 * frsize, total_bytes: st.f_blocks as u64 * frsize })
+    Ok(DiskReading {
+        available_bytes: st.f_bavail as u64 * frsize,
+        total_bytes: st.f_blocks as u64 * frsize,
+    })
 }
 
 /// Resident set size of this process in bytes.

@@ -59,14 +59,21 @@ pub fn spawn_all(node: &Arc<Node>, stop: watch::Receiver<bool>) -> (Vec<JoinHand
     handles.push(tokio::spawn(async move { disk_monitor(n, s).await }));
     let (n, s) = (node.clone(), stop);
     handles.push(tokio::spawn(async move { resource_monitor(n, s).await }));
-    (handles, ["scheduler", "disk_monitor", "resource_monitor"].map(String::from).to_vec())
+    (
+        handles,
+        ["scheduler", "disk_monitor", "resource_monitor"].map(String::from).to_vec(),
+    )
 }
 
 impl Node {
     /// Runs the node's checks and publishes HealthCheck{check_type}; returns the report.
     pub async fn health_check(&self, check_type: &str) -> HealthReport {
         let HealthReport { healthy, report } = self.build_health_report().await;
-        self.bus.publish(EventPayload::HealthCheck { check_type: check_type.to_string(), node_healthy: healthy, health_report: Some(report.to_string()) });
+        self.bus.publish(EventPayload::HealthCheck {
+            check_type: check_type.to_string(),
+            node_healthy: healthy,
+            health_report: Some(report.to_string()),
+        });
         if !healthy {
             tracing::warn!(check_type, report = %report, "health check: node unhealthy");
         } else {
@@ -83,13 +90,21 @@ impl Node {
         let until = Instant::now() + wait;
         while Instant::now() < until {
             let reports = self.health.snapshot();
-            if self.bus.connected().iter().all(|m| reports.get(m).map(|h| h.reported_at >= asked_at).unwrap_or(false)) {
+            if self
+                .bus
+                .connected()
+                .iter()
+                .all(|m| reports.get(m).map(|h| h.reported_at >= asked_at).unwrap_or(false))
+            {
                 break;
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         r.report["modules"] = self.modules_json();
-        let modules_ok = r.report["modules"].as_object().map(|m| m.values().all(|v| v["healthy"].as_bool().unwrap_or(true))).unwrap_or(true);
+        let modules_ok = r.report["modules"]
+            .as_object()
+            .map(|m| m.values().all(|v| v["healthy"].as_bool().unwrap_or(true)))
+            .unwrap_or(true);
         r.healthy = r.healthy && modules_ok;
         r.report["healthy"] = json!(r.healthy);
         r
@@ -113,7 +128,8 @@ impl Node {
             );
         }
         for (name, h) in reports {
-            out.entry(name).or_insert_with(|| json!({"status": "external", "healthy": h.healthy, "report": h.report, "reported_at": h.reported_at}));
+            out.entry(name)
+                .or_insert_with(|| json!({"status": "external", "healthy": h.healthy, "report": h.report, "reported_at": h.reported_at}));
         }
         serde_json::Value::Object(out)
     }
@@ -126,17 +142,31 @@ impl Node {
             let mut c = chain.lock().unwrap_or_else(|p| p.into_inner());
             let probe = c.probe_writable();
             let tip = c.tip().clone();
-            (probe.is_ok(), probe.err().map(|e| e.to_string()), tip.height, tip.hash.to_string(), tip.header.time, c.params().chain_name)
+            (
+                probe.is_ok(),
+                probe.err().map(|e| e.to_string()),
+                tip.height,
+                tip.hash.to_string(),
+                tip.header.time,
+                c.params().chain_name,
+            )
         })
         .await
         .unwrap_or((false, Some("health task failed".into()), 0, String::new(), 0, "unknown"));
         let disk = disk_usage(&net_dir).ok();
-        let disk_ok = disk.map(|d| d.available_bytes >= lc.disk_low_bytes.min(lc.disk_critical_bytes * 2) && d.percent_free() >= lc.disk_low_percent / 2.0).unwrap_or(false);
+        let disk_ok = disk
+            .map(|d| {
+                d.available_bytes >= lc.disk_low_bytes.min(lc.disk_critical_bytes * 2) && d.percent_free() >= lc.disk_low_percent / 2.0
+            })
+            .unwrap_or(false);
         let tip_age = unix_now().saturating_sub(u64::from(tip_time));
         let regtest = network == "regtest";
         let tip_ok = regtest || tip_age < 24 * 3600;
         let modules = self.modules_json();
-        let modules_ok = modules.as_object().map(|m| m.values().all(|v| v["healthy"].as_bool().unwrap_or(true))).unwrap_or(true);
+        let modules_ok = modules
+            .as_object()
+            .map(|m| m.values().all(|v| v["healthy"].as_bool().unwrap_or(true)))
+            .unwrap_or(true);
         let healthy = db_ok && disk_ok && tip_ok && modules_ok;
         let report = json!({
             "healthy": healthy,
@@ -153,7 +183,10 @@ impl Node {
 
     /// Publishes DataCleanup (acks awaited) and removes the node's own stale temporary files.
     pub async fn cleanup_data(&self, cleanup_type: &str, target_age_days: Option<u64>) -> usize {
-        let w = self.bus.publish_with_acks(EventPayload::DataCleanup { cleanup_type: cleanup_type.to_string(), target_age_days });
+        let w = self.bus.publish_with_acks(EventPayload::DataCleanup {
+            cleanup_type: cleanup_type.to_string(),
+            target_age_days,
+        });
         self.wait_acks(w, self.settings.lifecycle.ack_timeout).await;
         let removed = super::maintenance::remove_stale_temp_files(&self.settings.net_dir, target_age_days.unwrap_or(0));
         tracing::info!(cleanup_type, removed, "data cleanup finished");
@@ -162,7 +195,10 @@ impl Node {
 }
 
 fn unix_now() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
 }
 
 async fn disk_monitor(node: Arc<Node>, mut stop: watch::Receiver<bool>) {
@@ -179,12 +215,18 @@ async fn disk_monitor(node: Arc<Node>, mut stop: watch::Receiver<bool>) {
             let Ok(d) = disk_usage(&path) else { continue };
             if d.available_bytes < lc.disk_critical_bytes {
                 tracing::error!(path = %path.display(), available = d.available_bytes, "disk space critically low; stopping before any write can fail");
-                node.request_shutdown(ShutdownReason::Error(format!("disk space critically low on {}: {} bytes free", path.display(), d.available_bytes)));
+                node.request_shutdown(ShutdownReason::Error(format!(
+                    "disk space critically low on {}: {} bytes free",
+                    path.display(),
+                    d.available_bytes
+                )));
                 return;
             }
             let alarm = alarms.entry(path.clone()).or_insert_with(|| Hysteresis::new(1.0));
             // Low when below the percentage or below the absolute floor; re-armed 1 point above.
-            let threshold_pct = lc.disk_low_percent.max(lc.disk_low_bytes as f64 * 100.0 / d.total_bytes.max(1) as f64);
+            let threshold_pct = lc
+                .disk_low_percent
+                .max(lc.disk_low_bytes as f64 * 100.0 / d.total_bytes.max(1) as f64);
             if alarm.below(d.percent_free(), threshold_pct) {
                 tracing::warn!(path = %path.display(), available = d.available_bytes, percent_free = d.percent_free(), "disk space low");
                 let w = node.bus.publish_with_acks(EventPayload::DiskSpaceLow {

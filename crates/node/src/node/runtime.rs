@@ -211,7 +211,9 @@ impl Node {
         let mempool = Mempool::new(settings.mempool.clone(), chain.clone(), Some(bus.clone()), &settings.net_dir);
         if settings.mempool.persist {
             let (mp, ch) = (mempool.clone(), chain.clone());
-            let loaded = tokio::task::spawn_blocking(move || mp.load_locked(&mut ch.lock().unwrap_or_else(|p| p.into_inner()))).await.map_err(|e| NodeError::Task(e.to_string()))?;
+            let loaded = tokio::task::spawn_blocking(move || mp.load_locked(&mut ch.lock().unwrap_or_else(|p| p.into_inner())))
+                .await
+                .map_err(|e| NodeError::Task(e.to_string()))?;
             if let Err(e) = loaded {
                 tracing::warn!("mempool.dat not loaded: {e}");
             }
@@ -223,12 +225,21 @@ impl Node {
 
         let health = Arc::new(HealthRegistry::default());
         let net = Arc::new(crate::p2p::Net::new(settings.p2p.clone(), &settings.net_dir));
-        let api = Arc::new(NodeApi { chain: chain.clone(), health: health.clone(), bus: bus.clone(), mempool: mempool.clone(), peers: net.clone() });
+        let api = Arc::new(NodeApi {
+            chain: chain.clone(),
+            health: health.clone(),
+            bus: bus.clone(),
+            mempool: mempool.clone(),
+            peers: net.clone(),
+        });
         let auth = Arc::new(Authenticator::default());
         let mut server_settings = ServerSettings::new(settings.socket_path());
         server_settings.allow_unauthenticated = settings.allow_unauthenticated_modules;
         server_settings.max_frame = settings.module_max_frame;
-        let listener = server::bind(&server_settings.socket_path).map_err(|e| NodeError::Socket { path: settings.socket_path(), source: e })?;
+        let listener = server::bind(&server_settings.socket_path).map_err(|e| NodeError::Socket {
+            path: settings.socket_path(),
+            source: e,
+        })?;
         let server = ServerContext::new(bus.clone(), api, auth.clone(), server_settings);
         let (stop_tx, stop_rx) = watch::channel(false);
         let mut tasks = vec![tokio::spawn(server::run(listener, server.clone(), stop_rx.clone()))];
@@ -243,7 +254,12 @@ impl Node {
         let deadline = Instant::now() + settings.lifecycle.module_connect_timeout;
         let mut pending: Vec<String> = started.clone();
         while !pending.is_empty() && Instant::now() < deadline {
-            let failed: Vec<String> = manager.list().into_iter().filter(|m| matches!(m.status, crate::modules::manager::ModuleStatus::Failed)).map(|m| m.name).collect();
+            let failed: Vec<String> = manager
+                .list()
+                .into_iter()
+                .filter(|m| matches!(m.status, crate::modules::manager::ModuleStatus::Failed))
+                .map(|m| m.name)
+                .collect();
             pending.retain(|n| !bus.is_subscribed(n) && !failed.contains(n));
             if !pending.is_empty() {
                 tokio::time::sleep(Duration::from_millis(10)).await;
@@ -282,14 +298,18 @@ impl Node {
             _lock: lock_,
         });
         if let Some(rpc) = node.settings.rpc.clone() {
-            let (addrs, handle) = crate::rpc::server::start(&node, rpc, stop_rx.clone()).await.map_err(|e| NodeError::Rpc(e.to_string()))?;
+            let (addrs, handle) = crate::rpc::server::start(&node, rpc, stop_rx.clone())
+                .await
+                .map_err(|e| NodeError::Rpc(e.to_string()))?;
             tracing::info!(target: "blvm::rpc", addrs = ?addrs, "RPC server listening");
             *lock(&node.rpc_addrs) = addrs;
             tasks.push(handle);
             components.push("rpc_server".to_string());
         }
         if let Some(addr) = node.settings.metrics_bind {
-            let (bound, handle) = crate::metrics::server::start(&node, addr, stop_rx.clone()).await.map_err(|e| NodeError::Metrics(format!("{addr}: {e}")))?;
+            let (bound, handle) = crate::metrics::server::start(&node, addr, stop_rx.clone())
+                .await
+                .map_err(|e| NodeError::Metrics(format!("{addr}: {e}")))?;
             tracing::info!(target: "blvm::metrics", addr = %bound, "metrics endpoint listening on http://{bound}/metrics");
             *lock(&node.metrics_addr) = Some(bound);
             tasks.push(handle);
@@ -441,7 +461,9 @@ impl Node {
 
     async fn run_chain<T: Send + 'static>(&self, f: impl FnOnce(&mut ChainManager) -> T + Send + 'static) -> Result<T, NodeError> {
         let chain = self.chain.clone();
-        tokio::task::spawn_blocking(move || f(&mut lock(&chain))).await.map_err(|e| NodeError::Task(e.to_string()))
+        tokio::task::spawn_blocking(move || f(&mut lock(&chain)))
+            .await
+            .map_err(|e| NodeError::Task(e.to_string()))
     }
 
     /// Validates and connects a block, publishing the resulting chain events.
@@ -474,9 +496,22 @@ impl Node {
     pub fn publish_chain(&self, notes: Vec<ChainNotification>) {
         for n in notes {
             let payload = match n {
-                ChainNotification::BlockConnected { hash, height, n_tx } => EventPayload::NewBlock { hash: hash.to_string(), height: u64::from(height), tx_count: u64::from(n_tx) },
-                ChainNotification::BlockDisconnected { hash, height } => EventPayload::BlockDisconnected { hash: hash.to_string(), height: u64::from(height) },
-                ChainNotification::Reorg { old_tip, new_tip, fork_height, disconnected, connected } => EventPayload::ChainReorg {
+                ChainNotification::BlockConnected { hash, height, n_tx } => EventPayload::NewBlock {
+                    hash: hash.to_string(),
+                    height: u64::from(height),
+                    tx_count: u64::from(n_tx),
+                },
+                ChainNotification::BlockDisconnected { hash, height } => EventPayload::BlockDisconnected {
+                    hash: hash.to_string(),
+                    height: u64::from(height),
+                },
+                ChainNotification::Reorg {
+                    old_tip,
+                    new_tip,
+                    fork_height,
+                    disconnected,
+                    connected,
+                } => EventPayload::ChainReorg {
                     old_tip: old_tip.to_string(),
                     new_tip: new_tip.to_string(),
                     fork_height: u64::from(fork_height),
@@ -501,7 +536,14 @@ impl Node {
             let c = lock(chain);
             let height = u64::from(c.height());
             let base = last.and_then(|h| c.entry(&h)).map(|e| u64::from(e.height)).unwrap_or(height);
-            crate::progress::Snapshot { height, target: height.max(base + total.saturating_sub(done)), blocks: n, transactions: txs, cache_bytes: c.cache_usage(), fraction: None }
+            crate::progress::Snapshot {
+                height,
+                target: height.max(base + total.saturating_sub(done)),
+                blocks: n,
+                transactions: txs,
+                cache_bytes: c.cache_usage(),
+                fraction: None,
+            }
         };
         for (i, block) in blocks.into_iter().enumerate() {
             if *stop.borrow() {
@@ -529,7 +571,9 @@ impl Node {
 
     /// StorageFlush (acks awaited), chainstate flush, StorageFlushCompleted.
     pub async fn flush_chainstate(&self, reason: FlushReason) -> Result<FlushReport, NodeError> {
-        let waiter = self.bus.publish_with_acks(EventPayload::StorageFlush { reason: reason.as_str().to_string() });
+        let waiter = self.bus.publish_with_acks(EventPayload::StorageFlush {
+            reason: reason.as_str().to_string(),
+        });
         self.wait_acks(waiter, self.settings.lifecycle.ack_timeout).await;
         let start = Instant::now();
         let result = self.run_chain(move |c| c.flush(reason)).await?;
@@ -537,11 +581,17 @@ impl Node {
         let duration_ms = ceil_ms(start.elapsed());
         match result {
             Ok(report) => {
-                self.bus.publish(EventPayload::StorageFlushCompleted { success: true, duration_ms });
+                self.bus.publish(EventPayload::StorageFlushCompleted {
+                    success: true,
+                    duration_ms,
+                });
                 Ok(report)
             }
             Err(e) => {
-                self.bus.publish(EventPayload::StorageFlushCompleted { success: false, duration_ms });
+                self.bus.publish(EventPayload::StorageFlushCompleted {
+                    success: false,
+                    duration_ms,
+                });
                 self.request_shutdown(ShutdownReason::Error(format!("chainstate flush failed: {e}")));
                 Err(NodeError::Chain(e))
             }
@@ -560,7 +610,10 @@ impl Node {
         }
         tracing::info!(reason = reason.as_str(), "shutdown started");
         let lc = self.settings.lifecycle.clone();
-        let w = self.bus.publish_with_acks(EventPayload::NodeShutdown { reason: reason.as_str().to_string(), timeout_seconds: lc.shutdown_timeout.as_secs() });
+        let w = self.bus.publish_with_acks(EventPayload::NodeShutdown {
+            reason: reason.as_str().to_string(),
+            timeout_seconds: lc.shutdown_timeout.as_secs(),
+        });
         let shutdown_acks = self.wait_acks(w, lc.shutdown_timeout).await;
 
         let _ = self.stop_tx.send(true);
@@ -590,9 +643,14 @@ impl Node {
         if let Ok(Err(e)) = &flush {
             tracing::error!("final chainstate flush failed: {e}");
         }
-        self.bus.publish(EventPayload::StorageFlushCompleted { success: flush_ok, duration_ms: ceil_ms(start.elapsed()) });
+        self.bus.publish(EventPayload::StorageFlushCompleted {
+            success: flush_ok,
+            duration_ms: ceil_ms(start.elapsed()),
+        });
         let duration = t0.elapsed();
-        self.bus.publish(EventPayload::NodeShutdownCompleted { duration_ms: ceil_ms(duration) });
+        self.bus.publish(EventPayload::NodeShutdownCompleted {
+            duration_ms: ceil_ms(duration),
+        });
 
         self.bus.close_all();
         if !self.server.wait_idle(Duration::from_secs(2)).await {
@@ -600,6 +658,12 @@ impl Node {
         }
         self.manager.stop_all("shutdown").await;
         tracing::info!(reason = reason.as_str(), ms = ceil_ms(t0.elapsed()), "shutdown complete");
-        ShutdownReport { reason, duration: t0.elapsed(), shutdown_acks, flush_acks, flush_ok }
+        ShutdownReport {
+            reason,
+            duration: t0.elapsed(),
+            shutdown_acks,
+            flush_acks,
+            flush_ok,
+        }
     }
 }

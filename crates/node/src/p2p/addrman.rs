@@ -92,7 +92,9 @@ pub fn is_usable(addr: &SocketAddr, allow_local: bool) -> bool {
         return true;
     }
     match ip {
-        IpAddr::V4(a) => !(a.is_loopback() || a.is_private() || a.is_link_local() || a.is_broadcast() || a.is_documentation() || a.octets()[0] == 0),
+        IpAddr::V4(a) => {
+            !(a.is_loopback() || a.is_private() || a.is_link_local() || a.is_broadcast() || a.is_documentation() || a.octets()[0] == 0)
+        }
         IpAddr::V6(a) => !(a.is_loopback() || (a.segments()[0] & 0xfe00) == 0xfc00 || (a.segments()[0] & 0xffc0) == 0xfe80),
     }
 }
@@ -117,7 +119,11 @@ pub struct AddrMan {
 impl AddrMan {
     /// Loads `path` (missing or damaged: empty, logged).
     pub fn load(path: &Path, allow_local: bool) -> AddrMan {
-        let mut am = AddrMan { path: Some(path.to_path_buf()), allow_local, ..Default::default() };
+        let mut am = AddrMan {
+            path: Some(path.to_path_buf()),
+            allow_local,
+            ..Default::default()
+        };
         match std::fs::read_to_string(path) {
             Ok(text) => match serde_json::from_str::<Persisted>(&text) {
                 Ok(p) => {
@@ -145,9 +151,17 @@ impl AddrMan {
         if !self.dirty {
             return;
         }
-        let p = Persisted { version: 1, new: self.new.values().cloned().collect(), tried: self.tried.values().cloned().collect() };
+        let p = Persisted {
+            version: 1,
+            new: self.new.values().cloned().collect(),
+            tried: self.tried.values().cloned().collect(),
+        };
         let tmp = path.with_extension("json.new");
-        match serde_json::to_string(&p).map_err(std::io::Error::other).and_then(|t| std::fs::write(&tmp, t)).and_then(|_| std::fs::rename(&tmp, path)) {
+        match serde_json::to_string(&p)
+            .map_err(std::io::Error::other)
+            .and_then(|t| std::fs::write(&tmp, t))
+            .and_then(|_| std::fs::rename(&tmp, path))
+        {
             Ok(()) => self.dirty = false,
             Err(e) => tracing::warn!(target: "blvm::net", "cannot write {}: {e}", path.display()),
         }
@@ -167,7 +181,11 @@ impl AddrMan {
                 continue;
             }
             // Claimed times in the future or far past are clamped (as Core's penalty).
-            let time = if time <= 100_000_000 || time > now + 10 * 60 { now - 5 * 86_400 } else { time };
+            let time = if time <= 100_000_000 || time > now + 10 * 60 {
+                now - 5 * 86_400
+            } else {
+                time
+            };
             if let Some(t) = self.tried.get_mut(&addr) {
                 t.time = t.time.max(time);
                 t.services |= services;
@@ -184,7 +202,18 @@ impl AddrMan {
             } else if self.new.len() >= NEW_MAX {
                 self.evict_new(None, now);
             }
-            self.new.insert(addr, AddrInfo { addr, services, time, last_try: 0, last_success: 0, attempts: 0, source: canonical(source) });
+            self.new.insert(
+                addr,
+                AddrInfo {
+                    addr,
+                    services,
+                    time,
+                    last_try: 0,
+                    last_success: 0,
+                    attempts: 0,
+                    source: canonical(source),
+                },
+            );
             added += 1;
         }
         if added > 0 {
@@ -194,7 +223,11 @@ impl AddrMan {
     }
 
     fn evict_new(&mut self, source_group: Option<&Vec<u8>>, now: i64) {
-        let candidates: Vec<&AddrInfo> = self.new.values().filter(|a| source_group.is_none_or(|g| &group(a.source) == g)).collect();
+        let candidates: Vec<&AddrInfo> = self
+            .new
+            .values()
+            .filter(|a| source_group.is_none_or(|g| &group(a.source) == g))
+            .collect();
         let victim = candidates
             .iter()
             .find(|a| a.is_terrible(now))
@@ -219,11 +252,15 @@ impl AddrMan {
         if !is_usable(addr, self.allow_local) {
             return;
         }
-        let mut info = self
-            .new
-            .remove(addr)
-            .or_else(|| self.tried.remove(addr))
-            .unwrap_or(AddrInfo { addr: *addr, services, time: now, last_try: now, last_success: 0, attempts: 0, source: addr.ip() });
+        let mut info = self.new.remove(addr).or_else(|| self.tried.remove(addr)).unwrap_or(AddrInfo {
+            addr: *addr,
+            services,
+            time: now,
+            last_try: now,
+            last_success: 0,
+            attempts: 0,
+            source: addr.ip(),
+        });
         info.last_success = now;
         info.last_try = now;
         info.time = now;
@@ -274,7 +311,12 @@ impl AddrMan {
     /// A random sample for a `getaddr` answer (23% of known addresses, at most 1000), excluding
     /// terrible ones.
     pub fn sample(&self, now: i64) -> Vec<AddrInfo> {
-        let mut all: Vec<&AddrInfo> = self.new.values().chain(self.tried.values()).filter(|a| !a.is_terrible(now)).collect();
+        let mut all: Vec<&AddrInfo> = self
+            .new
+            .values()
+            .chain(self.tried.values())
+            .filter(|a| !a.is_terrible(now))
+            .collect();
         let n = (all.len() * GETADDR_PCT / 100).max(all.len().min(1)).min(GETADDR_MAX);
         all.shuffle(&mut rand::thread_rng());
         all.into_iter().take(n).cloned().collect()
@@ -297,7 +339,9 @@ mod tests {
         let now = 1_700_000_000;
         let mut am = AddrMan::load(&path, false);
         let src: IpAddr = "8.8.8.8".parse().unwrap();
-        let addrs: Vec<(SocketAddr, u64, i64)> = (0..600u32).map(|i| (SocketAddr::new(IpAddr::V4((0x0b00_0000 + i * 256).into()), 8333), 1, now - 100)).collect();
+        let addrs: Vec<(SocketAddr, u64, i64)> = (0..600u32)
+            .map(|i| (SocketAddr::new(IpAddr::V4((0x0b00_0000 + i * 256).into()), 8333), 1, now - 100))
+            .collect();
         let added = am.add(&addrs, src, now);
         assert_eq!(added, 600);
         // One source group cannot exceed its share of the new table.

@@ -40,7 +40,10 @@ impl Subnet {
     /// The single-address subnet of `ip`.
     pub fn single(ip: IpAddr) -> Self {
         let ip = canonical(ip);
-        Subnet { addr: ip, prefix: if ip.is_ipv4() { 32 } else { 128 } }
+        Subnet {
+            addr: ip,
+            prefix: if ip.is_ipv4() { 32 } else { 128 },
+        }
     }
 
     /// Parses "ip", "ip/len" or "ip/netmask".
@@ -71,7 +74,10 @@ impl Subnet {
                 }
             },
         };
-        Some(Subnet { addr: mask_bits(ip, prefix), prefix })
+        Some(Subnet {
+            addr: mask_bits(ip, prefix),
+            prefix,
+        })
     }
 
     /// Whether `ip` is inside.
@@ -107,13 +113,19 @@ pub struct BanList {
 
 /// Current UNIX time in seconds.
 pub fn now() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
 }
 
 impl BanList {
     /// Loads `path` (missing: empty; unreadable or damaged: logged, empty), dropping expired bans.
     pub fn load(path: &Path) -> BanList {
-        let mut list = BanList { entries: BTreeMap::new(), path: Some(path.to_path_buf()) };
+        let mut list = BanList {
+            entries: BTreeMap::new(),
+            path: Some(path.to_path_buf()),
+        };
         let text = match std::fs::read_to_string(path) {
             Ok(t) => t,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return list,
@@ -131,7 +143,9 @@ impl BanList {
         };
         let t = now();
         for e in v["banned_nets"].as_array().cloned().unwrap_or_default() {
-            let (Some(addr), Some(until)) = (e["address"].as_str().and_then(Subnet::parse), e["banned_until"].as_i64()) else { continue };
+            let (Some(addr), Some(until)) = (e["address"].as_str().and_then(Subnet::parse), e["banned_until"].as_i64()) else {
+                continue;
+            };
             if until > t {
                 let created = e["ban_created"].as_i64().unwrap_or(t);
                 let reason = e["reason"].as_str().unwrap_or("").to_string();
@@ -159,7 +173,11 @@ impl BanList {
 
     /// Adds (or extends) a ban and persists the list.
     pub fn ban(&mut self, subnet: Subnet, until: i64, reason: &str) {
-        let e = self.entries.entry(subnet).or_insert(BanEntry { created: now(), until, reason: reason.to_string() });
+        let e = self.entries.entry(subnet).or_insert(BanEntry {
+            created: now(),
+            until,
+            reason: reason.to_string(),
+        });
         e.until = e.until.max(until);
         e.reason = reason.to_string();
         self.save();
@@ -204,7 +222,11 @@ impl BanList {
     /// Current bans.
     pub fn list(&self) -> Vec<(Subnet, BanEntry)> {
         let t = now();
-        self.entries.iter().filter(|(_, e)| e.until > t).map(|(s, e)| (*s, e.clone())).collect()
+        self.entries
+            .iter()
+            .filter(|(_, e)| e.until > t)
+            .map(|(s, e)| (*s, e.clone()))
+            .collect()
     }
 }
 

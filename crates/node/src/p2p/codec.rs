@@ -68,7 +68,10 @@ impl FrameError {
     /// Whether the peer deserves a ban (it sent bytes no honest implementation sends) rather
     /// than a plain disconnect.
     pub fn is_misbehaviour(&self) -> bool {
-        matches!(self, FrameError::Oversized { .. } | FrameError::BadChecksum { .. } | FrameError::Decode { .. } | FrameError::BadCommand)
+        matches!(
+            self,
+            FrameError::Oversized { .. } | FrameError::BadChecksum { .. } | FrameError::Decode { .. } | FrameError::BadCommand
+        )
     }
 }
 
@@ -116,11 +119,21 @@ pub async fn read_payload<R: AsyncRead + Unpin>(r: &mut R, header: &FrameHeader,
 
 /// Reads a header: waits up to `idle` for its first byte, then up to `timeout` for the rest.
 /// `Ok(None)` means nothing arrived within `idle`.
-pub async fn read_header<R: AsyncRead + Unpin>(r: &mut R, magic: Magic, idle: Duration, timeout: Duration) -> Result<Option<FrameHeader>, FrameError> {
+pub async fn read_header<R: AsyncRead + Unpin>(
+    r: &mut R,
+    magic: Magic,
+    idle: Duration,
+    timeout: Duration,
+) -> Result<Option<FrameHeader>, FrameError> {
     let mut raw = [0u8; HEADER_LEN];
     let n = match tokio::time::timeout(idle, r.read(&mut raw)).await {
         Err(_) => return Ok(None),
-        Ok(Ok(0)) => return Err(FrameError::Io(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "peer closed the connection"))),
+        Ok(Ok(0)) => {
+            return Err(FrameError::Io(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                "peer closed the connection",
+            )))
+        }
         Ok(Ok(n)) => n,
         Ok(Err(e)) => return Err(FrameError::Io(e)),
     };
@@ -152,12 +165,20 @@ pub fn decode(frame: &[u8], header: &FrameHeader) -> Result<NetworkMessage, Fram
         if checksum(payload) != [frame[20], frame[21], frame[22], frame[23]] {
             return Err(FrameError::BadChecksum { command });
         }
-        return decode_version(payload).map(NetworkMessage::Version).map_err(|e| FrameError::Decode { command, error: e.to_string() });
+        return decode_version(payload)
+            .map(NetworkMessage::Version)
+            .map_err(|e| FrameError::Decode {
+                command,
+                error: e.to_string(),
+            });
     }
     match deserialize::<RawNetworkMessage>(frame) {
         Ok(m) => Ok(m.into_payload()),
         Err(encode::Error::InvalidChecksum { .. }) => Err(FrameError::BadChecksum { command }),
-        Err(e) => Err(FrameError::Decode { command, error: e.to_string() }),
+        Err(e) => Err(FrameError::Decode {
+            command,
+            error: e.to_string(),
+        }),
     }
 }
 
@@ -192,7 +213,9 @@ mod tests {
 
     async fn read_one(bytes: &[u8]) -> Result<NetworkMessage, FrameError> {
         let mut r = bytes;
-        let h = read_header(&mut r, Magic::REGTEST, Duration::from_secs(1), Duration::from_secs(1)).await?.expect("header");
+        let h = read_header(&mut r, Magic::REGTEST, Duration::from_secs(1), Duration::from_secs(1))
+            .await?
+            .expect("header");
         let f = read_payload(&mut r, &h, Duration::from_secs(1)).await?;
         decode(&f, &h)
     }
@@ -219,7 +242,10 @@ mod tests {
         assert!(matches!(read_one(&bad_cmd).await, Err(FrameError::BadCommand)));
 
         // A ping whose payload is too short for its u64 nonce.
-        let mut short = frame(NetworkMessage::Unknown { command: "ping".try_into().unwrap(), payload: vec![1, 2, 3] });
+        let mut short = frame(NetworkMessage::Unknown {
+            command: "ping".try_into().unwrap(),
+            payload: vec![1, 2, 3],
+        });
         short.truncate(HEADER_LEN + 3);
         assert!(matches!(read_one(&short).await, Err(FrameError::Decode { .. })));
 

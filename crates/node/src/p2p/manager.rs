@@ -64,7 +64,11 @@ impl Peer {
 }
 
 enum Async {
-    Dialed { target: String, conn_type: ConnType, result: Result<(TcpStream, SocketAddr), String> },
+    Dialed {
+        target: String,
+        conn_type: ConnType,
+        result: Result<(TcpStream, SocketAddr), String>,
+    },
     Seeds(Vec<SocketAddr>),
 }
 
@@ -108,7 +112,9 @@ pub async fn start(node: &Arc<Node>, stop: watch::Receiver<bool>) -> Result<Join
             match TcpListener::bind(b).await {
                 Ok(l) => listeners.push(l),
                 Err(e) if s.bind_explicit => return Err(format!("cannot bind P2P listener on {b}: {e}")),
-                Err(e) => tracing::warn!(target: "blvm::net", "cannot listen on {b}: {e}; running without inbound connections (use -port or -bind to choose another address)"),
+                Err(e) => {
+                    tracing::warn!(target: "blvm::net", "cannot listen on {b}: {e}; running without inbound connections (use -port or -bind to choose another address)")
+                }
             }
         }
     }
@@ -268,7 +274,11 @@ impl Manager {
 
     fn outbound_reserved(&self) -> usize {
         let added = self.net.added_nodes().len();
-        let r = if self.connect_mode() { self.s.connect.len() + added } else { self.s.max_outbound_full_relay + self.s.max_outbound_block_relay + 1 + added };
+        let r = if self.connect_mode() {
+            self.s.connect.len() + added
+        } else {
+            self.s.max_outbound_full_relay + self.s.max_outbound_block_relay + 1 + added
+        };
         r.min(self.s.max_connections)
     }
 
@@ -333,15 +343,25 @@ impl Manager {
     /// transactions and by connection age; then evict the newest connection of the network
     /// group with the most connections.
     fn select_eviction(&self) -> Option<PeerId> {
-        let mut cands: Vec<&Peer> = self.peers.values().filter(|p| p.conn_type == ConnType::Inbound && !p.handle.shared.is_closing()).collect();
+        let mut cands: Vec<&Peer> = self
+            .peers
+            .values()
+            .filter(|p| p.conn_type == ConnType::Inbound && !p.handle.shared.is_closing())
+            .collect();
         fn protect<F: Fn(&&Peer) -> K, K: Ord>(c: &mut Vec<&Peer>, n: usize, key: F) {
             c.sort_by_key(|p| std::cmp::Reverse(key(p)));
             let keep = c.len().saturating_sub(n);
             c.drain(..c.len() - keep);
         }
-        protect(&mut cands, 4, |p| std::cmp::Reverse(p.handle.shared.min_ping().unwrap_or(Duration::MAX)));
-        protect(&mut cands, 4, |p| p.handle.shared.last_tx_time.load(std::sync::atomic::Ordering::Relaxed));
-        protect(&mut cands, 4, |p| p.handle.shared.last_block_time.load(std::sync::atomic::Ordering::Relaxed));
+        protect(&mut cands, 4, |p| {
+            std::cmp::Reverse(p.handle.shared.min_ping().unwrap_or(Duration::MAX))
+        });
+        protect(&mut cands, 4, |p| {
+            p.handle.shared.last_tx_time.load(std::sync::atomic::Ordering::Relaxed)
+        });
+        protect(&mut cands, 4, |p| {
+            p.handle.shared.last_block_time.load(std::sync::atomic::Ordering::Relaxed)
+        });
         let half = cands.len() / 2;
         protect(&mut cands, half, |p| std::cmp::Reverse(p.connected));
         if cands.is_empty() {
@@ -351,7 +371,9 @@ impl Manager {
         for p in cands {
             groups.entry(addrman::group(p.addr().ip())).or_default().push(p);
         }
-        let biggest = groups.into_values().max_by_key(|g| (g.len(), g.iter().map(|p| p.connected).max()))?;
+        let biggest = groups
+            .into_values()
+            .max_by_key(|g| (g.len(), g.iter().map(|p| p.connected).max()))?;
         biggest.into_iter().max_by_key(|p| p.connected).map(|p| p.handle.shared.id)
     }
 
@@ -370,7 +392,11 @@ impl Manager {
                             Some((h, p)) if p.parse::<u16>().is_ok() => (h.to_string(), p.parse().unwrap_or(port)),
                             _ => (target.clone(), port),
                         };
-                        super::seeds::resolve(&host, p).await.into_iter().next().ok_or_else(|| format!("cannot resolve {target}"))?
+                        super::seeds::resolve(&host, p)
+                            .await
+                            .into_iter()
+                            .next()
+                            .ok_or_else(|| format!("cannot resolve {target}"))?
                     }
                 };
                 match tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(addr)).await {
@@ -388,7 +414,10 @@ impl Manager {
         match a {
             Async::Seeds(addrs) => {
                 let now = ban::now();
-                let entries: Vec<(SocketAddr, u64, i64)> = addrs.into_iter().map(|a| (a, (ServiceFlags::NETWORK | ServiceFlags::WITNESS).to_u64(), now - 3 * 86_400)).collect();
+                let entries: Vec<(SocketAddr, u64, i64)> = addrs
+                    .into_iter()
+                    .map(|a| (a, (ServiceFlags::NETWORK | ServiceFlags::WITNESS).to_u64(), now - 3 * 86_400))
+                    .collect();
                 let n = self.addrman.add(&entries, IpAddr::from([0, 0, 0, 0]), now);
                 tracing::info!(target: "blvm::net", added = n, "addresses from DNS seeds");
             }
@@ -521,7 +550,11 @@ impl Manager {
         }
         if p.published {
             if let Some(n) = self.node() {
-                n.bus().publish(EventPayload::PeerDisconnected { peer_id: id, addr: addr.to_string(), reason });
+                n.bus().publish(EventPayload::PeerDisconnected {
+                    peer_id: id,
+                    addr: addr.to_string(),
+                    reason,
+                });
             }
         }
         if released > 0 {
@@ -540,7 +573,10 @@ impl Manager {
     fn misbehaving(&mut self, id: PeerId, score: u32, reason: &str) {
         let Some(p) = self.peers.get_mut(&id) else { return };
         p.misbehavior = p.misbehavior.saturating_add(score);
-        p.handle.shared.misbehavior.store(p.misbehavior.min(100), std::sync::atomic::Ordering::Relaxed);
+        p.handle
+            .shared
+            .misbehavior
+            .store(p.misbehavior.min(100), std::sync::atomic::Ordering::Relaxed);
         tracing::info!(target: "blvm::net", peer = id, addr = %p.addr(), score = p.misbehavior, "misbehaving (+{score}): {reason}");
         if p.misbehavior >= 100 {
             let addr = p.addr();
@@ -583,7 +619,11 @@ impl Manager {
         let kind = p.conn_type;
         tracing::info!(target: "blvm::net", peer = id, %addr, kind = kind.as_str(), version = info.version, agent = %info.user_agent, height = info.start_height, "peer connected");
         if let Some(n) = &node {
-            n.bus().publish(EventPayload::PeerConnected { peer_id: id, addr: addr.to_string(), inbound: kind == ConnType::Inbound });
+            n.bus().publish(EventPayload::PeerConnected {
+                peer_id: id,
+                addr: addr.to_string(),
+                inbound: kind == ConnType::Inbound,
+            });
         }
         if kind != ConnType::Inbound {
             self.addrman.good(&addr, info.services, ban::now());
@@ -599,7 +639,10 @@ impl Manager {
         if let Some(p) = self.peers.get_mut(&id) {
             p.sync.headers_asked = Some(Instant::now());
         }
-        self.send(id, NetworkMessage::GetHeaders(GetHeadersMessage::new(locator, BlockHash::all_zeros())));
+        self.send(
+            id,
+            NetworkMessage::GetHeaders(GetHeadersMessage::new(locator, BlockHash::all_zeros())),
+        );
     }
 
     async fn on_message(&mut self, id: PeerId, msg: NetworkMessage) {
@@ -620,11 +663,17 @@ impl Manager {
             }
             NetworkMessage::GetAddr => self.on_getaddr(id),
             NetworkMessage::Addr(a) => {
-                let v: Vec<(SocketAddr, u64, i64)> = a.iter().filter_map(|(t, a)| a.socket_addr().ok().map(|s| (s, a.services.to_u64(), i64::from(*t)))).collect();
+                let v: Vec<(SocketAddr, u64, i64)> = a
+                    .iter()
+                    .filter_map(|(t, a)| a.socket_addr().ok().map(|s| (s, a.services.to_u64(), i64::from(*t))))
+                    .collect();
                 self.on_addr(id, v);
             }
             NetworkMessage::AddrV2(a) => {
-                let v: Vec<(SocketAddr, u64, i64)> = a.iter().filter_map(|m| m.socket_addr().ok().map(|s| (s, m.services.to_u64(), i64::from(m.time)))).collect();
+                let v: Vec<(SocketAddr, u64, i64)> = a
+                    .iter()
+                    .filter_map(|m| m.socket_addr().ok().map(|s| (s, m.services.to_u64(), i64::from(m.time))))
+                    .collect();
                 self.on_addr(id, v);
             }
             NetworkMessage::Tx(tx) => self.on_tx(id, tx).await,
@@ -659,7 +708,11 @@ impl Manager {
                     peer_best = Some((*last, *height));
                 }
                 if full {
-                    locator = Some(if self.sync.best_header().0 == *last { self.sync.locator() } else { peer::locator(&c, last) });
+                    locator = Some(if self.sync.best_header().0 == *last {
+                        self.sync.locator()
+                    } else {
+                        peer::locator(&c, last)
+                    });
                 }
             }
             (outcome, peer_best, locator)
@@ -671,7 +724,10 @@ impl Manager {
                 p.sync.unconnecting = 0;
                 if let Some(b) = peer_best {
                     p.sync.best = Some(b);
-                    p.handle.shared.synced_headers.store(i64::from(b.1), std::sync::atomic::Ordering::Relaxed);
+                    p.handle
+                        .shared
+                        .synced_headers
+                        .store(i64::from(b.1), std::sync::atomic::Ordering::Relaxed);
                 }
                 if let Some(loc) = locator {
                     p.sync.headers_asked = Some(Instant::now());
@@ -718,13 +774,19 @@ impl Manager {
         match outcome {
             BlockOutcome::Accepted { connected } => {
                 if let Some(p) = self.peers.get_mut(&id) {
-                    p.handle.shared.last_block_time.store(ban::now(), std::sync::atomic::Ordering::Relaxed);
+                    p.handle
+                        .shared
+                        .last_block_time
+                        .store(ban::now(), std::sync::atomic::Ordering::Relaxed);
                     let height = node.chain_ref().lock().map(|c| c.entry(&hash).map(|e| e.height)).unwrap_or(None);
                     if let Some(h) = height {
                         if p.sync.best.is_none_or(|(_, bh)| bh < h) {
                             p.sync.best = Some((hash, h));
                         }
-                        p.handle.shared.synced_blocks.fetch_max(i64::from(h), std::sync::atomic::Ordering::Relaxed);
+                        p.handle
+                            .shared
+                            .synced_blocks
+                            .fetch_max(i64::from(h), std::sync::atomic::Ordering::Relaxed);
                     }
                 }
                 if connected {
@@ -753,7 +815,12 @@ impl Manager {
                         let c = node.chain_ref().lock().unwrap_or_else(|p| p.into_inner());
                         self.sync.rebuild(&c);
                         // Forget the peer's claims on the invalid branch.
-                        let failed: HashSet<PeerId> = self.peers.iter().filter(|(_, p)| p.sync.best.is_some_and(|(b, _)| c.entry(&b).is_some_and(|e| e.is_failed()))).map(|(i, _)| *i).collect();
+                        let failed: HashSet<PeerId> = self
+                            .peers
+                            .iter()
+                            .filter(|(_, p)| p.sync.best.is_some_and(|(b, _)| c.entry(&b).is_some_and(|e| e.is_failed())))
+                            .map(|(i, _)| *i)
+                            .collect();
                         for pid in failed {
                             if let Some(p) = self.peers.get_mut(&pid) {
                                 p.sync.best = None;
@@ -792,7 +859,11 @@ impl Manager {
             }
         }
         if let Some(h) = unknown_block {
-            let asked_recently = self.peers.get(&id).and_then(|p| p.sync.headers_asked).is_some_and(|t| t.elapsed() < Duration::from_secs(2));
+            let asked_recently = self
+                .peers
+                .get(&id)
+                .and_then(|p| p.sync.headers_asked)
+                .is_some_and(|t| t.elapsed() < Duration::from_secs(2));
             if !asked_recently {
                 let loc = self.sync.locator();
                 if let Some(p) = self.peers.get_mut(&id) {
@@ -853,7 +924,17 @@ impl Manager {
                     .collect(),
             )
         } else {
-            NetworkMessage::Addr(sample.iter().map(|a| (a.time.clamp(0, i64::from(u32::MAX)) as u32, Address::new(&a.addr, ServiceFlags::from(a.services)))).collect())
+            NetworkMessage::Addr(
+                sample
+                    .iter()
+                    .map(|a| {
+                        (
+                            a.time.clamp(0, i64::from(u32::MAX)) as u32,
+                            Address::new(&a.addr, ServiceFlags::from(a.services)),
+                        )
+                    })
+                    .collect(),
+            )
         };
         self.send(id, msg);
     }
@@ -895,7 +976,12 @@ impl Manager {
                 return;
             }
             let now = Instant::now();
-            let mut ids: Vec<PeerId> = self.peers.iter().filter(|(_, p)| p.ready && !p.handle.shared.is_closing() && !matches!(p.conn_type, ConnType::Feeler | ConnType::AddrFetch)).map(|(i, _)| *i).collect();
+            let mut ids: Vec<PeerId> = self
+                .peers
+                .iter()
+                .filter(|(_, p)| p.ready && !p.handle.shared.is_closing() && !matches!(p.conn_type, ConnType::Feeler | ConnType::AddrFetch))
+                .map(|(i, _)| *i)
+                .collect();
             ids.sort_unstable();
             for id in ids {
                 if let Some(p) = self.peers.get_mut(&id) {
@@ -908,7 +994,10 @@ impl Manager {
         }
         for (id, hashes) in requests {
             tracing::debug!(target: "blvm::net", peer = id, n = hashes.len(), first = %hashes[0], "requesting blocks");
-            self.send(id, NetworkMessage::GetData(hashes.into_iter().map(Inventory::WitnessBlock).collect()));
+            self.send(
+                id,
+                NetworkMessage::GetData(hashes.into_iter().map(Inventory::WitnessBlock).collect()),
+            );
         }
     }
 
@@ -919,12 +1008,20 @@ impl Manager {
             if p.handle.shared.is_closing() {
                 continue;
             }
-            if let Some((n, waited)) = self.sync.is_stalling(&p.sync, p.handle.shared.since_last_block_rx(), p.handle.shared.is_waiting_for_us(), now) {
+            if let Some((n, waited)) = self.sync.is_stalling(
+                &p.sync,
+                p.handle.shared.since_last_block_rx(),
+                p.handle.shared.is_waiting_for_us(),
+                now,
+            ) {
                 stalled.push((*id, n, waited));
             }
         }
         for (id, n, waited) in stalled {
-            let reason = format!("block download stalled: {n} blocks in flight, nothing delivered for {:.1}s", waited.as_secs_f64());
+            let reason = format!(
+                "block download stalled: {n} blocks in flight, nothing delivered for {:.1}s",
+                waited.as_secs_f64()
+            );
             tracing::warn!(target: "blvm::net", peer = id, "disconnecting: {reason}");
             self.disconnect(id, &reason);
             // Release now so the blocks go to other peers without waiting for the close.
@@ -1003,7 +1100,12 @@ impl Manager {
         self.schedule();
         self.maintain_outbound();
         // Addr-fetch connections do not linger.
-        let stale: Vec<PeerId> = self.peers.iter().filter(|(_, p)| p.conn_type == ConnType::AddrFetch && p.connected.elapsed() > ADDR_FETCH_TIMEOUT).map(|(i, _)| *i).collect();
+        let stale: Vec<PeerId> = self
+            .peers
+            .iter()
+            .filter(|(_, p)| p.conn_type == ConnType::AddrFetch && p.connected.elapsed() > ADDR_FETCH_TIMEOUT)
+            .map(|(i, _)| *i)
+            .collect();
         for id in stale {
             self.disconnect(id, "addr fetch timed out");
         }
@@ -1023,7 +1125,8 @@ impl Manager {
             self.last_sweep = now;
             self.net.bans().sweep();
             self.orphans.expire(now);
-            self.tx_requested.retain(|_, (_, t)| now.duration_since(*t) < relay::TX_REQUEST_TIMEOUT);
+            self.tx_requested
+                .retain(|_, (_, t)| now.duration_since(*t) < relay::TX_REQUEST_TIMEOUT);
         }
         if now.duration_since(self.last_save) > Duration::from_secs(15 * 60) {
             self.last_save = now;
@@ -1110,7 +1213,11 @@ impl Manager {
                 if !p.relay.known.insert(key) {
                     continue;
                 }
-                inv.push(if p.relay.wtxid { Inventory::WTx(wtxid) } else { Inventory::Transaction(txid) });
+                inv.push(if p.relay.wtxid {
+                    Inventory::WTx(wtxid)
+                } else {
+                    Inventory::Transaction(txid)
+                });
             }
             if !inv.is_empty() {
                 p.handle.send_frame(encode(magic, NetworkMessage::Inv(inv)));
@@ -1129,7 +1236,11 @@ impl Manager {
                 return;
             }
             self.mempool_updates = pool.updates();
-            let mut v: Vec<_> = pool.entries().filter(|e| e.sequence > self.mempool_seen).map(|e| (e.sequence, e.txid, e.wtxid, feerate_per_kvb(e.fee, e.vsize))).collect();
+            let mut v: Vec<_> = pool
+                .entries()
+                .filter(|e| e.sequence > self.mempool_seen)
+                .map(|e| (e.sequence, e.txid, e.wtxid, feerate_per_kvb(e.fee, e.vsize)))
+                .collect();
             v.sort_unstable_by_key(|x| x.0);
             v
         };
@@ -1163,7 +1274,11 @@ impl Manager {
                 if have || self.rejects.contains(&key) || self.orphans.contains(&key) {
                     continue;
                 }
-                if self.tx_requested.get(&key).is_some_and(|(_, t)| now.duration_since(*t) < relay::TX_REQUEST_TIMEOUT) {
+                if self
+                    .tx_requested
+                    .get(&key)
+                    .is_some_and(|(_, t)| now.duration_since(*t) < relay::TX_REQUEST_TIMEOUT)
+                {
                     continue;
                 }
                 if p.relay.in_flight.len() >= relay::MAX_TX_IN_FLIGHT {
@@ -1238,7 +1353,11 @@ impl Manager {
                     }
                     if self.orphans.add(tx, from) {
                         tracing::debug!(target: "blvm::net", peer = from, %txid, orphans = self.orphans.len(), "orphan transaction kept; asking for its parents");
-                        let ask: Vec<Inventory> = parents.into_iter().filter(|t| !mempool.contains(t)).map(Inventory::WitnessTransaction).collect();
+                        let ask: Vec<Inventory> = parents
+                            .into_iter()
+                            .filter(|t| !mempool.contains(t))
+                            .map(Inventory::WitnessTransaction)
+                            .collect();
                         if !ask.is_empty() {
                             self.send(from, NetworkMessage::GetData(ask));
                         }
@@ -1294,7 +1413,13 @@ impl Manager {
     /// BIP35 `mempool`: announce everything in the pool to the peer (once per connection).
     fn on_mempool_request(&mut self, id: PeerId) {
         let Some(node) = self.node() else { return };
-        let all: Vec<(bitcoin::Txid, bitcoin::Wtxid, u64)> = node.mempool().pool().entries_by_sequence().iter().map(|e| (e.txid, e.wtxid, feerate_per_kvb(e.fee, e.vsize))).collect();
+        let all: Vec<(bitcoin::Txid, bitcoin::Wtxid, u64)> = node
+            .mempool()
+            .pool()
+            .entries_by_sequence()
+            .iter()
+            .map(|e| (e.txid, e.wtxid, feerate_per_kvb(e.fee, e.vsize)))
+            .collect();
         let Some(p) = self.peers.get_mut(&id) else { return };
         if p.relay.sent_mempool || !p.relay.relay_txs {
             return;

@@ -146,7 +146,11 @@ pub fn settings_from_config(cfg: &crate::config::NodeConfig) -> Option<P2pSettin
         s.bind = cfg
             .bind
             .iter()
-            .filter_map(|b| b.parse::<SocketAddr>().ok().or_else(|| b.parse::<std::net::IpAddr>().ok().map(|ip| SocketAddr::new(ip, port))))
+            .filter_map(|b| {
+                b.parse::<SocketAddr>()
+                    .ok()
+                    .or_else(|| b.parse::<std::net::IpAddr>().ok().map(|ip| SocketAddr::new(ip, port)))
+            })
             .collect();
     }
     s.addnode = cfg.addnode.clone();
@@ -340,7 +344,11 @@ impl PeerView for Net {
                     inbound: p.inbound,
                     version: info.as_ref().map(|i| i.version).unwrap_or(0),
                     subver: info.as_ref().map(|i| i.user_agent.clone()).unwrap_or_default(),
-                    height: info.as_ref().map(|i| i.start_height.max(0) as u64).unwrap_or(0).max(p.synced_height().max(0) as u64),
+                    height: info
+                        .as_ref()
+                        .map(|i| i.start_height.max(0) as u64)
+                        .unwrap_or(0)
+                        .max(p.synced_height().max(0) as u64),
                 }
             })
             .collect()

@@ -186,12 +186,16 @@ impl PeerShared {
 
     /// Last ping round trip (None before the first pong).
     pub fn ping_time(&self) -> Option<Duration> {
-        Some(self.last_ping_us.load(Ordering::Relaxed)).filter(|v| *v > 0).map(Duration::from_micros)
+        Some(self.last_ping_us.load(Ordering::Relaxed))
+            .filter(|v| *v > 0)
+            .map(Duration::from_micros)
     }
 
     /// Best ping round trip.
     pub fn min_ping(&self) -> Option<Duration> {
-        Some(self.min_ping_us.load(Ordering::Relaxed)).filter(|v| *v != u64::MAX).map(Duration::from_micros)
+        Some(self.min_ping_us.load(Ordering::Relaxed))
+            .filter(|v| *v != u64::MAX)
+            .map(Duration::from_micros)
     }
 
     /// How long the outstanding ping has waited.
@@ -324,8 +328,16 @@ pub fn spawn(stream: TcpStream, id: PeerId, addr: SocketAddr, conn_type: ConnTyp
     let (ctl_tx, ctl_rx) = mpsc::channel::<Bytes>(CTL_QUEUE);
     let (bulk_tx, bulk_rx) = mpsc::channel::<Bytes>(BULK_QUEUE);
     let (rd, wr) = stream.into_split();
-    let out = Outbox { ctl: ctl_tx.clone(), bulk: bulk_tx, shared: shared.clone(), magic: env.magic };
-    let handle = PeerHandle { shared: shared.clone(), ctl: ctl_tx };
+    let out = Outbox {
+        ctl: ctl_tx.clone(),
+        bulk: bulk_tx,
+        shared: shared.clone(),
+        magic: env.magic,
+    };
+    let handle = PeerHandle {
+        shared: shared.clone(),
+        ctl: ctl_tx,
+    };
     tokio::spawn(supervise(rd, wr, ctl_rx, bulk_rx, out, env));
     handle
 }
@@ -373,17 +385,33 @@ struct Exit {
 
 impl Exit {
     fn quiet(r: &str) -> Exit {
-        Exit { reason: r.to_string(), ban: false }
+        Exit {
+            reason: r.to_string(),
+            ban: false,
+        }
     }
     fn ban(r: impl Into<String>) -> Exit {
-        Exit { reason: r.into(), ban: true }
+        Exit {
+            reason: r.into(),
+            ban: true,
+        }
     }
     fn disconnect(r: impl Into<String>) -> Exit {
-        Exit { reason: r.into(), ban: false }
+        Exit {
+            reason: r.into(),
+            ban: false,
+        }
     }
 }
 
-async fn supervise(rd: OwnedReadHalf, wr: OwnedWriteHalf, ctl_rx: mpsc::Receiver<Bytes>, bulk_rx: mpsc::Receiver<Bytes>, out: Outbox, env: Arc<PeerEnv>) {
+async fn supervise(
+    rd: OwnedReadHalf,
+    wr: OwnedWriteHalf,
+    ctl_rx: mpsc::Receiver<Bytes>,
+    bulk_rx: mpsc::Receiver<Bytes>,
+    out: Outbox,
+    env: Arc<PeerEnv>,
+) {
     let shared = out.shared.clone();
     let id = shared.id;
     let mut close_rx = shared.close.subscribe();
@@ -402,7 +430,13 @@ async fn supervise(rd: OwnedReadHalf, wr: OwnedWriteHalf, ctl_rx: mpsc::Receiver
     let _ = env.events.send(Event::Closed { id, reason, ban: exit.ban }).await;
 }
 
-async fn write_loop(mut wr: OwnedWriteHalf, mut ctl: mpsc::Receiver<Bytes>, mut bulk: mpsc::Receiver<Bytes>, shared: Arc<PeerShared>, env: Arc<PeerEnv>) -> String {
+async fn write_loop(
+    mut wr: OwnedWriteHalf,
+    mut ctl: mpsc::Receiver<Bytes>,
+    mut bulk: mpsc::Receiver<Bytes>,
+    shared: Arc<PeerShared>,
+    env: Arc<PeerEnv>,
+) -> String {
     let s = &env.settings;
     let mut ping_timer = tokio::time::interval(s.ping_interval);
     ping_timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -505,8 +539,19 @@ impl Reader {
         let shared = self.shared().clone();
         let height = self.env.node.upgrade().map(|n| n.net().height() as i32).unwrap_or(0);
         let receiver = Address::new(&shared.addr, ServiceFlags::NONE);
-        let sender = Address::new(&shared.local_addr.unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0))), local_services());
-        let mut v = VersionMessage::new(local_services(), unix_now(), receiver, sender, self.our_nonce, super::user_agent(), height);
+        let sender = Address::new(
+            &shared.local_addr.unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0))),
+            local_services(),
+        );
+        let mut v = VersionMessage::new(
+            local_services(),
+            unix_now(),
+            receiver,
+            sender,
+            self.our_nonce,
+            super::user_agent(),
+            height,
+        );
         v.version = PROTOCOL_VERSION;
         v.relay = shared.conn_type.relays_txs();
         self.sent_version = true;
@@ -525,7 +570,15 @@ impl Reader {
     }
 
     async fn forward(&self, msg: NetworkMessage, permit: Option<OwnedSemaphorePermit>) -> Result<(), Exit> {
-        self.env.events.send(Event::Message { id: self.shared().id, msg, permit }).await.map_err(|_| Exit::quiet("node shutting down"))
+        self.env
+            .events
+            .send(Event::Message {
+                id: self.shared().id,
+                msg,
+                permit,
+            })
+            .await
+            .map_err(|_| Exit::quiet("node shutting down"))
     }
 
     async fn handle(&mut self, msg: NetworkMessage, permit: OwnedSemaphorePermit) -> Result<(), Exit> {
@@ -570,8 +623,14 @@ impl Reader {
         let services = v.services.to_u64();
         let desirable = ServiceFlags::NETWORK.to_u64() | ServiceFlags::WITNESS.to_u64();
         let needs_services = matches!(shared.conn_type, ConnType::OutboundFullRelay | ConnType::BlockRelayOnly);
-        if needs_services && services & desirable != desirable && services & (ServiceFlags::NETWORK_LIMITED.to_u64() | ServiceFlags::WITNESS.to_u64()) != (ServiceFlags::NETWORK_LIMITED.to_u64() | ServiceFlags::WITNESS.to_u64()) {
-            return Err(Exit::disconnect(format!("peer does not offer the services we need (services {services:#x})")));
+        if needs_services
+            && services & desirable != desirable
+            && services & (ServiceFlags::NETWORK_LIMITED.to_u64() | ServiceFlags::WITNESS.to_u64())
+                != (ServiceFlags::NETWORK_LIMITED.to_u64() | ServiceFlags::WITNESS.to_u64())
+        {
+            return Err(Exit::disconnect(format!(
+                "peer does not offer the services we need (services {services:#x})"
+            )));
         }
         if v.user_agent.len() > 256 {
             return Err(Exit::ban("user agent longer than 256 bytes"));
@@ -602,17 +661,29 @@ impl Reader {
     }
 
     async fn on_verack(&mut self) -> Result<(), Exit> {
-        let Some(info) = self.info.clone() else { return Err(Exit::ban("verack before version")) };
+        let Some(info) = self.info.clone() else {
+            return Err(Exit::ban("verack before version"));
+        };
         *self.shared().info.lock().unwrap_or_else(|p| p.into_inner()) = Some(info.clone());
         self.phase = Phase::Ready;
         if info.version >= SENDHEADERS_VERSION {
             self.out.send(NetworkMessage::SendHeaders).await?;
         }
-        if matches!(self.shared().conn_type, ConnType::OutboundFullRelay | ConnType::AddrFetch | ConnType::Manual) {
+        if matches!(
+            self.shared().conn_type,
+            ConnType::OutboundFullRelay | ConnType::AddrFetch | ConnType::Manual
+        ) {
             self.out.send(NetworkMessage::GetAddr).await?;
         }
         self.shared().request_ping();
-        self.env.events.send(Event::Ready { id: self.shared().id, info }).await.map_err(|_| Exit::quiet("node shutting down"))
+        self.env
+            .events
+            .send(Event::Ready {
+                id: self.shared().id,
+                info,
+            })
+            .await
+            .map_err(|_| Exit::quiet("node shutting down"))
     }
 
     async fn on_message(&mut self, msg: NetworkMessage, permit: OwnedSemaphorePermit) -> Result<(), Exit> {
@@ -635,20 +706,34 @@ impl Reader {
             NetworkMessage::WtxidRelay | NetworkMessage::SendAddrV2 => Err(Exit::disconnect(format!("{} after verack", msg.command()))),
             NetworkMessage::GetHeaders(g) => {
                 if g.locator_hashes.len() > MAX_LOCATOR_SZ {
-                    return Err(Exit::ban(format!("getheaders locator of {} entries (limit {MAX_LOCATOR_SZ})", g.locator_hashes.len())));
+                    return Err(Exit::ban(format!(
+                        "getheaders locator of {} entries (limit {MAX_LOCATOR_SZ})",
+                        g.locator_hashes.len()
+                    )));
                 }
-                let headers = self.chain(move |c| headers_after(c, &g.locator_hashes, g.stop_hash, MAX_HEADERS_RESULTS)).await?;
+                let headers = self
+                    .chain(move |c| headers_after(c, &g.locator_hashes, g.stop_hash, MAX_HEADERS_RESULTS))
+                    .await?;
                 self.out.send(NetworkMessage::Headers(headers)).await
             }
             NetworkMessage::GetBlocks(g) => {
                 if g.locator_hashes.len() > MAX_LOCATOR_SZ {
-                    return Err(Exit::ban(format!("getblocks locator of {} entries (limit {MAX_LOCATOR_SZ})", g.locator_hashes.len())));
+                    return Err(Exit::ban(format!(
+                        "getblocks locator of {} entries (limit {MAX_LOCATOR_SZ})",
+                        g.locator_hashes.len()
+                    )));
                 }
-                let hashes = self.chain(move |c| headers_after(c, &g.locator_hashes, g.stop_hash, MAX_BLOCKS_INV)).await?;
+                let hashes = self
+                    .chain(move |c| headers_after(c, &g.locator_hashes, g.stop_hash, MAX_BLOCKS_INV))
+                    .await?;
                 if hashes.is_empty() {
                     return Ok(());
                 }
-                self.out.send(NetworkMessage::Inv(hashes.iter().map(|h| Inventory::Block(h.block_hash())).collect())).await
+                self.out
+                    .send(NetworkMessage::Inv(
+                        hashes.iter().map(|h| Inventory::Block(h.block_hash())).collect(),
+                    ))
+                    .await
             }
             NetworkMessage::GetData(items) => {
                 if items.len() > MAX_INV_SIZE {
@@ -661,7 +746,11 @@ impl Reader {
                         Inventory::Block(h) | Inventory::WitnessBlock(h) => {
                             let witness = matches!(inv, Inventory::WitnessBlock(_));
                             match self.chain(move |c| servable_block(c, &h)).await? {
-                                Some(b) => self.out.send_bulk(NetworkMessage::Block(if witness { b } else { strip_witness(b) })).await?,
+                                Some(b) => {
+                                    self.out
+                                        .send_bulk(NetworkMessage::Block(if witness { b } else { strip_witness(b) }))
+                                        .await?
+                                }
                                 None => missing.push(inv),
                             }
                         }
@@ -678,12 +767,29 @@ impl Reader {
                 }
                 Ok(())
             }
-            NetworkMessage::Inv(ref v) | NetworkMessage::NotFound(ref v) if v.len() > MAX_INV_SIZE => Err(Exit::ban(format!("{} with {} entries (limit {MAX_INV_SIZE})", msg.command(), v.len()))),
-            NetworkMessage::Headers(ref h) if h.len() > MAX_HEADERS_RESULTS => Err(Exit::ban(format!("headers message with {} headers (limit {MAX_HEADERS_RESULTS})", h.len()))),
-            NetworkMessage::Addr(ref a) if a.len() > codec::MAX_ADDR_TO_SEND => Err(Exit::ban(format!("addr message with {} entries (limit {})", a.len(), codec::MAX_ADDR_TO_SEND))),
-            NetworkMessage::AddrV2(ref a) if a.len() > codec::MAX_ADDR_TO_SEND => Err(Exit::ban(format!("addrv2 message with {} entries (limit {})", a.len(), codec::MAX_ADDR_TO_SEND))),
+            NetworkMessage::Inv(ref v) | NetworkMessage::NotFound(ref v) if v.len() > MAX_INV_SIZE => Err(Exit::ban(format!(
+                "{} with {} entries (limit {MAX_INV_SIZE})",
+                msg.command(),
+                v.len()
+            ))),
+            NetworkMessage::Headers(ref h) if h.len() > MAX_HEADERS_RESULTS => Err(Exit::ban(format!(
+                "headers message with {} headers (limit {MAX_HEADERS_RESULTS})",
+                h.len()
+            ))),
+            NetworkMessage::Addr(ref a) if a.len() > codec::MAX_ADDR_TO_SEND => Err(Exit::ban(format!(
+                "addr message with {} entries (limit {})",
+                a.len(),
+                codec::MAX_ADDR_TO_SEND
+            ))),
+            NetworkMessage::AddrV2(ref a) if a.len() > codec::MAX_ADDR_TO_SEND => Err(Exit::ban(format!(
+                "addrv2 message with {} entries (limit {})",
+                a.len(),
+                codec::MAX_ADDR_TO_SEND
+            ))),
             NetworkMessage::Block(_) => {
-                shared.last_block_rx_ms.store(shared.started.elapsed().as_millis() as u64, Ordering::Relaxed);
+                shared
+                    .last_block_rx_ms
+                    .store(shared.started.elapsed().as_millis() as u64, Ordering::Relaxed);
                 self.forward(msg, Some(permit)).await
             }
             NetworkMessage::Headers(_)
@@ -696,7 +802,9 @@ impl Reader {
             | NetworkMessage::SendHeaders
             | NetworkMessage::FeeFilter(_)
             | NetworkMessage::MemPool => self.forward(msg, Some(permit)).await,
-            NetworkMessage::FilterLoad(_) | NetworkMessage::FilterAdd(_) | NetworkMessage::FilterClear => Err(Exit::disconnect(format!("{} without NODE_BLOOM", msg.command()))),
+            NetworkMessage::FilterLoad(_) | NetworkMessage::FilterAdd(_) | NetworkMessage::FilterClear => {
+                Err(Exit::disconnect(format!("{} without NODE_BLOOM", msg.command())))
+            }
             NetworkMessage::SendCmpct(_)
             | NetworkMessage::CmpctBlock(_)
             | NetworkMessage::GetBlockTxn(_)
@@ -710,7 +818,9 @@ impl Reader {
             | NetworkMessage::CFCheckpt(_)
             | NetworkMessage::Alert(_)
             | NetworkMessage::Reject(_) => Ok(()),
-            NetworkMessage::Unknown { command, .. } => Err(Exit::disconnect(format!("unknown command '{}'", command.as_ref().escape_debug()))),
+            NetworkMessage::Unknown { command, .. } => {
+                Err(Exit::disconnect(format!("unknown command '{}'", command.as_ref().escape_debug())))
+            }
         }
     }
 
@@ -771,7 +881,11 @@ pub fn locator_fork(c: &ChainManager, locator: &[BlockHash]) -> u32 {
 /// getheaders answer; with an empty locator, just the header of `stop`).
 pub fn headers_after(c: &ChainManager, locator: &[BlockHash], stop: BlockHash, max: usize) -> Vec<Header> {
     if locator.is_empty() {
-        return c.entry(&stop).filter(|e| !e.is_failed()).map(|e| vec![e.header]).unwrap_or_default();
+        return c
+            .entry(&stop)
+            .filter(|e| !e.is_failed())
+            .map(|e| vec![e.header])
+            .unwrap_or_default();
     }
     let mut out = Vec::new();
     let mut h = locator_fork(c, locator) + 1;
@@ -789,7 +903,9 @@ pub fn headers_after(c: &ChainManager, locator: &[BlockHash], stop: BlockHash, m
 
 /// A block locator for `hash` (dense for the last 10, then exponentially sparser, genesis last).
 pub fn locator(c: &ChainManager, hash: &BlockHash) -> Vec<BlockHash> {
-    let Some(start) = c.entry(hash) else { return vec![c.params().genesis().block_hash()] };
+    let Some(start) = c.entry(hash) else {
+        return vec![c.params().genesis().block_hash()];
+    };
     let mut out = Vec::new();
     let mut height = i64::from(start.height);
     let mut step = 1i64;
@@ -817,18 +933,38 @@ async fn read_loop(mut rd: OwnedReadHalf, out: Outbox, env: Arc<PeerEnv>) -> Exi
     if !shared.inbound {
         env.local_nonces.lock().unwrap_or_else(|p| p.into_inner()).insert(our_nonce);
     }
-    let mut r = Reader { out, env: env.clone(), phase: Phase::AwaitVersion, info: None, our_nonce, tokens: MSG_BURST, last_refill: Instant::now(), sent_version: false };
+    let mut r = Reader {
+        out,
+        env: env.clone(),
+        phase: Phase::AwaitVersion,
+        info: None,
+        our_nonce,
+        tokens: MSG_BURST,
+        last_refill: Instant::now(),
+        sent_version: false,
+    };
     let exit = async {
         if !shared.inbound {
             r.send_version().await?;
         }
         let handshake_deadline = Instant::now() + s.peer_timeout;
         loop {
-            let idle = if r.phase == Phase::Ready { s.inactivity_timeout } else { handshake_deadline.saturating_duration_since(Instant::now()) };
+            let idle = if r.phase == Phase::Ready {
+                s.inactivity_timeout
+            } else {
+                handshake_deadline.saturating_duration_since(Instant::now())
+            };
             let header = match codec::read_header(&mut rd, env.magic, idle, s.peer_timeout).await {
                 Ok(Some(h)) => h,
-                Ok(None) if r.phase == Phase::Ready => return Err(Exit::disconnect(format!("no message for {}s (inactivity)", idle.as_secs()))),
-                Ok(None) => return Err(Exit::disconnect(format!("handshake not completed within {}s", s.peer_timeout.as_secs()))),
+                Ok(None) if r.phase == Phase::Ready => {
+                    return Err(Exit::disconnect(format!("no message for {}s (inactivity)", idle.as_secs())))
+                }
+                Ok(None) => {
+                    return Err(Exit::disconnect(format!(
+                        "handshake not completed within {}s",
+                        s.peer_timeout.as_secs()
+                    )))
+                }
                 Err(e) => return Err(frame_exit(e)),
             };
             let size = HEADER_LEN + header.len;
@@ -843,7 +979,10 @@ async fn read_loop(mut rd: OwnedReadHalf, out: Outbox, env: Arc<PeerEnv>) -> Exi
             let msg = codec::decode(&frame, &header).map_err(frame_exit)?;
             drop(frame);
             if r.phase != Phase::Ready && Instant::now() > handshake_deadline {
-                return Err(Exit::disconnect(format!("handshake not completed within {}s", s.peer_timeout.as_secs())));
+                return Err(Exit::disconnect(format!(
+                    "handshake not completed within {}s",
+                    s.peer_timeout.as_secs()
+                )));
             }
             r.handle(msg, permit).await?;
         }
@@ -858,5 +997,8 @@ async fn read_loop(mut rd: OwnedReadHalf, out: Outbox, env: Arc<PeerEnv>) -> Exi
 
 fn frame_exit(e: FrameError) -> Exit {
     let ban = e.is_misbehaviour();
-    Exit { reason: e.to_string(), ban }
+    Exit {
+        reason: e.to_string(),
+        ban,
+    }
 }

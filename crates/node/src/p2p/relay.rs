@@ -34,7 +34,11 @@ pub struct RollingSet {
 impl RollingSet {
     /// A set holding at most `cap` entries.
     pub fn new(cap: usize) -> Self {
-        RollingSet { set: HashSet::new(), order: VecDeque::new(), cap }
+        RollingSet {
+            set: HashSet::new(),
+            order: VecDeque::new(),
+            cap,
+        }
     }
 
     /// Adds an entry; returns false if it was present.
@@ -81,7 +85,16 @@ pub struct PeerRelay {
 impl PeerRelay {
     /// New state; `relay_txs` false for block-relay-only peers and peers that said relay=0.
     pub fn new(relay_txs: bool, wtxid: bool) -> Self {
-        PeerRelay { known: RollingSet::new(MAX_KNOWN_INVENTORY), pending: VecDeque::new(), next_trickle: Instant::now(), in_flight: HashMap::new(), relay_txs, wtxid, fee_filter: 0, sent_mempool: false }
+        PeerRelay {
+            known: RollingSet::new(MAX_KNOWN_INVENTORY),
+            pending: VecDeque::new(),
+            next_trickle: Instant::now(),
+            in_flight: HashMap::new(),
+            relay_txs,
+            wtxid,
+            fee_filter: 0,
+            sent_mempool: false,
+        }
     }
 
     /// The hash this peer uses for a transaction.
@@ -145,13 +158,24 @@ impl Orphans {
                 self.by_wtxid.remove(&k);
             }
         }
-        self.by_wtxid.insert(w, Orphan { tx, from, since: Instant::now() });
+        self.by_wtxid.insert(
+            w,
+            Orphan {
+                tx,
+                from,
+                since: Instant::now(),
+            },
+        );
         true
     }
 
     /// Orphans spending an output of `parent`.
     pub fn children_of(&self, parent: &Txid) -> Vec<Wtxid> {
-        self.by_wtxid.iter().filter(|(_, o)| o.tx.input.iter().any(|i| i.previous_output.txid == *parent)).map(|(w, _)| *w).collect()
+        self.by_wtxid
+            .iter()
+            .filter(|(_, o)| o.tx.input.iter().any(|i| i.previous_output.txid == *parent))
+            .map(|(w, _)| *w)
+            .collect()
     }
 
     /// Removes and returns an orphan.
@@ -162,7 +186,9 @@ impl Orphans {
     /// Whether an orphan with this wtxid or txid is held.
     pub fn contains(&self, key: &[u8; 32]) -> bool {
         use bitcoin::hashes::Hash;
-        self.by_wtxid.iter().any(|(w, o)| w.to_byte_array() == *key || o.tx.compute_txid().to_byte_array() == *key)
+        self.by_wtxid
+            .iter()
+            .any(|(w, o)| w.to_byte_array() == *key || o.tx.compute_txid().to_byte_array() == *key)
     }
 
     /// Drops expired orphans and those from `peer` when it misbehaved.

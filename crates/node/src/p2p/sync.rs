@@ -43,7 +43,9 @@ pub enum HeadersOutcome {
 /// Validates a `headers` message and adds its headers to the block index.
 #[allow(clippy::result_large_err)]
 pub fn accept_headers(c: &mut ChainManager, headers: &[Header]) -> Result<HeadersOutcome, ChainError> {
-    let Some(first) = headers.first() else { return Ok(HeadersOutcome::Empty) };
+    let Some(first) = headers.first() else {
+        return Ok(HeadersOutcome::Empty);
+    };
     for w in headers.windows(2) {
         if w[1].prev_blockhash != w[0].block_hash() {
             return Ok(HeadersOutcome::Invalid("non-continuous headers sequence".into()));
@@ -113,7 +115,14 @@ impl Sync {
             requested: HashMap::new(),
             stall_timeout,
             base_stall: stall_timeout,
-            progress: Progress { last_log: Instant::now(), last_height: c.height(), rate: 0.0, syncing: false, started: Instant::now(), start_height: c.height() },
+            progress: Progress {
+                last_log: Instant::now(),
+                last_height: c.height(),
+                rate: 0.0,
+                syncing: false,
+                started: Instant::now(),
+                start_height: c.height(),
+            },
         };
         s.rebuild(c);
         s
@@ -122,7 +131,12 @@ impl Sync {
     /// Recomputes the best-header chain from scratch (startup, after an invalid block).
     pub fn rebuild(&mut self, c: &ChainManager) {
         let tip = c.tip();
-        let best = c.entries().filter(|e| !e.is_failed()).max_by(|a, b| a.chainwork.cmp(&b.chainwork).then(b.sequence.cmp(&a.sequence))).map(|e| e.hash).unwrap_or(tip.hash);
+        let best = c
+            .entries()
+            .filter(|e| !e.is_failed())
+            .max_by(|a, b| a.chainwork.cmp(&b.chainwork).then(b.sequence.cmp(&a.sequence)))
+            .map(|e| e.hash)
+            .unwrap_or(tip.hash);
         let best = match (c.entry(&best), c.entry(&tip.hash)) {
             (Some(b), Some(t)) if b.chainwork <= t.chainwork => tip.hash,
             _ => best,
@@ -343,14 +357,24 @@ impl Sync {
             p.last_log = now;
             p.last_height = height;
             let pct = 100.0 * f64::from(height) / f64::from(best.max(1));
-            let eta = if p.rate > 0.0 { format!("{:.0}s", f64::from(best - height) / p.rate) } else { "unknown".into() };
-            return Some(format!("sync progress: height={height} headers={best} progress={pct:.1}% blocks/s={:.1} eta={eta} peers={peers}", p.rate));
+            let eta = if p.rate > 0.0 {
+                format!("{:.0}s", f64::from(best - height) / p.rate)
+            } else {
+                "unknown".into()
+            };
+            return Some(format!(
+                "sync progress: height={height} headers={best} progress={pct:.1}% blocks/s={:.1} eta={eta} peers={peers}",
+                p.rate
+            ));
         }
         if p.syncing {
             p.syncing = false;
             let secs = now.duration_since(p.started).as_secs_f64();
             let n = height.saturating_sub(p.start_height);
-            return Some(format!("sync complete: height={height} blocks={n} secs={secs:.2} blocks/s={:.1}", f64::from(n) / secs.max(1e-3)));
+            return Some(format!(
+                "sync complete: height={height} blocks={n} secs={secs:.2} blocks/s={:.1}",
+                f64::from(n) / secs.max(1e-3)
+            ));
         }
         None
     }

@@ -39,11 +39,19 @@ impl RpcAuth {
     pub fn new(user_password: Option<(String, String)>, rpcauth: &[String]) -> Result<Self, String> {
         let mut entries = Vec::new();
         for e in rpcauth {
-            let (user, rest) = e.split_once(':').ok_or_else(|| format!("invalid -rpcauth '{e}': expected user:salt$hash"))?;
-            let (salt, hash) = rest.split_once('$').ok_or_else(|| format!("invalid -rpcauth '{e}': expected user:salt$hash"))?;
+            let (user, rest) = e
+                .split_once(':')
+                .ok_or_else(|| format!("invalid -rpcauth '{e}': expected user:salt$hash"))?;
+            let (salt, hash) = rest
+                .split_once('$')
+                .ok_or_else(|| format!("invalid -rpcauth '{e}': expected user:salt$hash"))?;
             entries.push((user.to_string(), salt.to_string(), hash.to_lowercase()));
         }
-        Ok(RpcAuth { cookie: None, user_password, rpcauth: entries })
+        Ok(RpcAuth {
+            cookie: None,
+            user_password,
+            rpcauth: entries,
+        })
     }
 
     /// Writes a fresh random cookie (mode 0600) and accepts it until the returned guard drops.
@@ -53,7 +61,12 @@ impl RpcAuth {
         let secret: [u8; 32] = rand::random();
         let hex: String = secret.iter().map(|b| format!("{b:02x}")).collect();
         let tmp = path.with_extension("tmp");
-        let mut f = std::fs::OpenOptions::new().create(true).write(true).truncate(true).mode(0o600).open(&tmp)?;
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .write(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&tmp)?;
         f.write_all(format!("{COOKIE_USER}:{hex}").as_bytes())?;
         f.sync_all()?;
         std::fs::rename(&tmp, path)?;
@@ -65,7 +78,9 @@ impl RpcAuth {
     pub fn check(&self, header: Option<&str>) -> bool {
         let Some(h) = header else { return false };
         let Some(b64) = h.strip_prefix("Basic ") else { return false };
-        let Ok(raw) = base64::engine::general_purpose::STANDARD.decode(b64.trim()) else { return false };
+        let Ok(raw) = base64::engine::general_purpose::STANDARD.decode(b64.trim()) else {
+            return false;
+        };
         let Ok(text) = String::from_utf8(raw) else { return false };
         let Some((user, pass)) = text.split_once(':') else { return false };
         if let Some(c) = &self.cookie {
@@ -107,7 +122,11 @@ mod tests {
         // rpcauth line for user "alice", password "secret", salt "abc" (HMAC-SHA256(salt, password)).
         let mut e = hmac::HmacEngine::<sha256::Hash>::new(b"abc");
         e.input(b"secret");
-        let h: String = hmac::Hmac::<sha256::Hash>::from_engine(e).to_byte_array().iter().map(|b| format!("{b:02x}")).collect();
+        let h: String = hmac::Hmac::<sha256::Hash>::from_engine(e)
+            .to_byte_array()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
         let mut auth = RpcAuth::new(Some(("bob".into(), "pw".into())), &[format!("alice:abc${h}")]).unwrap();
         let path = dir.path().join(".cookie");
         let guard = auth.write_cookie(&path).unwrap();

@@ -201,7 +201,11 @@ pub fn address(s: &[u8], network: Network) -> Option<String> {
     let addr = match t {
         TxoutType::PubKeyHash => Address::p2pkh(PubkeyHash::from_byte_array(sol[0].as_slice().try_into().ok()?), network),
         TxoutType::ScriptHash => Address::p2sh_from_hash(ScriptHash::from_byte_array(sol[0].as_slice().try_into().ok()?), network),
-        TxoutType::WitnessV0KeyHash | TxoutType::WitnessV0ScriptHash | TxoutType::WitnessV1Taproot | TxoutType::Anchor | TxoutType::WitnessUnknown => {
+        TxoutType::WitnessV0KeyHash
+        | TxoutType::WitnessV0ScriptHash
+        | TxoutType::WitnessV1Taproot
+        | TxoutType::Anchor
+        | TxoutType::WitnessUnknown => {
             let (v, p) = witness_program(s)?;
             let program = WitnessProgram::new(WitnessVersion::try_from(v).ok()?, p).ok()?;
             Address::from_witness_program(program, network)
@@ -236,7 +240,10 @@ fn infer(s: &[u8], ctx: Ctx, network: Network, known: Option<&[u8]>) -> Option<S
         }
         TxoutType::Multisig => {
             let keys = &sol[1..sol.len() - 1];
-            if keys.iter().all(|k| pubkey_valid_non_hybrid(k) && (ctx == Ctx::Top || k.len() == 33)) {
+            if keys
+                .iter()
+                .all(|k| pubkey_valid_non_hybrid(k) && (ctx == Ctx::Top || k.len() == 33))
+            {
                 let ks: Vec<String> = keys.iter().map(|k| hex(k)).collect();
                 return Some(format!("multi({},{})", sol[0][0], ks.join(",")));
             }
@@ -334,7 +341,10 @@ mod tests {
     use super::*;
 
     fn unhex(s: &str) -> Vec<u8> {
-        (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect()
+        (0..s.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+            .collect()
     }
 
     #[test]
@@ -354,7 +364,10 @@ mod tests {
         assert!(infer_descriptor(&s, Network::Regtest).starts_with("raw("));
         // Anchor.
         assert_eq!(solver(&[0x51, 0x02, 0x4e, 0x73]).0, TxoutType::Anchor);
-        assert_eq!(address(&[0x51, 0x02, 0x4e, 0x73], Network::Regtest).as_deref(), Some("bcrt1pfeesnyr2tx"));
+        assert_eq!(
+            address(&[0x51, 0x02, 0x4e, 0x73], Network::Regtest).as_deref(),
+            Some("bcrt1pfeesnyr2tx")
+        );
         // Hybrid pubkey (0x06): a "pubkey" output whose descriptor falls back to raw().
         let mut h = vec![65, 0x06];
         h.extend([1u8; 64]);

@@ -22,7 +22,10 @@ fn type_name(v: &Value) -> &'static str {
 }
 
 fn type_error(v: &Value, want: &str) -> RpcError {
-    RpcError::new(code::TYPE_ERROR, format!("JSON value of type {} is not of expected type {want}", type_name(v)))
+    RpcError::new(
+        code::TYPE_ERROR,
+        format!("JSON value of type {} is not of expected type {want}", type_name(v)),
+    )
 }
 
 impl Params {
@@ -32,7 +35,10 @@ impl Params {
             None | Some(Value::Null) => Vec::new(),
             Some(Value::Array(a)) => {
                 if a.len() > names.len() {
-                    return Err(RpcError::new(code::INVALID_PARAMS, format!("too many arguments: got {}, accepts at most {}", a.len(), names.len())));
+                    return Err(RpcError::new(
+                        code::INVALID_PARAMS,
+                        format!("too many arguments: got {}, accepts at most {}", a.len(), names.len()),
+                    ));
                 }
                 a.clone()
             }
@@ -41,7 +47,10 @@ impl Params {
                 let mut last = 0;
                 for (k, val) in o {
                     // Core's "a|b" argument names accept either alias.
-                    let i = names.iter().position(|n| n.split('|').any(|a| a == k)).ok_or_else(|| RpcError::param(format!("Unknown named parameter {k}")))?;
+                    let i = names
+                        .iter()
+                        .position(|n| n.split('|').any(|a| a == k))
+                        .ok_or_else(|| RpcError::param(format!("Unknown named parameter {k}")))?;
                     v[i] = val.clone();
                     last = last.max(i + 1);
                 }
@@ -63,7 +72,10 @@ impl Params {
     }
 
     fn missing(&self, i: usize) -> RpcError {
-        RpcError::new(code::INVALID_PARAMS, format!("Missing required argument \"{}\" (position {})", self.name(i), i + 1))
+        RpcError::new(
+            code::INVALID_PARAMS,
+            format!("Missing required argument \"{}\" (position {})", self.name(i), i + 1),
+        )
     }
 
     /// A required string.
@@ -88,7 +100,10 @@ impl Params {
 
     fn as_u64(&self, v: &Value) -> Result<u64, RpcError> {
         match v {
-            Value::Number(n) => n.as_u64().or_else(|| n.as_i64().filter(|x| *x >= 0).map(|x| x as u64)).ok_or_else(|| RpcError::param(format!("{} out of range", v))),
+            Value::Number(n) => n
+                .as_u64()
+                .or_else(|| n.as_i64().filter(|x| *x >= 0).map(|x| x as u64))
+                .ok_or_else(|| RpcError::param(format!("{} out of range", v))),
             _ => Err(type_error(v, "number")),
         }
     }

@@ -43,7 +43,11 @@ pub struct Ops<'a> {
 impl<'a> Ops<'a> {
     /// Starts at the beginning of `script`.
     pub fn new(script: &'a [u8]) -> Self {
-        Ops { script, pos: 0, failed: false }
+        Ops {
+            script,
+            pos: 0,
+            failed: false,
+        }
     }
 
     /// Byte offset of the next operation.
@@ -108,7 +112,9 @@ impl<'a> Iterator for Ops<'a> {
 
 /// Core's `GetOpName`.
 pub fn op_name(op: u8) -> &'static str {
-    const SMALL: [&str; 16] = ["1", "2", "3", "4", "5", "6", "7", "8", "9", "10", "11", "12", "13", "14", "15", "16"];
+    const SMALL: [&str; 16] = [
+        "1", "2", "3", "4", "5", "6", "7", "8", "9", "10", "11", "12", "13", "14", "15", "16",
+    ];
     match op {
         0x00 => "0",
         OP_PUSHDATA1 => "OP_PUSHDATA1",
@@ -361,7 +367,10 @@ mod tests {
     fn truncated_push_prints_error() {
         assert_eq!(script_to_asm(&[0x76, 0x4c], false), "OP_DUP [error]");
         assert_eq!(script_to_asm(&[0x05, 0x01], false), "[error]");
-        assert_eq!(script_to_asm(&[0xbb, 0xff, 0xb1], false), "OP_UNKNOWN OP_INVALIDOPCODE OP_CHECKLOCKTIMEVERIFY");
+        assert_eq!(
+            script_to_asm(&[0xbb, 0xff, 0xb1], false),
+            "OP_UNKNOWN OP_INVALIDOPCODE OP_CHECKLOCKTIMEVERIFY"
+        );
     }
 
     #[test]
@@ -383,6 +392,9 @@ mod tests {
     }
 
     fn hex_to(s: &str) -> Vec<u8> {
-        (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect()
+        (0..s.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+            .collect()
     }
 }

@@ -67,7 +67,11 @@ fn text(status: StatusCode, t: &str) -> Response<Full<Bytes>> {
 }
 
 /// Starts listening; returns the bound addresses and the accept task.
-pub async fn start(node: &Arc<Node>, settings: RpcSettings, mut stop: watch::Receiver<bool>) -> std::io::Result<(Vec<SocketAddr>, tokio::task::JoinHandle<()>)> {
+pub async fn start(
+    node: &Arc<Node>,
+    settings: RpcSettings,
+    mut stop: watch::Receiver<bool>,
+) -> std::io::Result<(Vec<SocketAddr>, tokio::task::JoinHandle<()>)> {
     let mut listeners = Vec::new();
     for addr in &settings.bind {
         listeners.push(TcpListener::bind(addr).await?);
@@ -160,11 +164,20 @@ async fn handle(st: Arc<ServerState>, req: Request<Incoming>) -> Response<Full<B
     }
     let permit = st.workers.acquire().await;
     st.queued.fetch_sub(1, Ordering::SeqCst);
-    let Ok(_permit) = permit else { return text(StatusCode::SERVICE_UNAVAILABLE, "shutting down") };
-    let Some(node) = st.node.upgrade() else { return text(StatusCode::SERVICE_UNAVAILABLE, "shutting down") };
+    let Ok(_permit) = permit else {
+        return text(StatusCode::SERVICE_UNAVAILABLE, "shutting down");
+    };
+    let Some(node) = st.node.upgrade() else {
+        return text(StatusCode::SERVICE_UNAVAILABLE, "shutting down");
+    };
     let parsed: Value = match serde_json::from_slice(&body) {
         Ok(v) => v,
-        Err(_) => return reply(StatusCode::INTERNAL_SERVER_ERROR, Some(json!({"result": null, "error": {"code": code::PARSE_ERROR, "message": "Parse error"}, "id": null}))),
+        Err(_) => {
+            return reply(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                Some(json!({"result": null, "error": {"code": code::PARSE_ERROR, "message": "Parse error"}, "id": null})),
+            )
+        }
     };
     match parsed {
         Value::Object(_) => {
@@ -180,7 +193,10 @@ async fn handle(st: Arc<ServerState>, req: Request<Incoming>) -> Response<Full<B
             }
             reply(StatusCode::OK, Some(Value::Array(out)))
         }
-        _ => reply(StatusCode::INTERNAL_SERVER_ERROR, Some(json!({"result": null, "error": {"code": code::PARSE_ERROR, "message": "Top-level object parse error"}, "id": null}))),
+        _ => reply(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            Some(json!({"result": null, "error": {"code": code::PARSE_ERROR, "message": "Top-level object parse error"}, "id": null})),
+        ),
     }
 }
 
@@ -189,20 +205,30 @@ async fn handle(st: Arc<ServerState>, req: Request<Incoming>) -> Response<Full<B
 async fn single(node: &Arc<Node>, req: &Value, wallet_path: bool, in_batch: bool) -> (StatusCode, Option<Value>) {
     let Value::Object(obj) = req else {
         let e = RpcError::new(code::INVALID_REQUEST, "Invalid Request object");
-        return (StatusCode::BAD_REQUEST, Some(json!({"result": null, "error": e.to_json(), "id": null})));
+        return (
+            StatusCode::BAD_REQUEST,
+            Some(json!({"result": null, "error": e.to_json(), "id": null})),
+        );
     };
     let v2 = obj.get("jsonrpc").and_then(Value::as_str) == Some("2.0");
     let id = obj.get("id").cloned();
     let notification = v2 && id.is_none();
     let id = id.unwrap_or(Value::Null);
     let result = match obj.get("method") {
-        Some(Value::String(m)) if wallet_path => Err(RpcError::new(code::METHOD_NOT_FOUND, format!("Method not found ({m}: this node has no wallet)"))),
+        Some(Value::String(m)) if wallet_path => Err(RpcError::new(
+            code::METHOD_NOT_FOUND,
+            format!("Method not found ({m}: this node has no wallet)"),
+        )),
         Some(Value::String(m)) => {
             tracing::debug!(target: "blvm::rpc", method = %m, "ThreadRPCServer method");
             let t0 = std::time::Instant::now();
             let r = methods::dispatch(node, m, obj.get("params")).await;
             // Unknown names are pooled so clients cannot create unbounded label sets.
-            let label = if methods::METHODS.iter().any(|x| x.0 == m) { m.as_str() } else { "unknown" };
+            let label = if methods::METHODS.iter().any(|x| x.0 == m) {
+                m.as_str()
+            } else {
+                "unknown"
+            };
             node.metrics().observe_rpc(label, t0.elapsed());
             r
         }
@@ -213,11 +239,19 @@ async fn single(node: &Arc<Node>, req: &Value, wallet_path: bool, in_batch: bool
     }
     match result {
         Ok(v) => {
-            let body = if v2 { json!({"jsonrpc": "2.0", "result": v, "id": id}) } else { json!({"result": v, "error": null, "id": id}) };
+            let body = if v2 {
+                json!({"jsonrpc": "2.0", "result": v, "id": id})
+            } else {
+                json!({"result": v, "error": null, "id": id})
+            };
             (StatusCode::OK, Some(body))
         }
         Err(e) => {
-            let body = if v2 { json!({"jsonrpc": "2.0", "error": e.to_json(), "id": id}) } else { json!({"result": null, "error": e.to_json(), "id": id}) };
+            let body = if v2 {
+                json!({"jsonrpc": "2.0", "error": e.to_json(), "id": id})
+            } else {
+                json!({"result": null, "error": e.to_json(), "id": id})
+            };
             let status = if v2 || in_batch {
                 StatusCode::OK
             } else if e.code == code::INVALID_REQUEST {

@@ -83,7 +83,11 @@ pub enum TxVerbosity {
 /// input order, when the caller has the block's undo data (never for a coinbase).
 pub fn tx_to_json(tx: &Transaction, undo: Option<&[Coin]>, verbosity: TxVerbosity, include_hex: bool, network: Network) -> Value {
     let (size, vsize, weight) = tx_sizes(tx);
-    let hash = if has_witness(tx) { tx.compute_wtxid().to_string() } else { tx.compute_txid().to_string() };
+    let hash = if has_witness(tx) {
+        tx.compute_wtxid().to_string()
+    } else {
+        tx.compute_txid().to_string()
+    };
     let mut e = Map::new();
     e.insert("txid".into(), json!(tx.compute_txid().to_string()));
     e.insert("hash".into(), json!(hash));
@@ -104,10 +108,16 @@ pub fn tx_to_json(tx: &Transaction, undo: Option<&[Coin]>, verbosity: TxVerbosit
         } else {
             o.insert("txid".into(), json!(txin.previous_output.txid.to_string()));
             o.insert("vout".into(), json!(txin.previous_output.vout));
-            o.insert("scriptSig".into(), json!({"asm": script_to_asm(txin.script_sig.as_bytes(), true), "hex": hex(txin.script_sig.as_bytes())}));
+            o.insert(
+                "scriptSig".into(),
+                json!({"asm": script_to_asm(txin.script_sig.as_bytes(), true), "hex": hex(txin.script_sig.as_bytes())}),
+            );
         }
         if !txin.witness.is_empty() {
-            o.insert("txinwitness".into(), Value::Array(txin.witness.iter().map(|w| json!(hex(w))).collect()));
+            o.insert(
+                "txinwitness".into(),
+                Value::Array(txin.witness.iter().map(|w| json!(hex(w))).collect()),
+            );
         }
         if let Some(u) = undo {
             let coin = &u[i];
@@ -195,7 +205,12 @@ fn decode_extended(data: &[u8]) -> Option<Transaction> {
         return None; // "Unknown transaction optional data"
     }
     let lock_time = u32::consensus_decode(&mut r).ok()?;
-    r.is_empty().then(|| Transaction { version: Version(version), lock_time: LockTime::from_consensus(lock_time), input, output })
+    r.is_empty().then(|| Transaction {
+        version: Version(version),
+        lock_time: LockTime::from_consensus(lock_time),
+        input,
+        output,
+    })
 }
 
 fn decode_legacy(data: &[u8]) -> Option<Transaction> {
@@ -204,13 +219,26 @@ fn decode_legacy(data: &[u8]) -> Option<Transaction> {
     let input = Vec::<TxIn>::consensus_decode(&mut r).ok()?;
     let output = Vec::<TxOut>::consensus_decode(&mut r).ok()?;
     let lock_time = u32::consensus_decode(&mut r).ok()?;
-    r.is_empty().then(|| Transaction { version: Version(version), lock_time: LockTime::from_consensus(lock_time), input, output })
+    r.is_empty().then(|| Transaction {
+        version: Version(version),
+        lock_time: LockTime::from_consensus(lock_time),
+        input,
+        output,
+    })
 }
 
 /// Core's `CheckTxScriptsSanity`.
 fn scripts_sane(tx: &Transaction) -> bool {
-    let ins_ok = tx.is_coinbase() || tx.input.iter().all(|i| has_valid_ops(i.script_sig.as_bytes()) && i.script_sig.len() <= MAX_SCRIPT_SIZE);
-    ins_ok && tx.output.iter().all(|o| has_valid_ops(o.script_pubkey.as_bytes()) && o.script_pubkey.len() <= MAX_SCRIPT_SIZE)
+    let ins_ok = tx.is_coinbase()
+        || tx
+            .input
+            .iter()
+            .all(|i| has_valid_ops(i.script_sig.as_bytes()) && i.script_sig.len() <= MAX_SCRIPT_SIZE);
+    ins_ok
+        && tx
+            .output
+            .iter()
+            .all(|o| has_valid_ops(o.script_pubkey.as_bytes()) && o.script_pubkey.len() <= MAX_SCRIPT_SIZE)
 }
 
 /// Core's `DecodeTx`: tries the extended (witness) and legacy serializations as allowed, prefers

@@ -68,7 +68,10 @@ pub struct BlockFiles {
 }
 
 fn io_err(path: &Path, source: std::io::Error) -> BlockFileError {
-    BlockFileError::Io { path: path.to_path_buf(), source }
+    BlockFileError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
 }
 
 impl BlockFiles {
@@ -158,7 +161,11 @@ impl BlockFiles {
         let magic = self.magic;
         let start = self.append(Kind::Block, n, &[&magic, &len.to_le_bytes(), block])?;
         self.current_len = start + 8 + u64::from(len);
-        Ok(FilePos { file: n, offset: start + 8, len })
+        Ok(FilePos {
+            file: n,
+            offset: start + 8,
+            len,
+        })
     }
 
     /// Appends undo data for `block_hash` to the undo file paired with block file `file`.
@@ -171,12 +178,20 @@ impl BlockFiles {
         let checksum = undo_checksum(block_hash, undo);
         let magic = self.magic;
         let start = self.append(Kind::Undo, file, &[&magic, &len.to_le_bytes(), undo, &checksum])?;
-        Ok(FilePos { file, offset: start + 8, len })
+        Ok(FilePos {
+            file,
+            offset: start + 8,
+            len,
+        })
     }
 
     fn read_record(&self, kind: Kind, pos: FilePos, extra: usize) -> Result<Vec<u8>, BlockFileError> {
         let p = self.path(kind, pos.file);
-        let corrupt = |what: &str| BlockFileError::Corrupt { path: p.clone(), offset: pos.offset, what: what.to_string() };
+        let corrupt = |what: &str| BlockFileError::Corrupt {
+            path: p.clone(),
+            offset: pos.offset,
+            what: what.to_string(),
+        };
         if pos.len > MAX_RECORD_SIZE || pos.offset < 8 {
             return Err(corrupt("record position out of range"));
         }
@@ -245,7 +260,14 @@ impl BlockFiles {
             if len > MAX_RECORD_SIZE || end > data.len() {
                 break;
             }
-            out.push((FilePos { file: n, offset: (pos + 8) as u64, len }, data[pos + 8..end].to_vec()));
+            out.push((
+                FilePos {
+                    file: n,
+                    offset: (pos + 8) as u64,
+                    len,
+                },
+                data[pos + 8..end].to_vec(),
+            ));
             pos = end;
         }
         if pos < data.len() && pos as u64 >= offset {
@@ -329,7 +351,11 @@ mod tests {
         let found = f.scan_blocks_from(1, 0).unwrap();
         assert_eq!(found.len(), 1);
         assert_eq!(std::fs::metadata(&p).unwrap().len(), 908);
-        let bad = FilePos { file: 0, offset: a.offset + 1, len: a.len };
+        let bad = FilePos {
+            file: 0,
+            offset: a.offset + 1,
+            len: a.len,
+        };
         assert!(f.read_block(bad).is_err());
     }
 }

@@ -56,10 +56,19 @@ impl ChainDb {
     /// Opens or creates the database at `path`.
     pub fn open(path: &Path) -> Result<Self, DbError> {
         if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent).map_err(|e| DbError::Redb { path: path.to_path_buf(), source: e.into() })?;
+            std::fs::create_dir_all(parent).map_err(|e| DbError::Redb {
+                path: path.to_path_buf(),
+                source: e.into(),
+            })?;
         }
-        let db = Database::create(path).map_err(|e| DbError::Redb { path: path.to_path_buf(), source: e.into() })?;
-        let me = ChainDb { db, path: path.to_path_buf() };
+        let db = Database::create(path).map_err(|e| DbError::Redb {
+            path: path.to_path_buf(),
+            source: e.into(),
+        })?;
+        let me = ChainDb {
+            db,
+            path: path.to_path_buf(),
+        };
         let txn = me.db.begin_write().map_err(|e| me.err(e))?;
         txn.open_table(INDEX).map_err(|e| me.err(e))?;
         txn.open_table(COINS).map_err(|e| me.err(e))?;
@@ -69,7 +78,10 @@ impl ChainDb {
     }
 
     fn err(&self, e: impl Into<redb::Error>) -> DbError {
-        DbError::Redb { path: self.path.clone(), source: e.into() }
+        DbError::Redb {
+            path: self.path.clone(),
+            source: e.into(),
+        }
     }
 
     /// Path of the database file.
@@ -84,7 +96,10 @@ impl ChainDb {
         let mut out = Vec::new();
         for item in t.iter().map_err(|e| self.err(e))? {
             let (k, v) = item.map_err(|e| self.err(e))?;
-            let key: [u8; 32] = k.value().try_into().map_err(|_| DbError::Corrupt { path: self.path.clone(), what: "index key length".into() })?;
+            let key: [u8; 32] = k.value().try_into().map_err(|_| DbError::Corrupt {
+                path: self.path.clone(),
+                what: "index key length".into(),
+            })?;
             out.push((key, v.value().to_vec()));
         }
         Ok(out)
@@ -102,7 +117,10 @@ impl ChainDb {
     pub fn coin_reader(&self) -> Result<CoinReader, DbError> {
         let r = self.db.begin_read().map_err(|e| self.err(e))?;
         let table = r.open_table(COINS).map_err(|e| self.err(e))?;
-        Ok(CoinReader { table, path: self.path.clone() })
+        Ok(CoinReader {
+            table,
+            path: self.path.clone(),
+        })
     }
 
     /// Commits a flush batch atomically and durably.
@@ -153,7 +171,10 @@ impl ChainDb {
 impl CoinReader {
     /// Looks up the encoded coin for an outpoint key.
     pub fn get(&self, key: &[u8; 36]) -> Result<Option<Vec<u8>>, DbError> {
-        let v = self.table.get(key.as_slice()).map_err(|e| DbError::Redb { path: self.path.clone(), source: e.into() })?;
+        let v = self.table.get(key.as_slice()).map_err(|e| DbError::Redb {
+            path: self.path.clone(),
+            source: e.into(),
+        })?;
         Ok(v.map(|g| g.value().to_vec()))
     }
 }

@@ -104,7 +104,14 @@ mod tests {
             assert_eq!(r.varint().unwrap(), v);
             assert!(r.is_empty());
         }
-        assert_eq!({ let mut o = Vec::new(); write_varint(&mut o, 128); o }, vec![0x80, 0x00]);
+        assert_eq!(
+            {
+                let mut o = Vec::new();
+                write_varint(&mut o, 128);
+                o
+            },
+            vec![0x80, 0x00]
+        );
         assert!(Reader::new(&[0x80]).varint().is_err());
     }
 }

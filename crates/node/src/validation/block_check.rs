@@ -58,7 +58,15 @@ pub fn check_block(block: &Block, params: &ChainParams) -> Result<(), Reject> {
     }
     for tx in &block.txdata {
         check_transaction(tx).map_err(|mut r| {
-            r.detail = format!("tx {}{}", tx.compute_txid(), if r.detail.is_empty() { String::new() } else { format!(": {}", r.detail) });
+            r.detail = format!(
+                "tx {}{}",
+                tx.compute_txid(),
+                if r.detail.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {}", r.detail)
+                }
+            );
             r.may_be_mutated = true;
             r
         })?;
@@ -79,10 +87,17 @@ pub fn stripped_size(block: &Block) -> usize {
 /// Core's ContextualCheckBlock for a block at `height` whose parent has median-time-past `prev_mtp`:
 /// finality (BIP113), BIP34 height in coinbase, witness commitment, and weight.
 pub fn contextual_check_block(block: &Block, height: u32, prev_mtp: i64, params: &ChainParams) -> Result<(), Reject> {
-    let cutoff = if height >= params.csv_height { prev_mtp } else { i64::from(block.header.time) };
+    let cutoff = if height >= params.csv_height {
+        prev_mtp
+    } else {
+        i64::from(block.header.time)
+    };
     for tx in &block.txdata {
         if !is_final_tx(tx, height, cutoff) {
-            return Err(Reject::new("bad-txns-nonfinal", format!("non-final transaction {}", tx.compute_txid())));
+            return Err(Reject::new(
+                "bad-txns-nonfinal",
+                format!("non-final transaction {}", tx.compute_txid()),
+            ));
         }
     }
     if height >= params.bip34_height {

@@ -32,7 +32,10 @@ pub fn contextual_check_header(header: &Header, parent: &ParentContext, params: 
         && height % params.difficulty_adjustment_interval() == 0
         && i64::from(header.time) < i64::from(parent.time) - MAX_TIMEWARP
     {
-        return Err(Reject::new("time-timewarp-attack", "block's timestamp is too early on diff adjustment block"));
+        return Err(Reject::new(
+            "time-timewarp-attack",
+            "block's timestamp is too early on diff adjustment block",
+        ));
     }
     if i64::from(header.time) <= parent.mtp {
         return Err(Reject::new("time-too-old", "block's timestamp is too early"));

@@ -16,7 +16,11 @@ pub fn is_final_tx(tx: &Transaction, height: u32, cutoff_time: i64) -> bool {
     if lock == 0 {
         return true;
     }
-    let limit = if lock < LOCKTIME_THRESHOLD { i64::from(height) } else { cutoff_time };
+    let limit = if lock < LOCKTIME_THRESHOLD {
+        i64::from(height)
+    } else {
+        cutoff_time
+    };
     if i64::from(lock) < limit {
         return true;
     }
@@ -25,11 +29,7 @@ pub fn is_final_tx(tx: &Transaction, height: u32, cutoff_time: i64) -> bool {
 
 /// BIP68 minimum height and time (exclusive) a transaction must wait for, given for each input
 /// the height of the block that created the coin and a lookup of median-time-past by height.
-pub fn sequence_lock(
-    tx: &Transaction,
-    coin_heights: &[u32],
-    mtp_at_height: &dyn Fn(u32) -> i64,
-) -> (i64, i64) {
+pub fn sequence_lock(tx: &Transaction, coin_heights: &[u32], mtp_at_height: &dyn Fn(u32) -> i64) -> (i64, i64) {
     let mut min_height: i64 = -1;
     let mut min_time: i64 = -1;
     // Core compares the version as unsigned: versions with the high bit set enforce BIP68 too.

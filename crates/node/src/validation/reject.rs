@@ -17,11 +17,19 @@ pub struct Reject {
 impl Reject {
     /// A rejection with a reason and detail.
     pub fn new(reason: impl Into<String>, detail: impl Into<String>) -> Self {
-        Reject { reason: reason.into(), detail: detail.into(), may_be_mutated: false }
+        Reject {
+            reason: reason.into(),
+            detail: detail.into(),
+            may_be_mutated: false,
+        }
     }
 
     /// A rejection that might be caused by block malleation rather than an invalid block.
     pub fn mutated(reason: impl Into<String>, detail: impl Into<String>) -> Self {
-        Reject { reason: reason.into(), detail: detail.into(), may_be_mutated: true }
+        Reject {
+            reason: reason.into(),
+            detail: detail.into(),
+            may_be_mutated: true,
+        }
     }
 }

@@ -41,7 +41,14 @@ pub fn verify_input(tx_bytes: &[u8], spent: &[TxOut], index: usize, flags: u32) 
 
 fn verify_with(tx_bytes: &[u8], spent: &[TxOut], utxos: &[bc::Utxo], index: usize, flags: u32) -> Result<(), bc::Error> {
     let prev = &spent[index];
-    bc::verify_with_flags(prev.script_pubkey.as_bytes(), prev.value.to_sat(), tx_bytes, Some(utxos), index, flags)
+    bc::verify_with_flags(
+        prev.script_pubkey.as_bytes(),
+        prev.value.to_sat(),
+        tx_bytes,
+        Some(utxos),
+        index,
+        flags,
+    )
 }
 
 /// Verifies every input script of `txs` (skipping the coinbase) using `threads` worker threads.
@@ -92,7 +99,9 @@ pub fn verify_block_scripts(txs: &[Transaction], spent: &[Vec<TxOut>], flags: u3
         let handles: Vec<_> = jobs.chunks(chunk).map(|c| s.spawn(move || run(c))).collect();
         let mut result = Ok(());
         for h in handles {
-            let r = h.join().unwrap_or_else(|_| Err(Reject::new("block-script-verify-flag-failed", "script worker panicked")));
+            let r = h
+                .join()
+                .unwrap_or_else(|_| Err(Reject::new("block-script-verify-flag-failed", "script worker panicked")));
             if result.is_ok() {
                 result = r;
             }

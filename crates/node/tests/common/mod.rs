@@ -46,7 +46,11 @@ pub fn chain_blocks() -> Vec<Block> {
 
 /// Settings for tests: small cache, two script threads.
 pub fn test_settings() -> ChainSettings {
-    ChainSettings { dbcache_bytes: 8 << 20, script_threads: 2, ..Default::default() }
+    ChainSettings {
+        dbcache_bytes: 8 << 20,
+        script_threads: 2,
+        ..Default::default()
+    }
 }
 
 /// Opens a regtest chain in `dir`.

@@ -47,21 +47,40 @@ pub fn post(addr: &str, creds: Option<&str>, body: &str) -> HttpReply {
     let mut s = TcpStream::connect(addr).expect("connect to RPC");
     s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
     let auth = creds.map(|c| format!("Authorization: Basic {}\r\n", b64(c))).unwrap_or_default();
-    let req = format!("POST / HTTP/1.1\r\nHost: {addr}\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len());
+    let req = format!(
+        "POST / HTTP/1.1\r\nHost: {addr}\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
     s.write_all(req.as_bytes()).unwrap();
     let mut raw = Vec::new();
     let _ = s.read_to_end(&mut raw);
     let text = String::from_utf8_lossy(&raw).to_string();
     let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
     let mut lines = head.lines();
-    let status = lines.next().and_then(|l| l.split_whitespace().nth(1)).and_then(|c| c.parse().ok()).unwrap_or(0);
-    let headers = lines.filter_map(|l| l.split_once(':')).map(|(n, v)| (n.trim().to_lowercase(), v.trim().to_string())).collect();
-    HttpReply { status, headers, body: body.to_string() }
+    let status = lines
+        .next()
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let headers = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(n, v)| (n.trim().to_lowercase(), v.trim().to_string()))
+        .collect();
+    HttpReply {
+        status,
+        headers,
+        body: body.to_string(),
+    }
 }
 
 /// A JSON-RPC 1.0 call; returns the whole reply object.
 pub fn call(addr: &str, creds: &str, method: &str, params: serde_json::Value) -> serde_json::Value {
-    post(addr, Some(creds), &serde_json::json!({"jsonrpc": "1.0", "id": "t", "method": method, "params": params}).to_string()).json()
+    post(
+        addr,
+        Some(creds),
+        &serde_json::json!({"jsonrpc": "1.0", "id": "t", "method": method, "params": params}).to_string(),
+    )
+    .json()
 }
 
 /// A free TCP port on 127.0.0.1.

@@ -9,10 +9,7 @@ use bitcoin::block::{Header, Version as BlockVersion};
 use bitcoin::hashes::Hash;
 use bitcoin::script::{Builder, PushBytesBuf};
 use bitcoin::transaction::Version;
-use bitcoin::{
-    Amount, Block, BlockHash, CompactTarget, OutPoint, ScriptBuf, Sequence, Transaction, TxIn, TxMerkleNode, TxOut,
-    Witness,
-};
+use bitcoin::{Amount, Block, BlockHash, CompactTarget, OutPoint, ScriptBuf, Sequence, Transaction, TxIn, TxMerkleNode, TxOut, Witness};
 use blvm_node::chain::ChainManager;
 
 /// Regtest's proof-of-work limit in compact form (every regtest block carries it).
@@ -44,7 +41,9 @@ pub fn unmine(header: &mut Header) {
 /// The transaction merkle root of `txs`.
 pub fn merkle_root(txs: &[Transaction]) -> TxMerkleNode {
     let hashes = txs.iter().map(|t| t.compute_txid().to_raw_hash());
-    bitcoin::merkle_tree::calculate_root(hashes).map(TxMerkleNode::from_raw_hash).expect("non-empty block")
+    bitcoin::merkle_tree::calculate_root(hashes)
+        .map(TxMerkleNode::from_raw_hash)
+        .expect("non-empty block")
 }
 
 /// The BIP141 commitment for `txs`: sha256d(witness merkle root || reserved value), where the
@@ -96,7 +95,10 @@ pub fn update_witness_commitment(block: &mut Block) {
             bytes[..38].copy_from_slice(script.as_bytes());
             block.txdata[0].output[i].script_pubkey = ScriptBuf::from_bytes(bytes);
         }
-        None => block.txdata[0].output.push(TxOut { value: Amount::ZERO, script_pubkey: script }),
+        None => block.txdata[0].output.push(TxOut {
+            value: Amount::ZERO,
+            script_pubkey: script,
+        }),
     }
 }
 
@@ -130,7 +132,12 @@ impl Parent {
     /// The parent `hash` as known to `chain` (any branch).
     pub fn of(chain: &ChainManager, hash: &BlockHash) -> Parent {
         let e = chain.entry(hash).expect("parent is in the block index");
-        Parent { hash: *hash, height: e.height, time: e.header.time, mtp: chain.median_time_past(hash) }
+        Parent {
+            hash: *hash,
+            height: e.height,
+            time: e.header.time,
+            mtp: chain.median_time_past(hash),
+        }
     }
 
     /// The parent for a block built on `block` (height `height`), given the timestamps of up to
@@ -139,7 +146,12 @@ impl Parent {
         let mut times: Vec<u32> = earlier_times.iter().rev().take(10).copied().collect();
         times.push(block.header.time);
         times.sort_unstable();
-        Parent { hash: block.block_hash(), height, time: block.header.time, mtp: i64::from(times[times.len() / 2]) }
+        Parent {
+            hash: block.block_hash(),
+            height,
+            time: block.header.time,
+            mtp: i64::from(times[times.len() / 2]),
+        }
     }
 
     /// A timestamp valid for a child: after the median-time-past and after the parent itself.
@@ -151,7 +163,10 @@ impl Parent {
 /// A coinbase for `height`: BIP34 height push plus `tag` (for uniqueness), a 32-zero-byte
 /// witness reserved value, paying `value` to `payout`.
 pub fn coinbase(height: u32, tag: u64, value: Amount, payout: ScriptBuf) -> Transaction {
-    let script_sig = Builder::new().push_int(i64::from(height)).push_slice(tag.to_le_bytes()).into_script();
+    let script_sig = Builder::new()
+        .push_int(i64::from(height))
+        .push_slice(tag.to_le_bytes())
+        .into_script();
     Transaction {
         version: Version::TWO,
         lock_time: LockTime::ZERO,
@@ -161,7 +176,10 @@ pub fn coinbase(height: u32, tag: u64, value: Amount, payout: ScriptBuf) -> Tran
             sequence: Sequence::MAX,
             witness: Witness::from_slice(&[[0u8; 32]]),
         }],
-        output: vec![TxOut { value, script_pubkey: payout }],
+        output: vec![TxOut {
+            value,
+            script_pubkey: payout,
+        }],
     }
 }
 
@@ -206,12 +224,21 @@ pub fn p2wsh_op_true() -> ScriptBuf {
 /// `OP_TRUE`, P2WSH(`OP_TRUE`)) or an unknown-version witness program (anyone-can-spend by
 /// consensus, e.g. witness v2 or the P2A anchor).
 pub fn unlock(previous_output: OutPoint, prev_script: &ScriptBuf) -> TxIn {
-    let witness = if *prev_script == p2wsh_op_true() { Witness::from_slice(&[[0x51u8]]) } else { Witness::new() };
+    let witness = if *prev_script == p2wsh_op_true() {
+        Witness::from_slice(&[[0x51u8]])
+    } else {
+        Witness::new()
+    };
     assert!(
         *prev_script == op_true() || *prev_script == p2wsh_op_true() || is_unknown_witness_program(prev_script),
         "not an anyone-can-spend script: {prev_script}"
     );
-    TxIn { previous_output, script_sig: ScriptBuf::new(), sequence: Sequence::MAX, witness }
+    TxIn {
+        previous_output,
+        script_sig: ScriptBuf::new(),
+        sequence: Sequence::MAX,
+        witness,
+    }
 }
 
 /// True for witness programs of a version/length Core gives no meaning yet (anyone-can-spend).

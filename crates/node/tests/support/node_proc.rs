@@ -15,7 +15,11 @@ pub fn bin_dir() -> PathBuf {
 /// Path of a module binary built from this workspace; fails loudly if it was not built.
 pub fn module_bin(name: &str) -> PathBuf {
     let p = bin_dir().join(name);
-    assert!(p.exists(), "module binary {} missing: run `cargo test --workspace` (or `cargo build --workspace`) so module binaries are built", p.display());
+    assert!(
+        p.exists(),
+        "module binary {} missing: run `cargo test --workspace` (or `cargo build --workspace`) so module binaries are built",
+        p.display()
+    );
     p
 }
 
@@ -42,7 +46,16 @@ impl ModuleSpec {
             name: name.into(),
             entry: module_bin("event-recorder"),
             args: vec![],
-            capabilities: ["read_chain", "read_mempool", "read_network", "submit_transactions", "publish_events", "report_health"].map(String::from).to_vec(),
+            capabilities: [
+                "read_chain",
+                "read_mempool",
+                "read_network",
+                "submit_transactions",
+                "publish_events",
+                "report_health",
+            ]
+            .map(String::from)
+            .to_vec(),
             config: config.into(),
             autoload: true,
         }
@@ -115,7 +128,14 @@ pub fn start_node_in(datadir: &Path, args: &[&str], modules: &[ModuleSpec]) -> N
         install_module(&net_dir.join("modules"), m);
     }
     // Parallel tests must not collide on the default RPC port: use an ephemeral one unless set.
-    let rpcport: Vec<&str> = if args.iter().any(|a| a.starts_with("-rpcport") || a.starts_with("-server") || a.starts_with("-noserver")) { vec![] } else { vec!["-rpcport=0"] };
+    let rpcport: Vec<&str> = if args
+        .iter()
+        .any(|a| a.starts_with("-rpcport") || a.starts_with("-server") || a.starts_with("-noserver"))
+    {
+        vec![]
+    } else {
+        vec!["-rpcport=0"]
+    };
     let child = Command::new(env!("CARGO_BIN_EXE_blvm-node"))
         .arg("-regtest")
         .arg(format!("-datadir={}", datadir.display()))
@@ -127,7 +147,11 @@ pub fn start_node_in(datadir: &Path, args: &[&str], modules: &[ModuleSpec]) -> N
         .stderr(Stdio::piped())
         .spawn()
         .expect("spawn blvm-node");
-    NodeProc { child: Some(child), datadir: datadir.to_path_buf(), _tmp: None }
+    NodeProc {
+        child: Some(child),
+        datadir: datadir.to_path_buf(),
+        _tmp: None,
+    }
 }
 
 impl NodeProc {
@@ -174,7 +198,9 @@ impl NodeProc {
 
     /// Waits for NodeStartupCompleted in the log.
     pub fn wait_started(&self) {
-        self.wait_until(Duration::from_secs(30), "node startup", |n| n.log().contains("node startup completed"));
+        self.wait_until(Duration::from_secs(30), "node startup", |n| {
+            n.log().contains("node startup completed")
+        });
     }
 
     /// Sends a signal to the node.
@@ -224,7 +250,11 @@ impl Drop for NodeProc {
 
 /// Reads a JSON-lines file (missing file = empty).
 pub fn read_jsonl(path: &Path) -> Vec<Value> {
-    std::fs::read_to_string(path).unwrap_or_default().lines().filter_map(|l| serde_json::from_str(l).ok()).collect()
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect()
 }
 
 /// Whether a process with this pid exists.

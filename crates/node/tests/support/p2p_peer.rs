@@ -38,7 +38,12 @@ pub fn raw_frame(command: &str, payload: &[u8]) -> Vec<u8> {
 pub fn p2p_addr(n: &super::node_proc::NodeProc) -> SocketAddr {
     let mut found = None;
     n.wait_until(Duration::from_secs(30), "P2P listener", |n| {
-        found = n.log().lines().rev().find_map(|l| l.split("P2P listening on ").nth(1).and_then(|r| r.split_whitespace().next()).and_then(|a| a.parse().ok()));
+        found = n.log().lines().rev().find_map(|l| {
+            l.split("P2P listening on ")
+                .nth(1)
+                .and_then(|r| r.split_whitespace().next())
+                .and_then(|a| a.parse().ok())
+        });
         found.is_some()
     });
     found.expect("listening address")
@@ -88,14 +93,22 @@ impl TestPeer {
         let sock = socket2_like_bind(from)?;
         let stream = sock(addr)?;
         stream.set_nodelay(true).ok();
-        Ok(TestPeer { stream, remote: addr, buf: Vec::new() })
+        Ok(TestPeer {
+            stream,
+            remote: addr,
+            buf: Vec::new(),
+        })
     }
 
     /// Wraps an accepted connection (for peers the node dials).
     pub fn from_stream(stream: TcpStream) -> TestPeer {
         let remote = stream.peer_addr().expect("peer addr");
         stream.set_nodelay(true).ok();
-        TestPeer { stream, remote, buf: Vec::new() }
+        TestPeer {
+            stream,
+            remote,
+            buf: Vec::new(),
+        }
     }
 
     /// Sends raw bytes (errors are returned, not panicked on: the node may have closed).
@@ -197,7 +210,15 @@ impl TestPeer {
     pub fn version_msg(&self, height: i32) -> VersionMessage {
         let local = self.stream.local_addr().expect("local addr");
         let services = ServiceFlags::NETWORK | ServiceFlags::WITNESS;
-        let mut v = VersionMessage::new(services, 1_700_000_000, Address::new(&self.remote, ServiceFlags::NONE), Address::new(&local, services), rand::random(), "/blvm-test-peer:0.1/".into(), height);
+        let mut v = VersionMessage::new(
+            services,
+            1_700_000_000,
+            Address::new(&self.remote, ServiceFlags::NONE),
+            Address::new(&local, services),
+            rand::random(),
+            "/blvm-test-peer:0.1/".into(),
+            height,
+        );
         v.version = 70016;
         v.relay = true;
         v
@@ -215,7 +236,9 @@ impl TestPeer {
         self.send(NetworkMessage::WtxidRelay).expect("send wtxidrelay");
         self.send(NetworkMessage::SendAddrV2).expect("send sendaddrv2");
         self.send(NetworkMessage::Verack).expect("send verack");
-        self.expect(Duration::from_secs(10), "verack", |m| matches!(m, NetworkMessage::Verack).then_some(()));
+        self.expect(Duration::from_secs(10), "verack", |m| {
+            matches!(m, NetworkMessage::Verack).then_some(())
+        });
         theirs
     }
 
@@ -230,7 +253,9 @@ impl TestPeer {
         self.send(NetworkMessage::WtxidRelay).expect("send wtxidrelay");
         self.send(NetworkMessage::SendAddrV2).expect("send sendaddrv2");
         self.send(NetworkMessage::Verack).expect("send verack");
-        self.expect(Duration::from_secs(10), "verack", |m| matches!(m, NetworkMessage::Verack).then_some(()));
+        self.expect(Duration::from_secs(10), "verack", |m| {
+            matches!(m, NetworkMessage::Verack).then_some(())
+        });
         theirs
     }
 }
@@ -238,10 +263,14 @@ impl TestPeer {
 /// Returns a connector bound to `from` (any free port) — std has no bind-before-connect, so
 /// this uses libc directly.
 fn socket2_like_bind(from: &str) -> std::io::Result<impl Fn(SocketAddr) -> std::io::Result<TcpStream>> {
-    let from: std::net::Ipv4Addr = from.parse().map_err(|_| std::io::Error::new(ErrorKind::InvalidInput, "from must be an IPv4 address"))?;
+    let from: std::net::Ipv4Addr = from
+        .parse()
+        .map_err(|_| std::io::Error::new(ErrorKind::InvalidInput, "from must be an IPv4 address"))?;
     Ok(move |to: SocketAddr| -> std::io::Result<TcpStream> {
         use std::os::fd::FromRawFd;
-        let SocketAddr::V4(to) = to else { return Err(std::io::Error::new(ErrorKind::InvalidInput, "IPv4 only")) };
+        let SocketAddr::V4(to) = to else {
+            return Err(std::io::Error::new(ErrorKind::InvalidInput, "IPv4 only"));
+        };
         // SAFETY: plain socket syscalls on a descriptor we own; on error it is closed.
         unsafe {
             let fd = libc::socket(libc::AF_INET, libc::SOCK_STREAM, 0);
@@ -251,7 +280,9 @@ fn socket2_like_bind(from: &str) -> std::io::Result<impl Fn(SocketAddr) -> std::
             let sa = |ip: std::net::Ipv4Addr, port: u16| libc::sockaddr_in {
                 sin_family: libc::AF_INET as libc::sa_family_t,
                 sin_port: port.to_be(),
-                sin_addr: libc::in_addr { s_addr: u32::from_ne_bytes(ip.octets()) },
+                sin_addr: libc::in_addr {
+                    s_addr: u32::from_ne_bytes(ip.octets()),
+                },
                 sin_zero: [0; 8],
             };
             let local = sa(from, 0);

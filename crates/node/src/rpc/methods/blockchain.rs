@@ -43,7 +43,10 @@ fn target_hex(e: &BlockIndexEntry) -> String {
 fn chain_hash(p: &Params, i: usize) -> Result<BlockHash, RpcError> {
     let s = p.str(i)?;
     if s.len() != 64 || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return Err(RpcError::param(format!("blockhash must be of length 64 (not {}, for '{s}')", s.len())));
+        return Err(RpcError::param(format!(
+            "blockhash must be of length 64 (not {}, for '{s}')",
+            s.len()
+        )));
     }
     BlockHash::from_str(s).map_err(|_| RpcError::param(format!("blockhash must be hexadecimal string (not '{s}')")))
 }
@@ -57,7 +60,11 @@ fn lock(node: &Arc<Node>) -> std::sync::MutexGuard<'_, ChainManager> {
 /// The header fields shared by getblockheader and getblock.
 pub fn header_json(c: &ChainManager, e: &BlockIndexEntry) -> Value {
     let active = c.is_active(&e.hash);
-    let confirmations: i64 = if active { i64::from(c.height()) - i64::from(e.height) + 1 } else { -1 };
+    let confirmations: i64 = if active {
+        i64::from(c.height()) - i64::from(e.height) + 1
+    } else {
+        -1
+    };
     let mut v = json!({
         "hash": e.hash.to_string(),
         "confirmations": confirmations,
@@ -86,16 +93,23 @@ pub fn header_json(c: &ChainManager, e: &BlockIndexEntry) -> Value {
 }
 
 fn entry<'a>(c: &'a ChainManager, h: &BlockHash) -> Result<&'a BlockIndexEntry, RpcError> {
-    c.entry(h).ok_or_else(|| RpcError::new(code::INVALID_ADDRESS_OR_KEY, "Block not found"))
+    c.entry(h)
+        .ok_or_else(|| RpcError::new(code::INVALID_ADDRESS_OR_KEY, "Block not found"))
 }
 
 fn read_block(c: &ChainManager, h: &BlockHash) -> Result<Block, RpcError> {
     let e = entry(c, h)?;
     if !e.have_data() {
-        let msg = if e.status & crate::chain::index::status::PRUNED != 0 { "Block not available (pruned data)" } else { "Block not found on disk" };
+        let msg = if e.status & crate::chain::index::status::PRUNED != 0 {
+            "Block not available (pruned data)"
+        } else {
+            "Block not found on disk"
+        };
         return Err(RpcError::new(code::MISC_ERROR, msg));
     }
-    c.read_block(h).map_err(|e| RpcError::new(code::DATABASE_ERROR, e.to_string()))?.ok_or_else(|| RpcError::new(code::MISC_ERROR, "Block not found on disk"))
+    c.read_block(h)
+        .map_err(|e| RpcError::new(code::DATABASE_ERROR, e.to_string()))?
+        .ok_or_else(|| RpcError::new(code::MISC_ERROR, "Block not found on disk"))
 }
 
 /// Methods that only read the chain (run on a blocking thread).
@@ -147,7 +161,11 @@ pub fn read_only(node: &Arc<Node>, method: &str, p: &Params) -> Result<Value, Rp
             // which exists only for blocks that were connected and not pruned.
             let undo = c.read_undo(&h).map_err(|e| RpcError::new(code::INTERNAL_ERROR, format!("Undo data expected but can't be read. This could be due to disk corruption or a conflict with a pruning event. ({e})")))?;
             let undo = undo.filter(|u| u.txs.len() + 1 == block.txdata.len());
-            let tx_verbosity = if verbosity == 2 { crate::rpc::txjson::TxVerbosity::Details } else { crate::rpc::txjson::TxVerbosity::DetailsAndPrevout };
+            let tx_verbosity = if verbosity == 2 {
+                crate::rpc::txjson::TxVerbosity::Details
+            } else {
+                crate::rpc::txjson::TxVerbosity::DetailsAndPrevout
+            };
             let network = c.params().network;
             v["tx"] = Value::Array(
                 block
@@ -155,7 +173,11 @@ pub fn read_only(node: &Arc<Node>, method: &str, p: &Params) -> Result<Value, Rp
                     .iter()
                     .enumerate()
                     .map(|(i, t)| {
-                        let spent = if i > 0 { undo.as_ref().map(|u| u.txs[i - 1].as_slice()) } else { None };
+                        let spent = if i > 0 {
+                            undo.as_ref().map(|u| u.txs[i - 1].as_slice())
+                        } else {
+                            None
+                        };
                         crate::rpc::txjson::tx_to_json(t, spent, tx_verbosity, true, network)
                     })
                     .collect(),
@@ -208,14 +230,22 @@ pub fn read_only(node: &Arc<Node>, method: &str, p: &Params) -> Result<Value, Rp
                 Some(_) => {
                     let n = p.i64(0)?;
                     if n < 0 || (n > 0 && n >= i64::from(height)) {
-                        return Err(RpcError::param("Invalid block count: should be between 0 and the block's height - 1"));
+                        return Err(RpcError::param(
+                            "Invalid block count: should be between 0 and the block's height - 1",
+                        ));
                     }
                     n
                 }
             };
             let blockcount = blockcount.min(i64::from(height) - 1).max(0) as u32;
             // Cumulative transaction count up to each height of the active chain (Core's nChainTx).
-            let chain_tx = |h: u32| -> u64 { (0..=h).filter_map(|x| c.hash_at(x)).filter_map(|x| c.entry(&x)).map(|x| u64::from(x.n_tx)).sum() };
+            let chain_tx = |h: u32| -> u64 {
+                (0..=h)
+                    .filter_map(|x| c.hash_at(x))
+                    .filter_map(|x| c.entry(&x))
+                    .map(|x| u64::from(x.n_tx))
+                    .sum()
+            };
             let total = chain_tx(height);
             let mut v = json!({
                 "time": e.header.time,
@@ -246,7 +276,11 @@ pub fn read_only(node: &Arc<Node>, method: &str, p: &Params) -> Result<Value, Rp
                 .entries()
                 .filter(|e| !has_child.contains(&e.hash))
                 .map(|e| {
-                    let fork = (0..=e.height).rev().find_map(|h| c.ancestor(&e.hash, h).filter(|a| c.is_active(&a.hash))).map(|a| a.height).unwrap_or(0);
+                    let fork = (0..=e.height)
+                        .rev()
+                        .find_map(|h| c.ancestor(&e.hash, h).filter(|a| c.is_active(&a.hash)))
+                        .map(|a| a.height)
+                        .unwrap_or(0);
                     let status = if c.is_active(&e.hash) {
                         "active"
                     } else if e.is_failed() {
@@ -266,7 +300,9 @@ pub fn read_only(node: &Arc<Node>, method: &str, p: &Params) -> Result<Value, Rp
             let txid = Txid::from_str(p.str(0)?).map_err(|_| RpcError::param("txid must be hexadecimal string"))?;
             let n = u32::try_from(p.u64(1)?).map_err(|_| RpcError::param("n out of range"))?;
             let mut c = lock(node);
-            let coin = c.get_coin(&OutPoint { txid, vout: n }).map_err(|e| RpcError::new(code::DATABASE_ERROR, e.to_string()))?;
+            let coin = c
+                .get_coin(&OutPoint { txid, vout: n })
+                .map_err(|e| RpcError::new(code::DATABASE_ERROR, e.to_string()))?;
             let Some(coin) = coin else { return Ok(Value::Null) };
             let tip = c.tip();
             Ok(json!({
@@ -287,7 +323,11 @@ pub fn read_only(node: &Arc<Node>, method: &str, p: &Params) -> Result<Value, Rp
             }
             let mut c = lock(node);
             let stats = c.utxo_stats().map_err(|e| RpcError::new(code::DATABASE_ERROR, e.to_string()))?;
-            let muhash = if kind == "muhash" { Some(c.utxo_muhash().map_err(|e| RpcError::new(code::DATABASE_ERROR, e.to_string()))?) } else { None };
+            let muhash = if kind == "muhash" {
+                Some(c.utxo_muhash().map_err(|e| RpcError::new(code::DATABASE_ERROR, e.to_string()))?)
+            } else {
+                None
+            };
             let tip = c.tip();
             let mut v = json!({
                 "height": tip.height,
@@ -310,7 +350,11 @@ pub fn read_only(node: &Arc<Node>, method: &str, p: &Params) -> Result<Value, Rp
             let nblocks = p.opt_u64(1)?.unwrap_or(6);
             let c = lock(node);
             let tip = c.height();
-            let start = if nblocks == 0 { 1 } else { tip.saturating_sub(nblocks as u32 - 1).max(1) };
+            let start = if nblocks == 0 {
+                1
+            } else {
+                tip.saturating_sub(nblocks as u32 - 1).max(1)
+            };
             for h in start..=tip {
                 let Some(hash) = c.hash_at(h) else { return Ok(json!(false)) };
                 let Ok(Some(block)) = c.read_block(&hash) else { continue };
@@ -331,7 +375,11 @@ pub async fn submitblock(node: &Arc<Node>, p: &Params) -> Result<Value, RpcError
     if block.txdata.first().map(|t| !t.is_coinbase()).unwrap_or(true) {
         return Err(RpcError::new(code::DESERIALIZATION_ERROR, "Block does not start with a coinbase"));
     }
-    match node.submit_block(block).await.map_err(|e| RpcError::new(code::DATABASE_ERROR, e.to_string()))? {
+    match node
+        .submit_block(block)
+        .await
+        .map_err(|e| RpcError::new(code::DATABASE_ERROR, e.to_string()))?
+    {
         BlockOutcome::Accepted { .. } => Ok(Value::Null),
         BlockOutcome::Duplicate => Ok(json!("duplicate")),
         BlockOutcome::Orphan => Ok(json!("prev-blk-not-found")),

@@ -13,7 +13,13 @@ pub fn help(p: &Params) -> Result<Value, RpcError> {
         let Some((name, _, args)) = METHODS.iter().find(|m| m.0 == cmd) else {
             return Ok(Value::String(format!("help: unknown command: {cmd}")));
         };
-        return Ok(Value::String(format!("{name} {}", args.iter().map(|a| format!("( \"{}\" )", a.split('|').next().unwrap_or(a))).collect::<Vec<_>>().join(" "))));
+        return Ok(Value::String(format!(
+            "{name} {}",
+            args.iter()
+                .map(|a| format!("( \"{}\" )", a.split('|').next().unwrap_or(a)))
+                .collect::<Vec<_>>()
+                .join(" ")
+        )));
     }
     let mut out = String::new();
     let mut last = "";

@@ -46,7 +46,11 @@ pub fn checksum(desc: &str) -> Option<String> {
         c = polymod(c, 0);
     }
     c ^= 1;
-    Some((0..8).map(|j| CHECKSUM_CHARSET[((c >> (5 * (7 - j))) & 31) as usize] as char).collect())
+    Some(
+        (0..8)
+            .map(|j| CHECKSUM_CHARSET[((c >> (5 * (7 - j))) & 31) as usize] as char)
+            .collect(),
+    )
 }
 
 fn split_call(s: &str) -> Option<(&str, &str)> {
@@ -82,7 +86,9 @@ fn hex_bytes(s: &str) -> Option<Vec<u8>> {
 
 fn parse_key(s: &str, net: Network) -> Result<PublicKey, String> {
     if s.starts_with('[') || s.contains("pub") || s.contains("prv") || s.contains('/') {
-        return Err(format!("key '{s}' is not supported: key origins and extended keys need derivation, which this node does not do"));
+        return Err(format!(
+            "key '{s}' is not supported: key origins and extended keys need derivation, which this node does not do"
+        ));
     }
     if let Some(b) = hex_bytes(s) {
         return PublicKey::from_slice(&b).map_err(|_| format!("Pubkey '{s}' is invalid"));
@@ -98,14 +104,19 @@ fn push(data: &[u8]) -> PushBytesBuf {
 }
 
 fn multi(args: &[&str], sorted: bool, net: Network, witness: bool) -> Result<ScriptBuf, String> {
-    let Some((k, keys)) = args.split_first() else { return Err("Multi: expected threshold and keys".into()) };
+    let Some((k, keys)) = args.split_first() else {
+        return Err("Multi: expected threshold and keys".into());
+    };
     let k: i64 = k.trim().parse().map_err(|_| format!("Multi threshold '{k}' is not valid"))?;
     let mut pks = keys.iter().map(|s| parse_key(s.trim(), net)).collect::<Result<Vec<_>, _>>()?;
     if witness && pks.iter().any(|p| !p.compressed) {
         return Err("Uncompressed keys are not allowed".into());
     }
     if keys.is_empty() || keys.len() > 20 || k < 1 || k as usize > keys.len() {
-        return Err(format!("Multisig threshold cannot be {k}, must be at least 1 and at most the number of keys ({})", keys.len()));
+        return Err(format!(
+            "Multisig threshold cannot be {k}, must be at least 1 and at most the number of keys ({})",
+            keys.len()
+        ));
     }
     if sorted {
         pks.sort_by_key(|p| p.to_bytes());
@@ -114,7 +125,9 @@ fn multi(args: &[&str], sorted: bool, net: Network, witness: bool) -> Result<Scr
     for p in &pks {
         b = b.push_slice(push(&p.to_bytes()));
     }
-    Ok(b.push_int(pks.len() as i64).push_opcode(bitcoin::opcodes::all::OP_CHECKMULTISIG).into_script())
+    Ok(b.push_int(pks.len() as i64)
+        .push_opcode(bitcoin::opcodes::all::OP_CHECKMULTISIG)
+        .into_script())
 }
 
 fn inner(s: &str, net: Network, ctx: &str) -> Result<ScriptBuf, String> {
@@ -123,16 +136,25 @@ fn inner(s: &str, net: Network, ctx: &str) -> Result<ScriptBuf, String> {
     let witness = ctx == "wsh" || ctx == "sh-wsh";
     match name {
         "addr" if ctx.is_empty() => {
-            let a = arg.parse::<bitcoin::Address<bitcoin::address::NetworkUnchecked>>().map_err(|_| "Address is not valid".to_string())?;
-            Ok(a.require_network(net).map_err(|_| "Address is not valid".to_string())?.script_pubkey())
+            let a = arg
+                .parse::<bitcoin::Address<bitcoin::address::NetworkUnchecked>>()
+                .map_err(|_| "Address is not valid".to_string())?;
+            Ok(a.require_network(net)
+                .map_err(|_| "Address is not valid".to_string())?
+                .script_pubkey())
         }
-        "raw" if ctx.is_empty() => hex_bytes(arg).map(ScriptBuf::from_bytes).ok_or_else(|| "Raw script is not hex".to_string()),
+        "raw" if ctx.is_empty() => hex_bytes(arg)
+            .map(ScriptBuf::from_bytes)
+            .ok_or_else(|| "Raw script is not hex".to_string()),
         "pk" => {
             let k = parse_key(arg, net)?;
             if witness && !k.compressed {
                 return Err("Uncompressed keys are not allowed".into());
             }
-            Ok(Builder::new().push_slice(push(&k.to_bytes())).push_opcode(bitcoin::opcodes::all::OP_CHECKSIG).into_script())
+            Ok(Builder::new()
+                .push_slice(push(&k.to_bytes()))
+                .push_opcode(bitcoin::opcodes::all::OP_CHECKSIG)
+                .into_script())
         }
         "pkh" => {
             let k = parse_key(arg, net)?;
@@ -149,7 +171,9 @@ fn inner(s: &str, net: Network, ctx: &str) -> Result<ScriptBuf, String> {
         "multi" | "sortedmulti" => multi(&args, name == "sortedmulti", net, witness),
         "sh" if ctx.is_empty() => {
             let redeem = inner(arg, net, "sh")?;
-            Ok(ScriptBuf::new_p2sh(&bitcoin::ScriptHash::from_raw_hash(hash160::Hash::hash(redeem.as_bytes()))))
+            Ok(ScriptBuf::new_p2sh(&bitcoin::ScriptHash::from_raw_hash(hash160::Hash::hash(
+                redeem.as_bytes(),
+            ))))
         }
         "wsh" if ctx.is_empty() || ctx == "sh" => {
             let ws = inner(arg, net, if ctx == "sh" { "sh-wsh" } else { "wsh" })?;
@@ -204,10 +228,7 @@ mod tests {
     fn checksum_matches_bip380_examples() {
         // From BIP380 / Core's descriptor_tests.
         assert_eq!(checksum("raw(deadbeef)").as_deref(), Some("89f8spxm"));
-        assert_eq!(
-            checksum("addr(mkmZxiEcEd8ZqjQWVZuC6so5dFMKEFpN2j)").as_deref(),
-            Some("02wpgw69")
-        );
+        assert_eq!(checksum("addr(mkmZxiEcEd8ZqjQWVZuC6so5dFMKEFpN2j)").as_deref(), Some("02wpgw69"));
     }
 
     #[test]
@@ -215,7 +236,9 @@ mod tests {
         let net = Network::Regtest;
         assert_eq!(descriptor_script("raw(51)", net).unwrap().as_bytes(), &[0x51]);
         assert!(descriptor_script("raw(deadbeef)#89f8spxm", net).is_ok());
-        assert!(descriptor_script("raw(deadbeef)#89f8spxn", net).unwrap_err().contains("does not match"));
+        assert!(descriptor_script("raw(deadbeef)#89f8spxn", net)
+            .unwrap_err()
+            .contains("does not match"));
         let k = "0279be667ef9dcbbac55a06295ce870b07029bfcdb2dce28d959f2815b16f81798";
         let wpkh = descriptor_script(&format!("wpkh({k})"), net).unwrap();
         assert!(wpkh.is_p2wpkh());

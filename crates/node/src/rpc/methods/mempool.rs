@@ -6,7 +6,7 @@
 use super::super::error::{code, RpcError};
 use super::super::params::Params;
 use super::blockchain::{amount, hex};
-use crate::mempool::entry::{feerate_per_kvb, fee_at, virtual_size};
+use crate::mempool::entry::{fee_at, feerate_per_kvb, virtual_size};
 use crate::mempool::policy;
 use crate::mempool::{AcceptOptions, Accepted, Mempool, Pool};
 use crate::node::Node;
@@ -151,7 +151,11 @@ pub fn call(node: &Arc<Node>, method: &str, p: &Params) -> Result<Value, RpcErro
             if !pool.contains(&txid) {
                 return Err(RpcError::new(code::INVALID_ADDRESS_OR_KEY, "Transaction not in mempool"));
             }
-            let set = if method == "getmempoolancestors" { pool.ancestors(&txid) } else { pool.descendants(&txid) };
+            let set = if method == "getmempoolancestors" {
+                pool.ancestors(&txid)
+            } else {
+                pool.descendants(&txid)
+            };
             let mut list: Vec<Txid> = set.into_iter().collect();
             list.sort_by_key(|t| pool.get(t).map(|e| e.sequence).unwrap_or(0));
             Ok(txid_list_or_verbose(&pool, list, verbose))
@@ -195,7 +199,12 @@ fn mempool_info(mp: &Mempool) -> Value {
 }
 
 fn sendrawtransaction(mp: &Mempool, p: &Params) -> Result<Value, RpcError> {
-    let tx = decode_tx(p.str(0)?).ok_or_else(|| RpcError::new(code::DESERIALIZATION_ERROR, "TX decode failed. Make sure the tx has at least one input."))?;
+    let tx = decode_tx(p.str(0)?).ok_or_else(|| {
+        RpcError::new(
+            code::DESERIALIZATION_ERROR,
+            "TX decode failed. Make sure the tx has at least one input.",
+        )
+    })?;
     let max_burn = match p.get(2) {
         None => 0,
         Some(v) => super::rawtransaction::amount_from_value(v)? as u64,
@@ -208,7 +217,10 @@ fn sendrawtransaction(mp: &Mempool, p: &Params) -> Result<Value, RpcError> {
             Some(ops) => ops.iter().any(|o| o.data.is_none() && o.opcode > 0xb9),
         };
         if (policy::is_unspendable(spk) || invalid_ops) && out.value.to_sat() > max_burn {
-            return Err(RpcError::new(code::VERIFY_ERROR, "Unspendable output exceeds maximum configured by user (maxburnamount)"));
+            return Err(RpcError::new(
+                code::VERIFY_ERROR,
+                "Unspendable output exceeds maximum configured by user (maxburnamount)",
+            ));
         }
     }
     let max_rate = parse_fee_rate(p.get(1))?;
@@ -219,16 +231,31 @@ fn sendrawtransaction(mp: &Mempool, p: &Params) -> Result<Value, RpcError> {
         let mut c = chain.lock().unwrap_or_else(|e| e.into_inner());
         for vout in 0..tx.output.len() as u32 {
             if matches!(c.get_coin(&OutPoint { txid, vout }), Ok(Some(_))) {
-                return Err(RpcError::new(code::VERIFY_ALREADY_IN_CHAIN, "Transaction outputs already in utxo set"));
+                return Err(RpcError::new(
+                    code::VERIFY_ALREADY_IN_CHAIN,
+                    "Transaction outputs already in utxo set",
+                ));
             }
         }
         if mp.contains(&txid) {
             return Ok(json!(txid.to_string()));
         }
         if max_fee > 0 {
-            let a = mp.accept_locked(&mut c, tx.clone(), AcceptOptions { test_accept: true, ..Default::default() }).map_err(|r| reject_error(&r))?;
+            let a = mp
+                .accept_locked(
+                    &mut c,
+                    tx.clone(),
+                    AcceptOptions {
+                        test_accept: true,
+                        ..Default::default()
+                    },
+                )
+                .map_err(|r| reject_error(&r))?;
             if a.fee > max_fee {
-                return Err(RpcError::new(code::VERIFY_ERROR, "Fee exceeds maximum configured by user (e.g. -maxtxfee, maxfeerate)"));
+                return Err(RpcError::new(
+                    code::VERIFY_ERROR,
+                    "Fee exceeds maximum configured by user (e.g. -maxtxfee, maxfeerate)",
+                ));
             }
         }
         let r = mp.accept_locked(&mut c, tx, AcceptOptions::default());
@@ -282,18 +309,32 @@ fn accepted_json(out: &mut Map<String, Value>, a: &Accepted, max_rate: u64) -> b
 }
 
 fn testmempoolaccept(mp: &Mempool, p: &Params) -> Result<Value, RpcError> {
-    let raw = p.get(0).ok_or_else(|| RpcError::new(code::INVALID_PARAMS, "Missing required argument \"rawtxs\" (position 1)"))?;
+    let raw = p
+        .get(0)
+        .ok_or_else(|| RpcError::new(code::INVALID_PARAMS, "Missing required argument \"rawtxs\" (position 1)"))?;
     let Value::Array(items) = raw else {
-        return Err(RpcError::new(code::TYPE_ERROR, "JSON value of type string is not of expected type array"));
+        return Err(RpcError::new(
+            code::TYPE_ERROR,
+            "JSON value of type string is not of expected type array",
+        ));
     };
     if items.is_empty() || items.len() > MAX_PACKAGE_COUNT {
-        return Err(RpcError::param(format!("Array must contain between 1 and {MAX_PACKAGE_COUNT} transactions.")));
+        return Err(RpcError::param(format!(
+            "Array must contain between 1 and {MAX_PACKAGE_COUNT} transactions."
+        )));
     }
     let max_rate = parse_fee_rate(p.get(1))?;
     let mut txs = Vec::with_capacity(items.len());
     for it in items {
-        let s = it.as_str().ok_or_else(|| RpcError::new(code::TYPE_ERROR, "JSON value is not a string as expected"))?;
-        let tx = decode_tx(s).ok_or_else(|| RpcError::new(code::DESERIALIZATION_ERROR, format!("TX decode failed: {s} Make sure the tx has at least one input.")))?;
+        let s = it
+            .as_str()
+            .ok_or_else(|| RpcError::new(code::TYPE_ERROR, "JSON value is not a string as expected"))?;
+        let tx = decode_tx(s).ok_or_else(|| {
+            RpcError::new(
+                code::DESERIALIZATION_ERROR,
+                format!("TX decode failed: {s} Make sure the tx has at least one input."),
+            )
+        })?;
         txs.push(tx);
     }
     let head = |tx: &Transaction| {
@@ -316,7 +357,13 @@ fn testmempoolaccept(mp: &Mempool, p: &Params) -> Result<Value, RpcError> {
         }
     }
     let results = if txs.len() == 1 {
-        vec![Some(mp.accept(txs[0].clone(), AcceptOptions { test_accept: true, ..Default::default() }))]
+        vec![Some(mp.accept(
+            txs[0].clone(),
+            AcceptOptions {
+                test_accept: true,
+                ..Default::default()
+            },
+        ))]
     } else {
         mp.test_accept_package(txs.clone())
     };
@@ -371,9 +418,16 @@ fn address_error(s: &str, net: Network) -> String {
         };
     }
     match bitcoin::bech32::segwit::decode(s) {
-        Ok((h, _, _)) if !h.as_str().eq_ignore_ascii_case(hrp) => format!("Invalid or unsupported prefix for Segwit (Bech32) address (expected {hrp}, got {}).", h.as_str()),
+        Ok((h, _, _)) if !h.as_str().eq_ignore_ascii_case(hrp) => format!(
+            "Invalid or unsupported prefix for Segwit (Bech32) address (expected {hrp}, got {}).",
+            h.as_str()
+        ),
         Ok((_, v, prog)) if v.to_u8() == 0 && prog.len() != 20 && prog.len() != 32 => {
-            format!("Invalid Bech32 v0 address program size ({} byte{}), per BIP141", prog.len(), if prog.len() == 1 { "" } else { "s" })
+            format!(
+                "Invalid Bech32 v0 address program size ({} byte{}), per BIP141",
+                prog.len(),
+                if prog.len() == 1 { "" } else { "s" }
+            )
         }
         Ok(_) => "Invalid or unsupported Segwit (Bech32) or Base58 encoding.".into(),
         Err(e) => {
@@ -422,7 +476,9 @@ fn estimatesmartfee(p: &Params) -> Result<Value, RpcError> {
     }
     if let Some(mode) = p.opt_str(1)? {
         if !["unset", "economical", "conservative"].contains(&mode.to_ascii_lowercase().as_str()) {
-            return Err(RpcError::param("Invalid estimate_mode parameter, must be one of: \"unset\", \"economical\", \"conservative\""));
+            return Err(RpcError::param(
+                "Invalid estimate_mode parameter, must be one of: \"unset\", \"economical\", \"conservative\"",
+            ));
         }
     }
     // No fee estimator yet: answer as Core does before it has collected any data.

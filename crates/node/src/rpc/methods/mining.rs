@@ -20,7 +20,10 @@ use std::sync::Arc;
 pub const DEFAULT_MAX_TRIES: u64 = 1_000_000;
 
 fn now() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
 }
 
 fn network(node: &Arc<Node>) -> Network {
@@ -45,7 +48,8 @@ pub async fn call(node: &Arc<Node>, method: &str, p: &Params) -> Result<Value, R
         "generatetoaddress" => {
             let n = p.i64(0)?;
             let addr = p.str(1)?;
-            let script = address_script(addr, network(node)).ok_or_else(|| RpcError::new(code::INVALID_ADDRESS_OR_KEY, "Error: Invalid address"))?;
+            let script =
+                address_script(addr, network(node)).ok_or_else(|| RpcError::new(code::INVALID_ADDRESS_OR_KEY, "Error: Invalid address"))?;
             generate(node, script, n, p.opt_u64(2)?.unwrap_or(DEFAULT_MAX_TRIES)).await
         }
         "generatetodescriptor" => {
@@ -64,8 +68,22 @@ pub async fn call(node: &Arc<Node>, method: &str, p: &Params) -> Result<Value, R
             blocking(move || getmininginfo(&node)).await?
         }
         "getnetworkhashps" => {
-            let nblocks = p.get(0).map(|v| v.as_i64().ok_or_else(|| RpcError::new(code::TYPE_ERROR, "JSON value is not an integer as expected"))).transpose()?.unwrap_or(120);
-            let height = p.get(1).map(|v| v.as_i64().ok_or_else(|| RpcError::new(code::TYPE_ERROR, "JSON value is not an integer as expected"))).transpose()?.unwrap_or(-1);
+            let nblocks = p
+                .get(0)
+                .map(|v| {
+                    v.as_i64()
+                        .ok_or_else(|| RpcError::new(code::TYPE_ERROR, "JSON value is not an integer as expected"))
+                })
+                .transpose()?
+                .unwrap_or(120);
+            let height = p
+                .get(1)
+                .map(|v| {
+                    v.as_i64()
+                        .ok_or_else(|| RpcError::new(code::TYPE_ERROR, "JSON value is not an integer as expected"))
+                })
+                .transpose()?
+                .unwrap_or(-1);
             let node = node.clone();
             blocking(move || {
                 let c = node.chain_ref().lock().unwrap_or_else(|e| e.into_inner());
@@ -82,12 +100,22 @@ pub async fn call(node: &Arc<Node>, method: &str, p: &Params) -> Result<Value, R
 
 /// Core's GetNetworkHashPS: chain work over the time span of the last `lookup` blocks.
 pub fn network_hashps(c: &ChainManager, lookup: i64, height: i64) -> f64 {
-    let h = if height >= 0 && height <= i64::from(c.height()) { height as u32 } else { c.height() };
-    let Some(tip) = c.hash_at(h).and_then(|x| c.entry(&x)) else { return 0.0 };
+    let h = if height >= 0 && height <= i64::from(c.height()) {
+        height as u32
+    } else {
+        c.height()
+    };
+    let Some(tip) = c.hash_at(h).and_then(|x| c.entry(&x)) else {
+        return 0.0;
+    };
     if tip.height == 0 {
         return 0.0;
     }
-    let mut lookup = if lookup <= 0 { i64::from(tip.height % c.params().difficulty_adjustment_interval()) + 1 } else { lookup };
+    let mut lookup = if lookup <= 0 {
+        i64::from(tip.height % c.params().difficulty_adjustment_interval()) + 1
+    } else {
+        lookup
+    };
     lookup = lookup.min(i64::from(tip.height));
     let (mut min_t, mut max_t) = (i64::from(tip.header.time), i64::from(tip.header.time));
     let mut cur = tip;
@@ -148,24 +176,48 @@ async fn generateblock(node: &Arc<Node>, p: &Params) -> Result<Value, RpcError> 
     let out = p.str(0)?;
     let script = match descriptor_script(out, net) {
         Ok(s) => s,
-        Err(_) => address_script(out, net).ok_or_else(|| RpcError::new(code::INVALID_ADDRESS_OR_KEY, "Error: Invalid address or descriptor"))?,
+        Err(_) => {
+            address_script(out, net).ok_or_else(|| RpcError::new(code::INVALID_ADDRESS_OR_KEY, "Error: Invalid address or descriptor"))?
+        }
     };
     let list = match p.get(1) {
         Some(Value::Array(a)) => a.clone(),
-        Some(v) => return Err(RpcError::new(code::TYPE_ERROR, format!("JSON value of type {} is not of expected type array", if v.is_string() { "string" } else { "non-array" }))),
-        None => return Err(RpcError::new(code::INVALID_PARAMS, "Missing required argument \"transactions\" (position 2)")),
+        Some(v) => {
+            return Err(RpcError::new(
+                code::TYPE_ERROR,
+                format!(
+                    "JSON value of type {} is not of expected type array",
+                    if v.is_string() { "string" } else { "non-array" }
+                ),
+            ))
+        }
+        None => {
+            return Err(RpcError::new(
+                code::INVALID_PARAMS,
+                "Missing required argument \"transactions\" (position 2)",
+            ))
+        }
     };
     let submit = p.opt_bool(2)?.unwrap_or(true);
     let mp = node.mempool();
     let mut txs = Vec::new();
     for v in &list {
-        let s = v.as_str().ok_or_else(|| RpcError::new(code::TYPE_ERROR, "JSON value is not a string as expected"))?;
+        let s = v
+            .as_str()
+            .ok_or_else(|| RpcError::new(code::TYPE_ERROR, "JSON value is not a string as expected"))?;
         if s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit()) {
             let txid = parse_txid(s, "txid")?;
-            let tx = mp.get(&txid).ok_or_else(|| RpcError::new(code::INVALID_ADDRESS_OR_KEY, format!("Transaction {s} not in mempool.")))?;
+            let tx = mp
+                .get(&txid)
+                .ok_or_else(|| RpcError::new(code::INVALID_ADDRESS_OR_KEY, format!("Transaction {s} not in mempool.")))?;
             txs.push(tx);
         } else {
-            let tx = decode_tx(s).ok_or_else(|| RpcError::new(code::DESERIALIZATION_ERROR, format!("Transaction decode failed for {s}. Make sure the tx has at least one input.")))?;
+            let tx = decode_tx(s).ok_or_else(|| {
+                RpcError::new(
+                    code::DESERIALIZATION_ERROR,
+                    format!("Transaction decode failed for {s}. Make sure the tx has at least one input."),
+                )
+            })?;
             txs.push(Arc::new(tx));
         }
     }
@@ -175,7 +227,15 @@ async fn generateblock(node: &Arc<Node>, p: &Params) -> Result<Value, RpcError> 
         let c = node2.chain_ref().lock().unwrap_or_else(|e| e.into_inner());
         let ttxs = txs
             .into_iter()
-            .map(|tx| TemplateTx { txid: tx.compute_txid(), wtxid: tx.compute_wtxid(), fee: 0, sigops: 0, weight: tx.weight().to_wu(), depends: Vec::new(), tx })
+            .map(|tx| TemplateTx {
+                txid: tx.compute_txid(),
+                wtxid: tx.compute_wtxid(),
+                fee: 0,
+                sigops: 0,
+                weight: tx.weight().to_wu(),
+                depends: Vec::new(),
+                tx,
+            })
             .collect();
         // As Core: the coinbase claims the subsidy only (fees of the given transactions are not counted).
         BlockTemplate::with_transactions(&c, ttxs, now()).block(&s2)
@@ -201,7 +261,18 @@ async fn generateblock(node: &Arc<Node>, p: &Params) -> Result<Value, RpcError> 
     let hash = b.block_hash();
     match node.submit_block(b).await.map_err(internal)? {
         BlockOutcome::Accepted { .. } => Ok(json!({"hash": hash.to_string()})),
-        BlockOutcome::Invalid(r) => Err(RpcError::new(code::VERIFY_ERROR, format!("TestBlockValidity failed: {}{}", r.reason, if r.detail.is_empty() { String::new() } else { format!(", {}", r.detail) }))),
+        BlockOutcome::Invalid(r) => Err(RpcError::new(
+            code::VERIFY_ERROR,
+            format!(
+                "TestBlockValidity failed: {}{}",
+                r.reason,
+                if r.detail.is_empty() {
+                    String::new()
+                } else {
+                    format!(", {}", r.detail)
+                }
+            ),
+        )),
         other => Err(RpcError::new(code::VERIFY_ERROR, format!("TestBlockValidity failed: {other:?}"))),
     }
 }
@@ -209,7 +280,9 @@ async fn generateblock(node: &Arc<Node>, p: &Params) -> Result<Value, RpcError> 
 fn getblocktemplate(node: &Arc<Node>, req: Option<&Value>) -> Result<Value, RpcError> {
     let mut rules: Vec<String> = Vec::new();
     if let Some(r) = req {
-        let Value::Object(o) = r else { return Err(RpcError::new(code::TYPE_ERROR, "JSON value is not an object as expected")) };
+        let Value::Object(o) = r else {
+            return Err(RpcError::new(code::TYPE_ERROR, "JSON value is not an object as expected"));
+        };
         match o.get("mode").and_then(Value::as_str) {
             None | Some("template") => {}
             Some("proposal") => return Err(RpcError::param("getblocktemplate proposal mode is not supported by this node")),
@@ -220,7 +293,9 @@ fn getblocktemplate(node: &Arc<Node>, req: Option<&Value>) -> Result<Value, RpcE
         }
     }
     if !rules.iter().any(|r| r == "segwit") {
-        return Err(RpcError::param("getblocktemplate must be called with the segwit rule set (call with {\"rules\": [\"segwit\"]})"));
+        return Err(RpcError::param(
+            "getblocktemplate must be called with the segwit rule set (call with {\"rules\": [\"segwit\"]})",
+        ));
     }
     let mp = node.mempool();
     let t = mp.block_template(now());

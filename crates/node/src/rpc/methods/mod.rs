@@ -43,11 +43,19 @@ pub const METHODS: &[(&str, &str, &[&str])] = &[
     ("generateblock", "Generating", &["output", "transactions", "submit"]),
     ("generatetoaddress", "Generating", &["nblocks", "address", "maxtries"]),
     ("generatetodescriptor", "Generating", &["num_blocks", "descriptor", "maxtries"]),
-    ("createrawtransaction", "Rawtransactions", &["inputs", "outputs", "locktime", "replaceable", "version"]),
+    (
+        "createrawtransaction",
+        "Rawtransactions",
+        &["inputs", "outputs", "locktime", "replaceable", "version"],
+    ),
     ("decoderawtransaction", "Rawtransactions", &["hexstring", "iswitness"]),
     ("decodescript", "Rawtransactions", &["hexstring"]),
     ("getrawtransaction", "Rawtransactions", &["txid", "verbosity|verbose", "blockhash"]),
-    ("sendrawtransaction", "Rawtransactions", &["hexstring", "maxfeerate", "maxburnamount"]),
+    (
+        "sendrawtransaction",
+        "Rawtransactions",
+        &["hexstring", "maxfeerate", "maxburnamount"],
+    ),
     ("testmempoolaccept", "Rawtransactions", &["rawtxs", "maxfeerate"]),
     ("estimatesmartfee", "Util", &["conf_target", "estimate_mode"]),
     ("validateaddress", "Util", &["address"]),
@@ -87,15 +95,30 @@ pub async fn dispatch(node: &Arc<Node>, method: &str, params: Option<&Value>) ->
         "uptime" => Ok(control::uptime(node)),
         "getmemoryinfo" => Ok(control::memory_info()),
         "listmodules" | "loadmodule" | "unloadmodule" | "reloadmodule" => node_ops::modules(node, method, &p).await,
-        "flushchainstate" | "gethealth" | "runmaintenance" | "cleanupdata" | "pruneblockchain" => node_ops::maintenance(node, method, &p).await,
+        "flushchainstate" | "gethealth" | "runmaintenance" | "cleanupdata" | "pruneblockchain" => {
+            node_ops::maintenance(node, method, &p).await
+        }
         "submitblock" => blockchain::submitblock(node, &p).await,
-        "addnode" | "clearbanned" | "disconnectnode" | "getconnectioncount" | "getnettotals" | "getnetworkinfo" | "getpeerinfo" | "listbanned" | "ping" | "setban" => network::call(node, method, &p).await,
-        "generatetoaddress" | "generatetodescriptor" | "generateblock" | "getblocktemplate" | "getmininginfo" | "getnetworkhashps" => mining::call(node, method, &p).await,
-        "getmempoolinfo" | "getrawmempool" | "getmempoolentry" | "getmempoolancestors" | "getmempooldescendants" | "savemempool" | "sendrawtransaction" | "testmempoolaccept"
-        | "validateaddress" | "estimatesmartfee" => {
+        "addnode" | "clearbanned" | "disconnectnode" | "getconnectioncount" | "getnettotals" | "getnetworkinfo" | "getpeerinfo"
+        | "listbanned" | "ping" | "setban" => network::call(node, method, &p).await,
+        "generatetoaddress" | "generatetodescriptor" | "generateblock" | "getblocktemplate" | "getmininginfo" | "getnetworkhashps" => {
+            mining::call(node, method, &p).await
+        }
+        "getmempoolinfo"
+        | "getrawmempool"
+        | "getmempoolentry"
+        | "getmempoolancestors"
+        | "getmempooldescendants"
+        | "savemempool"
+        | "sendrawtransaction"
+        | "testmempoolaccept"
+        | "validateaddress"
+        | "estimatesmartfee" => {
             let node = node.clone();
             let method = method.to_string();
-            tokio::task::spawn_blocking(move || mempool::call(&node, &method, &p)).await.map_err(|e| RpcError::new(code::INTERNAL_ERROR, e.to_string()))?
+            tokio::task::spawn_blocking(move || mempool::call(&node, &method, &p))
+                .await
+                .map_err(|e| RpcError::new(code::INTERNAL_ERROR, e.to_string()))?
         }
         "getrawtransaction" | "decoderawtransaction" | "decodescript" | "createrawtransaction" => {
             let node = node.clone();

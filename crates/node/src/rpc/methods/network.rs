@@ -25,7 +25,10 @@ const INVALID_IP_OR_SUBNET: i64 = -30;
 fn net(node: &Arc<Node>) -> Result<Arc<Net>, RpcError> {
     let n = node.net();
     if n.settings().is_none() {
-        return Err(RpcError::new(code::CLIENT_P2P_DISABLED, "Error: Peer-to-peer functionality missing or disabled"));
+        return Err(RpcError::new(
+            code::CLIENT_P2P_DISABLED,
+            "Error: Peer-to-peer functionality missing or disabled",
+        ));
     }
     Ok(n)
 }
@@ -33,7 +36,14 @@ fn net(node: &Arc<Node>) -> Result<Arc<Net>, RpcError> {
 /// Names of service bits, as Core's `servicesnames`.
 fn service_names(bits: u64) -> Vec<&'static str> {
     let mut v = Vec::new();
-    for (bit, name) in [(ServiceFlags::NETWORK, "NETWORK"), (ServiceFlags::BLOOM, "BLOOM"), (ServiceFlags::WITNESS, "WITNESS"), (ServiceFlags::COMPACT_FILTERS, "COMPACT_FILTERS"), (ServiceFlags::NETWORK_LIMITED, "NETWORK_LIMITED"), (ServiceFlags::P2P_V2, "P2P_V2")] {
+    for (bit, name) in [
+        (ServiceFlags::NETWORK, "NETWORK"),
+        (ServiceFlags::BLOOM, "BLOOM"),
+        (ServiceFlags::WITNESS, "WITNESS"),
+        (ServiceFlags::COMPACT_FILTERS, "COMPACT_FILTERS"),
+        (ServiceFlags::NETWORK_LIMITED, "NETWORK_LIMITED"),
+        (ServiceFlags::P2P_V2, "P2P_V2"),
+    ] {
         if bits & bit.to_u64() != 0 {
             v.push(name);
         }
@@ -59,7 +69,10 @@ pub async fn call(node: &Arc<Node>, method: &str, p: &Params) -> Result<Value, R
         "getpeerinfo" => Ok(peerinfo(&*net(node)?)),
         "getnettotals" => {
             let n = net(node)?;
-            let ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0);
+            let ms = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_millis() as u64)
+                .unwrap_or(0);
             Ok(json!({
                 "totalbytesrecv": n.totals().recv.load(Ordering::Relaxed),
                 "totalbytessent": n.totals().sent.load(Ordering::Relaxed),
@@ -77,8 +90,16 @@ pub async fn call(node: &Arc<Node>, method: &str, p: &Params) -> Result<Value, R
             let command = p.str(1)?;
             let (tx, rx) = oneshot::channel();
             let c = match command {
-                "add" => Command::AddNode { addr: target, permanent: true, reply: tx },
-                "onetry" => Command::AddNode { addr: target, permanent: false, reply: tx },
+                "add" => Command::AddNode {
+                    addr: target,
+                    permanent: true,
+                    reply: tx,
+                },
+                "onetry" => Command::AddNode {
+                    addr: target,
+                    permanent: false,
+                    reply: tx,
+                },
                 "remove" => Command::RemoveNode { addr: target, reply: tx },
                 _ => return Err(RpcError::param("Error: command must be one of add, remove, onetry")),
             };
@@ -95,12 +116,20 @@ pub async fn call(node: &Arc<Node>, method: &str, p: &Params) -> Result<Value, R
             let addr = p.opt_str(0)?.filter(|s| !s.is_empty());
             let id = p.opt_u64(1)?;
             let (addr, id) = match (addr, id) {
-                (Some(a), None) => (Some(a.parse::<SocketAddr>().map_err(|_| RpcError::new(NODE_NOT_CONNECTED, "Node not found in connected nodes"))?), None),
+                (Some(a), None) => (
+                    Some(
+                        a.parse::<SocketAddr>()
+                            .map_err(|_| RpcError::new(NODE_NOT_CONNECTED, "Node not found in connected nodes"))?,
+                    ),
+                    None,
+                ),
                 (None, Some(i)) => (None, Some(i)),
                 _ => return Err(RpcError::param("Only one of address and nodeid should be provided.")),
             };
             let (tx, rx) = oneshot::channel();
-            n.command(Command::Disconnect { addr, id, reply: tx }).await.map_err(|e| RpcError::new(code::MISC_ERROR, e))?;
+            n.command(Command::Disconnect { addr, id, reply: tx })
+                .await
+                .map_err(|e| RpcError::new(code::MISC_ERROR, e))?;
             match rx.await {
                 Ok(true) => Ok(Value::Null),
                 _ => Err(RpcError::new(NODE_NOT_CONNECTED, "Node not found in connected nodes")),
@@ -130,7 +159,10 @@ pub async fn call(node: &Arc<Node>, method: &str, p: &Params) -> Result<Value, R
                 }
                 "remove" => {
                     if !n.bans().unban(&subnet) {
-                        return Err(RpcError::new(INVALID_IP_OR_SUBNET, "Error: Unban failed. Requested address/subnet was not previously manually banned."));
+                        return Err(RpcError::new(
+                            INVALID_IP_OR_SUBNET,
+                            "Error: Unban failed. Requested address/subnet was not previously manually banned.",
+                        ));
                     }
                     Ok(Value::Null)
                 }
@@ -159,7 +191,11 @@ pub async fn call(node: &Arc<Node>, method: &str, p: &Params) -> Result<Value, R
 fn networkinfo(node: &Arc<Node>) -> Value {
     let n = node.net();
     let (i, o) = n.connection_count();
-    let local: Vec<Value> = n.listening().iter().map(|a| json!({"address": a.ip().to_string(), "port": a.port(), "score": 1})).collect();
+    let local: Vec<Value> = n
+        .listening()
+        .iter()
+        .map(|a| json!({"address": a.ip().to_string(), "port": a.port(), "score": 1}))
+        .collect();
     json!({
         "version": 10000,
         "subversion": crate::p2p::user_agent(),

@@ -33,7 +33,10 @@ fn maintenance_result(out: crate::node::maintenance::MaintenanceOutcome) -> Resu
     if out.success {
         Ok(out.results)
     } else {
-        Err(RpcError::new(code::MISC_ERROR, out.results["error"].as_str().unwrap_or("maintenance failed").to_string()))
+        Err(RpcError::new(
+            code::MISC_ERROR,
+            out.results["error"].as_str().unwrap_or("maintenance failed").to_string(),
+        ))
     }
 }
 
@@ -43,7 +46,9 @@ pub async fn maintenance(node: &Arc<Node>, method: &str, p: &Params) -> Result<V
     match method {
         "flushchainstate" => {
             let r = node.flush_chainstate(FlushReason::Manual).await.map_err(internal)?;
-            Ok(json!({"success": r.success, "duration_ms": crate::node::runtime::ceil_ms(r.duration), "coins_written": r.coins_written, "index_written": r.index_written}))
+            Ok(
+                json!({"success": r.success, "duration_ms": crate::node::runtime::ceil_ms(r.duration), "coins_written": r.coins_written, "index_written": r.index_written}),
+            )
         }
         "gethealth" => {
             let r = node.manual_health(Duration::from_secs(2)).await;
@@ -57,23 +62,45 @@ pub async fn maintenance(node: &Arc<Node>, method: &str, p: &Params) -> Result<V
         "pruneblockchain" => {
             let h = p.i64(0)?;
             let h = u32::try_from(h).map_err(|_| RpcError::param("Negative block height."))?;
-            let out = node.run_maintenance(Maintenance::Prune { height: Some(h), target_bytes: None }).await.map_err(internal)?;
+            let out = node
+                .run_maintenance(Maintenance::Prune {
+                    height: Some(h),
+                    target_bytes: None,
+                })
+                .await
+                .map_err(internal)?;
             let r = maintenance_result(out)?;
             let c = node.chain_ref().lock().unwrap_or_else(|p| p.into_inner());
             Ok(json!(c.prune_height().unwrap_or(r["prune_height"].as_u64().unwrap_or(0) as u32)))
         }
         _ => {
             let op = match p.str(0)? {
-                "backup" => Maintenance::Backup { destination: p.opt_str(1)?.ok_or_else(|| RpcError::param("backup needs a destination directory"))?.into() },
+                "backup" => Maintenance::Backup {
+                    destination: p
+                        .opt_str(1)?
+                        .ok_or_else(|| RpcError::param("backup needs a destination directory"))?
+                        .into(),
+                },
                 "cleanup" => Maintenance::Cleanup,
                 "prune" => {
                     let height = match p.get(1) {
                         None => None,
-                        Some(v) => Some(v.as_u64().and_then(|h| u32::try_from(h).ok()).ok_or_else(|| RpcError::param("prune height must be a non-negative integer"))?),
+                        Some(v) => Some(
+                            v.as_u64()
+                                .and_then(|h| u32::try_from(h).ok())
+                                .ok_or_else(|| RpcError::param("prune height must be a non-negative integer"))?,
+                        ),
                     };
-                    Maintenance::Prune { height, target_bytes: None }
+                    Maintenance::Prune {
+                        height,
+                        target_bytes: None,
+                    }
                 }
-                other => return Err(RpcError::param(format!("unknown maintenance type '{other}' (backup, cleanup, prune)"))),
+                other => {
+                    return Err(RpcError::param(format!(
+                        "unknown maintenance type '{other}' (backup, cleanup, prune)"
+                    )))
+                }
             };
             let out = node.run_maintenance(op).await.map_err(internal)?;
             let duration_ms = crate::node::runtime::ceil_ms(out.duration);

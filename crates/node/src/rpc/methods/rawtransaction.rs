@@ -27,7 +27,10 @@ fn type_name(v: &Value) -> &'static str {
 }
 
 fn type_error(v: &Value, want: &str) -> RpcError {
-    RpcError::new(code::TYPE_ERROR, format!("JSON value of type {} is not of expected type {want}", type_name(v)))
+    RpcError::new(
+        code::TYPE_ERROR,
+        format!("JSON value of type {} is not of expected type {want}", type_name(v)),
+    )
 }
 
 /// Core's `ParseHashV(v, name)`: 64 hex digits, else -8 with Core's wording.
@@ -36,7 +39,9 @@ fn parse_hash(v: &Value, name: &str) -> Result<[u8; 32], RpcError> {
     if s.len() != 64 {
         return Err(RpcError::param(format!("{name} must be of length 64 (not {}, for '{s}')", s.len())));
     }
-    let mut b: [u8; 32] = parse_hex(s).and_then(|v| v.try_into().ok()).ok_or_else(|| RpcError::param(format!("{name} must be hexadecimal string (not '{s}')")))?;
+    let mut b: [u8; 32] = parse_hex(s)
+        .and_then(|v| v.try_into().ok())
+        .ok_or_else(|| RpcError::param(format!("{name} must be hexadecimal string (not '{s}')")))?;
     // Display order is byte-reversed.
     b.reverse();
     Ok(b)
@@ -45,7 +50,10 @@ fn parse_hash(v: &Value, name: &str) -> Result<[u8; 32], RpcError> {
 /// `UniValue::getInt<T>` on a JSON value: -3 for non-numbers, -1 when not an integer in range.
 fn get_int(v: &Value, min: i64, max: i64) -> Result<i64, RpcError> {
     match v {
-        Value::Number(n) => n.as_i64().filter(|x| (min..=max).contains(x)).ok_or_else(|| RpcError::new(code::MISC_ERROR, "JSON integer out of range")),
+        Value::Number(n) => n
+            .as_i64()
+            .filter(|x| (min..=max).contains(x))
+            .ok_or_else(|| RpcError::new(code::MISC_ERROR, "JSON integer out of range")),
         _ => Err(type_error(v, "number")),
     }
 }
@@ -65,11 +73,16 @@ fn network(node: &Arc<Node>) -> Network {
 
 /// `getrawtransaction txid ( verbosity "blockhash" )`.
 pub fn getrawtransaction(node: &Arc<Node>, p: &Params) -> Result<Value, RpcError> {
-    let txid_v = p.get(0).ok_or_else(|| RpcError::new(code::INVALID_PARAMS, "Missing required argument \"txid\" (position 1)"))?;
+    let txid_v = p
+        .get(0)
+        .ok_or_else(|| RpcError::new(code::INVALID_PARAMS, "Missing required argument \"txid\" (position 1)"))?;
     let txid = Txid::from_byte_array(parse_hash(txid_v, "parameter 1")?);
     let net = network(node);
     if txid.to_byte_array() == node.settings().params.genesis().header.merkle_root.to_byte_array() {
-        return Err(RpcError::new(code::INVALID_ADDRESS_OR_KEY, "The genesis block coinbase is not considered an ordinary transaction and cannot be retrieved"));
+        return Err(RpcError::new(
+            code::INVALID_ADDRESS_OR_KEY,
+            "The genesis block coinbase is not considered an ordinary transaction and cannot be retrieved",
+        ));
     }
     let verbosity = parse_verbosity(p.get(1), 0)?;
     let Some(bh) = p.get(2) else {
@@ -88,13 +101,23 @@ pub fn getrawtransaction(node: &Arc<Node>, p: &Params) -> Result<Value, RpcError
     };
     let hash = BlockHash::from_byte_array(parse_hash(bh, "parameter 3")?);
     let c = node.chain_ref().lock().unwrap_or_else(|e| e.into_inner());
-    let entry = c.entry(&hash).ok_or_else(|| RpcError::new(code::INVALID_ADDRESS_OR_KEY, "Block hash not found"))?;
-    let block = if entry.have_data() { c.read_block(&hash).map_err(|e| RpcError::new(code::DATABASE_ERROR, e.to_string()))? } else { None };
+    let entry = c
+        .entry(&hash)
+        .ok_or_else(|| RpcError::new(code::INVALID_ADDRESS_OR_KEY, "Block hash not found"))?;
+    let block = if entry.have_data() {
+        c.read_block(&hash)
+            .map_err(|e| RpcError::new(code::DATABASE_ERROR, e.to_string()))?
+    } else {
+        None
+    };
     let Some(block) = block else {
         return Err(RpcError::new(code::MISC_ERROR, "Block not available"));
     };
     let Some(index) = block.txdata.iter().position(|t| t.compute_txid() == txid) else {
-        return Err(RpcError::new(code::INVALID_ADDRESS_OR_KEY, "No such transaction found in the provided block. Use gettransaction for wallet transactions."));
+        return Err(RpcError::new(
+            code::INVALID_ADDRESS_OR_KEY,
+            "No such transaction found in the provided block. Use gettransaction for wallet transactions.",
+        ));
     };
     let tx = &block.txdata[index];
     if verbosity <= 0 {
@@ -106,16 +129,26 @@ pub fn getrawtransaction(node: &Arc<Node>, p: &Params) -> Result<Value, RpcError
         let Some(mut u) = u else {
             // Core reads undo data whenever the block has data, and fails the same way when the
             // block was stored but never connected.
-            return Err(RpcError::new(code::INTERNAL_ERROR, "Undo data expected but can't be read. This could be due to disk corruption or a conflict with a pruning event."));
+            return Err(RpcError::new(
+                code::INTERNAL_ERROR,
+                "Undo data expected but can't be read. This could be due to disk corruption or a conflict with a pruning event.",
+            ));
         };
         if u.txs.len() + 1 != block.txdata.len() {
-            return Err(RpcError::new(code::INTERNAL_ERROR, "Undo data expected but can't be read. This could be due to disk corruption or a conflict with a pruning event."));
+            return Err(RpcError::new(
+                code::INTERNAL_ERROR,
+                "Undo data expected but can't be read. This could be due to disk corruption or a conflict with a pruning event.",
+            ));
         }
         Some(std::mem::take(&mut u.txs[index - 1]))
     } else {
         None
     };
-    let verb = if verbosity >= 2 { TxVerbosity::DetailsAndPrevout } else { TxVerbosity::Details };
+    let verb = if verbosity >= 2 {
+        TxVerbosity::DetailsAndPrevout
+    } else {
+        TxVerbosity::Details
+    };
     let mut v = tx_to_json(tx, undo.as_deref(), verb, true, net);
     if let Value::Object(o) = &mut v {
         o.insert("in_active_chain".into(), json!(active));
@@ -139,7 +172,9 @@ pub fn decoderawtransaction(node: &Arc<Node>, p: &Params) -> Result<Value, RpcEr
         None => (true, true),
         Some(w) => (!w, w),
     };
-    let tx = parse_hex(s).and_then(|b| decode_tx(&b, try_no_witness, try_witness)).ok_or_else(|| RpcError::new(code::DESERIALIZATION_ERROR, "TX decode failed"))?;
+    let tx = parse_hex(s)
+        .and_then(|b| decode_tx(&b, try_no_witness, try_witness))
+        .ok_or_else(|| RpcError::new(code::DESERIALIZATION_ERROR, "TX decode failed"))?;
     Ok(tx_to_json(&tx, None, TxVerbosity::Details, false, network(node)))
 }
 
@@ -147,15 +182,26 @@ pub fn decoderawtransaction(node: &Arc<Node>, p: &Params) -> Result<Value, RpcEr
 pub fn decodescript(node: &Arc<Node>, p: &Params) -> Result<Value, RpcError> {
     let s = p.str(0)?;
     let net = network(node);
-    let script = if s.is_empty() { Vec::new() } else { parse_hex(s).ok_or_else(|| RpcError::param(format!("argument must be hexadecimal string (not '{s}')")))? };
+    let script = if s.is_empty() {
+        Vec::new()
+    } else {
+        parse_hex(s).ok_or_else(|| RpcError::param(format!("argument must be hexadecimal string (not '{s}')")))?
+    };
     let mut r = match script_to_json(&script, net, false, true) {
         Value::Object(o) => o,
         _ => Map::new(),
     };
     let (t, sol) = solver(&script);
     let can_wrap = match t {
-        TxoutType::Multisig | TxoutType::NonStandard | TxoutType::PubKey | TxoutType::PubKeyHash | TxoutType::WitnessV0KeyHash | TxoutType::WitnessV0ScriptHash => {
-            has_valid_ops(&script) && !is_unspendable(&script) && Ops::new(&script).all(|op| op.map(|o| o.opcode != OP_CHECKSIGADD && !is_op_success(o.opcode)).unwrap_or(false))
+        TxoutType::Multisig
+        | TxoutType::NonStandard
+        | TxoutType::PubKey
+        | TxoutType::PubKeyHash
+        | TxoutType::WitnessV0KeyHash
+        | TxoutType::WitnessV0ScriptHash => {
+            has_valid_ops(&script)
+                && !is_unspendable(&script)
+                && Ops::new(&script).all(|op| op.map(|o| o.opcode != OP_CHECKSIGADD && !is_op_success(o.opcode)).unwrap_or(false))
         }
         _ => false,
     };
@@ -169,8 +215,16 @@ pub fn decodescript(node: &Arc<Node>, p: &Params) -> Result<Value, RpcError> {
         };
         if can_wrap_p2wsh {
             let (segwit, desc) = match t {
-                TxoutType::PubKey => (ScriptBuf::new_p2wpkh(&bitcoin::WPubkeyHash::from_byte_array(hash160::Hash::hash(&sol[0]).to_byte_array())), None),
-                TxoutType::PubKeyHash => (ScriptBuf::new_p2wpkh(&bitcoin::WPubkeyHash::from_byte_array(sol[0].as_slice().try_into().unwrap_or([0u8; 20]))), None),
+                TxoutType::PubKey => (
+                    ScriptBuf::new_p2wpkh(&bitcoin::WPubkeyHash::from_byte_array(hash160::Hash::hash(&sol[0]).to_byte_array())),
+                    None,
+                ),
+                TxoutType::PubKeyHash => (
+                    ScriptBuf::new_p2wpkh(&bitcoin::WPubkeyHash::from_byte_array(
+                        sol[0].as_slice().try_into().unwrap_or([0u8; 20]),
+                    )),
+                    None,
+                ),
                 _ => {
                     let wsh = ScriptBuf::new_p2wsh(&bitcoin::WScriptHash::from_byte_array(sha256::Hash::hash(&script).to_byte_array()));
                     let d = infer_descriptor_with_witness_script(wsh.as_bytes(), &script, net);
@@ -184,7 +238,9 @@ pub fn decodescript(node: &Arc<Node>, p: &Params) -> Result<Value, RpcError> {
             if let Some(d) = desc {
                 sr.insert("desc".into(), json!(d));
             }
-            let p2sh_segwit = ScriptBuf::new_p2sh(&bitcoin::ScriptHash::from_byte_array(hash160::Hash::hash(segwit.as_bytes()).to_byte_array()));
+            let p2sh_segwit = ScriptBuf::new_p2sh(&bitcoin::ScriptHash::from_byte_array(
+                hash160::Hash::hash(segwit.as_bytes()).to_byte_array(),
+            ));
             sr.insert("p2sh-segwit".into(), json!(address(p2sh_segwit.as_bytes(), net)));
             r.insert("segwit".into(), Value::Object(sr));
         }
@@ -310,7 +366,9 @@ pub fn createrawtransaction(node: &Arc<Node>, p: &Params) -> Result<Value, RpcEr
         Some(Value::Array(a)) => a.clone(),
         Some(v) => return Err(type_error(v, "array")),
     };
-    let outputs_in = p.get(1).ok_or_else(|| RpcError::new(code::INVALID_PARAMS, "Missing required argument \"outputs\" (position 2)"))?;
+    let outputs_in = p
+        .get(1)
+        .ok_or_else(|| RpcError::new(code::INVALID_PARAMS, "Missing required argument \"outputs\" (position 2)"))?;
     let rbf = p.opt_bool(3)?;
     let mut lock_time = 0u32;
     if let Some(l) = p.get(2) {
@@ -327,9 +385,16 @@ pub fn createrawtransaction(node: &Arc<Node>, p: &Params) -> Result<Value, RpcEr
     if !(1..=3).contains(&version) {
         return Err(RpcError::param("Invalid parameter, version out of range(1~3)"));
     }
-    let mut tx = Transaction { version: Version(version as i32), lock_time: LockTime::from_consensus(lock_time), input: Vec::new(), output: Vec::new() };
+    let mut tx = Transaction {
+        version: Version(version as i32),
+        lock_time: LockTime::from_consensus(lock_time),
+        input: Vec::new(),
+        output: Vec::new(),
+    };
     for input in &inputs {
-        let Value::Object(o) = input else { return Err(type_error(input, "object")) };
+        let Value::Object(o) = input else {
+            return Err(type_error(input, "object"));
+        };
         let txid = Txid::from_byte_array(parse_hash(o.get("txid").unwrap_or(&Value::Null), "txid")?);
         let vout = match o.get("vout") {
             Some(v @ Value::Number(_)) => get_int(v, i64::from(i32::MIN), i64::from(i32::MAX))?,
@@ -352,7 +417,12 @@ pub fn createrawtransaction(node: &Arc<Node>, p: &Params) -> Result<Value, RpcEr
             }
             sequence = s as u32;
         }
-        tx.input.push(TxIn { previous_output: OutPoint { txid, vout: vout as u32 }, script_sig: ScriptBuf::new(), sequence: Sequence(sequence), witness: Witness::new() });
+        tx.input.push(TxIn {
+            previous_output: OutPoint { txid, vout: vout as u32 },
+            script_sig: ScriptBuf::new(),
+            sequence: Sequence(sequence),
+            witness: Witness::new(),
+        });
     }
     // NormalizeOutputs: an object, or an array of one-key objects (order kept).
     let pairs: Vec<(String, Value)> = match outputs_in {
@@ -360,7 +430,9 @@ pub fn createrawtransaction(node: &Arc<Node>, p: &Params) -> Result<Value, RpcEr
         Value::Array(a) => {
             let mut out = Vec::new();
             for item in a {
-                let Value::Object(o) = item else { return Err(RpcError::param("Invalid parameter, key-value pair not an object as expected")) };
+                let Value::Object(o) = item else {
+                    return Err(RpcError::param("Invalid parameter, key-value pair not an object as expected"));
+                };
                 if o.len() != 1 {
                     return Err(RpcError::param("Invalid parameter, key-value pair must contain exactly one key"));
                 }
@@ -382,7 +454,13 @@ pub fn createrawtransaction(node: &Arc<Node>, p: &Params) -> Result<Value, RpcEr
                 Value::String(s) => s.clone(),
                 Value::Number(n) => n.to_string(),
                 // UniValue keeps true as "1" and false as "".
-                Value::Bool(b) => if *b { "1".into() } else { String::new() },
+                Value::Bool(b) => {
+                    if *b {
+                        "1".into()
+                    } else {
+                        String::new()
+                    }
+                }
                 _ => String::new(),
             };
             let data = parse_hex(&text).ok_or_else(|| RpcError::param(format!("Data must be hexadecimal string (not '{text}')")))?;
@@ -401,21 +479,32 @@ pub fn createrawtransaction(node: &Arc<Node>, p: &Params) -> Result<Value, RpcEr
                 script.extend((n as u32).to_le_bytes());
             }
             script.extend(data);
-            tx.output.push(TxOut { value: Amount::ZERO, script_pubkey: ScriptBuf::from_bytes(script) });
+            tx.output.push(TxOut {
+                value: Amount::ZERO,
+                script_pubkey: ScriptBuf::from_bytes(script),
+            });
         } else {
             let script = decode_address(&name, net);
             let value = amount_from_value(&v)?;
             let Some(script) = script else {
-                return Err(RpcError::new(code::INVALID_ADDRESS_OR_KEY, format!("Invalid Bitcoin address: {name}")));
+                return Err(RpcError::new(
+                    code::INVALID_ADDRESS_OR_KEY,
+                    format!("Invalid Bitcoin address: {name}"),
+                ));
             };
             if !seen.insert(script.clone()) {
                 return Err(RpcError::param(format!("Invalid parameter, duplicated address: {name}")));
             }
-            tx.output.push(TxOut { value: Amount::from_sat(value as u64), script_pubkey: script });
+            tx.output.push(TxOut {
+                value: Amount::from_sat(value as u64),
+                script_pubkey: script,
+            });
         }
     }
     if rbf == Some(true) && !tx.input.is_empty() && !tx.input.iter().any(|i| i.sequence.0 < 0xffff_fffe) {
-        return Err(RpcError::param("Invalid parameter combination: Sequence number(s) contradict replaceable option"));
+        return Err(RpcError::param(
+            "Invalid parameter combination: Sequence number(s) contradict replaceable option",
+        ));
     }
     Ok(json!(hex(&serialize_core(&tx))))
 }
