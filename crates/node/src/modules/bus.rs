@@ -8,6 +8,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 use tokio::sync::Notify;
 
+/// Evicted replayable events remembered for exact `Lagged` counts on old cursors (16 B each).
+pub const MAX_EVICTED_LOG: usize = 1_000_000;
 /// Default number of queued events per module before it is reported as lagging.
 pub const DEFAULT_QUEUE_CAPACITY: usize = 4096;
 /// Replayable (chain) events retained for `SubscribeEvents { from_sequence }`.
@@ -146,7 +148,7 @@ struct AckSet {
 struct Inner {
     subscribers: HashMap<u64, Arc<Subscriber>>,
     history: VecDeque<Arc<EventMessage>>,
-    evicted: Vec<(u64, EventType)>,
+    evicted: VecDeque<(u64, EventType)>,
     acks: HashMap<u64, AckSet>,
 }
 
@@ -251,7 +253,7 @@ impl EventBus {
             inner: Mutex::new(Inner {
                 subscribers: HashMap::new(),
                 history: VecDeque::new(),
-                evicted: Vec::new(),
+                evicted: VecDeque::new(),
                 acks: HashMap::new(),
             }),
             next_seq: AtomicU64::new(first_sequence.max(1)),
@@ -420,7 +422,11 @@ impl EventBus {
             inner.history.push_back(msg.clone());
             while inner.history.len() > self.history_cap {
                 if let Some(old) = inner.history.pop_front() {
-                    inner.evicted.push((old.sequence, old.event_type));
+                    inner.evicted.push_back((old.sequence, old.event_type));
+                    // Bounded: beyond this, replay from older cursors reports the lag it still knows.
+                    if inner.evicted.len() > MAX_EVICTED_LOG {
+                        inner.evicted.pop_front();
+                    }
                 }
             }
         }

@@ -87,6 +87,10 @@ pub fn stripped_size(block: &Block) -> usize {
 /// Core's ContextualCheckBlock for a block at `height` whose parent has median-time-past `prev_mtp`:
 /// finality (BIP113), BIP34 height in coinbase, witness commitment, and weight.
 pub fn contextual_check_block(block: &Block, height: u32, prev_mtp: i64, params: &ChainParams) -> Result<(), Reject> {
+    // Callers run check_block first; still never index a missing coinbase input on untrusted data.
+    if block.txdata.first().map(|cb| cb.input.is_empty()).unwrap_or(true) {
+        return Err(Reject::new("bad-cb-missing", "first tx is not coinbase"));
+    }
     let cutoff = if height >= params.csv_height {
         prev_mtp
     } else {
