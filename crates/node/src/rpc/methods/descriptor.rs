@@ -8,49 +8,9 @@ use bitcoin::key::{PrivateKey, PublicKey, XOnlyPublicKey};
 use bitcoin::script::{Builder, PushBytesBuf};
 use bitcoin::{Network, ScriptBuf};
 
-const INPUT_CHARSET: &str = "0123456789()[],'/*abcdefgh@:$%{}IJKLMNOPQRSTUVWXYZ&+-.;<=>?!^_|~ijklmnopqrstuvwxyzABCDEFGH`#\"\\ ";
-const CHECKSUM_CHARSET: &[u8] = b"qpzry9x8gf2tvdw0s3jn54khce6mua7l";
-
-fn polymod(c: u64, val: u64) -> u64 {
-    let c0 = c >> 35;
-    let mut c = ((c & 0x7_ffff_ffff) << 5) ^ val;
-    const GEN: [u64; 5] = [0xf5dee51989, 0xa9fdca3312, 0x1bab10e32d, 0x3706b1677a, 0x644d626ffd];
-    for (i, g) in GEN.iter().enumerate() {
-        if c0 & (1 << i) != 0 {
-            c ^= g;
-        }
-    }
-    c
-}
-
 /// The 8-character BIP380 checksum of `desc` (without `#`), or None for invalid characters.
 pub fn checksum(desc: &str) -> Option<String> {
-    let mut c = 1u64;
-    let mut cls = 0u64;
-    let mut clscount = 0;
-    for ch in desc.chars() {
-        let pos = INPUT_CHARSET.find(ch)? as u64;
-        c = polymod(c, pos & 31);
-        cls = cls * 3 + (pos >> 5);
-        clscount += 1;
-        if clscount == 3 {
-            c = polymod(c, cls);
-            cls = 0;
-            clscount = 0;
-        }
-    }
-    if clscount > 0 {
-        c = polymod(c, cls);
-    }
-    for _ in 0..8 {
-        c = polymod(c, 0);
-    }
-    c ^= 1;
-    Some(
-        (0..8)
-            .map(|j| CHECKSUM_CHARSET[((c >> (5 * (7 - j))) & 31) as usize] as char)
-            .collect(),
-    )
+    Some(crate::rpc::descriptor::descriptor_checksum(desc)).filter(|c| !c.is_empty())
 }
 
 fn split_call(s: &str) -> Option<(&str, &str)> {
