@@ -5,6 +5,8 @@
 //! log timestamps.
 
 mod common;
+#[path = "support/http.rs"]
+mod http;
 
 use blvm_node::config::{load_config, options_markdown, parse_args, ConfigError, OptKind, OPTIONS};
 use std::collections::HashMap;
@@ -129,14 +131,8 @@ impl Drop for Running {
     }
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
 fn ports<const N: usize>() -> [u16; N] {
-    // Hold all listeners at once so the ports differ.
-    let ls: Vec<std::net::TcpListener> = (0..N).map(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap()).collect();
-    std::array::from_fn(|i| ls[i].local_addr().unwrap().port())
+    std::array::from_fn(|_| http::free_port())
 }
 
 /// Starts a regtest node in a fresh datadir holding `toml` as blvm.toml and returns its RPC addresses.
@@ -197,7 +193,7 @@ fn the_file_can_choose_the_network_and_conf_points_elsewhere() {
     let dir = tempfile::tempdir().unwrap();
     let conf_dir = tempfile::tempdir().unwrap();
     let conf = conf_dir.path().join("node.toml");
-    let p = free_port();
+    let p = http::free_port();
     std::fs::write(
         &conf,
         format!("chain = \"signet\"\n[signet]\nrpcport = {p}\n[regtest]\nrpcport = 0\n"),

@@ -4,6 +4,9 @@
 //! The environment only moves the datadir, the RPC port and the metrics port off their defaults
 //! (the tour reads `BLVM_DATADIR`, `BLVM_RPCPORT` and `BLVM_METRICSBIND` for exactly that).
 
+#[path = "support/http.rs"]
+mod http;
+
 use serde_json::Value;
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -27,12 +30,6 @@ fn tour_script(readme: &str) -> String {
     }
     assert!(!in_block, "unterminated code block in the tour");
     script
-}
-
-fn free_ports() -> (u16, u16) {
-    let a = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let b = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    (a.local_addr().unwrap().port(), b.local_addr().unwrap().port())
 }
 
 #[test]
@@ -63,7 +60,7 @@ fn readme_tour_works_as_written() {
     // Fail at the first failing command; never leave the background node behind.
     let script = format!("set -euo pipefail\ntrap 'kill $(jobs -p) 2>/dev/null || true' EXIT\n{tour}");
     std::fs::write(&script_path, script).unwrap();
-    let (rpc_port, metrics_port) = free_ports();
+    let (rpc_port, metrics_port) = (http::free_port(), http::free_port());
     let mut cmd = Command::new("timeout");
     cmd.args(["-k", "5", "180", "bash"])
         .arg(&script_path)

@@ -83,7 +83,23 @@ pub fn call(addr: &str, creds: &str, method: &str, params: serde_json::Value) ->
     .json()
 }
 
-/// A free TCP port on 127.0.0.1.
+/// A free TCP port on 127.0.0.1 for a node to bind later.
+///
+/// Ports come from below Linux's ephemeral range (32768..), so no other test's `bind(:0)` or
+/// outbound connection can take one between this call and the node's bind; a per-process counter
+/// keeps the tests of one binary apart, and a pid-derived start keeps binaries apart. Each port is
+/// checked bindable before it is handed out.
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    use std::sync::atomic::{AtomicU32, Ordering};
+    const LOW: u32 = 20_000;
+    const SPAN: u32 = 12_000;
+    static NEXT: AtomicU32 = AtomicU32::new(u32::MAX);
+    let _ = NEXT.compare_exchange(u32::MAX, (std::process::id() * 97) % SPAN, Ordering::SeqCst, Ordering::SeqCst);
+    for _ in 0..SPAN {
+        let port = (LOW + NEXT.fetch_add(1, Ordering::SeqCst) % SPAN) as u16;
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port in {LOW}..{}", LOW + SPAN)
 }
