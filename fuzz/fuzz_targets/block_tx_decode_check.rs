@@ -22,7 +22,11 @@ fn params() -> &'static ChainParams {
 fuzz_target!(|data: &[u8]| {
     if let Ok(tx) = deserialize::<Transaction>(data) {
         let _ = check_transaction(&tx);
-        assert_eq!(deserialize::<Transaction>(&serialize(&tx)).ok().as_ref(), Some(&tx), "transaction round trip");
+        assert_eq!(
+            deserialize::<Transaction>(&serialize(&tx)).ok().as_ref(),
+            Some(&tx),
+            "transaction round trip"
+        );
     }
     let Ok(mut block) = deserialize::<Block>(data) else { return };
     if data[0] & 1 == 0 {

@@ -13,12 +13,18 @@ fn conf_dir() -> &'static tempfile::TempDir {
 
 fuzz_target!(|data: &[u8]| {
     let text = String::from_utf8_lossy(data);
-    let args: Vec<String> = std::iter::once("blvm-node".to_string()).chain(text.split(['\0', '\n']).map(str::to_string)).collect();
+    let args: Vec<String> = std::iter::once("blvm-node".to_string())
+        .chain(text.split(['\0', '\n']).map(str::to_string))
+        .collect();
     let _ = parse_args(args.clone());
     let dir = conf_dir().path();
     let conf = dir.join("fuzz.toml");
     if std::fs::write(&conf, data).is_ok() {
-        let argv = vec!["blvm-node".to_string(), format!("-datadir={}", dir.display()), format!("-conf={}", conf.display())];
+        let argv = vec![
+            "blvm-node".to_string(),
+            format!("-datadir={}", dir.display()),
+            format!("-conf={}", conf.display()),
+        ];
         let _ = load_config(argv, &|_| None);
     }
 });

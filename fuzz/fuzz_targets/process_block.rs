@@ -19,7 +19,11 @@ fn chain() -> &'static Mutex<Chain> {
     static C: OnceLock<Mutex<Chain>> = OnceLock::new();
     C.get_or_init(|| {
         let dir = tempfile::tempdir().expect("tempdir");
-        let settings = ChainSettings { dbcache_bytes: 8 << 20, script_threads: 1, ..Default::default() };
+        let settings = ChainSettings {
+            dbcache_bytes: 8 << 20,
+            script_threads: 1,
+            ..Default::default()
+        };
         let chain = ChainManager::open(ChainParams::for_network(bitcoin::Network::Regtest), dir.path(), settings).expect("open chain");
         Mutex::new(Chain { chain, _dir: dir })
     })

@@ -7,7 +7,11 @@ use blvm_node::rpc::params::Params;
 use libfuzzer_sys::fuzz_target;
 use serde_json::Value;
 
-const NAMES: [&[&str]; 3] = [&[], &["blockhash", "verbosity"], &["height", "count", "include_mempool", "minconf", "label"]];
+const NAMES: [&[&str]; 3] = [
+    &[],
+    &["blockhash", "verbosity"],
+    &["height", "count", "include_mempool", "minconf", "label"],
+];
 
 fn exercise(req: &Value) {
     let Value::Object(obj) = req else { return };
