@@ -125,7 +125,7 @@ pub const OPTIONS: &[(&str, OptKind, &str, &str)] = &[
     ("disklowpercent", OptKind::Int, "5", "DiskSpaceLow below this percentage of free space"),
     ("disklowmb", OptKind::Int, "1024", "DiskSpaceLow below this many MiB free"),
     ("diskcriticalmb", OptKind::Int, "100", "Flush and stop (reason error) below this many MiB free"),
-    ("resourceinterval", OptKind::Int, "30", "Seconds between resource (memory, cpu, disk) checks"),
+    ("resourceinterval", OptKind::Int, "30", "Seconds between resource (memory, cpu, disk, network) checks"),
     ("maxmemorymb", OptKind::Int, "0", "Memory limit for ResourceLimitWarning in MiB (0 = physical memory)"),
     ("resourcewarnpercent", OptKind::Int, "90", "ResourceLimitWarning above this percentage of a limit"),
     ("maxdatadirmb", OptKind::Int, "0", "Datadir size limit for the disk ResourceLimitWarning in MiB (0 = none)"),

@@ -288,3 +288,47 @@ fn inbound_eviction_at_the_connection_limit() {
         .iter()
         .any(|x| x["addr"].as_str().unwrap().starts_with("127.0.1.99:")));
 }
+
+#[test]
+fn network_resource_warning_when_connections_near_the_limit() {
+    // -connect=0: no outbound connections, so the limit of 4 is all for inbound peers.
+    let port = http::free_port();
+    let n = node_proc::start_node(
+        &[
+            &format!("-rpcport={port}"),
+            "-port=0",
+            "-bind=127.0.0.1",
+            "-connect=0",
+            "-listen=1",
+            "-maxconnections=4",
+            "-resourceinterval=1",
+            "-resourcewarnpercent=40",
+        ],
+        &[ModuleSpec::recorder("rec", "")],
+    );
+    n.wait_started();
+    let addr = p2p_peer::p2p_addr(&n);
+    let network_warnings = || {
+        n.recorded_events("rec")
+            .into_iter()
+            .filter(|(t, e)| t == "ResourceLimitWarning" && e["payload"]["resource_type"] == "network")
+            .map(|(_, e)| e["payload"].clone())
+            .collect::<Vec<_>>()
+    };
+    // One peer of four is 25 %: under the threshold for two whole check intervals.
+    let mut a = TestPeer::connect_from(addr, "127.0.0.1").unwrap();
+    a.handshake(0);
+    wait_for("one connection", Duration::from_secs(10), &n, || rpc(&n, port, "getconnectioncount", json!([])) == 1);
+    std::thread::sleep(Duration::from_millis(2200));
+    assert!(network_warnings().is_empty(), "{:?}", network_warnings());
+    // Two of four is 50 %: one warning with the real figures.
+    let mut b = TestPeer::connect_from(addr, "127.0.0.1").unwrap();
+    b.handshake(0);
+    wait_for("network warning", Duration::from_secs(10), &n, || !network_warnings().is_empty());
+    let w = network_warnings();
+    assert_eq!(w.len(), 1, "{w:?}");
+    assert_eq!(w[0]["current_usage"], 2);
+    assert_eq!(w[0]["limit"], 4);
+    assert_eq!(w[0]["usage_percent"], 50.0);
+    assert_eq!(w[0]["threshold_percent"], 40.0);
+}

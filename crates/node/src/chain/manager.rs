@@ -444,9 +444,33 @@ impl ChainManager {
         }
     }
 
+    /// Headers of `from`'s ancestors for questions at falling heights (the min-difficulty walk of
+    /// `next_work_required`): each answer continues from the previous one instead of walking from
+    /// `from` again, so headers far ahead of the active chain cost one step per height, not one walk.
+    fn ancestor_headers<'a>(&'a self, from: &'a BlockIndexEntry) -> impl Fn(u32) -> Option<Header> + 'a {
+        let cursor = std::cell::Cell::new(from);
+        move |height| {
+            let mut e = cursor.get();
+            if height > e.height {
+                return self.ancestor(&from.hash, height).map(|a| a.header);
+            }
+            loop {
+                if e.height == height {
+                    cursor.set(e);
+                    return Some(e.header);
+                }
+                if self.active.get(e.height as usize) == Some(&e.hash) {
+                    let a = self.active.get(height as usize).and_then(|h| self.index.get(h))?;
+                    cursor.set(a);
+                    return Some(a.header);
+                }
+                e = self.index.get(&e.header.prev_blockhash)?;
+            }
+        }
+    }
+
     fn parent_context(&self, prev: &BlockIndexEntry, new_time: u32) -> ParentContext {
-        let prev_hash = prev.hash;
-        let ancestor = |h: u32| self.ancestor(&prev_hash, h).map(|e| e.header);
+        let ancestor = self.ancestor_headers(prev);
         let expected_bits = next_work_required(&self.params, prev.height, &prev.header, new_time, &ancestor);
         ParentContext {
             height: prev.height,
@@ -1074,3 +1098,7 @@ impl ChainManager {
         Ok(crate::chainstate::muhash::compute_muhash(&self.db)?)
     }
 }
+
+#[cfg(test)]
+#[path = "manager_tests.rs"]
+mod tests;

@@ -257,6 +257,7 @@ async fn resource_monitor(node: Arc<Node>, mut stop: watch::Receiver<bool>) {
     let mut mem = Hysteresis::new(5.0);
     let mut cpu = Hysteresis::new(5.0);
     let mut disk = Hysteresis::new(5.0);
+    let mut network = Hysteresis::new(5.0);
     let mut last_cpu = process_cpu_ms();
     let mut last_wall = Instant::now();
     loop {
@@ -293,6 +294,15 @@ async fn resource_monitor(node: Arc<Node>, mut stop: watch::Receiver<bool>) {
             let size = dir_size(&node.settings.net_dir);
             if disk.above(size as f64 * 100.0 / max.max(1) as f64, lc.resource_warn_percent) {
                 warn("disk", size, max);
+            }
+        }
+        // Network: open peer connections against -maxconnections (P2P off: nothing to watch).
+        let net = node.net();
+        if let Some(max) = net.settings().map(|s| s.max_connections as u64).filter(|m| *m > 0) {
+            let (inbound, outbound) = net.connection_count();
+            let peers = (inbound + outbound) as u64;
+            if network.above(peers as f64 * 100.0 / max as f64, lc.resource_warn_percent) {
+                warn("network", peers, max);
             }
         }
     }

@@ -35,8 +35,6 @@ pub struct LifecycleSettings {
     pub resource_warn_percent: f64,
     /// Maximum datadir size for the disk resource warning (None: no limit).
     pub datadir_max_bytes: Option<u64>,
-    /// Maximum peer connections (network resource warning).
-    pub max_connections: u64,
     /// Fraction of random jitter applied to periodic intervals (0.1 = ±10%).
     pub jitter: f64,
 }
@@ -59,7 +57,6 @@ impl Default for LifecycleSettings {
             memory_limit_bytes: None,
             resource_warn_percent: 90.0,
             datadir_max_bytes: None,
-            max_connections: 125,
             jitter: 0.1,
         }
     }
