@@ -91,7 +91,7 @@ fn import_chain(net_dir: &Path) {
     c.flush(FlushReason::Manual).unwrap();
 }
 
-/// Compares `ours` with Core's `core` recursively: same keys, same array lengths, equal
+/// Compares `ours` with Core's `core` recursively: same keys in the same order, same array lengths, equal
 /// strings/booleans/integers; non-integer numbers within a relative 1e-15, because Core prints
 /// doubles with 16 significant digits (`%.16g`) and the parser may round the last bit
 /// differently. Amounts are printed by both with 8 decimals and compare exactly anyway.
@@ -103,6 +103,12 @@ fn diff(ours: &Value, core: &Value, path: &str, out: &mut Vec<String>) {
             }
             for k in a.keys().filter(|k| !b.contains_key(*k)) {
                 out.push(format!("{path}.{k}: extra key (ours: {})", a[k]));
+            }
+            // Core's key order too (serde_json's preserve_order keeps ours as the code writes it).
+            let order_a: Vec<&String> = a.keys().filter(|k| b.contains_key(*k)).collect();
+            let order_b: Vec<&String> = b.keys().filter(|k| a.contains_key(*k)).collect();
+            if order_a != order_b {
+                out.push(format!("{path}: key order {order_a:?}, Core {order_b:?}"));
             }
             for (k, v) in a {
                 if let Some(w) = b.get(k) {
@@ -159,7 +165,7 @@ fn without(v: &Value, keys: &[&str]) -> Value {
     let mut v = v.clone();
     if let Value::Object(o) = &mut v {
         for k in keys {
-            o.remove(*k);
+            o.shift_remove(*k);
         }
     }
     v
@@ -566,4 +572,12 @@ fn the_comparison_reports_every_kind_of_difference() {
         &mut out,
     );
     assert_eq!(out.len(), 7, "{out:#?}"); // a, b length, b[0], b[1], c.d, missing gone, extra new
+    out.clear();
+    diff(
+        &json!({"b": [1.0, "x"], "a": 1, "c": {"d": 4.656542373906925e-10}, "gone": null}),
+        &core,
+        "v",
+        &mut out,
+    );
+    assert_eq!(out.len(), 1, "{out:#?}"); // key order
 }

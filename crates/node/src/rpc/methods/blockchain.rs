@@ -329,22 +329,25 @@ pub fn read_only(node: &Arc<Node>, method: &str, p: &Params) -> Result<Value, Rp
                 None
             };
             let tip = c.tip();
-            let mut v = json!({
-                "height": tip.height,
-                "bestblock": tip.hash.to_string(),
-                "txouts": stats.txouts,
-                "bogosize": stats.bogosize,
-                "total_amount": amount(stats.total_amount_sat),
-                "transactions": stats.transactions,
-                "disk_size": std::fs::metadata(c.db_path()).map(|m| m.len()).unwrap_or(0),
-            });
+            // Core's key order: the hash (when asked for) right after bogosize.
+            let mut v = serde_json::Map::new();
+            v.insert("height".into(), json!(tip.height));
+            v.insert("bestblock".into(), json!(tip.hash.to_string()));
+            v.insert("txouts".into(), json!(stats.txouts));
+            v.insert("bogosize".into(), json!(stats.bogosize));
             if kind == "hash_serialized_3" {
-                v["hash_serialized_3"] = json!(stats.hash_serialized_3);
+                v.insert("hash_serialized_3".into(), json!(stats.hash_serialized_3));
             }
             if let Some(m) = muhash {
-                v["muhash"] = json!(m);
+                v.insert("muhash".into(), json!(m));
             }
-            Ok(v)
+            v.insert("total_amount".into(), amount(stats.total_amount_sat));
+            v.insert("transactions".into(), json!(stats.transactions));
+            v.insert(
+                "disk_size".into(),
+                json!(std::fs::metadata(c.db_path()).map(|m| m.len()).unwrap_or(0)),
+            );
+            Ok(Value::Object(v))
         }
         "verifychain" => {
             let nblocks = p.opt_u64(1)?.unwrap_or(6);
