@@ -106,7 +106,7 @@ pub const OPTIONS: &[(&str, OptKind, &str, &str)] = &[
     ("peertimeout", OptKind::Int, "60", "Seconds a peer gets to complete the handshake, and to finish sending a started message"),
     ("loadblock", OptKind::Str, "", "Import blocks from this file (hex lines or blk-framed) after startup; repeatable"),
     ("progressinterval", OptKind::Int, "2000", "Milliseconds between progress lines of import and -loadblock, and of block download when given (which otherwise logs every 5 s); 1..=3600000"),
-    ("txindex", OptKind::Bool, "0", "Maintain a transaction index: not supported yet (only 0 is accepted)"),
+    ("txindex", OptKind::Bool, "0", "Maintain an index of every transaction in the chain (getrawtransaction by txid); not with -prune"),
     ("metricsbind", OptKind::Str, "", "Serve Prometheus metrics at http://<addr>/metrics (IP:port; off when empty)"),
     ("prune", OptKind::Int, "0", "Keep block files under this many MiB (0 = off, >= 550 as in Core)"),
     ("fastprune", OptKind::Bool, "0", "Use tiny (64 KiB) block files, for pruning tests"),
@@ -182,6 +182,8 @@ pub struct NodeConfig {
     pub prune_mib: u64,
     /// Tiny block files (tests).
     pub fastprune: bool,
+    /// Maintain the transaction index (-txindex).
+    pub txindex: bool,
     /// Accept token-less module connections.
     pub allow_unauth_modules: bool,
     /// Serve JSON-RPC.
@@ -286,6 +288,7 @@ pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<(NodeConfig
         loadblock: Vec::new(),
         prune_mib: 0,
         fastprune: false,
+        txindex: false,
         allow_unauth_modules: false,
         server: true,
         rpc_port: None,
@@ -409,15 +412,7 @@ pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<(NodeConfig
                     });
                 }
             }
-            "txindex" => {
-                if flag()? {
-                    return Err(ConfigError::Unsupported {
-                        key: name,
-                        value: if v.is_empty() { "1".into() } else { v },
-                        reason: "there is no transaction index yet (only -txindex=0 is accepted)",
-                    });
-                }
-            }
+            "txindex" => cfg.txindex = flag()?,
             "metricsbind" => {
                 let addr = v
                     .parse::<std::net::SocketAddr>()
@@ -601,6 +596,13 @@ pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<(NodeConfig
             key: "rpcpassword".into(),
             value: String::new(),
             expected: "-rpcuser and -rpcpassword to be given together",
+        });
+    }
+    if cfg.txindex && cfg.prune_mib > 0 {
+        return Err(ConfigError::BadValue {
+            key: "prune".into(),
+            value: cfg.prune_mib.to_string(),
+            expected: "0 with -txindex: pruning is incompatible with the transaction index",
         });
     }
     networks.dedup_by(|a, b| a.1 == b.1);

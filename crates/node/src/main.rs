@@ -32,6 +32,7 @@ fn init_logging(cfg: &NodeConfig) -> anyhow::Result<()> {
 fn chain_settings(cfg: &NodeConfig) -> ChainSettings {
     let mut s = ChainSettings {
         dbcache_bytes: (cfg.dbcache_mib as usize) << 20,
+        txindex: cfg.txindex,
         ..Default::default()
     };
     if cfg.script_threads > 0 {

@@ -340,11 +340,11 @@ const BAD: &[Bad] = &[
         expect: &["conflicting network options", "-testnet4", "-signet"],
     },
     Bad {
-        what: "txindex",
+        what: "txindex with pruning",
         file: None,
         env: &[],
-        args: &["-txindex"],
-        expect: &["-txindex=1 is not supported", "-txindex=0"],
+        args: &["-txindex", "-prune=550"],
+        expect: &["'550'", "-prune", "incompatible with the transaction index"],
     },
     Bad {
         what: "daemon",

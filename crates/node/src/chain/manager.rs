@@ -3,6 +3,7 @@
 use super::error::ChainError;
 use super::events::{ChainNotification, FlushReason, FlushReport};
 use super::index::{status, BlockIndexEntry};
+use super::txindex::PendingTxIndex;
 use crate::chainstate::cache::{BlockView, CoinsCache};
 use crate::chainstate::coin::is_unspendable;
 use crate::chainstate::stats::{compute_utxo_stats, UtxoStats};
@@ -68,6 +69,8 @@ pub struct ChainSettings {
     /// it detects a broken rule (crates/kernel-oracle, tests/broken_rule.rs).
     #[doc(hidden)]
     pub coinbase_maturity: u32,
+    /// Maintain the transaction index (`-txindex`).
+    pub txindex: bool,
 }
 
 fn system_clock() -> i64 {
@@ -85,6 +88,7 @@ impl Default for ChainSettings {
             max_block_file_size: DEFAULT_MAX_FILE_SIZE,
             clock: system_clock,
             coinbase_maturity: COINBASE_MATURITY,
+            txindex: false,
         }
     }
 }
@@ -123,6 +127,7 @@ pub struct ChainManager {
     flush_reports: Vec<FlushReport>,
     last_flush: Instant,
     last_reject: Option<Reject>,
+    txindex: Option<PendingTxIndex>,
 }
 
 impl ChainManager {
@@ -148,8 +153,12 @@ impl ChainManager {
             flush_reports: Vec::new(),
             last_flush: Instant::now(),
             last_reject: None,
+            txindex: None,
         };
         cm.load()?;
+        if cm.settings.txindex {
+            cm.sync_txindex()?;
+        }
         Ok(cm)
     }
 
@@ -387,7 +396,7 @@ impl ChainManager {
 
     /// Approximate bytes used by the coins cache.
     pub fn cache_usage(&self) -> usize {
-        self.coins.memory_usage()
+        self.coins.memory_usage() + self.txindex.as_ref().map_or(0, |t| t.memory_usage())
     }
 
     /// Time since the last successful flush.
@@ -862,12 +871,15 @@ impl ChainManager {
         }
         self.dirty_index.insert(hash);
         self.active.push(hash);
+        if let Some(t) = &mut self.txindex {
+            t.add_block(hash, block);
+        }
         self.notifications.push(ChainNotification::BlockConnected {
             hash,
             height,
             n_tx: block.txdata.len() as u32,
         });
-        if self.coins.memory_usage() > self.settings.dbcache_bytes {
+        if self.cache_usage() > self.settings.dbcache_bytes {
             let report = self.flush(FlushReason::CacheFull)?;
             self.flush_reports.push(report);
         }
@@ -919,6 +931,10 @@ impl ChainManager {
         drop(reader);
         self.coins.apply(changes);
         self.active.pop();
+        let new_tip = self.tip().hash;
+        if let Some(t) = &mut self.txindex {
+            t.remove_block(&block, new_tip);
+        }
         self.notifications.push(ChainNotification::BlockDisconnected {
             hash: tip.hash,
             height: tip.height,
@@ -975,6 +991,10 @@ impl ChainManager {
         let mut scan = file.to_le_bytes().to_vec();
         scan.extend_from_slice(&len.to_le_bytes());
         batch.meta.push((META_SCAN_POS, scan));
+        if let Some(t) = &mut self.txindex {
+            (batch.clear_txindex, batch.txindex) = t.take();
+            batch.meta.push((txindex_sync::META_TXINDEX_BEST, t.best.to_byte_array().to_vec()));
+        }
         self.db.commit(batch)?;
         if self.coins.memory_usage() > self.settings.dbcache_bytes / 2 {
             self.coins.clear();
@@ -1102,3 +1122,6 @@ impl ChainManager {
 #[cfg(test)]
 #[path = "manager_tests.rs"]
 mod tests;
+
+#[path = "txindex_sync.rs"]
+mod txindex_sync;

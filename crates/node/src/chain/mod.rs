@@ -4,6 +4,7 @@ pub mod error;
 pub mod events;
 pub mod index;
 pub mod manager;
+pub mod txindex;
 
 pub use error::ChainError;
 pub use events::{ChainNotification, FlushReason, FlushReport};

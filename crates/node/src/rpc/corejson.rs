@@ -148,7 +148,7 @@ mod tests {
         let v = json!({"result": {"value": 25.00009495, "n": 0, "difficulty": 4.656542373906925e-10, "vout": [{"value": 0.0}]}, "id": 1});
         assert_eq!(
             to_string(&v),
-            r#"{"id":1,"result":{"difficulty":4.656542373906925e-10,"n":0,"value":25.00009495,"vout":[{"value":0.00000000}]}}"#
+            r#"{"result":{"value":25.00009495,"n":0,"difficulty":4.656542373906925e-10,"vout":[{"value":0.00000000}]},"id":1}"#
         );
     }
 }

@@ -1,4 +1,5 @@
-//! The embedded database (redb): block index, UTXO set and chain metadata, with atomic flushes.
+//! The embedded database (redb): block index, UTXO set, transaction index and chain metadata,
+//! with atomic flushes.
 
 use redb::{Database, ReadOnlyTable, ReadableTable, TableDefinition};
 use std::path::{Path, PathBuf};
@@ -7,6 +8,7 @@ use thiserror::Error;
 const INDEX: TableDefinition<&[u8], &[u8]> = TableDefinition::new("block_index");
 const COINS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("coins");
 const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
+const TXINDEX: TableDefinition<&[u8], &[u8]> = TableDefinition::new("txindex");
 
 /// A database failure, naming the database file.
 #[derive(Debug, Error)]
@@ -38,6 +40,10 @@ pub struct FlushBatch {
     pub index: Vec<([u8; 32], Vec<u8>)>,
     /// Metadata records (best block, block file scan position...).
     pub meta: Vec<(&'static str, Vec<u8>)>,
+    /// Transaction index upserts (`Some`: encoded location) and deletions (`None`) keyed by txid.
+    pub txindex: Vec<([u8; 32], Option<Vec<u8>>)>,
+    /// Empty the transaction index before applying `txindex` (it is being rebuilt).
+    pub clear_txindex: bool,
 }
 
 /// The chain database.
@@ -73,6 +79,7 @@ impl ChainDb {
         txn.open_table(INDEX).map_err(|e| me.err(e))?;
         txn.open_table(COINS).map_err(|e| me.err(e))?;
         txn.open_table(META).map_err(|e| me.err(e))?;
+        txn.open_table(TXINDEX).map_err(|e| me.err(e))?;
         txn.commit().map_err(|e| me.err(e))?;
         Ok(me)
     }
@@ -147,7 +154,31 @@ impl ChainDb {
                 meta.insert(*k, v.as_slice()).map_err(|e| self.err(e))?;
             }
         }
+        if batch.clear_txindex {
+            txn.delete_table(TXINDEX).map_err(|e| self.err(e))?;
+        }
+        if batch.clear_txindex || !batch.txindex.is_empty() {
+            let mut txindex = txn.open_table(TXINDEX).map_err(|e| self.err(e))?;
+            for (k, v) in &batch.txindex {
+                match v {
+                    Some(v) => {
+                        txindex.insert(k.as_slice(), v.as_slice()).map_err(|e| self.err(e))?;
+                    }
+                    None => {
+                        txindex.remove(k.as_slice()).map_err(|e| self.err(e))?;
+                    }
+                }
+            }
+        }
         txn.commit().map_err(|e| self.err(e))
+    }
+
+    /// The encoded transaction-index record for `txid`, if any.
+    pub fn get_txindex(&self, txid: &[u8; 32]) -> Result<Option<Vec<u8>>, DbError> {
+        let r = self.db.begin_read().map_err(|e| self.err(e))?;
+        let t = r.open_table(TXINDEX).map_err(|e| self.err(e))?;
+        let v = t.get(txid.as_slice()).map_err(|e| self.err(e))?;
+        Ok(v.map(|g| g.value().to_vec()))
     }
 
     /// Visits every coin in key order (txid, then vout), as Core's UTXO statistics do.

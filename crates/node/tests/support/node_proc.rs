@@ -88,6 +88,8 @@ pub struct NodeProc {
     /// The base datadir (kept alive for the test).
     pub datadir: PathBuf,
     _tmp: Option<tempfile::TempDir>,
+    /// Length of debug.log when this process started (the log is appended to across runs).
+    log_start: usize,
 }
 
 /// Starts a node with `args` (besides `-regtest -datadir=...`) and `modules` installed.
@@ -136,6 +138,7 @@ pub fn start_node_in(datadir: &Path, args: &[&str], modules: &[ModuleSpec]) -> N
     } else {
         vec!["-rpcport=0"]
     };
+    let log_start = std::fs::metadata(net_dir.join("debug.log")).map(|m| m.len() as usize).unwrap_or(0);
     let child = Command::new(env!("CARGO_BIN_EXE_blvm-node"))
         .arg("-regtest")
         .arg(format!("-datadir={}", datadir.display()))
@@ -151,6 +154,7 @@ pub fn start_node_in(datadir: &Path, args: &[&str], modules: &[ModuleSpec]) -> N
         child: Some(child),
         datadir: datadir.to_path_buf(),
         _tmp: None,
+        log_start,
     }
 }
 
@@ -196,10 +200,15 @@ impl NodeProc {
         panic!("timed out after {timeout:?} waiting for: {what}\n--- node log ---\n{}", self.log());
     }
 
-    /// Waits for NodeStartupCompleted in the log.
+    /// This process's part of debug.log.
+    pub fn run_log(&self) -> String {
+        self.log().get(self.log_start..).unwrap_or_default().to_string()
+    }
+
+    /// Waits for this process's NodeStartupCompleted in the log.
     pub fn wait_started(&self) {
         self.wait_until(Duration::from_secs(30), "node startup", |n| {
-            n.log().contains("node startup completed")
+            n.run_log().contains("node startup completed")
         });
     }
 

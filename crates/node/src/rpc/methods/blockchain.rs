@@ -214,6 +214,18 @@ pub fn read_only(node: &Arc<Node>, method: &str, p: &Params) -> Result<Value, Rp
             Ok(v)
         }
         "getdifficulty" => Ok(json!(difficulty(lock(node).tip().header.bits.to_consensus()))),
+        "getindexinfo" => {
+            // The transaction index is the only optional index; it catches up before the node
+            // starts and then moves with the tip, so it is always synced.
+            let name = p.opt_str(0)?;
+            let mut v = serde_json::Map::new();
+            if let Some(height) = lock(node).txindex_height() {
+                if name.is_none_or(|n| n == "txindex") {
+                    v.insert("txindex".into(), json!({"synced": true, "best_block_height": height}));
+                }
+            }
+            Ok(Value::Object(v))
+        }
         "getchaintxstats" => {
             let c = lock(node);
             let e = match p.opt_str(1)? {

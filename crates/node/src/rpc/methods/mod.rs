@@ -58,6 +58,7 @@ pub const METHODS: &[(&str, &str, &[&str])] = &[
     ),
     ("testmempoolaccept", "Rawtransactions", &["rawtxs", "maxfeerate"]),
     ("estimatesmartfee", "Util", &["conf_target", "estimate_mode"]),
+    ("getindexinfo", "Util", &["index_name"]),
     ("validateaddress", "Util", &["address"]),
     ("addnode", "Network", &["node", "command"]),
     ("clearbanned", "Network", &[]),

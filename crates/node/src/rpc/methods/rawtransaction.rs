@@ -1,5 +1,5 @@
 //! Raw transaction methods with Core's results and error messages: getrawtransaction (mempool,
-//! or a given block: this node has no -txindex), decoderawtransaction, decodescript,
+//! a given block, or the transaction index with -txindex), decoderawtransaction, decodescript,
 //! createrawtransaction.
 
 use super::super::descriptor::{address, decode_address, infer_descriptor_with_witness_script, solver, TxoutType};
@@ -85,22 +85,38 @@ pub fn getrawtransaction(node: &Arc<Node>, p: &Params) -> Result<Value, RpcError
         ));
     }
     let verbosity = parse_verbosity(p.get(1), 0)?;
-    let Some(bh) = p.get(2) else {
-        // Without a block hash only the mempool is searched (there is no -txindex); the chain
-        // lock is not held here, so the mempool may take it itself.
-        let Some(tx) = node.mempool().get(&txid) else {
-            return Err(RpcError::new(
-                code::INVALID_ADDRESS_OR_KEY,
-                "No such mempool transaction. Use -txindex or provide a block hash to enable blockchain transaction queries. Use gettransaction for wallet transactions.",
-            ));
-        };
-        if verbosity <= 0 {
-            return Ok(json!(hex(&serialize_core(&tx))));
+    let given_block = p.get(2).is_some();
+    let (hash, c) = match p.get(2) {
+        Some(bh) => {
+            let hash = BlockHash::from_byte_array(parse_hash(bh, "parameter 3")?);
+            (hash, node.chain_ref().lock().unwrap_or_else(|e| e.into_inner()))
         }
-        return Ok(tx_to_json(&tx, None, TxVerbosity::Details, true, net));
+        None => {
+            // The mempool first (the chain lock is not held here, so the mempool may take it
+            // itself), then the transaction index when -txindex is on.
+            if let Some(tx) = node.mempool().get(&txid) {
+                if verbosity <= 0 {
+                    return Ok(json!(hex(&serialize_core(&tx))));
+                }
+                return Ok(tx_to_json(&tx, None, TxVerbosity::Details, true, net));
+            }
+            let c = node.chain_ref().lock().unwrap_or_else(|e| e.into_inner());
+            let found = c
+                .indexed_transaction(&txid)
+                .map_err(|e| RpcError::new(code::DATABASE_ERROR, e.to_string()))?;
+            match found {
+                Some((hash, _)) => (hash, c),
+                None => {
+                    let msg = if c.txindex_height().is_some() {
+                        "No such mempool or blockchain transaction. Use gettransaction for wallet transactions."
+                    } else {
+                        "No such mempool transaction. Use -txindex or provide a block hash to enable blockchain transaction queries. Use gettransaction for wallet transactions."
+                    };
+                    return Err(RpcError::new(code::INVALID_ADDRESS_OR_KEY, msg));
+                }
+            }
+        }
     };
-    let hash = BlockHash::from_byte_array(parse_hash(bh, "parameter 3")?);
-    let c = node.chain_ref().lock().unwrap_or_else(|e| e.into_inner());
     let entry = c
         .entry(&hash)
         .ok_or_else(|| RpcError::new(code::INVALID_ADDRESS_OR_KEY, "Block hash not found"))?;
@@ -151,7 +167,10 @@ pub fn getrawtransaction(node: &Arc<Node>, p: &Params) -> Result<Value, RpcError
     };
     let mut v = tx_to_json(tx, undo.as_deref(), verb, true, net);
     if let Value::Object(o) = &mut v {
-        o.insert("in_active_chain".into(), json!(active));
+        // in_active_chain only when the block was given, as in Core.
+        if given_block {
+            o.insert("in_active_chain".into(), json!(active));
+        }
         o.insert("blockhash".into(), json!(hash.to_string()));
         if active {
             o.insert("confirmations".into(), json!(i64::from(c.height()) - i64::from(entry.height) + 1));
