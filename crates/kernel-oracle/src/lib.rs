@@ -15,5 +15,6 @@ pub mod base;
 pub mod diff;
 pub mod engine;
 pub mod kernel;
-pub mod mining;
+/// Regtest block building (shared with the node's tests).
+pub use blvm_testkit::mining;
 pub mod mutator;

@@ -1094,7 +1094,7 @@ fn bad_blk_sigops_counts_p2sh_and_witness_scripts_exactly() {
     let fee = coin.value - Amount::from_sat(500);
     let tip = hs.chain.tip().hash;
     let x = mining::build_block(
-        &mining::Parent::of(&hs.chain, &tip),
+        &mining::parent_of(&hs.chain, &tip),
         1,
         vec![funding.clone()],
         fee,
@@ -1122,7 +1122,7 @@ fn bad_blk_sigops_counts_p2sh_and_witness_scripts_exactly() {
         (vec![p2wsh(3, &wscript_4000)], "block-script-verify-flag-failed"),
         (vec![p2wsh(4, &wscript_4001)], "bad-blk-sigops"),
     ];
-    let parent = mining::Parent::of(&hs.chain, &x.block_hash());
+    let parent = mining::parent_of(&hs.chain, &x.block_hash());
     for (i, (inputs, reason)) in cases.into_iter().enumerate() {
         let n = inputs.len() as u64;
         let tx = Transaction {

@@ -136,7 +136,7 @@ async fn prune_deletes_old_files_keeps_the_last_288_blocks_and_the_chainstate() 
         let mut c = ChainManager::open(ChainParams::for_network(bitcoin::Network::Regtest), &net_dir, small_files.clone()).unwrap();
         for i in 0..300u64 {
             let tip = c.tip().hash;
-            let parent = mining::Parent::of(&c, &tip);
+            let parent = mining::parent_of(&c, &tip);
             let block = mining::build_block(&parent, 9000 + i, vec![], bitcoin::Amount::ZERO, mining::op_true());
             assert!(matches!(
                 c.process_block(&block).unwrap(),

@@ -53,7 +53,7 @@ fn env_with(settings: MempoolSettings) -> Env {
     let dir = tempfile::tempdir().unwrap();
     let mut chain = common::open_regtest(dir.path());
     for i in 0..110u64 {
-        let parent = Parent::of(&chain, &chain.tip().hash);
+        let parent = mining::parent_of(&chain, &chain.tip().hash);
         let b = mining::build_block(&parent, i, vec![], Amount::ZERO, p2wsh_op_true());
         assert_eq!(chain.process_block(&b).unwrap(), BlockOutcome::Accepted { connected: true });
     }
@@ -83,7 +83,7 @@ impl Env {
 
     fn parent(&self) -> Parent {
         let c = self.chain.lock().unwrap();
-        Parent::of(&c, &c.tip().hash)
+        mining::parent_of(&c, &c.tip().hash)
     }
 
     /// Processes a block and updates the mempool as the node does.
@@ -867,7 +867,7 @@ fn reorg_readmits_disconnected_transactions() {
     assert_ne!(e.chain.lock().unwrap().tip().hash, f1.block_hash(), "equal work: no reorg yet");
     let f1_parent = {
         let c = e.chain.lock().unwrap();
-        Parent::of(&c, &f1.block_hash())
+        mining::parent_of(&c, &f1.block_hash())
     };
     let f2 = e.mine_on(&f1_parent, vec![]);
     assert_eq!(
@@ -904,7 +904,7 @@ async fn node_persists_mempool_across_restart_and_publishes_events() {
     {
         let mut chain = common::open_regtest(&net_dir);
         for i in 0..101u64 {
-            let parent = Parent::of(&chain, &chain.tip().hash);
+            let parent = mining::parent_of(&chain, &chain.tip().hash);
             let b = mining::build_block(&parent, i, vec![], Amount::ZERO, p2wsh_op_true());
             chain.process_block(&b).unwrap();
         }
@@ -914,7 +914,7 @@ async fn node_persists_mempool_across_restart_and_publishes_events() {
             vout: 0,
         };
         let tx = spend(&[cb], (0..4).map(|_| op_true_out(10 * COIN)).collect());
-        let parent = Parent::of(&chain, &chain.tip().hash);
+        let parent = mining::parent_of(&chain, &chain.tip().hash);
         chain
             .process_block(&mining::build_block(&parent, 999, vec![tx.clone()], Amount::ZERO, p2wsh_op_true()))
             .unwrap();

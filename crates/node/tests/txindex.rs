@@ -65,7 +65,7 @@ fn assert_index_matches_chain(c: &ChainManager, all: &[Block], what: &str) {
 
 /// `n` coinbase-only blocks on `parent` (tagged so each branch differs).
 fn branch(c: &ChainManager, parent: BlockHash, n: usize, tag: u64) -> Vec<Block> {
-    let mut p = mining::Parent::of(c, &parent);
+    let mut p = mining::parent_of(c, &parent);
     let mut times = Vec::new();
     let mut out = Vec::new();
     for _ in 0..n {
@@ -108,7 +108,7 @@ fn txindex_follows_the_active_chain_through_reorgs_restarts_and_pauses() {
 
     // Reopened: the same answers from disk.
     drop(c);
-    let mut c = open(dir.path(), true);
+    let c = open(dir.path(), true);
     assert_index_matches_chain(&c, &all, "reopened");
 
     // Run without the index for a while; reopened with it, it catches up from where it stopped.

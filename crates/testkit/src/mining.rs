@@ -1,6 +1,5 @@
 //! Regtest block building: re-mining headers, recomputing merkle roots and BIP141 witness
 //! commitments, building new blocks on a parent, and anyone-can-spend transactions.
-//! (Adapted from crates/node/tests/support/mining.rs, which a crate cannot depend on.)
 
 use bitcoin::absolute::LockTime;
 use bitcoin::block::{Header, Version as BlockVersion};

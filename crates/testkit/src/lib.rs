@@ -1,0 +1,5 @@
+//! Test-only helpers shared by the node's integration tests and the differential oracle, so the
+//! regtest block builder exists once. It depends on `bitcoin` alone: what needs the chain engine
+//! (a parent read from a `ChainManager`) stays with the tests that have one.
+
+pub mod mining;
