@@ -328,6 +328,16 @@ impl ModuleClient {
         Self::connect_with_env(ModuleEnv::from_env()?).await
     }
 
+    /// What every module does first, in one call: connect from the environment, read its
+    /// configuration into `C` (`C::default()` when the node gave none) and its data directory
+    /// (`.` when the node set none).
+    pub async fn start<C: serde::de::DeserializeOwned + Default>() -> Result<(Self, C, PathBuf), ClientError> {
+        let client = Self::connect_from_env().await?;
+        let config = client.config_as::<C>()?.unwrap_or_default();
+        let data_dir = client.data_dir().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("."));
+        Ok((client, config, data_dir))
+    }
+
     /// Connects using an already-read [`ModuleEnv`].
     pub async fn connect_with_env(env: ModuleEnv) -> Result<Self, ClientError> {
         let config = ClientConfig {

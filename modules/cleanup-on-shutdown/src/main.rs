@@ -51,24 +51,13 @@ async fn main() {
 }
 
 async fn run() -> i32 {
-    let mut client = match ModuleClient::connect_from_env().await {
-        Ok(c) => c,
+    let (mut client, config, data_dir) = match ModuleClient::start::<Config>().await {
+        Ok(started) => started,
         Err(e) => {
-            eprintln!("cleanup-on-shutdown: cannot connect: {e}");
+            eprintln!("cleanup-on-shutdown: cannot start: {e}");
             return 2;
         }
     };
-    let config: Config = match client.config_as() {
-        Ok(c) => c.unwrap_or_default(),
-        Err(e) => {
-            eprintln!("cleanup-on-shutdown: {e}");
-            return 2;
-        }
-    };
-    let data_dir = client
-        .data_dir()
-        .map(|p| p.to_path_buf())
-        .unwrap_or_else(|| std::path::PathBuf::from("."));
     let mut store = match Store::open(&data_dir) {
         Ok(s) => s,
         Err(e) => {

@@ -73,24 +73,13 @@ async fn main() {
 }
 
 async fn run() -> i32 {
-    let mut client = match ModuleClient::connect_from_env().await {
-        Ok(c) => c,
+    let (mut client, config, data_dir) = match ModuleClient::start::<Config>().await {
+        Ok(started) => started,
         Err(e) => {
-            eprintln!("disk-space: cannot connect: {e}");
+            eprintln!("disk-space: cannot start: {e}");
             return 2;
         }
     };
-    let config: Config = match client.config_as() {
-        Ok(c) => c.unwrap_or_default(),
-        Err(e) => {
-            eprintln!("disk-space: {e}");
-            return 2;
-        }
-    };
-    let data_dir = client
-        .data_dir()
-        .map(|p| p.to_path_buf())
-        .unwrap_or_else(|| std::path::PathBuf::from("."));
     let cache_dir = data_dir.join("cache");
     if let Err(e) = std::fs::create_dir_all(&cache_dir).and_then(|_| cache::prefill(&cache_dir, config.prefill_files, config.prefill_bytes))
     {

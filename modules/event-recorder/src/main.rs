@@ -138,18 +138,14 @@ impl Summary {
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
     let started = Instant::now();
-    let mut client = match ModuleClient::connect_from_env().await {
-        Ok(c) => c,
+    // The configuration stays a JSON value (Null when none): the recorder reads optional keys.
+    let (mut client, cfg, data_dir) = match ModuleClient::start::<Value>().await {
+        Ok(started) => started,
         Err(e) => {
-            eprintln!("event-recorder: cannot connect: {e}");
+            eprintln!("event-recorder: cannot start: {e}");
             std::process::exit(2);
         }
     };
-    let data_dir = client
-        .data_dir()
-        .map(|p| p.to_path_buf())
-        .unwrap_or_else(|| std::path::PathBuf::from("."));
-    let cfg = client.config().cloned().unwrap_or(Value::Null);
     let flag = |k: &str, d: bool| cfg.get(k).and_then(Value::as_bool).unwrap_or(d);
     let num = |k: &str| cfg.get(k).and_then(Value::as_u64);
     let _ = std::fs::create_dir_all(&data_dir);

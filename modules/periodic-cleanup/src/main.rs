@@ -66,24 +66,13 @@ async fn main() {
 }
 
 async fn run() -> i32 {
-    let mut client = match ModuleClient::connect_from_env().await {
-        Ok(c) => c,
+    let (mut client, config, data_dir) = match ModuleClient::start::<Config>().await {
+        Ok(started) => started,
         Err(e) => {
-            eprintln!("periodic-cleanup: cannot connect: {e}");
+            eprintln!("periodic-cleanup: cannot start: {e}");
             return 2;
         }
     };
-    let config: Config = match client.config_as() {
-        Ok(c) => c.unwrap_or_default(),
-        Err(e) => {
-            eprintln!("periodic-cleanup: {e}");
-            return 2;
-        }
-    };
-    let data_dir = client
-        .data_dir()
-        .map(|p| p.to_path_buf())
-        .unwrap_or_else(|| std::path::PathBuf::from("."));
     let dir = data_dir.join("records");
     if let Err(e) = std::fs::create_dir_all(&dir).and_then(|_| records::prefill(&dir, &config.prefill_ages_days)) {
         eprintln!("periodic-cleanup: cannot prepare {}: {e}", dir.display());
