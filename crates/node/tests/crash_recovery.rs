@@ -14,7 +14,8 @@
 //! - `sigkill_during_frequent_flushes`: this test binary re-runs itself as the child, importing
 //!   in-process through the library with a 256 KiB coins cache, so the cache-full flush (fsync of
 //!   the block/undo files, then one redb commit of coins + index + best block + scan position)
-//!   happens every few blocks and the kills land before, inside and after those commits.
+//!   happens every few blocks and the kills land before, inside and after those commits. It
+//!   runs with the transaction index on, which must survive every kill without a rebuild.
 //!
 //! Kill points: every fourth kill comes at a random time within the previous run's open/replay
 //! time; the others come when the block files reach a random size in the not-yet-stored part of
@@ -365,7 +366,8 @@ struct KillRecord {
 /// Every fourth kill is `Early` (it mostly lands while the node opens the database and replays
 /// block files); the others are `AtStoredBytes`, spread over the remaining import so that the
 /// kills cover the whole chain instead of piling up wherever a restart spends its first seconds.
-fn crash_scenario(name: &str, launcher: Launcher, prefix: &Prefix, expected: &FinalState) {
+/// Runs the kill loop and the final checks; returns the temp dir holding the datadir (`crash/`).
+fn crash_scenario(name: &str, launcher: Launcher, prefix: &Prefix, expected: &FinalState) -> tempfile::TempDir {
     let seed = seed();
     println!("{name}: BLVM_CRASH_SEED={seed} (set it to replay this schedule)");
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
@@ -512,6 +514,7 @@ fn crash_scenario(name: &str, launcher: Launcher, prefix: &Prefix, expected: &Fi
         killed - in_open,
         records.iter().filter(|r| r.torn_tail).count()
     );
+    dir
 }
 
 #[test]
@@ -519,7 +522,7 @@ fn sigkill_node_binary_during_import() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let prefix = write_prefix(NODE_BLOCKS);
     let expected = reference(&prefix);
-    crash_scenario("node-binary", Launcher::NodeBinary, &prefix, &expected);
+    let _ = crash_scenario("node-binary", Launcher::NodeBinary, &prefix, &expected);
 }
 
 #[test]
@@ -539,7 +542,43 @@ fn sigkill_during_frequent_flushes() {
         "only {flushes} mid-import flushes with a {FLUSH_DBCACHE_BYTES}-byte cache"
     );
     assert_eq!(read_state(&datadir), expected, "in-process import differs from the node binary's");
-    crash_scenario("frequent-flush", Launcher::FrequentFlushChild, &prefix, &expected);
+    let crashed = crash_scenario("frequent-flush", Launcher::FrequentFlushChild, &prefix, &expected);
+    check_txindex_after_crashes(&crashed.path().join("crash"), &prefix);
+}
+
+/// The child keeps `-txindex`: after every kill the stored index must still describe a block
+/// of the active chain (it is committed with the chainstate), so no run ever had to rebuild it,
+/// and in the end it finds every transaction of the file in its block.
+fn check_txindex_after_crashes(datadir: &Path, prefix: &Prefix) {
+    let log = std::fs::read_to_string(debug_log(datadir)).unwrap_or_default();
+    assert!(
+        !log.contains("rebuilding it"),
+        "a run found the transaction index off the active chain"
+    );
+    let settings = ChainSettings {
+        txindex: true,
+        ..settings()
+    };
+    let chain = ChainManager::open(
+        ChainParams::for_network(bitcoin::Network::Regtest),
+        &datadir.join("regtest"),
+        settings,
+    )
+    .expect("open");
+    assert_eq!(chain.txindex_height(), Some(chain.height()));
+    let data = std::fs::read(&prefix.path).expect("read prefix");
+    let mut start = 0usize;
+    let mut txs = 0;
+    for (hash, end) in prefix.hashes.iter().zip(&prefix.frame_ends) {
+        let block: Block = deserialize(&data[start + 8..*end as usize]).expect("block");
+        for tx in &block.txdata {
+            let found = chain.indexed_transaction(&tx.compute_txid()).expect("lookup");
+            assert_eq!(found.as_ref().map(|f| f.0), Some(*hash), "txid {}", tx.compute_txid());
+            txs += 1;
+        }
+        start = *end as usize;
+    }
+    println!("frequent-flush: transaction index finds all {txs} transactions after the kills");
 }
 
 /// Not a test: the child process of `sigkill_during_frequent_flushes`, which starts this binary
@@ -572,6 +611,7 @@ fn crash_child_import() {
     let settings = ChainSettings {
         dbcache_bytes: dbcache.parse().unwrap(),
         script_threads: 2,
+        txindex: true,
         ..Default::default()
     };
     let mut chain = ChainManager::open(ChainParams::for_network(bitcoin::Network::Regtest), &net_dir, settings).expect("open chain");
