@@ -107,6 +107,7 @@ pub const OPTIONS: &[(&str, OptKind, &str, &str)] = &[
     ("loadblock", OptKind::Str, "", "Import blocks from this file (hex lines or blk-framed) after startup; repeatable"),
     ("progressinterval", OptKind::Int, "2000", "Milliseconds between progress lines of import and -loadblock, and of block download when given (which otherwise logs every 5 s); 1..=3600000"),
     ("txindex", OptKind::Bool, "0", "Maintain an index of every transaction in the chain (getrawtransaction by txid); not with -prune"),
+    ("blockfilterindex", OptKind::Bool, "0", "Maintain the BIP158 basic block filter index (getblockfilter); =basic works too"),
     ("metricsbind", OptKind::Str, "", "Serve Prometheus metrics at http://<addr>/metrics (IP:port; off when empty)"),
     ("prune", OptKind::Int, "0", "Keep block files under this many MiB (0 = off, >= 550 as in Core)"),
     ("fastprune", OptKind::Bool, "0", "Use tiny (64 KiB) block files, for pruning tests"),
@@ -184,6 +185,8 @@ pub struct NodeConfig {
     pub fastprune: bool,
     /// Maintain the transaction index (-txindex).
     pub txindex: bool,
+    /// Maintain the basic block filter index (-blockfilterindex).
+    pub blockfilterindex: bool,
     /// Accept token-less module connections.
     pub allow_unauth_modules: bool,
     /// Serve JSON-RPC.
@@ -289,6 +292,7 @@ pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<(NodeConfig
         prune_mib: 0,
         fastprune: false,
         txindex: false,
+        blockfilterindex: false,
         allow_unauth_modules: false,
         server: true,
         rpc_port: None,
@@ -413,6 +417,19 @@ pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<(NodeConfig
                 }
             }
             "txindex" => cfg.txindex = flag()?,
+            "blockfilterindex" => {
+                // Core's values: 0, 1 (every filter type) or a type name; "basic" is the only type.
+                let on = if v == "basic" {
+                    true
+                } else {
+                    parse_bool(&name, &v).map_err(|_| ConfigError::BadValue {
+                        key: name.clone(),
+                        value: v.clone(),
+                        expected: "0, 1 or basic",
+                    })?
+                };
+                cfg.blockfilterindex = on != negated;
+            }
             "metricsbind" => {
                 let addr = v
                     .parse::<std::net::SocketAddr>()

@@ -33,6 +33,7 @@ fn chain_settings(cfg: &NodeConfig) -> ChainSettings {
     let mut s = ChainSettings {
         dbcache_bytes: (cfg.dbcache_mib as usize) << 20,
         txindex: cfg.txindex,
+        blockfilterindex: cfg.blockfilterindex,
         ..Default::default()
     };
     if cfg.script_threads > 0 {

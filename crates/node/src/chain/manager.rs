@@ -2,6 +2,7 @@
 
 use super::error::ChainError;
 use super::events::{ChainNotification, FlushReason, FlushReport};
+use super::filterindex::PendingFilters;
 use super::index::{status, BlockIndexEntry};
 use super::txindex::PendingTxIndex;
 use crate::chainstate::cache::{BlockView, CoinsCache};
@@ -71,6 +72,8 @@ pub struct ChainSettings {
     pub coinbase_maturity: u32,
     /// Maintain the transaction index (`-txindex`).
     pub txindex: bool,
+    /// Maintain the basic block filter index (`-blockfilterindex`).
+    pub blockfilterindex: bool,
 }
 
 fn system_clock() -> i64 {
@@ -89,6 +92,7 @@ impl Default for ChainSettings {
             clock: system_clock,
             coinbase_maturity: COINBASE_MATURITY,
             txindex: false,
+            blockfilterindex: false,
         }
     }
 }
@@ -128,6 +132,7 @@ pub struct ChainManager {
     last_flush: Instant,
     last_reject: Option<Reject>,
     txindex: Option<PendingTxIndex>,
+    filters: Option<PendingFilters>,
 }
 
 impl ChainManager {
@@ -154,10 +159,14 @@ impl ChainManager {
             last_flush: Instant::now(),
             last_reject: None,
             txindex: None,
+            filters: None,
         };
         cm.load()?;
         if cm.settings.txindex {
             cm.sync_txindex()?;
+        }
+        if cm.settings.blockfilterindex {
+            cm.sync_filters()?;
         }
         Ok(cm)
     }
@@ -396,7 +405,9 @@ impl ChainManager {
 
     /// Approximate bytes used by the coins cache.
     pub fn cache_usage(&self) -> usize {
-        self.coins.memory_usage() + self.txindex.as_ref().map_or(0, |t| t.memory_usage())
+        self.coins.memory_usage()
+            + self.txindex.as_ref().map_or(0, |t| t.memory_usage())
+            + self.filters.as_ref().map_or(0, |f| f.memory_usage())
     }
 
     /// Time since the last successful flush.
@@ -874,6 +885,9 @@ impl ChainManager {
         if let Some(t) = &mut self.txindex {
             t.add_block(hash, block);
         }
+        if self.filters.is_some() {
+            self.record_filter(hash, block, &spent_all)?;
+        }
         self.notifications.push(ChainNotification::BlockConnected {
             hash,
             height,
@@ -994,6 +1008,12 @@ impl ChainManager {
         if let Some(t) = &mut self.txindex {
             (batch.clear_txindex, batch.txindex) = t.take();
             batch.meta.push((txindex_sync::META_TXINDEX_BEST, t.best.to_byte_array().to_vec()));
+        }
+        if let Some(f) = &mut self.filters {
+            batch.filters = f.take();
+            batch
+                .meta
+                .push((filterindex_sync::META_FILTERS_BEST, f.best.to_byte_array().to_vec()));
         }
         self.db.commit(batch)?;
         if self.coins.memory_usage() > self.settings.dbcache_bytes / 2 {
@@ -1125,3 +1145,6 @@ mod tests;
 
 #[path = "txindex_sync.rs"]
 mod txindex_sync;
+
+#[path = "filterindex_sync.rs"]
+mod filterindex_sync;

@@ -2,6 +2,7 @@
 
 pub mod error;
 pub mod events;
+pub mod filterindex;
 pub mod index;
 pub mod manager;
 pub mod txindex;

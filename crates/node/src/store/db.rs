@@ -1,5 +1,5 @@
-//! The embedded database (redb): block index, UTXO set, transaction index and chain metadata,
-//! with atomic flushes.
+//! The embedded database (redb): block index, UTXO set, transaction index, block filters and
+//! chain metadata, with atomic flushes.
 
 use redb::{Database, ReadOnlyTable, ReadableTable, TableDefinition};
 use std::path::{Path, PathBuf};
@@ -9,6 +9,7 @@ const INDEX: TableDefinition<&[u8], &[u8]> = TableDefinition::new("block_index")
 const COINS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("coins");
 const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 const TXINDEX: TableDefinition<&[u8], &[u8]> = TableDefinition::new("txindex");
+const FILTERS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("blockfilter_basic");
 
 /// A database failure, naming the database file.
 #[derive(Debug, Error)]
@@ -44,6 +45,8 @@ pub struct FlushBatch {
     pub txindex: Vec<([u8; 32], Option<Vec<u8>>)>,
     /// Empty the transaction index before applying `txindex` (it is being rebuilt).
     pub clear_txindex: bool,
+    /// Basic block filter records keyed by block hash.
+    pub filters: Vec<([u8; 32], Vec<u8>)>,
 }
 
 /// The chain database.
@@ -80,6 +83,7 @@ impl ChainDb {
         txn.open_table(COINS).map_err(|e| me.err(e))?;
         txn.open_table(META).map_err(|e| me.err(e))?;
         txn.open_table(TXINDEX).map_err(|e| me.err(e))?;
+        txn.open_table(FILTERS).map_err(|e| me.err(e))?;
         txn.commit().map_err(|e| me.err(e))?;
         Ok(me)
     }
@@ -154,6 +158,12 @@ impl ChainDb {
                 meta.insert(*k, v.as_slice()).map_err(|e| self.err(e))?;
             }
         }
+        if !batch.filters.is_empty() {
+            let mut filters = txn.open_table(FILTERS).map_err(|e| self.err(e))?;
+            for (k, v) in &batch.filters {
+                filters.insert(k.as_slice(), v.as_slice()).map_err(|e| self.err(e))?;
+            }
+        }
         if batch.clear_txindex {
             txn.delete_table(TXINDEX).map_err(|e| self.err(e))?;
         }
@@ -178,6 +188,14 @@ impl ChainDb {
         let r = self.db.begin_read().map_err(|e| self.err(e))?;
         let t = r.open_table(TXINDEX).map_err(|e| self.err(e))?;
         let v = t.get(txid.as_slice()).map_err(|e| self.err(e))?;
+        Ok(v.map(|g| g.value().to_vec()))
+    }
+
+    /// The encoded basic block filter record of `block`, if any.
+    pub fn get_filter(&self, block: &[u8; 32]) -> Result<Option<Vec<u8>>, DbError> {
+        let r = self.db.begin_read().map_err(|e| self.err(e))?;
+        let t = r.open_table(FILTERS).map_err(|e| self.err(e))?;
+        let v = t.get(block.as_slice()).map_err(|e| self.err(e))?;
         Ok(v.map(|g| g.value().to_vec()))
     }
 

@@ -218,13 +218,38 @@ pub fn read_only(node: &Arc<Node>, method: &str, p: &Params) -> Result<Value, Rp
             // The transaction index is the only optional index; it catches up before the node
             // starts and then moves with the tip, so it is always synced.
             let name = p.opt_str(0)?;
+            let c = lock(node);
             let mut v = serde_json::Map::new();
-            if let Some(height) = lock(node).txindex_height() {
-                if name.is_none_or(|n| n == "txindex") {
-                    v.insert("txindex".into(), json!({"synced": true, "best_block_height": height}));
+            for (index, height) in [
+                ("txindex", c.txindex_height()),
+                ("basic block filter index", c.filter_index_height()),
+            ] {
+                if let Some(height) = height.filter(|_| name.is_none_or(|n| n == index)) {
+                    v.insert(index.into(), json!({"synced": true, "best_block_height": height}));
                 }
             }
             Ok(Value::Object(v))
+        }
+        "getblockfilter" => {
+            let hash = chain_hash(p, 0)?;
+            let kind = p.opt_str(1)?.unwrap_or("basic");
+            if kind != "basic" {
+                return Err(RpcError::new(code::INVALID_ADDRESS_OR_KEY, "Unknown filtertype"));
+            }
+            let c = lock(node);
+            if c.filter_index_height().is_none() {
+                return Err(RpcError::new(code::MISC_ERROR, "Index is not enabled for filtertype basic"));
+            }
+            if c.entry(&hash).is_none() {
+                return Err(RpcError::new(code::INVALID_ADDRESS_OR_KEY, "Block not found"));
+            }
+            let record = c
+                .block_filter(&hash)
+                .map_err(|e| RpcError::new(code::DATABASE_ERROR, e.to_string()))?;
+            let Some(record) = record else {
+                return Err(RpcError::new(code::MISC_ERROR, "Filter not found."));
+            };
+            Ok(json!({"filter": hex(&record.filter), "header": record.header.to_string()}))
         }
         "getchaintxstats" => {
             let c = lock(node);

@@ -21,6 +21,7 @@ pub const METHODS: &[(&str, &str, &[&str])] = &[
     ("getblock", "Blockchain", &["blockhash", "verbosity|verbose"]),
     ("getblockchaininfo", "Blockchain", &[]),
     ("getblockcount", "Blockchain", &[]),
+    ("getblockfilter", "Blockchain", &["blockhash", "filtertype"]),
     ("getblockhash", "Blockchain", &["height"]),
     ("getblockheader", "Blockchain", &["blockhash", "verbose"]),
     ("getchaintips", "Blockchain", &[]),
