@@ -181,6 +181,7 @@ pub struct Node {
     metrics_addr: Mutex<Option<std::net::SocketAddr>>,
     net: Arc<crate::p2p::Net>,
     pub(crate) mempool: Arc<Mempool>,
+    tip_seq: watch::Sender<u64>,
     _lock: DatadirLock,
 }
 
@@ -295,6 +296,7 @@ impl Node {
             metrics_addr: Mutex::new(None),
             net,
             mempool,
+            tip_seq: watch::channel(0).0,
             _lock: lock_,
         });
         if let Some(rpc) = node.settings.rpc.clone() {
@@ -522,6 +524,13 @@ impl Node {
             self.bus.publish(payload);
         }
         self.net.notify_tip();
+        self.tip_seq.send_modify(|s| *s = s.wrapping_add(1));
+    }
+
+    /// Wakes on every active-chain change and when shutdown begins, so RPC waits
+    /// (`waitfornewblock` and friends) need no polling and end promptly on stop.
+    pub fn tip_watch(&self) -> watch::Receiver<u64> {
+        self.tip_seq.subscribe()
     }
 
     async fn load_block_file(&self, path: &std::path::Path, stop: &mut watch::Receiver<bool>) -> Result<(), String> {
@@ -605,6 +614,7 @@ impl Node {
         if self.shutting_down.swap(true, Ordering::SeqCst) {
             self.force_fast_shutdown();
         }
+        self.tip_seq.send_modify(|s| *s = s.wrapping_add(1));
         if let ShutdownReason::Error(detail) = &reason {
             tracing::error!("shutting down because of an error: {detail}");
         }
