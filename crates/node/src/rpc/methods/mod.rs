@@ -1,13 +1,17 @@
 //! RPC method table (names and Core's argument names) and dispatch.
 
 mod blockchain;
+mod blockstats;
+mod chainctl;
 mod control;
 mod descriptor;
 mod mempool;
 mod mining;
+mod netctl;
 mod network;
 mod node_ops;
 mod rawtransaction;
+mod wait;
 
 use super::error::{code, RpcError};
 use super::params::Params;
@@ -23,8 +27,10 @@ pub const METHODS: &[(&str, &str, &[&str])] = &[
     ("getblockcount", "Blockchain", &[]),
     ("getblockhash", "Blockchain", &["height"]),
     ("getblockheader", "Blockchain", &["blockhash", "verbose"]),
+    ("getblockstats", "Blockchain", &["hash_or_height", "stats"]),
     ("getchaintips", "Blockchain", &[]),
     ("getchaintxstats", "Blockchain", &["nblocks", "blockhash"]),
+    ("getdeploymentinfo", "Blockchain", &["blockhash"]),
     ("getdifficulty", "Blockchain", &[]),
     ("gettxout", "Blockchain", &["txid", "n", "include_mempool"]),
     ("getmempoolancestors", "Blockchain", &["txid", "verbose"]),
@@ -33,13 +39,18 @@ pub const METHODS: &[(&str, &str, &[&str])] = &[
     ("getmempoolinfo", "Blockchain", &[]),
     ("getrawmempool", "Blockchain", &["verbose", "mempool_sequence"]),
     ("gettxoutsetinfo", "Blockchain", &["hash_type", "hash_or_height", "use_index"]),
+    ("preciousblock", "Blockchain", &["blockhash"]),
     ("pruneblockchain", "Blockchain", &["height"]),
     ("savemempool", "Blockchain", &[]),
     ("verifychain", "Blockchain", &["checklevel", "nblocks"]),
+    ("waitforblock", "Blockchain", &["blockhash", "timeout"]),
+    ("waitforblockheight", "Blockchain", &["height", "timeout"]),
+    ("waitfornewblock", "Blockchain", &["timeout", "current_tip"]),
     ("getblocktemplate", "Mining", &["template_request"]),
     ("getmininginfo", "Mining", &[]),
     ("getnetworkhashps", "Mining", &["nblocks", "height"]),
     ("submitblock", "Mining", &["hexdata", "dummy"]),
+    ("submitheader", "Mining", &["hexdata"]),
     ("generateblock", "Generating", &["output", "transactions", "submit"]),
     ("generatetoaddress", "Generating", &["nblocks", "address", "maxtries"]),
     ("generatetodescriptor", "Generating", &["num_blocks", "descriptor", "maxtries"]),
@@ -62,13 +73,16 @@ pub const METHODS: &[(&str, &str, &[&str])] = &[
     ("addnode", "Network", &["node", "command"]),
     ("clearbanned", "Network", &[]),
     ("disconnectnode", "Network", &["address", "nodeid"]),
+    ("getaddednodeinfo", "Network", &["node"]),
     ("getconnectioncount", "Network", &[]),
     ("getnettotals", "Network", &[]),
     ("getnetworkinfo", "Network", &[]),
+    ("getnodeaddresses", "Network", &["count", "network"]),
     ("getpeerinfo", "Network", &[]),
     ("listbanned", "Network", &[]),
     ("ping", "Network", &[]),
     ("setban", "Network", &["subnet", "command", "bantime", "absolute"]),
+    ("setnetworkactive", "Network", &["state"]),
     ("help", "Control", &["command"]),
     ("stop", "Control", &["wait"]),
     ("uptime", "Control", &[]),
@@ -99,6 +113,20 @@ pub async fn dispatch(node: &Arc<Node>, method: &str, params: Option<&Value>) ->
             node_ops::maintenance(node, method, &p).await
         }
         "submitblock" => blockchain::submitblock(node, &p).await,
+        "waitfornewblock" | "waitforblock" | "waitforblockheight" => wait::call(node, method, &p).await,
+        "setnetworkactive" | "getaddednodeinfo" | "getnodeaddresses" => netctl::call(node, method, &p).await,
+        "getblockstats" | "getdeploymentinfo" | "preciousblock" | "submitheader" => {
+            let node = node.clone();
+            let method = method.to_string();
+            tokio::task::spawn_blocking(move || match method.as_str() {
+                "getblockstats" => blockstats::getblockstats(&node, &p),
+                "getdeploymentinfo" => chainctl::getdeploymentinfo(&node, &p),
+                "preciousblock" => chainctl::preciousblock(&node, &p),
+                _ => chainctl::submitheader(&node, &p),
+            })
+            .await
+            .map_err(|e| RpcError::new(code::INTERNAL_ERROR, e.to_string()))?
+        }
         "addnode" | "clearbanned" | "disconnectnode" | "getconnectioncount" | "getnettotals" | "getnetworkinfo" | "getpeerinfo"
         | "listbanned" | "ping" | "setban" => network::call(node, method, &p).await,
         "generatetoaddress" | "generatetodescriptor" | "generateblock" | "getblocktemplate" | "getmininginfo" | "getnetworkhashps" => {
