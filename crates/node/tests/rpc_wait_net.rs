@@ -1,7 +1,7 @@
 //! Real `blvm-node` processes: the blocking waits (waitfornewblock, waitforblock,
 //! waitforblockheight) woken by blocks mined from another thread, their timeouts and their end
-//! at shutdown; setnetworkactive (peers dropped, connections refused, networkactive reported),
-//! getaddednodeinfo and getnodeaddresses.
+//! at shutdown; getrpcinfo while a wait runs; setnetworkactive (peers dropped, connections
+//! refused, networkactive reported), getaddednodeinfo and getnodeaddresses.
 
 mod common;
 #[path = "support/http.rs"]
@@ -77,6 +77,12 @@ fn waits_end_on_new_blocks_timeouts_and_shutdown() {
     let mined = rpc(&n, port, "generatetoaddress", json!([1, addr]));
     let (reply, _) = waiting.recv_timeout(Duration::from_secs(10)).expect("woken by the new block");
     assert_eq!(reply["result"], json!({"hash": mined[0], "height": 2}), "{reply}");
+    let info = rpc(&n, port, "getrpcinfo", json!([]));
+    assert_eq!(
+        info["active_commands"].as_array().unwrap().len(),
+        1,
+        "finished calls leave the list: {info}"
+    );
 
     // With a timeout and no block: the current tip after about the timeout.
     let now = tip(&n, port);

@@ -182,6 +182,7 @@ pub struct Node {
     net: Arc<crate::p2p::Net>,
     pub(crate) mempool: Arc<Mempool>,
     tip_seq: watch::Sender<u64>,
+    rpc_active: crate::rpc::active::ActiveCommands,
     _lock: DatadirLock,
 }
 
@@ -297,6 +298,7 @@ impl Node {
             net,
             mempool,
             tip_seq: watch::channel(0).0,
+            rpc_active: Default::default(),
             _lock: lock_,
         });
         if let Some(rpc) = node.settings.rpc.clone() {
@@ -525,6 +527,11 @@ impl Node {
         }
         self.net.notify_tip();
         self.tip_seq.send_modify(|s| *s = s.wrapping_add(1));
+    }
+
+    /// RPC calls in progress (`getrpcinfo`).
+    pub fn rpc_active(&self) -> &crate::rpc::active::ActiveCommands {
+        &self.rpc_active
     }
 
     /// Wakes on every active-chain change and when shutdown begins, so RPC waits

@@ -87,6 +87,7 @@ pub const METHODS: &[(&str, &str, &[&str])] = &[
     ("stop", "Control", &["wait"]),
     ("uptime", "Control", &[]),
     ("getmemoryinfo", "Control", &["mode"]),
+    ("getrpcinfo", "Control", &[]),
     ("listmodules", "Modules", &[]),
     ("loadmodule", "Modules", &["name"]),
     ("unloadmodule", "Modules", &["name"]),
@@ -103,7 +104,9 @@ pub async fn dispatch(node: &Arc<Node>, method: &str, params: Option<&Value>) ->
         return Err(RpcError::new(code::METHOD_NOT_FOUND, "Method not found"));
     };
     let p = Params::from_request(params, names)?;
+    let _running = node.rpc_active().begin(method);
     match method {
+        "getrpcinfo" => Ok(control::rpcinfo(node)),
         "help" => control::help(&p),
         "stop" => control::stop(node),
         "uptime" => Ok(control::uptime(node)),
