@@ -457,6 +457,10 @@ async fn deploymentinfo_submitheader_and_preciousblock() {
     );
     let hdr = n.call("getblockheader", json!([hash])).await;
     assert_eq!(hdr["height"], json!(301));
+    assert_eq!(
+        n.try_call("getblockstats", json!([hash])).await.unwrap_err(),
+        json!({"code": -8, "message": "Block is not in chain regtest"})
+    );
     // Unknown parent, bad proof of work, undecodable data.
     let mut orphan = header;
     orphan.prev_blockhash = bitcoin::BlockHash::from_byte_array([9; 32]);
