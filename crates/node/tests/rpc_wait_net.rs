@@ -99,6 +99,10 @@ fn waits_end_on_new_blocks_timeouts_and_shutdown() {
         now
     );
     assert!(t.elapsed() < Duration::from_secs(5));
+    // A timeout too large for the clock waits like no timeout (and does not crash the node).
+    let huge = call_async(&n, port, "waitfornewblock", json!([i64::MAX]));
+    assert!(huge.recv_timeout(Duration::from_millis(300)).is_err());
+    assert_eq!(rpc(&n, port, "getblockcount", json!([])), 2, "node still answers");
     assert_eq!(
         rpc_raw(&n, port, "waitfornewblock", json!([-1]))["error"],
         json!({"code": -1, "message": "Negative timeout"})

@@ -56,7 +56,8 @@ fn hash_arg(p: &Params, i: usize, name: &str) -> Result<BlockHash, RpcError> {
 
 /// Waits until `done(tip)` holds, the deadline passes or the node shuts down; returns the tip then.
 async fn wait_until(node: &Arc<Node>, limit: Option<Duration>, mut done: impl FnMut((BlockHash, u32)) -> bool) -> Value {
-    let deadline = limit.map(|d| Instant::now() + d);
+    // A timeout too far away to represent is the same as none.
+    let deadline = limit.and_then(|d| Instant::now().checked_add(d));
     // Subscribe before the first check so a change between check and sleep is not missed.
     let mut rx = node.tip_watch();
     loop {
