@@ -1,7 +1,8 @@
 //! getblockstats, getdeploymentinfo, submitheader and preciousblock over real HTTP JSON-RPC
 //! calls to an in-process node: on the Core-made 300-block chain (every statistic that can be
 //! derived independently from the raw blocks, and the fees against Core's own getblock answers),
-//! and on a fresh chain with a handcrafted block whose fees are known.
+//! and on a fresh chain with a handcrafted block whose fees are known; preciousblock switching
+//! between tips of equal work.
 
 mod common;
 #[path = "support/http.rs"]
@@ -485,7 +486,8 @@ async fn deploymentinfo_submitheader_and_preciousblock() {
         json!({"code": -22, "message": "Block header decode failed"})
     );
 
-    // preciousblock: known blocks accepted (tip unchanged), unknown ones are Core's error.
+    // preciousblock on an ancestor (less work than the tip): accepted, tip unchanged; unknown
+    // hashes are Core's error.
     assert_eq!(n.call("preciousblock", json!([core["blocks"][150]["hash"]])).await, Value::Null);
     assert_eq!(n.call("getbestblockhash", json!([])).await, core["tip_hash"]);
     assert_eq!(
@@ -493,5 +495,68 @@ async fn deploymentinfo_submitheader_and_preciousblock() {
         json!({"code": -5, "message": "Block not found"})
     );
     assert_eq!(n.try_call("preciousblock", json!(["zz"])).await.unwrap_err()["code"], json!(-8));
+    n.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn preciousblock_switches_between_equal_work_tips() {
+    let n = TestNode::start(false).await;
+    let payout = mining::p2wsh_op_true();
+    let addr = bitcoin::Address::from_script(&payout, bitcoin::Network::Regtest)
+        .unwrap()
+        .to_string();
+    let mined = n.call("generatetoaddress", json!([2, addr])).await;
+    let (t1, t2) = (mined[0].as_str().unwrap().to_string(), mined[1].as_str().unwrap().to_string());
+    // A competing block on t1: as much work as t2, received later, so t2 stays active.
+    let fork = {
+        let c = n.node.chain();
+        let c = c.lock().unwrap();
+        let parent = mining::Parent::of(&c, &t1.parse().unwrap());
+        mining::build_block(&parent, 77, vec![], Amount::ZERO, payout.clone())
+    };
+    let b2 = fork.block_hash().to_string();
+    n.call("submitblock", json!([bitcoin::consensus::encode::serialize_hex(&fork)]))
+        .await;
+    assert_eq!(n.call("getbestblockhash", json!([])).await, json!(t2));
+    let status = |tips: &Value, h: &str| {
+        tips.as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["hash"] == json!(h))
+            .map(|t| t["status"].clone())
+    };
+    assert_eq!(status(&n.call("getchaintips", json!([])).await, &b2), Some(json!("valid-fork")));
+
+    // preciousblock on the fork: a real reorg to it; a wait sees the new tip.
+    let waiter = {
+        let (addr, creds) = (n.addr.clone(), n.creds.clone());
+        tokio::task::spawn_blocking(move || http::call(&addr, &creds, "waitfornewblock", json!([10000])))
+    };
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(n.call("preciousblock", json!([b2])).await, Value::Null);
+    assert_eq!(n.call("getbestblockhash", json!([])).await, json!(b2));
+    assert_eq!(waiter.await.unwrap()["result"], json!({"hash": b2, "height": 2}));
+    let tips = n.call("getchaintips", json!([])).await;
+    assert_eq!(status(&tips, &b2), Some(json!("active")));
+    assert_eq!(status(&tips, &t2), Some(json!("valid-fork")));
+    assert_eq!(n.call("getblockheader", json!([t2])).await["confirmations"], json!(-1));
+
+    // And back; an ancestor (less work) changes nothing.
+    assert_eq!(n.call("preciousblock", json!([t2])).await, Value::Null);
+    assert_eq!(n.call("getbestblockhash", json!([])).await, json!(t2));
+    assert_eq!(n.call("preciousblock", json!([t1])).await, Value::Null);
+    assert_eq!(n.call("getbestblockhash", json!([])).await, json!(t2));
+    // More work wins over the precious choice, as in Core.
+    assert_eq!(n.call("preciousblock", json!([b2])).await, Value::Null);
+    let more = {
+        let c = n.node.chain();
+        let c = c.lock().unwrap();
+        let parent = mining::Parent::of(&c, &t2.parse().unwrap());
+        mining::build_block(&parent, 78, vec![], Amount::ZERO, payout.clone())
+    };
+    n.call("submitblock", json!([bitcoin::consensus::encode::serialize_hex(&more)]))
+        .await;
+    assert_eq!(n.call("getbestblockhash", json!([])).await, json!(more.block_hash().to_string()));
+    assert_eq!(n.call("getblockcount", json!([])).await, json!(3));
     n.stop().await;
 }

@@ -496,6 +496,27 @@ impl Node {
         }
     }
 
+    /// `preciousblock`: prefers `hash`'s chain among chains of equal work (see
+    /// [`ChainManager::precious_block`]), publishing the resulting chain events; false when the
+    /// block is unknown.
+    pub async fn precious_block(&self, hash: bitcoin::BlockHash) -> Result<bool, NodeError> {
+        let mempool = self.mempool.clone();
+        let (known, notes) = self
+            .run_chain(move |c| {
+                let r = c.precious_block(&hash);
+                let notes = c.take_notifications();
+                mempool.update_for_chain(c, &notes);
+                (r, notes)
+            })
+            .await?;
+        self.publish_chain(notes);
+        self.mempool.publish_pending();
+        known.map_err(|e| {
+            self.request_shutdown(ShutdownReason::Error(e.to_string()));
+            NodeError::Chain(e)
+        })
+    }
+
     /// Turns chain notifications into bus events, in order.
     pub fn publish_chain(&self, notes: Vec<ChainNotification>) {
         for n in notes {

@@ -73,13 +73,15 @@ pub fn getdeploymentinfo(node: &Arc<Node>, p: &Params) -> Result<Value, RpcError
     Ok(json!({"hash": e.hash.to_string(), "height": e.height, "deployments": deployments}))
 }
 
-/// `preciousblock "blockhash"`: validated; the chain engine has no tie-break override, so a
-/// known block leaves the active chain unchanged (see docs/rpc-differences.md).
-pub fn preciousblock(node: &Arc<Node>, p: &Params) -> Result<Value, RpcError> {
+/// `preciousblock "blockhash"`: among chains of equal work, the one ending at `blockhash`
+/// becomes (and stays) active, as in Core; otherwise nothing changes.
+pub async fn preciousblock(node: &Arc<Node>, p: &Params) -> Result<Value, RpcError> {
     let h = block_hash(p, 0, "blockhash")?;
-    let c = lock(node);
-    c.entry(&h).ok_or_else(not_found)?;
-    Ok(Value::Null)
+    match node.precious_block(h).await {
+        Ok(true) => Ok(Value::Null),
+        Ok(false) => Err(not_found()),
+        Err(e) => Err(RpcError::new(code::DATABASE_ERROR, e.to_string())),
+    }
 }
 
 /// `submitheader "hexdata"`: adds a header to the block index (null on success).

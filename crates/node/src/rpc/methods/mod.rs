@@ -118,13 +118,13 @@ pub async fn dispatch(node: &Arc<Node>, method: &str, params: Option<&Value>) ->
         "submitblock" => blockchain::submitblock(node, &p).await,
         "waitfornewblock" | "waitforblock" | "waitforblockheight" => wait::call(node, method, &p).await,
         "setnetworkactive" | "getaddednodeinfo" | "getnodeaddresses" => netctl::call(node, method, &p).await,
-        "getblockstats" | "getdeploymentinfo" | "preciousblock" | "submitheader" => {
+        "preciousblock" => chainctl::preciousblock(node, &p).await,
+        "getblockstats" | "getdeploymentinfo" | "submitheader" => {
             let node = node.clone();
             let method = method.to_string();
             tokio::task::spawn_blocking(move || match method.as_str() {
                 "getblockstats" => blockstats::getblockstats(&node, &p),
                 "getdeploymentinfo" => chainctl::getdeploymentinfo(&node, &p),
-                "preciousblock" => chainctl::preciousblock(&node, &p),
                 _ => chainctl::submitheader(&node, &p),
             })
             .await
