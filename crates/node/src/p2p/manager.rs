@@ -1106,6 +1106,12 @@ impl Manager {
 
     fn on_tick(&mut self) {
         let now = Instant::now();
+        if !self.net.network_enabled() {
+            // Catches a connection registered while setnetworkactive false was dropping peers.
+            for p in self.peers.values() {
+                p.handle.shared.disconnect("network disabled (setnetworkactive false)");
+            }
+        }
         self.check_stalls();
         self.schedule();
         self.maintain_outbound();
