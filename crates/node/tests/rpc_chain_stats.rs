@@ -13,7 +13,7 @@ mod mining;
 use bitcoin::consensus::{deserialize, serialize};
 use bitcoin::hashes::Hash;
 use bitcoin::{Amount, Block, OutPoint, Transaction, TxOut};
-use blvm_node::chain::FlushReason;
+use blvm_node::chain::{ChainManager, ChainSettings, FlushReason};
 use blvm_node::import::import_file;
 use blvm_node::node::{Node, NodeSettings, ShutdownReason};
 use blvm_node::params::ChainParams;
@@ -35,16 +35,20 @@ struct TestNode {
 impl TestNode {
     /// `with_chain`: import the shared Core chain first.
     async fn start(with_chain: bool) -> TestNode {
-        let dir = tempfile::tempdir().unwrap();
+        Self::start_in(tempfile::tempdir().unwrap(), with_chain, common::test_settings()).await
+    }
+
+    /// As `start`, in `dir`, with `chain` settings (blocks already in `dir` are kept).
+    async fn start_in(dir: tempfile::TempDir, with_chain: bool, chain: ChainSettings) -> TestNode {
         let net_dir = dir.path().join("regtest");
         if with_chain {
-            let mut c = common::open_regtest(&net_dir);
+            let mut c = ChainManager::open(ChainParams::for_network(bitcoin::Network::Regtest), &net_dir, chain.clone()).unwrap();
             import_file(&mut c, &common::chain_hex_path(), Duration::from_secs(60)).expect("import");
             assert_eq!(c.height(), 300);
             c.flush(FlushReason::Manual).unwrap();
         }
         let mut s = NodeSettings::new(ChainParams::for_network(bitcoin::Network::Regtest), net_dir.clone());
-        s.chain = common::test_settings();
+        s.chain = chain;
         s.lifecycle.ack_timeout = Duration::from_secs(2);
         s.lifecycle.shutdown_timeout = Duration::from_secs(2);
         s.rpc = Some(RpcSettings {
@@ -558,5 +562,41 @@ async fn preciousblock_switches_between_equal_work_tips() {
         .await;
     assert_eq!(n.call("getbestblockhash", json!([])).await, json!(more.block_hash().to_string()));
     assert_eq!(n.call("getblockcount", json!([])).await, json!(3));
+    n.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn getblockstats_of_a_pruned_block_is_cores_error() {
+    // Small block files, and 300 more blocks on Core's chain, so whole files fall below tip - 288.
+    let dir = tempfile::tempdir().unwrap();
+    let small_files = ChainSettings {
+        max_block_file_size: 64 * 1024,
+        ..common::test_settings()
+    };
+    {
+        let net_dir = dir.path().join("regtest");
+        let mut c = ChainManager::open(ChainParams::for_network(bitcoin::Network::Regtest), &net_dir, small_files.clone()).unwrap();
+        import_file(&mut c, &common::chain_hex_path(), Duration::from_secs(60)).expect("import");
+        for i in 0..300u64 {
+            let tip = c.tip().hash;
+            let parent = mining::Parent::of(&c, &tip);
+            let block = mining::build_block(&parent, 5000 + i, vec![], Amount::ZERO, mining::op_true());
+            c.process_block(&block).unwrap();
+        }
+        assert_eq!(c.height(), 600);
+        c.flush(FlushReason::Manual).unwrap();
+    }
+    let n = TestNode::start_in(dir, false, small_files).await;
+    let before = n.call("getblockstats", json!([171])).await;
+    assert!(before["totalfee"].as_i64().unwrap() > 0);
+    let pruned_to = n.call("pruneblockchain", json!([312])).await.as_u64().unwrap();
+    assert!(pruned_to >= 171, "block 171's file is pruned (pruned to {pruned_to})");
+    assert_eq!(
+        n.try_call("getblockstats", json!([171])).await.unwrap_err(),
+        json!({"code": -1, "message": "Block not available (pruned data)"})
+    );
+    // Blocks above the pruned files are still served.
+    let tip = n.call("getblockstats", json!([600, ["height", "txs"]])).await;
+    assert_eq!(tip, json!({"height": 600, "txs": 1}));
     n.stop().await;
 }
