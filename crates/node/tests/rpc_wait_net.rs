@@ -133,6 +133,26 @@ fn waits_end_on_new_blocks_timeouts_and_shutdown() {
     assert_eq!(rpc(&n, port, "waitforblock", json!(["ab".repeat(32), 300])), now);
     assert!(t.elapsed() >= Duration::from_millis(290));
     assert_eq!(rpc_raw(&n, port, "waitforblock", json!(["xyz"]))["error"]["code"], -8);
+    // waitforblock woken by exactly that block: built here, so its hash is known in advance.
+    let header = rpc(&n, port, "getblockheader", json!([now["hash"]]));
+    let parent = mining::Parent {
+        hash: now["hash"].as_str().unwrap().parse().unwrap(),
+        height: header["height"].as_u64().unwrap() as u32,
+        time: header["time"].as_u64().unwrap() as u32,
+        mtp: header["mediantime"].as_i64().unwrap(),
+    };
+    let block = mining::build_block(&parent, 42, vec![], bitcoin::Amount::ZERO, mining::op_true());
+    let want = block.block_hash().to_string();
+    let waiting = call_async(&n, port, "waitforblock", json!({"blockhash": want, "timeout": 20000}));
+    assert!(waiting.recv_timeout(Duration::from_millis(500)).is_err());
+    assert_eq!(
+        rpc(&n, port, "submitblock", json!([bitcoin::consensus::encode::serialize_hex(&block)])),
+        Value::Null
+    );
+    let (reply, took) = waiting.recv_timeout(Duration::from_secs(10)).expect("woken by the block");
+    assert_eq!(reply["result"], json!({"hash": want, "height": 5}));
+    assert!(took < Duration::from_secs(15));
+    let now = tip(&n, port);
 
     // A wait without timeout ends promptly when the node is stopped, with the tip.
     let waiting = call_async(&n, port, "waitfornewblock", json!([0]));
