@@ -656,56 +656,82 @@ impl ChainManager {
             if work <= tip.chainwork || best == tip.hash {
                 break;
             }
-            let mut path = Vec::new();
-            let mut cur = best;
-            while !self.is_active(&cur) {
-                path.push(cur);
-                cur = match self.index.get(&cur) {
-                    Some(e) => e.header.prev_blockhash,
-                    None => return Err(ChainError::Corrupt(format!("candidate {best} has a gap in its ancestry"))),
-                };
-            }
-            let fork_height = self.index.get(&cur).map(|e| e.height).unwrap_or(0);
-            path.reverse();
-            let mut disconnected = Vec::new();
-            while self.height() > fork_height {
-                disconnected.push(self.disconnect_tip()?);
-            }
-            let mut connected = Vec::new();
-            let mut failed = false;
-            for h in &path {
-                let block = match hint {
-                    Some(b) if b.block_hash() == *h => b.clone(),
-                    _ => match self.read_block(h)? {
-                        Some(b) => b,
-                        None => return Err(ChainError::Corrupt(format!("block {h} has no data"))),
-                    },
-                };
-                match self.connect_tip(&block)? {
-                    Ok(()) => connected.push(*h),
-                    Err(r) => {
-                        tracing::warn!(block = %h, reason = %r, "block failed to connect; marking invalid");
-                        self.mark_invalid(h);
-                        self.last_reject = Some(r);
-                        failed = true;
-                        break;
-                    }
+            self.switch_to(best, hint)?;
+        }
+        Ok(())
+    }
+
+    /// `preciousblock`: when `hash` ends a valid chain with as much work as the active one,
+    /// makes it the active chain (it then stays until a chain with more work appears); blocks
+    /// with less work, already active or without data are left alone. Returns false for an
+    /// unknown hash.
+    pub fn precious_block(&mut self, hash: &BlockHash) -> Result<bool, ChainError> {
+        let Some(e) = self.index.get(hash).cloned() else {
+            return Ok(false);
+        };
+        let tip = self.tip().clone();
+        if e.chainwork != tip.chainwork || self.is_active(hash) || e.is_failed() || !e.have_data() || !self.linked.contains(hash) {
+            return Ok(true);
+        }
+        self.switch_to(*hash, None)?;
+        // A block of that branch may have failed to connect: fall back to the best valid chain.
+        self.activate_best_chain(None)?;
+        Ok(true)
+    }
+
+    /// Reorganises the active chain to end at `best` (disconnecting to the fork point, then
+    /// connecting `best`'s branch); a block that fails is marked invalid and the switch stops.
+    fn switch_to(&mut self, best: BlockHash, hint: Option<&Block>) -> Result<(), ChainError> {
+        let tip = self.tip().clone();
+        let mut path = Vec::new();
+        let mut cur = best;
+        while !self.is_active(&cur) {
+            path.push(cur);
+            cur = match self.index.get(&cur) {
+                Some(e) => e.header.prev_blockhash,
+                None => return Err(ChainError::Corrupt(format!("candidate {best} has a gap in its ancestry"))),
+            };
+        }
+        let fork_height = self.index.get(&cur).map(|e| e.height).unwrap_or(0);
+        path.reverse();
+        let mut disconnected = Vec::new();
+        while self.height() > fork_height {
+            disconnected.push(self.disconnect_tip()?);
+        }
+        let mut connected = Vec::new();
+        let mut failed = false;
+        for h in &path {
+            let block = match hint {
+                Some(b) if b.block_hash() == *h => b.clone(),
+                _ => match self.read_block(h)? {
+                    Some(b) => b,
+                    None => return Err(ChainError::Corrupt(format!("block {h} has no data"))),
+                },
+            };
+            match self.connect_tip(&block)? {
+                Ok(()) => connected.push(*h),
+                Err(r) => {
+                    tracing::warn!(block = %h, reason = %r, "block failed to connect; marking invalid");
+                    self.mark_invalid(h);
+                    self.last_reject = Some(r);
+                    failed = true;
+                    break;
                 }
             }
-            if !disconnected.is_empty() {
-                self.notifications.push(ChainNotification::Reorg {
-                    old_tip: tip.hash,
-                    new_tip: self.tip().hash,
-                    fork_height,
-                    disconnected,
-                    connected,
-                });
-            }
-            let tip_work = self.tip().chainwork;
-            self.candidates.retain(|(w, _, _)| *w >= tip_work);
-            if failed {
-                tracing::info!(tip = %self.tip().hash, "re-selecting the best chain after an invalid block");
-            }
+        }
+        if !disconnected.is_empty() {
+            self.notifications.push(ChainNotification::Reorg {
+                old_tip: tip.hash,
+                new_tip: self.tip().hash,
+                fork_height,
+                disconnected,
+                connected,
+            });
+        }
+        let tip_work = self.tip().chainwork;
+        self.candidates.retain(|(w, _, _)| *w >= tip_work);
+        if failed {
+            tracing::info!(tip = %self.tip().hash, "re-selecting the best chain after an invalid block");
         }
         Ok(())
     }

@@ -181,6 +181,8 @@ pub struct Node {
     metrics_addr: Mutex<Option<std::net::SocketAddr>>,
     net: Arc<crate::p2p::Net>,
     pub(crate) mempool: Arc<Mempool>,
+    tip_seq: watch::Sender<u64>,
+    rpc_active: crate::rpc::active::ActiveCommands,
     _lock: DatadirLock,
 }
 
@@ -295,6 +297,8 @@ impl Node {
             metrics_addr: Mutex::new(None),
             net,
             mempool,
+            tip_seq: watch::channel(0).0,
+            rpc_active: Default::default(),
             _lock: lock_,
         });
         if let Some(rpc) = node.settings.rpc.clone() {
@@ -492,6 +496,27 @@ impl Node {
         }
     }
 
+    /// `preciousblock`: prefers `hash`'s chain among chains of equal work (see
+    /// [`ChainManager::precious_block`]), publishing the resulting chain events; false when the
+    /// block is unknown.
+    pub async fn precious_block(&self, hash: bitcoin::BlockHash) -> Result<bool, NodeError> {
+        let mempool = self.mempool.clone();
+        let (known, notes) = self
+            .run_chain(move |c| {
+                let r = c.precious_block(&hash);
+                let notes = c.take_notifications();
+                mempool.update_for_chain(c, &notes);
+                (r, notes)
+            })
+            .await?;
+        self.publish_chain(notes);
+        self.mempool.publish_pending();
+        known.map_err(|e| {
+            self.request_shutdown(ShutdownReason::Error(e.to_string()));
+            NodeError::Chain(e)
+        })
+    }
+
     /// Turns chain notifications into bus events, in order.
     pub fn publish_chain(&self, notes: Vec<ChainNotification>) {
         for n in notes {
@@ -522,6 +547,18 @@ impl Node {
             self.bus.publish(payload);
         }
         self.net.notify_tip();
+        self.tip_seq.send_modify(|s| *s = s.wrapping_add(1));
+    }
+
+    /// RPC calls in progress (`getrpcinfo`).
+    pub fn rpc_active(&self) -> &crate::rpc::active::ActiveCommands {
+        &self.rpc_active
+    }
+
+    /// Wakes on every active-chain change and when shutdown begins, so RPC waits
+    /// (`waitfornewblock` and friends) need no polling and end promptly on stop.
+    pub fn tip_watch(&self) -> watch::Receiver<u64> {
+        self.tip_seq.subscribe()
     }
 
     async fn load_block_file(&self, path: &std::path::Path, stop: &mut watch::Receiver<bool>) -> Result<(), String> {
@@ -605,6 +642,7 @@ impl Node {
         if self.shutting_down.swap(true, Ordering::SeqCst) {
             self.force_fast_shutdown();
         }
+        self.tip_seq.send_modify(|s| *s = s.wrapping_add(1));
         if let ShutdownReason::Error(detail) = &reason {
             tracing::error!("shutting down because of an error: {detail}");
         }

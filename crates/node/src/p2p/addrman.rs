@@ -322,6 +322,22 @@ impl AddrMan {
         all.into_iter().take(n).cloned().collect()
     }
 
+    /// Up to `max` (0 = all) known addresses that are not terrible, shuffled (`getnodeaddresses`).
+    pub fn addresses(&self, max: usize, now: i64) -> Vec<AddrInfo> {
+        let mut all: Vec<AddrInfo> = self
+            .new
+            .values()
+            .chain(self.tried.values())
+            .filter(|a| !a.is_terrible(now))
+            .cloned()
+            .collect();
+        all.shuffle(&mut rand::thread_rng());
+        if max > 0 {
+            all.truncate(max);
+        }
+        all
+    }
+
     /// Whether `addr` is in either table.
     pub fn contains(&self, addr: &SocketAddr) -> bool {
         self.new.contains_key(addr) || self.tried.contains_key(addr)

@@ -317,6 +317,10 @@ impl Manager {
     }
 
     fn on_inbound(&mut self, sock: TcpStream, addr: SocketAddr) {
+        if !self.net.network_enabled() {
+            tracing::debug!(target: "blvm::net", %addr, "refused inbound connection: network disabled");
+            return;
+        }
         if self.net.bans().is_banned(addr.ip()) {
             tracing::info!(target: "blvm::net", %addr, "refused inbound connection from banned address");
             return;
@@ -378,6 +382,9 @@ impl Manager {
     }
 
     fn dial(&mut self, target: String, conn_type: ConnType) {
+        if !self.net.network_enabled() {
+            return;
+        }
         if !self.dialing.insert(target.clone()) {
             return;
         }
@@ -425,6 +432,9 @@ impl Manager {
                 self.dialing.remove(&target);
                 match result {
                     Ok((sock, addr)) => {
+                        if !self.net.network_enabled() {
+                            return;
+                        }
                         if self.net.bans().is_banned(addr.ip()) {
                             tracing::info!(target: "blvm::net", %addr, "not connecting to banned address");
                             return;
@@ -1096,6 +1106,12 @@ impl Manager {
 
     fn on_tick(&mut self) {
         let now = Instant::now();
+        if !self.net.network_enabled() {
+            // Catches a connection registered while setnetworkactive false was dropping peers.
+            for p in self.peers.values() {
+                p.handle.shared.disconnect("network disabled (setnetworkactive false)");
+            }
+        }
         self.check_stalls();
         self.schedule();
         self.maintain_outbound();
@@ -1174,6 +1190,9 @@ impl Manager {
                     }
                 }
                 let _ = reply.send(any);
+            }
+            Command::NodeAddresses { count, reply } => {
+                let _ = reply.send(self.addrman.addresses(count, ban::now()));
             }
             Command::EnforceBans => {
                 let bans = self.net.bans();

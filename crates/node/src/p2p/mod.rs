@@ -193,6 +193,13 @@ pub enum Command {
     },
     /// Disconnect every peer inside a banned subnet.
     EnforceBans,
+    /// `getnodeaddresses`: up to `count` (0 = all) known, not terrible addresses, shuffled.
+    NodeAddresses {
+        /// Maximum number of addresses (0 = no limit).
+        count: usize,
+        /// The addresses.
+        reply: oneshot::Sender<Vec<addrman::AddrInfo>>,
+    },
 }
 
 /// Byte counters for `getnettotals`.
@@ -215,6 +222,7 @@ pub struct Net {
     listening: Mutex<Vec<SocketAddr>>,
     added: Mutex<Vec<String>>,
     active: AtomicBool,
+    enabled: AtomicBool,
     height: std::sync::atomic::AtomicU32,
 }
 
@@ -238,6 +246,7 @@ impl Net {
             listening: Mutex::new(Vec::new()),
             added: Mutex::new(added),
             active: AtomicBool::new(false),
+            enabled: AtomicBool::new(true),
             height: std::sync::atomic::AtomicU32::new(0),
         }
     }
@@ -247,9 +256,29 @@ impl Net {
         self.settings.as_ref()
     }
 
-    /// Whether the connection manager is running.
+    /// Whether the connection manager is running and networking is enabled
+    /// (`getnetworkinfo.networkactive`).
     pub fn is_active(&self) -> bool {
-        self.active.load(Ordering::SeqCst)
+        self.active.load(Ordering::SeqCst) && self.network_enabled()
+    }
+
+    /// Whether networking is enabled (`setnetworkactive`); while false no connection is made
+    /// or accepted.
+    pub fn network_enabled(&self) -> bool {
+        self.enabled.load(Ordering::SeqCst)
+    }
+
+    /// `setnetworkactive`: turning networking off drops every connection at once.
+    pub fn set_network_enabled(&self, on: bool) {
+        let was = self.enabled.swap(on, Ordering::SeqCst);
+        if was != on {
+            tracing::info!(target: "blvm::net", active = on, "setnetworkactive");
+        }
+        if !on {
+            for p in self.peer_list() {
+                p.disconnect("network disabled (setnetworkactive false)");
+            }
+        }
     }
 
     /// Called by the node whenever the active chain changed (new tip, reorg).

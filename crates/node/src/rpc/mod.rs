@@ -1,5 +1,6 @@
 //! Bitcoin Core-compatible JSON-RPC over HTTP.
 
+pub mod active;
 pub mod auth;
 pub mod corejson;
 pub mod descriptor;

@@ -1,4 +1,4 @@
-//! Control methods: help, stop, uptime, getmemoryinfo.
+//! Control methods: help, stop, uptime, getmemoryinfo, getrpcinfo.
 
 use super::super::error::{code, RpcError};
 use super::super::params::Params;
@@ -56,4 +56,18 @@ pub fn uptime(node: &Arc<Node>) -> Value {
 pub fn memory_info() -> Value {
     let rss = crate::node::monitors::process_rss().unwrap_or(0);
     json!({"locked": {"used": 0, "free": 0, "total": 0, "locked": 0, "chunks_used": 0, "chunks_free": 0}, "rss_bytes": rss})
+}
+
+/// `getrpcinfo`: the calls running now (this one included) with their durations in
+/// microseconds, and the debug log's path.
+pub fn rpcinfo(node: &Arc<Node>) -> Value {
+    let active: Vec<Value> = node
+        .rpc_active()
+        .list()
+        .into_iter()
+        .map(|(method, d)| json!({"method": method, "duration": d.as_micros() as u64}))
+        .collect();
+    let log = node.settings().net_dir.join("debug.log");
+    let log = std::path::absolute(&log).unwrap_or(log);
+    json!({"active_commands": active, "logpath": log.display().to_string()})
 }

@@ -1,13 +1,17 @@
 //! RPC method table (names and Core's argument names) and dispatch.
 
 mod blockchain;
+mod blockstats;
+mod chainctl;
 mod control;
 mod descriptor;
 mod mempool;
 mod mining;
+mod netctl;
 mod network;
 mod node_ops;
 mod rawtransaction;
+mod wait;
 
 use super::error::{code, RpcError};
 use super::params::Params;
@@ -24,8 +28,10 @@ pub const METHODS: &[(&str, &str, &[&str])] = &[
     ("getblockfilter", "Blockchain", &["blockhash", "filtertype"]),
     ("getblockhash", "Blockchain", &["height"]),
     ("getblockheader", "Blockchain", &["blockhash", "verbose"]),
+    ("getblockstats", "Blockchain", &["hash_or_height", "stats"]),
     ("getchaintips", "Blockchain", &[]),
     ("getchaintxstats", "Blockchain", &["nblocks", "blockhash"]),
+    ("getdeploymentinfo", "Blockchain", &["blockhash"]),
     ("getdifficulty", "Blockchain", &[]),
     ("gettxout", "Blockchain", &["txid", "n", "include_mempool"]),
     ("getmempoolancestors", "Blockchain", &["txid", "verbose"]),
@@ -34,13 +40,18 @@ pub const METHODS: &[(&str, &str, &[&str])] = &[
     ("getmempoolinfo", "Blockchain", &[]),
     ("getrawmempool", "Blockchain", &["verbose", "mempool_sequence"]),
     ("gettxoutsetinfo", "Blockchain", &["hash_type", "hash_or_height", "use_index"]),
+    ("preciousblock", "Blockchain", &["blockhash"]),
     ("pruneblockchain", "Blockchain", &["height"]),
     ("savemempool", "Blockchain", &[]),
     ("verifychain", "Blockchain", &["checklevel", "nblocks"]),
+    ("waitforblock", "Blockchain", &["blockhash", "timeout"]),
+    ("waitforblockheight", "Blockchain", &["height", "timeout"]),
+    ("waitfornewblock", "Blockchain", &["timeout", "current_tip"]),
     ("getblocktemplate", "Mining", &["template_request"]),
     ("getmininginfo", "Mining", &[]),
     ("getnetworkhashps", "Mining", &["nblocks", "height"]),
     ("submitblock", "Mining", &["hexdata", "dummy"]),
+    ("submitheader", "Mining", &["hexdata"]),
     ("generateblock", "Generating", &["output", "transactions", "submit"]),
     ("generatetoaddress", "Generating", &["nblocks", "address", "maxtries"]),
     ("generatetodescriptor", "Generating", &["num_blocks", "descriptor", "maxtries"]),
@@ -64,17 +75,21 @@ pub const METHODS: &[(&str, &str, &[&str])] = &[
     ("addnode", "Network", &["node", "command"]),
     ("clearbanned", "Network", &[]),
     ("disconnectnode", "Network", &["address", "nodeid"]),
+    ("getaddednodeinfo", "Network", &["node"]),
     ("getconnectioncount", "Network", &[]),
     ("getnettotals", "Network", &[]),
     ("getnetworkinfo", "Network", &[]),
+    ("getnodeaddresses", "Network", &["count", "network"]),
     ("getpeerinfo", "Network", &[]),
     ("listbanned", "Network", &[]),
     ("ping", "Network", &[]),
     ("setban", "Network", &["subnet", "command", "bantime", "absolute"]),
+    ("setnetworkactive", "Network", &["state"]),
     ("help", "Control", &["command"]),
     ("stop", "Control", &["wait"]),
     ("uptime", "Control", &[]),
     ("getmemoryinfo", "Control", &["mode"]),
+    ("getrpcinfo", "Control", &[]),
     ("listmodules", "Modules", &[]),
     ("loadmodule", "Modules", &["name"]),
     ("unloadmodule", "Modules", &["name"]),
@@ -91,7 +106,9 @@ pub async fn dispatch(node: &Arc<Node>, method: &str, params: Option<&Value>) ->
         return Err(RpcError::new(code::METHOD_NOT_FOUND, "Method not found"));
     };
     let p = Params::from_request(params, names)?;
+    let _running = node.rpc_active().begin(method);
     match method {
+        "getrpcinfo" => Ok(control::rpcinfo(node)),
         "help" => control::help(&p),
         "stop" => control::stop(node),
         "uptime" => Ok(control::uptime(node)),
@@ -101,6 +118,20 @@ pub async fn dispatch(node: &Arc<Node>, method: &str, params: Option<&Value>) ->
             node_ops::maintenance(node, method, &p).await
         }
         "submitblock" => blockchain::submitblock(node, &p).await,
+        "waitfornewblock" | "waitforblock" | "waitforblockheight" => wait::call(node, method, &p).await,
+        "setnetworkactive" | "getaddednodeinfo" | "getnodeaddresses" => netctl::call(node, method, &p).await,
+        "preciousblock" => chainctl::preciousblock(node, &p).await,
+        "getblockstats" | "getdeploymentinfo" | "submitheader" => {
+            let node = node.clone();
+            let method = method.to_string();
+            tokio::task::spawn_blocking(move || match method.as_str() {
+                "getblockstats" => blockstats::getblockstats(&node, &p),
+                "getdeploymentinfo" => chainctl::getdeploymentinfo(&node, &p),
+                _ => chainctl::submitheader(&node, &p),
+            })
+            .await
+            .map_err(|e| RpcError::new(code::INTERNAL_ERROR, e.to_string()))?
+        }
         "addnode" | "clearbanned" | "disconnectnode" | "getconnectioncount" | "getnettotals" | "getnetworkinfo" | "getpeerinfo"
         | "listbanned" | "ping" | "setban" => network::call(node, method, &p).await,
         "generatetoaddress" | "generatetodescriptor" | "generateblock" | "getblocktemplate" | "getmininginfo" | "getnetworkhashps" => {

@@ -22,7 +22,8 @@ const NODE_NOT_CONNECTED: i64 = -29;
 /// Core's RPC_CLIENT_INVALID_IP_OR_SUBNET.
 const INVALID_IP_OR_SUBNET: i64 = -30;
 
-fn net(node: &Arc<Node>) -> Result<Arc<Net>, RpcError> {
+/// The P2P layer, or Core's "P2P disabled" error.
+pub(super) fn net(node: &Arc<Node>) -> Result<Arc<Net>, RpcError> {
     let n = node.net();
     if n.settings().is_none() {
         return Err(RpcError::new(

@@ -1,0 +1,104 @@
+//! Chain methods beyond plain reads: getdeploymentinfo, preciousblock, submitheader.
+
+use super::super::error::{code, RpcError};
+use super::super::params::Params;
+use crate::chain::ChainManager;
+use crate::node::Node;
+use bitcoin::block::Header;
+use bitcoin::consensus::deserialize;
+use bitcoin::BlockHash;
+use serde_json::{json, Map, Value};
+use std::str::FromStr;
+use std::sync::Arc;
+
+fn lock(node: &Arc<Node>) -> std::sync::MutexGuard<'_, ChainManager> {
+    node.chain_ref().lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn block_hash(p: &Params, i: usize, name: &str) -> Result<BlockHash, RpcError> {
+    let s = p.str(i)?;
+    if s.len() != 64 || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(RpcError::param(format!("{name} must be of length 64 (not {}, for '{s}')", s.len())));
+    }
+    BlockHash::from_str(s).map_err(|_| RpcError::param(format!("{name} must be hexadecimal string (not '{s}')")))
+}
+
+fn not_found() -> RpcError {
+    RpcError::new(code::INVALID_ADDRESS_OR_KEY, "Block not found")
+}
+
+/// `getdeploymentinfo ( "blockhash" )`: the deployments as they apply to the block after
+/// `blockhash` (default: the tip), in Core's order and shape.
+pub fn getdeploymentinfo(node: &Arc<Node>, p: &Params) -> Result<Value, RpcError> {
+    let c = lock(node);
+    let e = match p.get(0) {
+        Some(_) => c.entry(&block_hash(p, 0, "blockhash")?).ok_or_else(not_found)?.clone(),
+        None => c.tip().clone(),
+    };
+    let params = c.params();
+    // Core reports a deployment as active from the block whose child is the first to enforce it.
+    let next = u64::from(e.height) + 1;
+    let mut deployments = Map::new();
+    for (name, height) in [
+        ("bip34", params.bip34_height),
+        ("bip66", params.bip66_height),
+        ("bip65", params.bip65_height),
+        ("csv", params.csv_height),
+        ("segwit", params.segwit_height),
+    ] {
+        deployments.insert(
+            name.into(),
+            json!({"type": "buried", "active": next >= u64::from(height), "height": height}),
+        );
+    }
+    // Taproot is a version-bits deployment that is always active on these networks.
+    if matches!(params.chain_name, "regtest" | "signet" | "testnet4") {
+        deployments.insert(
+            "taproot".into(),
+            json!({
+                "type": "bip9",
+                "height": 0,
+                "active": true,
+                "bip9": {
+                    "start_time": -1,
+                    "timeout": i64::MAX,
+                    "min_activation_height": 0,
+                    "status": "active",
+                    "since": 0,
+                    "status_next": "active",
+                },
+            }),
+        );
+    }
+    Ok(json!({"hash": e.hash.to_string(), "height": e.height, "deployments": deployments}))
+}
+
+/// `preciousblock "blockhash"`: among chains of equal work, the one ending at `blockhash`
+/// becomes (and stays) active, as in Core; otherwise nothing changes.
+pub async fn preciousblock(node: &Arc<Node>, p: &Params) -> Result<Value, RpcError> {
+    let h = block_hash(p, 0, "blockhash")?;
+    match node.precious_block(h).await {
+        Ok(true) => Ok(Value::Null),
+        Ok(false) => Err(not_found()),
+        Err(e) => Err(RpcError::new(code::DATABASE_ERROR, e.to_string())),
+    }
+}
+
+/// `submitheader "hexdata"`: adds a header to the block index (null on success).
+pub fn submitheader(node: &Arc<Node>, p: &Params) -> Result<Value, RpcError> {
+    let raw =
+        crate::import::hex_decode(p.str(0)?).ok_or_else(|| RpcError::new(code::DESERIALIZATION_ERROR, "Block header decode failed"))?;
+    let header: Header = deserialize(&raw).map_err(|_| RpcError::new(code::DESERIALIZATION_ERROR, "Block header decode failed"))?;
+    let mut c = lock(node);
+    if c.entry(&header.prev_blockhash).is_none() {
+        return Err(RpcError::new(
+            code::VERIFY_ERROR,
+            format!("Must submit previous header ({}) first", header.prev_blockhash),
+        ));
+    }
+    match c.accept_header(&header) {
+        Ok(Ok(_)) => Ok(Value::Null),
+        Ok(Err(reject)) => Err(RpcError::new(code::VERIFY_ERROR, reject.reason)),
+        Err(e) => Err(RpcError::new(code::DATABASE_ERROR, e.to_string())),
+    }
+}

@@ -1,0 +1,141 @@
+//! Network control and address methods: setnetworkactive, getaddednodeinfo, getnodeaddresses.
+
+use super::super::error::{code, RpcError};
+use super::super::params::Params;
+use super::network::net;
+use crate::node::Node;
+use crate::p2p::Command;
+use serde_json::{json, Value};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tokio::sync::oneshot;
+
+/// Core's RPC_CLIENT_NODE_NOT_ADDED.
+const NODE_NOT_ADDED: i64 = -24;
+
+/// Core's network name of an address.
+fn network_name(a: &SocketAddr) -> &'static str {
+    match a {
+        SocketAddr::V4(_) => "ipv4",
+        SocketAddr::V6(v6) if v6.ip().to_ipv4_mapped().is_some() => "ipv4",
+        SocketAddr::V6(_) => "ipv6",
+    }
+}
+
+/// Dispatches one of this file's methods.
+pub async fn call(node: &Arc<Node>, method: &str, p: &Params) -> Result<Value, RpcError> {
+    match method {
+        "setnetworkactive" => {
+            let n = net(node)?;
+            let state = match p.get(0) {
+                Some(Value::Bool(b)) => *b,
+                Some(v) => {
+                    return Err(RpcError::new(
+                        code::TYPE_ERROR,
+                        format!("JSON value of type {} is not of expected type bool", json_type(v)),
+                    ))
+                }
+                None => {
+                    return Err(RpcError::new(
+                        code::INVALID_PARAMS,
+                        "Missing required argument \"state\" (position 1)",
+                    ))
+                }
+            };
+            n.set_network_enabled(state);
+            Ok(json!(n.network_enabled()))
+        }
+        "getaddednodeinfo" => {
+            let n = net(node)?;
+            let added = n.added_nodes();
+            let wanted: Vec<String> = match p.opt_str(0)? {
+                Some(one) => {
+                    if !added.iter().any(|a| a == one) {
+                        return Err(RpcError::new(NODE_NOT_ADDED, "Error: Node has not been added."));
+                    }
+                    vec![one.to_string()]
+                }
+                None => added,
+            };
+            let peers = n.peer_list();
+            let out: Vec<Value> = wanted
+                .into_iter()
+                .map(|target| {
+                    let parsed = target.parse::<SocketAddr>().ok();
+                    let peer = peers
+                        .iter()
+                        .find(|p| !p.inbound && (Some(p.addr) == parsed || p.addr.to_string() == target));
+                    match peer {
+                        Some(p) => json!({
+                            "addednode": target,
+                            "connected": true,
+                            "addresses": [{"address": p.addr.to_string(), "connected": "outbound"}],
+                        }),
+                        None => json!({"addednode": target, "connected": false, "addresses": []}),
+                    }
+                })
+                .collect();
+            Ok(Value::Array(out))
+        }
+        "getnodeaddresses" => {
+            let n = net(node)?;
+            let count = match p.get(0) {
+                None => 1,
+                Some(v) => match v.as_i64() {
+                    Some(c) if c >= 0 => c as usize,
+                    Some(_) => return Err(RpcError::param("Address count out of range")),
+                    None => {
+                        return Err(RpcError::new(
+                            code::TYPE_ERROR,
+                            format!("JSON value of type {} is not of expected type number", json_type(v)),
+                        ))
+                    }
+                },
+            };
+            let network = p.opt_str(1)?;
+            if let Some(name) = network {
+                if !matches!(name, "ipv4" | "ipv6" | "onion" | "i2p" | "cjdns") {
+                    return Err(RpcError::param(format!("Network not recognized: {name}")));
+                }
+            }
+            let (tx, rx) = oneshot::channel();
+            // With a network filter, ask for all and cut after filtering.
+            let ask = if network.is_some() { 0 } else { count };
+            n.command(Command::NodeAddresses { count: ask, reply: tx })
+                .await
+                .map_err(|e| RpcError::new(code::MISC_ERROR, e))?;
+            let addrs = rx
+                .await
+                .map_err(|_| RpcError::new(code::MISC_ERROR, "P2P networking is shutting down"))?;
+            let mut out: Vec<Value> = addrs
+                .iter()
+                .filter(|a| network.map_or(true, |w| w == network_name(&a.addr)))
+                .map(|a| {
+                    json!({
+                        "time": a.time,
+                        "services": a.services,
+                        "address": a.addr.ip().to_canonical().to_string(),
+                        "port": a.addr.port(),
+                        "network": network_name(&a.addr),
+                    })
+                })
+                .collect();
+            if count > 0 {
+                out.truncate(count);
+            }
+            Ok(Value::Array(out))
+        }
+        _ => Err(RpcError::new(code::METHOD_NOT_FOUND, "Method not found")),
+    }
+}
+
+fn json_type(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "bool",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
+    }
+}

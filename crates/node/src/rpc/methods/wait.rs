@@ -1,0 +1,106 @@
+//! Blocking chain waits: waitfornewblock, waitforblock, waitforblockheight. They sleep on the
+//! node's tip watch (woken by every active-chain change and by shutdown), never holding the
+//! chain lock while waiting, and answer with the tip at the moment they end.
+
+use super::super::error::{code, RpcError};
+use super::super::params::Params;
+use crate::node::Node;
+use bitcoin::BlockHash;
+use serde_json::{json, Value};
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::time::Instant;
+
+/// The current tip as `(hash, height)`, read on a blocking thread (block connection may hold
+/// the chain lock for a while).
+async fn tip(node: &Arc<Node>) -> (BlockHash, u32) {
+    let n = node.clone();
+    let read = move || {
+        let c = n.chain_ref().lock().unwrap_or_else(|p| p.into_inner());
+        let t = c.tip();
+        (t.hash, t.height)
+    };
+    match tokio::task::spawn_blocking(read).await {
+        Ok(t) => t,
+        Err(_) => {
+            let c = node.chain_ref().lock().unwrap_or_else(|p| p.into_inner());
+            (c.tip().hash, c.tip().height)
+        }
+    }
+}
+
+fn tip_json((hash, height): (BlockHash, u32)) -> Value {
+    json!({"hash": hash.to_string(), "height": height})
+}
+
+/// `timeout` in milliseconds at position `i`: absent or 0 waits forever, negative is an error.
+fn timeout(p: &Params, i: usize) -> Result<Option<Duration>, RpcError> {
+    if p.get(i).is_none() {
+        return Ok(None);
+    }
+    let ms = p.i64(i)?;
+    if ms < 0 {
+        return Err(RpcError::new(code::MISC_ERROR, "Negative timeout"));
+    }
+    Ok((ms > 0).then(|| Duration::from_millis(ms as u64)))
+}
+
+fn hash_arg(p: &Params, i: usize, name: &str) -> Result<BlockHash, RpcError> {
+    let s = p.str(i)?;
+    if s.len() != 64 || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(RpcError::param(format!("{name} must be of length 64 (not {}, for '{s}')", s.len())));
+    }
+    BlockHash::from_str(s).map_err(|_| RpcError::param(format!("{name} must be hexadecimal string (not '{s}')")))
+}
+
+/// Waits until `done(tip)` holds, the deadline passes or the node shuts down; returns the tip then.
+async fn wait_until(node: &Arc<Node>, limit: Option<Duration>, mut done: impl FnMut((BlockHash, u32)) -> bool) -> Value {
+    // A timeout too far away to represent is the same as none.
+    let deadline = limit.and_then(|d| Instant::now().checked_add(d));
+    // Subscribe before the first check so a change between check and sleep is not missed.
+    let mut rx = node.tip_watch();
+    loop {
+        rx.borrow_and_update();
+        let t = tip(node).await;
+        if done(t) || node.is_shutting_down() {
+            return tip_json(t);
+        }
+        let changed = match deadline {
+            Some(d) => match tokio::time::timeout_at(d, rx.changed()).await {
+                Ok(r) => r.is_ok(),
+                Err(_) => return tip_json(tip(node).await),
+            },
+            None => rx.changed().await.is_ok(),
+        };
+        if !changed {
+            // The node is gone: nothing can change any more.
+            return tip_json(tip(node).await);
+        }
+    }
+}
+
+/// Dispatches one wait method.
+pub async fn call(node: &Arc<Node>, method: &str, p: &Params) -> Result<Value, RpcError> {
+    match method {
+        "waitfornewblock" => {
+            let limit = timeout(p, 0)?;
+            let start = match p.get(1) {
+                Some(_) => hash_arg(p, 1, "current_tip")?,
+                None => tip(node).await.0,
+            };
+            Ok(wait_until(node, limit, |(h, _)| h != start).await)
+        }
+        "waitforblock" => {
+            let want = hash_arg(p, 0, "blockhash")?;
+            let limit = timeout(p, 1)?;
+            Ok(wait_until(node, limit, |(h, _)| h == want).await)
+        }
+        "waitforblockheight" => {
+            let want = p.i64(0)?;
+            let limit = timeout(p, 1)?;
+            Ok(wait_until(node, limit, |(_, h)| i64::from(h) >= want).await)
+        }
+        _ => Err(RpcError::new(code::METHOD_NOT_FOUND, "Method not found")),
+    }
+}
