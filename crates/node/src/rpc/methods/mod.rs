@@ -8,6 +8,7 @@ mod mining;
 mod network;
 mod node_ops;
 mod rawtransaction;
+mod signing;
 
 use super::error::{code, RpcError};
 use super::params::Params;
@@ -57,6 +58,12 @@ pub const METHODS: &[(&str, &str, &[&str])] = &[
         &["hexstring", "maxfeerate", "maxburnamount"],
     ),
     ("testmempoolaccept", "Rawtransactions", &["rawtxs", "maxfeerate"]),
+    (
+        "signrawtransactionwithkey",
+        "Rawtransactions",
+        &["hexstring", "privkeys", "prevtxs", "sighashtype"],
+    ),
+    ("combinerawtransaction", "Rawtransactions", &["txs"]),
     ("estimatesmartfee", "Util", &["conf_target", "estimate_mode"]),
     ("validateaddress", "Util", &["address"]),
     ("addnode", "Network", &["node", "command"]),
@@ -119,6 +126,16 @@ pub async fn dispatch(node: &Arc<Node>, method: &str, params: Option<&Value>) ->
             tokio::task::spawn_blocking(move || mempool::call(&node, &method, &p))
                 .await
                 .map_err(|e| RpcError::new(code::INTERNAL_ERROR, e.to_string()))?
+        }
+        "signrawtransactionwithkey" | "combinerawtransaction" => {
+            let node = node.clone();
+            let method = method.to_string();
+            tokio::task::spawn_blocking(move || match method.as_str() {
+                "signrawtransactionwithkey" => signing::signrawtransactionwithkey(&node, &p),
+                _ => signing::combinerawtransaction(&node, &p),
+            })
+            .await
+            .map_err(|e| RpcError::new(code::INTERNAL_ERROR, e.to_string()))?
         }
         "getrawtransaction" | "decoderawtransaction" | "decodescript" | "createrawtransaction" => {
             let node = node.clone();

@@ -1,0 +1,321 @@
+//! Wallet-less signing against the real binary: coins mined to P2PKH, P2WPKH, P2SH-P2WPKH,
+//! P2TR (BIP86), P2WSH and P2SH 2-of-3 multisig keys are spent with signrawtransactionwithkey
+//! (prevouts from the UTXO set, the mempool or `prevtxs`), accepted by sendrawtransaction, mined,
+//! and seen to move with gettxout. Multisig is signed in two halves (re-signing the partial
+//! transaction, and combinerawtransaction of two partial ones); wrong keys give complete:false
+//! with Core's per-input errors.
+
+mod common;
+#[path = "support/http.rs"]
+mod http;
+#[path = "support/node_proc.rs"]
+mod node_proc;
+#[path = "support/p2p_peer.rs"]
+mod p2p_peer;
+
+use bitcoin::key::{CompressedPublicKey, PrivateKey};
+use bitcoin::opcodes::all::OP_CHECKMULTISIG;
+use bitcoin::script::Builder;
+use bitcoin::secp256k1::{Secp256k1, SecretKey};
+use bitcoin::{Address, Network, ScriptBuf};
+use node_proc::NodeProc;
+use p2p_peer::{rpc, rpc_raw};
+use serde_json::{json, Value};
+
+struct Key {
+    wif: String,
+    pubkey: CompressedPublicKey,
+}
+
+fn key(n: u8) -> Key {
+    let sk = SecretKey::from_slice(&[n; 32]).expect("valid secret");
+    let pk = PrivateKey::new(sk, Network::Regtest);
+    Key {
+        wif: pk.to_wif(),
+        pubkey: CompressedPublicKey::from_private_key(&Secp256k1::new(), &pk).expect("compressed"),
+    }
+}
+
+fn multisig_2of3(keys: &[&Key]) -> ScriptBuf {
+    let mut b = Builder::new().push_int(2);
+    for k in keys {
+        b = b.push_slice(k.pubkey.to_bytes());
+    }
+    b.push_int(keys.len() as i64).push_opcode(OP_CHECKMULTISIG).into_script()
+}
+
+fn btc(sat: u64) -> String {
+    format!("{}.{:08}", sat / 100_000_000, sat % 100_000_000)
+}
+
+fn sat(v: &Value) -> u64 {
+    (v.as_f64().expect("amount") * 1e8).round() as u64
+}
+
+struct Rig {
+    n: NodeProc,
+    port: u16,
+    sink: String,
+}
+
+impl Rig {
+    fn call(&self, m: &str, p: Value) -> Value {
+        rpc(&self.n, self.port, m, p)
+    }
+
+    fn call_err(&self, m: &str, p: Value) -> (i64, String) {
+        let r = rpc_raw(&self.n, self.port, m, p.clone());
+        assert!(r["error"].is_object(), "{m} {p} should fail: {r}");
+        (
+            r["error"]["code"].as_i64().unwrap(),
+            r["error"]["message"].as_str().unwrap().to_string(),
+        )
+    }
+
+    fn mine(&self, n: u32) {
+        self.call("generatetoaddress", json!([n, self.sink]));
+    }
+
+    /// The coinbase output of the block at `height`: (txid, value in sat).
+    fn coinbase(&self, height: u32) -> (String, u64) {
+        let h = self.call("getblockhash", json!([height]));
+        let b = self.call("getblock", json!([h, 2]));
+        (
+            b["tx"][0]["txid"].as_str().unwrap().to_string(),
+            sat(&b["tx"][0]["vout"][0]["value"]),
+        )
+    }
+
+    /// An unsigned transaction spending (txid, vout) of `value` to `to`, paying a 10,000 sat fee.
+    fn unsigned(&self, txid: &str, vout: u32, value: u64, to: &str) -> String {
+        let raw = self.call(
+            "createrawtransaction",
+            json!([[{"txid": txid, "vout": vout}], [{to: btc(value - 10_000)}]]),
+        );
+        raw.as_str().unwrap().to_string()
+    }
+
+    fn sign(&self, hex: &str, keys: &[&Key], rest: &[Value]) -> Value {
+        let mut p = vec![json!(hex), json!(keys.iter().map(|k| k.wif.clone()).collect::<Vec<_>>())];
+        p.extend(rest.iter().cloned());
+        self.call("signrawtransactionwithkey", Value::Array(p))
+    }
+
+    /// Sends a complete signed transaction, mines it and checks the coins moved.
+    fn send_and_confirm(&self, signed: &Value, spent: (&str, u32), paid: u64) -> String {
+        assert_eq!(signed["complete"], json!(true), "{signed}");
+        assert!(signed.get("errors").is_none(), "{signed}");
+        let txid = self.call("sendrawtransaction", json!([signed["hex"]]));
+        let txid = txid.as_str().unwrap().to_string();
+        self.mine(1);
+        assert_eq!(self.call("gettxout", json!([spent.0, spent.1])), Value::Null, "spent output gone");
+        let out = self.call("gettxout", json!([txid, 0]));
+        assert_eq!(sat(&out["value"]), paid, "{out}");
+        assert_eq!(out["confirmations"], json!(1));
+        txid
+    }
+}
+
+fn start() -> Rig {
+    let port = http::free_port();
+    let n = node_proc::start_node(&[&format!("-rpcport={port}"), "-listen=0"], &[]);
+    n.wait_started();
+    n.wait_until(std::time::Duration::from_secs(10), "cookie file", |n| {
+        n.net_dir().join(".cookie").exists()
+    });
+    let sink = Address::p2wpkh(&key(99).pubkey, Network::Regtest).to_string();
+    Rig { n, port, sink }
+}
+
+#[test]
+fn signrawtransactionwithkey_spends_every_output_type() {
+    let r = start();
+    let secp = Secp256k1::new();
+    let (k1, k2, k3, k4, k5, k6, k7, k8) = (key(1), key(2), key(3), key(4), key(5), key(6), key(7), key(8));
+    let ms = multisig_2of3(&[&k4, &k5, &k6]);
+    let addrs = [
+        Address::p2pkh(k1.pubkey, Network::Regtest),
+        Address::p2wpkh(&k2.pubkey, Network::Regtest),
+        Address::p2shwpkh(&k3.pubkey, Network::Regtest),
+        Address::p2tr(&secp, k8.pubkey.0.x_only_public_key().0, None, Network::Regtest),
+        Address::p2wsh(&ms, Network::Regtest),
+        Address::p2sh(&ms, Network::Regtest).unwrap(),
+        Address::p2wpkh(&k7.pubkey, Network::Regtest),
+    ];
+    for a in &addrs {
+        r.call("generatetoaddress", json!([1, a.to_string()]));
+    }
+    r.mine(100);
+    let dest = Address::p2wpkh(&key(50).pubkey, Network::Regtest).to_string();
+
+    // P2PKH, default sighash, prevout from the UTXO set.
+    let (t, v) = r.coinbase(1);
+    let s = r.sign(&r.unsigned(&t, 0, v, &dest), &[&k1], &[]);
+    r.send_and_confirm(&s, (&t, 0), v - 10_000);
+
+    // P2WPKH with ALL|ANYONECANPAY, paying back to the same key; its child is signed while the
+    // parent is only in the mempool (prevout found there), then both are mined.
+    let (t, v) = r.coinbase(2);
+    let k2_addr = addrs[1].to_string();
+    let s = r.sign(&r.unsigned(&t, 0, v, &k2_addr), &[&k2], &[Value::Null, json!("ALL|ANYONECANPAY")]);
+    assert_eq!(s["complete"], json!(true), "{s}");
+    let d = r.call("decoderawtransaction", json!([s["hex"]]));
+    assert!(d["vin"][0]["txinwitness"][0].as_str().unwrap().ends_with("81"), "{d}");
+    let parent = r.call("sendrawtransaction", json!([s["hex"]])).as_str().unwrap().to_string();
+    let child = r.sign(&r.unsigned(&parent, 0, v - 10_000, &dest), &[&k2], &[]);
+    assert_eq!(child["complete"], json!(true), "{child}");
+    r.call("sendrawtransaction", json!([child["hex"]]));
+    assert_eq!(r.call("getrawmempool", json!([])).as_array().unwrap().len(), 2);
+    r.mine(1);
+    assert_eq!(r.call("getrawmempool", json!([])), json!([]));
+    assert_eq!(r.call("gettxout", json!([t, 0])), Value::Null);
+
+    // P2SH-P2WPKH without a redeemScript (learned from the key), SIGHASH_NONE.
+    let (t, v) = r.coinbase(3);
+    let s = r.sign(&r.unsigned(&t, 0, v, &dest), &[&k3], &[json!([]), json!("NONE")]);
+    r.send_and_confirm(&s, (&t, 0), v - 10_000);
+
+    // P2TR key path (BIP86 key): default sighash makes a 64-byte signature.
+    let (t, v) = r.coinbase(4);
+    let s = r.sign(&r.unsigned(&t, 0, v, &dest), &[&k8], &[]);
+    let d = r.call("decoderawtransaction", json!([s["hex"]]));
+    assert_eq!(d["vin"][0]["txinwitness"][0].as_str().unwrap().len(), 128, "{d}");
+    r.send_and_confirm(&s, (&t, 0), v - 10_000);
+
+    // P2WSH 2-of-3 signed in two passes; the witnessScript and amount come from prevtxs.
+    let (t, v) = r.coinbase(5);
+    let spk = addrs[4].script_pubkey();
+    let prev = json!([{"txid": t, "vout": 0, "scriptPubKey": hex(spk.as_bytes()), "witnessScript": hex(ms.as_bytes()), "amount": btc(v)}]);
+    let unsigned = r.unsigned(&t, 0, v, &dest);
+    let half = r.sign(&unsigned, &[&k4], &[prev.clone()]);
+    assert_eq!(half["complete"], json!(false), "{half}");
+    let e = &half["errors"][0];
+    assert_eq!(e["txid"], json!(t));
+    assert_eq!(e["vout"], json!(0));
+    assert_eq!(e["sequence"], json!(0xffff_fffdu32));
+    assert_eq!(e["scriptSig"], json!(""));
+    assert_eq!(
+        e["error"],
+        json!("CHECK(MULTI)SIG failing with non-zero signature (possibly need more signatures)")
+    );
+    let w = e["witness"].as_array().unwrap();
+    assert_eq!(w.len(), 4, "OP_0 dummy, one signature, one empty slot, witness script: {e}");
+    assert_eq!(w[3], json!(hex(ms.as_bytes())));
+    let bad = r.call("testmempoolaccept", json!([[half["hex"]]]));
+    assert_eq!(bad[0]["allowed"], json!(false), "half-signed is not valid: {bad}");
+    let full = r.sign(half["hex"].as_str().unwrap(), &[&k6], &[prev]);
+    r.send_and_confirm(&full, (&t, 0), v - 10_000);
+
+    // P2SH 2-of-3 signed separately by two holders, merged by combinerawtransaction.
+    let (t, v) = r.coinbase(6);
+    let spk = addrs[5].script_pubkey();
+    let prev = json!([{"txid": t, "vout": 0, "scriptPubKey": hex(spk.as_bytes()), "redeemScript": hex(ms.as_bytes())}]);
+    let unsigned = r.unsigned(&t, 0, v, &dest);
+    let a = r.sign(&unsigned, &[&k5], &[prev.clone()]);
+    let b = r.sign(&unsigned, &[&k4], &[prev]);
+    assert_eq!((a["complete"].clone(), b["complete"].clone()), (json!(false), json!(false)));
+    let combined = r.call("combinerawtransaction", json!([[a["hex"], b["hex"]]]));
+    let ok = r.call("testmempoolaccept", json!([[combined]]));
+    assert_eq!(ok[0]["allowed"], json!(true), "{ok}");
+    r.send_and_confirm(&json!({"hex": combined, "complete": true}), (&t, 0), v - 10_000);
+
+    // A wrong key leaves the input unsigned with Core's error, and the node refuses it.
+    let (t, v) = r.coinbase(7);
+    let unsigned = r.unsigned(&t, 0, v, &dest);
+    let wrong = r.sign(&unsigned, &[&k1], &[]);
+    assert_eq!(wrong["complete"], json!(false));
+    assert_eq!(wrong["errors"][0]["error"], json!("Witness program was passed an empty witness"));
+    assert_eq!(wrong["errors"][0]["witness"], json!([]));
+    assert!(rpc_raw(&r.n, r.port, "sendrawtransaction", json!([wrong["hex"]]))["error"].is_object());
+    let s = r.sign(&unsigned, &[&k1, &k7], &[Value::Null, json!("SINGLE")]);
+    r.send_and_confirm(&s, (&t, 0), v - 10_000);
+}
+
+#[test]
+fn signrawtransactionwithkey_errors_like_core() {
+    let r = start();
+    let k = key(1);
+    let fake = "11".repeat(32);
+    let unsigned = r.unsigned(&fake, 0, 100_000, &r.sink);
+    // Unknown input: not signed, reported per input.
+    let s = r.sign(&unsigned, &[&k], &[]);
+    assert_eq!(s["complete"], json!(false));
+    assert_eq!(s["errors"][0]["error"], json!("Input not found or already spent"));
+    assert_eq!(s["hex"], json!(unsigned));
+    // Keys: bad text and another network's WIF.
+    assert_eq!(
+        r.call_err("signrawtransactionwithkey", json!([unsigned, ["notakey"]])),
+        (-5, "Invalid private key".into())
+    );
+    let mainnet = PrivateKey::new(SecretKey::from_slice(&[1; 32]).unwrap(), Network::Bitcoin).to_wif();
+    assert_eq!(r.call_err("signrawtransactionwithkey", json!([unsigned, [mainnet]])).0, -5);
+    assert_eq!(
+        r.call_err("signrawtransactionwithkey", json!(["zz", [k.wif]])),
+        (-22, "TX decode failed. Make sure the tx has at least one input.".into())
+    );
+    assert_eq!(
+        r.call_err("signrawtransactionwithkey", json!([unsigned, [k.wif], [], "ALLL"])),
+        (-8, "'ALLL' is not a valid sighash parameter.".into())
+    );
+    // A witness prevout given without an amount.
+    let spk = Address::p2wpkh(&k.pubkey, Network::Regtest).script_pubkey();
+    let (code, msg) = r.call_err(
+        "signrawtransactionwithkey",
+        json!([unsigned, [k.wif], [{"txid": fake, "vout": 0, "scriptPubKey": hex(spk.as_bytes())}]]),
+    );
+    assert_eq!(code, -3);
+    assert_eq!(
+        msg,
+        format!(
+            "Missing amount for CTxOut(nValue=21000000.00000000, scriptPubKey={})",
+            &hex(spk.as_bytes())[..30]
+        )
+    );
+    // With the amount the same prevout signs completely (verified by the consensus library).
+    let s = r.sign(
+        &unsigned,
+        &[&k],
+        &[json!([{"txid": fake, "vout": 0, "scriptPubKey": hex(spk.as_bytes()), "amount": 0.001}])],
+    );
+    assert_eq!(s["complete"], json!(true), "{s}");
+    // P2WSH prevout without its script.
+    let wsh = Address::p2wsh(&multisig_2of3(&[&k, &key(2), &key(3)]), Network::Regtest).script_pubkey();
+    assert_eq!(
+        r.call_err(
+            "signrawtransactionwithkey",
+            json!([unsigned, [k.wif], [{"txid": fake, "vout": 0, "scriptPubKey": hex(wsh.as_bytes())}]])
+        ),
+        (-8, "Missing redeemScript/witnessScript".into())
+    );
+    assert_eq!(
+        r.call_err(
+            "signrawtransactionwithkey",
+            json!([unsigned, [k.wif], [{"txid": fake, "vout": 0, "scriptPubKey": hex(wsh.as_bytes()), "witnessScript": "51"}]])
+        ),
+        (-8, "redeemScript/witnessScript does not match scriptPubKey".into())
+    );
+    assert_eq!(
+        r.call_err(
+            "signrawtransactionwithkey",
+            json!([unsigned, [k.wif], [{"txid": fake, "scriptPubKey": "51"}]])
+        ),
+        (-3, "Missing vout".into())
+    );
+    // combinerawtransaction: Core's errors.
+    assert_eq!(
+        r.call_err("combinerawtransaction", json!([[]])),
+        (-22, "Missing transactions".into())
+    );
+    assert_eq!(
+        r.call_err("combinerawtransaction", json!([[unsigned, "00"]])),
+        (-22, "TX decode failed for tx 1. Make sure the tx has at least one input.".into())
+    );
+    assert_eq!(
+        r.call_err("combinerawtransaction", json!([[unsigned]])),
+        (-25, "Input not found or already spent".into())
+    );
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
