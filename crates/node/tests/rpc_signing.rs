@@ -319,3 +319,153 @@ fn signrawtransactionwithkey_errors_like_core() {
 fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
+
+/// createmultisig's addresses are real: coins mined to each are spent with its redeemScript.
+/// Its descriptor agrees with getdescriptorinfo, deriveaddresses and decodescript.
+#[test]
+fn createmultisig_addresses_spend_and_descriptors_agree() {
+    let r = start();
+    let secp = Secp256k1::new();
+    let keys = [key(11), key(12), key(13)];
+    let pubs: Vec<String> = keys.iter().map(|k| k.pubkey.to_string()).collect();
+    let mut made = Vec::new();
+    for kind in ["legacy", "p2sh-segwit", "bech32"] {
+        let m = r.call("createmultisig", json!([2, pubs, kind]));
+        let ms = multisig_2of3(&[&keys[0], &keys[1], &keys[2]]);
+        assert_eq!(m["redeemScript"], json!(hex(ms.as_bytes())), "{m}");
+        let desc = m["descriptor"].as_str().unwrap().to_string();
+        assert_eq!(r.call("deriveaddresses", json!([desc])), json!([m["address"]]));
+        let info = r.call("getdescriptorinfo", json!([desc]));
+        assert_eq!(info["descriptor"], json!(desc));
+        assert_eq!(info["checksum"], json!(&desc[desc.len() - 8..]));
+        assert_eq!(
+            (info["isrange"].clone(), info["issolvable"].clone(), info["hasprivatekeys"].clone()),
+            (json!(false), json!(true), json!(false))
+        );
+        // Mining to the descriptor pays the address's script.
+        let spk = r.call("validateaddress", json!([m["address"]]))["scriptPubKey"].clone();
+        r.call("generatetodescriptor", json!([1, desc]));
+        let tip = r.call("getbestblockhash", json!([]));
+        assert_eq!(r.call("getblock", json!([tip, 2]))["tx"][0]["vout"][0]["scriptPubKey"]["hex"], spk);
+        made.push((kind, m, spk));
+    }
+    // decodescript infers the same P2WSH descriptor from the redeem script.
+    let ds = r.call("decodescript", json!([made[2].1["redeemScript"]]));
+    assert_eq!(ds["segwit"]["desc"], made[2].1["descriptor"]);
+    assert_eq!(ds["p2sh"], made[0].1["address"]);
+    assert_eq!(ds["segwit"]["p2sh-segwit"], made[1].1["address"]);
+    r.mine(100);
+    let dest = r.sink.clone();
+    for (i, (kind, m, spk)) in made.iter().enumerate() {
+        let (t, v) = r.coinbase(i as u32 + 1);
+        let script_key = if *kind == "legacy" { "redeemScript" } else { "witnessScript" };
+        let mut prev = json!({"txid": t, "vout": 0, "scriptPubKey": spk, "amount": btc(v)});
+        prev[script_key] = m["redeemScript"].clone();
+        if *kind == "p2sh-segwit" {
+            // Core accepts the witness script together with the P2WSH program as redeemScript.
+            let wsh = Address::p2wsh(&multisig_2of3(&[&keys[0], &keys[1], &keys[2]]), Network::Regtest).script_pubkey();
+            prev["redeemScript"] = json!(hex(wsh.as_bytes()));
+        }
+        let s = r.sign(&r.unsigned(&t, 0, v, &dest), &[&keys[0], &keys[2]], &[json!([prev])]);
+        r.send_and_confirm(&s, (&t, 0), v - 10_000);
+    }
+
+    // Single-key descriptors against rust-bitcoin's addresses.
+    let k = key(21);
+    let pk = k.pubkey.to_string();
+    let derive = |d: String| {
+        let info = r.call("getdescriptorinfo", json!([d]));
+        r.call("deriveaddresses", json!([info["descriptor"]]))[0]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    assert_eq!(
+        derive(format!("wpkh({pk})")),
+        Address::p2wpkh(&k.pubkey, Network::Regtest).to_string()
+    );
+    assert_eq!(
+        derive(format!("sh(wpkh({pk}))")),
+        Address::p2shwpkh(&k.pubkey, Network::Regtest).to_string()
+    );
+    assert_eq!(derive(format!("pkh({pk})")), Address::p2pkh(k.pubkey, Network::Regtest).to_string());
+    let bip86 = Address::p2tr(&secp, k.pubkey.0.x_only_public_key().0, None, Network::Regtest).to_string();
+    assert_eq!(derive(format!("tr({pk})")), bip86);
+    assert_eq!(derive(format!("tr({})", &pk[2..])), bip86);
+    // A private key: shown as its public key, checksum of the text as given.
+    let info = r.call("getdescriptorinfo", json!([format!("wpkh({})", k.wif)]));
+    assert_eq!(info["hasprivatekeys"], json!(true));
+    let canon = info["descriptor"].as_str().unwrap();
+    assert!(canon.starts_with(&format!("wpkh({pk})#")), "{info}");
+    let with_sum = format!("wpkh({})#{}", k.wif, info["checksum"].as_str().unwrap());
+    assert_eq!(r.call("getdescriptorinfo", json!([with_sum]))["descriptor"], json!(canon));
+    assert_ne!(info["checksum"], json!(&canon[canon.len() - 8..]));
+
+    // Core's errors.
+    let err = |m: &str, p: Value| r.call_err(m, p);
+    assert_eq!(
+        err("deriveaddresses", json!([format!("wpkh({pk})")])),
+        (-5, "Missing checksum".into())
+    );
+    let (code, msg) = err("getdescriptorinfo", json!([format!("wpkh({pk})#aaaaaaaa")]));
+    assert_eq!(code, -5);
+    assert!(
+        msg.starts_with("Provided checksum 'aaaaaaaa' does not match computed checksum '"),
+        "{msg}"
+    );
+    assert_eq!(
+        err("getdescriptorinfo", json!(["raw(51)#abc"])),
+        (-5, "Expected 8 character checksum, not 3 characters".into())
+    );
+    let pk_desc = r.call("getdescriptorinfo", json!([format!("pk({pk})")]))["descriptor"].clone();
+    assert_eq!(
+        err("deriveaddresses", json!([pk_desc])),
+        (-5, "Descriptor does not have a corresponding address".into())
+    );
+    let w = r.call("getdescriptorinfo", json!([format!("wpkh({pk})")]))["descriptor"].clone();
+    assert_eq!(
+        err("deriveaddresses", json!([w, 2])),
+        (-8, "Range should not be specified for an un-ranged descriptor".into())
+    );
+    assert_eq!(
+        err("deriveaddresses", json!([w, [3, 1]])),
+        (-8, "Range specified as [begin,end] must not have begin after end".into())
+    );
+    assert_eq!(
+        err("createmultisig", json!([2, ["zz"]])),
+        (-5, "Pubkey \"zz\" must be a hex string".into())
+    );
+    assert_eq!(
+        err("createmultisig", json!([1, ["0011"]])),
+        (-5, "Pubkey \"0011\" must have a length of either 33 or 65 bytes".into())
+    );
+    let off_curve = format!("02{}", "00".repeat(32));
+    assert_eq!(
+        err("createmultisig", json!([1, [off_curve]])),
+        (-5, format!("Pubkey \"{off_curve}\" must be cryptographically valid."))
+    );
+    assert_eq!(
+        err("createmultisig", json!([0, pubs])),
+        (-8, "a multisignature address must require at least one key to redeem".into())
+    );
+    assert_eq!(
+        err("createmultisig", json!([4, pubs])),
+        (-8, "not enough keys supplied (got 3 keys, but need at least 4 to redeem)".into())
+    );
+    assert_eq!(
+        err("createmultisig", json!([2, pubs, "bech32m"])),
+        (-5, "createmultisig cannot create bech32m multisig addresses".into())
+    );
+    assert_eq!(
+        err("createmultisig", json!([2, pubs, "foo"])),
+        (-5, "Unknown address type 'foo'".into())
+    );
+    // An uncompressed key forces a legacy address, with Core's warning.
+    let unc = bitcoin::PublicKey::new_uncompressed(k.pubkey.0).to_string();
+    let m = r.call("createmultisig", json!([1, [unc], "bech32"]));
+    assert!(m["descriptor"].as_str().unwrap().starts_with("sh(multi(1,04"), "{m}");
+    assert_eq!(
+        m["warnings"][0],
+        json!("Unable to make chosen address type, please ensure no uncompressed public keys are present.")
+    );
+}

@@ -44,17 +44,36 @@ fn hex_bytes(s: &str) -> Option<Vec<u8>> {
     crate::import::hex_decode(s)
 }
 
-fn parse_key(s: &str, net: Network) -> Result<PublicKey, String> {
+/// A parsed key: the public key, how Core prints it back, and whether it was a private key.
+struct Key {
+    pk: PublicKey,
+    text: String,
+    private: bool,
+}
+
+fn parse_key(s: &str, net: Network) -> Result<Key, String> {
     if s.starts_with('[') || s.contains("pub") || s.contains("prv") || s.contains('/') {
         return Err(format!(
             "key '{s}' is not supported: key origins and extended keys need derivation, which this node does not do"
         ));
     }
     if let Some(b) = hex_bytes(s) {
-        return PublicKey::from_slice(&b).map_err(|_| format!("Pubkey '{s}' is invalid"));
+        let pk = PublicKey::from_slice(&b).map_err(|_| format!("Pubkey '{s}' is invalid"))?;
+        return Ok(Key {
+            text: crate::rpc::script_asm::hex(&b),
+            pk,
+            private: false,
+        });
     }
     match PrivateKey::from_wif(s) {
-        Ok(k) if k.network == net.into() => Ok(k.public_key(&bitcoin::secp256k1::Secp256k1::signing_only())),
+        Ok(k) if k.network == net.into() => {
+            let pk = k.public_key(&bitcoin::secp256k1::Secp256k1::signing_only());
+            Ok(Key {
+                text: crate::rpc::script_asm::hex(&pk.to_bytes()),
+                pk,
+                private: true,
+            })
+        }
         _ => Err(format!("key '{s}' is not valid")),
     }
 }
@@ -63,13 +82,27 @@ fn push(data: &[u8]) -> PushBytesBuf {
     PushBytesBuf::try_from(data.to_vec()).unwrap_or_default()
 }
 
-fn multi(args: &[&str], sorted: bool, net: Network, witness: bool) -> Result<ScriptBuf, String> {
+/// One parsed descriptor: its output script, Core's canonical text (public keys, no checksum),
+/// whether it held private keys, and whether it is solvable (everything but `addr`/`raw`).
+#[derive(Debug, Clone)]
+pub struct Parsed {
+    /// The output script.
+    pub script: ScriptBuf,
+    /// `Descriptor::ToString()` without the checksum.
+    pub canonical: String,
+    /// Some key was given as a private key.
+    pub has_private: bool,
+    /// Core's `IsSolvable`.
+    pub solvable: bool,
+}
+
+fn multi(args: &[&str], sorted: bool, net: Network, witness: bool) -> Result<(ScriptBuf, Vec<Key>, i64), String> {
     let Some((k, keys)) = args.split_first() else {
         return Err("Multi: expected threshold and keys".into());
     };
     let k: i64 = k.trim().parse().map_err(|_| format!("Multi threshold '{k}' is not valid"))?;
-    let mut pks = keys.iter().map(|s| parse_key(s.trim(), net)).collect::<Result<Vec<_>, _>>()?;
-    if witness && pks.iter().any(|p| !p.compressed) {
+    let parsed = keys.iter().map(|s| parse_key(s.trim(), net)).collect::<Result<Vec<_>, _>>()?;
+    if witness && parsed.iter().any(|p| !p.pk.compressed) {
         return Err("Uncompressed keys are not allowed".into());
     }
     if keys.is_empty() || keys.len() > 20 || k < 1 || k as usize > keys.len() {
@@ -78,6 +111,7 @@ fn multi(args: &[&str], sorted: bool, net: Network, witness: bool) -> Result<Scr
             keys.len()
         ));
     }
+    let mut pks: Vec<PublicKey> = parsed.iter().map(|p| p.pk).collect();
     if sorted {
         pks.sort_by_key(|p| p.to_bytes());
     }
@@ -85,99 +119,159 @@ fn multi(args: &[&str], sorted: bool, net: Network, witness: bool) -> Result<Scr
     for p in &pks {
         b = b.push_slice(push(&p.to_bytes()));
     }
-    Ok(b.push_int(pks.len() as i64)
+    let script = b
+        .push_int(pks.len() as i64)
         .push_opcode(bitcoin::opcodes::all::OP_CHECKMULTISIG)
-        .into_script())
+        .into_script();
+    Ok((script, parsed, k))
 }
 
-fn inner(s: &str, net: Network, ctx: &str) -> Result<ScriptBuf, String> {
+fn inner(s: &str, net: Network, ctx: &str) -> Result<Parsed, String> {
     let (name, arg) = split_call(s).ok_or_else(|| format!("'{s}' is not a valid descriptor function"))?;
     let args = split_args(arg);
     let witness = ctx == "wsh" || ctx == "sh-wsh";
+    let done = |script: ScriptBuf, canonical: String, has_private: bool| Parsed {
+        script,
+        canonical,
+        has_private,
+        solvable: true,
+    };
     match name {
         "addr" if ctx.is_empty() => {
             let a = arg
                 .parse::<bitcoin::Address<bitcoin::address::NetworkUnchecked>>()
                 .map_err(|_| "Address is not valid".to_string())?;
-            Ok(a.require_network(net)
-                .map_err(|_| "Address is not valid".to_string())?
-                .script_pubkey())
+            let a = a.require_network(net).map_err(|_| "Address is not valid".to_string())?;
+            Ok(Parsed {
+                script: a.script_pubkey(),
+                canonical: format!("addr({a})"),
+                has_private: false,
+                solvable: false,
+            })
         }
-        "raw" if ctx.is_empty() => hex_bytes(arg)
-            .map(ScriptBuf::from_bytes)
-            .ok_or_else(|| "Raw script is not hex".to_string()),
+        "raw" if ctx.is_empty() => {
+            let b = hex_bytes(arg).ok_or_else(|| "Raw script is not hex".to_string())?;
+            Ok(Parsed {
+                canonical: format!("raw({})", crate::rpc::script_asm::hex(&b)),
+                script: ScriptBuf::from_bytes(b),
+                has_private: false,
+                solvable: false,
+            })
+        }
         "pk" => {
             let k = parse_key(arg, net)?;
-            if witness && !k.compressed {
+            if witness && !k.pk.compressed {
                 return Err("Uncompressed keys are not allowed".into());
             }
-            Ok(Builder::new()
-                .push_slice(push(&k.to_bytes()))
+            let script = Builder::new()
+                .push_slice(push(&k.pk.to_bytes()))
                 .push_opcode(bitcoin::opcodes::all::OP_CHECKSIG)
-                .into_script())
+                .into_script();
+            Ok(done(script, format!("pk({})", k.text), k.private))
         }
         "pkh" => {
             let k = parse_key(arg, net)?;
-            if witness && !k.compressed {
+            if witness && !k.pk.compressed {
                 return Err("Uncompressed keys are not allowed".into());
             }
-            Ok(ScriptBuf::new_p2pkh(&k.pubkey_hash()))
+            Ok(done(
+                ScriptBuf::new_p2pkh(&k.pk.pubkey_hash()),
+                format!("pkh({})", k.text),
+                k.private,
+            ))
         }
         "wpkh" if ctx.is_empty() || ctx == "sh" => {
             let k = parse_key(arg, net)?;
-            let wk = bitcoin::CompressedPublicKey::try_from(k).map_err(|_| "Uncompressed keys are not allowed".to_string())?;
-            Ok(ScriptBuf::new_p2wpkh(&wk.wpubkey_hash()))
+            let wk = bitcoin::CompressedPublicKey::try_from(k.pk).map_err(|_| "Uncompressed keys are not allowed".to_string())?;
+            Ok(done(
+                ScriptBuf::new_p2wpkh(&wk.wpubkey_hash()),
+                format!("wpkh({})", k.text),
+                k.private,
+            ))
         }
-        "multi" | "sortedmulti" => multi(&args, name == "sortedmulti", net, witness),
+        "multi" | "sortedmulti" => {
+            let (script, keys, k) = multi(&args, name == "sortedmulti", net, witness)?;
+            let texts: Vec<&str> = keys.iter().map(|k| k.text.as_str()).collect();
+            Ok(done(
+                script,
+                format!("{name}({k},{})", texts.join(",")),
+                keys.iter().any(|k| k.private),
+            ))
+        }
         "sh" if ctx.is_empty() => {
-            let redeem = inner(arg, net, "sh")?;
-            Ok(ScriptBuf::new_p2sh(&bitcoin::ScriptHash::from_raw_hash(hash160::Hash::hash(
-                redeem.as_bytes(),
-            ))))
+            let r = inner(arg, net, "sh")?;
+            let script = ScriptBuf::new_p2sh(&bitcoin::ScriptHash::from_raw_hash(hash160::Hash::hash(r.script.as_bytes())));
+            Ok(done(script, format!("sh({})", r.canonical), r.has_private))
         }
         "wsh" if ctx.is_empty() || ctx == "sh" => {
-            let ws = inner(arg, net, if ctx == "sh" { "sh-wsh" } else { "wsh" })?;
-            Ok(ScriptBuf::new_p2wsh(&ws.wscript_hash()))
+            let w = inner(arg, net, if ctx == "sh" { "sh-wsh" } else { "wsh" })?;
+            Ok(done(
+                ScriptBuf::new_p2wsh(&w.script.wscript_hash()),
+                format!("wsh({})", w.canonical),
+                w.has_private,
+            ))
         }
         "tr" if ctx.is_empty() => {
             if args.len() != 1 {
                 return Err("tr() with a script tree is not supported by this node".into());
             }
             let b = hex_bytes(arg);
-            let xonly = match b.as_deref() {
-                Some(x) if x.len() == 32 => XOnlyPublicKey::from_slice(x).map_err(|_| format!("Pubkey '{arg}' is invalid"))?,
+            let (xonly, text, private) = match b.as_deref() {
+                Some(x) if x.len() == 32 => (
+                    XOnlyPublicKey::from_slice(x).map_err(|_| format!("Pubkey '{arg}' is invalid"))?,
+                    crate::rpc::script_asm::hex(x),
+                    false,
+                ),
                 _ => {
                     let k = parse_key(arg, net)?;
-                    if !k.compressed {
+                    if !k.pk.compressed {
                         return Err("Uncompressed keys are not allowed".into());
                     }
-                    XOnlyPublicKey::from(k.inner)
+                    (XOnlyPublicKey::from(k.pk.inner), k.text, k.private)
                 }
             };
             let secp = bitcoin::secp256k1::Secp256k1::verification_only();
-            Ok(ScriptBuf::new_p2tr(&secp, xonly, None))
+            Ok(done(ScriptBuf::new_p2tr(&secp, xonly, None), format!("tr({text})"), private))
         }
         "combo" | "rawtr" | "musig" | "rawnode" => Err(format!("'{name}' descriptors are not supported by this node")),
         _ => Err(format!("'{name}(...)' is not valid in this context")),
     }
 }
 
-/// The single output script of descriptor `desc` on `net`, or Core-style error text.
-pub fn descriptor_script(desc: &str, net: Network) -> Result<ScriptBuf, String> {
-    let (body, sum) = match desc.split_once('#') {
-        Some((b, s)) => (b, Some(s)),
-        None => (desc, None),
-    };
-    let computed = checksum(body).ok_or_else(|| "Invalid characters in payload".to_string())?;
+/// Core's `CheckChecksum`: the descriptor body, after checking a present (or required) checksum.
+pub fn check_checksum(desc: &str, require: bool) -> Result<&str, String> {
+    let mut parts = desc.split('#');
+    let body = parts.next().unwrap_or_default();
+    let sum = parts.next();
+    if parts.next().is_some() {
+        return Err("Multiple '#' symbols".into());
+    }
+    if sum.is_none() && require {
+        return Err("Missing checksum".into());
+    }
     if let Some(s) = sum {
         if s.len() != 8 {
             return Err(format!("Expected 8 character checksum, not {} characters", s.len()));
         }
+    }
+    let computed = checksum(body).ok_or_else(|| "Invalid characters in payload".to_string())?;
+    if let Some(s) = sum {
         if s != computed {
             return Err(format!("Provided checksum '{s}' does not match computed checksum '{computed}'"));
         }
     }
+    Ok(body)
+}
+
+/// Parses descriptor `desc` on `net` (checksum optional unless `require_checksum`).
+pub fn parse_descriptor(desc: &str, net: Network, require_checksum: bool) -> Result<Parsed, String> {
+    let body = check_checksum(desc, require_checksum)?;
     inner(body.trim(), net, "")
+}
+
+/// The single output script of descriptor `desc` on `net`, or Core-style error text.
+pub fn descriptor_script(desc: &str, net: Network) -> Result<ScriptBuf, String> {
+    parse_descriptor(desc, net, false).map(|p| p.script)
 }
 
 #[cfg(test)]

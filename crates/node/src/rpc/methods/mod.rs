@@ -3,6 +3,7 @@
 mod blockchain;
 mod control;
 mod descriptor;
+mod descriptor_util;
 mod mempool;
 mod mining;
 mod network;
@@ -66,6 +67,9 @@ pub const METHODS: &[(&str, &str, &[&str])] = &[
     ("combinerawtransaction", "Rawtransactions", &["txs"]),
     ("estimatesmartfee", "Util", &["conf_target", "estimate_mode"]),
     ("validateaddress", "Util", &["address"]),
+    ("createmultisig", "Util", &["nrequired", "keys", "address_type"]),
+    ("getdescriptorinfo", "Util", &["descriptor"]),
+    ("deriveaddresses", "Util", &["descriptor", "range"]),
     ("addnode", "Network", &["node", "command"]),
     ("clearbanned", "Network", &[]),
     ("disconnectnode", "Network", &["address", "nodeid"]),
@@ -106,6 +110,9 @@ pub async fn dispatch(node: &Arc<Node>, method: &str, params: Option<&Value>) ->
             node_ops::maintenance(node, method, &p).await
         }
         "submitblock" => blockchain::submitblock(node, &p).await,
+        "createmultisig" => descriptor_util::createmultisig(node, &p),
+        "getdescriptorinfo" => descriptor_util::getdescriptorinfo(node, &p),
+        "deriveaddresses" => descriptor_util::deriveaddresses(node, &p),
         "addnode" | "clearbanned" | "disconnectnode" | "getconnectioncount" | "getnettotals" | "getnetworkinfo" | "getpeerinfo"
         | "listbanned" | "ping" | "setban" => network::call(node, method, &p).await,
         "generatetoaddress" | "generatetodescriptor" | "generateblock" | "getblocktemplate" | "getmininginfo" | "getnetworkhashps" => {
