@@ -10,6 +10,7 @@ mod network;
 mod node_ops;
 mod rawtransaction;
 mod signing;
+mod txoutproof;
 
 use super::error::{code, RpcError};
 use super::params::Params;
@@ -34,6 +35,9 @@ pub const METHODS: &[(&str, &str, &[&str])] = &[
     ("getmempoolentry", "Blockchain", &["txid"]),
     ("getmempoolinfo", "Blockchain", &[]),
     ("getrawmempool", "Blockchain", &["verbose", "mempool_sequence"]),
+    ("gettxoutproof", "Blockchain", &["txids", "blockhash"]),
+    ("gettxspendingprevout", "Blockchain", &["outputs"]),
+    ("verifytxoutproof", "Blockchain", &["proof"]),
     ("gettxoutsetinfo", "Blockchain", &["hash_type", "hash_or_height", "use_index"]),
     ("pruneblockchain", "Blockchain", &["height"]),
     ("savemempool", "Blockchain", &[]),
@@ -133,6 +137,17 @@ pub async fn dispatch(node: &Arc<Node>, method: &str, params: Option<&Value>) ->
             tokio::task::spawn_blocking(move || mempool::call(&node, &method, &p))
                 .await
                 .map_err(|e| RpcError::new(code::INTERNAL_ERROR, e.to_string()))?
+        }
+        "gettxoutproof" | "verifytxoutproof" | "gettxspendingprevout" => {
+            let node = node.clone();
+            let method = method.to_string();
+            tokio::task::spawn_blocking(move || match method.as_str() {
+                "gettxoutproof" => txoutproof::gettxoutproof(&node, &p),
+                "verifytxoutproof" => txoutproof::verifytxoutproof(&node, &p),
+                _ => txoutproof::gettxspendingprevout(&node, &p),
+            })
+            .await
+            .map_err(|e| RpcError::new(code::INTERNAL_ERROR, e.to_string()))?
         }
         "signrawtransactionwithkey" | "combinerawtransaction" => {
             let node = node.clone();
