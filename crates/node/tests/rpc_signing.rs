@@ -231,6 +231,31 @@ fn signrawtransactionwithkey_spends_every_output_type() {
     r.send_and_confirm(&s, (&t, 0), v - 10_000);
 }
 
+/// Bare P2PK and bare 1-of-2 multisig outputs (mined with generatetodescriptor), signed with
+/// named arguments.
+#[test]
+fn signrawtransactionwithkey_bare_pubkey_and_multisig() {
+    let r = start();
+    let (k1, k2, k3) = (key(31), key(32), key(33));
+    r.call("generatetodescriptor", json!([1, format!("pk({})", k1.pubkey)]));
+    r.call("generatetodescriptor", json!([1, format!("multi(1,{},{})", k2.pubkey, k3.pubkey)]));
+    r.mine(100);
+    for (height, signer) in [(1, &k1), (2, &k3)] {
+        let (t, v) = r.coinbase(height);
+        let unsigned = r.unsigned(&t, 0, v, &r.sink);
+        let wrong = r.call(
+            "signrawtransactionwithkey",
+            json!({"hexstring": unsigned, "privkeys": [key(34).wif]}),
+        );
+        assert_eq!(wrong["complete"], json!(false), "{wrong}");
+        let s = r.call(
+            "signrawtransactionwithkey",
+            json!({"hexstring": unsigned, "privkeys": [signer.wif], "sighashtype": "ALL"}),
+        );
+        r.send_and_confirm(&s, (&t, 0), v - 10_000);
+    }
+}
+
 #[test]
 fn signrawtransactionwithkey_errors_like_core() {
     let r = start();
