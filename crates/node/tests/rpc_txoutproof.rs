@@ -1,7 +1,8 @@
 //! gettxoutproof / verifytxoutproof / gettxspendingprevout against the real binary: proofs of
 //! mined transactions (block found through an unspent output, or given) decode as BIP37
 //! merkleblocks whose header is the block's and whose matches are the requested txids;
-//! tampered proofs are refused; mempool spenders of outputs are reported.
+//! tampered proofs are refused; mempool spenders of outputs are reported. On Bitcoin Core's
+//! 300-block chain, proofs carry Core's block hash, merkle root and transaction count.
 
 mod common;
 #[path = "support/http.rs"]
@@ -172,4 +173,47 @@ fn txout_proofs_and_mempool_spenders() {
     let len = raw.len();
     raw[len - 10] ^= 0xff;
     assert_eq!(call("verifytxoutproof", json!([hex(&raw)])), json!([]));
+}
+
+/// Proofs for transactions of Core's chain: the header is Core's block (hash, merkle root) and the
+/// partial tree covers Core's transaction count; verifytxoutproof returns the chosen txids.
+#[test]
+fn proofs_on_cores_chain_carry_cores_block_data() {
+    let core = common::core_json();
+    let port = http::free_port();
+    let n = node_proc::start_node_with_chain(&common::chain_hex_path(), &[&format!("-rpcport={port}"), "-listen=0"], &[]);
+    n.wait_started();
+    n.wait_until(std::time::Duration::from_secs(10), "cookie file", |n| {
+        n.net_dir().join(".cookie").exists()
+    });
+    let call = |m: &str, p: Value| rpc(&n, port, m, p);
+    let mut checked = 0;
+    for b in core["blocks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|b| b["ntx"].as_u64().unwrap() >= 3)
+        .step_by(7)
+    {
+        let hash = b["hash"].as_str().unwrap();
+        let txids: Vec<String> = call("getblock", json!([hash, 1]))["tx"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t.as_str().unwrap().to_string())
+            .collect();
+        assert_eq!(txids.len() as u64, b["ntx"].as_u64().unwrap());
+        // First, last and one in the middle, requested out of order.
+        let chosen = vec![txids[txids.len() - 1].clone(), txids[0].clone(), txids[txids.len() / 2].clone()];
+        let proof = call("gettxoutproof", json!([chosen, hash])).as_str().unwrap().to_string();
+        let mb: MerkleBlock = bitcoin::consensus::deserialize(&unhex(&proof)).expect("merkleblock");
+        assert_eq!(mb.header.block_hash().to_string(), hash);
+        assert_eq!(mb.header.merkle_root.to_string(), b["merkleroot"].as_str().unwrap());
+        assert_eq!(u64::from(mb.txn.num_transactions()), b["ntx"].as_u64().unwrap());
+        let mut in_order: Vec<&String> = txids.iter().filter(|t| chosen.contains(t)).collect();
+        in_order.dedup();
+        assert_eq!(call("verifytxoutproof", json!([proof])), json!(in_order));
+        checked += 1;
+    }
+    assert!(checked >= 5, "only {checked} blocks checked");
 }
