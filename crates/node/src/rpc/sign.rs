@@ -259,16 +259,16 @@ impl Signing<'_> {
         }
         let (t, sol) = solver(spk.as_bytes());
         match t {
-            TxoutType::PubKeyHash if stack.len() == 2 => {
-                if self.check_ecdsa(i, sv, &spk, &stack[0], &stack[1]) {
-                    d.pubkeys.insert(sol[0].clone(), stack[1].clone());
-                    d.sigs.insert(stack[1].clone(), stack[0].clone());
-                }
+            TxoutType::PubKeyHash
+                if stack.len() == 2
+                    && hash160::Hash::hash(&stack[1]).as_byte_array().as_slice() == sol[0].as_slice()
+                    && self.check_ecdsa(i, sv, &spk, &stack[0], &stack[1]) =>
+            {
+                d.pubkeys.insert(sol[0].clone(), stack[1].clone());
+                d.sigs.insert(stack[1].clone(), stack[0].clone());
             }
-            TxoutType::PubKey if stack.len() == 1 => {
-                if self.check_ecdsa(i, sv, &spk, &stack[0], &sol[0]) {
-                    d.sigs.insert(sol[0].clone(), stack[0].clone());
-                }
+            TxoutType::PubKey if stack.len() == 1 && self.check_ecdsa(i, sv, &spk, &stack[0], &sol[0]) => {
+                d.sigs.insert(sol[0].clone(), stack[0].clone());
             }
             TxoutType::Multisig => {
                 let keys = &sol[1..sol.len() - 1];
@@ -283,6 +283,7 @@ impl Signing<'_> {
         d
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn create_sig(
         &self,
         i: usize,
@@ -335,7 +336,6 @@ impl Signing<'_> {
     }
 
     /// Core's `SignStep`: (solved, stack, type) for `script`.
-    #[allow(clippy::too_many_arguments)]
     fn step(
         &self,
         i: usize,

@@ -211,8 +211,8 @@ fn sign_transaction(tx: &mut Transaction, p: &Provider, coins: &HashMap<OutPoint
     };
     let single = ht & 0x7f == 0x03;
     let mut errors = Vec::new();
-    for i in 0..tx.input.len() {
-        if spent[i].is_none() {
+    for (i, prev) in spent.iter().enumerate() {
+        if prev.is_none() {
             errors.push((i, "Input not found or already spent".to_string()));
             continue;
         }
@@ -224,8 +224,8 @@ fn sign_transaction(tx: &mut Transaction, p: &Provider, coins: &HashMap<OutPoint
         }
     }
     let signed = Signing { tx, spent: &spent };
-    for i in 0..tx.input.len() {
-        let Some(prev) = &spent[i] else { continue };
+    for (i, prev) in spent.iter().enumerate() {
+        let Some(prev) = prev else { continue };
         if prev.value.to_sat() == MAX_MONEY && !tx.input[i].witness.is_empty() {
             errors.push((i, "Missing amount".into()));
             continue;
