@@ -435,8 +435,8 @@ impl Signing<'_> {
         (ok, ret, t)
     }
 
-    /// Core's `ProduceSignature`: the input's new (scriptSig, witness), keeping `old_witness`
-    /// when no witness is produced.
+    /// Core's `ProduceSignature`: the input's new (scriptSig, witness); `old_witness` stays only
+    /// on a taproot input that could not be signed.
     pub fn produce(&self, i: usize, p: &Provider, d: &mut SigData, old_witness: &Witness, ht: u32) -> (ScriptBuf, Witness) {
         if let Some(c) = &d.complete {
             return c.clone();
@@ -459,19 +459,14 @@ impl Signing<'_> {
         if solved && t == TxoutType::WitnessV0KeyHash {
             let h = <[u8; 20]>::try_from(result.first().map(Vec::as_slice).unwrap_or_default()).unwrap_or_default();
             let code = ScriptBuf::new_p2pkh(&bitcoin::PubkeyHash::from_byte_array(h));
-            let (s, r, t2) = self.step(i, p, d, &code, SigVersion::WitnessV0, ht);
-            solved = s && t2 == TxoutType::PubKeyHash;
+            // Whether it solved is left to the final consensus check, as for every input.
+            let (_, r, _) = self.step(i, p, d, &code, SigVersion::WitnessV0, ht);
             witness = Some(Witness::from_slice(&r));
             result.clear();
         } else if solved && t == TxoutType::WitnessV0ScriptHash {
             let ws = ScriptBuf::from_bytes(result.first().cloned().unwrap_or_default());
             d.witness_script = Some(ws.clone());
-            let (s, mut r, t2) = self.step(i, p, d, &ws, SigVersion::WitnessV0, ht);
-            solved = s
-                && !matches!(
-                    t2,
-                    TxoutType::ScriptHash | TxoutType::WitnessV0ScriptHash | TxoutType::WitnessV0KeyHash
-                );
+            let (_, mut r, _) = self.step(i, p, d, &ws, SigVersion::WitnessV0, ht);
             r.push(ws.into_bytes());
             witness = Some(Witness::from_slice(&r));
             result.clear();
@@ -479,11 +474,19 @@ impl Signing<'_> {
             witness = Some(Witness::from_slice(&result));
             result.clear();
         }
-        let _ = solved;
         if let Some(r) = p2sh_redeem {
             result.push(r.into_bytes());
         }
-        (push_all(&result), witness.unwrap_or_else(|| old_witness.clone()))
+        // A witness is kept only on an unsigned taproot input; other outputs that produced none
+        // must not carry one.
+        let witness = witness.unwrap_or_else(|| {
+            if prev.script_pubkey.is_p2tr() {
+                old_witness.clone()
+            } else {
+                Witness::new()
+            }
+        });
+        (push_all(&result), witness)
     }
 
     /// Core's message for an input that does not verify, from the shape of what it holds (the
@@ -523,5 +526,101 @@ impl Signing<'_> {
             return STACK.into();
         }
         "Signature must be zero for failed CHECK(MULTI)SIG operation".into()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bitcoin::absolute::LockTime;
+    use bitcoin::transaction::Version;
+    use bitcoin::{Amount, OutPoint, Sequence, TxIn};
+
+    fn rng(state: &mut u64) -> u64 {
+        *state ^= *state << 13;
+        *state ^= *state >> 7;
+        *state ^= *state << 17;
+        *state
+    }
+
+    fn bytes(state: &mut u64, max: u64) -> Vec<u8> {
+        let n = rng(state) % (max + 1);
+        (0..n).map(|_| rng(state) as u8).collect()
+    }
+
+    /// Garbage in scriptSigs and witnesses, against every output kind, never panics and never
+    /// counts as signed.
+    #[test]
+    fn hostile_inputs_do_not_panic() {
+        let secp = Secp256k1::new();
+        let sk = SecretKey::from_slice(&[3; 32]).unwrap();
+        let pk = PublicKey::new(sk.public_key(&secp));
+        let cpk = bitcoin::CompressedPublicKey(sk.public_key(&secp));
+        let ms = Builder::new()
+            .push_int(1)
+            .push_slice(cpk.to_bytes())
+            .push_int(1)
+            .push_opcode(bitcoin::opcodes::all::OP_CHECKMULTISIG)
+            .into_script();
+        let spks = [
+            ScriptBuf::new_p2pkh(&pk.pubkey_hash()),
+            ScriptBuf::new_p2wpkh(&cpk.wpubkey_hash()),
+            ScriptBuf::new_p2sh(&ScriptBuf::new_p2wpkh(&cpk.wpubkey_hash()).script_hash()),
+            ScriptBuf::new_p2wsh(&ms.wscript_hash()),
+            ScriptBuf::new_p2sh(&ms.script_hash()),
+            ScriptBuf::new_p2tr(&secp, cpk.0.x_only_public_key().0, None),
+            ms.clone(),
+            ScriptBuf::from_bytes(vec![0x6a]),
+        ];
+        let mut p = Provider::default();
+        p.add_key(pk, sk);
+        p.add_script(ms.clone());
+        let mut state = 0x1234_5678_9abc_def1u64;
+        for round in 0..400 {
+            let spk = spks[round % spks.len()].clone();
+            let mut witness = Witness::new();
+            for _ in 0..rng(&mut state) % 4 {
+                witness.push(bytes(&mut state, 80));
+            }
+            let tx = Transaction {
+                version: Version::TWO,
+                lock_time: LockTime::ZERO,
+                input: vec![TxIn {
+                    previous_output: OutPoint::null(),
+                    script_sig: ScriptBuf::from_bytes(bytes(&mut state, 120)),
+                    sequence: Sequence::MAX,
+                    witness,
+                }],
+                output: vec![TxOut {
+                    value: Amount::from_sat(1000),
+                    script_pubkey: ScriptBuf::new(),
+                }],
+            };
+            let spent = vec![Some(TxOut {
+                value: Amount::from_sat(5000),
+                script_pubkey: spk,
+            })];
+            let s = Signing { tx: &tx, spent: &spent };
+            let mut d = s.extract(&tx, 0);
+            assert!(d.complete.is_none(), "garbage never verifies");
+            let _ = s.failure_reason(&tx, 0);
+            // Signing with the right key over the garbage still yields a valid input.
+            let ht = [0u32, 1, 2, 3, 0x81, 0x83][round % 6];
+            let (ss, w) = s.produce(0, &p, &mut d, &tx.input[0].witness, ht);
+            let mut signed = tx.clone();
+            signed.input[0].script_sig = ss;
+            signed.input[0].witness = w;
+            let ok = Signing {
+                tx: &signed,
+                spent: &spent,
+            }
+            .input_verifies(&signed, 0);
+            assert_eq!(ok, round % spks.len() != 7, "round {round}");
+            // Out-of-range input index and unknown prevouts are errors, not panics.
+            let _ = s.extract(&tx, 5);
+            let _ = s.failure_reason(&tx, 5);
+            let none = vec![None];
+            let _ = Signing { tx: &tx, spent: &none }.produce(0, &p, &mut SigData::default(), &Witness::new(), ht);
+        }
     }
 }
