@@ -494,3 +494,99 @@ fn createmultisig_addresses_spend_and_descriptors_agree() {
         json!("Unable to make chosen address type, please ensure no uncompressed public keys are present.")
     );
 }
+
+/// BIP32 descriptors: ranged tpub/tprv keys derive the addresses rust-bitcoin derives, with
+/// origins and hardened steps printed as given; a derived address receives coins that the
+/// derived key then spends.
+#[test]
+fn extended_key_descriptors_derive_spendable_addresses() {
+    use bitcoin::bip32::{DerivationPath, Xpriv, Xpub};
+    use bitcoin::NetworkKind;
+    use std::str::FromStr;
+    let r = start();
+    let secp = Secp256k1::new();
+    let master = Xpriv::new_master(NetworkKind::Test, &[42u8; 32]).unwrap();
+    let tpub = Xpub::from_priv(&secp, &master);
+    let child_pub = |path: &str| tpub.derive_pub(&secp, &DerivationPath::from_str(path).unwrap()).unwrap();
+    let child_priv = |path: &str| master.derive_priv(&secp, &DerivationPath::from_str(path).unwrap()).unwrap();
+
+    // wpkh(tpub/0/*): ranged, solvable, public; canonical form is the input.
+    let info = r.call("getdescriptorinfo", json!([format!("wpkh({tpub}/0/*)")]));
+    let desc = info["descriptor"].as_str().unwrap().to_string();
+    assert_eq!(desc, format!("wpkh({tpub}/0/*)#{}", info["checksum"].as_str().unwrap()));
+    assert_eq!(
+        (info["isrange"].clone(), info["issolvable"].clone(), info["hasprivatekeys"].clone()),
+        (json!(true), json!(true), json!(false))
+    );
+    let want: Vec<String> = (0..3)
+        .map(|i| Address::p2wpkh(&CompressedPublicKey(child_pub(&format!("m/0/{i}")).public_key), Network::Regtest).to_string())
+        .collect();
+    assert_eq!(r.call("deriveaddresses", json!([desc, 2])), json!(want));
+    assert_eq!(r.call("deriveaddresses", json!([desc, [1, 2]])), json!(want[1..]));
+    assert_eq!(
+        r.call_err("deriveaddresses", json!([desc])),
+        (-8, "Range must be specified for a ranged descriptor".into())
+    );
+    assert_eq!(
+        r.call_err("generatetodescriptor", json!([1, desc])),
+        (
+            -8,
+            "Ranged descriptor not accepted. Maybe pass through deriveaddresses first?".into()
+        )
+    );
+
+    // A private root with an origin and hardened steps: printed with the public root, the
+    // origin and the hardened marker style as given.
+    let tprv_desc = format!("tr([d34db33f/86h/1h/0h]{master}/1h/*h)");
+    let info = r.call("getdescriptorinfo", json!([tprv_desc]));
+    assert_eq!(info["hasprivatekeys"], json!(true));
+    assert!(
+        info["descriptor"]
+            .as_str()
+            .unwrap()
+            .starts_with(&format!("tr([d34db33f/86h/1h/0h]{tpub}/1h/*h)#")),
+        "{info}"
+    );
+    let canon = info["descriptor"].as_str().unwrap().to_string();
+    let with_sum = format!("{tprv_desc}#{}", info["checksum"].as_str().unwrap());
+    let addrs = r.call("deriveaddresses", json!([with_sum, [0, 1]]));
+    let bip86 = |i: u32| {
+        let k = child_priv(&format!("m/1h/{i}h"));
+        Address::p2tr(&secp, k.private_key.x_only_public_key(&secp).0, None, Network::Regtest).to_string()
+    };
+    assert_eq!(addrs, json!([bip86(0), bip86(1)]));
+    // The public form cannot derive hardened steps.
+    assert_eq!(
+        r.call_err("deriveaddresses", json!([canon, 1])),
+        (-5, "Cannot derive script without private keys".into())
+    );
+    // Apostrophes are kept as apostrophes.
+    let info = r.call("getdescriptorinfo", json!([format!("pkh({master}/7'/*')")]));
+    assert!(
+        info["descriptor"].as_str().unwrap().starts_with(&format!("pkh({tpub}/7'/*')#")),
+        "{info}"
+    );
+    // Wrong network, bad origin, multipath.
+    let mainnet = Xpub::from_priv(&secp, &Xpriv::new_master(NetworkKind::Main, &[42u8; 32]).unwrap());
+    assert_eq!(
+        r.call_err("getdescriptorinfo", json!([format!("wpkh({mainnet}/0/*)")])),
+        (-5, format!("key '{mainnet}' is not valid"))
+    );
+    assert_eq!(
+        r.call_err("getdescriptorinfo", json!([format!("wpkh([d34db33]{tpub}/0/*)")])),
+        (-5, "Fingerprint is not 4 bytes (7 characters instead of 8 characters)".into())
+    );
+    assert_eq!(r.call_err("getdescriptorinfo", json!([format!("wpkh({tpub}/<0;1>/*)")])).0, -5);
+
+    // Coins mined to derived address 1 are spent with the key rust-bitcoin derives for it.
+    r.call("generatetoaddress", json!([1, want[1]]));
+    r.mine(100);
+    let (t, v) = r.coinbase(1);
+    let sk = child_priv("m/0/1").private_key;
+    let signer = Key {
+        wif: PrivateKey::new(sk, Network::Regtest).to_wif(),
+        pubkey: CompressedPublicKey(sk.public_key(&secp)),
+    };
+    let s = r.sign(&r.unsigned(&t, 0, v, &r.sink), &[&signer], &[]);
+    r.send_and_confirm(&s, (&t, 0), v - 10_000);
+}

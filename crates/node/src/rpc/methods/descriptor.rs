@@ -1,12 +1,14 @@
-//! Output descriptors for the mining RPCs (a BIP380 subset without key derivation): `addr()`,
-//! `raw()`, `pk()`, `pkh()`, `wpkh()`, `multi()`, `sortedmulti()`, `sh()`, `wsh()` and
-//! key-path-only `tr()`, with hex public keys or WIF private keys, and an optional
-//! (verified) `#checksum`.
+//! Output descriptors for the mining and descriptor RPCs (a BIP380 subset): `addr()`, `raw()`,
+//! `pk()`, `pkh()`, `wpkh()`, `multi()`, `sortedmulti()`, `sh()`, `wsh()` and key-path-only
+//! `tr()`, with hex public keys, WIF private keys or BIP32 extended keys (origin, path, ranged
+//! `/*`; no multipath), and an optional (verified) `#checksum`.
 
+use bitcoin::bip32::{ChildNumber, Xpriv, Xpub};
 use bitcoin::hashes::{hash160, Hash};
 use bitcoin::key::{PrivateKey, PublicKey, XOnlyPublicKey};
 use bitcoin::script::{Builder, PushBytesBuf};
 use bitcoin::{Network, ScriptBuf};
+use std::str::FromStr;
 
 /// The 8-character BIP380 checksum of `desc` (without `#`), or None for invalid characters.
 pub fn checksum(desc: &str) -> Option<String> {
@@ -44,38 +46,160 @@ fn hex_bytes(s: &str) -> Option<Vec<u8>> {
     crate::import::hex_decode(s)
 }
 
-/// A parsed key: the public key, how Core prints it back, and whether it was a private key.
+/// A parsed key: the public key (at the requested range position), how Core prints it back,
+/// and whether it was a private key.
 struct Key {
     pk: PublicKey,
     text: String,
     private: bool,
 }
 
-fn parse_key(s: &str, net: Network) -> Result<Key, String> {
-    if s.starts_with('[') || s.contains("pub") || s.contains("prv") || s.contains('/') {
+/// One BIP32 path element (`n`, `n'` or `nh`); sets `apostrophe` to the style of a hardened one.
+fn path_step(e: &str, apostrophe: &mut bool) -> Result<ChildNumber, String> {
+    let (num, hardened) = match e.strip_suffix('\'').or_else(|| e.strip_suffix('h')) {
+        Some(n) => {
+            *apostrophe = e.ends_with('\'');
+            (n, true)
+        }
+        None => (e, false),
+    };
+    let v: u32 = num
+        .parse()
+        .ok()
+        .filter(|_| num.bytes().all(|b| b.is_ascii_digit()))
+        .ok_or_else(|| format!("Key path value '{num}' is not a valid uint32"))?;
+    if v >= 0x8000_0000 {
+        return Err(format!("Key path value {v} is out of range"));
+    }
+    let c = if hardened {
+        ChildNumber::from_hardened_idx(v)
+    } else {
+        ChildNumber::from_normal_idx(v)
+    };
+    c.map_err(|_| format!("Key path value {v} is out of range"))
+}
+
+fn format_path(path: &[ChildNumber], apostrophe: bool) -> String {
+    path.iter()
+        .map(|c| match c {
+            ChildNumber::Normal { index } => format!("/{index}"),
+            ChildNumber::Hardened { index } => format!("/{index}{}", if apostrophe { "'" } else { "h" }),
+        })
+        .collect()
+}
+
+/// Parses a key expression: hex public key, WIF, or a BIP32 extended key (tpub/tprv on test
+/// networks) with an optional `[fingerprint/path]` origin, a path and a final `*` (ranged, taken
+/// at `pos`). Multipath (`<a;b>`) keys are refused.
+fn parse_key(s: &str, net: Network, pos: u32) -> Result<Key, String> {
+    let mut apostrophe = false;
+    let (origin, rest) = match s.strip_prefix('[') {
+        Some(r) => {
+            let (o, rest) = r
+                .split_once(']')
+                .ok_or_else(|| "Key origin start '[ character expected but not found, got ']' instead".to_string())?;
+            let mut parts = o.split('/');
+            let fp = parts.next().unwrap_or_default();
+            if fp.len() != 8 {
+                return Err(format!(
+                    "Fingerprint is not 4 bytes ({} characters instead of 8 characters)",
+                    fp.len()
+                ));
+            }
+            if hex_bytes(fp).is_none() {
+                return Err(format!("Fingerprint '{fp}' is not hex"));
+            }
+            let path = parts.map(|e| path_step(e, &mut apostrophe)).collect::<Result<Vec<_>, _>>()?;
+            (Some((fp.to_lowercase(), path)), rest)
+        }
+        None => (None, s),
+    };
+    if rest.contains('<') {
         return Err(format!(
-            "key '{s}' is not supported: key origins and extended keys need derivation, which this node does not do"
+            "key '{s}' is not supported: multipath key expressions are not supported by this node"
         ));
     }
-    if let Some(b) = hex_bytes(s) {
-        let pk = PublicKey::from_slice(&b).map_err(|_| format!("Pubkey '{s}' is invalid"))?;
-        return Ok(Key {
-            text: crate::rpc::script_asm::hex(&b),
-            pk,
-            private: false,
-        });
-    }
-    match PrivateKey::from_wif(s) {
-        Ok(k) if k.network == net.into() => {
-            let pk = k.public_key(&bitcoin::secp256k1::Secp256k1::signing_only());
-            Ok(Key {
-                text: crate::rpc::script_asm::hex(&pk.to_bytes()),
+    let mut elems = rest.split('/');
+    let key_str = elems.next().unwrap_or_default();
+    let elems: Vec<&str> = elems.collect();
+    let secp = bitcoin::secp256k1::Secp256k1::new();
+    let mut key = if elems.is_empty() && !key_str.starts_with("tp") && !key_str.starts_with("xp") {
+        if let Some(b) = hex_bytes(key_str) {
+            let pk = PublicKey::from_slice(&b).map_err(|_| format!("Pubkey '{key_str}' is invalid"))?;
+            Key {
+                text: crate::rpc::script_asm::hex(&b),
                 pk,
-                private: true,
-            })
+                private: false,
+            }
+        } else {
+            match PrivateKey::from_wif(key_str) {
+                Ok(k) if k.network == net.into() => {
+                    let pk = k.public_key(&secp);
+                    Key {
+                        text: crate::rpc::script_asm::hex(&pk.to_bytes()),
+                        pk,
+                        private: true,
+                    }
+                }
+                _ => return Err(format!("key '{key_str}' is not valid")),
+            }
         }
-        _ => Err(format!("key '{s}' is not valid")),
+    } else {
+        let (xpub, xpriv) = match (Xpub::from_str(key_str), Xpriv::from_str(key_str)) {
+            (Ok(x), _) if x.network == net.into() => (x, None),
+            (_, Ok(x)) if x.network == net.into() => (Xpub::from_priv(&secp, &x), Some(x)),
+            _ => return Err(format!("key '{key_str}' is not valid")),
+        };
+        let mut path = Vec::new();
+        let mut ranged = None;
+        for (i, e) in elems.iter().enumerate() {
+            let star = match *e {
+                "*" => Some(false),
+                "*'" | "*h" => {
+                    apostrophe = e.ends_with('\'');
+                    Some(true)
+                }
+                _ => None,
+            };
+            match star {
+                Some(h) if i + 1 == elems.len() => ranged = Some(h),
+                Some(_) => return Err("'*' may only appear as last element in a derivation path".into()),
+                None => path.push(path_step(e, &mut apostrophe)?),
+            }
+        }
+        let mut full = path.clone();
+        if let Some(h) = ranged {
+            let c = if h {
+                ChildNumber::from_hardened_idx(pos)
+            } else {
+                ChildNumber::from_normal_idx(pos)
+            };
+            full.push(c.map_err(|_| format!("Key path value {pos} is out of range"))?);
+        }
+        let derived = match &xpriv {
+            Some(x) => Xpub::from_priv(&secp, &x.derive_priv(&secp, &full).map_err(|e| e.to_string())?),
+            None => {
+                if full.iter().any(|c| c.is_hardened()) {
+                    return Err("Cannot derive script without private keys".into());
+                }
+                xpub.derive_pub(&secp, &full).map_err(|e| e.to_string())?
+            }
+        };
+        let star = match ranged {
+            None => String::new(),
+            Some(false) => "/*".into(),
+            Some(true) => format!("/*{}", if apostrophe { "'" } else { "h" }),
+        };
+        Key {
+            pk: PublicKey::new(derived.public_key),
+            text: format!("{xpub}{}{star}", format_path(&path, apostrophe)),
+            private: xpriv.is_some(),
+        }
+    };
+    if let Some((fp, path)) = origin {
+        key.text = format!("[{fp}{}]{}", format_path(&path, apostrophe), key.text);
     }
+    Ok(key)
 }
 
 fn push(data: &[u8]) -> PushBytesBuf {
@@ -94,14 +218,16 @@ pub struct Parsed {
     pub has_private: bool,
     /// Core's `IsSolvable`.
     pub solvable: bool,
+    /// Core's `IsRange`: some key ends in `/*`.
+    pub ranged: bool,
 }
 
-fn multi(args: &[&str], sorted: bool, net: Network, witness: bool) -> Result<(ScriptBuf, Vec<Key>, i64), String> {
+fn multi(args: &[&str], sorted: bool, net: Network, witness: bool, pos: u32) -> Result<(ScriptBuf, Vec<Key>, i64), String> {
     let Some((k, keys)) = args.split_first() else {
         return Err("Multi: expected threshold and keys".into());
     };
     let k: i64 = k.trim().parse().map_err(|_| format!("Multi threshold '{k}' is not valid"))?;
-    let parsed = keys.iter().map(|s| parse_key(s.trim(), net)).collect::<Result<Vec<_>, _>>()?;
+    let parsed = keys.iter().map(|s| parse_key(s.trim(), net, pos)).collect::<Result<Vec<_>, _>>()?;
     if witness && parsed.iter().any(|p| !p.pk.compressed) {
         return Err("Uncompressed keys are not allowed".into());
     }
@@ -126,7 +252,7 @@ fn multi(args: &[&str], sorted: bool, net: Network, witness: bool) -> Result<(Sc
     Ok((script, parsed, k))
 }
 
-fn inner(s: &str, net: Network, ctx: &str) -> Result<Parsed, String> {
+fn inner(s: &str, net: Network, ctx: &str, pos: u32) -> Result<Parsed, String> {
     let (name, arg) = split_call(s).ok_or_else(|| format!("'{s}' is not a valid descriptor function"))?;
     let args = split_args(arg);
     let witness = ctx == "wsh" || ctx == "sh-wsh";
@@ -135,6 +261,7 @@ fn inner(s: &str, net: Network, ctx: &str) -> Result<Parsed, String> {
         canonical,
         has_private,
         solvable: true,
+        ranged: false,
     };
     match name {
         "addr" if ctx.is_empty() => {
@@ -147,6 +274,7 @@ fn inner(s: &str, net: Network, ctx: &str) -> Result<Parsed, String> {
                 canonical: format!("addr({a})"),
                 has_private: false,
                 solvable: false,
+                ranged: false,
             })
         }
         "raw" if ctx.is_empty() => {
@@ -156,10 +284,11 @@ fn inner(s: &str, net: Network, ctx: &str) -> Result<Parsed, String> {
                 script: ScriptBuf::from_bytes(b),
                 has_private: false,
                 solvable: false,
+                ranged: false,
             })
         }
         "pk" => {
-            let k = parse_key(arg, net)?;
+            let k = parse_key(arg, net, pos)?;
             if witness && !k.pk.compressed {
                 return Err("Uncompressed keys are not allowed".into());
             }
@@ -170,7 +299,7 @@ fn inner(s: &str, net: Network, ctx: &str) -> Result<Parsed, String> {
             Ok(done(script, format!("pk({})", k.text), k.private))
         }
         "pkh" => {
-            let k = parse_key(arg, net)?;
+            let k = parse_key(arg, net, pos)?;
             if witness && !k.pk.compressed {
                 return Err("Uncompressed keys are not allowed".into());
             }
@@ -181,7 +310,7 @@ fn inner(s: &str, net: Network, ctx: &str) -> Result<Parsed, String> {
             ))
         }
         "wpkh" if ctx.is_empty() || ctx == "sh" => {
-            let k = parse_key(arg, net)?;
+            let k = parse_key(arg, net, pos)?;
             let wk = bitcoin::CompressedPublicKey::try_from(k.pk).map_err(|_| "Uncompressed keys are not allowed".to_string())?;
             Ok(done(
                 ScriptBuf::new_p2wpkh(&wk.wpubkey_hash()),
@@ -190,7 +319,7 @@ fn inner(s: &str, net: Network, ctx: &str) -> Result<Parsed, String> {
             ))
         }
         "multi" | "sortedmulti" => {
-            let (script, keys, k) = multi(&args, name == "sortedmulti", net, witness)?;
+            let (script, keys, k) = multi(&args, name == "sortedmulti", net, witness, pos)?;
             let texts: Vec<&str> = keys.iter().map(|k| k.text.as_str()).collect();
             Ok(done(
                 script,
@@ -199,12 +328,12 @@ fn inner(s: &str, net: Network, ctx: &str) -> Result<Parsed, String> {
             ))
         }
         "sh" if ctx.is_empty() => {
-            let r = inner(arg, net, "sh")?;
+            let r = inner(arg, net, "sh", pos)?;
             let script = ScriptBuf::new_p2sh(&bitcoin::ScriptHash::from_raw_hash(hash160::Hash::hash(r.script.as_bytes())));
             Ok(done(script, format!("sh({})", r.canonical), r.has_private))
         }
         "wsh" if ctx.is_empty() || ctx == "sh" => {
-            let w = inner(arg, net, if ctx == "sh" { "sh-wsh" } else { "wsh" })?;
+            let w = inner(arg, net, if ctx == "sh" { "sh-wsh" } else { "wsh" }, pos)?;
             Ok(done(
                 ScriptBuf::new_p2wsh(&w.script.wscript_hash()),
                 format!("wsh({})", w.canonical),
@@ -223,7 +352,7 @@ fn inner(s: &str, net: Network, ctx: &str) -> Result<Parsed, String> {
                     false,
                 ),
                 _ => {
-                    let k = parse_key(arg, net)?;
+                    let k = parse_key(arg, net, pos)?;
                     if !k.pk.compressed {
                         return Err("Uncompressed keys are not allowed".into());
                     }
@@ -263,15 +392,27 @@ pub fn check_checksum(desc: &str, require: bool) -> Result<&str, String> {
     Ok(body)
 }
 
-/// Parses descriptor `desc` on `net` (checksum optional unless `require_checksum`).
-pub fn parse_descriptor(desc: &str, net: Network, require_checksum: bool) -> Result<Parsed, String> {
+/// Parses descriptor `desc` on `net` (checksum optional unless `require_checksum`); ranged keys
+/// are taken at position `pos`.
+pub fn parse_descriptor_at(desc: &str, net: Network, require_checksum: bool, pos: u32) -> Result<Parsed, String> {
     let body = check_checksum(desc, require_checksum)?;
-    inner(body.trim(), net, "")
+    let mut p = inner(body.trim(), net, "", pos)?;
+    p.ranged = p.canonical.contains('*');
+    Ok(p)
+}
+
+/// Parses descriptor `desc` on `net` (ranged keys at position 0).
+pub fn parse_descriptor(desc: &str, net: Network, require_checksum: bool) -> Result<Parsed, String> {
+    parse_descriptor_at(desc, net, require_checksum, 0)
 }
 
 /// The single output script of descriptor `desc` on `net`, or Core-style error text.
 pub fn descriptor_script(desc: &str, net: Network) -> Result<ScriptBuf, String> {
-    parse_descriptor(desc, net, false).map(|p| p.script)
+    let p = parse_descriptor(desc, net, false)?;
+    if p.ranged {
+        return Err("Ranged descriptor not accepted. Maybe pass through deriveaddresses first?".into());
+    }
+    Ok(p.script)
 }
 
 #[cfg(test)]

@@ -1,11 +1,11 @@
 //! Util methods on keys and descriptors with Core's results and errors: createmultisig,
-//! getdescriptorinfo and deriveaddresses (descriptors of `methods::descriptor`, no derivation).
+//! getdescriptorinfo and deriveaddresses (the descriptors `methods::descriptor` parses).
 
 use super::super::descriptor::{address, descriptor_checksum, with_checksum};
 use super::super::error::{code, RpcError};
 use super::super::params::Params;
 use super::super::script_asm::hex;
-use super::descriptor::{check_checksum, parse_descriptor};
+use super::descriptor::{check_checksum, parse_descriptor, parse_descriptor_at};
 use super::rawtransaction::{get_int, type_error};
 use crate::node::Node;
 use bitcoin::hashes::{hash160, Hash};
@@ -140,7 +140,7 @@ pub fn getdescriptorinfo(node: &Arc<Node>, p: &Params) -> Result<Value, RpcError
     let mut r = Map::new();
     r.insert("descriptor".into(), json!(with_checksum(&d.canonical)));
     r.insert("checksum".into(), json!(descriptor_checksum(body)));
-    r.insert("isrange".into(), json!(false));
+    r.insert("isrange".into(), json!(d.ranged));
     r.insert("issolvable".into(), json!(d.solvable));
     r.insert("hasprivatekeys".into(), json!(d.has_private));
     Ok(Value::Object(r))
@@ -177,15 +177,28 @@ fn parse_range(v: &Value) -> Result<(i64, i64), RpcError> {
     Ok((low, high))
 }
 
-/// `deriveaddresses "descriptor" ( range )`: descriptors here are never ranged.
+/// `deriveaddresses "descriptor" ( range )`.
 pub fn deriveaddresses(node: &Arc<Node>, p: &Params) -> Result<Value, RpcError> {
     let text = p.str(0)?;
+    let net = network(node);
     let range = p.get(1).map(parse_range).transpose()?;
-    let d = parse_descriptor(text, network(node), true).map_err(|e| RpcError::new(code::INVALID_ADDRESS_OR_KEY, e))?;
-    if range.is_some() {
-        return Err(RpcError::param("Range should not be specified for an un-ranged descriptor"));
+    let d = parse_descriptor(text, net, true).map_err(|e| RpcError::new(code::INVALID_ADDRESS_OR_KEY, e))?;
+    let (begin, end) = match (d.ranged, range) {
+        (false, Some(_)) => return Err(RpcError::param("Range should not be specified for an un-ranged descriptor")),
+        (true, None) => return Err(RpcError::param("Range must be specified for a ranged descriptor")),
+        (_, Some(r)) => r,
+        (false, None) => (0, 0),
+    };
+    let mut out = Vec::new();
+    for i in begin..=end {
+        let at = if i == 0 {
+            d.clone()
+        } else {
+            parse_descriptor_at(text, net, true, i as u32).map_err(|e| RpcError::new(code::INVALID_ADDRESS_OR_KEY, e))?
+        };
+        let a = address(at.script.as_bytes(), net)
+            .ok_or_else(|| RpcError::new(code::INVALID_ADDRESS_OR_KEY, "Descriptor does not have a corresponding address"))?;
+        out.push(json!(a));
     }
-    let a = address(d.script.as_bytes(), network(node))
-        .ok_or_else(|| RpcError::new(code::INVALID_ADDRESS_OR_KEY, "Descriptor does not have a corresponding address"))?;
-    Ok(json!([a]))
+    Ok(Value::Array(out))
 }
