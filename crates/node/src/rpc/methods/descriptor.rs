@@ -442,4 +442,48 @@ mod tests {
         assert!(descriptor_script(&format!("wsh(multi(1,{k}))"), net).unwrap().is_p2wsh());
         assert!(descriptor_script("foo(51)", net).is_err());
     }
+
+    /// Mutated descriptor texts (byte flips, cuts, insertions of syntax characters) never panic.
+    #[test]
+    fn mutated_descriptors_do_not_panic() {
+        let net = Network::Regtest;
+        let secp = bitcoin::secp256k1::Secp256k1::new();
+        let tprv = Xpriv::new_master(bitcoin::NetworkKind::Test, &[9u8; 32]).unwrap();
+        let tpub = Xpub::from_priv(&secp, &tprv);
+        let seeds = [
+            "wsh(multi(2,0279be667ef9dcbbac55a06295ce870b07029bfcdb2dce28d959f2815b16f81798,02c6047f9441ed7d6d3045406e95c07cd85c778e4b8cef3ca7abac09b95c709ee5))".to_string(),
+            format!("tr([d34db33f/86h/1h/0h]{tpub}/1/*)"),
+            format!("sh(wpkh({tprv}/0'/*h))"),
+            "addr(bcrt1qw508d6qejxtdg4y5r3zarvary0c5xw7kygt080)#00000000".to_string(),
+            "raw(deadbeef)#89f8spxm".to_string(),
+        ];
+        for seed in &seeds[..3] {
+            assert!(parse_descriptor(seed, net, false).is_ok(), "{seed}");
+        }
+        let alphabet = b"()[],/*'h#<>;0123456789abcdef";
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        for round in 0..3000 {
+            let mut b = seeds[round % seeds.len()].clone().into_bytes();
+            for _ in 0..1 + next() % 3 {
+                let at = (next() as usize) % (b.len() + 1);
+                match next() % 3 {
+                    0 if at < b.len() => {
+                        b.remove(at);
+                    }
+                    1 => b.insert(at, alphabet[(next() as usize) % alphabet.len()]),
+                    _ => b.truncate(at),
+                }
+            }
+            let text = String::from_utf8_lossy(&b).into_owned();
+            for pos in [0u32, 1, 0x7fff_ffff] {
+                let _ = parse_descriptor_at(&text, net, round % 2 == 0, pos);
+            }
+        }
+    }
 }
