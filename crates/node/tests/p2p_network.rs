@@ -318,9 +318,7 @@ fn network_resource_warning_when_connections_near_the_limit() {
     // One peer of four is 25 %: under the threshold for two whole check intervals.
     let mut a = TestPeer::connect_from(addr, "127.0.0.1").unwrap();
     a.handshake(0);
-    wait_for("one connection", Duration::from_secs(10), &n, || {
-        rpc(&n, port, "getconnectioncount", json!([])) == 1
-    });
+    wait_for("one connection", Duration::from_secs(10), &n, || rpc(&n, port, "getconnectioncount", json!([])) == 1);
     std::thread::sleep(Duration::from_millis(2200));
     assert!(network_warnings().is_empty(), "{:?}", network_warnings());
     // Two of four is 50 %: one warning with the real figures.
