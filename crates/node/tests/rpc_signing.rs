@@ -485,6 +485,22 @@ fn createmultisig_addresses_spend_and_descriptors_agree() {
         err("createmultisig", json!([2, pubs, "foo"])),
         (-5, "Unknown address type 'foo'".into())
     );
+    // Size limits: 16 keys do not fit a P2SH redeem script, 20 fit a P2WSH witness script.
+    let many: Vec<String> = (100..120u8).map(|i| key(i).pubkey.to_string()).collect();
+    assert_eq!(
+        err("createmultisig", json!([2, &many[..16]])),
+        (-8, "redeemScript exceeds size limit: 547 > 520".into())
+    );
+    let wide = r.call("createmultisig", json!([2, many, "bech32"]));
+    assert_eq!(r.call("deriveaddresses", json!([wide["descriptor"]])), json!([wide["address"]]));
+    let too_many = [many.clone(), vec![pk.clone()]].concat();
+    assert_eq!(
+        err("createmultisig", json!([2, too_many, "bech32"])),
+        (
+            -8,
+            "Number of keys involved in the multisignature address creation > 20\nReduce the number".into()
+        )
+    );
     // An uncompressed key forces a legacy address, with Core's warning.
     let unc = bitcoin::PublicKey::new_uncompressed(k.pubkey.0).to_string();
     let m = r.call("createmultisig", json!([1, [unc], "bech32"]));
