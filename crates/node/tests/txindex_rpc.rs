@@ -1,7 +1,8 @@
 //! `-txindex` seen by an RPC client of the real `blvm-node` binary: `getrawtransaction` by txid
 //! alone for every transaction of Core's chain (indexed when the node starts on a datadir that
 //! was imported without the index), a transaction's way from the mempool into a block and across
-//! a restart, `getindexinfo`, and Core's error messages with and without the index.
+//! a restart, `gettxoutproof` of a transaction whose outputs are all spent, `getindexinfo`, and
+//! Core's error messages with and without the index.
 
 mod common;
 #[path = "support/http.rs"]
@@ -108,6 +109,9 @@ fn getrawtransaction_finds_every_confirmed_transaction_with_txindex() {
     assert_eq!(confirmed["blockhash"], tip);
     assert_eq!(confirmed["confirmations"], 1);
     assert_eq!(rpc(&n, port, "getindexinfo", json!([]))["txindex"]["best_block_height"], 402);
+    // The coinbase we spent has no unspent output left: only the index finds its block.
+    let proof = rpc(&n, port, "gettxoutproof", json!([[cb]]));
+    assert_eq!(rpc(&n, port, "verifytxoutproof", json!([proof])), json!([cb]));
     n.stop(Duration::from_secs(30));
 
     let n = node_proc::start_node_in(dir.path(), &[&rpcport, "-txindex", "-listen=0"], &[]);
@@ -124,4 +128,8 @@ fn getrawtransaction_finds_every_confirmed_transaction_with_txindex() {
     assert_eq!(err["error"]["code"], -5);
     assert!(err["error"]["message"].as_str().unwrap().contains("Use -txindex"), "{err}");
     assert_eq!(rpc(&n, port, "getindexinfo", json!([])), json!({}));
+    assert_eq!(
+        rpc_raw(&n, port, "gettxoutproof", json!([[cb]]))["error"],
+        json!({"code": -5, "message": "Transaction not yet in block"})
+    );
 }

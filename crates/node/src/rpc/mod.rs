@@ -9,4 +9,5 @@ pub mod methods;
 pub mod params;
 pub mod script_asm;
 pub mod server;
+pub mod sign;
 pub mod txjson;

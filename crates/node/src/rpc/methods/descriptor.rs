@@ -1,12 +1,14 @@
-//! Output descriptors for the mining RPCs (a BIP380 subset without key derivation): `addr()`,
-//! `raw()`, `pk()`, `pkh()`, `wpkh()`, `multi()`, `sortedmulti()`, `sh()`, `wsh()` and
-//! key-path-only `tr()`, with hex public keys or WIF private keys, and an optional
-//! (verified) `#checksum`.
+//! Output descriptors for the mining and descriptor RPCs (a BIP380 subset): `addr()`, `raw()`,
+//! `pk()`, `pkh()`, `wpkh()`, `multi()`, `sortedmulti()`, `sh()`, `wsh()` and key-path-only
+//! `tr()`, with hex public keys, WIF private keys or BIP32 extended keys (origin, path, ranged
+//! `/*`; no multipath), and an optional (verified) `#checksum`.
 
+use bitcoin::bip32::{ChildNumber, Xpriv, Xpub};
 use bitcoin::hashes::{hash160, Hash};
 use bitcoin::key::{PrivateKey, PublicKey, XOnlyPublicKey};
 use bitcoin::script::{Builder, PushBytesBuf};
 use bitcoin::{Network, ScriptBuf};
+use std::str::FromStr;
 
 /// The 8-character BIP380 checksum of `desc` (without `#`), or None for invalid characters.
 pub fn checksum(desc: &str) -> Option<String> {
@@ -44,32 +46,189 @@ fn hex_bytes(s: &str) -> Option<Vec<u8>> {
     crate::import::hex_decode(s)
 }
 
-fn parse_key(s: &str, net: Network) -> Result<PublicKey, String> {
-    if s.starts_with('[') || s.contains("pub") || s.contains("prv") || s.contains('/') {
+/// A parsed key: the public key (at the requested range position), how Core prints it back,
+/// and whether it was a private key.
+struct Key {
+    pk: PublicKey,
+    text: String,
+    private: bool,
+}
+
+/// One BIP32 path element (`n`, `n'` or `nh`); sets `apostrophe` to the style of a hardened one.
+fn path_step(e: &str, apostrophe: &mut bool) -> Result<ChildNumber, String> {
+    let (num, hardened) = match e.strip_suffix('\'').or_else(|| e.strip_suffix('h')) {
+        Some(n) => {
+            *apostrophe = e.ends_with('\'');
+            (n, true)
+        }
+        None => (e, false),
+    };
+    let v: u32 = num
+        .parse()
+        .ok()
+        .filter(|_| num.bytes().all(|b| b.is_ascii_digit()))
+        .ok_or_else(|| format!("Key path value '{num}' is not a valid uint32"))?;
+    if v >= 0x8000_0000 {
+        return Err(format!("Key path value {v} is out of range"));
+    }
+    let c = if hardened {
+        ChildNumber::from_hardened_idx(v)
+    } else {
+        ChildNumber::from_normal_idx(v)
+    };
+    c.map_err(|_| format!("Key path value {v} is out of range"))
+}
+
+fn format_path(path: &[ChildNumber], apostrophe: bool) -> String {
+    path.iter()
+        .map(|c| match c {
+            ChildNumber::Normal { index } => format!("/{index}"),
+            ChildNumber::Hardened { index } => format!("/{index}{}", if apostrophe { "'" } else { "h" }),
+        })
+        .collect()
+}
+
+/// Parses a key expression: hex public key, WIF, or a BIP32 extended key (tpub/tprv on test
+/// networks) with an optional `[fingerprint/path]` origin, a path and a final `*` (ranged, taken
+/// at `pos`). Multipath (`<a;b>`) keys are refused.
+fn parse_key(s: &str, net: Network, pos: u32) -> Result<Key, String> {
+    let mut apostrophe = false;
+    let (origin, rest) = match s.strip_prefix('[') {
+        Some(r) => {
+            let (o, rest) = r
+                .split_once(']')
+                .ok_or_else(|| "Key origin start '[ character expected but not found, got ']' instead".to_string())?;
+            let mut parts = o.split('/');
+            let fp = parts.next().unwrap_or_default();
+            if fp.len() != 8 {
+                return Err(format!(
+                    "Fingerprint is not 4 bytes ({} characters instead of 8 characters)",
+                    fp.len()
+                ));
+            }
+            if hex_bytes(fp).is_none() {
+                return Err(format!("Fingerprint '{fp}' is not hex"));
+            }
+            let path = parts.map(|e| path_step(e, &mut apostrophe)).collect::<Result<Vec<_>, _>>()?;
+            (Some((fp.to_lowercase(), path)), rest)
+        }
+        None => (None, s),
+    };
+    if rest.contains('<') {
         return Err(format!(
-            "key '{s}' is not supported: key origins and extended keys need derivation, which this node does not do"
+            "key '{s}' is not supported: multipath key expressions are not supported by this node"
         ));
     }
-    if let Some(b) = hex_bytes(s) {
-        return PublicKey::from_slice(&b).map_err(|_| format!("Pubkey '{s}' is invalid"));
+    let mut elems = rest.split('/');
+    let key_str = elems.next().unwrap_or_default();
+    let elems: Vec<&str> = elems.collect();
+    let secp = bitcoin::secp256k1::Secp256k1::new();
+    let mut key = if elems.is_empty() && !key_str.starts_with("tp") && !key_str.starts_with("xp") {
+        if let Some(b) = hex_bytes(key_str) {
+            let pk = PublicKey::from_slice(&b).map_err(|_| format!("Pubkey '{key_str}' is invalid"))?;
+            Key {
+                text: crate::rpc::script_asm::hex(&b),
+                pk,
+                private: false,
+            }
+        } else {
+            match PrivateKey::from_wif(key_str) {
+                Ok(k) if k.network == net.into() => {
+                    let pk = k.public_key(&secp);
+                    Key {
+                        text: crate::rpc::script_asm::hex(&pk.to_bytes()),
+                        pk,
+                        private: true,
+                    }
+                }
+                _ => return Err(format!("key '{key_str}' is not valid")),
+            }
+        }
+    } else {
+        let (xpub, xpriv) = match (Xpub::from_str(key_str), Xpriv::from_str(key_str)) {
+            (Ok(x), _) if x.network == net.into() => (x, None),
+            (_, Ok(x)) if x.network == net.into() => (Xpub::from_priv(&secp, &x), Some(x)),
+            _ => return Err(format!("key '{key_str}' is not valid")),
+        };
+        let mut path = Vec::new();
+        let mut ranged = None;
+        for (i, e) in elems.iter().enumerate() {
+            let star = match *e {
+                "*" => Some(false),
+                "*'" | "*h" => {
+                    apostrophe = e.ends_with('\'');
+                    Some(true)
+                }
+                _ => None,
+            };
+            match star {
+                Some(h) if i + 1 == elems.len() => ranged = Some(h),
+                Some(_) => return Err("'*' may only appear as last element in a derivation path".into()),
+                None => path.push(path_step(e, &mut apostrophe)?),
+            }
+        }
+        let mut full = path.clone();
+        if let Some(h) = ranged {
+            let c = if h {
+                ChildNumber::from_hardened_idx(pos)
+            } else {
+                ChildNumber::from_normal_idx(pos)
+            };
+            full.push(c.map_err(|_| format!("Key path value {pos} is out of range"))?);
+        }
+        let derived = match &xpriv {
+            Some(x) => Xpub::from_priv(&secp, &x.derive_priv(&secp, &full).map_err(|e| e.to_string())?),
+            None => {
+                if full.iter().any(|c| c.is_hardened()) {
+                    return Err("Cannot derive script without private keys".into());
+                }
+                xpub.derive_pub(&secp, &full).map_err(|e| e.to_string())?
+            }
+        };
+        let star = match ranged {
+            None => String::new(),
+            Some(false) => "/*".into(),
+            Some(true) => format!("/*{}", if apostrophe { "'" } else { "h" }),
+        };
+        Key {
+            pk: PublicKey::new(derived.public_key),
+            text: format!("{xpub}{}{star}", format_path(&path, apostrophe)),
+            private: xpriv.is_some(),
+        }
+    };
+    if let Some((fp, path)) = origin {
+        key.text = format!("[{fp}{}]{}", format_path(&path, apostrophe), key.text);
     }
-    match PrivateKey::from_wif(s) {
-        Ok(k) if k.network == net.into() => Ok(k.public_key(&bitcoin::secp256k1::Secp256k1::signing_only())),
-        _ => Err(format!("key '{s}' is not valid")),
-    }
+    Ok(key)
 }
 
 fn push(data: &[u8]) -> PushBytesBuf {
     PushBytesBuf::try_from(data.to_vec()).unwrap_or_default()
 }
 
-fn multi(args: &[&str], sorted: bool, net: Network, witness: bool) -> Result<ScriptBuf, String> {
+/// One parsed descriptor: its output script, Core's canonical text (public keys, no checksum),
+/// whether it held private keys, and whether it is solvable (everything but `addr`/`raw`).
+#[derive(Debug, Clone)]
+pub struct Parsed {
+    /// The output script.
+    pub script: ScriptBuf,
+    /// `Descriptor::ToString()` without the checksum.
+    pub canonical: String,
+    /// Some key was given as a private key.
+    pub has_private: bool,
+    /// Core's `IsSolvable`.
+    pub solvable: bool,
+    /// Core's `IsRange`: some key ends in `/*`.
+    pub ranged: bool,
+}
+
+fn multi(args: &[&str], sorted: bool, net: Network, witness: bool, pos: u32) -> Result<(ScriptBuf, Vec<Key>, i64), String> {
     let Some((k, keys)) = args.split_first() else {
         return Err("Multi: expected threshold and keys".into());
     };
     let k: i64 = k.trim().parse().map_err(|_| format!("Multi threshold '{k}' is not valid"))?;
-    let mut pks = keys.iter().map(|s| parse_key(s.trim(), net)).collect::<Result<Vec<_>, _>>()?;
-    if witness && pks.iter().any(|p| !p.compressed) {
+    let parsed = keys.iter().map(|s| parse_key(s.trim(), net, pos)).collect::<Result<Vec<_>, _>>()?;
+    if witness && parsed.iter().any(|p| !p.pk.compressed) {
         return Err("Uncompressed keys are not allowed".into());
     }
     if keys.is_empty() || keys.len() > 20 || k < 1 || k as usize > keys.len() {
@@ -78,6 +237,7 @@ fn multi(args: &[&str], sorted: bool, net: Network, witness: bool) -> Result<Scr
             keys.len()
         ));
     }
+    let mut pks: Vec<PublicKey> = parsed.iter().map(|p| p.pk).collect();
     if sorted {
         pks.sort_by_key(|p| p.to_bytes());
     }
@@ -85,99 +245,174 @@ fn multi(args: &[&str], sorted: bool, net: Network, witness: bool) -> Result<Scr
     for p in &pks {
         b = b.push_slice(push(&p.to_bytes()));
     }
-    Ok(b.push_int(pks.len() as i64)
+    let script = b
+        .push_int(pks.len() as i64)
         .push_opcode(bitcoin::opcodes::all::OP_CHECKMULTISIG)
-        .into_script())
+        .into_script();
+    Ok((script, parsed, k))
 }
 
-fn inner(s: &str, net: Network, ctx: &str) -> Result<ScriptBuf, String> {
+fn inner(s: &str, net: Network, ctx: &str, pos: u32) -> Result<Parsed, String> {
     let (name, arg) = split_call(s).ok_or_else(|| format!("'{s}' is not a valid descriptor function"))?;
     let args = split_args(arg);
     let witness = ctx == "wsh" || ctx == "sh-wsh";
+    let done = |script: ScriptBuf, canonical: String, has_private: bool| Parsed {
+        script,
+        canonical,
+        has_private,
+        solvable: true,
+        ranged: false,
+    };
     match name {
         "addr" if ctx.is_empty() => {
             let a = arg
                 .parse::<bitcoin::Address<bitcoin::address::NetworkUnchecked>>()
                 .map_err(|_| "Address is not valid".to_string())?;
-            Ok(a.require_network(net)
-                .map_err(|_| "Address is not valid".to_string())?
-                .script_pubkey())
+            let a = a.require_network(net).map_err(|_| "Address is not valid".to_string())?;
+            Ok(Parsed {
+                script: a.script_pubkey(),
+                canonical: format!("addr({a})"),
+                has_private: false,
+                solvable: false,
+                ranged: false,
+            })
         }
-        "raw" if ctx.is_empty() => hex_bytes(arg)
-            .map(ScriptBuf::from_bytes)
-            .ok_or_else(|| "Raw script is not hex".to_string()),
+        "raw" if ctx.is_empty() => {
+            let b = hex_bytes(arg).ok_or_else(|| "Raw script is not hex".to_string())?;
+            Ok(Parsed {
+                canonical: format!("raw({})", crate::rpc::script_asm::hex(&b)),
+                script: ScriptBuf::from_bytes(b),
+                has_private: false,
+                solvable: false,
+                ranged: false,
+            })
+        }
         "pk" => {
-            let k = parse_key(arg, net)?;
-            if witness && !k.compressed {
+            let k = parse_key(arg, net, pos)?;
+            if witness && !k.pk.compressed {
                 return Err("Uncompressed keys are not allowed".into());
             }
-            Ok(Builder::new()
-                .push_slice(push(&k.to_bytes()))
+            let script = Builder::new()
+                .push_slice(push(&k.pk.to_bytes()))
                 .push_opcode(bitcoin::opcodes::all::OP_CHECKSIG)
-                .into_script())
+                .into_script();
+            Ok(done(script, format!("pk({})", k.text), k.private))
         }
         "pkh" => {
-            let k = parse_key(arg, net)?;
-            if witness && !k.compressed {
+            let k = parse_key(arg, net, pos)?;
+            if witness && !k.pk.compressed {
                 return Err("Uncompressed keys are not allowed".into());
             }
-            Ok(ScriptBuf::new_p2pkh(&k.pubkey_hash()))
+            Ok(done(
+                ScriptBuf::new_p2pkh(&k.pk.pubkey_hash()),
+                format!("pkh({})", k.text),
+                k.private,
+            ))
         }
         "wpkh" if ctx.is_empty() || ctx == "sh" => {
-            let k = parse_key(arg, net)?;
-            let wk = bitcoin::CompressedPublicKey::try_from(k).map_err(|_| "Uncompressed keys are not allowed".to_string())?;
-            Ok(ScriptBuf::new_p2wpkh(&wk.wpubkey_hash()))
+            let k = parse_key(arg, net, pos)?;
+            let wk = bitcoin::CompressedPublicKey::try_from(k.pk).map_err(|_| "Uncompressed keys are not allowed".to_string())?;
+            Ok(done(
+                ScriptBuf::new_p2wpkh(&wk.wpubkey_hash()),
+                format!("wpkh({})", k.text),
+                k.private,
+            ))
         }
-        "multi" | "sortedmulti" => multi(&args, name == "sortedmulti", net, witness),
+        "multi" | "sortedmulti" => {
+            let (script, keys, k) = multi(&args, name == "sortedmulti", net, witness, pos)?;
+            let texts: Vec<&str> = keys.iter().map(|k| k.text.as_str()).collect();
+            Ok(done(
+                script,
+                format!("{name}({k},{})", texts.join(",")),
+                keys.iter().any(|k| k.private),
+            ))
+        }
         "sh" if ctx.is_empty() => {
-            let redeem = inner(arg, net, "sh")?;
-            Ok(ScriptBuf::new_p2sh(&bitcoin::ScriptHash::from_raw_hash(hash160::Hash::hash(
-                redeem.as_bytes(),
-            ))))
+            let r = inner(arg, net, "sh", pos)?;
+            let script = ScriptBuf::new_p2sh(&bitcoin::ScriptHash::from_raw_hash(hash160::Hash::hash(r.script.as_bytes())));
+            Ok(done(script, format!("sh({})", r.canonical), r.has_private))
         }
         "wsh" if ctx.is_empty() || ctx == "sh" => {
-            let ws = inner(arg, net, if ctx == "sh" { "sh-wsh" } else { "wsh" })?;
-            Ok(ScriptBuf::new_p2wsh(&ws.wscript_hash()))
+            let w = inner(arg, net, if ctx == "sh" { "sh-wsh" } else { "wsh" }, pos)?;
+            Ok(done(
+                ScriptBuf::new_p2wsh(&w.script.wscript_hash()),
+                format!("wsh({})", w.canonical),
+                w.has_private,
+            ))
         }
         "tr" if ctx.is_empty() => {
             if args.len() != 1 {
                 return Err("tr() with a script tree is not supported by this node".into());
             }
             let b = hex_bytes(arg);
-            let xonly = match b.as_deref() {
-                Some(x) if x.len() == 32 => XOnlyPublicKey::from_slice(x).map_err(|_| format!("Pubkey '{arg}' is invalid"))?,
+            let (xonly, text, private) = match b.as_deref() {
+                Some(x) if x.len() == 32 => (
+                    XOnlyPublicKey::from_slice(x).map_err(|_| format!("Pubkey '{arg}' is invalid"))?,
+                    crate::rpc::script_asm::hex(x),
+                    false,
+                ),
                 _ => {
-                    let k = parse_key(arg, net)?;
-                    if !k.compressed {
+                    let k = parse_key(arg, net, pos)?;
+                    if !k.pk.compressed {
                         return Err("Uncompressed keys are not allowed".into());
                     }
-                    XOnlyPublicKey::from(k.inner)
+                    (XOnlyPublicKey::from(k.pk.inner), k.text, k.private)
                 }
             };
             let secp = bitcoin::secp256k1::Secp256k1::verification_only();
-            Ok(ScriptBuf::new_p2tr(&secp, xonly, None))
+            Ok(done(ScriptBuf::new_p2tr(&secp, xonly, None), format!("tr({text})"), private))
         }
         "combo" | "rawtr" | "musig" | "rawnode" => Err(format!("'{name}' descriptors are not supported by this node")),
         _ => Err(format!("'{name}(...)' is not valid in this context")),
     }
 }
 
-/// The single output script of descriptor `desc` on `net`, or Core-style error text.
-pub fn descriptor_script(desc: &str, net: Network) -> Result<ScriptBuf, String> {
-    let (body, sum) = match desc.split_once('#') {
-        Some((b, s)) => (b, Some(s)),
-        None => (desc, None),
-    };
-    let computed = checksum(body).ok_or_else(|| "Invalid characters in payload".to_string())?;
+/// Core's `CheckChecksum`: the descriptor body, after checking a present (or required) checksum.
+pub fn check_checksum(desc: &str, require: bool) -> Result<&str, String> {
+    let mut parts = desc.split('#');
+    let body = parts.next().unwrap_or_default();
+    let sum = parts.next();
+    if parts.next().is_some() {
+        return Err("Multiple '#' symbols".into());
+    }
+    if sum.is_none() && require {
+        return Err("Missing checksum".into());
+    }
     if let Some(s) = sum {
         if s.len() != 8 {
             return Err(format!("Expected 8 character checksum, not {} characters", s.len()));
         }
+    }
+    let computed = checksum(body).ok_or_else(|| "Invalid characters in payload".to_string())?;
+    if let Some(s) = sum {
         if s != computed {
             return Err(format!("Provided checksum '{s}' does not match computed checksum '{computed}'"));
         }
     }
-    inner(body.trim(), net, "")
+    Ok(body)
+}
+
+/// Parses descriptor `desc` on `net` (checksum optional unless `require_checksum`); ranged keys
+/// are taken at position `pos`.
+pub fn parse_descriptor_at(desc: &str, net: Network, require_checksum: bool, pos: u32) -> Result<Parsed, String> {
+    let body = check_checksum(desc, require_checksum)?;
+    let mut p = inner(body.trim(), net, "", pos)?;
+    p.ranged = p.canonical.contains('*');
+    Ok(p)
+}
+
+/// Parses descriptor `desc` on `net` (ranged keys at position 0).
+pub fn parse_descriptor(desc: &str, net: Network, require_checksum: bool) -> Result<Parsed, String> {
+    parse_descriptor_at(desc, net, require_checksum, 0)
+}
+
+/// The single output script of descriptor `desc` on `net`, or Core-style error text.
+pub fn descriptor_script(desc: &str, net: Network) -> Result<ScriptBuf, String> {
+    let p = parse_descriptor(desc, net, false)?;
+    if p.ranged {
+        return Err("Ranged descriptor not accepted. Maybe pass through deriveaddresses first?".into());
+    }
+    Ok(p.script)
 }
 
 #[cfg(test)]
@@ -206,5 +441,49 @@ mod tests {
         assert!(descriptor_script(&format!("tr({k})"), net).unwrap().is_p2tr());
         assert!(descriptor_script(&format!("wsh(multi(1,{k}))"), net).unwrap().is_p2wsh());
         assert!(descriptor_script("foo(51)", net).is_err());
+    }
+
+    /// Mutated descriptor texts (byte flips, cuts, insertions of syntax characters) never panic.
+    #[test]
+    fn mutated_descriptors_do_not_panic() {
+        let net = Network::Regtest;
+        let secp = bitcoin::secp256k1::Secp256k1::new();
+        let tprv = Xpriv::new_master(bitcoin::NetworkKind::Test, &[9u8; 32]).unwrap();
+        let tpub = Xpub::from_priv(&secp, &tprv);
+        let seeds = [
+            "wsh(multi(2,0279be667ef9dcbbac55a06295ce870b07029bfcdb2dce28d959f2815b16f81798,02c6047f9441ed7d6d3045406e95c07cd85c778e4b8cef3ca7abac09b95c709ee5))".to_string(),
+            format!("tr([d34db33f/86h/1h/0h]{tpub}/1/*)"),
+            format!("sh(wpkh({tprv}/0'/*h))"),
+            "addr(bcrt1qw508d6qejxtdg4y5r3zarvary0c5xw7kygt080)#00000000".to_string(),
+            "raw(deadbeef)#89f8spxm".to_string(),
+        ];
+        for seed in &seeds[..3] {
+            assert!(parse_descriptor(seed, net, false).is_ok(), "{seed}");
+        }
+        let alphabet = b"()[],/*'h#<>;0123456789abcdef";
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        for round in 0..3000 {
+            let mut b = seeds[round % seeds.len()].clone().into_bytes();
+            for _ in 0..1 + next() % 3 {
+                let at = (next() as usize) % (b.len() + 1);
+                match next() % 3 {
+                    0 if at < b.len() => {
+                        b.remove(at);
+                    }
+                    1 => b.insert(at, alphabet[(next() as usize) % alphabet.len()]),
+                    _ => b.truncate(at),
+                }
+            }
+            let text = String::from_utf8_lossy(&b).into_owned();
+            for pos in [0u32, 1, 0x7fff_ffff] {
+                let _ = parse_descriptor_at(&text, net, round % 2 == 0, pos);
+            }
+        }
     }
 }

@@ -6,7 +6,7 @@
 use super::super::error::{code, RpcError};
 use super::super::params::Params;
 use super::blockchain::{difficulty, hex};
-use super::descriptor::descriptor_script;
+use super::descriptor::{descriptor_script, parse_descriptor};
 use super::mempool::{address_script, decode_tx, parse_txid};
 use crate::chain::{BlockOutcome, ChainManager};
 use crate::mempool::template::{self, BlockTemplate, TemplateTx};
@@ -54,8 +54,13 @@ pub async fn call(node: &Arc<Node>, method: &str, p: &Params) -> Result<Value, R
         }
         "generatetodescriptor" => {
             let n = p.i64(0)?;
-            let script = descriptor_script(p.str(1)?, network(node)).map_err(|e| RpcError::new(code::INVALID_ADDRESS_OR_KEY, e))?;
-            generate(node, script, n, p.opt_u64(2)?.unwrap_or(DEFAULT_MAX_TRIES)).await
+            let d = parse_descriptor(p.str(1)?, network(node), false).map_err(|e| RpcError::new(code::INVALID_ADDRESS_OR_KEY, e))?;
+            if d.ranged {
+                return Err(RpcError::param(
+                    "Ranged descriptor not accepted. Maybe pass through deriveaddresses first?",
+                ));
+            }
+            generate(node, d.script, n, p.opt_u64(2)?.unwrap_or(DEFAULT_MAX_TRIES)).await
         }
         "generateblock" => generateblock(node, p).await,
         "getblocktemplate" => {

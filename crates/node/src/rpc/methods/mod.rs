@@ -5,12 +5,15 @@ mod blockstats;
 mod chainctl;
 mod control;
 mod descriptor;
+mod descriptor_util;
 mod mempool;
 mod mining;
 mod netctl;
 mod network;
 mod node_ops;
 mod rawtransaction;
+mod signing;
+mod txoutproof;
 mod wait;
 
 use super::error::{code, RpcError};
@@ -39,6 +42,9 @@ pub const METHODS: &[(&str, &str, &[&str])] = &[
     ("getmempoolentry", "Blockchain", &["txid"]),
     ("getmempoolinfo", "Blockchain", &[]),
     ("getrawmempool", "Blockchain", &["verbose", "mempool_sequence"]),
+    ("gettxoutproof", "Blockchain", &["txids", "blockhash"]),
+    ("gettxspendingprevout", "Blockchain", &["outputs"]),
+    ("verifytxoutproof", "Blockchain", &["proof"]),
     ("gettxoutsetinfo", "Blockchain", &["hash_type", "hash_or_height", "use_index"]),
     ("preciousblock", "Blockchain", &["blockhash"]),
     ("pruneblockchain", "Blockchain", &["height"]),
@@ -69,9 +75,18 @@ pub const METHODS: &[(&str, &str, &[&str])] = &[
         &["hexstring", "maxfeerate", "maxburnamount"],
     ),
     ("testmempoolaccept", "Rawtransactions", &["rawtxs", "maxfeerate"]),
+    (
+        "signrawtransactionwithkey",
+        "Rawtransactions",
+        &["hexstring", "privkeys", "prevtxs", "sighashtype"],
+    ),
+    ("combinerawtransaction", "Rawtransactions", &["txs"]),
     ("estimatesmartfee", "Util", &["conf_target", "estimate_mode"]),
     ("getindexinfo", "Util", &["index_name"]),
     ("validateaddress", "Util", &["address"]),
+    ("createmultisig", "Util", &["nrequired", "keys", "address_type"]),
+    ("getdescriptorinfo", "Util", &["descriptor"]),
+    ("deriveaddresses", "Util", &["descriptor", "range"]),
     ("addnode", "Network", &["node", "command"]),
     ("clearbanned", "Network", &[]),
     ("disconnectnode", "Network", &["address", "nodeid"]),
@@ -132,6 +147,9 @@ pub async fn dispatch(node: &Arc<Node>, method: &str, params: Option<&Value>) ->
             .await
             .map_err(|e| RpcError::new(code::INTERNAL_ERROR, e.to_string()))?
         }
+        "createmultisig" => descriptor_util::createmultisig(node, &p),
+        "getdescriptorinfo" => descriptor_util::getdescriptorinfo(node, &p),
+        "deriveaddresses" => descriptor_util::deriveaddresses(node, &p),
         "addnode" | "clearbanned" | "disconnectnode" | "getconnectioncount" | "getnettotals" | "getnetworkinfo" | "getpeerinfo"
         | "listbanned" | "ping" | "setban" => network::call(node, method, &p).await,
         "generatetoaddress" | "generatetodescriptor" | "generateblock" | "getblocktemplate" | "getmininginfo" | "getnetworkhashps" => {
@@ -152,6 +170,27 @@ pub async fn dispatch(node: &Arc<Node>, method: &str, params: Option<&Value>) ->
             tokio::task::spawn_blocking(move || mempool::call(&node, &method, &p))
                 .await
                 .map_err(|e| RpcError::new(code::INTERNAL_ERROR, e.to_string()))?
+        }
+        "gettxoutproof" | "verifytxoutproof" | "gettxspendingprevout" => {
+            let node = node.clone();
+            let method = method.to_string();
+            tokio::task::spawn_blocking(move || match method.as_str() {
+                "gettxoutproof" => txoutproof::gettxoutproof(&node, &p),
+                "verifytxoutproof" => txoutproof::verifytxoutproof(&node, &p),
+                _ => txoutproof::gettxspendingprevout(&node, &p),
+            })
+            .await
+            .map_err(|e| RpcError::new(code::INTERNAL_ERROR, e.to_string()))?
+        }
+        "signrawtransactionwithkey" | "combinerawtransaction" => {
+            let node = node.clone();
+            let method = method.to_string();
+            tokio::task::spawn_blocking(move || match method.as_str() {
+                "signrawtransactionwithkey" => signing::signrawtransactionwithkey(&node, &p),
+                _ => signing::combinerawtransaction(&node, &p),
+            })
+            .await
+            .map_err(|e| RpcError::new(code::INTERNAL_ERROR, e.to_string()))?
         }
         "getrawtransaction" | "decoderawtransaction" | "decodescript" | "createrawtransaction" => {
             let node = node.clone();

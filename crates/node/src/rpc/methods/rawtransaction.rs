@@ -26,7 +26,7 @@ fn type_name(v: &Value) -> &'static str {
     }
 }
 
-fn type_error(v: &Value, want: &str) -> RpcError {
+pub(super) fn type_error(v: &Value, want: &str) -> RpcError {
     RpcError::new(
         code::TYPE_ERROR,
         format!("JSON value of type {} is not of expected type {want}", type_name(v)),
@@ -34,7 +34,7 @@ fn type_error(v: &Value, want: &str) -> RpcError {
 }
 
 /// Core's `ParseHashV(v, name)`: 64 hex digits, else -8 with Core's wording.
-fn parse_hash(v: &Value, name: &str) -> Result<[u8; 32], RpcError> {
+pub(super) fn parse_hash(v: &Value, name: &str) -> Result<[u8; 32], RpcError> {
     let s = v.as_str().ok_or_else(|| type_error(v, "string"))?;
     if s.len() != 64 {
         return Err(RpcError::param(format!("{name} must be of length 64 (not {}, for '{s}')", s.len())));
@@ -48,7 +48,7 @@ fn parse_hash(v: &Value, name: &str) -> Result<[u8; 32], RpcError> {
 }
 
 /// `UniValue::getInt<T>` on a JSON value: -3 for non-numbers, -1 when not an integer in range.
-fn get_int(v: &Value, min: i64, max: i64) -> Result<i64, RpcError> {
+pub(super) fn get_int(v: &Value, min: i64, max: i64) -> Result<i64, RpcError> {
     match v {
         Value::Number(n) => n
             .as_i64()
