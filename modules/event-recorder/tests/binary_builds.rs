@@ -8,5 +8,6 @@ fn binary_exits_with_error_without_node_environment() {
         .output()
         .expect("run event-recorder");
     assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot connect"));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("cannot start") && stderr.contains("BLVM_MODULE_SOCKET"), "{stderr}");
 }

@@ -10,8 +10,5 @@ fn binary_exits_with_error_without_node_environment() {
         .expect("run periodic-cleanup");
     assert_eq!(out.status.code(), Some(2), "{out:?}");
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        stderr.contains("cannot connect") && stderr.contains("BLVM_MODULE_SOCKET"),
-        "{stderr}"
-    );
+    assert!(stderr.contains("cannot start") && stderr.contains("BLVM_MODULE_SOCKET"), "{stderr}");
 }
