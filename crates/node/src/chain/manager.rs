@@ -1141,7 +1141,14 @@ impl ChainManager {
             .max()
     }
 
-    /// UTXO set statistics at the tip (flushes first so the database is complete).
+    /// Visits every unspent output in key order (txid, vout), flushing first so the database
+    /// holds them all.
+    pub fn scan_utxos(&mut self, f: impl FnMut(OutPoint, Coin) -> Result<(), crate::store::db::DbError>) -> Result<(), ChainError> {
+        self.flush(FlushReason::Manual)?;
+        Ok(crate::chainstate::coin::for_each_utxo(&self.db, f)?)
+    }
+
+    /// UTXO set statistics as Core's gettxoutsetinfo computes them (flushes first).
     pub fn utxo_stats(&mut self) -> Result<UtxoStats, ChainError> {
         self.flush(FlushReason::Manual)?;
         Ok(compute_utxo_stats(&self.db)?)

@@ -74,6 +74,24 @@ pub fn outpoint_from_key(k: &[u8]) -> Result<OutPoint, DecodeError> {
     })
 }
 
+/// Visits every coin of the flushed UTXO set in `db`, decoded, in key order (txid, then vout):
+/// the one scan behind the UTXO statistics, MuHash and `scantxoutset`.
+pub fn for_each_utxo(
+    db: &crate::store::db::ChainDb,
+    mut f: impl FnMut(OutPoint, Coin) -> Result<(), crate::store::db::DbError>,
+) -> Result<(), crate::store::db::DbError> {
+    let path = db.path().to_path_buf();
+    let corrupt = |e: DecodeError| crate::store::db::DbError::Corrupt {
+        path: path.clone(),
+        what: e.to_string(),
+    };
+    db.for_each_coin(|k, v| {
+        let op = outpoint_from_key(k).map_err(corrupt)?;
+        let coin = Coin::decode(&mut crate::store::encoding::Reader::new(v)).map_err(corrupt)?;
+        f(op, coin)
+    })
+}
+
 /// Core's IsUnspendable: OP_RETURN outputs and oversized scripts never enter the UTXO set.
 pub fn is_unspendable(script: &bitcoin::Script) -> bool {
     script.is_op_return() || script.len() > 10_000

@@ -5,9 +5,8 @@
 //! running product modulo the prime 2^3072 - 1103717. The result is SHA256 of the product's
 //! 384-byte little-endian encoding, printed (like every uint256 in Core) byte-reversed.
 
-use super::coin::{outpoint_from_key, Coin};
+use super::coin::{for_each_utxo, Coin};
 use crate::store::db::{ChainDb, DbError};
-use crate::store::encoding::Reader;
 use bitcoin::hashes::{sha256, Hash};
 
 const LIMBS: usize = 48;
@@ -189,16 +188,7 @@ pub fn txout_ser(op: &bitcoin::OutPoint, coin: &Coin) -> Vec<u8> {
 /// MuHash3072 of the flushed UTXO set in `db`, as Core prints it.
 pub fn compute_muhash(db: &ChainDb) -> Result<String, DbError> {
     let mut h = MuHash3072::default();
-    let path = db.path().to_path_buf();
-    db.for_each_coin(|k, v| {
-        let op = outpoint_from_key(k).map_err(|e| DbError::Corrupt {
-            path: path.clone(),
-            what: e.to_string(),
-        })?;
-        let coin = Coin::decode(&mut Reader::new(v)).map_err(|e| DbError::Corrupt {
-            path: path.clone(),
-            what: e.to_string(),
-        })?;
+    for_each_utxo(db, |op, coin| {
         h.insert(&txout_ser(&op, &coin));
         Ok(())
     })?;

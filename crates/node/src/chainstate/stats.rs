@@ -1,8 +1,8 @@
 //! UTXO set statistics exactly as Core's `gettxoutsetinfo` (hash_serialized_3, bogosize...).
 
-use super::coin::{outpoint_from_key, Coin};
+use super::coin::for_each_utxo;
+use super::muhash::txout_ser;
 use crate::store::db::{ChainDb, DbError};
-use crate::store::encoding::Reader;
 use bitcoin::hashes::{sha256d, Hash, HashEngine};
 
 /// Statistics over the whole UTXO set at the flushed best block.
@@ -36,25 +36,13 @@ pub fn compute_utxo_stats(db: &ChainDb) -> Result<UtxoStats, DbError> {
         hash_serialized_3: String::new(),
     };
     let mut last_txid: Option<[u8; 32]> = None;
-    let path = db.path().to_path_buf();
-    db.for_each_coin(|k, v| {
-        let op = outpoint_from_key(k).map_err(|e| DbError::Corrupt {
-            path: path.clone(),
-            what: e.to_string(),
-        })?;
-        let coin = Coin::decode(&mut Reader::new(v)).map_err(|e| DbError::Corrupt {
-            path: path.clone(),
-            what: e.to_string(),
-        })?;
+    for_each_utxo(db, |op, coin| {
         let txid = op.txid.to_byte_array();
         if last_txid != Some(txid) {
             stats.transactions += 1;
             last_txid = Some(txid);
         }
-        engine.input(&txid);
-        engine.input(&op.vout.to_le_bytes());
-        engine.input(&((coin.height << 1) | u32::from(coin.is_coinbase)).to_le_bytes());
-        engine.input(&bitcoin::consensus::serialize(&coin.output));
+        engine.input(&txout_ser(&op, &coin));
         stats.txouts += 1;
         stats.bogosize += bogo_size(coin.output.script_pubkey.len());
         stats.total_amount_sat += coin.output.value.to_sat();

@@ -147,7 +147,7 @@ pub fn getdescriptorinfo(node: &Arc<Node>, p: &Params) -> Result<Value, RpcError
 }
 
 /// Core's `ParseDescriptorRange`: (begin, end).
-fn parse_range(v: &Value) -> Result<(i64, i64), RpcError> {
+pub(super) fn parse_range(v: &Value) -> Result<(i64, i64), RpcError> {
     let (low, high) = match v {
         Value::Number(_) => {
             let high = get_int(v, i64::MIN, i64::MAX)?;

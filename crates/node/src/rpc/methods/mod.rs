@@ -12,6 +12,7 @@ mod netctl;
 mod network;
 mod node_ops;
 mod rawtransaction;
+mod scan;
 mod signing;
 mod txoutproof;
 mod wait;
@@ -46,6 +47,7 @@ pub const METHODS: &[(&str, &str, &[&str])] = &[
     ("gettxspendingprevout", "Blockchain", &["outputs"]),
     ("verifytxoutproof", "Blockchain", &["proof"]),
     ("gettxoutsetinfo", "Blockchain", &["hash_type", "hash_or_height", "use_index"]),
+    ("scantxoutset", "Blockchain", &["action", "scanobjects"]),
     ("preciousblock", "Blockchain", &["blockhash"]),
     ("pruneblockchain", "Blockchain", &["height"]),
     ("savemempool", "Blockchain", &[]),
@@ -133,6 +135,12 @@ pub async fn dispatch(node: &Arc<Node>, method: &str, params: Option<&Value>) ->
             node_ops::maintenance(node, method, &p).await
         }
         "submitblock" => blockchain::submitblock(node, &p).await,
+        "scantxoutset" => {
+            let node = node.clone();
+            tokio::task::spawn_blocking(move || scan::scantxoutset(&node, &p))
+                .await
+                .map_err(|e| RpcError::new(code::INTERNAL_ERROR, e.to_string()))?
+        }
         "waitfornewblock" | "waitforblock" | "waitforblockheight" => wait::call(node, method, &p).await,
         "setnetworkactive" | "getaddednodeinfo" | "getnodeaddresses" => netctl::call(node, method, &p).await,
         "preciousblock" => chainctl::preciousblock(node, &p).await,
