@@ -679,6 +679,89 @@ impl ChainManager {
         Ok(true)
     }
 
+    /// `invalidateblock`: marks `hash` and its descendants invalid, disconnects them if they are
+    /// active, and activates the best remaining valid chain (a `Reorg` notification when another
+    /// branch gets connected). Returns false for an unknown hash; genesis cannot be invalidated.
+    pub fn invalidate_block(&mut self, hash: &BlockHash) -> Result<bool, ChainError> {
+        match self.index.get(hash) {
+            None => return Ok(false),
+            Some(e) if e.height == 0 => return Ok(true),
+            Some(_) => {}
+        }
+        let old_tip = self.tip().hash;
+        let mut disconnected = Vec::new();
+        while self.is_active(hash) {
+            disconnected.push(self.disconnect_tip()?);
+        }
+        let fork_height = self.height();
+        self.mark_invalid(hash);
+        self.reconnect_best_after(old_tip, fork_height, disconnected)?;
+        Ok(true)
+    }
+
+    /// `reconsiderblock`: clears the invalid marks of `hash`, its descendants and its ancestors,
+    /// then activates the best chain (blocks that really break a rule fail again). Returns false
+    /// for an unknown hash.
+    pub fn reconsider_block(&mut self, hash: &BlockHash) -> Result<bool, ChainError> {
+        let Some(height) = self.index.get(hash).map(|e| e.height) else {
+            return Ok(false);
+        };
+        let related: Vec<BlockHash> = self
+            .index
+            .values()
+            .filter(|e| e.is_failed())
+            .filter(|e| {
+                e.hash == *hash
+                    || (e.height > height && self.ancestor(&e.hash, height).map(|a| a.hash) == Some(*hash))
+                    || (e.height < height && self.ancestor(hash, e.height).map(|a| a.hash) == Some(e.hash))
+            })
+            .map(|e| e.hash)
+            .collect();
+        for h in related {
+            if let Some(e) = self.index.get_mut(&h) {
+                e.status &= !status::FAILED_MASK;
+            }
+            self.dirty_index.insert(h);
+        }
+        let (old_tip, height_now) = (self.tip().hash, self.height());
+        self.reconnect_best_after(old_tip, height_now, Vec::new())?;
+        Ok(true)
+    }
+
+    /// After blocks were disconnected or marks changed outside chain selection: every valid,
+    /// fully stored block with more work than the tip becomes a candidate again, the best chain
+    /// is activated, and a `Reorg` is reported when blocks were disconnected and others connected.
+    fn reconnect_best_after(&mut self, old_tip: BlockHash, fork_height: u32, disconnected: Vec<BlockHash>) -> Result<(), ChainError> {
+        let tip = self.tip().clone();
+        self.candidates.insert((tip.chainwork, Reverse(tip.sequence), tip.hash));
+        for e in self.index.values() {
+            if e.chainwork > tip.chainwork && !e.is_failed() && e.have_data() && self.linked.contains(&e.hash) {
+                self.candidates.insert((e.chainwork, Reverse(e.sequence), e.hash));
+            }
+        }
+        let first_new = self.notifications.len();
+        self.activate_best_chain(None)?;
+        let new_notes = &self.notifications[first_new..];
+        let switched = new_notes.iter().any(|n| matches!(n, ChainNotification::Reorg { .. }));
+        let connected: Vec<BlockHash> = new_notes
+            .iter()
+            .filter_map(|n| match n {
+                ChainNotification::BlockConnected { hash, .. } => Some(*hash),
+                _ => None,
+            })
+            .collect();
+        if !disconnected.is_empty() && !connected.is_empty() && !switched {
+            self.notifications.push(ChainNotification::Reorg {
+                old_tip,
+                new_tip: self.tip().hash,
+                fork_height,
+                disconnected,
+                connected,
+            });
+        }
+        Ok(())
+    }
+
     /// Reorganises the active chain to end at `best` (disconnecting to the fork point, then
     /// connecting `best`'s branch); a block that fails is marked invalid and the switch stops.
     fn switch_to(&mut self, best: BlockHash, hint: Option<&Block>) -> Result<(), ChainError> {

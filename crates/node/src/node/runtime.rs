@@ -500,10 +500,29 @@ impl Node {
     /// [`ChainManager::precious_block`]), publishing the resulting chain events; false when the
     /// block is unknown.
     pub async fn precious_block(&self, hash: bitcoin::BlockHash) -> Result<bool, NodeError> {
+        self.chain_operation(move |c| c.precious_block(&hash)).await
+    }
+
+    /// `invalidateblock`: see [`ChainManager::invalidate_block`]; false when the block is unknown.
+    pub async fn invalidate_block(&self, hash: bitcoin::BlockHash) -> Result<bool, NodeError> {
+        self.chain_operation(move |c| c.invalidate_block(&hash)).await
+    }
+
+    /// `reconsiderblock`: see [`ChainManager::reconsider_block`]; false when the block is unknown.
+    pub async fn reconsider_block(&self, hash: bitcoin::BlockHash) -> Result<bool, NodeError> {
+        self.chain_operation(move |c| c.reconsider_block(&hash)).await
+    }
+
+    /// Runs an operator's chain operation the way block submission runs: the mempool follows the
+    /// chain changes, chain events are published, and a storage failure stops the node.
+    async fn chain_operation<T: Send + 'static>(
+        &self,
+        op: impl FnOnce(&mut ChainManager) -> Result<T, ChainError> + Send + 'static,
+    ) -> Result<T, NodeError> {
         let mempool = self.mempool.clone();
-        let (known, notes) = self
+        let (r, notes) = self
             .run_chain(move |c| {
-                let r = c.precious_block(&hash);
+                let r = op(c);
                 let notes = c.take_notifications();
                 mempool.update_for_chain(c, &notes);
                 (r, notes)
@@ -511,7 +530,7 @@ impl Node {
             .await?;
         self.publish_chain(notes);
         self.mempool.publish_pending();
-        known.map_err(|e| {
+        r.map_err(|e| {
             self.request_shutdown(ShutdownReason::Error(e.to_string()));
             NodeError::Chain(e)
         })

@@ -1,4 +1,5 @@
-//! Chain methods beyond plain reads: getdeploymentinfo, preciousblock, submitheader.
+//! Chain methods beyond plain reads: getdeploymentinfo, preciousblock, invalidateblock,
+//! reconsiderblock, submitheader.
 
 use super::super::error::{code, RpcError};
 use super::super::params::Params;
@@ -78,6 +79,22 @@ pub fn getdeploymentinfo(node: &Arc<Node>, p: &Params) -> Result<Value, RpcError
 pub async fn preciousblock(node: &Arc<Node>, p: &Params) -> Result<Value, RpcError> {
     let h = block_hash(p, 0, "blockhash")?;
     match node.precious_block(h).await {
+        Ok(true) => Ok(Value::Null),
+        Ok(false) => Err(not_found()),
+        Err(e) => Err(RpcError::new(code::DATABASE_ERROR, e.to_string())),
+    }
+}
+
+/// `invalidateblock "blockhash"` / `reconsiderblock "blockhash"`: null once the best valid
+/// chain is active again.
+pub async fn invalidate_or_reconsider(node: &Arc<Node>, method: &str, p: &Params) -> Result<Value, RpcError> {
+    let h = block_hash(p, 0, "blockhash")?;
+    let r = if method == "invalidateblock" {
+        node.invalidate_block(h).await
+    } else {
+        node.reconsider_block(h).await
+    };
+    match r {
         Ok(true) => Ok(Value::Null),
         Ok(false) => Err(not_found()),
         Err(e) => Err(RpcError::new(code::DATABASE_ERROR, e.to_string())),

@@ -49,6 +49,8 @@ pub const METHODS: &[(&str, &str, &[&str])] = &[
     ("gettxoutsetinfo", "Blockchain", &["hash_type", "hash_or_height", "use_index"]),
     ("scantxoutset", "Blockchain", &["action", "scanobjects"]),
     ("preciousblock", "Blockchain", &["blockhash"]),
+    ("invalidateblock", "Blockchain", &["blockhash"]),
+    ("reconsiderblock", "Blockchain", &["blockhash"]),
     ("pruneblockchain", "Blockchain", &["height"]),
     ("savemempool", "Blockchain", &[]),
     ("verifychain", "Blockchain", &["checklevel", "nblocks"]),
@@ -144,6 +146,7 @@ pub async fn dispatch(node: &Arc<Node>, method: &str, params: Option<&Value>) ->
         "waitfornewblock" | "waitforblock" | "waitforblockheight" => wait::call(node, method, &p).await,
         "setnetworkactive" | "getaddednodeinfo" | "getnodeaddresses" => netctl::call(node, method, &p).await,
         "preciousblock" => chainctl::preciousblock(node, &p).await,
+        "invalidateblock" | "reconsiderblock" => chainctl::invalidate_or_reconsider(node, method, &p).await,
         "getblockstats" | "getdeploymentinfo" | "submitheader" => {
             let node = node.clone();
             let method = method.to_string();
