@@ -10,7 +10,8 @@ pub struct Params {
     names: &'static [&'static str],
 }
 
-fn type_name(v: &Value) -> &'static str {
+/// Core's name of a JSON value's type, for type errors.
+pub(crate) fn type_name(v: &Value) -> &'static str {
     match v {
         Value::Null => "null",
         Value::Bool(_) => "bool",
@@ -21,10 +22,22 @@ fn type_name(v: &Value) -> &'static str {
     }
 }
 
-fn type_error(v: &Value, want: &str) -> RpcError {
+/// Core's `-3` error for an argument of the wrong JSON type.
+pub(crate) fn type_error(v: &Value, want: &str) -> RpcError {
     RpcError::new(
         code::TYPE_ERROR,
         format!("JSON value of type {} is not of expected type {want}", type_name(v)),
+    )
+}
+
+/// Core's `-3` error for an object field of the wrong JSON type (`RPCTypeCheckObj`).
+pub(crate) fn field_type_error(v: &Value, field: &str, want: &str) -> RpcError {
+    RpcError::new(
+        code::TYPE_ERROR,
+        format!(
+            "JSON value of type {} for field {field} is not of expected type {want}",
+            type_name(v)
+        ),
     )
 }
 

@@ -3,10 +3,10 @@
 
 use super::super::descriptor::{address, descriptor_checksum, with_checksum};
 use super::super::error::{code, RpcError};
-use super::super::params::Params;
+use super::super::params::{type_error, Params};
 use super::super::script_asm::hex;
 use super::descriptor::{check_checksum, parse_descriptor, parse_descriptor_at};
-use super::rawtransaction::{get_int, type_error};
+use super::rawtransaction::get_int;
 use crate::node::Node;
 use bitcoin::hashes::{hash160, Hash};
 use bitcoin::script::{Builder, PushBytesBuf};

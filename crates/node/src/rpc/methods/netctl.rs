@@ -1,7 +1,7 @@
 //! Network control and address methods: setnetworkactive, getaddednodeinfo, getnodeaddresses.
 
 use super::super::error::{code, RpcError};
-use super::super::params::Params;
+use super::super::params::{type_error, Params};
 use super::network::net;
 use crate::node::Node;
 use crate::p2p::Command;
@@ -29,12 +29,7 @@ pub async fn call(node: &Arc<Node>, method: &str, p: &Params) -> Result<Value, R
             let n = net(node)?;
             let state = match p.get(0) {
                 Some(Value::Bool(b)) => *b,
-                Some(v) => {
-                    return Err(RpcError::new(
-                        code::TYPE_ERROR,
-                        format!("JSON value of type {} is not of expected type bool", json_type(v)),
-                    ))
-                }
+                Some(v) => return Err(type_error(v, "bool")),
                 None => {
                     return Err(RpcError::new(
                         code::INVALID_PARAMS,
@@ -84,12 +79,7 @@ pub async fn call(node: &Arc<Node>, method: &str, p: &Params) -> Result<Value, R
                 Some(v) => match v.as_i64() {
                     Some(c) if c >= 0 => c as usize,
                     Some(_) => return Err(RpcError::param("Address count out of range")),
-                    None => {
-                        return Err(RpcError::new(
-                            code::TYPE_ERROR,
-                            format!("JSON value of type {} is not of expected type number", json_type(v)),
-                        ))
-                    }
+                    None => return Err(type_error(v, "number")),
                 },
             };
             let network = p.opt_str(1)?;
@@ -126,16 +116,5 @@ pub async fn call(node: &Arc<Node>, method: &str, p: &Params) -> Result<Value, R
             Ok(Value::Array(out))
         }
         _ => Err(RpcError::new(code::METHOD_NOT_FOUND, "Method not found")),
-    }
-}
-
-fn json_type(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "bool",
-        Value::Number(_) => "number",
-        Value::String(_) => "string",
-        Value::Array(_) => "array",
-        Value::Object(_) => "object",
     }
 }

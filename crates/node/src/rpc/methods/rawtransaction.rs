@@ -4,7 +4,7 @@
 
 use super::super::descriptor::{address, decode_address, infer_descriptor_with_witness_script, solver, TxoutType};
 use super::super::error::{code, RpcError};
-use super::super::params::Params;
+use super::super::params::{type_error, Params};
 use super::super::script_asm::{has_valid_ops, hex, is_op_success, is_unspendable, Ops, OP_CHECKSIGADD};
 use super::super::txjson::{decode_tx, parse_hex, script_to_json, serialize_core, tx_to_json, TxVerbosity};
 use crate::node::Node;
@@ -14,24 +14,6 @@ use bitcoin::transaction::Version;
 use bitcoin::{Amount, BlockHash, Network, OutPoint, ScriptBuf, Sequence, Transaction, TxIn, TxOut, Txid, Witness};
 use serde_json::{json, Map, Value};
 use std::sync::Arc;
-
-fn type_name(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "bool",
-        Value::Number(_) => "number",
-        Value::String(_) => "string",
-        Value::Array(_) => "array",
-        Value::Object(_) => "object",
-    }
-}
-
-pub(super) fn type_error(v: &Value, want: &str) -> RpcError {
-    RpcError::new(
-        code::TYPE_ERROR,
-        format!("JSON value of type {} is not of expected type {want}", type_name(v)),
-    )
-}
 
 /// Core's `ParseHashV(v, name)`: 64 hex digits, else -8 with Core's wording.
 pub(super) fn parse_hash(v: &Value, name: &str) -> Result<[u8; 32], RpcError> {

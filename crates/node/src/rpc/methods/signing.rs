@@ -3,11 +3,11 @@
 //! the UTXO set (and, for signing, from the caller's `prevtxs`).
 
 use super::super::error::{code, RpcError};
-use super::super::params::Params;
+use super::super::params::{field_type_error, type_error, Params};
 use super::super::script_asm::{hex, script_to_asm};
 use super::super::sign::{Provider, SigData, Signing, SIGHASH_DEFAULT};
 use super::super::txjson::{decode_tx, parse_hex, serialize_core};
-use super::rawtransaction::{amount_from_value, get_int, parse_hash, type_error};
+use super::rawtransaction::{amount_from_value, get_int, parse_hash};
 use crate::node::Node;
 use crate::validation::tx_check::MAX_MONEY;
 use bitcoin::hashes::Hash;
@@ -51,17 +51,7 @@ fn field<'a>(o: &'a Map<String, Value>, name: &str, want: &str) -> Result<&'a Va
         _ => true,
     };
     if !ok {
-        let got = match v {
-            Value::Bool(_) => "bool",
-            Value::Number(_) => "number",
-            Value::String(_) => "string",
-            Value::Array(_) => "array",
-            _ => "object",
-        };
-        return Err(RpcError::new(
-            code::TYPE_ERROR,
-            format!("JSON value of type {got} for field {name} is not of expected type {want}"),
-        ));
+        return Err(field_type_error(v, name, want));
     }
     Ok(v)
 }

@@ -3,10 +3,10 @@
 //! through -txindex, as Core) and verifytxoutproof; plus gettxspendingprevout (mempool spenders).
 
 use super::super::error::{code, RpcError};
-use super::super::params::Params;
+use super::super::params::{field_type_error, type_error, Params};
 use super::super::script_asm::hex;
 use super::super::txjson::parse_hex;
-use super::rawtransaction::{get_int, parse_hash, type_error};
+use super::rawtransaction::{get_int, parse_hash};
 use crate::node::Node;
 use bitcoin::hashes::Hash;
 use bitcoin::merkle_tree::MerkleBlock;
@@ -188,17 +188,7 @@ fn required<'a>(o: &'a Map<String, Value>, name: &str, ok: fn(&Value) -> bool, w
         .filter(|v| !v.is_null())
         .ok_or_else(|| RpcError::new(code::TYPE_ERROR, format!("Missing {name}")))?;
     if !ok(v) {
-        let got = match v {
-            Value::Bool(_) => "bool",
-            Value::Number(_) => "number",
-            Value::String(_) => "string",
-            Value::Array(_) => "array",
-            _ => "object",
-        };
-        return Err(RpcError::new(
-            code::TYPE_ERROR,
-            format!("JSON value of type {got} for field {name} is not of expected type {want}"),
-        ));
+        return Err(field_type_error(v, name, want));
     }
     Ok(v)
 }
