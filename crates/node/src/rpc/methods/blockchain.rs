@@ -40,7 +40,8 @@ fn target_hex(e: &BlockIndexEntry) -> String {
     hex(&e.header.target().to_be_bytes())
 }
 
-fn chain_hash(p: &Params, i: usize) -> Result<BlockHash, RpcError> {
+/// A block hash argument at position `i`, with Core's errors for a bad length or bad hex.
+pub(super) fn chain_hash(p: &Params, i: usize) -> Result<BlockHash, RpcError> {
     let s = p.str(i)?;
     if s.len() != 64 || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Err(RpcError::param(format!(

@@ -3,25 +3,16 @@
 
 use super::super::error::{code, RpcError};
 use super::super::params::Params;
+use super::blockchain::chain_hash;
 use crate::chain::ChainManager;
 use crate::node::Node;
 use bitcoin::block::Header;
 use bitcoin::consensus::deserialize;
-use bitcoin::BlockHash;
 use serde_json::{json, Map, Value};
-use std::str::FromStr;
 use std::sync::Arc;
 
 fn lock(node: &Arc<Node>) -> std::sync::MutexGuard<'_, ChainManager> {
     node.chain_ref().lock().unwrap_or_else(|p| p.into_inner())
-}
-
-fn block_hash(p: &Params, i: usize, name: &str) -> Result<BlockHash, RpcError> {
-    let s = p.str(i)?;
-    if s.len() != 64 || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return Err(RpcError::param(format!("{name} must be of length 64 (not {}, for '{s}')", s.len())));
-    }
-    BlockHash::from_str(s).map_err(|_| RpcError::param(format!("{name} must be hexadecimal string (not '{s}')")))
 }
 
 fn not_found() -> RpcError {
@@ -33,7 +24,7 @@ fn not_found() -> RpcError {
 pub fn getdeploymentinfo(node: &Arc<Node>, p: &Params) -> Result<Value, RpcError> {
     let c = lock(node);
     let e = match p.get(0) {
-        Some(_) => c.entry(&block_hash(p, 0, "blockhash")?).ok_or_else(not_found)?.clone(),
+        Some(_) => c.entry(&chain_hash(p, 0)?).ok_or_else(not_found)?.clone(),
         None => c.tip().clone(),
     };
     let params = c.params();
@@ -77,7 +68,7 @@ pub fn getdeploymentinfo(node: &Arc<Node>, p: &Params) -> Result<Value, RpcError
 /// `preciousblock "blockhash"`: among chains of equal work, the one ending at `blockhash`
 /// becomes (and stays) active, as in Core; otherwise nothing changes.
 pub async fn preciousblock(node: &Arc<Node>, p: &Params) -> Result<Value, RpcError> {
-    let h = block_hash(p, 0, "blockhash")?;
+    let h = chain_hash(p, 0)?;
     match node.precious_block(h).await {
         Ok(true) => Ok(Value::Null),
         Ok(false) => Err(not_found()),
@@ -88,7 +79,7 @@ pub async fn preciousblock(node: &Arc<Node>, p: &Params) -> Result<Value, RpcErr
 /// `invalidateblock "blockhash"` / `reconsiderblock "blockhash"`: null once the best valid
 /// chain is active again.
 pub async fn invalidate_or_reconsider(node: &Arc<Node>, method: &str, p: &Params) -> Result<Value, RpcError> {
-    let h = block_hash(p, 0, "blockhash")?;
+    let h = chain_hash(p, 0)?;
     let r = if method == "invalidateblock" {
         node.invalidate_block(h).await
     } else {
