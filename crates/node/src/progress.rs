@@ -127,6 +127,8 @@ pub struct ProgressMeter {
     last_bar: Instant,
     interval: Duration,
     last_height: Option<u64>,
+    /// Height of the first snapshot: periodic lines start once the work has moved past it.
+    start_height: Option<u64>,
 }
 
 impl ProgressMeter {
@@ -140,6 +142,7 @@ impl ProgressMeter {
             last_bar: now,
             interval,
             last_height: None,
+            start_height: None,
         }
     }
 
@@ -158,6 +161,11 @@ impl ProgressMeter {
             self.draw_bar(&s);
         }
         if self.last_line.elapsed() >= self.interval {
+            // Nothing done yet (e.g. still reading blocks already stored): no line to show.
+            if *self.start_height.get_or_insert(s.height) == s.height {
+                self.last_line = Instant::now();
+                return;
+            }
             self.line(&s);
         }
     }
