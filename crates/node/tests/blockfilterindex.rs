@@ -14,8 +14,8 @@ mod node_proc;
 mod p2p_peer;
 
 use bitcoin::bip158::BlockFilter;
-use bitcoin::{Amount, Block, BlockHash};
-use blvm_node::chain::{BlockOutcome, ChainManager, ChainSettings, FlushReason};
+use bitcoin::{Block, BlockHash};
+use blvm_node::chain::{ChainManager, ChainSettings, FlushReason};
 use blvm_node::params::ChainParams;
 use p2p_peer::{rpc, rpc_raw};
 use serde_json::{json, Value};
@@ -101,27 +101,6 @@ fn open(dir: &Path, index: bool) -> ChainManager {
     ChainManager::open(ChainParams::for_network(bitcoin::Network::Regtest), dir, settings).expect("open chain")
 }
 
-fn submit(c: &mut ChainManager, blocks: &[Block]) {
-    for b in blocks {
-        let out = c.process_block(b).expect("process_block");
-        assert!(matches!(out, BlockOutcome::Accepted { .. }), "{out:?}");
-    }
-}
-
-/// `n` coinbase-only blocks on `parent`.
-fn branch(c: &ChainManager, parent: BlockHash, n: usize, tag: u64) -> Vec<Block> {
-    let mut p = mining::parent_of(c, &parent);
-    let mut times = Vec::new();
-    let mut out = Vec::new();
-    for _ in 0..n {
-        let b = mining::build_block(&p, tag, vec![], Amount::ZERO, mining::op_true());
-        times.push(p.time);
-        p = mining::Parent::from_block(&b, p.height + 1, &times);
-        out.push(b);
-    }
-    out
-}
-
 /// Core's blocks have Core's filters; every active block's header chains on its parent's, and its
 /// filter matches its coinbase output script.
 fn assert_filters(c: &ChainManager, core: &[(String, String)], core_blocks: &[Block], what: &str) {
@@ -153,7 +132,7 @@ fn filter_index_follows_reorgs_and_catches_up_after_pauses() {
     let dir = tempfile::tempdir().unwrap();
     {
         let mut c = open(dir.path(), false);
-        submit(&mut c, &blocks[1..]);
+        mining::submit_all(&mut c, &blocks[1..]);
         c.flush(FlushReason::Manual).unwrap();
     }
     // Built on first use, equal to Core's for all 301 blocks.
@@ -163,8 +142,8 @@ fn filter_index_follows_reorgs_and_catches_up_after_pauses() {
         assert_eq!((hex(&r.filter), r.header.to_string()), core[h], "height {h}");
     }
     // A reorg to a longer branch from 250; then a pause without the index.
-    let fork = branch(&c, blocks[250].block_hash(), 52, 5);
-    submit(&mut c, &fork);
+    let fork = mining::branch(&c, blocks[250].block_hash(), 52, 5);
+    mining::submit_all(&mut c, &fork);
     assert_eq!(c.height(), 302);
     assert_filters(&c, &core, &blocks, "after a reorg");
     c.flush(FlushReason::Manual).unwrap();
@@ -172,8 +151,8 @@ fn filter_index_follows_reorgs_and_catches_up_after_pauses() {
     drop(c);
     {
         let mut c = open(dir.path(), false);
-        let more = branch(&c, tip, 3, 6);
-        submit(&mut c, &more);
+        let more = mining::branch(&c, tip, 3, 6);
+        mining::submit_all(&mut c, &more);
         c.flush(FlushReason::Manual).unwrap();
     }
     let c = open(dir.path(), true);
@@ -183,8 +162,8 @@ fn filter_index_follows_reorgs_and_catches_up_after_pauses() {
     // Without the index, back to Core's branch (longer): the index resumes from the fork point.
     {
         let mut c = open(dir.path(), false);
-        let longer = branch(&c, blocks[300].block_hash(), 6, 7);
-        submit(&mut c, &longer);
+        let longer = mining::branch(&c, blocks[300].block_hash(), 6, 7);
+        mining::submit_all(&mut c, &longer);
         c.flush(FlushReason::Manual).unwrap();
     }
     let c = open(dir.path(), true);

@@ -8,8 +8,8 @@ mod common;
 #[path = "support/mining.rs"]
 mod mining;
 
-use bitcoin::{Amount, Block, BlockHash, Txid};
-use blvm_node::chain::{BlockOutcome, ChainManager, ChainSettings, FlushReason};
+use bitcoin::{Block, BlockHash, Txid};
+use blvm_node::chain::{ChainManager, ChainSettings, FlushReason};
 use blvm_node::params::ChainParams;
 use std::collections::HashMap;
 use std::path::Path;
@@ -20,13 +20,6 @@ fn open(dir: &Path, txindex: bool) -> ChainManager {
         ..common::test_settings()
     };
     ChainManager::open(ChainParams::for_network(bitcoin::Network::Regtest), dir, settings).expect("open chain")
-}
-
-fn submit(c: &mut ChainManager, blocks: &[Block]) {
-    for b in blocks {
-        let out = c.process_block(b).expect("process_block");
-        assert!(matches!(out, BlockOutcome::Accepted { .. }), "{out:?}");
-    }
 }
 
 /// Every transaction of the active chain (except genesis's coinbase, which Core never indexes)
@@ -63,20 +56,6 @@ fn assert_index_matches_chain(c: &ChainManager, all: &[Block], what: &str) {
     assert_eq!(c.txindex_height(), Some(c.height()), "{what}: index at the tip");
 }
 
-/// `n` coinbase-only blocks on `parent` (tagged so each branch differs).
-fn branch(c: &ChainManager, parent: BlockHash, n: usize, tag: u64) -> Vec<Block> {
-    let mut p = mining::parent_of(c, &parent);
-    let mut times = Vec::new();
-    let mut out = Vec::new();
-    for _ in 0..n {
-        let b = mining::build_block(&p, tag, vec![], Amount::ZERO, mining::op_true());
-        times.push(p.time);
-        p = mining::Parent::from_block(&b, p.height + 1, &times);
-        out.push(b);
-    }
-    out
-}
-
 #[test]
 fn txindex_follows_the_active_chain_through_reorgs_restarts_and_pauses() {
     let blocks = common::chain_blocks();
@@ -86,7 +65,7 @@ fn txindex_follows_the_active_chain_through_reorgs_restarts_and_pauses() {
     // A chain imported without the index, then opened with it: built from scratch.
     {
         let mut c = open(dir.path(), false);
-        submit(&mut c, &blocks[1..]);
+        mining::submit_all(&mut c, &blocks[1..]);
         assert_eq!(c.height(), 300);
         assert_eq!(c.txindex_height(), None);
         c.flush(FlushReason::Manual).unwrap();
@@ -98,8 +77,8 @@ fn txindex_follows_the_active_chain_through_reorgs_restarts_and_pauses() {
 
     // A longer branch from 250 disconnects 251..=300: their transactions leave the index
     // before any flush (pending changes answer), and after one.
-    let fork = branch(&c, c.hash_at(250).unwrap(), 52, 7);
-    submit(&mut c, &fork);
+    let fork = mining::branch(&c, c.hash_at(250).unwrap(), 52, 7);
+    mining::submit_all(&mut c, &fork);
     assert_eq!(c.height(), 302);
     all.extend(fork.iter().cloned());
     assert_index_matches_chain(&c, &all, "after a reorg, unflushed");
@@ -116,8 +95,8 @@ fn txindex_follows_the_active_chain_through_reorgs_restarts_and_pauses() {
     drop(c);
     {
         let mut c = open(dir.path(), false);
-        let more = branch(&c, tip, 3, 8);
-        submit(&mut c, &more);
+        let more = mining::branch(&c, tip, 3, 8);
+        mining::submit_all(&mut c, &more);
         all.extend(more);
         c.flush(FlushReason::Manual).unwrap();
     }
@@ -130,8 +109,8 @@ fn txindex_follows_the_active_chain_through_reorgs_restarts_and_pauses() {
     // index stopped at is no longer active, so the next open with the index rebuilds it.
     {
         let mut c = open(dir.path(), false);
-        let longer = branch(&c, blocks[300].block_hash(), 6, 9);
-        submit(&mut c, &longer);
+        let longer = mining::branch(&c, blocks[300].block_hash(), 6, 9);
+        mining::submit_all(&mut c, &longer);
         assert_eq!(c.tip().hash, longer.last().unwrap().block_hash());
         all.extend(longer);
         c.flush(FlushReason::Manual).unwrap();

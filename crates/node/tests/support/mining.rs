@@ -6,8 +6,8 @@
 
 pub use blvm_testkit::mining::*;
 
-use bitcoin::BlockHash;
-use blvm_node::chain::ChainManager;
+use bitcoin::{Amount, Block, BlockHash};
+use blvm_node::chain::{BlockOutcome, ChainManager};
 
 /// The parent `hash` as known to `chain` (any branch).
 pub fn parent_of(chain: &ChainManager, hash: &BlockHash) -> Parent {
@@ -17,5 +17,28 @@ pub fn parent_of(chain: &ChainManager, hash: &BlockHash) -> Parent {
         height: e.height,
         time: e.header.time,
         mtp: chain.median_time_past(hash),
+    }
+}
+
+/// `n` coinbase-only blocks (anyone-can-spend payout, `tag` making them unique) extending
+/// `parent` as known to `chain`.
+pub fn branch(chain: &ChainManager, parent: BlockHash, n: usize, tag: u64) -> Vec<Block> {
+    let mut p = parent_of(chain, &parent);
+    let mut times = Vec::new();
+    let mut out = Vec::new();
+    for _ in 0..n {
+        let b = build_block(&p, tag, vec![], Amount::ZERO, op_true());
+        times.push(p.time);
+        p = Parent::from_block(&b, p.height + 1, &times);
+        out.push(b);
+    }
+    out
+}
+
+/// Hands `blocks` to the chain engine in order, asserting each is accepted.
+pub fn submit_all(chain: &mut ChainManager, blocks: &[Block]) {
+    for b in blocks {
+        let out = chain.process_block(b).expect("process_block");
+        assert!(matches!(out, BlockOutcome::Accepted { .. }), "{out:?}");
     }
 }
