@@ -2,9 +2,10 @@
 //! bad checksums, wrong magic, oversized payloads, unknown commands, messages before the
 //! handshake, headers that do not connect, invalid headers, blocks and transactions, floods
 //! and slowloris peers. Each hostile peer connects from its own loopback address (127.0.0.N)
-//! so that bans can be checked per address; after every case an honest peer on 127.0.0.1 must
-//! still be served headers and blocks, and the chain state must be unchanged. Bans survive a
-//! restart.
+//! so that discouragement can be checked per address; after every case an honest peer on
+//! 127.0.0.1 must still be served headers and blocks, and the chain state must be unchanged.
+//! Misbehaving peers are discouraged (Core's "Disconnecting and discouraging peer"), never added
+//! to the ban list; `setban` bans survive a restart.
 
 mod common;
 #[path = "support/http.rs"]
@@ -69,18 +70,23 @@ impl Ctx {
         self.node.wait_until(Duration::from_secs(5), reason, |n| n.log().contains(reason));
     }
 
+    /// Misbehaviour discourages the address (Core's "Disconnecting and discouraging peer N!")
+    /// without adding it to the operator's ban list.
+    fn assert_discouraged(&self, from: &str) {
+        let needle = format!("addr={from}:");
+        self.node.wait_until(Duration::from_secs(5), &format!("{from} discouraged"), |n| {
+            n.log()
+                .lines()
+                .any(|l| l.contains("Disconnecting and discouraging peer") && l.contains(&needle))
+        });
+        assert!(
+            self.banned().is_empty(),
+            "misbehaviour must not fill the ban list: {:?}",
+            self.banned()
+        );
+    }
+
     fn assert_banned(&self, from: &str) {
-        let want = format!("{from}/32");
-        let t = Instant::now();
-        while !self.banned().contains(&want) {
-            assert!(
-                t.elapsed() < Duration::from_secs(5),
-                "{from} not in listbanned: {:?}\n{}",
-                self.banned(),
-                self.node.log()
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
         // A banned address is refused: the connection is closed without a version.
         let mut p = self.peer(from);
         let _ = p.send(NetworkMessage::Version(p.version_msg(0)));
@@ -150,7 +156,7 @@ fn tip_parent(blocks: &[Block]) -> mining::Parent {
 }
 
 #[test]
-fn hostile_peers_are_dropped_or_banned_and_honest_peers_still_served() {
+fn hostile_peers_are_dropped_or_discouraged_and_honest_peers_still_served() {
     let tmp = tempfile::tempdir().unwrap();
     node_proc::import_offline(tmp.path(), &common::chain_hex_path());
     let rpc_port = http::free_port();
@@ -185,7 +191,7 @@ fn hostile_peers_are_dropped_or_banned_and_honest_peers_still_served() {
     f[20] ^= 0xff;
     p.send_raw(&f).unwrap();
     ctx.assert_dropped(&mut p, "127.0.0.3", "bad checksum on ping message");
-    ctx.assert_banned("127.0.0.3");
+    ctx.assert_discouraged("127.0.0.3");
 
     // 3. Oversized payload (announced 4,000,001 bytes): ban before anything is read.
     let mut p = ctx.ready_peer("127.0.0.4");
@@ -193,13 +199,13 @@ fn hostile_peers_are_dropped_or_banned_and_honest_peers_still_served() {
     f[16..20].copy_from_slice(&4_000_001u32.to_le_bytes());
     p.send_raw(&f).unwrap();
     ctx.assert_dropped(&mut p, "127.0.0.4", "oversized block message: 4000001 bytes");
-    ctx.assert_banned("127.0.0.4");
+    ctx.assert_discouraged("127.0.0.4");
 
     // 4. Malformed payload with a correct checksum (a ping too short for its nonce): ban.
     let mut p = ctx.ready_peer("127.0.0.5");
     p.send_raw(&raw_frame("ping", &[1, 2, 3])).unwrap();
     ctx.assert_dropped(&mut p, "127.0.0.5", "malformed ping message");
-    ctx.assert_banned("127.0.0.5");
+    ctx.assert_discouraged("127.0.0.5");
 
     // 5. Unknown command after the handshake: disconnect, no ban.
     let mut p = ctx.ready_peer("127.0.0.6");
@@ -212,7 +218,7 @@ fn hostile_peers_are_dropped_or_banned_and_honest_peers_still_served() {
     p.send(NetworkMessage::GetHeaders(GetHeadersMessage::new(vec![], BlockHash::all_zeros())))
         .unwrap();
     ctx.assert_dropped(&mut p, "127.0.0.7", "getheaders message before version handshake");
-    ctx.assert_banned("127.0.0.7");
+    ctx.assert_discouraged("127.0.0.7");
 
     // 7. Headers that never connect: tolerated ten times (the node asks for the gap), then ban.
     let mut p = ctx.ready_peer("127.0.0.8");
@@ -225,7 +231,7 @@ fn hostile_peers_are_dropped_or_banned_and_honest_peers_still_served() {
         }
     }
     ctx.assert_dropped(&mut p, "127.0.0.8", "headers messages that do not connect to our chain");
-    ctx.assert_banned("127.0.0.8");
+    ctx.assert_discouraged("127.0.0.8");
 
     // 8. A header on our tip with too little work (mainnet difficulty bits): ban.
     let mut p = ctx.ready_peer("127.0.0.9");
@@ -234,7 +240,7 @@ fn hostile_peers_are_dropped_or_banned_and_honest_peers_still_served() {
     bad.header.bits = bitcoin::CompactTarget::from_consensus(0x1d00_ffff);
     p.send(NetworkMessage::Headers(vec![bad.header])).unwrap();
     ctx.assert_dropped(&mut p, "127.0.0.9", "invalid header");
-    ctx.assert_banned("127.0.0.9");
+    ctx.assert_discouraged("127.0.0.9");
 
     // 9. A well-formed, well-mined block that breaks a consensus rule (coinbase claims 1 BTC
     //    of fees that do not exist): ban, block marked invalid, chain unchanged.
@@ -242,7 +248,7 @@ fn hostile_peers_are_dropped_or_banned_and_honest_peers_still_served() {
     let overpay = mining::build_block(&parent, 10, vec![], Amount::from_btc(1.0).unwrap(), mining::op_true());
     p.send(NetworkMessage::Block(overpay.clone())).unwrap();
     ctx.assert_dropped(&mut p, "127.0.0.10", "bad-cb-amount");
-    ctx.assert_banned("127.0.0.10");
+    ctx.assert_discouraged("127.0.0.10");
     let hdr = p2p_peer::rpc_raw(&ctx.node, ctx.rpc_port, "getblockheader", json!([overpay.block_hash().to_string()]));
     assert_eq!(hdr["result"]["confirmations"], -1, "invalid block must not be active: {hdr}");
 
@@ -254,7 +260,7 @@ fn hostile_peers_are_dropped_or_banned_and_honest_peers_still_served() {
     mutated.txdata[0].output[0].value = Amount::from_sat(1);
     p.send(NetworkMessage::Block(mutated)).unwrap();
     ctx.assert_dropped(&mut p, "127.0.0.11", "bad-txnmrklroot");
-    ctx.assert_banned("127.0.0.11");
+    ctx.assert_discouraged("127.0.0.11");
 
     // 11. A consensus-invalid transaction (the same input twice): ban.
     let mut p = ctx.ready_peer("127.0.0.12");
@@ -279,7 +285,7 @@ fn hostile_peers_are_dropped_or_banned_and_honest_peers_still_served() {
     };
     p.send(NetworkMessage::Tx(dup)).unwrap();
     ctx.assert_dropped(&mut p, "127.0.0.12", "bad-txns-inputs-duplicate");
-    ctx.assert_banned("127.0.0.12");
+    ctx.assert_discouraged("127.0.0.12");
 
     // 12. An inv with more than 50,000 entries: ban.
     let mut p = ctx.ready_peer("127.0.0.13");
@@ -288,7 +294,7 @@ fn hostile_peers_are_dropped_or_banned_and_honest_peers_still_served() {
         .collect();
     let _ = p.send(NetworkMessage::Inv(inv));
     ctx.assert_dropped(&mut p, "127.0.0.13", "inv with 50001 entries");
-    ctx.assert_banned("127.0.0.13");
+    ctx.assert_discouraged("127.0.0.13");
 
     // 13. Slowloris: connect and say nothing -> dropped after -peertimeout, no ban.
     let t = Instant::now();
@@ -319,7 +325,7 @@ fn hostile_peers_are_dropped_or_banned_and_honest_peers_still_served() {
     let h3: Header = ctx.blocks[3].header;
     p.send(NetworkMessage::Headers(vec![h1, h3])).unwrap();
     ctx.assert_dropped(&mut p, "127.0.0.16", "non-continuous headers sequence");
-    ctx.assert_banned("127.0.0.16");
+    ctx.assert_discouraged("127.0.0.16");
 
     // 16. A message flood (15,000 pings at once, far above 2,000/s with a 10,000 burst): ban.
     let mut p = ctx.ready_peer("127.0.0.17");
@@ -327,7 +333,7 @@ fn hostile_peers_are_dropped_or_banned_and_honest_peers_still_served() {
     let flood: Vec<u8> = one.iter().copied().cycle().take(one.len() * 15_000).collect();
     let _ = p.send_raw(&flood);
     ctx.assert_dropped(&mut p, "127.0.0.17", "message flood");
-    ctx.assert_banned("127.0.0.17");
+    ctx.assert_discouraged("127.0.0.17");
 
     // After all of it the honest peer is served, the chain and UTXO set are intact, and the
     // valid block that the mutated copy imitated is still accepted.
@@ -339,8 +345,15 @@ fn hostile_peers_are_dropped_or_banned_and_honest_peers_still_served() {
     });
     drop(honest);
 
-    // Bans are persisted: after a restart they are still listed and enforced.
+    // Misbehaviour left the operator's ban list alone; setban entries are persisted: after a
+    // restart they are still listed and enforced.
+    assert!(ctx.banned().is_empty());
+    ctx.rpc("setban", json!(["127.0.0.3", "add", 3600]));
+    ctx.rpc("setban", json!(["127.0.0.128/25", "add"]));
+    ctx.assert_banned("127.0.0.3");
+    ctx.assert_banned("127.0.0.200");
     let before = ctx.banned();
+    assert_eq!(before.len(), 2, "{before:?}");
     let Ctx {
         mut node,
         blocks,
@@ -371,6 +384,7 @@ fn hostile_peers_are_dropped_or_banned_and_honest_peers_still_served() {
     b.sort();
     assert_eq!(after, b);
     ctx.assert_banned("127.0.0.3");
+    ctx.assert_banned("127.0.0.130");
     // setban/clearbanned manage the list.
     ctx.rpc("setban", json!(["127.0.0.99", "add", 600]));
     assert!(ctx.banned().contains(&"127.0.0.99/32".to_string()));

@@ -80,6 +80,11 @@ impl Subnet {
         })
     }
 
+    /// Whether this is a single address (not a range).
+    pub fn is_single(&self) -> bool {
+        self.prefix == if self.addr.is_ipv4() { 32 } else { 128 }
+    }
+
     /// Whether `ip` is inside.
     pub fn contains(&self, ip: IpAddr) -> bool {
         let ip = canonical(ip);
@@ -104,10 +109,13 @@ pub struct BanEntry {
     pub reason: String,
 }
 
-/// The ban list.
+/// The ban list: the operator's `setban` entries (misbehaving peers are discouraged instead,
+/// see [`super::discourage`]). Checking an address costs one map lookup plus a scan of the
+/// range (subnet) entries only.
 #[derive(Debug, Default)]
 pub struct BanList {
     entries: BTreeMap<Subnet, BanEntry>,
+    ranges: usize,
     path: Option<PathBuf>,
 }
 
@@ -123,8 +131,8 @@ impl BanList {
     /// Loads `path` (missing: empty; unreadable or damaged: logged, empty), dropping expired bans.
     pub fn load(path: &Path) -> BanList {
         let mut list = BanList {
-            entries: BTreeMap::new(),
             path: Some(path.to_path_buf()),
+            ..Default::default()
         };
         let text = match std::fs::read_to_string(path) {
             Ok(t) => t,
@@ -152,8 +160,13 @@ impl BanList {
                 list.entries.insert(addr, BanEntry { created, until, reason });
             }
         }
+        list.changed();
         tracing::info!(target: "blvm::net", bans = list.entries.len(), "loaded ban list");
         list
+    }
+
+    fn changed(&mut self) {
+        self.ranges = self.entries.keys().filter(|s| !s.is_single()).count();
     }
 
     /// Writes the list (atomically: temp file + rename).
@@ -180,12 +193,14 @@ impl BanList {
         });
         e.until = e.until.max(until);
         e.reason = reason.to_string();
+        self.changed();
         self.save();
     }
 
     /// Lifts a ban; false if there was none.
     pub fn unban(&mut self, subnet: &Subnet) -> bool {
         let found = self.entries.remove(subnet).is_some();
+        self.changed();
         if found {
             self.save();
         }
@@ -195,6 +210,7 @@ impl BanList {
     /// Removes every ban.
     pub fn clear(&mut self) {
         self.entries.clear();
+        self.changed();
         self.save();
     }
 
@@ -203,6 +219,7 @@ impl BanList {
         let t = now();
         let before = self.entries.len();
         self.entries.retain(|_, e| e.until > t);
+        self.changed();
         if self.entries.len() != before {
             self.save();
         }
@@ -211,7 +228,10 @@ impl BanList {
     /// Whether `ip` is banned now.
     pub fn is_banned(&self, ip: IpAddr) -> bool {
         let t = now();
-        self.entries.iter().any(|(s, e)| e.until > t && s.contains(ip))
+        if self.entries.get(&Subnet::single(ip)).is_some_and(|e| e.until > t) {
+            return true;
+        }
+        self.ranges > 0 && self.entries.iter().any(|(s, e)| !s.is_single() && e.until > t && s.contains(ip))
     }
 
     /// Whether this exact subnet has an entry.
@@ -260,6 +280,12 @@ mod tests {
         assert!(b2.is_banned("1.2.3.4".parse().unwrap()));
         assert!(!b2.is_banned("5.6.7.8".parse().unwrap()));
         assert_eq!(b2.list().len(), 1);
+        let mut b3 = BanList::load(&path);
+        b3.ban(Subnet::parse("10.0.0.0/8").unwrap(), now() + 100, "range");
+        assert!(b3.is_banned("10.9.8.7".parse().unwrap()));
+        assert!(b3.is_banned("::ffff:1.2.3.4".parse().unwrap()));
+        b3.unban(&Subnet::parse("10.0.0.0/8").unwrap());
+        assert!(!b3.is_banned("10.9.8.7".parse().unwrap()));
         std::fs::write(&path, "{not json").unwrap();
         assert!(BanList::load(&path).list().is_empty());
     }

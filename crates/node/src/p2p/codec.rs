@@ -198,6 +198,21 @@ pub fn decode_version(payload: &[u8]) -> Result<VersionMessage, encode::Error> {
     }
 }
 
+/// Frames an already serialized payload under `command` (for replies encoded straight from
+/// shared data, without building a [`NetworkMessage`] copy first).
+pub fn frame(magic: Magic, command: &str, payload: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(HEADER_LEN + payload.len());
+    out.extend_from_slice(&magic.to_bytes());
+    let mut cmd = [0u8; 12];
+    let n = command.len().min(12);
+    cmd[..n].copy_from_slice(&command.as_bytes()[..n]);
+    out.extend_from_slice(&cmd);
+    out.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+    out.extend_from_slice(&sha256d::Hash::hash(payload).to_byte_array()[..4]);
+    out.extend_from_slice(payload);
+    out
+}
+
 /// Encodes a message for `magic`.
 pub fn encode(magic: Magic, msg: NetworkMessage) -> Vec<u8> {
     serialize(&RawNetworkMessage::new(magic, msg))
@@ -209,6 +224,23 @@ mod tests {
 
     fn frame(msg: NetworkMessage) -> Vec<u8> {
         encode(Magic::REGTEST, msg)
+    }
+
+    #[test]
+    fn raw_frame_equals_encoded_message() {
+        let tx = bitcoin::consensus::deserialize::<bitcoin::Transaction>(&hex_tx()).unwrap();
+        let payload = serialize(&tx);
+        assert_eq!(super::frame(Magic::REGTEST, "tx", &payload), frame(NetworkMessage::Tx(tx)));
+    }
+
+    fn hex_tx() -> Vec<u8> {
+        // A one-input, one-output transaction (version 1, no witness).
+        let mut v = vec![1, 0, 0, 0, 1];
+        v.extend_from_slice(&[7u8; 32]);
+        v.extend_from_slice(&[0, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 1]);
+        v.extend_from_slice(&1000u64.to_le_bytes());
+        v.extend_from_slice(&[0, 0, 0, 0, 0]);
+        v
     }
 
     async fn read_one(bytes: &[u8]) -> Result<NetworkMessage, FrameError> {

@@ -3,12 +3,14 @@
 //! the inbound listener (`-listen`, `-port`, `-bind`) with eviction, bans, block sync and relay.
 
 use super::addrman::{self, AddrMan};
-use super::ban::{self, Subnet};
+use super::ban;
 use super::codec;
+use super::orphans::Orphans;
 use super::peer::{self, ConnType, Event, PeerEnv, PeerHandle, VersionInfo};
-use super::relay::{self, Orphans, PeerRelay};
+use super::relay::{self, PeerRelay};
 use super::sync::{self, HeadersOutcome, PeerSync, Sync};
 use super::{Command, Net, P2pSettings, PeerId};
+use crate::chain::manager::MIN_BLOCKS_TO_KEEP;
 use crate::chain::{BlockOutcome, ChainManager};
 use crate::mempool::entry::feerate_per_kvb;
 use crate::node::Node;
@@ -21,7 +23,7 @@ use bitcoin::p2p::{Magic, ServiceFlags};
 use bitcoin::{Block, BlockHash, Network};
 use blvm_module::EventPayload;
 use bytes::Bytes;
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
@@ -39,6 +41,11 @@ pub const MANUAL_RETRY: Duration = Duration::from_secs(2);
 pub const ADDR_FETCH_TIMEOUT: Duration = Duration::from_secs(120);
 /// Addresses a peer may send per second (token bucket refill), as Core's MAX_ADDR_RATE_PER_SECOND.
 pub const ADDR_RATE: f64 = 0.1;
+/// Transactions are served from a peer's `getdata` queue only while less than this many bytes
+/// wait in its send queue (Core's send-buffer pause); the rest waits for the peer to read.
+pub const GETDATA_SEND_PAUSE: usize = 1_000_000;
+/// Items waiting in one peer's `getdata` queue (one full `getdata`); more are dropped.
+pub const MAX_GETDATA_QUEUE: usize = codec::MAX_INV_SIZE;
 
 struct Peer {
     handle: PeerHandle,
@@ -50,11 +57,13 @@ struct Peer {
     relay: PeerRelay,
     prefers_headers: bool,
     target: Option<String>,
-    misbehavior: u32,
     addr_tokens: f64,
     addr_refill: Instant,
     answered_getaddr: bool,
     connected: Instant,
+    /// Transaction `getdata` items not served yet (each item once).
+    getdata: VecDeque<Inventory>,
+    getdata_queued: HashSet<Inventory>,
 }
 
 impl Peer {
@@ -306,11 +315,12 @@ impl Manager {
                 relay: PeerRelay::new(false, false),
                 prefers_headers: false,
                 target,
-                misbehavior: 0,
                 addr_tokens: 1.0,
                 addr_refill: Instant::now(),
                 answered_getaddr: false,
                 connected: Instant::now(),
+                getdata: VecDeque::new(),
+                getdata_queued: HashSet::new(),
             },
         );
         id
@@ -326,6 +336,11 @@ impl Manager {
             return;
         }
         let inbound = self.peers.values().filter(|p| p.conn_type == ConnType::Inbound).count();
+        // As Core: a discouraged address gets a slot only while slots are plentiful.
+        if inbound + 1 >= self.max_inbound() && self.net.discouraged().contains(addr.ip()) {
+            tracing::debug!(target: "blvm::net", %addr, "connection from {addr} dropped (discouraged)");
+            return;
+        }
         if inbound >= self.max_inbound() {
             match self.select_eviction() {
                 Some(victim) => {
@@ -370,6 +385,13 @@ impl Manager {
         protect(&mut cands, half, |p| std::cmp::Reverse(p.connected));
         if cands.is_empty() {
             return None;
+        }
+        // Discouraged peers go first (Core's m_prefer_evict).
+        {
+            let d = self.net.discouraged();
+            if cands.iter().any(|p| d.contains(p.addr().ip())) {
+                cands.retain(|p| d.contains(p.addr().ip()));
+            }
         }
         let mut groups: HashMap<Vec<u8>, Vec<&Peer>> = HashMap::new();
         for p in cands {
@@ -435,8 +457,13 @@ impl Manager {
                         if !self.net.network_enabled() {
                             return;
                         }
-                        if self.net.bans().is_banned(addr.ip()) {
-                            tracing::info!(target: "blvm::net", %addr, "not connecting to banned address");
+                        let refused = if conn_type == ConnType::Manual {
+                            self.net.bans().is_banned(addr.ip())
+                        } else {
+                            self.net.is_banned_or_discouraged(addr.ip())
+                        };
+                        if refused {
+                            tracing::info!(target: "blvm::net", %addr, "not connecting to banned or discouraged address");
                             return;
                         }
                         if self.peers.values().any(|p| !p.handle.shared.inbound && p.addr() == addr) {
@@ -528,10 +555,16 @@ impl Manager {
             let connected: HashSet<SocketAddr> = self.peers.values().map(|p| p.addr()).collect();
             let listening = self.net.listening();
             let bans = self.net.bans();
+            let discouraged = self.net.discouraged();
             let pick = self.addrman.select(kind == ConnType::Feeler, ban::now(), |a| {
-                connected.contains(a) || listening.contains(a) || bans.is_banned(a.ip()) || self.dialing.contains(&a.to_string())
+                connected.contains(a)
+                    || listening.contains(a)
+                    || bans.is_banned(a.ip())
+                    || discouraged.contains(a.ip())
+                    || self.dialing.contains(&a.to_string())
             });
             drop(bans);
+            drop(discouraged);
             if let Some(a) = pick {
                 self.dial(a.to_string(), kind);
             }
@@ -544,11 +577,13 @@ impl Manager {
         let released = self.sync.release(id, &mut p.sync);
         self.tx_requested.retain(|_, (pid, _)| *pid != id);
         let addr = p.addr();
-        if ban_it || p.misbehavior >= 100 {
-            self.orphans.erase_from(id);
-        }
         if ban_it {
-            self.ban(addr, &reason);
+            tracing::debug!(target: "blvm::net", "Misbehaving: peer={id}: {reason}");
+            if p.conn_type == ConnType::Manual {
+                tracing::warn!(target: "blvm::net", "Warning: not punishing manually connected peer {id}!");
+            } else {
+                self.discourage(id, addr);
+            }
         }
         if let Some(t) = &p.target {
             self.manual_retry.insert(t.clone(), Instant::now() + MANUAL_RETRY);
@@ -572,27 +607,33 @@ impl Manager {
         }
     }
 
-    fn ban(&mut self, addr: SocketAddr, reason: &str) {
-        let until = ban::now() + self.s.ban_time.as_secs() as i64;
-        tracing::warn!(target: "blvm::net", %addr, secs = self.s.ban_time.as_secs(), "banning {}: {reason}", addr.ip());
-        self.net.bans().ban(Subnet::single(addr.ip()), until, reason);
+    /// Remembers a misbehaving peer's address as discouraged (memory only, bounded) and
+    /// forgets what it sent us; `banlist.json` is left to the operator's `setban`.
+    fn discourage(&mut self, id: PeerId, addr: SocketAddr) {
+        tracing::info!(target: "blvm::net", %addr, "Disconnecting and discouraging peer {id}!");
+        self.net.discouraged().insert(addr.ip());
         self.addrman.remove(&addr);
+        self.orphans.erase_from(id);
     }
 
-    /// Adds misbehaviour points; at 100 the peer is disconnected and banned.
-    fn misbehaving(&mut self, id: PeerId, score: u32, reason: &str) {
-        let Some(p) = self.peers.get_mut(&id) else { return };
-        p.misbehavior = p.misbehavior.saturating_add(score);
-        p.handle
-            .shared
-            .misbehavior
-            .store(p.misbehavior.min(100), std::sync::atomic::Ordering::Relaxed);
-        tracing::info!(target: "blvm::net", peer = id, addr = %p.addr(), score = p.misbehavior, "misbehaving (+{score}): {reason}");
-        if p.misbehavior >= 100 {
-            let addr = p.addr();
-            p.handle.shared.disconnect(&format!("banned: {reason}"));
-            self.ban(addr, reason);
+    /// Core's Misbehaving: the peer broke a protocol or consensus rule; it is disconnected and
+    /// discouraged (Core dropped misbehaviour scores in v27: any misbehaviour counts), unless
+    /// it is a manual connection.
+    fn misbehaving(&mut self, id: PeerId, reason: &str) {
+        let Some(p) = self.peers.get(&id) else { return };
+        if p.handle.shared.is_closing() {
+            return;
         }
+        p.handle.shared.misbehavior.store(100, std::sync::atomic::Ordering::Relaxed);
+        tracing::info!(target: "blvm::net", peer = id, addr = %p.addr(), "Misbehaving: peer={id}: {reason}");
+        // As Core: the operator chose a manual peer, so it is kept (and warned about).
+        if p.conn_type == ConnType::Manual {
+            tracing::warn!(target: "blvm::net", "Warning: not punishing manually connected peer {id}!");
+            return;
+        }
+        let addr = p.addr();
+        p.handle.shared.disconnect(&format!("misbehaving: {reason}"));
+        self.discourage(id, addr);
     }
 
     fn disconnect(&self, id: PeerId, reason: &str) {
@@ -749,7 +790,7 @@ impl Manager {
                 p.sync.unconnecting += 1;
                 let n = p.sync.unconnecting;
                 if n > sync::MAX_UNCONNECTING_HEADERS {
-                    self.misbehaving(id, 100, &format!("{n} headers messages that do not connect to our chain"));
+                    self.misbehaving(id, &format!("{n} headers messages that do not connect to our chain"));
                 } else {
                     tracing::debug!(target: "blvm::net", peer = id, n, "headers do not connect; asking for the missing ones");
                     p.sync.headers_asked = Some(Instant::now());
@@ -757,7 +798,7 @@ impl Manager {
                     self.send(id, NetworkMessage::GetHeaders(GetHeadersMessage::new(loc, BlockHash::all_zeros())));
                 }
             }
-            HeadersOutcome::Invalid(r) => self.misbehaving(id, 100, &r),
+            HeadersOutcome::Invalid(r) => self.misbehaving(id, &r),
             HeadersOutcome::TimeTooNew(r) => {
                 tracing::info!(target: "blvm::net", peer = id, "disconnecting: {r}");
                 self.disconnect(id, &r);
@@ -774,6 +815,16 @@ impl Manager {
             None => false,
         };
         let prev = block.header.prev_blockhash;
+        if !requested {
+            let verdict = {
+                let c = node.chain_ref().lock().unwrap_or_else(|p| p.into_inner());
+                unrequested_block_verdict(&c, &block)
+            };
+            if let Some(why) = verdict {
+                tracing::debug!(target: "blvm::net", peer = id, block = %hash, "ignoring unrequested block: {why}");
+                return;
+            }
+        }
         let outcome = match node.submit_block(block).await {
             Ok(o) => o,
             Err(e) => {
@@ -820,7 +871,7 @@ impl Manager {
                 if r.reason == "time-too-new" {
                     self.disconnect(id, &format!("block {hash}: {r}"));
                 } else {
-                    self.misbehaving(id, 100, &format!("invalid block {hash}: {r}"));
+                    self.misbehaving(id, &format!("invalid block {hash}: {r}"));
                     if !r.may_be_mutated {
                         let c = node.chain_ref().lock().unwrap_or_else(|p| p.into_inner());
                         self.sync.rebuild(&c);
@@ -890,18 +941,21 @@ impl Manager {
 
     fn on_notfound(&mut self, id: PeerId, items: Vec<Inventory>) {
         let mut released = false;
-        if let Some(p) = self.peers.get_mut(&id) {
-            for inv in &items {
-                match inv {
-                    Inventory::Block(h) | Inventory::WitnessBlock(h) => released |= self.sync.received(id, &mut p.sync, h),
-                    Inventory::Transaction(t) | Inventory::WitnessTransaction(t) => {
-                        p.relay.in_flight.remove(&t.to_byte_array());
+        for inv in &items {
+            let key = match inv {
+                Inventory::Block(h) | Inventory::WitnessBlock(h) => {
+                    if let Some(p) = self.peers.get_mut(&id) {
+                        released |= self.sync.received(id, &mut p.sync, h);
                     }
-                    Inventory::WTx(w) => {
-                        p.relay.in_flight.remove(&w.to_byte_array());
-                    }
-                    _ => {}
+                    continue;
                 }
+                Inventory::Transaction(t) | Inventory::WitnessTransaction(t) => t.to_byte_array(),
+                Inventory::WTx(w) => w.to_byte_array(),
+                _ => continue,
+            };
+            // Only the peer that was asked can release a request.
+            if self.tx_requested.get(&key).is_some_and(|(owner, _)| *owner == id) {
+                self.forget_request(&key);
             }
         }
         if released {
@@ -910,13 +964,15 @@ impl Manager {
     }
 
     fn on_getaddr(&mut self, id: PeerId) {
-        let sample = self.addrman.sample(ban::now());
         let Some(p) = self.peers.get_mut(&id) else { return };
-        // Only inbound peers are answered, once per connection (as Core, against fingerprinting).
+        // Only inbound peers are answered, once per connection (as Core, against fingerprinting),
+        // and the flag is checked before the address manager is sampled.
         if p.conn_type != ConnType::Inbound || p.answered_getaddr {
             return;
         }
         p.answered_getaddr = true;
+        let sample = self.addrman.sample(ban::now());
+        let Some(p) = self.peers.get_mut(&id) else { return };
         let addrv2 = p.info.as_ref().is_some_and(|i| i.addrv2);
         let msg = if addrv2 {
             NetworkMessage::AddrV2(
@@ -1137,12 +1193,15 @@ impl Manager {
                 tracing::info!(target: "blvm::net", "{l}");
             }
         }
+        self.expire_tx_requests(now);
+        let ids: Vec<PeerId> = self.peers.iter().filter(|(_, p)| !p.getdata.is_empty()).map(|(i, _)| *i).collect();
+        for id in ids {
+            self.serve_getdata(id);
+        }
         if now.duration_since(self.last_sweep) > Duration::from_secs(60) {
             self.last_sweep = now;
             self.net.bans().sweep();
             self.orphans.expire(now);
-            self.tx_requested
-                .retain(|_, (_, t)| now.duration_since(*t) < relay::TX_REQUEST_TIMEOUT);
         }
         if now.duration_since(self.last_save) > Duration::from_secs(15 * 60) {
             self.last_save = now;
@@ -1293,11 +1352,8 @@ impl Manager {
                 if have || self.rejects.contains(&key) || self.orphans.contains(&key) {
                     continue;
                 }
-                if self
-                    .tx_requested
-                    .get(&key)
-                    .is_some_and(|(_, t)| now.duration_since(*t) < relay::TX_REQUEST_TIMEOUT)
-                {
+                // Asked elsewhere already (expired requests leave the table on the tick).
+                if self.tx_requested.contains_key(&key) {
                     continue;
                 }
                 if p.relay.in_flight.len() >= relay::MAX_TX_IN_FLIGHT {
@@ -1327,12 +1383,13 @@ impl Manager {
             return;
         }
         for k in &keys {
-            p.relay.in_flight.remove(k);
             p.relay.known.insert(*k);
-            self.tx_requested.remove(k);
+        }
+        for k in &keys {
+            self.forget_request(k);
         }
         if let Err(r) = crate::validation::tx_check::check_transaction(&tx) {
-            self.misbehaving(id, 100, &format!("invalid transaction {txid}: {r}"));
+            self.misbehaving(id, &format!("invalid transaction {txid}: {r}"));
             return;
         }
         let mempool = node.mempool();
@@ -1371,7 +1428,7 @@ impl Manager {
                         continue;
                     }
                     if self.orphans.add(tx, from) {
-                        tracing::debug!(target: "blvm::net", peer = from, %txid, orphans = self.orphans.len(), "orphan transaction kept; asking for its parents");
+                        tracing::debug!(target: "blvm::net", peer = from, %txid, orphans = self.orphans.len(), peer_orphans = self.orphans.len_from(from), "orphan transaction kept; asking for its parents");
                         let ask: Vec<Inventory> = parents
                             .into_iter()
                             .filter(|t| !mempool.contains(t))
@@ -1386,21 +1443,72 @@ impl Manager {
                     tracing::debug!(target: "blvm::net", peer = from, %txid, reason = %r, "transaction rejected");
                     self.rejects.insert(wtxid.to_byte_array());
                     if matches!(r.reason.as_str(), "bad-txns-in-belowout" | "bad-txns-inputvalues-outofrange") {
-                        self.misbehaving(from, 100, &format!("invalid transaction {txid}: {r}"));
+                        self.misbehaving(from, &format!("invalid transaction {txid}: {r}"));
                     }
                 }
             }
         }
     }
 
+    /// Forgets an outstanding transaction request, at the peer that was asked and in the
+    /// global table together (the table never holds more than the peers' in-flight sets).
+    fn forget_request(&mut self, key: &[u8; 32]) {
+        if let Some((owner, _)) = self.tx_requested.remove(key) {
+            if let Some(p) = self.peers.get_mut(&owner) {
+                p.relay.in_flight.remove(key);
+            }
+        }
+    }
+
+    /// Drops transaction requests unanswered for [`relay::TX_REQUEST_TIMEOUT`], so the
+    /// transaction can be fetched from another peer that announces it.
+    fn expire_tx_requests(&mut self, now: Instant) {
+        let expired: Vec<[u8; 32]> = self
+            .tx_requested
+            .iter()
+            .filter(|(_, (_, t))| now.duration_since(*t) >= relay::TX_REQUEST_TIMEOUT)
+            .map(|(k, _)| *k)
+            .collect();
+        for k in expired {
+            self.forget_request(&k);
+        }
+    }
+
+    /// Queues a peer's transaction `getdata` items (each once, at most [`MAX_GETDATA_QUEUE`])
+    /// and serves what its send queue has room for.
     fn on_getdata_tx(&mut self, id: PeerId, items: Vec<Inventory>) {
+        let Some(p) = self.peers.get_mut(&id) else { return };
+        let mut dropped = 0usize;
+        for inv in items {
+            if p.getdata.len() >= MAX_GETDATA_QUEUE {
+                dropped += 1;
+                continue;
+            }
+            if p.getdata_queued.insert(inv) {
+                p.getdata.push_back(inv);
+            }
+        }
+        if dropped > 0 {
+            tracing::debug!(target: "blvm::net", peer = id, dropped, "getdata queue full; items dropped");
+        }
+        self.serve_getdata(id);
+    }
+
+    /// Serves queued transaction requests while the peer's send queue holds less than
+    /// [`GETDATA_SEND_PAUSE`] bytes: each reply is encoded straight from the mempool entry, so
+    /// memory used is bounded by the send queue whatever the request lists. The rest waits
+    /// for the peer to read (the tick resumes it).
+    fn serve_getdata(&mut self, id: PeerId) {
         let Some(node) = self.node() else { return };
+        let magic = self.magic();
         let mempool = node.mempool();
-        let mut found = Vec::new();
+        let Some(p) = self.peers.get_mut(&id) else { return };
         let mut missing = Vec::new();
         {
             let pool = mempool.pool();
-            for inv in items {
+            while p.handle.shared.queued_bytes() < GETDATA_SEND_PAUSE && !p.handle.shared.is_closing() {
+                let Some(inv) = p.getdata.pop_front() else { break };
+                p.getdata_queued.remove(&inv);
                 let (txid, witness) = match inv {
                     Inventory::WTx(w) => (pool.txid_of_wtxid(&w), true),
                     Inventory::WitnessTransaction(t) => (Some(t), true),
@@ -1409,28 +1517,39 @@ impl Manager {
                 };
                 match txid.and_then(|t| pool.get(&t)) {
                     Some(e) => {
-                        let mut tx = (*e.tx).clone();
-                        if !witness {
-                            for i in &mut tx.input {
-                                i.witness.clear();
-                            }
-                        }
-                        found.push(tx);
+                        let payload = if witness || !e.tx.input.iter().any(|i| !i.witness.is_empty()) {
+                            bitcoin::consensus::serialize(&*e.tx)
+                        } else {
+                            let mut tx = (*e.tx).clone();
+                            tx.input.iter_mut().for_each(|i| i.witness.clear());
+                            bitcoin::consensus::serialize(&tx)
+                        };
+                        p.handle.send_frame(Bytes::from(codec::frame(magic, "tx", &payload)));
                     }
                     None => missing.push(inv),
                 }
             }
         }
-        for tx in found {
-            self.send(id, NetworkMessage::Tx(tx));
-        }
         if !missing.is_empty() {
-            self.send(id, NetworkMessage::NotFound(missing));
+            p.handle.send_frame(encode(magic, NetworkMessage::NotFound(missing)));
         }
     }
 
-    /// BIP35 `mempool`: announce everything in the pool to the peer (once per connection).
+    /// BIP35 `mempool`. As Core, only answered for a peer with the `mempool` permission
+    /// (blvm grants it to manual connections, which the operator chose); anyone else is
+    /// disconnected, since without bloom filters the request only serves to fingerprint or to
+    /// make us walk the pool. Answered once per connection, the flag checked before any work.
     fn on_mempool_request(&mut self, id: PeerId) {
+        let Some(p) = self.peers.get_mut(&id) else { return };
+        if p.conn_type != ConnType::Manual {
+            tracing::debug!(target: "blvm::net", peer = id, "mempool request with bloom filters disabled, disconnect peer={id}");
+            p.handle.shared.disconnect("mempool request without permission");
+            return;
+        }
+        if p.relay.sent_mempool || !p.relay.relay_txs {
+            return;
+        }
+        p.relay.sent_mempool = true;
         let Some(node) = self.node() else { return };
         let all: Vec<(bitcoin::Txid, bitcoin::Wtxid, u64)> = node
             .mempool()
@@ -1440,14 +1559,31 @@ impl Manager {
             .map(|e| (e.txid, e.wtxid, feerate_per_kvb(e.fee, e.vsize)))
             .collect();
         let Some(p) = self.peers.get_mut(&id) else { return };
-        if p.relay.sent_mempool || !p.relay.relay_txs {
-            return;
-        }
-        p.relay.sent_mempool = true;
         for (t, w, r) in all {
             p.relay.queue(t, w, r);
         }
     }
+}
+
+/// Core's AcceptBlock rule for blocks nobody asked for: such a block is stored only if it
+/// has at least the work of our tip and is not more than [`MIN_BLOCKS_TO_KEEP`] blocks ahead of
+/// it, so that a peer cannot fill the disk with cheap low-work blocks (a min-difficulty fork
+/// from genesis). Returns why the block is ignored, or None to process it (blocks whose parent
+/// we lack are processed: that asks for the headers in between).
+pub fn unrequested_block_verdict(c: &ChainManager, block: &Block) -> Option<&'static str> {
+    let hash = block.block_hash();
+    if c.entry(&hash).is_some_and(|e| e.have_data()) {
+        return Some("already stored");
+    }
+    let parent = c.entry(&block.header.prev_blockhash)?;
+    let tip = c.tip();
+    if parent.chainwork + block.header.work() < tip.chainwork {
+        return Some("less work than our tip");
+    }
+    if parent.height + 1 > tip.height + MIN_BLOCKS_TO_KEEP {
+        return Some("too far ahead of our tip");
+    }
+    None
 }
 
 /// Core's `getheaders` locator for the active tip (used by tests and tools).

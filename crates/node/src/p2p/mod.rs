@@ -2,15 +2,17 @@
 //! rust-bitcoin's `p2p` module.
 //!
 //! One concept per file: [`codec`] (framing, limits), [`peer`] (one connection: handshake, ping,
-//! serving), [`addrman`] (address tables), [`ban`] (persisted bans), [`sync`] (headers-first
-//! download scheduling), [`relay`] (transaction relay), [`manager`] (the event loop owning peers,
+//! serving), [`addrman`] (address tables), [`ban`] (persisted bans), [`discourage`] (misbehaving addresses, in memory), [`sync`] (headers-first
+//! download scheduling), [`relay`] (transaction relay), [`orphans`] (the orphan pool), [`manager`] (the event loop owning peers,
 //! slots, dialer, listener and eviction), [`seeds`] (DNS seeds). Design and limits are described
 //! in docs/p2p.md.
 
 pub mod addrman;
 pub mod ban;
 pub mod codec;
+pub mod discourage;
 pub mod manager;
+pub mod orphans;
 pub mod peer;
 pub mod relay;
 pub mod seeds;
@@ -216,6 +218,7 @@ pub struct Net {
     settings: Option<P2pSettings>,
     peers: Mutex<BTreeMap<PeerId, Arc<PeerShared>>>,
     bans: Mutex<BanList>,
+    discouraged: Mutex<discourage::Discouraged>,
     totals: Arc<Totals>,
     commands: OnceLock<mpsc::Sender<Command>>,
     tip_changed: Notify,
@@ -240,6 +243,7 @@ impl Net {
             settings,
             peers: Mutex::new(BTreeMap::new()),
             bans: Mutex::new(bans),
+            discouraged: Mutex::new(discourage::Discouraged::default()),
             totals: Arc::new(Totals::default()),
             commands: OnceLock::new(),
             tip_changed: Notify::new(),
@@ -311,6 +315,16 @@ impl Net {
     /// The ban list.
     pub fn bans(&self) -> MutexGuard<'_, BanList> {
         lock(&self.bans)
+    }
+
+    /// Addresses of peers that misbehaved recently.
+    pub fn discouraged(&self) -> MutexGuard<'_, discourage::Discouraged> {
+        lock(&self.discouraged)
+    }
+
+    /// Whether connections to/from `ip` are refused (banned) or unwelcome (discouraged).
+    pub fn is_banned_or_discouraged(&self, ip: std::net::IpAddr) -> bool {
+        self.bans().is_banned(ip) || self.discouraged().contains(ip)
     }
 
     /// `-addnode` entries and those added by RPC.

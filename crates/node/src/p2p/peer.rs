@@ -236,6 +236,11 @@ impl PeerShared {
         });
     }
 
+    /// Bytes of control messages queued for the peer and not yet written.
+    pub fn queued_bytes(&self) -> usize {
+        self.ctl_bytes.load(Ordering::Relaxed)
+    }
+
     /// Whether the connection is closing.
     pub fn is_closing(&self) -> bool {
         self.close.borrow().is_some()

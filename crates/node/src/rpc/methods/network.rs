@@ -182,7 +182,10 @@ pub async fn call(node: &Arc<Node>, method: &str, p: &Params) -> Result<Value, R
             Ok(Value::Array(v))
         }
         "clearbanned" => {
-            net(node)?.bans().clear();
+            // As Core: also forgets the discouraged addresses.
+            let n = net(node)?;
+            n.bans().clear();
+            n.discouraged().clear();
             Ok(Value::Null)
         }
         _ => Err(RpcError::new(code::METHOD_NOT_FOUND, "Method not found")),
