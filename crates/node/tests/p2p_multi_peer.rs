@@ -248,7 +248,10 @@ fn manual_peer_serving_an_invalid_block_is_not_punished_and_sync_completes_from_
         "rejection not logged:\n{log}"
     );
     assert!(log.contains("Misbehaving: peer="), "misbehaviour not logged:\n{log}");
-    assert!(log.contains("Warning: not punishing manually connected peer"), "manual peer punished:\n{log}");
+    assert!(
+        log.contains("Warning: not punishing manually connected peer"),
+        "manual peer punished:\n{log}"
+    );
     let hdr = rpc(&b, pb, "getblockheader", json!([bad.to_string()]));
     assert_eq!(hdr["confirmations"], -1);
     drop(a);
