@@ -85,6 +85,7 @@ pub const OPTIONS: &[(&str, OptKind, &str, &str)] = &[
     ("logmaxsize", OptKind::Int, "10", "Rotate debug.log when it exceeds this many MiB (0 = never)"),
     ("logmaxfiles", OptKind::Int, "5", "Rotated logs to keep (debug.log.1 is the newest)"),
     ("daemon", OptKind::Bool, "0", "Run in the background: not supported, use a service manager (systemd) or nohup"),
+    ("sysperms", OptKind::Bool, "0", "Create new files with system default permissions, instead of umask 077"),
     ("server", OptKind::Bool, "1", "Accept JSON-RPC commands"),
     ("rpcport", OptKind::Int, "18443 on regtest", "JSON-RPC port (0 = any free port)"),
     ("rpcbind", OptKind::Str, "127.0.0.1", "Address to bind the JSON-RPC server to; ignored unless -rpcallowip is also given (as in Core); repeatable"),
@@ -207,6 +208,8 @@ pub struct NodeConfig {
     pub rpc_cookie_file: Option<PathBuf>,
     /// `-rpcallowip` subnets (loopback is allowed besides these).
     pub rpc_allow_ip: Vec<crate::p2p::ban::Subnet>,
+    /// `-sysperms`: keep the inherited umask instead of setting 077.
+    pub sysperms: bool,
     /// Numeric lifecycle options by name (seconds, MiB, percent), validated.
     pub numbers: std::collections::HashMap<String, u64>,
     /// The configuration file that was read (`-conf`, or `<datadir>/blvm.toml` when it exists).
@@ -306,6 +309,7 @@ pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<(NodeConfig
         rpc_auth: Vec::new(),
         rpc_cookie_file: None,
         rpc_allow_ip: Vec::new(),
+        sysperms: false,
         numbers: std::collections::HashMap::new(),
         config_file: None,
         metrics_bind: None,
@@ -575,6 +579,7 @@ pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<(NodeConfig
                     })?;
                 cfg.numbers.insert(name.clone(), n);
             }
+            "sysperms" => cfg.sysperms = flag()?,
             "rpcthreads" | "rpcworkqueue" => {
                 let n = v
                     .parse::<u64>()
@@ -1174,13 +1179,15 @@ mod tests {
             "-rpcallowip=10.0.0.0/8",
             "-rpcallowip=192.168.1.1/255.255.255.0",
             "-rpcservertimeout=5",
+            "-sysperms",
         ])
         .unwrap();
         let shown: Vec<String> = c.rpc_allow_ip.iter().map(|s| s.to_string()).collect();
         assert_eq!(shown, vec!["10.0.0.0/8", "192.168.1.0/24"]);
         assert_eq!(c.number("rpcservertimeout"), 5);
+        assert!(c.sysperms);
         let (c, _) = parse(&[]).unwrap();
-        assert_eq!((c.number("rpcservertimeout"), c.rpc_allow_ip.len()), (30, 0));
+        assert_eq!((c.number("rpcservertimeout"), c.sysperms, c.rpc_allow_ip.len()), (30, false, 0));
         for bad in [
             "-rpcallowip=10.0.0.0/33",
             "-rpcallowip=example.com",

@@ -153,6 +153,14 @@ fn main() -> anyhow::Result<()> {
             std::process::exit(1);
         }
     };
+    if !cfg.sysperms {
+        // As Core: files the node creates (cookie, databases, logs, the module socket) are
+        // readable by their owner only, unless -sysperms.
+        // SAFETY: umask only changes this process's file creation mask.
+        unsafe {
+            libc::umask(0o077);
+        }
+    }
     match command {
         Command::Help => {
             print!("{}", help_text());
