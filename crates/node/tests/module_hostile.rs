@@ -168,6 +168,7 @@ fn module_socket_connections_are_bounded() {
     assert!(open <= PENDING_CAP, "{open} handshaking connections kept, more than {PENDING_CAP}");
     assert!(open > 0, "all closed before the handshake deadline");
     let grew = rss_kib(pid).saturating_sub(rss_before);
+    eprintln!("{ATTACK} silent module connections: {open} kept, RSS +{grew} KiB");
     assert!(grew < 16 * 1024, "RSS grew by {grew} KiB");
 
     // The kept ones are closed at the 10 s handshake deadline.
