@@ -162,9 +162,14 @@ fn module_socket_connections_are_bounded() {
         "RPC took {:?} during the attack",
         took.elapsed()
     );
-    std::thread::sleep(Duration::from_millis(1500).saturating_sub(t0.elapsed()));
-    let open = attack.iter_mut().map(|s| closed(s)).filter(|c| !c).count();
-    assert!(t0.elapsed() < Duration::from_secs(8), "the check ran late: {:?}", t0.elapsed());
+    // Wait (up to 8 s, before the 10 s deadline) until the excess is closed.
+    let open = loop {
+        let open = attack.iter_mut().map(closed).filter(|c| !c).count();
+        if open <= PENDING_CAP || t0.elapsed() > Duration::from_secs(8) {
+            break open;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
     assert!(open <= PENDING_CAP, "{open} handshaking connections kept, more than {PENDING_CAP}");
     assert!(open > 0, "all closed before the handshake deadline");
     let grew = rss_kib(pid).saturating_sub(rss_before);

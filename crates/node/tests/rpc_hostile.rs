@@ -94,14 +94,16 @@ fn idle_and_half_sent_connections_are_capped_and_closed_after_rpcservertimeout()
     assert_eq!(r["result"], 0, "{r}");
     assert!(took < Duration::from_secs(3), "getblockcount took {took:?} under attack");
 
-    std::thread::sleep(Duration::from_millis(1500).saturating_sub(t0.elapsed()));
-    let open = attack.iter_mut().map(|s| closed(s)).filter(|c| !c).count();
+    // The server accepts them all quickly; wait (up to 4 s, before the 5 s timeout) until the
+    // excess is closed.
+    let open = loop {
+        let open = attack.iter_mut().map(closed).filter(|c| !c).count();
+        if open <= CAP || t0.elapsed() > Duration::from_secs(4) {
+            break open;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
     let rss_during = rss_kib(pid);
-    assert!(
-        t0.elapsed() < Duration::from_secs(4),
-        "the check ran late ({:?}); timeout is 5 s",
-        t0.elapsed()
-    );
     assert!(open <= CAP, "{open} idle connections kept open, more than {CAP}");
     assert!(open > 0, "connections closed before -rpcservertimeout");
     // 500 hostile connections (only 80 held) cost well under 16 MiB.
@@ -113,7 +115,7 @@ fn idle_and_half_sent_connections_are_capped_and_closed_after_rpcservertimeout()
     let mut last_closed = t0.elapsed();
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
-        let still = attack.iter_mut().map(|s| closed(s)).filter(|c| !c).count();
+        let still = attack.iter_mut().map(closed).filter(|c| !c).count();
         if still == 0 {
             break;
         }
@@ -143,7 +145,7 @@ fn a_connection_beyond_a_cap_of_busy_ones_is_refused_and_half_sent_bodies_time_o
             &format!("-rpcport={port}"),
             "-rpcthreads=1",
             "-rpcworkqueue=1",
-            "-rpcservertimeout=4",
+            "-rpcservertimeout=8",
         ],
         &[],
     );
@@ -163,7 +165,8 @@ fn a_connection_beyond_a_cap_of_busy_ones_is_refused_and_half_sent_bodies_time_o
             s
         })
         .collect();
-    std::thread::sleep(Duration::from_millis(1000));
+    // Give the server time to read their heads (they are busy from then on).
+    std::thread::sleep(Duration::from_millis(2000));
     assert!(busy.iter_mut().all(|s| !closed(s)), "busy connections must not be evicted");
     // One more: refused at once (closed without an answer).
     let mut extra = TcpStream::connect(&addr).expect("connect is accepted by the kernel");
@@ -172,8 +175,8 @@ fn a_connection_beyond_a_cap_of_busy_ones_is_refused_and_half_sent_bodies_time_o
     let got = read_all(&mut extra, Duration::from_secs(3));
     assert!(got.is_empty(), "refused connection got an answer: {got:?}");
     assert!(t.elapsed() < Duration::from_secs(2), "not refused promptly: {:?}", t.elapsed());
-    assert!(t0.elapsed() < Duration::from_secs(4), "the check ran late ({:?})", t0.elapsed());
-    // After -rpcservertimeout the half-sent bodies are answered 408 and closed.
+    assert!(t0.elapsed() < Duration::from_secs(7), "the check ran late ({:?})", t0.elapsed());
+    // After -rpcservertimeout (8 s) the half-sent bodies are answered 408 and closed.
     for s in &mut busy {
         let got = read_all(s, Duration::from_secs(15));
         assert!(got.starts_with("HTTP/1.1 408"), "{got:?}");

@@ -237,7 +237,7 @@ impl ServerContext {
     /// Logs a refused connection, at most once per 10 s (a flood must not flood the log).
     fn warn_refusal(&self, what: &str) {
         let mut last = self.last_refusal_warning.lock().unwrap_or_else(|p| p.into_inner());
-        if last.map_or(true, |t| t.elapsed() >= Duration::from_secs(10)) {
+        if last.is_none_or(|t| t.elapsed() >= Duration::from_secs(10)) {
             *last = Some(Instant::now());
             tracing::warn!(target: "blvm::modules", "refusing module connections: too many {what}");
         }
