@@ -107,6 +107,7 @@ fn main() {
             work_queue: 64,
             auth: RpcAuth::new(None, &[]).expect("auth"),
             cookie_path: Some(net_dir.join(".cookie")),
+            ..Default::default()
         });
         let node = Node::start(s).await.expect("node");
         let addr = node.rpc_addrs()[0].to_string();

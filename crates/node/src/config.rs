@@ -85,15 +85,18 @@ pub const OPTIONS: &[(&str, OptKind, &str, &str)] = &[
     ("logmaxsize", OptKind::Int, "10", "Rotate debug.log when it exceeds this many MiB (0 = never)"),
     ("logmaxfiles", OptKind::Int, "5", "Rotated logs to keep (debug.log.1 is the newest)"),
     ("daemon", OptKind::Bool, "0", "Run in the background: not supported, use a service manager (systemd) or nohup"),
+    ("sysperms", OptKind::Bool, "0", "Create new files with system default permissions, instead of umask 077"),
     ("server", OptKind::Bool, "1", "Accept JSON-RPC commands"),
     ("rpcport", OptKind::Int, "18443 on regtest", "JSON-RPC port (0 = any free port)"),
-    ("rpcbind", OptKind::Str, "127.0.0.1", "Address to bind the JSON-RPC server to; repeatable"),
+    ("rpcbind", OptKind::Str, "127.0.0.1", "Address to bind the JSON-RPC server to; ignored unless -rpcallowip is also given (as in Core); repeatable"),
+    ("rpcallowip", OptKind::Str, "", "Allow JSON-RPC connections from this source: a single IP (e.g. 1.2.3.4), a network/netmask (e.g. 1.2.3.4/255.255.255.0) or a network/CIDR (e.g. 1.2.3.4/24); loopback is always allowed, others get 403 Forbidden; repeatable"),
     ("rpcuser", OptKind::Str, "", "JSON-RPC user (with -rpcpassword; the cookie file is used otherwise)"),
     ("rpcpassword", OptKind::Str, "", "JSON-RPC password"),
     ("rpcauth", OptKind::Str, "", "JSON-RPC credentials user:salt$hmac-sha256 as produced by Core's rpcauth.py; repeatable"),
     ("rpccookiefile", OptKind::Str, "<datadir>/<network>/.cookie", "Location of the auth cookie"),
     ("rpcthreads", OptKind::Int, "4", "Threads serving RPC calls"),
     ("rpcworkqueue", OptKind::Int, "16", "Depth of the RPC work queue"),
+    ("rpcservertimeout", OptKind::Int, "30", "Seconds an RPC client has to send a request's headers (also the idle time of a kept-alive connection) and its body; at most 4 x (rpcthreads + rpcworkqueue) connections are open at once"),
     ("listen", OptKind::Bool, "1 (0 with -connect)", "Accept P2P connections from outside"),
     ("port", OptKind::Int, "18444 on regtest", "P2P port to listen on (0 = any free port, logged as 'P2P listening on')"),
     ("bind", OptKind::Str, "127.0.0.1 on regtest, 0.0.0.0 elsewhere", "Address (IP or IP:port) to listen on for P2P; repeatable"),
@@ -203,6 +206,10 @@ pub struct NodeConfig {
     pub rpc_auth: Vec<String>,
     /// -rpccookiefile.
     pub rpc_cookie_file: Option<PathBuf>,
+    /// `-rpcallowip` subnets (loopback is allowed besides these).
+    pub rpc_allow_ip: Vec<crate::p2p::ban::Subnet>,
+    /// `-sysperms`: keep the inherited umask instead of setting 077.
+    pub sysperms: bool,
     /// Numeric lifecycle options by name (seconds, MiB, percent), validated.
     pub numbers: std::collections::HashMap<String, u64>,
     /// The configuration file that was read (`-conf`, or `<datadir>/blvm.toml` when it exists).
@@ -301,6 +308,8 @@ pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<(NodeConfig
         rpc_password: None,
         rpc_auth: Vec::new(),
         rpc_cookie_file: None,
+        rpc_allow_ip: Vec::new(),
+        sysperms: false,
         numbers: std::collections::HashMap::new(),
         config_file: None,
         metrics_bind: None,
@@ -549,6 +558,28 @@ pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<(NodeConfig
                 cfg.rpc_auth.push(v.clone());
             }
             "rpccookiefile" => cfg.rpc_cookie_file = Some(PathBuf::from(&v)),
+            "rpcallowip" => {
+                let subnet = crate::p2p::ban::Subnet::parse(&v).ok_or(ConfigError::BadValue {
+                    key: name.clone(),
+                    value: v.clone(),
+                    expected:
+                        "a single IP (e.g. 1.2.3.4), a network/netmask (e.g. 1.2.3.4/255.255.255.0) or a network/CIDR (e.g. 1.2.3.4/24)",
+                })?;
+                cfg.rpc_allow_ip.push(subnet);
+            }
+            "rpcservertimeout" => {
+                let n = v
+                    .parse::<u64>()
+                    .ok()
+                    .filter(|n| (1..=86_400).contains(n))
+                    .ok_or(ConfigError::BadValue {
+                        key: name.clone(),
+                        value: v.clone(),
+                        expected: "a number of seconds in 1..=86400",
+                    })?;
+                cfg.numbers.insert(name.clone(), n);
+            }
+            "sysperms" => cfg.sysperms = flag()?,
             "rpcthreads" | "rpcworkqueue" => {
                 let n = v
                     .parse::<u64>()
@@ -1140,6 +1171,32 @@ mod tests {
         assert!(parse(&["-bind=nonsense"]).is_err());
         assert!(parse(&["-peertimeout=0"]).is_err());
         assert!(is_repeatable("connect") && is_repeatable("addnode") && is_repeatable("seednode") && is_repeatable("bind"));
+    }
+
+    #[test]
+    fn rpc_access_flags() {
+        let (c, _) = parse(&[
+            "-rpcallowip=10.0.0.0/8",
+            "-rpcallowip=192.168.1.1/255.255.255.0",
+            "-rpcservertimeout=5",
+            "-sysperms",
+        ])
+        .unwrap();
+        let shown: Vec<String> = c.rpc_allow_ip.iter().map(|s| s.to_string()).collect();
+        assert_eq!(shown, vec!["10.0.0.0/8", "192.168.1.0/24"]);
+        assert_eq!(c.number("rpcservertimeout"), 5);
+        assert!(c.sysperms);
+        let (c, _) = parse(&[]).unwrap();
+        assert_eq!((c.number("rpcservertimeout"), c.sysperms, c.rpc_allow_ip.len()), (30, false, 0));
+        for bad in [
+            "-rpcallowip=10.0.0.0/33",
+            "-rpcallowip=example.com",
+            "-rpcallowip=1.2.3.4/255.0.255.0",
+            "-rpcservertimeout=0",
+        ] {
+            assert!(parse(&[bad]).is_err(), "{bad}");
+        }
+        assert!(is_repeatable("rpcallowip"));
     }
 
     #[test]

@@ -109,34 +109,7 @@ async fn run(cfg: NodeConfig) -> anyhow::Result<()> {
     // Core-like layout: <datadir>/<network>/{blocks,chainstate,modules,debug.log,.cookie,.lock}.
     std::fs::create_dir_all(cfg.net_dir().join("modules")).context("creating the modules directory")?;
     if cfg.server {
-        let port = cfg.rpc_port.unwrap_or(settings.params.rpc_port);
-        let mut bind = Vec::new();
-        for b in if cfg.rpc_bind.is_empty() {
-            vec!["127.0.0.1".to_string()]
-        } else {
-            cfg.rpc_bind.clone()
-        } {
-            let b = if b == "localhost" { "127.0.0.1".to_string() } else { b };
-            let addr = match b.parse::<std::net::SocketAddr>() {
-                Ok(a) => a,
-                Err(_) => std::net::SocketAddr::new(b.parse().context("rpcbind")?, port),
-            };
-            bind.push(addr);
-        }
-        let up = cfg.rpc_user.clone().zip(cfg.rpc_password.clone());
-        let auth = blvm_node::rpc::auth::RpcAuth::new(up.clone(), &cfg.rpc_auth).map_err(anyhow::Error::msg)?;
-        let cookie = if up.is_some() {
-            None
-        } else {
-            Some(cfg.rpc_cookie_file.clone().unwrap_or_else(|| cfg.net_dir().join(".cookie")))
-        };
-        settings.rpc = Some(blvm_node::rpc::server::RpcSettings {
-            bind,
-            threads: cfg.number("rpcthreads").max(1) as usize,
-            work_queue: cfg.number("rpcworkqueue").max(1) as usize,
-            auth,
-            cookie_path: cookie,
-        });
+        settings.rpc = Some(blvm_node::rpc::server::settings_from_config(&cfg, settings.params.rpc_port).map_err(anyhow::Error::msg)?);
     }
     let mut sigint = signal(SignalKind::interrupt())?;
     let mut sigterm = signal(SignalKind::terminate())?;
@@ -180,6 +153,14 @@ fn main() -> anyhow::Result<()> {
             std::process::exit(1);
         }
     };
+    if !cfg.sysperms {
+        // As Core: files the node creates (cookie, databases, logs, the module socket) are
+        // readable by their owner only, unless -sysperms.
+        // SAFETY: umask only changes this process's file creation mask.
+        unsafe {
+            libc::umask(0o077);
+        }
+    }
     match command {
         Command::Help => {
             print!("{}", help_text());

@@ -174,7 +174,8 @@ fn precedence_flags_over_env_over_file_section_over_file_over_defaults() {
 #[test]
 fn repeatable_options_are_taken_whole_from_the_highest_source() {
     let [p1, p2, p3] = ports::<3>();
-    let file = format!("rpcbind = [\"127.0.0.1:{p1}\", \"127.0.0.1:{p2}\"]\n");
+    // -rpcbind is used only together with -rpcallowip, as in Core.
+    let file = format!("rpcallowip = \"127.0.0.1\"\nrpcbind = [\"127.0.0.1:{p1}\", \"127.0.0.1:{p2}\"]\n");
     let mut a = rpc_addrs_with(&file, &[], &[]);
     a.sort();
     let mut want = vec![format!("127.0.0.1:{p1}"), format!("127.0.0.1:{p2}")];

@@ -57,6 +57,7 @@ impl TestNode {
             work_queue: 16,
             auth: RpcAuth::default(),
             cookie_path: Some(net_dir.join(".cookie")),
+            ..Default::default()
         });
         let node = Node::start(s).await.expect("node starts");
         let addr = node.rpc_addrs().first().expect("RPC bound").to_string();

@@ -3,7 +3,7 @@
 //! and unloads them gracefully (close connection, wait, SIGTERM, SIGKILL).
 
 use super::bus::EventBus;
-use super::manifest::{discover, Manifest, ManifestError};
+use super::manifest::{discover, valid_name, Manifest, ManifestError};
 use super::server::{Authenticator, Grant};
 use blvm_module::EventPayload;
 use std::collections::HashMap;
@@ -100,6 +100,18 @@ pub enum ManagerError {
     /// The manifest is invalid.
     #[error(transparent)]
     Manifest(#[from] ManifestError),
+    /// The name is not a module name, e.g. `../x` or `/abs/path` (it could leave the modules
+    /// directory and start any manifest with the capabilities it declares).
+    #[error("invalid module name {0:?}: use 1-64 characters of [a-z0-9_-]")]
+    InvalidName(String),
+    /// The manifest in `<modules_dir>/<dir>` declares another name.
+    #[error("module directory '{dir}' holds a manifest named '{manifest}'; they must match")]
+    NameMismatch {
+        /// The directory (the name asked for).
+        dir: String,
+        /// The manifest's `name`.
+        manifest: String,
+    },
 }
 
 struct Managed {
@@ -160,13 +172,34 @@ impl ModuleManager {
         started
     }
 
+    /// `<modules_dir>/<name>` for a valid module name. The name is one plain path component
+    /// (no `.`, `..`, `/`, `\`, NUL), so the directory cannot be outside the modules directory.
+    fn module_dir(&self, name: &str) -> Result<PathBuf, ManagerError> {
+        let invalid = || ManagerError::InvalidName(name.to_string());
+        if !valid_name(name) {
+            return Err(invalid());
+        }
+        let dir = self.settings.modules_dir.join(name);
+        if dir.parent() != Some(self.settings.modules_dir.as_path()) {
+            return Err(invalid());
+        }
+        Ok(dir)
+    }
+
     /// Loads the module in `<modules_dir>/<name>`.
     pub fn load(self: &Arc<Self>, name: &str) -> Result<(), ManagerError> {
-        let dir = self.settings.modules_dir.join(name);
+        let dir = self.module_dir(name)?;
         if !dir.join("module.toml").is_file() {
             return Err(ManagerError::NotFound(name.to_string()));
         }
-        self.start(Manifest::load(&dir)?)
+        let manifest = Manifest::load(&dir)?;
+        if manifest.name != name {
+            return Err(ManagerError::NameMismatch {
+                dir: name.to_string(),
+                manifest: manifest.name,
+            });
+        }
+        self.start(manifest)
     }
 
     fn start(self: &Arc<Self>, manifest: Manifest) -> Result<(), ManagerError> {
@@ -379,6 +412,7 @@ impl ModuleManager {
     /// Stops a module: its connection is closed by the caller beforehand (or here via the bus),
     /// then the process gets `exit_grace` to exit, then SIGTERM, then SIGKILL.
     pub async fn unload(&self, name: &str, reason: &str) -> Result<(), ManagerError> {
+        self.module_dir(name)?;
         let (stop, handle) = {
             let mut modules = lock(&self.modules);
             let m = modules.get_mut(name).ok_or_else(|| ManagerError::NotFound(name.to_string()))?;
@@ -401,6 +435,7 @@ impl ModuleManager {
 
     /// Unloads, re-reads the manifest and loads the module again.
     pub async fn reload(self: &Arc<Self>, name: &str) -> Result<(), ManagerError> {
+        self.module_dir(name)?;
         if lock(&self.modules).contains_key(name) {
             self.unload(name, "reload").await?;
         }

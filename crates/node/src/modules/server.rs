@@ -17,6 +17,15 @@ use tokio::net::unix::OwnedWriteHalf;
 use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::{mpsc, watch, Notify, Semaphore};
 
+/// Connections at most that have not completed their handshake yet; more are closed at once.
+pub const MAX_PENDING_HANDSHAKES: usize = 64;
+
+/// Token-less connections at most (when `-allowunauthmodules`); more are refused.
+pub const MAX_UNAUTHENTICATED: usize = 64;
+
+/// Largest handshake frame: a handshake carries a name, a version and a token.
+pub const MAX_HANDSHAKE_FRAME: u32 = 64 * 1024;
+
 /// Tunables of the module server.
 #[derive(Debug, Clone)]
 pub struct ServerSettings {
@@ -116,6 +125,10 @@ pub struct ServerContext {
     active: AtomicUsize,
     idle: Notify,
     connected: Mutex<HashMap<String, usize>>,
+    handshakes: Arc<Semaphore>,
+    unauthenticated: Arc<Semaphore>,
+    /// When the last "too many connections" warning was logged (rate-limits the log).
+    last_refusal_warning: Mutex<Option<Instant>>,
 }
 
 impl ServerContext {
@@ -129,6 +142,9 @@ impl ServerContext {
             active: AtomicUsize::new(0),
             idle: Notify::new(),
             connected: Mutex::new(HashMap::new()),
+            handshakes: Arc::new(Semaphore::new(MAX_PENDING_HANDSHAKES)),
+            unauthenticated: Arc::new(Semaphore::new(MAX_UNAUTHENTICATED)),
+            last_refusal_warning: Mutex::new(None),
         })
     }
 
@@ -163,18 +179,28 @@ impl ServerContext {
     }
 }
 
-/// Binds the socket (replacing a stale one) with mode 0600.
+/// Binds the socket (replacing a stale one) with mode 0600. It is created inside a fresh 0700
+/// directory and moved into place once its mode is set, so other users can never open it,
+/// whatever the process umask.
 pub fn bind(path: &std::path::Path) -> std::io::Result<UnixListener> {
-    if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent)?;
-    }
-    if path.exists() {
-        std::fs::remove_file(path)?;
-    }
-    let listener = UnixListener::bind(path)?;
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
-    Ok(listener)
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    let parent = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    std::fs::create_dir_all(&parent)?;
+    let private = parent.join(format!(".msock-{}", std::process::id()));
+    // Left over from a crashed process that had our pid.
+    let _ = std::fs::remove_dir_all(&private);
+    std::fs::DirBuilder::new().mode(0o700).create(&private)?;
+    let tmp = private.join("s");
+    let bound = UnixListener::bind(&tmp).and_then(|listener| {
+        std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o600))?;
+        std::fs::rename(&tmp, path)?;
+        Ok(listener)
+    });
+    let _ = std::fs::remove_dir_all(&private);
+    bound
 }
 
 /// Accepts connections until `shutdown` turns true.
@@ -183,10 +209,15 @@ pub async fn run(listener: UnixListener, ctx: Arc<ServerContext>, mut shutdown: 
         tokio::select! {
             r = listener.accept() => match r {
                 Ok((stream, _)) => {
+                    let Ok(permit) = ctx.handshakes.clone().try_acquire_owned() else {
+                        ctx.warn_refusal("connections still in their handshake");
+                        drop(stream);
+                        continue;
+                    };
                     let ctx = ctx.clone();
                     ctx.active.fetch_add(1, Ordering::SeqCst);
                     tokio::spawn(async move {
-                        serve(stream, ctx.clone()).await;
+                        serve(stream, ctx.clone(), permit).await;
                         ctx.active.fetch_sub(1, Ordering::SeqCst);
                         ctx.idle.notify_waiters();
                     });
@@ -200,6 +231,17 @@ pub async fn run(listener: UnixListener, ctx: Arc<ServerContext>, mut shutdown: 
         }
     }
     let _ = std::fs::remove_file(&ctx.settings.socket_path);
+}
+
+impl ServerContext {
+    /// Logs a refused connection, at most once per 10 s (a flood must not flood the log).
+    fn warn_refusal(&self, what: &str) {
+        let mut last = self.last_refusal_warning.lock().unwrap_or_else(|p| p.into_inner());
+        if last.is_none_or(|t| t.elapsed() >= Duration::from_secs(10)) {
+            *last = Some(Instant::now());
+            tracing::warn!(target: "blvm::modules", "refusing module connections: too many {what}");
+        }
+    }
 }
 
 async fn send_error_and_close(wr: &mut OwnedWriteHalf, code: u32, message: String) {
@@ -231,9 +273,11 @@ impl RateLimiter {
     }
 }
 
-async fn serve(stream: UnixStream, ctx: Arc<ServerContext>) {
+async fn serve(stream: UnixStream, ctx: Arc<ServerContext>, handshake_permit: tokio::sync::OwnedSemaphorePermit) {
     let (rd, mut wr) = stream.into_split();
-    let mut reader = FrameReader::new(rd, ctx.settings.max_frame);
+    // The handshake is small: a connection that has not authenticated cannot make the node
+    // buffer a full-size frame.
+    let mut reader = FrameReader::new(rd, MAX_HANDSHAKE_FRAME.min(ctx.settings.max_frame));
     let first = tokio::time::timeout(ctx.settings.handshake_timeout, reader.read()).await;
     let (versions, claimed_name, claimed_version, token) = match first {
         Ok(Ok(Some(ModuleMessage::Handshake {
@@ -265,6 +309,7 @@ async fn serve(stream: UnixStream, ctx: Arc<ServerContext>) {
         )
         .await;
     }
+    let mut unauth_permit = None;
     let grant = match token.as_deref().and_then(|t| ctx.auth.redeem(t)) {
         Some(g) if g.name == claimed_name => g,
         Some(g) => {
@@ -275,11 +320,22 @@ async fn serve(stream: UnixStream, ctx: Arc<ServerContext>) {
             )
             .await
         }
-        None if ctx.settings.allow_unauthenticated && valid_name(&claimed_name) && !ctx.auth.is_managed(&claimed_name) => Grant {
-            name: claimed_name.clone(),
-            version: claimed_version.clone(),
-            capabilities: ctx.settings.unauthenticated_capabilities.clone(),
-        },
+        None if ctx.settings.allow_unauthenticated && valid_name(&claimed_name) && !ctx.auth.is_managed(&claimed_name) => {
+            let Ok(p) = ctx.unauthenticated.clone().try_acquire_owned() else {
+                return send_error_and_close(
+                    &mut wr,
+                    error_code::RATE_LIMITED,
+                    format!("too many unauthenticated module connections (at most {MAX_UNAUTHENTICATED})"),
+                )
+                .await;
+            };
+            unauth_permit = Some(p);
+            Grant {
+                name: claimed_name.clone(),
+                version: claimed_version.clone(),
+                capabilities: ctx.settings.unauthenticated_capabilities.clone(),
+            }
+        }
         None => {
             return send_error_and_close(
                 &mut wr,
@@ -289,6 +345,9 @@ async fn serve(stream: UnixStream, ctx: Arc<ServerContext>) {
             .await
         }
     };
+    drop(handshake_permit);
+    let _unauth_permit = unauth_permit;
+    let mut reader = FrameReader::new(reader.into_inner(), ctx.settings.max_frame);
     let name = grant.name.clone();
     tracing::info!(target: "blvm::modules", module = %name, version = %grant.version, "module connected");
     *ctx.connected

@@ -646,7 +646,7 @@ impl Reader {
             user_agent: v.user_agent.chars().filter(|c| !c.is_control()).collect(),
             start_height: v.start_height,
             relay: v.relay,
-            time_offset: v.timestamp - unix_now(),
+            time_offset: v.timestamp.saturating_sub(unix_now()),
             wtxid_relay: false,
             addrv2: false,
         };

@@ -1,24 +1,47 @@
 //! The HTTP JSON-RPC server: Core-compatible framing, auth, status codes, batches, and a
 //! bounded work queue. Binds to 127.0.0.1 by default.
+//!
+//! Hostile clients are bounded as in Core's HTTP server: only allowed source networks
+//! (`-rpcallowip`, loopback always) are served, others get 403 before any auth; a client has
+//! `-rpcservertimeout` seconds to send a request's headers (or to send the next one on a kept-alive
+//! connection) and its body; at most [`max_connections`] connections are open at once.
 
 use super::auth::RpcAuth;
 use super::error::{code, RpcError};
 use super::methods;
+use crate::config::NodeConfig;
 use crate::node::Node;
+use crate::p2p::ban::Subnet;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use hyper::{Request, Response, StatusCode};
 use serde_json::{json, Value};
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Weak};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
-use tokio::net::TcpListener;
-use tokio::sync::{watch, Semaphore};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{watch, Notify, Semaphore};
 
-/// Largest accepted request body (a 4 MB block in hex fits comfortably).
+/// Largest accepted request body (Core's MAX_SIZE, 32 MiB; a 4 MB block in hex fits comfortably).
 pub const MAX_BODY: usize = 32 * 1024 * 1024;
+
+/// Default of `-rpcservertimeout` (Core's DEFAULT_HTTP_SERVER_TIMEOUT).
+pub const DEFAULT_SERVER_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Connections kept open at most for `threads` workers and a queue of `work_queue`: four per
+/// request slot (room for kept-alive idle clients), at least 16.
+pub fn max_connections(threads: usize, work_queue: usize) -> usize {
+    threads.saturating_add(work_queue).saturating_mul(4).max(16)
+}
+
+/// The networks always allowed to connect, as in Core: 127.0.0.0/8 and ::1.
+pub fn loopback_subnets() -> Vec<Subnet> {
+    ["127.0.0.0/8", "::1"].iter().filter_map(|s| Subnet::parse(s)).collect()
+}
 
 /// Tunables of the RPC server.
 #[derive(Debug, Clone)]
@@ -33,6 +56,183 @@ pub struct RpcSettings {
     pub auth: RpcAuth,
     /// Where to write `.cookie` (None: no cookie, e.g. when -rpcpassword is set).
     pub cookie_path: Option<std::path::PathBuf>,
+    /// Source networks served; a connection from elsewhere gets 403 Forbidden (`-rpcallowip`).
+    pub allow: Vec<Subnet>,
+    /// Time a client has to send a request's headers and its body (`-rpcservertimeout`).
+    pub server_timeout: Duration,
+    /// Open connections at most; beyond it the longest-open idle one is closed, or the new one
+    /// refused when all are busy.
+    pub max_connections: usize,
+}
+
+impl Default for RpcSettings {
+    /// Loopback on an ephemeral port, the option defaults, no cookie.
+    fn default() -> Self {
+        RpcSettings {
+            bind: vec![SocketAddr::from(([127, 0, 0, 1], 0))],
+            threads: 4,
+            work_queue: 16,
+            auth: RpcAuth::default(),
+            cookie_path: None,
+            allow: loopback_subnets(),
+            server_timeout: DEFAULT_SERVER_TIMEOUT,
+            max_connections: max_connections(4, 16),
+        }
+    }
+}
+
+/// Builds the settings from the configuration. As Core's `HTTPBindAddresses`, `-rpcbind` is used
+/// only together with `-rpcallowip` (otherwise the server binds to loopback and logs why), and as
+/// its `InitHTTPAllowList`, loopback is always allowed besides `-rpcallowip`.
+pub fn settings_from_config(cfg: &NodeConfig, default_port: u16) -> Result<RpcSettings, String> {
+    let port = cfg.rpc_port.unwrap_or(default_port);
+    let both = !cfg.rpc_allow_ip.is_empty() && !cfg.rpc_bind.is_empty();
+    if !cfg.rpc_allow_ip.is_empty() && cfg.rpc_bind.is_empty() {
+        tracing::warn!(target: "blvm::rpc", "option -rpcallowip was specified without -rpcbind; this doesn't usually make sense");
+    }
+    if cfg.rpc_allow_ip.is_empty() && !cfg.rpc_bind.is_empty() {
+        tracing::warn!(target: "blvm::rpc", "option -rpcbind was ignored because -rpcallowip was not specified, refusing to allow everyone to connect");
+    }
+    let binds = if both {
+        cfg.rpc_bind.clone()
+    } else {
+        vec!["127.0.0.1".to_string()]
+    };
+    let mut bind = Vec::new();
+    for b in binds {
+        let b = if b == "localhost" { "127.0.0.1".to_string() } else { b };
+        let addr = match b.parse::<SocketAddr>() {
+            Ok(a) => a,
+            Err(_) => SocketAddr::new(b.parse().map_err(|_| format!("invalid -rpcbind address '{b}'"))?, port),
+        };
+        if addr.ip().is_unspecified() {
+            tracing::warn!(target: "blvm::rpc", "the RPC server is not safe to expose to untrusted networks such as the public internet");
+        }
+        bind.push(addr);
+    }
+    let mut allow = loopback_subnets();
+    allow.extend(cfg.rpc_allow_ip.iter().copied());
+    let up = cfg.rpc_user.clone().zip(cfg.rpc_password.clone());
+    let auth = RpcAuth::new(up.clone(), &cfg.rpc_auth)?;
+    let cookie_path = if up.is_some() {
+        None
+    } else {
+        Some(cfg.rpc_cookie_file.clone().unwrap_or_else(|| cfg.net_dir().join(".cookie")))
+    };
+    let threads = cfg.number("rpcthreads").max(1) as usize;
+    let work_queue = cfg.number("rpcworkqueue").max(1) as usize;
+    Ok(RpcSettings {
+        bind,
+        threads,
+        work_queue,
+        auth,
+        cookie_path,
+        allow,
+        server_timeout: Duration::from_secs(cfg.number("rpcservertimeout").max(1)),
+        max_connections: max_connections(threads, work_queue),
+    })
+}
+
+/// One open connection: whether a request is being handled, and how to close it early.
+#[derive(Default)]
+struct ConnFlags {
+    in_request: AtomicBool,
+    evict: Notify,
+}
+
+/// The open connections by accept order, bounded by `cap`.
+struct ConnTable {
+    cap: usize,
+    next_id: u64,
+    open: BTreeMap<u64, Arc<ConnFlags>>,
+    /// Milliseconds since `epoch` of the last "limit reached" warning (rate-limits the log).
+    last_warn_ms: AtomicU64,
+    epoch: std::time::Instant,
+}
+
+impl ConnTable {
+    /// Makes room for a new connection: when full, closes the longest-open connection that is not
+    /// handling a request; None (refuse) when every one is.
+    fn admit(&mut self) -> Option<(u64, Arc<ConnFlags>)> {
+        if self.open.len() >= self.cap {
+            let victim = self
+                .open
+                .iter()
+                .find(|(_, f)| !f.in_request.load(Ordering::SeqCst))
+                .map(|(id, _)| *id);
+            let victim = self.open.remove(&victim?)?;
+            victim.evict.notify_one();
+        }
+        let id = self.next_id;
+        self.next_id += 1;
+        let flags = Arc::new(ConnFlags::default());
+        self.open.insert(id, flags.clone());
+        Some((id, flags))
+    }
+
+    /// Whether to log another "limit reached" warning (at most one per 10 s).
+    fn should_warn(&self) -> bool {
+        let now = self.epoch.elapsed().as_millis() as u64;
+        let last = self.last_warn_ms.load(Ordering::Relaxed);
+        (last == 0 || now.saturating_sub(last) >= 10_000)
+            && self
+                .last_warn_ms
+                .compare_exchange(last, now.max(1), Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Removes a connection from the table when its task ends.
+struct Slot {
+    table: Arc<Mutex<ConnTable>>,
+    id: u64,
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        lock(&self.table).open.remove(&self.id);
+    }
+}
+
+/// Marks a connection busy while a request is handled.
+struct Busy(Arc<ConnFlags>);
+
+impl Busy {
+    fn new(f: &Arc<ConnFlags>) -> Self {
+        f.in_request.store(true, Ordering::SeqCst);
+        Busy(f.clone())
+    }
+}
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        self.0.in_request.store(false, Ordering::SeqCst);
+    }
+}
+
+/// Answers a client from a network that is not allowed: 403 and close, before reading anything
+/// (then what it sent is read and dropped for at most 1 s, so it gets the answer, not a reset).
+async fn forbid(mut s: TcpStream, peer: SocketAddr) {
+    tracing::debug!(target: "blvm::rpc", "HTTP request from {peer} rejected: Client network is not allowed RPC access");
+    let _ = s
+        .write_all(b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+        .await;
+    let _ = s.shutdown().await;
+    let mut buf = [0u8; 4096];
+    let mut total = 0usize;
+    let _ = tokio::time::timeout(Duration::from_secs(1), async {
+        while total < 64 * 1024 {
+            match s.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => total += n,
+            }
+        }
+    })
+    .await;
 }
 
 struct ServerState {
@@ -41,6 +241,7 @@ struct ServerState {
     workers: Semaphore,
     queued: AtomicUsize,
     work_queue: usize,
+    server_timeout: Duration,
 }
 
 fn reply(status: StatusCode, body: Option<Value>) -> Response<Full<Bytes>> {
@@ -88,7 +289,17 @@ pub async fn start(
         workers: Semaphore::new(settings.threads.max(1)),
         queued: AtomicUsize::new(0),
         work_queue: settings.work_queue.max(1),
+        server_timeout: settings.server_timeout,
     });
+    let table = Arc::new(Mutex::new(ConnTable {
+        cap: settings.max_connections.max(1),
+        next_id: 0,
+        open: BTreeMap::new(),
+        last_warn_ms: AtomicU64::new(0),
+        epoch: std::time::Instant::now(),
+    }));
+    let allow = settings.allow.clone();
+    let server_timeout = settings.server_timeout;
     let handle = tokio::spawn(async move {
         let _cookie = cookie;
         let mut conns = tokio::task::JoinSet::new();
@@ -100,7 +311,7 @@ pub async fn start(
                 loop {
                     tokio::select! {
                         r = l.accept() => match r {
-                            Ok((s, _)) => { if tx.send(s).await.is_err() { break; } }
+                            Ok(s) => { if tx.send(s).await.is_err() { break; } }
                             Err(e) => { tracing::warn!(target: "blvm::rpc", "accept: {e}"); tokio::time::sleep(Duration::from_millis(50)).await; }
                         },
                         _ = stop.changed() => break,
@@ -113,17 +324,53 @@ pub async fn start(
         loop {
             tokio::select! {
                 s = rx.recv() => {
-                    let Some(stream) = s else { break };
+                    let Some((stream, peer)) = s else { break };
+                    let admitted = lock(&table).admit();
+                    let Some((id, flags)) = admitted else {
+                        let t = lock(&table);
+                        if t.should_warn() {
+                            tracing::warn!(target: "blvm::rpc", limit = t.cap, "RPC connection limit reached with every connection busy; refusing new connections");
+                        }
+                        drop(stream);
+                        continue;
+                    };
+                    let slot = Slot { table: table.clone(), id };
+                    if !allow.iter().any(|a| a.contains(peer.ip())) {
+                        conns.spawn(async move {
+                            let _slot = slot;
+                            tokio::select! {
+                                _ = forbid(stream, peer) => {}
+                                _ = flags.evict.notified() => {}
+                            }
+                        });
+                        continue;
+                    }
                     let st = state.clone();
                     conns.spawn(async move {
+                        let _slot = slot;
                         let io = hyper_util::rt::TokioIo::new(stream);
+                        let conn_flags = flags.clone();
                         let svc = hyper::service::service_fn(move |req| {
                             let st = st.clone();
-                            async move { Ok::<_, std::convert::Infallible>(handle(st, req).await) }
+                            let busy = Busy::new(&conn_flags);
+                            async move {
+                                let r = handle(st, req).await;
+                                drop(busy);
+                                Ok::<_, std::convert::Infallible>(r)
+                            }
                         });
-                        let conn = hyper::server::conn::http1::Builder::new().keep_alive(true).serve_connection(io, svc);
-                        // Slow or idle clients cannot hold a connection forever.
-                        let _ = tokio::time::timeout(Duration::from_secs(900), conn).await;
+                        let conn = hyper::server::conn::http1::Builder::new()
+                            .timer(hyper_util::rt::TokioTimer::new())
+                            .header_read_timeout(server_timeout)
+                            .keep_alive(true)
+                            .serve_connection(io, svc);
+                        tokio::select! {
+                            // Slow or idle clients cannot hold a connection forever.
+                            _ = tokio::time::timeout(Duration::from_secs(900), conn) => {}
+                            _ = flags.evict.notified() => {
+                                tracing::debug!(target: "blvm::rpc", %peer, "closing an idle RPC connection to make room for a new one");
+                            }
+                        }
                     });
                 }
                 _ = stop.changed() => break,
@@ -153,9 +400,15 @@ async fn handle(st: Arc<ServerState>, req: Request<Incoming>) -> Response<Full<B
         return text(StatusCode::METHOD_NOT_ALLOWED, "JSONRPC server handles only POST requests");
     }
     let wallet_path = req.uri().path().starts_with("/wallet/");
-    let body = match Limited::new(req.into_body(), MAX_BODY).collect().await {
-        Ok(b) => b.to_bytes(),
-        Err(_) => return text(StatusCode::PAYLOAD_TOO_LARGE, "request too large"),
+    let body = match tokio::time::timeout(st.server_timeout, Limited::new(req.into_body(), MAX_BODY).collect()).await {
+        Ok(Ok(b)) => b.to_bytes(),
+        Ok(Err(_)) => return text(StatusCode::PAYLOAD_TOO_LARGE, "request too large"),
+        Err(_) => {
+            let mut r = text(StatusCode::REQUEST_TIMEOUT, "request body not received in time");
+            r.headers_mut()
+                .insert(hyper::header::CONNECTION, hyper::header::HeaderValue::from_static("close"));
+            return r;
+        }
     };
     if st.queued.fetch_add(1, Ordering::SeqCst) >= st.work_queue + st.workers.available_permits() {
         st.queued.fetch_sub(1, Ordering::SeqCst);
@@ -263,5 +516,66 @@ async fn single(node: &Arc<Node>, req: &Value, wallet_path: bool, in_batch: bool
             };
             (status, Some(body))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg(args: &[&str]) -> NodeConfig {
+        crate::config::parse_args(args.iter().map(|s| s.to_string())).unwrap().0
+    }
+
+    #[test]
+    fn rpcbind_needs_rpcallowip_and_loopback_is_always_allowed() {
+        let ip = |s: &str| s.parse::<std::net::IpAddr>().unwrap();
+        let s = settings_from_config(&cfg(&["-rpcbind=10.1.2.3:1234", "-rpcport=9"]), 18443).unwrap();
+        assert_eq!(s.bind, vec!["127.0.0.1:9".parse().unwrap()], "-rpcbind alone is ignored");
+        assert!(!s.allow.iter().any(|a| a.contains(ip("10.1.2.3"))));
+        let s = settings_from_config(&cfg(&["-rpcbind=10.1.2.3", "-rpcallowip=10.0.0.0/8"]), 18443).unwrap();
+        assert_eq!(s.bind, vec!["10.1.2.3:18443".parse().unwrap()]);
+        for (addr, allowed) in [
+            ("10.9.9.9", true),
+            ("127.0.0.1", true),
+            ("127.5.6.7", true),
+            ("::1", true),
+            ("11.0.0.1", false),
+            ("::2", false),
+        ] {
+            assert_eq!(s.allow.iter().any(|a| a.contains(ip(addr))), allowed, "{addr}");
+        }
+        let s = settings_from_config(&cfg(&["-rpcallowip=10.0.0.0/8"]), 18443).unwrap();
+        assert_eq!(s.bind, vec!["127.0.0.1:18443".parse().unwrap()]);
+        let s = settings_from_config(&cfg(&["-rpcthreads=1", "-rpcworkqueue=1", "-rpcservertimeout=7"]), 1).unwrap();
+        assert_eq!((s.max_connections, s.server_timeout), (16, Duration::from_secs(7)));
+        let s = settings_from_config(&cfg(&[]), 1).unwrap();
+        assert_eq!((s.max_connections, s.server_timeout), (80, DEFAULT_SERVER_TIMEOUT));
+    }
+
+    #[test]
+    fn a_full_table_closes_the_oldest_idle_connection_or_refuses() {
+        let mut t = ConnTable {
+            cap: 3,
+            next_id: 0,
+            open: BTreeMap::new(),
+            last_warn_ms: AtomicU64::new(0),
+            epoch: std::time::Instant::now(),
+        };
+        let conns: Vec<_> = (0..3).map(|_| t.admit().unwrap()).collect();
+        conns[0].1.in_request.store(true, Ordering::SeqCst);
+        let (id, _) = t.admit().expect("room made");
+        assert_eq!(id, 3);
+        assert!(
+            t.open.contains_key(&0) && !t.open.contains_key(&1),
+            "oldest idle (1) evicted, busy 0 kept"
+        );
+        assert_eq!(t.open.len(), 3);
+        for f in t.open.values() {
+            f.in_request.store(true, Ordering::SeqCst);
+        }
+        assert!(t.admit().is_none(), "all busy: refused");
+        assert_eq!(t.open.len(), 3);
+        assert!(t.should_warn() && !t.should_warn(), "one warning per 10 s");
     }
 }

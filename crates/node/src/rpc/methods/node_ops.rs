@@ -22,7 +22,13 @@ pub async fn modules(node: &Arc<Node>, method: &str, p: &Params) -> Result<Value
                 "unloadmodule" => mgr.unload(&name, "rpc").await,
                 _ => mgr.reload(&name).await,
             };
-            r.map_err(|e| RpcError::new(code::MISC_ERROR, e.to_string()))?;
+            r.map_err(|e| {
+                let c = match e {
+                    crate::modules::manager::ManagerError::InvalidName(_) => code::INVALID_PARAMETER,
+                    _ => code::MISC_ERROR,
+                };
+                RpcError::new(c, e.to_string())
+            })?;
             let info = mgr.list().into_iter().find(|m| m.name == name);
             Ok(serde_json::to_value(info).unwrap_or(Value::Null))
         }
