@@ -105,6 +105,7 @@ pub const OPTIONS: &[(&str, OptKind, &str, &str)] = &[
     ("seednode", OptKind::Str, "", "Connect to this peer to learn addresses, then disconnect; repeatable"),
     ("maxconnections", OptKind::Int, "125", "Maximum P2P connections, inbound and outbound (0 = no P2P at all)"),
     ("dnsseed", OptKind::Bool, "1 (0 on regtest or with -connect)", "Query DNS seeds for addresses when the address manager has few"),
+    ("minimumchainwork", OptKind::Str, "the network's (0 on regtest)", "Minimum cumulative work (hex) a header chain needs before its headers are stored; chains with less are pre-synced in bounded memory first, as in Core"),
     ("bantime", OptKind::Int, "86400", "Seconds a misbehaving peer stays banned"),
     ("peertimeout", OptKind::Int, "60", "Seconds a peer gets to complete the handshake, and to finish sending a started message"),
     ("loadblock", OptKind::Str, "", "Import blocks from this file (hex lines or blk-framed) after startup; repeatable"),
@@ -228,6 +229,8 @@ pub struct NodeConfig {
     pub listen: Option<bool>,
     /// `-dnsseed` (None: the default, which depends on the network and -connect).
     pub dnsseed: Option<bool>,
+    /// `-minimumchainwork` (None: the network's default).
+    pub minimum_chain_work: Option<bitcoin::Work>,
 }
 
 impl NodeConfig {
@@ -319,6 +322,7 @@ pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<(NodeConfig
         bind: Vec::new(),
         listen: None,
         dnsseed: None,
+        minimum_chain_work: None,
     };
     let mut networks: Vec<(String, Network)> = Vec::new();
     let mut positional: Vec<String> = Vec::new();
@@ -475,6 +479,13 @@ pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<(NodeConfig
             "loadblock" => cfg.loadblock.push(PathBuf::from(&v)),
             "listen" => cfg.listen = Some(flag()?),
             "dnsseed" => cfg.dnsseed = Some(flag()?),
+            "minimumchainwork" => {
+                cfg.minimum_chain_work = Some(crate::params::parse_work(&v).ok_or(ConfigError::BadValue {
+                    key: name.clone(),
+                    value: v.clone(),
+                    expected: "up to 64 hex digits",
+                })?)
+            }
             "connect" | "addnode" | "seednode" => {
                 let disable_outbound = v == "0" && name == "connect";
                 if !disable_outbound && !valid_host_port(&v) {

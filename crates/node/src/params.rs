@@ -45,12 +45,40 @@ pub struct ChainParams {
 /// BIP30 is re-enforced from this height even where BIP34 implies it (Core's BIP34_IMPLIES_BIP30_LIMIT).
 pub const BIP34_IMPLIES_BIP30_LIMIT: u32 = 1_983_702;
 
+/// Parses Core's `-minimumchainwork` value: up to 64 hex digits, optional `0x`.
+pub fn parse_work(s: &str) -> Option<bitcoin::Work> {
+    let hex = s.strip_prefix("0x").unwrap_or(s);
+    if hex.is_empty() || hex.len() > 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    let padded = format!("{hex:0>64}");
+    let mut be = [0u8; 32];
+    for (i, b) in be.iter_mut().enumerate() {
+        *b = u8::from_str_radix(&padded[2 * i..2 * i + 2], 16).ok()?;
+    }
+    Some(bitcoin::Work::from_be_bytes(be))
+}
+
 fn h(s: &str) -> BlockHash {
     // Constant, well-formed literals only; a typo here is a programming error caught by tests.
     BlockHash::from_str(s).unwrap_or_else(|_| BlockHash::all_zeros())
 }
 
 impl ChainParams {
+    /// Core's `nMinimumChainWork` for this network: the anti-DoS floor below which a peer's
+    /// header chain is pre-synced instead of stored. These are Core v27's values (blocks
+    /// 824,000 / 2,550,000 / 180,000); newer Core releases raise them, and a lower floor only
+    /// means less protection, never a rejected honest chain. testnet4 and regtest: none yet.
+    pub fn default_minimum_chain_work(&self) -> bitcoin::Work {
+        let hex = match self.network {
+            Network::Bitcoin => "63c4ebd298db40af57541800",
+            Network::Testnet => "0c59b14e264ba6c15db9",
+            Network::Signet => "0206e86f08e8",
+            _ => "00",
+        };
+        parse_work(hex).unwrap_or(bitcoin::Work::from_be_bytes([0; 32]))
+    }
+
     /// Parameters for `network`.
     pub fn for_network(network: Network) -> Self {
         use bitcoinconsensus as bc;

@@ -5,6 +5,7 @@
 use super::addrman::{self, AddrMan};
 use super::ban;
 use super::codec;
+use super::headers_presync::{ChainStart, HeadersPresync, PresyncRules};
 use super::orphans::Orphans;
 use super::peer::{self, ConnType, Event, PeerEnv, PeerHandle, VersionInfo};
 use super::relay::{self, PeerRelay};
@@ -20,7 +21,7 @@ use bitcoin::p2p::address::{AddrV2, AddrV2Message, Address};
 use bitcoin::p2p::message::NetworkMessage;
 use bitcoin::p2p::message_blockdata::{GetHeadersMessage, Inventory};
 use bitcoin::p2p::{Magic, ServiceFlags};
-use bitcoin::{Block, BlockHash, Network};
+use bitcoin::{Block, BlockHash, Network, Work};
 use blvm_module::EventPayload;
 use bytes::Bytes;
 use std::collections::{HashMap, HashSet, VecDeque};
@@ -61,6 +62,8 @@ struct Peer {
     addr_refill: Instant,
     answered_getaddr: bool,
     connected: Instant,
+    /// Pre-sync of a low-work header chain this peer is serving (at most one).
+    presync: Option<Box<HeadersPresync>>,
     /// Transaction `getdata` items not served yet (each item once).
     getdata: VecDeque<Inventory>,
     getdata_queued: HashSet<Inventory>,
@@ -319,6 +322,7 @@ impl Manager {
                 addr_refill: Instant::now(),
                 answered_getaddr: false,
                 connected: Instant::now(),
+                presync: None,
                 getdata: VecDeque::new(),
                 getdata_queued: HashSet::new(),
             },
@@ -734,9 +738,86 @@ impl Manager {
         }
     }
 
+    /// A `headers` message: continues the peer's pre-sync if one runs; a chain below the
+    /// anti-DoS work threshold starts one (full message) or is ignored (Core's "Ignoring
+    /// low-work chain"); anything else is validated and stored.
     fn on_headers(&mut self, id: PeerId, headers: Vec<Header>) {
-        let Some(node) = self.node() else { return };
         let full = headers.len() == codec::MAX_HEADERS_RESULTS;
+        if self.peers.get(&id).is_some_and(|p| p.presync.is_some()) {
+            self.on_presync_headers(id, headers, full);
+            return;
+        }
+        let Some(node) = self.node() else { return };
+        let verdict = {
+            let c = node.chain_ref().lock().unwrap_or_else(|p| p.into_inner());
+            low_work_verdict(&c, &headers, self.s.minimum_chain_work)
+        };
+        match verdict {
+            LowWork::Enough => self.accept_headers_from(id, headers, full),
+            LowWork::Ignore(height) => {
+                tracing::debug!(target: "blvm::net", "Ignoring low-work chain (height={height}) from peer={id}");
+                if let Some(p) = self.peers.get_mut(&id) {
+                    p.sync.headers_asked = None;
+                }
+            }
+            LowWork::Presync(state) => {
+                tracing::debug!(target: "blvm::net", peer = id, from = state.start().height, "starting headers pre-sync of a low-work chain");
+                if let Some(p) = self.peers.get_mut(&id) {
+                    p.presync = Some(state);
+                }
+                self.on_presync_headers(id, headers, full);
+            }
+        }
+    }
+
+    /// Feeds a `headers` message to the peer's pre-sync (after Core's continuity and
+    /// proof-of-work checks), stores what it releases and asks for what it needs next.
+    fn on_presync_headers(&mut self, id: PeerId, headers: Vec<Header>, full: bool) {
+        let Some(node) = self.node() else { return };
+        if headers.windows(2).any(|w| w[1].prev_blockhash != w[0].block_hash()) {
+            self.misbehaving(id, "non-continuous headers sequence");
+            return;
+        }
+        let params = node.settings().params.clone();
+        if let Some(h) = headers
+            .iter()
+            .find(|h| crate::validation::block_check::check_proof_of_work(h, &params).is_err())
+        {
+            self.misbehaving(id, &format!("header {} with invalid proof of work", h.block_hash()));
+            return;
+        }
+        let Some(p) = self.peers.get_mut(&id) else { return };
+        let Some(state) = p.presync.as_mut() else { return };
+        let step = state.process(&headers, full);
+        let start = state.start().hash;
+        let finished = state.is_finished();
+        p.sync.headers_asked = None;
+        if finished {
+            p.presync = None;
+        }
+        if let Some(e) = &step.failed {
+            tracing::debug!(target: "blvm::net", "Initial headers sync aborted with peer={id}: {e}");
+        }
+        if !step.release.is_empty() {
+            // Once the pre-sync is over, the usual follow-up request applies.
+            let more = finished && step.failed.is_none() && full;
+            self.accept_headers_from(id, step.release, more);
+        }
+        if let Some(from) = step.request_more {
+            let mut loc = vec![from];
+            {
+                let c = node.chain_ref().lock().unwrap_or_else(|p| p.into_inner());
+                loc.extend(peer::locator(&c, &start));
+            }
+            if let Some(p) = self.peers.get_mut(&id) {
+                p.sync.headers_asked = Some(Instant::now());
+            }
+            self.send(id, NetworkMessage::GetHeaders(GetHeadersMessage::new(loc, BlockHash::all_zeros())));
+        }
+    }
+
+    fn accept_headers_from(&mut self, id: PeerId, headers: Vec<Header>, full: bool) {
+        let Some(node) = self.node() else { return };
         let (outcome, peer_best, locator) = {
             let mut c = node.chain_ref().lock().unwrap_or_else(|p| p.into_inner());
             let outcome = match sync::accept_headers(&mut c, &headers) {
@@ -1563,6 +1644,69 @@ impl Manager {
             p.relay.queue(t, w, r);
         }
     }
+}
+
+/// What the anti-DoS check says of a `headers` message.
+pub enum LowWork {
+    /// Enough work (or already known, or not connecting): process normally.
+    Enough,
+    /// Below the threshold and the peer's chain ends here: ignore, at this height.
+    Ignore(usize),
+    /// Below the threshold in a full message (the peer has more): pre-sync it.
+    Presync(Box<HeadersPresync>),
+}
+
+/// Core's GetAntiDoSWorkThreshold: the minimum chain work, or our tip's work less 144 blocks of
+/// it (so forks near the tip are accepted directly), whichever is greater.
+pub fn anti_dos_threshold(c: &ChainManager, minimum_chain_work: Work) -> Work {
+    let tip = c.tip();
+    let proof = tip.header.work();
+    let mut buffer = Work::from_be_bytes([0; 32]);
+    for _ in 0..144 {
+        buffer = buffer + proof;
+    }
+    let near_tip = if buffer < tip.chainwork {
+        tip.chainwork - buffer
+    } else {
+        Work::from_be_bytes([0; 32])
+    };
+    near_tip.max(minimum_chain_work)
+}
+
+/// Core's TryLowWorkHeadersSync decision for `headers` (which connect to our index at their
+/// first header's parent, or are left to the normal path).
+pub fn low_work_verdict(c: &ChainManager, headers: &[Header], minimum_chain_work: Work) -> LowWork {
+    let (Some(first), Some(last)) = (headers.first(), headers.last()) else {
+        return LowWork::Enough;
+    };
+    let Some(start) = c.entry(&first.prev_blockhash) else {
+        return LowWork::Enough;
+    };
+    if c.entry(&last.block_hash()).is_some_and(|e| !e.is_failed()) {
+        return LowWork::Enough;
+    }
+    let threshold = anti_dos_threshold(c, minimum_chain_work);
+    let total = headers.iter().fold(start.chainwork, |w, h| w + h.work());
+    if total >= threshold {
+        return LowWork::Enough;
+    }
+    let p = c.params();
+    let rules = PresyncRules {
+        allow_min_difficulty: p.consensus.allow_min_difficulty_blocks,
+        adjustment_interval: p.difficulty_adjustment_interval(),
+        pow_limit: p.consensus.max_attainable_target,
+    };
+    let cs = ChainStart {
+        hash: start.hash,
+        height: start.height,
+        chainwork: start.chainwork,
+        bits: start.header.bits,
+        mtp: c.median_time_past(&start.hash),
+    };
+    if headers.len() < codec::MAX_HEADERS_RESULTS {
+        return LowWork::Ignore(start.height as usize + headers.len());
+    }
+    LowWork::Presync(Box::new(HeadersPresync::new(cs, threshold, rules, ban::now())))
 }
 
 /// Core's AcceptBlock rule for blocks nobody asked for: such a block is stored only if it

@@ -11,6 +11,7 @@ pub mod addrman;
 pub mod ban;
 pub mod codec;
 pub mod discourage;
+pub mod headers_presync;
 pub mod manager;
 pub mod orphans;
 pub mod peer;
@@ -93,6 +94,8 @@ pub struct P2pSettings {
     pub progress_interval: Duration,
     /// Mean interval between feeler connections.
     pub feeler_interval: Duration,
+    /// Header chains with less work (and not near our tip) are pre-synced before being stored.
+    pub minimum_chain_work: bitcoin::Work,
 }
 
 impl P2pSettings {
@@ -120,6 +123,7 @@ impl P2pSettings {
             recv_budget: 5_000_000 + codec::MAX_PROTOCOL_MESSAGE_LENGTH,
             progress_interval: Duration::from_secs(5),
             feeler_interval: Duration::from_secs(120),
+            minimum_chain_work: bitcoin::Work::from_be_bytes([0; 32]),
         }
     }
 }
@@ -160,6 +164,7 @@ pub fn settings_from_config(cfg: &crate::config::NodeConfig) -> Option<P2pSettin
     if let Some(n) = cfg.numbers.get("maxconnections") {
         s.max_connections = *n as usize;
     }
+    s.minimum_chain_work = cfg.minimum_chain_work.unwrap_or_else(|| params.default_minimum_chain_work());
     s.ban_time = Duration::from_secs(cfg.number("bantime"));
     s.peer_timeout = Duration::from_secs(cfg.number("peertimeout"));
     Some(s)
