@@ -74,7 +74,7 @@ pub struct P2pSettings {
     pub max_outbound_full_relay: usize,
     /// Automatic outbound block-relay-only connections.
     pub max_outbound_block_relay: usize,
-    /// Default ban duration for misbehaviour and `setban` without a time.
+    /// Default ban duration of `setban` without a time.
     pub ban_time: Duration,
     /// Handshake deadline, and the time one started message may take to arrive (slowloris).
     pub peer_timeout: Duration,
