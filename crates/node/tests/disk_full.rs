@@ -127,3 +127,104 @@ fn filling_a_small_filesystem_warns_cleans_up_then_stops_cleanly_and_recovers() 
         core["gettxoutsetinfo"]["hash_serialized_3"]["hash_serialized_3"].as_str().unwrap()
     );
 }
+
+/// Fills `fs` with `path` until at most `leave` bytes are free.
+fn fill_leaving(fs: &Path, path: &Path, leave: u64) {
+    let mut f = std::fs::File::create(path).unwrap();
+    let chunk = vec![0x5au8; 64 << 10];
+    loop {
+        let free = free_bytes(fs);
+        if free <= leave {
+            break;
+        }
+        let n = ((free - leave) as usize).min(chunk.len());
+        if f.write_all(&chunk[..n]).is_err() {
+            break;
+        }
+        f.sync_all().unwrap();
+    }
+}
+
+/// Issue 11, disk-full injection: block storage and the chainstate database on a small
+/// filesystem that runs out of space mid-import (block-file writes and database commits fail
+/// with ENOSPC, at several fill levels). The node stops with reason `error`; once space is
+/// freed it restarts, finishes the import and ends at Core's tip with Core's UTXO set hash.
+/// The log stays on the ordinary disk so the failure can be read.
+#[test]
+fn enospc_mid_import_stops_with_error_and_recovers_after_space_is_freed() {
+    let Some(fs) = Tmpfs::mount(16) else {
+        panic!("cannot mount a tmpfs here (needs root or CAP_SYS_ADMIN); this test fills a size-limited filesystem");
+    };
+    let core = common::core_json();
+    let hex = common::chain_hex_path();
+    let loadblock = format!("-loadblock={}", hex.display());
+    let args = [
+        loadblock.as_str(),
+        "-dbcache=4",
+        "-disklowpercent=0",
+        "-disklowmb=0",
+        "-diskcriticalmb=0",
+        "-shutdowntimeout=3",
+        "-acktimeout=2",
+    ];
+    let mut failures = Vec::new();
+    for (i, leave_kib) in [192u64, 640, 1_280, 2_048].into_iter().enumerate() {
+        let datadir = tempfile::tempdir().unwrap();
+        let net = datadir.path().join("regtest");
+        std::fs::create_dir_all(&net).unwrap();
+        for d in ["blocks", "chainstate"] {
+            let target = fs.path().join(format!("{d}{i}"));
+            std::fs::create_dir_all(&target).unwrap();
+            std::os::unix::fs::symlink(&target, net.join(d)).unwrap();
+        }
+        let filler = fs.path().join(format!("filler{i}"));
+        fill_leaving(fs.path(), &filler, leave_kib << 10);
+        let mut n = node_proc::start_node_in(datadir.path(), &args, &[]);
+        let start = Instant::now();
+        let mut exited = None;
+        while start.elapsed() < Duration::from_secs(120) {
+            if let Some(st) = n.child.as_mut().unwrap().try_wait().unwrap() {
+                exited = Some(st);
+                break;
+            }
+            if n.run_log().contains("loaded blocks") {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let log = n.run_log();
+        match exited {
+            Some(st) => {
+                n.child = None;
+                assert!(!st.success(), "ENOSPC must be an error exit\n{log}");
+                assert!(log.contains("shutting down because of an error"), "no error shutdown logged\n{log}");
+                assert!(
+                    log.contains("No space left on device") || log.contains("os error 28"),
+                    "the failure is not ENOSPC\n{log}"
+                );
+                failures.push((leave_kib, log.lines().find(|l| l.contains("shutting down because of an error")).unwrap_or("").to_string()));
+            }
+            None => {
+                let (st, _) = n.stop(Duration::from_secs(30));
+                assert!(st.success());
+            }
+        }
+        // Free the space; the node recovers, finishes the import and matches Core.
+        std::fs::remove_file(&filler).unwrap();
+        let mut n = node_proc::start_node_in(datadir.path(), &args, &[]);
+        n.wait_until(Duration::from_secs(120), "the import to finish after recovery", |n| {
+            n.run_log().contains("loaded blocks")
+        });
+        let (st, _) = n.stop(Duration::from_secs(30));
+        assert!(st.success());
+        let mut chain = common::open_regtest(&net);
+        assert_eq!(chain.tip().hash.to_string(), core["getblockchaininfo"]["bestblockhash"].as_str().unwrap(), "run {i}");
+        assert_eq!(
+            chain.utxo_stats().unwrap().hash_serialized_3,
+            core["gettxoutsetinfo"]["hash_serialized_3"]["hash_serialized_3"].as_str().unwrap(),
+            "run {i}"
+        );
+    }
+    eprintln!("ENOSPC failures: {failures:#?}");
+    assert!(failures.len() >= 2, "too few fill levels ran out of space: {failures:?}");
+}

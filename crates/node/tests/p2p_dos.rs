@@ -417,6 +417,51 @@ fn mempool_request_without_permission_disconnects() {
     });
 }
 
+/// Issue item 6: with a full address manager (16,384 entries), 9,000 `getaddr` from one peer
+/// used to sample the tables 9,000 times before the once-per-connection check; now the check
+/// comes first: one answer, and the connection manager keeps answering within the bound.
+#[test]
+fn getaddr_flood_is_answered_once_without_sampling_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let net = dir.path().join("regtest");
+    std::fs::create_dir_all(&net).unwrap();
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
+    // Loopback addresses on port 1 (nothing listens there): nothing outside this machine.
+    let new: Vec<serde_json::Value> = (0..16_384u32)
+        .map(|i| {
+            json!({"addr": format!("127.1.{}.{}:1", i / 250, 1 + i % 250), "services": 9, "time": now - 3_600,
+                   "last_try": 0, "last_success": 0, "attempts": 0, "source": "127.0.0.1"})
+        })
+        .collect();
+    std::fs::write(net.join("peers.json"), json!({"version": 1, "new": new, "tried": []}).to_string()).unwrap();
+    let port = http::free_port();
+    let node = node_proc::start_node_in(
+        dir.path(),
+        &[&format!("-rpcport={port}"), "-port=0", "-bind=127.0.0.1", "-connect=0", "-listen=1", "-debug=net"],
+        &[],
+    );
+    node.wait_started();
+    let addr = p2p_peer::p2p_addr(&node);
+    let t = Target { node, port, addr };
+    assert!(t.node.log().contains("new=16384"), "address manager not loaded");
+    let mut p = t.peer("127.0.0.85");
+    let (_, latency) = t.measure(manager_probe, || {
+        let one = p2p_peer::frame(NetworkMessage::GetAddr);
+        let burst: Vec<u8> = one.iter().copied().cycle().take(one.len() * 9_000).collect();
+        p.send_raw(&burst).unwrap();
+        std::thread::sleep(Duration::from_secs(3));
+    });
+    eprintln!("9,000 getaddr against 16,384 addresses: worst getnodeaddresses {latency:?}");
+    assert!(latency <= RPC_LATENCY_BOUND, "manager-served RPC took {latency:?} during the getaddr flood");
+    let mut answers = 0;
+    while let Recv::Msg(m) = p.recv(Duration::from_millis(500)) {
+        if matches!(m, NetworkMessage::Addr(_) | NetworkMessage::AddrV2(_)) {
+            answers += 1;
+        }
+    }
+    assert_eq!(answers, 1, "getaddr is answered once per connection");
+}
+
 /// Issue item 4: misbehaving peers are discouraged in memory (bounded), never written to
 /// `banlist.json`; a discouraged address is refused while inbound slots are nearly full and
 /// an honest address is still accepted.
