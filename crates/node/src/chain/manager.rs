@@ -1097,14 +1097,18 @@ impl ChainManager {
         }
     }
 
+    /// Builds the batch from borrowed views of the dirty state and forgets that state only once
+    /// the commit succeeded: a failed commit (full disk, I/O error) leaves every dirty coin,
+    /// index entry and pending index record in memory, so the next flush (the shutdown flush the
+    /// failure triggers) writes a complete, consistent state instead of a partial one.
     fn flush_inner(&mut self) -> Result<(usize, usize), ChainError> {
         self.files.sync()?;
         let mut batch = FlushBatch {
-            coins: self.coins.take_dirty(),
+            coins: self.coins.dirty_writes(),
             ..Default::default()
         };
-        for h in std::mem::take(&mut self.dirty_index) {
-            if let Some(e) = self.index.get(&h) {
+        for h in &self.dirty_index {
+            if let Some(e) = self.index.get(h) {
                 batch.index.push((h.to_byte_array(), e.encode()));
             }
         }
@@ -1114,17 +1118,25 @@ impl ChainManager {
         let mut scan = file.to_le_bytes().to_vec();
         scan.extend_from_slice(&len.to_le_bytes());
         batch.meta.push((META_SCAN_POS, scan));
-        if let Some(t) = &mut self.txindex {
-            (batch.clear_txindex, batch.txindex) = t.take();
+        if let Some(t) = &self.txindex {
+            (batch.clear_txindex, batch.txindex) = t.writes();
             batch.meta.push((txindex_sync::META_TXINDEX_BEST, t.best.to_byte_array().to_vec()));
         }
-        if let Some(f) = &mut self.filters {
-            batch.filters = f.take();
+        if let Some(f) = &self.filters {
+            batch.filters = f.writes();
             batch
                 .meta
                 .push((filterindex_sync::META_FILTERS_BEST, f.best.to_byte_array().to_vec()));
         }
         self.db.commit(batch)?;
+        self.coins.mark_flushed();
+        self.dirty_index.clear();
+        if let Some(t) = &mut self.txindex {
+            t.mark_flushed();
+        }
+        if let Some(f) = &mut self.filters {
+            f.mark_flushed();
+        }
         if self.coins.memory_usage() > self.settings.dbcache_bytes / 2 {
             self.coins.clear();
         }

@@ -48,3 +48,92 @@ fn ancestor_headers_answers_like_ancestor_at_any_order_of_heights() {
     }
     assert_eq!(jumps(301), None);
 }
+
+/// A valid regtest chain of `n` blocks on genesis paying to `OP_TRUE`; from height 101 on each
+/// block spends the coinbase of 100 blocks earlier into two outputs, so flushes carry coin
+/// creations, spends and undo data.
+fn regtest_chain(n: u32) -> Vec<Block> {
+    use blvm_testkit::mining::{self, Parent};
+    let genesis = bitcoin::blockdata::constants::genesis_block(bitcoin::Network::Regtest);
+    let mut blocks: Vec<Block> = Vec::new();
+    let mut times = Vec::new();
+    let mut parent = Parent::from_block(&genesis, 0, &[]);
+    times.push(genesis.header.time);
+    for h in 1..=n {
+        let mut txs = Vec::new();
+        let fee = bitcoin::Amount::from_sat(1_000);
+        if h > 100 {
+            let cb = &blocks[(h - 101) as usize].txdata[0];
+            let value = cb.output[0].value - fee;
+            let half = bitcoin::Amount::from_sat(value.to_sat() / 2);
+            let out = |v| TxOut {
+                value: v,
+                script_pubkey: mining::op_true(),
+            };
+            txs.push(mining::spend(
+                &[(OutPoint { txid: cb.compute_txid(), vout: 0 }, mining::op_true())],
+                vec![out(half), out(value - half)],
+            ));
+        }
+        let fees = if txs.is_empty() { bitcoin::Amount::ZERO } else { fee };
+        let block = mining::build_block(&parent, u64::from(h), txs, fees, mining::op_true());
+        parent = Parent::from_block(&block, h, &times);
+        times.push(block.header.time);
+        blocks.push(block);
+    }
+    blocks
+}
+
+fn open_chain(dir: &Path, max_block_file_size: u64) -> ChainManager {
+    let settings = ChainSettings {
+        txindex: true,
+        blockfilterindex: true,
+        max_block_file_size,
+        ..Default::default()
+    };
+    ChainManager::open(ChainParams::for_network(bitcoin::Network::Regtest), dir, settings).unwrap()
+}
+
+fn connect(cm: &mut ChainManager, blocks: &[Block]) {
+    for b in blocks {
+        assert_eq!(cm.process_block(b).unwrap(), BlockOutcome::Accepted { connected: true });
+    }
+}
+
+#[test]
+fn a_failed_commit_keeps_the_dirty_state_so_the_next_flush_writes_all_of_it() {
+    let blocks = regtest_chain(130);
+    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let mut a = open_chain(dir_a.path(), DEFAULT_MAX_FILE_SIZE);
+    let mut b = open_chain(dir_b.path(), DEFAULT_MAX_FILE_SIZE);
+    connect(&mut a, &blocks[..105]);
+    connect(&mut b, &blocks[..105]);
+    a.flush(FlushReason::Manual).unwrap();
+    b.flush(FlushReason::Manual).unwrap();
+    // Blocks 106..=120 are connected, then the commit that would store them fails (a full disk).
+    connect(&mut a, &blocks[105..120]);
+    connect(&mut b, &blocks[105..120]);
+    a.db.fail_commit_after(0);
+    assert!(a.flush(FlushReason::Manual).is_err(), "the injected failure must surface");
+    // The chain moves on (and the shutdown flush the failure triggers will run).
+    connect(&mut a, &blocks[120..]);
+    connect(&mut b, &blocks[120..]);
+    a.flush(FlushReason::Manual).unwrap();
+    assert_eq!(a.utxo_stats().unwrap(), b.utxo_stats().unwrap());
+    assert_eq!(a.utxo_muhash().unwrap(), b.utxo_muhash().unwrap());
+    let want_muhash = b.utxo_muhash().unwrap();
+    // What is on disk: reopen the chain that saw the failure (no replay needed: it was flushed).
+    drop(a);
+    let mut a = open_chain(dir_a.path(), DEFAULT_MAX_FILE_SIZE);
+    assert_eq!(a.tip().hash, b.tip().hash);
+    assert_eq!(a.utxo_muhash().unwrap(), want_muhash);
+    for blk in &blocks {
+        let h = blk.block_hash();
+        let (ea, eb) = (a.entry(&h).unwrap(), b.entry(&h).unwrap());
+        assert_eq!((ea.status, ea.data_pos, ea.undo_pos), (eb.status, eb.data_pos, eb.undo_pos), "index entry of {h}");
+        // The transaction and filter indexes of a block first written by the retried flush.
+        let txid = blk.txdata[0].compute_txid();
+        assert_eq!(a.indexed_transaction(&txid).unwrap().map(|(bh, _)| bh), Some(h), "txindex of {txid}");
+        assert!(a.block_filter(&h).unwrap().is_some(), "filter of {h}");
+    }
+}
