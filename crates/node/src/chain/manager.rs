@@ -1161,6 +1161,10 @@ impl ChainManager {
     /// Deletes block/undo file pairs whose blocks are all at or below `height` (or, with
     /// `target_bytes`, the oldest such files until block storage fits), never touching the
     /// current file or any of the last [`MIN_BLOCKS_TO_KEEP`] blocks.
+    ///
+    /// As Core, the index entries are marked pruned and committed before any file is deleted: a
+    /// crash or failure in between leaves files nothing refers to (deleted by the next prune),
+    /// never an entry claiming data that is gone.
     pub fn prune(&mut self, height: Option<u32>, target_bytes: Option<u64>) -> Result<PruneReport, ChainError> {
         self.flush(FlushReason::Manual)?;
         let tip = self.height();
@@ -1171,8 +1175,11 @@ impl ChainManager {
         };
         let current = self.files.current_file();
         let mut max_height: HashMap<u32, u32> = HashMap::new();
-        for e in self.index.values().filter(|e| e.have_data()) {
-            if let Some(p) = e.data_pos {
+        let mut referenced: HashSet<u32> = HashSet::new();
+        for e in self.index.values() {
+            referenced.extend(e.undo_pos.map(|p| p.file));
+            referenced.extend(e.data_pos.map(|p| p.file));
+            if let Some(p) = e.data_pos.filter(|_| e.have_data()) {
                 let m = max_height.entry(p.file).or_insert(0);
                 *m = (*m).max(e.height);
             }
@@ -1183,21 +1190,28 @@ impl ChainManager {
             .map(|(f, _)| *f)
             .collect();
         candidates.sort_unstable();
+        // Files below the current one that no entry refers to: left by a prune interrupted
+        // between its commit and its deletions.
+        let leftovers: Vec<u32> = self
+            .files
+            .file_numbers()
+            .into_iter()
+            .filter(|f| *f < current && !referenced.contains(f))
+            .collect();
         let mut report = PruneReport {
             kept_from_height,
             ..Default::default()
         };
         let mut usage = self.files.disk_usage();
+        let mut to_delete: Vec<u32> = Vec::new();
         for f in candidates {
             if let Some(target) = target_bytes {
                 if usage <= target {
                     break;
                 }
             }
-            let freed = self.files.remove_file_pair(f)?;
-            usage = usage.saturating_sub(freed);
-            report.files_deleted += 1;
-            report.bytes_freed += freed;
+            usage = usage.saturating_sub(self.files.file_pair_size(f));
+            to_delete.push(f);
             let hashes: Vec<BlockHash> = self
                 .index
                 .values()
@@ -1215,14 +1229,21 @@ impl ChainManager {
                 self.dirty_index.insert(h);
             }
         }
+        if !to_delete.is_empty() {
+            self.flush(FlushReason::Manual)?;
+        }
+        for f in to_delete.iter().chain(leftovers.iter()) {
+            report.bytes_freed += self.files.remove_file_pair(*f)?;
+            report.files_deleted += 1;
+        }
         if report.files_deleted > 0 {
             tracing::info!(
                 files = report.files_deleted,
                 bytes = report.bytes_freed,
+                leftovers = leftovers.len(),
                 up_to_height = report.prune_height,
                 "pruned block files"
             );
-            self.flush(FlushReason::Manual)?;
         }
         Ok(report)
     }

@@ -137,3 +137,76 @@ fn a_failed_commit_keeps_the_dirty_state_so_the_next_flush_writes_all_of_it() {
         assert!(a.block_filter(&h).unwrap().is_some(), "filter of {h}");
     }
 }
+
+/// Every index entry claiming block (or undo) data can read it: no entry points into a deleted
+/// file.
+fn assert_claimed_data_readable(cm: &ChainManager) {
+    for e in cm.entries() {
+        if e.have_data() {
+            let blk = cm.read_block(&e.hash);
+            assert!(matches!(blk, Ok(Some(_))), "height {} claims data: {:?}", e.height, blk.map(|b| b.is_some()));
+        } else if e.status & status::PRUNED != 0 {
+            assert!(matches!(cm.read_block(&e.hash), Ok(None)));
+        }
+        if e.undo_pos.is_some() {
+            assert!(cm.read_undo(&e.hash).is_ok(), "height {} claims undo data", e.height);
+        }
+    }
+}
+
+#[test]
+fn prune_commits_the_pruned_flags_before_deleting_files() {
+    let blocks = regtest_chain(400);
+    let dir = tempfile::tempdir().unwrap();
+    // Small block files: about a dozen blocks each, so a prune deletes several.
+    let mut cm = open_chain(dir.path(), 4096);
+    connect(&mut cm, &blocks);
+    cm.flush(FlushReason::Manual).unwrap();
+    let blocks_dir = cm.blocks_dir();
+    let files_before = cm.files.file_numbers();
+    // The prune's opening flush succeeds, the commit of the pruned flags fails; then the
+    // process dies (no shutdown flush).
+    cm.db.fail_commit_after(1);
+    assert!(cm.prune(None, None).is_err());
+    drop(cm);
+    let cm = open_chain(dir.path(), 4096);
+    assert_eq!(cm.height(), 400);
+    assert_claimed_data_readable(&cm);
+    assert_eq!(cm.files.file_numbers(), files_before, "no file may go before the index stops claiming it");
+
+    // A prune that succeeds; then its deleted files are put back, as if the process died between
+    // the commit and the deletions: nothing claims them, and the next prune deletes them.
+    let saved = tempfile::tempdir().unwrap();
+    for f in &files_before {
+        for p in [cm.files.block_path(*f), cm.files.undo_path(*f)] {
+            if p.exists() {
+                std::fs::copy(&p, saved.path().join(p.file_name().unwrap())).unwrap();
+            }
+        }
+    }
+    let mut cm = cm;
+    let report = cm.prune(None, None).unwrap();
+    assert!(report.files_deleted >= 5, "{report:?}");
+    assert_eq!(report.prune_height, cm.prune_height().unwrap());
+    let pruned_hash = blocks[0].block_hash();
+    let e = cm.entry(&pruned_hash).unwrap();
+    assert!(e.status & status::PRUNED != 0 && !e.have_data());
+    let deleted: Vec<u32> = files_before.iter().copied().filter(|f| !cm.files.file_numbers().contains(f)).collect();
+    assert_eq!(deleted.len() as u32, report.files_deleted);
+    drop(cm);
+    for f in std::fs::read_dir(saved.path()).unwrap().flatten() {
+        let to = blocks_dir.join(f.file_name());
+        if !to.exists() {
+            std::fs::copy(f.path(), to).unwrap();
+        }
+    }
+    let mut cm = open_chain(dir.path(), 4096);
+    assert_claimed_data_readable(&cm);
+    assert!(cm.entry(&pruned_hash).unwrap().status & status::PRUNED != 0);
+    assert_eq!(cm.files.file_numbers(), files_before, "leftovers restored");
+    let again = cm.prune(None, None).unwrap();
+    assert_eq!(again.files_deleted, report.files_deleted, "the leftovers are deleted: {again:?}");
+    assert_eq!(again.blocks_pruned, 0);
+    assert!(deleted.iter().all(|f| !cm.files.file_numbers().contains(f)));
+    assert_claimed_data_readable(&cm);
+}
