@@ -449,11 +449,15 @@ pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<(NodeConfig
             }
             "maxmempool" => {
                 // Core's floor: 40 x the 101 kvB descendant size limit, rounded up to whole MB.
-                let n = v.parse::<u64>().ok().filter(|n| (5..=1_000_000).contains(n)).ok_or(ConfigError::BadValue {
-                    key: name.clone(),
-                    value: v.clone(),
-                    expected: "an integer MB in 5..=1000000",
-                })?;
+                let n = v
+                    .parse::<u64>()
+                    .ok()
+                    .filter(|n| (5..=1_000_000).contains(n))
+                    .ok_or(ConfigError::BadValue {
+                        key: name.clone(),
+                        value: v.clone(),
+                        expected: "an integer MB in 5..=1000000",
+                    })?;
                 cfg.numbers.insert(name.clone(), n);
             }
             "logmaxsize" | "logmaxfiles" | "progressinterval" => {

@@ -92,7 +92,10 @@ fn a_full_small_mempool_evicts_within_its_bound_and_the_node_stays_responsive() 
     assert_eq!(info["maxmempool"], json!(MAX_MEMPOOL_MB * 1_000_000));
 
     // Fan a mature coinbase out to one output per chain, confirmed so the chains are independent.
-    let cb = rpc(&n, port, "getblock", json!([mined[0], 1]))["tx"][0].as_str().unwrap().to_string();
+    let cb = rpc(&n, port, "getblock", json!([mined[0], 1]))["tx"][0]
+        .as_str()
+        .unwrap()
+        .to_string();
     let per_chain = (50_0000_0000 - 1_000_000) / CHAINS as u64;
     let fan = mining::spend(
         &[(OutPoint::new(Txid::from_str(&cb).unwrap(), 0), payout.clone())],
@@ -170,9 +173,15 @@ fn a_full_small_mempool_evicts_within_its_bound_and_the_node_stays_responsive() 
         lat.last()
     );
     assert!(size < accepted / 2, "evictions must have happened: {size} of {accepted} kept");
-    assert!(sat(&info["mempoolminfee"]) > sat(&info["minrelaytxfee"]), "the rolling minimum fee rose: {info}");
+    assert!(
+        sat(&info["mempoolminfee"]) > sat(&info["minrelaytxfee"]),
+        "the rolling minimum fee rose: {info}"
+    );
     let full = rss_when_full.expect("the pool filled");
-    assert!(max_rss <= full + RSS_GROWTH_BOUND_KIB, "RSS grew from {full} KiB to {max_rss} KiB after the pool was full");
+    assert!(
+        max_rss <= full + RSS_GROWTH_BOUND_KIB,
+        "RSS grew from {full} KiB to {max_rss} KiB after the pool was full"
+    );
     assert!(lat.len() > 10);
     assert!(*lat.last().unwrap() < LATENCY_BOUND, "getblockcount took {:?}", lat.last());
     // The newest chain is entirely kept, the oldest entirely evicted.

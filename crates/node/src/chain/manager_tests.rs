@@ -71,7 +71,13 @@ fn regtest_chain(n: u32) -> Vec<Block> {
                 script_pubkey: mining::op_true(),
             };
             txs.push(mining::spend(
-                &[(OutPoint { txid: cb.compute_txid(), vout: 0 }, mining::op_true())],
+                &[(
+                    OutPoint {
+                        txid: cb.compute_txid(),
+                        vout: 0,
+                    },
+                    mining::op_true(),
+                )],
                 vec![out(half), out(value - half)],
             ));
         }
@@ -130,10 +136,18 @@ fn a_failed_commit_keeps_the_dirty_state_so_the_next_flush_writes_all_of_it() {
     for blk in &blocks {
         let h = blk.block_hash();
         let (ea, eb) = (a.entry(&h).unwrap(), b.entry(&h).unwrap());
-        assert_eq!((ea.status, ea.data_pos, ea.undo_pos), (eb.status, eb.data_pos, eb.undo_pos), "index entry of {h}");
+        assert_eq!(
+            (ea.status, ea.data_pos, ea.undo_pos),
+            (eb.status, eb.data_pos, eb.undo_pos),
+            "index entry of {h}"
+        );
         // The transaction and filter indexes of a block first written by the retried flush.
         let txid = blk.txdata[0].compute_txid();
-        assert_eq!(a.indexed_transaction(&txid).unwrap().map(|(bh, _)| bh), Some(h), "txindex of {txid}");
+        assert_eq!(
+            a.indexed_transaction(&txid).unwrap().map(|(bh, _)| bh),
+            Some(h),
+            "txindex of {txid}"
+        );
         assert!(a.block_filter(&h).unwrap().is_some(), "filter of {h}");
     }
 }
@@ -144,7 +158,12 @@ fn assert_claimed_data_readable(cm: &ChainManager) {
     for e in cm.entries() {
         if e.have_data() {
             let blk = cm.read_block(&e.hash);
-            assert!(matches!(blk, Ok(Some(_))), "height {} claims data: {:?}", e.height, blk.map(|b| b.is_some()));
+            assert!(
+                matches!(blk, Ok(Some(_))),
+                "height {} claims data: {:?}",
+                e.height,
+                blk.map(|b| b.is_some())
+            );
         } else if e.status & status::PRUNED != 0 {
             assert!(matches!(cm.read_block(&e.hash), Ok(None)));
         }
@@ -172,7 +191,11 @@ fn prune_commits_the_pruned_flags_before_deleting_files() {
     let cm = open_chain(dir.path(), 4096);
     assert_eq!(cm.height(), 400);
     assert_claimed_data_readable(&cm);
-    assert_eq!(cm.files.file_numbers(), files_before, "no file may go before the index stops claiming it");
+    assert_eq!(
+        cm.files.file_numbers(),
+        files_before,
+        "no file may go before the index stops claiming it"
+    );
 
     // A prune that succeeds; then its deleted files are put back, as if the process died between
     // the commit and the deletions: nothing claims them, and the next prune deletes them.
@@ -191,7 +214,11 @@ fn prune_commits_the_pruned_flags_before_deleting_files() {
     let pruned_hash = blocks[0].block_hash();
     let e = cm.entry(&pruned_hash).unwrap();
     assert!(e.status & status::PRUNED != 0 && !e.have_data());
-    let deleted: Vec<u32> = files_before.iter().copied().filter(|f| !cm.files.file_numbers().contains(f)).collect();
+    let deleted: Vec<u32> = files_before
+        .iter()
+        .copied()
+        .filter(|f| !cm.files.file_numbers().contains(f))
+        .collect();
     assert_eq!(deleted.len() as u32, report.files_deleted);
     drop(cm);
     for f in std::fs::read_dir(saved.path()).unwrap().flatten() {

@@ -147,9 +147,15 @@ type ScoreKey = (Score, Reverse<u64>, Txid);
 /// own feerate and the feerate of it with its descendants.
 fn score_key(e: &MempoolEntry, d: &Aggregate) -> ScoreKey {
     let s = if feerate_gt(d.fee, d.vsize, e.fee, e.vsize) {
-        Score { fee: d.fee, vsize: d.vsize }
+        Score {
+            fee: d.fee,
+            vsize: d.vsize,
+        }
     } else {
-        Score { fee: e.fee, vsize: e.vsize }
+        Score {
+            fee: e.fee,
+            vsize: e.vsize,
+        }
     };
     (s, Reverse(e.sequence), e.txid)
 }
@@ -890,7 +896,8 @@ mod tests {
                         pool.add(e);
                     }
                 }
-                pool.check_invariants().unwrap_or_else(|e| panic!("seed {seed} step {step} (op {op}): {e}"));
+                pool.check_invariants()
+                    .unwrap_or_else(|e| panic!("seed {seed} step {step} (op {op}): {e}"));
             }
         }
         assert!(checked_evictions > 100, "only {checked_evictions} evictions exercised");
@@ -921,7 +928,14 @@ mod tests {
         pool.add(e);
         let e = entry(&mut pool, b, 5_000, 1_000, 0);
         pool.add(e);
-        assert_eq!(pool.descendant_stats(&pid), Aggregate { count: 2, vsize: 2_000, fee: 10_100 });
+        assert_eq!(
+            pool.descendant_stats(&pid),
+            Aggregate {
+                count: 2,
+                vsize: 2_000,
+                fee: 10_100
+            }
+        );
         let order: Vec<Txid> = pool.trim_to_size(0, 0).iter().map(|e| e.txid).collect();
         assert_eq!(order, vec![cid, bid, aid, pid]);
         pool.check_invariants().unwrap();

@@ -323,7 +323,10 @@ impl BlockFiles {
                 rd.flatten()
                     .filter_map(|e| {
                         let name = e.file_name().into_string().ok()?;
-                        let num = name.strip_prefix("blk").or_else(|| name.strip_prefix("rev"))?.strip_suffix(".dat")?;
+                        let num = name
+                            .strip_prefix("blk")
+                            .or_else(|| name.strip_prefix("rev"))?
+                            .strip_suffix(".dat")?;
                         num.parse::<u32>().ok()
                     })
                     .collect()

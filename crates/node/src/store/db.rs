@@ -156,7 +156,9 @@ impl ChainDb {
                 self.fail_commit_in.store(left.saturating_sub(1), Ordering::SeqCst);
                 if left == 0 {
                     self.fail_commit_in.store(u32::MAX, Ordering::SeqCst);
-                    return Err(self.err(redb::Error::Io(std::io::Error::other("injected commit failure (No space left on device)"))));
+                    return Err(self.err(redb::Error::Io(std::io::Error::other(
+                        "injected commit failure (No space left on device)",
+                    ))));
                 }
             }
         }
