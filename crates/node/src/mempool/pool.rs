@@ -6,10 +6,11 @@
 //! included) are kept up to date on every addition and removal, touching only the entry's
 //! ancestors (at most `ancestor_count` of them by the package limits), and the entries are kept
 //! ordered by descendant score, so an eviction costs O(log n + package) instead of a scan of the
-//! whole pool.
+//! whole pool. An entry-time index does the same for expiry, which runs on every acceptance.
 
 use super::entry::{feerate_gt, feerate_per_kvb, MempoolEntry};
 use crate::validation::Reject;
+use bitcoin::hashes::Hash;
 use bitcoin::{OutPoint, Transaction, Txid, Wtxid};
 use std::cmp::{Ordering, Reverse};
 use std::collections::{BTreeSet, HashMap, HashSet};
@@ -168,6 +169,8 @@ pub struct Pool {
     desc: HashMap<Txid, Aggregate>,
     /// Every entry, ordered by descendant score (the eviction order), kept in step with `desc`.
     by_desc_score: BTreeSet<ScoreKey>,
+    /// Every entry by entry time, so expiry (run on every acceptance) does not scan the pool.
+    by_time: BTreeSet<(i64, Txid)>,
     by_wtxid: HashMap<Wtxid, Txid>,
     spenders: HashMap<OutPoint, Txid>,
     total_vsize: u64,
@@ -331,12 +334,13 @@ impl Pool {
     /// from scratch (for tests; O(n × descendants)).
     #[doc(hidden)]
     pub fn check_invariants(&self) -> Result<(), String> {
-        if self.desc.len() != self.entries.len() || self.by_desc_score.len() != self.entries.len() {
+        let n = self.entries.len();
+        if self.desc.len() != n || self.by_desc_score.len() != n || self.by_time.len() != n {
             return Err(format!(
-                "{} entries, {} aggregates, {} index keys",
-                self.entries.len(),
+                "{n} entries, {} aggregates, {} score keys, {} time keys",
                 self.desc.len(),
-                self.by_desc_score.len()
+                self.by_desc_score.len(),
+                self.by_time.len()
             ));
         }
         for e in self.entries.values() {
@@ -347,6 +351,9 @@ impl Pool {
             }
             if !self.by_desc_score.contains(&score_key(e, &want)) {
                 return Err(format!("{}: missing from the eviction index", e.txid));
+            }
+            if !self.by_time.contains(&(e.time, e.txid)) {
+                return Err(format!("{}: missing from the time index", e.txid));
             }
             for p in &e.parents {
                 if !self.entries.get(p).is_some_and(|pe| pe.children.contains(&e.txid)) {
@@ -431,6 +438,7 @@ impl Pool {
         self.sequence += 1;
         self.updates += 1;
         let own = Aggregate::of(&entry);
+        self.by_time.insert((entry.time, txid));
         let has_children = !entry.children.is_empty();
         let has_parents = !entry.parents.is_empty();
         self.entries.insert(txid, entry);
@@ -463,6 +471,7 @@ impl Pool {
             None => return None,
         };
         let e = self.entries.remove(txid)?;
+        self.by_time.remove(&(e.time, *txid));
         if let Some(d) = self.desc.remove(txid) {
             self.by_desc_score.remove(&score_key(&e, &d));
         }
@@ -545,9 +554,10 @@ impl Pool {
         self.block_since_bump = true;
     }
 
-    /// Removes entries that entered before `cutoff` (and their descendants).
+    /// Removes entries that entered before `cutoff` (and their descendants), found through the
+    /// time index: O(log n) when nothing expires, not a scan of the pool per acceptance.
     pub fn expire(&mut self, cutoff: i64) -> Vec<MempoolEntry> {
-        let old: Vec<Txid> = self.entries.values().filter(|e| e.time < cutoff).map(|e| e.txid).collect();
+        let old: Vec<Txid> = self.by_time.range(..(cutoff, Txid::all_zeros())).map(|(_, t)| *t).collect();
         let mut out = Vec::new();
         for t in old {
             out.extend(self.remove_with_descendants(&t));
@@ -703,6 +713,7 @@ impl Pool {
         self.spenders.clear();
         self.desc.clear();
         self.by_desc_score.clear();
+        self.by_time.clear();
         self.total_vsize = 0;
         self.total_fee = 0;
         self.usage = 0;
