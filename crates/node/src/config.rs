@@ -112,6 +112,7 @@ pub const OPTIONS: &[(&str, OptKind, &str, &str)] = &[
     ("progressinterval", OptKind::Int, "2000", "Milliseconds between progress lines of import and -loadblock, and of block download when given (which otherwise logs every 5 s); 1..=3600000"),
     ("txindex", OptKind::Bool, "0", "Maintain an index of every transaction in the chain (getrawtransaction by txid); not with -prune"),
     ("blockfilterindex", OptKind::Bool, "0", "Maintain the BIP158 basic block filter index (getblockfilter); =basic works too"),
+    ("maxmempool", OptKind::Int, "300", "Keep the transaction memory pool below this many MB (1,000,000 bytes); at least 5, as in Core"),
     ("metricsbind", OptKind::Str, "", "Serve Prometheus metrics at http://<addr>/metrics (IP:port; off when empty)"),
     ("prune", OptKind::Int, "0", "Keep block files under this many MiB (0 = off, >= 550 as in Core)"),
     ("fastprune", OptKind::Bool, "0", "Use tiny (64 KiB) block files, for pruning tests"),
@@ -458,6 +459,19 @@ pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<(NodeConfig
                         expected: "IP:port (e.g. 127.0.0.1:9332)",
                     })?;
                 cfg.metrics_bind = Some(addr);
+            }
+            "maxmempool" => {
+                // Core's floor: 40 x the 101 kvB descendant size limit, rounded up to whole MB.
+                let n = v
+                    .parse::<u64>()
+                    .ok()
+                    .filter(|n| (5..=1_000_000).contains(n))
+                    .ok_or(ConfigError::BadValue {
+                        key: name.clone(),
+                        value: v.clone(),
+                        expected: "an integer MB in 5..=1000000",
+                    })?;
+                cfg.numbers.insert(name.clone(), n);
             }
             "logmaxsize" | "logmaxfiles" | "progressinterval" => {
                 let (lo, hi, expected) = match name.as_str() {

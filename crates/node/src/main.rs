@@ -95,6 +95,7 @@ async fn run(cfg: NodeConfig) -> anyhow::Result<()> {
     let mut settings = NodeSettings::new(params, cfg.net_dir());
     settings.chain = chain_settings(&cfg);
     settings.lifecycle = lifecycle_settings(&cfg);
+    settings.mempool.max_size_bytes = cfg.number("maxmempool") * 1_000_000;
     settings.allow_unauthenticated_modules = cfg.allow_unauth_modules;
     settings.module_max_frame = cfg.number("modulemaxframe").min(u64::from(u32::MAX)) as u32;
     settings.load_blocks = cfg.loadblock.clone();

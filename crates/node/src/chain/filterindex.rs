@@ -107,11 +107,21 @@ impl PendingFilters {
 
     /// Hands the pending records to a flush.
     pub fn take(&mut self) -> Vec<([u8; 32], Vec<u8>)> {
+        let out = self.writes();
+        self.mark_flushed();
+        out
+    }
+
+    /// The pending records as a flush would write them, leaving them pending (so a failed
+    /// commit loses nothing); call [`PendingFilters::mark_flushed`] after a successful commit.
+    pub fn writes(&self) -> Vec<([u8; 32], Vec<u8>)> {
+        self.records.iter().map(|(h, r)| (h.to_byte_array(), r.encode())).collect()
+    }
+
+    /// Forgets the pending records once a commit has stored them.
+    pub fn mark_flushed(&mut self) {
+        self.records = HashMap::new();
         self.bytes = 0;
-        std::mem::take(&mut self.records)
-            .into_iter()
-            .map(|(h, r)| (h.to_byte_array(), r.encode()))
-            .collect()
     }
 }
 

@@ -1097,14 +1097,18 @@ impl ChainManager {
         }
     }
 
+    /// Builds the batch from borrowed views of the dirty state and forgets that state only once
+    /// the commit succeeded: a failed commit (full disk, I/O error) leaves every dirty coin,
+    /// index entry and pending index record in memory, so the next flush (the shutdown flush the
+    /// failure triggers) writes a complete, consistent state instead of a partial one.
     fn flush_inner(&mut self) -> Result<(usize, usize), ChainError> {
         self.files.sync()?;
         let mut batch = FlushBatch {
-            coins: self.coins.take_dirty(),
+            coins: self.coins.dirty_writes(),
             ..Default::default()
         };
-        for h in std::mem::take(&mut self.dirty_index) {
-            if let Some(e) = self.index.get(&h) {
+        for h in &self.dirty_index {
+            if let Some(e) = self.index.get(h) {
                 batch.index.push((h.to_byte_array(), e.encode()));
             }
         }
@@ -1114,17 +1118,25 @@ impl ChainManager {
         let mut scan = file.to_le_bytes().to_vec();
         scan.extend_from_slice(&len.to_le_bytes());
         batch.meta.push((META_SCAN_POS, scan));
-        if let Some(t) = &mut self.txindex {
-            (batch.clear_txindex, batch.txindex) = t.take();
+        if let Some(t) = &self.txindex {
+            (batch.clear_txindex, batch.txindex) = t.writes();
             batch.meta.push((txindex_sync::META_TXINDEX_BEST, t.best.to_byte_array().to_vec()));
         }
-        if let Some(f) = &mut self.filters {
-            batch.filters = f.take();
+        if let Some(f) = &self.filters {
+            batch.filters = f.writes();
             batch
                 .meta
                 .push((filterindex_sync::META_FILTERS_BEST, f.best.to_byte_array().to_vec()));
         }
         self.db.commit(batch)?;
+        self.coins.mark_flushed();
+        self.dirty_index.clear();
+        if let Some(t) = &mut self.txindex {
+            t.mark_flushed();
+        }
+        if let Some(f) = &mut self.filters {
+            f.mark_flushed();
+        }
         if self.coins.memory_usage() > self.settings.dbcache_bytes / 2 {
             self.coins.clear();
         }
@@ -1149,6 +1161,10 @@ impl ChainManager {
     /// Deletes block/undo file pairs whose blocks are all at or below `height` (or, with
     /// `target_bytes`, the oldest such files until block storage fits), never touching the
     /// current file or any of the last [`MIN_BLOCKS_TO_KEEP`] blocks.
+    ///
+    /// As Core, the index entries are marked pruned and committed before any file is deleted: a
+    /// crash or failure in between leaves files nothing refers to (deleted by the next prune),
+    /// never an entry claiming data that is gone.
     pub fn prune(&mut self, height: Option<u32>, target_bytes: Option<u64>) -> Result<PruneReport, ChainError> {
         self.flush(FlushReason::Manual)?;
         let tip = self.height();
@@ -1159,8 +1175,11 @@ impl ChainManager {
         };
         let current = self.files.current_file();
         let mut max_height: HashMap<u32, u32> = HashMap::new();
-        for e in self.index.values().filter(|e| e.have_data()) {
-            if let Some(p) = e.data_pos {
+        let mut referenced: HashSet<u32> = HashSet::new();
+        for e in self.index.values() {
+            referenced.extend(e.undo_pos.map(|p| p.file));
+            referenced.extend(e.data_pos.map(|p| p.file));
+            if let Some(p) = e.data_pos.filter(|_| e.have_data()) {
                 let m = max_height.entry(p.file).or_insert(0);
                 *m = (*m).max(e.height);
             }
@@ -1171,21 +1190,28 @@ impl ChainManager {
             .map(|(f, _)| *f)
             .collect();
         candidates.sort_unstable();
+        // Files below the current one that no entry refers to: left by a prune interrupted
+        // between its commit and its deletions.
+        let leftovers: Vec<u32> = self
+            .files
+            .file_numbers()
+            .into_iter()
+            .filter(|f| *f < current && !referenced.contains(f))
+            .collect();
         let mut report = PruneReport {
             kept_from_height,
             ..Default::default()
         };
         let mut usage = self.files.disk_usage();
+        let mut to_delete: Vec<u32> = Vec::new();
         for f in candidates {
             if let Some(target) = target_bytes {
                 if usage <= target {
                     break;
                 }
             }
-            let freed = self.files.remove_file_pair(f)?;
-            usage = usage.saturating_sub(freed);
-            report.files_deleted += 1;
-            report.bytes_freed += freed;
+            usage = usage.saturating_sub(self.files.file_pair_size(f));
+            to_delete.push(f);
             let hashes: Vec<BlockHash> = self
                 .index
                 .values()
@@ -1203,14 +1229,21 @@ impl ChainManager {
                 self.dirty_index.insert(h);
             }
         }
+        if !to_delete.is_empty() {
+            self.flush(FlushReason::Manual)?;
+        }
+        for f in to_delete.iter().chain(leftovers.iter()) {
+            report.bytes_freed += self.files.remove_file_pair(*f)?;
+            report.files_deleted += 1;
+        }
         if report.files_deleted > 0 {
             tracing::info!(
                 files = report.files_deleted,
                 bytes = report.bytes_freed,
+                leftovers = leftovers.len(),
                 up_to_height = report.prune_height,
                 "pruned block files"
             );
-            self.flush(FlushReason::Manual)?;
         }
         Ok(report)
     }

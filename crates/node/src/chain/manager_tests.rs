@@ -48,3 +48,192 @@ fn ancestor_headers_answers_like_ancestor_at_any_order_of_heights() {
     }
     assert_eq!(jumps(301), None);
 }
+
+/// A valid regtest chain of `n` blocks on genesis paying to `OP_TRUE`; from height 101 on each
+/// block spends the coinbase of 100 blocks earlier into two outputs, so flushes carry coin
+/// creations, spends and undo data.
+fn regtest_chain(n: u32) -> Vec<Block> {
+    use blvm_testkit::mining::{self, Parent};
+    let genesis = bitcoin::blockdata::constants::genesis_block(bitcoin::Network::Regtest);
+    let mut blocks: Vec<Block> = Vec::new();
+    let mut times = Vec::new();
+    let mut parent = Parent::from_block(&genesis, 0, &[]);
+    times.push(genesis.header.time);
+    for h in 1..=n {
+        let mut txs = Vec::new();
+        let fee = bitcoin::Amount::from_sat(1_000);
+        if h > 100 {
+            let cb = &blocks[(h - 101) as usize].txdata[0];
+            let value = cb.output[0].value - fee;
+            let half = bitcoin::Amount::from_sat(value.to_sat() / 2);
+            let out = |v| TxOut {
+                value: v,
+                script_pubkey: mining::op_true(),
+            };
+            txs.push(mining::spend(
+                &[(
+                    OutPoint {
+                        txid: cb.compute_txid(),
+                        vout: 0,
+                    },
+                    mining::op_true(),
+                )],
+                vec![out(half), out(value - half)],
+            ));
+        }
+        let fees = if txs.is_empty() { bitcoin::Amount::ZERO } else { fee };
+        let block = mining::build_block(&parent, u64::from(h), txs, fees, mining::op_true());
+        parent = Parent::from_block(&block, h, &times);
+        times.push(block.header.time);
+        blocks.push(block);
+    }
+    blocks
+}
+
+fn open_chain(dir: &Path, max_block_file_size: u64) -> ChainManager {
+    let settings = ChainSettings {
+        txindex: true,
+        blockfilterindex: true,
+        max_block_file_size,
+        ..Default::default()
+    };
+    ChainManager::open(ChainParams::for_network(bitcoin::Network::Regtest), dir, settings).unwrap()
+}
+
+fn connect(cm: &mut ChainManager, blocks: &[Block]) {
+    for b in blocks {
+        assert_eq!(cm.process_block(b).unwrap(), BlockOutcome::Accepted { connected: true });
+    }
+}
+
+#[test]
+fn a_failed_commit_keeps_the_dirty_state_so_the_next_flush_writes_all_of_it() {
+    let blocks = regtest_chain(130);
+    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let mut a = open_chain(dir_a.path(), DEFAULT_MAX_FILE_SIZE);
+    let mut b = open_chain(dir_b.path(), DEFAULT_MAX_FILE_SIZE);
+    connect(&mut a, &blocks[..105]);
+    connect(&mut b, &blocks[..105]);
+    a.flush(FlushReason::Manual).unwrap();
+    b.flush(FlushReason::Manual).unwrap();
+    // Blocks 106..=120 are connected, then the commit that would store them fails (a full disk).
+    connect(&mut a, &blocks[105..120]);
+    connect(&mut b, &blocks[105..120]);
+    a.db.fail_commit_after(0);
+    assert!(a.flush(FlushReason::Manual).is_err(), "the injected failure must surface");
+    // The chain moves on (and the shutdown flush the failure triggers will run).
+    connect(&mut a, &blocks[120..]);
+    connect(&mut b, &blocks[120..]);
+    a.flush(FlushReason::Manual).unwrap();
+    assert_eq!(a.utxo_stats().unwrap(), b.utxo_stats().unwrap());
+    assert_eq!(a.utxo_muhash().unwrap(), b.utxo_muhash().unwrap());
+    let want_muhash = b.utxo_muhash().unwrap();
+    // What is on disk: reopen the chain that saw the failure (no replay needed: it was flushed).
+    drop(a);
+    let mut a = open_chain(dir_a.path(), DEFAULT_MAX_FILE_SIZE);
+    assert_eq!(a.tip().hash, b.tip().hash);
+    assert_eq!(a.utxo_muhash().unwrap(), want_muhash);
+    for blk in &blocks {
+        let h = blk.block_hash();
+        let (ea, eb) = (a.entry(&h).unwrap(), b.entry(&h).unwrap());
+        assert_eq!(
+            (ea.status, ea.data_pos, ea.undo_pos),
+            (eb.status, eb.data_pos, eb.undo_pos),
+            "index entry of {h}"
+        );
+        // The transaction and filter indexes of a block first written by the retried flush.
+        let txid = blk.txdata[0].compute_txid();
+        assert_eq!(
+            a.indexed_transaction(&txid).unwrap().map(|(bh, _)| bh),
+            Some(h),
+            "txindex of {txid}"
+        );
+        assert!(a.block_filter(&h).unwrap().is_some(), "filter of {h}");
+    }
+}
+
+/// Every index entry claiming block (or undo) data can read it: no entry points into a deleted
+/// file.
+fn assert_claimed_data_readable(cm: &ChainManager) {
+    for e in cm.entries() {
+        if e.have_data() {
+            let blk = cm.read_block(&e.hash);
+            assert!(
+                matches!(blk, Ok(Some(_))),
+                "height {} claims data: {:?}",
+                e.height,
+                blk.map(|b| b.is_some())
+            );
+        } else if e.status & status::PRUNED != 0 {
+            assert!(matches!(cm.read_block(&e.hash), Ok(None)));
+        }
+        if e.undo_pos.is_some() {
+            assert!(cm.read_undo(&e.hash).is_ok(), "height {} claims undo data", e.height);
+        }
+    }
+}
+
+#[test]
+fn prune_commits_the_pruned_flags_before_deleting_files() {
+    let blocks = regtest_chain(400);
+    let dir = tempfile::tempdir().unwrap();
+    // Small block files: about a dozen blocks each, so a prune deletes several.
+    let mut cm = open_chain(dir.path(), 4096);
+    connect(&mut cm, &blocks);
+    cm.flush(FlushReason::Manual).unwrap();
+    let blocks_dir = cm.blocks_dir();
+    let files_before = cm.files.file_numbers();
+    // The prune's opening flush succeeds, the commit of the pruned flags fails; then the
+    // process dies (no shutdown flush).
+    cm.db.fail_commit_after(1);
+    assert!(cm.prune(None, None).is_err());
+    drop(cm);
+    let cm = open_chain(dir.path(), 4096);
+    assert_eq!(cm.height(), 400);
+    assert_claimed_data_readable(&cm);
+    assert_eq!(
+        cm.files.file_numbers(),
+        files_before,
+        "no file may go before the index stops claiming it"
+    );
+
+    // A prune that succeeds; then its deleted files are put back, as if the process died between
+    // the commit and the deletions: nothing claims them, and the next prune deletes them.
+    let saved = tempfile::tempdir().unwrap();
+    for f in &files_before {
+        for p in [cm.files.block_path(*f), cm.files.undo_path(*f)] {
+            if p.exists() {
+                std::fs::copy(&p, saved.path().join(p.file_name().unwrap())).unwrap();
+            }
+        }
+    }
+    let mut cm = cm;
+    let report = cm.prune(None, None).unwrap();
+    assert!(report.files_deleted >= 5, "{report:?}");
+    assert_eq!(report.prune_height, cm.prune_height().unwrap());
+    let pruned_hash = blocks[0].block_hash();
+    let e = cm.entry(&pruned_hash).unwrap();
+    assert!(e.status & status::PRUNED != 0 && !e.have_data());
+    let deleted: Vec<u32> = files_before
+        .iter()
+        .copied()
+        .filter(|f| !cm.files.file_numbers().contains(f))
+        .collect();
+    assert_eq!(deleted.len() as u32, report.files_deleted);
+    drop(cm);
+    for f in std::fs::read_dir(saved.path()).unwrap().flatten() {
+        let to = blocks_dir.join(f.file_name());
+        if !to.exists() {
+            std::fs::copy(f.path(), to).unwrap();
+        }
+    }
+    let mut cm = open_chain(dir.path(), 4096);
+    assert_claimed_data_readable(&cm);
+    assert!(cm.entry(&pruned_hash).unwrap().status & status::PRUNED != 0);
+    assert_eq!(cm.files.file_numbers(), files_before, "leftovers restored");
+    let again = cm.prune(None, None).unwrap();
+    assert_eq!(again.files_deleted, report.files_deleted, "the leftovers are deleted: {again:?}");
+    assert_eq!(again.blocks_pruned, 0);
+    assert!(deleted.iter().all(|f| !cm.files.file_numbers().contains(f)));
+    assert_claimed_data_readable(&cm);
+}

@@ -38,6 +38,10 @@ impl TxLocation {
 /// Approximate heap bytes per pending change (key, value, map overhead), for the cache budget.
 const PENDING_ENTRY_BYTES: usize = 96;
 
+/// What a flush writes for the index: (clear the stored index first?, upserts (`Some`: encoded
+/// location) and deletions (`None`) keyed by txid).
+pub type TxIndexWrites = (bool, Vec<([u8; 32], Option<Vec<u8>>)>);
+
 /// Index changes not yet written, and the block the index describes once they are.
 #[derive(Debug)]
 pub struct PendingTxIndex {
@@ -92,12 +96,27 @@ impl PendingTxIndex {
     }
 
     /// Hands the pending changes to a flush: (clear the stored index first?, upserts and deletions).
-    pub fn take(&mut self) -> (bool, Vec<([u8; 32], Option<Vec<u8>>)>) {
-        let changes = std::mem::take(&mut self.changes)
-            .into_iter()
+    pub fn take(&mut self) -> TxIndexWrites {
+        let out = self.writes();
+        self.mark_flushed();
+        out
+    }
+
+    /// The pending changes as a flush would write them, leaving them pending (so a failed
+    /// commit loses nothing); call [`PendingTxIndex::mark_flushed`] after a successful commit.
+    pub fn writes(&self) -> TxIndexWrites {
+        let changes = self
+            .changes
+            .iter()
             .map(|(txid, loc)| (txid.to_byte_array(), loc.map(|l| l.encode())))
             .collect();
-        (std::mem::replace(&mut self.clear, false), changes)
+        (self.clear, changes)
+    }
+
+    /// Forgets the pending changes once a commit has stored them.
+    pub fn mark_flushed(&mut self) {
+        self.changes = HashMap::new();
+        self.clear = false;
     }
 }
 

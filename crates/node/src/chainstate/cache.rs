@@ -130,9 +130,16 @@ impl CoinsCache {
 
     /// Takes every dirty entry as a database write (`None` = delete), leaving clean entries.
     pub fn take_dirty(&mut self) -> Vec<([u8; 36], Option<Vec<u8>>)> {
+        let out = self.dirty_writes();
+        self.mark_flushed();
+        out
+    }
+
+    /// Every dirty entry as a database write (`None` = delete), leaving the cache unchanged, so
+    /// a failed commit loses nothing; call [`CoinsCache::mark_flushed`] once the commit succeeded.
+    pub fn dirty_writes(&self) -> Vec<([u8; 36], Option<Vec<u8>>)> {
         let mut out = Vec::new();
-        let mut tombstones = Vec::new();
-        for (op, e) in self.map.iter_mut() {
+        for (op, e) in self.map.iter() {
             if !e.dirty {
                 continue;
             }
@@ -141,19 +148,31 @@ impl CoinsCache {
                     let mut buf = Vec::with_capacity(16 + c.output.script_pubkey.len());
                     c.encode(&mut buf);
                     out.push((outpoint_key(op), Some(buf)));
-                    e.dirty = false;
-                    e.fresh = false;
                 }
-                None => {
-                    out.push((outpoint_key(op), None));
-                    tombstones.push(*op);
-                }
+                None => out.push((outpoint_key(op), None)),
+            }
+        }
+        out
+    }
+
+    /// Records that every dirty entry is now in the database: coins become clean (and no longer
+    /// fresh), tombstones are dropped.
+    pub fn mark_flushed(&mut self) {
+        let mut tombstones = Vec::new();
+        for (op, e) in self.map.iter_mut() {
+            if !e.dirty {
+                continue;
+            }
+            if e.coin.is_some() {
+                e.dirty = false;
+                e.fresh = false;
+            } else {
+                tombstones.push(*op);
             }
         }
         for op in tombstones {
             self.remove(&op);
         }
-        out
     }
 
     /// Drops every entry; only valid right after a successful flush.

@@ -1,10 +1,18 @@
 //! The transaction graph: entries, parent/child links, spent outpoints, ancestor/descendant
 //! limits, Core's replacement (RBF) rules, size-limit eviction by descendant feerate, expiry and
 //! the rolling minimum fee.
+//!
+//! As Core's pre-cluster mempool, every entry's descendant aggregates (count, vsize, fee, itself
+//! included) are kept up to date on every addition and removal, touching only the entry's
+//! ancestors (at most `ancestor_count` of them by the package limits), and the entries are kept
+//! ordered by descendant score, so an eviction costs O(log n + package) instead of a scan of the
+//! whole pool. An entry-time index does the same for expiry, which runs on every acceptance.
 
 use super::entry::{feerate_gt, feerate_per_kvb, MempoolEntry};
 use crate::validation::Reject;
+use bitcoin::hashes::Hash;
 use bitcoin::{OutPoint, Transaction, Txid, Wtxid};
+use std::cmp::{Ordering, Reverse};
 use std::collections::{BTreeSet, HashMap, HashSet};
 
 /// Core's ancestor/descendant package limits.
@@ -78,10 +86,91 @@ pub struct Aggregate {
     pub fee: u64,
 }
 
+impl Aggregate {
+    fn of(e: &MempoolEntry) -> Aggregate {
+        Aggregate {
+            count: 1,
+            vsize: e.vsize,
+            fee: e.fee,
+        }
+    }
+
+    fn plus(self, o: Aggregate) -> Aggregate {
+        Aggregate {
+            count: self.count + o.count,
+            vsize: self.vsize + o.vsize,
+            fee: self.fee + o.fee,
+        }
+    }
+
+    fn minus(self, o: Aggregate) -> Aggregate {
+        Aggregate {
+            count: self.count.saturating_sub(o.count),
+            vsize: self.vsize.saturating_sub(o.vsize),
+            fee: self.fee.saturating_sub(o.fee),
+        }
+    }
+}
+
+/// A feerate as (fee, vsize), ordered by exact cross-multiplication (no rounding), so the
+/// eviction index agrees with [`feerate_gt`].
+#[derive(Debug, Clone, Copy)]
+struct Score {
+    fee: u64,
+    vsize: u64,
+}
+
+impl Ord for Score {
+    fn cmp(&self, o: &Self) -> Ordering {
+        (u128::from(self.fee) * u128::from(o.vsize.max(1))).cmp(&(u128::from(o.fee) * u128::from(self.vsize.max(1))))
+    }
+}
+
+impl PartialOrd for Score {
+    fn partial_cmp(&self, o: &Self) -> Option<Ordering> {
+        Some(self.cmp(o))
+    }
+}
+
+impl PartialEq for Score {
+    fn eq(&self, o: &Self) -> bool {
+        self.cmp(o) == Ordering::Equal
+    }
+}
+
+impl Eq for Score {}
+
+/// Position in the eviction index: lowest descendant score first, then (as Core, among equal
+/// scores) the newest entry first.
+type ScoreKey = (Score, Reverse<u64>, Txid);
+
+/// Core's descendant score (CompareTxMemPoolEntryByDescendantScore): the larger of the entry's
+/// own feerate and the feerate of it with its descendants.
+fn score_key(e: &MempoolEntry, d: &Aggregate) -> ScoreKey {
+    let s = if feerate_gt(d.fee, d.vsize, e.fee, e.vsize) {
+        Score {
+            fee: d.fee,
+            vsize: d.vsize,
+        }
+    } else {
+        Score {
+            fee: e.fee,
+            vsize: e.vsize,
+        }
+    };
+    (s, Reverse(e.sequence), e.txid)
+}
+
 /// The in-memory transaction pool.
 #[derive(Debug, Default, Clone)]
 pub struct Pool {
     entries: HashMap<Txid, MempoolEntry>,
+    /// Per entry: itself plus all its in-pool descendants, maintained incrementally.
+    desc: HashMap<Txid, Aggregate>,
+    /// Every entry, ordered by descendant score (the eviction order), kept in step with `desc`.
+    by_desc_score: BTreeSet<ScoreKey>,
+    /// Every entry by entry time, so expiry (run on every acceptance) does not scan the pool.
+    by_time: BTreeSet<(i64, Txid)>,
     by_wtxid: HashMap<Wtxid, Txid>,
     spenders: HashMap<OutPoint, Txid>,
     total_vsize: u64,
@@ -220,11 +309,59 @@ impl Pool {
         self.aggregate(&set)
     }
 
-    /// `txid` with its descendants.
+    /// `txid` with its descendants, from the maintained aggregates (O(1)).
     pub fn descendant_stats(&self, txid: &Txid) -> Aggregate {
+        self.desc.get(txid).copied().unwrap_or_default()
+    }
+
+    /// `txid` with its descendants, recomputed by walking the graph.
+    fn descendant_stats_walked(&self, txid: &Txid) -> Aggregate {
         let mut set = self.descendants(txid);
         set.insert(*txid);
         self.aggregate(&set)
+    }
+
+    /// Stores `txid`'s descendant aggregate and moves it in the eviction index.
+    fn set_desc(&mut self, txid: &Txid, agg: Aggregate) {
+        let Some(e) = self.entries.get(txid) else { return };
+        if let Some(old) = self.desc.insert(*txid, agg) {
+            self.by_desc_score.remove(&score_key(e, &old));
+        }
+        self.by_desc_score.insert(score_key(e, &agg));
+    }
+
+    /// Checks the maintained descendant aggregates and eviction index against a recomputation
+    /// from scratch (for tests; O(n × descendants)).
+    #[doc(hidden)]
+    pub fn check_invariants(&self) -> Result<(), String> {
+        let n = self.entries.len();
+        if self.desc.len() != n || self.by_desc_score.len() != n || self.by_time.len() != n {
+            return Err(format!(
+                "{n} entries, {} aggregates, {} score keys, {} time keys",
+                self.desc.len(),
+                self.by_desc_score.len(),
+                self.by_time.len()
+            ));
+        }
+        for e in self.entries.values() {
+            let want = self.descendant_stats_walked(&e.txid);
+            let got = self.descendant_stats(&e.txid);
+            if want != got {
+                return Err(format!("{}: maintained {got:?}, recomputed {want:?}", e.txid));
+            }
+            if !self.by_desc_score.contains(&score_key(e, &want)) {
+                return Err(format!("{}: missing from the eviction index", e.txid));
+            }
+            if !self.by_time.contains(&(e.time, e.txid)) {
+                return Err(format!("{}: missing from the time index", e.txid));
+            }
+            for p in &e.parents {
+                if !self.entries.get(p).is_some_and(|pe| pe.children.contains(&e.txid)) {
+                    return Err(format!("{}: parent {p} does not list it", e.txid));
+                }
+            }
+        }
+        Ok(())
     }
 
     /// In-pool parents of a transaction not yet in the pool.
@@ -300,12 +437,44 @@ impl Pool {
         self.by_wtxid.insert(entry.wtxid, txid);
         self.sequence += 1;
         self.updates += 1;
+        let own = Aggregate::of(&entry);
+        self.by_time.insert((entry.time, txid));
+        let has_children = !entry.children.is_empty();
+        let has_parents = !entry.parents.is_empty();
         self.entries.insert(txid, entry);
+        if !has_children {
+            // The common case: a new leaf. Each ancestor gains exactly this entry.
+            self.set_desc(&txid, own);
+            if has_parents {
+                for a in self.ancestors(&txid) {
+                    let d = self.descendant_stats(&a).plus(own);
+                    self.set_desc(&a, d);
+                }
+            }
+        } else {
+            // A re-added parent of in-pool children (reorg): its ancestors may gain descendants
+            // they already had through another path, so recompute them.
+            let d = self.descendant_stats_walked(&txid);
+            self.set_desc(&txid, d);
+            for a in self.ancestors(&txid) {
+                let d = self.descendant_stats_walked(&a);
+                self.set_desc(&a, d);
+            }
+        }
     }
 
     /// Removes one entry, unlinking it (its children stay, now spending a missing parent).
     fn remove_one(&mut self, txid: &Txid) -> Option<MempoolEntry> {
+        let ancestors = match self.entries.get(txid) {
+            Some(e) if !e.parents.is_empty() => self.ancestors(txid),
+            Some(_) => BTreeSet::new(),
+            None => return None,
+        };
         let e = self.entries.remove(txid)?;
+        self.by_time.remove(&(e.time, *txid));
+        if let Some(d) = self.desc.remove(txid) {
+            self.by_desc_score.remove(&score_key(&e, &d));
+        }
         for p in &e.parents {
             if let Some(pe) = self.entries.get_mut(p) {
                 pe.children.remove(txid);
@@ -327,6 +496,21 @@ impl Pool {
         self.usage = self.usage.saturating_sub(e.usage());
         self.sequence += 1;
         self.updates += 1;
+        if e.children.is_empty() {
+            // A leaf: each ancestor loses exactly this entry.
+            let own = Aggregate::of(&e);
+            for a in &ancestors {
+                let d = self.descendant_stats(a).minus(own);
+                self.set_desc(a, d);
+            }
+        } else {
+            // Removed from the middle of a chain with its children kept (a block transaction
+            // whose in-pool parents stay, which valid blocks do not produce): recompute.
+            for a in &ancestors {
+                let d = self.descendant_stats_walked(a);
+                self.set_desc(a, d);
+            }
+        }
         Some(e)
     }
 
@@ -370,9 +554,10 @@ impl Pool {
         self.block_since_bump = true;
     }
 
-    /// Removes entries that entered before `cutoff` (and their descendants).
+    /// Removes entries that entered before `cutoff` (and their descendants), found through the
+    /// time index: O(log n) when nothing expires, not a scan of the pool per acceptance.
     pub fn expire(&mut self, cutoff: i64) -> Vec<MempoolEntry> {
-        let old: Vec<Txid> = self.entries.values().filter(|e| e.time < cutoff).map(|e| e.txid).collect();
+        let old: Vec<Txid> = self.by_time.range(..(cutoff, Txid::all_zeros())).map(|(_, t)| *t).collect();
         let mut out = Vec::new();
         for t in old {
             out.extend(self.remove_with_descendants(&t));
@@ -380,46 +565,27 @@ impl Pool {
         out
     }
 
-    /// Core's descendant score: max(own feerate, feerate with descendants) as (fee, vsize).
-    fn descendant_score(&self, e: &MempoolEntry) -> (u64, u64) {
-        let d = self.descendant_stats(&e.txid);
-        if feerate_gt(d.fee, d.vsize, e.fee, e.vsize) {
-            (d.fee, d.vsize)
-        } else {
-            (e.fee, e.vsize)
-        }
-    }
-
     /// Core's TrimToSize: evicts the lowest descendant-score packages until usage is at most
-    /// `limit`, raising the rolling minimum fee to the evicted feerate plus `incremental`.
+    /// `limit`, raising the rolling minimum fee to the evicted feerate plus `incremental`. Each
+    /// eviction takes the first key of the score index: O(log n + package), not a pool scan.
     pub fn trim_to_size(&mut self, limit: u64, incremental: u64) -> Vec<MempoolEntry> {
         let mut out = Vec::new();
-        while self.usage > limit && !self.entries.is_empty() {
-            let Some(worst) = self
-                .entries
-                .values()
-                .map(|e| (self.descendant_score(e), e.sequence, e.txid))
-                .min_by(|a, b| {
-                    let ((fa, sa), qa, _) = a;
-                    let ((fb, sb), qb, _) = b;
-                    if feerate_gt(*fb, *sb, *fa, *sa) {
-                        std::cmp::Ordering::Less
-                    } else if feerate_gt(*fa, *sa, *fb, *sb) {
-                        std::cmp::Ordering::Greater
-                    } else {
-                        qb.cmp(qa) // among equals, evict the newest first
-                    }
-                })
-            else {
+        while self.usage > limit {
+            let Some(&(_, _, worst)) = self.by_desc_score.first() else {
                 break;
             };
-            let d = self.descendant_stats(&worst.2);
+            let d = self.descendant_stats(&worst);
             let removed_rate = feerate_per_kvb(d.fee, d.vsize) + incremental;
             if removed_rate as f64 > self.rolling_min_fee {
                 self.rolling_min_fee = removed_rate as f64;
                 self.block_since_bump = false;
             }
-            out.extend(self.remove_with_descendants(&worst.2));
+            let removed = self.remove_with_descendants(&worst);
+            if removed.is_empty() {
+                // Cannot happen with the index in step; never spin.
+                self.by_desc_score.pop_first();
+            }
+            out.extend(removed);
         }
         out
     }
@@ -545,6 +711,9 @@ impl Pool {
         v.sort_by_key(|e| e.sequence);
         self.by_wtxid.clear();
         self.spenders.clear();
+        self.desc.clear();
+        self.by_desc_score.clear();
+        self.by_time.clear();
         self.total_vsize = 0;
         self.total_fee = 0;
         self.usage = 0;
@@ -562,4 +731,224 @@ pub fn fmt_btc(sat: u64) -> String {
 /// A sat/kvB feerate in Core's CFeeRate::ToString style ("0.00001000 BTC/kvB").
 pub fn fmt_rate(per_kvb: u64) -> String {
     format!("{} BTC/kvB", fmt_btc(per_kvb))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bitcoin::absolute::LockTime;
+    use bitcoin::hashes::Hash;
+    use bitcoin::transaction::Version;
+    use bitcoin::{Amount, ScriptBuf, Sequence, TxIn, TxOut, Witness};
+    use std::sync::Arc;
+
+    /// A small deterministic generator (xorshift64*), so failures replay.
+    struct Rng(u64);
+
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 >> 12;
+            self.0 ^= self.0 << 25;
+            self.0 ^= self.0 >> 27;
+            self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+        }
+
+        fn below(&mut self, n: u64) -> u64 {
+            self.next() % n.max(1)
+        }
+    }
+
+    fn tx(inputs: &[OutPoint], outputs: usize, tag: u32) -> Transaction {
+        Transaction {
+            version: Version::TWO,
+            lock_time: LockTime::from_consensus(tag),
+            input: inputs
+                .iter()
+                .map(|op| TxIn {
+                    previous_output: *op,
+                    script_sig: ScriptBuf::new(),
+                    sequence: Sequence::MAX,
+                    witness: Witness::new(),
+                })
+                .collect(),
+            output: (0..outputs)
+                .map(|_| TxOut {
+                    value: Amount::from_sat(10_000),
+                    script_pubkey: ScriptBuf::new(),
+                })
+                .collect(),
+        }
+    }
+
+    fn entry(pool: &mut Pool, tx: Transaction, fee: u64, vsize: u64, time: i64) -> MempoolEntry {
+        MempoolEntry {
+            txid: tx.compute_txid(),
+            wtxid: tx.compute_wtxid(),
+            tx: Arc::new(tx),
+            fee,
+            vsize,
+            weight: vsize * 4,
+            sigop_cost: 0,
+            time,
+            height: 0,
+            sequence: pool.next_entry_sequence(),
+            spends_coinbase: false,
+            parents: BTreeSet::new(),
+            children: BTreeSet::new(),
+        }
+    }
+
+    /// The entry the old full-scan TrimToSize would evict first: lowest max(own, package)
+    /// feerate, recomputed by walking, newest first among equals.
+    fn brute_force_worst(pool: &Pool) -> Option<Txid> {
+        pool.entries()
+            .map(|e| score_key(e, &pool.descendant_stats_walked(&e.txid)))
+            .min()
+            .map(|k| k.2)
+    }
+
+    /// Outputs of pool transactions that nothing in the pool spends.
+    fn unspent_pool_outputs(pool: &Pool) -> Vec<OutPoint> {
+        let mut v: Vec<OutPoint> = pool
+            .entries()
+            .flat_map(|e| (0..e.tx.output.len() as u32).map(move |vout| OutPoint { txid: e.txid, vout }))
+            .filter(|op| pool.spender(op).is_none())
+            .collect();
+        v.sort();
+        v
+    }
+
+    fn random_txid(pool: &Pool, rng: &mut Rng) -> Option<Txid> {
+        let mut all: Vec<Txid> = pool.entries().map(|e| e.txid).collect();
+        all.sort();
+        if all.is_empty() {
+            None
+        } else {
+            Some(all[rng.below(all.len() as u64) as usize])
+        }
+    }
+
+    #[test]
+    fn maintained_descendant_aggregates_and_index_match_a_recomputation() {
+        let limits = Limits::default();
+        let mut checked_evictions = 0;
+        for seed in 1..=12u64 {
+            let mut rng = Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15));
+            let mut pool = Pool::new();
+            let mut tag = 0u32;
+            for step in 0..700 {
+                tag += 1;
+                let op = rng.below(100);
+                if op < 60 {
+                    // Add: a chain link or a tree branch (1-3 in-pool parents) or a root.
+                    let free = unspent_pool_outputs(&pool);
+                    let mut inputs = Vec::new();
+                    let n_pool = if free.is_empty() { 0 } else { rng.below(4) };
+                    for _ in 0..n_pool {
+                        let op = free[rng.below(free.len() as u64) as usize];
+                        if !inputs.contains(&op) {
+                            inputs.push(op);
+                        }
+                    }
+                    if inputs.is_empty() || rng.below(3) == 0 {
+                        inputs.push(OutPoint {
+                            txid: Txid::from_byte_array([(tag % 251) as u8; 32]),
+                            vout: tag,
+                        });
+                    }
+                    let t = tx(&inputs, 1 + rng.below(3) as usize, tag);
+                    let vsize = 100 + rng.below(3_000);
+                    let fee = rng.below(50_000);
+                    let parents = pool.parents_of(&t);
+                    if pool.check_ancestor_limits(&parents, vsize, &limits).is_ok() {
+                        let e = entry(&mut pool, t, fee, vsize, rng.below(1_000) as i64);
+                        pool.add(e);
+                    }
+                } else if op < 68 {
+                    // Block connection: a pool transaction (root or not) confirmed, children kept.
+                    if let Some(t) = random_txid(&pool, &mut rng) {
+                        let tx = (*pool.get(&t).unwrap().tx).clone();
+                        pool.remove_for_block(&[tx]);
+                    }
+                } else if op < 74 {
+                    // Block conflict: a block transaction spending a pool transaction's input.
+                    if let Some(t) = random_txid(&pool, &mut rng) {
+                        let spent = pool.get(&t).unwrap().tx.input[0].previous_output;
+                        pool.remove_for_block(&[tx(&[spent], 1, 1_000_000 + tag)]);
+                    }
+                } else if op < 82 {
+                    // Replacement: a transaction and its descendants leave.
+                    if let Some(t) = random_txid(&pool, &mut rng) {
+                        pool.remove_with_descendants(&t);
+                    }
+                } else if op < 88 {
+                    // Eviction, checking each pick against the old full scan.
+                    let target = pool.usage() * (50 + rng.below(45)) / 100;
+                    while pool.usage() > target {
+                        let want = brute_force_worst(&pool);
+                        let removed = pool.trim_to_size(pool.usage() - 1, 100);
+                        assert_eq!(removed.last().map(|e| e.txid), want, "seed {seed} step {step}");
+                        checked_evictions += 1;
+                        pool.check_invariants().unwrap_or_else(|e| panic!("seed {seed} step {step}: {e}"));
+                    }
+                } else if op < 92 {
+                    pool.expire(rng.below(1_000) as i64 / 4);
+                } else if op < 97 {
+                    // Reorg-style re-adds: a package leaves and returns children first.
+                    if let Some(t) = random_txid(&pool, &mut rng) {
+                        let removed = pool.remove_with_descendants(&t);
+                        for e in removed {
+                            pool.add(e);
+                        }
+                    }
+                } else {
+                    // Rebuild after a reorg: drained and re-added in entry order.
+                    for e in pool.drain() {
+                        pool.add(e);
+                    }
+                }
+                pool.check_invariants()
+                    .unwrap_or_else(|e| panic!("seed {seed} step {step} (op {op}): {e}"));
+            }
+        }
+        assert!(checked_evictions > 100, "only {checked_evictions} evictions exercised");
+    }
+
+    #[test]
+    fn eviction_takes_the_lowest_descendant_score_package_newest_first_among_equals() {
+        let mut pool = Pool::new();
+        let root = OutPoint {
+            txid: Txid::from_byte_array([1; 32]),
+            vout: 0,
+        };
+        // A high-fee parent with a low-fee child: the parent's score is its own feerate (the
+        // larger), so the child goes first.
+        let p = tx(&[root], 1, 1);
+        let pid = p.compute_txid();
+        let e = entry(&mut pool, p, 10_000, 1_000, 0);
+        pool.add(e);
+        let c = tx(&[OutPoint { txid: pid, vout: 0 }], 1, 2);
+        let cid = c.compute_txid();
+        let e = entry(&mut pool, c, 100, 1_000, 0);
+        pool.add(e);
+        // Two unrelated transactions at the same middle feerate; the newer goes first.
+        let a = tx(&[OutPoint { vout: 1, ..root }], 1, 3);
+        let b = tx(&[OutPoint { vout: 2, ..root }], 1, 4);
+        let (aid, bid) = (a.compute_txid(), b.compute_txid());
+        let e = entry(&mut pool, a, 5_000, 1_000, 0);
+        pool.add(e);
+        let e = entry(&mut pool, b, 5_000, 1_000, 0);
+        pool.add(e);
+        assert_eq!(
+            pool.descendant_stats(&pid),
+            Aggregate {
+                count: 2,
+                vsize: 2_000,
+                fee: 10_100
+            }
+        );
+        let order: Vec<Txid> = pool.trim_to_size(0, 0).iter().map(|e| e.txid).collect();
+        assert_eq!(order, vec![cid, bid, aid, pid]);
+        pool.check_invariants().unwrap();
+    }
 }

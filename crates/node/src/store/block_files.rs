@@ -306,6 +306,37 @@ impl BlockFiles {
         Ok(freed)
     }
 
+    /// Bytes block file `n` and its undo file take (what deleting the pair frees).
+    pub fn file_pair_size(&self, n: u32) -> u64 {
+        [Kind::Block, Kind::Undo]
+            .iter()
+            .filter_map(|k| std::fs::metadata(self.path(*k, n)).ok())
+            .map(|m| m.len())
+            .sum()
+    }
+
+    /// Numbers of the block and undo files present on disk (ascending), so pruning can find
+    /// files an interrupted earlier prune left behind.
+    pub fn file_numbers(&self) -> Vec<u32> {
+        let mut v: Vec<u32> = std::fs::read_dir(&self.dir)
+            .map(|rd| {
+                rd.flatten()
+                    .filter_map(|e| {
+                        let name = e.file_name().into_string().ok()?;
+                        let num = name
+                            .strip_prefix("blk")
+                            .or_else(|| name.strip_prefix("rev"))?
+                            .strip_suffix(".dat")?;
+                        num.parse::<u32>().ok()
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        v.sort_unstable();
+        v.dedup();
+        v
+    }
+
     /// Total bytes of all block and undo files.
     pub fn disk_usage(&self) -> u64 {
         std::fs::read_dir(&self.dir)

@@ -53,6 +53,9 @@ pub struct FlushBatch {
 pub struct ChainDb {
     db: Database,
     path: PathBuf,
+    /// Test-only failure injection: commits left before one fails (u32::MAX: never).
+    #[cfg(test)]
+    fail_commit_in: std::sync::atomic::AtomicU32,
 }
 
 /// A read snapshot of the coins table, used for the lookups of one block connection.
@@ -77,6 +80,8 @@ impl ChainDb {
         let me = ChainDb {
             db,
             path: path.to_path_buf(),
+            #[cfg(test)]
+            fail_commit_in: std::sync::atomic::AtomicU32::new(u32::MAX),
         };
         let txn = me.db.begin_write().map_err(|e| me.err(e))?;
         txn.open_table(INDEX).map_err(|e| me.err(e))?;
@@ -134,8 +139,29 @@ impl ChainDb {
         })
     }
 
+    /// Makes the commit after the next `n` succeed fail (as a full disk would) without writing
+    /// anything, to test what the callers do with a failed commit.
+    #[cfg(test)]
+    pub(crate) fn fail_commit_after(&self, n: u32) {
+        self.fail_commit_in.store(n, std::sync::atomic::Ordering::SeqCst);
+    }
+
     /// Commits a flush batch atomically and durably.
     pub fn commit(&self, batch: FlushBatch) -> Result<(), DbError> {
+        #[cfg(test)]
+        {
+            use std::sync::atomic::Ordering;
+            let left = self.fail_commit_in.load(Ordering::SeqCst);
+            if left != u32::MAX {
+                self.fail_commit_in.store(left.saturating_sub(1), Ordering::SeqCst);
+                if left == 0 {
+                    self.fail_commit_in.store(u32::MAX, Ordering::SeqCst);
+                    return Err(self.err(redb::Error::Io(std::io::Error::other(
+                        "injected commit failure (No space left on device)",
+                    ))));
+                }
+            }
+        }
         let txn = self.db.begin_write().map_err(|e| self.err(e))?;
         {
             let mut coins = txn.open_table(COINS).map_err(|e| self.err(e))?;
