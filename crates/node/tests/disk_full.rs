@@ -202,7 +202,13 @@ fn enospc_mid_import_stops_with_error_and_recovers_after_space_is_freed() {
                     log.contains("No space left on device") || log.contains("os error 28"),
                     "the failure is not ENOSPC\n{log}"
                 );
-                failures.push((leave_kib, log.lines().find(|l| l.contains("shutting down because of an error")).unwrap_or("").to_string()));
+                failures.push((
+                    leave_kib,
+                    log.lines()
+                        .find(|l| l.contains("shutting down because of an error"))
+                        .unwrap_or("")
+                        .to_string(),
+                ));
             }
             None => {
                 let (st, _) = n.stop(Duration::from_secs(30));
@@ -218,7 +224,11 @@ fn enospc_mid_import_stops_with_error_and_recovers_after_space_is_freed() {
         let (st, _) = n.stop(Duration::from_secs(30));
         assert!(st.success());
         let mut chain = common::open_regtest(&net);
-        assert_eq!(chain.tip().hash.to_string(), core["getblockchaininfo"]["bestblockhash"].as_str().unwrap(), "run {i}");
+        assert_eq!(
+            chain.tip().hash.to_string(),
+            core["getblockchaininfo"]["bestblockhash"].as_str().unwrap(),
+            "run {i}"
+        );
         assert_eq!(
             chain.utxo_stats().unwrap().hash_serialized_3,
             core["gettxoutsetinfo"]["hash_serialized_3"]["hash_serialized_3"].as_str().unwrap(),

@@ -425,7 +425,10 @@ fn getaddr_flood_is_answered_once_without_sampling_again() {
     let dir = tempfile::tempdir().unwrap();
     let net = dir.path().join("regtest");
     std::fs::create_dir_all(&net).unwrap();
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
     // Loopback addresses on port 1 (nothing listens there): nothing outside this machine.
     let new: Vec<serde_json::Value> = (0..16_384u32)
         .map(|i| {
@@ -437,7 +440,14 @@ fn getaddr_flood_is_answered_once_without_sampling_again() {
     let port = http::free_port();
     let node = node_proc::start_node_in(
         dir.path(),
-        &[&format!("-rpcport={port}"), "-port=0", "-bind=127.0.0.1", "-connect=0", "-listen=1", "-debug=net"],
+        &[
+            &format!("-rpcport={port}"),
+            "-port=0",
+            "-bind=127.0.0.1",
+            "-connect=0",
+            "-listen=1",
+            "-debug=net",
+        ],
         &[],
     );
     node.wait_started();
@@ -452,7 +462,10 @@ fn getaddr_flood_is_answered_once_without_sampling_again() {
         std::thread::sleep(Duration::from_secs(3));
     });
     eprintln!("9,000 getaddr against 16,384 addresses: worst getnodeaddresses {latency:?}");
-    assert!(latency <= RPC_LATENCY_BOUND, "manager-served RPC took {latency:?} during the getaddr flood");
+    assert!(
+        latency <= RPC_LATENCY_BOUND,
+        "manager-served RPC took {latency:?} during the getaddr flood"
+    );
     let mut answers = 0;
     while let Recv::Msg(m) = p.recv(Duration::from_millis(500)) {
         if matches!(m, NetworkMessage::Addr(_) | NetworkMessage::AddrV2(_)) {
