@@ -17,6 +17,7 @@ mod p2p_peer;
 
 use bitcoin::consensus::serialize;
 use bitcoin::{Address, Amount, Network, OutPoint, ScriptBuf, Transaction, TxOut, Txid};
+use node_proc::rss_kib;
 use p2p_peer::{rpc, rpc_raw};
 use serde_json::{json, Value};
 use std::str::FromStr;
@@ -44,15 +45,6 @@ fn hex(b: &[u8]) -> String {
 
 fn sat(v: &Value) -> u64 {
     (v.as_f64().unwrap() * 1e8).round() as u64
-}
-
-fn rss_kib(pid: u32) -> u64 {
-    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    s.lines()
-        .find(|l| l.starts_with("VmRSS:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
 }
 
 /// A transaction spending `prev` (P2WSH(OP_TRUE) worth `value`) at `rate` sat/vB, with padding.

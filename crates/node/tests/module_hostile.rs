@@ -9,24 +9,12 @@ mod http;
 #[path = "support/node_proc.rs"]
 mod node_proc;
 
+use node_proc::{cookie, rss_kib};
 use node_proc::{start_node, NodeProc};
 use serde_json::{json, Value};
 use std::io::{ErrorKind, Read, Write};
 use std::os::unix::net::UnixStream;
 use std::time::{Duration, Instant};
-
-fn cookie(n: &NodeProc) -> String {
-    std::fs::read_to_string(n.net_dir().join(".cookie")).expect("cookie")
-}
-
-fn rss_kib(pid: u32) -> u64 {
-    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("proc status");
-    s.lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next())
-        .and_then(|v| v.parse().ok())
-        .expect("VmRSS")
-}
 
 /// A manifest in `dir` that would start `/bin/sleep 60` with every capability.
 fn write_manifest(dir: &std::path::Path, name: &str) {

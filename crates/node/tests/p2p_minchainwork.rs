@@ -81,16 +81,6 @@ fn start(min_work: &str, extra: &[&str]) -> (NodeProc, u16) {
     (node, port)
 }
 
-fn rss_kib(n: &NodeProc) -> u64 {
-    let pid = n.child.as_ref().unwrap().id();
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap_or_default()
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next()?.parse().ok())
-        .unwrap_or(0)
-}
-
 /// 50,001 min-difficulty headers (work 100,002) against a threshold of 120,000: served in full,
 /// none stored, memory flat.
 #[test]
@@ -98,7 +88,7 @@ fn a_long_low_work_header_chain_is_presynced_and_dropped() {
     let (node, port) = start("1d4c0", &[]);
     let chain = header_chain(50_001, 1);
     let addr = p2p_peer::p2p_addr(&node);
-    let before = rss_kib(&node);
+    let before = node_proc::rss_kib(node.child.as_ref().unwrap().id());
     let mut p = TestPeer::connect_from(addr, "127.0.0.2").unwrap();
     p.handshake(0);
     let served = serve_headers(&mut p, &chain);
@@ -106,7 +96,7 @@ fn a_long_low_work_header_chain_is_presynced_and_dropped() {
     node.wait_until(Duration::from_secs(20), "pre-sync to end", |n| {
         n.log().contains("incomplete headers message at height=50001 (presync phase)")
     });
-    let grown_mib = (rss_kib(&node).saturating_sub(before)) as f64 / 1024.0;
+    let grown_mib = (node_proc::rss_kib(node.child.as_ref().unwrap().id()).saturating_sub(before)) as f64 / 1024.0;
     eprintln!("50,001-header low-work chain: RSS +{grown_mib:.1} MiB");
     assert!(grown_mib <= 16.0, "RSS grew by {grown_mib:.1} MiB");
     let tips = p2p_peer::rpc(&node, port, "getchaintips", json!([]));

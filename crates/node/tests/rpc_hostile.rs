@@ -13,25 +13,12 @@ mod node_proc;
 #[path = "support/p2p_peer.rs"]
 mod p2p_peer;
 
+use node_proc::{cookie, rss_kib};
 use node_proc::{start_node, NodeProc};
 use serde_json::json;
 use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
-
-fn cookie(n: &NodeProc) -> String {
-    std::fs::read_to_string(n.net_dir().join(".cookie")).expect("cookie")
-}
-
-/// Resident memory of a process in KiB.
-fn rss_kib(pid: u32) -> u64 {
-    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("proc status");
-    s.lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next())
-        .and_then(|v| v.parse().ok())
-        .expect("VmRSS")
-}
 
 /// Whether the server closed `s` (EOF or reset); data it sent is read and dropped.
 fn closed(s: &mut TcpStream) -> bool {

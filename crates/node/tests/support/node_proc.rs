@@ -266,6 +266,22 @@ pub fn read_jsonl(path: &Path) -> Vec<Value> {
         .collect()
 }
 
+/// Resident memory of process `pid` in KiB (VmRSS from /proc; 0 once it is gone), for tests that
+/// bound the node's memory under attack.
+pub fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0)
+}
+
+/// RPC credentials from a node's cookie file.
+pub fn cookie(n: &NodeProc) -> String {
+    std::fs::read_to_string(n.net_dir().join(".cookie")).expect("cookie")
+}
+
 /// Whether a process with this pid exists.
 pub fn pid_alive(pid: u32) -> bool {
     // SAFETY: signal 0 only checks for existence.

@@ -51,7 +51,7 @@ pub fn p2p_addr(n: &super::node_proc::NodeProc) -> SocketAddr {
 
 /// RPC credentials from the node's cookie.
 pub fn cookie(n: &super::node_proc::NodeProc) -> String {
-    std::fs::read_to_string(n.net_dir().join(".cookie")).expect("cookie")
+    super::node_proc::cookie(n)
 }
 
 /// Calls `method` on the node's RPC at `port`, panicking on an RPC error.
