@@ -9,8 +9,8 @@ mod http;
 #[path = "support/node_proc.rs"]
 mod node_proc;
 
+use node_proc::start_node;
 use node_proc::{cookie, rss_kib};
-use node_proc::{start_node, NodeProc};
 use serde_json::{json, Value};
 use std::io::{ErrorKind, Read, Write};
 use std::os::unix::net::UnixStream;

@@ -13,8 +13,8 @@ mod node_proc;
 #[path = "support/p2p_peer.rs"]
 mod p2p_peer;
 
+use node_proc::start_node;
 use node_proc::{cookie, rss_kib};
-use node_proc::{start_node, NodeProc};
 use serde_json::json;
 use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};

@@ -53,7 +53,7 @@ impl PresyncRules {
         if self.allow_min_difficulty {
             return true;
         }
-        if height % self.adjustment_interval != 0 {
+        if !height.is_multiple_of(self.adjustment_interval) {
             return old == new;
         }
         let observed = Target::from_compact(new);
@@ -233,7 +233,7 @@ impl HeadersPresync {
                 }
                 if step.failed.is_none() {
                     step.release = self.pop_ready();
-                    if !(self.buffer.is_empty() && self.release_all) && !full {
+                    if !(full || self.buffer.is_empty() && self.release_all) {
                         step.failed = Some(format!(
                             "incomplete headers message at height={} (redownload phase)",
                             self.buffer_last_height
