@@ -1,3 +1,7 @@
+#!/usr/bin/env python3
+"""Writes fuzz/seeds/module_handshake/: first byte = what the harness sends first (0 nothing,
+1 an unauthenticated handshake, 2 a token handshake), then MessagePack frames as rmp_serde
+writes them (u32 big-endian length + named map). Run from fuzz/."""
 import struct
 def mp(v):
     if v is None: return b'\xc0'
