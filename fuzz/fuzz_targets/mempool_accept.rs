@@ -58,8 +58,7 @@ fn build_fixture() -> Fixture {
         script_threads: 1,
         ..Default::default()
     };
-    let mut chain =
-        ChainManager::open(ChainParams::for_network(bitcoin::Network::Regtest), dir.path(), settings).expect("open chain");
+    let mut chain = ChainManager::open(ChainParams::for_network(bitcoin::Network::Regtest), dir.path(), settings).expect("open chain");
     let mut coinbases: Vec<(OutPoint, TxOut, u32)> = Vec::new();
     let mut times = Vec::new();
     let mut parent = {
@@ -72,19 +71,40 @@ fn build_fixture() -> Fixture {
         }
     };
     let connect = |chain: &mut ChainManager, parent: &mut Parent, times: &mut Vec<u32>, block: &bitcoin::Block| {
-        assert_eq!(chain.process_block(block).expect("process"), BlockOutcome::Accepted { connected: true });
+        assert_eq!(
+            chain.process_block(block).expect("process"),
+            BlockOutcome::Accepted { connected: true }
+        );
         times.push(parent.time);
         *parent = Parent::from_block(block, parent.height + 1, times);
     };
     for i in 0..110u32 {
         let b = mining::build_block(&parent, u64::from(i), vec![], Amount::ZERO, payout(i));
         let cb = &b.txdata[0];
-        coinbases.push((OutPoint { txid: cb.compute_txid(), vout: 0 }, cb.output[0].clone(), i + 1));
+        coinbases.push((
+            OutPoint {
+                txid: cb.compute_txid(),
+                vout: 0,
+            },
+            cb.output[0].clone(),
+            i + 1,
+        ));
         connect(&mut chain, &mut parent, &mut times, &b);
     }
     // Block 111: three coinbases fanned out into many small coins of several script kinds.
     let scripts = [mining::p2wsh_op_true(), mining::p2sh_op_true(), mining::op_true(), p2a()];
-    let values = [240u64, 330, 546, 1_000, 5_000, 20_000, 100_000, 1_000_000, 100_000_000, 1_000_000_000];
+    let values = [
+        240u64,
+        330,
+        546,
+        1_000,
+        5_000,
+        20_000,
+        100_000,
+        1_000_000,
+        100_000_000,
+        1_000_000_000,
+    ];
     let mut fan = Vec::new();
     for (op, out, _) in coinbases.iter().take(3) {
         let outputs: Vec<TxOut> = (0..values.len() * scripts.len())
@@ -272,7 +292,10 @@ fn check_pool(pool: &Pool, settings: &MempoolSettings) {
         for c in &e.children {
             assert!(pool.get(c).is_some_and(|ce| ce.parents.contains(&e.txid)), "parent link");
         }
-        assert!(pool.ancestors(&e.txid).len() as u64 + 1 <= settings.limits.ancestor_count, "ancestor count");
+        assert!(
+            pool.ancestors(&e.txid).len() as u64 + 1 <= settings.limits.ancestor_count,
+            "ancestor count"
+        );
     }
     assert_eq!(vsize, pool.total_vsize(), "total vsize");
     assert_eq!(fee, pool.total_fee(), "total fee");
@@ -299,7 +322,12 @@ fn run(u: &mut Unstructured) -> AResult<()> {
             build_tx(u, &f.coins, &made)?
         };
         let txid = tx.compute_txid();
-        made.extend(tx.output.iter().enumerate().map(|(v, o)| (OutPoint { txid, vout: v as u32 }, o.clone())));
+        made.extend(
+            tx.output
+                .iter()
+                .enumerate()
+                .map(|(v, o)| (OutPoint { txid, vout: v as u32 }, o.clone())),
+        );
         built.push(tx.clone());
         let opts = AcceptOptions {
             test_accept: u.ratio(1, 8)?,
@@ -328,7 +356,10 @@ fn run(u: &mut Unstructured) -> AResult<()> {
         let mut seen = std::collections::HashSet::new();
         for (i, tt) in t.txs.iter().enumerate() {
             let e = pool.get(&tt.txid).expect("template transaction not in the pool");
-            assert!(e.parents.iter().all(|p| seen.contains(p)), "template lists a child before its parent");
+            assert!(
+                e.parents.iter().all(|p| seen.contains(p)),
+                "template lists a child before its parent"
+            );
             assert!(tt.depends.iter().all(|d| *d < i), "template depends on a later transaction");
             seen.insert(tt.txid);
         }

@@ -103,7 +103,9 @@ fn handshake(name: &str, token: Option<String>) -> Vec<u8> {
 fn check_output(mut out: &[u8]) {
     while out.len() >= LENGTH_PREFIX_LEN {
         let len = u32::from_be_bytes([out[0], out[1], out[2], out[3]]) as usize;
-        let Some(payload) = out.get(LENGTH_PREFIX_LEN..LENGTH_PREFIX_LEN + len) else { return };
+        let Some(payload) = out.get(LENGTH_PREFIX_LEN..LENGTH_PREFIX_LEN + len) else {
+            return;
+        };
         if let Err(e) = decode_payload(payload) {
             panic!("the node sent an undecodable frame: {e}");
         }
@@ -129,7 +131,9 @@ fuzz_target!(|data: &[u8]| {
     };
     input.extend_from_slice(rest);
     let out = f.rt.block_on(async {
-        let stream = tokio::net::UnixStream::connect(&f.socket).await.expect("connect to the module socket");
+        let stream = tokio::net::UnixStream::connect(&f.socket)
+            .await
+            .expect("connect to the module socket");
         let (mut rd, mut wr) = stream.into_split();
         let write = async move {
             let _ = wr.write_all(&input).await;

@@ -48,7 +48,10 @@ fn mempool_dat(dir: &Path, data: &[u8]) {
 
 fn check_sizes(am: &AddrMan) {
     let (new, tried) = am.size();
-    assert!(new <= NEW_MAX && tried <= TRIED_MAX, "address tables over capacity: {new} new, {tried} tried");
+    assert!(
+        new <= NEW_MAX && tried <= TRIED_MAX,
+        "address tables over capacity: {new} new, {tried} tried"
+    );
 }
 
 fn peers_json(dir: &Path, flags: u8, data: &[u8]) {
