@@ -41,27 +41,28 @@ pub struct AddrInfo {
 }
 
 impl AddrInfo {
-    /// Core's IsTerrible: too old, too many failures, or from the future.
+    /// Core's IsTerrible: too old, too many failures, or from the future. (Saturating
+    /// arithmetic: the times come from `peers.json`, which may be damaged.)
     pub fn is_terrible(&self, now: i64) -> bool {
-        if self.last_try > 0 && now - self.last_try < 60 {
+        if self.last_try > 0 && now.saturating_sub(self.last_try) < 60 {
             return false;
         }
-        if self.time > now + 10 * 60 {
+        if self.time > now.saturating_add(10 * 60) {
             return true;
         }
-        if now - self.time > 30 * 86_400 {
+        if now.saturating_sub(self.time) > 30 * 86_400 {
             return true;
         }
         if self.last_success == 0 && self.attempts >= 3 {
             return true;
         }
-        now - self.last_success > 7 * 86_400 && self.attempts >= 10
+        now.saturating_sub(self.last_success) > 7 * 86_400 && self.attempts >= 10
     }
 
     /// Relative chance of being selected (Core's GetChance).
     pub fn chance(&self, now: i64) -> f64 {
         let mut c = 1.0;
-        if now - self.last_try < 10 * 60 {
+        if now.saturating_sub(self.last_try) < 10 * 60 {
             c *= 0.01;
         }
         c * 0.66f64.powi(self.attempts.min(8) as i32)
@@ -242,7 +243,7 @@ impl AddrMan {
     pub fn attempt(&mut self, addr: &SocketAddr, now: i64) {
         if let Some(a) = self.new.get_mut(addr).or_else(|| self.tried.get_mut(addr)) {
             a.last_try = now;
-            a.attempts += 1;
+            a.attempts = a.attempts.saturating_add(1);
             self.dirty = true;
         }
     }
@@ -372,5 +373,34 @@ mod tests {
         assert_eq!(am2.size(), (NEW_PER_SOURCE_GROUP - 1, 1));
         assert!(am2.contains(&a));
         assert!(!am2.sample(now).is_empty());
+    }
+
+    #[test]
+    fn extreme_times_in_peers_json() {
+        // A damaged peers.json with extreme times and attempt counts: the time arithmetic of
+        // is_terrible/chance and the attempt counter overflowed (a panic with overflow checks).
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("peers.json");
+        let info = |ip: &str, t: i64| {
+            format!(
+                r#"{{"addr":"{ip}:8333","services":1,"time":{t},"last_try":{t},"last_success":{t},"attempts":4294967295,"source":"8.8.8.8"}}"#
+            )
+        };
+        let text = format!(
+            r#"{{"version":1,"new":[{}],"tried":[{}]}}"#,
+            info("11.0.0.1", i64::MIN),
+            info("12.0.0.1", i64::MAX)
+        );
+        std::fs::write(&path, text).unwrap();
+        let mut am = AddrMan::load(&path, false);
+        assert_eq!(am.size(), (1, 1));
+        for now in [i64::MIN, 0, 1_700_000_000, i64::MAX] {
+            let _ = am.sample(now);
+            let _ = am.addresses(0, now);
+            let _ = am.select(false, now, |_| false);
+            for a in ["11.0.0.1:8333", "12.0.0.1:8333"] {
+                am.attempt(&a.parse().unwrap(), now);
+            }
+        }
     }
 }

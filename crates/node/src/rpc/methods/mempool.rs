@@ -402,7 +402,11 @@ fn address_params(net: Network) -> (u8, u8, &'static str) {
 /// Core's DecodeDestination error text for a string that is not a valid address of `net`.
 fn address_error(s: &str, net: Network) -> String {
     let (pkh, sh, hrp) = address_params(net);
-    let is_bech32 = s.len() >= hrp.len() && s[..hrp.len()].eq_ignore_ascii_case(hrp);
+    // Compared as bytes: the string is untrusted and need not have a char boundary there.
+    let is_bech32 = s
+        .as_bytes()
+        .get(..hrp.len())
+        .is_some_and(|p| p.eq_ignore_ascii_case(hrp.as_bytes()));
     if !is_bech32 {
         if let Ok(data) = bitcoin::base58::decode_check(s) {
             return if data.first() == Some(&pkh) || data.first() == Some(&sh) {
@@ -483,4 +487,23 @@ fn estimatesmartfee(p: &Params) -> Result<Value, RpcError> {
     }
     // No fee estimator yet: answer as Core does before it has collected any data.
     Ok(json!({"errors": ["Insufficient data or no feerate found"], "blocks": 0}))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::address_error;
+    use bitcoin::Network;
+
+    #[test]
+    fn address_error_on_non_ascii_prefix() {
+        // Found by the rpc_parsers fuzz target: a multi-byte character straddling the length of
+        // the bech32 prefix made validateaddress panic while slicing.
+        for s in ["\trt\u{FFFD}\u{17}[[", "bcr\u{e9}", "\u{FFFD}", "b\u{1F600}"] {
+            assert_eq!(
+                address_error(s, Network::Regtest),
+                "Invalid or unsupported Segwit (Bech32) or Base58 encoding."
+            );
+        }
+        assert!(address_error("BCRT1qqqq", Network::Regtest).starts_with("Invalid"));
+    }
 }
