@@ -12,7 +12,7 @@ mod node_proc;
 use node_proc::start_node;
 use node_proc::{cookie, rss_kib};
 use serde_json::{json, Value};
-use std::io::{ErrorKind, Read, Write};
+use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
 use std::time::{Duration, Instant};
 
@@ -84,20 +84,8 @@ fn module_names_cannot_leave_the_modules_directory() {
     n.stop(Duration::from_secs(30));
 }
 
-/// Whether the node closed `s` (EOF or reset); frames it sent are read and dropped.
 fn closed(s: &mut UnixStream) -> bool {
-    s.set_nonblocking(true).unwrap();
-    let mut buf = [0u8; 4096];
-    let r = loop {
-        match s.read(&mut buf) {
-            Ok(0) => break true,
-            Ok(_) => continue,
-            Err(e) if e.kind() == ErrorKind::WouldBlock => break false,
-            Err(_) => break true,
-        }
-    };
-    s.set_nonblocking(false).unwrap();
-    r
+    node_proc::closed(s, UnixStream::set_nonblocking)
 }
 
 fn frame(msg: &Value) -> Vec<u8> {

@@ -16,24 +16,12 @@ mod p2p_peer;
 use node_proc::start_node;
 use node_proc::{cookie, rss_kib};
 use serde_json::json;
-use std::io::{ErrorKind, Read, Write};
+use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
-/// Whether the server closed `s` (EOF or reset); data it sent is read and dropped.
 fn closed(s: &mut TcpStream) -> bool {
-    s.set_nonblocking(true).unwrap();
-    let mut buf = [0u8; 1024];
-    let r = loop {
-        match s.read(&mut buf) {
-            Ok(0) => break true,
-            Ok(_) => continue,
-            Err(e) if e.kind() == ErrorKind::WouldBlock => break false,
-            Err(_) => break true,
-        }
-    };
-    s.set_nonblocking(false).unwrap();
-    r
+    node_proc::closed(s, TcpStream::set_nonblocking)
 }
 
 /// Everything the server sends until it closes (or `timeout`).

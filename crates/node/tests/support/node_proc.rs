@@ -291,6 +291,23 @@ pub fn cpu_time(pid: u32) -> std::time::Duration {
     std::time::Duration::from_millis(ticks * 1000 / hz)
 }
 
+/// Whether the other end closed `s` (EOF or reset), checked without blocking; data it sent is
+/// read and dropped. `set_nonblocking` is the stream type's own (TCP or Unix).
+pub fn closed<S: std::io::Read>(s: &mut S, set_nonblocking: fn(&S, bool) -> std::io::Result<()>) -> bool {
+    set_nonblocking(s, true).unwrap();
+    let mut buf = [0u8; 4096];
+    let r = loop {
+        match s.read(&mut buf) {
+            Ok(0) => break true,
+            Ok(_) => continue,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break false,
+            Err(_) => break true,
+        }
+    };
+    set_nonblocking(s, false).unwrap();
+    r
+}
+
 /// RPC credentials from a node's cookie file.
 pub fn cookie(n: &NodeProc) -> String {
     std::fs::read_to_string(n.net_dir().join(".cookie")).expect("cookie")
