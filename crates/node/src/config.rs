@@ -1,7 +1,12 @@
 //! Command-line configuration in Bitcoin Core's style (`-regtest -datadir=D -dbcache=N`).
 
+mod bitcoin_conf;
+pub mod core_args;
+mod logopts;
+
 use crate::params::ChainParams;
 use bitcoin::Network;
+pub use logopts::{targets_of as logopts_targets, LogFormat, BLVM_CATEGORIES, CORE_DEBUG_CATEGORIES};
 use std::path::{Path, PathBuf};
 use thiserror::Error;
 
@@ -45,6 +50,9 @@ pub enum ConfigError {
         /// What is wrong with it.
         error: Box<ConfigError>,
     },
+    /// A startup error worded exactly as Bitcoin Core's (scripts and Core's tests match on it).
+    #[error("{0}")]
+    Core(String),
     /// The configuration file cannot be read or is not valid TOML.
     #[error("configuration file {path}: {message}")]
     File {
@@ -71,7 +79,7 @@ pub const OPTIONS: &[(&str, OptKind, &str, &str)] = &[
     ("help", OptKind::Bool, "", "Print this help and exit (also -h, -?)"),
     ("version", OptKind::Bool, "", "Print version and exit"),
     ("datadir", OptKind::Str, "~/.blvm", "Data directory"),
-    ("conf", OptKind::Str, "<datadir>/blvm.toml", "Configuration file (TOML; relative paths are inside the datadir); only on the command line or as BLVM_CONF"),
+    ("conf", OptKind::Str, "<datadir>/bitcoin.conf and <datadir>/blvm.toml", "Configuration file: Core's bitcoin.conf format, or TOML when the name ends in .toml (relative paths are inside the datadir); only on the command line or as BLVM_CONF"),
     ("chain", OptKind::Str, "regtest", "Network: main, test (testnet3), testnet4, signet, regtest"),
     ("regtest", OptKind::Bool, "1", "Use the regression test network (the default)"),
     ("testnet", OptKind::Bool, "0", "Use testnet3"),
@@ -81,7 +89,19 @@ pub const OPTIONS: &[(&str, OptKind, &str, &str)] = &[
     ("dbcache", OptKind::Int, "450", "UTXO cache size in MiB (4..=1048576)"),
     ("par", OptKind::Int, "0", "Script verification threads (0 = number of cores)"),
     ("printtoconsole", OptKind::Bool, "1", "Send log output to the console as well as debug.log"),
-    ("debug", OptKind::Str, "", "Debug logging for a category (chain, validation, store, import, progress, modules, net, mempool, rpc, metrics), 1 for all, 0 for none; repeatable"),
+    ("debug", OptKind::Str, "", "Debug logging for a category (blvm's: chain, validation, store, import, progress, modules, net, mempool, rpc, metrics, zmq; or Core's names, mapped onto these), 1, all or no value for all, 0 or none for none; repeatable"),
+    ("debugexclude", OptKind::Str, "", "No debug logging for this category, even with -debug=1; repeatable"),
+    ("loglevel", OptKind::Str, "debug", "Level of the categories enabled by -debug: debug or trace (info, always logged, turns them off), or <category>:<level> for one category; repeatable"),
+    ("logtimestamps", OptKind::Bool, "1", "Start each log line with its UTC time"),
+    ("logtimemicros", OptKind::Bool, "0", "Microsecond precision in log timestamps (otherwise seconds)"),
+    ("logthreadnames", OptKind::Bool, "0", "Name the originating thread in each log line"),
+    ("logsourcelocations", OptKind::Bool, "0", "Name the source file and line of each log line"),
+    ("debuglogfile", OptKind::Str, "debug.log", "Log file (relative paths are inside the network directory); -nodebuglogfile writes no log file"),
+    ("uacomment", OptKind::Str, "", "Comment appended to the P2P user agent, as Core (/blvm:0.1.0(comment)/); repeatable"),
+    ("mocktime", OptKind::Int, "0", "Start with the clock replaced by this UNIX time (regtest only; 0 = the real clock; see setmocktime)"),
+    ("pid", OptKind::Str, "bitcoind.pid", "PID file written at startup and removed at exit (relative paths are inside the network directory); -nopid writes none"),
+    ("persistmempool", OptKind::Bool, "1", "Save the mempool to mempool.dat at shutdown and load it at startup"),
+    ("mempoolexpiry", OptKind::Int, "336", "Drop mempool transactions older than this many hours"),
     ("logmaxsize", OptKind::Int, "10", "Rotate debug.log when it exceeds this many MiB (0 = never)"),
     ("logmaxfiles", OptKind::Int, "5", "Rotated logs to keep (debug.log.1 is the newest)"),
     ("daemon", OptKind::Bool, "0", "Run in the background: not supported, use a service manager (systemd) or nohup"),
@@ -136,23 +156,6 @@ pub const OPTIONS: &[(&str, OptKind, &str, &str)] = &[
     ("resourcewarnpercent", OptKind::Int, "90", "ResourceLimitWarning above this percentage of a limit"),
     ("maxdatadirmb", OptKind::Int, "0", "Datadir size limit for the disk ResourceLimitWarning in MiB (0 = none)"),
 ];
-
-/// Categories accepted by `-debug` (log targets `blvm::<category>` and `blvm_node::<category>`).
-pub const DEBUG_CATEGORIES: &[&str] = &[
-    "chain",
-    "validation",
-    "store",
-    "import",
-    "progress",
-    "modules",
-    "net",
-    "mempool",
-    "rpc",
-    "metrics",
-];
-
-const DEBUG_EXPECTED: &str =
-    "1 or all (everything), 0 or none, or a category: chain, validation, store, import, progress, modules, net, mempool, rpc, metrics";
 
 /// The subcommand to run.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -214,8 +217,9 @@ pub struct NodeConfig {
     pub sysperms: bool,
     /// Numeric lifecycle options by name (seconds, MiB, percent), validated.
     pub numbers: std::collections::HashMap<String, u64>,
-    /// The configuration file that was read (`-conf`, or `<datadir>/blvm.toml` when it exists).
-    pub config_file: Option<PathBuf>,
+    /// The configuration files that were read (`-conf`, or `<datadir>/bitcoin.conf` and
+    /// `<datadir>/blvm.toml` when they exist).
+    pub config_files: Vec<PathBuf>,
     /// `-metricsbind`: where to serve Prometheus metrics (None: off).
     pub metrics_bind: Option<std::net::SocketAddr>,
     /// `-connect` entries (host:port; "0" disables outbound connections).
@@ -232,6 +236,27 @@ pub struct NodeConfig {
     pub dnsseed: Option<bool>,
     /// `-minimumchainwork` (None: the network's default).
     pub minimum_chain_work: Option<bitcoin::Work>,
+    /// `-debugexclude` categories.
+    pub debug_exclude: Vec<String>,
+    /// `-loglevel` values (`trace`, `net:trace`, ...).
+    pub log_level: Vec<String>,
+    /// How each log line starts (`-logtimestamps -logtimemicros -logthreadnames -logsourcelocations`).
+    pub log_format: LogFormat,
+    /// `-debuglogfile` (None: no log file, `-nodebuglogfile`).
+    pub debug_log_file: Option<PathBuf>,
+    /// `-uacomment` entries.
+    pub ua_comments: Vec<String>,
+    /// `-mocktime` (0: the real clock).
+    pub mocktime: i64,
+    /// `-pid` (None: no PID file).
+    pub pid_file: Option<PathBuf>,
+    /// `-persistmempool`.
+    pub persist_mempool: bool,
+    /// Core options accepted and ignored, as given (`-natpmp=0`), logged once at startup.
+    pub ignored: Vec<String>,
+    /// Problems worth a warning in the log that do not stop the node (unknown keys in
+    /// bitcoin.conf, as Core).
+    pub warnings: Vec<String>,
 }
 
 impl NodeConfig {
@@ -315,7 +340,7 @@ pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<(NodeConfig
         rpc_allow_ip: Vec::new(),
         sysperms: false,
         numbers: std::collections::HashMap::new(),
-        config_file: None,
+        config_files: Vec::new(),
         metrics_bind: None,
         connect: Vec::new(),
         addnode: Vec::new(),
@@ -324,6 +349,16 @@ pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<(NodeConfig
         listen: None,
         dnsseed: None,
         minimum_chain_work: None,
+        debug_exclude: Vec::new(),
+        log_level: Vec::new(),
+        log_format: LogFormat::default(),
+        debug_log_file: Some(PathBuf::from("debug.log")),
+        ua_comments: Vec::new(),
+        mocktime: 0,
+        pid_file: Some(PathBuf::from("bitcoind.pid")),
+        persist_mempool: true,
+        ignored: Vec::new(),
+        warnings: Vec::new(),
     };
     let mut networks: Vec<(String, Network)> = Vec::new();
     let mut positional: Vec<String> = Vec::new();
@@ -344,13 +379,43 @@ pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<(NodeConfig
         }
         let (name, negated) = match OPTIONS.iter().find(|o| o.0 == name) {
             Some(_) => (name, false),
+            None if core_args::policy(&name).is_some() => (name, false),
             None => match name.strip_prefix("no") {
-                Some(n) if OPTIONS.iter().any(|o| o.0 == n && o.1 == OptKind::Bool) => (n.to_string(), true),
+                Some(n) if OPTIONS.iter().any(|o| o.0 == n) || core_args::policy(n).is_some() => (n.to_string(), true),
                 _ => return Err(ConfigError::Unknown(name)),
             },
         };
+        if let Some(policy) = core_args::policy(&name) {
+            let v = value.unwrap_or_default();
+            if let core_args::Policy::RefuseWhenOn(reason) = policy {
+                if !core_args::is_off(&v, negated) {
+                    return Err(ConfigError::Unsupported {
+                        key: name,
+                        value: if v.is_empty() { "1".into() } else { v },
+                        reason,
+                    });
+                }
+            }
+            cfg.ignored.push(if negated { format!("-no{name}") } else if v.is_empty() { format!("-{name}") } else { format!("-{name}={v}") });
+            continue;
+        }
         let kind = OPTIONS.iter().find(|o| o.0 == name).map(|o| o.1).unwrap_or(OptKind::Str);
-        let v = value.unwrap_or_default();
+        let mut v = value.unwrap_or_default();
+        if negated && kind != OptKind::Bool {
+            // Core's -noX for a valued option: off (-nodebug, -noconnect, -nodebuglogfile, -nopid).
+            if !matches!(v.as_str(), "" | "1") {
+                return Err(ConfigError::BadValue {
+                    key: format!("no{name}"),
+                    value: v,
+                    expected: "no value or 1",
+                });
+            }
+            v = "0".into();
+        }
+        if name == "debug" && v.is_empty() {
+            // Core: -debug without a category means every category.
+            v = "1".into();
+        }
         let flag = || -> Result<bool, ConfigError> { Ok(parse_bool(&name, &v)? != negated) };
         if kind != OptKind::Bool && v.is_empty() {
             return Err(ConfigError::BadValue {
@@ -410,17 +475,51 @@ pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<(NodeConfig
                 })?
             }
             "printtoconsole" => cfg.printtoconsole = flag()?,
-            "debug" => {
-                if !(["1", "all", "0", "none"].contains(&v.as_str()) || DEBUG_CATEGORIES.contains(&v.as_str())) {
-                    return Err(ConfigError::BadValue {
-                        key: name,
-                        value: v,
-                        expected: DEBUG_EXPECTED,
-                    });
+            "debug" | "debugexclude" => {
+                let special = ["1", "all", "0", "none"].contains(&v.as_str()) && name == "debug";
+                if !special && logopts::targets_of(&v).is_none() {
+                    return Err(ConfigError::Core(format!("Unsupported logging category -{name}={v}.")));
                 }
-                cfg.debug.push(v.clone())
+                if name == "debug" {
+                    cfg.debug.push(v.clone())
+                } else {
+                    cfg.debug_exclude.push(v.clone())
+                }
             }
-            "conf" => cfg.config_file = Some(PathBuf::from(&v)),
+            "loglevel" => {
+                logopts::check_level(&v)?;
+                cfg.log_level.push(v.clone());
+            }
+            "logtimestamps" => cfg.log_format.timestamps = flag()?,
+            "logtimemicros" => cfg.log_format.micros = flag()?,
+            "logthreadnames" => cfg.log_format.thread_names = flag()?,
+            "logsourcelocations" => cfg.log_format.source_locations = flag()?,
+            "debuglogfile" => cfg.debug_log_file = (v != "0").then(|| PathBuf::from(&v)),
+            "pid" => cfg.pid_file = (v != "0").then(|| PathBuf::from(&v)),
+            "persistmempool" => cfg.persist_mempool = flag()?,
+            "uacomment" => {
+                if !v.chars().all(|c| c.is_ascii_alphanumeric() || " .,;-_?@".contains(c)) {
+                    return Err(ConfigError::Core(format!("User Agent comment ({v}) contains unsafe characters.")));
+                }
+                cfg.ua_comments.push(v.clone());
+            }
+            "mocktime" => {
+                let t = v.parse::<i64>().ok().filter(|t| (0..=crate::clock::MAX_MOCKTIME).contains(t)).ok_or(ConfigError::BadValue {
+                    key: name.clone(),
+                    value: v.clone(),
+                    expected: "a UNIX time in seconds (0 = the real clock)",
+                })?;
+                cfg.mocktime = t;
+            }
+            "mempoolexpiry" => {
+                let n = v.parse::<u64>().ok().filter(|n| (1..=1_000_000).contains(n)).ok_or(ConfigError::BadValue {
+                    key: name.clone(),
+                    value: v.clone(),
+                    expected: "a number of hours in 1..=1000000",
+                })?;
+                cfg.numbers.insert(name.clone(), n);
+            }
+            "conf" => cfg.config_files = vec![PathBuf::from(&v)],
             "daemon" => {
                 if flag()? {
                     return Err(ConfigError::Unsupported {
@@ -538,7 +637,7 @@ pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<(NodeConfig
                 let (lo, hi, expected) = match name.as_str() {
                     "maxconnections" => (0, 100_000, "an integer in 0..=100000"),
                     "bantime" => (1, 1 << 40, "a number of seconds >= 1"),
-                    _ => (1, 86_400, "a number of seconds in 1..=86400"),
+                    _ => (1, 1 << 40, "a number of seconds >= 1"),
                 };
                 let n = v
                     .parse::<u64>()
@@ -596,11 +695,11 @@ pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<(NodeConfig
                 let n = v
                     .parse::<u64>()
                     .ok()
-                    .filter(|n| (1..=86_400).contains(n))
+                    .filter(|n| (1..=1 << 31).contains(n))
                     .ok_or(ConfigError::BadValue {
                         key: name.clone(),
                         value: v.clone(),
-                        expected: "a number of seconds in 1..=86400",
+                        expected: "a number of seconds >= 1",
                     })?;
                 cfg.numbers.insert(name.clone(), n);
             }
@@ -722,13 +821,16 @@ pub fn help_text() -> String {
         };
         s.push_str(&format!("  {form:<24} {help}{def}\n"));
     }
-    s.push_str("\nOptions may also be written with two dashes (--regtest).\n");
+    s.push_str(&core_args::help_paragraph());
+    s.push_str("\nOptions may also be written with two dashes (--regtest), and negated as Core's (-nolisten, -noconnect).\n");
     s.push_str(
-        "\nEvery option except help, version and conf can also be set in the configuration file\n\
-         (<datadir>/blvm.toml or -conf=FILE: `dbcache = 100`, `regtest = true`, lists for repeatable\n\
-         options, and [main]/[test]/[testnet4]/[signet]/[regtest] sections for one network) and as an\n\
-         environment variable BLVM_<NAME> (BLVM_DBCACHE=100). Precedence: command line > environment >\n\
-         file > defaults.\n",
+        "\nEvery option except help, version and conf can also be set in a configuration file:\n\
+         <datadir>/bitcoin.conf in Bitcoin Core's format (key=value, [main]/[test]/[testnet4]/[signet]/\n\
+         [regtest] sections, includeconf=FILE), and <datadir>/blvm.toml (`dbcache = 100`, `regtest = true`,\n\
+         lists for repeatable options, the same sections); -conf=FILE names one file instead (TOML when\n\
+         it ends in .toml). Options can also be set as environment variables BLVM_<NAME>\n\
+         (BLVM_DBCACHE=100). Precedence: command line > environment > network section > top of the\n\
+         file > defaults; blvm.toml wins over bitcoin.conf.\n",
     );
     s
 }
@@ -807,13 +909,69 @@ fn canonical(name: &str) -> String {
     if name == "h" || name == "?" {
         return "help".into();
     }
-    if OPTIONS.iter().any(|o| o.0 == name) {
+    if known(name) {
         return name.into();
     }
     match name.strip_prefix("no") {
-        Some(n) if OPTIONS.iter().any(|o| o.0 == n && o.1 == OptKind::Bool) => n.into(),
+        Some(n) if known(n) => n.into(),
         _ => name.into(),
     }
+}
+
+/// Whether `name` is an option blvm implements or a Core option it accepts (see [`core_args`]).
+fn known(name: &str) -> bool {
+    OPTIONS.iter().any(|o| o.0 == name) || core_args::policy(name).is_some()
+}
+
+/// Core's options that only apply to the network of the section they are in: at the top of a
+/// `bitcoin.conf` they apply to mainnet only (Core's NETWORK_ONLY flag).
+const NETWORK_ONLY: &[&str] = &["addnode", "bind", "connect", "port", "rpcbind", "rpcport", "wallet", "walletdir"];
+
+/// `bitcoin.conf` lines as settings (top level: layer 0, section: layer 1). Unknown keys and
+/// network choices inside a section are warnings, as in Core, not errors.
+fn core_conf_settings(lines: Vec<bitcoin_conf::ConfLine>, warnings: &mut Vec<String>) -> Result<Vec<(Option<String>, Setting)>, ConfigError> {
+    let mut out = Vec::new();
+    for l in lines {
+        let source = Source::File {
+            path: l.path.clone(),
+            line: Some(l.line),
+            section: l.section.clone(),
+        };
+        let c = canonical(&l.key);
+        if !known(&c) || l.key == "h" || l.key == "?" {
+            warnings.push(format!("Ignoring unknown configuration value {} ({source})", l.key));
+            continue;
+        }
+        if matches!(c.as_str(), "help" | "version" | "conf") {
+            return Err(ConfigError::At {
+                origin: source.to_string(),
+                error: Box::new(ConfigError::Core(format!(
+                    "{} cannot be set in the configuration file; use includeconf= if you want to include additional config files",
+                    l.key
+                ))),
+            });
+        }
+        if let Some(sec) = &l.section {
+            if !CONFIG_SECTIONS.iter().any(|s| s.0 == sec) {
+                warnings.push(format!("{}:{} Section [{sec}] is not recognized.", l.path.display(), l.line));
+                continue;
+            }
+            if NETWORK_KEYS.contains(&c.as_str()) {
+                warnings.push(format!("Ignoring -{} inside a network section ({source}): the network is chosen at the top of the file", l.key));
+                continue;
+            }
+        }
+        out.push((
+            l.section.clone(),
+            Setting {
+                name: l.key,
+                value: Some(l.value),
+                source,
+                layer: if l.section.is_some() { 1 } else { 0 },
+            },
+        ));
+    }
+    Ok(out)
 }
 
 /// Precedence group: the network options form one group, every other option its own.
@@ -903,7 +1061,7 @@ fn file_settings(path: &Path, text: &str) -> Result<Vec<(Option<String>, Setting
                 error: Box::new(error),
             };
             let c = canonical(key);
-            if !OPTIONS.iter().any(|o| o.0 == c) || key == "h" || key == "?" {
+            if !known(&c) || key == "h" || key == "?" {
                 return Err(at(ConfigError::Unknown(key.into())));
             }
             if matches!(c.as_str(), "help" | "version" | "conf") {
@@ -1051,30 +1209,56 @@ pub fn load_config<I: IntoIterator<Item = String>>(
         }
     }
     let datadir = highest(&settings, "datadir").map(PathBuf::from).unwrap_or_else(default_datadir);
-    let explicit = highest(&settings, "conf");
-    let conf_path = match &explicit {
-        Some(p) if Path::new(p).is_relative() => datadir.join(p),
-        Some(p) => PathBuf::from(p),
-        None => datadir.join("blvm.toml"),
+    if settings.iter().any(|s| s.name == "includeconf") {
+        return Err(ConfigError::Core(
+            "-includeconf cannot be used from commandline; -includeconf=<file> goes in the configuration file".into(),
+        ));
+    }
+    // -conf names Core's bitcoin.conf, or blvm's TOML file when it ends in .toml; without -conf
+    // both <datadir>/bitcoin.conf and <datadir>/blvm.toml are read when present (TOML last, so
+    // it wins over bitcoin.conf for single-valued options).
+    let explicit = highest(&settings, "conf").map(|p| if Path::new(&p).is_relative() { datadir.join(p) } else { PathBuf::from(p) });
+    let (core_conf, toml_conf) = match &explicit {
+        Some(p) if p.extension().is_some_and(|e| e == "toml") => (None, Some(p.clone())),
+        Some(p) => (Some(p.clone()), None),
+        None => (Some(datadir.join("bitcoin.conf")), Some(datadir.join("blvm.toml"))),
     };
     let mut sections: Vec<(String, Setting)> = Vec::new();
-    let mut config_file = None;
-    match std::fs::read_to_string(&conf_path) {
-        Ok(text) => {
-            for (section, s) in file_settings(&conf_path, &text)? {
-                match section {
-                    Some(sec) => sections.push((sec, s)),
-                    None => settings.push(s),
-                }
-            }
-            config_file = Some(conf_path);
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound && explicit.is_none() => {}
-        Err(e) => {
+    let mut config_files = Vec::new();
+    let mut warnings = Vec::new();
+    let mut file_entries = Vec::new();
+    let mut core_top_level: Vec<Setting> = Vec::new();
+    if let Some(path) = core_conf.filter(|p| explicit.is_some() || p.exists()) {
+        if explicit.is_some() && !path.exists() {
             return Err(ConfigError::File {
-                path: conf_path.display().to_string(),
-                message: format!("cannot read it: {e}"),
-            })
+                path: path.display().to_string(),
+                message: "cannot read it: No such file or directory".into(),
+            });
+        }
+        let lines = bitcoin_conf::read_with_includes(&path, &datadir, &mut warnings)?;
+        file_entries.extend(core_conf_settings(lines, &mut warnings)?);
+        core_top_level = file_entries.iter().filter(|(s, _)| s.is_none()).map(|(_, s)| s.clone()).collect();
+        config_files.push(path);
+    }
+    if let Some(conf_path) = toml_conf {
+        match std::fs::read_to_string(&conf_path) {
+            Ok(text) => {
+                file_entries.extend(file_settings(&conf_path, &text)?);
+                config_files.push(conf_path);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && explicit.is_none() => {}
+            Err(e) => {
+                return Err(ConfigError::File {
+                    path: conf_path.display().to_string(),
+                    message: format!("cannot read it: {e}"),
+                })
+            }
+        }
+    }
+    for (section, s) in file_entries {
+        match section {
+            Some(sec) => sections.push((sec, s)),
+            None => settings.push(s),
         }
     }
     // The network decides which file section applies; it is chosen first, as one group.
@@ -1093,7 +1277,24 @@ pub fn load_config<I: IntoIterator<Item = String>>(
         None => parse_args(Vec::<String>::new())?.0.network,
     };
     let section_name = CONFIG_SECTIONS.iter().find(|s| s.1 == network).map(|s| s.0).unwrap_or("main");
-    settings.extend(sections.into_iter().filter(|(sec, _)| sec == section_name).map(|(_, s)| s));
+    let in_section: Vec<Setting> = sections.into_iter().filter(|(sec, _)| sec == section_name).map(|(_, s)| s).collect();
+    if network != Network::Bitcoin {
+        // Core: a network-only option at the top of bitcoin.conf applies to mainnet only, and is an
+        // error on another network unless the command line or the network's section sets it.
+        for s in core_top_level.iter().filter(|s| NETWORK_ONLY.contains(&canonical(&s.name).as_str())) {
+            let c = canonical(&s.name);
+            let overridden = settings.iter().any(|o| o.layer >= 2 && canonical(&o.name) == c) || in_section.iter().any(|o| canonical(&o.name) == c);
+            if !overridden {
+                return Err(ConfigError::Core(format!(
+                    "Config setting for -{c} only applied on {section_name} network when in [{section_name}] section."
+                )));
+            }
+        }
+        settings.retain(|s| {
+            !(NETWORK_ONLY.contains(&canonical(&s.name).as_str()) && core_top_level.iter().any(|t| t.source == s.source && t.name == s.name))
+        });
+    }
+    settings.extend(in_section);
     let mut winner: std::collections::HashMap<String, u8> = std::collections::HashMap::new();
     for s in &settings {
         let w = winner.entry(group_of(&s.name)).or_insert(s.layer);
@@ -1105,7 +1306,8 @@ pub fn load_config<I: IntoIterator<Item = String>>(
         .collect();
     chosen.sort_by_key(|s| s.layer);
     let (mut cfg, command) = parse_args(chosen.iter().map(Setting::arg).chain(positional)).map_err(|e| attribute(e, &chosen))?;
-    cfg.config_file = config_file;
+    cfg.config_files = config_files;
+    cfg.warnings = warnings;
     Ok((cfg, command))
 }
 

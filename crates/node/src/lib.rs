@@ -3,6 +3,7 @@
 
 pub mod chain;
 pub mod chainstate;
+pub mod clock;
 pub mod config;
 pub mod datadir;
 pub mod import;

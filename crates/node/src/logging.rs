@@ -106,8 +106,8 @@ impl<'a> MakeWriter<'a> for ConsoleWriter {
 /// What [`init`] sets up.
 #[derive(Debug, Clone)]
 pub struct LogSettings {
-    /// `debug.log`.
-    pub file: PathBuf,
+    /// `debug.log` (None: no log file, `-nodebuglogfile`).
+    pub file: Option<PathBuf>,
     /// Rotate above this many bytes (0: never).
     pub max_bytes: u64,
     /// Rotated files kept.
@@ -116,40 +116,138 @@ pub struct LogSettings {
     pub console: bool,
     /// `-debug` values: categories, `1`/`all`, `0`/`none`.
     pub debug: Vec<String>,
+    /// `-debugexclude` categories.
+    pub exclude: Vec<String>,
+    /// `-loglevel` values (`trace`, `net:trace`).
+    pub levels: Vec<String>,
+    /// Line format.
+    pub format: crate::config::LogFormat,
 }
 
-/// The tracing filter for `-debug` values: `info` plus `debug` for each category's targets
-/// (`blvm::<cat>` and `blvm_node::<cat>`); `1`/`all` is debug everywhere; `0`/`none` resets.
-pub fn filter_directives(debug: &[String]) -> String {
+/// The crates whose logs `-debug=1` turns up (dependencies stay at info).
+const OUR_CRATES: &[&str] = &["blvm", "blvm_node", "blvm_module"];
+
+/// The tracing filter for `-debug`, `-debugexclude` and `-loglevel`, as Core combines them:
+/// categories before the last `0`/`none` are disregarded; `1`/`all` enables every category of
+/// blvm's crates; an excluded category stays at info; enabled categories log at the global
+/// `-loglevel` (debug unless given) or at their own `<category>:<level>`.
+pub fn filter_directives(debug: &[String], exclude: &[String], levels: &[String]) -> String {
+    let last_none = debug.iter().rposition(|d| d == "0" || d == "none");
+    let active = &debug[last_none.map(|i| i + 1).unwrap_or(0)..];
+    let global = levels.iter().filter(|l| !l.contains(':')).last().map(String::as_str).unwrap_or("debug");
+    let level_of = |cat: &str| {
+        levels
+            .iter()
+            .filter_map(|l| l.split_once(':'))
+            .filter(|(c, _)| crate::config::logopts_targets(c).is_some_and(|t| t.contains(&cat)))
+            .map(|(_, l)| l)
+            .last()
+            .unwrap_or(global)
+    };
     let mut filter = String::from("info");
-    for d in debug {
-        match d.as_str() {
-            "1" | "all" => filter = "debug".into(),
-            "0" | "none" => filter = "info".into(),
-            cat => filter.push_str(&format!(",blvm::{cat}=debug,blvm_node::{cat}=debug")),
+    let push = |filter: &mut String, cat: &str, level: &str| filter.push_str(&format!(",blvm::{cat}={level},blvm_node::{cat}={level}"));
+    if active.iter().any(|d| d == "1" || d == "all") {
+        for c in OUR_CRATES {
+            filter.push_str(&format!(",{c}={global}"));
+        }
+        for cat in crate::config::BLVM_CATEGORIES {
+            if level_of(cat) != global {
+                push(&mut filter, cat, level_of(cat));
+            }
+        }
+    } else {
+        for d in active {
+            for cat in crate::config::logopts_targets(d).unwrap_or_default() {
+                push(&mut filter, cat, level_of(cat));
+            }
+        }
+    }
+    for d in exclude {
+        for cat in crate::config::logopts_targets(d).unwrap_or_default() {
+            push(&mut filter, cat, "info");
         }
     }
     filter
 }
 
-/// Installs the global subscriber: rotating `debug.log`, and stderr when `console` (progress lines
-/// stay off the console while a live bar shows them).
-pub fn init(s: &LogSettings) -> io::Result<()> {
-    if let Some(dir) = s.file.parent() {
-        std::fs::create_dir_all(dir)?;
+/// Core's timestamps: UTC, ISO 8601, seconds or microseconds, or none at all.
+#[derive(Debug, Clone, Copy)]
+pub struct CoreTime {
+    /// Print a timestamp.
+    pub enabled: bool,
+    /// With microseconds.
+    pub micros: bool,
+}
+
+impl tracing_subscriber::fmt::time::FormatTime for CoreTime {
+    fn format_time(&self, w: &mut tracing_subscriber::fmt::format::Writer<'_>) -> std::fmt::Result {
+        if !self.enabled {
+            return Ok(());
+        }
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+        let secs = now.as_secs() as i64;
+        let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+        let (y, m, d) = civil_from_days(days);
+        write!(w, "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}", rem / 3600, rem / 60 % 60, rem % 60)?;
+        if self.micros {
+            write!(w, ".{:06}", now.subsec_micros())?;
+        }
+        write!(w, "Z")
     }
-    let file = RotatingFile::open(&s.file, s.max_bytes, s.keep)?;
-    let file_layer = tracing_subscriber::fmt::layer().with_ansi(false).with_writer(Mutex::new(file));
+}
+
+/// Gregorian date of a day count since 1970-01-01 (Howard Hinnant's algorithm).
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (yoe + era * 400 + i64::from(m <= 2), m, d)
+}
+
+/// Installs the global subscriber: rotating `debug.log` (unless disabled), and stderr when
+/// `console` (progress lines stay off the console while a live bar shows them).
+pub fn init(s: &LogSettings) -> io::Result<()> {
+    let timer = CoreTime {
+        enabled: s.format.timestamps,
+        micros: s.format.micros,
+    };
+    let file_layer = match &s.file {
+        Some(path) => {
+            if let Some(dir) = path.parent() {
+                std::fs::create_dir_all(dir)?;
+            }
+            let file = RotatingFile::open(path, s.max_bytes, s.keep)?;
+            Some(
+                tracing_subscriber::fmt::layer()
+                    .with_ansi(false)
+                    .with_timer(timer)
+                    .with_thread_names(s.format.thread_names)
+                    .with_file(s.format.source_locations)
+                    .with_line_number(s.format.source_locations)
+                    .with_writer(Mutex::new(file)),
+            )
+        }
+        None => None,
+    };
     let console = s.console.then(|| {
         tracing_subscriber::fmt::layer()
             .with_ansi(false)
+            .with_timer(timer)
+            .with_thread_names(s.format.thread_names)
+            .with_file(s.format.source_locations)
+            .with_line_number(s.format.source_locations)
             .with_writer(ConsoleWriter)
             .with_filter(tracing_subscriber::filter::filter_fn(|m| {
                 !(crate::progress::bar_enabled() && m.target() == "blvm::progress")
             }))
     });
-    let filter =
-        tracing_subscriber::EnvFilter::try_new(filter_directives(&s.debug)).unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let filter = tracing_subscriber::EnvFilter::try_new(filter_directives(&s.debug, &s.exclude, &s.levels))
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let _ = tracing_subscriber::registry()
         .with(filter)
         .with(file_layer)
@@ -202,12 +300,26 @@ mod tests {
 
     #[test]
     fn debug_categories_become_directives() {
-        assert_eq!(filter_directives(&[]), "info");
-        assert_eq!(filter_directives(&["net".into()]), "info,blvm::net=debug,blvm_node::net=debug");
-        assert_eq!(filter_directives(&["modules".into(), "all".into()]), "debug");
+        let f = |d: &[&str], x: &[&str], l: &[&str]| {
+            let v = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+            filter_directives(&v(d), &v(x), &v(l))
+        };
+        assert_eq!(f(&[], &[], &[]), "info");
+        assert_eq!(f(&["net"], &[], &[]), "info,blvm::net=debug,blvm_node::net=debug");
+        assert_eq!(f(&["modules", "all"], &[], &[]), "info,blvm=debug,blvm_node=debug,blvm_module=debug");
+        assert_eq!(f(&["1", "none", "rpc"], &[], &[]), "info,blvm::rpc=debug,blvm_node::rpc=debug");
+        // Core's names map onto blvm's categories; exclusions win; levels apply per category.
+        assert_eq!(f(&["coindb"], &[], &["trace"]), "info,blvm::store=trace,blvm_node::store=trace");
         assert_eq!(
-            filter_directives(&["1".into(), "none".into(), "rpc".into()]),
-            "info,blvm::rpc=debug,blvm_node::rpc=debug"
+            f(&["1"], &["leveldb"], &["net:trace"]),
+            "info,blvm=debug,blvm_node=debug,blvm_module=debug,blvm::net=trace,blvm_node::net=trace,blvm::store=info,blvm_node::store=info"
         );
+    }
+
+    #[test]
+    fn core_timestamps() {
+        assert_eq!(civil_from_days(0), (1970, 1, 1));
+        assert_eq!(civil_from_days(20_790), (2026, 12, 3));
+        assert_eq!(civil_from_days(11_016), (2000, 2, 29));
     }
 }

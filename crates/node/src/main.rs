@@ -13,7 +13,7 @@ fn init_logging(cfg: &NodeConfig) -> anyhow::Result<()> {
     use std::io::IsTerminal;
     let net_dir = cfg.net_dir();
     std::fs::create_dir_all(&net_dir).with_context(|| format!("creating {}", net_dir.display()))?;
-    let log_path = net_dir.join("debug.log");
+    let log_path = cfg.debug_log_file.as_ref().map(|f| net_dir.join(f));
     blvm_node::progress::enable_bar(cfg.printtoconsole && std::io::stderr().is_terminal());
     blvm_node::logging::init(&blvm_node::logging::LogSettings {
         file: log_path.clone(),
@@ -21,10 +21,23 @@ fn init_logging(cfg: &NodeConfig) -> anyhow::Result<()> {
         keep: cfg.number("logmaxfiles") as usize,
         console: cfg.printtoconsole,
         debug: cfg.debug.clone(),
+        exclude: cfg.debug_exclude.clone(),
+        levels: cfg.log_level.clone(),
+        format: cfg.log_format,
     })
-    .with_context(|| format!("opening {}", log_path.display()))?;
-    if let Some(f) = &cfg.config_file {
-        tracing::info!(file = %f.display(), "read configuration file");
+    .map_err(|e| {
+        // Core's wording, which scripts and Core's tests match.
+        let shown = log_path.as_ref().map(|p| p.display().to_string()).unwrap_or_default();
+        anyhow::anyhow!("Could not open debug log file {shown}: {e}")
+    })?;
+    for f in &cfg.config_files {
+        tracing::info!("Config file: {}", f.display());
+    }
+    for w in &cfg.warnings {
+        tracing::warn!("{w}");
+    }
+    if !cfg.ignored.is_empty() {
+        tracing::info!("Bitcoin Core options accepted but not implemented by blvm-node, ignored: {}", cfg.ignored.join(" "));
     }
     Ok(())
 }
@@ -96,6 +109,15 @@ async fn run(cfg: NodeConfig) -> anyhow::Result<()> {
     settings.chain = chain_settings(&cfg);
     settings.lifecycle = lifecycle_settings(&cfg);
     settings.mempool.max_size_bytes = cfg.number("maxmempool") * 1_000_000;
+    settings.mempool.persist = cfg.persist_mempool;
+    settings.mempool.expiry = Duration::from_secs(cfg.number("mempoolexpiry") * 3600);
+    blvm_node::p2p::set_user_agent_comments(cfg.ua_comments.clone());
+    if cfg.mocktime != 0 {
+        if cfg.network != bitcoin::Network::Regtest {
+            anyhow::bail!("-mocktime is for regression testing (-regtest mode) only");
+        }
+        blvm_node::clock::set_mocktime(cfg.mocktime)?;
+    }
     settings.allow_unauthenticated_modules = cfg.allow_unauth_modules;
     settings.module_max_frame = cfg.number("modulemaxframe").min(u64::from(u32::MAX)) as u32;
     settings.load_blocks = cfg.loadblock.clone();
@@ -108,7 +130,9 @@ async fn run(cfg: NodeConfig) -> anyhow::Result<()> {
         p2p.progress_interval = Duration::from_millis(*ms);
     }
     // Core-like layout: <datadir>/<network>/{blocks,chainstate,modules,debug.log,.cookie,.lock}.
-    std::fs::create_dir_all(cfg.net_dir().join("modules")).context("creating the modules directory")?;
+    // Core's datadir has an empty wallets/ even without a wallet, and tools (Core's test framework
+    // among them) expect it; modules/ is created by the operator when there are modules to install.
+    std::fs::create_dir_all(cfg.net_dir().join("wallets")).context("creating the wallets directory")?;
     if cfg.server {
         settings.rpc = Some(blvm_node::rpc::server::settings_from_config(&cfg, settings.params.rpc_port).map_err(anyhow::Error::msg)?);
     }
@@ -121,6 +145,13 @@ async fn run(cfg: NodeConfig) -> anyhow::Result<()> {
             return Err(anyhow::Error::new(e).context("starting the node"));
         }
     };
+    // Core's PID file (bitcoind.pid in the network directory unless -pid/-nopid say otherwise).
+    let pid_file = cfg.pid_file.as_ref().map(|p| cfg.net_dir().join(p));
+    if let Some(p) = &pid_file {
+        if let Err(e) = std::fs::write(p, format!("{}\n", std::process::id())) {
+            tracing::warn!("Unable to create the PID file '{}': {e}", p.display());
+        }
+    }
     let reason = tokio::select! {
         _ = sigint.recv() => ShutdownReason::Signal,
         _ = sigterm.recv() => ShutdownReason::Signal,
@@ -137,6 +168,9 @@ async fn run(cfg: NodeConfig) -> anyhow::Result<()> {
     });
     let report = node.shutdown(reason.clone()).await;
     second.abort();
+    if let Some(p) = &pid_file {
+        let _ = std::fs::remove_file(p);
+    }
     if !report.flush_ok {
         anyhow::bail!("final chainstate flush failed");
     }

@@ -628,7 +628,7 @@ fn datadir_layout_and_utc_timestamps() {
     for f in [".lock", ".cookie", "debug.log", "modules.sock"] {
         assert!(net.join(f).exists(), "missing {f}");
     }
-    for d in ["blocks", "chainstate", "modules"] {
+    for d in ["blocks", "chainstate", "wallets"] {
         assert!(net.join(d).is_dir(), "missing {d}/");
     }
     let log = n.log();

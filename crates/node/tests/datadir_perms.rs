@@ -52,7 +52,7 @@ fn datadir_files_are_private_unless_sysperms() {
         .iter()
         .map(|(p, _)| p.strip_prefix(n.net_dir()).unwrap().display().to_string())
         .collect();
-    for want in [".cookie", "debug.log", "modules.sock", "modules", ".lock", "blocks", "chainstate"] {
+    for want in [".cookie", "debug.log", "modules.sock", "wallets", ".lock", "blocks", "chainstate"] {
         assert!(names.iter().any(|n| n == want), "{want} missing from {names:?}");
     }
     for (p, m) in &all {

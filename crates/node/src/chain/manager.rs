@@ -76,20 +76,13 @@ pub struct ChainSettings {
     pub blockfilterindex: bool,
 }
 
-fn system_clock() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
-}
-
 impl Default for ChainSettings {
     fn default() -> Self {
         ChainSettings {
             dbcache_bytes: 450 * 1024 * 1024,
             script_threads: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
             max_block_file_size: DEFAULT_MAX_FILE_SIZE,
-            clock: system_clock,
+            clock: crate::clock::unix_now,
             coinbase_maturity: COINBASE_MATURITY,
             txindex: false,
             blockfilterindex: false,

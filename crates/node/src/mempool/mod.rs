@@ -31,13 +31,6 @@ use std::time::Duration;
 /// File name of the mempool dump inside the network directory.
 pub const MEMPOOL_DAT: &str = "mempool.dat";
 
-fn system_clock() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
-}
-
 /// Mempool policy settings (Core's defaults as of v30).
 #[derive(Debug, Clone)]
 pub struct MempoolSettings {
@@ -82,7 +75,7 @@ impl Default for MempoolSettings {
             require_standard: true,
             limits: Limits::default(),
             persist: true,
-            clock: system_clock,
+            clock: crate::clock::unix_now,
         }
     }
 }

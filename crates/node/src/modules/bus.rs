@@ -240,10 +240,7 @@ impl AckWaiter {
 }
 
 fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
+    crate::clock::unix_now_ms()
 }
 
 impl EventBus {

@@ -2,7 +2,6 @@
 
 use std::collections::HashMap;
 use std::sync::Mutex;
-use std::time::SystemTime;
 
 /// One module's most recent self-assessment.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -24,10 +23,7 @@ pub struct HealthRegistry {
 impl HealthRegistry {
     /// Records a report.
     pub fn report(&self, module: &str, healthy: bool, report: Option<String>) {
-        let reported_at = SystemTime::now()
-            .duration_since(SystemTime::UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or(0);
+        let reported_at = crate::clock::unix_now().max(0) as u64;
         self.map.lock().unwrap_or_else(|p| p.into_inner()).insert(
             module.to_string(),
             ModuleHealth {

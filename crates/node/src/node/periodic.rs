@@ -195,10 +195,7 @@ impl Node {
 }
 
 fn unix_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
+    crate::clock::unix_now().max(0) as u64
 }
 
 async fn disk_monitor(node: Arc<Node>, mut stop: watch::Receiver<bool>) {

@@ -121,10 +121,7 @@ pub struct BanList {
 
 /// Current UNIX time in seconds.
 pub fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
+    crate::clock::unix_now()
 }
 
 impl BanList {

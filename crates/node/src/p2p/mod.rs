@@ -44,9 +44,20 @@ pub const MIN_PEER_PROTO_VERSION: u32 = 31800;
 pub const WTXID_RELAY_VERSION: u32 = 70016;
 /// The version from which peers understand `sendheaders` (BIP130).
 pub const SENDHEADERS_VERSION: u32 = 70012;
-/// Our user agent.
+/// `-uacomment` values, set once at startup (the user agent is process-wide, as Core's).
+static UA_COMMENTS: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+
+/// Sets the `-uacomment` values shown in our user agent; only the first call has an effect.
+pub fn set_user_agent_comments(comments: Vec<String>) {
+    let _ = UA_COMMENTS.set(comments);
+}
+
+/// Our user agent, in BIP14 form with comments as Core: `/blvm:0.1.0(c1; c2)/`.
 pub fn user_agent() -> String {
-    format!("/blvm:{}/", env!("CARGO_PKG_VERSION"))
+    match UA_COMMENTS.get().filter(|c| !c.is_empty()) {
+        Some(c) => format!("/blvm:{}({})/", env!("CARGO_PKG_VERSION"), c.join("; ")),
+        None => format!("/blvm:{}/", env!("CARGO_PKG_VERSION")),
+    }
 }
 
 /// Settings of the P2P layer (from `-listen -port -bind -connect -addnode -seednode

@@ -1,4 +1,4 @@
-//! Control methods: help, stop, uptime, getmemoryinfo, getrpcinfo.
+//! Control methods: help, stop, uptime, getmemoryinfo, getrpcinfo, setmocktime.
 
 use super::super::error::{code, RpcError};
 use super::super::params::Params;
@@ -70,4 +70,36 @@ pub fn rpcinfo(node: &Arc<Node>) -> Value {
     let log = node.settings().net_dir.join("debug.log");
     let log = std::path::absolute(&log).unwrap_or(log);
     json!({"active_commands": active, "logpath": log.display().to_string()})
+}
+
+/// `setmocktime timestamp`: replaces the node's clock with `timestamp` (0 returns to the system
+/// clock), as Core; regtest only, because every time rule of the node follows it.
+pub fn setmocktime(node: &Arc<Node>, p: &Params) -> Result<Value, RpcError> {
+    if node.settings().params.network != bitcoin::Network::Regtest {
+        return Err(RpcError::new(code::MISC_ERROR, "setmocktime is for regression testing (-regtest mode) only"));
+    }
+    let t = p.i64(0)?;
+    crate::clock::set_mocktime(t).map_err(|e| RpcError::new(code::INVALID_PARAMETER, e.to_string()))?;
+    Ok(Value::Null)
+}
+
+/// `echo`/`echojson`: returns the parameters as given (Core's test helpers for argument passing).
+pub fn echo(params: Option<&Value>) -> Result<Value, RpcError> {
+    match params {
+        Some(Value::Array(a)) => Ok(Value::Array(a.clone())),
+        Some(Value::Object(o)) => {
+            let mut out = Vec::new();
+            for i in 0..10 {
+                match o.get(&format!("arg{i}")) {
+                    Some(v) => {
+                        out.resize(i, Value::Null);
+                        out.push(v.clone());
+                    }
+                    None => continue,
+                }
+            }
+            Ok(Value::Array(out))
+        }
+        _ => Ok(Value::Array(Vec::new())),
+    }
 }

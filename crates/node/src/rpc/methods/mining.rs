@@ -20,10 +20,7 @@ use std::sync::Arc;
 pub const DEFAULT_MAX_TRIES: u64 = 1_000_000;
 
 fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
+    crate::clock::unix_now()
 }
 
 fn network(node: &Arc<Node>) -> Network {

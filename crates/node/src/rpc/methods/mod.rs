@@ -109,6 +109,10 @@ pub const METHODS: &[(&str, &str, &[&str])] = &[
     ("uptime", "Control", &[]),
     ("getmemoryinfo", "Control", &["mode"]),
     ("getrpcinfo", "Control", &[]),
+    ("setmocktime", "Control", &["timestamp"]),
+    ("syncwithvalidationinterfacequeue", "Control", &[]),
+    ("echo", "Control", &["arg0", "arg1", "arg2", "arg3", "arg4", "arg5", "arg6", "arg7", "arg8", "arg9"]),
+    ("echojson", "Control", &["arg0", "arg1", "arg2", "arg3", "arg4", "arg5", "arg6", "arg7", "arg8", "arg9"]),
     ("listmodules", "Modules", &[]),
     ("loadmodule", "Modules", &["name"]),
     ("unloadmodule", "Modules", &["name"]),
@@ -132,6 +136,10 @@ pub async fn dispatch(node: &Arc<Node>, method: &str, params: Option<&Value>) ->
         "stop" => control::stop(node),
         "uptime" => Ok(control::uptime(node)),
         "getmemoryinfo" => Ok(control::memory_info()),
+        "setmocktime" => control::setmocktime(node, &p),
+        // Chain and mempool notifications are delivered before the call that caused them returns.
+        "syncwithvalidationinterfacequeue" => Ok(Value::Null),
+        "echo" | "echojson" => control::echo(params),
         "listmodules" | "loadmodule" | "unloadmodule" | "reloadmodule" => node_ops::modules(node, method, &p).await,
         "flushchainstate" | "gethealth" | "runmaintenance" | "cleanupdata" | "pruneblockchain" => {
             node_ops::maintenance(node, method, &p).await

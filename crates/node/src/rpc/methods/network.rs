@@ -70,10 +70,7 @@ pub async fn call(node: &Arc<Node>, method: &str, p: &Params) -> Result<Value, R
         "getpeerinfo" => Ok(peerinfo(&*net(node)?)),
         "getnettotals" => {
             let n = net(node)?;
-            let ms = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_millis() as u64)
-                .unwrap_or(0);
+            let ms = crate::clock::unix_now_ms();
             Ok(json!({
                 "totalbytesrecv": n.totals().recv.load(Ordering::Relaxed),
                 "totalbytessent": n.totals().sent.load(Ordering::Relaxed),
