@@ -13,23 +13,19 @@ mod node_proc;
 #[path = "support/p2p_peer.rs"]
 mod p2p_peer;
 
-use bitcoin::consensus::serialize;
+use bitcoin::consensus::encode::serialize_hex;
 use bitcoin::{Address, Amount, Network, OutPoint, Transaction, TxOut, Txid};
 use p2p_peer::{rpc, rpc_raw};
 use serde_json::{json, Value};
 use std::str::FromStr;
 use std::time::Duration;
 
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
-}
-
 fn sat(v: &Value) -> i64 {
     (v.as_f64().unwrap() * 1e8).round() as i64
 }
 
 fn txhex(tx: &Transaction) -> String {
-    hex(&serialize(tx))
+    serialize_hex(tx)
 }
 
 /// A one-output transaction spending `prevs` (P2WSH(OP_TRUE) outputs worth `value` in total),
@@ -44,6 +40,19 @@ fn pay(prevs: &[OutPoint], value: u64, fee: u64) -> Transaction {
             script_pubkey: payout,
         }],
     )
+}
+
+/// Two parents spending `a` and `b` (each worth `value`, paying 2,000 sat) and a child of
+/// both paying 3,000 sat.
+fn two_parents_and_child(a: OutPoint, b: OutPoint, value: u64) -> [Transaction; 3] {
+    let p1 = pay(&[a], value, 2_000);
+    let p2 = pay(&[b], value, 2_000);
+    let kid = pay(
+        &[OutPoint::new(p1.compute_txid(), 0), OutPoint::new(p2.compute_txid(), 0)],
+        2 * value - 4_000,
+        3_000,
+    );
+    [p1, p2, kid]
 }
 
 /// The error code and message of a failed call.
@@ -342,13 +351,7 @@ fn submitpackage_child_pays_for_a_parent_below_the_minimum_relay_fee() {
     assert_eq!(r["tx-results"][&cw]["vsize"], json!(cv));
 
     // A child with parents spending the same coin: conflict-in-package, nothing validated.
-    let p1 = pay(&[coin(2)], f.per_output, 1_000);
-    let p2 = pay(&[coin(2)], f.per_output, 2_000);
-    let kid = pay(
-        &[OutPoint::new(p1.compute_txid(), 0), OutPoint::new(p2.compute_txid(), 0)],
-        2 * f.per_output - 3_000,
-        5_000,
-    );
+    let [p1, p2, kid] = two_parents_and_child(coin(2), coin(2), f.per_output);
     let r = rpc(&n, port, "submitpackage", json!([[txhex(&p1), txhex(&p2), txhex(&kid)]]));
     assert_eq!(r["package_msg"], json!("conflict-in-package"));
     for tx in [&p1, &p2, &kid] {
@@ -359,13 +362,7 @@ fn submitpackage_child_pays_for_a_parent_below_the_minimum_relay_fee() {
     }
 
     // Two ordinary parents and a child: each parent passes alone (effective-includes itself).
-    let q1 = pay(&[coin(3)], f.per_output, 2_000);
-    let q2 = pay(&[coin(4)], f.per_output, 2_000);
-    let qk = pay(
-        &[OutPoint::new(q1.compute_txid(), 0), OutPoint::new(q2.compute_txid(), 0)],
-        2 * f.per_output - 4_000,
-        3_000,
-    );
+    let [q1, q2, qk] = two_parents_and_child(coin(3), coin(4), f.per_output);
     let r = rpc(&n, port, "submitpackage", json!([[txhex(&q1), txhex(&q2), txhex(&qk)]]));
     assert_eq!(r["package_msg"], json!("success"), "{r}");
     let q1w = q1.compute_wtxid().to_string();

@@ -1001,4 +1001,44 @@ mod tests {
         assert_eq!(order, vec![cid, bid, aid, pid]);
         pool.check_invariants().unwrap();
     }
+
+    #[test]
+    fn prioritise_moves_aggregates_and_scores_and_applies_to_later_entries() {
+        let mut pool = Pool::new();
+        let root = OutPoint {
+            txid: Txid::from_byte_array([2; 32]),
+            vout: 0,
+        };
+        let p = tx(&[root], 1, 1);
+        let pid = p.compute_txid();
+        let c = tx(&[OutPoint { txid: pid, vout: 0 }], 1, 2);
+        let cid = c.compute_txid();
+        // A delta recorded before the transaction arrives.
+        pool.prioritise(&cid, 4_000);
+        let e = entry(&mut pool, p, 1_000, 1_000, 0);
+        pool.add(e);
+        let e = entry(&mut pool, c, 500, 500, 0);
+        pool.add(e);
+        assert_eq!(pool.get(&cid).map(|e| e.modified_fee()), Some(4_500));
+        assert_eq!(pool.descendant_stats(&pid).fee, 5_500);
+        pool.check_invariants().unwrap();
+        // In-pool changes, including below zero (floored) and back to nothing.
+        pool.prioritise(&pid, -3_000);
+        assert_eq!(pool.descendant_stats(&pid).fee, 4_500);
+        assert_eq!(pool.ancestor_stats(&cid).fee, 4_500);
+        pool.check_invariants().unwrap();
+        pool.prioritise(&pid, 3_000);
+        pool.prioritise(&cid, -4_000);
+        assert!(pool.deltas().is_empty());
+        assert_eq!(pool.descendant_stats(&pid).fee, 1_500);
+        pool.check_invariants().unwrap();
+        // Mining forgets a delta; replacement does not.
+        pool.prioritise(&pid, 10);
+        pool.prioritise(&cid, 20);
+        pool.remove_with_descendants(&cid);
+        let ptx = (*pool.get(&pid).unwrap().tx).clone();
+        pool.remove_for_block(&[ptx]);
+        assert_eq!(pool.deltas(), vec![(cid, 20)]);
+        pool.check_invariants().unwrap();
+    }
 }
