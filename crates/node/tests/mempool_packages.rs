@@ -42,14 +42,14 @@ fn pay(prevs: &[OutPoint], value: u64, fee: u64) -> Transaction {
     )
 }
 
-/// Two parents spending `a` and `b` (each worth `value`, paying 2,000 sat) and a child of
-/// both paying 3,000 sat.
-fn two_parents_and_child(a: OutPoint, b: OutPoint, value: u64) -> [Transaction; 3] {
+/// Two parents spending `a` and `b` (each worth `value`, paying 2,000 and `fee2` sat) and a
+/// child of both paying 3,000 sat.
+fn two_parents_and_child(a: OutPoint, b: OutPoint, value: u64, fee2: u64) -> [Transaction; 3] {
     let p1 = pay(&[a], value, 2_000);
-    let p2 = pay(&[b], value, 2_000);
+    let p2 = pay(&[b], value, fee2);
     let kid = pay(
         &[OutPoint::new(p1.compute_txid(), 0), OutPoint::new(p2.compute_txid(), 0)],
-        2 * value - 4_000,
+        2 * value - 2_000 - fee2,
         3_000,
     );
     [p1, p2, kid]
@@ -351,7 +351,7 @@ fn submitpackage_child_pays_for_a_parent_below_the_minimum_relay_fee() {
     assert_eq!(r["tx-results"][&cw]["vsize"], json!(cv));
 
     // A child with parents spending the same coin: conflict-in-package, nothing validated.
-    let [p1, p2, kid] = two_parents_and_child(coin(2), coin(2), f.per_output);
+    let [p1, p2, kid] = two_parents_and_child(coin(2), coin(2), f.per_output, 2_500);
     let r = rpc(&n, port, "submitpackage", json!([[txhex(&p1), txhex(&p2), txhex(&kid)]]));
     assert_eq!(r["package_msg"], json!("conflict-in-package"));
     for tx in [&p1, &p2, &kid] {
@@ -362,7 +362,7 @@ fn submitpackage_child_pays_for_a_parent_below_the_minimum_relay_fee() {
     }
 
     // Two ordinary parents and a child: each parent passes alone (effective-includes itself).
-    let [q1, q2, qk] = two_parents_and_child(coin(3), coin(4), f.per_output);
+    let [q1, q2, qk] = two_parents_and_child(coin(3), coin(4), f.per_output, 2_000);
     let r = rpc(&n, port, "submitpackage", json!([[txhex(&q1), txhex(&q2), txhex(&qk)]]));
     assert_eq!(r["package_msg"], json!("success"), "{r}");
     let q1w = q1.compute_wtxid().to_string();
