@@ -74,6 +74,7 @@ fn fill(n: usize) -> Pool {
                 spends_coinbase: false,
                 parents: BTreeSet::new(),
                 children: BTreeSet::new(),
+                delta: 0,
             };
             pool.add(e);
             prev = OutPoint { txid, vout: 0 };

@@ -4,7 +4,7 @@
 //! rules, replacement rules, consensus scripts through Core's interpreter, the structural policy
 //! script rules, then admission and size limiting.
 
-use super::entry::{fee_at, feerate_per_kvb, virtual_size, MempoolEntry, DEFAULT_BYTES_PER_SIGOP};
+use super::entry::{fee_at, feerate_per_kvb, modified_fee, virtual_size, MempoolEntry, DEFAULT_BYTES_PER_SIGOP};
 use super::policy::{self, PolicyRules};
 use super::pool::{Pool, RemovalReason};
 use super::MempoolSettings;
@@ -62,6 +62,8 @@ pub struct Accepted {
     pub vsize: u64,
     /// Fee in satoshis.
     pub fee: u64,
+    /// Fee plus its prioritisetransaction delta (floored at 0).
+    pub modified_fee: u64,
     /// Transactions it replaced (direct conflicts and their descendants).
     pub replaced: Vec<Txid>,
 }
@@ -242,16 +244,11 @@ pub fn accept_tx(
     if sigops > policy::MAX_STANDARD_TX_SIGOPS_COST {
         return Err(Reject::new("bad-txns-too-many-sigops", format!("{sigops}")));
     }
+    // Feerate floors and replacement rules use the modified fee (prioritisetransaction).
+    let delta = pool.delta_of(&txid);
+    let modified = modified_fee(fee, delta);
     if !opts.bypass_limits {
-        let min = pool.min_fee(settings.max_size_bytes, settings.incremental_relay_feerate, now);
-        let reject_fee = fee_at(min, vsize);
-        if reject_fee > 0 && fee < reject_fee {
-            return Err(Reject::new("mempool min fee not met", format!("{fee} < {reject_fee}")));
-        }
-        let relay_fee = fee_at(settings.min_relay_feerate, vsize);
-        if fee < relay_fee {
-            return Err(Reject::new("min relay fee not met", format!("{fee} < {relay_fee}")));
-        }
+        check_feerate_floor(pool, settings, now, modified, vsize)?;
     }
     // Package limits (with Core's RBF allowance: a single conflict's descendants will go).
     let parents = pool.parents_of(&tx);
@@ -275,7 +272,7 @@ pub fn accept_tx(
     let to_evict = if conflicts.is_empty() {
         BTreeSet::new()
     } else {
-        pool.check_replacement(&tx, &txid, fee, vsize, &conflicts, settings.incremental_relay_feerate)?
+        pool.check_replacement(&tx, &txid, modified, vsize, &conflicts, settings.incremental_relay_feerate)?
     };
     // Scripts: Core's interpreter with the consensus flags of the next block, then the
     // policy rules that can be checked structurally.
@@ -299,6 +296,7 @@ pub fn accept_tx(
         wtxid,
         vsize,
         fee,
+        modified_fee: modified,
         replaced: to_evict.iter().copied().collect(),
     };
     if opts.test_accept {
@@ -328,6 +326,7 @@ pub fn accept_tx(
         spends_coinbase,
         parents: BTreeSet::new(),
         children: BTreeSet::new(),
+        delta,
     };
     pool.add(entry);
     events.push(PoolEvent::Added { txid, wtxid, fee, vsize });
@@ -338,6 +337,21 @@ pub fn accept_tx(
         }
     }
     Ok(accepted)
+}
+
+/// Core's CheckFeeRate: `fee` for `vsize` must meet the mempool minimum and the minimum relay
+/// feerate.
+pub fn check_feerate_floor(pool: &mut Pool, settings: &MempoolSettings, now: i64, fee: u64, vsize: u64) -> Result<(), Reject> {
+    let min = pool.min_fee(settings.max_size_bytes, settings.incremental_relay_feerate, now);
+    let reject_fee = fee_at(min, vsize);
+    if reject_fee > 0 && fee < reject_fee {
+        return Err(Reject::new("mempool min fee not met", format!("{fee} < {reject_fee}")));
+    }
+    let relay_fee = fee_at(settings.min_relay_feerate, vsize);
+    if fee < relay_fee {
+        return Err(Reject::new("min relay fee not met", format!("{fee} < {relay_fee}")));
+    }
+    Ok(())
 }
 
 /// Core's LimitMempoolSize: expiry, then eviction down to the size limit.

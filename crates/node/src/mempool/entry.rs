@@ -33,6 +33,11 @@ pub fn fee_at(rate_per_kvb: u64, vsize: u64) -> u64 {
     }
 }
 
+/// `fee + delta`, floored at 0 (a negative modified fee sorts as a zero fee).
+pub fn modified_fee(fee: u64, delta: i64) -> u64 {
+    (i128::from(fee) + i128::from(delta)).clamp(0, i128::from(u64::MAX)) as u64
+}
+
 /// True when `fee_a / size_a > fee_b / size_b`, compared exactly.
 pub fn feerate_gt(fee_a: u64, size_a: u64, fee_b: u64, size_b: u64) -> bool {
     u128::from(fee_a) * u128::from(size_b.max(1)) > u128::from(fee_b) * u128::from(size_a.max(1))
@@ -67,9 +72,17 @@ pub struct MempoolEntry {
     pub parents: BTreeSet<Txid>,
     /// In-mempool transactions spending this one.
     pub children: BTreeSet<Txid>,
+    /// Fee delta from prioritisetransaction (satoshis, may be negative).
+    pub delta: i64,
 }
 
 impl MempoolEntry {
+    /// Core's modified fee: the fee plus the prioritisetransaction delta. Scores and aggregates
+    /// are unsigned, so a delta that would make it negative counts as 0 there.
+    pub fn modified_fee(&self) -> u64 {
+        modified_fee(self.fee, self.delta)
+    }
+
     /// Approximate memory this entry takes (transaction bytes plus bookkeeping), the unit of
     /// the `-maxmempool` limit.
     pub fn usage(&self) -> u64 {

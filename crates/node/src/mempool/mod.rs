@@ -5,6 +5,8 @@
 //! Lock order: the chain mutex first, then the pool mutex.
 
 pub mod accept;
+pub mod cluster;
+pub mod package;
 pub mod entry;
 pub mod persist;
 pub mod policy;
@@ -106,6 +108,39 @@ pub struct LoadReport {
     pub expired: u64,
     /// Already in the pool.
     pub already_there: u64,
+}
+
+/// How a mempool dump is imported (Core's ImportMempoolOptions; the defaults are the
+/// startup load's).
+#[derive(Debug, Clone, Copy)]
+pub struct ImportOptions {
+    /// Record the current time as entry time instead of the file's.
+    pub use_current_time: bool,
+    /// Add the file's fee deltas to the recorded ones.
+    pub apply_fee_delta_priority: bool,
+    /// Take over the file's unbroadcast set (not tracked by this node; accepted and ignored).
+    pub apply_unbroadcast_set: bool,
+}
+
+impl Default for ImportOptions {
+    fn default() -> Self {
+        ImportOptions {
+            use_current_time: false,
+            apply_fee_delta_priority: true,
+            apply_unbroadcast_set: true,
+        }
+    }
+}
+
+/// One getprioritisedtransactions row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Prioritised {
+    /// The transaction.
+    pub txid: Txid,
+    /// Its total fee delta.
+    pub delta: i64,
+    /// Base fee plus delta, when the transaction is in the pool.
+    pub modified_fee: Option<i64>,
 }
 
 /// The node's mempool.
@@ -393,52 +428,67 @@ impl Mempool {
         self.queue(events);
     }
 
-    /// Writes the pool to `mempool.dat` (entry order, so parents precede children).
+    /// Writes the pool to `mempool.dat` (entry order, so parents precede children), with each
+    /// transaction's fee delta and the deltas of transactions not in the pool (Core's mapDeltas).
     pub fn save(&self) -> Result<PathBuf, persist::PersistError> {
-        let entries: Vec<persist::DumpEntry> = lock(&self.pool)
-            .entries_by_sequence()
-            .iter()
-            .map(|e| persist::DumpEntry {
-                tx: (*e.tx).clone(),
-                time: e.time,
-                fee_delta: 0,
-            })
-            .collect();
-        persist::write_dump(&self.dat_path, &entries)?;
-        tracing::info!(target: "blvm::mempool", transactions = entries.len(), path = %self.dat_path.display(), "dumped mempool");
+        let (entries, deltas) = {
+            let pool = lock(&self.pool);
+            let entries: Vec<persist::DumpEntry> = pool
+                .entries_by_sequence()
+                .iter()
+                .map(|e| persist::DumpEntry {
+                    tx: (*e.tx).clone(),
+                    time: e.time,
+                    fee_delta: e.delta,
+                })
+                .collect();
+            let deltas: Vec<(Txid, i64)> = pool.deltas().into_iter().filter(|(t, _)| !pool.contains(t)).collect();
+            (entries, deltas)
+        };
+        persist::write_dump(&self.dat_path, &entries, &deltas)?;
+        tracing::info!(target: "blvm::mempool", transactions = entries.len(), deltas = deltas.len(), path = %self.dat_path.display(), "dumped mempool");
         Ok(self.dat_path.clone())
     }
 
     /// Loads `mempool.dat` (if present) with the chain locked, re-validating every transaction
-    /// with its original entry time; marks the mempool loaded.
+    /// with its original entry time and applying its fee deltas; marks the mempool loaded.
     pub fn load_locked(&self, chain: &mut ChainManager) -> Result<LoadReport, persist::PersistError> {
-        let mut report = LoadReport::default();
         if !self.dat_path.exists() {
             self.set_loaded();
-            return Ok(report);
+            return Ok(LoadReport::default());
         }
-        let entries = match persist::read_dump(&self.dat_path) {
-            Ok(e) => e,
-            Err(e) => {
-                self.set_loaded();
-                return Err(e);
+        let path = self.dat_path.clone();
+        let r = self.import_locked(chain, &path, ImportOptions::default());
+        self.set_loaded();
+        r
+    }
+
+    /// Core's LoadMempool: reads a mempool dump at `path` and offers its transactions to the
+    /// pool as `opts` says (with the chain locked; events are queued).
+    pub fn import_locked(&self, chain: &mut ChainManager, path: &Path, opts: ImportOptions) -> Result<LoadReport, persist::PersistError> {
+        let mut report = LoadReport::default();
+        let dump = persist::read_dump(path)?;
+        let now = self.now();
+        let cutoff = now - self.settings.expiry.as_secs() as i64;
+        for e in dump.entries {
+            let txid = e.tx.compute_txid();
+            if e.fee_delta != 0 && opts.apply_fee_delta_priority {
+                lock(&self.pool).prioritise(&txid, e.fee_delta);
             }
-        };
-        let cutoff = self.now() - self.settings.expiry.as_secs() as i64;
-        for e in entries {
             if e.time <= cutoff {
                 report.expired += 1;
                 continue;
             }
-            if self.contains(&e.tx.compute_txid()) {
+            if self.contains(&txid) {
                 report.already_there += 1;
                 continue;
             }
+            let accept_time = if opts.use_current_time { now } else { e.time };
             match self.accept_locked(
                 chain,
                 e.tx,
                 AcceptOptions {
-                    accept_time: Some(e.time),
+                    accept_time: Some(accept_time),
                     ..Default::default()
                 },
             ) {
@@ -446,16 +496,44 @@ impl Mempool {
                 Err(_) => report.failed += 1,
             }
         }
+        if opts.apply_fee_delta_priority {
+            let mut pool = lock(&self.pool);
+            for (txid, delta) in &dump.deltas {
+                pool.prioritise(txid, *delta);
+            }
+        }
         tracing::info!(
             target: "blvm::mempool",
+            path = %path.display(),
             succeeded = report.succeeded,
             failed = report.failed,
             expired = report.expired,
             already_there = report.already_there,
+            deltas = dump.deltas.len(),
             "imported mempool transactions from disk"
         );
-        self.set_loaded();
         Ok(report)
+    }
+
+    /// Core's PrioritiseTransaction: adds `delta` satoshis to `txid`'s modified fee, now or
+    /// when it enters the pool.
+    pub fn prioritise(&self, txid: &Txid, delta: i64) {
+        let mut pool = lock(&self.pool);
+        pool.prioritise(txid, delta);
+        tracing::info!(target: "blvm::mempool", %txid, delta, total = pool.delta_of(txid), "prioritised transaction");
+    }
+
+    /// Every recorded fee delta: (txid, delta, base and modified fee when in the pool).
+    pub fn prioritised(&self) -> Vec<Prioritised> {
+        let pool = lock(&self.pool);
+        pool.deltas()
+            .into_iter()
+            .map(|(txid, delta)| Prioritised {
+                txid,
+                delta,
+                modified_fee: pool.get(&txid).map(|e| i64::try_from(e.fee).unwrap_or(i64::MAX).saturating_add(delta)),
+            })
+            .collect()
     }
 
     /// A block template on the current tip (locks the chain, then the pool).

@@ -5,12 +5,13 @@
 //! - version 2 only: a compact-size-prefixed 8-byte XOR key; every later byte at absolute file
 //!   offset `p` is XORed with `key[p % 8]`.
 //! - `u64 count`, then `count` times: the transaction (with witness), `i64` entry time (UNIX
-//!   seconds), `i64` fee delta (prioritisetransaction; we write 0).
+//!   seconds), `i64` fee delta (prioritisetransaction).
 //! - fee deltas of transactions not in the pool: compact size `n`, `n` × (32-byte txid, `i64`).
 //! - unbroadcast txids: compact size `n`, `n` × 32-byte txid.
 
 use bitcoin::consensus::{deserialize_partial, serialize};
-use bitcoin::Transaction;
+use bitcoin::hashes::Hash;
+use bitcoin::{Transaction, Txid};
 use std::io::Write;
 use std::path::Path;
 use thiserror::Error;
@@ -52,12 +53,25 @@ pub struct DumpEntry {
     pub fee_delta: i64,
 }
 
+/// A whole dump: transactions, then fee deltas of transactions not in it, then unbroadcast
+/// txids.
+#[derive(Debug, Clone, Default)]
+pub struct Dump {
+    /// The transactions, in file order (parents first).
+    pub entries: Vec<DumpEntry>,
+    /// Core's mapDeltas entries for transactions not in `entries`.
+    pub deltas: Vec<(Txid, i64)>,
+    /// Txids not yet announced to any peer.
+    pub unbroadcast: Vec<Txid>,
+}
+
 fn compact_size(n: u64, out: &mut Vec<u8>) {
     out.extend_from_slice(&serialize(&bitcoin::VarInt(n)));
 }
 
-/// Writes `entries` to `path` atomically (`path.new`, fsync, rename) in version 1.
-pub fn write_dump(path: &Path, entries: &[DumpEntry]) -> Result<(), PersistError> {
+/// Writes `entries` and the `deltas` of transactions not among them to `path` atomically
+/// (`path.new`, fsync, rename) in version 1.
+pub fn write_dump(path: &Path, entries: &[DumpEntry], deltas: &[(Txid, i64)]) -> Result<(), PersistError> {
     let io = |e| PersistError::Io {
         path: path.display().to_string(),
         source: e,
@@ -70,7 +84,11 @@ pub fn write_dump(path: &Path, entries: &[DumpEntry]) -> Result<(), PersistError
         buf.extend_from_slice(&e.time.to_le_bytes());
         buf.extend_from_slice(&e.fee_delta.to_le_bytes());
     }
-    compact_size(0, &mut buf);
+    compact_size(deltas.len() as u64, &mut buf);
+    for (txid, delta) in deltas {
+        buf.extend_from_slice(txid.as_byte_array());
+        buf.extend_from_slice(&delta.to_le_bytes());
+    }
     compact_size(0, &mut buf);
     let tmp = path.with_extension("dat.new");
     let mut f = std::fs::File::create(&tmp).map_err(io)?;
@@ -113,6 +131,12 @@ impl Reader<'_> {
         Ok(u64::from_le_bytes(a))
     }
 
+    fn txid(&mut self) -> Result<Txid, PersistError> {
+        let mut a = [0u8; 32];
+        a.copy_from_slice(self.take(32)?);
+        Ok(Txid::from_byte_array(a))
+    }
+
     fn compact(&mut self) -> Result<u64, PersistError> {
         let rest = &self.data[self.pos..];
         let (v, used): (bitcoin::VarInt, usize) = deserialize_partial(rest).map_err(|e| self.err(format!("bad compact size: {e}")))?;
@@ -122,7 +146,7 @@ impl Reader<'_> {
 }
 
 /// Reads a version 1 or 2 dump.
-pub fn read_dump(path: &Path) -> Result<Vec<DumpEntry>, PersistError> {
+pub fn read_dump(path: &Path) -> Result<Dump, PersistError> {
     let p = path.display().to_string();
     let mut data = std::fs::read(path).map_err(|e| PersistError::Io {
         path: p.clone(),
@@ -171,15 +195,24 @@ pub fn read_dump(path: &Path) -> Result<Vec<DumpEntry>, PersistError> {
         let fee_delta = r.u64()? as i64;
         out.push(DumpEntry { tx, time, fee_delta });
     }
-    let deltas = r.compact()?;
-    r.take((deltas as usize).checked_mul(40).ok_or_else(|| r.err("bad delta count"))?)?;
-    let unbroadcast = r.compact()?;
-    r.take(
-        (unbroadcast as usize)
-            .checked_mul(32)
-            .ok_or_else(|| r.err("bad unbroadcast count"))?,
-    )?;
-    Ok(out)
+    // Counts come from the file: never pre-allocate more than the remaining bytes can hold.
+    let n = r.compact()?;
+    let mut deltas = Vec::with_capacity((n as usize).min(r.data.len().saturating_sub(r.pos) / 40));
+    for _ in 0..n {
+        let txid = r.txid()?;
+        let delta = r.u64()? as i64;
+        deltas.push((txid, delta));
+    }
+    let n = r.compact()?;
+    let mut unbroadcast = Vec::with_capacity((n as usize).min(r.data.len().saturating_sub(r.pos) / 32));
+    for _ in 0..n {
+        unbroadcast.push(r.txid()?);
+    }
+    Ok(Dump {
+        entries: out,
+        deltas,
+        unbroadcast,
+    })
 }
 
 #[cfg(test)]
@@ -207,8 +240,6 @@ mod tests {
         }
     }
 
-    use bitcoin::hashes::Hash;
-
     #[test]
     fn roundtrip_v1_and_read_v2() {
         let dir = tempfile::tempdir().unwrap();
@@ -225,8 +256,11 @@ mod tests {
                 fee_delta: 0,
             },
         ];
-        write_dump(&path, &entries).unwrap();
+        let deltas = vec![(bitcoin::Txid::from_byte_array([9; 32]), -1234)];
+        write_dump(&path, &entries, &deltas).unwrap();
         let back = read_dump(&path).unwrap();
+        assert_eq!(back.deltas, deltas);
+        let back = back.entries;
         assert_eq!(back.len(), 2);
         assert_eq!(back[1].tx, entries[1].tx);
         assert_eq!(back[1].time, 1_700_000_005);
@@ -241,7 +275,7 @@ mod tests {
             v2.push(b ^ key[pos % 8]);
         }
         std::fs::write(&path, v2).unwrap();
-        let back = read_dump(&path).unwrap();
+        let back = read_dump(&path).unwrap().entries;
         assert_eq!(back[0].tx, entries[0].tx);
         assert_eq!(back[0].time, 1_700_000_000);
         std::fs::write(&path, &plain[..plain.len() - 3]).unwrap();

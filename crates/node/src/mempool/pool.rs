@@ -91,7 +91,7 @@ impl Aggregate {
         Aggregate {
             count: 1,
             vsize: e.vsize,
-            fee: e.fee,
+            fee: e.modified_fee(),
         }
     }
 
@@ -147,14 +147,14 @@ type ScoreKey = (Score, Reverse<u64>, Txid);
 /// Core's descendant score (CompareTxMemPoolEntryByDescendantScore): the larger of the entry's
 /// own feerate and the feerate of it with its descendants.
 fn score_key(e: &MempoolEntry, d: &Aggregate) -> ScoreKey {
-    let s = if feerate_gt(d.fee, d.vsize, e.fee, e.vsize) {
+    let s = if feerate_gt(d.fee, d.vsize, e.modified_fee(), e.vsize) {
         Score {
             fee: d.fee,
             vsize: d.vsize,
         }
     } else {
         Score {
-            fee: e.fee,
+            fee: e.modified_fee(),
             vsize: e.vsize,
         }
     };
@@ -182,6 +182,11 @@ pub struct Pool {
     rolling_min_fee: f64,
     last_rolling_update: i64,
     block_since_bump: bool,
+    /// Core's mapDeltas: prioritisetransaction fee deltas by txid, whether or not the
+    /// transaction is in the pool. Not bounded, as in Core: only the authenticated RPC user
+    /// (prioritisetransaction, importmempool) and the node's own mempool.dat add entries, and
+    /// an entry leaves when its delta returns to 0 or its transaction is mined.
+    deltas: HashMap<Txid, i64>,
 }
 
 impl Pool {
@@ -296,7 +301,7 @@ impl Pool {
             if let Some(e) = self.entries.get(t) {
                 a.count += 1;
                 a.vsize += e.vsize;
-                a.fee += e.fee;
+                a.fee += e.modified_fee();
             }
         }
         a
@@ -409,9 +414,51 @@ impl Pool {
         Ok(ancestors)
     }
 
+    /// The prioritisetransaction delta recorded for `txid` (0 when none).
+    pub fn delta_of(&self, txid: &Txid) -> i64 {
+        self.deltas.get(txid).copied().unwrap_or(0)
+    }
+
+    /// Every recorded delta (Core's mapDeltas), in txid order.
+    pub fn deltas(&self) -> Vec<(Txid, i64)> {
+        let mut v: Vec<(Txid, i64)> = self.deltas.iter().map(|(t, d)| (*t, *d)).collect();
+        v.sort();
+        v
+    }
+
+    /// Core's PrioritiseTransaction: adds `delta` to `txid`'s recorded delta (removing the record
+    /// when it returns to 0) and, when the transaction is in the pool, to its modified fee and
+    /// the ancestor/descendant aggregates and scores that include it.
+    pub fn prioritise(&mut self, txid: &Txid, delta: i64) {
+        let total = self.delta_of(txid).saturating_add(delta);
+        if total == 0 {
+            self.deltas.remove(txid);
+        } else {
+            self.deltas.insert(*txid, total);
+        }
+        let Some(e) = self.entries.get(txid) else { return };
+        let old_own = Aggregate::of(e);
+        let old_desc = self.descendant_stats(txid);
+        self.by_desc_score.remove(&score_key(e, &old_desc));
+        self.desc.remove(txid);
+        if let Some(e) = self.entries.get_mut(txid) {
+            e.delta = total;
+        }
+        let Some(e) = self.entries.get(txid) else { return };
+        let new_own = Aggregate::of(e);
+        let adjust = |a: Aggregate| a.minus(old_own).plus(new_own);
+        self.set_desc(txid, adjust(old_desc));
+        for a in self.ancestors(txid) {
+            let d = adjust(self.descendant_stats(&a));
+            self.set_desc(&a, d);
+        }
+        self.updates += 1;
+    }
+
     /// Adds an entry whose inputs are all available and conflict with nothing in the pool.
     pub fn add(&mut self, mut entry: MempoolEntry) {
         let txid = entry.txid;
+        entry.delta = self.delta_of(&txid);
         entry.parents = self.parents_of(&entry.tx);
         entry.children.clear();
         for p in &entry.parents {
@@ -531,6 +578,8 @@ impl Pool {
         let mut out = Vec::new();
         for tx in txs {
             let txid = tx.compute_txid();
+            // Core's ClearPrioritisation: a mined transaction's delta is forgotten.
+            self.deltas.remove(&txid);
             if let Some(e) = self.remove_one(&txid) {
                 out.push((e, RemovalReason::Block));
             }
@@ -634,13 +683,13 @@ impl Pool {
         // Rule 6: a higher feerate than every direct conflict.
         for c in direct {
             if let Some(e) = self.entries.get(c) {
-                if feerate_per_kvb(fee, vsize) <= feerate_per_kvb(e.fee, e.vsize) {
+                if feerate_per_kvb(fee, vsize) <= feerate_per_kvb(e.modified_fee(), e.vsize) {
                     return Err(Reject::new(
                         "insufficient fee",
                         format!(
                             "rejecting replacement {txid}; new feerate {} <= old feerate {}",
                             fmt_rate(feerate_per_kvb(fee, vsize)),
-                            fmt_rate(feerate_per_kvb(e.fee, e.vsize))
+                            fmt_rate(feerate_per_kvb(e.modified_fee(), e.vsize))
                         ),
                     ));
                 }
@@ -795,6 +844,7 @@ mod tests {
             spends_coinbase: false,
             parents: BTreeSet::new(),
             children: BTreeSet::new(),
+            delta: 0,
         }
     }
 
@@ -949,6 +999,46 @@ mod tests {
         );
         let order: Vec<Txid> = pool.trim_to_size(0, 0).iter().map(|e| e.txid).collect();
         assert_eq!(order, vec![cid, bid, aid, pid]);
+        pool.check_invariants().unwrap();
+    }
+
+    #[test]
+    fn prioritise_moves_aggregates_and_scores_and_applies_to_later_entries() {
+        let mut pool = Pool::new();
+        let root = OutPoint {
+            txid: Txid::from_byte_array([2; 32]),
+            vout: 0,
+        };
+        let p = tx(&[root], 1, 1);
+        let pid = p.compute_txid();
+        let c = tx(&[OutPoint { txid: pid, vout: 0 }], 1, 2);
+        let cid = c.compute_txid();
+        // A delta recorded before the transaction arrives.
+        pool.prioritise(&cid, 4_000);
+        let e = entry(&mut pool, p, 1_000, 1_000, 0);
+        pool.add(e);
+        let e = entry(&mut pool, c, 500, 500, 0);
+        pool.add(e);
+        assert_eq!(pool.get(&cid).map(|e| e.modified_fee()), Some(4_500));
+        assert_eq!(pool.descendant_stats(&pid).fee, 5_500);
+        pool.check_invariants().unwrap();
+        // In-pool changes, including below zero (floored) and back to nothing.
+        pool.prioritise(&pid, -3_000);
+        assert_eq!(pool.descendant_stats(&pid).fee, 4_500);
+        assert_eq!(pool.ancestor_stats(&cid).fee, 4_500);
+        pool.check_invariants().unwrap();
+        pool.prioritise(&pid, 3_000);
+        pool.prioritise(&cid, -4_000);
+        assert!(pool.deltas().is_empty());
+        assert_eq!(pool.descendant_stats(&pid).fee, 1_500);
+        pool.check_invariants().unwrap();
+        // Mining forgets a delta; replacement does not.
+        pool.prioritise(&pid, 10);
+        pool.prioritise(&cid, 20);
+        pool.remove_with_descendants(&cid);
+        let ptx = (*pool.get(&pid).unwrap().tx).clone();
+        pool.remove_for_block(&[ptx]);
+        assert_eq!(pool.deltas(), vec![(cid, 20)]);
         pool.check_invariants().unwrap();
     }
 }

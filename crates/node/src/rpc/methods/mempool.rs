@@ -14,16 +14,12 @@ use crate::validation::Reject;
 use bitcoin::consensus::deserialize;
 use bitcoin::{Network, OutPoint, Transaction, Txid};
 use serde_json::{json, Map, Value};
-use std::collections::HashSet;
 use std::str::FromStr;
 use std::sync::Arc;
 
 /// Default `maxfeerate` of sendrawtransaction/testmempoolaccept: 0.10 BTC/kvB in sat/kvB.
 pub const DEFAULT_MAX_RAW_TX_FEE_RATE: u64 = 10_000_000;
-/// Most transactions testmempoolaccept takes (Core's MAX_PACKAGE_COUNT).
-pub const MAX_PACKAGE_COUNT: usize = 25;
-/// Largest package weight.
-pub const MAX_PACKAGE_WEIGHT: u64 = 404_000;
+use crate::mempool::package::MAX_PACKAGE_COUNT;
 
 /// Core's ParseHashV for a txid argument.
 pub fn parse_txid(v: &str, name: &str) -> Result<Txid, RpcError> {
@@ -43,7 +39,7 @@ pub fn decode_tx(s: &str) -> Option<Transaction> {
 }
 
 /// Core's ParseFeeRate: an amount per kvB, below 1 BTC/kvB; returns sat/kvB.
-fn parse_fee_rate(v: Option<&Value>) -> Result<u64, RpcError> {
+pub(super) fn parse_fee_rate(v: Option<&Value>) -> Result<u64, RpcError> {
     let Some(v) = v else { return Ok(DEFAULT_MAX_RAW_TX_FEE_RATE) };
     let sat = super::rawtransaction::amount_from_value(v)? as u64;
     if sat >= 100_000_000 {
@@ -91,7 +87,7 @@ fn entry_json(pool: &Pool, txid: &Txid) -> Value {
         "wtxid": e.wtxid.to_string(),
         "fees": {
             "base": amount(e.fee),
-            "modified": amount(e.fee),
+            "modified": amount(e.modified_fee()),
             "ancestor": amount(anc.fee),
             "descendant": amount(desc.fee),
         },
@@ -198,6 +194,20 @@ fn mempool_info(mp: &Mempool) -> Value {
     })
 }
 
+/// Whether an output of `tx` that is provably unspendable (or has invalid opcodes) carries more
+/// than `max_burn` satoshis (Core's maxburnamount check).
+pub(super) fn exceeds_max_burn(tx: &Transaction, max_burn: u64) -> bool {
+    tx.output.iter().any(|out| {
+        let spk = out.script_pubkey.as_bytes();
+        // Core's HasValidOps: every operation parses and is at most OP_NOP10.
+        let invalid_ops = match policy::parse_ops(spk) {
+            None => true,
+            Some(ops) => ops.iter().any(|o| o.data.is_none() && o.opcode > 0xb9),
+        };
+        (policy::is_unspendable(spk) || invalid_ops) && out.value.to_sat() > max_burn
+    })
+}
+
 fn sendrawtransaction(mp: &Mempool, p: &Params) -> Result<Value, RpcError> {
     let tx = decode_tx(p.str(0)?).ok_or_else(|| {
         RpcError::new(
@@ -209,19 +219,11 @@ fn sendrawtransaction(mp: &Mempool, p: &Params) -> Result<Value, RpcError> {
         None => 0,
         Some(v) => super::rawtransaction::amount_from_value(v)? as u64,
     };
-    for out in &tx.output {
-        let spk = out.script_pubkey.as_bytes();
-        // Core's HasValidOps: every operation parses and is at most OP_NOP10.
-        let invalid_ops = match policy::parse_ops(spk) {
-            None => true,
-            Some(ops) => ops.iter().any(|o| o.data.is_none() && o.opcode > 0xb9),
-        };
-        if (policy::is_unspendable(spk) || invalid_ops) && out.value.to_sat() > max_burn {
-            return Err(RpcError::new(
-                code::VERIFY_ERROR,
-                "Unspendable output exceeds maximum configured by user (maxburnamount)",
-            ));
-        }
+    if exceeds_max_burn(&tx, max_burn) {
+        return Err(RpcError::new(
+            code::VERIFY_ERROR,
+            "Unspendable output exceeds maximum configured by user (maxburnamount)",
+        ));
     }
     let max_rate = parse_fee_rate(p.get(1))?;
     let max_fee = fee_at(max_rate, virtual_size(tx.weight().to_wu(), 0, 1));
@@ -264,32 +266,6 @@ fn sendrawtransaction(mp: &Mempool, p: &Params) -> Result<Value, RpcError> {
         r.map_err(|r| reject_error(&r))?;
     }
     Ok(json!(txid.to_string()))
-}
-
-/// Core's package well-formedness checks (IsWellFormedPackage, IsConsistentPackage).
-fn package_error(txs: &[Transaction]) -> Option<String> {
-    let weight: u64 = txs.iter().map(|t| t.weight().to_wu()).sum();
-    if weight > MAX_PACKAGE_WEIGHT {
-        return Some("package-too-large".into());
-    }
-    let ids: Vec<Txid> = txs.iter().map(|t| t.compute_txid()).collect();
-    if ids.iter().collect::<HashSet<_>>().len() != ids.len() {
-        return Some("package-contains-duplicates".into());
-    }
-    for (i, tx) in txs.iter().enumerate() {
-        if tx.input.iter().any(|inp| ids[i + 1..].contains(&inp.previous_output.txid)) {
-            return Some("package-not-sorted".into());
-        }
-    }
-    let mut spent = HashSet::new();
-    for tx in txs {
-        for i in &tx.input {
-            if !spent.insert(i.previous_output) {
-                return Some("conflict-in-package".into());
-            }
-        }
-    }
-    None
 }
 
 fn accepted_json(out: &mut Map<String, Value>, a: &Accepted, max_rate: u64) -> bool {
@@ -344,7 +320,7 @@ fn testmempoolaccept(mp: &Mempool, p: &Params) -> Result<Value, RpcError> {
         m
     };
     if txs.len() > 1 {
-        if let Some(err) = package_error(&txs) {
+        if let Some(err) = crate::mempool::package::package_error(&txs) {
             return Ok(Value::Array(
                 txs.iter()
                     .map(|t| {

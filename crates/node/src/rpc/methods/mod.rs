@@ -7,6 +7,7 @@ mod control;
 mod descriptor;
 mod descriptor_util;
 mod mempool;
+mod mempool_pkg;
 mod mining;
 mod netctl;
 mod network;
@@ -53,6 +54,12 @@ pub const METHODS: &[(&str, &str, &[&str])] = &[
     ("reconsiderblock", "Blockchain", &["blockhash"]),
     ("pruneblockchain", "Blockchain", &["height"]),
     ("savemempool", "Blockchain", &[]),
+    // Prioritisation, packages and mempool import (mempool_pkg.rs).
+    ("prioritisetransaction", "Mining", &["txid", "dummy", "fee_delta"]),
+    ("getprioritisedtransactions", "Mining", &[]),
+    ("submitpackage", "Rawtransactions", &["package", "maxfeerate", "maxburnamount"]),
+    ("importmempool", "Blockchain", &["filepath", "options"]),
+    ("getmempoolcluster", "Blockchain", &["txid"]),
     ("verifychain", "Blockchain", &["checklevel", "nblocks"]),
     ("waitforblock", "Blockchain", &["blockhash", "timeout"]),
     ("waitforblockheight", "Blockchain", &["height", "timeout"]),
@@ -128,6 +135,9 @@ pub async fn dispatch(node: &Arc<Node>, method: &str, params: Option<&Value>) ->
     let Some((_, _, names)) = METHODS.iter().find(|m| m.0 == method) else {
         return Err(RpcError::new(code::METHOD_NOT_FOUND, "Method not found"));
     };
+    if let Some(e) = mempool_pkg::arity_error(method, params) {
+        return Err(e);
+    }
     let p = Params::from_request(params, names)?;
     let _running = node.rpc_active().begin(method);
     match method {
@@ -187,6 +197,13 @@ pub async fn dispatch(node: &Arc<Node>, method: &str, params: Option<&Value>) ->
             let node = node.clone();
             let method = method.to_string();
             tokio::task::spawn_blocking(move || mempool::call(&node, &method, &p))
+                .await
+                .map_err(|e| RpcError::new(code::INTERNAL_ERROR, e.to_string()))?
+        }
+        "prioritisetransaction" | "getprioritisedtransactions" | "submitpackage" | "importmempool" | "getmempoolcluster" => {
+            let node = node.clone();
+            let method = method.to_string();
+            tokio::task::spawn_blocking(move || mempool_pkg::call(&node, &method, &p))
                 .await
                 .map_err(|e| RpcError::new(code::INTERNAL_ERROR, e.to_string()))?
         }

@@ -1,0 +1,222 @@
+//! Core's prioritisation, package and import mempool methods: prioritisetransaction,
+//! getprioritisedtransactions, submitpackage, importmempool, getmempoolcluster (same arguments, results and errors
+//! as Bitcoin Core).
+
+use super::super::error::{code, RpcError};
+use super::super::params::{field_type_error, type_error, Params};
+use super::blockchain::amount;
+use super::mempool::{decode_tx, exceeds_max_burn, parse_fee_rate, parse_txid, reject_string};
+use crate::mempool::package::{is_child_with_parents_tree, TxOutcome, MAX_PACKAGE_COUNT};
+use crate::mempool::ImportOptions;
+use crate::node::Node;
+use serde_json::{json, Map, Value};
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+/// Methods of this file: name, fewest and most positional arguments, one-line usage.
+const ARITY: &[(&str, usize, usize, &str)] = &[
+    ("prioritisetransaction", 3, 3, "prioritisetransaction \"txid\" ( dummy ) fee_delta"),
+    ("getprioritisedtransactions", 0, 0, "getprioritisedtransactions"),
+    ("submitpackage", 1, 3, "submitpackage [\"rawtx\",...] ( maxfeerate maxburnamount )"),
+    ("importmempool", 1, 2, "importmempool \"filepath\" ( options )"),
+    ("getmempoolcluster", 1, 1, "getmempoolcluster \"txid\""),
+];
+
+/// Core answers a wrong number of positional arguments with `-1` and the method's usage text
+/// (IsValidNumArgs); this gives that error for the methods of this file.
+pub fn arity_error(method: &str, params: Option<&Value>) -> Option<RpcError> {
+    let (_, min, max, usage) = ARITY.iter().find(|m| m.0 == method)?;
+    let n = match params {
+        Some(Value::Array(a)) => a.len(),
+        _ => return None,
+    };
+    (n < *min || n > *max).then(|| RpcError::new(code::MISC_ERROR, usage.to_string()))
+}
+
+/// Runs one of this file's methods (on a blocking thread).
+pub fn call(node: &Arc<Node>, method: &str, p: &Params) -> Result<Value, RpcError> {
+    match method {
+        "prioritisetransaction" => prioritisetransaction(node, p),
+        "getprioritisedtransactions" => Ok(getprioritisedtransactions(node)),
+        "submitpackage" => submitpackage(node, p),
+        "importmempool" => importmempool(node, p),
+        "getmempoolcluster" => getmempoolcluster(node, p),
+        _ => Err(RpcError::new(code::METHOD_NOT_FOUND, "Method not found")),
+    }
+}
+
+fn prioritisetransaction(node: &Arc<Node>, p: &Params) -> Result<Value, RpcError> {
+    let txid = parse_txid(p.str(0)?, "txid")?;
+    if let Some(d) = p.get(1) {
+        let Some(n) = d.as_f64() else {
+            return Err(type_error(d, "number"));
+        };
+        if n != 0.0 {
+            return Err(RpcError::param(
+                "Priority is no longer supported, dummy argument to prioritisetransaction must be 0.",
+            ));
+        }
+    }
+    let delta = p.i64(2)?;
+    node.mempool().prioritise(&txid, delta);
+    Ok(json!(true))
+}
+
+fn getprioritisedtransactions(node: &Arc<Node>) -> Value {
+    let mut out = Map::new();
+    for row in node.mempool().prioritised() {
+        let mut m = Map::new();
+        m.insert("fee_delta".into(), json!(row.delta));
+        m.insert("in_mempool".into(), json!(row.modified_fee.is_some()));
+        if let Some(f) = row.modified_fee {
+            m.insert("modified_fee".into(), json!(f));
+        }
+        out.insert(row.txid.to_string(), Value::Object(m));
+    }
+    Value::Object(out)
+}
+
+fn submitpackage(node: &Arc<Node>, p: &Params) -> Result<Value, RpcError> {
+    let raw = p
+        .get(0)
+        .ok_or_else(|| RpcError::new(code::INVALID_PARAMS, "Missing required argument \"package\" (position 1)"))?;
+    let Value::Array(items) = raw else {
+        return Err(type_error(raw, "array"));
+    };
+    if items.is_empty() || items.len() > MAX_PACKAGE_COUNT {
+        return Err(RpcError::param(format!(
+            "Array must contain between 1 and {MAX_PACKAGE_COUNT} transactions."
+        )));
+    }
+    let max_rate = parse_fee_rate(p.get(1))?;
+    let max_burn = match p.get(2) {
+        None => 0,
+        Some(v) => super::rawtransaction::amount_from_value(v)? as u64,
+    };
+    let mut txs = Vec::with_capacity(items.len());
+    for (idx, it) in items.iter().enumerate() {
+        let s = it.as_str().ok_or_else(|| type_error(it, "string"))?;
+        let tx = decode_tx(s).ok_or_else(|| {
+            RpcError::new(
+                code::DESERIALIZATION_ERROR,
+                format!("TX decode failed for tx {idx}. Make sure the tx has at least one input."),
+            )
+        })?;
+        if exceeds_max_burn(&tx, max_burn) {
+            return Err(RpcError::new(
+                code::VERIFY_ERROR,
+                "Unspendable output exceeds maximum configured by user (maxburnamount)",
+            ));
+        }
+        txs.push(tx);
+    }
+    if txs.len() > 1 && !is_child_with_parents_tree(&txs) {
+        return Err(RpcError::new(
+            code::VERIFY_ERROR,
+            "package topology disallowed. not child-with-parents or parents depend on each other.",
+        ));
+    }
+    let mp = node.mempool();
+    let outcome = mp.submit_package(&txs, (max_rate > 0).then_some(max_rate));
+    let mut results = Map::new();
+    let mut replaced = BTreeSet::new();
+    for (tx, r) in txs.iter().zip(&outcome.results) {
+        let mut m = Map::new();
+        m.insert("txid".into(), json!(tx.compute_txid().to_string()));
+        let sizes = |m: &mut Map<String, Value>, vsize: u64| {
+            m.insert("vsize_adjusted".into(), json!(vsize));
+            m.insert("vsize".into(), json!(vsize));
+            m.insert("vsize_bip141".into(), json!(tx.weight().to_wu().div_ceil(4)));
+        };
+        match r {
+            TxOutcome::Accepted {
+                accepted,
+                effective_feerate,
+                includes,
+            } => {
+                sizes(&mut m, accepted.vsize);
+                let inc: Vec<String> = includes.iter().map(|w| w.to_string()).collect();
+                m.insert(
+                    "fees".into(),
+                    json!({"base": amount(accepted.fee), "effective-feerate": amount(*effective_feerate), "effective-includes": inc}),
+                );
+                replaced.extend(accepted.replaced.iter().copied());
+            }
+            TxOutcome::InMempool { vsize, fee } => {
+                sizes(&mut m, *vsize);
+                m.insert("fees".into(), json!({"base": amount(*fee)}));
+            }
+            TxOutcome::DifferentWitness(w) => {
+                m.insert("other-wtxid".into(), json!(w.to_string()));
+            }
+            TxOutcome::Failed(rej) => {
+                m.insert("error".into(), json!(reject_string(rej)));
+            }
+            TxOutcome::NotValidated => {
+                m.insert("error".into(), json!("package-not-validated"));
+            }
+        }
+        results.insert(tx.compute_wtxid().to_string(), Value::Object(m));
+    }
+    let replaced: Vec<String> = replaced.iter().map(|t| t.to_string()).collect();
+    Ok(json!({
+        "package_msg": outcome.error.unwrap_or_else(|| "success".to_string()),
+        "tx-results": results,
+        "replaced-transactions": replaced,
+    }))
+}
+
+fn opt_flag(options: &Map<String, Value>, name: &str, default: bool) -> Result<bool, RpcError> {
+    match options.get(name) {
+        None | Some(Value::Null) => Ok(default),
+        Some(Value::Bool(b)) => Ok(*b),
+        Some(v) => Err(field_type_error(v, name, "bool")),
+    }
+}
+
+fn importmempool(node: &Arc<Node>, p: &Params) -> Result<Value, RpcError> {
+    let path = std::path::PathBuf::from(p.str(0)?);
+    let empty = Map::new();
+    let options = match p.get(1) {
+        None => &empty,
+        Some(Value::Object(o)) => o,
+        Some(v) => return Err(type_error(v, "object")),
+    };
+    let opts = ImportOptions {
+        use_current_time: opt_flag(options, "use_current_time", true)?,
+        apply_fee_delta_priority: opt_flag(options, "apply_fee_delta_priority", false)?,
+        apply_unbroadcast_set: opt_flag(options, "apply_unbroadcast_set", false)?,
+    };
+    let mp = node.mempool();
+    let r = {
+        let chain = mp.chain().clone();
+        let mut c = chain.lock().unwrap_or_else(|e| e.into_inner());
+        mp.import_locked(&mut c, &path, opts)
+    };
+    mp.publish_pending();
+    r.map_err(|e| {
+        tracing::warn!(target: "blvm::mempool", "importmempool: {e}");
+        RpcError::new(code::MISC_ERROR, "Unable to import mempool file, see debug log for details.")
+    })?;
+    Ok(json!({}))
+}
+
+/// getmempoolcluster: the transaction's cluster (connected component) in chunks, ordered as
+/// [`crate::mempool::cluster`] documents.
+fn getmempoolcluster(node: &Arc<Node>, p: &Params) -> Result<Value, RpcError> {
+    let txid = parse_txid(p.str(0)?, "txid")?;
+    let mp = node.mempool();
+    let pool = mp.pool();
+    let chunks = crate::mempool::cluster::cluster_chunks(&pool, &txid)
+        .ok_or_else(|| RpcError::new(code::INVALID_ADDRESS_OR_KEY, "Transaction not in mempool"))?;
+    let weight: u64 = chunks.iter().map(|c| c.weight).sum();
+    let count: usize = chunks.iter().map(|c| c.txs.len()).sum();
+    let chunks: Vec<Value> = chunks
+        .iter()
+        .map(|c| {
+            let txs: Vec<String> = c.txs.iter().map(|t| t.to_string()).collect();
+            json!({"chunkfee": amount(c.fee), "chunkweight": c.weight, "txs": txs})
+        })
+        .collect();
+    Ok(json!({"clusterweight": weight, "txcount": count, "chunks": chunks}))
+}

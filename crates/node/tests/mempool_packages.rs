@@ -1,0 +1,376 @@
+//! A real `blvm-node` over RPC (TCP): prioritisetransaction / getprioritisedtransactions (Core's
+//! argument errors, a prioritised free transaction entering below the minimum relay fee and
+//! being mined, `fees.modified`, deltas kept across a restart through mempool.dat),
+//! submitpackage (child pays for a parent below the minimum relay fee that is refused alone;
+//! topology, decode, maxfeerate and package errors with Core's shapes) and importmempool.
+
+#[path = "support/http.rs"]
+mod http;
+#[path = "support/mining.rs"]
+mod mining;
+#[path = "support/node_proc.rs"]
+mod node_proc;
+#[path = "support/p2p_peer.rs"]
+mod p2p_peer;
+
+use bitcoin::consensus::encode::serialize_hex;
+use bitcoin::{Address, Amount, Network, OutPoint, Transaction, TxOut, Txid};
+use p2p_peer::{rpc, rpc_raw};
+use serde_json::{json, Value};
+use std::str::FromStr;
+use std::time::Duration;
+
+fn sat(v: &Value) -> i64 {
+    (v.as_f64().unwrap() * 1e8).round() as i64
+}
+
+fn txhex(tx: &Transaction) -> String {
+    serialize_hex(tx)
+}
+
+/// A one-output transaction spending `prevs` (P2WSH(OP_TRUE) outputs worth `value` in total),
+/// paying `fee`.
+fn pay(prevs: &[OutPoint], value: u64, fee: u64) -> Transaction {
+    let payout = mining::p2wsh_op_true();
+    let ins: Vec<(OutPoint, bitcoin::ScriptBuf)> = prevs.iter().map(|p| (*p, payout.clone())).collect();
+    mining::spend(
+        &ins,
+        vec![TxOut {
+            value: Amount::from_sat(value - fee),
+            script_pubkey: payout,
+        }],
+    )
+}
+
+/// Two parents spending `a` and `b` (each worth `value`, paying 2,000 and `fee2` sat) and a
+/// child of both paying 3,000 sat.
+fn two_parents_and_child(a: OutPoint, b: OutPoint, value: u64, fee2: u64) -> [Transaction; 3] {
+    let p1 = pay(&[a], value, 2_000);
+    let p2 = pay(&[b], value, fee2);
+    let kid = pay(
+        &[OutPoint::new(p1.compute_txid(), 0), OutPoint::new(p2.compute_txid(), 0)],
+        2 * value - 2_000 - fee2,
+        3_000,
+    );
+    [p1, p2, kid]
+}
+
+/// The error code and message of a failed call.
+fn err(r: &Value) -> (i64, String) {
+    assert!(!r["error"].is_null(), "expected an error: {r}");
+    (r["error"]["code"].as_i64().unwrap(), r["error"]["message"].as_str().unwrap().to_string())
+}
+
+struct Funded {
+    fan: Txid,
+    per_output: u64,
+}
+
+/// Matures a coinbase and fans it out to `outputs` confirmed coins.
+fn fund(n: &node_proc::NodeProc, port: u16, outputs: usize) -> Funded {
+    let payout = mining::p2wsh_op_true();
+    let addr = Address::from_script(&payout, Network::Regtest).unwrap().to_string();
+    let mined = rpc(n, port, "generatetoaddress", json!([101, addr]));
+    let cb = rpc(n, port, "getblock", json!([mined[0], 1]))["tx"][0].as_str().unwrap().to_string();
+    let per_output = (50_0000_0000 - 100_000) / outputs as u64;
+    let fan = mining::spend(
+        &[(OutPoint::new(Txid::from_str(&cb).unwrap(), 0), payout.clone())],
+        (0..outputs)
+            .map(|_| TxOut {
+                value: Amount::from_sat(per_output),
+                script_pubkey: payout.clone(),
+            })
+            .collect(),
+    );
+    rpc(n, port, "sendrawtransaction", json!([txhex(&fan)]));
+    rpc(n, port, "generatetoaddress", json!([1, addr]));
+    assert_eq!(rpc(n, port, "getrawmempool", json!([])), json!([]));
+    Funded {
+        fan: fan.compute_txid(),
+        per_output,
+    }
+}
+
+#[test]
+fn prioritisetransaction_like_core_and_deltas_survive_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = http::free_port();
+    let args = [format!("-rpcport={port}"), "-listen=0".to_string()];
+    let argv: Vec<&str> = args.iter().map(|s| s.as_str()).collect();
+    let mut n = node_proc::start_node_in(dir.path(), &argv, &[]);
+    n.wait_started();
+    let f = fund(&n, port, 10);
+    let coin = |i: u32| OutPoint::new(f.fan, i);
+    let addr = Address::from_script(&mining::p2wsh_op_true(), Network::Regtest).unwrap().to_string();
+
+    // Core's argument errors (mining_prioritisetransaction.py).
+    for bad in [json!([]), json!([""]), json!(["", 0]), json!(["", 0, 0, 0])] {
+        let (code, msg) = err(&rpc_raw(&n, port, "prioritisetransaction", bad.clone()));
+        assert_eq!(code, -1, "{bad}");
+        assert!(msg.contains("prioritisetransaction"), "{msg}");
+    }
+    let (code, msg) = err(&rpc_raw(&n, port, "getprioritisedtransactions", json!([true])));
+    assert_eq!(code, -1);
+    assert!(msg.contains("getprioritisedtransactions"));
+    assert_eq!(
+        err(&rpc_raw(&n, port, "prioritisetransaction", json!({"txid": "foo", "fee_delta": 0}))),
+        (-8, "txid must be of length 64 (not 3, for 'foo')".to_string())
+    );
+    let z = "Zd1d4e24ed99057e84c3f80fd8fbec79ed9e1acee37da269356ecea000000000";
+    assert_eq!(
+        err(&rpc_raw(&n, port, "prioritisetransaction", json!({"txid": z, "fee_delta": 0}))),
+        (-8, format!("txid must be hexadecimal string (not '{z}')"))
+    );
+    let t = "1d1d4e24ed99057e84c3f80fd8fbec79ed9e1acee37da269356ecea000000000";
+    assert_eq!(
+        err(&rpc_raw(&n, port, "prioritisetransaction", json!([t, "foo", 0]))),
+        (-3, "JSON value of type string is not of expected type number".to_string())
+    );
+    assert_eq!(
+        err(&rpc_raw(&n, port, "prioritisetransaction", json!([t, 1, 0]))),
+        (
+            -8,
+            "Priority is no longer supported, dummy argument to prioritisetransaction must be 0.".to_string()
+        )
+    );
+    assert_eq!(
+        err(&rpc_raw(&n, port, "prioritisetransaction", json!({"txid": t, "fee_delta": "foo"}))),
+        (-3, "JSON value of type string is not of expected type number".to_string())
+    );
+    // A zero delta is never recorded; a delta and its inverse cancel out.
+    assert_eq!(rpc(&n, port, "prioritisetransaction", json!([t, 0, 0])), json!(true));
+    assert_eq!(rpc(&n, port, "getprioritisedtransactions", json!([])), json!({}));
+    rpc(&n, port, "prioritisetransaction", json!([t, null, 500]));
+    rpc(&n, port, "prioritisetransaction", json!([t, 0, -500]));
+    assert_eq!(rpc(&n, port, "getprioritisedtransactions", json!([])), json!({}));
+
+    // A free transaction is refused below the minimum relay fee, accepted once prioritised.
+    let free = pay(&[coin(0)], f.per_output, 0);
+    let free_id = free.compute_txid().to_string();
+    let (code, msg) = err(&rpc_raw(&n, port, "sendrawtransaction", json!([txhex(&free)])));
+    assert_eq!(code, -26);
+    assert!(msg.contains("min relay fee not met"), "{msg}");
+    rpc(&n, port, "prioritisetransaction", json!({"txid": free_id, "fee_delta": 1000}));
+    assert_eq!(
+        rpc(&n, port, "getprioritisedtransactions", json!([])),
+        json!({free_id.clone(): {"fee_delta": 1000, "in_mempool": false}})
+    );
+    assert_eq!(rpc(&n, port, "sendrawtransaction", json!([txhex(&free)])), json!(free_id));
+    assert_eq!(
+        rpc(&n, port, "getprioritisedtransactions", json!([])),
+        json!({free_id.clone(): {"fee_delta": 1000, "in_mempool": true, "modified_fee": 1000}})
+    );
+    let entry = rpc(&n, port, "getmempoolentry", json!([free_id]));
+    assert_eq!(sat(&entry["fees"]["base"]), 0);
+    assert_eq!(sat(&entry["fees"]["modified"]), 1000);
+    assert_eq!(sat(&entry["fees"]["ancestor"]), 1000);
+    assert_eq!(sat(&entry["fees"]["descendant"]), 1000);
+
+    // The template and the mined block take it at its modified fee, and mining forgets the delta.
+    let gbt = rpc(&n, port, "getblocktemplate", json!([{"rules": ["segwit"]}]));
+    let in_template: Vec<&str> = gbt["transactions"].as_array().unwrap().iter().map(|t| t["txid"].as_str().unwrap()).collect();
+    assert_eq!(in_template, vec![free_id.as_str()]);
+    rpc(&n, port, "generatetoaddress", json!([1, addr]));
+    assert_eq!(rpc(&n, port, "getrawmempool", json!([])), json!([]));
+    assert_eq!(rpc(&n, port, "getprioritisedtransactions", json!([])), json!({}));
+
+    // A negative delta on an in-pool transaction lowers its modified and ancestor fees.
+    let a = pay(&[coin(1)], f.per_output, 5_000);
+    let a_id = a.compute_txid().to_string();
+    rpc(&n, port, "sendrawtransaction", json!([txhex(&a)]));
+    let child = pay(&[OutPoint::new(a.compute_txid(), 0)], f.per_output - 5_000, 3_000);
+    let child_id = child.compute_txid().to_string();
+    rpc(&n, port, "sendrawtransaction", json!([txhex(&child)]));
+    rpc(&n, port, "prioritisetransaction", json!([a_id, 0, -1234]));
+    rpc(&n, port, "prioritisetransaction", json!([a_id, 0, 8888]));
+    let ea = rpc(&n, port, "getmempoolentry", json!([a_id]));
+    assert_eq!(sat(&ea["fees"]["modified"]), 5_000 + 7654);
+    assert_eq!(sat(&ea["fees"]["descendant"]), 8_000 + 7654);
+    let ec = rpc(&n, port, "getmempoolentry", json!([child_id]));
+    assert_eq!(sat(&ec["fees"]["ancestor"]), 8_000 + 7654);
+    // A delta for a transaction not in the pool.
+    let absent = "ab".repeat(32);
+    rpc(&n, port, "prioritisetransaction", json!([absent, 0, -7]));
+    let before = rpc(&n, port, "getprioritisedtransactions", json!([]));
+    assert_eq!(
+        before,
+        json!({a_id.clone(): {"fee_delta": 7654, "in_mempool": true, "modified_fee": 12654}, absent.clone(): {"fee_delta": -7, "in_mempool": false}})
+    );
+
+    // Restart: mempool.dat carries both kinds of delta (Core's format).
+    let (st, _) = n.stop(Duration::from_secs(30));
+    assert!(st.success(), "{st:?}");
+    drop(n);
+    let n = node_proc::start_node_in(dir.path(), &argv, &[]);
+    n.wait_started();
+    n.wait_until(Duration::from_secs(30), "mempool loaded", |n| {
+        rpc(n, port, "getmempoolinfo", json!([]))["loaded"] == json!(true)
+    });
+    assert_eq!(rpc(&n, port, "getprioritisedtransactions", json!([])), before);
+    let ea = rpc(&n, port, "getmempoolentry", json!([a_id]));
+    assert_eq!(sat(&ea["fees"]["modified"]), 12654);
+
+    // importmempool: the saved file back into an emptied pool, with and without its deltas.
+    let saved = rpc(&n, port, "savemempool", json!([]))["filename"].as_str().unwrap().to_string();
+    let copy = dir.path().join("copy.dat");
+    std::fs::copy(&saved, &copy).unwrap();
+    assert_eq!(
+        err(&rpc_raw(&n, port, "importmempool", json!([dir.path().join("missing.dat").display().to_string()]))),
+        (-1, "Unable to import mempool file, see debug log for details.".to_string())
+    );
+    assert_eq!(
+        err(&rpc_raw(&n, port, "importmempool", json!([copy.display().to_string(), {"use_current_time": 1}]))).0,
+        -3
+    );
+    let mut n = n;
+    let (st, _) = n.stop(Duration::from_secs(30));
+    assert!(st.success(), "{st:?}");
+    drop(n);
+    // A fresh node on a copy of the chain without the pool: import brings the pool back.
+    let dir2 = tempfile::tempdir().unwrap();
+    copy_dir(&dir.path().join("regtest"), &dir2.path().join("regtest"));
+    let _ = std::fs::remove_file(dir2.path().join("regtest").join("mempool.dat"));
+    let n = node_proc::start_node_in(dir2.path(), &argv, &[]);
+    n.wait_started();
+    n.wait_until(Duration::from_secs(30), "mempool loaded", |n| {
+        rpc(n, port, "getmempoolinfo", json!([]))["loaded"] == json!(true)
+    });
+    assert_eq!(rpc(&n, port, "getrawmempool", json!([])), json!([]));
+    assert_eq!(rpc(&n, port, "importmempool", json!([copy.display().to_string()])), json!({}));
+    assert_eq!(rpc(&n, port, "getmempoolinfo", json!([]))["size"], json!(2));
+    assert_eq!(rpc(&n, port, "getprioritisedtransactions", json!([])), json!({}));
+    assert_eq!(
+        rpc(&n, port, "importmempool", json!([copy.display().to_string(), {"apply_fee_delta_priority": true}])),
+        json!({})
+    );
+    assert_eq!(rpc(&n, port, "getprioritisedtransactions", json!([])), before);
+}
+
+fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let name = e.file_name();
+        if name == ".cookie" || name == ".lock" {
+            continue;
+        }
+        if e.file_type().unwrap().is_dir() {
+            copy_dir(&e.path(), &to.join(name));
+        } else {
+            std::fs::copy(e.path(), to.join(name)).unwrap();
+        }
+    }
+}
+
+#[test]
+fn submitpackage_child_pays_for_a_parent_below_the_minimum_relay_fee() {
+    let port = http::free_port();
+    let n = node_proc::start_node(&[&format!("-rpcport={port}"), "-listen=0"], &[]);
+    n.wait_started();
+    let f = fund(&n, port, 10);
+    let coin = |i: u32| OutPoint::new(f.fan, i);
+
+    // Argument errors.
+    assert_eq!(
+        err(&rpc_raw(&n, port, "submitpackage", json!([[]]))),
+        (-8, "Array must contain between 1 and 25 transactions.".to_string())
+    );
+    let (code, msg) = err(&rpc_raw(&n, port, "submitpackage", json!([["00zz"]])));
+    assert_eq!(code, -22);
+    assert!(msg.starts_with("TX decode failed for tx 0."), "{msg}");
+    let c1 = pay(&[coin(5)], f.per_output, 1_000);
+    let c2 = pay(&[OutPoint::new(c1.compute_txid(), 0)], f.per_output - 1_000, 1_000);
+    let c3 = pay(&[OutPoint::new(c2.compute_txid(), 0)], f.per_output - 2_000, 1_000);
+    let (code, msg) = err(&rpc_raw(&n, port, "submitpackage", json!([[txhex(&c1), txhex(&c2), txhex(&c3)]])));
+    assert_eq!(code, -25);
+    assert!(msg.starts_with("package topology disallowed"), "{msg}");
+    assert_eq!(rpc(&n, port, "getrawmempool", json!([])), json!([]));
+
+    // maxfeerate: the parent fails alone (not reconsiderable), the child misses its input.
+    let r = rpc(&n, port, "submitpackage", json!([[txhex(&c1), txhex(&c2)], 0.00000001]));
+    assert_eq!(r["package_msg"], json!("transaction failed"));
+    assert_eq!(r["tx-results"][c1.compute_wtxid().to_string()]["error"], json!("max feerate exceeded"));
+    assert_eq!(
+        r["tx-results"][c2.compute_wtxid().to_string()]["error"],
+        json!("bad-txns-inputs-missingorspent")
+    );
+    assert_eq!(r["replaced-transactions"], json!([]));
+    assert_eq!(rpc(&n, port, "getrawmempool", json!([])), json!([]));
+
+    // Parent with no fee: refused alone, by sendrawtransaction and by submitpackage.
+    let parent = pay(&[coin(0)], f.per_output, 0);
+    let child = pay(&[OutPoint::new(parent.compute_txid(), 0)], f.per_output, 20_000);
+    let (pw, cw) = (parent.compute_wtxid().to_string(), child.compute_wtxid().to_string());
+    let (code, msg) = err(&rpc_raw(&n, port, "sendrawtransaction", json!([txhex(&parent)])));
+    assert_eq!(code, -26);
+    assert!(msg.contains("min relay fee not met"), "{msg}");
+    let r = rpc(&n, port, "submitpackage", json!([[txhex(&parent)]]));
+    assert_eq!(r["package_msg"], json!("transaction failed"));
+    assert!(r["tx-results"][&pw]["error"].as_str().unwrap().starts_with("min relay fee not met"), "{r}");
+    assert_eq!(rpc(&n, port, "getrawmempool", json!([])), json!([]));
+
+    // With its child: both accepted at the package feerate.
+    let r = rpc(&n, port, "submitpackage", json!({"package": [txhex(&parent), txhex(&child)]}));
+    assert_eq!(r["package_msg"], json!("success"), "{r}");
+    let (pv, cv) = (parent.vsize() as u64, child.vsize() as u64);
+    let rate = 20_000 * 1000 / (pv + cv);
+    for (w, tx, fee, vsize) in [(&pw, &parent, 0, pv), (&cw, &child, 20_000, cv)] {
+        let t = &r["tx-results"][w];
+        assert_eq!(t["txid"], json!(tx.compute_txid().to_string()));
+        assert_eq!(t["vsize"], json!(vsize));
+        assert_eq!(t["vsize_bip141"], json!(vsize));
+        assert_eq!(sat(&t["fees"]["base"]), fee);
+        assert_eq!(sat(&t["fees"]["effective-feerate"]) as u64, rate);
+        assert_eq!(t["fees"]["effective-includes"], json!([pw, cw]));
+        assert!(t.get("error").is_none());
+    }
+    let pool = rpc(&n, port, "getrawmempool", json!([]));
+    assert_eq!(pool.as_array().unwrap().len(), 2);
+    let e = rpc(&n, port, "getmempoolentry", json!([child.compute_txid().to_string()]));
+    assert_eq!(e["depends"], json!([parent.compute_txid().to_string()]));
+
+    // getmempoolcluster: the two form one cluster and one chunk (the child pays for both).
+    let cl = rpc(&n, port, "getmempoolcluster", json!([parent.compute_txid().to_string()]));
+    let w = (parent.weight().to_wu() + child.weight().to_wu()) as i64;
+    assert_eq!(cl["txcount"], json!(2));
+    assert_eq!(cl["clusterweight"], json!(w));
+    assert_eq!(cl["chunks"].as_array().unwrap().len(), 1);
+    assert_eq!(sat(&cl["chunks"][0]["chunkfee"]), 20_000);
+    assert_eq!(cl["chunks"][0]["chunkweight"], json!(w));
+    assert_eq!(
+        cl["chunks"][0]["txs"],
+        json!([parent.compute_txid().to_string(), child.compute_txid().to_string()])
+    );
+    assert_eq!(err(&rpc_raw(&n, port, "getmempoolcluster", json!(["ab".repeat(32)]))).0, -5);
+
+    // Submitted again: already in the pool, base fees only.
+    let r = rpc(&n, port, "submitpackage", json!([[txhex(&parent), txhex(&child)]]));
+    assert_eq!(r["package_msg"], json!("success"));
+    assert_eq!(sat(&r["tx-results"][&pw]["fees"]["base"]), 0);
+    assert!(r["tx-results"][&pw]["fees"].get("effective-feerate").is_none());
+    assert_eq!(r["tx-results"][&cw]["vsize"], json!(cv));
+
+    // A child with parents spending the same coin: conflict-in-package, nothing validated.
+    let [p1, p2, kid] = two_parents_and_child(coin(2), coin(2), f.per_output, 2_500);
+    let r = rpc(&n, port, "submitpackage", json!([[txhex(&p1), txhex(&p2), txhex(&kid)]]));
+    assert_eq!(r["package_msg"], json!("conflict-in-package"));
+    for tx in [&p1, &p2, &kid] {
+        assert_eq!(
+            r["tx-results"][tx.compute_wtxid().to_string()],
+            json!({"txid": tx.compute_txid().to_string(), "error": "package-not-validated"})
+        );
+    }
+
+    // Two ordinary parents and a child: each parent passes alone (effective-includes itself).
+    let [q1, q2, qk] = two_parents_and_child(coin(3), coin(4), f.per_output, 2_000);
+    let r = rpc(&n, port, "submitpackage", json!([[txhex(&q1), txhex(&q2), txhex(&qk)]]));
+    assert_eq!(r["package_msg"], json!("success"), "{r}");
+    let q1w = q1.compute_wtxid().to_string();
+    assert_eq!(r["tx-results"][&q1w]["fees"]["effective-includes"], json!([q1w]));
+    assert_eq!(rpc(&n, port, "getmempoolinfo", json!([]))["size"], json!(5));
+
+    // The package is mined together.
+    let addr = Address::from_script(&mining::p2wsh_op_true(), Network::Regtest).unwrap().to_string();
+    rpc(&n, port, "generatetoaddress", json!([1, addr]));
+    assert_eq!(rpc(&n, port, "getrawmempool", json!([])), json!([]));
+}
