@@ -135,6 +135,7 @@ pub const OPTIONS: &[(&str, OptKind, &str, &str)] = &[
     ("maxmemorymb", OptKind::Int, "0", "Memory limit for ResourceLimitWarning in MiB (0 = physical memory)"),
     ("resourcewarnpercent", OptKind::Int, "90", "ResourceLimitWarning above this percentage of a limit"),
     ("maxdatadirmb", OptKind::Int, "0", "Datadir size limit for the disk ResourceLimitWarning in MiB (0 = none)"),
+    ("rest", OptKind::Bool, "0", "Serve Bitcoin Core's unauthenticated REST interface (GET /rest/...) on the RPC port"),
 ];
 
 /// Categories accepted by `-debug` (log targets `blvm::<category>` and `blvm_node::<category>`).
@@ -232,6 +233,8 @@ pub struct NodeConfig {
     pub dnsseed: Option<bool>,
     /// `-minimumchainwork` (None: the network's default).
     pub minimum_chain_work: Option<bitcoin::Work>,
+    /// Serve the REST interface (-rest).
+    pub rest: bool,
 }
 
 impl NodeConfig {
@@ -324,6 +327,7 @@ pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<(NodeConfig
         listen: None,
         dnsseed: None,
         minimum_chain_work: None,
+        rest: false,
     };
     let mut networks: Vec<(String, Network)> = Vec::new();
     let mut positional: Vec<String> = Vec::new();
@@ -661,6 +665,7 @@ pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<(NodeConfig
                 }
                 cfg.numbers.insert(name.clone(), n);
             }
+            "rest" => cfg.rest = flag()?,
             _ => return Err(ConfigError::Unknown(name)),
         }
     }
