@@ -42,21 +42,24 @@ pub(super) fn active_from(c: &ChainManager, hash: &BlockHash, count: usize) -> V
         .collect()
 }
 
+/// The count and hash of `<hash>` (count from the `count` query parameter, default 5) or the
+/// older `<count>/<hash>`, checked in Core's order; `usage` is the 400 for other shapes.
+pub(super) fn count_and_hash(part: &str, path: &[&str], usage: &str) -> Result<(usize, BlockHash), RestError> {
+    let (raw_count, hash_str) = match path {
+        [count, hash] => (count.to_string(), *hash),
+        [hash] => (query::param(part, "count").unwrap_or_else(|| "5".into()), *hash),
+        _ => return Err(RestError::bad_request(usage)),
+    };
+    let count = parse_count(&raw_count)?;
+    Ok((count, parse_hash(hash_str)?))
+}
+
 /// `/rest/headers/<hash>.<ext>?count=<n>` and the older `/rest/headers/<n>/<hash>.<ext>`.
 pub fn headers(node: &Arc<Node>, part: &str, _body: &[u8]) -> Result<RestResponse, RestError> {
     let (param, format) = parse_data_format(part);
     let path: Vec<&str> = param.split('/').collect();
-    let (raw_count, hash_str) = match path.as_slice() {
-        [count, hash] => (count.to_string(), *hash),
-        [hash] => (query::param(part, "count").unwrap_or_else(|| "5".into()), *hash),
-        _ => {
-            return Err(RestError::bad_request(
-                "Invalid URI format. Expected /rest/headers/<hash>.<ext>?count=<count>",
-            ))
-        }
-    };
-    let count = parse_count(&raw_count)?;
-    let hash: BlockHash = parse_hash(hash_str)?;
+    let usage = "Invalid URI format. Expected /rest/headers/<hash>.<ext>?count=<count>";
+    let (count, hash) = count_and_hash(part, &path, usage)?;
     let c = lock(node);
     let entries = active_from(&c, &hash, count);
     RestResponse::by_format(

@@ -1,10 +1,9 @@
 //! BIP157 endpoints over the basic filter index: `/rest/blockfilter/` and
 //! `/rest/blockfilterheaders/`.
 
-use super::chain::{active_from, lock, parse_count};
+use super::chain::{active_from, count_and_hash, lock};
 use super::error::RestError;
 use super::format::{parse_data_format, parse_hash, RestResponse};
-use super::query;
 use crate::chain::index::status;
 use crate::chain::ChainManager;
 use crate::node::Node;
@@ -78,17 +77,9 @@ pub fn block_filter(node: &Arc<Node>, part: &str, _body: &[u8]) -> Result<RestRe
 pub fn filter_headers(node: &Arc<Node>, part: &str, _body: &[u8]) -> Result<RestResponse, RestError> {
     let (param, format) = parse_data_format(part);
     let parts: Vec<&str> = param.split('/').collect();
-    let (kind, raw_count, hash_str) = match parts.as_slice() {
-        [kind, count, hash] => (*kind, count.to_string(), *hash),
-        [kind, hash] => (*kind, query::param(part, "count").unwrap_or_else(|| "5".into()), *hash),
-        _ => {
-            return Err(RestError::bad_request(
-                "Invalid URI format. Expected /rest/blockfilterheaders/<filtertype>/<blockhash>.<ext>?count=<count>",
-            ))
-        }
-    };
-    let count = parse_count(&raw_count)?;
-    let hash: BlockHash = parse_hash(hash_str)?;
+    let usage = "Invalid URI format. Expected /rest/blockfilterheaders/<filtertype>/<blockhash>.<ext>?count=<count>";
+    let (kind, rest) = parts.split_first().ok_or_else(|| RestError::bad_request(usage))?;
+    let (count, hash) = count_and_hash(part, rest, usage)?;
     let c = lock(node);
     check_type(&c, kind)?;
     let mut headers = Vec::new();

@@ -404,9 +404,13 @@ async fn read_body(st: &ServerState, body: Incoming) -> Result<Bytes, Response<F
     }
 }
 
-/// Waits for a worker (503 when the work queue is full or the node is shutting down); returns
-/// the worker permit and the node.
-async fn admit(st: &ServerState) -> Result<(tokio::sync::SemaphorePermit<'_>, Arc<Node>), Response<Full<Bytes>>> {
+/// Reads the body, then waits for a worker (503 when the work queue is full or the node is
+/// shutting down); returns the body, the worker permit and the node.
+async fn admit(
+    st: &ServerState,
+    body: Incoming,
+) -> Result<(Bytes, tokio::sync::SemaphorePermit<'_>, Arc<Node>), Response<Full<Bytes>>> {
+    let body = read_body(st, body).await?;
     if st.queued.fetch_add(1, Ordering::SeqCst) >= st.work_queue + st.workers.available_permits() {
         st.queued.fetch_sub(1, Ordering::SeqCst);
         tracing::warn!(target: "blvm::rpc", "request rejected because http work queue depth exceeded");
@@ -420,7 +424,7 @@ async fn admit(st: &ServerState) -> Result<(tokio::sync::SemaphorePermit<'_>, Ar
     let Some(node) = st.node.upgrade() else {
         return Err(text(StatusCode::SERVICE_UNAVAILABLE, "shutting down"));
     };
-    Ok((permit, node))
+    Ok((body, permit, node))
 }
 
 /// A request under `/rest`: unauthenticated as in Core; 404 without `-rest` (no handler).
@@ -436,11 +440,7 @@ async fn rest_request(st: Arc<ServerState>, req: Request<Incoming>) -> Response<
         return text(StatusCode::METHOD_NOT_ALLOWED, "");
     }
     let uri = req.uri().path_and_query().map(|p| p.as_str().to_string()).unwrap_or_default();
-    let body = match read_body(&st, req.into_body()).await {
-        Ok(b) => b,
-        Err(r) => return r,
-    };
-    let (_permit, node) = match admit(&st).await {
+    let (body, _permit, node) = match admit(&st, req.into_body()).await {
         Ok(x) => x,
         Err(r) => return r,
     };
@@ -484,11 +484,7 @@ async fn handle(st: Arc<ServerState>, req: Request<Incoming>) -> Response<Full<B
         return text(StatusCode::METHOD_NOT_ALLOWED, "JSONRPC server handles only POST requests");
     }
     let wallet_path = req.uri().path().starts_with("/wallet/");
-    let body = match read_body(&st, req.into_body()).await {
-        Ok(b) => b,
-        Err(r) => return r,
-    };
-    let (_permit, node) = match admit(&st).await {
+    let (body, _permit, node) = match admit(&st, req.into_body()).await {
         Ok(x) => x,
         Err(r) => return r,
     };
