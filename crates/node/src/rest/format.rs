@@ -171,7 +171,7 @@ mod tests {
         assert_eq!(parse_data_format("abc."), ("abc", Format::Undef));
         assert_eq!(parse_data_format("abc.invalid"), ("abc.invalid", Format::Undef));
         assert_eq!(parse_data_format("abc"), ("abc", Format::Undef));
-        assert_eq!(parse_data_format("a.b?c.json"), ("a", Format::Undef));
+        assert_eq!(parse_data_format("a.b?c.json"), ("a.b", Format::Undef));
         assert_eq!(parse_data_format(""), ("", Format::Undef));
     }
 
