@@ -7,6 +7,8 @@
 mod common;
 #[path = "support/http.rs"]
 mod http;
+#[path = "support/mining.rs"]
+mod mining;
 #[path = "support/node_proc.rs"]
 mod node_proc;
 #[path = "support/p2p_peer.rs"]
@@ -14,7 +16,8 @@ mod p2p_peer;
 
 use bitcoin::consensus::serialize;
 use bitcoin::hashes::Hash;
-use bitcoin::{Block, OutPoint};
+use bitcoin::{Address, Block, Network, OutPoint, Txid};
+use std::str::FromStr;
 use p2p_peer::rpc;
 use serde_json::{json, Value};
 use std::io::{Read, Write};
@@ -440,4 +443,50 @@ fn rest_is_off_without_the_option() {
     // JSON-RPC still answers (and still wants credentials).
     assert_eq!(get(port, "/").status, 401);
     n.stop(Duration::from_secs(30));
+}
+
+#[test]
+fn mempool_transactions_in_getutxos_tx_and_mempool() {
+    let port = http::free_port();
+    let rpcport = format!("-rpcport={port}");
+    let n = node_proc::start_node(&[&rpcport, "-rest", "-listen=0"], &[]);
+    n.wait_started();
+    let payout = mining::p2wsh_op_true();
+    let addr = Address::from_script(&payout, Network::Regtest).unwrap().to_string();
+    let mined = rpc(&n, port, "generatetoaddress", json!([101, addr]));
+    let first = mined[0].as_str().unwrap();
+    let cb = rpc(&n, port, "getblock", json!([first, 1]))["tx"][0].as_str().unwrap().to_string();
+    let value = rpc(&n, port, "gettxout", json!([cb, 0]))["value"].as_f64().unwrap();
+    let tx = mining::spend_coinbase_to(Txid::from_str(&cb).unwrap(), value, &payout);
+    let txid = rpc(&n, port, "sendrawtransaction", json!([hex(&serialize(&tx))])).as_str().unwrap().to_string();
+
+    // In the mempool: /tx has no block hash; getutxos sees it only with checkmempool, and sees the
+    // spent coinbase output only without it.
+    let t = ok(port, &format!("/rest/tx/{txid}.json")).json();
+    assert_eq!(t, rpc(&n, port, "getrawtransaction", json!([txid, 1])));
+    assert!(t.get("blockhash").is_none());
+    let utxos = |path: &str| ok(port, &format!("/rest/getutxos/{path}.json")).json();
+    assert_eq!(utxos(&format!("{txid}-0"))["bitmap"], "0");
+    let pooled = utxos(&format!("checkmempool/{txid}-0"));
+    assert_eq!(pooled["bitmap"], "1");
+    assert_eq!(pooled["utxos"][0]["height"], 2147483647, "Core's MEMPOOL_HEIGHT");
+    assert_eq!(pooled["utxos"][0]["scriptPubKey"]["hex"], hex(payout.as_bytes()));
+    assert_eq!(utxos(&format!("{cb}-0"))["bitmap"], "1");
+    assert_eq!(utxos(&format!("checkmempool/{cb}-0"))["bitmap"], "0");
+    assert_eq!(utxos(&format!("checkmempool/{cb}-0/{txid}-0/{txid}-1"))["bitmap"], "010");
+    assert_eq!(ok(port, "/rest/mempool/contents.json").json(), rpc(&n, port, "getrawmempool", json!([true])));
+    assert_eq!(
+        ok(port, "/rest/mempool/contents.json?verbose=false").json(),
+        json!([txid])
+    );
+    assert_eq!(ok(port, "/rest/mempool/info.json").json()["size"], 1);
+
+    // Mined: found with and without checkmempool.
+    let tip = rpc(&n, port, "generatetoaddress", json!([1, addr]))[0].as_str().unwrap().to_string();
+    for path in [format!("{txid}-0"), format!("checkmempool/{txid}-0")] {
+        let r = utxos(&path);
+        assert_eq!((r["bitmap"].as_str(), r["chaintipHash"].as_str()), (Some("1"), Some(tip.as_str())), "{path}");
+        assert_eq!(r["utxos"][0]["height"], 102);
+    }
+    assert_eq!(ok(port, "/rest/mempool/contents.json").json(), json!({}));
 }
