@@ -155,6 +155,7 @@ pub const OPTIONS: &[(&str, OptKind, &str, &str)] = &[
     ("maxmemorymb", OptKind::Int, "0", "Memory limit for ResourceLimitWarning in MiB (0 = physical memory)"),
     ("resourcewarnpercent", OptKind::Int, "90", "ResourceLimitWarning above this percentage of a limit"),
     ("maxdatadirmb", OptKind::Int, "0", "Datadir size limit for the disk ResourceLimitWarning in MiB (0 = none)"),
+    ("rest", OptKind::Bool, "0", "Serve Bitcoin Core's unauthenticated REST interface (GET /rest/...) on the RPC port"),
 ];
 
 /// The subcommand to run.
@@ -257,6 +258,8 @@ pub struct NodeConfig {
     /// Problems worth a warning in the log that do not stop the node (unknown keys in
     /// bitcoin.conf, as Core).
     pub warnings: Vec<String>,
+    /// Serve the REST interface (-rest).
+    pub rest: bool,
 }
 
 impl NodeConfig {
@@ -359,6 +362,7 @@ pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<(NodeConfig
         persist_mempool: true,
         ignored: Vec::new(),
         warnings: Vec::new(),
+        rest: false,
     };
     let mut networks: Vec<(String, Network)> = Vec::new();
     let mut positional: Vec<String> = Vec::new();
@@ -760,6 +764,7 @@ pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<(NodeConfig
                 }
                 cfg.numbers.insert(name.clone(), n);
             }
+            "rest" => cfg.rest = flag()?,
             _ => return Err(ConfigError::Unknown(name)),
         }
     }

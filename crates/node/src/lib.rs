@@ -15,6 +15,7 @@ pub mod node;
 pub mod p2p;
 pub mod params;
 pub mod progress;
+pub mod rest;
 pub mod rpc;
 pub mod store;
 pub mod validation;

@@ -15,7 +15,7 @@ mod node_proc;
 mod p2p_peer;
 
 use bitcoin::consensus::serialize;
-use bitcoin::{Address, Amount, Network, OutPoint, TxOut, Txid};
+use bitcoin::{Address, Network, Txid};
 use p2p_peer::{rpc, rpc_raw};
 use serde_json::json;
 use std::str::FromStr;
@@ -87,13 +87,7 @@ fn getrawtransaction_finds_every_confirmed_transaction_with_txindex() {
         .unwrap()
         .to_string();
     let value = rpc(&n, port, "gettxout", json!([cb, 0]))["value"].as_f64().unwrap();
-    let tx = mining::spend(
-        &[(OutPoint::new(Txid::from_str(&cb).unwrap(), 0), payout.clone())],
-        vec![TxOut {
-            value: Amount::from_sat((value * 1e8).round() as u64 - 10_000),
-            script_pubkey: payout.clone(),
-        }],
-    );
+    let tx = mining::spend_coinbase_to(Txid::from_str(&cb).unwrap(), value, &payout);
     let txid = rpc(&n, port, "sendrawtransaction", json!([hex(&serialize(&tx))]))
         .as_str()
         .unwrap()

@@ -63,6 +63,8 @@ pub struct RpcSettings {
     /// Open connections at most; beyond it the longest-open idle one is closed, or the new one
     /// refused when all are busy.
     pub max_connections: usize,
+    /// Serve Core's unauthenticated REST interface under `/rest/` (`-rest`).
+    pub rest: bool,
 }
 
 impl Default for RpcSettings {
@@ -77,6 +79,7 @@ impl Default for RpcSettings {
             allow: loopback_subnets(),
             server_timeout: DEFAULT_SERVER_TIMEOUT,
             max_connections: max_connections(4, 16),
+            rest: false,
         }
     }
 }
@@ -130,6 +133,7 @@ pub fn settings_from_config(cfg: &NodeConfig, default_port: u16) -> Result<RpcSe
         allow,
         server_timeout: Duration::from_secs(cfg.number("rpcservertimeout").max(1)),
         max_connections: max_connections(threads, work_queue),
+        rest: cfg.rest,
     })
 }
 
@@ -242,6 +246,7 @@ struct ServerState {
     queued: AtomicUsize,
     work_queue: usize,
     server_timeout: Duration,
+    rest: bool,
 }
 
 fn reply(status: StatusCode, body: Option<Value>) -> Response<Full<Bytes>> {
@@ -290,6 +295,7 @@ pub async fn start(
         queued: AtomicUsize::new(0),
         work_queue: settings.work_queue.max(1),
         server_timeout: settings.server_timeout,
+        rest: settings.rest,
     });
     let table = Arc::new(Mutex::new(ConnTable {
         cap: settings.max_connections.max(1),
@@ -384,7 +390,85 @@ pub async fn start(
     Ok((bound, handle))
 }
 
+/// Reads a request body within `-rpcservertimeout` and [`MAX_BODY`].
+async fn read_body(st: &ServerState, body: Incoming) -> Result<Bytes, Response<Full<Bytes>>> {
+    match tokio::time::timeout(st.server_timeout, Limited::new(body, MAX_BODY).collect()).await {
+        Ok(Ok(b)) => Ok(b.to_bytes()),
+        Ok(Err(_)) => Err(text(StatusCode::PAYLOAD_TOO_LARGE, "request too large")),
+        Err(_) => {
+            let mut r = text(StatusCode::REQUEST_TIMEOUT, "request body not received in time");
+            r.headers_mut()
+                .insert(hyper::header::CONNECTION, hyper::header::HeaderValue::from_static("close"));
+            Err(r)
+        }
+    }
+}
+
+/// Reads the body, then waits for a worker (503 when the work queue is full or the node is
+/// shutting down); returns the body, the worker permit and the node.
+async fn admit(
+    st: &ServerState,
+    body: Incoming,
+) -> Result<(Bytes, tokio::sync::SemaphorePermit<'_>, Arc<Node>), Response<Full<Bytes>>> {
+    let body = read_body(st, body).await?;
+    if st.queued.fetch_add(1, Ordering::SeqCst) >= st.work_queue + st.workers.available_permits() {
+        st.queued.fetch_sub(1, Ordering::SeqCst);
+        tracing::warn!(target: "blvm::rpc", "request rejected because http work queue depth exceeded");
+        return Err(text(StatusCode::SERVICE_UNAVAILABLE, "Work queue depth exceeded"));
+    }
+    let permit = st.workers.acquire().await;
+    st.queued.fetch_sub(1, Ordering::SeqCst);
+    let Ok(permit) = permit else {
+        return Err(text(StatusCode::SERVICE_UNAVAILABLE, "shutting down"));
+    };
+    let Some(node) = st.node.upgrade() else {
+        return Err(text(StatusCode::SERVICE_UNAVAILABLE, "shutting down"));
+    };
+    Ok((body, permit, node))
+}
+
+/// A request under `/rest`: unauthenticated as in Core; 404 without `-rest` (no handler).
+async fn rest_request(st: Arc<ServerState>, req: Request<Incoming>) -> Response<Full<Bytes>> {
+    if !st.rest {
+        return crate::rest::RestResponse::not_found().into();
+    }
+    // Core's HTTP server serves these methods and answers 405 to others.
+    if !matches!(
+        *req.method(),
+        hyper::Method::GET | hyper::Method::POST | hyper::Method::HEAD | hyper::Method::PUT
+    ) {
+        return text(StatusCode::METHOD_NOT_ALLOWED, "");
+    }
+    let uri = req.uri().path_and_query().map(|p| p.as_str().to_string()).unwrap_or_default();
+    let (body, _permit, node) = match admit(&st, req.into_body()).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let r = tokio::task::spawn_blocking(move || crate::rest::handle(&node, &uri, &body)).await;
+    match r {
+        Ok(r) => r.into(),
+        Err(e) => text(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
+    }
+}
+
+impl From<crate::rest::RestResponse> for Response<Full<Bytes>> {
+    /// The HTTP form of a REST answer.
+    fn from(r: crate::rest::RestResponse) -> Self {
+        let mut b = Response::builder()
+            .status(StatusCode::from_u16(r.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR))
+            .header(hyper::header::CACHE_CONTROL, r.cache_control);
+        if let Some(t) = r.content_type {
+            b = b.header(hyper::header::CONTENT_TYPE, t);
+        }
+        b.body(Full::new(Bytes::from(r.body)))
+            .unwrap_or_else(|_| Response::new(Full::new(Bytes::new())))
+    }
+}
+
 async fn handle(st: Arc<ServerState>, req: Request<Incoming>) -> Response<Full<Bytes>> {
+    if crate::rest::is_rest_path(req.uri().path()) {
+        return rest_request(st, req).await;
+    }
     let auth = req.headers().get(hyper::header::AUTHORIZATION).and_then(|v| v.to_str().ok());
     if !st.auth.check(auth) {
         tracing::warn!(target: "blvm::rpc", "incorrect RPC credentials");
@@ -400,28 +484,9 @@ async fn handle(st: Arc<ServerState>, req: Request<Incoming>) -> Response<Full<B
         return text(StatusCode::METHOD_NOT_ALLOWED, "JSONRPC server handles only POST requests");
     }
     let wallet_path = req.uri().path().starts_with("/wallet/");
-    let body = match tokio::time::timeout(st.server_timeout, Limited::new(req.into_body(), MAX_BODY).collect()).await {
-        Ok(Ok(b)) => b.to_bytes(),
-        Ok(Err(_)) => return text(StatusCode::PAYLOAD_TOO_LARGE, "request too large"),
-        Err(_) => {
-            let mut r = text(StatusCode::REQUEST_TIMEOUT, "request body not received in time");
-            r.headers_mut()
-                .insert(hyper::header::CONNECTION, hyper::header::HeaderValue::from_static("close"));
-            return r;
-        }
-    };
-    if st.queued.fetch_add(1, Ordering::SeqCst) >= st.work_queue + st.workers.available_permits() {
-        st.queued.fetch_sub(1, Ordering::SeqCst);
-        tracing::warn!(target: "blvm::rpc", "request rejected because http work queue depth exceeded");
-        return text(StatusCode::SERVICE_UNAVAILABLE, "Work queue depth exceeded");
-    }
-    let permit = st.workers.acquire().await;
-    st.queued.fetch_sub(1, Ordering::SeqCst);
-    let Ok(_permit) = permit else {
-        return text(StatusCode::SERVICE_UNAVAILABLE, "shutting down");
-    };
-    let Some(node) = st.node.upgrade() else {
-        return text(StatusCode::SERVICE_UNAVAILABLE, "shutting down");
+    let (body, _permit, node) = match admit(&st, req.into_body()).await {
+        Ok(x) => x,
+        Err(r) => return r,
     };
     let parsed: Value = match serde_json::from_slice(&body) {
         Ok(v) => v,

@@ -42,3 +42,15 @@ pub fn submit_all(chain: &mut ChainManager, blocks: &[Block]) {
         assert!(matches!(out, BlockOutcome::Accepted { .. }), "{out:?}");
     }
 }
+
+/// A transaction spending output 0 of the coinbase `cb` (worth `value_btc`, paid to the
+/// anyone-can-spend `payout`, such as [`p2wsh_op_true`]) back to `payout`, paying a 10,000 sat fee.
+pub fn spend_coinbase_to(cb: bitcoin::Txid, value_btc: f64, payout: &bitcoin::ScriptBuf) -> bitcoin::Transaction {
+    spend(
+        &[(bitcoin::OutPoint::new(cb, 0), payout.clone())],
+        vec![bitcoin::TxOut {
+            value: Amount::from_sat((value_btc * 1e8).round() as u64 - 10_000),
+            script_pubkey: payout.clone(),
+        }],
+    )
+}

@@ -24,6 +24,8 @@ use crate::node::Node;
 use serde_json::Value;
 use std::sync::Arc;
 
+pub use blockchain::header_json;
+
 /// Every method: name, category, Core's argument names.
 pub const METHODS: &[(&str, &str, &[&str])] = &[
     ("getbestblockhash", "Blockchain", &[]),
@@ -247,5 +249,21 @@ pub async fn dispatch(node: &Arc<Node>, method: &str, params: Option<&Value>) ->
                 .await
                 .map_err(|e| RpcError::new(code::INTERNAL_ERROR, e.to_string()))?
         }
+    }
+}
+
+/// Runs one of the read-only methods that back REST endpoints (getblock, getblockchaininfo,
+/// getdeploymentinfo, getmempoolinfo, getrawmempool) on the calling (blocking) thread, so both
+/// interfaces answer from the same code.
+pub fn call_blocking(node: &Arc<Node>, method: &str, params: &Value) -> Result<Value, RpcError> {
+    let Some((_, _, names)) = METHODS.iter().find(|m| m.0 == method) else {
+        return Err(RpcError::new(code::METHOD_NOT_FOUND, "Method not found"));
+    };
+    let p = Params::from_request(Some(params), names)?;
+    match method {
+        "getblock" | "getblockchaininfo" => blockchain::read_only(node, method, &p),
+        "getdeploymentinfo" => chainctl::getdeploymentinfo(node, &p),
+        "getmempoolinfo" | "getrawmempool" => mempool::call(node, method, &p),
+        _ => Err(RpcError::new(code::METHOD_NOT_FOUND, "Method not found")),
     }
 }
