@@ -17,3 +17,4 @@ pub mod progress;
 pub mod rpc;
 pub mod store;
 pub mod validation;
+pub mod zmq;

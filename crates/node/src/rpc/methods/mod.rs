@@ -16,6 +16,7 @@ mod scan;
 mod signing;
 mod txoutproof;
 mod wait;
+mod zmq;
 
 use super::error::{code, RpcError};
 use super::params::Params;
@@ -117,6 +118,7 @@ pub const METHODS: &[(&str, &str, &[&str])] = &[
     ("gethealth", "Maintenance", &[]),
     ("runmaintenance", "Maintenance", &["type", "arg"]),
     ("cleanupdata", "Maintenance", &["target_age_days"]),
+    ("getzmqnotifications", "Zmq", &[]),
 ];
 
 /// Runs `method` with raw JSON `params`.
@@ -131,6 +133,7 @@ pub async fn dispatch(node: &Arc<Node>, method: &str, params: Option<&Value>) ->
         "help" => control::help(&p),
         "stop" => control::stop(node),
         "uptime" => Ok(control::uptime(node)),
+        "getzmqnotifications" => Ok(zmq::getzmqnotifications(node)),
         "getmemoryinfo" => Ok(control::memory_info()),
         "listmodules" | "loadmodule" | "unloadmodule" | "reloadmodule" => node_ops::modules(node, method, &p).await,
         "flushchainstate" | "gethealth" | "runmaintenance" | "cleanupdata" | "pruneblockchain" => {
