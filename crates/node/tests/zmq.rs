@@ -213,14 +213,14 @@ fn zmq_topics_match_cores_bytes_and_sequences() {
             }],
         )
     };
-    let tx1 = pay(49_0000_0000);
+    let tx1 = pay(50_0000_0000 - 10_000);
     let txid1 = rpc.call("sendrawtransaction", json!([hex(&serialize(&tx1))])).as_str().unwrap_or_default().to_string();
     assert_eq!(sub.recv("hashtx"), txid1);
     assert_eq!(sub.recv("rawtx"), hex(&serialize(&tx1)));
     assert_eq!(json!(hex(&serialize(&tx1))), rpc.call("getrawtransaction", json!([txid1])));
     assert_eq!(sub.recv_sequence(), (txid1.clone(), 'A', Some(m0)));
     assert_eq!(rpc.call("getrawmempool", json!([false, true]))["mempool_sequence"], m0 + 1);
-    let tx2 = pay(48_0000_0000);
+    let tx2 = pay(50_0000_0000 - 20_000);
     let txid2 = rpc.call("sendrawtransaction", json!([hex(&serialize(&tx2))])).as_str().unwrap_or_default().to_string();
     assert_eq!(sub.recv_sequence(), (txid1.clone(), 'R', Some(m0 + 1)));
     assert_eq!(sub.recv_sequence(), (txid2.clone(), 'A', Some(m0 + 2)));
