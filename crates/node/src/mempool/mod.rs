@@ -383,6 +383,7 @@ impl Mempool {
             .collect();
         let mut pool = lock(&self.pool);
         let mut confirmed: HashSet<Txid> = HashSet::new();
+        let mut new_blocks: Vec<Block> = Vec::new();
         for h in &connected {
             if let Some(b) = read_block_logged(chain, h, "connected") {
                 confirmed.extend(b.txdata.iter().map(|t| t.compute_txid()));
@@ -394,10 +395,8 @@ impl Mempool {
                         mempool_sequence: base + i as u64,
                     });
                 }
-                // As Core: the block's conflicts are announced before the block itself.
-                self.queue(std::mem::take(&mut events));
-                if let Some(z) = &zmq {
-                    z.block_connected(&b);
+                if zmq.is_some() {
+                    new_blocks.push(b);
                 }
             }
         }
@@ -457,6 +456,9 @@ impl Mempool {
         drop(pool);
         self.queue(events);
         if let Some(z) = &zmq {
+            // As Core, connections are announced after the mempool caught up with them (a block's
+            // conflicts and a reorg's re-admissions first), then the new tip.
+            new_blocks.iter().for_each(|b| z.block_connected(b));
             zmq_tip(z, chain, &connected);
         }
     }
