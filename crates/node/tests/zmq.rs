@@ -1,7 +1,8 @@
 //! ZMQ notifications against the real binary and a libzmq subscriber (pyzmq,
 //! tests/python/zmq_sub.py): all five topics, bodies byte-exact against the node's own RPC
 //! answers, per-topic sequence numbers from 0, 'C'/'D' around invalidateblock, 'A'/'R' with the
-//! mempool sequence of getrawmempool(false, true), getzmqnotifications, and bad addresses.
+//! mempool sequence of getrawmempool(false, true), getzmqnotifications, `unix:` addresses
+//! (published as ipc://), and bad addresses.
 //!
 //! pyzmq is installed by .ci/run. Under CI (env CI set) a missing module fails this test;
 //! locally it is skipped with a message.
@@ -288,4 +289,34 @@ fn bad_zmq_hwm_is_a_config_error() {
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("zmqpubrawtxhwm"), "{err}");
+}
+
+#[test]
+fn unix_address_publishes_over_ipc_as_core() {
+    if !pyzmq_available() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("z.sock");
+    let ipc = format!("ipc://{}", path.display());
+    let mut sub = Sub::start(&[("hashblock", &ipc)]);
+    let rpc_port = http::free_port();
+    let args = [format!("-rpcport={rpc_port}"), "-listen=0".into(), format!("-zmqpubhashblock=unix:{}", path.display())];
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let mut n = node_proc::start_node(&args, &[]);
+    n.wait_started();
+    n.wait_until(Duration::from_secs(10), "cookie", |n| n.net_dir().join(".cookie").exists());
+    let rpc = Rpc {
+        addr: format!("127.0.0.1:{rpc_port}"),
+        creds: node_proc::cookie(&n),
+    };
+    assert_eq!(
+        rpc.call("getzmqnotifications", json!([])),
+        json!([{"type": "pubhashblock", "address": ipc, "hwm": 1000}])
+    );
+    std::thread::sleep(Duration::from_millis(1500));
+    let addr = Address::from_script(&mining::p2wsh_op_true(), Network::Regtest).expect("address").to_string();
+    let h = rpc.call("generatetoaddress", json!([1, addr]))[0].clone();
+    assert_eq!(json!(sub.recv("hashblock")), h);
+    n.stop(Duration::from_secs(30));
 }
