@@ -143,6 +143,22 @@ impl Rpc {
     }
 }
 
+/// A node started with `args` (besides an RPC port and -listen=0), ready for RPC.
+fn start(args: &[String]) -> (node_proc::NodeProc, Rpc) {
+    let rpc_port = http::free_port();
+    let mut all = vec![format!("-rpcport={rpc_port}"), "-listen=0".to_string()];
+    all.extend(args.iter().cloned());
+    let all: Vec<&str> = all.iter().map(String::as_str).collect();
+    let n = node_proc::start_node(&all, &[]);
+    n.wait_started();
+    n.wait_until(Duration::from_secs(10), "cookie", |n| n.net_dir().join(".cookie").exists());
+    let rpc = Rpc {
+        addr: format!("127.0.0.1:{rpc_port}"),
+        creds: node_proc::cookie(&n),
+    };
+    (n, rpc)
+}
+
 #[test]
 fn zmq_topics_match_cores_bytes_and_sequences() {
     if !pyzmq_available() {
@@ -153,25 +169,14 @@ fn zmq_topics_match_cores_bytes_and_sequences() {
     let b = format!("tcp://127.0.0.1:{pb}");
     // Subscribers first: they connect (and retry) before the node binds, so nothing is lost.
     let mut sub = Sub::start(&[("hashblock", &a), ("hashtx", &a), ("rawblock", &a), ("rawtx", &a), ("sequence", &b)]);
-    let rpc_port = http::free_port();
-    let args = [
-        format!("-rpcport={rpc_port}"),
-        "-listen=0".into(),
+    let (mut n, rpc) = start(&[
         format!("-zmqpubhashblock={a}"),
         format!("-zmqpubhashtx={a}"),
         format!("-zmqpubrawblock={a}"),
         format!("-zmqpubrawtx={a}"),
         format!("-zmqpubsequence={b}"),
         "-zmqpubsequencehwm=5000".into(),
-    ];
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let mut n = node_proc::start_node(&args, &[]);
-    n.wait_started();
-    n.wait_until(Duration::from_secs(10), "cookie", |n| n.net_dir().join(".cookie").exists());
-    let rpc = Rpc {
-        addr: format!("127.0.0.1:{rpc_port}"),
-        creds: node_proc::cookie(&n),
-    };
+    ]);
     assert_eq!(
         rpc.call("getzmqnotifications", json!([])),
         json!([
@@ -262,15 +267,7 @@ fn zmq_topics_match_cores_bytes_and_sequences() {
 #[test]
 fn bad_zmq_address_is_reported_and_the_node_runs_without_zmq() {
     // As Core (#17185): an unusable address does not stop the node; it is logged clearly.
-    let rpc_port = http::free_port();
-    let rpcport = format!("-rpcport={rpc_port}");
-    let mut n = node_proc::start_node(&[rpcport.as_str(), "-listen=0", "-zmqpubrawtx=foo", "-zmqpubhashtx=bar"], &[]);
-    n.wait_started();
-    n.wait_until(Duration::from_secs(10), "cookie", |n| n.net_dir().join(".cookie").exists());
-    let rpc = Rpc {
-        addr: format!("127.0.0.1:{rpc_port}"),
-        creds: node_proc::cookie(&n),
-    };
+    let (mut n, rpc) = start(&["-zmqpubrawtx=foo".into(), "-zmqpubhashtx=bar".into()]);
     assert_eq!(rpc.call("getzmqnotifications", json!([])), json!([]));
     let log = n.run_log();
     assert!(
@@ -300,16 +297,7 @@ fn unix_address_publishes_over_ipc_as_core() {
     let path = dir.path().join("z.sock");
     let ipc = format!("ipc://{}", path.display());
     let mut sub = Sub::start(&[("hashblock", &ipc)]);
-    let rpc_port = http::free_port();
-    let args = [format!("-rpcport={rpc_port}"), "-listen=0".into(), format!("-zmqpubhashblock=unix:{}", path.display())];
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let mut n = node_proc::start_node(&args, &[]);
-    n.wait_started();
-    n.wait_until(Duration::from_secs(10), "cookie", |n| n.net_dir().join(".cookie").exists());
-    let rpc = Rpc {
-        addr: format!("127.0.0.1:{rpc_port}"),
-        creds: node_proc::cookie(&n),
-    };
+    let (mut n, rpc) = start(&[format!("-zmqpubhashblock=unix:{}", path.display())]);
     assert_eq!(
         rpc.call("getzmqnotifications", json!([])),
         json!([{"type": "pubhashblock", "address": ipc, "hwm": 1000}])
