@@ -156,6 +156,16 @@ pub const OPTIONS: &[(&str, OptKind, &str, &str)] = &[
     ("resourcewarnpercent", OptKind::Int, "90", "ResourceLimitWarning above this percentage of a limit"),
     ("maxdatadirmb", OptKind::Int, "0", "Datadir size limit for the disk ResourceLimitWarning in MiB (0 = none)"),
     ("rest", OptKind::Bool, "0", "Serve Bitcoin Core's unauthenticated REST interface (GET /rest/...) on the RPC port"),
+    ("zmqpubhashblock", OptKind::Str, "", "Publish the hash of each new tip over ZMQ at <address> (tcp://host:port or unix:path); repeatable"),
+    ("zmqpubhashblockhwm", OptKind::Int, "1000", "Outbound message high water mark of the -zmqpubhashblock socket (0: no limit)"),
+    ("zmqpubhashtx", OptKind::Str, "", "Publish the txid of each transaction entering the mempool or a (dis)connected block over ZMQ at <address> (tcp://host:port or unix:path); repeatable"),
+    ("zmqpubhashtxhwm", OptKind::Int, "1000", "Outbound message high water mark of the -zmqpubhashtx socket (0: no limit)"),
+    ("zmqpubrawblock", OptKind::Str, "", "Publish each new tip (serialized) over ZMQ at <address> (tcp://host:port or unix:path); repeatable"),
+    ("zmqpubrawblockhwm", OptKind::Int, "1000", "Outbound message high water mark of the -zmqpubrawblock socket (0: no limit)"),
+    ("zmqpubrawtx", OptKind::Str, "", "Publish each transaction entering the mempool or a (dis)connected block (serialized, with witness) over ZMQ at <address> (tcp://host:port or unix:path); repeatable"),
+    ("zmqpubrawtxhwm", OptKind::Int, "1000", "Outbound message high water mark of the -zmqpubrawtx socket (0: no limit)"),
+    ("zmqpubsequence", OptKind::Str, "", "Publish block (dis)connections and mempool additions/removals with the mempool sequence over ZMQ at <address> (tcp://host:port or unix:path); repeatable"),
+    ("zmqpubsequencehwm", OptKind::Int, "1000", "Outbound message high water mark of the -zmqpubsequence socket (0: no limit)"),
 ];
 
 /// The subcommand to run.
@@ -260,6 +270,8 @@ pub struct NodeConfig {
     pub warnings: Vec<String>,
     /// Serve the REST interface (-rest).
     pub rest: bool,
+    /// `-zmqpub<topic>=<address>` as given: (option name, address), in order.
+    pub zmq_pub: Vec<(String, String)>,
 }
 
 impl NodeConfig {
@@ -363,6 +375,7 @@ pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<(NodeConfig
         ignored: Vec::new(),
         warnings: Vec::new(),
         rest: false,
+        zmq_pub: Vec::new(),
     };
     let mut networks: Vec<(String, Network)> = Vec::new();
     let mut positional: Vec<String> = Vec::new();
@@ -765,6 +778,17 @@ pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<(NodeConfig
                 cfg.numbers.insert(name.clone(), n);
             }
             "rest" => cfg.rest = flag()?,
+            "zmqpubhashblock" | "zmqpubhashtx" | "zmqpubrawblock" | "zmqpubrawtx" | "zmqpubsequence" => {
+                cfg.zmq_pub.push((name.clone(), v.clone()));
+            }
+            "zmqpubhashblockhwm" | "zmqpubhashtxhwm" | "zmqpubrawblockhwm" | "zmqpubrawtxhwm" | "zmqpubsequencehwm" => {
+                let n = v.parse::<u64>().ok().filter(|n| *n <= i32::MAX as u64).ok_or(ConfigError::BadValue {
+                    key: name.clone(),
+                    value: v.clone(),
+                    expected: "a non-negative number of messages",
+                })?;
+                cfg.numbers.insert(name.clone(), n);
+            }
             _ => return Err(ConfigError::Unknown(name)),
         }
     }

@@ -19,3 +19,4 @@ pub mod rest;
 pub mod rpc;
 pub mod store;
 pub mod validation;
+pub mod zmq;

@@ -126,6 +126,7 @@ async fn run(cfg: NodeConfig) -> anyhow::Result<()> {
     settings.metrics_bind = cfg.metrics_bind;
     settings.progress_interval = Duration::from_millis(cfg.number("progressinterval"));
     settings.p2p = blvm_node::p2p::settings_from_config(&cfg);
+    settings.zmq = blvm_node::zmq::ZmqSettings::from_config(&cfg);
     if let (Some(p2p), Some(ms)) = (settings.p2p.as_mut(), cfg.numbers.get("progressinterval")) {
         p2p.progress_interval = Duration::from_millis(*ms);
     }

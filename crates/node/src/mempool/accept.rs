@@ -73,6 +73,8 @@ pub struct Accepted {
 pub enum PoolEvent {
     /// A transaction entered.
     Added {
+        /// The transaction.
+        tx: Arc<Transaction>,
         /// Its txid.
         txid: Txid,
         /// Its wtxid.
@@ -81,6 +83,8 @@ pub enum PoolEvent {
         fee: u64,
         /// Virtual size.
         vsize: u64,
+        /// The mempool sequence of this addition (Core's TransactionAddedToMempool).
+        mempool_sequence: u64,
     },
     /// A transaction left.
     Removed {
@@ -88,6 +92,8 @@ pub enum PoolEvent {
         txid: Txid,
         /// Why.
         reason: RemovalReason,
+        /// The mempool sequence of this removal.
+        mempool_sequence: u64,
     },
 }
 
@@ -303,11 +309,13 @@ pub fn accept_tx(
         return Ok(accepted);
     }
     for t in &to_evict {
-        for e in pool.remove_with_descendants(t) {
+        let base = pool.sequence();
+        for (i, e) in pool.remove_with_descendants(t).into_iter().enumerate() {
             tracing::debug!(target: "blvm::mempool", replaced = %e.txid, by = %txid, "replaced");
             events.push(PoolEvent::Removed {
                 txid: e.txid,
                 reason: RemovalReason::Replaced,
+                mempool_sequence: base + i as u64,
             });
         }
     }
@@ -328,8 +336,16 @@ pub fn accept_tx(
         children: BTreeSet::new(),
         delta,
     };
+    let mempool_sequence = pool.sequence();
     pool.add(entry);
-    events.push(PoolEvent::Added { txid, wtxid, fee, vsize });
+    events.push(PoolEvent::Added {
+        tx: tx.clone(),
+        txid,
+        wtxid,
+        fee,
+        vsize,
+        mempool_sequence,
+    });
     if !opts.bypass_limits {
         limit_size(pool, settings, now, events);
         if !pool.contains(&txid) {
@@ -357,19 +373,23 @@ pub fn check_feerate_floor(pool: &mut Pool, settings: &MempoolSettings, now: i64
 /// Core's LimitMempoolSize: expiry, then eviction down to the size limit.
 pub fn limit_size(pool: &mut Pool, settings: &MempoolSettings, now: i64, events: &mut Vec<PoolEvent>) {
     let cutoff = now - settings.expiry.as_secs() as i64;
-    for e in pool.expire(cutoff) {
+    let base = pool.sequence();
+    for (i, e) in pool.expire(cutoff).into_iter().enumerate() {
         events.push(PoolEvent::Removed {
             txid: e.txid,
             reason: RemovalReason::Expiry,
+            mempool_sequence: base + i as u64,
         });
     }
     if pool.usage() > settings.max_size_bytes {
         pool.touch_rolling_clock(now);
-        for e in pool.trim_to_size(settings.max_size_bytes, settings.incremental_relay_feerate) {
+        let base = pool.sequence();
+        for (i, e) in pool.trim_to_size(settings.max_size_bytes, settings.incremental_relay_feerate).into_iter().enumerate() {
             tracing::debug!(target: "blvm::mempool", txid = %e.txid, feerate = feerate_per_kvb(e.fee, e.vsize), "evicted (mempool full)");
             events.push(PoolEvent::Removed {
                 txid: e.txid,
                 reason: RemovalReason::SizeLimit,
+                mempool_sequence: base + i as u64,
             });
         }
     }

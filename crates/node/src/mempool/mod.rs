@@ -22,7 +22,7 @@ use crate::modules::api::MempoolView;
 use crate::modules::bus::EventBus;
 use crate::validation::Reject;
 use bitcoin::consensus::{deserialize, serialize};
-use bitcoin::{BlockHash, Transaction, Txid};
+use bitcoin::{Block, BlockHash, Transaction, Txid};
 use blvm_module::{EventPayload, MempoolInfo};
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -153,6 +153,7 @@ pub struct Mempool {
     loaded: AtomicBool,
     dat_path: PathBuf,
     last_template: Mutex<Option<(u64, u64)>>,
+    zmq: std::sync::OnceLock<Arc<crate::zmq::ZmqPublisher>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -171,7 +172,13 @@ impl Mempool {
             loaded: AtomicBool::new(false),
             dat_path: net_dir.join(MEMPOOL_DAT),
             last_template: Mutex::new(None),
+            zmq: std::sync::OnceLock::new(),
         })
+    }
+
+    /// Publishes pool and chain changes on `zmq` from now on (set once, at startup).
+    pub fn set_zmq(&self, zmq: Arc<crate::zmq::ZmqPublisher>) {
+        let _ = self.zmq.set(zmq);
     }
 
     /// The settings in force.
@@ -209,10 +216,21 @@ impl Mempool {
     }
 
     fn queue(&self, events: Vec<PoolEvent>) {
+        let zmq = self.zmq.get();
         let mut pending = lock(&self.pending);
         for e in events {
             match e {
-                PoolEvent::Added { txid, wtxid, fee, vsize } => {
+                PoolEvent::Added {
+                    tx,
+                    txid,
+                    wtxid,
+                    fee,
+                    vsize,
+                    mempool_sequence,
+                } => {
+                    if let Some(z) = zmq {
+                        z.tx_added(&tx, mempool_sequence);
+                    }
                     tracing::debug!(target: "blvm::mempool", %txid, fee, vsize, "accepted to mempool");
                     pending.push(EventPayload::NewTransaction {
                         txid: txid.to_string(),
@@ -224,7 +242,15 @@ impl Mempool {
                         vsize,
                     });
                 }
-                PoolEvent::Removed { txid, reason } => {
+                PoolEvent::Removed {
+                    txid,
+                    reason,
+                    mempool_sequence,
+                } => {
+                    // As Core: removals for block inclusion are not announced (BlockConnected is).
+                    if let (Some(z), false) = (zmq, reason == RemovalReason::Block) {
+                        z.tx_removed(&txid, mempool_sequence);
+                    }
                     tracing::debug!(target: "blvm::mempool", %txid, reason = reason.as_str(), "removed from mempool");
                     pending.push(EventPayload::MempoolTransactionRemoved {
                         txid: txid.to_string(),
@@ -343,6 +369,7 @@ impl Mempool {
     /// `take_notifications`): removes block transactions and their conflicts; after a reorg,
     /// re-admits the disconnected blocks' transactions and re-validates everything else.
     pub fn update_for_chain(&self, chain: &mut ChainManager, notes: &[ChainNotification]) {
+        let zmq = self.zmq.get().cloned();
         let mut disconnected: Vec<BlockHash> = Vec::new();
         let mut connected: Vec<BlockHash> = Vec::new();
         for n in notes {
@@ -358,38 +385,56 @@ impl Mempool {
         if disconnected.is_empty() && lock(&self.pool).is_empty() {
             // Nothing to remove (the common case during initial sync): skip re-reading blocks.
             lock(&self.pool).note_block();
+            if let Some(z) = &zmq {
+                if z.wants_block_data() {
+                    for h in &connected {
+                        if let Some(b) = read_block_logged(chain, h, "connected") {
+                            z.block_connected(&b);
+                        }
+                    }
+                }
+                zmq_tip(z, chain, &connected);
+            }
             return;
         }
         let mut events = Vec::new();
-        let mut resurrect: Vec<Transaction> = Vec::new();
-        // Disconnected blocks come tip first; re-admit their transactions oldest block first.
-        for h in disconnected.iter().rev() {
-            match chain.read_block(h) {
-                Ok(Some(b)) => resurrect.extend(b.txdata.into_iter().filter(|t| !t.is_coinbase())),
-                Ok(None) => {
-                    tracing::warn!(target: "blvm::mempool", block = %h, "disconnected block has no data; its transactions are not re-admitted")
-                }
-                Err(e) => tracing::warn!(target: "blvm::mempool", block = %h, "cannot read disconnected block: {e}"),
-            }
+        // Disconnected blocks come tip first (the order ZMQ announces them); re-admit their
+        // transactions oldest block first.
+        let old_blocks: Vec<Block> = disconnected.iter().filter_map(|h| read_block_logged(chain, h, "disconnected")).collect();
+        if let Some(z) = &zmq {
+            old_blocks.iter().for_each(|b| z.block_disconnected(b));
         }
+        let resurrect: Vec<Transaction> = old_blocks
+            .into_iter()
+            .rev()
+            .flat_map(|b| b.txdata.into_iter().filter(|t| !t.is_coinbase()))
+            .collect();
         let mut pool = lock(&self.pool);
         let mut confirmed: HashSet<Txid> = HashSet::new();
+        let mut new_blocks: Vec<Block> = Vec::new();
         for h in &connected {
-            match chain.read_block(h) {
-                Ok(Some(b)) => {
-                    confirmed.extend(b.txdata.iter().map(|t| t.compute_txid()));
-                    for (e, reason) in pool.remove_for_block(&b.txdata) {
-                        events.push(PoolEvent::Removed { txid: e.txid, reason });
-                    }
+            if let Some(b) = read_block_logged(chain, h, "connected") {
+                confirmed.extend(b.txdata.iter().map(|t| t.compute_txid()));
+                let base = pool.sequence();
+                for (i, (e, reason)) in pool.remove_for_block(&b.txdata).into_iter().enumerate() {
+                    events.push(PoolEvent::Removed {
+                        txid: e.txid,
+                        reason,
+                        mempool_sequence: base + i as u64,
+                    });
                 }
-                Ok(None) => tracing::warn!(target: "blvm::mempool", block = %h, "connected block has no data"),
-                Err(e) => tracing::warn!(target: "blvm::mempool", block = %h, "cannot read connected block: {e}"),
+                if zmq.is_some() {
+                    new_blocks.push(b);
+                }
             }
         }
         if !disconnected.is_empty() {
             // Rebuild: the disconnected transactions first (limits bypassed, as Core), then the
             // previous pool in entry order; whatever no longer validates leaves with "reorg".
+            // The mempool sequence counts only real changes, as Core's (which keeps the pool).
+            let sequence = pool.sequence();
             let old = pool.drain();
+            pool.set_sequence(sequence);
             let opts = AcceptOptions {
                 bypass_limits: true,
                 ..Default::default()
@@ -411,13 +456,25 @@ impl Mempool {
                     accept_time: Some(e.time),
                     ..opts
                 };
-                if let Err(r) = accept::accept_tx(chain, &mut pool, &self.settings, e.tx.clone(), &o, &mut quiet) {
-                    tracing::debug!(target: "blvm::mempool", txid = %e.txid, reason = %r, "removed after reorg");
-                    events.push(PoolEvent::Removed {
-                        txid: e.txid,
-                        reason: RemovalReason::Reorg,
-                    });
+                let before = pool.sequence();
+                let mut these = Vec::new();
+                match accept::accept_tx(chain, &mut pool, &self.settings, e.tx.clone(), &o, &mut these) {
+                    Ok(_) => {
+                        // The entry stayed: its re-addition is not a change.
+                        let removed = these.iter().filter(|e| matches!(e, PoolEvent::Removed { .. })).count();
+                        pool.set_sequence(before + removed as u64);
+                    }
+                    Err(r) => {
+                        tracing::debug!(target: "blvm::mempool", txid = %e.txid, reason = %r, "removed after reorg");
+                        pool.set_sequence(before + 1);
+                        events.push(PoolEvent::Removed {
+                            txid: e.txid,
+                            reason: RemovalReason::Reorg,
+                            mempool_sequence: before,
+                        });
+                    }
                 }
+                quiet.append(&mut these);
             }
             // Re-validated entries were already in the pool: only report evictions among them.
             events.extend(quiet.into_iter().filter(|e| matches!(e, PoolEvent::Removed { .. })));
@@ -426,6 +483,12 @@ impl Mempool {
         accept::limit_size(&mut pool, &self.settings, self.now(), &mut events);
         drop(pool);
         self.queue(events);
+        if let Some(z) = &zmq {
+            // As Core, connections are announced after the mempool caught up with them (a block's
+            // conflicts and a reorg's re-admissions first), then the new tip.
+            new_blocks.iter().for_each(|b| z.block_connected(b));
+            zmq_tip(z, chain, &connected);
+        }
     }
 
     /// Writes the pool to `mempool.dat` (entry order, so parents precede children), with each
@@ -548,6 +611,31 @@ impl Mempool {
     /// Weight and transaction count of the last template made (getmininginfo).
     pub fn last_template_stats(&self) -> Option<(u64, u64)> {
         *lock(&self.last_template)
+    }
+}
+
+/// A block of the chain, or None (logged) when it cannot be read.
+fn read_block_logged(chain: &mut ChainManager, h: &BlockHash, what: &str) -> Option<Block> {
+    match chain.read_block(h) {
+        Ok(Some(b)) => Some(b),
+        Ok(None) => {
+            tracing::warn!(target: "blvm::mempool", block = %h, "{what} block has no data");
+            None
+        }
+        Err(e) => {
+            tracing::warn!(target: "blvm::mempool", block = %h, "cannot read {what} block: {e}");
+            None
+        }
+    }
+}
+
+/// Core's UpdatedBlockTip for ZMQ: after blocks were connected, announce the new tip.
+fn zmq_tip(z: &crate::zmq::ZmqPublisher, chain: &mut ChainManager, connected: &[BlockHash]) {
+    let wants = z.wants(crate::zmq::Topic::HashBlock) || z.wants(crate::zmq::Topic::RawBlock);
+    if let (true, Some(h)) = (wants, connected.last()) {
+        if let Some(b) = read_block_logged(chain, h, "connected") {
+            z.tip_updated(&b);
+        }
     }
 }
 

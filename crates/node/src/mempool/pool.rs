@@ -221,9 +221,14 @@ impl Pool {
     }
 
     /// Mempool sequence: incremented on every addition and removal (getrawmempool's
-    /// `mempool_sequence`).
+    /// `mempool_sequence`); starts at 1 as Core's, and an event's number is the value before it.
     pub fn sequence(&self) -> u64 {
-        self.sequence
+        self.sequence + 1
+    }
+
+    /// Sets the mempool sequence (a reorg rebuild counts only real additions and removals).
+    pub fn set_sequence(&mut self, sequence: u64) {
+        self.sequence = sequence.saturating_sub(1);
     }
 
     /// Number of times the contents changed (getblocktemplate's longpollid).

@@ -78,6 +78,8 @@ pub struct NodeSettings {
     pub progress_interval: Duration,
     /// The P2P layer (None: no networking).
     pub p2p: Option<crate::p2p::P2pSettings>,
+    /// ZMQ notifiers (`-zmqpub*`; empty: off).
+    pub zmq: crate::zmq::ZmqSettings,
 }
 
 impl NodeSettings {
@@ -99,6 +101,7 @@ impl NodeSettings {
             metrics_bind: None,
             progress_interval: Duration::from_secs(2),
             p2p: None,
+            zmq: crate::zmq::ZmqSettings::default(),
         }
     }
 
@@ -183,11 +186,34 @@ pub struct Node {
     pub(crate) mempool: Arc<Mempool>,
     tip_seq: watch::Sender<u64>,
     rpc_active: crate::rpc::active::ActiveCommands,
+    zmq: Option<Arc<crate::zmq::ZmqPublisher>>,
     _lock: DatadirLock,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Binds the ZMQ notifiers; as in Core, a failure is logged and the node runs without ZMQ.
+async fn start_zmq(
+    settings: &crate::zmq::ZmqSettings,
+    stop: watch::Receiver<bool>,
+) -> (Option<Arc<crate::zmq::ZmqPublisher>>, Vec<tokio::task::JoinHandle<()>>) {
+    if !settings.is_enabled() {
+        return (None, Vec::new());
+    }
+    match crate::zmq::ZmqPublisher::start(settings, stop).await {
+        Ok((z, tasks)) => {
+            for n in z.notifiers() {
+                tracing::info!(target: "blvm::zmq", topic = n.topic.name(), address = %n.address, hwm = n.hwm, "ZMQ notifier publishing");
+            }
+            (Some(z), tasks)
+        }
+        Err(e) => {
+            tracing::error!(target: "blvm::zmq", "{e}; ZMQ notifications disabled");
+            (None, Vec::new())
+        }
+    }
 }
 
 impl Node {
@@ -211,6 +237,12 @@ impl Node {
         components.push("event_bus".to_string());
 
         let mempool = Mempool::new(settings.mempool.clone(), chain.clone(), Some(bus.clone()), &settings.net_dir);
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let (zmq, zmq_tasks) = start_zmq(&settings.zmq, stop_rx.clone()).await;
+        if let Some(z) = &zmq {
+            mempool.set_zmq(z.clone());
+            components.push("zmq".to_string());
+        }
         if settings.mempool.persist {
             let (mp, ch) = (mempool.clone(), chain.clone());
             let loaded = tokio::task::spawn_blocking(move || mp.load_locked(&mut ch.lock().unwrap_or_else(|p| p.into_inner())))
@@ -243,8 +275,8 @@ impl Node {
             source: e,
         })?;
         let server = ServerContext::new(bus.clone(), api, auth.clone(), server_settings);
-        let (stop_tx, stop_rx) = watch::channel(false);
-        let mut tasks = vec![tokio::spawn(server::run(listener, server.clone(), stop_rx.clone()))];
+        let mut tasks = zmq_tasks;
+        tasks.push(tokio::spawn(server::run(listener, server.clone(), stop_rx.clone())));
         components.push("module_server".to_string());
 
         let mut manager_settings = ManagerSettings::new(&settings.net_dir, settings.socket_path());
@@ -299,6 +331,7 @@ impl Node {
             mempool,
             tip_seq: watch::channel(0).0,
             rpc_active: Default::default(),
+            zmq,
             _lock: lock_,
         });
         if let Some(rpc) = node.settings.rpc.clone() {
@@ -567,6 +600,11 @@ impl Node {
         }
         self.net.notify_tip();
         self.tip_seq.send_modify(|s| *s = s.wrapping_add(1));
+    }
+
+    /// The ZMQ publisher, when `-zmqpub*` notifiers are running (`getzmqnotifications`).
+    pub fn zmq(&self) -> Option<Arc<crate::zmq::ZmqPublisher>> {
+        self.zmq.clone()
     }
 
     /// RPC calls in progress (`getrpcinfo`).

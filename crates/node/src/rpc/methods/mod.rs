@@ -17,6 +17,7 @@ mod scan;
 mod signing;
 mod txoutproof;
 mod wait;
+mod zmq;
 
 use super::error::{code, RpcError};
 use super::params::Params;
@@ -130,6 +131,7 @@ pub const METHODS: &[(&str, &str, &[&str])] = &[
     ("gethealth", "Maintenance", &[]),
     ("runmaintenance", "Maintenance", &["type", "arg"]),
     ("cleanupdata", "Maintenance", &["target_age_days"]),
+    ("getzmqnotifications", "Zmq", &[]),
 ];
 
 /// Runs `method` with raw JSON `params`.
@@ -147,6 +149,7 @@ pub async fn dispatch(node: &Arc<Node>, method: &str, params: Option<&Value>) ->
         "help" => control::help(&p),
         "stop" => control::stop(node),
         "uptime" => Ok(control::uptime(node)),
+        "getzmqnotifications" => Ok(zmq::getzmqnotifications(node)),
         "getmemoryinfo" => Ok(control::memory_info()),
         "setmocktime" => control::setmocktime(node, &p),
         // Chain and mempool notifications are delivered before the call that caused them returns.

@@ -1,0 +1,71 @@
+//! Which notifiers to run, from the `-zmqpub*` options.
+
+use super::topic::Topic;
+use crate::config::NodeConfig;
+
+/// Core's default outbound high water mark (`-zmqpub<topic>hwm`).
+pub const DEFAULT_HWM: u32 = 1000;
+
+/// One `-zmqpub<topic>=<address>`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NotifierSpec {
+    /// The topic.
+    pub topic: Topic,
+    /// The address as Core reports it (`unix:` already rewritten to `ipc://`).
+    pub address: String,
+    /// Messages queued for the socket before new ones are dropped (0: no limit).
+    pub hwm: u32,
+}
+
+/// Every notifier, in Core's order: by topic, then as given.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ZmqSettings {
+    /// The notifiers (empty: ZMQ off).
+    pub notifiers: Vec<NotifierSpec>,
+}
+
+/// Core accepts `unix:<path>` and publishes it as `ipc://<path>`.
+pub fn normalize_address(address: &str) -> String {
+    match address.strip_prefix("unix:") {
+        Some(path) => format!("ipc://{path}"),
+        None => address.to_string(),
+    }
+}
+
+impl ZmqSettings {
+    /// The notifiers configured by `(option name, address)` pairs and the `-zmqpub<topic>hwm`
+    /// numbers of `cfg`.
+    pub fn from_config(cfg: &NodeConfig) -> ZmqSettings {
+        let mut notifiers = Vec::new();
+        for topic in Topic::ALL {
+            let option = topic.option();
+            let hwm = cfg.numbers.get(&topic.hwm_option()).copied().unwrap_or(u64::from(DEFAULT_HWM));
+            for (name, address) in &cfg.zmq_pub {
+                if *name == option {
+                    notifiers.push(NotifierSpec {
+                        topic,
+                        address: normalize_address(address),
+                        hwm: u32::try_from(hwm).unwrap_or(u32::MAX),
+                    });
+                }
+            }
+        }
+        ZmqSettings { notifiers }
+    }
+
+    /// Whether any notifier is configured.
+    pub fn is_enabled(&self) -> bool {
+        !self.notifiers.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unix_prefix_becomes_ipc() {
+        assert_eq!(normalize_address("unix:/tmp/x"), "ipc:///tmp/x");
+        assert_eq!(normalize_address("tcp://127.0.0.1:1"), "tcp://127.0.0.1:1");
+    }
+}
