@@ -36,7 +36,104 @@ pub fn decode_psbt(s: &str) -> Result<Psbt, RpcError> {
     let raw = base64::engine::general_purpose::STANDARD
         .decode(s.trim())
         .map_err(|_| decode_failed("invalid base64"))?;
-    Psbt::deserialize(&raw).map_err(decode_failed)
+    let psbt = Psbt::deserialize(&raw).map_err(decode_failed)?;
+    check_psbt(&psbt)?;
+    Ok(psbt)
+}
+
+/// Core's checks of the BIP373 MuSig2 fields (participant pubkeys, public nonces, partial
+/// signatures), which rust-bitcoin keeps as unknown.
+fn check_musig2(t: u8, key: &[u8], value: &[u8], input: bool) -> Result<(), RpcError> {
+    let valid = |b: &[u8]| bitcoin::secp256k1::PublicKey::from_slice(b).is_ok();
+    let side = if input { "Input" } else { "Output" };
+    let participants = if input { 0x1a } else { 0x08 };
+    if t == participants {
+        if key.len() != 33 {
+            return Err(decode_failed(format!("Size of key was not 34 for the type {side} MuSig2 Participants Pubkeys")));
+        }
+        if !valid(key) {
+            return Err(decode_failed(format!("{side} musig2 aggregate pubkey is invalid")));
+        }
+        if value.len() % 33 != 0 {
+            return Err(decode_failed(format!("{side} musig2 participants pubkeys value size is not a multiple of 33")));
+        }
+        if !value.chunks(33).all(valid) {
+            return Err(decode_failed(format!("{side} musig2 participant pubkey is invalid")));
+        }
+        return Ok(());
+    }
+    if input && (t == 0x1b || t == 0x1c) {
+        let what = if t == 0x1b { "pubnonce" } else { "partial sig" };
+        if key.len() != 66 && key.len() != 98 {
+            return Err(decode_failed(format!("Input musig2 {what} key is not expected size")));
+        }
+        if !valid(&key[..33]) {
+            return Err(decode_failed("musig2 participant pubkey is invalid"));
+        }
+        if !valid(&key[33..66]) {
+            return Err(decode_failed("musig2 aggregate pubkey is invalid"));
+        }
+        if t == 0x1b && value.len() != 66 {
+            return Err(decode_failed("Input musig2 pubnonce value is not 66 bytes"));
+        }
+        if t == 0x1c && value.len() != 32 {
+            return Err(decode_failed("Size of value was not the stated size"));
+        }
+    }
+    Ok(())
+}
+
+/// Core's checks at the end of PSBT deserialization that rust-bitcoin does not make: each
+/// non-witness UTXO is the transaction the input spends and has the spent output.
+fn check_psbt(psbt: &Psbt) -> Result<(), RpcError> {
+    // PSBTv2-only fields, which rust-bitcoin keeps as unknown, are refused in a version 0 PSBT.
+    const GLOBAL_V2: [(u8, &str); 5] = [
+        (0x02, "PSBT_GLOBAL_TX_VERSION"),
+        (0x03, "PSBT_GLOBAL_FALLBACK_LOCKTIME"),
+        (0x04, "PSBT_GLOBAL_INPUT_COUNT"),
+        (0x05, "PSBT_GLOBAL_OUTPUT_COUNT"),
+        (0x06, "PSBT_GLOBAL_TX_MODIFIABLE"),
+    ];
+    const INPUT_V2: [(u8, &str); 5] = [
+        (0x0e, "PSBT_IN_PREVIOUS_TXID"),
+        (0x0f, "PSBT_IN_OUTPUT_INDEX"),
+        (0x10, "PSBT_IN_SEQUENCE"),
+        (0x11, "PSBT_IN_REQUIRED_TIME_LOCKTIME"),
+        (0x12, "PSBT_IN_REQUIRED_HEIGHT_LOCKTIME"),
+    ];
+    const OUTPUT_V2: [(u8, &str); 2] = [(0x03, "PSBT_OUT_AMOUNT"), (0x04, "PSBT_OUT_SCRIPT")];
+    let v2_field = |keys: &mut dyn Iterator<Item = u8>, table: &[(u8, &str)]| -> Result<(), RpcError> {
+        for t in keys {
+            if let Some((_, name)) = table.iter().find(|(k, _)| *k == t) {
+                return Err(decode_failed(format!("{name} is not allowed in PSBTv0")));
+            }
+        }
+        Ok(())
+    };
+    v2_field(&mut psbt.unknown.keys().map(|k| k.type_value), &GLOBAL_V2)?;
+    for input in &psbt.inputs {
+        v2_field(&mut input.unknown.keys().map(|k| k.type_value), &INPUT_V2)?;
+        for (k, v) in &input.unknown {
+            check_musig2(k.type_value, &k.key, v, true)?;
+        }
+    }
+    for output in &psbt.outputs {
+        v2_field(&mut output.unknown.keys().map(|k| k.type_value), &OUTPUT_V2)?;
+        for (k, v) in &output.unknown {
+            check_musig2(k.type_value, &k.key, v, false)?;
+        }
+    }
+    for (txin, input) in psbt.unsigned_tx.input.iter().zip(&psbt.inputs) {
+        if let Some(tx) = &input.non_witness_utxo {
+            if tx.compute_txid() != txin.previous_output.txid {
+                return Err(decode_failed("Non-witness UTXO does not match outpoint hash"));
+            }
+            if txin.previous_output.vout as usize >= tx.output.len() {
+                return Err(decode_failed("Input specifies output index that does not exist"));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The base64 text of `psbt`.
