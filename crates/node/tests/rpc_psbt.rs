@@ -104,14 +104,18 @@ fn core_psbt_vectors() {
         );
         assert_eq!(got, c["result"]);
     }
-    // Combiner.
+    // Combiner. rust-bitcoin writes partial signatures in public key order where Core writes
+    // them in key-id order, so the PSBTs are compared decoded.
+    let same = |a: &Value, b: &Value| {
+        assert_eq!(r.call("decodepsbt", json!([a])), r.call("decodepsbt", json!([b])));
+    };
     for c in v["combiner"].as_array().unwrap() {
-        assert_eq!(r.call("combinepsbt", json!([c["combine"]])), c["result"]);
+        same(&r.call("combinepsbt", json!([c["combine"]])), &c["result"]);
     }
     // Finalizer and extractor.
     for c in v["finalizer"].as_array().unwrap() {
         let got = r.call("finalizepsbt", json!([c["finalize"], false]));
-        assert_eq!(got["psbt"], c["result"], "{got}");
+        same(&got["psbt"], &c["result"]);
         assert_eq!(got["complete"], json!(true));
     }
     for c in v["extractor"].as_array().unwrap() {

@@ -54,7 +54,7 @@ fn check_musig2(t: u8, key: &[u8], value: &[u8], input: bool) -> Result<(), RpcE
         if !valid(key) {
             return Err(decode_failed(format!("{side} musig2 aggregate pubkey is invalid")));
         }
-        if value.len() % 33 != 0 {
+        if !value.len().is_multiple_of(33) {
             return Err(decode_failed(format!("{side} musig2 participants pubkeys value size is not a multiple of 33")));
         }
         if !value.chunks(33).all(valid) {
@@ -234,20 +234,7 @@ fn input_json(psbt: &Psbt, i: usize, net: Network, total_in: &mut Option<u64>) -
     if let Some(t) = input.sighash_type {
         o.insert("sighash".into(), json!(sighash_str(t)));
     }
-    if let Some(s) = &input.redeem_script {
-        o.insert("redeem_script".into(), script_json(s, net));
-    }
-    if let Some(s) = &input.witness_script {
-        o.insert("witness_script".into(), script_json(s, net));
-    }
-    if !input.bip32_derivation.is_empty() {
-        let list: Vec<Value> = input
-            .bip32_derivation
-            .iter()
-            .map(|(k, src)| Value::Object(origin_json(hex(&k.serialize()), src)))
-            .collect();
-        o.insert("bip32_derivs".into(), Value::Array(list));
-    }
+    scripts_json(&mut o, &input.redeem_script, &input.witness_script, &input.bip32_derivation, net);
     if let Some(s) = &input.final_script_sig {
         o.insert(
             "final_scriptSig".into(),
@@ -341,22 +328,32 @@ fn tap_origins_json(m: &TapOrigins) -> Value {
     )
 }
 
-fn output_json(out: &Output, net: Network) -> Value {
-    let mut o = Map::new();
-    if let Some(s) = &out.redeem_script {
+/// The redeem script, witness script and BIP32 derivations of an input or output.
+fn scripts_json(
+    o: &mut Map<String, Value>,
+    redeem: &Option<ScriptBuf>,
+    witness: &Option<ScriptBuf>,
+    derivs: &BTreeMap<bitcoin::secp256k1::PublicKey, KeySource>,
+    net: Network,
+) {
+    if let Some(s) = redeem {
         o.insert("redeem_script".into(), script_json(s, net));
     }
-    if let Some(s) = &out.witness_script {
+    if let Some(s) = witness {
         o.insert("witness_script".into(), script_json(s, net));
     }
-    if !out.bip32_derivation.is_empty() {
-        let list: Vec<Value> = out
-            .bip32_derivation
+    if !derivs.is_empty() {
+        let list: Vec<Value> = derivs
             .iter()
             .map(|(k, src)| Value::Object(origin_json(hex(&k.serialize()), src)))
             .collect();
         o.insert("bip32_derivs".into(), Value::Array(list));
     }
+}
+
+fn output_json(out: &Output, net: Network) -> Value {
+    let mut o = Map::new();
+    scripts_json(&mut o, &out.redeem_script, &out.witness_script, &out.bip32_derivation, net);
     if let Some(k) = &out.tap_internal_key {
         o.insert("taproot_internal_key".into(), json!(hex(&k.serialize())));
     }
@@ -632,6 +629,7 @@ impl DescProvider {
 
     /// Adds what the descriptor for `spk` knows (scripts, key origins, taproot internal key)
     /// to the input or output fields (Core's `UpdatePSBTOutput` / the updater part of signing).
+    #[allow(clippy::too_many_arguments)]
     fn fill(
         &self,
         spk: &ScriptBuf,
@@ -715,6 +713,11 @@ fn sign_input(psbt: &mut Psbt, i: usize, provider: &Provider, sighash: Option<u3
     let mut trial = tx.clone();
     trial.input[i].script_sig = ss.clone();
     trial.input[i].witness = w.clone();
+    // With only a witness UTXO the amount is trusted only when a witness signs it (Core's
+    // `require_witness_sig`): nothing is kept otherwise.
+    if psbt.inputs[i].non_witness_utxo.is_none() && w.is_empty() {
+        return Ok(false);
+    }
     let complete = signing.input_verifies(&trial, i);
     let input = &mut psbt.inputs[i];
     if sighash.is_some() && stored.is_none() && ht != if taproot { SIGHASH_DEFAULT } else { 0x01 } {
