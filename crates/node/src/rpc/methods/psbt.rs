@@ -244,26 +244,19 @@ fn input_json(psbt: &Psbt, i: usize, net: Network, total_in: &mut Option<u64>) -
     if let Some(w) = &input.final_script_witness {
         o.insert("final_scriptwitness".into(), json!(w.iter().map(hex).collect::<Vec<_>>()));
     }
-    let preimages = |m: Vec<(Vec<u8>, &Vec<u8>)>| -> Value {
-        Value::Object(m.into_iter().map(|(k, v)| (hex(&k), json!(hex(v)))).collect())
-    };
     // Hashes print in Core's display order (byte-reversed).
     let rev = |b: &[u8]| b.iter().rev().copied().collect::<Vec<u8>>();
-    if !input.ripemd160_preimages.is_empty() {
-        let m = input.ripemd160_preimages.iter().map(|(h, v)| (rev(h.as_byte_array()), v)).collect();
-        o.insert("ripemd160_preimages".into(), preimages(m));
-    }
-    if !input.sha256_preimages.is_empty() {
-        let m = input.sha256_preimages.iter().map(|(h, v)| (rev(h.as_byte_array()), v)).collect();
-        o.insert("sha256_preimages".into(), preimages(m));
-    }
-    if !input.hash160_preimages.is_empty() {
-        let m = input.hash160_preimages.iter().map(|(h, v)| (rev(h.as_byte_array()), v)).collect();
-        o.insert("hash160_preimages".into(), preimages(m));
-    }
-    if !input.hash256_preimages.is_empty() {
-        let m = input.hash256_preimages.iter().map(|(h, v)| (rev(h.as_byte_array()), v)).collect();
-        o.insert("hash256_preimages".into(), preimages(m));
+    let lists: [(&str, Vec<(Vec<u8>, &Vec<u8>)>); 4] = [
+        ("ripemd160_preimages", input.ripemd160_preimages.iter().map(|(h, v)| (rev(h.as_byte_array()), v)).collect()),
+        ("sha256_preimages", input.sha256_preimages.iter().map(|(h, v)| (rev(h.as_byte_array()), v)).collect()),
+        ("hash160_preimages", input.hash160_preimages.iter().map(|(h, v)| (rev(h.as_byte_array()), v)).collect()),
+        ("hash256_preimages", input.hash256_preimages.iter().map(|(h, v)| (rev(h.as_byte_array()), v)).collect()),
+    ];
+    for (name, m) in lists {
+        if !m.is_empty() {
+            let obj: Map<String, Value> = m.into_iter().map(|(k, v)| (hex(&k), json!(hex(v)))).collect();
+            o.insert(name.into(), Value::Object(obj));
+        }
     }
     if let Some(s) = &input.tap_key_sig {
         o.insert("taproot_key_path_sig".into(), json!(hex(&s.to_vec())));
