@@ -168,6 +168,27 @@ impl AddrMan {
         }
     }
 
+    /// Entries in (new, tried) per network, Core's `getaddrmaninfo` counting: routable IPv4
+    /// and IPv6 addresses under their network, every address under `all_networks`.
+    pub fn network_counts(&self) -> Vec<(&'static str, usize, usize)> {
+        let mut out = vec![("ipv4", 0, 0), ("ipv6", 0, 0), ("onion", 0, 0), ("i2p", 0, 0), ("cjdns", 0, 0)];
+        for (table, tried) in [(&self.new, false), (&self.tried, true)] {
+            for a in table.keys() {
+                if !is_usable(a, false) {
+                    continue;
+                }
+                let slot = if canonical(a.ip()).is_ipv4() { 0 } else { 1 };
+                if tried {
+                    out[slot].2 += 1;
+                } else {
+                    out[slot].1 += 1;
+                }
+            }
+        }
+        out.push(("all_networks", self.new.len(), self.tried.len()));
+        out
+    }
+
     /// Entries in (new, tried).
     pub fn size(&self) -> (usize, usize) {
         (self.new.len(), self.tried.len())

@@ -1334,6 +1334,9 @@ impl Manager {
             Command::NodeAddresses { count, reply } => {
                 let _ = reply.send(self.addrman.addresses(count, ban::now()));
             }
+            Command::AddrmanInfo { reply } => {
+                let _ = reply.send(self.addrman.network_counts());
+            }
             Command::EnforceBans => {
                 let bans = self.net.bans();
                 for p in self.peers.values() {

@@ -218,6 +218,11 @@ pub enum Command {
         /// The addresses.
         reply: oneshot::Sender<Vec<addrman::AddrInfo>>,
     },
+    /// `getaddrmaninfo`: (network, new, tried) counts.
+    AddrmanInfo {
+        /// The counts, Core's networks then `all_networks`.
+        reply: oneshot::Sender<Vec<(&'static str, usize, usize)>>,
+    },
 }
 
 /// Byte counters for `getnettotals`.

@@ -81,6 +81,48 @@ pub struct SigData {
 }
 
 impl SigData {
+    /// Signature data from a PSBT input's fields (Core's `PSBTInput::FillSignatureData`):
+    /// ECDSA signatures and public keys (both by key bytes), scripts and the key-path signature.
+    pub fn from_parts(
+        sigs: Vec<(Vec<u8>, Vec<u8>)>,
+        pubkeys: Vec<Vec<u8>>,
+        redeem_script: Option<ScriptBuf>,
+        witness_script: Option<ScriptBuf>,
+        tap_key_sig: Option<Vec<u8>>,
+    ) -> Self {
+        let mut d = SigData {
+            redeem_script,
+            witness_script,
+            tap_key_sig,
+            ..SigData::default()
+        };
+        for pk in pubkeys.into_iter().chain(sigs.iter().map(|(k, _)| k.clone())) {
+            d.pubkeys.insert(hash160::Hash::hash(&pk).as_byte_array().to_vec(), pk);
+        }
+        d.sigs.extend(sigs);
+        d
+    }
+
+    /// The ECDSA signatures known, by public key bytes.
+    pub fn ecdsa_sigs(&self) -> &HashMap<Vec<u8>, Vec<u8>> {
+        &self.sigs
+    }
+
+    /// The redeem script learned, if any.
+    pub fn redeem_script(&self) -> Option<&ScriptBuf> {
+        self.redeem_script.as_ref()
+    }
+
+    /// The witness script learned, if any.
+    pub fn witness_script(&self) -> Option<&ScriptBuf> {
+        self.witness_script.as_ref()
+    }
+
+    /// The taproot key-path signature, if any.
+    pub fn tap_key_sig(&self) -> Option<&[u8]> {
+        self.tap_key_sig.as_deref()
+    }
+
     /// Merges what `other` knows into this one (Core's `MergeSignatureData`).
     pub fn merge(&mut self, other: SigData) {
         if self.complete.is_some() {

@@ -3,7 +3,8 @@
 //! `tr()`, with hex public keys, WIF private keys or BIP32 extended keys (origin, path, ranged
 //! `/*`; no multipath), and an optional (verified) `#checksum`.
 
-use bitcoin::bip32::{ChildNumber, Xpriv, Xpub};
+use bitcoin::bip32::{ChildNumber, DerivationPath, Fingerprint, Xpriv, Xpub};
+use bitcoin::secp256k1::SecretKey;
 use bitcoin::hashes::{hash160, Hash};
 use bitcoin::key::{PrivateKey, PublicKey, XOnlyPublicKey};
 use bitcoin::script::{Builder, PushBytesBuf};
@@ -52,6 +53,18 @@ struct Key {
     pk: PublicKey,
     text: String,
     private: bool,
+    info: KeyInfo,
+}
+
+/// A descriptor key with what signing needs: its secret (when given) and its BIP32 origin.
+#[derive(Debug, Clone)]
+pub struct KeyInfo {
+    /// The public key at the requested range position.
+    pub pk: PublicKey,
+    /// The private key, when the descriptor held it.
+    pub sk: Option<SecretKey>,
+    /// Master fingerprint and full path (Core's `KeyOriginInfo`).
+    pub origin: (Fingerprint, DerivationPath),
 }
 
 /// One BIP32 path element (`n`, `n'` or `nh`); sets `apostrophe` to the style of a hardened one.
@@ -130,6 +143,7 @@ fn parse_key(s: &str, net: Network, pos: u32) -> Result<Key, String> {
                 text: crate::rpc::script_asm::hex(&b),
                 pk,
                 private: false,
+                info: const_info(pk, None),
             }
         } else {
             match PrivateKey::from_wif(key_str) {
@@ -139,6 +153,7 @@ fn parse_key(s: &str, net: Network, pos: u32) -> Result<Key, String> {
                         text: crate::rpc::script_asm::hex(&pk.to_bytes()),
                         pk,
                         private: true,
+                        info: const_info(pk, Some(k.inner)),
                     }
                 }
                 _ => return Err(format!("key '{key_str}' is not valid")),
@@ -176,8 +191,13 @@ fn parse_key(s: &str, net: Network, pos: u32) -> Result<Key, String> {
             };
             full.push(c.map_err(|_| format!("Key path value {pos} is out of range"))?);
         }
+        let mut sk = None;
         let derived = match &xpriv {
-            Some(x) => Xpub::from_priv(&secp, &x.derive_priv(&secp, &full).map_err(|e| e.to_string())?),
+            Some(x) => {
+                let d = x.derive_priv(&secp, &full).map_err(|e| e.to_string())?;
+                sk = Some(d.private_key);
+                Xpub::from_priv(&secp, &d)
+            }
             None => {
                 if full.iter().any(|c| c.is_hardened()) {
                     return Err("Cannot derive script without private keys".into());
@@ -194,12 +214,38 @@ fn parse_key(s: &str, net: Network, pos: u32) -> Result<Key, String> {
             pk: PublicKey::new(derived.public_key),
             text: format!("{xpub}{}{star}", format_path(&path, apostrophe)),
             private: xpriv.is_some(),
+            info: KeyInfo {
+                pk: PublicKey::new(derived.public_key),
+                sk,
+                origin: (xpub.fingerprint(), DerivationPath::from(full)),
+            },
         }
     };
     if let Some((fp, path)) = origin {
         key.text = format!("[{fp}{}]{}", format_path(&path, apostrophe), key.text);
+        let mut full = path.clone();
+        // A key with an origin: the origin's path, then the key's own derivation.
+        if !elems.is_empty() || key_str.starts_with("tp") || key_str.starts_with("xp") {
+            full.extend(key.info.origin.1.as_ref().iter().copied());
+        }
+        key.info.origin = (
+            fp.parse::<Fingerprint>().unwrap_or_default(),
+            DerivationPath::from(full),
+        );
     }
     Ok(key)
+}
+
+/// The origin Core gives a key without one: the first 4 bytes of its HASH160, an empty path.
+fn const_info(pk: PublicKey, sk: Option<SecretKey>) -> KeyInfo {
+    let h = hash160::Hash::hash(&pk.to_bytes());
+    let mut fp = [0u8; 4];
+    fp.copy_from_slice(&h.as_byte_array()[..4]);
+    KeyInfo {
+        pk,
+        sk,
+        origin: (Fingerprint::from(fp), DerivationPath::master()),
+    }
 }
 
 fn push(data: &[u8]) -> PushBytesBuf {
@@ -220,6 +266,14 @@ pub struct Parsed {
     pub solvable: bool,
     /// Core's `IsRange`: some key ends in `/*`.
     pub ranged: bool,
+    /// Every key, with secrets and origins (what Core's signing provider learns).
+    pub keys: Vec<KeyInfo>,
+    /// The P2SH redeem script, for `sh()`.
+    pub redeem_script: Option<ScriptBuf>,
+    /// The witness script, for `wsh()` and `sh(wsh())`.
+    pub witness_script: Option<ScriptBuf>,
+    /// The taproot internal key, for `tr()`.
+    pub internal_key: Option<XOnlyPublicKey>,
 }
 
 fn multi(args: &[&str], sorted: bool, net: Network, witness: bool, pos: u32) -> Result<(ScriptBuf, Vec<Key>, i64), String> {
@@ -262,6 +316,14 @@ fn inner(s: &str, net: Network, ctx: &str, pos: u32) -> Result<Parsed, String> {
         has_private,
         solvable: true,
         ranged: false,
+        keys: Vec::new(),
+        redeem_script: None,
+        witness_script: None,
+        internal_key: None,
+    };
+    let with_keys = |mut p: Parsed, keys: Vec<KeyInfo>| {
+        p.keys = keys;
+        p
     };
     match name {
         "addr" if ctx.is_empty() => {
@@ -275,6 +337,10 @@ fn inner(s: &str, net: Network, ctx: &str, pos: u32) -> Result<Parsed, String> {
                 has_private: false,
                 solvable: false,
                 ranged: false,
+                keys: Vec::new(),
+                redeem_script: None,
+                witness_script: None,
+                internal_key: None,
             })
         }
         "raw" if ctx.is_empty() => {
@@ -285,6 +351,10 @@ fn inner(s: &str, net: Network, ctx: &str, pos: u32) -> Result<Parsed, String> {
                 has_private: false,
                 solvable: false,
                 ranged: false,
+                keys: Vec::new(),
+                redeem_script: None,
+                witness_script: None,
+                internal_key: None,
             })
         }
         "pk" => {
@@ -296,71 +366,76 @@ fn inner(s: &str, net: Network, ctx: &str, pos: u32) -> Result<Parsed, String> {
                 .push_slice(push(&k.pk.to_bytes()))
                 .push_opcode(bitcoin::opcodes::all::OP_CHECKSIG)
                 .into_script();
-            Ok(done(script, format!("pk({})", k.text), k.private))
+            Ok(with_keys(done(script, format!("pk({})", k.text), k.private), vec![k.info]))
         }
         "pkh" => {
             let k = parse_key(arg, net, pos)?;
             if witness && !k.pk.compressed {
                 return Err("Uncompressed keys are not allowed".into());
             }
-            Ok(done(
-                ScriptBuf::new_p2pkh(&k.pk.pubkey_hash()),
-                format!("pkh({})", k.text),
-                k.private,
+            Ok(with_keys(
+                done(ScriptBuf::new_p2pkh(&k.pk.pubkey_hash()), format!("pkh({})", k.text), k.private),
+                vec![k.info],
             ))
         }
         "wpkh" if ctx.is_empty() || ctx == "sh" => {
             let k = parse_key(arg, net, pos)?;
             let wk = bitcoin::CompressedPublicKey::try_from(k.pk).map_err(|_| "Uncompressed keys are not allowed".to_string())?;
-            Ok(done(
-                ScriptBuf::new_p2wpkh(&wk.wpubkey_hash()),
-                format!("wpkh({})", k.text),
-                k.private,
+            Ok(with_keys(
+                done(ScriptBuf::new_p2wpkh(&wk.wpubkey_hash()), format!("wpkh({})", k.text), k.private),
+                vec![k.info],
             ))
         }
         "multi" | "sortedmulti" => {
             let (script, keys, k) = multi(&args, name == "sortedmulti", net, witness, pos)?;
             let texts: Vec<&str> = keys.iter().map(|k| k.text.as_str()).collect();
-            Ok(done(
-                script,
-                format!("{name}({k},{})", texts.join(",")),
-                keys.iter().any(|k| k.private),
-            ))
+            let d = done(script, format!("{name}({k},{})", texts.join(",")), keys.iter().any(|k| k.private));
+            Ok(with_keys(d, keys.into_iter().map(|k| k.info).collect()))
         }
         "sh" if ctx.is_empty() => {
             let r = inner(arg, net, "sh", pos)?;
             let script = ScriptBuf::new_p2sh(&bitcoin::ScriptHash::from_raw_hash(hash160::Hash::hash(r.script.as_bytes())));
-            Ok(done(script, format!("sh({})", r.canonical), r.has_private))
+            let mut d = with_keys(done(script, format!("sh({})", r.canonical), r.has_private), r.keys);
+            d.witness_script = r.witness_script;
+            d.redeem_script = Some(r.script);
+            Ok(d)
         }
         "wsh" if ctx.is_empty() || ctx == "sh" => {
             let w = inner(arg, net, if ctx == "sh" { "sh-wsh" } else { "wsh" }, pos)?;
-            Ok(done(
-                ScriptBuf::new_p2wsh(&w.script.wscript_hash()),
-                format!("wsh({})", w.canonical),
-                w.has_private,
-            ))
+            let mut d = with_keys(
+                done(ScriptBuf::new_p2wsh(&w.script.wscript_hash()), format!("wsh({})", w.canonical), w.has_private),
+                w.keys,
+            );
+            d.witness_script = Some(w.script);
+            Ok(d)
         }
         "tr" if ctx.is_empty() => {
             if args.len() != 1 {
                 return Err("tr() with a script tree is not supported by this node".into());
             }
             let b = hex_bytes(arg);
-            let (xonly, text, private) = match b.as_deref() {
+            let (xonly, text, private, info) = match b.as_deref() {
                 Some(x) if x.len() == 32 => (
                     XOnlyPublicKey::from_slice(x).map_err(|_| format!("Pubkey '{arg}' is invalid"))?,
                     crate::rpc::script_asm::hex(x),
                     false,
+                    None,
                 ),
                 _ => {
                     let k = parse_key(arg, net, pos)?;
                     if !k.pk.compressed {
                         return Err("Uncompressed keys are not allowed".into());
                     }
-                    (XOnlyPublicKey::from(k.pk.inner), k.text, k.private)
+                    (XOnlyPublicKey::from(k.pk.inner), k.text, k.private, Some(k.info))
                 }
             };
             let secp = bitcoin::secp256k1::Secp256k1::verification_only();
-            Ok(done(ScriptBuf::new_p2tr(&secp, xonly, None), format!("tr({text})"), private))
+            let mut d = with_keys(
+                done(ScriptBuf::new_p2tr(&secp, xonly, None), format!("tr({text})"), private),
+                info.into_iter().collect(),
+            );
+            d.internal_key = Some(xonly);
+            Ok(d)
         }
         "combo" | "rawtr" | "musig" | "rawnode" => Err(format!("'{name}' descriptors are not supported by this node")),
         _ => Err(format!("'{name}(...)' is not valid in this context")),

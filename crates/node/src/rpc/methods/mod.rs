@@ -8,10 +8,12 @@ mod descriptor;
 mod descriptor_util;
 mod mempool;
 mod mempool_pkg;
+mod message;
 mod mining;
 mod netctl;
 mod network;
 mod node_ops;
+mod psbt;
 mod rawtransaction;
 mod scan;
 mod signing;
@@ -132,6 +134,31 @@ pub const METHODS: &[(&str, &str, &[&str])] = &[
     ("runmaintenance", "Maintenance", &["type", "arg"]),
     ("cleanupdata", "Maintenance", &["target_age_days"]),
     ("getzmqnotifications", "Zmq", &[]),
+    // PSBT and message signing (rpc/methods/psbt.rs, message.rs).
+    (
+        "createpsbt",
+        "Rawtransactions",
+        &["inputs", "outputs", "locktime", "replaceable", "version", "psbt_version"],
+    ),
+    ("decodepsbt", "Rawtransactions", &["psbt"]),
+    ("analyzepsbt", "Rawtransactions", &["psbt"]),
+    ("combinepsbt", "Rawtransactions", &["txs"]),
+    (
+        "converttopsbt",
+        "Rawtransactions",
+        &["hexstring", "permitsigdata", "iswitness", "psbt_version"],
+    ),
+    ("joinpsbts", "Rawtransactions", &["txs"]),
+    ("utxoupdatepsbt", "Rawtransactions", &["psbt", "descriptors"]),
+    (
+        "descriptorprocesspsbt",
+        "Rawtransactions",
+        &["psbt", "descriptors", "sighashtype", "bip32derivs", "finalize"],
+    ),
+    ("finalizepsbt", "Rawtransactions", &["psbt", "extract"]),
+    ("signmessagewithprivkey", "Util", &["privkey", "message"]),
+    ("verifymessage", "Util", &["address", "signature", "message"]),
+    ("getaddrmaninfo", "Network", &[]),
 ];
 
 /// Runs `method` with raw JSON `params`.
@@ -142,6 +169,7 @@ pub async fn dispatch(node: &Arc<Node>, method: &str, params: Option<&Value>) ->
     if let Some(e) = mempool_pkg::arity_error(method, params) {
         return Err(e);
     }
+    message::check_arity(method, params)?;
     let p = Params::from_request(params, names)?;
     let _running = node.rpc_active().begin(method);
     match method {
@@ -167,7 +195,7 @@ pub async fn dispatch(node: &Arc<Node>, method: &str, params: Option<&Value>) ->
                 .map_err(|e| RpcError::new(code::INTERNAL_ERROR, e.to_string()))?
         }
         "waitfornewblock" | "waitforblock" | "waitforblockheight" => wait::call(node, method, &p).await,
-        "setnetworkactive" | "getaddednodeinfo" | "getnodeaddresses" => netctl::call(node, method, &p).await,
+        "setnetworkactive" | "getaddednodeinfo" | "getnodeaddresses" | "getaddrmaninfo" => netctl::call(node, method, &p).await,
         "preciousblock" => chainctl::preciousblock(node, &p).await,
         "invalidateblock" | "reconsiderblock" => chainctl::invalidate_or_reconsider(node, method, &p).await,
         "getblockstats" | "getdeploymentinfo" | "submitheader" => {
@@ -229,6 +257,26 @@ pub async fn dispatch(node: &Arc<Node>, method: &str, params: Option<&Value>) ->
             tokio::task::spawn_blocking(move || match method.as_str() {
                 "signrawtransactionwithkey" => signing::signrawtransactionwithkey(&node, &p),
                 _ => signing::combinerawtransaction(&node, &p),
+            })
+            .await
+            .map_err(|e| RpcError::new(code::INTERNAL_ERROR, e.to_string()))?
+        }
+        "signmessagewithprivkey" => message::signmessagewithprivkey(node.settings().params.network.into(), &p),
+        "verifymessage" => message::verifymessage(node.settings().params.network, &p),
+        "createpsbt" | "decodepsbt" | "analyzepsbt" | "combinepsbt" | "converttopsbt" | "joinpsbts" | "utxoupdatepsbt"
+        | "descriptorprocesspsbt" | "finalizepsbt" => {
+            let node = node.clone();
+            let method = method.to_string();
+            tokio::task::spawn_blocking(move || match method.as_str() {
+                "createpsbt" => psbt::createpsbt(&node, &p),
+                "decodepsbt" => psbt::decodepsbt(&node, &p),
+                "analyzepsbt" => psbt::analyzepsbt(&node, &p),
+                "combinepsbt" => psbt::combinepsbt(&node, &p),
+                "converttopsbt" => psbt::converttopsbt(&node, &p),
+                "joinpsbts" => psbt::joinpsbts(&node, &p),
+                "utxoupdatepsbt" => psbt::utxoupdatepsbt(&node, &p),
+                "descriptorprocesspsbt" => psbt::descriptorprocesspsbt(&node, &p),
+                _ => psbt::finalizepsbt(&node, &p),
             })
             .await
             .map_err(|e| RpcError::new(code::INTERNAL_ERROR, e.to_string()))?

@@ -115,6 +115,26 @@ pub async fn call(node: &Arc<Node>, method: &str, p: &Params) -> Result<Value, R
             }
             Ok(Value::Array(out))
         }
+        "getaddrmaninfo" => {
+            let n = net(node).map_err(|_| {
+                RpcError::new(
+                    code::CLIENT_P2P_DISABLED,
+                    "Error: Address manager functionality missing or disabled",
+                )
+            })?;
+            let (tx, rx) = oneshot::channel();
+            n.command(Command::AddrmanInfo { reply: tx })
+                .await
+                .map_err(|e| RpcError::new(code::MISC_ERROR, e))?;
+            let counts = rx
+                .await
+                .map_err(|_| RpcError::new(code::MISC_ERROR, "P2P networking is shutting down"))?;
+            let mut out = serde_json::Map::new();
+            for (name, new, tried) in counts {
+                out.insert(name.into(), json!({"new": new, "tried": tried, "total": new + tried}));
+            }
+            Ok(Value::Object(out))
+        }
         _ => Err(RpcError::new(code::METHOD_NOT_FOUND, "Method not found")),
     }
 }

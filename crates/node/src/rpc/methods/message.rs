@@ -1,0 +1,78 @@
+//! Message signing as Core does it (the "Bitcoin Signed Message" scheme of legacy P2PKH
+//! addresses, on rust-bitcoin's `sign_message`): signmessagewithprivkey and verifymessage.
+
+use super::super::error::{code, RpcError};
+use super::super::params::Params;
+use base64::Engine;
+use bitcoin::hashes::Hash;
+use bitcoin::secp256k1::{Message, Secp256k1};
+use bitcoin::sign_message::{signed_msg_hash, MessageSignature};
+use bitcoin::{Address, AddressType, NetworkKind, PrivateKey};
+use serde_json::{json, Value};
+
+/// Core's usage text, returned (code -1) when the argument count is wrong.
+fn usage(method: &str) -> Option<&'static str> {
+    Some(match method {
+        "signmessagewithprivkey" => "signmessagewithprivkey \"privkey\" \"message\"\n\nSign a message with the private key of an address\n",
+        "verifymessage" => "verifymessage \"address\" \"signature\" \"message\"\n\nVerify a signed message.\n",
+        _ => return None,
+    })
+}
+
+/// Core's argument-count check for the message methods: exactly `n` arguments, else -1 with
+/// the usage text.
+pub fn check_arity(method: &str, params: Option<&Value>) -> Result<(), RpcError> {
+    let Some(text) = usage(method) else { return Ok(()) };
+    let want = if method == "verifymessage" { 3 } else { 2 };
+    let got = match params {
+        None | Some(Value::Null) => 0,
+        Some(Value::Array(a)) => a.len(),
+        Some(Value::Object(o)) => o.len(),
+        Some(_) => return Ok(()),
+    };
+    if got != want {
+        return Err(RpcError::new(code::MISC_ERROR, text));
+    }
+    Ok(())
+}
+
+/// `signmessagewithprivkey "privkey" "message"`: the base64 compact signature.
+pub fn signmessagewithprivkey(net: NetworkKind, p: &Params) -> Result<Value, RpcError> {
+    let key = p.str(0)?;
+    let msg = p.str(1)?;
+    let key = PrivateKey::from_wif(key)
+        .ok()
+        .filter(|k| k.network == net)
+        .ok_or_else(|| RpcError::new(code::INVALID_ADDRESS_OR_KEY, "Invalid private key"))?;
+    let secp = Secp256k1::signing_only();
+    let digest = Message::from_digest(signed_msg_hash(msg).to_byte_array());
+    let sig = secp.sign_ecdsa_recoverable(&digest, &key.inner);
+    let sig = MessageSignature::new(sig, key.compressed);
+    Ok(json!(base64::engine::general_purpose::STANDARD.encode(sig.serialize())))
+}
+
+/// `verifymessage "address" "signature" "message"`.
+pub fn verifymessage(net: bitcoin::Network, p: &Params) -> Result<Value, RpcError> {
+    let addr = p.str(0)?;
+    let sig = p.str(1)?;
+    let msg = p.str(2)?;
+    let addr = addr
+        .parse::<Address<bitcoin::address::NetworkUnchecked>>()
+        .ok()
+        .and_then(|a| a.require_network(net).ok())
+        .ok_or_else(|| RpcError::new(code::INVALID_ADDRESS_OR_KEY, "Invalid address"))?;
+    if addr.address_type() != Some(AddressType::P2pkh) {
+        return Err(RpcError::new(code::TYPE_ERROR, "Address does not refer to key"));
+    }
+    let raw = base64::engine::general_purpose::STANDARD
+        .decode(sig)
+        .map_err(|_| RpcError::new(code::TYPE_ERROR, "Malformed base64 encoding"))?;
+    let Ok(sig) = MessageSignature::from_slice(&raw) else {
+        return Ok(json!(false));
+    };
+    let secp = Secp256k1::verification_only();
+    let Ok(pk) = sig.recover_pubkey(&secp, signed_msg_hash(msg)) else {
+        return Ok(json!(false));
+    };
+    Ok(json!(addr.is_related_to_pubkey(&pk)))
+}
