@@ -14,7 +14,7 @@ use thiserror::Error;
 #[derive(Debug, Error, PartialEq, Eq)]
 pub enum ConfigError {
     /// The option is not one we know.
-    #[error("unknown option -{0} (see -help)")]
+    #[error("Error parsing command line arguments: Invalid parameter -{0} (unknown option -{0}, see -help)")]
     Unknown(String),
     /// The value does not parse or is out of range.
     #[error("invalid value '{value}' for -{key}: expected {expected}")]
@@ -632,6 +632,9 @@ pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<(NodeConfig
                 }
             }
             "bind" => {
+                // Core's "=onion" tag marks the address for incoming Tor connections; blvm has no
+                // Tor support and listens there as on any other address.
+                let v = v.strip_suffix("=onion").unwrap_or(&v).to_string();
                 let ok = v.parse::<std::net::IpAddr>().is_ok() || v.parse::<std::net::SocketAddr>().is_ok();
                 if !ok {
                     return Err(ConfigError::BadValue {

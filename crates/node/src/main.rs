@@ -203,7 +203,7 @@ fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Version => {
-            println!("blvm-node {}", env!("CARGO_PKG_VERSION"));
+            println!("blvm-node version v{}", env!("CARGO_PKG_VERSION"));
             Ok(())
         }
         Command::Import(path) => {

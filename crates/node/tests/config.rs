@@ -204,7 +204,7 @@ fn the_file_can_choose_the_network_and_conf_points_elsewhere() {
     let mut n = Running::start(dir.path(), "signet", &[&c], &[]);
     n.wait_started();
     assert_eq!(n.rpc_addrs(), vec![format!("127.0.0.1:{p}")]);
-    assert!(n.log().contains("read configuration file"), "{}", n.log());
+    assert!(n.log().contains("Config file: "), "{}", n.log());
     n.stop();
     assert!(!dir.path().join("blvm.toml").exists() && !dir.path().join("regtest").exists());
     // A network flag on the command line replaces the file's choice (no conflict).
@@ -359,7 +359,7 @@ const BAD: &[Bad] = &[
         file: None,
         env: &[],
         args: &["-debug=bogus"],
-        expect: &["'bogus'", "-debug", "chain, validation"],
+        expect: &["Unsupported logging category -debug=bogus."],
     },
     Bad {
         what: "bad metrics address",
@@ -447,7 +447,7 @@ fn help_and_version_work_even_with_a_broken_config_file() {
     assert!(out.status.success());
     assert_eq!(
         String::from_utf8_lossy(&out.stdout).trim(),
-        format!("blvm-node {}", env!("CARGO_PKG_VERSION"))
+        format!("blvm-node version v{}", env!("CARGO_PKG_VERSION"))
     );
     // Without -help the same file stops startup.
     let out = run(&[&dd], &[]);
@@ -546,7 +546,7 @@ fn env_and_file_unit_precedence_in_process() {
     assert_eq!(c.debug, vec!["net", "rpc"]);
     assert_eq!(c.prune_mib, 550);
     assert_eq!(c.loadblock, vec![PathBuf::from("a.hex"), PathBuf::from("b.hex")]);
-    assert_eq!(c.config_file, Some(dir.path().join("blvm.toml")));
+    assert_eq!(c.config_files, vec![dir.path().join("blvm.toml")]);
     let (c, _) = load_config(
         [dd.clone(), "-signet".into(), "-dbcache=300".into(), "-debug=modules".into()],
         &lookup,

@@ -151,7 +151,8 @@ pub fn settings_from_config(cfg: &crate::config::NodeConfig) -> Option<P2pSettin
     let no_outbound = cfg.connect.iter().any(|c| c == "0");
     s.connect = cfg.connect.iter().filter(|c| *c != "0").cloned().collect();
     let connect_given = !cfg.connect.is_empty();
-    s.listen = cfg.listen.unwrap_or(!connect_given);
+    // As Core: an explicit -bind means listening, even with -connect.
+    s.listen = cfg.listen.unwrap_or(!connect_given || !cfg.bind.is_empty());
     s.dnsseed = cfg.dnsseed.unwrap_or(!regtest && !connect_given);
     if no_outbound {
         s.max_outbound_full_relay = 0;
