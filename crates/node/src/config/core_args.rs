@@ -74,7 +74,8 @@ pub const CORE_ONLY: &[(&str, Policy)] = &[
     ("txsendrate", Policy::Ignore),
     ("privatebroadcast", Policy::RefuseWhenOn(NO_PRIVACY_NET)),
     ("whitebind", Policy::RefuseWhenOn("peer permissions (-whitebind) are not implemented yet")),
-    ("whitelist", Policy::RefuseWhenOn("peer permissions (-whitelist) are not implemented yet")),
+    // Ignoring a whitelist only withholds privileges from those peers; nothing is exposed.
+    ("whitelist", Policy::Ignore),
     ("whitelistforcerelay", Policy::Ignore),
     ("whitelistrelay", Policy::Ignore),
     // Debugging and testing.

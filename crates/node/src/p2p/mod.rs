@@ -13,6 +13,7 @@ pub mod codec;
 pub mod discourage;
 pub mod headers_presync;
 pub mod manager;
+pub mod msg_stats;
 pub mod orphans;
 pub mod peer;
 pub mod relay;

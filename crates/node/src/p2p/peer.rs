@@ -113,6 +113,10 @@ pub struct PeerShared {
     pub bytes_sent: AtomicU64,
     /// Bytes received.
     pub bytes_recv: AtomicU64,
+    /// Bytes sent per message type.
+    pub sent_per_msg: super::msg_stats::MsgBytes,
+    /// Bytes received per message type.
+    pub recv_per_msg: super::msg_stats::MsgBytes,
     /// UNIX time of the last send.
     pub last_send: AtomicI64,
     /// UNIX time of the last receive.
@@ -155,6 +159,8 @@ impl PeerShared {
             info: Mutex::new(None),
             bytes_sent: AtomicU64::new(0),
             bytes_recv: AtomicU64::new(0),
+            sent_per_msg: Default::default(),
+            recv_per_msg: Default::default(),
             last_send: AtomicI64::new(0),
             last_recv: AtomicI64::new(0),
             ping_nonce: AtomicU64::new(0),
@@ -497,6 +503,7 @@ async fn write_loop(
         match tokio::time::timeout(write_timeout, wr.write_all(&frame)).await {
             Ok(Ok(())) => {
                 shared.bytes_sent.fetch_add(frame.len() as u64, Ordering::Relaxed);
+                shared.sent_per_msg.add_frame(&frame);
                 env.totals.sent.fetch_add(frame.len() as u64, Ordering::Relaxed);
                 shared.last_send.store(unix_now(), Ordering::Relaxed);
             }
@@ -979,6 +986,7 @@ async fn read_loop(mut rd: OwnedReadHalf, out: Outbox, env: Arc<PeerEnv>) -> Exi
             let permit = permit.map_err(|_| Exit::quiet("closing"))?;
             let frame = codec::read_payload(&mut rd, &header, s.peer_timeout).await.map_err(frame_exit)?;
             shared.bytes_recv.fetch_add(size as u64, Ordering::Relaxed);
+            shared.recv_per_msg.add(&header.command, size as u64);
             env.totals.recv.fetch_add(size as u64, Ordering::Relaxed);
             shared.last_recv.store(unix_now(), Ordering::Relaxed);
             let msg = codec::decode(&frame, &header).map_err(frame_exit)?;

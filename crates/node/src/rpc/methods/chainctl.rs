@@ -7,7 +7,6 @@ use super::blockchain::chain_hash;
 use crate::chain::ChainManager;
 use crate::node::Node;
 use bitcoin::block::Header;
-use bitcoin::consensus::deserialize;
 use serde_json::{json, Map, Value};
 use std::sync::Arc;
 
@@ -96,7 +95,10 @@ pub async fn invalidate_or_reconsider(node: &Arc<Node>, method: &str, p: &Params
 pub fn submitheader(node: &Arc<Node>, p: &Params) -> Result<Value, RpcError> {
     let raw =
         crate::import::hex_decode(p.str(0)?).ok_or_else(|| RpcError::new(code::DESERIALIZATION_ERROR, "Block header decode failed"))?;
-    let header: Header = deserialize(&raw).map_err(|_| RpcError::new(code::DESERIALIZATION_ERROR, "Block header decode failed"))?;
+    // As Core, the header is read from the start of the data and anything after it (a whole
+    // block, say) is ignored.
+    let header: Header = bitcoin::consensus::Decodable::consensus_decode(&mut raw.as_slice())
+        .map_err(|_| RpcError::new(code::DESERIALIZATION_ERROR, "Block header decode failed"))?;
     let mut c = lock(node);
     if c.entry(&header.prev_blockhash).is_none() {
         return Err(RpcError::new(

@@ -244,6 +244,8 @@ fn peerinfo(n: &Net) -> Value {
                 "last_block": p.last_block_time.load(Ordering::Relaxed),
                 "bytessent": p.bytes_sent.load(Ordering::Relaxed),
                 "bytesrecv": p.bytes_recv.load(Ordering::Relaxed),
+                "bytessent_per_msg": p.sent_per_msg.to_json(),
+                "bytesrecv_per_msg": p.recv_per_msg.to_json(),
                 "conntime": p.connected_at,
                 "timeoffset": info.as_ref().map(|i| i.time_offset).unwrap_or(0),
                 "pingtime": secs(p.ping_time()),
