@@ -1310,7 +1310,10 @@ pub fn load_config<I: IntoIterator<Item = String>>(
     };
     let section_name = CONFIG_SECTIONS.iter().find(|s| s.1 == network).map(|s| s.0).unwrap_or("main");
     let in_section: Vec<Setting> = sections.into_iter().filter(|(sec, _)| sec == section_name).map(|(_, s)| s).collect();
-    if network != Network::Bitcoin {
+    // blvm's default network is regtest, not Core's mainnet: when no network was chosen anywhere,
+    // the top of the file is taken to be written for the default network.
+    let network_chosen = settings.iter().any(|s| group_of(&s.name) == "<network>");
+    if network != Network::Bitcoin && network_chosen {
         // Core: a network-only option at the top of bitcoin.conf applies to mainnet only, and is an
         // error on another network unless the command line or the network's section sets it.
         for s in core_top_level.iter().filter(|s| NETWORK_ONLY.contains(&canonical(&s.name).as_str())) {

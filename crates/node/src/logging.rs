@@ -209,40 +209,40 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
     (yoe + era * 400 + i64::from(m <= 2), m, d)
 }
 
+/// A formatting layer writing Core-style lines (`-logtimestamps -logtimemicros -logthreadnames
+/// -logsourcelocations`) to `writer`.
+fn line_layer<S, W>(f: crate::config::LogFormat, writer: W) -> impl tracing_subscriber::Layer<S>
+where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+    W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
+{
+    tracing_subscriber::fmt::layer()
+        .with_ansi(false)
+        .with_timer(CoreTime {
+            enabled: f.timestamps,
+            micros: f.micros,
+        })
+        .with_thread_names(f.thread_names)
+        .with_file(f.source_locations)
+        .with_line_number(f.source_locations)
+        .with_writer(writer)
+}
+
 /// Installs the global subscriber: rotating `debug.log` (unless disabled), and stderr when
 /// `console` (progress lines stay off the console while a live bar shows them).
 pub fn init(s: &LogSettings) -> io::Result<()> {
-    let timer = CoreTime {
-        enabled: s.format.timestamps,
-        micros: s.format.micros,
-    };
     let file_layer = match &s.file {
         Some(path) => {
             if let Some(dir) = path.parent() {
                 std::fs::create_dir_all(dir)?;
             }
             let file = RotatingFile::open(path, s.max_bytes, s.keep)?;
-            Some(
-                tracing_subscriber::fmt::layer()
-                    .with_ansi(false)
-                    .with_timer(timer)
-                    .with_thread_names(s.format.thread_names)
-                    .with_file(s.format.source_locations)
-                    .with_line_number(s.format.source_locations)
-                    .with_writer(Mutex::new(file)),
-            )
+            Some(line_layer(s.format, Mutex::new(file)))
         }
         None => None,
     };
     let console = s.console.then(|| {
-        tracing_subscriber::fmt::layer()
-            .with_ansi(false)
-            .with_timer(timer)
-            .with_thread_names(s.format.thread_names)
-            .with_file(s.format.source_locations)
-            .with_line_number(s.format.source_locations)
-            .with_writer(ConsoleWriter)
-            .with_filter(tracing_subscriber::filter::filter_fn(|m| {
+        line_layer(s.format, ConsoleWriter).with_filter(tracing_subscriber::filter::filter_fn(|m| {
                 !(crate::progress::bar_enabled() && m.target() == "blvm::progress")
             }))
     });
