@@ -35,13 +35,14 @@ fn mempool_dat(dir: &Path, data: &[u8]) {
     if std::fs::write(&path, data).is_err() {
         return;
     }
-    let Ok(entries) = read_dump(&path) else { return };
-    assert!(entries.len() <= data.len() / 10, "more entries than the file can hold");
+    let Ok(dump) = read_dump(&path) else { return };
+    assert!(dump.entries.len() + dump.deltas.len() <= data.len() / 10, "more records than the file can hold");
     let again = dir.join("mempool2.dat");
-    write_dump(&again, &entries).expect("write a dump");
+    write_dump(&again, &dump.entries, &dump.deltas).expect("write a dump");
     let back = read_dump(&again).expect("read a dump just written");
-    assert_eq!(back.len(), entries.len(), "dump round trip");
-    for (a, b) in back.iter().zip(&entries) {
+    assert_eq!(back.entries.len(), dump.entries.len(), "dump round trip");
+    assert_eq!(back.deltas.len(), dump.deltas.len(), "dump round trip (deltas)");
+    for (a, b) in back.entries.iter().zip(&dump.entries) {
         assert_eq!((&a.tx, a.time, a.fee_delta), (&b.tx, b.time, b.fee_delta), "dump round trip");
     }
 }
