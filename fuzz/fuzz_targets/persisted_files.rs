@@ -36,7 +36,10 @@ fn mempool_dat(dir: &Path, data: &[u8]) {
         return;
     }
     let Ok(dump) = read_dump(&path) else { return };
-    assert!(dump.entries.len() + dump.deltas.len() <= data.len() / 10, "more records than the file can hold");
+    assert!(
+        dump.entries.len() + dump.deltas.len() <= data.len() / 10,
+        "more records than the file can hold"
+    );
     let again = dir.join("mempool2.dat");
     write_dump(&again, &dump.entries, &dump.deltas).expect("write a dump");
     let back = read_dump(&again).expect("read a dump just written");

@@ -22,7 +22,10 @@ pub fn unix_now() -> i64 {
 /// Current UNIX time in milliseconds (mocked to whole seconds when a mock time is set).
 pub fn unix_now_ms() -> u64 {
     match MOCKTIME.load(Ordering::Relaxed) {
-        0 => SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0),
+        0 => SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or(0),
         t => (t as u64).saturating_mul(1000),
     }
 }
@@ -47,5 +50,8 @@ pub fn mocktime() -> i64 {
 pub struct MockTimeError(pub i64);
 
 fn system_secs() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
 }

@@ -413,7 +413,13 @@ pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<(NodeConfig
                     });
                 }
             }
-            cfg.ignored.push(if negated { format!("-no{name}") } else if v.is_empty() { format!("-{name}") } else { format!("-{name}={v}") });
+            cfg.ignored.push(if negated {
+                format!("-no{name}")
+            } else if v.is_empty() {
+                format!("-{name}")
+            } else {
+                format!("-{name}={v}")
+            });
             continue;
         }
         let kind = OPTIONS.iter().find(|o| o.0 == name).map(|o| o.1).unwrap_or(OptKind::Str);
@@ -521,19 +527,27 @@ pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<(NodeConfig
                 cfg.ua_comments.push(v.clone());
             }
             "mocktime" => {
-                let t = v.parse::<i64>().ok().filter(|t| (0..=crate::clock::MAX_MOCKTIME).contains(t)).ok_or(ConfigError::BadValue {
-                    key: name.clone(),
-                    value: v.clone(),
-                    expected: "a UNIX time in seconds (0 = the real clock)",
-                })?;
+                let t = v
+                    .parse::<i64>()
+                    .ok()
+                    .filter(|t| (0..=crate::clock::MAX_MOCKTIME).contains(t))
+                    .ok_or(ConfigError::BadValue {
+                        key: name.clone(),
+                        value: v.clone(),
+                        expected: "a UNIX time in seconds (0 = the real clock)",
+                    })?;
                 cfg.mocktime = t;
             }
             "mempoolexpiry" => {
-                let n = v.parse::<u64>().ok().filter(|n| (1..=1_000_000).contains(n)).ok_or(ConfigError::BadValue {
-                    key: name.clone(),
-                    value: v.clone(),
-                    expected: "a number of hours in 1..=1000000",
-                })?;
+                let n = v
+                    .parse::<u64>()
+                    .ok()
+                    .filter(|n| (1..=1_000_000).contains(n))
+                    .ok_or(ConfigError::BadValue {
+                        key: name.clone(),
+                        value: v.clone(),
+                        expected: "a number of hours in 1..=1000000",
+                    })?;
                 cfg.numbers.insert(name.clone(), n);
             }
             "conf" => cfg.config_files = vec![PathBuf::from(&v)],
@@ -785,11 +799,15 @@ pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<(NodeConfig
                 cfg.zmq_pub.push((name.clone(), v.clone()));
             }
             "zmqpubhashblockhwm" | "zmqpubhashtxhwm" | "zmqpubrawblockhwm" | "zmqpubrawtxhwm" | "zmqpubsequencehwm" => {
-                let n = v.parse::<u64>().ok().filter(|n| *n <= i32::MAX as u64).ok_or(ConfigError::BadValue {
-                    key: name.clone(),
-                    value: v.clone(),
-                    expected: "a non-negative number of messages",
-                })?;
+                let n = v
+                    .parse::<u64>()
+                    .ok()
+                    .filter(|n| *n <= i32::MAX as u64)
+                    .ok_or(ConfigError::BadValue {
+                        key: name.clone(),
+                        value: v.clone(),
+                        expected: "a non-negative number of messages",
+                    })?;
                 cfg.numbers.insert(name.clone(), n);
             }
             _ => return Err(ConfigError::Unknown(name)),
@@ -961,7 +979,10 @@ const NETWORK_ONLY: &[&str] = &["addnode", "bind", "connect", "port", "rpcbind",
 
 /// `bitcoin.conf` lines as settings (top level: layer 0, section: layer 1). Unknown keys and
 /// network choices inside a section are warnings, as in Core, not errors.
-fn core_conf_settings(lines: Vec<bitcoin_conf::ConfLine>, warnings: &mut Vec<String>) -> Result<Vec<(Option<String>, Setting)>, ConfigError> {
+fn core_conf_settings(
+    lines: Vec<bitcoin_conf::ConfLine>,
+    warnings: &mut Vec<String>,
+) -> Result<Vec<(Option<String>, Setting)>, ConfigError> {
     let mut out = Vec::new();
     for l in lines {
         let source = Source::File {
@@ -989,7 +1010,10 @@ fn core_conf_settings(lines: Vec<bitcoin_conf::ConfLine>, warnings: &mut Vec<Str
                 continue;
             }
             if NETWORK_KEYS.contains(&c.as_str()) {
-                warnings.push(format!("Ignoring -{} inside a network section ({source}): the network is chosen at the top of the file", l.key));
+                warnings.push(format!(
+                    "Ignoring -{} inside a network section ({source}): the network is chosen at the top of the file",
+                    l.key
+                ));
                 continue;
             }
         }
@@ -1249,7 +1273,13 @@ pub fn load_config<I: IntoIterator<Item = String>>(
     // -conf names Core's bitcoin.conf, or blvm's TOML file when it ends in .toml; without -conf
     // both <datadir>/bitcoin.conf and <datadir>/blvm.toml are read when present (TOML last, so
     // it wins over bitcoin.conf for single-valued options).
-    let explicit = highest(&settings, "conf").map(|p| if Path::new(&p).is_relative() { datadir.join(p) } else { PathBuf::from(p) });
+    let explicit = highest(&settings, "conf").map(|p| {
+        if Path::new(&p).is_relative() {
+            datadir.join(p)
+        } else {
+            PathBuf::from(p)
+        }
+    });
     let (core_conf, toml_conf) = match &explicit {
         Some(p) if p.extension().is_some_and(|e| e == "toml") => (None, Some(p.clone())),
         Some(p) => (Some(p.clone()), None),
@@ -1309,16 +1339,24 @@ pub fn load_config<I: IntoIterator<Item = String>>(
         None => parse_args(Vec::<String>::new())?.0.network,
     };
     let section_name = CONFIG_SECTIONS.iter().find(|s| s.1 == network).map(|s| s.0).unwrap_or("main");
-    let in_section: Vec<Setting> = sections.into_iter().filter(|(sec, _)| sec == section_name).map(|(_, s)| s).collect();
+    let in_section: Vec<Setting> = sections
+        .into_iter()
+        .filter(|(sec, _)| sec == section_name)
+        .map(|(_, s)| s)
+        .collect();
     // blvm's default network is regtest, not Core's mainnet: when no network was chosen anywhere,
     // the top of the file is taken to be written for the default network.
     let network_chosen = settings.iter().any(|s| group_of(&s.name) == "<network>");
     if network != Network::Bitcoin && network_chosen {
         // Core: a network-only option at the top of bitcoin.conf applies to mainnet only, and is an
         // error on another network unless the command line or the network's section sets it.
-        for s in core_top_level.iter().filter(|s| NETWORK_ONLY.contains(&canonical(&s.name).as_str())) {
+        for s in core_top_level
+            .iter()
+            .filter(|s| NETWORK_ONLY.contains(&canonical(&s.name).as_str()))
+        {
             let c = canonical(&s.name);
-            let overridden = settings.iter().any(|o| o.layer >= 2 && canonical(&o.name) == c) || in_section.iter().any(|o| canonical(&o.name) == c);
+            let overridden =
+                settings.iter().any(|o| o.layer >= 2 && canonical(&o.name) == c) || in_section.iter().any(|o| canonical(&o.name) == c);
             if !overridden {
                 return Err(ConfigError::Core(format!(
                     "Config setting for -{c} only applied on {section_name} network when in [{section_name}] section."
@@ -1326,7 +1364,8 @@ pub fn load_config<I: IntoIterator<Item = String>>(
             }
         }
         settings.retain(|s| {
-            !(NETWORK_ONLY.contains(&canonical(&s.name).as_str()) && core_top_level.iter().any(|t| t.source == s.source && t.name == s.name))
+            !(NETWORK_ONLY.contains(&canonical(&s.name).as_str())
+                && core_top_level.iter().any(|t| t.source == s.source && t.name == s.name))
         });
     }
     settings.extend(in_section);

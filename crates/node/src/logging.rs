@@ -134,7 +134,12 @@ const OUR_CRATES: &[&str] = &["blvm", "blvm_node", "blvm_module"];
 pub fn filter_directives(debug: &[String], exclude: &[String], levels: &[String]) -> String {
     let last_none = debug.iter().rposition(|d| d == "0" || d == "none");
     let active = &debug[last_none.map(|i| i + 1).unwrap_or(0)..];
-    let global = levels.iter().filter(|l| !l.contains(':')).last().map(String::as_str).unwrap_or("debug");
+    let global = levels
+        .iter()
+        .filter(|l| !l.contains(':'))
+        .last()
+        .map(String::as_str)
+        .unwrap_or("debug");
     let level_of = |cat: &str| {
         levels
             .iter()
@@ -184,7 +189,9 @@ impl tracing_subscriber::fmt::time::FormatTime for CoreTime {
         if !self.enabled {
             return Ok(());
         }
-        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
         let secs = now.as_secs() as i64;
         let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
         let (y, m, d) = civil_from_days(days);
@@ -243,8 +250,8 @@ pub fn init(s: &LogSettings) -> io::Result<()> {
     };
     let console = s.console.then(|| {
         line_layer(s.format, ConsoleWriter).with_filter(tracing_subscriber::filter::filter_fn(|m| {
-                !(crate::progress::bar_enabled() && m.target() == "blvm::progress")
-            }))
+            !(crate::progress::bar_enabled() && m.target() == "blvm::progress")
+        }))
     });
     let filter = tracing_subscriber::EnvFilter::try_new(filter_directives(&s.debug, &s.exclude, &s.levels))
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
@@ -306,7 +313,10 @@ mod tests {
         };
         assert_eq!(f(&[], &[], &[]), "info");
         assert_eq!(f(&["net"], &[], &[]), "info,blvm::net=debug,blvm_node::net=debug");
-        assert_eq!(f(&["modules", "all"], &[], &[]), "info,blvm=debug,blvm_node=debug,blvm_module=debug");
+        assert_eq!(
+            f(&["modules", "all"], &[], &[]),
+            "info,blvm=debug,blvm_node=debug,blvm_module=debug"
+        );
         assert_eq!(f(&["1", "none", "rpc"], &[], &[]), "info,blvm::rpc=debug,blvm_node::rpc=debug");
         // Core's names map onto blvm's categories; exclusions win; levels apply per category.
         assert_eq!(f(&["coindb"], &[], &["trace"]), "info,blvm::store=trace,blvm_node::store=trace");

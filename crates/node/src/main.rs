@@ -37,7 +37,10 @@ fn init_logging(cfg: &NodeConfig) -> anyhow::Result<()> {
         tracing::warn!("{w}");
     }
     if !cfg.ignored.is_empty() {
-        tracing::info!("Bitcoin Core options accepted but not implemented by blvm-node, ignored: {}", cfg.ignored.join(" "));
+        tracing::info!(
+            "Bitcoin Core options accepted but not implemented by blvm-node, ignored: {}",
+            cfg.ignored.join(" ")
+        );
     }
     Ok(())
 }

@@ -24,7 +24,11 @@ fn command(datadir: &Path, args: &[&str]) -> Command {
 
 /// Runs the binary until it exits (it is expected to refuse to start).
 fn refused(datadir: &Path, args: &[&str]) -> Output {
-    let out = command(datadir, args).stdout(Stdio::piped()).stderr(Stdio::piped()).output().expect("spawn");
+    let out = command(datadir, args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .output()
+        .expect("spawn");
     assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
     out
 }
@@ -71,7 +75,13 @@ fn a_core_bitcoin_conf_starts_the_node_with_the_same_meaning() {
     )
     .unwrap();
     std::fs::write(dir.path().join("extra.conf"), "uacomment=fromconf\nsomefutureoption=1\n").unwrap();
-    let mut node = Node(command(dir.path(), &[]).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap());
+    let mut node = Node(
+        command(dir.path(), &[])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
     let addr = format!("127.0.0.1:{rpc}");
     wait_rpc(&mut node, &addr, "alice:s3cret");
     // The wrong password is refused: the file's credentials are the ones in force.
@@ -82,10 +92,16 @@ fn a_core_bitcoin_conf_starts_the_node_with_the_same_meaning() {
     assert_eq!(zmqs[0]["type"], "pubrawblock", "{zmqs}");
     assert_eq!(zmqs[0]["address"], format!("tcp://127.0.0.1:{zmq}"), "{zmqs}");
     let net = http::call(&addr, "alice:s3cret", "getnetworkinfo", json!([]))["result"].clone();
-    assert!(net["subversion"].as_str().unwrap().ends_with("(fromconf)/"), "includeconf's uacomment: {net}");
+    assert!(
+        net["subversion"].as_str().unwrap().ends_with("(fromconf)/"),
+        "includeconf's uacomment: {net}"
+    );
     assert!(http::call(&addr, "alice:s3cret", "getblockchaininfo", json!([]))["result"]["chain"] == "regtest");
     let log = std::fs::read_to_string(dir.path().join("regtest/debug.log")).unwrap();
-    assert!(log.contains(&format!("Config file: {}", dir.path().join("bitcoin.conf").display())), "{log}");
+    assert!(
+        log.contains(&format!("Config file: {}", dir.path().join("bitcoin.conf").display())),
+        "{log}"
+    );
     assert!(log.contains("Ignoring unknown configuration value somefutureoption"), "{log}");
     assert!(log.contains("ignored: -natpmp=0 -fallbackfee=0.0002 -listenonion=0"), "{log}");
     assert!(dir.path().join("regtest/bitcoind.pid").exists(), "Core's PID file");

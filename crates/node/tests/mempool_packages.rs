@@ -58,7 +58,10 @@ fn two_parents_and_child(a: OutPoint, b: OutPoint, value: u64, fee2: u64) -> [Tr
 /// The error code and message of a failed call.
 fn err(r: &Value) -> (i64, String) {
     assert!(!r["error"].is_null(), "expected an error: {r}");
-    (r["error"]["code"].as_i64().unwrap(), r["error"]["message"].as_str().unwrap().to_string())
+    (
+        r["error"]["code"].as_i64().unwrap(),
+        r["error"]["message"].as_str().unwrap().to_string(),
+    )
 }
 
 struct Funded {
@@ -71,7 +74,10 @@ fn fund(n: &node_proc::NodeProc, port: u16, outputs: usize) -> Funded {
     let payout = mining::p2wsh_op_true();
     let addr = Address::from_script(&payout, Network::Regtest).unwrap().to_string();
     let mined = rpc(n, port, "generatetoaddress", json!([101, addr]));
-    let cb = rpc(n, port, "getblock", json!([mined[0], 1]))["tx"][0].as_str().unwrap().to_string();
+    let cb = rpc(n, port, "getblock", json!([mined[0], 1]))["tx"][0]
+        .as_str()
+        .unwrap()
+        .to_string();
     let per_output = (50_0000_0000 - 100_000) / outputs as u64;
     let fan = mining::spend(
         &[(OutPoint::new(Txid::from_str(&cb).unwrap(), 0), payout.clone())],
@@ -101,7 +107,9 @@ fn prioritisetransaction_like_core_and_deltas_survive_a_restart() {
     n.wait_started();
     let f = fund(&n, port, 10);
     let coin = |i: u32| OutPoint::new(f.fan, i);
-    let addr = Address::from_script(&mining::p2wsh_op_true(), Network::Regtest).unwrap().to_string();
+    let addr = Address::from_script(&mining::p2wsh_op_true(), Network::Regtest)
+        .unwrap()
+        .to_string();
 
     // Core's argument errors (mining_prioritisetransaction.py).
     for bad in [json!([]), json!([""]), json!(["", 0]), json!(["", 0, 0, 0])] {
@@ -168,7 +176,12 @@ fn prioritisetransaction_like_core_and_deltas_survive_a_restart() {
 
     // The template and the mined block take it at its modified fee, and mining forgets the delta.
     let gbt = rpc(&n, port, "getblocktemplate", json!([{"rules": ["segwit"]}]));
-    let in_template: Vec<&str> = gbt["transactions"].as_array().unwrap().iter().map(|t| t["txid"].as_str().unwrap()).collect();
+    let in_template: Vec<&str> = gbt["transactions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["txid"].as_str().unwrap())
+        .collect();
     assert_eq!(in_template, vec![free_id.as_str()]);
     rpc(&n, port, "generatetoaddress", json!([1, addr]));
     assert_eq!(rpc(&n, port, "getrawmempool", json!([])), json!([]));
@@ -215,11 +228,22 @@ fn prioritisetransaction_like_core_and_deltas_survive_a_restart() {
     let copy = dir.path().join("copy.dat");
     std::fs::copy(&saved, &copy).unwrap();
     assert_eq!(
-        err(&rpc_raw(&n, port, "importmempool", json!([dir.path().join("missing.dat").display().to_string()]))),
+        err(&rpc_raw(
+            &n,
+            port,
+            "importmempool",
+            json!([dir.path().join("missing.dat").display().to_string()])
+        )),
         (-1, "Unable to import mempool file, see debug log for details.".to_string())
     );
     assert_eq!(
-        err(&rpc_raw(&n, port, "importmempool", json!([copy.display().to_string(), {"use_current_time": 1}]))).0,
+        err(&rpc_raw(
+            &n,
+            port,
+            "importmempool",
+            json!([copy.display().to_string(), {"use_current_time": 1}])
+        ))
+        .0,
         -3
     );
     let mut n = n;
@@ -240,7 +264,12 @@ fn prioritisetransaction_like_core_and_deltas_survive_a_restart() {
     assert_eq!(rpc(&n, port, "getmempoolinfo", json!([]))["size"], json!(2));
     assert_eq!(rpc(&n, port, "getprioritisedtransactions", json!([])), json!({}));
     assert_eq!(
-        rpc(&n, port, "importmempool", json!([copy.display().to_string(), {"apply_fee_delta_priority": true}])),
+        rpc(
+            &n,
+            port,
+            "importmempool",
+            json!([copy.display().to_string(), {"apply_fee_delta_priority": true}])
+        ),
         json!({})
     );
     assert_eq!(rpc(&n, port, "getprioritisedtransactions", json!([])), before);
@@ -289,7 +318,10 @@ fn submitpackage_child_pays_for_a_parent_below_the_minimum_relay_fee() {
     // maxfeerate: the parent fails alone (not reconsiderable), the child misses its input.
     let r = rpc(&n, port, "submitpackage", json!([[txhex(&c1), txhex(&c2)], 0.00000001]));
     assert_eq!(r["package_msg"], json!("transaction failed"));
-    assert_eq!(r["tx-results"][c1.compute_wtxid().to_string()]["error"], json!("max feerate exceeded"));
+    assert_eq!(
+        r["tx-results"][c1.compute_wtxid().to_string()]["error"],
+        json!("max feerate exceeded")
+    );
     assert_eq!(
         r["tx-results"][c2.compute_wtxid().to_string()]["error"],
         json!("bad-txns-inputs-missingorspent")
@@ -306,7 +338,10 @@ fn submitpackage_child_pays_for_a_parent_below_the_minimum_relay_fee() {
     assert!(msg.contains("min relay fee not met"), "{msg}");
     let r = rpc(&n, port, "submitpackage", json!([[txhex(&parent)]]));
     assert_eq!(r["package_msg"], json!("transaction failed"));
-    assert!(r["tx-results"][&pw]["error"].as_str().unwrap().starts_with("min relay fee not met"), "{r}");
+    assert!(
+        r["tx-results"][&pw]["error"].as_str().unwrap().starts_with("min relay fee not met"),
+        "{r}"
+    );
     assert_eq!(rpc(&n, port, "getrawmempool", json!([])), json!([]));
 
     // With its child: both accepted at the package feerate.
@@ -370,7 +405,9 @@ fn submitpackage_child_pays_for_a_parent_below_the_minimum_relay_fee() {
     assert_eq!(rpc(&n, port, "getmempoolinfo", json!([]))["size"], json!(5));
 
     // The package is mined together.
-    let addr = Address::from_script(&mining::p2wsh_op_true(), Network::Regtest).unwrap().to_string();
+    let addr = Address::from_script(&mining::p2wsh_op_true(), Network::Regtest)
+        .unwrap()
+        .to_string();
     rpc(&n, port, "generatetoaddress", json!([1, addr]));
     assert_eq!(rpc(&n, port, "getrawmempool", json!([])), json!([]));
 }

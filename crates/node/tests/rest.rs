@@ -17,11 +17,11 @@ mod p2p_peer;
 use bitcoin::consensus::serialize;
 use bitcoin::hashes::Hash;
 use bitcoin::{Address, Block, Network, OutPoint, Txid};
-use std::str::FromStr;
 use p2p_peer::rpc;
 use serde_json::{json, Value};
 use std::io::{Read, Write};
 use std::net::TcpStream;
+use std::str::FromStr;
 use std::time::Duration;
 
 const IMMUTABLE: &str = "public, immutable, max-age=86400";
@@ -65,7 +65,11 @@ fn request(port: u16, method: &str, target: &str, body: &[u8]) -> Reply {
     let split = raw.windows(4).position(|w| w == b"\r\n\r\n").expect("header end");
     let head = String::from_utf8_lossy(&raw[..split]).into_owned();
     let mut lines = head.lines();
-    let status = lines.next().and_then(|l| l.split_whitespace().nth(1)).and_then(|c| c.parse().ok()).unwrap_or(0);
+    let status = lines
+        .next()
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
     let headers: Vec<(String, String)> = lines
         .filter_map(|l| l.split_once(':'))
         .map(|(n, v)| (n.trim().to_lowercase(), v.trim().to_string()))
@@ -128,13 +132,14 @@ impl Fixture {
         node_proc::import_offline(dir.path(), &common::chain_hex_path());
         let port = http::free_port();
         let rpcport = format!("-rpcport={port}");
-        let node = node_proc::start_node_in(
-            dir.path(),
-            &[&rpcport, "-rest", "-txindex", "-blockfilterindex", "-listen=0"],
-            &[],
-        );
+        let node = node_proc::start_node_in(dir.path(), &[&rpcport, "-rest", "-txindex", "-blockfilterindex", "-listen=0"], &[]);
         node.wait_started();
-        Fixture { node, port, blocks, _dir: dir }
+        Fixture {
+            node,
+            port,
+            blocks,
+            _dir: dir,
+        }
     }
     fn rpc(&self, method: &str, params: Value) -> Value {
         rpc(&self.node, self.port, method, params)
@@ -165,7 +170,10 @@ fn rest_endpoints_match_rpc_and_core() {
     err(port, "/rest/blockhashbyheight/.json", 400, "Invalid height: ");
     err(port, "/rest/blockhashbyheight/1000000.json", 404, "Block height out of range");
     err(port, "/rest/blockhashbyheight/999999999.json", 404, "Block height out of range");
-    assert_eq!(ok(port, "/rest/blockhashbyheight/300.json").header("cache-control"), Some("no-store"));
+    assert_eq!(
+        ok(port, "/rest/blockhashbyheight/300.json").header("cache-control"),
+        Some("no-store")
+    );
 
     // Blocks: .bin is the block as stored, .hex the same with a newline; JSON is getblock 3 / 1.
     for h in [0usize, 1, 101, 171, 300] {
@@ -175,18 +183,28 @@ fn rest_endpoints_match_rpc_and_core() {
         assert_eq!(bin.body, serialize(b), "block {h}");
         assert_eq!(bin.header("cache-control"), Some(IMMUTABLE));
         let rpc_hex = f.rpc("getblock", json!([hash, 0]));
-        assert_eq!(ok(port, &format!("/rest/block/{hash}.hex")).text(), format!("{}\n", rpc_hex.as_str().unwrap()));
+        assert_eq!(
+            ok(port, &format!("/rest/block/{hash}.hex")).text(),
+            format!("{}\n", rpc_hex.as_str().unwrap())
+        );
         let json = ok(port, &format!("/rest/block/{hash}.json"));
         assert_eq!(json.header("cache-control"), Some("no-store"));
         assert_eq!(json.json(), f.rpc("getblock", json!([hash, 3])), "block {h}");
-        assert_eq!(ok(port, &format!("/rest/block/notxdetails/{hash}.json")).json(), f.rpc("getblock", json!([hash, 1])));
+        assert_eq!(
+            ok(port, &format!("/rest/block/notxdetails/{hash}.json")).json(),
+            f.rpc("getblock", json!([hash, 1]))
+        );
         // blockpart: byte ranges of the same bytes.
         let part = ok(port, &format!("/rest/blockpart/{hash}.bin?offset=20&size=60"));
         assert_eq!(part.body, serialize(b)[20..80].to_vec());
         let len = serialize(b).len();
         let last = ok(port, &format!("/rest/blockpart/{hash}.hex?offset={}&size=5", len - 5));
         assert_eq!(last.text(), format!("{}\n", hex(&serialize(b)[len - 5..])));
-        for q in [format!("offset={len}&size=1"), format!("offset=0&size={}", len + 1), "offset=0&size=0".into()] {
+        for q in [
+            format!("offset={len}&size=1"),
+            format!("offset=0&size={}", len + 1),
+            "offset=0&size=0".into(),
+        ] {
             assert_eq!(get(port, &format!("/rest/blockpart/{hash}.bin?{q}")).status, 400, "{q}");
         }
     }
@@ -204,14 +222,49 @@ fn rest_endpoints_match_rpc_and_core() {
     }
     err(port, &format!("/rest/block/{UNKNOWN}.bin"), 404, &format!("{UNKNOWN} not found"));
     err(port, "/rest/block/abc.json", 400, "Invalid hash: abc");
-    err(port, &format!("/rest/block/{tip}.invalid"), 400, &format!("Invalid hash: {tip}.invalid"));
-    err(port, &format!("/rest/block/{tip}"), 404, "output format not found (available: .bin, .hex, .json)");
+    err(
+        port,
+        &format!("/rest/block/{tip}.invalid"),
+        400,
+        &format!("Invalid hash: {tip}.invalid"),
+    );
+    err(
+        port,
+        &format!("/rest/block/{tip}"),
+        404,
+        "output format not found (available: .bin, .hex, .json)",
+    );
     let genesis = f.blocks[0].block_hash();
-    err(port, &format!("/rest/blockpart/{genesis}.bin?size=3"), 400, "Block part offset missing or invalid");
-    err(port, &format!("/rest/blockpart/{genesis}.bin?offset=x&size=3"), 400, "Block part offset missing or invalid");
-    err(port, &format!("/rest/blockpart/{genesis}.bin?offset=1"), 400, "Block part size missing or invalid");
-    err(port, &format!("/rest/blockpart/{genesis}.bin?%XY"), 400, "Block part offset missing or invalid");
-    err(port, &format!("/rest/blockpart/{genesis}.json?offset=0&size=1"), 400, "JSON output is not supported for this request type");
+    err(
+        port,
+        &format!("/rest/blockpart/{genesis}.bin?size=3"),
+        400,
+        "Block part offset missing or invalid",
+    );
+    err(
+        port,
+        &format!("/rest/blockpart/{genesis}.bin?offset=x&size=3"),
+        400,
+        "Block part offset missing or invalid",
+    );
+    err(
+        port,
+        &format!("/rest/blockpart/{genesis}.bin?offset=1"),
+        400,
+        "Block part size missing or invalid",
+    );
+    err(
+        port,
+        &format!("/rest/blockpart/{genesis}.bin?%XY"),
+        400,
+        "Block part offset missing or invalid",
+    );
+    err(
+        port,
+        &format!("/rest/blockpart/{genesis}.json?offset=0&size=1"),
+        400,
+        "JSON output is not supported for this request type",
+    );
 
     // Headers: the active chain from a hash, at most `count`, at most 2000.
     let h100 = f.blocks[100].block_hash().to_string();
@@ -224,17 +277,37 @@ fn rest_endpoints_match_rpc_and_core() {
     let bin = ok(port, &format!("/rest/headers/{h100}.bin?count=5"));
     let expect: Vec<u8> = f.blocks[100..105].iter().flat_map(|b| serialize(&b.header)).collect();
     assert_eq!(bin.body, expect);
-    assert_eq!(ok(port, &format!("/rest/headers/{h100}.hex?count=5")).text(), format!("{}\n", hex(&expect)));
-    assert_eq!(ok(port, &format!("/rest/headers/{h100}.json")).json().as_array().unwrap().len(), 5, "count defaults to 5");
-    assert_eq!(ok(port, &format!("/rest/headers/3/{h100}.json")).json(), ok(port, &format!("/rest/headers/{h100}.json?count=3")).json());
+    assert_eq!(
+        ok(port, &format!("/rest/headers/{h100}.hex?count=5")).text(),
+        format!("{}\n", hex(&expect))
+    );
+    assert_eq!(
+        ok(port, &format!("/rest/headers/{h100}.json")).json().as_array().unwrap().len(),
+        5,
+        "count defaults to 5"
+    );
+    assert_eq!(
+        ok(port, &format!("/rest/headers/3/{h100}.json")).json(),
+        ok(port, &format!("/rest/headers/{h100}.json?count=3")).json()
+    );
     assert_eq!(ok(port, &format!("/rest/headers/{UNKNOWN}.json?count=1")).json(), json!([]));
     assert_eq!(&bin.body[..80], &ok(port, &format!("/rest/block/{h100}.bin")).body[..80]);
     for n in ["5a", "-5", "0", "2001", "99999999999999999999999999999999999"] {
-        err(port, &format!("/rest/headers/{h100}.json?count={n}"), 400, &format!("Header count is invalid or out of acceptable range (1-2000): {n}"));
+        err(
+            port,
+            &format!("/rest/headers/{h100}.json?count={n}"),
+            400,
+            &format!("Header count is invalid or out of acceptable range (1-2000): {n}"),
+        );
     }
     err(port, &format!("/rest/headers/{tip}%.json"), 400, &format!("Invalid hash: {tip}%"));
     err(port, &format!("/rest/headers/{tip}%"), 400, &format!("Invalid hash: {tip}%"));
-    err(port, &format!("/rest/headers/1/2/{tip}.json"), 400, "Invalid URI format. Expected /rest/headers/<hash>.<ext>?count=<count>");
+    err(
+        port,
+        &format!("/rest/headers/1/2/{tip}.json"),
+        400,
+        "Invalid URI format. Expected /rest/headers/<hash>.<ext>?count=<count>",
+    );
 
     // Transactions (-txindex): TxToUniv with the block hash, without getrawtransaction's
     // confirmation fields; .bin is the serialized transaction.
@@ -251,35 +324,83 @@ fn rest_endpoints_match_rpc_and_core() {
             let r = ok(port, &format!("/rest/tx/{txid}.json"));
             assert_eq!(r.json(), expect, "{txid}");
             let t = r.text();
-            assert!(t.find("\"blockhash\"") < t.rfind("\"hex\""), "blockhash before the transaction's hex, as Core");
+            assert!(
+                t.find("\"blockhash\"") < t.rfind("\"hex\""),
+                "blockhash before the transaction's hex, as Core"
+            );
             assert_eq!(ok(port, &format!("/rest/tx/{txid}.bin")).body, serialize(tx));
-            assert_eq!(ok(port, &format!("/rest/tx/{txid}.hex")).text(), format!("{}\n", hex(&serialize(tx))));
+            assert_eq!(
+                ok(port, &format!("/rest/tx/{txid}.hex")).text(),
+                format!("{}\n", hex(&serialize(tx)))
+            );
         }
     }
     err(port, "/rest/tx/abc.json", 400, "Invalid hash: abc");
     err(port, &format!("/rest/tx/{UNKNOWN}.json"), 404, &format!("{UNKNOWN} not found"));
-    err(port, &format!("/rest/tx/{}.json", "f".repeat(64)), 404, &format!("{} not found", "f".repeat(64)));
+    err(
+        port,
+        &format!("/rest/tx/{}.json", "f".repeat(64)),
+        404,
+        &format!("{} not found", "f".repeat(64)),
+    );
 
     // chaininfo, mempool, deploymentinfo: the RPC answers themselves.
     let chaininfo = ok(port, "/rest/chaininfo.json").json();
     assert_eq!(chaininfo, f.rpc("getblockchaininfo", json!([])));
-    for k in ["chain", "blocks", "headers", "bestblockhash", "bits", "target", "difficulty", "time", "mediantime", "chainwork"] {
+    for k in [
+        "chain",
+        "blocks",
+        "headers",
+        "bestblockhash",
+        "bits",
+        "target",
+        "difficulty",
+        "time",
+        "mediantime",
+        "chainwork",
+    ] {
         assert_eq!(chaininfo[k], core["getblockchaininfo"][k], "{k}");
     }
     err(port, "/rest/chaininfo.bin", 404, "output format not found (available: json)");
     assert_eq!(ok(port, "/rest/mempool/info.json").json(), f.rpc("getmempoolinfo", json!([])));
-    assert_eq!(ok(port, "/rest/mempool/contents.json").json(), f.rpc("getrawmempool", json!([true])));
+    assert_eq!(
+        ok(port, "/rest/mempool/contents.json").json(),
+        f.rpc("getrawmempool", json!([true]))
+    );
     assert_eq!(ok(port, "/rest/mempool/contents.json").text(), "{}\n");
     assert_eq!(ok(port, "/rest/mempool/contents.json?%").text(), "{}\n");
-    assert_eq!(ok(port, "/rest/mempool/contents.json?verbose=false").json(), f.rpc("getrawmempool", json!([false])));
+    assert_eq!(
+        ok(port, "/rest/mempool/contents.json?verbose=false").json(),
+        f.rpc("getrawmempool", json!([false]))
+    );
     assert_eq!(
         ok(port, "/rest/mempool/contents.json?verbose=false&mempool_sequence=true").json(),
         f.rpc("getrawmempool", json!([false, true]))
     );
-    err(port, "/rest/mempool/contents.json?verbose=true&mempool_sequence=true", 400, "Verbose results cannot contain mempool sequence values. (hint: set \"verbose=false\")");
-    err(port, "/rest/mempool/contents.json?verbose=TRUE", 400, "The \"verbose\" query parameter must be either \"true\" or \"false\".");
-    err(port, "/rest/mempool/contents.json?verbose=false&mempool_sequence=TRUE", 400, "The \"mempool_sequence\" query parameter must be either \"true\" or \"false\".");
-    err(port, "/rest/mempool/not-a-valid-path.json", 400, "Invalid URI format. Expected /rest/mempool/<info|contents>.json");
+    err(
+        port,
+        "/rest/mempool/contents.json?verbose=true&mempool_sequence=true",
+        400,
+        "Verbose results cannot contain mempool sequence values. (hint: set \"verbose=false\")",
+    );
+    err(
+        port,
+        "/rest/mempool/contents.json?verbose=TRUE",
+        400,
+        "The \"verbose\" query parameter must be either \"true\" or \"false\".",
+    );
+    err(
+        port,
+        "/rest/mempool/contents.json?verbose=false&mempool_sequence=TRUE",
+        400,
+        "The \"mempool_sequence\" query parameter must be either \"true\" or \"false\".",
+    );
+    err(
+        port,
+        "/rest/mempool/not-a-valid-path.json",
+        400,
+        "Invalid URI format. Expected /rest/mempool/<info|contents>.json",
+    );
     err(port, "/rest/mempool/info.bin", 404, "output format not found (available: json)");
     let dep = ok(port, "/rest/deploymentinfo.json");
     assert_eq!(dep.json(), f.rpc("getdeploymentinfo", json!([])));
@@ -317,10 +438,25 @@ fn rest_endpoints_match_rpc_and_core() {
         want.reverse();
         assert_eq!(hbin, want);
     }
-    err(port, &format!("/rest/blockfilterheaders/abc/{tip}.json"), 400, "Unknown filtertype abc");
+    err(
+        port,
+        &format!("/rest/blockfilterheaders/abc/{tip}.json"),
+        400,
+        "Unknown filtertype abc",
+    );
     err(port, "/rest/blockfilterheaders/basic/abc.json", 400, "Invalid hash: abc");
-    err(port, &format!("/rest/blockfilterheaders/basic/{tip}%"), 400, &format!("Invalid hash: {tip}%"));
-    err(port, &format!("/rest/blockfilter/basic/{UNKNOWN}.json"), 404, &format!("{UNKNOWN} not found"));
+    err(
+        port,
+        &format!("/rest/blockfilterheaders/basic/{tip}%"),
+        400,
+        &format!("Invalid hash: {tip}%"),
+    );
+    err(
+        port,
+        &format!("/rest/blockfilter/basic/{UNKNOWN}.json"),
+        404,
+        &format!("{UNKNOWN} not found"),
+    );
 
     // spenttxouts against getblock 3's prevouts, for every block.
     for (h, b) in f.blocks.iter().enumerate() {
@@ -329,7 +465,10 @@ fn rest_endpoints_match_rpc_and_core() {
         assert_eq!(json.header("cache-control"), Some(IMMUTABLE));
         let json = json.json();
         let bin = ok(port, &format!("/rest/spenttxouts/{hash}.bin")).body;
-        assert_eq!(ok(port, &format!("/rest/spenttxouts/{hash}.hex")).text(), format!("{}\n", hex(&bin)));
+        assert_eq!(
+            ok(port, &format!("/rest/spenttxouts/{hash}.hex")).text(),
+            format!("{}\n", hex(&bin))
+        );
         let full = f.rpc("getblock", json!([hash, 3]));
         let txs = full["tx"].as_array().unwrap();
         assert_eq!(json.as_array().unwrap().len(), txs.len(), "block {h}");
@@ -353,14 +492,22 @@ fn rest_endpoints_match_rpc_and_core() {
         }
         assert_eq!(bin, expect_bin, "block {h}");
     }
-    err(port, &format!("/rest/spenttxouts/{UNKNOWN}.bin"), 404, &format!("{UNKNOWN} not found"));
+    err(
+        port,
+        &format!("/rest/spenttxouts/{UNKNOWN}.bin"),
+        404,
+        &format!("{UNKNOWN} not found"),
+    );
     err(port, "/rest/spenttxouts/abc.json", 400, "Invalid hash: abc");
 
     // getutxos: the bitmap agrees with gettxout, the coins with its values.
     let mut outpoints = Vec::new();
     for h in [1usize, 150, 299, 300] {
         for tx in f.blocks[h].txdata.iter().take(3) {
-            outpoints.push(OutPoint { txid: tx.compute_txid(), vout: 0 });
+            outpoints.push(OutPoint {
+                txid: tx.compute_txid(),
+                vout: 0,
+            });
         }
     }
     for chunk in outpoints.chunks(6) {
@@ -405,7 +552,13 @@ fn rest_endpoints_match_rpc_and_core() {
     }
     let o = &outpoints[0];
     err(port, "/rest/getutxos/checkmempool.json", 400, "Error: empty request");
-    for bad in [format!("{}_+1", o.txid), format!("{}-+1", o.txid), format!("{}--1", o.txid), format!("{}aa-1234", o.txid), "aa-1234".into()] {
+    for bad in [
+        format!("{}_+1", o.txid),
+        format!("{}-+1", o.txid),
+        format!("{}--1", o.txid),
+        format!("{}aa-1234", o.txid),
+        "aa-1234".into(),
+    ] {
         err(port, &format!("/rest/getutxos/{bad}.json"), 400, "Parse error");
     }
     let r = request(port, "POST", "/rest/getutxos.json", b"{\"checkmempool");
@@ -413,9 +566,15 @@ fn rest_endpoints_match_rpc_and_core() {
     let r = request(port, "POST", "/rest/getutxos.bin", b"{\"checkmempool");
     assert_eq!((r.status, r.text()), (400, "Parse error\r\n".into()));
     let many = |n: u32| (0..n).map(|i| format!("{}-{i}", o.txid)).collect::<Vec<_>>().join("/");
-    assert_eq!(request(port, "POST", &format!("/rest/getutxos/checkmempool/{}.json", many(15)), b"").status, 200);
+    assert_eq!(
+        request(port, "POST", &format!("/rest/getutxos/checkmempool/{}.json", many(15)), b"").status,
+        200
+    );
     let r = get(port, &format!("/rest/getutxos/checkmempool/{}.json", many(20)));
-    assert_eq!((r.status, r.text()), (400, "Error: max outpoints exceeded (max: 15, tried: 20)\r\n".into()));
+    assert_eq!(
+        (r.status, r.text()),
+        (400, "Error: max outpoints exceeded (max: 15, tried: 20)\r\n".into())
+    );
 
     // Unknown paths under /rest: 404 with no-store; over-long URIs refused before any work.
     for p in ["/rest?x=1", "/rest/tx", "/rest/does-not-exist"] {
@@ -427,7 +586,9 @@ fn rest_endpoints_match_rpc_and_core() {
 }
 
 fn hex_decode(s: &str) -> Vec<u8> {
-    (0..s.len() / 2).map(|i| u8::from_str_radix(&s[2 * i..2 * i + 2], 16).unwrap()).collect()
+    (0..s.len() / 2)
+        .map(|i| u8::from_str_radix(&s[2 * i..2 * i + 2], 16).unwrap())
+        .collect()
 }
 
 #[test]
@@ -458,7 +619,10 @@ fn mempool_transactions_in_getutxos_tx_and_mempool() {
     let cb = rpc(&n, port, "getblock", json!([first, 1]))["tx"][0].as_str().unwrap().to_string();
     let value = rpc(&n, port, "gettxout", json!([cb, 0]))["value"].as_f64().unwrap();
     let tx = mining::spend_coinbase_to(Txid::from_str(&cb).unwrap(), value, &payout);
-    let txid = rpc(&n, port, "sendrawtransaction", json!([hex(&serialize(&tx))])).as_str().unwrap().to_string();
+    let txid = rpc(&n, port, "sendrawtransaction", json!([hex(&serialize(&tx))]))
+        .as_str()
+        .unwrap()
+        .to_string();
 
     // In the mempool: /tx has no block hash; getutxos sees it only with checkmempool, and sees the
     // spent coinbase output only without it.
@@ -474,18 +638,25 @@ fn mempool_transactions_in_getutxos_tx_and_mempool() {
     assert_eq!(utxos(&format!("{cb}-0"))["bitmap"], "1");
     assert_eq!(utxos(&format!("checkmempool/{cb}-0"))["bitmap"], "0");
     assert_eq!(utxos(&format!("checkmempool/{cb}-0/{txid}-0/{txid}-1"))["bitmap"], "010");
-    assert_eq!(ok(port, "/rest/mempool/contents.json").json(), rpc(&n, port, "getrawmempool", json!([true])));
     assert_eq!(
-        ok(port, "/rest/mempool/contents.json?verbose=false").json(),
-        json!([txid])
+        ok(port, "/rest/mempool/contents.json").json(),
+        rpc(&n, port, "getrawmempool", json!([true]))
     );
+    assert_eq!(ok(port, "/rest/mempool/contents.json?verbose=false").json(), json!([txid]));
     assert_eq!(ok(port, "/rest/mempool/info.json").json()["size"], 1);
 
     // Mined: found with and without checkmempool.
-    let tip = rpc(&n, port, "generatetoaddress", json!([1, addr]))[0].as_str().unwrap().to_string();
+    let tip = rpc(&n, port, "generatetoaddress", json!([1, addr]))[0]
+        .as_str()
+        .unwrap()
+        .to_string();
     for path in [format!("{txid}-0"), format!("checkmempool/{txid}-0")] {
         let r = utxos(&path);
-        assert_eq!((r["bitmap"].as_str(), r["chaintipHash"].as_str()), (Some("1"), Some(tip.as_str())), "{path}");
+        assert_eq!(
+            (r["bitmap"].as_str(), r["chaintipHash"].as_str()),
+            (Some("1"), Some(tip.as_str())),
+            "{path}"
+        );
         assert_eq!(r["utxos"][0]["height"], 102);
     }
     assert_eq!(ok(port, "/rest/mempool/contents.json").json(), json!({}));

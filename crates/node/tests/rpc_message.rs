@@ -23,7 +23,10 @@ fn message_signing_matches_core() {
     let err = |m: &str, p: Value| {
         let r = rpc_raw(&n, port, m, p.clone());
         assert!(r["error"].is_object(), "{m} {p} should fail: {r}");
-        (r["error"]["code"].as_i64().unwrap(), r["error"]["message"].as_str().unwrap().to_string())
+        (
+            r["error"]["code"].as_i64().unwrap(),
+            r["error"]["message"].as_str().unwrap().to_string(),
+        )
     };
     let message = "This is just a test message";
     let key = "cUeKHd5orzT3mz8P9pxyREHfsWtVfgsfDjiZZBcjUBAaGk1BTj7N";
@@ -43,7 +46,10 @@ fn message_signing_matches_core() {
     assert_eq!(call("verifymessage", json!([addrs[0], expected, message])), json!(true));
     assert_eq!(call("verifymessage", json!([addrs[0], expected, "another message"])), json!(false));
     for a in &addrs[1..] {
-        assert_eq!(err("verifymessage", json!([a, expected, message])), (-3, "Address does not refer to key".into()));
+        assert_eq!(
+            err("verifymessage", json!([a, expected, message])),
+            (-3, "Address does not refer to key".into())
+        );
     }
     for count in [0, 1, 3, 4, 5] {
         let (c, m) = err("signmessagewithprivkey", json!(vec!["dummy"; count]));
@@ -55,16 +61,29 @@ fn message_signing_matches_core() {
         assert_eq!(c, -1);
         assert!(m.contains("verifymessage"), "{m}");
     }
-    assert_eq!(err("signmessagewithprivkey", json!(["invalid_key", message])), (-5, "Invalid private key".into()));
-    assert_eq!(err("verifymessage", json!(["invalid_addr", expected, message])), (-5, "Invalid address".into()));
     assert_eq!(
-        err("verifymessage", json!(["mpLQjfK79b7CCV4VMJWEWAj5Mpx8Up5zxB", "invalid_sig", message])),
+        err("signmessagewithprivkey", json!(["invalid_key", message])),
+        (-5, "Invalid private key".into())
+    );
+    assert_eq!(
+        err("verifymessage", json!(["invalid_addr", expected, message])),
+        (-5, "Invalid address".into())
+    );
+    assert_eq!(
+        err(
+            "verifymessage",
+            json!(["mpLQjfK79b7CCV4VMJWEWAj5Mpx8Up5zxB", "invalid_sig", message])
+        ),
         (-3, "Malformed base64 encoding".into())
     );
     // getaddrmaninfo: Core's per-network shape.
     let info = call("getaddrmaninfo", json!([]));
     for net in ["ipv4", "ipv6", "onion", "i2p", "cjdns", "all_networks"] {
         let o = &info[net];
-        assert_eq!(o["total"], json!(o["new"].as_u64().unwrap() + o["tried"].as_u64().unwrap()), "{info}");
+        assert_eq!(
+            o["total"],
+            json!(o["new"].as_u64().unwrap() + o["tried"].as_u64().unwrap()),
+            "{info}"
+        );
     }
 }

@@ -142,7 +142,10 @@ fn core_psbt_vectors() {
 fn key(n: u8) -> (String, CompressedPublicKey) {
     let sk = SecretKey::from_slice(&[n; 32]).expect("valid secret");
     let pk = PrivateKey::new(sk, Network::Regtest);
-    (pk.to_wif(), CompressedPublicKey::from_private_key(&Secp256k1::new(), &pk).expect("compressed"))
+    (
+        pk.to_wif(),
+        CompressedPublicKey::from_private_key(&Secp256k1::new(), &pk).expect("compressed"),
+    )
 }
 
 #[test]
@@ -182,7 +185,10 @@ fn psbt_flow_spends_a_mined_coin() {
     assert_eq!(a["inputs"][0]["missing"]["signatures"].as_array().unwrap().len(), 1, "{a}");
 
     // Signing without finalizing leaves a partial signature for the finalizer.
-    let signed = r.call("descriptorprocesspsbt", json!([updated, [format!("wpkh({wif})")], "ALL", true, false]));
+    let signed = r.call(
+        "descriptorprocesspsbt",
+        json!([updated, [format!("wpkh({wif})")], "ALL", true, false]),
+    );
     assert_eq!(signed["complete"], json!(false), "{signed}");
     let d = r.call("decodepsbt", json!([signed["psbt"]]));
     assert!(d["inputs"][0]["partial_signatures"].get(pk.to_string()).is_some(), "{d}");

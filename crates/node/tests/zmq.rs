@@ -27,7 +27,11 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 fn pyzmq_available() -> bool {
-    let ok = Command::new("python3").args(["-c", "import zmq"]).output().map(|o| o.status.success()).unwrap_or(false);
+    let ok = Command::new("python3")
+        .args(["-c", "import zmq"])
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
     if !ok {
         assert!(std::env::var_os("CI").is_none(), "pyzmq is required under CI (.ci/run installs it)");
         eprintln!("SKIPPED: pyzmq not installed; run `python3 -m pip install pyzmq`");
@@ -87,7 +91,10 @@ impl Sub {
                 return m["body"].as_str().unwrap_or_default().to_string();
             }
             let left = deadline.saturating_duration_since(Instant::now());
-            let m = self.rx.recv_timeout(left).unwrap_or_else(|_| panic!("no {topic} message; buffered: {:?}", self.buf));
+            let m = self
+                .rx
+                .recv_timeout(left)
+                .unwrap_or_else(|_| panic!("no {topic} message; buffered: {:?}", self.buf));
             let t = m["topic"].as_str().unwrap_or_default().to_string();
             self.buf.entry(t).or_default().push_back(m);
         }
@@ -110,7 +117,11 @@ impl Sub {
             let t = m["topic"].as_str().unwrap_or_default().to_string();
             self.buf.entry(t).or_default().push_back(m);
         }
-        assert!(self.buf.get(topic).is_none_or(|q| q.is_empty()), "unexpected {topic}: {:?}", self.buf.get(topic));
+        assert!(
+            self.buf.get(topic).is_none_or(|q| q.is_empty()),
+            "unexpected {topic}: {:?}",
+            self.buf.get(topic)
+        );
     }
 }
 
@@ -127,7 +138,9 @@ fn hex(b: &[u8]) -> String {
 }
 
 fn hex_decode(s: &str) -> Vec<u8> {
-    (0..s.len() / 2).map(|i| u8::from_str_radix(&s[2 * i..2 * i + 2], 16).unwrap_or(0)).collect()
+    (0..s.len() / 2)
+        .map(|i| u8::from_str_radix(&s[2 * i..2 * i + 2], 16).unwrap_or(0))
+        .collect()
 }
 
 struct Rpc {
@@ -193,9 +206,17 @@ fn zmq_topics_match_cores_bytes_and_sequences() {
     let spk = mining::p2wsh_op_true();
     let addr = Address::from_script(&spk, Network::Regtest).expect("address").to_string();
     let hashes = rpc.call("generatetoaddress", json!([101, addr]));
-    let hashes: Vec<String> = hashes.as_array().expect("hashes").iter().map(|h| h.as_str().unwrap_or_default().to_string()).collect();
+    let hashes: Vec<String> = hashes
+        .as_array()
+        .expect("hashes")
+        .iter()
+        .map(|h| h.as_str().unwrap_or_default().to_string())
+        .collect();
     for h in &hashes {
-        let coinbase = rpc.call("getblock", json!([h, 1]))["tx"][0].as_str().unwrap_or_default().to_string();
+        let coinbase = rpc.call("getblock", json!([h, 1]))["tx"][0]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
         assert_eq!(&sub.recv("hashtx"), &coinbase);
         let raw_cb = rpc.call("getrawtransaction", json!([coinbase, false, h]));
         assert_eq!(json!(sub.recv("rawtx")), raw_cb);
@@ -206,7 +227,9 @@ fn zmq_topics_match_cores_bytes_and_sequences() {
     assert_eq!(json!(hashes.last()), rpc.call("getbestblockhash", json!([])));
 
     // Mempool: 'A' with getrawmempool's mempool sequence, then an RBF replacement ('R', 'A').
-    let m0 = rpc.call("getrawmempool", json!([false, true]))["mempool_sequence"].as_u64().expect("mempool_sequence");
+    let m0 = rpc.call("getrawmempool", json!([false, true]))["mempool_sequence"]
+        .as_u64()
+        .expect("mempool_sequence");
     assert_eq!(m0, 1, "Core's mempool sequence starts at 1");
     let cb1 = Txid::from_str(rpc.call("getblock", json!([hashes[0], 1]))["tx"][0].as_str().unwrap_or_default()).expect("txid");
     let out = OutPoint { txid: cb1, vout: 0 };
@@ -220,14 +243,22 @@ fn zmq_topics_match_cores_bytes_and_sequences() {
         )
     };
     let tx1 = pay(50_0000_0000 - 10_000);
-    let txid1 = rpc.call("sendrawtransaction", json!([hex(&serialize(&tx1))])).as_str().unwrap_or_default().to_string();
+    let txid1 = rpc
+        .call("sendrawtransaction", json!([hex(&serialize(&tx1))]))
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
     assert_eq!(sub.recv("hashtx"), txid1);
     assert_eq!(sub.recv("rawtx"), hex(&serialize(&tx1)));
     assert_eq!(json!(hex(&serialize(&tx1))), rpc.call("getrawtransaction", json!([txid1])));
     assert_eq!(sub.recv_sequence(), (txid1.clone(), 'A', Some(m0)));
     assert_eq!(rpc.call("getrawmempool", json!([false, true]))["mempool_sequence"], m0 + 1);
     let tx2 = pay(50_0000_0000 - 20_000);
-    let txid2 = rpc.call("sendrawtransaction", json!([hex(&serialize(&tx2))])).as_str().unwrap_or_default().to_string();
+    let txid2 = rpc
+        .call("sendrawtransaction", json!([hex(&serialize(&tx2))]))
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
     assert_eq!(sub.recv_sequence(), (txid1.clone(), 'R', Some(m0 + 1)));
     assert_eq!(sub.recv_sequence(), (txid2.clone(), 'A', Some(m0 + 2)));
     assert_eq!(sub.recv("hashtx"), txid2);
@@ -236,7 +267,10 @@ fn zmq_topics_match_cores_bytes_and_sequences() {
 
     // Mined: the block's transactions on hashtx, 'C' only (no 'R' for block inclusion), but
     // the mempool sequence counts the removal.
-    let blk = rpc.call("generatetoaddress", json!([1, addr]))[0].as_str().unwrap_or_default().to_string();
+    let blk = rpc.call("generatetoaddress", json!([1, addr]))[0]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
     let txs = rpc.call("getblock", json!([blk, 1]))["tx"].clone();
     assert_eq!(txs[1], json!(txid2));
     assert_eq!(json!(sub.recv("hashtx")), txs[0]);
@@ -253,12 +287,20 @@ fn zmq_topics_match_cores_bytes_and_sequences() {
     assert_eq!(json!(sub.recv("hashtx")), txs[0]);
     assert_eq!(json!(sub.recv("hashtx")), txs[1]);
     assert_eq!(sub.recv("hashtx"), txid2);
-    assert_eq!(rpc.call("getrawmempool", json!([false, true])), json!({"txids": [txid2], "mempool_sequence": m0 + 5}));
+    assert_eq!(
+        rpc.call("getrawmempool", json!([false, true])),
+        json!({"txids": [txid2], "mempool_sequence": m0 + 5})
+    );
     sub.assert_quiet("hashblock", Duration::from_millis(500));
 
     // A new block on the other branch: 'C' and the new tip on hashblock.
-    let other = Address::from_script(&mining::p2sh_op_true(), Network::Regtest).expect("address").to_string();
-    let blk2 = rpc.call("generatetoaddress", json!([1, other]))[0].as_str().unwrap_or_default().to_string();
+    let other = Address::from_script(&mining::p2sh_op_true(), Network::Regtest)
+        .expect("address")
+        .to_string();
+    let blk2 = rpc.call("generatetoaddress", json!([1, other]))[0]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
     assert_eq!(sub.recv("hashblock"), blk2);
     assert_eq!(sub.recv_sequence(), (blk2.clone(), 'C', None));
     n.stop(Duration::from_secs(30));
@@ -303,7 +345,9 @@ fn unix_address_publishes_over_ipc_as_core() {
         json!([{"type": "pubhashblock", "address": ipc, "hwm": 1000}])
     );
     std::thread::sleep(Duration::from_millis(1500));
-    let addr = Address::from_script(&mining::p2wsh_op_true(), Network::Regtest).expect("address").to_string();
+    let addr = Address::from_script(&mining::p2wsh_op_true(), Network::Regtest)
+        .expect("address")
+        .to_string();
     let h = rpc.call("generatetoaddress", json!([1, addr]))[0].clone();
     assert_eq!(json!(sub.recv("hashblock")), h);
     n.stop(Duration::from_secs(30));

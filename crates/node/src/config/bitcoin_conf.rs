@@ -107,7 +107,10 @@ pub fn read_with_includes(path: &Path, datadir: &Path, warnings: &mut Vec<String
     for inc in includes {
         let p = datadir.join(&inc.value);
         let text = std::fs::read_to_string(&p).map_err(|_| {
-            ConfigError::Core(format!("Error reading configuration file: Failed to include configuration file {}", inc.value))
+            ConfigError::Core(format!(
+                "Error reading configuration file: Failed to include configuration file {}",
+                inc.value
+            ))
         })?;
         for l in parse(&p, &text)? {
             if l.key == "includeconf" {
@@ -132,8 +135,10 @@ mod tests {
     fn core_format() {
         let t = "# comment\nregtest=1\n\n[regtest]\nport = 1234 # trailing\nrpcuser=u\nnolisten=1\n[main]\ndbcache=5\n";
         let l = parse(Path::new("b.conf"), t).unwrap();
-        let got: Vec<(Option<&str>, &str, &str, usize)> =
-            l.iter().map(|l| (l.section.as_deref(), l.key.as_str(), l.value.as_str(), l.line)).collect();
+        let got: Vec<(Option<&str>, &str, &str, usize)> = l
+            .iter()
+            .map(|l| (l.section.as_deref(), l.key.as_str(), l.value.as_str(), l.line))
+            .collect();
         assert_eq!(
             got,
             vec![
@@ -173,7 +178,9 @@ mod tests {
         assert_eq!(keys, vec!["dbcache", "prune"]);
         assert_eq!(w.len(), 1, "{w:?}");
         std::fs::write(d.path().join("a.conf"), "includeconf=missing.conf\n").unwrap();
-        let e = read_with_includes(&d.path().join("a.conf"), d.path(), &mut w).unwrap_err().to_string();
+        let e = read_with_includes(&d.path().join("a.conf"), d.path(), &mut w)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("Failed to include configuration file missing.conf"), "{e}");
     }
 }

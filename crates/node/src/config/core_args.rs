@@ -37,11 +37,26 @@ pub const CORE_ONLY: &[(&str, Policy)] = &[
     ("resetguisettings", Policy::Ignore),
     ("splash", Policy::Ignore),
     ("uiplatform", Policy::Ignore),
-    ("coinstatsindex", Policy::RefuseWhenOn("the coin statistics index is not implemented; gettxoutsetinfo computes its answer from the UTXO set")),
-    ("txospenderindex", Policy::RefuseWhenOn("the spending-transaction index is not implemented")),
-    ("blocksdir", Policy::RefuseWhenOn("blocks are always kept in <datadir>/<network>/blocks")),
-    ("reindex", Policy::RefuseWhenOn("reindexing is not implemented; import the block files with `blvm-node import`")),
-    ("reindex-chainstate", Policy::RefuseWhenOn("reindexing is not implemented; import the block files with `blvm-node import`")),
+    (
+        "coinstatsindex",
+        Policy::RefuseWhenOn("the coin statistics index is not implemented; gettxoutsetinfo computes its answer from the UTXO set"),
+    ),
+    (
+        "txospenderindex",
+        Policy::RefuseWhenOn("the spending-transaction index is not implemented"),
+    ),
+    (
+        "blocksdir",
+        Policy::RefuseWhenOn("blocks are always kept in <datadir>/<network>/blocks"),
+    ),
+    (
+        "reindex",
+        Policy::RefuseWhenOn("reindexing is not implemented; import the block files with `blvm-node import`"),
+    ),
+    (
+        "reindex-chainstate",
+        Policy::RefuseWhenOn("reindexing is not implemented; import the block files with `blvm-node import`"),
+    ),
     // Connections.
     ("asmap", Policy::Ignore),
     ("cjdnsreachable", Policy::RefuseWhenOn(NO_PRIVACY_NET)),
@@ -55,14 +70,20 @@ pub const CORE_ONLY: &[(&str, Policy)] = &[
     ("listenonion", Policy::Ignore),
     ("maxreceivebuffer", Policy::Ignore),
     ("maxsendbuffer", Policy::Ignore),
-    ("maxuploadtarget", Policy::RefuseWhenOn("an upload limit is not implemented; serving without it could exceed your traffic budget")),
+    (
+        "maxuploadtarget",
+        Policy::RefuseWhenOn("an upload limit is not implemented; serving without it could exceed your traffic budget"),
+    ),
     ("natpmp", Policy::Ignore),
     ("upnp", Policy::Ignore),
     ("networkactive", Policy::Ignore),
     ("onion", Policy::RefuseWhenOn(NO_PRIVACY_NET)),
     ("onlynet", Policy::RefuseWhenOn(NO_PRIVACY_NET)),
     ("peerbloomfilters", Policy::RefuseWhenOn("BIP37 bloom filters are not served")),
-    ("peerblockfilters", Policy::RefuseWhenOn("BIP157 filters are not served to peers yet")),
+    (
+        "peerblockfilters",
+        Policy::RefuseWhenOn("BIP157 filters are not served to peers yet"),
+    ),
     ("proxy", Policy::RefuseWhenOn(NO_PROXY)),
     ("proxyrandomize", Policy::Ignore),
     ("timeout", Policy::Ignore),
@@ -73,7 +94,10 @@ pub const CORE_ONLY: &[(&str, Policy)] = &[
     ("inboundrelaypercent", Policy::Ignore),
     ("txsendrate", Policy::Ignore),
     ("privatebroadcast", Policy::RefuseWhenOn(NO_PRIVACY_NET)),
-    ("whitebind", Policy::RefuseWhenOn("peer permissions (-whitebind) are not implemented yet")),
+    (
+        "whitebind",
+        Policy::RefuseWhenOn("peer permissions (-whitebind) are not implemented yet"),
+    ),
     // Ignoring a whitelist only withholds privileges from those peers; nothing is exposed.
     ("whitelist", Policy::Ignore),
     ("whitelistforcerelay", Policy::Ignore),
@@ -101,7 +125,10 @@ pub const CORE_ONLY: &[(&str, Policy)] = &[
     ("test", Policy::Ignore),
     ("testactivationheight", Policy::Ignore),
     ("vbparams", Policy::Ignore),
-    ("signetchallenge", Policy::RefuseWhenOn("custom signets are not supported; blvm-node knows the default signet only")),
+    (
+        "signetchallenge",
+        Policy::RefuseWhenOn("custom signets are not supported; blvm-node knows the default signet only"),
+    ),
     ("signetseednode", Policy::Ignore),
     ("rpcdoccheck", Policy::Ignore),
     ("logratelimit", Policy::Ignore),
@@ -125,10 +152,19 @@ pub const CORE_ONLY: &[(&str, Policy)] = &[
     ("permitbaremultisig", Policy::Ignore),
     // RPC.
     ("rpccookieperms", Policy::Ignore),
-    ("rpcwhitelist", Policy::RefuseWhenOn("per-user RPC method whitelists are not implemented; every authenticated user could call every method")),
+    (
+        "rpcwhitelist",
+        Policy::RefuseWhenOn("per-user RPC method whitelists are not implemented; every authenticated user could call every method"),
+    ),
     ("rpcwhitelistdefault", Policy::Ignore),
-    ("blocksonly", Policy::RefuseWhenOn("blocks-only mode is not implemented yet; the node would relay transactions")),
-    ("daemonwait", Policy::RefuseWhenOn("blvm-node does not fork; run it under a service manager (systemd, runit) or with nohup ... &")),
+    (
+        "blocksonly",
+        Policy::RefuseWhenOn("blocks-only mode is not implemented yet; the node would relay transactions"),
+    ),
+    (
+        "daemonwait",
+        Policy::RefuseWhenOn("blvm-node does not fork; run it under a service manager (systemd, runit) or with nohup ... &"),
+    ),
     // Wallet (blvm has none, like bitcoind built without a wallet).
     ("addresstype", Policy::Ignore),
     ("avoidpartialspends", Policy::Ignore),

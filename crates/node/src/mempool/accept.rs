@@ -384,7 +384,11 @@ pub fn limit_size(pool: &mut Pool, settings: &MempoolSettings, now: i64, events:
     if pool.usage() > settings.max_size_bytes {
         pool.touch_rolling_clock(now);
         let base = pool.sequence();
-        for (i, e) in pool.trim_to_size(settings.max_size_bytes, settings.incremental_relay_feerate).into_iter().enumerate() {
+        for (i, e) in pool
+            .trim_to_size(settings.max_size_bytes, settings.incremental_relay_feerate)
+            .into_iter()
+            .enumerate()
+        {
             tracing::debug!(target: "blvm::mempool", txid = %e.txid, feerate = feerate_per_kvb(e.fee, e.vsize), "evicted (mempool full)");
             events.push(PoolEvent::Removed {
                 txid: e.txid,

@@ -6,8 +6,8 @@
 
 pub mod accept;
 pub mod cluster;
-pub mod package;
 pub mod entry;
+pub mod package;
 pub mod persist;
 pub mod policy;
 pub mod pool;
@@ -400,7 +400,10 @@ impl Mempool {
         let mut events = Vec::new();
         // Disconnected blocks come tip first (the order ZMQ announces them); re-admit their
         // transactions oldest block first.
-        let old_blocks: Vec<Block> = disconnected.iter().filter_map(|h| read_block_logged(chain, h, "disconnected")).collect();
+        let old_blocks: Vec<Block> = disconnected
+            .iter()
+            .filter_map(|h| read_block_logged(chain, h, "disconnected"))
+            .collect();
         if let Some(z) = &zmq {
             old_blocks.iter().for_each(|b| z.block_disconnected(b));
         }
@@ -594,7 +597,9 @@ impl Mempool {
             .map(|(txid, delta)| Prioritised {
                 txid,
                 delta,
-                modified_fee: pool.get(&txid).map(|e| i64::try_from(e.fee).unwrap_or(i64::MAX).saturating_add(delta)),
+                modified_fee: pool
+                    .get(&txid)
+                    .map(|e| i64::try_from(e.fee).unwrap_or(i64::MAX).saturating_add(delta)),
             })
             .collect()
     }

@@ -252,8 +252,8 @@ impl Mempool {
         let (mut fee, mut vsize) = (0u64, 0u64);
         for (j, tx) in txs.iter().enumerate() {
             let mut ignored = Vec::new();
-            let a = accept::accept_tx(chain, &mut scratch, &self.settings, Arc::new((*tx).clone()), &opts, &mut ignored)
-                .map_err(|r| (j, r))?;
+            let a =
+                accept::accept_tx(chain, &mut scratch, &self.settings, Arc::new((*tx).clone()), &opts, &mut ignored).map_err(|r| (j, r))?;
             if max_feerate.is_some_and(|m| feerate_per_kvb(a.modified_fee, a.vsize) > m) {
                 return Err((j, max_feerate_exceeded()));
             }
@@ -267,8 +267,8 @@ impl Mempool {
             let mut pool = lock(&self.pool);
             accept::check_feerate_floor(&mut pool, &self.settings, now, fee, vsize).map_err(|r| (last, r))?;
             for (j, tx) in txs.iter().enumerate() {
-                let a = accept::accept_tx(chain, &mut pool, &self.settings, Arc::new((*tx).clone()), &opts, &mut events)
-                    .map_err(|r| (j, r))?;
+                let a =
+                    accept::accept_tx(chain, &mut pool, &self.settings, Arc::new((*tx).clone()), &opts, &mut events).map_err(|r| (j, r))?;
                 out.push(a);
             }
             accept::limit_size(&mut pool, &self.settings, now, &mut events);

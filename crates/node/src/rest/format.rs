@@ -128,7 +128,11 @@ impl RestResponse {
     }
 
     /// The bytes as `.bin` or `.hex`, or the JSON built by `json` for `.json`.
-    pub fn by_format(format: Format, bytes: impl FnOnce() -> Vec<u8>, json: impl FnOnce() -> Result<Value, RestError>) -> Result<Self, RestError> {
+    pub fn by_format(
+        format: Format,
+        bytes: impl FnOnce() -> Vec<u8>,
+        json: impl FnOnce() -> Result<Value, RestError>,
+    ) -> Result<Self, RestError> {
         match format {
             Format::Bin => Ok(Self::bin(bytes())),
             Format::Hex => Ok(Self::hex(&bytes())),

@@ -70,7 +70,11 @@ fn parse_outpoint(s: &str) -> Result<OutPoint, RestError> {
 /// The request: where to look and which outpoints, with Core's checks and messages.
 fn request(part: &str, body: &[u8]) -> Result<(Format, bool, Vec<OutPoint>), RestError> {
     let (param, format) = parse_data_format(part);
-    let uri_parts: Vec<&str> = if param.len() > 1 { param[1..].split('/').collect() } else { Vec::new() };
+    let uri_parts: Vec<&str> = if param.len() > 1 {
+        param[1..].split('/').collect()
+    } else {
+        Vec::new()
+    };
     if body.is_empty() && uri_parts.is_empty() {
         return Err(RestError::bad_request("Error: empty request"));
     }
@@ -88,7 +92,11 @@ fn request(part: &str, body: &[u8]) -> Result<(Format, bool, Vec<OutPoint>), Res
     }
     match format {
         Format::Bin | Format::Hex => {
-            let raw = if format == Format::Hex { parse_hex_lenient(body) } else { body.to_vec() };
+            let raw = if format == Format::Hex {
+                parse_hex_lenient(body)
+            } else {
+                body.to_vec()
+            };
             if !raw.is_empty() {
                 if from_uri {
                     return Err(RestError::bad_request(
@@ -126,9 +134,10 @@ pub fn getutxos(node: &Arc<Node>, part: &str, body: &[u8]) -> Result<RestRespons
         for op in &ops {
             let coin = match &pool {
                 Some(p) if p.spender(op).is_some() => None,
-                Some(p) if p.get(&op.txid).is_some() => {
-                    p.get(&op.txid).and_then(|e| e.tx.output.get(op.vout as usize).cloned()).map(|o| (MEMPOOL_HEIGHT, o))
-                }
+                Some(p) if p.get(&op.txid).is_some() => p
+                    .get(&op.txid)
+                    .and_then(|e| e.tx.output.get(op.vout as usize).cloned())
+                    .map(|o| (MEMPOOL_HEIGHT, o)),
                 _ => c
                     .get_coin(op)
                     .map_err(|e| RestError::internal(e.to_string()))?
@@ -181,7 +190,14 @@ mod tests {
     fn uri_outpoints_as_core() {
         let t = "ab".repeat(32);
         assert_eq!(parse_outpoint(&format!("{t}-1")).unwrap().vout, 1);
-        for bad in [format!("{t}_+1"), format!("{t}-+1"), format!("{t}--1"), format!("{t}aa-1234"), "aa-1234".into(), format!("{t}-4294967296")] {
+        for bad in [
+            format!("{t}_+1"),
+            format!("{t}-+1"),
+            format!("{t}--1"),
+            format!("{t}aa-1234"),
+            "aa-1234".into(),
+            format!("{t}-4294967296"),
+        ] {
             assert_eq!(parse_outpoint(&bad), Err(parse_error()), "{bad}");
         }
     }

@@ -406,10 +406,7 @@ async fn read_body(st: &ServerState, body: Incoming) -> Result<Bytes, Response<F
 
 /// Reads the body, then waits for a worker (503 when the work queue is full or the node is
 /// shutting down); returns the body, the worker permit and the node.
-async fn admit(
-    st: &ServerState,
-    body: Incoming,
-) -> Result<(Bytes, tokio::sync::SemaphorePermit<'_>, Arc<Node>), Response<Full<Bytes>>> {
+async fn admit(st: &ServerState, body: Incoming) -> Result<(Bytes, tokio::sync::SemaphorePermit<'_>, Arc<Node>), Response<Full<Bytes>>> {
     let body = read_body(st, body).await?;
     if st.queued.fetch_add(1, Ordering::SeqCst) >= st.work_queue + st.workers.available_permits() {
         st.queued.fetch_sub(1, Ordering::SeqCst);

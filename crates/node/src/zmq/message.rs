@@ -42,7 +42,8 @@ mod tests {
 
     #[test]
     fn bodies_use_display_order_and_le_numbers() {
-        let h = BlockHash::from_str("0f9188f13cb7b2c71f2a335e3a4fc328bf5beb436012afca590b1a11466e2206").unwrap_or_else(|_| BlockHash::all_zeros());
+        let h = BlockHash::from_str("0f9188f13cb7b2c71f2a335e3a4fc328bf5beb436012afca590b1a11466e2206")
+            .unwrap_or_else(|_| BlockHash::all_zeros());
         let d = display_hash(&h);
         assert_eq!(d[0], 0x0f);
         assert_eq!(d[31], 0x06);

@@ -29,7 +29,10 @@ pub struct ZmqPublisher {
 impl ZmqPublisher {
     /// Binds every configured address (one socket per distinct address, shared as in Core);
     /// any failure fails the whole publisher, as Core's notification interface does.
-    pub async fn start(settings: &ZmqSettings, stop: watch::Receiver<bool>) -> Result<(Arc<ZmqPublisher>, Vec<tokio::task::JoinHandle<()>>), ZmqError> {
+    pub async fn start(
+        settings: &ZmqSettings,
+        stop: watch::Receiver<bool>,
+    ) -> Result<(Arc<ZmqPublisher>, Vec<tokio::task::JoinHandle<()>>), ZmqError> {
         let mut sockets: HashMap<String, Arc<SocketQueue>> = HashMap::new();
         let mut tasks = Vec::new();
         let mut notifiers = Vec::new();
@@ -92,12 +95,16 @@ impl ZmqPublisher {
     pub fn tx_added(&self, tx: &Transaction, mempool_sequence: u64) {
         self.tx(tx);
         let txid = tx.compute_txid();
-        self.send(Topic::Sequence, &|| sequence_body(display_hash(&txid), message::LABEL_ADDED, Some(mempool_sequence)));
+        self.send(Topic::Sequence, &|| {
+            sequence_body(display_hash(&txid), message::LABEL_ADDED, Some(mempool_sequence))
+        });
     }
 
     /// A transaction left the mempool for a reason other than block inclusion.
     pub fn tx_removed(&self, txid: &Txid, mempool_sequence: u64) {
-        self.send(Topic::Sequence, &|| sequence_body(display_hash(txid), message::LABEL_REMOVED, Some(mempool_sequence)));
+        self.send(Topic::Sequence, &|| {
+            sequence_body(display_hash(txid), message::LABEL_REMOVED, Some(mempool_sequence))
+        });
     }
 
     /// A block was connected to the active chain.

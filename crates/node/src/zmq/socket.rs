@@ -53,7 +53,11 @@ impl SocketQueue {
         }
         let mut socket = zeromq::PubSocket::new();
         socket.bind(&bind_address(address)).await.map_err(|e| err(e.to_string()))?;
-        let capacity = if hwm == 0 { tokio::sync::Semaphore::MAX_PERMITS } else { hwm as usize };
+        let capacity = if hwm == 0 {
+            tokio::sync::Semaphore::MAX_PERMITS
+        } else {
+            hwm as usize
+        };
         let (tx, mut rx) = mpsc::channel::<ZmqMessage>(capacity);
         let addr = address.to_string();
         let handle = tokio::spawn(async move {

@@ -76,7 +76,10 @@ pub fn rpcinfo(node: &Arc<Node>) -> Value {
 /// clock), as Core; regtest only, because every time rule of the node follows it.
 pub fn setmocktime(node: &Arc<Node>, p: &Params) -> Result<Value, RpcError> {
     if node.settings().params.network != bitcoin::Network::Regtest {
-        return Err(RpcError::new(code::MISC_ERROR, "setmocktime is for regression testing (-regtest mode) only"));
+        return Err(RpcError::new(
+            code::MISC_ERROR,
+            "setmocktime is for regression testing (-regtest mode) only",
+        ));
     }
     let t = p.i64(0)?;
     crate::clock::set_mocktime(t).map_err(|e| RpcError::new(code::INVALID_PARAMETER, e.to_string()))?;

@@ -4,10 +4,10 @@
 //! `/*`; no multipath), and an optional (verified) `#checksum`.
 
 use bitcoin::bip32::{ChildNumber, DerivationPath, Fingerprint, Xpriv, Xpub};
-use bitcoin::secp256k1::SecretKey;
 use bitcoin::hashes::{hash160, Hash};
 use bitcoin::key::{PrivateKey, PublicKey, XOnlyPublicKey};
 use bitcoin::script::{Builder, PushBytesBuf};
+use bitcoin::secp256k1::SecretKey;
 use bitcoin::{Network, ScriptBuf};
 use std::str::FromStr;
 
@@ -228,10 +228,7 @@ fn parse_key(s: &str, net: Network, pos: u32) -> Result<Key, String> {
         if !elems.is_empty() || key_str.starts_with("tp") || key_str.starts_with("xp") {
             full.extend(key.info.origin.1.as_ref().iter().copied());
         }
-        key.info.origin = (
-            fp.parse::<Fingerprint>().unwrap_or_default(),
-            DerivationPath::from(full),
-        );
+        key.info.origin = (fp.parse::<Fingerprint>().unwrap_or_default(), DerivationPath::from(full));
     }
     Ok(key)
 }
@@ -403,7 +400,11 @@ fn inner(s: &str, net: Network, ctx: &str, pos: u32) -> Result<Parsed, String> {
         "wsh" if ctx.is_empty() || ctx == "sh" => {
             let w = inner(arg, net, if ctx == "sh" { "sh-wsh" } else { "wsh" }, pos)?;
             let mut d = with_keys(
-                done(ScriptBuf::new_p2wsh(&w.script.wscript_hash()), format!("wsh({})", w.canonical), w.has_private),
+                done(
+                    ScriptBuf::new_p2wsh(&w.script.wscript_hash()),
+                    format!("wsh({})", w.canonical),
+                    w.has_private,
+                ),
                 w.keys,
             );
             d.witness_script = Some(w.script);

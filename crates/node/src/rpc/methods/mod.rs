@@ -123,8 +123,16 @@ pub const METHODS: &[(&str, &str, &[&str])] = &[
     ("getrpcinfo", "Control", &[]),
     ("setmocktime", "Control", &["timestamp"]),
     ("syncwithvalidationinterfacequeue", "Control", &[]),
-    ("echo", "Control", &["arg0", "arg1", "arg2", "arg3", "arg4", "arg5", "arg6", "arg7", "arg8", "arg9"]),
-    ("echojson", "Control", &["arg0", "arg1", "arg2", "arg3", "arg4", "arg5", "arg6", "arg7", "arg8", "arg9"]),
+    (
+        "echo",
+        "Control",
+        &["arg0", "arg1", "arg2", "arg3", "arg4", "arg5", "arg6", "arg7", "arg8", "arg9"],
+    ),
+    (
+        "echojson",
+        "Control",
+        &["arg0", "arg1", "arg2", "arg3", "arg4", "arg5", "arg6", "arg7", "arg8", "arg9"],
+    ),
     ("listmodules", "Modules", &[]),
     ("loadmodule", "Modules", &["name"]),
     ("unloadmodule", "Modules", &["name"]),
@@ -263,8 +271,15 @@ pub async fn dispatch(node: &Arc<Node>, method: &str, params: Option<&Value>) ->
         }
         "signmessagewithprivkey" => message::signmessagewithprivkey(node.settings().params.network.into(), &p),
         "verifymessage" => message::verifymessage(node.settings().params.network, &p),
-        "createpsbt" | "decodepsbt" | "analyzepsbt" | "combinepsbt" | "converttopsbt" | "joinpsbts" | "utxoupdatepsbt"
-        | "descriptorprocesspsbt" | "finalizepsbt" => {
+        "createpsbt"
+        | "decodepsbt"
+        | "analyzepsbt"
+        | "combinepsbt"
+        | "converttopsbt"
+        | "joinpsbts"
+        | "utxoupdatepsbt"
+        | "descriptorprocesspsbt"
+        | "finalizepsbt" => {
             let node = node.clone();
             let method = method.to_string();
             tokio::task::spawn_blocking(move || match method.as_str() {

@@ -49,13 +49,17 @@ fn check_musig2(t: u8, key: &[u8], value: &[u8], input: bool) -> Result<(), RpcE
     let participants = if input { 0x1a } else { 0x08 };
     if t == participants {
         if key.len() != 33 {
-            return Err(decode_failed(format!("Size of key was not 34 for the type {side} MuSig2 Participants Pubkeys")));
+            return Err(decode_failed(format!(
+                "Size of key was not 34 for the type {side} MuSig2 Participants Pubkeys"
+            )));
         }
         if !valid(key) {
             return Err(decode_failed(format!("{side} musig2 aggregate pubkey is invalid")));
         }
         if !value.len().is_multiple_of(33) {
-            return Err(decode_failed(format!("{side} musig2 participants pubkeys value size is not a multiple of 33")));
+            return Err(decode_failed(format!(
+                "{side} musig2 participants pubkeys value size is not a multiple of 33"
+            )));
         }
         if !value.chunks(33).all(valid) {
             return Err(decode_failed(format!("{side} musig2 participant pubkey is invalid")));
@@ -172,9 +176,7 @@ fn sighash_str(t: PsbtSighashType) -> String {
 fn proprietary_json(map: &BTreeMap<bitcoin::psbt::raw::ProprietaryKey, Vec<u8>>) -> Value {
     Value::Array(
         map.iter()
-            .map(|(k, v)| {
-                json!({"identifier": hex(&k.prefix), "subtype": k.subtype, "key": hex(&k.key), "value": hex(v)})
-            })
+            .map(|(k, v)| json!({"identifier": hex(&k.prefix), "subtype": k.subtype, "key": hex(&k.key), "value": hex(v)}))
             .collect(),
     )
 }
@@ -247,10 +249,22 @@ fn input_json(psbt: &Psbt, i: usize, net: Network, total_in: &mut Option<u64>) -
     // Hashes print in Core's display order (byte-reversed).
     let rev = |b: &[u8]| b.iter().rev().copied().collect::<Vec<u8>>();
     let lists: [(&str, Vec<(Vec<u8>, &Vec<u8>)>); 4] = [
-        ("ripemd160_preimages", input.ripemd160_preimages.iter().map(|(h, v)| (rev(h.as_byte_array()), v)).collect()),
-        ("sha256_preimages", input.sha256_preimages.iter().map(|(h, v)| (rev(h.as_byte_array()), v)).collect()),
-        ("hash160_preimages", input.hash160_preimages.iter().map(|(h, v)| (rev(h.as_byte_array()), v)).collect()),
-        ("hash256_preimages", input.hash256_preimages.iter().map(|(h, v)| (rev(h.as_byte_array()), v)).collect()),
+        (
+            "ripemd160_preimages",
+            input.ripemd160_preimages.iter().map(|(h, v)| (rev(h.as_byte_array()), v)).collect(),
+        ),
+        (
+            "sha256_preimages",
+            input.sha256_preimages.iter().map(|(h, v)| (rev(h.as_byte_array()), v)).collect(),
+        ),
+        (
+            "hash160_preimages",
+            input.hash160_preimages.iter().map(|(h, v)| (rev(h.as_byte_array()), v)).collect(),
+        ),
+        (
+            "hash256_preimages",
+            input.hash256_preimages.iter().map(|(h, v)| (rev(h.as_byte_array()), v)).collect(),
+        ),
     ];
     for (name, m) in lists {
         if !m.is_empty() {
@@ -265,9 +279,7 @@ fn input_json(psbt: &Psbt, i: usize, net: Network, total_in: &mut Option<u64>) -
         let list: Vec<Value> = input
             .tap_script_sigs
             .iter()
-            .map(|((pk, leaf), sig)| {
-                json!({"pubkey": hex(&pk.serialize()), "leaf_hash": leaf.to_string(), "sig": hex(&sig.to_vec())})
-            })
+            .map(|((pk, leaf), sig)| json!({"pubkey": hex(&pk.serialize()), "leaf_hash": leaf.to_string(), "sig": hex(&sig.to_vec())}))
             .collect();
         o.insert("taproot_script_path_sigs".into(), Value::Array(list));
     }
@@ -353,7 +365,9 @@ fn output_json(out: &Output, net: Network) -> Value {
     if let Some(tree) = &out.tap_tree {
         let list: Vec<Value> = tree
             .script_leaves()
-            .map(|l| json!({"depth": l.merkle_branch().len(), "leaf_ver": l.version().to_consensus(), "script": hex(l.script().as_bytes())}))
+            .map(
+                |l| json!({"depth": l.merkle_branch().len(), "leaf_ver": l.version().to_consensus(), "script": hex(l.script().as_bytes())}),
+            )
             .collect();
         o.insert("taproot_tree".into(), Value::Array(list));
     }
@@ -378,9 +392,7 @@ pub fn decodepsbt(node: &Arc<Node>, p: &Params) -> Result<Value, RpcError> {
     let xpubs: Vec<Value> = psbt
         .xpub
         .iter()
-        .map(|(x, src)| {
-            json!({"xpub": x.to_string(), "master_fingerprint": hex(src.0.as_bytes()), "path": keypath(&src.1)})
-        })
+        .map(|(x, src)| json!({"xpub": x.to_string(), "master_fingerprint": hex(src.0.as_bytes()), "path": keypath(&src.1)}))
         .collect();
     r.insert("global_xpubs".into(), Value::Array(xpubs));
     r.insert("psbt_version".into(), json!(psbt.version));
@@ -393,11 +405,10 @@ pub fn decodepsbt(node: &Arc<Node>, p: &Params) -> Result<Value, RpcError> {
         "outputs".into(),
         Value::Array(psbt.outputs.iter().map(|o| output_json(o, net)).collect()),
     );
-    let out_total = psbt
-        .unsigned_tx
-        .output
-        .iter()
-        .try_fold(0u64, |t, o| t.checked_add(o.value.to_sat()).filter(|s| *s <= crate::validation::tx_check::MAX_MONEY));
+    let out_total = psbt.unsigned_tx.output.iter().try_fold(0u64, |t, o| {
+        t.checked_add(o.value.to_sat())
+            .filter(|s| *s <= crate::validation::tx_check::MAX_MONEY)
+    });
     if let (Some(i), Some(o)) = (total_in, out_total) {
         r.insert("fee".into(), amount(i as i64 - o as i64));
     }
@@ -579,8 +590,7 @@ impl DescProvider {
                 continue;
             }
             for i in begin..=end {
-                let d = parse_descriptor_at(desc, net, false, i as u32)
-                    .map_err(|e| RpcError::new(code::INVALID_ADDRESS_OR_KEY, e))?;
+                let d = parse_descriptor_at(desc, net, false, i as u32).map_err(|e| RpcError::new(code::INVALID_ADDRESS_OR_KEY, e))?;
                 out.expanded.push(d);
             }
         }
@@ -688,11 +698,7 @@ fn sign_input(psbt: &mut Psbt, i: usize, provider: &Provider, sighash: Option<u3
     };
     let input = &psbt.inputs[i];
     let sigs = input.partial_sigs.iter().map(|(k, s)| (k.to_bytes(), s.to_vec())).collect();
-    let pubkeys = input
-        .bip32_derivation
-        .keys()
-        .map(|k| k.serialize().to_vec())
-        .collect();
+    let pubkeys = input.bip32_derivation.keys().map(|k| k.serialize().to_vec()).collect();
     let mut data = SigData::from_parts(
         sigs,
         pubkeys,
@@ -1009,7 +1015,10 @@ fn missing_parts(psbt: &Psbt, i: usize, utxo: &TxOut) -> (Vec<String>, Vec<Strin
     match t {
         TxoutType::PubKeyHash | TxoutType::WitnessV0KeyHash => {
             let h = sol.first().cloned().unwrap_or_default();
-            match known.iter().find(|k| hash160::Hash::hash(&k.to_bytes()).as_byte_array().as_slice() == h) {
+            match known
+                .iter()
+                .find(|k| hash160::Hash::hash(&k.to_bytes()).as_byte_array().as_slice() == h)
+            {
                 Some(k) if !has_sig(&k.to_bytes()) => sigs.push(hex(&h)),
                 Some(_) => {}
                 None => pubkeys.push(hex(&h)),
@@ -1077,7 +1086,11 @@ pub fn analyzepsbt(_node: &Arc<Node>, p: &Params) -> Result<Value, RpcError> {
                     next = 3;
                 } else {
                     let (pks, sigs, rs, ws) = missing_parts(&psbt, i, u);
-                    next = if pks.is_empty() && rs.is_none() && ws.is_none() && !sigs.is_empty() { 2 } else { 1 };
+                    next = if pks.is_empty() && rs.is_none() && ws.is_none() && !sigs.is_empty() {
+                        2
+                    } else {
+                        1
+                    };
                     if !pks.is_empty() {
                         missing.insert("pubkeys".into(), json!(pks));
                     }
