@@ -3,6 +3,7 @@
 mod bitcoin_conf;
 pub mod core_args;
 mod logopts;
+pub mod policy;
 
 use crate::params::ChainParams;
 use bitcoin::Network;
@@ -102,6 +103,17 @@ pub const OPTIONS: &[(&str, OptKind, &str, &str)] = &[
     ("pid", OptKind::Str, "bitcoind.pid", "PID file written at startup and removed at exit (relative paths are inside the network directory); -nopid writes none"),
     ("persistmempool", OptKind::Bool, "1", "Save the mempool to mempool.dat at shutdown and load it at startup"),
     ("mempoolexpiry", OptKind::Int, "336", "Drop mempool transactions older than this many hours"),
+    ("acceptnonstdtxn", OptKind::Bool, "0", "Relay and mine non-standard transactions (test networks only)"),
+    ("permitbaremultisig", OptKind::Bool, "1", "Relay transactions creating bare multisig outputs"),
+    ("minrelaytxfee", OptKind::Str, "0.000001", "Lowest fee rate (BTC/kvB) of transactions relayed and accepted to the mempool"),
+    ("incrementalrelayfee", OptKind::Str, "0.000001", "Fee rate (BTC/kvB) a replacement or a mempool-limit eviction must add"),
+    ("dustrelayfee", OptKind::Str, "0.00003", "Fee rate (BTC/kvB) defining dust outputs, which are not relayed"),
+    ("datacarrier", OptKind::Bool, "1", "Relay transactions with OP_RETURN data outputs"),
+    ("datacarriersize", OptKind::Int, "100000", "Most OP_RETURN bytes per relayed transaction"),
+    ("limitancestorcount", OptKind::Int, "25", "Most in-mempool ancestors of a transaction, itself included"),
+    ("limitancestorsize", OptKind::Int, "101", "Largest total size (kvB) of a transaction and its in-mempool ancestors"),
+    ("limitdescendantcount", OptKind::Int, "25", "Most in-mempool descendants of any ancestor, itself included"),
+    ("limitdescendantsize", OptKind::Int, "101", "Largest total size (kvB) of an ancestor and its in-mempool descendants"),
     ("logmaxsize", OptKind::Int, "10", "Rotate debug.log when it exceeds this many MiB (0 = never)"),
     ("logmaxfiles", OptKind::Int, "5", "Rotated logs to keep (debug.log.1 is the newest)"),
     ("daemon", OptKind::Bool, "0", "Run in the background: not supported, use a service manager (systemd) or nohup"),
@@ -272,6 +284,8 @@ pub struct NodeConfig {
     pub rest: bool,
     /// `-zmqpub<topic>=<address>` as given: (option name, address), in order.
     pub zmq_pub: Vec<(String, String)>,
+    /// Relay-policy options (`-acceptnonstdtxn`, `-minrelaytxfee`, ...).
+    pub policy: policy::PolicyArgs,
 }
 
 impl NodeConfig {
@@ -376,6 +390,7 @@ pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<(NodeConfig
         warnings: Vec::new(),
         rest: false,
         zmq_pub: Vec::new(),
+        policy: policy::PolicyArgs::default(),
     };
     let mut networks: Vec<(String, Network)> = Vec::new();
     let mut positional: Vec<String> = Vec::new();
@@ -446,6 +461,9 @@ pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<(NodeConfig
                 value: v,
                 expected: "a value (-name=value)",
             });
+        }
+        if cfg.policy.set(&name, &v, flag)? {
+            continue;
         }
         match name.as_str() {
             "help" => {
@@ -836,6 +854,8 @@ pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<(NodeConfig
     if let Some((_, n)) = networks.first() {
         cfg.network = *n;
     }
+    // Core refuses some policy options per network (-acceptnonstdtxn on mainnet).
+    cfg.policy.apply(cfg.network, &mut crate::mempool::MempoolSettings::default())?;
     if command == Command::Run {
         match positional.first().map(String::as_str) {
             None => {}

@@ -114,6 +114,7 @@ async fn run(cfg: NodeConfig) -> anyhow::Result<()> {
     settings.mempool.max_size_bytes = cfg.number("maxmempool") * 1_000_000;
     settings.mempool.persist = cfg.persist_mempool;
     settings.mempool.expiry = Duration::from_secs(cfg.number("mempoolexpiry") * 3600);
+    cfg.policy.apply(cfg.network, &mut settings.mempool)?;
     blvm_node::p2p::set_user_agent_comments(cfg.ua_comments.clone());
     if cfg.mocktime != 0 {
         if cfg.network != bitcoin::Network::Regtest {

@@ -320,7 +320,10 @@ async fn getblockstats_agrees_with_the_raw_core_chain() {
         err(-8, "Invalid selected statistic 'nosuch'")
     );
     assert_eq!(n.try_call("getblockstats", json!(["xyz"])).await.unwrap_err()["code"], json!(-8));
-    assert_eq!(n.try_call("getblockstats", json!([])).await.unwrap_err()["code"], json!(-32602));
+    // Core answers a missing required argument with -1 and the usage text.
+    let e = n.try_call("getblockstats", json!([])).await.unwrap_err();
+    assert_eq!(e["code"], json!(-1));
+    assert!(e["message"].as_str().unwrap().starts_with("getblockstats \"hash_or_height\""));
     n.stop().await;
 }
 

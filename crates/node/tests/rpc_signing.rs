@@ -586,11 +586,14 @@ fn extended_key_descriptors_derive_spendable_addresses() {
     let mainnet = Xpub::from_priv(&secp, &Xpriv::new_master(NetworkKind::Main, &[42u8; 32]).unwrap());
     assert_eq!(
         r.call_err("getdescriptorinfo", json!([format!("wpkh({mainnet}/0/*)")])),
-        (-5, format!("key '{mainnet}' is not valid"))
+        (-5, format!("wpkh(): key '{mainnet}' is not valid"))
     );
     assert_eq!(
         r.call_err("getdescriptorinfo", json!([format!("wpkh([d34db33]{tpub}/0/*)")])),
-        (-5, "Fingerprint is not 4 bytes (7 characters instead of 8 characters)".into())
+        (
+            -5,
+            "wpkh(): Fingerprint is not 4 bytes (7 characters instead of 8 characters)".into()
+        )
     );
     assert_eq!(r.call_err("getdescriptorinfo", json!([format!("wpkh({tpub}/<0;1>/*)")])).0, -5);
 

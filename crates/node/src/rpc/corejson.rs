@@ -29,6 +29,8 @@ pub const AMOUNT_KEYS: &[&str] = &[
     "modified",
     "ancestor",
     "descendant",
+    "chunk",
+    "chunkfee",
     "genesis_block",
     "bip30",
     "scripts",

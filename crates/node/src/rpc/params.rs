@@ -46,24 +46,29 @@ impl Params {
     pub fn from_request(params: Option<&Value>, names: &'static [&'static str]) -> Result<Self, RpcError> {
         let values = match params {
             None | Some(Value::Null) => Vec::new(),
-            Some(Value::Array(a)) => {
-                if a.len() > names.len() {
-                    return Err(RpcError::new(
-                        code::INVALID_PARAMS,
-                        format!("too many arguments: got {}, accepts at most {}", a.len(), names.len()),
-                    ));
-                }
-                a.clone()
-            }
+            // Too many is Core's usage error, checked by the caller (usage::check_count).
+            Some(Value::Array(a)) => a.clone(),
             Some(Value::Object(o)) => {
-                let mut v = vec![Value::Null; names.len()];
-                let mut last = 0;
-                for (k, val) in o {
+                // Core's "args" member carries leading positional arguments next to named ones.
+                let mut v: Vec<Value> = match o.get("args") {
+                    Some(Value::Array(a)) => a.clone(),
+                    Some(_) => return Err(RpcError::param("Parameter args must be an array")),
+                    None => Vec::new(),
+                };
+                let positional = v.len();
+                v.resize(v.len().max(names.len()), Value::Null);
+                let mut last = positional;
+                for (k, val) in o.iter().filter(|(k, _)| *k != "args") {
                     // Core's "a|b" argument names accept either alias.
                     let i = names
                         .iter()
                         .position(|n| n.split('|').any(|a| a == k))
                         .ok_or_else(|| RpcError::param(format!("Unknown named parameter {k}")))?;
+                    if i < positional {
+                        return Err(RpcError::param(format!(
+                            "Parameter {k} specified twice both as positional and named argument"
+                        )));
+                    }
                     v[i] = val.clone();
                     last = last.max(i + 1);
                 }
@@ -73,6 +78,16 @@ impl Params {
             Some(_) => return Err(RpcError::new(code::INVALID_REQUEST, "Params must be an array or object")),
         };
         Ok(Params { values, names })
+    }
+
+    /// How many positional arguments the call has (named ones counted up to the last given).
+    pub fn len(&self) -> usize {
+        self.values.len()
+    }
+
+    /// Whether the call has no arguments.
+    pub fn is_empty(&self) -> bool {
+        self.values.is_empty()
     }
 
     /// The raw value at `i` (None when absent or null).
@@ -151,5 +166,32 @@ impl Params {
             Some(Value::Bool(b)) => Ok(u64::from(*b)),
             Some(v) => self.as_u64(v),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    const NAMES: &[&str] = &["arg0", "arg1", "arg2", "arg3"];
+
+    #[test]
+    fn named_arguments_fill_their_positions() {
+        let p = Params::from_request(Some(&json!({"arg2": 2})), NAMES).unwrap();
+        assert_eq!(p.len(), 3);
+        assert_eq!(p.get(2), Some(&json!(2)));
+        assert_eq!(p.get(0), None);
+    }
+
+    #[test]
+    fn args_member_carries_leading_positional_arguments() {
+        let p = Params::from_request(Some(&json!({"args": [0, 1], "arg3": 3})), NAMES).unwrap();
+        assert_eq!(p.values, vec![json!(0), json!(1), Value::Null, json!(3)]);
+        let e = Params::from_request(Some(&json!({"args": [0, 1], "arg1": 1})), NAMES).unwrap_err();
+        assert_eq!(e.code, code::INVALID_PARAMETER);
+        assert_eq!(e.message, "Parameter arg1 specified twice both as positional and named argument");
+        let e = Params::from_request(Some(&json!({"nosuch": 1})), NAMES).unwrap_err();
+        assert_eq!(e.message, "Unknown named parameter nosuch");
     }
 }

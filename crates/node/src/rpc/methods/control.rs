@@ -13,13 +13,7 @@ pub fn help(p: &Params) -> Result<Value, RpcError> {
         let Some((name, _, args)) = METHODS.iter().find(|m| m.0 == cmd) else {
             return Ok(Value::String(format!("help: unknown command: {cmd}")));
         };
-        return Ok(Value::String(format!(
-            "{name} {}",
-            args.iter()
-                .map(|a| format!("( \"{}\" )", a.split('|').next().unwrap_or(a)))
-                .collect::<Vec<_>>()
-                .join(" ")
-        )));
+        return Ok(Value::String(super::usage::help_text(name, args)));
     }
     let mut out = String::new();
     let mut last = "";
@@ -31,9 +25,8 @@ pub fn help(p: &Params) -> Result<Value, RpcError> {
             out.push_str(&format!("== {cat} ==\n"));
             last = cat;
         }
-        // "verbosity|verbose": Core shows the first alias.
-        let a: Vec<String> = args.iter().map(|a| format!("\"{}\"", a.split('|').next().unwrap_or(a))).collect();
-        out.push_str(&format!("{name} {}\n", a.join(" ")).replace(" \n", "\n"));
+        out.push_str(&super::usage::usage_line(name, args));
+        out.push('\n');
     }
     Ok(Value::String(out.trim_end().to_string()))
 }
@@ -87,22 +80,8 @@ pub fn setmocktime(node: &Arc<Node>, p: &Params) -> Result<Value, RpcError> {
 }
 
 /// `echo`/`echojson`: returns the parameters as given (Core's test helpers for argument passing).
-pub fn echo(params: Option<&Value>) -> Result<Value, RpcError> {
-    match params {
-        Some(Value::Array(a)) => Ok(Value::Array(a.clone())),
-        Some(Value::Object(o)) => {
-            let mut out = Vec::new();
-            for i in 0..10 {
-                match o.get(&format!("arg{i}")) {
-                    Some(v) => {
-                        out.resize(i, Value::Null);
-                        out.push(v.clone());
-                    }
-                    None => continue,
-                }
-            }
-            Ok(Value::Array(out))
-        }
-        _ => Ok(Value::Array(Vec::new())),
-    }
+pub fn echo(p: &Params) -> Result<Value, RpcError> {
+    Ok(Value::Array(
+        (0..p.len()).map(|i| p.get(i).cloned().unwrap_or(Value::Null)).collect(),
+    ))
 }

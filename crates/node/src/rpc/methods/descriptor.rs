@@ -105,6 +105,9 @@ fn format_path(path: &[ChildNumber], apostrophe: bool) -> String {
 /// networks) with an optional `[fingerprint/path]` origin, a path and a final `*` (ranged, taken
 /// at `pos`). Multipath (`<a;b>`) keys are refused.
 fn parse_key(s: &str, net: Network, pos: u32) -> Result<Key, String> {
+    if s.chars().any(char::is_whitespace) {
+        return Err(format!("Key '{s}' is invalid due to whitespace"));
+    }
     let mut apostrophe = false;
     let (origin, rest) = match s.strip_prefix('[') {
         Some(r) => {
@@ -278,7 +281,10 @@ fn multi(args: &[&str], sorted: bool, net: Network, witness: bool, pos: u32) -> 
         return Err("Multi: expected threshold and keys".into());
     };
     let k: i64 = k.trim().parse().map_err(|_| format!("Multi threshold '{k}' is not valid"))?;
-    let parsed = keys.iter().map(|s| parse_key(s.trim(), net, pos)).collect::<Result<Vec<_>, _>>()?;
+    let parsed = keys
+        .iter()
+        .map(|s| parse_key(s, net, pos).map_err(|e| format!("Multi: {e}")))
+        .collect::<Result<Vec<_>, _>>()?;
     if witness && parsed.iter().any(|p| !p.pk.compressed) {
         return Err("Uncompressed keys are not allowed".into());
     }
@@ -355,7 +361,7 @@ fn inner(s: &str, net: Network, ctx: &str, pos: u32) -> Result<Parsed, String> {
             })
         }
         "pk" => {
-            let k = parse_key(arg, net, pos)?;
+            let k = parse_key(arg, net, pos).map_err(|e| format!("pk(): {e}"))?;
             if witness && !k.pk.compressed {
                 return Err("Uncompressed keys are not allowed".into());
             }
@@ -366,7 +372,7 @@ fn inner(s: &str, net: Network, ctx: &str, pos: u32) -> Result<Parsed, String> {
             Ok(with_keys(done(script, format!("pk({})", k.text), k.private), vec![k.info]))
         }
         "pkh" => {
-            let k = parse_key(arg, net, pos)?;
+            let k = parse_key(arg, net, pos).map_err(|e| format!("pkh(): {e}"))?;
             if witness && !k.pk.compressed {
                 return Err("Uncompressed keys are not allowed".into());
             }
@@ -376,7 +382,7 @@ fn inner(s: &str, net: Network, ctx: &str, pos: u32) -> Result<Parsed, String> {
             ))
         }
         "wpkh" if ctx.is_empty() || ctx == "sh" => {
-            let k = parse_key(arg, net, pos)?;
+            let k = parse_key(arg, net, pos).map_err(|e| format!("wpkh(): {e}"))?;
             let wk = bitcoin::CompressedPublicKey::try_from(k.pk).map_err(|_| "Uncompressed keys are not allowed".to_string())?;
             Ok(with_keys(
                 done(ScriptBuf::new_p2wpkh(&wk.wpubkey_hash()), format!("wpkh({})", k.text), k.private),

@@ -14,6 +14,7 @@ use crate::validation::Reject;
 use bitcoin::consensus::deserialize;
 use bitcoin::{Network, OutPoint, Transaction, Txid};
 use serde_json::{json, Map, Value};
+use std::collections::HashMap;
 use std::str::FromStr;
 use std::sync::Arc;
 
@@ -66,8 +67,25 @@ pub fn reject_error(r: &Reject) -> RpcError {
     }
 }
 
-fn entry_json(pool: &Pool, txid: &Txid) -> Value {
+/// Modified fee and weight of the chunk each transaction is in, filled one cluster at a time so
+/// that listing a whole pool linearizes each cluster once.
+type ChunkCache = HashMap<Txid, (u64, u64)>;
+
+fn chunk_of(pool: &Pool, txid: &Txid, cache: &mut ChunkCache) -> (u64, u64) {
+    if let Some(c) = cache.get(txid) {
+        return *c;
+    }
+    for c in crate::mempool::cluster::cluster_chunks(pool, txid).unwrap_or_default() {
+        for t in &c.txs {
+            cache.insert(*t, (c.fee, c.weight));
+        }
+    }
+    cache.get(txid).copied().unwrap_or_default()
+}
+
+fn entry_json(pool: &Pool, txid: &Txid, cache: &mut ChunkCache) -> Value {
     let Some(e) = pool.get(txid) else { return Value::Null };
+    let (chunk_fee, chunk_weight) = chunk_of(pool, txid, cache);
     let anc = pool.ancestor_stats(txid);
     let desc = pool.descendant_stats(txid);
     let replaceable = e.signals_rbf() || pool.ancestors(txid).iter().filter_map(|a| pool.get(a)).any(|a| a.signals_rbf());
@@ -77,6 +95,8 @@ fn entry_json(pool: &Pool, txid: &Txid) -> Value {
     spentby.sort();
     json!({
         "vsize": e.vsize,
+        "vsize_bip141": e.weight.div_ceil(4),
+        "vsize_adjusted": e.vsize,
         "weight": e.weight,
         "time": e.time,
         "height": e.height,
@@ -90,7 +110,9 @@ fn entry_json(pool: &Pool, txid: &Txid) -> Value {
             "modified": amount(e.modified_fee()),
             "ancestor": amount(anc.fee),
             "descendant": amount(desc.fee),
+            "chunk": amount(chunk_fee),
         },
+        "chunkweight": chunk_weight,
         "depends": depends,
         "spentby": spentby,
         "bip125-replaceable": replaceable,
@@ -101,8 +123,9 @@ fn entry_json(pool: &Pool, txid: &Txid) -> Value {
 fn txid_list_or_verbose(pool: &Pool, txids: Vec<Txid>, verbose: bool) -> Value {
     if verbose {
         let mut m = Map::new();
+        let mut cache = ChunkCache::new();
         for t in txids {
-            m.insert(t.to_string(), entry_json(pool, &t));
+            m.insert(t.to_string(), entry_json(pool, &t, &mut cache));
         }
         Value::Object(m)
     } else {
@@ -138,7 +161,7 @@ pub fn call(node: &Arc<Node>, method: &str, p: &Params) -> Result<Value, RpcErro
             if !pool.contains(&txid) {
                 return Err(RpcError::new(code::INVALID_ADDRESS_OR_KEY, "Transaction not in mempool"));
             }
-            Ok(entry_json(&pool, &txid))
+            Ok(entry_json(&pool, &txid, &mut ChunkCache::new()))
         }
         "getmempoolancestors" | "getmempooldescendants" => {
             let txid = parse_txid(p.str(0)?, "parameter 1")?;
@@ -268,7 +291,15 @@ fn sendrawtransaction(mp: &Mempool, p: &Params) -> Result<Value, RpcError> {
     Ok(json!(txid.to_string()))
 }
 
-fn accepted_json(out: &mut Map<String, Value>, a: &Accepted, max_rate: u64) -> bool {
+/// Core 32's three sizes of a transaction: sigop-adjusted (`vsize_adjusted`, and `vsize`, kept
+/// for compatibility) and BIP141's.
+pub(super) fn insert_sizes(m: &mut Map<String, Value>, adjusted_vsize: u64, weight: u64) {
+    m.insert("vsize_adjusted".into(), json!(adjusted_vsize));
+    m.insert("vsize".into(), json!(adjusted_vsize));
+    m.insert("vsize_bip141".into(), json!(weight.div_ceil(4)));
+}
+
+fn accepted_json(out: &mut Map<String, Value>, a: &Accepted, weight: u64, max_rate: u64) -> bool {
     let max_fee = fee_at(max_rate, a.vsize);
     if max_rate > 0 && a.fee > max_fee {
         out.insert("allowed".into(), json!(false));
@@ -276,7 +307,7 @@ fn accepted_json(out: &mut Map<String, Value>, a: &Accepted, max_rate: u64) -> b
         return false;
     }
     out.insert("allowed".into(), json!(true));
-    out.insert("vsize".into(), json!(a.vsize));
+    insert_sizes(out, a.vsize, weight);
     out.insert(
         "fees".into(),
         json!({"base": amount(a.fee), "effective-feerate": amount(feerate_per_kvb(a.fee, a.vsize)), "effective-includes": [a.wtxid.to_string()]}),
@@ -350,7 +381,7 @@ fn testmempoolaccept(mp: &Mempool, p: &Params) -> Result<Value, RpcError> {
         match r {
             Some(_) if exit_early => {}
             None => {}
-            Some(Ok(a)) => exit_early = !accepted_json(&mut m, &a, max_rate),
+            Some(Ok(a)) => exit_early = !accepted_json(&mut m, &a, tx.weight().to_wu(), max_rate),
             Some(Err(r)) => {
                 m.insert("allowed".into(), json!(false));
                 if r.reason == "bad-txns-inputs-missingorspent" {

@@ -5,33 +5,13 @@
 use super::super::error::{code, RpcError};
 use super::super::params::{field_type_error, type_error, Params};
 use super::blockchain::amount;
-use super::mempool::{decode_tx, exceeds_max_burn, parse_fee_rate, parse_txid, reject_string};
+use super::mempool::{decode_tx, exceeds_max_burn, insert_sizes, parse_fee_rate, parse_txid, reject_string};
 use crate::mempool::package::{is_child_with_parents_tree, TxOutcome, MAX_PACKAGE_COUNT};
 use crate::mempool::ImportOptions;
 use crate::node::Node;
 use serde_json::{json, Map, Value};
 use std::collections::BTreeSet;
 use std::sync::Arc;
-
-/// Methods of this file: name, fewest and most positional arguments, one-line usage.
-const ARITY: &[(&str, usize, usize, &str)] = &[
-    ("prioritisetransaction", 3, 3, "prioritisetransaction \"txid\" ( dummy ) fee_delta"),
-    ("getprioritisedtransactions", 0, 0, "getprioritisedtransactions"),
-    ("submitpackage", 1, 3, "submitpackage [\"rawtx\",...] ( maxfeerate maxburnamount )"),
-    ("importmempool", 1, 2, "importmempool \"filepath\" ( options )"),
-    ("getmempoolcluster", 1, 1, "getmempoolcluster \"txid\""),
-];
-
-/// Core answers a wrong number of positional arguments with `-1` and the method's usage text
-/// (IsValidNumArgs); this gives that error for the methods of this file.
-pub fn arity_error(method: &str, params: Option<&Value>) -> Option<RpcError> {
-    let (_, min, max, usage) = ARITY.iter().find(|m| m.0 == method)?;
-    let n = match params {
-        Some(Value::Array(a)) => a.len(),
-        _ => return None,
-    };
-    (n < *min || n > *max).then(|| RpcError::new(code::MISC_ERROR, usage.to_string()))
-}
 
 /// Runs one of this file's methods (on a blocking thread).
 pub fn call(node: &Arc<Node>, method: &str, p: &Params) -> Result<Value, RpcError> {
@@ -123,11 +103,7 @@ fn submitpackage(node: &Arc<Node>, p: &Params) -> Result<Value, RpcError> {
     for (tx, r) in txs.iter().zip(&outcome.results) {
         let mut m = Map::new();
         m.insert("txid".into(), json!(tx.compute_txid().to_string()));
-        let sizes = |m: &mut Map<String, Value>, vsize: u64| {
-            m.insert("vsize_adjusted".into(), json!(vsize));
-            m.insert("vsize".into(), json!(vsize));
-            m.insert("vsize_bip141".into(), json!(tx.weight().to_wu().div_ceil(4)));
-        };
+        let sizes = |m: &mut Map<String, Value>, vsize: u64| insert_sizes(m, vsize, tx.weight().to_wu());
         match r {
             TxOutcome::Accepted {
                 accepted,

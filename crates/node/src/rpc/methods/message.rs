@@ -10,32 +10,6 @@ use bitcoin::sign_message::{signed_msg_hash, MessageSignature};
 use bitcoin::{Address, AddressType, NetworkKind, PrivateKey};
 use serde_json::{json, Value};
 
-/// Core's usage text, returned (code -1) when the argument count is wrong.
-fn usage(method: &str) -> Option<&'static str> {
-    Some(match method {
-        "signmessagewithprivkey" => "signmessagewithprivkey \"privkey\" \"message\"\n\nSign a message with the private key of an address\n",
-        "verifymessage" => "verifymessage \"address\" \"signature\" \"message\"\n\nVerify a signed message.\n",
-        _ => return None,
-    })
-}
-
-/// Core's argument-count check for the message methods: exactly `n` arguments, else -1 with
-/// the usage text.
-pub fn check_arity(method: &str, params: Option<&Value>) -> Result<(), RpcError> {
-    let Some(text) = usage(method) else { return Ok(()) };
-    let want = if method == "verifymessage" { 3 } else { 2 };
-    let got = match params {
-        None | Some(Value::Null) => 0,
-        Some(Value::Array(a)) => a.len(),
-        Some(Value::Object(o)) => o.len(),
-        Some(_) => return Ok(()),
-    };
-    if got != want {
-        return Err(RpcError::new(code::MISC_ERROR, text));
-    }
-    Ok(())
-}
-
 /// `signmessagewithprivkey "privkey" "message"`: the base64 compact signature.
 pub fn signmessagewithprivkey(net: NetworkKind, p: &Params) -> Result<Value, RpcError> {
     let key = p.str(0)?;

@@ -18,6 +18,7 @@ mod rawtransaction;
 mod scan;
 mod signing;
 mod txoutproof;
+mod usage;
 mod wait;
 mod zmq;
 
@@ -174,11 +175,8 @@ pub async fn dispatch(node: &Arc<Node>, method: &str, params: Option<&Value>) ->
     let Some((_, _, names)) = METHODS.iter().find(|m| m.0 == method) else {
         return Err(RpcError::new(code::METHOD_NOT_FOUND, "Method not found"));
     };
-    if let Some(e) = mempool_pkg::arity_error(method, params) {
-        return Err(e);
-    }
-    message::check_arity(method, params)?;
     let p = Params::from_request(params, names)?;
+    usage::check_count(method, p.len())?;
     let _running = node.rpc_active().begin(method);
     match method {
         "getrpcinfo" => Ok(control::rpcinfo(node)),
@@ -190,7 +188,7 @@ pub async fn dispatch(node: &Arc<Node>, method: &str, params: Option<&Value>) ->
         "setmocktime" => control::setmocktime(node, &p),
         // Chain and mempool notifications are delivered before the call that caused them returns.
         "syncwithvalidationinterfacequeue" => Ok(Value::Null),
-        "echo" | "echojson" => control::echo(params),
+        "echo" | "echojson" => control::echo(&p),
         "listmodules" | "loadmodule" | "unloadmodule" | "reloadmodule" => node_ops::modules(node, method, &p).await,
         "flushchainstate" | "gethealth" | "runmaintenance" | "cleanupdata" | "pruneblockchain" => {
             node_ops::maintenance(node, method, &p).await
