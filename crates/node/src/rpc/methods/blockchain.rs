@@ -421,7 +421,9 @@ pub async fn submitblock(node: &Arc<Node>, p: &Params) -> Result<Value, RpcError
         .await
         .map_err(|e| RpcError::new(code::DATABASE_ERROR, e.to_string()))?
     {
-        BlockOutcome::Accepted { .. } => Ok(Value::Null),
+        BlockOutcome::Accepted { connected: true } => Ok(Value::Null),
+        // Core: stored but not connected (a side branch without more work) is not judged yet.
+        BlockOutcome::Accepted { connected: false } => Ok(json!("inconclusive")),
         BlockOutcome::Duplicate => Ok(json!("duplicate")),
         BlockOutcome::Orphan => Ok(json!("prev-blk-not-found")),
         BlockOutcome::Invalid(r) if r.reason == "duplicate-invalid" => Ok(json!("duplicate-invalid")),
