@@ -103,6 +103,11 @@ pub const OPTIONS: &[(&str, OptKind, &str, &str)] = &[
     ("pid", OptKind::Str, "bitcoind.pid", "PID file written at startup and removed at exit (relative paths are inside the network directory); -nopid writes none"),
     ("persistmempool", OptKind::Bool, "1", "Save the mempool to mempool.dat at shutdown and load it at startup"),
     ("mempoolexpiry", OptKind::Int, "336", "Drop mempool transactions older than this many hours"),
+    ("testactivationheight", OptKind::Str, "", "Move a buried deployment (segwit, bip34, dersig, cltv, csv) to this height: name@height (regtest only); repeatable"),
+    ("blocknotify", OptKind::Str, "", "Run this shell command when the best block changes (%s = its hash); not while catching up with tips over a day old"),
+    ("startupnotify", OptKind::Str, "", "Run this shell command once startup has completed"),
+    ("shutdownnotify", OptKind::Str, "", "Run this shell command when shutdown begins (waited for); repeatable"),
+    ("alertnotify", OptKind::Str, "", "Run this shell command on a warning, e.g. a large-work invalid chain (%s = the message)"),
     ("acceptnonstdtxn", OptKind::Bool, "0", "Relay and mine non-standard transactions (test networks only)"),
     ("permitbaremultisig", OptKind::Bool, "1", "Relay transactions creating bare multisig outputs"),
     ("minrelaytxfee", OptKind::Str, "0.000001", "Lowest fee rate (BTC/kvB) of transactions relayed and accepted to the mempool"),
@@ -286,6 +291,10 @@ pub struct NodeConfig {
     pub zmq_pub: Vec<(String, String)>,
     /// Relay-policy options (`-acceptnonstdtxn`, `-minrelaytxfee`, ...).
     pub policy: policy::PolicyArgs,
+    /// `-blocknotify`, `-startupnotify`, `-shutdownnotify`, `-alertnotify`.
+    pub notify: crate::notify::NotifyCommands,
+    /// `-testactivationheight=name@height` entries (regtest).
+    pub test_activation_heights: Vec<String>,
 }
 
 impl NodeConfig {
@@ -391,6 +400,8 @@ pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<(NodeConfig
         rest: false,
         zmq_pub: Vec::new(),
         policy: policy::PolicyArgs::default(),
+        notify: crate::notify::NotifyCommands::default(),
+        test_activation_heights: Vec::new(),
     };
     let mut networks: Vec<(String, Network)> = Vec::new();
     let mut positional: Vec<String> = Vec::new();
@@ -462,7 +473,7 @@ pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<(NodeConfig
                 expected: "a value (-name=value)",
             });
         }
-        if cfg.policy.set(&name, &v, flag)? {
+        if cfg.policy.set(&name, &v, flag)? || cfg.notify.set(&name, &v) {
             continue;
         }
         match name.as_str() {
@@ -569,6 +580,12 @@ pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<(NodeConfig
                 cfg.numbers.insert(name.clone(), n);
             }
             "conf" => cfg.config_files = vec![PathBuf::from(&v)],
+            "testactivationheight" => {
+                ChainParams::for_network(Network::Regtest)
+                    .set_test_activation_height(&v)
+                    .map_err(ConfigError::Core)?;
+                cfg.test_activation_heights.push(v.clone());
+            }
             "daemon" => {
                 if flag()? {
                     return Err(ConfigError::Unsupported {
@@ -853,6 +870,11 @@ pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<(NodeConfig
     }
     if let Some((_, n)) = networks.first() {
         cfg.network = *n;
+    }
+    if !cfg.test_activation_heights.is_empty() && cfg.network != Network::Regtest {
+        return Err(ConfigError::Core(
+            "-testactivationheight is only for regression testing (-regtest)".into(),
+        ));
     }
     // Core refuses some policy options per network (-acceptnonstdtxn on mainnet).
     cfg.policy.apply(cfg.network, &mut crate::mempool::MempoolSettings::default())?;

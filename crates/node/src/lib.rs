@@ -12,6 +12,7 @@ pub mod mempool;
 pub mod metrics;
 pub mod modules;
 pub mod node;
+pub mod notify;
 pub mod p2p;
 pub mod params;
 pub mod progress;

@@ -87,7 +87,7 @@ fn lifecycle_settings(cfg: &NodeConfig) -> LifecycleSettings {
 fn import(cfg: &NodeConfig, path: &std::path::Path) -> anyhow::Result<()> {
     let net_dir = cfg.net_dir();
     let _lock = DatadirLock::acquire(&net_dir)?;
-    let params = ChainParams::for_network(cfg.network);
+    let params = chain_params(cfg)?;
     let mut chain = ChainManager::open(params, &net_dir, chain_settings(cfg)).context("opening the chain")?;
     tracing::info!(height = chain.height(), tip = %chain.tip().hash, "chain loaded");
     let summary = import_file(&mut chain, path, Duration::from_millis(cfg.number("progressinterval")));
@@ -105,9 +105,18 @@ fn import(cfg: &NodeConfig, path: &std::path::Path) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The network's parameters with `-testactivationheight` applied.
+fn chain_params(cfg: &NodeConfig) -> anyhow::Result<ChainParams> {
+    let mut params = ChainParams::for_network(cfg.network);
+    for a in &cfg.test_activation_heights {
+        params.set_test_activation_height(a).map_err(anyhow::Error::msg)?;
+    }
+    Ok(params)
+}
+
 async fn run(cfg: NodeConfig) -> anyhow::Result<()> {
     use tokio::signal::unix::{signal, SignalKind};
-    let params = ChainParams::for_network(cfg.network);
+    let params = chain_params(&cfg)?;
     let mut settings = NodeSettings::new(params, cfg.net_dir());
     settings.chain = chain_settings(&cfg);
     settings.lifecycle = lifecycle_settings(&cfg);
@@ -131,6 +140,7 @@ async fn run(cfg: NodeConfig) -> anyhow::Result<()> {
     settings.progress_interval = Duration::from_millis(cfg.number("progressinterval"));
     settings.p2p = blvm_node::p2p::settings_from_config(&cfg);
     settings.zmq = blvm_node::zmq::ZmqSettings::from_config(&cfg);
+    settings.notify = cfg.notify.clone();
     if let (Some(p2p), Some(ms)) = (settings.p2p.as_mut(), cfg.numbers.get("progressinterval")) {
         p2p.progress_interval = Duration::from_millis(*ms);
     }

@@ -65,6 +65,29 @@ fn h(s: &str) -> BlockHash {
 }
 
 impl ChainParams {
+    /// Applies Core's `-testactivationheight=name@height` (regtest): moves a buried deployment
+    /// (segwit, bip34, dersig, cltv, csv) to `height`. The error is Core's wording.
+    pub fn set_test_activation_height(&mut self, arg: &str) -> Result<(), String> {
+        let (name, h) = arg
+            .split_once('@')
+            .ok_or_else(|| format!("Invalid format ({arg}) for -testactivationheight=name@height."))?;
+        let height = h
+            .parse::<i32>()
+            .ok()
+            .and_then(|h| u32::try_from(h).ok())
+            .filter(|h| *h < i32::MAX as u32)
+            .ok_or_else(|| format!("Invalid height value ({arg}) for -testactivationheight=name@height."))?;
+        match name {
+            "segwit" => self.segwit_height = height,
+            "bip34" => self.bip34_height = height,
+            "dersig" => self.bip66_height = height,
+            "cltv" => self.bip65_height = height,
+            "csv" => self.csv_height = height,
+            _ => return Err(format!("Invalid name ({arg}) for -testactivationheight=name@height.")),
+        }
+        Ok(())
+    }
+
     /// Core's `nMinimumChainWork` for this network: the anti-DoS floor below which a peer's
     /// header chain is pre-synced instead of stored. These are Core v27's values (blocks
     /// 824,000 / 2,550,000 / 180,000); newer Core releases raise them, and a lower floor only

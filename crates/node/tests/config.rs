@@ -490,6 +490,8 @@ fn help_lists_exactly_the_accepted_options() {
         };
         let values = if *kind == OptKind::Bool {
             vec![String::new(), "0".into()]
+        } else if *name == "testactivationheight" {
+            vec!["csv@432".into()]
         } else {
             candidates(default)
         };
@@ -642,4 +644,40 @@ fn datadir_layout_and_utc_timestamps() {
         checked += 1;
     }
     assert!(checked >= 3, "{log}");
+}
+
+#[test]
+fn test_activation_heights_and_policy_options_with_cores_errors() {
+    let parse = |args: &[&str]| parse_args(args.iter().map(|s| s.to_string()));
+    let err = |args: &[&str]| parse(args).err().map(|e| e.to_string()).unwrap_or_default();
+    let (cfg, _) = parse(&["-testactivationheight=csv@432", "-testactivationheight=segwit@0"]).unwrap();
+    assert_eq!(cfg.test_activation_heights, ["csv@432", "segwit@0"]);
+    assert_eq!(
+        err(&["-testactivationheight=csv"]),
+        "Invalid format (csv) for -testactivationheight=name@height."
+    );
+    assert_eq!(
+        err(&["-testactivationheight=taproot@1"]),
+        "Invalid name (taproot@1) for -testactivationheight=name@height."
+    );
+    assert_eq!(
+        err(&["-testactivationheight=csv@-1"]),
+        "Invalid height value (csv@-1) for -testactivationheight=name@height."
+    );
+    assert!(err(&["-testnet4", "-testactivationheight=csv@1"]).contains("regression testing"));
+    assert_eq!(
+        err(&["-chain=main", "-acceptnonstdtxn=1"]),
+        "acceptnonstdtxn is not currently supported for main chain"
+    );
+    assert_eq!(err(&["-dustrelayfee=x"]), "Invalid amount for -dustrelayfee=<amount>: 'x'");
+    let (cfg, _) = parse(&[
+        "-blocknotify=echo %s",
+        "-shutdownnotify=a",
+        "-shutdownnotify=b",
+        "-minrelaytxfee=0.00002",
+    ])
+    .unwrap();
+    assert_eq!(cfg.notify.block.as_deref(), Some("echo %s"));
+    assert_eq!(cfg.notify.shutdown, ["a", "b"]);
+    assert_eq!(cfg.policy.min_relay_fee, Some(2000));
 }

@@ -106,6 +106,9 @@ pub enum BlockOutcome {
     Invalid(Reject),
 }
 
+/// Core's warning text for an invalid chain with much more work than the tip.
+pub const LARGE_WORK_INVALID_CHAIN: &str = "Warning: Found invalid chain more than 6 blocks longer than our best chain. This could be due to database corruption or consensus incompatibility with peers.";
+
 /// The chain engine for one datadir.
 pub struct ChainManager {
     params: ChainParams,
@@ -122,6 +125,8 @@ pub struct ChainManager {
     next_sequence: u64,
     notifications: Vec<ChainNotification>,
     flush_reports: Vec<FlushReport>,
+    warnings: Vec<String>,
+    large_work_invalid_warned: bool,
     last_flush: Instant,
     last_reject: Option<Reject>,
     txindex: Option<PendingTxIndex>,
@@ -149,6 +154,8 @@ impl ChainManager {
             next_sequence: 1,
             notifications: Vec::new(),
             flush_reports: Vec::new(),
+            warnings: Vec::new(),
+            large_work_invalid_warned: false,
             last_flush: Instant::now(),
             last_reject: None,
             txindex: None,
@@ -389,6 +396,11 @@ impl ChainManager {
     /// Takes the chain changes accumulated since the last call.
     pub fn take_notifications(&mut self) -> Vec<ChainNotification> {
         std::mem::take(&mut self.notifications)
+    }
+
+    /// Takes the warnings for the operator raised since the last call (Core's alerts).
+    pub fn take_warnings(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.warnings)
     }
 
     /// Takes the reports of flushes the engine ran on its own (cache full).
@@ -636,6 +648,20 @@ impl ChainManager {
         }
         let failed: HashSet<BlockHash> = descendants.into_iter().chain(std::iter::once(*hash)).collect();
         self.candidates.retain(|(_, _, h)| !failed.contains(h));
+        let best_invalid = failed.iter().filter_map(|h| self.index.get(h)).map(|e| e.chainwork).max();
+        self.check_fork_warning(best_invalid);
+    }
+
+    /// Core's large-work invalid chain warning: an invalid chain more than six blocks' work
+    /// ahead of the tip means a consensus split or a corrupted database. Raised once.
+    fn check_fork_warning(&mut self, best_invalid: Option<Work>) {
+        let tip = self.tip();
+        let proof = tip.header.work();
+        let limit = (0..6).fold(tip.chainwork, |w, _| w + proof);
+        if best_invalid.is_some_and(|w| w > limit) && !self.large_work_invalid_warned {
+            self.large_work_invalid_warned = true;
+            self.warnings.push(LARGE_WORK_INVALID_CHAIN.to_string());
+        }
     }
 
     /// Connects the most-work valid chain, reorganising if needed; a block that fails to connect

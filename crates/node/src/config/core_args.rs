@@ -119,7 +119,6 @@ pub const CORE_ONLY: &[(&str, Policy)] = &[
     ("stopafterblockimport", Policy::Ignore),
     ("stopatheight", Policy::Ignore),
     ("test", Policy::Ignore),
-    ("testactivationheight", Policy::Ignore),
     ("vbparams", Policy::Ignore),
     (
         "signetchallenge",

@@ -80,6 +80,8 @@ pub struct NodeSettings {
     pub p2p: Option<crate::p2p::P2pSettings>,
     /// ZMQ notifiers (`-zmqpub*`; empty: off).
     pub zmq: crate::zmq::ZmqSettings,
+    /// Notification commands (`-blocknotify`, ...).
+    pub notify: crate::notify::NotifyCommands,
 }
 
 impl NodeSettings {
@@ -102,6 +104,7 @@ impl NodeSettings {
             progress_interval: Duration::from_secs(2),
             p2p: None,
             zmq: crate::zmq::ZmqSettings::default(),
+            notify: crate::notify::NotifyCommands::default(),
         }
     }
 
@@ -187,6 +190,7 @@ pub struct Node {
     tip_seq: watch::Sender<u64>,
     rpc_active: crate::rpc::active::ActiveCommands,
     zmq: Option<Arc<crate::zmq::ZmqPublisher>>,
+    notifier: Arc<crate::notify::Notifier>,
     _lock: DatadirLock,
 }
 
@@ -308,6 +312,7 @@ impl Node {
         }
 
         let (shutdown_tx, shutdown_rx) = mpsc::unbounded_channel();
+        let notifier = Arc::new(crate::notify::Notifier::new(settings.notify.clone()));
         let node = Arc::new(Node {
             settings,
             chain,
@@ -332,6 +337,7 @@ impl Node {
             tip_seq: watch::channel(0).0,
             rpc_active: Default::default(),
             zmq,
+            notifier,
             _lock: lock_,
         });
         if let Some(rpc) = node.settings.rpc.clone() {
@@ -366,6 +372,7 @@ impl Node {
         let duration_ms = ceil_ms(t0.elapsed());
         tracing::info!(duration_ms, components = ?components, "node startup completed");
         node.bus.publish(EventPayload::NodeStartupCompleted { duration_ms, components });
+        node.notifier.startup();
         node.health_check("startup").await;
         if !node.settings.load_blocks.is_empty() {
             let n = node.clone();
@@ -506,14 +513,15 @@ impl Node {
     /// Validates and connects a block, publishing the resulting chain events.
     pub async fn submit_block(&self, block: Block) -> Result<BlockOutcome, NodeError> {
         let mempool = self.mempool.clone();
-        let (outcome, notes, flushes) = self
+        let (outcome, notes, flushes, warnings) = self
             .run_chain(move |c| {
                 let r = c.process_block(&block);
                 let notes = c.take_notifications();
                 mempool.update_for_chain(c, &notes);
-                (r, notes, c.take_flush_reports())
+                (r, notes, c.take_flush_reports(), c.take_warnings())
             })
             .await?;
+        self.warn(warnings);
         self.publish_chain(notes);
         self.mempool.publish_pending();
         for f in flushes {
@@ -553,14 +561,15 @@ impl Node {
         op: impl FnOnce(&mut ChainManager) -> Result<T, ChainError> + Send + 'static,
     ) -> Result<T, NodeError> {
         let mempool = self.mempool.clone();
-        let (r, notes) = self
+        let (r, notes, warnings) = self
             .run_chain(move |c| {
                 let r = op(c);
                 let notes = c.take_notifications();
                 mempool.update_for_chain(c, &notes);
-                (r, notes)
+                (r, notes, c.take_warnings())
             })
             .await?;
+        self.warn(warnings);
         self.publish_chain(notes);
         self.mempool.publish_pending();
         r.map_err(|e| {
@@ -569,8 +578,24 @@ impl Node {
         })
     }
 
+    /// Logs warnings for the operator and runs `-alertnotify` for each.
+    fn warn(&self, warnings: Vec<String>) {
+        for w in warnings {
+            tracing::warn!("{w}");
+            self.notifier.alert(&w);
+        }
+    }
+
     /// Turns chain notifications into bus events, in order.
     pub fn publish_chain(&self, notes: Vec<ChainNotification>) {
+        let tip_moved = notes.iter().any(|n| !matches!(n, ChainNotification::BlockDisconnected { .. }));
+        if tip_moved {
+            let (hash, time) = {
+                let c = lock(&self.chain);
+                (c.tip().hash, c.tip().header.time)
+            };
+            self.notifier.block_tip(&hash, time, crate::clock::unix_now());
+        }
         for n in notes {
             let payload = match n {
                 ChainNotification::BlockConnected { hash, height, n_tx } => EventPayload::NewBlock {
@@ -704,6 +729,8 @@ impl Node {
             tracing::error!("shutting down because of an error: {detail}");
         }
         tracing::info!(reason = reason.as_str(), "shutdown started");
+        let notifier = self.notifier.clone();
+        let _ = tokio::task::spawn_blocking(move || notifier.shutdown()).await;
         let lc = self.settings.lifecycle.clone();
         let w = self.bus.publish_with_acks(EventPayload::NodeShutdown {
             reason: reason.as_str().to_string(),
