@@ -589,8 +589,8 @@ fn full_rbf_replacement_and_its_rejections() {
     assert_eq!(rm, want_rm);
     assert_eq!(added(&ev), vec![b.compute_txid().to_string()]);
 
-    // Rule 6: a lower feerate than the conflict.
-    let bigger = spend(&[ops[0]], vec![op_true_out(v / 2), op_true_out(v / 2 - 5_000)]);
+    // Rule 6: more fee, but a lower feerate than the conflict.
+    let bigger = spend(&[ops[0]], vec![op_true_out(v / 2), op_true_out(v / 2 - 7_000)]);
     let r = e.reject(&bigger);
     assert_eq!(r.reason, "insufficient fee");
     assert!(

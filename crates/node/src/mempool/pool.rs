@@ -685,21 +685,6 @@ impl Pool {
         direct: &BTreeSet<Txid>,
         incremental: u64,
     ) -> Result<BTreeSet<Txid>, Reject> {
-        // Rule 6: a higher feerate than every direct conflict.
-        for c in direct {
-            if let Some(e) = self.entries.get(c) {
-                if feerate_per_kvb(fee, vsize) <= feerate_per_kvb(e.modified_fee(), e.vsize) {
-                    return Err(Reject::new(
-                        "insufficient fee",
-                        format!(
-                            "rejecting replacement {txid}; new feerate {} <= old feerate {}",
-                            fmt_rate(feerate_per_kvb(fee, vsize)),
-                            fmt_rate(feerate_per_kvb(e.modified_fee(), e.vsize))
-                        ),
-                    ));
-                }
-            }
-        }
         // Rule 5: at most 100 evictions (direct conflicts and their descendants).
         let mut all = BTreeSet::new();
         let mut count = 0usize;
@@ -756,6 +741,22 @@ impl Pool {
                 ),
             ));
         }
+        // Rule 6: a higher feerate than every direct conflict (checked last, as Core 31 checks its
+        // feerate-diagram rule after the fee rules 3 and 4).
+        for c in direct {
+            if let Some(e) = self.entries.get(c) {
+                if feerate_per_kvb(fee, vsize) <= feerate_per_kvb(e.modified_fee(), e.vsize) {
+                    return Err(Reject::new(
+                        "insufficient fee",
+                        format!(
+                            "rejecting replacement {txid}; new feerate {} <= old feerate {}",
+                            fmt_rate(feerate_per_kvb(fee, vsize)),
+                            fmt_rate(feerate_per_kvb(e.modified_fee(), e.vsize))
+                        ),
+                    ));
+                }
+            }
+        }
         Ok(all)
     }
 
@@ -777,14 +778,17 @@ impl Pool {
     }
 }
 
-/// A satoshi amount in Core's FormatMoney style ("0.00001000").
+/// A satoshi amount in Core's FormatMoney style ("0.00001", "0.00").
 pub fn fmt_btc(sat: u64) -> String {
-    format!("{}.{:08}", sat / 100_000_000, sat % 100_000_000)
+    // Core's FormatMoney: trailing zeros trimmed, at least two decimals ("0.00", "0.00000011").
+    let full = format!("{}.{:08}", sat / 100_000_000, sat % 100_000_000);
+    let keep = full.trim_end_matches('0').len().max(full.len() - 6);
+    full[..keep].to_string()
 }
 
 /// A sat/kvB feerate in Core's CFeeRate::ToString style ("0.00001000 BTC/kvB").
 pub fn fmt_rate(per_kvb: u64) -> String {
-    format!("{} BTC/kvB", fmt_btc(per_kvb))
+    format!("{}.{:08} BTC/kvB", per_kvb / 100_000_000, per_kvb % 100_000_000)
 }
 
 #[cfg(test)]
