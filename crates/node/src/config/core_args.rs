@@ -118,7 +118,6 @@ pub const CORE_ONLY: &[(&str, Policy)] = &[
     ("limitdescendantcount", Policy::Ignore),
     ("limitdescendantsize", Policy::Ignore),
     ("maxsigcachesize", Policy::Ignore),
-    ("maxtipage", Policy::Ignore),
     ("printpriority", Policy::Ignore),
     ("stopafterblockimport", Policy::Ignore),
     ("stopatheight", Policy::Ignore),

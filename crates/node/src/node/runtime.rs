@@ -187,6 +187,7 @@ pub struct Node {
     tip_seq: watch::Sender<u64>,
     rpc_active: crate::rpc::active::ActiveCommands,
     zmq: Option<Arc<crate::zmq::ZmqPublisher>>,
+    pub(crate) ibd_latch: super::ibd::IbdLatch,
     _lock: DatadirLock,
 }
 
@@ -332,6 +333,7 @@ impl Node {
             tip_seq: watch::channel(0).0,
             rpc_active: Default::default(),
             zmq,
+            ibd_latch: Default::default(),
             _lock: lock_,
         });
         if let Some(rpc) = node.settings.rpc.clone() {

@@ -623,21 +623,23 @@ impl Manager {
     /// Core's Misbehaving: the peer broke a protocol or consensus rule; it is disconnected and
     /// discouraged (Core dropped misbehaviour scores in v27: any misbehaviour counts), unless
     /// it is a manual connection.
-    fn misbehaving(&mut self, id: PeerId, reason: &str) {
-        let Some(p) = self.peers.get(&id) else { return };
+    /// Returns whether the peer was disconnected (false for a peer that is kept).
+    fn misbehaving(&mut self, id: PeerId, reason: &str) -> bool {
+        let Some(p) = self.peers.get(&id) else { return false };
         if p.handle.shared.is_closing() {
-            return;
+            return true;
         }
         p.handle.shared.misbehavior.store(100, std::sync::atomic::Ordering::Relaxed);
         tracing::info!(target: "blvm::net", peer = id, addr = %p.addr(), "Misbehaving: peer={id}: {reason}");
         // As Core: the operator chose a manual peer, so it is kept (and warned about).
         if p.conn_type == ConnType::Manual {
             tracing::warn!(target: "blvm::net", "Warning: not punishing manually connected peer {id}!");
-            return;
+            return false;
         }
         let addr = p.addr();
         p.handle.shared.disconnect(&format!("misbehaving: {reason}"));
         self.discourage(id, addr);
+        true
     }
 
     fn disconnect(&self, id: PeerId, reason: &str) {
@@ -870,16 +872,22 @@ impl Manager {
             HeadersOutcome::Unconnecting => {
                 p.sync.unconnecting += 1;
                 let n = p.sync.unconnecting;
-                if n > sync::MAX_UNCONNECTING_HEADERS {
-                    self.misbehaving(id, &format!("{n} headers messages that do not connect to our chain"));
-                } else {
+                // A peer that is not punished (a manual connection) still gets its gap filled,
+                // as Core does for every peer.
+                if n <= sync::MAX_UNCONNECTING_HEADERS
+                    || !self.misbehaving(id, &format!("{n} headers messages that do not connect to our chain"))
+                {
                     tracing::debug!(target: "blvm::net", peer = id, n, "headers do not connect; asking for the missing ones");
-                    p.sync.headers_asked = Some(Instant::now());
+                    if let Some(p) = self.peers.get_mut(&id) {
+                        p.sync.headers_asked = Some(Instant::now());
+                    }
                     let loc = self.sync.locator_before_best();
                     self.send(id, NetworkMessage::GetHeaders(GetHeadersMessage::new(loc, BlockHash::all_zeros())));
                 }
             }
-            HeadersOutcome::Invalid(r) => self.misbehaving(id, &r),
+            HeadersOutcome::Invalid(r) => {
+                self.misbehaving(id, &r);
+            }
             HeadersOutcome::TimeTooNew(r) => {
                 tracing::info!(target: "blvm::net", peer = id, "disconnecting: {r}");
                 self.disconnect(id, &r);
@@ -1309,6 +1317,14 @@ impl Manager {
                 self.manual_retry.remove(&addr);
                 self.maintain_outbound();
                 let _ = reply.send(Ok(()));
+            }
+            Command::AddConnection { addr, conn_type, reply } => {
+                let open = self.peers.values().filter(|p| p.conn_type == conn_type).count() + self.dialing.len();
+                let started = open < conn_type.addconnection_limit();
+                if started {
+                    self.dial(addr, conn_type);
+                }
+                let _ = reply.send(started);
             }
             Command::RemoveNode { addr, reply } => {
                 let mut added = self.net.added_nodes();

@@ -66,6 +66,29 @@ impl ConnType {
         }
     }
 
+    /// Parses Core's name (as `addconnection` takes it).
+    pub fn from_name(name: &str) -> Option<ConnType> {
+        [
+            ConnType::Inbound,
+            ConnType::OutboundFullRelay,
+            ConnType::BlockRelayOnly,
+            ConnType::Manual,
+            ConnType::Feeler,
+            ConnType::AddrFetch,
+        ]
+        .into_iter()
+        .find(|t| t.as_str() == name)
+    }
+
+    /// Most connections of this type that `addconnection` keeps open (Core's per-type limits).
+    pub fn addconnection_limit(self) -> usize {
+        match self {
+            ConnType::OutboundFullRelay => 8,
+            ConnType::BlockRelayOnly => 2,
+            _ => 1,
+        }
+    }
+
     /// Whether transactions and addresses are relayed on this connection.
     pub fn relays_txs(self) -> bool {
         !matches!(self, ConnType::BlockRelayOnly | ConnType::Feeler | ConnType::AddrFetch)
@@ -570,6 +593,23 @@ impl Reader {
         self.out.send(NetworkMessage::Version(v)).await
     }
 
+    /// Core's GetDesirableServiceFlags: NODE_NETWORK | NODE_WITNESS, or for a peer offering
+    /// NODE_NETWORK_LIMITED, NODE_NETWORK_LIMITED | NODE_WITNESS while our tip is less than a
+    /// day old (a pruned peer can then serve us).
+    async fn desirable_services(&self, offered: u64) -> Result<u64, Exit> {
+        if offered & ServiceFlags::NETWORK_LIMITED.to_u64() == 0 {
+            return Ok(ServiceFlags::NETWORK.to_u64() | ServiceFlags::WITNESS.to_u64());
+        }
+        let tip_time = self.chain(|c| i64::from(c.tip().header.time)).await?;
+        let recent = tip_time > crate::clock::unix_now() - 24 * 3600;
+        let base = if recent {
+            ServiceFlags::NETWORK_LIMITED
+        } else {
+            ServiceFlags::NETWORK
+        };
+        Ok(base.to_u64() | ServiceFlags::WITNESS.to_u64())
+    }
+
     fn rate_limit(&mut self) -> Result<(), Exit> {
         let now = Instant::now();
         self.tokens = (self.tokens + now.duration_since(self.last_refill).as_secs_f64() * MSG_RATE).min(MSG_BURST);
@@ -614,7 +654,10 @@ impl Reader {
                     }
                     Ok(())
                 }
-                NetworkMessage::Version(_) => Err(Exit::disconnect("duplicate version message")),
+                NetworkMessage::Version(_) => {
+                    tracing::debug!(target: "blvm::net", "redundant version message from peer={}", self.shared().id);
+                    Ok(())
+                }
                 other => {
                     tracing::debug!(target: "blvm::net", peer = self.shared().id, cmd = %other.command(), "ignoring message before verack");
                     Ok(())
@@ -633,16 +676,17 @@ impl Reader {
             return Err(Exit::disconnect("connected to self"));
         }
         let services = v.services.to_u64();
-        let desirable = ServiceFlags::NETWORK.to_u64() | ServiceFlags::WITNESS.to_u64();
-        let needs_services = matches!(shared.conn_type, ConnType::OutboundFullRelay | ConnType::BlockRelayOnly);
-        if needs_services
-            && services & desirable != desirable
-            && services & (ServiceFlags::NETWORK_LIMITED.to_u64() | ServiceFlags::WITNESS.to_u64())
-                != (ServiceFlags::NETWORK_LIMITED.to_u64() | ServiceFlags::WITNESS.to_u64())
-        {
-            return Err(Exit::disconnect(format!(
-                "peer does not offer the services we need (services {services:#x})"
-            )));
+        let needs_services = matches!(
+            shared.conn_type,
+            ConnType::OutboundFullRelay | ConnType::BlockRelayOnly | ConnType::AddrFetch
+        );
+        if needs_services {
+            let desirable = self.desirable_services(services).await?;
+            if services & desirable != desirable {
+                let why = format!("does not offer the expected services ({services:08x} offered, {desirable:08x} expected)");
+                tracing::debug!(target: "blvm::net", "peer={} {why}; disconnecting", shared.id);
+                return Err(Exit::disconnect(format!("peer {why}")));
+            }
         }
         if v.user_agent.len() > 256 {
             return Err(Exit::ban("user agent longer than 256 bytes"));
@@ -713,8 +757,14 @@ impl Reader {
                 }
                 Ok(())
             }
-            NetworkMessage::Version(_) => Err(Exit::disconnect("duplicate version message")),
-            NetworkMessage::Verack => Ok(()),
+            NetworkMessage::Version(_) => {
+                tracing::debug!(target: "blvm::net", "redundant version message from peer={}", shared.id);
+                Ok(())
+            }
+            NetworkMessage::Verack => {
+                tracing::debug!(target: "blvm::net", "ignoring redundant verack message from peer={}", shared.id);
+                Ok(())
+            }
             NetworkMessage::WtxidRelay | NetworkMessage::SendAddrV2 => Err(Exit::disconnect(format!("{} after verack", msg.command()))),
             NetworkMessage::GetHeaders(g) => {
                 if g.locator_hashes.len() > MAX_LOCATOR_SZ {
