@@ -745,6 +745,9 @@ impl Manager {
     /// low-work chain"); anything else is validated and stored.
     fn on_headers(&mut self, id: PeerId, headers: Vec<Header>) {
         let full = headers.len() == codec::MAX_HEADERS_RESULTS;
+        if !self.headers_well_formed(id, &headers) {
+            return;
+        }
         if self.peers.get(&id).is_some_and(|p| p.presync.is_some()) {
             self.on_presync_headers(id, headers, full);
             return;
@@ -774,20 +777,28 @@ impl Manager {
 
     /// Feeds a `headers` message to the peer's pre-sync (after Core's continuity and
     /// proof-of-work checks), stores what it releases and asks for what it needs next.
-    fn on_presync_headers(&mut self, id: PeerId, headers: Vec<Header>, full: bool) {
-        let Some(node) = self.node() else { return };
-        if headers.windows(2).any(|w| w[1].prev_blockhash != w[0].block_hash()) {
-            self.misbehaving(id, "non-continuous headers sequence");
-            return;
-        }
+    /// Core's first checks of a `headers` message, before anything else: each header's proof
+    /// of work meets its own target, and each follows the previous one. A peer failing them
+    /// misbehaves.
+    fn headers_well_formed(&mut self, id: PeerId, headers: &[Header]) -> bool {
+        let Some(node) = self.node() else { return false };
         let params = node.settings().params.clone();
         if let Some(h) = headers
             .iter()
             .find(|h| crate::validation::block_check::check_proof_of_work(h, &params).is_err())
         {
             self.misbehaving(id, &format!("header {} with invalid proof of work", h.block_hash()));
-            return;
+            return false;
         }
+        if headers.windows(2).any(|w| w[1].prev_blockhash != w[0].block_hash()) {
+            self.misbehaving(id, "non-continuous headers sequence");
+            return false;
+        }
+        true
+    }
+
+    fn on_presync_headers(&mut self, id: PeerId, headers: Vec<Header>, full: bool) {
+        let Some(node) = self.node() else { return };
         let Some(p) = self.peers.get_mut(&id) else { return };
         let Some(state) = p.presync.as_mut() else { return };
         let step = state.process(&headers, full);
@@ -1112,8 +1123,14 @@ impl Manager {
         p.addr_tokens -= allowed as f64;
         let source = p.addr().ip();
         let kind = p.conn_type;
+        for (a, _, _) in &addrs[..allowed] {
+            tracing::debug!(target: "blvm::net", "address {a} from peer={id}");
+        }
         let n = self.addrman.add(&addrs[..allowed], source, ban::now());
         tracing::debug!(target: "blvm::net", peer = id, received = addrs.len(), processed = allowed, added = n, "addresses received");
+        if n > 0 {
+            tracing::debug!(target: "blvm::net", "Added {n} addresses (of {allowed}) from {source}");
+        }
         if kind == ConnType::AddrFetch {
             self.disconnect(id, "addr fetch completed");
         }

@@ -8,8 +8,10 @@
 //! in docs/p2p.md.
 
 pub mod addrman;
+pub mod addrv2_check;
 pub mod ban;
 pub mod codec;
+pub mod counting;
 pub mod discourage;
 pub mod headers_presync;
 pub mod manager;

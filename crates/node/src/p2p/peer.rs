@@ -673,7 +673,7 @@ impl Reader {
             return Err(Exit::disconnect(format!("obsolete protocol version {}", v.version)));
         }
         if shared.inbound && self.env.local_nonces.lock().unwrap_or_else(|p| p.into_inner()).contains(&v.nonce) {
-            return Err(Exit::disconnect("connected to self"));
+            return Err(Exit::disconnect(format!("connected to self at {}, disconnecting", shared.addr)));
         }
         let services = v.services.to_u64();
         let needs_services = matches!(
@@ -799,7 +799,7 @@ impl Reader {
             }
             NetworkMessage::GetData(items) => {
                 if items.len() > MAX_INV_SIZE {
-                    return Err(Exit::ban(format!("getdata with {} entries (limit {MAX_INV_SIZE})", items.len())));
+                    return Err(Exit::ban(format!("getdata message size = {}", items.len())));
                 }
                 let mut rest = Vec::new();
                 let mut missing = Vec::new();
@@ -829,25 +829,16 @@ impl Reader {
                 }
                 Ok(())
             }
-            NetworkMessage::Inv(ref v) | NetworkMessage::NotFound(ref v) if v.len() > MAX_INV_SIZE => Err(Exit::ban(format!(
-                "{} with {} entries (limit {MAX_INV_SIZE})",
-                msg.command(),
-                v.len()
-            ))),
-            NetworkMessage::Headers(ref h) if h.len() > MAX_HEADERS_RESULTS => Err(Exit::ban(format!(
-                "headers message with {} headers (limit {MAX_HEADERS_RESULTS})",
-                h.len()
-            ))),
-            NetworkMessage::Addr(ref a) if a.len() > codec::MAX_ADDR_TO_SEND => Err(Exit::ban(format!(
-                "addr message with {} entries (limit {})",
-                a.len(),
-                codec::MAX_ADDR_TO_SEND
-            ))),
-            NetworkMessage::AddrV2(ref a) if a.len() > codec::MAX_ADDR_TO_SEND => Err(Exit::ban(format!(
-                "addrv2 message with {} entries (limit {})",
-                a.len(),
-                codec::MAX_ADDR_TO_SEND
-            ))),
+            NetworkMessage::Inv(ref v) | NetworkMessage::NotFound(ref v) if v.len() > MAX_INV_SIZE => {
+                Err(Exit::ban(format!("{} message size = {}", msg.command(), v.len())))
+            }
+            NetworkMessage::Headers(ref h) if h.len() > MAX_HEADERS_RESULTS => {
+                Err(Exit::ban(format!("headers message size = {}", h.len())))
+            }
+            NetworkMessage::Addr(ref a) if a.len() > codec::MAX_ADDR_TO_SEND => Err(Exit::ban(format!("addr message size = {}", a.len()))),
+            NetworkMessage::AddrV2(ref a) if a.len() > codec::MAX_ADDR_TO_SEND => {
+                Err(Exit::ban(format!("addrv2 message size = {}", a.len())))
+            }
             NetworkMessage::Block(_) => {
                 shared
                     .last_block_rx_ms
@@ -987,9 +978,10 @@ pub fn locator(c: &ChainManager, hash: &BlockHash) -> Vec<BlockHash> {
     out
 }
 
-async fn read_loop(mut rd: OwnedReadHalf, out: Outbox, env: Arc<PeerEnv>) -> Exit {
+async fn read_loop(rd: OwnedReadHalf, out: Outbox, env: Arc<PeerEnv>) -> Exit {
     let s = env.settings.clone();
     let shared = out.shared.clone();
+    let mut rd = super::counting::CountingReader::new(rd, shared.clone(), env.totals.clone());
     let budget = Arc::new(Semaphore::new(s.recv_budget.max(codec::MAX_PROTOCOL_MESSAGE_LENGTH + HEADER_LEN)));
     let our_nonce = rand::random::<u64>();
     if !shared.inbound {
@@ -1035,11 +1027,30 @@ async fn read_loop(mut rd: OwnedReadHalf, out: Outbox, env: Arc<PeerEnv>) -> Exi
             shared.waiting_budget.store(false, Ordering::Relaxed);
             let permit = permit.map_err(|_| Exit::quiet("closing"))?;
             let frame = codec::read_payload(&mut rd, &header, s.peer_timeout).await.map_err(frame_exit)?;
-            shared.bytes_recv.fetch_add(size as u64, Ordering::Relaxed);
-            shared.recv_per_msg.add(&header.command, size as u64);
-            env.totals.recv.fetch_add(size as u64, Ordering::Relaxed);
             shared.last_recv.store(unix_now(), Ordering::Relaxed);
-            let msg = codec::decode(&frame, &header).map_err(frame_exit)?;
+            // As Core: a wrong checksum or message type drops the message (counted as
+            // "*other*"), a payload that does not parse is logged and skipped; the byte budget
+            // and the message rate limit still apply to both.
+            if let Some(why) = codec::rejection(&frame, &header) {
+                shared.recv_per_msg.add("", size as u64);
+                tracing::debug!(target: "blvm::net", "{why}, peer={}", shared.id);
+                r.rate_limit()?;
+                continue;
+            }
+            shared.recv_per_msg.add(&header.command, size as u64);
+            tracing::debug!(target: "blvm::net", "received: {} ({} bytes) peer={}", header.command, header.len, shared.id);
+            let msg = match codec::decode(&frame, &header) {
+                Ok(m) => m,
+                Err(e) => {
+                    let what = match e {
+                        FrameError::Decode { error, .. } => error,
+                        other => other.to_string(),
+                    };
+                    tracing::debug!(target: "blvm::net", "ProcessMessages({}, {} bytes): Exception '{what}' caught, peer={}", header.command, header.len, shared.id);
+                    r.rate_limit()?;
+                    continue;
+                }
+            };
             drop(frame);
             if r.phase != Phase::Ready && Instant::now() > handshake_deadline {
                 return Err(Exit::disconnect(format!(
