@@ -787,7 +787,7 @@ impl Manager {
             .iter()
             .find(|h| crate::validation::block_check::check_proof_of_work(h, &params).is_err())
         {
-            self.misbehaving(id, &format!("header {} with invalid proof of work", h.block_hash()));
+            self.misbehaving(id, &format!("header with invalid proof of work ({})", h.block_hash()));
             return false;
         }
         if headers.windows(2).any(|w| w[1].prev_blockhash != w[0].block_hash()) {
