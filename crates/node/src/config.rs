@@ -16,6 +16,9 @@ pub enum ConfigError {
     /// The option is not one we know.
     #[error("Error parsing command line arguments: Invalid parameter -{0} (unknown option -{0}, see -help)")]
     Unknown(String),
+    /// `-peertimeout` is not positive (Core's wording).
+    #[error("peertimeout must be a positive integer.")]
+    PeerTimeout,
     /// `-minimumchainwork` is not hex (Core's wording).
     #[error("Invalid minimum work specified ({0}), must be up to 64 hex digits")]
     InvalidMinimumWork(String),
@@ -667,6 +670,7 @@ pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<(NodeConfig
                 })?;
                 cfg.numbers.insert(name.clone(), u64::from(n));
             }
+            "peertimeout" if v.parse::<i64>().is_ok_and(|n| n <= 0) => return Err(ConfigError::PeerTimeout),
             "maxconnections" | "bantime" | "peertimeout" | "maxtipage" => {
                 let (lo, hi, expected) = match name.as_str() {
                     "maxconnections" => (0, 100_000, "an integer in 0..=100000"),

@@ -301,10 +301,12 @@ impl Manager {
     // ---- connections -------------------------------------------------------------------
 
     fn register(&mut self, sock: TcpStream, addr: SocketAddr, conn_type: ConnType, target: Option<String>) -> PeerId {
-        self.next_id += 1;
+        // As Core, peer ids count from 0.
         let id = self.next_id;
+        self.next_id += 1;
         let handle = peer::spawn(sock, id, addr, conn_type, self.env.clone());
         self.net.register_peer(handle.shared.clone());
+        tracing::debug!(target: "blvm::net", "Added connection peer={id}");
         tracing::debug!(target: "blvm::net", peer = id, %addr, kind = conn_type.as_str(), "connection established");
         self.peers.insert(
             id,

@@ -574,10 +574,8 @@ impl Reader {
         let shared = self.shared().clone();
         let height = self.env.node.upgrade().map(|n| n.net().height() as i32).unwrap_or(0);
         let receiver = Address::new(&shared.addr, ServiceFlags::NONE);
-        let sender = Address::new(
-            &shared.local_addr.unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0))),
-            local_services(),
-        );
+        // As Core: our own address is not disclosed (0.0.0.0:0).
+        let sender = Address::new(&SocketAddr::from(([0, 0, 0, 0], 0)), local_services());
         let mut v = VersionMessage::new(
             local_services(),
             unix_now(),
@@ -638,7 +636,11 @@ impl Reader {
         match self.phase {
             Phase::AwaitVersion => match msg {
                 NetworkMessage::Version(v) => self.on_version(v).await,
-                other => Err(Exit::ban(format!("{} message before version handshake", other.command()))),
+                // As Core: ignored; the handshake deadline still ends the connection.
+                other => {
+                    tracing::debug!(target: "blvm::net", "non-version message before version handshake. Message \"{}\" from peer={}", other.command(), self.shared().id);
+                    Ok(())
+                }
             },
             Phase::AwaitVerack => match msg {
                 NetworkMessage::Verack => self.on_verack().await,
@@ -659,7 +661,7 @@ impl Reader {
                     Ok(())
                 }
                 other => {
-                    tracing::debug!(target: "blvm::net", peer = self.shared().id, cmd = %other.command(), "ignoring message before verack");
+                    tracing::debug!(target: "blvm::net", "Unsupported message \"{}\" prior to verack from peer={}", other.command(), self.shared().id);
                     Ok(())
                 }
             },
@@ -670,7 +672,10 @@ impl Reader {
     async fn on_version(&mut self, v: VersionMessage) -> Result<(), Exit> {
         let shared = self.shared().clone();
         if v.version < MIN_PEER_PROTO_VERSION {
-            return Err(Exit::disconnect(format!("obsolete protocol version {}", v.version)));
+            return Err(Exit::disconnect(format!(
+                "using obsolete version {}, disconnecting peer={}",
+                v.version, shared.id
+            )));
         }
         if shared.inbound && self.env.local_nonces.lock().unwrap_or_else(|p| p.into_inner()).contains(&v.nonce) {
             return Err(Exit::disconnect(format!("connected to self at {}, disconnecting", shared.addr)));
@@ -709,7 +714,10 @@ impl Reader {
         if info.version >= WTXID_RELAY_VERSION {
             self.out.send(NetworkMessage::WtxidRelay).await?;
         }
-        self.out.send(NetworkMessage::SendAddrV2).await?;
+        // BIP155: signalled, as BIP339, only to peers from version 70016 on (as Core).
+        if info.version >= WTXID_RELAY_VERSION {
+            self.out.send(NetworkMessage::SendAddrV2).await?;
+        }
         self.out.send(NetworkMessage::Verack).await?;
         self.info = Some(info);
         self.phase = Phase::AwaitVerack;
@@ -1001,24 +1009,20 @@ async fn read_loop(rd: OwnedReadHalf, out: Outbox, env: Arc<PeerEnv>) -> Exit {
         if !shared.inbound {
             r.send_version().await?;
         }
-        let handshake_deadline = Instant::now() + s.peer_timeout;
+        let handshake = super::handshake_timer::HandshakeTimer::start(s.peer_timeout);
         loop {
             let idle = if r.phase == Phase::Ready {
                 s.inactivity_timeout
             } else {
-                handshake_deadline.saturating_duration_since(Instant::now())
+                super::handshake_timer::POLL
             };
             let header = match codec::read_header(&mut rd, env.magic, idle, s.peer_timeout).await {
                 Ok(Some(h)) => h,
                 Ok(None) if r.phase == Phase::Ready => {
                     return Err(Exit::disconnect(format!("no message for {}s (inactivity)", idle.as_secs())))
                 }
-                Ok(None) => {
-                    return Err(Exit::disconnect(format!(
-                        "handshake not completed within {}s",
-                        s.peer_timeout.as_secs()
-                    )))
-                }
+                Ok(None) if handshake.expired() => return Err(Exit::disconnect(handshake.message(&shared))),
+                Ok(None) => continue,
                 Err(e) => return Err(frame_exit(e)),
             };
             let size = HEADER_LEN + header.len;
@@ -1052,11 +1056,8 @@ async fn read_loop(rd: OwnedReadHalf, out: Outbox, env: Arc<PeerEnv>) -> Exit {
                 }
             };
             drop(frame);
-            if r.phase != Phase::Ready && Instant::now() > handshake_deadline {
-                return Err(Exit::disconnect(format!(
-                    "handshake not completed within {}s",
-                    s.peer_timeout.as_secs()
-                )));
+            if r.phase != Phase::Ready && handshake.expired() {
+                return Err(Exit::disconnect(handshake.message(&shared)));
             }
             r.handle(msg, permit).await?;
         }
