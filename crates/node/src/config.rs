@@ -133,6 +133,7 @@ pub const OPTIONS: &[(&str, OptKind, &str, &str)] = &[
     ("dnsseed", OptKind::Bool, "1 (0 on regtest or with -connect)", "Query DNS seeds for addresses when the address manager has few"),
     ("minimumchainwork", OptKind::Str, "the network's (0 on regtest)", "Minimum cumulative work (hex) a header chain needs before its headers are stored; chains with less are pre-synced in bounded memory first, as in Core"),
     ("bantime", OptKind::Int, "86400", "Default duration in seconds of a setban ban (misbehaving peers are discouraged in memory instead, as in Core)"),
+    ("whitelist", OptKind::Str, "", "[permissions@]IP or subnet: inbound peers from there get these permissions (only noban has an effect: such a peer is never discouraged and its headers skip the low-work check); repeatable"),
     ("peertimeout", OptKind::Int, "60", "Seconds a peer gets to complete the handshake, and to finish sending a started message"),
     ("maxtipage", OptKind::Int, "86400", "Seconds a tip may be old before the node counts as in initial block download"),
     ("loadblock", OptKind::Str, "", "Import blocks from this file (hex lines or blk-framed) after startup; repeatable"),
@@ -244,6 +245,8 @@ pub struct NodeConfig {
     pub connect: Vec<String>,
     /// `-addnode` entries.
     pub addnode: Vec<String>,
+    /// `-whitelist` entries as given (`[permissions@]subnet`).
+    pub whitelist: Vec<String>,
     /// `-seednode` entries.
     pub seednode: Vec<String>,
     /// `-bind` entries (IP or IP:port).
@@ -366,6 +369,7 @@ pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<(NodeConfig
         metrics_bind: None,
         connect: Vec::new(),
         addnode: Vec::new(),
+        whitelist: Vec::new(),
         seednode: Vec::new(),
         bind: Vec::new(),
         listen: None,
@@ -632,6 +636,16 @@ pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<(NodeConfig
             "dnsseed" => cfg.dnsseed = Some(flag()?),
             "minimumchainwork" => {
                 cfg.minimum_chain_work = Some(crate::params::parse_work(&v).ok_or_else(|| ConfigError::InvalidMinimumWork(v.clone()))?)
+            }
+            "whitelist" => {
+                if crate::p2p::whitelist::parse(&v).is_none() {
+                    return Err(ConfigError::BadValue {
+                        key: name,
+                        value: v,
+                        expected: "[permissions@]IP or subnet",
+                    });
+                }
+                cfg.whitelist.push(v.clone());
             }
             "connect" | "addnode" | "seednode" => {
                 let disable_outbound = v == "0" && name == "connect";

@@ -246,7 +246,7 @@ fn hostile_peers_are_dropped_or_discouraged_and_honest_peers_still_served() {
     let mut bad = mining::build_block(&parent, 9, vec![], Amount::ZERO, mining::op_true());
     bad.header.bits = bitcoin::CompactTarget::from_consensus(0x1d00_ffff);
     p.send(NetworkMessage::Headers(vec![bad.header])).unwrap();
-    ctx.assert_dropped(&mut p, "127.0.0.9", "invalid header");
+    ctx.assert_dropped(&mut p, "127.0.0.9", "header with invalid proof of work");
     ctx.assert_discouraged("127.0.0.9");
 
     // 9. A well-formed, well-mined block that breaks a consensus rule (coinbase claims 1 BTC

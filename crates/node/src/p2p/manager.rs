@@ -638,10 +638,21 @@ impl Manager {
             tracing::warn!(target: "blvm::net", "Warning: not punishing manually connected peer {id}!");
             return false;
         }
+        if self.is_noban(id) {
+            tracing::warn!(target: "blvm::net", "Warning: not punishing noban peer {id}!");
+            return false;
+        }
         let addr = p.addr();
         p.handle.shared.disconnect(&format!("misbehaving: {reason}"));
         self.discourage(id, addr);
         true
+    }
+
+    /// Whether the peer has the noban permission (an inbound peer from a `-whitelist` subnet).
+    fn is_noban(&self, id: PeerId) -> bool {
+        self.peers
+            .get(&id)
+            .is_some_and(|p| p.conn_type == ConnType::Inbound && self.s.noban.iter().any(|n| n.contains(p.addr().ip())))
     }
 
     fn disconnect(&self, id: PeerId, reason: &str) {
@@ -755,7 +766,10 @@ impl Manager {
             return;
         }
         let Some(node) = self.node() else { return };
-        let verdict = {
+        // As Core: a noban peer is trusted with its headers (no anti-DoS work check).
+        let verdict = if self.is_noban(id) {
+            LowWork::Enough
+        } else {
             let c = node.chain_ref().lock().unwrap_or_else(|p| p.into_inner());
             low_work_verdict(&c, &headers, self.s.minimum_chain_work)
         };
@@ -845,7 +859,11 @@ impl Manager {
             let mut peer_best = None;
             let mut locator = None;
             if let HeadersOutcome::Accepted { last, height } = &outcome {
+                let before = self.sync.best_header().0;
                 self.sync.on_new_header(&c, last);
+                if self.sync.best_header().0 != before && node.is_initial_block_download(&c) {
+                    log_header_sync(&c, last, *height);
+                }
                 let current = self.peers.get(&id).and_then(|p| p.sync.best);
                 let better = match current.and_then(|(h, _)| c.entry(&h)) {
                     Some(cur) => c.entry(last).is_some_and(|n| n.chainwork > cur.chainwork),
@@ -1771,4 +1789,13 @@ pub fn unrequested_block_verdict(c: &ChainManager, block: &Block) -> Option<&'st
 /// Core's `getheaders` locator for the active tip (used by tests and tools).
 pub fn tip_locator(c: &ChainManager) -> Vec<BlockHash> {
     peer::locator(c, &c.tip().hash)
+}
+
+/// Core's "Synchronizing blockheaders" progress line (new best header during IBD), with the
+/// share of the chain the header's age suggests is still missing.
+fn log_header_sync(c: &ChainManager, last: &BlockHash, height: u32) {
+    let time = c.entry(last).map(|e| i64::from(e.header.time)).unwrap_or(0);
+    let left = ((crate::clock::unix_now() - time) / 600).max(0) as f64;
+    let progress = 100.0 * f64::from(height) / (f64::from(height) + left).max(1.0);
+    tracing::info!(target: "blvm::net", "Synchronizing blockheaders, height: {height} (~{progress:.2}%)");
 }

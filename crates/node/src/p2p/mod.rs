@@ -22,6 +22,7 @@ pub mod peer;
 pub mod relay;
 pub mod seeds;
 pub mod sync;
+pub mod whitelist;
 
 use crate::modules::api::PeerView;
 use ban::BanList;
@@ -111,6 +112,8 @@ pub struct P2pSettings {
     pub feeler_interval: Duration,
     /// Header chains with less work (and not near our tip) are pre-synced before being stored.
     pub minimum_chain_work: bitcoin::Work,
+    /// Inbound peers from these subnets have the noban permission (`-whitelist`).
+    pub noban: Vec<ban::Subnet>,
     /// A tip older than this keeps the node in initial block download (`-maxtipage`).
     pub max_tip_age: Duration,
 }
@@ -142,6 +145,7 @@ impl P2pSettings {
             feeler_interval: Duration::from_secs(120),
             minimum_chain_work: bitcoin::Work::from_be_bytes([0; 32]),
             max_tip_age: Duration::from_secs(24 * 3600),
+            noban: Vec::new(),
         }
     }
 }
@@ -187,6 +191,13 @@ pub fn settings_from_config(cfg: &crate::config::NodeConfig) -> Option<P2pSettin
     s.ban_time = Duration::from_secs(cfg.number("bantime"));
     s.peer_timeout = Duration::from_secs(cfg.number("peertimeout"));
     s.max_tip_age = Duration::from_secs(cfg.number("maxtipage"));
+    s.noban = cfg
+        .whitelist
+        .iter()
+        .filter_map(|w| whitelist::parse(w))
+        .filter(|(perms, _)| perms.noban)
+        .map(|(_, net)| net)
+        .collect();
     Some(s)
 }
 
