@@ -52,5 +52,6 @@ mod tests {
         assert!(!parse("addr@127.0.0.1").unwrap().0.noban);
         assert!(parse("127.0.0.0/8").unwrap().0.noban);
         assert!(parse("bogus@127.0.0.1").is_none());
+        assert!(parse("noban,in,out@127.0.0.1").unwrap().0.noban);
     }
 }
