@@ -14,6 +14,8 @@ const KNOWN: &[&str] = &[
     "addr",
     "all",
     "implicit",
+    "in",
+    "out",
 ];
 
 /// The permissions of one `-whitelist` entry that blvm acts on.
