@@ -17,6 +17,12 @@ pub enum ConfigError {
     /// The option is not one we know.
     #[error("Error parsing command line arguments: Invalid parameter -{0} (unknown option -{0}, see -help)")]
     Unknown(String),
+    /// `-peertimeout` is not positive (Core's wording).
+    #[error("peertimeout must be a positive integer.")]
+    PeerTimeout,
+    /// `-minimumchainwork` is not hex (Core's wording).
+    #[error("Invalid minimum work specified ({0}), must be up to 64 hex digits")]
+    InvalidMinimumWork(String),
     /// The value does not parse or is out of range.
     #[error("invalid value '{value}' for -{key}: expected {expected}")]
     BadValue {
@@ -144,7 +150,9 @@ pub const OPTIONS: &[(&str, OptKind, &str, &str)] = &[
     ("dnsseed", OptKind::Bool, "1 (0 on regtest or with -connect)", "Query DNS seeds for addresses when the address manager has few"),
     ("minimumchainwork", OptKind::Str, "the network's (0 on regtest)", "Minimum cumulative work (hex) a header chain needs before its headers are stored; chains with less are pre-synced in bounded memory first, as in Core"),
     ("bantime", OptKind::Int, "86400", "Default duration in seconds of a setban ban (misbehaving peers are discouraged in memory instead, as in Core)"),
+    ("whitelist", OptKind::Str, "", "[permissions@]IP or subnet: inbound peers from there get these permissions (only noban has an effect: such a peer is never discouraged and its headers skip the low-work check); repeatable"),
     ("peertimeout", OptKind::Int, "60", "Seconds a peer gets to complete the handshake, and to finish sending a started message"),
+    ("maxtipage", OptKind::Int, "86400", "Seconds a tip may be old before the node counts as in initial block download"),
     ("loadblock", OptKind::Str, "", "Import blocks from this file (hex lines or blk-framed) after startup; repeatable"),
     ("progressinterval", OptKind::Int, "2000", "Milliseconds between progress lines of import and -loadblock, and of block download when given (which otherwise logs every 5 s); 1..=3600000"),
     ("txindex", OptKind::Bool, "0", "Maintain an index of every transaction in the chain (getrawtransaction by txid); not with -prune"),
@@ -254,6 +262,8 @@ pub struct NodeConfig {
     pub connect: Vec<String>,
     /// `-addnode` entries.
     pub addnode: Vec<String>,
+    /// `-whitelist` entries as given (`[permissions@]subnet`).
+    pub whitelist: Vec<String>,
     /// `-seednode` entries.
     pub seednode: Vec<String>,
     /// `-bind` entries (IP or IP:port).
@@ -382,6 +392,7 @@ pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<(NodeConfig
         metrics_bind: None,
         connect: Vec::new(),
         addnode: Vec::new(),
+        whitelist: Vec::new(),
         seednode: Vec::new(),
         bind: Vec::new(),
         listen: None,
@@ -659,11 +670,17 @@ pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<(NodeConfig
             "listen" => cfg.listen = Some(flag()?),
             "dnsseed" => cfg.dnsseed = Some(flag()?),
             "minimumchainwork" => {
-                cfg.minimum_chain_work = Some(crate::params::parse_work(&v).ok_or(ConfigError::BadValue {
-                    key: name.clone(),
-                    value: v.clone(),
-                    expected: "up to 64 hex digits",
-                })?)
+                cfg.minimum_chain_work = Some(crate::params::parse_work(&v).ok_or_else(|| ConfigError::InvalidMinimumWork(v.clone()))?)
+            }
+            "whitelist" => {
+                if crate::p2p::whitelist::parse(&v).is_none() {
+                    return Err(ConfigError::BadValue {
+                        key: name,
+                        value: v,
+                        expected: "[permissions@]IP or subnet",
+                    });
+                }
+                cfg.whitelist.push(v.clone());
             }
             "connect" | "addnode" | "seednode" => {
                 let disable_outbound = v == "0" && name == "connect";
@@ -702,7 +719,8 @@ pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<(NodeConfig
                 })?;
                 cfg.numbers.insert(name.clone(), u64::from(n));
             }
-            "maxconnections" | "bantime" | "peertimeout" => {
+            "peertimeout" if v.parse::<i64>().is_ok_and(|n| n <= 0) => return Err(ConfigError::PeerTimeout),
+            "maxconnections" | "bantime" | "peertimeout" | "maxtipage" => {
                 let (lo, hi, expected) = match name.as_str() {
                     "maxconnections" => (0, 100_000, "an integer in 0..=100000"),
                     "bantime" => (1, 1 << 40, "a number of seconds >= 1"),

@@ -479,9 +479,11 @@ fn getaddr_flood_is_answered_once_without_sampling_again() {
 fn misbehaviour_discourages_without_growing_the_ban_list() {
     // -maxconnections=12 leaves one inbound slot (11 are kept for outbound connections).
     let mut t = Target::start(&["-maxconnections=12"]);
+    // A header announcing more than 4,000,000 bytes (a bad checksum only drops the message,
+    // as in Core).
     let bad_ping = {
         let mut f = p2p_peer::frame(NetworkMessage::Ping(1));
-        f[20] ^= 0xff;
+        f[16..20].copy_from_slice(&4_000_001u32.to_le_bytes());
         f
     };
     for i in 0..60u32 {

@@ -184,10 +184,13 @@ async fn chain_info_block_hashes_and_utxo_set_match_core() {
     // - size_on_disk: bytes of block/undo files, which depend on the storage layout (Core's
     //   blk/rev files with its allocation chunks vs this node's files);
     // - warnings: Core's answer is its pre-release build warning ("This is a pre-release test
-    //   build..."), a property of the binary, not of the chain.
+    //   build..."), a property of the binary, not of the chain;
+    // - initialblockdownload: true while the tip is older than -maxtipage (24 h) by the current
+    //   clock; Core's answer was recorded while its tip was recent.
     let ours = n.call("getblockchaininfo", json!([]));
     let theirs = &core["getblockchaininfo"];
-    let excluded = ["verificationprogress", "size_on_disk", "warnings"];
+    assert!(ours["initialblockdownload"].is_boolean());
+    let excluded = ["verificationprogress", "size_on_disk", "warnings", "initialblockdownload"];
     assert_same(&without(&ours, &excluded), &without(theirs, &excluded), "getblockchaininfo");
     for k in excluded {
         assert!(ours.get(k).is_some(), "getblockchaininfo lacks {k}");

@@ -99,7 +99,6 @@ pub const CORE_ONLY: &[(&str, Policy)] = &[
         Policy::RefuseWhenOn("peer permissions (-whitebind) are not implemented yet"),
     ),
     // Ignoring a whitelist only withholds privileges from those peers; nothing is exposed.
-    ("whitelist", Policy::Ignore),
     ("whitelistforcerelay", Policy::Ignore),
     ("whitelistrelay", Policy::Ignore),
     // Debugging and testing.
@@ -114,7 +113,6 @@ pub const CORE_ONLY: &[(&str, Policy)] = &[
     ("limitclustercount", Policy::Ignore),
     ("limitclustersize", Policy::Ignore),
     ("maxsigcachesize", Policy::Ignore),
-    ("maxtipage", Policy::Ignore),
     ("printpriority", Policy::Ignore),
     ("stopafterblockimport", Policy::Ignore),
     ("stopatheight", Policy::Ignore),

@@ -191,6 +191,7 @@ pub struct Node {
     rpc_active: crate::rpc::active::ActiveCommands,
     zmq: Option<Arc<crate::zmq::ZmqPublisher>>,
     notifier: Arc<crate::notify::Notifier>,
+    pub(crate) ibd_latch: super::ibd::IbdLatch,
     _lock: DatadirLock,
 }
 
@@ -338,6 +339,7 @@ impl Node {
             rpc_active: Default::default(),
             zmq,
             notifier,
+            ibd_latch: Default::default(),
             _lock: lock_,
         });
         if let Some(rpc) = node.settings.rpc.clone() {

@@ -32,13 +32,13 @@ pub enum FrameError {
     #[error("connection closed: {0}")]
     Io(#[from] std::io::Error),
     /// The network magic is not ours.
-    #[error("wrong network magic {0:02x?}")]
+    #[error("Header error: Wrong MessageStart {} received", hex4(.0))]
     BadMagic([u8; 4]),
     /// The command field is not NUL-padded printable ASCII.
     #[error("malformed command field")]
     BadCommand,
     /// The announced payload is larger than the protocol allows.
-    #[error("oversized {command} message: {len} bytes (limit {MAX_PROTOCOL_MESSAGE_LENGTH})")]
+    #[error("Header error: Size too large ({command}, {len} bytes)")]
     Oversized {
         /// The command.
         command: String,
@@ -75,11 +75,25 @@ impl FrameError {
     }
 }
 
-/// A validated frame header.
+fn hex4(b: &[u8; 4]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// Core's SanitizeString: only letters, digits and ` .,;-_/:?@()` are kept.
+pub fn sanitize(s: &str) -> String {
+    s.chars()
+        .filter(|c| c.is_ascii_alphanumeric() || " .,;-_/:?@()".contains(*c))
+        .collect()
+}
+
+/// A frame header whose magic and size are checked (the command is checked with the payload,
+/// as Core does, so that a bad one only drops the message).
 #[derive(Debug, Clone)]
 pub struct FrameHeader {
-    /// The command.
+    /// The command (up to the first NUL; checked by [`rejection`]).
     pub command: String,
+    /// Whether the command field is NUL-padded printable ASCII.
+    pub valid_command: bool,
     /// Payload length (checked against the limit).
     pub len: usize,
     /// Raw header bytes.
@@ -94,15 +108,45 @@ pub fn parse_header(raw: [u8; HEADER_LEN], magic: Magic) -> Result<FrameHeader, 
     }
     let cmd = &raw[4..16];
     let end = cmd.iter().position(|b| *b == 0).unwrap_or(12);
-    if end == 0 || !cmd[..end].iter().all(|b| b.is_ascii_graphic()) || cmd[end..].iter().any(|b| *b != 0) {
-        return Err(FrameError::BadCommand);
-    }
+    let valid_command = end > 0 && cmd[..end].iter().all(|b| b.is_ascii_graphic()) && cmd[end..].iter().all(|b| *b == 0);
     let command = String::from_utf8_lossy(&cmd[..end]).to_string();
     let len = u32::from_le_bytes([raw[16], raw[17], raw[18], raw[19]]) as usize;
     if len > MAX_PROTOCOL_MESSAGE_LENGTH {
-        return Err(FrameError::Oversized { command, len });
+        return Err(FrameError::Oversized {
+            command: sanitize(&command),
+            len,
+        });
     }
-    Ok(FrameHeader { command, len, raw })
+    Ok(FrameHeader {
+        command,
+        valid_command,
+        len,
+        raw,
+    })
+}
+
+/// Why Core's transport would drop a complete frame without disconnecting (a wrong checksum,
+/// then an invalid command), in Core's words; None for a frame to process.
+pub fn rejection(frame: &[u8], header: &FrameHeader) -> Option<String> {
+    let sum = checksum(&frame[HEADER_LEN..]);
+    let was = [frame[20], frame[21], frame[22], frame[23]];
+    if sum != was {
+        return Some(format!(
+            "Header error: Wrong checksum ({}, {} bytes), expected {} was {}",
+            sanitize(&header.command),
+            header.len,
+            hex4(&sum),
+            hex4(&was)
+        ));
+    }
+    if !header.valid_command {
+        return Some(format!(
+            "Header error: Invalid message type ({}, {} bytes)",
+            sanitize(&header.command),
+            header.len
+        ));
+    }
+    None
 }
 
 /// Reads the rest of a frame whose header has been read; the payload must arrive within
@@ -159,6 +203,15 @@ fn checksum(payload: &[u8]) -> [u8; 4] {
 /// Decodes a complete frame (header + payload, as from [`read_payload`]).
 pub fn decode(frame: &[u8], header: &FrameHeader) -> Result<NetworkMessage, FrameError> {
     let command = header.command.clone();
+    if !header.valid_command {
+        return Err(FrameError::BadCommand);
+    }
+    if header.command == "addrv2" {
+        super::addrv2_check::check(&frame[HEADER_LEN..]).map_err(|error| FrameError::Decode {
+            command: command.clone(),
+            error,
+        })?;
+    }
     if header.command == "version" {
         // Core accepts a version message without the trailing relay flag (BIP37 optional field).
         let payload = &frame[HEADER_LEN..];
@@ -272,6 +325,16 @@ mod tests {
         let mut bad_cmd = ok.clone();
         bad_cmd[5] = 0x07;
         assert!(matches!(read_one(&bad_cmd).await, Err(FrameError::BadCommand)));
+        let mut r = &bad_cmd[..];
+        let h = read_header(&mut r, Magic::REGTEST, Duration::from_secs(1), Duration::from_secs(1))
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(rejection(&bad_cmd, &h).unwrap().starts_with("Header error: Invalid message type"));
+        let hs = parse_header(bad_sum[..HEADER_LEN].try_into().unwrap(), Magic::REGTEST).unwrap();
+        assert!(rejection(&bad_sum, &hs)
+            .unwrap()
+            .starts_with("Header error: Wrong checksum (ping, 8 bytes)"));
 
         // A ping whose payload is too short for its u64 nonce.
         let mut short = frame(NetworkMessage::Unknown {

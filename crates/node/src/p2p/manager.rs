@@ -301,10 +301,12 @@ impl Manager {
     // ---- connections -------------------------------------------------------------------
 
     fn register(&mut self, sock: TcpStream, addr: SocketAddr, conn_type: ConnType, target: Option<String>) -> PeerId {
-        self.next_id += 1;
+        // As Core, peer ids count from 0.
         let id = self.next_id;
+        self.next_id += 1;
         let handle = peer::spawn(sock, id, addr, conn_type, self.env.clone());
         self.net.register_peer(handle.shared.clone());
+        tracing::debug!(target: "blvm::net", "Added connection peer={id}");
         tracing::debug!(target: "blvm::net", peer = id, %addr, kind = conn_type.as_str(), "connection established");
         self.peers.insert(
             id,
@@ -623,21 +625,34 @@ impl Manager {
     /// Core's Misbehaving: the peer broke a protocol or consensus rule; it is disconnected and
     /// discouraged (Core dropped misbehaviour scores in v27: any misbehaviour counts), unless
     /// it is a manual connection.
-    fn misbehaving(&mut self, id: PeerId, reason: &str) {
-        let Some(p) = self.peers.get(&id) else { return };
+    /// Returns whether the peer was disconnected (false for a peer that is kept).
+    fn misbehaving(&mut self, id: PeerId, reason: &str) -> bool {
+        let Some(p) = self.peers.get(&id) else { return false };
         if p.handle.shared.is_closing() {
-            return;
+            return true;
         }
         p.handle.shared.misbehavior.store(100, std::sync::atomic::Ordering::Relaxed);
         tracing::info!(target: "blvm::net", peer = id, addr = %p.addr(), "Misbehaving: peer={id}: {reason}");
         // As Core: the operator chose a manual peer, so it is kept (and warned about).
         if p.conn_type == ConnType::Manual {
             tracing::warn!(target: "blvm::net", "Warning: not punishing manually connected peer {id}!");
-            return;
+            return false;
+        }
+        if self.is_noban(id) {
+            tracing::warn!(target: "blvm::net", "Warning: not punishing noban peer {id}!");
+            return false;
         }
         let addr = p.addr();
         p.handle.shared.disconnect(&format!("misbehaving: {reason}"));
         self.discourage(id, addr);
+        true
+    }
+
+    /// Whether the peer has the noban permission (an inbound peer from a `-whitelist` subnet).
+    fn is_noban(&self, id: PeerId) -> bool {
+        self.peers
+            .get(&id)
+            .is_some_and(|p| p.conn_type == ConnType::Inbound && self.s.noban.iter().any(|n| n.contains(p.addr().ip())))
     }
 
     fn disconnect(&self, id: PeerId, reason: &str) {
@@ -743,12 +758,18 @@ impl Manager {
     /// low-work chain"); anything else is validated and stored.
     fn on_headers(&mut self, id: PeerId, headers: Vec<Header>) {
         let full = headers.len() == codec::MAX_HEADERS_RESULTS;
+        if !self.headers_well_formed(id, &headers) {
+            return;
+        }
         if self.peers.get(&id).is_some_and(|p| p.presync.is_some()) {
             self.on_presync_headers(id, headers, full);
             return;
         }
         let Some(node) = self.node() else { return };
-        let verdict = {
+        // As Core: a noban peer is trusted with its headers (no anti-DoS work check).
+        let verdict = if self.is_noban(id) {
+            LowWork::Enough
+        } else {
             let c = node.chain_ref().lock().unwrap_or_else(|p| p.into_inner());
             low_work_verdict(&c, &headers, self.s.minimum_chain_work)
         };
@@ -772,20 +793,28 @@ impl Manager {
 
     /// Feeds a `headers` message to the peer's pre-sync (after Core's continuity and
     /// proof-of-work checks), stores what it releases and asks for what it needs next.
-    fn on_presync_headers(&mut self, id: PeerId, headers: Vec<Header>, full: bool) {
-        let Some(node) = self.node() else { return };
-        if headers.windows(2).any(|w| w[1].prev_blockhash != w[0].block_hash()) {
-            self.misbehaving(id, "non-continuous headers sequence");
-            return;
-        }
+    /// Core's first checks of a `headers` message, before anything else: each header's proof
+    /// of work meets its own target, and each follows the previous one. A peer failing them
+    /// misbehaves.
+    fn headers_well_formed(&mut self, id: PeerId, headers: &[Header]) -> bool {
+        let Some(node) = self.node() else { return false };
         let params = node.settings().params.clone();
         if let Some(h) = headers
             .iter()
             .find(|h| crate::validation::block_check::check_proof_of_work(h, &params).is_err())
         {
-            self.misbehaving(id, &format!("header {} with invalid proof of work", h.block_hash()));
-            return;
+            self.misbehaving(id, &format!("header with invalid proof of work ({})", h.block_hash()));
+            return false;
         }
+        if headers.windows(2).any(|w| w[1].prev_blockhash != w[0].block_hash()) {
+            self.misbehaving(id, "non-continuous headers sequence");
+            return false;
+        }
+        true
+    }
+
+    fn on_presync_headers(&mut self, id: PeerId, headers: Vec<Header>, full: bool) {
+        let Some(node) = self.node() else { return };
         let Some(p) = self.peers.get_mut(&id) else { return };
         let Some(state) = p.presync.as_mut() else { return };
         let step = state.process(&headers, full);
@@ -830,7 +859,11 @@ impl Manager {
             let mut peer_best = None;
             let mut locator = None;
             if let HeadersOutcome::Accepted { last, height } = &outcome {
+                let before = self.sync.best_header().0;
                 self.sync.on_new_header(&c, last);
+                if self.sync.best_header().0 != before && node.is_initial_block_download(&c) {
+                    log_header_sync(&c, last, *height);
+                }
                 let current = self.peers.get(&id).and_then(|p| p.sync.best);
                 let better = match current.and_then(|(h, _)| c.entry(&h)) {
                     Some(cur) => c.entry(last).is_some_and(|n| n.chainwork > cur.chainwork),
@@ -870,16 +903,22 @@ impl Manager {
             HeadersOutcome::Unconnecting => {
                 p.sync.unconnecting += 1;
                 let n = p.sync.unconnecting;
-                if n > sync::MAX_UNCONNECTING_HEADERS {
-                    self.misbehaving(id, &format!("{n} headers messages that do not connect to our chain"));
-                } else {
+                // A peer that is not punished (a manual connection) still gets its gap filled,
+                // as Core does for every peer.
+                if n <= sync::MAX_UNCONNECTING_HEADERS
+                    || !self.misbehaving(id, &format!("{n} headers messages that do not connect to our chain"))
+                {
                     tracing::debug!(target: "blvm::net", peer = id, n, "headers do not connect; asking for the missing ones");
-                    p.sync.headers_asked = Some(Instant::now());
+                    if let Some(p) = self.peers.get_mut(&id) {
+                        p.sync.headers_asked = Some(Instant::now());
+                    }
                     let loc = self.sync.locator_before_best();
                     self.send(id, NetworkMessage::GetHeaders(GetHeadersMessage::new(loc, BlockHash::all_zeros())));
                 }
             }
-            HeadersOutcome::Invalid(r) => self.misbehaving(id, &r),
+            HeadersOutcome::Invalid(r) => {
+                self.misbehaving(id, &r);
+            }
             HeadersOutcome::TimeTooNew(r) => {
                 tracing::info!(target: "blvm::net", peer = id, "disconnecting: {r}");
                 self.disconnect(id, &r);
@@ -1104,8 +1143,14 @@ impl Manager {
         p.addr_tokens -= allowed as f64;
         let source = p.addr().ip();
         let kind = p.conn_type;
+        for (a, _, _) in &addrs[..allowed] {
+            tracing::debug!(target: "blvm::net", "address {a} from peer={id}");
+        }
         let n = self.addrman.add(&addrs[..allowed], source, ban::now());
         tracing::debug!(target: "blvm::net", peer = id, received = addrs.len(), processed = allowed, added = n, "addresses received");
+        if n > 0 {
+            tracing::debug!(target: "blvm::net", "Added {n} addresses (of {allowed}) from {source}");
+        }
         if kind == ConnType::AddrFetch {
             self.disconnect(id, "addr fetch completed");
         }
@@ -1309,6 +1354,14 @@ impl Manager {
                 self.manual_retry.remove(&addr);
                 self.maintain_outbound();
                 let _ = reply.send(Ok(()));
+            }
+            Command::AddConnection { addr, conn_type, reply } => {
+                let open = self.peers.values().filter(|p| p.conn_type == conn_type).count() + self.dialing.len();
+                let started = open < conn_type.addconnection_limit();
+                if started {
+                    self.dial(addr, conn_type);
+                }
+                let _ = reply.send(started);
             }
             Command::RemoveNode { addr, reply } => {
                 let mut added = self.net.added_nodes();
@@ -1736,4 +1789,13 @@ pub fn unrequested_block_verdict(c: &ChainManager, block: &Block) -> Option<&'st
 /// Core's `getheaders` locator for the active tip (used by tests and tools).
 pub fn tip_locator(c: &ChainManager) -> Vec<BlockHash> {
     peer::locator(c, &c.tip().hash)
+}
+
+/// Core's "Synchronizing blockheaders" progress line (new best header during IBD), with the
+/// share of the chain the header's age suggests is still missing.
+fn log_header_sync(c: &ChainManager, last: &BlockHash, height: u32) {
+    let time = c.entry(last).map(|e| i64::from(e.header.time)).unwrap_or(0);
+    let left = ((crate::clock::unix_now() - time) / 600).max(0) as f64;
+    let progress = 100.0 * f64::from(height) / (f64::from(height) + left).max(1.0);
+    tracing::info!(target: "blvm::net", "Synchronizing blockheaders, height: {height} (~{progress:.2}%)");
 }

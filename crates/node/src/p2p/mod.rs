@@ -8,9 +8,12 @@
 //! in docs/p2p.md.
 
 pub mod addrman;
+pub mod addrv2_check;
 pub mod ban;
 pub mod codec;
+pub mod counting;
 pub mod discourage;
+pub mod handshake_timer;
 pub mod headers_presync;
 pub mod manager;
 pub mod msg_stats;
@@ -19,6 +22,7 @@ pub mod peer;
 pub mod relay;
 pub mod seeds;
 pub mod sync;
+pub mod whitelist;
 
 use crate::modules::api::PeerView;
 use ban::BanList;
@@ -108,6 +112,10 @@ pub struct P2pSettings {
     pub feeler_interval: Duration,
     /// Header chains with less work (and not near our tip) are pre-synced before being stored.
     pub minimum_chain_work: bitcoin::Work,
+    /// Inbound peers from these subnets have the noban permission (`-whitelist`).
+    pub noban: Vec<ban::Subnet>,
+    /// A tip older than this keeps the node in initial block download (`-maxtipage`).
+    pub max_tip_age: Duration,
 }
 
 impl P2pSettings {
@@ -136,6 +144,8 @@ impl P2pSettings {
             progress_interval: Duration::from_secs(5),
             feeler_interval: Duration::from_secs(120),
             minimum_chain_work: bitcoin::Work::from_be_bytes([0; 32]),
+            max_tip_age: Duration::from_secs(24 * 3600),
+            noban: Vec::new(),
         }
     }
 }
@@ -180,6 +190,14 @@ pub fn settings_from_config(cfg: &crate::config::NodeConfig) -> Option<P2pSettin
     s.minimum_chain_work = cfg.minimum_chain_work.unwrap_or_else(|| params.default_minimum_chain_work());
     s.ban_time = Duration::from_secs(cfg.number("bantime"));
     s.peer_timeout = Duration::from_secs(cfg.number("peertimeout"));
+    s.max_tip_age = Duration::from_secs(cfg.number("maxtipage"));
+    s.noban = cfg
+        .whitelist
+        .iter()
+        .filter_map(|w| whitelist::parse(w))
+        .filter(|(perms, _)| perms.noban)
+        .map(|(_, net)| net)
+        .collect();
     Some(s)
 }
 
@@ -194,6 +212,16 @@ pub enum Command {
         permanent: bool,
         /// Result.
         reply: oneshot::Sender<Result<(), String>>,
+    },
+    /// `addconnection` (regtest): one outbound connection of a given type, if below that type's
+    /// limit.
+    AddConnection {
+        /// "host:port".
+        addr: String,
+        /// The connection type.
+        conn_type: ConnType,
+        /// Whether the connection was started (false: at capacity for this type).
+        reply: oneshot::Sender<bool>,
     },
     /// `addnode remove`.
     RemoveNode {

@@ -66,6 +66,29 @@ impl ConnType {
         }
     }
 
+    /// Parses Core's name (as `addconnection` takes it).
+    pub fn from_name(name: &str) -> Option<ConnType> {
+        [
+            ConnType::Inbound,
+            ConnType::OutboundFullRelay,
+            ConnType::BlockRelayOnly,
+            ConnType::Manual,
+            ConnType::Feeler,
+            ConnType::AddrFetch,
+        ]
+        .into_iter()
+        .find(|t| t.as_str() == name)
+    }
+
+    /// Most connections of this type that `addconnection` keeps open (Core's per-type limits).
+    pub fn addconnection_limit(self) -> usize {
+        match self {
+            ConnType::OutboundFullRelay => 8,
+            ConnType::BlockRelayOnly => 2,
+            _ => 1,
+        }
+    }
+
     /// Whether transactions and addresses are relayed on this connection.
     pub fn relays_txs(self) -> bool {
         !matches!(self, ConnType::BlockRelayOnly | ConnType::Feeler | ConnType::AddrFetch)
@@ -551,10 +574,8 @@ impl Reader {
         let shared = self.shared().clone();
         let height = self.env.node.upgrade().map(|n| n.net().height() as i32).unwrap_or(0);
         let receiver = Address::new(&shared.addr, ServiceFlags::NONE);
-        let sender = Address::new(
-            &shared.local_addr.unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0))),
-            local_services(),
-        );
+        // As Core: our own address is not disclosed (0.0.0.0:0).
+        let sender = Address::new(&SocketAddr::from(([0, 0, 0, 0], 0)), local_services());
         let mut v = VersionMessage::new(
             local_services(),
             unix_now(),
@@ -568,6 +589,23 @@ impl Reader {
         v.relay = shared.conn_type.relays_txs();
         self.sent_version = true;
         self.out.send(NetworkMessage::Version(v)).await
+    }
+
+    /// Core's GetDesirableServiceFlags: NODE_NETWORK | NODE_WITNESS, or for a peer offering
+    /// NODE_NETWORK_LIMITED, NODE_NETWORK_LIMITED | NODE_WITNESS while our tip is less than a
+    /// day old (a pruned peer can then serve us).
+    async fn desirable_services(&self, offered: u64) -> Result<u64, Exit> {
+        if offered & ServiceFlags::NETWORK_LIMITED.to_u64() == 0 {
+            return Ok(ServiceFlags::NETWORK.to_u64() | ServiceFlags::WITNESS.to_u64());
+        }
+        let tip_time = self.chain(|c| i64::from(c.tip().header.time)).await?;
+        let recent = tip_time > crate::clock::unix_now() - 24 * 3600;
+        let base = if recent {
+            ServiceFlags::NETWORK_LIMITED
+        } else {
+            ServiceFlags::NETWORK
+        };
+        Ok(base.to_u64() | ServiceFlags::WITNESS.to_u64())
     }
 
     fn rate_limit(&mut self) -> Result<(), Exit> {
@@ -598,7 +636,11 @@ impl Reader {
         match self.phase {
             Phase::AwaitVersion => match msg {
                 NetworkMessage::Version(v) => self.on_version(v).await,
-                other => Err(Exit::ban(format!("{} message before version handshake", other.command()))),
+                // As Core: ignored; the handshake deadline still ends the connection.
+                other => {
+                    tracing::debug!(target: "blvm::net", "non-version message before version handshake. Message \"{}\" from peer={}", other.command(), self.shared().id);
+                    Ok(())
+                }
             },
             Phase::AwaitVerack => match msg {
                 NetworkMessage::Verack => self.on_verack().await,
@@ -614,9 +656,12 @@ impl Reader {
                     }
                     Ok(())
                 }
-                NetworkMessage::Version(_) => Err(Exit::disconnect("duplicate version message")),
+                NetworkMessage::Version(_) => {
+                    tracing::debug!(target: "blvm::net", "redundant version message from peer={}", self.shared().id);
+                    Ok(())
+                }
                 other => {
-                    tracing::debug!(target: "blvm::net", peer = self.shared().id, cmd = %other.command(), "ignoring message before verack");
+                    tracing::debug!(target: "blvm::net", "Unsupported message \"{}\" prior to verack from peer={}", other.command(), self.shared().id);
                     Ok(())
                 }
             },
@@ -627,22 +672,26 @@ impl Reader {
     async fn on_version(&mut self, v: VersionMessage) -> Result<(), Exit> {
         let shared = self.shared().clone();
         if v.version < MIN_PEER_PROTO_VERSION {
-            return Err(Exit::disconnect(format!("obsolete protocol version {}", v.version)));
+            return Err(Exit::disconnect(format!(
+                "using obsolete version {}, disconnecting peer={}",
+                v.version, shared.id
+            )));
         }
         if shared.inbound && self.env.local_nonces.lock().unwrap_or_else(|p| p.into_inner()).contains(&v.nonce) {
-            return Err(Exit::disconnect("connected to self"));
+            return Err(Exit::disconnect(format!("connected to self at {}, disconnecting", shared.addr)));
         }
         let services = v.services.to_u64();
-        let desirable = ServiceFlags::NETWORK.to_u64() | ServiceFlags::WITNESS.to_u64();
-        let needs_services = matches!(shared.conn_type, ConnType::OutboundFullRelay | ConnType::BlockRelayOnly);
-        if needs_services
-            && services & desirable != desirable
-            && services & (ServiceFlags::NETWORK_LIMITED.to_u64() | ServiceFlags::WITNESS.to_u64())
-                != (ServiceFlags::NETWORK_LIMITED.to_u64() | ServiceFlags::WITNESS.to_u64())
-        {
-            return Err(Exit::disconnect(format!(
-                "peer does not offer the services we need (services {services:#x})"
-            )));
+        let needs_services = matches!(
+            shared.conn_type,
+            ConnType::OutboundFullRelay | ConnType::BlockRelayOnly | ConnType::AddrFetch
+        );
+        if needs_services {
+            let desirable = self.desirable_services(services).await?;
+            if services & desirable != desirable {
+                let why = format!("does not offer the expected services ({services:08x} offered, {desirable:08x} expected)");
+                tracing::debug!(target: "blvm::net", "peer={} {why}; disconnecting", shared.id);
+                return Err(Exit::disconnect(format!("peer {why}")));
+            }
         }
         if v.user_agent.len() > 256 {
             return Err(Exit::ban("user agent longer than 256 bytes"));
@@ -665,7 +714,10 @@ impl Reader {
         if info.version >= WTXID_RELAY_VERSION {
             self.out.send(NetworkMessage::WtxidRelay).await?;
         }
-        self.out.send(NetworkMessage::SendAddrV2).await?;
+        // BIP155: signalled, as BIP339, only to peers from version 70016 on (as Core).
+        if info.version >= WTXID_RELAY_VERSION {
+            self.out.send(NetworkMessage::SendAddrV2).await?;
+        }
         self.out.send(NetworkMessage::Verack).await?;
         self.info = Some(info);
         self.phase = Phase::AwaitVerack;
@@ -713,8 +765,14 @@ impl Reader {
                 }
                 Ok(())
             }
-            NetworkMessage::Version(_) => Err(Exit::disconnect("duplicate version message")),
-            NetworkMessage::Verack => Ok(()),
+            NetworkMessage::Version(_) => {
+                tracing::debug!(target: "blvm::net", "redundant version message from peer={}", shared.id);
+                Ok(())
+            }
+            NetworkMessage::Verack => {
+                tracing::debug!(target: "blvm::net", "ignoring redundant verack message from peer={}", shared.id);
+                Ok(())
+            }
             NetworkMessage::WtxidRelay | NetworkMessage::SendAddrV2 => Err(Exit::disconnect(format!("{} after verack", msg.command()))),
             NetworkMessage::GetHeaders(g) => {
                 if g.locator_hashes.len() > MAX_LOCATOR_SZ {
@@ -749,7 +807,7 @@ impl Reader {
             }
             NetworkMessage::GetData(items) => {
                 if items.len() > MAX_INV_SIZE {
-                    return Err(Exit::ban(format!("getdata with {} entries (limit {MAX_INV_SIZE})", items.len())));
+                    return Err(Exit::ban(format!("getdata message size = {}", items.len())));
                 }
                 let mut rest = Vec::new();
                 let mut missing = Vec::new();
@@ -779,25 +837,16 @@ impl Reader {
                 }
                 Ok(())
             }
-            NetworkMessage::Inv(ref v) | NetworkMessage::NotFound(ref v) if v.len() > MAX_INV_SIZE => Err(Exit::ban(format!(
-                "{} with {} entries (limit {MAX_INV_SIZE})",
-                msg.command(),
-                v.len()
-            ))),
-            NetworkMessage::Headers(ref h) if h.len() > MAX_HEADERS_RESULTS => Err(Exit::ban(format!(
-                "headers message with {} headers (limit {MAX_HEADERS_RESULTS})",
-                h.len()
-            ))),
-            NetworkMessage::Addr(ref a) if a.len() > codec::MAX_ADDR_TO_SEND => Err(Exit::ban(format!(
-                "addr message with {} entries (limit {})",
-                a.len(),
-                codec::MAX_ADDR_TO_SEND
-            ))),
-            NetworkMessage::AddrV2(ref a) if a.len() > codec::MAX_ADDR_TO_SEND => Err(Exit::ban(format!(
-                "addrv2 message with {} entries (limit {})",
-                a.len(),
-                codec::MAX_ADDR_TO_SEND
-            ))),
+            NetworkMessage::Inv(ref v) | NetworkMessage::NotFound(ref v) if v.len() > MAX_INV_SIZE => {
+                Err(Exit::ban(format!("{} message size = {}", msg.command(), v.len())))
+            }
+            NetworkMessage::Headers(ref h) if h.len() > MAX_HEADERS_RESULTS => {
+                Err(Exit::ban(format!("headers message size = {}", h.len())))
+            }
+            NetworkMessage::Addr(ref a) if a.len() > codec::MAX_ADDR_TO_SEND => Err(Exit::ban(format!("addr message size = {}", a.len()))),
+            NetworkMessage::AddrV2(ref a) if a.len() > codec::MAX_ADDR_TO_SEND => {
+                Err(Exit::ban(format!("addrv2 message size = {}", a.len())))
+            }
             NetworkMessage::Block(_) => {
                 shared
                     .last_block_rx_ms
@@ -937,9 +986,10 @@ pub fn locator(c: &ChainManager, hash: &BlockHash) -> Vec<BlockHash> {
     out
 }
 
-async fn read_loop(mut rd: OwnedReadHalf, out: Outbox, env: Arc<PeerEnv>) -> Exit {
+async fn read_loop(rd: OwnedReadHalf, out: Outbox, env: Arc<PeerEnv>) -> Exit {
     let s = env.settings.clone();
     let shared = out.shared.clone();
+    let mut rd = super::counting::CountingReader::new(rd, shared.clone(), env.totals.clone());
     let budget = Arc::new(Semaphore::new(s.recv_budget.max(codec::MAX_PROTOCOL_MESSAGE_LENGTH + HEADER_LEN)));
     let our_nonce = rand::random::<u64>();
     if !shared.inbound {
@@ -959,24 +1009,20 @@ async fn read_loop(mut rd: OwnedReadHalf, out: Outbox, env: Arc<PeerEnv>) -> Exi
         if !shared.inbound {
             r.send_version().await?;
         }
-        let handshake_deadline = Instant::now() + s.peer_timeout;
+        let handshake = super::handshake_timer::HandshakeTimer::start(s.peer_timeout);
         loop {
             let idle = if r.phase == Phase::Ready {
                 s.inactivity_timeout
             } else {
-                handshake_deadline.saturating_duration_since(Instant::now())
+                super::handshake_timer::POLL
             };
             let header = match codec::read_header(&mut rd, env.magic, idle, s.peer_timeout).await {
                 Ok(Some(h)) => h,
                 Ok(None) if r.phase == Phase::Ready => {
                     return Err(Exit::disconnect(format!("no message for {}s (inactivity)", idle.as_secs())))
                 }
-                Ok(None) => {
-                    return Err(Exit::disconnect(format!(
-                        "handshake not completed within {}s",
-                        s.peer_timeout.as_secs()
-                    )))
-                }
+                Ok(None) if handshake.expired() => return Err(Exit::disconnect(handshake.message(&shared))),
+                Ok(None) => continue,
                 Err(e) => return Err(frame_exit(e)),
             };
             let size = HEADER_LEN + header.len;
@@ -985,17 +1031,33 @@ async fn read_loop(mut rd: OwnedReadHalf, out: Outbox, env: Arc<PeerEnv>) -> Exi
             shared.waiting_budget.store(false, Ordering::Relaxed);
             let permit = permit.map_err(|_| Exit::quiet("closing"))?;
             let frame = codec::read_payload(&mut rd, &header, s.peer_timeout).await.map_err(frame_exit)?;
-            shared.bytes_recv.fetch_add(size as u64, Ordering::Relaxed);
-            shared.recv_per_msg.add(&header.command, size as u64);
-            env.totals.recv.fetch_add(size as u64, Ordering::Relaxed);
             shared.last_recv.store(unix_now(), Ordering::Relaxed);
-            let msg = codec::decode(&frame, &header).map_err(frame_exit)?;
+            // As Core: a wrong checksum or message type drops the message (counted as
+            // "*other*"), a payload that does not parse is logged and skipped; the byte budget
+            // and the message rate limit still apply to both.
+            if let Some(why) = codec::rejection(&frame, &header) {
+                shared.recv_per_msg.add("", size as u64);
+                tracing::debug!(target: "blvm::net", "{why}, peer={}", shared.id);
+                r.rate_limit()?;
+                continue;
+            }
+            shared.recv_per_msg.add(&header.command, size as u64);
+            tracing::debug!(target: "blvm::net", "received: {} ({} bytes) peer={}", header.command, header.len, shared.id);
+            let msg = match codec::decode(&frame, &header) {
+                Ok(m) => m,
+                Err(e) => {
+                    let what = match e {
+                        FrameError::Decode { error, .. } => error,
+                        other => other.to_string(),
+                    };
+                    tracing::debug!(target: "blvm::net", "ProcessMessages({}, {} bytes): Exception '{what}' caught, peer={}", header.command, header.len, shared.id);
+                    r.rate_limit()?;
+                    continue;
+                }
+            };
             drop(frame);
-            if r.phase != Phase::Ready && Instant::now() > handshake_deadline {
-                return Err(Exit::disconnect(format!(
-                    "handshake not completed within {}s",
-                    s.peer_timeout.as_secs()
-                )));
+            if r.phase != Phase::Ready && handshake.expired() {
+                return Err(Exit::disconnect(handshake.message(&shared)));
             }
             r.handle(msg, permit).await?;
         }

@@ -202,7 +202,7 @@ pub fn read_only(node: &Arc<Node>, method: &str, p: &Params) -> Result<Value, Rp
                 "time": tip.header.time,
                 "mediantime": c.median_time_past(&tip.hash),
                 "verificationprogress": if headers == 0 { 1.0 } else { f64::from(tip.height) / f64::from(headers) },
-                "initialblockdownload": tip.height < headers,
+                "initialblockdownload": node.is_initial_block_download(&c),
                 "chainwork": hex(&tip.chainwork.to_be_bytes()),
                 "size_on_disk": size_on_disk,
                 "pruned": pruned.is_some(),

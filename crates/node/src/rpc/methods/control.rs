@@ -17,7 +17,7 @@ pub fn help(p: &Params) -> Result<Value, RpcError> {
     }
     let mut out = String::new();
     let mut last = "";
-    for (name, cat, args) in METHODS {
+    for (name, cat, args) in METHODS.iter().filter(|m| m.1 != "Hidden") {
         if *cat != last {
             if !out.is_empty() {
                 out.push('\n');

@@ -1,5 +1,6 @@
 //! RPC method table (names and Core's argument names) and dispatch.
 
+mod addconnection;
 mod blockchain;
 mod blockstats;
 mod chainctl;
@@ -105,6 +106,8 @@ pub const METHODS: &[(&str, &str, &[&str])] = &[
     ("getdescriptorinfo", "Util", &["descriptor"]),
     ("deriveaddresses", "Util", &["descriptor", "range"]),
     ("addnode", "Network", &["node", "command"]),
+    // Test-only methods Core leaves out of `help` (category "Hidden").
+    ("addconnection", "Hidden", &["address", "connection_type", "v2transport"]),
     ("clearbanned", "Network", &[]),
     ("disconnectnode", "Network", &["address", "nodeid"]),
     ("getaddednodeinfo", "Network", &["node"]),
@@ -218,6 +221,7 @@ pub async fn dispatch(node: &Arc<Node>, method: &str, params: Option<&Value>) ->
         "createmultisig" => descriptor_util::createmultisig(node, &p),
         "getdescriptorinfo" => descriptor_util::getdescriptorinfo(node, &p),
         "deriveaddresses" => descriptor_util::deriveaddresses(node, &p),
+        "addconnection" => addconnection::addconnection(node, &p).await,
         "addnode" | "clearbanned" | "disconnectnode" | "getconnectioncount" | "getnettotals" | "getnetworkinfo" | "getpeerinfo"
         | "listbanned" | "ping" | "setban" => network::call(node, method, &p).await,
         "generatetoaddress" | "generatetodescriptor" | "generateblock" | "getblocktemplate" | "getmininginfo" | "getnetworkhashps" => {
