@@ -106,10 +106,22 @@ pub fn block_script_flags(params: &ChainParams, height: u32, hash: &BlockHash) -
 }
 
 /// A transaction parsed once by the interpreter, with its spent outputs and precomputed hashes.
+///
+/// libbitcoinkernel's `btck_script_pubkey_verify` copies the precomputed data it is given,
+/// spent outputs included, on every call (a conditional expression mixing a reference and a
+/// temporary), which makes each call linear in the transaction's input count. So the spent
+/// outputs go only into the data used for inputs that spend taproot outputs, the only ones whose
+/// verification reads them; every other input is verified against data without them and
+/// without the TAPROOT flag, which only changes how bare witness v1 32-byte programs are spent.
 pub struct PreparedTx {
     tx: kernel::Transaction,
     spent: Vec<kernel::TxOut>,
-    data: kernel::PrecomputedTransactionData,
+    /// Whether each spent output is a taproot output.
+    taproot: Vec<bool>,
+    /// Hashes without the spent outputs, for inputs that do not spend taproot outputs.
+    plain: kernel::PrecomputedTransactionData,
+    /// Hashes with every spent output, present when some input spends a taproot output.
+    with_spent: Option<kernel::PrecomputedTransactionData>,
 }
 
 impl PreparedTx {
@@ -127,20 +139,34 @@ impl PreparedTx {
                 inputs: tx.input_count(),
             });
         }
-        let spent = spent.iter().map(kernel_txout).collect::<Result<Vec<_>, _>>()?;
-        let data = kernel::PrecomputedTransactionData::new(&tx, &spent)?;
-        Ok(PreparedTx { tx, spent, data })
+        let kernel_spent = spent.iter().map(kernel_txout).collect::<Result<Vec<_>, _>>()?;
+        let taproot: Vec<bool> = spent.iter().map(|o| o.script_pubkey.is_p2tr()).collect();
+        let with_spent = if taproot.contains(&true) {
+            Some(kernel::PrecomputedTransactionData::new(&tx, &kernel_spent)?)
+        } else {
+            None
+        };
+        let plain = kernel::PrecomputedTransactionData::new(&tx, &[] as &[kernel::TxOut])?;
+        Ok(PreparedTx {
+            tx,
+            spent: kernel_spent,
+            taproot,
+            plain,
+            with_spent,
+        })
     }
 
     /// Prepares `tx` without its spent outputs: inputs are then checked with
-    /// [`PreparedTx::verify_input_against`] and without taproot.
+    /// [`PreparedTx::verify_input_against`], and taproot spends cannot be verified.
     pub fn without_spent(tx: &Transaction) -> Result<Self, ScriptError> {
         let tx = kernel::Transaction::new(&bitcoin::consensus::serialize(tx))?;
-        let data = kernel::PrecomputedTransactionData::new(&tx, &[] as &[kernel::TxOut])?;
+        let plain = kernel::PrecomputedTransactionData::new(&tx, &[] as &[kernel::TxOut])?;
         Ok(PreparedTx {
             tx,
             spent: Vec::new(),
-            data,
+            taproot: Vec::new(),
+            plain,
+            with_spent: None,
         })
     }
 
@@ -155,12 +181,12 @@ impl PreparedTx {
             return Err(ScriptError::InputIndex(index));
         }
         let prev = self.spent.get(index).ok_or(ScriptError::SpentOutputsRequired)?;
-        self.run(index, prev, flags)
+        self.run(index, prev, self.taproot[index], flags)
     }
 
     /// Verifies input `index` against `prev`, the output it spends.
     pub fn verify_input_against(&self, index: usize, prev: &TxOut, flags: ScriptFlags) -> Result<(), ScriptError> {
-        self.run(index, &kernel_txout(prev)?, flags)
+        self.run(index, &kernel_txout(prev)?, prev.script_pubkey.is_p2tr(), flags)
     }
 
     /// Verifies every input in order; the error carries the first failing input's index.
@@ -168,11 +194,17 @@ impl PreparedTx {
         (0..self.input_count()).try_for_each(|i| self.verify_input(i, flags).map_err(|e| (i, e)))
     }
 
-    fn run(&self, index: usize, prev: &kernel::TxOut, flags: ScriptFlags) -> Result<(), ScriptError> {
+    /// `taproot`: `prev` is a bare witness v1 32-byte program, the only outputs TAPROOT applies to.
+    fn run(&self, index: usize, prev: &kernel::TxOut, taproot: bool, flags: ScriptFlags) -> Result<(), ScriptError> {
         if index >= self.tx.input_count() {
             return Err(ScriptError::InputIndex(index));
         }
-        kernel::verify(&prev.script_pubkey(), Some(prev.value()), &self.tx, index, Some(flags), &self.data)?;
+        let (data, flags) = match (&self.with_spent, taproot) {
+            (Some(full), true) => (full, flags),
+            (None, true) => (&self.plain, flags),
+            (_, false) => (&self.plain, flags & !VERIFY_TAPROOT),
+        };
+        kernel::verify(&prev.script_pubkey(), Some(prev.value()), &self.tx, index, Some(flags), data)?;
         Ok(())
     }
 }
@@ -220,27 +252,37 @@ pub fn verify_block_scripts(txs: &[Transaction], spent: &[Vec<TxOut>], flags: Sc
     })
 }
 
-/// Runs `job(k)` for every `k` in `0..n` on up to `threads` threads that take the next `k` from a
-/// shared counter. Stops handing out work past a failure; returns the failure with the lowest `k`
-/// (every lower `k` has been handed out before it, so that one is always found).
+/// Runs `job(k)` for every `k` in `0..n` on up to `threads` threads that claim the next run of
+/// `k`s from a shared counter. A thread stops at its first failure and every thread stops past
+/// the lowest failure seen; the failure with the lowest `k` is returned (every lower `k` was
+/// claimed earlier, by a thread that runs its claim in order until it fails itself).
 fn first_failure<E: Send>(n: usize, threads: usize, job: impl Fn(usize) -> Result<(), E> + Sync) -> Result<(), (usize, E)> {
     let threads = threads.clamp(1, n.max(1));
     if threads == 1 {
         return (0..n).try_for_each(|k| job(k).map_err(|e| (k, e)));
     }
+    // Runs of consecutive jobs per claim: fewer trips to the shared counter, and the inputs of a
+    // small transaction mostly stay on one thread; still many runs per thread for balance.
+    let batch = (n / (threads * 16)).clamp(1, 64);
     let next = AtomicUsize::new(0);
     let lowest_failed = AtomicUsize::new(usize::MAX);
     let failure: Mutex<Option<(usize, E)>> = Mutex::new(None);
     let work = || loop {
-        let k = next.fetch_add(1, Ordering::Relaxed);
-        if k >= n || k > lowest_failed.load(Ordering::Relaxed) {
+        let first = next.fetch_add(batch, Ordering::Relaxed);
+        if first >= n {
             return;
         }
-        if let Err(e) = job(k) {
-            let mut slot = failure.lock().unwrap_or_else(|p| p.into_inner());
-            if slot.as_ref().map_or(true, |(j, _)| k < *j) {
-                *slot = Some((k, e));
-                lowest_failed.fetch_min(k, Ordering::Relaxed);
+        for k in first..(first + batch).min(n) {
+            if k > lowest_failed.load(Ordering::Relaxed) {
+                return;
+            }
+            if let Err(e) = job(k) {
+                let mut slot = failure.lock().unwrap_or_else(|p| p.into_inner());
+                if slot.as_ref().map_or(true, |(j, _)| k < *j) {
+                    *slot = Some((k, e));
+                    lowest_failed.fetch_min(k, Ordering::Relaxed);
+                }
+                return;
             }
         }
     };
@@ -340,8 +382,15 @@ mod tests {
             partial.verify_input(0, VERIFY_ALL_PRE_TAPROOT),
             Err(ScriptError::SpentOutputsRequired)
         );
+        // TAPROOT applies only to taproot outputs: without spent outputs only those fail.
+        assert_eq!(partial.verify_input_against(0, &spent[1][0], VERIFY_ALL), Ok(()));
+        let p2tr = TxOut {
+            value: bitcoin::Amount::from_sat(1),
+            script_pubkey: bitcoin::ScriptBuf::from_bytes([vec![0x51, 0x20], vec![7; 32]].concat()),
+        };
+        assert!(p2tr.script_pubkey.is_p2tr());
         assert_eq!(
-            partial.verify_input_against(0, &spent[1][0], VERIFY_ALL),
+            partial.verify_input_against(0, &p2tr, VERIFY_ALL),
             Err(ScriptError::SpentOutputsRequired)
         );
     }
