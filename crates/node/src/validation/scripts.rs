@@ -278,7 +278,7 @@ fn first_failure<E: Send>(n: usize, threads: usize, job: impl Fn(usize) -> Resul
             }
             if let Err(e) = job(k) {
                 let mut slot = failure.lock().unwrap_or_else(|p| p.into_inner());
-                if slot.as_ref().map_or(true, |(j, _)| k < *j) {
+                if !matches!(slot.as_ref(), Some((j, _)) if *j <= k) {
                     *slot = Some((k, e));
                     lowest_failed.fetch_min(k, Ordering::Relaxed);
                 }
