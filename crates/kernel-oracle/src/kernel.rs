@@ -1,8 +1,8 @@
 //! Bitcoin Core's engine as an [`Engine`]: a client of the `blvm-kernel-worker` process (built
 //! with feature `kernel`), which runs libbitcoinkernel's `ChainstateManager` on regtest and reads
 //! verdicts from the block-checked validation callback and the active tip (see the worker's
-//! docs). A separate process because libbitcoinkernel and blvm-node's bitcoinconsensus both
-//! define Core's script code and cannot be linked together.
+//! docs). A separate process keeps Core's global state (its logger, its chainstate's threads) and
+//! any abort inside Core out of the process that runs blvm-node's engine.
 
 use crate::diff::hex;
 use crate::engine::{Engine, Outcome, Verdict};

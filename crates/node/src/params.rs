@@ -35,7 +35,7 @@ pub struct ChainParams {
     /// BIP94 rules (testnet4): timewarp protection and first-block difficulty base.
     pub enforce_bip94: bool,
     /// Blocks whose script flags differ from the height rule (historic exceptions).
-    pub script_flag_exceptions: Vec<(BlockHash, u32)>,
+    pub script_flag_exceptions: Vec<(BlockHash, crate::validation::scripts::ScriptFlags)>,
     /// Heights of the two historic blocks that duplicate earlier coinbases (BIP30 exceptions).
     pub bip30_exception_heights: Vec<(u32, BlockHash)>,
     /// Halving interval in blocks.
@@ -104,7 +104,7 @@ impl ChainParams {
 
     /// Parameters for `network`.
     pub fn for_network(network: Network) -> Self {
-        use bitcoinconsensus as bc;
+        use crate::validation::scripts::{VERIFY_NONE, VERIFY_P2SH, VERIFY_WITNESS};
         let consensus = network.params();
         match network {
             Network::Bitcoin => ChainParams {
@@ -122,13 +122,10 @@ impl ChainParams {
                 segwit_height: 481_824,
                 enforce_bip94: false,
                 script_flag_exceptions: vec![
-                    (
-                        h("00000000000002dc756eebf4f49723ed8d30cc28a5f108eb94b1ba88ac4f9c22"),
-                        bc::VERIFY_NONE,
-                    ),
+                    (h("00000000000002dc756eebf4f49723ed8d30cc28a5f108eb94b1ba88ac4f9c22"), VERIFY_NONE),
                     (
                         h("0000000000000000000f14c35b2d841e986ab5441de8c585d5ffe55ea1e395ad"),
-                        bc::VERIFY_P2SH | bc::VERIFY_WITNESS,
+                        VERIFY_P2SH | VERIFY_WITNESS,
                     ),
                 ],
                 bip30_exception_heights: vec![
@@ -151,10 +148,7 @@ impl ChainParams {
                 csv_height: 770_112,
                 segwit_height: 834_624,
                 enforce_bip94: false,
-                script_flag_exceptions: vec![(
-                    h("00000000dd30457c001f4095d208cc1296b0eed002427aa599874af7a432b105"),
-                    bc::VERIFY_NONE,
-                )],
+                script_flag_exceptions: vec![(h("00000000dd30457c001f4095d208cc1296b0eed002427aa599874af7a432b105"), VERIFY_NONE)],
                 bip30_exception_heights: vec![],
                 subsidy_halving_interval: 210_000,
             },

@@ -1,11 +1,11 @@
 //! Bitcoin Core's consensus test vectors (`../shared/vectors/core`, see PROVENANCE.txt) run
 //! through our own transaction checks (`validation::tx_check::check_transaction`) and script
-//! verification (`validation::scripts::verify_input`, Core's interpreter via libbitcoinconsensus),
+//! verification (`validation::scripts::verify_input`, Core's interpreter via libbitcoinkernel),
 //! plus `sighash.json` through rust-bitcoin's legacy sighash.
 //!
 //! ## Which verdict is "Core's verdict" for a consensus-only verifier
 //!
-//! `verify_input` only accepts the flags libbitcoinconsensus accepts (P2SH, DERSIG, NULLDUMMY,
+//! `verify_input` only accepts the flags libbitcoinkernel accepts (P2SH, DERSIG, NULLDUMMY,
 //! CHECKLOCKTIMEVERIFY, CHECKSEQUENCEVERIFY, WITNESS, TAPROOT); Core's vectors also use policy
 //! flags (STRICTENC, MINIMALDATA, CLEANSTACK, ...). Every script flag is a soft fork: adding a
 //! flag can only turn a pass into a failure, removing one can only turn a failure into a pass.
@@ -47,9 +47,8 @@ use bitcoin::consensus::{deserialize, serialize};
 use bitcoin::hashes::Hash;
 use bitcoin::sighash::SighashCache;
 use bitcoin::{OutPoint, ScriptBuf, Transaction, TxOut, Witness};
-use bitcoinconsensus as bc;
 use blvm_node::import::hex_decode;
-use blvm_node::validation::scripts::verify_input;
+use blvm_node::validation::scripts::{verify_input, ScriptError};
 use blvm_node::validation::tx_check::check_transaction;
 use serde_json::Value;
 use std::collections::HashMap;
@@ -89,8 +88,8 @@ fn load(name: &str) -> Vec<Value> {
 fn verify(tx_bytes: &[u8], spent: &[TxOut], index: usize, flags: u32, what: &str) -> bool {
     match verify_input(tx_bytes, spent, index, flags) {
         Ok(()) => true,
-        // ERR_SCRIPT is libbitcoinconsensus' ERR_OK: the call worked and the script failed.
-        Err(bc::Error::ERR_SCRIPT) => false,
+        // The call worked and the script failed.
+        Err(ScriptError::Invalid) => false,
         Err(e) => panic!("{what}: verify_input could not evaluate (flags {}): {e:?}", flag_names(flags)),
     }
 }
@@ -111,7 +110,7 @@ fn report(name: &str, mismatches: &[String]) {
 
 #[test]
 fn flag_table_is_consistent() {
-    // Core's bit positions for the consensus flags must equal libbitcoinconsensus' constants.
+    // Core's bit positions for the consensus flags must equal libbitcoinkernel's constants.
     let expect = [
         ("P2SH", 0),
         ("DERSIG", 2),
@@ -131,13 +130,13 @@ fn flag_table_is_consistent() {
     assert_eq!(parse_flags(&CONSENSUS_NAMES[1..].join(",")), CONSENSUS_FLAGS);
     assert_eq!(parse_flags("NONE"), 0);
     assert_eq!(parse_flags(""), 0);
-    // libbitcoinconsensus refuses any other flag, which is why policy flags must be dropped.
+    // libbitcoinkernel refuses any other flag, which is why policy flags must be dropped.
     let credit = build_crediting_tx(&[0x51], 0);
     let spend = serialize(&build_spending_tx(&[], Witness::new(), &credit));
     assert!(verify_input(&spend, &credit.output, 0, CONSENSUS_FLAGS).is_ok());
     assert_eq!(
         verify_input(&spend, &credit.output, 0, parse_flags("STRICTENC")),
-        Err(bc::Error::ERR_INVALID_FLAGS)
+        Err(ScriptError::InvalidFlags)
     );
 }
 

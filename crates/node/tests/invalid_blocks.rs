@@ -1143,7 +1143,7 @@ fn bad_blk_sigops_counts_p2sh_and_witness_scripts_exactly() {
 #[test]
 fn block_script_verify_flag_failed_for_each_spend_type() {
     // Core >= 30 reports script failures in blocks as "block-script-verify-flag-failed (<error>)";
-    // the engine gives the prefix as the reason (libbitcoinconsensus names no script error).
+    // the engine gives the prefix as the reason (libbitcoinkernel names no script error).
     let mut remaining = vec![
         "p2pkh",
         "p2pk",
@@ -1249,4 +1249,69 @@ fn failed_block_is_remembered_and_its_descendants_rejected() {
         chain.process_block(&m.blocks[h as usize]).unwrap(),
         BlockOutcome::Accepted { connected: true }
     );
+}
+
+#[test]
+fn huge_input_transaction_validates_and_reports_the_first_failing_input() {
+    // One transaction spending 5,000 bare OP_TRUE outputs (issue 12's adversarial shape): valid,
+    // it connects; with scriptSig OP_RETURN on inputs 2,345 and 4,000 (a script failure by
+    // consensus) it is rejected naming input 2,345, the lowest failing one, whatever the threads.
+    const N: usize = 5_000;
+    let m = meta();
+    let h = m.tip_height();
+    let mut hs = Harness::at(h);
+    let (op, coin) = m.anyone_can_spend(h, 2 * N as u64, 0);
+    let funding = mining::spend(
+        &[(op, coin.script_pubkey)],
+        vec![
+            TxOut {
+                value: Amount::from_sat(1),
+                script_pubkey: mining::op_true(),
+            };
+            N
+        ],
+    );
+    let tip = hs.chain.tip().hash;
+    let x = mining::build_block(
+        &mining::parent_of(&hs.chain, &tip),
+        1,
+        vec![funding.clone()],
+        coin.value - Amount::from_sat(N as u64),
+        mining::op_true(),
+    );
+    assert_eq!(hs.chain.process_block(&x).unwrap(), BlockOutcome::Accepted { connected: true });
+    let fid = funding.compute_txid();
+    let spend_all = |bad: &[usize]| Transaction {
+        version: bitcoin::transaction::Version::TWO,
+        lock_time: LockTime::ZERO,
+        input: (0..N)
+            .map(|i| TxIn {
+                previous_output: OutPoint { txid: fid, vout: i as u32 },
+                script_sig: if bad.contains(&i) {
+                    ScriptBuf::from_bytes(vec![0x6a])
+                } else {
+                    ScriptBuf::new()
+                },
+                sequence: Sequence::MAX,
+                witness: Witness::new(),
+            })
+            .collect(),
+        output: vec![TxOut {
+            value: Amount::from_sat(1),
+            script_pubkey: mining::op_true(),
+        }],
+    };
+    let parent = mining::parent_of(&hs.chain, &x.block_hash());
+    let fee = Amount::from_sat(N as u64 - 1);
+    let bad_tx = spend_all(&[4_000, 2_345]);
+    let bad = mining::build_block(&parent, 2, vec![bad_tx.clone()], fee, mining::op_true());
+    let r = hs.reject(&bad, "block-script-verify-flag-failed");
+    assert!(
+        r.detail.contains(&format!("tx {} input 2345:", bad_tx.compute_txid())),
+        "detail names the first failing input: {}",
+        r.detail
+    );
+    let good = mining::build_block(&parent, 3, vec![spend_all(&[])], fee, mining::op_true());
+    assert_eq!(hs.chain.process_block(&good).unwrap(), BlockOutcome::Accepted { connected: true });
+    assert_eq!(hs.chain.tip().hash, good.block_hash());
 }

@@ -1,7 +1,6 @@
 //! Bitcoin Core's validation engine (libbitcoinkernel) behind a line protocol on stdin/stdout,
-//! so the differential tests can drive it from a process that links blvm-node (whose
-//! bitcoinconsensus library carries a second, older copy of Core's script code: the two cannot
-//! be linked into one binary).
+//! so the differential tests can drive it from a separate process: Core's global state (logger,
+//! chainstate threads) and any abort inside Core stay out of the process running blvm-node.
 //!
 //! Requests, one per line:
 //! - `submit <block hex>`: process the block.

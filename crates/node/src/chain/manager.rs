@@ -17,7 +17,7 @@ use crate::validation::block_check::{check_block, check_proof_of_work, contextua
 use crate::validation::header_check::{contextual_check_header, median_time, ParentContext};
 use crate::validation::locks::{sequence_lock, sequence_lock_satisfied};
 use crate::validation::pow::next_work_required;
-use crate::validation::scripts::{block_script_flags, verify_block_scripts};
+use crate::validation::scripts::{block_script_flags, verify_block_scripts, VERIFY_P2SH, VERIFY_WITNESS};
 use crate::validation::sigops::{sigop_cost, MAX_BLOCK_SIGOPS_COST};
 use crate::validation::tx_check::MAX_MONEY;
 use crate::validation::Reject;
@@ -25,7 +25,6 @@ use bitcoin::block::Header;
 use bitcoin::consensus::{deserialize, serialize};
 use bitcoin::hashes::Hash;
 use bitcoin::{Block, BlockHash, OutPoint, TxOut, Work};
-use bitcoinconsensus as bc;
 use std::cmp::Reverse;
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -898,8 +897,8 @@ impl ChainManager {
             }
         }
 
-        let p2sh = flags & bc::VERIFY_P2SH != 0;
-        let witness = flags & bc::VERIFY_WITNESS != 0;
+        let p2sh = flags & VERIFY_P2SH != 0;
+        let witness = flags & VERIFY_WITNESS != 0;
         for tx in &block.txdata {
             let txid = tx.compute_txid();
             if tx.is_coinbase() {

@@ -11,7 +11,7 @@ use super::MempoolSettings;
 use crate::chain::manager::COINBASE_MATURITY;
 use crate::chain::ChainManager;
 use crate::validation::locks::{is_final_tx, sequence_lock, sequence_lock_satisfied};
-use crate::validation::scripts::{block_script_flags, verify_input};
+use crate::validation::scripts::{block_script_flags, PreparedTx};
 use crate::validation::sigops::sigop_cost;
 use crate::validation::tx_check::{check_transaction, MAX_MONEY};
 use crate::validation::Reject;
@@ -283,10 +283,11 @@ pub fn accept_tx(
     // Scripts: Core's interpreter with the consensus flags of the next block, then the
     // policy rules that can be checked structurally.
     let flags = block_script_flags(chain.params(), next_height, &BlockHash::all_zeros());
-    let raw = bitcoin::consensus::serialize(&*tx);
+    let prepared =
+        PreparedTx::new(&tx, &spent).map_err(|e| Reject::new("mempool-script-verify-flag-failed", format!("interpreter: {e}")))?;
     for i in 0..tx.input.len() {
-        if let Err(e) = verify_input(&raw, &spent, i, flags) {
-            return Err(Reject::new("mempool-script-verify-flag-failed", format!("input {i}: {e:?}")));
+        if let Err(e) = prepared.verify_input(i, flags) {
+            return Err(Reject::new("mempool-script-verify-flag-failed", format!("input {i}: {e}")));
         }
         if settings.require_standard {
             if let Err(e) = policy::check_input_script_policy(&tx, i, &spent[i]) {

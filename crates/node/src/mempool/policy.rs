@@ -3,7 +3,7 @@
 //! minimal-push scriptSigs, strict-DER low-S signatures in standard templates, no spends of
 //! upgradable witness programs, standard witness sizes).
 //!
-//! `bitcoinconsensus` only knows consensus flags, so Core's other policy flags (NULLFAIL,
+//! The script interpreter (libbitcoinkernel) only takes consensus flags, so Core's other policy flags (NULLFAIL,
 //! MINIMALIF, CONST_SCRIPTCODE, DISCOURAGE_UPGRADABLE_NOPS, ...) are not enforced; the list is in
 //! docs/rpc-differences.md.
 

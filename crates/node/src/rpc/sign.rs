@@ -2,20 +2,20 @@
 //! P2PK, P2PKH, P2WPKH, P2SH-P2WPKH, (P2SH/P2WSH/P2SH-P2WSH) multisig and P2TR key path.
 //! Existing signatures are picked up from the inputs (checked against their keys) so partially
 //! signed multisig inputs can be completed in several passes; every input is finally checked with
-//! the consensus script interpreter (libbitcoinconsensus), which alone decides "complete".
+//! the consensus script interpreter (Core's, through libbitcoinkernel), which alone decides "complete".
 
 use super::descriptor::{solver, witness_program, TxoutType};
+use crate::validation::scripts::{PreparedTx, ScriptFlags, VERIFY_ALL, VERIFY_ALL_PRE_TAPROOT};
 use bitcoin::hashes::{hash160, sha256, Hash};
 use bitcoin::key::{Keypair, TapTweak};
 use bitcoin::script::{Builder, PushBytesBuf};
 use bitcoin::secp256k1::{Message, Secp256k1, SecretKey};
 use bitcoin::sighash::{EcdsaSighashType, Prevouts, SighashCache, TapSighashType};
 use bitcoin::{PublicKey, ScriptBuf, Transaction, TxOut, Witness};
-use bitcoinconsensus as bc;
 use std::collections::HashMap;
 
 /// Script flags signatures are checked with: every consensus rule the interpreter library knows.
-pub const SIGN_CHECK_FLAGS: u32 = bc::VERIFY_ALL_PRE_TAPROOT | bc::VERIFY_TAPROOT;
+pub const SIGN_CHECK_FLAGS: ScriptFlags = VERIFY_ALL;
 
 /// Core's `SIGHASH_DEFAULT` (taproot only; ECDSA signs it as ALL).
 pub const SIGHASH_DEFAULT: u32 = 0;
@@ -203,19 +203,12 @@ impl Signing<'_> {
         let Some(prev) = self.spent.get(i).cloned().flatten() else {
             return false;
         };
-        let raw = bitcoin::consensus::serialize(tx);
         match self.all_spent() {
-            Some(all) => crate::validation::scripts::verify_input(&raw, &all, i, SIGN_CHECK_FLAGS).is_ok(),
+            Some(all) => PreparedTx::new(tx, &all).and_then(|p| p.verify_input(i, SIGN_CHECK_FLAGS)).is_ok(),
             // Without every spent output taproot cannot be checked: check the rest without it.
-            None => bc::verify_with_flags(
-                prev.script_pubkey.as_bytes(),
-                prev.value.to_sat(),
-                &raw,
-                None,
-                i,
-                bc::VERIFY_ALL_PRE_TAPROOT,
-            )
-            .is_ok(),
+            None => PreparedTx::without_spent(tx)
+                .and_then(|p| p.verify_input_against(i, &prev, VERIFY_ALL_PRE_TAPROOT))
+                .is_ok(),
         }
     }
 

@@ -1,111 +1,409 @@
-//! Script verification through Bitcoin Core's own interpreter (`bitcoinconsensus`), in parallel.
+//! Script verification through Bitcoin Core's own interpreter (libbitcoinkernel), in parallel.
+//!
+//! Each transaction is handed to the interpreter once ([`PreparedTx`]): it is parsed once and
+//! its signature-hash midstates (BIP143, BIP341) are computed once, then every input is verified
+//! against that. A block's inputs, not its transactions, are spread over the worker threads, so
+//! one transaction with many inputs is verified by all of them.
 
 use super::reject::Reject;
 use crate::params::ChainParams;
 use bitcoin::{BlockHash, Transaction, TxOut};
-use bitcoinconsensus as bc;
+use bitcoinkernel as kernel;
+use kernel::prelude::*;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, OnceLock};
+
+/// Bitmask of Core's consensus `SCRIPT_VERIFY_*` flags (the bits libbitcoinkernel accepts).
+pub type ScriptFlags = u32;
+
+/// No script rule beyond the base interpreter.
+pub const VERIFY_NONE: ScriptFlags = kernel::VERIFY_NONE;
+/// Evaluate P2SH subscripts (BIP16).
+pub const VERIFY_P2SH: ScriptFlags = kernel::VERIFY_P2SH;
+/// Strict DER signatures (BIP66).
+pub const VERIFY_DERSIG: ScriptFlags = kernel::VERIFY_DERSIG;
+/// Empty CHECKMULTISIG dummy element (BIP147).
+pub const VERIFY_NULLDUMMY: ScriptFlags = kernel::VERIFY_NULLDUMMY;
+/// OP_CHECKLOCKTIMEVERIFY (BIP65).
+pub const VERIFY_CHECKLOCKTIMEVERIFY: ScriptFlags = kernel::VERIFY_CHECKLOCKTIMEVERIFY;
+/// OP_CHECKSEQUENCEVERIFY (BIP112).
+pub const VERIFY_CHECKSEQUENCEVERIFY: ScriptFlags = kernel::VERIFY_CHECKSEQUENCEVERIFY;
+/// Segregated witness (BIP141/143).
+pub const VERIFY_WITNESS: ScriptFlags = kernel::VERIFY_WITNESS;
+/// Taproot and tapscript (BIP341/342); needs every spent output.
+pub const VERIFY_TAPROOT: ScriptFlags = kernel::VERIFY_TAPROOT;
+/// Every consensus rule except taproot.
+pub const VERIFY_ALL_PRE_TAPROOT: ScriptFlags = kernel::VERIFY_ALL_PRE_TAPROOT;
+/// Every consensus rule the interpreter knows.
+pub const VERIFY_ALL: ScriptFlags = kernel::VERIFY_ALL;
+
+/// Below this many inputs a block's scripts are verified on the calling thread.
+const PARALLEL_MIN_INPUTS: usize = 32;
+
+/// Why an input could not be verified (the interpreter names no script error).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ScriptError {
+    /// The interpreter ran and the script failed.
+    #[error("script verification failed")]
+    Invalid,
+    /// A flag outside the consensus set was given.
+    #[error("flags outside the consensus set")]
+    InvalidFlags,
+    /// The flags are inconsistent (e.g. WITNESS without P2SH).
+    #[error("invalid combination of script flags")]
+    InvalidFlagsCombination,
+    /// Taproot verification was asked for without every spent output.
+    #[error("taproot verification needs every spent output")]
+    SpentOutputsRequired,
+    /// The input index is not an input of the transaction.
+    #[error("input index {0} out of range")]
+    InputIndex(usize),
+    /// The number of spent outputs differs from the number of inputs.
+    #[error("{spent} spent outputs for {inputs} inputs")]
+    SpentOutputsMismatch {
+        /// Spent outputs given.
+        spent: usize,
+        /// Inputs of the transaction.
+        inputs: usize,
+    },
+    /// The interpreter could not take the transaction or an output.
+    #[error("interpreter refused the data: {0}")]
+    Kernel(String),
+}
+
+impl From<kernel::KernelError> for ScriptError {
+    fn from(e: kernel::KernelError) -> Self {
+        use kernel::ScriptVerifyError as V;
+        match e {
+            kernel::KernelError::ScriptVerify(V::Invalid) => ScriptError::Invalid,
+            kernel::KernelError::ScriptVerify(V::InvalidFlags) => ScriptError::InvalidFlags,
+            kernel::KernelError::ScriptVerify(V::InvalidFlagsCombination) => ScriptError::InvalidFlagsCombination,
+            kernel::KernelError::ScriptVerify(V::SpentOutputsRequired) => ScriptError::SpentOutputsRequired,
+            other => ScriptError::Kernel(other.to_string()),
+        }
+    }
+}
 
 /// Script flags Core applies to a block at `height` with hash `hash` (GetBlockScriptFlags).
-pub fn block_script_flags(params: &ChainParams, height: u32, hash: &BlockHash) -> u32 {
-    let mut flags = bc::VERIFY_P2SH | bc::VERIFY_WITNESS | bc::VERIFY_TAPROOT;
+pub fn block_script_flags(params: &ChainParams, height: u32, hash: &BlockHash) -> ScriptFlags {
+    let mut flags = VERIFY_P2SH | VERIFY_WITNESS | VERIFY_TAPROOT;
     if let Some((_, f)) = params.script_flag_exceptions.iter().find(|(h, _)| h == hash) {
         flags = *f;
     }
     if height >= params.bip66_height {
-        flags |= bc::VERIFY_DERSIG;
+        flags |= VERIFY_DERSIG;
     }
     if height >= params.bip65_height {
-        flags |= bc::VERIFY_CHECKLOCKTIMEVERIFY;
+        flags |= VERIFY_CHECKLOCKTIMEVERIFY;
     }
     if height >= params.csv_height {
-        flags |= bc::VERIFY_CHECKSEQUENCEVERIFY;
+        flags |= VERIFY_CHECKSEQUENCEVERIFY;
     }
     if height >= params.segwit_height {
-        flags |= bc::VERIFY_NULLDUMMY;
+        flags |= VERIFY_NULLDUMMY;
     }
     flags
 }
 
-/// Verifies input `index` of the serialized transaction `tx_bytes` against all its spent outputs.
-pub fn verify_input(tx_bytes: &[u8], spent: &[TxOut], index: usize, flags: u32) -> Result<(), bc::Error> {
-    let utxos: Vec<bc::Utxo> = spent
-        .iter()
-        .map(|o| bc::Utxo {
-            script_pubkey: o.script_pubkey.as_bytes().as_ptr(),
-            script_pubkey_len: o.script_pubkey.len() as u32,
-            value: o.value.to_sat() as i64,
-        })
-        .collect();
-    verify_with(tx_bytes, spent, &utxos, index, flags)
+/// A transaction parsed once by the interpreter, with its spent outputs and precomputed hashes.
+///
+/// libbitcoinkernel's `btck_script_pubkey_verify` copies the precomputed data it is given,
+/// spent outputs included, on every call (a conditional expression mixing a reference and a
+/// temporary), which makes each call linear in the transaction's input count. So the spent
+/// outputs go only into the data used for inputs that spend taproot outputs, the only ones whose
+/// verification reads them; every other input is verified against data without them and
+/// without the TAPROOT flag, which only changes how bare witness v1 32-byte programs are spent.
+pub struct PreparedTx {
+    tx: kernel::Transaction,
+    spent: Vec<kernel::TxOut>,
+    /// Whether each spent output is a taproot output.
+    taproot: Vec<bool>,
+    /// Hashes without the spent outputs, for inputs that do not spend taproot outputs.
+    plain: kernel::PrecomputedTransactionData,
+    /// Hashes with every spent output, present when some input spends a taproot output.
+    with_spent: Option<kernel::PrecomputedTransactionData>,
 }
 
-fn verify_with(tx_bytes: &[u8], spent: &[TxOut], utxos: &[bc::Utxo], index: usize, flags: u32) -> Result<(), bc::Error> {
-    let prev = &spent[index];
-    bc::verify_with_flags(
-        prev.script_pubkey.as_bytes(),
-        prev.value.to_sat(),
-        tx_bytes,
-        Some(utxos),
-        index,
-        flags,
-    )
+impl PreparedTx {
+    /// Prepares `tx`, whose input `i` spends `spent[i]`.
+    pub fn new(tx: &Transaction, spent: &[TxOut]) -> Result<Self, ScriptError> {
+        Self::from_bytes(&bitcoin::consensus::serialize(tx), spent)
+    }
+
+    /// Prepares the serialized transaction `tx_bytes`, whose input `i` spends `spent[i]`.
+    pub fn from_bytes(tx_bytes: &[u8], spent: &[TxOut]) -> Result<Self, ScriptError> {
+        let tx = kernel::Transaction::new(tx_bytes)?;
+        if spent.len() != tx.input_count() {
+            return Err(ScriptError::SpentOutputsMismatch {
+                spent: spent.len(),
+                inputs: tx.input_count(),
+            });
+        }
+        let kernel_spent = spent.iter().map(kernel_txout).collect::<Result<Vec<_>, _>>()?;
+        let taproot: Vec<bool> = spent.iter().map(|o| o.script_pubkey.is_p2tr()).collect();
+        let with_spent = if taproot.contains(&true) {
+            Some(kernel::PrecomputedTransactionData::new(&tx, &kernel_spent)?)
+        } else {
+            None
+        };
+        let plain = kernel::PrecomputedTransactionData::new(&tx, &[] as &[kernel::TxOut])?;
+        Ok(PreparedTx {
+            tx,
+            spent: kernel_spent,
+            taproot,
+            plain,
+            with_spent,
+        })
+    }
+
+    /// Prepares `tx` without its spent outputs: inputs are then checked with
+    /// [`PreparedTx::verify_input_against`], and taproot spends cannot be verified.
+    pub fn without_spent(tx: &Transaction) -> Result<Self, ScriptError> {
+        let tx = kernel::Transaction::new(&bitcoin::consensus::serialize(tx))?;
+        let plain = kernel::PrecomputedTransactionData::new(&tx, &[] as &[kernel::TxOut])?;
+        Ok(PreparedTx {
+            tx,
+            spent: Vec::new(),
+            taproot: Vec::new(),
+            plain,
+            with_spent: None,
+        })
+    }
+
+    /// Number of inputs of the transaction.
+    pub fn input_count(&self) -> usize {
+        self.tx.input_count()
+    }
+
+    /// Verifies input `index` against the output it spends (known only if prepared with them).
+    pub fn verify_input(&self, index: usize, flags: ScriptFlags) -> Result<(), ScriptError> {
+        if index >= self.input_count() {
+            return Err(ScriptError::InputIndex(index));
+        }
+        let prev = self.spent.get(index).ok_or(ScriptError::SpentOutputsRequired)?;
+        self.run(index, prev, self.taproot[index], flags)
+    }
+
+    /// Verifies input `index` against `prev`, the output it spends.
+    pub fn verify_input_against(&self, index: usize, prev: &TxOut, flags: ScriptFlags) -> Result<(), ScriptError> {
+        self.run(index, &kernel_txout(prev)?, prev.script_pubkey.is_p2tr(), flags)
+    }
+
+    /// Verifies every input in order; the error carries the first failing input's index.
+    pub fn verify_all(&self, flags: ScriptFlags) -> Result<(), (usize, ScriptError)> {
+        (0..self.input_count()).try_for_each(|i| self.verify_input(i, flags).map_err(|e| (i, e)))
+    }
+
+    /// `taproot`: `prev` is a bare witness v1 32-byte program, the only outputs TAPROOT applies to.
+    fn run(&self, index: usize, prev: &kernel::TxOut, taproot: bool, flags: ScriptFlags) -> Result<(), ScriptError> {
+        if index >= self.tx.input_count() {
+            return Err(ScriptError::InputIndex(index));
+        }
+        let (data, flags) = match (&self.with_spent, taproot) {
+            (Some(full), true) => (full, flags),
+            (None, true) => (&self.plain, flags),
+            (_, false) => (&self.plain, flags & !VERIFY_TAPROOT),
+        };
+        kernel::verify(&prev.script_pubkey(), Some(prev.value()), &self.tx, index, Some(flags), data)?;
+        Ok(())
+    }
+}
+
+fn kernel_txout(o: &TxOut) -> Result<kernel::TxOut, ScriptError> {
+    let script = kernel::ScriptPubkey::new(o.script_pubkey.as_bytes())?;
+    Ok(kernel::TxOut::new(&script, o.value.to_sat() as i64))
+}
+
+/// Verifies input `index` of the serialized transaction `tx_bytes` against all its spent outputs.
+/// Prepares the transaction for this one input: to check several, use [`PreparedTx`].
+pub fn verify_input(tx_bytes: &[u8], spent: &[TxOut], index: usize, flags: ScriptFlags) -> Result<(), ScriptError> {
+    PreparedTx::from_bytes(tx_bytes, spent)?.verify_input(index, flags)
 }
 
 /// Verifies every input script of `txs` (skipping the coinbase) using `threads` worker threads.
-/// `spent[i]` holds the outputs spent by `txs[i]`, in input order.
-pub fn verify_block_scripts(txs: &[Transaction], spent: &[Vec<TxOut>], flags: u32, threads: usize) -> Result<(), Reject> {
-    let serialized: Vec<Vec<u8>> = txs.iter().map(bitcoin::consensus::serialize).collect();
-    let mut jobs: Vec<(usize, usize)> = Vec::new();
-    for (t, tx) in txs.iter().enumerate() {
-        if tx.is_coinbase() {
-            continue;
+/// `spent[i]` holds the outputs spent by `txs[i]`, in input order. On failure the input with the
+/// lowest (transaction, input) position is reported, whatever the thread interleaving.
+pub fn verify_block_scripts(txs: &[Transaction], spent: &[Vec<TxOut>], flags: ScriptFlags, threads: usize) -> Result<(), Reject> {
+    let jobs: Vec<(usize, usize)> = txs
+        .iter()
+        .enumerate()
+        .filter(|(_, tx)| !tx.is_coinbase())
+        .flat_map(|(t, tx)| (0..tx.input.len()).map(move |i| (t, i)))
+        .collect();
+    // Each transaction is prepared by the first worker that reaches one of its inputs; workers
+    // reaching it meanwhile wait for that preparation instead of repeating it.
+    let prepared: Vec<OnceLock<Result<PreparedTx, ScriptError>>> = txs.iter().map(|_| OnceLock::new()).collect();
+    let threads = if jobs.len() < PARALLEL_MIN_INPUTS { 1 } else { threads };
+    let outcome = first_failure(jobs.len(), threads, |k| {
+        let (t, i) = jobs[k];
+        match prepared[t].get_or_init(|| PreparedTx::new(&txs[t], &spent[t])) {
+            Ok(p) => p.verify_input(i, flags),
+            Err(e) => Err(e.clone()),
         }
-        for i in 0..tx.input.len() {
-            jobs.push((t, i));
-        }
-    }
-    let run = |slice: &[(usize, usize)]| -> Result<(), Reject> {
-        let mut cached: Option<(usize, Vec<bc::Utxo>)> = None;
-        for &(t, i) in slice {
-            if cached.as_ref().map(|c| c.0) != Some(t) {
-                let utxos = spent[t]
-                    .iter()
-                    .map(|o| bc::Utxo {
-                        script_pubkey: o.script_pubkey.as_bytes().as_ptr(),
-                        script_pubkey_len: o.script_pubkey.len() as u32,
-                        value: o.value.to_sat() as i64,
-                    })
-                    .collect();
-                cached = Some((t, utxos));
-            }
-            let utxos = cached.as_ref().map(|c| c.1.as_slice()).unwrap_or(&[]);
-            if let Err(e) = verify_with(&serialized[t], &spent[t], utxos, i, flags) {
-                // Core (since v30) reports "block-script-verify-flag-failed (<script error>)";
-                // libbitcoinconsensus does not name the script error, so it goes in the detail.
-                return Err(Reject::new(
-                    "block-script-verify-flag-failed",
-                    format!("tx {} input {}: {:?}", txs[t].compute_txid(), i, e),
-                ));
-            }
-        }
-        Ok(())
-    };
-    let threads = threads.max(1);
-    if threads == 1 || jobs.len() < 32 {
-        return run(&jobs);
-    }
-    let chunk = jobs.len().div_ceil(threads);
-    std::thread::scope(|s| {
-        let handles: Vec<_> = jobs.chunks(chunk).map(|c| s.spawn(move || run(c))).collect();
-        let mut result = Ok(());
-        for h in handles {
-            let r = h
-                .join()
-                .unwrap_or_else(|_| Err(Reject::new("block-script-verify-flag-failed", "script worker panicked")));
-            if result.is_ok() {
-                result = r;
-            }
-        }
-        result
+    });
+    outcome.map_err(|(k, e)| {
+        let (t, i) = jobs[k];
+        // Core (since v30) reports "block-script-verify-flag-failed (<script error>)"; the
+        // interpreter library does not name the script error, so it goes in the detail.
+        Reject::new(
+            "block-script-verify-flag-failed",
+            format!("tx {} input {}: {}", txs[t].compute_txid(), i, e),
+        )
     })
+}
+
+/// Runs `job(k)` for every `k` in `0..n` on up to `threads` threads that claim the next run of
+/// `k`s from a shared counter. A thread stops at its first failure and every thread stops past
+/// the lowest failure seen; the failure with the lowest `k` is returned (every lower `k` was
+/// claimed earlier, by a thread that runs its claim in order until it fails itself).
+fn first_failure<E: Send>(n: usize, threads: usize, job: impl Fn(usize) -> Result<(), E> + Sync) -> Result<(), (usize, E)> {
+    let threads = threads.clamp(1, n.max(1));
+    if threads == 1 {
+        return (0..n).try_for_each(|k| job(k).map_err(|e| (k, e)));
+    }
+    // Runs of consecutive jobs per claim: fewer trips to the shared counter, and the inputs of a
+    // small transaction mostly stay on one thread; still many runs per thread for balance.
+    let batch = (n / (threads * 16)).clamp(1, 64);
+    let next = AtomicUsize::new(0);
+    let lowest_failed = AtomicUsize::new(usize::MAX);
+    let failure: Mutex<Option<(usize, E)>> = Mutex::new(None);
+    let work = || loop {
+        let first = next.fetch_add(batch, Ordering::Relaxed);
+        if first >= n {
+            return;
+        }
+        for k in first..(first + batch).min(n) {
+            if k > lowest_failed.load(Ordering::Relaxed) {
+                return;
+            }
+            if let Err(e) = job(k) {
+                let mut slot = failure.lock().unwrap_or_else(|p| p.into_inner());
+                if !matches!(slot.as_ref(), Some((j, _)) if *j <= k) {
+                    *slot = Some((k, e));
+                    lowest_failed.fetch_min(k, Ordering::Relaxed);
+                }
+                return;
+            }
+        }
+    };
+    std::thread::scope(|s| {
+        for _ in 1..threads {
+            s.spawn(work);
+        }
+        work();
+    });
+    match failure.into_inner().unwrap_or_else(|p| p.into_inner()) {
+        Some(f) => Err(f),
+        None => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn first_failure_reports_lowest_index() {
+        for threads in [1, 2, 4, 8] {
+            let r = first_failure(10_000, threads, |k| if k % 997 == 996 { Err(k) } else { Ok(()) });
+            assert_eq!(r, Err((996, 996)), "threads {threads}");
+            assert_eq!(first_failure(10_000, threads, |_| Ok::<(), ()>(())), Ok(()));
+        }
+        assert_eq!(first_failure(0, 4, |_| Err(())), Ok(()));
+    }
+
+    fn op_true_block(txs: usize, inputs: usize, bad: &[(usize, usize)]) -> (Vec<Transaction>, Vec<Vec<TxOut>>) {
+        use bitcoin::hashes::Hash;
+        let out = TxOut {
+            value: bitcoin::Amount::from_sat(1),
+            script_pubkey: bitcoin::ScriptBuf::from_bytes(vec![0x51]),
+        };
+        let mut block = vec![Transaction {
+            version: bitcoin::transaction::Version::TWO,
+            lock_time: bitcoin::absolute::LockTime::ZERO,
+            input: vec![bitcoin::TxIn {
+                script_sig: bitcoin::ScriptBuf::from_bytes(vec![0x01, 0x01]),
+                ..Default::default()
+            }],
+            output: vec![out.clone()],
+        }];
+        let mut spent = vec![Vec::new()];
+        for t in 1..=txs {
+            let input = (0..inputs)
+                .map(|i| bitcoin::TxIn {
+                    previous_output: bitcoin::OutPoint {
+                        txid: bitcoin::Txid::from_byte_array([t as u8; 32]),
+                        vout: i as u32,
+                    },
+                    // OP_RETURN in a scriptSig fails the input by consensus.
+                    script_sig: bitcoin::ScriptBuf::from_bytes(if bad.contains(&(t, i)) { vec![0x6a] } else { vec![] }),
+                    ..Default::default()
+                })
+                .collect();
+            block.push(Transaction {
+                version: bitcoin::transaction::Version::TWO,
+                lock_time: bitcoin::absolute::LockTime::ZERO,
+                input,
+                output: vec![out.clone()],
+            });
+            spent.push(vec![out.clone(); inputs]);
+        }
+        (block, spent)
+    }
+
+    #[test]
+    fn block_failure_names_the_lowest_transaction_and_input() {
+        for threads in [1, 2, 4] {
+            let (txs, spent) = op_true_block(100, 3, &[]);
+            assert_eq!(verify_block_scripts(&txs, &spent, VERIFY_ALL, threads), Ok(()));
+            let (txs, spent) = op_true_block(100, 3, &[(70, 0), (40, 2), (90, 1)]);
+            let r = verify_block_scripts(&txs, &spent, VERIFY_ALL, threads).unwrap_err();
+            assert_eq!(r.reason, "block-script-verify-flag-failed");
+            let want = format!("tx {} input 2: script verification failed", txs[40].compute_txid());
+            assert_eq!(r.detail, want, "threads {threads}");
+        }
+    }
+
+    #[test]
+    fn prepared_tx_checks_its_arguments() {
+        let (txs, spent) = op_true_block(1, 4, &[(1, 3)]);
+        assert_eq!(
+            PreparedTx::new(&txs[1], &spent[1][..3]).err(),
+            Some(ScriptError::SpentOutputsMismatch { spent: 3, inputs: 4 })
+        );
+        let p = PreparedTx::new(&txs[1], &spent[1]).unwrap();
+        assert_eq!(p.verify_all(VERIFY_ALL), Err((3, ScriptError::Invalid)));
+        assert_eq!(p.verify_input(4, VERIFY_ALL), Err(ScriptError::InputIndex(4)));
+        assert_eq!(p.verify_input(0, 1 << 1), Err(ScriptError::InvalidFlags));
+        assert_eq!(p.verify_input(0, VERIFY_WITNESS), Err(ScriptError::InvalidFlagsCombination));
+        let partial = PreparedTx::without_spent(&txs[1]).unwrap();
+        assert_eq!(partial.verify_input_against(0, &spent[1][0], VERIFY_ALL_PRE_TAPROOT), Ok(()));
+        assert_eq!(
+            partial.verify_input(0, VERIFY_ALL_PRE_TAPROOT),
+            Err(ScriptError::SpentOutputsRequired)
+        );
+        // TAPROOT applies only to taproot outputs: without spent outputs only those fail.
+        assert_eq!(partial.verify_input_against(0, &spent[1][0], VERIFY_ALL), Ok(()));
+        let p2tr = TxOut {
+            value: bitcoin::Amount::from_sat(1),
+            script_pubkey: bitcoin::ScriptBuf::from_bytes([vec![0x51, 0x20], vec![7; 32]].concat()),
+        };
+        assert!(p2tr.script_pubkey.is_p2tr());
+        assert_eq!(
+            partial.verify_input_against(0, &p2tr, VERIFY_ALL),
+            Err(ScriptError::SpentOutputsRequired)
+        );
+    }
+
+    #[test]
+    fn flags_are_cores_bits() {
+        assert_eq!(VERIFY_P2SH, 1 << 0);
+        assert_eq!(VERIFY_DERSIG, 1 << 2);
+        assert_eq!(VERIFY_NULLDUMMY, 1 << 4);
+        assert_eq!(VERIFY_CHECKLOCKTIMEVERIFY, 1 << 9);
+        assert_eq!(VERIFY_CHECKSEQUENCEVERIFY, 1 << 10);
+        assert_eq!(VERIFY_WITNESS, 1 << 11);
+        assert_eq!(VERIFY_TAPROOT, 1 << 17);
+        assert_eq!(VERIFY_ALL, VERIFY_ALL_PRE_TAPROOT | VERIFY_TAPROOT);
+    }
 }

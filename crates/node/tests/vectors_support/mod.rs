@@ -12,15 +12,15 @@ use bitcoin::secp256k1::{Keypair, Secp256k1};
 use bitcoin::taproot::{LeafVersion, TaprootBuilder, TaprootSpendInfo};
 use bitcoin::transaction::Version;
 use bitcoin::{Amount, OutPoint, ScriptBuf, Sequence, Transaction, TxIn, TxOut, Txid, Witness, XOnlyPublicKey};
-use bitcoinconsensus as bc;
 use blvm_node::import::hex_decode;
+use blvm_node::validation::scripts as bc;
 
 // ---------------------------------------------------------------------------------------------
 // Script verification flags
 // ---------------------------------------------------------------------------------------------
 
 /// Core's `SCRIPT_VERIFY_*` names and bit values (script/interpreter.h; `mapFlagNames` in
-/// test/transaction_tests.cpp). The consensus ones are taken from `bitcoinconsensus` itself so
+/// test/transaction_tests.cpp). The consensus ones are taken from the interpreter's own constants so
 /// a disagreement between the two numberings cannot go unnoticed (see `flag_table_is_consistent`).
 pub const FLAG_NAMES: &[(&str, u32)] = &[
     ("P2SH", bc::VERIFY_P2SH),
@@ -53,9 +53,9 @@ pub const WITNESS: u32 = bc::VERIFY_WITNESS;
 /// `SCRIPT_VERIFY_CLEANSTACK`.
 pub const CLEANSTACK: u32 = 1 << 8;
 
-/// The flags libbitcoinconsensus accepts (`bitcoinconsensus_SCRIPT_FLAGS_VERIFY_ALL`):
+/// The flags the interpreter (libbitcoinkernel) accepts (`btck_ScriptVerificationFlags_ALL`):
 /// P2SH, DERSIG, NULLDUMMY, CHECKLOCKTIMEVERIFY, CHECKSEQUENCEVERIFY, WITNESS, TAPROOT.
-pub const CONSENSUS_FLAGS: u32 = bc::VERIFY_ALL_PRE_TAPROOT | bc::VERIFY_TAPROOT;
+pub const CONSENSUS_FLAGS: u32 = bc::VERIFY_ALL;
 
 /// Every flag Core's tests know (the complement base for tx_valid's "excluded" lists).
 pub fn all_flags() -> u32 {
