@@ -1,6 +1,7 @@
 //! Command-line configuration in Bitcoin Core's style (`-regtest -datadir=D -dbcache=N`).
 
 mod bitcoin_conf;
+pub mod blockcreate;
 pub mod core_args;
 mod logopts;
 pub mod policy;
@@ -109,6 +110,7 @@ pub const OPTIONS: &[(&str, OptKind, &str, &str)] = &[
     ("pid", OptKind::Str, "bitcoind.pid", "PID file written at startup and removed at exit (relative paths are inside the network directory); -nopid writes none"),
     ("persistmempool", OptKind::Bool, "1", "Save the mempool to mempool.dat at shutdown and load it at startup"),
     ("mempoolexpiry", OptKind::Int, "336", "Drop mempool transactions older than this many hours"),
+    ("test", OptKind::Str, "", "Regression-test behaviour (regtest only): bip94 (enforce BIP94's timewarp rules), addrman, reindex_after_failure_noninteractive_yes; repeatable"),
     ("testactivationheight", OptKind::Str, "", "Move a buried deployment (segwit, bip34, dersig, cltv, csv) to this height: name@height (regtest only); repeatable"),
     ("blocknotify", OptKind::Str, "", "Run this shell command when the best block changes (%s = its hash); not while catching up with tips over a day old"),
     ("startupnotify", OptKind::Str, "", "Run this shell command once startup has completed"),
@@ -125,6 +127,10 @@ pub const OPTIONS: &[(&str, OptKind, &str, &str)] = &[
     ("limitancestorsize", OptKind::Int, "101", "Largest total size (kvB) of a transaction and its in-mempool ancestors"),
     ("limitdescendantcount", OptKind::Int, "25", "Most in-mempool descendants of any ancestor, itself included"),
     ("limitdescendantsize", OptKind::Int, "101", "Largest total size (kvB) of an ancestor and its in-mempool descendants"),
+    ("blockmaxweight", OptKind::Int, "4000000", "Largest weight of the blocks this node assembles (getblocktemplate, generate*)"),
+    ("blockreservedweight", OptKind::Int, "8000", "Weight kept free in assembled blocks for the header and coinbase (at least 2000)"),
+    ("blockmintxfee", OptKind::Str, "0.00000001", "Lowest fee rate (BTC/kvB) of transactions included in assembled blocks"),
+    ("blockversion", OptKind::Int, "", "Header version of assembled blocks instead of the BIP9 one (regtest only)"),
     ("logmaxsize", OptKind::Int, "10", "Rotate debug.log when it exceeds this many MiB (0 = never)"),
     ("logmaxfiles", OptKind::Int, "5", "Rotated logs to keep (debug.log.1 is the newest)"),
     ("daemon", OptKind::Bool, "0", "Run in the background: not supported, use a service manager (systemd) or nohup"),
@@ -305,6 +311,8 @@ pub struct NodeConfig {
     pub notify: crate::notify::NotifyCommands,
     /// `-testactivationheight=name@height` entries (regtest).
     pub test_activation_heights: Vec<String>,
+    /// `-test=<option>` entries (regtest).
+    pub test_options: Vec<String>,
 }
 
 impl NodeConfig {
@@ -413,6 +421,7 @@ pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<(NodeConfig
         policy: policy::PolicyArgs::default(),
         notify: crate::notify::NotifyCommands::default(),
         test_activation_heights: Vec::new(),
+        test_options: Vec::new(),
     };
     let mut networks: Vec<(String, Network)> = Vec::new();
     let mut positional: Vec<String> = Vec::new();
@@ -591,6 +600,12 @@ pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<(NodeConfig
                 cfg.numbers.insert(name.clone(), n);
             }
             "conf" => cfg.config_files = vec![PathBuf::from(&v)],
+            "test" => {
+                if !TEST_OPTIONS.contains(&v.as_str()) {
+                    return Err(ConfigError::Core(format!("Unrecognized test option: {v}")));
+                }
+                cfg.test_options.push(v.clone());
+            }
             "testactivationheight" => {
                 ChainParams::for_network(Network::Regtest)
                     .set_test_activation_height(&v)
@@ -724,6 +739,8 @@ pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<(NodeConfig
                 let (lo, hi, expected) = match name.as_str() {
                     "maxconnections" => (0, 100_000, "an integer in 0..=100000"),
                     "bantime" => (1, 1 << 40, "a number of seconds >= 1"),
+                    // Core takes any int64; tests pass i64::MAX to mean "never too old".
+                    "maxtipage" => (1, i64::MAX as u64, "a number of seconds >= 1"),
                     _ => (1, 1 << 40, "a number of seconds >= 1"),
                 };
                 let n = v
@@ -889,6 +906,9 @@ pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<(NodeConfig
     if let Some((_, n)) = networks.first() {
         cfg.network = *n;
     }
+    if !cfg.test_options.is_empty() && cfg.network != Network::Regtest {
+        return Err(ConfigError::Core("-test=<option> can only be used with regtest".into()));
+    }
     if !cfg.test_activation_heights.is_empty() && cfg.network != Network::Regtest {
         return Err(ConfigError::Core(
             "-testactivationheight is only for regression testing (-regtest)".into(),
@@ -944,6 +964,9 @@ pub fn help_text() -> String {
     );
     s
 }
+
+/// Core's `-test=<option>` values (TEST_OPTIONS_DOC).
+const TEST_OPTIONS: &[&str] = &["addrman", "reindex_after_failure_noninteractive_yes", "bip94"];
 
 /// Options that select the network; they take precedence as one group.
 const NETWORK_KEYS: &[&str] = &["chain", "regtest", "testnet", "testnet4", "signet", "mainnet"];

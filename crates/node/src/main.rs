@@ -111,6 +111,9 @@ fn chain_params(cfg: &NodeConfig) -> anyhow::Result<ChainParams> {
     for a in &cfg.test_activation_heights {
         params.set_test_activation_height(a).map_err(anyhow::Error::msg)?;
     }
+    if cfg.test_options.iter().any(|o| o == "bip94") {
+        params.enforce_bip94 = true;
+    }
     Ok(params)
 }
 

@@ -219,8 +219,13 @@ impl ChainParams {
         self.network.magic().to_bytes()
     }
 
-    /// Blocks between difficulty retargets (2016 on every network).
+    /// Blocks between difficulty retargets: 2016, but 144 on regtest, whose target timespan in
+    /// Core is one day (rust-bitcoin's regtest parameters keep two weeks). Regtest never
+    /// retargets; the interval still places BIP94's timewarp rule and getnetworkhashps' window.
     pub fn difficulty_adjustment_interval(&self) -> u32 {
+        if self.network == Network::Regtest {
+            return 144;
+        }
         (self.consensus.pow_target_timespan / self.consensus.pow_target_spacing) as u32
     }
 
@@ -271,6 +276,7 @@ mod tests {
         let reg = ChainParams::for_network(Network::Regtest);
         assert_eq!(reg.subsidy(149), 5_000_000_000);
         assert_eq!(reg.subsidy(150), 2_500_000_000);
-        assert_eq!(reg.difficulty_adjustment_interval(), 2016);
+        assert_eq!(reg.difficulty_adjustment_interval(), 144);
+        assert_eq!(ChainParams::for_network(Network::Testnet4).difficulty_adjustment_interval(), 2016);
     }
 }

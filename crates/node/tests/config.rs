@@ -492,6 +492,8 @@ fn help_lists_exactly_the_accepted_options() {
             vec![String::new(), "0".into()]
         } else if *name == "testactivationheight" {
             vec!["csv@432".into()]
+        } else if *name == "test" {
+            vec!["bip94".into()]
         } else {
             candidates(default)
         };

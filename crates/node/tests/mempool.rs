@@ -843,7 +843,7 @@ fn template_orders_by_ancestor_feerate_and_pays_cpfp() {
     );
     assert_eq!(t.txs[1].depends, vec![0]);
     assert_eq!(t.coinbase_value, mining::subsidy(t.height).to_sat() + 21_200);
-    assert!(t.curtime > t.mtp);
+    assert!(t.curtime >= t.min_time);
 }
 
 #[test]
@@ -967,6 +967,7 @@ async fn node_persists_mempool_across_restart_and_publishes_events() {
         &node.chain_ref().lock().unwrap(),
         t.txs.into_iter().filter(|x| x.txid == d_id).collect(),
         t.curtime,
+        None,
     )
     .block(&p2wsh_op_true());
     let mut tries = u64::MAX;

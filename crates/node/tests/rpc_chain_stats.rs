@@ -416,7 +416,7 @@ async fn deploymentinfo_submitheader_and_preciousblock() {
     assert_eq!(tip["height"], json!(300));
     let deps = tip["deployments"].as_object().unwrap();
     let names: Vec<&String> = deps.keys().collect();
-    assert_eq!(names, ["bip34", "bip66", "bip65", "csv", "segwit", "taproot"]);
+    assert_eq!(names, ["bip34", "bip66", "bip65", "csv", "segwit", "testdummy"]);
     let params = ChainParams::for_network(bitcoin::Network::Regtest);
     for (name, h) in [
         ("bip34", params.bip34_height),
@@ -427,8 +427,38 @@ async fn deploymentinfo_submitheader_and_preciousblock() {
     ] {
         assert_eq!(deps[name], json!({"type": "buried", "active": true, "height": h}), "{name}");
     }
-    assert_eq!(deps["taproot"]["active"], json!(true));
-    assert_eq!(deps["taproot"]["bip9"]["status"], json!("active"));
+    // testdummy (bit 28, regtest periods of 144, threshold 108) from the Core-made blocks'
+    // versions: started at 144; locked in at 288 if 108 blocks of 144..=287 signalled.
+    let blocks = common::chain_blocks();
+    let signals = |r: std::ops::RangeInclusive<usize>| {
+        blocks[r]
+            .iter()
+            .filter(|b| (b.header.version.to_consensus() as u32) >> 29 == 1 && b.header.version.to_consensus() >> 28 & 1 == 1)
+            .count()
+    };
+    let dummy = &deps["testdummy"];
+    let locked = signals(144..=287) >= 108;
+    let status = if locked { "locked_in" } else { "started" };
+    assert_eq!(dummy["type"], json!("bip9"));
+    assert_eq!(dummy["active"], json!(false));
+    assert_eq!(dummy["bip9"]["status"], json!(status), "{dummy}");
+    assert_eq!(dummy["bip9"]["status_next"], json!(status));
+    assert_eq!(dummy["bip9"]["since"], json!(if locked { 288 } else { 144 }));
+    assert_eq!(dummy["bip9"]["statistics"]["elapsed"], json!(13));
+    assert_eq!(dummy["bip9"]["statistics"]["count"], json!(signals(288..=300)));
+    assert_eq!(dummy["bip9"]["signalling"].as_str().unwrap().len(), 13);
+    assert_eq!(
+        tip["script_flags"],
+        json!([
+            "CHECKLOCKTIMEVERIFY",
+            "CHECKSEQUENCEVERIFY",
+            "DERSIG",
+            "NULLDUMMY",
+            "P2SH",
+            "TAPROOT",
+            "WITNESS"
+        ])
+    );
     // At genesis the deployments starting at height 1 are already active for the next block.
     let genesis = core["blocks"][0]["hash"].clone();
     let g = n.call("getdeploymentinfo", json!([genesis])).await;

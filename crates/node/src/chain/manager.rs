@@ -5,6 +5,7 @@ use super::events::{ChainNotification, FlushReason, FlushReport};
 use super::filterindex::PendingFilters;
 use super::index::{status, BlockIndexEntry};
 use super::txindex::PendingTxIndex;
+use super::versionbits::{DeploymentInfo, ThresholdState, VersionBits, VersionChain};
 use crate::chainstate::cache::{BlockView, CoinsCache};
 use crate::chainstate::coin::is_unspendable;
 use crate::chainstate::stats::{compute_utxo_stats, UtxoStats};
@@ -13,7 +14,7 @@ use crate::chainstate::Coin;
 use crate::params::{ChainParams, BIP34_IMPLIES_BIP30_LIMIT};
 use crate::store::block_files::{BlockFiles, FilePos, DEFAULT_MAX_FILE_SIZE};
 use crate::store::db::{ChainDb, FlushBatch};
-use crate::validation::block_check::{check_block, check_proof_of_work, contextual_check_block};
+use crate::validation::block_check::{check_block, check_block_body, check_proof_of_work, contextual_check_block};
 use crate::validation::header_check::{contextual_check_header, median_time, ParentContext};
 use crate::validation::locks::{sequence_lock, sequence_lock_satisfied};
 use crate::validation::pow::next_work_required;
@@ -28,6 +29,7 @@ use bitcoin::{Block, BlockHash, OutPoint, TxOut, Work};
 use std::cmp::Reverse;
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 /// Blocks at the tip that pruning never deletes (as Core's MIN_BLOCKS_TO_KEEP).
@@ -92,7 +94,8 @@ impl Default for ChainSettings {
 /// What happened to a block handed to [`ChainManager::process_block`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum BlockOutcome {
-    /// Stored; `connected` tells whether it is now in the active chain.
+    /// Stored; `connected` tells whether it joined the active chain (false for a side branch,
+    /// and for a pruned block of the active chain stored again).
     Accepted {
         /// The block ended up in the active chain.
         connected: bool,
@@ -107,6 +110,13 @@ pub enum BlockOutcome {
 
 /// Core's warning text for an invalid chain with much more work than the tip.
 pub const LARGE_WORK_INVALID_CHAIN: &str = "Warning: Found invalid chain more than 6 blocks longer than our best chain. This could be due to database corruption or consensus incompatibility with peers.";
+
+/// What a block that passed every connect rule changes (see `check_connect`).
+struct ConnectChecked {
+    changes: HashMap<OutPoint, crate::chainstate::cache::ViewEntry>,
+    undo: BlockUndo,
+    spent_all: Vec<Vec<TxOut>>,
+}
 
 /// The chain engine for one datadir.
 pub struct ChainManager {
@@ -130,6 +140,9 @@ pub struct ChainManager {
     last_reject: Option<Reject>,
     txindex: Option<PendingTxIndex>,
     filters: Option<PendingFilters>,
+    versionbits: Mutex<VersionBits>,
+    warned_unknown_bits: HashSet<u8>,
+    best_header: BlockHash,
 }
 
 impl ChainManager {
@@ -138,6 +151,7 @@ impl ChainManager {
     pub fn open(params: ChainParams, net_dir: &Path, settings: ChainSettings) -> Result<Self, ChainError> {
         let db = ChainDb::open(&net_dir.join("chainstate").join("chain.redb"))?;
         let files = BlockFiles::open(&net_dir.join("blocks"), params.magic(), settings.max_block_file_size)?;
+        let versionbits = Mutex::new(VersionBits::new(params.network));
         let mut cm = ChainManager {
             params,
             settings,
@@ -157,6 +171,9 @@ impl ChainManager {
             large_work_invalid_warned: false,
             last_flush: Instant::now(),
             last_reject: None,
+            versionbits,
+            warned_unknown_bits: HashSet::new(),
+            best_header: BlockHash::all_zeros(),
             txindex: None,
             filters: None,
         };
@@ -397,6 +414,53 @@ impl ChainManager {
         std::mem::take(&mut self.notifications)
     }
 
+    /// Core's ComputeBlockVersion: the header version of a new block on the active tip.
+    pub fn next_block_version(&self) -> i32 {
+        let tip = self.tip().hash;
+        self.versionbits
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .block_version(self, Some(tip))
+    }
+
+    /// The BIP9 deployments as they stand at the known block `hash` (getdeploymentinfo).
+    pub fn deployment_info(&self, hash: &BlockHash) -> Vec<DeploymentInfo> {
+        let prev = self.parent_of(hash);
+        let mut vb = self.versionbits.lock().unwrap_or_else(|p| p.into_inner());
+        (0..vb.deployments().len())
+            .map(|i| {
+                let state = vb.state(self, i, prev);
+                let signalling = matches!(state, ThresholdState::Started | ThresholdState::LockedIn);
+                DeploymentInfo {
+                    deployment: vb.deployments()[i],
+                    state,
+                    next: vb.state(self, i, Some(*hash)),
+                    since: vb.since_height(self, i, prev),
+                    statistics: signalling.then(|| vb.statistics(self, i, hash)),
+                }
+            })
+            .collect()
+    }
+
+    /// Core's UpdateTip check outside initial block download: an unknown deployment that has
+    /// activated raises "Unknown new rules activated (versionbit N)" once (queued with the other
+    /// warnings); one only locked in is logged.
+    pub fn check_unknown_rules(&mut self) {
+        let tip = self.tip().hash;
+        let found = self
+            .versionbits
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .unknown_activations(&*self, &tip);
+        for (bit, active) in found {
+            if !active {
+                tracing::warn!(target: "blvm::validation", "Warning: unknown new rules are about to activate (versionbit {bit})");
+            } else if self.warned_unknown_bits.insert(bit) {
+                self.warnings.push(format!("Unknown new rules activated (versionbit {bit})"));
+            }
+        }
+    }
+
     /// Takes the warnings for the operator raised since the last call (Core's alerts).
     pub fn take_warnings(&mut self) -> Vec<String> {
         std::mem::take(&mut self.warnings)
@@ -519,9 +583,23 @@ impl ChainManager {
             undo_pos: None,
             sequence: seq,
         };
+        let better = extra_status == 0 && self.index.get(&self.best_header).is_none_or(|b| entry.chainwork > b.chainwork);
         self.index.insert(hash, entry);
         self.dirty_index.insert(hash);
+        if better {
+            self.best_header = hash;
+        }
         hash
+    }
+
+    /// Core's m_best_header: the valid header with the most work this session has seen (first
+    /// seen wins a tie), or the tip when that is better or the header was since found invalid.
+    pub fn best_header(&self) -> BlockHash {
+        let tip = self.tip();
+        match self.index.get(&self.best_header) {
+            Some(b) if !b.is_failed() && b.chainwork > tip.chainwork => b.hash,
+            _ => tip.hash,
+        }
     }
 
     /// Validates a header against its parent and adds it to the index (headers-first sync).
@@ -543,15 +621,14 @@ impl ChainManager {
                 format!("parent {} unknown", header.prev_blockhash),
             )));
         };
+        // As Core, a header that fails here is not indexed (so an attacker's headers cost no
+        // memory or disk), and it is judged again, with the same answer, if it comes back.
         if prev.is_failed() {
-            self.add_header_entry(header, &prev, status::FAILED_CHILD);
             return Ok(Err(Reject::new("bad-prevblk", format!("parent {} is invalid", prev.hash))));
         }
         let ctx = self.parent_context(&prev, header.time);
         if let Err(r) = contextual_check_header(header, &ctx, &self.params, (self.settings.clock)()) {
-            if r.reason != "time-too-new" {
-                self.add_header_entry(header, &prev, status::FAILED_VALID);
-            }
+            tracing::debug!(target: "blvm::validation", "AcceptBlockHeader: Consensus::ContextualCheckBlockHeader: {}, {}, {}", header.block_hash(), r.reason, r.detail);
             return Ok(Err(r));
         }
         Ok(Ok(self.add_header_entry(header, &prev, 0)))
@@ -559,6 +636,8 @@ impl ChainManager {
 
     /// Validates, stores and (if it leads to more work) connects a block.
     pub fn process_block(&mut self, block: &Block) -> Result<BlockOutcome, ChainError> {
+        // A pruned block of the active chain can be stored again; it connects nothing new.
+        let was_active = self.is_active(&block.block_hash());
         let outcome = self.accept_block(block, None)?;
         if let BlockOutcome::Accepted { .. } = outcome {
             let hash = block.block_hash();
@@ -573,7 +652,7 @@ impl ChainManager {
                 }
             }
             return Ok(BlockOutcome::Accepted {
-                connected: self.is_active(&hash),
+                connected: !was_active && self.is_active(&hash),
             });
         }
         Ok(outcome)
@@ -856,6 +935,67 @@ impl ChainManager {
     fn connect_tip(&mut self, block: &Block) -> Result<Result<(), Reject>, ChainError> {
         let hash = block.block_hash();
         let height = self.height() + 1;
+        let checked = match self.check_connect(block)? {
+            Ok(c) => c,
+            Err(r) => return Ok(Err(r)),
+        };
+        let ConnectChecked { changes, undo, spent_all } = checked;
+        // Every rule passed: persist undo data, then apply the changes.
+        let data_file = self.index.get(&hash).and_then(|e| e.data_pos).map(|p| p.file).unwrap_or(0);
+        let undo_pos = self.files.write_undo(data_file, &hash, &undo.encode())?;
+        self.coins.apply(changes);
+        if let Some(e) = self.index.get_mut(&hash) {
+            e.status |= status::HAVE_UNDO | status::VALID_SCRIPTS;
+            e.undo_pos = Some(undo_pos);
+        }
+        self.dirty_index.insert(hash);
+        self.active.push(hash);
+        if let Some(t) = &mut self.txindex {
+            t.add_block(hash, block);
+        }
+        if self.filters.is_some() {
+            self.record_filter(hash, block, &spent_all)?;
+        }
+        self.notifications.push(ChainNotification::BlockConnected {
+            hash,
+            height,
+            n_tx: block.txdata.len() as u32,
+        });
+        if self.cache_usage() > self.settings.dbcache_bytes {
+            let report = self.flush(FlushReason::CacheFull)?;
+            self.flush_reports.push(report);
+        }
+        Ok(Ok(()))
+    }
+
+    /// Core's TestBlockValidity: whether `block` would connect on the active tip, with every
+    /// rule checked (proof of work only if `check_pow`) and nothing stored or changed.
+    pub fn test_block_validity(&mut self, block: &Block, check_pow: bool) -> Result<Result<(), Reject>, ChainError> {
+        let tip = self.tip().clone();
+        if block.header.prev_blockhash != tip.hash {
+            return Ok(Err(Reject::new("inconclusive-not-best-prevblk", "")));
+        }
+        if check_pow {
+            if let Err(r) = check_proof_of_work(&block.header, &self.params) {
+                return Ok(Err(r));
+            }
+        }
+        let ctx = self.parent_context(&tip, block.header.time);
+        let prev_mtp = self.median_time_past(&tip.hash);
+        let checked = contextual_check_header(&block.header, &ctx, &self.params, (self.settings.clock)())
+            .and_then(|_| check_block_body(block))
+            .and_then(|_| contextual_check_block(block, tip.height + 1, prev_mtp, &self.params));
+        if let Err(r) = checked {
+            return Ok(Err(r));
+        }
+        Ok(self.check_connect(block)?.map(|_| ()))
+    }
+
+    /// Every rule of connecting `block` on the active tip (coins, amounts, locks, sigops,
+    /// scripts), leaving the chainstate unchanged: what connecting it would change, if valid.
+    fn check_connect(&mut self, block: &Block) -> Result<Result<ConnectChecked, Reject>, ChainError> {
+        let hash = block.block_hash();
+        let height = self.height() + 1;
         let prev_mtp = self.mtp_at(height - 1);
         let enforce_bip30 = self.bip30_enforced(height, &hash);
         let flags = block_script_flags(&self.params, height, &hash);
@@ -997,34 +1137,11 @@ impl ChainManager {
         if let Err(r) = verify_block_scripts(&block.txdata, &spent_all, flags, self.settings.script_threads) {
             return Ok(Err(r));
         }
-        let changes = view.into_changes();
-        drop(reader);
-        // Every rule passed: persist undo data, then apply the changes.
-        let data_file = self.index.get(&hash).and_then(|e| e.data_pos).map(|p| p.file).unwrap_or(0);
-        let undo_pos = self.files.write_undo(data_file, &hash, &undo.encode())?;
-        self.coins.apply(changes);
-        if let Some(e) = self.index.get_mut(&hash) {
-            e.status |= status::HAVE_UNDO | status::VALID_SCRIPTS;
-            e.undo_pos = Some(undo_pos);
-        }
-        self.dirty_index.insert(hash);
-        self.active.push(hash);
-        if let Some(t) = &mut self.txindex {
-            t.add_block(hash, block);
-        }
-        if self.filters.is_some() {
-            self.record_filter(hash, block, &spent_all)?;
-        }
-        self.notifications.push(ChainNotification::BlockConnected {
-            hash,
-            height,
-            n_tx: block.txdata.len() as u32,
-        });
-        if self.cache_usage() > self.settings.dbcache_bytes {
-            let report = self.flush(FlushReason::CacheFull)?;
-            self.flush_reports.push(report);
-        }
-        Ok(Ok(()))
+        Ok(Ok(ConnectChecked {
+            changes: view.into_changes(),
+            undo,
+            spent_all,
+        }))
     }
 
     /// Disconnects the active tip using its undo data; returns its hash.
@@ -1315,3 +1432,21 @@ mod txindex_sync;
 
 #[path = "filterindex_sync.rs"]
 mod filterindex_sync;
+
+impl VersionChain for ChainManager {
+    fn height_of(&self, hash: &BlockHash) -> Option<u32> {
+        self.index.get(hash).map(|e| e.height)
+    }
+    fn version_of(&self, hash: &BlockHash) -> i32 {
+        self.index.get(hash).map_or(0, |e| e.header.version.to_consensus())
+    }
+    fn parent_of(&self, hash: &BlockHash) -> Option<BlockHash> {
+        self.index.get(hash).filter(|e| e.height > 0).map(|e| e.header.prev_blockhash)
+    }
+    fn ancestor_of(&self, hash: &BlockHash, height: u32) -> Option<BlockHash> {
+        self.ancestor(hash, height).map(|e| e.hash)
+    }
+    fn mtp_of(&self, hash: &BlockHash) -> i64 {
+        self.median_time_past(hash)
+    }
+}

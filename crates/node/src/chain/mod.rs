@@ -6,6 +6,7 @@ pub mod filterindex;
 pub mod index;
 pub mod manager;
 pub mod txindex;
+pub mod versionbits;
 
 pub use error::ChainError;
 pub use events::{ChainNotification, FlushReason, FlushReport};

@@ -116,7 +116,6 @@ pub const CORE_ONLY: &[(&str, Policy)] = &[
     ("printpriority", Policy::Ignore),
     ("stopafterblockimport", Policy::Ignore),
     ("stopatheight", Policy::Ignore),
-    ("test", Policy::Ignore),
     ("vbparams", Policy::Ignore),
     (
         "signetchallenge",
@@ -131,10 +130,6 @@ pub const CORE_ONLY: &[(&str, Policy)] = &[
     ("ipcbind", Policy::Ignore),
     // Relay policy and block creation.
     ("acceptstalefeeestimates", Policy::Ignore),
-    ("blockmaxweight", Policy::Ignore),
-    ("blockmintxfee", Policy::Ignore),
-    ("blockreservedweight", Policy::Ignore),
-    ("blockversion", Policy::Ignore),
     ("bytespersigop", Policy::Ignore),
     // RPC.
     ("rpccookieperms", Policy::Ignore),

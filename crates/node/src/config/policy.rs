@@ -7,21 +7,6 @@ use super::ConfigError;
 use crate::mempool::MempoolSettings;
 use bitcoin::{Amount, Denomination, Network};
 
-/// The option names this module owns.
-pub const POLICY_OPTIONS: &[&str] = &[
-    "acceptnonstdtxn",
-    "permitbaremultisig",
-    "minrelaytxfee",
-    "incrementalrelayfee",
-    "dustrelayfee",
-    "datacarrier",
-    "datacarriersize",
-    "limitancestorcount",
-    "limitancestorsize",
-    "limitdescendantcount",
-    "limitdescendantsize",
-];
-
 /// The policy options given, each `None` when left at the default.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PolicyArgs {
@@ -42,10 +27,12 @@ pub struct PolicyArgs {
     /// `-limitancestorcount`, `-limitancestorsize` (kvB), `-limitdescendantcount`,
     /// `-limitdescendantsize` (kvB), in that order.
     pub limits: [Option<u64>; 4],
+    /// Block-creation options (`-blockmaxweight`, ...), applied to the template options.
+    pub block: super::blockcreate::BlockCreateArgs,
 }
 
 /// A fee rate in BTC/kvB as Core's `ParseMoney` reads it, in sat/kvB.
-fn parse_feerate(name: &str, v: &str) -> Result<u64, ConfigError> {
+pub(super) fn parse_feerate(name: &str, v: &str) -> Result<u64, ConfigError> {
     Amount::from_str_in(v.trim(), Denomination::Bitcoin)
         .map(|a| a.to_sat())
         .map_err(|_| ConfigError::Core(format!("Invalid amount for -{name}=<amount>: '{v}'")))
@@ -67,6 +54,9 @@ impl PolicyArgs {
     /// Records option `name` (already stripped of `no`; `flag` is its boolean reading). Returns
     /// false when `name` is not a policy option.
     pub fn set(&mut self, name: &str, v: &str, flag: impl Fn() -> Result<bool, ConfigError>) -> Result<bool, ConfigError> {
+        if self.block.set(name, v)? {
+            return Ok(true);
+        }
         match name {
             "acceptnonstdtxn" => self.accept_non_std = Some(flag()?),
             "permitbaremultisig" => self.permit_bare_multisig = Some(flag()?),
@@ -112,6 +102,7 @@ impl PolicyArgs {
         if self.datacarrier == Some(false) {
             s.max_datacarrier_bytes = None;
         }
+        self.block.apply(network, &mut s.block)?;
         let l = &mut s.limits;
         let [ac, asz, dc, dsz] = self.limits;
         l.ancestor_count = ac.unwrap_or(l.ancestor_count);

@@ -59,6 +59,8 @@ pub struct MempoolSettings {
     pub limits: Limits,
     /// Save to `mempool.dat` at shutdown and load it at start (`-persistmempool`).
     pub persist: bool,
+    /// How block templates are filled from the pool.
+    pub block: template::BlockOptions,
     /// Current UNIX time (overridable in tests, for expiry).
     pub clock: fn() -> i64,
 }
@@ -77,6 +79,7 @@ impl Default for MempoolSettings {
             require_standard: true,
             limits: Limits::default(),
             persist: true,
+            block: template::BlockOptions::default(),
             clock: crate::clock::unix_now,
         }
     }
@@ -608,8 +611,9 @@ impl Mempool {
     pub fn block_template(&self, now: i64) -> template::BlockTemplate {
         let chain = lock(&self.chain);
         let pool = lock(&self.pool);
-        let t = template::BlockTemplate::from_pool(&chain, &pool, now);
-        *lock(&self.last_template) = Some((t.tx_weight + 4 * 200, t.txs.len() as u64));
+        let t = template::BlockTemplate::from_pool(&chain, &pool, now, &self.settings.block);
+        // Core's currentblockweight counts the reserved weight, not the coinbase itself.
+        *lock(&self.last_template) = Some((self.settings.block.reserved_weight + t.tx_weight, t.txs.len() as u64));
         t
     }
 

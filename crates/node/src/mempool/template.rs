@@ -18,16 +18,41 @@ use bitcoin::{
 use std::collections::HashSet;
 use std::sync::Arc;
 
-/// Block version our templates use (BIP9 top bits, no deployment signalled).
-pub const TEMPLATE_VERSION: i32 = 0x2000_0000;
 /// Weight kept free for the block header and coinbase (Core's DEFAULT_BLOCK_RESERVED_WEIGHT).
 pub const RESERVED_WEIGHT: u64 = 8_000;
+/// The least `-blockreservedweight` Core accepts (MINIMUM_BLOCK_RESERVED_WEIGHT).
+pub const MIN_RESERVED_WEIGHT: u64 = 2_000;
 /// Sigop cost kept free for the coinbase.
 pub const RESERVED_SIGOPS: u64 = 400;
 /// Maximum sigop cost per block.
 pub const MAX_BLOCK_SIGOPS_COST: u64 = 80_000;
 /// Lowest package feerate included (Core's -blockmintxfee default, sat/kvB).
 pub const DEFAULT_BLOCK_MIN_TX_FEE: u64 = 1;
+
+/// How templates are filled (Core's BlockAssembler options: `-blockmaxweight`,
+/// `-blockreservedweight`, `-blockmintxfee`, `-blockversion`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BlockOptions {
+    /// Weight the whole block may reach, coinbase and header included.
+    pub max_weight: u64,
+    /// Weight kept for the header and the coinbase: selection starts from it.
+    pub reserved_weight: u64,
+    /// Lowest chunk feerate included, in sat/kvB.
+    pub min_feerate: u64,
+    /// Header version to use instead of the BIP9 one (regtest only, as in Core).
+    pub version: Option<i32>,
+}
+
+impl Default for BlockOptions {
+    fn default() -> Self {
+        BlockOptions {
+            max_weight: MAX_BLOCK_WEIGHT,
+            reserved_weight: RESERVED_WEIGHT,
+            min_feerate: DEFAULT_BLOCK_MIN_TX_FEE,
+            version: None,
+        }
+    }
+}
 
 /// One transaction of a template.
 #[derive(Debug, Clone)]
@@ -59,8 +84,9 @@ pub struct BlockTemplate {
     pub version: i32,
     /// Difficulty bits.
     pub bits: CompactTarget,
-    /// Median time past of the parent (the block time must exceed it).
-    pub mtp: i64,
+    /// Earliest valid header time (Core's GetMinimumTime: past the median time past, and
+    /// BIP94's bound at a retarget).
+    pub min_time: i64,
     /// Header time to use.
     pub curtime: i64,
     /// Transactions after the coinbase.
@@ -75,11 +101,14 @@ pub struct BlockTemplate {
 
 /// Ancestor-feerate selection (Core's addPackageTxs): repeatedly takes the not-yet-included
 /// transaction whose package (itself plus unincluded ancestors) pays the best feerate.
-pub fn select_transactions(pool: &Pool, max_weight: u64, max_sigops: u64, min_feerate: u64) -> Vec<TemplateTx> {
+/// The block's weight and sigop cost start at the reserved amounts, and a package must keep
+/// them strictly below the limits (Core's TestChunkBlockLimits).
+pub fn select_transactions(pool: &Pool, opts: &BlockOptions) -> Vec<TemplateTx> {
     let mut included: HashSet<Txid> = HashSet::new();
     let mut failed: HashSet<Txid> = HashSet::new();
     let mut out: Vec<TemplateTx> = Vec::new();
-    let (mut weight, mut sigops) = (0u64, 0u64);
+    let (max_weight, min_feerate) = (opts.max_weight, opts.min_feerate);
+    let (mut weight, mut sigops) = (opts.reserved_weight, RESERVED_SIGOPS);
     loop {
         let mut best: Option<(u64, u64, Vec<Txid>)> = None;
         for e in pool.entries() {
@@ -101,15 +130,28 @@ pub fn select_transactions(pool: &Pool, max_weight: u64, max_sigops: u64, min_fe
                 best = Some((agg.fee, agg.vsize, pkg));
             }
         }
-        let Some((fee, vsize, mut pkg)) = best else { break };
-        if fee < fee_at(min_feerate, vsize) {
+        let Some((_, vsize, mut pkg)) = best else { break };
+        // Against the floor with the real sign: a prioritised-down fee may be below zero.
+        let signed_fee: i128 = pkg
+            .iter()
+            .filter_map(|t| pool.get(t))
+            .map(|e| i128::from(e.fee) + i128::from(e.delta))
+            .sum();
+        if signed_fee < 0 {
+            // Ranked as zero among other zero-fee packages: skip it, not the ones after it.
+            if let Some(last) = pkg.last() {
+                failed.insert(*last);
+            }
+            continue;
+        }
+        if signed_fee < i128::from(fee_at(min_feerate, vsize)) {
             break;
         }
         let (pw, ps) = pkg
             .iter()
             .filter_map(|t| pool.get(t))
             .fold((0, 0), |(w, s), e| (w + e.weight, s + e.sigop_cost));
-        if weight + pw > max_weight || sigops + ps > max_sigops {
+        if weight + pw >= max_weight || sigops + ps >= MAX_BLOCK_SIGOPS_COST {
             if let Some(last) = pkg.last() {
                 failed.insert(*last);
             }
@@ -137,29 +179,39 @@ pub fn select_transactions(pool: &Pool, max_weight: u64, max_sigops: u64, min_fe
 }
 
 /// The block header time and difficulty bits for a child of the active tip at time `now`.
+/// Core's MAX_TIMEWARP: how far before its parent the first block of a retarget period may be.
+const MAX_TIMEWARP: i64 = 600;
+
+/// The earliest time, the time to use and the bits of a block on the tip. The earliest time is
+/// Core's GetMinimumTime: past the median time past and, for the first block of a retarget
+/// period, no more than MAX_TIMEWARP before its parent (BIP94, on every network).
 fn next_time_and_bits(chain: &ChainManager, now: i64) -> (i64, i64, CompactTarget) {
     let tip = chain.tip();
-    let mtp = chain.median_time_past(&tip.hash);
-    let curtime = now.max(mtp + 1);
+    let mut min_time = chain.median_time_past(&tip.hash) + 1;
+    if (tip.height + 1) % chain.params().difficulty_adjustment_interval() == 0 {
+        min_time = min_time.max(i64::from(tip.header.time) - MAX_TIMEWARP);
+    }
+    let curtime = now.max(min_time);
     let hash = tip.hash;
     let ancestor = |h: u32| chain.ancestor(&hash, h).map(|e| e.header);
     let bits = next_work_required(chain.params(), tip.height, &tip.header, curtime as u32, &ancestor);
-    (mtp, curtime, bits)
+    (min_time, curtime, bits)
 }
 
 impl BlockTemplate {
-    /// A template on the active tip with `txs` (already chosen and ordered).
-    pub fn with_transactions(chain: &ChainManager, txs: Vec<TemplateTx>, now: i64) -> BlockTemplate {
+    /// A template on the active tip with `txs` (already chosen and ordered), with header
+    /// `version` or else the BIP9 one (Core's ComputeBlockVersion).
+    pub fn with_transactions(chain: &ChainManager, txs: Vec<TemplateTx>, now: i64, version: Option<i32>) -> BlockTemplate {
         let tip = chain.tip();
         let height = tip.height + 1;
-        let (mtp, curtime, bits) = next_time_and_bits(chain, now);
+        let (min_time, curtime, bits) = next_time_and_bits(chain, now);
         let fees: u64 = txs.iter().map(|t| t.fee).sum();
         BlockTemplate {
             prev_hash: tip.hash,
             height,
-            version: TEMPLATE_VERSION,
+            version: version.unwrap_or_else(|| chain.next_block_version()),
             bits,
-            mtp,
+            min_time,
             curtime,
             coinbase_value: chain.params().subsidy(height) + fees,
             tx_weight: txs.iter().map(|t| t.weight).sum(),
@@ -169,14 +221,9 @@ impl BlockTemplate {
     }
 
     /// A template on the active tip filled from `pool` by ancestor feerate.
-    pub fn from_pool(chain: &ChainManager, pool: &Pool, now: i64) -> BlockTemplate {
-        let txs = select_transactions(
-            pool,
-            MAX_BLOCK_WEIGHT - RESERVED_WEIGHT,
-            MAX_BLOCK_SIGOPS_COST - RESERVED_SIGOPS,
-            DEFAULT_BLOCK_MIN_TX_FEE,
-        );
-        BlockTemplate::with_transactions(chain, txs, now)
+    pub fn from_pool(chain: &ChainManager, pool: &Pool, now: i64, opts: &BlockOptions) -> BlockTemplate {
+        let txs = select_transactions(pool, opts);
+        BlockTemplate::with_transactions(chain, txs, now, opts.version)
     }
 
     /// The target the block hash must meet.

@@ -13,20 +13,24 @@ pub struct IbdLatch(AtomicBool);
 /// Whether a tip with this work and time counts as caught up.
 pub fn tip_is_current(c: &ChainManager, min_work: bitcoin::Work, max_tip_age_secs: i64, now: i64) -> bool {
     let tip = c.tip();
-    tip.chainwork >= min_work && i64::from(tip.header.time) >= now - max_tip_age_secs
+    tip.chainwork >= min_work && i64::from(tip.header.time) >= now.saturating_sub(max_tip_age_secs)
 }
 
 impl Node {
+    /// `-minimumchainwork` and `-maxtipage` (seconds): what a current tip needs.
+    pub fn ibd_thresholds(&self) -> (bitcoin::Work, i64) {
+        match self.net().settings() {
+            Some(s) => (s.minimum_chain_work, s.max_tip_age.as_secs() as i64),
+            None => (bitcoin::Work::from_be_bytes([0; 32]), 24 * 3600),
+        }
+    }
+
     /// Core's IsInitialBlockDownload (latches to false once the tip is current).
     pub fn is_initial_block_download(&self, c: &ChainManager) -> bool {
         if self.ibd_latch.0.load(Ordering::Relaxed) {
             return false;
         }
-        let net = self.net();
-        let (min_work, max_age) = match net.settings() {
-            Some(s) => (s.minimum_chain_work, s.max_tip_age.as_secs() as i64),
-            None => (bitcoin::Work::from_be_bytes([0; 32]), 24 * 3600),
-        };
+        let (min_work, max_age) = self.ibd_thresholds();
         if !tip_is_current(c, min_work, max_age, crate::clock::unix_now()) {
             return true;
         }

@@ -192,6 +192,8 @@ pub struct Node {
     zmq: Option<Arc<crate::zmq::ZmqPublisher>>,
     notifier: Arc<crate::notify::Notifier>,
     pub(crate) ibd_latch: super::ibd::IbdLatch,
+    /// Warnings raised so far, each once (Core's node::Warnings).
+    warnings: Mutex<Vec<String>>,
     _lock: DatadirLock,
 }
 
@@ -340,6 +342,7 @@ impl Node {
             zmq,
             notifier,
             ibd_latch: Default::default(),
+            warnings: Mutex::new(Vec::new()),
             _lock: lock_,
         });
         if let Some(rpc) = node.settings.rpc.clone() {
@@ -515,11 +518,16 @@ impl Node {
     /// Validates and connects a block, publishing the resulting chain events.
     pub async fn submit_block(&self, block: Block) -> Result<BlockOutcome, NodeError> {
         let mempool = self.mempool.clone();
+        let (min_work, max_age) = self.ibd_thresholds();
         let (outcome, notes, flushes, warnings) = self
             .run_chain(move |c| {
                 let r = c.process_block(&block);
                 let notes = c.take_notifications();
                 mempool.update_for_chain(c, &notes);
+                // Unknown soft forks are looked for once caught up, as Core's UpdateTip does.
+                if !notes.is_empty() && super::ibd::tip_is_current(c, min_work, max_age, crate::clock::unix_now()) {
+                    c.check_unknown_rules();
+                }
                 (r, notes, c.take_flush_reports(), c.take_warnings())
             })
             .await?;
@@ -580,12 +588,23 @@ impl Node {
         })
     }
 
-    /// Logs warnings for the operator and runs `-alertnotify` for each.
+    /// Logs warnings for the operator, keeps them for the RPC `warnings` fields and runs
+    /// `-alertnotify` the first time each is raised (Core's node::Warnings::Set).
     fn warn(&self, warnings: Vec<String>) {
         for w in warnings {
             tracing::warn!("{w}");
-            self.notifier.alert(&w);
+            let mut active = lock(&self.warnings);
+            if !active.contains(&w) {
+                active.push(w.clone());
+                drop(active);
+                self.notifier.alert(&w);
+            }
         }
+    }
+
+    /// The warnings raised since startup (getblockchaininfo, getnetworkinfo, getmininginfo).
+    pub fn warnings(&self) -> Vec<String> {
+        lock(&self.warnings).clone()
     }
 
     /// Turns chain notifications into bus events, in order.

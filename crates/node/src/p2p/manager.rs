@@ -677,6 +677,11 @@ impl Manager {
     }
 
     fn on_ready(&mut self, id: PeerId, info: VersionInfo) {
+        // Headers may have come from elsewhere (submitheader): start from the best one known.
+        if let Some(node) = self.node() {
+            let c = node.chain_ref().lock().unwrap_or_else(|p| p.into_inner());
+            self.sync.on_new_header(&c, &c.best_header());
+        }
         let locator = self.sync.locator_before_best();
         let node = self.node();
         let Some(p) = self.peers.get_mut(&id) else { return };

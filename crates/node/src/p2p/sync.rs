@@ -174,6 +174,11 @@ impl Sync {
         if e.is_failed() {
             return;
         }
+        // The best header may have been marked invalid since (invalidateblock, a block that
+        // failed to connect): a header with equal work must then be able to replace it.
+        if c.entry(&self.best_header().0).is_some_and(|b| b.is_failed()) {
+            self.rebuild(c);
+        }
         let (best, _) = self.best_header();
         if let Some(b) = c.entry(&best) {
             if e.chainwork <= b.chainwork {

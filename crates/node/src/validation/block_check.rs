@@ -37,6 +37,11 @@ pub fn check_proof_of_work(block_header: &bitcoin::block::Header, params: &Chain
 /// every transaction's context-free rules and the legacy sigop limit.
 pub fn check_block(block: &Block, params: &ChainParams) -> Result<(), Reject> {
     check_proof_of_work(&block.header, params)?;
+    check_block_body(block)
+}
+
+/// Core's CheckBlock with fCheckPOW off (block proposals): everything but the proof of work.
+pub fn check_block_body(block: &Block) -> Result<(), Reject> {
     let leaves: Vec<[u8; 32]> = block.txdata.iter().map(|t| t.compute_txid().to_byte_array()).collect();
     let (root, mutated) = merkle_root(leaves);
     if root != block.header.merkle_root.to_byte_array() {

@@ -45,7 +45,10 @@ pub fn contextual_check_header(header: &Header, parent: &ParentContext, params: 
     }
     let v = header.version.to_consensus();
     if (v < 2 && height >= params.bip34_height) || (v < 3 && height >= params.bip66_height) || (v < 4 && height >= params.bip65_height) {
-        return Err(Reject::new(format!("bad-version(0x{:08x})", v as u32), "rejected nVersion block"));
+        return Err(Reject::new(
+            format!("bad-version(0x{:08x})", v as u32),
+            format!("rejected nVersion=0x{:08x} block", v as u32),
+        ));
     }
     Ok(())
 }

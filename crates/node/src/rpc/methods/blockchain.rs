@@ -206,7 +206,7 @@ pub fn read_only(node: &Arc<Node>, method: &str, p: &Params) -> Result<Value, Rp
                 "chainwork": hex(&tip.chainwork.to_be_bytes()),
                 "size_on_disk": size_on_disk,
                 "pruned": pruned.is_some(),
-                "warnings": [],
+                "warnings": node.warnings(),
             });
             if let Some(h) = pruned {
                 v["pruneheight"] = json!(h + 1);
@@ -413,9 +413,7 @@ pub fn read_only(node: &Arc<Node>, method: &str, p: &Params) -> Result<Value, Rp
 pub async fn submitblock(node: &Arc<Node>, p: &Params) -> Result<Value, RpcError> {
     let raw = crate::import::hex_decode(p.str(0)?).ok_or_else(|| RpcError::new(code::DESERIALIZATION_ERROR, "Block decode failed"))?;
     let block: Block = deserialize(&raw).map_err(|_| RpcError::new(code::DESERIALIZATION_ERROR, "Block decode failed"))?;
-    if block.txdata.first().map(|t| !t.is_coinbase()).unwrap_or(true) {
-        return Err(RpcError::new(code::DESERIALIZATION_ERROR, "Block does not start with a coinbase"));
-    }
+    // Core 31 judges a block without a coinbase like any other (high-hash, bad-cb-missing).
     match node
         .submit_block(block)
         .await

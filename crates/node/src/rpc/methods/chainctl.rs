@@ -4,8 +4,13 @@
 use super::super::error::{code, RpcError};
 use super::super::params::Params;
 use super::blockchain::chain_hash;
+use crate::chain::versionbits::{DeploymentInfo, ThresholdState};
 use crate::chain::ChainManager;
 use crate::node::Node;
+use crate::validation::scripts::{
+    block_script_flags, ScriptFlags, VERIFY_CHECKLOCKTIMEVERIFY, VERIFY_CHECKSEQUENCEVERIFY, VERIFY_DERSIG, VERIFY_NULLDUMMY, VERIFY_P2SH,
+    VERIFY_TAPROOT, VERIFY_WITNESS,
+};
 use bitcoin::block::Header;
 use serde_json::{json, Map, Value};
 use std::sync::Arc;
@@ -42,26 +47,73 @@ pub fn getdeploymentinfo(node: &Arc<Node>, p: &Params) -> Result<Value, RpcError
             json!({"type": "buried", "active": next >= u64::from(height), "height": height}),
         );
     }
-    // Taproot is a version-bits deployment that is always active on these networks.
-    if matches!(params.chain_name, "regtest" | "signet" | "testnet4") {
-        deployments.insert(
-            "taproot".into(),
-            json!({
-                "type": "bip9",
-                "height": 0,
-                "active": true,
-                "bip9": {
-                    "start_time": -1,
-                    "timeout": i64::MAX,
-                    "min_activation_height": 0,
-                    "status": "active",
-                    "since": 0,
-                    "status_next": "active",
-                },
-            }),
-        );
+    for d in c.deployment_info(&e.hash) {
+        deployments.insert(d.deployment.name.into(), bip9_json(&d));
     }
-    Ok(json!({"hash": e.hash.to_string(), "height": e.height, "deployments": deployments}))
+    let flags = block_script_flags(params, e.height, &e.hash);
+    Ok(json!({
+        "hash": e.hash.to_string(),
+        "height": e.height,
+        "script_flags": script_flag_names(flags),
+        "deployments": deployments,
+    }))
+}
+
+/// Core's SoftForkDescPushBack for a BIP9 deployment.
+fn bip9_json(d: &DeploymentInfo) -> Value {
+    let dep = &d.deployment;
+    let mut bip9 = Map::new();
+    if d.statistics.is_some() {
+        bip9.insert("bit".into(), json!(dep.bit));
+    }
+    bip9.insert("start_time".into(), json!(dep.start));
+    bip9.insert("timeout".into(), json!(dep.timeout));
+    bip9.insert("min_activation_height".into(), json!(dep.min_activation_height));
+    bip9.insert("status".into(), json!(d.state.name()));
+    bip9.insert("since".into(), json!(d.since));
+    bip9.insert("status_next".into(), json!(d.next.name()));
+    if let Some(st) = &d.statistics {
+        let mut stats = Map::new();
+        stats.insert("period".into(), json!(st.period));
+        if d.state != ThresholdState::LockedIn {
+            stats.insert("threshold".into(), json!(st.threshold));
+        }
+        stats.insert("elapsed".into(), json!(st.elapsed));
+        stats.insert("count".into(), json!(st.count));
+        if d.state != ThresholdState::LockedIn {
+            stats.insert("possible".into(), json!(st.possible));
+        }
+        bip9.insert("statistics".into(), Value::Object(stats));
+        let sig: String = st.signals.iter().map(|s| if *s { '#' } else { '-' }).collect();
+        bip9.insert("signalling".into(), json!(sig));
+    }
+    let mut v = Map::new();
+    v.insert("type".into(), json!("bip9"));
+    if d.next == ThresholdState::Active {
+        v.insert("height".into(), json!(d.since));
+    }
+    v.insert("active".into(), json!(d.next == ThresholdState::Active));
+    v.insert("bip9".into(), Value::Object(bip9));
+    Value::Object(v)
+}
+
+/// Core's GetScriptFlagNames: the names of the consensus flags set, sorted.
+fn script_flag_names(flags: ScriptFlags) -> Vec<&'static str> {
+    let mut names: Vec<&str> = [
+        (VERIFY_P2SH, "P2SH"),
+        (VERIFY_DERSIG, "DERSIG"),
+        (VERIFY_NULLDUMMY, "NULLDUMMY"),
+        (VERIFY_CHECKLOCKTIMEVERIFY, "CHECKLOCKTIMEVERIFY"),
+        (VERIFY_CHECKSEQUENCEVERIFY, "CHECKSEQUENCEVERIFY"),
+        (VERIFY_WITNESS, "WITNESS"),
+        (VERIFY_TAPROOT, "TAPROOT"),
+    ]
+    .into_iter()
+    .filter(|(f, _)| flags & f != 0)
+    .map(|(_, n)| n)
+    .collect();
+    names.sort_unstable();
+    names
 }
 
 /// `preciousblock "blockhash"`: among chains of equal work, the one ending at `blockhash`

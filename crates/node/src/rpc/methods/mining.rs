@@ -225,6 +225,7 @@ async fn generateblock(node: &Arc<Node>, p: &Params) -> Result<Value, RpcError> 
     }
     let node2 = node.clone();
     let s2 = script.clone();
+    let version = mp.settings().block.version;
     let block = blocking(move || {
         let c = node2.chain_ref().lock().unwrap_or_else(|e| e.into_inner());
         let ttxs = txs
@@ -240,7 +241,7 @@ async fn generateblock(node: &Arc<Node>, p: &Params) -> Result<Value, RpcError> 
             })
             .collect();
         // As Core: the coinbase claims the subsidy only (fees of the given transactions are not counted).
-        BlockTemplate::with_transactions(&c, ttxs, now()).block(&s2)
+        BlockTemplate::with_transactions(&c, ttxs, now(), version).block(&s2)
     })
     .await?;
     let mut block = block;
@@ -254,8 +255,17 @@ async fn generateblock(node: &Arc<Node>, p: &Params) -> Result<Value, RpcError> 
         return Err(RpcError::new(code::MISC_ERROR, "Failed to make block."));
     }
     if !submit {
-        let params = node.settings().params.clone();
-        if let Err(r) = crate::validation::block_check::check_block(&b, &params) {
+        let node2 = node.clone();
+        let (b, checked) = blocking(move || {
+            let r = node2
+                .chain_ref()
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .test_block_validity(&b, true);
+            (b, r)
+        })
+        .await?;
+        if let Err(r) = checked.map_err(internal)? {
             return Err(RpcError::new(code::VERIFY_ERROR, format!("TestBlockValidity failed: {}", r.reason)));
         }
         return Ok(json!({"hash": b.block_hash().to_string(), "hex": hex(&serialize(&b))}));
@@ -279,6 +289,33 @@ async fn generateblock(node: &Arc<Node>, p: &Params) -> Result<Value, RpcError> 
     }
 }
 
+/// BIP23 block proposal (Core's getblocktemplate "proposal" mode): null when the block would
+/// connect on the tip (proof of work not checked), else the reason it would not.
+fn block_proposal(node: &Arc<Node>, data: Option<&Value>) -> Result<Value, RpcError> {
+    let data = data
+        .and_then(Value::as_str)
+        .ok_or_else(|| RpcError::new(code::TYPE_ERROR, "Missing data String key for proposal"))?;
+    let block: Block = crate::import::hex_decode(data)
+        .and_then(|b| bitcoin::consensus::deserialize(&b).ok())
+        .ok_or_else(|| RpcError::new(code::DESERIALIZATION_ERROR, "Block decode failed"))?;
+    let mut c = node.chain_ref().lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(e) = c.entry(&block.block_hash()) {
+        let answer = if e.is_failed() {
+            "duplicate-invalid"
+        } else if e.status & crate::chain::index::status::VALID_SCRIPTS != 0 {
+            "duplicate"
+        } else {
+            "duplicate-inconclusive"
+        };
+        return Ok(json!(answer));
+    }
+    match c.test_block_validity(&block, false).map_err(internal)? {
+        Ok(()) => Ok(Value::Null),
+        Err(r) if r.reason.is_empty() => Ok(json!("rejected")),
+        Err(r) => Ok(json!(r.reason)),
+    }
+}
+
 fn getblocktemplate(node: &Arc<Node>, req: Option<&Value>) -> Result<Value, RpcError> {
     let mut rules: Vec<String> = Vec::new();
     if let Some(r) = req {
@@ -287,7 +324,7 @@ fn getblocktemplate(node: &Arc<Node>, req: Option<&Value>) -> Result<Value, RpcE
         };
         match o.get("mode").and_then(Value::as_str) {
             None | Some("template") => {}
-            Some("proposal") => return Err(RpcError::param("getblocktemplate proposal mode is not supported by this node")),
+            Some("proposal") => return block_proposal(node, o.get("data")),
             Some(_) => return Err(RpcError::param("Invalid mode")),
         }
         if let Some(Value::Array(a)) = o.get("rules") {
@@ -319,7 +356,7 @@ fn getblocktemplate(node: &Arc<Node>, req: Option<&Value>) -> Result<Value, RpcE
         .collect();
     let commitment = t.witness_commitment_script(&ScriptBuf::new());
     Ok(json!({
-        "capabilities": [],
+        "capabilities": ["proposal"],
         "version": t.version,
         "rules": ["csv", "!segwit", "taproot"],
         "vbavailable": {},
@@ -330,7 +367,7 @@ fn getblocktemplate(node: &Arc<Node>, req: Option<&Value>) -> Result<Value, RpcE
         "coinbasevalue": t.coinbase_value,
         "longpollid": format!("{}{}", t.prev_hash, updates),
         "target": target_hex(t.bits),
-        "mintime": t.mtp + 1,
+        "mintime": t.min_time,
         "mutable": ["time", "transactions", "prevblock"],
         "noncerange": "00000000ffffffff",
         "sigoplimit": template::MAX_BLOCK_SIGOPS_COST,
@@ -349,7 +386,7 @@ fn getmininginfo(node: &Arc<Node>) -> Result<Value, RpcError> {
     let last = mp.last_template_stats();
     let c = node.chain_ref().lock().unwrap_or_else(|e| e.into_inner());
     let tip = c.tip().clone();
-    let next = BlockTemplate::with_transactions(&c, Vec::new(), now());
+    let next = BlockTemplate::with_transactions(&c, Vec::new(), now(), None);
     let mut v = json!({
         "blocks": tip.height,
         "bits": format!("{:08x}", tip.header.bits.to_consensus()),
@@ -357,7 +394,7 @@ fn getmininginfo(node: &Arc<Node>) -> Result<Value, RpcError> {
         "target": target_hex(tip.header.bits),
         "networkhashps": network_hashps(&c, 120, -1),
         "pooledtx": pooled,
-        "blockmintxfee": super::blockchain::amount(template::DEFAULT_BLOCK_MIN_TX_FEE),
+        "blockmintxfee": super::blockchain::amount(mp.settings().block.min_feerate),
         "chain": c.params().chain_name,
         "next": {
             "height": next.height,
@@ -365,7 +402,7 @@ fn getmininginfo(node: &Arc<Node>) -> Result<Value, RpcError> {
             "difficulty": difficulty(next.bits.to_consensus()),
             "target": target_hex(next.bits),
         },
-        "warnings": [],
+        "warnings": node.warnings(),
     });
     if let Some((w, n)) = last {
         v["currentblockweight"] = json!(w);

@@ -219,7 +219,7 @@ fn networkinfo(node: &Arc<Node>) -> Value {
         "relayfee": node.mempool().settings().min_relay_feerate as f64 / 100_000_000.0,
         "incrementalfee": node.mempool().settings().incremental_relay_feerate as f64 / 100_000_000.0,
         "localaddresses": local,
-        "warnings": [],
+        "warnings": node.warnings(),
     })
 }
 
