@@ -291,12 +291,12 @@ pub fn accept_tx(
             Some(PreparedTx::new(&tx, &spent).map_err(|e| Reject::new("mempool-script-verify-flag-failed", format!("interpreter: {e}")))?)
         }
     };
-    for i in 0..tx.input.len() {
+    for (i, prev) in spent.iter().enumerate() {
         if let Some(Err(e)) = prepared.as_ref().map(|p| p.verify_input(i, flags)) {
             return Err(Reject::new("mempool-script-verify-flag-failed", format!("input {i}: {e}")));
         }
         if settings.require_standard {
-            if let Err(e) = policy::check_input_script_policy(&tx, i, &spent[i]) {
+            if let Err(e) = policy::check_input_script_policy(&tx, i, prev) {
                 return Err(Reject::new(
                     format!("mempool-script-verify-flag-failed ({e})"),
                     format!("input {i}"),
