@@ -60,44 +60,38 @@ fn check(chain: &mut ChainManager, core: &serde_json::Value) {
     );
 }
 
-/// `import_file` of the bench chain; returns the wall time (open, import, flush).
-fn run_import(file: &Path, assume_valid: Option<BlockHash>, core: &serde_json::Value) -> Duration {
+/// Opens a fresh datadir, runs `work` on it and flushes; returns the wall time of all that,
+/// after checking the result against Core.
+fn timed(assume_valid: Option<BlockHash>, core: &serde_json::Value, work: impl FnOnce(&mut ChainManager)) -> Duration {
     let dir = tempfile::tempdir().expect("tempdir");
     let start = Instant::now();
-    let mut chain = ChainManager::open(
-        ChainParams::for_network(bitcoin::Network::Regtest),
-        dir.path(),
-        settings(assume_valid),
-    )
-    .expect("open");
-    import_file(&mut chain, file, Duration::from_secs(3600)).expect("import");
+    let params = ChainParams::for_network(bitcoin::Network::Regtest);
+    let mut chain = ChainManager::open(params, dir.path(), settings(assume_valid)).expect("open");
+    work(&mut chain);
     chain.flush(FlushReason::Manual).expect("flush");
     let took = start.elapsed();
     check(&mut chain, core);
     took
 }
 
-/// Every header first (`headers`), then the blocks; returns the wall time.
+/// `import_file` of the bench chain.
+fn run_import(file: &Path, assume_valid: Option<BlockHash>, core: &serde_json::Value) -> Duration {
+    timed(assume_valid, core, |chain| {
+        import_file(chain, file, Duration::from_secs(3600)).expect("import");
+    })
+}
+
+/// Every header first (`headers`), then the blocks.
 fn run_headers_first(blocks: &[bitcoin::Block], headers: &[Header], assume_valid: Option<BlockHash>, core: &serde_json::Value) -> Duration {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let start = Instant::now();
-    let mut chain = ChainManager::open(
-        ChainParams::for_network(bitcoin::Network::Regtest),
-        dir.path(),
-        settings(assume_valid),
-    )
-    .expect("open");
-    for h in headers {
-        chain.accept_header(h).expect("header").expect("valid header");
-    }
-    for b in blocks {
-        let out = chain.process_block(b).expect("block");
-        assert!(matches!(out, BlockOutcome::Accepted { .. }), "{out:?}");
-    }
-    chain.flush(FlushReason::Manual).expect("flush");
-    let took = start.elapsed();
-    check(&mut chain, core);
-    took
+    timed(assume_valid, core, |chain| {
+        for h in headers {
+            chain.accept_header(h).expect("header").expect("valid header");
+        }
+        for b in blocks {
+            let out = chain.process_block(b).expect("block");
+            assert!(matches!(out, BlockOutcome::Accepted { .. }), "{out:?}");
+        }
+    })
 }
 
 /// Headers of `EXTRA_HEADERS` empty blocks on top of `blocks` (heights from 1).
