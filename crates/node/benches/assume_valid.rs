@@ -93,7 +93,12 @@ fn run_import(file: &Path, assume_valid: Option<BlockHash>, core: &serde_json::V
 }
 
 /// Every header first (`headers`), then the blocks.
-fn run_headers_first(blocks: &[bitcoin::Block], headers: &[Header], assume_valid: Option<BlockHash>, core: &serde_json::Value) -> (Duration, f64) {
+fn run_headers_first(
+    blocks: &[bitcoin::Block],
+    headers: &[Header],
+    assume_valid: Option<BlockHash>,
+    core: &serde_json::Value,
+) -> (Duration, f64) {
     timed(assume_valid, core, |chain| {
         for h in headers {
             chain.accept_header(h).expect("header").expect("valid header");
