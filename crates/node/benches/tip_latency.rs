@@ -15,7 +15,7 @@ use bitcoin::hashes::Hash;
 use bitcoin::secp256k1::{Message, Secp256k1, SecretKey};
 use bitcoin::sighash::{EcdsaSighashType, SighashCache};
 use bitcoin::transaction::Version;
-use bitcoin::{Amount, Block, CompressedPublicKey, OutPoint, ScriptBuf, Sequence, Transaction, TxIn, TxOut, Witness};
+use bitcoin::{Amount, Block, CompressedPublicKey, OutPoint, ScriptBuf, Transaction, TxOut, Witness};
 use blvm_node::chain::{BlockOutcome, ChainManager, ChainSettings};
 use blvm_node::mempool::{AcceptOptions, Mempool, MempoolSettings};
 use blvm_node::params::ChainParams;
@@ -51,20 +51,13 @@ impl Miner {
 fn sign(input: OutPoint, sk: &SecretKey, secp: &Secp256k1<bitcoin::secp256k1::All>) -> Transaction {
     let pk = sk.public_key(secp);
     let spk = ScriptBuf::new_p2wpkh(&CompressedPublicKey(pk).wpubkey_hash());
-    let mut tx = Transaction {
-        version: Version::TWO,
-        lock_time: LockTime::ZERO,
-        input: vec![TxIn {
-            previous_output: input,
-            script_sig: ScriptBuf::new(),
-            sequence: Sequence::MAX,
-            witness: Witness::new(),
-        }],
-        output: vec![TxOut {
+    let mut tx = mining::unsigned_spend(
+        input,
+        TxOut {
             value: Amount::from_sat(VALUE - FEE),
             script_pubkey: ScriptBuf::new_p2wsh(&op_true().wscript_hash()),
-        }],
-    };
+        },
+    );
     let sighash = SighashCache::new(&tx)
         .p2wpkh_signature_hash(0, &spk, Amount::from_sat(VALUE), EcdsaSighashType::All)
         .expect("sighash");
