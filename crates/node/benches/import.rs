@@ -3,12 +3,14 @@
 //! `cargo bench -p blvm-node --bench import` builds this in the release (bench) profile and runs:
 //! - the 300-block Core regtest chain (`shared/chains/regtest-core-300.hex`), default settings;
 //! - when present, `shared/bench/bench-chain.blk` (1,300 blocks, 101,342 transactions, 207,625
-//!   inputs) with the default `-dbcache` (450 MiB) and 2 script threads, and with 1 script
-//!   thread, interleaved, `BLVM_BENCH_RUNS` times each (default 3), as Bitcoin Core's own
-//!   timings in `bench-chain.json` were taken (`default` and `-par=1`).
+//!   inputs) with the default `-dbcache` (450 MiB) and 2 script threads, the same through the
+//!   `blvm-node -regtest import` command users run, and with 1 script thread, interleaved,
+//!   `BLVM_BENCH_RUNS` times each (default 3), as Bitcoin Core's own timings in
+//!   `bench-chain.json` were taken (`default` and `-par=1`).
 //!
 //! Each run is a fresh child process (this binary re-executed) importing through the library
-//! into a fresh datadir, so peak RSS (VmHWM) is per run, like Core's `/usr/bin/time` figure.
+//! into a fresh datadir, so peak RSS (VmHWM) is per run, like Core's `/usr/bin/time` figure; the
+//! command-line run's child runs the `blvm-node` binary and reports that process's rusage.
 //! Wall time covers opening the datadir, importing every block and the final durable flush.
 //! Every run must end at Core's tip hash and UTXO `hash_serialized_3`: a benchmark that
 //! validates wrongly is worthless, so a mismatch aborts it.
@@ -38,6 +40,8 @@ struct Config {
     script_threads: usize,
     /// The key of Core's timings in bench-chain.json to compare with, if any.
     core_key: Option<&'static str>,
+    /// Run the `blvm-node` binary's `import` command (what users run) instead of the library.
+    cli: bool,
 }
 
 fn shared_dir() -> PathBuf {
@@ -77,9 +81,70 @@ fn cpu_times() -> (f64, f64) {
 }
 
 /// The child: one import into a fresh datadir, validated against Core; prints one JSON line.
+/// The child for `cli` configurations: `blvm-node -regtest import FILE` in a fresh datadir,
+/// timed with its CPU and peak RSS (the child's rusage), then the datadir is opened here and
+/// checked against Core; prints the same JSON line as [`child`].
+fn child_cli(cfg: &Value, core: &Value) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let start = Instant::now();
+    let status = Command::new(env!("CARGO_BIN_EXE_blvm-node"))
+        .arg("-regtest")
+        .arg(format!("-datadir={}", dir.path().display()))
+        .arg("-printtoconsole=0")
+        .arg(format!("-dbcache={}", cfg["dbcache_mib"]))
+        .arg(format!("-par={}", cfg["script_threads"]))
+        .arg("import")
+        .arg(cfg["file"].as_str().unwrap())
+        .status()
+        .expect("spawn blvm-node");
+    let wall = start.elapsed().as_secs_f64();
+    assert!(status.success(), "blvm-node import failed: {status}");
+    // SAFETY: getrusage writes into the zeroed struct we own.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    unsafe { libc::getrusage(libc::RUSAGE_CHILDREN, &mut ru) };
+    let t = |tv: libc::timeval| tv.tv_sec as f64 + tv.tv_usec as f64 / 1e6;
+    let settings = ChainSettings {
+        dbcache_bytes: 64 << 20,
+        ..Default::default()
+    };
+    let mut chain = ChainManager::open(
+        ChainParams::for_network(bitcoin::Network::Regtest),
+        &dir.path().join("regtest"),
+        settings,
+    )
+    .expect("open the imported chain");
+    let tip = chain.tip().hash.to_string();
+    let stats = chain.utxo_stats().expect("utxo stats");
+    let utxo = core["gettxoutsetinfo"]["hash_serialized_3"]["hash_serialized_3"].as_str().unwrap();
+    if tip != core["tip"]["hash"].as_str().unwrap() || stats.hash_serialized_3 != utxo {
+        eprintln!(
+            "VALIDATION MISMATCH after blvm-node import: tip {tip} utxo {}",
+            stats.hash_serialized_3
+        );
+        std::process::exit(3);
+    }
+    let out = json!({
+        "wall_s": wall,
+        "import_s": wall,
+        "final_flush_ms": 0,
+        "blocks": core["block_count"],
+        "transactions": core["tx_count_total_incl_coinbase"],
+        "inputs": core["input_count"],
+        "peak_rss_kib": ru.ru_maxrss,
+        "cpu_user_s": t(ru.ru_utime),
+        "cpu_sys_s": t(ru.ru_stime),
+        "tip": tip,
+        "hash_serialized_3": stats.hash_serialized_3,
+    });
+    println!("BENCH_RESULT {out}");
+}
+
 fn child(cfg: &Value) {
     let file = PathBuf::from(cfg["file"].as_str().unwrap());
     let core = read_json(Path::new(cfg["core_json"].as_str().unwrap()));
+    if cfg["cli"].as_bool() == Some(true) {
+        return child_cli(cfg, &core);
+    }
     let (tip_hash, utxo_hash, height) = match cfg["json_kind"].as_str().unwrap() {
         "bench" => (
             core["tip"]["hash"].as_str().unwrap().to_string(),
@@ -155,6 +220,7 @@ fn run_child(cfg: &Config) -> Value {
         "json_kind": cfg.json_kind,
         "dbcache_mib": cfg.dbcache_mib,
         "script_threads": cfg.script_threads,
+        "cli": cfg.cli,
     });
     let out = Command::new(std::env::current_exe().expect("current exe"))
         .env(CHILD_ENV, spec.to_string())
@@ -283,6 +349,7 @@ fn main() {
         dbcache_mib: 450,
         script_threads: 2,
         core_key: None,
+        cli: false,
     };
     let bench_file = shared.join("bench/bench-chain.blk");
     let bench_json = shared.join("bench/bench-chain.json");
@@ -300,6 +367,7 @@ fn main() {
                 dbcache_mib: 450,
                 script_threads: 2,
                 core_key: Some("default"),
+                cli: false,
             };
             let par1 = Config {
                 name: "bench-chain par=1 (dbcache=450, 1 script thread)",
@@ -307,8 +375,14 @@ fn main() {
                 core_key: Some("par1"),
                 ..default.clone()
             };
+            let cli = Config {
+                name: "bench-chain `blvm-node import` (dbcache=450, par=2)",
+                cli: true,
+                ..default.clone()
+            };
             for _ in 0..runs {
                 schedule.push(default.clone());
+                schedule.push(cli.clone());
                 schedule.push(par1.clone());
             }
         } else {

@@ -96,6 +96,8 @@ pub const OPTIONS: &[(&str, OptKind, &str, &str)] = &[
     ("mainnet", OptKind::Bool, "0", "Use mainnet (same as -chain=main)"),
     ("dbcache", OptKind::Int, "450", "UTXO cache size in MiB (4..=1048576)"),
     ("par", OptKind::Int, "0", "Script verification threads (0 = number of cores)"),
+    ("assumevalid", OptKind::Str, "the network's (none on regtest)", "Assume the scripts of this block's ancestors valid (block hash, up to 64 hex digits; 0 = check every script); skipped only under Core's conditions: the block is in the header chain, the best header has -minimumchainwork and is two weeks of work past the block"),
+    ("maxsigcachesize", OptKind::Int, "32", "MiB for Core's signature and script execution caches; blvm's script execution cache takes half, 33 bytes per transaction (0..=16384)"),
     ("printtoconsole", OptKind::Bool, "1", "Send log output to the console as well as debug.log"),
     ("debug", OptKind::Str, "", "Debug logging for a category (blvm's: chain, validation, store, import, progress, modules, net, mempool, rpc, metrics, zmq; or Core's names, mapped onto these), 1, all or no value for all, 0 or none for none; repeatable"),
     ("debugexclude", OptKind::Str, "", "No debug logging for this category, even with -debug=1; repeatable"),
@@ -280,6 +282,8 @@ pub struct NodeConfig {
     pub dnsseed: Option<bool>,
     /// `-minimumchainwork` (None: the network's default).
     pub minimum_chain_work: Option<bitcoin::Work>,
+    /// `-assumevalid` (None: the network's default; all zeros: check every script).
+    pub assume_valid: Option<bitcoin::BlockHash>,
     /// `-debugexclude` categories.
     pub debug_exclude: Vec<String>,
     /// `-loglevel` values (`trace`, `net:trace`, ...).
@@ -406,6 +410,7 @@ pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<(NodeConfig
         listen: None,
         dnsseed: None,
         minimum_chain_work: None,
+        assume_valid: None,
         debug_exclude: Vec::new(),
         log_level: Vec::new(),
         log_format: LogFormat::default(),
@@ -684,6 +689,25 @@ pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<(NodeConfig
             "loadblock" => cfg.loadblock.push(PathBuf::from(&v)),
             "listen" => cfg.listen = Some(flag()?),
             "dnsseed" => cfg.dnsseed = Some(flag()?),
+            "assumevalid" => {
+                // Core's uint256::FromUserHex: up to 64 hex digits, optional 0x, zero-padded.
+                let be = crate::params::parse_work(&v).ok_or_else(|| {
+                    ConfigError::Core(format!(
+                        "Invalid assumevalid block hash specified ({v}), must be up to 64 hex digits (or 0 to disable)"
+                    ))
+                })?;
+                let mut bytes = be.to_be_bytes();
+                bytes.reverse();
+                cfg.assume_valid = Some(<bitcoin::BlockHash as bitcoin::hashes::Hash>::from_byte_array(bytes));
+            }
+            "maxsigcachesize" => {
+                let n = v.parse::<u64>().ok().filter(|n| *n <= 16_384).ok_or(ConfigError::BadValue {
+                    key: name.clone(),
+                    value: v.clone(),
+                    expected: "an integer MiB in 0..=16384",
+                })?;
+                cfg.numbers.insert(name.clone(), n);
+            }
             "minimumchainwork" => {
                 cfg.minimum_chain_work = Some(crate::params::parse_work(&v).ok_or_else(|| ConfigError::InvalidMinimumWork(v.clone()))?)
             }

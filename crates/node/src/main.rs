@@ -1,12 +1,14 @@
 //! The `blvm-node` binary: parses Core-style flags, sets up logging, and runs or imports.
 
 use anyhow::Context;
+use bitcoin::hashes::Hash;
 use blvm_node::chain::{ChainManager, ChainSettings, FlushReason};
 use blvm_node::config::{help_text, load_config, Command, NodeConfig};
 use blvm_node::datadir::DatadirLock;
 use blvm_node::import::import_file;
 use blvm_node::node::{LifecycleSettings, Node, NodeSettings, ShutdownReason};
 use blvm_node::params::ChainParams;
+use blvm_node::validation::script_cache::ScriptCache;
 use std::time::Duration;
 
 fn init_logging(cfg: &NodeConfig) -> anyhow::Result<()> {
@@ -46,10 +48,20 @@ fn init_logging(cfg: &NodeConfig) -> anyhow::Result<()> {
 }
 
 fn chain_settings(cfg: &NodeConfig) -> ChainSettings {
+    let params = ChainParams::for_network(cfg.network);
+    // Core: -assumevalid=0 (the null hash) checks every script; unset takes the network's.
+    let assume_valid = match cfg.assume_valid {
+        Some(h) if h == bitcoin::BlockHash::all_zeros() => None,
+        Some(h) => Some(h),
+        None => params.default_assume_valid(),
+    };
     let mut s = ChainSettings {
         dbcache_bytes: (cfg.dbcache_mib as usize) << 20,
         txindex: cfg.txindex,
         blockfilterindex: cfg.blockfilterindex,
+        script_cache_bytes: ScriptCache::bytes_for_max_sig_cache_mib(cfg.number("maxsigcachesize")),
+        assume_valid,
+        minimum_chain_work: cfg.minimum_chain_work.unwrap_or_else(|| params.default_minimum_chain_work()),
         ..Default::default()
     };
     if cfg.script_threads > 0 {

@@ -102,6 +102,19 @@ impl ChainParams {
         parse_work(hex).unwrap_or(bitcoin::Work::from_be_bytes([0; 32]))
     }
 
+    /// Core's `defaultAssumeValid` for this network (`-assumevalid` unset): Core v27's blocks
+    /// 824,000 (main), 2,550,000 (testnet3) and 180,000 (signet), paired with the v27 minimum
+    /// chain work above; testnet4's is Core v28's (block 39,550, its first release); regtest none.
+    pub fn default_assume_valid(&self) -> Option<BlockHash> {
+        match self.network {
+            Network::Bitcoin => Some(h("000000000000000000026811d149d4d261995ec5b3f64f439a0a10e1a464af9a")),
+            Network::Testnet => Some(h("000000000001323071f38f21ea5aae529ece491eadaccce506a59bcc2d968917")),
+            Network::Testnet4 => Some(h("000000005be348057db991fa5d89fe7c4695b667cfb311391a8db374b6f681fd")),
+            Network::Signet => Some(h("0000000870f15246ba23c16e370a7ffb1fc8a3dcf8cb4492882ed4b0e3d4cd26")),
+            _ => None,
+        }
+    }
+
     /// Parameters for `network`.
     pub fn for_network(network: Network) -> Self {
         use crate::validation::scripts::{VERIFY_NONE, VERIFY_P2SH, VERIFY_WITNESS};

@@ -683,3 +683,31 @@ fn test_activation_heights_and_policy_options_with_cores_errors() {
     assert_eq!(cfg.notify.shutdown, ["a", "b"]);
     assert_eq!(cfg.policy.min_relay_fee, Some(2000));
 }
+
+#[test]
+fn assumevalid_and_maxsigcachesize_as_core() {
+    let parse = |args: &[&str]| parse_args(args.iter().map(|s| s.to_string()));
+    let err = |args: &[&str]| parse(args).err().map(|e| e.to_string()).unwrap_or_default();
+    let (cfg, _) = parse(&[]).unwrap();
+    assert_eq!(cfg.assume_valid, None, "unset: the network's default");
+    assert_eq!(cfg.number("maxsigcachesize"), 32);
+    let hash = "000000000000000000026811d149d4d261995ec5b3f64f439a0a10e1a464af9a";
+    let (cfg, _) = parse(&[&format!("-assumevalid={hash}"), "-maxsigcachesize=0"]).unwrap();
+    assert_eq!(cfg.assume_valid.map(|h| h.to_string()).as_deref(), Some(hash));
+    assert_eq!(cfg.number("maxsigcachesize"), 0);
+    for off in ["-assumevalid=0", "-noassumevalid"] {
+        let (cfg, _) = parse(&[off]).unwrap();
+        assert_eq!(
+            cfg.assume_valid.map(|h| h.to_string()).as_deref(),
+            Some(&"0".repeat(64)[..]),
+            "{off}"
+        );
+    }
+    let (cfg, _) = parse(&["-assumevalid=0x1f"]).unwrap();
+    assert_eq!(cfg.assume_valid.map(|h| h.to_string()), Some(format!("{:0>64}", "1f")));
+    assert_eq!(
+        err(&["-assumevalid=xyz"]),
+        "Invalid assumevalid block hash specified (xyz), must be up to 64 hex digits (or 0 to disable)"
+    );
+    assert!(err(&["-maxsigcachesize=16385"]).contains("0..=16384"));
+}

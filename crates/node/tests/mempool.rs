@@ -323,17 +323,7 @@ fn der(r: &[u8], s: &[u8], sighash: u8) -> Vec<u8> {
 fn p2wpkh_spend(input: OutPoint, value: u64, fee: u64, high_s: bool) -> Transaction {
     let (sk, pk) = key();
     let spk = ScriptBuf::new_p2wpkh(&CompressedPublicKey(pk).wpubkey_hash());
-    let mut tx = Transaction {
-        version: Version::TWO,
-        lock_time: LockTime::ZERO,
-        input: vec![TxIn {
-            previous_output: input,
-            script_sig: ScriptBuf::new(),
-            sequence: Sequence::MAX,
-            witness: Witness::new(),
-        }],
-        output: vec![op_true_out(value - fee)],
-    };
+    let mut tx = mining::unsigned_spend(input, op_true_out(value - fee));
     let sighash = SighashCache::new(&tx)
         .p2wpkh_signature_hash(0, &spk, Amount::from_sat(value), EcdsaSighashType::All)
         .unwrap();

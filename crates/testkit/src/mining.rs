@@ -262,6 +262,22 @@ pub fn spend(inputs: &[(OutPoint, ScriptBuf)], outputs: Vec<TxOut>) -> Transacti
     }
 }
 
+/// A version-2 transaction spending `input` to `output`, with an empty scriptSig and witness
+/// (to be signed by the caller) and a final sequence.
+pub fn unsigned_spend(input: OutPoint, output: TxOut) -> Transaction {
+    Transaction {
+        version: Version::TWO,
+        lock_time: LockTime::ZERO,
+        input: vec![TxIn {
+            previous_output: input,
+            script_sig: ScriptBuf::new(),
+            sequence: Sequence::MAX,
+            witness: Witness::new(),
+        }],
+        output: vec![output],
+    }
+}
+
 /// An output script `OP_RETURN <len bytes>` of exactly `len + 6` bytes (PUSHDATA4).
 pub fn big_op_return(len: usize) -> ScriptBuf {
     let mut bytes = vec![0x6a, 0x4e];

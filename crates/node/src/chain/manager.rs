@@ -18,7 +18,8 @@ use crate::validation::block_check::{check_block, check_block_body, check_proof_
 use crate::validation::header_check::{contextual_check_header, median_time, ParentContext};
 use crate::validation::locks::{sequence_lock, sequence_lock_satisfied};
 use crate::validation::pow::next_work_required;
-use crate::validation::scripts::{block_script_flags, verify_block_scripts, VERIFY_P2SH, VERIFY_WITNESS};
+use crate::validation::script_cache::{ScriptCache, DEFAULT_MAX_SIG_CACHE_MIB};
+use crate::validation::scripts::{block_script_flags, verify_block_scripts_except, VERIFY_P2SH, VERIFY_WITNESS};
 use crate::validation::sigops::{sigop_cost, MAX_BLOCK_SIGOPS_COST};
 use crate::validation::tx_check::MAX_MONEY;
 use crate::validation::Reject;
@@ -75,6 +76,12 @@ pub struct ChainSettings {
     pub txindex: bool,
     /// Maintain the basic block filter index (`-blockfilterindex`).
     pub blockfilterindex: bool,
+    /// Bytes of the script execution cache (half of `-maxsigcachesize`, as Core).
+    pub script_cache_bytes: usize,
+    /// `-assumevalid`: scripts of this block's ancestors may be skipped (None: check all).
+    pub assume_valid: Option<BlockHash>,
+    /// `-minimumchainwork`: the best header needs this much work before scripts are skipped.
+    pub minimum_chain_work: Work,
 }
 
 impl Default for ChainSettings {
@@ -87,6 +94,9 @@ impl Default for ChainSettings {
             coinbase_maturity: COINBASE_MATURITY,
             txindex: false,
             blockfilterindex: false,
+            script_cache_bytes: ScriptCache::bytes_for_max_sig_cache_mib(DEFAULT_MAX_SIG_CACHE_MIB),
+            assume_valid: None,
+            minimum_chain_work: Work::from_be_bytes([0; 32]),
         }
     }
 }
@@ -142,7 +152,9 @@ pub struct ChainManager {
     filters: Option<PendingFilters>,
     versionbits: Mutex<VersionBits>,
     warned_unknown_bits: HashSet<u8>,
+    script_cache: ScriptCache,
     best_header: BlockHash,
+    assume_valid: assume_valid::AssumeValidState,
 }
 
 impl ChainManager {
@@ -152,6 +164,7 @@ impl ChainManager {
         let db = ChainDb::open(&net_dir.join("chainstate").join("chain.redb"))?;
         let files = BlockFiles::open(&net_dir.join("blocks"), params.magic(), settings.max_block_file_size)?;
         let versionbits = Mutex::new(VersionBits::new(params.network));
+        let script_cache = ScriptCache::with_bytes(settings.script_cache_bytes);
         let mut cm = ChainManager {
             params,
             settings,
@@ -173,9 +186,11 @@ impl ChainManager {
             last_reject: None,
             versionbits,
             warned_unknown_bits: HashSet::new(),
-            best_header: BlockHash::all_zeros(),
             txindex: None,
             filters: None,
+            script_cache,
+            best_header: BlockHash::all_zeros(),
+            assume_valid: Default::default(),
         };
         cm.load()?;
         if cm.settings.txindex {
@@ -201,7 +216,9 @@ impl ChainManager {
         }
         if self.index.is_empty() {
             self.init_genesis()?;
+            self.best_header = self.params.genesis().block_hash();
         } else {
+            self.recompute_best_header();
             let best = self
                 .db
                 .get_meta(META_BEST_BLOCK)?
@@ -344,6 +361,11 @@ impl ChainManager {
         }
         self.activate_best_chain(None)?;
         Ok(())
+    }
+
+    /// The script execution cache: transactions whose scripts passed under given flags.
+    pub fn script_cache(&self) -> &ScriptCache {
+        &self.script_cache
     }
 
     /// Network parameters in use.
@@ -583,23 +605,10 @@ impl ChainManager {
             undo_pos: None,
             sequence: seq,
         };
-        let better = extra_status == 0 && self.index.get(&self.best_header).is_none_or(|b| entry.chainwork > b.chainwork);
         self.index.insert(hash, entry);
         self.dirty_index.insert(hash);
-        if better {
-            self.best_header = hash;
-        }
+        self.consider_best_header(&hash);
         hash
-    }
-
-    /// Core's m_best_header: the valid header with the most work this session has seen (first
-    /// seen wins a tie), or the tip when that is better or the header was since found invalid.
-    pub fn best_header(&self) -> BlockHash {
-        let tip = self.tip();
-        match self.index.get(&self.best_header) {
-            Some(b) if !b.is_failed() && b.chainwork > tip.chainwork => b.hash,
-            _ => tip.hash,
-        }
     }
 
     /// Validates a header against its parent and adds it to the index (headers-first sync).
@@ -726,6 +735,9 @@ impl ChainManager {
         }
         let failed: HashSet<BlockHash> = descendants.into_iter().chain(std::iter::once(*hash)).collect();
         self.candidates.retain(|(_, _, h)| !failed.contains(h));
+        if failed.contains(&self.best_header) {
+            self.recompute_best_header();
+        }
         let best_invalid = failed.iter().filter_map(|h| self.index.get(h)).map(|e| e.chainwork).max();
         self.check_fork_warning(best_invalid);
     }
@@ -820,6 +832,7 @@ impl ChainManager {
             }
             self.dirty_index.insert(h);
         }
+        self.recompute_best_header();
         let (old_tip, height_now) = (self.tip().hash, self.height());
         self.reconnect_best_after(old_tip, height_now, Vec::new())?;
         Ok(true)
@@ -999,6 +1012,7 @@ impl ChainManager {
         let prev_mtp = self.mtp_at(height - 1);
         let enforce_bip30 = self.bip30_enforced(height, &hash);
         let flags = block_script_flags(&self.params, height, &hash);
+        let check_scripts = !self.scripts_assumed_valid(&hash, height);
         let csv = height >= self.params.csv_height;
         let reader = self.db.coin_reader()?;
         let db_path = self.db.path().to_path_buf();
@@ -1134,8 +1148,23 @@ impl ChainManager {
                 format!("coinbase pays too much (actual={cb_out} vs limit={reward})"),
             )));
         }
-        if let Err(r) = verify_block_scripts(&block.txdata, &spent_all, flags, self.settings.script_threads) {
-            return Ok(Err(r));
+        if check_scripts {
+            // Transactions whose scripts passed under these flags (in the mempool) are skipped;
+            // their entries are used up, as Core's, and nothing is added here: once connected,
+            // a transaction is not expected to be checked again.
+            let cache = &self.script_cache;
+            let cached: Vec<bool> = if cache.is_empty() {
+                Vec::new()
+            } else {
+                block
+                    .txdata
+                    .iter()
+                    .map(|tx| !tx.is_coinbase() && cache.contains(&tx.compute_wtxid(), flags, true))
+                    .collect()
+            };
+            if let Err(r) = verify_block_scripts_except(&block.txdata, &spent_all, flags, self.settings.script_threads, &cached) {
+                return Ok(Err(r));
+            }
         }
         Ok(Ok(ConnectChecked {
             changes: view.into_changes(),
@@ -1432,6 +1461,9 @@ mod txindex_sync;
 
 #[path = "filterindex_sync.rs"]
 mod filterindex_sync;
+
+#[path = "assume_valid.rs"]
+mod assume_valid;
 
 impl VersionChain for ChainManager {
     fn height_of(&self, hash: &BlockHash) -> Option<u32> {

@@ -20,7 +20,6 @@ const NO_WALLET: &str = "blvm-node has no wallet (as bitcoind built without wall
 pub const CORE_ONLY: &[(&str, Policy)] = &[
     // General.
     ("allowignoredconf", Policy::Ignore),
-    ("assumevalid", Policy::Ignore),
     ("blockreconstructionextratxn", Policy::Ignore),
     ("blocksxor", Policy::Ignore),
     ("dbbatchsize", Policy::Ignore),
@@ -112,7 +111,6 @@ pub const CORE_ONLY: &[(&str, Policy)] = &[
     ("deprecatedrpc", Policy::Ignore),
     ("limitclustercount", Policy::Ignore),
     ("limitclustersize", Policy::Ignore),
-    ("maxsigcachesize", Policy::Ignore),
     ("printpriority", Policy::Ignore),
     ("stopafterblockimport", Policy::Ignore),
     ("stopatheight", Policy::Ignore),

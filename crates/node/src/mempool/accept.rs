@@ -280,17 +280,23 @@ pub fn accept_tx(
     } else {
         pool.check_replacement(&tx, &txid, modified, vsize, &conflicts, settings.incremental_relay_feerate)?
     };
-    // Scripts: Core's interpreter with the consensus flags of the next block, then the
-    // policy rules that can be checked structurally.
+    // Scripts: Core's interpreter with the consensus flags of the next block (skipped when the
+    // script execution cache already holds them), then the policy rules that can be checked
+    // structurally.
     let flags = block_script_flags(chain.params(), next_height, &BlockHash::all_zeros());
-    let prepared =
-        PreparedTx::new(&tx, &spent).map_err(|e| Reject::new("mempool-script-verify-flag-failed", format!("interpreter: {e}")))?;
-    for i in 0..tx.input.len() {
-        if let Err(e) = prepared.verify_input(i, flags) {
+    let cached = chain.script_cache().contains(&wtxid, flags, false);
+    let prepared = match cached {
+        true => None,
+        false => {
+            Some(PreparedTx::new(&tx, &spent).map_err(|e| Reject::new("mempool-script-verify-flag-failed", format!("interpreter: {e}")))?)
+        }
+    };
+    for (i, prev) in spent.iter().enumerate() {
+        if let Some(Err(e)) = prepared.as_ref().map(|p| p.verify_input(i, flags)) {
             return Err(Reject::new("mempool-script-verify-flag-failed", format!("input {i}: {e}")));
         }
         if settings.require_standard {
-            if let Err(e) = policy::check_input_script_policy(&tx, i, &spent[i]) {
+            if let Err(e) = policy::check_input_script_policy(&tx, i, prev) {
                 return Err(Reject::new(
                     format!("mempool-script-verify-flag-failed ({e})"),
                     format!("input {i}"),
@@ -298,6 +304,9 @@ pub fn accept_tx(
             }
         }
     }
+    // As Core's ConsensusScriptChecks: every input passed under the flags the next block will
+    // be checked with, so connecting that block need not run them again.
+    chain.script_cache().insert(&wtxid, flags);
     let accepted = Accepted {
         txid,
         wtxid,

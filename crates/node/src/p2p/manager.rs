@@ -680,7 +680,7 @@ impl Manager {
         // Headers may have come from elsewhere (submitheader): start from the best one known.
         if let Some(node) = self.node() {
             let c = node.chain_ref().lock().unwrap_or_else(|p| p.into_inner());
-            self.sync.on_new_header(&c, &c.best_header());
+            self.sync.on_new_header(&c, &c.best_header().hash);
         }
         let locator = self.sync.locator_before_best();
         let node = self.node();

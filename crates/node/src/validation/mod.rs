@@ -6,6 +6,7 @@ pub mod locks;
 pub mod merkle;
 pub mod pow;
 pub mod reject;
+pub mod script_cache;
 pub mod scripts;
 pub mod sigops;
 pub mod tx_check;

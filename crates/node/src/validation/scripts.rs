@@ -224,10 +224,22 @@ pub fn verify_input(tx_bytes: &[u8], spent: &[TxOut], index: usize, flags: Scrip
 /// `spent[i]` holds the outputs spent by `txs[i]`, in input order. On failure the input with the
 /// lowest (transaction, input) position is reported, whatever the thread interleaving.
 pub fn verify_block_scripts(txs: &[Transaction], spent: &[Vec<TxOut>], flags: ScriptFlags, threads: usize) -> Result<(), Reject> {
+    verify_block_scripts_except(txs, spent, flags, threads, &[])
+}
+
+/// [`verify_block_scripts`] skipping each transaction `t` with `skip[t]` true (their scripts
+/// are known to pass under `flags`: the script execution cache); `skip` may be shorter.
+pub fn verify_block_scripts_except(
+    txs: &[Transaction],
+    spent: &[Vec<TxOut>],
+    flags: ScriptFlags,
+    threads: usize,
+    skip: &[bool],
+) -> Result<(), Reject> {
     let jobs: Vec<(usize, usize)> = txs
         .iter()
         .enumerate()
-        .filter(|(_, tx)| !tx.is_coinbase())
+        .filter(|(t, tx)| !tx.is_coinbase() && !skip.get(*t).copied().unwrap_or(false))
         .flat_map(|(t, tx)| (0..tx.input.len()).map(move |i| (t, i)))
         .collect();
     // Each transaction is prepared by the first worker that reaches one of its inputs; workers
@@ -362,6 +374,16 @@ mod tests {
             let want = format!("tx {} input 2: script verification failed", txs[40].compute_txid());
             assert_eq!(r.detail, want, "threads {threads}");
         }
+    }
+
+    #[test]
+    fn skipped_transactions_are_not_verified() {
+        let (txs, spent) = op_true_block(3, 2, &[(2, 1)]);
+        assert!(verify_block_scripts_except(&txs, &spent, VERIFY_ALL, 2, &[false, true]).is_err());
+        assert_eq!(
+            verify_block_scripts_except(&txs, &spent, VERIFY_ALL, 2, &[false, false, true]),
+            Ok(())
+        );
     }
 
     #[test]
