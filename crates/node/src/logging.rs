@@ -216,6 +216,64 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
     (yoe + era * 400 + i64::from(m <= 2), m, d)
 }
 
+/// The bracketed prefix Core puts before a message (its `GetLogPrefix`): nothing for info,
+/// `[net] ` for a category's debug line, `[net:trace] ` for its trace line, `[warning] ` and
+/// `[error] ` for those levels. Scripts and Core's tests match lines on it.
+pub fn core_prefix(target: &str, level: tracing::Level) -> String {
+    let category = ["blvm::", "blvm_node::"]
+        .iter()
+        .find_map(|p| target.strip_prefix(p))
+        .map(|rest| rest.split("::").next().unwrap_or(rest))
+        .filter(|c| crate::config::BLVM_CATEGORIES.contains(c));
+    match (level, category) {
+        (tracing::Level::INFO, _) => String::new(),
+        (tracing::Level::WARN, _) => "[warning] ".into(),
+        (tracing::Level::ERROR, _) => "[error] ".into(),
+        (tracing::Level::DEBUG, Some(c)) => format!("[{c}] "),
+        (tracing::Level::TRACE, Some(c)) => format!("[{c}:trace] "),
+        (l, None) => format!("[{}] ", l.as_str().to_ascii_lowercase()),
+    }
+}
+
+/// Formats one event as Core writes a `debug.log` line: time, `[thread]`, `[file:line]`, the
+/// category prefix, then the message and any fields.
+struct CoreLine(crate::config::LogFormat);
+
+impl<S, N> tracing_subscriber::fmt::FormatEvent<S, N> for CoreLine
+where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+    N: for<'a> tracing_subscriber::fmt::FormatFields<'a> + 'static,
+{
+    fn format_event(
+        &self,
+        ctx: &tracing_subscriber::fmt::FmtContext<'_, S, N>,
+        mut w: tracing_subscriber::fmt::format::Writer<'_>,
+        event: &tracing::Event<'_>,
+    ) -> std::fmt::Result {
+        use tracing_subscriber::fmt::time::FormatTime;
+        let f = self.0;
+        if f.timestamps {
+            CoreTime {
+                enabled: true,
+                micros: f.micros,
+            }
+            .format_time(&mut w)?;
+            w.write_char(' ')?;
+        }
+        if f.thread_names {
+            let t = std::thread::current();
+            write!(w, "[{}] ", t.name().unwrap_or("unknown"))?;
+        }
+        let meta = event.metadata();
+        if f.source_locations {
+            write!(w, "[{}:{}] ", meta.file().unwrap_or("?"), meta.line().unwrap_or(0))?;
+        }
+        w.write_str(&core_prefix(meta.target(), *meta.level()))?;
+        ctx.field_format().format_fields(w.by_ref(), event)?;
+        writeln!(w)
+    }
+}
+
 /// A formatting layer writing Core-style lines (`-logtimestamps -logtimemicros -logthreadnames
 /// -logsourcelocations`) to `writer`.
 fn line_layer<S, W>(f: crate::config::LogFormat, writer: W) -> impl tracing_subscriber::Layer<S>
@@ -225,13 +283,7 @@ where
 {
     tracing_subscriber::fmt::layer()
         .with_ansi(false)
-        .with_timer(CoreTime {
-            enabled: f.timestamps,
-            micros: f.micros,
-        })
-        .with_thread_names(f.thread_names)
-        .with_file(f.source_locations)
-        .with_line_number(f.source_locations)
+        .event_format(CoreLine(f))
         .with_writer(writer)
 }
 
@@ -324,6 +376,17 @@ mod tests {
             f(&["1"], &["leveldb"], &["net:trace"]),
             "info,blvm=debug,blvm_node=debug,blvm_module=debug,blvm::net=trace,blvm_node::net=trace,blvm::store=info,blvm_node::store=info"
         );
+    }
+
+    #[test]
+    fn prefixes_are_cores() {
+        use tracing::Level;
+        assert_eq!(core_prefix("blvm::net", Level::DEBUG), "[net] ");
+        assert_eq!(core_prefix("blvm_node::mempool", Level::TRACE), "[mempool:trace] ");
+        assert_eq!(core_prefix("blvm::chain", Level::INFO), "");
+        assert_eq!(core_prefix("blvm::chain", Level::WARN), "[warning] ");
+        assert_eq!(core_prefix("redb::tree", Level::ERROR), "[error] ");
+        assert_eq!(core_prefix("blvm_node::p2p::manager", Level::DEBUG), "[debug] ");
     }
 
     #[test]

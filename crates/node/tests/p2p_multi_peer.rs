@@ -262,11 +262,16 @@ fn syncs_from_two_honest_nodes_in_parallel() {
     let (a, pa, a_addr) = start_a();
     let (c, pc, c_addr) = start_a();
     let pb = http::free_port();
+    // As Core, headers are synced from one peer at a time until the best header is within a
+    // day of now; B's clock is set an hour after the chain's tip so that, once A's headers are
+    // in, C is synced with too and both serve blocks.
+    let tip_time = common::core_json()["getblockchaininfo"]["time"].as_i64().unwrap();
     let b = node_proc::start_node(
         &[
             &format!("-rpcport={pb}"),
             &format!("-connect={a_addr}"),
             &format!("-connect={c_addr}"),
+            &format!("-mocktime={}", tip_time + 3600),
         ],
         &[],
     );

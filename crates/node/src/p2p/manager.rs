@@ -6,6 +6,7 @@ use super::addrman::{self, AddrMan};
 use super::ban;
 use super::codec;
 use super::headers_presync::{ChainStart, HeadersPresync, PresyncRules};
+use super::initial_headers::{Deadline, InitialHeadersSync, PeerHeadersSync, Stalled};
 use super::orphans::Orphans;
 use super::peer::{self, ConnType, Event, PeerEnv, PeerHandle, VersionInfo};
 use super::relay::{self, PeerRelay};
@@ -47,6 +48,9 @@ pub const ADDR_RATE: f64 = 0.1;
 pub const GETDATA_SEND_PAUSE: usize = 1_000_000;
 /// Items waiting in one peer's `getdata` queue (one full `getdata`); more are dropped.
 pub const MAX_GETDATA_QUEUE: usize = codec::MAX_INV_SIZE;
+/// A `getheaders` unanswered for this long no longer blocks the next one (Core's
+/// HEADERS_RESPONSE_TIME, on the mockable clock).
+pub const HEADERS_RESPONSE_TIME_MS: i64 = 2 * 60 * 1000;
 
 struct Peer {
     handle: PeerHandle,
@@ -64,6 +68,8 @@ struct Peer {
     connected: Instant,
     /// Pre-sync of a low-work header chain this peer is serving (at most one).
     presync: Option<Box<HeadersPresync>>,
+    /// Whether and since when we sync headers with it (Core's fSyncStarted and timeout).
+    headers_sync: PeerHeadersSync,
     /// Transaction `getdata` items not served yet (each item once).
     getdata: VecDeque<Inventory>,
     getdata_queued: HashSet<Inventory>,
@@ -95,6 +101,7 @@ struct Manager {
     next_id: PeerId,
     addrman: AddrMan,
     sync: Sync,
+    initial_headers: InitialHeadersSync,
     orphans: Orphans,
     dialing: HashSet<String>,
     manual_retry: HashMap<String, Instant>,
@@ -164,6 +171,7 @@ pub async fn start(node: &Arc<Node>, stop: watch::Receiver<bool>) -> Result<Join
         next_id: 0,
         addrman: AddrMan::load(&node.settings().net_dir.join("peers.json"), regtest),
         sync: sync_state,
+        initial_headers: InitialHeadersSync::default(),
         orphans: Orphans::default(),
         dialing: HashSet::new(),
         manual_retry: HashMap::new(),
@@ -325,6 +333,7 @@ impl Manager {
                 answered_getaddr: false,
                 connected: Instant::now(),
                 presync: None,
+                headers_sync: PeerHeadersSync::default(),
                 getdata: VecDeque::new(),
                 getdata_queued: HashSet::new(),
             },
@@ -580,6 +589,7 @@ impl Manager {
     fn on_closed(&mut self, id: PeerId, reason: String, ban_it: bool) {
         let Some(mut p) = self.peers.remove(&id) else { return };
         self.net.unregister_peer(id);
+        self.initial_headers.peer_gone(&p.headers_sync);
         let released = self.sync.release(id, &mut p.sync);
         self.tx_requested.retain(|_, (pid, _)| *pid != id);
         let addr = p.addr();
@@ -670,6 +680,7 @@ impl Manager {
             Event::Message { id, msg, permit } => {
                 if self.peers.get(&id).is_some_and(|p| p.ready && !p.handle.shared.is_closing()) {
                     self.on_message(id, msg).await;
+                    self.check_headers_sync_of(id);
                 }
                 drop(permit);
             }
@@ -682,7 +693,6 @@ impl Manager {
             let c = node.chain_ref().lock().unwrap_or_else(|p| p.into_inner());
             self.sync.on_new_header(&c, &c.best_header().hash);
         }
-        let locator = self.sync.locator_before_best();
         let node = self.node();
         let Some(p) = self.peers.get_mut(&id) else { return };
         p.ready = true;
@@ -711,13 +721,137 @@ impl Manager {
             ConnType::AddrFetch => return,
             _ => {}
         }
-        if let Some(p) = self.peers.get_mut(&id) {
-            p.sync.headers_asked = Some(Instant::now());
+        self.maybe_start_headers_sync(id);
+    }
+
+    /// Whether the peer can serve blocks (NODE_NETWORK or NODE_NETWORK_LIMITED).
+    fn can_serve_blocks(p: &Peer) -> bool {
+        let flags = (ServiceFlags::NETWORK | ServiceFlags::NETWORK_LIMITED).to_u64();
+        p.info.as_ref().is_some_and(|i| i.services & flags != 0)
+    }
+
+    /// Core's fPreferredDownload: outbound (or noban) peers that serve blocks, not addr-fetch.
+    fn preferred_download(&self, id: PeerId) -> bool {
+        self.peers.get(&id).is_some_and(|p| {
+            p.ready
+                && (p.conn_type != ConnType::Inbound || self.is_noban(id))
+                && p.conn_type != ConnType::AddrFetch
+                && Self::can_serve_blocks(p)
+        })
+    }
+
+    fn preferred_download_peers(&self) -> usize {
+        self.peers.keys().filter(|i| self.preferred_download(**i)).count()
+    }
+
+    /// The best header's time and whether it is within a day of now (then every peer is synced
+    /// with, as Core).
+    fn best_header_age(&self) -> Option<(i64, bool)> {
+        let node = self.node()?;
+        let c = node.chain_ref().lock().unwrap_or_else(|p| p.into_inner());
+        let t = i64::from(c.best_header().header.time);
+        Some((t, super::initial_headers::caught_up(t, crate::clock::unix_now())))
+    }
+
+    /// Sends the peer its initial `getheaders` when Core would: while far behind, only to one
+    /// peer at a time (one we download blocks from), to every peer once caught up.
+    fn maybe_start_headers_sync(&mut self, id: PeerId) {
+        let Some((best_time, caught_up)) = self.best_header_age() else {
+            return;
+        };
+        let preferred = self.preferred_download(id);
+        let n_preferred = self.preferred_download_peers();
+        let no_downloads = self.sync.requested.is_empty();
+        let Some(p) = self.peers.get(&id) else { return };
+        if !p.ready || !Self::can_serve_blocks(p) || p.handle.shared.is_closing() {
+            return;
         }
-        self.send(
-            id,
-            NetworkMessage::GetHeaders(GetHeadersMessage::new(locator, BlockHash::all_zeros())),
-        );
+        if matches!(p.conn_type, ConnType::Feeler | ConnType::AddrFetch) {
+            return;
+        }
+        let eligible = preferred || n_preferred == 0 || no_downloads;
+        if !self.initial_headers.should_start(&p.headers_sync, eligible, caught_up) {
+            return;
+        }
+        let start_height = self.sync.header_chain.len().saturating_sub(2);
+        let locator = self.sync.locator_before_best();
+        let spacing = self
+            .node()
+            .map(|n| n.settings().params.consensus.pow_target_spacing as i64)
+            .unwrap_or(600);
+        if !self.maybe_send_getheaders(id, locator, BlockHash::all_zeros()) {
+            return;
+        }
+        let Some(p) = self.peers.get_mut(&id) else { return };
+        self.initial_headers
+            .start(&mut p.headers_sync, crate::clock::unix_now_ms() as i64, best_time, spacing);
+        let startheight = p.info.as_ref().map(|i| i.start_height).unwrap_or(-1);
+        tracing::debug!(target: "blvm::net", "initial getheaders ({start_height}) to peer={id} (startheight:{startheight})");
+    }
+
+    /// Core's MaybeSendGetHeaders: at most one `getheaders` outstanding per peer; another goes
+    /// only after a connecting (or empty) `headers` reply or [`HEADERS_RESPONSE_TIME_MS`].
+    /// Returns whether it was sent.
+    fn maybe_send_getheaders(&mut self, id: PeerId, locator: Vec<BlockHash>, stop: BlockHash) -> bool {
+        let now = crate::clock::unix_now_ms() as i64;
+        let Some(p) = self.peers.get_mut(&id) else { return false };
+        if p.sync.headers_asked.is_some_and(|t| now - t < HEADERS_RESPONSE_TIME_MS) {
+            return false;
+        }
+        p.sync.headers_asked = Some(now);
+        self.send(id, NetworkMessage::GetHeaders(GetHeadersMessage::new(locator, stop)));
+        true
+    }
+
+    /// Core's headers-sync stall check for every peer (in peer order, as Core's message
+    /// handler), then peers without a sync get their chance.
+    fn check_headers_sync(&mut self) {
+        let Some((_, caught_up)) = self.best_header_age() else { return };
+        let n_preferred = self.preferred_download_peers();
+        let mut ids: Vec<PeerId> = self.peers.iter().filter(|(_, p)| p.ready).map(|(i, _)| *i).collect();
+        ids.sort_unstable();
+        for &id in &ids {
+            self.check_headers_stall(id, caught_up, n_preferred);
+        }
+        for id in ids {
+            self.maybe_start_headers_sync(id);
+        }
+    }
+
+    /// The same for one peer after each of its messages (Core runs it in SendMessages), cheap
+    /// unless the peer's deadline has passed or its sync has not started.
+    fn check_headers_sync_of(&mut self, id: PeerId) {
+        let Some(hs) = self.peers.get(&id).map(|p| p.headers_sync) else {
+            return;
+        };
+        if matches!(hs.deadline, Deadline::At(d) if crate::clock::unix_now_ms() as i64 > d) {
+            if let Some((_, caught_up)) = self.best_header_age() {
+                let n_preferred = self.preferred_download_peers();
+                self.check_headers_stall(id, caught_up, n_preferred);
+            }
+        }
+        if !hs.started {
+            self.maybe_start_headers_sync(id);
+        }
+    }
+
+    /// A sync peer that has not brought us within a day of now by its deadline is replaced
+    /// when another preferred peer exists; a noban peer is kept but stops being the sync peer.
+    fn check_headers_stall(&mut self, id: PeerId, caught_up: bool, n_preferred: usize) {
+        let now_ms = crate::clock::unix_now_ms() as i64;
+        let others = n_preferred - usize::from(self.preferred_download(id)) >= 1;
+        let noban = self.is_noban(id);
+        let Some(p) = self.peers.get_mut(&id) else { return };
+        match self.initial_headers.check(&mut p.headers_sync, now_ms, caught_up, others, noban) {
+            Stalled::No => {}
+            Stalled::Disconnect => {
+                tracing::info!(target: "blvm::net", "Timeout downloading headers, disconnecting peer={id}");
+                p.handle.shared.disconnect("timeout downloading headers");
+            }
+            Stalled::Restart => {
+                tracing::info!(target: "blvm::net", "Timeout downloading headers from noban peer, not disconnecting peer={id}");
+            }
+        }
     }
 
     async fn on_message(&mut self, id: PeerId, msg: NetworkMessage) {
@@ -766,6 +900,23 @@ impl Manager {
         if !self.headers_well_formed(id, &headers) {
             return;
         }
+        // As Core: an empty message, one continuing a pre-sync, or one that connects to our
+        // index answers our last getheaders; an unconnecting one (an announcement) does not.
+        let Some(node) = self.node() else { return };
+        let answers = headers.first().is_none_or(|h| {
+            self.peers.get(&id).is_some_and(|p| p.presync.is_some())
+                || node
+                    .chain_ref()
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .entry(&h.prev_blockhash)
+                    .is_some()
+        });
+        if answers {
+            if let Some(p) = self.peers.get_mut(&id) {
+                p.sync.headers_asked = None;
+            }
+        }
         if self.peers.get(&id).is_some_and(|p| p.presync.is_some()) {
             self.on_presync_headers(id, headers, full);
             return;
@@ -782,9 +933,6 @@ impl Manager {
             LowWork::Enough => self.accept_headers_from(id, headers, full),
             LowWork::Ignore(height) => {
                 tracing::debug!(target: "blvm::net", "Ignoring low-work chain (height={height}) from peer={id}");
-                if let Some(p) = self.peers.get_mut(&id) {
-                    p.sync.headers_asked = None;
-                }
             }
             LowWork::Presync(state) => {
                 tracing::debug!(target: "blvm::net", peer = id, from = state.start().height, "starting headers pre-sync of a low-work chain");
@@ -796,8 +944,6 @@ impl Manager {
         }
     }
 
-    /// Feeds a `headers` message to the peer's pre-sync (after Core's continuity and
-    /// proof-of-work checks), stores what it releases and asks for what it needs next.
     /// Core's first checks of a `headers` message, before anything else: each header's proof
     /// of work meets its own target, and each follows the previous one. A peer failing them
     /// misbehaves.
@@ -818,6 +964,8 @@ impl Manager {
         true
     }
 
+    /// Feeds a `headers` message to the peer's pre-sync (after Core's continuity and
+    /// proof-of-work checks), stores what it releases and asks for what it needs next.
     fn on_presync_headers(&mut self, id: PeerId, headers: Vec<Header>, full: bool) {
         let Some(node) = self.node() else { return };
         let Some(p) = self.peers.get_mut(&id) else { return };
@@ -825,6 +973,11 @@ impl Manager {
         let step = state.process(&headers, full);
         let start = state.start().hash;
         let finished = state.is_finished();
+        let height = if finished { -1 } else { i64::from(state.presync_height()) };
+        p.handle
+            .shared
+            .presynced_headers
+            .store(height, std::sync::atomic::Ordering::Relaxed);
         p.sync.headers_asked = None;
         if finished {
             p.presync = None;
@@ -843,10 +996,7 @@ impl Manager {
                 let c = node.chain_ref().lock().unwrap_or_else(|p| p.into_inner());
                 loc.extend(peer::locator(&c, &start));
             }
-            if let Some(p) = self.peers.get_mut(&id) {
-                p.sync.headers_asked = Some(Instant::now());
-            }
-            self.send(id, NetworkMessage::GetHeaders(GetHeadersMessage::new(loc, BlockHash::all_zeros())));
+            self.maybe_send_getheaders(id, loc, BlockHash::all_zeros());
         }
     }
 
@@ -888,10 +1038,8 @@ impl Manager {
             (outcome, peer_best, locator)
         };
         let Some(p) = self.peers.get_mut(&id) else { return };
-        p.sync.headers_asked = None;
         match outcome {
             HeadersOutcome::Accepted { .. } => {
-                p.sync.unconnecting = 0;
                 if let Some(b) = peer_best {
                     p.sync.best = Some(b);
                     p.handle
@@ -900,25 +1048,16 @@ impl Manager {
                         .store(i64::from(b.1), std::sync::atomic::Ordering::Relaxed);
                 }
                 if let Some(loc) = locator {
-                    p.sync.headers_asked = Some(Instant::now());
-                    self.send(id, NetworkMessage::GetHeaders(GetHeadersMessage::new(loc, BlockHash::all_zeros())));
+                    self.maybe_send_getheaders(id, loc, BlockHash::all_zeros());
                 }
                 self.schedule();
             }
             HeadersOutcome::Unconnecting => {
-                p.sync.unconnecting += 1;
-                let n = p.sync.unconnecting;
-                // A peer that is not punished (a manual connection) still gets its gap filled,
-                // as Core does for every peer.
-                if n <= sync::MAX_UNCONNECTING_HEADERS
-                    || !self.misbehaving(id, &format!("{n} headers messages that do not connect to our chain"))
-                {
-                    tracing::debug!(target: "blvm::net", peer = id, n, "headers do not connect; asking for the missing ones");
-                    if let Some(p) = self.peers.get_mut(&id) {
-                        p.sync.headers_asked = Some(Instant::now());
-                    }
-                    let loc = self.sync.locator_before_best();
-                    self.send(id, NetworkMessage::GetHeaders(GetHeadersMessage::new(loc, BlockHash::all_zeros())));
+                // As Core >= 28: not misbehaviour (we may have ignored its parent as low-work);
+                // ask for the gap.
+                let loc = self.sync.locator_before_best();
+                if self.maybe_send_getheaders(id, loc, BlockHash::all_zeros()) {
+                    tracing::debug!(target: "blvm::net", "received headers that do not connect; sending getheaders to peer={id}");
                 }
             }
             HeadersOutcome::Invalid(r) => {
@@ -989,7 +1128,7 @@ impl Manager {
                     // An unsolicited block whose parent we lack: fetch the headers in between.
                     let loc = self.sync.locator();
                     tracing::debug!(target: "blvm::net", peer = id, block = %hash, parent = %prev, "unconnecting block; asking for headers");
-                    self.send(id, NetworkMessage::GetHeaders(GetHeadersMessage::new(loc, hash)));
+                    self.maybe_send_getheaders(id, loc, hash);
                 }
             }
             BlockOutcome::Invalid(r) => {
@@ -1045,17 +1184,18 @@ impl Manager {
             }
         }
         if let Some(h) = unknown_block {
-            let asked_recently = self
+            // As Core: a peer we sync headers with is asked; otherwise one new peer per newly
+            // announced block.
+            let ask = self
                 .peers
                 .get(&id)
-                .and_then(|p| p.sync.headers_asked)
-                .is_some_and(|t| t.elapsed() < Duration::from_secs(2));
-            if !asked_recently {
+                .is_some_and(|p| self.initial_headers.inv_should_ask(&p.headers_sync, &h));
+            if ask {
                 let loc = self.sync.locator();
+                self.maybe_send_getheaders(id, loc, h);
                 if let Some(p) = self.peers.get_mut(&id) {
-                    p.sync.headers_asked = Some(Instant::now());
+                    self.initial_headers.inv_asked(&mut p.headers_sync, &h);
                 }
-                self.send(id, NetworkMessage::GetHeaders(GetHeadersMessage::new(loc, h)));
             }
         }
         if !txs.is_empty() {
@@ -1182,6 +1322,16 @@ impl Manager {
             ids.sort_unstable();
             for id in ids {
                 if let Some(p) = self.peers.get_mut(&id) {
+                    // As Core: blocks are fetched only along a chain with the minimum chain work
+                    // (headers from a noban peer below it stay headers-only).
+                    let enough = p
+                        .sync
+                        .best
+                        .and_then(|(h, _)| c.entry(&h))
+                        .is_some_and(|e| e.chainwork >= self.s.minimum_chain_work);
+                    if !enough {
+                        continue;
+                    }
                     let got = self.sync.assign(&c, id, &mut p.sync, now);
                     if !got.is_empty() {
                         requests.push((id, got));
@@ -1300,6 +1450,7 @@ impl Manager {
             }
         }
         self.check_stalls();
+        self.check_headers_sync();
         self.schedule();
         self.maintain_outbound();
         // Addr-fetch connections do not linger.
@@ -1344,6 +1495,10 @@ impl Manager {
 
     fn on_command(&mut self, c: Command) {
         match c {
+            Command::ClockChanged { reply } => {
+                self.check_headers_sync();
+                let _ = reply.send(());
+            }
             Command::AddNode { addr, permanent, reply } => {
                 let mut added = self.net.added_nodes();
                 if permanent {

@@ -15,6 +15,7 @@ pub mod counting;
 pub mod discourage;
 pub mod handshake_timer;
 pub mod headers_presync;
+pub mod initial_headers;
 pub mod manager;
 pub mod msg_stats;
 pub mod orphans;
@@ -241,6 +242,12 @@ pub enum Command {
     },
     /// Disconnect every peer inside a banned subnet.
     EnforceBans,
+    /// The clock was moved (`setmocktime`): run the timers now (headers-sync timeouts and the
+    /// like), then reply, so the caller sees their effect as with Core.
+    ClockChanged {
+        /// Sent once the timers ran.
+        reply: oneshot::Sender<()>,
+    },
     /// `getnodeaddresses`: up to `count` (0 = all) known, not terrible addresses, shuffled.
     NodeAddresses {
         /// Maximum number of addresses (0 = no limit).

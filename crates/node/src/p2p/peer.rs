@@ -150,6 +150,9 @@ pub struct PeerShared {
     min_ping_us: AtomicU64,
     last_block_rx_ms: AtomicU64,
     waiting_budget: AtomicBool,
+    /// Height reached by a low-work headers pre-sync with the peer (-1: none running); Core's
+    /// getpeerinfo `presynced_headers`.
+    pub presynced_headers: AtomicI64,
     /// Best header height we know the peer has.
     pub synced_headers: AtomicI64,
     /// Best block height we know the peer has.
@@ -192,6 +195,7 @@ impl PeerShared {
             min_ping_us: AtomicU64::new(u64::MAX),
             last_block_rx_ms: AtomicU64::new(0),
             waiting_budget: AtomicBool::new(false),
+            presynced_headers: AtomicI64::new(-1),
             synced_headers: AtomicI64::new(-1),
             synced_blocks: AtomicI64::new(-1),
             misbehavior: AtomicU32::new(0),

@@ -17,8 +17,6 @@ pub const MAX_BLOCKS_IN_TRANSIT_PER_PEER: usize = 16;
 pub const BLOCK_DOWNLOAD_WINDOW: u32 = 1024;
 /// Upper bound of the adaptive stall timeout.
 pub const MAX_STALL_TIMEOUT: Duration = Duration::from_secs(64);
-/// Unconnecting `headers` messages tolerated from one peer before it is banned.
-pub const MAX_UNCONNECTING_HEADERS: u32 = 10;
 
 /// What a `headers` message did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -75,10 +73,8 @@ pub struct PeerSync {
     pub best: Option<(BlockHash, u32)>,
     /// Blocks requested from it and when.
     pub in_flight: HashMap<BlockHash, Instant>,
-    /// Unconnecting headers messages received.
-    pub unconnecting: u32,
-    /// When we last asked it for headers (None once answered).
-    pub headers_asked: Option<Instant>,
+    /// When we last asked it for headers, UNIX ms on the mockable clock (None once answered).
+    pub headers_asked: Option<i64>,
     /// It serves witness blocks (NODE_WITNESS).
     pub witness: bool,
 }
@@ -105,6 +101,10 @@ pub struct Sync {
     pub stall_timeout: Duration,
     base_stall: Duration,
     progress: Progress,
+    /// Height on the best header chain, above the fork point, up to which every block is
+    /// stored (Core's last common block advancing over downloaded blocks), with its hash so a
+    /// changed header chain invalidates it; the download window starts there.
+    stored_through: Option<(u32, BlockHash)>,
 }
 
 impl Sync {
@@ -115,6 +115,7 @@ impl Sync {
             requested: HashMap::new(),
             stall_timeout,
             base_stall: stall_timeout,
+            stored_through: None,
             progress: Progress {
                 last_log: Instant::now(),
                 last_height: c.height(),
@@ -276,10 +277,10 @@ impl Sync {
                 None => return Vec::new(),
             }
         };
-        let fork = self.fork_height(c);
-        let end = limit.min(fork + BLOCK_DOWNLOAD_WINDOW);
+        let base = self.window_base(c);
+        let end = limit.min(base + BLOCK_DOWNLOAD_WINDOW);
         let mut out = Vec::new();
-        let mut h = fork + 1;
+        let mut h = base + 1;
         while h <= end && ps.in_flight.len() < MAX_BLOCKS_IN_TRANSIT_PER_PEER {
             let hash = self.header_chain[h as usize];
             h += 1;
@@ -296,6 +297,26 @@ impl Sync {
             out.push(hash);
         }
         out
+    }
+
+    /// Where the download window starts: the fork point with the active chain, moved up over
+    /// blocks already stored (a branch with more work longer than the window is downloaded
+    /// before it can connect). Resumes from the cached height, so each stored block is
+    /// stepped over once.
+    fn window_base(&mut self, c: &ChainManager) -> u32 {
+        let fork = self.fork_height(c);
+        let mut base = match self.stored_through {
+            Some((h, hash)) if h > fork && self.header_chain.get(h as usize) == Some(&hash) => h,
+            _ => fork,
+        };
+        while let Some(next) = self.header_chain.get(base as usize + 1) {
+            if !c.entry(next).is_some_and(|e| e.have_data()) {
+                break;
+            }
+            base += 1;
+        }
+        self.stored_through = self.header_chain.get(base as usize).map(|h| (base, *h));
+        base
     }
 
     /// A block arrived (or was reported missing): it is no longer in flight.

@@ -312,7 +312,8 @@ pub fn read_only(node: &Arc<Node>, method: &str, p: &Params) -> Result<Value, Rp
             }
             let mut tips: Vec<Value> = c
                 .entries()
-                .filter(|e| !has_child.contains(&e.hash))
+                // As Core, the active tip is always listed, even when headers extend it.
+                .filter(|e| !has_child.contains(&e.hash) || e.hash == c.tip().hash)
                 .map(|e| {
                     let fork = (0..=e.height)
                         .rev()

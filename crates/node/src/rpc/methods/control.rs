@@ -67,7 +67,7 @@ pub fn rpcinfo(node: &Arc<Node>) -> Value {
 
 /// `setmocktime timestamp`: replaces the node's clock with `timestamp` (0 returns to the system
 /// clock), as Core; regtest only, because every time rule of the node follows it.
-pub fn setmocktime(node: &Arc<Node>, p: &Params) -> Result<Value, RpcError> {
+pub async fn setmocktime(node: &Arc<Node>, p: &Params) -> Result<Value, RpcError> {
     if node.settings().params.network != bitcoin::Network::Regtest {
         return Err(RpcError::new(
             code::MISC_ERROR,
@@ -76,6 +76,11 @@ pub fn setmocktime(node: &Arc<Node>, p: &Params) -> Result<Value, RpcError> {
     }
     let t = p.i64(0)?;
     crate::clock::set_mocktime(t).map_err(|e| RpcError::new(code::INVALID_PARAMETER, e.to_string()))?;
+    // Timers that the new time expires fire before the call returns (P2P off: nothing to run).
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    if node.net().command(crate::p2p::Command::ClockChanged { reply: tx }).await.is_ok() {
+        let _ = rx.await;
+    }
     Ok(Value::Null)
 }
 

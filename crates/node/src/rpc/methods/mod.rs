@@ -188,7 +188,7 @@ pub async fn dispatch(node: &Arc<Node>, method: &str, params: Option<&Value>) ->
         "uptime" => Ok(control::uptime(node)),
         "getzmqnotifications" => Ok(zmq::getzmqnotifications(node)),
         "getmemoryinfo" => Ok(control::memory_info()),
-        "setmocktime" => control::setmocktime(node, &p),
+        "setmocktime" => control::setmocktime(node, &p).await,
         // Chain and mempool notifications are delivered before the call that caused them returns.
         "syncwithvalidationinterfacequeue" => Ok(Value::Null),
         "echo" | "echojson" => control::echo(&p),

@@ -257,6 +257,7 @@ fn peerinfo(n: &Net) -> Value {
                 "bip152_hb_to": false,
                 "bip152_hb_from": false,
                 "startingheight": info.as_ref().map(|i| i.start_height).unwrap_or(-1),
+                "presynced_headers": p.presynced_headers.load(Ordering::Relaxed),
                 "synced_headers": p.synced_headers.load(Ordering::Relaxed),
                 "synced_blocks": p.synced_blocks.load(Ordering::Relaxed),
                 "misbehavior": p.misbehavior.load(Ordering::Relaxed),
