@@ -51,6 +51,13 @@ impl Target {
         p2p_peer::rpc(&self.node, self.port, method, params)
     }
 
+    /// Mines a block so the node leaves initial block download (as Core, it neither requests
+    /// nor processes relayed transactions before).
+    fn leave_ibd(&self) {
+        self.rpc("generatetoaddress", json!([1, "bcrt1qw508d6qejxtdg4y5r3zarvary0c5xw7kygt080"]));
+        assert_eq!(self.rpc("getblockchaininfo", json!([]))["initialblockdownload"], json!(false));
+    }
+
     fn pid(&self) -> u32 {
         self.node.child.as_ref().expect("running").id()
     }
@@ -251,6 +258,7 @@ fn getdata_of_one_big_transaction_50000_times() {
 #[test]
 fn inv_then_notfound_cycles_leave_no_state_behind() {
     let t = Target::start(&[]);
+    t.leave_ibd();
     let x = Txid::from_byte_array([0x5a; 32]);
     let mut a = t.peer("127.0.0.30");
     a.send(NetworkMessage::Inv(vec![Inventory::Transaction(x)])).unwrap();
@@ -334,6 +342,7 @@ fn inv_then_notfound_cycles_leave_no_state_behind() {
 #[test]
 fn inv_flood_against_a_full_orphan_pool() {
     let t = Target::start(&[]);
+    t.leave_ibd();
     let orphans: Vec<Transaction> = (0..100).map(|i| orphan_tx(i, 2_200)).collect();
     assert!(orphans[0].weight().to_wu() <= 400_000 && orphans[0].weight().to_wu() > 350_000);
     let stop = Arc::new(AtomicBool::new(false));

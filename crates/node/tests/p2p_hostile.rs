@@ -145,6 +145,9 @@ fn start(datadir: &std::path::Path, rpc_port: u16) -> NodeProc {
             "-bind=127.0.0.1",
             "-peertimeout=2",
             "-debug=net",
+            // The shared chain's tip is days old: without this the node would be in initial
+            // block download and ignore relayed transactions, as Core does.
+            "-maxtipage=3153600000",
         ],
         &[],
     )

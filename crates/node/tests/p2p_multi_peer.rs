@@ -144,6 +144,14 @@ fn start_a() -> (NodeProc, u16, std::net::SocketAddr) {
     (a, pa, addr)
 }
 
+/// `-mocktime` an hour after the shared chain's tip. As Core, headers are synced from one peer
+/// at a time until the best header is within a day of now; with this clock B counts as caught
+/// up once it has the chain's headers, and then syncs headers with every peer.
+fn caught_up_clock() -> String {
+    let tip_time = common::core_json()["getblockchaininfo"]["time"].as_i64().unwrap();
+    format!("-mocktime={}", tip_time + 3600)
+}
+
 fn assert_synced_to_core(b: &NodeProc, pb: u16) {
     let core = common::core_json();
     assert_eq!(rpc(b, pb, "getbestblockhash", json!([])), core["tip_hash"]);
@@ -221,11 +229,13 @@ fn manual_peer_serving_an_invalid_block_is_not_punished_and_sync_completes_from_
     let bad = fork[fork_at + 1].block_hash();
     let c = scripted_peer(fork, Behaviour::Serve);
     let pb = http::free_port();
+    // Once C's headers are in, B is caught up (see `caught_up_clock`) and asks A as well.
     let b = node_proc::start_node(
         &[
             &format!("-rpcport={pb}"),
             &format!("-connect={}", c.addr),
             &format!("-connect={a_addr}"),
+            &caught_up_clock(),
         ],
         &[],
     );
@@ -262,16 +272,14 @@ fn syncs_from_two_honest_nodes_in_parallel() {
     let (a, pa, a_addr) = start_a();
     let (c, pc, c_addr) = start_a();
     let pb = http::free_port();
-    // As Core, headers are synced from one peer at a time until the best header is within a
-    // day of now; B's clock is set an hour after the chain's tip so that, once A's headers are
-    // in, C is synced with too and both serve blocks.
-    let tip_time = common::core_json()["getblockchaininfo"]["time"].as_i64().unwrap();
+    // Once A's headers are in, B is caught up (see `caught_up_clock`) and C is synced with
+    // too, so both serve blocks.
     let b = node_proc::start_node(
         &[
             &format!("-rpcport={pb}"),
             &format!("-connect={a_addr}"),
             &format!("-connect={c_addr}"),
-            &format!("-mocktime={}", tip_time + 3600),
+            &caught_up_clock(),
         ],
         &[],
     );

@@ -334,3 +334,44 @@ fn network_resource_warning_when_connections_near_the_limit() {
     assert_eq!(w[0]["usage_percent"], 50.0);
     assert_eq!(w[0]["threshold_percent"], 40.0);
 }
+
+/// BIP133 both ways, as Core: in initial block download the node asks peers for no
+/// transactions (the top filter bucket, 9,936,506 sat/kvB); once out of it, its filter drops
+/// to `-minrelaytxfee` (the mempool is empty). The filter a peer sends shows in getpeerinfo.
+#[test]
+fn feefilter_in_and_out_of_initial_block_download() {
+    let port = http::free_port();
+    let n = node_proc::start_node(
+        &[
+            &format!("-rpcport={port}"),
+            "-port=0",
+            "-bind=127.0.0.1",
+            "-minrelaytxfee=0.00000010",
+        ],
+        &[],
+    );
+    n.wait_started();
+    assert_eq!(rpc(&n, port, "getblockchaininfo", json!([]))["initialblockdownload"], json!(true));
+    let mut p = TestPeer::connect_from(p2p_peer::p2p_addr(&n), "127.0.0.1").unwrap();
+    p.handshake(0);
+    let filter = |p: &mut TestPeer| {
+        p.expect(Duration::from_secs(10), "feefilter", |m| match m {
+            NetworkMessage::FeeFilter(f) => Some(*f),
+            _ => None,
+        })
+    };
+    assert_eq!(filter(&mut p), 9_936_506);
+    p.send(NetworkMessage::FeeFilter(2_500)).unwrap();
+    wait_for("minfeefilter in getpeerinfo", Duration::from_secs(10), &n, || {
+        rpc(&n, port, "getpeerinfo", json!([]))[0]["minfeefilter"] == json!(0.000025)
+    });
+    // A new block with the current time ends initial block download.
+    rpc(
+        &n,
+        port,
+        "generatetoaddress",
+        json!([1, "bcrt1qw508d6qejxtdg4y5r3zarvary0c5xw7kygt080"]),
+    );
+    assert_eq!(rpc(&n, port, "getblockchaininfo", json!([]))["initialblockdownload"], json!(false));
+    assert_eq!(filter(&mut p), 10);
+}

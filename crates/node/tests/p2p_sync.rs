@@ -73,13 +73,18 @@ fn utxo_hash(n: &NodeProc, port: u16) -> String {
         .to_string()
 }
 
+/// The shared chain's tip (and blocks mined on it here) are days old: without a larger
+/// `-maxtipage` both nodes would stay in initial block download and, as Core, ignore relayed
+/// transactions.
+const NOT_IBD: &str = "-maxtipage=3153600000";
+
 #[test]
 fn two_nodes_sync_relay_blocks_and_transactions() {
     let core = common::core_json();
     let (pa, pb) = (http::free_port(), http::free_port());
     let a = node_proc::start_node_with_chain(
         &common::chain_hex_path(),
-        &[&format!("-rpcport={pa}"), "-port=0", "-bind=127.0.0.1"],
+        &[&format!("-rpcport={pa}"), "-port=0", "-bind=127.0.0.1", NOT_IBD],
         &[],
     );
     a.wait_started();
@@ -88,7 +93,7 @@ fn two_nodes_sync_relay_blocks_and_transactions() {
 
     // B starts empty and syncs from A.
     let started = Instant::now();
-    let b = node_proc::start_node(&[&format!("-rpcport={pb}"), &format!("-connect={a_addr}")], &[]);
+    let b = node_proc::start_node(&[&format!("-rpcport={pb}"), &format!("-connect={a_addr}"), NOT_IBD], &[]);
     b.wait_started();
     wait_for("B to sync 300 blocks from A", Duration::from_secs(60), &[&a, &b], || {
         rpc(&b, pb, "getblockcount", json!([])) == json!(300)

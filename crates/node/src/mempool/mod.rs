@@ -98,6 +98,9 @@ pub struct MempoolStats {
     pub total_fee: u64,
     /// Current minimum feerate for acceptance (sat/kvB): max(rolling minimum, min relay).
     pub min_fee: u64,
+    /// The rolling minimum alone (Core's GetMinFee; 0 while the pool has not been full), which
+    /// our `feefilter` announces.
+    pub rolling_min_fee: u64,
 }
 
 /// What loading `mempool.dat` did.
@@ -365,6 +368,7 @@ impl Mempool {
             usage: pool.usage(),
             total_fee: pool.total_fee(),
             min_fee: rolling.max(self.settings.min_relay_feerate),
+            rolling_min_fee: rolling,
         }
     }
 

@@ -5,6 +5,7 @@
 use super::addrman::{self, AddrMan};
 use super::ban;
 use super::codec;
+use super::fee_filter::{FeeFilterRounder, PeerFeeFilter};
 use super::headers_presync::{ChainStart, HeadersPresync, PresyncRules};
 use super::initial_headers::{Deadline, InitialHeadersSync, PeerHeadersSync, Stalled};
 use super::orphans::Orphans;
@@ -51,6 +52,8 @@ pub const MAX_GETDATA_QUEUE: usize = codec::MAX_INV_SIZE;
 /// A `getheaders` unanswered for this long no longer blocks the next one (Core's
 /// HEADERS_RESPONSE_TIME, on the mockable clock).
 pub const HEADERS_RESPONSE_TIME_MS: i64 = 2 * 60 * 1000;
+/// First protocol version with BIP133 `feefilter`.
+pub const FEEFILTER_VERSION: u32 = 70013;
 
 struct Peer {
     handle: PeerHandle,
@@ -70,6 +73,8 @@ struct Peer {
     presync: Option<Box<HeadersPresync>>,
     /// Whether and since when we sync headers with it (Core's fSyncStarted and timeout).
     headers_sync: PeerHeadersSync,
+    /// The `feefilter` we sent it and when the next is due.
+    fee_filter: PeerFeeFilter,
     /// Transaction `getdata` items not served yet (each item once).
     getdata: VecDeque<Inventory>,
     getdata_queued: HashSet<Inventory>,
@@ -102,6 +107,7 @@ struct Manager {
     addrman: AddrMan,
     sync: Sync,
     initial_headers: InitialHeadersSync,
+    fee_rounder: FeeFilterRounder,
     orphans: Orphans,
     dialing: HashSet<String>,
     manual_retry: HashMap<String, Instant>,
@@ -172,6 +178,7 @@ pub async fn start(node: &Arc<Node>, stop: watch::Receiver<bool>) -> Result<Join
         addrman: AddrMan::load(&node.settings().net_dir.join("peers.json"), regtest),
         sync: sync_state,
         initial_headers: InitialHeadersSync::default(),
+        fee_rounder: FeeFilterRounder::new(node.mempool().settings().incremental_relay_feerate),
         orphans: Orphans::default(),
         dialing: HashSet::new(),
         manual_retry: HashMap::new(),
@@ -334,6 +341,7 @@ impl Manager {
                 connected: Instant::now(),
                 presync: None,
                 headers_sync: PeerHeadersSync::default(),
+                fee_filter: PeerFeeFilter::default(),
                 getdata: VecDeque::new(),
                 getdata_queued: HashSet::new(),
             },
@@ -803,6 +811,44 @@ impl Manager {
         true
     }
 
+    /// The sync progress line, if one is due ("sync started" as soon as headers put us behind,
+    /// then at the progress interval, "sync complete" at the end).
+    fn log_progress(&mut self) {
+        let Some(node) = self.node() else { return };
+        let ready = self.peers.values().filter(|p| p.ready).count();
+        let line = {
+            let c = node.chain_ref().lock().unwrap_or_else(|p| p.into_inner());
+            self.sync.progress_line(&c, ready, self.s.progress_interval)
+        };
+        if let Some(l) = line {
+            tracing::info!(target: "blvm::net", "{l}");
+        }
+    }
+
+    /// Sends each transaction-relaying peer our `feefilter` when due (BIP133, version 70013+).
+    fn send_fee_filters(&mut self) {
+        let Some(node) = self.node() else { return };
+        let in_ibd = node.is_initial_block_download(&node.chain_ref().lock().unwrap_or_else(|p| p.into_inner()));
+        let mempool = node.mempool();
+        let current = mempool.stats().rolling_min_fee;
+        let min_relay = mempool.settings().min_relay_feerate;
+        let now_ms = crate::clock::unix_now_ms() as i64;
+        let mut rng = rand::thread_rng();
+        let mut due = Vec::new();
+        for (id, p) in self.peers.iter_mut() {
+            let version = p.info.as_ref().map(|i| i.version).unwrap_or(0);
+            if !p.ready || !p.conn_type.relays_txs() || version < FEEFILTER_VERSION {
+                continue;
+            }
+            if let Some(f) = p.fee_filter.due(&self.fee_rounder, current, in_ibd, min_relay, now_ms, &mut rng) {
+                due.push((*id, f));
+            }
+        }
+        for (id, f) in due {
+            self.send(id, NetworkMessage::FeeFilter(f as i64));
+        }
+    }
+
     /// Core's headers-sync stall check for every peer (in peer order, as Core's message
     /// handler), then peers without a sync get their chance.
     fn check_headers_sync(&mut self) {
@@ -867,7 +913,14 @@ impl Manager {
             }
             NetworkMessage::FeeFilter(f) => {
                 if let Some(p) = self.peers.get_mut(&id) {
-                    p.relay.fee_filter = f.max(0) as u64;
+                    // As Core: only a valid amount (0..=MAX_MONEY) replaces the filter.
+                    if (0..=super::fee_filter::MAX_MONEY_SAT as i64).contains(&f) {
+                        p.relay.fee_filter = f as u64;
+                        p.handle
+                            .shared
+                            .fee_filter_received
+                            .store(f as u64, std::sync::atomic::Ordering::Relaxed);
+                    }
                 }
             }
             NetworkMessage::GetAddr => self.on_getaddr(id),
@@ -1050,6 +1103,7 @@ impl Manager {
                 if let Some(loc) = locator {
                     self.maybe_send_getheaders(id, loc, BlockHash::all_zeros());
                 }
+                self.log_progress();
                 self.schedule();
             }
             HeadersOutcome::Unconnecting => {
@@ -1464,17 +1518,9 @@ impl Manager {
             self.disconnect(id, "addr fetch timed out");
         }
         self.poll_mempool();
+        self.send_fee_filters();
         self.trickle(now);
-        if let Some(node) = self.node() {
-            let ready = self.peers.values().filter(|p| p.ready).count();
-            let line = {
-                let c = node.chain_ref().lock().unwrap_or_else(|p| p.into_inner());
-                self.sync.progress_line(&c, ready, self.s.progress_interval)
-            };
-            if let Some(l) = line {
-                tracing::info!(target: "blvm::net", "{l}");
-            }
-        }
+        self.log_progress();
         self.expire_tx_requests(now);
         let ids: Vec<PeerId> = self.peers.iter().filter(|(_, p)| !p.getdata.is_empty()).map(|(i, _)| *i).collect();
         for id in ids {
@@ -1632,6 +1678,10 @@ impl Manager {
             self.disconnect(id, "transaction announcement on a block-relay-only connection");
             return;
         }
+        // As Core: no transaction is requested while in initial block download.
+        if node.is_initial_block_download(&node.chain_ref().lock().unwrap_or_else(|p| p.into_inner())) {
+            return;
+        }
         let witness = p.info.as_ref().is_some_and(|i| i.services & ServiceFlags::WITNESS.to_u64() != 0);
         let mempool = node.mempool();
         let now = Instant::now();
@@ -1679,6 +1729,12 @@ impl Manager {
             self.disconnect(id, "transaction on a block-relay-only connection");
             return;
         }
+        // As Core: a transaction during initial block download cannot be validated yet; it is
+        // ignored (unsolicited transactions are not misbehaviour).
+        if node.is_initial_block_download(&node.chain_ref().lock().unwrap_or_else(|p| p.into_inner())) {
+            return;
+        }
+        let Some(p) = self.peers.get_mut(&id) else { return };
         for k in &keys {
             p.relay.known.insert(*k);
         }
@@ -1705,9 +1761,13 @@ impl Manager {
                     return;
                 }
             };
+            // Core's lines, which scripts and Core's tests look for.
+            if let Err(r) = &r {
+                tracing::debug!(target: "blvm::mempool", "{txid} (wtxid={wtxid}) from peer={from} was not accepted: {r}");
+            }
             match r {
                 Ok(acc) => {
-                    tracing::debug!(target: "blvm::net", peer = from, %txid, "accepted transaction from peer");
+                    tracing::debug!(target: "blvm::mempool", "AcceptToMemoryPool: peer={from}: accepted {txid} (wtxid={wtxid}) (poolsz {} txn)", mempool.len());
                     if let Some(p) = self.peers.get(&from) {
                         p.handle.shared.last_tx_time.store(ban::now(), std::sync::atomic::Ordering::Relaxed);
                     }
@@ -1737,7 +1797,6 @@ impl Manager {
                     }
                 }
                 Err(r) => {
-                    tracing::debug!(target: "blvm::net", peer = from, %txid, reason = %r, "transaction rejected");
                     self.rejects.insert(wtxid.to_byte_array());
                     if matches!(r.reason.as_str(), "bad-txns-in-belowout" | "bad-txns-inputvalues-outofrange") {
                         self.misbehaving(from, &format!("invalid transaction {txid}: {r}"));

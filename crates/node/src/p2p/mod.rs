@@ -13,6 +13,7 @@ pub mod ban;
 pub mod codec;
 pub mod counting;
 pub mod discourage;
+pub mod fee_filter;
 pub mod handshake_timer;
 pub mod headers_presync;
 pub mod initial_headers;

@@ -153,6 +153,8 @@ pub struct PeerShared {
     /// Height reached by a low-work headers pre-sync with the peer (-1: none running); Core's
     /// getpeerinfo `presynced_headers`.
     pub presynced_headers: AtomicI64,
+    /// The `feefilter` the peer sent us (sat/kvB; getpeerinfo `minfeefilter`).
+    pub fee_filter_received: AtomicU64,
     /// Best header height we know the peer has.
     pub synced_headers: AtomicI64,
     /// Best block height we know the peer has.
@@ -196,6 +198,7 @@ impl PeerShared {
             last_block_rx_ms: AtomicU64::new(0),
             waiting_budget: AtomicBool::new(false),
             presynced_headers: AtomicI64::new(-1),
+            fee_filter_received: AtomicU64::new(0),
             synced_headers: AtomicI64::new(-1),
             synced_blocks: AtomicI64::new(-1),
             misbehavior: AtomicU32::new(0),

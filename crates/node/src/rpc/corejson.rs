@@ -22,6 +22,7 @@ pub const AMOUNT_KEYS: &[&str] = &[
     "incrementalrelayfee",
     "minrelaytxfee",
     "mempoolminfee",
+    "minfeefilter",
     "maxburnamount",
     "maxfeerate",
     "feerate",

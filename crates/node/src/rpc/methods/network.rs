@@ -264,6 +264,7 @@ fn peerinfo(n: &Net) -> Value {
                 "wtxid_relay": info.as_ref().is_some_and(|i| i.wtxid_relay),
                 "addr_relay_enabled": p.conn_type.relays_txs(),
                 "permissions": [],
+                "minfeefilter": p.fee_filter_received.load(Ordering::Relaxed) as f64 / 100_000_000.0,
                 "connection_type": p.conn_type.as_str(),
                 "transport_protocol_type": "v1",
                 "session_id": "",
