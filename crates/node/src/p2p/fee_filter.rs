@@ -5,6 +5,8 @@
 
 use rand::Rng;
 
+/// First protocol version with BIP133 `feefilter`.
+pub const FEEFILTER_VERSION: u32 = 70013;
 /// Highest filter bucket (Core's MAX_FILTER_FEERATE, sat/kvB).
 pub const MAX_FILTER_FEERATE: f64 = 1e7;
 /// Ratio between neighbouring buckets (Core's FEE_FILTER_SPACING).

@@ -5,7 +5,7 @@
 use super::addrman::{self, AddrMan};
 use super::ban;
 use super::codec;
-use super::fee_filter::{FeeFilterRounder, PeerFeeFilter};
+use super::fee_filter::{FeeFilterRounder, PeerFeeFilter, FEEFILTER_VERSION};
 use super::headers_presync::{ChainStart, HeadersPresync, PresyncRules};
 use super::initial_headers::{Deadline, InitialHeadersSync, PeerHeadersSync, Stalled};
 use super::orphans::Orphans;
@@ -52,8 +52,6 @@ pub const MAX_GETDATA_QUEUE: usize = codec::MAX_INV_SIZE;
 /// A `getheaders` unanswered for this long no longer blocks the next one (Core's
 /// HEADERS_RESPONSE_TIME, on the mockable clock).
 pub const HEADERS_RESPONSE_TIME_MS: i64 = 2 * 60 * 1000;
-/// First protocol version with BIP133 `feefilter`.
-pub const FEEFILTER_VERSION: u32 = 70013;
 
 struct Peer {
     handle: PeerHandle,
@@ -764,20 +762,23 @@ impl Manager {
     /// Sends the peer its initial `getheaders` when Core would: while far behind, only to one
     /// peer at a time (one we download blocks from), to every peer once caught up.
     fn maybe_start_headers_sync(&mut self, id: PeerId) {
-        let Some((best_time, caught_up)) = self.best_header_age() else {
-            return;
-        };
-        let preferred = self.preferred_download(id);
-        let n_preferred = self.preferred_download_peers();
-        let no_downloads = self.sync.requested.is_empty();
         let Some(p) = self.peers.get(&id) else { return };
-        if !p.ready || !Self::can_serve_blocks(p) || p.handle.shared.is_closing() {
+        if p.headers_sync.started || !p.ready || !Self::can_serve_blocks(p) || p.handle.shared.is_closing() {
             return;
         }
         if matches!(p.conn_type, ConnType::Feeler | ConnType::AddrFetch) {
             return;
         }
-        let eligible = preferred || n_preferred == 0 || no_downloads;
+        let Some((best_time, caught_up)) = self.best_header_age() else {
+            return;
+        };
+        // While behind with a sync peer already chosen, nothing to do (and no walk over the
+        // peers: this runs after every message).
+        if !caught_up && self.initial_headers.started_peers() > 0 {
+            return;
+        }
+        let eligible = caught_up || self.preferred_download(id) || self.sync.requested.is_empty() || self.preferred_download_peers() == 0;
+        let Some(p) = self.peers.get(&id) else { return };
         if !self.initial_headers.should_start(&p.headers_sync, eligible, caught_up) {
             return;
         }
@@ -1031,7 +1032,6 @@ impl Manager {
             .shared
             .presynced_headers
             .store(height, std::sync::atomic::Ordering::Relaxed);
-        p.sync.headers_asked = None;
         if finished {
             p.presync = None;
         }

@@ -243,8 +243,8 @@ pub enum Command {
     },
     /// Disconnect every peer inside a banned subnet.
     EnforceBans,
-    /// The clock was moved (`setmocktime`): run the timers now (headers-sync timeouts and the
-    /// like), then reply, so the caller sees their effect as with Core.
+    /// The clock was moved (`setmocktime`): run the headers-sync timeout check now, then
+    /// reply, so the caller sees its effect as with Core.
     ClockChanged {
         /// Sent once the timers ran.
         reply: oneshot::Sender<()>,

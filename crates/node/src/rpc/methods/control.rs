@@ -76,7 +76,8 @@ pub async fn setmocktime(node: &Arc<Node>, p: &Params) -> Result<Value, RpcError
     }
     let t = p.i64(0)?;
     crate::clock::set_mocktime(t).map_err(|e| RpcError::new(code::INVALID_PARAMETER, e.to_string()))?;
-    // Timers that the new time expires fire before the call returns (P2P off: nothing to run).
+    // A headers-sync timeout the new time expires fires before the call returns (P2P off:
+    // nothing to run).
     let (tx, rx) = tokio::sync::oneshot::channel();
     if node.net().command(crate::p2p::Command::ClockChanged { reply: tx }).await.is_ok() {
         let _ = rx.await;
