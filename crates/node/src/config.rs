@@ -8,7 +8,8 @@ pub mod policy;
 
 use crate::params::ChainParams;
 use bitcoin::Network;
-pub use logopts::{targets_of as logopts_targets, LogFormat, BLVM_CATEGORIES, CORE_DEBUG_CATEGORIES};
+pub use logopts::{active_debug, targets_of as logopts_targets, LogFormat, BLVM_CATEGORIES, CORE_DEBUG_CATEGORIES};
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use thiserror::Error;
 
@@ -133,6 +134,8 @@ pub const OPTIONS: &[(&str, OptKind, &str, &str)] = &[
     ("blockreservedweight", OptKind::Int, "8000", "Weight kept free in assembled blocks for the header and coinbase (at least 2000)"),
     ("blockmintxfee", OptKind::Str, "0.00000001", "Lowest fee rate (BTC/kvB) of transactions included in assembled blocks"),
     ("blockversion", OptKind::Int, "", "Header version of assembled blocks instead of the BIP9 one (regtest only)"),
+    ("checkblocks", OptKind::Int, "6", "How many of the last blocks to verify at startup (0 = all)"),
+    ("checklevel", OptKind::Int, "3", "How thorough the startup block verification is (0-4): 0 reads the blocks, 1 checks them, 2 and above also check their undo data"),
     ("logmaxsize", OptKind::Int, "10", "Rotate debug.log when it exceeds this many MiB (0 = never)"),
     ("logmaxfiles", OptKind::Int, "5", "Rotated logs to keep (debug.log.1 is the newest)"),
     ("daemon", OptKind::Bool, "0", "Run in the background: not supported, use a service manager (systemd) or nohup"),
@@ -144,6 +147,8 @@ pub const OPTIONS: &[(&str, OptKind, &str, &str)] = &[
     ("rpcuser", OptKind::Str, "", "JSON-RPC user (with -rpcpassword; the cookie file is used otherwise)"),
     ("rpcpassword", OptKind::Str, "", "JSON-RPC password"),
     ("rpcauth", OptKind::Str, "", "JSON-RPC credentials user:salt$hmac-sha256 as produced by Core's rpcauth.py; repeatable"),
+    ("rpcwhitelist", OptKind::Str, "", "Methods a user may call, <user>:<method>,<method>...; several entries for one user keep the methods all of them list; repeatable"),
+    ("rpcwhitelistdefault", OptKind::Bool, "1 when -rpcwhitelist is given", "Users without an -rpcwhitelist entry may call nothing (0: everything)"),
     ("rpccookiefile", OptKind::Str, "<datadir>/<network>/.cookie", "Location of the auth cookie"),
     ("rpcthreads", OptKind::Int, "4", "Threads serving RPC calls"),
     ("rpcworkqueue", OptKind::Int, "16", "Depth of the RPC work queue"),
@@ -253,6 +258,10 @@ pub struct NodeConfig {
     pub rpc_password: Option<String>,
     /// -rpcauth entries.
     pub rpc_auth: Vec<String>,
+    /// `-rpcwhitelist` entries (`user:method,method`).
+    pub rpc_whitelist: Vec<String>,
+    /// `-rpcwhitelistdefault` (None: on exactly when `-rpcwhitelist` is given).
+    pub rpc_whitelist_default: Option<bool>,
     /// -rpccookiefile.
     pub rpc_cookie_file: Option<PathBuf>,
     /// `-rpcallowip` subnets (loopback is allowed besides these).
@@ -342,6 +351,30 @@ impl NodeConfig {
 }
 
 /// Whether `s` looks like a P2P peer address: `host`, `host:port`, `IP`, `IP:port` or `[IPv6]:port`.
+/// One `-rpcbind` value as Core's SplitHostPort reads it: `host`, `host:port`, `[v6]`,
+/// `[v6]:port` or a bare IPv6 address; `localhost` is 127.0.0.1.
+pub fn parse_rpc_bind(b: &str, default_port: u16) -> Result<SocketAddr, String> {
+    let bad_port = || format!("Invalid port specified in -rpcbind: '{b}'");
+    let (host, port) = match b.strip_prefix('[').and_then(|r| r.split_once(']')) {
+        Some((h, "")) => (h, None),
+        Some((h, rest)) => (h, Some(rest.strip_prefix(':').ok_or_else(bad_port)?)),
+        None => match b.rsplit_once(':') {
+            Some((h, p)) if !h.contains(':') => (h, Some(p)),
+            _ => (b, None),
+        },
+    };
+    let port = match port {
+        None => default_port,
+        Some(p) => p.parse::<u16>().ok().filter(|p| *p != 0).ok_or_else(bad_port)?,
+    };
+    let ip = if host == "localhost" {
+        IpAddr::from([127, 0, 0, 1])
+    } else {
+        host.parse().map_err(|_| format!("invalid -rpcbind address '{b}'"))?
+    };
+    Ok(SocketAddr::new(ip, port))
+}
+
 fn valid_host_port(s: &str) -> bool {
     if s.parse::<std::net::SocketAddr>().is_ok() || s.parse::<std::net::IpAddr>().is_ok() {
         return true;
@@ -396,6 +429,8 @@ pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<(NodeConfig
         rpc_user: None,
         rpc_password: None,
         rpc_auth: Vec::new(),
+        rpc_whitelist: Vec::new(),
+        rpc_whitelist_default: None,
         rpc_cookie_file: None,
         rpc_allow_ip: Vec::new(),
         sysperms: false,
@@ -552,16 +587,14 @@ pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<(NodeConfig
                 })?
             }
             "printtoconsole" => cfg.printtoconsole = flag()?,
-            "debug" | "debugexclude" => {
-                let special = ["1", "all", "0", "none"].contains(&v.as_str()) && name == "debug";
-                if !special && logopts::targets_of(&v).is_none() {
+            // -debug values are checked after parsing: Core disregards those before the last
+            // 0/none/-nodebug, even unknown ones.
+            "debug" => cfg.debug.push(v.clone()),
+            "debugexclude" => {
+                if logopts::targets_of(&v).is_none() {
                     return Err(ConfigError::Core(format!("Unsupported logging category -{name}={v}.")));
                 }
-                if name == "debug" {
-                    cfg.debug.push(v.clone())
-                } else {
-                    cfg.debug_exclude.push(v.clone())
-                }
+                cfg.debug_exclude.push(v.clone())
             }
             "loglevel" => {
                 logopts::check_level(&v)?;
@@ -669,8 +702,10 @@ pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<(NodeConfig
                     })?;
                 cfg.numbers.insert(name.clone(), n);
             }
-            "logmaxsize" | "logmaxfiles" | "progressinterval" => {
+            "logmaxsize" | "logmaxfiles" | "progressinterval" | "checkblocks" | "checklevel" => {
                 let (lo, hi, expected) = match name.as_str() {
+                    "checkblocks" => (0, u64::from(u32::MAX), "a number of blocks (0 = all)"),
+                    "checklevel" => (0, 4, "an integer in 0..=4"),
                     "logmaxsize" => (0, 1 << 20, "an integer MiB in 0..=1048576 (0 = never rotate)"),
                     "logmaxfiles" => (1, 1000, "an integer in 1..=1000"),
                     _ => (1, 3_600_000, "milliseconds in 1..=3600000"),
@@ -787,14 +822,9 @@ pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<(NodeConfig
                 })?)
             }
             "rpcbind" => {
-                let ok = v.parse::<std::net::IpAddr>().is_ok() || v.parse::<std::net::SocketAddr>().is_ok() || v == "localhost";
-                if !ok {
-                    return Err(ConfigError::BadValue {
-                        key: name,
-                        value: v,
-                        expected: "an IP address or IP:port",
-                    });
-                }
+                // Core checks every -rpcbind at startup, used or not (port 1 stands in for the
+                // default port, which depends on options not read yet).
+                parse_rpc_bind(&v, 1).map_err(ConfigError::Core)?;
                 cfg.rpc_bind.push(v.clone());
             }
             "rpcuser" => cfg.rpc_user = Some(v.clone()),
@@ -809,6 +839,8 @@ pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<(NodeConfig
                 }
                 cfg.rpc_auth.push(v.clone());
             }
+            "rpcwhitelist" => cfg.rpc_whitelist.push(v.clone()),
+            "rpcwhitelistdefault" => cfg.rpc_whitelist_default = Some(flag()?),
             "rpccookiefile" => cfg.rpc_cookie_file = Some(PathBuf::from(&v)),
             "rpcallowip" => {
                 let subnet = crate::p2p::ban::Subnet::parse(&v).ok_or(ConfigError::BadValue {
@@ -906,6 +938,12 @@ pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<(NodeConfig
             }
             _ => return Err(ConfigError::Unknown(name)),
         }
+    }
+    if let Some(bad) = logopts::active_debug(&cfg.debug)
+        .iter()
+        .find(|d| !["1", "all"].contains(&d.as_str()) && logopts::targets_of(d).is_none())
+    {
+        return Err(ConfigError::Core(format!("Unsupported logging category -debug={bad}.")));
     }
     if cfg.rpc_user.is_some() != cfg.rpc_password.is_some() {
         return Err(ConfigError::BadValue {

@@ -4,9 +4,40 @@
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
 use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::prelude::*;
+use tracing_subscriber::{reload, EnvFilter, Registry};
+
+mod categories;
+pub use categories::{names as category_names, Categories, UnknownCategory};
+
+/// The live category state and `-loglevel` values, which the `logging` RPC changes.
+static LIVE: Mutex<(Option<Categories>, Vec<String>)> = Mutex::new((None, Vec::new()));
+/// Swaps the installed subscriber's filter when the categories change.
+static FILTER: OnceLock<reload::Handle<EnvFilter, Registry>> = OnceLock::new();
+
+fn env_filter(c: &Categories, levels: &[String]) -> EnvFilter {
+    EnvFilter::try_new(c.directives(levels)).unwrap_or_else(|_| EnvFilter::new("info"))
+}
+
+/// The `logging` RPC: turns `include` on, then `exclude` off, re-filters the running
+/// subscriber, and returns the resulting state.
+pub fn update_categories(include: &[String], exclude: &[String]) -> Result<Categories, UnknownCategory> {
+    let mut live = LIVE.lock().unwrap_or_else(|p| p.into_inner());
+    let mut c = live.0.clone().unwrap_or_default();
+    for name in include {
+        c.enable(name)?;
+    }
+    for name in exclude {
+        c.disable(name)?;
+    }
+    if let Some(h) = FILTER.get() {
+        let _ = h.reload(env_filter(&c, &live.1));
+    }
+    live.0 = Some(c.clone());
+    Ok(c)
+}
 
 /// An append-only log file that is renamed to `<name>.1` (older ones shifted to `.2`, ...) when a
 /// write would take it past `max_bytes`; at most `keep` rotated files are kept.
@@ -122,57 +153,6 @@ pub struct LogSettings {
     pub levels: Vec<String>,
     /// Line format.
     pub format: crate::config::LogFormat,
-}
-
-/// The crates whose logs `-debug=1` turns up (dependencies stay at info).
-const OUR_CRATES: &[&str] = &["blvm", "blvm_node", "blvm_module"];
-
-/// The tracing filter for `-debug`, `-debugexclude` and `-loglevel`, as Core combines them:
-/// categories before the last `0`/`none` are disregarded; `1`/`all` enables every category of
-/// blvm's crates; an excluded category stays at info; enabled categories log at the global
-/// `-loglevel` (debug unless given) or at their own `<category>:<level>`.
-pub fn filter_directives(debug: &[String], exclude: &[String], levels: &[String]) -> String {
-    let last_none = debug.iter().rposition(|d| d == "0" || d == "none");
-    let active = &debug[last_none.map(|i| i + 1).unwrap_or(0)..];
-    let global = levels
-        .iter()
-        .filter(|l| !l.contains(':'))
-        .last()
-        .map(String::as_str)
-        .unwrap_or("debug");
-    let level_of = |cat: &str| {
-        levels
-            .iter()
-            .filter_map(|l| l.split_once(':'))
-            .filter(|(c, _)| crate::config::logopts_targets(c).is_some_and(|t| t.contains(&cat)))
-            .map(|(_, l)| l)
-            .last()
-            .unwrap_or(global)
-    };
-    let mut filter = String::from("info");
-    let push = |filter: &mut String, cat: &str, level: &str| filter.push_str(&format!(",blvm::{cat}={level},blvm_node::{cat}={level}"));
-    if active.iter().any(|d| d == "1" || d == "all") {
-        for c in OUR_CRATES {
-            filter.push_str(&format!(",{c}={global}"));
-        }
-        for cat in crate::config::BLVM_CATEGORIES {
-            if level_of(cat) != global {
-                push(&mut filter, cat, level_of(cat));
-            }
-        }
-    } else {
-        for d in active {
-            for cat in crate::config::logopts_targets(d).unwrap_or_default() {
-                push(&mut filter, cat, level_of(cat));
-            }
-        }
-    }
-    for d in exclude {
-        for cat in crate::config::logopts_targets(d).unwrap_or_default() {
-            push(&mut filter, cat, "info");
-        }
-    }
-    filter
 }
 
 /// Core's timestamps: UTC, ISO 8601, seconds or microseconds, or none at all.
@@ -292,9 +272,7 @@ where
 pub fn init(s: &LogSettings) -> io::Result<()> {
     let file_layer = match &s.file {
         Some(path) => {
-            if let Some(dir) = path.parent() {
-                std::fs::create_dir_all(dir)?;
-            }
+            // As Core: a missing directory is an error, not created.
             let file = RotatingFile::open(path, s.max_bytes, s.keep)?;
             Some(line_layer(s.format, Mutex::new(file)))
         }
@@ -305,8 +283,10 @@ pub fn init(s: &LogSettings) -> io::Result<()> {
             !(crate::progress::bar_enabled() && m.target() == "blvm::progress")
         }))
     });
-    let filter = tracing_subscriber::EnvFilter::try_new(filter_directives(&s.debug, &s.exclude, &s.levels))
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let cats = Categories::from_args(&s.debug, &s.exclude);
+    let (filter, handle) = reload::Layer::new(env_filter(&cats, &s.levels));
+    *LIVE.lock().unwrap_or_else(|p| p.into_inner()) = (Some(cats), s.levels.clone());
+    let _ = FILTER.set(handle);
     let _ = tracing_subscriber::registry()
         .with(filter)
         .with(file_layer)
@@ -355,27 +335,6 @@ mod tests {
             g.write_all(&[b'z'; 100]).unwrap();
         }
         assert!(!g.rotated_path(1).exists());
-    }
-
-    #[test]
-    fn debug_categories_become_directives() {
-        let f = |d: &[&str], x: &[&str], l: &[&str]| {
-            let v = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
-            filter_directives(&v(d), &v(x), &v(l))
-        };
-        assert_eq!(f(&[], &[], &[]), "info");
-        assert_eq!(f(&["net"], &[], &[]), "info,blvm::net=debug,blvm_node::net=debug");
-        assert_eq!(
-            f(&["modules", "all"], &[], &[]),
-            "info,blvm=debug,blvm_node=debug,blvm_module=debug"
-        );
-        assert_eq!(f(&["1", "none", "rpc"], &[], &[]), "info,blvm::rpc=debug,blvm_node::rpc=debug");
-        // Core's names map onto blvm's categories; exclusions win; levels apply per category.
-        assert_eq!(f(&["coindb"], &[], &["trace"]), "info,blvm::store=trace,blvm_node::store=trace");
-        assert_eq!(
-            f(&["1"], &["leveldb"], &["net:trace"]),
-            "info,blvm=debug,blvm_node=debug,blvm_module=debug,blvm::net=trace,blvm_node::net=trace,blvm::store=info,blvm_node::store=info"
-        );
     }
 
     #[test]

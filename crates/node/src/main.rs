@@ -62,6 +62,8 @@ fn chain_settings(cfg: &NodeConfig) -> ChainSettings {
         script_cache_bytes: ScriptCache::bytes_for_max_sig_cache_mib(cfg.number("maxsigcachesize")),
         assume_valid,
         minimum_chain_work: cfg.minimum_chain_work.unwrap_or_else(|| params.default_minimum_chain_work()),
+        check_blocks: cfg.number("checkblocks") as u32,
+        check_level: cfg.number("checklevel") as u32,
         ..Default::default()
     };
     if cfg.script_threads > 0 {
@@ -172,7 +174,7 @@ async fn run(cfg: NodeConfig) -> anyhow::Result<()> {
         Ok(n) => n,
         Err(e) => {
             tracing::error!("startup failed: {e}");
-            return Err(anyhow::Error::new(e).context("starting the node"));
+            return Err(anyhow::Error::new(e));
         }
     };
     // Core's PID file (bitcoind.pid in the network directory unless -pid/-nopid say otherwise).
@@ -201,23 +203,29 @@ async fn run(cfg: NodeConfig) -> anyhow::Result<()> {
     if let Some(p) = &pid_file {
         let _ = std::fs::remove_file(p);
     }
+    if let ShutdownReason::Error(e) = reason {
+        // Core's AbortNode wording, which Core's tests and operators' scripts match.
+        anyhow::bail!("A fatal internal error occurred, see debug.log for details: {e}");
+    }
     if !report.flush_ok {
         anyhow::bail!("final chainstate flush failed");
-    }
-    if let ShutdownReason::Error(e) = reason {
-        anyhow::bail!("stopped because of an error: {e}");
     }
     Ok(())
 }
 
-fn main() -> anyhow::Result<()> {
-    let (cfg, command) = match load_config(std::env::args().skip(1), &|k| std::env::var(k).ok()) {
-        Ok(x) => x,
+fn main() -> std::process::ExitCode {
+    // As bitcoind: one "Error: ..." line on stderr and exit status 1.
+    match run_command() {
+        Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("Error: {e}");
-            std::process::exit(1);
+            eprintln!("Error: {e:#}");
+            std::process::ExitCode::FAILURE
         }
-    };
+    }
+}
+
+fn run_command() -> anyhow::Result<()> {
+    let (cfg, command) = load_config(std::env::args().skip(1), &|k| std::env::var(k).ok())?;
     if !cfg.sysperms {
         // As Core: files the node creates (cookie, databases, logs, the module socket) are
         // readable by their owner only, unless -sysperms.

@@ -103,8 +103,23 @@ impl Running {
             .lines()
             .find(|l| l.contains("RPC server listening"))
             .unwrap_or_else(|| panic!("no RPC line in\n{log}"));
-        let list = line.split("addrs=[").nth(1).and_then(|r| r.split(']').next()).unwrap_or("");
-        list.split(", ").map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect()
+        let list = line
+            .split("addrs=[")
+            .nth(1)
+            .and_then(|r| r.rsplit_once(']'))
+            .map(|(l, _)| l)
+            .unwrap_or("");
+        let all: Vec<String> = list.split(", ").map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect();
+        // By default the server also listens on [::1] at the same port, as Core; the tests
+        // compare the IPv4 addresses.
+        for v6 in all.iter().filter(|a| a.starts_with("[::1]:")) {
+            let port = &v6["[::1]:".len()..];
+            assert!(
+                all.contains(&format!("127.0.0.1:{port}")),
+                "{v6} without its 127.0.0.1 twin: {all:?}"
+            );
+        }
+        all.into_iter().filter(|a| !a.starts_with('[')).collect()
     }
 
     fn stop(mut self) {

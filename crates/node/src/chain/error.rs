@@ -16,4 +16,26 @@ pub enum ChainError {
     /// Stored data contradicts itself (e.g. undo data does not match the UTXO set).
     #[error("chainstate corrupt: {0}")]
     Corrupt(String),
+    /// A step the active chain cannot go back from failed (Core's FatalError): the message is
+    /// Core's, for the operator; the cause is kept for the log.
+    #[error("{message}")]
+    Fatal {
+        /// Core's words for the failed step, e.g. "Failed to disconnect block.".
+        message: &'static str,
+        /// What failed underneath.
+        #[source]
+        cause: Box<ChainError>,
+    },
+}
+
+impl ChainError {
+    /// A block of the active chain could not be disconnected (missing or damaged undo data):
+    /// staying on a chain with less work is not an option, so the node stops.
+    pub fn disconnect_failed(cause: ChainError) -> Self {
+        tracing::error!("DisconnectTip failed: {cause}");
+        ChainError::Fatal {
+            message: "Failed to disconnect block.",
+            cause: Box::new(cause),
+        }
+    }
 }

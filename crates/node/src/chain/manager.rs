@@ -82,6 +82,10 @@ pub struct ChainSettings {
     pub assume_valid: Option<BlockHash>,
     /// `-minimumchainwork`: the best header needs this much work before scripts are skipped.
     pub minimum_chain_work: Work,
+    /// `-checkblocks`: how many of the last blocks startup verifies (0: all).
+    pub check_blocks: u32,
+    /// `-checklevel`: how thoroughly (see [`ChainManager::verify_recent`]).
+    pub check_level: u32,
 }
 
 impl Default for ChainSettings {
@@ -97,6 +101,8 @@ impl Default for ChainSettings {
             script_cache_bytes: ScriptCache::bytes_for_max_sig_cache_mib(DEFAULT_MAX_SIG_CACHE_MIB),
             assume_valid: None,
             minimum_chain_work: Work::from_be_bytes([0; 32]),
+            check_blocks: super::verify::DEFAULT_CHECKBLOCKS,
+            check_level: super::verify::DEFAULT_CHECKLEVEL,
         }
     }
 }
@@ -800,7 +806,7 @@ impl ChainManager {
         let old_tip = self.tip().hash;
         let mut disconnected = Vec::new();
         while self.is_active(hash) {
-            disconnected.push(self.disconnect_tip()?);
+            disconnected.push(self.disconnect_tip().map_err(ChainError::disconnect_failed)?);
         }
         let fork_height = self.height();
         self.mark_invalid(hash);
@@ -889,7 +895,7 @@ impl ChainManager {
         path.reverse();
         let mut disconnected = Vec::new();
         while self.height() > fork_height {
-            disconnected.push(self.disconnect_tip()?);
+            disconnected.push(self.disconnect_tip().map_err(ChainError::disconnect_failed)?);
         }
         let mut connected = Vec::new();
         let mut failed = false;

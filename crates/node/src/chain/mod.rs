@@ -6,6 +6,7 @@ pub mod filterindex;
 pub mod index;
 pub mod manager;
 pub mod txindex;
+pub mod verify;
 pub mod versionbits;
 
 pub use error::ChainError;

@@ -104,8 +104,6 @@ pub const CORE_ONLY: &[(&str, Policy)] = &[
     ("capturemessages", Policy::Ignore),
     ("checkaddrman", Policy::Ignore),
     ("checkblockindex", Policy::Ignore),
-    ("checkblocks", Policy::Ignore),
-    ("checklevel", Policy::Ignore),
     ("checkmempool", Policy::Ignore),
     ("checkpoints", Policy::Ignore),
     ("deprecatedrpc", Policy::Ignore),
@@ -131,11 +129,6 @@ pub const CORE_ONLY: &[(&str, Policy)] = &[
     ("bytespersigop", Policy::Ignore),
     // RPC.
     ("rpccookieperms", Policy::Ignore),
-    (
-        "rpcwhitelist",
-        Policy::RefuseWhenOn("per-user RPC method whitelists are not implemented; every authenticated user could call every method"),
-    ),
-    ("rpcwhitelistdefault", Policy::Ignore),
     (
         "blocksonly",
         Policy::RefuseWhenOn("blocks-only mode is not implemented yet; the node would relay transactions"),

@@ -62,6 +62,12 @@ pub fn targets_of(category: &str) -> Option<Vec<&'static str>> {
     BLVM_CATEGORIES.iter().find(|c| **c == category).map(|c| vec![*c])
 }
 
+/// The `-debug` values in effect: Core disregards every value before the last `0`/`none`.
+pub fn active_debug(debug: &[String]) -> &[String] {
+    let last_none = debug.iter().rposition(|d| d == "0" || d == "none");
+    &debug[last_none.map(|i| i + 1).unwrap_or(0)..]
+}
+
 /// Levels `-loglevel` accepts, as Core's.
 pub const LEVELS: &[&str] = &["info", "debug", "trace"];
 

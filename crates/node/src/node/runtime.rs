@@ -123,6 +123,9 @@ pub enum NodeError {
     /// The chain could not be opened.
     #[error(transparent)]
     Chain(#[from] ChainError),
+    /// The startup verification of the last blocks failed (Core's VerifyDB).
+    #[error("Corrupted block database detected: {0}")]
+    Verify(#[from] crate::chain::verify::VerifyError),
     /// The module socket could not be bound.
     #[error("module socket {path}: {source}")]
     Socket {
@@ -237,6 +240,14 @@ impl Node {
             .await
             .map_err(|e| NodeError::Task(e.to_string()))??;
         tracing::info!(height = chain.height(), tip = %chain.tip().hash, "chainstate loaded");
+        let (level, nblocks) = (settings.chain.check_level, settings.chain.check_blocks);
+        tracing::info!("Verifying last {nblocks} blocks at level {level}");
+        let checked = chain.verify_recent(level, nblocks)?;
+        tracing::info!(
+            "Verification: No coin database inconsistencies in last {} blocks ({} transactions)",
+            checked.blocks,
+            checked.transactions
+        );
         let chain = Arc::new(Mutex::new(chain));
         components.push("chainstate".to_string());
 

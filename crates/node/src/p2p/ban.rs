@@ -52,7 +52,10 @@ impl Subnet {
             Some((a, m)) => (a, Some(m)),
             None => (s, None),
         };
-        let ip = canonical(ip.trim().parse::<IpAddr>().ok()?);
+        // As Core's LookupHost: an address may come in brackets ("[::1]").
+        let ip = ip.trim();
+        let ip = ip.strip_prefix('[').and_then(|i| i.strip_suffix(']')).unwrap_or(ip);
+        let ip = canonical(ip.parse::<IpAddr>().ok()?);
         let max = if ip.is_ipv4() { 32u8 } else { 128u8 };
         let prefix = match mask {
             None => max,
@@ -264,6 +267,9 @@ mod tests {
         let one = Subnet::parse("127.0.0.2").unwrap();
         assert!(one.contains("::ffff:127.0.0.2".parse().unwrap()));
         assert!(!one.contains("127.0.0.1".parse().unwrap()));
+        assert_eq!(Subnet::parse("[::1]"), Subnet::parse("::1"));
+        assert_eq!(Subnet::parse("[fd00::]/8").map(|s| s.to_string()).as_deref(), Some("fd00::/8"));
+        assert!(Subnet::parse("[::1").is_none());
     }
 
     #[test]

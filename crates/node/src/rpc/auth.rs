@@ -74,37 +74,30 @@ impl RpcAuth {
         Ok(CookieFile { path: path.to_path_buf() })
     }
 
-    /// Checks an `Authorization` header value.
-    pub fn check(&self, header: Option<&str>) -> bool {
-        let Some(h) = header else { return false };
-        let Some(b64) = h.strip_prefix("Basic ") else { return false };
-        let Ok(raw) = base64::engine::general_purpose::STANDARD.decode(b64.trim()) else {
-            return false;
-        };
-        let Ok(text) = String::from_utf8(raw) else { return false };
-        let Some((user, pass)) = text.split_once(':') else { return false };
-        if let Some(c) = &self.cookie {
-            if user == COOKIE_USER && constant_time_eq(pass.as_bytes(), c.as_bytes()) {
-                return true;
-            }
-        }
-        if let Some((u, p)) = &self.user_password {
-            if constant_time_eq(user.as_bytes(), u.as_bytes()) && constant_time_eq(pass.as_bytes(), p.as_bytes()) {
-                return true;
-            }
-        }
-        for (u, salt, hash) in &self.rpcauth {
-            if u == user {
-                let mut engine = hmac::HmacEngine::<sha256::Hash>::new(salt.as_bytes());
-                engine.input(pass.as_bytes());
-                let mac = hmac::Hmac::<sha256::Hash>::from_engine(engine);
-                let hex: String = mac.to_byte_array().iter().map(|b| format!("{b:02x}")).collect();
-                if constant_time_eq(hex.as_bytes(), hash.as_bytes()) {
-                    return true;
-                }
-            }
-        }
-        false
+    /// Checks an `Authorization` header value; the authenticated user's name (the cookie's
+    /// is `__cookie__`), for `-rpcwhitelist`.
+    pub fn authenticate(&self, header: Option<&str>) -> Option<String> {
+        let b64 = header?.strip_prefix("Basic ")?;
+        let raw = base64::engine::general_purpose::STANDARD.decode(b64.trim()).ok()?;
+        let text = String::from_utf8(raw).ok()?;
+        let (user, pass) = text.split_once(':')?;
+        let ok =
+            self.cookie
+                .as_ref()
+                .is_some_and(|c| user == COOKIE_USER && constant_time_eq(pass.as_bytes(), c.as_bytes()))
+                || self.user_password.as_ref().is_some_and(|(u, p)| {
+                    constant_time_eq(user.as_bytes(), u.as_bytes()) && constant_time_eq(pass.as_bytes(), p.as_bytes())
+                })
+                || self.rpcauth.iter().any(|(u, salt, hash)| {
+                    u == user && {
+                        let mut engine = hmac::HmacEngine::<sha256::Hash>::new(salt.as_bytes());
+                        engine.input(pass.as_bytes());
+                        let mac = hmac::Hmac::<sha256::Hash>::from_engine(engine);
+                        let hex: String = mac.to_byte_array().iter().map(|b| format!("{b:02x}")).collect();
+                        constant_time_eq(hex.as_bytes(), hash.as_bytes())
+                    }
+                });
+        ok.then(|| user.to_string())
     }
 }
 
@@ -134,14 +127,14 @@ mod tests {
         let (u, p) = text.split_once(':').unwrap();
         use std::os::unix::fs::PermissionsExt;
         assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
-        assert!(auth.check(Some(&basic(u, p))));
-        assert!(!auth.check(Some(&basic(u, "wrong"))));
-        assert!(auth.check(Some(&basic("bob", "pw"))));
-        assert!(!auth.check(Some(&basic("bob", "pw2"))));
-        assert!(auth.check(Some(&basic("alice", "secret"))));
-        assert!(!auth.check(Some(&basic("alice", "secreT"))));
-        assert!(!auth.check(None));
-        assert!(!auth.check(Some("Bearer x")));
+        assert_eq!(auth.authenticate(Some(&basic(u, p))).as_deref(), Some("__cookie__"));
+        assert!(auth.authenticate(Some(&basic(u, "wrong"))).is_none());
+        assert_eq!(auth.authenticate(Some(&basic("bob", "pw"))).as_deref(), Some("bob"));
+        assert!(auth.authenticate(Some(&basic("bob", "pw2"))).is_none());
+        assert!(auth.authenticate(Some(&basic("alice", "secret"))).is_some());
+        assert!(auth.authenticate(Some(&basic("alice", "secreT"))).is_none());
+        assert!(auth.authenticate(None).is_none());
+        assert!(auth.authenticate(Some("Bearer x")).is_none());
         assert!(RpcAuth::new(None, &["nohash".into()]).is_err());
         drop(guard);
         assert!(!path.exists(), "cookie removed at stop");

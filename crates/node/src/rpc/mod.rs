@@ -11,3 +11,4 @@ pub mod script_asm;
 pub mod server;
 pub mod sign;
 pub mod txjson;
+pub mod whitelist;

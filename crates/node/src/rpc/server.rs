@@ -1,14 +1,15 @@
 //! The HTTP JSON-RPC server: Core-compatible framing, auth, status codes, batches, and a
-//! bounded work queue. Binds to 127.0.0.1 by default.
+//! bounded work queue. Binds to 127.0.0.1 and ::1 by default.
 //!
 //! Hostile clients are bounded as in Core's HTTP server: only allowed source networks
-//! (`-rpcallowip`, loopback always) are served, others get 403 before any auth; a client has
+//! (`-rpcallowip`, loopback always) are served, others are disconnected at once; a client has
 //! `-rpcservertimeout` seconds to send a request's headers (or to send the next one on a kept-alive
 //! connection) and its body; at most [`max_connections`] connections are open at once.
 
 use super::auth::RpcAuth;
 use super::error::{code, RpcError};
 use super::methods;
+use super::whitelist::RpcWhitelist;
 use crate::config::NodeConfig;
 use crate::node::Node;
 use crate::p2p::ban::Subnet;
@@ -22,8 +23,7 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 use tokio::sync::{watch, Notify, Semaphore};
 
 /// Largest accepted request body (Core's MAX_SIZE, 32 MiB; a 4 MB block in hex fits comfortably).
@@ -65,6 +65,8 @@ pub struct RpcSettings {
     pub max_connections: usize,
     /// Serve Core's unauthenticated REST interface under `/rest/` (`-rest`).
     pub rest: bool,
+    /// `-rpcwhitelist`: which methods each user may call.
+    pub whitelist: RpcWhitelist,
 }
 
 impl Default for RpcSettings {
@@ -80,6 +82,7 @@ impl Default for RpcSettings {
             server_timeout: DEFAULT_SERVER_TIMEOUT,
             max_connections: max_connections(4, 16),
             rest: false,
+            whitelist: RpcWhitelist::default(),
         }
     }
 }
@@ -96,22 +99,23 @@ pub fn settings_from_config(cfg: &NodeConfig, default_port: u16) -> Result<RpcSe
     if cfg.rpc_allow_ip.is_empty() && !cfg.rpc_bind.is_empty() {
         tracing::warn!(target: "blvm::rpc", "option -rpcbind was ignored because -rpcallowip was not specified, refusing to allow everyone to connect");
     }
-    let binds = if both {
-        cfg.rpc_bind.clone()
+    // Core checks every -rpcbind's port at startup, used or not.
+    let parsed = cfg
+        .rpc_bind
+        .iter()
+        .map(|b| crate::config::parse_rpc_bind(b, port))
+        .collect::<Result<Vec<_>, _>>()?;
+    // Core's defaults: both loopback addresses (a failure to bind one of them is only a warning).
+    let bind = if both {
+        parsed
     } else {
-        vec!["127.0.0.1".to_string()]
+        vec![
+            SocketAddr::from(([127, 0, 0, 1], port)),
+            SocketAddr::from((std::net::Ipv6Addr::LOCALHOST, port)),
+        ]
     };
-    let mut bind = Vec::new();
-    for b in binds {
-        let b = if b == "localhost" { "127.0.0.1".to_string() } else { b };
-        let addr = match b.parse::<SocketAddr>() {
-            Ok(a) => a,
-            Err(_) => SocketAddr::new(b.parse().map_err(|_| format!("invalid -rpcbind address '{b}'"))?, port),
-        };
-        if addr.ip().is_unspecified() {
-            tracing::warn!(target: "blvm::rpc", "the RPC server is not safe to expose to untrusted networks such as the public internet");
-        }
-        bind.push(addr);
+    if bind.iter().any(|a| a.ip().is_unspecified()) {
+        tracing::warn!(target: "blvm::rpc", "the RPC server is not safe to expose to untrusted networks such as the public internet");
     }
     let mut allow = loopback_subnets();
     allow.extend(cfg.rpc_allow_ip.iter().copied());
@@ -134,6 +138,7 @@ pub fn settings_from_config(cfg: &NodeConfig, default_port: u16) -> Result<RpcSe
         server_timeout: Duration::from_secs(cfg.number("rpcservertimeout").max(1)),
         max_connections: max_connections(threads, work_queue),
         rest: cfg.rest,
+        whitelist: RpcWhitelist::new(&cfg.rpc_whitelist, cfg.rpc_whitelist_default),
     })
 }
 
@@ -218,30 +223,10 @@ impl Drop for Busy {
     }
 }
 
-/// Answers a client from a network that is not allowed: 403 and close, before reading anything
-/// (then what it sent is read and dropped for at most 1 s, so it gets the answer, not a reset).
-async fn forbid(mut s: TcpStream, peer: SocketAddr) {
-    tracing::debug!(target: "blvm::rpc", "HTTP request from {peer} rejected: Client network is not allowed RPC access");
-    let _ = s
-        .write_all(b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
-        .await;
-    let _ = s.shutdown().await;
-    let mut buf = [0u8; 4096];
-    let mut total = 0usize;
-    let _ = tokio::time::timeout(Duration::from_secs(1), async {
-        while total < 64 * 1024 {
-            match s.read(&mut buf).await {
-                Ok(0) | Err(_) => break,
-                Ok(n) => total += n,
-            }
-        }
-    })
-    .await;
-}
-
 struct ServerState {
     node: Weak<Node>,
     auth: RpcAuth,
+    whitelist: RpcWhitelist,
     workers: Semaphore,
     queued: AtomicUsize,
     work_queue: usize,
@@ -280,7 +265,17 @@ pub async fn start(
 ) -> std::io::Result<(Vec<SocketAddr>, tokio::task::JoinHandle<()>)> {
     let mut listeners = Vec::new();
     for addr in &settings.bind {
-        listeners.push(TcpListener::bind(addr).await?);
+        match TcpListener::bind(addr).await {
+            Ok(l) => listeners.push(l),
+            // As Core: an address that cannot be bound (no IPv6, say) is skipped with a warning.
+            Err(e) => tracing::warn!(target: "blvm::rpc", "Binding RPC on address {} port {} failed: {e}", addr.ip(), addr.port()),
+        }
+    }
+    if listeners.is_empty() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::AddrNotAvailable,
+            "Unable to bind any endpoint for RPC server",
+        ));
     }
     let bound: Vec<SocketAddr> = listeners.iter().filter_map(|l| l.local_addr().ok()).collect();
     let mut auth = settings.auth.clone();
@@ -296,6 +291,7 @@ pub async fn start(
         work_queue: settings.work_queue.max(1),
         server_timeout: settings.server_timeout,
         rest: settings.rest,
+        whitelist: settings.whitelist.clone(),
     });
     let table = Arc::new(Mutex::new(ConnTable {
         cap: settings.max_connections.max(1),
@@ -342,13 +338,10 @@ pub async fn start(
                     };
                     let slot = Slot { table: table.clone(), id };
                     if !allow.iter().any(|a| a.contains(peer.ip())) {
-                        conns.spawn(async move {
-                            let _slot = slot;
-                            tokio::select! {
-                                _ = forbid(stream, peer) => {}
-                                _ = flags.evict.notified() => {}
-                            }
-                        });
+                        // As Core: a client from a network that is not allowed is disconnected
+                        // at once, before anything is read or answered.
+                        tracing::debug!(target: "blvm::rpc", "HTTP request from {peer} rejected: Client network is not allowed RPC access");
+                        drop((stream, slot));
                         continue;
                     }
                     let st = state.clone();
@@ -467,7 +460,7 @@ async fn handle(st: Arc<ServerState>, req: Request<Incoming>) -> Response<Full<B
         return rest_request(st, req).await;
     }
     let auth = req.headers().get(hyper::header::AUTHORIZATION).and_then(|v| v.to_str().ok());
-    if !st.auth.check(auth) {
+    let Some(user) = st.auth.authenticate(auth) else {
         tracing::warn!(target: "blvm::rpc", "incorrect RPC credentials");
         // Core delays failed logins to slow brute forcing.
         tokio::time::sleep(Duration::from_millis(250)).await;
@@ -476,7 +469,7 @@ async fn handle(st: Arc<ServerState>, req: Request<Incoming>) -> Response<Full<B
             .header("WWW-Authenticate", "Basic realm=\"jsonrpc\"")
             .body(Full::new(Bytes::new()))
             .unwrap_or_else(|_| Response::new(Full::new(Bytes::new())));
-    }
+    };
     if req.method() != hyper::Method::POST {
         return text(StatusCode::METHOD_NOT_ALLOWED, "JSONRPC server handles only POST requests");
     }
@@ -494,6 +487,19 @@ async fn handle(st: Arc<ServerState>, req: Request<Incoming>) -> Response<Full<B
             )
         }
     };
+    // As Core: every call of a batch is checked against the user's whitelist before any runs.
+    let calls = match &parsed {
+        Value::Array(items) => items.iter().collect(),
+        v => vec![v],
+    };
+    if let Some(m) = calls
+        .iter()
+        .filter_map(|c| c.get("method").and_then(Value::as_str))
+        .find(|m| !st.whitelist.allows(&user, m))
+    {
+        tracing::warn!(target: "blvm::rpc", "RPC User {user} not allowed to call method {m}");
+        return reply(StatusCode::FORBIDDEN, None);
+    }
     match parsed {
         Value::Object(_) => {
             let (status, body) = single(&node, &parsed, wallet_path, false).await;
@@ -593,7 +599,11 @@ mod tests {
     fn rpcbind_needs_rpcallowip_and_loopback_is_always_allowed() {
         let ip = |s: &str| s.parse::<std::net::IpAddr>().unwrap();
         let s = settings_from_config(&cfg(&["-rpcbind=10.1.2.3:1234", "-rpcport=9"]), 18443).unwrap();
-        assert_eq!(s.bind, vec!["127.0.0.1:9".parse().unwrap()], "-rpcbind alone is ignored");
+        assert_eq!(
+            s.bind,
+            vec!["127.0.0.1:9".parse().unwrap(), "[::1]:9".parse().unwrap()],
+            "-rpcbind alone is ignored"
+        );
         assert!(!s.allow.iter().any(|a| a.contains(ip("10.1.2.3"))));
         let s = settings_from_config(&cfg(&["-rpcbind=10.1.2.3", "-rpcallowip=10.0.0.0/8"]), 18443).unwrap();
         assert_eq!(s.bind, vec!["10.1.2.3:18443".parse().unwrap()]);
@@ -608,11 +618,39 @@ mod tests {
             assert_eq!(s.allow.iter().any(|a| a.contains(ip(addr))), allowed, "{addr}");
         }
         let s = settings_from_config(&cfg(&["-rpcallowip=10.0.0.0/8"]), 18443).unwrap();
-        assert_eq!(s.bind, vec!["127.0.0.1:18443".parse().unwrap()]);
+        assert_eq!(s.bind, vec!["127.0.0.1:18443".parse().unwrap(), "[::1]:18443".parse().unwrap()]);
         let s = settings_from_config(&cfg(&["-rpcthreads=1", "-rpcworkqueue=1", "-rpcservertimeout=7"]), 1).unwrap();
         assert_eq!((s.max_connections, s.server_timeout), (16, Duration::from_secs(7)));
         let s = settings_from_config(&cfg(&[]), 1).unwrap();
         assert_eq!((s.max_connections, s.server_timeout), (80, DEFAULT_SERVER_TIMEOUT));
+    }
+
+    #[test]
+    fn rpcbind_values_as_cores_split_host_port() {
+        use crate::config::parse_rpc_bind as parse_bind;
+        let ok = |b: &str| parse_bind(b, 18443).unwrap().to_string();
+        assert_eq!(ok("127.0.0.1"), "127.0.0.1:18443");
+        assert_eq!(ok("127.0.0.1:32171"), "127.0.0.1:32171");
+        assert_eq!(ok("[::1]"), "[::1]:18443");
+        assert_eq!(ok("[::1]:5"), "[::1]:5");
+        assert_eq!(ok("::1"), "[::1]:18443");
+        assert_eq!(ok("localhost:7"), "127.0.0.1:7");
+        for bad in [
+            "127.0.0.1:notaport",
+            "127.0.0.1:-18443",
+            "127.0.0.1:0",
+            "127.0.0.1:65536",
+            "[::1]:0",
+            "[::1]x",
+        ] {
+            assert_eq!(
+                parse_bind(bad, 1).unwrap_err(),
+                format!("Invalid port specified in -rpcbind: '{bad}'")
+            );
+        }
+        // Checked even when -rpcbind is unused (no -rpcallowip), as Core's init.
+        let err = crate::config::parse_args(["-rpcbind=127.0.0.1:0".to_string()]).unwrap_err();
+        assert_eq!(err.to_string(), "Invalid port specified in -rpcbind: '127.0.0.1:0'");
     }
 
     #[test]

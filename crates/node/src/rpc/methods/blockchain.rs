@@ -389,22 +389,17 @@ pub fn read_only(node: &Arc<Node>, method: &str, p: &Params) -> Result<Value, Rp
             Ok(Value::Object(v))
         }
         "verifychain" => {
-            let nblocks = p.opt_u64(1)?.unwrap_or(6);
+            use crate::chain::verify::{DEFAULT_CHECKBLOCKS, DEFAULT_CHECKLEVEL};
+            let level = p.opt_u64(0)?.map_or(DEFAULT_CHECKLEVEL, |l| l.min(u64::from(u32::MAX)) as u32);
+            let nblocks = p.opt_u64(1)?.map_or(DEFAULT_CHECKBLOCKS, |n| u32::try_from(n).unwrap_or(0));
             let c = lock(node);
-            let tip = c.height();
-            let start = if nblocks == 0 {
-                1
-            } else {
-                tip.saturating_sub(nblocks as u32 - 1).max(1)
-            };
-            for h in start..=tip {
-                let Some(hash) = c.hash_at(h) else { return Ok(json!(false)) };
-                let Ok(Some(block)) = c.read_block(&hash) else { continue };
-                if block.block_hash() != hash || crate::validation::block_check::check_block(&block, c.params()).is_err() {
-                    return Ok(json!(false));
+            Ok(match c.verify_recent(level, nblocks) {
+                Ok(_) => json!(true),
+                Err(e) => {
+                    tracing::warn!("verifychain: {e}");
+                    json!(false)
                 }
-            }
-            Ok(json!(true))
+            })
         }
         _ => Err(RpcError::new(code::METHOD_NOT_FOUND, "Method not found")),
     }

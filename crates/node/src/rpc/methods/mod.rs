@@ -126,6 +126,7 @@ pub const METHODS: &[(&str, &str, &[&str])] = &[
     ("getmemoryinfo", "Control", &["mode"]),
     ("getrpcinfo", "Control", &[]),
     ("setmocktime", "Control", &["timestamp"]),
+    ("logging", "Control", &["include", "exclude"]),
     ("syncwithvalidationinterfacequeue", "Control", &[]),
     (
         "echo",
@@ -189,6 +190,7 @@ pub async fn dispatch(node: &Arc<Node>, method: &str, params: Option<&Value>) ->
         "getzmqnotifications" => Ok(zmq::getzmqnotifications(node)),
         "getmemoryinfo" => Ok(control::memory_info()),
         "setmocktime" => control::setmocktime(node, &p).await,
+        "logging" => control::logging(&p),
         // Chain and mempool notifications are delivered before the call that caused them returns.
         "syncwithvalidationinterfacequeue" => Ok(Value::Null),
         "echo" | "echojson" => control::echo(&p),
