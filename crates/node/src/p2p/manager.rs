@@ -11,7 +11,7 @@ use super::initial_headers::{Deadline, InitialHeadersSync, PeerHeadersSync, Stal
 use super::orphans::Orphans;
 use super::peer::{self, ConnType, Event, PeerEnv, PeerHandle, VersionInfo};
 use super::relay::{self, PeerRelay};
-use super::sync::{self, HeadersOutcome, PeerSync, Sync};
+use super::sync::{self, BlockSync, HeadersOutcome, PeerSync};
 use super::{Command, Net, P2pSettings, PeerId};
 use crate::chain::manager::MIN_BLOCKS_TO_KEEP;
 use crate::chain::{BlockOutcome, ChainManager};
@@ -103,7 +103,7 @@ struct Manager {
     peers: HashMap<PeerId, Peer>,
     next_id: PeerId,
     addrman: AddrMan,
-    sync: Sync,
+    sync: BlockSync,
     initial_headers: InitialHeadersSync,
     fee_rounder: FeeFilterRounder,
     orphans: Orphans,
@@ -163,7 +163,7 @@ pub async fn start(node: &Arc<Node>, stop: watch::Receiver<bool>) -> Result<Join
     let (sync_state, tip) = {
         let c = node.chain_ref().lock().unwrap_or_else(|p| p.into_inner());
         net.set_height(c.height());
-        (Sync::new(&c, s.stall_timeout), c.tip().hash)
+        (BlockSync::new(&c, s.stall_timeout), c.tip().hash)
     };
     let mgr = Manager {
         node: Arc::downgrade(node),
