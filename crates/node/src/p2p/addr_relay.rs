@@ -60,7 +60,8 @@ impl Manager {
         self.send(id, msg);
     }
 
-    /// An `addr`/`addrv2`: addresses under the rate limit go to the address manager; an addr-fetch peer is then disconnected.
+    /// An `addr`/`addrv2`: addresses under the rate limit go to the address manager; an addr-fetch
+    /// peer is then disconnected.
     pub(super) fn on_addr(&mut self, id: PeerId, addrs: Vec<(SocketAddr, u64, i64)>) {
         let Some(p) = self.peers.get_mut(&id) else { return };
         if !p.conn_type.relays_txs() && p.conn_type != ConnType::AddrFetch {

@@ -65,7 +65,8 @@ impl Manager {
         }
     }
 
-    /// A `block` message: unrequested blocks pass Core's AcceptBlock rule first; the block is submitted, and an invalid one makes the peer misbehave.
+    /// A `block` message: unrequested blocks pass Core's AcceptBlock rule first; the block is
+    /// submitted, and an invalid one makes the peer misbehave.
     pub(super) async fn on_block(&mut self, id: PeerId, block: Block) {
         let Some(node) = self.node() else { return };
         let hash = block.block_hash();
@@ -153,7 +154,8 @@ impl Manager {
         self.schedule();
     }
 
-    /// An `inv`: announced blocks update the peer's best block (an unknown one asks for headers), transactions go to [`Self::on_tx_inv`].
+    /// An `inv`: announced blocks update the peer's best block (an unknown one asks for headers),
+    /// transactions go to [`Self::on_tx_inv`].
     pub(super) fn on_inv(&mut self, id: PeerId, items: Vec<Inventory>) {
         let Some(node) = self.node() else { return };
         let mut unknown_block = None;
@@ -257,7 +259,8 @@ impl Manager {
         }
     }
 
-    /// The active tip changed: announces it (by `headers` or `inv`) to peers that lack it, unless syncing, and schedules downloads.
+    /// The active tip changed: announces it (by `headers` or `inv`) to peers that lack it, unless
+    /// syncing, and schedules downloads.
     pub(super) fn on_tip_changed(&mut self) {
         let Some(node) = self.node() else { return };
         let (tip, headers, syncing) = {

@@ -95,7 +95,8 @@ impl Manager {
         id
     }
 
-    /// An accepted inbound connection: refused while networking is off, from a banned (or, with few slots left, discouraged) address, or when no peer can be evicted for it.
+    /// An accepted inbound connection: refused while networking is off, from a banned (or, with few
+    /// slots left, discouraged) address, or when no peer can be evicted for it.
     pub(super) fn on_inbound(&mut self, sock: TcpStream, addr: SocketAddr) {
         if !self.net.network_enabled() {
             tracing::debug!(target: "blvm::net", %addr, "refused inbound connection: network disabled");
@@ -173,7 +174,8 @@ impl Manager {
         biggest.into_iter().max_by_key(|p| p.connected).map(|p| p.handle.shared.id)
     }
 
-    /// Connects to `target` (an address or a host name) in the background; the result comes back as [`Async::Dialed`].
+    /// Connects to `target` (an address or a host name) in the background; the result comes back as
+    /// [`Async::Dialed`].
     pub(super) fn dial(&mut self, target: String, conn_type: ConnType) {
         if !self.net.network_enabled() {
             return;
@@ -259,7 +261,8 @@ impl Manager {
         }
     }
 
-    /// At startup: `-seednode` connections, the DNS seeds if the address manager is nearly empty, then the outbound connections.
+    /// At startup: `-seednode` connections, the DNS seeds if the address manager is nearly empty,
+    /// then the outbound connections.
     pub(super) fn seed_and_dial(&mut self) {
         for s in self.s.seednode.clone() {
             self.dial(s, ConnType::AddrFetch);
@@ -293,7 +296,8 @@ impl Manager {
         self.peers.values().any(|p| p.target.as_deref() == Some(target))
     }
 
-    /// Dials manual peers not connected, then fills the automatic full-relay and block-relay-only slots and, when they are full, a feeler now and then.
+    /// Dials manual peers not connected, then fills the automatic full-relay and block-relay-only
+    /// slots and, when they are full, a feeler now and then.
     pub(super) fn maintain_outbound(&mut self) {
         let now = Instant::now();
         let mut manual: Vec<String> = self.s.connect.clone();
@@ -346,7 +350,8 @@ impl Manager {
         }
     }
 
-    /// The handshake completed: the peer is published, its relay and sync state set, and headers sync may start (feelers disconnect here).
+    /// The handshake completed: the peer is published, its relay and sync state set, and headers
+    /// sync may start (feelers disconnect here).
     pub(super) fn on_ready(&mut self, id: PeerId, info: VersionInfo) {
         // Headers may have come from elsewhere (submitheader): start from the best one known.
         if let Some(node) = self.node() {
@@ -384,7 +389,8 @@ impl Manager {
         self.maybe_start_headers_sync(id);
     }
 
-    /// A closed connection: its block requests go back to the scheduler, its transaction requests are dropped, and a peer that misbehaved is discouraged.
+    /// A closed connection: its block requests go back to the scheduler, its transaction requests
+    /// are dropped, and a peer that misbehaved is discouraged.
     pub(super) fn on_closed(&mut self, id: PeerId, reason: String, ban_it: bool) {
         let Some(mut p) = self.peers.remove(&id) else { return };
         self.net.unregister_peer(id);

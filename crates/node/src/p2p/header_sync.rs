@@ -264,7 +264,8 @@ impl Manager {
         }
     }
 
-    /// Stores headers from a peer into the block index, updates its best known block, asks for more after a full message, and schedules downloads.
+    /// Stores headers from a peer into the block index, updates its best known block, asks for more
+    /// after a full message, and schedules downloads.
     fn accept_headers_from(&mut self, id: PeerId, headers: Vec<Header>, full: bool) {
         let Some(node) = self.node() else { return };
         let (outcome, peer_best, locator) = {

@@ -10,6 +10,7 @@ use super::peer::ConnType;
 use super::relay;
 use super::PeerId;
 use crate::mempool::entry::feerate_per_kvb;
+use crate::node::Node;
 use bitcoin::hashes::Hash;
 use bitcoin::p2p::message::NetworkMessage;
 use bitcoin::p2p::message_blockdata::Inventory;
@@ -88,18 +89,15 @@ impl Manager {
         }
     }
 
-    /// Transaction announcements: requests those we lack and have not asked anyone for (none during initial block download).
+    /// Transaction announcements: requests those we lack and have not asked anyone for (none during
+    /// initial block download).
     pub(super) fn on_tx_inv(&mut self, id: PeerId, items: Vec<Inventory>) {
         let Some(node) = self.node() else { return };
-        let Some(p) = self.peers.get(&id) else { return };
-        if !p.conn_type.relays_txs() {
-            self.disconnect(id, "transaction announcement on a block-relay-only connection");
-            return;
-        }
         // As Core: no transaction is requested while in initial block download.
-        if node.is_initial_block_download(&node.chain_ref().lock().unwrap_or_else(|p| p.into_inner())) {
+        if self.refuse_tx_message(&node, id, "transaction announcement") {
             return;
         }
+        let Some(p) = self.peers.get(&id) else { return };
         let witness = p.info.as_ref().is_some_and(|i| i.services & ServiceFlags::WITNESS.to_u64() != 0);
         let mempool = node.mempool();
         let now = Instant::now();
@@ -138,19 +136,15 @@ impl Manager {
         }
     }
 
-    /// A `tx`: validated for the mempool; accepted ones are announced and their orphans retried, ones missing parents kept as orphans, rejected ones remembered.
+    /// A `tx`: validated for the mempool; accepted ones are announced and their orphans retried,
+    /// ones missing parents kept as orphans, rejected ones remembered.
     pub(super) async fn on_tx(&mut self, id: PeerId, tx: bitcoin::Transaction) {
         let Some(node) = self.node() else { return };
         let (txid, wtxid) = (tx.compute_txid(), tx.compute_wtxid());
         let keys = [txid.to_byte_array(), wtxid.to_byte_array()];
-        let Some(p) = self.peers.get_mut(&id) else { return };
-        if !p.conn_type.relays_txs() {
-            self.disconnect(id, "transaction on a block-relay-only connection");
-            return;
-        }
         // As Core: a transaction during initial block download cannot be validated yet; it is
         // ignored (unsolicited transactions are not misbehaviour).
-        if node.is_initial_block_download(&node.chain_ref().lock().unwrap_or_else(|p| p.into_inner())) {
+        if self.refuse_tx_message(&node, id, "transaction") {
             return;
         }
         let Some(p) = self.peers.get_mut(&id) else { return };
@@ -223,6 +217,18 @@ impl Manager {
                 }
             }
         }
+    }
+
+    /// Whether a transaction message (`what`) from a peer is dropped: a block-relay-only peer is
+    /// disconnected for it, and nothing is taken during initial block download (nor from a peer
+    /// that is gone).
+    fn refuse_tx_message(&self, node: &Node, id: PeerId, what: &str) -> bool {
+        let Some(p) = self.peers.get(&id) else { return true };
+        if !p.conn_type.relays_txs() {
+            self.disconnect(id, &format!("{what} on a block-relay-only connection"));
+            return true;
+        }
+        node.is_initial_block_download(&node.chain_ref().lock().unwrap_or_else(|p| p.into_inner()))
     }
 
     /// Forgets an outstanding transaction request, at the peer that was asked and in the
