@@ -3,18 +3,24 @@
 //!
 //! One concept per file: [`codec`] (framing, limits), [`peer`] (one connection: handshake, ping,
 //! serving), [`addrman`] (address tables), [`ban`] (persisted bans), [`discourage`] (misbehaving addresses, in memory), [`sync`] (headers-first
-//! download scheduling), [`relay`] (transaction relay), [`orphans`] (the orphan pool), [`manager`] (the event loop owning peers,
-//! slots, dialer, listener and eviction), [`seeds`] (DNS seeds). Design and limits are described
-//! in docs/p2p.md.
+//! download scheduling), [`relay`] (transaction relay state), [`orphans`] (the orphan pool), [`seeds`] (DNS seeds).
+//! The connection manager, the event loop owning peers, slots, dialer and listener, is one
+//! struct whose `impl` is split by concern: [`manager`] (state, loop, dispatch), [`connections`]
+//! (slots, dialer, eviction), [`header_sync`], [`block_download`], [`tx_relay`], [`addr_relay`].
+//! Design and limits are described in docs/p2p.md.
 
+pub mod addr_relay;
 pub mod addrman;
 pub mod addrv2_check;
 pub mod ban;
+pub mod block_download;
 pub mod codec;
+pub mod connections;
 pub mod counting;
 pub mod discourage;
 pub mod fee_filter;
 pub mod handshake_timer;
+pub mod header_sync;
 pub mod headers_presync;
 pub mod initial_headers;
 pub mod manager;
@@ -24,6 +30,7 @@ pub mod peer;
 pub mod relay;
 pub mod seeds;
 pub mod sync;
+pub mod tx_relay;
 pub mod whitelist;
 
 use crate::modules::api::PeerView;

@@ -90,9 +90,9 @@ struct Progress {
     start_height: u32,
 }
 
-/// The scheduler.
+/// The block download scheduler: the best-header chain, blocks in flight, stall timeout, progress.
 #[derive(Debug)]
-pub struct Sync {
+pub struct BlockSync {
     /// The best-work valid header chain, by height (index 0 = genesis).
     pub header_chain: Vec<BlockHash>,
     /// Every block in flight and who was asked.
@@ -107,10 +107,10 @@ pub struct Sync {
     stored_through: Option<(u32, BlockHash)>,
 }
 
-impl Sync {
+impl BlockSync {
     /// Builds the best-header chain from the block index.
     pub fn new(c: &ChainManager, stall_timeout: Duration) -> Self {
-        let mut s = Sync {
+        let mut s = BlockSync {
             header_chain: Vec::new(),
             requested: HashMap::new(),
             stall_timeout,

@@ -1,0 +1,95 @@
+//! Address relay: answering `getaddr` (inbound peers, once per connection) and rate-limited
+//! `addr`/`addrv2` from peers into the address manager.
+
+use super::ban;
+use super::codec;
+use super::manager::Manager;
+use super::peer::ConnType;
+use super::PeerId;
+use bitcoin::p2p::address::{AddrV2, AddrV2Message, Address};
+use bitcoin::p2p::message::NetworkMessage;
+use bitcoin::p2p::ServiceFlags;
+use std::net::{IpAddr, SocketAddr};
+use std::time::Instant;
+
+/// Addresses a peer may send per second (token bucket refill), as Core's MAX_ADDR_RATE_PER_SECOND.
+pub const ADDR_RATE: f64 = 0.1;
+
+impl Manager {
+    /// A `getaddr`: answered for inbound peers only, once per connection, with a sample of the
+    /// address manager.
+    pub(super) fn on_getaddr(&mut self, id: PeerId) {
+        let Some(p) = self.peers.get_mut(&id) else { return };
+        // Only inbound peers are answered, once per connection (as Core, against fingerprinting),
+        // and the flag is checked before the address manager is sampled.
+        if p.conn_type != ConnType::Inbound || p.answered_getaddr {
+            return;
+        }
+        p.answered_getaddr = true;
+        let sample = self.addrman.sample(ban::now());
+        let Some(p) = self.peers.get_mut(&id) else { return };
+        let addrv2 = p.info.as_ref().is_some_and(|i| i.addrv2);
+        let msg = if addrv2 {
+            NetworkMessage::AddrV2(
+                sample
+                    .iter()
+                    .map(|a| AddrV2Message {
+                        time: a.time.clamp(0, i64::from(u32::MAX)) as u32,
+                        services: ServiceFlags::from(a.services),
+                        addr: match ban::canonical(a.addr.ip()) {
+                            IpAddr::V4(v4) => AddrV2::Ipv4(v4),
+                            IpAddr::V6(v6) => AddrV2::Ipv6(v6),
+                        },
+                        port: a.addr.port(),
+                    })
+                    .collect(),
+            )
+        } else {
+            NetworkMessage::Addr(
+                sample
+                    .iter()
+                    .map(|a| {
+                        (
+                            a.time.clamp(0, i64::from(u32::MAX)) as u32,
+                            Address::new(&a.addr, ServiceFlags::from(a.services)),
+                        )
+                    })
+                    .collect(),
+            )
+        };
+        self.send(id, msg);
+    }
+
+    /// An `addr`/`addrv2`: addresses under the rate limit go to the address manager; an addr-fetch
+    /// peer is then disconnected.
+    pub(super) fn on_addr(&mut self, id: PeerId, addrs: Vec<(SocketAddr, u64, i64)>) {
+        let Some(p) = self.peers.get_mut(&id) else { return };
+        if !p.conn_type.relays_txs() && p.conn_type != ConnType::AddrFetch {
+            return;
+        }
+        // Token bucket (Core's MAX_ADDR_RATE_PER_SECOND): a burst of 1000 after our getaddr,
+        // 0.1 per second after that; the excess is ignored.
+        let now = Instant::now();
+        let cap = codec::MAX_ADDR_TO_SEND as f64;
+        p.addr_tokens = (p.addr_tokens + now.duration_since(p.addr_refill).as_secs_f64() * ADDR_RATE).min(cap);
+        if !p.answered_getaddr && p.conn_type != ConnType::Inbound && p.addr_tokens < cap && p.addr_refill == p.connected {
+            p.addr_tokens = cap;
+        }
+        p.addr_refill = now;
+        let allowed = (p.addr_tokens.floor() as usize).min(addrs.len());
+        p.addr_tokens -= allowed as f64;
+        let source = p.addr().ip();
+        let kind = p.conn_type;
+        for (a, _, _) in &addrs[..allowed] {
+            tracing::debug!(target: "blvm::net", "address {a} from peer={id}");
+        }
+        let n = self.addrman.add(&addrs[..allowed], source, ban::now());
+        tracing::debug!(target: "blvm::net", peer = id, received = addrs.len(), processed = allowed, added = n, "addresses received");
+        if n > 0 {
+            tracing::debug!(target: "blvm::net", "Added {n} addresses (of {allowed}) from {source}");
+        }
+        if kind == ConnType::AddrFetch {
+            self.disconnect(id, "addr fetch completed");
+        }
+    }
+}

@@ -1,0 +1,346 @@
+//! Blocks: the download scheduler's requests and stall checks, `block` messages (with Core's
+//! rule for unrequested blocks), block announcements (`inv`, `notfound`) and the announcement of
+//! a new tip to peers.
+
+use super::ban;
+use super::manager::{encode, Manager};
+use super::peer::ConnType;
+use super::relay;
+use super::PeerId;
+use crate::chain::manager::MIN_BLOCKS_TO_KEEP;
+use crate::chain::{BlockOutcome, ChainManager};
+use bitcoin::hashes::Hash;
+use bitcoin::p2p::message::NetworkMessage;
+use bitcoin::p2p::message_blockdata::Inventory;
+use bitcoin::{Block, BlockHash};
+use std::collections::HashSet;
+use std::time::Instant;
+
+/// Announcements by `headers` carry at most this many headers; longer runs use `inv`.
+pub const MAX_BLOCKS_TO_ANNOUNCE: usize = 8;
+
+impl Manager {
+    /// Hands out block requests to every peer with room.
+    pub(super) fn schedule(&mut self) {
+        let Some(node) = self.node() else { return };
+        let mut requests: Vec<(PeerId, Vec<BlockHash>)> = Vec::new();
+        {
+            let c = node.chain_ref().lock().unwrap_or_else(|p| p.into_inner());
+            if !self.sync.is_syncing(&c) && self.sync.requested.is_empty() {
+                return;
+            }
+            let now = Instant::now();
+            let mut ids: Vec<PeerId> = self
+                .peers
+                .iter()
+                .filter(|(_, p)| p.ready && !p.handle.shared.is_closing() && !matches!(p.conn_type, ConnType::Feeler | ConnType::AddrFetch))
+                .map(|(i, _)| *i)
+                .collect();
+            ids.sort_unstable();
+            for id in ids {
+                if let Some(p) = self.peers.get_mut(&id) {
+                    // As Core: blocks are fetched only along a chain with the minimum chain work
+                    // (headers from a noban peer below it stay headers-only).
+                    let enough = p
+                        .sync
+                        .best
+                        .and_then(|(h, _)| c.entry(&h))
+                        .is_some_and(|e| e.chainwork >= self.s.minimum_chain_work);
+                    if !enough {
+                        continue;
+                    }
+                    let got = self.sync.assign(&c, id, &mut p.sync, now);
+                    if !got.is_empty() {
+                        requests.push((id, got));
+                    }
+                }
+            }
+        }
+        for (id, hashes) in requests {
+            tracing::debug!(target: "blvm::net", peer = id, n = hashes.len(), first = %hashes[0], "requesting blocks");
+            self.send(
+                id,
+                NetworkMessage::GetData(hashes.into_iter().map(Inventory::WitnessBlock).collect()),
+            );
+        }
+    }
+
+    /// A `block` message: unrequested blocks pass Core's AcceptBlock rule first; the block is
+    /// submitted, and an invalid one makes the peer misbehave.
+    pub(super) async fn on_block(&mut self, id: PeerId, block: Block) {
+        let Some(node) = self.node() else { return };
+        let hash = block.block_hash();
+        let requested = match self.peers.get_mut(&id) {
+            Some(p) => self.sync.received(id, &mut p.sync, &hash),
+            None => false,
+        };
+        let prev = block.header.prev_blockhash;
+        if !requested {
+            let verdict = {
+                let c = node.chain_ref().lock().unwrap_or_else(|p| p.into_inner());
+                unrequested_block_verdict(&c, &block)
+            };
+            if let Some(why) = verdict {
+                tracing::debug!(target: "blvm::net", peer = id, block = %hash, "ignoring unrequested block: {why}");
+                return;
+            }
+        }
+        let outcome = match node.submit_block(block).await {
+            Ok(o) => o,
+            Err(e) => {
+                tracing::error!(target: "blvm::net", block = %hash, "block processing failed: {e}");
+                return;
+            }
+        };
+        match outcome {
+            BlockOutcome::Accepted { connected } => {
+                if let Some(p) = self.peers.get_mut(&id) {
+                    p.handle
+                        .shared
+                        .last_block_time
+                        .store(ban::now(), std::sync::atomic::Ordering::Relaxed);
+                    let height = node.chain_ref().lock().map(|c| c.entry(&hash).map(|e| e.height)).unwrap_or(None);
+                    if let Some(h) = height {
+                        if p.sync.best.is_none_or(|(_, bh)| bh < h) {
+                            p.sync.best = Some((hash, h));
+                        }
+                        p.handle
+                            .shared
+                            .synced_blocks
+                            .fetch_max(i64::from(h), std::sync::atomic::Ordering::Relaxed);
+                    }
+                }
+                if connected {
+                    self.sync.progressed();
+                }
+                {
+                    let c = node.chain_ref().lock().unwrap_or_else(|p| p.into_inner());
+                    self.sync.on_new_header(&c, &hash);
+                }
+            }
+            BlockOutcome::Duplicate => {}
+            BlockOutcome::Orphan => {
+                if !requested {
+                    // An unsolicited block whose parent we lack: fetch the headers in between.
+                    let loc = self.sync.locator();
+                    tracing::debug!(target: "blvm::net", peer = id, block = %hash, parent = %prev, "unconnecting block; asking for headers");
+                    self.maybe_send_getheaders(id, loc, hash);
+                }
+            }
+            BlockOutcome::Invalid(r) => {
+                if r.reason == "time-too-new" {
+                    self.disconnect(id, &format!("block {hash}: {r}"));
+                } else {
+                    self.misbehaving(id, &format!("invalid block {hash}: {r}"));
+                    if !r.may_be_mutated {
+                        let c = node.chain_ref().lock().unwrap_or_else(|p| p.into_inner());
+                        self.sync.rebuild(&c);
+                        // Forget the peer's claims on the invalid branch.
+                        let failed: HashSet<PeerId> = self
+                            .peers
+                            .iter()
+                            .filter(|(_, p)| p.sync.best.is_some_and(|(b, _)| c.entry(&b).is_some_and(|e| e.is_failed())))
+                            .map(|(i, _)| *i)
+                            .collect();
+                        for pid in failed {
+                            if let Some(p) = self.peers.get_mut(&pid) {
+                                p.sync.best = None;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        self.schedule();
+    }
+
+    /// An `inv`: announced blocks update the peer's best block (an unknown one asks for headers),
+    /// transactions go to [`Self::on_tx_inv`].
+    pub(super) fn on_inv(&mut self, id: PeerId, items: Vec<Inventory>) {
+        let Some(node) = self.node() else { return };
+        let mut unknown_block = None;
+        let mut txs = Vec::new();
+        {
+            let c = node.chain_ref().lock().unwrap_or_else(|p| p.into_inner());
+            for inv in &items {
+                match inv {
+                    Inventory::Block(h) | Inventory::WitnessBlock(h) => match c.entry(h) {
+                        Some(e) => {
+                            let (hash, height, work) = (e.hash, e.height, e.chainwork);
+                            if let Some(p) = self.peers.get_mut(&id) {
+                                let better = p.sync.best.and_then(|(b, _)| c.entry(&b)).is_none_or(|cur| work > cur.chainwork);
+                                if better && !e.is_failed() {
+                                    p.sync.best = Some((hash, height));
+                                }
+                            }
+                        }
+                        None => unknown_block = Some(*h),
+                    },
+                    Inventory::Transaction(_) | Inventory::WTx(_) | Inventory::WitnessTransaction(_) => txs.push(*inv),
+                    _ => {}
+                }
+            }
+        }
+        if let Some(h) = unknown_block {
+            // As Core: a peer we sync headers with is asked; otherwise one new peer per newly
+            // announced block.
+            let ask = self
+                .peers
+                .get(&id)
+                .is_some_and(|p| self.initial_headers.inv_should_ask(&p.headers_sync, &h));
+            if ask {
+                let loc = self.sync.locator();
+                self.maybe_send_getheaders(id, loc, h);
+                if let Some(p) = self.peers.get_mut(&id) {
+                    self.initial_headers.inv_asked(&mut p.headers_sync, &h);
+                }
+            }
+        }
+        if !txs.is_empty() {
+            self.on_tx_inv(id, txs);
+        }
+        self.schedule();
+    }
+
+    /// A `notfound`: releases the blocks and transactions the peer said it does not have.
+    pub(super) fn on_notfound(&mut self, id: PeerId, items: Vec<Inventory>) {
+        let mut released = false;
+        for inv in &items {
+            let key = match inv {
+                Inventory::Block(h) | Inventory::WitnessBlock(h) => {
+                    if let Some(p) = self.peers.get_mut(&id) {
+                        released |= self.sync.received(id, &mut p.sync, h);
+                    }
+                    continue;
+                }
+                Inventory::Transaction(t) | Inventory::WitnessTransaction(t) => t.to_byte_array(),
+                Inventory::WTx(w) => w.to_byte_array(),
+                _ => continue,
+            };
+            // Only the peer that was asked can release a request.
+            if self.tx_requested.get(&key).is_some_and(|(owner, _)| *owner == id) {
+                self.forget_request(&key);
+            }
+        }
+        if released {
+            self.schedule();
+        }
+    }
+
+    /// Disconnects peers stalling block download and hands their blocks to others.
+    pub(super) fn check_stalls(&mut self) {
+        let now = Instant::now();
+        let mut stalled = Vec::new();
+        for (id, p) in &self.peers {
+            if p.handle.shared.is_closing() {
+                continue;
+            }
+            if let Some((n, waited)) = self.sync.is_stalling(
+                &p.sync,
+                p.handle.shared.since_last_block_rx(),
+                p.handle.shared.is_waiting_for_us(),
+                now,
+            ) {
+                stalled.push((*id, n, waited));
+            }
+        }
+        for (id, n, waited) in stalled {
+            let reason = format!(
+                "block download stalled: {n} blocks in flight, nothing delivered for {:.1}s",
+                waited.as_secs_f64()
+            );
+            tracing::warn!(target: "blvm::net", peer = id, "disconnecting: {reason}");
+            self.disconnect(id, &reason);
+            // Release now so the blocks go to other peers without waiting for the close.
+            if let Some(p) = self.peers.get_mut(&id) {
+                self.sync.release(id, &mut p.sync);
+            }
+            self.sync.stalled();
+        }
+    }
+
+    /// The active tip changed: announces it (by `headers` or `inv`) to peers that lack it, unless
+    /// syncing, and schedules downloads.
+    pub(super) fn on_tip_changed(&mut self) {
+        let Some(node) = self.node() else { return };
+        let (tip, headers, syncing) = {
+            let c = node.chain_ref().lock().unwrap_or_else(|p| p.into_inner());
+            let tip = c.tip().clone();
+            if tip.hash == self.last_tip {
+                return;
+            }
+            self.sync.on_new_header(&c, &tip.hash);
+            // The blocks connected since the last announcement (fork point of the old tip).
+            let mut fork = self.last_tip;
+            while !c.is_active(&fork) {
+                match c.entry(&fork) {
+                    Some(e) if e.height > 0 => fork = e.header.prev_blockhash,
+                    _ => break,
+                }
+            }
+            let fork_h = c.entry(&fork).map(|e| e.height).unwrap_or(0);
+            let mut headers = Vec::new();
+            if tip.height > fork_h && (tip.height - fork_h) as usize <= MAX_BLOCKS_TO_ANNOUNCE && !self.sync.is_syncing(&c) {
+                for h in fork_h + 1..=tip.height {
+                    if let Some(e) = c.hash_at(h).and_then(|x| c.entry(&x)) {
+                        headers.push(e.header);
+                    }
+                }
+            }
+            let syncing = self.sync.is_syncing(&c);
+            self.net.set_height(tip.height);
+            // Peers that already have the tip do not need it announced (not computed while
+            // syncing: nothing is announced then).
+            let mut have = HashSet::new();
+            for (id, p) in self.peers.iter().filter(|_| !syncing) {
+                if let Some((b, bh)) = p.sync.best {
+                    if bh >= tip.height && c.ancestor(&b, tip.height).map(|a| a.hash) == Some(tip.hash) {
+                        have.insert(*id);
+                    }
+                }
+            }
+            let headers_by_peer = (headers, have);
+            (tip, headers_by_peer, syncing)
+        };
+        self.last_tip = tip.hash;
+        self.rejects = relay::RollingSet::new(50_000);
+        let (headers, have) = headers;
+        if !syncing {
+            let magic = self.magic();
+            let by_headers = (!headers.is_empty()).then(|| encode(magic, NetworkMessage::Headers(headers)));
+            let by_inv = encode(magic, NetworkMessage::Inv(vec![Inventory::Block(tip.hash)]));
+            for (id, p) in &self.peers {
+                if !p.ready || have.contains(id) || matches!(p.conn_type, ConnType::Feeler | ConnType::AddrFetch) {
+                    continue;
+                }
+                match (&by_headers, p.prefers_headers) {
+                    (Some(f), true) => p.handle.send_frame(f.clone()),
+                    _ => p.handle.send_frame(by_inv.clone()),
+                };
+            }
+            tracing::debug!(target: "blvm::net", tip = %tip.hash, height = tip.height, "announced new tip");
+        }
+        self.schedule();
+    }
+}
+
+/// Core's AcceptBlock rule for blocks nobody asked for: such a block is stored only if it
+/// has at least the work of our tip and is not more than [`MIN_BLOCKS_TO_KEEP`] blocks ahead of
+/// it, so that a peer cannot fill the disk with cheap low-work blocks (a min-difficulty fork
+/// from genesis). Returns why the block is ignored, or None to process it (blocks whose parent
+/// we lack are processed: that asks for the headers in between).
+pub fn unrequested_block_verdict(c: &ChainManager, block: &Block) -> Option<&'static str> {
+    let hash = block.block_hash();
+    if c.entry(&hash).is_some_and(|e| e.have_data()) {
+        return Some("already stored");
+    }
+    let parent = c.entry(&block.header.prev_blockhash)?;
+    let tip = c.tip();
+    if parent.chainwork + block.header.work() < tip.chainwork {
+        return Some("less work than our tip");
+    }
+    if parent.height + 1 > tip.height + MIN_BLOCKS_TO_KEEP {
+        return Some("too far ahead of our tip");
+    }
+    None
+}

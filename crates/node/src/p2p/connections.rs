@@ -1,0 +1,439 @@
+//! Connections: inbound admission and eviction, the outbound dialer (`-connect`, `-addnode`,
+//! `-seednode`, DNS seeds, automatic, block-relay-only and feeler connections), the handshake's
+//! completion and the close of a connection (with discouragement of misbehaving peers).
+
+use super::addrman;
+use super::ban;
+use super::fee_filter::PeerFeeFilter;
+use super::initial_headers::PeerHeadersSync;
+use super::manager::{Manager, Peer};
+use super::peer::{self, ConnType, VersionInfo};
+use super::relay::{self, PeerRelay};
+use super::sync::PeerSync;
+use super::PeerId;
+use bitcoin::p2p::ServiceFlags;
+use bitcoin::Network;
+use blvm_module::EventPayload;
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::net::{IpAddr, SocketAddr};
+use std::time::{Duration, Instant};
+use tokio::net::TcpStream;
+
+/// Connection attempt timeout.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// Wait between attempts to reach a `-connect`/`-addnode` peer.
+pub const MANUAL_RETRY: Duration = Duration::from_secs(2);
+/// Addr-fetch connections are closed after this long at the latest.
+pub const ADDR_FETCH_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// Results of background work (dials, DNS seed lookups), sent back to the event loop.
+pub(super) enum Async {
+    /// A dial finished.
+    Dialed {
+        target: String,
+        conn_type: ConnType,
+        result: Result<(TcpStream, SocketAddr), String>,
+    },
+    /// Addresses from the DNS seeds (or the fixed seeds).
+    Seeds(Vec<SocketAddr>),
+}
+
+impl Manager {
+    /// Whether `-connect` was given (then only those peers are dialed).
+    fn connect_mode(&self) -> bool {
+        !self.s.connect.is_empty()
+    }
+
+    /// Slots kept for outbound connections (automatic, feeler, `-connect`/`-addnode`).
+    fn outbound_reserved(&self) -> usize {
+        let added = self.net.added_nodes().len();
+        let r = if self.connect_mode() {
+            self.s.connect.len() + added
+        } else {
+            self.s.max_outbound_full_relay + self.s.max_outbound_block_relay + 1 + added
+        };
+        r.min(self.s.max_connections)
+    }
+
+    /// Inbound connections allowed: the connection limit less the outbound reserve.
+    fn max_inbound(&self) -> usize {
+        self.s.max_connections.saturating_sub(self.outbound_reserved())
+    }
+
+    /// Starts a connection's task and records the peer (ids count from 0).
+    fn register(&mut self, sock: TcpStream, addr: SocketAddr, conn_type: ConnType, target: Option<String>) -> PeerId {
+        // As Core, peer ids count from 0.
+        let id = self.next_id;
+        self.next_id += 1;
+        let handle = peer::spawn(sock, id, addr, conn_type, self.env.clone());
+        self.net.register_peer(handle.shared.clone());
+        tracing::debug!(target: "blvm::net", "Added connection peer={id}");
+        tracing::debug!(target: "blvm::net", peer = id, %addr, kind = conn_type.as_str(), "connection established");
+        self.peers.insert(
+            id,
+            Peer {
+                handle,
+                conn_type,
+                ready: false,
+                published: false,
+                info: None,
+                sync: PeerSync::default(),
+                relay: PeerRelay::new(false, false),
+                prefers_headers: false,
+                target,
+                addr_tokens: 1.0,
+                addr_refill: Instant::now(),
+                answered_getaddr: false,
+                connected: Instant::now(),
+                presync: None,
+                headers_sync: PeerHeadersSync::default(),
+                fee_filter: PeerFeeFilter::default(),
+                getdata: VecDeque::new(),
+                getdata_queued: HashSet::new(),
+            },
+        );
+        id
+    }
+
+    /// An accepted inbound connection: refused while networking is off, from a banned (or, with few
+    /// slots left, discouraged) address, or when no peer can be evicted for it.
+    pub(super) fn on_inbound(&mut self, sock: TcpStream, addr: SocketAddr) {
+        if !self.net.network_enabled() {
+            tracing::debug!(target: "blvm::net", %addr, "refused inbound connection: network disabled");
+            return;
+        }
+        if self.net.bans().is_banned(addr.ip()) {
+            tracing::info!(target: "blvm::net", %addr, "refused inbound connection from banned address");
+            return;
+        }
+        let inbound = self.peers.values().filter(|p| p.conn_type == ConnType::Inbound).count();
+        // As Core: a discouraged address gets a slot only while slots are plentiful.
+        if inbound + 1 >= self.max_inbound() && self.net.discouraged().contains(addr.ip()) {
+            tracing::debug!(target: "blvm::net", %addr, "connection from {addr} dropped (discouraged)");
+            return;
+        }
+        if inbound >= self.max_inbound() {
+            match self.select_eviction() {
+                Some(victim) => {
+                    if let Some(p) = self.peers.get(&victim) {
+                        tracing::info!(target: "blvm::net", peer = victim, addr = %p.addr(), "evicting inbound peer to make room for {addr}");
+                        p.handle.shared.disconnect("evicted to make room for a new inbound connection");
+                    }
+                }
+                None => {
+                    tracing::info!(target: "blvm::net", %addr, "refused inbound connection: all inbound slots are full and no peer can be evicted");
+                    return;
+                }
+            }
+        }
+        self.register(sock, addr, ConnType::Inbound, None);
+    }
+
+    /// Core's eviction: protect the best peers by ping, by recent blocks, by recent
+    /// transactions and by connection age; then evict the newest connection of the network
+    /// group with the most connections.
+    fn select_eviction(&self) -> Option<PeerId> {
+        let mut cands: Vec<&Peer> = self
+            .peers
+            .values()
+            .filter(|p| p.conn_type == ConnType::Inbound && !p.handle.shared.is_closing())
+            .collect();
+        fn protect<F: Fn(&&Peer) -> K, K: Ord>(c: &mut Vec<&Peer>, n: usize, key: F) {
+            c.sort_by_key(|p| std::cmp::Reverse(key(p)));
+            let keep = c.len().saturating_sub(n);
+            c.drain(..c.len() - keep);
+        }
+        protect(&mut cands, 4, |p| {
+            std::cmp::Reverse(p.handle.shared.min_ping().unwrap_or(Duration::MAX))
+        });
+        protect(&mut cands, 4, |p| {
+            p.handle.shared.last_tx_time.load(std::sync::atomic::Ordering::Relaxed)
+        });
+        protect(&mut cands, 4, |p| {
+            p.handle.shared.last_block_time.load(std::sync::atomic::Ordering::Relaxed)
+        });
+        let half = cands.len() / 2;
+        protect(&mut cands, half, |p| std::cmp::Reverse(p.connected));
+        if cands.is_empty() {
+            return None;
+        }
+        // Discouraged peers go first (Core's m_prefer_evict).
+        {
+            let d = self.net.discouraged();
+            if cands.iter().any(|p| d.contains(p.addr().ip())) {
+                cands.retain(|p| d.contains(p.addr().ip()));
+            }
+        }
+        let mut groups: HashMap<Vec<u8>, Vec<&Peer>> = HashMap::new();
+        for p in cands {
+            groups.entry(addrman::group(p.addr().ip())).or_default().push(p);
+        }
+        let biggest = groups
+            .into_values()
+            .max_by_key(|g| (g.len(), g.iter().map(|p| p.connected).max()))?;
+        biggest.into_iter().max_by_key(|p| p.connected).map(|p| p.handle.shared.id)
+    }
+
+    /// Connects to `target` (an address or a host name) in the background; the result comes back as
+    /// [`Async::Dialed`].
+    pub(super) fn dial(&mut self, target: String, conn_type: ConnType) {
+        if !self.net.network_enabled() {
+            return;
+        }
+        if !self.dialing.insert(target.clone()) {
+            return;
+        }
+        let tx = self.async_tx.clone();
+        let port = self.default_port;
+        tokio::spawn(async move {
+            let result = async {
+                let addr = match target.parse::<SocketAddr>() {
+                    Ok(a) => a,
+                    Err(_) => {
+                        let (host, p) = match target.rsplit_once(':') {
+                            Some((h, p)) if p.parse::<u16>().is_ok() => (h.to_string(), p.parse().unwrap_or(port)),
+                            _ => (target.clone(), port),
+                        };
+                        super::seeds::resolve(&host, p)
+                            .await
+                            .into_iter()
+                            .next()
+                            .ok_or_else(|| format!("cannot resolve {target}"))?
+                    }
+                };
+                match tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(addr)).await {
+                    Ok(Ok(s)) => Ok((s, addr)),
+                    Ok(Err(e)) => Err(format!("connect to {addr}: {e}")),
+                    Err(_) => Err(format!("connect to {addr}: timed out")),
+                }
+            }
+            .await;
+            let _ = tx.send(Async::Dialed { target, conn_type, result }).await;
+        });
+    }
+
+    /// The result of background work: addresses from the DNS seeds, or a finished dial.
+    pub(super) fn on_async(&mut self, a: Async) {
+        match a {
+            Async::Seeds(addrs) => {
+                let now = ban::now();
+                let entries: Vec<(SocketAddr, u64, i64)> = addrs
+                    .into_iter()
+                    .map(|a| (a, (ServiceFlags::NETWORK | ServiceFlags::WITNESS).to_u64(), now - 3 * 86_400))
+                    .collect();
+                let n = self.addrman.add(&entries, IpAddr::from([0, 0, 0, 0]), now);
+                tracing::info!(target: "blvm::net", added = n, "addresses from DNS seeds");
+            }
+            Async::Dialed { target, conn_type, result } => {
+                self.dialing.remove(&target);
+                match result {
+                    Ok((sock, addr)) => {
+                        if !self.net.network_enabled() {
+                            return;
+                        }
+                        let refused = if conn_type == ConnType::Manual {
+                            self.net.bans().is_banned(addr.ip())
+                        } else {
+                            self.net.is_banned_or_discouraged(addr.ip())
+                        };
+                        if refused {
+                            tracing::info!(target: "blvm::net", %addr, "not connecting to banned or discouraged address");
+                            return;
+                        }
+                        if self.peers.values().any(|p| !p.handle.shared.inbound && p.addr() == addr) {
+                            return;
+                        }
+                        self.addrman.attempt(&addr, ban::now());
+                        let manual = matches!(conn_type, ConnType::Manual);
+                        self.register(sock, addr, conn_type, manual.then_some(target));
+                    }
+                    Err(e) => {
+                        tracing::debug!(target: "blvm::net", %target, kind = conn_type.as_str(), "outbound connection failed: {e}");
+                        if let Ok(a) = target.parse::<SocketAddr>() {
+                            self.addrman.attempt(&a, ban::now());
+                        }
+                        if conn_type == ConnType::Manual {
+                            self.manual_retry.insert(target, Instant::now() + MANUAL_RETRY);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// At startup: `-seednode` connections, the DNS seeds if the address manager is nearly empty,
+    /// then the outbound connections.
+    pub(super) fn seed_and_dial(&mut self) {
+        for s in self.s.seednode.clone() {
+            self.dial(s, ConnType::AddrFetch);
+        }
+        self.seeds_done = true;
+        if !self.dns_done {
+            self.dns_done = true;
+            let (new, tried) = self.addrman.size();
+            let seeds = super::seeds::dns_seeds(self.network);
+            if new + tried < 1000 && !seeds.is_empty() {
+                let tx = self.async_tx.clone();
+                let port = self.default_port;
+                tokio::spawn(async move {
+                    let mut all = Vec::new();
+                    for s in seeds {
+                        all.extend(super::seeds::resolve(s, port).await);
+                    }
+                    let fixed = super::seeds::fixed_seeds(Network::Bitcoin);
+                    if all.is_empty() {
+                        all.extend(fixed);
+                    }
+                    let _ = tx.send(Async::Seeds(all)).await;
+                });
+            }
+        }
+        self.maintain_outbound();
+    }
+
+    /// Whether a `-connect`/`-addnode` target is connected.
+    fn manual_connected(&self, target: &str) -> bool {
+        self.peers.values().any(|p| p.target.as_deref() == Some(target))
+    }
+
+    /// Dials manual peers not connected, then fills the automatic full-relay and block-relay-only
+    /// slots and, when they are full, a feeler now and then.
+    pub(super) fn maintain_outbound(&mut self) {
+        let now = Instant::now();
+        let mut manual: Vec<String> = self.s.connect.clone();
+        manual.extend(self.net.added_nodes());
+        manual.append(&mut self.onetry);
+        for t in manual {
+            if self.manual_connected(&t) || self.dialing.contains(&t) || self.manual_retry.get(&t).is_some_and(|r| *r > now) {
+                continue;
+            }
+            if let Ok(a) = t.parse::<SocketAddr>() {
+                if self.net.bans().is_banned(a.ip()) {
+                    continue;
+                }
+            }
+            self.dial(t, ConnType::Manual);
+        }
+        if self.connect_mode() {
+            return;
+        }
+        let count = |t: ConnType| self.peers.values().filter(|p| p.conn_type == t).count();
+        let want_full = self.s.max_outbound_full_relay.saturating_sub(count(ConnType::OutboundFullRelay));
+        let want_block = self.s.max_outbound_block_relay.saturating_sub(count(ConnType::BlockRelayOnly));
+        let in_progress = self.dialing.len();
+        let mut plan = Vec::new();
+        if want_full > in_progress {
+            plan.push(ConnType::OutboundFullRelay);
+        } else if want_block > 0 && in_progress == 0 {
+            plan.push(ConnType::BlockRelayOnly);
+        } else if want_full == 0 && want_block == 0 && now >= self.next_feeler {
+            self.next_feeler = now + relay::poisson_delay(self.s.feeler_interval);
+            plan.push(ConnType::Feeler);
+        }
+        for kind in plan {
+            let connected: HashSet<SocketAddr> = self.peers.values().map(|p| p.addr()).collect();
+            let listening = self.net.listening();
+            let bans = self.net.bans();
+            let discouraged = self.net.discouraged();
+            let pick = self.addrman.select(kind == ConnType::Feeler, ban::now(), |a| {
+                connected.contains(a)
+                    || listening.contains(a)
+                    || bans.is_banned(a.ip())
+                    || discouraged.contains(a.ip())
+                    || self.dialing.contains(&a.to_string())
+            });
+            drop(bans);
+            drop(discouraged);
+            if let Some(a) = pick {
+                self.dial(a.to_string(), kind);
+            }
+        }
+    }
+
+    /// The handshake completed: the peer is published, its relay and sync state set, and headers
+    /// sync may start (feelers disconnect here).
+    pub(super) fn on_ready(&mut self, id: PeerId, info: VersionInfo) {
+        // Headers may have come from elsewhere (submitheader): start from the best one known.
+        if let Some(node) = self.node() {
+            let c = node.chain_ref().lock().unwrap_or_else(|p| p.into_inner());
+            self.sync.on_new_header(&c, &c.best_header().hash);
+        }
+        let node = self.node();
+        let Some(p) = self.peers.get_mut(&id) else { return };
+        p.ready = true;
+        p.published = true;
+        p.relay = PeerRelay::new(p.conn_type.relays_txs() && info.relay, info.wtxid_relay);
+        p.sync.witness = info.services & ServiceFlags::WITNESS.to_u64() != 0;
+        p.info = Some(info.clone());
+        let addr = p.addr();
+        let kind = p.conn_type;
+        tracing::info!(target: "blvm::net", peer = id, %addr, kind = kind.as_str(), version = info.version, agent = %info.user_agent, height = info.start_height, "peer connected");
+        if let Some(n) = &node {
+            n.bus().publish(EventPayload::PeerConnected {
+                peer_id: id,
+                addr: addr.to_string(),
+                inbound: kind == ConnType::Inbound,
+            });
+        }
+        if kind != ConnType::Inbound {
+            self.addrman.good(&addr, info.services, ban::now());
+        }
+        match kind {
+            ConnType::Feeler => {
+                self.disconnect(id, "feeler connection completed");
+                return;
+            }
+            ConnType::AddrFetch => return,
+            _ => {}
+        }
+        self.maybe_start_headers_sync(id);
+    }
+
+    /// A closed connection: its block requests go back to the scheduler, its transaction requests
+    /// are dropped, and a peer that misbehaved is discouraged.
+    pub(super) fn on_closed(&mut self, id: PeerId, reason: String, ban_it: bool) {
+        let Some(mut p) = self.peers.remove(&id) else { return };
+        self.net.unregister_peer(id);
+        self.initial_headers.peer_gone(&p.headers_sync);
+        let released = self.sync.release(id, &mut p.sync);
+        self.tx_requested.retain(|_, (pid, _)| *pid != id);
+        let addr = p.addr();
+        if ban_it {
+            tracing::debug!(target: "blvm::net", "Misbehaving: peer={id}: {reason}");
+            if p.conn_type == ConnType::Manual {
+                tracing::warn!(target: "blvm::net", "Warning: not punishing manually connected peer {id}!");
+            } else {
+                self.discourage(id, addr);
+            }
+        }
+        if let Some(t) = &p.target {
+            self.manual_retry.insert(t.clone(), Instant::now() + MANUAL_RETRY);
+        }
+        if p.ready || ban_it {
+            tracing::info!(target: "blvm::net", peer = id, %addr, kind = p.conn_type.as_str(), released, "peer disconnected: {reason}");
+        } else {
+            tracing::debug!(target: "blvm::net", peer = id, %addr, "connection closed before handshake: {reason}");
+        }
+        if p.published {
+            if let Some(n) = self.node() {
+                n.bus().publish(EventPayload::PeerDisconnected {
+                    peer_id: id,
+                    addr: addr.to_string(),
+                    reason,
+                });
+            }
+        }
+        if released > 0 {
+            self.schedule();
+        }
+    }
+
+    /// Remembers a misbehaving peer's address as discouraged (memory only, bounded) and
+    /// forgets what it sent us; `banlist.json` is left to the operator's `setban`.
+    pub(super) fn discourage(&mut self, id: PeerId, addr: SocketAddr) {
+        tracing::info!(target: "blvm::net", %addr, "Disconnecting and discouraging peer {id}!");
+        self.net.discouraged().insert(addr.ip());
+        self.addrman.remove(&addr);
+        self.orphans.erase_from(id);
+    }
+}

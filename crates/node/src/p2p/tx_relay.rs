@@ -1,0 +1,385 @@
+//! Transaction relay: announcing mempool transactions (trickled per peer), requesting and
+//! validating announced transactions (with the orphan pool), serving `getdata` and BIP35
+//! `mempool`, and sending our BIP133 `feefilter`.
+
+use super::ban;
+use super::codec;
+use super::fee_filter::FEEFILTER_VERSION;
+use super::manager::{encode, Manager};
+use super::peer::ConnType;
+use super::relay;
+use super::PeerId;
+use crate::mempool::entry::feerate_per_kvb;
+use crate::node::Node;
+use bitcoin::hashes::Hash;
+use bitcoin::p2p::message::NetworkMessage;
+use bitcoin::p2p::message_blockdata::Inventory;
+use bitcoin::p2p::ServiceFlags;
+use bytes::Bytes;
+use std::time::Instant;
+
+/// Transactions are served from a peer's `getdata` queue only while less than this many bytes
+/// wait in its send queue (Core's send-buffer pause); the rest waits for the peer to read.
+pub const GETDATA_SEND_PAUSE: usize = 1_000_000;
+/// Items waiting in one peer's `getdata` queue (one full `getdata`); more are dropped.
+pub const MAX_GETDATA_QUEUE: usize = codec::MAX_INV_SIZE;
+
+impl Manager {
+    /// Queues a transaction's announcement to every ready peer but `except`.
+    fn announce_tx(&mut self, txid: bitcoin::Txid, wtxid: bitcoin::Wtxid, feerate: u64, except: Option<PeerId>) {
+        for (id, p) in self.peers.iter_mut() {
+            if Some(*id) == except || !p.ready {
+                continue;
+            }
+            p.relay.queue(txid, wtxid, feerate);
+        }
+    }
+
+    /// Sends each peer whose trickle time has come its pending announcements in one `inv`.
+    pub(super) fn trickle(&mut self, now: Instant) {
+        let magic = self.magic();
+        let mean_in = self.s.trickle_interval;
+        for p in self.peers.values_mut() {
+            if !p.ready || p.relay.pending.is_empty() || now < p.relay.next_trickle {
+                continue;
+            }
+            let mean = if p.conn_type == ConnType::Inbound { mean_in } else { mean_in / 2 };
+            p.relay.next_trickle = now + relay::poisson_delay(mean);
+            let mut inv = Vec::new();
+            while inv.len() < relay::INVENTORY_BROADCAST_MAX {
+                let Some((txid, wtxid)) = p.relay.pending.pop_front() else { break };
+                let key = p.relay.key(&txid, &wtxid);
+                if !p.relay.known.insert(key) {
+                    continue;
+                }
+                inv.push(if p.relay.wtxid {
+                    Inventory::WTx(wtxid)
+                } else {
+                    Inventory::Transaction(txid)
+                });
+            }
+            if !inv.is_empty() {
+                p.handle.send_frame(encode(magic, NetworkMessage::Inv(inv)));
+            }
+        }
+    }
+
+    /// Announces mempool transactions added since the last look (from RPC, modules, reorgs or
+    /// peers), in entry order.
+    pub(super) fn poll_mempool(&mut self) {
+        let Some(node) = self.node() else { return };
+        let mempool = node.mempool();
+        let fresh: Vec<(u64, bitcoin::Txid, bitcoin::Wtxid, u64)> = {
+            let pool = mempool.pool();
+            if pool.updates() == self.mempool_updates {
+                return;
+            }
+            self.mempool_updates = pool.updates();
+            let mut v: Vec<_> = pool
+                .entries()
+                .filter(|e| e.sequence > self.mempool_seen)
+                .map(|e| (e.sequence, e.txid, e.wtxid, feerate_per_kvb(e.fee, e.vsize)))
+                .collect();
+            v.sort_unstable_by_key(|x| x.0);
+            v
+        };
+        for (seq, txid, wtxid, rate) in fresh {
+            self.mempool_seen = self.mempool_seen.max(seq);
+            self.announce_tx(txid, wtxid, rate, None);
+        }
+    }
+
+    /// Transaction announcements: requests those we lack and have not asked anyone for (none during
+    /// initial block download).
+    pub(super) fn on_tx_inv(&mut self, id: PeerId, items: Vec<Inventory>) {
+        let Some(node) = self.node() else { return };
+        // As Core: no transaction is requested while in initial block download.
+        if self.refuse_tx_message(&node, id, "transaction announcement") {
+            return;
+        }
+        let Some(p) = self.peers.get(&id) else { return };
+        let witness = p.info.as_ref().is_some_and(|i| i.services & ServiceFlags::WITNESS.to_u64() != 0);
+        let mempool = node.mempool();
+        let now = Instant::now();
+        let mut want = Vec::new();
+        {
+            let pool = mempool.pool();
+            let Some(p) = self.peers.get_mut(&id) else { return };
+            for inv in items {
+                let (key, have) = match inv {
+                    Inventory::WTx(w) => (w.to_byte_array(), pool.txid_of_wtxid(&w).is_some()),
+                    Inventory::Transaction(t) | Inventory::WitnessTransaction(t) => (t.to_byte_array(), pool.contains(&t)),
+                    _ => continue,
+                };
+                p.relay.known.insert(key);
+                if have || self.rejects.contains(&key) || self.orphans.contains(&key) {
+                    continue;
+                }
+                // Asked elsewhere already (expired requests leave the table on the tick).
+                if self.tx_requested.contains_key(&key) {
+                    continue;
+                }
+                if p.relay.in_flight.len() >= relay::MAX_TX_IN_FLIGHT {
+                    break;
+                }
+                p.relay.in_flight.insert(key, now);
+                self.tx_requested.insert(key, (id, now));
+                want.push(match inv {
+                    Inventory::WTx(w) => Inventory::WTx(w),
+                    Inventory::Transaction(t) | Inventory::WitnessTransaction(t) if witness => Inventory::WitnessTransaction(t),
+                    other => other,
+                });
+            }
+        }
+        if !want.is_empty() {
+            self.send(id, NetworkMessage::GetData(want));
+        }
+    }
+
+    /// A `tx`: validated for the mempool; accepted ones are announced and their orphans retried,
+    /// ones missing parents kept as orphans, rejected ones remembered.
+    pub(super) async fn on_tx(&mut self, id: PeerId, tx: bitcoin::Transaction) {
+        let Some(node) = self.node() else { return };
+        let (txid, wtxid) = (tx.compute_txid(), tx.compute_wtxid());
+        let keys = [txid.to_byte_array(), wtxid.to_byte_array()];
+        // As Core: a transaction during initial block download cannot be validated yet; it is
+        // ignored (unsolicited transactions are not misbehaviour).
+        if self.refuse_tx_message(&node, id, "transaction") {
+            return;
+        }
+        let Some(p) = self.peers.get_mut(&id) else { return };
+        for k in &keys {
+            p.relay.known.insert(*k);
+        }
+        for k in &keys {
+            self.forget_request(k);
+        }
+        if let Err(r) = crate::validation::tx_check::check_transaction(&tx) {
+            self.misbehaving(id, &format!("invalid transaction {txid}: {r}"));
+            return;
+        }
+        let mempool = node.mempool();
+        if mempool.contains(&txid) || self.rejects.contains(&wtxid.to_byte_array()) {
+            return;
+        }
+        let mut queue = vec![(tx, id)];
+        while let Some((tx, from)) = queue.pop() {
+            let (txid, wtxid) = (tx.compute_txid(), tx.compute_wtxid());
+            let mp = mempool.clone();
+            let tx2 = tx.clone();
+            let r = match tokio::task::spawn_blocking(move || mp.accept(tx2, crate::mempool::AcceptOptions::default())).await {
+                Ok(r) => r,
+                Err(e) => {
+                    tracing::error!(target: "blvm::net", "transaction validation task failed: {e}");
+                    return;
+                }
+            };
+            // Core's lines, which scripts and Core's tests look for.
+            if let Err(r) = &r {
+                tracing::debug!(target: "blvm::mempool", "{txid} (wtxid={wtxid}) from peer={from} was not accepted: {r}");
+            }
+            match r {
+                Ok(acc) => {
+                    tracing::debug!(target: "blvm::mempool", "AcceptToMemoryPool: peer={from}: accepted {txid} (wtxid={wtxid}) (poolsz {} txn)", mempool.len());
+                    if let Some(p) = self.peers.get(&from) {
+                        p.handle.shared.last_tx_time.store(ban::now(), std::sync::atomic::Ordering::Relaxed);
+                    }
+                    self.announce_tx(txid, wtxid, feerate_per_kvb(acc.fee, acc.vsize), Some(from));
+                    for w in self.orphans.children_of(&txid) {
+                        if let Some(o) = self.orphans.take(&w) {
+                            queue.push((o.tx, o.from));
+                        }
+                    }
+                }
+                Err(r) if r.reason == "bad-txns-inputs-missingorspent" => {
+                    let parents: Vec<bitcoin::Txid> = tx.input.iter().map(|i| i.previous_output.txid).collect();
+                    if parents.iter().any(|t| self.rejects.contains(&t.to_byte_array())) {
+                        self.rejects.insert(wtxid.to_byte_array());
+                        continue;
+                    }
+                    if self.orphans.add(tx, from) {
+                        tracing::debug!(target: "blvm::net", peer = from, %txid, orphans = self.orphans.len(), peer_orphans = self.orphans.len_from(from), "orphan transaction kept; asking for its parents");
+                        let ask: Vec<Inventory> = parents
+                            .into_iter()
+                            .filter(|t| !mempool.contains(t))
+                            .map(Inventory::WitnessTransaction)
+                            .collect();
+                        if !ask.is_empty() {
+                            self.send(from, NetworkMessage::GetData(ask));
+                        }
+                    }
+                }
+                Err(r) => {
+                    self.rejects.insert(wtxid.to_byte_array());
+                    if matches!(r.reason.as_str(), "bad-txns-in-belowout" | "bad-txns-inputvalues-outofrange") {
+                        self.misbehaving(from, &format!("invalid transaction {txid}: {r}"));
+                    }
+                }
+            }
+        }
+    }
+
+    /// Whether a transaction message (`what`) from a peer is dropped: a block-relay-only peer is
+    /// disconnected for it, and nothing is taken during initial block download (nor from a peer
+    /// that is gone).
+    fn refuse_tx_message(&self, node: &Node, id: PeerId, what: &str) -> bool {
+        let Some(p) = self.peers.get(&id) else { return true };
+        if !p.conn_type.relays_txs() {
+            self.disconnect(id, &format!("{what} on a block-relay-only connection"));
+            return true;
+        }
+        node.is_initial_block_download(&node.chain_ref().lock().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    /// Forgets an outstanding transaction request, at the peer that was asked and in the
+    /// global table together (the table never holds more than the peers' in-flight sets).
+    pub(super) fn forget_request(&mut self, key: &[u8; 32]) {
+        if let Some((owner, _)) = self.tx_requested.remove(key) {
+            if let Some(p) = self.peers.get_mut(&owner) {
+                p.relay.in_flight.remove(key);
+            }
+        }
+    }
+
+    /// Drops transaction requests unanswered for [`relay::TX_REQUEST_TIMEOUT`], so the
+    /// transaction can be fetched from another peer that announces it.
+    pub(super) fn expire_tx_requests(&mut self, now: Instant) {
+        let expired: Vec<[u8; 32]> = self
+            .tx_requested
+            .iter()
+            .filter(|(_, (_, t))| now.duration_since(*t) >= relay::TX_REQUEST_TIMEOUT)
+            .map(|(k, _)| *k)
+            .collect();
+        for k in expired {
+            self.forget_request(&k);
+        }
+    }
+
+    /// Queues a peer's transaction `getdata` items (each once, at most [`MAX_GETDATA_QUEUE`])
+    /// and serves what its send queue has room for.
+    pub(super) fn on_getdata_tx(&mut self, id: PeerId, items: Vec<Inventory>) {
+        let Some(p) = self.peers.get_mut(&id) else { return };
+        let mut dropped = 0usize;
+        for inv in items {
+            if p.getdata.len() >= MAX_GETDATA_QUEUE {
+                dropped += 1;
+                continue;
+            }
+            if p.getdata_queued.insert(inv) {
+                p.getdata.push_back(inv);
+            }
+        }
+        if dropped > 0 {
+            tracing::debug!(target: "blvm::net", peer = id, dropped, "getdata queue full; items dropped");
+        }
+        self.serve_getdata(id);
+    }
+
+    /// Serves queued transaction requests while the peer's send queue holds less than
+    /// [`GETDATA_SEND_PAUSE`] bytes: each reply is encoded straight from the mempool entry, so
+    /// memory used is bounded by the send queue whatever the request lists. The rest waits
+    /// for the peer to read (the tick resumes it).
+    pub(super) fn serve_getdata(&mut self, id: PeerId) {
+        let Some(node) = self.node() else { return };
+        let magic = self.magic();
+        let mempool = node.mempool();
+        let Some(p) = self.peers.get_mut(&id) else { return };
+        let mut missing = Vec::new();
+        {
+            let pool = mempool.pool();
+            while p.handle.shared.queued_bytes() < GETDATA_SEND_PAUSE && !p.handle.shared.is_closing() {
+                let Some(inv) = p.getdata.pop_front() else { break };
+                p.getdata_queued.remove(&inv);
+                let (txid, witness) = match inv {
+                    Inventory::WTx(w) => (pool.txid_of_wtxid(&w), true),
+                    Inventory::WitnessTransaction(t) => (Some(t), true),
+                    Inventory::Transaction(t) => (Some(t), false),
+                    _ => continue,
+                };
+                match txid.and_then(|t| pool.get(&t)) {
+                    Some(e) => {
+                        let payload = if witness || !e.tx.input.iter().any(|i| !i.witness.is_empty()) {
+                            bitcoin::consensus::serialize(&*e.tx)
+                        } else {
+                            let mut tx = (*e.tx).clone();
+                            tx.input.iter_mut().for_each(|i| i.witness.clear());
+                            bitcoin::consensus::serialize(&tx)
+                        };
+                        p.handle.send_frame(Bytes::from(codec::frame(magic, "tx", &payload)));
+                    }
+                    None => missing.push(inv),
+                }
+            }
+        }
+        if !missing.is_empty() {
+            p.handle.send_frame(encode(magic, NetworkMessage::NotFound(missing)));
+        }
+    }
+
+    /// BIP35 `mempool`. As Core, only answered for a peer with the `mempool` permission
+    /// (blvm grants it to manual connections, which the operator chose); anyone else is
+    /// disconnected, since without bloom filters the request only serves to fingerprint or to
+    /// make us walk the pool. Answered once per connection, the flag checked before any work.
+    pub(super) fn on_mempool_request(&mut self, id: PeerId) {
+        let Some(p) = self.peers.get_mut(&id) else { return };
+        if p.conn_type != ConnType::Manual {
+            tracing::debug!(target: "blvm::net", peer = id, "mempool request with bloom filters disabled, disconnect peer={id}");
+            p.handle.shared.disconnect("mempool request without permission");
+            return;
+        }
+        if p.relay.sent_mempool || !p.relay.relay_txs {
+            return;
+        }
+        p.relay.sent_mempool = true;
+        let Some(node) = self.node() else { return };
+        let all: Vec<(bitcoin::Txid, bitcoin::Wtxid, u64)> = node
+            .mempool()
+            .pool()
+            .entries_by_sequence()
+            .iter()
+            .map(|e| (e.txid, e.wtxid, feerate_per_kvb(e.fee, e.vsize)))
+            .collect();
+        let Some(p) = self.peers.get_mut(&id) else { return };
+        for (t, w, r) in all {
+            p.relay.queue(t, w, r);
+        }
+    }
+
+    /// Sends each transaction-relaying peer our `feefilter` when due (BIP133, version 70013+).
+    pub(super) fn send_fee_filters(&mut self) {
+        let Some(node) = self.node() else { return };
+        let in_ibd = node.is_initial_block_download(&node.chain_ref().lock().unwrap_or_else(|p| p.into_inner()));
+        let mempool = node.mempool();
+        let current = mempool.stats().rolling_min_fee;
+        let min_relay = mempool.settings().min_relay_feerate;
+        let now_ms = crate::clock::unix_now_ms() as i64;
+        let mut rng = rand::thread_rng();
+        let mut due = Vec::new();
+        for (id, p) in self.peers.iter_mut() {
+            let version = p.info.as_ref().map(|i| i.version).unwrap_or(0);
+            if !p.ready || !p.conn_type.relays_txs() || version < FEEFILTER_VERSION {
+                continue;
+            }
+            if let Some(f) = p.fee_filter.due(&self.fee_rounder, current, in_ibd, min_relay, now_ms, &mut rng) {
+                due.push((*id, f));
+            }
+        }
+        for (id, f) in due {
+            self.send(id, NetworkMessage::FeeFilter(f as i64));
+        }
+    }
+
+    /// A peer's BIP133 `feefilter`: the minimum fee rate of transactions it wants announced.
+    pub(super) fn on_fee_filter(&mut self, id: PeerId, f: i64) {
+        if let Some(p) = self.peers.get_mut(&id) {
+            // As Core: only a valid amount (0..=MAX_MONEY) replaces the filter.
+            if (0..=super::fee_filter::MAX_MONEY_SAT as i64).contains(&f) {
+                p.relay.fee_filter = f as u64;
+                p.handle
+                    .shared
+                    .fee_filter_received
+                    .store(f as u64, std::sync::atomic::Ordering::Relaxed);
+            }
+        }
+    }
+}
