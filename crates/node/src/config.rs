@@ -100,6 +100,7 @@ pub const OPTIONS: &[(&str, OptKind, &str, &str)] = &[
     ("assumevalid", OptKind::Str, "the network's (none on regtest)", "Assume the scripts of this block's ancestors valid (block hash, up to 64 hex digits; 0 = check every script); skipped only under Core's conditions: the block is in the header chain, the best header has -minimumchainwork and is two weeks of work past the block"),
     ("maxsigcachesize", OptKind::Int, "32", "MiB for Core's signature and script execution caches; blvm's script execution cache takes half, 33 bytes per transaction (0..=16384)"),
     ("printtoconsole", OptKind::Bool, "1", "Send log output to the console as well as debug.log"),
+    ("logips", OptKind::Bool, "0", "Name peers' addresses in peer log lines (peer=N, peeraddr=IP:port)"),
     ("debug", OptKind::Str, "", "Debug logging for a category (blvm's: chain, validation, store, import, progress, modules, net, mempool, rpc, metrics, zmq; or Core's names, mapped onto these), 1, all or no value for all, 0 or none for none; repeatable"),
     ("debugexclude", OptKind::Str, "", "No debug logging for this category, even with -debug=1; repeatable"),
     ("loglevel", OptKind::Str, "debug", "Level of the categories enabled by -debug: debug or trace (info, always logged, turns them off), or <category>:<level> for one category; repeatable"),
@@ -232,6 +233,8 @@ pub struct NodeConfig {
     pub script_threads: usize,
     /// Log to the console too.
     pub printtoconsole: bool,
+    /// `-logips`: peer log lines name the peer's address.
+    pub log_ips: bool,
     /// Debug log categories.
     pub debug: Vec<String>,
     /// Files to import after startup.
@@ -416,6 +419,7 @@ pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<(NodeConfig
         dbcache_mib: 450,
         script_threads: 0,
         printtoconsole: true,
+        log_ips: false,
         debug: Vec::new(),
         loadblock: Vec::new(),
         prune_mib: 0,
@@ -491,7 +495,7 @@ pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<(NodeConfig
         if let Some(policy) = core_args::policy(&name) {
             let v = value.unwrap_or_default();
             if let core_args::Policy::RefuseWhenOn(reason) = policy {
-                if !core_args::is_off(&v, negated) {
+                if !core_args::is_off(&name, &v, negated) {
                     return Err(ConfigError::Unsupported {
                         key: name,
                         value: if v.is_empty() { "1".into() } else { v },
@@ -587,6 +591,7 @@ pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<(NodeConfig
                 })?
             }
             "printtoconsole" => cfg.printtoconsole = flag()?,
+            "logips" => cfg.log_ips = flag()?,
             // -debug values are checked after parsing: Core disregards those before the last
             // 0/none/-nodebug, even unknown ones.
             "debug" => cfg.debug.push(v.clone()),

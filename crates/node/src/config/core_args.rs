@@ -121,7 +121,6 @@ pub const CORE_ONLY: &[(&str, Policy)] = &[
     ("rpcdoccheck", Policy::Ignore),
     ("logratelimit", Policy::Ignore),
     ("loglevelalways", Policy::Ignore),
-    ("logips", Policy::Ignore),
     ("shrinkdebugfile", Policy::Ignore),
     ("ipcbind", Policy::Ignore),
     // Relay policy and block creation.
@@ -171,9 +170,27 @@ pub fn policy(name: &str) -> Option<Policy> {
     CORE_ONLY.iter().find(|(n, _)| *n == name).map(|(_, p)| *p)
 }
 
-/// Whether a value means "off" for a refusable option (`-noproxy`, `-proxy=0`, `-onlynet=`).
-pub fn is_off(value: &str, negated: bool) -> bool {
-    negated || matches!(value, "0" | "" | "false" | "no")
+/// Refusable options that are switches: given bare (`-blocksonly`) they are on, as Core's
+/// GetBoolArg reads an empty value; for the others a bare or empty value means none.
+const SWITCHES: &[&str] = &[
+    "coinstatsindex",
+    "txospenderindex",
+    "reindex",
+    "reindex-chainstate",
+    "cjdnsreachable",
+    "i2pacceptincoming",
+    "peerbloomfilters",
+    "peerblockfilters",
+    "privatebroadcast",
+    "blocksonly",
+    "daemonwait",
+];
+
+/// Whether a value means "off" for a refusable option (`-noproxy`, `-proxy=0`, `-onlynet=`,
+/// `-blocksonly=0`; but a bare `-blocksonly` is on).
+pub fn is_off(name: &str, value: &str, negated: bool) -> bool {
+    let bare_switch = value.is_empty() && SWITCHES.contains(&name);
+    negated || (!bare_switch && matches!(value, "0" | "" | "false" | "no"))
 }
 
 /// The sentence printed by `-help` after the option table.
@@ -200,4 +217,21 @@ pub fn help_paragraph() -> String {
     s.push_str(&line);
     s.push('\n');
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_off;
+
+    #[test]
+    fn a_bare_switch_is_on_and_a_bare_value_option_is_off() {
+        assert!(!is_off("blocksonly", "", false), "-blocksonly alone asks for blocks-only mode");
+        assert!(is_off("blocksonly", "0", false) && is_off("blocksonly", "", true));
+        assert!(!is_off("blocksonly", "1", false));
+        assert!(is_off("proxy", "", false) && is_off("proxy", "0", false));
+        assert!(!is_off("proxy", "127.0.0.1:9050", false));
+        let refused = crate::config::parse_args(["-blocksonly".to_string()]).unwrap_err().to_string();
+        assert!(refused.contains("blocks-only mode is not implemented"), "{refused}");
+        assert!(crate::config::parse_args(["-noblocksonly".to_string()]).is_ok());
+    }
 }

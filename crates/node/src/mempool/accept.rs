@@ -341,6 +341,7 @@ pub fn accept_tx(
         time: opts.accept_time.unwrap_or(now),
         height: tip_height,
         sequence: pool.next_entry_sequence(),
+        relay_sequence: 0,
         spends_coinbase,
         parents: BTreeSet::new(),
         children: BTreeSet::new(),

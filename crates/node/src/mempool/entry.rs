@@ -66,6 +66,9 @@ pub struct MempoolEntry {
     pub height: u32,
     /// Entry order (lower entered earlier).
     pub sequence: u64,
+    /// The mempool sequence when it entered (set by the pool): a peer whose last `inv` went
+    /// out before then was never offered it, so it is not served to that peer (Core's m_sequence).
+    pub relay_sequence: u64,
     /// Whether any input spends a coinbase output.
     pub spends_coinbase: bool,
     /// In-mempool transactions this one spends from.

@@ -268,6 +268,12 @@ impl Pool {
         v
     }
 
+    /// A transaction a peer may be sent: in the pool since before `last_inv_sequence` (the
+    /// mempool sequence when the peer was last sent an `inv`), so announced or announceable to it.
+    pub fn get_for_relay(&self, txid: &Txid, last_inv_sequence: u64) -> Option<&MempoolEntry> {
+        self.entries.get(txid).filter(|e| e.relay_sequence < last_inv_sequence)
+    }
+
     /// The next entry sequence number.
     pub fn next_entry_sequence(&mut self) -> u64 {
         self.next_entry += 1;
@@ -487,6 +493,7 @@ impl Pool {
         self.total_fee += entry.fee;
         self.usage += entry.usage();
         self.by_wtxid.insert(entry.wtxid, txid);
+        entry.relay_sequence = self.sequence();
         self.sequence += 1;
         self.updates += 1;
         let own = Aggregate::of(&entry);
@@ -850,6 +857,7 @@ mod tests {
             time,
             height: 0,
             sequence: pool.next_entry_sequence(),
+            relay_sequence: 0,
             spends_coinbase: false,
             parents: BTreeSet::new(),
             children: BTreeSet::new(),

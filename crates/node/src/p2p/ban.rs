@@ -101,6 +101,38 @@ impl std::fmt::Display for Subnet {
     }
 }
 
+/// What a ban names: an IP subnet, or a Tor v3 address (Core bans those too; no connection
+/// comes from one here, but the entry is listed and kept in `banlist.json` as Core's is).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum BanTarget {
+    /// An IPv4 or IPv6 subnet (a single address is a full-length prefix).
+    Net(Subnet),
+    /// A Tor v3 address (`<56 base32 chars>.onion`, lowercase).
+    Onion(String),
+}
+
+impl BanTarget {
+    /// Parses a subnet or a Tor v3 address, as Core's LookupSubNet.
+    pub fn parse(s: &str) -> Option<BanTarget> {
+        Subnet::parse(s)
+            .map(BanTarget::Net)
+            .or_else(|| super::onion::parse_v3(s.trim()).map(BanTarget::Onion))
+    }
+
+    fn is_range(&self) -> bool {
+        matches!(self, BanTarget::Net(n) if !n.is_single())
+    }
+}
+
+impl std::fmt::Display for BanTarget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            BanTarget::Net(n) => n.fmt(f),
+            BanTarget::Onion(a) => f.write_str(a),
+        }
+    }
+}
+
 /// One ban.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BanEntry {
@@ -117,7 +149,7 @@ pub struct BanEntry {
 /// range (subnet) entries only.
 #[derive(Debug, Default)]
 pub struct BanList {
-    entries: BTreeMap<Subnet, BanEntry>,
+    entries: BTreeMap<BanTarget, BanEntry>,
     ranges: usize,
     path: Option<PathBuf>,
 }
@@ -151,7 +183,7 @@ impl BanList {
         };
         let t = now();
         for e in v["banned_nets"].as_array().cloned().unwrap_or_default() {
-            let (Some(addr), Some(until)) = (e["address"].as_str().and_then(Subnet::parse), e["banned_until"].as_i64()) else {
+            let (Some(addr), Some(until)) = (e["address"].as_str().and_then(BanTarget::parse), e["banned_until"].as_i64()) else {
                 continue;
             };
             if until > t {
@@ -166,7 +198,7 @@ impl BanList {
     }
 
     fn changed(&mut self) {
-        self.ranges = self.entries.keys().filter(|s| !s.is_single()).count();
+        self.ranges = self.entries.keys().filter(|s| s.is_range()).count();
     }
 
     /// Writes the list (atomically: temp file + rename).
@@ -185,7 +217,7 @@ impl BanList {
     }
 
     /// Adds (or extends) a ban and persists the list.
-    pub fn ban(&mut self, subnet: Subnet, until: i64, reason: &str) {
+    pub fn ban(&mut self, subnet: BanTarget, until: i64, reason: &str) {
         let e = self.entries.entry(subnet).or_insert(BanEntry {
             created: now(),
             until,
@@ -198,7 +230,7 @@ impl BanList {
     }
 
     /// Lifts a ban; false if there was none.
-    pub fn unban(&mut self, subnet: &Subnet) -> bool {
+    pub fn unban(&mut self, subnet: &BanTarget) -> bool {
         let found = self.entries.remove(subnet).is_some();
         self.changed();
         if found {
@@ -228,24 +260,28 @@ impl BanList {
     /// Whether `ip` is banned now.
     pub fn is_banned(&self, ip: IpAddr) -> bool {
         let t = now();
-        if self.entries.get(&Subnet::single(ip)).is_some_and(|e| e.until > t) {
+        if self.entries.get(&BanTarget::Net(Subnet::single(ip))).is_some_and(|e| e.until > t) {
             return true;
         }
-        self.ranges > 0 && self.entries.iter().any(|(s, e)| !s.is_single() && e.until > t && s.contains(ip))
+        self.ranges > 0
+            && self
+                .entries
+                .iter()
+                .any(|(s, e)| matches!(s, BanTarget::Net(n) if !n.is_single() && n.contains(ip)) && e.until > t)
     }
 
     /// Whether this exact subnet has an entry.
-    pub fn has(&self, subnet: &Subnet) -> bool {
+    pub fn has(&self, subnet: &BanTarget) -> bool {
         self.entries.contains_key(subnet)
     }
 
     /// Current bans.
-    pub fn list(&self) -> Vec<(Subnet, BanEntry)> {
+    pub fn list(&self) -> Vec<(BanTarget, BanEntry)> {
         let t = now();
         self.entries
             .iter()
             .filter(|(_, e)| e.until > t)
-            .map(|(s, e)| (*s, e.clone()))
+            .map(|(s, e)| (s.clone(), e.clone()))
             .collect()
     }
 }
@@ -277,18 +313,24 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("banlist.json");
         let mut b = BanList::load(&path);
-        b.ban(Subnet::parse("1.2.3.4").unwrap(), now() + 100, "test");
-        b.ban(Subnet::parse("5.6.7.8").unwrap(), now() - 1, "expired");
+        b.ban(BanTarget::parse("1.2.3.4").unwrap(), now() + 100, "test");
+        b.ban(BanTarget::parse("5.6.7.8").unwrap(), now() - 1, "expired");
         let b2 = BanList::load(&path);
         assert!(b2.is_banned("1.2.3.4".parse().unwrap()));
         assert!(!b2.is_banned("5.6.7.8".parse().unwrap()));
         assert_eq!(b2.list().len(), 1);
         let mut b3 = BanList::load(&path);
-        b3.ban(Subnet::parse("10.0.0.0/8").unwrap(), now() + 100, "range");
+        b3.ban(BanTarget::parse("10.0.0.0/8").unwrap(), now() + 100, "range");
         assert!(b3.is_banned("10.9.8.7".parse().unwrap()));
         assert!(b3.is_banned("::ffff:1.2.3.4".parse().unwrap()));
-        b3.unban(&Subnet::parse("10.0.0.0/8").unwrap());
+        b3.unban(&BanTarget::parse("10.0.0.0/8").unwrap());
         assert!(!b3.is_banned("10.9.8.7".parse().unwrap()));
+        // A Tor v3 address is kept and listed like an IP (Core's banlist.json holds them too).
+        let onion = "pg6mmjiyjmcrsslvykfwnntlaru7p5svn6y2ymmju6nubxndf4pscryd.onion";
+        b3.ban(BanTarget::parse(onion).unwrap(), now() + 100, "tor");
+        let listed: Vec<String> = BanList::load(&path).list().iter().map(|(t, _)| t.to_string()).collect();
+        assert_eq!(listed, vec!["1.2.3.4/32".to_string(), onion.to_string()]);
+        assert!(BanTarget::parse("notanaddress.onion").is_none());
         std::fs::write(&path, "{not json").unwrap();
         assert!(BanList::load(&path).list().is_empty());
     }

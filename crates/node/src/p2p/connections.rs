@@ -67,7 +67,7 @@ impl Manager {
         self.next_id += 1;
         let handle = peer::spawn(sock, id, addr, conn_type, self.env.clone());
         self.net.register_peer(handle.shared.clone());
-        tracing::debug!(target: "blvm::net", "Added connection peer={id}");
+        tracing::debug!(target: "blvm::net", "Added connection {}", self.peer_label(id, addr));
         tracing::debug!(target: "blvm::net", peer = id, %addr, kind = conn_type.as_str(), "connection established");
         self.peers.insert(
             id,
@@ -102,13 +102,16 @@ impl Manager {
             tracing::debug!(target: "blvm::net", %addr, "refused inbound connection: network disabled");
             return;
         }
-        if self.net.bans().is_banned(addr.ip()) {
-            tracing::info!(target: "blvm::net", %addr, "refused inbound connection from banned address");
+        // As Core: the noban permission (-whitelist) lets a banned address in.
+        let noban = self.s.noban.iter().any(|n| n.contains(addr.ip()));
+        if !noban && self.net.bans().is_banned(addr.ip()) {
+            // Core's wording, which Core's tests and operators' log filters match.
+            tracing::debug!(target: "blvm::net", "connection from {addr} dropped (banned)");
             return;
         }
         let inbound = self.peers.values().filter(|p| p.conn_type == ConnType::Inbound).count();
         // As Core: a discouraged address gets a slot only while slots are plentiful.
-        if inbound + 1 >= self.max_inbound() && self.net.discouraged().contains(addr.ip()) {
+        if !noban && inbound + 1 >= self.max_inbound() && self.net.discouraged().contains(addr.ip()) {
             tracing::debug!(target: "blvm::net", %addr, "connection from {addr} dropped (discouraged)");
             return;
         }
@@ -358,6 +361,9 @@ impl Manager {
             let c = node.chain_ref().lock().unwrap_or_else(|p| p.into_inner());
             self.sync.on_new_header(&c, &c.best_header().hash);
         }
+        // As Core: a transaction accepted before the handshake completed is announced to the
+        // peers that were connected then, never to this one (it may ask with BIP35 `mempool`).
+        self.poll_mempool();
         let node = self.node();
         let Some(p) = self.peers.get_mut(&id) else { return };
         p.ready = true;
@@ -387,6 +393,9 @@ impl Manager {
             _ => {}
         }
         self.maybe_start_headers_sync(id);
+        // As Core's first SendMessages after the handshake: the peer's first announcement round
+        // (and the mempool sequence it covers) happens now, not at the next tick.
+        self.trickle();
     }
 
     /// A closed connection: its block requests go back to the scheduler, its transaction requests
@@ -425,6 +434,16 @@ impl Manager {
         }
         if released > 0 {
             self.schedule();
+        }
+        tracing::debug!(target: "blvm::net", "Cleared nodestate for peer={id}");
+    }
+
+    /// How peer log lines name a peer: `peer=N`, with `, peeraddr=IP:port` under `-logips`.
+    pub(super) fn peer_label(&self, id: PeerId, addr: SocketAddr) -> String {
+        if self.s.log_ips {
+            format!("peer={id}, peeraddr={addr}")
+        } else {
+            format!("peer={id}")
         }
     }
 

@@ -16,6 +16,7 @@ use super::orphans::Orphans;
 use super::peer::{ConnType, Event, PeerEnv, PeerHandle, VersionInfo};
 use super::relay::{self, PeerRelay};
 use super::sync::{BlockSync, PeerSync};
+use super::tx_relay::TipBlockTxs;
 use super::{Command, Net, P2pSettings, PeerId};
 use crate::node::Node;
 use bitcoin::p2p::message::NetworkMessage;
@@ -92,6 +93,7 @@ pub(super) struct Manager {
     pub(super) rejects: relay::RollingSet,
     pub(super) mempool_seen: u64,
     pub(super) mempool_updates: u64,
+    pub(super) tip_txs: TipBlockTxs,
 }
 
 /// Binds the listeners, starts the connection manager, and returns its task (which ends, with
@@ -163,6 +165,7 @@ pub async fn start(node: &Arc<Node>, stop: watch::Receiver<bool>) -> Result<Join
         rejects: relay::RollingSet::new(50_000),
         mempool_seen: mempool_seen(node),
         mempool_updates: u64::MAX,
+        tip_txs: TipBlockTxs::default(),
         s,
     };
     net.active.store(true, std::sync::atomic::Ordering::SeqCst);
@@ -389,7 +392,7 @@ impl Manager {
         }
         self.poll_mempool();
         self.send_fee_filters();
-        self.trickle(now);
+        self.trickle();
         self.log_progress();
         self.expire_tx_requests(now);
         let ids: Vec<PeerId> = self.peers.iter().filter(|(_, p)| !p.getdata.is_empty()).map(|(i, _)| *i).collect();
@@ -414,6 +417,13 @@ impl Manager {
         match c {
             Command::ClockChanged { reply } => {
                 self.check_headers_sync();
+                self.poll_mempool();
+                self.trickle();
+                let _ = reply.send(());
+            }
+            Command::RelayTx { txid, reply } => {
+                self.poll_mempool();
+                self.relay_pool_tx(&txid);
                 let _ = reply.send(());
             }
             Command::AddNode { addr, permanent, reply } => {

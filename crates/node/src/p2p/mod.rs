@@ -25,6 +25,7 @@ pub mod headers_presync;
 pub mod initial_headers;
 pub mod manager;
 pub mod msg_stats;
+pub mod onion;
 pub mod orphans;
 pub mod peer;
 pub mod relay;
@@ -123,6 +124,8 @@ pub struct P2pSettings {
     pub minimum_chain_work: bitcoin::Work,
     /// Inbound peers from these subnets have the noban permission (`-whitelist`).
     pub noban: Vec<ban::Subnet>,
+    /// `-logips`: peer log lines name the peer's address (Core's `peer=N, peeraddr=...`).
+    pub log_ips: bool,
     /// A tip older than this keeps the node in initial block download (`-maxtipage`).
     pub max_tip_age: Duration,
 }
@@ -155,6 +158,7 @@ impl P2pSettings {
             minimum_chain_work: bitcoin::Work::from_be_bytes([0; 32]),
             max_tip_age: Duration::from_secs(24 * 3600),
             noban: Vec::new(),
+            log_ips: false,
         }
     }
 }
@@ -198,6 +202,7 @@ pub fn settings_from_config(cfg: &crate::config::NodeConfig) -> Option<P2pSettin
     }
     s.minimum_chain_work = cfg.minimum_chain_work.unwrap_or_else(|| params.default_minimum_chain_work());
     s.ban_time = Duration::from_secs(cfg.number("bantime"));
+    s.log_ips = cfg.log_ips;
     s.peer_timeout = Duration::from_secs(cfg.number("peertimeout"));
     s.max_tip_age = Duration::from_secs(cfg.number("maxtipage"));
     s.noban = cfg
@@ -254,6 +259,15 @@ pub enum Command {
     /// reply, so the caller sees its effect as with Core.
     ClockChanged {
         /// Sent once the timers ran.
+        reply: oneshot::Sender<()>,
+    },
+    /// `sendrawtransaction` accepted a transaction, or found it (or one with the same
+    /// non-witness data) in the mempool: queue new entries' announcements and this one's to every
+    /// peer that does not know it yet, then reply, as Core's BroadcastTransaction.
+    RelayTx {
+        /// The transaction's txid (its pool entry gives the wtxid announced).
+        txid: bitcoin::Txid,
+        /// Sent once the announcements are queued.
         reply: oneshot::Sender<()>,
     },
     /// `getnodeaddresses`: up to `count` (0 = all) known, not terrible addresses, shuffled.

@@ -155,6 +155,11 @@ pub struct PeerShared {
     pub presynced_headers: AtomicI64,
     /// The `feefilter` the peer sent us (sat/kvB; getpeerinfo `minfeefilter`).
     pub fee_filter_received: AtomicU64,
+    /// Mempool sequence when the peer was last sent transaction announcements (getpeerinfo
+    /// `last_inv_sequence`).
+    pub last_inv_sequence: AtomicU64,
+    /// Transactions waiting for the peer's next announcement (getpeerinfo `inv_to_send`).
+    pub inv_to_send: AtomicU64,
     /// Best header height we know the peer has.
     pub synced_headers: AtomicI64,
     /// Best block height we know the peer has.
@@ -199,6 +204,8 @@ impl PeerShared {
             waiting_budget: AtomicBool::new(false),
             presynced_headers: AtomicI64::new(-1),
             fee_filter_received: AtomicU64::new(0),
+            last_inv_sequence: AtomicU64::new(1),
+            inv_to_send: AtomicU64::new(0),
             synced_headers: AtomicI64::new(-1),
             synced_blocks: AtomicI64::new(-1),
             misbehavior: AtomicU32::new(0),

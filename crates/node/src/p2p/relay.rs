@@ -83,8 +83,12 @@ pub struct PeerRelay {
     pub known: RollingSet,
     /// Waiting for the next trickle: (txid, wtxid).
     pub pending: VecDeque<(Txid, Wtxid)>,
-    /// When the next trickle is due.
-    pub next_trickle: Instant,
+    /// When the next trickle is due (UNIX ms on the node's mockable clock, as Core's
+    /// announcement timer, so tests move it with `setmocktime`).
+    pub next_trickle: u64,
+    /// The mempool sequence at the last trickle: transactions that entered since were not
+    /// offered to this peer and are not served to it (Core's m_last_inv_sequence).
+    pub last_inv_sequence: u64,
     /// Requested from this peer: hash -> when.
     pub in_flight: HashMap<[u8; 32], Instant>,
     /// The peer wants transaction announcements at all.
@@ -103,7 +107,8 @@ impl PeerRelay {
         PeerRelay {
             known: RollingSet::new(MAX_KNOWN_INVENTORY),
             pending: VecDeque::new(),
-            next_trickle: Instant::now(),
+            next_trickle: 0,
+            last_inv_sequence: 1,
             in_flight: HashMap::new(),
             relay_txs,
             wtxid,

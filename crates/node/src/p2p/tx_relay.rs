@@ -5,7 +5,7 @@
 use super::ban;
 use super::codec;
 use super::fee_filter::FEEFILTER_VERSION;
-use super::manager::{encode, Manager};
+use super::manager::{encode, Manager, Peer};
 use super::peer::ConnType;
 use super::relay;
 use super::PeerId;
@@ -16,13 +16,57 @@ use bitcoin::p2p::message::NetworkMessage;
 use bitcoin::p2p::message_blockdata::Inventory;
 use bitcoin::p2p::ServiceFlags;
 use bytes::Bytes;
+use std::collections::HashMap;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use std::time::Instant;
+
+/// A `tx` message: with witnesses unless the peer asked by txid without the witness flag.
+fn tx_frame(magic: bitcoin::p2p::Magic, tx: &bitcoin::Transaction, witness: bool) -> Bytes {
+    let payload = if witness || !tx.input.iter().any(|i| !i.witness.is_empty()) {
+        bitcoin::consensus::serialize(tx)
+    } else {
+        let mut tx = tx.clone();
+        tx.input.iter_mut().for_each(|i| i.witness.clear());
+        bitcoin::consensus::serialize(&tx)
+    };
+    Bytes::from(codec::frame(magic, "tx", &payload))
+}
 
 /// Transactions are served from a peer's `getdata` queue only while less than this many bytes
 /// wait in its send queue (Core's send-buffer pause); the rest waits for the peer to read.
 pub const GETDATA_SEND_PAUSE: usize = 1_000_000;
 /// Items waiting in one peer's `getdata` queue (one full `getdata`); more are dropped.
 pub const MAX_GETDATA_QUEUE: usize = codec::MAX_INV_SIZE;
+
+/// The transactions of the active tip's block, by txid and by wtxid: Core serves these to
+/// `getdata` too (a peer reconstructing a block may ask for one that just left the mempool).
+/// Loaded from disk when first asked for after the tip moved: one block read per tip.
+#[derive(Debug, Default)]
+pub struct TipBlockTxs {
+    hash: Option<bitcoin::BlockHash>,
+    txs: HashMap<[u8; 32], Arc<bitcoin::Transaction>>,
+}
+
+impl TipBlockTxs {
+    /// The tip block's transaction with this txid or wtxid.
+    fn get(&mut self, node: &Node, hash: &[u8; 32]) -> Option<Arc<bitcoin::Transaction>> {
+        let c = node.chain_ref().lock().unwrap_or_else(|p| p.into_inner());
+        let tip = c.tip().hash;
+        if self.hash != Some(tip) {
+            self.txs.clear();
+            self.hash = Some(tip);
+            if let Ok(Some(block)) = c.read_block(&tip) {
+                for tx in block.txdata {
+                    let tx = Arc::new(tx);
+                    self.txs.insert(tx.compute_txid().to_byte_array(), tx.clone());
+                    self.txs.insert(tx.compute_wtxid().to_byte_array(), tx);
+                }
+            }
+        }
+        self.txs.get(hash).cloned()
+    }
+}
 
 impl Manager {
     /// Queues a transaction's announcement to every ready peer but `except`.
@@ -32,19 +76,28 @@ impl Manager {
                 continue;
             }
             p.relay.queue(txid, wtxid, feerate);
+            p.handle.shared.inv_to_send.store(p.relay.pending.len() as u64, Ordering::Relaxed);
         }
     }
 
-    /// Sends each peer whose trickle time has come its pending announcements in one `inv`.
-    pub(super) fn trickle(&mut self, now: Instant) {
+    /// Sends each peer whose announcement time has come (on the node's mockable clock, as
+    /// Core's) its pending announcements in one `inv`, and records the mempool sequence they
+    /// cover: transactions that entered later are not served to the peer until announced.
+    pub(super) fn trickle(&mut self) {
+        let now = crate::clock::unix_now_ms();
+        let due = |p: &Peer| p.ready && p.relay.relay_txs && now >= p.relay.next_trickle;
+        if !self.peers.values().any(due) {
+            return;
+        }
+        let Some(node) = self.node() else { return };
+        let sequence = node.mempool().pool().sequence();
         let magic = self.magic();
         let mean_in = self.s.trickle_interval;
-        for p in self.peers.values_mut() {
-            if !p.ready || p.relay.pending.is_empty() || now < p.relay.next_trickle {
-                continue;
-            }
+        for p in self.peers.values_mut().filter(|p| due(p)) {
             let mean = if p.conn_type == ConnType::Inbound { mean_in } else { mean_in / 2 };
-            p.relay.next_trickle = now + relay::poisson_delay(mean);
+            p.relay.next_trickle = now + relay::poisson_delay(mean).as_millis() as u64;
+            p.relay.last_inv_sequence = sequence;
+            p.handle.shared.last_inv_sequence.store(sequence, Ordering::Relaxed);
             let mut inv = Vec::new();
             while inv.len() < relay::INVENTORY_BROADCAST_MAX {
                 let Some((txid, wtxid)) = p.relay.pending.pop_front() else { break };
@@ -58,8 +111,29 @@ impl Manager {
                     Inventory::Transaction(txid)
                 });
             }
+            p.handle.shared.inv_to_send.store(p.relay.pending.len() as u64, Ordering::Relaxed);
             if !inv.is_empty() {
                 p.handle.send_frame(encode(magic, NetworkMessage::Inv(inv)));
+            }
+        }
+    }
+
+    /// Queues the announcement of a pool transaction to every peer that does not know it (Core's
+    /// RelayTransaction: a re-sent transaction reaches peers that connected since).
+    pub(super) fn relay_pool_tx(&mut self, txid: &bitcoin::Txid) {
+        let Some(node) = self.node() else { return };
+        let found = {
+            let mempool = node.mempool();
+            let pool = mempool.pool();
+            pool.get(txid).map(|e| (e.wtxid, feerate_per_kvb(e.fee, e.vsize)))
+        };
+        let Some((wtxid, rate)) = found else { return };
+        // Once per RPC call: the pending scan (bounded) keeps a just-queued entry from being
+        // queued twice.
+        for p in self.peers.values_mut().filter(|p| p.ready) {
+            if !p.relay.pending.iter().any(|(t, _)| t == txid) {
+                p.relay.queue(*txid, wtxid, rate);
+                p.handle.shared.inv_to_send.store(p.relay.pending.len() as u64, Ordering::Relaxed);
             }
         }
     }
@@ -296,23 +370,34 @@ impl Manager {
                     Inventory::Transaction(t) => (Some(t), false),
                     _ => continue,
                 };
-                match txid.and_then(|t| pool.get(&t)) {
+                // As Core: only what was in the pool at the peer's last announcement, so a
+                // peer cannot learn of a transaction before it is offered to everyone.
+                match txid.and_then(|t| pool.get_for_relay(&t, p.relay.last_inv_sequence)) {
                     Some(e) => {
-                        let payload = if witness || !e.tx.input.iter().any(|i| !i.witness.is_empty()) {
-                            bitcoin::consensus::serialize(&*e.tx)
-                        } else {
-                            let mut tx = (*e.tx).clone();
-                            tx.input.iter_mut().for_each(|i| i.witness.clear());
-                            bitcoin::consensus::serialize(&tx)
-                        };
-                        p.handle.send_frame(Bytes::from(codec::frame(magic, "tx", &payload)));
+                        p.handle.send_frame(tx_frame(magic, &e.tx, witness));
                     }
-                    None => missing.push(inv),
+                    None => missing.push((inv, witness)),
                 }
             }
         }
-        if !missing.is_empty() {
-            p.handle.send_frame(encode(magic, NetworkMessage::NotFound(missing)));
+        // The tip block's transactions are looked up with the pool's lock released (the chain's
+        // lock is taken before the pool's elsewhere).
+        let mut notfound = Vec::new();
+        for (inv, witness) in missing {
+            let hash = match inv {
+                Inventory::WTx(w) => w.to_byte_array(),
+                Inventory::WitnessTransaction(t) | Inventory::Transaction(t) => t.to_byte_array(),
+                _ => continue,
+            };
+            match self.tip_txs.get(&node, &hash) {
+                Some(tx) => {
+                    p.handle.send_frame(tx_frame(magic, &tx, witness));
+                }
+                None => notfound.push(inv),
+            }
+        }
+        if !notfound.is_empty() {
+            p.handle.send_frame(encode(magic, NetworkMessage::NotFound(notfound)));
         }
     }
 
@@ -343,6 +428,7 @@ impl Manager {
         for (t, w, r) in all {
             p.relay.queue(t, w, r);
         }
+        p.handle.shared.inv_to_send.store(p.relay.pending.len() as u64, Ordering::Relaxed);
     }
 
     /// Sends each transaction-relaying peer our `feefilter` when due (BIP133, version 70013+).

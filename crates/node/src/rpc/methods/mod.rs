@@ -239,11 +239,25 @@ pub async fn dispatch(node: &Arc<Node>, method: &str, params: Option<&Value>) ->
         | "testmempoolaccept"
         | "validateaddress"
         | "estimatesmartfee" => {
-            let node = node.clone();
+            let relay = method == "sendrawtransaction";
+            let node2 = node.clone();
             let method = method.to_string();
-            tokio::task::spawn_blocking(move || mempool::call(&node, &method, &p))
+            let r = tokio::task::spawn_blocking(move || mempool::call(&node2, &method, &p))
                 .await
-                .map_err(|e| RpcError::new(code::INTERNAL_ERROR, e.to_string()))?
+                .map_err(|e| RpcError::new(code::INTERNAL_ERROR, e.to_string()))?;
+            let txid = r
+                .as_ref()
+                .ok()
+                .filter(|_| relay)
+                .and_then(|v| v.as_str()?.parse::<bitcoin::Txid>().ok());
+            if let Some(txid) = txid {
+                // As Core: the call returns with the transaction queued for every peer.
+                let (tx, rx) = tokio::sync::oneshot::channel();
+                if node.net().command(crate::p2p::Command::RelayTx { txid, reply: tx }).await.is_ok() {
+                    let _ = rx.await;
+                }
+            }
+            r
         }
         "prioritisetransaction" | "getprioritisedtransactions" | "submitpackage" | "importmempool" | "getmempoolcluster" => {
             let node = node.clone();

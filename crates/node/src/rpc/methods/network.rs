@@ -4,7 +4,7 @@
 use super::super::error::{code, RpcError};
 use super::super::params::Params;
 use crate::node::Node;
-use crate::p2p::ban::{now, Subnet};
+use crate::p2p::ban::{now, BanTarget};
 use crate::p2p::{Command, Net};
 use bitcoin::p2p::ServiceFlags;
 use serde_json::{json, Value};
@@ -137,7 +137,7 @@ pub async fn call(node: &Arc<Node>, method: &str, p: &Params) -> Result<Value, R
             let n = net(node)?;
             let target = p.str(0)?;
             let command = p.str(1)?;
-            let subnet = Subnet::parse(target).ok_or_else(|| RpcError::new(INVALID_IP_OR_SUBNET, "Error: Invalid IP/Subnet"))?;
+            let subnet = BanTarget::parse(target).ok_or_else(|| RpcError::new(INVALID_IP_OR_SUBNET, "Error: Invalid IP/Subnet"))?;
             match command {
                 "add" => {
                     if n.bans().has(&subnet) {
@@ -150,8 +150,8 @@ pub async fn call(node: &Arc<Node>, method: &str, p: &Params) -> Result<Value, R
                     if until <= now() {
                         return Err(RpcError::param("Error: Absolute timestamp is in the past"));
                     }
-                    n.bans().ban(subnet, until, "manually added (setban)");
                     tracing::info!(target: "blvm::net", %subnet, until, "setban add");
+                    n.bans().ban(subnet, until, "manually added (setban)");
                     let _ = n.command(Command::EnforceBans).await;
                     Ok(Value::Null)
                 }
@@ -224,6 +224,7 @@ fn networkinfo(node: &Arc<Node>) -> Value {
 }
 
 fn peerinfo(n: &Net) -> Value {
+    let noban_nets = n.settings().map(|s| s.noban.clone()).unwrap_or_default();
     let peers: Vec<Value> = n
         .peer_list()
         .into_iter()
@@ -238,6 +239,8 @@ fn peerinfo(n: &Net) -> Value {
                 "services": format!("{services:016x}"),
                 "servicesnames": service_names(services),
                 "relaytxes": info.as_ref().is_some_and(|i| i.relay) && p.conn_type.relays_txs(),
+                "last_inv_sequence": p.last_inv_sequence.load(Ordering::Relaxed),
+                "inv_to_send": p.inv_to_send.load(Ordering::Relaxed),
                 "lastsend": p.last_send.load(Ordering::Relaxed),
                 "lastrecv": p.last_recv.load(Ordering::Relaxed),
                 "last_transaction": p.last_tx_time.load(Ordering::Relaxed),
@@ -263,7 +266,8 @@ fn peerinfo(n: &Net) -> Value {
                 "misbehavior": p.misbehavior.load(Ordering::Relaxed),
                 "wtxid_relay": info.as_ref().is_some_and(|i| i.wtxid_relay),
                 "addr_relay_enabled": p.conn_type.relays_txs(),
-                "permissions": [],
+                // The permissions this node acts on: noban (inbound from a -whitelist subnet).
+                "permissions": if p.inbound && noban_nets.iter().any(|s| s.contains(p.addr.ip())) { json!(["noban"]) } else { json!([]) },
                 "minfeefilter": p.fee_filter_received.load(Ordering::Relaxed) as f64 / 100_000_000.0,
                 "connection_type": p.conn_type.as_str(),
                 "transport_protocol_type": "v1",
