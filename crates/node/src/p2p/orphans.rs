@@ -53,15 +53,16 @@ pub struct Orphans {
 }
 
 impl Orphans {
-    /// Keeps `tx` announced by `from` (false if it is too big or already there). When the peer
+    /// Keeps `tx` announced by `from` (false if it is too big or already there, also with
+    /// another witness: one orphan per txid keeps the txid index exact). When the peer
     /// holds its share, its oldest announcement goes; while the pool is full, the oldest
     /// announcement of the peer holding the most goes (an orphan goes with its last announcer).
     pub fn add(&mut self, tx: Transaction, from: u64) -> bool {
         if tx.weight().to_wu() > MAX_ORPHAN_WEIGHT {
             return false;
         }
-        let w = tx.compute_wtxid();
-        if self.by_wtxid.contains_key(&w) {
+        let (w, txid) = (tx.compute_wtxid(), tx.compute_txid());
+        if self.by_wtxid.contains_key(&w) || self.by_txid.contains_key(&txid) {
             return false;
         }
         self.make_room_for(from);
@@ -72,7 +73,6 @@ impl Orphans {
                 None => break,
             }
         }
-        let txid = tx.compute_txid();
         for i in &tx.input {
             self.by_outpoint.entry(i.previous_output).or_default().insert(w);
         }
@@ -304,6 +304,9 @@ mod tests {
         t.input[0].previous_output.txid = parent.compute_txid();
         assert!(o.add(t.clone(), 1));
         assert!(!o.add(t.clone(), 2), "duplicate");
+        let mut malleated = t.clone();
+        malleated.input[0].witness.push([1u8]);
+        assert!(!o.add(malleated, 2), "same txid, other witness");
         assert!(o.contains(&t.compute_txid().to_byte_array()));
         assert!(o.contains(&t.compute_wtxid().to_byte_array()));
         assert!(!o.contains(&[9; 32]));
