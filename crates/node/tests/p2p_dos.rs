@@ -4,6 +4,8 @@
 //! gets nothing more than an honest peer would. One test per attack (docs/security.md lists
 //! them with their bounds). Every attacker connects from its own loopback address.
 
+#[path = "support/coins.rs"]
+mod coins;
 #[path = "support/http.rs"]
 mod http;
 #[path = "support/node_proc.rs"]
@@ -16,6 +18,7 @@ use bitcoin::p2p::message::NetworkMessage;
 use bitcoin::p2p::message_blockdata::Inventory;
 use bitcoin::{Amount, OutPoint, ScriptBuf, Transaction, TxOut, Txid};
 use blvm_testkit::mining;
+use coins::hex_bytes;
 use node_proc::rss_kib;
 use node_proc::NodeProc;
 use p2p_peer::{Recv, TestPeer};
@@ -82,24 +85,9 @@ impl Target {
 
     /// Mines `n` blocks paying to P2WSH(OP_TRUE) and returns their coinbase outputs.
     fn fund(&self, n: usize) -> Vec<(OutPoint, ScriptBuf, Amount)> {
-        let spk = mining::p2wsh_op_true();
-        let address = bitcoin::Address::from_script(&spk, bitcoin::Network::Regtest).unwrap();
-        let hashes = self.rpc("generatetoaddress", json!([n + 100, address.to_string()]));
-        hashes.as_array().unwrap()[..n]
-            .iter()
-            .map(|h| {
-                let hex = self.rpc("getblock", json!([h, 0]));
-                let block: bitcoin::Block = bitcoin::consensus::deserialize(&hex_bytes(hex.as_str().unwrap())).unwrap();
-                let cb = &block.txdata[0];
-                (
-                    OutPoint {
-                        txid: cb.compute_txid(),
-                        vout: 0,
-                    },
-                    spk.clone(),
-                    cb.output[0].value,
-                )
-            })
+        coins::fund(|m, p| self.rpc(m, p), n)
+            .into_iter()
+            .map(|(o, v)| (o, mining::p2wsh_op_true(), v))
             .collect()
     }
 
@@ -131,13 +119,6 @@ impl Target {
         let growth = (peak.load(Ordering::Relaxed).saturating_sub(base)) as f64 / 1024.0;
         (growth, Duration::from_micros(worst.load(Ordering::Relaxed)))
     }
-}
-
-fn hex_bytes(s: &str) -> Vec<u8> {
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-        .collect()
 }
 
 /// A standard transaction of about `outputs * 43` bytes spending `coin`.

@@ -279,6 +279,7 @@ impl Manager {
                 }
             }
             let fork_h = c.entry(&fork).map(|e| e.height).unwrap_or(0);
+            self.erase_orphans_for_blocks(&c, fork_h, tip.height);
             let mut headers = Vec::new();
             if tip.height > fork_h && (tip.height - fork_h) as usize <= MAX_BLOCKS_TO_ANNOUNCE && !self.sync.is_syncing(&c) {
                 for h in fork_h + 1..=tip.height {

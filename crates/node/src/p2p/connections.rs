@@ -399,13 +399,14 @@ impl Manager {
     }
 
     /// A closed connection: its block requests go back to the scheduler, its transaction requests
-    /// are dropped, and a peer that misbehaved is discouraged.
+    /// and orphan announcements are dropped, and a peer that misbehaved is discouraged.
     pub(super) fn on_closed(&mut self, id: PeerId, reason: String, ban_it: bool) {
         let Some(mut p) = self.peers.remove(&id) else { return };
         self.net.unregister_peer(id);
         self.initial_headers.peer_gone(&p.headers_sync);
         let released = self.sync.release(id, &mut p.sync);
         self.tx_requested.retain(|_, (pid, _)| *pid != id);
+        self.orphans.erase_from(id);
         let addr = p.addr();
         if ban_it {
             tracing::debug!(target: "blvm::net", "Misbehaving: peer={id}: {reason}");

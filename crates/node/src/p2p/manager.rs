@@ -474,6 +474,9 @@ impl Manager {
             Command::NodeAddresses { count, reply } => {
                 let _ = reply.send(self.addrman.addresses(count, ban::now()));
             }
+            Command::OrphanTxs { reply } => {
+                let _ = reply.send(self.orphans.list());
+            }
             Command::AddrmanInfo { reply } => {
                 let _ = reply.send(self.addrman.network_counts());
             }

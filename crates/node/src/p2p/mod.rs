@@ -277,6 +277,11 @@ pub enum Command {
         /// The addresses.
         reply: oneshot::Sender<Vec<addrman::AddrInfo>>,
     },
+    /// `getorphantxs`: the orphan pool, in wtxid order, with each orphan's announcers.
+    OrphanTxs {
+        /// The orphans.
+        reply: oneshot::Sender<Vec<orphans::Orphan>>,
+    },
     /// `getaddrmaninfo`: (network, new, tried) counts.
     AddrmanInfo {
         /// The counts, Core's networks then `all_networks`.

@@ -1004,7 +1004,11 @@ async fn read_loop(rd: OwnedReadHalf, out: Outbox, env: Arc<PeerEnv>) -> Exit {
     let s = env.settings.clone();
     let shared = out.shared.clone();
     let mut rd = super::counting::CountingReader::new(rd, shared.clone(), env.totals.clone());
-    let budget = Arc::new(Semaphore::new(s.recv_budget.max(codec::MAX_PROTOCOL_MESSAGE_LENGTH + HEADER_LEN)));
+    let capacity = s
+        .recv_budget
+        .max(codec::MAX_PROTOCOL_MESSAGE_LENGTH + HEADER_LEN)
+        .min(u32::MAX as usize);
+    let budget = Arc::new(Semaphore::new(capacity));
     let our_nonce = rand::random::<u64>();
     if !shared.inbound {
         env.local_nonces.lock().unwrap_or_else(|p| p.into_inner()).insert(our_nonce);
@@ -1072,6 +1076,13 @@ async fn read_loop(rd: OwnedReadHalf, out: Outbox, env: Arc<PeerEnv>) -> Exit {
             drop(frame);
             if r.phase != Phase::Ready && handshake.expired() {
                 return Err(Exit::disconnect(handshake.message(&shared)));
+            }
+            if r.phase == Phase::Ready && matches!(msg, NetworkMessage::Ping(_)) {
+                // As Core, which handles a peer's messages in order: the pong goes out only once
+                // the manager has handled every message forwarded before the ping (each holds
+                // its share of the budget until then), so a pong tells the peer they were processed.
+                let rest = (capacity - size) as u32;
+                drop(budget.clone().acquire_many_owned(rest).await.map_err(|_| Exit::quiet("closing"))?);
             }
             r.handle(msg, permit).await?;
         }

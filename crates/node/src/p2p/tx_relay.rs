@@ -6,9 +6,11 @@ use super::ban;
 use super::codec;
 use super::fee_filter::FEEFILTER_VERSION;
 use super::manager::{encode, Manager, Peer};
+use super::orphans::Orphans;
 use super::peer::ConnType;
 use super::relay;
 use super::PeerId;
+use crate::chain::ChainManager;
 use crate::mempool::entry::feerate_per_kvb;
 use crate::node::Node;
 use bitcoin::hashes::Hash;
@@ -38,6 +40,9 @@ fn tx_frame(magic: bitcoin::p2p::Magic, tx: &bitcoin::Transaction, witness: bool
 pub const GETDATA_SEND_PAUSE: usize = 1_000_000;
 /// Items waiting in one peer's `getdata` queue (one full `getdata`); more are dropped.
 pub const MAX_GETDATA_QUEUE: usize = codec::MAX_INV_SIZE;
+/// Blocks read at once to erase the orphans they include or conflict with; a longer jump of
+/// the tip clears the orphan pool.
+pub const MAX_ORPHAN_BLOCK_READS: u32 = 16;
 
 /// The transactions of the active tip's block, by txid and by wtxid: Core serves these to
 /// `getdata` too (a peer reconstructing a block may ask for one that just left the mempool).
@@ -176,6 +181,7 @@ impl Manager {
         let mempool = node.mempool();
         let now = Instant::now();
         let mut want = Vec::new();
+        let mut parents = Vec::new();
         {
             let pool = mempool.pool();
             let Some(p) = self.peers.get_mut(&id) else { return };
@@ -186,6 +192,26 @@ impl Manager {
                     _ => continue,
                 };
                 p.relay.known.insert(key);
+                if let Inventory::WTx(w) = inv {
+                    if let Some(o) = self.orphans.get(&w) {
+                        // As Core: a peer announcing an orphan becomes one of its announcers and
+                        // is asked for the parents still missing (orphan resolution).
+                        let missing: Vec<bitcoin::Txid> =
+                            o.tx.input
+                                .iter()
+                                .map(|i| i.previous_output.txid)
+                                .filter(|t| !pool.contains(t) && !self.rejects.contains(&t.to_byte_array()))
+                                .collect();
+                        if !missing.is_empty() && self.orphans.add_announcer(&w, id) {
+                            for t in missing {
+                                if !self.tx_requested.contains_key(&t.to_byte_array()) && !parents.contains(&t) {
+                                    parents.push(t);
+                                }
+                            }
+                        }
+                        continue;
+                    }
+                }
                 if have || self.rejects.contains(&key) || self.orphans.contains(&key) {
                     continue;
                 }
@@ -205,6 +231,7 @@ impl Manager {
                 });
             }
         }
+        want.extend(parents.into_iter().map(Inventory::WitnessTransaction));
         if !want.is_empty() {
             self.send(id, NetworkMessage::GetData(want));
         }
@@ -233,12 +260,20 @@ impl Manager {
             return;
         }
         let mempool = node.mempool();
-        if mempool.contains(&txid) || self.rejects.contains(&wtxid.to_byte_array()) {
+        // As Core's AlreadyHaveTx: a transaction in the mempool, recently rejected or already
+        // held as an orphan is not validated again.
+        if mempool.contains(&txid) || self.rejects.contains(&wtxid.to_byte_array()) || self.orphans.get(&wtxid).is_some() {
             return;
         }
+        // Orphans come back here when a parent is accepted; they stay in the pool until they
+        // are accepted or rejected (an orphan still missing a parent stays as it was).
         let mut queue = vec![(tx, id)];
         while let Some((tx, from)) = queue.pop() {
             let (txid, wtxid) = (tx.compute_txid(), tx.compute_wtxid());
+            if mempool.contains(&txid) {
+                self.orphans.take(&wtxid);
+                continue;
+            }
             let mp = mempool.clone();
             let tx2 = tx.clone();
             let r = match tokio::task::spawn_blocking(move || mp.accept(tx2, crate::mempool::AcceptOptions::default())).await {
@@ -259,9 +294,12 @@ impl Manager {
                         p.handle.shared.last_tx_time.store(ban::now(), std::sync::atomic::Ordering::Relaxed);
                     }
                     self.announce_tx(txid, wtxid, feerate_per_kvb(acc.fee, acc.vsize), Some(from));
-                    for w in self.orphans.children_of(&txid) {
-                        if let Some(o) = self.orphans.take(&w) {
-                            queue.push((o.tx, o.from));
+                    if self.orphans.take(&wtxid).is_some() {
+                        tracing::debug!(target: "blvm::mempool", "   accepted orphan tx {txid} (wtxid={wtxid})");
+                    }
+                    for w in self.orphans.children_of(&tx) {
+                        if let Some(o) = self.orphans.get(&w) {
+                            queue.push((o.tx.clone(), o.first_announcer()));
                         }
                     }
                 }
@@ -269,9 +307,13 @@ impl Manager {
                     let parents: Vec<bitcoin::Txid> = tx.input.iter().map(|i| i.previous_output.txid).collect();
                     if parents.iter().any(|t| self.rejects.contains(&t.to_byte_array())) {
                         self.rejects.insert(wtxid.to_byte_array());
+                        self.orphans.take(&wtxid);
                         continue;
                     }
+                    let weight = tx.weight().to_wu();
                     if self.orphans.add(tx, from) {
+                        // Core's line, which Core's tests look for.
+                        tracing::debug!(target: "blvm::mempool", "stored orphan tx {txid} (wtxid={wtxid}), weight: {weight} (mapsz {} outsz {})", self.orphans.len(), self.orphans.outpoints());
                         tracing::debug!(target: "blvm::net", peer = from, %txid, orphans = self.orphans.len(), peer_orphans = self.orphans.len_from(from), "orphan transaction kept; asking for its parents");
                         let ask: Vec<Inventory> = parents
                             .into_iter()
@@ -285,10 +327,36 @@ impl Manager {
                 }
                 Err(r) => {
                     self.rejects.insert(wtxid.to_byte_array());
+                    if self.orphans.take(&wtxid).is_some() {
+                        tracing::debug!(target: "blvm::mempool", "   removed orphan tx {txid} (wtxid={wtxid})");
+                    }
                     if matches!(r.reason.as_str(), "bad-txns-in-belowout" | "bad-txns-inputvalues-outofrange") {
                         self.misbehaving(from, &format!("invalid transaction {txid}: {r}"));
                     }
                 }
+            }
+        }
+    }
+
+    /// Erases the orphans that the blocks connected above `fork_h` include or conflict with
+    /// (Core's EraseForBlock). Past [`MAX_ORPHAN_BLOCK_READS`] blocks at once the pool is
+    /// cleared instead of reading them all inside the event loop.
+    pub(super) fn erase_orphans_for_blocks(&mut self, c: &ChainManager, fork_h: u32, tip_h: u32) {
+        if self.orphans.is_empty() || tip_h <= fork_h {
+            return;
+        }
+        if tip_h - fork_h > MAX_ORPHAN_BLOCK_READS {
+            tracing::debug!(target: "blvm::mempool", "{} blocks connected at once; orphan pool cleared", tip_h - fork_h);
+            self.orphans = Orphans::default();
+            return;
+        }
+        for h in fork_h + 1..=tip_h {
+            match c.hash_at(h).map(|hash| c.read_block(&hash)) {
+                Some(Ok(Some(block))) => {
+                    self.orphans.erase_for_block(&block);
+                }
+                Some(Err(e)) => tracing::warn!(target: "blvm::net", "cannot read block at height {h} to clear orphans: {e}"),
+                _ => {}
             }
         }
     }

@@ -14,6 +14,7 @@ mod mining;
 mod netctl;
 mod network;
 mod node_ops;
+mod orphans;
 mod psbt;
 mod rawtransaction;
 mod scan;
@@ -108,6 +109,7 @@ pub const METHODS: &[(&str, &str, &[&str])] = &[
     ("addnode", "Network", &["node", "command"]),
     // Test-only methods Core leaves out of `help` (category "Hidden").
     ("addconnection", "Hidden", &["address", "connection_type", "v2transport"]),
+    ("getorphantxs", "Hidden", &["verbosity"]),
     ("clearbanned", "Network", &[]),
     ("disconnectnode", "Network", &["address", "nodeid"]),
     ("getaddednodeinfo", "Network", &["node"]),
@@ -224,6 +226,7 @@ pub async fn dispatch(node: &Arc<Node>, method: &str, params: Option<&Value>) ->
         "getdescriptorinfo" => descriptor_util::getdescriptorinfo(node, &p),
         "deriveaddresses" => descriptor_util::deriveaddresses(node, &p),
         "addconnection" => addconnection::addconnection(node, &p).await,
+        "getorphantxs" => orphans::getorphantxs(node, &p).await,
         "addnode" | "clearbanned" | "disconnectnode" | "getconnectioncount" | "getnettotals" | "getnetworkinfo" | "getpeerinfo"
         | "listbanned" | "ping" | "setban" => network::call(node, method, &p).await,
         "generatetoaddress" | "generatetodescriptor" | "generateblock" | "getblocktemplate" | "getmininginfo" | "getnetworkhashps" => {

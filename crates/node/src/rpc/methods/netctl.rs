@@ -2,13 +2,12 @@
 
 use super::super::error::{code, RpcError};
 use super::super::params::{type_error, Params};
-use super::network::net;
+use super::network::{ask, net};
 use crate::node::Node;
 use crate::p2p::Command;
 use serde_json::{json, Value};
 use std::net::SocketAddr;
 use std::sync::Arc;
-use tokio::sync::oneshot;
 
 /// Core's RPC_CLIENT_NODE_NOT_ADDED.
 const NODE_NOT_ADDED: i64 = -24;
@@ -88,15 +87,9 @@ pub async fn call(node: &Arc<Node>, method: &str, p: &Params) -> Result<Value, R
                     return Err(RpcError::param(format!("Network not recognized: {name}")));
                 }
             }
-            let (tx, rx) = oneshot::channel();
             // With a network filter, ask for all and cut after filtering.
-            let ask = if network.is_some() { 0 } else { count };
-            n.command(Command::NodeAddresses { count: ask, reply: tx })
-                .await
-                .map_err(|e| RpcError::new(code::MISC_ERROR, e))?;
-            let addrs = rx
-                .await
-                .map_err(|_| RpcError::new(code::MISC_ERROR, "P2P networking is shutting down"))?;
+            let wanted = if network.is_some() { 0 } else { count };
+            let addrs = ask(&n, |reply| Command::NodeAddresses { count: wanted, reply }).await?;
             let mut out: Vec<Value> = addrs
                 .iter()
                 .filter(|a| network.map_or(true, |w| w == network_name(&a.addr)))
@@ -122,13 +115,7 @@ pub async fn call(node: &Arc<Node>, method: &str, p: &Params) -> Result<Value, R
                     "Error: Address manager functionality missing or disabled",
                 )
             })?;
-            let (tx, rx) = oneshot::channel();
-            n.command(Command::AddrmanInfo { reply: tx })
-                .await
-                .map_err(|e| RpcError::new(code::MISC_ERROR, e))?;
-            let counts = rx
-                .await
-                .map_err(|_| RpcError::new(code::MISC_ERROR, "P2P networking is shutting down"))?;
+            let counts = ask(&n, |reply| Command::AddrmanInfo { reply }).await?;
             let mut out = serde_json::Map::new();
             for (name, new, tried) in counts {
                 out.insert(name.into(), json!({"new": new, "tried": tried, "total": new + tried}));

@@ -34,6 +34,15 @@ pub(super) fn net(node: &Arc<Node>) -> Result<Arc<Net>, RpcError> {
     Ok(n)
 }
 
+/// Sends the connection manager a command built around a reply channel and waits for the
+/// answer, so each RPC asking the P2P layer for data does not repeat the plumbing.
+pub(super) async fn ask<T>(n: &Net, make: impl FnOnce(oneshot::Sender<T>) -> Command) -> Result<T, RpcError> {
+    let (tx, rx) = oneshot::channel();
+    n.command(make(tx)).await.map_err(|e| RpcError::new(code::MISC_ERROR, e))?;
+    rx.await
+        .map_err(|_| RpcError::new(code::MISC_ERROR, "P2P networking is shutting down"))
+}
+
 /// Names of service bits, as Core's `servicesnames`.
 fn service_names(bits: u64) -> Vec<&'static str> {
     let mut v = Vec::new();
