@@ -142,10 +142,17 @@ impl Manager {
                             .filter(|(_, p)| p.sync.best.is_some_and(|(b, _)| c.entry(&b).is_some_and(|e| e.is_failed())))
                             .map(|(i, _)| *i)
                             .collect();
-                        for pid in failed {
-                            if let Some(p) = self.peers.get_mut(&pid) {
+                        drop(c);
+                        for pid in &failed {
+                            if let Some(p) = self.peers.get_mut(pid) {
                                 p.sync.best = None;
+                                self.initial_headers.abandon(&mut p.headers_sync);
                             }
+                        }
+                        // Another peer takes over the headers sync from those that led here.
+                        let others: Vec<PeerId> = self.peers.keys().copied().filter(|i| !failed.contains(i)).collect();
+                        for pid in others {
+                            self.maybe_start_headers_sync(pid);
                         }
                     }
                 }

@@ -33,6 +33,9 @@ pub struct PeerHeadersSync {
     pub inv_triggered: bool,
     /// Its stall deadline.
     pub deadline: Deadline,
+    /// It led us along a chain that turned out invalid (a peer we keep: manual or noban), so it
+    /// is not chosen as the initial sync peer again.
+    pub served_invalid: bool,
 }
 
 /// What to do with a sync peer whose deadline passed.
@@ -68,7 +71,18 @@ impl InitialHeadersSync {
     /// Whether to send `peer` its initial `getheaders`: not yet, and either nobody is being
     /// synced with and the peer is one we download from, or we are caught up.
     pub fn should_start(&self, peer: &PeerHeadersSync, eligible: bool, caught_up: bool) -> bool {
-        !peer.started && ((self.started_peers == 0 && eligible) || caught_up)
+        !peer.started && !peer.served_invalid && ((self.started_peers == 0 && eligible) || caught_up)
+    }
+
+    /// A kept sync peer whose chain proved invalid: its sync ends so another peer is chosen
+    /// (otherwise, while behind, no other peer would be asked for headers).
+    pub fn abandon(&mut self, peer: &mut PeerHeadersSync) {
+        peer.served_invalid = true;
+        if peer.started {
+            peer.started = false;
+            peer.deadline = Deadline::Unset;
+            self.started_peers = self.started_peers.saturating_sub(1);
+        }
     }
 
     /// Records the initial `getheaders` just sent, with its deadline.
@@ -149,6 +163,20 @@ mod tests {
         s.start(&mut b, 1_000_000, 0, 600);
         assert_eq!(s.started_peers(), 1);
         assert!(caught_up(10 * DAY - DAY + 1, 10 * DAY) && !caught_up(10 * DAY - DAY, 10 * DAY));
+    }
+
+    #[test]
+    fn a_kept_peer_that_led_to_an_invalid_chain_hands_the_sync_over() {
+        let mut s = InitialHeadersSync::default();
+        let (mut a, b) = (PeerHeadersSync::default(), PeerHeadersSync::default());
+        s.start(&mut a, 1_000_000, 0, 600);
+        assert!(!s.should_start(&b, true, false));
+        s.abandon(&mut a);
+        assert_eq!(s.started_peers(), 0);
+        assert!(s.should_start(&b, true, false), "another peer takes over");
+        assert!(!s.should_start(&a, true, false) && !s.should_start(&a, true, true), "never again");
+        s.abandon(&mut a);
+        assert_eq!(s.started_peers(), 0, "abandoning twice counts once");
     }
 
     #[test]
