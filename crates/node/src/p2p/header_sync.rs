@@ -268,6 +268,7 @@ impl Manager {
     /// after a full message, and schedules downloads.
     fn accept_headers_from(&mut self, id: PeerId, headers: Vec<Header>, full: bool) {
         let Some(node) = self.node() else { return };
+        let last_sent = headers.last().map(|h| h.block_hash());
         let (outcome, peer_best, locator) = {
             let mut c = node.chain_ref().lock().unwrap_or_else(|p| p.into_inner());
             let outcome = match sync::accept_headers(&mut c, &headers) {
@@ -313,8 +314,11 @@ impl Manager {
                         .synced_headers
                         .store(i64::from(b.1), std::sync::atomic::Ordering::Relaxed);
                 }
-                if let Some(loc) = locator {
-                    self.maybe_send_getheaders(id, loc, BlockHash::all_zeros());
+                match locator {
+                    Some(loc) => {
+                        self.maybe_send_getheaders(id, loc, BlockHash::all_zeros());
+                    }
+                    None => self.ask_for_unknown_announced(id),
                 }
                 self.log_progress();
                 self.schedule();
@@ -325,6 +329,9 @@ impl Manager {
                 let loc = self.sync.locator_before_best();
                 if self.maybe_send_getheaders(id, loc, BlockHash::all_zeros()) {
                     tracing::debug!(target: "blvm::net", "received headers that do not connect; sending getheaders to peer={id}");
+                } else if let Some(p) = self.peers.get_mut(&id) {
+                    // Our request is outstanding; its reply may predate this announcement.
+                    p.sync.unknown_announced = last_sent;
                 }
             }
             HeadersOutcome::Invalid(r) => {
@@ -334,7 +341,22 @@ impl Manager {
                 tracing::info!(target: "blvm::net", peer = id, "disconnecting: {r}");
                 self.disconnect(id, &r);
             }
-            HeadersOutcome::Empty => {}
+            HeadersOutcome::Empty => self.ask_for_unknown_announced(id),
+        }
+    }
+
+    /// After a complete reply: a block the peer announced meanwhile that the reply did not bring
+    /// is asked for now (otherwise the announcement, dropped while our request was outstanding,
+    /// would be lost until the peer's next block).
+    fn ask_for_unknown_announced(&mut self, id: PeerId) {
+        let Some(node) = self.node() else { return };
+        let Some(hash) = self.peers.get_mut(&id).and_then(|p| p.sync.unknown_announced.take()) else {
+            return;
+        };
+        let known = node.chain_ref().lock().unwrap_or_else(|p| p.into_inner()).entry(&hash).is_some();
+        if !known {
+            let loc = self.sync.locator_before_best();
+            self.maybe_send_getheaders(id, loc, BlockHash::all_zeros());
         }
     }
 

@@ -77,6 +77,9 @@ pub struct PeerSync {
     pub headers_asked: Option<i64>,
     /// It serves witness blocks (NODE_WITNESS).
     pub witness: bool,
+    /// The last block it announced in headers that did not connect while our `getheaders` was
+    /// outstanding (Core's hashLastUnknownBlock): if the reply does not bring it, we ask again.
+    pub unknown_announced: Option<BlockHash>,
 }
 
 /// Progress figures for the log.
