@@ -7,16 +7,16 @@
 //! - 1: `peers.json` (`p2p::addrman::AddrMan::load`); the tables stay within `NEW_MAX` and
 //!   `TRIED_MAX` after loading and after the operations the connection manager runs on them
 //!   (add, attempt, good, select, sample, addresses, save and reload).
-//! - 2: `banlist.json` (`p2p::ban::BanList::load`) and `Subnet::parse` on the text (the
-//!   `setban` argument); every ban's subnet prints and parses back to itself and contains its
-//!   own address.
+//! - 2: `banlist.json` (`p2p::ban::BanList::load`) and `Subnet::parse`/`BanTarget::parse` on
+//!   the text (the `setban` argument); every ban prints and parses back to itself, and a subnet
+//!   ban contains its own address.
 //! - 3: `module.toml` (`modules::manifest::Manifest::load`); a loaded manifest has a valid name.
 #![no_main]
 
 use blvm_node::mempool::persist::{read_dump, write_dump};
 use blvm_node::modules::manifest::{valid_name, Manifest};
 use blvm_node::p2p::addrman::{AddrMan, GETADDR_MAX, NEW_MAX, TRIED_MAX};
-use blvm_node::p2p::ban::{BanList, Subnet};
+use blvm_node::p2p::ban::{BanList, BanTarget, Subnet};
 use libfuzzer_sys::fuzz_target;
 use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
@@ -92,14 +92,19 @@ fn banlist_json(dir: &Path, data: &[u8]) {
         assert_eq!(Subnet::parse(&s.to_string()), Some(s), "subnet round trip");
         assert!(s.contains(s.addr), "a subnet contains its own address");
     }
+    if let Some(t) = BanTarget::parse(&text) {
+        assert_eq!(BanTarget::parse(&t.to_string()).as_ref(), Some(&t), "ban target round trip");
+    }
     let path = dir.join("banlist.json");
     if std::fs::write(&path, data).is_err() {
         return;
     }
     let list = BanList::load(&path);
-    for (s, _) in list.list() {
-        assert_eq!(Subnet::parse(&s.to_string()), Some(s), "subnet round trip");
-        assert!(s.contains(s.addr) && list.is_banned(s.addr), "a ban covers its own address");
+    for (t, _) in list.list() {
+        assert_eq!(BanTarget::parse(&t.to_string()).as_ref(), Some(&t), "ban target round trip");
+        if let BanTarget::Net(s) = t {
+            assert!(s.contains(s.addr) && list.is_banned(s.addr), "a ban covers its own address");
+        }
     }
     let _ = list.is_banned([1, 2, 3, 4].into());
     let _ = list.is_banned(IpAddr::V6(std::net::Ipv6Addr::LOCALHOST));
