@@ -147,3 +147,35 @@ fn an_honest_chain_with_enough_work_syncs_after_presync() {
     assert!(log.contains("headers pre-sync reached sufficient work; redownloading"));
     assert_eq!(p2p_peer::rpc(&node, port, "getblockcount", json!([])), 2_100);
 }
+
+/// A low-work chain announced one header at a time, with a header announced while the node's
+/// `getheaders` is outstanding: the reply (which predates it) is ignored as low-work and the
+/// node asks again, so the newest announcement is judged too (Core's hashLastUnknownBlock;
+/// `p2p_headers_sync_with_minchainwork.py` waits for exactly that log line).
+#[test]
+fn a_header_announced_during_an_ignored_reply_is_asked_for_again() {
+    let (node, _port) = start("1004", &[]);
+    let chain = header_chain(3, 3);
+    let mut p = TestPeer::connect_from(p2p_peer::p2p_addr(&node), "127.0.0.4").unwrap();
+    p.handshake(0);
+    serve_headers(&mut p, &[]);
+    let getheaders = |p: &mut TestPeer| {
+        p.expect(Duration::from_secs(10), "getheaders", |m| {
+            matches!(m, NetworkMessage::GetHeaders(_)).then_some(())
+        })
+    };
+    p.send(NetworkMessage::Headers(vec![chain[0]])).unwrap();
+    node.wait_until(Duration::from_secs(10), "first header ignored", |n| {
+        n.log().contains("Ignoring low-work chain (height=1)")
+    });
+    p.send(NetworkMessage::Headers(vec![chain[1]])).unwrap();
+    getheaders(&mut p);
+    // Announced while that request is outstanding; then the (older) reply.
+    p.send(NetworkMessage::Headers(vec![chain[2]])).unwrap();
+    p.send(NetworkMessage::Headers(chain[..2].to_vec())).unwrap();
+    getheaders(&mut p);
+    p.send(NetworkMessage::Headers(chain.clone())).unwrap();
+    node.wait_until(Duration::from_secs(10), "the newest header judged", |n| {
+        n.log().contains("Ignoring low-work chain (height=3)")
+    });
+}

@@ -198,6 +198,9 @@ impl Manager {
             LowWork::Enough => self.accept_headers_from(id, headers, full),
             LowWork::Ignore(height) => {
                 tracing::debug!(target: "blvm::net", "Ignoring low-work chain (height={height}) from peer={id}");
+                // The reply may predate a block announced while it was outstanding: that one
+                // is asked for too (else its announcement is lost until the next block).
+                self.ask_for_unknown_announced(id);
             }
             LowWork::Presync(state) => {
                 tracing::debug!(target: "blvm::net", peer = id, from = state.start().height, "starting headers pre-sync of a low-work chain");
