@@ -54,21 +54,27 @@ pub struct TipBlockTxs {
 }
 
 impl TipBlockTxs {
-    /// The tip block's transaction with this txid or wtxid.
-    fn get(&mut self, node: &Node, hash: &[u8; 32]) -> Option<Arc<bitcoin::Transaction>> {
+    /// Brings the cache to the current tip (one chain lock; the block is read only when the
+    /// tip moved), so a `getdata` of many items costs one lookup each, not one lock each.
+    fn refresh(&mut self, node: &Node) {
         let c = node.chain_ref().lock().unwrap_or_else(|p| p.into_inner());
         let tip = c.tip().hash;
-        if self.hash != Some(tip) {
-            self.txs.clear();
-            self.hash = Some(tip);
-            if let Ok(Some(block)) = c.read_block(&tip) {
-                for tx in block.txdata {
-                    let tx = Arc::new(tx);
-                    self.txs.insert(tx.compute_txid().to_byte_array(), tx.clone());
-                    self.txs.insert(tx.compute_wtxid().to_byte_array(), tx);
-                }
+        if self.hash == Some(tip) {
+            return;
+        }
+        self.txs.clear();
+        self.hash = Some(tip);
+        if let Ok(Some(block)) = c.read_block(&tip) {
+            for tx in block.txdata {
+                let tx = Arc::new(tx);
+                self.txs.insert(tx.compute_txid().to_byte_array(), tx.clone());
+                self.txs.insert(tx.compute_wtxid().to_byte_array(), tx);
             }
         }
+    }
+
+    /// The cached tip block's transaction with this txid or wtxid.
+    fn get(&self, hash: &[u8; 32]) -> Option<Arc<bitcoin::Transaction>> {
         self.txs.get(hash).cloned()
     }
 }
@@ -451,13 +457,16 @@ impl Manager {
         // The tip block's transactions are looked up with the pool's lock released (the chain's
         // lock is taken before the pool's elsewhere).
         let mut notfound = Vec::new();
+        if !missing.is_empty() {
+            self.tip_txs.refresh(&node);
+        }
         for (inv, witness) in missing {
             let hash = match inv {
                 Inventory::WTx(w) => w.to_byte_array(),
                 Inventory::WitnessTransaction(t) | Inventory::Transaction(t) => t.to_byte_array(),
                 _ => continue,
             };
-            match self.tip_txs.get(&node, &hash) {
+            match self.tip_txs.get(&hash) {
                 Some(tx) => {
                     p.handle.send_frame(tx_frame(magic, &tx, witness));
                 }
