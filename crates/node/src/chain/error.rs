@@ -32,7 +32,6 @@ impl ChainError {
     /// A block of the active chain could not be disconnected (missing or damaged undo data):
     /// staying on a chain with less work is not an option, so the node stops.
     pub fn disconnect_failed(cause: ChainError) -> Self {
-        tracing::error!("DisconnectTip failed: {cause}");
         ChainError::Fatal {
             message: "Failed to disconnect block.",
             cause: Box::new(cause),

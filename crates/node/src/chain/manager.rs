@@ -161,6 +161,9 @@ pub struct ChainManager {
     script_cache: ScriptCache,
     best_header: BlockHash,
     assume_valid: assume_valid::AssumeValidState,
+    /// Height of the highest pruned block, kept as blocks are pruned (or fetched again) so
+    /// RPC and startup never scan the index for it.
+    prune_height: Option<u32>,
 }
 
 impl ChainManager {
@@ -197,6 +200,7 @@ impl ChainManager {
             script_cache,
             best_header: BlockHash::all_zeros(),
             assume_valid: Default::default(),
+            prune_height: None,
         };
         cm.load()?;
         if cm.settings.txindex {
@@ -217,6 +221,9 @@ impl ChainManager {
             let entry = BlockIndexEntry::decode(&bytes).map_err(|e| self.corrupt(format!("block index: {e}")))?;
             if entry.hash.to_byte_array() != key {
                 return Err(self.corrupt(format!("block index key does not match header {}", entry.hash)));
+            }
+            if entry.status & status::PRUNED != 0 {
+                self.prune_height = self.prune_height.max(Some(entry.height));
             }
             self.index.insert(entry.hash, entry);
         }
@@ -560,6 +567,25 @@ impl ChainManager {
         }
     }
 
+    /// Disconnects the tip on the way to another chain; a failure there is fatal (logged
+    /// here as Core's "DisconnectTip failed").
+    fn disconnect_tip_or_stop(&mut self) -> Result<BlockHash, ChainError> {
+        self.disconnect_tip().map_err(|cause| {
+            tracing::error!("DisconnectTip failed: {cause}");
+            ChainError::disconnect_failed(cause)
+        })
+    }
+
+    /// The last block `hash` shares with the active chain (Core's `FindFork`), in one walk
+    /// back along the branch.
+    pub fn fork_point(&self, hash: &BlockHash) -> Option<&BlockIndexEntry> {
+        let mut e = self.index.get(hash)?;
+        while self.active.get(e.height as usize) != Some(&e.hash) {
+            e = self.index.get(&e.header.prev_blockhash)?;
+        }
+        Some(e)
+    }
+
     /// Headers of `from`'s ancestors for questions at falling heights (the min-difficulty walk of
     /// `next_work_required`): each answer continues from the previous one instead of walking from
     /// `from` again, so headers far ahead of the active chain cost one step per height, not one walk.
@@ -708,11 +734,22 @@ impl ChainManager {
             Some(p) => p,
             None => self.files.write_block(&serialize(block))?,
         };
+        let mut was_highest_pruned = false;
         if let Some(e) = self.index.get_mut(&hash) {
+            was_highest_pruned = e.status & status::PRUNED != 0 && Some(e.height) == self.prune_height;
             e.status |= status::HAVE_DATA;
             e.status &= !status::PRUNED;
             e.n_tx = block.txdata.len() as u32;
             e.data_pos = Some(pos);
+        }
+        if was_highest_pruned {
+            // Only a pruned block fetched again (getblockfrompeer) gets here.
+            self.prune_height = self
+                .index
+                .values()
+                .filter(|e| e.status & status::PRUNED != 0)
+                .map(|e| e.height)
+                .max();
         }
         self.dirty_index.insert(hash);
         self.try_link(hash);
@@ -806,7 +843,7 @@ impl ChainManager {
         let old_tip = self.tip().hash;
         let mut disconnected = Vec::new();
         while self.is_active(hash) {
-            disconnected.push(self.disconnect_tip().map_err(ChainError::disconnect_failed)?);
+            disconnected.push(self.disconnect_tip_or_stop()?);
         }
         let fork_height = self.height();
         self.mark_invalid(hash);
@@ -895,7 +932,7 @@ impl ChainManager {
         path.reverse();
         let mut disconnected = Vec::new();
         while self.height() > fork_height {
-            disconnected.push(self.disconnect_tip().map_err(ChainError::disconnect_failed)?);
+            disconnected.push(self.disconnect_tip_or_stop()?);
         }
         let mut connected = Vec::new();
         let mut failed = false;
@@ -1346,9 +1383,13 @@ impl ChainManager {
         let current = self.files.current_file();
         let mut max_height: HashMap<u32, u32> = HashMap::new();
         let mut referenced: HashSet<u32> = HashSet::new();
+        let mut by_file: HashMap<u32, Vec<BlockHash>> = HashMap::new();
         for e in self.index.values() {
             referenced.extend(e.undo_pos.map(|p| p.file));
             referenced.extend(e.data_pos.map(|p| p.file));
+            if let Some(p) = e.data_pos {
+                by_file.entry(p.file).or_default().push(e.hash);
+            }
             if let Some(p) = e.data_pos.filter(|_| e.have_data()) {
                 let m = max_height.entry(p.file).or_insert(0);
                 *m = (*m).max(e.height);
@@ -1382,13 +1423,7 @@ impl ChainManager {
             }
             usage = usage.saturating_sub(self.files.file_pair_size(f));
             to_delete.push(f);
-            let hashes: Vec<BlockHash> = self
-                .index
-                .values()
-                .filter(|e| e.data_pos.map(|p| p.file) == Some(f))
-                .map(|e| e.hash)
-                .collect();
-            for h in hashes {
+            for h in by_file.remove(&f).unwrap_or_default() {
                 if let Some(e) = self.index.get_mut(&h) {
                     e.status = (e.status & !(status::HAVE_DATA | status::HAVE_UNDO)) | status::PRUNED;
                     report.prune_height = report.prune_height.max(e.height);
@@ -1400,6 +1435,7 @@ impl ChainManager {
             }
         }
         if !to_delete.is_empty() {
+            self.prune_height = self.prune_height.max(Some(report.prune_height));
             self.flush(FlushReason::Manual)?;
         }
         for f in to_delete.iter().chain(leftovers.iter()) {
@@ -1418,13 +1454,10 @@ impl ChainManager {
         Ok(report)
     }
 
-    /// Lowest height whose block data is still stored (0 when nothing is pruned).
+    /// Height of the highest pruned block (None when nothing is pruned); blocks above it
+    /// have their data.
     pub fn prune_height(&self) -> Option<u32> {
-        self.index
-            .values()
-            .filter(|e| e.status & status::PRUNED != 0)
-            .map(|e| e.height)
-            .max()
+        self.prune_height
     }
 
     /// Visits every unspent output in key order (txid, vout), flushing first so the database

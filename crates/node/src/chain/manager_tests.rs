@@ -214,6 +214,8 @@ fn prune_commits_the_pruned_flags_before_deleting_files() {
     let pruned_hash = blocks[0].block_hash();
     let e = cm.entry(&pruned_hash).unwrap();
     assert!(e.status & status::PRUNED != 0 && !e.have_data());
+    let highest_pruned = cm.entries().filter(|e| e.status & status::PRUNED != 0).map(|e| e.height).max();
+    assert_eq!(cm.prune_height(), highest_pruned);
     let deleted: Vec<u32> = files_before
         .iter()
         .copied()
@@ -230,10 +232,35 @@ fn prune_commits_the_pruned_flags_before_deleting_files() {
     let mut cm = open_chain(dir.path(), 4096);
     assert_claimed_data_readable(&cm);
     assert!(cm.entry(&pruned_hash).unwrap().status & status::PRUNED != 0);
+    assert_eq!(
+        cm.prune_height(),
+        Some(report.prune_height),
+        "the prune height is found again on open"
+    );
     assert_eq!(cm.files.file_numbers(), files_before, "leftovers restored");
     let again = cm.prune(None, None).unwrap();
     assert_eq!(again.files_deleted, report.files_deleted, "the leftovers are deleted: {again:?}");
     assert_eq!(again.blocks_pruned, 0);
     assert!(deleted.iter().all(|f| !cm.files.file_numbers().contains(f)));
     assert_claimed_data_readable(&cm);
+}
+
+#[test]
+fn fork_point_is_the_last_block_a_branch_shares_with_the_active_chain() {
+    let dir = tempfile::tempdir().unwrap();
+    let blocks = regtest_chain(20);
+    let mut cm = open_chain(dir.path(), 1 << 20);
+    connect(&mut cm, &blocks);
+    // A headers-only branch of 30 forking at height 10 (merkle roots differ from the blocks').
+    let mut prev = blocks[9].header;
+    for n in 100..130 {
+        let h = mine_header(&prev, n);
+        cm.accept_header(&h).unwrap().unwrap();
+        prev = h;
+    }
+    let fork = cm.fork_point(&prev.block_hash()).unwrap();
+    assert_eq!((fork.height, fork.hash), (10, blocks[9].block_hash()));
+    let tip = cm.tip().hash;
+    assert_eq!(cm.fork_point(&tip).unwrap().hash, tip, "an active block is its own fork point");
+    assert!(cm.fork_point(&BlockHash::all_zeros()).is_none());
 }

@@ -3,6 +3,7 @@
 //! (`-checkblocks`, `-checklevel`) and by the `verifychain` RPC, so a damaged block or undo file
 //! is found before the node needs it (a reorg that cannot disconnect a block is fatal).
 
+use super::index::status;
 use super::{ChainError, ChainManager};
 use crate::validation::block_check::check_block;
 
@@ -43,17 +44,17 @@ impl ChainManager {
     pub fn verify_recent(&self, level: u32, nblocks: u32) -> Result<VerifySummary, VerifyError> {
         let tip = self.height();
         let first = if nblocks == 0 || nblocks > tip { 1 } else { tip - nblocks + 1 };
-        let pruned_below = self.prune_height().map(|h| h + 1).unwrap_or(0);
         let mut summary = VerifySummary {
             blocks: 0,
             transactions: 0,
         };
         for height in (first..=tip).rev() {
-            if height < pruned_below {
-                break;
-            }
             let bad = |what: String| VerifyError::Bad { height, what };
             let hash = self.hash_at(height).ok_or_else(|| bad("not in the active chain".into()))?;
+            // As Core: the check stops at the first block whose data was pruned.
+            if self.entry(&hash).is_some_and(|e| e.status & status::PRUNED != 0) {
+                break;
+            }
             let block = self.read_block(&hash)?.ok_or_else(|| bad(format!("no data for block {hash}")))?;
             if block.block_hash() != hash {
                 return Err(bad(format!("data read for {hash} is block {}", block.block_hash())));

@@ -188,7 +188,7 @@ pub fn read_only(node: &Arc<Node>, method: &str, p: &Params) -> Result<Value, Rp
         "getblockchaininfo" => {
             let c = lock(node);
             let tip = c.tip();
-            let headers = c.entries().filter(|e| !e.is_failed()).map(|e| e.height).max().unwrap_or(0);
+            let headers = c.best_header().height;
             let size_on_disk = crate::node::monitors::dir_size(&c.blocks_dir());
             let pruned = c.prune_height();
             let mut v = json!({
@@ -315,11 +315,7 @@ pub fn read_only(node: &Arc<Node>, method: &str, p: &Params) -> Result<Value, Rp
                 // As Core, the active tip is always listed, even when headers extend it.
                 .filter(|e| !has_child.contains(&e.hash) || e.hash == c.tip().hash)
                 .map(|e| {
-                    let fork = (0..=e.height)
-                        .rev()
-                        .find_map(|h| c.ancestor(&e.hash, h).filter(|a| c.is_active(&a.hash)))
-                        .map(|a| a.height)
-                        .unwrap_or(0);
+                    let fork = c.fork_point(&e.hash).map(|a| a.height).unwrap_or(0);
                     let status = if c.is_active(&e.hash) {
                         "active"
                     } else if e.is_failed() {
