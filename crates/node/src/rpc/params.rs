@@ -120,6 +120,24 @@ impl Params {
         }
     }
 
+    /// An optional array of strings (a non-array is Core's type error; a non-string element
+    /// is `get_str`'s).
+    pub fn opt_str_array(&self, i: usize) -> Result<Option<Vec<String>>, RpcError> {
+        match self.get(i) {
+            None => Ok(None),
+            Some(Value::Array(a)) => a
+                .iter()
+                .map(|s| {
+                    s.as_str()
+                        .map(str::to_string)
+                        .ok_or_else(|| RpcError::new(code::TYPE_ERROR, "JSON value is not a string as expected"))
+                })
+                .collect::<Result<_, _>>()
+                .map(Some),
+            Some(v) => Err(type_error(v, "array")),
+        }
+    }
+
     /// A required non-negative integer.
     pub fn u64(&self, i: usize) -> Result<u64, RpcError> {
         let v = self.get(i).ok_or_else(|| self.missing(i))?;

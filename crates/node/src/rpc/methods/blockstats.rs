@@ -286,18 +286,7 @@ pub fn getblockstats(node: &Arc<Node>, p: &Params) -> Result<Value, RpcError> {
             "Missing required argument \"hash_or_height\" (position 1)",
         ));
     };
-    let selected: BTreeSet<String> = match p.get(1) {
-        None => BTreeSet::new(),
-        Some(Value::Array(a)) => a
-            .iter()
-            .map(|s| {
-                s.as_str()
-                    .map(str::to_string)
-                    .ok_or_else(|| RpcError::new(code::TYPE_ERROR, "JSON value is not a string as expected"))
-            })
-            .collect::<Result<_, _>>()?,
-        Some(_) => return Err(RpcError::new(code::TYPE_ERROR, "JSON value is not an array as expected")),
-    };
+    let selected: BTreeSet<String> = p.opt_str_array(1)?.unwrap_or_default().into_iter().collect();
     let c = node.chain_ref().lock().unwrap_or_else(|p| p.into_inner());
     let e = target(&c, which)?;
     let block = read_block(&c, &e)?;

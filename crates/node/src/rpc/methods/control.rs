@@ -43,20 +43,8 @@ pub fn stop(node: &Arc<Node>) -> Result<Value, RpcError> {
 /// `logging ( ["include",...] ["exclude",...] )`: turns debug categories on, then off, while
 /// the node runs, and reports every category's state, as Core.
 pub fn logging(p: &Params) -> Result<Value, RpcError> {
-    let list = |i: usize| -> Result<Vec<String>, RpcError> {
-        match p.get(i) {
-            Some(Value::Array(a)) => a
-                .iter()
-                .map(|v| {
-                    v.as_str()
-                        .map(str::to_string)
-                        .ok_or_else(|| RpcError::new(code::TYPE_ERROR, "JSON value is not a string as expected"))
-                })
-                .collect(),
-            _ => Ok(Vec::new()),
-        }
-    };
-    let cats = crate::logging::update_categories(&list(0)?, &list(1)?).map_err(|e| RpcError::param(e.to_string()))?;
+    let cats = crate::logging::update_categories(&p.opt_str_array(0)?.unwrap_or_default(), &p.opt_str_array(1)?.unwrap_or_default())
+        .map_err(|e| RpcError::param(e.to_string()))?;
     let mut names: Vec<&str> = crate::logging::category_names().collect();
     names.sort_unstable();
     Ok(Value::Object(
