@@ -2,7 +2,7 @@
 //! through `rpc::methods::dispatch` (as the server does after parsing the request body) on a
 //! regtest node started once per process without RPC, P2P or modules; and the pure helpers
 //! under them on the raw input: `txjson::decode_tx`, `script_asm::script_to_asm`,
-//! `descriptor::{infer_descriptor, solver, address, decode_address, descriptor_checksum}`.
+//! `descriptor::{infer_descriptor, solver, address, descriptor_checksum}`, `address::decode`.
 //!
 //! Input: the first byte picks the method and whether the rest is the JSON `params` (array or
 //! object) or a single string parameter (so hex and descriptors are reached without quoting).
@@ -14,7 +14,7 @@ use bitcoin::Network;
 use blvm_node::node::{Node, NodeSettings};
 use blvm_node::params::ChainParams;
 use blvm_node::rpc::error::code;
-use blvm_node::rpc::{corejson, descriptor, methods, script_asm, txjson};
+use blvm_node::rpc::{address, corejson, descriptor, methods, script_asm, txjson};
 use libfuzzer_sys::fuzz_target;
 use serde_json::{json, Value};
 use std::sync::{Arc, OnceLock};
@@ -83,7 +83,7 @@ fn pure_helpers(bytes: &[u8], text: &str) {
     let _ = descriptor::infer_descriptor(bytes, Network::Regtest);
     let _ = descriptor::solver(bytes);
     let _ = descriptor::address(bytes, Network::Regtest);
-    let _ = descriptor::decode_address(text, Network::Regtest);
+    let _ = address::decode(text, Network::Regtest);
     let _ = descriptor::descriptor_checksum(text);
 }
 

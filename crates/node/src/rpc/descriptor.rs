@@ -3,7 +3,7 @@
 //! provider (plus the single-script provider `decodescript` uses), and the descriptor checksum.
 
 use super::script_asm::{hex, is_push_only, Ops, OP_1, OP_16, OP_PUSHDATA4, OP_RETURN};
-use bitcoin::address::{Address, NetworkUnchecked};
+use bitcoin::address::Address;
 use bitcoin::hashes::Hash;
 use bitcoin::{Network, PubkeyHash, ScriptHash, WitnessProgram, WitnessVersion};
 
@@ -213,12 +213,6 @@ pub fn address(s: &[u8], network: Network) -> Option<String> {
         _ => return None,
     };
     Some(addr.to_string())
-}
-
-/// Core's `DecodeDestination` for `network`: the output script of an address.
-pub fn decode_address(a: &str, network: Network) -> Option<bitcoin::ScriptBuf> {
-    let parsed: Address<NetworkUnchecked> = a.parse().ok()?;
-    Some(parsed.require_network(network).ok()?.script_pubkey())
 }
 
 /// Where a script sits, as in Core's `ParseScriptContext` (the subset inference needs).

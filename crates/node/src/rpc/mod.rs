@@ -1,7 +1,9 @@
 //! Bitcoin Core-compatible JSON-RPC over HTTP.
 
 pub mod active;
+pub mod address;
 pub mod auth;
+pub mod bech32_errors;
 pub mod corejson;
 pub mod descriptor;
 pub mod error;

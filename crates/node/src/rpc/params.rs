@@ -8,6 +8,8 @@ use serde_json::Value;
 pub struct Params {
     values: Vec<Value>,
     names: &'static [&'static str],
+    /// Positions left out of a named call (null, but not sent as null).
+    omitted: Vec<bool>,
 }
 
 /// Core's name of a JSON value's type, for type errors.
@@ -44,6 +46,7 @@ pub(crate) fn field_type_error(v: &Value, field: &str, want: &str) -> RpcError {
 impl Params {
     /// Normalises `params` (array, object or absent) against `names`.
     pub fn from_request(params: Option<&Value>, names: &'static [&'static str]) -> Result<Self, RpcError> {
+        let mut omitted = Vec::new();
         let values = match params {
             None | Some(Value::Null) => Vec::new(),
             // Too many is Core's usage error, checked by the caller (usage::check_count).
@@ -57,6 +60,7 @@ impl Params {
                 };
                 let positional = v.len();
                 v.resize(v.len().max(names.len()), Value::Null);
+                omitted = (0..v.len()).map(|i| i >= positional).collect();
                 let mut last = positional;
                 for (k, val) in o.iter().filter(|(k, _)| *k != "args") {
                     // Core's "a|b" argument names accept either alias.
@@ -70,6 +74,7 @@ impl Params {
                         )));
                     }
                     v[i] = val.clone();
+                    omitted[i] = false;
                     last = last.max(i + 1);
                 }
                 v.truncate(last);
@@ -77,7 +82,7 @@ impl Params {
             }
             Some(_) => return Err(RpcError::new(code::INVALID_REQUEST, "Params must be an array or object")),
         };
-        Ok(Params { values, names })
+        Ok(Params { values, names, omitted })
     }
 
     /// How many positional arguments the call has (named ones counted up to the last given).
@@ -99,6 +104,15 @@ impl Params {
         self.names.get(i).and_then(|n| n.split('|').next()).unwrap_or("arg")
     }
 
+    /// A required argument: missing is Core's usage error; an explicit null is its type error
+    /// (`want` names the expected type).
+    fn required(&self, i: usize, want: &str) -> Result<&Value, RpcError> {
+        match self.values.get(i) {
+            Some(Value::Null) if !self.omitted.get(i).copied().unwrap_or(false) => Err(type_error(&Value::Null, want)),
+            _ => self.get(i).ok_or_else(|| self.missing(i)),
+        }
+    }
+
     fn missing(&self, i: usize) -> RpcError {
         RpcError::new(
             code::INVALID_PARAMS,
@@ -108,7 +122,7 @@ impl Params {
 
     /// A required string.
     pub fn str(&self, i: usize) -> Result<&str, RpcError> {
-        let v = self.get(i).ok_or_else(|| self.missing(i))?;
+        let v = self.required(i, "string")?;
         v.as_str().ok_or_else(|| type_error(v, "string"))
     }
 
@@ -140,7 +154,7 @@ impl Params {
 
     /// A required non-negative integer.
     pub fn u64(&self, i: usize) -> Result<u64, RpcError> {
-        let v = self.get(i).ok_or_else(|| self.missing(i))?;
+        let v = self.required(i, "number")?;
         self.as_u64(v)
     }
 
@@ -164,7 +178,7 @@ impl Params {
 
     /// A required signed integer.
     pub fn i64(&self, i: usize) -> Result<i64, RpcError> {
-        let v = self.get(i).ok_or_else(|| self.missing(i))?;
+        let v = self.required(i, "number")?;
         v.as_i64().ok_or_else(|| type_error(v, "number"))
     }
 
@@ -211,5 +225,21 @@ mod tests {
         assert_eq!(e.message, "Parameter arg1 specified twice both as positional and named argument");
         let e = Params::from_request(Some(&json!({"nosuch": 1})), NAMES).unwrap_err();
         assert_eq!(e.message, "Unknown named parameter nosuch");
+    }
+
+    #[test]
+    fn a_required_argument_sent_as_null_is_a_type_error_but_one_left_out_is_missing() {
+        let e = Params::from_request(Some(&json!([null])), NAMES).unwrap().str(0).unwrap_err();
+        assert_eq!(
+            (e.code, e.message.as_str()),
+            (code::TYPE_ERROR, "JSON value of type null is not of expected type string")
+        );
+        let named = Params::from_request(Some(&json!({"arg1": 1})), NAMES).unwrap();
+        assert_eq!(named.str(0).unwrap_err().message, "Missing required argument \"arg0\" (position 1)");
+        let e = Params::from_request(Some(&json!({"arg0": null})), NAMES)
+            .unwrap()
+            .u64(0)
+            .unwrap_err();
+        assert_eq!(e.code, code::TYPE_ERROR);
     }
 }

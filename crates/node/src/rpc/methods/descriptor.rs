@@ -330,12 +330,10 @@ fn inner(s: &str, net: Network, ctx: &str, pos: u32) -> Result<Parsed, String> {
     };
     match name {
         "addr" if ctx.is_empty() => {
-            let a = arg
-                .parse::<bitcoin::Address<bitcoin::address::NetworkUnchecked>>()
-                .map_err(|_| "Address is not valid".to_string())?;
-            let a = a.require_network(net).map_err(|_| "Address is not valid".to_string())?;
+            let script = super::super::address::decode(arg, net).map_err(|_| "Address is not valid".to_string())?;
+            let a = super::super::descriptor::address(script.as_bytes(), net).unwrap_or_else(|| arg.to_string());
             Ok(Parsed {
-                script: a.script_pubkey(),
+                script,
                 canonical: format!("addr({a})"),
                 has_private: false,
                 solvable: false,

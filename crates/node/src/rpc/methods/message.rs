@@ -7,7 +7,7 @@ use base64::Engine;
 use bitcoin::hashes::Hash;
 use bitcoin::secp256k1::{Message, Secp256k1};
 use bitcoin::sign_message::{signed_msg_hash, MessageSignature};
-use bitcoin::{Address, AddressType, NetworkKind, PrivateKey};
+use bitcoin::{NetworkKind, PrivateKey};
 use serde_json::{json, Value};
 
 /// `signmessagewithprivkey "privkey" "message"`: the base64 compact signature.
@@ -30,12 +30,8 @@ pub fn verifymessage(net: bitcoin::Network, p: &Params) -> Result<Value, RpcErro
     let addr = p.str(0)?;
     let sig = p.str(1)?;
     let msg = p.str(2)?;
-    let addr = addr
-        .parse::<Address<bitcoin::address::NetworkUnchecked>>()
-        .ok()
-        .and_then(|a| a.require_network(net).ok())
-        .ok_or_else(|| RpcError::new(code::INVALID_ADDRESS_OR_KEY, "Invalid address"))?;
-    if addr.address_type() != Some(AddressType::P2pkh) {
+    let script = super::super::address::decode(addr, net).map_err(|_| RpcError::new(code::INVALID_ADDRESS_OR_KEY, "Invalid address"))?;
+    if !script.is_p2pkh() {
         return Err(RpcError::new(code::TYPE_ERROR, "Address does not refer to key"));
     }
     let raw = base64::engine::general_purpose::STANDARD
@@ -48,5 +44,5 @@ pub fn verifymessage(net: bitcoin::Network, p: &Params) -> Result<Value, RpcErro
     let Ok(pk) = sig.recover_pubkey(&secp, signed_msg_hash(msg)) else {
         return Ok(json!(false));
     };
-    Ok(json!(addr.is_related_to_pubkey(&pk)))
+    Ok(json!(script == bitcoin::ScriptBuf::new_p2pkh(&pk.pubkey_hash())))
 }

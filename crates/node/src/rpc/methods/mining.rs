@@ -3,11 +3,12 @@
 //! generateblock). Generated blocks go through [`Node::submit_block`], so chain and mempool
 //! events fire exactly as for any other block.
 
+use super::super::address;
 use super::super::error::{code, RpcError};
 use super::super::params::Params;
 use super::blockchain::{difficulty, hex};
 use super::descriptor::{descriptor_script, parse_descriptor};
-use super::mempool::{address_script, decode_tx, parse_txid};
+use super::mempool::{decode_tx, parse_txid};
 use crate::chain::{BlockOutcome, ChainManager};
 use crate::mempool::template::{self, BlockTemplate, TemplateTx};
 use crate::node::Node;
@@ -46,7 +47,7 @@ pub async fn call(node: &Arc<Node>, method: &str, p: &Params) -> Result<Value, R
             let n = p.i64(0)?;
             let addr = p.str(1)?;
             let script =
-                address_script(addr, network(node)).ok_or_else(|| RpcError::new(code::INVALID_ADDRESS_OR_KEY, "Error: Invalid address"))?;
+                address::decode(addr, network(node)).map_err(|_| RpcError::new(code::INVALID_ADDRESS_OR_KEY, "Error: Invalid address"))?;
             generate(node, script, n, p.opt_u64(2)?.unwrap_or(DEFAULT_MAX_TRIES)).await
         }
         "generatetodescriptor" => {
@@ -179,7 +180,7 @@ async fn generateblock(node: &Arc<Node>, p: &Params) -> Result<Value, RpcError> 
     let script = match descriptor_script(out, net) {
         Ok(s) => s,
         Err(_) => {
-            address_script(out, net).ok_or_else(|| RpcError::new(code::INVALID_ADDRESS_OR_KEY, "Error: Invalid address or descriptor"))?
+            address::decode(out, net).map_err(|_| RpcError::new(code::INVALID_ADDRESS_OR_KEY, "Error: Invalid address or descriptor"))?
         }
     };
     let list = match p.get(1) {

@@ -2,7 +2,7 @@
 //! a given block, or the transaction index with -txindex), decoderawtransaction, decodescript,
 //! createrawtransaction.
 
-use super::super::descriptor::{address, decode_address, infer_descriptor_with_witness_script, solver, TxoutType};
+use super::super::descriptor::{address, infer_descriptor_with_witness_script, solver, TxoutType};
 use super::super::error::{code, RpcError};
 use super::super::params::{type_error, Params};
 use super::super::script_asm::{has_valid_ops, hex, is_op_success, is_unspendable, Ops, OP_CHECKSIGADD};
@@ -485,7 +485,7 @@ pub fn createrawtransaction(node: &Arc<Node>, p: &Params) -> Result<Value, RpcEr
                 script_pubkey: ScriptBuf::from_bytes(script),
             });
         } else {
-            let script = decode_address(&name, net);
+            let script = super::super::address::decode(&name, net).ok();
             let value = amount_from_value(&v)?;
             let Some(script) = script else {
                 return Err(RpcError::new(

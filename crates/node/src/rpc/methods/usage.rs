@@ -70,6 +70,53 @@ const REQUIRED: &[(&str, usize)] = &[
     ("waitforblockheight", 1),
 ];
 
+/// Core's description paragraph of a method's help, for the methods whose help callers read
+/// (clients and Core's tests match on it).
+const SUMMARIES: &[(&str, &str)] = &[
+    (
+        "decoderawtransaction",
+        "Return a JSON object representing the serialized, hex-encoded transaction.",
+    ),
+    ("decodescript", "Decode a hex-encoded script."),
+    (
+        "getbestblockhash",
+        "Returns the hash of the best (tip) block in the most-work fully-validated chain.",
+    ),
+    (
+        "getblockchaininfo",
+        "Returns an object containing various state info regarding blockchain processing.",
+    ),
+    (
+        "getblockcount",
+        "Returns the height of the most-work fully-validated chain.\nThe genesis block has height 0.",
+    ),
+    ("getblockhash", "Returns hash of block in best-block-chain at height provided."),
+    (
+        "getchaintips",
+        "Return information about all known tips in the block tree, including the main chain as well as orphaned branches.",
+    ),
+    ("getconnectioncount", "Returns the number of connections to other nodes."),
+    (
+        "getdifficulty",
+        "Returns the proof-of-work difficulty as a multiple of the minimum difficulty.",
+    ),
+    ("getmempoolinfo", "Returns details on the active state of the TX memory pool."),
+    (
+        "getnetworkinfo",
+        "Returns an object containing various state info regarding P2P networking.",
+    ),
+    (
+        "getpeerinfo",
+        "Returns data about each connected network peer as a json array of objects.",
+    ),
+    (
+        "sendrawtransaction",
+        "Submit a raw transaction (serialized, hex-encoded) to local node and network.",
+    ),
+    ("uptime", "Returns the total uptime of the server."),
+    ("validateaddress", "Return information about the given bitcoin address."),
+];
+
 /// How many leading arguments `method` requires.
 fn required(method: &str) -> usize {
     REQUIRED.iter().find(|r| r.0 == method).map_or(0, |r| r.1)
@@ -96,6 +143,11 @@ pub fn usage_line(method: &str, args: &[&str]) -> String {
 pub fn help_text(method: &str, args: &[&str]) -> String {
     let mut text = usage_line(method, args);
     text.push('\n');
+    if let Some((_, summary)) = SUMMARIES.iter().find(|s| s.0 == method) {
+        text.push('\n');
+        text.push_str(summary);
+        text.push('\n');
+    }
     if !args.is_empty() {
         text.push_str("\nArguments:\n");
         let n = required(method);
@@ -131,6 +183,10 @@ mod tests {
         );
         assert_eq!(usage_line("getblockcount", &[]), "getblockcount");
         assert!(help_text("getblockchaininfo", &[]).starts_with("getblockchaininfo\n"));
+        assert_eq!(
+            help_text("validateaddress", &["address"]),
+            "validateaddress \"address\"\n\nReturn information about the given bitcoin address.\n\nArguments:\n1. address (required)\n"
+        );
     }
 
     #[test]
@@ -143,6 +199,13 @@ mod tests {
         }
         assert!(check_count("getblockcount", 1).is_err());
         assert!(check_count("getblockcount", 0).is_ok());
+    }
+
+    #[test]
+    fn every_summary_names_a_method() {
+        for (m, _) in SUMMARIES {
+            assert!(METHODS.iter().any(|x| x.0 == *m), "{m} not in METHODS");
+        }
     }
 
     #[test]
