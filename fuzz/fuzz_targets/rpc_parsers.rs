@@ -1,5 +1,5 @@
 //! The RPC methods that parse hex, scripts, descriptors, keys, addresses and proofs, called
-//! through `rpc::methods::dispatch` (as the server does after parsing the request body) on a
+//! through `rpc::methods::dispatch_request` (as the server does after `request_json::parse`) on a
 //! regtest node started once per process without RPC, P2P or modules; and the pure helpers
 //! under them on the raw input: `txjson::decode_tx`, `script_asm::script_to_asm`,
 //! `descriptor::{infer_descriptor, solver, address, descriptor_checksum}`, `address::decode`.
@@ -14,7 +14,7 @@ use bitcoin::Network;
 use blvm_node::node::{Node, NodeSettings};
 use blvm_node::params::ChainParams;
 use blvm_node::rpc::error::code;
-use blvm_node::rpc::{address, corejson, descriptor, methods, script_asm, txjson};
+use blvm_node::rpc::{address, corejson, descriptor, methods, request_json, script_asm, txjson};
 use libfuzzer_sys::fuzz_target;
 use serde_json::{json, Value};
 use std::sync::{Arc, OnceLock};
@@ -92,19 +92,20 @@ fuzz_target!(|data: &[u8]| {
     let text = String::from_utf8_lossy(rest);
     pure_helpers(rest, &text);
     let method = METHODS[usize::from(sel) % METHODS.len()];
-    let params = if sel as usize / METHODS.len() % 2 == 1 {
-        match serde_json::from_slice::<Value>(rest) {
-            Ok(v @ (Value::Array(_) | Value::Object(_))) => v,
+    // JSON params are read as the server reads a body (repeated keys kept for the method).
+    let (params, repeated) = if sel as usize / METHODS.len() % 2 == 1 {
+        match request_json::parse(rest) {
+            Ok(r @ request_json::RequestJson { value: Value::Array(_) | Value::Object(_), .. }) => (r.value, r.repeated),
             _ => return,
         }
     } else {
-        json!([text])
+        (json!([text]), Vec::new())
     };
     if method == "deriveaddresses" && wide_range(&params) {
         return;
     }
     let f = fixture();
-    match f.rt.block_on(methods::dispatch(&f.node, method, Some(&params))) {
+    match f.rt.block_on(methods::dispatch_request(&f.node, method, Some(&params), &repeated)) {
         Ok(v) => {
             let _ = corejson::to_string(&v);
         }

@@ -1,9 +1,11 @@
-//! JSON-RPC request parsing: the body as JSON (as the server parses it), then each request
-//! object's `params` through `rpc::params::Params::from_request` with named-argument tables,
-//! and every typed accessor the methods use.
+//! JSON-RPC request parsing: the body through `rpc::request_json::parse` (as the server reads
+//! it), then each request object's `params` and repeated keys through
+//! `rpc::params::Params::from_request` with named-argument tables, and every typed accessor the
+//! methods use.
 #![no_main]
 
 use blvm_node::rpc::params::Params;
+use blvm_node::rpc::request_json::{self, RepeatedKey};
 use libfuzzer_sys::fuzz_target;
 use serde_json::Value;
 
@@ -13,10 +15,11 @@ const NAMES: [&[&str]; 3] = [
     &["height", "count", "include_mempool", "minconf", "label"],
 ];
 
-fn exercise(req: &Value) {
+fn exercise(req: &Value, repeated: &[RepeatedKey]) {
     let Value::Object(obj) = req else { return };
     for names in NAMES {
-        if let Ok(p) = Params::from_request(obj.get("params"), names) {
+        if let Ok(p) = Params::from_request(obj.get("params"), names, repeated) {
+            let _ = p.repeated_keys(1).count();
             for i in 0..6 {
                 let _ = p.get(i);
                 let _ = p.str(i);
@@ -32,9 +35,13 @@ fn exercise(req: &Value) {
 }
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(v) = serde_json::from_slice::<Value>(data) else { return };
-    match &v {
-        Value::Array(items) => items.iter().for_each(exercise),
-        other => exercise(other),
+    let Ok(r) = request_json::parse(data) else { return };
+    match &r.value {
+        Value::Array(items) => {
+            for (i, item) in items.iter().enumerate() {
+                exercise(item, &r.repeated_in_params(Some(i)));
+            }
+        }
+        other => exercise(other, &r.repeated_in_params(None)),
     }
 });

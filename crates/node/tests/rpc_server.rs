@@ -77,6 +77,40 @@ fn jsonrpc_framing_errors_and_statuses_match_core() {
         http::call(&addr, &c, "getblockhash", json!({"height": 2}))["result"],
         core["blocks"][2]["hash"]
     );
+    // Keys repeated in the body, read as Core's UniValue: the first value counts for the
+    // request; a named argument given twice and an output address given twice are refused.
+    let r = http::post(
+        &addr,
+        Some(&c),
+        r#"{"method":"getblockhash","params":{"height":1,"height":2},"id":1}"#,
+    );
+    assert_eq!(
+        r.json()["error"],
+        json!({"code": -8, "message": "Parameter height specified multiple times"})
+    );
+    let r = http::post(
+        &addr,
+        Some(&c),
+        r#"{"method":"getblockhash","params":[1],"method":"getblockcount","id":1}"#,
+    );
+    assert_eq!(r.json()["result"], core["blocks"][1]["hash"]);
+    let a = "bcrt1qtmp74ayg7p24uslctssvjm06q5phz4yrxucgnv";
+    for (outputs, message) in [
+        (
+            format!(r#"{{"{a}":1,"{a}":1}}"#),
+            format!("Invalid parameter, duplicated address: {a}"),
+        ),
+        (
+            r#"{"data":"aa","data":"bb"}"#.to_string(),
+            "Invalid parameter, duplicate key: data".to_string(),
+        ),
+    ] {
+        let body = format!(r#"{{"method":"createrawtransaction","params":[[],{outputs}],"id":1}}"#);
+        let r = http::post(&addr, Some(&c), &body);
+        assert_eq!(r.json()["error"], json!({"code": -8, "message": message}), "{body}");
+    }
+    let body = format!(r#"{{"method":"createrawtransaction","params":[[],{{"{a}":1,"data":"aa"}}],"id":1}}"#);
+    assert!(http::post(&addr, Some(&c), &body).json()["result"].is_string());
     // Legacy errors: 404 for unknown method, 500 for others, with Core's codes.
     let r = http::post(&addr, Some(&c), &json!({"method": "nosuchmethod", "id": 1}).to_string());
     assert_eq!(r.status, 404);

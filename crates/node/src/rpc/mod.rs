@@ -9,6 +9,7 @@ pub mod descriptor;
 pub mod error;
 pub mod methods;
 pub mod params;
+pub mod request_json;
 pub mod script_asm;
 pub mod server;
 pub mod sign;

@@ -1,6 +1,7 @@
 //! Positional and named RPC parameters, normalised to positions by each method's argument names.
 
 use super::error::{code, RpcError};
+use super::request_json::RepeatedKey;
 use serde_json::Value;
 
 /// Arguments of one call, by position.
@@ -10,6 +11,8 @@ pub struct Params {
     names: &'static [&'static str],
     /// Positions left out of a named call (null, but not sent as null).
     omitted: Vec<bool>,
+    /// Keys repeated in an argument's JSON: (argument index, pointer inside it, key).
+    repeated: Vec<(usize, Vec<String>, String)>,
 }
 
 /// Core's name of a JSON value's type, for type errors.
@@ -44,8 +47,13 @@ pub(crate) fn field_type_error(v: &Value, field: &str, want: &str) -> RpcError {
 }
 
 impl Params {
-    /// Normalises `params` (array, object or absent) against `names`.
-    pub fn from_request(params: Option<&Value>, names: &'static [&'static str]) -> Result<Self, RpcError> {
+    /// Normalises `params` (array, object or absent) against `names`; `repeated` are the keys
+    /// the request body repeated inside `params` (pointers relative to it).
+    pub fn from_request(params: Option<&Value>, names: &'static [&'static str], repeated: &[RepeatedKey]) -> Result<Self, RpcError> {
+        // As Core: a named argument given twice is refused.
+        if let Some(r) = repeated.iter().find(|r| r.pointer.is_empty()) {
+            return Err(RpcError::param(format!("Parameter {} specified multiple times", r.key)));
+        }
         let mut omitted = Vec::new();
         let values = match params {
             None | Some(Value::Null) => Vec::new(),
@@ -82,7 +90,29 @@ impl Params {
             }
             Some(_) => return Err(RpcError::new(code::INVALID_REQUEST, "Params must be an array or object")),
         };
-        Ok(Params { values, names, omitted })
+        let index_of = |segment: &str| match params {
+            Some(Value::Object(_)) => names.iter().position(|n| n.split('|').any(|a| a == segment)),
+            _ => segment.parse().ok(),
+        };
+        let repeated = repeated
+            .iter()
+            .filter_map(|r| Some((index_of(&r.pointer[0])?, r.pointer[1..].to_vec(), r.key.clone())))
+            .collect();
+        Ok(Params {
+            values,
+            names,
+            omitted,
+            repeated,
+        })
+    }
+
+    /// Keys the request repeated in the object that is argument `i` (Core keeps repeats; the
+    /// value here holds each key's first value).
+    pub fn repeated_keys(&self, i: usize) -> impl Iterator<Item = &str> {
+        self.repeated
+            .iter()
+            .filter(move |(at, inner, _)| *at == i && inner.is_empty())
+            .map(|(_, _, k)| k.as_str())
     }
 
     /// How many positional arguments the call has (named ones counted up to the last given).
@@ -210,7 +240,7 @@ mod tests {
 
     #[test]
     fn named_arguments_fill_their_positions() {
-        let p = Params::from_request(Some(&json!({"arg2": 2})), NAMES).unwrap();
+        let p = Params::from_request(Some(&json!({"arg2": 2})), NAMES, &[]).unwrap();
         assert_eq!(p.len(), 3);
         assert_eq!(p.get(2), Some(&json!(2)));
         assert_eq!(p.get(0), None);
@@ -218,28 +248,43 @@ mod tests {
 
     #[test]
     fn args_member_carries_leading_positional_arguments() {
-        let p = Params::from_request(Some(&json!({"args": [0, 1], "arg3": 3})), NAMES).unwrap();
+        let p = Params::from_request(Some(&json!({"args": [0, 1], "arg3": 3})), NAMES, &[]).unwrap();
         assert_eq!(p.values, vec![json!(0), json!(1), Value::Null, json!(3)]);
-        let e = Params::from_request(Some(&json!({"args": [0, 1], "arg1": 1})), NAMES).unwrap_err();
+        let e = Params::from_request(Some(&json!({"args": [0, 1], "arg1": 1})), NAMES, &[]).unwrap_err();
         assert_eq!(e.code, code::INVALID_PARAMETER);
         assert_eq!(e.message, "Parameter arg1 specified twice both as positional and named argument");
-        let e = Params::from_request(Some(&json!({"nosuch": 1})), NAMES).unwrap_err();
+        let e = Params::from_request(Some(&json!({"nosuch": 1})), NAMES, &[]).unwrap_err();
         assert_eq!(e.message, "Unknown named parameter nosuch");
     }
 
     #[test]
     fn a_required_argument_sent_as_null_is_a_type_error_but_one_left_out_is_missing() {
-        let e = Params::from_request(Some(&json!([null])), NAMES).unwrap().str(0).unwrap_err();
+        let e = Params::from_request(Some(&json!([null])), NAMES, &[]).unwrap().str(0).unwrap_err();
         assert_eq!(
             (e.code, e.message.as_str()),
             (code::TYPE_ERROR, "JSON value of type null is not of expected type string")
         );
-        let named = Params::from_request(Some(&json!({"arg1": 1})), NAMES).unwrap();
+        let named = Params::from_request(Some(&json!({"arg1": 1})), NAMES, &[]).unwrap();
         assert_eq!(named.str(0).unwrap_err().message, "Missing required argument \"arg0\" (position 1)");
-        let e = Params::from_request(Some(&json!({"arg0": null})), NAMES)
+        let e = Params::from_request(Some(&json!({"arg0": null})), NAMES, &[])
             .unwrap()
             .u64(0)
             .unwrap_err();
         assert_eq!(e.code, code::TYPE_ERROR);
+    }
+
+    #[test]
+    fn repeated_keys_are_kept_per_argument_and_a_repeated_named_argument_is_refused() {
+        let body = br#"[{"a": 1, "a": 2}, {"k": 0}]"#;
+        let r = crate::rpc::request_json::parse(body).unwrap();
+        let p = Params::from_request(Some(&r.value), NAMES, &r.repeated).unwrap();
+        assert_eq!(p.repeated_keys(0).collect::<Vec<_>>(), vec!["a"]);
+        assert_eq!(p.repeated_keys(1).count(), 0);
+        let r = crate::rpc::request_json::parse(br#"{"arg1": {"x": 1, "x": 1}, "arg0": 1}"#).unwrap();
+        let p = Params::from_request(Some(&r.value), NAMES, &r.repeated).unwrap();
+        assert_eq!(p.repeated_keys(1).collect::<Vec<_>>(), vec!["x"]);
+        let r = crate::rpc::request_json::parse(br#"{"arg0": 1, "arg0": 2}"#).unwrap();
+        let e = Params::from_request(Some(&r.value), NAMES, &r.repeated).unwrap_err();
+        assert_eq!(e.message, "Parameter arg0 specified multiple times");
     }
 }

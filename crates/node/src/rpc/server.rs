@@ -9,6 +9,7 @@
 use super::auth::RpcAuth;
 use super::error::{code, RpcError};
 use super::methods;
+use super::request_json::RepeatedKey;
 use super::whitelist::RpcWhitelist;
 use crate::config::NodeConfig;
 use crate::node::Node;
@@ -478,8 +479,8 @@ async fn handle(st: Arc<ServerState>, req: Request<Incoming>) -> Response<Full<B
         Ok(x) => x,
         Err(r) => return r,
     };
-    let parsed: Value = match serde_json::from_slice(&body) {
-        Ok(v) => v,
+    let request = match super::request_json::parse(&body) {
+        Ok(r) => r,
         Err(_) => {
             return reply(
                 StatusCode::INTERNAL_SERVER_ERROR,
@@ -488,7 +489,8 @@ async fn handle(st: Arc<ServerState>, req: Request<Incoming>) -> Response<Full<B
         }
     };
     // As Core: every call of a batch is checked against the user's whitelist before any runs.
-    let calls = match &parsed {
+    let parsed = &request.value;
+    let calls = match parsed {
         Value::Array(items) => items.iter().collect(),
         v => vec![v],
     };
@@ -502,13 +504,14 @@ async fn handle(st: Arc<ServerState>, req: Request<Incoming>) -> Response<Full<B
     }
     match parsed {
         Value::Object(_) => {
-            let (status, body) = single(&node, &parsed, wallet_path, false).await;
+            let (status, body) = single(&node, parsed, &request.repeated_in_params(None), wallet_path, false).await;
             reply(status, body)
         }
         Value::Array(items) => {
             let mut out = Vec::new();
-            for item in &items {
-                if let (_, Some(v)) = single(&node, item, wallet_path, true).await {
+            for (i, item) in items.iter().enumerate() {
+                let repeats = request.repeated_in_params(Some(i));
+                if let (_, Some(v)) = single(&node, item, &repeats, wallet_path, true).await {
                     out.push(v);
                 }
             }
@@ -521,9 +524,9 @@ async fn handle(st: Arc<ServerState>, req: Request<Incoming>) -> Response<Full<B
     }
 }
 
-/// Runs one request object; returns the HTTP status (for non-batch calls) and the reply object
-/// (None for JSON-RPC 2.0 notifications).
-async fn single(node: &Arc<Node>, req: &Value, wallet_path: bool, in_batch: bool) -> (StatusCode, Option<Value>) {
+/// Runs one request object (`repeated`: the keys its `params` repeated); returns the HTTP
+/// status (for non-batch calls) and the reply object (None for JSON-RPC 2.0 notifications).
+async fn single(node: &Arc<Node>, req: &Value, repeated: &[RepeatedKey], wallet_path: bool, in_batch: bool) -> (StatusCode, Option<Value>) {
     let Value::Object(obj) = req else {
         let e = RpcError::new(code::INVALID_REQUEST, "Invalid Request object");
         return (
@@ -543,7 +546,7 @@ async fn single(node: &Arc<Node>, req: &Value, wallet_path: bool, in_batch: bool
         Some(Value::String(m)) => {
             tracing::debug!(target: "blvm::rpc", method = %m, "ThreadRPCServer method");
             let t0 = std::time::Instant::now();
-            let r = methods::dispatch(node, m, obj.get("params")).await;
+            let r = methods::dispatch_request(node, m, obj.get("params"), repeated).await;
             // Unknown names are pooled so clients cannot create unbounded label sets.
             let label = if methods::METHODS.iter().any(|x| x.0 == m) {
                 m.as_str()

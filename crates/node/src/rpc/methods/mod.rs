@@ -26,6 +26,7 @@ mod zmq;
 
 use super::error::{code, RpcError};
 use super::params::Params;
+use super::request_json::RepeatedKey;
 use crate::node::Node;
 use serde_json::Value;
 use std::sync::Arc;
@@ -178,10 +179,16 @@ pub const METHODS: &[(&str, &str, &[&str])] = &[
 
 /// Runs `method` with raw JSON `params`.
 pub async fn dispatch(node: &Arc<Node>, method: &str, params: Option<&Value>) -> Result<Value, RpcError> {
+    dispatch_request(node, method, params, &[]).await
+}
+
+/// Runs `method` with raw JSON `params` whose body repeated the keys `repeated` (pointers
+/// relative to `params`), as the RPC server reads a request.
+pub async fn dispatch_request(node: &Arc<Node>, method: &str, params: Option<&Value>, repeated: &[RepeatedKey]) -> Result<Value, RpcError> {
     let Some((_, _, names)) = METHODS.iter().find(|m| m.0 == method) else {
         return Err(RpcError::new(code::METHOD_NOT_FOUND, "Method not found"));
     };
-    let p = Params::from_request(params, names)?;
+    let p = Params::from_request(params, names, repeated)?;
     usage::check_count(method, p.len())?;
     let _running = node.rpc_active().begin(method);
     match method {
@@ -346,7 +353,7 @@ pub fn call_blocking(node: &Arc<Node>, method: &str, params: &Value) -> Result<V
     let Some((_, _, names)) = METHODS.iter().find(|m| m.0 == method) else {
         return Err(RpcError::new(code::METHOD_NOT_FOUND, "Method not found"));
     };
-    let p = Params::from_request(Some(params), names)?;
+    let p = Params::from_request(Some(params), names, &[])?;
     match method {
         "getblock" | "getblockchaininfo" => blockchain::read_only(node, method, &p),
         "getdeploymentinfo" => chainctl::getdeploymentinfo(node, &p),

@@ -425,9 +425,17 @@ pub fn createrawtransaction(node: &Arc<Node>, p: &Params) -> Result<Value, RpcEr
             witness: Witness::new(),
         });
     }
-    // NormalizeOutputs: an object, or an array of one-key objects (order kept).
+    // NormalizeOutputs: an object, or an array of one-key objects (order kept). Core keeps a
+    // key the request repeated, so the repeat is refused below as a duplicate.
     let pairs: Vec<(String, Value)> = match outputs_in {
-        Value::Object(o) => o.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+        Value::Object(o) => o
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .chain(
+                p.repeated_keys(1)
+                    .map(|k| (k.to_string(), o.get(k).cloned().unwrap_or(Value::Null))),
+            )
+            .collect(),
         Value::Array(a) => {
             let mut out = Vec::new();
             for item in a {
@@ -466,28 +474,14 @@ pub fn createrawtransaction(node: &Arc<Node>, p: &Params) -> Result<Value, RpcEr
             };
             let data = parse_hex(&text).ok_or_else(|| RpcError::param(format!("Data must be hexadecimal string (not '{text}')")))?;
             // CScript() << OP_RETURN << data: the smallest push opcode for the length.
-            let mut script = vec![0x6a];
-            let n = data.len();
-            if n < 0x4c {
-                script.push(n as u8);
-            } else if n <= 0xff {
-                script.extend([0x4c, n as u8]);
-            } else if n <= 0xffff {
-                script.push(0x4d);
-                script.extend((n as u16).to_le_bytes());
-            } else {
-                script.push(0x4e);
-                script.extend((n as u32).to_le_bytes());
-            }
-            script.extend(data);
+            let data = bitcoin::script::PushBytesBuf::try_from(data).map_err(|_| RpcError::param("Invalid parameter, data too large"))?;
             tx.output.push(TxOut {
                 value: Amount::ZERO,
-                script_pubkey: ScriptBuf::from_bytes(script),
+                script_pubkey: ScriptBuf::new_op_return(data),
             });
         } else {
-            let script = super::super::address::decode(&name, net).ok();
-            let value = amount_from_value(&v)?;
-            let Some(script) = script else {
+            // As Core: the address, then its uniqueness, then the amount.
+            let Ok(script) = super::super::address::decode(&name, net) else {
                 return Err(RpcError::new(
                     code::INVALID_ADDRESS_OR_KEY,
                     format!("Invalid Bitcoin address: {name}"),
@@ -496,6 +490,7 @@ pub fn createrawtransaction(node: &Arc<Node>, p: &Params) -> Result<Value, RpcEr
             if !seen.insert(script.clone()) {
                 return Err(RpcError::param(format!("Invalid parameter, duplicated address: {name}")));
             }
+            let value = amount_from_value(&v)?;
             tx.output.push(TxOut {
                 value: Amount::from_sat(value as u64),
                 script_pubkey: script,
