@@ -30,6 +30,7 @@ pub mod orphans;
 pub mod peer;
 pub mod relay;
 pub mod seeds;
+pub mod stale_blocks;
 pub mod sync;
 pub mod tx_relay;
 pub mod whitelist;
