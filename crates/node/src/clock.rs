@@ -32,10 +32,16 @@ pub fn unix_now_ms() -> u64 {
 
 /// Sets the mock time (`0` returns to the system clock); refuses values outside 0..=MAX_MOCKTIME.
 pub fn set_mocktime(t: i64) -> Result<(), MockTimeError> {
+    check_mocktime(t)?;
+    MOCKTIME.store(t, Ordering::Relaxed);
+    Ok(())
+}
+
+/// Whether `t` is an acceptable mock time (0..=MAX_MOCKTIME), checked before it is handed on.
+pub fn check_mocktime(t: i64) -> Result<(), MockTimeError> {
     if !(0..=MAX_MOCKTIME).contains(&t) {
         return Err(MockTimeError(t));
     }
-    MOCKTIME.store(t, Ordering::Relaxed);
     Ok(())
 }
 

@@ -1503,6 +1503,8 @@ mod filterindex_sync;
 
 #[path = "assume_valid.rs"]
 mod assume_valid;
+/// Work expressed as time, for callers outside the engine (stale-block serving rules).
+pub use assume_valid::proof_equivalent_time;
 
 impl VersionChain for ChainManager {
     fn height_of(&self, hash: &BlockHash) -> Option<u32> {

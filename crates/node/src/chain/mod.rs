@@ -11,4 +11,4 @@ pub mod versionbits;
 
 pub use error::ChainError;
 pub use events::{ChainNotification, FlushReason, FlushReport};
-pub use manager::{BlockOutcome, ChainManager, ChainSettings};
+pub use manager::{proof_equivalent_time, BlockOutcome, ChainManager, ChainSettings};

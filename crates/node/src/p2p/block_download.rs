@@ -329,6 +329,7 @@ impl Manager {
             tracing::debug!(target: "blvm::net", tip = %tip.hash, height = tip.height, "announced new tip");
         }
         self.schedule();
+        self.consider_eviction_all();
     }
 }
 

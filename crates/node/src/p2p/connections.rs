@@ -90,6 +90,7 @@ impl Manager {
                 fee_filter: PeerFeeFilter::default(),
                 getdata: VecDeque::new(),
                 getdata_queued: HashSet::new(),
+                chain_sync: Default::default(),
             },
         );
         id
@@ -393,6 +394,7 @@ impl Manager {
             _ => {}
         }
         self.maybe_start_headers_sync(id);
+        self.consider_eviction(id);
         // As Core's first SendMessages after the handshake: the peer's first announcement round
         // (and the mempool sequence it covers) happens now, not at the next tick.
         self.trickle();
@@ -404,6 +406,9 @@ impl Manager {
         let Some(mut p) = self.peers.remove(&id) else { return };
         self.net.unregister_peer(id);
         self.initial_headers.peer_gone(&p.headers_sync);
+        if p.chain_sync.protect {
+            self.protected_outbound = self.protected_outbound.saturating_sub(1);
+        }
         let released = self.sync.release(id, &mut p.sync);
         self.tx_requested.retain(|_, (pid, _)| *pid != id);
         self.orphans.erase_from(id);

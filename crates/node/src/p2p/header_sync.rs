@@ -272,7 +272,7 @@ impl Manager {
     fn accept_headers_from(&mut self, id: PeerId, headers: Vec<Header>, full: bool) {
         let Some(node) = self.node() else { return };
         let last_sent = headers.last().map(|h| h.block_hash());
-        let (outcome, peer_best, locator) = {
+        let (outcome, peer_best, locator, best_work) = {
             let mut c = node.chain_ref().lock().unwrap_or_else(|p| p.into_inner());
             let outcome = match sync::accept_headers(&mut c, &headers) {
                 Ok(o) => o,
@@ -282,6 +282,7 @@ impl Manager {
                 }
             };
             let mut peer_best = None;
+            let mut best_work = None;
             let mut locator = None;
             if let HeadersOutcome::Accepted { last, height } = &outcome {
                 let before = self.sync.best_header().0;
@@ -290,13 +291,16 @@ impl Manager {
                     log_header_sync(&c, last, *height);
                 }
                 let current = self.peers.get(&id).and_then(|p| p.sync.best);
-                let better = match current.and_then(|(h, _)| c.entry(&h)) {
-                    Some(cur) => c.entry(last).is_some_and(|n| n.chainwork > cur.chainwork),
+                let current_work = current.and_then(|(h, _)| c.entry(&h)).map(|e| e.chainwork);
+                let last_work = c.entry(last).map(|e| e.chainwork);
+                let better = match current_work {
+                    Some(cur) => last_work.is_some_and(|n| n > cur),
                     None => true,
                 };
                 if better {
                     peer_best = Some((*last, *height));
                 }
+                best_work = if better { last_work } else { current_work }.map(|w| (w, c.tip().chainwork));
                 if full {
                     locator = Some(if self.sync.best_header().0 == *last {
                         self.sync.locator()
@@ -305,8 +309,11 @@ impl Manager {
                     });
                 }
             }
-            (outcome, peer_best, locator)
+            (outcome, peer_best, locator, best_work)
         };
+        if let Some((peer_work, tip_work)) = best_work {
+            self.maybe_protect_outbound(id, peer_work, tip_work);
+        }
         let Some(p) = self.peers.get_mut(&id) else { return };
         match outcome {
             HeadersOutcome::Accepted { .. } => {

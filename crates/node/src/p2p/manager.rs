@@ -13,6 +13,7 @@ use super::fee_filter::{FeeFilterRounder, PeerFeeFilter};
 use super::headers_presync::HeadersPresync;
 use super::initial_headers::{InitialHeadersSync, PeerHeadersSync};
 use super::orphans::Orphans;
+use super::outbound_eviction::ChainSync;
 use super::peer::{ConnType, Event, PeerEnv, PeerHandle, VersionInfo};
 use super::relay::{self, PeerRelay};
 use super::sync::{BlockSync, PeerSync};
@@ -56,6 +57,8 @@ pub(super) struct Peer {
     /// Transaction `getdata` items not served yet (each item once).
     pub(super) getdata: VecDeque<Inventory>,
     pub(super) getdata_queued: HashSet<Inventory>,
+    /// Its stale-chain timeout, if it is an automatic outbound peer (Core's m_chain_sync).
+    pub(super) chain_sync: ChainSync,
 }
 
 impl Peer {
@@ -94,6 +97,8 @@ pub(super) struct Manager {
     pub(super) mempool_seen: u64,
     pub(super) mempool_updates: u64,
     pub(super) tip_txs: TipBlockTxs,
+    /// Outbound peers exempt from the stale-chain check (at most MAX_PROTECTED_OUTBOUND).
+    pub(super) protected_outbound: usize,
 }
 
 /// Binds the listeners, starts the connection manager, and returns its task (which ends, with
@@ -166,6 +171,7 @@ pub async fn start(node: &Arc<Node>, stop: watch::Receiver<bool>) -> Result<Join
         mempool_seen: mempool_seen(node),
         mempool_updates: u64::MAX,
         tip_txs: TipBlockTxs::default(),
+        protected_outbound: 0,
         s,
     };
     net.active.store(true, std::sync::atomic::Ordering::SeqCst);
@@ -228,7 +234,18 @@ impl Manager {
             tokio::select! {
                 _ = stop.changed() => break,
                 Some(ev) = events.recv() => self.on_event(ev).await,
-                Some(c) = commands.recv() => self.on_command(c),
+                Some(c) = commands.recv() => {
+                    if matches!(c, Command::ClockChanged { .. }) {
+                        // What peers sent before the clock moved is handled at the old time (as
+                        // Core's message handler would have, before the call); only what is
+                        // queued now, so a busy peer cannot hold the call up.
+                        for _ in 0..events.len() {
+                            let Ok(ev) = events.try_recv() else { break };
+                            self.on_event(ev).await;
+                        }
+                    }
+                    self.on_command(c)
+                }
                 Some((sock, addr)) = accepts.recv() => self.on_inbound(sock, addr),
                 Some(a) = asyncs.recv() => self.on_async(a),
                 _ = net.tip_changed.notified() => self.on_tip_changed(),
@@ -325,6 +342,7 @@ impl Manager {
                 if self.peers.get(&id).is_some_and(|p| p.ready && !p.handle.shared.is_closing()) {
                     self.on_message(id, msg).await;
                     self.check_headers_sync_of(id);
+                    self.consider_eviction(id);
                 }
                 drop(permit);
             }
@@ -378,6 +396,7 @@ impl Manager {
         }
         self.check_stalls();
         self.check_headers_sync();
+        self.consider_eviction_all();
         self.schedule();
         self.maintain_outbound();
         // Addr-fetch connections do not linger.
@@ -415,8 +434,15 @@ impl Manager {
     /// An RPC request (`addnode`, `disconnectnode`, `setban`, `setmocktime`...).
     fn on_command(&mut self, c: Command) {
         match c {
-            Command::ClockChanged { reply } => {
+            Command::ClockChanged { time, reply } => {
+                // A new tip, and the timeouts it starts, count from the old time.
+                self.on_tip_changed();
+                self.consider_eviction_all();
+                if let Err(e) = crate::clock::set_mocktime(time) {
+                    tracing::warn!(target: "blvm::net", "{e}");
+                }
                 self.check_headers_sync();
+                self.consider_eviction_all();
                 self.poll_mempool();
                 self.trickle();
                 let _ = reply.send(());

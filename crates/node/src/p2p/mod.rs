@@ -27,9 +27,11 @@ pub mod manager;
 pub mod msg_stats;
 pub mod onion;
 pub mod orphans;
+pub mod outbound_eviction;
 pub mod peer;
 pub mod relay;
 pub mod seeds;
+pub mod stale_blocks;
 pub mod sync;
 pub mod tx_relay;
 pub mod whitelist;
@@ -258,6 +260,9 @@ pub enum Command {
     /// The clock was moved (`setmocktime`): run the headers-sync timeout check now, then
     /// reply, so the caller sees its effect as with Core.
     ClockChanged {
+        /// The new mock time (0: the system clock), set by the manager once everything that
+        /// happened before the call (queued peer events, a new tip) was handled at the old time.
+        time: i64,
         /// Sent once the timers ran.
         reply: oneshot::Sender<()>,
     },

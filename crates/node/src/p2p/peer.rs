@@ -795,9 +795,15 @@ impl Reader {
                         g.locator_hashes.len()
                     )));
                 }
+                let null_locator = g.locator_hashes.is_empty();
                 let headers = self
                     .chain(move |c| headers_after(c, &g.locator_hashes, g.stop_hash, MAX_HEADERS_RESULTS))
                     .await?;
+                if null_locator && headers.is_empty() {
+                    // As Core: an unknown or withheld `hash_stop` gets no answer at all.
+                    tracing::debug!(target: "blvm::net", "ProcessMessage: ignoring request from peer={} for old block header that isn't in the main chain", shared.id);
+                    return Ok(());
+                }
                 self.out.send(NetworkMessage::Headers(headers)).await
             }
             NetworkMessage::GetBlocks(g) => {
@@ -830,12 +836,15 @@ impl Reader {
                         Inventory::Block(h) | Inventory::WitnessBlock(h) => {
                             let witness = matches!(inv, Inventory::WitnessBlock(_));
                             match self.chain(move |c| servable_block(c, &h)).await? {
-                                Some(b) => {
+                                BlockAnswer::Block(b) => {
                                     self.out
                                         .send_bulk(NetworkMessage::Block(if witness { b } else { strip_witness(b) }))
                                         .await?
                                 }
-                                None => missing.push(inv),
+                                BlockAnswer::Missing => missing.push(inv),
+                                BlockAnswer::Withheld => {
+                                    tracing::debug!(target: "blvm::net", "ProcessGetBlockData: ignoring request from peer={} for old block that isn't in the main chain", shared.id);
+                                }
                             }
                         }
                         Inventory::Transaction(_) | Inventory::WTx(_) | Inventory::WitnessTransaction(_) => rest.push(inv),
@@ -920,17 +929,32 @@ pub fn strip_witness(mut b: Block) -> Block {
     b
 }
 
-/// A block we can serve: stored and not known invalid.
-pub fn servable_block(c: &ChainManager, h: &BlockHash) -> Option<Block> {
-    let e = c.entry(h)?;
+/// How a `getdata` for a block is answered.
+pub enum BlockAnswer {
+    /// Served.
+    Block(Block),
+    /// Not stored (or known invalid): `notfound`.
+    Missing,
+    /// A stale block kept from the peer against fingerprinting (Core sends nothing).
+    Withheld,
+}
+
+/// A block we can serve: stored, not known invalid, and on the active chain or a recent stale
+/// one ([`super::stale_blocks::block_request_allowed`]).
+pub fn servable_block(c: &ChainManager, h: &BlockHash) -> BlockAnswer {
+    let Some(e) = c.entry(h) else { return BlockAnswer::Missing };
     if e.is_failed() || !e.have_data() {
-        return None;
+        return BlockAnswer::Missing;
+    }
+    if !super::stale_blocks::block_request_allowed(c, e) {
+        return BlockAnswer::Withheld;
     }
     match c.read_block(h) {
-        Ok(b) => b,
+        Ok(Some(b)) => BlockAnswer::Block(b),
+        Ok(None) => BlockAnswer::Missing,
         Err(e) => {
             tracing::error!(target: "blvm::net", block = %h, "cannot read block to serve: {e}");
-            None
+            BlockAnswer::Missing
         }
     }
 }
@@ -953,12 +977,13 @@ pub fn locator_fork(c: &ChainManager, locator: &[BlockHash]) -> u32 {
 }
 
 /// Active-chain headers after the locator's fork point, up to `max` or `stop` (Core's
-/// getheaders answer; with an empty locator, just the header of `stop`).
+/// getheaders answer; with an empty locator, just the header of `stop` when it may be served:
+/// see [`super::stale_blocks::block_request_allowed`]).
 pub fn headers_after(c: &ChainManager, locator: &[BlockHash], stop: BlockHash, max: usize) -> Vec<Header> {
     if locator.is_empty() {
         return c
             .entry(&stop)
-            .filter(|e| !e.is_failed())
+            .filter(|e| !e.is_failed() && super::stale_blocks::block_request_allowed(c, e))
             .map(|e| vec![e.header])
             .unwrap_or_default();
     }

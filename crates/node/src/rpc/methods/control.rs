@@ -87,13 +87,20 @@ pub async fn setmocktime(node: &Arc<Node>, p: &Params) -> Result<Value, RpcError
         ));
     }
     let t = p.i64(0)?;
-    crate::clock::set_mocktime(t).map_err(|e| RpcError::new(code::INVALID_PARAMETER, e.to_string()))?;
-    // A headers-sync timeout the new time expires fires before the call returns (P2P off:
-    // nothing to run).
+    crate::clock::check_mocktime(t).map_err(|e| RpcError::new(code::INVALID_PARAMETER, e.to_string()))?;
+    // The P2P manager moves the clock itself, after handling what happened before the call at
+    // the old time; the timeouts the new time expires fire before the call returns.
     let (tx, rx) = tokio::sync::oneshot::channel();
-    if node.net().command(crate::p2p::Command::ClockChanged { reply: tx }).await.is_ok() {
+    if node
+        .net()
+        .command(crate::p2p::Command::ClockChanged { time: t, reply: tx })
+        .await
+        .is_ok()
+    {
         let _ = rx.await;
     }
+    // P2P off (or shutting down): nothing else to run; setting it again is harmless.
+    crate::clock::set_mocktime(t).map_err(|e| RpcError::new(code::INVALID_PARAMETER, e.to_string()))?;
     Ok(Value::Null)
 }
 
