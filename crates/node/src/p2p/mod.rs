@@ -18,6 +18,7 @@ pub mod codec;
 pub mod connections;
 pub mod counting;
 pub mod discourage;
+pub mod eviction;
 pub mod fee_filter;
 pub mod handshake_timer;
 pub mod header_sync;
