@@ -94,6 +94,9 @@ pub(super) struct Manager {
     pub(super) mempool_seen: u64,
     pub(super) mempool_updates: u64,
     pub(super) tip_txs: TipBlockTxs,
+    /// Per-process key for network groups in eviction, so an attacker cannot tell which groups
+    /// are protected.
+    pub(super) netgroup_key: std::collections::hash_map::RandomState,
 }
 
 /// Binds the listeners, starts the connection manager, and returns its task (which ends, with
@@ -166,6 +169,7 @@ pub async fn start(node: &Arc<Node>, stop: watch::Receiver<bool>) -> Result<Join
         mempool_seen: mempool_seen(node),
         mempool_updates: u64::MAX,
         tip_txs: TipBlockTxs::default(),
+        netgroup_key: Default::default(),
         s,
     };
     net.active.store(true, std::sync::atomic::Ordering::SeqCst);

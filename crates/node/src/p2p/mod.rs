@@ -129,6 +129,9 @@ pub struct P2pSettings {
     pub log_ips: bool,
     /// A tip older than this keeps the node in initial block download (`-maxtipage`).
     pub max_tip_age: Duration,
+    /// Percentage of the inbound slots transaction-relaying peers may hold
+    /// (`-inboundrelaypercent`, 0..=100); the rest are for block-relay-only peers.
+    pub inbound_relay_percent: usize,
 }
 
 impl P2pSettings {
@@ -160,6 +163,7 @@ impl P2pSettings {
             max_tip_age: Duration::from_secs(24 * 3600),
             noban: Vec::new(),
             log_ips: false,
+            inbound_relay_percent: 50,
         }
     }
 }
@@ -206,6 +210,7 @@ pub fn settings_from_config(cfg: &crate::config::NodeConfig) -> Option<P2pSettin
     s.log_ips = cfg.log_ips;
     s.peer_timeout = Duration::from_secs(cfg.number("peertimeout"));
     s.max_tip_age = Duration::from_secs(cfg.number("maxtipage"));
+    s.inbound_relay_percent = cfg.number("inboundrelaypercent") as usize;
     s.noban = cfg
         .whitelist
         .iter()
