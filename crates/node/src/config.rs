@@ -161,6 +161,7 @@ pub const OPTIONS: &[(&str, OptKind, &str, &str)] = &[
     ("addnode", OptKind::Str, "", "Keep a connection to this peer (host:port) besides automatic ones; repeatable"),
     ("seednode", OptKind::Str, "", "Connect to this peer to learn addresses, then disconnect; repeatable"),
     ("maxconnections", OptKind::Int, "125", "Maximum P2P connections, inbound and outbound (0 = no P2P at all)"),
+    ("inboundrelaypercent", OptKind::Int, "50", "Percentage (0..=100) of the inbound slots transaction-relaying peers may hold; the rest are for block-relay-only peers"),
     ("dnsseed", OptKind::Bool, "1 (0 on regtest or with -connect)", "Query DNS seeds for addresses when the address manager has few"),
     ("minimumchainwork", OptKind::Str, "the network's (0 on regtest)", "Minimum cumulative work (hex) a header chain needs before its headers are stored; chains with less are pre-synced in bounded memory first, as in Core"),
     ("bantime", OptKind::Int, "86400", "Default duration in seconds of a setban ban (misbehaving peers are discouraged in memory instead, as in Core)"),
@@ -799,9 +800,10 @@ pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<(NodeConfig
                 cfg.numbers.insert(name.clone(), u64::from(n));
             }
             "peertimeout" if v.parse::<i64>().is_ok_and(|n| n <= 0) => return Err(ConfigError::PeerTimeout),
-            "maxconnections" | "bantime" | "peertimeout" | "maxtipage" => {
+            "maxconnections" | "inboundrelaypercent" | "bantime" | "peertimeout" | "maxtipage" => {
                 let (lo, hi, expected) = match name.as_str() {
                     "maxconnections" => (0, 100_000, "an integer in 0..=100000"),
+                    "inboundrelaypercent" => (0, 100, "a percentage in 0..=100"),
                     "bantime" => (1, 1 << 40, "a number of seconds >= 1"),
                     // Core takes any int64; tests pass i64::MAX to mean "never too old".
                     "maxtipage" => (1, i64::MAX as u64, "a number of seconds >= 1"),

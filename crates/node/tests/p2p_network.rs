@@ -1,8 +1,7 @@
 //! The connection manager seen from outside: PeerConnected/PeerDisconnected on the module bus,
 //! the network RPCs (getpeerinfo, getnetworkinfo, getconnectioncount, getnettotals, ping,
 //! disconnectnode, addnode), address handling (addr in, getaddr out, peers.json, automatic
-//! outbound connections to learned addresses, -seednode), and inbound eviction at the
-//! connection limit.
+//! outbound connections to learned addresses, -seednode). Inbound eviction: `p2p_eviction.rs`.
 
 mod common;
 #[path = "support/http.rs"]
@@ -16,9 +15,9 @@ use bitcoin::p2p::address::{AddrV2, AddrV2Message};
 use bitcoin::p2p::message::NetworkMessage;
 use bitcoin::p2p::ServiceFlags;
 use node_proc::{ModuleSpec, NodeProc};
-use p2p_peer::{rpc, rpc_raw, Recv, TestPeer};
+use p2p_peer::{rpc, rpc_raw, TestPeer};
 use serde_json::json;
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 fn wait_for(what: &str, timeout: Duration, n: &NodeProc, mut f: impl FnMut() -> bool) {
@@ -231,67 +230,8 @@ fn seednode_is_asked_for_addresses_then_dropped() {
 }
 
 #[test]
-fn inbound_eviction_at_the_connection_limit() {
-    // -connect=0: no outbound connections, so 20 of the 21 slots are inbound (one is kept for
-    // a feeler). Of 20 inbound peers, 12 are protected (best ping, latest transactions, latest
-    // blocks) and half of the rest by age, as in Core: 4 remain evictable.
-    let port = http::free_port();
-    let n = node_proc::start_node(
-        &[
-            &format!("-rpcport={port}"),
-            "-port=0",
-            "-bind=127.0.0.1",
-            "-connect=0",
-            "-listen=1",
-            "-maxconnections=21",
-        ],
-        &[],
-    );
-    n.wait_started();
-    let addr = p2p_peer::p2p_addr(&n);
-    let mut peers: Vec<TestPeer> = (0..20u8)
-        .map(|i| {
-            let mut p = TestPeer::connect_from(addr, &Ipv4Addr::new(127, 0, 1, 10 + i).to_string()).unwrap();
-            p.handshake(0);
-            p
-        })
-        .collect();
-    wait_for("20 inbound peers", Duration::from_secs(10), &n, || {
-        rpc(&n, port, "getconnectioncount", json!([])) == json!(20)
-    });
-    // A 21st inbound peer: one of the others is evicted to make room.
-    let mut newcomer = TestPeer::connect_from(addr, "127.0.1.99").unwrap();
-    newcomer.handshake(0);
-    n.wait_until(Duration::from_secs(10), "eviction", |n| {
-        n.log().contains("evicting inbound peer to make room")
-    });
-    let mut evicted = 0;
-    for p in &mut peers {
-        loop {
-            match p.recv(Duration::from_millis(100)) {
-                Recv::Closed => {
-                    evicted += 1;
-                    break;
-                }
-                Recv::Timeout => break,
-                Recv::Msg(_) => {}
-            }
-        }
-    }
-    assert_eq!(evicted, 1, "exactly one peer is evicted");
-    wait_for("20 connections again", Duration::from_secs(5), &n, || {
-        rpc(&n, port, "getconnectioncount", json!([])) == json!(20)
-    });
-    assert!(rpc(&n, port, "getpeerinfo", json!([]))
-        .as_array()
-        .unwrap()
-        .iter()
-        .any(|x| x["addr"].as_str().unwrap().starts_with("127.0.1.99:")));
-}
-
-#[test]
 fn network_resource_warning_when_connections_near_the_limit() {
-    // -connect=0: no outbound connections, so the limit of 4 is all for inbound peers.
+    // 16 connections less Core's 11 outbound slots (kept even with -connect=0): 5 inbound.
     let port = http::free_port();
     let n = node_proc::start_node(
         &[
@@ -300,9 +240,9 @@ fn network_resource_warning_when_connections_near_the_limit() {
             "-bind=127.0.0.1",
             "-connect=0",
             "-listen=1",
-            "-maxconnections=4",
+            "-maxconnections=16",
             "-resourceinterval=1",
-            "-resourcewarnpercent=40",
+            "-resourcewarnpercent=10",
         ],
         &[ModuleSpec::recorder("rec", "")],
     );
@@ -315,7 +255,7 @@ fn network_resource_warning_when_connections_near_the_limit() {
             .map(|(_, e)| e["payload"].clone())
             .collect::<Vec<_>>()
     };
-    // One peer of four is 25 %: under the threshold for two whole check intervals.
+    // One peer of 16 is 6.25 %: under the threshold for two whole check intervals.
     let mut a = TestPeer::connect_from(addr, "127.0.0.1").unwrap();
     a.handshake(0);
     wait_for("one connection", Duration::from_secs(10), &n, || {
@@ -323,16 +263,16 @@ fn network_resource_warning_when_connections_near_the_limit() {
     });
     std::thread::sleep(Duration::from_millis(2200));
     assert!(network_warnings().is_empty(), "{:?}", network_warnings());
-    // Two of four is 50 %: one warning with the real figures.
+    // Two of 16 is 12.5 %: one warning with the real figures.
     let mut b = TestPeer::connect_from(addr, "127.0.0.1").unwrap();
     b.handshake(0);
     wait_for("network warning", Duration::from_secs(10), &n, || !network_warnings().is_empty());
     let w = network_warnings();
     assert_eq!(w.len(), 1, "{w:?}");
     assert_eq!(w[0]["current_usage"], 2);
-    assert_eq!(w[0]["limit"], 4);
-    assert_eq!(w[0]["usage_percent"], 50.0);
-    assert_eq!(w[0]["threshold_percent"], 40.0);
+    assert_eq!(w[0]["limit"], 16);
+    assert_eq!(w[0]["usage_percent"], 12.5);
+    assert_eq!(w[0]["threshold_percent"], 10.0);
 }
 
 /// BIP133 both ways, as Core: in initial block download the node asks peers for no

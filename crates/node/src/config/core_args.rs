@@ -90,7 +90,6 @@ pub const CORE_ONLY: &[(&str, Policy)] = &[
     ("torpassword", Policy::Ignore),
     ("txreconciliation", Policy::Ignore),
     ("v2transport", Policy::Ignore),
-    ("inboundrelaypercent", Policy::Ignore),
     ("txsendrate", Policy::Ignore),
     ("privatebroadcast", Policy::RefuseWhenOn(NO_PRIVACY_NET)),
     (

@@ -4,6 +4,7 @@
 
 use super::addrman;
 use super::ban;
+use super::eviction;
 use super::fee_filter::PeerFeeFilter;
 use super::initial_headers::PeerHeadersSync;
 use super::manager::{Manager, Peer};
@@ -14,7 +15,8 @@ use super::PeerId;
 use bitcoin::p2p::ServiceFlags;
 use bitcoin::Network;
 use blvm_module::EventPayload;
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashSet, VecDeque};
+use std::hash::BuildHasher;
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 use tokio::net::TcpStream;
@@ -25,6 +27,10 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 pub const MANUAL_RETRY: Duration = Duration::from_secs(2);
 /// Addr-fetch connections are closed after this long at the latest.
 pub const ADDR_FETCH_TIMEOUT: Duration = Duration::from_secs(120);
+/// Automatic outbound full-relay connections Core keeps slots for.
+const MAX_OUTBOUND_FULL_RELAY: usize = 8;
+/// Automatic outbound block-relay-only connections Core keeps slots for.
+const MAX_BLOCK_RELAY_ONLY: usize = 2;
 
 /// Results of background work (dials, DNS seed lookups), sent back to the event loop.
 pub(super) enum Async {
@@ -38,26 +44,37 @@ pub(super) enum Async {
     Seeds(Vec<SocketAddr>),
 }
 
+/// Core's HasAllDesirableServiceFlags: a full, witness-serving node (a pruned one once we are
+/// out of initial block download).
+fn has_desirable_services(services: u64, ibd: bool) -> bool {
+    let has = |f: ServiceFlags| services & f.to_u64() == f.to_u64();
+    has(ServiceFlags::WITNESS) && (has(ServiceFlags::NETWORK) || (!ibd && has(ServiceFlags::NETWORK_LIMITED)))
+}
+
 impl Manager {
     /// Whether `-connect` was given (then only those peers are dialed).
     fn connect_mode(&self) -> bool {
         !self.s.connect.is_empty()
     }
 
-    /// Slots kept for outbound connections (automatic, feeler, `-connect`/`-addnode`).
+    /// Slots kept for automatic outbound connections, as Core (whatever `-connect` says): 8
+    /// full-relay, 2 block-relay-only and a feeler, within the connection limit.
     fn outbound_reserved(&self) -> usize {
-        let added = self.net.added_nodes().len();
-        let r = if self.connect_mode() {
-            self.s.connect.len() + added
-        } else {
-            self.s.max_outbound_full_relay + self.s.max_outbound_block_relay + 1 + added
-        };
-        r.min(self.s.max_connections)
+        let max = self.s.max_connections;
+        let full_relay = MAX_OUTBOUND_FULL_RELAY.min(max);
+        let block_relay = MAX_BLOCK_RELAY_ONLY.min(max - full_relay);
+        full_relay + block_relay + 1
     }
 
     /// Inbound connections allowed: the connection limit less the outbound reserve.
     fn max_inbound(&self) -> usize {
         self.s.max_connections.saturating_sub(self.outbound_reserved())
+    }
+
+    /// Inbound slots transaction-relaying peers may hold (`-inboundrelaypercent`); the rest are
+    /// for block-relay-only peers, which cost us far less.
+    fn max_inbound_tx_relay(&self) -> usize {
+        self.max_inbound() * self.s.inbound_relay_percent.min(100) / 100
     }
 
     /// Starts a connection's task and records the peer (ids count from 0).
@@ -110,22 +127,23 @@ impl Manager {
             tracing::debug!(target: "blvm::net", "connection from {addr} dropped (banned)");
             return;
         }
-        let inbound = self.peers.values().filter(|p| p.conn_type == ConnType::Inbound).count();
+        // Closing peers no longer hold a slot (Core drops them before accepting).
+        let inbound = self
+            .peers
+            .values()
+            .filter(|p| p.conn_type == ConnType::Inbound && !p.handle.shared.is_closing())
+            .count();
         // As Core: a discouraged address gets a slot only while slots are plentiful.
         if !noban && inbound + 1 >= self.max_inbound() && self.net.discouraged().contains(addr.ip()) {
             tracing::debug!(target: "blvm::net", %addr, "connection from {addr} dropped (discouraged)");
             return;
         }
         if inbound >= self.max_inbound() {
-            match self.select_eviction() {
-                Some(victim) => {
-                    if let Some(p) = self.peers.get(&victim) {
-                        tracing::info!(target: "blvm::net", peer = victim, addr = %p.addr(), "evicting inbound peer to make room for {addr}");
-                        p.handle.shared.disconnect("evicted to make room for a new inbound connection");
-                    }
-                }
+            match eviction::select(self.eviction_candidates()) {
+                Some(victim) => self.evict(victim),
                 None => {
-                    tracing::info!(target: "blvm::net", %addr, "refused inbound connection: all inbound slots are full and no peer can be evicted");
+                    // Core's wording, which Core's tests look for.
+                    tracing::debug!(target: "blvm::net", %addr, "failed to find an eviction candidate - connection dropped (full)");
                     return;
                 }
             }
@@ -133,49 +151,77 @@ impl Manager {
         self.register(sock, addr, ConnType::Inbound, None);
     }
 
-    /// Core's eviction: protect the best peers by ping, by recent blocks, by recent
-    /// transactions and by connection age; then evict the newest connection of the network
-    /// group with the most connections.
-    fn select_eviction(&self) -> Option<PeerId> {
-        let mut cands: Vec<&Peer> = self
+    /// Disconnects a peer chosen for eviction.
+    fn evict(&self, victim: PeerId) {
+        if let Some(p) = self.peers.get(&victim) {
+            tracing::debug!(target: "blvm::net", "selected {} connection for eviction, disconnecting {}", p.conn_type.as_str(), self.peer_label(victim, p.addr()));
+            p.handle.shared.disconnect("evicted to make room for a new inbound connection");
+        }
+    }
+
+    /// Core's tx-relay capacity check for an inbound peer that now relays transactions (after its
+    /// `msg` message): when they exceed their share of the inbound slots, another
+    /// transaction-relaying inbound peer is evicted, or else this one is dropped. Returns whether
+    /// the peer stays.
+    pub(super) fn make_tx_relay_room(&mut self, id: PeerId, msg: &str) -> bool {
+        let relaying = self
             .peers
-            .values()
-            .filter(|p| p.conn_type == ConnType::Inbound && !p.handle.shared.is_closing())
-            .collect();
-        fn protect<F: Fn(&&Peer) -> K, K: Ord>(c: &mut Vec<&Peer>, n: usize, key: F) {
-            c.sort_by_key(|p| std::cmp::Reverse(key(p)));
-            let keep = c.len().saturating_sub(n);
-            c.drain(..c.len() - keep);
+            .iter()
+            .filter(|(pid, p)| p.conn_type == ConnType::Inbound && !p.handle.shared.is_closing() && (p.relay.relay_txs || **pid == id))
+            .count();
+        if relaying <= self.max_inbound_tx_relay() {
+            return true;
         }
-        protect(&mut cands, 4, |p| {
-            std::cmp::Reverse(p.handle.shared.min_ping().unwrap_or(Duration::MAX))
-        });
-        protect(&mut cands, 4, |p| {
-            p.handle.shared.last_tx_time.load(std::sync::atomic::Ordering::Relaxed)
-        });
-        protect(&mut cands, 4, |p| {
-            p.handle.shared.last_block_time.load(std::sync::atomic::Ordering::Relaxed)
-        });
-        let half = cands.len() / 2;
-        protect(&mut cands, half, |p| std::cmp::Reverse(p.connected));
-        if cands.is_empty() {
-            return None;
-        }
-        // Discouraged peers go first (Core's m_prefer_evict).
-        {
-            let d = self.net.discouraged();
-            if cands.iter().any(|p| d.contains(p.addr().ip())) {
-                cands.retain(|p| d.contains(p.addr().ip()));
+        match eviction::select_tx_relay(self.eviction_candidates(), id) {
+            Some(victim) => {
+                self.evict(victim);
+                true
+            }
+            None => {
+                tracing::debug!(target: "blvm::net", "failed to find a tx-relaying eviction candidate - connection dropped after {msg} message, disconnecting peer={id}");
+                self.disconnect(id, "no inbound transaction-relay slot and no peer to evict");
+                false
             }
         }
-        let mut groups: HashMap<Vec<u8>, Vec<&Peer>> = HashMap::new();
-        for p in cands {
-            groups.entry(addrman::group(p.addr().ip())).or_default().push(p);
-        }
-        let biggest = groups
-            .into_values()
-            .max_by_key(|g| (g.len(), g.iter().map(|p| p.connected).max()))?;
-        biggest.into_iter().max_by_key(|p| p.connected).map(|p| p.handle.shared.id)
+    }
+
+    /// The facts eviction weighs for every live connection (built only when slots are full).
+    fn eviction_candidates(&self) -> Vec<eviction::Candidate> {
+        let node = self.node();
+        let ibd = node
+            .as_ref()
+            .is_none_or(|n| n.is_initial_block_download(&n.chain_ref().lock().unwrap_or_else(|p| p.into_inner())));
+        let discouraged = self.net.discouraged();
+        self.peers
+            .values()
+            .filter(|p| !p.handle.shared.is_closing())
+            .map(|p| {
+                let sh = &p.handle.shared;
+                let ip = ban::canonical(p.addr().ip());
+                let services = p.info.as_ref().or(sh.info().as_ref()).map_or(0, |i| i.services);
+                eviction::Candidate {
+                    id: sh.id,
+                    connected: p.connected,
+                    min_ping: sh.min_ping(),
+                    last_block_time: sh.last_block_time.load(std::sync::atomic::Ordering::Relaxed),
+                    last_tx_time: sh.last_tx_time.load(std::sync::atomic::Ordering::Relaxed),
+                    relevant_services: has_desirable_services(services, ibd),
+                    relay_txs: p.relay.relay_txs,
+                    // BIP37 filters are not served.
+                    bloom_filter: false,
+                    net_group: self.netgroup_key.hash_one(addrman::group(ip)),
+                    prefer_evict: discouraged.contains(ip),
+                    is_local: match ip {
+                        IpAddr::V4(a) => a.octets()[0] == 127 || a.octets()[0] == 0,
+                        IpAddr::V6(a) => a.is_loopback(),
+                    },
+                    // Inbound connections come over TCP only (no Tor, I2P or CJDNS listener).
+                    network: eviction::NetClass::Ip,
+                    noban: p.conn_type == ConnType::Inbound && self.s.noban.iter().any(|n| n.contains(ip)),
+                    inbound: p.conn_type == ConnType::Inbound,
+                }
+            })
+            .collect()
     }
 
     /// Connects to `target` (an address or a host name) in the background; the result comes back as
@@ -367,9 +413,14 @@ impl Manager {
         self.poll_mempool();
         let node = self.node();
         let Some(p) = self.peers.get_mut(&id) else { return };
+        p.relay = PeerRelay::new(p.conn_type.relays_txs() && info.relay, info.wtxid_relay);
+        // As Core: an inbound peer that wants transactions needs one of their slots.
+        if p.conn_type == ConnType::Inbound && p.relay.relay_txs && !self.make_tx_relay_room(id, "version") {
+            return;
+        }
+        let Some(p) = self.peers.get_mut(&id) else { return };
         p.ready = true;
         p.published = true;
-        p.relay = PeerRelay::new(p.conn_type.relays_txs() && info.relay, info.wtxid_relay);
         p.sync.witness = info.services & ServiceFlags::WITNESS.to_u64() != 0;
         p.info = Some(info.clone());
         let addr = p.addr();

@@ -99,6 +99,9 @@ pub(super) struct Manager {
     pub(super) tip_txs: TipBlockTxs,
     /// Outbound peers exempt from the stale-chain check (at most MAX_PROTECTED_OUTBOUND).
     pub(super) protected_outbound: usize,
+    /// Per-process key for network groups in eviction, so an attacker cannot tell which groups
+    /// are protected.
+    pub(super) netgroup_key: std::collections::hash_map::RandomState,
 }
 
 /// Binds the listeners, starts the connection manager, and returns its task (which ends, with
@@ -172,6 +175,7 @@ pub async fn start(node: &Arc<Node>, stop: watch::Receiver<bool>) -> Result<Join
         mempool_updates: u64::MAX,
         tip_txs: TipBlockTxs::default(),
         protected_outbound: 0,
+        netgroup_key: Default::default(),
         s,
     };
     net.active.store(true, std::sync::atomic::Ordering::SeqCst);

@@ -18,6 +18,7 @@ pub mod codec;
 pub mod connections;
 pub mod counting;
 pub mod discourage;
+pub mod eviction;
 pub mod fee_filter;
 pub mod handshake_timer;
 pub mod header_sync;
@@ -130,6 +131,9 @@ pub struct P2pSettings {
     pub log_ips: bool,
     /// A tip older than this keeps the node in initial block download (`-maxtipage`).
     pub max_tip_age: Duration,
+    /// Percentage of the inbound slots transaction-relaying peers may hold
+    /// (`-inboundrelaypercent`, 0..=100); the rest are for block-relay-only peers.
+    pub inbound_relay_percent: usize,
 }
 
 impl P2pSettings {
@@ -161,6 +165,7 @@ impl P2pSettings {
             max_tip_age: Duration::from_secs(24 * 3600),
             noban: Vec::new(),
             log_ips: false,
+            inbound_relay_percent: 50,
         }
     }
 }
@@ -207,6 +212,7 @@ pub fn settings_from_config(cfg: &crate::config::NodeConfig) -> Option<P2pSettin
     s.log_ips = cfg.log_ips;
     s.peer_timeout = Duration::from_secs(cfg.number("peertimeout"));
     s.max_tip_age = Duration::from_secs(cfg.number("maxtipage"));
+    s.inbound_relay_percent = cfg.number("inboundrelaypercent") as usize;
     s.noban = cfg
         .whitelist
         .iter()
