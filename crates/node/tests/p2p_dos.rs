@@ -467,8 +467,11 @@ fn getaddr_flood_is_answered_once_without_sampling_again() {
 /// an honest address is still accepted.
 #[test]
 fn misbehaviour_discourages_without_growing_the_ban_list() {
-    // -maxconnections=12 leaves one inbound slot (11 are kept for outbound connections).
-    let mut t = Target::start(&["-maxconnections=12"]);
+    // -maxconnections=12 leaves one inbound slot (11 are kept for outbound connections); all
+    // inbound slots may relay transactions, so only the misbehaviour ends each connection (at
+    // the default 50% a lone slot takes no transaction-relaying peer, and such a peer could be
+    // dropped after its version message before its bad message is read).
+    let mut t = Target::start(&["-maxconnections=12", "-inboundrelaypercent=100"]);
     // A header announcing more than 4,000,000 bytes (a bad checksum only drops the message,
     // as in Core).
     let bad_ping = {
