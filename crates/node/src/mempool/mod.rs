@@ -5,6 +5,7 @@
 //! Lock order: the chain mutex first, then the pool mutex.
 
 pub mod accept;
+pub mod block_selection;
 pub mod cluster;
 pub mod entry;
 pub mod package;

@@ -1,7 +1,6 @@
 //! Block templates: transactions chosen from the pool by ancestor feerate (Core's
-//! BlockAssembler), a BIP34 coinbase with the BIP141 witness commitment, and nonce grinding.
+//! BlockAssembler, `block_selection.rs`), a BIP34 coinbase with the BIP141 witness commitment, and nonce grinding.
 
-use super::entry::{fee_at, feerate_gt};
 use super::pool::Pool;
 use crate::chain::ChainManager;
 use crate::validation::pow::next_work_required;
@@ -15,7 +14,6 @@ use bitcoin::{
     Amount, Block, BlockHash, CompactTarget, OutPoint, Script, ScriptBuf, Sequence, Target, Transaction, TxIn, TxMerkleNode, TxOut, Txid,
     Witness, Wtxid,
 };
-use std::collections::HashSet;
 use std::sync::Arc;
 
 /// Weight kept free for the block header and coinbase (Core's DEFAULT_BLOCK_RESERVED_WEIGHT).
@@ -99,85 +97,6 @@ pub struct BlockTemplate {
     pub tx_sigops: u64,
 }
 
-/// Ancestor-feerate selection (Core's addPackageTxs): repeatedly takes the not-yet-included
-/// transaction whose package (itself plus unincluded ancestors) pays the best feerate.
-/// The block's weight and sigop cost start at the reserved amounts, and a package must keep
-/// them strictly below the limits (Core's TestChunkBlockLimits).
-pub fn select_transactions(pool: &Pool, opts: &BlockOptions) -> Vec<TemplateTx> {
-    let mut included: HashSet<Txid> = HashSet::new();
-    let mut failed: HashSet<Txid> = HashSet::new();
-    let mut out: Vec<TemplateTx> = Vec::new();
-    let (max_weight, min_feerate) = (opts.max_weight, opts.min_feerate);
-    let (mut weight, mut sigops) = (opts.reserved_weight, RESERVED_SIGOPS);
-    loop {
-        let mut best: Option<(u64, u64, Vec<Txid>)> = None;
-        for e in pool.entries() {
-            if included.contains(&e.txid) || failed.contains(&e.txid) {
-                continue;
-            }
-            let anc: Vec<Txid> = pool.ancestors(&e.txid).into_iter().filter(|a| !included.contains(a)).collect();
-            if anc.iter().any(|a| failed.contains(a)) {
-                continue;
-            }
-            let mut pkg = anc;
-            pkg.push(e.txid);
-            let agg = pool.aggregate(&pkg);
-            let better = match &best {
-                None => true,
-                Some((f, s, _)) => feerate_gt(agg.fee, agg.vsize, *f, *s),
-            };
-            if better {
-                best = Some((agg.fee, agg.vsize, pkg));
-            }
-        }
-        let Some((_, vsize, mut pkg)) = best else { break };
-        // Against the floor with the real sign: a prioritised-down fee may be below zero.
-        let signed_fee: i128 = pkg
-            .iter()
-            .filter_map(|t| pool.get(t))
-            .map(|e| i128::from(e.fee) + i128::from(e.delta))
-            .sum();
-        if signed_fee < 0 {
-            // Ranked as zero among other zero-fee packages: skip it, not the ones after it.
-            if let Some(last) = pkg.last() {
-                failed.insert(*last);
-            }
-            continue;
-        }
-        if signed_fee < i128::from(fee_at(min_feerate, vsize)) {
-            break;
-        }
-        let (pw, ps) = pkg
-            .iter()
-            .filter_map(|t| pool.get(t))
-            .fold((0, 0), |(w, s), e| (w + e.weight, s + e.sigop_cost));
-        if weight + pw >= max_weight || sigops + ps >= MAX_BLOCK_SIGOPS_COST {
-            if let Some(last) = pkg.last() {
-                failed.insert(*last);
-            }
-            continue;
-        }
-        pkg.sort_by_key(|t| pool.ancestors(t).len());
-        for t in pkg {
-            let Some(e) = pool.get(&t) else { continue };
-            let depends = e.parents.iter().filter_map(|p| out.iter().position(|x| x.txid == *p)).collect();
-            out.push(TemplateTx {
-                tx: e.tx.clone(),
-                txid: e.txid,
-                wtxid: e.wtxid,
-                fee: e.fee,
-                sigops: e.sigop_cost,
-                weight: e.weight,
-                depends,
-            });
-            included.insert(t);
-        }
-        weight += pw;
-        sigops += ps;
-    }
-    out
-}
-
 /// The block header time and difficulty bits for a child of the active tip at time `now`.
 /// Core's MAX_TIMEWARP: how far before its parent the first block of a retarget period may be.
 const MAX_TIMEWARP: i64 = 600;
@@ -222,7 +141,7 @@ impl BlockTemplate {
 
     /// A template on the active tip filled from `pool` by ancestor feerate.
     pub fn from_pool(chain: &ChainManager, pool: &Pool, now: i64, opts: &BlockOptions) -> BlockTemplate {
-        let txs = select_transactions(pool, opts);
+        let txs = super::block_selection::select_transactions(pool, opts);
         BlockTemplate::with_transactions(chain, txs, now, opts.version)
     }
 
