@@ -165,7 +165,8 @@ pub const OPTIONS: &[(&str, OptKind, &str, &str)] = &[
     ("dnsseed", OptKind::Bool, "1 (0 on regtest or with -connect)", "Query DNS seeds for addresses when the address manager has few"),
     ("minimumchainwork", OptKind::Str, "the network's (0 on regtest)", "Minimum cumulative work (hex) a header chain needs before its headers are stored; chains with less are pre-synced in bounded memory first, as in Core"),
     ("bantime", OptKind::Int, "86400", "Default duration in seconds of a setban ban (misbehaving peers are discouraged in memory instead, as in Core)"),
-    ("whitelist", OptKind::Str, "", "[permissions@]IP or subnet: inbound peers from there get these permissions (only noban has an effect: such a peer is never discouraged and its headers skip the low-work check); repeatable"),
+    ("whitelist", OptKind::Str, "", "[permissions@]IP or subnet: inbound peers from there get these permissions (noban: never discouraged, headers skip the low-work check; relay: may send transactions under -blocksonly; forcerelay: implies relay, gets no feefilter; without permissions noban and relay, relay not under -blocksonly); repeatable"),
+    ("blocksonly", OptKind::Bool, "0", "Ask peers for no transactions and disconnect those that send them (unless they have the relay permission); own transactions are still relayed; -maxmempool defaults to 5"),
     ("peertimeout", OptKind::Int, "60", "Seconds a peer gets to complete the handshake, and to finish sending a started message"),
     ("maxtipage", OptKind::Int, "86400", "Seconds a tip may be old before the node counts as in initial block download"),
     ("loadblock", OptKind::Str, "", "Import blocks from this file (hex lines or blk-framed) after startup; repeatable"),
@@ -285,6 +286,8 @@ pub struct NodeConfig {
     pub addnode: Vec<String>,
     /// `-whitelist` entries as given (`[permissions@]subnet`).
     pub whitelist: Vec<String>,
+    /// `-blocksonly`: no transactions from peers (Core's ignore_incoming_txs).
+    pub blocks_only: bool,
     /// `-seednode` entries.
     pub seednode: Vec<String>,
     /// `-bind` entries (IP or IP:port).
@@ -445,6 +448,7 @@ pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<(NodeConfig
         connect: Vec::new(),
         addnode: Vec::new(),
         whitelist: Vec::new(),
+        blocks_only: false,
         seednode: Vec::new(),
         bind: Vec::new(),
         listen: None,
@@ -593,6 +597,7 @@ pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<(NodeConfig
             }
             "printtoconsole" => cfg.printtoconsole = flag()?,
             "logips" => cfg.log_ips = flag()?,
+            "blocksonly" => cfg.blocks_only = flag()?,
             // -debug values are checked after parsing: Core disregards those before the last
             // 0/none/-nodebug, even unknown ones.
             "debug" => cfg.debug.push(v.clone()),
@@ -753,7 +758,7 @@ pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<(NodeConfig
                 cfg.minimum_chain_work = Some(crate::params::parse_work(&v).ok_or_else(|| ConfigError::InvalidMinimumWork(v.clone()))?)
             }
             "whitelist" => {
-                if crate::p2p::whitelist::parse(&v).is_none() {
+                if crate::p2p::whitelist::parse(&v, true).is_none() {
                     return Err(ConfigError::BadValue {
                         key: name,
                         value: v,

@@ -131,6 +131,9 @@ fn chain_params(cfg: &NodeConfig) -> anyhow::Result<ChainParams> {
     Ok(params)
 }
 
+/// Core's DEFAULT_BLOCKSONLY_MAX_MEMPOOL_SIZE_MB: the default -maxmempool under -blocksonly.
+const BLOCKSONLY_MAX_MEMPOOL_MB: u64 = 5;
+
 async fn run(cfg: NodeConfig) -> anyhow::Result<()> {
     use tokio::signal::unix::{signal, SignalKind};
     let params = chain_params(&cfg)?;
@@ -138,6 +141,11 @@ async fn run(cfg: NodeConfig) -> anyhow::Result<()> {
     settings.chain = chain_settings(&cfg);
     settings.lifecycle = lifecycle_settings(&cfg);
     settings.mempool.max_size_bytes = cfg.number("maxmempool") * 1_000_000;
+    if cfg.blocks_only && !cfg.numbers.contains_key("maxmempool") {
+        // As Core: a blocks-only node's pool holds only its own transactions.
+        settings.mempool.max_size_bytes = BLOCKSONLY_MAX_MEMPOOL_MB * 1_000_000;
+        tracing::info!("parameter interaction: -blocksonly=1 -> setting -maxmempool={BLOCKSONLY_MAX_MEMPOOL_MB}");
+    }
     settings.mempool.persist = cfg.persist_mempool;
     settings.mempool.expiry = Duration::from_secs(cfg.number("mempoolexpiry") * 3600);
     cfg.policy.apply(cfg.network, &mut settings.mempool)?;

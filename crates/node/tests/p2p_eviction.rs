@@ -18,20 +18,7 @@ use serde_json::json;
 use std::time::{Duration, Instant};
 
 fn start(args: &[&str]) -> (NodeProc, u16) {
-    let port = http::free_port();
-    let rpcport = format!("-rpcport={port}");
-    let mut all = vec![
-        rpcport.as_str(),
-        "-port=0",
-        "-bind=127.0.0.1",
-        "-connect=0",
-        "-listen=1",
-        "-debug=net",
-    ];
-    all.extend_from_slice(args);
-    let n = node_proc::start_node(&all, &[]);
-    n.wait_started();
-    (n, port)
+    p2p_peer::start_listening(args)
 }
 
 /// Whether the node closed the connection within `timeout` (the peer reads but never answers).

@@ -128,10 +128,6 @@ pub const CORE_ONLY: &[(&str, Policy)] = &[
     // RPC.
     ("rpccookieperms", Policy::Ignore),
     (
-        "blocksonly",
-        Policy::RefuseWhenOn("blocks-only mode is not implemented yet; the node would relay transactions"),
-    ),
-    (
         "daemonwait",
         Policy::RefuseWhenOn("blvm-node does not fork; run it under a service manager (systemd, runit) or with nohup ... &"),
     ),
@@ -169,7 +165,7 @@ pub fn policy(name: &str) -> Option<Policy> {
     CORE_ONLY.iter().find(|(n, _)| *n == name).map(|(_, p)| *p)
 }
 
-/// Refusable options that are switches: given bare (`-blocksonly`) they are on, as Core's
+/// Refusable options that are switches: given bare (`-reindex`) they are on, as Core's
 /// GetBoolArg reads an empty value; for the others a bare or empty value means none.
 const SWITCHES: &[&str] = &[
     "coinstatsindex",
@@ -181,12 +177,11 @@ const SWITCHES: &[&str] = &[
     "peerbloomfilters",
     "peerblockfilters",
     "privatebroadcast",
-    "blocksonly",
     "daemonwait",
 ];
 
 /// Whether a value means "off" for a refusable option (`-noproxy`, `-proxy=0`, `-onlynet=`,
-/// `-blocksonly=0`; but a bare `-blocksonly` is on).
+/// `-reindex=0`; but a bare `-reindex` is on).
 pub fn is_off(name: &str, value: &str, negated: bool) -> bool {
     let bare_switch = value.is_empty() && SWITCHES.contains(&name);
     negated || (!bare_switch && matches!(value, "0" | "" | "false" | "no"))
@@ -224,13 +219,13 @@ mod tests {
 
     #[test]
     fn a_bare_switch_is_on_and_a_bare_value_option_is_off() {
-        assert!(!is_off("blocksonly", "", false), "-blocksonly alone asks for blocks-only mode");
-        assert!(is_off("blocksonly", "0", false) && is_off("blocksonly", "", true));
-        assert!(!is_off("blocksonly", "1", false));
+        assert!(!is_off("reindex", "", false), "-reindex alone asks for a reindex");
+        assert!(is_off("reindex", "0", false) && is_off("reindex", "", true));
+        assert!(!is_off("reindex", "1", false));
         assert!(is_off("proxy", "", false) && is_off("proxy", "0", false));
         assert!(!is_off("proxy", "127.0.0.1:9050", false));
-        let refused = crate::config::parse_args(["-blocksonly".to_string()]).unwrap_err().to_string();
-        assert!(refused.contains("blocks-only mode is not implemented"), "{refused}");
-        assert!(crate::config::parse_args(["-noblocksonly".to_string()]).is_ok());
+        let refused = crate::config::parse_args(["-coinstatsindex".to_string()]).unwrap_err().to_string();
+        assert!(refused.contains("coinstatsindex"), "{refused}");
+        assert!(crate::config::parse_args(["-nocoinstatsindex".to_string()]).is_ok());
     }
 }

@@ -121,7 +121,7 @@ impl Manager {
             return;
         }
         // As Core: the noban permission (-whitelist) lets a banned address in.
-        let noban = self.s.noban.iter().any(|n| n.contains(addr.ip()));
+        let noban = self.s.permissions(addr.ip(), true).noban;
         if !noban && self.net.bans().is_banned(addr.ip()) {
             // Core's wording, which Core's tests and operators' log filters match.
             tracing::debug!(target: "blvm::net", "connection from {addr} dropped (banned)");
@@ -217,7 +217,7 @@ impl Manager {
                     },
                     // Inbound connections come over TCP only (no Tor, I2P or CJDNS listener).
                     network: eviction::NetClass::Ip,
-                    noban: p.conn_type == ConnType::Inbound && self.s.noban.iter().any(|n| n.contains(ip)),
+                    noban: self.s.permissions(ip, p.conn_type == ConnType::Inbound).noban,
                     inbound: p.conn_type == ConnType::Inbound,
                 }
             })
@@ -446,8 +446,10 @@ impl Manager {
         }
         self.maybe_start_headers_sync(id);
         self.consider_eviction(id);
-        // As Core's first SendMessages after the handshake: the peer's first announcement round
-        // (and the mempool sequence it covers) happens now, not at the next tick.
+        // As Core's first SendMessages after the handshake: the peer's first feefilter and
+        // announcement round (and the mempool sequence it covers) happen now, not at the next
+        // tick (Core's tests check the feefilter right after the handshake).
+        self.send_fee_filters();
         self.trickle();
     }
 

@@ -322,9 +322,15 @@ impl Manager {
 
     /// Whether the peer has the noban permission (an inbound peer from a `-whitelist` subnet).
     pub(super) fn is_noban(&self, id: PeerId) -> bool {
+        self.permissions(id).noban
+    }
+
+    /// The `-whitelist` permissions of a peer (inbound peers only, as Core's -whitelist).
+    pub(super) fn permissions(&self, id: PeerId) -> super::whitelist::Permissions {
         self.peers
             .get(&id)
-            .is_some_and(|p| p.conn_type == ConnType::Inbound && self.s.noban.iter().any(|n| n.contains(p.addr().ip())))
+            .map(|p| self.s.permissions(p.addr().ip(), p.conn_type == ConnType::Inbound))
+            .unwrap_or_default()
     }
 
     /// Asks a peer's connection to close, with the reason logged.

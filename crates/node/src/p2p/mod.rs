@@ -125,8 +125,11 @@ pub struct P2pSettings {
     pub feeler_interval: Duration,
     /// Header chains with less work (and not near our tip) are pre-synced before being stored.
     pub minimum_chain_work: bitcoin::Work,
-    /// Inbound peers from these subnets have the noban permission (`-whitelist`).
-    pub noban: Vec<ban::Subnet>,
+    /// Inbound peers from these subnets have these permissions (`-whitelist`).
+    pub whitelist: Vec<(whitelist::Permissions, ban::Subnet)>,
+    /// `-blocksonly`: we ask for no transactions (version relay flag false, no `feefilter`) and
+    /// disconnect peers without the relay permission that send them (Core's ignore_incoming_txs).
+    pub blocks_only: bool,
     /// `-logips`: peer log lines name the peer's address (Core's `peer=N, peeraddr=...`).
     pub log_ips: bool,
     /// A tip older than this keeps the node in initial block download (`-maxtipage`).
@@ -137,6 +140,25 @@ pub struct P2pSettings {
 }
 
 impl P2pSettings {
+    /// Core's RejectIncomingTxs: block-relay-only, feeler and addr-fetch peers may never send us
+    /// transactions, and under `-blocksonly` only peers with the relay permission may. Also our
+    /// `version` relay flag (false exactly when we reject).
+    pub fn rejects_incoming_txs(&self, conn_type: peer::ConnType, ip: std::net::IpAddr) -> bool {
+        let inbound = conn_type == peer::ConnType::Inbound;
+        !conn_type.relays_txs() || (self.blocks_only && !self.permissions(ip, inbound).relay)
+    }
+
+    /// The permissions `-whitelist` grants an inbound peer from `ip` (none for outbound peers).
+    pub fn permissions(&self, ip: std::net::IpAddr, inbound: bool) -> whitelist::Permissions {
+        if !inbound {
+            return whitelist::Permissions::default();
+        }
+        self.whitelist
+            .iter()
+            .filter(|(_, n)| n.contains(ip))
+            .fold(whitelist::Permissions::default(), |acc, (p, _)| acc.union(*p))
+    }
+
     /// Defaults for a node on `default_port` (bind 127.0.0.1 on regtest, all interfaces elsewhere).
     pub fn new(regtest: bool, default_port: u16) -> Self {
         let ip: std::net::IpAddr = if regtest { [127, 0, 0, 1].into() } else { [0, 0, 0, 0].into() };
@@ -163,7 +185,8 @@ impl P2pSettings {
             feeler_interval: Duration::from_secs(120),
             minimum_chain_work: bitcoin::Work::from_be_bytes([0; 32]),
             max_tip_age: Duration::from_secs(24 * 3600),
-            noban: Vec::new(),
+            whitelist: Vec::new(),
+            blocks_only: false,
             log_ips: false,
             inbound_relay_percent: 50,
         }
@@ -213,13 +236,9 @@ pub fn settings_from_config(cfg: &crate::config::NodeConfig) -> Option<P2pSettin
     s.peer_timeout = Duration::from_secs(cfg.number("peertimeout"));
     s.max_tip_age = Duration::from_secs(cfg.number("maxtipage"));
     s.inbound_relay_percent = cfg.number("inboundrelaypercent") as usize;
-    s.noban = cfg
-        .whitelist
-        .iter()
-        .filter_map(|w| whitelist::parse(w))
-        .filter(|(perms, _)| perms.noban)
-        .map(|(_, net)| net)
-        .collect();
+    s.blocks_only = cfg.blocks_only;
+    // As Core: -blocksonly turns the implicit relay permission (-whitelistrelay) off.
+    s.whitelist = cfg.whitelist.iter().filter_map(|w| whitelist::parse(w, !cfg.blocks_only)).collect();
     Some(s)
 }
 

@@ -575,6 +575,21 @@ struct Reader {
     sent_version: bool,
 }
 
+/// Core's CInv::ToString: the inventory type's message name and the hash.
+fn inv_string(inv: &Inventory) -> String {
+    use bitcoin::hashes::Hash;
+    match inv {
+        Inventory::Transaction(t) => format!("tx {t}"),
+        Inventory::WitnessTransaction(t) => format!("witness-tx {t}"),
+        Inventory::WTx(w) => format!("wtx {w}"),
+        Inventory::Block(b) => format!("block {b}"),
+        Inventory::WitnessBlock(b) => format!("witness-block {b}"),
+        Inventory::CompactBlock(b) => format!("cmpctblock {b}"),
+        Inventory::Error => format!("0x00000000 {}", bitcoin::BlockHash::all_zeros()),
+        Inventory::Unknown { inv_type, hash } => format!("0x{inv_type:08x} {}", bitcoin::BlockHash::from_byte_array(*hash)),
+    }
+}
+
 fn local_services() -> ServiceFlags {
     ServiceFlags::NETWORK | ServiceFlags::WITNESS | ServiceFlags::NETWORK_LIMITED
 }
@@ -600,7 +615,9 @@ impl Reader {
             height,
         );
         v.version = PROTOCOL_VERSION;
-        v.relay = shared.conn_type.relays_txs();
+        // As Core: fRelay false when we would refuse the peer's transactions (block-relay-only,
+        // or -blocksonly without the relay permission).
+        v.relay = !self.env.settings.rejects_incoming_txs(shared.conn_type, shared.addr.ip());
         self.sent_version = true;
         self.out.send(NetworkMessage::Version(v)).await
     }
@@ -828,6 +845,11 @@ impl Reader {
             NetworkMessage::GetData(items) => {
                 if items.len() > MAX_INV_SIZE {
                     return Err(Exit::ban(format!("getdata message size = {}", items.len())));
+                }
+                // Core's line (its tests wait for it).
+                match items.as_slice() {
+                    [one] => tracing::debug!(target: "blvm::net", "received getdata for: {} peer={}", inv_string(one), shared.id),
+                    _ => tracing::debug!(target: "blvm::net", "received getdata ({} invsz) peer={}", items.len(), shared.id),
                 }
                 let mut rest = Vec::new();
                 let mut missing = Vec::new();

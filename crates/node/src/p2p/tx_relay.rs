@@ -179,7 +179,16 @@ impl Manager {
     pub(super) fn on_tx_inv(&mut self, id: PeerId, items: Vec<Inventory>) {
         let Some(node) = self.node() else { return };
         // As Core: no transaction is requested while in initial block download.
-        if self.refuse_tx_message(&node, id, "transaction announcement") {
+        if self.rejects_incoming_txs(id) {
+            let first = match items.first() {
+                Some(Inventory::WTx(w)) => w.to_string(),
+                Some(Inventory::Transaction(t) | Inventory::WitnessTransaction(t)) => t.to_string(),
+                _ => String::new(),
+            };
+            self.disconnect_for_tx_violation(id, &format!("transaction ({first}) inv"));
+            return;
+        }
+        if self.in_ibd(&node) {
             return;
         }
         let Some(p) = self.peers.get(&id) else { return };
@@ -251,7 +260,11 @@ impl Manager {
         let keys = [txid.to_byte_array(), wtxid.to_byte_array()];
         // As Core: a transaction during initial block download cannot be validated yet; it is
         // ignored (unsolicited transactions are not misbehaviour).
-        if self.refuse_tx_message(&node, id, "transaction") {
+        if self.rejects_incoming_txs(id) {
+            self.disconnect_for_tx_violation(id, "transaction");
+            return;
+        }
+        if self.in_ibd(&node) {
             return;
         }
         let Some(p) = self.peers.get_mut(&id) else { return };
@@ -367,15 +380,26 @@ impl Manager {
         }
     }
 
-    /// Whether a transaction message (`what`) from a peer is dropped: a block-relay-only peer is
-    /// disconnected for it, and nothing is taken during initial block download (nor from a peer
-    /// that is gone).
-    fn refuse_tx_message(&self, node: &Node, id: PeerId, what: &str) -> bool {
-        let Some(p) = self.peers.get(&id) else { return true };
-        if !p.conn_type.relays_txs() {
-            self.disconnect(id, &format!("{what} on a block-relay-only connection"));
-            return true;
-        }
+    /// Whether transactions from this peer are refused ([`super::P2pSettings::rejects_incoming_txs`];
+    /// a peer that is gone is refused too).
+    pub(super) fn rejects_incoming_txs(&self, id: PeerId) -> bool {
+        self.peers
+            .get(&id)
+            .is_none_or(|p| self.s.rejects_incoming_txs(p.conn_type, p.addr().ip()))
+    }
+
+    /// Disconnects a peer that sent a transaction message (`what`) we asked it not to send,
+    /// with Core's log line.
+    fn disconnect_for_tx_violation(&self, id: PeerId, what: &str) {
+        let Some(p) = self.peers.get(&id) else { return };
+        let label = self.peer_label(id, p.addr());
+        tracing::debug!(target: "blvm::net", "{what} sent in violation of protocol, disconnecting {label}");
+        self.disconnect(id, &format!("{what} sent in violation of protocol"));
+    }
+
+    /// Whether the node is in initial block download, when transactions are ignored (they cannot
+    /// be validated yet; unsolicited transactions are not misbehaviour).
+    fn in_ibd(&self, node: &Node) -> bool {
         node.is_initial_block_download(&node.chain_ref().lock().unwrap_or_else(|p| p.into_inner()))
     }
 
@@ -404,9 +428,15 @@ impl Manager {
     }
 
     /// Queues a peer's transaction `getdata` items (each once, at most [`MAX_GETDATA_QUEUE`])
-    /// and serves what its send queue has room for.
+    /// and serves what its send queue has room for; ignored from peers without transaction relay.
     pub(super) fn on_getdata_tx(&mut self, id: PeerId, items: Vec<Inventory>) {
         let Some(p) = self.peers.get_mut(&id) else { return };
+        if !p.relay.relay_txs {
+            // As Core: a block-relay-only peer, or one that asked for no transactions, gets no
+            // answer (not even notfound).
+            tracing::debug!(target: "blvm::net", "ignoring getdata for {} transaction(s) from peer={id} without transaction relay", items.len());
+            return;
+        }
         let mut dropped = 0usize;
         for inv in items {
             if p.getdata.len() >= MAX_GETDATA_QUEUE {
@@ -508,8 +538,13 @@ impl Manager {
         p.handle.shared.inv_to_send.store(p.relay.pending.len() as u64, Ordering::Relaxed);
     }
 
-    /// Sends each transaction-relaying peer our `feefilter` when due (BIP133, version 70013+).
+    /// Sends each transaction-relaying peer our `feefilter` when due (BIP133, version 70013+),
+    /// except under `-blocksonly` and to forcerelay peers.
     pub(super) fn send_fee_filters(&mut self) {
+        // As Core's MaybeSendFeefilter: none under -blocksonly (we take no transactions).
+        if self.s.blocks_only {
+            return;
+        }
         let Some(node) = self.node() else { return };
         let in_ibd = node.is_initial_block_download(&node.chain_ref().lock().unwrap_or_else(|p| p.into_inner()));
         let mempool = node.mempool();
@@ -520,7 +555,10 @@ impl Manager {
         let mut due = Vec::new();
         for (id, p) in self.peers.iter_mut() {
             let version = p.info.as_ref().map(|i| i.version).unwrap_or(0);
-            if !p.ready || !p.conn_type.relays_txs() || version < FEEFILTER_VERSION {
+            // As Core: none to a peer with the forcerelay permission (it should not filter what
+            // it sends us).
+            let forcerelay = self.s.permissions(p.addr().ip(), p.conn_type == ConnType::Inbound).forcerelay;
+            if !p.ready || !p.conn_type.relays_txs() || version < FEEFILTER_VERSION || forcerelay {
                 continue;
             }
             if let Some(f) = p.fee_filter.due(&self.fee_rounder, current, in_ibd, min_relay, now_ms, &mut rng) {

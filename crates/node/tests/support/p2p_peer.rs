@@ -49,6 +49,25 @@ pub fn p2p_addr(n: &super::node_proc::NodeProc) -> SocketAddr {
     found.expect("listening address")
 }
 
+/// Starts a node listening for P2P on 127.0.0.1 (a free port), with no outbound connections
+/// and `-debug=net`, plus `extra`; returns it with its RPC port once started.
+pub fn start_listening(extra: &[&str]) -> (super::node_proc::NodeProc, u16) {
+    let port = super::http::free_port();
+    let rpcport = format!("-rpcport={port}");
+    let mut all = vec![
+        rpcport.as_str(),
+        "-port=0",
+        "-bind=127.0.0.1",
+        "-connect=0",
+        "-listen=1",
+        "-debug=net",
+    ];
+    all.extend_from_slice(extra);
+    let n = super::node_proc::start_node(&all, &[]);
+    n.wait_started();
+    (n, port)
+}
+
 /// RPC credentials from the node's cookie.
 pub fn cookie(n: &super::node_proc::NodeProc) -> String {
     super::node_proc::cookie(n)

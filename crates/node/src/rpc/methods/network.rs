@@ -212,7 +212,8 @@ fn networkinfo(node: &Arc<Node>) -> Value {
         "protocolversion": crate::p2p::PROTOCOL_VERSION,
         "localservices": format!("{LOCAL_SERVICES:016x}"),
         "localservicesnames": service_names(LOCAL_SERVICES),
-        "localrelay": true,
+        // As Core: false under -blocksonly (we ask peers for no transactions).
+        "localrelay": !n.settings().is_some_and(|s| s.blocks_only),
         "timeoffset": 0,
         "networkactive": n.is_active(),
         "connections": i + o,
@@ -233,7 +234,7 @@ fn networkinfo(node: &Arc<Node>) -> Value {
 }
 
 fn peerinfo(n: &Net) -> Value {
-    let noban_nets = n.settings().map(|s| s.noban.clone()).unwrap_or_default();
+    let settings = n.settings();
     let peers: Vec<Value> = n
         .peer_list()
         .into_iter()
@@ -275,8 +276,8 @@ fn peerinfo(n: &Net) -> Value {
                 "misbehavior": p.misbehavior.load(Ordering::Relaxed),
                 "wtxid_relay": info.as_ref().is_some_and(|i| i.wtxid_relay),
                 "addr_relay_enabled": p.conn_type.relays_txs(),
-                // The permissions this node acts on: noban (inbound from a -whitelist subnet).
-                "permissions": if p.inbound && noban_nets.iter().any(|s| s.contains(p.addr.ip())) { json!(["noban"]) } else { json!([]) },
+                // The permissions this node acts on (inbound from a -whitelist subnet).
+                "permissions": settings.map(|s| s.permissions(p.addr.ip(), p.inbound).names()).unwrap_or_default(),
                 "minfeefilter": p.fee_filter_received.load(Ordering::Relaxed) as f64 / 100_000_000.0,
                 "connection_type": p.conn_type.as_str(),
                 "transport_protocol_type": "v1",

@@ -1,0 +1,120 @@
+//! `-blocksonly` against a real node process, as Core's p2p_blocksonly.py: our `version` asks
+//! for no transactions, a peer that sends a transaction or announces one anyway is disconnected
+//! with Core's log line, a peer with the relay permission may send them and they are relayed,
+//! and the node's own `sendrawtransaction` is still announced and served to peers.
+
+#[path = "support/coins.rs"]
+mod coins;
+#[path = "support/http.rs"]
+mod http;
+#[path = "support/node_proc.rs"]
+mod node_proc;
+#[path = "support/p2p_peer.rs"]
+mod p2p_peer;
+
+use bitcoin::consensus::serialize;
+use bitcoin::hashes::Hash;
+use bitcoin::p2p::message::NetworkMessage;
+use bitcoin::p2p::message_blockdata::Inventory;
+use bitcoin::{Amount, OutPoint, Transaction, TxOut, Wtxid};
+use blvm_testkit::mining;
+use p2p_peer::TestPeer;
+use serde_json::{json, Value};
+use std::time::Duration;
+
+const WAIT: Duration = Duration::from_secs(30);
+
+fn to_hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// A one-output spend of `coin` to P2WSH(OP_TRUE) paying 10,000 sats.
+fn spend(coin: (OutPoint, Amount)) -> Transaction {
+    let out = TxOut {
+        value: coin.1 - Amount::from_sat(10_000),
+        script_pubkey: mining::p2wsh_op_true(),
+    };
+    mining::spend(&[(coin.0, mining::p2wsh_op_true())], vec![out])
+}
+
+/// Core's send_and_ping: the message, then a ping whose pong shows the node handled it.
+fn send_and_ping(p: &mut TestPeer, msg: NetworkMessage) {
+    p.send(msg).expect("send");
+    let nonce = rand::random();
+    p.send(NetworkMessage::Ping(nonce)).expect("send ping");
+    p.expect(WAIT, "pong", |m| matches!(m, NetworkMessage::Pong(n) if *n == nonce).then_some(()));
+}
+
+/// Waits for the node to announce `wtxid`, asks for it and checks the transaction served.
+fn expect_relayed(p: &mut TestPeer, tx: &Transaction) {
+    let wtxid = tx.compute_wtxid();
+    p.expect(WAIT, "inv of the transaction", |m| match m {
+        NetworkMessage::Inv(v) => v.contains(&Inventory::WTx(wtxid)).then_some(()),
+        _ => None,
+    });
+    p.send(NetworkMessage::GetData(vec![Inventory::WTx(wtxid)])).expect("send getdata");
+    let got = p.expect(WAIT, "tx", |m| match m {
+        NetworkMessage::Tx(t) => Some(t.clone()),
+        _ => None,
+    });
+    assert_eq!(got.compute_wtxid(), wtxid);
+}
+
+#[test]
+fn blocksonly_refuses_peer_txs_but_relays_its_own() {
+    let (n, port) = p2p_peer::start_listening(&["-blocksonly", "-whitelist=relay@127.0.0.5"]);
+    let rpc = |m: &str, p: Value| p2p_peer::rpc(&n, port, m, p);
+    let addr = p2p_peer::p2p_addr(&n);
+    assert_eq!(rpc("getnetworkinfo", json!([]))["localrelay"], json!(false));
+    assert_eq!(
+        rpc("getmempoolinfo", json!([]))["maxmempool"],
+        json!(5_000_000),
+        "Core's blocksonly default"
+    );
+    let coins = coins::fund(rpc, 2);
+    let (tx, relayed) = (spend(coins[0]), spend(coins[1]));
+
+    // A peer without the relay permission is told not to send transactions, and dropped for one.
+    let mut a = TestPeer::connect_from(addr, "127.0.0.2").unwrap();
+    assert!(!a.handshake(0).relay, "version relay flag under -blocksonly");
+    a.send(NetworkMessage::Tx(tx.clone())).unwrap();
+    assert!(a.wait_closed(WAIT), "a peer sending a transaction is disconnected");
+    n.wait_until(WAIT, "Core's tx violation line", |n| {
+        n.log().contains("transaction sent in violation of protocol, disconnecting peer=")
+    });
+    assert_eq!(rpc("getmempoolinfo", json!([]))["size"], json!(0));
+
+    // An announcement is a violation too.
+    let mut b = TestPeer::connect_from(addr, "127.0.0.3").unwrap();
+    b.handshake(0);
+    b.send(NetworkMessage::Inv(vec![Inventory::WTx(Wtxid::from_byte_array([0x34; 32]))]))
+        .unwrap();
+    assert!(b.wait_closed(WAIT), "a peer announcing a transaction is disconnected");
+    let line = format!(
+        "transaction ({}) inv sent in violation of protocol, disconnecting peer=",
+        Wtxid::from_byte_array([0x34; 32])
+    );
+    n.wait_until(WAIT, "Core's inv violation line", |n| n.log().contains(&line));
+
+    // The node's own transaction is still announced and served.
+    let mut c = TestPeer::connect_from(addr, "127.0.0.4").unwrap();
+    c.handshake(0);
+    rpc("sendrawtransaction", json!([to_hex(&serialize(&tx))]));
+    expect_relayed(&mut c, &tx);
+    let line = format!("received getdata for: wtx {} peer=", tx.compute_wtxid());
+    n.wait_until(WAIT, "Core's getdata line", |n| n.log().contains(&line));
+
+    // A peer with the relay permission may send transactions; they are relayed to others.
+    let mut d = TestPeer::connect_from(addr, "127.0.0.5").unwrap();
+    assert!(d.handshake(0).relay, "a relay-permission peer is asked for transactions");
+    let perms: Vec<Value> = rpc("getpeerinfo", json!([]))
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["permissions"].clone())
+        .collect();
+    assert!(perms.contains(&json!(["relay"])), "{perms:?}");
+    send_and_ping(&mut d, NetworkMessage::Tx(relayed.clone()));
+    assert_eq!(rpc("getmempoolinfo", json!([]))["size"], json!(2));
+    expect_relayed(&mut c, &relayed);
+}
