@@ -1,10 +1,11 @@
-//! Mempool size-limit eviction benchmark (not a timed test): fills a `Pool` with
-//! `BLVM_BENCH_ENTRIES` transactions (default 20,000) in chains of 25 (Core's package limit),
-//! each chain at its own feerate, then forces `BLVM_BENCH_EVICTIONS` evictions (default 5,000)
-//! one at a time, as a full pool does on every acceptance (`trim_to_size` to just under the
-//! current usage). Reports the fill time and the time per eviction; the figure must not grow
-//! with the pool size (it did: the old `trim_to_size` scanned every entry's descendants per
-//! eviction, O(n × descendants)).
+//! Mempool scaling benchmark (not a timed test): fills a `Pool` with `BLVM_BENCH_ENTRIES`
+//! transactions (default 20,000) in chains of 25 (Core's package limit), each chain at its own
+//! feerate; times a block template's selection on it (`block_selection::select_transactions`,
+//! µs per pool entry), then forces `BLVM_BENCH_EVICTIONS` evictions (default 5,000) one at a
+//! time, as a full pool does on every acceptance (`trim_to_size` to just under the current
+//! usage). Neither per-unit figure may grow with the pool size: the old `trim_to_size` scanned
+//! every entry's descendants per eviction, and the old selection scanned the whole pool per
+//! package chosen (both quadratic).
 //!
 //! Run: `cargo bench -p blvm-node --bench mempool_evict`. Without `--bench` (`cargo test
 //! --benches`) a small smoke run is done. Every eviction is checked to remove at least one
@@ -14,6 +15,8 @@ use bitcoin::absolute::LockTime;
 use bitcoin::hashes::Hash;
 use bitcoin::transaction::Version;
 use bitcoin::{Amount, OutPoint, ScriptBuf, Sequence, Transaction, TxIn, TxOut, Txid, Witness};
+use blvm_node::mempool::block_selection::select_transactions;
+use blvm_node::mempool::template::BlockOptions;
 use blvm_node::mempool::{MempoolEntry, Pool};
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -71,6 +74,7 @@ fn fill(n: usize) -> Pool {
                 time: 0,
                 height: 0,
                 sequence: pool.next_entry_sequence(),
+                relay_sequence: 0,
                 spends_coinbase: false,
                 parents: BTreeSet::new(),
                 children: BTreeSet::new(),
@@ -88,6 +92,10 @@ fn run(entries: usize, evictions: usize) {
     let mut pool = fill(entries);
     let fill_time = t.elapsed();
     assert_eq!(pool.len(), entries);
+    let t = Instant::now();
+    let selected = select_transactions(&pool, &BlockOptions::default());
+    let select_time = t.elapsed();
+    assert!(!selected.is_empty(), "the template selected nothing");
     let mut evicted_entries = 0usize;
     let t = Instant::now();
     for _ in 0..evictions {
@@ -97,9 +105,12 @@ fn run(entries: usize, evictions: usize) {
     }
     let evict_time = t.elapsed();
     println!(
-        "entries {entries:>6}  chains of {CHAIN}  fill {:>8.1} ms ({:.2} µs/entry)  evictions {evictions:>5} ({evicted_entries} entries)  {:>10.2} µs/eviction",
+        "entries {entries:>6}  chains of {CHAIN}  fill {:>8.1} ms ({:.2} µs/entry)  template {:>8.1} ms ({:.2} µs/entry, {} txs)  evictions {evictions:>5} ({evicted_entries} entries)  {:>10.2} µs/eviction",
         fill_time.as_secs_f64() * 1e3,
         fill_time.as_secs_f64() * 1e6 / entries as f64,
+        select_time.as_secs_f64() * 1e3,
+        select_time.as_secs_f64() * 1e6 / entries as f64,
+        selected.len(),
         evict_time.as_secs_f64() * 1e6 / evictions as f64,
     );
     if let Err(e) = pool.check_invariants() {
