@@ -1192,6 +1192,11 @@ fn group_of(name: &str) -> String {
     }
 }
 
+/// List options whose values from every layer add up, as Core's GetArgs combines bitcoin.conf
+/// and command-line values (Core's tests put `bind=127.0.0.1` in bitcoin.conf and add binds,
+/// such as `-bind=...=onion`, on the command line).
+const COMBINED_LISTS: &[&str] = &["bind"];
+
 /// Whether an option may be given more than once (its values accumulate).
 pub fn is_repeatable(name: &str) -> bool {
     OPTIONS.iter().any(|o| o.0 == name && o.3.ends_with("repeatable"))
@@ -1528,7 +1533,7 @@ pub fn load_config<I: IntoIterator<Item = String>>(
     }
     let mut chosen: Vec<Setting> = settings
         .into_iter()
-        .filter(|s| winner.get(&group_of(&s.name)) == Some(&s.layer))
+        .filter(|s| winner.get(&group_of(&s.name)) == Some(&s.layer) || COMBINED_LISTS.contains(&canonical(&s.name).as_str()))
         .collect();
     chosen.sort_by_key(|s| s.layer);
     let (mut cfg, command) = parse_args(chosen.iter().map(Setting::arg).chain(positional)).map_err(|e| attribute(e, &chosen))?;
