@@ -5,6 +5,7 @@
 //! [`super::header_sync`], [`super::block_download`], [`super::tx_relay`] and
 //! [`super::addr_relay`], each an `impl Manager` block.
 
+use super::addr_cache::AddrCache;
 use super::addrman::AddrMan;
 use super::ban;
 use super::codec;
@@ -78,6 +79,8 @@ pub(super) struct Manager {
     pub(super) peers: HashMap<PeerId, Peer>,
     pub(super) next_id: PeerId,
     pub(super) addrman: AddrMan,
+    /// `getaddr` answers per local address (Core's addr response cache).
+    pub(super) addr_cache: AddrCache,
     pub(super) sync: BlockSync,
     pub(super) initial_headers: InitialHeadersSync,
     pub(super) fee_rounder: FeeFilterRounder,
@@ -154,6 +157,7 @@ pub async fn start(node: &Arc<Node>, stop: watch::Receiver<bool>) -> Result<Join
         default_port: params.default_port,
         peers: HashMap::new(),
         next_id: 0,
+        addr_cache: AddrCache::default(),
         addrman: AddrMan::load(&node.settings().net_dir.join("peers.json"), regtest),
         sync: sync_state,
         initial_headers: InitialHeadersSync::default(),
@@ -506,6 +510,9 @@ impl Manager {
             }
             Command::OrphanTxs { reply } => {
                 let _ = reply.send(self.orphans.list());
+            }
+            Command::AddPeerAddress { addr, tried, reply } => {
+                let _ = reply.send(self.add_peer_address(addr, tried));
             }
             Command::AddrmanInfo { reply } => {
                 let _ = reply.send(self.addrman.network_counts());

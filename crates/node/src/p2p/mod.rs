@@ -2,13 +2,14 @@
 //! rust-bitcoin's `p2p` module.
 //!
 //! One concept per file: [`codec`] (framing, limits), [`peer`] (one connection: handshake, ping,
-//! serving), [`addrman`] (address tables), [`ban`] (persisted bans), [`discourage`] (misbehaving addresses, in memory), [`sync`] (headers-first
+//! serving), [`addrman`] (address tables), [`addr_cache`] (cached `getaddr` answers), [`ban`] (persisted bans), [`discourage`] (misbehaving addresses, in memory), [`sync`] (headers-first
 //! download scheduling), [`relay`] (transaction relay state), [`orphans`] (the orphan pool), [`seeds`] (DNS seeds).
 //! The connection manager, the event loop owning peers, slots, dialer and listener, is one
 //! struct whose `impl` is split by concern: [`manager`] (state, loop, dispatch), [`connections`]
 //! (slots, dialer, eviction), [`header_sync`], [`block_download`], [`tx_relay`], [`addr_relay`].
 //! Design and limits are described in docs/p2p.md.
 
+pub mod addr_cache;
 pub mod addr_relay;
 pub mod addrman;
 pub mod addrv2_check;
@@ -292,6 +293,16 @@ pub enum Command {
     OrphanTxs {
         /// The orphans.
         reply: oneshot::Sender<Vec<orphans::Orphan>>,
+    },
+    /// `addpeeraddress`: an address announced by itself goes to the new table, then to tried
+    /// when asked.
+    AddPeerAddress {
+        /// The address.
+        addr: SocketAddr,
+        /// Also move it to the tried table.
+        tried: bool,
+        /// Ok, or Core's error string ("failed-adding-to-new", "failed-adding-to-tried").
+        reply: oneshot::Sender<Result<(), &'static str>>,
     },
     /// `getaddrmaninfo`: (network, new, tried) counts.
     AddrmanInfo {
