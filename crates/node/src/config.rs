@@ -165,6 +165,8 @@ pub const OPTIONS: &[(&str, OptKind, &str, &str)] = &[
     ("dnsseed", OptKind::Bool, "1 (0 on regtest or with -connect)", "Query DNS seeds for addresses when the address manager has few"),
     ("minimumchainwork", OptKind::Str, "the network's (0 on regtest)", "Minimum cumulative work (hex) a header chain needs before its headers are stored; chains with less are pre-synced in bounded memory first, as in Core"),
     ("bantime", OptKind::Int, "86400", "Default duration in seconds of a setban ban (misbehaving peers are discouraged in memory instead, as in Core)"),
+    ("externalip", OptKind::Str, "", "Our own public address (IP, IP:port, or a Tor v3 .onion, listed only), announced to peers about once a day and shown in getnetworkinfo; repeatable"),
+    ("onlynet", OptKind::Str, "", "Make automatic outbound connections only to this network: ipv4 or ipv6 (Tor, I2P and CJDNS are not supported); repeatable"),
     ("whitelist", OptKind::Str, "", "[permissions@]IP or subnet: inbound peers from there get these permissions (only noban has an effect: such a peer is never discouraged and its headers skip the low-work check); repeatable"),
     ("peertimeout", OptKind::Int, "60", "Seconds a peer gets to complete the handshake, and to finish sending a started message"),
     ("maxtipage", OptKind::Int, "86400", "Seconds a tip may be old before the node counts as in initial block download"),
@@ -285,6 +287,10 @@ pub struct NodeConfig {
     pub addnode: Vec<String>,
     /// `-whitelist` entries as given (`[permissions@]subnet`).
     pub whitelist: Vec<String>,
+    /// `-externalip` entries as given (our public addresses).
+    pub externalip: Vec<String>,
+    /// `-onlynet` networks (`ipv4`, `ipv6`): automatic outbound connections only to these.
+    pub onlynet: Vec<String>,
     /// `-seednode` entries.
     pub seednode: Vec<String>,
     /// `-bind` entries (IP or IP:port).
@@ -445,6 +451,8 @@ pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<(NodeConfig
         connect: Vec::new(),
         addnode: Vec::new(),
         whitelist: Vec::new(),
+        externalip: Vec::new(),
+        onlynet: Vec::new(),
         seednode: Vec::new(),
         bind: Vec::new(),
         listen: None,
@@ -751,6 +759,27 @@ pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<(NodeConfig
             }
             "minimumchainwork" => {
                 cfg.minimum_chain_work = Some(crate::params::parse_work(&v).ok_or_else(|| ConfigError::InvalidMinimumWork(v.clone()))?)
+            }
+            "externalip" => {
+                if crate::p2p::local_addr::LocalAddr::parse(&v, 0).is_none() {
+                    return Err(ConfigError::BadValue {
+                        key: name,
+                        value: v,
+                        expected: "an IP address, IP:port or a Tor v3 .onion address",
+                    });
+                }
+                cfg.externalip.push(v.clone());
+            }
+            "onlynet" => {
+                let net = v.to_ascii_lowercase();
+                if !matches!(net.as_str(), "ipv4" | "ipv6") {
+                    return Err(ConfigError::BadValue {
+                        key: name,
+                        value: v,
+                        expected: "ipv4 or ipv6 (blvm-node has no Tor, I2P or CJDNS support)",
+                    });
+                }
+                cfg.onlynet.push(net);
             }
             "whitelist" => {
                 if crate::p2p::whitelist::parse(&v).is_none() {

@@ -19,6 +19,10 @@ impl Manager {
     /// A `getaddr`: answered for inbound peers only, once per connection, with a sample of the
     /// address manager.
     pub(super) fn on_getaddr(&mut self, id: PeerId) {
+        // An inbound peer asking for addresses gets them from now on, our own first.
+        if self.peers.get(&id).is_some_and(|p| p.conn_type == ConnType::Inbound) {
+            self.start_addr_relay(id);
+        }
         let Some(p) = self.peers.get_mut(&id) else { return };
         // Only inbound peers are answered, once per connection (as Core, against fingerprinting),
         // and the flag is checked before the address manager is sampled.
@@ -85,6 +89,9 @@ impl Manager {
     /// An `addr`/`addrv2`: addresses under the rate limit go to the address manager; an addr-fetch
     /// peer is then disconnected.
     pub(super) fn on_addr(&mut self, id: PeerId, addrs: Vec<(SocketAddr, u64, i64)>) {
+        if self.peers.get(&id).is_some_and(|p| p.conn_type == ConnType::Inbound) {
+            self.start_addr_relay(id);
+        }
         let Some(p) = self.peers.get_mut(&id) else { return };
         if !p.conn_type.relays_txs() && p.conn_type != ConnType::AddrFetch {
             return;

@@ -48,6 +48,11 @@ pub(super) struct Peer {
     pub(super) addr_tokens: f64,
     pub(super) addr_refill: Instant,
     pub(super) answered_getaddr: bool,
+    /// Whether we send it addresses (Core's m_addr_relay_enabled): outbound peers other than
+    /// block-relay-only from the handshake, inbound ones once they send addr, addrv2 or getaddr.
+    pub(super) addr_relay: bool,
+    /// When our next self-announcement to it is due (UNIX seconds, mockable; None: none sent).
+    pub(super) next_self_announce: Option<i64>,
     pub(super) connected: Instant,
     /// Pre-sync of a low-work header chain this peer is serving (at most one).
     pub(super) presync: Option<Box<HeadersPresync>>,
@@ -420,6 +425,7 @@ impl Manager {
         self.poll_mempool();
         self.send_fee_filters();
         self.trickle();
+        self.self_announce_all();
         self.log_progress();
         self.expire_tx_requests(now);
         let ids: Vec<PeerId> = self.peers.iter().filter(|(_, p)| !p.getdata.is_empty()).map(|(i, _)| *i).collect();
@@ -453,6 +459,7 @@ impl Manager {
                 self.consider_eviction_all();
                 self.poll_mempool();
                 self.trickle();
+                self.self_announce_all();
                 let _ = reply.send(());
             }
             Command::RelayTx { txid, reply } => {

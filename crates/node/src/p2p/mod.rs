@@ -25,6 +25,7 @@ pub mod handshake_timer;
 pub mod header_sync;
 pub mod headers_presync;
 pub mod initial_headers;
+pub mod local_addr;
 pub mod manager;
 pub mod msg_stats;
 pub mod onion;
@@ -33,6 +34,7 @@ pub mod outbound_eviction;
 pub mod peer;
 pub mod relay;
 pub mod seeds;
+pub mod self_announce;
 pub mod stale_blocks;
 pub mod sync;
 pub mod tx_relay;
@@ -135,6 +137,10 @@ pub struct P2pSettings {
     /// Percentage of the inbound slots transaction-relaying peers may hold
     /// (`-inboundrelaypercent`, 0..=100); the rest are for block-relay-only peers.
     pub inbound_relay_percent: usize,
+    /// Our public addresses (`-externalip`), listed and announced to peers.
+    pub external: Vec<local_addr::LocalAddr>,
+    /// `-onlynet`: networks ("ipv4", "ipv6") automatic outbound connections go to (empty: all).
+    pub onlynet: Vec<String>,
 }
 
 impl P2pSettings {
@@ -167,6 +173,8 @@ impl P2pSettings {
             noban: Vec::new(),
             log_ips: false,
             inbound_relay_percent: 50,
+            external: Vec::new(),
+            onlynet: Vec::new(),
         }
     }
 }
@@ -203,6 +211,20 @@ pub fn settings_from_config(cfg: &crate::config::NodeConfig) -> Option<P2pSettin
             })
             .collect();
     }
+    // Core's GetListenPort: the first -bind with a port, else -port, else the default.
+    let listen_port = cfg
+        .bind
+        .iter()
+        .filter_map(|b| b.parse::<SocketAddr>().ok())
+        .map(|a| a.port())
+        .find(|p| *p != 0)
+        .unwrap_or(port);
+    s.external = cfg
+        .externalip
+        .iter()
+        .filter_map(|e| local_addr::LocalAddr::parse(e, listen_port))
+        .collect();
+    s.onlynet = cfg.onlynet.clone();
     s.addnode = cfg.addnode.clone();
     s.seednode = cfg.seednode.clone();
     if let Some(n) = cfg.numbers.get("maxconnections") {
@@ -365,6 +387,15 @@ impl Net {
     /// The P2P settings (None: P2P disabled).
     pub fn settings(&self) -> Option<&P2pSettings> {
         self.settings.as_ref()
+    }
+
+    /// Whether automatic outbound connections may go to `ip`'s network (`-onlynet`), and
+    /// `getnetworkinfo`'s `reachable`.
+    pub fn is_reachable(&self, ip: std::net::IpAddr) -> bool {
+        let name = if ip.to_canonical().is_ipv4() { "ipv4" } else { "ipv6" };
+        self.settings
+            .as_ref()
+            .is_none_or(|s| s.onlynet.is_empty() || s.onlynet.iter().any(|n| n == name))
     }
 
     /// Whether the connection manager is running and networking is enabled

@@ -575,7 +575,8 @@ struct Reader {
     sent_version: bool,
 }
 
-fn local_services() -> ServiceFlags {
+/// The services we offer, in `version` and in our self-announcements.
+pub(super) fn local_services() -> ServiceFlags {
     ServiceFlags::NETWORK | ServiceFlags::WITNESS | ServiceFlags::NETWORK_LIMITED
 }
 
