@@ -167,6 +167,8 @@ pub const OPTIONS: &[(&str, OptKind, &str, &str)] = &[
     ("bantime", OptKind::Int, "86400", "Default duration in seconds of a setban ban (misbehaving peers are discouraged in memory instead, as in Core)"),
     ("whitelist", OptKind::Str, "", "[permissions@]IP or subnet: inbound peers from there get these permissions (noban: never discouraged, headers skip the low-work check; relay: may send transactions under -blocksonly; forcerelay: implies relay, gets no feefilter; without permissions noban and relay, relay not under -blocksonly); repeatable"),
     ("blocksonly", OptKind::Bool, "0", "Ask peers for no transactions and disconnect those that send them (unless they have the relay permission); own transactions are still relayed; -maxmempool defaults to 5"),
+    ("externalip", OptKind::Str, "", "Our own public address (IP, IP:port, or a Tor v3 .onion, listed only), announced to peers about once a day and shown in getnetworkinfo; repeatable"),
+    ("onlynet", OptKind::Str, "", "Make automatic outbound connections only to this network: ipv4 or ipv6 (Tor, I2P and CJDNS are not supported); repeatable"),
     ("peertimeout", OptKind::Int, "60", "Seconds a peer gets to complete the handshake, and to finish sending a started message"),
     ("maxtipage", OptKind::Int, "86400", "Seconds a tip may be old before the node counts as in initial block download"),
     ("loadblock", OptKind::Str, "", "Import blocks from this file (hex lines or blk-framed) after startup; repeatable"),
@@ -288,6 +290,10 @@ pub struct NodeConfig {
     pub whitelist: Vec<String>,
     /// `-blocksonly`: no transactions from peers (Core's ignore_incoming_txs).
     pub blocks_only: bool,
+    /// `-externalip` entries as given (our public addresses).
+    pub externalip: Vec<String>,
+    /// `-onlynet` networks (`ipv4`, `ipv6`): automatic outbound connections only to these.
+    pub onlynet: Vec<String>,
     /// `-seednode` entries.
     pub seednode: Vec<String>,
     /// `-bind` entries (IP or IP:port).
@@ -449,6 +455,8 @@ pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<(NodeConfig
         addnode: Vec::new(),
         whitelist: Vec::new(),
         blocks_only: false,
+        externalip: Vec::new(),
+        onlynet: Vec::new(),
         seednode: Vec::new(),
         bind: Vec::new(),
         listen: None,
@@ -756,6 +764,27 @@ pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<(NodeConfig
             }
             "minimumchainwork" => {
                 cfg.minimum_chain_work = Some(crate::params::parse_work(&v).ok_or_else(|| ConfigError::InvalidMinimumWork(v.clone()))?)
+            }
+            "externalip" => {
+                if crate::p2p::local_addr::LocalAddr::parse(&v, 0).is_none() {
+                    return Err(ConfigError::BadValue {
+                        key: name,
+                        value: v,
+                        expected: "an IP address, IP:port or a Tor v3 .onion address",
+                    });
+                }
+                cfg.externalip.push(v.clone());
+            }
+            "onlynet" => {
+                let net = v.to_ascii_lowercase();
+                if !matches!(net.as_str(), "ipv4" | "ipv6") {
+                    return Err(ConfigError::BadValue {
+                        key: name,
+                        value: v,
+                        expected: "ipv4 or ipv6 (blvm-node has no Tor, I2P or CJDNS support)",
+                    });
+                }
+                cfg.onlynet.push(net);
             }
             "whitelist" => {
                 if crate::p2p::whitelist::parse(&v, true).is_none() {
@@ -1197,6 +1226,11 @@ fn group_of(name: &str) -> String {
     }
 }
 
+/// List options whose values from every layer add up, as Core's GetArgs combines bitcoin.conf
+/// and command-line values (Core's tests put `bind=127.0.0.1` in bitcoin.conf and add binds,
+/// such as `-bind=...=onion`, on the command line).
+const COMBINED_LISTS: &[&str] = &["bind"];
+
 /// Whether an option may be given more than once (its values accumulate).
 pub fn is_repeatable(name: &str) -> bool {
     OPTIONS.iter().any(|o| o.0 == name && o.3.ends_with("repeatable"))
@@ -1533,7 +1567,7 @@ pub fn load_config<I: IntoIterator<Item = String>>(
     }
     let mut chosen: Vec<Setting> = settings
         .into_iter()
-        .filter(|s| winner.get(&group_of(&s.name)) == Some(&s.layer))
+        .filter(|s| winner.get(&group_of(&s.name)) == Some(&s.layer) || COMBINED_LISTS.contains(&canonical(&s.name).as_str()))
         .collect();
     chosen.sort_by_key(|s| s.layer);
     let (mut cfg, command) = parse_args(chosen.iter().map(Setting::arg).chain(positional)).map_err(|e| attribute(e, &chosen))?;

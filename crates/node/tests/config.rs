@@ -509,6 +509,8 @@ fn help_lists_exactly_the_accepted_options() {
             vec!["csv@432".into()]
         } else if *name == "test" {
             vec!["bip94".into()]
+        } else if *name == "onlynet" {
+            vec!["ipv4".into()]
         } else {
             candidates(default)
         };

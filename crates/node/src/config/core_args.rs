@@ -61,7 +61,6 @@ pub const CORE_ONLY: &[(&str, Policy)] = &[
     ("cjdnsreachable", Policy::RefuseWhenOn(NO_PRIVACY_NET)),
     ("discover", Policy::Ignore),
     ("dns", Policy::Ignore),
-    ("externalip", Policy::Ignore),
     ("fixedseeds", Policy::Ignore),
     ("forcednsseed", Policy::Ignore),
     ("i2pacceptincoming", Policy::Ignore),
@@ -77,7 +76,6 @@ pub const CORE_ONLY: &[(&str, Policy)] = &[
     ("upnp", Policy::Ignore),
     ("networkactive", Policy::Ignore),
     ("onion", Policy::RefuseWhenOn(NO_PRIVACY_NET)),
-    ("onlynet", Policy::RefuseWhenOn(NO_PRIVACY_NET)),
     ("peerbloomfilters", Policy::RefuseWhenOn("BIP37 bloom filters are not served")),
     (
         "peerblockfilters",

@@ -1,5 +1,5 @@
-//! Address relay: answering `getaddr` (inbound peers, once per connection) and rate-limited
-//! `addr`/`addrv2` from peers into the address manager.
+//! Address relay: answering `getaddr` (inbound peers, once per connection, from the cache in
+//! [`super::addr_cache`]) and rate-limited `addr`/`addrv2` from peers into the address manager.
 
 use super::ban;
 use super::codec;
@@ -19,6 +19,10 @@ impl Manager {
     /// A `getaddr`: answered for inbound peers only, once per connection, with a sample of the
     /// address manager.
     pub(super) fn on_getaddr(&mut self, id: PeerId) {
+        // An inbound peer asking for addresses gets them from now on, our own first.
+        if self.peers.get(&id).is_some_and(|p| p.conn_type == ConnType::Inbound) {
+            self.start_addr_relay(id);
+        }
         let Some(p) = self.peers.get_mut(&id) else { return };
         // Only inbound peers are answered, once per connection (as Core, against fingerprinting),
         // and the flag is checked before the address manager is sampled.
@@ -26,9 +30,16 @@ impl Manager {
             return;
         }
         p.answered_getaddr = true;
-        let sample = self.addrman.sample(ban::now());
-        let Some(p) = self.peers.get_mut(&id) else { return };
+        let local = p.handle.shared.local_addr;
         let addrv2 = p.info.as_ref().is_some_and(|i| i.addrv2);
+        // As Core: the answer comes from a cache per local address, and what was banned or
+        // discouraged when it was filled is left out.
+        let (addrman, net) = (&self.addrman, &self.net);
+        let sample = self.addr_cache.get(local, ban::now(), || {
+            let mut s = addrman.sample(ban::now());
+            s.retain(|a| !net.is_banned_or_discouraged(a.addr.ip()));
+            s
+        });
         let msg = if addrv2 {
             NetworkMessage::AddrV2(
                 sample
@@ -60,9 +71,27 @@ impl Manager {
         self.send(id, msg);
     }
 
+    /// `addpeeraddress`: the address as if it announced itself (its own source), with Core's
+    /// services for it (NODE_NETWORK | NODE_WITNESS), then moved to the tried table if asked.
+    pub(super) fn add_peer_address(&mut self, addr: SocketAddr, tried: bool) -> Result<(), &'static str> {
+        let services = (ServiceFlags::NETWORK | ServiceFlags::WITNESS).to_u64();
+        let now = ban::now();
+        if self.addrman.add(&[(addr, services, now)], addr.ip(), now) == 0 {
+            tracing::debug!(target: "blvm::net", %addr, "addpeeraddress: not added to the new table");
+            return Err("failed-adding-to-new");
+        }
+        if tried && !self.addrman.good(&addr, services, now) {
+            return Err("failed-adding-to-tried");
+        }
+        Ok(())
+    }
+
     /// An `addr`/`addrv2`: addresses under the rate limit go to the address manager; an addr-fetch
     /// peer is then disconnected.
     pub(super) fn on_addr(&mut self, id: PeerId, addrs: Vec<(SocketAddr, u64, i64)>) {
+        if self.peers.get(&id).is_some_and(|p| p.conn_type == ConnType::Inbound) {
+            self.start_addr_relay(id);
+        }
         let Some(p) = self.peers.get_mut(&id) else { return };
         if !p.conn_type.relays_txs() && p.conn_type != ConnType::AddrFetch {
             return;

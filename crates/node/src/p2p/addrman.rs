@@ -269,10 +269,11 @@ impl AddrMan {
         }
     }
 
-    /// Records a successful handshake: the address moves to the tried table.
-    pub fn good(&mut self, addr: &SocketAddr, services: u64, now: i64) {
+    /// Records a successful handshake: the address moves to the tried table. Returns false for
+    /// an address the tables do not take.
+    pub fn good(&mut self, addr: &SocketAddr, services: u64, now: i64) -> bool {
         if !is_usable(addr, self.allow_local) {
-            return;
+            return false;
         }
         let mut info = self.new.remove(addr).or_else(|| self.tried.remove(addr)).unwrap_or(AddrInfo {
             addr: *addr,
@@ -300,6 +301,7 @@ impl AddrMan {
         }
         self.tried.insert(*addr, info);
         self.dirty = true;
+        true
     }
 
     /// Forgets an address.

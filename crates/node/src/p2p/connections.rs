@@ -101,6 +101,8 @@ impl Manager {
                 addr_tokens: 1.0,
                 addr_refill: Instant::now(),
                 answered_getaddr: false,
+                addr_relay: false,
+                next_self_announce: None,
                 connected: Instant::now(),
                 presync: None,
                 headers_sync: PeerHeadersSync::default(),
@@ -390,6 +392,7 @@ impl Manager {
                     || listening.contains(a)
                     || bans.is_banned(a.ip())
                     || discouraged.contains(a.ip())
+                    || !self.net.is_reachable(a.ip())
                     || self.dialing.contains(&a.to_string())
             });
             drop(bans);
@@ -442,7 +445,8 @@ impl Manager {
                 return;
             }
             ConnType::AddrFetch => return,
-            _ => {}
+            ConnType::Inbound => {}
+            _ => self.start_addr_relay(id),
         }
         self.maybe_start_headers_sync(id);
         self.consider_eviction(id);

@@ -5,6 +5,7 @@
 //! [`super::header_sync`], [`super::block_download`], [`super::tx_relay`] and
 //! [`super::addr_relay`], each an `impl Manager` block.
 
+use super::addr_cache::AddrCache;
 use super::addrman::AddrMan;
 use super::ban;
 use super::codec;
@@ -47,6 +48,11 @@ pub(super) struct Peer {
     pub(super) addr_tokens: f64,
     pub(super) addr_refill: Instant,
     pub(super) answered_getaddr: bool,
+    /// Whether we send it addresses (Core's m_addr_relay_enabled): outbound peers other than
+    /// block-relay-only from the handshake, inbound ones once they send addr, addrv2 or getaddr.
+    pub(super) addr_relay: bool,
+    /// When our next self-announcement to it is due (UNIX seconds, mockable; None: none sent).
+    pub(super) next_self_announce: Option<i64>,
     pub(super) connected: Instant,
     /// Pre-sync of a low-work header chain this peer is serving (at most one).
     pub(super) presync: Option<Box<HeadersPresync>>,
@@ -78,6 +84,8 @@ pub(super) struct Manager {
     pub(super) peers: HashMap<PeerId, Peer>,
     pub(super) next_id: PeerId,
     pub(super) addrman: AddrMan,
+    /// `getaddr` answers per local address (Core's addr response cache).
+    pub(super) addr_cache: AddrCache,
     pub(super) sync: BlockSync,
     pub(super) initial_headers: InitialHeadersSync,
     pub(super) fee_rounder: FeeFilterRounder,
@@ -154,6 +162,7 @@ pub async fn start(node: &Arc<Node>, stop: watch::Receiver<bool>) -> Result<Join
         default_port: params.default_port,
         peers: HashMap::new(),
         next_id: 0,
+        addr_cache: AddrCache::default(),
         addrman: AddrMan::load(&node.settings().net_dir.join("peers.json"), regtest),
         sync: sync_state,
         initial_headers: InitialHeadersSync::default(),
@@ -422,6 +431,7 @@ impl Manager {
         self.poll_mempool();
         self.send_fee_filters();
         self.trickle();
+        self.self_announce_all();
         self.log_progress();
         self.expire_tx_requests(now);
         let ids: Vec<PeerId> = self.peers.iter().filter(|(_, p)| !p.getdata.is_empty()).map(|(i, _)| *i).collect();
@@ -455,6 +465,7 @@ impl Manager {
                 self.consider_eviction_all();
                 self.poll_mempool();
                 self.trickle();
+                self.self_announce_all();
                 let _ = reply.send(());
             }
             Command::RelayTx { txid, reply } => {
@@ -512,6 +523,9 @@ impl Manager {
             }
             Command::OrphanTxs { reply } => {
                 let _ = reply.send(self.orphans.list());
+            }
+            Command::AddPeerAddress { addr, tried, reply } => {
+                let _ = reply.send(self.add_peer_address(addr, tried));
             }
             Command::AddrmanInfo { reply } => {
                 let _ = reply.send(self.addrman.network_counts());

@@ -2,13 +2,14 @@
 //! rust-bitcoin's `p2p` module.
 //!
 //! One concept per file: [`codec`] (framing, limits), [`peer`] (one connection: handshake, ping,
-//! serving), [`addrman`] (address tables), [`ban`] (persisted bans), [`discourage`] (misbehaving addresses, in memory), [`sync`] (headers-first
+//! serving), [`addrman`] (address tables), [`addr_cache`] (cached `getaddr` answers), [`ban`] (persisted bans), [`discourage`] (misbehaving addresses, in memory), [`sync`] (headers-first
 //! download scheduling), [`relay`] (transaction relay state), [`orphans`] (the orphan pool), [`seeds`] (DNS seeds).
 //! The connection manager, the event loop owning peers, slots, dialer and listener, is one
 //! struct whose `impl` is split by concern: [`manager`] (state, loop, dispatch), [`connections`]
 //! (slots, dialer, eviction), [`header_sync`], [`block_download`], [`tx_relay`], [`addr_relay`].
 //! Design and limits are described in docs/p2p.md.
 
+pub mod addr_cache;
 pub mod addr_relay;
 pub mod addrman;
 pub mod addrv2_check;
@@ -24,6 +25,7 @@ pub mod handshake_timer;
 pub mod header_sync;
 pub mod headers_presync;
 pub mod initial_headers;
+pub mod local_addr;
 pub mod manager;
 pub mod msg_stats;
 pub mod onion;
@@ -32,6 +34,7 @@ pub mod outbound_eviction;
 pub mod peer;
 pub mod relay;
 pub mod seeds;
+pub mod self_announce;
 pub mod stale_blocks;
 pub mod sync;
 pub mod tx_relay;
@@ -137,6 +140,10 @@ pub struct P2pSettings {
     /// Percentage of the inbound slots transaction-relaying peers may hold
     /// (`-inboundrelaypercent`, 0..=100); the rest are for block-relay-only peers.
     pub inbound_relay_percent: usize,
+    /// Our public addresses (`-externalip`), listed and announced to peers.
+    pub external: Vec<local_addr::LocalAddr>,
+    /// `-onlynet`: networks ("ipv4", "ipv6") automatic outbound connections go to (empty: all).
+    pub onlynet: Vec<String>,
 }
 
 impl P2pSettings {
@@ -189,6 +196,8 @@ impl P2pSettings {
             blocks_only: false,
             log_ips: false,
             inbound_relay_percent: 50,
+            external: Vec::new(),
+            onlynet: Vec::new(),
         }
     }
 }
@@ -225,6 +234,20 @@ pub fn settings_from_config(cfg: &crate::config::NodeConfig) -> Option<P2pSettin
             })
             .collect();
     }
+    // Core's GetListenPort: the first -bind with a port, else -port, else the default.
+    let listen_port = cfg
+        .bind
+        .iter()
+        .filter_map(|b| b.parse::<SocketAddr>().ok())
+        .map(|a| a.port())
+        .find(|p| *p != 0)
+        .unwrap_or(port);
+    s.external = cfg
+        .externalip
+        .iter()
+        .filter_map(|e| local_addr::LocalAddr::parse(e, listen_port))
+        .collect();
+    s.onlynet = cfg.onlynet.clone();
     s.addnode = cfg.addnode.clone();
     s.seednode = cfg.seednode.clone();
     if let Some(n) = cfg.numbers.get("maxconnections") {
@@ -312,6 +335,16 @@ pub enum Command {
         /// The orphans.
         reply: oneshot::Sender<Vec<orphans::Orphan>>,
     },
+    /// `addpeeraddress`: an address announced by itself goes to the new table, then to tried
+    /// when asked.
+    AddPeerAddress {
+        /// The address.
+        addr: SocketAddr,
+        /// Also move it to the tried table.
+        tried: bool,
+        /// Ok, or Core's error string ("failed-adding-to-new", "failed-adding-to-tried").
+        reply: oneshot::Sender<Result<(), &'static str>>,
+    },
     /// `getaddrmaninfo`: (network, new, tried) counts.
     AddrmanInfo {
         /// The counts, Core's networks then `all_networks`.
@@ -373,6 +406,15 @@ impl Net {
     /// The P2P settings (None: P2P disabled).
     pub fn settings(&self) -> Option<&P2pSettings> {
         self.settings.as_ref()
+    }
+
+    /// Whether automatic outbound connections may go to `ip`'s network (`-onlynet`), and
+    /// `getnetworkinfo`'s `reachable`.
+    pub fn is_reachable(&self, ip: std::net::IpAddr) -> bool {
+        let name = if ip.to_canonical().is_ipv4() { "ipv4" } else { "ipv6" };
+        self.settings
+            .as_ref()
+            .is_none_or(|s| s.onlynet.is_empty() || s.onlynet.iter().any(|n| n == name))
     }
 
     /// Whether the connection manager is running and networking is enabled

@@ -590,7 +590,8 @@ fn inv_string(inv: &Inventory) -> String {
     }
 }
 
-fn local_services() -> ServiceFlags {
+/// The services we offer, in `version` and in our self-announcements.
+pub(super) fn local_services() -> ServiceFlags {
     ServiceFlags::NETWORK | ServiceFlags::WITNESS | ServiceFlags::NETWORK_LIMITED
 }
 

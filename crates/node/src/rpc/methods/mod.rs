@@ -111,6 +111,7 @@ pub const METHODS: &[(&str, &str, &[&str])] = &[
     // Test-only methods Core leaves out of `help` (category "Hidden").
     ("addconnection", "Hidden", &["address", "connection_type", "v2transport"]),
     ("getorphantxs", "Hidden", &["verbosity"]),
+    ("addpeeraddress", "Hidden", &["address", "port", "tried"]),
     ("clearbanned", "Network", &[]),
     ("disconnectnode", "Network", &["address", "nodeid"]),
     ("getaddednodeinfo", "Network", &["node"]),
@@ -215,7 +216,9 @@ pub async fn dispatch_request(node: &Arc<Node>, method: &str, params: Option<&Va
                 .map_err(|e| RpcError::new(code::INTERNAL_ERROR, e.to_string()))?
         }
         "waitfornewblock" | "waitforblock" | "waitforblockheight" => wait::call(node, method, &p).await,
-        "setnetworkactive" | "getaddednodeinfo" | "getnodeaddresses" | "getaddrmaninfo" => netctl::call(node, method, &p).await,
+        "setnetworkactive" | "getaddednodeinfo" | "getnodeaddresses" | "getaddrmaninfo" | "addpeeraddress" => {
+            netctl::call(node, method, &p).await
+        }
         "preciousblock" => chainctl::preciousblock(node, &p).await,
         "invalidateblock" | "reconsiderblock" => chainctl::invalidate_or_reconsider(node, method, &p).await,
         "getblockstats" | "getdeploymentinfo" | "submitheader" => {

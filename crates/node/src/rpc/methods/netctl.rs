@@ -1,4 +1,5 @@
-//! Network control and address methods: setnetworkactive, getaddednodeinfo, getnodeaddresses.
+//! Network control and address methods: setnetworkactive, getaddednodeinfo, getnodeaddresses,
+//! getaddrmaninfo, addpeeraddress.
 
 use super::super::error::{code, RpcError};
 use super::super::params::{type_error, Params};
@@ -122,6 +123,39 @@ pub async fn call(node: &Arc<Node>, method: &str, p: &Params) -> Result<Value, R
             }
             Ok(Value::Object(out))
         }
+        "addpeeraddress" => addpeeraddress(node, p).await,
         _ => Err(RpcError::new(code::METHOD_NOT_FOUND, "Method not found")),
     }
+}
+
+/// `addpeeraddress "address" port ( tried )` (Core's test-only RPC): puts an IP address in the
+/// address manager as if it had announced itself; `{"success": bool}` plus Core's "error" when
+/// the new or tried table refused it. A string that is not an IP address gives success false.
+async fn addpeeraddress(node: &Arc<Node>, p: &Params) -> Result<Value, RpcError> {
+    let n = net(node).map_err(|_| {
+        RpcError::new(
+            code::CLIENT_P2P_DISABLED,
+            "Error: Address manager functionality missing or disabled",
+        )
+    })?;
+    let host = p.str(0)?;
+    let port = match p.get(1) {
+        Some(v) => match v.as_i64() {
+            Some(x) if (0..=i64::from(u16::MAX)).contains(&x) => x as u16,
+            // As Core, where UniValue's range check throws a plain error.
+            Some(_) => return Err(RpcError::new(code::MISC_ERROR, "JSON integer out of range")),
+            None => return Err(type_error(v, "number")),
+        },
+        None => return Err(RpcError::param("Missing required argument \"port\"")),
+    };
+    let tried = p.opt_bool(2)?.unwrap_or(false);
+    let Ok(ip) = host.parse::<std::net::IpAddr>() else {
+        return Ok(json!({"success": false}));
+    };
+    let addr = SocketAddr::new(ip, port);
+    let outcome = ask(&n, |reply| Command::AddPeerAddress { addr, tried, reply }).await?;
+    Ok(match outcome {
+        Ok(()) => json!({"success": true}),
+        Err(e) => json!({"success": false, "error": e}),
+    })
 }

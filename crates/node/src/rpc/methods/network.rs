@@ -201,11 +201,22 @@ pub async fn call(node: &Arc<Node>, method: &str, p: &Params) -> Result<Value, R
 fn networkinfo(node: &Arc<Node>) -> Value {
     let n = node.net();
     let (i, o) = n.connection_count();
-    let local: Vec<Value> = n
-        .listening()
-        .iter()
-        .map(|a| json!({"address": a.ip().to_string(), "port": a.port(), "score": 1}))
-        .collect();
+    // The -externalip addresses (Core's mapLocalHost); without any, the listening addresses
+    // (Core would list discovered interface addresses, which blvm does not look up).
+    let external = n.settings().map(|s| s.external.clone()).unwrap_or_default();
+    let local: Vec<Value> = if external.is_empty() {
+        n.listening()
+            .iter()
+            .map(|a| json!({"address": a.ip().to_string(), "port": a.port(), "score": 1}))
+            .collect()
+    } else {
+        external
+            .iter()
+            .map(|a| json!({"address": a.host(), "port": a.port(), "score": crate::p2p::local_addr::LOCAL_MANUAL}))
+            .collect()
+    };
+    let v4 = n.is_reachable(std::net::Ipv4Addr::LOCALHOST.into());
+    let v6 = n.is_reachable(std::net::Ipv6Addr::LOCALHOST.into());
     json!({
         "version": 10000,
         "subversion": crate::p2p::user_agent(),
@@ -220,8 +231,8 @@ fn networkinfo(node: &Arc<Node>) -> Value {
         "connections_in": i,
         "connections_out": o,
         "networks": [
-            {"name": "ipv4", "limited": false, "reachable": true, "proxy": "", "proxy_randomize_credentials": false},
-            {"name": "ipv6", "limited": false, "reachable": true, "proxy": "", "proxy_randomize_credentials": false},
+            {"name": "ipv4", "limited": !v4, "reachable": v4, "proxy": "", "proxy_randomize_credentials": false},
+            {"name": "ipv6", "limited": !v6, "reachable": v6, "proxy": "", "proxy_randomize_credentials": false},
             {"name": "onion", "limited": true, "reachable": false, "proxy": "", "proxy_randomize_credentials": false},
             {"name": "i2p", "limited": true, "reachable": false, "proxy": "", "proxy_randomize_credentials": false},
             {"name": "cjdns", "limited": true, "reachable": false, "proxy": "", "proxy_randomize_credentials": false},

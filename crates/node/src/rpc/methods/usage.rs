@@ -9,6 +9,7 @@ use super::METHODS;
 /// the last non-optional argument, plus one). Methods not listed take only optional arguments.
 const REQUIRED: &[(&str, usize)] = &[
     ("addnode", 2),
+    ("addpeeraddress", 2),
     ("analyzepsbt", 1),
     ("combinepsbt", 1),
     ("combinerawtransaction", 1),
