@@ -272,8 +272,11 @@ impl Manager {
     fn accept_headers_from(&mut self, id: PeerId, headers: Vec<Header>, full: bool) {
         let Some(node) = self.node() else { return };
         let last_sent = headers.last().map(|h| h.block_hash());
-        let (outcome, peer_best, locator, best_work) = {
+        let (outcome, peer_best, locator, best_work, became_caught_up) = {
             let mut c = node.chain_ref().lock().unwrap_or_else(|p| p.into_inner());
+            let now = crate::clock::unix_now();
+            let caught_up = |c: &ChainManager| super::initial_headers::caught_up(i64::from(c.best_header().header.time), now);
+            let was_caught_up = caught_up(&c);
             let outcome = match sync::accept_headers(&mut c, &headers) {
                 Ok(o) => o,
                 Err(e) => {
@@ -309,7 +312,8 @@ impl Manager {
                     });
                 }
             }
-            (outcome, peer_best, locator, best_work)
+            let became_caught_up = !was_caught_up && caught_up(&c);
+            (outcome, peer_best, locator, best_work, became_caught_up)
         };
         if let Some((peer_work, tip_work)) = best_work {
             self.maybe_protect_outbound(id, peer_work, tip_work);
@@ -329,6 +333,15 @@ impl Manager {
                         self.maybe_send_getheaders(id, loc, BlockHash::all_zeros());
                     }
                     None => self.ask_for_unknown_announced(id),
+                }
+                if became_caught_up {
+                    // As Core's next SendMessages round: now every peer gets its getheaders,
+                    // so blocks are fetched from all of them, not only the sync peer.
+                    let mut ids: Vec<PeerId> = self.peers.iter().filter(|(_, p)| p.ready).map(|(i, _)| *i).collect();
+                    ids.sort_unstable();
+                    for other in ids {
+                        self.maybe_start_headers_sync(other);
+                    }
                 }
                 self.log_progress();
                 self.schedule();
