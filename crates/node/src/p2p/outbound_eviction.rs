@@ -141,11 +141,10 @@ impl Manager {
         };
         for ((&id, best), work) in ids.iter().zip(bests).zip(works) {
             let Some(p) = self.peers.get_mut(&id) else { continue };
-            let best_str = best.map_or_else(|| "<none>".to_string(), |h| h.to_string());
             match p.chain_sync.consider(work, tip, now_ms) {
                 Verdict::Wait => {}
                 Verdict::Disconnect => {
-                    tracing::info!(target: "blvm::net", "Disconnecting outbound peer {id} for old chain, best known block = {best_str}");
+                    tracing::info!(target: "blvm::net", "Disconnecting outbound peer {id} for old chain, best known block = {}", best_name(best));
                     p.handle.shared.disconnect("outbound peer on an old chain (chain sync timeout)");
                 }
                 Verdict::AskHeaders { benchmark, from } => {
@@ -155,7 +154,7 @@ impl Manager {
                     };
                     // As Core: one already outstanding counts as sent (its answer serves too).
                     self.maybe_send_getheaders(id, locator, BlockHash::all_zeros());
-                    tracing::debug!(target: "blvm::net", "sending getheaders to outbound peer={id} to verify chain work (current best known block:{best_str}, benchmark blockhash: {benchmark})");
+                    tracing::debug!(target: "blvm::net", "sending getheaders to outbound peer={id} to verify chain work (current best known block:{}, benchmark blockhash: {benchmark})", best_name(best));
                 }
             }
         }
@@ -176,4 +175,10 @@ impl Manager {
         self.protected_outbound += 1;
         tracing::debug!(target: "blvm::net", "Protecting outbound peer={id} from eviction");
     }
+}
+
+/// The peer's best known block for a log line (formatted only when a line is written: the check
+/// runs after every message of the peer).
+fn best_name(best: Option<BlockHash>) -> String {
+    best.map_or_else(|| "<none>".to_string(), |h| h.to_string())
 }
