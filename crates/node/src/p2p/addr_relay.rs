@@ -17,7 +17,7 @@ pub const ADDR_RATE: f64 = 0.1;
 
 impl Manager {
     /// A `getaddr`: answered for inbound peers only, once per connection, with a sample of the
-    /// address manager.
+    /// address manager (cached per local address unless the peer has the `addr` permission).
     pub(super) fn on_getaddr(&mut self, id: PeerId) {
         // An inbound peer asking for addresses gets them from now on, our own first.
         if self.peers.get(&id).is_some_and(|p| p.conn_type == ConnType::Inbound) {
@@ -32,14 +32,23 @@ impl Manager {
         p.answered_getaddr = true;
         let local = p.handle.shared.local_addr;
         let addrv2 = p.info.as_ref().is_some_and(|i| i.addrv2);
-        // As Core: the answer comes from a cache per local address, and what was banned or
-        // discouraged when it was filled is left out.
+        let uncached = self.s.permissions(p.addr().ip(), true).addr;
+        // As Core: the answer comes from a cache per local address (a peer with the `addr`
+        // permission gets a fresh sample), and what was banned or discouraged when it was
+        // drawn is left out.
         let (addrman, net) = (&self.addrman, &self.net);
-        let sample = self.addr_cache.get(local, ban::now(), || {
+        let fill = || {
             let mut s = addrman.sample(ban::now());
             s.retain(|a| !net.is_banned_or_discouraged(a.addr.ip()));
             s
-        });
+        };
+        let fresh;
+        let sample = if uncached {
+            fresh = fill();
+            &fresh[..]
+        } else {
+            self.addr_cache.get(local, ban::now(), fill)
+        };
         let msg = if addrv2 {
             NetworkMessage::AddrV2(
                 sample
@@ -92,12 +101,14 @@ impl Manager {
         if self.peers.get(&id).is_some_and(|p| p.conn_type == ConnType::Inbound) {
             self.start_addr_relay(id);
         }
-        let Some(p) = self.peers.get_mut(&id) else { return };
+        let Some(p) = self.peers.get(&id) else { return };
         if !p.conn_type.relays_txs() && p.conn_type != ConnType::AddrFetch {
             return;
         }
+        let rate_limited = !self.s.permissions(p.addr().ip(), p.conn_type == ConnType::Inbound).addr;
+        let Some(p) = self.peers.get_mut(&id) else { return };
         // Token bucket (Core's MAX_ADDR_RATE_PER_SECOND): a burst of 1000 after our getaddr,
-        // 0.1 per second after that; the excess is ignored.
+        // 0.1 per second after that; the excess is ignored. The `addr` permission skips it.
         let now = Instant::now();
         let cap = codec::MAX_ADDR_TO_SEND as f64;
         p.addr_tokens = (p.addr_tokens + now.duration_since(p.addr_refill).as_secs_f64() * ADDR_RATE).min(cap);
@@ -105,8 +116,12 @@ impl Manager {
             p.addr_tokens = cap;
         }
         p.addr_refill = now;
-        let allowed = (p.addr_tokens.floor() as usize).min(addrs.len());
-        p.addr_tokens -= allowed as f64;
+        let allowed = if rate_limited {
+            (p.addr_tokens.floor() as usize).min(addrs.len())
+        } else {
+            addrs.len()
+        };
+        p.addr_tokens = (p.addr_tokens - allowed as f64).max(0.0);
         let source = p.addr().ip();
         let kind = p.conn_type;
         for (a, _, _) in &addrs[..allowed] {

@@ -1,5 +1,5 @@
-//! `-whitelist=[permissions@]subnet` (Core's net permissions). `noban`, `relay` and
-//! `forcerelay` change behaviour here; the other permission names are accepted.
+//! `-whitelist=[permissions@]subnet` (Core's net permissions). `noban`, `relay`,
+//! `forcerelay` and `addr` change behaviour here; the other permission names are accepted.
 
 use super::ban::Subnet;
 
@@ -27,6 +27,9 @@ pub struct Permissions {
     pub relay: bool,
     /// Implies `relay`; is sent no `feefilter` (Core's ForceRelay).
     pub forcerelay: bool,
+    /// Its `addr` messages skip the rate limit, and its `getaddr` is answered from the tables,
+    /// not the cache (Core's Addr).
+    pub addr: bool,
 }
 
 impl Permissions {
@@ -36,15 +39,21 @@ impl Permissions {
             noban: self.noban || o.noban,
             relay: self.relay || o.relay,
             forcerelay: self.forcerelay || o.forcerelay,
+            addr: self.addr || o.addr,
         }
     }
 
     /// Core's names, in its order, for getpeerinfo `permissions`.
     pub fn names(self) -> Vec<&'static str> {
-        [("noban", self.noban), ("forcerelay", self.forcerelay), ("relay", self.relay)]
-            .into_iter()
-            .filter_map(|(n, on)| on.then_some(n))
-            .collect()
+        [
+            ("noban", self.noban),
+            ("forcerelay", self.forcerelay),
+            ("relay", self.relay),
+            ("addr", self.addr),
+        ]
+        .into_iter()
+        .filter_map(|(n, on)| on.then_some(n))
+        .collect()
     }
 }
 
@@ -60,6 +69,7 @@ pub fn parse(entry: &str, whitelist_relay: bool) -> Option<(Permissions, Subnet)
         noban: true,
         relay: whitelist_relay,
         forcerelay: false,
+        addr: false,
     };
     let perms = match perms {
         None => implicit,
@@ -74,6 +84,7 @@ pub fn parse(entry: &str, whitelist_relay: bool) -> Option<(Permissions, Subnet)
                 noban: has("noban"),
                 relay: forcerelay || has("relay"),
                 forcerelay,
+                addr: has("addr"),
             };
             if names.contains(&"implicit") {
                 granted.union(implicit)
@@ -92,7 +103,9 @@ mod tests {
     #[test]
     fn entries() {
         assert!(parse("noban@127.0.0.1", true).unwrap().0.noban);
-        assert!(!parse("addr@127.0.0.1", true).unwrap().0.noban);
+        let addr = parse("addr@127.0.0.1", true).unwrap().0;
+        assert!(addr.addr && !addr.noban);
+        assert_eq!(addr.names(), ["addr"]);
         assert!(parse("127.0.0.0/8", true).unwrap().0.noban);
         assert!(parse("bogus@127.0.0.1", true).is_none());
         assert!(parse("noban,in,out@127.0.0.1", true).unwrap().0.noban);
@@ -110,6 +123,9 @@ mod tests {
             ["noban"],
             "-blocksonly: no implicit relay"
         );
-        assert_eq!(parse("all@127.0.0.1", false).unwrap().0.names(), ["noban", "forcerelay", "relay"]);
+        assert_eq!(
+            parse("all@127.0.0.1", false).unwrap().0.names(),
+            ["noban", "forcerelay", "relay", "addr"]
+        );
     }
 }
