@@ -45,12 +45,20 @@ fn getaddr(to: SocketAddr, from: &str) -> Vec<SocketAddr> {
     })
 }
 
-fn add_many(n: &NodeProc, port: u16, range: std::ops::Range<u32>) {
+/// Adds addresses in distinct /16 groups; returns how many the new table took (as in Core, an
+/// address whose slot holds another one is refused with "failed-adding-to-new").
+fn add_many(n: &NodeProc, port: u16, range: std::ops::Range<u32>) -> usize {
+    let mut added = 0;
     for i in range {
         let a = format!("{}.{}.1.1", 1 + (i >> 8), i % 256);
         let r = rpc(n, port, "addpeeraddress", json!([a, 8333]));
-        assert_eq!(r, json!({"success": true}), "{a}");
+        if r == json!({"success": true}) {
+            added += 1;
+        } else {
+            assert_eq!(r, json!({"success": false, "error": "failed-adding-to-new"}), "{a}");
+        }
     }
+    added
 }
 
 #[test]
@@ -85,12 +93,14 @@ fn addpeeraddress_and_cached_getaddr_answers() {
     assert_eq!(rpc_raw(&n, port, "addpeeraddress", json!(["1.2.3.4"]))["error"]["code"], -1);
     assert_eq!(rpc_raw(&n, port, "addpeeraddress", json!(["1.2.3.4", 70000]))["error"]["code"], -1);
 
-    // 100 addresses: the answer is 23% of them, and it is cached for this bind.
-    add_many(&n, port, 0..98);
+    // About 100 addresses: the answer is 23% of them, and it is cached for this bind.
+    let known = 2 + add_many(&n, port, 0..98);
+    assert!(known >= 90, "{known}");
     let a = getaddr(first, "127.0.0.2");
-    assert_eq!(a.len(), 100 * 23 / 100);
+    assert_eq!(a.len(), known * 23 / 100);
     // Many more addresses, another connection within the lifetime: the same answer.
-    add_many(&n, port, 98..5000);
+    let known = known + add_many(&n, port, 98..5000);
+    assert!(known >= 1000 * 100 / 23 + 1, "{known}");
     assert_eq!(
         getaddr(first, "127.0.0.3"),
         a,

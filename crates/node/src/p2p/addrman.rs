@@ -1,25 +1,38 @@
 //! The address manager: a "new" table of addresses heard about and a "tried" table of addresses
-//! we connected to successfully, both bounded, with per-source-group limits so one source cannot
-//! fill the tables. Persisted as `<net_dir>/peers.json`.
+//! we connected to successfully, laid out as Core's addrman. A keyed hash gives every address
+//! one slot in each table; the new-table bucket depends on the address's group and its
+//! source's group, so one source group reaches at most 64 of the 1,024 new buckets, and an
+//! address in a taken slot replaces the occupant only when that one is terrible. Adding,
+//! promoting and selecting are O(1): nothing scans a table. Persisted as
+//! `<net_dir>/peers.json` with the hash key.
 
+use super::addr_table::{Table, BUCKET_SIZE};
 use super::ban::canonical;
-use rand::seq::SliceRandom;
+use bitcoin::hashes::{siphash24, HashEngine};
+use rand::seq::{IteratorRandom, SliceRandom};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 
+/// Buckets of the new table (Core's ADDRMAN_NEW_BUCKET_COUNT).
+pub const NEW_BUCKETS: usize = 1_024;
+/// Buckets of the tried table (Core's ADDRMAN_TRIED_BUCKET_COUNT).
+pub const TRIED_BUCKETS: usize = 256;
+/// New buckets one source group can reach (Core's ADDRMAN_NEW_BUCKETS_PER_SOURCE_GROUP).
+pub const NEW_BUCKETS_PER_SOURCE_GROUP: u64 = 64;
+/// Tried buckets one address group can reach (Core's ADDRMAN_TRIED_BUCKETS_PER_GROUP).
+pub const TRIED_BUCKETS_PER_GROUP: u64 = 8;
 /// Capacity of the new table.
-pub const NEW_MAX: usize = 16_384;
+pub const NEW_MAX: usize = NEW_BUCKETS * BUCKET_SIZE;
 /// Capacity of the tried table.
-pub const TRIED_MAX: usize = 4_096;
-/// Most new-table entries learned from one source group (/16 or /32).
-pub const NEW_PER_SOURCE_GROUP: usize = 512;
+pub const TRIED_MAX: usize = TRIED_BUCKETS * BUCKET_SIZE;
 /// Addresses returned for one `getaddr`.
 pub const GETADDR_MAX: usize = 1_000;
 /// Percentage of the tables returned for one `getaddr`.
 pub const GETADDR_PCT: usize = 23;
+/// Random draws one `select` makes before giving up (every draw is O(1)).
+const SELECT_DRAWS: usize = 2_000;
 
 /// What we know about one address.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -103,18 +116,49 @@ pub fn is_usable(addr: &SocketAddr, allow_local: bool) -> bool {
 #[derive(Serialize, Deserialize, Default)]
 struct Persisted {
     version: u32,
+    /// The bucket hash key (absent in files written before buckets: a new one is drawn).
+    #[serde(default)]
+    key: Option<[u64; 2]>,
     new: Vec<AddrInfo>,
     tried: Vec<AddrInfo>,
 }
 
 /// The two tables.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct AddrMan {
-    new: HashMap<SocketAddr, AddrInfo>,
-    tried: HashMap<SocketAddr, AddrInfo>,
+    new: Table,
+    tried: Table,
+    /// Secret key of the bucket and position hashes (Core's nKey), so that nobody can aim
+    /// addresses at chosen slots.
+    key: [u64; 2],
     path: Option<PathBuf>,
     allow_local: bool,
     dirty: bool,
+}
+
+impl Default for AddrMan {
+    fn default() -> AddrMan {
+        AddrMan {
+            new: Table::new(NEW_BUCKETS),
+            tried: Table::new(TRIED_BUCKETS),
+            key: rand::thread_rng().gen(),
+            path: None,
+            allow_local: false,
+            dirty: false,
+        }
+    }
+}
+
+/// The bytes identifying an address in the hashes: its canonical IP and its port.
+fn addr_key(addr: &SocketAddr) -> [u8; 18] {
+    let mut k = [0u8; 18];
+    let v6 = match canonical(addr.ip()) {
+        IpAddr::V4(a) => a.to_ipv6_mapped(),
+        IpAddr::V6(a) => a,
+    };
+    k[..16].copy_from_slice(&v6.octets());
+    k[16..].copy_from_slice(&addr.port().to_be_bytes());
+    k
 }
 
 impl AddrMan {
@@ -128,12 +172,21 @@ impl AddrMan {
         match std::fs::read_to_string(path) {
             Ok(text) => match serde_json::from_str::<Persisted>(&text) {
                 Ok(p) => {
+                    if let Some(key) = p.key {
+                        am.key = key;
+                    }
+                    // Each entry goes back to its slot; a slot taken twice (a file written with
+                    // another key, or edited) keeps the first entry.
                     for a in p.tried.into_iter().take(TRIED_MAX) {
-                        am.tried.insert(a.addr, a);
+                        let slot = am.tried_slot(&a.addr);
+                        if am.tried.occupant(slot).is_none() {
+                            am.tried.insert(slot, a);
+                        }
                     }
                     for a in p.new.into_iter().take(NEW_MAX) {
-                        if !am.tried.contains_key(&a.addr) {
-                            am.new.insert(a.addr, a);
+                        let slot = am.new_slot(&a.addr, a.source);
+                        if !am.tried.contains(&a.addr) && am.new.occupant(slot).is_none() {
+                            am.new.insert(slot, a);
                         }
                     }
                     tracing::info!(target: "blvm::net", new = am.new.len(), tried = am.tried.len(), "loaded address manager");
@@ -153,7 +206,8 @@ impl AddrMan {
             return;
         }
         let p = Persisted {
-            version: 1,
+            version: 2,
+            key: Some(self.key),
             new: self.new.values().cloned().collect(),
             tried: self.tried.values().cloned().collect(),
         };
@@ -168,16 +222,49 @@ impl AddrMan {
         }
     }
 
+    /// The keyed hash of `parts` (each part's length is fixed or self-describing, so the
+    /// concatenation is unambiguous).
+    fn hash(&self, parts: &[&[u8]]) -> u64 {
+        let mut e = siphash24::HashEngine::with_keys(self.key[0], self.key[1]);
+        for p in parts {
+            e.input(p);
+        }
+        siphash24::Hash::from_engine_to_u64(e)
+    }
+
+    /// The position within `bucket` of table `tag` for `addr` (Core's GetBucketPosition).
+    fn position(&self, tag: &[u8], bucket: u64, addr: &SocketAddr) -> usize {
+        let pos = self.hash(&[tag, &bucket.to_le_bytes(), &addr_key(addr)]) % BUCKET_SIZE as u64;
+        bucket as usize * BUCKET_SIZE + pos as usize
+    }
+
+    /// The new-table slot of `addr` heard from `source` (Core's GetNewBucket): the source
+    /// group picks one of 64 buckets per address group.
+    fn new_slot(&self, addr: &SocketAddr, source: IpAddr) -> usize {
+        let (g, sg) = (group(addr.ip()), group(source));
+        let h1 = self.hash(&[b"new1", &g, &sg]) % NEW_BUCKETS_PER_SOURCE_GROUP;
+        let bucket = self.hash(&[b"new2", &sg, &h1.to_le_bytes()]) % NEW_BUCKETS as u64;
+        self.position(b"newp", bucket, addr)
+    }
+
+    /// The tried-table slot of `addr` (Core's GetTriedBucket): one address group reaches at
+    /// most 8 buckets.
+    fn tried_slot(&self, addr: &SocketAddr) -> usize {
+        let h1 = self.hash(&[b"tried1", &addr_key(addr)]) % TRIED_BUCKETS_PER_GROUP;
+        let bucket = self.hash(&[b"tried2", &group(addr.ip()), &h1.to_le_bytes()]) % TRIED_BUCKETS as u64;
+        self.position(b"triedp", bucket, addr)
+    }
+
     /// Entries in (new, tried) per network, Core's `getaddrmaninfo` counting: routable IPv4
     /// and IPv6 addresses under their network, every address under `all_networks`.
     pub fn network_counts(&self) -> Vec<(&'static str, usize, usize)> {
         let mut out = vec![("ipv4", 0, 0), ("ipv6", 0, 0), ("onion", 0, 0), ("i2p", 0, 0), ("cjdns", 0, 0)];
         for (table, tried) in [(&self.new, false), (&self.tried, true)] {
-            for a in table.keys() {
-                if !is_usable(a, false) {
+            for a in table.values() {
+                if !is_usable(&a.addr, false) {
                     continue;
                 }
-                let slot = if canonical(a.ip()).is_ipv4() { 0 } else { 1 };
+                let slot = if canonical(a.addr.ip()).is_ipv4() { 0 } else { 1 };
                 if tried {
                     out[slot].2 += 1;
                 } else {
@@ -194,38 +281,33 @@ impl AddrMan {
         (self.new.len(), self.tried.len())
     }
 
-    /// Adds addresses heard from `source`; returns how many were new.
+    /// Adds addresses heard from `source`; returns how many were new. An address whose slot
+    /// holds another, not terrible, address is not added (Core: the table keeps what it has
+    /// rather than let a flood of fresh addresses displace it).
     pub fn add(&mut self, addrs: &[(SocketAddr, u64, i64)], source: IpAddr, now: i64) -> usize {
         let mut added = 0;
-        let src_group = group(source);
+        let source = canonical(source);
         for &(addr, services, time) in addrs {
             if !is_usable(&addr, self.allow_local) {
                 continue;
             }
             // Claimed times in the future or far past are clamped (as Core's penalty).
-            let time = if time <= 100_000_000 || time > now + 10 * 60 {
-                now - 5 * 86_400
+            let time = if time <= 100_000_000 || time > now.saturating_add(10 * 60) {
+                now.saturating_sub(5 * 86_400)
             } else {
                 time
             };
-            if let Some(t) = self.tried.get_mut(&addr) {
-                t.time = t.time.max(time);
-                t.services |= services;
+            if let Some(known) = self.tried.get_mut(&addr).or_else(|| self.new.get_mut(&addr)) {
+                known.time = known.time.max(time);
+                known.services |= services;
                 continue;
             }
-            if let Some(n) = self.new.get_mut(&addr) {
-                n.time = n.time.max(time);
-                n.services |= services;
+            let slot = self.new_slot(&addr, source);
+            if self.new.occupant(slot).is_some_and(|o| !o.is_terrible(now)) {
                 continue;
-            }
-            let same_source = self.new.values().filter(|a| group(a.source) == src_group).count();
-            if same_source >= NEW_PER_SOURCE_GROUP {
-                self.evict_new(Some(&src_group), now);
-            } else if self.new.len() >= NEW_MAX {
-                self.evict_new(None, now);
             }
             self.new.insert(
-                addr,
+                slot,
                 AddrInfo {
                     addr,
                     services,
@@ -233,7 +315,7 @@ impl AddrMan {
                     last_try: 0,
                     last_success: 0,
                     attempts: 0,
-                    source: canonical(source),
+                    source,
                 },
             );
             added += 1;
@@ -242,22 +324,6 @@ impl AddrMan {
             self.dirty = true;
         }
         added
-    }
-
-    fn evict_new(&mut self, source_group: Option<&Vec<u8>>, now: i64) {
-        let candidates: Vec<&AddrInfo> = self
-            .new
-            .values()
-            .filter(|a| source_group.is_none_or(|g| &group(a.source) == g))
-            .collect();
-        let victim = candidates
-            .iter()
-            .find(|a| a.is_terrible(now))
-            .or_else(|| candidates.iter().min_by_key(|a| a.time))
-            .map(|a| a.addr);
-        if let Some(v) = victim {
-            self.new.remove(&v);
-        }
     }
 
     /// Records a connection attempt.
@@ -269,8 +335,9 @@ impl AddrMan {
         }
     }
 
-    /// Records a successful handshake: the address moves to the tried table. Returns false for
-    /// an address the tables do not take.
+    /// Records a successful handshake: the address moves to its tried slot. An address
+    /// already there goes back to its new slot, replacing whatever is there (Core's
+    /// MakeTried). Returns false for an address the tables do not take.
     pub fn good(&mut self, addr: &SocketAddr, services: u64, now: i64) -> bool {
         if !is_usable(addr, self.allow_local) {
             return false;
@@ -282,24 +349,17 @@ impl AddrMan {
             last_try: now,
             last_success: 0,
             attempts: 0,
-            source: addr.ip(),
+            source: canonical(addr.ip()),
         });
         info.last_success = now;
         info.last_try = now;
         info.time = now;
         info.attempts = 0;
         info.services = services;
-        if self.tried.len() >= TRIED_MAX {
-            // The longest-unsuccessful tried entry goes back to the new table.
-            if let Some(old) = self.tried.values().min_by_key(|a| a.last_success).map(|a| a.addr) {
-                if let Some(o) = self.tried.remove(&old) {
-                    if self.new.len() < NEW_MAX {
-                        self.new.insert(old, o);
-                    }
-                }
-            }
+        if let Some(old) = self.tried.insert(self.tried_slot(addr), info) {
+            let slot = self.new_slot(&old.addr, old.source);
+            self.new.insert(slot, old);
         }
-        self.tried.insert(*addr, info);
         self.dirty = true;
         true
     }
@@ -313,23 +373,29 @@ impl AddrMan {
 
     /// Picks an address to connect to (tried or new, 50/50 when both have entries), weighted by
     /// Core's chance function, skipping addresses `skip` rejects. `new_only` is for feelers.
+    /// As Core's Select, random entries are drawn, each accepted with its chance times a
+    /// factor that grows by 1.2 per draw; at most [`SELECT_DRAWS`] draws, each O(1), after
+    /// which the last eligible entry drawn is returned. Only when every draw was skipped
+    /// (nearly all of the table is connected, banned or unreachable) is the table walked once
+    /// for an eligible entry.
     pub fn select(&self, new_only: bool, now: i64, skip: impl Fn(&SocketAddr) -> bool) -> Option<SocketAddr> {
         let mut rng = rand::thread_rng();
         let use_tried = !new_only && !self.tried.is_empty() && (self.new.is_empty() || rng.gen_bool(0.5));
         let table = if use_tried { &self.tried } else { &self.new };
-        let mut entries: Vec<&AddrInfo> = table.values().filter(|a| !skip(&a.addr)).collect();
-        if entries.is_empty() {
-            return None;
-        }
-        entries.shuffle(&mut rng);
-        for _ in 0..200 {
-            for a in &entries {
-                if rng.gen_bool(a.chance(now).clamp(0.0, 1.0)) {
-                    return Some(a.addr);
-                }
+        let mut factor = 1.0f64;
+        let mut eligible = None;
+        for _ in 0..SELECT_DRAWS {
+            let a = table.random(&mut rng)?;
+            if skip(&a.addr) {
+                continue;
             }
+            eligible = Some(a.addr);
+            if rng.gen_bool((factor * a.chance(now)).clamp(0.0, 1.0)) {
+                return eligible;
+            }
+            factor *= 1.2;
         }
-        entries.first().map(|a| a.addr)
+        eligible.or_else(|| table.values().filter(|a| !skip(&a.addr)).map(|a| a.addr).choose(&mut rng))
     }
 
     /// A random sample for a `getaddr` answer (23% of known addresses, at most 1000), excluding
@@ -364,7 +430,7 @@ impl AddrMan {
 
     /// Whether `addr` is in either table.
     pub fn contains(&self, addr: &SocketAddr) -> bool {
-        self.new.contains_key(addr) || self.tried.contains_key(addr)
+        self.new.contains(addr) || self.tried.contains(addr)
     }
 }
 
@@ -372,30 +438,91 @@ impl AddrMan {
 mod tests {
     use super::*;
 
+    fn v4(i: u32) -> SocketAddr {
+        SocketAddr::new(IpAddr::V4(i.into()), 8333)
+    }
+
     #[test]
     fn tables_limits_and_persistence() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("peers.json");
         let now = 1_700_000_000;
         let mut am = AddrMan::load(&path, false);
+        // 100,000 addresses in distinct /16 groups, all from one source: the source group
+        // reaches at most 64 new buckets, so at most 64 × 64 entries.
         let src: IpAddr = "8.8.8.8".parse().unwrap();
-        let addrs: Vec<(SocketAddr, u64, i64)> = (0..600u32)
-            .map(|i| (SocketAddr::new(IpAddr::V4((0x0b00_0000 + i * 256).into()), 8333), 1, now - 100))
-            .collect();
-        let added = am.add(&addrs, src, now);
-        assert_eq!(added, 600);
-        // One source group cannot exceed its share of the new table.
-        assert_eq!(am.size().0, NEW_PER_SOURCE_GROUP);
+        let flood: Vec<(SocketAddr, u64, i64)> = (0..100_000u32).map(|i| (v4(0x0b00_0000 + i * 256), 1, now - 100)).collect();
+        let added = am.add(&flood, src, now);
+        assert_eq!(am.size().0, added);
+        assert!(added <= NEW_BUCKETS_PER_SOURCE_GROUP as usize * BUCKET_SIZE, "{added}");
+        assert!(added > 3_000, "{added}");
         // Local addresses are refused unless allowed.
         assert_eq!(am.add(&[("127.0.0.1:1".parse().unwrap(), 1, now)], src, now), 0);
         let a = am.select(false, now, |_| false).unwrap();
-        am.good(&a, 9, now);
-        assert_eq!(am.size(), (NEW_PER_SOURCE_GROUP - 1, 1));
+        assert!(am.good(&a, 9, now));
+        assert_eq!(am.size(), (added - 1, 1));
         am.save();
         let am2 = AddrMan::load(&path, false);
-        assert_eq!(am2.size(), (NEW_PER_SOURCE_GROUP - 1, 1));
+        assert_eq!(am2.key, am.key, "the hash key is kept");
+        assert_eq!(am2.size(), (added - 1, 1), "every entry goes back to its own slot");
         assert!(am2.contains(&a));
         assert!(!am2.sample(now).is_empty());
+        // Skipped addresses are never picked.
+        assert_eq!(am2.select(true, now, |_| true), None);
+        let only = am2.new.values().next().unwrap().addr;
+        assert_eq!(am2.select(true, now, |x| *x != only), Some(only));
+    }
+
+    #[test]
+    fn a_taken_slot_is_kept_unless_its_address_is_terrible() {
+        let now = 1_700_000_000;
+        let mut am = AddrMan::default();
+        let src: IpAddr = "8.8.8.8".parse().unwrap();
+        assert_eq!(am.add(&[(v4(0x0b00_0001), 1, now - 100)], src, now), 1);
+        let slot = am.new_slot(&v4(0x0b00_0001), src);
+        // Another address of the same group and source hashing to the same slot.
+        let rival = (2..u32::MAX)
+            .map(|i| v4(0x0b00_0000 + i))
+            .find(|a| am.new_slot(a, src) == slot)
+            .unwrap();
+        assert_eq!(am.add(&[(rival, 1, now - 100)], src, now), 0, "a fresh address does not displace");
+        assert!(am.contains(&v4(0x0b00_0001)));
+        // Three failed attempts and no success make the occupant terrible: now it is replaced.
+        for t in [now - 3_600, now - 1_800, now - 900] {
+            am.attempt(&v4(0x0b00_0001), t);
+        }
+        assert_eq!(am.add(&[(rival, 1, now - 100)], src, now), 1);
+        assert!(!am.contains(&v4(0x0b00_0001)) && am.contains(&rival));
+    }
+
+    #[test]
+    fn a_tried_collision_sends_the_occupant_back_to_new() {
+        let now = 1_700_000_000;
+        let mut am = AddrMan::default();
+        let first = v4(0x0b00_0001);
+        assert!(am.good(&first, 9, now));
+        let slot = am.tried_slot(&first);
+        let rival = (2..u32::MAX)
+            .map(|i| v4(0x0b00_0000 + i))
+            .find(|a| am.tried_slot(a) == slot)
+            .unwrap();
+        assert!(am.good(&rival, 9, now));
+        assert_eq!(am.size(), (1, 1));
+        assert_eq!(am.tried.occupant(slot).unwrap().addr, rival);
+        assert!(am.new.contains(&first), "the evicted tried entry is kept in the new table");
+    }
+
+    #[test]
+    fn a_file_without_key_is_laid_out_with_a_new_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("peers.json");
+        let entries: Vec<serde_json::Value> = (0..50u32)
+            .map(|i| serde_json::json!({"addr": format!("{}:8333", v4(0x0c00_0000 + i * 65_536).ip()), "services": 1, "time": 1, "last_try": 0, "last_success": 0, "attempts": 0, "source": "8.8.8.8"}))
+            .collect();
+        std::fs::write(&path, serde_json::json!({"version": 1, "new": entries, "tried": []}).to_string()).unwrap();
+        let am = AddrMan::load(&path, false);
+        // 50 groups from one source share at most 64 buckets: a few slots may collide.
+        assert!(am.size().0 >= 45 && am.size().0 <= 50, "{:?}", am.size());
     }
 
     #[test]
