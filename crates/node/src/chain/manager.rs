@@ -164,7 +164,13 @@ pub struct ChainManager {
     /// Height of the highest pruned block, kept as blocks are pruned (or fetched again) so
     /// RPC and startup never scan the index for it.
     prune_height: Option<u32>,
+    /// Told when the chainstate cannot be written (see [`FatalHandler`]).
+    fatal: Option<FatalHandler>,
 }
+
+/// Called with the reason when the chainstate cannot be made durable (a failed flush), so the
+/// node stops whichever caller hit it (Core's kernel `fatalError` notification).
+pub type FatalHandler = Box<dyn Fn(&str) + Send + Sync>;
 
 impl ChainManager {
     /// Opens the chain in `net_dir` (blocks in `blocks/`, database in `chainstate/`), creating the
@@ -198,6 +204,7 @@ impl ChainManager {
             txindex: None,
             filters: None,
             script_cache,
+            fatal: None,
             best_header: BlockHash::all_zeros(),
             assume_valid: Default::default(),
             prune_height: None,
@@ -499,6 +506,11 @@ impl ChainManager {
     /// Takes the warnings for the operator raised since the last call (Core's alerts).
     pub fn take_warnings(&mut self) -> Vec<String> {
         std::mem::take(&mut self.warnings)
+    }
+
+    /// Installs the handler told about failures that leave the chainstate unwritable.
+    pub fn set_fatal_handler(&mut self, handler: FatalHandler) {
+        self.fatal = Some(handler);
     }
 
     /// Takes the reports of flushes the engine ran on its own (cache full).
@@ -1299,6 +1311,9 @@ impl ChainManager {
             }
             Err(e) => {
                 tracing::error!(reason = reason.as_str(), "chainstate flush failed: {e}");
+                if let Some(fatal) = &self.fatal {
+                    fatal(&format!("chainstate flush failed: {e}"));
+                }
                 Err(e)
             }
         }

@@ -264,3 +264,23 @@ fn fork_point_is_the_last_block_a_branch_shares_with_the_active_chain() {
     assert_eq!(cm.fork_point(&tip).unwrap().hash, tip, "an active block is its own fork point");
     assert!(cm.fork_point(&BlockHash::all_zeros()).is_none());
 }
+
+/// A flush that fails inside a read-only RPC (`gettxoutsetinfo` and `scantxoutset` flush
+/// before reading the coins table) reaches the fatal handler, as one in block connection
+/// does: whoever hits an unwritable chainstate, the node stops.
+#[test]
+fn a_failed_flush_outside_block_connection_reaches_the_fatal_handler() {
+    let blocks = regtest_chain(20);
+    let dir = tempfile::tempdir().unwrap();
+    let mut cm = open_chain(dir.path(), DEFAULT_MAX_FILE_SIZE);
+    let told = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let t = told.clone();
+    cm.set_fatal_handler(Box::new(move |m| t.lock().unwrap().push(m.to_string())));
+    connect(&mut cm, &blocks);
+    assert!(told.lock().unwrap().is_empty());
+    cm.db.fail_commit_after(0);
+    assert!(cm.utxo_stats().is_err());
+    let told = told.lock().unwrap();
+    assert_eq!(told.len(), 1, "{told:?}");
+    assert!(told[0].starts_with("chainstate flush failed"), "{}", told[0]);
+}

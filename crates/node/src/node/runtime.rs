@@ -236,9 +236,16 @@ impl Node {
         components.push("datadir".to_string());
 
         let (params, net_dir, chain_settings) = (settings.params.clone(), settings.net_dir.clone(), settings.chain.clone());
-        let chain = tokio::task::spawn_blocking(move || ChainManager::open(params, &net_dir, chain_settings))
+        let mut chain = tokio::task::spawn_blocking(move || ChainManager::open(params, &net_dir, chain_settings))
             .await
             .map_err(|e| NodeError::Task(e.to_string()))??;
+        // A chainstate that cannot be written stops the node, whichever task (block connection,
+        // periodic flush, RPC, maintenance) hit the failure (Core's fatalError notification).
+        let (shutdown_tx, shutdown_rx) = mpsc::unbounded_channel();
+        let fatal_tx = shutdown_tx.clone();
+        chain.set_fatal_handler(Box::new(move |msg| {
+            let _ = fatal_tx.send(ShutdownReason::Error(msg.to_string()));
+        }));
         tracing::info!(height = chain.height(), tip = %chain.tip().hash, "chainstate loaded");
         let (level, nblocks) = (settings.chain.check_level, settings.chain.check_blocks);
         tracing::info!("Verifying last {nblocks} blocks at level {level}");
@@ -325,7 +332,6 @@ impl Node {
             }
         }
 
-        let (shutdown_tx, shutdown_rx) = mpsc::unbounded_channel();
         let notifier = Arc::new(crate::notify::Notifier::new(settings.notify.clone()));
         let node = Arc::new(Node {
             settings,
