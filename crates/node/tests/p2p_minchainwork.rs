@@ -179,3 +179,58 @@ fn a_header_announced_during_an_ignored_reply_is_asked_for_again() {
         n.log().contains("Ignoring low-work chain (height=3)")
     });
 }
+
+/// The pre-sync count behind `getpeerinfo`'s `presynced_headers` (-1 when none runs).
+fn presyncing_peers(node: &NodeProc, port: u16) -> usize {
+    let peers = p2p_peer::rpc(node, port, "getpeerinfo", json!([]));
+    peers
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["presynced_headers"].as_i64() >= Some(0))
+        .count()
+}
+
+/// At most 8 inbound peers pre-sync at once, so inbound peers cannot make the node hold more
+/// than 8 pre-sync states (about 2 MB each at worst): twelve inbound peers send a full
+/// low-work `headers` message; 8 pre-syncs start, the other 4 are ignored; when a pre-syncing
+/// peer leaves, the next full message from a waiting peer starts one.
+#[test]
+fn inbound_presyncs_are_capped() {
+    let (node, port) = start("1d4c0", &["-maxconnections=40"]);
+    let chain = header_chain(2_000, 3);
+    let addr = p2p_peer::p2p_addr(&node);
+    let mut peers: Vec<TestPeer> = (0..12)
+        .map(|i| {
+            let mut p = TestPeer::connect_from(addr, &format!("127.0.0.{}", 10 + i)).unwrap();
+            p.handshake(0);
+            p.send(NetworkMessage::Headers(chain.clone())).unwrap();
+            p
+        })
+        .collect();
+    node.wait_until(Duration::from_secs(30), "12 low-work headers messages handled", |n| {
+        n.log().matches("starting headers pre-sync").count() + n.log().matches("inbound peers are already pre-syncing").count() >= 12
+    });
+    assert_eq!(presyncing_peers(&node, port), 8);
+    assert_eq!(node.log().matches("inbound peers are already pre-syncing").count(), 4);
+    // A pre-syncing peer leaves: a waiting one can start.
+    let info = p2p_peer::rpc(&node, port, "getpeerinfo", json!([]));
+    let presyncing = |ip: &str| {
+        info.as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["addr"].as_str().unwrap().starts_with(&format!("{ip}:")) && p["presynced_headers"].as_i64() >= Some(0))
+    };
+    let ips: Vec<String> = (0..12).map(|i| format!("127.0.0.{}", 10 + i)).collect();
+    let leaving = ips.iter().position(|ip| presyncing(ip)).unwrap();
+    let waiting = ips.iter().position(|ip| !presyncing(ip)).unwrap();
+    drop(peers.remove(leaving));
+    let waiting = if waiting > leaving { waiting - 1 } else { waiting };
+    node.wait_until(Duration::from_secs(10), "the pre-syncing peer's disconnection", |_| {
+        presyncing_peers(&node, port) == 7
+    });
+    peers[waiting].send(NetworkMessage::Headers(chain.clone())).unwrap();
+    node.wait_until(Duration::from_secs(10), "a pre-sync for a waiting peer", |_| {
+        presyncing_peers(&node, port) == 8
+    });
+}

@@ -202,6 +202,9 @@ impl Manager {
                 // is asked for too (else its announcement is lost until the next block).
                 self.ask_for_unknown_announced(id);
             }
+            LowWork::Presync(_) if self.inbound_presyncs_full(id) => {
+                tracing::debug!(target: "blvm::net", "Ignoring low-work chain from peer={id}: {MAX_INBOUND_PRESYNCS} inbound peers are already pre-syncing");
+            }
             LowWork::Presync(state) => {
                 tracing::debug!(target: "blvm::net", peer = id, from = state.start().height, "starting headers pre-sync of a low-work chain");
                 if let Some(p) = self.peers.get_mut(&id) {
@@ -210,6 +213,15 @@ impl Manager {
                 self.on_presync_headers(id, headers, full);
             }
         }
+    }
+
+    /// Whether `id` is inbound and [`MAX_INBOUND_PRESYNCS`] inbound peers already pre-sync. (A
+    /// count over the peers, done only when a pre-sync would start: at most once per full
+    /// low-work `headers` message, itself 2,000 proof-of-work checks.)
+    fn inbound_presyncs_full(&self, id: PeerId) -> bool {
+        let inbound = |p: &Peer| p.conn_type == ConnType::Inbound;
+        self.peers.get(&id).is_some_and(inbound)
+            && self.peers.values().filter(|p| inbound(p) && p.presync.is_some()).count() >= MAX_INBOUND_PRESYNCS
     }
 
     /// Core's first checks of a `headers` message, before anything else: each header's proof
@@ -397,6 +409,12 @@ impl Manager {
         }
     }
 }
+
+/// Inbound peers that may pre-sync a low-work header chain at once. Each pre-sync holds up to
+/// about 2 MB (commitment bits and the redownload buffer), so this caps what inbound peers can
+/// make the node hold at about 16 MB, however many connect. Outbound peers, which we chose and
+/// which carry initial sync, are never refused.
+pub const MAX_INBOUND_PRESYNCS: usize = 8;
 
 /// What the anti-DoS check says of a `headers` message.
 pub enum LowWork {
