@@ -165,7 +165,10 @@ pub const OPTIONS: &[(&str, OptKind, &str, &str)] = &[
     ("dnsseed", OptKind::Bool, "1 (0 on regtest or with -connect)", "Query DNS seeds for addresses when the address manager has few"),
     ("minimumchainwork", OptKind::Str, "the network's (0 on regtest)", "Minimum cumulative work (hex) a header chain needs before its headers are stored; chains with less are pre-synced in bounded memory first, as in Core"),
     ("bantime", OptKind::Int, "86400", "Default duration in seconds of a setban ban (misbehaving peers are discouraged in memory instead, as in Core)"),
-    ("whitelist", OptKind::Str, "", "[permissions@]IP or subnet: inbound peers from there get these permissions (noban: never discouraged, headers skip the low-work check; relay: may send transactions under -blocksonly; forcerelay: implies relay, gets no feefilter; addr: no addr rate limit, getaddr answered uncached; without permissions noban and relay, relay not under -blocksonly); repeatable"),
+    ("whitelist", OptKind::Str, "", "[permissions@]IP or subnet: peers from there get these permissions (bloomfilter: may use BIP37 filters; noban: never discouraged, headers skip the low-work check, implies download; relay: may send transactions under -blocksonly; forcerelay: implies relay, gets no feefilter; mempool: may send BIP35 mempool; download; addr: no addr rate limit, getaddr answered uncached; all; in/out: which connections, inbound by default; without @ the implicit set: noban, mempool, relay per -whitelistrelay, forcerelay per -whitelistforcerelay); repeatable"),
+    ("whitebind", OptKind::Str, "", "[permissions@]IP:port: also listen there; peers connecting to it get these permissions (names as -whitelist); repeatable"),
+    ("whitelistrelay", OptKind::Bool, "1 (0 with -blocksonly)", "The implicit -whitelist/-whitebind permissions include relay"),
+    ("whitelistforcerelay", OptKind::Bool, "0", "The implicit -whitelist/-whitebind permissions include forcerelay"),
     ("blocksonly", OptKind::Bool, "0", "Ask peers for no transactions and disconnect those that send them (unless they have the relay permission); own transactions are still relayed; -maxmempool defaults to 5"),
     ("externalip", OptKind::Str, "", "Our own public address (IP, IP:port, or a Tor v3 .onion, listed only), announced to peers about once a day and shown in getnetworkinfo; repeatable"),
     ("onlynet", OptKind::Str, "", "Make automatic outbound connections only to this network: ipv4 or ipv6 (Tor, I2P and CJDNS are not supported); repeatable"),
@@ -288,6 +291,12 @@ pub struct NodeConfig {
     pub addnode: Vec<String>,
     /// `-whitelist` entries as given (`[permissions@]subnet`).
     pub whitelist: Vec<String>,
+    /// `-whitebind` entries as given (`[permissions@]addr:port`).
+    pub whitebind: Vec<String>,
+    /// `-whitelistrelay` (None: on unless `-blocksonly`).
+    pub whitelist_relay: Option<bool>,
+    /// `-whitelistforcerelay`.
+    pub whitelist_forcerelay: bool,
     /// `-blocksonly`: no transactions from peers (Core's ignore_incoming_txs).
     pub blocks_only: bool,
     /// `-externalip` entries as given (our public addresses).
@@ -454,6 +463,9 @@ pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<(NodeConfig
         connect: Vec::new(),
         addnode: Vec::new(),
         whitelist: Vec::new(),
+        whitebind: Vec::new(),
+        whitelist_relay: None,
+        whitelist_forcerelay: false,
         blocks_only: false,
         externalip: Vec::new(),
         onlynet: Vec::new(),
@@ -786,16 +798,11 @@ pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<(NodeConfig
                 }
                 cfg.onlynet.push(net);
             }
-            "whitelist" => {
-                if crate::p2p::whitelist::parse(&v, true).is_none() {
-                    return Err(ConfigError::BadValue {
-                        key: name,
-                        value: v,
-                        expected: "[permissions@]IP or subnet",
-                    });
-                }
-                cfg.whitelist.push(v.clone());
-            }
+            // Checked once all options are read (Core checks -listen=0 against them first).
+            "whitelist" => cfg.whitelist.push(v.clone()),
+            "whitebind" => cfg.whitebind.push(v.clone()),
+            "whitelistrelay" => cfg.whitelist_relay = Some(flag()?),
+            "whitelistforcerelay" => cfg.whitelist_forcerelay = flag()?,
             "connect" | "addnode" | "seednode" => {
                 let disable_outbound = v == "0" && name == "connect";
                 if !disable_outbound && !valid_host_port(&v) {
@@ -1008,6 +1015,15 @@ pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<(NodeConfig
     }
     if let Some((_, n)) = networks.first() {
         cfg.network = *n;
+    }
+    if cfg.listen == Some(false) && (!cfg.bind.is_empty() || !cfg.whitebind.is_empty()) {
+        return Err(ConfigError::Core("Cannot set -bind or -whitebind together with -listen=0".into()));
+    }
+    for w in &cfg.whitebind {
+        crate::p2p::whitelist::parse_whitebind(w).map_err(ConfigError::Core)?;
+    }
+    for w in &cfg.whitelist {
+        crate::p2p::whitelist::parse_whitelist(w).map_err(ConfigError::Core)?;
     }
     if !cfg.test_options.is_empty() && cfg.network != Network::Regtest {
         return Err(ConfigError::Core("-test=<option> can only be used with regtest".into()));

@@ -90,13 +90,6 @@ pub const CORE_ONLY: &[(&str, Policy)] = &[
     ("v2transport", Policy::Ignore),
     ("txsendrate", Policy::Ignore),
     ("privatebroadcast", Policy::RefuseWhenOn(NO_PRIVACY_NET)),
-    (
-        "whitebind",
-        Policy::RefuseWhenOn("peer permissions (-whitebind) are not implemented yet"),
-    ),
-    // Ignoring a whitelist only withholds privileges from those peers; nothing is exposed.
-    ("whitelistforcerelay", Policy::Ignore),
-    ("whitelistrelay", Policy::Ignore),
     // Debugging and testing.
     ("capturemessages", Policy::Ignore),
     ("checkaddrman", Policy::Ignore),

@@ -32,7 +32,7 @@ impl Manager {
         p.answered_getaddr = true;
         let local = p.handle.shared.local_addr;
         let addrv2 = p.info.as_ref().is_some_and(|i| i.addrv2);
-        let uncached = self.s.permissions(p.addr().ip(), true).addr;
+        let uncached = p.handle.shared.permissions.addr;
         // As Core: the answer comes from a cache per local address (a peer with the `addr`
         // permission gets a fresh sample), and what was banned or discouraged when it was
         // drawn is left out.
@@ -101,12 +101,11 @@ impl Manager {
         if self.peers.get(&id).is_some_and(|p| p.conn_type == ConnType::Inbound) {
             self.start_addr_relay(id);
         }
-        let Some(p) = self.peers.get(&id) else { return };
+        let Some(p) = self.peers.get_mut(&id) else { return };
         if !p.conn_type.relays_txs() && p.conn_type != ConnType::AddrFetch {
             return;
         }
-        let rate_limited = !self.s.permissions(p.addr().ip(), p.conn_type == ConnType::Inbound).addr;
-        let Some(p) = self.peers.get_mut(&id) else { return };
+        let rate_limited = !p.handle.shared.permissions.addr;
         // Token bucket (Core's MAX_ADDR_RATE_PER_SECOND): a burst of 1000 after our getaddr,
         // 0.1 per second after that; the excess is ignored. The `addr` permission skips it.
         let now = Instant::now();

@@ -123,7 +123,7 @@ impl Manager {
             return;
         }
         // As Core: the noban permission (-whitelist) lets a banned address in.
-        let noban = self.s.permissions(addr.ip(), true).noban;
+        let noban = self.s.permissions(addr.ip(), true, sock.local_addr().ok()).noban;
         if !noban && self.net.bans().is_banned(addr.ip()) {
             // Core's wording, which Core's tests and operators' log filters match.
             tracing::debug!(target: "blvm::net", "connection from {addr} dropped (banned)");
@@ -219,7 +219,7 @@ impl Manager {
                     },
                     // Inbound connections come over TCP only (no Tor, I2P or CJDNS listener).
                     network: eviction::NetClass::Ip,
-                    noban: self.s.permissions(ip, p.conn_type == ConnType::Inbound).noban,
+                    noban: p.handle.shared.permissions.noban,
                     inbound: p.conn_type == ConnType::Inbound,
                 }
             })

@@ -334,12 +334,9 @@ impl Manager {
         self.permissions(id).noban
     }
 
-    /// The `-whitelist` permissions of a peer (inbound peers only, as Core's -whitelist).
+    /// The `-whitelist`/`-whitebind` permissions of a peer (none for an unknown id).
     pub(super) fn permissions(&self, id: PeerId) -> super::whitelist::Permissions {
-        self.peers
-            .get(&id)
-            .map(|p| self.s.permissions(p.addr().ip(), p.conn_type == ConnType::Inbound))
-            .unwrap_or_default()
+        self.peers.get(&id).map(|p| p.handle.shared.permissions).unwrap_or_default()
     }
 
     /// Asks a peer's connection to close, with the reason logged.

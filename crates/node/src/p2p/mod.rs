@@ -129,8 +129,12 @@ pub struct P2pSettings {
     pub feeler_interval: Duration,
     /// Header chains with less work (and not near our tip) are pre-synced before being stored.
     pub minimum_chain_work: bitcoin::Work,
-    /// Inbound peers from these subnets have these permissions (`-whitelist`).
-    pub whitelist: Vec<(whitelist::Permissions, ban::Subnet)>,
+    /// Peers from these subnets have these permissions (`-whitelist`).
+    pub whitelist: Vec<whitelist::WhitelistEntry>,
+    /// Extra listening addresses whose peers have these permissions (`-whitebind`).
+    pub whitebind: Vec<whitelist::WhitebindEntry>,
+    /// What the implicit grant (an entry without `@`) includes.
+    pub implicit_relay: whitelist::ImplicitRelay,
     /// `-blocksonly`: we ask for no transactions (version relay flag false, no `feefilter`) and
     /// disconnect peers without the relay permission that send them (Core's ignore_incoming_txs).
     pub blocks_only: bool,
@@ -151,20 +155,24 @@ impl P2pSettings {
     /// Core's RejectIncomingTxs: block-relay-only, feeler and addr-fetch peers may never send us
     /// transactions, and under `-blocksonly` only peers with the relay permission may. Also our
     /// `version` relay flag (false exactly when we reject).
-    pub fn rejects_incoming_txs(&self, conn_type: peer::ConnType, ip: std::net::IpAddr) -> bool {
-        let inbound = conn_type == peer::ConnType::Inbound;
-        !conn_type.relays_txs() || (self.blocks_only && !self.permissions(ip, inbound).relay)
+    pub fn rejects_incoming_txs(&self, conn_type: peer::ConnType, perms: whitelist::Permissions) -> bool {
+        !conn_type.relays_txs() || (self.blocks_only && !perms.relay)
     }
 
-    /// The permissions `-whitelist` grants an inbound peer from `ip` (none for outbound peers).
-    pub fn permissions(&self, ip: std::net::IpAddr, inbound: bool) -> whitelist::Permissions {
-        if !inbound {
-            return whitelist::Permissions::default();
-        }
-        self.whitelist
+    /// The permissions of a peer at `ip` (Core's AddWhitelistPermissionFlags): for an inbound
+    /// one those of the `-whitebind` address it connected to (`local`) plus the inbound
+    /// `-whitelist` entries covering it; for an outbound one the `out` entries covering it.
+    /// Worked out once per connection.
+    pub fn permissions(&self, ip: std::net::IpAddr, inbound: bool, local: Option<SocketAddr>) -> whitelist::Permissions {
+        let bound = self.whitebind.iter().filter(|b| inbound && Some(b.addr) == local).map(|b| b.grant);
+        let listed = self
+            .whitelist
             .iter()
-            .filter(|(_, n)| n.contains(ip))
-            .fold(whitelist::Permissions::default(), |acc, (p, _)| acc.union(*p))
+            .filter(|w| if inbound { w.inbound } else { w.outbound } && w.subnet.contains(ip))
+            .map(|w| w.grant);
+        bound.chain(listed).fold(whitelist::Permissions::default(), |acc, g| {
+            acc.union(g.resolve(self.implicit_relay))
+        })
     }
 
     /// Defaults for a node on `default_port` (bind 127.0.0.1 on regtest, all interfaces elsewhere).
@@ -194,6 +202,11 @@ impl P2pSettings {
             minimum_chain_work: bitcoin::Work::from_be_bytes([0; 32]),
             max_tip_age: Duration::from_secs(24 * 3600),
             whitelist: Vec::new(),
+            whitebind: Vec::new(),
+            implicit_relay: whitelist::ImplicitRelay {
+                relay: true,
+                forcerelay: false,
+            },
             blocks_only: false,
             log_ips: false,
             inbound_relay_percent: 50,
@@ -215,16 +228,19 @@ pub fn settings_from_config(cfg: &crate::config::NodeConfig) -> Option<P2pSettin
     let no_outbound = cfg.connect.iter().any(|c| c == "0");
     s.connect = cfg.connect.iter().filter(|c| *c != "0").cloned().collect();
     let connect_given = !cfg.connect.is_empty();
-    // As Core: an explicit -bind means listening, even with -connect.
-    s.listen = cfg.listen.unwrap_or(!connect_given || !cfg.bind.is_empty());
+    // As Core: an explicit -bind or -whitebind means listening, even with -connect.
+    let binds_given = !cfg.bind.is_empty() || !cfg.whitebind.is_empty();
+    s.listen = cfg.listen.unwrap_or(!connect_given || binds_given);
     s.dnsseed = cfg.dnsseed.unwrap_or(!regtest && !connect_given);
     if no_outbound {
         s.max_outbound_full_relay = 0;
         s.max_outbound_block_relay = 0;
         s.dnsseed = false;
     }
-    s.bind_explicit = !cfg.bind.is_empty() || cfg.numbers.contains_key("port");
-    if !cfg.bind.is_empty() {
+    s.bind_explicit = binds_given || cfg.numbers.contains_key("port");
+    s.whitebind = cfg.whitebind.iter().filter_map(|w| whitelist::parse_whitebind(w).ok()).collect();
+    // As Core: with -bind or -whitebind, exactly those addresses are listened on.
+    if binds_given {
         s.bind = cfg
             .bind
             .iter()
@@ -233,6 +249,7 @@ pub fn settings_from_config(cfg: &crate::config::NodeConfig) -> Option<P2pSettin
                     .ok()
                     .or_else(|| b.parse::<std::net::IpAddr>().ok().map(|ip| SocketAddr::new(ip, port)))
             })
+            .chain(s.whitebind.iter().map(|w| w.addr))
             .collect();
     }
     // Core's GetListenPort: the first -bind with a port, else -port, else the default.
@@ -262,7 +279,11 @@ pub fn settings_from_config(cfg: &crate::config::NodeConfig) -> Option<P2pSettin
     s.inbound_relay_percent = cfg.number("inboundrelaypercent") as usize;
     s.blocks_only = cfg.blocks_only;
     // As Core: -blocksonly turns the implicit relay permission (-whitelistrelay) off.
-    s.whitelist = cfg.whitelist.iter().filter_map(|w| whitelist::parse(w, !cfg.blocks_only)).collect();
+    s.implicit_relay = whitelist::ImplicitRelay {
+        relay: cfg.whitelist_relay.unwrap_or(!cfg.blocks_only),
+        forcerelay: cfg.whitelist_forcerelay,
+    };
+    s.whitelist = cfg.whitelist.iter().filter_map(|w| whitelist::parse_whitelist(w).ok()).collect();
     Some(s)
 }
 

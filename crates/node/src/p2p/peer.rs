@@ -128,6 +128,8 @@ pub struct PeerShared {
     pub inbound: bool,
     /// Connection type.
     pub conn_type: ConnType,
+    /// What `-whitelist`/`-whitebind` grant this peer, worked out when it connected.
+    pub permissions: super::whitelist::Permissions,
     /// UNIX time of connection.
     pub connected_at: i64,
     started: Instant,
@@ -180,13 +182,20 @@ fn unix_now() -> i64 {
 }
 
 impl PeerShared {
-    fn new(id: PeerId, addr: SocketAddr, local_addr: Option<SocketAddr>, conn_type: ConnType) -> Self {
+    fn new(
+        id: PeerId,
+        addr: SocketAddr,
+        local_addr: Option<SocketAddr>,
+        conn_type: ConnType,
+        permissions: super::whitelist::Permissions,
+    ) -> Self {
         PeerShared {
             id,
             addr,
             local_addr,
             inbound: conn_type == ConnType::Inbound,
             conn_type,
+            permissions,
             connected_at: unix_now(),
             started: Instant::now(),
             info: Mutex::new(None),
@@ -372,7 +381,8 @@ impl PeerHandle {
 pub fn spawn(stream: TcpStream, id: PeerId, addr: SocketAddr, conn_type: ConnType, env: Arc<PeerEnv>) -> PeerHandle {
     let _ = stream.set_nodelay(true);
     let local = stream.local_addr().ok();
-    let shared = Arc::new(PeerShared::new(id, addr, local, conn_type));
+    let permissions = env.settings.permissions(addr.ip(), conn_type == ConnType::Inbound, local);
+    let shared = Arc::new(PeerShared::new(id, addr, local, conn_type, permissions));
     let (ctl_tx, ctl_rx) = mpsc::channel::<Bytes>(CTL_QUEUE);
     let (bulk_tx, bulk_rx) = mpsc::channel::<Bytes>(BULK_QUEUE);
     let (rd, wr) = stream.into_split();
@@ -618,7 +628,7 @@ impl Reader {
         v.version = PROTOCOL_VERSION;
         // As Core: fRelay false when we would refuse the peer's transactions (block-relay-only,
         // or -blocksonly without the relay permission).
-        v.relay = !self.env.settings.rejects_incoming_txs(shared.conn_type, shared.addr.ip());
+        v.relay = !self.env.settings.rejects_incoming_txs(shared.conn_type, shared.permissions);
         self.sent_version = true;
         self.out.send(NetworkMessage::Version(v)).await
     }

@@ -282,6 +282,20 @@ impl Manager {
         // As Core's AlreadyHaveTx: a transaction in the mempool, recently rejected or already
         // held as an orphan is not validated again.
         if mempool.contains(&txid) || self.rejects.contains(&wtxid.to_byte_array()) || self.orphans.get(&wtxid).is_some() {
+            // As Core: a forcerelay peer's transaction is relayed again if it is in the pool
+            // (the node as a gateway for nodes behind it).
+            if self.permissions(id).forcerelay {
+                let feerate = mempool.pool().get(&txid).map(|e| feerate_per_kvb(e.fee, e.vsize));
+                match feerate {
+                    Some(rate) => {
+                        tracing::info!(target: "blvm::net", "Force relaying tx {txid} (wtxid={wtxid}) from peer={id}");
+                        self.announce_tx(txid, wtxid, rate, None);
+                    }
+                    None => {
+                        tracing::info!(target: "blvm::net", "Not relaying non-mempool transaction {txid} (wtxid={wtxid}) from forcerelay peer={id}")
+                    }
+                }
+            }
             return;
         }
         // Orphans come back here when a parent is accepted; they stay in the pool until they
@@ -385,7 +399,7 @@ impl Manager {
     pub(super) fn rejects_incoming_txs(&self, id: PeerId) -> bool {
         self.peers
             .get(&id)
-            .is_none_or(|p| self.s.rejects_incoming_txs(p.conn_type, p.addr().ip()))
+            .is_none_or(|p| self.s.rejects_incoming_txs(p.conn_type, p.handle.shared.permissions))
     }
 
     /// Disconnects a peer that sent a transaction message (`what`) we asked it not to send,
@@ -509,12 +523,13 @@ impl Manager {
     }
 
     /// BIP35 `mempool`. As Core, only answered for a peer with the `mempool` permission
-    /// (blvm grants it to manual connections, which the operator chose); anyone else is
-    /// disconnected, since without bloom filters the request only serves to fingerprint or to
-    /// make us walk the pool. Answered once per connection, the flag checked before any work.
+    /// (`-whitelist`/`-whitebind`; blvm also grants it to manual connections, which the
+    /// operator chose); anyone else is disconnected, since without bloom filters the request
+    /// only serves to fingerprint or to make us walk the pool. Answered once per connection,
+    /// the flag checked before any work.
     pub(super) fn on_mempool_request(&mut self, id: PeerId) {
         let Some(p) = self.peers.get_mut(&id) else { return };
-        if p.conn_type != ConnType::Manual {
+        if p.conn_type != ConnType::Manual && !p.handle.shared.permissions.mempool {
             tracing::debug!(target: "blvm::net", peer = id, "mempool request with bloom filters disabled, disconnect peer={id}");
             p.handle.shared.disconnect("mempool request without permission");
             return;
@@ -557,7 +572,7 @@ impl Manager {
             let version = p.info.as_ref().map(|i| i.version).unwrap_or(0);
             // As Core: none to a peer with the forcerelay permission (it should not filter what
             // it sends us).
-            let forcerelay = self.s.permissions(p.addr().ip(), p.conn_type == ConnType::Inbound).forcerelay;
+            let forcerelay = p.handle.shared.permissions.forcerelay;
             if !p.ready || !p.conn_type.relays_txs() || version < FEEFILTER_VERSION || forcerelay {
                 continue;
             }

@@ -245,7 +245,6 @@ fn networkinfo(node: &Arc<Node>) -> Value {
 }
 
 fn peerinfo(n: &Net) -> Value {
-    let settings = n.settings();
     let peers: Vec<Value> = n
         .peer_list()
         .into_iter()
@@ -287,8 +286,7 @@ fn peerinfo(n: &Net) -> Value {
                 "misbehavior": p.misbehavior.load(Ordering::Relaxed),
                 "wtxid_relay": info.as_ref().is_some_and(|i| i.wtxid_relay),
                 "addr_relay_enabled": p.conn_type.relays_txs(),
-                // The permissions this node acts on (inbound from a -whitelist subnet).
-                "permissions": settings.map(|s| s.permissions(p.addr.ip(), p.inbound).names()).unwrap_or_default(),
+                "permissions": p.permissions.names(),
                 "minfeefilter": p.fee_filter_received.load(Ordering::Relaxed) as f64 / 100_000_000.0,
                 "connection_type": p.conn_type.as_str(),
                 "transport_protocol_type": "v1",
