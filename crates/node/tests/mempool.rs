@@ -515,10 +515,10 @@ fn each_reject_reason_uses_cores_string() {
         e.reject(&wrapped),
         "mempool-script-verify-flag-failed (Witness version reserved for soft-fork upgrades)",
     );
-    // Package limits: 25 in a chain, the 26th is refused.
+    // Cluster limits (Core 31): 64 in a chain, the 65th is refused.
     let mut prev = op(2);
     let mut value = half;
-    for i in 0..25 {
+    for i in 0..64 {
         let t = pay(prev, value, 1_000);
         prev = OutPoint {
             txid: e.accept(&t).unwrap_or_else(|r| panic!("chain tx {i}: {r}")),
@@ -527,8 +527,7 @@ fn each_reject_reason_uses_cores_string() {
         value -= 1_000;
     }
     let r = e.reject(&pay(prev, value, 1_000));
-    assert_eq!(r.reason, "too-long-mempool-chain");
-    assert!(r.detail.contains("[limit: 25]"), "{}", r.detail);
+    assert_eq!((r.reason.as_str(), r.detail.as_str()), ("too-large-cluster", ""));
     // Core's sigop limit for one standard transaction.
     let bare_multisig = ScriptBuf::from_bytes([vec![0x51, 33, 0x02], vec![0x11; 32], vec![0x51, 0xae]].concat());
     let many_sigops = spend(
