@@ -107,6 +107,11 @@ impl PolicyArgs {
         if let Some(f) = self.incremental_relay_fee {
             s.incremental_relay_feerate = f;
         }
+        // As Core: without -minrelaytxfee, a higher -incrementalrelayfee raises it too.
+        if self.min_relay_fee.is_none() && s.incremental_relay_feerate > s.min_relay_feerate {
+            s.min_relay_feerate = s.incremental_relay_feerate;
+            tracing::info!(target: "blvm::config", sat_per_kvb = s.min_relay_feerate, "Increasing minrelaytxfee to match incrementalrelayfee");
+        }
         if let Some(f) = self.dust_relay_fee {
             s.dust_relay_feerate = f;
         }
@@ -156,6 +161,15 @@ mod tests {
         assert_eq!((s.min_relay_feerate, s.dust_relay_feerate), (2000, 0));
         assert_eq!(s.max_datacarrier_bytes, Some(42));
         assert_eq!((s.limits.cluster_count, s.limits.cluster_size_vbytes), (10, 50_000));
+        // A higher incremental relay fee raises the minimum relay fee unless that was given.
+        let p = parsed(&[("incrementalrelayfee", "0.00000234")]).unwrap();
+        let mut t = MempoolSettings::default();
+        p.apply(Network::Regtest, &mut t).unwrap();
+        assert_eq!((t.incremental_relay_feerate, t.min_relay_feerate), (234, 234));
+        let p = parsed(&[("incrementalrelayfee", "0.00000234"), ("minrelaytxfee", "0.000002")]).unwrap();
+        let mut t = MempoolSettings::default();
+        p.apply(Network::Regtest, &mut t).unwrap();
+        assert_eq!(t.min_relay_feerate, 200);
         let p = parsed(&[("datacarrier", "0")]).unwrap();
         p.apply(Network::Regtest, &mut s).unwrap();
         assert_eq!(s.max_datacarrier_bytes, None);

@@ -8,6 +8,7 @@ use super::cluster_limits;
 use super::entry::{adjusted_weight, fee_at, feerate_per_kvb, modified_fee, virtual_size, MempoolEntry, DEFAULT_BYTES_PER_SIGOP};
 use super::policy::{self, PolicyRules};
 use super::pool::{Pool, RemovalReason};
+use super::rbf;
 use super::MempoolSettings;
 use crate::chain::manager::COINBASE_MATURITY;
 use crate::chain::ChainManager;
@@ -281,7 +282,13 @@ pub fn accept_tx(
     let to_evict = if conflicts.is_empty() {
         BTreeSet::new()
     } else {
-        pool.check_replacement(&tx, &txid, modified, vsize, &conflicts, settings.incremental_relay_feerate)?
+        let new = rbf::Replacement {
+            txid,
+            fee: modified,
+            vsize,
+            parents: &parents,
+        };
+        rbf::check(pool, &new, &conflicts, settings.incremental_relay_feerate)?
     };
     // Core 31's cluster limits, with what the transaction replaces taken out.
     if !opts.defer_cluster_limits {

@@ -144,6 +144,49 @@ pub fn chunks(nodes: &[Node], sets: Vec<Vec<usize>>) -> Vec<LinChunk> {
     out
 }
 
+/// The chunks of every connected component of `nodes` (each linearized on its own), as a
+/// feerate diagram needs them: the clusters a replacement touches, before or after it.
+pub fn component_chunks<K: Ord + Copy>(nodes: &[Node], key: impl Fn(usize) -> K) -> Vec<LinChunk> {
+    let n = nodes.len();
+    let mut root: Vec<usize> = (0..n).collect();
+    fn find(root: &mut [usize], mut i: usize) -> usize {
+        while root[i] != i {
+            root[i] = root[root[i]];
+            i = root[i];
+        }
+        i
+    }
+    for (i, node) in nodes.iter().enumerate() {
+        for &p in node.parents.iter().filter(|p| **p < n) {
+            let (a, b) = (find(&mut root, i), find(&mut root, p));
+            root[a] = b;
+        }
+    }
+    let mut groups: std::collections::BTreeMap<usize, Vec<usize>> = std::collections::BTreeMap::new();
+    for i in 0..n {
+        let r = find(&mut root, i);
+        groups.entry(r).or_default().push(i);
+    }
+    let mut out = Vec::new();
+    for members in groups.into_values() {
+        let local: std::collections::HashMap<usize, usize> = members.iter().enumerate().map(|(j, &i)| (i, j)).collect();
+        let sub: Vec<Node> = members
+            .iter()
+            .map(|&i| Node {
+                fee: nodes[i].fee,
+                vsize: nodes[i].vsize,
+                parents: nodes[i].parents.iter().filter_map(|p| local.get(p).copied()).collect(),
+            })
+            .collect();
+        let sets = linearize(&sub, |j| key(members[j]));
+        out.extend(chunks(&sub, sets).into_iter().map(|c| LinChunk {
+            members: c.members.iter().map(|j| members[*j]).collect(),
+            ..c
+        }));
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -178,6 +221,27 @@ mod tests {
         // A later, richer set merges into the chunk before it.
         let g = vec![node(10, 10, &[]), node(30, 10, &[0])];
         assert_eq!(chunks(&g, linearize(&g, |i| i)).len(), 1);
+    }
+
+    #[test]
+    fn components_are_linearized_each_on_its_own() {
+        // 0 <- 1 and, apart, 2 <- 3 (a poor parent with a rich child), 4 alone.
+        let g = vec![
+            node(10, 10, &[]),
+            node(10, 10, &[0]),
+            node(1, 10, &[]),
+            node(100, 10, &[2]),
+            node(5, 10, &[]),
+        ];
+        let mut c: Vec<(u64, u64, Vec<usize>)> = component_chunks(&g, |i| i)
+            .into_iter()
+            .map(|c| (c.fee, c.vsize, c.members))
+            .collect();
+        c.sort();
+        assert_eq!(
+            c,
+            vec![(5, 10, vec![4]), (10, 10, vec![0]), (10, 10, vec![1]), (101, 20, vec![2, 3])]
+        );
     }
 
     #[test]

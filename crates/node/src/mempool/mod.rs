@@ -8,6 +8,7 @@ pub mod accept;
 pub mod block_selection;
 pub mod cluster;
 pub mod cluster_limits;
+pub mod diagram;
 pub mod disconnected;
 pub mod entry;
 pub mod linearize;
@@ -15,6 +16,7 @@ pub mod package;
 pub mod persist;
 pub mod policy;
 pub mod pool;
+pub mod rbf;
 pub mod template;
 #[cfg(test)]
 mod test_support;

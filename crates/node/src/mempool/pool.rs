@@ -1,5 +1,5 @@
 //! The transaction graph: entries, parent/child links, spent outpoints, bounded ancestor walks,
-//! Core's replacement (RBF) rules, size-limit eviction by descendant feerate, expiry and
+//! size-limit eviction by descendant feerate, expiry and
 //! the rolling minimum fee.
 //!
 //! As Core's pre-cluster mempool, every entry's descendant aggregates (count, vsize, fee, itself
@@ -9,14 +9,11 @@
 //! whole pool. An entry-time index does the same for expiry, which runs on every acceptance.
 
 use super::entry::{feerate_gt, feerate_per_kvb, MempoolEntry};
-use crate::validation::Reject;
 use bitcoin::hashes::Hash;
 use bitcoin::{OutPoint, Transaction, Txid, Wtxid};
 use std::cmp::{Ordering, Reverse};
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap};
 
-/// Most transactions one replacement may evict (BIP125 rule 5).
-pub const MAX_REPLACEMENT_CANDIDATES: usize = 100;
 /// Half-life of the rolling minimum fee, in seconds.
 pub const ROLLING_FEE_HALFLIFE: i64 = 60 * 60 * 12;
 
@@ -638,92 +635,6 @@ impl Pool {
         if self.last_rolling_update == 0 {
             self.last_rolling_update = now;
         }
-    }
-
-    /// Core's RBF rules 2-6 for a replacement of `direct` conflicts by a transaction paying
-    /// `fee` for `vsize`. Returns every entry to evict.
-    pub fn check_replacement(
-        &self,
-        tx: &Transaction,
-        txid: &Txid,
-        fee: u64,
-        vsize: u64,
-        direct: &BTreeSet<Txid>,
-        incremental: u64,
-    ) -> Result<BTreeSet<Txid>, Reject> {
-        // Rule 5: at most 100 evictions (direct conflicts and their descendants).
-        let mut all = BTreeSet::new();
-        let mut count = 0usize;
-        for c in direct {
-            count += self.descendant_stats(c).count as usize;
-        }
-        if count > MAX_REPLACEMENT_CANDIDATES {
-            return Err(Reject::new(
-                "too many potential replacements",
-                format!("rejecting replacement {txid}; too many potential replacements ({count} > {MAX_REPLACEMENT_CANDIDATES})"),
-            ));
-        }
-        for c in direct {
-            all.insert(*c);
-            all.extend(self.descendants(c));
-        }
-        // Rule 2: no new unconfirmed inputs.
-        let mut conflict_parents: HashSet<Txid> = HashSet::new();
-        for c in direct {
-            if let Some(e) = self.entries.get(c) {
-                conflict_parents.extend(e.tx.input.iter().map(|i| i.previous_output.txid));
-            }
-        }
-        for (idx, i) in tx.input.iter().enumerate() {
-            let parent = i.previous_output.txid;
-            if !conflict_parents.contains(&parent) && self.entries.contains_key(&parent) {
-                return Err(Reject::new(
-                    "replacement-adds-unconfirmed",
-                    format!("replacement {txid} adds unconfirmed input, idx {idx}"),
-                ));
-            }
-        }
-        // Rules 3 and 4: pay at least the evicted fees, plus relay for its own size.
-        let evicted = self.aggregate(&all);
-        if fee < evicted.fee {
-            return Err(Reject::new(
-                "insufficient fee",
-                format!(
-                    "rejecting replacement {txid}, less fees than conflicting txs; {} < {}",
-                    fmt_btc(fee),
-                    fmt_btc(evicted.fee)
-                ),
-            ));
-        }
-        let additional = fee - evicted.fee;
-        let relay = super::entry::fee_at(incremental, vsize);
-        if additional < relay {
-            return Err(Reject::new(
-                "insufficient fee",
-                format!(
-                    "rejecting replacement {txid}, not enough additional fees to relay; {} < {}",
-                    fmt_btc(additional),
-                    fmt_btc(relay)
-                ),
-            ));
-        }
-        // Rule 6: a higher feerate than every direct conflict (checked last, as Core 31 checks its
-        // feerate-diagram rule after the fee rules 3 and 4).
-        for c in direct {
-            if let Some(e) = self.entries.get(c) {
-                if feerate_per_kvb(fee, vsize) <= feerate_per_kvb(e.modified_fee(), e.vsize) {
-                    return Err(Reject::new(
-                        "insufficient fee",
-                        format!(
-                            "rejecting replacement {txid}; new feerate {} <= old feerate {}",
-                            fmt_rate(feerate_per_kvb(fee, vsize)),
-                            fmt_rate(feerate_per_kvb(e.modified_fee(), e.vsize))
-                        ),
-                    ));
-                }
-            }
-        }
-        Ok(all)
     }
 
     /// Removes everything (for reorg rebuilding); returns the removed entries in entry order.
