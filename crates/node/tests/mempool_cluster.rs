@@ -2,7 +2,7 @@
 //! accepted (no ancestor/descendant limit of 25 any more) and the 65th is refused with
 //! "too-large-cluster" by testmempoolaccept and sendrawtransaction; under `-limitclustercount=3`
 //! a transaction joining two clusters counts both, and a reorg returning a longer chain from a
-//! disconnected block trims it back to the limit.
+//! disconnected block trims it back to the limit (TRUC rules not applied to re-admissions).
 
 #[path = "support/fanout.rs"]
 mod fanout;
@@ -16,17 +16,19 @@ mod node_proc;
 mod p2p_peer;
 
 use bitcoin::consensus::encode::serialize_hex;
+use bitcoin::transaction::Version;
 use bitcoin::{OutPoint, Transaction};
 use fanout::{fund, op_true_address, pay};
 use p2p_peer::{rpc, rpc_raw};
 use serde_json::{json, Value};
 
-/// A chain of `n` transactions from `start` (worth `value`), each paying 1,000 sat.
-fn chain(start: OutPoint, value: u64, n: usize) -> Vec<Transaction> {
+/// A chain of `n` transactions of `version` from `start` (worth `value`), each paying 1,000 sat.
+fn chain(start: OutPoint, value: u64, n: usize, version: i32) -> Vec<Transaction> {
     let mut out: Vec<Transaction> = Vec::new();
     let (mut prev, mut v) = (start, value);
     for _ in 0..n {
-        let t = pay(&[prev], v, 1_000);
+        let mut t = pay(&[prev], v, 1_000);
+        t.version = Version(version);
         prev = OutPoint::new(t.compute_txid(), 0);
         v -= 1_000;
         out.push(t);
@@ -53,7 +55,7 @@ fn a_cluster_holds_64_transactions_and_the_65th_is_too_large() {
     n.wait_started();
     let f = fund(&n, port, 2);
     let (fan, value) = (f.fan, f.per_output);
-    let txs = chain(OutPoint::new(fan, 0), value, 65);
+    let txs = chain(OutPoint::new(fan, 0), value, 65, 2);
     for t in &txs[..64] {
         rpc(&n, port, "sendrawtransaction", json!([serialize_hex(t)]));
     }
@@ -102,8 +104,9 @@ fn a_smaller_limit_counts_joined_clusters_and_trims_after_a_reorg() {
     rpc(&n, port, "generatetoaddress", json!([1, op_true_address()]));
     assert_eq!(mempool(&n, port), Vec::<String>::new());
 
-    // A block holding a chain of five, then disconnected: only the first three come back.
-    let five = chain(OutPoint::new(fan, 2), value, 5);
+    // A block holding a chain of five, then disconnected: only the first three come back. They
+    // are TRUC (v3) transactions, whose one-parent rule a reorg does not apply (as Core).
+    let five = chain(OutPoint::new(fan, 2), value, 5, 3);
     let hexes: Vec<String> = five.iter().map(serialize_hex).collect();
     let block = rpc(&n, port, "generateblock", json!(["raw(51)", hexes]));
     assert_eq!(mempool(&n, port), Vec::<String>::new());

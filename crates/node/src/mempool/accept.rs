@@ -40,9 +40,10 @@ pub struct AcceptOptions {
     pub accept_time: Option<i64>,
     /// Whether conflicting transactions may be replaced.
     pub allow_replacement: bool,
-    /// Skip the cluster limits: re-admission after a reorg, whose oversized clusters are trimmed
-    /// once all are back (Core's UpdateTransactionsFromBlock).
-    pub defer_cluster_limits: bool,
+    /// Re-admission after a reorg: as Core, TRUC topology rules and the cluster limits are not
+    /// applied (oversized clusters are trimmed once all are back, Core's
+    /// UpdateTransactionsFromBlock).
+    pub reorg_readmission: bool,
 }
 
 impl Default for AcceptOptions {
@@ -52,7 +53,7 @@ impl Default for AcceptOptions {
             bypass_limits: false,
             accept_time: None,
             allow_replacement: true,
-            defer_cluster_limits: false,
+            reorg_readmission: false,
         }
     }
 }
@@ -264,7 +265,7 @@ pub fn accept_tx(
     }
     // In-pool ancestors, walked no further than a cluster within the limits could reach.
     let parents = pool.parents_of(&tx);
-    let ancestor_cap = match opts.defer_cluster_limits {
+    let ancestor_cap = match opts.reorg_readmission {
         true => u64::MAX,
         false => settings.limits.cluster_count.saturating_sub(1),
     };
@@ -272,7 +273,9 @@ pub fn accept_tx(
         .ancestors_within(&parents, ancestor_cap)
         .ok_or_else(|| Reject::new(cluster_limits::TOO_LARGE_CLUSTER, ""))?;
     // TRUC (v3) topology rules, with sibling eviction.
-    truc_checks(pool, &tx, &txid, &wtxid, &ancestors, &mut conflicts, vsize)?;
+    if !opts.reorg_readmission {
+        truc_checks(pool, &tx, &txid, &wtxid, &ancestors, &mut conflicts, vsize)?;
+    }
     if let Some(c) = ancestors.iter().find(|a| conflicts.contains(*a)) {
         return Err(Reject::new(
             "bad-txns-spends-conflicting-tx",
@@ -291,7 +294,7 @@ pub fn accept_tx(
         rbf::check(pool, &new, &conflicts, settings.incremental_relay_feerate)?
     };
     // Core 31's cluster limits, with what the transaction replaces taken out.
-    if !opts.defer_cluster_limits {
+    if !opts.reorg_readmission {
         let own = adjusted_weight(weight, sigops, DEFAULT_BYTES_PER_SIGOP);
         cluster_limits::check(pool, &parents, own, &to_evict, &settings.limits)?;
     }

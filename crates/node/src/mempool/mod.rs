@@ -460,7 +460,7 @@ impl Mempool {
             pool.set_sequence(sequence);
             let opts = AcceptOptions {
                 bypass_limits: true,
-                defer_cluster_limits: true,
+                reorg_readmission: true,
                 ..Default::default()
             };
             let mut added = 0usize;
