@@ -9,7 +9,7 @@
 //!
 //! Invariants after every submission: usage within `max_size_bytes`; the pool's totals equal the
 //! sum of its entries; every entry passes `check_transaction`, owns its inputs in the spender
-//! map, has parent/child links that agree, and at most `ancestor_count` ancestors; an accepted
+//! map, has parent/child links that agree, and is in a cluster within `cluster_count`; an accepted
 //! (non-test) transaction is in the pool; a package test-accept leaves the pool unchanged; a
 //! block template lists only pool transactions, parents first.
 #![no_main]
@@ -293,8 +293,8 @@ fn check_pool(pool: &Pool, settings: &MempoolSettings) {
             assert!(pool.get(c).is_some_and(|ce| ce.parents.contains(&e.txid)), "parent link");
         }
         assert!(
-            pool.ancestors(&e.txid).len() as u64 + 1 <= settings.limits.ancestor_count,
-            "ancestor count"
+            blvm_node::mempool::cluster::members(pool, &e.txid).len() as u64 <= settings.limits.cluster_count,
+            "cluster count"
         );
     }
     assert_eq!(vsize, pool.total_vsize(), "total vsize");

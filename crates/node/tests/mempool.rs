@@ -515,10 +515,10 @@ fn each_reject_reason_uses_cores_string() {
         e.reject(&wrapped),
         "mempool-script-verify-flag-failed (Witness version reserved for soft-fork upgrades)",
     );
-    // Package limits: 25 in a chain, the 26th is refused.
+    // Cluster limits (Core 31): 64 in a chain, the 65th is refused.
     let mut prev = op(2);
     let mut value = half;
-    for i in 0..25 {
+    for i in 0..64 {
         let t = pay(prev, value, 1_000);
         prev = OutPoint {
             txid: e.accept(&t).unwrap_or_else(|r| panic!("chain tx {i}: {r}")),
@@ -527,8 +527,7 @@ fn each_reject_reason_uses_cores_string() {
         value -= 1_000;
     }
     let r = e.reject(&pay(prev, value, 1_000));
-    assert_eq!(r.reason, "too-long-mempool-chain");
-    assert!(r.detail.contains("[limit: 25]"), "{}", r.detail);
+    assert_eq!((r.reason.as_str(), r.detail.as_str()), ("too-large-cluster", ""));
     // Core's sigop limit for one standard transaction.
     let bare_multisig = ScriptBuf::from_bytes([vec![0x51, 33, 0x02], vec![0x11; 32], vec![0x51, 0xae]].concat());
     let many_sigops = spend(
@@ -579,14 +578,12 @@ fn full_rbf_replacement_and_its_rejections() {
     assert_eq!(rm, want_rm);
     assert_eq!(added(&ev), vec![b.compute_txid().to_string()]);
 
-    // Rule 6: more fee, but a lower feerate than the conflict.
+    // Core 31's feerate diagram: more fee, but a lower feerate than the conflict.
     let bigger = spend(&[ops[0]], vec![op_true_out(v / 2), op_true_out(v / 2 - 7_000)]);
     let r = e.reject(&bigger);
-    assert_eq!(r.reason, "insufficient fee");
-    assert!(
-        r.detail.contains("new feerate") && r.detail.contains("<= old feerate"),
-        "{}",
-        r.detail
+    assert_eq!(
+        (r.reason.as_str(), r.detail.as_str()),
+        ("insufficient fee", "insufficient feerate: does not improve feerate diagram")
     );
     // Rule 3: higher feerate but less absolute fee than everything evicted.
     let c = spend(&[ops[1]], vec![op_true_out(v / 2), op_true_out(v / 2 - 2_000)]);
@@ -600,11 +597,6 @@ fn full_rbf_replacement_and_its_rejections() {
     let r = e.reject(&pay(ops[2], v, 1_005));
     assert_eq!(r.reason, "insufficient fee");
     assert!(r.detail.contains("not enough additional fees to relay"), "{}", r.detail);
-    // Rule 2: no new unconfirmed inputs.
-    let u = pay(ops[3], v, 1_000);
-    let u_id = e.accept(&u).unwrap();
-    let r = e.reject(&spend(&[ops[2], OutPoint { txid: u_id, vout: 0 }], vec![op_true_out(v)]));
-    assert_eq!(r.reason, "replacement-adds-unconfirmed");
     // Spending an output of the transaction it conflicts with.
     let r = e.reject(&spend(
         &[
@@ -617,13 +609,23 @@ fn full_rbf_replacement_and_its_rejections() {
         vec![op_true_out(v)],
     ));
     assert_eq!(r.reason, "bad-txns-spends-conflicting-tx");
-    // Rule 5: at most 100 evictions.
+    // New unconfirmed inputs are allowed (Core 31 dropped BIP125 rule 2); the diagram judges
+    // the parent's cluster too: a replacement dragging in a parent it barely pays for is
+    // refused, one paying well is accepted.
+    let u = pay(ops[3], v, 1_000);
+    let u_id = e.accept(&u).unwrap();
+    let from_u = |fee: u64| spend(&[ops[2], OutPoint { txid: u_id, vout: 0 }], vec![op_true_out(2 * v - 1_000 - fee)]);
+    let r = e.reject(&from_u(1_200));
+    assert_eq!(r.detail, "insufficient feerate: does not improve feerate diagram");
+    e.accept(&from_u(50_000)).unwrap();
+    assert!(!e.mp.contains(&d.compute_txid()));
+    // Rule 5: at most 100 conflicting clusters.
     for op in &ops[4..105] {
         e.accept(&pay(*op, v, 1_000)).unwrap();
     }
     let r = e.reject(&spend(&ops[4..105], vec![op_true_out(v)]));
     assert_eq!(r.reason, "too many potential replacements");
-    assert!(r.detail.contains("101 > 100"), "{}", r.detail);
+    assert!(r.detail.ends_with("too many conflicting clusters (101 > 100)"), "{}", r.detail);
 
     // With full RBF off (BIP125 opt-in), a non-signalling conflict is txn-mempool-conflict.
     let strict = Mempool::new(

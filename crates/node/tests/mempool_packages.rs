@@ -4,6 +4,8 @@
 //! submitpackage (child pays for a parent below the minimum relay fee that is refused alone;
 //! topology, decode, maxfeerate and package errors with Core's shapes) and importmempool.
 
+#[path = "support/fanout.rs"]
+mod fanout;
 #[path = "support/http.rs"]
 mod http;
 #[path = "support/mining.rs"]
@@ -14,10 +16,10 @@ mod node_proc;
 mod p2p_peer;
 
 use bitcoin::consensus::encode::serialize_hex;
-use bitcoin::{Address, Amount, Network, OutPoint, Transaction, TxOut, Txid};
+use bitcoin::{Address, Network, OutPoint, Transaction};
+use fanout::{fund, pay};
 use p2p_peer::{rpc, rpc_raw};
 use serde_json::{json, Value};
-use std::str::FromStr;
 use std::time::Duration;
 
 fn sat(v: &Value) -> i64 {
@@ -26,20 +28,6 @@ fn sat(v: &Value) -> i64 {
 
 fn txhex(tx: &Transaction) -> String {
     serialize_hex(tx)
-}
-
-/// A one-output transaction spending `prevs` (P2WSH(OP_TRUE) outputs worth `value` in total),
-/// paying `fee`.
-fn pay(prevs: &[OutPoint], value: u64, fee: u64) -> Transaction {
-    let payout = mining::p2wsh_op_true();
-    let ins: Vec<(OutPoint, bitcoin::ScriptBuf)> = prevs.iter().map(|p| (*p, payout.clone())).collect();
-    mining::spend(
-        &ins,
-        vec![TxOut {
-            value: Amount::from_sat(value - fee),
-            script_pubkey: payout,
-        }],
-    )
 }
 
 /// Two parents spending `a` and `b` (each worth `value`, paying 2,000 and `fee2` sat) and a
@@ -62,39 +50,6 @@ fn err(r: &Value) -> (i64, String) {
         r["error"]["code"].as_i64().unwrap(),
         r["error"]["message"].as_str().unwrap().to_string(),
     )
-}
-
-struct Funded {
-    fan: Txid,
-    per_output: u64,
-}
-
-/// Matures a coinbase and fans it out to `outputs` confirmed coins.
-fn fund(n: &node_proc::NodeProc, port: u16, outputs: usize) -> Funded {
-    let payout = mining::p2wsh_op_true();
-    let addr = Address::from_script(&payout, Network::Regtest).unwrap().to_string();
-    let mined = rpc(n, port, "generatetoaddress", json!([101, addr]));
-    let cb = rpc(n, port, "getblock", json!([mined[0], 1]))["tx"][0]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let per_output = (50_0000_0000 - 100_000) / outputs as u64;
-    let fan = mining::spend(
-        &[(OutPoint::new(Txid::from_str(&cb).unwrap(), 0), payout.clone())],
-        (0..outputs)
-            .map(|_| TxOut {
-                value: Amount::from_sat(per_output),
-                script_pubkey: payout.clone(),
-            })
-            .collect(),
-    );
-    rpc(n, port, "sendrawtransaction", json!([txhex(&fan)]));
-    rpc(n, port, "generatetoaddress", json!([1, addr]));
-    assert_eq!(rpc(n, port, "getrawmempool", json!([])), json!([]));
-    Funded {
-        fan: fan.compute_txid(),
-        per_output,
-    }
 }
 
 #[test]

@@ -97,8 +97,6 @@ pub const CORE_ONLY: &[(&str, Policy)] = &[
     ("checkmempool", Policy::Ignore),
     ("checkpoints", Policy::Ignore),
     ("deprecatedrpc", Policy::Ignore),
-    ("limitclustercount", Policy::Ignore),
-    ("limitclustersize", Policy::Ignore),
     ("printpriority", Policy::Ignore),
     ("stopafterblockimport", Policy::Ignore),
     ("stopatheight", Policy::Ignore),

@@ -1,9 +1,12 @@
 //! Core's relay-policy options (`-acceptnonstdtxn`, `-permitbaremultisig`, `-minrelaytxfee`,
 //! `-incrementalrelayfee`, `-dustrelayfee`, `-datacarrier`, `-datacarriersize` and the
-//! `-limitancestor*`/`-limitdescendant*` package limits): parsed with Core's rules and error
-//! wording, then applied to the mempool's settings once the network is known.
+//! `-limitcluster*` cluster limits): parsed with Core's rules and error wording, then applied to
+//! the mempool's settings once the network is known. The old `-limitancestor*` and
+//! `-limitdescendant*` options are still accepted (and checked) but, as in Core 31, the mempool
+//! no longer enforces ancestor or descendant limits.
 
 use super::ConfigError;
+use crate::mempool::cluster_limits::MAX_CLUSTER_COUNT;
 use crate::mempool::MempoolSettings;
 use bitcoin::{Amount, Denomination, Network};
 
@@ -24,9 +27,10 @@ pub struct PolicyArgs {
     pub datacarrier: Option<bool>,
     /// `-datacarriersize`: OP_RETURN bytes per transaction.
     pub datacarrier_size: Option<u32>,
-    /// `-limitancestorcount`, `-limitancestorsize` (kvB), `-limitdescendantcount`,
-    /// `-limitdescendantsize` (kvB), in that order.
-    pub limits: [Option<u64>; 4],
+    /// `-limitclustercount`.
+    pub cluster_count: Option<u64>,
+    /// `-limitclustersize`, in kvB.
+    pub cluster_size_kvb: Option<u64>,
     /// Block-creation options (`-blockmaxweight`, ...), applied to the template options.
     pub block: super::blockcreate::BlockCreateArgs,
 }
@@ -65,10 +69,20 @@ impl PolicyArgs {
             "incrementalrelayfee" => self.incremental_relay_fee = Some(parse_feerate(name, v)?),
             "dustrelayfee" => self.dust_relay_fee = Some(parse_feerate(name, v)?),
             "datacarriersize" => self.datacarrier_size = Some(parse_count(name, v, u64::from(u32::MAX))? as u32),
-            "limitancestorcount" => self.limits[0] = Some(parse_count(name, v, 1 << 20)?),
-            "limitancestorsize" => self.limits[1] = Some(parse_count(name, v, 1 << 20)?),
-            "limitdescendantcount" => self.limits[2] = Some(parse_count(name, v, 1 << 20)?),
-            "limitdescendantsize" => self.limits[3] = Some(parse_count(name, v, 1 << 20)?),
+            "limitclustercount" => {
+                let n = parse_count(name, v, u64::MAX)?;
+                if !(1..=MAX_CLUSTER_COUNT).contains(&n) {
+                    return Err(ConfigError::Core(format!(
+                        "-limitclustercount must be between 1 and {MAX_CLUSTER_COUNT}"
+                    )));
+                }
+                self.cluster_count = Some(n);
+            }
+            "limitclustersize" => self.cluster_size_kvb = Some(parse_count(name, v, 1 << 20)?),
+            "limitancestorcount" | "limitancestorsize" | "limitdescendantcount" | "limitdescendantsize" => {
+                parse_count(name, v, 1 << 20)?;
+                tracing::debug!(target: "blvm::config", option = name, "ignored: the mempool enforces cluster limits instead");
+            }
             _ => return Ok(false),
         }
         Ok(true)
@@ -93,6 +107,11 @@ impl PolicyArgs {
         if let Some(f) = self.incremental_relay_fee {
             s.incremental_relay_feerate = f;
         }
+        // As Core: without -minrelaytxfee, a higher -incrementalrelayfee raises it too.
+        if self.min_relay_fee.is_none() && s.incremental_relay_feerate > s.min_relay_feerate {
+            s.min_relay_feerate = s.incremental_relay_feerate;
+            tracing::info!(target: "blvm::config", sat_per_kvb = s.min_relay_feerate, "Increasing minrelaytxfee to match incrementalrelayfee");
+        }
         if let Some(f) = self.dust_relay_fee {
             s.dust_relay_feerate = f;
         }
@@ -104,11 +123,8 @@ impl PolicyArgs {
         }
         self.block.apply(network, &mut s.block)?;
         let l = &mut s.limits;
-        let [ac, asz, dc, dsz] = self.limits;
-        l.ancestor_count = ac.unwrap_or(l.ancestor_count);
-        l.ancestor_size_vbytes = asz.map_or(l.ancestor_size_vbytes, |k| k * 1000);
-        l.descendant_count = dc.unwrap_or(l.descendant_count);
-        l.descendant_size_vbytes = dsz.map_or(l.descendant_size_vbytes, |k| k * 1000);
+        l.cluster_count = self.cluster_count.unwrap_or(l.cluster_count);
+        l.cluster_size_vbytes = self.cluster_size_kvb.map_or(l.cluster_size_vbytes, |k| k * 1000);
         Ok(())
     }
 }
@@ -135,7 +151,8 @@ mod tests {
             ("dustrelayfee", "0"),
             ("datacarriersize", "42"),
             ("limitancestorcount", "3"),
-            ("limitdescendantsize", "50"),
+            ("limitclustercount", "10"),
+            ("limitclustersize", "50"),
         ])
         .unwrap();
         let mut s = MempoolSettings::default();
@@ -143,8 +160,16 @@ mod tests {
         assert!(!s.require_standard && !s.permit_bare_multisig);
         assert_eq!((s.min_relay_feerate, s.dust_relay_feerate), (2000, 0));
         assert_eq!(s.max_datacarrier_bytes, Some(42));
-        assert_eq!((s.limits.ancestor_count, s.limits.descendant_size_vbytes), (3, 50_000));
-        assert_eq!(s.limits.descendant_count, MempoolSettings::default().limits.descendant_count);
+        assert_eq!((s.limits.cluster_count, s.limits.cluster_size_vbytes), (10, 50_000));
+        // A higher incremental relay fee raises the minimum relay fee unless that was given.
+        let p = parsed(&[("incrementalrelayfee", "0.00000234")]).unwrap();
+        let mut t = MempoolSettings::default();
+        p.apply(Network::Regtest, &mut t).unwrap();
+        assert_eq!((t.incremental_relay_feerate, t.min_relay_feerate), (234, 234));
+        let p = parsed(&[("incrementalrelayfee", "0.00000234"), ("minrelaytxfee", "0.000002")]).unwrap();
+        let mut t = MempoolSettings::default();
+        p.apply(Network::Regtest, &mut t).unwrap();
+        assert_eq!(t.min_relay_feerate, 200);
         let p = parsed(&[("datacarrier", "0")]).unwrap();
         p.apply(Network::Regtest, &mut s).unwrap();
         assert_eq!(s.max_datacarrier_bytes, None);
@@ -158,5 +183,10 @@ mod tests {
         let e = p.apply(Network::Bitcoin, &mut MempoolSettings::default()).unwrap_err();
         assert_eq!(e.to_string(), "acceptnonstdtxn is not currently supported for main chain");
         assert!(!PolicyArgs::default().set("txindex", "1", || Ok(true)).unwrap());
+        for bad in ["0", "65"] {
+            let e = parsed(&[("limitclustercount", bad)]).unwrap_err();
+            assert_eq!(e.to_string(), "-limitclustercount must be between 1 and 64");
+        }
+        assert!(parsed(&[("limitclustercount", "64")]).is_ok());
     }
 }

@@ -1,12 +1,14 @@
 //! Transaction acceptance (Core's MemPoolAccept for one transaction): context-free checks,
 //! standardness, finality at the next block, inputs from the UTXO set or in-pool parents,
-//! BIP68 sequence locks, coinbase maturity, fees, sigops, feerate floors, package limits, TRUC
-//! rules, replacement rules, consensus scripts through Core's interpreter, the structural policy
+//! BIP68 sequence locks, coinbase maturity, fees, sigops, feerate floors, TRUC rules,
+//! replacement rules, cluster limits, consensus scripts through Core's interpreter, the structural policy
 //! script rules, then admission and size limiting.
 
-use super::entry::{fee_at, feerate_per_kvb, modified_fee, virtual_size, MempoolEntry, DEFAULT_BYTES_PER_SIGOP};
+use super::cluster_limits;
+use super::entry::{adjusted_weight, fee_at, feerate_per_kvb, modified_fee, virtual_size, MempoolEntry, DEFAULT_BYTES_PER_SIGOP};
 use super::policy::{self, PolicyRules};
 use super::pool::{Pool, RemovalReason};
+use super::rbf;
 use super::MempoolSettings;
 use crate::chain::manager::COINBASE_MATURITY;
 use crate::chain::ChainManager;
@@ -38,6 +40,10 @@ pub struct AcceptOptions {
     pub accept_time: Option<i64>,
     /// Whether conflicting transactions may be replaced.
     pub allow_replacement: bool,
+    /// Re-admission after a reorg: as Core, TRUC topology rules and the cluster limits are not
+    /// applied (oversized clusters are trimmed once all are back, Core's
+    /// UpdateTransactionsFromBlock).
+    pub reorg_readmission: bool,
 }
 
 impl Default for AcceptOptions {
@@ -47,6 +53,7 @@ impl Default for AcceptOptions {
             bypass_limits: false,
             accept_time: None,
             allow_replacement: true,
+            reorg_readmission: false,
         }
     }
 }
@@ -256,19 +263,19 @@ pub fn accept_tx(
     if !opts.bypass_limits {
         check_feerate_floor(pool, settings, now, modified, vsize)?;
     }
-    // Package limits (with Core's RBF allowance: a single conflict's descendants will go).
+    // In-pool ancestors, walked no further than a cluster within the limits could reach.
     let parents = pool.parents_of(&tx);
-    let mut limits = settings.limits;
-    if conflicts.len() == 1 {
-        if let Some(c) = conflicts.first() {
-            limits.descendant_size_vbytes += pool.descendant_stats(c).vsize;
-        }
-    }
+    let ancestor_cap = match opts.reorg_readmission {
+        true => u64::MAX,
+        false => settings.limits.cluster_count.saturating_sub(1),
+    };
     let ancestors = pool
-        .check_ancestor_limits(&parents, vsize, &limits)
-        .map_err(|e| Reject::new("too-long-mempool-chain", e))?;
+        .ancestors_within(&parents, ancestor_cap)
+        .ok_or_else(|| Reject::new(cluster_limits::TOO_LARGE_CLUSTER, ""))?;
     // TRUC (v3) topology rules, with sibling eviction.
-    truc_checks(pool, &tx, &txid, &wtxid, &ancestors, &mut conflicts, vsize)?;
+    if !opts.reorg_readmission {
+        truc_checks(pool, &tx, &txid, &wtxid, &ancestors, &mut conflicts, vsize)?;
+    }
     if let Some(c) = ancestors.iter().find(|a| conflicts.contains(*a)) {
         return Err(Reject::new(
             "bad-txns-spends-conflicting-tx",
@@ -278,8 +285,19 @@ pub fn accept_tx(
     let to_evict = if conflicts.is_empty() {
         BTreeSet::new()
     } else {
-        pool.check_replacement(&tx, &txid, modified, vsize, &conflicts, settings.incremental_relay_feerate)?
+        let new = rbf::Replacement {
+            txid,
+            fee: modified,
+            vsize,
+            parents: &parents,
+        };
+        rbf::check(pool, &new, &conflicts, settings.incremental_relay_feerate)?
     };
+    // Core 31's cluster limits, with what the transaction replaces taken out.
+    if !opts.reorg_readmission {
+        let own = adjusted_weight(weight, sigops, DEFAULT_BYTES_PER_SIGOP);
+        cluster_limits::check(pool, &parents, own, &to_evict, &settings.limits)?;
+    }
     // Scripts: Core's interpreter with the consensus flags of the next block (skipped when the
     // script execution cache already holds them), then the policy rules that can be checked
     // structurally.

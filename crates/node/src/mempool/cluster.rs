@@ -1,20 +1,12 @@
-//! Clusters for getmempoolcluster: a cluster is the connected component of a transaction in
-//! the pool's parent/child graph. This pool has no cluster linearizer as Core's TxGraph, so the
-//! order is a simple one: repeatedly take the not-yet-placed transaction whose set of
-//! not-yet-placed in-cluster ancestors (itself included) has the best modified feerate (ties:
-//! the smaller set, then the earlier entry), placing that set parents first; then chunks are
-//! formed by merging each set into the previous chunk while it pays a higher feerate. For a
-//! cluster of more than [`MAX_GREEDY`] transactions the order is by ancestor count then entry
-//! order (still topological), to keep the cost bounded.
+//! Clusters: a cluster is the connected component of a transaction in the pool's parent/child
+//! graph (Core 31's unit of linearization, limits and ordering). This file finds a cluster's
+//! members and cuts it into chunks (see [`super::linearize`]) for getmempoolcluster, the chunk
+//! fields of getmempoolentry, getrawmempool's order and the trimming of oversized clusters.
 
-use super::entry::feerate_gt;
+use super::linearize::{self, Node};
 use super::pool::Pool;
 use bitcoin::Txid;
-use std::collections::{BTreeSet, HashSet};
-
-/// Largest cluster ordered by the ancestor-set search (quadratic); larger ones are ordered
-/// topologically by entry.
-pub const MAX_GREEDY: usize = 256;
+use std::collections::{BTreeSet, HashMap};
 
 /// One chunk of a cluster's linearization.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -29,77 +21,80 @@ pub struct Chunk {
     pub txs: Vec<Txid>,
 }
 
-/// The cluster of `txid` (None when not in the pool): its chunks in order.
-pub fn cluster_chunks(pool: &Pool, txid: &Txid) -> Option<Vec<Chunk>> {
-    pool.get(txid)?;
-    let mut members: BTreeSet<Txid> = BTreeSet::new();
+/// Every member of `txid`'s cluster (empty when it is not in the pool), in txid order. Not
+/// bounded: callers run it on clusters the limits already bound, or after a reorg.
+pub fn members(pool: &Pool, txid: &Txid) -> Vec<Txid> {
+    let mut seen: BTreeSet<Txid> = BTreeSet::new();
+    if pool.get(txid).is_none() {
+        return Vec::new();
+    }
     let mut stack = vec![*txid];
-    members.insert(*txid);
+    seen.insert(*txid);
     while let Some(t) = stack.pop() {
         let Some(e) = pool.get(&t) else { continue };
         for n in e.parents.iter().chain(e.children.iter()) {
-            if members.insert(*n) {
+            if seen.insert(*n) {
                 stack.push(*n);
             }
         }
     }
-    let in_cluster_ancestors = |t: &Txid, placed: &HashSet<Txid>| -> Vec<Txid> {
-        let mut v: Vec<Txid> = pool.ancestors(t).into_iter().filter(|a| !placed.contains(a)).collect();
-        v.push(*t);
-        v.sort_by_key(|x| (pool.ancestors(x).len(), pool.get(x).map(|e| e.sequence).unwrap_or(0)));
-        v
-    };
-    let mut sets: Vec<Vec<Txid>> = Vec::new();
-    if members.len() <= MAX_GREEDY {
-        let mut placed: HashSet<Txid> = HashSet::new();
-        while placed.len() < members.len() {
-            let mut best: Option<(u64, u64, u64, Vec<Txid>)> = None;
-            for t in members.iter().filter(|t| !placed.contains(*t)) {
-                let set = in_cluster_ancestors(t, &placed);
-                let agg = pool.aggregate(&set);
-                let seq = pool.get(t).map(|e| e.sequence).unwrap_or(0);
-                let better = match &best {
-                    None => true,
-                    Some((f, s, q, b)) => {
-                        feerate_gt(agg.fee, agg.vsize, *f, *s)
-                            || (!feerate_gt(*f, *s, agg.fee, agg.vsize) && (set.len(), seq) < (b.len(), *q))
-                    }
-                };
-                if better {
-                    best = Some((agg.fee, agg.vsize, seq, set));
-                }
-            }
-            let Some((_, _, _, set)) = best else { break };
-            placed.extend(set.iter().copied());
-            sets.push(set);
+    seen.into_iter().collect()
+}
+
+/// The chunks of the cluster made of `members` (all in the pool), best first; ties between
+/// equal-feerate candidates go to the smaller txid, so the order depends only on content.
+pub fn linearized(pool: &Pool, members: &[Txid]) -> Vec<Chunk> {
+    let index: HashMap<Txid, usize> = members.iter().enumerate().map(|(i, t)| (*t, i)).collect();
+    let entries: Vec<_> = members.iter().filter_map(|t| pool.get(t)).collect();
+    let nodes: Vec<Node> = entries
+        .iter()
+        .map(|e| Node {
+            fee: e.modified_fee(),
+            vsize: e.vsize,
+            parents: e.parents.iter().filter_map(|p| index.get(p).copied()).collect(),
+        })
+        .collect();
+    let sets = linearize::linearize(&nodes, |i| entries[i].txid);
+    linearize::chunks(&nodes, sets)
+        .into_iter()
+        .map(|c| Chunk {
+            fee: c.fee,
+            vsize: c.vsize,
+            weight: c.members.iter().map(|i| entries[*i].weight).sum(),
+            txs: c.members.iter().map(|i| entries[*i].txid).collect(),
+        })
+        .collect()
+}
+
+/// The cluster of `txid` (None when not in the pool): its chunks in order.
+pub fn cluster_chunks(pool: &Pool, txid: &Txid) -> Option<Vec<Chunk>> {
+    pool.get(txid)?;
+    Some(linearized(pool, &members(pool, txid)))
+}
+
+/// Every pool transaction in Core 31's mining order (getrawmempool's order): all clusters'
+/// chunks by descending feerate, equal feerates by cluster (its smallest txid) then position in
+/// it, each chunk parents first. Depends only on the pool's contents, so a reorg that returns
+/// the same transactions gives the same order.
+pub fn mining_order(pool: &Pool) -> Vec<Txid> {
+    let mut done: BTreeSet<Txid> = BTreeSet::new();
+    let mut all: Vec<(Txid, usize, Chunk)> = Vec::new();
+    let mut ids: Vec<Txid> = pool.entries().map(|e| e.txid).collect();
+    ids.sort();
+    for t in ids {
+        if done.contains(&t) {
+            continue;
         }
-    } else {
-        let mut all: Vec<Txid> = members.into_iter().collect();
-        all.sort_by_key(|x| (pool.ancestors(x).len(), pool.get(x).map(|e| e.sequence).unwrap_or(0)));
-        sets = all.into_iter().map(|t| vec![t]).collect();
+        let m = members(pool, &t);
+        done.extend(m.iter().copied());
+        all.extend(linearized(pool, &m).into_iter().enumerate().map(|(i, c)| (t, i, c)));
     }
-    let mut chunks: Vec<Chunk> = Vec::new();
-    for set in sets {
-        let agg = pool.aggregate(&set);
-        let weight = set.iter().filter_map(|t| pool.get(t)).map(|e| e.weight).sum();
-        let mut c = Chunk {
-            fee: agg.fee,
-            vsize: agg.vsize,
-            weight,
-            txs: set,
-        };
-        while let Some(prev) = chunks.last() {
-            if !feerate_gt(c.fee, c.vsize, prev.fee, prev.vsize) {
-                break;
-            }
-            let Some(mut prev) = chunks.pop() else { break };
-            prev.fee += c.fee;
-            prev.vsize += c.vsize;
-            prev.weight += c.weight;
-            prev.txs.extend(c.txs);
-            c = prev;
-        }
-        chunks.push(c);
-    }
-    Some(chunks)
+    all.sort_by(|(ta, ia, a), (tb, ib, b)| {
+        let (x, y) = (
+            u128::from(a.fee) * u128::from(b.vsize.max(1)),
+            u128::from(b.fee) * u128::from(a.vsize.max(1)),
+        );
+        y.cmp(&x).then_with(|| (ta, ia).cmp(&(tb, ib)))
+    });
+    all.into_iter().flat_map(|(_, _, c)| c.txs).collect()
 }

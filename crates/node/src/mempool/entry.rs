@@ -9,9 +9,15 @@ pub const WITNESS_SCALE_FACTOR: u64 = 4;
 /// Sigop cost is charged as this many bytes each when it dominates the weight (`-bytespersigop`).
 pub const DEFAULT_BYTES_PER_SIGOP: u64 = 20;
 
+/// Core's GetSigOpsAdjustedWeight: weight or sigop-equivalent weight, whichever is larger (what
+/// cluster sizes are summed in).
+pub fn adjusted_weight(weight: u64, sigop_cost: u64, bytes_per_sigop: u64) -> u64 {
+    weight.max(sigop_cost.saturating_mul(bytes_per_sigop))
+}
+
 /// Core's GetVirtualTransactionSize: weight or sigop-equivalent size, whichever is larger, in vbytes.
 pub fn virtual_size(weight: u64, sigop_cost: u64, bytes_per_sigop: u64) -> u64 {
-    weight.max(sigop_cost * bytes_per_sigop).div_ceil(WITNESS_SCALE_FACTOR)
+    adjusted_weight(weight, sigop_cost, bytes_per_sigop).div_ceil(WITNESS_SCALE_FACTOR)
 }
 
 /// A feerate in satoshis per 1000 virtual bytes, truncated as Core's `CFeeRate(fee, size)`.
@@ -41,6 +47,12 @@ pub fn modified_fee(fee: u64, delta: i64) -> u64 {
 /// True when `fee_a / size_a > fee_b / size_b`, compared exactly.
 pub fn feerate_gt(fee_a: u64, size_a: u64, fee_b: u64, size_b: u64) -> bool {
     u128::from(fee_a) * u128::from(size_b.max(1)) > u128::from(fee_b) * u128::from(size_a.max(1))
+}
+
+/// Approximate memory a transaction takes: its bytes plus bookkeeping per input, output and
+/// transaction (the unit of `-maxmempool` and of the disconnected-transactions limit).
+pub fn tx_usage(tx: &Transaction) -> u64 {
+    tx.total_size() as u64 + 96 * tx.input.len() as u64 + 64 * tx.output.len() as u64 + 320
 }
 
 /// A transaction in the mempool.
@@ -89,9 +101,12 @@ impl MempoolEntry {
     /// Approximate memory this entry takes (transaction bytes plus bookkeeping), the unit of
     /// the `-maxmempool` limit.
     pub fn usage(&self) -> u64 {
-        let tx = &self.tx;
-        let total = tx.total_size() as u64;
-        total + 96 * tx.input.len() as u64 + 64 * tx.output.len() as u64 + 320
+        tx_usage(&self.tx)
+    }
+
+    /// Its sigop-adjusted weight, the unit of the cluster size limit.
+    pub fn adjusted_weight(&self) -> u64 {
+        adjusted_weight(self.weight, self.sigop_cost, DEFAULT_BYTES_PER_SIGOP)
     }
 
     /// Whether the transaction signals BIP125 replaceability itself (any nSequence < 0xfffffffe).

@@ -1,5 +1,5 @@
 //! The mempool: Bitcoin Core's acceptance policy over the chain's UTXO set, the transaction
-//! graph with package limits, replacement and eviction, chain-driven updates (removal on block
+//! graph with cluster limits, replacement and eviction, chain-driven updates (removal on block
 //! connect, re-admission on reorg), persistence in `mempool.dat`, and block templates.
 //!
 //! Lock order: the chain mutex first, then the pool mutex.
@@ -7,16 +7,24 @@
 pub mod accept;
 pub mod block_selection;
 pub mod cluster;
+pub mod cluster_limits;
+pub mod diagram;
+pub mod disconnected;
 pub mod entry;
+pub mod linearize;
 pub mod package;
 pub mod persist;
 pub mod policy;
 pub mod pool;
+pub mod rbf;
 pub mod template;
+#[cfg(test)]
+mod test_support;
 
 pub use accept::{AcceptOptions, Accepted, PoolEvent};
+pub use cluster_limits::Limits;
 pub use entry::MempoolEntry;
-pub use pool::{Aggregate, Limits, Pool, RemovalReason};
+pub use pool::{Aggregate, Pool, RemovalReason};
 
 use crate::chain::{ChainManager, ChainNotification};
 use crate::modules::api::MempoolView;
@@ -56,7 +64,7 @@ pub struct MempoolSettings {
     pub full_rbf: bool,
     /// Enforce standardness (`-acceptnonstdtxn=0`, Core's regtest default).
     pub require_standard: bool,
-    /// Ancestor/descendant limits.
+    /// Cluster limits (`-limitclustercount`, `-limitclustersize`).
     pub limits: Limits,
     /// Save to `mempool.dat` at shutdown and load it at start (`-persistmempool`).
     pub persist: bool,
@@ -420,6 +428,10 @@ impl Mempool {
             .rev()
             .flat_map(|b| b.txdata.into_iter().filter(|t| !t.is_coinbase()))
             .collect();
+        let (resurrect, dropped) = disconnected::limit_usage(resurrect, disconnected::MAX_DISCONNECTED_TX_POOL_BYTES);
+        if dropped > 0 {
+            tracing::debug!(target: "blvm::mempool", dropped, "disconnected transactions over the memory limit not re-admitted");
+        }
         let mut pool = lock(&self.pool);
         let mut confirmed: HashSet<Txid> = HashSet::new();
         let mut new_blocks: Vec<Block> = Vec::new();
@@ -448,6 +460,7 @@ impl Mempool {
             pool.set_sequence(sequence);
             let opts = AcceptOptions {
                 bypass_limits: true,
+                reorg_readmission: true,
                 ..Default::default()
             };
             let mut added = 0usize;
@@ -489,6 +502,19 @@ impl Mempool {
             }
             // Re-validated entries were already in the pool: only report evictions among them.
             events.extend(quiet.into_iter().filter(|e| matches!(e, PoolEvent::Removed { .. })));
+            // Clusters the re-additions made too large are trimmed (Core 31's TxGraph::Trim).
+            let base = pool.sequence();
+            for (i, e) in cluster_limits::trim_oversized(&mut pool, &self.settings.limits)
+                .into_iter()
+                .enumerate()
+            {
+                tracing::debug!(target: "blvm::mempool", txid = %e.txid, "removed after reorg: cluster over the limits");
+                events.push(PoolEvent::Removed {
+                    txid: e.txid,
+                    reason: RemovalReason::SizeLimit,
+                    mempool_sequence: base + i as u64,
+                });
+            }
             tracing::info!(target: "blvm::mempool", readmitted = added, size = pool.len(), "mempool updated after reorg");
         }
         accept::limit_size(&mut pool, &self.settings, self.now(), &mut events);

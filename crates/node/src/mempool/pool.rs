@@ -1,46 +1,19 @@
-//! The transaction graph: entries, parent/child links, spent outpoints, ancestor/descendant
-//! limits, Core's replacement (RBF) rules, size-limit eviction by descendant feerate, expiry and
+//! The transaction graph: entries, parent/child links, spent outpoints, bounded ancestor walks,
+//! size-limit eviction by descendant feerate, expiry and
 //! the rolling minimum fee.
 //!
 //! As Core's pre-cluster mempool, every entry's descendant aggregates (count, vsize, fee, itself
 //! included) are kept up to date on every addition and removal, touching only the entry's
-//! ancestors (at most `ancestor_count` of them by the package limits), and the entries are kept
+//! ancestors (fewer than `-limitclustercount` of them by the cluster limits), and the entries are kept
 //! ordered by descendant score, so an eviction costs O(log n + package) instead of a scan of the
 //! whole pool. An entry-time index does the same for expiry, which runs on every acceptance.
 
 use super::entry::{feerate_gt, feerate_per_kvb, MempoolEntry};
-use crate::validation::Reject;
 use bitcoin::hashes::Hash;
 use bitcoin::{OutPoint, Transaction, Txid, Wtxid};
 use std::cmp::{Ordering, Reverse};
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap};
 
-/// Core's ancestor/descendant package limits.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Limits {
-    /// Most in-mempool ancestors, counting the transaction itself.
-    pub ancestor_count: u64,
-    /// Largest total vsize of a transaction and its ancestors.
-    pub ancestor_size_vbytes: u64,
-    /// Most in-mempool descendants of any ancestor, counting itself.
-    pub descendant_count: u64,
-    /// Largest total vsize of any ancestor and its descendants.
-    pub descendant_size_vbytes: u64,
-}
-
-impl Default for Limits {
-    fn default() -> Self {
-        Limits {
-            ancestor_count: 25,
-            ancestor_size_vbytes: 101_000,
-            descendant_count: 25,
-            descendant_size_vbytes: 101_000,
-        }
-    }
-}
-
-/// Most transactions one replacement may evict (BIP125 rule 5).
-pub const MAX_REPLACEMENT_CANDIDATES: usize = 100;
 /// Half-life of the rolling minimum fee, in seconds.
 pub const ROLLING_FEE_HALFLIFE: i64 = 60 * 60 * 12;
 
@@ -389,40 +362,23 @@ impl Pool {
             .collect()
     }
 
-    /// Core's CalculateMemPoolAncestors for a new transaction of `vsize` with in-pool `parents`:
-    /// its ancestor set, or Core's limit error text.
-    pub fn check_ancestor_limits(&self, parents: &BTreeSet<Txid>, vsize: u64, limits: &Limits) -> Result<BTreeSet<Txid>, String> {
-        if parents.len() as u64 + 1 > limits.ancestor_count {
-            return Err(format!("too many unconfirmed parents [limit: {}]", limits.ancestor_count));
-        }
-        let mut staged: BTreeSet<Txid> = parents.clone();
+    /// The in-pool ancestors of a new transaction with in-pool `parents` (Core's
+    /// CalculateMemPoolAncestors), or None once there are more than `max`: the walk stops there,
+    /// so a transaction spending from a large graph costs at most `max` steps.
+    pub fn ancestors_within(&self, parents: &BTreeSet<Txid>, max: u64) -> Option<BTreeSet<Txid>> {
+        let mut staged: Vec<Txid> = parents.iter().copied().collect();
         let mut ancestors = BTreeSet::new();
-        let mut total = vsize;
-        while let Some(t) = staged.pop_first() {
+        while let Some(t) = staged.pop() {
             let Some(e) = self.entries.get(&t) else { continue };
-            ancestors.insert(t);
-            total += e.vsize;
-            let desc = self.descendant_stats(&t);
-            if desc.vsize + vsize > limits.descendant_size_vbytes {
-                return Err(format!(
-                    "exceeds descendant size limit for tx {t} [limit: {}]",
-                    limits.descendant_size_vbytes
-                ));
-            } else if desc.count + 1 > limits.descendant_count {
-                return Err(format!("too many descendants for tx {t} [limit: {}]", limits.descendant_count));
-            } else if total > limits.ancestor_size_vbytes {
-                return Err(format!("exceeds ancestor size limit [limit: {}]", limits.ancestor_size_vbytes));
+            if !ancestors.insert(t) {
+                continue;
             }
-            for p in &e.parents {
-                if !ancestors.contains(p) {
-                    staged.insert(*p);
-                }
-                if (staged.len() + ancestors.len() + 1) as u64 > limits.ancestor_count {
-                    return Err(format!("too many unconfirmed ancestors [limit: {}]", limits.ancestor_count));
-                }
+            if ancestors.len() as u64 > max {
+                return None;
             }
+            staged.extend(e.parents.iter().filter(|p| !ancestors.contains(*p)));
         }
-        Ok(ancestors)
+        Some(ancestors)
     }
 
     /// The prioritisetransaction delta recorded for `txid` (0 when none).
@@ -681,92 +637,6 @@ impl Pool {
         }
     }
 
-    /// Core's RBF rules 2-6 for a replacement of `direct` conflicts by a transaction paying
-    /// `fee` for `vsize`. Returns every entry to evict.
-    pub fn check_replacement(
-        &self,
-        tx: &Transaction,
-        txid: &Txid,
-        fee: u64,
-        vsize: u64,
-        direct: &BTreeSet<Txid>,
-        incremental: u64,
-    ) -> Result<BTreeSet<Txid>, Reject> {
-        // Rule 5: at most 100 evictions (direct conflicts and their descendants).
-        let mut all = BTreeSet::new();
-        let mut count = 0usize;
-        for c in direct {
-            count += self.descendant_stats(c).count as usize;
-        }
-        if count > MAX_REPLACEMENT_CANDIDATES {
-            return Err(Reject::new(
-                "too many potential replacements",
-                format!("rejecting replacement {txid}; too many potential replacements ({count} > {MAX_REPLACEMENT_CANDIDATES})"),
-            ));
-        }
-        for c in direct {
-            all.insert(*c);
-            all.extend(self.descendants(c));
-        }
-        // Rule 2: no new unconfirmed inputs.
-        let mut conflict_parents: HashSet<Txid> = HashSet::new();
-        for c in direct {
-            if let Some(e) = self.entries.get(c) {
-                conflict_parents.extend(e.tx.input.iter().map(|i| i.previous_output.txid));
-            }
-        }
-        for (idx, i) in tx.input.iter().enumerate() {
-            let parent = i.previous_output.txid;
-            if !conflict_parents.contains(&parent) && self.entries.contains_key(&parent) {
-                return Err(Reject::new(
-                    "replacement-adds-unconfirmed",
-                    format!("replacement {txid} adds unconfirmed input, idx {idx}"),
-                ));
-            }
-        }
-        // Rules 3 and 4: pay at least the evicted fees, plus relay for its own size.
-        let evicted = self.aggregate(&all);
-        if fee < evicted.fee {
-            return Err(Reject::new(
-                "insufficient fee",
-                format!(
-                    "rejecting replacement {txid}, less fees than conflicting txs; {} < {}",
-                    fmt_btc(fee),
-                    fmt_btc(evicted.fee)
-                ),
-            ));
-        }
-        let additional = fee - evicted.fee;
-        let relay = super::entry::fee_at(incremental, vsize);
-        if additional < relay {
-            return Err(Reject::new(
-                "insufficient fee",
-                format!(
-                    "rejecting replacement {txid}, not enough additional fees to relay; {} < {}",
-                    fmt_btc(additional),
-                    fmt_btc(relay)
-                ),
-            ));
-        }
-        // Rule 6: a higher feerate than every direct conflict (checked last, as Core 31 checks its
-        // feerate-diagram rule after the fee rules 3 and 4).
-        for c in direct {
-            if let Some(e) = self.entries.get(c) {
-                if feerate_per_kvb(fee, vsize) <= feerate_per_kvb(e.modified_fee(), e.vsize) {
-                    return Err(Reject::new(
-                        "insufficient fee",
-                        format!(
-                            "rejecting replacement {txid}; new feerate {} <= old feerate {}",
-                            fmt_rate(feerate_per_kvb(fee, vsize)),
-                            fmt_rate(feerate_per_kvb(e.modified_fee(), e.vsize))
-                        ),
-                    ));
-                }
-            }
-        }
-        Ok(all)
-    }
-
     /// Removes everything (for reorg rebuilding); returns the removed entries in entry order.
     pub fn drain(&mut self) -> Vec<MempoolEntry> {
         let mut v: Vec<MempoolEntry> = self.entries.drain().map(|(_, e)| e).collect();
@@ -800,12 +670,8 @@ pub fn fmt_rate(per_kvb: u64) -> String {
 
 #[cfg(test)]
 mod tests {
+    use super::super::test_support::{entry, tx};
     use super::*;
-    use bitcoin::absolute::LockTime;
-    use bitcoin::hashes::Hash;
-    use bitcoin::transaction::Version;
-    use bitcoin::{Amount, ScriptBuf, Sequence, TxIn, TxOut, Witness};
-    use std::sync::Arc;
 
     /// A small deterministic generator (xorshift64*), so failures replay.
     struct Rng(u64);
@@ -820,48 +686,6 @@ mod tests {
 
         fn below(&mut self, n: u64) -> u64 {
             self.next() % n.max(1)
-        }
-    }
-
-    fn tx(inputs: &[OutPoint], outputs: usize, tag: u32) -> Transaction {
-        Transaction {
-            version: Version::TWO,
-            lock_time: LockTime::from_consensus(tag),
-            input: inputs
-                .iter()
-                .map(|op| TxIn {
-                    previous_output: *op,
-                    script_sig: ScriptBuf::new(),
-                    sequence: Sequence::MAX,
-                    witness: Witness::new(),
-                })
-                .collect(),
-            output: (0..outputs)
-                .map(|_| TxOut {
-                    value: Amount::from_sat(10_000),
-                    script_pubkey: ScriptBuf::new(),
-                })
-                .collect(),
-        }
-    }
-
-    fn entry(pool: &mut Pool, tx: Transaction, fee: u64, vsize: u64, time: i64) -> MempoolEntry {
-        MempoolEntry {
-            txid: tx.compute_txid(),
-            wtxid: tx.compute_wtxid(),
-            tx: Arc::new(tx),
-            fee,
-            vsize,
-            weight: vsize * 4,
-            sigop_cost: 0,
-            time,
-            height: 0,
-            sequence: pool.next_entry_sequence(),
-            relay_sequence: 0,
-            spends_coinbase: false,
-            parents: BTreeSet::new(),
-            children: BTreeSet::new(),
-            delta: 0,
         }
     }
 
@@ -897,7 +721,7 @@ mod tests {
 
     #[test]
     fn maintained_descendant_aggregates_and_index_match_a_recomputation() {
-        let limits = Limits::default();
+        let limits = super::super::cluster_limits::Limits::default();
         let mut checked_evictions = 0;
         for seed in 1..=12u64 {
             let mut rng = Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15));
@@ -927,7 +751,7 @@ mod tests {
                     let vsize = 100 + rng.below(3_000);
                     let fee = rng.below(50_000);
                     let parents = pool.parents_of(&t);
-                    if pool.check_ancestor_limits(&parents, vsize, &limits).is_ok() {
+                    if super::super::cluster_limits::check(&pool, &parents, vsize * 4, &BTreeSet::new(), &limits).is_ok() {
                         let e = entry(&mut pool, t, fee, vsize, rng.below(1_000) as i64);
                         pool.add(e);
                     }

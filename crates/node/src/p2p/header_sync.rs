@@ -308,8 +308,10 @@ impl Manager {
                 let current = self.peers.get(&id).and_then(|p| p.sync.best);
                 let current_work = current.and_then(|(h, _)| c.entry(&h)).map(|e| e.chainwork);
                 let last_work = c.entry(last).map(|e| e.chainwork);
+                // As Core's UpdateBlockAvailability, equal work replaces the peer's best too (a
+                // block at the height of one we invalidated must still be fetched).
                 let better = match current_work {
-                    Some(cur) => last_work.is_some_and(|n| n > cur),
+                    Some(cur) => last_work.is_some_and(|n| n >= cur),
                     None => true,
                 };
                 if better {

@@ -149,7 +149,8 @@ pub fn call(node: &Arc<Node>, method: &str, p: &Params) -> Result<Value, RpcErro
                 return Err(RpcError::param("Verbose results cannot contain mempool sequence values."));
             }
             let pool = mp.pool();
-            let txids: Vec<Txid> = pool.entries_by_sequence().iter().map(|e| e.txid).collect();
+            // Core 31's order: mining order, fixed by content (the same after a reorg).
+            let txids: Vec<Txid> = crate::mempool::cluster::mining_order(&pool);
             if seq {
                 return Ok(json!({"txids": txids.iter().map(|t| t.to_string()).collect::<Vec<_>>(), "mempool_sequence": pool.sequence()}));
             }
