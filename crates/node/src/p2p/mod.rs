@@ -15,6 +15,7 @@ pub mod addrman;
 pub mod addrv2_check;
 pub mod ban;
 pub mod block_download;
+pub mod bloom;
 pub mod codec;
 pub mod connections;
 pub mod counting;
