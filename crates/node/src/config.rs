@@ -165,8 +165,9 @@ pub const OPTIONS: &[(&str, OptKind, &str, &str)] = &[
     ("dnsseed", OptKind::Bool, "1 (0 on regtest or with -connect)", "Query DNS seeds for addresses when the address manager has few"),
     ("minimumchainwork", OptKind::Str, "the network's (0 on regtest)", "Minimum cumulative work (hex) a header chain needs before its headers are stored; chains with less are pre-synced in bounded memory first, as in Core"),
     ("bantime", OptKind::Int, "86400", "Default duration in seconds of a setban ban (misbehaving peers are discouraged in memory instead, as in Core)"),
-    ("whitelist", OptKind::Str, "", "[permissions@]IP or subnet: inbound peers from there get these permissions (noban: never discouraged, headers skip the low-work check; relay: may send transactions under -blocksonly; forcerelay: implies relay, gets no feefilter; without permissions noban and relay, relay not under -blocksonly); repeatable"),
+    ("whitelist", OptKind::Str, "", "[permissions@]IP or subnet: inbound peers from there get these permissions (bloomfilter: may use BIP37 bloom filters without -peerbloomfilters; noban: never discouraged, headers skip the low-work check; relay: may send transactions under -blocksonly; forcerelay: implies relay, gets no feefilter; without permissions noban and relay, relay not under -blocksonly); repeatable"),
     ("blocksonly", OptKind::Bool, "0", "Ask peers for no transactions and disconnect those that send them (unless they have the relay permission); own transactions are still relayed; -maxmempool defaults to 5"),
+    ("peerbloomfilters", OptKind::Bool, "0", "Serve BIP37 bloom filters (filterload, filteradd, filterclear, filtered blocks, mempool) and advertise NODE_BLOOM; off, peers sending filter messages are disconnected (the bloomfilter whitelist permission enables them per peer)"),
     ("externalip", OptKind::Str, "", "Our own public address (IP, IP:port, or a Tor v3 .onion, listed only), announced to peers about once a day and shown in getnetworkinfo; repeatable"),
     ("onlynet", OptKind::Str, "", "Make automatic outbound connections only to this network: ipv4 or ipv6 (Tor, I2P and CJDNS are not supported); repeatable"),
     ("peertimeout", OptKind::Int, "60", "Seconds a peer gets to complete the handshake, and to finish sending a started message"),
@@ -290,6 +291,8 @@ pub struct NodeConfig {
     pub whitelist: Vec<String>,
     /// `-blocksonly`: no transactions from peers (Core's ignore_incoming_txs).
     pub blocks_only: bool,
+    /// `-peerbloomfilters`: BIP37 bloom filters are served to every peer (NODE_BLOOM).
+    pub peer_bloom_filters: bool,
     /// `-externalip` entries as given (our public addresses).
     pub externalip: Vec<String>,
     /// `-onlynet` networks (`ipv4`, `ipv6`): automatic outbound connections only to these.
@@ -455,6 +458,7 @@ pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<(NodeConfig
         addnode: Vec::new(),
         whitelist: Vec::new(),
         blocks_only: false,
+        peer_bloom_filters: false,
         externalip: Vec::new(),
         onlynet: Vec::new(),
         seednode: Vec::new(),
@@ -606,6 +610,7 @@ pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<(NodeConfig
             "printtoconsole" => cfg.printtoconsole = flag()?,
             "logips" => cfg.log_ips = flag()?,
             "blocksonly" => cfg.blocks_only = flag()?,
+            "peerbloomfilters" => cfg.peer_bloom_filters = flag()?,
             // -debug values are checked after parsing: Core disregards those before the last
             // 0/none/-nodebug, even unknown ones.
             "debug" => cfg.debug.push(v.clone()),

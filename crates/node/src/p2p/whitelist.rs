@@ -1,5 +1,5 @@
-//! `-whitelist=[permissions@]subnet` (Core's net permissions). `noban`, `relay` and
-//! `forcerelay` change behaviour here; the other permission names are accepted.
+//! `-whitelist=[permissions@]subnet` (Core's net permissions). `bloomfilter`, `noban`, `relay`
+//! and `forcerelay` change behaviour here; the other permission names are accepted.
 
 use super::ban::Subnet;
 
@@ -21,6 +21,8 @@ const KNOWN: &[&str] = &[
 /// The permissions blvm acts on, for one `-whitelist` entry or the union a peer holds.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Permissions {
+    /// May use BIP37 bloom filters without `-peerbloomfilters` (offered NODE_BLOOM).
+    pub bloomfilter: bool,
     /// Never discouraged or disconnected for misbehaviour; headers skip the low-work check.
     pub noban: bool,
     /// May send transactions even under `-blocksonly`.
@@ -33,6 +35,7 @@ impl Permissions {
     /// Both sets of permissions together (a peer matching several entries).
     pub fn union(self, o: Permissions) -> Permissions {
         Permissions {
+            bloomfilter: self.bloomfilter || o.bloomfilter,
             noban: self.noban || o.noban,
             relay: self.relay || o.relay,
             forcerelay: self.forcerelay || o.forcerelay,
@@ -41,10 +44,15 @@ impl Permissions {
 
     /// Core's names, in its order, for getpeerinfo `permissions`.
     pub fn names(self) -> Vec<&'static str> {
-        [("noban", self.noban), ("forcerelay", self.forcerelay), ("relay", self.relay)]
-            .into_iter()
-            .filter_map(|(n, on)| on.then_some(n))
-            .collect()
+        [
+            ("bloomfilter", self.bloomfilter),
+            ("noban", self.noban),
+            ("forcerelay", self.forcerelay),
+            ("relay", self.relay),
+        ]
+        .into_iter()
+        .filter_map(|(n, on)| on.then_some(n))
+        .collect()
     }
 }
 
@@ -57,6 +65,7 @@ pub fn parse(entry: &str, whitelist_relay: bool) -> Option<(Permissions, Subnet)
         None => (None, entry),
     };
     let implicit = Permissions {
+        bloomfilter: false,
         noban: true,
         relay: whitelist_relay,
         forcerelay: false,
@@ -71,6 +80,7 @@ pub fn parse(entry: &str, whitelist_relay: bool) -> Option<(Permissions, Subnet)
             let has = |want: &str| names.iter().any(|n| *n == want || *n == "all");
             let forcerelay = has("forcerelay");
             let granted = Permissions {
+                bloomfilter: has("bloomfilter"),
                 noban: has("noban"),
                 relay: forcerelay || has("relay"),
                 forcerelay,
@@ -110,6 +120,12 @@ mod tests {
             ["noban"],
             "-blocksonly: no implicit relay"
         );
-        assert_eq!(parse("all@127.0.0.1", false).unwrap().0.names(), ["noban", "forcerelay", "relay"]);
+        assert_eq!(
+            parse("all@127.0.0.1", false).unwrap().0.names(),
+            ["bloomfilter", "noban", "forcerelay", "relay"]
+        );
+        let bloom = parse("bloomfilter@127.0.0.1", false).unwrap().0;
+        assert_eq!(bloom.names(), ["bloomfilter"]);
+        assert!(!parse("127.0.0.1", true).unwrap().0.bloomfilter, "not implicit");
     }
 }
