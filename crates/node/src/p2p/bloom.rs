@@ -23,6 +23,9 @@ pub const BLOOM_UPDATE_ALL: u8 = 1;
 pub const BLOOM_UPDATE_P2PUBKEY_ONLY: u8 = 2;
 /// The bits of `nFlags` that select the update mode.
 const BLOOM_UPDATE_MASK: u8 = 3;
+/// The `getdata` inventory type asking for a filtered block (`merkleblock` and matched
+/// transactions); rust-bitcoin reads it as an unknown type.
+pub const MSG_FILTERED_BLOCK: u32 = 3;
 /// Multiplier of the hash number in each hash function's seed (BIP37).
 const SEED_MULTIPLIER: u32 = 0xFBA4_C795;
 /// ln(2)^2, as Core's constant (sizes must come out as Core's).

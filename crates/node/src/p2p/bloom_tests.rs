@@ -84,6 +84,9 @@ fn empty_filter_matches_everything() {
     assert!(f.contains(b"anything"));
 }
 
+/// One way of filling a filter, for tables of cases.
+type Fill = Box<dyn Fn(&mut BloomFilter)>;
+
 fn fresh() -> BloomFilter {
     BloomFilter::new(10, 0.000_001, 0, BLOOM_UPDATE_ALL)
 }
@@ -93,7 +96,7 @@ fn transaction_matching() {
     let tx: Transaction = deserialize(&hex(TX)).unwrap();
     let spending: Transaction = deserialize(&hex(SPENDING_TX)).unwrap();
     let prev = OutPoint::new(txid("90c122d70786e899529d71dbeba91ba216982fb6ba58f3bdaab65e73b7e9260b"), 0);
-    let matching: Vec<Box<dyn Fn(&mut BloomFilter)>> = vec![
+    let matching: Vec<Fill> = vec![
         Box::new(|f| f.insert(txid("b4749f017444b051c44dfd2720e88f314ff94f3dd6d56d40ef65854fcd7fff6b").as_byte_array())),
         Box::new(|f| f.insert(&hex("6bff7fcd4f8565ef406dd5d63d4ff94f318fe82027fd4dc451b04474019f74b4"))),
         Box::new(|f| {
@@ -115,7 +118,7 @@ fn transaction_matching() {
     f.insert(&hex("04943fdd508053c75000106d3bc6e2754dbcff19"));
     assert!(f.is_relevant_and_update(&tx));
     assert!(f.is_relevant_and_update(&spending), "matched output not added");
-    let missing: Vec<Box<dyn Fn(&mut BloomFilter)>> = vec![
+    let missing: Vec<Fill> = vec![
         Box::new(|f| f.insert(txid("00000009e784f32f62ef849763d4f45b98e07ba658647343b915ff832b110436").as_byte_array())),
         Box::new(|f| f.insert(&hex("0000006d2965547608b9e15d9032a7b9d64fa431"))),
         Box::new(move |f| f.insert_outpoint(&OutPoint::new(prev.txid, 1))),

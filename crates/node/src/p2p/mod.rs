@@ -16,6 +16,7 @@ pub mod addrv2_check;
 pub mod ban;
 pub mod block_download;
 pub mod bloom;
+pub mod bloom_relay;
 pub mod codec;
 pub mod connections;
 pub mod counting;
@@ -134,6 +135,8 @@ pub struct P2pSettings {
     /// `-blocksonly`: we ask for no transactions (version relay flag false, no `feefilter`) and
     /// disconnect peers without the relay permission that send them (Core's ignore_incoming_txs).
     pub blocks_only: bool,
+    /// `-peerbloomfilters`: BIP37 bloom filters are served to every peer and NODE_BLOOM offered.
+    pub peer_bloom_filters: bool,
     /// `-logips`: peer log lines name the peer's address (Core's `peer=N, peeraddr=...`).
     pub log_ips: bool,
     /// A tip older than this keeps the node in initial block download (`-maxtipage`).
@@ -154,6 +157,13 @@ impl P2pSettings {
     pub fn rejects_incoming_txs(&self, conn_type: peer::ConnType, ip: std::net::IpAddr) -> bool {
         let inbound = conn_type == peer::ConnType::Inbound;
         !conn_type.relays_txs() || (self.blocks_only && !self.permissions(ip, inbound).relay)
+    }
+
+    /// Whether we offer BIP37 bloom filters (NODE_BLOOM) to a peer from `ip`: with
+    /// `-peerbloomfilters`, or to an inbound peer with the bloomfilter permission (as Core, which
+    /// adds NODE_BLOOM to that peer's services). Filter messages from anyone else disconnect.
+    pub fn offers_bloom(&self, ip: std::net::IpAddr, inbound: bool) -> bool {
+        self.peer_bloom_filters || self.permissions(ip, inbound).bloomfilter
     }
 
     /// The permissions `-whitelist` grants an inbound peer from `ip` (none for outbound peers).
@@ -195,6 +205,7 @@ impl P2pSettings {
             max_tip_age: Duration::from_secs(24 * 3600),
             whitelist: Vec::new(),
             blocks_only: false,
+            peer_bloom_filters: false,
             log_ips: false,
             inbound_relay_percent: 50,
             external: Vec::new(),
@@ -261,6 +272,7 @@ pub fn settings_from_config(cfg: &crate::config::NodeConfig) -> Option<P2pSettin
     s.max_tip_age = Duration::from_secs(cfg.number("maxtipage"));
     s.inbound_relay_percent = cfg.number("inboundrelaypercent") as usize;
     s.blocks_only = cfg.blocks_only;
+    s.peer_bloom_filters = cfg.peer_bloom_filters;
     // As Core: -blocksonly turns the implicit relay permission (-whitelistrelay) off.
     s.whitelist = cfg.whitelist.iter().filter_map(|w| whitelist::parse(w, !cfg.blocks_only)).collect();
     Some(s)
