@@ -172,6 +172,7 @@ pub const OPTIONS: &[(&str, OptKind, &str, &str)] = &[
     ("whitelistrelay", OptKind::Bool, "1 (0 with -blocksonly)", "The implicit -whitelist/-whitebind permissions include relay"),
     ("whitelistforcerelay", OptKind::Bool, "0", "The implicit -whitelist/-whitebind permissions include forcerelay"),
     ("blocksonly", OptKind::Bool, "0", "Ask peers for no transactions and disconnect those that send them (unless they have the relay permission); own transactions are still relayed; -maxmempool defaults to 5"),
+    ("peerbloomfilters", OptKind::Bool, "0", "Serve BIP37 bloom filters (filterload, filteradd, filterclear, filtered blocks, mempool) and advertise NODE_BLOOM; off, peers sending filter messages are disconnected (the bloomfilter whitelist permission enables them per peer)"),
     ("externalip", OptKind::Str, "", "Our own public address (IP, IP:port, or a Tor v3 .onion, listed only), announced to peers about once a day and shown in getnetworkinfo; repeatable"),
     ("onlynet", OptKind::Str, "", "Make automatic outbound connections only to this network: ipv4 or ipv6 (Tor, I2P and CJDNS are not supported); repeatable"),
     ("peertimeout", OptKind::Int, "60", "Seconds a peer gets to complete the handshake, and to finish sending a started message"),
@@ -301,6 +302,8 @@ pub struct NodeConfig {
     pub whitelist_forcerelay: bool,
     /// `-blocksonly`: no transactions from peers (Core's ignore_incoming_txs).
     pub blocks_only: bool,
+    /// `-peerbloomfilters`: BIP37 bloom filters are served to every peer (NODE_BLOOM).
+    pub peer_bloom_filters: bool,
     /// `-externalip` entries as given (our public addresses).
     pub externalip: Vec<String>,
     /// `-onlynet` networks (`ipv4`, `ipv6`): automatic outbound connections only to these.
@@ -469,6 +472,7 @@ pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<(NodeConfig
         whitelist_relay: None,
         whitelist_forcerelay: false,
         blocks_only: false,
+        peer_bloom_filters: false,
         externalip: Vec::new(),
         onlynet: Vec::new(),
         seednode: Vec::new(),
@@ -620,6 +624,7 @@ pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<(NodeConfig
             "printtoconsole" => cfg.printtoconsole = flag()?,
             "logips" => cfg.log_ips = flag()?,
             "blocksonly" => cfg.blocks_only = flag()?,
+            "peerbloomfilters" => cfg.peer_bloom_filters = flag()?,
             // -debug values are checked after parsing: Core disregards those before the last
             // 0/none/-nodebug, even unknown ones.
             "debug" => cfg.debug.push(v.clone()),

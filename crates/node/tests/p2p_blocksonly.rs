@@ -18,15 +18,11 @@ use bitcoin::p2p::message::NetworkMessage;
 use bitcoin::p2p::message_blockdata::Inventory;
 use bitcoin::{Amount, OutPoint, Transaction, TxOut, Wtxid};
 use blvm_testkit::mining;
-use p2p_peer::TestPeer;
+use p2p_peer::{to_hex, TestPeer};
 use serde_json::{json, Value};
 use std::time::Duration;
 
 const WAIT: Duration = Duration::from_secs(30);
-
-fn to_hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
-}
 
 /// A one-output spend of `coin` to P2WSH(OP_TRUE) paying 10,000 sats.
 fn spend(coin: (OutPoint, Amount)) -> Transaction {
@@ -35,14 +31,6 @@ fn spend(coin: (OutPoint, Amount)) -> Transaction {
         script_pubkey: mining::p2wsh_op_true(),
     };
     mining::spend(&[(coin.0, mining::p2wsh_op_true())], vec![out])
-}
-
-/// Core's send_and_ping: the message, then a ping whose pong shows the node handled it.
-fn send_and_ping(p: &mut TestPeer, msg: NetworkMessage) {
-    p.send(msg).expect("send");
-    let nonce = rand::random();
-    p.send(NetworkMessage::Ping(nonce)).expect("send ping");
-    p.expect(WAIT, "pong", |m| matches!(m, NetworkMessage::Pong(n) if *n == nonce).then_some(()));
 }
 
 /// Waits for the node to announce `wtxid`, asks for it and checks the transaction served.
@@ -114,7 +102,7 @@ fn blocksonly_refuses_peer_txs_but_relays_its_own() {
         .map(|p| p["permissions"].clone())
         .collect();
     assert!(perms.contains(&json!(["relay"])), "{perms:?}");
-    send_and_ping(&mut d, NetworkMessage::Tx(relayed.clone()));
+    d.send_and_ping(NetworkMessage::Tx(relayed.clone()), WAIT);
     assert_eq!(rpc("getmempoolinfo", json!([]))["size"], json!(2));
     expect_relayed(&mut c, &relayed);
 }

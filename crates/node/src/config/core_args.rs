@@ -76,7 +76,6 @@ pub const CORE_ONLY: &[(&str, Policy)] = &[
     ("upnp", Policy::Ignore),
     ("networkactive", Policy::Ignore),
     ("onion", Policy::RefuseWhenOn(NO_PRIVACY_NET)),
-    ("peerbloomfilters", Policy::RefuseWhenOn("BIP37 bloom filters are not served")),
     (
         "peerblockfilters",
         Policy::RefuseWhenOn("BIP157 filters are not served to peers yet"),
@@ -163,7 +162,6 @@ const SWITCHES: &[&str] = &[
     "reindex-chainstate",
     "cjdnsreachable",
     "i2pacceptincoming",
-    "peerbloomfilters",
     "peerblockfilters",
     "privatebroadcast",
     "daemonwait",

@@ -6,6 +6,7 @@ use bitcoin::consensus::encode::{self, Decodable};
 use bitcoin::consensus::{deserialize, serialize};
 use bitcoin::hashes::{sha256d, Hash};
 use bitcoin::p2p::message::{NetworkMessage, RawNetworkMessage};
+use bitcoin::p2p::message_bloom::FilterLoad;
 use bitcoin::p2p::message_network::VersionMessage;
 use bitcoin::p2p::Magic;
 use std::time::Duration;
@@ -212,18 +213,22 @@ pub fn decode(frame: &[u8], header: &FrameHeader) -> Result<NetworkMessage, Fram
             error,
         })?;
     }
-    if header.command == "version" {
-        // Core accepts a version message without the trailing relay flag (BIP37 optional field).
+    if matches!(header.command.as_str(), "version" | "filterload") {
         let payload = &frame[HEADER_LEN..];
         if checksum(payload) != [frame[20], frame[21], frame[22], frame[23]] {
             return Err(FrameError::BadChecksum { command });
         }
-        return decode_version(payload)
-            .map(NetworkMessage::Version)
-            .map_err(|e| FrameError::Decode {
-                command,
-                error: e.to_string(),
-            });
+        // Core accepts a version message without the trailing relay flag (BIP37 optional
+        // field), and any filterload flags byte.
+        let decoded = if header.command == "version" {
+            decode_version(payload).map(NetworkMessage::Version)
+        } else {
+            decode_filterload(payload).map(NetworkMessage::FilterLoad)
+        };
+        return decoded.map_err(|e| FrameError::Decode {
+            command,
+            error: e.to_string(),
+        });
     }
     match deserialize::<RawNetworkMessage>(frame) {
         Ok(m) => Ok(m.into_payload()),
@@ -249,6 +254,17 @@ pub fn decode_version(payload: &[u8]) -> Result<VersionMessage, encode::Error> {
             }
         }
     }
+}
+
+/// Decodes a `filterload` payload as Core does: any flags byte (rust-bitcoin refuses all but the
+/// three update modes; Core keeps the byte and reads its low two bits), trailing bytes ignored.
+pub fn decode_filterload(mut payload: &[u8]) -> Result<FilterLoad, encode::Error> {
+    Ok(FilterLoad {
+        filter: Vec::<u8>::consensus_decode(&mut payload)?,
+        hash_funcs: u32::consensus_decode(&mut payload)?,
+        tweak: u32::consensus_decode(&mut payload)?,
+        flags: super::bloom::flags_from_byte(u8::consensus_decode(&mut payload)?),
+    })
 }
 
 /// Frames an already serialized payload under `command` (for replies encoded straight from
@@ -303,6 +319,33 @@ mod tests {
             .expect("header");
         let f = read_payload(&mut r, &h, Duration::from_secs(1)).await?;
         decode(&f, &h)
+    }
+
+    #[tokio::test]
+    async fn filterload_with_any_flags_byte() {
+        use bitcoin::p2p::message_bloom::BloomFlags;
+        let load = FilterLoad {
+            filter: vec![1, 2],
+            hash_funcs: 1,
+            tweak: 2,
+            flags: BloomFlags::None,
+        };
+        let mut payload = serialize(&load);
+        *payload.last_mut().expect("flags byte") = 5;
+        payload.push(0xff);
+        let raw = super::frame(Magic::REGTEST, "filterload", &payload);
+        let want = FilterLoad {
+            flags: BloomFlags::All,
+            ..load
+        };
+        assert_eq!(
+            read_one(&raw).await.unwrap(),
+            NetworkMessage::FilterLoad(want),
+            "low bits 01: update all; trailing byte ignored"
+        );
+        let mut bad_sum = raw.clone();
+        bad_sum[20] ^= 1;
+        assert!(matches!(read_one(&bad_sum).await, Err(FrameError::BadChecksum { .. })));
     }
 
     #[tokio::test]

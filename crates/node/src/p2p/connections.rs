@@ -209,8 +209,7 @@ impl Manager {
                     last_tx_time: sh.last_tx_time.load(std::sync::atomic::Ordering::Relaxed),
                     relevant_services: has_desirable_services(services, ibd),
                     relay_txs: p.relay.relay_txs,
-                    // BIP37 filters are not served.
-                    bloom_filter: false,
+                    bloom_filter: sh.bloom().is_some(),
                     net_group: self.netgroup_key.hash_one(addrman::group(ip)),
                     prefer_evict: discouraged.contains(ip),
                     is_local: match ip {

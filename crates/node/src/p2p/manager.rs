@@ -396,6 +396,9 @@ impl Manager {
             NetworkMessage::Tx(tx) => self.on_tx(id, tx).await,
             NetworkMessage::GetData(items) => self.on_getdata_tx(id, items),
             NetworkMessage::MemPool => self.on_mempool_request(id),
+            NetworkMessage::FilterLoad(f) => self.on_filter_load(id, f),
+            NetworkMessage::FilterAdd(f) => self.on_filter_add(id, f),
+            NetworkMessage::FilterClear => self.on_filter_clear(id),
             _ => {}
         }
     }

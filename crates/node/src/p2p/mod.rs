@@ -16,6 +16,8 @@ pub mod addrman;
 pub mod addrv2_check;
 pub mod ban;
 pub mod block_download;
+pub mod bloom;
+pub mod bloom_relay;
 pub mod codec;
 pub mod connections;
 pub mod counting;
@@ -138,6 +140,8 @@ pub struct P2pSettings {
     /// `-blocksonly`: we ask for no transactions (version relay flag false, no `feefilter`) and
     /// disconnect peers without the relay permission that send them (Core's ignore_incoming_txs).
     pub blocks_only: bool,
+    /// `-peerbloomfilters`: BIP37 bloom filters are served to every peer and NODE_BLOOM offered.
+    pub peer_bloom_filters: bool,
     /// `-logips`: peer log lines name the peer's address (Core's `peer=N, peeraddr=...`).
     pub log_ips: bool,
     /// A tip older than this keeps the node in initial block download (`-maxtipage`).
@@ -157,6 +161,13 @@ impl P2pSettings {
     /// `version` relay flag (false exactly when we reject).
     pub fn rejects_incoming_txs(&self, conn_type: peer::ConnType, perms: whitelist::Permissions) -> bool {
         !conn_type.relays_txs() || (self.blocks_only && !perms.relay)
+    }
+
+    /// Whether we offer BIP37 bloom filters (NODE_BLOOM) to a peer holding `perms`: with
+    /// `-peerbloomfilters`, or to a peer with the bloomfilter permission (as Core, which adds
+    /// NODE_BLOOM to that peer's services). Filter messages from anyone else disconnect.
+    pub fn offers_bloom(&self, perms: whitelist::Permissions) -> bool {
+        self.peer_bloom_filters || perms.bloomfilter
     }
 
     /// The permissions of a peer at `ip` (Core's AddWhitelistPermissionFlags): for an inbound
@@ -208,6 +219,7 @@ impl P2pSettings {
                 forcerelay: false,
             },
             blocks_only: false,
+            peer_bloom_filters: false,
             log_ips: false,
             inbound_relay_percent: 50,
             external: Vec::new(),
@@ -278,6 +290,7 @@ pub fn settings_from_config(cfg: &crate::config::NodeConfig) -> Option<P2pSettin
     s.max_tip_age = Duration::from_secs(cfg.number("maxtipage"));
     s.inbound_relay_percent = cfg.number("inboundrelaypercent") as usize;
     s.blocks_only = cfg.blocks_only;
+    s.peer_bloom_filters = cfg.peer_bloom_filters;
     // As Core: -blocksonly turns the implicit relay permission (-whitelistrelay) off.
     s.implicit_relay = whitelist::ImplicitRelay {
         relay: cfg.whitelist_relay.unwrap_or(!cfg.blocks_only),

@@ -7,6 +7,7 @@ use super::{P2pSettings, PeerId, Totals, MIN_PEER_PROTO_VERSION, PROTOCOL_VERSIO
 use crate::chain::ChainManager;
 use crate::node::Node;
 use bitcoin::block::Header;
+use bitcoin::hashes::Hash;
 use bitcoin::p2p::message::NetworkMessage;
 use bitcoin::p2p::message_blockdata::Inventory;
 use bitcoin::p2p::message_network::VersionMessage;
@@ -172,6 +173,11 @@ pub struct PeerShared {
     pub last_block_time: AtomicI64,
     /// UNIX time of the last transaction it gave us first.
     pub last_tx_time: AtomicI64,
+    /// Its BIP37 filter (`filterload`), at most one: set and cleared by the manager, read for
+    /// transaction announcements and, by the connection, for filtered blocks.
+    pub bloom: Mutex<Option<super::bloom::BloomFilter>>,
+    /// A `filterload` or `filterclear` turned transaction relay on (getpeerinfo `relaytxes`).
+    pub filter_relay: AtomicBool,
     ping_now: Notify,
     close: watch::Sender<Option<String>>,
     ctl_bytes: AtomicUsize,
@@ -220,6 +226,8 @@ impl PeerShared {
             misbehavior: AtomicU32::new(0),
             last_block_time: AtomicI64::new(0),
             last_tx_time: AtomicI64::new(0),
+            bloom: Mutex::new(None),
+            filter_relay: AtomicBool::new(false),
             ping_now: Notify::new(),
             close: watch::channel(None).0,
             ctl_bytes: AtomicUsize::new(0),
@@ -296,6 +304,11 @@ impl PeerShared {
     /// Whether the connection is closing.
     pub fn is_closing(&self) -> bool {
         self.close.borrow().is_some()
+    }
+
+    /// The peer's BIP37 filter slot.
+    pub fn bloom(&self) -> std::sync::MutexGuard<'_, Option<super::bloom::BloomFilter>> {
+        self.bloom.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
 
@@ -600,9 +613,15 @@ fn inv_string(inv: &Inventory) -> String {
     }
 }
 
-/// The services we offer, in `version` and in our self-announcements.
-pub(super) fn local_services() -> ServiceFlags {
-    ServiceFlags::NETWORK | ServiceFlags::WITNESS | ServiceFlags::NETWORK_LIMITED
+/// The services we offer, in `version` and in our self-announcements; NODE_BLOOM when we serve
+/// BIP37 filters (to everyone, or to this peer by its permission).
+pub(crate) fn local_services(bloom: bool) -> ServiceFlags {
+    let base = ServiceFlags::NETWORK | ServiceFlags::WITNESS | ServiceFlags::NETWORK_LIMITED;
+    if bloom {
+        base | ServiceFlags::BLOOM
+    } else {
+        base
+    }
 }
 
 impl Reader {
@@ -614,17 +633,10 @@ impl Reader {
         let shared = self.shared().clone();
         let height = self.env.node.upgrade().map(|n| n.net().height() as i32).unwrap_or(0);
         let receiver = Address::new(&shared.addr, ServiceFlags::NONE);
+        let services = local_services(self.env.settings.offers_bloom(shared.permissions));
         // As Core: our own address is not disclosed (0.0.0.0:0).
-        let sender = Address::new(&SocketAddr::from(([0, 0, 0, 0], 0)), local_services());
-        let mut v = VersionMessage::new(
-            local_services(),
-            unix_now(),
-            receiver,
-            sender,
-            self.our_nonce,
-            super::user_agent(),
-            height,
-        );
+        let sender = Address::new(&SocketAddr::from(([0, 0, 0, 0], 0)), services);
+        let mut v = VersionMessage::new(services, unix_now(), receiver, sender, self.our_nonce, super::user_agent(), height);
         v.version = PROTOCOL_VERSION;
         // As Core: fRelay false when we would refuse the peer's transactions (block-relay-only,
         // or -blocksonly without the relay permission).
@@ -881,7 +893,20 @@ impl Reader {
                             }
                         }
                         Inventory::Transaction(_) | Inventory::WTx(_) | Inventory::WitnessTransaction(_) => rest.push(inv),
-                        Inventory::CompactBlock(_) | Inventory::Unknown { inv_type: 3, .. } => missing.push(inv),
+                        Inventory::Unknown {
+                            inv_type: super::bloom::MSG_FILTERED_BLOCK,
+                            hash,
+                        } => {
+                            let h = BlockHash::from_byte_array(hash);
+                            match self.chain(move |c| servable_block(c, &h)).await? {
+                                BlockAnswer::Block(b) => self.send_filtered_block(&b).await?,
+                                BlockAnswer::Missing => missing.push(inv),
+                                BlockAnswer::Withheld => {
+                                    tracing::debug!(target: "blvm::net", "ProcessGetBlockData: ignoring request from peer={} for old block that isn't in the main chain", shared.id);
+                                }
+                            }
+                        }
+                        Inventory::CompactBlock(_) => missing.push(inv),
                         _ => {}
                     }
                 }
@@ -918,10 +943,10 @@ impl Reader {
             | NetworkMessage::GetAddr
             | NetworkMessage::SendHeaders
             | NetworkMessage::FeeFilter(_)
-            | NetworkMessage::MemPool => self.forward(msg, Some(permit)).await,
-            NetworkMessage::FilterLoad(_) | NetworkMessage::FilterAdd(_) | NetworkMessage::FilterClear => {
-                Err(Exit::disconnect(format!("{} without NODE_BLOOM", msg.command())))
-            }
+            | NetworkMessage::MemPool
+            | NetworkMessage::FilterLoad(_)
+            | NetworkMessage::FilterAdd(_)
+            | NetworkMessage::FilterClear => self.forward(msg, Some(permit)).await,
             NetworkMessage::SendCmpct(_)
             | NetworkMessage::CmpctBlock(_)
             | NetworkMessage::GetBlockTxn(_)
@@ -939,6 +964,21 @@ impl Reader {
                 Err(Exit::disconnect(format!("unknown command '{}'", command.as_ref().escape_debug())))
             }
         }
+    }
+
+    /// Core's answer to MSG_FILTERED_BLOCK: with a filter loaded, the `merkleblock` (matching
+    /// updates the filter) and then each matched transaction without witness, in order on the
+    /// bulk queue; without a filter, nothing.
+    async fn send_filtered_block(&self, block: &Block) -> Result<(), Exit> {
+        let answer = self.shared().bloom().as_mut().map(|f| f.merkle_block(block));
+        let Some((merkle, matched)) = answer else { return Ok(()) };
+        self.out.send_bulk(NetworkMessage::MerkleBlock(merkle)).await?;
+        for i in matched {
+            let mut tx = block.txdata[i].clone();
+            tx.input.iter_mut().for_each(|i| i.witness.clear());
+            self.out.send_bulk(NetworkMessage::Tx(tx)).await?;
+        }
+        Ok(())
     }
 
     async fn chain<T: Send + 'static>(&self, f: impl FnOnce(&ChainManager) -> T + Send + 'static) -> Result<T, Exit> {
@@ -1135,10 +1175,12 @@ async fn read_loop(rd: OwnedReadHalf, out: Outbox, env: Arc<PeerEnv>) -> Exit {
             if r.phase != Phase::Ready && handshake.expired() {
                 return Err(Exit::disconnect(handshake.message(&shared)));
             }
-            if r.phase == Phase::Ready && matches!(msg, NetworkMessage::Ping(_)) {
+            if r.phase == Phase::Ready && (matches!(msg, NetworkMessage::Ping(_)) || asks_filtered_block(&msg)) {
                 // As Core, which handles a peer's messages in order: the pong goes out only once
                 // the manager has handled every message forwarded before the ping (each holds
                 // its share of the budget until then), so a pong tells the peer they were processed.
+                // Likewise a filtered block is answered with the filter the manager installed
+                // from an earlier `filterload`/`filteradd`.
                 let rest = (capacity - size) as u32;
                 drop(budget.clone().acquire_many_owned(rest).await.map_err(|_| Exit::quiet("closing"))?);
             }
@@ -1151,6 +1193,11 @@ async fn read_loop(rd: OwnedReadHalf, out: Outbox, env: Arc<PeerEnv>) -> Exit {
         Ok(()) => Exit::quiet("closed"),
         Err(e) => e,
     }
+}
+
+/// Whether a message is a `getdata` asking for a filtered block (BIP37 MSG_FILTERED_BLOCK).
+fn asks_filtered_block(msg: &NetworkMessage) -> bool {
+    matches!(msg, NetworkMessage::GetData(items) if items.iter().any(|i| matches!(i, Inventory::Unknown { inv_type: super::bloom::MSG_FILTERED_BLOCK, .. })))
 }
 
 fn frame_exit(e: FrameError) -> Exit {

@@ -109,19 +109,34 @@ impl Manager {
             p.relay.next_trickle = now + relay::poisson_delay(mean).as_millis() as u64;
             p.relay.last_inv_sequence = sequence;
             p.handle.shared.last_inv_sequence.store(sequence, Ordering::Relaxed);
+            let shared = p.handle.shared.clone();
+            let mut bloom = shared.bloom();
+            let mempool = node.mempool();
+            // Only a peer with a BIP37 filter needs the transactions themselves.
+            let pool = bloom.is_some().then(|| mempool.pool());
             let mut inv = Vec::new();
             while inv.len() < relay::INVENTORY_BROADCAST_MAX {
                 let Some((txid, wtxid)) = p.relay.pending.pop_front() else { break };
                 let key = p.relay.key(&txid, &wtxid);
-                if !p.relay.known.insert(key) {
+                if p.relay.known.contains(&key) {
                     continue;
                 }
+                if let (Some(filter), Some(pool)) = (bloom.as_mut(), pool.as_ref()) {
+                    // As Core: a filtered peer hears only of pool transactions its filter
+                    // matches (matching may add their outputs to the filter).
+                    if !pool.get(&txid).is_some_and(|e| filter.is_relevant_and_update(&e.tx)) {
+                        continue;
+                    }
+                }
+                p.relay.known.insert(key);
                 inv.push(if p.relay.wtxid {
                     Inventory::WTx(wtxid)
                 } else {
                     Inventory::Transaction(txid)
                 });
             }
+            drop(pool);
+            drop(bloom);
             p.handle.shared.inv_to_send.store(p.relay.pending.len() as u64, Ordering::Relaxed);
             if !inv.is_empty() {
                 p.handle.send_frame(encode(magic, NetworkMessage::Inv(inv)));
@@ -522,14 +537,16 @@ impl Manager {
         }
     }
 
-    /// BIP35 `mempool`. As Core, only answered for a peer with the `mempool` permission
-    /// (`-whitelist`/`-whitebind`; blvm also grants it to manual connections, which the
-    /// operator chose); anyone else is disconnected, since without bloom filters the request
-    /// only serves to fingerprint or to make us walk the pool. Answered once per connection,
-    /// the flag checked before any work.
+    /// BIP35 `mempool`. As Core, only answered for a peer we offer bloom filters (NODE_BLOOM)
+    /// or with the `mempool` permission (`-whitelist`/`-whitebind`; blvm also grants it to
+    /// manual connections, which the operator chose); anyone else is disconnected, since
+    /// without bloom filters the request only serves to fingerprint or to make us walk the
+    /// pool. Answered once per connection, the flag checked before any work; a peer's filter
+    /// applies to the answer as to relay.
     pub(super) fn on_mempool_request(&mut self, id: PeerId) {
         let Some(p) = self.peers.get_mut(&id) else { return };
-        if p.conn_type != ConnType::Manual && !p.handle.shared.permissions.mempool {
+        let perms = p.handle.shared.permissions;
+        if p.conn_type != ConnType::Manual && !perms.mempool && !self.s.offers_bloom(perms) {
             tracing::debug!(target: "blvm::net", peer = id, "mempool request with bloom filters disabled, disconnect peer={id}");
             p.handle.shared.disconnect("mempool request without permission");
             return;

@@ -14,6 +14,11 @@ use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::time::{Duration, Instant};
 
+/// Lowercase hex of `b` (for raw transactions and blocks sent over RPC).
+pub fn to_hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
 /// Regtest magic.
 pub const MAGIC: Magic = Magic::REGTEST;
 
@@ -188,6 +193,17 @@ impl TestPeer {
         }
     }
 
+    /// Core's send_and_ping: sends `msg`, then a ping, and waits (up to `timeout`) for the pong
+    /// that shows the node handled the message.
+    pub fn send_and_ping(&mut self, msg: NetworkMessage, timeout: Duration) {
+        self.send(msg).expect("send");
+        let nonce = rand::random();
+        self.send(NetworkMessage::Ping(nonce)).expect("send ping");
+        self.expect(timeout, "pong", |m| {
+            matches!(m, NetworkMessage::Pong(n) if *n == nonce).then_some(())
+        });
+    }
+
     /// Waits until the node closes the connection (answering pings, ignoring other messages);
     /// true if it did within `timeout`.
     pub fn wait_closed(&mut self, timeout: Duration) -> bool {
@@ -247,6 +263,11 @@ impl TestPeer {
     /// for the node's version and verack. Returns the node's version message.
     pub fn handshake(&mut self, height: i32) -> VersionMessage {
         let v = self.version_msg(height);
+        self.handshake_with(v)
+    }
+
+    /// [`Self::handshake`] with our `version` as given (e.g. relay=0).
+    pub fn handshake_with(&mut self, v: VersionMessage) -> VersionMessage {
         self.send(NetworkMessage::Version(v)).expect("send version");
         let theirs = self.expect(Duration::from_secs(10), "version", |m| match m {
             NetworkMessage::Version(v) => Some(v.clone()),

@@ -61,8 +61,6 @@ fn service_names(bits: u64) -> Vec<&'static str> {
     v
 }
 
-const LOCAL_SERVICES: u64 = 1 | 8 | 1024;
-
 fn secs(d: Option<std::time::Duration>) -> Value {
     d.map(|d| json!(d.as_secs_f64())).unwrap_or(Value::Null)
 }
@@ -215,14 +213,15 @@ fn networkinfo(node: &Arc<Node>) -> Value {
             .map(|a| json!({"address": a.host(), "port": a.port(), "score": crate::p2p::local_addr::LOCAL_MANUAL}))
             .collect()
     };
+    let local_services = crate::p2p::peer::local_services(n.settings().is_some_and(|s| s.peer_bloom_filters)).to_u64();
     let v4 = n.is_reachable(std::net::Ipv4Addr::LOCALHOST.into());
     let v6 = n.is_reachable(std::net::Ipv6Addr::LOCALHOST.into());
     json!({
         "version": 10000,
         "subversion": crate::p2p::user_agent(),
         "protocolversion": crate::p2p::PROTOCOL_VERSION,
-        "localservices": format!("{LOCAL_SERVICES:016x}"),
-        "localservicesnames": service_names(LOCAL_SERVICES),
+        "localservices": format!("{local_services:016x}"),
+        "localservicesnames": service_names(local_services),
         // As Core: false under -blocksonly (we ask peers for no transactions).
         "localrelay": !n.settings().is_some_and(|s| s.blocks_only),
         "timeoffset": 0,
@@ -258,7 +257,7 @@ fn peerinfo(n: &Net) -> Value {
                 "network": if p.addr.is_ipv4() { "ipv4" } else { "ipv6" },
                 "services": format!("{services:016x}"),
                 "servicesnames": service_names(services),
-                "relaytxes": info.as_ref().is_some_and(|i| i.relay) && p.conn_type.relays_txs(),
+                "relaytxes": (info.as_ref().is_some_and(|i| i.relay) || p.filter_relay.load(Ordering::Relaxed)) && p.conn_type.relays_txs(),
                 "last_inv_sequence": p.last_inv_sequence.load(Ordering::Relaxed),
                 "inv_to_send": p.inv_to_send.load(Ordering::Relaxed),
                 "lastsend": p.last_send.load(Ordering::Relaxed),
