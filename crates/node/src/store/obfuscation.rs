@@ -23,10 +23,10 @@ pub struct XorKey([u8; XOR_KEY_LEN]);
 pub enum XorKeyError {
     /// `-blocksxor=0` while the directory's files are obfuscated with a non-zero key (Core's
     /// wording, which its tests and operators' scripts match).
-    #[error("The blocksdir XOR-key can not be disabled when a random key was already stored! Stored key: '{key}', stored path: '{}'.", path.display())]
+    #[error("The blocksdir XOR-key can not be disabled when a random key was already stored! Stored key: '{}', stored path: '{}'.", key.as_hex(), path.display())]
     CannotDisable {
-        /// The stored key, in hex.
-        key: String,
+        /// The stored key.
+        key: [u8; XOR_KEY_LEN],
         /// The key file.
         path: PathBuf,
     },
@@ -107,10 +107,7 @@ impl XorKey {
             Err(e) => return Err(XorKeyError::Io { path, source: e }),
         };
         if !use_xor && !key.is_zero() {
-            return Err(XorKeyError::CannotDisable {
-                key: key.0.to_lower_hex_string(),
-                path,
-            });
+            return Err(XorKeyError::CannotDisable { key: key.0, path });
         }
         tracing::info!(
             "Using obfuscation key for blocksdir *.dat files ({}): '{}'",
