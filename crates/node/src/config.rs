@@ -185,6 +185,8 @@ pub const OPTIONS: &[(&str, OptKind, &str, &str)] = &[
     ("metricsbind", OptKind::Str, "", "Serve Prometheus metrics at http://<addr>/metrics (IP:port; off when empty)"),
     ("prune", OptKind::Int, "0", "Keep block files under this many MiB (0 = off, >= 550 as in Core)"),
     ("fastprune", OptKind::Bool, "0", "Use tiny (64 KiB) block files, for pruning tests"),
+    ("blocksdir", OptKind::Str, "<datadir>", "Keep the block and undo files in <dir>/<network>/blocks instead of <datadir>/<network>/blocks (the directory must exist); the chainstate stays in the datadir"),
+    ("blocksxor", OptKind::Bool, "1", "XOR-obfuscate the block and undo files of a new blocks directory with a random key (blocks/xor.dat), as Core >= 28; 0 is refused once a random key is stored"),
     ("shutdowntimeout", OptKind::Int, "30", "Seconds modules get to acknowledge NodeShutdown"),
     ("acktimeout", OptKind::Int, "10", "Seconds modules get to acknowledge StorageFlush, MaintenanceStarted, DataCleanup, DiskSpaceLow"),
     ("moduletimeout", OptKind::Int, "10", "Seconds autoloaded modules get to connect and subscribe at startup"),
@@ -253,6 +255,10 @@ pub struct NodeConfig {
     pub prune_mib: u64,
     /// Tiny block files (tests).
     pub fastprune: bool,
+    /// `-blocksdir`: base directory of the block files instead of the datadir (absolute).
+    pub blocksdir: Option<PathBuf>,
+    /// `-blocksxor`: obfuscate the files of a new blocks directory.
+    pub blocks_xor: bool,
     /// Maintain the transaction index (-txindex).
     pub txindex: bool,
     /// Maintain the basic block filter index (-blockfilterindex).
@@ -368,12 +374,7 @@ impl NodeConfig {
 impl NodeConfig {
     /// The directory of the selected network (`<datadir>/regtest`, ... or `<datadir>` for mainnet).
     pub fn net_dir(&self) -> PathBuf {
-        let sub = ChainParams::for_network(self.network).data_subdir;
-        if sub.is_empty() {
-            self.datadir.clone()
-        } else {
-            self.datadir.join(sub)
-        }
+        crate::datadir::network_dir(&self.datadir, ChainParams::for_network(self.network).data_subdir)
     }
 }
 
@@ -448,6 +449,8 @@ pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<(NodeConfig
         loadblock: Vec::new(),
         prune_mib: 0,
         fastprune: false,
+        blocksdir: None,
+        blocks_xor: true,
         txindex: false,
         blockfilterindex: false,
         allow_unauth_modules: false,
@@ -932,6 +935,13 @@ pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<(NodeConfig
                 cfg.numbers.insert(name.clone(), n);
             }
             "fastprune" => cfg.fastprune = flag()?,
+            "blocksxor" => cfg.blocks_xor = flag()?,
+            "blocksdir" if negated => cfg.blocksdir = None,
+            "blocksdir" => {
+                // As Core: relative to the working directory, and it must already exist.
+                let dir = std::path::absolute(&v).ok().filter(|d| d.is_dir());
+                cfg.blocksdir = Some(dir.ok_or_else(|| ConfigError::Core(format!("Specified blocks directory \"{v}\" does not exist.")))?);
+            }
             "allowunauthmodules" => cfg.allow_unauth_modules = flag()?,
             "prune" => {
                 let n = v

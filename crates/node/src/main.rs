@@ -4,7 +4,7 @@ use anyhow::Context;
 use bitcoin::hashes::Hash;
 use blvm_node::chain::{ChainManager, ChainSettings, FlushReason};
 use blvm_node::config::{help_text, load_config, Command, NodeConfig};
-use blvm_node::datadir::DatadirLock;
+use blvm_node::datadir::lock_directories;
 use blvm_node::import::import_file;
 use blvm_node::node::{LifecycleSettings, Node, NodeSettings, ShutdownReason};
 use blvm_node::params::ChainParams;
@@ -64,6 +64,8 @@ fn chain_settings(cfg: &NodeConfig) -> ChainSettings {
         minimum_chain_work: cfg.minimum_chain_work.unwrap_or_else(|| params.default_minimum_chain_work()),
         check_blocks: cfg.number("checkblocks") as u32,
         check_level: cfg.number("checklevel") as u32,
+        blocksdir: cfg.blocksdir.clone(),
+        blocks_xor: cfg.blocks_xor,
         ..Default::default()
     };
     if cfg.script_threads > 0 {
@@ -100,9 +102,10 @@ fn lifecycle_settings(cfg: &NodeConfig) -> LifecycleSettings {
 
 fn import(cfg: &NodeConfig, path: &std::path::Path) -> anyhow::Result<()> {
     let net_dir = cfg.net_dir();
-    let _lock = DatadirLock::acquire(&net_dir)?;
     let params = chain_params(cfg)?;
-    let mut chain = ChainManager::open(params, &net_dir, chain_settings(cfg)).context("opening the chain")?;
+    let settings = chain_settings(cfg);
+    let _locks = lock_directories(&net_dir, &settings.blocks_dir(&net_dir, &params))?;
+    let mut chain = ChainManager::open(params, &net_dir, settings).context("opening the chain")?;
     tracing::info!(height = chain.height(), tip = %chain.tip().hash, "chain loaded");
     let summary = import_file(&mut chain, path, Duration::from_millis(cfg.number("progressinterval")));
     let report = chain.flush(FlushReason::Shutdown).context("final flush")?;

@@ -511,6 +511,9 @@ fn help_lists_exactly_the_accepted_options() {
             vec!["bip94".into()]
         } else if *name == "onlynet" {
             vec!["ipv4".into()]
+        } else if *name == "blocksdir" {
+            // Must name an existing directory, as in Core.
+            vec![std::env::temp_dir().display().to_string()]
         } else {
             candidates(default)
         };
@@ -591,7 +594,7 @@ fn a_second_node_on_the_same_datadir_is_refused() {
     let mut first = Running::start(dir.path(), "regtest", &["-rpcport=0"], &[]);
     first.wait_started();
     let dd = format!("-datadir={}", dir.path().display());
-    let lock_msg = format!("cannot obtain a lock on data directory {}", dir.path().join("regtest").display());
+    let lock_msg = format!("Cannot obtain a lock on directory {}.", dir.path().join("regtest").display());
     let out = run(&[&dd, "-noprinttoconsole", "-rpcport=0"], &[]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "second node started: {stderr}");

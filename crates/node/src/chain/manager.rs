@@ -86,6 +86,18 @@ pub struct ChainSettings {
     pub check_blocks: u32,
     /// `-checklevel`: how thoroughly (see [`ChainManager::verify_recent`]).
     pub check_level: u32,
+    /// `-blocksdir`: base of the blocks directory instead of the datadir (see
+    /// [`crate::datadir::blocks_dir`]).
+    pub blocksdir: Option<PathBuf>,
+    /// `-blocksxor`: obfuscate the files of a new blocks directory (Core's default: on).
+    pub blocks_xor: bool,
+}
+
+impl ChainSettings {
+    /// The blocks directory of the chain in `net_dir` on `params`' network.
+    pub fn blocks_dir(&self, net_dir: &Path, params: &ChainParams) -> PathBuf {
+        crate::datadir::blocks_dir(net_dir, self.blocksdir.as_deref(), params.data_subdir)
+    }
 }
 
 impl Default for ChainSettings {
@@ -103,6 +115,8 @@ impl Default for ChainSettings {
             minimum_chain_work: Work::from_be_bytes([0; 32]),
             check_blocks: super::verify::DEFAULT_CHECKBLOCKS,
             check_level: super::verify::DEFAULT_CHECKLEVEL,
+            blocksdir: None,
+            blocks_xor: true,
         }
     }
 }
@@ -173,11 +187,17 @@ pub struct ChainManager {
 pub type FatalHandler = Box<dyn Fn(&str) + Send + Sync>;
 
 impl ChainManager {
-    /// Opens the chain in `net_dir` (blocks in `blocks/`, database in `chainstate/`), creating the
+    /// Opens the chain in `net_dir` (database in `chainstate/`, blocks in `blocks/` or under
+    /// `-blocksdir`), creating the
     /// genesis state on first use and replaying any blocks stored after the last flush.
     pub fn open(params: ChainParams, net_dir: &Path, settings: ChainSettings) -> Result<Self, ChainError> {
         let db = ChainDb::open(&net_dir.join("chainstate").join("chain.redb"))?;
-        let files = BlockFiles::open(&net_dir.join("blocks"), params.magic(), settings.max_block_file_size)?;
+        let files = BlockFiles::open(
+            &settings.blocks_dir(net_dir, &params),
+            params.magic(),
+            settings.max_block_file_size,
+            settings.blocks_xor,
+        )?;
         let versionbits = Mutex::new(VersionBits::new(params.network));
         let script_cache = ScriptCache::with_bytes(settings.script_cache_bytes);
         let mut cm = ChainManager {

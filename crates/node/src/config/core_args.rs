@@ -21,7 +21,6 @@ pub const CORE_ONLY: &[(&str, Policy)] = &[
     // General.
     ("allowignoredconf", Policy::Ignore),
     ("blockreconstructionextratxn", Policy::Ignore),
-    ("blocksxor", Policy::Ignore),
     ("dbbatchsize", Policy::Ignore),
     ("dbcrashratio", Policy::Ignore),
     ("forcecompactdb", Policy::Ignore),
@@ -43,10 +42,6 @@ pub const CORE_ONLY: &[(&str, Policy)] = &[
     (
         "txospenderindex",
         Policy::RefuseWhenOn("the spending-transaction index is not implemented"),
-    ),
-    (
-        "blocksdir",
-        Policy::RefuseWhenOn("blocks are always kept in <datadir>/<network>/blocks"),
     ),
     (
         "reindex",

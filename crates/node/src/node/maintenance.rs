@@ -114,7 +114,7 @@ impl Node {
                     c.flush(crate::chain::FlushReason::Manual).map_err(|e| e.to_string())?;
                     // The chain lock is held: nothing writes while we copy, so the copy is consistent.
                     let (f1, b1) = copy_dir(&net_dir.join("chainstate"), &target.join("chainstate")).map_err(|e| e.to_string())?;
-                    let (f2, b2) = copy_dir(&net_dir.join("blocks"), &target.join("blocks")).map_err(|e| e.to_string())?;
+                    let (f2, b2) = copy_dir(&c.blocks_dir(), &target.join("blocks")).map_err(|e| e.to_string())?;
                     Ok(json!({"destination": target.display().to_string(), "files": f1 + f2, "bytes": b1 + b2, "height": c.height(), "tip": c.tip().hash.to_string()}))
                 }
                 Maintenance::Cleanup => {

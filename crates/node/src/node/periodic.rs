@@ -201,7 +201,7 @@ fn unix_now() -> u64 {
 async fn disk_monitor(node: Arc<Node>, mut stop: watch::Receiver<bool>) {
     let lc = node.settings.lifecycle.clone();
     let net_dir = node.settings.net_dir.clone();
-    let blocks_dir = net_dir.join("blocks");
+    let blocks_dir = node.settings.blocks_dir();
     let mut alarms = std::collections::HashMap::new();
     loop {
         let mut paths = vec![net_dir.clone()];

@@ -3,7 +3,7 @@
 
 use super::settings::LifecycleSettings;
 use crate::chain::{BlockOutcome, ChainError, ChainManager, ChainNotification, ChainSettings, FlushReason, FlushReport};
-use crate::datadir::{DatadirLock, LockError};
+use crate::datadir::{lock_directories, DatadirLock, LockError};
 use crate::mempool::{Mempool, MempoolSettings};
 use crate::modules::api::NodeApi;
 use crate::modules::bus::{AckOutcome, AckWaiter, EventBus, DEFAULT_HISTORY, DEFAULT_QUEUE_CAPACITY};
@@ -85,6 +85,11 @@ pub struct NodeSettings {
 }
 
 impl NodeSettings {
+    /// Where the block and undo files live (`-blocksdir` or the network directory).
+    pub fn blocks_dir(&self) -> PathBuf {
+        self.chain.blocks_dir(&self.net_dir, &self.params)
+    }
+
     /// Defaults for `network` in `net_dir`.
     pub fn new(params: ChainParams, net_dir: PathBuf) -> Self {
         NodeSettings {
@@ -197,7 +202,7 @@ pub struct Node {
     pub(crate) ibd_latch: super::ibd::IbdLatch,
     /// Warnings raised so far, each once (Core's node::Warnings).
     warnings: Mutex<Vec<String>>,
-    _lock: DatadirLock,
+    _locks: [DatadirLock; 2],
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -232,7 +237,7 @@ impl Node {
     pub async fn start(settings: NodeSettings) -> Result<Arc<Node>, NodeError> {
         let t0 = Instant::now();
         let mut components = Vec::new();
-        let lock_ = DatadirLock::acquire(&settings.net_dir)?;
+        let locks = lock_directories(&settings.net_dir, &settings.blocks_dir())?;
         components.push("datadir".to_string());
 
         let (params, net_dir, chain_settings) = (settings.params.clone(), settings.net_dir.clone(), settings.chain.clone());
@@ -360,7 +365,7 @@ impl Node {
             notifier,
             ibd_latch: Default::default(),
             warnings: Mutex::new(Vec::new()),
-            _lock: lock_,
+            _locks: locks,
         });
         if let Some(rpc) = node.settings.rpc.clone() {
             let (addrs, handle) = crate::rpc::server::start(&node, rpc, stop_rx.clone())

@@ -2,7 +2,10 @@
 //!
 //! Each record is `magic(4) | length(4, LE) | payload`. Undo records are followed by a
 //! 32-byte checksum (sha256d of block hash || payload) so a torn or corrupt record is detected.
+//! Every byte goes through the directory's [`XorKey`] on its way to and from disk, here and only
+//! here.
 
+use super::obfuscation::{XorKey, XorKeyError};
 use bitcoin::hashes::{sha256d, Hash};
 use bitcoin::BlockHash;
 use std::collections::BTreeSet;
@@ -48,6 +51,9 @@ pub enum BlockFileError {
         /// What was wrong.
         what: String,
     },
+    /// The obfuscation key could not be set up.
+    #[error(transparent)]
+    XorKey(#[from] XorKeyError),
 }
 
 /// Which of the two file families a record belongs to.
@@ -61,6 +67,7 @@ enum Kind {
 pub struct BlockFiles {
     dir: PathBuf,
     magic: [u8; 4],
+    xor: XorKey,
     max_file_size: u64,
     current_file: u32,
     current_len: u64,
@@ -76,8 +83,10 @@ fn io_err(path: &Path, source: std::io::Error) -> BlockFileError {
 
 impl BlockFiles {
     /// Opens (creating if needed) the files in `dir`; appends go to the highest-numbered file.
-    pub fn open(dir: &Path, magic: [u8; 4], max_file_size: u64) -> Result<Self, BlockFileError> {
+    /// `use_xor` is `-blocksxor` (see [`XorKey::init`]).
+    pub fn open(dir: &Path, magic: [u8; 4], max_file_size: u64, use_xor: bool) -> Result<Self, BlockFileError> {
         std::fs::create_dir_all(dir).map_err(|e| io_err(dir, e))?;
+        let xor = XorKey::init(dir, use_xor)?;
         let mut highest = 0u32;
         let entries = std::fs::read_dir(dir).map_err(|e| io_err(dir, e))?;
         for entry in entries.flatten() {
@@ -92,6 +101,7 @@ impl BlockFiles {
         let mut files = BlockFiles {
             dir: dir.to_path_buf(),
             magic,
+            xor,
             max_file_size,
             current_file: highest,
             current_len: 0,
@@ -141,6 +151,7 @@ impl BlockFiles {
         for part in parts {
             buf.extend_from_slice(part);
         }
+        self.xor.apply(&mut buf, start);
         f.write_all(&buf).map_err(|e| io_err(&p, e))?;
         self.unsynced.insert((kind, n));
         Ok(start)
@@ -199,6 +210,7 @@ impl BlockFiles {
         f.seek(SeekFrom::Start(pos.offset - 8)).map_err(|e| io_err(&p, e))?;
         let mut header = [0u8; 8];
         f.read_exact(&mut header).map_err(|_| corrupt("truncated record header"))?;
+        self.xor.apply(&mut header, pos.offset - 8);
         if header[..4] != self.magic {
             return Err(corrupt("bad magic"));
         }
@@ -207,6 +219,7 @@ impl BlockFiles {
         }
         let mut buf = vec![0u8; pos.len as usize + extra];
         f.read_exact(&mut buf).map_err(|_| corrupt("truncated record"))?;
+        self.xor.apply(&mut buf, pos.offset);
         Ok(buf)
     }
 
@@ -245,7 +258,10 @@ impl BlockFiles {
     pub fn scan_blocks_from(&mut self, n: u32, offset: u64) -> Result<Vec<(FilePos, Vec<u8>)>, BlockFileError> {
         let p = self.block_path(n);
         let data = match std::fs::read(&p) {
-            Ok(d) => d,
+            Ok(mut d) => {
+                self.xor.apply(&mut d, 0);
+                d
+            }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
             Err(e) => return Err(io_err(&p, e)),
         };
@@ -358,9 +374,15 @@ mod tests {
 
     #[test]
     fn write_read_scan_and_truncate() {
+        for use_xor in [false, true] {
+            write_read_scan_and_truncate_with(use_xor);
+        }
+    }
+
+    fn write_read_scan_and_truncate_with(use_xor: bool) {
         let dir = tempfile::tempdir().unwrap();
         let magic = [1, 2, 3, 4];
-        let mut f = BlockFiles::open(dir.path(), magic, 1000).unwrap();
+        let mut f = BlockFiles::open(dir.path(), magic, 1000, use_xor).unwrap();
         let a = f.write_block(&[9u8; 100]).unwrap();
         let b = f.write_block(&[8u8; 200]).unwrap();
         assert_eq!(f.read_block(a).unwrap(), vec![9u8; 100]);
@@ -378,7 +400,7 @@ mod tests {
         let mut raw = OpenOptions::new().append(true).open(&p).unwrap();
         raw.write_all(&[1, 2, 3, 4, 100, 0, 0, 0, 5]).unwrap();
         drop(raw);
-        let mut f = BlockFiles::open(dir.path(), magic, 1000).unwrap();
+        let mut f = BlockFiles::open(dir.path(), magic, 1000, use_xor).unwrap();
         let found = f.scan_blocks_from(1, 0).unwrap();
         assert_eq!(found.len(), 1);
         assert_eq!(std::fs::metadata(&p).unwrap().len(), 908);
@@ -388,5 +410,42 @@ mod tests {
             len: a.len,
         };
         assert!(f.read_block(bad).is_err());
+    }
+
+    #[test]
+    fn obfuscated_files_hide_their_bytes_and_read_back_after_reopening() {
+        let dir = tempfile::tempdir().unwrap();
+        let magic = [0xfa, 0xbf, 0xb5, 0xda];
+        let block = vec![0x55u8; 300];
+        let h = BlockHash::from_byte_array([7; 32]);
+        let mut f = BlockFiles::open(dir.path(), magic, 1000, true).unwrap();
+        let a = f.write_block(&block).unwrap();
+        let u = f.write_undo(a.file, &h, b"undo data").unwrap();
+        f.sync().unwrap();
+        let key = std::fs::read(dir.path().join("xor.dat")).unwrap();
+        assert_eq!(key.len(), 8);
+        assert_ne!(key, vec![0; 8]);
+        let raw = std::fs::read(f.block_path(0)).unwrap();
+        assert_ne!(raw[..4], magic, "magic stored in the clear");
+        assert!(!raw.windows(16).any(|w| w == [0x55; 16]), "payload stored in the clear");
+        // Un-XORing with the stored key (as Core's tests do) gives Core's plain framing.
+        let plain: Vec<u8> = raw.iter().enumerate().map(|(i, b)| b ^ key[i % 8]).collect();
+        assert_eq!(plain[..4], magic);
+        assert_eq!(plain[8..], block[..]);
+        drop(f);
+        let mut f = BlockFiles::open(dir.path(), magic, 1000, true).unwrap();
+        assert_eq!(f.read_block(a).unwrap(), block);
+        assert_eq!(f.read_undo(u, &h).unwrap(), b"undo data".to_vec());
+        assert_eq!(f.scan_blocks_from(0, 0).unwrap(), vec![(a, block.clone())]);
+        // Appends after reopening continue the key stream at their file offset.
+        let b = f.write_block(&[1u8; 50]).unwrap();
+        assert_eq!(f.read_block(b).unwrap(), vec![1u8; 50]);
+        assert_eq!(f.scan_blocks_from(0, 0).unwrap().len(), 2);
+        // -blocksxor=0 cannot open a directory obfuscated with a random key.
+        drop(f);
+        assert!(matches!(
+            BlockFiles::open(dir.path(), magic, 1000, false),
+            Err(BlockFileError::XorKey(XorKeyError::CannotDisable { .. }))
+        ));
     }
 }

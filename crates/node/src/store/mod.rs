@@ -3,3 +3,4 @@
 pub mod block_files;
 pub mod db;
 pub mod encoding;
+pub mod obfuscation;
