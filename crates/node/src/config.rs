@@ -1666,7 +1666,6 @@ mod tests {
             "-bind=127.0.0.1:0",
             "-port=0",
             "-maxconnections=3",
-            "-nolisten",
             "-dnsseed=0",
             "-bantime=60",
             "-peertimeout=2",
@@ -1685,7 +1684,13 @@ mod tests {
             ),
             (0, 3, 60, 2)
         );
-        assert_eq!((c.listen, c.dnsseed), (Some(false), Some(false)));
+        assert_eq!((c.listen, c.dnsseed), (None, Some(false)));
+        assert!(parse(&["-nolisten", "-dnsseed=0"]).unwrap().0.listen == Some(false));
+        // As Core: an address to listen on contradicts -listen=0.
+        for bind in ["-bind=127.0.0.1", "-whitebind=noban@127.0.0.1:1"] {
+            let e = parse(&[bind, "-listen=0"]).unwrap_err().to_string();
+            assert_eq!(e, "Cannot set -bind or -whitebind together with -listen=0");
+        }
         let (c, _) = parse(&[]).unwrap();
         assert_eq!(
             (c.number("maxconnections"), c.number("bantime"), c.number("peertimeout")),
