@@ -138,6 +138,10 @@ fn filtered_relay_and_filtered_blocks() {
     assert_eq!(peer_info(&rpc, "127.0.0.2")["relaytxes"], json!(true), "filterload turns relay on");
     let mut full = TestPeer::connect_from(addr, "127.0.0.3").unwrap();
     full.handshake(0);
+    // As Core, a transaction accepted before the node has handled our verack is never
+    // announced to us: a forwarded message and its pong show the handshake was handled (the
+    // node's verack alone does not; this raced under load and `miss` never reached `full`).
+    full.send_and_ping(NetworkMessage::SendHeaders, WAIT);
 
     // Only the matching transaction is announced to the filtered peer; both to the other.
     rpc("sendrawtransaction", json!([to_hex(&serialize(&miss))]));
