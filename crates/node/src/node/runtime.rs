@@ -487,7 +487,12 @@ impl Node {
     /// Asks the node to stop; the owner's [`Node::wait_for_shutdown_request`] returns the reason.
     pub fn request_shutdown(&self, reason: ShutdownReason) {
         if self.shutting_down.load(Ordering::SeqCst) {
-            self.force_fast_shutdown();
+            // A repeated stop request (a second Ctrl-C or `stop`) skips the remaining waits. An
+            // error reported while stopping does not: one fatal failure reaches both the chain's
+            // fatal handler and its caller, and must not cut the modules' acknowledgements short.
+            if !matches!(reason, ShutdownReason::Error(_)) {
+                self.force_fast_shutdown();
+            }
             return;
         }
         let _ = self.shutdown_tx.send(reason);
@@ -830,5 +835,30 @@ impl Node {
             flush_acks,
             flush_ok,
         }
+    }
+}
+
+#[cfg(test)]
+mod shutdown_request_tests {
+    use super::*;
+
+    /// While stopping, a second stop request forces the fast path; an error report (the same
+    /// fatal failure seen by a second caller) does not.
+    #[test]
+    fn only_a_repeated_stop_request_forces_a_fast_shutdown() {
+        let dir = tempfile::tempdir().unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let s = NodeSettings::new(
+            crate::params::ChainParams::for_network(bitcoin::Network::Regtest),
+            dir.path().to_path_buf(),
+        );
+        let node = rt.block_on(Node::start(s)).unwrap();
+        node.shutting_down.store(true, Ordering::SeqCst);
+        node.request_shutdown(ShutdownReason::Error("chainstate flush failed".into()));
+        assert!(!node.forced.load(Ordering::SeqCst), "an error while stopping must not force");
+        node.request_shutdown(ShutdownReason::Signal);
+        assert!(node.forced.load(Ordering::SeqCst), "a second stop request forces");
+        node.shutting_down.store(false, Ordering::SeqCst);
+        rt.block_on(node.shutdown(ShutdownReason::Graceful));
     }
 }
