@@ -105,7 +105,14 @@ fn scantxoutset_finds_coins_by_address_and_ranged_descriptor() {
     assert_eq!(rpc(&n, port, "scantxoutset", json!(["status"])), Value::Null);
     let err = |params: Value| rpc_raw(&n, port, "scantxoutset", params)["error"].clone();
     assert_eq!(err(json!(["bogus"]))["code"], -8);
-    assert_eq!(err(json!(["start"]))["code"], -8);
+    assert_eq!(
+        err(json!(["start"])),
+        json!({"code": -1, "message": "scanobjects argument is required for the start action"})
+    );
+    assert_eq!(
+        err(json!(["start", [{"range": 3}]]))["message"],
+        "Descriptor needs to be provided in scan object"
+    );
     assert_eq!(err(json!(["start", ["wpkh(nonsense)"]]))["code"], -5);
     assert_eq!(err(json!(["start", [{"desc": desc, "range": [5, 1]}]]))["code"], -8);
 }

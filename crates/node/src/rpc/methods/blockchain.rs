@@ -42,7 +42,11 @@ fn target_hex(e: &BlockIndexEntry) -> String {
 
 /// A block hash argument at position `i`, with Core's errors for a bad length or bad hex.
 pub(super) fn chain_hash(p: &Params, i: usize) -> Result<BlockHash, RpcError> {
-    let s = p.str(i)?;
+    parse_block_hash(p.str(i)?)
+}
+
+/// A block hash given as a string, with Core's errors (`ParseHashV(.., "blockhash")`).
+pub(super) fn parse_block_hash(s: &str) -> Result<BlockHash, RpcError> {
     if s.len() != 64 || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Err(RpcError::param(format!(
             "blockhash must be of length 64 (not {}, for '{s}')",
@@ -52,7 +56,8 @@ pub(super) fn chain_hash(p: &Params, i: usize) -> Result<BlockHash, RpcError> {
     BlockHash::from_str(s).map_err(|_| RpcError::param(format!("blockhash must be hexadecimal string (not '{s}')")))
 }
 
-fn lock(node: &Arc<Node>) -> std::sync::MutexGuard<'_, ChainManager> {
+/// The chain engine, whatever a panicked holder left behind.
+pub(super) fn lock(node: &Arc<Node>) -> std::sync::MutexGuard<'_, ChainManager> {
     // The chain mutex lives as long as the node; a poisoned lock still holds consistent data
     // because every mutation commits or rolls back as a whole.
     node.chain_ref().lock().unwrap_or_else(|p| p.into_inner())

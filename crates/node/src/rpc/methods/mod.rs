@@ -6,6 +6,7 @@ mod blockstats;
 mod chainctl;
 mod control;
 mod descriptor;
+mod descriptor_activity;
 mod descriptor_util;
 mod mempool;
 mod mempool_pkg;
@@ -18,6 +19,7 @@ mod orphans;
 mod psbt;
 mod rawtransaction;
 mod scan;
+mod scanblocks;
 mod signing;
 mod txoutproof;
 mod usage;
@@ -58,6 +60,16 @@ pub const METHODS: &[(&str, &str, &[&str])] = &[
     ("verifytxoutproof", "Blockchain", &["proof"]),
     ("gettxoutsetinfo", "Blockchain", &["hash_type", "hash_or_height", "use_index"]),
     ("scantxoutset", "Blockchain", &["action", "scanobjects"]),
+    (
+        "getdescriptoractivity",
+        "Blockchain",
+        &["blockhashes", "scanobjects", "include_mempool"],
+    ),
+    (
+        "scanblocks",
+        "Blockchain",
+        &["action", "scanobjects", "start_height", "stop_height", "filtertype", "options"],
+    ),
     ("preciousblock", "Blockchain", &["blockhash"]),
     ("invalidateblock", "Blockchain", &["blockhash"]),
     ("reconsiderblock", "Blockchain", &["blockhash"]),
@@ -209,9 +221,14 @@ pub async fn dispatch_request(node: &Arc<Node>, method: &str, params: Option<&Va
             node_ops::maintenance(node, method, &p).await
         }
         "submitblock" => blockchain::submitblock(node, &p).await,
-        "scantxoutset" => {
+        "scantxoutset" | "scanblocks" | "getdescriptoractivity" => {
             let node = node.clone();
-            tokio::task::spawn_blocking(move || scan::scantxoutset(&node, &p))
+            let scan = match method {
+                "scanblocks" => scanblocks::scanblocks,
+                "getdescriptoractivity" => descriptor_activity::getdescriptoractivity,
+                _ => scan::scantxoutset,
+            };
+            tokio::task::spawn_blocking(move || scan(&node, &p))
                 .await
                 .map_err(|e| RpcError::new(code::INTERNAL_ERROR, e.to_string()))?
         }

@@ -10,7 +10,7 @@ use super::blockchain::amount;
 use super::descriptor::{parse_descriptor, parse_descriptor_at};
 use super::descriptor_util::parse_range;
 use crate::node::Node;
-use bitcoin::ScriptBuf;
+use bitcoin::{Network, ScriptBuf};
 use serde_json::{json, Map, Value};
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -29,44 +29,13 @@ pub fn scantxoutset(node: &Arc<Node>, p: &Params) -> Result<Value, RpcError> {
         other => return Err(RpcError::param(format!("Invalid action '{other}'"))),
     }
     let Some(Value::Array(objects)) = p.get(1) else {
-        return Err(RpcError::param("scanobjects argument is required for the start action"));
+        return Err(RpcError::new(
+            code::MISC_ERROR,
+            "scanobjects argument is required for the start action",
+        ));
     };
     let net = node.settings().params.network;
-    let mut needles: HashSet<ScriptBuf> = HashSet::new();
-    for obj in objects {
-        let (desc, range) = match obj {
-            Value::String(s) => (s.as_str(), None),
-            Value::Object(o) => {
-                let Some(Value::String(d)) = o.get("desc") else {
-                    return Err(RpcError::new(code::INVALID_PARAMETER, "Invalid scan object"));
-                };
-                (d.as_str(), o.get("range"))
-            }
-            _ => return Err(RpcError::new(code::INVALID_PARAMETER, "Invalid scan object")),
-        };
-        let d = parse_descriptor(desc, net, false).map_err(|e| RpcError::new(code::INVALID_ADDRESS_OR_KEY, e))?;
-        let (begin, end) = if d.ranged {
-            match range {
-                None => (0, DEFAULT_RANGE_END),
-                Some(r) => parse_range(r)?,
-            }
-        } else {
-            (0, 0)
-        };
-        for i in begin..=end {
-            let script = if i == 0 {
-                d.script.clone()
-            } else {
-                parse_descriptor_at(desc, net, false, i as u32)
-                    .map_err(|e| RpcError::new(code::INVALID_ADDRESS_OR_KEY, e))?
-                    .script
-            };
-            needles.insert(script);
-            if needles.len() > MAX_SCRIPTS {
-                return Err(RpcError::param(format!("Too many scripts to scan for (more than {MAX_SCRIPTS})")));
-            }
-        }
-    }
+    let needles = scan_object_scripts(objects, net)?;
     let mut c = node.chain_ref().lock().unwrap_or_else(|e| e.into_inner());
     let mut found = Vec::new();
     let mut txouts = 0u64;
@@ -104,4 +73,42 @@ pub fn scantxoutset(node: &Arc<Node>, p: &Params) -> Result<Value, RpcError> {
     r.insert("unspents".into(), Value::Array(unspents));
     r.insert("total_amount".into(), amount(total));
     Ok(Value::Object(r))
+}
+
+/// The scripts the scan objects of `scantxoutset` and `scanblocks` stand for (Core's
+/// `EvalDescriptorStringOrObject`): descriptor strings, or `{"desc", "range"}` objects whose
+/// ranged descriptors expand over the range (Core's default 0..=1000).
+pub(super) fn scan_object_scripts(objects: &[Value], net: Network) -> Result<HashSet<ScriptBuf>, RpcError> {
+    let mut needles: HashSet<ScriptBuf> = HashSet::new();
+    for obj in objects {
+        let (desc, range) = match obj {
+            Value::String(s) => (s.as_str(), None),
+            Value::Object(o) => match o.get("desc") {
+                Some(Value::String(d)) => (d.as_str(), o.get("range").filter(|r| !r.is_null())),
+                Some(v) if !v.is_null() => return Err(RpcError::new(code::TYPE_ERROR, "JSON value is not a string as expected")),
+                _ => return Err(RpcError::param("Descriptor needs to be provided in scan object")),
+            },
+            _ => return Err(RpcError::param("Scan object needs to be either a string or an object")),
+        };
+        let d = parse_descriptor(desc, net, false).map_err(|e| RpcError::new(code::INVALID_ADDRESS_OR_KEY, e))?;
+        let (begin, end) = match range {
+            Some(r) if d.ranged => parse_range(r)?,
+            None if d.ranged => (0, DEFAULT_RANGE_END),
+            _ => (0, 0),
+        };
+        for i in begin..=end {
+            let script = if i == 0 {
+                d.script.clone()
+            } else {
+                parse_descriptor_at(desc, net, false, i as u32)
+                    .map_err(|e| RpcError::new(code::INVALID_ADDRESS_OR_KEY, e))?
+                    .script
+            };
+            needles.insert(script);
+            if needles.len() > MAX_SCRIPTS {
+                return Err(RpcError::param(format!("Too many scripts to scan for (more than {MAX_SCRIPTS})")));
+            }
+        }
+    }
+    Ok(needles)
 }
