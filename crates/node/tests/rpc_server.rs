@@ -284,3 +284,72 @@ fn module_and_maintenance_rpcs() {
     });
     n.stop(Duration::from_secs(20));
 }
+
+#[test]
+fn openrpc_document_describes_every_method_the_node_serves() {
+    let port = http::free_port();
+    let mut n = start_node(&[&format!("-rpcport={port}"), "-listen=0"], &[]);
+    n.wait_started();
+    let addr = format!("127.0.0.1:{port}");
+    let c = cookie(&n);
+    let result = |method: &str, params: serde_json::Value| {
+        let r = http::call(&addr, &c, method, params);
+        assert_eq!(r["error"], serde_json::Value::Null, "{method}: {r}");
+        r["result"].clone()
+    };
+    let doc = result("getopenrpcinfo", json!([]));
+    assert!(doc["openrpc"].is_string() && doc["info"]["title"].is_string() && doc["info"]["version"].is_string());
+    assert_eq!(result("rpc.discover", json!([])), doc, "rpc.discover is the public document");
+    let names = |d: &serde_json::Value| -> Vec<String> {
+        d["methods"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["name"].as_str().unwrap().to_string())
+            .collect()
+    };
+    // The public document lists exactly the methods `help` lists, each of which is served.
+    let help = result("help", json!([]));
+    let listed: Vec<String> = help
+        .as_str()
+        .unwrap()
+        .lines()
+        .filter(|l| !l.is_empty() && !l.starts_with("=="))
+        .map(|l| l.split(' ').next().unwrap().to_string())
+        .collect();
+    let mut public = names(&doc);
+    let mut sorted_help = listed.clone();
+    public.sort();
+    sorted_help.sort();
+    assert_eq!(public, sorted_help);
+    // Parameters follow `help <method>`: names in order, required ones first.
+    for m in doc["methods"].as_array().unwrap() {
+        let name = m["name"].as_str().unwrap();
+        let text = result("help", json!([name]));
+        let usage = text.as_str().unwrap().lines().next().unwrap().to_string();
+        let mut expect = name.to_string();
+        let params = m["params"].as_array().unwrap();
+        let (req, opt): (Vec<_>, Vec<_>) = params.iter().partition(|p| p["required"] == true);
+        for p in &req {
+            expect.push_str(&format!(" \"{}\"", p["name"].as_str().unwrap()));
+        }
+        if !opt.is_empty() {
+            let o: Vec<String> = opt.iter().map(|p| format!("\"{}\"", p["name"].as_str().unwrap())).collect();
+            expect.push_str(&format!(" ( {} )", o.join(" ")));
+        }
+        assert_eq!(usage, expect, "{name}");
+    }
+    let scan = doc["methods"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["name"] == "scanblocks")
+        .unwrap();
+    assert_eq!(scan["params"][0], json!({"name": "action", "required": true, "schema": {}}));
+    // Hidden (testing) methods only with show_hidden.
+    assert!(!public.contains(&"addconnection".to_string()));
+    let all = names(&result("getopenrpcinfo", json!([true])));
+    assert!(all.contains(&"addconnection".to_string()) && all.len() > public.len());
+    assert_eq!(http::call(&addr, &c, "getopenrpcinfo", json!(["yes"]))["error"]["code"], -3);
+    n.stop(Duration::from_secs(20));
+}

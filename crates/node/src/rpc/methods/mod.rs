@@ -15,6 +15,7 @@ mod mining;
 mod netctl;
 mod network;
 mod node_ops;
+mod openrpc;
 mod orphans;
 mod psbt;
 mod rawtransaction;
@@ -137,6 +138,8 @@ pub const METHODS: &[(&str, &str, &[&str])] = &[
     ("setban", "Network", &["subnet", "command", "bantime", "absolute"]),
     ("setnetworkactive", "Network", &["state"]),
     ("help", "Control", &["command"]),
+    ("getopenrpcinfo", "Control", &["show_hidden"]),
+    ("rpc.discover", "Control", &[]),
     ("stop", "Control", &["wait"]),
     ("uptime", "Control", &[]),
     ("getmemoryinfo", "Control", &["mode"]),
@@ -207,6 +210,8 @@ pub async fn dispatch_request(node: &Arc<Node>, method: &str, params: Option<&Va
     match method {
         "getrpcinfo" => Ok(control::rpcinfo(node)),
         "help" => control::help(&p),
+        "getopenrpcinfo" => openrpc::getopenrpcinfo(&p),
+        "rpc.discover" => Ok(openrpc::discover()),
         "stop" => control::stop(node),
         "uptime" => Ok(control::uptime(node)),
         "getzmqnotifications" => Ok(zmq::getzmqnotifications(node)),

@@ -121,7 +121,7 @@ const SUMMARIES: &[(&str, &str)] = &[
 ];
 
 /// How many leading arguments `method` requires.
-fn required(method: &str) -> usize {
+pub(super) fn required(method: &str) -> usize {
     REQUIRED.iter().find(|r| r.0 == method).map_or(0, |r| r.1)
 }
 
@@ -142,11 +142,16 @@ pub fn usage_line(method: &str, args: &[&str]) -> String {
     line
 }
 
+/// Core's one-paragraph description of `method`, where this node carries it.
+pub(super) fn summary(method: &str) -> Option<&'static str> {
+    SUMMARIES.iter().find(|s| s.0 == method).map(|s| s.1)
+}
+
 /// `help <method>`: the usage line, then the arguments, one per line.
 pub fn help_text(method: &str, args: &[&str]) -> String {
     let mut text = usage_line(method, args);
     text.push('\n');
-    if let Some((_, summary)) = SUMMARIES.iter().find(|s| s.0 == method) {
+    if let Some(summary) = summary(method) {
         text.push('\n');
         text.push_str(summary);
         text.push('\n');
