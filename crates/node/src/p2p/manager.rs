@@ -527,6 +527,9 @@ impl Manager {
             Command::AddPeerAddress { addr, tried, reply } => {
                 let _ = reply.send(self.add_peer_address(addr, tried));
             }
+            Command::FetchBlock { hash, peer, reply } => {
+                let _ = reply.send(self.fetch_block(peer, hash));
+            }
             Command::AddrmanInfo { reply } => {
                 let _ = reply.send(self.addrman.network_counts());
             }

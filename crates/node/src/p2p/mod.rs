@@ -24,6 +24,7 @@ pub mod counting;
 pub mod discourage;
 pub mod eviction;
 pub mod fee_filter;
+pub mod fetch_block;
 pub mod handshake_timer;
 pub mod header_sync;
 pub mod headers_presync;
@@ -379,6 +380,15 @@ pub enum Command {
         tried: bool,
         /// Ok, or Core's error string ("failed-adding-to-new", "failed-adding-to-tried").
         reply: oneshot::Sender<Result<(), &'static str>>,
+    },
+    /// `getblockfrompeer`: request a block whose header is known from one peer.
+    FetchBlock {
+        /// The block.
+        hash: bitcoin::BlockHash,
+        /// The peer to ask.
+        peer: PeerId,
+        /// Ok once requested, or Core's error message.
+        reply: oneshot::Sender<Result<(), String>>,
     },
     /// `getaddrmaninfo`: (network, new, tried) counts.
     AddrmanInfo {

@@ -43,6 +43,7 @@ pub const METHODS: &[(&str, &str, &[&str])] = &[
     ("getblockchaininfo", "Blockchain", &[]),
     ("getblockcount", "Blockchain", &[]),
     ("getblockfilter", "Blockchain", &["blockhash", "filtertype"]),
+    ("getblockfrompeer", "Blockchain", &["blockhash", "peer_id"]),
     ("getblockhash", "Blockchain", &["height"]),
     ("getblockheader", "Blockchain", &["blockhash", "verbose"]),
     ("getblockstats", "Blockchain", &["hash_or_height", "stats"]),
@@ -238,7 +239,7 @@ pub async fn dispatch_request(node: &Arc<Node>, method: &str, params: Option<&Va
                 .map_err(|e| RpcError::new(code::INTERNAL_ERROR, e.to_string()))?
         }
         "waitfornewblock" | "waitforblock" | "waitforblockheight" => wait::call(node, method, &p).await,
-        "setnetworkactive" | "getaddednodeinfo" | "getnodeaddresses" | "getaddrmaninfo" | "addpeeraddress" => {
+        "setnetworkactive" | "getaddednodeinfo" | "getnodeaddresses" | "getaddrmaninfo" | "addpeeraddress" | "getblockfrompeer" => {
             netctl::call(node, method, &p).await
         }
         "preciousblock" => chainctl::preciousblock(node, &p).await,

@@ -1,5 +1,5 @@
 //! Network control and address methods: setnetworkactive, getaddednodeinfo, getnodeaddresses,
-//! getaddrmaninfo, addpeeraddress.
+//! getaddrmaninfo, addpeeraddress, and getblockfrompeer.
 
 use super::super::error::{code, RpcError};
 use super::super::params::{type_error, Params};
@@ -124,6 +124,7 @@ pub async fn call(node: &Arc<Node>, method: &str, p: &Params) -> Result<Value, R
             Ok(Value::Object(out))
         }
         "addpeeraddress" => addpeeraddress(node, p).await,
+        "getblockfrompeer" => getblockfrompeer(node, p).await,
         _ => Err(RpcError::new(code::METHOD_NOT_FOUND, "Method not found")),
     }
 }
@@ -158,4 +159,35 @@ async fn addpeeraddress(node: &Arc<Node>, p: &Params) -> Result<Value, RpcError>
         Ok(()) => json!({"success": true}),
         Err(e) => json!({"success": false, "error": e}),
     })
+}
+
+/// `getblockfrompeer "blockhash" peer_id`: asks one peer for a block whose header is known and
+/// whose data is not; `{}` once the request is sent, Core's errors otherwise.
+async fn getblockfrompeer(node: &Arc<Node>, p: &Params) -> Result<Value, RpcError> {
+    let hash = super::blockchain::chain_hash(p, 0)?;
+    let peer = p.i64(1)?;
+    {
+        let c = super::blockchain::lock(node);
+        let Some(entry) = c.entry(&hash) else {
+            return Err(RpcError::new(code::MISC_ERROR, "Block header missing"));
+        };
+        // Fetching ahead of the tip would pin block files against pruning, as Core says.
+        if c.prune_height().is_some() && entry.height > c.height() {
+            return Err(RpcError::new(
+                code::MISC_ERROR,
+                "In prune mode, only blocks that the node has already synced previously can be fetched from a peer",
+            ));
+        }
+        if entry.have_data() {
+            return Err(RpcError::new(code::MISC_ERROR, "Block already downloaded"));
+        }
+    }
+    let n = net(node)?;
+    let Ok(peer) = u64::try_from(peer) else {
+        return Err(RpcError::new(code::MISC_ERROR, "Peer does not exist"));
+    };
+    ask(&n, |reply| Command::FetchBlock { hash, peer, reply })
+        .await?
+        .map_err(|e| RpcError::new(code::MISC_ERROR, e))?;
+    Ok(json!({}))
 }

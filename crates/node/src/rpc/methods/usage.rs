@@ -29,6 +29,7 @@ const REQUIRED: &[(&str, usize)] = &[
     ("generatetodescriptor", 2),
     ("getblock", 1),
     ("getblockfilter", 1),
+    ("getblockfrompeer", 2),
     ("getblockhash", 1),
     ("getblockheader", 1),
     ("getblockstats", 1),
