@@ -40,6 +40,20 @@ pub struct ChainParams {
     pub bip30_exception_heights: Vec<(u32, BlockHash)>,
     /// Halving interval in blocks.
     pub subsidy_halving_interval: u32,
+    /// A known point of the chain's transaction history, for estimating verification progress.
+    pub tx_data: ChainTxData,
+}
+
+/// Core's `ChainTxData`: the transaction count at a recent time and the rate since, so that
+/// verification progress can be estimated before the node has seen the whole chain.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ChainTxData {
+    /// UNIX time of the data point.
+    pub time: i64,
+    /// Transactions in the chain up to then.
+    pub tx_count: u64,
+    /// Estimated transactions per second after that.
+    pub tx_rate: f64,
 }
 
 /// BIP30 is re-enforced from this height even where BIP34 implies it (Core's BIP34_IMPLIES_BIP30_LIMIT).
@@ -146,6 +160,12 @@ impl ChainParams {
                     (91_880, h("00000000000743f190a18c5577a3c2d2a1f610ae9601ac046a38084ccb7cd721")),
                 ],
                 subsidy_halving_interval: 210_000,
+                // Core's value (chainparams, getchaintxstats 4096 at the time).
+                tx_data: ChainTxData {
+                    time: 1772055173,
+                    tx_count: 1315805869,
+                    tx_rate: 5.40111006496122,
+                },
             },
             Network::Testnet => ChainParams {
                 network,
@@ -164,6 +184,12 @@ impl ChainParams {
                 script_flag_exceptions: vec![(h("00000000dd30457c001f4095d208cc1296b0eed002427aa599874af7a432b105"), VERIFY_NONE)],
                 bip30_exception_heights: vec![],
                 subsidy_halving_interval: 210_000,
+                // Core's value (chainparams, getchaintxstats 4096 at the time).
+                tx_data: ChainTxData {
+                    time: 1772051651,
+                    tx_count: 536108416,
+                    tx_rate: 0.02691479016257117,
+                },
             },
             Network::Testnet4 => ChainParams {
                 network,
@@ -182,6 +208,12 @@ impl ChainParams {
                 script_flag_exceptions: vec![],
                 bip30_exception_heights: vec![],
                 subsidy_halving_interval: 210_000,
+                // Core's value (chainparams, getchaintxstats 4096 at the time).
+                tx_data: ChainTxData {
+                    time: 1772013387,
+                    tx_count: 14191421,
+                    tx_rate: 0.01848579579528412,
+                },
             },
             Network::Signet => ChainParams {
                 network,
@@ -200,6 +232,12 @@ impl ChainParams {
                 script_flag_exceptions: vec![],
                 bip30_exception_heights: vec![],
                 subsidy_halving_interval: 210_000,
+                // Core's value (chainparams, getchaintxstats 4096 at the time).
+                tx_data: ChainTxData {
+                    time: 1772055248,
+                    tx_count: 28676833,
+                    tx_rate: 0.06736623436338929,
+                },
             },
             _ => ChainParams {
                 network: Network::Regtest,
@@ -218,6 +256,12 @@ impl ChainParams {
                 script_flag_exceptions: vec![],
                 bip30_exception_heights: vec![],
                 subsidy_halving_interval: 150,
+                // Core's value (regtest: a non-zero rate so that progress is testable).
+                tx_data: ChainTxData {
+                    time: 0,
+                    tx_count: 0,
+                    tx_rate: 0.001,
+                },
             },
         }
     }

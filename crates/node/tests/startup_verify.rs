@@ -59,3 +59,48 @@ fn missing_undo_data_stops_startup_unless_the_level_skips_it() {
     assert_eq!(rpc(&n, port, "verifychain", json!([0, 0])), json!(true));
     assert!(n.stop(Duration::from_secs(30)).0.success());
 }
+
+#[test]
+fn a_tip_from_the_future_stops_startup_and_progress_follows_the_clock() {
+    let dir = tempfile::tempdir().unwrap();
+    node_proc::import_offline(dir.path(), &common::chain_hex_path());
+    let blocks = common::chain_blocks();
+    let tip_time = i64::from(blocks.last().unwrap().header.time);
+    let total_txs: usize = blocks.iter().map(|b| b.txdata.len()).sum();
+
+    // A clock more than two hours behind the tip: Core's refusal, one line on stderr.
+    let mut n = node_proc::start_node_in(dir.path(), &["-listen=0", &format!("-mocktime={}", tip_time - 7201)], &[]);
+    let out = n.child.take().unwrap().wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.starts_with("Error: The block database contains a block which appears to be from the future."),
+        "{stderr}"
+    );
+
+    // Exactly two hours is fine; the tip is then recent, so progress is exactly 1.
+    let port = http::free_port();
+    let args = [
+        format!("-rpcport={port}"),
+        "-listen=0".into(),
+        format!("-mocktime={}", tip_time - 7200),
+    ];
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let mut n = node_proc::start_node_in(dir.path(), &args, &[]);
+    n.wait_started();
+    let progress = |n: &node_proc::NodeProc| {
+        rpc(n, port, "getblockchaininfo", json!([]))["verificationprogress"]
+            .as_f64()
+            .unwrap()
+    };
+    assert_eq!(progress(&n), 1.0);
+    // More than two hours after the tip, the estimate counts the time since (regtest's rate).
+    rpc(&n, port, "setmocktime", json!([tip_time + 7201]));
+    let p = progress(&n);
+    assert!(p < 1.0 && p > 0.9, "{p}");
+    rpc(&n, port, "setmocktime", json!([tip_time + 7200]));
+    assert_eq!(progress(&n), 1.0);
+    // The running transaction totals behind it are the chain's.
+    assert_eq!(rpc(&n, port, "getchaintxstats", json!([]))["txcount"], json!(total_txs));
+    assert!(n.stop(Duration::from_secs(30)).0.success());
+}

@@ -1,5 +1,6 @@
 //! The chain manager: block index, active chain, UTXO cache and best-chain activation.
 
+use super::active::ActiveChain;
 use super::error::ChainError;
 use super::events::{ChainNotification, FlushReason, FlushReport};
 use super::filterindex::PendingFilters;
@@ -158,7 +159,7 @@ pub struct ChainManager {
     linked: HashSet<BlockHash>,
     unlinked: HashMap<BlockHash, Vec<BlockHash>>,
     candidates: BTreeSet<(Work, Reverse<u64>, BlockHash)>,
-    active: Vec<BlockHash>,
+    active: ActiveChain,
     coins: CoinsCache,
     dirty_index: HashSet<BlockHash>,
     next_sequence: u64,
@@ -209,7 +210,7 @@ impl ChainManager {
             linked: HashSet::new(),
             unlinked: HashMap::new(),
             candidates: BTreeSet::new(),
-            active: Vec::new(),
+            active: ActiveChain::default(),
             coins: CoinsCache::default(),
             dirty_index: HashSet::new(),
             next_sequence: 1,
@@ -289,7 +290,7 @@ impl ChainManager {
         };
         self.index.insert(hash, entry);
         self.dirty_index.insert(hash);
-        self.active = vec![hash];
+        self.active = ActiveChain::from_blocks([(hash, genesis.txdata.len() as u32)]);
         self.flush(FlushReason::Manual)?;
         Ok(())
     }
@@ -309,7 +310,8 @@ impl ChainManager {
         if chain.first() != Some(&self.params.genesis().block_hash()) {
             return Err(self.corrupt("best chain does not start at this network's genesis".into()));
         }
-        self.active = chain;
+        let index = &self.index;
+        self.active = ActiveChain::from_blocks(chain.into_iter().map(|h| (h, index.get(&h).map_or(0, |e| e.n_tx))));
         Ok(())
     }
 
@@ -317,7 +319,7 @@ impl ChainManager {
         self.linked.clear();
         self.unlinked.clear();
         self.candidates.clear();
-        for h in &self.active {
+        for h in self.active.iter() {
             self.linked.insert(*h);
         }
         let mut by_height: Vec<(u32, BlockHash)> = self.index.values().map(|e| (e.height, e.hash)).collect();
@@ -1037,7 +1039,7 @@ impl ChainManager {
             e.undo_pos = Some(undo_pos);
         }
         self.dirty_index.insert(hash);
-        self.active.push(hash);
+        self.active.push(hash, block.txdata.len() as u32);
         if let Some(t) = &mut self.txindex {
             t.add_block(hash, block);
         }
@@ -1535,6 +1537,9 @@ mod txindex_sync;
 
 #[path = "filterindex_sync.rs"]
 mod filterindex_sync;
+
+#[path = "verification_progress.rs"]
+mod verification_progress;
 
 #[path = "assume_valid.rs"]
 mod assume_valid;

@@ -1,5 +1,6 @@
 //! The chain engine: block index, best-chain selection, reorgs, and flushing.
 
+pub mod active;
 pub mod error;
 pub mod events;
 pub mod filterindex;

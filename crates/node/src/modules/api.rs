@@ -195,20 +195,16 @@ impl NodeApi {
             Request::GetBlockchainInfo => {
                 let chain = self.chain();
                 let tip = chain.tip();
-                let headers = chain.entries().filter(|e| !e.is_failed()).map(|e| e.height).max().unwrap_or(0);
+                let headers = chain.best_header().height;
                 ok(ResponseBody::BlockchainInfo(BlockchainInfo {
                     chain: chain.params().chain_name.to_string(),
                     blocks: u64::from(tip.height),
                     headers: u64::from(headers),
                     best_block_hash: tip.hash.to_string(),
                     chainwork: work_hex(tip.chainwork),
-                    verification_progress: if headers == 0 {
-                        1.0
-                    } else {
-                        f64::from(tip.height) / f64::from(headers)
-                    },
+                    verification_progress: chain.verification_progress(tip.height, crate::clock::unix_now()),
                     initial_block_download: tip.height < headers,
-                    pruned: false,
+                    pruned: chain.prune_height().is_some(),
                 }))
             }
             Request::GetSyncStatus => {

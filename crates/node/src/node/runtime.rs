@@ -131,6 +131,12 @@ pub enum NodeError {
     /// The startup verification of the last blocks failed (Core's VerifyDB).
     #[error("Corrupted block database detected: {0}")]
     Verify(#[from] crate::chain::verify::VerifyError),
+    /// The active tip is more than two hours ahead of the clock (Core's startup check): the
+    /// clock is wrong, or the chainstate was built with a wrong one.
+    #[error(
+        "The block database contains a block which appears to be from the future. This may be due to your computer's date and time being set incorrectly. Only rebuild the block database if you are sure that your computer's date and time are correct.\nblvm-node has no -reindex: to rebuild, move the chainstate and blocks directories out of {0} (the blocks of -blocksdir, if set) and restart to resync."
+    )]
+    FutureTip(PathBuf),
     /// The module socket could not be bound.
     #[error("module socket {path}: {source}")]
     Socket {
@@ -252,6 +258,9 @@ impl Node {
             let _ = fatal_tx.send(ShutdownReason::Error(msg.to_string()));
         }));
         tracing::info!(height = chain.height(), tip = %chain.tip().hash, "chainstate loaded");
+        if i64::from(chain.tip().header.time) > crate::clock::unix_now() + crate::validation::header_check::MAX_FUTURE_BLOCK_TIME {
+            return Err(NodeError::FutureTip(settings.net_dir.clone()));
+        }
         let (level, nblocks) = (settings.chain.check_level, settings.chain.check_blocks);
         tracing::info!("Verifying last {nblocks} blocks at level {level}");
         let checked = chain.verify_recent(level, nblocks)?;

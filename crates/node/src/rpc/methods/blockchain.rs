@@ -206,7 +206,7 @@ pub fn read_only(node: &Arc<Node>, method: &str, p: &Params) -> Result<Value, Rp
                 "difficulty": difficulty(tip.header.bits.to_consensus()),
                 "time": tip.header.time,
                 "mediantime": c.median_time_past(&tip.hash),
-                "verificationprogress": if headers == 0 { 1.0 } else { f64::from(tip.height) / f64::from(headers) },
+                "verificationprogress": c.verification_progress(tip.height, crate::clock::unix_now()),
                 "initialblockdownload": node.is_initial_block_download(&c),
                 "chainwork": hex(&tip.chainwork.to_be_bytes()),
                 "size_on_disk": size_on_disk,
@@ -282,13 +282,7 @@ pub fn read_only(node: &Arc<Node>, method: &str, p: &Params) -> Result<Value, Rp
             };
             let blockcount = blockcount.min(i64::from(height) - 1).max(0) as u32;
             // Cumulative transaction count up to each height of the active chain (Core's nChainTx).
-            let chain_tx = |h: u32| -> u64 {
-                (0..=h)
-                    .filter_map(|x| c.hash_at(x))
-                    .filter_map(|x| c.entry(&x))
-                    .map(|x| u64::from(x.n_tx))
-                    .sum()
-            };
+            let chain_tx = |h: u32| -> u64 { c.chain_tx_count(h).unwrap_or(0) };
             let total = chain_tx(height);
             let mut v = json!({
                 "time": e.header.time,
