@@ -13,6 +13,7 @@ use super::MempoolSettings;
 use crate::chain::manager::COINBASE_MATURITY;
 use crate::chain::ChainManager;
 use crate::validation::locks::{is_final_tx, sequence_lock, sequence_lock_satisfied};
+use crate::validation::script_error::mempool_script_reject;
 use crate::validation::scripts::{block_script_flags, PreparedTx};
 use crate::validation::sigops::sigop_cost;
 use crate::validation::tx_check::{check_transaction, MAX_MONEY};
@@ -311,14 +312,11 @@ pub fn accept_tx(
     };
     for (i, prev) in spent.iter().enumerate() {
         if let Some(Err(e)) = prepared.as_ref().map(|p| p.verify_input(i, flags)) {
-            return Err(Reject::new("mempool-script-verify-flag-failed", format!("input {i}: {e}")));
+            return Err(mempool_script_reject(&tx, &spent, i, &e.to_string()));
         }
         if settings.require_standard {
             if let Err(e) = policy::check_input_script_policy(&tx, i, prev) {
-                return Err(Reject::new(
-                    format!("mempool-script-verify-flag-failed ({e})"),
-                    format!("input {i}"),
-                ));
+                return Err(mempool_script_reject(&tx, &spent, i, e));
             }
         }
     }
