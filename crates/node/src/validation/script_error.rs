@@ -25,7 +25,22 @@ extern "C" {
         out: *mut c_char,
         cap: usize,
     ) -> c_int;
+    fn blvm_first_script_error(
+        tx: *const u8,
+        tx_len: usize,
+        spent: *const u8,
+        spent_len: usize,
+        flags: u64,
+        failed: *mut c_uint,
+        out: *mut c_char,
+        cap: usize,
+    ) -> c_int;
 }
+
+/// The interpreter refused the data: the spent outputs do not match the transaction's inputs.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("the spent outputs do not match the transaction's inputs")]
+pub struct SpentMismatch;
 
 /// Core's script error for one input: its `ScriptError_t` code and `ScriptErrorString` text.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -77,6 +92,38 @@ pub fn core_script_error(tx: &Transaction, spent: &[TxOut], index: usize, flags:
     // SAFETY: the shim NUL-terminated `out` within its length.
     let text = unsafe { CStr::from_ptr(out.as_ptr()) }.to_string_lossy().into_owned();
     Some(CoreScriptError { code, text })
+}
+
+/// Runs Core's interpreter on every input of `tx` in order, as Core's CheckInputScripts (the
+/// transaction is parsed and its signature hashes prepared once). `Ok(None)` when all pass,
+/// `Ok(Some((index, error)))` for the first failing input.
+pub fn first_script_error(tx: &Transaction, spent: &[TxOut], flags: u64) -> Result<Option<(usize, CoreScriptError)>, SpentMismatch> {
+    let tx_bytes = bitcoin::consensus::serialize(tx);
+    let spent_bytes = bitcoin::consensus::serialize(&spent.to_vec());
+    let mut out = [0 as c_char; TEXT_CAPACITY];
+    let mut failed: c_uint = 0;
+    // SAFETY: as in `core_script_error`; `failed` is a valid place for one `c_uint`.
+    let code = unsafe {
+        blvm_first_script_error(
+            tx_bytes.as_ptr(),
+            tx_bytes.len(),
+            spent_bytes.as_ptr(),
+            spent_bytes.len(),
+            flags,
+            &mut failed,
+            out.as_mut_ptr(),
+            out.len(),
+        )
+    };
+    match code {
+        c if c < 0 => Err(SpentMismatch),
+        0 => Ok(None),
+        code => {
+            // SAFETY: the shim NUL-terminated `out` within its length.
+            let text = unsafe { CStr::from_ptr(out.as_ptr()) }.to_string_lossy().into_owned();
+            Ok(Some((failed as usize, CoreScriptError { code, text })))
+        }
+    }
 }
 
 /// Core's detail for a failing input (CScriptCheck's debug string): which input of which
@@ -193,6 +240,28 @@ mod tests {
             core_script_error(&tx, &spent, 0, standard).unwrap().text,
             "NOPx reserved for soft-fork upgrades"
         );
+    }
+
+    #[test]
+    fn first_failing_input_is_named() {
+        let (mut tx, mut spent) = spend(vec![], vec![0x51], 0);
+        tx.input.push(tx.input[0].clone());
+        tx.input[1].script_sig = ScriptBuf::from_bytes(vec![0x4f]);
+        tx.input.push(tx.input[0].clone());
+        spent.push(TxOut {
+            value: Amount::from_sat(5),
+            script_pubkey: ScriptBuf::from_bytes(vec![0xb1]),
+        });
+        spent.push(TxOut {
+            value: Amount::from_sat(5),
+            script_pubkey: ScriptBuf::from_bytes(vec![0x6a]),
+        });
+        let (i, e) = first_script_error(&tx, &spent, VERIFY_ALL as u64).unwrap().unwrap();
+        assert_eq!((i, e.text.as_str()), (1, "Negative locktime"));
+        assert_eq!(first_script_error(&tx, &spent[..1], 0), Err(SpentMismatch));
+        spent[1].script_pubkey = ScriptBuf::from_bytes(vec![0x51]);
+        spent[2].script_pubkey = ScriptBuf::from_bytes(vec![0x51]);
+        assert_eq!(first_script_error(&tx, &spent, VERIFY_ALL as u64), Ok(None));
     }
 
     #[test]
