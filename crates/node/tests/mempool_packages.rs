@@ -261,7 +261,7 @@ fn submitpackage_child_pays_for_a_parent_below_the_minimum_relay_fee() {
     );
     let (code, msg) = err(&rpc_raw(&n, port, "submitpackage", json!([["00zz"]])));
     assert_eq!(code, -22);
-    assert!(msg.starts_with("TX decode failed for tx 0."), "{msg}");
+    assert_eq!(msg, "TX decode failed: 00zz Make sure the tx has at least one input.");
     let c1 = pay(&[coin(5)], f.per_output, 1_000);
     let c2 = pay(&[OutPoint::new(c1.compute_txid(), 0)], f.per_output - 1_000, 1_000);
     let c3 = pay(&[OutPoint::new(c2.compute_txid(), 0)], f.per_output - 2_000, 1_000);

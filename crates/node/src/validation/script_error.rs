@@ -10,6 +10,9 @@ use super::reject::Reject;
 use bitcoin::{Transaction, TxOut};
 use std::ffi::{c_char, c_int, c_uint, CStr};
 
+/// Core's reject reason prefix for a transaction whose scripts fail in the mempool.
+pub const MEMPOOL_SCRIPT_FAILURE: &str = "mempool-script-verify-flag-failed";
+
 /// Longest ScriptErrorString Core has is well under this; longer text is truncated.
 const TEXT_CAPACITY: usize = 128;
 
