@@ -17,6 +17,9 @@ fn main() {
         .std("c++20")
         .file(SHIM)
         .include(&core_src)
+        // Core's own build (RelWithDebInfo) optimises at -O2: the shim's copies of Core's inline
+        // templates (serialization, signature hashing) may be the ones the linker keeps.
+        .opt_level(2)
         .warnings(false)
         .compile("blvm_script_error");
 }
