@@ -44,6 +44,15 @@ fn two_parents_and_child(a: OutPoint, b: OutPoint, value: u64, fee2: u64) -> [Tr
     [p1, p2, kid]
 }
 
+/// A started node (RPC on the returned port, not listening) with `outputs` P2WSH(OP_TRUE) coins.
+fn funded_node(outputs: usize) -> (node_proc::NodeProc, u16, fanout::Funded) {
+    let port = http::free_port();
+    let n = node_proc::start_node(&[&format!("-rpcport={port}"), "-listen=0"], &[]);
+    n.wait_started();
+    let f = fund(&n, port, outputs);
+    (n, port, f)
+}
+
 /// The error code and message of a failed call.
 fn err(r: &Value) -> (i64, String) {
     assert!(!r["error"].is_null(), "expected an error: {r}");
@@ -249,10 +258,7 @@ fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
 
 #[test]
 fn submitpackage_child_pays_for_a_parent_below_the_minimum_relay_fee() {
-    let port = http::free_port();
-    let n = node_proc::start_node(&[&format!("-rpcport={port}"), "-listen=0"], &[]);
-    n.wait_started();
-    let f = fund(&n, port, 10);
+    let (n, port, f) = funded_node(10);
     let coin = |i: u32| OutPoint::new(f.fan, i);
 
     // Argument errors.
@@ -370,10 +376,7 @@ fn submitpackage_child_pays_for_a_parent_below_the_minimum_relay_fee() {
 
 #[test]
 fn package_testmempoolaccept_reports_earlier_results_only_after_a_script_failure() {
-    let port = http::free_port();
-    let n = node_proc::start_node(&[&format!("-rpcport={port}"), "-listen=0"], &[]);
-    n.wait_started();
-    let f = fund(&n, port, 4);
+    let (n, port, f) = funded_node(4);
     let coin = |i: u32| OutPoint::new(f.fan, i);
     let good = pay(&[coin(0)], f.per_output, 1_000);
     let head = |tx: &Transaction| json!({"txid": tx.compute_txid().to_string(), "wtxid": tx.compute_wtxid().to_string()});
