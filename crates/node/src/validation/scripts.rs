@@ -41,7 +41,7 @@ pub const VERIFY_ALL: ScriptFlags = kernel::VERIFY_ALL;
 /// Below this many inputs a block's scripts are verified on the calling thread.
 const PARALLEL_MIN_INPUTS: usize = 32;
 
-/// Why an input could not be verified (the interpreter names no script error).
+/// Why the kernel could not verify an input (its C API names no script error: see [`super::script_error`]).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ScriptError {
     /// The interpreter ran and the script failed.
