@@ -99,25 +99,37 @@ fn scripts_are_skipped_only_under_cores_conditions() {
 
     // -assumevalid=0: every script is checked.
     let (chain, reject) = run(to_bad, &blocks, settings(None));
-    assert_eq!(reject.as_deref(), Some("block-script-verify-flag-failed"));
+    assert_eq!(
+        reject.as_deref(),
+        Some("block-script-verify-flag-failed (OP_RETURN was encountered)")
+    );
     assert_eq!(chain.height(), BAD_HEIGHT - 1);
 
     // The assumed-valid block is not in the header index when block 102 arrives.
     let (chain, reject) = run(to_bad, &[], settings(Some(tip)));
-    assert_eq!(reject.as_deref(), Some("block-script-verify-flag-failed"));
+    assert_eq!(
+        reject.as_deref(),
+        Some("block-script-verify-flag-failed (OP_RETURN was encountered)")
+    );
     assert_eq!(chain.height(), BAD_HEIGHT - 1);
 
     // The best header lacks the minimum chain work.
     let mut s = settings(Some(tip));
     s.minimum_chain_work = Work::from_be_bytes([0x01; 32]);
     let (_, reject) = run(to_bad, &blocks, s);
-    assert_eq!(reject.as_deref(), Some("block-script-verify-flag-failed"));
+    assert_eq!(
+        reject.as_deref(),
+        Some("block-script-verify-flag-failed (OP_RETURN was encountered)")
+    );
 
     // Two weeks exactly (2,016 blocks past it) is not enough; one block more is.
     let two_weeks = (BAD_HEIGHT + 2016) as usize;
     let av = settings(Some(hash_at(&blocks, BAD_HEIGHT)));
     let (_, reject) = run(to_bad, &blocks[..two_weeks], av.clone());
-    assert_eq!(reject.as_deref(), Some("block-script-verify-flag-failed"));
+    assert_eq!(
+        reject.as_deref(),
+        Some("block-script-verify-flag-failed (OP_RETURN was encountered)")
+    );
     let (chain, reject) = run(to_bad, &blocks[..two_weeks + 1], av);
     assert_eq!(reject, None);
     assert_eq!(chain.height(), BAD_HEIGHT);
@@ -127,14 +139,20 @@ fn scripts_are_skipped_only_under_cores_conditions() {
     let other = build_chain(2100, Bad::ScriptAndCoinbase);
     assert_eq!(other[100].block_hash(), blocks[100].block_hash());
     let (chain, reject) = run(to_bad, &other, settings(Some(other.last().unwrap().block_hash())));
-    assert_eq!(reject.as_deref(), Some("block-script-verify-flag-failed"));
+    assert_eq!(
+        reject.as_deref(),
+        Some("block-script-verify-flag-failed (OP_RETURN was encountered)")
+    );
     assert_eq!(chain.height(), BAD_HEIGHT - 1);
 
     // Block 102 is an ancestor of the assumed-valid block but not of the best header.
     let mut headers = blocks[..two_weeks + 1].to_vec();
     headers.extend_from_slice(&other[BAD_HEIGHT as usize - 1..]);
     let (_, reject) = run(to_bad, &headers, settings(Some(hash_at(&blocks, BAD_HEIGHT + 2017))));
-    assert_eq!(reject.as_deref(), Some("block-script-verify-flag-failed"));
+    assert_eq!(
+        reject.as_deref(),
+        Some("block-script-verify-flag-failed (OP_RETURN was encountered)")
+    );
 
     // Every condition holds: the whole chain connects, bad script included.
     let (chain, reject) = run(&blocks, &blocks, settings(Some(tip)));

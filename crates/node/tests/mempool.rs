@@ -487,7 +487,10 @@ fn each_reject_reason_uses_cores_string() {
     expect(e.reject(&stuffed), "bad-witness-nonstandard");
     let mut wrong_script = pay(op(1), half, 1_000);
     wrong_script.input[0].witness = Witness::from_slice(&[[0x52u8]]);
-    expect(e.reject(&wrong_script), "mempool-script-verify-flag-failed");
+    expect(
+        e.reject(&wrong_script),
+        "mempool-script-verify-flag-failed (Witness program hash mismatch)",
+    );
     // P2SH(OP_TRUE): the minimal push is accepted, PUSHDATA1 for one byte is not.
     let p2sh_spend = |sig: Vec<u8>| Transaction {
         version: Version::TWO,

@@ -16,6 +16,7 @@ mod node_proc;
 mod p2p_peer;
 
 use bitcoin::consensus::encode::serialize_hex;
+use bitcoin::hashes::Hash;
 use bitcoin::{Address, Network, OutPoint, Transaction};
 use fanout::{fund, pay};
 use p2p_peer::{rpc, rpc_raw};
@@ -41,6 +42,15 @@ fn two_parents_and_child(a: OutPoint, b: OutPoint, value: u64, fee2: u64) -> [Tr
         3_000,
     );
     [p1, p2, kid]
+}
+
+/// A started node (RPC on the returned port, not listening) with `outputs` P2WSH(OP_TRUE) coins.
+fn funded_node(outputs: usize) -> (node_proc::NodeProc, u16, fanout::Funded) {
+    let port = http::free_port();
+    let n = node_proc::start_node(&[&format!("-rpcport={port}"), "-listen=0"], &[]);
+    n.wait_started();
+    let f = fund(&n, port, outputs);
+    (n, port, f)
 }
 
 /// The error code and message of a failed call.
@@ -248,10 +258,7 @@ fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
 
 #[test]
 fn submitpackage_child_pays_for_a_parent_below_the_minimum_relay_fee() {
-    let port = http::free_port();
-    let n = node_proc::start_node(&[&format!("-rpcport={port}"), "-listen=0"], &[]);
-    n.wait_started();
-    let f = fund(&n, port, 10);
+    let (n, port, f) = funded_node(10);
     let coin = |i: u32| OutPoint::new(f.fan, i);
 
     // Argument errors.
@@ -261,7 +268,7 @@ fn submitpackage_child_pays_for_a_parent_below_the_minimum_relay_fee() {
     );
     let (code, msg) = err(&rpc_raw(&n, port, "submitpackage", json!([["00zz"]])));
     assert_eq!(code, -22);
-    assert!(msg.starts_with("TX decode failed for tx 0."), "{msg}");
+    assert_eq!(msg, "TX decode failed: 00zz Make sure the tx has at least one input.");
     let c1 = pay(&[coin(5)], f.per_output, 1_000);
     let c2 = pay(&[OutPoint::new(c1.compute_txid(), 0)], f.per_output - 1_000, 1_000);
     let c3 = pay(&[OutPoint::new(c2.compute_txid(), 0)], f.per_output - 2_000, 1_000);
@@ -365,4 +372,31 @@ fn submitpackage_child_pays_for_a_parent_below_the_minimum_relay_fee() {
         .to_string();
     rpc(&n, port, "generatetoaddress", json!([1, addr]));
     assert_eq!(rpc(&n, port, "getrawmempool", json!([])), json!([]));
+}
+
+#[test]
+fn package_testmempoolaccept_reports_earlier_results_only_after_a_script_failure() {
+    let (n, port, f) = funded_node(4);
+    let coin = |i: u32| OutPoint::new(f.fan, i);
+    let good = pay(&[coin(0)], f.per_output, 1_000);
+    let head = |tx: &Transaction| json!({"txid": tx.compute_txid().to_string(), "wtxid": tx.compute_wtxid().to_string()});
+    // A missing input fails before any script runs (Core's PreChecks): the valid transaction
+    // before it gets no result.
+    let orphan = pay(&[OutPoint::new(bitcoin::Txid::from_byte_array([5; 32]), 0)], 10_000, 1_000);
+    let mut missing = head(&orphan);
+    missing["allowed"] = json!(false);
+    missing["reject-reason"] = json!("missing-inputs");
+    let r = rpc(&n, port, "testmempoolaccept", json!([[txhex(&good), txhex(&orphan)]]));
+    assert_eq!(r, json!([head(&good), missing]));
+    // A script failure comes after every transaction's other checks: the valid one's result is
+    // reported, and the failure names Core's script error.
+    let mut bad = pay(&[coin(1)], f.per_output, 1_000);
+    bad.input[0].witness = bitcoin::Witness::from_slice(&[[0x52u8]]);
+    let r = rpc(&n, port, "testmempoolaccept", json!([[txhex(&good), txhex(&bad)]]));
+    assert_eq!(r[0]["allowed"], json!(true), "{r}");
+    assert_eq!(
+        r[1]["reject-reason"],
+        json!("mempool-script-verify-flag-failed (Witness program hash mismatch)"),
+        "{r}"
+    );
 }

@@ -191,7 +191,7 @@ fn block_connection_trusts_the_cache_under_the_same_flags_only() {
     let flags = env2.flags_at(CLTV_HEIGHT);
     env2.chain.lock().unwrap().script_cache().insert(&bad2.compute_wtxid(), flags);
     let b = env2.block(vec![bad2]);
-    rejected_for(env2.submit(&b), "block-script-verify-flag-failed");
+    rejected_for(env2.submit(&b), "block-script-verify-flag-failed (OP_RETURN was encountered)");
 }
 
 #[test]
@@ -213,7 +213,10 @@ fn a_cached_transaction_is_checked_again_above_a_soft_fork_activation() {
     // At the activation height the cached entry does not apply: the script runs and fails.
     assert!(env.cached(&late, pre_fork));
     let b = env.block(vec![late.clone()]);
-    let detail = rejected_for(env.submit(&b), "block-script-verify-flag-failed");
+    let detail = rejected_for(
+        env.submit(&b),
+        "block-script-verify-flag-failed (Locktime requirement not satisfied)",
+    );
     assert!(detail.contains(&late.compute_txid().to_string()), "{detail}");
     assert_eq!(env.height(), CLTV_HEIGHT - 1);
 }
@@ -227,7 +230,7 @@ fn a_cached_transaction_does_not_save_an_invalid_block() {
     // A script failure in another transaction.
     let bad = env.invalid_spend(0);
     let b = env.block(vec![good.clone(), bad.clone()]);
-    let detail = rejected_for(env.submit(&b), "block-script-verify-flag-failed");
+    let detail = rejected_for(env.submit(&b), "block-script-verify-flag-failed (OP_RETURN was encountered)");
     assert!(detail.contains(&bad.compute_txid().to_string()), "{detail}");
     // A rule other than scripts: the coinbase claims too much.
     let mut greedy = env.block(vec![good.clone()]);

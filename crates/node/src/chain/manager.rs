@@ -981,6 +981,11 @@ impl ChainManager {
             match self.connect_tip(&block)? {
                 Ok(()) => connected.push(*h),
                 Err(r) => {
+                    // Core's ConnectBlock line (its ValidationState::ToString).
+                    match r.detail.is_empty() {
+                        true => tracing::info!(target: "blvm::validation", "Block validation error: {}", r.reason),
+                        false => tracing::info!(target: "blvm::validation", "Block validation error: {}, {}", r.reason, r.detail),
+                    }
                     tracing::warn!(block = %h, reason = %r, "block failed to connect; marking invalid");
                     self.mark_invalid(h);
                     self.last_reject = Some(r);

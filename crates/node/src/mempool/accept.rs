@@ -13,6 +13,7 @@ use super::MempoolSettings;
 use crate::chain::manager::COINBASE_MATURITY;
 use crate::chain::ChainManager;
 use crate::validation::locks::{is_final_tx, sequence_lock, sequence_lock_satisfied};
+use crate::validation::script_error::{failing_input_detail, first_script_error, mempool_script_reject, standard_script_verify_flags};
 use crate::validation::scripts::{block_script_flags, PreparedTx};
 use crate::validation::sigops::sigop_cost;
 use crate::validation::tx_check::{check_transaction, MAX_MONEY};
@@ -298,27 +299,40 @@ pub fn accept_tx(
         let own = adjusted_weight(weight, sigops, DEFAULT_BYTES_PER_SIGOP);
         cluster_limits::check(pool, &parents, own, &to_evict, &settings.limits)?;
     }
-    // Scripts: Core's interpreter with the consensus flags of the next block (skipped when the
-    // script execution cache already holds them), then the policy rules that can be checked
-    // structurally.
+    // Scripts. Policy (Core's PolicyScriptChecks): every input under Core's standard flags, by
+    // Core's interpreter through the shim, which names the first failing input's error. The
+    // standard flags include every consensus flag of the next block, so passing them passes
+    // those (Core re-runs the consensus flags here against its signature cache). Without
+    // standardness, or when the script execution cache already holds the transaction under the
+    // next block's flags, the kernel (unless cached) and the structural policy rules run.
     let flags = block_script_flags(chain.params(), next_height, &BlockHash::all_zeros());
     let cached = chain.script_cache().contains(&wtxid, flags, false);
-    let prepared = match cached {
-        true => None,
-        false => {
-            Some(PreparedTx::new(&tx, &spent).map_err(|e| Reject::new("mempool-script-verify-flag-failed", format!("interpreter: {e}")))?)
-        }
-    };
-    for (i, prev) in spent.iter().enumerate() {
-        if let Some(Err(e)) = prepared.as_ref().map(|p| p.verify_input(i, flags)) {
-            return Err(Reject::new("mempool-script-verify-flag-failed", format!("input {i}: {e}")));
-        }
-        if settings.require_standard {
-            if let Err(e) = policy::check_input_script_policy(&tx, i, prev) {
+    if settings.require_standard && !cached {
+        match first_script_error(&tx, &spent, standard_script_verify_flags()) {
+            Ok(None) => {}
+            Ok(Some((i, e))) => {
                 return Err(Reject::new(
-                    format!("mempool-script-verify-flag-failed ({e})"),
-                    format!("input {i}"),
-                ));
+                    format!("mempool-script-verify-flag-failed ({})", e.text),
+                    failing_input_detail(&tx, i),
+                ))
+            }
+            Err(e) => return Err(Reject::new("mempool-script-verify-flag-failed", format!("interpreter: {e}"))),
+        }
+    } else {
+        let prepared = match cached {
+            true => None,
+            false => Some(
+                PreparedTx::new(&tx, &spent).map_err(|e| Reject::new("mempool-script-verify-flag-failed", format!("interpreter: {e}")))?,
+            ),
+        };
+        for (i, prev) in spent.iter().enumerate() {
+            if let Some(Err(e)) = prepared.as_ref().map(|p| p.verify_input(i, flags)) {
+                return Err(mempool_script_reject(&tx, &spent, i, &e.to_string()));
+            }
+            if settings.require_standard {
+                if let Err(e) = policy::check_input_script_policy(&tx, i, prev) {
+                    return Err(mempool_script_reject(&tx, &spent, i, e));
+                }
             }
         }
     }

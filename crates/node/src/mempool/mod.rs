@@ -29,6 +29,7 @@ pub use pool::{Aggregate, Pool, RemovalReason};
 use crate::chain::{ChainManager, ChainNotification};
 use crate::modules::api::MempoolView;
 use crate::modules::bus::EventBus;
+use crate::validation::script_error::MEMPOOL_SCRIPT_FAILURE;
 use crate::validation::Reject;
 use bitcoin::consensus::{deserialize, serialize};
 use bitcoin::{Block, BlockHash, Transaction, Txid};
@@ -313,7 +314,9 @@ impl Mempool {
 
     /// Core's package test-accept: each transaction is checked as if the earlier ones had been
     /// accepted (replacements not allowed), on a scratch copy of the pool; validation stops at
-    /// the first failure (later entries are None). The real pool is not changed.
+    /// the first failure (later entries are None). As Core, which runs every transaction's
+    /// checks before any script, only a script failure reports the earlier transactions'
+    /// results; after any other failure they are None too. The real pool is not changed.
     pub fn test_accept_package(&self, txs: Vec<Transaction>) -> Vec<Option<Result<Accepted, Reject>>> {
         let mut chain = lock(&self.chain);
         let mut scratch = lock(&self.pool).clone();
@@ -331,6 +334,9 @@ impl Mempool {
             let mut events = Vec::new();
             let r = accept::accept_tx(&mut chain, &mut scratch, &self.settings, Arc::new(tx), &opts, &mut events);
             failed = r.is_err();
+            if matches!(&r, Err(e) if !e.reason.starts_with(MEMPOOL_SCRIPT_FAILURE)) {
+                out.iter_mut().for_each(|earlier| *earlier = None);
+            }
             out.push(Some(r));
         }
         out

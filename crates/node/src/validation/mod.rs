@@ -7,6 +7,7 @@ pub mod merkle;
 pub mod pow;
 pub mod reject;
 pub mod script_cache;
+pub mod script_error;
 pub mod scripts;
 pub mod sigops;
 pub mod tx_check;

@@ -6,6 +6,7 @@
 //! one transaction with many inputs is verified by all of them.
 
 use super::reject::Reject;
+use super::script_error::block_script_reject;
 use crate::params::ChainParams;
 use bitcoin::{BlockHash, Transaction, TxOut};
 use bitcoinkernel as kernel;
@@ -40,7 +41,7 @@ pub const VERIFY_ALL: ScriptFlags = kernel::VERIFY_ALL;
 /// Below this many inputs a block's scripts are verified on the calling thread.
 const PARALLEL_MIN_INPUTS: usize = 32;
 
-/// Why an input could not be verified (the interpreter names no script error).
+/// Why the kernel could not verify an input (its C API names no script error: see [`super::script_error`]).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ScriptError {
     /// The interpreter ran and the script failed.
@@ -255,12 +256,7 @@ pub fn verify_block_scripts_except(
     });
     outcome.map_err(|(k, e)| {
         let (t, i) = jobs[k];
-        // Core (since v30) reports "block-script-verify-flag-failed (<script error>)"; the
-        // interpreter library does not name the script error, so it goes in the detail.
-        Reject::new(
-            "block-script-verify-flag-failed",
-            format!("tx {} input {}: {}", txs[t].compute_txid(), i, e),
-        )
+        block_script_reject(&txs[t], &spent[t], i, u64::from(flags), &e.to_string())
     })
 }
 
@@ -370,8 +366,13 @@ mod tests {
             assert_eq!(verify_block_scripts(&txs, &spent, VERIFY_ALL, threads), Ok(()));
             let (txs, spent) = op_true_block(100, 3, &[(70, 0), (40, 2), (90, 1)]);
             let r = verify_block_scripts(&txs, &spent, VERIFY_ALL, threads).unwrap_err();
-            assert_eq!(r.reason, "block-script-verify-flag-failed");
-            let want = format!("tx {} input 2: script verification failed", txs[40].compute_txid());
+            assert_eq!(r.reason, "block-script-verify-flag-failed (OP_RETURN was encountered)");
+            let want = format!(
+                "input 2 of {} (wtxid {}), spending {}:2",
+                txs[40].compute_txid(),
+                txs[40].compute_wtxid(),
+                txs[40].input[2].previous_output.txid
+            );
             assert_eq!(r.detail, want, "threads {threads}");
         }
     }

@@ -74,12 +74,12 @@ fn submitpackage(node: &Arc<Node>, p: &Params) -> Result<Value, RpcError> {
         Some(v) => super::rawtransaction::amount_from_value(v)? as u64,
     };
     let mut txs = Vec::with_capacity(items.len());
-    for (idx, it) in items.iter().enumerate() {
+    for it in items.iter() {
         let s = it.as_str().ok_or_else(|| type_error(it, "string"))?;
         let tx = decode_tx(s).ok_or_else(|| {
             RpcError::new(
                 code::DESERIALIZATION_ERROR,
-                format!("TX decode failed for tx {idx}. Make sure the tx has at least one input."),
+                format!("TX decode failed: {s} Make sure the tx has at least one input."),
             )
         })?;
         if exceeds_max_burn(&tx, max_burn) {
