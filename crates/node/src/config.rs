@@ -172,7 +172,7 @@ pub const OPTIONS: &[(&str, OptKind, &str, &str)] = &[
     ("whitelistrelay", OptKind::Bool, "1 (0 with -blocksonly)", "The implicit -whitelist/-whitebind permissions include relay"),
     ("whitelistforcerelay", OptKind::Bool, "0", "The implicit -whitelist/-whitebind permissions include forcerelay"),
     ("blocksonly", OptKind::Bool, "0", "Ask peers for no transactions and disconnect those that send them (unless they have the relay permission); own transactions are still relayed; -maxmempool defaults to 5"),
-    ("v2transport", OptKind::Bool, "1", "Support BIP324 v2 encrypted P2P: advertise NODE_P2P_V2, detect v1 or v2 on inbound connections, try v2 first on outbound connections to peers that offer it (falling back to v1 when the peer closes during the v2 handshake)"),
+    ("v2transport", OptKind::Bool, "1", "Support BIP324 v2 encrypted P2P: advertise NODE_P2P_V2, detect v1 or v2 on inbound connections, try v2 first on manual outbound connections (-connect, -addnode, addnode and addconnection RPCs; automatic ones use v1), retrying with v1 when the peer closes during the v2 handshake"),
     ("peerbloomfilters", OptKind::Bool, "0", "Serve BIP37 bloom filters (filterload, filteradd, filterclear, filtered blocks, mempool) and advertise NODE_BLOOM; off, peers sending filter messages are disconnected (the bloomfilter whitelist permission enables them per peer)"),
     ("externalip", OptKind::Str, "", "Our own public address (IP, IP:port, or a Tor v3 .onion, listed only), announced to peers about once a day and shown in getnetworkinfo; repeatable"),
     ("onlynet", OptKind::Str, "", "Make automatic outbound connections only to this network: ipv4 or ipv6 (Tor, I2P and CJDNS are not supported); repeatable"),

@@ -246,3 +246,40 @@ pub async fn retry_v1(shared: &Arc<PeerShared>, env: &PeerEnv) -> Result<(Establ
     set_info(shared, TransportInfo::V1);
     Ok((v1(CountingReader::new(rd, shared.clone(), env.totals.clone()), Vec::new()), wr))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn never() -> bool {
+        false
+    }
+
+    #[tokio::test]
+    async fn detection_by_the_first_sixteen_bytes() {
+        let magic = Magic::REGTEST;
+        let v1 = codec::encode(magic, bitcoin::p2p::message::NetworkMessage::Verack);
+        // A v1 `version` header start: all 16 bytes kept for the v1 reader.
+        let mut version = magic.to_bytes().to_vec();
+        version.extend_from_slice(&V1_VERSION_COMMAND);
+        version.extend_from_slice(&[1, 2, 3]);
+        let mut r = &version[..];
+        assert!(matches!(detect(&mut r, magic, &never).await, Ok(Detected::V1(p)) if p == version[..16]));
+        // Another v1 message first (verack): taken for a v2 key at the first differing byte.
+        let mut r = &v1[..];
+        assert!(matches!(detect(&mut r, magic, &never).await, Ok(Detected::V2(p)) if p.len() <= 16 && p[..4] == magic.to_bytes()));
+        // Four bytes of magic alone decide nothing yet: the peer closing then is an error.
+        let mut r = &magic.to_bytes()[..];
+        assert!(detect(&mut r, magic, &never).await.is_err());
+    }
+
+    #[test]
+    fn plans() {
+        assert_eq!(plan(true, false, true), Plan::Detect);
+        assert_eq!(plan(false, true, true), Plan::V2Initiator);
+        assert_eq!(plan(false, false, true), Plan::V1);
+        assert_eq!(plan(true, true, false), Plan::V1);
+        assert_eq!(TransportInfo::V2([0xab; 32]).session_id().len(), 64);
+        assert_eq!(TransportInfo::V1.session_id(), "");
+    }
+}

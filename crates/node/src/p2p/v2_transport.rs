@@ -331,3 +331,7 @@ impl V2Sender {
         self.cipher.encrypt_to_vec(&contents, PacketType::Genuine, None)
     }
 }
+
+#[cfg(test)]
+#[path = "v2_transport_tests.rs"]
+mod tests;
