@@ -297,8 +297,10 @@ impl Manager {
                         self.addrman.attempt(&addr, ban::now());
                         let manual = matches!(conn_type, ConnType::Manual);
                         // As Core: v2 when asked by addnode/addconnection, by default for
-                        // manual connections (-connect, -addnode).
-                        let v2 = self.v2_targets.get(&target).copied().unwrap_or(manual);
+                        // manual connections (-connect, -addnode), and to addresses known to
+                        // offer NODE_P2P_V2.
+                        let offers_v2 = self.addrman.services(&addr) & ServiceFlags::P2P_V2.to_u64() != 0;
+                        let v2 = self.v2_targets.get(&target).copied().unwrap_or(manual || offers_v2);
                         if !manual {
                             self.v2_targets.remove(&target);
                         }
