@@ -301,7 +301,8 @@ impl Manager {
                         // offer NODE_P2P_V2.
                         let offers_v2 = self.addrman.services(&addr) & ServiceFlags::P2P_V2.to_u64() != 0;
                         let v2 = self.v2_targets.get(&target).copied().unwrap_or(manual || offers_v2);
-                        if !manual {
+                        // Kept only for `addnode add` peers, dialed again when they drop.
+                        if !self.net.added_nodes().contains(&target) {
                             self.v2_targets.remove(&target);
                         }
                         self.register(sock, addr, conn_type, manual.then_some(target), v2);
@@ -313,6 +314,8 @@ impl Manager {
                         }
                         if conn_type == ConnType::Manual {
                             self.manual_retry.insert(target, Instant::now() + MANUAL_RETRY);
+                        } else {
+                            self.v2_targets.remove(&target);
                         }
                     }
                 }

@@ -516,6 +516,7 @@ impl Manager {
                 let mut added = self.net.added_nodes();
                 let before = added.len();
                 added.retain(|a| *a != addr);
+                self.v2_targets.remove(&addr);
                 if added.len() == before {
                     let _ = reply.send(Err("Node could not be removed. It has not been added previously.".into()));
                     return;
