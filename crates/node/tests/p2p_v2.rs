@@ -1,7 +1,8 @@
 //! BIP324 v2 transport against the real node binary over 127.0.0.1: a v2 peer (the `bip324`
 //! crate's handshake, packets framed here by hand) completes the handshake, exchanges
 //! version/verack and ping/pong, and getpeerinfo shows `v2` with the same session id; a v1 peer
-//! still works with `-v2transport`; peers flooding garbage past BIP324's 4095-byte limit are
+//! still works with `-v2transport`; the node's outbound connections speak v2 to a v2 peer and
+//! retry with v1 when the peer closes on the v2 key (Core's fallback); peers flooding garbage past BIP324's 4095-byte limit are
 //! disconnected while the node's memory stays bounded.
 
 mod common;
@@ -39,12 +40,16 @@ fn read_exact(s: &mut TcpStream, n: usize) -> Vec<u8> {
 }
 
 impl V2Peer {
-    /// Connects and runs the initiator side of the handshake, with some garbage and a decoy.
+    /// Connects and runs the initiator side of the handshake.
     fn connect(addr: SocketAddr) -> V2Peer {
-        let mut stream = TcpStream::connect(addr).expect("connect");
+        V2Peer::handshake(TcpStream::connect(addr).expect("connect"), Role::Initiator)
+    }
+
+    /// Runs our side of the handshake as `role`, with some garbage and a decoy.
+    fn handshake(mut stream: TcpStream, role: Role) -> V2Peer {
         stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
         let garbage = vec![7u8; 100];
-        let hs = Handshake::<Initialized>::new(MAGIC.to_bytes(), Role::Initiator).unwrap();
+        let hs = Handshake::<Initialized>::new(MAGIC.to_bytes(), role).unwrap();
         let mut out = vec![0u8; Handshake::<Initialized>::send_key_len(Some(&garbage))];
         let hs = hs.send_key(Some(&garbage), &mut out).unwrap();
         stream.write_all(&out).unwrap();
@@ -248,4 +253,48 @@ fn garbage_flood_is_disconnected_with_bounded_memory() {
     let payload = version_payload(&p.stream);
     p.send_long("version", &payload);
     p.expect_long("version");
+}
+
+/// Waits until getpeerinfo lists `addr` with this transport and session id.
+fn wait_for_transport(n: &node_proc::NodeProc, port: u16, addr: &str, kind: &str, session: &str) {
+    n.wait_until(Duration::from_secs(10), &format!("{kind} peer {addr}"), |n| {
+        let peers = rpc(n, port, "getpeerinfo", json!([]));
+        peers
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["addr"] == addr && p["transport_protocol_type"] == kind && p["session_id"] == session)
+    });
+}
+
+#[test]
+fn outbound_v2_and_the_v1_retry() {
+    let (n, port, _) = start();
+    // A v1-only peer: it reads the node's first bytes (a v2 key) and closes; the node retries
+    // with v1 and the handshake completes.
+    let v1_only = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let target = v1_only.local_addr().unwrap().to_string();
+    rpc(&n, port, "addconnection", json!([target, "outbound-full-relay", true]));
+    let (mut first, _) = v1_only.accept().unwrap();
+    let key = read_exact(&mut first, 64);
+    assert_ne!(key[..4], MAGIC.to_bytes(), "the node opened with a v2 key, not a v1 version");
+    drop(first);
+    let (second, _) = v1_only.accept().unwrap();
+    let mut p = p2p_peer::TestPeer::from_stream(second);
+    p.accept_handshake(0);
+    wait_for_transport(&n, port, &target, "v1", "");
+
+    // A v2 peer: the node is the initiator and sends its version once the handshake is done.
+    let v2 = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let target = v2.local_addr().unwrap().to_string();
+    rpc(&n, port, "addconnection", json!([target, "outbound-full-relay", true]));
+    let (s, _) = v2.accept().unwrap();
+    let mut q = V2Peer::handshake(s, Role::Responder);
+    q.expect_long("version");
+    let payload = version_payload(&q.stream);
+    q.send_long("version", &payload);
+    q.send_long("verack", &[]);
+    q.expect_long("verack");
+    let id: String = q.cipher.id().iter().map(|b| format!("{b:02x}")).collect();
+    wait_for_transport(&n, port, &target, "v2", &id);
 }
