@@ -594,9 +594,9 @@ async fn write_loop(
         let bytes = transport.wire_bytes(&frame);
         match tokio::time::timeout(write_timeout, wr.write_all(&bytes)).await {
             Ok(Ok(())) => {
-                shared.bytes_sent.fetch_add(frame.len() as u64, Ordering::Relaxed);
+                shared.bytes_sent.fetch_add(bytes.len() as u64, Ordering::Relaxed);
                 shared.sent_per_msg.add_frame(&frame);
-                env.totals.sent.fetch_add(frame.len() as u64, Ordering::Relaxed);
+                env.totals.sent.fetch_add(bytes.len() as u64, Ordering::Relaxed);
                 shared.last_send.store(unix_now(), Ordering::Relaxed);
             }
             Ok(Err(e)) => return format!("write failed: {e}"),
