@@ -172,6 +172,7 @@ pub const OPTIONS: &[(&str, OptKind, &str, &str)] = &[
     ("whitelistrelay", OptKind::Bool, "1 (0 with -blocksonly)", "The implicit -whitelist/-whitebind permissions include relay"),
     ("whitelistforcerelay", OptKind::Bool, "0", "The implicit -whitelist/-whitebind permissions include forcerelay"),
     ("blocksonly", OptKind::Bool, "0", "Ask peers for no transactions and disconnect those that send them (unless they have the relay permission); own transactions are still relayed; -maxmempool defaults to 5"),
+    ("v2transport", OptKind::Bool, "1", "Support BIP324 v2 encrypted P2P: advertise NODE_P2P_V2, detect v1 or v2 on inbound connections, try v2 first on outbound connections to -connect, -addnode, addnode and addconnection peers and to addresses known to offer NODE_P2P_V2, retrying with v1 when the peer closes during the v2 handshake"),
     ("peerbloomfilters", OptKind::Bool, "0", "Serve BIP37 bloom filters (filterload, filteradd, filterclear, filtered blocks, mempool) and advertise NODE_BLOOM; off, peers sending filter messages are disconnected (the bloomfilter whitelist permission enables them per peer)"),
     ("externalip", OptKind::Str, "", "Our own public address (IP, IP:port, or a Tor v3 .onion, listed only), announced to peers about once a day and shown in getnetworkinfo; repeatable"),
     ("onlynet", OptKind::Str, "", "Make automatic outbound connections only to this network: ipv4 or ipv6 (Tor, I2P and CJDNS are not supported); repeatable"),
@@ -310,6 +311,8 @@ pub struct NodeConfig {
     pub blocks_only: bool,
     /// `-peerbloomfilters`: BIP37 bloom filters are served to every peer (NODE_BLOOM).
     pub peer_bloom_filters: bool,
+    /// `-v2transport`: BIP324 v2 encrypted transport (NODE_P2P_V2).
+    pub v2transport: bool,
     /// `-externalip` entries as given (our public addresses).
     pub externalip: Vec<String>,
     /// `-onlynet` networks (`ipv4`, `ipv6`): automatic outbound connections only to these.
@@ -476,6 +479,7 @@ pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<(NodeConfig
         whitelist_forcerelay: false,
         blocks_only: false,
         peer_bloom_filters: false,
+        v2transport: true,
         externalip: Vec::new(),
         onlynet: Vec::new(),
         seednode: Vec::new(),
@@ -628,6 +632,7 @@ pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<(NodeConfig
             "logips" => cfg.log_ips = flag()?,
             "blocksonly" => cfg.blocks_only = flag()?,
             "peerbloomfilters" => cfg.peer_bloom_filters = flag()?,
+            "v2transport" => cfg.v2transport = flag()?,
             // -debug values are checked after parsing: Core disregards those before the last
             // 0/none/-nodebug, even unknown ones.
             "debug" => cfg.debug.push(v.clone()),

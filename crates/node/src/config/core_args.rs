@@ -81,7 +81,6 @@ pub const CORE_ONLY: &[(&str, Policy)] = &[
     ("torcontrol", Policy::Ignore),
     ("torpassword", Policy::Ignore),
     ("txreconciliation", Policy::Ignore),
-    ("v2transport", Policy::Ignore),
     ("txsendrate", Policy::Ignore),
     ("privatebroadcast", Policy::RefuseWhenOn(NO_PRIVACY_NET)),
     // Debugging and testing.

@@ -432,6 +432,12 @@ impl AddrMan {
     pub fn contains(&self, addr: &SocketAddr) -> bool {
         self.new.contains(addr) || self.tried.contains(addr)
     }
+
+    /// The service bits known for `addr` (0 when unknown); outbound connections try v2 when
+    /// they include NODE_P2P_V2.
+    pub fn services(&self, addr: &SocketAddr) -> u64 {
+        self.tried.get(addr).or_else(|| self.new.get(addr)).map_or(0, |i| i.services)
+    }
 }
 
 #[cfg(test)]

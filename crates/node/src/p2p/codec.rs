@@ -63,6 +63,9 @@ pub enum FrameError {
     /// A started message did not arrive completely in time (slowloris).
     #[error("message not completed within {0:?}")]
     Timeout(Duration),
+    /// A BIP324 v2 packet could not be read (too large, or failed to decrypt).
+    #[error("{0}")]
+    V2(String),
 }
 
 impl FrameError {

@@ -78,11 +78,11 @@ impl Manager {
     }
 
     /// Starts a connection's task and records the peer (ids count from 0).
-    fn register(&mut self, sock: TcpStream, addr: SocketAddr, conn_type: ConnType, target: Option<String>) -> PeerId {
+    fn register(&mut self, sock: TcpStream, addr: SocketAddr, conn_type: ConnType, target: Option<String>, v2: bool) -> PeerId {
         // As Core, peer ids count from 0.
         let id = self.next_id;
         self.next_id += 1;
-        let handle = peer::spawn(sock, id, addr, conn_type, self.env.clone());
+        let handle = peer::spawn(sock, id, addr, conn_type, v2, self.env.clone());
         self.net.register_peer(handle.shared.clone());
         tracing::debug!(target: "blvm::net", "Added connection {}", self.peer_label(id, addr));
         tracing::debug!(target: "blvm::net", peer = id, %addr, kind = conn_type.as_str(), "connection established");
@@ -150,7 +150,7 @@ impl Manager {
                 }
             }
         }
-        self.register(sock, addr, ConnType::Inbound, None);
+        self.register(sock, addr, ConnType::Inbound, None, false);
     }
 
     /// Disconnects a peer chosen for eviction.
@@ -296,7 +296,16 @@ impl Manager {
                         }
                         self.addrman.attempt(&addr, ban::now());
                         let manual = matches!(conn_type, ConnType::Manual);
-                        self.register(sock, addr, conn_type, manual.then_some(target));
+                        // As Core: v2 when asked by addnode/addconnection, by default for
+                        // manual connections (-connect, -addnode), and to addresses known to
+                        // offer NODE_P2P_V2.
+                        let offers_v2 = self.addrman.services(&addr) & ServiceFlags::P2P_V2.to_u64() != 0;
+                        let v2 = self.v2_targets.get(&target).copied().unwrap_or(manual || offers_v2);
+                        // Kept only for `addnode add` peers, dialed again when they drop.
+                        if !self.net.added_nodes().contains(&target) {
+                            self.v2_targets.remove(&target);
+                        }
+                        self.register(sock, addr, conn_type, manual.then_some(target), v2);
                     }
                     Err(e) => {
                         tracing::debug!(target: "blvm::net", %target, kind = conn_type.as_str(), "outbound connection failed: {e}");
@@ -305,6 +314,8 @@ impl Manager {
                         }
                         if conn_type == ConnType::Manual {
                             self.manual_retry.insert(target, Instant::now() + MANUAL_RETRY);
+                        } else {
+                            self.v2_targets.remove(&target);
                         }
                     }
                 }

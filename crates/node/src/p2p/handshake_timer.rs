@@ -30,10 +30,19 @@ impl HandshakeTimer {
 
     /// Core's InactivityCheck message for a peer whose handshake timed out.
     pub fn message(&self, peer: &PeerShared) -> String {
+        self.message_for(peer, "version")
+    }
+
+    /// Core's InactivityCheck message for a peer still in the v2 transport handshake.
+    pub fn v2_message(&self, peer: &PeerShared) -> String {
+        self.message_for(peer, "V2")
+    }
+
+    fn message_for(&self, peer: &PeerShared, stage: &str) -> String {
         let received = peer.bytes_recv.load(Ordering::Relaxed) > 0;
         let sent = peer.bytes_sent.load(Ordering::Relaxed) > 0;
         if received && sent {
-            return format!("version handshake timeout, disconnecting peer={}", peer.id);
+            return format!("{stage} handshake timeout, disconnecting peer={}", peer.id);
         }
         let mut never = String::new();
         if !received {

@@ -93,6 +93,8 @@ pub(super) struct Manager {
     pub(super) dialing: HashSet<String>,
     pub(super) manual_retry: HashMap<String, Instant>,
     pub(super) onetry: Vec<String>,
+    /// Whether a dial target is to be tried with v2 (addnode/addconnection's `v2transport`).
+    pub(super) v2_targets: HashMap<String, bool>,
     pub(super) last_tip: BlockHash,
     pub(super) next_feeler: Instant,
     pub(super) dns_done: bool,
@@ -171,6 +173,7 @@ pub async fn start(node: &Arc<Node>, stop: watch::Receiver<bool>) -> Result<Join
         dialing: HashSet::new(),
         manual_retry: HashMap::new(),
         onetry: Vec::new(),
+        v2_targets: HashMap::new(),
         last_tip: tip,
         next_feeler: Instant::now() + s.feeler_interval,
         dns_done: !s.dnsseed || !s.connect.is_empty(),
@@ -473,7 +476,13 @@ impl Manager {
                 self.relay_pool_tx(&txid);
                 let _ = reply.send(());
             }
-            Command::AddNode { addr, permanent, reply } => {
+            Command::AddNode {
+                addr,
+                permanent,
+                v2,
+                reply,
+            } => {
+                self.v2_targets.insert(addr.clone(), v2);
                 let mut added = self.net.added_nodes();
                 if permanent {
                     if added.contains(&addr) {
@@ -489,10 +498,16 @@ impl Manager {
                 self.maintain_outbound();
                 let _ = reply.send(Ok(()));
             }
-            Command::AddConnection { addr, conn_type, reply } => {
+            Command::AddConnection {
+                addr,
+                conn_type,
+                v2,
+                reply,
+            } => {
                 let open = self.peers.values().filter(|p| p.conn_type == conn_type).count() + self.dialing.len();
                 let started = open < conn_type.addconnection_limit();
                 if started {
+                    self.v2_targets.insert(addr.clone(), v2);
                     self.dial(addr, conn_type);
                 }
                 let _ = reply.send(started);
@@ -501,6 +516,7 @@ impl Manager {
                 let mut added = self.net.added_nodes();
                 let before = added.len();
                 added.retain(|a| *a != addr);
+                self.v2_targets.remove(&addr);
                 if added.len() == before {
                     let _ = reply.send(Err("Node could not be removed. It has not been added previously.".into()));
                     return;

@@ -41,7 +41,10 @@ pub mod seeds;
 pub mod self_announce;
 pub mod stale_blocks;
 pub mod sync;
+pub mod transport;
 pub mod tx_relay;
+pub mod v2_message_ids;
+pub mod v2_transport;
 pub mod whitelist;
 
 use crate::modules::api::PeerView;
@@ -143,6 +146,8 @@ pub struct P2pSettings {
     pub blocks_only: bool,
     /// `-peerbloomfilters`: BIP37 bloom filters are served to every peer and NODE_BLOOM offered.
     pub peer_bloom_filters: bool,
+    /// `-v2transport`: BIP324 encrypted transport is offered (NODE_P2P_V2) and used.
+    pub v2transport: bool,
     /// `-logips`: peer log lines name the peer's address (Core's `peer=N, peeraddr=...`).
     pub log_ips: bool,
     /// A tip older than this keeps the node in initial block download (`-maxtipage`).
@@ -221,6 +226,7 @@ impl P2pSettings {
             },
             blocks_only: false,
             peer_bloom_filters: false,
+            v2transport: false,
             log_ips: false,
             inbound_relay_percent: 50,
             external: Vec::new(),
@@ -292,6 +298,7 @@ pub fn settings_from_config(cfg: &crate::config::NodeConfig) -> Option<P2pSettin
     s.inbound_relay_percent = cfg.number("inboundrelaypercent") as usize;
     s.blocks_only = cfg.blocks_only;
     s.peer_bloom_filters = cfg.peer_bloom_filters;
+    s.v2transport = cfg.v2transport;
     // As Core: -blocksonly turns the implicit relay permission (-whitelistrelay) off.
     s.implicit_relay = whitelist::ImplicitRelay {
         relay: cfg.whitelist_relay.unwrap_or(!cfg.blocks_only),
@@ -310,6 +317,8 @@ pub enum Command {
         addr: String,
         /// Keep reconnecting (`add`) rather than once (`onetry`).
         permanent: bool,
+        /// Try the BIP324 v2 transport first.
+        v2: bool,
         /// Result.
         reply: oneshot::Sender<Result<(), String>>,
     },
@@ -320,6 +329,8 @@ pub enum Command {
         addr: String,
         /// The connection type.
         conn_type: ConnType,
+        /// Try the BIP324 v2 transport first.
+        v2: bool,
         /// Whether the connection was started (false: at capacity for this type).
         reply: oneshot::Sender<bool>,
     },

@@ -178,6 +178,8 @@ pub struct PeerShared {
     pub bloom: Mutex<Option<super::bloom::BloomFilter>>,
     /// A `filterload` or `filterclear` turned transaction relay on (getpeerinfo `relaytxes`).
     pub filter_relay: AtomicBool,
+    /// The transport (v1 or v2, getpeerinfo `transport_protocol_type` and `session_id`).
+    pub transport: Mutex<super::transport::TransportInfo>,
     ping_now: Notify,
     close: watch::Sender<Option<String>>,
     ctl_bytes: AtomicUsize,
@@ -228,6 +230,7 @@ impl PeerShared {
             last_tx_time: AtomicI64::new(0),
             bloom: Mutex::new(None),
             filter_relay: AtomicBool::new(false),
+            transport: Mutex::new(super::transport::TransportInfo::Detecting),
             ping_now: Notify::new(),
             close: watch::channel(None).0,
             ctl_bytes: AtomicUsize::new(0),
@@ -390,8 +393,8 @@ impl PeerHandle {
     }
 }
 
-/// Starts the tasks of a new connection.
-pub fn spawn(stream: TcpStream, id: PeerId, addr: SocketAddr, conn_type: ConnType, env: Arc<PeerEnv>) -> PeerHandle {
+/// Starts the tasks of a new connection; an outbound one starts with v2 when `v2` is set.
+pub fn spawn(stream: TcpStream, id: PeerId, addr: SocketAddr, conn_type: ConnType, v2: bool, env: Arc<PeerEnv>) -> PeerHandle {
     let _ = stream.set_nodelay(true);
     let local = stream.local_addr().ok();
     let permissions = env.settings.permissions(addr.ip(), conn_type == ConnType::Inbound, local);
@@ -409,7 +412,8 @@ pub fn spawn(stream: TcpStream, id: PeerId, addr: SocketAddr, conn_type: ConnTyp
         shared: shared.clone(),
         ctl: ctl_tx,
     };
-    tokio::spawn(supervise(rd, wr, ctl_rx, bulk_rx, out, env));
+    let plan = super::transport::plan(conn_type == ConnType::Inbound, v2, env.settings.v2transport);
+    tokio::spawn(supervise(rd, wr, plan, ctl_rx, bulk_rx, out, env));
     handle
 }
 
@@ -477,17 +481,31 @@ impl Exit {
 
 async fn supervise(
     rd: OwnedReadHalf,
-    wr: OwnedWriteHalf,
+    mut wr: OwnedWriteHalf,
+    plan: super::transport::Plan,
     ctl_rx: mpsc::Receiver<Bytes>,
     bulk_rx: mpsc::Receiver<Bytes>,
     out: Outbox,
     env: Arc<PeerEnv>,
 ) {
     let shared = out.shared.clone();
-    let id = shared.id;
     let mut close_rx = shared.close.subscribe();
-    let mut writer = tokio::spawn(write_loop(wr, ctl_rx, bulk_rx, shared.clone(), env.clone()));
-    let mut reader = tokio::spawn(read_loop(rd, out, env.clone()));
+    let timer = super::handshake_timer::HandshakeTimer::start(env.settings.peer_timeout);
+    let est = tokio::select! {
+        biased;
+        e = super::transport::start(plan, rd, &mut wr, &shared, &env, &timer) => e,
+        _ = close_rx.wait_for(|r| r.is_some()) => Err(shared.close.borrow().clone().unwrap_or_default()),
+    };
+    let (est, wr) = match est {
+        Ok(Some(est)) => (est, wr),
+        Ok(None) => match super::transport::retry_v1(&shared, &env).await {
+            Ok(r) => r,
+            Err(reason) => return close(&shared, &env, reason, false).await,
+        },
+        Err(reason) => return close(&shared, &env, reason, false).await,
+    };
+    let mut writer = tokio::spawn(write_loop(wr, est.writer, ctl_rx, bulk_rx, shared.clone(), env.clone()));
+    let mut reader = tokio::spawn(read_loop(est.reader, timer, out, env.clone()));
     let exit = tokio::select! {
         biased;
         r = &mut reader => r.unwrap_or_else(|e| Exit::disconnect(format!("reader task failed: {e}"))),
@@ -497,12 +515,25 @@ async fn supervise(
     reader.abort();
     writer.abort();
     let reason = shared.close.borrow().clone().filter(|_| !exit.ban).unwrap_or(exit.reason);
+    close(&shared, &env, reason, exit.ban).await;
+}
+
+/// Marks the connection closed and tells the manager.
+async fn close(shared: &PeerShared, env: &PeerEnv, reason: String, ban: bool) {
     shared.disconnect(&reason);
-    let _ = env.events.send(Event::Closed { id, reason, ban: exit.ban }).await;
+    let _ = env
+        .events
+        .send(Event::Closed {
+            id: shared.id,
+            reason,
+            ban,
+        })
+        .await;
 }
 
 async fn write_loop(
     mut wr: OwnedWriteHalf,
+    mut transport: super::transport::FrameWriter,
     mut ctl: mpsc::Receiver<Bytes>,
     mut bulk: mpsc::Receiver<Bytes>,
     shared: Arc<PeerShared>,
@@ -560,11 +591,12 @@ async fn write_loop(
                 continue;
             }
         };
-        match tokio::time::timeout(write_timeout, wr.write_all(&frame)).await {
+        let bytes = transport.wire_bytes(&frame);
+        match tokio::time::timeout(write_timeout, wr.write_all(&bytes)).await {
             Ok(Ok(())) => {
-                shared.bytes_sent.fetch_add(frame.len() as u64, Ordering::Relaxed);
+                shared.bytes_sent.fetch_add(bytes.len() as u64, Ordering::Relaxed);
                 shared.sent_per_msg.add_frame(&frame);
-                env.totals.sent.fetch_add(frame.len() as u64, Ordering::Relaxed);
+                env.totals.sent.fetch_add(bytes.len() as u64, Ordering::Relaxed);
                 shared.last_send.store(unix_now(), Ordering::Relaxed);
             }
             Ok(Err(e)) => return format!("write failed: {e}"),
@@ -615,13 +647,15 @@ fn inv_string(inv: &Inventory) -> String {
 
 /// The services we offer, in `version` and in our self-announcements; NODE_BLOOM when we serve
 /// BIP37 filters (to everyone, or to this peer by its permission).
-pub(crate) fn local_services(bloom: bool) -> ServiceFlags {
-    let base = ServiceFlags::NETWORK | ServiceFlags::WITNESS | ServiceFlags::NETWORK_LIMITED;
+pub(crate) fn local_services(bloom: bool, v2: bool) -> ServiceFlags {
+    let mut flags = ServiceFlags::NETWORK | ServiceFlags::WITNESS | ServiceFlags::NETWORK_LIMITED;
     if bloom {
-        base | ServiceFlags::BLOOM
-    } else {
-        base
+        flags |= ServiceFlags::BLOOM;
     }
+    if v2 {
+        flags |= ServiceFlags::P2P_V2;
+    }
+    flags
 }
 
 impl Reader {
@@ -633,7 +667,7 @@ impl Reader {
         let shared = self.shared().clone();
         let height = self.env.node.upgrade().map(|n| n.net().height() as i32).unwrap_or(0);
         let receiver = Address::new(&shared.addr, ServiceFlags::NONE);
-        let services = local_services(self.env.settings.offers_bloom(shared.permissions));
+        let services = local_services(self.env.settings.offers_bloom(shared.permissions), self.env.settings.v2transport);
         // As Core: our own address is not disclosed (0.0.0.0:0).
         let sender = Address::new(&SocketAddr::from(([0, 0, 0, 0], 0)), services);
         let mut v = VersionMessage::new(services, unix_now(), receiver, sender, self.our_nonce, super::user_agent(), height);
@@ -1098,10 +1132,14 @@ pub fn locator(c: &ChainManager, hash: &BlockHash) -> Vec<BlockHash> {
     out
 }
 
-async fn read_loop(rd: OwnedReadHalf, out: Outbox, env: Arc<PeerEnv>) -> Exit {
+async fn read_loop(
+    mut rd: super::transport::FrameReader,
+    handshake: super::handshake_timer::HandshakeTimer,
+    out: Outbox,
+    env: Arc<PeerEnv>,
+) -> Exit {
     let s = env.settings.clone();
     let shared = out.shared.clone();
-    let mut rd = super::counting::CountingReader::new(rd, shared.clone(), env.totals.clone());
     let capacity = s
         .recv_budget
         .max(codec::MAX_PROTOCOL_MESSAGE_LENGTH + HEADER_LEN)
@@ -1125,14 +1163,13 @@ async fn read_loop(rd: OwnedReadHalf, out: Outbox, env: Arc<PeerEnv>) -> Exit {
         if !shared.inbound {
             r.send_version().await?;
         }
-        let handshake = super::handshake_timer::HandshakeTimer::start(s.peer_timeout);
         loop {
             let idle = if r.phase == Phase::Ready {
                 s.inactivity_timeout
             } else {
                 super::handshake_timer::POLL
             };
-            let header = match codec::read_header(&mut rd, env.magic, idle, s.peer_timeout).await {
+            let header = match rd.read_header(env.magic, idle, s.peer_timeout).await {
                 Ok(Some(h)) => h,
                 Ok(None) if r.phase == Phase::Ready => {
                     return Err(Exit::disconnect(format!("no message for {}s (inactivity)", idle.as_secs())))
@@ -1146,7 +1183,7 @@ async fn read_loop(rd: OwnedReadHalf, out: Outbox, env: Arc<PeerEnv>) -> Exit {
             let permit = budget.clone().acquire_many_owned(size as u32).await;
             shared.waiting_budget.store(false, Ordering::Relaxed);
             let permit = permit.map_err(|_| Exit::quiet("closing"))?;
-            let frame = codec::read_payload(&mut rd, &header, s.peer_timeout).await.map_err(frame_exit)?;
+            let frame = rd.read_payload(&header, s.peer_timeout).await.map_err(frame_exit)?;
             shared.last_recv.store(unix_now(), Ordering::Relaxed);
             // As Core: a wrong checksum or message type drops the message (counted as
             // "*other*"), a payload that does not parse is logged and skipped; the byte budget

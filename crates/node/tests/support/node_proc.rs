@@ -138,12 +138,20 @@ pub fn start_node_in(datadir: &Path, args: &[&str], modules: &[ModuleSpec]) -> N
     } else {
         vec!["-rpcport=0"]
     };
+    // As Core's test framework: v1 unless a test asks for v2 (tests speak v1 to the node, and a
+    // v1 peer whose first message is not `version` would be taken for a v2 one).
+    let transport: Vec<&str> = if args.iter().any(|a| a.contains("v2transport")) {
+        vec![]
+    } else {
+        vec!["-v2transport=0"]
+    };
     let log_start = std::fs::metadata(net_dir.join("debug.log")).map(|m| m.len() as usize).unwrap_or(0);
     let child = Command::new(env!("CARGO_BIN_EXE_blvm-node"))
         .arg("-regtest")
         .arg(format!("-datadir={}", datadir.display()))
         .arg("-noprinttoconsole")
         .args(rpcport)
+        .args(transport)
         .args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::null())

@@ -26,16 +26,18 @@ pub async fn addconnection(node: &Arc<Node>, p: &Params) -> Result<Value, RpcErr
         Some(t @ (ConnType::OutboundFullRelay | ConnType::BlockRelayOnly | ConnType::AddrFetch | ConnType::Feeler)) => t,
         _ => return Err(RpcError::param(format!("Error: Invalid connection_type \"{type_name}\""))),
     };
-    if p.get(2).and_then(Value::as_bool) == Some(true) {
+    let n = net(node)?;
+    let v2 = p.get(2).and_then(Value::as_bool) == Some(true);
+    if v2 && !n.settings().is_some_and(|s| s.v2transport) {
         return Err(RpcError::param(
             "Error: Adding v2transport connections requires -v2transport init flag to be set.",
         ));
     }
-    let n = net(node)?;
     let (tx, rx) = oneshot::channel();
     n.command(Command::AddConnection {
         addr: address.clone(),
         conn_type,
+        v2,
         reply: tx,
     })
     .await

@@ -121,7 +121,7 @@ pub const METHODS: &[(&str, &str, &[&str])] = &[
     ("createmultisig", "Util", &["nrequired", "keys", "address_type"]),
     ("getdescriptorinfo", "Util", &["descriptor"]),
     ("deriveaddresses", "Util", &["descriptor", "range"]),
-    ("addnode", "Network", &["node", "command"]),
+    ("addnode", "Network", &["node", "command", "v2transport"]),
     // Test-only methods Core leaves out of `help` (category "Hidden").
     ("addconnection", "Hidden", &["address", "connection_type", "v2transport"]),
     ("getorphantxs", "Hidden", &["verbosity"]),

@@ -93,16 +93,26 @@ pub async fn call(node: &Arc<Node>, method: &str, p: &Params) -> Result<Value, R
             let n = net(node)?;
             let target = p.str(0)?.to_string();
             let command = p.str(1)?;
+            let enabled = n.settings().is_some_and(|s| s.v2transport);
+            let v2 = p.get(2).and_then(Value::as_bool).unwrap_or(enabled);
+            if v2 && !enabled {
+                return Err(RpcError::new(
+                    code::MISC_ERROR,
+                    "Error: v2transport requested but not enabled (see -v2transport)",
+                ));
+            }
             let (tx, rx) = oneshot::channel();
             let c = match command {
                 "add" => Command::AddNode {
                     addr: target,
                     permanent: true,
+                    v2,
                     reply: tx,
                 },
                 "onetry" => Command::AddNode {
                     addr: target,
                     permanent: false,
+                    v2,
                     reply: tx,
                 },
                 "remove" => Command::RemoveNode { addr: target, reply: tx },
@@ -213,7 +223,11 @@ fn networkinfo(node: &Arc<Node>) -> Value {
             .map(|a| json!({"address": a.host(), "port": a.port(), "score": crate::p2p::local_addr::LOCAL_MANUAL}))
             .collect()
     };
-    let local_services = crate::p2p::peer::local_services(n.settings().is_some_and(|s| s.peer_bloom_filters)).to_u64();
+    let local_services = crate::p2p::peer::local_services(
+        n.settings().is_some_and(|s| s.peer_bloom_filters),
+        n.settings().is_some_and(|s| s.v2transport),
+    )
+    .to_u64();
     let v4 = n.is_reachable(std::net::Ipv4Addr::LOCALHOST.into());
     let v6 = n.is_reachable(std::net::Ipv6Addr::LOCALHOST.into());
     json!({
@@ -250,6 +264,7 @@ fn peerinfo(n: &Net) -> Value {
         .map(|p| {
             let info = p.info();
             let services = info.as_ref().map(|i| i.services).unwrap_or(0);
+            let transport = p.transport.lock().unwrap_or_else(|e| e.into_inner()).clone();
             json!({
                 "id": p.id,
                 "addr": p.addr.to_string(),
@@ -288,8 +303,8 @@ fn peerinfo(n: &Net) -> Value {
                 "permissions": p.permissions.names(),
                 "minfeefilter": p.fee_filter_received.load(Ordering::Relaxed) as f64 / 100_000_000.0,
                 "connection_type": p.conn_type.as_str(),
-                "transport_protocol_type": "v1",
-                "session_id": "",
+                "transport_protocol_type": transport.name(),
+                "session_id": transport.session_id(),
             })
         })
         .collect();
