@@ -9,6 +9,7 @@ use super::relay;
 use super::PeerId;
 use crate::chain::manager::MIN_BLOCKS_TO_KEEP;
 use crate::chain::{BlockOutcome, ChainManager};
+use crate::validation::block_check::is_block_mutated;
 use bitcoin::hashes::Hash;
 use bitcoin::p2p::message::NetworkMessage;
 use bitcoin::p2p::message_blockdata::Inventory;
@@ -57,6 +58,7 @@ impl Manager {
             }
         }
         for (id, hashes) in requests {
+            self.publish_in_flight(id);
             tracing::debug!(target: "blvm::net", peer = id, n = hashes.len(), first = %hashes[0], "requesting blocks");
             self.send(
                 id,
@@ -65,9 +67,46 @@ impl Manager {
         }
     }
 
-    /// A `block` message: unrequested blocks pass Core's AcceptBlock rule first; the block is
-    /// submitted, and an invalid one makes the peer misbehave.
+    /// Publishes the heights of the blocks in flight from a peer (getpeerinfo `inflight`).
+    pub(super) fn publish_in_flight(&self, id: PeerId) {
+        let Some(node) = self.node() else { return };
+        let Some(p) = self.peers.get(&id) else { return };
+        let mut heights: Vec<u32> = {
+            let c = node.chain_ref().lock().unwrap_or_else(|p| p.into_inner());
+            p.sync.in_flight.keys().filter_map(|h| c.entry(h).map(|e| e.height)).collect()
+        };
+        heights.sort_unstable();
+        *p.handle.shared.blocks_in_flight.lock().unwrap_or_else(|p| p.into_inner()) = heights;
+    }
+
+    /// A `block` message: a mutated block (transactions not matching the header's commitments)
+    /// is the sender's misbehaviour and leaves other peers' requests for the block alone (Core's
+    /// IsBlockMutated check); otherwise it is processed.
     pub(super) async fn on_block(&mut self, id: PeerId, block: Block) {
+        let Some(node) = self.node() else { return };
+        let hash = block.block_hash();
+        let mutated = {
+            let c = node.chain_ref().lock().unwrap_or_else(|p| p.into_inner());
+            c.entry(&block.header.prev_blockhash)
+                .and_then(|prev| is_block_mutated(&block, prev.height + 1 >= c.params().segwit_height))
+        };
+        if let Some(r) = mutated {
+            tracing::debug!(target: "blvm::validation", "Block mutated: {}, {}", r.reason, r.detail);
+            tracing::debug!(target: "blvm::net", "Received mutated block from peer={id}");
+            if let Some(p) = self.peers.get_mut(&id) {
+                self.sync.received(id, &mut p.sync, &hash);
+            }
+            self.misbehaving(id, "mutated block");
+            return;
+        }
+        self.process_block_from(id, block, false).await
+    }
+
+    /// Processes a block from a peer: unrequested blocks pass Core's AcceptBlock rule first; the
+    /// block is submitted, and an invalid one makes the peer misbehave unless it was
+    /// reconstructed from a compact block (`via_compact`: BIP152 lets peers relay those before
+    /// validating them fully). A valid new block may make the peer high-bandwidth.
+    pub(super) async fn process_block_from(&mut self, id: PeerId, block: Block, via_compact: bool) {
         let Some(node) = self.node() else { return };
         let hash = block.block_hash();
         let requested = match self.peers.get_mut(&id) {
@@ -113,6 +152,15 @@ impl Manager {
                 if connected {
                     self.sync.progressed();
                 }
+                if via_compact {
+                    // As Core: any other request for the block is settled.
+                    if let Some(owner) = self.sync.requested.remove(&hash) {
+                        if let Some(p) = self.peers.get_mut(&owner) {
+                            p.sync.in_flight.remove(&hash);
+                        }
+                    }
+                }
+                self.maybe_set_hb_after_block(id, &hash);
                 {
                     let c = node.chain_ref().lock().unwrap_or_else(|p| p.into_inner());
                     self.sync.on_new_header(&c, &hash);
@@ -126,6 +174,9 @@ impl Manager {
                     tracing::debug!(target: "blvm::net", peer = id, block = %hash, parent = %prev, "unconnecting block; asking for headers");
                     self.maybe_send_getheaders(id, loc, hash);
                 }
+            }
+            BlockOutcome::Invalid(r) if via_compact => {
+                tracing::debug!(target: "blvm::net", peer = id, block = %hash, "block reconstructed from a compact block is invalid: {r}");
             }
             BlockOutcome::Invalid(r) => {
                 if r.reason == "time-too-new" {
@@ -307,18 +358,26 @@ impl Manager {
                     }
                 }
             }
-            let headers_by_peer = (headers, have);
+            // BIP152 high-bandwidth peers get a single new block as `cmpctblock`.
+            let compact = (headers.len() == 1 && !syncing)
+                .then(|| self.compact_tip_frame(&c, &tip.hash))
+                .flatten();
+            let headers_by_peer = (headers, have, compact);
             (tip, headers_by_peer, syncing)
         };
         self.last_tip = tip.hash;
         self.rejects = relay::RollingSet::new(50_000);
-        let (headers, have) = headers;
+        let (headers, have, compact) = headers;
         if !syncing {
             let magic = self.magic();
             let by_headers = (!headers.is_empty()).then(|| encode(magic, NetworkMessage::Headers(headers)));
             let by_inv = encode(magic, NetworkMessage::Inv(vec![Inventory::Block(tip.hash)]));
             for (id, p) in &self.peers {
                 if !p.ready || have.contains(id) || matches!(p.conn_type, ConnType::Feeler | ConnType::AddrFetch) {
+                    continue;
+                }
+                if let Some(f) = compact.as_ref().filter(|_| p.cmpct.provides && p.cmpct.wants_hb) {
+                    p.handle.send_frame(f.clone());
                     continue;
                 }
                 match (&by_headers, p.prefers_headers) {
