@@ -96,7 +96,7 @@ impl Manager {
             if let Some(p) = self.peers.get_mut(&id) {
                 self.sync.received(id, &mut p.sync, &hash);
             }
-            self.misbehaving(id, "mutated block");
+            self.misbehaving(id, &format!("mutated block: {r}"));
             return;
         }
         self.process_block_from(id, block, false).await
@@ -168,12 +168,11 @@ impl Manager {
             }
             BlockOutcome::Duplicate => {}
             BlockOutcome::Orphan => {
-                if !requested {
-                    // An unsolicited block whose parent we lack: fetch the headers in between.
-                    let loc = self.sync.locator();
-                    tracing::debug!(target: "blvm::net", peer = id, block = %hash, parent = %prev, "unconnecting block; asking for headers");
-                    self.maybe_send_getheaders(id, loc, hash);
-                }
+                // As Core (BLOCK_MISSING_PREV): a block whose parent we lack is misbehaviour;
+                // headers come first.
+                tracing::info!(target: "blvm::validation", "ProcessNewBlock: AcceptBlock FAILED (prev-blk-not-found)");
+                tracing::debug!(target: "blvm::net", peer = id, block = %hash, parent = %prev, "block does not connect");
+                self.misbehaving(id, &format!("block {hash}: prev-blk-not-found"));
             }
             BlockOutcome::Invalid(r) if via_compact => {
                 tracing::debug!(target: "blvm::net", peer = id, block = %hash, "block reconstructed from a compact block is invalid: {r}");
