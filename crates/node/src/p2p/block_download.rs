@@ -25,6 +25,7 @@ impl Manager {
     pub(super) fn schedule(&mut self) {
         let Some(node) = self.node() else { return };
         let mut requests: Vec<(PeerId, Vec<BlockHash>)> = Vec::new();
+        let mut compact = None;
         {
             let c = node.chain_ref().lock().unwrap_or_else(|p| p.into_inner());
             if !self.sync.is_syncing(&c) && self.sync.requested.is_empty() {
@@ -51,6 +52,14 @@ impl Manager {
                         continue;
                     }
                     let got = self.sync.assign(&c, id, &mut p.sync, now);
+                    // As Core's direct fetch: a lone new block on our tip, the only one in
+                    // flight, is asked of a compact block peer as MSG_CMPCT_BLOCK.
+                    if let [one] = got.as_slice() {
+                        let on_tip = c.entry(one).is_some_and(|e| e.header.prev_blockhash == c.tip().hash);
+                        if p.cmpct.provides && on_tip && self.sync.requested.len() == 1 {
+                            compact = Some(*one);
+                        }
+                    }
                     if !got.is_empty() {
                         requests.push((id, got));
                     }
@@ -60,10 +69,14 @@ impl Manager {
         for (id, hashes) in requests {
             self.publish_in_flight(id);
             tracing::debug!(target: "blvm::net", peer = id, n = hashes.len(), first = %hashes[0], "requesting blocks");
-            self.send(
-                id,
-                NetworkMessage::GetData(hashes.into_iter().map(Inventory::WitnessBlock).collect()),
-            );
+            let inv = |h: BlockHash| {
+                if compact == Some(h) {
+                    Inventory::CompactBlock(h)
+                } else {
+                    Inventory::WitnessBlock(h)
+                }
+            };
+            self.send(id, NetworkMessage::GetData(hashes.into_iter().map(inv).collect()));
         }
     }
 

@@ -167,22 +167,19 @@ pub fn check_witness_malleation(block: &Block, segwit_active: bool) -> Result<()
 /// (merkle root, witness commitment), so it may be a malleated copy of a valid block and says
 /// nothing about the block itself. Checked before a received block is processed.
 pub fn is_block_mutated(block: &Block, check_witness: bool) -> Option<Reject> {
+    if let Err(r) = check_merkle_root(block) {
+        return Some(r);
+    }
     if !block.txdata.first().is_some_and(Transaction::is_coinbase) {
-        return Some(Reject::mutated("bad-cb-missing", "first tx is not coinbase"));
+        // Without a coinbase (invalid anyway), a 64-byte transaction could pose as an inner
+        // merkle node: treated as mutation, as Core.
+        return block
+            .txdata
+            .iter()
+            .any(|t| t.base_size() == 64)
+            .then(|| Reject::mutated("bad-txns-size", "64-byte transaction"));
     }
-    // A 64-byte transaction could pose as an inner merkle node (Core treats it as mutation).
-    if block.txdata.iter().any(|t| t.base_size() == 64) {
-        return Some(Reject::mutated("bad-txns-size", "64-byte transaction"));
-    }
-    check_merkle_root(block)
-        .and_then(|_| {
-            if check_witness {
-                check_witness_malleation(block, true)
-            } else {
-                Ok(())
-            }
-        })
-        .err()
+    check_witness_malleation(block, check_witness).err()
 }
 
 /// Index of the coinbase output holding the witness commitment (the last matching one), as Core.
