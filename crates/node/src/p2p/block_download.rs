@@ -173,6 +173,7 @@ impl Manager {
                         }
                     }
                 }
+                self.compact_block_done(&hash);
                 self.maybe_set_hb_after_block(id, &hash);
                 {
                     let c = node.chain_ref().lock().unwrap_or_else(|p| p.into_inner());

@@ -28,6 +28,9 @@ pub const MAX_CMPCTBLOCK_DEPTH: u32 = 5;
 /// `getblocktxn` for a block at most this deep is answered with `blocktxn`, deeper ones with
 /// the full block (Core's MAX_BLOCKTXN_DEPTH).
 pub const MAX_BLOCKTXN_DEPTH: u32 = 10;
+/// Peers a block may be in flight from at once via compact blocks (Core's
+/// MAX_CMPCTBLOCKS_INFLIGHT_PER_BLOCK): the first requester plus parallel reconstructions.
+pub const MAX_CMPCTBLOCKS_INFLIGHT_PER_BLOCK: usize = 3;
 /// The protocol version from which peers understand compact blocks (BIP152).
 pub const SHORT_IDS_BLOCKS_VERSION: u32 = 70014;
 
@@ -167,8 +170,14 @@ enum Next {
     FullBlock,
     /// Too far ahead: treat it as a header announcement.
     HeaderOnly,
-    /// Reconstruct it, requested from this peer.
-    Reconstruct,
+    /// Reconstruct it: as the first peer it is in flight from (a failure fetches the full
+    /// block), or in parallel (`ask`: whether missing transactions may be asked for).
+    Reconstruct {
+        /// This peer is (or becomes) the block's first requester.
+        first: bool,
+        /// A parallel reconstruction may send `getblocktxn`.
+        ask: bool,
+    },
     /// In flight from another peer: only if the mempool completes it.
     Optimistic,
 }
@@ -220,6 +229,13 @@ impl Manager {
             if let Some(p) = self.peers.get(&old) {
                 p.handle.shared.bip152.hb_to.store(false, Ordering::Relaxed);
             }
+        }
+    }
+
+    /// A block is stored: every reconstruction of it ends (a late `blocktxn` is ignored).
+    pub(super) fn compact_block_done(&mut self, hash: &BlockHash) {
+        for p in self.peers.values_mut() {
+            p.cmpct.partial.take_if(|b| b.hash() == *hash);
         }
     }
 
@@ -312,7 +328,7 @@ impl Manager {
                     }
                 }
             }
-            Next::Reconstruct => self.start_reconstruction(id, &cmpct).await,
+            Next::Reconstruct { first, ask } => self.start_reconstruction(id, &cmpct, first, ask).await,
         }
     }
 
@@ -338,27 +354,53 @@ impl Manager {
         if e.height > tip.height + 2 {
             return if from_this { Next::FullBlock } else { Next::HeaderOnly };
         }
-        match owner {
-            Some(o) if o != id => Next::Optimistic,
-            _ if p.cmpct.partial.as_ref().is_some_and(|b| b.hash() == *hash) => {
-                tracing::debug!(target: "blvm::net", "Peer sent us compact block we were already syncing!");
-                Next::Nothing
-            }
-            _ => Next::Reconstruct,
+        if p.cmpct.partial.as_ref().is_some_and(|b| b.hash() == *hash) {
+            tracing::debug!(target: "blvm::net", "Peer sent us compact block we were already syncing!");
+            return Next::Nothing;
         }
+        // Who the block is in flight from: its requester and the parallel reconstructions.
+        let others: Vec<PeerId> = owner
+            .into_iter()
+            .chain(
+                self.peers
+                    .iter()
+                    .filter(|(_, q)| q.cmpct.partial.as_ref().is_some_and(|b| b.hash() == *hash))
+                    .map(|(i, _)| *i),
+            )
+            .filter(|i| *i != id)
+            .collect::<std::collections::BTreeSet<PeerId>>()
+            .into_iter()
+            .collect();
+        if others.len() >= MAX_CMPCTBLOCKS_INFLIGHT_PER_BLOCK && !from_this {
+            return Next::Optimistic;
+        }
+        let outbound = |i: &PeerId| self.peers.get(i).is_some_and(|q| q.conn_type != ConnType::Inbound);
+        let first = owner.is_none_or(|o| o == id);
+        // As Core: a parallel attempt asks for the missing transactions if the peer is a
+        // high-bandwidth one and outbound, or an outbound attempt is already under way, or it
+        // does not take the last slot (kept for an outbound peer).
+        let ask = hb_to && (outbound(&id) || others.iter().any(outbound) || others.len() < MAX_CMPCTBLOCKS_INFLIGHT_PER_BLOCK - 1);
+        Next::Reconstruct { first, ask }
     }
 
-    /// Reconstruction of a block in flight from `id` (now marked so): complete from the mempool
-    /// and processed, or the missing transactions asked for, or the full block on failure.
-    async fn start_reconstruction(&mut self, id: PeerId, cmpct: &HeaderAndShortIds) {
+    /// Reconstruction of a block from `id`'s compact block: complete from the mempool and
+    /// processed, or the missing transactions asked for (the partial block kept as the peer's
+    /// one), or, for the first requester, the full block on failure. `first`: the block is (now)
+    /// requested from this peer; otherwise this is a parallel attempt that asks only if `ask`.
+    async fn start_reconstruction(&mut self, id: PeerId, cmpct: &HeaderAndShortIds, first: bool, ask: bool) {
         let hash = cmpct.header.block_hash();
         let Some(p) = self.peers.get_mut(&id) else { return };
-        // At most one block under reconstruction per peer: an older one is fetched whole.
+        // At most one block under reconstruction per peer: an older one is given up (fetched
+        // whole if this peer was its requester).
         if let Some(old) = p.cmpct.partial.take() {
-            self.send(id, NetworkMessage::GetData(vec![Inventory::WitnessBlock(old.hash())]));
+            if p.sync.in_flight.contains_key(&old.hash()) {
+                self.send(id, NetworkMessage::GetData(vec![Inventory::WitnessBlock(old.hash())]));
+            }
         }
-        let Some(p) = self.peers.get_mut(&id) else { return };
-        self.sync.mark_requested(id, &mut p.sync, hash, Instant::now());
+        if first {
+            let Some(p) = self.peers.get_mut(&id) else { return };
+            self.sync.mark_requested(id, &mut p.sync, hash, Instant::now());
+        }
         match self.partial_from_pool(cmpct) {
             Err(ReadError::Invalid(why)) => {
                 if let Some(p) = self.peers.get_mut(&id) {
@@ -366,9 +408,12 @@ impl Manager {
                 }
                 self.misbehaving(id, &format!("invalid compact block: {why}"));
             }
-            Err(ReadError::Failed(why)) => {
+            Err(ReadError::Failed(why)) if first => {
                 tracing::debug!(target: "blvm::net", "peer={id}: compact block {hash} not usable ({why}); requesting the block");
                 self.send(id, NetworkMessage::GetData(vec![Inventory::WitnessBlock(hash)]));
+            }
+            Err(ReadError::Failed(why)) => {
+                tracing::debug!(target: "blvm::net", "peer={id}: compact block {hash} not usable ({why}); waiting for the first download");
             }
             Ok(partial) => {
                 let missing = partial.missing();
@@ -376,6 +421,10 @@ impl Manager {
                 tracing::debug!(target: "blvm::cmpctblock", "Initialized PartiallyDownloadedBlock for block {hash} using a cmpctblock of {total} txs: {pre} prefilled, {pool} from mempool, {} missing", missing.len());
                 if missing.is_empty() {
                     self.complete_reconstruction(id, partial, Vec::new()).await;
+                    return;
+                }
+                if !first && !ask {
+                    tracing::debug!(target: "blvm::cmpctblock", "peer={id}: not asking for the missing transactions of block {hash}; waiting for other peers");
                     return;
                 }
                 self.send(
@@ -418,9 +467,14 @@ impl Manager {
                 self.misbehaving(id, &format!("invalid compact block/{why}"));
             }
             Err(ReadError::Failed(why)) => {
-                // Might have collided: fall back to the full block.
-                tracing::debug!(target: "blvm::net", "peer={id}: {why}; requesting block {hash}");
-                self.send(id, NetworkMessage::GetData(vec![Inventory::WitnessBlock(hash)]));
+                // Might have collided: the first requester falls back to the full block, a
+                // parallel attempt waits for it.
+                if self.sync.requested.get(&hash) == Some(&id) {
+                    tracing::debug!(target: "blvm::net", "peer={id}: {why}; requesting block {hash}");
+                    self.send(id, NetworkMessage::GetData(vec![Inventory::WitnessBlock(hash)]));
+                } else {
+                    tracing::debug!(target: "blvm::net", "Peer {id} sent us a compact block but it failed to reconstruct, waiting on first download to complete");
+                }
             }
         }
     }
