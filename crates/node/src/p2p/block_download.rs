@@ -188,36 +188,36 @@ impl Manager {
                 tracing::debug!(target: "blvm::net", peer = id, block = %hash, parent = %prev, "block does not connect");
                 self.misbehaving(id, &format!("block {hash}: prev-blk-not-found"));
             }
-            BlockOutcome::Invalid(r) if via_compact => {
-                tracing::debug!(target: "blvm::net", peer = id, block = %hash, "block reconstructed from a compact block is invalid: {r}");
-            }
             BlockOutcome::Invalid(r) => {
-                if r.reason == "time-too-new" {
+                if via_compact {
+                    // BIP152 lets peers relay compact blocks before validating them fully.
+                    tracing::debug!(target: "blvm::net", peer = id, block = %hash, "block reconstructed from a compact block is invalid: {r}");
+                } else if r.reason == "time-too-new" {
                     self.disconnect(id, &format!("block {hash}: {r}"));
                 } else {
                     self.misbehaving(id, &format!("invalid block {hash}: {r}"));
-                    if !r.may_be_mutated {
-                        let c = node.chain_ref().lock().unwrap_or_else(|p| p.into_inner());
-                        self.sync.rebuild(&c);
-                        // Forget the peer's claims on the invalid branch.
-                        let failed: HashSet<PeerId> = self
-                            .peers
-                            .iter()
-                            .filter(|(_, p)| p.sync.best.is_some_and(|(b, _)| c.entry(&b).is_some_and(|e| e.is_failed())))
-                            .map(|(i, _)| *i)
-                            .collect();
-                        drop(c);
-                        for pid in &failed {
-                            if let Some(p) = self.peers.get_mut(pid) {
-                                p.sync.best = None;
-                                self.initial_headers.abandon(&mut p.headers_sync);
-                            }
+                }
+                if r.reason != "time-too-new" && !r.may_be_mutated {
+                    let c = node.chain_ref().lock().unwrap_or_else(|p| p.into_inner());
+                    self.sync.rebuild(&c);
+                    // Forget the peer's claims on the invalid branch.
+                    let failed: HashSet<PeerId> = self
+                        .peers
+                        .iter()
+                        .filter(|(_, p)| p.sync.best.is_some_and(|(b, _)| c.entry(&b).is_some_and(|e| e.is_failed())))
+                        .map(|(i, _)| *i)
+                        .collect();
+                    drop(c);
+                    for pid in &failed {
+                        if let Some(p) = self.peers.get_mut(pid) {
+                            p.sync.best = None;
+                            self.initial_headers.abandon(&mut p.headers_sync);
                         }
-                        // Another peer takes over the headers sync from those that led here.
-                        let others: Vec<PeerId> = self.peers.keys().copied().filter(|i| !failed.contains(i)).collect();
-                        for pid in others {
-                            self.maybe_start_headers_sync(pid);
-                        }
+                    }
+                    // Another peer takes over the headers sync from those that led here.
+                    let others: Vec<PeerId> = self.peers.keys().copied().filter(|i| !failed.contains(i)).collect();
+                    for pid in others {
+                        self.maybe_start_headers_sync(pid);
                     }
                 }
             }

@@ -52,6 +52,9 @@ pub struct PeerCompact {
     pub wants_hb: bool,
     /// The one block being reconstructed from its `cmpctblock`, waiting for `blocktxn`.
     pub partial: Option<Box<PartialBlock>>,
+    /// A block whose reconstruction from this peer failed and is now fetched whole: another
+    /// `cmpctblock` for it is ignored, another `blocktxn` is misbehaviour (as Core).
+    pub failed: Option<BlockHash>,
 }
 
 /// What [`HbPeers::select`] changed.
@@ -105,6 +108,12 @@ impl HbPeers {
     pub fn peers(&self) -> impl Iterator<Item = &PeerId> {
         self.order.iter()
     }
+}
+
+/// Whether a raw message is a `sendcmpct` whose announce byte is neither 0 nor 1 (BIP152 says
+/// it MUST be one of them; rust-bitcoin reads any non-zero byte as true, so it is checked here).
+pub fn invalid_sendcmpct(command: &str, payload: &[u8]) -> bool {
+    command == "sendcmpct" && payload.first().is_some_and(|b| *b > 1)
 }
 
 /// How a `getblocktxn` is answered.
@@ -236,6 +245,7 @@ impl Manager {
     pub(super) fn compact_block_done(&mut self, hash: &BlockHash) {
         for p in self.peers.values_mut() {
             p.cmpct.partial.take_if(|b| b.hash() == *hash);
+            p.cmpct.failed.take_if(|f| f == hash);
         }
     }
 
@@ -354,7 +364,7 @@ impl Manager {
         if e.height > tip.height + 2 {
             return if from_this { Next::FullBlock } else { Next::HeaderOnly };
         }
-        if p.cmpct.partial.as_ref().is_some_and(|b| b.hash() == *hash) {
+        if p.cmpct.partial.as_ref().is_some_and(|b| b.hash() == *hash) || p.cmpct.failed == Some(*hash) {
             tracing::debug!(target: "blvm::net", "Peer sent us compact block we were already syncing!");
             return Next::Nothing;
         }
@@ -446,6 +456,13 @@ impl Manager {
     /// A `blocktxn`: completes the peer's block under reconstruction (others are ignored).
     pub(super) async fn on_blocktxn(&mut self, id: PeerId, m: BlockTransactions) {
         let Some(p) = self.peers.get_mut(&id) else { return };
+        if p.cmpct.failed == Some(m.block_hash) && p.sync.in_flight.contains_key(&m.block_hash) {
+            p.cmpct.failed = None;
+            self.sync.received(id, &mut p.sync, &m.block_hash);
+            tracing::debug!(target: "blvm::net", "Peer {id} sent compact block transactions multiple times");
+            self.misbehaving(id, "previous compact block reconstruction attempt failed");
+            return;
+        }
         let Some(partial) = p.cmpct.partial.take_if(|b| b.hash() == m.block_hash) else {
             tracing::debug!(target: "blvm::net", "Peer {id} sent us block transactions for block we weren't expecting");
             return;
@@ -470,6 +487,9 @@ impl Manager {
                 // Might have collided: the first requester falls back to the full block, a
                 // parallel attempt waits for it.
                 if self.sync.requested.get(&hash) == Some(&id) {
+                    if let Some(p) = self.peers.get_mut(&id) {
+                        p.cmpct.failed = Some(hash);
+                    }
                     tracing::debug!(target: "blvm::net", "peer={id}: {why}; requesting block {hash}");
                     self.send(id, NetworkMessage::GetData(vec![Inventory::WitnessBlock(hash)]));
                 } else {

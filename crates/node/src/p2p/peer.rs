@@ -1008,6 +1008,9 @@ impl Reader {
     async fn on_getblocktxn(&self, req: bitcoin::bip152::BlockTransactionsRequest) -> Result<(), Exit> {
         use super::compact_relay::BlockTxnSource;
         let id = self.shared().id;
+        if req.indexes.is_empty() {
+            return Err(Exit::ban("getblocktxn received with no transaction indexes"));
+        }
         let r = req.clone();
         match self.chain(move |c| super::compact_relay::blocktxn_source(c, &r)).await? {
             BlockTxnSource::Recent(b) => {
@@ -1220,6 +1223,9 @@ async fn read_loop(rd: OwnedReadHalf, out: Outbox, env: Arc<PeerEnv>) -> Exit {
                     continue;
                 }
             };
+            if r.phase == Phase::Ready && super::compact_relay::invalid_sendcmpct(&header.command, &frame[HEADER_LEN..]) {
+                return Err(Exit::ban("invalid sendcmpct announce field"));
+            }
             drop(frame);
             if r.phase != Phase::Ready && handshake.expired() {
                 return Err(Exit::disconnect(handshake.message(&shared)));
