@@ -19,6 +19,9 @@ use std::time::Instant;
 
 /// Announcements by `headers` carry at most this many headers; longer runs use `inv`.
 pub const MAX_BLOCKS_TO_ANNOUNCE: usize = 8;
+/// Most blocks fetched directly from a peer announcing a chain off our best header chain
+/// (Core's MAX_BLOCKS_IN_TRANSIT_PER_PEER).
+pub const MAX_DIRECT_FETCH: usize = 16;
 
 impl Manager {
     /// Hands out block requests to every peer with room.
@@ -78,6 +81,61 @@ impl Manager {
             };
             self.send(id, NetworkMessage::GetData(hashes.into_iter().map(inv).collect()));
         }
+    }
+
+    /// Core's HeadersDirectFetchBlocks: a peer's newly announced chain with more work than our
+    /// tip that is not the best header chain (which the scheduler fetches) is fetched from that
+    /// peer directly, up to [`MAX_DIRECT_FETCH`] blocks back to the active chain; a lone new
+    /// block on our tip goes as MSG_CMPCT_BLOCK to a compact block peer.
+    pub(super) fn direct_fetch(&mut self, id: PeerId, last: BlockHash) {
+        let Some(node) = self.node() else { return };
+        let Some(p) = self.peers.get_mut(&id) else { return };
+        let (wanted, on_tip) = {
+            let c = node.chain_ref().lock().unwrap_or_else(|p| p.into_inner());
+            let Some(e) = c.entry(&last) else { return };
+            if e.chainwork <= c.tip().chainwork || self.sync.on_best_chain(&last, e.height) || e.is_failed() {
+                return;
+            }
+            let mut wanted = Vec::new();
+            let mut walk = e.clone();
+            while !c.is_active(&walk.hash) {
+                if !walk.have_data() && !self.sync.requested.contains_key(&walk.hash) {
+                    wanted.push(walk.hash);
+                }
+                if wanted.len() > MAX_DIRECT_FETCH {
+                    // Too far from our chain: left to the scheduler.
+                    return;
+                }
+                match c.entry(&walk.header.prev_blockhash) {
+                    Some(prev) => walk = prev.clone(),
+                    None => return,
+                }
+            }
+            wanted.reverse();
+            let on_tip = wanted.len() == 1 && e.header.prev_blockhash == c.tip().hash;
+            (wanted, on_tip)
+        };
+        if wanted.is_empty() {
+            return;
+        }
+        let now = Instant::now();
+        for h in &wanted {
+            self.sync.mark_requested(id, &mut p.sync, *h, now);
+        }
+        let compact = on_tip && p.cmpct.provides && self.sync.requested.len() == 1;
+        let inv: Vec<Inventory> = wanted
+            .into_iter()
+            .map(|h| {
+                if compact {
+                    Inventory::CompactBlock(h)
+                } else {
+                    Inventory::WitnessBlock(h)
+                }
+            })
+            .collect();
+        tracing::debug!(target: "blvm::net", peer = id, n = inv.len(), "direct fetch of a newly announced chain");
+        self.send(id, NetworkMessage::GetData(inv));
+        self.publish_in_flight(id);
     }
 
     /// Publishes the heights of the blocks in flight from a peer (getpeerinfo `inflight`).

@@ -318,7 +318,7 @@ impl Manager {
             }
         };
         match next {
-            Next::Nothing => {}
+            Next::Nothing => self.schedule(),
             Next::GetHeaders(loc) => {
                 self.maybe_send_getheaders(id, loc, hash);
             }
