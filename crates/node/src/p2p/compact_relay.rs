@@ -111,7 +111,8 @@ impl HbPeers {
 }
 
 /// Whether a raw message is a `sendcmpct` whose announce byte is neither 0 nor 1 (BIP152 says
-/// it MUST be one of them; rust-bitcoin reads any non-zero byte as true, so it is checked here).
+/// it MUST be one of them; rust-bitcoin refuses to decode such a message, which would make it
+/// a skipped undecodable message instead of Core's misbehaviour).
 pub fn invalid_sendcmpct(command: &str, payload: &[u8]) -> bool {
     command == "sendcmpct" && payload.first().is_some_and(|b| *b > 1)
 }

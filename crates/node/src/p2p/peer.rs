@@ -1211,6 +1211,10 @@ async fn read_loop(rd: OwnedReadHalf, out: Outbox, env: Arc<PeerEnv>) -> Exit {
             }
             shared.recv_per_msg.add(&header.command, size as u64);
             tracing::debug!(target: "blvm::net", "received: {} ({} bytes) peer={}", header.command, header.len, shared.id);
+            // Checked on the raw byte: rust-bitcoin refuses to decode it.
+            if r.phase == Phase::Ready && super::compact_relay::invalid_sendcmpct(&header.command, &frame[HEADER_LEN..]) {
+                return Err(Exit::ban("invalid sendcmpct announce field"));
+            }
             let msg = match codec::decode(&frame, &header) {
                 Ok(m) => m,
                 Err(e) => {
@@ -1223,9 +1227,6 @@ async fn read_loop(rd: OwnedReadHalf, out: Outbox, env: Arc<PeerEnv>) -> Exit {
                     continue;
                 }
             };
-            if r.phase == Phase::Ready && super::compact_relay::invalid_sendcmpct(&header.command, &frame[HEADER_LEN..]) {
-                return Err(Exit::ban("invalid sendcmpct announce field"));
-            }
             drop(frame);
             if r.phase != Phase::Ready && handshake.expired() {
                 return Err(Exit::disconnect(handshake.message(&shared)));
