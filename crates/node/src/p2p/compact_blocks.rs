@@ -204,7 +204,7 @@ mod tests {
                 previous_output: OutPoint::new(bitcoin::Txid::from_byte_array([n as u8; 32]), n),
                 script_sig: ScriptBuf::new(),
                 sequence: Sequence::MAX,
-                witness: Witness::from_slice(&[vec![n as u8; 3]]),
+                witness: Witness::new(),
             }],
             output: vec![TxOut {
                 value: Amount::from_sat(1000 + u64::from(n)),
@@ -263,6 +263,18 @@ mod tests {
         let partial = PartialBlock::new(&c, std::iter::empty()).expect("valid");
         assert!(matches!(partial.clone().fill(vec![tx(1)], false), Err(ReadError::Invalid(_))));
         assert!(matches!(partial.fill(vec![tx(1), tx(7)], false), Err(ReadError::Failed(_))));
+    }
+
+    #[test]
+    fn witness_without_commitment_fails_reconstruction() {
+        let mut b = block(1);
+        b.txdata[1].input[0].witness = Witness::from_slice(&[vec![1u8; 3]]);
+        let partial = PartialBlock::new(&build(&b), std::iter::empty()).expect("valid");
+        let err = partial.fill(vec![b.txdata[1].clone()], true).unwrap_err();
+        assert!(
+            matches!(err, ReadError::Failed(ref why) if why.contains("unexpected-witness")),
+            "{err}"
+        );
     }
 
     #[test]
