@@ -23,7 +23,7 @@ use bitcoin::p2p::ServiceFlags;
 use bitcoin::{Amount, BlockHash, OutPoint, ScriptBuf, Transaction, TxOut, Txid, WPubkeyHash, Wtxid};
 use blvm_node::p2p::bloom::{BloomFilter, BLOOM_UPDATE_ALL, MAX_BLOOM_FILTER_SIZE, MAX_HASH_FUNCS};
 use blvm_testkit::mining;
-use p2p_peer::{to_hex, TestPeer};
+use p2p_peer::{peer_info, to_hex, TestPeer};
 use serde_json::{json, Value};
 use std::collections::HashSet;
 use std::time::Duration;
@@ -64,17 +64,6 @@ fn filter_for(byte: u8) -> FilterLoad {
     let mut f = BloomFilter::new(10, 0.000_001, 0, BLOOM_UPDATE_ALL);
     f.insert(&[byte; 20]);
     f.to_filterload()
-}
-
-/// getpeerinfo's entry for the peer connected from `ip`.
-fn peer_info(rpc: &dyn Fn(&str, Value) -> Value, ip: &str) -> Value {
-    rpc("getpeerinfo", json!([]))
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["addr"].as_str().is_some_and(|a| a.starts_with(&format!("{ip}:"))))
-        .cloned()
-        .unwrap_or_else(|| panic!("no peer from {ip}"))
 }
 
 fn has_bloom(v: &bitcoin::p2p::message_network::VersionMessage) -> bool {

@@ -9,6 +9,7 @@ use super::relay;
 use super::PeerId;
 use crate::chain::manager::MIN_BLOCKS_TO_KEEP;
 use crate::chain::{BlockOutcome, ChainManager};
+use crate::validation::block_check::is_block_mutated;
 use bitcoin::hashes::Hash;
 use bitcoin::p2p::message::NetworkMessage;
 use bitcoin::p2p::message_blockdata::Inventory;
@@ -18,12 +19,16 @@ use std::time::Instant;
 
 /// Announcements by `headers` carry at most this many headers; longer runs use `inv`.
 pub const MAX_BLOCKS_TO_ANNOUNCE: usize = 8;
+/// Most blocks fetched directly from a peer announcing a chain off our best header chain
+/// (Core's MAX_BLOCKS_IN_TRANSIT_PER_PEER).
+pub const MAX_DIRECT_FETCH: usize = 16;
 
 impl Manager {
     /// Hands out block requests to every peer with room.
     pub(super) fn schedule(&mut self) {
         let Some(node) = self.node() else { return };
         let mut requests: Vec<(PeerId, Vec<BlockHash>)> = Vec::new();
+        let mut compact = None;
         {
             let c = node.chain_ref().lock().unwrap_or_else(|p| p.into_inner());
             if !self.sync.is_syncing(&c) && self.sync.requested.is_empty() {
@@ -50,6 +55,14 @@ impl Manager {
                         continue;
                     }
                     let got = self.sync.assign(&c, id, &mut p.sync, now);
+                    // As Core's direct fetch: a lone new block on our tip, the only one in
+                    // flight, is asked of a compact block peer as MSG_CMPCT_BLOCK.
+                    if let [one] = got.as_slice() {
+                        let on_tip = c.entry(one).is_some_and(|e| e.header.prev_blockhash == c.tip().hash);
+                        if p.cmpct.provides && on_tip && self.sync.requested.len() == 1 {
+                            compact = Some(*one);
+                        }
+                    }
                     if !got.is_empty() {
                         requests.push((id, got));
                     }
@@ -57,17 +70,114 @@ impl Manager {
             }
         }
         for (id, hashes) in requests {
+            self.publish_in_flight(id);
             tracing::debug!(target: "blvm::net", peer = id, n = hashes.len(), first = %hashes[0], "requesting blocks");
-            self.send(
-                id,
-                NetworkMessage::GetData(hashes.into_iter().map(Inventory::WitnessBlock).collect()),
-            );
+            let inv = |h: BlockHash| {
+                if compact == Some(h) {
+                    Inventory::CompactBlock(h)
+                } else {
+                    Inventory::WitnessBlock(h)
+                }
+            };
+            self.send(id, NetworkMessage::GetData(hashes.into_iter().map(inv).collect()));
         }
     }
 
-    /// A `block` message: unrequested blocks pass Core's AcceptBlock rule first; the block is
-    /// submitted, and an invalid one makes the peer misbehave.
+    /// Core's HeadersDirectFetchBlocks: a peer's newly announced chain with more work than our
+    /// tip that is not the best header chain (which the scheduler fetches) is fetched from that
+    /// peer directly, up to [`MAX_DIRECT_FETCH`] blocks back to the active chain; a lone new
+    /// block on our tip goes as MSG_CMPCT_BLOCK to a compact block peer.
+    pub(super) fn direct_fetch(&mut self, id: PeerId, last: BlockHash) {
+        let Some(node) = self.node() else { return };
+        let Some(p) = self.peers.get_mut(&id) else { return };
+        let (wanted, on_tip) = {
+            let c = node.chain_ref().lock().unwrap_or_else(|p| p.into_inner());
+            let Some(e) = c.entry(&last) else { return };
+            if e.chainwork <= c.tip().chainwork || self.sync.on_best_chain(&last, e.height) || e.is_failed() {
+                return;
+            }
+            let mut wanted = Vec::new();
+            let mut walk = e.clone();
+            while !c.is_active(&walk.hash) {
+                if !walk.have_data() && !self.sync.requested.contains_key(&walk.hash) {
+                    wanted.push(walk.hash);
+                }
+                if wanted.len() > MAX_DIRECT_FETCH {
+                    // Too far from our chain: left to the scheduler.
+                    return;
+                }
+                match c.entry(&walk.header.prev_blockhash) {
+                    Some(prev) => walk = prev.clone(),
+                    None => return,
+                }
+            }
+            wanted.reverse();
+            let on_tip = wanted.len() == 1 && e.header.prev_blockhash == c.tip().hash;
+            (wanted, on_tip)
+        };
+        if wanted.is_empty() {
+            return;
+        }
+        let now = Instant::now();
+        for h in &wanted {
+            self.sync.mark_requested(id, &mut p.sync, *h, now);
+        }
+        let compact = on_tip && p.cmpct.provides && self.sync.requested.len() == 1;
+        let inv: Vec<Inventory> = wanted
+            .into_iter()
+            .map(|h| {
+                if compact {
+                    Inventory::CompactBlock(h)
+                } else {
+                    Inventory::WitnessBlock(h)
+                }
+            })
+            .collect();
+        tracing::debug!(target: "blvm::net", peer = id, n = inv.len(), "direct fetch of a newly announced chain");
+        self.send(id, NetworkMessage::GetData(inv));
+        self.publish_in_flight(id);
+    }
+
+    /// Publishes the heights of the blocks in flight from a peer (getpeerinfo `inflight`).
+    pub(super) fn publish_in_flight(&self, id: PeerId) {
+        let Some(node) = self.node() else { return };
+        let Some(p) = self.peers.get(&id) else { return };
+        let mut heights: Vec<u32> = {
+            let c = node.chain_ref().lock().unwrap_or_else(|p| p.into_inner());
+            p.sync.in_flight.keys().filter_map(|h| c.entry(h).map(|e| e.height)).collect()
+        };
+        heights.sort_unstable();
+        *p.handle.shared.blocks_in_flight.lock().unwrap_or_else(|p| p.into_inner()) = heights;
+    }
+
+    /// A `block` message: a mutated block (transactions not matching the header's commitments)
+    /// is the sender's misbehaviour and leaves other peers' requests for the block alone (Core's
+    /// IsBlockMutated check); otherwise it is processed.
     pub(super) async fn on_block(&mut self, id: PeerId, block: Block) {
+        let Some(node) = self.node() else { return };
+        let hash = block.block_hash();
+        let mutated = {
+            let c = node.chain_ref().lock().unwrap_or_else(|p| p.into_inner());
+            c.entry(&block.header.prev_blockhash)
+                .and_then(|prev| is_block_mutated(&block, prev.height + 1 >= c.params().segwit_height))
+        };
+        if let Some(r) = mutated {
+            tracing::debug!(target: "blvm::validation", "Block mutated: {}, {}", r.reason, r.detail);
+            tracing::debug!(target: "blvm::net", "Received mutated block from peer={id}");
+            if let Some(p) = self.peers.get_mut(&id) {
+                self.sync.received(id, &mut p.sync, &hash);
+            }
+            self.misbehaving(id, &format!("mutated block: {r}"));
+            return;
+        }
+        self.process_block_from(id, block, false).await
+    }
+
+    /// Processes a block from a peer: unrequested blocks pass Core's AcceptBlock rule first; the
+    /// block is submitted, and an invalid one makes the peer misbehave unless it was
+    /// reconstructed from a compact block (`via_compact`: BIP152 lets peers relay those before
+    /// validating them fully). A valid new block may make the peer high-bandwidth.
+    pub(super) async fn process_block_from(&mut self, id: PeerId, block: Block, via_compact: bool) {
         let Some(node) = self.node() else { return };
         let hash = block.block_hash();
         let requested = match self.peers.get_mut(&id) {
@@ -113,6 +223,16 @@ impl Manager {
                 if connected {
                     self.sync.progressed();
                 }
+                if via_compact {
+                    // As Core: any other request for the block is settled.
+                    if let Some(owner) = self.sync.requested.remove(&hash) {
+                        if let Some(p) = self.peers.get_mut(&owner) {
+                            p.sync.in_flight.remove(&hash);
+                        }
+                    }
+                }
+                self.compact_block_done(&hash);
+                self.maybe_set_hb_after_block(id, &hash);
                 {
                     let c = node.chain_ref().lock().unwrap_or_else(|p| p.into_inner());
                     self.sync.on_new_header(&c, &hash);
@@ -120,40 +240,42 @@ impl Manager {
             }
             BlockOutcome::Duplicate => {}
             BlockOutcome::Orphan => {
-                if !requested {
-                    // An unsolicited block whose parent we lack: fetch the headers in between.
-                    let loc = self.sync.locator();
-                    tracing::debug!(target: "blvm::net", peer = id, block = %hash, parent = %prev, "unconnecting block; asking for headers");
-                    self.maybe_send_getheaders(id, loc, hash);
-                }
+                // As Core (BLOCK_MISSING_PREV): a block whose parent we lack is misbehaviour;
+                // headers come first.
+                tracing::info!(target: "blvm::validation", "ProcessNewBlock: AcceptBlock FAILED (prev-blk-not-found)");
+                tracing::debug!(target: "blvm::net", peer = id, block = %hash, parent = %prev, "block does not connect");
+                self.misbehaving(id, &format!("block {hash}: prev-blk-not-found"));
             }
             BlockOutcome::Invalid(r) => {
-                if r.reason == "time-too-new" {
+                if via_compact {
+                    // BIP152 lets peers relay compact blocks before validating them fully.
+                    tracing::debug!(target: "blvm::net", peer = id, block = %hash, "block reconstructed from a compact block is invalid: {r}");
+                } else if r.reason == "time-too-new" {
                     self.disconnect(id, &format!("block {hash}: {r}"));
                 } else {
                     self.misbehaving(id, &format!("invalid block {hash}: {r}"));
-                    if !r.may_be_mutated {
-                        let c = node.chain_ref().lock().unwrap_or_else(|p| p.into_inner());
-                        self.sync.rebuild(&c);
-                        // Forget the peer's claims on the invalid branch.
-                        let failed: HashSet<PeerId> = self
-                            .peers
-                            .iter()
-                            .filter(|(_, p)| p.sync.best.is_some_and(|(b, _)| c.entry(&b).is_some_and(|e| e.is_failed())))
-                            .map(|(i, _)| *i)
-                            .collect();
-                        drop(c);
-                        for pid in &failed {
-                            if let Some(p) = self.peers.get_mut(pid) {
-                                p.sync.best = None;
-                                self.initial_headers.abandon(&mut p.headers_sync);
-                            }
+                }
+                if r.reason != "time-too-new" && !r.may_be_mutated {
+                    let c = node.chain_ref().lock().unwrap_or_else(|p| p.into_inner());
+                    self.sync.rebuild(&c);
+                    // Forget the peer's claims on the invalid branch.
+                    let failed: HashSet<PeerId> = self
+                        .peers
+                        .iter()
+                        .filter(|(_, p)| p.sync.best.is_some_and(|(b, _)| c.entry(&b).is_some_and(|e| e.is_failed())))
+                        .map(|(i, _)| *i)
+                        .collect();
+                    drop(c);
+                    for pid in &failed {
+                        if let Some(p) = self.peers.get_mut(pid) {
+                            p.sync.best = None;
+                            self.initial_headers.abandon(&mut p.headers_sync);
                         }
-                        // Another peer takes over the headers sync from those that led here.
-                        let others: Vec<PeerId> = self.peers.keys().copied().filter(|i| !failed.contains(i)).collect();
-                        for pid in others {
-                            self.maybe_start_headers_sync(pid);
-                        }
+                    }
+                    // Another peer takes over the headers sync from those that led here.
+                    let others: Vec<PeerId> = self.peers.keys().copied().filter(|i| !failed.contains(i)).collect();
+                    for pid in others {
+                        self.maybe_start_headers_sync(pid);
                     }
                 }
             }
@@ -307,18 +429,26 @@ impl Manager {
                     }
                 }
             }
-            let headers_by_peer = (headers, have);
+            // BIP152 high-bandwidth peers get a single new block as `cmpctblock`.
+            let compact = (headers.len() == 1 && !syncing)
+                .then(|| self.compact_tip_frame(&c, &tip.hash))
+                .flatten();
+            let headers_by_peer = (headers, have, compact);
             (tip, headers_by_peer, syncing)
         };
         self.last_tip = tip.hash;
         self.rejects = relay::RollingSet::new(50_000);
-        let (headers, have) = headers;
+        let (headers, have, compact) = headers;
         if !syncing {
             let magic = self.magic();
             let by_headers = (!headers.is_empty()).then(|| encode(magic, NetworkMessage::Headers(headers)));
             let by_inv = encode(magic, NetworkMessage::Inv(vec![Inventory::Block(tip.hash)]));
             for (id, p) in &self.peers {
                 if !p.ready || have.contains(id) || matches!(p.conn_type, ConnType::Feeler | ConnType::AddrFetch) {
+                    continue;
+                }
+                if let Some(f) = compact.as_ref().filter(|_| p.cmpct.provides && p.cmpct.wants_hb) {
+                    p.handle.send_frame(f.clone());
                     continue;
                 }
                 match (&by_headers, p.prefers_headers) {

@@ -110,6 +110,7 @@ impl Manager {
                 getdata: VecDeque::new(),
                 getdata_queued: HashSet::new(),
                 chain_sync: Default::default(),
+                cmpct: Default::default(),
             },
         );
         id
@@ -479,6 +480,7 @@ impl Manager {
         let released = self.sync.release(id, &mut p.sync);
         self.tx_requested.retain(|_, (pid, _)| *pid != id);
         self.orphans.erase_from(id);
+        self.compact_peer_gone(id);
         let addr = p.addr();
         if ban_it {
             tracing::debug!(target: "blvm::net", "Misbehaving: peer={id}: {reason}");

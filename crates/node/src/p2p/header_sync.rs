@@ -358,6 +358,9 @@ impl Manager {
                     }
                 }
                 self.log_progress();
+                if let Some((last, _)) = peer_best {
+                    self.direct_fetch(id, last);
+                }
                 self.schedule();
             }
             HeadersOutcome::Unconnecting => {

@@ -65,6 +65,8 @@ pub(super) struct Peer {
     pub(super) getdata_queued: HashSet<Inventory>,
     /// Its stale-chain timeout, if it is an automatic outbound peer (Core's m_chain_sync).
     pub(super) chain_sync: ChainSync,
+    /// BIP152 compact block state (its mode, the block being reconstructed from it).
+    pub(super) cmpct: super::compact_relay::PeerCompact,
 }
 
 impl Peer {
@@ -107,6 +109,8 @@ pub(super) struct Manager {
     pub(super) mempool_seen: u64,
     pub(super) mempool_updates: u64,
     pub(super) tip_txs: TipBlockTxs,
+    /// Our BIP152 high-bandwidth peers (at most three).
+    pub(super) hb_peers: super::compact_relay::HbPeers,
     /// Outbound peers exempt from the stale-chain check (at most MAX_PROTECTED_OUTBOUND).
     pub(super) protected_outbound: usize,
     /// Per-process key for network groups in eviction, so an attacker cannot tell which groups
@@ -186,6 +190,7 @@ pub async fn start(node: &Arc<Node>, stop: watch::Receiver<bool>) -> Result<Join
         mempool_seen: mempool_seen(node),
         mempool_updates: u64::MAX,
         tip_txs: TipBlockTxs::default(),
+        hb_peers: Default::default(),
         protected_outbound: 0,
         netgroup_key: Default::default(),
         s,
@@ -360,6 +365,7 @@ impl Manager {
             Event::Message { id, msg, permit } => {
                 if self.peers.get(&id).is_some_and(|p| p.ready && !p.handle.shared.is_closing()) {
                     self.on_message(id, msg).await;
+                    self.publish_in_flight(id);
                     self.check_headers_sync_of(id);
                     self.consider_eviction(id);
                 }
@@ -402,6 +408,9 @@ impl Manager {
             NetworkMessage::FilterLoad(f) => self.on_filter_load(id, f),
             NetworkMessage::FilterAdd(f) => self.on_filter_add(id, f),
             NetworkMessage::FilterClear => self.on_filter_clear(id),
+            NetworkMessage::SendCmpct(m) => self.on_sendcmpct(id, m),
+            NetworkMessage::CmpctBlock(m) => self.on_cmpctblock(id, m).await,
+            NetworkMessage::BlockTxn(m) => self.on_blocktxn(id, m.transactions).await,
             _ => {}
         }
     }

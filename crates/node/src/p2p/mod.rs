@@ -3,7 +3,8 @@
 //!
 //! One concept per file: [`codec`] (framing, limits), [`peer`] (one connection: handshake, ping,
 //! serving), [`addrman`] (address tables), [`addr_cache`] (cached `getaddr` answers), [`ban`] (persisted bans), [`discourage`] (misbehaving addresses, in memory), [`sync`] (headers-first
-//! download scheduling), [`relay`] (transaction relay state), [`orphans`] (the orphan pool), [`seeds`] (DNS seeds).
+//! download scheduling), [`relay`] (transaction relay state), [`orphans`] (the orphan pool), [`seeds`] (DNS seeds), [`compact_blocks`] (BIP152 encoding
+//! and reconstruction), [`compact_relay`] (BIP152 relay between peers).
 //! The connection manager, the event loop owning peers, slots, dialer and listener, is one
 //! struct whose `impl` is split by concern: [`manager`] (state, loop, dispatch), [`connections`]
 //! (slots, dialer, eviction), [`header_sync`], [`block_download`], [`tx_relay`], [`addr_relay`].
@@ -19,6 +20,8 @@ pub mod block_download;
 pub mod bloom;
 pub mod bloom_relay;
 pub mod codec;
+pub mod compact_blocks;
+pub mod compact_relay;
 pub mod connections;
 pub mod counting;
 pub mod discourage;

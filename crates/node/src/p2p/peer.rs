@@ -180,6 +180,11 @@ pub struct PeerShared {
     pub filter_relay: AtomicBool,
     /// The transport (v1 or v2, getpeerinfo `transport_protocol_type` and `session_id`).
     pub transport: Mutex<super::transport::TransportInfo>,
+    /// BIP152 high-bandwidth mode in each direction (getpeerinfo `bip152_hb_to`/`_from`).
+    pub bip152: super::compact_relay::Bip152Flags,
+    /// Heights of the blocks requested from the peer (getpeerinfo `inflight`), published by
+    /// the manager.
+    pub blocks_in_flight: Mutex<Vec<u32>>,
     ping_now: Notify,
     close: watch::Sender<Option<String>>,
     ctl_bytes: AtomicUsize,
@@ -231,6 +236,8 @@ impl PeerShared {
             bloom: Mutex::new(None),
             filter_relay: AtomicBool::new(false),
             transport: Mutex::new(super::transport::TransportInfo::Detecting),
+            bip152: Default::default(),
+            blocks_in_flight: Mutex::new(Vec::new()),
             ping_now: Notify::new(),
             close: watch::channel(None).0,
             ctl_bytes: AtomicUsize::new(0),
@@ -821,6 +828,10 @@ impl Reader {
         if info.version >= SENDHEADERS_VERSION {
             self.out.send(NetworkMessage::SendHeaders).await?;
         }
+        // BIP152: we can serve version 2 compact blocks, but do not ask for announcements yet.
+        if info.version >= super::compact_relay::SHORT_IDS_BLOCKS_VERSION {
+            self.out.send(super::compact_relay::sendcmpct_message(false)).await?;
+        }
         if matches!(
             self.shared().conn_type,
             ConnType::OutboundFullRelay | ConnType::AddrFetch | ConnType::Manual
@@ -940,7 +951,14 @@ impl Reader {
                                 }
                             }
                         }
-                        Inventory::CompactBlock(_) => missing.push(inv),
+                        Inventory::CompactBlock(h) => match self.chain(move |c| super::compact_relay::compact_source(c, &h)).await? {
+                            (BlockAnswer::Block(b), true) => self.out.send_bulk(super::compact_relay::cmpctblock_message(&b)).await?,
+                            (BlockAnswer::Block(b), false) => self.out.send_bulk(NetworkMessage::Block(b)).await?,
+                            (BlockAnswer::Missing, _) => missing.push(inv),
+                            (BlockAnswer::Withheld, _) => {
+                                tracing::debug!(target: "blvm::net", "ProcessGetBlockData: ignoring request from peer={} for old block that isn't in the main chain", shared.id);
+                            }
+                        },
                         _ => {}
                     }
                 }
@@ -981,11 +999,15 @@ impl Reader {
             | NetworkMessage::FilterLoad(_)
             | NetworkMessage::FilterAdd(_)
             | NetworkMessage::FilterClear => self.forward(msg, Some(permit)).await,
-            NetworkMessage::SendCmpct(_)
-            | NetworkMessage::CmpctBlock(_)
-            | NetworkMessage::GetBlockTxn(_)
-            | NetworkMessage::BlockTxn(_)
-            | NetworkMessage::MerkleBlock(_)
+            NetworkMessage::GetBlockTxn(g) => self.on_getblocktxn(g.txs_request).await,
+            NetworkMessage::CmpctBlock(_) => {
+                shared
+                    .last_block_rx_ms
+                    .store(shared.started.elapsed().as_millis() as u64, Ordering::Relaxed);
+                self.forward(msg, Some(permit)).await
+            }
+            NetworkMessage::SendCmpct(_) | NetworkMessage::BlockTxn(_) => self.forward(msg, Some(permit)).await,
+            NetworkMessage::MerkleBlock(_)
             | NetworkMessage::GetCFilters(_)
             | NetworkMessage::CFilter(_)
             | NetworkMessage::GetCFHeaders(_)
@@ -1013,6 +1035,36 @@ impl Reader {
             self.out.send_bulk(NetworkMessage::Tx(tx)).await?;
         }
         Ok(())
+    }
+
+    /// A `getblocktxn`: the requested transactions of a recent block as `blocktxn`, a deeper
+    /// block whole, an unknown one ignored; an index past the block's end is misbehaviour.
+    async fn on_getblocktxn(&self, req: bitcoin::bip152::BlockTransactionsRequest) -> Result<(), Exit> {
+        use super::compact_relay::BlockTxnSource;
+        let id = self.shared().id;
+        if req.indexes.is_empty() {
+            return Err(Exit::ban("getblocktxn received with no transaction indexes"));
+        }
+        let r = req.clone();
+        match self.chain(move |c| super::compact_relay::blocktxn_source(c, &r)).await? {
+            BlockTxnSource::Recent(b) => {
+                let answer = super::compact_blocks::block_txn(&b, &req).map_err(|e| Exit::ban(e.to_string()))?;
+                tracing::debug!(target: "blvm::cmpctblock", "peer={id} sent us a GETBLOCKTXN for block {}, sending a BLOCKTXN with {} txns.", req.block_hash, answer.transactions.len());
+                self.out
+                    .send_bulk(NetworkMessage::BlockTxn(bitcoin::p2p::message_compact_blocks::BlockTxn {
+                        transactions: answer,
+                    }))
+                    .await
+            }
+            BlockTxnSource::Deep(b) => {
+                tracing::debug!(target: "blvm::net", "Peer {id} sent us a getblocktxn for a block > {} deep", super::compact_relay::MAX_BLOCKTXN_DEPTH);
+                self.out.send_bulk(NetworkMessage::Block(b)).await
+            }
+            BlockTxnSource::Missing => {
+                tracing::debug!(target: "blvm::net", "Peer {id} sent us a getblocktxn for a block we don't have");
+                Ok(())
+            }
+        }
     }
 
     async fn chain<T: Send + 'static>(&self, f: impl FnOnce(&ChainManager) -> T + Send + 'static) -> Result<T, Exit> {
@@ -1196,6 +1248,10 @@ async fn read_loop(
             }
             shared.recv_per_msg.add(&header.command, size as u64);
             tracing::debug!(target: "blvm::net", "received: {} ({} bytes) peer={}", header.command, header.len, shared.id);
+            // Checked on the raw byte: rust-bitcoin refuses to decode it.
+            if r.phase == Phase::Ready && super::compact_relay::invalid_sendcmpct(&header.command, &frame[HEADER_LEN..]) {
+                return Err(Exit::ban("invalid sendcmpct announce field"));
+            }
             let msg = match codec::decode(&frame, &header) {
                 Ok(m) => m,
                 Err(e) => {

@@ -331,6 +331,13 @@ impl BlockSync {
         ours
     }
 
+    /// Records a block as requested from `peer` outside the scheduler (a compact block being
+    /// reconstructed from it), so it is not asked of anyone else meanwhile.
+    pub fn mark_requested(&mut self, peer: PeerId, ps: &mut PeerSync, hash: BlockHash, now: Instant) {
+        self.requested.insert(hash, peer);
+        ps.in_flight.insert(hash, now);
+    }
+
     /// Releases everything a departing peer had in flight.
     pub fn release(&mut self, peer: PeerId, ps: &mut PeerSync) -> usize {
         let n = ps.in_flight.len();

@@ -42,14 +42,7 @@ pub fn check_block(block: &Block, params: &ChainParams) -> Result<(), Reject> {
 
 /// Core's CheckBlock with fCheckPOW off (block proposals): everything but the proof of work.
 pub fn check_block_body(block: &Block) -> Result<(), Reject> {
-    let leaves: Vec<[u8; 32]> = block.txdata.iter().map(|t| t.compute_txid().to_byte_array()).collect();
-    let (root, mutated) = merkle_root(leaves);
-    if root != block.header.merkle_root.to_byte_array() {
-        return Err(Reject::mutated("bad-txnmrklroot", "hashMerkleRoot mismatch"));
-    }
-    if mutated {
-        return Err(Reject::mutated("bad-txns-duplicate", "duplicate transaction"));
-    }
+    check_merkle_root(block)?;
     let n = block.txdata.len() as u64;
     let stripped = stripped_size(block) as u64;
     if n == 0 || n * WITNESS_SCALE_FACTOR > MAX_BLOCK_WEIGHT || stripped * WITNESS_SCALE_FACTOR > MAX_BLOCK_WEIGHT {
@@ -116,8 +109,32 @@ pub fn contextual_check_block(block: &Block, height: u32, prev_mtp: i64, params:
             return Err(Reject::new("bad-cb-height", "block height mismatch in coinbase"));
         }
     }
+    check_witness_malleation(block, height >= params.segwit_height)?;
+    if block.weight().to_wu() > MAX_BLOCK_WEIGHT {
+        return Err(Reject::new("bad-blk-weight", "weight limit failed"));
+    }
+    Ok(())
+}
+
+/// The block's transactions match its merkle root, without the CVE-2012-2459 duplication
+/// (Core's CheckMerkleRoot).
+pub fn check_merkle_root(block: &Block) -> Result<(), Reject> {
+    let leaves: Vec<[u8; 32]> = block.txdata.iter().map(|t| t.compute_txid().to_byte_array()).collect();
+    let (root, mutated) = merkle_root(leaves);
+    if root != block.header.merkle_root.to_byte_array() {
+        return Err(Reject::mutated("bad-txnmrklroot", "hashMerkleRoot mismatch"));
+    }
+    if mutated {
+        return Err(Reject::mutated("bad-txns-duplicate", "duplicate transaction"));
+    }
+    Ok(())
+}
+
+/// The witness data matches the coinbase's commitment, or there is none without a commitment
+/// (Core's CheckWitnessMalleation; `segwit_active` for a block where segwit is enforced).
+pub fn check_witness_malleation(block: &Block, segwit_active: bool) -> Result<(), Reject> {
     let mut have_witness_commitment = false;
-    if height >= params.segwit_height {
+    if segwit_active {
         if let Some(pos) = witness_commitment_index(&block.txdata[0]) {
             have_witness_commitment = true;
             let stack: Vec<&[u8]> = block.txdata[0].input[0].witness.iter().collect();
@@ -143,10 +160,26 @@ pub fn contextual_check_block(block: &Block, height: u32, prev_mtp: i64, params:
     if !have_witness_commitment && block.txdata.iter().any(|t| t.input.iter().any(|i| !i.witness.is_empty())) {
         return Err(Reject::mutated("unexpected-witness", "unexpected witness data found"));
     }
-    if block.weight().to_wu() > MAX_BLOCK_WEIGHT {
-        return Err(Reject::new("bad-blk-weight", "weight limit failed"));
-    }
     Ok(())
+}
+
+/// Core's IsBlockMutated: a block whose transactions do not match its header's commitments
+/// (merkle root, witness commitment), so it may be a malleated copy of a valid block and says
+/// nothing about the block itself. Checked before a received block is processed.
+pub fn is_block_mutated(block: &Block, check_witness: bool) -> Option<Reject> {
+    if let Err(r) = check_merkle_root(block) {
+        return Some(r);
+    }
+    if !block.txdata.first().is_some_and(Transaction::is_coinbase) {
+        // Without a coinbase (invalid anyway), a 64-byte transaction could pose as an inner
+        // merkle node: treated as mutation, as Core.
+        return block
+            .txdata
+            .iter()
+            .any(|t| t.base_size() == 64)
+            .then(|| Reject::mutated("bad-txns-size", "64-byte transaction"));
+    }
+    check_witness_malleation(block, check_witness).err()
 }
 
 /// Index of the coinbase output holding the witness commitment (the last matching one), as Core.

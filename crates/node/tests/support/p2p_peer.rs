@@ -347,3 +347,14 @@ fn socket2_like_bind(from: &str) -> std::io::Result<impl Fn(SocketAddr) -> std::
 pub fn listen_on(ip: &str) -> TcpListener {
     TcpListener::bind((ip, 0)).expect("bind test listener")
 }
+
+/// getpeerinfo's entry for the peer connected from `ip` (through `rpc`).
+pub fn peer_info(rpc: &dyn Fn(&str, serde_json::Value) -> serde_json::Value, ip: &str) -> serde_json::Value {
+    rpc("getpeerinfo", serde_json::json!([]))
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["addr"].as_str().is_some_and(|a| a.starts_with(&format!("{ip}:"))))
+        .cloned()
+        .unwrap_or_else(|| panic!("no peer from {ip}"))
+}

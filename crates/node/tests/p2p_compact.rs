@@ -1,0 +1,206 @@
+//! BIP152 compact blocks against a real node process: the node offers version 2 after the
+//! handshake, announces new blocks as `cmpctblock` to a peer that asked for high-bandwidth
+//! mode, answers `getblocktxn` and `getdata(MSG_CMPCT_BLOCK)`, punishes out-of-range
+//! `getblocktxn` indexes, chooses a peer that delivered a new block as high-bandwidth, and
+//! reconstructs a block from its mempool and the `blocktxn` answering its `getblocktxn`.
+
+#[path = "support/coins.rs"]
+mod coins;
+#[path = "support/http.rs"]
+mod http;
+#[path = "support/node_proc.rs"]
+mod node_proc;
+#[path = "support/p2p_peer.rs"]
+mod p2p_peer;
+
+use bitcoin::bip152::{BlockTransactions, BlockTransactionsRequest, HeaderAndShortIds};
+use bitcoin::consensus::serialize;
+use bitcoin::p2p::message::NetworkMessage;
+use bitcoin::p2p::message_blockdata::Inventory;
+use bitcoin::p2p::message_compact_blocks::{BlockTxn, CmpctBlock, GetBlockTxn, SendCmpct};
+use bitcoin::{Amount, BlockHash, OutPoint, Transaction, TxOut};
+use blvm_testkit::mining::{self, Parent};
+use p2p_peer::{peer_info, to_hex, TestPeer};
+use serde_json::{json, Value};
+use std::time::Duration;
+
+const WAIT: Duration = Duration::from_secs(40);
+
+/// A one-output spend of a P2WSH(OP_TRUE) coin back to P2WSH(OP_TRUE), paying 10,000 sats fee.
+fn spend(coin: (OutPoint, Amount)) -> Transaction {
+    let out = TxOut {
+        value: coin.1 - Amount::from_sat(10_000),
+        script_pubkey: mining::p2wsh_op_true(),
+    };
+    mining::spend(&[(coin.0, mining::p2wsh_op_true())], vec![out])
+}
+
+/// Connects from `ip`, completes the handshake and checks the node offers compact blocks
+/// version 2 without asking for announcements.
+fn connect(addr: std::net::SocketAddr, ip: &str, height: i32) -> TestPeer {
+    let mut p = TestPeer::connect_from(addr, ip).unwrap();
+    p.handshake(height);
+    let offer = p.expect(WAIT, "sendcmpct", |m| match m {
+        NetworkMessage::SendCmpct(s) => Some(*s),
+        _ => None,
+    });
+    assert_eq!((offer.send_compact, offer.version), (false, 2));
+    p
+}
+
+fn send_cmpct(high_bandwidth: bool) -> NetworkMessage {
+    NetworkMessage::SendCmpct(SendCmpct {
+        send_compact: high_bandwidth,
+        version: 2,
+    })
+}
+
+/// The node's tip as the parent of a new block.
+fn tip_parent(rpc: &dyn Fn(&str, Value) -> Value) -> Parent {
+    let hash = rpc("getbestblockhash", json!([]));
+    let h = rpc("getblockheader", json!([hash]));
+    Parent {
+        hash: hash.as_str().unwrap().parse().unwrap(),
+        height: h["height"].as_u64().unwrap() as u32,
+        time: h["time"].as_u64().unwrap() as u32,
+        mtp: h["mediantime"].as_i64().unwrap(),
+    }
+}
+
+fn best(rpc: &dyn Fn(&str, Value) -> Value) -> BlockHash {
+    rpc("getbestblockhash", json!([])).as_str().unwrap().parse().unwrap()
+}
+
+#[test]
+fn high_bandwidth_announcement_and_getblocktxn() {
+    let (n, port) = p2p_peer::start_listening(&[]);
+    let rpc = |m: &str, p: Value| p2p_peer::rpc(&n, port, m, p);
+    let addr = p2p_peer::p2p_addr(&n);
+    let coins = coins::fund(rpc, 1);
+    let height = rpc("getblockcount", json!([])).as_i64().unwrap() as i32;
+
+    let mut hb = connect(addr, "127.0.0.2", height);
+    hb.send_and_ping(send_cmpct(true), WAIT);
+    let info = peer_info(&rpc, "127.0.0.2");
+    assert_eq!(
+        (info["bip152_hb_from"].clone(), info["bip152_hb_to"].clone()),
+        (json!(true), json!(false))
+    );
+
+    // A new block with one mempool transaction is announced as a cmpctblock: the coinbase
+    // prefilled, the transaction by short id.
+    let tx = spend(coins[0]);
+    rpc("sendrawtransaction", json!([to_hex(&serialize(&tx))]));
+    let to = bitcoin::Address::from_script(&mining::p2wsh_op_true(), bitcoin::Network::Regtest).unwrap();
+    let hash: BlockHash = rpc("generatetoaddress", json!([1, to.to_string()]))[0]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let c = hb.expect(WAIT, "cmpctblock", |m| match m {
+        NetworkMessage::CmpctBlock(c) => Some(c.compact_block.clone()),
+        _ => None,
+    });
+    assert_eq!(c.header.block_hash(), hash);
+    assert_eq!((c.prefilled_txs.len(), c.short_ids.len()), (1, 1));
+
+    // getblocktxn is answered with the requested transaction, witness included.
+    hb.send(NetworkMessage::GetBlockTxn(GetBlockTxn {
+        txs_request: BlockTransactionsRequest {
+            block_hash: hash,
+            indexes: vec![1],
+        },
+    }))
+    .unwrap();
+    let txn = hb.expect(WAIT, "blocktxn", |m| match m {
+        NetworkMessage::BlockTxn(b) => Some(b.transactions.clone()),
+        _ => None,
+    });
+    assert_eq!(txn.block_hash, hash);
+    assert_eq!(txn.transactions, vec![tx]);
+
+    // getdata(MSG_CMPCT_BLOCK) for a recent block: a cmpctblock.
+    hb.send(NetworkMessage::GetData(vec![Inventory::CompactBlock(hash)])).unwrap();
+    let again = hb.expect(WAIT, "cmpctblock for getdata", |m| match m {
+        NetworkMessage::CmpctBlock(c) => Some(c.compact_block.header.block_hash()),
+        _ => None,
+    });
+    assert_eq!(again, hash);
+
+    // An index past the block's end is misbehaviour.
+    hb.send(NetworkMessage::GetBlockTxn(GetBlockTxn {
+        txs_request: BlockTransactionsRequest {
+            block_hash: hash,
+            indexes: vec![5],
+        },
+    }))
+    .unwrap();
+    assert!(hb.wait_closed(WAIT), "out-of-range getblocktxn disconnects");
+}
+
+#[test]
+fn reconstructs_from_mempool_and_blocktxn() {
+    let (n, port) = p2p_peer::start_listening(&[]);
+    let rpc = |m: &str, p: Value| p2p_peer::rpc(&n, port, m, p);
+    let addr = p2p_peer::p2p_addr(&n);
+    let coins = coins::fund(rpc, 2);
+    let height = rpc("getblockcount", json!([])).as_i64().unwrap() as i32;
+    let mut p = connect(addr, "127.0.0.2", height);
+    p.send_and_ping(send_cmpct(false), WAIT);
+
+    // Delivering a new block first makes us one of the node's high-bandwidth peers. A lone
+    // new block on the tip is asked of a compact block peer as MSG_CMPCT_BLOCK (as Core); the
+    // full block answers it too.
+    let b1 = mining::build_block(&tip_parent(&rpc), 1, vec![], Amount::ZERO, mining::op_true());
+    p.send(NetworkMessage::Headers(vec![b1.header])).unwrap();
+    let asked_for = p.expect(WAIT, "getdata for the announced block", |m| match m {
+        NetworkMessage::GetData(v) => v.first().copied(),
+        _ => None,
+    });
+    assert_eq!(asked_for, Inventory::CompactBlock(b1.block_hash()));
+    p.send(NetworkMessage::Block(b1.clone())).unwrap();
+    let asked = p.expect(WAIT, "sendcmpct(1)", |m| match m {
+        NetworkMessage::SendCmpct(s) => Some(*s),
+        _ => None,
+    });
+    assert_eq!((asked.send_compact, asked.version), (true, 2));
+    assert_eq!(best(&rpc), b1.block_hash());
+    assert_eq!(peer_info(&rpc, "127.0.0.2")["bip152_hb_to"], json!(true));
+
+    // A block of a mempool transaction and one the node has never seen: the compact block
+    // makes it ask for the unknown one only, and the blocktxn completes the block.
+    let known = spend(coins[0]);
+    let unknown = spend(coins[1]);
+    rpc("sendrawtransaction", json!([to_hex(&serialize(&known))]));
+    let b2 = mining::build_block(
+        &tip_parent(&rpc),
+        2,
+        vec![known, unknown.clone()],
+        Amount::from_sat(20_000),
+        mining::op_true(),
+    );
+    let cmpct = HeaderAndShortIds::from_block(&b2, 7, 2, &[]).unwrap();
+    p.send(NetworkMessage::CmpctBlock(CmpctBlock { compact_block: cmpct })).unwrap();
+    let req = p.expect(WAIT, "getblocktxn", |m| match m {
+        NetworkMessage::GetBlockTxn(g) => Some(g.txs_request.clone()),
+        _ => None,
+    });
+    assert_eq!((req.block_hash, req.indexes.clone()), (b2.block_hash(), vec![2]));
+    assert_eq!(peer_info(&rpc, "127.0.0.2")["inflight"], json!([b1_height(&rpc) + 1]));
+    p.send_and_ping(
+        NetworkMessage::BlockTxn(BlockTxn {
+            transactions: BlockTransactions {
+                block_hash: b2.block_hash(),
+                transactions: vec![unknown],
+            },
+        }),
+        WAIT,
+    );
+    n.wait_until(WAIT, "the reconstructed block becomes the tip", |_| best(&rpc) == b2.block_hash());
+    assert_eq!(peer_info(&rpc, "127.0.0.2")["inflight"], json!([]));
+}
+
+/// The height of the current tip.
+fn b1_height(rpc: &dyn Fn(&str, Value) -> Value) -> u64 {
+    rpc("getblockcount", json!([])).as_u64().unwrap()
+}
