@@ -101,13 +101,16 @@ pub fn is_child_with_parents_tree(txs: &[Transaction]) -> bool {
         .all(|p| p.input.iter().all(|i| !ids.contains(&i.previous_output.txid)))
 }
 
+/// Whether a rejection is for the feerate alone (Core's TX_RECONSIDERABLE): the transaction
+/// may still enter with a child paying for it.
+pub fn is_low_feerate(r: &Reject) -> bool {
+    matches!(r.reason.as_str(), "min relay fee not met" | "mempool min fee not met")
+}
+
 /// Whether a lone rejection may be reconsidered at the package feerate (Core's
 /// TX_RECONSIDERABLE and TX_MISSING_INPUTS).
 fn reconsiderable(r: &Reject) -> bool {
-    matches!(
-        r.reason.as_str(),
-        "min relay fee not met" | "mempool min fee not met" | "bad-txns-inputs-missingorspent"
-    )
+    is_low_feerate(r) || r.reason == "bad-txns-inputs-missingorspent"
 }
 
 fn max_feerate_exceeded() -> Reject {

@@ -140,6 +140,18 @@ impl Orphans {
             .collect()
     }
 
+    /// Orphans spending an output of `parent` that `peer` announced, newest first (Core's
+    /// GetChildrenFromSamePeer: 1p1c package relay pairs a parent only with its sender's children).
+    pub fn children_from_peer(&self, parent: &Transaction, peer: u64) -> Vec<Wtxid> {
+        let mut v: Vec<(Instant, Wtxid)> = self
+            .children_of(parent)
+            .into_iter()
+            .filter_map(|w| self.by_wtxid.get(&w).filter(|o| o.announcers.contains(&peer)).map(|o| (o.since, w)))
+            .collect();
+        v.sort_unstable_by(|a, b| b.0.cmp(&a.0));
+        v.into_iter().map(|(_, w)| w).collect()
+    }
+
     /// The orphan with this wtxid.
     pub fn get(&self, w: &Wtxid) -> Option<&Orphan> {
         self.by_wtxid.get(w)
