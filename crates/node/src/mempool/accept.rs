@@ -44,6 +44,9 @@ pub struct AcceptOptions {
     /// applied (oversized clusters are trimmed once all are back, Core's
     /// UpdateTransactionsFromBlock).
     pub reorg_readmission: bool,
+    /// Part of a package (Core's m_package_submission): size limiting is left to the end of
+    /// the package, so a member cannot evict an earlier one before the child pays for it.
+    pub package_submission: bool,
 }
 
 impl Default for AcceptOptions {
@@ -54,6 +57,7 @@ impl Default for AcceptOptions {
             accept_time: None,
             allow_replacement: true,
             reorg_readmission: false,
+            package_submission: false,
         }
     }
 }
@@ -375,7 +379,7 @@ pub fn accept_tx(
         vsize,
         mempool_sequence,
     });
-    if !opts.bypass_limits {
+    if !opts.bypass_limits && !opts.package_submission {
         limit_size(pool, settings, now, events);
         if !pool.contains(&txid) {
             return Err(Reject::new("mempool full", ""));

@@ -147,7 +147,11 @@ impl Mempool {
                 return Err(max_feerate_exceeded());
             }
         }
-        self.accept_locked(chain, tx.clone(), AcceptOptions::default())
+        let opts = AcceptOptions {
+            package_submission: true,
+            ..Default::default()
+        };
+        self.accept_locked(chain, tx.clone(), opts)
     }
 
     fn submit_package_locked(&self, chain: &mut ChainManager, txs: &[Transaction], max_feerate: Option<u64>) -> PackageOutcome {
@@ -216,6 +220,22 @@ impl Mempool {
                 }
             }
         }
+        // As Core: size limiting runs once, after the whole package; a member it evicted
+        // fails with "mempool full".
+        let mut events = Vec::new();
+        {
+            let mut pool = lock(&self.pool);
+            accept::limit_size(&mut pool, &self.settings, self.now(), &mut events);
+            for r in results.iter_mut() {
+                if let Some(TxOutcome::Accepted { accepted, .. }) = r {
+                    if !pool.contains(&accepted.txid) {
+                        *r = Some(TxOutcome::Failed(Reject::new("mempool full", "")));
+                        failed = true;
+                    }
+                }
+            }
+        }
+        self.queue(events);
         let results = results
             .into_iter()
             .zip(individual)
@@ -236,8 +256,8 @@ impl Mempool {
 
     /// Core's AcceptSubPackage for several transactions: all are validated on a copy of the
     /// pool with the feerate floors lifted, the package's total modified feerate must meet the
-    /// floors instead, then all enter the pool and size limiting runs once. On failure, the
-    /// index (into `txs`) of the member to blame and why.
+    /// floors instead, then all enter the pool (size limiting is the caller's, once for the
+    /// whole package). On failure, the index (into `txs`) of the member to blame and why.
     fn accept_subpackage(
         &self,
         chain: &mut ChainManager,
@@ -274,11 +294,7 @@ impl Mempool {
                     accept::accept_tx(chain, &mut pool, &self.settings, Arc::new((*tx).clone()), &opts, &mut events).map_err(|r| (j, r))?;
                 out.push(a);
             }
-            accept::limit_size(&mut pool, &self.settings, now, &mut events);
-            match out.iter().position(|a| !pool.contains(&a.txid)) {
-                Some(j) => Err((j, Reject::new("mempool full", ""))),
-                None => Ok(()),
-            }
+            Ok(())
         })();
         self.queue(events);
         r?;
