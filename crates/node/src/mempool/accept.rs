@@ -278,7 +278,7 @@ pub fn accept_tx(
         .ok_or_else(|| Reject::new(cluster_limits::TOO_LARGE_CLUSTER, ""))?;
     // TRUC (v3) topology rules, with sibling eviction.
     if !opts.reorg_readmission {
-        truc_checks(pool, &tx, &txid, &wtxid, &ancestors, &mut conflicts, vsize)?;
+        truc_checks(pool, &tx, &txid, &wtxid, &ancestors, &mut conflicts, vsize, opts.allow_replacement)?;
     }
     if let Some(c) = ancestors.iter().find(|a| conflicts.contains(*a)) {
         return Err(Reject::new(
@@ -440,6 +440,7 @@ fn truc_checks(
     ancestors: &BTreeSet<Txid>,
     conflicts: &mut BTreeSet<Txid>,
     vsize: u64,
+    sibling_eviction: bool,
 ) -> Result<(), Reject> {
     let v3 = tx.version.0 == TRUC_VERSION;
     for a in ancestors {
@@ -491,7 +492,7 @@ fn truc_checks(
     let parent_desc = pool.descendant_stats(&parent.txid).count;
     if parent_desc + 1 > 2 && !child_will_be_replaced {
         let sibling = parent.children.first().copied();
-        let sibling_ok = parent_desc == 2 && sibling.map(|s| pool.ancestor_stats(&s).count == 2).unwrap_or(false);
+        let sibling_ok = sibling_eviction && parent_desc == 2 && sibling.map(|s| pool.ancestor_stats(&s).count == 2).unwrap_or(false);
         match sibling {
             Some(s) if sibling_ok => {
                 // Sibling eviction: treat the existing child as a conflict, under the RBF rules.

@@ -8,7 +8,7 @@
 
 use super::accept::{self, AcceptOptions, Accepted};
 use super::entry::feerate_per_kvb;
-use super::{lock, Mempool};
+use super::{lock, truc_package, Mempool};
 use crate::chain::ChainManager;
 use crate::validation::Reject;
 use bitcoin::{Transaction, Txid, Wtxid};
@@ -118,6 +118,13 @@ fn max_feerate_exceeded() -> Reject {
 }
 
 impl Mempool {
+    /// Core's PackageTRUCChecks over a whole package against the current pool (for
+    /// testmempoolaccept): "TRUC-violation, …" at the first member breaking a TRUC rule.
+    pub fn package_truc_violation(&self, txs: &[Transaction]) -> Option<String> {
+        let refs: Vec<&Transaction> = txs.iter().collect();
+        truc_package::package_truc_violation(&lock(&self.pool), &refs)
+    }
+
     /// Core's ProcessNewPackage (not test-only): `txs` must already be checked as
     /// child-with-parents by the caller. `max_feerate` (sat/kvB) rejects any member whose
     /// modified feerate exceeds it.
@@ -195,6 +202,7 @@ impl Mempool {
             }
         }
         let mut failed = quit_early;
+        let mut package_msg = None;
         if !quit_early && !deferred.is_empty() {
             let group: Vec<&Transaction> = deferred.iter().map(|i| &txs[*i]).collect();
             match self.accept_subpackage(chain, &group, max_feerate) {
@@ -214,8 +222,10 @@ impl Mempool {
                 }
                 Err((j, r)) => {
                     failed = true;
-                    if let Some(i) = deferred.get(j) {
-                        results[*i] = Some(TxOutcome::Failed(r));
+                    match deferred.get(j) {
+                        Some(i) => results[*i] = Some(TxOutcome::Failed(r)),
+                        // A package-level failure: the members keep their lone results.
+                        None => package_msg = Some(r.reason),
                     }
                 }
             }
@@ -249,15 +259,30 @@ impl Mempool {
             })
             .collect();
         PackageOutcome {
-            error: failed.then(|| "transaction failed".to_string()),
+            error: package_msg.or_else(|| failed.then(|| "transaction failed".to_string())),
             results,
         }
+    }
+
+    /// The failure to report when member `j` of a package failed with `r` on the scratch pool:
+    /// a TRUC failure at a member spending an earlier one may come only from that member being
+    /// in the scratch pool (Core's own checks see pool parents only), so the package TRUC rules
+    /// decide; they report at index `usize::MAX` (a package-level failure).
+    fn package_truc_or(&self, txs: &[&Transaction], j: usize, r: Reject) -> (usize, Reject) {
+        let earlier: HashSet<Txid> = txs[..j].iter().map(|t| t.compute_txid()).collect();
+        if r.reason == "TRUC-violation" && txs[j].input.iter().any(|i| earlier.contains(&i.previous_output.txid)) {
+            if let Some(e) = truc_package::package_truc_violation(&lock(&self.pool), txs) {
+                return (usize::MAX, Reject::new(e, ""));
+            }
+        }
+        (j, r)
     }
 
     /// Core's AcceptSubPackage for several transactions: all are validated on a copy of the
     /// pool with the feerate floors lifted, the package's total modified feerate must meet the
     /// floors instead, then all enter the pool (size limiting is the caller's, once for the
-    /// whole package). On failure, the index (into `txs`) of the member to blame and why.
+    /// whole package). On failure, the index (into `txs`) of the member to blame and why, or
+    /// `usize::MAX` for a package-level failure (Core's PackageTRUCChecks).
     fn accept_subpackage(
         &self,
         chain: &mut ChainManager,
@@ -275,8 +300,8 @@ impl Mempool {
         let (mut fee, mut vsize) = (0u64, 0u64);
         for (j, tx) in txs.iter().enumerate() {
             let mut ignored = Vec::new();
-            let a =
-                accept::accept_tx(chain, &mut scratch, &self.settings, Arc::new((*tx).clone()), &opts, &mut ignored).map_err(|r| (j, r))?;
+            let a = accept::accept_tx(chain, &mut scratch, &self.settings, Arc::new((*tx).clone()), &opts, &mut ignored)
+                .map_err(|r| self.package_truc_or(txs, j, r))?;
             if max_feerate.is_some_and(|m| feerate_per_kvb(a.modified_fee, a.vsize) > m) {
                 return Err((j, max_feerate_exceeded()));
             }
@@ -284,6 +309,9 @@ impl Mempool {
             vsize += a.vsize;
         }
         drop(scratch);
+        if let Some(e) = truc_package::package_truc_violation(&lock(&self.pool), txs) {
+            return Err((usize::MAX, Reject::new(e, "")));
+        }
         let mut events = Vec::new();
         let mut out = Vec::with_capacity(txs.len());
         let r = (|| {

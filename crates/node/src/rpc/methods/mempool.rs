@@ -351,17 +351,20 @@ fn testmempoolaccept(mp: &Mempool, p: &Params) -> Result<Value, RpcError> {
         m.insert("wtxid".into(), json!(tx.compute_wtxid().to_string()));
         m
     };
+    let package_failure = |err: &str| {
+        Value::Array(
+            txs.iter()
+                .map(|t| {
+                    let mut m = head(t);
+                    m.insert("package-error".into(), json!(err));
+                    Value::Object(m)
+                })
+                .collect(),
+        )
+    };
     if txs.len() > 1 {
         if let Some(err) = crate::mempool::package::package_error(&txs) {
-            return Ok(Value::Array(
-                txs.iter()
-                    .map(|t| {
-                        let mut m = head(t);
-                        m.insert("package-error".into(), json!(err));
-                        Value::Object(m)
-                    })
-                    .collect(),
-            ));
+            return Ok(package_failure(err));
         }
     }
     let results = if txs.len() == 1 {
@@ -373,7 +376,16 @@ fn testmempoolaccept(mp: &Mempool, p: &Params) -> Result<Value, RpcError> {
             },
         ))]
     } else {
-        mp.test_accept_package(txs.clone())
+        let results = mp.test_accept_package(txs.clone());
+        // As Core, the package TRUC rules run once every member passed its own checks, which
+        // see only parents in the pool: a member failing TRUC only because of an earlier member
+        // (in the scratch pool here) is a package-level TRUC violation.
+        if truc_failure_from_package(&txs, &results) {
+            if let Some(err) = mp.package_truc_violation(&txs) {
+                return Ok(package_failure(&err));
+            }
+        }
+        results
     };
     let mut out = Vec::with_capacity(txs.len());
     let mut exit_early = false;
@@ -396,6 +408,17 @@ fn testmempoolaccept(mp: &Mempool, p: &Params) -> Result<Value, RpcError> {
         out.push(Value::Object(m));
     }
     Ok(Value::Array(out))
+}
+
+/// Whether a package test-accept passed, or first failed on a TRUC rule at a member spending
+/// an earlier member.
+fn truc_failure_from_package(txs: &[Transaction], results: &[Option<Result<Accepted, Reject>>]) -> bool {
+    let Some(f) = results.iter().position(|r| matches!(r, Some(Err(_)))) else {
+        return true;
+    };
+    let Some(Some(Err(r))) = results.get(f) else { return false };
+    let earlier: std::collections::HashSet<Txid> = txs[..f].iter().map(|t| t.compute_txid()).collect();
+    r.reason == "TRUC-violation" && txs[f].input.iter().any(|i| earlier.contains(&i.previous_output.txid))
 }
 
 /// `validateaddress "address"` with Core's result shape.
