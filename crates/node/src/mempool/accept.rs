@@ -277,9 +277,8 @@ pub fn accept_tx(
         .ancestors_within(&parents, ancestor_cap)
         .ok_or_else(|| Reject::new(cluster_limits::TOO_LARGE_CLUSTER, ""))?;
     // TRUC (v3) topology rules, with sibling eviction.
-    if !opts.reorg_readmission {
-        truc_checks(pool, &tx, &txid, &wtxid, &ancestors, &mut conflicts, vsize, opts.allow_replacement)?;
-    }
+    let sibling_eviction =
+        !opts.reorg_readmission && truc_checks(pool, &tx, &txid, &wtxid, &ancestors, &mut conflicts, vsize, opts.allow_replacement)?;
     if let Some(c) = ancestors.iter().find(|a| conflicts.contains(*a)) {
         return Err(Reject::new(
             "bad-txns-spends-conflicting-tx",
@@ -295,7 +294,13 @@ pub fn accept_tx(
             vsize,
             parents: &parents,
         };
-        rbf::check(pool, &new, &conflicts, settings.incremental_relay_feerate)?
+        rbf::check(pool, &new, &conflicts, settings.incremental_relay_feerate).map_err(|mut r| {
+            // Core's wording when the conflict is a TRUC sibling.
+            if sibling_eviction && matches!(r.reason.as_str(), "insufficient fee" | "too many potential replacements") {
+                r.reason.push_str(" (including sibling eviction)");
+            }
+            r
+        })?
     };
     // Core 31's cluster limits, with what the transaction replaces taken out.
     if !opts.reorg_readmission {
@@ -432,6 +437,7 @@ pub fn limit_size(pool: &mut Pool, settings: &MempoolSettings, now: i64, events:
     }
 }
 
+/// Core's SingleTRUCChecks; returns whether a sibling was added to `conflicts` for eviction.
 fn truc_checks(
     pool: &Pool,
     tx: &Transaction,
@@ -441,7 +447,7 @@ fn truc_checks(
     conflicts: &mut BTreeSet<Txid>,
     vsize: u64,
     sibling_eviction: bool,
-) -> Result<(), Reject> {
+) -> Result<bool, Reject> {
     let v3 = tx.version.0 == TRUC_VERSION;
     for a in ancestors {
         let Some(e) = pool.get(a) else { continue };
@@ -465,7 +471,7 @@ fn truc_checks(
         }
     }
     if !v3 {
-        return Ok(());
+        return Ok(false);
     }
     if vsize > TRUC_MAX_VSIZE {
         return Err(Reject::new(
@@ -480,7 +486,7 @@ fn truc_checks(
         ));
     }
     let Some(parent) = ancestors.first().and_then(|p| pool.get(p)) else {
-        return Ok(());
+        return Ok(false);
     };
     if vsize > TRUC_CHILD_MAX_VSIZE {
         return Err(Reject::new(
@@ -497,6 +503,7 @@ fn truc_checks(
             Some(s) if sibling_ok => {
                 // Sibling eviction: treat the existing child as a conflict, under the RBF rules.
                 conflicts.insert(s);
+                return Ok(true);
             }
             _ => {
                 return Err(Reject::new(
@@ -506,7 +513,7 @@ fn truc_checks(
             }
         }
     }
-    Ok(())
+    Ok(false)
 }
 
 #[cfg(test)]

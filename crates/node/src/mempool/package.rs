@@ -264,18 +264,22 @@ impl Mempool {
         }
     }
 
-    /// The failure to report when member `j` of a package failed with `r` on the scratch pool:
-    /// a TRUC failure at a member spending an earlier one may come only from that member being
-    /// in the scratch pool (Core's own checks see pool parents only), so the package TRUC rules
-    /// decide; they report at index `usize::MAX` (a package-level failure).
+    /// The failure to report when member `j` of a package failed with `r` on the scratch pool.
     fn package_truc_or(&self, txs: &[&Transaction], j: usize, r: Reject) -> (usize, Reject) {
-        let earlier: HashSet<Txid> = txs[..j].iter().map(|t| t.compute_txid()).collect();
-        if r.reason == "TRUC-violation" && txs[j].input.iter().any(|i| earlier.contains(&i.previous_output.txid)) {
-            if let Some(e) = truc_package::package_truc_violation(&lock(&self.pool), txs) {
-                return (usize::MAX, Reject::new(e, ""));
-            }
+        match self.package_truc_instead(txs, j, &r) {
+            Some(e) => (usize::MAX, Reject::new(e, "")),
+            None => (j, r),
         }
-        (j, r)
+    }
+
+    /// When member `j` of a package failed with `r` validated on a scratch pool holding the
+    /// earlier members: the package TRUC violation Core reports instead, if any. Core checks each
+    /// member against pool parents only and the package TRUC rules after, so a TRUC failure
+    /// with earlier members present may be the package-level one.
+    pub fn package_truc_instead(&self, txs: &[&Transaction], j: usize, r: &Reject) -> Option<String> {
+        (j > 0 && r.reason == "TRUC-violation")
+            .then(|| truc_package::package_truc_violation(&lock(&self.pool), txs))
+            .flatten()
     }
 
     /// Core's AcceptSubPackage for several transactions: all are validated on a copy of the

@@ -380,10 +380,16 @@ fn testmempoolaccept(mp: &Mempool, p: &Params) -> Result<Value, RpcError> {
         // As Core, the package TRUC rules run once every member passed its own checks, which
         // see only parents in the pool: a member failing TRUC only because of an earlier member
         // (in the scratch pool here) is a package-level TRUC violation.
-        if truc_failure_from_package(&txs, &results) {
-            if let Some(err) = mp.package_truc_violation(&txs) {
-                return Ok(package_failure(&err));
-            }
+        let refs: Vec<&Transaction> = txs.iter().collect();
+        let err = match results.iter().position(|r| matches!(r, Some(Err(_)))) {
+            Some(j) => match &results[j] {
+                Some(Err(r)) => mp.package_truc_instead(&refs, j, r),
+                _ => None,
+            },
+            None => mp.package_truc_violation(&txs),
+        };
+        if let Some(err) = err {
+            return Ok(package_failure(&err));
         }
         results
     };
@@ -408,17 +414,6 @@ fn testmempoolaccept(mp: &Mempool, p: &Params) -> Result<Value, RpcError> {
         out.push(Value::Object(m));
     }
     Ok(Value::Array(out))
-}
-
-/// Whether a package test-accept passed, or first failed on a TRUC rule at a member spending
-/// an earlier member.
-fn truc_failure_from_package(txs: &[Transaction], results: &[Option<Result<Accepted, Reject>>]) -> bool {
-    let Some(f) = results.iter().position(|r| matches!(r, Some(Err(_)))) else {
-        return true;
-    };
-    let Some(Some(Err(r))) = results.get(f) else { return false };
-    let earlier: std::collections::HashSet<Txid> = txs[..f].iter().map(|t| t.compute_txid()).collect();
-    r.reason == "TRUC-violation" && txs[f].input.iter().any(|i| earlier.contains(&i.previous_output.txid))
 }
 
 /// `validateaddress "address"` with Core's result shape.
