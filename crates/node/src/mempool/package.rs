@@ -3,8 +3,9 @@
 //! parent) are then evaluated together at their package feerate, so a child can pay for a
 //! parent below the mempool minimum (CPFP, including Core's 1-parent-1-child relay case).
 //!
-//! Not done (yet): package RBF (a package whose members conflict with the pool is evaluated
-//! with replacements disallowed) and Core's cluster limits.
+//! Size limiting runs once after the whole package, and Core's package TRUC rules
+//! (`truc_package.rs`) apply to the members validated together. Not done (yet): package RBF (a
+//! package whose members conflict with the pool is evaluated with replacements disallowed).
 
 use super::accept::{self, AcceptOptions, Accepted};
 use super::entry::feerate_per_kvb;
