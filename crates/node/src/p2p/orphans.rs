@@ -287,6 +287,26 @@ mod tests {
         }
     }
 
+    #[test]
+    fn children_from_peer_keeps_that_peers_children_newest_first() {
+        let parent = tx(9, 0);
+        let child = |n: u32| {
+            let mut c = tx(0, 0);
+            c.input[0].previous_output = OutPoint::new(parent.compute_txid(), 0);
+            c.lock_time = absolute::LockTime::from_consensus(n);
+            c
+        };
+        let (a, b, c) = (child(1), child(2), child(3));
+        let mut o = Orphans::default();
+        for (t, peer) in [(&a, 1), (&b, 2), (&c, 1)] {
+            assert!(o.add(t.clone(), peer));
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        assert_eq!(o.children_from_peer(&parent, 1), vec![c.compute_wtxid(), a.compute_wtxid()]);
+        assert_eq!(o.children_from_peer(&parent, 2), vec![b.compute_wtxid()]);
+        assert!(o.children_from_peer(&parent, 3).is_empty());
+    }
+
     /// The indexes always describe exactly the orphans held.
     fn assert_consistent(o: &Orphans) {
         assert_eq!(o.by_txid.len(), o.by_wtxid.len());
