@@ -22,6 +22,9 @@ pub enum ConfigError {
     /// `-peertimeout` is not positive (Core's wording).
     #[error("peertimeout must be a positive integer.")]
     PeerTimeout,
+    /// `-maxmempool` is below the floor that fits the largest cluster (Core's wording).
+    #[error("-maxmempool must be at least {0} MB")]
+    MaxMempoolTooSmall(u64),
     /// `-minimumchainwork` is not hex (Core's wording).
     #[error("Invalid minimum work specified ({0}), must be up to 64 hex digits")]
     InvalidMinimumWork(String),
@@ -737,15 +740,14 @@ pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<(NodeConfig
             }
             "maxmempool" => {
                 // Core's floor: 40 x the 101 kvB descendant size limit, rounded up to whole MB.
-                let n = v
-                    .parse::<u64>()
-                    .ok()
-                    .filter(|n| (5..=1_000_000).contains(n))
-                    .ok_or(ConfigError::BadValue {
-                        key: name.clone(),
-                        value: v.clone(),
-                        expected: "an integer MB in 5..=1000000",
-                    })?;
+                let n = v.parse::<u64>().ok().filter(|n| *n <= 1_000_000).ok_or(ConfigError::BadValue {
+                    key: name.clone(),
+                    value: v.clone(),
+                    expected: "an integer MB in 5..=1000000",
+                })?;
+                if n < 5 {
+                    return Err(ConfigError::MaxMempoolTooSmall(5));
+                }
                 cfg.numbers.insert(name.clone(), n);
             }
             "logmaxsize" | "logmaxfiles" | "progressinterval" | "checkblocks" | "checklevel" => {

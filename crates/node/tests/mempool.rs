@@ -683,7 +683,8 @@ fn truc_rules_and_sibling_eviction() {
     assert!(r.reason == "TRUC-violation" && r.detail.contains("too many ancestors"), "{r}");
     // A second child of the same parent evicts the first if it pays enough (sibling eviction).
     let low = v3(pay(OutPoint { txid: p_id, vout: 1 }, COIN / 2 - 1_000, 1_000));
-    assert_eq!(e.reject(&low).reason, "insufficient fee");
+    // Core's wording for a sibling-eviction replacement that does not pay enough.
+    assert_eq!(e.reject(&low).reason, "insufficient fee (including sibling eviction)");
     let c2 = v3(pay(OutPoint { txid: p_id, vout: 1 }, COIN / 2 - 1_000, 3_000));
     let acc = e.mp.accept(c2.clone(), AcceptOptions::default()).unwrap();
     assert_eq!(acc.replaced, vec![c1_id]);

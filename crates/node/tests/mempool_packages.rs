@@ -400,3 +400,64 @@ fn package_testmempoolaccept_reports_earlier_results_only_after_a_script_failure
         "{r}"
     );
 }
+
+/// `tx` as TRUC (version 3); OP_TRUE spends carry no signature, so it stays valid.
+fn truc(mut tx: Transaction) -> Transaction {
+    tx.version = bitcoin::transaction::Version(3);
+    tx
+}
+
+/// "txid (wtxid=…)" as Core's TRUC messages name a transaction.
+fn ids(tx: &Transaction) -> String {
+    format!("{} (wtxid={})", tx.compute_txid(), tx.compute_wtxid())
+}
+
+#[test]
+fn package_truc_rules_like_core() {
+    let port = http::free_port();
+    let n = node_proc::start_node(&[&format!("-rpcport={port}"), "-listen=0"], &[]);
+    n.wait_started();
+    let f = fund(&n, port, 4);
+    let coin = |i: u32| OutPoint::new(f.fan, i);
+    let out0 = |tx: &Transaction| OutPoint::new(tx.compute_txid(), 0);
+    let v = f.per_output;
+
+    // A TRUC child of two free TRUC parents: the package feerate would do, but a TRUC
+    // transaction may have one unconfirmed parent only (Core's PackageTRUCChecks).
+    let p1 = truc(pay(&[coin(0)], v, 0));
+    let p2 = truc(pay(&[coin(1)], v, 0));
+    let kid = truc(pay(&[out0(&p1), out0(&p2)], 2 * v, 20_000));
+    let r = rpc(&n, port, "submitpackage", json!([[txhex(&p1), txhex(&p2), txhex(&kid)]]));
+    assert_eq!(
+        r["package_msg"],
+        json!(format!("TRUC-violation, tx {} would have too many ancestors", ids(&kid)))
+    );
+    assert_eq!(rpc(&n, port, "getrawmempool", json!([])), json!([]));
+
+    // Three TRUC generations in a multi-transaction testmempoolaccept: every result carries
+    // the package error naming the grandchild.
+    let a = truc(pay(&[coin(2)], v, 2_000));
+    let b = truc(pay(&[out0(&a)], v - 2_000, 2_000));
+    let c = truc(pay(&[out0(&b)], v - 4_000, 2_000));
+    let r = rpc(&n, port, "testmempoolaccept", json!([[txhex(&a), txhex(&b), txhex(&c)]]));
+    let want = json!(format!("TRUC-violation, tx {} would have too many ancestors", ids(&c)));
+    for res in r.as_array().unwrap() {
+        assert_eq!(res["package-error"], want, "{r}");
+    }
+
+    // A non-TRUC child of a TRUC parent in the same package.
+    let plain = pay(&[out0(&a)], v - 2_000, 2_000);
+    let r = rpc(&n, port, "testmempoolaccept", json!([[txhex(&a), txhex(&plain)]]));
+    let want = json!(format!(
+        "TRUC-violation, non-version=3 tx {} cannot spend from version=3 tx {}",
+        ids(&plain),
+        ids(&a)
+    ));
+    for res in r.as_array().unwrap() {
+        assert_eq!(res["package-error"], want, "{r}");
+    }
+
+    // The valid 1p1c TRUC package is accepted.
+    let r = rpc(&n, port, "submitpackage", json!([[txhex(&a), txhex(&b)]]));
+    assert_eq!(r["package_msg"], json!("success"), "{r}");
+}

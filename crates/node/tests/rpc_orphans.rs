@@ -12,6 +12,8 @@ mod http;
 mod node_proc;
 #[path = "support/p2p_peer.rs"]
 mod p2p_peer;
+#[path = "support/p2p_target.rs"]
+mod p2p_target;
 
 use bitcoin::consensus::serialize;
 use bitcoin::p2p::message::NetworkMessage;
@@ -19,61 +21,19 @@ use bitcoin::p2p::message_blockdata::Inventory;
 use bitcoin::{Amount, OutPoint, Transaction, TxOut};
 use blvm_testkit::mining;
 use coins::hex_bytes;
-use node_proc::NodeProc;
 use p2p_peer::TestPeer;
+use p2p_target::{Target, WAIT};
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
-use std::net::{Shutdown, SocketAddr};
-use std::time::Duration;
-
-const WAIT: Duration = Duration::from_secs(20);
-
-struct Target {
-    node: NodeProc,
-    port: u16,
-    addr: SocketAddr,
-}
+use std::net::Shutdown;
 
 impl Target {
-    fn start() -> Target {
-        let port = http::free_port();
-        let rpcport = format!("-rpcport={port}");
-        let args = [rpcport.as_str(), "-port=0", "-bind=127.0.0.1", "-debug=net", "-debug=mempool"];
-        let node = node_proc::start_node(&args, &[]);
-        node.wait_started();
-        let addr = p2p_peer::p2p_addr(&node);
-        Target { node, port, addr }
-    }
-
-    fn rpc(&self, method: &str, params: Value) -> Value {
-        p2p_peer::rpc(&self.node, self.port, method, params)
-    }
-
     /// The RPC error (code, message) of a call that must fail.
     fn rpc_err(&self, method: &str, params: Value) -> (i64, String) {
         let r = p2p_peer::rpc_raw(&self.node, self.port, method, params);
         let e = &r["error"];
         assert!(!e.is_null(), "{method} succeeded: {r}");
         (e["code"].as_i64().unwrap(), e["message"].as_str().unwrap().to_string())
-    }
-
-    /// A ready peer from 127.0.0.`octet` and its id in getpeerinfo.
-    fn peer(&self, octet: u8) -> (TestPeer, u64) {
-        let mut p = TestPeer::connect_from(self.addr, &format!("127.0.0.{octet}")).expect("connect");
-        p.handshake(0);
-        let local = p.stream.local_addr().unwrap().to_string();
-        let mut id = None;
-        self.node.wait_until(WAIT, "peer in getpeerinfo", |_| {
-            id = self
-                .rpc("getpeerinfo", json!([]))
-                .as_array()
-                .unwrap()
-                .iter()
-                .find(|e| e["addr"] == json!(local))
-                .and_then(|e| e["id"].as_u64());
-            id.is_some()
-        });
-        (p, id.unwrap())
     }
 
     fn orphans(&self, verbosity: u64) -> Vec<Value> {

@@ -45,6 +45,9 @@ pub struct AcceptOptions {
     /// applied (oversized clusters are trimmed once all are back, Core's
     /// UpdateTransactionsFromBlock).
     pub reorg_readmission: bool,
+    /// Part of a package (Core's m_package_submission): size limiting is left to the end of
+    /// the package, so a member cannot evict an earlier one before the child pays for it.
+    pub package_submission: bool,
 }
 
 impl Default for AcceptOptions {
@@ -55,6 +58,7 @@ impl Default for AcceptOptions {
             accept_time: None,
             allow_replacement: true,
             reorg_readmission: false,
+            package_submission: false,
         }
     }
 }
@@ -274,9 +278,8 @@ pub fn accept_tx(
         .ancestors_within(&parents, ancestor_cap)
         .ok_or_else(|| Reject::new(cluster_limits::TOO_LARGE_CLUSTER, ""))?;
     // TRUC (v3) topology rules, with sibling eviction.
-    if !opts.reorg_readmission {
-        truc_checks(pool, &tx, &txid, &wtxid, &ancestors, &mut conflicts, vsize)?;
-    }
+    let sibling_eviction =
+        !opts.reorg_readmission && truc_checks(pool, &tx, &txid, &wtxid, &ancestors, &mut conflicts, vsize, opts.allow_replacement)?;
     if let Some(c) = ancestors.iter().find(|a| conflicts.contains(*a)) {
         return Err(Reject::new(
             "bad-txns-spends-conflicting-tx",
@@ -292,7 +295,13 @@ pub fn accept_tx(
             vsize,
             parents: &parents,
         };
-        rbf::check(pool, &new, &conflicts, settings.incremental_relay_feerate)?
+        rbf::check(pool, &new, &conflicts, settings.incremental_relay_feerate).map_err(|mut r| {
+            // Core's wording when the conflict is a TRUC sibling.
+            if sibling_eviction && matches!(r.reason.as_str(), "insufficient fee" | "too many potential replacements") {
+                r.reason.push_str(" (including sibling eviction)");
+            }
+            r
+        })?
     };
     // Core 31's cluster limits, with what the transaction replaces taken out.
     if !opts.reorg_readmission {
@@ -389,7 +398,7 @@ pub fn accept_tx(
         vsize,
         mempool_sequence,
     });
-    if !opts.bypass_limits {
+    if !opts.bypass_limits && !opts.package_submission {
         limit_size(pool, settings, now, events);
         if !pool.contains(&txid) {
             return Err(Reject::new("mempool full", ""));
@@ -442,6 +451,7 @@ pub fn limit_size(pool: &mut Pool, settings: &MempoolSettings, now: i64, events:
     }
 }
 
+/// Core's SingleTRUCChecks; returns whether a sibling was added to `conflicts` for eviction.
 fn truc_checks(
     pool: &Pool,
     tx: &Transaction,
@@ -450,7 +460,8 @@ fn truc_checks(
     ancestors: &BTreeSet<Txid>,
     conflicts: &mut BTreeSet<Txid>,
     vsize: u64,
-) -> Result<(), Reject> {
+    sibling_eviction: bool,
+) -> Result<bool, Reject> {
     let v3 = tx.version.0 == TRUC_VERSION;
     for a in ancestors {
         let Some(e) = pool.get(a) else { continue };
@@ -474,7 +485,7 @@ fn truc_checks(
         }
     }
     if !v3 {
-        return Ok(());
+        return Ok(false);
     }
     if vsize > TRUC_MAX_VSIZE {
         return Err(Reject::new(
@@ -489,7 +500,7 @@ fn truc_checks(
         ));
     }
     let Some(parent) = ancestors.first().and_then(|p| pool.get(p)) else {
-        return Ok(());
+        return Ok(false);
     };
     if vsize > TRUC_CHILD_MAX_VSIZE {
         return Err(Reject::new(
@@ -501,11 +512,12 @@ fn truc_checks(
     let parent_desc = pool.descendant_stats(&parent.txid).count;
     if parent_desc + 1 > 2 && !child_will_be_replaced {
         let sibling = parent.children.first().copied();
-        let sibling_ok = parent_desc == 2 && sibling.map(|s| pool.ancestor_stats(&s).count == 2).unwrap_or(false);
+        let sibling_ok = sibling_eviction && parent_desc == 2 && sibling.map(|s| pool.ancestor_stats(&s).count == 2).unwrap_or(false);
         match sibling {
             Some(s) if sibling_ok => {
                 // Sibling eviction: treat the existing child as a conflict, under the RBF rules.
                 conflicts.insert(s);
+                return Ok(true);
             }
             _ => {
                 return Err(Reject::new(
@@ -515,7 +527,7 @@ fn truc_checks(
             }
         }
     }
-    Ok(())
+    Ok(false)
 }
 
 #[cfg(test)]

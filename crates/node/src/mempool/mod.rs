@@ -20,6 +20,7 @@ pub mod rbf;
 pub mod template;
 #[cfg(test)]
 mod test_support;
+pub mod truc_package;
 
 pub use accept::{AcceptOptions, Accepted, PoolEvent};
 pub use cluster_limits::Limits;

@@ -3,12 +3,13 @@
 //! parent) are then evaluated together at their package feerate, so a child can pay for a
 //! parent below the mempool minimum (CPFP, including Core's 1-parent-1-child relay case).
 //!
-//! Not done (yet): package RBF (a package whose members conflict with the pool is evaluated
-//! with replacements disallowed) and Core's cluster limits.
+//! Size limiting runs once after the whole package, and Core's package TRUC rules
+//! (`truc_package.rs`) apply to the members validated together. Not done (yet): package RBF (a
+//! package whose members conflict with the pool is evaluated with replacements disallowed).
 
 use super::accept::{self, AcceptOptions, Accepted};
 use super::entry::feerate_per_kvb;
-use super::{lock, Mempool};
+use super::{lock, truc_package, Mempool};
 use crate::chain::ChainManager;
 use crate::validation::Reject;
 use bitcoin::{Transaction, Txid, Wtxid};
@@ -101,13 +102,16 @@ pub fn is_child_with_parents_tree(txs: &[Transaction]) -> bool {
         .all(|p| p.input.iter().all(|i| !ids.contains(&i.previous_output.txid)))
 }
 
+/// Whether a rejection is for the feerate alone (Core's TX_RECONSIDERABLE): the transaction
+/// may still enter with a child paying for it.
+pub fn is_low_feerate(r: &Reject) -> bool {
+    matches!(r.reason.as_str(), "min relay fee not met" | "mempool min fee not met")
+}
+
 /// Whether a lone rejection may be reconsidered at the package feerate (Core's
 /// TX_RECONSIDERABLE and TX_MISSING_INPUTS).
 fn reconsiderable(r: &Reject) -> bool {
-    matches!(
-        r.reason.as_str(),
-        "min relay fee not met" | "mempool min fee not met" | "bad-txns-inputs-missingorspent"
-    )
+    is_low_feerate(r) || r.reason == "bad-txns-inputs-missingorspent"
 }
 
 fn max_feerate_exceeded() -> Reject {
@@ -115,6 +119,13 @@ fn max_feerate_exceeded() -> Reject {
 }
 
 impl Mempool {
+    /// Core's PackageTRUCChecks over a whole package against the current pool (for
+    /// testmempoolaccept): "TRUC-violation, …" at the first member breaking a TRUC rule.
+    pub fn package_truc_violation(&self, txs: &[Transaction]) -> Option<String> {
+        let refs: Vec<&Transaction> = txs.iter().collect();
+        truc_package::package_truc_violation(&lock(&self.pool), &refs)
+    }
+
     /// Core's ProcessNewPackage (not test-only): `txs` must already be checked as
     /// child-with-parents by the caller. `max_feerate` (sat/kvB) rejects any member whose
     /// modified feerate exceeds it.
@@ -144,7 +155,11 @@ impl Mempool {
                 return Err(max_feerate_exceeded());
             }
         }
-        self.accept_locked(chain, tx.clone(), AcceptOptions::default())
+        let opts = AcceptOptions {
+            package_submission: true,
+            ..Default::default()
+        };
+        self.accept_locked(chain, tx.clone(), opts)
     }
 
     fn submit_package_locked(&self, chain: &mut ChainManager, txs: &[Transaction], max_feerate: Option<u64>) -> PackageOutcome {
@@ -188,6 +203,7 @@ impl Mempool {
             }
         }
         let mut failed = quit_early;
+        let mut package_msg = None;
         if !quit_early && !deferred.is_empty() {
             let group: Vec<&Transaction> = deferred.iter().map(|i| &txs[*i]).collect();
             match self.accept_subpackage(chain, &group, max_feerate) {
@@ -207,12 +223,30 @@ impl Mempool {
                 }
                 Err((j, r)) => {
                     failed = true;
-                    if let Some(i) = deferred.get(j) {
-                        results[*i] = Some(TxOutcome::Failed(r));
+                    match deferred.get(j) {
+                        Some(i) => results[*i] = Some(TxOutcome::Failed(r)),
+                        // A package-level failure: the members keep their lone results.
+                        None => package_msg = Some(r.reason),
                     }
                 }
             }
         }
+        // As Core: size limiting runs once, after the whole package; a member it evicted
+        // fails with "mempool full".
+        let mut events = Vec::new();
+        {
+            let mut pool = lock(&self.pool);
+            accept::limit_size(&mut pool, &self.settings, self.now(), &mut events);
+            for r in results.iter_mut() {
+                if let Some(TxOutcome::Accepted { accepted, .. }) = r {
+                    if !pool.contains(&accepted.txid) {
+                        *r = Some(TxOutcome::Failed(Reject::new("mempool full", "")));
+                        failed = true;
+                    }
+                }
+            }
+        }
+        self.queue(events);
         let results = results
             .into_iter()
             .zip(individual)
@@ -226,15 +260,34 @@ impl Mempool {
             })
             .collect();
         PackageOutcome {
-            error: failed.then(|| "transaction failed".to_string()),
+            error: package_msg.or_else(|| failed.then(|| "transaction failed".to_string())),
             results,
         }
     }
 
+    /// The failure to report when member `j` of a package failed with `r` on the scratch pool.
+    fn package_truc_or(&self, txs: &[&Transaction], j: usize, r: Reject) -> (usize, Reject) {
+        match self.package_truc_instead(txs, j, &r) {
+            Some(e) => (usize::MAX, Reject::new(e, "")),
+            None => (j, r),
+        }
+    }
+
+    /// When member `j` of a package failed with `r` validated on a scratch pool holding the
+    /// earlier members: the package TRUC violation Core reports instead, if any. Core checks each
+    /// member against pool parents only and the package TRUC rules after, so a TRUC failure
+    /// with earlier members present may be the package-level one.
+    pub fn package_truc_instead(&self, txs: &[&Transaction], j: usize, r: &Reject) -> Option<String> {
+        (j > 0 && r.reason == "TRUC-violation")
+            .then(|| truc_package::package_truc_violation(&lock(&self.pool), txs))
+            .flatten()
+    }
+
     /// Core's AcceptSubPackage for several transactions: all are validated on a copy of the
     /// pool with the feerate floors lifted, the package's total modified feerate must meet the
-    /// floors instead, then all enter the pool and size limiting runs once. On failure, the
-    /// index (into `txs`) of the member to blame and why.
+    /// floors instead, then all enter the pool (size limiting is the caller's, once for the
+    /// whole package). On failure, the index (into `txs`) of the member to blame and why, or
+    /// `usize::MAX` for a package-level failure (Core's PackageTRUCChecks).
     fn accept_subpackage(
         &self,
         chain: &mut ChainManager,
@@ -252,8 +305,8 @@ impl Mempool {
         let (mut fee, mut vsize) = (0u64, 0u64);
         for (j, tx) in txs.iter().enumerate() {
             let mut ignored = Vec::new();
-            let a =
-                accept::accept_tx(chain, &mut scratch, &self.settings, Arc::new((*tx).clone()), &opts, &mut ignored).map_err(|r| (j, r))?;
+            let a = accept::accept_tx(chain, &mut scratch, &self.settings, Arc::new((*tx).clone()), &opts, &mut ignored)
+                .map_err(|r| self.package_truc_or(txs, j, r))?;
             if max_feerate.is_some_and(|m| feerate_per_kvb(a.modified_fee, a.vsize) > m) {
                 return Err((j, max_feerate_exceeded()));
             }
@@ -261,6 +314,9 @@ impl Mempool {
             vsize += a.vsize;
         }
         drop(scratch);
+        if let Some(e) = truc_package::package_truc_violation(&lock(&self.pool), txs) {
+            return Err((usize::MAX, Reject::new(e, "")));
+        }
         let mut events = Vec::new();
         let mut out = Vec::with_capacity(txs.len());
         let r = (|| {
@@ -271,11 +327,7 @@ impl Mempool {
                     accept::accept_tx(chain, &mut pool, &self.settings, Arc::new((*tx).clone()), &opts, &mut events).map_err(|r| (j, r))?;
                 out.push(a);
             }
-            accept::limit_size(&mut pool, &self.settings, now, &mut events);
-            match out.iter().position(|a| !pool.contains(&a.txid)) {
-                Some(j) => Err((j, Reject::new("mempool full", ""))),
-                None => Ok(()),
-            }
+            Ok(())
         })();
         self.queue(events);
         r?;

@@ -587,12 +587,14 @@ impl Pool {
     /// eviction takes the first key of the score index: O(log n + package), not a pool scan.
     pub fn trim_to_size(&mut self, limit: u64, incremental: u64) -> Vec<MempoolEntry> {
         let mut out = Vec::new();
+        let mut max_removed = 0;
         while self.usage > limit {
             let Some(&(_, _, worst)) = self.by_desc_score.first() else {
                 break;
             };
             let d = self.descendant_stats(&worst);
             let removed_rate = feerate_per_kvb(d.fee, d.vsize) + incremental;
+            max_removed = max_removed.max(removed_rate);
             if removed_rate as f64 > self.rolling_min_fee {
                 self.rolling_min_fee = removed_rate as f64;
                 self.block_since_bump = false;
@@ -603,6 +605,10 @@ impl Pool {
                 self.by_desc_score.pop_first();
             }
             out.extend(removed);
+        }
+        if max_removed > 0 {
+            // Core's line, which Core's tests look for.
+            tracing::debug!(target: "blvm::mempool", "Removed {} txn, rolling minimum fee bumped to {}", out.len(), fmt_rate(max_removed));
         }
         out
     }

@@ -438,6 +438,7 @@ impl Manager {
         };
         self.last_tip = tip.hash;
         self.rejects = relay::RollingSet::new(50_000);
+        self.reconsiderable = relay::RollingSet::new(super::package_relay::MAX_RECONSIDERABLE_REJECTS);
         let (headers, have, compact) = headers;
         if !syncing {
             let magic = self.magic();

@@ -106,6 +106,8 @@ pub(super) struct Manager {
     pub(super) last_sweep: Instant,
     pub(super) tx_requested: HashMap<[u8; 32], (PeerId, Instant)>,
     pub(super) rejects: relay::RollingSet,
+    /// Wtxids rejected for their feerate alone, and failed 1p1c package hashes.
+    pub(super) reconsiderable: relay::RollingSet,
     pub(super) mempool_seen: u64,
     pub(super) mempool_updates: u64,
     pub(super) tip_txs: TipBlockTxs,
@@ -187,6 +189,7 @@ pub async fn start(node: &Arc<Node>, stop: watch::Receiver<bool>) -> Result<Join
         last_sweep: Instant::now(),
         tx_requested: HashMap::new(),
         rejects: relay::RollingSet::new(50_000),
+        reconsiderable: relay::RollingSet::new(super::package_relay::MAX_RECONSIDERABLE_REJECTS),
         mempool_seen: mempool_seen(node),
         mempool_updates: u64::MAX,
         tip_txs: TipBlockTxs::default(),

@@ -38,6 +38,7 @@ pub mod msg_stats;
 pub mod onion;
 pub mod orphans;
 pub mod outbound_eviction;
+pub mod package_relay;
 pub mod peer;
 pub mod relay;
 pub mod seeds;

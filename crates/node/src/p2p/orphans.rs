@@ -140,6 +140,18 @@ impl Orphans {
             .collect()
     }
 
+    /// Orphans spending an output of `parent` that `peer` announced, newest first (Core's
+    /// GetChildrenFromSamePeer: 1p1c package relay pairs a parent only with its sender's children).
+    pub fn children_from_peer(&self, parent: &Transaction, peer: u64) -> Vec<Wtxid> {
+        let mut v: Vec<(Instant, Wtxid)> = self
+            .children_of(parent)
+            .into_iter()
+            .filter_map(|w| self.by_wtxid.get(&w).filter(|o| o.announcers.contains(&peer)).map(|o| (o.since, w)))
+            .collect();
+        v.sort_unstable_by(|a, b| b.0.cmp(&a.0));
+        v.into_iter().map(|(_, w)| w).collect()
+    }
+
     /// The orphan with this wtxid.
     pub fn get(&self, w: &Wtxid) -> Option<&Orphan> {
         self.by_wtxid.get(w)
@@ -273,6 +285,26 @@ mod tests {
                 script_pubkey: ScriptBuf::new(),
             }],
         }
+    }
+
+    #[test]
+    fn children_from_peer_keeps_that_peers_children_newest_first() {
+        let parent = tx(9, 0);
+        let child = |n: u32| {
+            let mut c = tx(0, 0);
+            c.input[0].previous_output = OutPoint::new(parent.compute_txid(), 0);
+            c.lock_time = absolute::LockTime::from_consensus(n);
+            c
+        };
+        let (a, b, c) = (child(1), child(2), child(3));
+        let mut o = Orphans::default();
+        for (t, peer) in [(&a, 1), (&b, 2), (&c, 1)] {
+            assert!(o.add(t.clone(), peer));
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        assert_eq!(o.children_from_peer(&parent, 1), vec![c.compute_wtxid(), a.compute_wtxid()]);
+        assert_eq!(o.children_from_peer(&parent, 2), vec![b.compute_wtxid()]);
+        assert!(o.children_from_peer(&parent, 3).is_empty());
     }
 
     /// The indexes always describe exactly the orphans held.

@@ -7,11 +7,13 @@ use super::codec;
 use super::fee_filter::FEEFILTER_VERSION;
 use super::manager::{encode, Manager, Peer};
 use super::orphans::Orphans;
+use super::package_relay::TxWork;
 use super::peer::ConnType;
 use super::relay;
 use super::PeerId;
 use crate::chain::ChainManager;
 use crate::mempool::entry::feerate_per_kvb;
+use crate::mempool::package;
 use crate::node::Node;
 use bitcoin::hashes::Hash;
 use bitcoin::p2p::message::NetworkMessage;
@@ -242,7 +244,7 @@ impl Manager {
                         continue;
                     }
                 }
-                if have || self.rejects.contains(&key) || self.orphans.contains(&key) {
+                if have || self.rejects.contains(&key) || self.reconsiderable.contains(&key) || self.orphans.contains(&key) {
                     continue;
                 }
                 // Asked elsewhere already (expired requests leave the table on the tick).
@@ -313,10 +315,27 @@ impl Manager {
             }
             return;
         }
+        // As Core: a transaction refused for its feerate alone is not validated alone again, but
+        // may enter with an orphan child from the same peer (1p1c package).
+        let first = if self.reconsiderable.contains(&wtxid.to_byte_array()) {
+            match self.find_1p1c(&tx, id) {
+                Some(child) => TxWork::Pair(tx, child, id),
+                None => return,
+            }
+        } else {
+            TxWork::Single(tx, id)
+        };
         // Orphans come back here when a parent is accepted; they stay in the pool until they
         // are accepted or rejected (an orphan still missing a parent stays as it was).
-        let mut queue = vec![(tx, id)];
-        while let Some((tx, from)) = queue.pop() {
+        let mut queue = vec![first];
+        while let Some(work) = queue.pop() {
+            let (tx, from) = match work {
+                TxWork::Single(tx, from) => (tx, from),
+                TxWork::Pair(parent, child, from) => {
+                    self.validate_1p1c(parent, child, from, &mut queue).await;
+                    continue;
+                }
+            };
             let (txid, wtxid) = (tx.compute_txid(), tx.compute_wtxid());
             if mempool.contains(&txid) {
                 self.orphans.take(&wtxid);
@@ -336,24 +355,19 @@ impl Manager {
                 tracing::debug!(target: "blvm::mempool", "{txid} (wtxid={wtxid}) from peer={from} was not accepted: {r}");
             }
             match r {
-                Ok(acc) => {
-                    tracing::debug!(target: "blvm::mempool", "AcceptToMemoryPool: peer={from}: accepted {txid} (wtxid={wtxid}) (poolsz {} txn)", mempool.len());
-                    if let Some(p) = self.peers.get(&from) {
-                        p.handle.shared.last_tx_time.store(ban::now(), std::sync::atomic::Ordering::Relaxed);
-                    }
-                    self.announce_tx(txid, wtxid, feerate_per_kvb(acc.fee, acc.vsize), Some(from));
-                    if self.orphans.take(&wtxid).is_some() {
-                        tracing::debug!(target: "blvm::mempool", "   accepted orphan tx {txid} (wtxid={wtxid})");
-                    }
-                    for w in self.orphans.children_of(&tx) {
-                        if let Some(o) = self.orphans.get(&w) {
-                            queue.push((o.tx.clone(), o.first_announcer()));
-                        }
-                    }
-                }
+                Ok(acc) => self.tx_accepted(&tx, from, acc.fee, acc.vsize, mempool.len(), &mut queue),
                 Err(r) if r.reason == "bad-txns-inputs-missingorspent" => {
                     let parents: Vec<bitcoin::Txid> = tx.input.iter().map(|i| i.previous_output.txid).collect();
-                    if parents.iter().any(|t| self.rejects.contains(&t.to_byte_array())) {
+                    // As Core: an orphan of a rejected parent is rejected too, and so is one
+                    // with more than one parent refused for its feerate (only 1p1c packages
+                    // are tried, so it could never enter).
+                    let low_parents = parents
+                        .iter()
+                        .collect::<std::collections::HashSet<_>>()
+                        .into_iter()
+                        .filter(|t| self.reconsiderable.contains(&t.to_byte_array()) && !mempool.contains(t))
+                        .count();
+                    if low_parents > 1 || parents.iter().any(|t| self.rejects.contains(&t.to_byte_array())) {
                         self.rejects.insert(wtxid.to_byte_array());
                         self.orphans.take(&wtxid);
                         continue;
@@ -374,14 +388,43 @@ impl Manager {
                     }
                 }
                 Err(r) => {
-                    self.rejects.insert(wtxid.to_byte_array());
-                    if self.orphans.take(&wtxid).is_some() {
-                        tracing::debug!(target: "blvm::mempool", "   removed orphan tx {txid} (wtxid={wtxid})");
-                    }
+                    self.remember_rejected(&tx, &r);
                     if matches!(r.reason.as_str(), "bad-txns-in-belowout" | "bad-txns-inputvalues-outofrange") {
                         self.misbehaving(from, &format!("invalid transaction {txid}: {r}"));
                     }
+                    if package::is_low_feerate(&r) {
+                        if let Some(child) = self.find_1p1c(&tx, from) {
+                            queue.push(TxWork::Pair(tx, child, from));
+                        }
+                    }
                 }
+            }
+        }
+    }
+
+    /// Handles a transaction the mempool accepted (alone or in a package): Core's log line,
+    /// announcement to the other peers, and its orphan children queued for validation.
+    pub(super) fn tx_accepted(
+        &mut self,
+        tx: &bitcoin::Transaction,
+        from: PeerId,
+        fee: u64,
+        vsize: u64,
+        pool_size: usize,
+        queue: &mut Vec<TxWork>,
+    ) {
+        let (txid, wtxid) = (tx.compute_txid(), tx.compute_wtxid());
+        tracing::debug!(target: "blvm::mempool", "AcceptToMemoryPool: peer={from}: accepted {txid} (wtxid={wtxid}) (poolsz {pool_size} txn)");
+        if let Some(p) = self.peers.get(&from) {
+            p.handle.shared.last_tx_time.store(ban::now(), std::sync::atomic::Ordering::Relaxed);
+        }
+        self.announce_tx(txid, wtxid, feerate_per_kvb(fee, vsize), Some(from));
+        if self.orphans.take(&wtxid).is_some() {
+            tracing::debug!(target: "blvm::mempool", "   accepted orphan tx {txid} (wtxid={wtxid})");
+        }
+        for w in self.orphans.children_of(tx) {
+            if let Some(o) = self.orphans.get(&w) {
+                queue.push(TxWork::Single(o.tx.clone(), o.first_announcer()));
             }
         }
     }

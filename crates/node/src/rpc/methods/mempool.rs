@@ -351,17 +351,20 @@ fn testmempoolaccept(mp: &Mempool, p: &Params) -> Result<Value, RpcError> {
         m.insert("wtxid".into(), json!(tx.compute_wtxid().to_string()));
         m
     };
+    let package_failure = |err: &str| {
+        Value::Array(
+            txs.iter()
+                .map(|t| {
+                    let mut m = head(t);
+                    m.insert("package-error".into(), json!(err));
+                    Value::Object(m)
+                })
+                .collect(),
+        )
+    };
     if txs.len() > 1 {
         if let Some(err) = crate::mempool::package::package_error(&txs) {
-            return Ok(Value::Array(
-                txs.iter()
-                    .map(|t| {
-                        let mut m = head(t);
-                        m.insert("package-error".into(), json!(err));
-                        Value::Object(m)
-                    })
-                    .collect(),
-            ));
+            return Ok(package_failure(err));
         }
     }
     let results = if txs.len() == 1 {
@@ -373,7 +376,22 @@ fn testmempoolaccept(mp: &Mempool, p: &Params) -> Result<Value, RpcError> {
             },
         ))]
     } else {
-        mp.test_accept_package(txs.clone())
+        let results = mp.test_accept_package(txs.clone());
+        // As Core, the package TRUC rules run once every member passed its own checks, which
+        // see only parents in the pool: a member failing TRUC only because of an earlier member
+        // (in the scratch pool here) is a package-level TRUC violation.
+        let refs: Vec<&Transaction> = txs.iter().collect();
+        let err = match results.iter().position(|r| matches!(r, Some(Err(_)))) {
+            Some(j) => match &results[j] {
+                Some(Err(r)) => mp.package_truc_instead(&refs, j, r),
+                _ => None,
+            },
+            None => mp.package_truc_violation(&txs),
+        };
+        if let Some(err) = err {
+            return Ok(package_failure(&err));
+        }
+        results
     };
     let mut out = Vec::with_capacity(txs.len());
     let mut exit_early = false;
