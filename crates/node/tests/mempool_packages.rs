@@ -461,3 +461,30 @@ fn package_truc_rules_like_core() {
     let r = rpc(&n, port, "submitpackage", json!([[txhex(&a), txhex(&b)]]));
     assert_eq!(r["package_msg"], json!("success"), "{r}");
 }
+
+#[test]
+fn a_failed_package_leaves_the_pool_exactly_as_it_was() {
+    let (n, port, f) = funded_node(4);
+    let coin = |i: u32| OutPoint::new(f.fan, i);
+    // A pool transaction first, so the pool is not empty and its sequence has moved.
+    let resident = pay(&[coin(0)], f.per_output, 2_000);
+    rpc(&n, port, "sendrawtransaction", json!([txhex(&resident)]));
+    let before = rpc(&n, port, "getrawmempool", json!([false, true]));
+    let info_before = rpc(&n, port, "getmempoolinfo", json!([]));
+    // A free parent and a child whose script fails: the parent was validated in the pool
+    // before the child failed, and must be gone again with no trace.
+    let parent = pay(&[coin(1)], f.per_output, 0);
+    let mut child = pay(&[OutPoint::new(parent.compute_txid(), 0)], f.per_output, 5_000);
+    child.input[0].witness = bitcoin::Witness::from_slice(&[[0x52u8]]);
+    let r = rpc_raw(&n, port, "submitpackage", json!([[txhex(&parent), txhex(&child)]]));
+    assert!(r["error"].is_null() || r["result"]["package_msg"] != json!("success"), "{r}");
+    assert_eq!(rpc(&n, port, "getrawmempool", json!([false, true])), before);
+    let info_after = rpc(&n, port, "getmempoolinfo", json!([]));
+    for k in ["size", "bytes", "usage", "total_fee"] {
+        assert_eq!(info_after[k], info_before[k], "{k}");
+    }
+    // The same parent with a valid child is then accepted as a package.
+    let good = pay(&[OutPoint::new(parent.compute_txid(), 0)], f.per_output, 5_000);
+    let r = rpc(&n, port, "submitpackage", json!([[txhex(&parent), txhex(&good)]]));
+    assert_eq!(r["package_msg"], json!("success"), "{r}");
+}

@@ -265,27 +265,19 @@ impl Mempool {
         }
     }
 
-    /// The failure to report when member `j` of a package failed with `r` on the scratch pool.
-    fn package_truc_or(&self, txs: &[&Transaction], j: usize, r: Reject) -> (usize, Reject) {
-        match self.package_truc_instead(txs, j, &r) {
-            Some(e) => (usize::MAX, Reject::new(e, "")),
-            None => (j, r),
-        }
-    }
-
     /// When member `j` of a package failed with `r` validated on a scratch pool holding the
     /// earlier members: the package TRUC violation Core reports instead, if any. Core checks each
     /// member against pool parents only and the package TRUC rules after, so a TRUC failure
     /// with earlier members present may be the package-level one.
     pub fn package_truc_instead(&self, txs: &[&Transaction], j: usize, r: &Reject) -> Option<String> {
-        (j > 0 && r.reason == "TRUC-violation")
-            .then(|| truc_package::package_truc_violation(&lock(&self.pool), txs))
-            .flatten()
+        truc_instead(j, r, || truc_package::package_truc_violation(&lock(&self.pool), txs))
     }
 
-    /// Core's AcceptSubPackage for several transactions: all are validated on a copy of the
-    /// pool with the feerate floors lifted, the package's total modified feerate must meet the
-    /// floors instead, then all enter the pool (size limiting is the caller's, once for the
+    /// Core's AcceptSubPackage for several transactions: all are validated in the pool itself
+    /// with the feerate floors lifted (Core validates against a mempool overlay; copying the
+    /// pool instead would cost its whole size per attempt, which any peer can trigger through
+    /// 1p1c relay), the package's total modified feerate must meet the floors instead, and
+    /// any failure rolls the pool back exactly (size limiting is the caller's, once for the
     /// whole package). On failure, the index (into `txs`) of the member to blame and why, or
     /// `usize::MAX` for a package-level failure (Core's PackageTRUCChecks).
     fn accept_subpackage(
@@ -301,37 +293,59 @@ impl Mempool {
             allow_replacement: false,
             ..Default::default()
         };
-        let mut scratch = lock(&self.pool).clone();
+        let mut pool = lock(&self.pool);
+        // Judged on the pool without the package, reported only if every member passes alone.
+        let truc = truc_package::package_truc_violation(&pool, txs);
+        let mark = pool.trial_mark();
+        let mut events = Vec::new();
+        let mut out: Vec<Accepted> = Vec::with_capacity(txs.len());
         let (mut fee, mut vsize) = (0u64, 0u64);
+        let mut r = Ok(());
         for (j, tx) in txs.iter().enumerate() {
-            let mut ignored = Vec::new();
-            let a = accept::accept_tx(chain, &mut scratch, &self.settings, Arc::new((*tx).clone()), &opts, &mut ignored)
-                .map_err(|r| self.package_truc_or(txs, j, r))?;
-            if max_feerate.is_some_and(|m| feerate_per_kvb(a.modified_fee, a.vsize) > m) {
-                return Err((j, max_feerate_exceeded()));
-            }
+            let a = match accept::accept_tx(chain, &mut pool, &self.settings, Arc::new((*tx).clone()), &opts, &mut events) {
+                Ok(a) => a,
+                Err(e) => {
+                    r = Err(match truc_instead(j, &e, || truc.clone()) {
+                        Some(m) => (usize::MAX, Reject::new(m, "")),
+                        None => (j, e),
+                    });
+                    break;
+                }
+            };
+            // Replacement is off, so a member never evicts: rolling back removes only members.
+            debug_assert!(a.replaced.is_empty());
+            let too_high = max_feerate.is_some_and(|m| feerate_per_kvb(a.modified_fee, a.vsize) > m);
             fee = fee.saturating_add(a.modified_fee);
             vsize += a.vsize;
-        }
-        drop(scratch);
-        if let Some(e) = truc_package::package_truc_violation(&lock(&self.pool), txs) {
-            return Err((usize::MAX, Reject::new(e, "")));
-        }
-        let mut events = Vec::new();
-        let mut out = Vec::with_capacity(txs.len());
-        let r = (|| {
-            let mut pool = lock(&self.pool);
-            accept::check_feerate_floor(&mut pool, &self.settings, now, fee, vsize).map_err(|r| (last, r))?;
-            for (j, tx) in txs.iter().enumerate() {
-                let a =
-                    accept::accept_tx(chain, &mut pool, &self.settings, Arc::new((*tx).clone()), &opts, &mut events).map_err(|r| (j, r))?;
-                out.push(a);
+            out.push(a);
+            if too_high {
+                r = Err((j, max_feerate_exceeded()));
+                break;
             }
-            Ok(())
-        })();
+        }
+        if r.is_ok() {
+            if let Some(e) = truc {
+                r = Err((usize::MAX, Reject::new(e, "")));
+            }
+        }
+        if r.is_ok() {
+            r = accept::check_feerate_floor(&mut pool, &self.settings, now, fee, vsize).map_err(|e| (last, e));
+        }
+        if let Err(e) = r {
+            let added: Vec<Txid> = out.iter().map(|a| a.txid).collect();
+            pool.roll_back(mark, &added);
+            return Err(e);
+        }
+        drop(pool);
         self.queue(events);
-        r?;
         tracing::debug!(target: "blvm::mempool", members = out.len(), fee, vsize, "package accepted at its package feerate");
         Ok(out)
     }
+}
+
+/// Core's order of TRUC checks: a TRUC failure of a later member (validated with earlier ones
+/// present) is reported as the package's TRUC violation when there is one (`violation`, judged
+/// on the pool without the package).
+fn truc_instead(j: usize, r: &Reject, violation: impl FnOnce() -> Option<String>) -> Option<String> {
+    (j > 0 && r.reason == "TRUC-violation").then(violation).flatten()
 }

@@ -162,6 +162,14 @@ pub struct Pool {
     deltas: HashMap<Txid, i64>,
 }
 
+/// A pool's counters before a trial (see [`Pool::trial_mark`]).
+#[derive(Debug, Clone, Copy)]
+pub struct TrialMark {
+    sequence: u64,
+    next_entry: u64,
+    updates: u64,
+}
+
 impl Pool {
     /// An empty pool.
     pub fn new() -> Self {
@@ -251,6 +259,27 @@ impl Pool {
     pub fn next_entry_sequence(&mut self) -> u64 {
         self.next_entry += 1;
         self.next_entry
+    }
+
+    /// The counters a trial (a package validated in place) moves, so that rolling it back
+    /// leaves no trace: [`Self::roll_back`] restores them.
+    pub fn trial_mark(&self) -> TrialMark {
+        TrialMark {
+            sequence: self.sequence,
+            next_entry: self.next_entry,
+            updates: self.updates,
+        }
+    }
+
+    /// Undoes a trial: removes `added` (with any descendants) and restores the counters of
+    /// `mark`, leaving the pool as it was when the mark was taken.
+    pub fn roll_back(&mut self, mark: TrialMark, added: &[Txid]) {
+        for txid in added.iter().rev() {
+            self.remove_with_descendants(txid);
+        }
+        self.sequence = mark.sequence;
+        self.next_entry = mark.next_entry;
+        self.updates = mark.updates;
     }
 
     fn walk(&self, start: &Txid, up: bool) -> BTreeSet<Txid> {
