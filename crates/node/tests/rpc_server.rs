@@ -353,3 +353,24 @@ fn openrpc_document_describes_every_method_the_node_serves() {
     assert_eq!(http::call(&addr, &c, "getopenrpcinfo", json!(["yes"]))["error"]["code"], -3);
     n.stop(Duration::from_secs(20));
 }
+
+#[test]
+fn logging_rpc_turns_categories_on_and_off() {
+    let port = http::free_port();
+    let mut n = start_node(&[&format!("-rpcport={port}"), "-listen=0"], &[]);
+    n.wait_started();
+    let addr = format!("127.0.0.1:{port}");
+    let c = cookie(&n);
+    let state = http::call(&addr, &c, "logging", json!([]))["result"].clone();
+    let cats = state.as_object().expect("an object of categories");
+    assert!(cats.len() > 10 && cats.values().all(|v| v.is_boolean()), "{state}");
+    assert_eq!(state["net"], false);
+    let on = http::call(&addr, &c, "logging", json!([["net", "mempool"]]))["result"].clone();
+    assert_eq!((on["net"].clone(), on["mempool"].clone()), (json!(true), json!(true)));
+    let off = http::call(&addr, &c, "logging", json!([[], ["net"]]))["result"].clone();
+    assert_eq!((off["net"].clone(), off["mempool"].clone()), (json!(false), json!(true)));
+    assert_eq!(http::call(&addr, &c, "logging", json!([]))["result"], off, "the state persists");
+    let bad = http::call(&addr, &c, "logging", json!([["nosuchcategory"]]));
+    assert_eq!(bad["error"], json!({"code": -8, "message": "unknown logging category nosuchcategory"}));
+    n.stop(Duration::from_secs(20));
+}
