@@ -371,6 +371,9 @@ fn logging_rpc_turns_categories_on_and_off() {
     assert_eq!((off["net"].clone(), off["mempool"].clone()), (json!(false), json!(true)));
     assert_eq!(http::call(&addr, &c, "logging", json!([]))["result"], off, "the state persists");
     let bad = http::call(&addr, &c, "logging", json!([["nosuchcategory"]]));
-    assert_eq!(bad["error"], json!({"code": -8, "message": "unknown logging category nosuchcategory"}));
+    assert_eq!(
+        bad["error"],
+        json!({"code": -8, "message": "unknown logging category nosuchcategory"})
+    );
     n.stop(Duration::from_secs(20));
 }
