@@ -254,7 +254,7 @@ mod tests {
                 n_tx: 0,
                 data_pos: None,
                 undo_pos: None,
-                sequence: u64::from(h),
+                sequence: i64::from(h),
             };
             index.insert(hash, entry);
             hashes.push(hash);

@@ -43,8 +43,9 @@ pub struct BlockIndexEntry {
     pub data_pos: Option<FilePos>,
     /// Where its undo data is stored.
     pub undo_pos: Option<FilePos>,
-    /// Arrival order, to prefer the first-seen block among equal-work tips (not persisted).
-    pub sequence: u64,
+    /// Arrival order, to prefer the first-seen block among equal-work tips (not persisted);
+    /// `preciousblock` gives negative values so the chosen block wins, as Core's nSequenceId.
+    pub sequence: i64,
 }
 
 fn put_pos(out: &mut Vec<u8>, p: &Option<FilePos>) {

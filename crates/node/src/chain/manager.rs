@@ -158,11 +158,13 @@ pub struct ChainManager {
     index: HashMap<BlockHash, BlockIndexEntry>,
     linked: HashSet<BlockHash>,
     unlinked: HashMap<BlockHash, Vec<BlockHash>>,
-    candidates: BTreeSet<(Work, Reverse<u64>, BlockHash)>,
+    candidates: BTreeSet<(Work, Reverse<i64>, BlockHash)>,
     active: ActiveChain,
     coins: CoinsCache,
     dirty_index: HashSet<BlockHash>,
-    next_sequence: u64,
+    next_sequence: i64,
+    /// The next `preciousblock` sequence (negative, decreasing) and the tip work it was set at.
+    precious: (i64, Work),
     notifications: Vec<ChainNotification>,
     flush_reports: Vec<FlushReport>,
     warnings: Vec<String>,
@@ -214,6 +216,7 @@ impl ChainManager {
             coins: CoinsCache::default(),
             dirty_index: HashSet::new(),
             next_sequence: 1,
+            precious: (-1, Work::from_be_bytes([0; 32])),
             notifications: Vec::new(),
             flush_reports: Vec::new(),
             warnings: Vec::new(),
@@ -836,10 +839,11 @@ impl ChainManager {
     fn activate_best_chain(&mut self, hint: Option<&Block>) -> Result<(), ChainError> {
         loop {
             let tip = self.tip().clone();
-            let Some(&(work, _, best)) = self.candidates.iter().next_back() else {
+            let Some(&(work, seq, best)) = self.candidates.iter().next_back() else {
                 break;
             };
-            if work <= tip.chainwork || best == tip.hash {
+            // As Core's FindMostWorkChain: more work wins, then the earlier-seen block.
+            if (work, seq) <= (tip.chainwork, Reverse(tip.sequence)) || best == tip.hash {
                 break;
             }
             self.switch_to(best, hint)?;
@@ -847,20 +851,31 @@ impl ChainManager {
         Ok(())
     }
 
-    /// `preciousblock`: when `hash` ends a valid chain with as much work as the active one,
-    /// makes it the active chain (it then stays until a chain with more work appears); blocks
-    /// with less work, already active or without data are left alone. Returns false for an
-    /// unknown hash.
+    /// `preciousblock`: treats `hash` as if it had been seen before any other block of equal
+    /// work (Core's PreciousBlock: a negative sequence, lower with each call at the same tip
+    /// work), so it becomes the active tip when its chain has as much work as the active one,
+    /// and stays until a chain with more work appears. Returns false for an unknown hash.
     pub fn precious_block(&mut self, hash: &BlockHash) -> Result<bool, ChainError> {
         let Some(e) = self.index.get(hash).cloned() else {
             return Ok(false);
         };
-        let tip = self.tip().clone();
-        if e.chainwork != tip.chainwork || self.is_active(hash) || e.is_failed() || !e.have_data() || !self.linked.contains(hash) {
+        let tip_work = self.tip().chainwork;
+        if e.chainwork < tip_work {
             return Ok(true);
         }
-        self.switch_to(*hash, None)?;
-        // A block of that branch may have failed to connect: fall back to the best valid chain.
+        if tip_work > self.precious.1 {
+            self.precious.0 = -1;
+        }
+        self.precious.1 = tip_work;
+        let seq = self.precious.0;
+        self.precious.0 = self.precious.0.saturating_sub(1);
+        let was_candidate = self.candidates.remove(&(e.chainwork, Reverse(e.sequence), *hash));
+        if let Some(entry) = self.index.get_mut(hash) {
+            entry.sequence = seq;
+        }
+        if was_candidate || (!e.is_failed() && e.have_data() && self.linked.contains(hash)) {
+            self.candidates.insert((e.chainwork, Reverse(seq), *hash));
+        }
         self.activate_best_chain(None)?;
         Ok(true)
     }
@@ -922,7 +937,10 @@ impl ChainManager {
         let tip = self.tip().clone();
         self.candidates.insert((tip.chainwork, Reverse(tip.sequence), tip.hash));
         for e in self.index.values() {
-            if e.chainwork > tip.chainwork && !e.is_failed() && e.have_data() && self.linked.contains(&e.hash) {
+            // As Core's InvalidateBlock: blocks at least as good as the tip left (an equal-work
+            // block seen earlier wins) become candidates again.
+            let better = (e.chainwork, Reverse(e.sequence)) > (tip.chainwork, Reverse(tip.sequence));
+            if better && !e.is_failed() && e.have_data() && self.linked.contains(&e.hash) {
                 self.candidates.insert((e.chainwork, Reverse(e.sequence), e.hash));
             }
         }

@@ -284,3 +284,43 @@ fn a_failed_flush_outside_block_connection_reaches_the_fatal_handler() {
     assert_eq!(told.len(), 1, "{told:?}");
     assert!(told[0].starts_with("chainstate flush failed"), "{}", told[0]);
 }
+
+/// Equal-work branches are ordered as Core's CBlockIndexWorkComparator: the block seen first
+/// wins. `invalidateblock` returns to an earlier-seen branch of equal work (interface_zmq.py's
+/// reorg), and `preciousblock` makes a later-seen block win until another precious call.
+#[test]
+fn equal_work_branches_prefer_the_first_seen_block_and_precious_overrides_it() {
+    use blvm_testkit::mining::{self, Parent};
+    let dir = tempfile::tempdir().unwrap();
+    let blocks = regtest_chain(5);
+    let mut cm = open_chain(dir.path(), 1 << 20);
+    connect(&mut cm, &blocks);
+    let times: Vec<u32> = blocks[..4].iter().map(|b| b.header.time).collect();
+    let on_tip = Parent::from_block(&blocks[4], 5, &times);
+    let a = mining::build_block(&on_tip, 1_000, vec![], bitcoin::Amount::ZERO, mining::op_true());
+    let b1 = mining::build_block(&on_tip, 2_000, vec![], bitcoin::Amount::ZERO, mining::op_true());
+    let b2 = mining::build_block(
+        &Parent::from_block(&b1, 6, &times),
+        2_001,
+        vec![],
+        bitcoin::Amount::ZERO,
+        mining::op_true(),
+    );
+    connect(&mut cm, std::slice::from_ref(&a));
+    // b1 has the same work as a, seen later: it stays off the active chain.
+    assert_eq!(cm.process_block(&b1).unwrap(), BlockOutcome::Accepted { connected: false });
+    assert_eq!(cm.tip().hash, a.block_hash());
+    cm.process_block(&b2).unwrap();
+    assert_eq!(cm.tip().hash, b2.block_hash());
+    // Invalidating b2 leaves b1 and a with equal work: a was seen first.
+    assert!(cm.invalidate_block(&b2.block_hash()).unwrap());
+    assert_eq!(cm.tip().hash, a.block_hash());
+    assert!(cm.precious_block(&b1.block_hash()).unwrap());
+    assert_eq!(cm.tip().hash, b1.block_hash());
+    // A later precious call at the same tip work wins over the earlier one.
+    assert!(cm.precious_block(&a.block_hash()).unwrap());
+    assert_eq!(cm.tip().hash, a.block_hash());
+    // The active chain's own tip stays put when nothing better exists.
+    assert!(cm.precious_block(&a.block_hash()).unwrap());
+    assert_eq!(cm.tip().hash, a.block_hash());
+}

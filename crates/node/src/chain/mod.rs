@@ -11,5 +11,5 @@ pub mod verify;
 pub mod versionbits;
 
 pub use error::ChainError;
-pub use events::{ChainNotification, FlushReason, FlushReport};
+pub use events::{reported_tips, ChainNotification, FlushReason, FlushReport};
 pub use manager::{proof_equivalent_time, BlockOutcome, ChainManager, ChainSettings};

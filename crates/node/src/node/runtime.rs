@@ -645,13 +645,20 @@ impl Node {
 
     /// Turns chain notifications into bus events, in order.
     pub fn publish_chain(&self, notes: Vec<ChainNotification>) {
-        let tip_moved = notes.iter().any(|n| !matches!(n, ChainNotification::BlockDisconnected { .. }));
-        if tip_moved {
-            let (hash, time) = {
+        if !notes.is_empty() {
+            let now = crate::clock::unix_now();
+            let times: Vec<(bitcoin::BlockHash, u32)> = {
                 let c = lock(&self.chain);
-                (c.tip().hash, c.tip().header.time)
+                let tips = crate::chain::reported_tips(&notes);
+                match tips.is_empty() {
+                    // Only disconnections (invalidateblock): Core reports the tip left once.
+                    true => vec![(c.tip().hash, c.tip().header.time)],
+                    false => tips.iter().filter_map(|h| c.entry(h).map(|e| (*h, e.header.time))).collect(),
+                }
             };
-            self.notifier.block_tip(&hash, time, crate::clock::unix_now());
+            for (hash, time) in times {
+                self.notifier.block_tip(&hash, time, now);
+            }
         }
         for n in notes {
             let payload = match n {
