@@ -6,6 +6,7 @@
 
 use crate::mining::{self, Parent};
 use bitcoin::consensus::deserialize;
+use bitcoin::hex::FromHex;
 use bitcoin::script::Builder;
 use bitcoin::{Amount, Block, OutPoint, ScriptBuf, Transaction, TxOut, Txid};
 use std::collections::HashMap;
@@ -112,7 +113,8 @@ pub fn read_core_chain(path: &Path) -> Result<Vec<Block>, BaseError> {
         .enumerate()
         .filter(|(_, l)| !l.trim().is_empty())
         .map(|(i, l)| {
-            blvm_node::import::hex_decode(l.trim())
+            Vec::<u8>::from_hex(l.trim())
+                .ok()
                 .and_then(|bytes| deserialize::<Block>(&bytes).ok())
                 .ok_or_else(|| BaseError::BadLine {
                     path: path.to_path_buf(),

@@ -15,6 +15,7 @@ use crate::base::BaseChain;
 use crate::engine::{Engine, Outcome, Verdict};
 use crate::mutator::{self, Ctx, Expect, Mutation, RuleClass};
 use bitcoin::consensus::serialize;
+use bitcoin::hex::FromHex;
 use bitcoin::{Block, BlockHash};
 use rand::rngs::StdRng;
 use rand::SeedableRng;
@@ -442,7 +443,9 @@ pub fn read_reproducer(text: &str) -> Option<(u32, Block)> {
         if let Some(h) = line.strip_prefix("height ") {
             height = h.trim().parse().ok();
         } else {
-            block = blvm_node::import::hex_decode(line).and_then(|b| bitcoin::consensus::deserialize(&b).ok());
+            block = Vec::<u8>::from_hex(line)
+                .ok()
+                .and_then(|b| bitcoin::consensus::deserialize(&b).ok());
         }
     }
     Some((height?, block?))

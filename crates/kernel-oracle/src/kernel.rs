@@ -8,6 +8,7 @@ use crate::diff::hex;
 use crate::engine::{Engine, Outcome, Verdict};
 use bitcoin::consensus::serialize;
 use bitcoin::hashes::Hash;
+use bitcoin::hex::FromHex;
 use bitcoin::{Block, BlockHash};
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
@@ -89,7 +90,7 @@ fn parse_answer(a: &str) -> Option<(Verdict, (BlockHash, u32), String)> {
         "rejected" => Verdict::Rejected,
         _ => Verdict::Error,
     };
-    let hash_bytes = blvm_node::import::hex_decode(parts.next()?)?;
+    let hash_bytes = Vec::<u8>::from_hex(parts.next()?).ok()?;
     let hash = BlockHash::from_byte_array(<[u8; 32]>::try_from(hash_bytes.as_slice()).ok()?);
     let height: u32 = parts.next()?.parse().ok()?;
     Some((verdict, (hash, height), parts.next().unwrap_or("").trim().to_string()))

@@ -22,7 +22,7 @@
 use bitcoin::block::Header;
 use bitcoin::{Amount, BlockHash};
 use blvm_node::chain::{BlockOutcome, ChainManager, ChainSettings, FlushReason};
-use blvm_node::import::{import_file, read_all_blocks};
+use blvm_node::import::{import_file, BlockFileReader};
 use blvm_node::params::ChainParams;
 use blvm_testkit::mining::{self, Parent};
 use std::path::{Path, PathBuf};
@@ -148,7 +148,9 @@ fn main() {
     let core: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(shared.join("bench/bench-chain.json")).expect("bench-chain.json")).expect("json");
     let runs: usize = std::env::var("BLVM_BENCH_RUNS").ok().and_then(|v| v.parse().ok()).unwrap_or(3);
-    let blocks = read_all_blocks(&file).expect("bench chain");
+    let blocks: Vec<bitcoin::Block> = BlockFileReader::open(&file)
+        .and_then(|r| r.map(|item| item.map(|(_, b)| b)).collect())
+        .expect("bench chain");
     let tip = blocks.last().expect("blocks").block_hash();
     let mut headers: Vec<Header> = blocks.iter().map(|b| b.header).collect();
     headers.extend(extra_headers(&blocks));

@@ -14,6 +14,7 @@ mod node_proc;
 mod p2p_peer;
 
 use bitcoin::bip158::BlockFilter;
+use bitcoin::hex::FromHex;
 use bitcoin::{Block, BlockHash};
 use blvm_node::chain::{ChainManager, ChainSettings, FlushReason};
 use blvm_node::params::ChainParams;
@@ -21,10 +22,6 @@ use p2p_peer::{rpc, rpc_raw};
 use serde_json::{json, Value};
 use std::path::Path;
 use std::str::FromStr;
-
-fn hex_decode(s: &str) -> Vec<u8> {
-    blvm_node::import::hex_decode(s).expect("hex")
-}
 
 fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
@@ -77,7 +74,7 @@ fn getblockfilter_matches_core_for_every_block() {
         .to_string();
     let mined = rpc(&n, port, "generatetoaddress", json!([1, addr]));
     let next = rpc(&n, port, "getblockfilter", json!([mined[0]]));
-    let filter = BlockFilter::new(&hex_decode(next["filter"].as_str().unwrap()));
+    let filter = BlockFilter::new(&Vec::<u8>::from_hex(next["filter"].as_str().unwrap()).expect("hex"));
     let parent_header = bitcoin::bip158::FilterHeader::from_str(&core[300].1).unwrap();
     assert_eq!(next["header"], json!(filter.filter_header(&parent_header).to_string()));
     let mined_hash = BlockHash::from_str(mined[0].as_str().unwrap()).unwrap();

@@ -45,9 +45,9 @@ mod vectors_support;
 
 use bitcoin::consensus::{deserialize, serialize};
 use bitcoin::hashes::Hash;
+use bitcoin::hex::FromHex;
 use bitcoin::sighash::SighashCache;
 use bitcoin::{OutPoint, ScriptBuf, Transaction, TxOut, Witness};
-use blvm_node::import::hex_decode;
 use blvm_node::validation::scripts::{verify_input, ScriptError};
 use blvm_node::validation::tx_check::check_transaction;
 use serde_json::Value;
@@ -183,7 +183,7 @@ fn script_asm_parser_matches_core_encoding() {
     // A standard P2PKH script parses to what rust-bitcoin builds for it.
     let h = "1018853670f9f3b0582c5b9ee8ce93764ac32b93";
     let spk = parse_script(&format!("DUP HASH160 0x14 0x{h} EQUALVERIFY CHECKSIG")).unwrap();
-    let pkh = bitcoin::PubkeyHash::from_slice(&hex_decode(h).unwrap()).unwrap();
+    let pkh = bitcoin::PubkeyHash::from_slice(&Vec::<u8>::from_hex(h).ok().unwrap()).unwrap();
     assert_eq!(spk, ScriptBuf::new_p2pkh(&pkh).into_bytes());
     // Long quoted pushes use PUSHDATA1/2 like CScript::operator<<.
     let s = format!("'{}'", "a".repeat(300));
@@ -391,7 +391,9 @@ fn tx_cases(name: &str) -> (Vec<TxCase>, usize) {
                 },
             );
         }
-        let raw = hex_decode(t[1].as_str().unwrap()).unwrap_or_else(|| panic!("row {row}: bad tx hex"));
+        let raw = Vec::<u8>::from_hex(t[1].as_str().unwrap())
+            .ok()
+            .unwrap_or_else(|| panic!("row {row}: bad tx hex"));
         out.push(TxCase {
             row,
             text,
@@ -600,17 +602,23 @@ fn sighash_vectors() {
         rows += 1;
         let text = serde_json::to_string(t).unwrap();
         assert!(t.len() >= 5, "bad sighash row {row}: {text}");
-        let raw = hex_decode(t[0].as_str().unwrap()).unwrap_or_else(|| panic!("row {row}: tx hex"));
+        let raw = Vec::<u8>::from_hex(t[0].as_str().unwrap())
+            .ok()
+            .unwrap_or_else(|| panic!("row {row}: tx hex"));
         let tx: Transaction = deserialize(&raw).unwrap_or_else(|e| panic!("row {row}: tx does not deserialize: {e}"));
         assert_eq!(serialize(&tx), raw, "row {row}: round trip");
         // Core's sighash_from_data also asserts CheckTransaction passes.
         if let Err(r) = check_transaction(&tx) {
             mismatches.push(format!("row {row}: check_transaction rejects ({r}): {text}"));
         }
-        let script = hex_decode(t[1].as_str().unwrap()).unwrap_or_else(|| panic!("row {row}: script hex"));
+        let script = Vec::<u8>::from_hex(t[1].as_str().unwrap())
+            .ok()
+            .unwrap_or_else(|| panic!("row {row}: script hex"));
         let n_in = t[2].as_u64().unwrap() as usize;
         let hash_type = t[3].as_i64().unwrap() as i32 as u32;
-        let mut want = hex_decode(t[4].as_str().unwrap()).unwrap_or_else(|| panic!("row {row}: result hex"));
+        let mut want = Vec::<u8>::from_hex(t[4].as_str().unwrap())
+            .ok()
+            .unwrap_or_else(|| panic!("row {row}: result hex"));
         want.reverse(); // uint256::GetHex displays the bytes reversed
                         // Core's SignatureHash serializes the scriptCode without OP_CODESEPARATORs;
                         // rust-bitcoin's legacy_signature_hash takes the script code as given.

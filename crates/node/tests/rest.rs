@@ -16,6 +16,7 @@ mod p2p_peer;
 
 use bitcoin::consensus::serialize;
 use bitcoin::hashes::Hash;
+use bitcoin::hex::FromHex;
 use bitcoin::{Address, Block, Network, OutPoint, Txid};
 use p2p_peer::rpc;
 use serde_json::{json, Value};
@@ -420,7 +421,7 @@ fn rest_endpoints_match_rpc_and_core() {
         assert_eq!(r.json(), json!({"filter": blocks_core[h]["basic_filter"]}));
         assert_eq!(r.header("cache-control"), Some(IMMUTABLE));
         let bin = ok(port, &format!("/rest/blockfilter/basic/{hash}.bin")).body;
-        let filter = hex_decode(blocks_core[h]["basic_filter"].as_str().unwrap());
+        let filter = Vec::<u8>::from_hex(blocks_core[h]["basic_filter"].as_str().unwrap()).expect("hex");
         let mut expect = vec![0u8];
         expect.extend(f.blocks[h].block_hash().to_byte_array());
         expect.extend(serialize(&bitcoin::consensus::encode::VarInt(filter.len() as u64)));
@@ -434,7 +435,7 @@ fn rest_endpoints_match_rpc_and_core() {
         }
         assert_eq!(heads, ok(port, &format!("/rest/blockfilterheaders/basic/3/{hash}.json")).json());
         let hbin = ok(port, &format!("/rest/blockfilterheaders/basic/{hash}.bin?count=1")).body;
-        let mut want = hex_decode(blocks_core[h]["basic_filter_header"].as_str().unwrap());
+        let mut want = Vec::<u8>::from_hex(blocks_core[h]["basic_filter_header"].as_str().unwrap()).expect("hex");
         want.reverse();
         assert_eq!(hbin, want);
     }
@@ -486,7 +487,7 @@ fn rest_endpoints_match_rpc_and_core() {
             for p in &prevouts {
                 let sat = (p["value"].as_f64().unwrap() * 1e8).round() as u64;
                 expect_bin.extend(sat.to_le_bytes());
-                let spk = hex_decode(p["scriptPubKey"]["hex"].as_str().unwrap());
+                let spk = Vec::<u8>::from_hex(p["scriptPubKey"]["hex"].as_str().unwrap()).expect("hex");
                 expect_bin.extend(serialize(&bitcoin::ScriptBuf::from_bytes(spk)));
             }
         }
@@ -583,12 +584,6 @@ fn rest_endpoints_match_rpc_and_core() {
     }
     let long = format!("/rest/headers/{}.json", "a".repeat(20_000));
     assert_ne!(get(port, &long).status, 200);
-}
-
-fn hex_decode(s: &str) -> Vec<u8> {
-    (0..s.len() / 2)
-        .map(|i| u8::from_str_radix(&s[2 * i..2 * i + 2], 16).unwrap())
-        .collect()
 }
 
 #[test]

@@ -12,6 +12,7 @@ mod mining;
 
 use bitcoin::consensus::{deserialize, serialize};
 use bitcoin::hashes::Hash;
+use bitcoin::hex::FromHex;
 use bitcoin::{Amount, Block, OutPoint, Transaction, TxOut};
 use blvm_node::chain::{ChainManager, ChainSettings, FlushReason};
 use blvm_node::import::import_file;
@@ -338,7 +339,7 @@ async fn getblockstats_of_a_handcrafted_block_with_known_fees() {
     let mut cb_outpoints = Vec::new();
     for h in hashes.as_array().unwrap().iter().take(2) {
         let raw = n.call("getblock", json!([h, 0])).await;
-        let block: Block = deserialize(&blvm_node::import::hex_decode(raw.as_str().unwrap()).unwrap()).unwrap();
+        let block: Block = deserialize(&Vec::<u8>::from_hex(raw.as_str().unwrap()).ok().unwrap()).unwrap();
         let cb = &block.txdata[0];
         let vout = cb.output.iter().position(|o| o.script_pubkey == payout).unwrap() as u32;
         cb_outpoints.push((
@@ -396,7 +397,7 @@ async fn getblockstats_of_a_handcrafted_block_with_known_fees() {
     assert_eq!(stats["subsidy"], json!(5_000_000_000u64));
     // generateblock's coinbase claims only the subsidy, so the fees can only come from undo data.
     let raw = n.call("getblock", json!([made["hash"], 0])).await;
-    let block: Block = deserialize(&blvm_node::import::hex_decode(raw.as_str().unwrap()).unwrap()).unwrap();
+    let block: Block = deserialize(&Vec::<u8>::from_hex(raw.as_str().unwrap()).ok().unwrap()).unwrap();
     let cb_value: u64 = block.txdata[0].output.iter().map(|o| o.value.to_sat()).sum();
     assert_eq!(cb_value, 5_000_000_000);
     // Spending c's parent a inside the block: a's output is created and spent, netting zero.

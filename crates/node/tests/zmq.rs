@@ -16,6 +16,7 @@ mod mining;
 mod node_proc;
 
 use bitcoin::consensus::serialize;
+use bitcoin::hex::FromHex;
 use bitcoin::{Address, Amount, Network, OutPoint, TxOut, Txid};
 use serde_json::{json, Value};
 use std::collections::{HashMap, VecDeque};
@@ -102,7 +103,7 @@ impl Sub {
 
     /// A sequence message: (hash hex, label, mempool sequence).
     fn recv_sequence(&mut self) -> (String, char, Option<u64>) {
-        let body = hex_decode(&self.recv("sequence"));
+        let body = Vec::<u8>::from_hex(&self.recv("sequence")).expect("hex");
         let hash = hex(&body[..32]);
         let label = body[32] as char;
         let mempool = (body.len() == 41).then(|| u64::from_le_bytes(body[33..41].try_into().unwrap_or_default()));
@@ -135,12 +136,6 @@ impl Drop for Sub {
 
 fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
-}
-
-fn hex_decode(s: &str) -> Vec<u8> {
-    (0..s.len() / 2)
-        .map(|i| u8::from_str_radix(&s[2 * i..2 * i + 2], 16).unwrap_or(0))
-        .collect()
 }
 
 struct Rpc {

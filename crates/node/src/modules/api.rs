@@ -4,6 +4,7 @@ use super::bus::EventBus;
 use super::health::HealthRegistry;
 use crate::chain::ChainManager;
 use bitcoin::consensus::serialize;
+use bitcoin::hex::FromHex;
 use bitcoin::{BlockHash, OutPoint, Txid};
 use blvm_module::request::error_code;
 use blvm_module::{
@@ -218,7 +219,7 @@ impl NodeApi {
                 }))
             }
             Request::SubmitTransaction { hex } => {
-                let Some(raw) = crate::import::hex_decode(&hex) else {
+                let Some(raw) = Vec::<u8>::from_hex(&hex).ok() else {
                     return err(error_code::INVALID_ARGUMENT, "transaction is not hex");
                 };
                 match self.mempool.submit(&raw) {

@@ -20,6 +20,9 @@ use std::time::{Duration, Instant};
 use thiserror::Error;
 use tokio::sync::{mpsc, watch, Notify};
 
+/// Decoded blocks a `-loadblock` reader may hold ahead of block connection.
+const LOADBLOCK_QUEUE: usize = 4;
+
 /// Why the node stops; the string goes into NodeShutdown.reason.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ShutdownReason {
@@ -707,12 +710,31 @@ impl Node {
         self.tip_seq.subscribe()
     }
 
+    /// `-loadblock`: submits the blocks of one file in order. A blocking reader thread streams
+    /// the file through a small channel (at most [`LOADBLOCK_QUEUE`] decoded blocks wait), so a
+    /// large file never sits in memory and the async runtime never blocks on the disk.
     async fn load_block_file(&self, path: &std::path::Path, stop: &mut watch::Receiver<bool>) -> Result<(), String> {
-        let blocks = crate::import::read_all_blocks(path).map_err(|e| e.to_string())?;
+        let counted = path.to_path_buf();
+        let total = tokio::task::spawn_blocking(move || crate::import::BlockFileReader::open(&counted)?.count_records())
+            .await
+            .map_err(|e| e.to_string())?
+            .map_err(|e| e.to_string())?;
+        let reader = crate::import::BlockFileReader::open(path).map_err(|e| e.to_string())?;
+        let (tx, mut rx) = mpsc::channel(LOADBLOCK_QUEUE);
+        // Owned by this function: the thread ends at the end of the file or as soon as the
+        // receiver below is dropped (stop, error or return).
+        let feeder = tokio::task::spawn_blocking(move || {
+            for item in reader {
+                let failed = item.is_err();
+                if tx.blocking_send(item).is_err() || failed {
+                    break;
+                }
+            }
+        });
         let genesis = self.settings.params.genesis().block_hash();
         let mut n = 0u64;
-        let total = blocks.len() as u64;
         let mut txs = 0u64;
+        let mut done = 0u64;
         let mut meter = crate::progress::ProgressMeter::new("loadblock", self.settings.progress_interval);
         // The target is the height of the last submitted block plus the blocks left in the file.
         let snapshot = |chain: &Mutex<ChainManager>, last: Option<bitcoin::BlockHash>, done: u64, n: u64, txs: u64| {
@@ -728,25 +750,35 @@ impl Node {
                 fraction: None,
             }
         };
-        for (i, block) in blocks.into_iter().enumerate() {
-            if *stop.borrow() {
-                break;
-            }
-            if block.block_hash() == genesis {
-                continue;
-            }
-            let n_tx = block.txdata.len() as u64;
-            let hash = block.block_hash();
-            match self.submit_block(block).await.map_err(|e| e.to_string())? {
-                BlockOutcome::Invalid(r) => return Err(format!("invalid block: {r}")),
-                BlockOutcome::Orphan => return Err("block with unknown parent".into()),
-                _ => {
-                    n += 1;
-                    txs += n_tx;
+        let result = async {
+            while let Some(item) = rx.recv().await {
+                if *stop.borrow() {
+                    break;
                 }
+                let (_, block) = item.map_err(|e| e.to_string())?;
+                done += 1;
+                if block.block_hash() == genesis {
+                    continue;
+                }
+                let n_tx = block.txdata.len() as u64;
+                let hash = block.block_hash();
+                match self.submit_block(block).await.map_err(|e| e.to_string())? {
+                    BlockOutcome::Invalid(r) => return Err(format!("invalid block: {r}")),
+                    BlockOutcome::Orphan => return Err("block with unknown parent".into()),
+                    BlockOutcome::Duplicate => {}
+                    BlockOutcome::Accepted { .. } => {
+                        n += 1;
+                        txs += n_tx;
+                    }
+                }
+                meter.tick(|| snapshot(&self.chain, Some(hash), done, n, txs));
             }
-            meter.tick(|| snapshot(&self.chain, Some(hash), i as u64 + 1, n, txs));
+            Ok(())
         }
+        .await;
+        drop(rx);
+        let _ = feeder.await;
+        result?;
         meter.finish(&snapshot(&self.chain, None, total, n, txs));
         tracing::info!(blocks = n, file = %path.display(), "loaded blocks");
         Ok(())

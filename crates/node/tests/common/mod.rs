@@ -2,9 +2,9 @@
 #![allow(dead_code)]
 
 use bitcoin::consensus::deserialize;
+use bitcoin::hex::FromHex;
 use bitcoin::Block;
 use blvm_node::chain::{ChainManager, ChainSettings};
-use blvm_node::import::hex_decode;
 use blvm_node::params::ChainParams;
 use std::path::{Path, PathBuf};
 
@@ -40,7 +40,7 @@ pub fn chain_blocks() -> Vec<Block> {
         .expect("read chain")
         .lines()
         .filter(|l| !l.trim().is_empty())
-        .map(|l| deserialize(&hex_decode(l.trim()).expect("hex")).expect("block"))
+        .map(|l| deserialize(&Vec::<u8>::from_hex(l.trim()).ok().expect("hex")).expect("block"))
         .collect()
 }
 

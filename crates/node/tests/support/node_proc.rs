@@ -277,10 +277,19 @@ pub fn read_jsonl(path: &Path) -> Vec<Value> {
 /// Resident memory of process `pid` in KiB (VmRSS from /proc; 0 once it is gone), for tests that
 /// bound the node's memory under attack.
 pub fn rss_kib(pid: u32) -> u64 {
+    status_kib(pid, "VmRSS:")
+}
+
+/// Peak resident memory of process `pid` in KiB (VmHWM), for tests that bound a whole run.
+pub fn peak_rss_kib(pid: u32) -> u64 {
+    status_kib(pid, "VmHWM:")
+}
+
+fn status_kib(pid: u32, field: &str) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .unwrap_or_default()
         .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .find_map(|l| l.strip_prefix(field))
         .and_then(|v| v.split_whitespace().next()?.parse().ok())
         .unwrap_or(0)
 }

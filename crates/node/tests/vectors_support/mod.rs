@@ -8,11 +8,11 @@
 
 use bitcoin::absolute::LockTime;
 use bitcoin::hashes::Hash;
+use bitcoin::hex::FromHex;
 use bitcoin::secp256k1::{Keypair, Secp256k1};
 use bitcoin::taproot::{LeafVersion, TaprootBuilder, TaprootSpendInfo};
 use bitcoin::transaction::Version;
 use bitcoin::{Amount, OutPoint, ScriptBuf, Sequence, Transaction, TxIn, TxOut, Txid, Witness, XOnlyPublicKey};
-use blvm_node::import::hex_decode;
 use blvm_node::validation::scripts as bc;
 
 // ---------------------------------------------------------------------------------------------
@@ -304,7 +304,11 @@ pub fn parse_script(s: &str) -> Result<Vec<u8>, String> {
                 return Err(format!("script parse error: decimal {w} out of range"));
             }
             push_int(&mut out, n);
-        } else if let Some(raw) = w.strip_prefix("0x").filter(|h| !h.is_empty()).and_then(hex_decode) {
+        } else if let Some(raw) = w
+            .strip_prefix("0x")
+            .filter(|h| !h.is_empty())
+            .and_then(|h| Vec::<u8>::from_hex(h).ok())
+        {
             out.extend_from_slice(&raw);
         } else if w.len() >= 2 && w.starts_with('\'') && w.ends_with('\'') {
             push_data(&mut out, &w.as_bytes()[1..w.len() - 1]);
@@ -422,7 +426,7 @@ pub fn btc_to_sat(v: &serde_json::Value) -> u64 {
 
 /// Parses a txid as Core's `Txid::FromHex` (display order, i.e. byte-reversed).
 pub fn parse_txid(s: &str) -> Txid {
-    let mut b = hex_decode(s).unwrap_or_else(|| panic!("bad txid hex {s}"));
+    let mut b = Vec::<u8>::from_hex(s).ok().unwrap_or_else(|| panic!("bad txid hex {s}"));
     assert_eq!(b.len(), 32, "txid {s} is not 32 bytes");
     b.reverse();
     Txid::from_slice(&b).expect("32 bytes")
@@ -494,7 +498,11 @@ pub fn parse_witness(arr: &[serde_json::Value]) -> Result<ParsedWitness, String>
             stack.push(cb.serialize());
             taproot = Some(info);
         } else {
-            stack.push(hex_decode(s).ok_or_else(|| format!("witness element {s:?} is not hex"))?);
+            stack.push(
+                Vec::<u8>::from_hex(s)
+                    .ok()
+                    .ok_or_else(|| format!("witness element {s:?} is not hex"))?,
+            );
         }
     }
     Ok(ParsedWitness {

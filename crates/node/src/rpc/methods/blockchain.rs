@@ -6,6 +6,7 @@ use crate::chain::index::BlockIndexEntry;
 use crate::chain::{BlockOutcome, ChainManager};
 use crate::node::Node;
 use bitcoin::consensus::{deserialize, serialize};
+use bitcoin::hex::FromHex;
 use bitcoin::{Block, BlockHash, OutPoint, Txid};
 use serde_json::{json, Value};
 use std::str::FromStr;
@@ -402,7 +403,9 @@ pub fn read_only(node: &Arc<Node>, method: &str, p: &Params) -> Result<Value, Rp
 
 /// `submitblock hexdata`: null when accepted, else Core's result strings.
 pub async fn submitblock(node: &Arc<Node>, p: &Params) -> Result<Value, RpcError> {
-    let raw = crate::import::hex_decode(p.str(0)?).ok_or_else(|| RpcError::new(code::DESERIALIZATION_ERROR, "Block decode failed"))?;
+    let raw = Vec::<u8>::from_hex(p.str(0)?)
+        .ok()
+        .ok_or_else(|| RpcError::new(code::DESERIALIZATION_ERROR, "Block decode failed"))?;
     let block: Block = deserialize(&raw).map_err(|_| RpcError::new(code::DESERIALIZATION_ERROR, "Block decode failed"))?;
     // Core 31 judges a block without a coinbase like any other (high-hash, bad-cb-missing).
     match node

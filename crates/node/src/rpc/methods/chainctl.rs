@@ -12,6 +12,7 @@ use crate::validation::scripts::{
     VERIFY_TAPROOT, VERIFY_WITNESS,
 };
 use bitcoin::block::Header;
+use bitcoin::hex::FromHex;
 use serde_json::{json, Map, Value};
 use std::sync::Arc;
 
@@ -145,8 +146,9 @@ pub async fn invalidate_or_reconsider(node: &Arc<Node>, method: &str, p: &Params
 
 /// `submitheader "hexdata"`: adds a header to the block index (null on success).
 pub fn submitheader(node: &Arc<Node>, p: &Params) -> Result<Value, RpcError> {
-    let raw =
-        crate::import::hex_decode(p.str(0)?).ok_or_else(|| RpcError::new(code::DESERIALIZATION_ERROR, "Block header decode failed"))?;
+    let raw = Vec::<u8>::from_hex(p.str(0)?)
+        .ok()
+        .ok_or_else(|| RpcError::new(code::DESERIALIZATION_ERROR, "Block header decode failed"))?;
     // As Core, the header is read from the start of the data and anything after it (a whole
     // block, say) is ignored.
     let header: Header = bitcoin::consensus::Decodable::consensus_decode(&mut raw.as_slice())

@@ -5,6 +5,7 @@
 
 use bitcoin::bip32::{ChildNumber, DerivationPath, Fingerprint, Xpriv, Xpub};
 use bitcoin::hashes::{hash160, Hash};
+use bitcoin::hex::FromHex;
 use bitcoin::key::{PrivateKey, PublicKey, XOnlyPublicKey};
 use bitcoin::script::{Builder, PushBytesBuf};
 use bitcoin::secp256k1::SecretKey;
@@ -44,7 +45,7 @@ fn split_args(s: &str) -> Vec<&str> {
 }
 
 fn hex_bytes(s: &str) -> Option<Vec<u8>> {
-    crate::import::hex_decode(s)
+    Vec::<u8>::from_hex(s).ok()
 }
 
 /// A parsed key: the public key (at the requested range position), how Core prints it back,

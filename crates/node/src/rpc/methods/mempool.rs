@@ -12,6 +12,7 @@ use crate::mempool::{AcceptOptions, Accepted, Mempool, Pool};
 use crate::node::Node;
 use crate::validation::Reject;
 use bitcoin::consensus::deserialize;
+use bitcoin::hex::FromHex;
 use bitcoin::{Network, OutPoint, Transaction, Txid};
 use serde_json::{json, Map, Value};
 use std::collections::HashMap;
@@ -35,7 +36,7 @@ pub fn parse_txid(v: &str, name: &str) -> Result<Txid, RpcError> {
 
 /// Decodes a hex transaction as Core's DecodeHexTx does for sendrawtransaction.
 pub fn decode_tx(s: &str) -> Option<Transaction> {
-    let raw = crate::import::hex_decode(s)?;
+    let raw = Vec::<u8>::from_hex(s).ok()?;
     deserialize::<Transaction>(&raw).ok()
 }
 

@@ -13,6 +13,7 @@ use crate::chain::{BlockOutcome, ChainManager};
 use crate::mempool::template::{self, BlockTemplate, TemplateTx};
 use crate::node::Node;
 use bitcoin::consensus::serialize;
+use bitcoin::hex::FromHex;
 use bitcoin::{Block, Network, ScriptBuf};
 use serde_json::{json, Value};
 use std::sync::Arc;
@@ -296,7 +297,8 @@ fn block_proposal(node: &Arc<Node>, data: Option<&Value>) -> Result<Value, RpcEr
     let data = data
         .and_then(Value::as_str)
         .ok_or_else(|| RpcError::new(code::TYPE_ERROR, "Missing data String key for proposal"))?;
-    let block: Block = crate::import::hex_decode(data)
+    let block: Block = Vec::<u8>::from_hex(data)
+        .ok()
         .and_then(|b| bitcoin::consensus::deserialize(&b).ok())
         .ok_or_else(|| RpcError::new(code::DESERIALIZATION_ERROR, "Block decode failed"))?;
     let mut c = node.chain_ref().lock().unwrap_or_else(|e| e.into_inner());

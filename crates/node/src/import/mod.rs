@@ -1,0 +1,165 @@
+//! Importing blocks from a file: hex lines (one block per line) or blk-framed raw blocks.
+
+mod reader;
+
+pub use reader::{BlockFileReader, Format};
+
+use crate::chain::{BlockOutcome, ChainError, ChainManager};
+use bitcoin::Block;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+use thiserror::Error;
+
+/// Why an import stopped.
+#[derive(Debug, Error)]
+pub enum ImportError {
+    /// The input file could not be read.
+    #[error("{path}: {source}")]
+    Io {
+        /// The input file.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// A record in the input is malformed.
+    #[error("{path}: record {record}: {what}")]
+    Malformed {
+        /// The input file.
+        path: PathBuf,
+        /// 1-based record (line or frame) number.
+        record: u64,
+        /// What was wrong.
+        what: String,
+    },
+    /// A block broke a consensus rule.
+    #[error("{path}: record {record}: block {hash} rejected: {reason}")]
+    Invalid {
+        /// The input file.
+        path: PathBuf,
+        /// 1-based record number.
+        record: u64,
+        /// The block hash.
+        hash: String,
+        /// Core's reject reason and detail.
+        reason: String,
+    },
+    /// The chain engine failed (storage).
+    #[error(transparent)]
+    Chain(#[from] ChainError),
+}
+
+/// Totals of a finished import.
+#[derive(Debug, Clone, Default)]
+pub struct ImportSummary {
+    /// Blocks newly stored.
+    pub accepted: u64,
+    /// Blocks we already had.
+    pub duplicates: u64,
+    /// Transactions in newly stored blocks.
+    pub transactions: u64,
+    /// Inputs in newly stored blocks.
+    pub inputs: u64,
+    /// Wall time.
+    pub elapsed: Duration,
+}
+
+/// Progress of an import: height/target from the records left in the file, ETA from the bytes.
+struct Progress {
+    meter: crate::progress::ProgressMeter,
+    total_bytes: u64,
+    total_records: u64,
+}
+
+impl Progress {
+    /// `last` is the block of the last record: the target is its height plus the records left
+    /// (so re-importing known blocks still aims at the right height).
+    fn snapshot(
+        &self,
+        chain: &ChainManager,
+        summary: &ImportSummary,
+        bytes_done: u64,
+        records_done: u64,
+        last: Option<&Block>,
+    ) -> crate::progress::Snapshot {
+        let height = u64::from(chain.height());
+        let base = last
+            .and_then(|b| chain.entry(&b.block_hash()))
+            .map(|e| u64::from(e.height))
+            .unwrap_or(height);
+        crate::progress::Snapshot {
+            height,
+            target: height.max(base + self.total_records.saturating_sub(records_done)),
+            blocks: summary.accepted,
+            transactions: summary.transactions,
+            cache_bytes: chain.cache_usage(),
+            fraction: (self.total_bytes > 0).then(|| bytes_done as f64 / self.total_bytes as f64),
+        }
+    }
+
+    fn tick(&mut self, chain: &ChainManager, summary: &ImportSummary, bytes_done: u64, records_done: u64, last: &Block) {
+        if self.meter.due() {
+            let s = self.snapshot(chain, summary, bytes_done, records_done, Some(last));
+            self.meter.tick(|| s);
+        }
+    }
+}
+
+fn handle(chain: &mut ChainManager, block: &Block, path: &Path, record: u64, summary: &mut ImportSummary) -> Result<(), ImportError> {
+    if block.block_hash() == chain.params().genesis().block_hash() {
+        return Ok(());
+    }
+    match chain.process_block(block)? {
+        BlockOutcome::Accepted { .. } => {
+            summary.accepted += 1;
+            summary.transactions += block.txdata.len() as u64;
+            summary.inputs += block.txdata.iter().skip(1).map(|t| t.input.len() as u64).sum::<u64>();
+            Ok(())
+        }
+        BlockOutcome::Duplicate => {
+            summary.duplicates += 1;
+            Ok(())
+        }
+        BlockOutcome::Orphan => Err(ImportError::Invalid {
+            path: path.to_path_buf(),
+            record,
+            hash: block.block_hash().to_string(),
+            reason: "prev-blk-not-found".into(),
+        }),
+        BlockOutcome::Invalid(r) => Err(ImportError::Invalid {
+            path: path.to_path_buf(),
+            record,
+            hash: block.block_hash().to_string(),
+            reason: r.to_string(),
+        }),
+    }
+}
+
+/// Imports every block of `path` into `chain`, logging progress every `progress_interval`.
+pub fn import_file(chain: &mut ChainManager, path: &Path, progress_interval: Duration) -> Result<ImportSummary, ImportError> {
+    let total_bytes = std::fs::metadata(path)
+        .map_err(|e| ImportError::Io {
+            path: path.to_path_buf(),
+            source: e,
+        })?
+        .len();
+    let start = Instant::now();
+    let total_records = BlockFileReader::open(path)?.count_records()?;
+    let mut progress = Progress {
+        meter: crate::progress::ProgressMeter::new("import", progress_interval),
+        total_bytes,
+        total_records,
+    };
+    let mut summary = ImportSummary::default();
+    let mut reader = BlockFileReader::open(path)?;
+    let mut done = 0u64;
+    while let Some(next) = reader.next() {
+        let (record, block) = next?;
+        done += 1;
+        handle(chain, &block, path, record, &mut summary)?;
+        progress.tick(chain, &summary, reader.bytes_read(), done, &block);
+    }
+    let last = progress.snapshot(chain, &summary, reader.bytes_read(), total_records, None);
+    progress.meter.finish(&last);
+    summary.elapsed = start.elapsed();
+    Ok(summary)
+}
