@@ -150,13 +150,15 @@ impl BlockTemplate {
         Target::from_compact(self.bits)
     }
 
-    /// Core's coinbase: BIP34 height and OP_0 in the scriptSig, the 32-zero-byte witness
-    /// reserved value, nSequence 0xfffffffe and nLockTime height-1, paying `value` to `payout`.
+    /// Core's coinbase: the BIP34 height in the scriptSig (with an OP_0 up to height 16, where
+    /// the height alone is one byte and consensus wants two), the 32-zero-byte witness reserved
+    /// value, nSequence 0xfffffffe and nLockTime height-1, paying `value` to `payout`.
     pub fn coinbase(&self, payout: &Script, value: u64) -> Transaction {
-        let script_sig = Builder::new()
-            .push_int(i64::from(self.height))
-            .push_opcode(bitcoin::opcodes::OP_0)
-            .into_script();
+        let mut script_sig = Builder::new().push_int(i64::from(self.height));
+        if self.height <= 16 {
+            script_sig = script_sig.push_opcode(bitcoin::opcodes::OP_0);
+        }
+        let script_sig = script_sig.into_script();
         Transaction {
             version: Version::TWO,
             lock_time: LockTime::from_consensus(self.height.saturating_sub(1)),
