@@ -59,6 +59,7 @@ pub mod client;
 pub mod codec;
 pub mod env;
 pub mod event;
+pub mod handler;
 pub mod message;
 pub mod request;
 
@@ -70,6 +71,7 @@ pub use codec::{
 };
 pub use env::{ModuleEnv, ENV_CONFIG, ENV_DATA_DIR, ENV_NAME, ENV_SOCKET, ENV_TOKEN, ENV_VERSION};
 pub use event::{EventMessage, EventPayload, EventType, UnknownEventType};
+pub use handler::{init_logging, run_with_handler, EventContext, EventHandler, HandlerError, RunSummary};
 pub use message::{ModuleMessage, PROTOCOL_VERSION};
 pub use request::{
     error_code, BlockData, BlockHeaderData, BlockchainInfo, Capability, ChainTip, MempoolInfo, PeerInfo, Request, ResponseBody,
