@@ -8,6 +8,10 @@
 //! in any language; this crate is the Rust implementation of the module side
 //! plus the shared message types the node uses.
 //!
+//! The recommended way to write a module is an [`EventHandler`] run by [`run_with_handler`],
+//! which runs the loop below for you and acks each event when the handler has finished with it
+//! (see the `examples/` directory). The hand-written loop, for full control:
+//!
 //! ```no_run
 //! use blvm_module::{EventPayload, EventType, ModuleClient, ModuleMessage};
 //!
