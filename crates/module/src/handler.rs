@@ -6,7 +6,8 @@
 //! The ack is sent only after `on_event` returns, so "acked" always means "the module has done
 //! its work": the node's shutdown, flush and maintenance waits rely on exactly that. A handler
 //! that wants to ack earlier (e.g. before slow follow-up work) calls [`EventContext::ack`]; the
-//! SDK then does not ack again.
+//! SDK then does not ack again. A handler that panics ends the module process; the node stops
+//! waiting for a module once its connection closes, and restarts it per its restart policy.
 
 use tracing::{error, warn};
 
