@@ -8,6 +8,10 @@
 //! in any language; this crate is the Rust implementation of the module side
 //! plus the shared message types the node uses.
 //!
+//! The recommended way to write a module is an [`EventHandler`] run by [`run_with_handler`],
+//! which runs the loop below for you and acks each event when the handler has finished with it
+//! (see the `examples/` directory). The hand-written loop, for full control:
+//!
 //! ```no_run
 //! use blvm_module::{EventPayload, EventType, ModuleClient, ModuleMessage};
 //!
@@ -59,6 +63,7 @@ pub mod client;
 pub mod codec;
 pub mod env;
 pub mod event;
+pub mod handler;
 pub mod message;
 pub mod request;
 
@@ -70,6 +75,7 @@ pub use codec::{
 };
 pub use env::{ModuleEnv, ENV_CONFIG, ENV_DATA_DIR, ENV_NAME, ENV_SOCKET, ENV_TOKEN, ENV_VERSION};
 pub use event::{EventMessage, EventPayload, EventType, UnknownEventType};
+pub use handler::{init_logging, run_with_handler, EventContext, EventHandler, HandlerError, RunSummary};
 pub use message::{ModuleMessage, PROTOCOL_VERSION};
 pub use request::{
     error_code, BlockData, BlockHeaderData, BlockchainInfo, Capability, ChainTip, MempoolInfo, PeerInfo, Request, ResponseBody,

@@ -1,13 +1,14 @@
 //! ModuleClient against a small node stand-in listening on a real Unix socket.
 
+mod common;
+
 use std::path::PathBuf;
 use std::time::Duration;
 
 use blvm_module::*;
+use common::{recv, send, WAIT};
 use tokio::io::AsyncWriteExt;
 use tokio::net::{UnixListener, UnixStream};
-
-const WAIT: Duration = Duration::from_secs(10);
 
 /// A listener in a fresh temp dir; the dir lives as long as this value.
 struct TestNode {
@@ -40,17 +41,6 @@ impl TestNode {
         .await;
         (stream, hello)
     }
-}
-
-async fn send(stream: &mut UnixStream, msg: &ModuleMessage) {
-    write_frame(stream, msg, DEFAULT_MAX_FRAME).await.expect("server write");
-}
-
-async fn recv(stream: &mut UnixStream) -> Option<ModuleMessage> {
-    tokio::time::timeout(WAIT, read_frame(stream, DEFAULT_MAX_FRAME))
-        .await
-        .expect("server read timed out")
-        .expect("server read")
 }
 
 async fn recv_request(stream: &mut UnixStream) -> (u64, Request) {

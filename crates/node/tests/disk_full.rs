@@ -3,6 +3,8 @@
 //! is freed the node restarts at the same tip and UTXO hash.
 
 mod common;
+#[path = "support/http.rs"]
+mod http;
 #[path = "support/node_proc.rs"]
 mod node_proc;
 
@@ -242,4 +244,62 @@ fn enospc_mid_import_stops_with_error_and_recovers_after_space_is_freed() {
     eprintln!("ENOSPC failures: {failures:#?}");
     let mid_import = failures.iter().filter(|(_, l)| !l.contains("startup failed")).count();
     assert!(mid_import >= 2, "too few fill levels ran out of space mid-import: {failures:#?}");
+}
+
+/// A chainstate flush that fails (its database on a full filesystem) still delivers
+/// `StorageFlushCompleted{success: false}` to a module, for the manual flush and for the
+/// shutdown flush that follows (the failed flush stops the node with reason `error`).
+#[test]
+fn a_failing_flush_delivers_storage_flush_completed_with_success_false() {
+    let Some(fs) = Tmpfs::mount(8) else {
+        panic!("cannot mount a tmpfs here (needs root or CAP_SYS_ADMIN); this test fills a size-limited filesystem");
+    };
+    let datadir = tempfile::tempdir().unwrap();
+    let net = datadir.path().join("regtest");
+    std::fs::create_dir_all(&net).unwrap();
+    std::os::unix::fs::symlink(fs.path(), net.join("chainstate")).unwrap();
+    let port = http::free_port();
+    let rpcport = format!("-rpcport={port}");
+    let loadblock = format!("-loadblock={}", common::chain_hex_path().display());
+    let args = [
+        rpcport.as_str(),
+        loadblock.as_str(),
+        "-dbcache=64",
+        "-disklowpercent=0",
+        "-disklowmb=0",
+        "-diskcriticalmb=0",
+        "-shutdowntimeout=3",
+        "-acktimeout=2",
+    ];
+    let mut n = node_proc::start_node_in(datadir.path(), &args, &[ModuleSpec::recorder("rec", "")]);
+    n.wait_started();
+    n.wait_until(Duration::from_secs(60), "blocks loaded", |n| n.log().contains("loaded blocks"));
+    fill_leaving(fs.path(), &fs.path().join("filler"), 0);
+    let r = http::call(
+        &format!("127.0.0.1:{port}"),
+        &node_proc::cookie(&n),
+        "flushchainstate",
+        serde_json::json!([]),
+    );
+    assert!(!r["error"].is_null(), "a flush onto a full disk must fail: {r}");
+    let st = n.wait_exit(Duration::from_secs(30));
+    assert!(!st.success(), "a failed flush stops the node with an error");
+    let ev: Vec<(String, serde_json::Value)> = n
+        .recorded_events("rec")
+        .into_iter()
+        .filter(|(t, _)| t == "StorageFlush" || t == "StorageFlushCompleted")
+        .map(|(t, e)| (t, e["payload"].clone()))
+        .collect();
+    let shape: Vec<(&str, &serde_json::Value)> = ev.iter().map(|(t, p)| (t.as_str(), p)).collect();
+    assert_eq!(shape.len(), 4, "{ev:?}");
+    assert_eq!(shape[0], ("StorageFlush", &serde_json::json!({"reason": "manual"})));
+    assert_eq!(
+        (shape[1].0, &shape[1].1["success"]),
+        ("StorageFlushCompleted", &serde_json::json!(false))
+    );
+    assert_eq!(shape[2], ("StorageFlush", &serde_json::json!({"reason": "shutdown"})));
+    assert_eq!(
+        (shape[3].0, &shape[3].1["success"]),
+        ("StorageFlushCompleted", &serde_json::json!(false))
+    );
 }

@@ -13,8 +13,9 @@
 //!   then ack. The module keeps running: the node still sends `StorageFlush{"shutdown"}`.
 //! * `NewBlock` (only with the `read_chain` capability): logged to `pending.log`.
 //!
-//! The module acks even when saving failed (the error goes to stderr, i.e. the node log):
-//! holding the node up until its deadline would not make the disk work again.
+//! Written as a `blvm_module::EventHandler`: the SDK acks `StorageFlush` and `NodeShutdown`
+//! when the handler returns, also when saving failed (the error goes to stderr, i.e. the node
+//! log): holding the node up until its deadline would not make the disk work again.
 //!
 //! Configuration (`[config]` in module.toml):
 //! - `flush_every_blocks` (int, default 0 = never): also snapshot after this many new blocks.
@@ -25,7 +26,9 @@
 
 mod store;
 
-use blvm_module::{error_code, EventPayload, EventType, ModuleClient, ModuleMessage, ResponseResult};
+use std::path::PathBuf;
+
+use blvm_module::{run_with_handler, EventContext, EventHandler, EventMessage, EventPayload, EventType, HandlerError, ModuleClient};
 use serde::Deserialize;
 use serde_json::json;
 use store::{unix_now, write_atomic, Store};
@@ -45,12 +48,53 @@ fn save(store: &mut Store, reason: &str, sequence: u64) {
     }
 }
 
+/// The module's event handler: the store, its config and where `shutdown.json` goes.
+struct Saver {
+    store: Store,
+    config: Config,
+    data_dir: PathBuf,
+}
+
+impl EventHandler for Saver {
+    async fn on_event(&mut self, ev: &EventMessage, _ctx: &mut EventContext<'_>) -> Result<(), HandlerError> {
+        let store = &mut self.store;
+        match &ev.payload {
+            EventPayload::NewBlock { hash, height, .. } => {
+                store.record_block(ev.sequence, *height, hash)?;
+                if self.config.flush_every_blocks > 0 && store.pending() as u64 >= self.config.flush_every_blocks {
+                    save(store, "blocks", ev.sequence);
+                }
+            }
+            EventPayload::StorageFlush { reason } => save(store, reason, ev.sequence),
+            EventPayload::NodeShutdown { reason, timeout_seconds } => {
+                save(store, "node_shutdown", ev.sequence);
+                let note = json!({
+                    "reason": reason,
+                    "timeout_seconds": timeout_seconds,
+                    "saved_at": unix_now(),
+                    "blocks_seen": store.state().blocks_seen,
+                    "sequence": ev.sequence,
+                });
+                write_atomic(&self.data_dir.join("shutdown.json"), note.to_string().as_bytes())?;
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    async fn on_lagged(&mut self, from_sequence: u64, to_sequence: u64, count: u64) {
+        eprintln!("cleanup-on-shutdown: missed {count} events in {from_sequence}..={to_sequence}; blocks_seen undercounts");
+        self.store.note_missed(count);
+    }
+}
+
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
     std::process::exit(run().await);
 }
 
 async fn run() -> i32 {
+    blvm_module::init_logging();
     let (mut client, config, data_dir) = match ModuleClient::start::<Config>().await {
         Ok(started) => started,
         Err(e) => {
@@ -80,59 +124,9 @@ async fn run() -> i32 {
     }
     println!("ready: blocks_seen={} flushes={}", store.state().blocks_seen, store.state().flushes);
 
-    while let Some(msg) = client.next_event().await {
-        match msg {
-            ModuleMessage::Event(ev) => match &ev.payload {
-                EventPayload::NewBlock { hash, height, .. } => {
-                    if let Err(e) = store.record_block(ev.sequence, *height, hash) {
-                        eprintln!("cleanup-on-shutdown: logging block {height} failed: {e}");
-                    }
-                    if config.flush_every_blocks > 0 && store.pending() as u64 >= config.flush_every_blocks {
-                        save(&mut store, "blocks", ev.sequence);
-                    }
-                }
-                EventPayload::StorageFlush { reason } => {
-                    save(&mut store, reason, ev.sequence);
-                    if let Err(e) = client.ack(ev.sequence).await {
-                        eprintln!("cleanup-on-shutdown: ack failed: {e}");
-                    }
-                }
-                EventPayload::NodeShutdown { reason, timeout_seconds } => {
-                    save(&mut store, "node_shutdown", ev.sequence);
-                    let note = json!({
-                        "reason": reason,
-                        "timeout_seconds": timeout_seconds,
-                        "saved_at": unix_now(),
-                        "blocks_seen": store.state().blocks_seen,
-                        "sequence": ev.sequence,
-                    });
-                    if let Err(e) = write_atomic(&data_dir.join("shutdown.json"), note.to_string().as_bytes()) {
-                        eprintln!("cleanup-on-shutdown: writing shutdown.json failed: {e}");
-                    }
-                    if let Err(e) = client.ack(ev.sequence).await {
-                        eprintln!("cleanup-on-shutdown: ack failed: {e}");
-                    }
-                }
-                _ => {}
-            },
-            ModuleMessage::Lagged {
-                from_sequence,
-                to_sequence,
-                count,
-            } => {
-                eprintln!("cleanup-on-shutdown: missed {count} events in {from_sequence}..={to_sequence}; blocks_seen undercounts");
-                store.note_missed(count);
-            }
-            ModuleMessage::Request { id, .. } => {
-                let refusal = ResponseResult::Err {
-                    code: error_code::MALFORMED,
-                    message: "this module serves no requests".into(),
-                };
-                let _ = client.respond(id, refusal).await;
-            }
-            _ => {}
-        }
-    }
+    let mut saver = Saver { store, config, data_dir };
+    run_with_handler(&mut client, &mut saver).await;
+    let Saver { mut store, .. } = saver;
     if store.pending() > 0 {
         save(&mut store, "disconnect", 0);
     }

@@ -9,7 +9,7 @@
 //! writes `<data_dir>/cleanup.json` durably:
 //! `{cleanup, sequence, available_bytes, total_bytes, percent_free, disk_path, keep_newest,
 //! deleted_files, freed_bytes, kept_files, at}` (`cleanup` counts the cleanups of this run;
-//! the disk figures are the node's, from the event), then acks.
+//! the disk figures are the node's, from the event); the SDK acks when the handler returns.
 //!
 //! Configuration (`[config]` in module.toml):
 //! - `keep_newest` (int, default 16): cached files that survive a low-disk cleanup.
@@ -23,11 +23,11 @@
 
 mod cache;
 
-use blvm_module::{error_code, EventPayload, EventType, ModuleClient, ModuleMessage, ResponseResult};
+use blvm_module::{run_with_handler, EventContext, EventHandler, EventMessage, EventPayload, EventType, HandlerError, ModuleClient};
 use serde::Deserialize;
 use serde_json::json;
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// `[config]` of the module manifest.
 #[derive(Debug, Deserialize)]
@@ -67,12 +67,66 @@ fn write_json(path: &Path, value: &serde_json::Value) -> std::io::Result<()> {
     std::fs::rename(tmp, path)
 }
 
+/// The module's event handler: config, cache and data directories, cleanups so far.
+struct Evictor {
+    config: Config,
+    cache_dir: PathBuf,
+    data_dir: PathBuf,
+    cleanups: u64,
+}
+
+impl EventHandler for Evictor {
+    async fn on_event(&mut self, ev: &EventMessage, ctx: &mut EventContext<'_>) -> Result<(), HandlerError> {
+        match &ev.payload {
+            EventPayload::NewBlock { hash, height, .. } => {
+                let h = ctx.client().get_block_header(hash.as_str()).await?;
+                cache::put(&self.cache_dir, &format!("hdr-{height:010}-{hash}.bin"), &h.raw)?;
+            }
+            EventPayload::DiskSpaceLow {
+                available_bytes,
+                total_bytes,
+                percent_free,
+                disk_path,
+            } => {
+                self.cleanups += 1;
+                let ev_out = cache::evict(&self.cache_dir, self.config.keep_newest)?;
+                println!(
+                    "disk low ({percent_free:.2}% free): deleted {} cached files, freed {} bytes",
+                    ev_out.deleted_files.len(),
+                    ev_out.freed_bytes
+                );
+                let report = json!({
+                    "cleanup": self.cleanups,
+                    "sequence": ev.sequence,
+                    "available_bytes": available_bytes,
+                    "total_bytes": total_bytes,
+                    "percent_free": percent_free,
+                    "disk_path": disk_path,
+                    "keep_newest": self.config.keep_newest,
+                    "deleted_files": ev_out.deleted_files,
+                    "freed_bytes": ev_out.freed_bytes,
+                    "kept_files": ev_out.kept_files,
+                    "at": unix_now(),
+                });
+                write_json(&self.data_dir.join("cleanup.json"), &report)?;
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    async fn on_lagged(&mut self, _from: u64, _to: u64, count: u64) {
+        eprintln!("disk-space: missed {count} events (some headers not cached)");
+    }
+}
+
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
     std::process::exit(run().await);
 }
 
 async fn run() -> i32 {
+    blvm_module::init_logging();
     let (mut client, config, data_dir) = match ModuleClient::start::<Config>().await {
         Ok(started) => started,
         Err(e) => {
@@ -98,67 +152,12 @@ async fn run() -> i32 {
     }
     println!("ready: cache={} keep_newest={}", cache_dir.display(), config.keep_newest);
 
-    let mut cleanups = 0u64;
-    while let Some(msg) = client.next_event().await {
-        match msg {
-            ModuleMessage::Event(ev) => match &ev.payload {
-                EventPayload::NewBlock { hash, height, .. } => match client.get_block_header(hash.as_str()).await {
-                    Ok(h) => {
-                        if let Err(e) = cache::put(&cache_dir, &format!("hdr-{height:010}-{hash}.bin"), &h.raw) {
-                            eprintln!("disk-space: caching header {height} failed: {e}");
-                        }
-                    }
-                    Err(e) => eprintln!("disk-space: GetBlockHeader {hash} failed: {e}"),
-                },
-                EventPayload::DiskSpaceLow {
-                    available_bytes,
-                    total_bytes,
-                    percent_free,
-                    disk_path,
-                } => {
-                    cleanups += 1;
-                    match cache::evict(&cache_dir, config.keep_newest) {
-                        Ok(ev_out) => {
-                            println!(
-                                "disk low ({percent_free:.2}% free): deleted {} cached files, freed {} bytes",
-                                ev_out.deleted_files.len(),
-                                ev_out.freed_bytes
-                            );
-                            let report = json!({
-                                "cleanup": cleanups,
-                                "sequence": ev.sequence,
-                                "available_bytes": available_bytes,
-                                "total_bytes": total_bytes,
-                                "percent_free": percent_free,
-                                "disk_path": disk_path,
-                                "keep_newest": config.keep_newest,
-                                "deleted_files": ev_out.deleted_files,
-                                "freed_bytes": ev_out.freed_bytes,
-                                "kept_files": ev_out.kept_files,
-                                "at": unix_now(),
-                            });
-                            if let Err(e) = write_json(&data_dir.join("cleanup.json"), &report) {
-                                eprintln!("disk-space: writing cleanup.json failed: {e}");
-                            }
-                        }
-                        Err(e) => eprintln!("disk-space: evicting cache failed: {e}"),
-                    }
-                    if let Err(e) = client.ack(ev.sequence).await {
-                        eprintln!("disk-space: ack failed: {e}");
-                    }
-                }
-                _ => {}
-            },
-            ModuleMessage::Request { id, .. } => {
-                let refusal = ResponseResult::Err {
-                    code: error_code::MALFORMED,
-                    message: "this module serves no requests".into(),
-                };
-                let _ = client.respond(id, refusal).await;
-            }
-            ModuleMessage::Lagged { count, .. } => eprintln!("disk-space: missed {count} events (some headers not cached)"),
-            _ => {}
-        }
-    }
+    let mut evictor = Evictor {
+        config,
+        cache_dir,
+        data_dir,
+        cleanups: 0,
+    };
+    run_with_handler(&mut client, &mut evictor).await;
     0
 }

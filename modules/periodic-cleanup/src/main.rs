@@ -8,7 +8,7 @@
 //! On `DataCleanup{cleanup_type, target_age_days}` it deletes the records older than
 //! `target_age_days` (or `default_age_days` when the node sends none), appends one JSON line
 //! `{sequence, cleanup_type, target_age_days, age_days, deleted, kept, freed_bytes, at}` to
-//! `<data_dir>/cleanup.log` (fsynced), then acks.
+//! `<data_dir>/cleanup.log` (fsynced); the SDK acks when the handler returns.
 //!
 //! Configuration (`[config]` in module.toml):
 //! - `default_age_days` (int, default 30): age limit when DataCleanup carries none.
@@ -20,11 +20,11 @@
 
 mod records;
 
-use blvm_module::{error_code, EventPayload, EventType, ModuleClient, ModuleMessage, ResponseResult};
+use blvm_module::{run_with_handler, EventContext, EventHandler, EventMessage, EventPayload, EventType, HandlerError, ModuleClient};
 use serde::Deserialize;
 use serde_json::json;
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
 /// `[config]` of the module manifest.
@@ -60,12 +60,60 @@ fn append_line(path: &Path, value: &serde_json::Value) -> std::io::Result<()> {
     f.sync_data()
 }
 
+/// The module's event handler: its config, records directory and data directory.
+struct Cleaner {
+    config: Config,
+    dir: PathBuf,
+    data_dir: PathBuf,
+}
+
+impl EventHandler for Cleaner {
+    async fn on_event(&mut self, ev: &EventMessage, _ctx: &mut EventContext<'_>) -> Result<(), HandlerError> {
+        match &ev.payload {
+            EventPayload::NewBlock { hash, height, tx_count } => {
+                let body = json!({"hash": hash, "height": height, "tx_count": tx_count, "received_at": unix_now()});
+                records::write(&self.dir, &format!("block-{height:010}.json"), &body, 0)?;
+            }
+            EventPayload::DataCleanup {
+                cleanup_type,
+                target_age_days,
+            } => {
+                let age_days = target_age_days.unwrap_or(self.config.default_age_days);
+                let s = records::sweep(&self.dir, age_days, SystemTime::now())?;
+                println!(
+                    "{cleanup_type} cleanup: deleted {} records older than {age_days} days, kept {}",
+                    s.deleted.len(),
+                    s.kept.len()
+                );
+                let line = json!({
+                    "sequence": ev.sequence,
+                    "cleanup_type": cleanup_type,
+                    "target_age_days": target_age_days,
+                    "age_days": age_days,
+                    "deleted": s.deleted,
+                    "kept": s.kept,
+                    "freed_bytes": s.freed_bytes,
+                    "at": unix_now(),
+                });
+                append_line(&self.data_dir.join("cleanup.log"), &line)?;
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    async fn on_lagged(&mut self, _from: u64, _to: u64, count: u64) {
+        eprintln!("periodic-cleanup: missed {count} events (some blocks not recorded)");
+    }
+}
+
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
     std::process::exit(run().await);
 }
 
 async fn run() -> i32 {
+    blvm_module::init_logging();
     let (mut client, config, data_dir) = match ModuleClient::start::<Config>().await {
         Ok(started) => started,
         Err(e) => {
@@ -89,59 +137,6 @@ async fn run() -> i32 {
     }
     println!("ready: records={} default_age_days={}", dir.display(), config.default_age_days);
 
-    while let Some(msg) = client.next_event().await {
-        match msg {
-            ModuleMessage::Event(ev) => match &ev.payload {
-                EventPayload::NewBlock { hash, height, tx_count } => {
-                    let body = json!({"hash": hash, "height": height, "tx_count": tx_count, "received_at": unix_now()});
-                    if let Err(e) = records::write(&dir, &format!("block-{height:010}.json"), &body, 0) {
-                        eprintln!("periodic-cleanup: recording block {height} failed: {e}");
-                    }
-                }
-                EventPayload::DataCleanup {
-                    cleanup_type,
-                    target_age_days,
-                } => {
-                    let age_days = target_age_days.unwrap_or(config.default_age_days);
-                    match records::sweep(&dir, age_days, SystemTime::now()) {
-                        Ok(s) => {
-                            println!(
-                                "{cleanup_type} cleanup: deleted {} records older than {age_days} days, kept {}",
-                                s.deleted.len(),
-                                s.kept.len()
-                            );
-                            let line = json!({
-                                "sequence": ev.sequence,
-                                "cleanup_type": cleanup_type,
-                                "target_age_days": target_age_days,
-                                "age_days": age_days,
-                                "deleted": s.deleted,
-                                "kept": s.kept,
-                                "freed_bytes": s.freed_bytes,
-                                "at": unix_now(),
-                            });
-                            if let Err(e) = append_line(&data_dir.join("cleanup.log"), &line) {
-                                eprintln!("periodic-cleanup: writing cleanup.log failed: {e}");
-                            }
-                        }
-                        Err(e) => eprintln!("periodic-cleanup: sweeping {} failed: {e}", dir.display()),
-                    }
-                    if let Err(e) = client.ack(ev.sequence).await {
-                        eprintln!("periodic-cleanup: ack failed: {e}");
-                    }
-                }
-                _ => {}
-            },
-            ModuleMessage::Request { id, .. } => {
-                let refusal = ResponseResult::Err {
-                    code: error_code::MALFORMED,
-                    message: "this module serves no requests".into(),
-                };
-                let _ = client.respond(id, refusal).await;
-            }
-            ModuleMessage::Lagged { count, .. } => eprintln!("periodic-cleanup: missed {count} events (some blocks not recorded)"),
-            _ => {}
-        }
-    }
+    run_with_handler(&mut client, &mut Cleaner { config, dir, data_dir }).await;
     0
 }

@@ -338,3 +338,19 @@ pub fn get<'a>(v: &'a rmpv::Value, key: &str) -> &'a rmpv::Value {
         other => panic!("expected msgpack map, got {other:?}"),
     }
 }
+
+/// How long the node stand-ins wait for any frame.
+pub const WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Node stand-in: writes one frame.
+pub async fn send(stream: &mut tokio::net::UnixStream, msg: &ModuleMessage) {
+    write_frame(stream, msg, DEFAULT_MAX_FRAME).await.expect("server write");
+}
+
+/// Node stand-in: reads one frame (`None` at EOF), failing the test after [`WAIT`].
+pub async fn recv(stream: &mut tokio::net::UnixStream) -> Option<ModuleMessage> {
+    tokio::time::timeout(WAIT, read_frame(stream, DEFAULT_MAX_FRAME))
+        .await
+        .expect("server read timed out")
+        .expect("server read")
+}

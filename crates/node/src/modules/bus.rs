@@ -483,6 +483,16 @@ impl EventBus {
             .any(|s| s.name == name && !lock(&s.state).filter.is_empty())
     }
 
+    /// Names of connected modules whose subscription includes `event_type`.
+    pub fn subscribed_to(&self, event_type: EventType) -> Vec<String> {
+        lock(&self.inner)
+            .subscribers
+            .values()
+            .filter(|s| lock(&s.state).filter.contains(&event_type))
+            .map(|s| s.name.clone())
+            .collect()
+    }
+
     /// Names of connected modules.
     pub fn connected(&self) -> Vec<String> {
         lock(&self.inner).subscribers.values().map(|s| s.name.clone()).collect()

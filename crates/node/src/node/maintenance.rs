@@ -1,10 +1,11 @@
 //! Maintenance operations wrapped in MaintenanceStarted / MaintenanceCompleted: backup, cleanup, prune.
 
+use super::completion::CompletionGuard;
 use super::runtime::{ceil_ms, Node, NodeError};
 use blvm_module::EventPayload;
 use serde_json::json;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 
 /// Which maintenance to run, with its arguments.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -97,8 +98,10 @@ impl Node {
             maintenance_type: kind.to_string(),
             estimated_duration_seconds: estimate,
         });
+        // From here on a MaintenanceCompleted is owed, whatever happens to this future.
+        let mut completion = CompletionGuard::maintenance(&self.bus, kind);
         self.wait_acks(w, self.settings.lifecycle.ack_timeout).await;
-        let start = Instant::now();
+        completion.restart_clock();
         let chain = self.chain.clone();
         let net_dir = self.settings.net_dir.clone();
         let subdir = self.settings.params.data_subdir;
@@ -133,19 +136,14 @@ impl Node {
             }
         })
         .await
-        .map_err(|e| NodeError::Task(e.to_string()))?;
-        let duration = start.elapsed();
+        .unwrap_or_else(|e| Err(format!("maintenance task failed: {e}")));
+        let duration = completion.elapsed();
         let (success, results) = match result {
             Ok(v) => (true, v),
             Err(e) => (false, json!({"error": e})),
         };
         tracing::info!(maintenance = kind, success, ms = ceil_ms(duration), results = %results, "maintenance finished");
-        self.bus.publish(EventPayload::MaintenanceCompleted {
-            maintenance_type: kind.to_string(),
-            success,
-            duration_ms: ceil_ms(duration),
-            results: Some(results.to_string()),
-        });
+        completion.complete(success, results.clone());
         Ok(MaintenanceOutcome {
             success,
             duration,

@@ -5,7 +5,7 @@ use super::monitors::{dir_size, disk_usage, process_cpu_ms, process_rss, total_m
 use super::runtime::{Node, ShutdownReason};
 use super::settings::jittered;
 use crate::chain::FlushReason;
-use blvm_module::EventPayload;
+use blvm_module::{EventPayload, EventType};
 use serde_json::json;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -45,7 +45,7 @@ pub fn spawn_all(node: &Arc<Node>, stop: watch::Receiver<bool>) -> (Vec<JoinHand
     let (n, mut s) = (node.clone(), stop.clone());
     handles.push(tokio::spawn(async move {
         while sleep_or_stop(jittered(lc.health_interval, lc.jitter), &mut s).await {
-            n.health_check("periodic").await;
+            n.health_check_with_answers("periodic", lc.ack_timeout).await;
         }
     }));
     let lc = node.settings.lifecycle.clone();
@@ -74,40 +74,52 @@ impl Node {
             node_healthy: healthy,
             health_report: Some(report.to_string()),
         });
-        if !healthy {
-            tracing::warn!(check_type, report = %report, "health check: node unhealthy");
-        } else {
-            tracing::debug!(check_type, "health check: healthy");
-        }
+        tracing::debug!(check_type, healthy, "health check published");
         HealthReport { healthy, report }
     }
 
-    /// Runs a manual health check, gives connected modules `wait` to report, and returns the
-    /// node report merged with every module's latest health (the `gethealth` RPC).
-    pub async fn manual_health(&self, wait: Duration) -> HealthReport {
-        let asked_at = unix_now();
-        let mut r = self.health_check("manual").await;
+    /// Publishes HealthCheck{check_type}, waits up to `wait` for a `ReportHealth` answer to
+    /// this check from every module subscribed to HealthCheck, and returns the node report
+    /// merged with the modules' answers (`modules.<name>.answered` tells who answered in time).
+    pub async fn health_check_with_answers(&self, check_type: &str, wait: Duration) -> HealthReport {
+        let mark = self.health.mark();
+        let mut r = self.health_check(check_type).await;
+        let asked = self.bus.subscribed_to(EventType::HealthCheck);
         let until = Instant::now() + wait;
-        while Instant::now() < until {
-            let reports = self.health.snapshot();
-            if self
-                .bus
-                .connected()
-                .iter()
-                .all(|m| reports.get(m).map(|h| h.reported_at >= asked_at).unwrap_or(false))
-            {
-                break;
-            }
+        let mut answered = self.health.answered_since(mark);
+        while Instant::now() < until && !asked.iter().all(|m| answered.contains(m)) {
             tokio::time::sleep(Duration::from_millis(20)).await;
+            answered = self.health.answered_since(mark);
         }
-        r.report["modules"] = self.modules_json();
-        let modules_ok = r.report["modules"]
+        let mut modules = self.modules_json();
+        if let Some(map) = modules.as_object_mut() {
+            for (name, v) in map.iter_mut() {
+                v["answered"] = json!(answered.contains(name));
+            }
+        }
+        let modules_ok = modules
             .as_object()
             .map(|m| m.values().all(|v| v["healthy"].as_bool().unwrap_or(true)))
             .unwrap_or(true);
+        r.report["modules"] = modules;
         r.healthy = r.healthy && modules_ok;
         r.report["healthy"] = json!(r.healthy);
+        let silent: Vec<&String> = asked.iter().filter(|m| !answered.contains(*m)).collect();
+        if !r.healthy {
+            tracing::warn!(check_type, report = %r.report, "health check: node unhealthy");
+        } else {
+            tracing::info!(check_type, answered = answered.len(), "health check: healthy");
+        }
+        if !silent.is_empty() {
+            tracing::warn!(check_type, ?silent, "modules did not answer the health check in time");
+        }
         r
+    }
+
+    /// Runs a manual health check, gives subscribed modules `wait` to answer it, and returns
+    /// the node report merged with every module's latest health (the `gethealth` RPC).
+    pub async fn manual_health(&self, wait: Duration) -> HealthReport {
+        self.health_check_with_answers("manual", wait).await
     }
 
     fn modules_json(&self) -> serde_json::Value {
@@ -167,7 +179,8 @@ impl Node {
             .as_object()
             .map(|m| m.values().all(|v| v["healthy"].as_bool().unwrap_or(true)))
             .unwrap_or(true);
-        let healthy = db_ok && disk_ok && tip_ok && modules_ok;
+        let peers = self.peers_json(regtest);
+        let healthy = db_ok && disk_ok && tip_ok && modules_ok && peers["ok"] == json!(true);
         let report = json!({
             "healthy": healthy,
             "network": network,
@@ -175,10 +188,33 @@ impl Node {
             "database_error": db_err,
             "disk": disk.map(|d| json!({"path": net_dir.display().to_string(), "available_bytes": d.available_bytes, "total_bytes": d.total_bytes, "percent_free": d.percent_free(), "ok": disk_ok})),
             "tip": {"height": height, "hash": tip, "age_seconds": tip_age, "ok": tip_ok},
-            "peers": {"connected": 0, "ok": true, "note": "regtest or no P2P layer"},
+            "peers": peers,
             "modules": modules,
         });
         HealthReport { healthy, report }
+    }
+
+    /// Connection counts and the newest block any connected peer delivered (UNIX seconds).
+    ///
+    /// Without peers a P2P node is cut off (not ok), except on regtest where being alone is normal.
+    fn peers_json(&self, regtest: bool) -> serde_json::Value {
+        let net = self.net();
+        let p2p = self.settings.p2p.is_some();
+        let (inbound, outbound) = net.connection_count();
+        let last_block = net
+            .peer_list()
+            .iter()
+            .map(|p| p.last_block_time.load(std::sync::atomic::Ordering::Relaxed))
+            .max()
+            .filter(|t| *t > 0);
+        json!({
+            "p2p_enabled": p2p,
+            "connected": inbound + outbound,
+            "inbound": inbound,
+            "outbound": outbound,
+            "last_block_received": last_block,
+            "ok": !p2p || regtest || inbound + outbound > 0,
+        })
     }
 
     /// Publishes DataCleanup (acks awaited) and removes the node's own stale temporary files.

@@ -1,6 +1,7 @@
 //! The running node: ordered startup, one shutdown path for every cause, and the API the
 //! RPC server and CLI use for manual lifecycle operations.
 
+use super::completion::CompletionGuard;
 use super::settings::LifecycleSettings;
 use crate::chain::{BlockOutcome, ChainError, ChainManager, ChainNotification, ChainSettings, FlushReason, FlushReport};
 use crate::datadir::{lock_directories, DatadirLock, LockError};
@@ -412,7 +413,10 @@ impl Node {
         tracing::info!(duration_ms, components = ?components, "node startup completed");
         node.bus.publish(EventPayload::NodeStartupCompleted { duration_ms, components });
         node.notifier.startup();
-        node.health_check("startup").await;
+        let startup = node.health_check("startup").await;
+        if !startup.healthy {
+            tracing::warn!(report = %startup.report, "startup health check: node unhealthy");
+        }
         if !node.settings.load_blocks.is_empty() {
             let n = node.clone();
             let mut stop = n.stop_tx.subscribe();
@@ -789,26 +793,27 @@ impl Node {
         let waiter = self.bus.publish_with_acks(EventPayload::StorageFlush {
             reason: reason.as_str().to_string(),
         });
+        // From here on a StorageFlushCompleted is owed, whatever happens to this future.
+        let mut completion = CompletionGuard::flush(&self.bus);
         self.wait_acks(waiter, self.settings.lifecycle.ack_timeout).await;
-        let start = Instant::now();
-        let result = self.run_chain(move |c| c.flush(reason)).await?;
-        self.metrics.observe_flush(start.elapsed());
-        let duration_ms = ceil_ms(start.elapsed());
+        completion.restart_clock();
+        let result = self.run_chain(move |c| c.flush(reason)).await;
+        self.metrics.observe_flush(completion.elapsed());
         match result {
-            Ok(report) => {
-                self.bus.publish(EventPayload::StorageFlushCompleted {
-                    success: true,
-                    duration_ms,
-                });
+            Ok(Ok(report)) => {
+                completion.complete(true, serde_json::Value::Null);
                 Ok(report)
             }
-            Err(e) => {
-                self.bus.publish(EventPayload::StorageFlushCompleted {
-                    success: false,
-                    duration_ms,
-                });
+            Ok(Err(e)) => {
+                completion.complete(false, serde_json::Value::Null);
                 self.request_shutdown(ShutdownReason::Error(format!("chainstate flush failed: {e}")));
                 Err(NodeError::Chain(e))
+            }
+            Err(e) => {
+                // The flush worker panicked: the chainstate may be half-written, so stop as for a failure.
+                completion.complete(false, serde_json::Value::Null);
+                self.request_shutdown(ShutdownReason::Error(format!("chainstate flush task failed: {e}")));
+                Err(e)
             }
         }
     }
@@ -845,6 +850,7 @@ impl Node {
         // NodeShutdown and the shutdown StorageFlush share one budget: timeout_seconds in total.
         let remaining = lc.shutdown_timeout.saturating_sub(t0.elapsed()).min(lc.ack_timeout);
         let w = self.bus.publish_with_acks(EventPayload::StorageFlush { reason: "shutdown".into() });
+        let mut completion = CompletionGuard::flush(&self.bus);
         let flush_acks = self.wait_acks(w, remaining).await;
         if self.settings.mempool.persist && self.mempool.is_loaded() {
             let mp = self.mempool.clone();
@@ -854,17 +860,16 @@ impl Node {
                 Err(e) => tracing::error!("mempool dump task failed: {e}"),
             }
         }
-        let start = Instant::now();
+        completion.restart_clock();
         let flush = self.run_chain(|c| c.flush(FlushReason::Shutdown)).await;
-        self.metrics.observe_flush(start.elapsed());
+        self.metrics.observe_flush(completion.elapsed());
         let flush_ok = matches!(flush, Ok(Ok(_)));
-        if let Ok(Err(e)) = &flush {
-            tracing::error!("final chainstate flush failed: {e}");
+        match &flush {
+            Ok(Err(e)) => tracing::error!("final chainstate flush failed: {e}"),
+            Err(e) => tracing::error!("final chainstate flush task failed: {e}"),
+            Ok(Ok(_)) => {}
         }
-        self.bus.publish(EventPayload::StorageFlushCompleted {
-            success: flush_ok,
-            duration_ms: ceil_ms(start.elapsed()),
-        });
+        completion.complete(flush_ok, serde_json::Value::Null);
         let duration = t0.elapsed();
         self.bus.publish(EventPayload::NodeShutdownCompleted {
             duration_ms: ceil_ms(duration),
