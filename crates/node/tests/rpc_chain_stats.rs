@@ -97,9 +97,9 @@ impl TestNode {
     }
 }
 
-/// Core's size estimate of one UTXO: the serialized output plus 41 bytes of outpoint/metadata.
+/// Core's size estimate of one UTXO: the serialized output plus 40 bytes (outpoint and height word).
 fn utxo_size(o: &TxOut) -> i64 {
-    serialize(o).len() as i64 + 41
+    serialize(o).len() as i64 + 40
 }
 
 fn unspendable(o: &TxOut) -> bool {

@@ -30,9 +30,9 @@ const NEED_UNDO: &[&str] = &[
     "utxo_size_inc_actual",
 ];
 
-/// Core's estimate of a UTXO's overhead beyond its serialized output: outpoint, height/coinbase
-/// word and a flag (36 + 4 + 1 bytes).
-const PER_UTXO_OVERHEAD: i64 = 41;
+/// Core's estimate of a UTXO's overhead beyond its serialized output: the outpoint and the
+/// height/coinbase word (36 + 4 bytes; Core dropped the flag byte it once counted).
+const PER_UTXO_OVERHEAD: i64 = 40;
 const MAX_MONEY: i64 = 21_000_000 * 100_000_000;
 const MAX_BLOCK_SERIALIZED_SIZE: u64 = 4_000_000;
 const MAX_SCRIPT_SIZE: usize = 10_000;
