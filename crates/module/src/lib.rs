@@ -59,6 +59,7 @@ pub mod client;
 pub mod codec;
 pub mod env;
 pub mod event;
+pub mod extend;
 pub mod message;
 pub mod request;
 
@@ -70,6 +71,9 @@ pub use codec::{
 };
 pub use env::{ModuleEnv, ENV_CONFIG, ENV_DATA_DIR, ENV_NAME, ENV_SOCKET, ENV_TOKEN, ENV_VERSION};
 pub use event::{EventMessage, EventPayload, EventType, UnknownEventType};
+pub use extend::{
+    hook_allow, hook_refuse, rpc_error, rpc_result, HookCall, HookKind, RpcMethodSpec, UnknownHook, MAX_RPC_METHODS_PER_MODULE,
+};
 pub use message::{ModuleMessage, PROTOCOL_VERSION};
 pub use request::{
     error_code, BlockData, BlockHeaderData, BlockchainInfo, Capability, ChainTip, MempoolInfo, PeerInfo, Request, ResponseBody,
