@@ -179,3 +179,48 @@ fn a_hook_module_that_answers_too_late_gets_the_configured_policy() {
     let (status, _) = n.stop(WAIT);
     assert!(status.success(), "{}", n.log());
 }
+
+/// The interpreter of `python3` if it can import msgpack.
+fn python_with_msgpack() -> Option<std::path::PathBuf> {
+    let out = std::process::Command::new("python3")
+        .args(["-c", "import msgpack, sys; print(sys.executable)"])
+        .output()
+        .ok()?;
+    let exe = String::from_utf8(out.stdout).ok()?.trim().to_string();
+    (out.status.success() && !exe.is_empty()).then(|| std::path::PathBuf::from(exe))
+}
+
+#[test]
+fn a_python_module_serves_an_rpc_method() {
+    let Some(python) = python_with_msgpack() else {
+        assert!(std::env::var_os("CI").is_none(), "python3 with msgpack is required in CI");
+        eprintln!("SKIPPED a_python_module_serves_an_rpc_method: python3 with msgpack not installed");
+        return;
+    };
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/rpc_module.py");
+    let spec = ModuleSpec {
+        name: "py".into(),
+        entry: python,
+        args: vec![script.display().to_string()],
+        capabilities: vec!["register_rpc".into()],
+        config: String::new(),
+        autoload: true,
+    };
+    let (mut n, port) = start(&[], spec);
+    n.wait_until(WAIT, "pygreet registered", |n| n.log().contains("method=pygreet"));
+    assert_eq!(
+        ok(&n, port, "pygreet", json!(["ada"])),
+        json!({"greeting": "hello ada", "times": 1})
+    );
+    assert_eq!(
+        ok(&n, port, "pygreet", json!({"times": 3, "name": "bob"})),
+        json!({"greeting": "hello bob", "times": 3})
+    );
+    let e = call(&n, port, "pygreet", json!([]));
+    assert_eq!(e["error"], json!({"code": -8, "message": "name is required"}), "{e}");
+    let help = ok(&n, port, "help", json!(["pygreet"]));
+    assert_eq!(help, json!("pygreet ( \"name\" \"times\" )\n\nGreets someone from Python."));
+    let (status, _) = n.stop(WAIT);
+    assert!(status.success(), "{}", n.log());
+    assert!(!n.log().contains("sending SIGTERM"), "the Python module exits by itself");
+}
