@@ -224,3 +224,36 @@ fn a_python_module_serves_an_rpc_method() {
     assert!(status.success(), "{}", n.log());
     assert!(!n.log().contains("sending SIGTERM"), "the Python module exits by itself");
 }
+
+#[test]
+fn module_methods_cannot_shadow_builtin_or_another_modules_methods() {
+    let named = |name: &str, config: &str| ModuleSpec {
+        name: name.into(),
+        ..policy_module(&["register_rpc"], config)
+    };
+    let port = http::free_port();
+    let rpcport = format!("-rpcport={port}");
+    let mods = [named("pa", "also_register = \"getblockcount\""), named("pb", "")];
+    let mut n = node_proc::start_node(&[rpcport.as_str()], &mods);
+    n.wait_started();
+    n.wait_until(WAIT, "both registrations answered", |n| {
+        n.log().matches("module RPC method registered").count() == 3 && n.log().contains("is already registered by module")
+    });
+    let log = n.log();
+    assert!(
+        log.contains(
+            "registering getblockcount refused: node error 4 (invalid_argument): RPC method getblockcount is a built-in method of the node"
+        ),
+        "{log}"
+    );
+    // Whichever module connected second was refused the three names the first one holds.
+    let second_refused = [
+        "RPC method policyblock is already registered by module pa",
+        "RPC method policyblock is already registered by module pb",
+    ];
+    assert_eq!(second_refused.iter().filter(|m| log.contains(*m)).count(), 1, "{log}");
+    assert_eq!(ok(&n, port, "getblockcount", json!([])), json!(0), "the built-in still answers");
+    assert_eq!(ok(&n, port, "policylist", json!([]))["refused_txs"], json!(0));
+    let (status, _) = n.stop(WAIT);
+    assert!(status.success(), "{}", n.log());
+}

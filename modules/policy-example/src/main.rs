@@ -9,6 +9,9 @@
 //! With `hooks` it takes part in `mempool_accept` (refuses blocked txids with their reason) and
 //! `peer_connected` (refuses inbound peers when `refuse_inbound = true` in `[config]`).
 //! `hook_delay_ms` (default 0) delays every hook answer, to show the node's hook deadline.
+//! `also_register` (string, optional) first tries to register one more method of that name
+//! (e.g. a built-in one, to see the node refuse it). A refused registration is printed to
+//! stderr (the node log) and the module goes on without those methods.
 //! It acknowledges `NodeShutdown` and exits.
 
 use blvm_module::{
@@ -25,6 +28,7 @@ use std::time::Duration;
 struct Config {
     refuse_inbound: bool,
     hook_delay_ms: u64,
+    also_register: Option<String>,
 }
 
 /// What the module remembers.
@@ -97,7 +101,19 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let (mut client, config, _dir) = ModuleClient::start::<Config>().await?;
     let caps = client.handshake().clone();
     if caps.has_capability(Capability::RegisterRpc) {
-        client.register_rpc_methods(methods()).await?;
+        if let Some(name) = &config.also_register {
+            let extra = RpcMethodSpec {
+                name: name.clone(),
+                help: String::new(),
+                params: vec![],
+            };
+            if let Err(e) = client.register_rpc_methods(vec![extra]).await {
+                eprintln!("policy-example: registering {name} refused: {e}");
+            }
+        }
+        if let Err(e) = client.register_rpc_methods(methods()).await {
+            eprintln!("policy-example: RPC methods refused: {e}");
+        }
     }
     if caps.has_capability(Capability::Hooks) {
         client
