@@ -257,3 +257,28 @@ fn module_methods_cannot_shadow_builtin_or_another_modules_methods() {
     let (status, _) = n.stop(WAIT);
     assert!(status.success(), "{}", n.log());
 }
+
+#[test]
+fn hook_modules_are_asked_in_module_name_order_and_the_first_refusal_decides() {
+    // "aa" registers half a second after "zz", but sorts first, so its reason is the one reported.
+    let named = |name: &str, config: &str| ModuleSpec {
+        name: name.into(),
+        ..policy_module(&["hooks"], config)
+    };
+    let mods = [
+        named("zz", "refuse_all = \"from-zz\""),
+        named("aa", "refuse_all = \"from-aa\"\nregister_delay_ms = 500"),
+    ];
+    let (mut n, port) = p2p_peer::start_listening_with(&[], &mods);
+    n.wait_until(WAIT, "both hooks registered", |n| {
+        n.log().matches("module hook registered").count() == 4
+    });
+    let log = n.log();
+    let at = |m: &str| log.find(&format!("module={m} hook=mempool_accept")).expect("registration logged");
+    assert!(at("zz") < at("aa"), "zz registered first: {log}");
+    let coins = coins::fund(|m: &str, p: Value| ok(&n, port, m, p), 1);
+    let r = ok(&n, port, "testmempoolaccept", json!([[to_hex(&serialize(&spend(coins[0])))]]));
+    assert_eq!(r[0]["reject-reason"], json!("from-aa"), "{r}");
+    let (status, _) = n.stop(WAIT);
+    assert!(status.success(), "{}", n.log());
+}

@@ -9,6 +9,8 @@
 //! With `hooks` it takes part in `mempool_accept` (refuses blocked txids with their reason) and
 //! `peer_connected` (refuses inbound peers when `refuse_inbound = true` in `[config]`).
 //! `hook_delay_ms` (default 0) delays every hook answer, to show the node's hook deadline.
+//! `refuse_all` (string, optional) refuses every transaction with this reason.
+//! `register_delay_ms` (default 0) waits this long before registering anything.
 //! `also_register` (string, optional) first tries to register one more method of that name
 //! (e.g. a built-in one, to see the node refuse it). A refused registration is printed to
 //! stderr (the node log) and the module goes on without those methods.
@@ -29,6 +31,8 @@ struct Config {
     refuse_inbound: bool,
     hook_delay_ms: u64,
     also_register: Option<String>,
+    refuse_all: Option<String>,
+    register_delay_ms: u64,
 }
 
 /// What the module remembers.
@@ -81,7 +85,7 @@ fn rpc(state: &mut State, name: &str, params: &str) -> Option<blvm_module::Respo
 
 fn hook(state: &mut State, config: &Config, call: &HookCall) -> blvm_module::ResponseResult {
     match call {
-        HookCall::MempoolAccept { txid, .. } => match state.blocked.get(txid) {
+        HookCall::MempoolAccept { txid, .. } => match state.blocked.get(txid).or(config.refuse_all.as_ref()) {
             Some(reason) => {
                 state.refused_txs += 1;
                 hook_refuse(reason.clone())
@@ -100,6 +104,7 @@ fn hook(state: &mut State, config: &Config, call: &HookCall) -> blvm_module::Res
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let (mut client, config, _dir) = ModuleClient::start::<Config>().await?;
     let caps = client.handshake().clone();
+    tokio::time::sleep(Duration::from_millis(config.register_delay_ms)).await;
     if caps.has_capability(Capability::RegisterRpc) {
         if let Some(name) = &config.also_register {
             let extra = RpcMethodSpec {
