@@ -415,17 +415,7 @@ async fn serve(stream: UnixStream, ctx: Arc<ServerContext>, handshake_permit: to
                     }
                     continue;
                 }
-                let registration = match request.required_capability() {
-                    Some(cap) if !grant.capabilities.contains(&cap) => None,
-                    _ => ctx.extensions.handle_registration(&link, &request),
-                };
-                if let Some(result) = registration {
-                    if tx.send(ModuleMessage::Response { id, result }).await.is_err() {
-                        break None;
-                    }
-                    continue;
-                }
-                match handle_inline(&ctx, &sub, &grant, id, &request) {
+                match handle_inline(&ctx, &sub, &grant, &link, id, &request) {
                     Some(Inline::Reply(result)) => {
                         if tx.send(ModuleMessage::Response { id, result }).await.is_err() {
                             break None;
@@ -498,7 +488,14 @@ enum Inline {
     Queued,
 }
 
-fn handle_inline(ctx: &ServerContext, sub: &Subscriber, grant: &Grant, id: u64, request: &Request) -> Option<Inline> {
+fn handle_inline(
+    ctx: &ServerContext,
+    sub: &Subscriber,
+    grant: &Grant,
+    link: &Arc<ModuleLink>,
+    id: u64,
+    request: &Request,
+) -> Option<Inline> {
     if let Some(cap) = request.required_capability() {
         if !grant.capabilities.contains(&cap) {
             return Some(Inline::Reply(ResponseResult::Err {
@@ -544,6 +541,9 @@ fn handle_inline(ctx: &ServerContext, sub: &Subscriber, grant: &Grant, id: u64, 
                     current_sequence: ctx.bus.current_sequence(),
                 },
             }))
+        }
+        Request::RegisterRpcMethods { .. } | Request::RegisterHooks { .. } => {
+            ctx.extensions.handle_registration(link, request).map(Inline::Reply)
         }
         _ => None,
     }
