@@ -90,7 +90,7 @@ fn help_text(spec: &blvm_module::RpcMethodSpec) -> String {
 pub fn help(node: &Arc<Node>, p: &Params) -> Result<Value, RpcError> {
     let cmd = p.opt_str(0)?;
     let ext = node.extensions();
-    if let Some(m) = cmd.as_deref().and_then(|c| ext.method(c)) {
+    if let Some(m) = cmd.and_then(|c| ext.method(c)) {
         return Ok(Value::String(help_text(&m.spec)));
     }
     let builtin = super::control::help(p)?;
