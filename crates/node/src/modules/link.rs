@@ -5,6 +5,8 @@
 use blvm_module::{ModuleMessage, Request, ResponseResult};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
+#[cfg(test)]
+use std::sync::Arc;
 use std::sync::Mutex;
 use std::time::Duration;
 use thiserror::Error;
@@ -152,5 +154,63 @@ impl ModuleLink {
             module: self.name.clone(),
             ms: deadline.as_millis(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use blvm_module::ResponseBody;
+    use std::sync::Arc;
+
+    fn done() -> ResponseResult {
+        ResponseResult::Ok { body: ResponseBody::Done }
+    }
+
+    #[tokio::test]
+    async fn calls_are_bounded_answered_by_id_and_released_on_close() {
+        let (tx, mut rx) = mpsc::channel(256);
+        let link = Arc::new(ModuleLink::new("m".into(), tx));
+        let mut calls = Vec::new();
+        for _ in 0..MAX_CALLS_IN_FLIGHT {
+            let l = link.clone();
+            calls.push(tokio::spawn(
+                async move { l.call(Request::GetChainTip, Duration::from_secs(60)).await },
+            ));
+        }
+        let mut ids = Vec::new();
+        for _ in 0..MAX_CALLS_IN_FLIGHT {
+            match rx.recv().await {
+                Some(ModuleMessage::Request { id, .. }) => ids.push(id),
+                other => panic!("expected a request, got {other:?}"),
+            }
+        }
+        // All slots taken: the next call fails at once.
+        assert_eq!(
+            link.call(Request::GetChainTip, Duration::from_secs(60)).await,
+            Err(CallError::Busy("m".into()))
+        );
+        // An answer reaches its caller; an unknown id is ignored.
+        link.complete(ids[0], done());
+        link.complete(u64::MAX, done());
+        assert_eq!(calls.remove(0).await.unwrap(), Ok(done()));
+        // Closing fails every other waiter as disconnected, and new calls too.
+        link.close();
+        for c in calls {
+            assert_eq!(c.await.unwrap(), Err(CallError::Disconnected("m".into())));
+        }
+        assert_eq!(
+            link.call(Request::GetChainTip, Duration::from_secs(1)).await,
+            Err(CallError::Disconnected("m".into()))
+        );
+    }
+
+    #[test]
+    fn a_blocking_call_times_out_and_frees_its_slot() {
+        let (tx, _rx) = mpsc::channel(4);
+        let link = ModuleLink::new("m".into(), tx);
+        let r = link.call_blocking(Request::GetChainTip, Duration::from_millis(1));
+        assert_eq!(r, Err(CallError::Timeout { module: "m".into(), ms: 1 }));
+        assert!(lock(&link.pending).is_empty(), "a timed-out call leaves no waiter behind");
     }
 }
