@@ -282,3 +282,24 @@ fn hook_modules_are_asked_in_module_name_order_and_the_first_refusal_decides() {
     let (status, _) = n.stop(WAIT);
     assert!(status.success(), "{}", n.log());
 }
+
+#[test]
+fn a_crashed_modules_methods_and_hooks_are_gone() {
+    let (mut n, port) = start(
+        &["-modulemaxrestarts=0"],
+        policy_module(&["register_rpc", "hooks"], "refuse_all = \"nope\""),
+    );
+    ok(&n, port, "policylist", json!([]));
+    let pid = ok(&n, port, "listmodules", json!([]))[0]["pid"].as_u64().expect("module pid") as i32;
+    // SAFETY: kill(2) on the module process this node started for this test.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGKILL) }, 0);
+    n.wait_until(WAIT, "the method is gone", |n| {
+        call(n, port, "policylist", json!([]))["error"]["code"] == json!(-32601)
+    });
+    // Its mempool_accept hook no longer refuses anything.
+    let coins = coins::fund(|m: &str, p: Value| ok(&n, port, m, p), 1);
+    let r = ok(&n, port, "testmempoolaccept", json!([[to_hex(&serialize(&spend(coins[0])))]]));
+    assert_eq!(r[0]["allowed"], json!(true), "{r}");
+    let (status, _) = n.stop(WAIT);
+    assert!(status.success(), "{}", n.log());
+}
