@@ -5,8 +5,6 @@
 use blvm_module::{ModuleMessage, Request, ResponseResult};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-#[cfg(test)]
-use std::sync::Arc;
 use std::sync::Mutex;
 use std::time::Duration;
 use thiserror::Error;
