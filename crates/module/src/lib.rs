@@ -63,6 +63,7 @@ pub mod client;
 pub mod codec;
 pub mod env;
 pub mod event;
+pub mod extend;
 pub mod handler;
 pub mod message;
 pub mod request;
@@ -75,6 +76,9 @@ pub use codec::{
 };
 pub use env::{ModuleEnv, ENV_CONFIG, ENV_DATA_DIR, ENV_NAME, ENV_SOCKET, ENV_TOKEN, ENV_VERSION};
 pub use event::{EventMessage, EventPayload, EventType, UnknownEventType};
+pub use extend::{
+    hook_allow, hook_refuse, rpc_error, rpc_result, HookCall, HookKind, RpcMethodSpec, UnknownHook, MAX_RPC_METHODS_PER_MODULE,
+};
 pub use handler::{init_logging, run_with_handler, EventContext, EventHandler, HandlerError, RunSummary};
 pub use message::{ModuleMessage, PROTOCOL_VERSION};
 pub use request::{

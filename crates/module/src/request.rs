@@ -65,17 +65,23 @@ pub enum Capability {
     PublishEvents,
     /// Report the module's health to the node.
     ReportHealth,
+    /// Register JSON-RPC methods the node serves by calling the module.
+    RegisterRpc,
+    /// Take part in node decisions (hooks such as `mempool_accept`, `peer_connected`).
+    Hooks,
 }
 
 impl Capability {
     /// Every capability, for granting all of them or iterating in tests.
-    pub const ALL: [Capability; 6] = [
+    pub const ALL: [Capability; 8] = [
         Capability::ReadChain,
         Capability::ReadMempool,
         Capability::ReadNetwork,
         Capability::SubmitTransactions,
         Capability::PublishEvents,
         Capability::ReportHealth,
+        Capability::RegisterRpc,
+        Capability::Hooks,
     ];
 
     /// The snake_case name used in `HandshakeAck.capabilities` and config files.
@@ -87,6 +93,8 @@ impl Capability {
             Capability::SubmitTransactions => "submit_transactions",
             Capability::PublishEvents => "publish_events",
             Capability::ReportHealth => "report_health",
+            Capability::RegisterRpc => "register_rpc",
+            Capability::Hooks => "hooks",
         }
     }
 }
@@ -187,6 +195,28 @@ pub enum Request {
         /// Event data as a JSON string.
         data: String,
     },
+    /// Module -> node: serve these JSON-RPC methods by calling this module.
+    RegisterRpcMethods {
+        /// The methods (names, help texts, parameter names).
+        methods: Vec<crate::extend::RpcMethodSpec>,
+    },
+    /// Module -> node: ask this module at these hooks.
+    RegisterHooks {
+        /// The hooks to take part in.
+        hooks: Vec<crate::extend::HookKind>,
+    },
+    /// Node -> module: a JSON-RPC client called one of the module's methods.
+    RpcCall {
+        /// The method name.
+        name: String,
+        /// The parameters as a JSON array (named ones mapped to positions; missing ones null).
+        params: String,
+    },
+    /// Node -> module: a decision the module registered for.
+    Hook {
+        /// What is being decided.
+        call: crate::extend::HookCall,
+    },
 }
 
 impl Request {
@@ -206,6 +236,10 @@ impl Request {
             Request::SubmitTransaction { .. } => Some(Capability::SubmitTransactions),
             Request::ReportHealth { .. } => Some(Capability::ReportHealth),
             Request::PublishEvent { .. } => Some(Capability::PublishEvents),
+            Request::RegisterRpcMethods { .. } => Some(Capability::RegisterRpc),
+            Request::RegisterHooks { .. } => Some(Capability::Hooks),
+            // Sent by the node, never served by it.
+            Request::RpcCall { .. } | Request::Hook { .. } => None,
         }
     }
 
@@ -227,6 +261,10 @@ impl Request {
             Request::SubmitTransaction { .. } => "SubmitTransaction",
             Request::ReportHealth { .. } => "ReportHealth",
             Request::PublishEvent { .. } => "PublishEvent",
+            Request::RegisterRpcMethods { .. } => "RegisterRpcMethods",
+            Request::RegisterHooks { .. } => "RegisterHooks",
+            Request::RpcCall { .. } => "RpcCall",
+            Request::Hook { .. } => "Hook",
         }
     }
 }
@@ -423,8 +461,27 @@ pub enum ResponseBody {
         /// Id of the accepted transaction.
         txid: String,
     },
-    /// Answer to requests that return nothing (`ReportHealth`, `PublishEvent`).
+    /// Answer to requests that return nothing (`ReportHealth`, `PublishEvent`, registrations).
     Done,
+    /// Module's answer to `RpcCall`: the method's result.
+    RpcResult {
+        /// The result as a JSON document.
+        result: String,
+    },
+    /// Module's answer to `RpcCall`: a JSON-RPC error for the caller.
+    RpcError {
+        /// JSON-RPC error code (e.g. -8 for an invalid parameter).
+        code: i64,
+        /// Error message.
+        message: String,
+    },
+    /// Module's answer to `Hook`.
+    HookVerdict {
+        /// Whether the action may go ahead.
+        allow: bool,
+        /// Why not (reject reason or disconnect reason).
+        reason: Option<String>,
+    },
 }
 
 impl ResponseBody {
@@ -444,6 +501,9 @@ impl ResponseBody {
             ResponseBody::SyncStatus(_) => "SyncStatus",
             ResponseBody::Submitted { .. } => "Submitted",
             ResponseBody::Done => "Done",
+            ResponseBody::RpcResult { .. } => "RpcResult",
+            ResponseBody::RpcError { .. } => "RpcError",
+            ResponseBody::HookVerdict { .. } => "HookVerdict",
         }
     }
 }

@@ -375,7 +375,9 @@ fn capabilities_have_snake_case_names_and_cover_requests() {
             "read_network",
             "submit_transactions",
             "publish_events",
-            "report_health"
+            "report_health",
+            "register_rpc",
+            "hooks"
         ]
     );
     let cap = |r: Request| r.required_capability();
@@ -407,6 +409,8 @@ fn capabilities_have_snake_case_names_and_cover_requests() {
         }),
         Some(Capability::ReportHealth)
     );
+    assert_eq!(cap(Request::RegisterRpcMethods { methods: vec![] }), Some(Capability::RegisterRpc));
+    assert_eq!(cap(Request::RegisterHooks { hooks: vec![] }), Some(Capability::Hooks));
     assert_eq!(
         EventType::MempoolTransactionAdded.required_capability(),
         Some(Capability::ReadMempool)

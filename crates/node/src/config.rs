@@ -196,6 +196,9 @@ pub const OPTIONS: &[(&str, OptKind, &str, &str)] = &[
     ("moduletimeout", OptKind::Int, "10", "Seconds autoloaded modules get to connect and subscribe at startup"),
     ("allowunauthmodules", OptKind::Bool, "0", "Accept module connections that present no token (read_chain only)"),
     ("modulemaxframe", OptKind::Int, "16777216", "Largest module protocol frame in bytes"),
+    ("modulerpctimeout", OptKind::Int, "30", "Seconds a module has to answer a call of one of its JSON-RPC methods (then the caller gets an error)"),
+    ("modulehooktimeout", OptKind::Str, "2000", "Milliseconds each module has to answer a hook (<ms> for every hook, or <hook>:<ms>; repeatable)"),
+    ("modulehookpolicy", OptKind::Str, "proceed", "What a hook module that does not answer in time means: proceed or refuse (<policy> for every hook, or <hook>:<policy>; repeatable)"),
     ("modulemaxrestarts", OptKind::Int, "5", "Restarts a crashing module gets before it is marked failed"),
     ("modulebackoffms", OptKind::Int, "500", "First module restart delay in ms (doubles per consecutive crash, max 30 s)"),
     ("flushinterval", OptKind::Int, "3600", "Seconds between periodic chainstate flushes"),
@@ -365,6 +368,10 @@ pub struct NodeConfig {
     pub test_activation_heights: Vec<String>,
     /// `-test=<option>` entries (regtest).
     pub test_options: Vec<String>,
+    /// `-modulehooktimeout` values as given.
+    pub module_hook_timeout: Vec<String>,
+    /// `-modulehookpolicy` values as given.
+    pub module_hook_policy: Vec<String>,
 }
 
 impl NodeConfig {
@@ -507,6 +514,8 @@ pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<(NodeConfig
         notify: crate::notify::NotifyCommands::default(),
         test_activation_heights: Vec::new(),
         test_options: Vec::new(),
+        module_hook_timeout: Vec::new(),
+        module_hook_policy: Vec::new(),
     };
     let mut networks: Vec<(String, Network)> = Vec::new();
     let mut positional: Vec<String> = Vec::new();
@@ -692,6 +701,10 @@ pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<(NodeConfig
                     return Err(ConfigError::Core(format!("Unrecognized test option: {v}")));
                 }
                 cfg.test_options.push(v.clone());
+            }
+            "modulehooktimeout" => cfg.module_hook_timeout.push(v.clone()),
+            "modulehookpolicy" => {
+                cfg.module_hook_policy.push(v.clone());
             }
             "testactivationheight" => {
                 ChainParams::for_network(Network::Regtest)
@@ -970,9 +983,9 @@ pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<(NodeConfig
                 })?;
                 cfg.numbers.insert(name.clone(), n);
             }
-            "shutdowntimeout" | "acktimeout" | "moduletimeout" | "modulemaxframe" | "modulemaxrestarts" | "modulebackoffms"
-            | "flushinterval" | "healthinterval" | "cleanupinterval" | "cleanupagedays" | "diskcheckinterval" | "disklowmb"
-            | "diskcriticalmb" | "resourceinterval" | "maxmemorymb" | "maxdatadirmb" => {
+            "shutdowntimeout" | "acktimeout" | "moduletimeout" | "modulemaxframe" | "modulerpctimeout" | "modulemaxrestarts"
+            | "modulebackoffms" | "flushinterval" | "healthinterval" | "cleanupinterval" | "cleanupagedays" | "diskcheckinterval"
+            | "disklowmb" | "diskcriticalmb" | "resourceinterval" | "maxmemorymb" | "maxdatadirmb" => {
                 let n = v.parse::<u64>().ok().filter(|n| *n <= 1 << 40).ok_or(ConfigError::BadValue {
                     key: name.clone(),
                     value: v.clone(),

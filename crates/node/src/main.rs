@@ -161,6 +161,9 @@ async fn run(cfg: NodeConfig) -> anyhow::Result<()> {
     }
     settings.allow_unauthenticated_modules = cfg.allow_unauth_modules;
     settings.module_max_frame = cfg.number("modulemaxframe").min(u64::from(u32::MAX)) as u32;
+    settings.module_extensions.rpc_timeout = Duration::from_secs(cfg.number("modulerpctimeout").max(1));
+    blvm_node::modules::extensions::apply_hook_options(&mut settings.module_extensions, &cfg.module_hook_timeout, &cfg.module_hook_policy)
+        .map_err(anyhow::Error::msg)?;
     settings.load_blocks = cfg.loadblock.clone();
     settings.module_max_restarts = cfg.number("modulemaxrestarts").min(1000) as u32;
     settings.module_backoff = Duration::from_millis(cfg.number("modulebackoffms"));

@@ -171,6 +171,7 @@ pub struct Mempool {
     dat_path: PathBuf,
     last_template: Mutex<Option<(u64, u64)>>,
     zmq: std::sync::OnceLock<Arc<crate::zmq::ZmqPublisher>>,
+    hooks: std::sync::OnceLock<Arc<crate::modules::extensions::Extensions>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -190,12 +191,39 @@ impl Mempool {
             dat_path: net_dir.join(MEMPOOL_DAT),
             last_template: Mutex::new(None),
             zmq: std::sync::OnceLock::new(),
+            hooks: std::sync::OnceLock::new(),
         })
     }
 
     /// Publishes pool and chain changes on `zmq` from now on (set once, at startup).
     pub fn set_zmq(&self, zmq: Arc<crate::zmq::ZmqPublisher>) {
         let _ = self.zmq.set(zmq);
+    }
+
+    /// Asks modules' `mempool_accept` hooks from now on (set once, at startup).
+    pub fn set_hooks(&self, hooks: Arc<crate::modules::extensions::Extensions>) {
+        let _ = self.hooks.set(hooks);
+    }
+
+    /// Runs the `mempool_accept` hook modules on `tx` (blocking this thread up to their
+    /// deadlines); a refusal becomes a reject with the module's reason. Free when no module
+    /// registered the hook. Call it before taking the chain lock.
+    pub fn check_hooks(&self, tx: &Transaction) -> Result<(), Reject> {
+        let Some(h) = self.hooks.get().filter(|h| h.has_hook(blvm_module::HookKind::MempoolAccept)) else {
+            return Ok(());
+        };
+        let call = blvm_module::HookCall::MempoolAccept {
+            txid: tx.compute_txid().to_string(),
+            wtxid: tx.compute_wtxid().to_string(),
+            raw: bitcoin::consensus::serialize(tx),
+        };
+        match h.ask_blocking(&call) {
+            None => Ok(()),
+            Some(r) => {
+                tracing::debug!(target: "blvm::mempool", module = %r.module, reason = %r.reason, "transaction refused by a module hook");
+                Err(Reject::new(r.reason, format!("refused by module {}", r.module)))
+            }
+        }
     }
 
     /// The settings in force.
@@ -305,6 +333,7 @@ impl Mempool {
 
     /// Validates and (unless `opts.test_accept`) adds `tx`, then publishes the events.
     pub fn accept(&self, tx: Transaction, opts: AcceptOptions) -> Result<Accepted, Reject> {
+        self.check_hooks(&tx)?;
         let r = {
             let mut chain = lock(&self.chain);
             self.accept_locked(&mut chain, tx, opts)

@@ -245,9 +245,14 @@ impl NodeApi {
                 });
                 ok(ResponseBody::Done)
             }
-            Request::SubscribeEvents { .. } | Request::Unsubscribe { .. } => {
-                err(error_code::INTERNAL, "subscriptions are handled by the connection")
-            }
+            Request::SubscribeEvents { .. }
+            | Request::Unsubscribe { .. }
+            | Request::RegisterRpcMethods { .. }
+            | Request::RegisterHooks { .. } => err(error_code::INTERNAL, "handled by the connection"),
+            Request::RpcCall { .. } | Request::Hook { .. } => err(
+                error_code::MALFORMED,
+                "RpcCall and Hook are sent by the node to modules, not to the node",
+            ),
         }
     }
 }

@@ -2,7 +2,9 @@
 
 pub mod api;
 pub mod bus;
+pub mod extensions;
 pub mod health;
+pub mod link;
 pub mod manager;
 pub mod manifest;
 pub mod server;

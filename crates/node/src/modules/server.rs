@@ -4,6 +4,8 @@
 
 use super::api::NodeApi;
 use super::bus::{EventBus, Outgoing, Subscriber};
+use super::extensions::Extensions;
+use super::link::ModuleLink;
 use super::manifest::valid_name;
 use blvm_module::codec::{write_frame, CodecError, FrameReader};
 use blvm_module::request::error_code;
@@ -122,6 +124,8 @@ pub struct ServerContext {
     pub auth: Arc<Authenticator>,
     /// Settings.
     pub settings: ServerSettings,
+    /// RPC methods and hooks registered by connected modules.
+    pub extensions: Arc<Extensions>,
     active: AtomicUsize,
     idle: Notify,
     connected: Mutex<HashMap<String, usize>>,
@@ -133,12 +137,19 @@ pub struct ServerContext {
 
 impl ServerContext {
     /// Builds the shared server state.
-    pub fn new(bus: Arc<EventBus>, api: Arc<NodeApi>, auth: Arc<Authenticator>, settings: ServerSettings) -> Arc<Self> {
+    pub fn new(
+        bus: Arc<EventBus>,
+        api: Arc<NodeApi>,
+        auth: Arc<Authenticator>,
+        settings: ServerSettings,
+        extensions: Arc<Extensions>,
+    ) -> Arc<Self> {
         Arc::new(ServerContext {
             bus,
             api,
             auth,
             settings,
+            extensions,
             active: AtomicUsize::new(0),
             idle: Notify::new(),
             connected: Mutex::new(HashMap::new()),
@@ -364,6 +375,7 @@ async fn serve(stream: UnixStream, ctx: Arc<ServerContext>, handshake_permit: to
         capabilities: grant.capabilities.iter().map(|c| c.as_str().to_string()).collect(),
     };
     let _ = tx.send(ack).await;
+    let link = Arc::new(ModuleLink::new(name.clone(), tx.clone()));
     let writer = tokio::spawn(write_loop(wr, rx, sub.clone()));
     ctx.bus.publish(EventPayload::ModuleLoaded {
         name: name.clone(),
@@ -403,7 +415,7 @@ async fn serve(stream: UnixStream, ctx: Arc<ServerContext>, handshake_permit: to
                     }
                     continue;
                 }
-                match handle_inline(&ctx, &sub, &grant, id, &request) {
+                match handle_inline(&ctx, &sub, &grant, &link, id, &request) {
                     Some(Inline::Reply(result)) => {
                         if tx.send(ModuleMessage::Response { id, result }).await.is_err() {
                             break None;
@@ -438,7 +450,7 @@ async fn serve(stream: UnixStream, ctx: Arc<ServerContext>, handshake_permit: to
             ModuleMessage::Ack { sequence } => {
                 ctx.bus.ack(sub.id(), sequence);
             }
-            ModuleMessage::Response { .. } => {}
+            ModuleMessage::Response { id, result } => link.complete(id, result),
             ModuleMessage::Goodbye { reason } => {
                 tracing::info!(target: "blvm::modules", module = %name, %reason, "module said goodbye");
                 break None;
@@ -455,6 +467,8 @@ async fn serve(stream: UnixStream, ctx: Arc<ServerContext>, handshake_permit: to
         tracing::warn!(target: "blvm::modules", module = %name, code, "disconnecting module: {message}");
         let _ = tx.try_send(ModuleMessage::Error { code, message });
     }
+    ctx.extensions.remove_link(&link);
+    drop(link);
     drop(tx);
     ctx.bus.unregister(sub.id());
     if tokio::time::timeout(Duration::from_secs(2), writer).await.is_err() {
@@ -474,7 +488,14 @@ enum Inline {
     Queued,
 }
 
-fn handle_inline(ctx: &ServerContext, sub: &Subscriber, grant: &Grant, id: u64, request: &Request) -> Option<Inline> {
+fn handle_inline(
+    ctx: &ServerContext,
+    sub: &Subscriber,
+    grant: &Grant,
+    link: &Arc<ModuleLink>,
+    id: u64,
+    request: &Request,
+) -> Option<Inline> {
     if let Some(cap) = request.required_capability() {
         if !grant.capabilities.contains(&cap) {
             return Some(Inline::Reply(ResponseResult::Err {
@@ -520,6 +541,9 @@ fn handle_inline(ctx: &ServerContext, sub: &Subscriber, grant: &Grant, id: u64, 
                     current_sequence: ctx.bus.current_sequence(),
                 },
             }))
+        }
+        Request::RegisterRpcMethods { .. } | Request::RegisterHooks { .. } => {
+            ctx.extensions.handle_registration(link, request).map(Inline::Reply)
         }
         _ => None,
     }

@@ -86,6 +86,8 @@ pub struct NodeSettings {
     pub zmq: crate::zmq::ZmqSettings,
     /// Notification commands (`-blocknotify`, ...).
     pub notify: crate::notify::NotifyCommands,
+    /// Deadlines and policies of module RPC methods and hooks.
+    pub module_extensions: crate::modules::extensions::ExtensionSettings,
 }
 
 impl NodeSettings {
@@ -111,6 +113,7 @@ impl NodeSettings {
             module_backoff: Duration::from_millis(500),
             metrics_bind: None,
             progress_interval: Duration::from_secs(2),
+            module_extensions: Default::default(),
             p2p: None,
             zmq: crate::zmq::ZmqSettings::default(),
             notify: crate::notify::NotifyCommands::default(),
@@ -317,7 +320,12 @@ impl Node {
             path: settings.socket_path(),
             source: e,
         })?;
-        let server = ServerContext::new(bus.clone(), api, auth.clone(), server_settings);
+        let extensions = crate::modules::extensions::Extensions::new(
+            settings.module_extensions.clone(),
+            Box::new(|name| crate::rpc::methods::METHODS.iter().any(|m| m.0 == name)),
+        );
+        mempool.set_hooks(extensions.clone());
+        let server = ServerContext::new(bus.clone(), api, auth.clone(), server_settings, extensions);
         let mut tasks = zmq_tasks;
         tasks.push(tokio::spawn(server::run(listener, server.clone(), stop_rx.clone())));
         components.push("module_server".to_string());
@@ -448,6 +456,11 @@ impl Node {
     /// The mempool (also where getrawtransaction finds unconfirmed transactions).
     pub fn mempool(&self) -> Arc<Mempool> {
         self.mempool.clone()
+    }
+
+    /// RPC methods and hooks registered by connected modules.
+    pub fn extensions(&self) -> &Arc<crate::modules::extensions::Extensions> {
+        &self.server.extensions
     }
 
     /// The chain engine, borrowed.

@@ -446,6 +446,9 @@ impl Manager {
                 addr: addr.to_string(),
                 inbound: kind == ConnType::Inbound,
             });
+            if n.extensions().has_hook(blvm_module::HookKind::PeerConnected) {
+                ask_peer_hook(n.clone(), id, addr.to_string(), kind == ConnType::Inbound, info.user_agent.clone());
+            }
         }
         if kind != ConnType::Inbound {
             self.addrman.good(&addr, info.services, ban::now());
@@ -530,4 +533,30 @@ impl Manager {
         self.addrman.remove(&addr);
         self.orphans.erase_from(id);
     }
+}
+
+/// Asks the `peer_connected` hook modules about a new peer on a task of its own (the
+/// manager's loop goes on); a refusal disconnects the peer.
+fn ask_peer_hook(node: std::sync::Arc<crate::node::Node>, id: PeerId, addr: String, inbound: bool, user_agent: String) {
+    tokio::spawn(async move {
+        let call = blvm_module::HookCall::PeerConnected {
+            peer_id: id,
+            addr: addr.clone(),
+            inbound,
+            user_agent,
+        };
+        let Some(refusal) = node.extensions().ask(&call).await else {
+            return;
+        };
+        tracing::info!(target: "blvm::net", peer = id, module = %refusal.module, reason = %refusal.reason, "peer refused by a module hook; disconnecting");
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let cmd = crate::p2p::Command::Disconnect {
+            addr: None,
+            id: Some(id),
+            reply: tx,
+        };
+        if node.net().command(cmd).await.is_ok() {
+            let _ = rx.await;
+        }
+    });
 }

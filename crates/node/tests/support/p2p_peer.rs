@@ -57,6 +57,11 @@ pub fn p2p_addr(n: &super::node_proc::NodeProc) -> SocketAddr {
 /// Starts a node listening for P2P on 127.0.0.1 (a free port), with no outbound connections
 /// and `-debug=net`, plus `extra`; returns it with its RPC port once started.
 pub fn start_listening(extra: &[&str]) -> (super::node_proc::NodeProc, u16) {
+    start_listening_with(extra, &[])
+}
+
+/// [`start_listening`] with `modules` installed.
+pub fn start_listening_with(extra: &[&str], modules: &[super::node_proc::ModuleSpec]) -> (super::node_proc::NodeProc, u16) {
     let port = super::http::free_port();
     let rpcport = format!("-rpcport={port}");
     let mut all = vec![
@@ -68,7 +73,7 @@ pub fn start_listening(extra: &[&str]) -> (super::node_proc::NodeProc, u16) {
         "-debug=net",
     ];
     all.extend_from_slice(extra);
-    let n = super::node_proc::start_node(&all, &[]);
+    let n = super::node_proc::start_node(&all, modules);
     n.wait_started();
     (n, port)
 }

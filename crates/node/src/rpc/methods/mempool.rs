@@ -253,6 +253,9 @@ fn sendrawtransaction(mp: &Mempool, p: &Params) -> Result<Value, RpcError> {
     let max_rate = parse_fee_rate(p.get(1))?;
     let max_fee = fee_at(max_rate, virtual_size(tx.weight().to_wu(), 0, 1));
     let txid = tx.compute_txid();
+    if !mp.contains(&txid) {
+        mp.check_hooks(&tx).map_err(|r| reject_error(&r))?;
+    }
     {
         let chain = mp.chain().clone();
         let mut c = chain.lock().unwrap_or_else(|e| e.into_inner());

@@ -12,6 +12,7 @@ mod mempool;
 mod mempool_pkg;
 mod message;
 mod mining;
+mod module_rpc;
 mod netctl;
 mod network;
 mod node_ops;
@@ -203,6 +204,10 @@ pub async fn dispatch(node: &Arc<Node>, method: &str, params: Option<&Value>) ->
 /// relative to `params`), as the RPC server reads a request.
 pub async fn dispatch_request(node: &Arc<Node>, method: &str, params: Option<&Value>, repeated: &[RepeatedKey]) -> Result<Value, RpcError> {
     let Some((_, _, names)) = METHODS.iter().find(|m| m.0 == method) else {
+        if let Some(m) = node.extensions().method(method) {
+            let _running = node.rpc_active().begin(method);
+            return module_rpc::call(&m, node, params).await;
+        }
         return Err(RpcError::new(code::METHOD_NOT_FOUND, "Method not found"));
     };
     let p = Params::from_request(params, names, repeated)?;
@@ -210,7 +215,7 @@ pub async fn dispatch_request(node: &Arc<Node>, method: &str, params: Option<&Va
     let _running = node.rpc_active().begin(method);
     match method {
         "getrpcinfo" => Ok(control::rpcinfo(node)),
-        "help" => control::help(&p),
+        "help" => module_rpc::help(node, &p),
         "getopenrpcinfo" => openrpc::getopenrpcinfo(&p),
         "rpc.discover" => Ok(openrpc::discover()),
         "stop" => control::stop(node),
