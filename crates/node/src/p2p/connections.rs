@@ -25,12 +25,16 @@ use tokio::net::TcpStream;
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Wait between attempts to reach a `-connect`/`-addnode` peer.
 pub const MANUAL_RETRY: Duration = Duration::from_secs(2);
-/// Addr-fetch connections are closed after this long at the latest.
-pub const ADDR_FETCH_TIMEOUT: Duration = Duration::from_secs(120);
+/// Addr-fetch connections are closed after this many seconds (mockable clock) at the latest:
+/// Core's 10 * AVG_ADDRESS_BROADCAST_INTERVAL.
+pub const ADDR_FETCH_TIMEOUT_SECS: i64 = 300;
 /// Automatic outbound full-relay connections Core keeps slots for.
 const MAX_OUTBOUND_FULL_RELAY: usize = 8;
 /// Automatic outbound block-relay-only connections Core keeps slots for.
 const MAX_BLOCK_RELAY_ONLY: usize = 2;
+/// All automatic outbound connections at once (full-relay, block-relay-only, one feeler), as
+/// Core's semOutbound; `addconnection` is held to it.
+pub const MAX_AUTOMATIC_OUTBOUND: usize = MAX_OUTBOUND_FULL_RELAY + MAX_BLOCK_RELAY_ONLY + 1;
 
 /// Results of background work (dials, DNS seed lookups), sent back to the event loop.
 pub(super) enum Async {
@@ -452,6 +456,8 @@ impl Manager {
         }
         match kind {
             ConnType::Feeler => {
+                let label = self.peer_label(id, addr);
+                tracing::debug!(target: "blvm::net", "feeler connection completed, disconnecting {label}");
                 self.disconnect(id, "feeler connection completed");
                 return;
             }

@@ -9,7 +9,7 @@ use super::addr_cache::AddrCache;
 use super::addrman::AddrMan;
 use super::ban;
 use super::codec;
-use super::connections::{Async, ADDR_FETCH_TIMEOUT};
+use super::connections::{Async, ADDR_FETCH_TIMEOUT_SECS};
 use super::fee_filter::{FeeFilterRounder, PeerFeeFilter};
 use super::headers_presync::HeadersPresync;
 use super::initial_headers::{InitialHeadersSync, PeerHeadersSync};
@@ -433,16 +433,7 @@ impl Manager {
         self.consider_eviction_all();
         self.schedule();
         self.maintain_outbound();
-        // Addr-fetch connections do not linger.
-        let stale: Vec<PeerId> = self
-            .peers
-            .iter()
-            .filter(|(_, p)| p.conn_type == ConnType::AddrFetch && p.connected.elapsed() > ADDR_FETCH_TIMEOUT)
-            .map(|(i, _)| *i)
-            .collect();
-        for id in stale {
-            self.disconnect(id, "addr fetch timed out");
-        }
+        self.expire_addr_fetch();
         self.poll_mempool();
         self.send_fee_filters();
         self.trickle();
@@ -464,6 +455,22 @@ impl Manager {
         }
     }
 
+    /// Addr-fetch connections do not linger: as Core, closed once open longer than
+    /// [`ADDR_FETCH_TIMEOUT_SECS`] on the mockable clock.
+    fn expire_addr_fetch(&mut self) {
+        let now = super::ban::now();
+        let stale: Vec<PeerId> = self
+            .peers
+            .iter()
+            .filter(|(_, p)| p.conn_type == ConnType::AddrFetch && now - p.handle.shared.connected_at > ADDR_FETCH_TIMEOUT_SECS)
+            .map(|(i, _)| *i)
+            .collect();
+        for id in stale {
+            tracing::debug!(target: "blvm::net", "addrfetch connection timeout, disconnecting peer={id}");
+            self.disconnect(id, "addrfetch connection timeout");
+        }
+    }
+
     // ---- RPC commands ------------------------------------------------------------------
 
     /// An RPC request (`addnode`, `disconnectnode`, `setban`, `setmocktime`...).
@@ -478,6 +485,7 @@ impl Manager {
                 }
                 self.check_headers_sync();
                 self.consider_eviction_all();
+                self.expire_addr_fetch();
                 self.poll_mempool();
                 self.trickle();
                 self.self_announce_all();
@@ -516,8 +524,13 @@ impl Manager {
                 v2,
                 reply,
             } => {
-                let open = self.peers.values().filter(|p| p.conn_type == conn_type).count() + self.dialing.len();
-                let started = open < conn_type.addconnection_limit();
+                // As Core's AddConnection: the type's own limit, then the automatic outbound
+                // slots (11), counting connections still being dialled against both.
+                let dialing = self.dialing.len();
+                let of_type = self.peers.values().filter(|p| p.conn_type == conn_type).count() + dialing;
+                let automatic = self.peers.values().filter(|p| p.conn_type.is_automatic_outbound()).count() + dialing;
+                let started = conn_type.addconnection_limit().is_none_or(|max| of_type < max)
+                    && automatic < super::connections::MAX_AUTOMATIC_OUTBOUND;
                 if started {
                     self.v2_targets.insert(addr.clone(), v2);
                     self.dial(addr, conn_type);

@@ -81,13 +81,19 @@ impl ConnType {
         .find(|t| t.as_str() == name)
     }
 
-    /// Most connections of this type that `addconnection` keeps open (Core's per-type limits).
-    pub fn addconnection_limit(self) -> usize {
+    /// Most connections of this type that `addconnection` keeps open (Core's per-type limits;
+    /// none for the short-lived addr-fetch and feeler connections).
+    pub fn addconnection_limit(self) -> Option<usize> {
         match self {
-            ConnType::OutboundFullRelay => 8,
-            ConnType::BlockRelayOnly => 2,
-            _ => 1,
+            ConnType::OutboundFullRelay => Some(8),
+            ConnType::BlockRelayOnly => Some(2),
+            _ => None,
         }
+    }
+
+    /// Whether this connection takes one of the automatic outbound slots (Core's semOutbound).
+    pub fn is_automatic_outbound(self) -> bool {
+        !matches!(self, ConnType::Inbound | ConnType::Manual)
     }
 
     /// Whether transactions and addresses are relayed on this connection.
@@ -814,8 +820,18 @@ impl Reader {
             self.out.send(NetworkMessage::SendAddrV2).await?;
         }
         self.out.send(NetworkMessage::Verack).await?;
-        self.info = Some(info);
+        self.info = Some(info.clone());
         self.phase = Phase::AwaitVerack;
+        // As Core: a feeler only checks that the address answers; its `version` completes it
+        // (the manager marks the address good and disconnects, without waiting for `verack`).
+        if shared.conn_type == ConnType::Feeler {
+            return self
+                .env
+                .events
+                .send(Event::Ready { id: shared.id, info })
+                .await
+                .map_err(|_| Exit::quiet("node shutting down"));
+        }
         Ok(())
     }
 
@@ -823,6 +839,9 @@ impl Reader {
         let Some(info) = self.info.clone() else {
             return Err(Exit::ban("verack before version"));
         };
+        if self.shared().conn_type == ConnType::Feeler {
+            return Ok(()); // completed at its `version`, being closed
+        }
         *self.shared().info.lock().unwrap_or_else(|p| p.into_inner()) = Some(info.clone());
         self.phase = Phase::Ready;
         if info.version >= SENDHEADERS_VERSION {
