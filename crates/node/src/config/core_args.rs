@@ -71,10 +71,6 @@ pub const CORE_ONLY: &[(&str, Policy)] = &[
     ("upnp", Policy::Ignore),
     ("networkactive", Policy::Ignore),
     ("onion", Policy::RefuseWhenOn(NO_PRIVACY_NET)),
-    (
-        "peerblockfilters",
-        Policy::RefuseWhenOn("BIP157 filters are not served to peers yet"),
-    ),
     ("proxy", Policy::RefuseWhenOn(NO_PROXY)),
     ("proxyrandomize", Policy::Ignore),
     ("timeout", Policy::Ignore),
@@ -156,7 +152,6 @@ const SWITCHES: &[&str] = &[
     "reindex-chainstate",
     "cjdnsreachable",
     "i2pacceptincoming",
-    "peerblockfilters",
     "privatebroadcast",
     "daemonwait",
 ];

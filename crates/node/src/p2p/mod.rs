@@ -19,6 +19,7 @@ pub mod ban;
 pub mod block_download;
 pub mod bloom;
 pub mod bloom_relay;
+pub mod cfilters;
 pub mod codec;
 pub mod compact_blocks;
 pub mod compact_relay;
@@ -150,6 +151,8 @@ pub struct P2pSettings {
     pub blocks_only: bool,
     /// `-peerbloomfilters`: BIP37 bloom filters are served to every peer and NODE_BLOOM offered.
     pub peer_bloom_filters: bool,
+    /// `-peerblockfilters`: BIP157 filters served to peers, NODE_COMPACT_FILTERS advertised.
+    pub peer_block_filters: bool,
     /// `-v2transport`: BIP324 encrypted transport is offered (NODE_P2P_V2) and used.
     pub v2transport: bool,
     /// `-logips`: peer log lines name the peer's address (Core's `peer=N, peeraddr=...`).
@@ -230,6 +233,7 @@ impl P2pSettings {
             },
             blocks_only: false,
             peer_bloom_filters: false,
+            peer_block_filters: false,
             v2transport: false,
             log_ips: false,
             inbound_relay_percent: 50,
@@ -302,6 +306,7 @@ pub fn settings_from_config(cfg: &crate::config::NodeConfig) -> Option<P2pSettin
     s.inbound_relay_percent = cfg.number("inboundrelaypercent") as usize;
     s.blocks_only = cfg.blocks_only;
     s.peer_bloom_filters = cfg.peer_bloom_filters;
+    s.peer_block_filters = cfg.peer_block_filters;
     s.v2transport = cfg.v2transport;
     // As Core: -blocksonly turns the implicit relay permission (-whitelistrelay) off.
     s.implicit_relay = whitelist::ImplicitRelay {

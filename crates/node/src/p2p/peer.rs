@@ -659,11 +659,15 @@ fn inv_string(inv: &Inventory) -> String {
 }
 
 /// The services we offer, in `version` and in our self-announcements; NODE_BLOOM when we serve
-/// BIP37 filters (to everyone, or to this peer by its permission).
-pub(crate) fn local_services(bloom: bool, v2: bool) -> ServiceFlags {
+/// BIP37 filters (to everyone, or to this peer by its permission), NODE_COMPACT_FILTERS with
+/// `-peerblockfilters`.
+pub(crate) fn local_services(bloom: bool, v2: bool, cfilters: bool) -> ServiceFlags {
     let mut flags = ServiceFlags::NETWORK | ServiceFlags::WITNESS | ServiceFlags::NETWORK_LIMITED;
     if bloom {
         flags |= ServiceFlags::BLOOM;
+    }
+    if cfilters {
+        flags |= ServiceFlags::COMPACT_FILTERS;
     }
     if v2 {
         flags |= ServiceFlags::P2P_V2;
@@ -680,7 +684,11 @@ impl Reader {
         let shared = self.shared().clone();
         let height = self.env.node.upgrade().map(|n| n.net().height() as i32).unwrap_or(0);
         let receiver = Address::new(&shared.addr, ServiceFlags::NONE);
-        let services = local_services(self.env.settings.offers_bloom(shared.permissions), self.env.settings.v2transport);
+        let services = local_services(
+            self.env.settings.offers_bloom(shared.permissions),
+            self.env.settings.v2transport,
+            self.env.settings.peer_block_filters,
+        );
         // As Core: our own address is not disclosed (0.0.0.0:0).
         let sender = Address::new(&SocketAddr::from(([0, 0, 0, 0], 0)), services);
         let mut v = VersionMessage::new(services, unix_now(), receiver, sender, self.our_nonce, super::user_agent(), height);
@@ -1026,12 +1034,12 @@ impl Reader {
                 self.forward(msg, Some(permit)).await
             }
             NetworkMessage::SendCmpct(_) | NetworkMessage::BlockTxn(_) => self.forward(msg, Some(permit)).await,
+            NetworkMessage::GetCFilters(_) | NetworkMessage::GetCFHeaders(_) | NetworkMessage::GetCFCheckpt(_) => {
+                self.on_cfilter_request(msg).await
+            }
             NetworkMessage::MerkleBlock(_)
-            | NetworkMessage::GetCFilters(_)
             | NetworkMessage::CFilter(_)
-            | NetworkMessage::GetCFHeaders(_)
             | NetworkMessage::CFHeaders(_)
-            | NetworkMessage::GetCFCheckpt(_)
             | NetworkMessage::CFCheckpt(_)
             | NetworkMessage::Alert(_)
             | NetworkMessage::Reject(_) => Ok(()),
@@ -1081,6 +1089,43 @@ impl Reader {
             }
             BlockTxnSource::Missing => {
                 tracing::debug!(target: "blvm::net", "Peer {id} sent us a getblocktxn for a block we don't have");
+                Ok(())
+            }
+        }
+    }
+
+    /// BIP157 requests ([`super::cfilters`]): refused ones disconnect as Core, filters go out in
+    /// batches on the bulk queue (waiting for the socket) so memory stays bounded.
+    async fn on_cfilter_request(&self, msg: NetworkMessage) -> Result<(), Exit> {
+        use super::cfilters::{self, Answer};
+        let id = self.shared().id;
+        let serving = self.env.settings.peer_block_filters;
+        match self.chain(move |c| cfilters::answer(c, serving, &msg)).await? {
+            None => Ok(()),
+            Some(Answer::Refuse(why)) => {
+                tracing::debug!(target: "blvm::net", "{why}, disconnecting peer={id}");
+                Err(Exit::disconnect(why))
+            }
+            Some(Answer::Unavailable(why)) => {
+                tracing::debug!(target: "blvm::net", "{why}");
+                Ok(())
+            }
+            Some(Answer::Send(m)) => self.out.send(m).await,
+            Some(Answer::Filters(hashes)) => {
+                for batch in hashes.chunks(cfilters::FILTER_BATCH) {
+                    let batch = batch.to_vec();
+                    match self.chain(move |c| cfilters::filters(c, &batch)).await? {
+                        Ok(msgs) => {
+                            for m in msgs {
+                                self.out.send_bulk(m).await?;
+                            }
+                        }
+                        Err(why) => {
+                            tracing::debug!(target: "blvm::net", "{why}");
+                            return Ok(());
+                        }
+                    }
+                }
                 Ok(())
             }
         }
