@@ -387,6 +387,9 @@ impl Manager {
         let count = |t: ConnType| self.peers.values().filter(|p| p.conn_type == t).count();
         let want_full = self.s.max_outbound_full_relay.saturating_sub(count(ConnType::OutboundFullRelay));
         let want_block = self.s.max_outbound_block_relay.saturating_sub(count(ConnType::BlockRelayOnly));
+        if want_block > 0 && self.dial_anchor() {
+            return;
+        }
         let in_progress = self.dialing.len();
         let mut plan = Vec::new();
         if want_full > in_progress {
@@ -415,6 +418,45 @@ impl Manager {
             if let Some(a) = pick {
                 self.dial(a.to_string(), kind);
             }
+        }
+    }
+
+    /// As Core: while anchors from the last run remain and a block-relay-only slot is free, the
+    /// next usable one is dialled before any other automatic connection. True if one was.
+    fn dial_anchor(&mut self) -> bool {
+        while let Some(a) = self.anchors.pop() {
+            let usable = has_desirable_services(a.services, false)
+                && self.net.is_reachable(a.addr.ip())
+                && !self.net.listening().contains(&a.addr)
+                && !self.net.bans().is_banned(a.addr.ip())
+                && !self.net.discouraged().contains(a.addr.ip())
+                && !self.peers.values().any(|p| p.addr() == a.addr);
+            if usable {
+                tracing::debug!(target: "blvm::net", "Trying to make an anchor connection to {}", a.addr);
+                self.dial(a.addr.to_string(), ConnType::BlockRelayOnly);
+                return true;
+            }
+        }
+        false
+    }
+
+    /// Writes the block-relay-only outbound peers to `anchors.dat` (Core's DumpAnchors at a
+    /// clean shutdown), at most two, with the services each offered.
+    pub(super) fn dump_anchors(&self) {
+        let Some(path) = &self.anchors_path else { return };
+        let anchors: Vec<super::anchors::Anchor> = self
+            .peers
+            .values()
+            .filter(|p| p.conn_type == ConnType::BlockRelayOnly)
+            .map(|p| super::anchors::Anchor {
+                addr: p.addr(),
+                services: p.info.as_ref().map_or(0, |i| i.services),
+            })
+            .take(super::anchors::MAX_BLOCK_RELAY_ONLY_ANCHORS)
+            .collect();
+        tracing::info!(target: "blvm::net", "Flush {} outbound block-relay-only peer addresses to anchors.dat", anchors.len());
+        if let Err(e) = super::anchors::write(path, self.env.magic, &anchors) {
+            tracing::warn!(target: "blvm::net", "cannot write {}: {e}", path.display());
         }
     }
 

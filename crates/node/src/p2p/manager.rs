@@ -118,6 +118,11 @@ pub(super) struct Manager {
     /// Per-process key for network groups in eviction, so an attacker cannot tell which groups
     /// are protected.
     pub(super) netgroup_key: std::collections::hash_map::RandomState,
+    /// `<net_dir>/anchors.dat` when automatic outbound connections are made (no `-connect`):
+    /// read at startup, written at a clean shutdown.
+    pub(super) anchors_path: Option<std::path::PathBuf>,
+    /// Anchors from the last run still to be dialled as block-relay-only, last first.
+    pub(super) anchors: Vec<super::anchors::Anchor>,
 }
 
 /// Binds the listeners, starts the connection manager, and returns its task (which ends, with
@@ -157,6 +162,19 @@ pub async fn start(node: &Arc<Node>, stop: watch::Receiver<bool>) -> Result<Join
         totals: net.totals_arc(),
     });
     let regtest = params.network == Network::Regtest;
+    // As Core: anchors are used (and the file consumed) only when the address manager picks
+    // outbound peers (no -connect).
+    let anchors_path =
+        (s.connect.is_empty() && s.max_outbound_block_relay > 0).then(|| node.settings().net_dir.join(super::anchors::ANCHORS_FILE));
+    let anchors = match &anchors_path {
+        Some(path) => {
+            let mut a = super::anchors::read(path, env.magic);
+            tracing::info!(target: "blvm::net", "{} block-relay-only anchors will be tried for connections.", a.len());
+            a.reverse();
+            a
+        }
+        None => Vec::new(),
+    };
     let (sync_state, tip) = {
         let c = node.chain_ref().lock().unwrap_or_else(|p| p.into_inner());
         net.set_height(c.height());
@@ -196,6 +214,8 @@ pub async fn start(node: &Arc<Node>, stop: watch::Receiver<bool>) -> Result<Join
         hb_peers: Default::default(),
         protected_outbound: 0,
         netgroup_key: Default::default(),
+        anchors_path,
+        anchors,
         s,
     };
     net.active.store(true, std::sync::atomic::Ordering::SeqCst);
@@ -279,6 +299,8 @@ impl Manager {
                 break;
             }
         }
+        // As Core's StopNodes: the block-relay-only peers become next run's anchors.
+        self.dump_anchors();
         // Close every connection, wait (bounded) for their tasks, save state.
         for p in self.peers.values() {
             p.handle.shared.disconnect("node shutting down");

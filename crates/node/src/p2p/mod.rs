@@ -13,6 +13,7 @@
 pub mod addr_cache;
 pub mod addr_relay;
 pub mod addr_table;
+pub mod anchors;
 pub mod addrman;
 pub mod addrv2_check;
 pub mod ban;
