@@ -176,6 +176,7 @@ pub const OPTIONS: &[(&str, OptKind, &str, &str)] = &[
     ("whitelistforcerelay", OptKind::Bool, "0", "The implicit -whitelist/-whitebind permissions include forcerelay"),
     ("blocksonly", OptKind::Bool, "0", "Ask peers for no transactions and disconnect those that send them (unless they have the relay permission); own transactions are still relayed; -maxmempool defaults to 5"),
     ("v2transport", OptKind::Bool, "1", "Support BIP324 v2 encrypted P2P: advertise NODE_P2P_V2, detect v1 or v2 on inbound connections, try v2 first on outbound connections to -connect, -addnode, addnode and addconnection peers and to addresses known to offer NODE_P2P_V2, retrying with v1 when the peer closes during the v2 handshake"),
+    ("maxuploadtarget", OptKind::Str, "0", "Try to keep outbound traffic under this many bytes per 24 h (suffix k/m/g/t: powers of 1000, K/M/G/T: powers of 1024, none: MiB; 0: no limit); near it, blocks more than a week old are not served to peers without the download permission"),
     ("peerblockfilters", OptKind::Bool, "0", "Serve BIP157 compact block filters to peers (getcfilters, getcfheaders, getcfcheckpt) and advertise NODE_COMPACT_FILTERS; needs -blockfilterindex"),
     ("peerbloomfilters", OptKind::Bool, "0", "Serve BIP37 bloom filters (filterload, filteradd, filterclear, filtered blocks, mempool) and advertise NODE_BLOOM; off, peers sending filter messages are disconnected (the bloomfilter whitelist permission enables them per peer)"),
     ("externalip", OptKind::Str, "", "Our own public address (IP, IP:port, or a Tor v3 .onion, listed only), announced to peers about once a day and shown in getnetworkinfo; repeatable"),
@@ -313,6 +314,8 @@ pub struct NodeConfig {
     pub whitelist_forcerelay: bool,
     /// `-blocksonly`: no transactions from peers (Core's ignore_incoming_txs).
     pub blocks_only: bool,
+    /// `-maxuploadtarget` in bytes per 24 h (0: none).
+    pub max_upload_target: u64,
     /// `-peerblockfilters`: BIP157 filters are served from the filter index (NODE_COMPACT_FILTERS).
     pub peer_block_filters: bool,
     /// `-peerbloomfilters`: BIP37 bloom filters are served to every peer (NODE_BLOOM).
@@ -484,6 +487,7 @@ pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<(NodeConfig
         whitelist_relay: None,
         whitelist_forcerelay: false,
         blocks_only: false,
+        max_upload_target: 0,
         peer_block_filters: false,
         peer_bloom_filters: false,
         v2transport: true,
@@ -639,6 +643,13 @@ pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<(NodeConfig
             "logips" => cfg.log_ips = flag()?,
             "blocksonly" => cfg.blocks_only = flag()?,
             "peerblockfilters" => cfg.peer_block_filters = flag()?,
+            "maxuploadtarget" => {
+                cfg.max_upload_target = if negated {
+                    0
+                } else {
+                    crate::p2p::upload_target::parse_target(&v).map_err(|e| ConfigError::Core(e.to_string()))?
+                };
+            }
             "peerbloomfilters" => cfg.peer_bloom_filters = flag()?,
             "v2transport" => cfg.v2transport = flag()?,
             // -debug values are checked after parsing: Core disregards those before the last

@@ -63,10 +63,6 @@ pub const CORE_ONLY: &[(&str, Policy)] = &[
     ("listenonion", Policy::Ignore),
     ("maxreceivebuffer", Policy::Ignore),
     ("maxsendbuffer", Policy::Ignore),
-    (
-        "maxuploadtarget",
-        Policy::RefuseWhenOn("an upload limit is not implemented; serving without it could exceed your traffic budget"),
-    ),
     ("natpmp", Policy::Ignore),
     ("upnp", Policy::Ignore),
     ("networkactive", Policy::Ignore),

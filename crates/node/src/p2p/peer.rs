@@ -609,7 +609,7 @@ async fn write_loop(
             Ok(Ok(())) => {
                 shared.bytes_sent.fetch_add(bytes.len() as u64, Ordering::Relaxed);
                 shared.sent_per_msg.add_frame(&frame);
-                env.totals.sent.fetch_add(bytes.len() as u64, Ordering::Relaxed);
+                env.totals.record_sent(bytes.len());
                 shared.last_send.store(unix_now(), Ordering::Relaxed);
             }
             Ok(Err(e)) => return format!("write failed: {e}"),
@@ -949,6 +949,10 @@ impl Reader {
                 let mut rest = Vec::new();
                 let mut missing = Vec::new();
                 for inv in items {
+                    if self.historical_limit_reached(&inv).await? {
+                        tracing::debug!(target: "blvm::net", "historical block serving limit reached, disconnecting peer={}", shared.id);
+                        return Err(Exit::disconnect("historical block serving limit reached"));
+                    }
                     match inv {
                         Inventory::Block(h) | Inventory::WitnessBlock(h) => {
                             let witness = matches!(inv, Inventory::WitnessBlock(_));
@@ -1092,6 +1096,23 @@ impl Reader {
                 Ok(())
             }
         }
+    }
+
+    /// `-maxuploadtarget` (Core's ProcessGetBlockData): near the target, a historical block (or
+    /// any filtered block) is not served to a peer without the download permission.
+    async fn historical_limit_reached(&self, inv: &Inventory) -> Result<bool, Exit> {
+        if self.shared().permissions.download || !self.env.totals.upload.reached(true, unix_now()) {
+            return Ok(false);
+        }
+        let hash = match inv {
+            Inventory::Block(h) | Inventory::WitnessBlock(h) | Inventory::CompactBlock(h) => *h,
+            Inventory::Unknown {
+                inv_type: super::bloom::MSG_FILTERED_BLOCK,
+                ..
+            } => return Ok(true),
+            _ => return Ok(false),
+        };
+        self.chain(move |c| super::upload_target::is_historical(c, &hash)).await
     }
 
     /// BIP157 requests ([`super::cfilters`]): refused ones disconnect as Core, filters go out in

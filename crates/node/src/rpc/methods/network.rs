@@ -82,7 +82,7 @@ pub async fn call(node: &Arc<Node>, method: &str, p: &Params) -> Result<Value, R
                 "totalbytesrecv": n.totals().recv.load(Ordering::Relaxed),
                 "totalbytessent": n.totals().sent.load(Ordering::Relaxed),
                 "timemillis": ms,
-                "uploadtarget": {"timeframe": 86400, "target": 0, "target_reached": false, "serve_historical_blocks": true, "bytes_left_in_cycle": 0, "time_left_in_cycle": 0},
+                "uploadtarget": n.totals().upload.json(crate::clock::unix_now()),
             }))
         }
         "ping" => {
