@@ -1,8 +1,9 @@
 //! `-maxuploadtarget` as Core's, against a real node process over TCP: `getnettotals`'
 //! `uploadtarget` fields; near the target a historical block (over a week older than the best
 //! header) is refused with a disconnect, except to a peer with the download permission, while a
-//! recent block is still served, also once the target itself is reached; a bad value stops
-//! startup with Core's error.
+//! recent block is still served, also once the target itself is reached, when a `mempool`
+//! request disconnects a peer without the mempool permission; a bad value stops startup with
+//! Core's error.
 
 mod common;
 #[path = "support/http.rs"]
@@ -60,7 +61,12 @@ fn a_bad_target_stops_startup() {
 fn historical_blocks_not_served_near_the_target() {
     let port = http::free_port();
     let rpcport = format!("-rpcport={port}");
-    let mut args = vec![rpcport.as_str(), "-maxuploadtarget=20k", "-whitelist=download@127.0.0.3"];
+    let mut args = vec![
+        rpcport.as_str(),
+        "-maxuploadtarget=20k",
+        "-whitelist=download@127.0.0.3",
+        "-whitelist=bloomfilter@127.0.0.5",
+    ];
     args.extend_from_slice(p2p_peer::LISTEN_ARGS);
     let n = node_proc::start_node_with_chain(&common::chain_hex_path(), &args, &[]);
     n.wait_started();
@@ -117,4 +123,12 @@ fn historical_blocks_not_served_near_the_target() {
     served(&mut q, new);
     let sent = rpc(&n, port, "getnettotals", json!([]))["totalbytessent"].as_u64().unwrap();
     assert!(sent >= TARGET, "{sent}");
+    // With the target reached, BIP35 `mempool` from a peer without the mempool permission
+    // (offered bloom filters, so normally answered) disconnects it.
+    let mut m = peer(a, "127.0.0.5");
+    m.send(NetworkMessage::MemPool).unwrap();
+    assert!(m.wait_closed(T), "mempool request not refused");
+    assert!(n
+        .log()
+        .contains("mempool request with bandwidth limit reached, disconnecting peer="));
 }
