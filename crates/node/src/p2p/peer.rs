@@ -24,6 +24,9 @@ use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, watch, Notify, OwnedSemaphorePermit, Semaphore};
 
+#[path = "peer_serve_filters.rs"]
+mod serve_filters;
+
 /// Queued control messages per peer before the peer counts as not reading.
 pub const CTL_QUEUE: usize = 4096;
 /// Bytes of queued control messages per peer before the peer counts as not reading.
@@ -1093,60 +1096,6 @@ impl Reader {
             }
             BlockTxnSource::Missing => {
                 tracing::debug!(target: "blvm::net", "Peer {id} sent us a getblocktxn for a block we don't have");
-                Ok(())
-            }
-        }
-    }
-
-    /// `-maxuploadtarget` (Core's ProcessGetBlockData): near the target, a historical block (or
-    /// any filtered block) is not served to a peer without the download permission.
-    async fn historical_limit_reached(&self, inv: &Inventory) -> Result<bool, Exit> {
-        if self.shared().permissions.download || !self.env.totals.upload.reached(true, unix_now()) {
-            return Ok(false);
-        }
-        let hash = match inv {
-            Inventory::Block(h) | Inventory::WitnessBlock(h) | Inventory::CompactBlock(h) => *h,
-            Inventory::Unknown {
-                inv_type: super::bloom::MSG_FILTERED_BLOCK,
-                ..
-            } => return Ok(true),
-            _ => return Ok(false),
-        };
-        self.chain(move |c| super::upload_target::is_historical(c, &hash)).await
-    }
-
-    /// BIP157 requests ([`super::cfilters`]): refused ones disconnect as Core, filters go out in
-    /// batches on the bulk queue (waiting for the socket) so memory stays bounded.
-    async fn on_cfilter_request(&self, msg: NetworkMessage) -> Result<(), Exit> {
-        use super::cfilters::{self, Answer};
-        let id = self.shared().id;
-        let serving = self.env.settings.peer_block_filters;
-        match self.chain(move |c| cfilters::answer(c, serving, &msg)).await? {
-            None => Ok(()),
-            Some(Answer::Refuse(why)) => {
-                tracing::debug!(target: "blvm::net", "{why}, disconnecting peer={id}");
-                Err(Exit::disconnect(why))
-            }
-            Some(Answer::Unavailable(why)) => {
-                tracing::debug!(target: "blvm::net", "{why}");
-                Ok(())
-            }
-            Some(Answer::Send(m)) => self.out.send(m).await,
-            Some(Answer::Filters(hashes)) => {
-                for batch in hashes.chunks(cfilters::FILTER_BATCH) {
-                    let batch = batch.to_vec();
-                    match self.chain(move |c| cfilters::filters(c, &batch)).await? {
-                        Ok(msgs) => {
-                            for m in msgs {
-                                self.out.send_bulk(m).await?;
-                            }
-                        }
-                        Err(why) => {
-                            tracing::debug!(target: "blvm::net", "{why}");
-                            return Ok(());
-                        }
-                    }
-                }
                 Ok(())
             }
         }
