@@ -176,6 +176,8 @@ pub const OPTIONS: &[(&str, OptKind, &str, &str)] = &[
     ("whitelistforcerelay", OptKind::Bool, "0", "The implicit -whitelist/-whitebind permissions include forcerelay"),
     ("blocksonly", OptKind::Bool, "0", "Ask peers for no transactions and disconnect those that send them (unless they have the relay permission); own transactions are still relayed; -maxmempool defaults to 5"),
     ("v2transport", OptKind::Bool, "1", "Support BIP324 v2 encrypted P2P: advertise NODE_P2P_V2, detect v1 or v2 on inbound connections, try v2 first on outbound connections to -connect, -addnode, addnode and addconnection peers and to addresses known to offer NODE_P2P_V2, retrying with v1 when the peer closes during the v2 handshake"),
+    ("maxuploadtarget", OptKind::Str, "0", "Try to keep outbound traffic under this many bytes per 24 h (suffix k/m/g/t: powers of 1000, K/M/G/T: powers of 1024, none: MiB; 0: no limit); near it, blocks more than a week old are not served to peers without the download permission"),
+    ("peerblockfilters", OptKind::Bool, "0", "Serve BIP157 compact block filters to peers (getcfilters, getcfheaders, getcfcheckpt) and advertise NODE_COMPACT_FILTERS; needs -blockfilterindex"),
     ("peerbloomfilters", OptKind::Bool, "0", "Serve BIP37 bloom filters (filterload, filteradd, filterclear, filtered blocks, mempool) and advertise NODE_BLOOM; off, peers sending filter messages are disconnected (the bloomfilter whitelist permission enables them per peer)"),
     ("externalip", OptKind::Str, "", "Our own public address (IP, IP:port, or a Tor v3 .onion, listed only), announced to peers about once a day and shown in getnetworkinfo; repeatable"),
     ("onlynet", OptKind::Str, "", "Make automatic outbound connections only to this network: ipv4 or ipv6 (Tor, I2P and CJDNS are not supported); repeatable"),
@@ -315,6 +317,10 @@ pub struct NodeConfig {
     pub whitelist_forcerelay: bool,
     /// `-blocksonly`: no transactions from peers (Core's ignore_incoming_txs).
     pub blocks_only: bool,
+    /// `-maxuploadtarget` in bytes per 24 h (0: none).
+    pub max_upload_target: u64,
+    /// `-peerblockfilters`: BIP157 filters are served from the filter index (NODE_COMPACT_FILTERS).
+    pub peer_block_filters: bool,
     /// `-peerbloomfilters`: BIP37 bloom filters are served to every peer (NODE_BLOOM).
     pub peer_bloom_filters: bool,
     /// `-v2transport`: BIP324 v2 encrypted transport (NODE_P2P_V2).
@@ -488,6 +494,8 @@ pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<(NodeConfig
         whitelist_relay: None,
         whitelist_forcerelay: false,
         blocks_only: false,
+        max_upload_target: 0,
+        peer_block_filters: false,
         peer_bloom_filters: false,
         v2transport: true,
         externalip: Vec::new(),
@@ -643,6 +651,14 @@ pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<(NodeConfig
             "printtoconsole" => cfg.printtoconsole = flag()?,
             "logips" => cfg.log_ips = flag()?,
             "blocksonly" => cfg.blocks_only = flag()?,
+            "peerblockfilters" => cfg.peer_block_filters = flag()?,
+            "maxuploadtarget" => {
+                cfg.max_upload_target = if negated {
+                    0
+                } else {
+                    crate::p2p::upload_target::parse_target(&v).map_err(|e| ConfigError::Core(e.to_string()))?
+                };
+            }
             "peerbloomfilters" => cfg.peer_bloom_filters = flag()?,
             "v2transport" => cfg.v2transport = flag()?,
             // -debug values are checked after parsing: Core disregards those before the last
@@ -1061,6 +1077,9 @@ pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<(NodeConfig
     }
     for w in &cfg.whitelist {
         crate::p2p::whitelist::parse_whitelist(w).map_err(ConfigError::Core)?;
+    }
+    if cfg.peer_block_filters && !cfg.blockfilterindex {
+        return Err(ConfigError::Core("Cannot set -peerblockfilters without -blockfilterindex.".into()));
     }
     if !cfg.test_options.is_empty() && cfg.network != Network::Regtest {
         return Err(ConfigError::Core("-test=<option> can only be used with regtest".into()));

@@ -63,18 +63,10 @@ pub const CORE_ONLY: &[(&str, Policy)] = &[
     ("listenonion", Policy::Ignore),
     ("maxreceivebuffer", Policy::Ignore),
     ("maxsendbuffer", Policy::Ignore),
-    (
-        "maxuploadtarget",
-        Policy::RefuseWhenOn("an upload limit is not implemented; serving without it could exceed your traffic budget"),
-    ),
     ("natpmp", Policy::Ignore),
     ("upnp", Policy::Ignore),
     ("networkactive", Policy::Ignore),
     ("onion", Policy::RefuseWhenOn(NO_PRIVACY_NET)),
-    (
-        "peerblockfilters",
-        Policy::RefuseWhenOn("BIP157 filters are not served to peers yet"),
-    ),
     ("proxy", Policy::RefuseWhenOn(NO_PROXY)),
     ("proxyrandomize", Policy::Ignore),
     ("timeout", Policy::Ignore),
@@ -156,7 +148,6 @@ const SWITCHES: &[&str] = &[
     "reindex-chainstate",
     "cjdnsreachable",
     "i2pacceptincoming",
-    "peerblockfilters",
     "privatebroadcast",
     "daemonwait",
 ];

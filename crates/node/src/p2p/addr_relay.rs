@@ -96,7 +96,7 @@ impl Manager {
     }
 
     /// An `addr`/`addrv2`: addresses under the rate limit go to the address manager; an addr-fetch
-    /// peer is then disconnected.
+    /// peer that sent more than one address is then disconnected.
     pub(super) fn on_addr(&mut self, id: PeerId, addrs: Vec<(SocketAddr, u64, i64)>) {
         if self.peers.get(&id).is_some_and(|p| p.conn_type == ConnType::Inbound) {
             self.start_addr_relay(id);
@@ -121,7 +121,8 @@ impl Manager {
             addrs.len()
         };
         p.addr_tokens = (p.addr_tokens - allowed as f64).max(0.0);
-        let source = p.addr().ip();
+        let addr_of = p.addr();
+        let source = addr_of.ip();
         let kind = p.conn_type;
         for (a, _, _) in &addrs[..allowed] {
             tracing::debug!(target: "blvm::net", "address {a} from peer={id}");
@@ -131,8 +132,11 @@ impl Manager {
         if n > 0 {
             tracing::debug!(target: "blvm::net", "Added {n} addresses (of {allowed}) from {source}");
         }
-        if kind == ConnType::AddrFetch {
-            self.disconnect(id, "addr fetch completed");
+        // As Core: more than one address, so a self-announcement does not end the connection.
+        if kind == ConnType::AddrFetch && addrs.len() > 1 {
+            let label = self.peer_label(id, addr_of);
+            tracing::debug!(target: "blvm::net", "addrfetch connection completed, disconnecting {label}");
+            self.disconnect(id, "addrfetch connection completed");
         }
     }
 }

@@ -25,12 +25,16 @@ use tokio::net::TcpStream;
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Wait between attempts to reach a `-connect`/`-addnode` peer.
 pub const MANUAL_RETRY: Duration = Duration::from_secs(2);
-/// Addr-fetch connections are closed after this long at the latest.
-pub const ADDR_FETCH_TIMEOUT: Duration = Duration::from_secs(120);
+/// Addr-fetch connections are closed after this many seconds (mockable clock) at the latest:
+/// Core's 10 * AVG_ADDRESS_BROADCAST_INTERVAL.
+pub const ADDR_FETCH_TIMEOUT_SECS: i64 = 300;
 /// Automatic outbound full-relay connections Core keeps slots for.
 const MAX_OUTBOUND_FULL_RELAY: usize = 8;
 /// Automatic outbound block-relay-only connections Core keeps slots for.
 const MAX_BLOCK_RELAY_ONLY: usize = 2;
+/// All automatic outbound connections at once (full-relay, block-relay-only, one feeler), as
+/// Core's semOutbound; `addconnection` is held to it.
+pub const MAX_AUTOMATIC_OUTBOUND: usize = MAX_OUTBOUND_FULL_RELAY + MAX_BLOCK_RELAY_ONLY + 1;
 
 /// Results of background work (dials, DNS seed lookups), sent back to the event loop.
 pub(super) enum Async {
@@ -383,6 +387,9 @@ impl Manager {
         let count = |t: ConnType| self.peers.values().filter(|p| p.conn_type == t).count();
         let want_full = self.s.max_outbound_full_relay.saturating_sub(count(ConnType::OutboundFullRelay));
         let want_block = self.s.max_outbound_block_relay.saturating_sub(count(ConnType::BlockRelayOnly));
+        if want_block > 0 && self.dial_anchor() {
+            return;
+        }
         let in_progress = self.dialing.len();
         let mut plan = Vec::new();
         if want_full > in_progress {
@@ -411,6 +418,45 @@ impl Manager {
             if let Some(a) = pick {
                 self.dial(a.to_string(), kind);
             }
+        }
+    }
+
+    /// As Core: while anchors from the last run remain and a block-relay-only slot is free, the
+    /// next usable one is dialled before any other automatic connection. True if one was.
+    fn dial_anchor(&mut self) -> bool {
+        while let Some(a) = self.anchors.pop() {
+            let usable = has_desirable_services(a.services, false)
+                && self.net.is_reachable(a.addr.ip())
+                && !self.net.listening().contains(&a.addr)
+                && !self.net.bans().is_banned(a.addr.ip())
+                && !self.net.discouraged().contains(a.addr.ip())
+                && !self.peers.values().any(|p| p.addr() == a.addr);
+            if usable {
+                tracing::debug!(target: "blvm::net", "Trying to make an anchor connection to {}", a.addr);
+                self.dial(a.addr.to_string(), ConnType::BlockRelayOnly);
+                return true;
+            }
+        }
+        false
+    }
+
+    /// Writes the block-relay-only outbound peers to `anchors.dat` (Core's DumpAnchors at a
+    /// clean shutdown), at most two, with the services each offered.
+    pub(super) fn dump_anchors(&self) {
+        let Some(path) = &self.anchors_path else { return };
+        let anchors: Vec<super::anchors::Anchor> = self
+            .peers
+            .values()
+            .filter(|p| p.conn_type == ConnType::BlockRelayOnly)
+            .map(|p| super::anchors::Anchor {
+                addr: p.addr(),
+                services: p.info.as_ref().map_or(0, |i| i.services),
+            })
+            .take(super::anchors::MAX_BLOCK_RELAY_ONLY_ANCHORS)
+            .collect();
+        tracing::info!(target: "blvm::net", "Flush {} outbound block-relay-only peer addresses to anchors.dat", anchors.len());
+        if let Err(e) = super::anchors::write(path, self.env.magic, &anchors) {
+            tracing::warn!(target: "blvm::net", "cannot write {}: {e}", path.display());
         }
     }
 
@@ -455,6 +501,8 @@ impl Manager {
         }
         match kind {
             ConnType::Feeler => {
+                let label = self.peer_label(id, addr);
+                tracing::debug!(target: "blvm::net", "feeler connection completed, disconnecting {label}");
                 self.disconnect(id, "feeler connection completed");
                 return;
             }

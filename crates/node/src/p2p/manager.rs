@@ -9,7 +9,7 @@ use super::addr_cache::AddrCache;
 use super::addrman::AddrMan;
 use super::ban;
 use super::codec;
-use super::connections::{Async, ADDR_FETCH_TIMEOUT};
+use super::connections::{Async, ADDR_FETCH_TIMEOUT_SECS};
 use super::fee_filter::{FeeFilterRounder, PeerFeeFilter};
 use super::headers_presync::HeadersPresync;
 use super::initial_headers::{InitialHeadersSync, PeerHeadersSync};
@@ -118,6 +118,11 @@ pub(super) struct Manager {
     /// Per-process key for network groups in eviction, so an attacker cannot tell which groups
     /// are protected.
     pub(super) netgroup_key: std::collections::hash_map::RandomState,
+    /// `<net_dir>/anchors.dat` when automatic outbound connections are made (no `-connect`):
+    /// read at startup, written at a clean shutdown.
+    pub(super) anchors_path: Option<std::path::PathBuf>,
+    /// Anchors from the last run still to be dialled as block-relay-only, last first.
+    pub(super) anchors: Vec<super::anchors::Anchor>,
 }
 
 /// Binds the listeners, starts the connection manager, and returns its task (which ends, with
@@ -157,6 +162,19 @@ pub async fn start(node: &Arc<Node>, stop: watch::Receiver<bool>) -> Result<Join
         totals: net.totals_arc(),
     });
     let regtest = params.network == Network::Regtest;
+    // As Core: anchors are used (and the file consumed) only when the address manager picks
+    // outbound peers (no -connect).
+    let anchors_path =
+        (s.connect.is_empty() && s.max_outbound_block_relay > 0).then(|| node.settings().net_dir.join(super::anchors::ANCHORS_FILE));
+    let anchors = match &anchors_path {
+        Some(path) => {
+            let mut a = super::anchors::read(path, env.magic);
+            tracing::info!(target: "blvm::net", "{} block-relay-only anchors will be tried for connections.", a.len());
+            a.reverse();
+            a
+        }
+        None => Vec::new(),
+    };
     let (sync_state, tip) = {
         let c = node.chain_ref().lock().unwrap_or_else(|p| p.into_inner());
         net.set_height(c.height());
@@ -196,6 +214,8 @@ pub async fn start(node: &Arc<Node>, stop: watch::Receiver<bool>) -> Result<Join
         hb_peers: Default::default(),
         protected_outbound: 0,
         netgroup_key: Default::default(),
+        anchors_path,
+        anchors,
         s,
     };
     net.active.store(true, std::sync::atomic::Ordering::SeqCst);
@@ -279,6 +299,8 @@ impl Manager {
                 break;
             }
         }
+        // As Core's StopNodes: the block-relay-only peers become next run's anchors.
+        self.dump_anchors();
         // Close every connection, wait (bounded) for their tasks, save state.
         for p in self.peers.values() {
             p.handle.shared.disconnect("node shutting down");
@@ -433,16 +455,7 @@ impl Manager {
         self.consider_eviction_all();
         self.schedule();
         self.maintain_outbound();
-        // Addr-fetch connections do not linger.
-        let stale: Vec<PeerId> = self
-            .peers
-            .iter()
-            .filter(|(_, p)| p.conn_type == ConnType::AddrFetch && p.connected.elapsed() > ADDR_FETCH_TIMEOUT)
-            .map(|(i, _)| *i)
-            .collect();
-        for id in stale {
-            self.disconnect(id, "addr fetch timed out");
-        }
+        self.expire_addr_fetch();
         self.poll_mempool();
         self.send_fee_filters();
         self.trickle();
@@ -464,6 +477,22 @@ impl Manager {
         }
     }
 
+    /// Addr-fetch connections do not linger: as Core, closed once open longer than
+    /// [`ADDR_FETCH_TIMEOUT_SECS`] on the mockable clock.
+    fn expire_addr_fetch(&mut self) {
+        let now = super::ban::now();
+        let stale: Vec<PeerId> = self
+            .peers
+            .iter()
+            .filter(|(_, p)| p.conn_type == ConnType::AddrFetch && now - p.handle.shared.connected_at > ADDR_FETCH_TIMEOUT_SECS)
+            .map(|(i, _)| *i)
+            .collect();
+        for id in stale {
+            tracing::debug!(target: "blvm::net", "addrfetch connection timeout, disconnecting peer={id}");
+            self.disconnect(id, "addrfetch connection timeout");
+        }
+    }
+
     // ---- RPC commands ------------------------------------------------------------------
 
     /// An RPC request (`addnode`, `disconnectnode`, `setban`, `setmocktime`...).
@@ -478,6 +507,7 @@ impl Manager {
                 }
                 self.check_headers_sync();
                 self.consider_eviction_all();
+                self.expire_addr_fetch();
                 self.poll_mempool();
                 self.trickle();
                 self.self_announce_all();
@@ -516,8 +546,13 @@ impl Manager {
                 v2,
                 reply,
             } => {
-                let open = self.peers.values().filter(|p| p.conn_type == conn_type).count() + self.dialing.len();
-                let started = open < conn_type.addconnection_limit();
+                // As Core's AddConnection: the type's own limit, then the automatic outbound
+                // slots (11), counting connections still being dialled against both.
+                let dialing = self.dialing.len();
+                let of_type = self.peers.values().filter(|p| p.conn_type == conn_type).count() + dialing;
+                let automatic = self.peers.values().filter(|p| p.conn_type.is_automatic_outbound()).count() + dialing;
+                let started = conn_type.addconnection_limit().is_none_or(|max| of_type < max)
+                    && automatic < super::connections::MAX_AUTOMATIC_OUTBOUND;
                 if started {
                     self.v2_targets.insert(addr.clone(), v2);
                     self.dial(addr, conn_type);

@@ -15,10 +15,12 @@ pub mod addr_relay;
 pub mod addr_table;
 pub mod addrman;
 pub mod addrv2_check;
+pub mod anchors;
 pub mod ban;
 pub mod block_download;
 pub mod bloom;
 pub mod bloom_relay;
+pub mod cfilters;
 pub mod codec;
 pub mod compact_blocks;
 pub mod compact_relay;
@@ -47,6 +49,7 @@ pub mod stale_blocks;
 pub mod sync;
 pub mod transport;
 pub mod tx_relay;
+pub mod upload_target;
 pub mod v2_message_ids;
 pub mod v2_transport;
 pub mod whitelist;
@@ -150,6 +153,10 @@ pub struct P2pSettings {
     pub blocks_only: bool,
     /// `-peerbloomfilters`: BIP37 bloom filters are served to every peer and NODE_BLOOM offered.
     pub peer_bloom_filters: bool,
+    /// `-peerblockfilters`: BIP157 filters served to peers, NODE_COMPACT_FILTERS advertised.
+    pub peer_block_filters: bool,
+    /// `-maxuploadtarget` in bytes per 24 h (0: none).
+    pub max_upload_target: u64,
     /// `-v2transport`: BIP324 encrypted transport is offered (NODE_P2P_V2) and used.
     pub v2transport: bool,
     /// `-logips`: peer log lines name the peer's address (Core's `peer=N, peeraddr=...`).
@@ -230,6 +237,8 @@ impl P2pSettings {
             },
             blocks_only: false,
             peer_bloom_filters: false,
+            peer_block_filters: false,
+            max_upload_target: 0,
             v2transport: false,
             log_ips: false,
             inbound_relay_percent: 50,
@@ -302,6 +311,8 @@ pub fn settings_from_config(cfg: &crate::config::NodeConfig) -> Option<P2pSettin
     s.inbound_relay_percent = cfg.number("inboundrelaypercent") as usize;
     s.blocks_only = cfg.blocks_only;
     s.peer_bloom_filters = cfg.peer_bloom_filters;
+    s.peer_block_filters = cfg.peer_block_filters;
+    s.max_upload_target = cfg.max_upload_target;
     s.v2transport = cfg.v2transport;
     // As Core: -blocksonly turns the implicit relay permission (-whitelistrelay) off.
     s.implicit_relay = whitelist::ImplicitRelay {
@@ -419,6 +430,16 @@ pub struct Totals {
     pub recv: AtomicU64,
     /// Bytes sent to all peers.
     pub sent: AtomicU64,
+    /// `-maxuploadtarget` and the bytes sent in its current cycle.
+    pub upload: upload_target::UploadTarget,
+}
+
+impl Totals {
+    /// Counts `n` bytes sent to a peer, in the total and in the upload cycle.
+    pub fn record_sent(&self, n: usize) {
+        self.sent.fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
+        self.upload.record(n as u64, crate::clock::unix_now());
+    }
 }
 
 /// The P2P layer's shared state: what RPC, modules and the connection manager all see.
@@ -447,12 +468,14 @@ impl Net {
     pub fn new(settings: Option<P2pSettings>, net_dir: &Path) -> Self {
         let bans = BanList::load(&net_dir.join("banlist.json"));
         let added = settings.as_ref().map(|s| s.addnode.clone()).unwrap_or_default();
+        let totals = Totals::default();
+        totals.upload.set_limit(settings.as_ref().map_or(0, |s| s.max_upload_target));
         Net {
             settings,
             peers: Mutex::new(BTreeMap::new()),
             bans: Mutex::new(bans),
             discouraged: Mutex::new(discourage::Discouraged::default()),
-            totals: Arc::new(Totals::default()),
+            totals: Arc::new(totals),
             commands: OnceLock::new(),
             tip_changed: Notify::new(),
             listening: Mutex::new(Vec::new()),

@@ -24,6 +24,9 @@ use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, watch, Notify, OwnedSemaphorePermit, Semaphore};
 
+#[path = "peer_serve_filters.rs"]
+mod serve_filters;
+
 /// Queued control messages per peer before the peer counts as not reading.
 pub const CTL_QUEUE: usize = 4096;
 /// Bytes of queued control messages per peer before the peer counts as not reading.
@@ -81,13 +84,19 @@ impl ConnType {
         .find(|t| t.as_str() == name)
     }
 
-    /// Most connections of this type that `addconnection` keeps open (Core's per-type limits).
-    pub fn addconnection_limit(self) -> usize {
+    /// Most connections of this type that `addconnection` keeps open (Core's per-type limits;
+    /// none for the short-lived addr-fetch and feeler connections).
+    pub fn addconnection_limit(self) -> Option<usize> {
         match self {
-            ConnType::OutboundFullRelay => 8,
-            ConnType::BlockRelayOnly => 2,
-            _ => 1,
+            ConnType::OutboundFullRelay => Some(8),
+            ConnType::BlockRelayOnly => Some(2),
+            _ => None,
         }
+    }
+
+    /// Whether this connection takes one of the automatic outbound slots (Core's semOutbound).
+    pub fn is_automatic_outbound(self) -> bool {
+        !matches!(self, ConnType::Inbound | ConnType::Manual)
     }
 
     /// Whether transactions and addresses are relayed on this connection.
@@ -603,7 +612,7 @@ async fn write_loop(
             Ok(Ok(())) => {
                 shared.bytes_sent.fetch_add(bytes.len() as u64, Ordering::Relaxed);
                 shared.sent_per_msg.add_frame(&frame);
-                env.totals.sent.fetch_add(bytes.len() as u64, Ordering::Relaxed);
+                env.totals.record_sent(bytes.len());
                 shared.last_send.store(unix_now(), Ordering::Relaxed);
             }
             Ok(Err(e)) => return format!("write failed: {e}"),
@@ -653,11 +662,15 @@ fn inv_string(inv: &Inventory) -> String {
 }
 
 /// The services we offer, in `version` and in our self-announcements; NODE_BLOOM when we serve
-/// BIP37 filters (to everyone, or to this peer by its permission).
-pub(crate) fn local_services(bloom: bool, v2: bool) -> ServiceFlags {
+/// BIP37 filters (to everyone, or to this peer by its permission), NODE_COMPACT_FILTERS with
+/// `-peerblockfilters`.
+pub(crate) fn local_services(bloom: bool, v2: bool, cfilters: bool) -> ServiceFlags {
     let mut flags = ServiceFlags::NETWORK | ServiceFlags::WITNESS | ServiceFlags::NETWORK_LIMITED;
     if bloom {
         flags |= ServiceFlags::BLOOM;
+    }
+    if cfilters {
+        flags |= ServiceFlags::COMPACT_FILTERS;
     }
     if v2 {
         flags |= ServiceFlags::P2P_V2;
@@ -674,7 +687,11 @@ impl Reader {
         let shared = self.shared().clone();
         let height = self.env.node.upgrade().map(|n| n.net().height() as i32).unwrap_or(0);
         let receiver = Address::new(&shared.addr, ServiceFlags::NONE);
-        let services = local_services(self.env.settings.offers_bloom(shared.permissions), self.env.settings.v2transport);
+        let services = local_services(
+            self.env.settings.offers_bloom(shared.permissions),
+            self.env.settings.v2transport,
+            self.env.settings.peer_block_filters,
+        );
         // As Core: our own address is not disclosed (0.0.0.0:0).
         let sender = Address::new(&SocketAddr::from(([0, 0, 0, 0], 0)), services);
         let mut v = VersionMessage::new(services, unix_now(), receiver, sender, self.our_nonce, super::user_agent(), height);
@@ -814,8 +831,18 @@ impl Reader {
             self.out.send(NetworkMessage::SendAddrV2).await?;
         }
         self.out.send(NetworkMessage::Verack).await?;
-        self.info = Some(info);
+        self.info = Some(info.clone());
         self.phase = Phase::AwaitVerack;
+        // As Core: a feeler only checks that the address answers; its `version` completes it
+        // (the manager marks the address good and disconnects, without waiting for `verack`).
+        if shared.conn_type == ConnType::Feeler {
+            return self
+                .env
+                .events
+                .send(Event::Ready { id: shared.id, info })
+                .await
+                .map_err(|_| Exit::quiet("node shutting down"));
+        }
         Ok(())
     }
 
@@ -823,6 +850,9 @@ impl Reader {
         let Some(info) = self.info.clone() else {
             return Err(Exit::ban("verack before version"));
         };
+        if self.shared().conn_type == ConnType::Feeler {
+            return Ok(()); // completed at its `version`, being closed
+        }
         *self.shared().info.lock().unwrap_or_else(|p| p.into_inner()) = Some(info.clone());
         self.phase = Phase::Ready;
         if info.version >= SENDHEADERS_VERSION {
@@ -922,6 +952,10 @@ impl Reader {
                 let mut rest = Vec::new();
                 let mut missing = Vec::new();
                 for inv in items {
+                    if self.historical_limit_reached(&inv).await? {
+                        tracing::debug!(target: "blvm::net", "historical block serving limit reached, disconnecting peer={}", shared.id);
+                        return Err(Exit::disconnect("historical block serving limit reached"));
+                    }
                     match inv {
                         Inventory::Block(h) | Inventory::WitnessBlock(h) => {
                             let witness = matches!(inv, Inventory::WitnessBlock(_));
@@ -1007,12 +1041,12 @@ impl Reader {
                 self.forward(msg, Some(permit)).await
             }
             NetworkMessage::SendCmpct(_) | NetworkMessage::BlockTxn(_) => self.forward(msg, Some(permit)).await,
+            NetworkMessage::GetCFilters(_) | NetworkMessage::GetCFHeaders(_) | NetworkMessage::GetCFCheckpt(_) => {
+                self.on_cfilter_request(msg).await
+            }
             NetworkMessage::MerkleBlock(_)
-            | NetworkMessage::GetCFilters(_)
             | NetworkMessage::CFilter(_)
-            | NetworkMessage::GetCFHeaders(_)
             | NetworkMessage::CFHeaders(_)
-            | NetworkMessage::GetCFCheckpt(_)
             | NetworkMessage::CFCheckpt(_)
             | NetworkMessage::Alert(_)
             | NetworkMessage::Reject(_) => Ok(()),

@@ -213,7 +213,7 @@ pub async fn start(
     let rd = CountingReader::new(rd, shared.clone(), env.totals.clone());
     let sent = |n: usize| {
         shared.bytes_sent.fetch_add(n as u64, Ordering::Relaxed);
-        env.totals.sent.fetch_add(n as u64, Ordering::Relaxed);
+        env.totals.record_sent(n);
         shared.last_send.store(crate::clock::unix_now(), Ordering::Relaxed);
     };
     let expired = || timer.expired();

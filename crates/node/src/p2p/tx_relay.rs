@@ -594,6 +594,15 @@ impl Manager {
             p.handle.shared.disconnect("mempool request without permission");
             return;
         }
+        // As Core: with -maxuploadtarget reached, no pool walk without the mempool permission
+        // (a noban peer is kept, anyone else disconnected).
+        if !perms.mempool && self.net.totals().upload.reached(false, crate::clock::unix_now()) {
+            if !perms.noban {
+                tracing::debug!(target: "blvm::net", "mempool request with bandwidth limit reached, disconnecting peer={id}");
+                p.handle.shared.disconnect("mempool request with bandwidth limit reached");
+            }
+            return;
+        }
         if p.relay.sent_mempool || !p.relay.relay_txs {
             return;
         }

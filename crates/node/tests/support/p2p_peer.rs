@@ -54,6 +54,10 @@ pub fn p2p_addr(n: &super::node_proc::NodeProc) -> SocketAddr {
     found.expect("listening address")
 }
 
+/// Node options for P2P tests: listen on 127.0.0.1 (a free port), no outbound connections,
+/// `-debug=net`.
+pub const LISTEN_ARGS: &[&str] = &["-port=0", "-bind=127.0.0.1", "-connect=0", "-listen=1", "-debug=net"];
+
 /// Starts a node listening for P2P on 127.0.0.1 (a free port), with no outbound connections
 /// and `-debug=net`, plus `extra`; returns it with its RPC port once started.
 pub fn start_listening(extra: &[&str]) -> (super::node_proc::NodeProc, u16) {
@@ -64,14 +68,8 @@ pub fn start_listening(extra: &[&str]) -> (super::node_proc::NodeProc, u16) {
 pub fn start_listening_with(extra: &[&str], modules: &[super::node_proc::ModuleSpec]) -> (super::node_proc::NodeProc, u16) {
     let port = super::http::free_port();
     let rpcport = format!("-rpcport={port}");
-    let mut all = vec![
-        rpcport.as_str(),
-        "-port=0",
-        "-bind=127.0.0.1",
-        "-connect=0",
-        "-listen=1",
-        "-debug=net",
-    ];
+    let mut all = vec![rpcport.as_str()];
+    all.extend_from_slice(LISTEN_ARGS);
     all.extend_from_slice(extra);
     let n = super::node_proc::start_node(&all, modules);
     n.wait_started();

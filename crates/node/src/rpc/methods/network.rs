@@ -82,7 +82,7 @@ pub async fn call(node: &Arc<Node>, method: &str, p: &Params) -> Result<Value, R
                 "totalbytesrecv": n.totals().recv.load(Ordering::Relaxed),
                 "totalbytessent": n.totals().sent.load(Ordering::Relaxed),
                 "timemillis": ms,
-                "uploadtarget": {"timeframe": 86400, "target": 0, "target_reached": false, "serve_historical_blocks": true, "bytes_left_in_cycle": 0, "time_left_in_cycle": 0},
+                "uploadtarget": n.totals().upload.json(crate::clock::unix_now()),
             }))
         }
         "ping" => {
@@ -226,6 +226,7 @@ fn networkinfo(node: &Arc<Node>) -> Value {
     let local_services = crate::p2p::peer::local_services(
         n.settings().is_some_and(|s| s.peer_bloom_filters),
         n.settings().is_some_and(|s| s.v2transport),
+        n.settings().is_some_and(|s| s.peer_block_filters),
     )
     .to_u64();
     let v4 = n.is_reachable(std::net::Ipv4Addr::LOCALHOST.into());
