@@ -40,6 +40,7 @@ pub mod orphans;
 pub mod outbound_eviction;
 pub mod package_relay;
 pub mod peer;
+pub mod pruned_serving;
 pub mod relay;
 pub mod seeds;
 pub mod self_announce;
@@ -150,6 +151,9 @@ pub struct P2pSettings {
     pub blocks_only: bool,
     /// `-peerbloomfilters`: BIP37 bloom filters are served to every peer and NODE_BLOOM offered.
     pub peer_bloom_filters: bool,
+    /// `-prune` is on: advertise NODE_NETWORK_LIMITED without NODE_NETWORK and serve only the
+    /// last 288 (+2) blocks, as Core.
+    pub prune_mode: bool,
     /// `-v2transport`: BIP324 encrypted transport is offered (NODE_P2P_V2) and used.
     pub v2transport: bool,
     /// `-logips`: peer log lines name the peer's address (Core's `peer=N, peeraddr=...`).
@@ -230,6 +234,7 @@ impl P2pSettings {
             },
             blocks_only: false,
             peer_bloom_filters: false,
+            prune_mode: false,
             v2transport: false,
             log_ips: false,
             inbound_relay_percent: 50,
@@ -302,6 +307,7 @@ pub fn settings_from_config(cfg: &crate::config::NodeConfig) -> Option<P2pSettin
     s.inbound_relay_percent = cfg.number("inboundrelaypercent") as usize;
     s.blocks_only = cfg.blocks_only;
     s.peer_bloom_filters = cfg.peer_bloom_filters;
+    s.prune_mode = cfg.prune_mib > 0 || cfg.number("prunetargetkib") > 0;
     s.v2transport = cfg.v2transport;
     // As Core: -blocksonly turns the implicit relay permission (-whitelistrelay) off.
     s.implicit_relay = whitelist::ImplicitRelay {
