@@ -189,10 +189,15 @@ pub const OPTIONS: &[(&str, OptKind, &str, &str)] = &[
     ("blockfilterindex", OptKind::Bool, "0", "Maintain the BIP158 basic block filter index (getblockfilter); =basic works too"),
     ("maxmempool", OptKind::Int, "300", "Keep the transaction memory pool below this many MB (1,000,000 bytes); at least 5, as in Core"),
     ("metricsbind", OptKind::Str, "", "Serve Prometheus metrics at http://<addr>/metrics (IP:port; off when empty)"),
-    ("prune", OptKind::Int, "0", "Keep block files under this many MiB (0 = off, >= 550 as in Core)"),
+    ("prune", OptKind::Int, "0", "Delete old blocks: 0 = off, 1 = manual (pruneblockchain RPC), >= 550 = keep block and undo files under this many MiB automatically (checked as blocks connect; the last 288 blocks are always kept); a pruned node advertises NODE_NETWORK_LIMITED instead of NODE_NETWORK"),
+    ("prunetargetkib", OptKind::Int, "0", "Regtest only, for tests: automatic prune target in KiB, allowed below -prune's 550 MiB floor (implies prune mode; the allocation buffers shrink with the block file size, see -fastprune); 0 = unused"),
     ("fastprune", OptKind::Bool, "0", "Use tiny (64 KiB) block files, for pruning tests"),
     ("blocksdir", OptKind::Str, "<datadir>", "Keep the block and undo files in <dir>/<network>/blocks instead of <datadir>/<network>/blocks (the directory must exist); the chainstate stays in the datadir"),
     ("blocksxor", OptKind::Bool, "1", "XOR-obfuscate the block and undo files of a new blocks directory with a random key (blocks/xor.dat), as Core >= 28; 0 is refused once a random key is stored"),
+    ("backupinterval", OptKind::Int, "0", "Seconds between scheduled backups of the chainstate and block files (0 = off); each runs as a backup maintenance operation"),
+    ("backupdir", OptKind::Str, "<datadir>/backups", "Directory scheduled backups are written to, one subdirectory per backup"),
+    ("backupkeep", OptKind::Int, "3", "Scheduled backups kept in -backupdir; older ones are deleted (at least 1)"),
+    ("compactgrowth", OptKind::Int, "0", "Compact the database when it grew by this many percent since the last compaction (checked after each flush; 0 = off)"),
     ("shutdowntimeout", OptKind::Int, "30", "Seconds modules get to acknowledge NodeShutdown"),
     ("acktimeout", OptKind::Int, "10", "Seconds modules get to acknowledge StorageFlush, MaintenanceStarted, DataCleanup, DiskSpaceLow"),
     ("moduletimeout", OptKind::Int, "10", "Seconds autoloaded modules get to connect and subscribe at startup"),
@@ -264,6 +269,8 @@ pub struct NodeConfig {
     pub prune_mib: u64,
     /// Tiny block files (tests).
     pub fastprune: bool,
+    /// `-backupdir`: where scheduled backups go (None: `<datadir>/backups`).
+    pub backup_dir: Option<PathBuf>,
     /// `-blocksdir`: base directory of the block files instead of the datadir (absolute).
     pub blocksdir: Option<PathBuf>,
     /// `-blocksxor`: obfuscate the files of a new blocks directory.
@@ -468,6 +475,7 @@ pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<(NodeConfig
         loadblock: Vec::new(),
         prune_mib: 0,
         fastprune: false,
+        backup_dir: None,
         blocksdir: None,
         blocks_xor: true,
         txindex: false,
@@ -980,10 +988,11 @@ pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<(NodeConfig
             }
             "allowunauthmodules" => cfg.allow_unauth_modules = flag()?,
             "prune" => {
+                let floor = crate::chain::manager::autoprune::MIN_DISK_SPACE_FOR_BLOCK_FILES >> 20;
                 let n = v
                     .parse::<u64>()
                     .ok()
-                    .filter(|n| *n == 0 || *n == 1 || *n >= 550)
+                    .filter(|n| *n <= 1 || *n >= floor)
                     .ok_or(ConfigError::BadValue {
                         key: name.clone(),
                         value: v.clone(),
@@ -991,6 +1000,8 @@ pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<(NodeConfig
                     })?;
                 cfg.prune_mib = n;
             }
+            "backupdir" if negated => cfg.backup_dir = None,
+            "backupdir" => cfg.backup_dir = Some(std::path::absolute(&v).unwrap_or_else(|_| PathBuf::from(&v))),
             "disklowpercent" | "resourcewarnpercent" => {
                 let n = v.parse::<u64>().ok().filter(|n| *n <= 100).ok_or(ConfigError::BadValue {
                     key: name.clone(),
@@ -1001,7 +1012,8 @@ pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<(NodeConfig
             }
             "shutdowntimeout" | "acktimeout" | "moduletimeout" | "modulemaxframe" | "modulerpctimeout" | "modulemaxrestarts"
             | "modulebackoffms" | "flushinterval" | "healthinterval" | "cleanupinterval" | "cleanupagedays" | "diskcheckinterval"
-            | "disklowmb" | "diskcriticalmb" | "resourceinterval" | "maxmemorymb" | "maxdatadirmb" => {
+            | "disklowmb" | "diskcriticalmb" | "resourceinterval" | "maxmemorymb" | "maxdatadirmb" | "backupinterval" | "backupkeep"
+            | "compactgrowth" | "prunetargetkib" => {
                 let n = v.parse::<u64>().ok().filter(|n| *n <= 1 << 40).ok_or(ConfigError::BadValue {
                     key: name.clone(),
                     value: v.clone(),
@@ -1010,13 +1022,14 @@ pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<(NodeConfig
                 let min = match name.as_str() {
                     "flushinterval" | "healthinterval" | "cleanupinterval" | "diskcheckinterval" | "resourceinterval" => 1,
                     "modulemaxframe" => 1024,
+                    "backupkeep" => 1,
                     _ => 0,
                 };
                 if n < min {
                     return Err(ConfigError::BadValue {
                         key: name.clone(),
                         value: v.clone(),
-                        expected: "a larger value (intervals >= 1 s, frames >= 1024 bytes)",
+                        expected: "a larger value (intervals >= 1 s, frames >= 1024 bytes, backupkeep >= 1)",
                     });
                 }
                 cfg.numbers.insert(name.clone(), n);
@@ -1053,12 +1066,17 @@ pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<(NodeConfig
             expected: "-rpcuser and -rpcpassword to be given together",
         });
     }
-    if cfg.txindex && cfg.prune_mib > 0 {
+    if cfg.txindex && (cfg.prune_mib > 0 || cfg.number("prunetargetkib") > 0) {
         return Err(ConfigError::BadValue {
             key: "prune".into(),
             value: cfg.prune_mib.to_string(),
             expected: "0 with -txindex: pruning is incompatible with the transaction index",
         });
+    }
+    if cfg.number("prunetargetkib") > 0 && cfg.network != Network::Regtest {
+        return Err(ConfigError::Core(
+            "-prunetargetkib is only for regression testing (-regtest)".into(),
+        ));
     }
     networks.dedup_by(|a, b| a.1 == b.1);
     if networks.len() > 1 {

@@ -2,6 +2,7 @@
 
 use anyhow::Context;
 use bitcoin::hashes::Hash;
+use blvm_node::chain::manager::autoprune::{self, PruneMode};
 use blvm_node::chain::{ChainManager, ChainSettings, FlushReason};
 use blvm_node::config::{help_text, load_config, Command, NodeConfig};
 use blvm_node::datadir::lock_directories;
@@ -72,8 +73,20 @@ fn chain_settings(cfg: &NodeConfig) -> ChainSettings {
         s.script_threads = cfg.script_threads;
     }
     if cfg.fastprune {
-        s.max_block_file_size = 64 * 1024;
+        s.max_block_file_size = autoprune::FASTPRUNE_FILE_SIZE;
     }
+    s.prune = match (cfg.prune_mib, cfg.number("prunetargetkib")) {
+        (_, kib) if kib > 0 => PruneMode::Automatic {
+            target_bytes: kib << 10,
+            below_floor: true,
+        },
+        (0, _) => PruneMode::Off,
+        (1, _) => PruneMode::Manual,
+        (mib, _) => PruneMode::Automatic {
+            target_bytes: mib << 20,
+            below_floor: false,
+        },
+    };
     s
 }
 
@@ -96,6 +109,10 @@ fn lifecycle_settings(cfg: &NodeConfig) -> LifecycleSettings {
         memory_limit_bytes: Some(mib("maxmemorymb")).filter(|n| *n > 0),
         resource_warn_percent: cfg.number("resourcewarnpercent") as f64,
         datadir_max_bytes: Some(mib("maxdatadirmb")).filter(|n| *n > 0),
+        backup_interval: Some(secs("backupinterval")).filter(|d| !d.is_zero()),
+        backup_dir: Some(cfg.backup_dir.clone().unwrap_or_else(|| cfg.datadir.join("backups"))),
+        backup_keep: cfg.number("backupkeep").max(1) as usize,
+        compact_growth_percent: Some(cfg.number("compactgrowth")).filter(|n| *n > 0),
         ..Default::default()
     }
 }

@@ -83,7 +83,8 @@ async fn backup_starts_a_node_at_the_same_tip_and_utxo_hash() {
             results,
         }] => {
             assert_eq!(maintenance_type, "backup");
-            assert!(estimated_duration_seconds.unwrap() >= 1);
+            // The first backup has no measured run to estimate from.
+            assert_eq!(*estimated_duration_seconds, None);
             assert_eq!(t2, "backup");
             assert!(*success);
             assert!(*duration_ms >= 1);
@@ -99,6 +100,26 @@ async fn backup_starts_a_node_at_the_same_tip_and_utxo_hash() {
         .unwrap();
     assert!(!again.success);
     assert!(again.results["error"].as_str().unwrap().contains("already holds a chainstate"));
+    // A second backup is estimated from the first one's measured duration.
+    let second = node
+        .run_maintenance(Maintenance::Backup {
+            destination: dir.path().join("backup2"),
+        })
+        .await
+        .unwrap();
+    assert!(second.success, "{}", second.results);
+    let ev = drain(&sub).await;
+    let estimates: Vec<Option<u64>> = ev
+        .iter()
+        .filter_map(|e| match e {
+            EventPayload::MaintenanceStarted {
+                estimated_duration_seconds,
+                ..
+            } => Some(*estimated_duration_seconds),
+            _ => None,
+        })
+        .collect();
+    assert!(matches!(estimates.last(), Some(Some(_))), "{estimates:?}");
 
     let report = node.shutdown(ShutdownReason::Graceful).await;
     assert!(report.flush_ok);

@@ -17,6 +17,7 @@ mod p2p_peer;
 
 use bitcoin::bip158::{FilterHash, FilterHeader};
 use bitcoin::hashes::Hash;
+use bitcoin::hex::FromHex;
 use bitcoin::p2p::message::NetworkMessage;
 use bitcoin::p2p::message_filter::{GetCFCheckpt, GetCFHeaders, GetCFilters};
 use bitcoin::p2p::ServiceFlags;
@@ -28,10 +29,6 @@ use std::str::FromStr;
 use std::time::Duration;
 
 const T: Duration = Duration::from_secs(20);
-
-fn hex_decode(s: &str) -> Vec<u8> {
-    blvm_node::import::hex_decode(s).expect("hex")
-}
 
 fn peer(addr: SocketAddr, from: &str) -> TestPeer {
     let mut p = TestPeer::connect_from(addr, from).expect("connect");
@@ -97,7 +94,7 @@ fn bip157_requests_answered_from_the_filter_index() {
     let hash_at = |h: u32| BlockHash::from_str(rpc(&n, port, "getblockhash", json!([h])).as_str().unwrap()).unwrap();
     let rpc_filter = |h: &BlockHash| {
         let f = rpc(&n, port, "getblockfilter", json!([h.to_string()]));
-        let filter = hex_decode(f["filter"].as_str().unwrap());
+        let filter = Vec::<u8>::from_hex(f["filter"].as_str().unwrap()).expect("hex");
         let header = FilterHeader::from_str(f["header"].as_str().unwrap()).unwrap();
         (filter, header)
     };

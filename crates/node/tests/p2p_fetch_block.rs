@@ -67,7 +67,7 @@ fn getblockfrompeer_fetches_a_stale_block_from_the_chosen_peer() {
     let unasked_hash = unasked.block_hash().to_string();
     assert_eq!(
         rpc_raw(&n, port, "getblock", json!([unasked_hash]))["error"]["message"],
-        "Block not found on disk"
+        "Block not available (not fully downloaded)"
     );
 
     // The requested one is asked of this peer, then stored.

@@ -50,6 +50,8 @@ pub struct PruneReport {
     pub prune_height: u32,
     /// Every block from this height up is kept.
     pub kept_from_height: u32,
+    /// Names of the block and undo files deleted (`blk00000.dat`, `rev00000.dat`, ...).
+    pub deleted_files: Vec<String>,
 }
 
 /// Coinbase outputs can be spent only after this many confirmations.
@@ -92,6 +94,8 @@ pub struct ChainSettings {
     pub blocksdir: Option<PathBuf>,
     /// `-blocksxor`: obfuscate the files of a new blocks directory (Core's default: on).
     pub blocks_xor: bool,
+    /// `-prune`: off, manual (`pruneblockchain` only) or automatic with a target size.
+    pub prune: autoprune::PruneMode,
 }
 
 impl ChainSettings {
@@ -118,6 +122,7 @@ impl Default for ChainSettings {
             check_level: super::verify::DEFAULT_CHECKLEVEL,
             blocksdir: None,
             blocks_xor: true,
+            prune: autoprune::PruneMode::Off,
         }
     }
 }
@@ -1499,6 +1504,7 @@ impl ChainManager {
             self.flush(FlushReason::Manual)?;
         }
         for f in to_delete.iter().chain(leftovers.iter()) {
+            report.deleted_files.extend(self.files.existing_pair_names(*f));
             report.bytes_freed += self.files.remove_file_pair(*f)?;
             report.files_deleted += 1;
         }
@@ -1566,6 +1572,9 @@ mod verification_progress;
 
 #[path = "assume_valid.rs"]
 mod assume_valid;
+
+#[path = "autoprune.rs"]
+pub mod autoprune;
 /// Work expressed as time, for callers outside the engine (stale-block serving rules).
 pub use assume_valid::proof_equivalent_time;
 

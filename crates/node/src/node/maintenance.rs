@@ -17,6 +17,8 @@ pub enum Maintenance {
     },
     /// Compact the database and remove stale temporary files.
     Cleanup,
+    /// Compact the database only (scheduled by `-compactgrowth`).
+    Compact,
     /// Delete old block and undo files (never the last 288 blocks).
     Prune {
         /// Prune files whose blocks are all at or below this height.
@@ -32,6 +34,7 @@ impl Maintenance {
         match self {
             Maintenance::Backup { .. } => "backup",
             Maintenance::Cleanup => "cleanup",
+            Maintenance::Compact => "compaction",
             Maintenance::Prune { .. } => "prune",
         }
     }
@@ -93,7 +96,8 @@ impl Node {
     /// Runs one maintenance operation between MaintenanceStarted (acks awaited) and MaintenanceCompleted.
     pub async fn run_maintenance(&self, op: Maintenance) -> Result<MaintenanceOutcome, NodeError> {
         let kind = op.kind();
-        let estimate = self.estimate_seconds(&op);
+        let bytes = self.maintenance_bytes(&op);
+        let estimate = self.auto.estimate(kind, bytes);
         let w = self.bus.publish_with_acks(EventPayload::MaintenanceStarted {
             maintenance_type: kind.to_string(),
             estimated_duration_seconds: estimate,
@@ -120,24 +124,30 @@ impl Node {
                     let (f2, b2) = copy_dir(&c.blocks_dir(), &target.join("blocks")).map_err(|e| e.to_string())?;
                     Ok(json!({"destination": target.display().to_string(), "files": f1 + f2, "bytes": b1 + b2, "height": c.height(), "tip": c.tip().hash.to_string()}))
                 }
-                Maintenance::Cleanup => {
+                Maintenance::Cleanup | Maintenance::Compact => {
                     let db = c.db_path();
                     let before = std::fs::metadata(&db).map(|m| m.len()).unwrap_or(0);
                     c.flush(crate::chain::FlushReason::Manual).map_err(|e| e.to_string())?;
                     let compacted = c.compact().map_err(|e| e.to_string())?;
                     let after = std::fs::metadata(&db).map(|m| m.len()).unwrap_or(0);
-                    let removed = remove_stale_temp_files(&net_dir, 0);
-                    Ok(json!({"compacted": compacted, "db_bytes_before": before, "db_bytes_after": after, "temp_files_removed": removed}))
+                    let mut r = json!({"compacted": compacted, "db_bytes_before": before, "db_bytes_after": after});
+                    if op2 == Maintenance::Cleanup {
+                        r["temp_files_removed"] = json!(remove_stale_temp_files(&net_dir, 0));
+                    }
+                    Ok(r)
                 }
                 Maintenance::Prune { height, target_bytes } => {
                     let r = c.prune(height, target_bytes).map_err(|e| e.to_string())?;
-                    Ok(json!({"files_deleted": r.files_deleted, "bytes_freed": r.bytes_freed, "blocks_pruned": r.blocks_pruned, "prune_height": r.prune_height, "kept_from_height": r.kept_from_height}))
+                    Ok(json!({"files_deleted": r.files_deleted, "bytes_freed": r.bytes_freed, "blocks_pruned": r.blocks_pruned, "prune_height": r.prune_height, "kept_from_height": r.kept_from_height, "deleted_files": r.deleted_files, "automatic": height.is_none() && target_bytes.is_some()}))
                 }
             }
         })
         .await
         .unwrap_or_else(|e| Err(format!("maintenance task failed: {e}")));
         let duration = completion.elapsed();
+        if result.is_ok() {
+            self.auto.record(kind, duration, bytes);
+        }
         let (success, results) = match result {
             Ok(v) => (true, v),
             Err(e) => (false, json!({"error": e})),
@@ -149,14 +159,5 @@ impl Node {
             duration,
             results,
         })
-    }
-
-    fn estimate_seconds(&self, op: &Maintenance) -> Option<u64> {
-        match op {
-            // Copy speed assumed ~200 MB/s.
-            Maintenance::Backup { .. } => Some(super::monitors::dir_size(&self.settings.net_dir) / 200_000_000 + 1),
-            Maintenance::Cleanup => Some(1),
-            Maintenance::Prune { .. } => Some(1),
-        }
     }
 }

@@ -1,5 +1,6 @@
 //! The running node: lifecycle (startup, shutdown), periodic work, monitors and maintenance.
 
+pub mod automatic;
 mod completion;
 pub mod ibd;
 pub mod maintenance;

@@ -21,7 +21,8 @@ pub struct HealthReport {
     pub report: serde_json::Value,
 }
 
-async fn sleep_or_stop(d: Duration, stop: &mut watch::Receiver<bool>) -> bool {
+/// Sleeps `d`; false when the node stops first.
+pub(super) async fn sleep_or_stop(d: Duration, stop: &mut watch::Receiver<bool>) -> bool {
     tokio::select! {
         _ = tokio::time::sleep(d) => !*stop.borrow(),
         _ = stop.changed() => false,
@@ -57,6 +58,7 @@ pub fn spawn_all(node: &Arc<Node>, stop: watch::Receiver<bool>) -> (Vec<JoinHand
     }));
     let (n, s) = (node.clone(), stop.clone());
     handles.push(tokio::spawn(async move { disk_monitor(n, s).await }));
+    handles.extend(super::automatic::spawn(node, stop.clone()));
     let (n, s) = (node.clone(), stop);
     handles.push(tokio::spawn(async move { resource_monitor(n, s).await }));
     (

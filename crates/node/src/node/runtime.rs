@@ -213,6 +213,7 @@ pub struct Node {
     zmq: Option<Arc<crate::zmq::ZmqPublisher>>,
     notifier: Arc<crate::notify::Notifier>,
     pub(crate) ibd_latch: super::ibd::IbdLatch,
+    pub(crate) auto: super::automatic::AutoState,
     /// Warnings raised so far, each once (Core's node::Warnings).
     warnings: Mutex<Vec<String>>,
     _locks: [DatadirLock; 2],
@@ -385,6 +386,7 @@ impl Node {
             zmq,
             notifier,
             ibd_latch: Default::default(),
+            auto: Default::default(),
             warnings: Mutex::new(Vec::new()),
             _locks: locks,
         });
@@ -590,10 +592,12 @@ impl Node {
         self.warn(warnings);
         self.publish_chain(notes);
         self.mempool.publish_pending();
+        let flushed = !flushes.is_empty();
         for f in flushes {
             tracing::debug!(ms = ceil_ms(f.duration), "cache-full flush during block connection");
             self.metrics.observe_flush(f.duration);
         }
+        self.after_blocks(flushed).await;
         match outcome {
             Ok(o) => Ok(o),
             Err(e) => {
@@ -815,6 +819,8 @@ impl Node {
         match result {
             Ok(Ok(report)) => {
                 completion.complete(true, serde_json::Value::Null);
+                // As Core's FlushStateToDisk: a flush is when pruning (and compaction) is looked at.
+                self.after_blocks(true).await;
                 Ok(report)
             }
             Ok(Err(e)) => {

@@ -37,6 +37,15 @@ pub struct LifecycleSettings {
     pub datadir_max_bytes: Option<u64>,
     /// Fraction of random jitter applied to periodic intervals (0.1 = ±10%).
     pub jitter: f64,
+    /// Scheduled backups (`-backupinterval`; None: off).
+    pub backup_interval: Option<Duration>,
+    /// Where scheduled backups go (`-backupdir`; None: `<network dir>/../backups`).
+    pub backup_dir: Option<std::path::PathBuf>,
+    /// Scheduled backups kept (`-backupkeep`).
+    pub backup_keep: usize,
+    /// Compact the database when it grew by this many percent since the last compaction
+    /// (`-compactgrowth`; None: off).
+    pub compact_growth_percent: Option<u64>,
 }
 
 impl Default for LifecycleSettings {
@@ -58,6 +67,10 @@ impl Default for LifecycleSettings {
             resource_warn_percent: 90.0,
             datadir_max_bytes: None,
             jitter: 0.1,
+            backup_interval: None,
+            backup_dir: None,
+            backup_keep: 3,
+            compact_growth_percent: None,
         }
     }
 }

@@ -482,6 +482,7 @@ impl Manager {
         p.ready = true;
         p.published = true;
         p.sync.witness = info.services & ServiceFlags::WITNESS.to_u64() != 0;
+        p.sync.limited = super::pruned_serving::is_limited(info.services);
         p.info = Some(info.clone());
         let addr = p.addr();
         let kind = p.conn_type;

@@ -42,6 +42,7 @@ pub mod orphans;
 pub mod outbound_eviction;
 pub mod package_relay;
 pub mod peer;
+pub mod pruned_serving;
 pub mod relay;
 pub mod seeds;
 pub mod self_announce;
@@ -157,6 +158,9 @@ pub struct P2pSettings {
     pub peer_block_filters: bool,
     /// `-maxuploadtarget` in bytes per 24 h (0: none).
     pub max_upload_target: u64,
+    /// `-prune` is on: advertise NODE_NETWORK_LIMITED without NODE_NETWORK and serve only the
+    /// last 288 (+2) blocks, as Core.
+    pub prune_mode: bool,
     /// `-v2transport`: BIP324 encrypted transport is offered (NODE_P2P_V2) and used.
     pub v2transport: bool,
     /// `-logips`: peer log lines name the peer's address (Core's `peer=N, peeraddr=...`).
@@ -239,6 +243,7 @@ impl P2pSettings {
             peer_bloom_filters: false,
             peer_block_filters: false,
             max_upload_target: 0,
+            prune_mode: false,
             v2transport: false,
             log_ips: false,
             inbound_relay_percent: 50,
@@ -313,6 +318,7 @@ pub fn settings_from_config(cfg: &crate::config::NodeConfig) -> Option<P2pSettin
     s.peer_bloom_filters = cfg.peer_bloom_filters;
     s.peer_block_filters = cfg.peer_block_filters;
     s.max_upload_target = cfg.max_upload_target;
+    s.prune_mode = cfg.prune_mib > 0 || cfg.number("prunetargetkib") > 0;
     s.v2transport = cfg.v2transport;
     // As Core: -blocksonly turns the implicit relay permission (-whitelistrelay) off.
     s.implicit_relay = whitelist::ImplicitRelay {

@@ -663,9 +663,13 @@ fn inv_string(inv: &Inventory) -> String {
 
 /// The services we offer, in `version` and in our self-announcements; NODE_BLOOM when we serve
 /// BIP37 filters (to everyone, or to this peer by its permission), NODE_COMPACT_FILTERS with
-/// `-peerblockfilters`.
-pub(crate) fn local_services(bloom: bool, v2: bool, cfilters: bool) -> ServiceFlags {
-    let mut flags = ServiceFlags::NETWORK | ServiceFlags::WITNESS | ServiceFlags::NETWORK_LIMITED;
+/// `-peerblockfilters`; as Core, a node in prune mode offers NODE_NETWORK_LIMITED (the last 288
+/// blocks) but not NODE_NETWORK.
+pub(crate) fn local_services(bloom: bool, v2: bool, cfilters: bool, pruned: bool) -> ServiceFlags {
+    let mut flags = ServiceFlags::WITNESS | ServiceFlags::NETWORK_LIMITED;
+    if !pruned {
+        flags |= ServiceFlags::NETWORK;
+    }
     if bloom {
         flags |= ServiceFlags::BLOOM;
     }
@@ -691,6 +695,7 @@ impl Reader {
             self.env.settings.offers_bloom(shared.permissions),
             self.env.settings.v2transport,
             self.env.settings.peer_block_filters,
+            self.env.settings.prune_mode,
         );
         // As Core: our own address is not disclosed (0.0.0.0:0).
         let sender = Address::new(&SocketAddr::from(([0, 0, 0, 0], 0)), services);
@@ -951,10 +956,19 @@ impl Reader {
                 }
                 let mut rest = Vec::new();
                 let mut missing = Vec::new();
+                let limited = self.env.settings.prune_mode && !shared.permissions.noban;
                 for inv in items {
                     if self.historical_limit_reached(&inv).await? {
                         tracing::debug!(target: "blvm::net", "historical block serving limit reached, disconnecting peer={}", shared.id);
                         return Err(Exit::disconnect("historical block serving limit reached"));
+                    }
+                    if limited {
+                        if let Some(h) = super::pruned_serving::block_of(&inv) {
+                            if self.chain(move |c| super::pruned_serving::below_threshold(c, &h)).await? {
+                                tracing::debug!(target: "blvm::net", "Ignore block request below NODE_NETWORK_LIMITED threshold, disconnecting peer={}", shared.id);
+                                return Err(Exit::disconnect("block request below the NODE_NETWORK_LIMITED threshold"));
+                            }
+                        }
                     }
                     match inv {
                         Inventory::Block(h) | Inventory::WitnessBlock(h) => {

@@ -44,7 +44,12 @@ impl Manager {
         }
         p.next_self_announce = Some(local_addr::next_announcement(now));
         let addrv2 = p.info.as_ref().is_some_and(|i| i.addrv2);
-        let services = super::peer::local_services(self.s.peer_bloom_filters, self.s.v2transport, self.s.peer_block_filters);
+        let services = super::peer::local_services(
+            self.s.peer_bloom_filters,
+            self.s.v2transport,
+            self.s.peer_block_filters,
+            self.s.prune_mode,
+        );
         let time = now.clamp(0, i64::from(u32::MAX)) as u32;
         tracing::debug!(target: "blvm::net", "Advertising address {local} to peer={id}");
         let msg = if addrv2 {

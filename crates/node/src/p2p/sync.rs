@@ -77,6 +77,8 @@ pub struct PeerSync {
     pub headers_asked: Option<i64>,
     /// It serves witness blocks (NODE_WITNESS).
     pub witness: bool,
+    /// It serves only its last 288 blocks (NODE_NETWORK_LIMITED without NODE_NETWORK).
+    pub limited: bool,
     /// The last block it announced in headers that did not connect while our `getheaders` was
     /// outstanding (Core's hashLastUnknownBlock): if the reply does not bring it, we ask again.
     pub unknown_announced: Option<BlockHash>,
@@ -287,6 +289,10 @@ impl BlockSync {
         while h <= end && ps.in_flight.len() < MAX_BLOCKS_IN_TRANSIT_PER_PEER {
             let hash = self.header_chain[h as usize];
             h += 1;
+            // As Core: never ask a limited peer for what it may have pruned (2 blocks of margin).
+            if ps.limited && pheight.saturating_sub(h - 1) >= super::pruned_serving::NODE_NETWORK_LIMITED_MIN_BLOCKS - 2 {
+                continue;
+            }
             if self.requested.contains_key(&hash) {
                 continue;
             }

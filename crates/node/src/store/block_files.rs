@@ -308,6 +308,17 @@ impl BlockFiles {
         self.current_file
     }
 
+    /// Names of block file `n` and its undo file that exist on disk, so a prune can report
+    /// exactly which files it deletes.
+    pub fn existing_pair_names(&self, n: u32) -> Vec<String> {
+        [Kind::Block, Kind::Undo]
+            .iter()
+            .map(|k| self.path(*k, n))
+            .filter(|p| p.exists())
+            .filter_map(|p| p.file_name().and_then(|f| f.to_str()).map(String::from))
+            .collect()
+    }
+
     /// Deletes block file `n` and its undo file (pruning).
     pub fn remove_file_pair(&mut self, n: u32) -> Result<u64, BlockFileError> {
         let mut freed = 0;

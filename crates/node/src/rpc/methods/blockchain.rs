@@ -110,7 +110,8 @@ fn read_block(c: &ChainManager, h: &BlockHash) -> Result<Block, RpcError> {
         let msg = if e.status & crate::chain::index::status::PRUNED != 0 {
             "Block not available (pruned data)"
         } else {
-            "Block not found on disk"
+            // Core's text for a header whose block was never stored.
+            "Block not available (not fully downloaded)"
         };
         return Err(RpcError::new(code::MISC_ERROR, msg));
     }
@@ -211,12 +212,17 @@ pub fn read_only(node: &Arc<Node>, method: &str, p: &Params) -> Result<Value, Rp
                 "initialblockdownload": node.is_initial_block_download(&c),
                 "chainwork": hex(&tip.chainwork.to_be_bytes()),
                 "size_on_disk": size_on_disk,
-                "pruned": pruned.is_some(),
+                "pruned": c.prune_mode().is_prune_mode(),
                 "warnings": node.warnings(),
             });
-            if let Some(h) = pruned {
-                v["pruneheight"] = json!(h + 1);
-                v["automatic_pruning"] = json!(false);
+            // Core's shape: pruneheight (first block with data) and automatic_pruning in prune
+            // mode, prune_target_size with automatic pruning.
+            if c.prune_mode().is_prune_mode() {
+                v["pruneheight"] = json!(pruned.map(|h| h + 1).unwrap_or(0));
+                v["automatic_pruning"] = json!(c.prune_mode().target_bytes().is_some());
+                if let Some(t) = c.prune_mode().target_bytes() {
+                    v["prune_target_size"] = json!(t);
+                }
             }
             Ok(v)
         }
@@ -320,7 +326,8 @@ pub fn read_only(node: &Arc<Node>, method: &str, p: &Params) -> Result<Value, Rp
                         "active"
                     } else if e.is_failed() {
                         "invalid"
-                    } else if !e.have_data() {
+                    } else if !branch_has_data(&c, e) {
+                        // As Core's !HaveNumChainTxs: the block or one of its parents lacks data.
                         "headers-only"
                     } else {
                         "valid-fork"
@@ -421,4 +428,16 @@ pub async fn submitblock(node: &Arc<Node>, p: &Params) -> Result<Value, RpcError
         BlockOutcome::Invalid(r) if r.reason == "duplicate-invalid" => Ok(json!("duplicate-invalid")),
         BlockOutcome::Invalid(r) => Ok(json!(r.reason)),
     }
+}
+
+/// Whether `e` and each of its ancestors down to the active chain have their block data.
+fn branch_has_data(c: &crate::chain::ChainManager, e: &crate::chain::index::BlockIndexEntry) -> bool {
+    let mut cur = Some(e);
+    while let Some(b) = cur.filter(|b| !c.is_active(&b.hash)) {
+        if !b.have_data() {
+            return false;
+        }
+        cur = c.entry(&b.header.prev_blockhash);
+    }
+    true
 }

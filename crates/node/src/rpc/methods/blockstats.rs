@@ -138,7 +138,7 @@ fn read_block(c: &ChainManager, e: &BlockIndexEntry) -> Result<Block, RpcError> 
         let msg = if e.status & status::PRUNED != 0 {
             "Block not available (pruned data)"
         } else {
-            "Block not found on disk"
+            "Block not available (not fully downloaded)"
         };
         return Err(RpcError::new(code::MISC_ERROR, msg));
     }

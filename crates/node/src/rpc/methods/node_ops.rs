@@ -88,6 +88,7 @@ pub async fn maintenance(node: &Arc<Node>, method: &str, p: &Params) -> Result<V
                         .into(),
                 },
                 "cleanup" => Maintenance::Cleanup,
+                "compaction" => Maintenance::Compact,
                 "prune" => {
                     let height = match p.get(1) {
                         None => None,
@@ -104,7 +105,7 @@ pub async fn maintenance(node: &Arc<Node>, method: &str, p: &Params) -> Result<V
                 }
                 other => {
                     return Err(RpcError::param(format!(
-                        "unknown maintenance type '{other}' (backup, cleanup, prune)"
+                        "unknown maintenance type '{other}' (backup, cleanup, compaction, prune)"
                     )))
                 }
             };
