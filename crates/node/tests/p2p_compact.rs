@@ -1,8 +1,9 @@
 //! BIP152 compact blocks against a real node process: the node offers version 2 after the
 //! handshake, announces new blocks as `cmpctblock` to a peer that asked for high-bandwidth
 //! mode, answers `getblocktxn` and `getdata(MSG_CMPCT_BLOCK)`, punishes out-of-range
-//! `getblocktxn` indexes, chooses a peer that delivered a new block as high-bandwidth, and
-//! reconstructs a block from its mempool and the `blocktxn` answering its `getblocktxn`.
+//! `getblocktxn` indexes, chooses a peer that delivered a new block as high-bandwidth,
+//! reconstructs a block from its mempool and the `blocktxn` answering its `getblocktxn`, and
+//! between two blvm-node processes relays a block of mempool transactions by `cmpctblock` alone.
 
 #[path = "support/coins.rs"]
 mod coins;
@@ -203,4 +204,47 @@ fn reconstructs_from_mempool_and_blocktxn() {
 /// The height of the current tip.
 fn b1_height(rpc: &dyn Fn(&str, Value) -> Value) -> u64 {
     rpc("getblockcount", json!([])).as_u64().unwrap()
+}
+
+/// Two blvm-node processes: once the receiver has a block's transactions in its mempool, the
+/// block reaches it as a `cmpctblock` and it asks for nothing (no `getdata`, no `getblocktxn`,
+/// no full `block`), counted from the receiver's own per-message byte counters.
+#[test]
+fn two_nodes_relay_a_block_of_mempool_transactions_by_compact_block_alone() {
+    let (a, port_a) = p2p_peer::start_listening(&[]);
+    let rpc_a = |m: &str, p: Value| p2p_peer::rpc(&a, port_a, m, p);
+    let coins = coins::fund(rpc_a, 10);
+    let (b, port_b) = p2p_peer::start_listening(&[]);
+    let rpc_b = |m: &str, p: Value| p2p_peer::rpc(&b, port_b, m, p);
+    rpc_b("addnode", json!([p2p_peer::p2p_addr(&a).to_string(), "onetry"]));
+    b.wait_until(WAIT, "B syncs A's chain", |_| best(&rpc_b) == best(&rpc_a));
+    let txids: Vec<String> = coins
+        .iter()
+        .map(|c| {
+            rpc_a("sendrawtransaction", json!([to_hex(&serialize(&spend(*c)))]))
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    b.wait_until(WAIT, "B's mempool holds the transactions", |_| {
+        let pool = rpc_b("getrawmempool", json!([]));
+        txids.iter().all(|t| pool.as_array().unwrap().contains(&json!(t)))
+    });
+    let counters = |dir: &str, msg: &str| peer_info(&rpc_b, "127.0.0.1")[dir][msg].as_u64().unwrap_or(0);
+    let before = ["getdata", "getblocktxn"].map(|m| counters("bytessent_per_msg", m));
+    let (cmpct_before, block_before) = (counters("bytesrecv_per_msg", "cmpctblock"), counters("bytesrecv_per_msg", "block"));
+    let address = bitcoin::Address::from_script(&mining::p2wsh_op_true(), bitcoin::Network::Regtest).unwrap();
+    let mined = rpc_a("generatetoaddress", json!([1, address.to_string()]));
+    let tip: BlockHash = mined[0].as_str().unwrap().parse().unwrap();
+    assert_eq!(rpc_a("getblock", json!([tip.to_string()]))["nTx"], json!(11));
+    b.wait_until(WAIT, "B connects the block", |_| best(&rpc_b) == tip);
+    assert!(rpc_b("getrawmempool", json!([])).as_array().unwrap().is_empty());
+    assert_eq!(
+        ["getdata", "getblocktxn"].map(|m| counters("bytessent_per_msg", m)),
+        before,
+        "B asked A for something"
+    );
+    assert!(counters("bytesrecv_per_msg", "cmpctblock") > cmpct_before, "no cmpctblock from A");
+    assert_eq!(counters("bytesrecv_per_msg", "block"), block_before, "a full block was sent");
 }

@@ -81,8 +81,8 @@ impl RollingSet {
 pub struct PeerRelay {
     /// Hashes (txid or wtxid, as the peer relays) the peer knows.
     pub known: RollingSet,
-    /// Waiting for the next trickle: (txid, wtxid).
-    pub pending: VecDeque<(Txid, Wtxid)>,
+    /// Waiting for the next trickle: (txid, wtxid, fee rate in sat/kvB).
+    pub pending: VecDeque<(Txid, Wtxid, u64)>,
     /// When the next trickle is due (UNIX ms on the node's mockable clock, as Core's
     /// announcement timer, so tests move it with `setmocktime`).
     pub next_trickle: u64,
@@ -127,16 +127,18 @@ impl PeerRelay {
         }
     }
 
-    /// Queues an announcement unless the peer already knows the transaction or its fee rate
-    /// (sat/kvB) is below the peer's fee filter.
+    /// Queues an announcement unless the peer already knows the transaction. Its fee rate
+    /// (sat/kvB) is kept and compared with the peer's fee filter when the announcement is sent,
+    /// as Core's SendMessages does: a filter that changes in between (e.g. the peer's "send me
+    /// nothing" filter of initial block download being replaced) applies to what is sent.
     pub fn queue(&mut self, txid: Txid, wtxid: Wtxid, feerate: u64) {
-        if !self.relay_txs || feerate < self.fee_filter || self.known.contains(&self.key(&txid, &wtxid)) {
+        if !self.relay_txs || self.known.contains(&self.key(&txid, &wtxid)) {
             return;
         }
         if self.pending.len() >= MAX_PENDING_ANNOUNCE {
             self.pending.pop_front();
         }
-        self.pending.push_back((txid, wtxid));
+        self.pending.push_back((txid, wtxid, feerate));
     }
 }
 

@@ -118,9 +118,11 @@ impl Manager {
             let pool = bloom.is_some().then(|| mempool.pool());
             let mut inv = Vec::new();
             while inv.len() < relay::INVENTORY_BROADCAST_MAX {
-                let Some((txid, wtxid)) = p.relay.pending.pop_front() else { break };
+                let Some((txid, wtxid, feerate)) = p.relay.pending.pop_front() else {
+                    break;
+                };
                 let key = p.relay.key(&txid, &wtxid);
-                if p.relay.known.contains(&key) {
+                if p.relay.known.contains(&key) || feerate < p.relay.fee_filter {
                     continue;
                 }
                 if let (Some(filter), Some(pool)) = (bloom.as_mut(), pool.as_ref()) {
@@ -159,7 +161,7 @@ impl Manager {
         // Once per RPC call: the pending scan (bounded) keeps a just-queued entry from being
         // queued twice.
         for p in self.peers.values_mut().filter(|p| p.ready) {
-            if !p.relay.pending.iter().any(|(t, _)| t == txid) {
+            if !p.relay.pending.iter().any(|(t, _, _)| t == txid) {
                 p.relay.queue(*txid, wtxid, rate);
                 p.handle.shared.inv_to_send.store(p.relay.pending.len() as u64, Ordering::Relaxed);
             }
