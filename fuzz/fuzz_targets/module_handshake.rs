@@ -73,7 +73,8 @@ fn fixture() -> &'static Fixture {
         s.handshake_timeout = Duration::from_secs(2);
         s.max_frame = 1 << 20;
         let auth = Arc::new(Authenticator::default());
-        let ctx = ServerContext::new(bus, api, auth.clone(), s);
+        let extensions = blvm_node::modules::extensions::Extensions::new(Default::default(), Box::new(|_| false));
+        let ctx = ServerContext::new(bus, api, auth.clone(), s, extensions);
         let (stop, stop_rx) = tokio::sync::watch::channel(false);
         let listener = rt.block_on(async { server::bind(&socket) }).expect("bind module socket");
         rt.spawn(server::run(listener, ctx.clone(), stop_rx));
