@@ -307,7 +307,7 @@ fn main() {
         s.allow_unauthenticated_modules = true;
         s.module_queue_capacity = THROUGHPUT_EVENTS + 1024;
         s.lifecycle.shutdown_timeout = Duration::from_secs(2);
-        let node = Node::start(s).await.expect("node starts");
+        let node = blvm_node::launch::start(s).await.expect("node starts");
         let base = Instant::now();
         println!(
             "event fan-out: {} worker threads, throughput runs of {tp_events} events, latency runs of {lat_events} events at {} events/s, {runs} run(s) each (median); load average at start: {}",

@@ -134,7 +134,7 @@ async fn main() {
     std::fs::write(mdir.join("module.toml"), manifest).unwrap();
     let mut s = NodeSettings::new(ChainParams::for_network(bitcoin::Network::Regtest), net_dir);
     s.lifecycle.shutdown_timeout = Duration::from_secs(2);
-    let node = Node::start(s).await.expect("node starts");
+    let node = blvm_node::launch::start(s).await.expect("node starts");
     let txs = Arc::new(spends(&node, n).await);
 
     let without = rate(&node, &txs, runs).await;

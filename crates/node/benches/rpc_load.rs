@@ -6,7 +6,7 @@
 //! Run: `cargo bench -p blvm-node --bench rpc_load` (env BLVM_RPC_CALLS, default 3000 per method).
 
 use blvm_node::chain::{ChainManager, ChainSettings, FlushReason};
-use blvm_node::node::{Node, NodeSettings, ShutdownReason};
+use blvm_node::node::{NodeSettings, ShutdownReason};
 use blvm_node::params::ChainParams;
 use blvm_node::rpc::auth::RpcAuth;
 use blvm_node::rpc::server::RpcSettings;
@@ -109,7 +109,7 @@ fn main() {
             cookie_path: Some(net_dir.join(".cookie")),
             ..Default::default()
         });
-        let node = Node::start(s).await.expect("node");
+        let node = blvm_node::launch::start(s).await.expect("node");
         let addr = node.rpc_addrs()[0].to_string();
         let cookie = std::fs::read_to_string(net_dir.join(".cookie")).expect("cookie");
         let tip = node.chain().lock().expect("chain").tip().hash.to_string();

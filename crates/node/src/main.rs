@@ -7,7 +7,7 @@ use blvm_node::chain::{ChainManager, ChainSettings, FlushReason};
 use blvm_node::config::{help_text, load_config, Command, NodeConfig};
 use blvm_node::datadir::lock_directories;
 use blvm_node::import::import_file;
-use blvm_node::node::{LifecycleSettings, Node, NodeSettings, ShutdownReason};
+use blvm_node::node::{LifecycleSettings, NodeSettings, ShutdownReason};
 use blvm_node::params::ChainParams;
 use blvm_node::validation::script_cache::ScriptCache;
 use std::time::Duration;
@@ -201,7 +201,7 @@ async fn run(cfg: NodeConfig) -> anyhow::Result<()> {
     }
     let mut sigint = signal(SignalKind::interrupt())?;
     let mut sigterm = signal(SignalKind::terminate())?;
-    let node = match Node::start(settings).await {
+    let node = match blvm_node::launch::start(settings).await {
         Ok(n) => n,
         Err(e) => {
             tracing::error!("startup failed: {e}");

@@ -53,7 +53,7 @@ async fn start_node(dir: &Path, modules: &[ModuleSpec], capacity: usize) -> Arc<
     s.lifecycle.module_connect_timeout = Duration::from_secs(30);
     s.lifecycle.ack_timeout = Duration::from_secs(2);
     s.lifecycle.shutdown_timeout = Duration::from_secs(3);
-    let node = Node::start(s).await.expect("node starts");
+    let node = blvm_node::launch::start(s).await.expect("node starts");
     for m in modules {
         assert!(
             node.bus().is_subscribed(&m.name),

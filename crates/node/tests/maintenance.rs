@@ -52,7 +52,7 @@ async fn backup_starts_a_node_at_the_same_tip_and_utxo_hash() {
     let dir = tempfile::tempdir().unwrap();
     let net_dir = dir.path().join("regtest");
     import_shared_chain(&net_dir, common::test_settings());
-    let node = Node::start(settings(&net_dir, common::test_settings())).await.unwrap();
+    let node = blvm_node::launch::start(settings(&net_dir, common::test_settings())).await.unwrap();
     let sub = watch(
         &node,
         &[
@@ -166,7 +166,7 @@ async fn prune_deletes_old_files_keeps_the_last_288_blocks_and_the_chainstate() 
         }
         c.flush(FlushReason::Manual).unwrap();
     }
-    let node = Node::start(settings(&net_dir, small_files.clone())).await.unwrap();
+    let node = blvm_node::launch::start(settings(&net_dir, small_files.clone())).await.unwrap();
     let chain = node.chain();
     let (tip_height, utxo_before, files_before) = {
         let mut c = chain.lock().unwrap();
@@ -234,7 +234,7 @@ async fn cleanup_flush_health_and_data_cleanup_manual_triggers() {
     let dir = tempfile::tempdir().unwrap();
     let net_dir = dir.path().join("regtest");
     import_shared_chain(&net_dir, common::test_settings());
-    let node = Node::start(settings(&net_dir, common::test_settings())).await.unwrap();
+    let node = blvm_node::launch::start(settings(&net_dir, common::test_settings())).await.unwrap();
     let sub = watch(
         &node,
         &[

@@ -891,7 +891,7 @@ fn reorg_readmits_disconnected_transactions() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn node_persists_mempool_across_restart_and_publishes_events() {
-    use blvm_node::node::{Node, NodeSettings, ShutdownReason};
+    use blvm_node::node::{NodeSettings, ShutdownReason};
     use blvm_node::params::ChainParams;
     let dir = tempfile::tempdir().unwrap();
     let net_dir = dir.path().join("regtest");
@@ -924,7 +924,7 @@ async fn node_persists_mempool_across_restart_and_publishes_events() {
         s.lifecycle.shutdown_timeout = std::time::Duration::from_secs(1);
         s
     };
-    let node = Node::start(settings()).await.unwrap();
+    let node = blvm_node::launch::start(settings()).await.unwrap();
     assert!(node.components().contains(&"mempool".to_string()));
     let sub = node.bus().register("observer");
     node.bus().subscribe(
@@ -990,7 +990,7 @@ async fn node_persists_mempool_across_restart_and_publishes_events() {
     drop(node);
     drop(mp);
     assert!(net_dir.join("mempool.dat").exists(), "dumped at shutdown");
-    let node = Node::start(settings()).await.unwrap();
+    let node = blvm_node::launch::start(settings()).await.unwrap();
     let mp = node.mempool();
     assert!(mp.is_loaded());
     assert_eq!(mp.txids(), vec![a_id, b_id, c_id], "reloaded in entry order");

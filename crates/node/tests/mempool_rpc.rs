@@ -60,7 +60,7 @@ async fn mining_and_mempool_rpcs_have_cores_shapes() {
     s.chain = common::test_settings();
     s.lifecycle.ack_timeout = Duration::from_secs(1);
     s.lifecycle.shutdown_timeout = Duration::from_secs(1);
-    let node = Node::start(s).await.unwrap();
+    let node = blvm_node::launch::start(s).await.unwrap();
 
     let program = sha256::Hash::hash(&[0x51]).to_byte_array();
     let spk_hex = format!("0020{}", hex(&program));

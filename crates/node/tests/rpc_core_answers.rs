@@ -44,7 +44,7 @@ impl TestNode {
             cookie_path: Some(net_dir.join(".cookie")),
             ..Default::default()
         });
-        let node = Node::start(s).await.expect("node starts");
+        let node = blvm_node::launch::start(s).await.expect("node starts");
         let addr = node.rpc_addrs().first().expect("RPC bound").to_string();
         let creds = std::fs::read_to_string(net_dir.join(".cookie")).expect("cookie written");
         TestNode {

@@ -228,7 +228,7 @@ fn rpcbind_needs_rpcallowip_as_in_core() {
 
 #[test]
 fn a_client_outside_the_allow_list_is_disconnected_before_auth() {
-    use blvm_node::node::{Node, NodeSettings};
+    use blvm_node::node::NodeSettings;
     use blvm_node::p2p::ban::Subnet;
     use blvm_node::params::ChainParams;
     use blvm_node::rpc::server::RpcSettings;
@@ -250,7 +250,7 @@ fn a_client_outside_the_allow_list_is_disconnected_before_auth() {
         allow: vec![Subnet::parse("127.0.0.2").unwrap()],
         ..Default::default()
     });
-    let node = rt.block_on(Node::start(s)).expect("node starts");
+    let node = rt.block_on(blvm_node::launch::start(s)).expect("node starts");
     let addr: SocketAddr = node.rpc_addrs()[0];
     let creds = std::fs::read_to_string(net_dir.join(".cookie")).unwrap();
     let body = json!({"method": "getblockcount", "id": 1}).to_string();

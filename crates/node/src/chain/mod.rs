@@ -4,6 +4,7 @@ pub mod active;
 pub mod error;
 pub mod events;
 pub mod filterindex;
+pub mod ibd;
 pub mod index;
 pub mod manager;
 pub mod txindex;

@@ -6,8 +6,28 @@ pub mod server;
 
 pub use registry::{Histogram, Registry, TextWriter};
 
-use crate::modules::manager::ModuleStatus;
-use crate::node::Node;
+use crate::chain::ChainManager;
+use crate::modules::api::NodeApi;
+use crate::modules::bus::EventBus;
+use crate::modules::manager::{ModuleManager, ModuleStatus};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+/// What the metrics are read from: the metrics endpoint's narrow handle on the node.
+pub struct MetricsSource {
+    /// The chain engine (height, headers, cache).
+    pub chain: Arc<Mutex<ChainManager>>,
+    /// The module API's view of the mempool and peers.
+    pub api: Arc<NodeApi>,
+    /// Metrics recorded as they happen (RPC latency, flushes).
+    pub registry: Arc<Registry>,
+    /// When the node started (uptime).
+    pub started: Instant,
+    /// The event bus (event counters).
+    pub bus: Arc<EventBus>,
+    /// The module manager (module states).
+    pub modules: Arc<ModuleManager>,
+}
 
 fn status_str(s: &ModuleStatus) -> &'static str {
     match s {
@@ -20,16 +40,16 @@ fn status_str(s: &ModuleStatus) -> &'static str {
 }
 
 /// Renders every metric of `node` in the Prometheus text format (locks the chain briefly).
-pub fn render(node: &Node) -> String {
+pub fn render(node: &MetricsSource) -> String {
     let (height, headers, cache) = {
-        let c = node.chain_ref().lock().unwrap_or_else(|p| p.into_inner());
+        let c = node.chain.lock().unwrap_or_else(|p| p.into_inner());
         let headers = c.entries().filter(|e| !e.is_failed()).map(|e| e.height).max().unwrap_or(0);
         (c.height(), headers, c.cache_usage())
     };
-    let api = &node.server.api;
+    let api = &node.api;
     let mempool = api.mempool.info();
     let peers = api.peers.peers().len();
-    let reg = node.metrics();
+    let reg = &node.registry;
     let mut w = TextWriter::default();
     w.family("blvm_chain_height", "gauge", "Height of the active chain tip")
         .sample("blvm_chain_height", &[], f64::from(height));
@@ -46,7 +66,7 @@ pub fn render(node: &Node) -> String {
     w.family("blvm_uptime_seconds", "gauge", "Seconds since the node started").sample(
         "blvm_uptime_seconds",
         &[],
-        node.uptime().as_secs_f64(),
+        node.started.elapsed().as_secs_f64(),
     );
 
     let flush = reg.flush();
@@ -63,7 +83,7 @@ pub fn render(node: &Node) -> String {
     )
     .sample("blvm_last_flush_duration_seconds", &[], reg.last_flush_secs().unwrap_or(0.0));
 
-    let bus = node.bus();
+    let bus = &node.bus;
     let stats = bus.stats();
     let mut types: Vec<(&str, u64)> = stats.by_type.iter().map(|(k, v)| (*k, *v)).collect();
     types.sort();
@@ -99,7 +119,7 @@ pub fn render(node: &Node) -> String {
         w.sample("blvm_module_queue_depth", &[("module", &c.name)], c.queued as f64);
     }
 
-    let modules = node.modules();
+    let modules = &node.modules;
     w.family(
         "blvm_module_up",
         "gauge",

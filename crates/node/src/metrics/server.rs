@@ -1,11 +1,11 @@
 //! The HTTP endpoint serving `/metrics` (GET, Prometheus text format 0.0.4).
 
-use crate::node::Node;
+use super::MetricsSource;
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::{Response, StatusCode};
 use std::net::SocketAddr;
-use std::sync::{Arc, Weak};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -21,16 +21,13 @@ fn respond(status: StatusCode, ctype: &str, body: String) -> Response<Full<Bytes
         .unwrap_or_else(|_| Response::new(Full::new(Bytes::new())))
 }
 
-async fn handle(node: Weak<Node>, req: hyper::Request<hyper::body::Incoming>) -> Response<Full<Bytes>> {
+async fn handle(node: Arc<MetricsSource>, req: hyper::Request<hyper::body::Incoming>) -> Response<Full<Bytes>> {
     if req.uri().path() != "/metrics" {
         return respond(StatusCode::NOT_FOUND, "text/plain", "not found: metrics are at /metrics\n".into());
     }
     if req.method() != hyper::Method::GET && req.method() != hyper::Method::HEAD {
         return respond(StatusCode::METHOD_NOT_ALLOWED, "text/plain", "use GET\n".into());
     }
-    let Some(node) = node.upgrade() else {
-        return respond(StatusCode::SERVICE_UNAVAILABLE, "text/plain", "shutting down\n".into());
-    };
     // Rendering locks the chain, which block connection may hold for a while.
     match tokio::task::spawn_blocking(move || super::render(&node)).await {
         Ok(text) => respond(StatusCode::OK, CONTENT_TYPE, text),
@@ -40,20 +37,20 @@ async fn handle(node: Weak<Node>, req: hyper::Request<hyper::body::Incoming>) ->
 
 /// Binds `addr` and serves until `stop` turns true; returns the bound address and the task.
 pub async fn start(
-    node: &Arc<Node>,
+    node: &Arc<MetricsSource>,
     addr: SocketAddr,
     mut stop: watch::Receiver<bool>,
 ) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
     let listener = TcpListener::bind(addr).await?;
     let bound = listener.local_addr()?;
-    let weak = Arc::downgrade(node);
+    let source = node.clone();
     let handle = tokio::spawn(async move {
         let mut conns = tokio::task::JoinSet::new();
         loop {
             tokio::select! {
                 r = listener.accept() => match r {
                     Ok((stream, _)) => {
-                        let w = weak.clone();
+                        let w = source.clone();
                         conns.spawn(async move {
                             let io = hyper_util::rt::TokioIo::new(stream);
                             let svc = hyper::service::service_fn(move |req| {

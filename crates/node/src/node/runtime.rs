@@ -212,7 +212,7 @@ pub struct Node {
     rpc_active: crate::rpc::active::ActiveCommands,
     zmq: Option<Arc<crate::zmq::ZmqPublisher>>,
     notifier: Arc<crate::notify::Notifier>,
-    pub(crate) ibd_latch: super::ibd::IbdLatch,
+    pub(crate) ibd: Arc<crate::chain::ibd::IbdStatus>,
     pub(crate) auto: super::automatic::AutoState,
     /// Warnings raised so far, each once (Core's node::Warnings).
     warnings: Mutex<Vec<String>>,
@@ -246,9 +246,10 @@ async fn start_zmq(
 }
 
 impl Node {
-    /// Starts every component in a fixed order, waits (bounded) for autoloaded modules to
-    /// connect and subscribe, then publishes NodeStartupCompleted and a startup HealthCheck.
-    pub async fn start(settings: NodeSettings) -> Result<Arc<Node>, NodeError> {
+    /// Opens the node core in a fixed order (datadir, chainstate, event bus, ZMQ, mempool, module
+    /// server, modules, waiting bounded for autoloaded modules to connect and subscribe). The
+    /// launcher then starts the services around it and calls [`Node::finish_startup`].
+    pub(crate) async fn open(settings: NodeSettings) -> Result<Arc<Node>, NodeError> {
         let t0 = Instant::now();
         let mut components = Vec::new();
         let locks = lock_directories(&settings.net_dir, &settings.blocks_dir())?;
@@ -360,6 +361,7 @@ impl Node {
         }
 
         let notifier = Arc::new(crate::notify::Notifier::new(settings.notify.clone()));
+        let ibd = Arc::new(super::ibd::status_for(&net));
         let node = Arc::new(Node {
             settings,
             chain,
@@ -385,41 +387,50 @@ impl Node {
             rpc_active: Default::default(),
             zmq,
             notifier,
-            ibd_latch: Default::default(),
+            ibd,
             auto: Default::default(),
             warnings: Mutex::new(Vec::new()),
             _locks: locks,
         });
-        if let Some(rpc) = node.settings.rpc.clone() {
-            let (addrs, handle) = crate::rpc::server::start(&node, rpc, stop_rx.clone())
-                .await
-                .map_err(|e| NodeError::Rpc(e.to_string()))?;
-            tracing::info!(target: "blvm::rpc", addrs = ?addrs, "RPC server listening");
-            *lock(&node.rpc_addrs) = addrs;
-            tasks.push(handle);
-            components.push("rpc_server".to_string());
-        }
-        if let Some(addr) = node.settings.metrics_bind {
-            let (bound, handle) = crate::metrics::server::start(&node, addr, stop_rx.clone())
-                .await
-                .map_err(|e| NodeError::Metrics(format!("{addr}: {e}")))?;
-            tracing::info!(target: "blvm::metrics", addr = %bound, "metrics endpoint listening on http://{bound}/metrics");
-            *lock(&node.metrics_addr) = Some(bound);
-            tasks.push(handle);
-            components.push("metrics".to_string());
-        }
-        if node.settings.p2p.is_some() {
-            let handle = crate::p2p::start(&node, stop_rx.clone()).await.map_err(NodeError::P2p)?;
-            tasks.push(handle);
-            components.push("p2p".to_string());
-        }
-        let (periodic, names) = super::periodic::spawn_all(&node, stop_rx);
-        tasks.extend(periodic);
-        let mut components = components;
-        components.extend(names);
         lock(&node.tasks).extend(tasks);
-        *lock(&node.components) = components.clone();
-        let duration_ms = ceil_ms(t0.elapsed());
+        *lock(&node.components) = components;
+        Ok(node)
+    }
+
+    /// Takes ownership of a service's task (stopped and awaited at shutdown) and records the
+    /// component for NodeStartupCompleted.
+    pub(crate) fn adopt(&self, component: &str, task: tokio::task::JoinHandle<()>) {
+        lock(&self.tasks).push(task);
+        lock(&self.components).push(component.to_string());
+    }
+
+    /// Records where the RPC server listens (`getrpcinfo`, tests).
+    pub(crate) fn set_rpc_addrs(&self, addrs: Vec<std::net::SocketAddr>) {
+        *lock(&self.rpc_addrs) = addrs;
+    }
+
+    /// Records where the metrics endpoint listens.
+    pub(crate) fn set_metrics_addr(&self, addr: std::net::SocketAddr) {
+        *lock(&self.metrics_addr) = Some(addr);
+    }
+
+    /// Fires when shutdown stops the services; every service task watches it.
+    pub fn stop_signal(&self) -> watch::Receiver<bool> {
+        self.stop_tx.subscribe()
+    }
+
+    /// Starts the node's own periodic work, publishes NodeStartupCompleted and the startup
+    /// HealthCheck, then starts `-loadblock` imports: the end of startup.
+    pub(crate) async fn finish_startup(self: &Arc<Self>) {
+        let node = self;
+        let (periodic, names) = super::periodic::spawn_all(node, node.stop_signal());
+        lock(&node.tasks).extend(periodic);
+        let components = {
+            let mut c = lock(&node.components);
+            c.extend(names);
+            c.clone()
+        };
+        let duration_ms = ceil_ms(node.started.elapsed());
         tracing::info!(duration_ms, components = ?components, "node startup completed");
         node.bus.publish(EventPayload::NodeStartupCompleted { duration_ms, components });
         node.notifier.startup();
@@ -442,7 +453,6 @@ impl Node {
             });
             lock(&node.tasks).push(h);
         }
-        Ok(node)
     }
 
     /// Components started, in order (as sent in NodeStartupCompleted).
@@ -478,6 +488,21 @@ impl Node {
     /// Metrics recorded as they happen (RPC latency, flush durations).
     pub fn metrics(&self) -> &crate::metrics::Registry {
         &self.metrics
+    }
+
+    /// The metrics registry, shared (the metrics endpoint reads it).
+    pub fn metrics_registry(&self) -> Arc<crate::metrics::Registry> {
+        self.metrics.clone()
+    }
+
+    /// When startup began.
+    pub fn started_at(&self) -> Instant {
+        self.started
+    }
+
+    /// The module API (its mempool and peer views serve metrics too).
+    pub fn module_api(&self) -> Arc<NodeApi> {
+        self.server.api.clone()
     }
 
     /// Address of the metrics endpoint, when enabled.
@@ -576,14 +601,14 @@ impl Node {
     /// Validates and connects a block, publishing the resulting chain events.
     pub async fn submit_block(&self, block: Block) -> Result<BlockOutcome, NodeError> {
         let mempool = self.mempool.clone();
-        let (min_work, max_age) = self.ibd_thresholds();
+        let ibd = self.ibd.clone();
         let (outcome, notes, flushes, warnings) = self
             .run_chain(move |c| {
                 let r = c.process_block(&block);
                 let notes = c.take_notifications();
                 mempool.update_for_chain(c, &notes);
                 // Unknown soft forks are looked for once caught up, as Core's UpdateTip does.
-                if !notes.is_empty() && super::ibd::tip_is_current(c, min_work, max_age, crate::clock::unix_now()) {
+                if !notes.is_empty() && ibd.tip_is_current(c) {
                     c.check_unknown_rules();
                 }
                 (r, notes, c.take_flush_reports(), c.take_warnings())
@@ -924,7 +949,8 @@ mod shutdown_request_tests {
             crate::params::ChainParams::for_network(bitcoin::Network::Regtest),
             dir.path().to_path_buf(),
         );
-        let node = rt.block_on(Node::start(s)).unwrap();
+        let node = rt.block_on(Node::open(s)).unwrap();
+        rt.block_on(node.finish_startup());
         node.shutting_down.store(true, Ordering::SeqCst);
         node.request_shutdown(ShutdownReason::Error("chainstate flush failed".into()));
         assert!(!node.forced.load(Ordering::SeqCst), "an error while stopping must not force");

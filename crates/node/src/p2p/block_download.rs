@@ -26,7 +26,7 @@ pub const MAX_DIRECT_FETCH: usize = 16;
 impl Manager {
     /// Hands out block requests to every peer with room.
     pub(super) fn schedule(&mut self) {
-        let Some(node) = self.node() else { return };
+        let node = self.node.clone();
         let mut requests: Vec<(PeerId, Vec<BlockHash>)> = Vec::new();
         let mut compact = None;
         {
@@ -88,7 +88,7 @@ impl Manager {
     /// peer directly, up to [`MAX_DIRECT_FETCH`] blocks back to the active chain; a lone new
     /// block on our tip goes as MSG_CMPCT_BLOCK to a compact block peer.
     pub(super) fn direct_fetch(&mut self, id: PeerId, last: BlockHash) {
-        let Some(node) = self.node() else { return };
+        let node = self.node.clone();
         let Some(p) = self.peers.get_mut(&id) else { return };
         let (wanted, on_tip) = {
             let c = node.chain_ref().lock().unwrap_or_else(|p| p.into_inner());
@@ -140,7 +140,7 @@ impl Manager {
 
     /// Publishes the heights of the blocks in flight from a peer (getpeerinfo `inflight`).
     pub(super) fn publish_in_flight(&self, id: PeerId) {
-        let Some(node) = self.node() else { return };
+        let node = self.node.clone();
         let Some(p) = self.peers.get(&id) else { return };
         let mut heights: Vec<u32> = {
             let c = node.chain_ref().lock().unwrap_or_else(|p| p.into_inner());
@@ -154,7 +154,7 @@ impl Manager {
     /// is the sender's misbehaviour and leaves other peers' requests for the block alone (Core's
     /// IsBlockMutated check); otherwise it is processed.
     pub(super) async fn on_block(&mut self, id: PeerId, block: Block) {
-        let Some(node) = self.node() else { return };
+        let node = self.node.clone();
         let hash = block.block_hash();
         let mutated = {
             let c = node.chain_ref().lock().unwrap_or_else(|p| p.into_inner());
@@ -178,7 +178,7 @@ impl Manager {
     /// reconstructed from a compact block (`via_compact`: BIP152 lets peers relay those before
     /// validating them fully). A valid new block may make the peer high-bandwidth.
     pub(super) async fn process_block_from(&mut self, id: PeerId, block: Block, via_compact: bool) {
-        let Some(node) = self.node() else { return };
+        let node = self.node.clone();
         let hash = block.block_hash();
         let requested = match self.peers.get_mut(&id) {
             Some(p) => self.sync.received(id, &mut p.sync, &hash),
@@ -286,7 +286,7 @@ impl Manager {
     /// An `inv`: announced blocks update the peer's best block (an unknown one asks for headers),
     /// transactions go to [`Self::on_tx_inv`].
     pub(super) fn on_inv(&mut self, id: PeerId, items: Vec<Inventory>) {
-        let Some(node) = self.node() else { return };
+        let node = self.node.clone();
         let mut unknown_block = None;
         let mut txs = Vec::new();
         {
@@ -391,7 +391,7 @@ impl Manager {
     /// The active tip changed: announces it (by `headers` or `inv`) to peers that lack it, unless
     /// syncing, and schedules downloads.
     pub(super) fn on_tip_changed(&mut self) {
-        let Some(node) = self.node() else { return };
+        let node = self.node.clone();
         let (tip, headers, syncing) = {
             let c = node.chain_ref().lock().unwrap_or_else(|p| p.into_inner());
             let tip = c.tip().clone();

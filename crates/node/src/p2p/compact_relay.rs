@@ -212,8 +212,7 @@ impl Manager {
         if self.s.blocks_only || !self.sync.requested.keys().all(|h| h == hash) {
             return;
         }
-        let Some(node) = self.node() else { return };
-        if node.is_initial_block_download(&node.chain_ref().lock().unwrap_or_else(|p| p.into_inner())) {
+        if self.in_ibd() {
             return;
         }
         if !self
@@ -274,7 +273,7 @@ impl Manager {
     /// chose as high-bandwidth, is reconstructed from the mempool, missing transactions asked
     /// for with `getblocktxn`; otherwise it counts as a header announcement.
     pub(super) async fn on_cmpctblock(&mut self, id: PeerId, m: CmpctBlock) {
-        let Some(node) = self.node() else { return };
+        let node = self.node.clone();
         let cmpct = m.compact_block;
         let Some(p) = self.peers.get(&id) else { return };
         if self.s.blocks_only {
@@ -502,10 +501,7 @@ impl Manager {
 
     /// A partial block from the compact block and the mempool.
     fn partial_from_pool(&self, cmpct: &HeaderAndShortIds) -> Result<PartialBlock, ReadError> {
-        let Some(node) = self.node() else {
-            return Err(ReadError::Failed("shutting down".into()));
-        };
-        let mempool = node.mempool();
+        let mempool = self.node.mempool();
         let pool = mempool.pool();
         let partial = PartialBlock::new(cmpct, pool.entries().map(|e| (e.wtxid, &e.tx)));
         partial
@@ -513,7 +509,7 @@ impl Manager {
 
     /// Whether segwit rules apply to a child of `prev`.
     fn segwit_after(&self, prev: &BlockHash) -> bool {
-        let Some(node) = self.node() else { return true };
+        let node = self.node.clone();
         let c = node.chain_ref().lock().unwrap_or_else(|p| p.into_inner());
         c.entry(prev).is_none_or(|e| e.height + 1 >= c.params().segwit_height)
     }

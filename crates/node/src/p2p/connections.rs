@@ -194,10 +194,7 @@ impl Manager {
 
     /// The facts eviction weighs for every live connection (built only when slots are full).
     fn eviction_candidates(&self) -> Vec<eviction::Candidate> {
-        let node = self.node();
-        let ibd = node
-            .as_ref()
-            .is_none_or(|n| n.is_initial_block_download(&n.chain_ref().lock().unwrap_or_else(|p| p.into_inner())));
+        let ibd = self.in_ibd();
         let discouraged = self.net.discouraged();
         self.peers
             .values()
@@ -464,14 +461,13 @@ impl Manager {
     /// sync may start (feelers disconnect here).
     pub(super) fn on_ready(&mut self, id: PeerId, info: VersionInfo) {
         // Headers may have come from elsewhere (submitheader): start from the best one known.
-        if let Some(node) = self.node() {
-            let c = node.chain_ref().lock().unwrap_or_else(|p| p.into_inner());
+        {
+            let c = self.node.chain_ref().lock().unwrap_or_else(|p| p.into_inner());
             self.sync.on_new_header(&c, &c.best_header().hash);
         }
         // As Core: a transaction accepted before the handshake completed is announced to the
         // peers that were connected then, never to this one (it may ask with BIP35 `mempool`).
         self.poll_mempool();
-        let node = self.node();
         let Some(p) = self.peers.get_mut(&id) else { return };
         p.relay = PeerRelay::new(p.conn_type.relays_txs() && info.relay, info.wtxid_relay);
         // As Core: an inbound peer that wants transactions needs one of their slots.
@@ -487,15 +483,14 @@ impl Manager {
         let addr = p.addr();
         let kind = p.conn_type;
         tracing::info!(target: "blvm::net", peer = id, %addr, kind = kind.as_str(), version = info.version, agent = %info.user_agent, height = info.start_height, "peer connected");
-        if let Some(n) = &node {
-            n.bus().publish(EventPayload::PeerConnected {
-                peer_id: id,
-                addr: addr.to_string(),
-                inbound: kind == ConnType::Inbound,
-            });
-            if n.extensions().has_hook(blvm_module::HookKind::PeerConnected) {
-                ask_peer_hook(n.clone(), id, addr.to_string(), kind == ConnType::Inbound, info.user_agent.clone());
-            }
+        self.node.bus.publish(EventPayload::PeerConnected {
+            peer_id: id,
+            addr: addr.to_string(),
+            inbound: kind == ConnType::Inbound,
+        });
+        if self.node.extensions().has_hook(blvm_module::HookKind::PeerConnected) {
+            let (link, net) = (self.node.clone(), self.net.clone());
+            ask_peer_hook(link, net, id, addr.to_string(), kind == ConnType::Inbound, info.user_agent.clone());
         }
         if kind != ConnType::Inbound {
             self.addrman.good(&addr, info.services, ban::now());
@@ -551,13 +546,11 @@ impl Manager {
             tracing::debug!(target: "blvm::net", peer = id, %addr, "connection closed before handshake: {reason}");
         }
         if p.published {
-            if let Some(n) = self.node() {
-                n.bus().publish(EventPayload::PeerDisconnected {
-                    peer_id: id,
-                    addr: addr.to_string(),
-                    reason,
-                });
-            }
+            self.node.bus.publish(EventPayload::PeerDisconnected {
+                peer_id: id,
+                addr: addr.to_string(),
+                reason,
+            });
         }
         if released > 0 {
             self.schedule();
@@ -586,7 +579,14 @@ impl Manager {
 
 /// Asks the `peer_connected` hook modules about a new peer on a task of its own (the
 /// manager's loop goes on); a refusal disconnects the peer.
-fn ask_peer_hook(node: std::sync::Arc<crate::node::Node>, id: PeerId, addr: String, inbound: bool, user_agent: String) {
+fn ask_peer_hook(
+    node: std::sync::Arc<super::node_link::NodeLink>,
+    net: std::sync::Arc<super::Net>,
+    id: PeerId,
+    addr: String,
+    inbound: bool,
+    user_agent: String,
+) {
     tokio::spawn(async move {
         let call = blvm_module::HookCall::PeerConnected {
             peer_id: id,
@@ -604,7 +604,7 @@ fn ask_peer_hook(node: std::sync::Arc<crate::node::Node>, id: PeerId, addr: Stri
             id: Some(id),
             reply: tx,
         };
-        if node.net().command(cmd).await.is_ok() {
+        if net.command(cmd).await.is_ok() {
             let _ = rx.await;
         }
     });

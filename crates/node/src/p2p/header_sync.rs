@@ -47,7 +47,7 @@ impl Manager {
     /// The best header's time and whether it is within a day of now (then every peer is synced
     /// with, as Core).
     fn best_header_age(&self) -> Option<(i64, bool)> {
-        let node = self.node()?;
+        let node = self.node.clone();
         let c = node.chain_ref().lock().unwrap_or_else(|p| p.into_inner());
         let t = i64::from(c.best_header().header.time);
         Some((t, super::initial_headers::caught_up(t, crate::clock::unix_now())))
@@ -78,10 +78,7 @@ impl Manager {
         }
         let start_height = self.sync.header_chain.len().saturating_sub(2);
         let locator = self.sync.locator_before_best();
-        let spacing = self
-            .node()
-            .map(|n| n.settings().params.consensus.pow_target_spacing as i64)
-            .unwrap_or(600);
+        let spacing = self.node.params.consensus.pow_target_spacing as i64;
         if !self.maybe_send_getheaders(id, locator, BlockHash::all_zeros()) {
             return;
         }
@@ -167,7 +164,7 @@ impl Manager {
         }
         // As Core: an empty message, one continuing a pre-sync, or one that connects to our
         // index answers our last getheaders; an unconnecting one (an announcement) does not.
-        let Some(node) = self.node() else { return };
+        let node = self.node.clone();
         let answers = headers.first().is_none_or(|h| {
             self.peers.get(&id).is_some_and(|p| p.presync.is_some())
                 || node
@@ -186,7 +183,7 @@ impl Manager {
             self.on_presync_headers(id, headers, full);
             return;
         }
-        let Some(node) = self.node() else { return };
+        let node = self.node.clone();
         // As Core: a noban peer is trusted with its headers (no anti-DoS work check).
         let verdict = if self.is_noban(id) {
             LowWork::Enough
@@ -228,8 +225,8 @@ impl Manager {
     /// of work meets its own target, and each follows the previous one. A peer failing them
     /// misbehaves.
     fn headers_well_formed(&mut self, id: PeerId, headers: &[Header]) -> bool {
-        let Some(node) = self.node() else { return false };
-        let params = node.settings().params.clone();
+        let node = self.node.clone();
+        let params = node.params.clone();
         if let Some(h) = headers
             .iter()
             .find(|h| crate::validation::block_check::check_proof_of_work(h, &params).is_err())
@@ -247,7 +244,7 @@ impl Manager {
     /// Feeds a `headers` message to the peer's pre-sync (after Core's continuity and
     /// proof-of-work checks), stores what it releases and asks for what it needs next.
     fn on_presync_headers(&mut self, id: PeerId, headers: Vec<Header>, full: bool) {
-        let Some(node) = self.node() else { return };
+        let node = self.node.clone();
         let Some(p) = self.peers.get_mut(&id) else { return };
         let Some(state) = p.presync.as_mut() else { return };
         let step = state.process(&headers, full);
@@ -282,7 +279,7 @@ impl Manager {
     /// Stores headers from a peer into the block index, updates its best known block, asks for more
     /// after a full message, and schedules downloads.
     fn accept_headers_from(&mut self, id: PeerId, headers: Vec<Header>, full: bool) {
-        let Some(node) = self.node() else { return };
+        let node = self.node.clone();
         let last_sent = headers.last().map(|h| h.block_hash());
         let (outcome, peer_best, locator, best_work, became_caught_up) = {
             let mut c = node.chain_ref().lock().unwrap_or_else(|p| p.into_inner());
@@ -389,7 +386,7 @@ impl Manager {
     /// is asked for now (otherwise the announcement, dropped while our request was outstanding,
     /// would be lost until the peer's next block).
     fn ask_for_unknown_announced(&mut self, id: PeerId) {
-        let Some(node) = self.node() else { return };
+        let node = self.node.clone();
         let Some(hash) = self.peers.get_mut(&id).and_then(|p| p.sync.unknown_announced.take()) else {
             return;
         };
@@ -403,7 +400,7 @@ impl Manager {
     /// The sync progress line, if one is due ("sync started" as soon as headers put us behind,
     /// then at the progress interval, "sync complete" at the end).
     pub(super) fn log_progress(&mut self) {
-        let Some(node) = self.node() else { return };
+        let node = self.node.clone();
         let ready = self.peers.values().filter(|p| p.ready).count();
         let line = {
             let c = node.chain_ref().lock().unwrap_or_else(|p| p.into_inner());

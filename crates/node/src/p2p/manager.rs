@@ -13,6 +13,7 @@ use super::connections::{Async, ADDR_FETCH_TIMEOUT_SECS};
 use super::fee_filter::{FeeFilterRounder, PeerFeeFilter};
 use super::headers_presync::HeadersPresync;
 use super::initial_headers::{InitialHeadersSync, PeerHeadersSync};
+use super::node_link::NodeLink;
 use super::orphans::Orphans;
 use super::outbound_eviction::ChainSync;
 use super::peer::{ConnType, Event, PeerEnv, PeerHandle, VersionInfo};
@@ -20,7 +21,6 @@ use super::relay::{self, PeerRelay};
 use super::sync::{BlockSync, PeerSync};
 use super::tx_relay::TipBlockTxs;
 use super::{Command, Net, P2pSettings, PeerId};
-use crate::node::Node;
 use bitcoin::p2p::message::NetworkMessage;
 use bitcoin::p2p::message_blockdata::Inventory;
 use bitcoin::p2p::Magic;
@@ -28,7 +28,7 @@ use bitcoin::{BlockHash, Network};
 use bytes::Bytes;
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, watch};
@@ -77,7 +77,8 @@ impl Peer {
 
 /// The connection manager's state; its `impl` is split by concern over the sibling modules.
 pub(super) struct Manager {
-    pub(super) node: Weak<Node>,
+    /// The rest of the node: chain, mempool, block submission, bus.
+    pub(super) node: Arc<NodeLink>,
     pub(super) net: Arc<Net>,
     pub(super) env: Arc<PeerEnv>,
     pub(super) s: P2pSettings,
@@ -127,10 +128,9 @@ pub(super) struct Manager {
 
 /// Binds the listeners, starts the connection manager, and returns its task (which ends, with
 /// every connection closed and the address manager saved, when `stop` fires).
-pub async fn start(node: &Arc<Node>, stop: watch::Receiver<bool>) -> Result<JoinHandle<()>, String> {
-    let net = node.net();
+pub async fn start(node: Arc<NodeLink>, net: Arc<Net>, stop: watch::Receiver<bool>) -> Result<JoinHandle<()>, String> {
     let s = net.settings().cloned().ok_or_else(|| "P2P networking is disabled".to_string())?;
-    let params = node.settings().params.clone();
+    let params = node.params.clone();
     let mut listeners = Vec::new();
     if s.listen {
         for b in &s.bind {
@@ -156,7 +156,8 @@ pub async fn start(node: &Arc<Node>, stop: watch::Receiver<bool>) -> Result<Join
     let env = Arc::new(PeerEnv {
         magic: Magic::from_bytes(params.magic()),
         settings: s.clone(),
-        node: Arc::downgrade(node),
+        node: node.clone(),
+        net: net.clone(),
         events: events_tx,
         local_nonces: Mutex::new(HashSet::new()),
         totals: net.totals_arc(),
@@ -164,8 +165,7 @@ pub async fn start(node: &Arc<Node>, stop: watch::Receiver<bool>) -> Result<Join
     let regtest = params.network == Network::Regtest;
     // As Core: anchors are used (and the file consumed) only when the address manager picks
     // outbound peers (no -connect).
-    let anchors_path =
-        (s.connect.is_empty() && s.max_outbound_block_relay > 0).then(|| node.settings().net_dir.join(super::anchors::ANCHORS_FILE));
+    let anchors_path = (s.connect.is_empty() && s.max_outbound_block_relay > 0).then(|| node.net_dir.join(super::anchors::ANCHORS_FILE));
     let anchors = match &anchors_path {
         Some(path) => {
             let mut a = super::anchors::read(path, env.magic);
@@ -181,7 +181,10 @@ pub async fn start(node: &Arc<Node>, stop: watch::Receiver<bool>) -> Result<Join
         (BlockSync::new(&c, s.stall_timeout), c.tip().hash)
     };
     let mgr = Manager {
-        node: Arc::downgrade(node),
+        mempool_seen: mempool_seen(&node),
+        addrman: AddrMan::load(&node.net_dir.join("peers.json"), regtest),
+        fee_rounder: FeeFilterRounder::new(node.mempool().settings().incremental_relay_feerate),
+        node,
         net: net.clone(),
         env,
         network: params.network,
@@ -189,10 +192,8 @@ pub async fn start(node: &Arc<Node>, stop: watch::Receiver<bool>) -> Result<Join
         peers: HashMap::new(),
         next_id: 0,
         addr_cache: AddrCache::default(),
-        addrman: AddrMan::load(&node.settings().net_dir.join("peers.json"), regtest),
         sync: sync_state,
         initial_headers: InitialHeadersSync::default(),
-        fee_rounder: FeeFilterRounder::new(node.mempool().settings().incremental_relay_feerate),
         orphans: Orphans::default(),
         dialing: HashSet::new(),
         manual_retry: HashMap::new(),
@@ -208,7 +209,6 @@ pub async fn start(node: &Arc<Node>, stop: watch::Receiver<bool>) -> Result<Join
         tx_requested: HashMap::new(),
         rejects: relay::RollingSet::new(50_000),
         reconsiderable: relay::RollingSet::new(super::package_relay::MAX_RECONSIDERABLE_REJECTS),
-        mempool_seen: mempool_seen(node),
         mempool_updates: u64::MAX,
         tip_txs: TipBlockTxs::default(),
         hb_peers: Default::default(),
@@ -250,7 +250,7 @@ pub async fn start(node: &Arc<Node>, stop: watch::Receiver<bool>) -> Result<Join
 }
 
 /// Highest entry sequence already in the mempool at startup (those are not announced again).
-fn mempool_seen(node: &Arc<Node>) -> u64 {
+fn mempool_seen(node: &NodeLink) -> u64 {
     node.mempool().pool().entries().map(|e| e.sequence).max().unwrap_or(0)
 }
 
@@ -317,11 +317,6 @@ impl Manager {
         self.net.bans().save();
         self.net.active.store(false, std::sync::atomic::Ordering::SeqCst);
         tracing::info!(target: "blvm::net", "P2P stopped");
-    }
-
-    /// The node, unless it is shutting down.
-    pub(super) fn node(&self) -> Option<Arc<Node>> {
-        self.node.upgrade()
     }
 
     /// The network's message start bytes.

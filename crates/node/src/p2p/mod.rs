@@ -37,6 +37,7 @@ pub mod initial_headers;
 pub mod local_addr;
 pub mod manager;
 pub mod msg_stats;
+pub mod node_link;
 pub mod onion;
 pub mod orphans;
 pub mod outbound_eviction;

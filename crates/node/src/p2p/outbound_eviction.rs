@@ -122,7 +122,7 @@ impl Manager {
         if ids.is_empty() {
             return;
         }
-        let Some(node) = self.node() else { return };
+        let node = self.node.clone();
         let now_ms = crate::clock::unix_now_ms() as i64;
         let bests: Vec<Option<BlockHash>> = ids
             .iter()

@@ -69,7 +69,7 @@ impl Manager {
     /// result as a lone transaction's (Core's ProcessPackageResult); accepted members' orphan
     /// children go onto `queue`.
     pub(super) async fn validate_1p1c(&mut self, parent: Transaction, child: Transaction, from: PeerId, queue: &mut Vec<TxWork>) {
-        let Some(node) = self.node() else { return };
+        let node = self.node.clone();
         let mempool = node.mempool();
         let hash = package_hash(&[&parent, &child]);
         let txs = vec![parent, child];

@@ -3,9 +3,9 @@
 //! pings and their timeout), supervised by a third small task that reports the close reason.
 
 use super::codec::{self, FrameError, HEADER_LEN, MAX_HEADERS_RESULTS, MAX_INV_SIZE, MAX_LOCATOR_SZ};
+use super::node_link::NodeLink;
 use super::{P2pSettings, PeerId, Totals, MIN_PEER_PROTO_VERSION, PROTOCOL_VERSION, SENDHEADERS_VERSION, WTXID_RELAY_VERSION};
 use crate::chain::ChainManager;
-use crate::node::Node;
 use bitcoin::block::Header;
 use bitcoin::hashes::Hash;
 use bitcoin::p2p::message::NetworkMessage;
@@ -17,7 +17,7 @@ use bytes::Bytes;
 use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::io::AsyncWriteExt;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
@@ -367,8 +367,10 @@ pub struct PeerEnv {
     pub magic: Magic,
     /// Settings.
     pub settings: P2pSettings,
-    /// The node (for serving from the chain).
-    pub node: Weak<Node>,
+    /// The rest of the node (for serving from the chain).
+    pub node: Arc<NodeLink>,
+    /// The P2P layer's shared state (our height for `version`).
+    pub net: Arc<super::Net>,
     /// Where events go.
     pub events: mpsc::Sender<Event>,
     /// Nonces of our own outbound `version` messages (self-connection detection).
@@ -689,7 +691,7 @@ impl Reader {
 
     async fn send_version(&mut self) -> Result<(), Exit> {
         let shared = self.shared().clone();
-        let height = self.env.node.upgrade().map(|n| n.net().height() as i32).unwrap_or(0);
+        let height = self.env.net.height() as i32;
         let receiver = Address::new(&shared.addr, ServiceFlags::NONE);
         let services = local_services(
             self.env.settings.offers_bloom(shared.permissions),
@@ -1116,7 +1118,7 @@ impl Reader {
     }
 
     async fn chain<T: Send + 'static>(&self, f: impl FnOnce(&ChainManager) -> T + Send + 'static) -> Result<T, Exit> {
-        let node = self.env.node.upgrade().ok_or_else(|| Exit::quiet("node shutting down"))?;
+        let node = self.env.node.clone();
         tokio::task::spawn_blocking(move || {
             let c = node.chain_ref().lock().unwrap_or_else(|p| p.into_inner());
             f(&c)

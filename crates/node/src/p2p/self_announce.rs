@@ -80,8 +80,7 @@ impl Manager {
             LocalAddr::Ip(sa) if super::addrman::is_usable(sa, false) => Some(*sa),
             _ => None,
         })?;
-        let node = self.node()?;
-        let ibd = node.is_initial_block_download(&node.chain_ref().lock().unwrap_or_else(|p| p.into_inner()));
+        let ibd = self.in_ibd();
         (!ibd).then_some(local)
     }
 }

@@ -6,6 +6,7 @@ use super::ban;
 use super::codec;
 use super::fee_filter::FEEFILTER_VERSION;
 use super::manager::{encode, Manager, Peer};
+use super::node_link::NodeLink;
 use super::orphans::Orphans;
 use super::package_relay::TxWork;
 use super::peer::ConnType;
@@ -14,7 +15,6 @@ use super::PeerId;
 use crate::chain::ChainManager;
 use crate::mempool::entry::feerate_per_kvb;
 use crate::mempool::package;
-use crate::node::Node;
 use bitcoin::hashes::Hash;
 use bitcoin::p2p::message::NetworkMessage;
 use bitcoin::p2p::message_blockdata::Inventory;
@@ -58,7 +58,7 @@ pub struct TipBlockTxs {
 impl TipBlockTxs {
     /// Brings the cache to the current tip (one chain lock; the block is read only when the
     /// tip moved), so a `getdata` of many items costs one lookup each, not one lock each.
-    fn refresh(&mut self, node: &Node) {
+    fn refresh(&mut self, node: &NodeLink) {
         let c = node.chain_ref().lock().unwrap_or_else(|p| p.into_inner());
         let tip = c.tip().hash;
         if self.hash == Some(tip) {
@@ -102,7 +102,7 @@ impl Manager {
         if !self.peers.values().any(due) {
             return;
         }
-        let Some(node) = self.node() else { return };
+        let node = self.node.clone();
         let sequence = node.mempool().pool().sequence();
         let magic = self.magic();
         let mean_in = self.s.trickle_interval;
@@ -151,7 +151,7 @@ impl Manager {
     /// Queues the announcement of a pool transaction to every peer that does not know it (Core's
     /// RelayTransaction: a re-sent transaction reaches peers that connected since).
     pub(super) fn relay_pool_tx(&mut self, txid: &bitcoin::Txid) {
-        let Some(node) = self.node() else { return };
+        let node = self.node.clone();
         let found = {
             let mempool = node.mempool();
             let pool = mempool.pool();
@@ -171,7 +171,7 @@ impl Manager {
     /// Announces mempool transactions added since the last look (from RPC, modules, reorgs or
     /// peers), in entry order.
     pub(super) fn poll_mempool(&mut self) {
-        let Some(node) = self.node() else { return };
+        let node = self.node.clone();
         let mempool = node.mempool();
         let fresh: Vec<(u64, bitcoin::Txid, bitcoin::Wtxid, u64)> = {
             let pool = mempool.pool();
@@ -196,7 +196,7 @@ impl Manager {
     /// Transaction announcements: requests those we lack and have not asked anyone for (none during
     /// initial block download).
     pub(super) fn on_tx_inv(&mut self, id: PeerId, items: Vec<Inventory>) {
-        let Some(node) = self.node() else { return };
+        let node = self.node.clone();
         // As Core: no transaction is requested while in initial block download.
         if self.rejects_incoming_txs(id) {
             let first = match items.first() {
@@ -207,7 +207,7 @@ impl Manager {
             self.disconnect_for_tx_violation(id, &format!("transaction ({first}) inv"));
             return;
         }
-        if self.in_ibd(&node) {
+        if self.in_ibd() {
             return;
         }
         let Some(p) = self.peers.get(&id) else { return };
@@ -274,7 +274,7 @@ impl Manager {
     /// A `tx`: validated for the mempool; accepted ones are announced and their orphans retried,
     /// ones missing parents kept as orphans, rejected ones remembered.
     pub(super) async fn on_tx(&mut self, id: PeerId, tx: bitcoin::Transaction) {
-        let Some(node) = self.node() else { return };
+        let node = self.node.clone();
         let (txid, wtxid) = (tx.compute_txid(), tx.compute_wtxid());
         let keys = [txid.to_byte_array(), wtxid.to_byte_array()];
         // As Core: a transaction during initial block download cannot be validated yet; it is
@@ -283,7 +283,7 @@ impl Manager {
             self.disconnect_for_tx_violation(id, "transaction");
             return;
         }
-        if self.in_ibd(&node) {
+        if self.in_ibd() {
             return;
         }
         let Some(p) = self.peers.get_mut(&id) else { return };
@@ -473,8 +473,12 @@ impl Manager {
 
     /// Whether the node is in initial block download, when transactions are ignored (they cannot
     /// be validated yet; unsolicited transactions are not misbehaviour).
-    fn in_ibd(&self, node: &Node) -> bool {
-        node.is_initial_block_download(&node.chain_ref().lock().unwrap_or_else(|p| p.into_inner()))
+    pub(super) fn in_ibd(&self) -> bool {
+        // Once left, IBD is over for good: no chain lock needed (the common case).
+        !self.node.ibd.has_left() && {
+            let c = self.node.chain_ref().lock().unwrap_or_else(|p| p.into_inner());
+            self.node.is_initial_block_download(&c)
+        }
     }
 
     /// Forgets an outstanding transaction request, at the peer that was asked and in the
@@ -532,7 +536,7 @@ impl Manager {
     /// memory used is bounded by the send queue whatever the request lists. The rest waits
     /// for the peer to read (the tick resumes it).
     pub(super) fn serve_getdata(&mut self, id: PeerId) {
-        let Some(node) = self.node() else { return };
+        let node = self.node.clone();
         let magic = self.magic();
         let mempool = node.mempool();
         let Some(p) = self.peers.get_mut(&id) else { return };
@@ -609,7 +613,7 @@ impl Manager {
             return;
         }
         p.relay.sent_mempool = true;
-        let Some(node) = self.node() else { return };
+        let node = self.node.clone();
         let all: Vec<(bitcoin::Txid, bitcoin::Wtxid, u64)> = node
             .mempool()
             .pool()
@@ -631,8 +635,8 @@ impl Manager {
         if self.s.blocks_only {
             return;
         }
-        let Some(node) = self.node() else { return };
-        let in_ibd = node.is_initial_block_download(&node.chain_ref().lock().unwrap_or_else(|p| p.into_inner()));
+        let node = self.node.clone();
+        let in_ibd = self.in_ibd();
         let mempool = node.mempool();
         let current = mempool.stats().rolling_min_fee;
         let min_relay = mempool.settings().min_relay_feerate;
