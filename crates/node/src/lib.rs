@@ -19,6 +19,7 @@ pub mod params;
 pub mod progress;
 pub mod rest;
 pub mod rpc;
+pub mod script_flags;
 pub mod store;
 pub mod validation;
 pub mod zmq;

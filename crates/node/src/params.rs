@@ -35,7 +35,7 @@ pub struct ChainParams {
     /// BIP94 rules (testnet4): timewarp protection and first-block difficulty base.
     pub enforce_bip94: bool,
     /// Blocks whose script flags differ from the height rule (historic exceptions).
-    pub script_flag_exceptions: Vec<(BlockHash, crate::validation::scripts::ScriptFlags)>,
+    pub script_flag_exceptions: Vec<(BlockHash, crate::script_flags::ScriptFlags)>,
     /// Heights of the two historic blocks that duplicate earlier coinbases (BIP30 exceptions).
     pub bip30_exception_heights: Vec<(u32, BlockHash)>,
     /// Halving interval in blocks.
@@ -131,7 +131,7 @@ impl ChainParams {
 
     /// Parameters for `network`.
     pub fn for_network(network: Network) -> Self {
-        use crate::validation::scripts::{VERIFY_NONE, VERIFY_P2SH, VERIFY_WITNESS};
+        use crate::script_flags::{VERIFY_NONE, VERIFY_P2SH, VERIFY_WITNESS};
         let consensus = network.params();
         match network {
             Network::Bitcoin => ChainParams {

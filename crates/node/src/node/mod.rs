@@ -3,11 +3,14 @@
 pub mod automatic;
 mod completion;
 pub mod ibd;
+mod loadblock;
 pub mod maintenance;
 pub mod monitors;
 pub mod periodic;
 pub mod runtime;
 pub mod settings;
+pub mod shutdown;
 
-pub use runtime::{Node, NodeError, NodeSettings, ShutdownReason, ShutdownReport};
+pub use runtime::{Node, NodeError, NodeSettings};
 pub use settings::LifecycleSettings;
+pub use shutdown::{ShutdownReason, ShutdownReport};

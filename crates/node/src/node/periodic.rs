@@ -2,8 +2,9 @@
 //! Each is one task owned by the node and stopped by its stop signal.
 
 use super::monitors::{dir_size, disk_usage, process_cpu_ms, process_rss, total_memory, Hysteresis};
-use super::runtime::{Node, ShutdownReason};
+use super::runtime::Node;
 use super::settings::jittered;
+use super::shutdown::ShutdownReason;
 use crate::chain::FlushReason;
 use blvm_module::{EventPayload, EventType};
 use serde_json::json;

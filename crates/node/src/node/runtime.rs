@@ -1,13 +1,13 @@
 //! The running node: ordered startup, one shutdown path for every cause, and the API the
 //! RPC server and CLI use for manual lifecycle operations.
 
-use super::completion::CompletionGuard;
 use super::settings::LifecycleSettings;
-use crate::chain::{BlockOutcome, ChainError, ChainManager, ChainNotification, ChainSettings, FlushReason, FlushReport};
+use super::shutdown::ShutdownReason;
+use crate::chain::{BlockOutcome, ChainError, ChainManager, ChainNotification, ChainSettings};
 use crate::datadir::{lock_directories, DatadirLock, LockError};
 use crate::mempool::{Mempool, MempoolSettings};
 use crate::modules::api::NodeApi;
-use crate::modules::bus::{AckOutcome, AckWaiter, EventBus, DEFAULT_HISTORY, DEFAULT_QUEUE_CAPACITY};
+use crate::modules::bus::{EventBus, DEFAULT_HISTORY, DEFAULT_QUEUE_CAPACITY};
 use crate::modules::health::HealthRegistry;
 use crate::modules::manager::{ManagerSettings, ModuleManager};
 use crate::modules::server::{self, Authenticator, ServerContext, ServerSettings};
@@ -15,39 +15,11 @@ use crate::params::ChainParams;
 use bitcoin::Block;
 use blvm_module::EventPayload;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use thiserror::Error;
 use tokio::sync::{mpsc, watch, Notify};
-
-/// Decoded blocks a `-loadblock` reader may hold ahead of block connection.
-const LOADBLOCK_QUEUE: usize = 4;
-
-/// Why the node stops; the string goes into NodeShutdown.reason.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ShutdownReason {
-    /// A library caller asked for an orderly stop.
-    Graceful,
-    /// SIGINT or SIGTERM.
-    Signal,
-    /// The `stop` RPC.
-    Rpc,
-    /// A fatal condition (database failure, disk critically full); the detail is logged.
-    Error(String),
-}
-
-impl ShutdownReason {
-    /// "graceful", "signal", "rpc" or "error".
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            ShutdownReason::Graceful => "graceful",
-            ShutdownReason::Signal => "signal",
-            ShutdownReason::Rpc => "rpc",
-            ShutdownReason::Error(_) => "error",
-        }
-    }
-}
 
 /// Everything needed to start a node.
 #[derive(Debug, Clone)]
@@ -166,21 +138,6 @@ pub enum NodeError {
     P2p(String),
 }
 
-/// What a shutdown did, for logs and tests.
-#[derive(Debug, Clone)]
-pub struct ShutdownReport {
-    /// The reason.
-    pub reason: ShutdownReason,
-    /// Total duration.
-    pub duration: Duration,
-    /// Acks for NodeShutdown.
-    pub shutdown_acks: AckOutcome,
-    /// Acks for StorageFlush.
-    pub flush_acks: AckOutcome,
-    /// Whether the final chainstate flush succeeded.
-    pub flush_ok: bool,
-}
-
 /// Milliseconds rounded up, so any real duration reports at least 1.
 pub fn ceil_ms(d: Duration) -> u64 {
     (d.as_micros() as u64).div_ceil(1000)
@@ -194,32 +151,32 @@ pub struct Node {
     pub(crate) manager: Arc<ModuleManager>,
     pub(crate) server: Arc<ServerContext>,
     pub(crate) health: Arc<HealthRegistry>,
-    stop_tx: watch::Sender<bool>,
-    shutdown_tx: mpsc::UnboundedSender<ShutdownReason>,
-    shutdown_rx: tokio::sync::Mutex<mpsc::UnboundedReceiver<ShutdownReason>>,
-    force: Notify,
-    forced: AtomicBool,
-    shutting_down: AtomicBool,
-    tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
-    components: Mutex<Vec<String>>,
-    started: Instant,
-    rpc_addrs: Mutex<Vec<std::net::SocketAddr>>,
-    metrics: Arc<crate::metrics::Registry>,
-    metrics_addr: Mutex<Option<std::net::SocketAddr>>,
-    net: Arc<crate::p2p::Net>,
+    pub(super) stop_tx: watch::Sender<bool>,
+    pub(super) shutdown_tx: mpsc::UnboundedSender<ShutdownReason>,
+    pub(super) shutdown_rx: tokio::sync::Mutex<mpsc::UnboundedReceiver<ShutdownReason>>,
+    pub(super) force: Notify,
+    pub(super) forced: AtomicBool,
+    pub(super) shutting_down: AtomicBool,
+    pub(super) tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
+    pub(super) components: Mutex<Vec<String>>,
+    pub(super) started: Instant,
+    pub(super) rpc_addrs: Mutex<Vec<std::net::SocketAddr>>,
+    pub(super) metrics: Arc<crate::metrics::Registry>,
+    pub(super) metrics_addr: Mutex<Option<std::net::SocketAddr>>,
+    pub(super) net: Arc<crate::p2p::Net>,
     pub(crate) mempool: Arc<Mempool>,
-    tip_seq: watch::Sender<u64>,
-    rpc_active: crate::rpc::active::ActiveCommands,
-    zmq: Option<Arc<crate::zmq::ZmqPublisher>>,
-    notifier: Arc<crate::notify::Notifier>,
+    pub(super) tip_seq: watch::Sender<u64>,
+    pub(super) rpc_active: crate::rpc::active::ActiveCommands,
+    pub(super) zmq: Option<Arc<crate::zmq::ZmqPublisher>>,
+    pub(super) notifier: Arc<crate::notify::Notifier>,
     pub(crate) ibd: Arc<crate::chain::ibd::IbdStatus>,
     pub(crate) auto: super::automatic::AutoState,
     /// Warnings raised so far, each once (Core's node::Warnings).
-    warnings: Mutex<Vec<String>>,
-    _locks: [DatadirLock; 2],
+    pub(super) warnings: Mutex<Vec<String>>,
+    pub(super) _locks: [DatadirLock; 2],
 }
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+pub(super) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
@@ -540,58 +497,10 @@ impl Node {
         self.health.clone()
     }
 
-    /// Asks the node to stop; the owner's [`Node::wait_for_shutdown_request`] returns the reason.
-    pub fn request_shutdown(&self, reason: ShutdownReason) {
-        if self.shutting_down.load(Ordering::SeqCst) {
-            // A repeated stop request (a second Ctrl-C or `stop`) skips the remaining waits. An
-            // error reported while stopping does not: one fatal failure reaches both the chain's
-            // fatal handler and its caller, and must not cut the modules' acknowledgements short.
-            if !matches!(reason, ShutdownReason::Error(_)) {
-                self.force_fast_shutdown();
-            }
-            return;
-        }
-        let _ = self.shutdown_tx.send(reason);
-    }
-
-    /// Skips the remaining acknowledgement waits of a shutdown in progress (the final flush
-    /// still runs, so the chainstate stays consistent).
-    pub fn force_fast_shutdown(&self) {
-        tracing::warn!("second stop request: skipping remaining module acknowledgement waits");
-        self.forced.store(true, Ordering::SeqCst);
-        self.force.notify_waiters();
-    }
-
-    /// Whether shutdown has begun.
-    pub fn is_shutting_down(&self) -> bool {
-        self.shutting_down.load(Ordering::SeqCst)
-    }
-
-    /// Waits for the first shutdown request.
-    pub async fn wait_for_shutdown_request(&self) -> ShutdownReason {
-        match self.shutdown_rx.lock().await.recv().await {
-            Some(r) => r,
-            None => ShutdownReason::Graceful,
-        }
-    }
-
-    pub(crate) async fn wait_acks(&self, waiter: AckWaiter, deadline: Duration) -> AckOutcome {
-        if self.forced.load(Ordering::SeqCst) {
-            return waiter.wait(Duration::ZERO).await;
-        }
-        let forced = self.force.notified();
-        tokio::pin!(forced);
-        let seq = waiter.sequence();
-        tokio::select! {
-            out = waiter.wait(deadline) => out,
-            _ = &mut forced => {
-                tracing::warn!(sequence = seq, "acknowledgement wait cut short by forced shutdown");
-                AckOutcome::default()
-            }
-        }
-    }
-
-    async fn run_chain<T: Send + 'static>(&self, f: impl FnOnce(&mut ChainManager) -> T + Send + 'static) -> Result<T, NodeError> {
+    pub(super) async fn run_chain<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut ChainManager) -> T + Send + 'static,
+    ) -> Result<T, NodeError> {
         let chain = self.chain.clone();
         tokio::task::spawn_blocking(move || f(&mut lock(&chain)))
             .await
@@ -754,209 +663,5 @@ impl Node {
     /// (`waitfornewblock` and friends) need no polling and end promptly on stop.
     pub fn tip_watch(&self) -> watch::Receiver<u64> {
         self.tip_seq.subscribe()
-    }
-
-    /// `-loadblock`: submits the blocks of one file in order. A blocking reader thread streams
-    /// the file through a small channel (at most [`LOADBLOCK_QUEUE`] decoded blocks wait), so a
-    /// large file never sits in memory and the async runtime never blocks on the disk.
-    async fn load_block_file(&self, path: &std::path::Path, stop: &mut watch::Receiver<bool>) -> Result<(), String> {
-        let counted = path.to_path_buf();
-        let total = tokio::task::spawn_blocking(move || crate::import::BlockFileReader::open(&counted)?.count_records())
-            .await
-            .map_err(|e| e.to_string())?
-            .map_err(|e| e.to_string())?;
-        let reader = crate::import::BlockFileReader::open(path).map_err(|e| e.to_string())?;
-        let (tx, mut rx) = mpsc::channel(LOADBLOCK_QUEUE);
-        // Owned by this function: the thread ends at the end of the file or as soon as the
-        // receiver below is dropped (stop, error or return).
-        let feeder = tokio::task::spawn_blocking(move || {
-            for item in reader {
-                let failed = item.is_err();
-                if tx.blocking_send(item).is_err() || failed {
-                    break;
-                }
-            }
-        });
-        let genesis = self.settings.params.genesis().block_hash();
-        let mut n = 0u64;
-        let mut txs = 0u64;
-        let mut done = 0u64;
-        let mut meter = crate::progress::ProgressMeter::new("loadblock", self.settings.progress_interval);
-        // The target is the height of the last submitted block plus the blocks left in the file.
-        let snapshot = |chain: &Mutex<ChainManager>, last: Option<bitcoin::BlockHash>, done: u64, n: u64, txs: u64| {
-            let c = lock(chain);
-            let height = u64::from(c.height());
-            let base = last.and_then(|h| c.entry(&h)).map(|e| u64::from(e.height)).unwrap_or(height);
-            crate::progress::Snapshot {
-                height,
-                target: height.max(base + total.saturating_sub(done)),
-                blocks: n,
-                transactions: txs,
-                cache_bytes: c.cache_usage(),
-                fraction: None,
-            }
-        };
-        let result = async {
-            while let Some(item) = rx.recv().await {
-                if *stop.borrow() {
-                    break;
-                }
-                let (_, block) = item.map_err(|e| e.to_string())?;
-                done += 1;
-                if block.block_hash() == genesis {
-                    continue;
-                }
-                let n_tx = block.txdata.len() as u64;
-                let hash = block.block_hash();
-                match self.submit_block(block).await.map_err(|e| e.to_string())? {
-                    BlockOutcome::Invalid(r) => return Err(format!("invalid block: {r}")),
-                    BlockOutcome::Orphan => return Err("block with unknown parent".into()),
-                    BlockOutcome::Duplicate => {}
-                    BlockOutcome::Accepted { .. } => {
-                        n += 1;
-                        txs += n_tx;
-                    }
-                }
-                meter.tick(|| snapshot(&self.chain, Some(hash), done, n, txs));
-            }
-            Ok(())
-        }
-        .await;
-        drop(rx);
-        let _ = feeder.await;
-        result?;
-        meter.finish(&snapshot(&self.chain, None, total, n, txs));
-        tracing::info!(blocks = n, file = %path.display(), "loaded blocks");
-        Ok(())
-    }
-
-    /// StorageFlush (acks awaited), chainstate flush, StorageFlushCompleted.
-    pub async fn flush_chainstate(&self, reason: FlushReason) -> Result<FlushReport, NodeError> {
-        let waiter = self.bus.publish_with_acks(EventPayload::StorageFlush {
-            reason: reason.as_str().to_string(),
-        });
-        // From here on a StorageFlushCompleted is owed, whatever happens to this future.
-        let mut completion = CompletionGuard::flush(&self.bus);
-        self.wait_acks(waiter, self.settings.lifecycle.ack_timeout).await;
-        completion.restart_clock();
-        let result = self.run_chain(move |c| c.flush(reason)).await;
-        self.metrics.observe_flush(completion.elapsed());
-        match result {
-            Ok(Ok(report)) => {
-                completion.complete(true, serde_json::Value::Null);
-                // As Core's FlushStateToDisk: a flush is when pruning (and compaction) is looked at.
-                self.after_blocks(true).await;
-                Ok(report)
-            }
-            Ok(Err(e)) => {
-                completion.complete(false, serde_json::Value::Null);
-                self.request_shutdown(ShutdownReason::Error(format!("chainstate flush failed: {e}")));
-                Err(NodeError::Chain(e))
-            }
-            Err(e) => {
-                // The flush worker panicked: the chainstate may be half-written, so stop as for a failure.
-                completion.complete(false, serde_json::Value::Null);
-                self.request_shutdown(ShutdownReason::Error(format!("chainstate flush task failed: {e}")));
-                Err(e)
-            }
-        }
-    }
-
-    /// The one shutdown path: NodeShutdown (acks), stop services, StorageFlush (acks), flush,
-    /// StorageFlushCompleted, NodeShutdownCompleted, close module connections, stop modules.
-    pub async fn shutdown(&self, reason: ShutdownReason) -> ShutdownReport {
-        let t0 = Instant::now();
-        if self.shutting_down.swap(true, Ordering::SeqCst) {
-            self.force_fast_shutdown();
-        }
-        self.tip_seq.send_modify(|s| *s = s.wrapping_add(1));
-        if let ShutdownReason::Error(detail) = &reason {
-            tracing::error!("shutting down because of an error: {detail}");
-        }
-        tracing::info!(reason = reason.as_str(), "shutdown started");
-        let notifier = self.notifier.clone();
-        let _ = tokio::task::spawn_blocking(move || notifier.shutdown()).await;
-        let lc = self.settings.lifecycle.clone();
-        let w = self.bus.publish_with_acks(EventPayload::NodeShutdown {
-            reason: reason.as_str().to_string(),
-            timeout_seconds: lc.shutdown_timeout.as_secs(),
-        });
-        let shutdown_acks = self.wait_acks(w, lc.shutdown_timeout).await;
-
-        let _ = self.stop_tx.send(true);
-        let tasks: Vec<_> = lock(&self.tasks).drain(..).collect();
-        for t in tasks {
-            if tokio::time::timeout(Duration::from_secs(5), t).await.is_err() {
-                tracing::warn!("a background task did not stop in time");
-            }
-        }
-
-        // NodeShutdown and the shutdown StorageFlush share one budget: timeout_seconds in total.
-        let remaining = lc.shutdown_timeout.saturating_sub(t0.elapsed()).min(lc.ack_timeout);
-        let w = self.bus.publish_with_acks(EventPayload::StorageFlush { reason: "shutdown".into() });
-        let mut completion = CompletionGuard::flush(&self.bus);
-        let flush_acks = self.wait_acks(w, remaining).await;
-        if self.settings.mempool.persist && self.mempool.is_loaded() {
-            let mp = self.mempool.clone();
-            match tokio::task::spawn_blocking(move || mp.save()).await {
-                Ok(Ok(_)) => {}
-                Ok(Err(e)) => tracing::error!("mempool dump failed: {e}"),
-                Err(e) => tracing::error!("mempool dump task failed: {e}"),
-            }
-        }
-        completion.restart_clock();
-        let flush = self.run_chain(|c| c.flush(FlushReason::Shutdown)).await;
-        self.metrics.observe_flush(completion.elapsed());
-        let flush_ok = matches!(flush, Ok(Ok(_)));
-        match &flush {
-            Ok(Err(e)) => tracing::error!("final chainstate flush failed: {e}"),
-            Err(e) => tracing::error!("final chainstate flush task failed: {e}"),
-            Ok(Ok(_)) => {}
-        }
-        completion.complete(flush_ok, serde_json::Value::Null);
-        let duration = t0.elapsed();
-        self.bus.publish(EventPayload::NodeShutdownCompleted {
-            duration_ms: ceil_ms(duration),
-        });
-
-        self.bus.close_all();
-        if !self.server.wait_idle(Duration::from_secs(2)).await {
-            tracing::warn!("some module connections did not close in time");
-        }
-        self.manager.stop_all("shutdown").await;
-        tracing::info!(reason = reason.as_str(), ms = ceil_ms(t0.elapsed()), "shutdown complete");
-        ShutdownReport {
-            reason,
-            duration: t0.elapsed(),
-            shutdown_acks,
-            flush_acks,
-            flush_ok,
-        }
-    }
-}
-
-#[cfg(test)]
-mod shutdown_request_tests {
-    use super::*;
-
-    /// While stopping, a second stop request forces the fast path; an error report (the same
-    /// fatal failure seen by a second caller) does not.
-    #[test]
-    fn only_a_repeated_stop_request_forces_a_fast_shutdown() {
-        let dir = tempfile::tempdir().unwrap();
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-        let s = NodeSettings::new(
-            crate::params::ChainParams::for_network(bitcoin::Network::Regtest),
-            dir.path().to_path_buf(),
-        );
-        let node = rt.block_on(Node::open(s)).unwrap();
-        rt.block_on(node.finish_startup());
-        node.shutting_down.store(true, Ordering::SeqCst);
-        node.request_shutdown(ShutdownReason::Error("chainstate flush failed".into()));
-        assert!(!node.forced.load(Ordering::SeqCst), "an error while stopping must not force");
-        node.request_shutdown(ShutdownReason::Signal);
-        assert!(node.forced.load(Ordering::SeqCst), "a second stop request forces");
-        node.shutting_down.store(false, Ordering::SeqCst);
-        rt.block_on(node.shutdown(ShutdownReason::Graceful));
     }
 }
