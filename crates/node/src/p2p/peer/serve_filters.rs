@@ -1,8 +1,9 @@
 //! The connection reader's answers that depend on optional serving limits: BIP157 filter
-//! requests (`-peerblockfilters`, [`super::super::cfilters`]) and the `-maxuploadtarget` check
+//! requests (`-peerblockfilters`, [`crate::p2p::cfilters`]) and the `-maxuploadtarget` check
 //! before a block is served. A child of `peer` so it shares the reader's private state.
 
-use super::{unix_now, Exit, Reader};
+use super::reader::Reader;
+use super::{unix_now, Exit};
 use bitcoin::p2p::message::NetworkMessage;
 use bitcoin::p2p::message_blockdata::Inventory;
 
@@ -16,18 +17,18 @@ impl Reader {
         let hash = match inv {
             Inventory::Block(h) | Inventory::WitnessBlock(h) | Inventory::CompactBlock(h) => *h,
             Inventory::Unknown {
-                inv_type: super::super::bloom::MSG_FILTERED_BLOCK,
+                inv_type: crate::p2p::bloom::MSG_FILTERED_BLOCK,
                 ..
             } => return Ok(true),
             _ => return Ok(false),
         };
-        self.chain(move |c| super::super::upload_target::is_historical(c, &hash)).await
+        self.chain(move |c| crate::p2p::upload_target::is_historical(c, &hash)).await
     }
 
-    /// BIP157 requests ([`super::super::cfilters`]): refused ones disconnect as Core, filters go out in
+    /// BIP157 requests ([`crate::p2p::cfilters`]): refused ones disconnect as Core, filters go out in
     /// batches on the bulk queue (waiting for the socket) so memory stays bounded.
     pub(super) async fn on_cfilter_request(&self, msg: NetworkMessage) -> Result<(), Exit> {
-        use super::super::cfilters::{self, Answer};
+        use crate::p2p::cfilters::{self, Answer};
         let id = self.shared().id;
         let serving = self.env.settings.peer_block_filters;
         match self.chain(move |c| cfilters::answer(c, serving, &msg)).await? {
