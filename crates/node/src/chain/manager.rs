@@ -23,6 +23,7 @@ use crate::validation::script_cache::{ScriptCache, DEFAULT_MAX_SIG_CACHE_MIB};
 use crate::validation::scripts::{block_script_flags, verify_block_scripts_except, VERIFY_P2SH, VERIFY_WITNESS};
 use crate::validation::sigops::{sigop_cost, MAX_BLOCK_SIGOPS_COST};
 use crate::validation::tx_check::MAX_MONEY;
+use crate::validation::tx_inputs::{check_tx_inputs, SpentCoin};
 use crate::validation::Reject;
 use bitcoin::block::Header;
 use bitcoin::consensus::{deserialize, serialize};
@@ -55,7 +56,7 @@ pub struct PruneReport {
 }
 
 /// Coinbase outputs can be spent only after this many confirmations.
-pub const COINBASE_MATURITY: u32 = 100;
+pub use bitcoin::constants::COINBASE_MATURITY;
 const META_BEST_BLOCK: &str = "best_block";
 const META_SCAN_POS: &str = "blockfile_scan";
 
@@ -416,6 +417,11 @@ impl ChainManager {
     /// The script execution cache: transactions whose scripts passed under given flags.
     pub fn script_cache(&self) -> &ScriptCache {
         &self.script_cache
+    }
+
+    /// Blocks before a coinbase output may be spent (the mempool checks with the chain's).
+    pub fn coinbase_maturity(&self) -> u32 {
+        self.settings.coinbase_maturity
     }
 
     /// Network parameters in use.
@@ -1176,32 +1182,23 @@ impl ChainManager {
                         }
                     }
                 }
-                let mut value_in: u64 = 0;
-                let maturity = self.settings.coinbase_maturity;
-                for c in &coins {
-                    if c.is_coinbase && height - c.height < maturity {
-                        return Ok(Err(Reject::new(
-                            "bad-txns-premature-spend-of-coinbase",
-                            format!("tried to spend coinbase at depth {}", height - c.height),
-                        )));
+                let spent: Vec<SpentCoin> = coins
+                    .iter()
+                    .map(|c| SpentCoin {
+                        value: c.output.value.to_sat(),
+                        height: c.height,
+                        is_coinbase: c.is_coinbase,
+                    })
+                    .collect();
+                // Core's ConnectBlock: a transaction's failure is the block's, naming the transaction.
+                let fee = match check_tx_inputs(tx, &spent, height, self.settings.coinbase_maturity) {
+                    Ok(fee) => fee,
+                    Err(mut r) => {
+                        let sep = if r.detail.is_empty() { "" } else { " " };
+                        r.detail = format!("{}{sep}in transaction {txid}", r.detail);
+                        return Ok(Err(r));
                     }
-                    let v = c.output.value.to_sat();
-                    value_in = value_in.saturating_add(v);
-                    if v > MAX_MONEY || value_in > MAX_MONEY {
-                        return Ok(Err(Reject::new("bad-txns-inputvalues-outofrange", format!("tx {txid}"))));
-                    }
-                }
-                let value_out: u64 = tx.output.iter().map(|o| o.value.to_sat()).sum();
-                if value_in < value_out {
-                    return Ok(Err(Reject::new(
-                        "bad-txns-in-belowout",
-                        format!("value in ({value_in}) < value out ({value_out})"),
-                    )));
-                }
-                let fee = value_in - value_out;
-                if fee > MAX_MONEY {
-                    return Ok(Err(Reject::new("bad-txns-fee-outofrange", format!("tx {txid}"))));
-                }
+                };
                 fees += fee;
                 if fees > MAX_MONEY {
                     return Ok(Err(Reject::new(

@@ -10,13 +10,13 @@ use super::policy::{self, PolicyRules};
 use super::pool::{Pool, RemovalReason};
 use super::rbf;
 use super::MempoolSettings;
-use crate::chain::manager::COINBASE_MATURITY;
 use crate::chain::ChainManager;
 use crate::validation::locks::{is_final_tx, sequence_lock, sequence_lock_satisfied};
 use crate::validation::script_error::{failing_input_detail, first_script_error, mempool_script_reject, standard_script_verify_flags};
 use crate::validation::scripts::{block_script_flags, PreparedTx};
 use crate::validation::sigops::sigop_cost;
-use crate::validation::tx_check::{check_transaction, MAX_MONEY};
+use crate::validation::tx_check::check_transaction;
+use crate::validation::tx_inputs::{check_tx_inputs, SpentCoin};
 use crate::validation::Reject;
 use bitcoin::hashes::Hash;
 use bitcoin::{BlockHash, OutPoint, Transaction, TxOut, Txid, Wtxid};
@@ -109,18 +109,6 @@ pub enum PoolEvent {
     },
 }
 
-/// Core's FormatMoney: at least two decimals, trailing zeros trimmed.
-pub fn fmt_money(sat: u64) -> String {
-    let s = format!("{}.{:08}", sat / 100_000_000, sat % 100_000_000);
-    let trimmed = s.trim_end_matches('0');
-    let dot = trimmed.find('.').unwrap_or(trimmed.len());
-    if trimmed.len() < dot + 3 {
-        s[..dot + 3].to_string()
-    } else {
-        trimmed.to_string()
-    }
-}
-
 struct InputCoin {
     output: TxOut,
     height: u32,
@@ -140,82 +128,12 @@ pub fn accept_tx(
     let now = (settings.clock)();
     let txid = tx.compute_txid();
     let wtxid = tx.compute_wtxid();
-    check_transaction(&tx)?;
-    if tx.is_coinbase() {
-        return Err(Reject::new("coinbase", ""));
-    }
-    if settings.require_standard {
-        let rules = PolicyRules {
-            dust_relay_fee: settings.dust_relay_feerate,
-            max_datacarrier_bytes: settings.max_datacarrier_bytes,
-            permit_bare_multisig: settings.permit_bare_multisig,
-        };
-        policy::check_standard_tx(&tx, &rules)?;
-    }
-    if tx.base_size() < policy::MIN_STANDARD_TX_NONWITNESS_SIZE {
-        return Err(Reject::new("tx-size-small", ""));
-    }
     let tip_height = chain.height();
     let next_height = tip_height + 1;
     let tip_mtp = chain.mtp_at(tip_height);
-    if !is_final_tx(&tx, next_height, tip_mtp) {
-        return Err(Reject::new("non-final", ""));
-    }
-    if pool.txid_of_wtxid(&wtxid).is_some() {
-        return Err(Reject::new("txn-already-in-mempool", ""));
-    }
-    if pool.contains(&txid) {
-        return Err(Reject::new("txn-same-nonwitness-data-in-mempool", ""));
-    }
-    let mut conflicts: BTreeSet<Txid> = BTreeSet::new();
-    for input in &tx.input {
-        if let Some(c) = pool.spender(&input.previous_output) {
-            if !opts.allow_replacement {
-                return Err(Reject::new("bip125-replacement-disallowed", ""));
-            }
-            if !settings.full_rbf && !conflicts.contains(&c) {
-                let e = pool.get(&c);
-                let replaceable = e.map(|e| e.signals_rbf() || e.is_truc()).unwrap_or(true);
-                if !replaceable {
-                    return Err(Reject::new("txn-mempool-conflict", ""));
-                }
-            }
-            conflicts.insert(c);
-        }
-    }
+    let mut conflicts = pre_checks(pool, settings, &tx, &txid, &wtxid, opts, next_height, tip_mtp)?;
     // Inputs: in-pool parents' outputs, else the UTXO set.
-    let mut coins: Vec<InputCoin> = Vec::with_capacity(tx.input.len());
-    for input in &tx.input {
-        let op = input.previous_output;
-        let from_pool = pool.get(&op.txid).and_then(|p| p.tx.output.get(op.vout as usize).cloned());
-        let coin = match from_pool {
-            Some(output) => Some(InputCoin {
-                output,
-                height: next_height,
-                is_coinbase: false,
-            }),
-            None => chain
-                .get_coin(&op)
-                .map_err(|e| Reject::new("bad-txns-inputs-missingorspent", format!("chainstate read failed: {e}")))?
-                .map(|c| InputCoin {
-                    output: c.output,
-                    height: c.height,
-                    is_coinbase: c.is_coinbase,
-                }),
-        };
-        match coin {
-            Some(c) => coins.push(c),
-            None => {
-                for vout in 0..tx.output.len() as u32 {
-                    if matches!(chain.get_coin(&OutPoint { txid, vout }), Ok(Some(_))) {
-                        return Err(Reject::new("txn-already-known", ""));
-                    }
-                }
-                tracing::trace!(target: "blvm::mempool", %txid, input = %op, "input missing or spent");
-                return Err(Reject::new("bad-txns-inputs-missingorspent", ""));
-            }
-        }
-    }
+    let coins = input_coins(chain, pool, &tx, &txid, next_height)?;
     // BIP68 relative lock-times, evaluated for the next block.
     let heights: Vec<u32> = coins.iter().map(|c| c.height).collect();
     let lock = sequence_lock(&tx, &heights, &|h| chain.mtp_at(h));
@@ -223,28 +141,15 @@ pub fn accept_tx(
         return Err(Reject::new("non-BIP68-final", ""));
     }
     // Core's CheckTxInputs at the next height.
-    let mut value_in: u64 = 0;
-    for c in &coins {
-        if c.is_coinbase && next_height - c.height < COINBASE_MATURITY {
-            return Err(Reject::new(
-                "bad-txns-premature-spend-of-coinbase",
-                format!("tried to spend coinbase at depth {}", next_height - c.height),
-            ));
-        }
-        let v = c.output.value.to_sat();
-        value_in = value_in.saturating_add(v);
-        if v > MAX_MONEY || value_in > MAX_MONEY {
-            return Err(Reject::new("bad-txns-inputvalues-outofrange", ""));
-        }
-    }
-    let value_out: u64 = tx.output.iter().map(|o| o.value.to_sat()).sum();
-    if value_in < value_out {
-        return Err(Reject::new(
-            "bad-txns-in-belowout",
-            format!("value in ({}) < value out ({})", fmt_money(value_in), fmt_money(value_out)),
-        ));
-    }
-    let fee = value_in - value_out;
+    let spent_coins: Vec<SpentCoin> = coins
+        .iter()
+        .map(|c| SpentCoin {
+            value: c.output.value.to_sat(),
+            height: c.height,
+            is_coinbase: c.is_coinbase,
+        })
+        .collect();
+    let fee = check_tx_inputs(&tx, &spent_coins, next_height, chain.coinbase_maturity())?;
     let spent: Vec<TxOut> = coins.iter().map(|c| c.output.clone()).collect();
     if settings.require_standard {
         policy::check_inputs_standard(&tx, &spent)?;
@@ -308,6 +213,175 @@ pub fn accept_tx(
         let own = adjusted_weight(weight, sigops, DEFAULT_BYTES_PER_SIGOP);
         cluster_limits::check(pool, &parents, own, &to_evict, &settings.limits)?;
     }
+    check_scripts(chain, settings, &tx, &wtxid, &spent, next_height)?;
+    let accepted = Accepted {
+        txid,
+        wtxid,
+        vsize,
+        fee,
+        modified_fee: modified,
+        replaced: to_evict.iter().copied().collect(),
+    };
+    if opts.test_accept {
+        return Ok(accepted);
+    }
+    evict_replaced(pool, &to_evict, &txid, events);
+    let spends_coinbase = coins.iter().any(|c| c.is_coinbase);
+    let entry = MempoolEntry {
+        tx: tx.clone(),
+        txid,
+        wtxid,
+        fee,
+        vsize,
+        weight,
+        sigop_cost: sigops,
+        time: opts.accept_time.unwrap_or(now),
+        height: tip_height,
+        sequence: pool.next_entry_sequence(),
+        relay_sequence: 0,
+        spends_coinbase,
+        parents: BTreeSet::new(),
+        children: BTreeSet::new(),
+        delta,
+    };
+    let mempool_sequence = pool.sequence();
+    pool.add(entry);
+    events.push(PoolEvent::Added {
+        tx: tx.clone(),
+        txid,
+        wtxid,
+        fee,
+        vsize,
+        mempool_sequence,
+    });
+    if !opts.bypass_limits && !opts.package_submission {
+        limit_size(pool, settings, now, events);
+        if !pool.contains(&txid) {
+            return Err(Reject::new("mempool full", ""));
+        }
+    }
+    Ok(accepted)
+}
+
+/// Removes the transactions `by` replaces, with their descendants, recording each removal.
+fn evict_replaced(pool: &mut Pool, to_evict: &BTreeSet<Txid>, by: &Txid, events: &mut Vec<PoolEvent>) {
+    for t in to_evict {
+        let base = pool.sequence();
+        for (i, e) in pool.remove_with_descendants(t).into_iter().enumerate() {
+            tracing::debug!(target: "blvm::mempool", replaced = %e.txid, by = %by, "replaced");
+            events.push(PoolEvent::Removed {
+                txid: e.txid,
+                reason: RemovalReason::Replaced,
+                mempool_sequence: base + i as u64,
+            });
+        }
+    }
+}
+
+/// Core's PreChecks before any coin is looked up: context-free and standardness rules,
+/// finality, duplicates, and the in-pool transactions `tx` conflicts with (replacement allowed?).
+#[allow(clippy::too_many_arguments)]
+fn pre_checks(
+    pool: &Pool,
+    settings: &MempoolSettings,
+    tx: &Transaction,
+    txid: &Txid,
+    wtxid: &Wtxid,
+    opts: &AcceptOptions,
+    next_height: u32,
+    tip_mtp: i64,
+) -> Result<BTreeSet<Txid>, Reject> {
+    check_transaction(&tx)?;
+    if tx.is_coinbase() {
+        return Err(Reject::new("coinbase", ""));
+    }
+    if settings.require_standard {
+        let rules = PolicyRules {
+            dust_relay_fee: settings.dust_relay_feerate,
+            max_datacarrier_bytes: settings.max_datacarrier_bytes,
+            permit_bare_multisig: settings.permit_bare_multisig,
+        };
+        policy::check_standard_tx(&tx, &rules)?;
+    }
+    if tx.base_size() < policy::MIN_STANDARD_TX_NONWITNESS_SIZE {
+        return Err(Reject::new("tx-size-small", ""));
+    }
+    if !is_final_tx(&tx, next_height, tip_mtp) {
+        return Err(Reject::new("non-final", ""));
+    }
+    if pool.txid_of_wtxid(&wtxid).is_some() {
+        return Err(Reject::new("txn-already-in-mempool", ""));
+    }
+    if pool.contains(&txid) {
+        return Err(Reject::new("txn-same-nonwitness-data-in-mempool", ""));
+    }
+    let mut conflicts: BTreeSet<Txid> = BTreeSet::new();
+    for input in &tx.input {
+        if let Some(c) = pool.spender(&input.previous_output) {
+            if !opts.allow_replacement {
+                return Err(Reject::new("bip125-replacement-disallowed", ""));
+            }
+            if !settings.full_rbf && !conflicts.contains(&c) {
+                let e = pool.get(&c);
+                let replaceable = e.map(|e| e.signals_rbf() || e.is_truc()).unwrap_or(true);
+                if !replaceable {
+                    return Err(Reject::new("txn-mempool-conflict", ""));
+                }
+            }
+            conflicts.insert(c);
+        }
+    }
+    Ok(conflicts)
+}
+
+/// The coins `tx` spends: in-pool parents' outputs, else the UTXO set; a missing one rejects
+/// (as `txn-already-known` when `tx`'s own outputs are already in the UTXO set).
+fn input_coins(chain: &mut ChainManager, pool: &Pool, tx: &Transaction, txid: &Txid, next_height: u32) -> Result<Vec<InputCoin>, Reject> {
+    let mut coins: Vec<InputCoin> = Vec::with_capacity(tx.input.len());
+    for input in &tx.input {
+        let op = input.previous_output;
+        let from_pool = pool.get(&op.txid).and_then(|p| p.tx.output.get(op.vout as usize).cloned());
+        let coin = match from_pool {
+            Some(output) => Some(InputCoin {
+                output,
+                height: next_height,
+                is_coinbase: false,
+            }),
+            None => chain
+                .get_coin(&op)
+                .map_err(|e| Reject::new("bad-txns-inputs-missingorspent", format!("chainstate read failed: {e}")))?
+                .map(|c| InputCoin {
+                    output: c.output,
+                    height: c.height,
+                    is_coinbase: c.is_coinbase,
+                }),
+        };
+        match coin {
+            Some(c) => coins.push(c),
+            None => {
+                for vout in 0..tx.output.len() as u32 {
+                    if matches!(chain.get_coin(&OutPoint { txid: *txid, vout }), Ok(Some(_))) {
+                        return Err(Reject::new("txn-already-known", ""));
+                    }
+                }
+                tracing::trace!(target: "blvm::mempool", %txid, input = %op, "input missing or spent");
+                return Err(Reject::new("bad-txns-inputs-missingorspent", ""));
+            }
+        }
+    }
+    Ok(coins)
+}
+
+/// Runs `tx`'s scripts for the mempool and, when they pass, remembers the transaction in the
+/// script execution cache under the next block's flags.
+fn check_scripts(
+    chain: &mut ChainManager,
+    settings: &MempoolSettings,
+    tx: &Transaction,
+    wtxid: &Wtxid,
+    spent: &[TxOut],
+    next_height: u32,
+) -> Result<(), Reject> {
     // Scripts. Policy (Core's PolicyScriptChecks): every input under Core's standard flags, by
     // Core's interpreter through the shim, which names the first failing input's error. The
     // standard flags include every consensus flag of the next block, so passing them passes
@@ -348,63 +422,7 @@ pub fn accept_tx(
     // As Core's ConsensusScriptChecks: every input passed under the flags the next block will
     // be checked with, so connecting that block need not run them again.
     chain.script_cache().insert(&wtxid, flags);
-    let accepted = Accepted {
-        txid,
-        wtxid,
-        vsize,
-        fee,
-        modified_fee: modified,
-        replaced: to_evict.iter().copied().collect(),
-    };
-    if opts.test_accept {
-        return Ok(accepted);
-    }
-    for t in &to_evict {
-        let base = pool.sequence();
-        for (i, e) in pool.remove_with_descendants(t).into_iter().enumerate() {
-            tracing::debug!(target: "blvm::mempool", replaced = %e.txid, by = %txid, "replaced");
-            events.push(PoolEvent::Removed {
-                txid: e.txid,
-                reason: RemovalReason::Replaced,
-                mempool_sequence: base + i as u64,
-            });
-        }
-    }
-    let spends_coinbase = coins.iter().any(|c| c.is_coinbase);
-    let entry = MempoolEntry {
-        tx: tx.clone(),
-        txid,
-        wtxid,
-        fee,
-        vsize,
-        weight,
-        sigop_cost: sigops,
-        time: opts.accept_time.unwrap_or(now),
-        height: tip_height,
-        sequence: pool.next_entry_sequence(),
-        relay_sequence: 0,
-        spends_coinbase,
-        parents: BTreeSet::new(),
-        children: BTreeSet::new(),
-        delta,
-    };
-    let mempool_sequence = pool.sequence();
-    pool.add(entry);
-    events.push(PoolEvent::Added {
-        tx: tx.clone(),
-        txid,
-        wtxid,
-        fee,
-        vsize,
-        mempool_sequence,
-    });
-    if !opts.bypass_limits && !opts.package_submission {
-        limit_size(pool, settings, now, events);
-        if !pool.contains(&txid) {
-            return Err(Reject::new("mempool full", ""));
-        }
-    }
-    Ok(accepted)
+    Ok(())
 }
 
 /// Core's CheckFeeRate: `fee` for `vsize` must meet the mempool minimum and the minimum relay
@@ -528,17 +546,4 @@ fn truc_checks(
         }
     }
     Ok(false)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::fmt_money;
-
-    #[test]
-    fn format_money_like_core() {
-        assert_eq!(fmt_money(100_000_000), "1.00");
-        assert_eq!(fmt_money(1_000_000), "0.01");
-        assert_eq!(fmt_money(123), "0.00000123");
-        assert_eq!(fmt_money(150_000_000), "1.50");
-    }
 }

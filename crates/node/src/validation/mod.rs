@@ -11,5 +11,6 @@ pub mod script_error;
 pub mod scripts;
 pub mod sigops;
 pub mod tx_check;
+pub mod tx_inputs;
 
 pub use reject::Reject;
