@@ -23,7 +23,7 @@ use crate::validation::script_cache::{ScriptCache, DEFAULT_MAX_SIG_CACHE_MIB};
 use crate::validation::scripts::{block_script_flags, verify_block_scripts_except, VERIFY_P2SH, VERIFY_WITNESS};
 use crate::validation::sigops::{sigop_cost, MAX_BLOCK_SIGOPS_COST};
 use crate::validation::tx_check::MAX_MONEY;
-use crate::validation::tx_inputs::{check_tx_inputs, SpentCoin};
+use crate::validation::tx_inputs::check_tx_inputs;
 use crate::validation::Reject;
 use bitcoin::block::Header;
 use bitcoin::consensus::{deserialize, serialize};
@@ -1182,16 +1182,8 @@ impl ChainManager {
                         }
                     }
                 }
-                let spent: Vec<SpentCoin> = coins
-                    .iter()
-                    .map(|c| SpentCoin {
-                        value: c.output.value.to_sat(),
-                        height: c.height,
-                        is_coinbase: c.is_coinbase,
-                    })
-                    .collect();
                 // Core's ConnectBlock: a transaction's failure is the block's, naming the transaction.
-                let fee = match check_tx_inputs(tx, &spent, height, self.settings.coinbase_maturity) {
+                let fee = match check_tx_inputs(tx, &coins, height, self.settings.coinbase_maturity) {
                     Ok(fee) => fee,
                     Err(mut r) => {
                         let sep = if r.detail.is_empty() { "" } else { " " };

@@ -11,12 +11,13 @@ use super::pool::{Pool, RemovalReason};
 use super::rbf;
 use super::MempoolSettings;
 use crate::chain::ChainManager;
+use crate::chainstate::Coin;
 use crate::validation::locks::{is_final_tx, sequence_lock, sequence_lock_satisfied};
 use crate::validation::script_error::{failing_input_detail, first_script_error, mempool_script_reject, standard_script_verify_flags};
 use crate::validation::scripts::{block_script_flags, PreparedTx};
 use crate::validation::sigops::sigop_cost;
 use crate::validation::tx_check::check_transaction;
-use crate::validation::tx_inputs::{check_tx_inputs, SpentCoin};
+use crate::validation::tx_inputs::check_tx_inputs;
 use crate::validation::Reject;
 use bitcoin::hashes::Hash;
 use bitcoin::{BlockHash, OutPoint, Transaction, TxOut, Txid, Wtxid};
@@ -109,12 +110,6 @@ pub enum PoolEvent {
     },
 }
 
-struct InputCoin {
-    output: TxOut,
-    height: u32,
-    is_coinbase: bool,
-}
-
 /// Validates `tx` against the chain tip and the pool and, unless `opts.test_accept`, adds it.
 /// Pool changes are appended to `events`.
 pub fn accept_tx(
@@ -141,15 +136,7 @@ pub fn accept_tx(
         return Err(Reject::new("non-BIP68-final", ""));
     }
     // Core's CheckTxInputs at the next height.
-    let spent_coins: Vec<SpentCoin> = coins
-        .iter()
-        .map(|c| SpentCoin {
-            value: c.output.value.to_sat(),
-            height: c.height,
-            is_coinbase: c.is_coinbase,
-        })
-        .collect();
-    let fee = check_tx_inputs(&tx, &spent_coins, next_height, chain.coinbase_maturity())?;
+    let fee = check_tx_inputs(&tx, &coins, next_height, chain.coinbase_maturity())?;
     let spent: Vec<TxOut> = coins.iter().map(|c| c.output.clone()).collect();
     if settings.require_standard {
         policy::check_inputs_standard(&tx, &spent)?;
@@ -336,25 +323,20 @@ fn pre_checks(
 
 /// The coins `tx` spends: in-pool parents' outputs, else the UTXO set; a missing one rejects
 /// (as `txn-already-known` when `tx`'s own outputs are already in the UTXO set).
-fn input_coins(chain: &mut ChainManager, pool: &Pool, tx: &Transaction, txid: &Txid, next_height: u32) -> Result<Vec<InputCoin>, Reject> {
-    let mut coins: Vec<InputCoin> = Vec::with_capacity(tx.input.len());
+fn input_coins(chain: &mut ChainManager, pool: &Pool, tx: &Transaction, txid: &Txid, next_height: u32) -> Result<Vec<Coin>, Reject> {
+    let mut coins: Vec<Coin> = Vec::with_capacity(tx.input.len());
     for input in &tx.input {
         let op = input.previous_output;
         let from_pool = pool.get(&op.txid).and_then(|p| p.tx.output.get(op.vout as usize).cloned());
         let coin = match from_pool {
-            Some(output) => Some(InputCoin {
+            Some(output) => Some(Coin {
                 output,
                 height: next_height,
                 is_coinbase: false,
             }),
             None => chain
                 .get_coin(&op)
-                .map_err(|e| Reject::new("bad-txns-inputs-missingorspent", format!("chainstate read failed: {e}")))?
-                .map(|c| InputCoin {
-                    output: c.output,
-                    height: c.height,
-                    is_coinbase: c.is_coinbase,
-                }),
+                .map_err(|e| Reject::new("bad-txns-inputs-missingorspent", format!("chainstate read failed: {e}")))?,
         };
         match coin {
             Some(c) => coins.push(c),

@@ -3,18 +3,8 @@
 //! block connection (at the block's height) and the mempool (at the next block's height).
 
 use super::Reject;
+use crate::chainstate::Coin;
 use bitcoin::Transaction;
-
-/// What CheckTxInputs needs of one spent coin.
-#[derive(Debug, Clone, Copy)]
-pub struct SpentCoin {
-    /// The coin's value in satoshis.
-    pub value: u64,
-    /// Height of the block that created it.
-    pub height: u32,
-    /// Whether it is a coinbase output (subject to maturity).
-    pub is_coinbase: bool,
-}
 
 /// Core's FormatMoney: at least two decimals, trailing zeros trimmed.
 pub fn fmt_money(sat: u64) -> String {
@@ -30,7 +20,7 @@ pub fn fmt_money(sat: u64) -> String {
 
 /// Checks `tx`'s spent coins for a spend at `spend_height` (coinbase outputs mature after
 /// `maturity` blocks) and returns the fee, with Core's reject reasons and messages.
-pub fn check_tx_inputs(tx: &Transaction, coins: &[SpentCoin], spend_height: u32, maturity: u32) -> Result<u64, Reject> {
+pub fn check_tx_inputs(tx: &Transaction, coins: &[Coin], spend_height: u32, maturity: u32) -> Result<u64, Reject> {
     let max_money = bitcoin::Amount::MAX_MONEY.to_sat();
     let mut value_in: u64 = 0;
     for c in coins {
@@ -40,8 +30,9 @@ pub fn check_tx_inputs(tx: &Transaction, coins: &[SpentCoin], spend_height: u32,
                 format!("tried to spend coinbase at depth {}", spend_height.saturating_sub(c.height)),
             ));
         }
-        value_in = value_in.saturating_add(c.value);
-        if c.value > max_money || value_in > max_money {
+        let value = c.output.value.to_sat();
+        value_in = value_in.saturating_add(value);
+        if value > max_money || value_in > max_money {
             return Err(Reject::new("bad-txns-inputvalues-outofrange", ""));
         }
     }
@@ -77,9 +68,12 @@ mod tests {
         }
     }
 
-    fn coin(value: u64, height: u32, is_coinbase: bool) -> SpentCoin {
-        SpentCoin {
-            value,
+    fn coin(value: u64, height: u32, is_coinbase: bool) -> Coin {
+        Coin {
+            output: TxOut {
+                value: Amount::from_sat(value),
+                script_pubkey: ScriptBuf::new(),
+            },
             height,
             is_coinbase,
         }
