@@ -66,11 +66,10 @@ pub mod event;
 pub mod extend;
 pub mod handler;
 pub mod message;
+pub mod node_api;
 pub mod request;
 
-pub use client::{
-    BlockId, ClientConfig, ClientError, HandshakeInfo, ModuleClient, Subscription, DEFAULT_EVENT_BUFFER, DEFAULT_REQUEST_TIMEOUT,
-};
+pub use client::{ClientConfig, ClientError, HandshakeInfo, ModuleClient, Subscription, DEFAULT_EVENT_BUFFER, DEFAULT_REQUEST_TIMEOUT};
 pub use codec::{
     decode_payload, encode, encode_payload, read_frame, write_frame, CodecError, FrameReader, DEFAULT_MAX_FRAME, LENGTH_PREFIX_LEN,
 };
@@ -81,6 +80,7 @@ pub use extend::{
 };
 pub use handler::{init_logging, run_with_handler, EventContext, EventHandler, HandlerError, RunSummary};
 pub use message::{ModuleMessage, PROTOCOL_VERSION};
+pub use node_api::BlockId;
 pub use request::{
     error_code, BlockData, BlockHeaderData, BlockchainInfo, Capability, ChainTip, MempoolInfo, PeerInfo, Request, ResponseBody,
     ResponseResult, SyncStatus, TransactionData, UnknownCapability, UtxoEntry,
