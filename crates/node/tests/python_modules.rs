@@ -309,3 +309,21 @@ fn python_example_module_reports_health_and_the_sdk_acks_its_events() {
         json!(kinds.iter().filter(|k| **k == "event").count())
     );
 }
+
+#[test]
+fn sdk_unit_tests_pass() {
+    // Bounded reads, lag merging and the auto-ack rule against a scripted peer (sdk/python/tests).
+    let Some(python) = python::python_with_msgpack("sdk_unit_tests_pass") else {
+        return;
+    };
+    let tests = python::sdk_src().join("../tests");
+    let out = std::process::Command::new(python)
+        .args(["-B", "-m", "unittest", "discover", "-s"])
+        .arg(&tests)
+        .env("PYTHONPATH", python::sdk_src())
+        .output()
+        .expect("run python3");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("Ran 7 tests"), "{stderr}");
+}
