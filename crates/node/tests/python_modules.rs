@@ -311,6 +311,56 @@ fn python_example_module_reports_health_and_the_sdk_acks_its_events() {
 }
 
 #[test]
+fn sdk_module_calls_the_node_api_with_typed_answers() {
+    let test = "sdk_module_calls_the_node_api_with_typed_answers";
+    let caps = [
+        "read_chain",
+        "read_mempool",
+        "read_network",
+        "publish_events",
+        "submit_transactions",
+    ];
+    let Some(spec) = python::sdk_module(test, "py", &python::test_script("sdk_api.py"), &caps, "") else {
+        return;
+    };
+    let port = http::free_port();
+    let mut n = start_node(&[&format!("-rpcport={port}")], &[spec, ModuleSpec::recorder("rec", "")]);
+    let api = n.module_data("py").join("api.json");
+    n.wait_started();
+    n.wait_until(WAIT, "api.json written", |_| api.exists());
+    let a: Value = serde_json::from_str(&std::fs::read_to_string(&api).unwrap()).unwrap();
+    let rpc = |m: &str, p: Value| p2p_peer::rpc(&n, port, m, p);
+    let genesis = rpc("getblockhash", json!([0]));
+    let chain = rpc("getblockchaininfo", json!([]));
+    assert_eq!(a["chain_tip"]["hash"], genesis, "{a}");
+    assert_eq!(a["chain_tip"]["height"], json!(0));
+    assert_eq!(a["blockchain_info"]["chain"], json!("regtest"));
+    assert_eq!(a["blockchain_info"]["best_block_hash"], genesis);
+    assert_eq!(a["blockchain_info"]["chainwork"], chain["chainwork"]);
+    assert_eq!(a["sync_status"]["height"], json!(0));
+    assert_eq!(a["block_0"]["hash"], genesis);
+    assert_eq!(a["block_0"]["raw"], rpc("getblock", json!([genesis, 0])));
+    assert_eq!(a["header_0"]["raw"], rpc("getblockheader", json!([genesis, false])));
+    assert_eq!(a["utxo_missing"], Value::Null, "GetUtxo answers nil for an unknown output");
+    assert_eq!(a["transaction_missing"], json!({"error": 3}), "not_found");
+    assert_eq!(a["block_both_ids"], json!({"error": 4}), "invalid_argument");
+    assert_eq!(
+        a["submit_garbage"],
+        json!({"error": 4}),
+        "an undecodable transaction is invalid_argument"
+    );
+    assert_eq!(a["mempool_info"]["size"], json!(0));
+    assert_eq!((a["mempool_txids"].clone(), a["peers"].clone()), (json!([]), json!([])));
+    assert_eq!(a["publish"], Value::Null, "PublishEvent answers Done");
+    n.wait_until(WAIT, "the recorder got the published event", |n| {
+        n.recorded_events("rec")
+            .iter()
+            .any(|(t, e)| t == "ModuleEvent" && e["payload"] == json!({"module": "py", "name": "started", "data": "{\"ok\": true}"}))
+    });
+    n.stop_promptly(Duration::from_secs(2));
+}
+
+#[test]
 fn sdk_unit_tests_pass() {
     // Bounded reads, lag merging and the auto-ack rule against a scripted peer (sdk/python/tests).
     let Some(python) = python::python_with_msgpack("sdk_unit_tests_pass") else {

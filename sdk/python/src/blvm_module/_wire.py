@@ -67,7 +67,7 @@ def _convert(value: Any, hint: Any, where: str) -> Any:
         if not isinstance(value, (bytes, bytearray)):
             raise WireError(f"{where}: expected bin, got {type(value).__name__}")
         return bytes(value)
-    if dataclasses.is_dataclass(hint):
+    if isinstance(hint, type) and dataclasses.is_dataclass(hint):
         return from_wire(hint, value, where)
     raise TypeError(f"{where}: unsupported field type {hint!r}")
 

@@ -395,8 +395,9 @@ class ModuleClient:
             raise RequestTimeout(f"{method}: no answer within {self._request_timeout} s") from None
         finally:
             self._pending.pop(rid, None)
-        if result.get("status") == "Ok" and isinstance(result.get("body"), dict):
-            return result["body"]
+        body = result.get("body")
+        if result.get("status") == "Ok" and isinstance(body, dict):
+            return body
         code, message = result.get("code"), result.get("message")
         raise RemoteError(code if isinstance(code, int) else ErrorCode.MALFORMED, str(message))
 

@@ -314,7 +314,7 @@ EventPayload = Union[
 
 #: Payload class of each event type (the class is named like the type).
 PAYLOAD_TYPES: Dict[EventType, Type[EventPayload]] = {
-    t: globals()[t.value] for t in EventType  # type: ignore[misc]
+    t: globals()[t.value] for t in EventType
 }
 
 

@@ -15,7 +15,7 @@ import logging
 import os
 import sys
 from dataclasses import dataclass
-from typing import Any, Iterable, List, Optional, Sequence, Union
+from typing import Any, Dict, Iterable, List, Optional, Sequence, Union
 
 from ._wire import WireError, from_wire
 from .client import (
@@ -82,7 +82,7 @@ class EventHandler:
         """Decides a hook call; ``True``/``False`` are shorthand for allow/refuse."""
         raise NotImplementedError(f"this module serves no {type(call).__name__} hook")
 
-    async def on_request(self, request: NodeRequest, client: ModuleClient) -> dict:
+    async def on_request(self, request: NodeRequest, client: ModuleClient) -> Dict[str, Any]:
         """Answers a node request; by default routes RpcCall and Hook to the methods above."""
         if request.method == "RpcCall":
             return await _serve_rpc(self, request, client)
@@ -146,7 +146,7 @@ async def _dispatch(client: ModuleClient, handler: EventHandler, event: EventMes
     return ok
 
 
-async def _answer(handler: EventHandler, request: NodeRequest, client: ModuleClient) -> dict:
+async def _answer(handler: EventHandler, request: NodeRequest, client: ModuleClient) -> Dict[str, Any]:
     """on_request's answer; a handler that raises answers ``internal`` instead of crashing."""
     try:
         return await handler.on_request(request, client)
@@ -155,7 +155,7 @@ async def _answer(handler: EventHandler, request: NodeRequest, client: ModuleCli
         return error_result(ErrorCode.INTERNAL, f"{type(e).__name__}: {e}")
 
 
-async def _serve_rpc(handler: EventHandler, request: NodeRequest, client: ModuleClient) -> dict:
+async def _serve_rpc(handler: EventHandler, request: NodeRequest, client: ModuleClient) -> Dict[str, Any]:
     """An RpcCall's answer: RpcResult, RpcError, or Err (the caller then sees -1 and the message)."""
     name, params_json = request.params.get("name"), request.params.get("params")
     try:
@@ -172,7 +172,7 @@ async def _serve_rpc(handler: EventHandler, request: NodeRequest, client: Module
         return error_result(ErrorCode.MALFORMED, str(e))
 
 
-async def _serve_hook(handler: EventHandler, request: NodeRequest, client: ModuleClient) -> dict:
+async def _serve_hook(handler: EventHandler, request: NodeRequest, client: ModuleClient) -> Dict[str, Any]:
     """A Hook's answer: the handler's verdict as HookVerdict."""
     call = request.params.get("call")
     hook = call.get("hook") if isinstance(call, dict) else None
@@ -180,7 +180,7 @@ async def _serve_hook(handler: EventHandler, request: NodeRequest, client: Modul
     if cls is None:
         return error_result(ErrorCode.MALFORMED, f"unknown hook {hook!r}")
     try:
-        parsed: HookCall = from_wire(cls, call, hook)  # type: ignore[arg-type]
+        parsed: HookCall = from_wire(cls, call, hook)
     except WireError as e:
         return error_result(ErrorCode.MALFORMED, str(e))
     try:
