@@ -284,7 +284,7 @@ class ModuleClient:
             await self._send_quietly({"type": "Error", "code": ErrorCode.FRAME_TOO_LARGE, "message": str(e)})
         except codec.ProtocolError as e:
             log.error("closing: %s", e)
-        except (ConnectionError, OSError) as e:
+        except (ConnectionError, OSError, Disconnected) as e:
             log.warning("connection to the node failed: %s", e)
         finally:
             self._closed = True

@@ -116,7 +116,10 @@ async def run_with_handler(client: ModuleClient, handler: EventHandler) -> RunSu
                 summary.failed += 1
         elif isinstance(msg, Lagged):
             summary.lagged += msg.count
-            await handler.on_lagged(msg)
+            try:
+                await handler.on_lagged(msg)
+            except Exception:
+                log.exception("on_lagged failed")
         elif isinstance(msg, NodeRequest):
             result = await _answer(handler, msg, client)
             try:
