@@ -1,7 +1,7 @@
 //! The seed's janitorial examples, run as real modules under a real node process: each test
 //! triggers the event the way the node really does (signal, statvfs, timer) and asserts the
-//! files the module wrote, flushed or deleted. Plus the Python module written from
-//! docs/module-protocol.md alone.
+//! files the module wrote, flushed or deleted. The Python example module is run by
+//! `python_modules.rs`, with the other Python SDK modules.
 //!
 //! Needs the module binaries: `cargo build --workspace --bins` (or `cargo test --workspace`).
 
@@ -9,9 +9,9 @@ mod common;
 #[path = "support/node_proc.rs"]
 mod node_proc;
 
-use node_proc::{module_bin, read_jsonl, start_node, start_node_in, ModuleSpec, NodeProc};
+use node_proc::{module_bin, read_jsonl, start_node, start_node_in, ModuleSpec};
 use serde_json::Value;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, SystemTime};
 
 /// A module built from this workspace, autoloaded with `capabilities` and a `[config]` body.
@@ -57,11 +57,6 @@ fn statvfs(path: &Path) -> (u64, u64) {
     (st.f_bavail as u64 * st.f_frsize as u64, st.f_blocks as u64 * st.f_frsize as u64)
 }
 
-fn assert_all_acked(n: &NodeProc) {
-    let log = n.log();
-    assert!(!log.contains("did not acknowledge"), "a module missed an ack deadline:\n{log}");
-}
-
 #[test]
 fn cleanup_on_shutdown_saves_block_count_and_flushes_on_signal_and_keeps_it_across_restarts() {
     let core = common::core_json();
@@ -90,7 +85,7 @@ fn cleanup_on_shutdown_saves_block_count_and_flushes_on_signal_and_keeps_it_acro
         took < Duration::from_secs(3),
         "shutdown with a prompt module took {took:?} (timeout 5 s)"
     );
-    assert_all_acked(&n);
+    n.assert_all_acked();
 
     let sd = read_json(&data.join("shutdown.json"));
     assert_eq!(sd["reason"], "signal");
@@ -137,7 +132,7 @@ fn cleanup_on_shutdown_saves_block_count_and_flushes_on_signal_and_keeps_it_acro
         serde_json::json!(["node_shutdown", "shutdown", "node_shutdown", "shutdown"])
     );
     assert_eq!(read_json(&data.join("shutdown.json"))["blocks_seen"], 300);
-    assert_all_acked(&n2);
+    n2.assert_all_acked();
 }
 
 #[test]
@@ -164,7 +159,7 @@ fn disk_space_module_evicts_its_oldest_cache_files_when_the_disk_is_low() {
     n.wait_until(Duration::from_secs(15), "low-disk cleanup finished", |n| {
         n.log().contains("data cleanup finished")
     });
-    assert_all_acked(&n);
+    n.assert_all_acked();
     let (avail_now, total_now) = statvfs(&n.net_dir());
 
     let r = read_json(&data.join("cleanup.json"));
@@ -236,101 +231,7 @@ fn periodic_cleanup_module_deletes_records_older_than_the_target_age() {
     };
     assert!((age_days("aged-10d.json") - 10.0).abs() < 0.01);
     assert!((age_days("aged-1d.json") - 1.0).abs() < 0.01);
-    assert_all_acked(&n);
+    n.assert_all_acked();
     let (status, _) = n.stop(Duration::from_secs(20));
     assert!(status.success());
-}
-
-/// The interpreter of `python3` if it can import msgpack.
-fn python_with_msgpack() -> Option<PathBuf> {
-    let out = std::process::Command::new("python3")
-        .args(["-c", "import msgpack, sys; print(sys.executable)"])
-        .output()
-        .ok()?;
-    let exe = String::from_utf8(out.stdout).ok()?.trim().to_string();
-    (out.status.success() && !exe.is_empty()).then(|| PathBuf::from(exe))
-}
-
-#[test]
-fn python_module_receives_node_shutdown_and_acks_it() {
-    let Some(python) = python_with_msgpack() else {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "python3 with the msgpack package is required in CI (.ci/run installs it)"
-        );
-        eprintln!("SKIPPED python_module_receives_node_shutdown_and_acks_it: python3 with msgpack not installed (pip install msgpack)");
-        return;
-    };
-    let script = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../modules/python-example/module.py")
-        .canonicalize()
-        .expect("module.py");
-    let spec = ModuleSpec {
-        name: "py".into(),
-        entry: python,
-        args: vec![script.display().to_string()],
-        capabilities: vec!["report_health".into()],
-        config: String::new(),
-        autoload: true,
-    };
-    let mut n = start_node(&[FREE_RPC_PORT, "-shutdowntimeout=5", "-acktimeout=5"], &[spec]);
-    let received = n.module_data("py").join("received.jsonl");
-    n.wait_started();
-    n.wait_until(Duration::from_secs(10), "health reported on the startup HealthCheck", |_| {
-        read_jsonl(&received)
-            .iter()
-            .any(|l| l["kind"] == "response" && l["method"] == "ReportHealth")
-    });
-    let (status, took) = n.stop(Duration::from_secs(20));
-    assert!(status.success(), "{status:?}\n{}", n.log());
-    assert!(
-        took < Duration::from_secs(2),
-        "shutdown took {took:?}; the module should ack at once (timeout 5 s)"
-    );
-    assert_all_acked(&n);
-    assert!(
-        !n.log().contains("sending SIGTERM"),
-        "the module must exit by itself when the node closes the connection"
-    );
-
-    let lines = read_jsonl(&received);
-    let kinds: Vec<&str> = lines.iter().map(|l| l["kind"].as_str().unwrap()).collect();
-    assert_eq!(kinds.first(), Some(&"connected"), "{kinds:?}");
-    assert_eq!(lines[0]["capabilities"], serde_json::json!(["report_health"]));
-    assert_eq!(kinds.last(), Some(&"closed"), "module must exit cleanly on EOF: {kinds:?}");
-    let response = |method: &str| {
-        lines
-            .iter()
-            .find(|l| l["kind"] == "response" && l["method"] == method)
-            .unwrap_or_else(|| panic!("no {method} response"))
-    };
-    assert_eq!(response("SubscribeEvents")["result"]["status"], "Ok");
-    let mut subscribed: Vec<&str> = response("SubscribeEvents")["result"]["body"]["event_types"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| v.as_str().unwrap())
-        .collect();
-    subscribed.sort();
-    assert_eq!(subscribed, ["HealthCheck", "NodeShutdown", "StorageFlush"]);
-    assert_eq!(
-        response("ReportHealth")["result"],
-        serde_json::json!({"status": "Ok", "body": {"kind": "Done"}})
-    );
-
-    let event = |ty: &str| {
-        lines
-            .iter()
-            .find(|l| l["kind"] == "event" && l["event_type"] == ty)
-            .unwrap_or_else(|| panic!("no {ty} event: {kinds:?}"))
-    };
-    let acked = |seq: &Value| lines.iter().any(|l| l["kind"] == "acked" && l["sequence"] == *seq);
-    let shutdown = event("NodeShutdown");
-    assert_eq!(shutdown["payload"], serde_json::json!({"reason": "signal", "timeout_seconds": 5}));
-    assert!(acked(&shutdown["sequence"]), "NodeShutdown not acked");
-    let flush = event("StorageFlush");
-    assert_eq!(flush["payload"]["reason"], "shutdown");
-    assert!(acked(&flush["sequence"]), "StorageFlush not acked");
-    assert!(flush["sequence"].as_u64().unwrap() > shutdown["sequence"].as_u64().unwrap());
-    assert_eq!(event("HealthCheck")["payload"]["check_type"], "startup");
 }

@@ -15,8 +15,7 @@ mod p2p_peer;
 
 use bitcoin::consensus::serialize;
 use bitcoin::p2p::message::NetworkMessage;
-use bitcoin::{Amount, OutPoint, Transaction, TxOut};
-use blvm_testkit::mining;
+use coins::spend_coin;
 use node_proc::{module_bin, ModuleSpec, NodeProc};
 use p2p_peer::{to_hex, TestPeer};
 use serde_json::{json, Value};
@@ -49,14 +48,6 @@ fn call(n: &NodeProc, port: u16, method: &str, params: Value) -> Value {
 
 fn ok(n: &NodeProc, port: u16, method: &str, params: Value) -> Value {
     p2p_peer::rpc(n, port, method, params)
-}
-
-fn spend(coin: (OutPoint, Amount)) -> Transaction {
-    let out = TxOut {
-        value: coin.1 - Amount::from_sat(10_000),
-        script_pubkey: mining::p2wsh_op_true(),
-    };
-    mining::spend(&[(coin.0, mining::p2wsh_op_true())], vec![out])
 }
 
 #[test]
@@ -116,7 +107,7 @@ fn mempool_accept_hook_refuses_a_transaction_for_rpc_and_p2p_with_the_modules_re
     let (mut n, port) = start(&["-debug=mempool"], policy_module(&["register_rpc", "hooks"], ""));
     let rpc = |m: &str, p: Value| ok(&n, port, m, p);
     let coins = coins::fund(rpc, 2);
-    let (blocked, fine) = (spend(coins[0]), spend(coins[1]));
+    let (blocked, fine) = (spend_coin(coins[0]), spend_coin(coins[1]));
     let txid = blocked.compute_txid().to_string();
     ok(&n, port, "policyblock", json!([txid, "no-thanks"]));
 
@@ -173,56 +164,11 @@ fn a_hook_module_that_answers_too_late_gets_the_configured_policy() {
     let (mut n, port) = start(&args, policy_module(&["register_rpc", "hooks"], "hook_delay_ms = 2000"));
     let rpc = |m: &str, p: Value| ok(&n, port, m, p);
     let coins = coins::fund(rpc, 1);
-    let e = call(&n, port, "sendrawtransaction", json!([to_hex(&serialize(&spend(coins[0])))]));
+    let e = call(&n, port, "sendrawtransaction", json!([to_hex(&serialize(&spend_coin(coins[0])))]));
     assert_eq!(e["error"]["code"], json!(-26), "{e}");
     assert!(e["error"]["message"].as_str().unwrap().starts_with("module-hook-timeout"), "{e}");
     let (status, _) = n.stop(WAIT);
     assert!(status.success(), "{}", n.log());
-}
-
-/// The interpreter of `python3` if it can import msgpack.
-fn python_with_msgpack() -> Option<std::path::PathBuf> {
-    let out = std::process::Command::new("python3")
-        .args(["-c", "import msgpack, sys; print(sys.executable)"])
-        .output()
-        .ok()?;
-    let exe = String::from_utf8(out.stdout).ok()?.trim().to_string();
-    (out.status.success() && !exe.is_empty()).then(|| std::path::PathBuf::from(exe))
-}
-
-#[test]
-fn a_python_module_serves_an_rpc_method() {
-    let Some(python) = python_with_msgpack() else {
-        assert!(std::env::var_os("CI").is_none(), "python3 with msgpack is required in CI");
-        eprintln!("SKIPPED a_python_module_serves_an_rpc_method: python3 with msgpack not installed");
-        return;
-    };
-    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/rpc_module.py");
-    let spec = ModuleSpec {
-        name: "py".into(),
-        entry: python,
-        args: vec![script.display().to_string()],
-        capabilities: vec!["register_rpc".into()],
-        config: String::new(),
-        autoload: true,
-    };
-    let (mut n, port) = start(&[], spec);
-    n.wait_until(WAIT, "pygreet registered", |n| n.log().contains("method=pygreet"));
-    assert_eq!(
-        ok(&n, port, "pygreet", json!(["ada"])),
-        json!({"greeting": "hello ada", "times": 1})
-    );
-    assert_eq!(
-        ok(&n, port, "pygreet", json!({"times": 3, "name": "bob"})),
-        json!({"greeting": "hello bob", "times": 3})
-    );
-    let e = call(&n, port, "pygreet", json!([]));
-    assert_eq!(e["error"], json!({"code": -8, "message": "name is required"}), "{e}");
-    let help = ok(&n, port, "help", json!(["pygreet"]));
-    assert_eq!(help, json!("pygreet ( \"name\" \"times\" )\n\nGreets someone from Python."));
-    let (status, _) = n.stop(WAIT);
-    assert!(status.success(), "{}", n.log());
-    assert!(!n.log().contains("sending SIGTERM"), "the Python module exits by itself");
 }
 
 #[test]
@@ -277,7 +223,7 @@ fn hook_modules_are_asked_in_module_name_order_and_the_first_refusal_decides() {
     let at = |m: &str| log.find(&format!("module={m} hook=mempool_accept")).expect("registration logged");
     assert!(at("zz") < at("aa"), "zz registered first: {log}");
     let coins = coins::fund(|m: &str, p: Value| ok(&n, port, m, p), 1);
-    let r = ok(&n, port, "testmempoolaccept", json!([[to_hex(&serialize(&spend(coins[0])))]]));
+    let r = ok(&n, port, "testmempoolaccept", json!([[to_hex(&serialize(&spend_coin(coins[0])))]]));
     assert_eq!(r[0]["reject-reason"], json!("from-aa"), "{r}");
     let (status, _) = n.stop(WAIT);
     assert!(status.success(), "{}", n.log());
@@ -298,7 +244,7 @@ fn a_crashed_modules_methods_and_hooks_are_gone() {
     });
     // Its mempool_accept hook no longer refuses anything.
     let coins = coins::fund(|m: &str, p: Value| ok(&n, port, m, p), 1);
-    let r = ok(&n, port, "testmempoolaccept", json!([[to_hex(&serialize(&spend(coins[0])))]]));
+    let r = ok(&n, port, "testmempoolaccept", json!([[to_hex(&serialize(&spend_coin(coins[0])))]]));
     assert_eq!(r[0]["allowed"], json!(true), "{r}");
     let (status, _) = n.stop(WAIT);
     assert!(status.success(), "{}", n.log());

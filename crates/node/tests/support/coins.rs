@@ -1,7 +1,7 @@
 //! Spendable coins for tests driving a node process over RPC: coinbases paying
 //! P2WSH(OP_TRUE), mined and matured.
 
-use bitcoin::{Amount, OutPoint};
+use bitcoin::{Amount, OutPoint, Transaction, TxOut};
 use blvm_testkit::mining;
 use serde_json::{json, Value};
 
@@ -26,6 +26,16 @@ pub fn fund(rpc: impl Fn(&str, Value) -> Value, n: usize) -> Vec<(OutPoint, Amou
             )
         })
         .collect()
+}
+
+/// A transaction spending `coin` back to P2WSH(OP_TRUE), paying a 10,000 sat fee.
+#[allow(dead_code)]
+pub fn spend_coin(coin: (OutPoint, Amount)) -> Transaction {
+    let out = TxOut {
+        value: coin.1 - Amount::from_sat(10_000),
+        script_pubkey: mining::p2wsh_op_true(),
+    };
+    mining::spend(&[(coin.0, mining::p2wsh_op_true())], vec![out])
 }
 
 /// Bytes from lowercase hex.

@@ -254,6 +254,32 @@ impl NodeProc {
         let st = self.wait_exit(timeout);
         (st, t.elapsed())
     }
+
+    /// Panics if the node logged a module that missed an ack deadline.
+    pub fn assert_all_acked(&self) {
+        let log = self.log();
+        assert!(!log.contains("did not acknowledge"), "a module missed an ack deadline:\n{log}");
+    }
+
+    /// SIGTERM, then asserts a clean exit within `bound` with every ack in time and every module
+    /// gone by itself (no SIGTERM from the node); returns the Unix ms of the signal and the exit.
+    pub fn stop_promptly(&mut self, bound: Duration) -> (u64, u64) {
+        let unix_ms = || {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_millis() as u64
+        };
+        let signalled_ms = unix_ms();
+        let (status, took) = self.stop(bound + Duration::from_secs(30));
+        let exited_ms = unix_ms();
+        assert!(status.success(), "node exit {status:?}\n{}", self.log());
+        assert!(took < bound, "shutdown took {took:?}\n{}", self.log());
+        self.assert_all_acked();
+        let log = self.log();
+        assert!(!log.contains("sending SIGTERM"), "a module did not exit by itself on close:\n{log}");
+        (signalled_ms, exited_ms)
+    }
 }
 
 impl Drop for NodeProc {
