@@ -284,11 +284,16 @@ impl RateLimiter {
     }
 }
 
-async fn serve(stream: UnixStream, ctx: Arc<ServerContext>, handshake_permit: tokio::sync::OwnedSemaphorePermit) {
-    let (rd, mut wr) = stream.into_split();
-    // The handshake is small: a connection that has not authenticated cannot make the node
-    // buffer a full-size frame.
-    let mut reader = FrameReader::new(rd, MAX_HANDSHAKE_FRAME.min(ctx.settings.max_frame));
+/// Why a connection is refused during the handshake: the error to send before closing, or
+/// nothing when the peer closed first.
+type Refusal = Option<(u32, String)>;
+
+/// Reads the Handshake within the deadline and admits the module: a redeemed token of the same
+/// name, or (when the operator allows it) an unmanaged name within the unauthenticated quota.
+async fn authenticate(
+    reader: &mut FrameReader<tokio::net::unix::OwnedReadHalf>,
+    ctx: &ServerContext,
+) -> Result<(Grant, Option<tokio::sync::OwnedSemaphorePermit>), Refusal> {
     let first = tokio::time::timeout(ctx.settings.handshake_timeout, reader.read()).await;
     let (versions, claimed_name, claimed_version, token) = match first {
         Ok(Ok(Some(ModuleMessage::Handshake {
@@ -298,63 +303,60 @@ async fn serve(stream: UnixStream, ctx: Arc<ServerContext>, handshake_permit: to
             token,
         }))) => (protocol_versions, module_name, module_version, token),
         Ok(Ok(Some(other))) => {
-            return send_error_and_close(
-                &mut wr,
+            return Err(Some((
                 error_code::MALFORMED,
                 format!("expected Handshake, got {}", other.type_name()),
-            )
-            .await
+            )))
         }
-        Ok(Ok(None)) => return,
+        Ok(Ok(None)) => return Err(None),
         Ok(Err(CodecError::FrameTooLarge { len, max })) => {
-            return send_error_and_close(&mut wr, error_code::FRAME_TOO_LARGE, format!("frame of {len} bytes exceeds {max}")).await
+            return Err(Some((error_code::FRAME_TOO_LARGE, format!("frame of {len} bytes exceeds {max}"))))
         }
-        Ok(Err(e)) => return send_error_and_close(&mut wr, error_code::MALFORMED, format!("bad handshake: {e}")).await,
-        Err(_) => return send_error_and_close(&mut wr, error_code::MALFORMED, "no handshake within the timeout".into()).await,
+        Ok(Err(e)) => return Err(Some((error_code::MALFORMED, format!("bad handshake: {e}")))),
+        Err(_) => return Err(Some((error_code::MALFORMED, "no handshake within the timeout".into()))),
     };
     if !versions.contains(&PROTOCOL_VERSION) {
-        return send_error_and_close(
-            &mut wr,
+        return Err(Some((
             error_code::UNSUPPORTED_VERSION,
             format!("node speaks protocol {PROTOCOL_VERSION}, module offered {versions:?}"),
-        )
-        .await;
+        )));
     }
-    let mut unauth_permit = None;
-    let grant = match token.as_deref().and_then(|t| ctx.auth.redeem(t)) {
-        Some(g) if g.name == claimed_name => g,
-        Some(g) => {
-            return send_error_and_close(
-                &mut wr,
-                error_code::UNAUTHORIZED,
-                format!("token belongs to module '{}', not '{claimed_name}'", g.name),
-            )
-            .await
-        }
+    match token.as_deref().and_then(|t| ctx.auth.redeem(t)) {
+        Some(g) if g.name == claimed_name => Ok((g, None)),
+        Some(g) => Err(Some((
+            error_code::UNAUTHORIZED,
+            format!("token belongs to module '{}', not '{claimed_name}'", g.name),
+        ))),
         None if ctx.settings.allow_unauthenticated && valid_name(&claimed_name) && !ctx.auth.is_managed(&claimed_name) => {
             let Ok(p) = ctx.unauthenticated.clone().try_acquire_owned() else {
-                return send_error_and_close(
-                    &mut wr,
+                return Err(Some((
                     error_code::RATE_LIMITED,
                     format!("too many unauthenticated module connections (at most {MAX_UNAUTHENTICATED})"),
-                )
-                .await;
+                )));
             };
-            unauth_permit = Some(p);
-            Grant {
-                name: claimed_name.clone(),
-                version: claimed_version.clone(),
+            let grant = Grant {
+                name: claimed_name,
+                version: claimed_version,
                 capabilities: ctx.settings.unauthenticated_capabilities.clone(),
-            }
+            };
+            Ok((grant, Some(p)))
         }
-        None => {
-            return send_error_and_close(
-                &mut wr,
-                error_code::UNAUTHORIZED,
-                format!("module '{claimed_name}' presented no valid token"),
-            )
-            .await
-        }
+        None => Err(Some((
+            error_code::UNAUTHORIZED,
+            format!("module '{claimed_name}' presented no valid token"),
+        ))),
+    }
+}
+
+async fn serve(stream: UnixStream, ctx: Arc<ServerContext>, handshake_permit: tokio::sync::OwnedSemaphorePermit) {
+    let (rd, mut wr) = stream.into_split();
+    // The handshake is small: a connection that has not authenticated cannot make the node
+    // buffer a full-size frame.
+    let mut reader = FrameReader::new(rd, MAX_HANDSHAKE_FRAME.min(ctx.settings.max_frame));
+    let (grant, unauth_permit) = match authenticate(&mut reader, &ctx).await {
+        Ok(admitted) => admitted,
+        Err(Some((code, message))) => return send_error_and_close(&mut wr, code, message).await,
+        Err(None) => return,
     };
     drop(handshake_permit);
     let _unauth_permit = unauth_permit;
