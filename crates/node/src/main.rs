@@ -20,8 +20,8 @@ fn init_logging(cfg: &NodeConfig) -> anyhow::Result<()> {
     blvm_node::progress::enable_bar(cfg.printtoconsole && std::io::stderr().is_terminal());
     blvm_node::logging::init(&blvm_node::logging::LogSettings {
         file: log_path.clone(),
-        max_bytes: cfg.number("logmaxsize") << 20,
-        keep: cfg.number("logmaxfiles") as usize,
+        max_bytes: cfg.logmaxsize << 20,
+        keep: cfg.logmaxfiles,
         console: cfg.printtoconsole,
         debug: cfg.debug.clone(),
         exclude: cfg.debug_exclude.clone(),
@@ -60,11 +60,11 @@ fn chain_settings(cfg: &NodeConfig) -> ChainSettings {
         dbcache_bytes: (cfg.dbcache_mib as usize) << 20,
         txindex: cfg.txindex,
         blockfilterindex: cfg.blockfilterindex,
-        script_cache_bytes: ScriptCache::bytes_for_max_sig_cache_mib(cfg.number("maxsigcachesize")),
+        script_cache_bytes: ScriptCache::bytes_for_max_sig_cache_mib(cfg.maxsigcachesize),
         assume_valid,
         minimum_chain_work: cfg.minimum_chain_work.unwrap_or_else(|| params.default_minimum_chain_work()),
-        check_blocks: cfg.number("checkblocks") as u32,
-        check_level: cfg.number("checklevel") as u32,
+        check_blocks: cfg.checkblocks,
+        check_level: cfg.checklevel,
         blocksdir: cfg.blocksdir.clone(),
         blocks_xor: cfg.blocks_xor,
         ..Default::default()
@@ -75,7 +75,7 @@ fn chain_settings(cfg: &NodeConfig) -> ChainSettings {
     if cfg.fastprune {
         s.max_block_file_size = autoprune::FASTPRUNE_FILE_SIZE;
     }
-    s.prune = match (cfg.prune_mib, cfg.number("prunetargetkib")) {
+    s.prune = match (cfg.prune_mib, cfg.prunetargetkib) {
         (_, kib) if kib > 0 => PruneMode::Automatic {
             target_bytes: kib << 10,
             below_floor: true,
@@ -91,28 +91,28 @@ fn chain_settings(cfg: &NodeConfig) -> ChainSettings {
 }
 
 fn lifecycle_settings(cfg: &NodeConfig) -> LifecycleSettings {
-    let secs = |n: &str| Duration::from_secs(cfg.number(n));
-    let mib = |n: &str| cfg.number(n) << 20;
+    let secs = Duration::from_secs;
+    let mib = |n: u64| n << 20;
     LifecycleSettings {
-        shutdown_timeout: secs("shutdowntimeout"),
-        ack_timeout: secs("acktimeout"),
-        module_connect_timeout: secs("moduletimeout"),
-        flush_interval: secs("flushinterval"),
-        health_interval: secs("healthinterval"),
-        cleanup_interval: secs("cleanupinterval"),
-        cleanup_target_age_days: cfg.number("cleanupagedays"),
-        disk_check_interval: secs("diskcheckinterval"),
-        disk_low_percent: cfg.number("disklowpercent") as f64,
-        disk_low_bytes: mib("disklowmb"),
-        disk_critical_bytes: mib("diskcriticalmb"),
-        resource_check_interval: secs("resourceinterval"),
-        memory_limit_bytes: Some(mib("maxmemorymb")).filter(|n| *n > 0),
-        resource_warn_percent: cfg.number("resourcewarnpercent") as f64,
-        datadir_max_bytes: Some(mib("maxdatadirmb")).filter(|n| *n > 0),
-        backup_interval: Some(secs("backupinterval")).filter(|d| !d.is_zero()),
+        shutdown_timeout: secs(cfg.shutdowntimeout),
+        ack_timeout: secs(cfg.acktimeout),
+        module_connect_timeout: secs(cfg.moduletimeout),
+        flush_interval: secs(cfg.flushinterval),
+        health_interval: secs(cfg.healthinterval),
+        cleanup_interval: secs(cfg.cleanupinterval),
+        cleanup_target_age_days: cfg.cleanupagedays,
+        disk_check_interval: secs(cfg.diskcheckinterval),
+        disk_low_percent: cfg.disklowpercent as f64,
+        disk_low_bytes: mib(cfg.disklowmb),
+        disk_critical_bytes: mib(cfg.diskcriticalmb),
+        resource_check_interval: secs(cfg.resourceinterval),
+        memory_limit_bytes: Some(mib(cfg.maxmemorymb)).filter(|n| *n > 0),
+        resource_warn_percent: cfg.resourcewarnpercent as f64,
+        datadir_max_bytes: Some(mib(cfg.maxdatadirmb)).filter(|n| *n > 0),
+        backup_interval: Some(secs(cfg.backupinterval)).filter(|d| !d.is_zero()),
         backup_dir: Some(cfg.backup_dir.clone().unwrap_or_else(|| cfg.datadir.join("backups"))),
-        backup_keep: cfg.number("backupkeep").max(1) as usize,
-        compact_growth_percent: Some(cfg.number("compactgrowth")).filter(|n| *n > 0),
+        backup_keep: cfg.backupkeep.max(1) as usize,
+        compact_growth_percent: Some(cfg.compactgrowth).filter(|n| *n > 0),
         ..Default::default()
     }
 }
@@ -124,7 +124,11 @@ fn import(cfg: &NodeConfig, path: &std::path::Path) -> anyhow::Result<()> {
     let _locks = lock_directories(&net_dir, &settings.blocks_dir(&net_dir, &params))?;
     let mut chain = ChainManager::open(params, &net_dir, settings).context("opening the chain")?;
     tracing::info!(height = chain.height(), tip = %chain.tip().hash, "chain loaded");
-    let summary = import_file(&mut chain, path, Duration::from_millis(cfg.number("progressinterval")));
+    let summary = import_file(
+        &mut chain,
+        path,
+        Duration::from_millis(cfg.progressinterval.unwrap_or(DEFAULT_PROGRESS_INTERVAL_MS)),
+    );
     let report = chain.flush(FlushReason::Shutdown).context("final flush")?;
     let summary = summary?;
     tracing::info!(
@@ -151,6 +155,12 @@ fn chain_params(cfg: &NodeConfig) -> anyhow::Result<ChainParams> {
     Ok(params)
 }
 
+/// `-maxmempool`'s default in MB (Core's DEFAULT_MAX_MEMPOOL_SIZE_MB).
+const DEFAULT_MAX_MEMPOOL_MB: u64 = 300;
+
+/// `-progressinterval`'s default in milliseconds.
+const DEFAULT_PROGRESS_INTERVAL_MS: u64 = 2000;
+
 /// Core's DEFAULT_BLOCKSONLY_MAX_MEMPOOL_SIZE_MB: the default -maxmempool under -blocksonly.
 const BLOCKSONLY_MAX_MEMPOOL_MB: u64 = 5;
 
@@ -160,14 +170,14 @@ async fn run(cfg: NodeConfig) -> anyhow::Result<()> {
     let mut settings = NodeSettings::new(params, cfg.net_dir());
     settings.chain = chain_settings(&cfg);
     settings.lifecycle = lifecycle_settings(&cfg);
-    settings.mempool.max_size_bytes = cfg.number("maxmempool") * 1_000_000;
-    if cfg.blocks_only && !cfg.numbers.contains_key("maxmempool") {
+    settings.mempool.max_size_bytes = cfg.maxmempool.unwrap_or(DEFAULT_MAX_MEMPOOL_MB) * 1_000_000;
+    if cfg.blocks_only && cfg.maxmempool.is_none() {
         // As Core: a blocks-only node's pool holds only its own transactions.
         settings.mempool.max_size_bytes = BLOCKSONLY_MAX_MEMPOOL_MB * 1_000_000;
         tracing::info!("parameter interaction: -blocksonly=1 -> setting -maxmempool={BLOCKSONLY_MAX_MEMPOOL_MB}");
     }
     settings.mempool.persist = cfg.persist_mempool;
-    settings.mempool.expiry = Duration::from_secs(cfg.number("mempoolexpiry") * 3600);
+    settings.mempool.expiry = Duration::from_secs(cfg.mempoolexpiry * 3600);
     cfg.policy.apply(cfg.network, &mut settings.mempool)?;
     blvm_node::p2p::set_user_agent_comments(cfg.ua_comments.clone());
     if cfg.mocktime != 0 {
@@ -177,20 +187,20 @@ async fn run(cfg: NodeConfig) -> anyhow::Result<()> {
         blvm_node::clock::set_mocktime(cfg.mocktime)?;
     }
     settings.allow_unauthenticated_modules = cfg.allow_unauth_modules;
-    settings.module_max_frame = cfg.number("modulemaxframe").min(u64::from(u32::MAX)) as u32;
-    settings.module_extensions.rpc_timeout = Duration::from_secs(cfg.number("modulerpctimeout").max(1));
+    settings.module_max_frame = cfg.modulemaxframe.min(u64::from(u32::MAX)) as u32;
+    settings.module_extensions.rpc_timeout = Duration::from_secs(cfg.modulerpctimeout.max(1));
     blvm_node::modules::extensions::apply_hook_options(&mut settings.module_extensions, &cfg.module_hook_timeout, &cfg.module_hook_policy)
         .map_err(anyhow::Error::msg)?;
     settings.load_blocks = cfg.loadblock.clone();
-    settings.module_max_restarts = cfg.number("modulemaxrestarts").min(1000) as u32;
-    settings.module_backoff = Duration::from_millis(cfg.number("modulebackoffms"));
+    settings.module_max_restarts = cfg.modulemaxrestarts.min(1000) as u32;
+    settings.module_backoff = Duration::from_millis(cfg.modulebackoffms);
     settings.metrics_bind = cfg.metrics_bind;
-    settings.progress_interval = Duration::from_millis(cfg.number("progressinterval"));
+    settings.progress_interval = Duration::from_millis(cfg.progressinterval.unwrap_or(DEFAULT_PROGRESS_INTERVAL_MS));
     settings.p2p = blvm_node::p2p::settings_from_config(&cfg);
     settings.zmq = blvm_node::zmq::ZmqSettings::from_config(&cfg);
     settings.notify = cfg.notify.clone();
-    if let (Some(p2p), Some(ms)) = (settings.p2p.as_mut(), cfg.numbers.get("progressinterval")) {
-        p2p.progress_interval = Duration::from_millis(*ms);
+    if let (Some(p2p), Some(ms)) = (settings.p2p.as_mut(), cfg.progressinterval) {
+        p2p.progress_interval = Duration::from_millis(ms);
     }
     // Core-like layout: <datadir>/<network>/{blocks,chainstate,modules,debug.log,.cookie,.lock}.
     // Core's datadir has an empty wallets/ even without a wallet, and tools (Core's test framework

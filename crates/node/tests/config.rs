@@ -491,9 +491,10 @@ fn help_lists_exactly_the_accepted_options() {
     assert!(out.status.success());
     let help = String::from_utf8_lossy(&out.stdout).to_string();
     let listed = help_options(&help);
-    let known: Vec<String> = OPTIONS.iter().map(|o| o.0.to_string()).collect();
+    let known: Vec<String> = OPTIONS.iter().map(|o| o.name.to_string()).collect();
     assert_eq!(listed, known, "-help must list OPTIONS, in order, and nothing else");
-    for (name, kind, default, _) in OPTIONS {
+    for o in OPTIONS {
+        let (name, kind, default) = (&o.name, &o.kind, &o.default);
         // Every listed option has a handler: it is never reported as unknown, and some value of
         // the right shape is accepted.
         let extra: Vec<String> = if *name == "rpcuser" {

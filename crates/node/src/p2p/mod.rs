@@ -255,12 +255,12 @@ impl P2pSettings {
 
 /// P2P settings from the command line (None when `-maxconnections=0`: no networking at all).
 pub fn settings_from_config(cfg: &crate::config::NodeConfig) -> Option<P2pSettings> {
-    if cfg.numbers.get("maxconnections") == Some(&0) {
+    if cfg.maxconnections == 0 {
         return None;
     }
     let params = crate::params::ChainParams::for_network(cfg.network);
     let regtest = cfg.network == bitcoin::Network::Regtest;
-    let port = cfg.numbers.get("port").map(|p| *p as u16).unwrap_or(params.default_port);
+    let port = cfg.port.unwrap_or(params.default_port);
     let mut s = P2pSettings::new(regtest, port);
     let no_outbound = cfg.connect.iter().any(|c| c == "0");
     s.connect = cfg.connect.iter().filter(|c| *c != "0").cloned().collect();
@@ -274,7 +274,7 @@ pub fn settings_from_config(cfg: &crate::config::NodeConfig) -> Option<P2pSettin
         s.max_outbound_block_relay = 0;
         s.dnsseed = false;
     }
-    s.bind_explicit = binds_given || cfg.numbers.contains_key("port");
+    s.bind_explicit = binds_given || cfg.port.is_some();
     s.whitebind = cfg.whitebind.iter().filter_map(|w| whitelist::parse_whitebind(w).ok()).collect();
     // As Core: with -bind or -whitebind, exactly those addresses are listened on.
     if binds_given {
@@ -305,20 +305,18 @@ pub fn settings_from_config(cfg: &crate::config::NodeConfig) -> Option<P2pSettin
     s.onlynet = cfg.onlynet.clone();
     s.addnode = cfg.addnode.clone();
     s.seednode = cfg.seednode.clone();
-    if let Some(n) = cfg.numbers.get("maxconnections") {
-        s.max_connections = *n as usize;
-    }
+    s.max_connections = cfg.maxconnections;
     s.minimum_chain_work = cfg.minimum_chain_work.unwrap_or_else(|| params.default_minimum_chain_work());
-    s.ban_time = Duration::from_secs(cfg.number("bantime"));
+    s.ban_time = Duration::from_secs(cfg.bantime);
     s.log_ips = cfg.log_ips;
-    s.peer_timeout = Duration::from_secs(cfg.number("peertimeout"));
-    s.max_tip_age = Duration::from_secs(cfg.number("maxtipage"));
-    s.inbound_relay_percent = cfg.number("inboundrelaypercent") as usize;
+    s.peer_timeout = Duration::from_secs(cfg.peertimeout);
+    s.max_tip_age = Duration::from_secs(cfg.maxtipage);
+    s.inbound_relay_percent = cfg.inboundrelaypercent;
     s.blocks_only = cfg.blocks_only;
     s.peer_bloom_filters = cfg.peer_bloom_filters;
     s.peer_block_filters = cfg.peer_block_filters;
     s.max_upload_target = cfg.max_upload_target;
-    s.prune_mode = cfg.prune_mib > 0 || cfg.number("prunetargetkib") > 0;
+    s.prune_mode = cfg.prune_mib > 0 || cfg.prunetargetkib > 0;
     s.v2transport = cfg.v2transport;
     // As Core: -blocksonly turns the implicit relay permission (-whitelistrelay) off.
     s.implicit_relay = whitelist::ImplicitRelay {

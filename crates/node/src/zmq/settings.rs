@@ -39,13 +39,19 @@ impl ZmqSettings {
         let mut notifiers = Vec::new();
         for topic in Topic::ALL {
             let option = topic.option();
-            let hwm = cfg.numbers.get(&topic.hwm_option()).copied().unwrap_or(u64::from(DEFAULT_HWM));
+            let hwm = match topic {
+                Topic::HashBlock => cfg.zmqpubhashblockhwm,
+                Topic::HashTx => cfg.zmqpubhashtxhwm,
+                Topic::RawBlock => cfg.zmqpubrawblockhwm,
+                Topic::RawTx => cfg.zmqpubrawtxhwm,
+                Topic::Sequence => cfg.zmqpubsequencehwm,
+            };
             for (name, address) in &cfg.zmq_pub {
                 if *name == option {
                     notifiers.push(NotifierSpec {
                         topic,
                         address: normalize_address(address),
-                        hwm: u32::try_from(hwm).unwrap_or(u32::MAX),
+                        hwm,
                     });
                 }
             }
