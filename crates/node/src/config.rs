@@ -5,26 +5,31 @@
 
 mod bitcoin_conf;
 pub mod blockcreate;
+pub mod byte_units;
 pub mod core_args;
 mod files;
 mod help;
 mod load;
 mod logopts;
+mod notify_args;
 #[macro_use]
 mod table;
 mod options;
 mod parse;
 pub mod policy;
 mod settings;
+pub mod subnet;
 
 use crate::params::ChainParams;
 pub use help::{help_text, options_markdown};
 pub use load::load_config;
 pub use logopts::{active_debug, targets_of as logopts_targets, LogFormat, BLVM_CATEGORIES, CORE_DEBUG_CATEGORIES};
+pub use notify_args::NotifyCommands;
 pub use options::{NodeConfig, OPTIONS};
 pub use parse::{parse_args, parse_rpc_bind, MIN_PRUNE_TARGET_MIB};
 pub use settings::{env_var_name, is_repeatable, Source, CONFIG_SECTIONS};
 use std::path::PathBuf;
+pub use subnet::Subnet;
 use thiserror::Error;
 
 /// A configuration problem, naming the key, the value and what is allowed.

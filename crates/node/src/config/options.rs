@@ -37,7 +37,7 @@ options_table! {
         /// -rpccookiefile.
         rpc_cookie_file: Option<PathBuf> = None,
         /// `-rpcallowip` subnets (loopback is allowed besides these).
-        rpc_allow_ip: Vec<crate::p2p::ban::Subnet> = Vec::new(),
+        rpc_allow_ip: Vec<super::Subnet> = Vec::new(),
         /// The configuration files that were read (`-conf`, or `<datadir>/bitcoin.conf` and
         /// `<datadir>/blvm.toml` when they exist).
         config_files: Vec<PathBuf> = Vec::new(),
@@ -87,7 +87,7 @@ options_table! {
         /// Relay-policy options (`-acceptnonstdtxn`, `-minrelaytxfee`, ...).
         policy: policy::PolicyArgs = policy::PolicyArgs::default(),
         /// `-blocknotify`, `-startupnotify`, `-shutdownnotify`, `-alertnotify`.
-        notify: crate::notify::NotifyCommands = crate::notify::NotifyCommands::default(),
+        notify: super::NotifyCommands = super::NotifyCommands::default(),
         /// `-testactivationheight=name@height` entries (regtest).
         test_activation_heights: Vec<String> = Vec::new(),
         /// `-test=<option>` entries (regtest).

@@ -227,15 +227,11 @@ fn read_network(cfg: &mut NodeConfig, name: &str, v: &str, negated: bool) -> Res
             cfg.max_upload_target = if negated {
                 0
             } else {
-                crate::p2p::upload_target::parse_target(v).map_err(|e| ConfigError::Core(e.to_string()))?
+                super::byte_units::parse_target(v).map_err(|e| ConfigError::Core(e.to_string()))?
             };
         }
-        "externalip" => {
-            if crate::p2p::local_addr::LocalAddr::parse(v, 0).is_none() {
-                return Err(bad(name, v, "an IP address, IP:port or a Tor v3 .onion address"));
-            }
-            cfg.externalip.push(v.to_string());
-        }
+        // Checked against P2P's address rules by `launch::settings::check`.
+        "externalip" => cfg.externalip.push(v.to_string()),
         "onlynet" => {
             let net = v.to_ascii_lowercase();
             if !matches!(net.as_str(), "ipv4" | "ipv6") {
@@ -243,7 +239,8 @@ fn read_network(cfg: &mut NodeConfig, name: &str, v: &str, negated: bool) -> Res
             }
             cfg.onlynet.push(net);
         }
-        // Checked once all options are read (Core checks -listen=0 against them first).
+        // Checked once all options are read (Core checks -listen=0 against them first), and by
+        // `launch::settings::check`.
         "whitelist" => cfg.whitelist.push(v.to_string()),
         "whitebind" => cfg.whitebind.push(v.to_string()),
         "connect" | "addnode" | "seednode" => {
@@ -291,7 +288,7 @@ fn read_rpc(cfg: &mut NodeConfig, name: &str, v: &str) -> Result<bool, ConfigErr
         "rpcwhitelist" => cfg.rpc_whitelist.push(v.to_string()),
         "rpccookiefile" => cfg.rpc_cookie_file = Some(PathBuf::from(v)),
         "rpcallowip" => {
-            let subnet = crate::p2p::ban::Subnet::parse(v).ok_or_else(|| {
+            let subnet = super::Subnet::parse(v).ok_or_else(|| {
                 bad(
                     name,
                     v,
@@ -430,12 +427,8 @@ fn check_combinations(cfg: &mut NodeConfig, mut networks: Vec<(String, Network)>
     if cfg.listen == Some(false) && (!cfg.bind.is_empty() || !cfg.whitebind.is_empty()) {
         return Err(ConfigError::Core("Cannot set -bind or -whitebind together with -listen=0".into()));
     }
-    for w in &cfg.whitebind {
-        crate::p2p::whitelist::parse_whitebind(w).map_err(ConfigError::Core)?;
-    }
-    for w in &cfg.whitelist {
-        crate::p2p::whitelist::parse_whitelist(w).map_err(ConfigError::Core)?;
-    }
+    // -externalip, -whitebind and -whitelist are checked against P2P's rules by
+    // `launch::settings::check`, right after loading.
     if cfg.peer_block_filters && !cfg.blockfilterindex {
         return Err(ConfigError::Core("Cannot set -peerblockfilters without -blockfilterindex.".into()));
     }
@@ -448,7 +441,7 @@ fn check_combinations(cfg: &mut NodeConfig, mut networks: Vec<(String, Network)>
         ));
     }
     // Core refuses some policy options per network (-acceptnonstdtxn on mainnet).
-    cfg.policy.apply(cfg.network, &mut crate::mempool::MempoolSettings::default())
+    cfg.policy.check(cfg.network)
 }
 
 /// The subcommand the positional arguments name (`import FILE`), unless `-help`/`-version`.

@@ -1,0 +1,3 @@
+//! The launcher: builds every component from the configuration and wires them together.
+
+pub mod settings;
