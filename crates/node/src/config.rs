@@ -154,6 +154,28 @@ impl Section {
     }
 }
 
+/// The networks an option may be used on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Networks {
+    /// Every network.
+    All,
+    /// Regtest only (refused elsewhere, or without effect: `-blockversion`).
+    Regtest,
+    /// Every network but mainnet (Core refuses it there).
+    TestNets,
+}
+
+impl Networks {
+    /// How docs/configuration.md names the restriction.
+    pub fn title(self) -> &'static str {
+        match self {
+            Networks::All => "all",
+            Networks::Regtest => "regtest",
+            Networks::TestNets => "not main",
+        }
+    }
+}
+
 /// One row of the option table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct OptSpec {
@@ -167,6 +189,8 @@ pub struct OptSpec {
     pub help: &'static str,
     /// Where `-help` and the docs file it.
     pub section: Section,
+    /// The networks it may be used on.
+    pub networks: Networks,
     /// The allowed range of an integer option stored in a typed field.
     pub range: Option<(u64, u64)>,
 }

@@ -39,10 +39,10 @@ pub fn help_text() -> String {
     s
 }
 
-/// The options as a Markdown table (key, environment variable, default, section, meaning), as in
+/// The options as a Markdown table (key, environment variable, default, section, networks, meaning), as in
 /// docs/configuration.md.
 pub fn options_markdown() -> String {
-    let mut s = String::from("| key | environment | default | section | meaning |\n| --- | --- | --- | --- | --- |\n");
+    let mut s = String::from("| key | environment | default | section | networks | meaning |\n| --- | --- | --- | --- | --- | --- |\n");
     for o in OPTIONS {
         let (name, default, help) = (o.name, o.default, o.help);
         let form = format!("`{}`", form(o));
@@ -56,8 +56,11 @@ pub fn options_markdown() -> String {
         } else {
             format!("`{default}`")
         };
-        let section = o.section.title();
-        s.push_str(&format!("| {form} | {env} | {def} | {section} | {} |\n", help.replace('|', "\\|")));
+        let (section, networks) = (o.section.title(), o.networks.title());
+        s.push_str(&format!(
+            "| {form} | {env} | {def} | {section} | {networks} | {} |\n",
+            help.replace('|', "\\|")
+        ));
     }
     s
 }

@@ -410,11 +410,7 @@ fn check_combinations(cfg: &mut NodeConfig, mut networks: Vec<(String, Network)>
             "0 with -txindex: pruning is incompatible with the transaction index",
         ));
     }
-    if cfg.prunetargetkib > 0 && cfg.network != Network::Regtest {
-        return Err(ConfigError::Core(
-            "-prunetargetkib is only for regression testing (-regtest)".into(),
-        ));
-    }
+    // The network first: the checks below depend on it.
     networks.dedup_by(|a, b| a.1 == b.1);
     if networks.len() > 1 {
         return Err(ConfigError::ConflictingNetworks(
@@ -423,6 +419,11 @@ fn check_combinations(cfg: &mut NodeConfig, mut networks: Vec<(String, Network)>
     }
     if let Some((_, n)) = networks.first() {
         cfg.network = *n;
+    }
+    if cfg.prunetargetkib > 0 && cfg.network != Network::Regtest {
+        return Err(ConfigError::Core(
+            "-prunetargetkib is only for regression testing (-regtest)".into(),
+        ));
     }
     if cfg.listen == Some(false) && (!cfg.bind.is_empty() || !cfg.whitebind.is_empty()) {
         return Err(ConfigError::Core("Cannot set -bind or -whitebind together with -listen=0".into()));

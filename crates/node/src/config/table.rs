@@ -126,13 +126,13 @@ macro_rules! store {
 
 /// Declares the option table and the configuration struct. `fields` are the struct's fields that
 /// no single option binds (the network, lists, values several options share); each `options`
-/// row is `Section "name" Kind "default shown" "help"`, optionally `=> field: Type = default`
+/// row is `Section "name" Kind Networks "default shown" "help"`, optionally `=> field: Type = default`
 /// binding it to a typed field, with `[lo, hi], "expected"[, "too small"]` for integers.
 macro_rules! options_table {
     (
         fields { $( $(#[$fm:meta])* $xf:ident : $xt:ty = $xd:expr, )* }
         options {
-            $( $sec:ident $name:literal $kind:ident $def:literal $help:literal
+            $( $sec:ident $name:literal $kind:ident $nets:ident $def:literal $help:literal
                $( => $field:ident : $ty:ty = $init:expr $(, [$lo:expr, $hi:expr], $exp:literal $(, $low:literal)? )? )? ; )*
         }
     ) => {
@@ -144,6 +144,7 @@ macro_rules! options_table {
                 default: $def,
                 help: $help,
                 section: Section::$sec,
+                networks: Networks::$nets,
                 range: range_of!($( $( $lo, $hi )? )?),
             }, )*
         ];

@@ -485,6 +485,39 @@ mod tests {
     }
 
     #[test]
+    fn network_restrictions_in_the_table_hold() {
+        use crate::config::Networks;
+        let value = |name: &str| match name {
+            "test" => "bip94",
+            "testactivationheight" => "csv@1",
+            _ => "1",
+        };
+        let mut restricted = 0;
+        for o in OPTIONS.iter().filter(|o| o.networks != Networks::All) {
+            restricted += 1;
+            let arg = format!("-{}={}", o.name, value(o.name));
+            let mut refused_on = vec!["-chain=main"];
+            if o.networks == Networks::Regtest {
+                refused_on.push("-signet");
+            }
+            for net in refused_on {
+                let refused = match parse_args([net.to_string(), arg.clone()]) {
+                    Err(_) => true,
+                    Ok((c, _)) => match node_settings(&c) {
+                        Err(_) => true,
+                        // -blockversion is accepted everywhere and used on regtest only.
+                        Ok(s) => o.name == "blockversion" && s.mempool.block.version.is_none(),
+                    },
+                };
+                assert!(refused, "{arg} {net}: the table says {:?}", o.networks);
+            }
+            let (c, _) = parse_args(["-regtest".to_string(), arg.clone()]).unwrap_or_else(|e| panic!("{arg} on regtest: {e}"));
+            assert!(node_settings(&c).is_ok(), "{arg} on regtest");
+        }
+        assert_eq!(restricted, 6);
+    }
+
+    #[test]
     fn the_config_module_imports_no_component() {
         // config is a leaf: it may use the chain parameters, the clock and the datadir layout,
         // nothing that runs (p2p, mempool, chain, validation, notify, rpc, ...).
