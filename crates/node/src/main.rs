@@ -1,34 +1,21 @@
 //! The `blvm-node` binary: parses Core-style flags, sets up logging, and runs or imports.
 
 use anyhow::Context;
-use bitcoin::hashes::Hash;
-use blvm_node::chain::manager::autoprune::{self, PruneMode};
-use blvm_node::chain::{ChainManager, ChainSettings, FlushReason};
+use blvm_node::chain::{ChainManager, FlushReason};
 use blvm_node::config::{help_text, load_config, Command, NodeConfig};
 use blvm_node::datadir::lock_directories;
 use blvm_node::import::import_file;
-use blvm_node::node::{LifecycleSettings, NodeSettings, ShutdownReason};
-use blvm_node::params::ChainParams;
-use blvm_node::validation::script_cache::ScriptCache;
-use std::time::Duration;
+use blvm_node::launch::settings;
+use blvm_node::node::ShutdownReason;
 
 fn init_logging(cfg: &NodeConfig) -> anyhow::Result<()> {
     use std::io::IsTerminal;
     let net_dir = cfg.net_dir();
     std::fs::create_dir_all(&net_dir).with_context(|| format!("creating {}", net_dir.display()))?;
-    let log_path = cfg.debug_log_file.as_ref().map(|f| net_dir.join(f));
+    let log = settings::log_settings(cfg);
+    let log_path = log.file.clone();
     blvm_node::progress::enable_bar(cfg.printtoconsole && std::io::stderr().is_terminal());
-    blvm_node::logging::init(&blvm_node::logging::LogSettings {
-        file: log_path.clone(),
-        max_bytes: cfg.number("logmaxsize") << 20,
-        keep: cfg.number("logmaxfiles") as usize,
-        console: cfg.printtoconsole,
-        debug: cfg.debug.clone(),
-        exclude: cfg.debug_exclude.clone(),
-        levels: cfg.log_level.clone(),
-        format: cfg.log_format,
-    })
-    .map_err(|e| {
+    blvm_node::logging::init(&log).map_err(|e| {
         // Core's wording, which scripts and Core's tests match.
         let shown = log_path.as_ref().map(|p| p.display().to_string()).unwrap_or_default();
         anyhow::anyhow!("Could not open debug log file {shown}: {e}")
@@ -48,83 +35,14 @@ fn init_logging(cfg: &NodeConfig) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn chain_settings(cfg: &NodeConfig) -> ChainSettings {
-    let params = ChainParams::for_network(cfg.network);
-    // Core: -assumevalid=0 (the null hash) checks every script; unset takes the network's.
-    let assume_valid = match cfg.assume_valid {
-        Some(h) if h == bitcoin::BlockHash::all_zeros() => None,
-        Some(h) => Some(h),
-        None => params.default_assume_valid(),
-    };
-    let mut s = ChainSettings {
-        dbcache_bytes: (cfg.dbcache_mib as usize) << 20,
-        txindex: cfg.txindex,
-        blockfilterindex: cfg.blockfilterindex,
-        script_cache_bytes: ScriptCache::bytes_for_max_sig_cache_mib(cfg.number("maxsigcachesize")),
-        assume_valid,
-        minimum_chain_work: cfg.minimum_chain_work.unwrap_or_else(|| params.default_minimum_chain_work()),
-        check_blocks: cfg.number("checkblocks") as u32,
-        check_level: cfg.number("checklevel") as u32,
-        blocksdir: cfg.blocksdir.clone(),
-        blocks_xor: cfg.blocks_xor,
-        ..Default::default()
-    };
-    if cfg.script_threads > 0 {
-        s.script_threads = cfg.script_threads;
-    }
-    if cfg.fastprune {
-        s.max_block_file_size = autoprune::FASTPRUNE_FILE_SIZE;
-    }
-    s.prune = match (cfg.prune_mib, cfg.number("prunetargetkib")) {
-        (_, kib) if kib > 0 => PruneMode::Automatic {
-            target_bytes: kib << 10,
-            below_floor: true,
-        },
-        (0, _) => PruneMode::Off,
-        (1, _) => PruneMode::Manual,
-        (mib, _) => PruneMode::Automatic {
-            target_bytes: mib << 20,
-            below_floor: false,
-        },
-    };
-    s
-}
-
-fn lifecycle_settings(cfg: &NodeConfig) -> LifecycleSettings {
-    let secs = |n: &str| Duration::from_secs(cfg.number(n));
-    let mib = |n: &str| cfg.number(n) << 20;
-    LifecycleSettings {
-        shutdown_timeout: secs("shutdowntimeout"),
-        ack_timeout: secs("acktimeout"),
-        module_connect_timeout: secs("moduletimeout"),
-        flush_interval: secs("flushinterval"),
-        health_interval: secs("healthinterval"),
-        cleanup_interval: secs("cleanupinterval"),
-        cleanup_target_age_days: cfg.number("cleanupagedays"),
-        disk_check_interval: secs("diskcheckinterval"),
-        disk_low_percent: cfg.number("disklowpercent") as f64,
-        disk_low_bytes: mib("disklowmb"),
-        disk_critical_bytes: mib("diskcriticalmb"),
-        resource_check_interval: secs("resourceinterval"),
-        memory_limit_bytes: Some(mib("maxmemorymb")).filter(|n| *n > 0),
-        resource_warn_percent: cfg.number("resourcewarnpercent") as f64,
-        datadir_max_bytes: Some(mib("maxdatadirmb")).filter(|n| *n > 0),
-        backup_interval: Some(secs("backupinterval")).filter(|d| !d.is_zero()),
-        backup_dir: Some(cfg.backup_dir.clone().unwrap_or_else(|| cfg.datadir.join("backups"))),
-        backup_keep: cfg.number("backupkeep").max(1) as usize,
-        compact_growth_percent: Some(cfg.number("compactgrowth")).filter(|n| *n > 0),
-        ..Default::default()
-    }
-}
-
 fn import(cfg: &NodeConfig, path: &std::path::Path) -> anyhow::Result<()> {
     let net_dir = cfg.net_dir();
-    let params = chain_params(cfg)?;
-    let settings = chain_settings(cfg);
+    let params = settings::chain_params(cfg)?;
+    let settings = settings::chain_settings(cfg);
     let _locks = lock_directories(&net_dir, &settings.blocks_dir(&net_dir, &params))?;
     let mut chain = ChainManager::open(params, &net_dir, settings).context("opening the chain")?;
     tracing::info!(height = chain.height(), tip = %chain.tip().hash, "chain loaded");
-    let summary = import_file(&mut chain, path, Duration::from_millis(cfg.number("progressinterval")));
+    let summary = import_file(&mut chain, path, settings::progress_interval(cfg));
     let report = chain.flush(FlushReason::Shutdown).context("final flush")?;
     let summary = summary?;
     tracing::info!(
@@ -139,66 +57,17 @@ fn import(cfg: &NodeConfig, path: &std::path::Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The network's parameters with `-testactivationheight` applied.
-fn chain_params(cfg: &NodeConfig) -> anyhow::Result<ChainParams> {
-    let mut params = ChainParams::for_network(cfg.network);
-    for a in &cfg.test_activation_heights {
-        params.set_test_activation_height(a).map_err(anyhow::Error::msg)?;
-    }
-    if cfg.test_options.iter().any(|o| o == "bip94") {
-        params.enforce_bip94 = true;
-    }
-    Ok(params)
-}
-
-/// Core's DEFAULT_BLOCKSONLY_MAX_MEMPOOL_SIZE_MB: the default -maxmempool under -blocksonly.
-const BLOCKSONLY_MAX_MEMPOOL_MB: u64 = 5;
-
 async fn run(cfg: NodeConfig) -> anyhow::Result<()> {
     use tokio::signal::unix::{signal, SignalKind};
-    let params = chain_params(&cfg)?;
-    let mut settings = NodeSettings::new(params, cfg.net_dir());
-    settings.chain = chain_settings(&cfg);
-    settings.lifecycle = lifecycle_settings(&cfg);
-    settings.mempool.max_size_bytes = cfg.number("maxmempool") * 1_000_000;
-    if cfg.blocks_only && !cfg.numbers.contains_key("maxmempool") {
-        // As Core: a blocks-only node's pool holds only its own transactions.
-        settings.mempool.max_size_bytes = BLOCKSONLY_MAX_MEMPOOL_MB * 1_000_000;
-        tracing::info!("parameter interaction: -blocksonly=1 -> setting -maxmempool={BLOCKSONLY_MAX_MEMPOOL_MB}");
-    }
-    settings.mempool.persist = cfg.persist_mempool;
-    settings.mempool.expiry = Duration::from_secs(cfg.number("mempoolexpiry") * 3600);
-    cfg.policy.apply(cfg.network, &mut settings.mempool)?;
+    let settings = settings::node_settings(&cfg)?;
     blvm_node::p2p::set_user_agent_comments(cfg.ua_comments.clone());
     if cfg.mocktime != 0 {
-        if cfg.network != bitcoin::Network::Regtest {
-            anyhow::bail!("-mocktime is for regression testing (-regtest mode) only");
-        }
         blvm_node::clock::set_mocktime(cfg.mocktime)?;
-    }
-    settings.allow_unauthenticated_modules = cfg.allow_unauth_modules;
-    settings.module_max_frame = cfg.number("modulemaxframe").min(u64::from(u32::MAX)) as u32;
-    settings.module_extensions.rpc_timeout = Duration::from_secs(cfg.number("modulerpctimeout").max(1));
-    blvm_node::modules::extensions::apply_hook_options(&mut settings.module_extensions, &cfg.module_hook_timeout, &cfg.module_hook_policy)
-        .map_err(anyhow::Error::msg)?;
-    settings.load_blocks = cfg.loadblock.clone();
-    settings.module_max_restarts = cfg.number("modulemaxrestarts").min(1000) as u32;
-    settings.module_backoff = Duration::from_millis(cfg.number("modulebackoffms"));
-    settings.metrics_bind = cfg.metrics_bind;
-    settings.progress_interval = Duration::from_millis(cfg.number("progressinterval"));
-    settings.p2p = blvm_node::p2p::settings_from_config(&cfg);
-    settings.zmq = blvm_node::zmq::ZmqSettings::from_config(&cfg);
-    settings.notify = cfg.notify.clone();
-    if let (Some(p2p), Some(ms)) = (settings.p2p.as_mut(), cfg.numbers.get("progressinterval")) {
-        p2p.progress_interval = Duration::from_millis(*ms);
     }
     // Core-like layout: <datadir>/<network>/{blocks,chainstate,modules,debug.log,.cookie,.lock}.
     // Core's datadir has an empty wallets/ even without a wallet, and tools (Core's test framework
     // among them) expect it; modules/ is created by the operator when there are modules to install.
     std::fs::create_dir_all(cfg.net_dir().join("wallets")).context("creating the wallets directory")?;
-    if cfg.server {
-        settings.rpc = Some(blvm_node::rpc::server::settings_from_config(&cfg, settings.params.rpc_port).map_err(anyhow::Error::msg)?);
-    }
     let mut sigint = signal(SignalKind::interrupt())?;
     let mut sigterm = signal(SignalKind::terminate())?;
     let node = match blvm_node::launch::start(settings).await {
@@ -257,6 +126,7 @@ fn main() -> std::process::ExitCode {
 
 fn run_command() -> anyhow::Result<()> {
     let (cfg, command) = load_config(std::env::args().skip(1), &|k| std::env::var(k).ok())?;
+    settings::check(&cfg)?;
     if !cfg.sysperms {
         // As Core: files the node creates (cookie, databases, logs, the module socket) are
         // readable by their owner only, unless -sysperms.

@@ -491,9 +491,10 @@ fn help_lists_exactly_the_accepted_options() {
     assert!(out.status.success());
     let help = String::from_utf8_lossy(&out.stdout).to_string();
     let listed = help_options(&help);
-    let known: Vec<String> = OPTIONS.iter().map(|o| o.0.to_string()).collect();
+    let known: Vec<String> = OPTIONS.iter().map(|o| o.name.to_string()).collect();
     assert_eq!(listed, known, "-help must list OPTIONS, in order, and nothing else");
-    for (name, kind, default, _) in OPTIONS {
+    for o in OPTIONS {
+        let (name, kind, default) = (&o.name, &o.kind, &o.default);
         // Every listed option has a handler: it is never reported as unknown, and some value of
         // the right shape is accepted.
         let extra: Vec<String> = if *name == "rpcuser" {
@@ -710,11 +711,11 @@ fn assumevalid_and_maxsigcachesize_as_core() {
     let err = |args: &[&str]| parse(args).err().map(|e| e.to_string()).unwrap_or_default();
     let (cfg, _) = parse(&[]).unwrap();
     assert_eq!(cfg.assume_valid, None, "unset: the network's default");
-    assert_eq!(cfg.number("maxsigcachesize"), 32);
+    assert_eq!(cfg.maxsigcachesize, 32);
     let hash = "000000000000000000026811d149d4d261995ec5b3f64f439a0a10e1a464af9a";
     let (cfg, _) = parse(&[&format!("-assumevalid={hash}"), "-maxsigcachesize=0"]).unwrap();
     assert_eq!(cfg.assume_valid.map(|h| h.to_string()).as_deref(), Some(hash));
-    assert_eq!(cfg.number("maxsigcachesize"), 0);
+    assert_eq!(cfg.maxsigcachesize, 0);
     for off in ["-assumevalid=0", "-noassumevalid"] {
         let (cfg, _) = parse(&[off]).unwrap();
         assert_eq!(

@@ -1,12 +1,16 @@
 //! Core's block-creation options (`-blockmaxweight`, `-blockreservedweight`, `-blockmintxfee`,
-//! `-blockversion`): parsed and checked with Core's rules and error wording, then applied to the
-//! options block templates are built with.
+//! `-blockversion`): parsed and checked with Core's rules and error wording; `launch::settings`
+//! applies them to the options block templates are built with.
 
 use super::policy::parse_feerate;
 use super::ConfigError;
-use crate::mempool::template::{BlockOptions, MIN_RESERVED_WEIGHT};
-use crate::validation::tx_check::MAX_BLOCK_WEIGHT;
-use bitcoin::Network;
+
+/// Weight kept free for the block header and coinbase (Core's DEFAULT_BLOCK_RESERVED_WEIGHT).
+pub const DEFAULT_RESERVED_WEIGHT: u64 = 8_000;
+/// The least `-blockreservedweight` Core accepts (MINIMUM_BLOCK_RESERVED_WEIGHT).
+pub const MIN_RESERVED_WEIGHT: u64 = 2_000;
+/// The consensus limit on block weight, which is also `-blockmaxweight`'s default.
+const MAX_BLOCK_WEIGHT: u64 = bitcoin::Weight::MAX_BLOCK.to_wu();
 
 /// The block-creation options given, each `None` when left at the default.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -50,10 +54,11 @@ impl BlockCreateArgs {
         Ok(true)
     }
 
-    /// Checks the weights as Core's init does (same order, same words) and applies them to `o`.
-    pub fn apply(&self, network: Network, o: &mut BlockOptions) -> Result<(), ConfigError> {
-        let max = self.max_weight.unwrap_or(o.max_weight);
-        let reserved = self.reserved_weight.unwrap_or(o.reserved_weight);
+    /// Checks the weights as Core's init does (same order, same words); returns the maximum and
+    /// reserved weights in effect.
+    pub fn check(&self) -> Result<(u64, u64), ConfigError> {
+        let max = self.max_weight.unwrap_or(MAX_BLOCK_WEIGHT);
+        let reserved = self.reserved_weight.unwrap_or(DEFAULT_RESERVED_WEIGHT);
         if max > MAX_BLOCK_WEIGHT {
             return Err(ConfigError::Core(format!(
                 "-blockmaxweight ({max}) exceeds consensus maximum block weight ({MAX_BLOCK_WEIGHT})"
@@ -74,11 +79,7 @@ impl BlockCreateArgs {
                 "-blockreservedweight ({reserved}) exceeds -blockmaxweight ({max})"
             )));
         }
-        o.max_weight = max;
-        o.reserved_weight = reserved;
-        o.min_feerate = self.min_fee.unwrap_or(o.min_feerate);
-        o.version = if network == Network::Regtest { self.version } else { None };
-        Ok(())
+        Ok((max, reserved))
     }
 }
 
@@ -86,45 +87,18 @@ impl BlockCreateArgs {
 mod tests {
     use super::*;
 
-    fn applied(opts: &[(&str, &str)], network: Network) -> Result<BlockOptions, ConfigError> {
-        let mut a = BlockCreateArgs::default();
-        for (n, v) in opts {
-            assert!(a.set(n, v)?, "{n} is a block-creation option");
-        }
-        let mut o = BlockOptions::default();
-        a.apply(network, &mut o)?;
-        Ok(o)
-    }
-
-    #[test]
-    fn options_reach_the_template_options() {
-        let o = applied(
-            &[
-                ("blockmaxweight", "3996000"),
-                ("blockreservedweight", "4000"),
-                ("blockmintxfee", "0.00002"),
-                ("blockversion", "1337"),
-            ],
-            Network::Regtest,
-        )
-        .unwrap();
-        assert_eq!(
-            o,
-            BlockOptions {
-                max_weight: 3_996_000,
-                reserved_weight: 4_000,
-                min_feerate: 2_000,
-                version: Some(1337)
-            }
-        );
-        // -blockversion only counts where blocks are mined on demand.
-        assert_eq!(applied(&[("blockversion", "1337")], Network::Signet).unwrap().version, None);
-        assert!(!BlockCreateArgs::default().set("txindex", "1").unwrap());
-    }
-
     #[test]
     fn core_errors_in_cores_order() {
-        let err = |opts: &[(&str, &str)]| applied(opts, Network::Regtest).unwrap_err().to_string();
+        let err = |opts: &[(&str, &str)]| {
+            let mut a = BlockCreateArgs::default();
+            for (n, v) in opts {
+                if !a.set(n, v)? {
+                    panic!("{n} is a block-creation option");
+                }
+            }
+            a.check().map(|_| ())
+        };
+        let err = |opts: &[(&str, &str)]| err(opts).unwrap_err().to_string();
         assert_eq!(
             err(&[("blockmaxweight", "4000001")]),
             "-blockmaxweight (4000001) exceeds consensus maximum block weight (4000000)"
@@ -142,5 +116,6 @@ mod tests {
             "-blockreservedweight (8000) exceeds -blockmaxweight (7999)"
         );
         assert_eq!(err(&[("blockmintxfee", "x")]), "Invalid amount for -blockmintxfee=<amount>: 'x'");
+        assert!(!BlockCreateArgs::default().set("txindex", "1").unwrap());
     }
 }

@@ -1,14 +1,16 @@
 //! Core's relay-policy options (`-acceptnonstdtxn`, `-permitbaremultisig`, `-minrelaytxfee`,
 //! `-incrementalrelayfee`, `-dustrelayfee`, `-datacarrier`, `-datacarriersize` and the
-//! `-limitcluster*` cluster limits): parsed with Core's rules and error wording, then applied to
-//! the mempool's settings once the network is known. The old `-limitancestor*` and
+//! `-limitcluster*` cluster limits): parsed with Core's rules and error wording; `launch::settings`
+//! applies them to the mempool's settings once the network is known. The old `-limitancestor*` and
 //! `-limitdescendant*` options are still accepted (and checked) but, as in Core 31, the mempool
 //! no longer enforces ancestor or descendant limits.
 
 use super::ConfigError;
-use crate::mempool::cluster_limits::MAX_CLUSTER_COUNT;
-use crate::mempool::MempoolSettings;
 use bitcoin::{Amount, Denomination, Network};
+
+/// Largest `-limitclustercount` (Core's MAX_CLUSTER_COUNT_LIMIT; the mempool's linearizer width,
+/// which a launch test keeps equal to `mempool::cluster_limits::MAX_CLUSTER_COUNT`).
+pub const MAX_CLUSTER_COUNT: u64 = 64;
 
 /// The policy options given, each `None` when left at the default.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -88,44 +90,15 @@ impl PolicyArgs {
         Ok(true)
     }
 
-    /// Applies the options to `s`, refusing `-acceptnonstdtxn` on mainnet as Core does.
-    pub fn apply(&self, network: Network, s: &mut MempoolSettings) -> Result<(), ConfigError> {
-        if let Some(accept) = self.accept_non_std {
-            if accept && network == Network::Bitcoin {
-                return Err(ConfigError::Core(
-                    "acceptnonstdtxn is not currently supported for main chain".into(),
-                ));
-            }
-            s.require_standard = !accept;
+    /// Refuses what Core refuses per network (`-acceptnonstdtxn` on mainnet) and checks the
+    /// block-creation weights.
+    pub fn check(&self, network: Network) -> Result<(), ConfigError> {
+        if self.accept_non_std == Some(true) && network == Network::Bitcoin {
+            return Err(ConfigError::Core(
+                "acceptnonstdtxn is not currently supported for main chain".into(),
+            ));
         }
-        if let Some(b) = self.permit_bare_multisig {
-            s.permit_bare_multisig = b;
-        }
-        if let Some(f) = self.min_relay_fee {
-            s.min_relay_feerate = f;
-        }
-        if let Some(f) = self.incremental_relay_fee {
-            s.incremental_relay_feerate = f;
-        }
-        // As Core: without -minrelaytxfee, a higher -incrementalrelayfee raises it too.
-        if self.min_relay_fee.is_none() && s.incremental_relay_feerate > s.min_relay_feerate {
-            s.min_relay_feerate = s.incremental_relay_feerate;
-            tracing::info!(target: "blvm::config", sat_per_kvb = s.min_relay_feerate, "Increasing minrelaytxfee to match incrementalrelayfee");
-        }
-        if let Some(f) = self.dust_relay_fee {
-            s.dust_relay_feerate = f;
-        }
-        if let Some(n) = self.datacarrier_size {
-            s.max_datacarrier_bytes = Some(n);
-        }
-        if self.datacarrier == Some(false) {
-            s.max_datacarrier_bytes = None;
-        }
-        self.block.apply(network, &mut s.block)?;
-        let l = &mut s.limits;
-        l.cluster_count = self.cluster_count.unwrap_or(l.cluster_count);
-        l.cluster_size_vbytes = self.cluster_size_kvb.map_or(l.cluster_size_vbytes, |k| k * 1000);
-        Ok(())
+        self.block.check().map(|_| ())
     }
 }
 
@@ -143,45 +116,13 @@ mod tests {
     }
 
     #[test]
-    fn options_reach_the_mempool_settings() {
-        let p = parsed(&[
-            ("acceptnonstdtxn", "1"),
-            ("permitbaremultisig", "0"),
-            ("minrelaytxfee", "0.00002"),
-            ("dustrelayfee", "0"),
-            ("datacarriersize", "42"),
-            ("limitancestorcount", "3"),
-            ("limitclustercount", "10"),
-            ("limitclustersize", "50"),
-        ])
-        .unwrap();
-        let mut s = MempoolSettings::default();
-        p.apply(Network::Regtest, &mut s).unwrap();
-        assert!(!s.require_standard && !s.permit_bare_multisig);
-        assert_eq!((s.min_relay_feerate, s.dust_relay_feerate), (2000, 0));
-        assert_eq!(s.max_datacarrier_bytes, Some(42));
-        assert_eq!((s.limits.cluster_count, s.limits.cluster_size_vbytes), (10, 50_000));
-        // A higher incremental relay fee raises the minimum relay fee unless that was given.
-        let p = parsed(&[("incrementalrelayfee", "0.00000234")]).unwrap();
-        let mut t = MempoolSettings::default();
-        p.apply(Network::Regtest, &mut t).unwrap();
-        assert_eq!((t.incremental_relay_feerate, t.min_relay_feerate), (234, 234));
-        let p = parsed(&[("incrementalrelayfee", "0.00000234"), ("minrelaytxfee", "0.000002")]).unwrap();
-        let mut t = MempoolSettings::default();
-        p.apply(Network::Regtest, &mut t).unwrap();
-        assert_eq!(t.min_relay_feerate, 200);
-        let p = parsed(&[("datacarrier", "0")]).unwrap();
-        p.apply(Network::Regtest, &mut s).unwrap();
-        assert_eq!(s.max_datacarrier_bytes, None);
-    }
-
-    #[test]
     fn core_errors() {
         let e = parsed(&[("minrelaytxfee", "abc")]).unwrap_err();
         assert_eq!(e.to_string(), "Invalid amount for -minrelaytxfee=<amount>: 'abc'");
         let p = parsed(&[("acceptnonstdtxn", "1")]).unwrap();
-        let e = p.apply(Network::Bitcoin, &mut MempoolSettings::default()).unwrap_err();
+        let e = p.check(Network::Bitcoin).unwrap_err();
         assert_eq!(e.to_string(), "acceptnonstdtxn is not currently supported for main chain");
+        assert!(p.check(Network::Regtest).is_ok());
         assert!(!PolicyArgs::default().set("txindex", "1", || Ok(true)).unwrap());
         for bad in ["0", "65"] {
             let e = parsed(&[("limitclustercount", bad)]).unwrap_err();

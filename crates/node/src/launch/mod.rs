@@ -1,8 +1,10 @@
 //! The launcher: opens the node core, then starts the services around it (RPC, metrics, P2P),
 //! each with a narrow handle on the node, and hands their tasks to the node for shutdown. It is
-//! the one module that knows every component; nothing below it imports it.
+//! the one module that knows every component; nothing below it imports it. [`settings`] builds
+//! each component's settings from the configuration.
 
 mod blocks;
+pub mod settings;
 
 use crate::metrics::MetricsSource;
 use crate::node::{Node, NodeError, NodeSettings};

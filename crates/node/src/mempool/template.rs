@@ -17,9 +17,9 @@ use bitcoin::{
 use std::sync::Arc;
 
 /// Weight kept free for the block header and coinbase (Core's DEFAULT_BLOCK_RESERVED_WEIGHT).
-pub const RESERVED_WEIGHT: u64 = 8_000;
+pub const RESERVED_WEIGHT: u64 = crate::config::blockcreate::DEFAULT_RESERVED_WEIGHT;
 /// The least `-blockreservedweight` Core accepts (MINIMUM_BLOCK_RESERVED_WEIGHT).
-pub const MIN_RESERVED_WEIGHT: u64 = 2_000;
+pub const MIN_RESERVED_WEIGHT: u64 = crate::config::blockcreate::MIN_RESERVED_WEIGHT;
 /// Sigop cost kept free for the coinbase.
 pub const RESERVED_SIGOPS: u64 = 400;
 /// Maximum sigop cost per block.

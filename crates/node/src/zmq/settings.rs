@@ -1,7 +1,6 @@
 //! Which notifiers to run, from the `-zmqpub*` options.
 
 use super::topic::Topic;
-use crate::config::NodeConfig;
 
 /// Core's default outbound high water mark (`-zmqpub<topic>hwm`).
 pub const DEFAULT_HWM: u32 = 1000;
@@ -33,26 +32,6 @@ pub fn normalize_address(address: &str) -> String {
 }
 
 impl ZmqSettings {
-    /// The notifiers configured by `(option name, address)` pairs and the `-zmqpub<topic>hwm`
-    /// numbers of `cfg`.
-    pub fn from_config(cfg: &NodeConfig) -> ZmqSettings {
-        let mut notifiers = Vec::new();
-        for topic in Topic::ALL {
-            let option = topic.option();
-            let hwm = cfg.numbers.get(&topic.hwm_option()).copied().unwrap_or(u64::from(DEFAULT_HWM));
-            for (name, address) in &cfg.zmq_pub {
-                if *name == option {
-                    notifiers.push(NotifierSpec {
-                        topic,
-                        address: normalize_address(address),
-                        hwm: u32::try_from(hwm).unwrap_or(u32::MAX),
-                    });
-                }
-            }
-        }
-        ZmqSettings { notifiers }
-    }
-
     /// Whether any notifier is configured.
     pub fn is_enabled(&self) -> bool {
         !self.notifiers.is_empty()
