@@ -1,7 +1,8 @@
 //! `-blocksonly` against a real node process, as Core's p2p_blocksonly.py: our `version` asks
 //! for no transactions, a peer that sends a transaction or announces one anyway is disconnected
 //! with Core's log line, a peer with the relay permission may send them and they are relayed,
-//! and the node's own `sendrawtransaction` is still announced and served to peers.
+//! and the node's own `sendrawtransaction` is still announced and served to peers; a new block
+//! from a compact block peer is fetched whole (Core asks no `cmpctblock` under `-blocksonly`).
 
 #[path = "support/coins.rs"]
 mod coins;
@@ -16,6 +17,7 @@ use bitcoin::consensus::serialize;
 use bitcoin::hashes::Hash;
 use bitcoin::p2p::message::NetworkMessage;
 use bitcoin::p2p::message_blockdata::Inventory;
+use bitcoin::p2p::message_compact_blocks::SendCmpct;
 use bitcoin::{Amount, OutPoint, Transaction, TxOut, Wtxid};
 use blvm_testkit::mining;
 use p2p_peer::{to_hex, TestPeer};
@@ -105,4 +107,41 @@ fn blocksonly_refuses_peer_txs_but_relays_its_own() {
     d.send_and_ping(NetworkMessage::Tx(relayed.clone()), WAIT);
     assert_eq!(rpc("getmempoolinfo", json!([]))["size"], json!(2));
     expect_relayed(&mut c, &relayed);
+}
+
+/// As Core's direct fetch: a blocksonly node ignores `cmpctblock`, so it asks even a compact
+/// block peer for a lone new block on its tip as a full (witness) block, not MSG_CMPCT_BLOCK.
+#[test]
+fn blocksonly_fetches_a_new_block_whole_from_a_compact_block_peer() {
+    let (n, port) = p2p_peer::start_listening(&["-blocksonly"]);
+    let rpc = |m: &str, p: Value| p2p_peer::rpc(&n, port, m, p);
+    let addr = p2p_peer::p2p_addr(&n);
+    let to = bitcoin::Address::from_script(&mining::p2wsh_op_true(), bitcoin::Network::Regtest).unwrap();
+    rpc("generatetoaddress", json!([1, to.to_string()]));
+    let tip = rpc("getbestblockhash", json!([]));
+    let h = rpc("getblockheader", json!([tip]));
+    let parent = mining::Parent {
+        hash: tip.as_str().unwrap().parse().unwrap(),
+        height: h["height"].as_u64().unwrap() as u32,
+        time: h["time"].as_u64().unwrap() as u32,
+        mtp: h["mediantime"].as_i64().unwrap(),
+    };
+    let mut p = TestPeer::connect_from(addr, "127.0.0.2").unwrap();
+    p.handshake(parent.height as i32);
+    p.send_and_ping(
+        NetworkMessage::SendCmpct(SendCmpct {
+            send_compact: false,
+            version: 2,
+        }),
+        WAIT,
+    );
+    let block = mining::build_block(&parent, 1, vec![], Amount::ZERO, mining::op_true());
+    p.send(NetworkMessage::Headers(vec![block.header])).unwrap();
+    let asked = p.expect(WAIT, "getdata for the announced block", |m| match m {
+        NetworkMessage::GetData(v) => v.first().copied(),
+        _ => None,
+    });
+    assert_eq!(asked, Inventory::WitnessBlock(block.block_hash()));
+    p.send_and_ping(NetworkMessage::Block(block.clone()), WAIT);
+    assert_eq!(rpc("getbestblockhash", json!([])), json!(block.block_hash().to_string()));
 }

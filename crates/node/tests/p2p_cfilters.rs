@@ -152,6 +152,35 @@ fn bip157_requests_answered_from_the_filter_index() {
     assert_eq!(cp.filter_headers, vec![rpc_filter(&hashes[1000]).1, rpc_filter(&hashes[2000]).1]);
     p.send_and_ping(NetworkMessage::Verack, T);
 
+    // A stop block that left the active chain (a valid branch with less work) is still
+    // answered along its own chain.
+    let stale = hashes[2050];
+    let (stale_filter, _) = rpc_filter(&stale);
+    rpc(&n, port, "invalidateblock", json!([hashes[2046].to_string()]));
+    let other = bitcoin::Address::p2wsh(&bitcoin::ScriptBuf::from_bytes(vec![0x51, 0x51]), bitcoin::Network::Regtest);
+    rpc(&n, port, "generatetoaddress", json!([6, other.to_string()]));
+    rpc(&n, port, "reconsiderblock", json!([hashes[2046].to_string()]));
+    assert_eq!(rpc(&n, port, "getblockcount", json!([])), json!(2051));
+    assert_ne!(hash_at(2050), stale);
+    p.send(getcfheaders(2045, stale)).unwrap();
+    let hs = p.expect(T, "cfheaders for a stale stop", |m| match m {
+        NetworkMessage::CFHeaders(h) => Some(h.clone()),
+        _ => None,
+    });
+    assert_eq!(hs.previous_filter_header, rpc_filter(&hashes[2044]).1);
+    assert_eq!(hs.filter_hashes.len(), 6);
+    assert_eq!(hs.filter_hashes[5], FilterHash::hash(&stale_filter));
+    p.send(NetworkMessage::GetCFCheckpt(GetCFCheckpt {
+        filter_type: 0,
+        stop_hash: stale,
+    }))
+    .unwrap();
+    let cp = p.expect(T, "cfcheckpt for a stale stop", |m| match m {
+        NetworkMessage::CFCheckpt(c) => Some(c.clone()),
+        _ => None,
+    });
+    assert_eq!(cp.filter_headers, vec![rpc_filter(&hashes[1000]).1, rpc_filter(&hashes[2000]).1]);
+
     // Core's refusals: the connection is closed, the address not discouraged.
     refused(a, "127.0.0.3", getcfilters(1000, hashes[2000]));
     refused(a, "127.0.0.4", getcfheaders(0, hashes[2000]));

@@ -2,7 +2,7 @@
 //! connected, catching up with the active chain when the node opens, and lookups.
 
 use super::*;
-use crate::chain::filterindex::{basic_filter, FilterRecord, PendingFilters};
+use crate::chain::filterindex::{basic_filter, FilterIds, FilterRecord, PendingFilters};
 use bitcoin::bip158::FilterHeader;
 
 /// Metadata key: the last block whose filter the index computed.
@@ -18,7 +18,7 @@ impl ChainManager {
             FilterHeader::all_zeros()
         } else {
             let prev = block.header.prev_blockhash;
-            self.block_filter(&prev)?
+            self.filter_ids(&prev)?
                 .ok_or_else(|| self.corrupt(format!("no block filter for {prev}, parent of {hash}")))?
                 .header
         };
@@ -33,6 +33,11 @@ impl ChainManager {
     /// processed (its fork point with the active chain if a reorganisation happened while the
     /// index was off) up to the tip. Blocks need their undo data (spent outputs).
     pub(super) fn sync_filters(&mut self) -> Result<(), ChainError> {
+        // An index written before filter ids were stored gets them once, from its records.
+        let filled = self.db.backfill_filter_ids(|b| FilterRecord::decode(b).map(|r| r.ids().encode()))?;
+        if filled > 0 {
+            tracing::info!(records = filled, "stored the filter hashes of an existing block filter index");
+        }
         let marker = self
             .db
             .get_meta(META_FILTERS_BEST)?
@@ -88,6 +93,21 @@ impl ChainManager {
     pub fn filter_index_height(&self) -> Option<u32> {
         let best = self.filters.as_ref()?.best;
         self.index.get(&best).map(|e| e.height)
+    }
+
+    /// The filter hash and header of block `hash` (without reading the filter); `None` when
+    /// the index is off or has none for it.
+    pub fn filter_ids(&self, hash: &BlockHash) -> Result<Option<FilterIds>, ChainError> {
+        let Some(f) = &self.filters else { return Ok(None) };
+        if let Some(ids) = f.get_ids(hash) {
+            return Ok(Some(ids));
+        }
+        match self.db.get_filter_ids(&hash.to_byte_array())? {
+            Some(b) => Ok(Some(
+                FilterIds::decode(&b).ok_or_else(|| self.corrupt(format!("block filter ids of {hash}")))?,
+            )),
+            None => Ok(None),
+        }
     }
 
     /// The basic filter of block `hash`; `None` when the index is off or has none for it.

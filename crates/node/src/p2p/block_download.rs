@@ -56,10 +56,11 @@ impl Manager {
                     }
                     let got = self.sync.assign(&c, id, &mut p.sync, now);
                     // As Core's direct fetch: a lone new block on our tip, the only one in
-                    // flight, is asked of a compact block peer as MSG_CMPCT_BLOCK.
+                    // flight, is asked of a compact block peer as MSG_CMPCT_BLOCK (never under
+                    // -blocksonly, which ignores cmpctblock).
                     if let [one] = got.as_slice() {
                         let on_tip = c.entry(one).is_some_and(|e| e.header.prev_blockhash == c.tip().hash);
-                        if p.cmpct.provides && on_tip && self.sync.requested.len() == 1 {
+                        if !self.s.blocks_only && p.cmpct.provides && on_tip && self.sync.requested.len() == 1 {
                             compact = Some(*one);
                         }
                     }
@@ -86,7 +87,7 @@ impl Manager {
     /// Core's HeadersDirectFetchBlocks: a peer's newly announced chain with more work than our
     /// tip that is not the best header chain (which the scheduler fetches) is fetched from that
     /// peer directly, up to [`MAX_DIRECT_FETCH`] blocks back to the active chain; a lone new
-    /// block on our tip goes as MSG_CMPCT_BLOCK to a compact block peer.
+    /// block on our tip goes as MSG_CMPCT_BLOCK to a compact block peer (not under -blocksonly).
     pub(super) fn direct_fetch(&mut self, id: PeerId, last: BlockHash) {
         let node = self.node.clone();
         let Some(p) = self.peers.get_mut(&id) else { return };
@@ -122,7 +123,7 @@ impl Manager {
         for h in &wanted {
             self.sync.mark_requested(id, &mut p.sync, *h, now);
         }
-        let compact = on_tip && p.cmpct.provides && self.sync.requested.len() == 1;
+        let compact = !self.s.blocks_only && on_tip && p.cmpct.provides && self.sync.requested.len() == 1;
         let inv: Vec<Inventory> = wanted
             .into_iter()
             .map(|h| {

@@ -4,7 +4,7 @@
 
 use super::stale_blocks::block_request_allowed;
 use crate::chain::ChainManager;
-use bitcoin::bip158::{FilterHash, FilterHeader};
+use bitcoin::bip158::FilterHeader;
 use bitcoin::hashes::Hash;
 use bitcoin::p2p::message::NetworkMessage;
 use bitcoin::p2p::message_filter::{CFCheckpt, CFHeaders, CFilter};
@@ -84,8 +84,12 @@ fn prepare(c: &ChainManager, serving: bool, filter_type: u8, start: u32, stop: &
 }
 
 /// Hashes of the blocks at heights `start..=stop's height` on `stop`'s chain, oldest first
-/// (callers bound the length through [`prepare`]).
+/// (callers bound the length through [`prepare`]): read off the active chain when `stop` is on
+/// it, else walked back from `stop`.
 fn range(c: &ChainManager, stop: &BlockHash, start: u32) -> Vec<BlockHash> {
+    if let Some(stop_height) = c.is_active(stop).then(|| c.entry(stop).map(|e| e.height)).flatten() {
+        return (start..=stop_height).filter_map(|h| c.hash_at(h)).collect();
+    }
     let mut out = Vec::new();
     let mut cur = c.entry(stop);
     while let Some(e) = cur.filter(|e| e.height >= start) {
@@ -99,9 +103,26 @@ fn range(c: &ChainManager, stop: &BlockHash, start: u32) -> Vec<BlockHash> {
     out
 }
 
-/// The filter header of `hash` from the index.
+/// The block at `height` on `stop`'s chain: an active chain lookup when `stop` is on it.
+fn block_at(c: &ChainManager, stop: &BlockHash, height: u32) -> Option<BlockHash> {
+    if c.is_active(stop) {
+        c.hash_at(height)
+    } else {
+        c.ancestor(stop, height).map(|e| e.hash)
+    }
+}
+
+/// Core's "Failed to find block filter ... in index" refusal to answer: `what` is the missing
+/// part (header, hashes), `at` the request's position (`start_height=..` or `height=..`).
+fn not_in_index(what: &str, at: String, stop: &BlockHash) -> Answer {
+    Answer::Unavailable(format!(
+        "Failed to find block filter {what} in index: filter_type=basic, {at}, stop_hash={stop}"
+    ))
+}
+
+/// The filter header of `hash` from the index (its stored ids: no filter is read).
 fn filter_header(c: &ChainManager, hash: &BlockHash) -> Option<FilterHeader> {
-    c.block_filter(hash).ok().flatten().map(|r| r.header)
+    c.filter_ids(hash).ok().flatten().map(|ids| ids.header)
 }
 
 /// `cfilter` messages for `hashes`; `Err` names the first block the index has no filter for.
@@ -119,29 +140,22 @@ pub fn filters(c: &ChainManager, hashes: &[BlockHash]) -> Result<Vec<NetworkMess
         .collect()
 }
 
-/// Core's ProcessGetCFHeaders: the filter header before `start` and the filter hashes up to stop.
+/// Core's ProcessGetCFHeaders: the filter header before `start` and the filter hashes up to
+/// stop, all from the index's stored ids (no filter is read or hashed).
 fn cfheaders(c: &ChainManager, filter_type: u8, start: u32, stop: &BlockHash) -> Answer {
     let previous_filter_header = if start == 0 {
         FilterHeader::all_zeros()
     } else {
-        match c.ancestor(stop, start - 1).and_then(|e| filter_header(c, &e.hash)) {
+        match block_at(c, stop, start - 1).and_then(|h| filter_header(c, &h)) {
             Some(h) => h,
-            None => {
-                return Answer::Unavailable(format!(
-                    "Failed to find block filter header in index: filter_type=basic, start_height={start}, stop_hash={stop}"
-                ))
-            }
+            None => return not_in_index("header", format!("start_height={start}"), stop),
         }
     };
     let mut filter_hashes = Vec::new();
     for h in range(c, stop, start) {
-        match c.block_filter(&h) {
-            Ok(Some(r)) => filter_hashes.push(FilterHash::hash(&r.filter)),
-            _ => {
-                return Answer::Unavailable(format!(
-                    "Failed to find block filter hashes in index: filter_type=basic, start_height={start}, stop_hash={stop}"
-                ))
-            }
+        match c.filter_ids(&h) {
+            Ok(Some(ids)) => filter_hashes.push(ids.hash),
+            _ => return not_in_index("hashes", format!("start_height={start}"), stop),
         }
     }
     Answer::Send(NetworkMessage::CFHeaders(CFHeaders {
@@ -157,13 +171,9 @@ fn cfcheckpt(c: &ChainManager, filter_type: u8, stop_height: u32, stop: &BlockHa
     let mut filter_headers = Vec::with_capacity((stop_height / CFCHECKPT_INTERVAL) as usize);
     for i in 1..=stop_height / CFCHECKPT_INTERVAL {
         let height = i * CFCHECKPT_INTERVAL;
-        match c.ancestor(stop, height).and_then(|e| filter_header(c, &e.hash)) {
+        match block_at(c, stop, height).and_then(|h| filter_header(c, &h)) {
             Some(h) => filter_headers.push(h),
-            None => {
-                return Answer::Unavailable(format!(
-                    "Failed to find block filter header in index: filter_type=basic, height={height}, stop_hash={stop}"
-                ))
-            }
+            None => return not_in_index("header", format!("height={height}"), stop),
         }
     }
     Answer::Send(NetworkMessage::CFCheckpt(CFCheckpt {

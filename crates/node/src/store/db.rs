@@ -1,7 +1,7 @@
 //! The embedded database (redb): block index, UTXO set, transaction index, block filters and
 //! chain metadata, with atomic flushes.
 
-use redb::{Database, ReadOnlyTable, ReadableTable, TableDefinition};
+use redb::{Database, ReadOnlyTable, ReadableTable, ReadableTableMetadata, TableDefinition};
 use std::path::{Path, PathBuf};
 use thiserror::Error;
 
@@ -10,6 +10,11 @@ const COINS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("coins");
 const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 const TXINDEX: TableDefinition<&[u8], &[u8]> = TableDefinition::new("txindex");
 const FILTERS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("blockfilter_basic");
+/// Per block: the filter's hash then its header (64 bytes), so `getcfheaders` and the index
+/// itself never read whole filters to hash them.
+const FILTER_IDS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("blockfilter_basic_ids");
+/// Filter records read per transaction while filling [`FILTER_IDS`] for an older index.
+const BACKFILL_CHUNK: usize = 10_000;
 
 /// A database failure, naming the database file.
 #[derive(Debug, Error)]
@@ -45,8 +50,8 @@ pub struct FlushBatch {
     pub txindex: Vec<([u8; 32], Option<Vec<u8>>)>,
     /// Empty the transaction index before applying `txindex` (it is being rebuilt).
     pub clear_txindex: bool,
-    /// Basic block filter records keyed by block hash.
-    pub filters: Vec<([u8; 32], Vec<u8>)>,
+    /// Basic block filter records keyed by block hash, each with its filter hash and header.
+    pub filters: Vec<([u8; 32], Vec<u8>, [u8; 64])>,
 }
 
 /// The chain database.
@@ -89,6 +94,7 @@ impl ChainDb {
         txn.open_table(META).map_err(|e| me.err(e))?;
         txn.open_table(TXINDEX).map_err(|e| me.err(e))?;
         txn.open_table(FILTERS).map_err(|e| me.err(e))?;
+        txn.open_table(FILTER_IDS).map_err(|e| me.err(e))?;
         txn.commit().map_err(|e| me.err(e))?;
         Ok(me)
     }
@@ -186,8 +192,10 @@ impl ChainDb {
         }
         if !batch.filters.is_empty() {
             let mut filters = txn.open_table(FILTERS).map_err(|e| self.err(e))?;
-            for (k, v) in &batch.filters {
+            let mut ids = txn.open_table(FILTER_IDS).map_err(|e| self.err(e))?;
+            for (k, v, id) in &batch.filters {
                 filters.insert(k.as_slice(), v.as_slice()).map_err(|e| self.err(e))?;
+                ids.insert(k.as_slice(), id.as_slice()).map_err(|e| self.err(e))?;
             }
         }
         if batch.clear_txindex {
@@ -225,6 +233,64 @@ impl ChainDb {
         Ok(v.map(|g| g.value().to_vec()))
     }
 
+    /// The filter hash and header of `block` (64 bytes), if any.
+    pub fn get_filter_ids(&self, block: &[u8; 32]) -> Result<Option<Vec<u8>>, DbError> {
+        let r = self.db.begin_read().map_err(|e| self.err(e))?;
+        let t = r.open_table(FILTER_IDS).map_err(|e| self.err(e))?;
+        let v = t.get(block.as_slice()).map_err(|e| self.err(e))?;
+        Ok(v.map(|g| g.value().to_vec()))
+    }
+
+    /// Fills the filter id table of an index written before it existed (each record's ids from
+    /// `ids_of`, `None` for a corrupt record), in chunks; returns how many records it filled.
+    /// Nothing to do (one length comparison) once both tables hold the same blocks.
+    pub fn backfill_filter_ids(&self, ids_of: impl Fn(&[u8]) -> Option<[u8; 64]>) -> Result<u64, DbError> {
+        let mut filled = 0u64;
+        let mut after: Option<Vec<u8>> = None;
+        loop {
+            let r = self.db.begin_read().map_err(|e| self.err(e))?;
+            let records = r.open_table(FILTERS).map_err(|e| self.err(e))?;
+            let ids = r.open_table(FILTER_IDS).map_err(|e| self.err(e))?;
+            if after.is_none() && records.len().map_err(|e| self.err(e))? == ids.len().map_err(|e| self.err(e))? {
+                return Ok(0);
+            }
+            let iter = match &after {
+                Some(k) => records.range::<&[u8]>((std::ops::Bound::Excluded(k.as_slice()), std::ops::Bound::Unbounded)),
+                None => records.range::<&[u8]>(..),
+            }
+            .map_err(|e| self.err(e))?;
+            let mut missing = Vec::new();
+            let mut last = None;
+            for item in iter.take(BACKFILL_CHUNK) {
+                let (k, v) = item.map_err(|e| self.err(e))?;
+                last = Some(k.value().to_vec());
+                if ids.get(k.value()).map_err(|e| self.err(e))?.is_none() {
+                    let id = ids_of(v.value()).ok_or_else(|| DbError::Corrupt {
+                        path: self.path.clone(),
+                        what: "block filter record".into(),
+                    })?;
+                    missing.push((k.value().to_vec(), id));
+                }
+            }
+            drop((ids, records, r));
+            if !missing.is_empty() {
+                let txn = self.db.begin_write().map_err(|e| self.err(e))?;
+                {
+                    let mut t = txn.open_table(FILTER_IDS).map_err(|e| self.err(e))?;
+                    for (k, id) in &missing {
+                        t.insert(k.as_slice(), id.as_slice()).map_err(|e| self.err(e))?;
+                    }
+                }
+                txn.commit().map_err(|e| self.err(e))?;
+                filled += missing.len() as u64;
+            }
+            match last {
+                Some(k) => after = Some(k),
+                None => return Ok(filled),
+            }
+        }
+    }
+
     /// Visits every coin in key order (txid, then vout), as Core's UTXO statistics do.
     pub fn for_each_coin(&self, mut f: impl FnMut(&[u8], &[u8]) -> Result<(), DbError>) -> Result<(), DbError> {
         let r = self.db.begin_read().map_err(|e| self.err(e))?;
@@ -251,5 +317,53 @@ impl CoinReader {
             source: e.into(),
         })?;
         Ok(v.map(|g| g.value().to_vec()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An index written before filter ids existed (records only) gets every record's ids, over
+    /// more than one chunk, and a second pass finds nothing to do.
+    #[test]
+    fn backfills_filter_ids_of_an_older_index() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = ChainDb::open(&dir.path().join("chain.redb")).unwrap();
+        let n = BACKFILL_CHUNK as u32 + 7;
+        let key = |i: u32| {
+            let mut k = [0u8; 32];
+            k[..4].copy_from_slice(&i.to_be_bytes());
+            k
+        };
+        let txn = db.db.begin_write().unwrap();
+        {
+            let mut t = txn.open_table(FILTERS).unwrap();
+            for i in 0..n {
+                t.insert(key(i).as_slice(), i.to_le_bytes().as_slice()).unwrap();
+            }
+        }
+        txn.commit().unwrap();
+        // One record already has its ids (as if written by this version).
+        db.commit(FlushBatch {
+            filters: vec![(key(3), 3u32.to_le_bytes().to_vec(), [9; 64])],
+            ..Default::default()
+        })
+        .unwrap();
+        let ids_of = |b: &[u8]| {
+            let mut id = [0u8; 64];
+            id[..b.len()].copy_from_slice(b);
+            Some(id)
+        };
+        assert_eq!(db.backfill_filter_ids(ids_of).unwrap(), u64::from(n) - 1);
+        for i in [0, 1, n / 2, n - 1] {
+            assert_eq!(
+                db.get_filter_ids(&key(i)).unwrap(),
+                Some(ids_of(&i.to_le_bytes()).unwrap().to_vec())
+            );
+        }
+        assert_eq!(db.get_filter_ids(&key(3)).unwrap(), Some(vec![9; 64]), "existing ids kept");
+        assert_eq!(db.backfill_filter_ids(ids_of).unwrap(), 0);
+        assert!(db.backfill_filter_ids(|_| None).unwrap() == 0, "a complete table is not read again");
     }
 }

@@ -1,0 +1,288 @@
+//! Connecting and disconnecting the active tip: every consensus rule of spending a block's
+//! inputs (coins, amounts, locks, sigops, scripts), its undo data, and `testblockvalidity`.
+
+use super::*;
+use crate::validation::tx_inputs::check_tx_inputs;
+
+impl ChainManager {
+    /// Connects `block` on top of the active tip. Consensus failures leave everything unchanged.
+    pub(super) fn connect_tip(&mut self, block: &Block) -> Result<Result<(), Reject>, ChainError> {
+        let hash = block.block_hash();
+        let height = self.height() + 1;
+        let checked = match self.check_connect(block)? {
+            Ok(c) => c,
+            Err(r) => return Ok(Err(r)),
+        };
+        let ConnectChecked { changes, undo, spent_all } = checked;
+        // Every rule passed: persist undo data, then apply the changes.
+        let data_file = self.index.get(&hash).and_then(|e| e.data_pos).map(|p| p.file).unwrap_or(0);
+        let undo_pos = self.files.write_undo(data_file, &hash, &undo.encode())?;
+        self.coins.apply(changes);
+        if let Some(e) = self.index.get_mut(&hash) {
+            e.status |= status::HAVE_UNDO | status::VALID_SCRIPTS;
+            e.undo_pos = Some(undo_pos);
+        }
+        self.dirty_index.insert(hash);
+        self.active.push(hash, block.txdata.len() as u32);
+        if let Some(t) = &mut self.txindex {
+            t.add_block(hash, block);
+        }
+        if self.filters.is_some() {
+            self.record_filter(hash, block, &spent_all)?;
+        }
+        self.notifications.push(ChainNotification::BlockConnected {
+            hash,
+            height,
+            n_tx: block.txdata.len() as u32,
+        });
+        if self.cache_usage() > self.settings.dbcache_bytes {
+            let report = self.flush(FlushReason::CacheFull)?;
+            self.flush_reports.push(report);
+        }
+        Ok(Ok(()))
+    }
+
+    /// Core's TestBlockValidity: whether `block` would connect on the active tip, with every
+    /// rule checked (proof of work only if `check_pow`) and nothing stored or changed.
+    pub fn test_block_validity(&mut self, block: &Block, check_pow: bool) -> Result<Result<(), Reject>, ChainError> {
+        let tip = self.tip().clone();
+        if block.header.prev_blockhash != tip.hash {
+            return Ok(Err(Reject::new("inconclusive-not-best-prevblk", "")));
+        }
+        if check_pow {
+            if let Err(r) = check_proof_of_work(&block.header, &self.params) {
+                return Ok(Err(r));
+            }
+        }
+        let ctx = self.parent_context(&tip, block.header.time);
+        let prev_mtp = self.median_time_past(&tip.hash);
+        let checked = contextual_check_header(&block.header, &ctx, &self.params, (self.settings.clock)())
+            .and_then(|_| check_block_body(block))
+            .and_then(|_| contextual_check_block(block, tip.height + 1, prev_mtp, &self.params));
+        if let Err(r) = checked {
+            return Ok(Err(r));
+        }
+        Ok(self.check_connect(block)?.map(|_| ()))
+    }
+
+    /// Every rule of connecting `block` on the active tip (coins, amounts, locks, sigops,
+    /// scripts), leaving the chainstate unchanged: what connecting it would change, if valid.
+    pub(super) fn check_connect(&mut self, block: &Block) -> Result<Result<ConnectChecked, Reject>, ChainError> {
+        let hash = block.block_hash();
+        let height = self.height() + 1;
+        let prev_mtp = self.mtp_at(height - 1);
+        let enforce_bip30 = self.bip30_enforced(height, &hash);
+        let flags = block_script_flags(&self.params, height, &hash);
+        let check_scripts = !self.scripts_assumed_valid(&hash, height);
+        let csv = height >= self.params.csv_height;
+        let reader = self.db.coin_reader()?;
+        let db_path = self.db.path().to_path_buf();
+        let mut view = BlockView::new(&mut self.coins, &reader, &db_path);
+        let mut undo = BlockUndo::default();
+        let mut spent_all: Vec<Vec<TxOut>> = Vec::with_capacity(block.txdata.len());
+        let mut fees: u64 = 0;
+        let mut sigops: u64 = 0;
+        let mut fresh_outputs: HashSet<OutPoint> = HashSet::new();
+        let active = &self.active;
+        let index = &self.index;
+        let mtp_of = |h: u32| -> i64 {
+            let mut times = Vec::with_capacity(11);
+            let mut hh = h as i64;
+            while hh >= 0 && times.len() < 11 {
+                if let Some(e) = active.get(hh as usize).and_then(|x| index.get(x)) {
+                    times.push(e.header.time);
+                }
+                hh -= 1;
+            }
+            median_time(times)
+        };
+
+        if enforce_bip30 {
+            for tx in &block.txdata {
+                let txid = tx.compute_txid();
+                for vout in 0..tx.output.len() as u32 {
+                    let op = OutPoint { txid, vout };
+                    if view.get(&op)?.is_some() {
+                        return Ok(Err(Reject::new("bad-txns-BIP30", format!("tried to overwrite transaction {txid}"))));
+                    }
+                    if view.known_absent_from_db(&op)? {
+                        fresh_outputs.insert(op);
+                    }
+                }
+            }
+        }
+
+        let p2sh = flags & VERIFY_P2SH != 0;
+        let witness = flags & VERIFY_WITNESS != 0;
+        for tx in &block.txdata {
+            let txid = tx.compute_txid();
+            if tx.is_coinbase() {
+                spent_all.push(Vec::new());
+                sigops += sigop_cost(tx, &[], p2sh, witness);
+            } else {
+                let mut coins = Vec::with_capacity(tx.input.len());
+                for input in &tx.input {
+                    match view.get(&input.previous_output)? {
+                        Some(c) => coins.push(c),
+                        None => {
+                            return Ok(Err(Reject::new(
+                                "bad-txns-inputs-missingorspent",
+                                format!("tx {txid} input {} missing or spent", input.previous_output),
+                            )))
+                        }
+                    }
+                }
+                if let Err(r) = check_tx_amounts(tx, &txid, &coins, height, self.settings.coinbase_maturity, &mut fees) {
+                    return Ok(Err(r));
+                }
+                if csv {
+                    let heights: Vec<u32> = coins.iter().map(|c| c.height).collect();
+                    let lock = sequence_lock(tx, &heights, &mtp_of);
+                    if !sequence_lock_satisfied(lock, height, prev_mtp) {
+                        return Ok(Err(Reject::new("bad-txns-nonfinal", "contains a non-BIP68-final transaction")));
+                    }
+                }
+                let spent: Vec<TxOut> = coins.iter().map(|c| c.output.clone()).collect();
+                let spent_refs: Vec<&TxOut> = spent.iter().collect();
+                sigops += sigop_cost(tx, &spent_refs, p2sh, witness);
+                for input in &tx.input {
+                    view.spend(&input.previous_output)?;
+                }
+                spent_all.push(spent);
+                undo.txs.push(coins);
+            }
+            if sigops > MAX_BLOCK_SIGOPS_COST {
+                return Ok(Err(Reject::new("bad-blk-sigops", "too many sigops")));
+            }
+            for (vout, out) in tx.output.iter().enumerate() {
+                if is_unspendable(&out.script_pubkey) {
+                    continue;
+                }
+                let op = OutPoint { txid, vout: vout as u32 };
+                let fresh = fresh_outputs.contains(&op);
+                view.add(
+                    op,
+                    Coin {
+                        output: out.clone(),
+                        height,
+                        is_coinbase: tx.is_coinbase(),
+                    },
+                    fresh,
+                );
+            }
+        }
+        let reward = fees + self.params.subsidy(height);
+        let cb_out: u64 = block.txdata[0].output.iter().map(|o| o.value.to_sat()).sum();
+        if cb_out > reward {
+            return Ok(Err(Reject::new(
+                "bad-cb-amount",
+                format!("coinbase pays too much (actual={cb_out} vs limit={reward})"),
+            )));
+        }
+        if check_scripts {
+            // Transactions whose scripts passed under these flags (in the mempool) are skipped;
+            // their entries are used up, as Core's, and nothing is added here: once connected,
+            // a transaction is not expected to be checked again.
+            let cache = &self.script_cache;
+            let cached: Vec<bool> = if cache.is_empty() {
+                Vec::new()
+            } else {
+                block
+                    .txdata
+                    .iter()
+                    .map(|tx| !tx.is_coinbase() && cache.contains(&tx.compute_wtxid(), flags, true))
+                    .collect()
+            };
+            if let Err(r) = verify_block_scripts_except(&block.txdata, &spent_all, flags, self.settings.script_threads, &cached) {
+                return Ok(Err(r));
+            }
+        }
+        Ok(Ok(ConnectChecked {
+            changes: view.into_changes(),
+            undo,
+            spent_all,
+        }))
+    }
+
+    /// Disconnects the active tip using its undo data; returns its hash.
+    pub(super) fn disconnect_tip(&mut self) -> Result<BlockHash, ChainError> {
+        let tip = self.tip().clone();
+        if tip.height == 0 {
+            return Err(ChainError::Corrupt("attempt to disconnect genesis".into()));
+        }
+        let block = self
+            .read_block(&tip.hash)?
+            .ok_or_else(|| ChainError::Corrupt(format!("block {} has no data to disconnect", tip.hash)))?;
+        let undo_pos = tip
+            .undo_pos
+            .ok_or_else(|| ChainError::Corrupt(format!("block {} has no undo data", tip.hash)))?;
+        let undo_bytes = self.files.read_undo(undo_pos, &tip.hash)?;
+        let undo = BlockUndo::decode(&undo_bytes).map_err(|e| ChainError::Corrupt(format!("undo data of {}: {e}", tip.hash)))?;
+        if undo.txs.len() + 1 != block.txdata.len() {
+            return Err(ChainError::Corrupt(format!("undo data of {} does not match the block", tip.hash)));
+        }
+        let reader = self.db.coin_reader()?;
+        let db_path = self.db.path().to_path_buf();
+        let mut view = BlockView::new(&mut self.coins, &reader, &db_path);
+        for (i, tx) in block.txdata.iter().enumerate().rev() {
+            let txid = tx.compute_txid();
+            for (vout, out) in tx.output.iter().enumerate() {
+                if is_unspendable(&out.script_pubkey) {
+                    continue;
+                }
+                let op = OutPoint { txid, vout: vout as u32 };
+                if view.spend(&op)?.is_none() {
+                    tracing::warn!(block = %tip.hash, outpoint = %op, "output missing while disconnecting (unclean)");
+                }
+            }
+            if i > 0 {
+                let coins = &undo.txs[i - 1];
+                if coins.len() != tx.input.len() {
+                    return Err(ChainError::Corrupt(format!("undo data of {} has wrong input count", tip.hash)));
+                }
+                for (input, coin) in tx.input.iter().zip(coins).rev() {
+                    view.add(input.previous_output, coin.clone(), false);
+                }
+            }
+        }
+        let changes = view.into_changes();
+        drop(reader);
+        self.coins.apply(changes);
+        self.active.pop();
+        let new_tip = self.tip().hash;
+        if let Some(t) = &mut self.txindex {
+            t.remove_block(&block, new_tip);
+        }
+        self.notifications.push(ChainNotification::BlockDisconnected {
+            hash: tip.hash,
+            height: tip.height,
+        });
+        Ok(tip.hash)
+    }
+}
+
+/// Core's ConnectBlock on one transaction's spent coins: CheckTxInputs at the block's height
+/// (a failure is the block's, naming the transaction), then the block's running fee total,
+/// which must stay in range too.
+fn check_tx_amounts(
+    tx: &bitcoin::Transaction,
+    txid: &bitcoin::Txid,
+    coins: &[Coin],
+    height: u32,
+    maturity: u32,
+    fees: &mut u64,
+) -> Result<(), Reject> {
+    let fee = check_tx_inputs(tx, coins, height, maturity).map_err(|mut r| {
+        let sep = if r.detail.is_empty() { "" } else { " " };
+        r.detail = format!("{}{sep}in transaction {txid}", r.detail);
+        r
+    })?;
+    *fees += fee;
+    if *fees > bitcoin::Amount::MAX_MONEY.to_sat() {
+        return Err(Reject::new(
+            "bad-txns-accumulated-fee-outofrange",
+            "accumulated fee in the block out of range",
+        ));
+    }
+    Ok(())
+}
