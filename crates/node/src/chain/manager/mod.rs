@@ -634,31 +634,22 @@ impl ChainManager {
 }
 
 #[cfg(test)]
-#[path = "manager_tests.rs"]
 mod tests;
 
-#[path = "selection.rs"]
 mod selection;
 
-#[path = "connect.rs"]
 mod connect;
 
-#[path = "flush.rs"]
 mod flush;
 
-#[path = "txindex_sync.rs"]
 mod txindex_sync;
 
-#[path = "filterindex_sync.rs"]
 mod filterindex_sync;
 
-#[path = "verification_progress.rs"]
 mod verification_progress;
 
-#[path = "assume_valid.rs"]
 mod assume_valid;
 
-#[path = "autoprune.rs"]
 pub mod autoprune;
 /// Work expressed as time, for callers outside the engine (stale-block serving rules).
 pub use assume_valid::proof_equivalent_time;
