@@ -135,6 +135,87 @@ impl Summary {
     }
 }
 
+/// Subscribes to every event type the granted capabilities allow, recording the answer; a
+/// refused subscription ends the process (the test reads the exit code).
+async fn subscribe_all(client: &ModuleClient, events: &mut std::fs::File) {
+    let types: Vec<EventType> = EventType::ALL
+        .iter()
+        .copied()
+        .filter(|t| {
+            t.required_capability()
+                .map(|c| client.handshake().has_capability(c))
+                .unwrap_or(true)
+        })
+        .collect();
+    match client.subscribe_events(types).await {
+        Ok(s) => line(
+            events,
+            json!({"kind": "subscribed", "count": s.event_types.len(), "current_sequence": s.current_sequence}),
+        ),
+        Err(e) => {
+            eprintln!("event-recorder: subscribe failed: {e}");
+            std::process::exit(2);
+        }
+    }
+}
+
+/// `call_api`: sends every node API request once (some with arguments the node must refuse)
+/// and records each answer in `api.jsonl`, ending with a `done` line.
+async fn probe_api(client: &ModuleClient, data_dir: &std::path::Path) {
+    let Ok(mut api) = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(data_dir.join("api.jsonl"))
+    else {
+        std::process::exit(2)
+    };
+    let tip = client.get_chain_tip().await;
+    let tip_hash = tip.as_ref().map(|t| t.hash.clone()).unwrap_or_default();
+    let requests = vec![
+        Request::GetChainTip,
+        Request::GetBlock {
+            hash: None,
+            height: Some(1),
+        },
+        Request::GetBlock {
+            hash: Some(tip_hash.clone()),
+            height: None,
+        },
+        Request::GetBlockHeader {
+            hash: None,
+            height: Some(0),
+        },
+        Request::GetTransaction { txid: "00".repeat(32) },
+        Request::GetUtxo {
+            txid: "00".repeat(32),
+            vout: 0,
+        },
+        Request::GetMempoolInfo,
+        Request::GetMempoolTxids,
+        Request::GetPeers,
+        Request::GetBlockchainInfo,
+        Request::GetSyncStatus,
+        Request::SubmitTransaction { hex: "00".into() },
+        Request::ReportHealth {
+            healthy: true,
+            report: Some("{\"startup\":true}".into()),
+        },
+        Request::PublishEvent {
+            name: "api-probe".into(),
+            data: "{\"ok\":true}".into(),
+        },
+    ];
+    for r in requests {
+        let method = r.method();
+        let answer = match client.request(r).await {
+            Ok(body) => json!({"method": method, "ok": true, "body": body}),
+            Err(e) => json!({"method": method, "ok": false, "error": e.to_string()}),
+        };
+        line(&mut api, answer);
+    }
+    line(&mut api, json!({"method": "done"}));
+}
+
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
     let started = Instant::now();
@@ -163,79 +244,10 @@ async fn main() {
         json!({"kind": "connected", "module_id": client.handshake().module_id, "capabilities": caps, "t_ms": ms_since(started)}),
     );
 
-    let types: Vec<EventType> = EventType::ALL
-        .iter()
-        .copied()
-        .filter(|t| {
-            t.required_capability()
-                .map(|c| client.handshake().has_capability(c))
-                .unwrap_or(true)
-        })
-        .collect();
-    match client.subscribe_events(types).await {
-        Ok(s) => line(
-            &mut events,
-            json!({"kind": "subscribed", "count": s.event_types.len(), "current_sequence": s.current_sequence}),
-        ),
-        Err(e) => {
-            eprintln!("event-recorder: subscribe failed: {e}");
-            std::process::exit(2);
-        }
-    }
+    subscribe_all(&client, &mut events).await;
 
     if flag("call_api", false) {
-        let Ok(mut api) = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(data_dir.join("api.jsonl"))
-        else {
-            std::process::exit(2)
-        };
-        let tip = client.get_chain_tip().await;
-        let tip_hash = tip.as_ref().map(|t| t.hash.clone()).unwrap_or_default();
-        let requests = vec![
-            Request::GetChainTip,
-            Request::GetBlock {
-                hash: None,
-                height: Some(1),
-            },
-            Request::GetBlock {
-                hash: Some(tip_hash.clone()),
-                height: None,
-            },
-            Request::GetBlockHeader {
-                hash: None,
-                height: Some(0),
-            },
-            Request::GetTransaction { txid: "00".repeat(32) },
-            Request::GetUtxo {
-                txid: "00".repeat(32),
-                vout: 0,
-            },
-            Request::GetMempoolInfo,
-            Request::GetMempoolTxids,
-            Request::GetPeers,
-            Request::GetBlockchainInfo,
-            Request::GetSyncStatus,
-            Request::SubmitTransaction { hex: "00".into() },
-            Request::ReportHealth {
-                healthy: true,
-                report: Some("{\"startup\":true}".into()),
-            },
-            Request::PublishEvent {
-                name: "api-probe".into(),
-                data: "{\"ok\":true}".into(),
-            },
-        ];
-        for r in requests {
-            let method = r.method();
-            let answer = match client.request(r).await {
-                Ok(body) => json!({"method": method, "ok": true, "body": body}),
-                Err(e) => json!({"method": method, "ok": false, "error": e.to_string()}),
-            };
-            line(&mut api, answer);
-        }
-        line(&mut api, json!({"method": "done"}));
+        probe_api(&client, &data_dir).await;
     }
     if let Some(name) = cfg.get("publish").and_then(Value::as_str) {
         let r = client
