@@ -15,6 +15,7 @@ use crate::base::BaseChain;
 use crate::engine::{Engine, Outcome, Verdict};
 use crate::mutator::{self, Ctx, Expect, Mutation, RuleClass};
 use bitcoin::consensus::serialize;
+use bitcoin::hex::DisplayHex;
 use bitcoin::hex::FromHex;
 use bitcoin::{Block, BlockHash};
 use rand::rngs::StdRng;
@@ -144,7 +145,7 @@ impl Disagreement {
                 p.display()
             );
         }
-        let _ = writeln!(s, "  block: {}", hex(&serialize(block)));
+        let _ = writeln!(s, "  block: {}", serialize(block).to_lower_hex_string());
         s
     }
 }
@@ -235,11 +236,6 @@ impl Report {
         }
         s
     }
-}
-
-/// Lower-case hex.
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// The leading reject token of a reason ("bad-cb-amount (..)" -> "bad-cb-amount").
@@ -423,7 +419,7 @@ fn record(report: &mut Report, cfg: &DiffConfig, m: Option<(usize, Mutation)>, h
     let body = format!(
         "{}height {height}\n{}\n",
         d.describe(&block).lines().map(|l| format!("# {l}\n")).collect::<String>(),
-        hex(&serialize(&block))
+        serialize(&block).to_lower_hex_string()
     );
     if std::fs::create_dir_all(&cfg.out_dir)
         .and_then(|_| std::fs::write(&path, body))

@@ -4,10 +4,10 @@
 //! docs). A separate process keeps Core's global state (its logger, its chainstate's threads) and
 //! any abort inside Core out of the process that runs blvm-node's engine.
 
-use crate::diff::hex;
 use crate::engine::{Engine, Outcome, Verdict};
 use bitcoin::consensus::serialize;
 use bitcoin::hashes::Hash;
+use bitcoin::hex::DisplayHex;
 use bitcoin::hex::FromHex;
 use bitcoin::{Block, BlockHash};
 use std::io::{BufRead, BufReader, Write};
@@ -112,7 +112,7 @@ impl Engine for CoreEngine {
     }
 
     fn submit(&mut self, block: &Block) -> Outcome {
-        let line = format!("submit {}", hex(&serialize(block)));
+        let line = format!("submit {}", serialize(block).to_lower_hex_string());
         match self.request(&line) {
             Ok((verdict, tip, reason)) => {
                 self.tip = tip;

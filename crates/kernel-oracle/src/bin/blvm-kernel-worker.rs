@@ -19,6 +19,7 @@
 //! The chainstate is regtest, with in-memory databases and block files in a temporary directory
 //! (`$TMPDIR/blvm-kernel-worker-<pid>`, removed on exit).
 
+use bitcoin::hex::{DisplayHex, FromHex};
 use bitcoinkernel::prelude::*;
 use bitcoinkernel::{
     Block, BlockValidationResult, BlockValidationStateRef, ChainType, ChainstateManager, ContextBuilder, Log, Logger, ValidationMode,
@@ -47,21 +48,6 @@ impl Log for Capture {
             }
         }
     }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn unhex(s: &str) -> Option<Vec<u8>> {
-    let s = s.trim();
-    if s.len() & 1 == 1 {
-        return None;
-    }
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
-        .collect()
 }
 
 /// Core's reject reason from the log lines of the last submission.
@@ -93,7 +79,7 @@ struct Worker {
 impl Worker {
     fn tip(&self) -> String {
         let tip = self.chainman.active_chain().tip();
-        format!("{} {}", hex(&tip.block_hash().to_bytes()), tip.height())
+        format!("{} {}", tip.block_hash().to_bytes().to_lower_hex_string(), tip.height())
     }
 
     fn submit(&self, bytes: &[u8]) -> String {
@@ -191,7 +177,7 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     for line in stdin.lock().lines() {
         let line = line?;
         let answer = if let Some(h) = line.strip_prefix("submit ") {
-            match unhex(h) {
+            match Vec::<u8>::from_hex(h.trim()).ok() {
                 Some(bytes) => worker.submit(&bytes),
                 None => format!("error {} request is not hex", worker.tip()),
             }

@@ -7,6 +7,7 @@
 use super::codec::{self, FrameError, FrameHeader, HEADER_LEN, MAX_PROTOCOL_MESSAGE_LENGTH};
 use super::v2_message_ids;
 use bip324::{GarbageResult, Handshake, InboundCipher, Initialized, OutboundCipher, PacketType, Role, VersionResult};
+use bitcoin::hex::DisplayHex;
 use bitcoin::p2p::Magic;
 use std::time::Duration;
 use thiserror::Error;
@@ -131,11 +132,6 @@ fn random_garbage() -> Vec<u8> {
     (0..len).map(|_| rand::random::<u8>()).collect()
 }
 
-/// Hex of a few bytes, for log lines.
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 /// Runs the v2 handshake as `role`. `received` holds bytes of the peer's key already read (the
 /// inbound v1/v2 detection); `sent` is told how many bytes went out. Fails with
 /// [`V2Error::Timeout`] once `expired` says the handshake time is over.
@@ -171,7 +167,7 @@ where
             wire.more_into(&mut buf, KEY_LEN, expired).await?;
         }
         if buf[4..16] == V1_VERSION_COMMAND {
-            return Err(V2Error::WrongMagic(hex(&buf[..4])));
+            return Err(V2Error::WrongMagic(buf[..4].to_lower_hex_string()));
         }
         wire.buf = buf;
     }
