@@ -105,7 +105,7 @@ fuzz_target!(|data: &[u8]| {
         return;
     }
     let f = fixture();
-    match f.rt.block_on(methods::dispatch_request(&f.node, method, Some(&params), &repeated)) {
+    match f.rt.block_on(methods::dispatch_request(&blvm_node::launch::rpc_ops::context(&f.node), method, Some(&params), &repeated)) {
         Ok(v) => {
             let _ = corejson::to_string(&v);
         }

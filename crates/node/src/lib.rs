@@ -7,6 +7,7 @@ pub mod clock;
 pub mod config;
 pub mod datadir;
 pub mod import;
+pub mod launch;
 pub mod logging;
 pub mod mempool;
 pub mod metrics;

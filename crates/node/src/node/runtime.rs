@@ -391,7 +391,7 @@ impl Node {
             _locks: locks,
         });
         if let Some(rpc) = node.settings.rpc.clone() {
-            let (addrs, handle) = crate::rpc::server::start(&node, rpc, stop_rx.clone())
+            let (addrs, handle) = crate::launch::rpc_ops::start_rpc(&node, rpc, stop_rx.clone())
                 .await
                 .map_err(|e| NodeError::Rpc(e.to_string()))?;
             tracing::info!(target: "blvm::rpc", addrs = ?addrs, "RPC server listening");

@@ -4,7 +4,7 @@ use super::super::error::{code, RpcError};
 use super::super::params::Params;
 use crate::chain::index::BlockIndexEntry;
 use crate::chain::{BlockOutcome, ChainManager};
-use crate::node::Node;
+use crate::rpc::context::RpcContext;
 use bitcoin::consensus::{deserialize, serialize};
 use bitcoin::hex::FromHex;
 use bitcoin::{Block, BlockHash, OutPoint, Txid};
@@ -58,7 +58,7 @@ pub(super) fn parse_block_hash(s: &str) -> Result<BlockHash, RpcError> {
 }
 
 /// The chain engine, whatever a panicked holder left behind.
-pub(super) fn lock(node: &Arc<Node>) -> std::sync::MutexGuard<'_, ChainManager> {
+pub(super) fn lock(node: &Arc<RpcContext>) -> std::sync::MutexGuard<'_, ChainManager> {
     // The chain mutex lives as long as the node; a poisoned lock still holds consistent data
     // because every mutation commits or rolls back as a whole.
     node.chain_ref().lock().unwrap_or_else(|p| p.into_inner())
@@ -121,7 +121,7 @@ fn read_block(c: &ChainManager, h: &BlockHash) -> Result<Block, RpcError> {
 }
 
 /// Methods that only read the chain (run on a blocking thread).
-pub fn read_only(node: &Arc<Node>, method: &str, p: &Params) -> Result<Value, RpcError> {
+pub fn read_only(node: &Arc<RpcContext>, method: &str, p: &Params) -> Result<Value, RpcError> {
     match method {
         "getblockcount" => Ok(json!(lock(node).height())),
         "getbestblockhash" => Ok(json!(lock(node).tip().hash.to_string())),
@@ -196,7 +196,7 @@ pub fn read_only(node: &Arc<Node>, method: &str, p: &Params) -> Result<Value, Rp
             let c = lock(node);
             let tip = c.tip();
             let headers = c.best_header().height;
-            let size_on_disk = crate::node::monitors::dir_size(&c.blocks_dir());
+            let size_on_disk = node.dir_size(&c.blocks_dir());
             let pruned = c.prune_height();
             let mut v = json!({
                 "chain": c.params().chain_name,
@@ -409,7 +409,7 @@ pub fn read_only(node: &Arc<Node>, method: &str, p: &Params) -> Result<Value, Rp
 }
 
 /// `submitblock hexdata`: null when accepted, else Core's result strings.
-pub async fn submitblock(node: &Arc<Node>, p: &Params) -> Result<Value, RpcError> {
+pub async fn submitblock(node: &Arc<RpcContext>, p: &Params) -> Result<Value, RpcError> {
     let raw = Vec::<u8>::from_hex(p.str(0)?)
         .ok()
         .ok_or_else(|| RpcError::new(code::DESERIALIZATION_ERROR, "Block decode failed"))?;

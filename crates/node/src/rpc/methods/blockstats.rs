@@ -7,7 +7,7 @@ use super::super::params::Params;
 use crate::chain::index::{status, BlockIndexEntry};
 use crate::chain::ChainManager;
 use crate::chainstate::coin::Coin;
-use crate::node::Node;
+use crate::rpc::context::RpcContext;
 use bitcoin::consensus::encode::VarInt;
 use bitcoin::{Block, BlockHash, TxOut};
 use serde_json::{json, Map, Value};
@@ -279,7 +279,7 @@ fn compute(c: &ChainManager, e: &BlockIndexEntry, block: &Block, spent: Option<&
 }
 
 /// `getblockstats hash_or_height ( stats )`.
-pub fn getblockstats(node: &Arc<Node>, p: &Params) -> Result<Value, RpcError> {
+pub fn getblockstats(node: &Arc<RpcContext>, p: &Params) -> Result<Value, RpcError> {
     let Some(which) = p.get(0) else {
         return Err(RpcError::new(
             code::INVALID_PARAMS,

@@ -3,7 +3,7 @@
 use super::super::error::{code, RpcError};
 use super::super::params::Params;
 use super::METHODS;
-use crate::node::{Node, ShutdownReason};
+use crate::rpc::context::RpcContext;
 use serde_json::{json, Value};
 use std::sync::Arc;
 
@@ -32,11 +32,11 @@ pub fn help(p: &Params) -> Result<Value, RpcError> {
 }
 
 /// `stop`: begins the shutdown sequence with reason "rpc".
-pub fn stop(node: &Arc<Node>) -> Result<Value, RpcError> {
+pub fn stop(node: &Arc<RpcContext>) -> Result<Value, RpcError> {
     if node.is_shutting_down() {
         return Err(RpcError::new(code::MISC_ERROR, "Shutdown already in progress"));
     }
-    node.request_shutdown(ShutdownReason::Rpc);
+    node.request_stop();
     Ok(Value::String("blvm-node stopping".into()))
 }
 
@@ -53,19 +53,19 @@ pub fn logging(p: &Params) -> Result<Value, RpcError> {
 }
 
 /// `uptime`: seconds since the node started.
-pub fn uptime(node: &Arc<Node>) -> Value {
+pub fn uptime(node: &Arc<RpcContext>) -> Value {
     json!(node.uptime().as_secs())
 }
 
 /// `getmemoryinfo`: process memory figures (Core reports its locked-memory pool; we report RSS).
-pub fn memory_info() -> Value {
-    let rss = crate::node::monitors::process_rss().unwrap_or(0);
+pub fn memory_info(node: &RpcContext) -> Value {
+    let rss = node.process_rss().unwrap_or(0);
     json!({"locked": {"used": 0, "free": 0, "total": 0, "locked": 0, "chunks_used": 0, "chunks_free": 0}, "rss_bytes": rss})
 }
 
 /// `getrpcinfo`: the calls running now (this one included) with their durations in
 /// microseconds, and the debug log's path.
-pub fn rpcinfo(node: &Arc<Node>) -> Value {
+pub fn rpcinfo(node: &Arc<RpcContext>) -> Value {
     let active: Vec<Value> = node
         .rpc_active()
         .list()
@@ -79,7 +79,7 @@ pub fn rpcinfo(node: &Arc<Node>) -> Value {
 
 /// `setmocktime timestamp`: replaces the node's clock with `timestamp` (0 returns to the system
 /// clock), as Core; regtest only, because every time rule of the node follows it.
-pub async fn setmocktime(node: &Arc<Node>, p: &Params) -> Result<Value, RpcError> {
+pub async fn setmocktime(node: &Arc<RpcContext>, p: &Params) -> Result<Value, RpcError> {
     if node.settings().params.network != bitcoin::Network::Regtest {
         return Err(RpcError::new(
             code::MISC_ERROR,

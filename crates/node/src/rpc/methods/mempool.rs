@@ -9,7 +9,7 @@ use super::blockchain::{amount, hex};
 use crate::mempool::entry::{fee_at, feerate_per_kvb, virtual_size};
 use crate::mempool::policy;
 use crate::mempool::{AcceptOptions, Accepted, Mempool, Pool};
-use crate::node::Node;
+use crate::rpc::context::RpcContext;
 use crate::validation::Reject;
 use bitcoin::consensus::deserialize;
 use bitcoin::hex::FromHex;
@@ -134,12 +134,12 @@ fn txid_list_or_verbose(pool: &Pool, txids: Vec<Txid>, verbose: bool) -> Value {
     }
 }
 
-fn network(node: &Arc<Node>) -> Network {
+fn network(node: &Arc<RpcContext>) -> Network {
     node.settings().params.network
 }
 
 /// Runs a mempool, raw-transaction-submission or util method (on a blocking thread).
-pub fn call(node: &Arc<Node>, method: &str, p: &Params) -> Result<Value, RpcError> {
+pub fn call(node: &Arc<RpcContext>, method: &str, p: &Params) -> Result<Value, RpcError> {
     let mp = node.mempool();
     match method {
         "getmempoolinfo" => Ok(mempool_info(&mp)),

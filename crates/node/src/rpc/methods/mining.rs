@@ -11,7 +11,7 @@ use super::descriptor::{descriptor_script, parse_descriptor};
 use super::mempool::{decode_tx, parse_txid};
 use crate::chain::{BlockOutcome, ChainManager};
 use crate::mempool::template::{self, BlockTemplate, TemplateTx};
-use crate::node::Node;
+use crate::rpc::context::RpcContext;
 use bitcoin::consensus::serialize;
 use bitcoin::hex::FromHex;
 use bitcoin::{Block, Network, ScriptBuf};
@@ -25,7 +25,7 @@ fn now() -> i64 {
     crate::clock::unix_now()
 }
 
-fn network(node: &Arc<Node>) -> Network {
+fn network(node: &Arc<RpcContext>) -> Network {
     node.settings().params.network
 }
 
@@ -42,7 +42,7 @@ fn target_hex(bits: bitcoin::CompactTarget) -> String {
 }
 
 /// Runs a mining method.
-pub async fn call(node: &Arc<Node>, method: &str, p: &Params) -> Result<Value, RpcError> {
+pub async fn call(node: &Arc<RpcContext>, method: &str, p: &Params) -> Result<Value, RpcError> {
     match method {
         "generatetoaddress" => {
             let n = p.i64(0)?;
@@ -138,7 +138,7 @@ pub fn network_hashps(c: &ChainManager, lookup: i64, height: i64) -> f64 {
 
 /// Mines `block` (nonce grinding) and submits it; returns its hash, or None when `max_tries`
 /// ran out.
-async fn mine_and_submit(node: &Arc<Node>, mut block: Block, max_tries: &mut u64) -> Result<Option<bitcoin::BlockHash>, RpcError> {
+async fn mine_and_submit(node: &Arc<RpcContext>, mut block: Block, max_tries: &mut u64) -> Result<Option<bitcoin::BlockHash>, RpcError> {
     let t0 = *max_tries;
     let (solved, block, left) = blocking(move || {
         let mut t = t0;
@@ -160,7 +160,7 @@ async fn mine_and_submit(node: &Arc<Node>, mut block: Block, max_tries: &mut u64
     }
 }
 
-async fn generate(node: &Arc<Node>, script: ScriptBuf, n: i64, max_tries: u64) -> Result<Value, RpcError> {
+async fn generate(node: &Arc<RpcContext>, script: ScriptBuf, n: i64, max_tries: u64) -> Result<Value, RpcError> {
     let mut hashes = Vec::new();
     let mut tries = max_tries;
     for _ in 0..n.max(0) {
@@ -175,7 +175,7 @@ async fn generate(node: &Arc<Node>, script: ScriptBuf, n: i64, max_tries: u64) -
     Ok(Value::Array(hashes))
 }
 
-async fn generateblock(node: &Arc<Node>, p: &Params) -> Result<Value, RpcError> {
+async fn generateblock(node: &Arc<RpcContext>, p: &Params) -> Result<Value, RpcError> {
     let net = network(node);
     let out = p.str(0)?;
     let script = match descriptor_script(out, net) {
@@ -293,7 +293,7 @@ async fn generateblock(node: &Arc<Node>, p: &Params) -> Result<Value, RpcError> 
 
 /// BIP23 block proposal (Core's getblocktemplate "proposal" mode): null when the block would
 /// connect on the tip (proof of work not checked), else the reason it would not.
-fn block_proposal(node: &Arc<Node>, data: Option<&Value>) -> Result<Value, RpcError> {
+fn block_proposal(node: &Arc<RpcContext>, data: Option<&Value>) -> Result<Value, RpcError> {
     let data = data
         .and_then(Value::as_str)
         .ok_or_else(|| RpcError::new(code::TYPE_ERROR, "Missing data String key for proposal"))?;
@@ -319,7 +319,7 @@ fn block_proposal(node: &Arc<Node>, data: Option<&Value>) -> Result<Value, RpcEr
     }
 }
 
-fn getblocktemplate(node: &Arc<Node>, req: Option<&Value>) -> Result<Value, RpcError> {
+fn getblocktemplate(node: &Arc<RpcContext>, req: Option<&Value>) -> Result<Value, RpcError> {
     let mut rules: Vec<String> = Vec::new();
     if let Some(r) = req {
         let Value::Object(o) = r else {
@@ -383,7 +383,7 @@ fn getblocktemplate(node: &Arc<Node>, req: Option<&Value>) -> Result<Value, RpcE
     }))
 }
 
-fn getmininginfo(node: &Arc<Node>) -> Result<Value, RpcError> {
+fn getmininginfo(node: &Arc<RpcContext>) -> Result<Value, RpcError> {
     let mp = node.mempool();
     let pooled = mp.len();
     let last = mp.last_template_stats();

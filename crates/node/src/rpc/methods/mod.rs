@@ -31,7 +31,7 @@ mod zmq;
 use super::error::{code, RpcError};
 use super::params::Params;
 use super::request_json::RepeatedKey;
-use crate::node::Node;
+use crate::rpc::context::RpcContext;
 use serde_json::Value;
 use std::sync::Arc;
 
@@ -196,13 +196,18 @@ pub const METHODS: &[(&str, &str, &[&str])] = &[
 ];
 
 /// Runs `method` with raw JSON `params`.
-pub async fn dispatch(node: &Arc<Node>, method: &str, params: Option<&Value>) -> Result<Value, RpcError> {
+pub async fn dispatch(node: &Arc<RpcContext>, method: &str, params: Option<&Value>) -> Result<Value, RpcError> {
     dispatch_request(node, method, params, &[]).await
 }
 
 /// Runs `method` with raw JSON `params` whose body repeated the keys `repeated` (pointers
 /// relative to `params`), as the RPC server reads a request.
-pub async fn dispatch_request(node: &Arc<Node>, method: &str, params: Option<&Value>, repeated: &[RepeatedKey]) -> Result<Value, RpcError> {
+pub async fn dispatch_request(
+    node: &Arc<RpcContext>,
+    method: &str,
+    params: Option<&Value>,
+    repeated: &[RepeatedKey],
+) -> Result<Value, RpcError> {
     let Some((_, _, names)) = METHODS.iter().find(|m| m.0 == method) else {
         if let Some(m) = node.extensions().method(method) {
             let _running = node.rpc_active().begin(method);
@@ -221,7 +226,7 @@ pub async fn dispatch_request(node: &Arc<Node>, method: &str, params: Option<&Va
         "stop" => control::stop(node),
         "uptime" => Ok(control::uptime(node)),
         "getzmqnotifications" => Ok(zmq::getzmqnotifications(node)),
-        "getmemoryinfo" => Ok(control::memory_info()),
+        "getmemoryinfo" => Ok(control::memory_info(node)),
         "setmocktime" => control::setmocktime(node, &p).await,
         "logging" => control::logging(&p),
         // Chain and mempool notifications are delivered before the call that caused them returns.
@@ -380,7 +385,7 @@ pub async fn dispatch_request(node: &Arc<Node>, method: &str, params: Option<&Va
 /// Runs one of the read-only methods that back REST endpoints (getblock, getblockchaininfo,
 /// getdeploymentinfo, getmempoolinfo, getrawmempool) on the calling (blocking) thread, so both
 /// interfaces answer from the same code.
-pub fn call_blocking(node: &Arc<Node>, method: &str, params: &Value) -> Result<Value, RpcError> {
+pub fn call_blocking(node: &Arc<RpcContext>, method: &str, params: &Value) -> Result<Value, RpcError> {
     let Some((_, _, names)) = METHODS.iter().find(|m| m.0 == method) else {
         return Err(RpcError::new(code::METHOD_NOT_FOUND, "Method not found"));
     };

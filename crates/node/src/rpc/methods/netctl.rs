@@ -4,8 +4,8 @@
 use super::super::error::{code, RpcError};
 use super::super::params::{type_error, Params};
 use super::network::{ask, net};
-use crate::node::Node;
 use crate::p2p::Command;
+use crate::rpc::context::RpcContext;
 use serde_json::{json, Value};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -23,7 +23,7 @@ fn network_name(a: &SocketAddr) -> &'static str {
 }
 
 /// Dispatches one of this file's methods.
-pub async fn call(node: &Arc<Node>, method: &str, p: &Params) -> Result<Value, RpcError> {
+pub async fn call(node: &Arc<RpcContext>, method: &str, p: &Params) -> Result<Value, RpcError> {
     match method {
         "setnetworkactive" => {
             let n = net(node)?;
@@ -132,7 +132,7 @@ pub async fn call(node: &Arc<Node>, method: &str, p: &Params) -> Result<Value, R
 /// `addpeeraddress "address" port ( tried )` (Core's test-only RPC): puts an IP address in the
 /// address manager as if it had announced itself; `{"success": bool}` plus Core's "error" when
 /// the new or tried table refused it. A string that is not an IP address gives success false.
-async fn addpeeraddress(node: &Arc<Node>, p: &Params) -> Result<Value, RpcError> {
+async fn addpeeraddress(node: &Arc<RpcContext>, p: &Params) -> Result<Value, RpcError> {
     let n = net(node).map_err(|_| {
         RpcError::new(
             code::CLIENT_P2P_DISABLED,
@@ -163,7 +163,7 @@ async fn addpeeraddress(node: &Arc<Node>, p: &Params) -> Result<Value, RpcError>
 
 /// `getblockfrompeer "blockhash" peer_id`: asks one peer for a block whose header is known and
 /// whose data is not; `{}` once the request is sent, Core's errors otherwise.
-async fn getblockfrompeer(node: &Arc<Node>, p: &Params) -> Result<Value, RpcError> {
+async fn getblockfrompeer(node: &Arc<RpcContext>, p: &Params) -> Result<Value, RpcError> {
     let hash = super::blockchain::chain_hash(p, 0)?;
     let peer = p.i64(1)?;
     {

@@ -3,9 +3,9 @@
 
 use super::super::error::{code, RpcError};
 use super::super::params::Params;
-use crate::node::Node;
 use crate::p2p::ban::{now, BanTarget};
 use crate::p2p::{Command, Net};
+use crate::rpc::context::RpcContext;
 use bitcoin::p2p::ServiceFlags;
 use serde_json::{json, Value};
 use std::net::SocketAddr;
@@ -23,7 +23,7 @@ const NODE_NOT_CONNECTED: i64 = -29;
 const INVALID_IP_OR_SUBNET: i64 = -30;
 
 /// The P2P layer, or Core's "P2P disabled" error.
-pub(super) fn net(node: &Arc<Node>) -> Result<Arc<Net>, RpcError> {
+pub(super) fn net(node: &Arc<RpcContext>) -> Result<Arc<Net>, RpcError> {
     let n = node.net();
     if n.settings().is_none() {
         return Err(RpcError::new(
@@ -66,7 +66,7 @@ fn secs(d: Option<std::time::Duration>) -> Value {
 }
 
 /// Dispatches one network method.
-pub async fn call(node: &Arc<Node>, method: &str, p: &Params) -> Result<Value, RpcError> {
+pub async fn call(node: &Arc<RpcContext>, method: &str, p: &Params) -> Result<Value, RpcError> {
     match method {
         "getconnectioncount" => {
             let n = net(node)?;
@@ -206,7 +206,7 @@ pub async fn call(node: &Arc<Node>, method: &str, p: &Params) -> Result<Value, R
     }
 }
 
-fn networkinfo(node: &Arc<Node>) -> Value {
+fn networkinfo(node: &Arc<RpcContext>) -> Value {
     let n = node.net();
     let (i, o) = n.connection_count();
     // The -externalip addresses (Core's mapLocalHost); without any, the listening addresses

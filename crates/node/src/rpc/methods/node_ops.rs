@@ -2,15 +2,14 @@
 
 use super::super::error::{code, RpcError};
 use super::super::params::Params;
-use crate::chain::FlushReason;
-use crate::node::maintenance::Maintenance;
-use crate::node::Node;
+use crate::rpc::context::RpcContext;
+use crate::rpc::context::{ControlError, MaintenanceDone, MaintenanceRequest as Maintenance};
 use serde_json::{json, Value};
 use std::sync::Arc;
 use std::time::Duration;
 
 /// `listmodules`, `loadmodule name`, `unloadmodule name`, `reloadmodule name`.
-pub async fn modules(node: &Arc<Node>, method: &str, p: &Params) -> Result<Value, RpcError> {
+pub async fn modules(node: &Arc<RpcContext>, method: &str, p: &Params) -> Result<Value, RpcError> {
     let mgr = node.modules();
     let list = |mgr: &crate::modules::manager::ModuleManager| serde_json::to_value(mgr.list()).unwrap_or(Value::Null);
     match method {
@@ -35,7 +34,7 @@ pub async fn modules(node: &Arc<Node>, method: &str, p: &Params) -> Result<Value
     }
 }
 
-fn maintenance_result(out: crate::node::maintenance::MaintenanceOutcome) -> Result<Value, RpcError> {
+fn maintenance_result(out: MaintenanceDone) -> Result<Value, RpcError> {
     if out.success {
         Ok(out.results)
     } else {
@@ -47,21 +46,18 @@ fn maintenance_result(out: crate::node::maintenance::MaintenanceOutcome) -> Resu
 }
 
 /// `flushchainstate`, `gethealth`, `runmaintenance type [arg]`, `cleanupdata [days]`, `pruneblockchain height`.
-pub async fn maintenance(node: &Arc<Node>, method: &str, p: &Params) -> Result<Value, RpcError> {
-    let internal = |e: crate::node::NodeError| RpcError::new(code::INTERNAL_ERROR, e.to_string());
+pub async fn maintenance(node: &Arc<RpcContext>, method: &str, p: &Params) -> Result<Value, RpcError> {
+    let internal = |e: ControlError| RpcError::new(code::INTERNAL_ERROR, e.to_string());
     match method {
         "flushchainstate" => {
-            let r = node.flush_chainstate(FlushReason::Manual).await.map_err(internal)?;
+            let r = node.flush_chainstate().await.map_err(internal)?;
             Ok(
-                json!({"success": r.success, "duration_ms": crate::node::runtime::ceil_ms(r.duration), "coins_written": r.coins_written, "index_written": r.index_written}),
+                json!({"success": r.success, "duration_ms": r.duration.as_micros().div_ceil(1000) as u64, "coins_written": r.coins_written, "index_written": r.index_written}),
             )
         }
-        "gethealth" => {
-            let r = node.manual_health(Duration::from_secs(2)).await;
-            Ok(r.report)
-        }
+        "gethealth" => Ok(node.manual_health(Duration::from_secs(2)).await),
         "cleanupdata" => {
-            let days = p.opt_u64(0)?.or(Some(node.settings().lifecycle.cleanup_target_age_days));
+            let days = p.opt_u64(0)?.or(Some(node.settings().cleanup_target_age_days));
             let removed = node.cleanup_data("manual", days).await;
             Ok(json!({"cleanup_type": "manual", "target_age_days": days, "node_files_removed": removed}))
         }
@@ -69,10 +65,7 @@ pub async fn maintenance(node: &Arc<Node>, method: &str, p: &Params) -> Result<V
             let h = p.i64(0)?;
             let h = u32::try_from(h).map_err(|_| RpcError::param("Negative block height."))?;
             let out = node
-                .run_maintenance(Maintenance::Prune {
-                    height: Some(h),
-                    target_bytes: None,
-                })
+                .run_maintenance(Maintenance::Prune { height: Some(h) })
                 .await
                 .map_err(internal)?;
             let r = maintenance_result(out)?;
@@ -98,10 +91,7 @@ pub async fn maintenance(node: &Arc<Node>, method: &str, p: &Params) -> Result<V
                                 .ok_or_else(|| RpcError::param("prune height must be a non-negative integer"))?,
                         ),
                     };
-                    Maintenance::Prune {
-                        height,
-                        target_bytes: None,
-                    }
+                    Maintenance::Prune { height }
                 }
                 other => {
                     return Err(RpcError::param(format!(
@@ -110,7 +100,7 @@ pub async fn maintenance(node: &Arc<Node>, method: &str, p: &Params) -> Result<V
                 }
             };
             let out = node.run_maintenance(op).await.map_err(internal)?;
-            let duration_ms = crate::node::runtime::ceil_ms(out.duration);
+            let duration_ms = out.duration_ms;
             let mut r = maintenance_result(out)?;
             r["duration_ms"] = json!(duration_ms);
             Ok(r)

@@ -10,7 +10,7 @@ use super::super::sign::{Provider, SigData, Signing, SIGHASH_DEFAULT};
 use super::super::txjson::{amount, decode_tx, parse_hex, script_to_json, serialize_core, tx_to_json, TxVerbosity};
 use super::descriptor::{parse_descriptor, parse_descriptor_at, Parsed};
 use super::descriptor_util::parse_range;
-use crate::node::Node;
+use crate::rpc::context::RpcContext;
 use base64::Engine;
 use bitcoin::bip32::{ChildNumber, DerivationPath, KeySource};
 use bitcoin::hashes::{hash160, Hash};
@@ -23,7 +23,7 @@ use std::sync::Arc;
 /// Core's default range for a ranged descriptor given without one: 0..=1000.
 const DEFAULT_RANGE_END: i64 = 1000;
 
-fn network(node: &Arc<Node>) -> Network {
+fn network(node: &Arc<RpcContext>) -> Network {
     node.settings().params.network
 }
 
@@ -384,7 +384,7 @@ fn output_json(out: &Output, net: Network) -> Value {
 }
 
 /// `decodepsbt "psbt"`.
-pub fn decodepsbt(node: &Arc<Node>, p: &Params) -> Result<Value, RpcError> {
+pub fn decodepsbt(node: &Arc<RpcContext>, p: &Params) -> Result<Value, RpcError> {
     let psbt = decode_psbt(p.str(0)?)?;
     let net = network(node);
     let mut r = Map::new();
@@ -431,7 +431,7 @@ fn psbt_from_tx(tx: Transaction) -> Result<Psbt, RpcError> {
 }
 
 /// `createpsbt [inputs] [outputs] ( locktime replaceable version psbt_version )`.
-pub fn createpsbt(node: &Arc<Node>, p: &Params) -> Result<Value, RpcError> {
+pub fn createpsbt(node: &Arc<RpcContext>, p: &Params) -> Result<Value, RpcError> {
     check_psbt_version(p.get(5))?;
     let raw = super::rawtransaction::createrawtransaction(node, p)?;
     let tx = raw
@@ -443,7 +443,7 @@ pub fn createpsbt(node: &Arc<Node>, p: &Params) -> Result<Value, RpcError> {
 }
 
 /// `converttopsbt "hexstring" ( permitsigdata iswitness psbt_version )`.
-pub fn converttopsbt(_node: &Arc<Node>, p: &Params) -> Result<Value, RpcError> {
+pub fn converttopsbt(_node: &Arc<RpcContext>, p: &Params) -> Result<Value, RpcError> {
     let s = p.str(0)?;
     let permit = p.opt_bool(1)?.unwrap_or(false);
     let (no_wit, wit) = match p.opt_bool(2)? {
@@ -484,7 +484,7 @@ fn psbt_list(p: &Params) -> Result<Vec<Psbt>, RpcError> {
 }
 
 /// `combinepsbt ["psbt",...]`.
-pub fn combinepsbt(_node: &Arc<Node>, p: &Params) -> Result<Value, RpcError> {
+pub fn combinepsbt(_node: &Arc<RpcContext>, p: &Params) -> Result<Value, RpcError> {
     let list = psbt_list(p)?;
     let mut it = list.into_iter();
     let Some(mut merged) = it.next() else {
@@ -499,7 +499,7 @@ pub fn combinepsbt(_node: &Arc<Node>, p: &Params) -> Result<Value, RpcError> {
 }
 
 /// `joinpsbts ["psbt",...]`: all inputs and outputs of several PSBTs in one, shuffled.
-pub fn joinpsbts(_node: &Arc<Node>, p: &Params) -> Result<Value, RpcError> {
+pub fn joinpsbts(_node: &Arc<RpcContext>, p: &Params) -> Result<Value, RpcError> {
     let list = psbt_list(p)?;
     if list.len() <= 1 {
         return Err(RpcError::param("At least two PSBTs are required to join PSBTs."));
@@ -782,7 +782,7 @@ fn finalize_and_extract(psbt: &mut Psbt) -> (bool, Option<Transaction>) {
 }
 
 /// `finalizepsbt "psbt" ( extract )`.
-pub fn finalizepsbt(_node: &Arc<Node>, p: &Params) -> Result<Value, RpcError> {
+pub fn finalizepsbt(_node: &Arc<RpcContext>, p: &Params) -> Result<Value, RpcError> {
     let mut psbt = decode_psbt(p.str(0)?)?;
     let extract = p.opt_bool(1)?.unwrap_or(true);
     let (complete, tx) = finalize_and_extract(&mut psbt);
@@ -797,7 +797,7 @@ pub fn finalizepsbt(_node: &Arc<Node>, p: &Params) -> Result<Value, RpcError> {
 
 /// The spent outputs the mempool, the transaction index or the UTXO set know, for the inputs
 /// without a `non_witness_utxo` (Core's `ProcessPSBT` lookup).
-fn fill_utxos(node: &Arc<Node>, psbt: &mut Psbt, descs: &DescProvider) -> Result<(), RpcError> {
+fn fill_utxos(node: &Arc<RpcContext>, psbt: &mut Psbt, descs: &DescProvider) -> Result<(), RpcError> {
     let mut missing: Vec<usize> = Vec::new();
     for i in 0..psbt.inputs.len() {
         if psbt.inputs[i].non_witness_utxo.is_some() {
@@ -855,7 +855,7 @@ fn remove_unnecessary_transactions(psbt: &mut Psbt) {
 
 /// Core's `ProcessPSBT`.
 fn process_psbt(
-    node: &Arc<Node>,
+    node: &Arc<RpcContext>,
     text: &str,
     descs: &DescProvider,
     with_secrets: bool,
@@ -926,7 +926,7 @@ fn process_psbt(
 }
 
 /// `utxoupdatepsbt "psbt" ( ["",{"desc":"str","range":n or [n,n]},...] )`.
-pub fn utxoupdatepsbt(node: &Arc<Node>, p: &Params) -> Result<Value, RpcError> {
+pub fn utxoupdatepsbt(node: &Arc<RpcContext>, p: &Params) -> Result<Value, RpcError> {
     let text = p.str(0)?.to_string();
     let descs = DescProvider::from_arg(p.get(1), network(node))?;
     let psbt = process_psbt(node, &text, &descs, false, true, Some(0x01), false)?;
@@ -950,7 +950,7 @@ fn parse_sighash(v: Option<&Value>) -> Result<Option<u32>, RpcError> {
 }
 
 /// `descriptorprocesspsbt "psbt" ["",{"desc":"str","range":n or [n,n]},...] ( "sighashtype" bip32derivs finalize )`.
-pub fn descriptorprocesspsbt(node: &Arc<Node>, p: &Params) -> Result<Value, RpcError> {
+pub fn descriptorprocesspsbt(node: &Arc<RpcContext>, p: &Params) -> Result<Value, RpcError> {
     let text = p.str(0)?.to_string();
     if p.get(1).is_none() {
         return Err(RpcError::new(
@@ -1043,7 +1043,7 @@ fn missing_parts(psbt: &Psbt, i: usize, utxo: &TxOut) -> (Vec<String>, Vec<Strin
 }
 
 /// `analyzepsbt "psbt"`.
-pub fn analyzepsbt(_node: &Arc<Node>, p: &Params) -> Result<Value, RpcError> {
+pub fn analyzepsbt(_node: &Arc<RpcContext>, p: &Params) -> Result<Value, RpcError> {
     let mut psbt = decode_psbt(p.str(0)?)?;
     let invalid = |msg: String| json!({"next": "creator", "error": msg});
     let mut in_amt = 0u64;

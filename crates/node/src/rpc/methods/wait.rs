@@ -4,7 +4,7 @@
 
 use super::super::error::{code, RpcError};
 use super::super::params::Params;
-use crate::node::Node;
+use crate::rpc::context::RpcContext;
 use bitcoin::BlockHash;
 use serde_json::{json, Value};
 use std::str::FromStr;
@@ -14,7 +14,7 @@ use tokio::time::Instant;
 
 /// The current tip as `(hash, height)`, read on a blocking thread (block connection may hold
 /// the chain lock for a while).
-async fn tip(node: &Arc<Node>) -> (BlockHash, u32) {
+async fn tip(node: &Arc<RpcContext>) -> (BlockHash, u32) {
     let n = node.clone();
     let read = move || {
         let c = n.chain_ref().lock().unwrap_or_else(|p| p.into_inner());
@@ -55,7 +55,7 @@ fn hash_arg(p: &Params, i: usize, name: &str) -> Result<BlockHash, RpcError> {
 }
 
 /// Waits until `done(tip)` holds, the deadline passes or the node shuts down; returns the tip then.
-async fn wait_until(node: &Arc<Node>, limit: Option<Duration>, mut done: impl FnMut((BlockHash, u32)) -> bool) -> Value {
+async fn wait_until(node: &Arc<RpcContext>, limit: Option<Duration>, mut done: impl FnMut((BlockHash, u32)) -> bool) -> Value {
     // A timeout too far away to represent is the same as none.
     let deadline = limit.and_then(|d| Instant::now().checked_add(d));
     // Subscribe before the first check so a change between check and sleep is not missed.
@@ -81,7 +81,7 @@ async fn wait_until(node: &Arc<Node>, limit: Option<Duration>, mut done: impl Fn
 }
 
 /// Dispatches one wait method.
-pub async fn call(node: &Arc<Node>, method: &str, p: &Params) -> Result<Value, RpcError> {
+pub async fn call(node: &Arc<RpcContext>, method: &str, p: &Params) -> Result<Value, RpcError> {
     match method {
         "waitfornewblock" => {
             let limit = timeout(p, 0)?;

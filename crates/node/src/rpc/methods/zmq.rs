@@ -1,10 +1,10 @@
 //! `getzmqnotifications`.
 
-use crate::node::Node;
+use crate::rpc::context::RpcContext;
 use serde_json::{json, Value};
 
 /// Core's answer: `[{type: "pubhashblock", address, hwm}, ...]`, empty when ZMQ is off.
-pub fn getzmqnotifications(node: &Node) -> Value {
+pub fn getzmqnotifications(node: &RpcContext) -> Value {
     let list: Vec<Value> = node
         .zmq()
         .map(|z| z.notifiers())
