@@ -590,11 +590,7 @@ async fn single(
             let t0 = std::time::Instant::now();
             let r = methods::dispatch_request(node, m, obj.get("params"), repeated).await;
             // Unknown names are pooled so clients cannot create unbounded label sets.
-            let label = if methods::METHODS.iter().any(|x| x.0 == m) {
-                m.as_str()
-            } else {
-                "unknown"
-            };
+            let label = if methods::is_builtin(m) { m.as_str() } else { "unknown" };
             node.metrics().observe_rpc(label, t0.elapsed());
             r
         }

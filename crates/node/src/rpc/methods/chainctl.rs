@@ -130,7 +130,7 @@ pub async fn preciousblock(node: &Arc<RpcContext>, p: &Params) -> Result<Value, 
 
 /// `invalidateblock "blockhash"` / `reconsiderblock "blockhash"`: null once the best valid
 /// chain is active again.
-pub async fn invalidate_or_reconsider(node: &Arc<RpcContext>, method: &str, p: &Params) -> Result<Value, RpcError> {
+async fn invalidate_or_reconsider(node: &Arc<RpcContext>, method: &str, p: &Params) -> Result<Value, RpcError> {
     let h = chain_hash(p, 0)?;
     let r = if method == "invalidateblock" {
         node.invalidate_block(h).await
@@ -142,6 +142,16 @@ pub async fn invalidate_or_reconsider(node: &Arc<RpcContext>, method: &str, p: &
         Ok(false) => Err(not_found()),
         Err(e) => Err(RpcError::new(code::DATABASE_ERROR, e.to_string())),
     }
+}
+
+/// `invalidateblock "blockhash"`.
+pub async fn invalidateblock(node: &Arc<RpcContext>, p: &Params) -> Result<Value, RpcError> {
+    invalidate_or_reconsider(node, "invalidateblock", p).await
+}
+
+/// `reconsiderblock "blockhash"`.
+pub async fn reconsiderblock(node: &Arc<RpcContext>, p: &Params) -> Result<Value, RpcError> {
+    invalidate_or_reconsider(node, "reconsiderblock", p).await
 }
 
 /// `submitheader "hexdata"`: adds a header to the block index (null on success).

@@ -41,65 +41,61 @@ fn target_hex(bits: bitcoin::CompactTarget) -> String {
     hex(&bitcoin::Target::from_compact(bits).to_be_bytes())
 }
 
-/// Runs a mining method.
-pub async fn call(node: &Arc<RpcContext>, method: &str, p: &Params) -> Result<Value, RpcError> {
-    match method {
-        "generatetoaddress" => {
-            let n = p.i64(0)?;
-            let addr = p.str(1)?;
-            let script =
-                address::decode(addr, network(node)).map_err(|_| RpcError::new(code::INVALID_ADDRESS_OR_KEY, "Error: Invalid address"))?;
-            generate(node, script, n, p.opt_u64(2)?.unwrap_or(DEFAULT_MAX_TRIES)).await
-        }
-        "generatetodescriptor" => {
-            let n = p.i64(0)?;
-            let d = parse_descriptor(p.str(1)?, network(node), false).map_err(|e| RpcError::new(code::INVALID_ADDRESS_OR_KEY, e))?;
-            if d.ranged {
-                return Err(RpcError::param(
-                    "Ranged descriptor not accepted. Maybe pass through deriveaddresses first?",
-                ));
-            }
-            generate(node, d.script, n, p.opt_u64(2)?.unwrap_or(DEFAULT_MAX_TRIES)).await
-        }
-        "generateblock" => generateblock(node, p).await,
-        "getblocktemplate" => {
-            let node = node.clone();
-            let req = p.get(0).cloned();
-            blocking(move || getblocktemplate(&node, req.as_ref())).await?
-        }
-        "getmininginfo" => {
-            let node = node.clone();
-            blocking(move || getmininginfo(&node)).await?
-        }
-        "getnetworkhashps" => {
-            let nblocks = p
-                .get(0)
-                .map(|v| {
-                    v.as_i64()
-                        .ok_or_else(|| RpcError::new(code::TYPE_ERROR, "JSON value is not an integer as expected"))
-                })
-                .transpose()?
-                .unwrap_or(120);
-            let height = p
-                .get(1)
-                .map(|v| {
-                    v.as_i64()
-                        .ok_or_else(|| RpcError::new(code::TYPE_ERROR, "JSON value is not an integer as expected"))
-                })
-                .transpose()?
-                .unwrap_or(-1);
-            let node = node.clone();
-            blocking(move || {
-                let c = node.chain_ref().lock().unwrap_or_else(|e| e.into_inner());
-                if height >= 0 && height > i64::from(c.height()) {
-                    return Err(RpcError::param("Block does not exist at specified height"));
-                }
-                Ok(json!(network_hashps(&c, nblocks, height)))
-            })
-            .await?
-        }
-        _ => Err(RpcError::new(code::METHOD_NOT_FOUND, "Method not found")),
+/// `generatetoaddress`.
+pub(super) async fn generatetoaddress(node: &Arc<RpcContext>, p: &Params) -> Result<Value, RpcError> {
+    let n = p.i64(0)?;
+    let addr = p.str(1)?;
+    let script = address::decode(addr, network(node)).map_err(|_| RpcError::new(code::INVALID_ADDRESS_OR_KEY, "Error: Invalid address"))?;
+    generate(node, script, n, p.opt_u64(2)?.unwrap_or(DEFAULT_MAX_TRIES)).await
+}
+
+/// `generatetodescriptor`.
+pub(super) async fn generatetodescriptor(node: &Arc<RpcContext>, p: &Params) -> Result<Value, RpcError> {
+    let n = p.i64(0)?;
+    let d = parse_descriptor(p.str(1)?, network(node), false).map_err(|e| RpcError::new(code::INVALID_ADDRESS_OR_KEY, e))?;
+    if d.ranged {
+        return Err(RpcError::param(
+            "Ranged descriptor not accepted. Maybe pass through deriveaddresses first?",
+        ));
     }
+    generate(node, d.script, n, p.opt_u64(2)?.unwrap_or(DEFAULT_MAX_TRIES)).await
+}
+
+/// `getblocktemplate`.
+pub(super) async fn getblocktemplate(node: &Arc<RpcContext>, p: &Params) -> Result<Value, RpcError> {
+    let node = node.clone();
+    let req = p.get(0).cloned();
+    blocking(move || block_template(&node, req.as_ref())).await?
+}
+
+/// `getmininginfo`.
+pub(super) async fn getmininginfo(node: &Arc<RpcContext>, _p: &Params) -> Result<Value, RpcError> {
+    let node = node.clone();
+    blocking(move || mining_info(&node)).await?
+}
+
+/// `getnetworkhashps`.
+pub(super) async fn getnetworkhashps(node: &Arc<RpcContext>, p: &Params) -> Result<Value, RpcError> {
+    let int = |i: usize, default: i64| {
+        p.get(i)
+            .map(|v| {
+                v.as_i64()
+                    .ok_or_else(|| RpcError::new(code::TYPE_ERROR, "JSON value is not an integer as expected"))
+            })
+            .transpose()
+            .map(|v| v.unwrap_or(default))
+    };
+    let nblocks = int(0, 120)?;
+    let height = int(1, -1)?;
+    let node = node.clone();
+    blocking(move || {
+        let c = node.chain_ref().lock().unwrap_or_else(|e| e.into_inner());
+        if height >= 0 && height > i64::from(c.height()) {
+            return Err(RpcError::param("Block does not exist at specified height"));
+        }
+        Ok(json!(network_hashps(&c, nblocks, height)))
+    })
+    .await?
 }
 
 /// Core's GetNetworkHashPS: chain work over the time span of the last `lookup` blocks.
@@ -175,7 +171,7 @@ async fn generate(node: &Arc<RpcContext>, script: ScriptBuf, n: i64, max_tries: 
     Ok(Value::Array(hashes))
 }
 
-async fn generateblock(node: &Arc<RpcContext>, p: &Params) -> Result<Value, RpcError> {
+pub(super) async fn generateblock(node: &Arc<RpcContext>, p: &Params) -> Result<Value, RpcError> {
     let net = network(node);
     let out = p.str(0)?;
     let script = match descriptor_script(out, net) {
@@ -319,7 +315,7 @@ fn block_proposal(node: &Arc<RpcContext>, data: Option<&Value>) -> Result<Value,
     }
 }
 
-fn getblocktemplate(node: &Arc<RpcContext>, req: Option<&Value>) -> Result<Value, RpcError> {
+fn block_template(node: &Arc<RpcContext>, req: Option<&Value>) -> Result<Value, RpcError> {
     let mut rules: Vec<String> = Vec::new();
     if let Some(r) = req {
         let Value::Object(o) = r else {
@@ -383,7 +379,7 @@ fn getblocktemplate(node: &Arc<RpcContext>, req: Option<&Value>) -> Result<Value
     }))
 }
 
-fn getmininginfo(node: &Arc<RpcContext>) -> Result<Value, RpcError> {
+fn mining_info(node: &Arc<RpcContext>) -> Result<Value, RpcError> {
     let mp = node.mempool();
     let pooled = mp.len();
     let last = mp.last_template_stats();

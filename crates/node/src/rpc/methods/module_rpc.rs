@@ -76,9 +76,14 @@ pub async fn call(m: &ModuleMethod, node: &Arc<RpcContext>, params: Option<&Valu
     }
 }
 
+/// A module method's usage line: its parameters carry no types and are all optional, so each is
+/// written as a quoted name in parentheses.
 fn usage(spec: &blvm_module::RpcMethodSpec) -> String {
-    let args: Vec<&str> = spec.params.iter().map(String::as_str).collect();
-    super::usage::usage_line(&spec.name, &args)
+    if spec.params.is_empty() {
+        return spec.name.clone();
+    }
+    let args: Vec<String> = spec.params.iter().map(|a| format!("\"{a}\"")).collect();
+    format!("{} ( {} )", spec.name, args.join(" "))
 }
 
 fn help_text(spec: &blvm_module::RpcMethodSpec) -> String {

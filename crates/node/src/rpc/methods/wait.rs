@@ -80,27 +80,26 @@ async fn wait_until(node: &Arc<RpcContext>, limit: Option<Duration>, mut done: i
     }
 }
 
-/// Dispatches one wait method.
-pub async fn call(node: &Arc<RpcContext>, method: &str, p: &Params) -> Result<Value, RpcError> {
-    match method {
-        "waitfornewblock" => {
-            let limit = timeout(p, 0)?;
-            let start = match p.get(1) {
-                Some(_) => hash_arg(p, 1, "current_tip")?,
-                None => tip(node).await.0,
-            };
-            Ok(wait_until(node, limit, |(h, _)| h != start).await)
-        }
-        "waitforblock" => {
-            let want = hash_arg(p, 0, "blockhash")?;
-            let limit = timeout(p, 1)?;
-            Ok(wait_until(node, limit, |(h, _)| h == want).await)
-        }
-        "waitforblockheight" => {
-            let want = p.i64(0)?;
-            let limit = timeout(p, 1)?;
-            Ok(wait_until(node, limit, |(_, h)| i64::from(h) >= want).await)
-        }
-        _ => Err(RpcError::new(code::METHOD_NOT_FOUND, "Method not found")),
-    }
+/// `waitfornewblock`.
+pub(super) async fn waitfornewblock(node: &Arc<RpcContext>, p: &Params) -> Result<Value, RpcError> {
+    let limit = timeout(p, 0)?;
+    let start = match p.get(1) {
+        Some(_) => hash_arg(p, 1, "current_tip")?,
+        None => tip(node).await.0,
+    };
+    Ok(wait_until(node, limit, |(h, _)| h != start).await)
+}
+
+/// `waitforblock`.
+pub(super) async fn waitforblock(node: &Arc<RpcContext>, p: &Params) -> Result<Value, RpcError> {
+    let want = hash_arg(p, 0, "blockhash")?;
+    let limit = timeout(p, 1)?;
+    Ok(wait_until(node, limit, |(h, _)| h == want).await)
+}
+
+/// `waitforblockheight`.
+pub(super) async fn waitforblockheight(node: &Arc<RpcContext>, p: &Params) -> Result<Value, RpcError> {
+    let want = p.i64(0)?;
+    let limit = timeout(p, 1)?;
+    Ok(wait_until(node, limit, |(_, h)| i64::from(h) >= want).await)
 }
