@@ -126,7 +126,7 @@ fn fixture() -> &'static Fixture {
         p.dnsseed = false;
         p.peer_timeout = Duration::from_secs(2);
         s.p2p = Some(p);
-        let node = rt.block_on(Node::start(s)).expect("start node");
+        let node = rt.block_on(blvm_node::launch::start(s)).expect("start node");
         let addr = *node.net().listening().first().expect("the node listens");
         let (blocks, txs) = populate(&rt, &node);
         Fixture {

@@ -50,7 +50,7 @@ fn fixture() -> &'static Fixture {
         s.chain.dbcache_bytes = 8 << 20;
         s.chain.script_threads = 1;
         s.mempool.persist = false;
-        let node = rt.block_on(Node::start(s)).expect("start node");
+        let node = rt.block_on(blvm_node::launch::start(s)).expect("start node");
         Fixture { rt, node, _dir: dir }
     })
 }
@@ -105,7 +105,7 @@ fuzz_target!(|data: &[u8]| {
         return;
     }
     let f = fixture();
-    match f.rt.block_on(methods::dispatch_request(&f.node, method, Some(&params), &repeated)) {
+    match f.rt.block_on(methods::dispatch_request(&blvm_node::launch::rpc_ops::context(&f.node), method, Some(&params), &repeated)) {
         Ok(v) => {
             let _ = corejson::to_string(&v);
         }

@@ -45,7 +45,7 @@ fn module_binary() -> PathBuf {
 }
 
 async fn rpc(node: &Arc<Node>, method: &str, params: serde_json::Value) -> serde_json::Value {
-    blvm_node::rpc::methods::dispatch(node, method, Some(&params))
+    blvm_node::rpc::methods::dispatch(&blvm_node::launch::rpc_ops::context(node), method, Some(&params))
         .await
         .unwrap_or_else(|e| panic!("{method}: {e}"))
 }

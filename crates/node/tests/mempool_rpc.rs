@@ -21,14 +21,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 async fn call(node: &Arc<Node>, m: &str, p: Value) -> Value {
-    match dispatch(node, m, Some(&p)).await {
+    match dispatch(&blvm_node::launch::rpc_ops::context(node), m, Some(&p)).await {
         Ok(v) => v,
         Err(e) => panic!("{m} {p}: {e}"),
     }
 }
 
 async fn call_err(node: &Arc<Node>, m: &str, p: Value) -> (i64, String) {
-    match dispatch(node, m, Some(&p)).await {
+    match dispatch(&blvm_node::launch::rpc_ops::context(node), m, Some(&p)).await {
         Ok(v) => panic!("{m} {p} succeeded: {v}"),
         Err(e) => (e.code, e.message),
     }

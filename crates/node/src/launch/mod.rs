@@ -1,9 +1,11 @@
 //! The launcher: opens the node core, then starts the services around it (RPC, metrics, P2P),
 //! each with a narrow handle on the node, and hands their tasks to the node for shutdown. It is
-//! the one module that knows every component; nothing below it imports it. [`settings`] builds
+//! the one module that knows every component (RPC and REST through `rpc_ops`); nothing below
+//! it imports it. [`settings`] builds
 //! each component's settings from the configuration.
 
 mod blocks;
+pub mod rpc_ops;
 pub mod settings;
 
 use crate::metrics::MetricsSource;
@@ -15,7 +17,7 @@ use std::sync::Arc;
 pub async fn start(settings: NodeSettings) -> Result<Arc<Node>, NodeError> {
     let node = Node::open(settings).await?;
     if let Some(rpc) = node.settings().rpc.clone() {
-        let (addrs, handle) = crate::rpc::server::start(&node, rpc, node.stop_signal())
+        let (addrs, handle) = rpc_ops::start_rpc(&node, rpc, node.stop_signal())
             .await
             .map_err(|e| NodeError::Rpc(e.to_string()))?;
         tracing::info!(target: "blvm::rpc", addrs = ?addrs, "RPC server listening");

@@ -279,10 +279,8 @@ impl Node {
             path: settings.socket_path(),
             source: e,
         })?;
-        let extensions = crate::modules::extensions::Extensions::new(
-            settings.module_extensions.clone(),
-            Box::new(|name| crate::rpc::methods::METHODS.iter().any(|m| m.0 == name)),
-        );
+        let extensions =
+            crate::modules::extensions::Extensions::new(settings.module_extensions.clone(), Box::new(crate::rpc::methods::is_builtin));
         mempool.set_hooks(extensions.clone());
         let server = ServerContext::new(bus.clone(), api, auth.clone(), server_settings, extensions);
         let mut tasks = zmq_tasks;

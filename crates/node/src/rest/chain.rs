@@ -6,7 +6,7 @@ use super::format::{parse_data_format, parse_hash, parse_unsigned, Format, RestR
 use super::{query, MAX_HEADERS_RESULTS};
 use crate::chain::index::{status, BlockIndexEntry};
 use crate::chain::ChainManager;
-use crate::node::Node;
+use crate::rpc::context::RpcContext;
 use crate::rpc::methods::{call_blocking, header_json};
 use bitcoin::consensus::encode::VarInt;
 use bitcoin::consensus::serialize;
@@ -15,7 +15,7 @@ use serde_json::{json, Value};
 use std::sync::{Arc, MutexGuard};
 
 /// The chain, locked (a poisoned lock still holds consistent data, see the RPC methods).
-pub(super) fn lock(node: &Arc<Node>) -> MutexGuard<'_, ChainManager> {
+pub(super) fn lock(node: &Arc<RpcContext>) -> MutexGuard<'_, ChainManager> {
     node.chain_ref().lock().unwrap_or_else(|p| p.into_inner())
 }
 
@@ -55,7 +55,7 @@ pub(super) fn count_and_hash(part: &str, path: &[&str], usage: &str) -> Result<(
 }
 
 /// `/rest/headers/<hash>.<ext>?count=<n>` and the older `/rest/headers/<n>/<hash>.<ext>`.
-pub fn headers(node: &Arc<Node>, part: &str, _body: &[u8]) -> Result<RestResponse, RestError> {
+pub fn headers(node: &Arc<RpcContext>, part: &str, _body: &[u8]) -> Result<RestResponse, RestError> {
     let (param, format) = parse_data_format(part);
     let path: Vec<&str> = param.split('/').collect();
     let usage = "Invalid URI format. Expected /rest/headers/<hash>.<ext>?count=<count>";
@@ -77,7 +77,7 @@ fn sanitize_uri(s: &str) -> String {
 }
 
 /// `/rest/blockhashbyheight/<height>.<ext>`.
-pub fn blockhash_by_height(node: &Arc<Node>, part: &str, _body: &[u8]) -> Result<RestResponse, RestError> {
+pub fn blockhash_by_height(node: &Arc<RpcContext>, part: &str, _body: &[u8]) -> Result<RestResponse, RestError> {
     let (height_str, format) = parse_data_format(part);
     // Core's ToIntegral<int32_t>: an optional '-' and digits; negative heights are invalid.
     let height = match height_str.strip_prefix('-') {
@@ -99,7 +99,7 @@ pub fn blockhash_by_height(node: &Arc<Node>, part: &str, _body: &[u8]) -> Result
 
 /// The serialized block `hash` (named `hash_str` in messages): 404 when unknown or without data,
 /// 500 when its stored data cannot be read.
-fn raw_block(node: &Arc<Node>, hash: &BlockHash, hash_str: &str) -> Result<Vec<u8>, RestError> {
+fn raw_block(node: &Arc<RpcContext>, hash: &BlockHash, hash_str: &str) -> Result<Vec<u8>, RestError> {
     let c = lock(node);
     let e = c.entry(hash).ok_or_else(|| RestError::not_found(format!("{hash_str} not found")))?;
     if !e.have_data() {
@@ -121,7 +121,7 @@ fn raw_block(node: &Arc<Node>, hash: &BlockHash, hash_str: &str) -> Result<Vec<u
 }
 
 /// `/rest/block/` (`getblock` verbosity 3 as JSON) and `/rest/block/notxdetails/` (verbosity 1).
-fn block_with(node: &Arc<Node>, part: &str, verbosity: u8) -> Result<RestResponse, RestError> {
+fn block_with(node: &Arc<RpcContext>, part: &str, verbosity: u8) -> Result<RestResponse, RestError> {
     let (hash_str, format) = parse_data_format(part);
     let hash: BlockHash = parse_hash(hash_str)?;
     let bytes = raw_block(node, &hash, hash_str)?;
@@ -136,17 +136,17 @@ fn block_with(node: &Arc<Node>, part: &str, verbosity: u8) -> Result<RestRespons
 }
 
 /// `/rest/block/<hash>.<ext>`: JSON with transaction details and prevouts.
-pub fn block(node: &Arc<Node>, part: &str, _body: &[u8]) -> Result<RestResponse, RestError> {
+pub fn block(node: &Arc<RpcContext>, part: &str, _body: &[u8]) -> Result<RestResponse, RestError> {
     block_with(node, part, 3)
 }
 
 /// `/rest/block/notxdetails/<hash>.<ext>`: JSON with txids only.
-pub fn block_notxdetails(node: &Arc<Node>, part: &str, _body: &[u8]) -> Result<RestResponse, RestError> {
+pub fn block_notxdetails(node: &Arc<RpcContext>, part: &str, _body: &[u8]) -> Result<RestResponse, RestError> {
     block_with(node, part, 1)
 }
 
 /// `/rest/blockpart/<hash>.<bin|hex>?offset=<o>&size=<n>`: a byte range of the serialized block.
-pub fn block_part(node: &Arc<Node>, part: &str, _body: &[u8]) -> Result<RestResponse, RestError> {
+pub fn block_part(node: &Arc<RpcContext>, part: &str, _body: &[u8]) -> Result<RestResponse, RestError> {
     let number = |key: &str| query::param(part, key).and_then(|v| parse_unsigned(&v));
     let offset = number("offset").ok_or_else(|| RestError::bad_request("Block part offset missing or invalid"))?;
     let size = number("size").ok_or_else(|| RestError::bad_request("Block part size missing or invalid"))?;
@@ -176,7 +176,7 @@ pub fn block_part(node: &Arc<Node>, part: &str, _body: &[u8]) -> Result<RestResp
 
 /// `/rest/spenttxouts/<hash>.<ext>`: the outputs each transaction of the block spent (from its
 /// undo data), with an empty list for the coinbase.
-pub fn spent_txouts(node: &Arc<Node>, part: &str, _body: &[u8]) -> Result<RestResponse, RestError> {
+pub fn spent_txouts(node: &Arc<RpcContext>, part: &str, _body: &[u8]) -> Result<RestResponse, RestError> {
     let (param, format) = parse_data_format(part);
     if param.contains('/') {
         return Err(RestError::bad_request(

@@ -6,7 +6,7 @@ use super::error::RestError;
 use super::format::{parse_data_format, parse_hash, RestResponse};
 use crate::chain::index::status;
 use crate::chain::ChainManager;
-use crate::node::Node;
+use crate::rpc::context::RpcContext;
 use bitcoin::consensus::encode::VarInt;
 use bitcoin::consensus::serialize;
 use bitcoin::hashes::Hash;
@@ -42,7 +42,7 @@ fn missing(c: &ChainManager, connected: bool) -> RestError {
 }
 
 /// `/rest/blockfilter/<type>/<hash>.<ext>`: the filter (`.bin`: type, block hash, filter).
-pub fn block_filter(node: &Arc<Node>, part: &str, _body: &[u8]) -> Result<RestResponse, RestError> {
+pub fn block_filter(node: &Arc<RpcContext>, part: &str, _body: &[u8]) -> Result<RestResponse, RestError> {
     let (param, format) = parse_data_format(part);
     let [kind, hash_str] = param.split('/').collect::<Vec<_>>()[..] else {
         return Err(RestError::bad_request(
@@ -74,7 +74,7 @@ pub fn block_filter(node: &Arc<Node>, part: &str, _body: &[u8]) -> Result<RestRe
 
 /// `/rest/blockfilterheaders/<type>/<hash>.<ext>?count=<n>` and the older
 /// `/rest/blockfilterheaders/<type>/<n>/<hash>.<ext>`: filter headers along the active chain.
-pub fn filter_headers(node: &Arc<Node>, part: &str, _body: &[u8]) -> Result<RestResponse, RestError> {
+pub fn filter_headers(node: &Arc<RpcContext>, part: &str, _body: &[u8]) -> Result<RestResponse, RestError> {
     let (param, format) = parse_data_format(part);
     let parts: Vec<&str> = param.split('/').collect();
     let usage = "Invalid URI format. Expected /rest/blockfilterheaders/<filtertype>/<blockhash>.<ext>?count=<count>";

@@ -7,7 +7,7 @@ use serde_json::Value;
 pub const CACHE_IMMUTABLE: &str = "public, immutable, max-age=86400";
 
 /// `Cache-Control` of every other answer, errors included.
-pub const CACHE_NO_STORE: &str = "no-store";
+pub const CACHE_NO_STORE: &str = crate::rpc::server::NO_STORE;
 
 /// The format a URI asks for by its suffix.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -74,18 +74,8 @@ pub fn parse_unsigned(s: &str) -> Option<u64> {
     s.parse().ok()
 }
 
-/// One REST answer.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RestResponse {
-    /// HTTP status code.
-    pub status: u16,
-    /// `Content-Type` (None: no body type, for the bare 404 of unknown paths).
-    pub content_type: Option<&'static str>,
-    /// `Cache-Control`.
-    pub cache_control: &'static str,
-    /// The body.
-    pub body: Vec<u8>,
-}
+/// One REST answer: the HTTP answer the RPC server sends for it.
+pub use crate::rpc::server::HttpAnswer as RestResponse;
 
 impl RestResponse {
     /// The empty 404 of a path no endpoint serves.

@@ -5,14 +5,14 @@ use super::chain::lock;
 use super::error::RestError;
 use super::format::{json_only, parse_data_format, parse_hash, Format, RestResponse};
 use super::query;
-use crate::node::Node;
+use crate::rpc::context::RpcContext;
 use crate::rpc::methods::call_blocking;
 use bitcoin::BlockHash;
 use serde_json::{json, Value};
 use std::sync::Arc;
 
 /// Runs an RPC method for a JSON-only endpoint.
-fn json_from(node: &Arc<Node>, format: Format, method: &str, params: Value) -> Result<RestResponse, RestError> {
+fn json_from(node: &Arc<RpcContext>, format: Format, method: &str, params: Value) -> Result<RestResponse, RestError> {
     if format != Format::Json {
         return Err(json_only());
     }
@@ -20,7 +20,7 @@ fn json_from(node: &Arc<Node>, format: Format, method: &str, params: Value) -> R
 }
 
 /// `/rest/chaininfo.json`: `getblockchaininfo`.
-pub fn chaininfo(node: &Arc<Node>, part: &str, _body: &[u8]) -> Result<RestResponse, RestError> {
+pub fn chaininfo(node: &Arc<RpcContext>, part: &str, _body: &[u8]) -> Result<RestResponse, RestError> {
     let (_, format) = parse_data_format(part);
     json_from(node, format, "getblockchaininfo", json!([]))
 }
@@ -39,7 +39,7 @@ fn flag(part: &str, key: &str, default: bool) -> Result<bool, RestError> {
 
 /// `/rest/mempool/info.json` (`getmempoolinfo`) and `/rest/mempool/contents.json`
 /// (`getrawmempool`, with the `verbose` and `mempool_sequence` query parameters).
-pub fn mempool(node: &Arc<Node>, part: &str, _body: &[u8]) -> Result<RestResponse, RestError> {
+pub fn mempool(node: &Arc<RpcContext>, part: &str, _body: &[u8]) -> Result<RestResponse, RestError> {
     let (param, format) = parse_data_format(part);
     match param {
         "info" => json_from(node, format, "getmempoolinfo", json!([])),
@@ -63,7 +63,7 @@ pub fn mempool(node: &Arc<Node>, part: &str, _body: &[u8]) -> Result<RestRespons
 }
 
 /// `/rest/deploymentinfo.json` and `/rest/deploymentinfo/<hash>.json`: `getdeploymentinfo`.
-pub fn deploymentinfo(node: &Arc<Node>, part: &str, _body: &[u8]) -> Result<RestResponse, RestError> {
+pub fn deploymentinfo(node: &Arc<RpcContext>, part: &str, _body: &[u8]) -> Result<RestResponse, RestError> {
     let (hash_str, format) = parse_data_format(part);
     if format != Format::Json {
         return Err(json_only());

@@ -14,7 +14,7 @@ mod utxos;
 pub use error::RestError;
 pub use format::{Format, RestResponse};
 
-use crate::node::Node;
+use crate::rpc::context::RpcContext;
 use std::sync::Arc;
 
 /// Headers (and filter headers) returned at most by one request (Core's MAX_REST_HEADERS_RESULTS).
@@ -28,7 +28,7 @@ pub const MAX_GETUTXOS_OUTPOINTS: usize = 15;
 pub const MAX_URI: usize = 8192;
 
 /// One endpoint: the rest of the URI (after the prefix, with the query), and the request body.
-type Handler = fn(&Arc<Node>, &str, &[u8]) -> Result<RestResponse, RestError>;
+type Handler = fn(&Arc<RpcContext>, &str, &[u8]) -> Result<RestResponse, RestError>;
 
 /// Core's prefixes, in Core's matching order (the first prefix the URI starts with wins).
 const ROUTES: &[(&str, Handler)] = &[
@@ -50,12 +50,13 @@ const ROUTES: &[(&str, Handler)] = &[
 
 /// Whether `path` belongs to the REST interface (served only with `-rest`).
 pub fn is_rest_path(path: &str) -> bool {
-    path.starts_with("/rest")
+    path.starts_with(crate::rpc::server::REST_PREFIX)
 }
 
 /// Answers one REST request: `uri` is the request target as sent (path and query, not decoded),
-/// `body` the request body (only `getutxos` reads it). Runs on a blocking thread.
-pub fn handle(node: &Arc<Node>, uri: &str, body: &[u8]) -> RestResponse {
+/// `body` the request body (only `getutxos` reads it). Runs on a blocking thread; the launcher
+/// hands it to the RPC server as its [`crate::rpc::server::RestHandler`].
+pub fn handle(node: &Arc<RpcContext>, uri: &str, body: &[u8]) -> RestResponse {
     if uri.len() > MAX_URI {
         return RestError::new(414, "URI too long").into();
     }

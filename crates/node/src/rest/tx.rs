@@ -3,7 +3,7 @@
 use super::chain::lock;
 use super::error::RestError;
 use super::format::{parse_data_format, parse_hash, RestResponse};
-use crate::node::Node;
+use crate::rpc::context::RpcContext;
 use crate::rpc::script_asm::hex;
 use crate::rpc::txjson::{serialize_core, tx_to_json, TxVerbosity};
 use bitcoin::{BlockHash, Transaction, Txid};
@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 /// Core's `GetTransaction` without a block: the mempool first, then the transaction index (when
 /// on); the block hash is set for a confirmed transaction.
-fn find(node: &Arc<Node>, txid: &Txid) -> Result<Option<(Transaction, Option<BlockHash>)>, RestError> {
+fn find(node: &Arc<RpcContext>, txid: &Txid) -> Result<Option<(Transaction, Option<BlockHash>)>, RestError> {
     if let Some(tx) = node.mempool().get(txid) {
         return Ok(Some(((*tx).clone(), None)));
     }
@@ -24,7 +24,7 @@ fn find(node: &Arc<Node>, txid: &Txid) -> Result<Option<(Transaction, Option<Blo
 
 /// `/rest/tx/<txid>.<ext>`: JSON is Core's `TxToUniv` with the block hash (before `hex`), without
 /// the confirmation fields `getrawtransaction` adds.
-pub fn tx(node: &Arc<Node>, part: &str, _body: &[u8]) -> Result<RestResponse, RestError> {
+pub fn tx(node: &Arc<RpcContext>, part: &str, _body: &[u8]) -> Result<RestResponse, RestError> {
     let (hash_str, format) = parse_data_format(part);
     let txid: Txid = parse_hash(hash_str)?;
     let (tx, block) = find(node, &txid)?.ok_or_else(|| RestError::not_found(format!("{hash_str} not found")))?;

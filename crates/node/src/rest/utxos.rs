@@ -5,7 +5,7 @@ use super::chain::lock;
 use super::error::RestError;
 use super::format::{no_format, parse_data_format, parse_hash, parse_unsigned, Format, RestResponse};
 use super::MAX_GETUTXOS_OUTPOINTS;
-use crate::node::Node;
+use crate::rpc::context::RpcContext;
 use crate::rpc::txjson::{amount, script_to_json};
 use bitcoin::consensus::encode::VarInt;
 use bitcoin::consensus::{serialize, Decodable};
@@ -122,7 +122,7 @@ fn request(part: &str, body: &[u8]) -> Result<(Format, bool, Vec<OutPoint>), Res
 /// `/rest/getutxos...`: the tip, a bitmap of which outpoints are unspent, and their coins. With
 /// `checkmempool`, outputs of mempool transactions count (at [`MEMPOOL_HEIGHT`]) and outputs
 /// spent by mempool transactions do not.
-pub fn getutxos(node: &Arc<Node>, part: &str, body: &[u8]) -> Result<RestResponse, RestError> {
+pub fn getutxos(node: &Arc<RpcContext>, part: &str, body: &[u8]) -> Result<RestResponse, RestError> {
     let (format, check_mempool, ops) = request(part, body)?;
     let mut hits = Vec::with_capacity(ops.len());
     let mut coins: Vec<(u32, TxOut)> = Vec::new();

@@ -4,6 +4,7 @@ pub mod active;
 pub mod address;
 pub mod auth;
 pub mod bech32_errors;
+pub mod context;
 pub mod corejson;
 pub mod descriptor;
 pub mod error;

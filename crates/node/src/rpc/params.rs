@@ -8,7 +8,7 @@ use serde_json::Value;
 #[derive(Debug, Clone, Default)]
 pub struct Params {
     values: Vec<Value>,
-    names: &'static [&'static str],
+    names: Vec<&'static str>,
     /// Positions left out of a named call (null, but not sent as null).
     omitted: Vec<bool>,
     /// Keys repeated in an argument's JSON: (argument index, pointer inside it, key).
@@ -49,7 +49,7 @@ pub(crate) fn field_type_error(v: &Value, field: &str, want: &str) -> RpcError {
 impl Params {
     /// Normalises `params` (array, object or absent) against `names`; `repeated` are the keys
     /// the request body repeated inside `params` (pointers relative to it).
-    pub fn from_request(params: Option<&Value>, names: &'static [&'static str], repeated: &[RepeatedKey]) -> Result<Self, RpcError> {
+    pub fn from_request(params: Option<&Value>, names: &[&'static str], repeated: &[RepeatedKey]) -> Result<Self, RpcError> {
         // As Core: a named argument given twice is refused.
         if let Some(r) = repeated.iter().find(|r| r.pointer.is_empty()) {
             return Err(RpcError::param(format!("Parameter {} specified multiple times", r.key)));
@@ -100,7 +100,7 @@ impl Params {
             .collect();
         Ok(Params {
             values,
-            names,
+            names: names.to_vec(),
             omitted,
             repeated,
         })

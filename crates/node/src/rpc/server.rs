@@ -7,12 +7,12 @@
 //! connection) and its body; at most [`max_connections`] connections are open at once.
 
 use super::auth::RpcAuth;
+use super::context::{ContextSource, RpcContext};
 use super::error::{code, RpcError};
 use super::methods;
 use super::request_json::RepeatedKey;
 use super::whitelist::RpcWhitelist;
 use crate::config::NodeConfig;
-use crate::node::Node;
 use crate::p2p::ban::Subnet;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
@@ -22,7 +22,7 @@ use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::{watch, Notify, Semaphore};
@@ -224,8 +224,32 @@ impl Drop for Busy {
     }
 }
 
+/// One HTTP answer from the REST interface, which the server serves on its port.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpAnswer {
+    /// HTTP status code.
+    pub status: u16,
+    /// `Content-Type` (None: no body type).
+    pub content_type: Option<&'static str>,
+    /// `Cache-Control`.
+    pub cache_control: &'static str,
+    /// The body.
+    pub body: Vec<u8>,
+}
+
+/// The REST interface's entry (request target, body), handed over by the launcher so RPC does
+/// not depend on REST, which is built on it. Runs on a blocking thread.
+pub type RestHandler = fn(&Arc<RpcContext>, &str, &[u8]) -> HttpAnswer;
+
+/// `Cache-Control` of answers that may change (every REST error, the bare 404).
+pub const NO_STORE: &str = "no-store";
+
+/// Paths under this prefix belong to the REST interface (served only with `-rest`).
+pub const REST_PREFIX: &str = "/rest";
+
 struct ServerState {
-    node: Weak<Node>,
+    context: ContextSource,
+    rest_handler: RestHandler,
     auth: RpcAuth,
     whitelist: RpcWhitelist,
     workers: Semaphore,
@@ -260,7 +284,8 @@ fn text(status: StatusCode, t: &str) -> Response<Full<Bytes>> {
 
 /// Starts listening; returns the bound addresses and the accept task.
 pub async fn start(
-    node: &Arc<Node>,
+    context: ContextSource,
+    rest_handler: RestHandler,
     settings: RpcSettings,
     mut stop: watch::Receiver<bool>,
 ) -> std::io::Result<(Vec<SocketAddr>, tokio::task::JoinHandle<()>)> {
@@ -285,7 +310,8 @@ pub async fn start(
         None => None,
     };
     let state = Arc::new(ServerState {
-        node: Arc::downgrade(node),
+        context,
+        rest_handler,
         auth,
         workers: Semaphore::new(settings.threads.max(1)),
         queued: AtomicUsize::new(0),
@@ -400,7 +426,10 @@ async fn read_body(st: &ServerState, body: Incoming) -> Result<Bytes, Response<F
 
 /// Reads the body, then waits for a worker (503 when the work queue is full or the node is
 /// shutting down); returns the body, the worker permit and the node.
-async fn admit(st: &ServerState, body: Incoming) -> Result<(Bytes, tokio::sync::SemaphorePermit<'_>, Arc<Node>), Response<Full<Bytes>>> {
+async fn admit(
+    st: &ServerState,
+    body: Incoming,
+) -> Result<(Bytes, tokio::sync::SemaphorePermit<'_>, Arc<RpcContext>), Response<Full<Bytes>>> {
     let body = read_body(st, body).await?;
     if st.queued.fetch_add(1, Ordering::SeqCst) >= st.work_queue + st.workers.available_permits() {
         st.queued.fetch_sub(1, Ordering::SeqCst);
@@ -412,7 +441,7 @@ async fn admit(st: &ServerState, body: Incoming) -> Result<(Bytes, tokio::sync::
     let Ok(permit) = permit else {
         return Err(text(StatusCode::SERVICE_UNAVAILABLE, "shutting down"));
     };
-    let Some(node) = st.node.upgrade() else {
+    let Some(node) = (st.context)() else {
         return Err(text(StatusCode::SERVICE_UNAVAILABLE, "shutting down"));
     };
     Ok((body, permit, node))
@@ -421,7 +450,13 @@ async fn admit(st: &ServerState, body: Incoming) -> Result<(Bytes, tokio::sync::
 /// A request under `/rest`: unauthenticated as in Core; 404 without `-rest` (no handler).
 async fn rest_request(st: Arc<ServerState>, req: Request<Incoming>) -> Response<Full<Bytes>> {
     if !st.rest {
-        return crate::rest::RestResponse::not_found().into();
+        return HttpAnswer {
+            status: 404,
+            content_type: None,
+            cache_control: NO_STORE,
+            body: Vec::new(),
+        }
+        .into();
     }
     // Core's HTTP server serves these methods and answers 405 to others.
     if !matches!(
@@ -435,16 +470,17 @@ async fn rest_request(st: Arc<ServerState>, req: Request<Incoming>) -> Response<
         Ok(x) => x,
         Err(r) => return r,
     };
-    let r = tokio::task::spawn_blocking(move || crate::rest::handle(&node, &uri, &body)).await;
+    let rest = st.rest_handler;
+    let r = tokio::task::spawn_blocking(move || rest(&node, &uri, &body)).await;
     match r {
         Ok(r) => r.into(),
         Err(e) => text(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
     }
 }
 
-impl From<crate::rest::RestResponse> for Response<Full<Bytes>> {
+impl From<HttpAnswer> for Response<Full<Bytes>> {
     /// The HTTP form of a REST answer.
-    fn from(r: crate::rest::RestResponse) -> Self {
+    fn from(r: HttpAnswer) -> Self {
         let mut b = Response::builder()
             .status(StatusCode::from_u16(r.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR))
             .header(hyper::header::CACHE_CONTROL, r.cache_control);
@@ -457,7 +493,7 @@ impl From<crate::rest::RestResponse> for Response<Full<Bytes>> {
 }
 
 async fn handle(st: Arc<ServerState>, req: Request<Incoming>) -> Response<Full<Bytes>> {
-    if crate::rest::is_rest_path(req.uri().path()) {
+    if req.uri().path().starts_with(REST_PREFIX) {
         return rest_request(st, req).await;
     }
     let auth = req.headers().get(hyper::header::AUTHORIZATION).and_then(|v| v.to_str().ok());
@@ -526,7 +562,13 @@ async fn handle(st: Arc<ServerState>, req: Request<Incoming>) -> Response<Full<B
 
 /// Runs one request object (`repeated`: the keys its `params` repeated); returns the HTTP
 /// status (for non-batch calls) and the reply object (None for JSON-RPC 2.0 notifications).
-async fn single(node: &Arc<Node>, req: &Value, repeated: &[RepeatedKey], wallet_path: bool, in_batch: bool) -> (StatusCode, Option<Value>) {
+async fn single(
+    node: &Arc<RpcContext>,
+    req: &Value,
+    repeated: &[RepeatedKey],
+    wallet_path: bool,
+    in_batch: bool,
+) -> (StatusCode, Option<Value>) {
     let Value::Object(obj) = req else {
         let e = RpcError::new(code::INVALID_REQUEST, "Invalid Request object");
         return (
@@ -548,11 +590,7 @@ async fn single(node: &Arc<Node>, req: &Value, repeated: &[RepeatedKey], wallet_
             let t0 = std::time::Instant::now();
             let r = methods::dispatch_request(node, m, obj.get("params"), repeated).await;
             // Unknown names are pooled so clients cannot create unbounded label sets.
-            let label = if methods::METHODS.iter().any(|x| x.0 == m) {
-                m.as_str()
-            } else {
-                "unknown"
-            };
+            let label = if methods::is_builtin(m) { m.as_str() } else { "unknown" };
             node.metrics().observe_rpc(label, t0.elapsed());
             r
         }

@@ -3,8 +3,8 @@
 use super::super::error::{code, RpcError};
 use super::super::params::Params;
 use super::network::net;
-use crate::node::Node;
 use crate::p2p::{Command, ConnType};
+use crate::rpc::context::RpcContext;
 use serde_json::{json, Value};
 use std::sync::Arc;
 use tokio::sync::oneshot;
@@ -13,7 +13,7 @@ use tokio::sync::oneshot;
 const NODE_CAPACITY_REACHED: i64 = -34;
 
 /// `addconnection "address" "connection_type" ( v2transport )`.
-pub async fn addconnection(node: &Arc<Node>, p: &Params) -> Result<Value, RpcError> {
+pub async fn addconnection(node: &Arc<RpcContext>, p: &Params) -> Result<Value, RpcError> {
     if node.settings().params.network != bitcoin::Network::Regtest {
         return Err(RpcError::new(
             code::MISC_ERROR,

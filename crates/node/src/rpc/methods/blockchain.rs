@@ -4,7 +4,7 @@ use super::super::error::{code, RpcError};
 use super::super::params::Params;
 use crate::chain::index::BlockIndexEntry;
 use crate::chain::{BlockOutcome, ChainManager};
-use crate::node::Node;
+use crate::rpc::context::RpcContext;
 use bitcoin::consensus::{deserialize, serialize};
 use bitcoin::hex::FromHex;
 use bitcoin::{Block, BlockHash, OutPoint, Txid};
@@ -58,7 +58,7 @@ pub(super) fn parse_block_hash(s: &str) -> Result<BlockHash, RpcError> {
 }
 
 /// The chain engine, whatever a panicked holder left behind.
-pub(super) fn lock(node: &Arc<Node>) -> std::sync::MutexGuard<'_, ChainManager> {
+pub(super) fn lock(node: &Arc<RpcContext>) -> std::sync::MutexGuard<'_, ChainManager> {
     // The chain mutex lives as long as the node; a poisoned lock still holds consistent data
     // because every mutation commits or rolls back as a whole.
     node.chain_ref().lock().unwrap_or_else(|p| p.into_inner())
@@ -120,296 +120,328 @@ fn read_block(c: &ChainManager, h: &BlockHash) -> Result<Block, RpcError> {
         .ok_or_else(|| RpcError::new(code::MISC_ERROR, "Block not found on disk"))
 }
 
-/// Methods that only read the chain (run on a blocking thread).
-pub fn read_only(node: &Arc<Node>, method: &str, p: &Params) -> Result<Value, RpcError> {
-    match method {
-        "getblockcount" => Ok(json!(lock(node).height())),
-        "getbestblockhash" => Ok(json!(lock(node).tip().hash.to_string())),
-        "getblockhash" => {
-            let h = p.i64(0)?;
-            let c = lock(node);
-            u32::try_from(h)
-                .ok()
-                .and_then(|h| c.hash_at(h))
-                .map(|x| json!(x.to_string()))
-                .ok_or_else(|| RpcError::param("Block height out of range"))
-        }
-        "getblockheader" => {
-            let h = chain_hash(p, 0)?;
-            let verbose = p.opt_bool(1)?.unwrap_or(true);
-            let c = lock(node);
-            let e = entry(&c, &h)?;
-            if verbose {
-                Ok(header_json(&c, e))
-            } else {
-                Ok(json!(hex(&serialize(&e.header))))
-            }
-        }
-        "getblock" => {
-            let h = chain_hash(p, 0)?;
-            let verbosity = p.verbosity(1, 1)?;
-            let c = lock(node);
-            let block = read_block(&c, &h)?;
-            if verbosity == 0 {
-                return Ok(json!(hex(&serialize(&block))));
-            }
-            let e = entry(&c, &h)?;
-            let mut v = header_json(&c, e);
-            v["strippedsize"] = json!(crate::validation::block_check::stripped_size(&block));
-            v["size"] = json!(block.total_size());
-            v["weight"] = json!(block.weight().to_wu());
-            if let Some(cb) = block.txdata.first() {
-                v["coinbase_tx"] = crate::rpc::txjson::coinbase_tx_json(cb);
-            }
-            if verbosity == 1 {
-                v["tx"] = Value::Array(block.txdata.iter().map(|t| json!(t.compute_txid().to_string())).collect());
-                return Ok(v);
-            }
-            // Verbosity 2 and 3: decoded transactions; fees (and prevouts at 3) need undo data,
-            // which exists only for blocks that were connected and not pruned.
-            let undo = c.read_undo(&h).map_err(|e| RpcError::new(code::INTERNAL_ERROR, format!("Undo data expected but can't be read. This could be due to disk corruption or a conflict with a pruning event. ({e})")))?;
-            let undo = undo.filter(|u| u.txs.len() + 1 == block.txdata.len());
-            let tx_verbosity = if verbosity == 2 {
-                crate::rpc::txjson::TxVerbosity::Details
-            } else {
-                crate::rpc::txjson::TxVerbosity::DetailsAndPrevout
-            };
-            let network = c.params().network;
-            v["tx"] = Value::Array(
-                block
-                    .txdata
-                    .iter()
-                    .enumerate()
-                    .map(|(i, t)| {
-                        let spent = if i > 0 {
-                            undo.as_ref().map(|u| u.txs[i - 1].as_slice())
-                        } else {
-                            None
-                        };
-                        crate::rpc::txjson::tx_to_json(t, spent, tx_verbosity, true, network)
-                    })
-                    .collect(),
-            );
-            Ok(v)
-        }
-        "getblockchaininfo" => {
-            let c = lock(node);
-            let tip = c.tip();
-            let headers = c.best_header().height;
-            let size_on_disk = crate::node::monitors::dir_size(&c.blocks_dir());
-            let pruned = c.prune_height();
-            let mut v = json!({
-                "chain": c.params().chain_name,
-                "blocks": tip.height,
-                "headers": headers,
-                "bestblockhash": tip.hash.to_string(),
-                "bits": format!("{:08x}", tip.header.bits.to_consensus()),
-                "target": target_hex(tip),
-                "difficulty": difficulty(tip.header.bits.to_consensus()),
-                "time": tip.header.time,
-                "mediantime": c.median_time_past(&tip.hash),
-                "verificationprogress": c.verification_progress(tip.height, crate::clock::unix_now()),
-                "initialblockdownload": node.is_initial_block_download(&c),
-                "chainwork": hex(&tip.chainwork.to_be_bytes()),
-                "size_on_disk": size_on_disk,
-                "pruned": c.prune_mode().is_prune_mode(),
-                "warnings": node.warnings(),
-            });
-            // Core's shape: pruneheight (first block with data) and automatic_pruning in prune
-            // mode, prune_target_size with automatic pruning.
-            if c.prune_mode().is_prune_mode() {
-                v["pruneheight"] = json!(pruned.map(|h| h + 1).unwrap_or(0));
-                v["automatic_pruning"] = json!(c.prune_mode().target_bytes().is_some());
-                if let Some(t) = c.prune_mode().target_bytes() {
-                    v["prune_target_size"] = json!(t);
-                }
-            }
-            Ok(v)
-        }
-        "getdifficulty" => Ok(json!(difficulty(lock(node).tip().header.bits.to_consensus()))),
-        "getindexinfo" => {
-            // The transaction index is the only optional index; it catches up before the node
-            // starts and then moves with the tip, so it is always synced.
-            let name = p.opt_str(0)?;
-            let c = lock(node);
-            let mut v = serde_json::Map::new();
-            for (index, height) in [
-                ("txindex", c.txindex_height()),
-                ("basic block filter index", c.filter_index_height()),
-            ] {
-                if let Some(height) = height.filter(|_| name.is_none_or(|n| n == index)) {
-                    v.insert(index.into(), json!({"synced": true, "best_block_height": height}));
-                }
-            }
-            Ok(Value::Object(v))
-        }
-        "getblockfilter" => {
-            let hash = chain_hash(p, 0)?;
-            let kind = p.opt_str(1)?.unwrap_or("basic");
-            if kind != "basic" {
-                return Err(RpcError::new(code::INVALID_ADDRESS_OR_KEY, "Unknown filtertype"));
-            }
-            let c = lock(node);
-            if c.filter_index_height().is_none() {
-                return Err(RpcError::new(code::MISC_ERROR, "Index is not enabled for filtertype basic"));
-            }
-            if c.entry(&hash).is_none() {
-                return Err(RpcError::new(code::INVALID_ADDRESS_OR_KEY, "Block not found"));
-            }
-            let record = c
-                .block_filter(&hash)
-                .map_err(|e| RpcError::new(code::DATABASE_ERROR, e.to_string()))?;
-            let Some(record) = record else {
-                return Err(RpcError::new(code::MISC_ERROR, "Filter not found."));
-            };
-            Ok(json!({"filter": hex(&record.filter), "header": record.header.to_string()}))
-        }
-        "getchaintxstats" => {
-            let c = lock(node);
-            let e = match p.opt_str(1)? {
-                Some(_) => entry(&c, &chain_hash(p, 1)?)?.clone(),
-                None => c.tip().clone(),
-            };
-            if !c.is_active(&e.hash) {
-                return Err(RpcError::param("Block is not in main chain"));
-            }
-            let height = e.height;
-            let default = (30 * 24 * 60 * 60 / c.params().consensus.pow_target_spacing) as i64;
-            let blockcount = match p.get(0) {
-                None => default,
-                Some(_) => {
-                    let n = p.i64(0)?;
-                    if n < 0 || (n > 0 && n >= i64::from(height)) {
-                        return Err(RpcError::param(
-                            "Invalid block count: should be between 0 and the block's height - 1",
-                        ));
-                    }
-                    n
-                }
-            };
-            let blockcount = blockcount.min(i64::from(height) - 1).max(0) as u32;
-            // Cumulative transaction count up to each height of the active chain (Core's nChainTx).
-            let chain_tx = |h: u32| -> u64 { c.chain_tx_count(h).unwrap_or(0) };
-            let total = chain_tx(height);
-            let mut v = json!({
-                "time": e.header.time,
-                "txcount": total,
-                "window_final_block_hash": e.hash.to_string(),
-                "window_final_block_height": height,
-                "window_block_count": blockcount,
-            });
-            if blockcount > 0 {
-                let past = height - blockcount;
-                let window_tx = total - chain_tx(past);
-                let interval = c.mtp_at(height) - c.mtp_at(past);
-                v["window_tx_count"] = json!(window_tx);
-                v["window_interval"] = json!(interval);
-                if interval > 0 {
-                    v["txrate"] = json!(window_tx as f64 / interval as f64);
-                }
-            }
-            Ok(v)
-        }
-        "getchaintips" => {
-            let c = lock(node);
-            let mut has_child = std::collections::HashSet::new();
-            for e in c.entries() {
-                has_child.insert(e.header.prev_blockhash);
-            }
-            let mut tips: Vec<Value> = c
-                .entries()
-                // As Core, the active tip is always listed, even when headers extend it.
-                .filter(|e| !has_child.contains(&e.hash) || e.hash == c.tip().hash)
-                .map(|e| {
-                    let fork = c.fork_point(&e.hash).map(|a| a.height).unwrap_or(0);
-                    let status = if c.is_active(&e.hash) {
-                        "active"
-                    } else if e.is_failed() {
-                        "invalid"
-                    } else if !branch_has_data(&c, e) {
-                        // As Core's !HaveNumChainTxs: the block or one of its parents lacks data.
-                        "headers-only"
-                    } else {
-                        "valid-fork"
-                    };
-                    json!({"height": e.height, "hash": e.hash.to_string(), "branchlen": e.height - fork, "status": status})
-                })
-                .collect();
-            tips.sort_by_key(|t| std::cmp::Reverse(t["height"].as_u64().unwrap_or(0)));
-            Ok(Value::Array(tips))
-        }
-        "gettxout" => {
-            let txid = Txid::from_str(p.str(0)?).map_err(|_| RpcError::param("txid must be hexadecimal string"))?;
-            let n = u32::try_from(p.u64(1)?).map_err(|_| RpcError::param("n out of range"))?;
-            let mut c = lock(node);
-            let coin = c
-                .get_coin(&OutPoint { txid, vout: n })
-                .map_err(|e| RpcError::new(code::DATABASE_ERROR, e.to_string()))?;
-            let Some(coin) = coin else { return Ok(Value::Null) };
-            let tip = c.tip();
-            Ok(json!({
-                "bestblock": tip.hash.to_string(),
-                "confirmations": tip.height - coin.height + 1,
-                "value": amount(coin.output.value.to_sat()),
-                "scriptPubKey": {"hex": hex(coin.output.script_pubkey.as_bytes())},
-                "coinbase": coin.is_coinbase,
-            }))
-        }
-        "gettxoutsetinfo" => {
-            let kind = p.opt_str(0)?.unwrap_or("hash_serialized_3");
-            if p.get(1).is_some() {
-                return Err(RpcError::param("hash_or_height is not supported without a coinstats index"));
-            }
-            if !matches!(kind, "hash_serialized_3" | "muhash" | "none") {
-                return Err(RpcError::param(format!("'{kind}' is not a valid hash_type")));
-            }
-            let mut c = lock(node);
-            let stats = c.utxo_stats().map_err(|e| RpcError::new(code::DATABASE_ERROR, e.to_string()))?;
-            let muhash = if kind == "muhash" {
-                Some(c.utxo_muhash().map_err(|e| RpcError::new(code::DATABASE_ERROR, e.to_string()))?)
-            } else {
-                None
-            };
-            let tip = c.tip();
-            // Core's key order: the hash (when asked for) right after bogosize.
-            let mut v = serde_json::Map::new();
-            v.insert("height".into(), json!(tip.height));
-            v.insert("bestblock".into(), json!(tip.hash.to_string()));
-            v.insert("txouts".into(), json!(stats.txouts));
-            v.insert("bogosize".into(), json!(stats.bogosize));
-            if kind == "hash_serialized_3" {
-                v.insert("hash_serialized_3".into(), json!(stats.hash_serialized_3));
-            }
-            if let Some(m) = muhash {
-                v.insert("muhash".into(), json!(m));
-            }
-            v.insert("total_amount".into(), amount(stats.total_amount_sat));
-            v.insert("transactions".into(), json!(stats.transactions));
-            v.insert(
-                "disk_size".into(),
-                json!(std::fs::metadata(c.db_path()).map(|m| m.len()).unwrap_or(0)),
-            );
-            Ok(Value::Object(v))
-        }
-        "verifychain" => {
-            use crate::chain::verify::{DEFAULT_CHECKBLOCKS, DEFAULT_CHECKLEVEL};
-            let level = p.opt_u64(0)?.map_or(DEFAULT_CHECKLEVEL, |l| l.min(u64::from(u32::MAX)) as u32);
-            let nblocks = p.opt_u64(1)?.map_or(DEFAULT_CHECKBLOCKS, |n| u32::try_from(n).unwrap_or(0));
-            let c = lock(node);
-            Ok(match c.verify_recent(level, nblocks) {
-                Ok(_) => json!(true),
-                Err(e) => {
-                    tracing::warn!("verifychain: {e}");
-                    json!(false)
-                }
-            })
-        }
-        _ => Err(RpcError::new(code::METHOD_NOT_FOUND, "Method not found")),
+/// `getblockcount`.
+pub(super) fn getblockcount(node: &Arc<RpcContext>, _p: &Params) -> Result<Value, RpcError> {
+    Ok(json!(lock(node).height()))
+}
+
+/// `getbestblockhash`.
+pub(super) fn getbestblockhash(node: &Arc<RpcContext>, _p: &Params) -> Result<Value, RpcError> {
+    Ok(json!(lock(node).tip().hash.to_string()))
+}
+
+/// `getblockhash`.
+pub(super) fn getblockhash(node: &Arc<RpcContext>, p: &Params) -> Result<Value, RpcError> {
+    let h = p.i64(0)?;
+    let c = lock(node);
+    u32::try_from(h)
+        .ok()
+        .and_then(|h| c.hash_at(h))
+        .map(|x| json!(x.to_string()))
+        .ok_or_else(|| RpcError::param("Block height out of range"))
+}
+
+/// `getblockheader`.
+pub(super) fn getblockheader(node: &Arc<RpcContext>, p: &Params) -> Result<Value, RpcError> {
+    let h = chain_hash(p, 0)?;
+    let verbose = p.opt_bool(1)?.unwrap_or(true);
+    let c = lock(node);
+    let e = entry(&c, &h)?;
+    if verbose {
+        Ok(header_json(&c, e))
+    } else {
+        Ok(json!(hex(&serialize(&e.header))))
     }
 }
 
+/// `getblock`.
+pub(super) fn getblock(node: &Arc<RpcContext>, p: &Params) -> Result<Value, RpcError> {
+    let h = chain_hash(p, 0)?;
+    let verbosity = p.verbosity(1, 1)?;
+    let c = lock(node);
+    let block = read_block(&c, &h)?;
+    if verbosity == 0 {
+        return Ok(json!(hex(&serialize(&block))));
+    }
+    let e = entry(&c, &h)?;
+    let mut v = header_json(&c, e);
+    v["strippedsize"] = json!(crate::validation::block_check::stripped_size(&block));
+    v["size"] = json!(block.total_size());
+    v["weight"] = json!(block.weight().to_wu());
+    if let Some(cb) = block.txdata.first() {
+        v["coinbase_tx"] = crate::rpc::txjson::coinbase_tx_json(cb);
+    }
+    if verbosity == 1 {
+        v["tx"] = Value::Array(block.txdata.iter().map(|t| json!(t.compute_txid().to_string())).collect());
+        return Ok(v);
+    }
+    // Verbosity 2 and 3: decoded transactions; fees (and prevouts at 3) need undo data,
+    // which exists only for blocks that were connected and not pruned.
+    let undo = c.read_undo(&h).map_err(|e| {
+        RpcError::new(
+            code::INTERNAL_ERROR,
+            format!("Undo data expected but can't be read. This could be due to disk corruption or a conflict with a pruning event. ({e})"),
+        )
+    })?;
+    let undo = undo.filter(|u| u.txs.len() + 1 == block.txdata.len());
+    let tx_verbosity = if verbosity == 2 {
+        crate::rpc::txjson::TxVerbosity::Details
+    } else {
+        crate::rpc::txjson::TxVerbosity::DetailsAndPrevout
+    };
+    let network = c.params().network;
+    v["tx"] = Value::Array(
+        block
+            .txdata
+            .iter()
+            .enumerate()
+            .map(|(i, t)| {
+                let spent = if i > 0 {
+                    undo.as_ref().map(|u| u.txs[i - 1].as_slice())
+                } else {
+                    None
+                };
+                crate::rpc::txjson::tx_to_json(t, spent, tx_verbosity, true, network)
+            })
+            .collect(),
+    );
+    Ok(v)
+}
+
+/// `getblockchaininfo`.
+pub(super) fn getblockchaininfo(node: &Arc<RpcContext>, _p: &Params) -> Result<Value, RpcError> {
+    let c = lock(node);
+    let tip = c.tip();
+    let headers = c.best_header().height;
+    let size_on_disk = node.dir_size(&c.blocks_dir());
+    let pruned = c.prune_height();
+    let mut v = json!({
+        "chain": c.params().chain_name,
+        "blocks": tip.height,
+        "headers": headers,
+        "bestblockhash": tip.hash.to_string(),
+        "bits": format!("{:08x}", tip.header.bits.to_consensus()),
+        "target": target_hex(tip),
+        "difficulty": difficulty(tip.header.bits.to_consensus()),
+        "time": tip.header.time,
+        "mediantime": c.median_time_past(&tip.hash),
+        "verificationprogress": c.verification_progress(tip.height, crate::clock::unix_now()),
+        "initialblockdownload": node.is_initial_block_download(&c),
+        "chainwork": hex(&tip.chainwork.to_be_bytes()),
+        "size_on_disk": size_on_disk,
+        "pruned": c.prune_mode().is_prune_mode(),
+        "warnings": node.warnings(),
+    });
+    // Core's shape: pruneheight (first block with data) and automatic_pruning in prune
+    // mode, prune_target_size with automatic pruning.
+    if c.prune_mode().is_prune_mode() {
+        v["pruneheight"] = json!(pruned.map(|h| h + 1).unwrap_or(0));
+        v["automatic_pruning"] = json!(c.prune_mode().target_bytes().is_some());
+        if let Some(t) = c.prune_mode().target_bytes() {
+            v["prune_target_size"] = json!(t);
+        }
+    }
+    Ok(v)
+}
+
+/// `getdifficulty`.
+pub(super) fn getdifficulty(node: &Arc<RpcContext>, _p: &Params) -> Result<Value, RpcError> {
+    Ok(json!(difficulty(lock(node).tip().header.bits.to_consensus())))
+}
+
+/// `getindexinfo`.
+pub(super) fn getindexinfo(node: &Arc<RpcContext>, p: &Params) -> Result<Value, RpcError> {
+    // The transaction index is the only optional index; it catches up before the node
+    // starts and then moves with the tip, so it is always synced.
+    let name = p.opt_str(0)?;
+    let c = lock(node);
+    let mut v = serde_json::Map::new();
+    for (index, height) in [
+        ("txindex", c.txindex_height()),
+        ("basic block filter index", c.filter_index_height()),
+    ] {
+        if let Some(height) = height.filter(|_| name.is_none_or(|n| n == index)) {
+            v.insert(index.into(), json!({"synced": true, "best_block_height": height}));
+        }
+    }
+    Ok(Value::Object(v))
+}
+
+/// `getblockfilter`.
+pub(super) fn getblockfilter(node: &Arc<RpcContext>, p: &Params) -> Result<Value, RpcError> {
+    let hash = chain_hash(p, 0)?;
+    let kind = p.opt_str(1)?.unwrap_or("basic");
+    if kind != "basic" {
+        return Err(RpcError::new(code::INVALID_ADDRESS_OR_KEY, "Unknown filtertype"));
+    }
+    let c = lock(node);
+    if c.filter_index_height().is_none() {
+        return Err(RpcError::new(code::MISC_ERROR, "Index is not enabled for filtertype basic"));
+    }
+    if c.entry(&hash).is_none() {
+        return Err(RpcError::new(code::INVALID_ADDRESS_OR_KEY, "Block not found"));
+    }
+    let record = c
+        .block_filter(&hash)
+        .map_err(|e| RpcError::new(code::DATABASE_ERROR, e.to_string()))?;
+    let Some(record) = record else {
+        return Err(RpcError::new(code::MISC_ERROR, "Filter not found."));
+    };
+    Ok(json!({"filter": hex(&record.filter), "header": record.header.to_string()}))
+}
+
+/// `getchaintxstats`.
+pub(super) fn getchaintxstats(node: &Arc<RpcContext>, p: &Params) -> Result<Value, RpcError> {
+    let c = lock(node);
+    let e = match p.opt_str(1)? {
+        Some(_) => entry(&c, &chain_hash(p, 1)?)?.clone(),
+        None => c.tip().clone(),
+    };
+    if !c.is_active(&e.hash) {
+        return Err(RpcError::param("Block is not in main chain"));
+    }
+    let height = e.height;
+    let default = (30 * 24 * 60 * 60 / c.params().consensus.pow_target_spacing) as i64;
+    let blockcount = match p.get(0) {
+        None => default,
+        Some(_) => {
+            let n = p.i64(0)?;
+            if n < 0 || (n > 0 && n >= i64::from(height)) {
+                return Err(RpcError::param(
+                    "Invalid block count: should be between 0 and the block's height - 1",
+                ));
+            }
+            n
+        }
+    };
+    let blockcount = blockcount.min(i64::from(height) - 1).max(0) as u32;
+    // Cumulative transaction count up to each height of the active chain (Core's nChainTx).
+    let chain_tx = |h: u32| -> u64 { c.chain_tx_count(h).unwrap_or(0) };
+    let total = chain_tx(height);
+    let mut v = json!({
+        "time": e.header.time,
+        "txcount": total,
+        "window_final_block_hash": e.hash.to_string(),
+        "window_final_block_height": height,
+        "window_block_count": blockcount,
+    });
+    if blockcount > 0 {
+        let past = height - blockcount;
+        let window_tx = total - chain_tx(past);
+        let interval = c.mtp_at(height) - c.mtp_at(past);
+        v["window_tx_count"] = json!(window_tx);
+        v["window_interval"] = json!(interval);
+        if interval > 0 {
+            v["txrate"] = json!(window_tx as f64 / interval as f64);
+        }
+    }
+    Ok(v)
+}
+
+/// `getchaintips`.
+pub(super) fn getchaintips(node: &Arc<RpcContext>, _p: &Params) -> Result<Value, RpcError> {
+    let c = lock(node);
+    let mut has_child = std::collections::HashSet::new();
+    for e in c.entries() {
+        has_child.insert(e.header.prev_blockhash);
+    }
+    let mut tips: Vec<Value> = c
+        .entries()
+        // As Core, the active tip is always listed, even when headers extend it.
+        .filter(|e| !has_child.contains(&e.hash) || e.hash == c.tip().hash)
+        .map(|e| {
+            let fork = c.fork_point(&e.hash).map(|a| a.height).unwrap_or(0);
+            let status = if c.is_active(&e.hash) {
+                "active"
+            } else if e.is_failed() {
+                "invalid"
+            } else if !branch_has_data(&c, e) {
+                // As Core's !HaveNumChainTxs: the block or one of its parents lacks data.
+                "headers-only"
+            } else {
+                "valid-fork"
+            };
+            json!({"height": e.height, "hash": e.hash.to_string(), "branchlen": e.height - fork, "status": status})
+        })
+        .collect();
+    tips.sort_by_key(|t| std::cmp::Reverse(t["height"].as_u64().unwrap_or(0)));
+    Ok(Value::Array(tips))
+}
+
+/// `gettxout`.
+pub(super) fn gettxout(node: &Arc<RpcContext>, p: &Params) -> Result<Value, RpcError> {
+    let txid = Txid::from_str(p.str(0)?).map_err(|_| RpcError::param("txid must be hexadecimal string"))?;
+    let n = u32::try_from(p.u64(1)?).map_err(|_| RpcError::param("n out of range"))?;
+    let mut c = lock(node);
+    let coin = c
+        .get_coin(&OutPoint { txid, vout: n })
+        .map_err(|e| RpcError::new(code::DATABASE_ERROR, e.to_string()))?;
+    let Some(coin) = coin else { return Ok(Value::Null) };
+    let tip = c.tip();
+    Ok(json!({
+        "bestblock": tip.hash.to_string(),
+        "confirmations": tip.height - coin.height + 1,
+        "value": amount(coin.output.value.to_sat()),
+        "scriptPubKey": {"hex": hex(coin.output.script_pubkey.as_bytes())},
+        "coinbase": coin.is_coinbase,
+    }))
+}
+
+/// `gettxoutsetinfo`.
+pub(super) fn gettxoutsetinfo(node: &Arc<RpcContext>, p: &Params) -> Result<Value, RpcError> {
+    let kind = p.opt_str(0)?.unwrap_or("hash_serialized_3");
+    if p.get(1).is_some() {
+        return Err(RpcError::param("hash_or_height is not supported without a coinstats index"));
+    }
+    if !matches!(kind, "hash_serialized_3" | "muhash" | "none") {
+        return Err(RpcError::param(format!("'{kind}' is not a valid hash_type")));
+    }
+    let mut c = lock(node);
+    let stats = c.utxo_stats().map_err(|e| RpcError::new(code::DATABASE_ERROR, e.to_string()))?;
+    let muhash = if kind == "muhash" {
+        Some(c.utxo_muhash().map_err(|e| RpcError::new(code::DATABASE_ERROR, e.to_string()))?)
+    } else {
+        None
+    };
+    let tip = c.tip();
+    // Core's key order: the hash (when asked for) right after bogosize.
+    let mut v = serde_json::Map::new();
+    v.insert("height".into(), json!(tip.height));
+    v.insert("bestblock".into(), json!(tip.hash.to_string()));
+    v.insert("txouts".into(), json!(stats.txouts));
+    v.insert("bogosize".into(), json!(stats.bogosize));
+    if kind == "hash_serialized_3" {
+        v.insert("hash_serialized_3".into(), json!(stats.hash_serialized_3));
+    }
+    if let Some(m) = muhash {
+        v.insert("muhash".into(), json!(m));
+    }
+    v.insert("total_amount".into(), amount(stats.total_amount_sat));
+    v.insert("transactions".into(), json!(stats.transactions));
+    v.insert(
+        "disk_size".into(),
+        json!(std::fs::metadata(c.db_path()).map(|m| m.len()).unwrap_or(0)),
+    );
+    Ok(Value::Object(v))
+}
+
+/// `verifychain`.
+pub(super) fn verifychain(node: &Arc<RpcContext>, p: &Params) -> Result<Value, RpcError> {
+    use crate::chain::verify::{DEFAULT_CHECKBLOCKS, DEFAULT_CHECKLEVEL};
+    let level = p.opt_u64(0)?.map_or(DEFAULT_CHECKLEVEL, |l| l.min(u64::from(u32::MAX)) as u32);
+    let nblocks = p.opt_u64(1)?.map_or(DEFAULT_CHECKBLOCKS, |n| u32::try_from(n).unwrap_or(0));
+    let c = lock(node);
+    Ok(match c.verify_recent(level, nblocks) {
+        Ok(_) => json!(true),
+        Err(e) => {
+            tracing::warn!("verifychain: {e}");
+            json!(false)
+        }
+    })
+}
+
 /// `submitblock hexdata`: null when accepted, else Core's result strings.
-pub async fn submitblock(node: &Arc<Node>, p: &Params) -> Result<Value, RpcError> {
+pub async fn submitblock(node: &Arc<RpcContext>, p: &Params) -> Result<Value, RpcError> {
     let raw = Vec::<u8>::from_hex(p.str(0)?)
         .ok()
         .ok_or_else(|| RpcError::new(code::DESERIALIZATION_ERROR, "Block decode failed"))?;

@@ -7,7 +7,7 @@ use super::super::params::Params;
 use crate::chain::index::{status, BlockIndexEntry};
 use crate::chain::ChainManager;
 use crate::chainstate::coin::Coin;
-use crate::node::Node;
+use crate::rpc::context::RpcContext;
 use bitcoin::consensus::encode::VarInt;
 use bitcoin::{Block, BlockHash, TxOut};
 use serde_json::{json, Map, Value};
@@ -85,7 +85,7 @@ fn percentiles_by_weight(mut scores: Vec<(i64, i64)>, total_weight: i64) -> [i64
     out
 }
 
-/// Resolves `hash_or_height` to an active-chain entry, with Core's errors.
+/// Resolves `hash_or_height` to a block-index entry (a height: on the active chain), with Core's errors.
 fn target(c: &ChainManager, v: &Value) -> Result<BlockIndexEntry, RpcError> {
     if let Some(n) = v.as_i64() {
         let tip = i64::from(c.height());
@@ -127,9 +127,7 @@ fn target(c: &ChainManager, v: &Value) -> Result<BlockIndexEntry, RpcError> {
     let e = c
         .entry(&hash)
         .ok_or_else(|| RpcError::new(code::INVALID_ADDRESS_OR_KEY, "Block not found"))?;
-    if !c.is_active(&hash) {
-        return Err(RpcError::param(format!("Block is not in chain {}", c.params().chain_name)));
-    }
+    // As Core's ParseHashOrHeight: a known block off the active chain is answered too.
     Ok(e.clone())
 }
 
@@ -185,14 +183,22 @@ fn compute(c: &ChainManager, e: &BlockIndexEntry, block: &Block, spent: Option<&
     let (mut mintxsize, mut maxtxsize) = (MAX_BLOCK_SERIALIZED_SIZE, 0u64);
     let (mut fees, mut sizes, mut rates) = (Vec::new(), Vec::new(), Vec::new());
 
+    // As Core: the genesis block's outputs and the coinbases of the two blocks that repeat an
+    // earlier coinbase (the BIP30 exceptions) never enter the UTXO set.
+    let bip30_repeat = c
+        .params()
+        .bip30_exception_heights
+        .iter()
+        .any(|(h, bh)| *h == e.height && *bh == e.hash);
     for (i, tx) in block.txdata.iter().enumerate() {
         outputs += tx.output.len() as i64;
         let mut tx_out = 0i64;
+        let enters_utxo_set = e.height != 0 && !(i == 0 && bip30_repeat);
         for out in &tx.output {
             tx_out += out.value.to_sat() as i64;
             let size = utxo_size(out);
             utxo_size_inc += size;
-            if !unspendable(out) {
+            if enters_utxo_set && !unspendable(out) {
                 utxos += 1;
                 utxo_size_inc_actual += size;
             }
@@ -279,7 +285,7 @@ fn compute(c: &ChainManager, e: &BlockIndexEntry, block: &Block, spent: Option<&
 }
 
 /// `getblockstats hash_or_height ( stats )`.
-pub fn getblockstats(node: &Arc<Node>, p: &Params) -> Result<Value, RpcError> {
+pub fn getblockstats(node: &Arc<RpcContext>, p: &Params) -> Result<Value, RpcError> {
     let Some(which) = p.get(0) else {
         return Err(RpcError::new(
             code::INVALID_PARAMS,

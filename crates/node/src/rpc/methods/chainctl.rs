@@ -6,7 +6,7 @@ use super::super::params::Params;
 use super::blockchain::chain_hash;
 use crate::chain::versionbits::{DeploymentInfo, ThresholdState};
 use crate::chain::ChainManager;
-use crate::node::Node;
+use crate::rpc::context::RpcContext;
 use crate::validation::scripts::{
     block_script_flags, ScriptFlags, VERIFY_CHECKLOCKTIMEVERIFY, VERIFY_CHECKSEQUENCEVERIFY, VERIFY_DERSIG, VERIFY_NULLDUMMY, VERIFY_P2SH,
     VERIFY_TAPROOT, VERIFY_WITNESS,
@@ -16,7 +16,7 @@ use bitcoin::hex::FromHex;
 use serde_json::{json, Map, Value};
 use std::sync::Arc;
 
-fn lock(node: &Arc<Node>) -> std::sync::MutexGuard<'_, ChainManager> {
+fn lock(node: &Arc<RpcContext>) -> std::sync::MutexGuard<'_, ChainManager> {
     node.chain_ref().lock().unwrap_or_else(|p| p.into_inner())
 }
 
@@ -26,7 +26,7 @@ fn not_found() -> RpcError {
 
 /// `getdeploymentinfo ( "blockhash" )`: the deployments as they apply to the block after
 /// `blockhash` (default: the tip), in Core's order and shape.
-pub fn getdeploymentinfo(node: &Arc<Node>, p: &Params) -> Result<Value, RpcError> {
+pub fn getdeploymentinfo(node: &Arc<RpcContext>, p: &Params) -> Result<Value, RpcError> {
     let c = lock(node);
     let e = match p.get(0) {
         Some(_) => c.entry(&chain_hash(p, 0)?).ok_or_else(not_found)?.clone(),
@@ -119,7 +119,7 @@ fn script_flag_names(flags: ScriptFlags) -> Vec<&'static str> {
 
 /// `preciousblock "blockhash"`: among chains of equal work, the one ending at `blockhash`
 /// becomes (and stays) active, as in Core; otherwise nothing changes.
-pub async fn preciousblock(node: &Arc<Node>, p: &Params) -> Result<Value, RpcError> {
+pub async fn preciousblock(node: &Arc<RpcContext>, p: &Params) -> Result<Value, RpcError> {
     let h = chain_hash(p, 0)?;
     match node.precious_block(h).await {
         Ok(true) => Ok(Value::Null),
@@ -130,7 +130,7 @@ pub async fn preciousblock(node: &Arc<Node>, p: &Params) -> Result<Value, RpcErr
 
 /// `invalidateblock "blockhash"` / `reconsiderblock "blockhash"`: null once the best valid
 /// chain is active again.
-pub async fn invalidate_or_reconsider(node: &Arc<Node>, method: &str, p: &Params) -> Result<Value, RpcError> {
+async fn invalidate_or_reconsider(node: &Arc<RpcContext>, method: &str, p: &Params) -> Result<Value, RpcError> {
     let h = chain_hash(p, 0)?;
     let r = if method == "invalidateblock" {
         node.invalidate_block(h).await
@@ -144,8 +144,18 @@ pub async fn invalidate_or_reconsider(node: &Arc<Node>, method: &str, p: &Params
     }
 }
 
+/// `invalidateblock "blockhash"`.
+pub async fn invalidateblock(node: &Arc<RpcContext>, p: &Params) -> Result<Value, RpcError> {
+    invalidate_or_reconsider(node, "invalidateblock", p).await
+}
+
+/// `reconsiderblock "blockhash"`.
+pub async fn reconsiderblock(node: &Arc<RpcContext>, p: &Params) -> Result<Value, RpcError> {
+    invalidate_or_reconsider(node, "reconsiderblock", p).await
+}
+
 /// `submitheader "hexdata"`: adds a header to the block index (null on success).
-pub fn submitheader(node: &Arc<Node>, p: &Params) -> Result<Value, RpcError> {
+pub fn submitheader(node: &Arc<RpcContext>, p: &Params) -> Result<Value, RpcError> {
     let raw = Vec::<u8>::from_hex(p.str(0)?)
         .ok()
         .ok_or_else(|| RpcError::new(code::DESERIALIZATION_ERROR, "Block header decode failed"))?;

@@ -2,47 +2,47 @@
 
 use super::super::error::{code, RpcError};
 use super::super::params::Params;
-use super::METHODS;
-use crate::node::{Node, ShutdownReason};
+use super::table::METHODS;
+use crate::rpc::context::RpcContext;
 use serde_json::{json, Value};
 use std::sync::Arc;
 
 /// `help [command]`: the method list by category, or one method's usage line.
 pub fn help(p: &Params) -> Result<Value, RpcError> {
     if let Some(cmd) = p.opt_str(0)? {
-        let Some((name, _, args)) = METHODS.iter().find(|m| m.0 == cmd) else {
+        let Some(m) = super::table::find(cmd) else {
             return Ok(Value::String(format!("help: unknown command: {cmd}")));
         };
-        return Ok(Value::String(super::usage::help_text(name, args)));
+        return Ok(Value::String(super::usage::help_text(m)));
     }
     let mut out = String::new();
     let mut last = "";
-    for (name, cat, args) in METHODS.iter().filter(|m| m.1 != "Hidden") {
-        if *cat != last {
+    for m in METHODS.iter().filter(|m| m.category != "Hidden") {
+        if m.category != last {
             if !out.is_empty() {
                 out.push('\n');
             }
-            out.push_str(&format!("== {cat} ==\n"));
-            last = cat;
+            out.push_str(&format!("== {} ==\n", m.category));
+            last = m.category;
         }
-        out.push_str(&super::usage::usage_line(name, args));
+        out.push_str(&super::usage::usage_line(m));
         out.push('\n');
     }
     Ok(Value::String(out.trim_end().to_string()))
 }
 
 /// `stop`: begins the shutdown sequence with reason "rpc".
-pub fn stop(node: &Arc<Node>) -> Result<Value, RpcError> {
+pub fn stop(node: &Arc<RpcContext>, _p: &Params) -> Result<Value, RpcError> {
     if node.is_shutting_down() {
         return Err(RpcError::new(code::MISC_ERROR, "Shutdown already in progress"));
     }
-    node.request_shutdown(ShutdownReason::Rpc);
+    node.request_stop();
     Ok(Value::String("blvm-node stopping".into()))
 }
 
 /// `logging ( ["include",...] ["exclude",...] )`: turns debug categories on, then off, while
 /// the node runs, and reports every category's state, as Core.
-pub fn logging(p: &Params) -> Result<Value, RpcError> {
+pub fn logging(_node: &Arc<RpcContext>, p: &Params) -> Result<Value, RpcError> {
     let cats = crate::logging::update_categories(&p.opt_str_array(0)?.unwrap_or_default(), &p.opt_str_array(1)?.unwrap_or_default())
         .map_err(|e| RpcError::param(e.to_string()))?;
     let mut names: Vec<&str> = crate::logging::category_names().collect();
@@ -53,19 +53,19 @@ pub fn logging(p: &Params) -> Result<Value, RpcError> {
 }
 
 /// `uptime`: seconds since the node started.
-pub fn uptime(node: &Arc<Node>) -> Value {
-    json!(node.uptime().as_secs())
+pub fn uptime(node: &Arc<RpcContext>, _p: &Params) -> Result<Value, RpcError> {
+    Ok(json!(node.uptime().as_secs()))
 }
 
 /// `getmemoryinfo`: process memory figures (Core reports its locked-memory pool; we report RSS).
-pub fn memory_info() -> Value {
-    let rss = crate::node::monitors::process_rss().unwrap_or(0);
-    json!({"locked": {"used": 0, "free": 0, "total": 0, "locked": 0, "chunks_used": 0, "chunks_free": 0}, "rss_bytes": rss})
+pub fn getmemoryinfo(node: &Arc<RpcContext>, _p: &Params) -> Result<Value, RpcError> {
+    let rss = node.process_rss().unwrap_or(0);
+    Ok(json!({"locked": {"used": 0, "free": 0, "total": 0, "locked": 0, "chunks_used": 0, "chunks_free": 0}, "rss_bytes": rss}))
 }
 
 /// `getrpcinfo`: the calls running now (this one included) with their durations in
 /// microseconds, and the debug log's path.
-pub fn rpcinfo(node: &Arc<Node>) -> Value {
+pub fn getrpcinfo(node: &Arc<RpcContext>, _p: &Params) -> Result<Value, RpcError> {
     let active: Vec<Value> = node
         .rpc_active()
         .list()
@@ -74,12 +74,12 @@ pub fn rpcinfo(node: &Arc<Node>) -> Value {
         .collect();
     let log = node.settings().net_dir.join("debug.log");
     let log = std::path::absolute(&log).unwrap_or(log);
-    json!({"active_commands": active, "logpath": log.display().to_string()})
+    Ok(json!({"active_commands": active, "logpath": log.display().to_string()}))
 }
 
 /// `setmocktime timestamp`: replaces the node's clock with `timestamp` (0 returns to the system
 /// clock), as Core; regtest only, because every time rule of the node follows it.
-pub async fn setmocktime(node: &Arc<Node>, p: &Params) -> Result<Value, RpcError> {
+pub async fn setmocktime(node: &Arc<RpcContext>, p: &Params) -> Result<Value, RpcError> {
     if node.settings().params.network != bitcoin::Network::Regtest {
         return Err(RpcError::new(
             code::MISC_ERROR,
@@ -105,8 +105,14 @@ pub async fn setmocktime(node: &Arc<Node>, p: &Params) -> Result<Value, RpcError
 }
 
 /// `echo`/`echojson`: returns the parameters as given (Core's test helpers for argument passing).
-pub fn echo(p: &Params) -> Result<Value, RpcError> {
+pub fn echo(_node: &Arc<RpcContext>, p: &Params) -> Result<Value, RpcError> {
     Ok(Value::Array(
         (0..p.len()).map(|i| p.get(i).cloned().unwrap_or(Value::Null)).collect(),
     ))
+}
+
+/// `syncwithvalidationinterfacequeue`: chain and mempool notifications are delivered before the
+/// call that caused them returns, so there is nothing to wait for.
+pub fn syncwithvalidationinterfacequeue(_node: &Arc<RpcContext>, _p: &Params) -> Result<Value, RpcError> {
+    Ok(Value::Null)
 }

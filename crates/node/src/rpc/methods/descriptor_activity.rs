@@ -7,7 +7,7 @@ use super::super::params::Params;
 use super::super::txjson::script_to_json;
 use super::blockchain::{amount, lock, parse_block_hash};
 use super::scan::scan_object_scripts;
-use crate::node::Node;
+use crate::rpc::context::RpcContext;
 use bitcoin::{Block, BlockHash, Network, OutPoint, ScriptBuf, Transaction, TxOut, Txid};
 use serde_json::{json, Map, Value};
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -17,7 +17,7 @@ use std::sync::Arc;
 type Place = Option<(BlockHash, u32)>;
 
 /// `getdescriptoractivity ["blockhash",...] [scanobjects,...] ( include_mempool )`.
-pub fn getdescriptoractivity(node: &Arc<Node>, p: &Params) -> Result<Value, RpcError> {
+pub fn getdescriptoractivity(node: &Arc<RpcContext>, p: &Params) -> Result<Value, RpcError> {
     let net = node.settings().params.network;
     let hashes = array(p, 0)?;
     let objects = array(p, 1)?;
@@ -66,7 +66,7 @@ fn array(p: &Params, i: usize) -> Result<&Vec<Value>, RpcError> {
 
 /// A block of the active chain and, per transaction, the outputs its inputs spent (none for
 /// the coinbase).
-fn block_and_spent(node: &Arc<Node>, hash: &BlockHash) -> Result<(Block, Vec<Vec<TxOut>>), RpcError> {
+fn block_and_spent(node: &Arc<RpcContext>, hash: &BlockHash) -> Result<(Block, Vec<Vec<TxOut>>), RpcError> {
     let c = lock(node);
     let db = |e: crate::chain::ChainError| RpcError::new(code::DATABASE_ERROR, e.to_string());
     let pruned = |what: &str| RpcError::new(code::MISC_ERROR, format!("{what} not available (pruned data)"));
@@ -81,7 +81,7 @@ fn block_and_spent(node: &Arc<Node>, hash: &BlockHash) -> Result<(Block, Vec<Vec
 
 /// The unconfirmed events: mempool transactions spending from or paying to watched scripts.
 /// Spent outputs come from the UTXO set, or from a mempool parent.
-fn mempool_events(node: &Arc<Node>, watch: &HashSet<ScriptBuf>, net: Network, activity: &mut Vec<Value>) -> Result<(), RpcError> {
+fn mempool_events(node: &Arc<RpcContext>, watch: &HashSet<ScriptBuf>, net: Network, activity: &mut Vec<Value>) -> Result<(), RpcError> {
     let txs: HashMap<Txid, Arc<Transaction>> = {
         let mp = node.mempool();
         let pool = mp.pool();

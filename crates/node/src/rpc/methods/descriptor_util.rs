@@ -7,7 +7,7 @@ use super::super::params::{type_error, Params};
 use super::super::script_asm::hex;
 use super::descriptor::{check_checksum, parse_descriptor, parse_descriptor_at};
 use super::rawtransaction::get_int;
-use crate::node::Node;
+use crate::rpc::context::RpcContext;
 use bitcoin::hashes::{hash160, Hash};
 use bitcoin::script::{Builder, PushBytesBuf};
 use bitcoin::{PublicKey, ScriptBuf, ScriptHash};
@@ -19,7 +19,7 @@ const MAX_PUBKEYS_PER_MULTISIG: usize = 20;
 /// Largest pushable element, the P2SH redeem script limit.
 const MAX_SCRIPT_ELEMENT_SIZE: usize = 520;
 
-fn network(node: &Arc<Node>) -> bitcoin::Network {
+fn network(node: &Arc<RpcContext>) -> bitcoin::Network {
     node.settings().params.network
 }
 
@@ -34,7 +34,7 @@ fn hex_to_pubkey(s: &str) -> Result<PublicKey, RpcError> {
 }
 
 /// `createmultisig nrequired ["key",...] ( "address_type" )`.
-pub fn createmultisig(node: &Arc<Node>, p: &Params) -> Result<Value, RpcError> {
+pub fn createmultisig(node: &Arc<RpcContext>, p: &Params) -> Result<Value, RpcError> {
     let required = match p.get(0) {
         None => {
             return Err(RpcError::new(
@@ -132,7 +132,7 @@ pub fn createmultisig(node: &Arc<Node>, p: &Params) -> Result<Value, RpcError> {
 }
 
 /// `getdescriptorinfo "descriptor"`.
-pub fn getdescriptorinfo(node: &Arc<Node>, p: &Params) -> Result<Value, RpcError> {
+pub fn getdescriptorinfo(node: &Arc<RpcContext>, p: &Params) -> Result<Value, RpcError> {
     let text = p.str(0)?;
     let d = parse_descriptor(text, network(node), false).map_err(|e| RpcError::new(code::INVALID_ADDRESS_OR_KEY, e))?;
     // The checksum is of the descriptor as given (which may hold private keys).
@@ -178,7 +178,7 @@ pub(super) fn parse_range(v: &Value) -> Result<(i64, i64), RpcError> {
 }
 
 /// `deriveaddresses "descriptor" ( range )`.
-pub fn deriveaddresses(node: &Arc<Node>, p: &Params) -> Result<Value, RpcError> {
+pub fn deriveaddresses(node: &Arc<RpcContext>, p: &Params) -> Result<Value, RpcError> {
     let text = p.str(0)?;
     let net = network(node);
     let range = p.get(1).map(parse_range).transpose()?;

@@ -9,7 +9,7 @@ use super::blockchain::{amount, hex};
 use crate::mempool::entry::{fee_at, feerate_per_kvb, virtual_size};
 use crate::mempool::policy;
 use crate::mempool::{AcceptOptions, Accepted, Mempool, Pool};
-use crate::node::Node;
+use crate::rpc::context::RpcContext;
 use crate::validation::Reject;
 use bitcoin::consensus::deserialize;
 use bitcoin::hex::FromHex;
@@ -134,69 +134,118 @@ fn txid_list_or_verbose(pool: &Pool, txids: Vec<Txid>, verbose: bool) -> Value {
     }
 }
 
-fn network(node: &Arc<Node>) -> Network {
+fn network(node: &Arc<RpcContext>) -> Network {
     node.settings().params.network
 }
 
-/// Runs a mempool, raw-transaction-submission or util method (on a blocking thread).
-pub fn call(node: &Arc<Node>, method: &str, p: &Params) -> Result<Value, RpcError> {
+/// `getmempoolinfo`.
+pub(super) fn getmempoolinfo(node: &Arc<RpcContext>, _p: &Params) -> Result<Value, RpcError> {
     let mp = node.mempool();
-    match method {
-        "getmempoolinfo" => Ok(mempool_info(&mp)),
-        "getrawmempool" => {
-            let verbose = p.opt_bool(0)?.unwrap_or(false);
-            let seq = p.opt_bool(1)?.unwrap_or(false);
-            if verbose && seq {
-                return Err(RpcError::param("Verbose results cannot contain mempool sequence values."));
-            }
-            let pool = mp.pool();
-            // Core 31's order: mining order, fixed by content (the same after a reorg).
-            let txids: Vec<Txid> = crate::mempool::cluster::mining_order(&pool);
-            if seq {
-                return Ok(json!({"txids": txids.iter().map(|t| t.to_string()).collect::<Vec<_>>(), "mempool_sequence": pool.sequence()}));
-            }
-            Ok(txid_list_or_verbose(&pool, txids, verbose))
-        }
-        "getmempoolentry" => {
-            let txid = parse_txid(p.str(0)?, "txid")?;
-            let pool = mp.pool();
-            if !pool.contains(&txid) {
-                return Err(RpcError::new(code::INVALID_ADDRESS_OR_KEY, "Transaction not in mempool"));
-            }
-            Ok(entry_json(&pool, &txid, &mut ChunkCache::new()))
-        }
-        "getmempoolancestors" | "getmempooldescendants" => {
-            let txid = parse_txid(p.str(0)?, "parameter 1")?;
-            let verbose = p.opt_bool(1)?.unwrap_or(false);
-            let pool = mp.pool();
-            if !pool.contains(&txid) {
-                return Err(RpcError::new(code::INVALID_ADDRESS_OR_KEY, "Transaction not in mempool"));
-            }
-            let set = if method == "getmempoolancestors" {
-                pool.ancestors(&txid)
-            } else {
-                pool.descendants(&txid)
-            };
-            let mut list: Vec<Txid> = set.into_iter().collect();
-            list.sort_by_key(|t| pool.get(t).map(|e| e.sequence).unwrap_or(0));
-            Ok(txid_list_or_verbose(&pool, list, verbose))
-        }
-        "savemempool" => {
-            if !mp.is_loaded() {
-                return Err(RpcError::new(code::MISC_ERROR, "The mempool was not loaded yet"));
-            }
-            let path = mp.save().map_err(|e| {
-                tracing::error!(target: "blvm::mempool", "savemempool: {e}");
-                RpcError::new(code::MISC_ERROR, "Unable to dump mempool to disk")
-            })?;
-            Ok(json!({"filename": path.display().to_string()}))
-        }
-        "sendrawtransaction" => sendrawtransaction(&mp, p),
-        "testmempoolaccept" => testmempoolaccept(&mp, p),
-        "validateaddress" => Ok(validateaddress(p.str(0)?, network(node))),
-        "estimatesmartfee" => estimatesmartfee(p),
-        _ => Err(RpcError::new(code::METHOD_NOT_FOUND, "Method not found")),
+    Ok(mempool_info(&mp))
+}
+
+/// `getrawmempool`.
+pub(super) fn getrawmempool(node: &Arc<RpcContext>, p: &Params) -> Result<Value, RpcError> {
+    let mp = node.mempool();
+    let verbose = p.opt_bool(0)?.unwrap_or(false);
+    let seq = p.opt_bool(1)?.unwrap_or(false);
+    if verbose && seq {
+        return Err(RpcError::param("Verbose results cannot contain mempool sequence values."));
     }
+    let pool = mp.pool();
+    // Core 31's order: mining order, fixed by content (the same after a reorg).
+    let txids: Vec<Txid> = crate::mempool::cluster::mining_order(&pool);
+    if seq {
+        return Ok(json!({"txids": txids.iter().map(|t| t.to_string()).collect::<Vec<_>>(), "mempool_sequence": pool.sequence()}));
+    }
+    Ok(txid_list_or_verbose(&pool, txids, verbose))
+}
+
+/// `getmempoolentry`.
+pub(super) fn getmempoolentry(node: &Arc<RpcContext>, p: &Params) -> Result<Value, RpcError> {
+    let mp = node.mempool();
+    let txid = parse_txid(p.str(0)?, "txid")?;
+    let pool = mp.pool();
+    if !pool.contains(&txid) {
+        return Err(RpcError::new(code::INVALID_ADDRESS_OR_KEY, "Transaction not in mempool"));
+    }
+    Ok(entry_json(&pool, &txid, &mut ChunkCache::new()))
+}
+
+/// `getmempoolancestors` / `getmempooldescendants` (one body, told apart by `method`).
+fn getmempoolancestors_or_getmempooldescendants(node: &Arc<RpcContext>, method: &str, p: &Params) -> Result<Value, RpcError> {
+    let mp = node.mempool();
+    let txid = parse_txid(p.str(0)?, "parameter 1")?;
+    let verbose = p.opt_bool(1)?.unwrap_or(false);
+    let pool = mp.pool();
+    if !pool.contains(&txid) {
+        return Err(RpcError::new(code::INVALID_ADDRESS_OR_KEY, "Transaction not in mempool"));
+    }
+    let set = if method == "getmempoolancestors" {
+        pool.ancestors(&txid)
+    } else {
+        pool.descendants(&txid)
+    };
+    let mut list: Vec<Txid> = set.into_iter().collect();
+    list.sort_by_key(|t| pool.get(t).map(|e| e.sequence).unwrap_or(0));
+    Ok(txid_list_or_verbose(&pool, list, verbose))
+}
+
+/// `getmempoolancestors`.
+pub(super) fn getmempoolancestors(node: &Arc<RpcContext>, p: &Params) -> Result<Value, RpcError> {
+    getmempoolancestors_or_getmempooldescendants(node, "getmempoolancestors", p)
+}
+
+/// `getmempooldescendants`.
+pub(super) fn getmempooldescendants(node: &Arc<RpcContext>, p: &Params) -> Result<Value, RpcError> {
+    getmempoolancestors_or_getmempooldescendants(node, "getmempooldescendants", p)
+}
+
+/// `savemempool`.
+pub(super) fn savemempool(node: &Arc<RpcContext>, _p: &Params) -> Result<Value, RpcError> {
+    let mp = node.mempool();
+    if !mp.is_loaded() {
+        return Err(RpcError::new(code::MISC_ERROR, "The mempool was not loaded yet"));
+    }
+    let path = mp.save().map_err(|e| {
+        tracing::error!(target: "blvm::mempool", "savemempool: {e}");
+        RpcError::new(code::MISC_ERROR, "Unable to dump mempool to disk")
+    })?;
+    Ok(json!({"filename": path.display().to_string()}))
+}
+
+/// `sendrawtransaction`: accepted on a blocking thread, then, as Core, the call returns with
+/// the transaction queued for every peer.
+pub(super) async fn sendrawtransaction(node: &Arc<RpcContext>, p: &Params) -> Result<Value, RpcError> {
+    let mp = node.mempool();
+    let p2 = p.clone();
+    let r = tokio::task::spawn_blocking(move || send_raw(&mp, &p2))
+        .await
+        .map_err(|e| RpcError::new(code::INTERNAL_ERROR, e.to_string()))?;
+    let txid = r.as_ref().ok().and_then(|v| v.as_str()?.parse::<bitcoin::Txid>().ok());
+    if let Some(txid) = txid {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        if node.net().command(crate::p2p::Command::RelayTx { txid, reply: tx }).await.is_ok() {
+            let _ = rx.await;
+        }
+    }
+    r
+}
+
+/// `testmempoolaccept`.
+pub(super) fn testmempoolaccept(node: &Arc<RpcContext>, p: &Params) -> Result<Value, RpcError> {
+    let mp = node.mempool();
+    test_accept(&mp, p)
+}
+
+/// `validateaddress`.
+pub(super) fn validateaddress(node: &Arc<RpcContext>, p: &Params) -> Result<Value, RpcError> {
+    Ok(validate_address(p.str(0)?, network(node)))
+}
+
+/// `estimatesmartfee`.
+pub(super) fn estimatesmartfee(_node: &Arc<RpcContext>, p: &Params) -> Result<Value, RpcError> {
+    estimate_smart_fee(p)
 }
 
 fn mempool_info(mp: &Mempool) -> Value {
@@ -233,7 +282,7 @@ pub(super) fn exceeds_max_burn(tx: &Transaction, max_burn: u64) -> bool {
     })
 }
 
-fn sendrawtransaction(mp: &Mempool, p: &Params) -> Result<Value, RpcError> {
+fn send_raw(mp: &Mempool, p: &Params) -> Result<Value, RpcError> {
     let tx = decode_tx(p.str(0)?).ok_or_else(|| {
         RpcError::new(
             code::DESERIALIZATION_ERROR,
@@ -320,7 +369,7 @@ fn accepted_json(out: &mut Map<String, Value>, a: &Accepted, weight: u64, max_ra
     true
 }
 
-fn testmempoolaccept(mp: &Mempool, p: &Params) -> Result<Value, RpcError> {
+fn test_accept(mp: &Mempool, p: &Params) -> Result<Value, RpcError> {
     let raw = p
         .get(0)
         .ok_or_else(|| RpcError::new(code::INVALID_PARAMS, "Missing required argument \"rawtxs\" (position 1)"))?;
@@ -421,7 +470,7 @@ fn testmempoolaccept(mp: &Mempool, p: &Params) -> Result<Value, RpcError> {
 }
 
 /// `validateaddress "address"` with Core's result shape.
-pub fn validateaddress(s: &str, net: Network) -> Value {
+pub fn validate_address(s: &str, net: Network) -> Value {
     let spk = match super::super::address::decode(s, net) {
         Ok(spk) => spk,
         Err(e) => return json!({"isvalid": false, "error_locations": e.locations, "error": e.message}),
@@ -445,7 +494,7 @@ pub fn validateaddress(s: &str, net: Network) -> Value {
     v
 }
 
-fn estimatesmartfee(p: &Params) -> Result<Value, RpcError> {
+fn estimate_smart_fee(p: &Params) -> Result<Value, RpcError> {
     let target = p.i64(0)?;
     if !(1..=1008).contains(&target) {
         return Err(RpcError::param("Invalid conf_target, must be between 1 and 1008"));

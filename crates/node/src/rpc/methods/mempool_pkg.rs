@@ -8,24 +8,12 @@ use super::blockchain::amount;
 use super::mempool::{decode_tx, exceeds_max_burn, insert_sizes, parse_fee_rate, parse_txid, reject_string};
 use crate::mempool::package::{is_child_with_parents_tree, TxOutcome, MAX_PACKAGE_COUNT};
 use crate::mempool::ImportOptions;
-use crate::node::Node;
+use crate::rpc::context::RpcContext;
 use serde_json::{json, Map, Value};
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-/// Runs one of this file's methods (on a blocking thread).
-pub fn call(node: &Arc<Node>, method: &str, p: &Params) -> Result<Value, RpcError> {
-    match method {
-        "prioritisetransaction" => prioritisetransaction(node, p),
-        "getprioritisedtransactions" => Ok(getprioritisedtransactions(node)),
-        "submitpackage" => submitpackage(node, p),
-        "importmempool" => importmempool(node, p),
-        "getmempoolcluster" => getmempoolcluster(node, p),
-        _ => Err(RpcError::new(code::METHOD_NOT_FOUND, "Method not found")),
-    }
-}
-
-fn prioritisetransaction(node: &Arc<Node>, p: &Params) -> Result<Value, RpcError> {
+pub(super) fn prioritisetransaction(node: &Arc<RpcContext>, p: &Params) -> Result<Value, RpcError> {
     let txid = parse_txid(p.str(0)?, "txid")?;
     if let Some(d) = p.get(1) {
         let Some(n) = d.as_f64() else {
@@ -42,7 +30,7 @@ fn prioritisetransaction(node: &Arc<Node>, p: &Params) -> Result<Value, RpcError
     Ok(json!(true))
 }
 
-fn getprioritisedtransactions(node: &Arc<Node>) -> Value {
+pub(super) fn getprioritisedtransactions(node: &Arc<RpcContext>, _p: &Params) -> Result<Value, RpcError> {
     let mut out = Map::new();
     for row in node.mempool().prioritised() {
         let mut m = Map::new();
@@ -53,10 +41,10 @@ fn getprioritisedtransactions(node: &Arc<Node>) -> Value {
         }
         out.insert(row.txid.to_string(), Value::Object(m));
     }
-    Value::Object(out)
+    Ok(Value::Object(out))
 }
 
-fn submitpackage(node: &Arc<Node>, p: &Params) -> Result<Value, RpcError> {
+pub(super) fn submitpackage(node: &Arc<RpcContext>, p: &Params) -> Result<Value, RpcError> {
     let raw = p
         .get(0)
         .ok_or_else(|| RpcError::new(code::INVALID_PARAMS, "Missing required argument \"package\" (position 1)"))?;
@@ -150,7 +138,7 @@ fn opt_flag(options: &Map<String, Value>, name: &str, default: bool) -> Result<b
     }
 }
 
-fn importmempool(node: &Arc<Node>, p: &Params) -> Result<Value, RpcError> {
+pub(super) fn importmempool(node: &Arc<RpcContext>, p: &Params) -> Result<Value, RpcError> {
     let path = std::path::PathBuf::from(p.str(0)?);
     let empty = Map::new();
     let options = match p.get(1) {
@@ -179,7 +167,7 @@ fn importmempool(node: &Arc<Node>, p: &Params) -> Result<Value, RpcError> {
 
 /// getmempoolcluster: the transaction's cluster (connected component) in chunks, ordered as
 /// [`crate::mempool::cluster`] documents.
-fn getmempoolcluster(node: &Arc<Node>, p: &Params) -> Result<Value, RpcError> {
+pub(super) fn getmempoolcluster(node: &Arc<RpcContext>, p: &Params) -> Result<Value, RpcError> {
     let txid = parse_txid(p.str(0)?, "txid")?;
     let mp = node.mempool();
     let pool = mp.pool();

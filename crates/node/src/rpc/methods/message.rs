@@ -3,15 +3,18 @@
 
 use super::super::error::{code, RpcError};
 use super::super::params::Params;
+use crate::rpc::context::RpcContext;
 use base64::Engine;
 use bitcoin::hashes::Hash;
 use bitcoin::secp256k1::{Message, Secp256k1};
 use bitcoin::sign_message::{signed_msg_hash, MessageSignature};
 use bitcoin::{NetworkKind, PrivateKey};
 use serde_json::{json, Value};
+use std::sync::Arc;
 
 /// `signmessagewithprivkey "privkey" "message"`: the base64 compact signature.
-pub fn signmessagewithprivkey(net: NetworkKind, p: &Params) -> Result<Value, RpcError> {
+pub fn signmessagewithprivkey(node: &Arc<RpcContext>, p: &Params) -> Result<Value, RpcError> {
+    let net = NetworkKind::from(node.settings().params.network);
     let key = p.str(0)?;
     let msg = p.str(1)?;
     let key = PrivateKey::from_wif(key)
@@ -26,7 +29,8 @@ pub fn signmessagewithprivkey(net: NetworkKind, p: &Params) -> Result<Value, Rpc
 }
 
 /// `verifymessage "address" "signature" "message"`.
-pub fn verifymessage(net: bitcoin::Network, p: &Params) -> Result<Value, RpcError> {
+pub fn verifymessage(node: &Arc<RpcContext>, p: &Params) -> Result<Value, RpcError> {
+    let net = node.settings().params.network;
     let addr = p.str(0)?;
     let sig = p.str(1)?;
     let msg = p.str(2)?;

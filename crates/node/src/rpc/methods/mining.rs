@@ -11,7 +11,7 @@ use super::descriptor::{descriptor_script, parse_descriptor};
 use super::mempool::{decode_tx, parse_txid};
 use crate::chain::{BlockOutcome, ChainManager};
 use crate::mempool::template::{self, BlockTemplate, TemplateTx};
-use crate::node::Node;
+use crate::rpc::context::RpcContext;
 use bitcoin::consensus::serialize;
 use bitcoin::hex::FromHex;
 use bitcoin::{Block, Network, ScriptBuf};
@@ -25,7 +25,7 @@ fn now() -> i64 {
     crate::clock::unix_now()
 }
 
-fn network(node: &Arc<Node>) -> Network {
+fn network(node: &Arc<RpcContext>) -> Network {
     node.settings().params.network
 }
 
@@ -41,65 +41,61 @@ fn target_hex(bits: bitcoin::CompactTarget) -> String {
     hex(&bitcoin::Target::from_compact(bits).to_be_bytes())
 }
 
-/// Runs a mining method.
-pub async fn call(node: &Arc<Node>, method: &str, p: &Params) -> Result<Value, RpcError> {
-    match method {
-        "generatetoaddress" => {
-            let n = p.i64(0)?;
-            let addr = p.str(1)?;
-            let script =
-                address::decode(addr, network(node)).map_err(|_| RpcError::new(code::INVALID_ADDRESS_OR_KEY, "Error: Invalid address"))?;
-            generate(node, script, n, p.opt_u64(2)?.unwrap_or(DEFAULT_MAX_TRIES)).await
-        }
-        "generatetodescriptor" => {
-            let n = p.i64(0)?;
-            let d = parse_descriptor(p.str(1)?, network(node), false).map_err(|e| RpcError::new(code::INVALID_ADDRESS_OR_KEY, e))?;
-            if d.ranged {
-                return Err(RpcError::param(
-                    "Ranged descriptor not accepted. Maybe pass through deriveaddresses first?",
-                ));
-            }
-            generate(node, d.script, n, p.opt_u64(2)?.unwrap_or(DEFAULT_MAX_TRIES)).await
-        }
-        "generateblock" => generateblock(node, p).await,
-        "getblocktemplate" => {
-            let node = node.clone();
-            let req = p.get(0).cloned();
-            blocking(move || getblocktemplate(&node, req.as_ref())).await?
-        }
-        "getmininginfo" => {
-            let node = node.clone();
-            blocking(move || getmininginfo(&node)).await?
-        }
-        "getnetworkhashps" => {
-            let nblocks = p
-                .get(0)
-                .map(|v| {
-                    v.as_i64()
-                        .ok_or_else(|| RpcError::new(code::TYPE_ERROR, "JSON value is not an integer as expected"))
-                })
-                .transpose()?
-                .unwrap_or(120);
-            let height = p
-                .get(1)
-                .map(|v| {
-                    v.as_i64()
-                        .ok_or_else(|| RpcError::new(code::TYPE_ERROR, "JSON value is not an integer as expected"))
-                })
-                .transpose()?
-                .unwrap_or(-1);
-            let node = node.clone();
-            blocking(move || {
-                let c = node.chain_ref().lock().unwrap_or_else(|e| e.into_inner());
-                if height >= 0 && height > i64::from(c.height()) {
-                    return Err(RpcError::param("Block does not exist at specified height"));
-                }
-                Ok(json!(network_hashps(&c, nblocks, height)))
-            })
-            .await?
-        }
-        _ => Err(RpcError::new(code::METHOD_NOT_FOUND, "Method not found")),
+/// `generatetoaddress`.
+pub(super) async fn generatetoaddress(node: &Arc<RpcContext>, p: &Params) -> Result<Value, RpcError> {
+    let n = p.i64(0)?;
+    let addr = p.str(1)?;
+    let script = address::decode(addr, network(node)).map_err(|_| RpcError::new(code::INVALID_ADDRESS_OR_KEY, "Error: Invalid address"))?;
+    generate(node, script, n, p.opt_u64(2)?.unwrap_or(DEFAULT_MAX_TRIES)).await
+}
+
+/// `generatetodescriptor`.
+pub(super) async fn generatetodescriptor(node: &Arc<RpcContext>, p: &Params) -> Result<Value, RpcError> {
+    let n = p.i64(0)?;
+    let d = parse_descriptor(p.str(1)?, network(node), false).map_err(|e| RpcError::new(code::INVALID_ADDRESS_OR_KEY, e))?;
+    if d.ranged {
+        return Err(RpcError::param(
+            "Ranged descriptor not accepted. Maybe pass through deriveaddresses first?",
+        ));
     }
+    generate(node, d.script, n, p.opt_u64(2)?.unwrap_or(DEFAULT_MAX_TRIES)).await
+}
+
+/// `getblocktemplate`.
+pub(super) async fn getblocktemplate(node: &Arc<RpcContext>, p: &Params) -> Result<Value, RpcError> {
+    let node = node.clone();
+    let req = p.get(0).cloned();
+    blocking(move || block_template(&node, req.as_ref())).await?
+}
+
+/// `getmininginfo`.
+pub(super) async fn getmininginfo(node: &Arc<RpcContext>, _p: &Params) -> Result<Value, RpcError> {
+    let node = node.clone();
+    blocking(move || mining_info(&node)).await?
+}
+
+/// `getnetworkhashps`.
+pub(super) async fn getnetworkhashps(node: &Arc<RpcContext>, p: &Params) -> Result<Value, RpcError> {
+    let int = |i: usize, default: i64| {
+        p.get(i)
+            .map(|v| {
+                v.as_i64()
+                    .ok_or_else(|| RpcError::new(code::TYPE_ERROR, "JSON value is not an integer as expected"))
+            })
+            .transpose()
+            .map(|v| v.unwrap_or(default))
+    };
+    let nblocks = int(0, 120)?;
+    let height = int(1, -1)?;
+    let node = node.clone();
+    blocking(move || {
+        let c = node.chain_ref().lock().unwrap_or_else(|e| e.into_inner());
+        if height >= 0 && height > i64::from(c.height()) {
+            return Err(RpcError::param("Block does not exist at specified height"));
+        }
+        Ok(json!(network_hashps(&c, nblocks, height)))
+    })
+    .await?
 }
 
 /// Core's GetNetworkHashPS: chain work over the time span of the last `lookup` blocks.
@@ -138,7 +134,7 @@ pub fn network_hashps(c: &ChainManager, lookup: i64, height: i64) -> f64 {
 
 /// Mines `block` (nonce grinding) and submits it; returns its hash, or None when `max_tries`
 /// ran out.
-async fn mine_and_submit(node: &Arc<Node>, mut block: Block, max_tries: &mut u64) -> Result<Option<bitcoin::BlockHash>, RpcError> {
+async fn mine_and_submit(node: &Arc<RpcContext>, mut block: Block, max_tries: &mut u64) -> Result<Option<bitcoin::BlockHash>, RpcError> {
     let t0 = *max_tries;
     let (solved, block, left) = blocking(move || {
         let mut t = t0;
@@ -160,7 +156,7 @@ async fn mine_and_submit(node: &Arc<Node>, mut block: Block, max_tries: &mut u64
     }
 }
 
-async fn generate(node: &Arc<Node>, script: ScriptBuf, n: i64, max_tries: u64) -> Result<Value, RpcError> {
+async fn generate(node: &Arc<RpcContext>, script: ScriptBuf, n: i64, max_tries: u64) -> Result<Value, RpcError> {
     let mut hashes = Vec::new();
     let mut tries = max_tries;
     for _ in 0..n.max(0) {
@@ -175,7 +171,7 @@ async fn generate(node: &Arc<Node>, script: ScriptBuf, n: i64, max_tries: u64) -
     Ok(Value::Array(hashes))
 }
 
-async fn generateblock(node: &Arc<Node>, p: &Params) -> Result<Value, RpcError> {
+pub(super) async fn generateblock(node: &Arc<RpcContext>, p: &Params) -> Result<Value, RpcError> {
     let net = network(node);
     let out = p.str(0)?;
     let script = match descriptor_script(out, net) {
@@ -293,7 +289,7 @@ async fn generateblock(node: &Arc<Node>, p: &Params) -> Result<Value, RpcError> 
 
 /// BIP23 block proposal (Core's getblocktemplate "proposal" mode): null when the block would
 /// connect on the tip (proof of work not checked), else the reason it would not.
-fn block_proposal(node: &Arc<Node>, data: Option<&Value>) -> Result<Value, RpcError> {
+fn block_proposal(node: &Arc<RpcContext>, data: Option<&Value>) -> Result<Value, RpcError> {
     let data = data
         .and_then(Value::as_str)
         .ok_or_else(|| RpcError::new(code::TYPE_ERROR, "Missing data String key for proposal"))?;
@@ -319,7 +315,7 @@ fn block_proposal(node: &Arc<Node>, data: Option<&Value>) -> Result<Value, RpcEr
     }
 }
 
-fn getblocktemplate(node: &Arc<Node>, req: Option<&Value>) -> Result<Value, RpcError> {
+fn block_template(node: &Arc<RpcContext>, req: Option<&Value>) -> Result<Value, RpcError> {
     let mut rules: Vec<String> = Vec::new();
     if let Some(r) = req {
         let Value::Object(o) = r else {
@@ -383,7 +379,7 @@ fn getblocktemplate(node: &Arc<Node>, req: Option<&Value>) -> Result<Value, RpcE
     }))
 }
 
-fn getmininginfo(node: &Arc<Node>) -> Result<Value, RpcError> {
+fn mining_info(node: &Arc<RpcContext>) -> Result<Value, RpcError> {
     let mp = node.mempool();
     let pooled = mp.len();
     let last = mp.last_template_stats();

@@ -6,7 +6,7 @@
 use super::super::error::{code, RpcError};
 use super::super::params::Params;
 use crate::modules::extensions::ModuleMethod;
-use crate::node::Node;
+use crate::rpc::context::RpcContext;
 use blvm_module::{Request, ResponseBody, ResponseResult};
 use serde_json::Value;
 use std::sync::Arc;
@@ -44,7 +44,7 @@ fn positional(spec: &blvm_module::RpcMethodSpec, params: Option<&Value>) -> Resu
 }
 
 /// Calls module method `m` with the request's `params`.
-pub async fn call(m: &ModuleMethod, node: &Arc<Node>, params: Option<&Value>) -> Result<Value, RpcError> {
+pub async fn call(m: &ModuleMethod, node: &Arc<RpcContext>, params: Option<&Value>) -> Result<Value, RpcError> {
     let args = positional(&m.spec, params)?;
     let request = Request::RpcCall {
         name: m.spec.name.clone(),
@@ -76,9 +76,14 @@ pub async fn call(m: &ModuleMethod, node: &Arc<Node>, params: Option<&Value>) ->
     }
 }
 
+/// A module method's usage line: its parameters carry no types and are all optional, so each is
+/// written as a quoted name in parentheses.
 fn usage(spec: &blvm_module::RpcMethodSpec) -> String {
-    let args: Vec<&str> = spec.params.iter().map(String::as_str).collect();
-    super::usage::usage_line(&spec.name, &args)
+    if spec.params.is_empty() {
+        return spec.name.clone();
+    }
+    let args: Vec<String> = spec.params.iter().map(|a| format!("\"{a}\"")).collect();
+    format!("{} ( {} )", spec.name, args.join(" "))
 }
 
 fn help_text(spec: &blvm_module::RpcMethodSpec) -> String {
@@ -87,7 +92,7 @@ fn help_text(spec: &blvm_module::RpcMethodSpec) -> String {
 
 /// `help [command]` including module methods: a module method's help text, or the built-in
 /// list followed by one "== Module <name> ==" section per module.
-pub fn help(node: &Arc<Node>, p: &Params) -> Result<Value, RpcError> {
+pub fn help(node: &Arc<RpcContext>, p: &Params) -> Result<Value, RpcError> {
     let cmd = p.opt_str(0)?;
     let ext = node.extensions();
     if let Some(m) = cmd.and_then(|c| ext.method(c)) {

@@ -4,8 +4,8 @@
 use super::super::error::{code, RpcError};
 use super::super::params::{type_error, Params};
 use super::network::{ask, net};
-use crate::node::Node;
 use crate::p2p::Command;
+use crate::rpc::context::RpcContext;
 use serde_json::{json, Value};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -22,117 +22,116 @@ fn network_name(a: &SocketAddr) -> &'static str {
     }
 }
 
-/// Dispatches one of this file's methods.
-pub async fn call(node: &Arc<Node>, method: &str, p: &Params) -> Result<Value, RpcError> {
-    match method {
-        "setnetworkactive" => {
-            let n = net(node)?;
-            let state = match p.get(0) {
-                Some(Value::Bool(b)) => *b,
-                Some(v) => return Err(type_error(v, "bool")),
-                None => {
-                    return Err(RpcError::new(
-                        code::INVALID_PARAMS,
-                        "Missing required argument \"state\" (position 1)",
-                    ))
-                }
-            };
-            n.set_network_enabled(state);
-            Ok(json!(n.network_enabled()))
+/// `setnetworkactive`.
+pub(super) async fn setnetworkactive(node: &Arc<RpcContext>, p: &Params) -> Result<Value, RpcError> {
+    let n = net(node)?;
+    let state = match p.get(0) {
+        Some(Value::Bool(b)) => *b,
+        Some(v) => return Err(type_error(v, "bool")),
+        None => {
+            return Err(RpcError::new(
+                code::INVALID_PARAMS,
+                "Missing required argument \"state\" (position 1)",
+            ))
         }
-        "getaddednodeinfo" => {
-            let n = net(node)?;
-            let added = n.added_nodes();
-            let wanted: Vec<String> = match p.opt_str(0)? {
-                Some(one) => {
-                    if !added.iter().any(|a| a == one) {
-                        return Err(RpcError::new(NODE_NOT_ADDED, "Error: Node has not been added."));
-                    }
-                    vec![one.to_string()]
-                }
-                None => added,
-            };
-            let peers = n.peer_list();
-            let out: Vec<Value> = wanted
-                .into_iter()
-                .map(|target| {
-                    let parsed = target.parse::<SocketAddr>().ok();
-                    let peer = peers
-                        .iter()
-                        .find(|p| !p.inbound && (Some(p.addr) == parsed || p.addr.to_string() == target));
-                    match peer {
-                        Some(p) => json!({
-                            "addednode": target,
-                            "connected": true,
-                            "addresses": [{"address": p.addr.to_string(), "connected": "outbound"}],
-                        }),
-                        None => json!({"addednode": target, "connected": false, "addresses": []}),
-                    }
-                })
-                .collect();
-            Ok(Value::Array(out))
-        }
-        "getnodeaddresses" => {
-            let n = net(node)?;
-            let count = match p.get(0) {
-                None => 1,
-                Some(v) => match v.as_i64() {
-                    Some(c) if c >= 0 => c as usize,
-                    Some(_) => return Err(RpcError::param("Address count out of range")),
-                    None => return Err(type_error(v, "number")),
-                },
-            };
-            let network = p.opt_str(1)?;
-            if let Some(name) = network {
-                if !matches!(name, "ipv4" | "ipv6" | "onion" | "i2p" | "cjdns") {
-                    return Err(RpcError::param(format!("Network not recognized: {name}")));
-                }
+    };
+    n.set_network_enabled(state);
+    Ok(json!(n.network_enabled()))
+}
+
+/// `getaddednodeinfo`.
+pub(super) async fn getaddednodeinfo(node: &Arc<RpcContext>, p: &Params) -> Result<Value, RpcError> {
+    let n = net(node)?;
+    let added = n.added_nodes();
+    let wanted: Vec<String> = match p.opt_str(0)? {
+        Some(one) => {
+            if !added.iter().any(|a| a == one) {
+                return Err(RpcError::new(NODE_NOT_ADDED, "Error: Node has not been added."));
             }
-            // With a network filter, ask for all and cut after filtering.
-            let wanted = if network.is_some() { 0 } else { count };
-            let addrs = ask(&n, |reply| Command::NodeAddresses { count: wanted, reply }).await?;
-            let mut out: Vec<Value> = addrs
+            vec![one.to_string()]
+        }
+        None => added,
+    };
+    let peers = n.peer_list();
+    let out: Vec<Value> = wanted
+        .into_iter()
+        .map(|target| {
+            let parsed = target.parse::<SocketAddr>().ok();
+            let peer = peers
                 .iter()
-                .filter(|a| network.map_or(true, |w| w == network_name(&a.addr)))
-                .map(|a| {
-                    json!({
-                        "time": a.time,
-                        "services": a.services,
-                        "address": a.addr.ip().to_canonical().to_string(),
-                        "port": a.addr.port(),
-                        "network": network_name(&a.addr),
-                    })
-                })
-                .collect();
-            if count > 0 {
-                out.truncate(count);
+                .find(|p| !p.inbound && (Some(p.addr) == parsed || p.addr.to_string() == target));
+            match peer {
+                Some(p) => json!({
+                    "addednode": target,
+                    "connected": true,
+                    "addresses": [{"address": p.addr.to_string(), "connected": "outbound"}],
+                }),
+                None => json!({"addednode": target, "connected": false, "addresses": []}),
             }
-            Ok(Value::Array(out))
+        })
+        .collect();
+    Ok(Value::Array(out))
+}
+
+/// `getnodeaddresses`.
+pub(super) async fn getnodeaddresses(node: &Arc<RpcContext>, p: &Params) -> Result<Value, RpcError> {
+    let n = net(node)?;
+    let count = match p.get(0) {
+        None => 1,
+        Some(v) => match v.as_i64() {
+            Some(c) if c >= 0 => c as usize,
+            Some(_) => return Err(RpcError::param("Address count out of range")),
+            None => return Err(type_error(v, "number")),
+        },
+    };
+    let network = p.opt_str(1)?;
+    if let Some(name) = network {
+        if !matches!(name, "ipv4" | "ipv6" | "onion" | "i2p" | "cjdns") {
+            return Err(RpcError::param(format!("Network not recognized: {name}")));
         }
-        "getaddrmaninfo" => {
-            let n = net(node).map_err(|_| {
-                RpcError::new(
-                    code::CLIENT_P2P_DISABLED,
-                    "Error: Address manager functionality missing or disabled",
-                )
-            })?;
-            let counts = ask(&n, |reply| Command::AddrmanInfo { reply }).await?;
-            let mut out = serde_json::Map::new();
-            for (name, new, tried) in counts {
-                out.insert(name.into(), json!({"new": new, "tried": tried, "total": new + tried}));
-            }
-            Ok(Value::Object(out))
-        }
-        "addpeeraddress" => addpeeraddress(node, p).await,
-        "getblockfrompeer" => getblockfrompeer(node, p).await,
-        _ => Err(RpcError::new(code::METHOD_NOT_FOUND, "Method not found")),
     }
+    // With a network filter, ask for all and cut after filtering.
+    let wanted = if network.is_some() { 0 } else { count };
+    let addrs = ask(&n, |reply| Command::NodeAddresses { count: wanted, reply }).await?;
+    let mut out: Vec<Value> = addrs
+        .iter()
+        .filter(|a| network.map_or(true, |w| w == network_name(&a.addr)))
+        .map(|a| {
+            json!({
+                "time": a.time,
+                "services": a.services,
+                "address": a.addr.ip().to_canonical().to_string(),
+                "port": a.addr.port(),
+                "network": network_name(&a.addr),
+            })
+        })
+        .collect();
+    if count > 0 {
+        out.truncate(count);
+    }
+    Ok(Value::Array(out))
+}
+
+/// `getaddrmaninfo`.
+pub(super) async fn getaddrmaninfo(node: &Arc<RpcContext>, _p: &Params) -> Result<Value, RpcError> {
+    let n = net(node).map_err(|_| {
+        RpcError::new(
+            code::CLIENT_P2P_DISABLED,
+            "Error: Address manager functionality missing or disabled",
+        )
+    })?;
+    let counts = ask(&n, |reply| Command::AddrmanInfo { reply }).await?;
+    let mut out = serde_json::Map::new();
+    for (name, new, tried) in counts {
+        out.insert(name.into(), json!({"new": new, "tried": tried, "total": new + tried}));
+    }
+    Ok(Value::Object(out))
 }
 
 /// `addpeeraddress "address" port ( tried )` (Core's test-only RPC): puts an IP address in the
 /// address manager as if it had announced itself; `{"success": bool}` plus Core's "error" when
 /// the new or tried table refused it. A string that is not an IP address gives success false.
-async fn addpeeraddress(node: &Arc<Node>, p: &Params) -> Result<Value, RpcError> {
+pub(super) async fn addpeeraddress(node: &Arc<RpcContext>, p: &Params) -> Result<Value, RpcError> {
     let n = net(node).map_err(|_| {
         RpcError::new(
             code::CLIENT_P2P_DISABLED,
@@ -163,7 +162,7 @@ async fn addpeeraddress(node: &Arc<Node>, p: &Params) -> Result<Value, RpcError>
 
 /// `getblockfrompeer "blockhash" peer_id`: asks one peer for a block whose header is known and
 /// whose data is not; `{}` once the request is sent, Core's errors otherwise.
-async fn getblockfrompeer(node: &Arc<Node>, p: &Params) -> Result<Value, RpcError> {
+pub(super) async fn getblockfrompeer(node: &Arc<RpcContext>, p: &Params) -> Result<Value, RpcError> {
     let hash = super::blockchain::chain_hash(p, 0)?;
     let peer = p.i64(1)?;
     {

@@ -3,9 +3,9 @@
 
 use super::super::error::{code, RpcError};
 use super::super::params::Params;
-use crate::node::Node;
 use crate::p2p::ban::{now, BanTarget};
 use crate::p2p::{Command, Net};
+use crate::rpc::context::RpcContext;
 use bitcoin::p2p::ServiceFlags;
 use serde_json::{json, Value};
 use std::net::SocketAddr;
@@ -23,7 +23,7 @@ const NODE_NOT_CONNECTED: i64 = -29;
 const INVALID_IP_OR_SUBNET: i64 = -30;
 
 /// The P2P layer, or Core's "P2P disabled" error.
-pub(super) fn net(node: &Arc<Node>) -> Result<Arc<Net>, RpcError> {
+pub(super) fn net(node: &Arc<RpcContext>) -> Result<Arc<Net>, RpcError> {
     let n = node.net();
     if n.settings().is_none() {
         return Err(RpcError::new(
@@ -65,148 +65,165 @@ fn secs(d: Option<std::time::Duration>) -> Value {
     d.map(|d| json!(d.as_secs_f64())).unwrap_or(Value::Null)
 }
 
-/// Dispatches one network method.
-pub async fn call(node: &Arc<Node>, method: &str, p: &Params) -> Result<Value, RpcError> {
-    match method {
-        "getconnectioncount" => {
-            let n = net(node)?;
-            let (i, o) = n.connection_count();
-            Ok(json!(i + o))
-        }
-        "getnetworkinfo" => Ok(networkinfo(node)),
-        "getpeerinfo" => Ok(peerinfo(&*net(node)?)),
-        "getnettotals" => {
-            let n = net(node)?;
-            let ms = crate::clock::unix_now_ms();
-            Ok(json!({
-                "totalbytesrecv": n.totals().recv.load(Ordering::Relaxed),
-                "totalbytessent": n.totals().sent.load(Ordering::Relaxed),
-                "timemillis": ms,
-                "uploadtarget": n.totals().upload.json(crate::clock::unix_now()),
-            }))
-        }
-        "ping" => {
-            net(node)?.ping_all();
-            Ok(Value::Null)
-        }
-        "addnode" => {
-            let n = net(node)?;
-            let target = p.str(0)?.to_string();
-            let command = p.str(1)?;
-            let enabled = n.settings().is_some_and(|s| s.v2transport);
-            let v2 = p.get(2).and_then(Value::as_bool).unwrap_or(enabled);
-            if v2 && !enabled {
-                return Err(RpcError::new(
-                    code::MISC_ERROR,
-                    "Error: v2transport requested but not enabled (see -v2transport)",
-                ));
-            }
-            let (tx, rx) = oneshot::channel();
-            let c = match command {
-                "add" => Command::AddNode {
-                    addr: target,
-                    permanent: true,
-                    v2,
-                    reply: tx,
-                },
-                "onetry" => Command::AddNode {
-                    addr: target,
-                    permanent: false,
-                    v2,
-                    reply: tx,
-                },
-                "remove" => Command::RemoveNode { addr: target, reply: tx },
-                _ => return Err(RpcError::param("Error: command must be one of add, remove, onetry")),
-            };
-            n.command(c).await.map_err(|e| RpcError::new(code::MISC_ERROR, e))?;
-            match rx.await {
-                Ok(Ok(())) => Ok(Value::Null),
-                Ok(Err(e)) if command == "remove" => Err(RpcError::new(NODE_NOT_ADDED, format!("Error: {e}"))),
-                Ok(Err(e)) => Err(RpcError::new(NODE_ALREADY_ADDED, format!("Error: {e}"))),
-                Err(_) => Err(RpcError::new(code::MISC_ERROR, "P2P networking is shutting down")),
-            }
-        }
-        "disconnectnode" => {
-            let n = net(node)?;
-            let addr = p.opt_str(0)?.filter(|s| !s.is_empty());
-            let id = p.opt_u64(1)?;
-            let (addr, id) = match (addr, id) {
-                (Some(a), None) => (
-                    Some(
-                        a.parse::<SocketAddr>()
-                            .map_err(|_| RpcError::new(NODE_NOT_CONNECTED, "Node not found in connected nodes"))?,
-                    ),
-                    None,
-                ),
-                (None, Some(i)) => (None, Some(i)),
-                _ => return Err(RpcError::param("Only one of address and nodeid should be provided.")),
-            };
-            let (tx, rx) = oneshot::channel();
-            n.command(Command::Disconnect { addr, id, reply: tx })
-                .await
-                .map_err(|e| RpcError::new(code::MISC_ERROR, e))?;
-            match rx.await {
-                Ok(true) => Ok(Value::Null),
-                _ => Err(RpcError::new(NODE_NOT_CONNECTED, "Node not found in connected nodes")),
-            }
-        }
-        "setban" => {
-            let n = net(node)?;
-            let target = p.str(0)?;
-            let command = p.str(1)?;
-            let subnet = BanTarget::parse(target).ok_or_else(|| RpcError::new(INVALID_IP_OR_SUBNET, "Error: Invalid IP/Subnet"))?;
-            match command {
-                "add" => {
-                    if n.bans().has(&subnet) {
-                        return Err(RpcError::new(NODE_ALREADY_ADDED, "Error: IP/Subnet already banned"));
-                    }
-                    let default = n.settings().map(|s| s.ban_time.as_secs() as i64).unwrap_or(86_400);
-                    let t = p.get(2).and_then(|v| v.as_i64()).filter(|t| *t > 0).unwrap_or(default);
-                    let absolute = p.opt_bool(3)?.unwrap_or(false);
-                    let until = if absolute { t } else { now() + t };
-                    if until <= now() {
-                        return Err(RpcError::param("Error: Absolute timestamp is in the past"));
-                    }
-                    tracing::info!(target: "blvm::net", %subnet, until, "setban add");
-                    n.bans().ban(subnet, until, "manually added (setban)");
-                    let _ = n.command(Command::EnforceBans).await;
-                    Ok(Value::Null)
-                }
-                "remove" => {
-                    if !n.bans().unban(&subnet) {
-                        return Err(RpcError::new(
-                            INVALID_IP_OR_SUBNET,
-                            "Error: Unban failed. Requested address/subnet was not previously manually banned.",
-                        ));
-                    }
-                    Ok(Value::Null)
-                }
-                _ => Err(RpcError::param("Error: command must be one of add, remove")),
-            }
-        }
-        "listbanned" => {
-            let n = net(node)?;
-            let t = now();
-            let v: Vec<Value> = n
-                .bans()
-                .list()
-                .into_iter()
-                .map(|(s, e)| json!({"address": s.to_string(), "ban_created": e.created, "banned_until": e.until, "ban_duration": e.until - e.created, "time_remaining": (e.until - t).max(0), "reason": e.reason}))
-                .collect();
-            Ok(Value::Array(v))
-        }
-        "clearbanned" => {
-            // As Core: also forgets the discouraged addresses.
-            let n = net(node)?;
-            n.bans().clear();
-            n.discouraged().clear();
-            Ok(Value::Null)
-        }
-        _ => Err(RpcError::new(code::METHOD_NOT_FOUND, "Method not found")),
+/// `getconnectioncount`.
+pub(super) async fn getconnectioncount(node: &Arc<RpcContext>, _p: &Params) -> Result<Value, RpcError> {
+    let n = net(node)?;
+    let (i, o) = n.connection_count();
+    Ok(json!(i + o))
+}
+
+/// `getnetworkinfo`.
+pub(super) async fn getnetworkinfo(node: &Arc<RpcContext>, _p: &Params) -> Result<Value, RpcError> {
+    Ok(networkinfo(node))
+}
+
+/// `getpeerinfo`.
+pub(super) async fn getpeerinfo(node: &Arc<RpcContext>, _p: &Params) -> Result<Value, RpcError> {
+    Ok(peerinfo(&*net(node)?))
+}
+
+/// `getnettotals`.
+pub(super) async fn getnettotals(node: &Arc<RpcContext>, _p: &Params) -> Result<Value, RpcError> {
+    let n = net(node)?;
+    let ms = crate::clock::unix_now_ms();
+    Ok(json!({
+        "totalbytesrecv": n.totals().recv.load(Ordering::Relaxed),
+        "totalbytessent": n.totals().sent.load(Ordering::Relaxed),
+        "timemillis": ms,
+        "uploadtarget": n.totals().upload.json(crate::clock::unix_now()),
+    }))
+}
+
+/// `ping`.
+pub(super) async fn ping(node: &Arc<RpcContext>, _p: &Params) -> Result<Value, RpcError> {
+    net(node)?.ping_all();
+    Ok(Value::Null)
+}
+
+/// `addnode`.
+pub(super) async fn addnode(node: &Arc<RpcContext>, p: &Params) -> Result<Value, RpcError> {
+    let n = net(node)?;
+    let target = p.str(0)?.to_string();
+    let command = p.str(1)?;
+    let enabled = n.settings().is_some_and(|s| s.v2transport);
+    let v2 = p.get(2).and_then(Value::as_bool).unwrap_or(enabled);
+    if v2 && !enabled {
+        return Err(RpcError::new(
+            code::MISC_ERROR,
+            "Error: v2transport requested but not enabled (see -v2transport)",
+        ));
+    }
+    let (tx, rx) = oneshot::channel();
+    let c = match command {
+        "add" => Command::AddNode {
+            addr: target,
+            permanent: true,
+            v2,
+            reply: tx,
+        },
+        "onetry" => Command::AddNode {
+            addr: target,
+            permanent: false,
+            v2,
+            reply: tx,
+        },
+        "remove" => Command::RemoveNode { addr: target, reply: tx },
+        _ => return Err(RpcError::param("Error: command must be one of add, remove, onetry")),
+    };
+    n.command(c).await.map_err(|e| RpcError::new(code::MISC_ERROR, e))?;
+    match rx.await {
+        Ok(Ok(())) => Ok(Value::Null),
+        Ok(Err(e)) if command == "remove" => Err(RpcError::new(NODE_NOT_ADDED, format!("Error: {e}"))),
+        Ok(Err(e)) => Err(RpcError::new(NODE_ALREADY_ADDED, format!("Error: {e}"))),
+        Err(_) => Err(RpcError::new(code::MISC_ERROR, "P2P networking is shutting down")),
     }
 }
 
-fn networkinfo(node: &Arc<Node>) -> Value {
+/// `disconnectnode`.
+pub(super) async fn disconnectnode(node: &Arc<RpcContext>, p: &Params) -> Result<Value, RpcError> {
+    let n = net(node)?;
+    let addr = p.opt_str(0)?.filter(|s| !s.is_empty());
+    let id = p.opt_u64(1)?;
+    let (addr, id) = match (addr, id) {
+        (Some(a), None) => (
+            Some(
+                a.parse::<SocketAddr>()
+                    .map_err(|_| RpcError::new(NODE_NOT_CONNECTED, "Node not found in connected nodes"))?,
+            ),
+            None,
+        ),
+        (None, Some(i)) => (None, Some(i)),
+        _ => return Err(RpcError::param("Only one of address and nodeid should be provided.")),
+    };
+    let (tx, rx) = oneshot::channel();
+    n.command(Command::Disconnect { addr, id, reply: tx })
+        .await
+        .map_err(|e| RpcError::new(code::MISC_ERROR, e))?;
+    match rx.await {
+        Ok(true) => Ok(Value::Null),
+        _ => Err(RpcError::new(NODE_NOT_CONNECTED, "Node not found in connected nodes")),
+    }
+}
+
+/// `setban`.
+pub(super) async fn setban(node: &Arc<RpcContext>, p: &Params) -> Result<Value, RpcError> {
+    let n = net(node)?;
+    let target = p.str(0)?;
+    let command = p.str(1)?;
+    let subnet = BanTarget::parse(target).ok_or_else(|| RpcError::new(INVALID_IP_OR_SUBNET, "Error: Invalid IP/Subnet"))?;
+    match command {
+        "add" => {
+            if n.bans().has(&subnet) {
+                return Err(RpcError::new(NODE_ALREADY_ADDED, "Error: IP/Subnet already banned"));
+            }
+            let default = n.settings().map(|s| s.ban_time.as_secs() as i64).unwrap_or(86_400);
+            let t = p.get(2).and_then(|v| v.as_i64()).filter(|t| *t > 0).unwrap_or(default);
+            let absolute = p.opt_bool(3)?.unwrap_or(false);
+            let until = if absolute { t } else { now() + t };
+            if until <= now() {
+                return Err(RpcError::param("Error: Absolute timestamp is in the past"));
+            }
+            tracing::info!(target: "blvm::net", %subnet, until, "setban add");
+            n.bans().ban(subnet, until, "manually added (setban)");
+            let _ = n.command(Command::EnforceBans).await;
+            Ok(Value::Null)
+        }
+        "remove" => {
+            if !n.bans().unban(&subnet) {
+                return Err(RpcError::new(
+                    INVALID_IP_OR_SUBNET,
+                    "Error: Unban failed. Requested address/subnet was not previously manually banned.",
+                ));
+            }
+            Ok(Value::Null)
+        }
+        _ => Err(RpcError::param("Error: command must be one of add, remove")),
+    }
+}
+
+/// `listbanned`.
+pub(super) async fn listbanned(node: &Arc<RpcContext>, _p: &Params) -> Result<Value, RpcError> {
+    let n = net(node)?;
+    let t = now();
+    let v: Vec<Value> = n
+            .bans()
+            .list()
+            .into_iter()
+            .map(|(s, e)| json!({"address": s.to_string(), "ban_created": e.created, "banned_until": e.until, "ban_duration": e.until - e.created, "time_remaining": (e.until - t).max(0), "reason": e.reason}))
+            .collect();
+    Ok(Value::Array(v))
+}
+
+/// `clearbanned`.
+pub(super) async fn clearbanned(node: &Arc<RpcContext>, _p: &Params) -> Result<Value, RpcError> {
+    // As Core: also forgets the discouraged addresses.
+    let n = net(node)?;
+    n.bans().clear();
+    n.discouraged().clear();
+    Ok(Value::Null)
+}
+
+fn networkinfo(node: &Arc<RpcContext>) -> Value {
     let n = node.net();
     let (i, o) = n.connection_count();
     // The -externalip addresses (Core's mapLocalHost); without any, the listening addresses

@@ -2,40 +2,60 @@
 
 use super::super::error::{code, RpcError};
 use super::super::params::Params;
-use crate::chain::FlushReason;
-use crate::node::maintenance::Maintenance;
-use crate::node::Node;
+use crate::rpc::context::RpcContext;
+use crate::rpc::context::{ControlError, MaintenanceDone, MaintenanceRequest as Maintenance};
 use serde_json::{json, Value};
 use std::sync::Arc;
 use std::time::Duration;
 
-/// `listmodules`, `loadmodule name`, `unloadmodule name`, `reloadmodule name`.
-pub async fn modules(node: &Arc<Node>, method: &str, p: &Params) -> Result<Value, RpcError> {
+/// `listmodules`.
+pub(super) async fn listmodules(node: &Arc<RpcContext>, _p: &Params) -> Result<Value, RpcError> {
     let mgr = node.modules();
     let list = |mgr: &crate::modules::manager::ModuleManager| serde_json::to_value(mgr.list()).unwrap_or(Value::Null);
-    match method {
-        "listmodules" => Ok(list(&mgr)),
-        _ => {
-            let name = p.str(0)?.to_string();
-            let r = match method {
-                "loadmodule" => mgr.load(&name),
-                "unloadmodule" => mgr.unload(&name, "rpc").await,
-                _ => mgr.reload(&name).await,
-            };
-            r.map_err(|e| {
-                let c = match e {
-                    crate::modules::manager::ManagerError::InvalidName(_) => code::INVALID_PARAMETER,
-                    _ => code::MISC_ERROR,
-                };
-                RpcError::new(c, e.to_string())
-            })?;
-            let info = mgr.list().into_iter().find(|m| m.name == name);
-            Ok(serde_json::to_value(info).unwrap_or(Value::Null))
-        }
-    }
+    Ok(list(&mgr))
 }
 
-fn maintenance_result(out: crate::node::maintenance::MaintenanceOutcome) -> Result<Value, RpcError> {
+/// `loadmodule`, `unloadmodule`, `reloadmodule`: one body, told apart by `method`.
+async fn load_unload_or_reload(node: &Arc<RpcContext>, method: &str, p: &Params) -> Result<Value, RpcError> {
+    let mgr = node.modules();
+    let name = p.str(0)?.to_string();
+    let r = match method {
+        "loadmodule" => mgr.load(&name),
+        "unloadmodule" => mgr.unload(&name, "rpc").await,
+        _ => mgr.reload(&name).await,
+    };
+    r.map_err(|e| {
+        let c = match e {
+            crate::modules::manager::ManagerError::InvalidName(_) => code::INVALID_PARAMETER,
+            _ => code::MISC_ERROR,
+        };
+        RpcError::new(c, e.to_string())
+    })?;
+    let info = mgr.list().into_iter().find(|m| m.name == name);
+    Ok(serde_json::to_value(info).unwrap_or(Value::Null))
+}
+
+/// `loadmodule`.
+pub(super) async fn loadmodule(node: &Arc<RpcContext>, p: &Params) -> Result<Value, RpcError> {
+    load_unload_or_reload(node, "loadmodule", p).await
+}
+
+/// `unloadmodule`.
+pub(super) async fn unloadmodule(node: &Arc<RpcContext>, p: &Params) -> Result<Value, RpcError> {
+    load_unload_or_reload(node, "unloadmodule", p).await
+}
+
+/// `reloadmodule`.
+pub(super) async fn reloadmodule(node: &Arc<RpcContext>, p: &Params) -> Result<Value, RpcError> {
+    load_unload_or_reload(node, "reloadmodule", p).await
+}
+
+/// A failed node operation as the RPC's internal error.
+fn internal(e: ControlError) -> RpcError {
+    RpcError::new(code::INTERNAL_ERROR, e.to_string())
+}
+
+fn maintenance_result(out: MaintenanceDone) -> Result<Value, RpcError> {
     if out.success {
         Ok(out.results)
     } else {
@@ -46,74 +66,70 @@ fn maintenance_result(out: crate::node::maintenance::MaintenanceOutcome) -> Resu
     }
 }
 
-/// `flushchainstate`, `gethealth`, `runmaintenance type [arg]`, `cleanupdata [days]`, `pruneblockchain height`.
-pub async fn maintenance(node: &Arc<Node>, method: &str, p: &Params) -> Result<Value, RpcError> {
-    let internal = |e: crate::node::NodeError| RpcError::new(code::INTERNAL_ERROR, e.to_string());
-    match method {
-        "flushchainstate" => {
-            let r = node.flush_chainstate(FlushReason::Manual).await.map_err(internal)?;
-            Ok(
-                json!({"success": r.success, "duration_ms": crate::node::runtime::ceil_ms(r.duration), "coins_written": r.coins_written, "index_written": r.index_written}),
-            )
-        }
-        "gethealth" => {
-            let r = node.manual_health(Duration::from_secs(2)).await;
-            Ok(r.report)
-        }
-        "cleanupdata" => {
-            let days = p.opt_u64(0)?.or(Some(node.settings().lifecycle.cleanup_target_age_days));
-            let removed = node.cleanup_data("manual", days).await;
-            Ok(json!({"cleanup_type": "manual", "target_age_days": days, "node_files_removed": removed}))
-        }
-        "pruneblockchain" => {
-            let h = p.i64(0)?;
-            let h = u32::try_from(h).map_err(|_| RpcError::param("Negative block height."))?;
-            let out = node
-                .run_maintenance(Maintenance::Prune {
-                    height: Some(h),
-                    target_bytes: None,
-                })
-                .await
-                .map_err(internal)?;
-            let r = maintenance_result(out)?;
-            let c = node.chain_ref().lock().unwrap_or_else(|p| p.into_inner());
-            Ok(json!(c.prune_height().unwrap_or(r["prune_height"].as_u64().unwrap_or(0) as u32)))
-        }
-        _ => {
-            let op = match p.str(0)? {
-                "backup" => Maintenance::Backup {
-                    destination: p
-                        .opt_str(1)?
-                        .ok_or_else(|| RpcError::param("backup needs a destination directory"))?
-                        .into(),
-                },
-                "cleanup" => Maintenance::Cleanup,
-                "compaction" => Maintenance::Compact,
-                "prune" => {
-                    let height = match p.get(1) {
-                        None => None,
-                        Some(v) => Some(
-                            v.as_u64()
-                                .and_then(|h| u32::try_from(h).ok())
-                                .ok_or_else(|| RpcError::param("prune height must be a non-negative integer"))?,
-                        ),
-                    };
-                    Maintenance::Prune {
-                        height,
-                        target_bytes: None,
-                    }
-                }
-                other => {
-                    return Err(RpcError::param(format!(
-                        "unknown maintenance type '{other}' (backup, cleanup, compaction, prune)"
-                    )))
-                }
+/// `flushchainstate`.
+pub(super) async fn flushchainstate(node: &Arc<RpcContext>, _p: &Params) -> Result<Value, RpcError> {
+    let r = node.flush_chainstate().await.map_err(internal)?;
+    Ok(
+        json!({"success": r.success, "duration_ms": r.duration.as_micros().div_ceil(1000) as u64, "coins_written": r.coins_written, "index_written": r.index_written}),
+    )
+}
+
+/// `gethealth`.
+pub(super) async fn gethealth(node: &Arc<RpcContext>, _p: &Params) -> Result<Value, RpcError> {
+    Ok(node.manual_health(Duration::from_secs(2)).await)
+}
+
+/// `cleanupdata`.
+pub(super) async fn cleanupdata(node: &Arc<RpcContext>, p: &Params) -> Result<Value, RpcError> {
+    let days = p.opt_u64(0)?.or(Some(node.settings().cleanup_target_age_days));
+    let removed = node.cleanup_data("manual", days).await;
+    Ok(json!({"cleanup_type": "manual", "target_age_days": days, "node_files_removed": removed}))
+}
+
+/// `pruneblockchain`.
+pub(super) async fn pruneblockchain(node: &Arc<RpcContext>, p: &Params) -> Result<Value, RpcError> {
+    let h = p.i64(0)?;
+    let h = u32::try_from(h).map_err(|_| RpcError::param("Negative block height."))?;
+    let out = node
+        .run_maintenance(Maintenance::Prune { height: Some(h) })
+        .await
+        .map_err(internal)?;
+    let r = maintenance_result(out)?;
+    let c = node.chain_ref().lock().unwrap_or_else(|p| p.into_inner());
+    Ok(json!(c.prune_height().unwrap_or(r["prune_height"].as_u64().unwrap_or(0) as u32)))
+}
+
+/// `runmaintenance`.
+pub(super) async fn runmaintenance(node: &Arc<RpcContext>, p: &Params) -> Result<Value, RpcError> {
+    let op = match p.str(0)? {
+        "backup" => Maintenance::Backup {
+            destination: p
+                .opt_str(1)?
+                .ok_or_else(|| RpcError::param("backup needs a destination directory"))?
+                .into(),
+        },
+        "cleanup" => Maintenance::Cleanup,
+        "compaction" => Maintenance::Compact,
+        "prune" => {
+            let height = match p.get(1) {
+                None => None,
+                Some(v) => Some(
+                    v.as_u64()
+                        .and_then(|h| u32::try_from(h).ok())
+                        .ok_or_else(|| RpcError::param("prune height must be a non-negative integer"))?,
+                ),
             };
-            let out = node.run_maintenance(op).await.map_err(internal)?;
-            let duration_ms = crate::node::runtime::ceil_ms(out.duration);
-            let mut r = maintenance_result(out)?;
-            r["duration_ms"] = json!(duration_ms);
-            Ok(r)
+            Maintenance::Prune { height }
         }
-    }
+        other => {
+            return Err(RpcError::param(format!(
+                "unknown maintenance type '{other}' (backup, cleanup, compaction, prune)"
+            )))
+        }
+    };
+    let out = node.run_maintenance(op).await.map_err(internal)?;
+    let duration_ms = out.duration_ms;
+    let mut r = maintenance_result(out)?;
+    r["duration_ms"] = json!(duration_ms);
+    Ok(r)
 }

@@ -7,15 +7,15 @@ use super::blockchain::hex;
 use super::network::{ask, net};
 use super::rawtransaction::get_int;
 use crate::mempool::entry::virtual_size;
-use crate::node::Node;
 use crate::p2p::orphans::Orphan;
 use crate::p2p::Command;
+use crate::rpc::context::RpcContext;
 use bitcoin::consensus::serialize;
 use serde_json::{json, Value};
 use std::sync::Arc;
 
 /// `getorphantxs ( verbosity )`: txids (0), details (1), details with the hex (2).
-pub async fn getorphantxs(node: &Arc<Node>, p: &Params) -> Result<Value, RpcError> {
+pub async fn getorphantxs(node: &Arc<RpcContext>, p: &Params) -> Result<Value, RpcError> {
     // As Core: P2P first, then the verbosity (ParseVerbosity(arg, 0, allow_bool=false)).
     let n = net(node)?;
     let verbosity = match p.get(0) {

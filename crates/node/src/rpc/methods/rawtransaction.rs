@@ -7,7 +7,7 @@ use super::super::error::{code, RpcError};
 use super::super::params::{type_error, Params};
 use super::super::script_asm::{has_valid_ops, hex, is_op_success, is_unspendable, Ops, OP_CHECKSIGADD};
 use super::super::txjson::{decode_tx, parse_hex, script_to_json, serialize_core, tx_to_json, TxVerbosity};
-use crate::node::Node;
+use crate::rpc::context::RpcContext;
 use bitcoin::absolute::LockTime;
 use bitcoin::hashes::{hash160, sha256, Hash};
 use bitcoin::transaction::Version;
@@ -49,12 +49,12 @@ fn parse_verbosity(v: Option<&Value>, default: i64) -> Result<i64, RpcError> {
     }
 }
 
-fn network(node: &Arc<Node>) -> Network {
+fn network(node: &Arc<RpcContext>) -> Network {
     node.settings().params.network
 }
 
 /// `getrawtransaction txid ( verbosity "blockhash" )`.
-pub fn getrawtransaction(node: &Arc<Node>, p: &Params) -> Result<Value, RpcError> {
+pub fn getrawtransaction(node: &Arc<RpcContext>, p: &Params) -> Result<Value, RpcError> {
     let txid_v = p
         .get(0)
         .ok_or_else(|| RpcError::new(code::INVALID_PARAMS, "Missing required argument \"txid\" (position 1)"))?;
@@ -166,7 +166,7 @@ pub fn getrawtransaction(node: &Arc<Node>, p: &Params) -> Result<Value, RpcError
 }
 
 /// `decoderawtransaction "hexstring" ( iswitness )`.
-pub fn decoderawtransaction(node: &Arc<Node>, p: &Params) -> Result<Value, RpcError> {
+pub fn decoderawtransaction(node: &Arc<RpcContext>, p: &Params) -> Result<Value, RpcError> {
     let s = p.str(0)?;
     let iswitness = p.opt_bool(1)?;
     let (try_no_witness, try_witness) = match iswitness {
@@ -180,7 +180,7 @@ pub fn decoderawtransaction(node: &Arc<Node>, p: &Params) -> Result<Value, RpcEr
 }
 
 /// `decodescript "hexstring"`.
-pub fn decodescript(node: &Arc<Node>, p: &Params) -> Result<Value, RpcError> {
+pub fn decodescript(node: &Arc<RpcContext>, p: &Params) -> Result<Value, RpcError> {
     let s = p.str(0)?;
     let net = network(node);
     let script = if s.is_empty() {
@@ -360,7 +360,7 @@ pub fn parse_fixed_point(val: &str, decimals: i64) -> Option<i64> {
 }
 
 /// `createrawtransaction [inputs] [outputs] ( locktime replaceable version )`.
-pub fn createrawtransaction(node: &Arc<Node>, p: &Params) -> Result<Value, RpcError> {
+pub fn createrawtransaction(node: &Arc<RpcContext>, p: &Params) -> Result<Value, RpcError> {
     let net = network(node);
     let inputs = match p.get(0) {
         None => Vec::new(),

@@ -9,7 +9,7 @@ use super::super::script_asm::hex;
 use super::blockchain::amount;
 use super::descriptor::{parse_descriptor, parse_descriptor_at};
 use super::descriptor_util::parse_range;
-use crate::node::Node;
+use crate::rpc::context::RpcContext;
 use bitcoin::{Network, ScriptBuf};
 use serde_json::{json, Map, Value};
 use std::collections::HashSet;
@@ -21,7 +21,7 @@ const DEFAULT_RANGE_END: i64 = 1000;
 const MAX_SCRIPTS: usize = 1_000_000;
 
 /// `scantxoutset "action" ( [scanobjects,...] )`.
-pub fn scantxoutset(node: &Arc<Node>, p: &Params) -> Result<Value, RpcError> {
+pub fn scantxoutset(node: &Arc<RpcContext>, p: &Params) -> Result<Value, RpcError> {
     match p.str(0)? {
         "abort" => return Ok(json!(false)),
         "status" => return Ok(Value::Null),

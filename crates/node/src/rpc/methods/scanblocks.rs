@@ -7,7 +7,7 @@ use super::super::params::Params;
 use super::blockchain::lock;
 use super::scan::scan_object_scripts;
 use crate::chain::ChainManager;
-use crate::node::Node;
+use crate::rpc::context::RpcContext;
 use bitcoin::bip158::BlockFilter;
 use bitcoin::{BlockHash, ScriptBuf};
 use serde_json::{json, Value};
@@ -44,7 +44,7 @@ impl Drop for Reservation {
 }
 
 /// `scanblocks "action" ( [scanobjects,...] start_height stop_height "filtertype" options )`.
-pub fn scanblocks(node: &Arc<Node>, p: &Params) -> Result<Value, RpcError> {
+pub fn scanblocks(node: &Arc<RpcContext>, p: &Params) -> Result<Value, RpcError> {
     match p.str(0)? {
         "status" => {
             if Reservation::take().is_some() {
@@ -73,7 +73,7 @@ pub fn scanblocks(node: &Arc<Node>, p: &Params) -> Result<Value, RpcError> {
 }
 
 /// The `start` action, run while holding the scan slot.
-fn start(node: &Arc<Node>, p: &Params) -> Result<Value, RpcError> {
+fn start(node: &Arc<RpcContext>, p: &Params) -> Result<Value, RpcError> {
     let filtertype = p.opt_str(4)?.unwrap_or("basic");
     if filtertype != "basic" {
         return Err(RpcError::new(code::INVALID_ADDRESS_OR_KEY, "Unknown filtertype"));
@@ -166,7 +166,7 @@ fn start(node: &Arc<Node>, p: &Params) -> Result<Value, RpcError> {
 
 /// The active chain's blocks at heights `from..=to` with their basic filters, read under one
 /// hold of the chain lock.
-fn read_filters(node: &Arc<Node>, from: u32, to: u32) -> Result<Vec<(BlockHash, BlockFilter)>, RpcError> {
+fn read_filters(node: &Arc<RpcContext>, from: u32, to: u32) -> Result<Vec<(BlockHash, BlockFilter)>, RpcError> {
     let c = lock(node);
     let mut out = Vec::with_capacity((to - from + 1) as usize);
     for height in from..=to {

@@ -8,7 +8,7 @@ use super::super::script_asm::{hex, script_to_asm};
 use super::super::sign::{Provider, SigData, Signing, SIGHASH_DEFAULT};
 use super::super::txjson::{decode_tx, parse_hex, serialize_core};
 use super::rawtransaction::{amount_from_value, get_int, parse_hash};
-use crate::node::Node;
+use crate::rpc::context::RpcContext;
 use crate::validation::tx_check::MAX_MONEY;
 use bitcoin::hashes::Hash;
 use bitcoin::{Amount, NetworkKind, OutPoint, PrivateKey, ScriptBuf, Transaction, TxOut, Txid};
@@ -17,7 +17,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 /// The outputs `tx` spends that the mempool or the UTXO set knows (Core's `FindCoins`).
-fn find_coins(node: &Arc<Node>, tx: &Transaction) -> Result<HashMap<OutPoint, TxOut>, RpcError> {
+fn find_coins(node: &Arc<RpcContext>, tx: &Transaction) -> Result<HashMap<OutPoint, TxOut>, RpcError> {
     let mut out = HashMap::new();
     // Chain lock first, then the pool (the mempool's lock order).
     let mut c = node.chain_ref().lock().unwrap_or_else(|e| e.into_inner());
@@ -256,7 +256,7 @@ fn result_json(tx: &Transaction, complete: bool, errors: &[(usize, String)], coi
 }
 
 /// `signrawtransactionwithkey "hexstring" ["privatekey",...] ( [prevtx,...] "sighashtype" )`.
-pub fn signrawtransactionwithkey(node: &Arc<Node>, p: &Params) -> Result<Value, RpcError> {
+pub fn signrawtransactionwithkey(node: &Arc<RpcContext>, p: &Params) -> Result<Value, RpcError> {
     let mut tx = decode(p.str(0)?).ok_or_else(|| {
         RpcError::new(
             code::DESERIALIZATION_ERROR,
@@ -293,7 +293,7 @@ pub fn signrawtransactionwithkey(node: &Arc<Node>, p: &Params) -> Result<Value, 
 
 /// `combinerawtransaction ["hexstring",...]`: merges the signatures of several versions of one
 /// transaction into the first.
-pub fn combinerawtransaction(node: &Arc<Node>, p: &Params) -> Result<Value, RpcError> {
+pub fn combinerawtransaction(node: &Arc<RpcContext>, p: &Params) -> Result<Value, RpcError> {
     let list = match p.get(0) {
         None => {
             return Err(RpcError::new(

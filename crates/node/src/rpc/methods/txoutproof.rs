@@ -7,7 +7,7 @@ use super::super::params::{field_type_error, type_error, Params};
 use super::super::script_asm::hex;
 use super::super::txjson::parse_hex;
 use super::rawtransaction::{get_int, parse_hash};
-use crate::node::Node;
+use crate::rpc::context::RpcContext;
 use bitcoin::hashes::Hash;
 use bitcoin::merkle_tree::MerkleBlock;
 use bitcoin::{BlockHash, OutPoint, Txid};
@@ -18,12 +18,12 @@ use std::sync::Arc;
 /// Core's MAX_OUTPUTS_PER_BLOCK: how many output indexes `AccessByTxid` tries.
 const MAX_OUTPUTS_PER_BLOCK: u32 = 4_000_000 / (4 * 9);
 
-fn lock(node: &Arc<Node>) -> std::sync::MutexGuard<'_, crate::chain::ChainManager> {
+fn lock(node: &Arc<RpcContext>) -> std::sync::MutexGuard<'_, crate::chain::ChainManager> {
     node.chain_ref().lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// `gettxoutproof ["txid",...] ( "blockhash" )`.
-pub fn gettxoutproof(node: &Arc<Node>, p: &Params) -> Result<Value, RpcError> {
+pub fn gettxoutproof(node: &Arc<RpcContext>, p: &Params) -> Result<Value, RpcError> {
     let list = match p.get(0) {
         None => {
             return Err(RpcError::new(
@@ -108,7 +108,7 @@ pub fn gettxoutproof(node: &Arc<Node>, p: &Params) -> Result<Value, RpcError> {
 }
 
 /// `verifytxoutproof "proof"`: the txids the proof commits to, if its block is in the active chain.
-pub fn verifytxoutproof(node: &Arc<Node>, p: &Params) -> Result<Value, RpcError> {
+pub fn verifytxoutproof(node: &Arc<RpcContext>, p: &Params) -> Result<Value, RpcError> {
     let s = p.str(0)?;
     let raw = parse_hex(s).ok_or_else(|| RpcError::param(format!("proof must be hexadecimal string (not '{s}')")))?;
     // Like Core's stream read, trailing bytes are ignored.
@@ -133,7 +133,7 @@ pub fn verifytxoutproof(node: &Arc<Node>, p: &Params) -> Result<Value, RpcError>
 }
 
 /// `gettxspendingprevout [{"txid":"hex","vout":n},...]`.
-pub fn gettxspendingprevout(node: &Arc<Node>, p: &Params) -> Result<Value, RpcError> {
+pub fn gettxspendingprevout(node: &Arc<RpcContext>, p: &Params) -> Result<Value, RpcError> {
     let list = match p.get(0) {
         None => {
             return Err(RpcError::new(

@@ -4,7 +4,7 @@
 
 use super::super::error::{code, RpcError};
 use super::super::params::Params;
-use crate::node::Node;
+use crate::rpc::context::RpcContext;
 use bitcoin::BlockHash;
 use serde_json::{json, Value};
 use std::str::FromStr;
@@ -14,7 +14,7 @@ use tokio::time::Instant;
 
 /// The current tip as `(hash, height)`, read on a blocking thread (block connection may hold
 /// the chain lock for a while).
-async fn tip(node: &Arc<Node>) -> (BlockHash, u32) {
+async fn tip(node: &Arc<RpcContext>) -> (BlockHash, u32) {
     let n = node.clone();
     let read = move || {
         let c = n.chain_ref().lock().unwrap_or_else(|p| p.into_inner());
@@ -55,7 +55,7 @@ fn hash_arg(p: &Params, i: usize, name: &str) -> Result<BlockHash, RpcError> {
 }
 
 /// Waits until `done(tip)` holds, the deadline passes or the node shuts down; returns the tip then.
-async fn wait_until(node: &Arc<Node>, limit: Option<Duration>, mut done: impl FnMut((BlockHash, u32)) -> bool) -> Value {
+async fn wait_until(node: &Arc<RpcContext>, limit: Option<Duration>, mut done: impl FnMut((BlockHash, u32)) -> bool) -> Value {
     // A timeout too far away to represent is the same as none.
     let deadline = limit.and_then(|d| Instant::now().checked_add(d));
     // Subscribe before the first check so a change between check and sleep is not missed.
@@ -80,27 +80,26 @@ async fn wait_until(node: &Arc<Node>, limit: Option<Duration>, mut done: impl Fn
     }
 }
 
-/// Dispatches one wait method.
-pub async fn call(node: &Arc<Node>, method: &str, p: &Params) -> Result<Value, RpcError> {
-    match method {
-        "waitfornewblock" => {
-            let limit = timeout(p, 0)?;
-            let start = match p.get(1) {
-                Some(_) => hash_arg(p, 1, "current_tip")?,
-                None => tip(node).await.0,
-            };
-            Ok(wait_until(node, limit, |(h, _)| h != start).await)
-        }
-        "waitforblock" => {
-            let want = hash_arg(p, 0, "blockhash")?;
-            let limit = timeout(p, 1)?;
-            Ok(wait_until(node, limit, |(h, _)| h == want).await)
-        }
-        "waitforblockheight" => {
-            let want = p.i64(0)?;
-            let limit = timeout(p, 1)?;
-            Ok(wait_until(node, limit, |(_, h)| i64::from(h) >= want).await)
-        }
-        _ => Err(RpcError::new(code::METHOD_NOT_FOUND, "Method not found")),
-    }
+/// `waitfornewblock`.
+pub(super) async fn waitfornewblock(node: &Arc<RpcContext>, p: &Params) -> Result<Value, RpcError> {
+    let limit = timeout(p, 0)?;
+    let start = match p.get(1) {
+        Some(_) => hash_arg(p, 1, "current_tip")?,
+        None => tip(node).await.0,
+    };
+    Ok(wait_until(node, limit, |(h, _)| h != start).await)
+}
+
+/// `waitforblock`.
+pub(super) async fn waitforblock(node: &Arc<RpcContext>, p: &Params) -> Result<Value, RpcError> {
+    let want = hash_arg(p, 0, "blockhash")?;
+    let limit = timeout(p, 1)?;
+    Ok(wait_until(node, limit, |(h, _)| h == want).await)
+}
+
+/// `waitforblockheight`.
+pub(super) async fn waitforblockheight(node: &Arc<RpcContext>, p: &Params) -> Result<Value, RpcError> {
+    let want = p.i64(0)?;
+    let limit = timeout(p, 1)?;
+    Ok(wait_until(node, limit, |(_, h)| i64::from(h) >= want).await)
 }
