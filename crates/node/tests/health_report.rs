@@ -125,8 +125,7 @@ fn health_report_counts_real_peers_and_the_last_block_a_peer_delivered() {
     let (_, ev) = n
         .recorded_events("rec")
         .into_iter()
-        .filter(|(t, e)| t == "HealthCheck" && e["payload"]["check_type"] == "manual")
-        .last()
+        .rfind(|(t, e)| t == "HealthCheck" && e["payload"]["check_type"] == "manual")
         .unwrap();
     let sent: Value = serde_json::from_str(ev["payload"]["health_report"].as_str().unwrap()).unwrap();
     assert_eq!(sent["peers"]["connected"], 2, "{sent}");

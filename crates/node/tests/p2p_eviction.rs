@@ -57,7 +57,7 @@ fn eviction_spares_block_relayers_and_fast_pingers() {
     let block: bitcoin::Block = deserialize_hex(block["hex"].as_str().unwrap()).unwrap();
     peers[0].send(NetworkMessage::Block(block)).unwrap();
     n.wait_until(Duration::from_secs(10), "the block from peer 0", |n| {
-        rpc(&n, port, "getblockcount", json!([])) == json!(1)
+        rpc(n, port, "getblockcount", json!([])) == json!(1)
     });
     // Peers 1..=12 never answer a ping; peers 13..=20 answer at once.
     for i in 1..=20 {
@@ -72,7 +72,7 @@ fn eviction_spares_block_relayers_and_fast_pingers() {
         peers.push(p);
     }
     n.wait_until(Duration::from_secs(10), "21 peers, 8 with a ping time", |n| {
-        let info = rpc(&n, port, "getpeerinfo", json!([]));
+        let info = rpc(n, port, "getpeerinfo", json!([]));
         let info = info.as_array().unwrap();
         info.len() == 21 && info.iter().filter(|p| p["minping"].is_number()).count() == 8
     });
@@ -131,7 +131,7 @@ fn transaction_relaying_peers_hold_their_share_of_inbound_slots() {
         matches!(m, NetworkMessage::Verack).then_some(())
     });
     n.wait_until(Duration::from_secs(10), "2 peers", |n| {
-        rpc(&n, port, "getconnectioncount", json!([])) == json!(2)
+        rpc(n, port, "getconnectioncount", json!([])) == json!(2)
     });
 
     // Slots full, both peers protected (by network group): the newcomer is refused.

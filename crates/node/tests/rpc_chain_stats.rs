@@ -373,7 +373,7 @@ async fn getblockstats_of_a_handcrafted_block_with_known_fees() {
         vec![out(val_a - fee_a - fee_c)],
     );
     let txs = [a.clone(), b.clone(), c.clone()];
-    let hexes: Vec<String> = txs.iter().map(|t| bitcoin::consensus::encode::serialize_hex(t)).collect();
+    let hexes: Vec<String> = txs.iter().map(bitcoin::consensus::encode::serialize_hex).collect();
     let made = n.call("generateblock", json!([addr, hexes])).await;
     let stats = n.call("getblockstats", json!([made["hash"]])).await;
     let w: Vec<i64> = txs.iter().map(|t| t.weight().to_wu() as i64).collect();

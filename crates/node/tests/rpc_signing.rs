@@ -187,7 +187,7 @@ fn signrawtransactionwithkey_spends_every_output_type() {
     let spk = addrs[4].script_pubkey();
     let prev = json!([{"txid": t, "vout": 0, "scriptPubKey": hex(spk.as_bytes()), "witnessScript": hex(ms.as_bytes()), "amount": btc(v)}]);
     let unsigned = r.unsigned(&t, 0, v, &dest);
-    let half = r.sign(&unsigned, &[&k4], &[prev.clone()]);
+    let half = r.sign(&unsigned, &[&k4], std::slice::from_ref(&prev));
     assert_eq!(half["complete"], json!(false), "{half}");
     let e = &half["errors"][0];
     assert_eq!(e["txid"], json!(t));
@@ -211,7 +211,7 @@ fn signrawtransactionwithkey_spends_every_output_type() {
     let spk = addrs[5].script_pubkey();
     let prev = json!([{"txid": t, "vout": 0, "scriptPubKey": hex(spk.as_bytes()), "redeemScript": hex(ms.as_bytes())}]);
     let unsigned = r.unsigned(&t, 0, v, &dest);
-    let a = r.sign(&unsigned, &[&k5], &[prev.clone()]);
+    let a = r.sign(&unsigned, &[&k5], std::slice::from_ref(&prev));
     let b = r.sign(&unsigned, &[&k4], &[prev]);
     assert_eq!((a["complete"].clone(), b["complete"].clone()), (json!(false), json!(false)));
     let combined = r.call("combinerawtransaction", json!([[a["hex"], b["hex"]]]));

@@ -80,12 +80,7 @@ impl Categories {
     /// or at their own `<category>:<level>`; a blvm log target is on when any enabled category
     /// covers it.
     pub fn directives(&self, levels: &[String]) -> String {
-        let global = levels
-            .iter()
-            .filter(|l| !l.contains(':'))
-            .last()
-            .map(String::as_str)
-            .unwrap_or("debug");
+        let global = levels.iter().rfind(|l| !l.contains(':')).map(String::as_str).unwrap_or("debug");
         let covers = |name: &str, target: &str| logopts_targets(name).is_some_and(|t| t.contains(&target));
         let level_of = |target: &str| {
             levels
@@ -93,7 +88,7 @@ impl Categories {
                 .filter_map(|l| l.split_once(':'))
                 .filter(|(c, _)| covers(c, target))
                 .map(|(_, l)| l)
-                .last()
+                .next_back()
                 .unwrap_or(global)
         };
         let mut filter = String::from("info");

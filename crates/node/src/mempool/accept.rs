@@ -278,7 +278,7 @@ fn pre_checks(
     next_height: u32,
     tip_mtp: i64,
 ) -> Result<BTreeSet<Txid>, Reject> {
-    check_transaction(&tx)?;
+    check_transaction(tx)?;
     if tx.is_coinbase() {
         return Err(Reject::new("coinbase", ""));
     }
@@ -288,18 +288,18 @@ fn pre_checks(
             max_datacarrier_bytes: settings.max_datacarrier_bytes,
             permit_bare_multisig: settings.permit_bare_multisig,
         };
-        policy::check_standard_tx(&tx, &rules)?;
+        policy::check_standard_tx(tx, &rules)?;
     }
     if tx.base_size() < policy::MIN_STANDARD_TX_NONWITNESS_SIZE {
         return Err(Reject::new("tx-size-small", ""));
     }
-    if !is_final_tx(&tx, next_height, tip_mtp) {
+    if !is_final_tx(tx, next_height, tip_mtp) {
         return Err(Reject::new("non-final", ""));
     }
-    if pool.txid_of_wtxid(&wtxid).is_some() {
+    if pool.txid_of_wtxid(wtxid).is_some() {
         return Err(Reject::new("txn-already-in-mempool", ""));
     }
-    if pool.contains(&txid) {
+    if pool.contains(txid) {
         return Err(Reject::new("txn-same-nonwitness-data-in-mempool", ""));
     }
     let mut conflicts: BTreeSet<Txid> = BTreeSet::new();
@@ -371,14 +371,14 @@ fn check_scripts(
     // standardness, or when the script execution cache already holds the transaction under the
     // next block's flags, the kernel (unless cached) and the structural policy rules run.
     let flags = block_script_flags(chain.params(), next_height, &BlockHash::all_zeros());
-    let cached = chain.script_cache().contains(&wtxid, flags, false);
+    let cached = chain.script_cache().contains(wtxid, flags, false);
     if settings.require_standard && !cached {
-        match first_script_error(&tx, &spent, standard_script_verify_flags()) {
+        match first_script_error(tx, spent, standard_script_verify_flags()) {
             Ok(None) => {}
             Ok(Some((i, e))) => {
                 return Err(Reject::new(
                     format!("mempool-script-verify-flag-failed ({})", e.text),
-                    failing_input_detail(&tx, i),
+                    failing_input_detail(tx, i),
                 ))
             }
             Err(e) => return Err(Reject::new("mempool-script-verify-flag-failed", format!("interpreter: {e}"))),
@@ -387,23 +387,23 @@ fn check_scripts(
         let prepared = match cached {
             true => None,
             false => Some(
-                PreparedTx::new(&tx, &spent).map_err(|e| Reject::new("mempool-script-verify-flag-failed", format!("interpreter: {e}")))?,
+                PreparedTx::new(tx, spent).map_err(|e| Reject::new("mempool-script-verify-flag-failed", format!("interpreter: {e}")))?,
             ),
         };
         for (i, prev) in spent.iter().enumerate() {
             if let Some(Err(e)) = prepared.as_ref().map(|p| p.verify_input(i, flags)) {
-                return Err(mempool_script_reject(&tx, &spent, i, &e.to_string()));
+                return Err(mempool_script_reject(tx, spent, i, &e.to_string()));
             }
             if settings.require_standard {
-                if let Err(e) = policy::check_input_script_policy(&tx, i, prev) {
-                    return Err(mempool_script_reject(&tx, &spent, i, e));
+                if let Err(e) = policy::check_input_script_policy(tx, i, prev) {
+                    return Err(mempool_script_reject(tx, spent, i, e));
                 }
             }
         }
     }
     // As Core's ConsensusScriptChecks: every input passed under the flags the next block will
     // be checked with, so connecting that block need not run them again.
-    chain.script_cache().insert(&wtxid, flags);
+    chain.script_cache().insert(wtxid, flags);
     Ok(())
 }
 
@@ -452,6 +452,7 @@ pub fn limit_size(pool: &mut Pool, settings: &MempoolSettings, now: i64, events:
 }
 
 /// Core's SingleTRUCChecks; returns whether a sibling was added to `conflicts` for eviction.
+#[allow(clippy::too_many_arguments)]
 fn truc_checks(
     pool: &Pool,
     tx: &Transaction,

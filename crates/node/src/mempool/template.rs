@@ -107,7 +107,7 @@ const MAX_TIMEWARP: i64 = 600;
 fn next_time_and_bits(chain: &ChainManager, now: i64) -> (i64, i64, CompactTarget) {
     let tip = chain.tip();
     let mut min_time = chain.median_time_past(&tip.hash) + 1;
-    if (tip.height + 1) % chain.params().difficulty_adjustment_interval() == 0 {
+    if (tip.height + 1).is_multiple_of(chain.params().difficulty_adjustment_interval()) {
         min_time = min_time.max(i64::from(tip.header.time) - MAX_TIMEWARP);
     }
     let curtime = now.max(min_time);

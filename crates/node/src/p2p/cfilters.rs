@@ -31,7 +31,7 @@ pub enum Answer {
     /// The index cannot answer (not synced that far): logged, nothing sent, as Core.
     Unavailable(String),
     /// `cfheaders` or `cfcheckpt`, ready to send.
-    Send(NetworkMessage),
+    Send(Box<NetworkMessage>),
     /// `getcfilters`: the blocks whose filters go out, in height order (read in batches with
     /// [`filters`]).
     Filters(Vec<BlockHash>),
@@ -158,12 +158,12 @@ fn cfheaders(c: &ChainManager, filter_type: u8, start: u32, stop: &BlockHash) ->
             _ => return not_in_index("hashes", format!("start_height={start}"), stop),
         }
     }
-    Answer::Send(NetworkMessage::CFHeaders(CFHeaders {
+    Answer::Send(Box::new(NetworkMessage::CFHeaders(CFHeaders {
         filter_type,
         stop_hash: *stop,
         previous_filter_header,
         filter_hashes,
-    }))
+    })))
 }
 
 /// Core's ProcessGetCFCheckPt: the filter headers at heights 1000, 2000, ... up to stop.
@@ -176,9 +176,9 @@ fn cfcheckpt(c: &ChainManager, filter_type: u8, stop_height: u32, stop: &BlockHa
             None => return not_in_index("header", format!("height={height}"), stop),
         }
     }
-    Answer::Send(NetworkMessage::CFCheckpt(CFCheckpt {
+    Answer::Send(Box::new(NetworkMessage::CFCheckpt(CFCheckpt {
         filter_type,
         stop_hash: *stop,
         filter_headers,
-    }))
+    })))
 }

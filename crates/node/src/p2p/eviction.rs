@@ -286,7 +286,7 @@ mod tests {
             n.inbound = n.id % 3 != 0;
         }
         let chosen = select(c.clone()).unwrap();
-        assert!(chosen % 2 != 0 && chosen % 3 != 0, "{chosen}");
+        assert!(!chosen.is_multiple_of(2) && !chosen.is_multiple_of(3), "{chosen}");
         for n in &mut c {
             n.noban = true;
         }

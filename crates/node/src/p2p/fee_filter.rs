@@ -113,7 +113,7 @@ mod tests {
             // 10 sat/kvB lies under the first bucket (50): rounds to 0 or 50.
             assert!([0, 50].contains(&r.round(10, &mut rng)));
             let x = r.round(1234, &mut rng);
-            assert!(x <= 1400 && x >= 1000, "{x}");
+            assert!((1000..=1400).contains(&x), "{x}");
         }
     }
 

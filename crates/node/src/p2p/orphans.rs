@@ -148,7 +148,7 @@ impl Orphans {
             .into_iter()
             .filter_map(|w| self.by_wtxid.get(&w).filter(|o| o.announcers.contains(&peer)).map(|o| (o.since, w)))
             .collect();
-        v.sort_unstable_by(|a, b| b.0.cmp(&a.0));
+        v.sort_unstable_by_key(|(since, _)| std::cmp::Reverse(*since));
         v.into_iter().map(|(_, w)| w).collect()
     }
 

@@ -4,10 +4,13 @@ use std::collections::BTreeMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+/// The next call id and the calls in progress (method and start time) by id.
+type Calls = (u64, BTreeMap<u64, (String, Instant)>);
+
 /// Calls in progress (method and start time), keyed by a per-node counter.
 #[derive(Debug, Default)]
 pub struct ActiveCommands {
-    inner: Mutex<(u64, BTreeMap<u64, (String, Instant)>)>,
+    inner: Mutex<Calls>,
 }
 
 /// Removes its call from the list when dropped (the call ended, failed or was cancelled).

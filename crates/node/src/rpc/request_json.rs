@@ -74,7 +74,7 @@ struct Node<'a> {
 
 impl Node<'_> {
     /// Reads a child value under `segment`.
-    fn child<'de, T, E>(&self, segment: String, read: impl FnOnce(Node<'_>) -> Result<T, E>) -> Result<T, E> {
+    fn child<T, E>(&self, segment: String, read: impl FnOnce(Node<'_>) -> Result<T, E>) -> Result<T, E> {
         self.ctx.path.borrow_mut().push(segment);
         let r = read(Node { ctx: self.ctx });
         self.ctx.path.borrow_mut().pop();

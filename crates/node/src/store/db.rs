@@ -25,7 +25,7 @@ pub enum DbError {
         /// The database file.
         path: PathBuf,
         /// What redb said.
-        source: redb::Error,
+        source: Box<redb::Error>,
     },
     /// A record in the database could not be decoded.
     #[error("database {path}: corrupt record: {what}")]
@@ -36,6 +36,9 @@ pub enum DbError {
         what: String,
     },
 }
+
+/// One stored block index record: the block hash and the encoded entry.
+pub type IndexRecord = ([u8; 32], Vec<u8>);
 
 /// Everything one flush writes, committed in a single atomic transaction.
 #[derive(Default)]
@@ -75,12 +78,12 @@ impl ChainDb {
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent).map_err(|e| DbError::Redb {
                 path: path.to_path_buf(),
-                source: e.into(),
+                source: Box::new(e.into()),
             })?;
         }
         let db = Database::create(path).map_err(|e| DbError::Redb {
             path: path.to_path_buf(),
-            source: e.into(),
+            source: Box::new(e.into()),
         })?;
         let me = ChainDb {
             db,
@@ -102,7 +105,7 @@ impl ChainDb {
     fn err(&self, e: impl Into<redb::Error>) -> DbError {
         DbError::Redb {
             path: self.path.clone(),
-            source: e.into(),
+            source: Box::new(e.into()),
         }
     }
 
@@ -112,7 +115,7 @@ impl ChainDb {
     }
 
     /// Every block index record.
-    pub fn load_index(&self) -> Result<Vec<([u8; 32], Vec<u8>)>, DbError> {
+    pub fn load_index(&self) -> Result<Vec<IndexRecord>, DbError> {
         let r = self.db.begin_read().map_err(|e| self.err(e))?;
         let t = r.open_table(INDEX).map_err(|e| self.err(e))?;
         let mut out = Vec::new();
@@ -305,7 +308,10 @@ impl ChainDb {
     /// Compacts the database file (maintenance); returns whether anything was reclaimed.
     pub fn compact(&mut self) -> Result<bool, DbError> {
         let path = self.path.clone();
-        self.db.compact().map_err(|e| DbError::Redb { path, source: e.into() })
+        self.db.compact().map_err(|e| DbError::Redb {
+            path,
+            source: Box::new(e.into()),
+        })
     }
 }
 
@@ -314,7 +320,7 @@ impl CoinReader {
     pub fn get(&self, key: &[u8; 36]) -> Result<Option<Vec<u8>>, DbError> {
         let v = self.table.get(key.as_slice()).map_err(|e| DbError::Redb {
             path: self.path.clone(),
-            source: e.into(),
+            source: Box::new(e.into()),
         })?;
         Ok(v.map(|g| g.value().to_vec()))
     }

@@ -29,7 +29,7 @@ pub fn contextual_check_header(header: &Header, parent: &ParentContext, params: 
         return Err(Reject::new("bad-diffbits", "incorrect proof of work"));
     }
     if params.enforce_bip94
-        && height % params.difficulty_adjustment_interval() == 0
+        && height.is_multiple_of(params.difficulty_adjustment_interval())
         && i64::from(header.time) < i64::from(parent.time) - MAX_TIMEWARP
     {
         return Err(Reject::new(

@@ -16,14 +16,14 @@ pub fn next_work_required(
     let c = params.consensus;
     let interval = params.difficulty_adjustment_interval();
     let limit_bits = c.max_attainable_target.to_compact_lossy();
-    if (prev_height + 1) % interval != 0 {
+    if !(prev_height + 1).is_multiple_of(interval) {
         if c.allow_min_difficulty_blocks {
             if i64::from(new_time) > i64::from(prev.time) + 2 * c.pow_target_spacing as i64 {
                 return limit_bits;
             }
             let mut h = prev_height;
             let mut bits = prev.bits;
-            while h > 0 && h % interval != 0 && bits == limit_bits {
+            while h > 0 && !h.is_multiple_of(interval) && bits == limit_bits {
                 h -= 1;
                 match ancestor(h) {
                     Some(hdr) => bits = hdr.bits,

@@ -40,7 +40,7 @@ pub fn chain_blocks() -> Vec<Block> {
         .expect("read chain")
         .lines()
         .filter(|l| !l.trim().is_empty())
-        .map(|l| deserialize(&Vec::<u8>::from_hex(l.trim()).ok().expect("hex")).expect("block"))
+        .map(|l| deserialize(&Vec::<u8>::from_hex(l.trim()).expect("hex")).expect("block"))
         .collect()
 }
 

@@ -41,7 +41,7 @@ impl Reader {
                 tracing::debug!(target: "blvm::net", "{why}");
                 Ok(())
             }
-            Some(Answer::Send(m)) => self.out.send(m).await,
+            Some(Answer::Send(m)) => self.out.send(*m).await,
             Some(Answer::Filters(hashes)) => {
                 for batch in hashes.chunks(cfilters::FILTER_BATCH) {
                     let batch = batch.to_vec();

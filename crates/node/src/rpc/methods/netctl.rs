@@ -95,7 +95,7 @@ pub(super) async fn getnodeaddresses(node: &Arc<RpcContext>, p: &Params) -> Resu
     let addrs = ask(&n, |reply| Command::NodeAddresses { count: wanted, reply }).await?;
     let mut out: Vec<Value> = addrs
         .iter()
-        .filter(|a| network.map_or(true, |w| w == network_name(&a.addr)))
+        .filter(|a| network.is_none_or(|w| w == network_name(&a.addr)))
         .map(|a| {
             json!({
                 "time": a.time,

@@ -105,7 +105,8 @@ pub(super) fn input_json(psbt: &Psbt, i: usize, net: Network, total_in: &mut Opt
     }
     // Hashes print in Core's display order (byte-reversed).
     let rev = |b: &[u8]| b.iter().rev().copied().collect::<Vec<u8>>();
-    let lists: [(&str, Vec<(Vec<u8>, &Vec<u8>)>); 4] = [
+    type Preimages<'a> = Vec<(Vec<u8>, &'a Vec<u8>)>;
+    let lists: [(&str, Preimages); 4] = [
         (
             "ripemd160_preimages",
             input.ripemd160_preimages.iter().map(|(h, v)| (rev(h.as_byte_array()), v)).collect(),
