@@ -213,21 +213,6 @@ impl NodeConfig {
     pub fn net_dir(&self) -> PathBuf {
         crate::datadir::network_dir(&self.datadir, ChainParams::for_network(self.network).data_subdir)
     }
-
-    /// An integer option's value by name (its default when unset). Kept for rpc/server.rs,
-    /// which the RPC work owns; everything else reads the typed fields. Panics on a name the
-    /// table does not bind to an integer field, a programming error the RPC tests catch.
-    pub fn number(&self, name: &str) -> u64 {
-        match self.bound_value(name) {
-            Some(Some(v)) => v,
-            Some(None) => OPTIONS
-                .iter()
-                .find(|o| o.name == name)
-                .and_then(|o| o.default.parse().ok())
-                .unwrap_or(0),
-            None => panic!("-{name} is not an integer option of the table"),
-        }
-    }
 }
 
 /// Whether `s` looks like a P2P peer address: `host`, `host:port`, `IP`, `IP:port` or `[IPv6]:port`.
@@ -336,7 +321,7 @@ mod tests {
         .unwrap();
         let shown: Vec<String> = c.rpc_allow_ip.iter().map(|s| s.to_string()).collect();
         assert_eq!(shown, vec!["10.0.0.0/8", "192.168.1.0/24"]);
-        assert_eq!((c.rpcservertimeout, c.number("rpcservertimeout")), (5, 5));
+        assert_eq!(c.rpcservertimeout, 5);
         assert!(c.sysperms);
         let (c, _) = parse(&[]).unwrap();
         assert_eq!((c.rpcservertimeout, c.sysperms, c.rpc_allow_ip.len()), (30, false, 0));
@@ -395,8 +380,6 @@ mod tests {
             (c.maxconnections, c.zmqpubrawtxhwm, c.checklevel, c.maxmempool, c.script_threads),
             (7, 3, 4, Some(5), 2)
         );
-        assert_eq!(c.number("maxmempool"), 5);
-        assert_eq!(NodeConfig::default().number("maxmempool"), 300, "unset: the table's default");
         let e = parse(&["-checklevel=5"]).unwrap_err().to_string();
         assert_eq!(e, "invalid value '5' for -checklevel: expected an integer in 0..=4");
         let e = parse(&["-flushinterval=0"]).unwrap_err().to_string();

@@ -30,12 +30,15 @@ macro_rules! int_field {
 }
 int_field!(u16, u32, u64, usize, i64);
 
-/// A typed field's value as an integer (switches as 0 or 1; `None` when unset).
+/// A typed field's value as an integer (switches as 0 or 1; `None` when unset), for the test
+/// that checks every typed default against the table.
+#[cfg(test)]
 pub trait FieldValue {
     /// The value, if set.
     fn value(&self) -> Option<u64>;
 }
 
+#[cfg(test)]
 macro_rules! field_value {
     ($($t:ty),*) => {
         $(
@@ -52,6 +55,7 @@ macro_rules! field_value {
         )*
     };
 }
+#[cfg(test)]
 field_value!(u16, u32, u64, usize, i64, bool);
 
 /// A typed field a switch is stored in (`bool`, or `Option<bool>` when unset means "depends").
@@ -183,7 +187,8 @@ macro_rules! options_table {
             }
 
             /// The value of the field the table binds to option `name` (None: no such field;
-            /// `Some(None)`: unset, its default depends on other options).
+            /// `Some(None)`: unset, its default depends on other options). Test-only.
+            #[cfg(test)]
             pub(super) fn bound_value(&self, name: &str) -> Option<Option<u64>> {
                 match name {
                     $( $( $name => Some($crate::config::table::FieldValue::value(&self.$field)), )? )*

@@ -127,8 +127,8 @@ pub fn settings_from_config(cfg: &NodeConfig, default_port: u16) -> Result<RpcSe
     } else {
         Some(cfg.rpc_cookie_file.clone().unwrap_or_else(|| cfg.net_dir().join(".cookie")))
     };
-    let threads = cfg.number("rpcthreads").max(1) as usize;
-    let work_queue = cfg.number("rpcworkqueue").max(1) as usize;
+    let threads = cfg.rpcthreads.max(1);
+    let work_queue = cfg.rpcworkqueue.max(1);
     Ok(RpcSettings {
         bind,
         threads,
@@ -136,7 +136,7 @@ pub fn settings_from_config(cfg: &NodeConfig, default_port: u16) -> Result<RpcSe
         auth,
         cookie_path,
         allow,
-        server_timeout: Duration::from_secs(cfg.number("rpcservertimeout").max(1)),
+        server_timeout: Duration::from_secs(cfg.rpcservertimeout.max(1)),
         max_connections: max_connections(threads, work_queue),
         rest: cfg.rest,
         whitelist: RpcWhitelist::new(&cfg.rpc_whitelist, cfg.rpc_whitelist_default),
