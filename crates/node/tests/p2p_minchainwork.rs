@@ -180,6 +180,37 @@ fn a_header_announced_during_an_ignored_reply_is_asked_for_again() {
     });
 }
 
+/// A block announced by `inv` while the node's `getheaders` to that peer is outstanding, and
+/// missing from the reply (which predates it), is asked for once the reply is in: the node
+/// sends another `getheaders` and ends up knowing the announced header. (Dropping the
+/// announcement left nodes one block short of a peer's tip until its next block, a
+/// `p2p_headers_sync_with_minchainwork.py` timeout under load.)
+#[test]
+fn a_block_announced_by_inv_during_a_getheaders_is_asked_for_after_the_reply() {
+    let (node, port) = start("0", &[]);
+    let chain = header_chain(3, 4);
+    let mut p = TestPeer::connect_from(p2p_peer::p2p_addr(&node), "127.0.0.5").unwrap();
+    p.handshake(0);
+    let getheaders = |p: &mut TestPeer| {
+        p.expect(Duration::from_secs(10), "getheaders", |m| match m {
+            NetworkMessage::GetHeaders(g) => Some(g.locator_hashes.clone()),
+            _ => None,
+        })
+    };
+    // The node's first request: left unanswered while the peer announces its third block.
+    getheaders(&mut p);
+    let newest = chain[2].block_hash();
+    p.send(NetworkMessage::Inv(vec![bitcoin::p2p::message_blockdata::Inventory::Block(newest)]))
+        .unwrap();
+    // The reply, written before that block existed: only the first two headers.
+    p.send(NetworkMessage::Headers(chain[..2].to_vec())).unwrap();
+    getheaders(&mut p);
+    p.send(NetworkMessage::Headers(vec![chain[2]])).unwrap();
+    node.wait_until(Duration::from_secs(10), "the announced header stored", |n| {
+        p2p_peer::rpc_raw(n, port, "getblockheader", json!([newest.to_string()]))["error"].is_null()
+    });
+}
+
 /// The pre-sync count behind `getpeerinfo`'s `presynced_headers` (-1 when none runs).
 fn presyncing_peers(node: &NodeProc, port: u16) -> usize {
     let peers = p2p_peer::rpc(node, port, "getpeerinfo", json!([]));

@@ -57,7 +57,7 @@ fn metrics_source(node: &Arc<Node>) -> MetricsSource {
 /// What P2P reads and calls: the chain, the mempool, block submission, IBD, bus and hooks.
 fn node_link(node: &Arc<Node>) -> NodeLink {
     NodeLink {
-        chain: node.chain(),
+        chain: crate::chain::SharedChain::new(node.chain()),
         mempool: node.mempool(),
         params: node.settings().params.clone(),
         net_dir: node.settings().net_dir.clone(),

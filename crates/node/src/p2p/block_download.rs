@@ -29,9 +29,8 @@ impl Manager {
         let node = self.node.clone();
         let mut requests: Vec<(PeerId, Vec<BlockHash>)> = Vec::new();
         let mut compact = None;
-        {
-            let c = node.chain_ref().lock().unwrap_or_else(|p| p.into_inner());
-            if !self.sync.is_syncing(&c) && self.sync.requested.is_empty() {
+        node.chain.read(|c| {
+            if !self.sync.is_syncing(c) && self.sync.requested.is_empty() {
                 return;
             }
             let now = Instant::now();
@@ -54,7 +53,7 @@ impl Manager {
                     if !enough {
                         continue;
                     }
-                    let got = self.sync.assign(&c, id, &mut p.sync, now);
+                    let got = self.sync.assign(c, id, &mut p.sync, now);
                     // As Core's direct fetch: a lone new block on our tip, the only one in
                     // flight, is asked of a compact block peer as MSG_CMPCT_BLOCK (never under
                     // -blocksonly, which ignores cmpctblock).
@@ -69,7 +68,7 @@ impl Manager {
                     }
                 }
             }
-        }
+        });
         for (id, hashes) in requests {
             self.publish_in_flight(id);
             tracing::debug!(target: "blvm::net", peer = id, n = hashes.len(), first = %hashes[0], "requesting blocks");
@@ -91,11 +90,10 @@ impl Manager {
     pub(super) fn direct_fetch(&mut self, id: PeerId, last: BlockHash) {
         let node = self.node.clone();
         let Some(p) = self.peers.get_mut(&id) else { return };
-        let (wanted, on_tip) = {
-            let c = node.chain_ref().lock().unwrap_or_else(|p| p.into_inner());
-            let Some(e) = c.entry(&last) else { return };
+        let Some((wanted, on_tip)) = node.chain.read(|c| {
+            let e = c.entry(&last)?;
             if e.chainwork <= c.tip().chainwork || self.sync.on_best_chain(&last, e.height) || e.is_failed() {
-                return;
+                return None;
             }
             let mut wanted = Vec::new();
             let mut walk = e.clone();
@@ -105,16 +103,18 @@ impl Manager {
                 }
                 if wanted.len() > MAX_DIRECT_FETCH {
                     // Too far from our chain: left to the scheduler.
-                    return;
+                    return None;
                 }
                 match c.entry(&walk.header.prev_blockhash) {
                     Some(prev) => walk = prev.clone(),
-                    None => return,
+                    None => return None,
                 }
             }
             wanted.reverse();
             let on_tip = wanted.len() == 1 && e.header.prev_blockhash == c.tip().hash;
-            (wanted, on_tip)
+            Some((wanted, on_tip))
+        }) else {
+            return;
         };
         if wanted.is_empty() {
             return;
@@ -143,10 +143,9 @@ impl Manager {
     pub(super) fn publish_in_flight(&self, id: PeerId) {
         let node = self.node.clone();
         let Some(p) = self.peers.get(&id) else { return };
-        let mut heights: Vec<u32> = {
-            let c = node.chain_ref().lock().unwrap_or_else(|p| p.into_inner());
-            p.sync.in_flight.keys().filter_map(|h| c.entry(h).map(|e| e.height)).collect()
-        };
+        let mut heights: Vec<u32> = node
+            .chain
+            .read(|c| p.sync.in_flight.keys().filter_map(|h| c.entry(h).map(|e| e.height)).collect());
         heights.sort_unstable();
         *p.handle.shared.blocks_in_flight.lock().unwrap_or_else(|p| p.into_inner()) = heights;
     }
@@ -157,11 +156,10 @@ impl Manager {
     pub(super) async fn on_block(&mut self, id: PeerId, block: Block) {
         let node = self.node.clone();
         let hash = block.block_hash();
-        let mutated = {
-            let c = node.chain_ref().lock().unwrap_or_else(|p| p.into_inner());
+        let mutated = node.chain.read(|c| {
             c.entry(&block.header.prev_blockhash)
                 .and_then(|prev| is_block_mutated(&block, prev.height + 1 >= c.params().segwit_height))
-        };
+        });
         if let Some(r) = mutated {
             tracing::debug!(target: "blvm::validation", "Block mutated: {}, {}", r.reason, r.detail);
             tracing::debug!(target: "blvm::net", "Received mutated block from peer={id}");
@@ -187,10 +185,7 @@ impl Manager {
         };
         let prev = block.header.prev_blockhash;
         if !requested {
-            let verdict = {
-                let c = node.chain_ref().lock().unwrap_or_else(|p| p.into_inner());
-                unrequested_block_verdict(&c, &block)
-            };
+            let verdict = node.chain.read(|c| unrequested_block_verdict(c, &block));
             if let Some(why) = verdict {
                 tracing::debug!(target: "blvm::net", peer = id, block = %hash, "ignoring unrequested block: {why}");
                 return;
@@ -210,7 +205,7 @@ impl Manager {
                         .shared
                         .last_block_time
                         .store(ban::now(), std::sync::atomic::Ordering::Relaxed);
-                    let height = node.chain_ref().lock().map(|c| c.entry(&hash).map(|e| e.height)).unwrap_or(None);
+                    let height = node.chain.read(|c| c.entry(&hash).map(|e| e.height));
                     if let Some(h) = height {
                         if p.sync.best.is_none_or(|(_, bh)| bh < h) {
                             p.sync.best = Some((hash, h));
@@ -234,10 +229,9 @@ impl Manager {
                 }
                 self.compact_block_done(&hash);
                 self.maybe_set_hb_after_block(id, &hash);
-                {
-                    let c = node.chain_ref().lock().unwrap_or_else(|p| p.into_inner());
-                    self.sync.on_new_header(&c, &hash);
-                }
+                node.chain.read(|c| {
+                    self.sync.on_new_header(c, &hash);
+                })
             }
             BlockOutcome::Duplicate => {}
             BlockOutcome::Orphan => {
@@ -257,16 +251,15 @@ impl Manager {
                     self.misbehaving(id, &format!("invalid block {hash}: {r}"));
                 }
                 if r.reason != "time-too-new" && !r.may_be_mutated {
-                    let c = node.chain_ref().lock().unwrap_or_else(|p| p.into_inner());
-                    self.sync.rebuild(&c);
-                    // Forget the peer's claims on the invalid branch.
-                    let failed: HashSet<PeerId> = self
-                        .peers
-                        .iter()
-                        .filter(|(_, p)| p.sync.best.is_some_and(|(b, _)| c.entry(&b).is_some_and(|e| e.is_failed())))
-                        .map(|(i, _)| *i)
-                        .collect();
-                    drop(c);
+                    let failed: HashSet<PeerId> = node.chain.read(|c| {
+                        self.sync.rebuild(c);
+                        // Forget the peer's claims on the invalid branch.
+                        self.peers
+                            .iter()
+                            .filter(|(_, p)| p.sync.best.is_some_and(|(b, _)| c.entry(&b).is_some_and(|e| e.is_failed())))
+                            .map(|(i, _)| *i)
+                            .collect()
+                    });
                     for pid in &failed {
                         if let Some(p) = self.peers.get_mut(pid) {
                             p.sync.best = None;
@@ -290,8 +283,7 @@ impl Manager {
         let node = self.node.clone();
         let mut unknown_block = None;
         let mut txs = Vec::new();
-        {
-            let c = node.chain_ref().lock().unwrap_or_else(|p| p.into_inner());
+        node.chain.read(|c| {
             for inv in &items {
                 match inv {
                     Inventory::Block(h) | Inventory::WitnessBlock(h) => match c.entry(h) {
@@ -310,7 +302,7 @@ impl Manager {
                     _ => {}
                 }
             }
-        }
+        });
         if let Some(h) = unknown_block {
             // As Core: a peer we sync headers with is asked; otherwise one new peer per newly
             // announced block.
@@ -399,13 +391,12 @@ impl Manager {
     /// syncing, and schedules downloads.
     pub(super) fn on_tip_changed(&mut self) {
         let node = self.node.clone();
-        let (tip, headers, syncing) = {
-            let c = node.chain_ref().lock().unwrap_or_else(|p| p.into_inner());
+        let Some((tip, headers, syncing)) = node.chain.read(|c| {
             let tip = c.tip().clone();
             if tip.hash == self.last_tip {
-                return;
+                return None;
             }
-            self.sync.on_new_header(&c, &tip.hash);
+            self.sync.on_new_header(c, &tip.hash);
             // The blocks connected since the last announcement (fork point of the old tip).
             let mut fork = self.last_tip;
             while !c.is_active(&fork) {
@@ -415,16 +406,16 @@ impl Manager {
                 }
             }
             let fork_h = c.entry(&fork).map(|e| e.height).unwrap_or(0);
-            self.erase_orphans_for_blocks(&c, fork_h, tip.height);
+            self.erase_orphans_for_blocks(c, fork_h, tip.height);
             let mut headers = Vec::new();
-            if tip.height > fork_h && (tip.height - fork_h) as usize <= MAX_BLOCKS_TO_ANNOUNCE && !self.sync.is_syncing(&c) {
+            if tip.height > fork_h && (tip.height - fork_h) as usize <= MAX_BLOCKS_TO_ANNOUNCE && !self.sync.is_syncing(c) {
                 for h in fork_h + 1..=tip.height {
                     if let Some(e) = c.hash_at(h).and_then(|x| c.entry(&x)) {
                         headers.push(e.header);
                     }
                 }
             }
-            let syncing = self.sync.is_syncing(&c);
+            let syncing = self.sync.is_syncing(c);
             self.net.set_height(tip.height);
             // Peers that already have the tip do not need it announced (not computed while
             // syncing: nothing is announced then).
@@ -438,10 +429,12 @@ impl Manager {
             }
             // BIP152 high-bandwidth peers get a single new block as `cmpctblock`.
             let compact = (headers.len() == 1 && !syncing)
-                .then(|| self.compact_tip_frame(&c, &tip.hash))
+                .then(|| self.compact_tip_frame(c, &tip.hash))
                 .flatten();
             let headers_by_peer = (headers, have, compact);
-            (tip, headers_by_peer, syncing)
+            Some((tip, headers_by_peer, syncing))
+        }) else {
+            return;
         };
         self.last_tip = tip.hash;
         self.rejects = relay::RollingSet::new(50_000);

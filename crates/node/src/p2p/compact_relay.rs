@@ -286,17 +286,16 @@ impl Manager {
         }
         let hash = cmpct.header.block_hash();
         let hb_to = p.handle.shared.bip152.hb_to.load(Ordering::Relaxed);
-        let next = {
-            let mut c = node.chain_ref().lock().unwrap_or_else(|p| p.into_inner());
-            let ibd = node.is_initial_block_download(&c);
+        let next = node.chain.write(|c| {
+            let ibd = node.is_initial_block_download(c);
             match c.entry(&cmpct.header.prev_blockhash).map(|e| e.chainwork) {
                 None if ibd => Next::Nothing,
                 None => Next::GetHeaders(self.sync.locator()),
-                Some(w) if w + cmpct.header.work() < super::header_sync::anti_dos_threshold(&c, self.s.minimum_chain_work) => {
+                Some(w) if w + cmpct.header.work() < super::header_sync::anti_dos_threshold(c, self.s.minimum_chain_work) => {
                     tracing::debug!(target: "blvm::net", "Ignoring low-work compact block from peer {id}");
                     Next::Nothing
                 }
-                Some(_) => match sync::accept_headers(&mut c, &[cmpct.header]) {
+                Some(_) => match sync::accept_headers(c, &[cmpct.header]) {
                     Err(e) => {
                         tracing::error!(target: "blvm::net", "block index error while accepting a compact block header: {e}");
                         Next::Nothing
@@ -304,19 +303,19 @@ impl Manager {
                     Ok(HeadersOutcome::Invalid(r)) => Next::Punish(format!("invalid header via cmpctblock: {r}")),
                     Ok(HeadersOutcome::TimeTooNew(r)) => Next::Disconnect(r),
                     Ok(HeadersOutcome::Accepted { last, height }) => {
-                        self.sync.on_new_header(&c, &last);
+                        self.sync.on_new_header(c, &last);
                         if let Some(p) = self.peers.get_mut(&id) {
                             if p.sync.best.is_none_or(|(_, h)| h < height) {
                                 p.sync.best = Some((last, height));
                                 p.handle.shared.synced_headers.fetch_max(i64::from(height), Ordering::Relaxed);
                             }
                         }
-                        self.compact_next_step(&c, id, &hash, hb_to)
+                        self.compact_next_step(c, id, &hash, hb_to)
                     }
                     Ok(_) => Next::Nothing,
                 },
             }
-        };
+        });
         match next {
             Next::Nothing => self.schedule(),
             Next::GetHeaders(loc) => {
@@ -509,9 +508,9 @@ impl Manager {
 
     /// Whether segwit rules apply to a child of `prev`.
     fn segwit_after(&self, prev: &BlockHash) -> bool {
-        let node = self.node.clone();
-        let c = node.chain_ref().lock().unwrap_or_else(|p| p.into_inner());
-        c.entry(prev).is_none_or(|e| e.height + 1 >= c.params().segwit_height)
+        self.node
+            .chain
+            .read(|c| c.entry(prev).is_none_or(|e| e.height + 1 >= c.params().segwit_height))
     }
 }
 

@@ -461,10 +461,7 @@ impl Manager {
     /// sync may start (feelers disconnect here).
     pub(super) fn on_ready(&mut self, id: PeerId, info: VersionInfo) {
         // Headers may have come from elsewhere (submitheader): start from the best one known.
-        {
-            let c = self.node.chain_ref().lock().unwrap_or_else(|p| p.into_inner());
-            self.sync.on_new_header(&c, &c.best_header().hash);
-        }
+        self.node.chain.read(|c| self.sync.on_new_header(c, &c.best_header().hash));
         // As Core: a transaction accepted before the handshake completed is announced to the
         // peers that were connected then, never to this one (it may ask with BIP35 `mempool`).
         self.poll_mempool();

@@ -48,8 +48,7 @@ impl Manager {
     /// with, as Core).
     fn best_header_age(&self) -> Option<(i64, bool)> {
         let node = self.node.clone();
-        let c = node.chain_ref().lock().unwrap_or_else(|p| p.into_inner());
-        let t = i64::from(c.best_header().header.time);
+        let t = node.chain.read(|c| i64::from(c.best_header().header.time));
         Some((t, super::initial_headers::caught_up(t, crate::clock::unix_now())))
     }
 
@@ -166,13 +165,7 @@ impl Manager {
         // index answers our last getheaders; an unconnecting one (an announcement) does not.
         let node = self.node.clone();
         let answers = headers.first().is_none_or(|h| {
-            self.peers.get(&id).is_some_and(|p| p.presync.is_some())
-                || node
-                    .chain_ref()
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .entry(&h.prev_blockhash)
-                    .is_some()
+            self.peers.get(&id).is_some_and(|p| p.presync.is_some()) || node.chain.read(|c| c.entry(&h.prev_blockhash).is_some())
         });
         if answers {
             if let Some(p) = self.peers.get_mut(&id) {
@@ -188,8 +181,7 @@ impl Manager {
         let verdict = if self.is_noban(id) {
             LowWork::Enough
         } else {
-            let c = node.chain_ref().lock().unwrap_or_else(|p| p.into_inner());
-            low_work_verdict(&c, &headers, self.s.minimum_chain_work)
+            node.chain.read(|c| low_work_verdict(c, &headers, self.s.minimum_chain_work))
         };
         match verdict {
             LowWork::Enough => self.accept_headers_from(id, headers, full),
@@ -268,10 +260,7 @@ impl Manager {
         }
         if let Some(from) = step.request_more {
             let mut loc = vec![from];
-            {
-                let c = node.chain_ref().lock().unwrap_or_else(|p| p.into_inner());
-                loc.extend(peer::locator(&c, &start));
-            }
+            node.chain.read(|c| loc.extend(peer::locator(c, &start)));
             self.maybe_send_getheaders(id, loc, BlockHash::all_zeros());
         }
     }
@@ -281,16 +270,15 @@ impl Manager {
     fn accept_headers_from(&mut self, id: PeerId, headers: Vec<Header>, full: bool) {
         let node = self.node.clone();
         let last_sent = headers.last().map(|h| h.block_hash());
-        let (outcome, peer_best, locator, best_work, became_caught_up) = {
-            let mut c = node.chain_ref().lock().unwrap_or_else(|p| p.into_inner());
+        let Some((outcome, peer_best, locator, best_work, became_caught_up)) = node.chain.write(|c| {
             let now = crate::clock::unix_now();
             let caught_up = |c: &ChainManager| super::initial_headers::caught_up(i64::from(c.best_header().header.time), now);
-            let was_caught_up = caught_up(&c);
-            let outcome = match sync::accept_headers(&mut c, &headers) {
+            let was_caught_up = caught_up(c);
+            let outcome = match sync::accept_headers(c, &headers) {
                 Ok(o) => o,
                 Err(e) => {
                     tracing::error!(target: "blvm::net", "block index error while accepting headers: {e}");
-                    return;
+                    return None;
                 }
             };
             let mut peer_best = None;
@@ -298,9 +286,9 @@ impl Manager {
             let mut locator = None;
             if let HeadersOutcome::Accepted { last, height } = &outcome {
                 let before = self.sync.best_header().0;
-                self.sync.on_new_header(&c, last);
-                if self.sync.best_header().0 != before && node.is_initial_block_download(&c) {
-                    log_header_sync(&c, last, *height);
+                self.sync.on_new_header(c, last);
+                if self.sync.best_header().0 != before && node.is_initial_block_download(c) {
+                    log_header_sync(c, last, *height);
                 }
                 let current = self.peers.get(&id).and_then(|p| p.sync.best);
                 let current_work = current.and_then(|(h, _)| c.entry(&h)).map(|e| e.chainwork);
@@ -319,12 +307,14 @@ impl Manager {
                     locator = Some(if self.sync.best_header().0 == *last {
                         self.sync.locator()
                     } else {
-                        peer::locator(&c, last)
+                        peer::locator(c, last)
                     });
                 }
             }
-            let became_caught_up = !was_caught_up && caught_up(&c);
-            (outcome, peer_best, locator, best_work, became_caught_up)
+            let became_caught_up = !was_caught_up && caught_up(c);
+            Some((outcome, peer_best, locator, best_work, became_caught_up))
+        }) else {
+            return;
         };
         if let Some((peer_work, tip_work)) = best_work {
             self.maybe_protect_outbound(id, peer_work, tip_work);
@@ -390,7 +380,7 @@ impl Manager {
         let Some(hash) = self.peers.get_mut(&id).and_then(|p| p.sync.unknown_announced.take()) else {
             return;
         };
-        let known = node.chain_ref().lock().unwrap_or_else(|p| p.into_inner()).entry(&hash).is_some();
+        let known = node.chain.read(|c| c.entry(&hash).is_some());
         if !known {
             let loc = self.sync.locator_before_best();
             self.maybe_send_getheaders(id, loc, BlockHash::all_zeros());
@@ -402,10 +392,7 @@ impl Manager {
     pub(super) fn log_progress(&mut self) {
         let node = self.node.clone();
         let ready = self.peers.values().filter(|p| p.ready).count();
-        let line = {
-            let c = node.chain_ref().lock().unwrap_or_else(|p| p.into_inner());
-            self.sync.progress_line(&c, ready, self.s.progress_interval)
-        };
+        let line = node.chain.read(|c| self.sync.progress_line(c, ready, self.s.progress_interval));
         if let Some(l) = line {
             tracing::info!(target: "blvm::net", "{l}");
         }

@@ -175,11 +175,10 @@ pub async fn start(node: Arc<NodeLink>, net: Arc<Net>, stop: watch::Receiver<boo
         }
         None => Vec::new(),
     };
-    let (sync_state, tip) = {
-        let c = node.chain_ref().lock().unwrap_or_else(|p| p.into_inner());
+    let (sync_state, tip) = node.chain.read(|c| {
         net.set_height(c.height());
-        (BlockSync::new(&c, s.stall_timeout), c.tip().hash)
-    };
+        (BlockSync::new(c, s.stall_timeout), c.tip().hash)
+    });
     let mgr = Manager {
         mempool_seen: mempool_seen(&node),
         addrman: AddrMan::load(&node.net_dir.join("peers.json"), regtest),

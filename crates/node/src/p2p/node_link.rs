@@ -3,7 +3,7 @@
 //! this handle and gives P2P a [`BlockSink`] that runs the node's block submission.
 
 use crate::chain::ibd::IbdStatus;
-use crate::chain::{BlockOutcome, ChainManager};
+use crate::chain::{BlockOutcome, ChainManager, SharedChain};
 use crate::mempool::Mempool;
 use crate::modules::bus::EventBus;
 use crate::modules::extensions::Extensions;
@@ -12,7 +12,7 @@ use bitcoin::Block;
 use std::future::Future;
 use std::path::PathBuf;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 /// A boxed future of a block submission's outcome.
 pub type SubmitFuture<'a> = Pin<Box<dyn Future<Output = Result<BlockOutcome, String>> + Send + 'a>>;
@@ -26,8 +26,9 @@ pub trait BlockSink: Send + Sync {
 
 /// What P2P reads and calls outside itself.
 pub struct NodeLink {
-    /// The chain engine.
-    pub chain: Arc<Mutex<ChainManager>>,
+    /// The chain engine; P2P reaches it only through [`SharedChain::read`] and
+    /// [`SharedChain::write`], which never wait for the lock on a runtime worker.
+    pub chain: SharedChain,
     /// The mempool.
     pub mempool: Arc<Mempool>,
     /// Network parameters.
@@ -45,11 +46,6 @@ pub struct NodeLink {
 }
 
 impl NodeLink {
-    /// The chain engine, borrowed.
-    pub fn chain_ref(&self) -> &Mutex<ChainManager> {
-        &self.chain
-    }
-
     /// The mempool.
     pub fn mempool(&self) -> Arc<Mempool> {
         self.mempool.clone()

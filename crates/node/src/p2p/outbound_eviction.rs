@@ -128,8 +128,7 @@ impl Manager {
             .iter()
             .map(|id| self.peers.get(id).and_then(|p| p.sync.best).map(|(h, _)| h))
             .collect();
-        let (tip, works) = {
-            let c = node.chain_ref().lock().unwrap_or_else(|p| p.into_inner());
+        let (tip, works) = node.chain.read(|c| {
             let t = c.tip();
             let tip = Tip {
                 hash: t.hash,
@@ -138,7 +137,7 @@ impl Manager {
             };
             let works: Vec<Option<Work>> = bests.iter().map(|b| b.and_then(|h| c.entry(&h)).map(|e| e.chainwork)).collect();
             (tip, works)
-        };
+        });
         for ((&id, best), work) in ids.iter().zip(bests).zip(works) {
             let Some(p) = self.peers.get_mut(&id) else { continue };
             match p.chain_sync.consider(work, tip, now_ms) {
@@ -148,10 +147,7 @@ impl Manager {
                     p.handle.shared.disconnect("outbound peer on an old chain (chain sync timeout)");
                 }
                 Verdict::AskHeaders { benchmark, from } => {
-                    let locator = {
-                        let c = node.chain_ref().lock().unwrap_or_else(|p| p.into_inner());
-                        peer::locator(&c, &from)
-                    };
+                    let locator = node.chain.read(|c| peer::locator(c, &from));
                     // As Core: one already outstanding counts as sent (its answer serves too).
                     self.maybe_send_getheaders(id, locator, BlockHash::all_zeros());
                     tracing::debug!(target: "blvm::net", "sending getheaders to outbound peer={id} to verify chain work (current best known block:{}, benchmark blockhash: {benchmark})", best_name(best));

@@ -59,20 +59,21 @@ impl TipBlockTxs {
     /// Brings the cache to the current tip (one chain lock; the block is read only when the
     /// tip moved), so a `getdata` of many items costs one lookup each, not one lock each.
     fn refresh(&mut self, node: &NodeLink) {
-        let c = node.chain_ref().lock().unwrap_or_else(|p| p.into_inner());
-        let tip = c.tip().hash;
-        if self.hash == Some(tip) {
-            return;
-        }
-        self.txs.clear();
-        self.hash = Some(tip);
-        if let Ok(Some(block)) = c.read_block(&tip) {
-            for tx in block.txdata {
-                let tx = Arc::new(tx);
-                self.txs.insert(tx.compute_txid().to_byte_array(), tx.clone());
-                self.txs.insert(tx.compute_wtxid().to_byte_array(), tx);
+        node.chain.read(|c| {
+            let tip = c.tip().hash;
+            if self.hash == Some(tip) {
+                return;
             }
-        }
+            self.txs.clear();
+            self.hash = Some(tip);
+            if let Ok(Some(block)) = c.read_block(&tip) {
+                for tx in block.txdata {
+                    let tx = Arc::new(tx);
+                    self.txs.insert(tx.compute_txid().to_byte_array(), tx.clone());
+                    self.txs.insert(tx.compute_wtxid().to_byte_array(), tx);
+                }
+            }
+        })
     }
 
     /// The cached tip block's transaction with this txid or wtxid.
@@ -475,10 +476,7 @@ impl Manager {
     /// be validated yet; unsolicited transactions are not misbehaviour).
     pub(super) fn in_ibd(&self) -> bool {
         // Once left, IBD is over for good: no chain lock needed (the common case).
-        !self.node.ibd.has_left() && {
-            let c = self.node.chain_ref().lock().unwrap_or_else(|p| p.into_inner());
-            self.node.is_initial_block_download(&c)
-        }
+        !self.node.ibd.has_left() && self.node.chain.read(|c| self.node.is_initial_block_download(c))
     }
 
     /// Forgets an outstanding transaction request, at the peer that was asked and in the

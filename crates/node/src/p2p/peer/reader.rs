@@ -322,14 +322,15 @@ impl Reader {
         }
     }
 
+    /// Runs `f` on the chain off the runtime (see [`crate::chain::SharedChain::read_on_blocking_thread`]):
+    /// serving peers reads blocks and filters from disk.
     pub(super) async fn chain<T: Send + 'static>(&self, f: impl FnOnce(&ChainManager) -> T + Send + 'static) -> Result<T, Exit> {
-        let node = self.env.node.clone();
-        tokio::task::spawn_blocking(move || {
-            let c = node.chain_ref().lock().unwrap_or_else(|p| p.into_inner());
-            f(&c)
-        })
-        .await
-        .map_err(|e| Exit::disconnect(format!("internal error: {e}")))
+        self.env
+            .node
+            .chain
+            .read_on_blocking_thread(f)
+            .await
+            .map_err(|e| Exit::disconnect(format!("internal error: {e}")))
     }
 }
 
