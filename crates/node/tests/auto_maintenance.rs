@@ -3,11 +3,9 @@
 //! events report are exactly the files gone from disk), scheduled backups (`-backupinterval`,
 //! `-backupkeep`) and compaction after database growth (`-compactgrowth`).
 
-mod common;
-#[path = "support/http.rs"]
-mod http;
-#[path = "support/node_proc.rs"]
-mod node_proc;
+mod support;
+
+use support::{http, node_proc};
 
 use node_proc::{start_node, start_node_in, ModuleSpec, NodeProc};
 use serde_json::{json, Value};
@@ -17,7 +15,7 @@ use std::time::Duration;
 
 /// The first `n` blocks of the bench chain (blk framing) written to `dir`.
 fn bench_prefix(dir: &Path, n: usize) -> PathBuf {
-    let data = std::fs::read(common::shared_dir().join("bench/bench-chain.blk")).expect("read bench chain");
+    let data = std::fs::read(support::shared_dir().join("bench/bench-chain.blk")).expect("read bench chain");
     let mut pos = 0usize;
     for _ in 0..n {
         let len = u32::from_le_bytes(data[pos + 4..pos + 8].try_into().unwrap()) as usize;
@@ -204,7 +202,7 @@ fn scheduled_backups_keep_the_newest_and_start_a_node() {
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let chain = tmp.path().join("chain");
     std::fs::create_dir(&chain).unwrap();
-    node_proc::import_offline(&chain, &common::chain_hex_path());
+    node_proc::import_offline(&chain, &support::chain_hex_path());
     let mut n = start_node_in(&chain, &args, &[ModuleSpec::recorder("rec", "")]);
     n.wait_started();
     n.wait_until(Duration::from_secs(60), "four scheduled backups", |n| {
@@ -230,7 +228,7 @@ fn scheduled_backups_keep_the_newest_and_start_a_node() {
     let port2 = http::free_port();
     let b = start_node_in(&newest, &[&format!("-rpcport={port2}")], &[]);
     b.wait_started();
-    let tip = common::core_json()["getblockchaininfo"]["bestblockhash"].clone();
+    let tip = support::core_json()["getblockchaininfo"]["bestblockhash"].clone();
     assert_eq!(rpc(&b, port2, "getbestblockhash", json!([]))["result"], tip);
 }
 
@@ -245,7 +243,7 @@ fn database_growth_triggers_a_compaction() {
     assert!(rpc(&n, port, "flushchainstate", json!([]))["error"].is_null());
     assert!(maintenance_pairs(&n, "rec", "compaction").is_empty());
     // The database grows by the whole 301-block chain; the next flush compacts.
-    for line in std::fs::read_to_string(common::chain_hex_path()).unwrap().lines().skip(1) {
+    for line in std::fs::read_to_string(support::chain_hex_path()).unwrap().lines().skip(1) {
         let r = rpc(&n, port, "submitblock", json!([line]));
         assert!(r["error"].is_null() && r["result"].is_null(), "{r}");
     }

@@ -5,9 +5,9 @@
 //!
 //! Needs the module binaries: `cargo build --workspace --bins` (or `cargo test --workspace`).
 
-mod common;
-#[path = "support/node_proc.rs"]
-mod node_proc;
+mod support;
+
+use support::node_proc;
 
 use node_proc::{module_bin, read_jsonl, start_node, start_node_in, ModuleSpec};
 use serde_json::Value;
@@ -59,11 +59,11 @@ fn statvfs(path: &Path) -> (u64, u64) {
 
 #[test]
 fn cleanup_on_shutdown_saves_block_count_and_flushes_on_signal_and_keeps_it_across_restarts() {
-    let core = common::core_json();
+    let core = support::core_json();
     let best = core["getblockchaininfo"]["bestblockhash"].as_str().unwrap().to_string();
     let spec = || example("saver", "cleanup-on-shutdown", &["read_chain"], "");
     let args = [FREE_RPC_PORT, "-shutdowntimeout=5", "-acktimeout=5"];
-    let load = format!("-loadblock={}", common::chain_hex_path().display());
+    let load = format!("-loadblock={}", support::chain_hex_path().display());
     let mut n = start_node(&[args[0], args[1], args[2], load.as_str()], &[spec()]);
     let data = n.module_data("saver");
     n.wait_started();

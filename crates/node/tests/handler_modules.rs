@@ -6,11 +6,9 @@
 //!
 //! Needs the example binaries: `cargo test --workspace` (or `cargo build -p blvm-module --examples`).
 
-mod common;
-#[path = "support/http.rs"]
-mod http;
-#[path = "support/node_proc.rs"]
-mod node_proc;
+mod support;
+
+use support::{http, node_proc};
 
 use node_proc::{cookie, module_bin, start_node, start_node_in, ModuleSpec, NodeProc};
 use serde_json::Value;

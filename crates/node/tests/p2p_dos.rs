@@ -4,20 +4,14 @@
 //! gets nothing more than an honest peer would. One test per attack (docs/security.md lists
 //! them with their bounds). Every attacker connects from its own loopback address.
 
-#[path = "support/coins.rs"]
-mod coins;
-#[path = "support/http.rs"]
-mod http;
-#[path = "support/node_proc.rs"]
-mod node_proc;
-#[path = "support/p2p_peer.rs"]
-mod p2p_peer;
+mod support;
+
+use support::{coins, http, mining, node_proc, p2p_peer};
 
 use bitcoin::hashes::Hash;
 use bitcoin::p2p::message::NetworkMessage;
 use bitcoin::p2p::message_blockdata::Inventory;
 use bitcoin::{Amount, OutPoint, ScriptBuf, Transaction, TxOut, Txid};
-use blvm_testkit::mining;
 use coins::hex_bytes;
 use node_proc::rss_kib;
 use node_proc::NodeProc;

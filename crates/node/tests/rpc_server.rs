@@ -1,11 +1,9 @@
 //! The RPC server of a real node process: cookie auth (0600, removed at stop), user/password,
 //! 401s, Core's JSON-RPC 1.0/2.0 framing and statuses, bad input, and `stop` with reason "rpc".
 
-mod common;
-#[path = "support/http.rs"]
-mod http;
-#[path = "support/node_proc.rs"]
-mod node_proc;
+mod support;
+
+use support::{http, node_proc};
 
 use node_proc::{start_node, ModuleSpec};
 use serde_json::json;
@@ -63,11 +61,11 @@ fn user_password_replaces_cookie() {
 #[test]
 fn jsonrpc_framing_errors_and_statuses_match_core() {
     let port = http::free_port();
-    let mut n = node_proc::start_node_with_chain(&common::chain_hex_path(), &[&format!("-rpcport={port}")], &[]);
+    let mut n = node_proc::start_node_with_chain(&support::chain_hex_path(), &[&format!("-rpcport={port}")], &[]);
     n.wait_started();
     let addr = format!("127.0.0.1:{port}");
     let c = cookie(&n);
-    let core = common::core_json();
+    let core = support::core_json();
     // Positional and named parameters.
     assert_eq!(
         http::call(&addr, &c, "getblockhash", json!([1]))["result"],
@@ -232,7 +230,7 @@ fn stop_rpc_runs_the_shutdown_sequence_with_reason_rpc() {
 fn module_and_maintenance_rpcs() {
     let port = http::free_port();
     let mut n = node_proc::start_node_with_chain(
-        &common::chain_hex_path(),
+        &support::chain_hex_path(),
         &[&format!("-rpcport={port}"), "-acktimeout=2"],
         &[ModuleSpec::recorder("rec", "")],
     );
