@@ -5,13 +5,9 @@ mod support;
 
 use support::{http, node_proc};
 
-use node_proc::{start_node, ModuleSpec};
+use node_proc::{cookie, start_node, ModuleSpec};
 use serde_json::json;
 use std::time::Duration;
-
-fn cookie(n: &node_proc::NodeProc) -> String {
-    std::fs::read_to_string(n.net_dir().join(".cookie")).expect("cookie")
-}
 
 #[test]
 fn cookie_auth_and_401s() {
