@@ -7,10 +7,9 @@
 
 mod support;
 
-use support::node_proc;
+use support::{node_proc, read_json};
 
 use node_proc::{module_bin, read_jsonl, start_node, start_node_in, ModuleSpec};
-use serde_json::Value;
 use std::path::Path;
 use std::time::{Duration, SystemTime};
 
@@ -29,11 +28,6 @@ fn example(name: &str, bin: &str, capabilities: &[&str], config: &str) -> Module
 /// `-rpcport=0`: the node's JSON-RPC server binds a free port, so nodes of concurrently
 /// running tests do not collide on regtest's fixed 18443 (a failed bind aborts startup).
 const FREE_RPC_PORT: &str = "-rpcport=0";
-
-fn read_json(path: &Path) -> Value {
-    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}\n{text}", path.display()))
-}
 
 fn file_names(dir: &Path) -> Vec<String> {
     let mut v: Vec<String> = std::fs::read_dir(dir)

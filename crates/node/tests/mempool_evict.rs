@@ -9,13 +9,14 @@
 mod support;
 
 use support::p2p_peer::to_hex;
+use support::rpc_node::sat;
 use support::{http, mining, node_proc, p2p_peer};
 
 use bitcoin::consensus::serialize;
 use bitcoin::{Address, Amount, Network, OutPoint, ScriptBuf, Transaction, TxOut, Txid};
 use node_proc::rss_kib;
 use p2p_peer::{rpc, rpc_raw};
-use serde_json::{json, Value};
+use serde_json::json;
 use std::str::FromStr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -34,10 +35,6 @@ const RSS_GROWTH_BOUND_KIB: u64 = 64 * 1024;
 /// `getblockcount` must answer within this while the pool evicts (it waits for the chain lock
 /// that every acceptance holds; a pool scan per eviction would hold it for long).
 const LATENCY_BOUND: Duration = Duration::from_secs(1);
-
-fn sat(v: &Value) -> u64 {
-    (v.as_f64().unwrap() * 1e8).round() as u64
-}
 
 /// A transaction spending `prev` (P2WSH(OP_TRUE) worth `value`) at `rate` sat/vB, with padding.
 fn link(prev: OutPoint, value: u64, rate: u64) -> Transaction {

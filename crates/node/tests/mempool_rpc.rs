@@ -9,6 +9,7 @@ mod support;
 
 use support::mining;
 use support::p2p_peer::to_hex;
+use support::rpc_node::sat;
 
 use bitcoin::consensus::serialize;
 use bitcoin::hashes::{sha256, Hash};
@@ -33,10 +34,6 @@ async fn call_err(node: &Arc<Node>, m: &str, p: Value) -> (i64, String) {
         Ok(v) => panic!("{m} {p} succeeded: {v}"),
         Err(e) => (e.code, e.message),
     }
-}
-
-fn sat(v: &Value) -> u64 {
-    (v.as_f64().unwrap() * 1e8).round() as u64
 }
 
 fn op_true_out(value: u64) -> TxOut {

@@ -8,7 +8,7 @@
 mod support;
 
 use support::p2p_peer::to_hex;
-use support::rpc_node::RpcNode;
+use support::rpc_node::{btc, sat, RpcNode};
 
 use bitcoin::key::{CompressedPublicKey, PrivateKey};
 use bitcoin::opcodes::all::OP_CHECKMULTISIG;
@@ -37,14 +37,6 @@ fn multisig_2of3(keys: &[&Key]) -> ScriptBuf {
         b = b.push_slice(k.pubkey.to_bytes());
     }
     b.push_int(keys.len() as i64).push_opcode(OP_CHECKMULTISIG).into_script()
-}
-
-fn btc(sat: u64) -> String {
-    format!("{}.{:08}", sat / 100_000_000, sat % 100_000_000)
-}
-
-fn sat(v: &Value) -> u64 {
-    (v.as_f64().expect("amount") * 1e8).round() as u64
 }
 
 /// The node and the address mined blocks pay to.

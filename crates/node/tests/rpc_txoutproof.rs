@@ -7,7 +7,7 @@
 mod support;
 
 use support::p2p_peer::to_hex;
-use support::rpc_node::RpcNode;
+use support::rpc_node::{btc, RpcNode};
 
 use bitcoin::key::{CompressedPublicKey, PrivateKey};
 use bitcoin::merkle_tree::MerkleBlock;
@@ -21,10 +21,6 @@ fn unhex(s: &str) -> Vec<u8> {
         .step_by(2)
         .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
         .collect()
-}
-
-fn btc(sat: u64) -> String {
-    format!("{}.{:08}", sat / 100_000_000, sat % 100_000_000)
 }
 
 #[test]

@@ -59,8 +59,13 @@ pub fn chain_hex_path() -> PathBuf {
 
 /// Core's answers about that chain.
 pub fn core_json() -> serde_json::Value {
-    let text = std::fs::read_to_string(shared_dir().join("chains/regtest-core-300.json")).expect("read core json");
-    serde_json::from_str(&text).expect("parse core json")
+    read_json(&shared_dir().join("chains/regtest-core-300.json"))
+}
+
+/// A JSON file, parsed; panics naming the file when it is missing or not JSON.
+pub fn read_json(path: &Path) -> serde_json::Value {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}\n{text}", path.display()))
 }
 
 /// All 301 blocks (genesis first).

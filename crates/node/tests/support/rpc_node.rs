@@ -15,6 +15,16 @@ pub struct RpcNode {
     pub port: u16,
 }
 
+/// `sat` satoshis as RPC JSON writes a BTC amount (8 decimals), for request parameters.
+pub fn btc(sat: u64) -> String {
+    format!("{}.{:08}", sat / 100_000_000, sat % 100_000_000)
+}
+
+/// A BTC amount from RPC JSON in satoshis.
+pub fn sat(v: &Value) -> u64 {
+    (v.as_f64().expect("amount") * 1e8).round() as u64
+}
+
 impl RpcNode {
     /// Starts a node with `-rpcport` on a free port, `-listen=0` and `extra`, and waits until
     /// it is up and its cookie is written.
