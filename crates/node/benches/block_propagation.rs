@@ -29,22 +29,18 @@
 //! `<repo>/../shared`). Without `--bench` (`cargo test --benches`) one block of 50 transactions
 //! per configuration is done as a smoke check.
 
-#[path = "../tests/support/coins.rs"]
-mod coins;
-#[path = "../tests/support/http.rs"]
-mod http;
-#[path = "../tests/support/node_proc.rs"]
-mod node_proc;
-#[path = "../tests/support/p2p_peer.rs"]
-mod p2p_peer;
+#[path = "../tests/support/mod.rs"]
+mod support;
+
+use support::{coins, fanout, http, node_proc, p2p_peer};
 
 use bitcoin::consensus::serialize;
 use bitcoin::{Amount, Block, BlockHash, OutPoint, Transaction, TxOut};
-use blvm_testkit::mining::{self, Parent};
 use p2p_peer::to_hex;
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
+use support::mining::{self, Parent};
 
 /// Outputs per fan-out transaction.
 const FAN: usize = 1_000;
@@ -84,14 +80,7 @@ impl Node {
     }
 
     fn tip_parent(&self) -> Parent {
-        let hash = self.rpc("getbestblockhash", json!([]));
-        let h = self.rpc("getblockheader", json!([hash]));
-        Parent {
-            hash: hash.as_str().unwrap().parse().unwrap(),
-            height: h["height"].as_u64().unwrap() as u32,
-            time: h["time"].as_u64().unwrap() as u32,
-            mtp: h["mediantime"].as_i64().unwrap(),
-        }
+        mining::tip_parent(&|m, p| self.rpc(m, p))
     }
 
     fn mempool_size(&self) -> u64 {
@@ -110,12 +99,6 @@ impl Node {
             std::thread::sleep(Duration::from_millis(10));
         }
     }
-}
-
-fn op_true_address() -> String {
-    bitcoin::Address::from_script(&mining::p2wsh_op_true(), bitcoin::Network::Regtest)
-        .unwrap()
-        .to_string()
 }
 
 /// Gives A `n` spendable P2WSH(OP_TRUE) outputs: matured coinbases split by fan-out
@@ -151,11 +134,7 @@ fn fund(a: &Node, n: usize) -> Vec<(OutPoint, Amount)> {
 
 /// A one-in-one-out spend of `coin` back to P2WSH(OP_TRUE), paying [`FEE`].
 fn spend(coin: (OutPoint, Amount)) -> Transaction {
-    let out = TxOut {
-        value: coin.1 - FEE,
-        script_pubkey: mining::p2wsh_op_true(),
-    };
-    mining::spend(&[(coin.0, mining::p2wsh_op_true())], vec![out])
+    coins::spend_coins(&[coin], FEE.to_sat())
 }
 
 /// One of B's three set-ups.
@@ -251,7 +230,7 @@ fn run_config(a: &Node, cfg: Config, coins: &mut Vec<(OutPoint, Amount)>, runs: 
     b.rpc("addnode", json!([p2p_peer::p2p_addr(&a.proc).to_string(), "onetry"]));
     b.wait("B syncs A's chain", |b| b.tip() == a.tip());
     // Warm-up: after a new block from A, B makes A a high-bandwidth peer (unless blocksonly).
-    let warm = a.rpc("generatetoaddress", json!([1, op_true_address()]))[0].clone();
+    let warm = a.rpc("generatetoaddress", json!([1, fanout::op_true_address()]))[0].clone();
     b.wait("B gets the warm-up block", |b| json!(b.tip().to_string()) == warm);
     let hb = p2p_peer::peer_info(&|m, p| b.rpc(m, p), "127.0.0.1")["bip152_hb_to"].clone();
     println!("{}: B's high-bandwidth compact block peer A: {hb}", cfg.name());

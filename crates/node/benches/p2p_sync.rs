@@ -15,14 +15,10 @@
 //! Without `--bench` (e.g. `cargo test --benches`) one run on the 300-block chain is done as a
 //! smoke check. Shared data: `$BLVM_SHARED_DIR`, default `<repo>/../shared`.
 
-#[path = "../tests/support/http.rs"]
-mod http;
-#[path = "../tests/support/mining.rs"]
-mod mining;
-#[path = "../tests/support/node_proc.rs"]
-mod node_proc;
-#[path = "../tests/support/p2p_peer.rs"]
-mod p2p_peer;
+#[path = "../tests/support/mod.rs"]
+mod support;
+
+use support::{http, mining, node_proc, p2p_peer, shared_dir};
 
 use bitcoin::consensus::serialize;
 use bitcoin::{Amount, BlockHash};
@@ -30,19 +26,6 @@ use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::{Duration, Instant};
-
-fn shared_dir() -> PathBuf {
-    let dir = match std::env::var_os("BLVM_SHARED_DIR") {
-        Some(d) => PathBuf::from(d),
-        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared"),
-    };
-    assert!(
-        dir.join("chains/regtest-core-300.hex").exists(),
-        "shared data not found at {} (set BLVM_SHARED_DIR)",
-        dir.display()
-    );
-    dir
-}
 
 fn read_json(p: &Path) -> Value {
     serde_json::from_str(&std::fs::read_to_string(p).unwrap_or_else(|e| panic!("{}: {e}", p.display())))

@@ -5,6 +5,11 @@
 //!
 //! Run: `cargo bench -p blvm-node --bench rpc_load` (env BLVM_RPC_CALLS, default 3000 per method).
 
+#[path = "../tests/support/mod.rs"]
+mod support;
+
+use support::http;
+
 use blvm_node::chain::{ChainManager, ChainSettings, FlushReason};
 use blvm_node::node::{NodeSettings, ShutdownReason};
 use blvm_node::params::ChainParams;
@@ -14,16 +19,10 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-fn shared() -> std::path::PathBuf {
-    std::env::var_os("BLVM_SHARED_DIR")
-        .map(Into::into)
-        .unwrap_or_else(|| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared"))
-}
-
 /// Client mode: `rpc_load client ADDR COOKIE METHOD PARAMS_JSON CALLS` prints one line of latencies (µs).
 fn client(args: &[String]) {
     let (addr, cookie, method, params, calls) = (&args[2], &args[3], &args[4], &args[5], args[6].parse::<usize>().unwrap_or(1000));
-    let auth = b64(cookie);
+    let auth = http::b64(cookie);
     let mut s = TcpStream::connect(addr).expect("connect");
     s.set_nodelay(true).ok();
     let mut r = BufReader::new(s.try_clone().expect("clone"));
@@ -59,20 +58,6 @@ fn client(args: &[String]) {
     println!("{}", lat.iter().map(|x| x.to_string()).collect::<Vec<_>>().join(","));
 }
 
-fn b64(s: &str) -> String {
-    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let b = s.as_bytes();
-    let mut out = String::new();
-    for c in b.chunks(3) {
-        let n = (u32::from(c[0]) << 16) | (u32::from(*c.get(1).unwrap_or(&0)) << 8) | u32::from(*c.get(2).unwrap_or(&0));
-        out.push(T[(n >> 18) as usize & 63] as char);
-        out.push(T[(n >> 12) as usize & 63] as char);
-        out.push(if c.len() > 1 { T[(n >> 6) as usize & 63] as char } else { '=' });
-        out.push(if c.len() > 2 { T[n as usize & 63] as char } else { '=' });
-    }
-    out
-}
-
 fn pct(sorted: &[u64], p: f64) -> u64 {
     sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
 }
@@ -91,7 +76,7 @@ fn main() {
     let params = ChainParams::for_network(bitcoin::Network::Regtest);
     {
         let mut c = ChainManager::open(params.clone(), &net_dir, ChainSettings::default()).expect("open");
-        blvm_node::import::import_file(&mut c, &shared().join("chains/regtest-core-300.hex"), Duration::from_secs(60)).expect("import");
+        blvm_node::import::import_file(&mut c, &support::chain_hex_path(), Duration::from_secs(60)).expect("import");
         c.flush(FlushReason::Manual).expect("flush");
     }
     let rt = tokio::runtime::Builder::new_multi_thread()

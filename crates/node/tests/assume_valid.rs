@@ -5,9 +5,9 @@
 //! (2,016 regtest blocks) past the block; with `-assumevalid=0`, or the hash not in the header
 //! index, or any condition missing, block 102 is rejected. Every other rule is still checked.
 
-mod common;
-#[path = "support/mining.rs"]
-mod mining;
+mod support;
+
+use support::mining;
 
 use bitcoin::{Amount, Block, BlockHash, OutPoint, ScriptBuf, TxIn, TxOut, Work};
 use blvm_node::chain::{BlockOutcome, ChainManager, ChainSettings};
@@ -65,7 +65,7 @@ fn build_chain(after: u32, bad: Bad) -> Vec<Block> {
 fn settings(assume_valid: Option<BlockHash>) -> ChainSettings {
     ChainSettings {
         assume_valid,
-        ..common::test_settings()
+        ..support::test_settings()
     }
 }
 

@@ -3,11 +3,10 @@
 //! events report are exactly the files gone from disk), scheduled backups (`-backupinterval`,
 //! `-backupkeep`) and compaction after database growth (`-compactgrowth`).
 
-mod common;
-#[path = "support/http.rs"]
-mod http;
-#[path = "support/node_proc.rs"]
-mod node_proc;
+mod support;
+
+use support::p2p_peer::rpc_raw;
+use support::{http, node_proc};
 
 use node_proc::{start_node, start_node_in, ModuleSpec, NodeProc};
 use serde_json::{json, Value};
@@ -17,7 +16,7 @@ use std::time::Duration;
 
 /// The first `n` blocks of the bench chain (blk framing) written to `dir`.
 fn bench_prefix(dir: &Path, n: usize) -> PathBuf {
-    let data = std::fs::read(common::shared_dir().join("bench/bench-chain.blk")).expect("read bench chain");
+    let data = std::fs::read(support::shared_dir().join("bench/bench-chain.blk")).expect("read bench chain");
     let mut pos = 0usize;
     for _ in 0..n {
         let len = u32::from_le_bytes(data[pos + 4..pos + 8].try_into().unwrap()) as usize;
@@ -26,10 +25,6 @@ fn bench_prefix(dir: &Path, n: usize) -> PathBuf {
     let path = dir.join(format!("bench-{n}.blk"));
     std::fs::write(&path, &data[..pos]).unwrap();
     path
-}
-
-fn rpc(n: &NodeProc, port: u16, method: &str, params: Value) -> Value {
-    http::call(&format!("127.0.0.1:{port}"), &node_proc::cookie(n), method, params)
 }
 
 /// Block and undo files in the blocks directory: name -> size.
@@ -104,7 +99,7 @@ fn prune_while_importing(blocks: usize, target_kib: u64, max_block_bytes: u64) {
         max_seen = max_seen.max(block_files(&n).iter().map(|f| f.1).sum());
         std::thread::sleep(Duration::from_millis(5));
     }
-    assert_eq!(rpc(&n, port, "getblockcount", json!([]))["result"], blocks as u64);
+    assert_eq!(rpc_raw(&n, port, "getblockcount", json!([]))["result"], blocks as u64);
     let on_disk = block_files(&n);
     let usage: u64 = on_disk.iter().map(|f| f.1).sum();
     assert!(usage < target, "block storage {usage} is not under the target {target}");
@@ -158,18 +153,18 @@ fn prune_while_importing(blocks: usize, target_kib: u64, max_block_bytes: u64) {
     assert!(freed > 0);
 
     // Core's answers for a pruned chain.
-    let info = rpc(&n, port, "getblockchaininfo", json!([]))["result"].clone();
+    let info = rpc_raw(&n, port, "getblockchaininfo", json!([]))["result"].clone();
     assert_eq!(info["pruned"], true);
     assert_eq!(info["automatic_pruning"], true);
     assert_eq!(info["prune_target_size"], target);
     let prune_height = info["pruneheight"].as_u64().unwrap();
     assert!(prune_height > 1 && prune_height <= blocks as u64 - 288, "{info}");
-    let old = rpc(&n, port, "getblockhash", json!([prune_height - 1]))["result"].clone();
-    let err = rpc(&n, port, "getblock", json!([old]))["error"].clone();
+    let old = rpc_raw(&n, port, "getblockhash", json!([prune_height - 1]))["result"].clone();
+    let err = rpc_raw(&n, port, "getblock", json!([old]))["error"].clone();
     assert_eq!(err, json!({"code": -1, "message": "Block not available (pruned data)"}));
-    let kept = rpc(&n, port, "getblockhash", json!([blocks - 287]))["result"].clone();
-    assert!(rpc(&n, port, "getblock", json!([kept]))["error"].is_null());
-    let services = rpc(&n, port, "getnetworkinfo", json!([]))["result"]["localservicesnames"].clone();
+    let kept = rpc_raw(&n, port, "getblockhash", json!([blocks - 287]))["result"].clone();
+    assert!(rpc_raw(&n, port, "getblock", json!([kept]))["error"].is_null());
+    let services = rpc_raw(&n, port, "getnetworkinfo", json!([]))["result"]["localservicesnames"].clone();
     assert!(services.as_array().unwrap().contains(&json!("NETWORK_LIMITED")), "{services}");
     assert!(!services.as_array().unwrap().contains(&json!("NETWORK")), "{services}");
 }
@@ -204,7 +199,7 @@ fn scheduled_backups_keep_the_newest_and_start_a_node() {
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let chain = tmp.path().join("chain");
     std::fs::create_dir(&chain).unwrap();
-    node_proc::import_offline(&chain, &common::chain_hex_path());
+    node_proc::import_offline(&chain, &support::chain_hex_path());
     let mut n = start_node_in(&chain, &args, &[ModuleSpec::recorder("rec", "")]);
     n.wait_started();
     n.wait_until(Duration::from_secs(60), "four scheduled backups", |n| {
@@ -230,8 +225,8 @@ fn scheduled_backups_keep_the_newest_and_start_a_node() {
     let port2 = http::free_port();
     let b = start_node_in(&newest, &[&format!("-rpcport={port2}")], &[]);
     b.wait_started();
-    let tip = common::core_json()["getblockchaininfo"]["bestblockhash"].clone();
-    assert_eq!(rpc(&b, port2, "getbestblockhash", json!([]))["result"], tip);
+    let tip = support::core_json()["getblockchaininfo"]["bestblockhash"].clone();
+    assert_eq!(rpc_raw(&b, port2, "getbestblockhash", json!([]))["result"], tip);
 }
 
 #[test]
@@ -242,14 +237,14 @@ fn database_growth_triggers_a_compaction() {
     let n = start_node(&args, &[ModuleSpec::recorder("rec", "")]);
     n.wait_started();
     // Nothing grew yet: a flush compacts nothing.
-    assert!(rpc(&n, port, "flushchainstate", json!([]))["error"].is_null());
+    assert!(rpc_raw(&n, port, "flushchainstate", json!([]))["error"].is_null());
     assert!(maintenance_pairs(&n, "rec", "compaction").is_empty());
     // The database grows by the whole 301-block chain; the next flush compacts.
-    for line in std::fs::read_to_string(common::chain_hex_path()).unwrap().lines().skip(1) {
-        let r = rpc(&n, port, "submitblock", json!([line]));
+    for line in std::fs::read_to_string(support::chain_hex_path()).unwrap().lines().skip(1) {
+        let r = rpc_raw(&n, port, "submitblock", json!([line]));
         assert!(r["error"].is_null() && r["result"].is_null(), "{r}");
     }
-    assert!(rpc(&n, port, "flushchainstate", json!([]))["error"].is_null());
+    assert!(rpc_raw(&n, port, "flushchainstate", json!([]))["error"].is_null());
     n.wait_until(Duration::from_secs(20), "compaction recorded", |n| {
         !maintenance_pairs(n, "rec", "compaction").is_empty()
     });

@@ -3,8 +3,9 @@
 //! options blvm does not implement (accepted and logged), a refused one, Core's network-only rule
 //! and Core's error wording, with the real binary and RPC over TCP.
 
-#[path = "support/http.rs"]
-mod http;
+mod support;
+
+use support::http;
 
 use serde_json::json;
 use std::path::Path;

@@ -3,15 +3,10 @@
 //! and the chain engine directly), and the index follows reorganisations and catches up after
 //! runs without it, on a real on-disk datadir.
 
-mod common;
-#[path = "support/http.rs"]
-mod http;
-#[path = "support/mining.rs"]
-mod mining;
-#[path = "support/node_proc.rs"]
-mod node_proc;
-#[path = "support/p2p_peer.rs"]
-mod p2p_peer;
+mod support;
+
+use support::p2p_peer::to_hex;
+use support::{http, mining, node_proc, p2p_peer};
 
 use bitcoin::bip158::BlockFilter;
 use bitcoin::hex::FromHex;
@@ -23,13 +18,9 @@ use serde_json::{json, Value};
 use std::path::Path;
 use std::str::FromStr;
 
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
-}
-
 /// Core's (filter, header) for each height of the shared chain.
 fn core_filters() -> Vec<(String, String)> {
-    let core = common::core_json();
+    let core = support::core_json();
     core["blocks"]
         .as_array()
         .unwrap()
@@ -44,10 +35,10 @@ fn core_filters() -> Vec<(String, String)> {
 #[test]
 fn getblockfilter_matches_core_for_every_block() {
     let core = core_filters();
-    let blocks = common::chain_blocks();
+    let blocks = support::chain_blocks();
     let port = http::free_port();
     let n = node_proc::start_node_with_chain(
-        &common::chain_hex_path(),
+        &support::chain_hex_path(),
         &[&format!("-rpcport={port}"), "-blockfilterindex=basic", "-listen=0"],
         &[],
     );
@@ -82,7 +73,7 @@ fn getblockfilter_matches_core_for_every_block() {
     drop(n);
 
     // Without the index: Core's error.
-    let n = node_proc::start_node_with_chain(&common::chain_hex_path(), &[&format!("-rpcport={port}"), "-listen=0"], &[]);
+    let n = node_proc::start_node_with_chain(&support::chain_hex_path(), &[&format!("-rpcport={port}"), "-listen=0"], &[]);
     n.wait_started();
     assert_eq!(
         rpc_raw(&n, port, "getblockfilter", json!([tip]))["error"],
@@ -93,7 +84,7 @@ fn getblockfilter_matches_core_for_every_block() {
 fn open(dir: &Path, index: bool) -> ChainManager {
     let settings = ChainSettings {
         blockfilterindex: index,
-        ..common::test_settings()
+        ..support::test_settings()
     };
     ChainManager::open(ChainParams::for_network(bitcoin::Network::Regtest), dir, settings).expect("open chain")
 }
@@ -103,7 +94,7 @@ fn open(dir: &Path, index: bool) -> ChainManager {
 fn assert_filters(c: &ChainManager, core: &[(String, String)], core_blocks: &[Block], what: &str) {
     for (h, b) in core_blocks.iter().enumerate() {
         if let Some(r) = c.block_filter(&b.block_hash()).unwrap() {
-            assert_eq!((hex(&r.filter), r.header.to_string()), core[h], "{what}: Core block at {h}");
+            assert_eq!((to_hex(&r.filter), r.header.to_string()), core[h], "{what}: Core block at {h}");
         }
     }
     for h in 1..=c.height() {
@@ -125,7 +116,7 @@ fn assert_filters(c: &ChainManager, core: &[(String, String)], core_blocks: &[Bl
 #[test]
 fn filter_index_follows_reorgs_and_catches_up_after_pauses() {
     let core = core_filters();
-    let blocks = common::chain_blocks();
+    let blocks = support::chain_blocks();
     let dir = tempfile::tempdir().unwrap();
     {
         let mut c = open(dir.path(), false);
@@ -136,7 +127,7 @@ fn filter_index_follows_reorgs_and_catches_up_after_pauses() {
     let mut c = open(dir.path(), true);
     for (h, b) in blocks.iter().enumerate() {
         let r = c.block_filter(&b.block_hash()).unwrap().expect("filter");
-        assert_eq!((hex(&r.filter), r.header.to_string()), core[h], "height {h}");
+        assert_eq!((to_hex(&r.filter), r.header.to_string()), core[h], "height {h}");
     }
     // A reorg to a longer branch from 250; then a pause without the index.
     let fork = mining::branch(&c, blocks[250].block_hash(), 52, 5);

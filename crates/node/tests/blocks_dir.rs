@@ -4,13 +4,9 @@
 //! `-blocksxor` obfuscates the files of a new blocks directory, and an obfuscated datadir (or an
 //! older plain one) restarts and serves its blocks over RPC and P2P.
 
-mod common;
-#[path = "support/http.rs"]
-mod http;
-#[path = "support/node_proc.rs"]
-mod node_proc;
-#[path = "support/p2p_peer.rs"]
-mod p2p_peer;
+mod support;
+
+use support::{http, node_proc, p2p_peer};
 
 use bitcoin::p2p::message::NetworkMessage;
 use bitcoin::p2p::message_blockdata::Inventory;
@@ -129,7 +125,7 @@ fn start_serving(datadir: &Path, args: &[&str]) -> (NodeProc, u16) {
 /// Checks that the node serves the shared chain's blocks by RPC and P2P, and that its undo data
 /// reads back (verifychain from level 2 reads and checks it).
 fn assert_serves_chain(n: &NodeProc, port: u16) {
-    let blocks = common::chain_blocks();
+    let blocks = support::chain_blocks();
     assert_eq!(rpc(n, port, "getblockcount", json!([])), json!(blocks.len() - 1));
     for h in [0, 1, 150, blocks.len() - 1] {
         let hex = rpc(n, port, "getblock", json!([blocks[h].block_hash().to_string(), 0]));
@@ -151,7 +147,7 @@ fn assert_serves_chain(n: &NodeProc, port: u16) {
 #[test]
 fn an_obfuscated_datadir_restarts_and_serves_its_blocks() {
     let dir = tempfile::tempdir().unwrap();
-    node_proc::import_offline(dir.path(), &common::chain_hex_path());
+    node_proc::import_offline(dir.path(), &support::chain_hex_path());
     let blocks = dir.path().join("regtest/blocks");
     let key = std::fs::read(blocks.join("xor.dat")).unwrap();
     assert_eq!(key.len(), 8);
@@ -182,7 +178,7 @@ fn a_plain_datadir_keeps_a_zero_key_and_stays_readable() {
         .arg("-regtest")
         .arg(format!("-datadir={}", dir.path().display()))
         .args(["-noprinttoconsole", "-blocksxor=0", "import"])
-        .arg(common::chain_hex_path())
+        .arg(support::chain_hex_path())
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));

@@ -1,13 +1,10 @@
 //! Chain events through real processes: a competing branch submitted over RPC makes the node
 //! reorganise, and a module receives BlockDisconnected, NewBlock and ChainReorg exactly.
 
-mod common;
-#[path = "support/http.rs"]
-mod http;
-#[path = "support/mining.rs"]
-mod mining;
-#[path = "support/node_proc.rs"]
-mod node_proc;
+mod support;
+
+use support::p2p_peer::to_hex;
+use support::{http, mining, node_proc};
 
 use bitcoin::consensus::serialize;
 use bitcoin::BlockHash;
@@ -20,14 +17,14 @@ use std::time::Duration;
 fn reorg_through_submitblock_reaches_modules_as_exact_events() {
     let port = http::free_port();
     let mut n = node_proc::start_node_with_chain(
-        &common::chain_hex_path(),
+        &support::chain_hex_path(),
         &[&format!("-rpcport={port}")],
         &[ModuleSpec::recorder("rec", "")],
     );
     n.wait_started();
     let addr = format!("127.0.0.1:{port}");
     let c = std::fs::read_to_string(n.net_dir().join(".cookie")).unwrap();
-    let core = common::core_json();
+    let core = support::core_json();
     let rpc = |m: &str, p: serde_json::Value| {
         let r = http::call(&addr, &c, m, p);
         assert!(r["error"].is_null(), "{m}: {r}");
@@ -49,15 +46,15 @@ fn reorg_through_submitblock_reaches_modules_as_exact_events() {
     let b2 = mining::build_block(&p1, 777_002, vec![], bitcoin::Amount::ZERO, mining::op_true());
 
     // Stored on a side branch, not connected: Core's "inconclusive".
-    assert_eq!(rpc("submitblock", json!([hex(&serialize(&b1))])), json!("inconclusive"));
+    assert_eq!(rpc("submitblock", json!([to_hex(&serialize(&b1))])), json!("inconclusive"));
     assert_eq!(
         rpc("getbestblockhash", json!([])),
         core["getblockchaininfo"]["bestblockhash"],
         "equal work keeps the first-seen tip"
     );
-    assert_eq!(rpc("submitblock", json!([hex(&serialize(&b2))])), serde_json::Value::Null);
+    assert_eq!(rpc("submitblock", json!([to_hex(&serialize(&b2))])), serde_json::Value::Null);
     assert_eq!(rpc("getbestblockhash", json!([])), json!(b2.block_hash().to_string()));
-    assert_eq!(rpc("submitblock", json!([hex(&serialize(&b2))])), json!("duplicate"));
+    assert_eq!(rpc("submitblock", json!([to_hex(&serialize(&b2))])), json!("duplicate"));
     let tips = rpc("getchaintips", json!([]));
     assert!(
         tips.as_array()
@@ -115,11 +112,7 @@ fn reorg_through_submitblock_reaches_modules_as_exact_events() {
         mining::op_true(),
     );
     mining::finish(&mut bad);
-    assert_eq!(rpc("submitblock", json!([hex(&serialize(&bad))])), json!("bad-cb-amount"));
+    assert_eq!(rpc("submitblock", json!([to_hex(&serialize(&bad))])), json!("bad-cb-amount"));
     assert_eq!(rpc("getbestblockhash", json!([])), json!(b2.block_hash().to_string()));
     n.stop(Duration::from_secs(20));
-}
-
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
 }

@@ -4,9 +4,9 @@
 //! accepted options, docs/configuration.md in sync, the datadir lock, the datadir layout and UTC
 //! log timestamps.
 
-mod common;
-#[path = "support/http.rs"]
-mod http;
+mod support;
+
+use support::http;
 
 use blvm_node::config::{load_config, options_markdown, parse_args, ConfigError, OptKind, OPTIONS};
 use std::collections::HashMap;
@@ -600,7 +600,7 @@ fn a_second_node_on_the_same_datadir_is_refused() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "second node started: {stderr}");
     assert!(stderr.contains(&lock_msg), "{stderr}");
-    let chain = common::chain_hex_path();
+    let chain = support::chain_hex_path();
     let out = run(&[&dd, "-noprinttoconsole", "import", chain.to_str().unwrap()], &[]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(

@@ -40,8 +40,9 @@
 //! We also replay the consensus-only versions of Core's own flag-variation
 //! assertions exhaustively over single flags (instead of Core's random subsets).
 
-mod common;
-mod vectors_support;
+mod support;
+
+use support::vectors;
 
 use bitcoin::consensus::{deserialize, serialize};
 use bitcoin::hashes::Hash;
@@ -53,7 +54,7 @@ use blvm_node::validation::tx_check::check_transaction;
 use serde_json::Value;
 use std::collections::HashMap;
 use std::path::PathBuf;
-use vectors_support::*;
+use vectors::*;
 
 /// Names of the consensus flags as Core spells them in the vector files.
 const CONSENSUS_NAMES: &[&str] = &[
@@ -68,7 +69,7 @@ const CONSENSUS_NAMES: &[&str] = &[
 ];
 
 fn vectors_dir() -> PathBuf {
-    let dir = common::shared_dir().join("vectors/core");
+    let dir = support::shared_dir().join("vectors/core");
     for f in ["script_tests.json", "tx_valid.json", "tx_invalid.json", "sighash.json"] {
         assert!(dir.join(f).is_file(), "Core vector file {} missing", dir.join(f).display());
     }

@@ -25,7 +25,7 @@
 //!
 //! The RNG is seeded; the seed is printed and can be fixed with `BLVM_CRASH_SEED=<u64>`.
 
-mod common;
+mod support;
 
 use bitcoin::consensus::deserialize;
 use bitcoin::{Block, BlockHash};
@@ -71,7 +71,7 @@ struct Prefix {
 }
 
 fn bench_chain_path() -> PathBuf {
-    let p = common::shared_dir().join("bench/bench-chain.blk");
+    let p = support::shared_dir().join("bench/bench-chain.blk");
     assert!(
         p.exists(),
         "bench chain missing at {} (the crash tests need it; set BLVM_SHARED_DIR)",
@@ -153,7 +153,7 @@ fn read_state(datadir: &Path) -> FinalState {
 /// Checks a reference datadir block by block against the file and Core's per-block data.
 fn check_reference_against_core(datadir: &Path, prefix: &Prefix) {
     let bench: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(common::shared_dir().join("bench/bench-chain.json")).expect("read bench json"))
+        serde_json::from_str(&std::fs::read_to_string(support::shared_dir().join("bench/bench-chain.json")).expect("read bench json"))
             .expect("parse bench json");
     let cols: Vec<&str> = bench["per_block_columns"]
         .as_array()
@@ -201,7 +201,7 @@ fn spawn(launcher: Launcher, datadir: &Path, file: &Path, stderr_log: &Path) -> 
     let stderr = std::fs::OpenOptions::new().create(true).append(true).open(stderr_log).unwrap();
     let mut cmd = match launcher {
         Launcher::NodeBinary => {
-            let mut c = Command::new(common::node_bin());
+            let mut c = Command::new(support::node_bin());
             c.arg("-regtest")
                 .arg(format!("-datadir={}", datadir.display()))
                 .arg("-dbcache=4")

@@ -2,10 +2,9 @@
 //! everything the node creates in its datadir (cookie, databases, logs, directories, the module
 //! socket) is accessible to its owner only. The test itself runs with the common umask 022.
 
-#[path = "support/http.rs"]
-mod http;
-#[path = "support/node_proc.rs"]
-mod node_proc;
+mod support;
+
+use support::{http, node_proc};
 
 use node_proc::start_node;
 use serde_json::json;

@@ -2,11 +2,9 @@
 //! then a low-disk cleanup, then a clean "error" shutdown before the disk is full; after space
 //! is freed the node restarts at the same tip and UTXO hash.
 
-mod common;
-#[path = "support/http.rs"]
-mod http;
-#[path = "support/node_proc.rs"]
-mod node_proc;
+mod support;
+
+use support::{http, node_proc};
 
 use node_proc::ModuleSpec;
 use std::io::Write;
@@ -56,7 +54,7 @@ fn filling_a_small_filesystem_warns_cleans_up_then_stops_cleanly_and_recovers() 
     };
     let datadir = fs.path().join("data");
     std::fs::create_dir_all(&datadir).unwrap();
-    node_proc::import_offline(&datadir, &common::chain_hex_path());
+    node_proc::import_offline(&datadir, &support::chain_hex_path());
     let mut n = node_proc::start_node_in(
         &datadir,
         &[
@@ -118,8 +116,8 @@ fn filling_a_small_filesystem_warns_cleans_up_then_stops_cleanly_and_recovers() 
     // Free the space: the node restarts at the same tip with the same UTXO set.
     drop(filler);
     std::fs::remove_file(&filler_path).unwrap();
-    let core = common::core_json();
-    let mut chain = common::open_regtest(&datadir.join("regtest"));
+    let core = support::core_json();
+    let mut chain = support::open_regtest(&datadir.join("regtest"));
     assert_eq!(
         chain.tip().hash.to_string(),
         core["getblockchaininfo"]["bestblockhash"].as_str().unwrap()
@@ -157,8 +155,8 @@ fn enospc_mid_import_stops_with_error_and_recovers_after_space_is_freed() {
     let Some(fs) = Tmpfs::mount(16) else {
         panic!("cannot mount a tmpfs here (needs root or CAP_SYS_ADMIN); this test fills a size-limited filesystem");
     };
-    let core = common::core_json();
-    let hex = common::chain_hex_path();
+    let core = support::core_json();
+    let hex = support::chain_hex_path();
     let loadblock = format!("-loadblock={}", hex.display());
     let quiet = [
         "-dbcache=4",
@@ -229,7 +227,7 @@ fn enospc_mid_import_stops_with_error_and_recovers_after_space_is_freed() {
         });
         let (st, _) = n.stop(Duration::from_secs(30));
         assert!(st.success());
-        let mut chain = common::open_regtest(&net);
+        let mut chain = support::open_regtest(&net);
         assert_eq!(
             chain.tip().hash.to_string(),
             core["getblockchaininfo"]["bestblockhash"].as_str().unwrap(),
@@ -260,7 +258,7 @@ fn a_failing_flush_delivers_storage_flush_completed_with_success_false() {
     std::os::unix::fs::symlink(fs.path(), net.join("chainstate")).unwrap();
     let port = http::free_port();
     let rpcport = format!("-rpcport={port}");
-    let loadblock = format!("-loadblock={}", common::chain_hex_path().display());
+    let loadblock = format!("-loadblock={}", support::chain_hex_path().display());
     let args = [
         rpcport.as_str(),
         loadblock.as_str(),

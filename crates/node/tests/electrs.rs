@@ -8,13 +8,9 @@
 //!   ELECTRS=/some/dir/bin/electrs cargo test -p blvm-node --test electrs -- --ignored
 //! Without `ELECTRS` the ignored test fails, saying so.
 
-mod common;
-#[path = "support/http.rs"]
-mod http;
-#[path = "support/node_proc.rs"]
-mod node_proc;
-#[path = "support/p2p_peer.rs"]
-mod p2p_peer;
+mod support;
+
+use support::{http, node_proc, p2p_peer};
 
 use bitcoin::consensus::serialize;
 use bitcoin::hashes::{sha256, Hash};
@@ -84,9 +80,9 @@ impl Drop for Reaper {
 #[ignore = "opt-in: needs an electrs binary in ELECTRS (see the file's header)"]
 fn electrs_indexes_the_node_and_answers_as_its_rpc() {
     let electrs = std::env::var("ELECTRS").expect("set ELECTRS to an electrs binary (cargo install --locked electrs)");
-    let blocks: Vec<Block> = common::chain_blocks();
+    let blocks: Vec<Block> = support::chain_blocks();
     let dir = tempfile::tempdir().unwrap();
-    node_proc::import_offline(dir.path(), &common::chain_hex_path());
+    node_proc::import_offline(dir.path(), &support::chain_hex_path());
     let port = http::free_port();
     let rpcport = format!("-rpcport={port}");
     let node = node_proc::start_node_in(dir.path(), &[&rpcport, "-rest", "-listen=0"], &[]);

@@ -8,8 +8,9 @@
 //! window exactly once, in order — and that healthy readers get every single event while a
 //! module that stops reading only loses its own events.
 
-#[path = "support/node_proc.rs"]
-mod node_proc;
+mod support;
+
+use support::node_proc;
 
 use blvm_module::EventPayload;
 use blvm_node::modules::bus::EventBus;

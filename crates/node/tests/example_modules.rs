@@ -5,12 +5,11 @@
 //!
 //! Needs the module binaries: `cargo build --workspace --bins` (or `cargo test --workspace`).
 
-mod common;
-#[path = "support/node_proc.rs"]
-mod node_proc;
+mod support;
+
+use support::{node_proc, read_json};
 
 use node_proc::{module_bin, read_jsonl, start_node, start_node_in, ModuleSpec};
-use serde_json::Value;
 use std::path::Path;
 use std::time::{Duration, SystemTime};
 
@@ -29,11 +28,6 @@ fn example(name: &str, bin: &str, capabilities: &[&str], config: &str) -> Module
 /// `-rpcport=0`: the node's JSON-RPC server binds a free port, so nodes of concurrently
 /// running tests do not collide on regtest's fixed 18443 (a failed bind aborts startup).
 const FREE_RPC_PORT: &str = "-rpcport=0";
-
-fn read_json(path: &Path) -> Value {
-    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}\n{text}", path.display()))
-}
 
 fn file_names(dir: &Path) -> Vec<String> {
     let mut v: Vec<String> = std::fs::read_dir(dir)
@@ -59,11 +53,11 @@ fn statvfs(path: &Path) -> (u64, u64) {
 
 #[test]
 fn cleanup_on_shutdown_saves_block_count_and_flushes_on_signal_and_keeps_it_across_restarts() {
-    let core = common::core_json();
+    let core = support::core_json();
     let best = core["getblockchaininfo"]["bestblockhash"].as_str().unwrap().to_string();
     let spec = || example("saver", "cleanup-on-shutdown", &["read_chain"], "");
     let args = [FREE_RPC_PORT, "-shutdowntimeout=5", "-acktimeout=5"];
-    let load = format!("-loadblock={}", common::chain_hex_path().display());
+    let load = format!("-loadblock={}", support::chain_hex_path().display());
     let mut n = start_node(&[args[0], args[1], args[2], load.as_str()], &[spec()]);
     let data = n.module_data("saver");
     n.wait_started();

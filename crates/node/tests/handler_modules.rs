@@ -6,15 +6,12 @@
 //!
 //! Needs the example binaries: `cargo test --workspace` (or `cargo build -p blvm-module --examples`).
 
-mod common;
-#[path = "support/http.rs"]
-mod http;
-#[path = "support/node_proc.rs"]
-mod node_proc;
+mod support;
+
+use support::{http, node_proc, read_json};
 
 use node_proc::{cookie, module_bin, start_node, start_node_in, ModuleSpec, NodeProc};
 use serde_json::Value;
-use std::path::Path;
 use std::time::{Duration, SystemTime};
 
 /// A `blvm-module` example binary autoloaded as module `name`.
@@ -27,11 +24,6 @@ fn spec_example(name: &str, example: &str) -> ModuleSpec {
         config: String::new(),
         autoload: true,
     }
-}
-
-fn read_json(path: &Path) -> Value {
-    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}\n{text}", path.display()))
 }
 
 #[test]

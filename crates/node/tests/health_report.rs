@@ -2,22 +2,16 @@
 //! connections of a node process and the time a peer last delivered a block, and a health check
 //! (manual and periodic) waits for the modules' `ReportHealth` answers to that very check.
 
-mod common;
-#[path = "support/http.rs"]
-mod http;
-#[path = "support/mining.rs"]
-mod mining;
-#[path = "support/node_proc.rs"]
-mod node_proc;
-#[path = "support/p2p_peer.rs"]
-mod p2p_peer;
+mod support;
+
+use support::{http, mining, node_proc, p2p_peer};
 
 use bitcoin::p2p::message::NetworkMessage;
 use bitcoin::p2p::message_blockdata::Inventory;
 use node_proc::{start_node, ModuleSpec, NodeProc};
 use p2p_peer::{p2p_addr, rpc, TestPeer};
 use serde_json::{json, Value};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 fn unix_now() -> i64 {
     std::time::SystemTime::now()
@@ -35,19 +29,6 @@ fn listening_node(extra: &[&str], recorder_config: &str) -> (NodeProc, u16) {
     let n = start_node(&args, &[ModuleSpec::recorder("rec", recorder_config)]);
     n.wait_started();
     (n, port)
-}
-
-fn accept_from(listener: &std::net::TcpListener, timeout: Duration) -> TestPeer {
-    listener.set_nonblocking(true).unwrap();
-    let t = Instant::now();
-    while t.elapsed() < timeout {
-        if let Ok((s, _)) = listener.accept() {
-            s.set_nonblocking(false).unwrap();
-            return TestPeer::from_stream(s);
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    panic!("the node did not dial");
 }
 
 /// Announces block 1 by header from `peer`, serves it on request, waits until it is the tip.
@@ -87,7 +68,7 @@ fn health_report_counts_real_peers_and_the_last_block_a_peer_delivered() {
     b.handshake(0);
     let listener = p2p_peer::listen_on("127.0.0.4");
     rpc(&n, port, "addnode", json!([listener.local_addr().unwrap().to_string(), "onetry"]));
-    let mut out = accept_from(&listener, Duration::from_secs(10));
+    let mut out = p2p_peer::accept_from(&listener, Duration::from_secs(10)).expect("the node did not dial");
     out.accept_handshake(0);
     n.wait_until(Duration::from_secs(10), "three peers", |n| {
         rpc(n, port, "getconnectioncount", json!([])) == json!(3)

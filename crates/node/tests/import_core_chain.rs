@@ -1,6 +1,6 @@
 //! Acceptance: importing Core's 301-block regtest chain ends at Core's tip, chainwork and UTXO set.
 
-mod common;
+mod support;
 
 use blvm_node::import::import_file;
 use std::time::Duration;
@@ -13,9 +13,9 @@ fn btc_to_sat(v: &serde_json::Value) -> u64 {
 #[test]
 fn import_matches_core_tip_chainwork_and_utxo_set() {
     let dir = tempfile::tempdir().unwrap();
-    let core = common::core_json();
-    let mut chain = common::open_regtest(dir.path());
-    let summary = import_file(&mut chain, &common::chain_hex_path(), Duration::from_secs(60)).expect("import");
+    let core = support::core_json();
+    let mut chain = support::open_regtest(dir.path());
+    let summary = import_file(&mut chain, &support::chain_hex_path(), Duration::from_secs(60)).expect("import");
     assert_eq!(summary.accepted, 300);
 
     let info = &core["getblockchaininfo"];
@@ -46,16 +46,16 @@ fn import_matches_core_tip_chainwork_and_utxo_set() {
 fn reopen_after_import_keeps_tip_and_utxo_hash() {
     let dir = tempfile::tempdir().unwrap();
     let (tip, hash) = {
-        let mut chain = common::open_regtest(dir.path());
-        import_file(&mut chain, &common::chain_hex_path(), Duration::from_secs(60)).expect("import");
+        let mut chain = support::open_regtest(dir.path());
+        import_file(&mut chain, &support::chain_hex_path(), Duration::from_secs(60)).expect("import");
         let s = chain.utxo_stats().unwrap();
         (chain.tip().hash, s.hash_serialized_3)
     };
-    let mut chain = common::open_regtest(dir.path());
+    let mut chain = support::open_regtest(dir.path());
     assert_eq!(chain.tip().hash, tip);
     assert_eq!(chain.utxo_stats().unwrap().hash_serialized_3, hash);
     // Importing again is idempotent: every block is a duplicate.
-    let again = import_file(&mut chain, &common::chain_hex_path(), Duration::from_secs(60)).expect("reimport");
+    let again = import_file(&mut chain, &support::chain_hex_path(), Duration::from_secs(60)).expect("reimport");
     assert_eq!(again.accepted, 0);
     assert_eq!(again.duplicates, 300);
 }

@@ -7,9 +7,9 @@
 //! chain's real witness-v2 / P2A outputs: unknown witness programs are anyone-can-spend by
 //! consensus, so such a spend needs no key.
 
-mod common;
-#[path = "support/mining.rs"]
-mod mining;
+mod support;
+
+use support::mining;
 
 use bitcoin::absolute::LockTime;
 use bitcoin::block::Version as BlockVersion;
@@ -93,7 +93,7 @@ impl Meta {
 fn meta() -> &'static Meta {
     static META: OnceLock<Meta> = OnceLock::new();
     META.get_or_init(|| {
-        let blocks = common::chain_blocks();
+        let blocks = support::chain_blocks();
         assert_eq!(blocks.len(), 301, "expected Core's 301-block chain");
         let mut utxo: HashMap<OutPoint, Prev> = HashMap::new();
         let mut created = HashMap::new();
@@ -162,7 +162,7 @@ impl Harness {
         let dir = tempfile::tempdir().expect("tempdir");
         let settings = ChainSettings {
             clock: fixed_clock,
-            ..common::test_settings()
+            ..support::test_settings()
         };
         let chain = ChainManager::open(ChainParams::for_network(bitcoin::Network::Regtest), dir.path(), settings).expect("open");
         let mut harness = Harness {
@@ -1256,7 +1256,7 @@ fn failed_block_is_remembered_and_its_descendants_rejected() {
     drop(hs.chain);
     let settings = ChainSettings {
         clock: fixed_clock,
-        ..common::test_settings()
+        ..support::test_settings()
     };
     let mut chain = ChainManager::open(ChainParams::for_network(bitcoin::Network::Regtest), &dir, settings).expect("reopen");
     assert!(chain.entry(&bad_hash).expect("entry").status & status::FAILED_VALID != 0);

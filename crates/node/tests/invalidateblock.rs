@@ -3,15 +3,10 @@
 //! mempool, a new branch grows, reconsidering keeps the chain with more work, and invalidating
 //! that branch switches back with a `ChainReorg` event carrying the true tips.
 
-mod common;
-#[path = "support/http.rs"]
-mod http;
-#[path = "support/mining.rs"]
-mod mining;
-#[path = "support/node_proc.rs"]
-mod node_proc;
-#[path = "support/p2p_peer.rs"]
-mod p2p_peer;
+mod support;
+
+use support::p2p_peer::to_hex;
+use support::{http, mining, node_proc, p2p_peer};
 
 use bitcoin::consensus::serialize;
 use bitcoin::{Address, Amount, Network, OutPoint, TxOut, Txid};
@@ -20,10 +15,6 @@ use p2p_peer::{rpc, rpc_raw};
 use serde_json::{json, Value};
 use std::str::FromStr;
 use std::time::Duration;
-
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
-}
 
 fn tip_status(tips: &Value, hash: &Value) -> Value {
     tips.as_array()
@@ -54,7 +45,7 @@ fn invalidate_and_reconsider_move_the_chain_mempool_and_events() {
             script_pubkey: payout.clone(),
         }],
     );
-    let txid = rpc(&n, port, "sendrawtransaction", json!([hex(&serialize(&tx))]));
+    let txid = rpc(&n, port, "sendrawtransaction", json!([to_hex(&serialize(&tx))]));
     let old102 = rpc(&n, port, "generatetoaddress", json!([1, addr]))[0].clone();
     assert_eq!(rpc(&n, port, "getrawmempool", json!([])), json!([]));
 

@@ -1,9 +1,9 @@
 //! Lifecycle events from their real triggers, with a real node process and real module
 //! processes (event-recorder) subscribed to everything: ordering, payloads, timing.
 
-mod common;
-#[path = "support/node_proc.rs"]
-mod node_proc;
+mod support;
+
+use support::node_proc;
 
 use node_proc::{start_node, ModuleSpec, NodeProc};
 use serde_json::Value;
@@ -132,7 +132,7 @@ fn module_that_never_acks_delays_shutdown_by_timeout_and_no_more_and_node_still_
         &[
             "-shutdowntimeout=2",
             "-acktimeout=2",
-            &format!("-loadblock={}", common::chain_hex_path().display()),
+            &format!("-loadblock={}", support::chain_hex_path().display()),
         ],
         &[ModuleSpec::recorder("mute", "ack = false")],
     );
@@ -153,8 +153,8 @@ fn module_that_never_acks_delays_shutdown_by_timeout_and_no_more_and_node_still_
     assert!(n.log().contains("did not acknowledge"), "missing acks must be logged");
     assert!(n.log().contains("mute"));
     // The flush really happened: the chain reopens at the imported tip.
-    let core = common::core_json();
-    let chain = common::open_regtest(&n.net_dir());
+    let core = support::core_json();
+    let chain = support::open_regtest(&n.net_dir());
     assert_eq!(
         chain.tip().hash.to_string(),
         core["getblockchaininfo"]["bestblockhash"].as_str().unwrap()
@@ -164,14 +164,14 @@ fn module_that_never_acks_delays_shutdown_by_timeout_and_no_more_and_node_still_
 #[test]
 fn chain_events_arrive_in_order_with_core_hashes() {
     let mut n = start_node(
-        &[&format!("-loadblock={}", common::chain_hex_path().display())],
+        &[&format!("-loadblock={}", support::chain_hex_path().display())],
         &[ModuleSpec::recorder("rec", "")],
     );
     n.wait_started();
     n.wait_until(Duration::from_secs(30), "300 NewBlock events", |n| {
         n.recorded_events("rec").iter().filter(|(t, _)| t == "NewBlock").count() == 300
     });
-    let core = common::core_json();
+    let core = support::core_json();
     let blocks: Vec<Value> = n
         .recorded_events("rec")
         .into_iter()

@@ -2,11 +2,9 @@
 //! memory budget keeps its peak resident memory near its idle size (one block is decoded at a
 //! time), and ends at the file's chain.
 
-mod common;
-#[path = "support/http.rs"]
-mod http;
-#[path = "support/node_proc.rs"]
-mod node_proc;
+mod support;
+
+use support::{http, node_proc};
 
 use bitcoin::consensus::serialize;
 use std::io::{BufWriter, Write};
@@ -14,7 +12,7 @@ use std::time::Duration;
 
 #[test]
 fn a_block_file_larger_than_memory_budget_is_loaded_with_bounded_memory() {
-    let blocks = common::chain_blocks();
+    let blocks = support::chain_blocks();
     let tip = blocks.last().unwrap().block_hash();
     // Core's blk framing, the 300-block chain repeated until the file is about 160 MB: every
     // repetition after the first is duplicates, which the node reads, decodes and skips.

@@ -2,9 +2,9 @@
 //! backup (usable to start a node), prune (last 288 blocks kept), cleanup, manual flush,
 //! manual health, manual data cleanup, and a library ("graceful") shutdown.
 
-mod common;
-#[path = "support/mining.rs"]
-mod mining;
+mod support;
+
+use support::mining;
 
 use blvm_module::{EventPayload, EventType};
 use blvm_node::chain::{ChainManager, ChainSettings, FlushReason};
@@ -27,7 +27,7 @@ fn settings(net_dir: &Path, chain: ChainSettings) -> NodeSettings {
 
 fn import_shared_chain(net_dir: &Path, chain: ChainSettings) {
     let mut c = ChainManager::open(ChainParams::for_network(bitcoin::Network::Regtest), net_dir, chain).unwrap();
-    import_file(&mut c, &common::chain_hex_path(), Duration::from_secs(60)).unwrap();
+    import_file(&mut c, &support::chain_hex_path(), Duration::from_secs(60)).unwrap();
     c.flush(FlushReason::Manual).unwrap();
 }
 
@@ -51,8 +51,10 @@ fn watch(node: &Arc<Node>, types: &[EventType]) -> Arc<Subscriber> {
 async fn backup_starts_a_node_at_the_same_tip_and_utxo_hash() {
     let dir = tempfile::tempdir().unwrap();
     let net_dir = dir.path().join("regtest");
-    import_shared_chain(&net_dir, common::test_settings());
-    let node = blvm_node::launch::start(settings(&net_dir, common::test_settings())).await.unwrap();
+    import_shared_chain(&net_dir, support::test_settings());
+    let node = blvm_node::launch::start(settings(&net_dir, support::test_settings()))
+        .await
+        .unwrap();
     let sub = watch(
         &node,
         &[
@@ -131,8 +133,8 @@ async fn backup_starts_a_node_at_the_same_tip_and_utxo_hash() {
     );
     drop(node);
 
-    let core = common::core_json();
-    let mut restored = common::open_regtest(&dest.join("regtest"));
+    let core = support::core_json();
+    let mut restored = support::open_regtest(&dest.join("regtest"));
     assert_eq!(
         restored.tip().hash.to_string(),
         core["getblockchaininfo"]["bestblockhash"].as_str().unwrap()
@@ -149,7 +151,7 @@ async fn prune_deletes_old_files_keeps_the_last_288_blocks_and_the_chainstate() 
     let net_dir = dir.path().join("regtest");
     let small_files = ChainSettings {
         max_block_file_size: 64 * 1024,
-        ..common::test_settings()
+        ..support::test_settings()
     };
     import_shared_chain(&net_dir, small_files.clone());
     // Mine 300 more blocks so that whole block files fall below tip - 288.
@@ -233,8 +235,10 @@ async fn prune_deletes_old_files_keeps_the_last_288_blocks_and_the_chainstate() 
 async fn cleanup_flush_health_and_data_cleanup_manual_triggers() {
     let dir = tempfile::tempdir().unwrap();
     let net_dir = dir.path().join("regtest");
-    import_shared_chain(&net_dir, common::test_settings());
-    let node = blvm_node::launch::start(settings(&net_dir, common::test_settings())).await.unwrap();
+    import_shared_chain(&net_dir, support::test_settings());
+    let node = blvm_node::launch::start(settings(&net_dir, support::test_settings()))
+        .await
+        .unwrap();
     let sub = watch(
         &node,
         &[

@@ -2,9 +2,9 @@
 //! RBF replacement and its rejections, TRUC rules, eviction when full, expiry, removal on block
 //! connect, re-admission after a reorg, block templates, and persistence across a node restart.
 
-mod common;
-#[path = "support/mining.rs"]
-mod mining;
+mod support;
+
+use support::mining;
 
 use bitcoin::absolute::LockTime;
 use bitcoin::hashes::Hash;
@@ -51,7 +51,7 @@ fn bus_and_sub() -> (Arc<EventBus>, Arc<Subscriber>) {
 /// A regtest chain of 110 blocks paying P2WSH(OP_TRUE), and a mempool over it.
 fn env_with(settings: MempoolSettings) -> Env {
     let dir = tempfile::tempdir().unwrap();
-    let mut chain = common::open_regtest(dir.path());
+    let mut chain = support::open_regtest(dir.path());
     for i in 0..110u64 {
         let parent = mining::parent_of(&chain, &chain.tip().hash);
         let b = mining::build_block(&parent, i, vec![], Amount::ZERO, p2wsh_op_true());
@@ -898,7 +898,7 @@ async fn node_persists_mempool_across_restart_and_publishes_events() {
     std::fs::create_dir_all(&net_dir).unwrap();
     let fan_out;
     {
-        let mut chain = common::open_regtest(&net_dir);
+        let mut chain = support::open_regtest(&net_dir);
         for i in 0..101u64 {
             let parent = mining::parent_of(&chain, &chain.tip().hash);
             let b = mining::build_block(&parent, i, vec![], Amount::ZERO, p2wsh_op_true());
@@ -919,7 +919,7 @@ async fn node_persists_mempool_across_restart_and_publishes_events() {
     }
     let settings = || {
         let mut s = NodeSettings::new(ChainParams::for_network(bitcoin::Network::Regtest), net_dir.clone());
-        s.chain = common::test_settings();
+        s.chain = support::test_settings();
         s.lifecycle.ack_timeout = std::time::Duration::from_secs(1);
         s.lifecycle.shutdown_timeout = std::time::Duration::from_secs(1);
         s

@@ -4,16 +4,9 @@
 //! a transaction joining two clusters counts both, and a reorg returning a longer chain from a
 //! disconnected block trims it back to the limit (TRUC rules not applied to re-admissions).
 
-#[path = "support/fanout.rs"]
-mod fanout;
-#[path = "support/http.rs"]
-mod http;
-#[path = "support/mining.rs"]
-mod mining;
-#[path = "support/node_proc.rs"]
-mod node_proc;
-#[path = "support/p2p_peer.rs"]
-mod p2p_peer;
+mod support;
+
+use support::{fanout, http, node_proc, p2p_peer};
 
 use bitcoin::consensus::encode::serialize_hex;
 use bitcoin::transaction::Version;

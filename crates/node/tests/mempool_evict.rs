@@ -6,20 +6,17 @@
 //! answering promptly meanwhile, and `getmempoolentry`'s maintained descendant figures agree with
 //! the transactions `getmempooldescendants` lists.
 
-#[path = "support/http.rs"]
-mod http;
-#[path = "support/mining.rs"]
-mod mining;
-#[path = "support/node_proc.rs"]
-mod node_proc;
-#[path = "support/p2p_peer.rs"]
-mod p2p_peer;
+mod support;
+
+use support::p2p_peer::to_hex;
+use support::rpc_node::sat;
+use support::{http, mining, node_proc, p2p_peer};
 
 use bitcoin::consensus::serialize;
 use bitcoin::{Address, Amount, Network, OutPoint, ScriptBuf, Transaction, TxOut, Txid};
 use node_proc::rss_kib;
 use p2p_peer::{rpc, rpc_raw};
-use serde_json::{json, Value};
+use serde_json::json;
 use std::str::FromStr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -38,14 +35,6 @@ const RSS_GROWTH_BOUND_KIB: u64 = 64 * 1024;
 /// `getblockcount` must answer within this while the pool evicts (it waits for the chain lock
 /// that every acceptance holds; a pool scan per eviction would hold it for long).
 const LATENCY_BOUND: Duration = Duration::from_secs(1);
-
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
-}
-
-fn sat(v: &Value) -> u64 {
-    (v.as_f64().unwrap() * 1e8).round() as u64
-}
 
 /// A transaction spending `prev` (P2WSH(OP_TRUE) worth `value`) at `rate` sat/vB, with padding.
 fn link(prev: OutPoint, value: u64, rate: u64) -> Transaction {
@@ -99,7 +88,7 @@ fn a_full_small_mempool_evicts_within_its_bound_and_the_node_stays_responsive() 
             .collect(),
     );
     let fan_id = fan.compute_txid();
-    rpc(&n, port, "sendrawtransaction", json!([hex(&serialize(&fan))]));
+    rpc(&n, port, "sendrawtransaction", json!([to_hex(&serialize(&fan))]));
     rpc(&n, port, "generatetoaddress", json!([1, addr]));
     assert_eq!(rpc(&n, port, "getrawmempool", json!([])), json!([]));
 
@@ -134,7 +123,7 @@ fn a_full_small_mempool_evicts_within_its_bound_and_the_node_stays_responsive() 
         let mut value = per_chain;
         for _ in 0..CHAIN_LEN {
             let tx = link(prev, value, rate);
-            let r = rpc_raw(&n, port, "sendrawtransaction", json!([hex(&serialize(&tx))]));
+            let r = rpc_raw(&n, port, "sendrawtransaction", json!([to_hex(&serialize(&tx))]));
             assert!(r["error"].is_null(), "chain {c}: {r}");
             accepted += 1;
             prev = OutPoint::new(tx.compute_txid(), 0);

@@ -4,16 +4,9 @@
 //! submitpackage (child pays for a parent below the minimum relay fee that is refused alone;
 //! topology, decode, maxfeerate and package errors with Core's shapes) and importmempool.
 
-#[path = "support/fanout.rs"]
-mod fanout;
-#[path = "support/http.rs"]
-mod http;
-#[path = "support/mining.rs"]
-mod mining;
-#[path = "support/node_proc.rs"]
-mod node_proc;
-#[path = "support/p2p_peer.rs"]
-mod p2p_peer;
+mod support;
+
+use support::{fanout, http, mining, node_proc, p2p_peer};
 
 use bitcoin::consensus::encode::serialize_hex;
 use bitcoin::hashes::Hash;

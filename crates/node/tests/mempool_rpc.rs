@@ -5,9 +5,11 @@
 //! getrawmempool, getmempoolentry/ancestors/descendants, savemempool, validateaddress and
 //! estimatesmartfee.
 
-mod common;
-#[path = "support/mining.rs"]
-mod mining;
+mod support;
+
+use support::mining;
+use support::p2p_peer::to_hex;
+use support::rpc_node::sat;
 
 use bitcoin::consensus::serialize;
 use bitcoin::hashes::{sha256, Hash};
@@ -34,14 +36,6 @@ async fn call_err(node: &Arc<Node>, m: &str, p: Value) -> (i64, String) {
     }
 }
 
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
-}
-
-fn sat(v: &Value) -> u64 {
-    (v.as_f64().unwrap() * 1e8).round() as u64
-}
-
 fn op_true_out(value: u64) -> TxOut {
     TxOut {
         value: Amount::from_sat(value),
@@ -57,13 +51,13 @@ fn spend(op: OutPoint, outs: Vec<TxOut>) -> bitcoin::Transaction {
 async fn mining_and_mempool_rpcs_have_cores_shapes() {
     let dir = tempfile::tempdir().unwrap();
     let mut s = NodeSettings::new(ChainParams::for_network(bitcoin::Network::Regtest), dir.path().join("regtest"));
-    s.chain = common::test_settings();
+    s.chain = support::test_settings();
     s.lifecycle.ack_timeout = Duration::from_secs(1);
     s.lifecycle.shutdown_timeout = Duration::from_secs(1);
     let node = blvm_node::launch::start(s).await.unwrap();
 
     let program = sha256::Hash::hash(&[0x51]).to_byte_array();
-    let spk_hex = format!("0020{}", hex(&program));
+    let spk_hex = format!("0020{}", to_hex(&program));
     let addr = bitcoin::Address::from_script(&mining::p2wsh_op_true(), bitcoin::Network::Regtest)
         .unwrap()
         .to_string();
@@ -111,7 +105,7 @@ async fn mining_and_mempool_rpcs_have_cores_shapes() {
 
     // Submission checks.
     let parent = spend(coinbase(&b1), vec![op_true_out(50 * 100_000_000 - 10_000)]);
-    let parent_hex = hex(&serialize(&parent));
+    let parent_hex = to_hex(&serialize(&parent));
     let r = call(&node, "testmempoolaccept", json!([[parent_hex]])).await;
     assert_eq!(r[0]["allowed"], json!(true), "{r}");
     assert_eq!(r[0]["vsize"], json!(parent.vsize()));
@@ -137,10 +131,10 @@ async fn mining_and_mempool_rpcs_have_cores_shapes() {
         vec![op_true_out(1_000)],
     );
     assert_eq!(
-        call_err(&node, "sendrawtransaction", json!([hex(&serialize(&missing))])).await,
+        call_err(&node, "sendrawtransaction", json!([to_hex(&serialize(&missing))])).await,
         (-25, "bad-txns-inputs-missingorspent".into())
     );
-    let r = call(&node, "testmempoolaccept", json!([[hex(&serialize(&missing))]])).await;
+    let r = call(&node, "testmempoolaccept", json!([[to_hex(&serialize(&missing))]])).await;
     assert_eq!(
         (r[0]["allowed"].clone(), r[0]["reject-reason"].clone()),
         (json!(false), json!("missing-inputs"))
@@ -156,14 +150,14 @@ async fn mining_and_mempool_rpcs_have_cores_shapes() {
         ],
     );
     assert_eq!(
-        call_err(&node, "sendrawtransaction", json!([hex(&serialize(&burn))])).await,
+        call_err(&node, "sendrawtransaction", json!([to_hex(&serialize(&burn))])).await,
         (-25, "Unspendable output exceeds maximum configured by user (maxburnamount)".into())
     );
     let zero_fee = spend(coinbase(&b2), vec![op_true_out(50 * 100_000_000)]);
-    let (code, msg) = call_err(&node, "sendrawtransaction", json!([hex(&serialize(&zero_fee))])).await;
+    let (code, msg) = call_err(&node, "sendrawtransaction", json!([to_hex(&serialize(&zero_fee))])).await;
     assert_eq!(code, -26);
     assert!(msg.starts_with("min relay fee not met, 0 < "), "{msg}");
-    let r = call(&node, "testmempoolaccept", json!([[hex(&serialize(&zero_fee))]])).await;
+    let r = call(&node, "testmempoolaccept", json!([[to_hex(&serialize(&zero_fee))]])).await;
     assert_eq!(r[0]["reject-reason"], json!("min relay fee not met"));
     assert!(r[0]["reject-details"].as_str().unwrap().starts_with("min relay fee not met, 0 < "));
 
@@ -176,7 +170,7 @@ async fn mining_and_mempool_rpcs_have_cores_shapes() {
         },
         vec![op_true_out(50 * 100_000_000 - 30_000)],
     );
-    let child_id = call(&node, "sendrawtransaction", json!([hex(&serialize(&child))])).await;
+    let child_id = call(&node, "sendrawtransaction", json!([to_hex(&serialize(&child))])).await;
     // Package test-accept: parent then child, and the unsorted order.
     let p2 = spend(coinbase(&b3), vec![op_true_out(50 * 100_000_000 - 5_000)]);
     let c2 = spend(
@@ -186,13 +180,23 @@ async fn mining_and_mempool_rpcs_have_cores_shapes() {
         },
         vec![op_true_out(50 * 100_000_000 - 10_000)],
     );
-    let r = call(&node, "testmempoolaccept", json!([[hex(&serialize(&p2)), hex(&serialize(&c2))]])).await;
+    let r = call(
+        &node,
+        "testmempoolaccept",
+        json!([[to_hex(&serialize(&p2)), to_hex(&serialize(&c2))]]),
+    )
+    .await;
     assert_eq!(
         (r[0]["allowed"].clone(), r[1]["allowed"].clone()),
         (json!(true), json!(true)),
         "{r}"
     );
-    let r = call(&node, "testmempoolaccept", json!([[hex(&serialize(&c2)), hex(&serialize(&p2))]])).await;
+    let r = call(
+        &node,
+        "testmempoolaccept",
+        json!([[to_hex(&serialize(&c2)), to_hex(&serialize(&p2))]]),
+    )
+    .await;
     assert_eq!(r[0]["package-error"], json!("package-not-sorted"));
     assert_eq!(
         call(&node, "getrawmempool", json!([])).await.as_array().unwrap().len(),

@@ -3,11 +3,9 @@
 //! per-module event counters, module states and restarts, events by type, RPC latency and flush
 //! histograms; off by default.
 
-mod common;
-#[path = "support/http.rs"]
-mod http;
-#[path = "support/node_proc.rs"]
-mod node_proc;
+mod support;
+
+use support::{http, node_proc};
 
 use node_proc::{start_node, ModuleSpec, NodeProc};
 use prometheus_parse::{Scrape, Value};
@@ -96,8 +94,8 @@ fn metrics_addr(n: &NodeProc) -> String {
 
 #[test]
 fn scrape_reports_chain_modules_events_and_rpc_latency() {
-    let chain = common::chain_hex_path();
-    let tip = common::core_json()["getblockchaininfo"]["blocks"].as_f64().expect("Core's tip");
+    let chain = support::chain_hex_path();
+    let tip = support::core_json()["getblockchaininfo"]["blocks"].as_f64().expect("Core's tip");
     let mut crasher = ModuleSpec::recorder("crasher", "crash_after_ms = 300");
     crasher.capabilities = vec![];
     let mut n = start_node(

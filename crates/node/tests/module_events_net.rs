@@ -2,13 +2,10 @@
 //! (NewTransaction, MempoolTransactionAdded, then MempoolTransactionRemoved when mined) and a
 //! second node connecting over P2P (PeerConnected, then PeerDisconnected when it stops).
 
-mod common;
-#[path = "support/http.rs"]
-mod http;
-#[path = "support/mining.rs"]
-mod mining;
-#[path = "support/node_proc.rs"]
-mod node_proc;
+mod support;
+
+use support::p2p_peer::to_hex;
+use support::{http, mining, node_proc};
 
 use bitcoin::consensus::serialize;
 use bitcoin::{Amount, OutPoint, TxOut, Txid};
@@ -50,7 +47,7 @@ fn mempool_and_peer_events_reach_a_module_process() {
             script_pubkey: payout.clone(),
         }],
     );
-    let txid = rpc("sendrawtransaction", json!([hex(&serialize(&tx))]));
+    let txid = rpc("sendrawtransaction", json!([to_hex(&serialize(&tx))]));
     assert_eq!(txid, json!(tx.compute_txid().to_string()));
     rpc("generatetoaddress", json!([1, address]));
 
@@ -87,8 +84,4 @@ fn mempool_and_peer_events_reach_a_module_process() {
     assert!(pos("MempoolTransactionAdded") < pos("MempoolTransactionRemoved"));
     assert!(pos("PeerConnected") < pos("PeerDisconnected"));
     a.stop(Duration::from_secs(20));
-}
-
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
 }

@@ -4,14 +4,9 @@
 //!
 //! Needs the module binary: `cargo build -p blvm-policy-example`.
 
-#[path = "support/coins.rs"]
-mod coins;
-#[path = "support/http.rs"]
-mod http;
-#[path = "support/node_proc.rs"]
-mod node_proc;
-#[path = "support/p2p_peer.rs"]
-mod p2p_peer;
+mod support;
+
+use support::{coins, http, node_proc, p2p_peer};
 
 use bitcoin::consensus::serialize;
 use bitcoin::p2p::message::NetworkMessage;

@@ -4,15 +4,15 @@
 //! `MAX_PENDING_HANDSHAKES` = 64 connections in their handshake, 64 token-less ones, a 64 KiB
 //! handshake frame, the 10 s handshake deadline) while the node stays responsive.
 
-#[path = "support/http.rs"]
-mod http;
-#[path = "support/node_proc.rs"]
-mod node_proc;
+mod support;
+
+use support::module_wire::{self, frame};
+use support::{http, node_proc};
 
 use node_proc::start_node;
 use node_proc::{cookie, rss_kib};
 use serde_json::{json, Value};
-use std::io::{Read, Write};
+use std::io::Write;
 use std::os::unix::net::UnixStream;
 use std::time::{Duration, Instant};
 
@@ -88,20 +88,9 @@ fn closed(s: &mut UnixStream) -> bool {
     node_proc::closed(s, UnixStream::set_nonblocking)
 }
 
-fn frame(msg: &Value) -> Vec<u8> {
-    let body = rmp_serde::to_vec_named(msg).unwrap();
-    let mut out = (body.len() as u32).to_be_bytes().to_vec();
-    out.extend(body);
-    out
-}
-
 fn read_frame(s: &mut UnixStream) -> Option<Value> {
     s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    let mut len = [0u8; 4];
-    s.read_exact(&mut len).ok()?;
-    let mut body = vec![0u8; u32::from_be_bytes(len) as usize];
-    s.read_exact(&mut body).ok()?;
-    rmp_serde::from_slice(&body).ok()
+    module_wire::read_frame(s)
 }
 
 fn handshake(name: &str) -> Vec<u8> {

@@ -1,33 +1,19 @@
 //! Module system end to end: token handshake, every node-API method, capability denial, and
 //! hostile connections (bad token, garbage, oversized frames) against a real node process.
 
-mod common;
-#[path = "support/node_proc.rs"]
-mod node_proc;
+mod support;
+
+use support::module_wire::{frame, read_frame};
+use support::node_proc;
 
 use node_proc::{start_node, ModuleSpec};
 use serde_json::Value;
-use std::io::{Read, Write};
+use std::io::Write;
 use std::os::unix::net::UnixStream;
 use std::time::Duration;
 
 fn api_answers(n: &node_proc::NodeProc, module: &str) -> Vec<Value> {
     node_proc::read_jsonl(&n.module_data(module).join("api.jsonl"))
-}
-
-fn frame(msg: &Value) -> Vec<u8> {
-    let body = rmp_serde::to_vec_named(msg).unwrap();
-    let mut out = (body.len() as u32).to_be_bytes().to_vec();
-    out.extend(body);
-    out
-}
-
-fn read_frame(s: &mut UnixStream) -> Option<Value> {
-    let mut len = [0u8; 4];
-    s.read_exact(&mut len).ok()?;
-    let mut body = vec![0u8; u32::from_be_bytes(len) as usize];
-    s.read_exact(&mut body).ok()?;
-    rmp_serde::from_slice(&body).ok()
 }
 
 fn connect(n: &node_proc::NodeProc) -> UnixStream {
@@ -42,7 +28,7 @@ fn handshake(token: Option<&str>, name: &str) -> Value {
 
 #[test]
 fn token_handshake_and_every_api_method() {
-    let mut n = node_proc::start_node_with_chain(&common::chain_hex_path(), &[], &[ModuleSpec::recorder("api", "call_api = true")]);
+    let mut n = node_proc::start_node_with_chain(&support::chain_hex_path(), &[], &[ModuleSpec::recorder("api", "call_api = true")]);
     n.wait_started();
     n.wait_until(Duration::from_secs(20), "api calls done", |n| {
         api_answers(n, "api").iter().any(|a| a["method"] == "done")
@@ -76,7 +62,7 @@ fn token_handshake_and_every_api_method() {
         assert!(by(m).iter().all(|a| a["ok"] == true), "{m} failed: {:?}", by(m));
         assert!(!by(m).is_empty(), "{m} not called");
     }
-    let core = common::core_json();
+    let core = support::core_json();
     let tip = &by("GetChainTip")[0]["body"];
     assert_eq!(tip["kind"], "ChainTip");
     assert_eq!(tip["hash"], core["getblockchaininfo"]["bestblockhash"]);

@@ -3,12 +3,9 @@
 //! `verack` needed, relay=0 in our `version`), and an addr-fetch connection kept after a
 //! one-address `addr` (a self-announcement) but closed after a larger one.
 
-#[path = "support/http.rs"]
-mod http;
-#[path = "support/node_proc.rs"]
-mod node_proc;
-#[path = "support/p2p_peer.rs"]
-mod p2p_peer;
+mod support;
+
+use support::{node_proc, p2p_peer};
 
 use bitcoin::p2p::address::Address;
 use bitcoin::p2p::message::NetworkMessage;

@@ -3,13 +3,9 @@
 //! address within the cache lifetime get the same answer, bounded to 23% of the known addresses
 //! and 1,000 entries; the answer changes after the lifetime, and differs on another bind.
 
-mod common;
-#[path = "support/http.rs"]
-mod http;
-#[path = "support/node_proc.rs"]
-mod node_proc;
-#[path = "support/p2p_peer.rs"]
-mod p2p_peer;
+mod support;
+
+use support::{http, node_proc, p2p_peer};
 
 use bitcoin::p2p::message::NetworkMessage;
 use node_proc::NodeProc;

@@ -3,12 +3,9 @@
 //! Core's layout (read back here independently); a restarted A reads and deletes the file and
 //! dials B first, again as block-relay-only.
 
-#[path = "support/http.rs"]
-mod http;
-#[path = "support/node_proc.rs"]
-mod node_proc;
-#[path = "support/p2p_peer.rs"]
-mod p2p_peer;
+mod support;
+
+use support::{http, node_proc, p2p_peer};
 
 use bitcoin::hashes::{sha256d, Hash};
 use p2p_peer::{p2p_addr, rpc, start_listening};

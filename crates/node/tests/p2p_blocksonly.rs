@@ -4,36 +4,21 @@
 //! and the node's own `sendrawtransaction` is still announced and served to peers; a new block
 //! from a compact block peer is fetched whole (Core asks no `cmpctblock` under `-blocksonly`).
 
-#[path = "support/coins.rs"]
-mod coins;
-#[path = "support/http.rs"]
-mod http;
-#[path = "support/node_proc.rs"]
-mod node_proc;
-#[path = "support/p2p_peer.rs"]
-mod p2p_peer;
+mod support;
+
+use support::{coins, mining, p2p_peer};
 
 use bitcoin::consensus::serialize;
 use bitcoin::hashes::Hash;
 use bitcoin::p2p::message::NetworkMessage;
 use bitcoin::p2p::message_blockdata::Inventory;
 use bitcoin::p2p::message_compact_blocks::SendCmpct;
-use bitcoin::{Amount, OutPoint, Transaction, TxOut, Wtxid};
-use blvm_testkit::mining;
+use bitcoin::{Amount, Transaction, Wtxid};
 use p2p_peer::{to_hex, TestPeer};
 use serde_json::{json, Value};
 use std::time::Duration;
 
 const WAIT: Duration = Duration::from_secs(30);
-
-/// A one-output spend of `coin` to P2WSH(OP_TRUE) paying 10,000 sats.
-fn spend(coin: (OutPoint, Amount)) -> Transaction {
-    let out = TxOut {
-        value: coin.1 - Amount::from_sat(10_000),
-        script_pubkey: mining::p2wsh_op_true(),
-    };
-    mining::spend(&[(coin.0, mining::p2wsh_op_true())], vec![out])
-}
 
 /// Waits for the node to announce `wtxid`, asks for it and checks the transaction served.
 fn expect_relayed(p: &mut TestPeer, tx: &Transaction) {
@@ -62,7 +47,7 @@ fn blocksonly_refuses_peer_txs_but_relays_its_own() {
         "Core's blocksonly default"
     );
     let coins = coins::fund(rpc, 2);
-    let (tx, relayed) = (spend(coins[0]), spend(coins[1]));
+    let (tx, relayed) = (coins::spend_coin(coins[0]), coins::spend_coin(coins[1]));
 
     // A peer without the relay permission is told not to send transactions, and dropped for one.
     let mut a = TestPeer::connect_from(addr, "127.0.0.2").unwrap();

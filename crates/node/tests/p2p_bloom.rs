@@ -5,14 +5,9 @@
 //! MSG_FILTERED_BLOCK is answered with a `merkleblock` proving the matched transactions followed
 //! by those transactions, and oversized filters or elements are punished.
 
-#[path = "support/coins.rs"]
-mod coins;
-#[path = "support/http.rs"]
-mod http;
-#[path = "support/node_proc.rs"]
-mod node_proc;
-#[path = "support/p2p_peer.rs"]
-mod p2p_peer;
+mod support;
+
+use support::{coins, mining, p2p_peer};
 
 use bitcoin::consensus::serialize;
 use bitcoin::hashes::Hash;
@@ -22,7 +17,6 @@ use bitcoin::p2p::message_bloom::{BloomFlags, FilterAdd, FilterLoad};
 use bitcoin::p2p::ServiceFlags;
 use bitcoin::{Amount, BlockHash, OutPoint, ScriptBuf, Transaction, TxOut, Txid, WPubkeyHash, Wtxid};
 use blvm_node::p2p::bloom::{BloomFilter, BLOOM_UPDATE_ALL, MAX_BLOOM_FILTER_SIZE, MAX_HASH_FUNCS};
-use blvm_testkit::mining;
 use p2p_peer::{peer_info, to_hex, TestPeer};
 use serde_json::{json, Value};
 use std::collections::HashSet;

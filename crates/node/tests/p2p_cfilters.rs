@@ -5,15 +5,9 @@
 //! 2,000 headers) without discouragement; the option refused without `-blockfilterindex`; a node
 //! without it disconnects filter requests.
 
-mod common;
-#[path = "support/http.rs"]
-mod http;
-#[path = "support/mining.rs"]
-mod mining;
-#[path = "support/node_proc.rs"]
-mod node_proc;
-#[path = "support/p2p_peer.rs"]
-mod p2p_peer;
+mod support;
+
+use support::{http, mining, node_proc, p2p_peer};
 
 use bitcoin::bip158::{FilterHash, FilterHeader};
 use bitcoin::hashes::Hash;
@@ -78,7 +72,7 @@ fn bip157_requests_answered_from_the_filter_index() {
     let rpcport = format!("-rpcport={port}");
     let mut args = vec![rpcport.as_str(), "-blockfilterindex", "-peerblockfilters"];
     args.extend_from_slice(p2p_peer::LISTEN_ARGS);
-    let n = node_proc::start_node_with_chain(&common::chain_hex_path(), &args, &[]);
+    let n = node_proc::start_node_with_chain(&support::chain_hex_path(), &args, &[]);
     n.wait_started();
     let info = rpc(&n, port, "getnetworkinfo", json!([]));
     assert!(

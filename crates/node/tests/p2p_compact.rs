@@ -5,36 +5,22 @@
 //! reconstructs a block from its mempool and the `blocktxn` answering its `getblocktxn`, and
 //! between two blvm-node processes relays a block of mempool transactions by `cmpctblock` alone.
 
-#[path = "support/coins.rs"]
-mod coins;
-#[path = "support/http.rs"]
-mod http;
-#[path = "support/node_proc.rs"]
-mod node_proc;
-#[path = "support/p2p_peer.rs"]
-mod p2p_peer;
+mod support;
+
+use support::{coins, mining, p2p_peer};
 
 use bitcoin::bip152::{BlockTransactions, BlockTransactionsRequest, HeaderAndShortIds};
 use bitcoin::consensus::serialize;
 use bitcoin::p2p::message::NetworkMessage;
 use bitcoin::p2p::message_blockdata::Inventory;
 use bitcoin::p2p::message_compact_blocks::{BlockTxn, CmpctBlock, GetBlockTxn, SendCmpct};
-use bitcoin::{Amount, BlockHash, OutPoint, Transaction, TxOut};
-use blvm_testkit::mining::{self, Parent};
+use bitcoin::{Amount, BlockHash};
+
 use p2p_peer::{peer_info, to_hex, TestPeer};
 use serde_json::{json, Value};
 use std::time::Duration;
 
 const WAIT: Duration = Duration::from_secs(40);
-
-/// A one-output spend of a P2WSH(OP_TRUE) coin back to P2WSH(OP_TRUE), paying 10,000 sats fee.
-fn spend(coin: (OutPoint, Amount)) -> Transaction {
-    let out = TxOut {
-        value: coin.1 - Amount::from_sat(10_000),
-        script_pubkey: mining::p2wsh_op_true(),
-    };
-    mining::spend(&[(coin.0, mining::p2wsh_op_true())], vec![out])
-}
 
 /// Connects from `ip`, completes the handshake and checks the node offers compact blocks
 /// version 2 without asking for announcements.
@@ -54,18 +40,6 @@ fn send_cmpct(high_bandwidth: bool) -> NetworkMessage {
         send_compact: high_bandwidth,
         version: 2,
     })
-}
-
-/// The node's tip as the parent of a new block.
-fn tip_parent(rpc: &dyn Fn(&str, Value) -> Value) -> Parent {
-    let hash = rpc("getbestblockhash", json!([]));
-    let h = rpc("getblockheader", json!([hash]));
-    Parent {
-        hash: hash.as_str().unwrap().parse().unwrap(),
-        height: h["height"].as_u64().unwrap() as u32,
-        time: h["time"].as_u64().unwrap() as u32,
-        mtp: h["mediantime"].as_i64().unwrap(),
-    }
 }
 
 fn best(rpc: &dyn Fn(&str, Value) -> Value) -> BlockHash {
@@ -90,7 +64,7 @@ fn high_bandwidth_announcement_and_getblocktxn() {
 
     // A new block with one mempool transaction is announced as a cmpctblock: the coinbase
     // prefilled, the transaction by short id.
-    let tx = spend(coins[0]);
+    let tx = coins::spend_coin(coins[0]);
     rpc("sendrawtransaction", json!([to_hex(&serialize(&tx))]));
     let to = bitcoin::Address::from_script(&mining::p2wsh_op_true(), bitcoin::Network::Regtest).unwrap();
     let hash: BlockHash = rpc("generatetoaddress", json!([1, to.to_string()]))[0]
@@ -152,7 +126,7 @@ fn reconstructs_from_mempool_and_blocktxn() {
     // Delivering a new block first makes us one of the node's high-bandwidth peers. A lone
     // new block on the tip is asked of a compact block peer as MSG_CMPCT_BLOCK (as Core); the
     // full block answers it too.
-    let b1 = mining::build_block(&tip_parent(&rpc), 1, vec![], Amount::ZERO, mining::op_true());
+    let b1 = mining::build_block(&mining::tip_parent(&rpc), 1, vec![], Amount::ZERO, mining::op_true());
     p.send(NetworkMessage::Headers(vec![b1.header])).unwrap();
     let asked_for = p.expect(WAIT, "getdata for the announced block", |m| match m {
         NetworkMessage::GetData(v) => v.first().copied(),
@@ -170,11 +144,11 @@ fn reconstructs_from_mempool_and_blocktxn() {
 
     // A block of a mempool transaction and one the node has never seen: the compact block
     // makes it ask for the unknown one only, and the blocktxn completes the block.
-    let known = spend(coins[0]);
-    let unknown = spend(coins[1]);
+    let known = coins::spend_coin(coins[0]);
+    let unknown = coins::spend_coin(coins[1]);
     rpc("sendrawtransaction", json!([to_hex(&serialize(&known))]));
     let b2 = mining::build_block(
-        &tip_parent(&rpc),
+        &mining::tip_parent(&rpc),
         2,
         vec![known, unknown.clone()],
         Amount::from_sat(20_000),
@@ -221,7 +195,7 @@ fn two_nodes_relay_a_block_of_mempool_transactions_by_compact_block_alone() {
     let txids: Vec<String> = coins
         .iter()
         .map(|c| {
-            rpc_a("sendrawtransaction", json!([to_hex(&serialize(&spend(*c)))]))
+            rpc_a("sendrawtransaction", json!([to_hex(&serialize(&coins::spend_coin(*c)))]))
                 .as_str()
                 .unwrap()
                 .to_string()

@@ -4,24 +4,18 @@
 //! gets nothing more than an honest peer would. One test per attack (docs/security.md lists
 //! them with their bounds). Every attacker connects from its own loopback address.
 
-#[path = "support/coins.rs"]
-mod coins;
-#[path = "support/http.rs"]
-mod http;
-#[path = "support/node_proc.rs"]
-mod node_proc;
-#[path = "support/p2p_peer.rs"]
-mod p2p_peer;
+mod support;
+
+use support::{coins, http, mining, node_proc, p2p_peer, p2p_target};
 
 use bitcoin::hashes::Hash;
 use bitcoin::p2p::message::NetworkMessage;
 use bitcoin::p2p::message_blockdata::Inventory;
 use bitcoin::{Amount, OutPoint, ScriptBuf, Transaction, TxOut, Txid};
-use blvm_testkit::mining;
 use coins::hex_bytes;
 use node_proc::rss_kib;
-use node_proc::NodeProc;
 use p2p_peer::{Recv, TestPeer};
+use p2p_target::Target;
 use serde_json::json;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -32,24 +26,7 @@ use std::time::{Duration, Instant};
 /// 2-core machine included).
 const RPC_LATENCY_BOUND: Duration = Duration::from_secs(2);
 
-struct Target {
-    node: NodeProc,
-    port: u16,
-    addr: SocketAddr,
-}
-
 impl Target {
-    fn start(extra: &[&str]) -> Target {
-        let port = http::free_port();
-        let rpcport = format!("-rpcport={port}");
-        let mut args = vec![rpcport.as_str(), "-port=0", "-bind=127.0.0.1", "-debug=net"];
-        args.extend_from_slice(extra);
-        let node = node_proc::start_node(&args, &[]);
-        node.wait_started();
-        let addr = p2p_peer::p2p_addr(&node);
-        Target { node, port, addr }
-    }
-
     /// A node (no outbound connections, listening) whose `peers.json` held 20,000 new-table
     /// entries: 256 address groups heard from 256 source groups, spread over the buckets; those
     /// whose slot is already taken are dropped at load. Returns the node, its datadir and how
@@ -101,10 +78,6 @@ impl Target {
         (t, dir, loaded)
     }
 
-    fn rpc(&self, method: &str, params: serde_json::Value) -> serde_json::Value {
-        p2p_peer::rpc(&self.node, self.port, method, params)
-    }
-
     /// Mines a block so the node leaves initial block download (as Core, it neither requests
     /// nor processes relayed transactions before).
     fn leave_ibd(&self) {
@@ -116,7 +89,7 @@ impl Target {
         self.node.child.as_ref().expect("running").id()
     }
 
-    fn peer(&self, from: &str) -> TestPeer {
+    fn peer_from(&self, from: &str) -> TestPeer {
         let mut p = TestPeer::connect_from(self.addr, from).unwrap_or_else(|e| panic!("connect from {from}: {e}"));
         p.handshake(0);
         p
@@ -127,7 +100,7 @@ impl Target {
     fn drained_peers(&self, last_octets: std::ops::Range<u8>, stop: &Arc<AtomicBool>) -> Vec<(TestPeer, std::thread::JoinHandle<u64>)> {
         last_octets
             .map(|i| {
-                let p = self.peer(&format!("127.0.0.{i}"));
+                let p = self.peer_from(&format!("127.0.0.{i}"));
                 let d = drain(p.stream.try_clone().unwrap(), stop.clone());
                 (p, d)
             })
@@ -244,7 +217,7 @@ fn drain(mut stream: std::net::TcpStream, stop: Arc<AtomicBool>) -> std::thread:
 /// RPC answers within the latency bound, and a peer that reads gets the transaction once.
 #[test]
 fn getdata_of_one_big_transaction_50000_times() {
-    let t = Target::start(&[]);
+    let t = Target::start_with(&[]);
     let coin = t.fund(1).remove(0);
     let tx = big_tx(&coin, 2_100);
     let size = bitcoin::consensus::serialize(&tx).len();
@@ -252,7 +225,7 @@ fn getdata_of_one_big_transaction_50000_times() {
     let txid = tx.compute_txid();
     t.rpc("sendrawtransaction", json!([bitcoin::consensus::encode::serialize_hex(&tx)]));
     let request = NetworkMessage::GetData(vec![Inventory::WitnessTransaction(txid); 50_000]);
-    let mut attackers: Vec<TestPeer> = (0..10).map(|i| t.peer(&format!("127.0.0.{}", 20 + i))).collect();
+    let mut attackers: Vec<TestPeer> = (0..10).map(|i| t.peer_from(&format!("127.0.0.{}", 20 + i))).collect();
     let (growth, latency) = t.measure(getblockcount, || {
         for p in &mut attackers {
             let _ = p.send(request.clone());
@@ -269,7 +242,7 @@ fn getdata_of_one_big_transaction_50000_times() {
     drop(attackers);
 
     // A peer that reads gets the transaction exactly once, then nothing more for it.
-    let mut reader = t.peer("127.0.0.40");
+    let mut reader = t.peer_from("127.0.0.40");
     reader.send(request).unwrap();
     let got = reader.expect(Duration::from_secs(20), "the transaction", |m| match m {
         NetworkMessage::Tx(x) => Some(x.compute_txid()),
@@ -289,10 +262,10 @@ fn getdata_of_one_big_transaction_50000_times() {
 /// inv/notfound cycles at the message-rate limit do not grow the node's memory.
 #[test]
 fn inv_then_notfound_cycles_leave_no_state_behind() {
-    let t = Target::start(&[]);
+    let t = Target::start_with(&[]);
     t.leave_ibd();
     let x = Txid::from_byte_array([0x5a; 32]);
-    let mut a = t.peer("127.0.0.30");
+    let mut a = t.peer_from("127.0.0.30");
     a.send(NetworkMessage::Inv(vec![Inventory::Transaction(x)])).unwrap();
     a.expect(Duration::from_secs(10), "getdata from A", |m| match m {
         NetworkMessage::GetData(v)
@@ -304,7 +277,7 @@ fn inv_then_notfound_cycles_leave_no_state_behind() {
         _ => None,
     });
     a.send(NetworkMessage::NotFound(vec![Inventory::WitnessTransaction(x)])).unwrap();
-    let mut b = t.peer("127.0.0.31");
+    let mut b = t.peer_from("127.0.0.31");
     // Give the node time to process A's notfound before B's announcement.
     std::thread::sleep(Duration::from_millis(300));
     b.send(NetworkMessage::Inv(vec![Inventory::Transaction(x)])).unwrap();
@@ -373,7 +346,7 @@ fn inv_then_notfound_cycles_leave_no_state_behind() {
 /// must keep answering, and one peer holds at most 25 orphans.
 #[test]
 fn inv_flood_against_a_full_orphan_pool() {
-    let t = Target::start(&[]);
+    let t = Target::start_with(&[]);
     t.leave_ibd();
     let orphans: Vec<Transaction> = (0..100).map(|i| orphan_tx(i, 2_200)).collect();
     assert!(orphans[0].weight().to_wu() <= 400_000 && orphans[0].weight().to_wu() > 350_000);
@@ -387,7 +360,7 @@ fn inv_flood_against_a_full_orphan_pool() {
     });
     // The flooder's first 100 hashes get requested; then 50,000-item invs repeat them, so
     // every item is looked up in the orphan pool before being skipped as already requested.
-    let mut flooder = t.peer("127.0.0.80");
+    let mut flooder = t.peer_from("127.0.0.80");
     let d = drain(flooder.stream.try_clone().unwrap(), stop.clone());
     let hash = |k: u32| {
         let mut h = [0u8; 32];
@@ -411,7 +384,7 @@ fn inv_flood_against_a_full_orphan_pool() {
         "manager-served RPC took {latency:?} during the inv flood"
     );
     // One peer's share is capped: a fifth peer sending 40 orphans holds at most 25 at a time.
-    let mut greedy = t.peer("127.0.0.81");
+    let mut greedy = t.peer_from("127.0.0.81");
     let before = t.node.log().matches("orphan transaction kept").count();
     for i in 0..40 {
         greedy.send(NetworkMessage::Tx(orphan_tx(1_000 + i, 10))).unwrap();
@@ -439,8 +412,8 @@ fn inv_flood_against_a_full_orphan_pool() {
 /// walks its mempool.
 #[test]
 fn mempool_request_without_permission_disconnects() {
-    let t = Target::start(&[]);
-    let mut p = t.peer("127.0.0.90");
+    let t = Target::start_with(&[]);
+    let mut p = t.peer_from("127.0.0.90");
     p.send(NetworkMessage::MemPool).unwrap();
     assert!(p.wait_closed(Duration::from_secs(10)), "peer sending mempool kept");
     t.node.wait_until(Duration::from_secs(5), "disconnect reason", |n| {
@@ -454,7 +427,7 @@ fn mempool_request_without_permission_disconnects() {
 #[test]
 fn getaddr_flood_is_answered_once_without_sampling_again() {
     let (t, _dir, loaded) = Target::start_with_addresses(&[]);
-    let mut p = t.peer("127.0.0.85");
+    let mut p = t.peer_from("127.0.0.85");
     let cpu_before = node_proc::cpu_time(t.pid());
     let (_, latency) = t.measure(manager_probe, || {
         let one = p2p_peer::frame(NetworkMessage::GetAddr);
@@ -523,7 +496,7 @@ fn addr_floods_cost_constant_work_per_address() {
     let (t, _dir, loaded) = Target::start_with_addresses(&["-whitelist=addr@127.0.0.0/25"]);
     assert_eq!(new_table_size(&t), loaded as u64);
     // Rate limit: 10,000 addresses from a peer without the permission.
-    let mut limited = t.peer("127.0.0.200");
+    let mut limited = t.peer_from("127.0.0.200");
     for m in addr_messages(0x1e00_0000, 10_000) {
         limited.send(m).unwrap();
     }
@@ -532,7 +505,7 @@ fn addr_floods_cost_constant_work_per_address() {
     assert!(through <= 3, "{through} addresses got through the rate limit");
 
     // (The node sends these peers next to nothing: 1,000-address messages are not relayed.)
-    let mut flooders: Vec<TestPeer> = (10..20).map(|i| t.peer(&format!("127.0.0.{i}"))).collect();
+    let mut flooders: Vec<TestPeer> = (10..20).map(|i| t.peer_from(&format!("127.0.0.{i}"))).collect();
     let before = new_table_size(&t);
     let cpu_before = node_proc::cpu_time(t.pid());
     let (growth, latency) = t.measure(manager_probe, || {
@@ -576,7 +549,7 @@ fn misbehaviour_discourages_without_growing_the_ban_list() {
     // inbound slots may relay transactions, so only the misbehaviour ends each connection (at
     // the default 50% a lone slot takes no transaction-relaying peer, and such a peer could be
     // dropped after its version message before its bad message is read).
-    let mut t = Target::start(&["-maxconnections=12", "-inboundrelaypercent=100"]);
+    let mut t = Target::start_with(&["-maxconnections=12", "-inboundrelaypercent=100"]);
     // A header announcing more than 4,000,000 bytes (a bad checksum only drops the message,
     // as in Core).
     let bad_ping = {
@@ -586,7 +559,7 @@ fn misbehaviour_discourages_without_growing_the_ban_list() {
     };
     for i in 0..60u32 {
         let from = format!("127.0.{}.{}", 100 + i / 250, 1 + i % 250);
-        let mut p = t.peer(&from);
+        let mut p = t.peer_from(&from);
         p.send_raw(&bad_ping).unwrap();
         assert!(p.wait_closed(Duration::from_secs(10)), "misbehaving {from} kept");
         // The single inbound slot is free again before the next connection.
@@ -608,7 +581,7 @@ fn misbehaviour_discourages_without_growing_the_ban_list() {
     t.node.wait_until(Duration::from_secs(5), "refusal logged", |n| {
         n.log().contains("dropped (discouraged)")
     });
-    let _honest = t.peer("127.0.99.1");
+    let _honest = t.peer_from("127.0.99.1");
     let (st, _) = t.node.stop(Duration::from_secs(30));
     assert!(st.success());
     let banlist = std::fs::read_to_string(t.node.net_dir().join("banlist.json")).unwrap_or_else(|_| "{}".into());
@@ -624,7 +597,7 @@ fn misbehaviour_discourages_without_growing_the_ban_list() {
 /// testnet) are neither stored nor indexed; an unrequested block with more work is accepted.
 #[test]
 fn unrequested_low_work_blocks_are_not_stored() {
-    let t = Target::start(&[]);
+    let t = Target::start_with(&[]);
     t.fund(0);
     let blocks_dir = t.node.net_dir().join("blocks");
     let disk = || -> u64 {
@@ -636,7 +609,7 @@ fn unrequested_low_work_blocks_are_not_stored() {
     let before = disk();
     let genesis = bitcoin::blockdata::constants::genesis_block(bitcoin::Network::Regtest);
     let on_genesis = mining::Parent::from_block(&genesis, 0, &[]);
-    let mut p = t.peer("127.0.0.95");
+    let mut p = t.peer_from("127.0.0.95");
     let fork: Vec<bitcoin::Block> = (0..50)
         .map(|tag| mining::build_block(&on_genesis, 9_000 + tag, vec![], Amount::ZERO, mining::op_true()))
         .collect();

@@ -2,13 +2,9 @@
 //! relayers and the fastest pingers are protected), and the share of inbound slots
 //! transaction-relaying peers may hold (`-inboundrelaypercent`), with Core's log lines.
 
-mod common;
-#[path = "support/http.rs"]
-mod http;
-#[path = "support/node_proc.rs"]
-mod node_proc;
-#[path = "support/p2p_peer.rs"]
-mod p2p_peer;
+mod support;
+
+use support::{node_proc, p2p_peer};
 
 use bitcoin::consensus::encode::deserialize_hex;
 use bitcoin::p2p::message::NetworkMessage;

@@ -4,15 +4,9 @@
 //! block sent unasked is ignored); Core's errors for an unknown header, a block already stored
 //! and an unknown peer.
 
-mod common;
-#[path = "support/http.rs"]
-mod http;
-#[path = "support/mining.rs"]
-mod mining;
-#[path = "support/node_proc.rs"]
-mod node_proc;
-#[path = "support/p2p_peer.rs"]
-mod p2p_peer;
+mod support;
+
+use support::{mining, p2p_peer};
 
 use bitcoin::consensus::serialize;
 use bitcoin::p2p::message::NetworkMessage;

@@ -7,15 +7,9 @@
 //! Misbehaving peers are discouraged (Core's "Disconnecting and discouraging peer"), never added
 //! to the ban list; `setban` bans survive a restart.
 
-mod common;
-#[path = "support/http.rs"]
-mod http;
-#[path = "support/mining.rs"]
-mod mining;
-#[path = "support/node_proc.rs"]
-mod node_proc;
-#[path = "support/p2p_peer.rs"]
-mod p2p_peer;
+mod support;
+
+use support::{http, mining, node_proc, p2p_peer};
 
 use bitcoin::block::Header;
 use bitcoin::hashes::Hash;
@@ -161,12 +155,12 @@ fn tip_parent(blocks: &[Block]) -> mining::Parent {
 #[test]
 fn hostile_peers_are_dropped_or_discouraged_and_honest_peers_still_served() {
     let tmp = tempfile::tempdir().unwrap();
-    node_proc::import_offline(tmp.path(), &common::chain_hex_path());
+    node_proc::import_offline(tmp.path(), &support::chain_hex_path());
     let rpc_port = http::free_port();
     let node = start(tmp.path(), rpc_port);
     node.wait_started();
     let addr = p2p_peer::p2p_addr(&node);
-    let core = common::core_json();
+    let core = support::core_json();
     let utxo_hash = core["gettxoutsetinfo"]["hash_serialized_3"]["hash_serialized_3"]
         .as_str()
         .unwrap()
@@ -175,7 +169,7 @@ fn hostile_peers_are_dropped_or_discouraged_and_honest_peers_still_served() {
         node,
         rpc_port,
         addr,
-        blocks: common::chain_blocks(),
+        blocks: support::chain_blocks(),
         utxo_hash,
     };
     ctx.assert_serving();

@@ -3,18 +3,14 @@
 //! bounded memory and nothing of it is stored (Core's HeadersSyncState), while an honest chain
 //! with enough work is pre-synced, downloaded again, stored and its blocks synced.
 
-#[path = "support/http.rs"]
-mod http;
-#[path = "support/node_proc.rs"]
-mod node_proc;
-#[path = "support/p2p_peer.rs"]
-mod p2p_peer;
+mod support;
+
+use support::{http, mining, node_proc, p2p_peer};
 
 use bitcoin::block::{Header, Version};
 use bitcoin::hashes::Hash;
 use bitcoin::p2p::message::NetworkMessage;
 use bitcoin::{CompactTarget, TxMerkleNode};
-use blvm_testkit::mining;
 use node_proc::NodeProc;
 use p2p_peer::TestPeer;
 use serde_json::json;

@@ -4,20 +4,14 @@
 //! fork whose first block breaks a consensus rule. Either way B must drop C (and ban it for the
 //! invalid block) and finish the sync from A, at A's exact tip and UTXO hash.
 
-mod common;
-#[path = "support/http.rs"]
-mod http;
-#[path = "support/mining.rs"]
-mod mining;
-#[path = "support/node_proc.rs"]
-mod node_proc;
-#[path = "support/p2p_peer.rs"]
-mod p2p_peer;
+mod support;
+
+use support::{http, mining, node_proc, p2p_peer};
 
 use bitcoin::p2p::message::NetworkMessage;
 use bitcoin::p2p::message_blockdata::Inventory;
 use bitcoin::{Amount, Block, BlockHash};
-use node_proc::NodeProc;
+use node_proc::{wait_for, NodeProc};
 use p2p_peer::{rpc, Recv, TestPeer};
 use serde_json::json;
 use std::collections::HashMap;
@@ -117,25 +111,10 @@ fn scripted_peer(chain: Vec<Block>, behaviour: Behaviour) -> Scripted {
     }
 }
 
-fn wait_for(what: &str, timeout: Duration, nodes: &[&NodeProc], mut f: impl FnMut() -> bool) {
-    let t = Instant::now();
-    while t.elapsed() < timeout {
-        if f() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(25));
-    }
-    let logs: Vec<String> = nodes.iter().map(|n| n.log()).collect();
-    panic!(
-        "timed out after {timeout:?} waiting for {what}\n{}",
-        logs.join("\n=====================\n")
-    );
-}
-
 fn start_a() -> (NodeProc, u16, std::net::SocketAddr) {
     let pa = http::free_port();
     let a = node_proc::start_node_with_chain(
-        &common::chain_hex_path(),
+        &support::chain_hex_path(),
         &[&format!("-rpcport={pa}"), "-port=0", "-bind=127.0.0.1"],
         &[],
     );
@@ -148,12 +127,12 @@ fn start_a() -> (NodeProc, u16, std::net::SocketAddr) {
 /// at a time until the best header is within a day of now; with this clock B counts as caught
 /// up once it has the chain's headers, and then syncs headers with every peer.
 fn caught_up_clock() -> String {
-    let tip_time = common::core_json()["getblockchaininfo"]["time"].as_i64().unwrap();
+    let tip_time = support::core_json()["getblockchaininfo"]["time"].as_i64().unwrap();
     format!("-mocktime={}", tip_time + 3600)
 }
 
 fn assert_synced_to_core(b: &NodeProc, pb: u16) {
-    let core = common::core_json();
+    let core = support::core_json();
     assert_eq!(rpc(b, pb, "getbestblockhash", json!([])), core["tip_hash"]);
     assert_eq!(
         rpc(b, pb, "gettxoutsetinfo", json!([]))["hash_serialized_3"],
@@ -163,7 +142,7 @@ fn assert_synced_to_core(b: &NodeProc, pb: u16) {
 
 #[test]
 fn stalling_peer_is_dropped_and_its_blocks_reassigned() {
-    let blocks = common::chain_blocks();
+    let blocks = support::chain_blocks();
     let (a, _pa, a_addr) = start_a();
     let c = scripted_peer(blocks.clone(), Behaviour::Stall);
     let pb = http::free_port();
@@ -211,7 +190,7 @@ fn stalling_peer_is_dropped_and_its_blocks_reassigned() {
 
 #[test]
 fn manual_peer_serving_an_invalid_block_is_not_punished_and_sync_completes_from_the_honest_one() {
-    let blocks = common::chain_blocks();
+    let blocks = support::chain_blocks();
     let (a, _pa, a_addr) = start_a();
     // C's chain: the shared blocks up to 149, then a 160-block fork (more work than A's 300)
     // whose first block's coinbase claims a fee that does not exist.

@@ -3,46 +3,18 @@
 //! disconnectnode, addnode), address handling (addr in, getaddr out, peers.json, automatic
 //! outbound connections to learned addresses, -seednode). Inbound eviction: `p2p_eviction.rs`.
 
-mod common;
-#[path = "support/http.rs"]
-mod http;
-#[path = "support/node_proc.rs"]
-mod node_proc;
-#[path = "support/p2p_peer.rs"]
-mod p2p_peer;
+mod support;
+
+use support::{http, node_proc, p2p_peer};
 
 use bitcoin::p2p::address::{AddrV2, AddrV2Message};
 use bitcoin::p2p::message::NetworkMessage;
 use bitcoin::p2p::ServiceFlags;
-use node_proc::{ModuleSpec, NodeProc};
-use p2p_peer::{rpc, rpc_raw, TestPeer};
+use node_proc::{wait_for, ModuleSpec};
+use p2p_peer::{accept_from, rpc, rpc_raw, TestPeer};
 use serde_json::json;
 use std::net::SocketAddr;
-use std::time::{Duration, Instant};
-
-fn wait_for(what: &str, timeout: Duration, n: &NodeProc, mut f: impl FnMut() -> bool) {
-    let t = Instant::now();
-    while t.elapsed() < timeout {
-        if f() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    panic!("timed out after {timeout:?} waiting for {what}\n{}", n.log());
-}
-
-fn accept_from(listener: &std::net::TcpListener, timeout: Duration) -> Option<TestPeer> {
-    listener.set_nonblocking(true).unwrap();
-    let t = Instant::now();
-    while t.elapsed() < timeout {
-        if let Ok((s, _)) = listener.accept() {
-            s.set_nonblocking(false).unwrap();
-            return Some(TestPeer::from_stream(s));
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    None
-}
+use std::time::Duration;
 
 fn addrv2(addr: SocketAddr) -> AddrV2Message {
     let SocketAddr::V4(v4) = addr else { panic!("ipv4 only") };
@@ -78,7 +50,7 @@ fn events_rpcs_and_address_handling() {
     let mut p = TestPeer::connect_from(addr, "127.0.0.1").unwrap();
     p.handshake(0);
     let local = p.stream.local_addr().unwrap();
-    wait_for("PeerConnected", Duration::from_secs(10), &n, || {
+    wait_for("PeerConnected", Duration::from_secs(10), &[&n], || {
         n.recorded_events("rec").iter().any(|(t, _)| t == "PeerConnected")
     });
     let (_, ev) = n.recorded_events("rec").into_iter().find(|(t, _)| t == "PeerConnected").unwrap();
@@ -93,7 +65,7 @@ fn events_rpcs_and_address_handling() {
         _ => None,
     });
     p.send(NetworkMessage::Pong(x)).unwrap();
-    wait_for("first pong recorded", Duration::from_secs(5), &n, || {
+    wait_for("first pong recorded", Duration::from_secs(5), &[&n], || {
         rpc(&n, port, "getpeerinfo", json!([]))[0]["pingtime"].is_number()
     });
     rpc(&n, port, "ping", json!([]));
@@ -103,7 +75,7 @@ fn events_rpcs_and_address_handling() {
     });
     assert_ne!(x, y, "a fresh nonce per ping");
     p.send(NetworkMessage::Pong(y)).unwrap();
-    wait_for("pingtime in getpeerinfo", Duration::from_secs(5), &n, || {
+    wait_for("pingtime in getpeerinfo", Duration::from_secs(5), &[&n], || {
         rpc(&n, port, "getpeerinfo", json!([]))[0]["pingtime"].is_number()
     });
     let pi = rpc(&n, port, "getpeerinfo", json!([]));
@@ -129,7 +101,7 @@ fn events_rpcs_and_address_handling() {
     dialled.expect(Duration::from_secs(5), "getaddr", |m| {
         matches!(m, NetworkMessage::GetAddr).then_some(())
     });
-    wait_for("the outbound peer in getpeerinfo", Duration::from_secs(5), &n, || {
+    wait_for("the outbound peer in getpeerinfo", Duration::from_secs(5), &[&n], || {
         rpc(&n, port, "getpeerinfo", json!([]))
             .as_array()
             .unwrap()
@@ -148,7 +120,7 @@ fn events_rpcs_and_address_handling() {
     // disconnectnode by id: the peer is closed and PeerDisconnected says why.
     rpc(&n, port, "disconnectnode", json!(["", peer_id]));
     assert!(p.wait_closed(Duration::from_secs(5)));
-    wait_for("PeerDisconnected", Duration::from_secs(10), &n, || {
+    wait_for("PeerDisconnected", Duration::from_secs(10), &[&n], || {
         n.recorded_events("rec")
             .iter()
             .any(|(t, e)| t == "PeerDisconnected" && e["payload"]["peer_id"] == peer_id)
@@ -168,7 +140,7 @@ fn events_rpcs_and_address_handling() {
     rpc(&n, port, "addnode", json!([a2.to_string(), "onetry"]));
     let mut m = accept_from(&l2, Duration::from_secs(10)).expect("onetry dial");
     m.accept_handshake(0);
-    wait_for("the manual peer", Duration::from_secs(5), &n, || {
+    wait_for("the manual peer", Duration::from_secs(5), &[&n], || {
         rpc(&n, port, "getpeerinfo", json!([]))
             .as_array()
             .unwrap()
@@ -260,7 +232,7 @@ fn network_resource_warning_when_connections_near_the_limit() {
     // One peer of 16 is 6.25 %: under the threshold for two whole check intervals.
     let mut a = TestPeer::connect_from(addr, "127.0.0.1").unwrap();
     a.handshake(0);
-    wait_for("one connection", Duration::from_secs(10), &n, || {
+    wait_for("one connection", Duration::from_secs(10), &[&n], || {
         rpc(&n, port, "getconnectioncount", json!([])) == 1
     });
     std::thread::sleep(Duration::from_millis(2200));
@@ -268,7 +240,7 @@ fn network_resource_warning_when_connections_near_the_limit() {
     // Two of 16 is 12.5 %: one warning with the real figures.
     let mut b = TestPeer::connect_from(addr, "127.0.0.1").unwrap();
     b.handshake(0);
-    wait_for("network warning", Duration::from_secs(10), &n, || !network_warnings().is_empty());
+    wait_for("network warning", Duration::from_secs(10), &[&n], || !network_warnings().is_empty());
     let w = network_warnings();
     assert_eq!(w.len(), 1, "{w:?}");
     assert_eq!(w[0]["current_usage"], 2);
@@ -304,7 +276,7 @@ fn feefilter_in_and_out_of_initial_block_download() {
     };
     assert_eq!(filter(&mut p), 9_936_506);
     p.send(NetworkMessage::FeeFilter(2_500)).unwrap();
-    wait_for("minfeefilter in getpeerinfo", Duration::from_secs(10), &n, || {
+    wait_for("minfeefilter in getpeerinfo", Duration::from_secs(10), &[&n], || {
         rpc(&n, port, "getpeerinfo", json!([]))[0]["minfeefilter"] == json!(0.000025)
     });
     // A new block with the current time ends initial block download.

@@ -5,12 +5,9 @@
 //! protected, a block-relay-only one is not; a peer that answers the `getheaders` with a good
 //! enough chain is kept.
 
-#[path = "support/http.rs"]
-mod http;
-#[path = "support/node_proc.rs"]
-mod node_proc;
-#[path = "support/p2p_peer.rs"]
-mod p2p_peer;
+mod support;
+
+use support::{http, node_proc, p2p_peer};
 
 use bitcoin::block::Header;
 use bitcoin::p2p::message::NetworkMessage;

@@ -5,21 +5,13 @@
 //! peer than the orphan child's is not paired with it; an orphan with two low-feerate parents
 //! is rejected without asking for them.
 
-#[path = "support/coins.rs"]
-mod coins;
-#[path = "support/http.rs"]
-mod http;
-#[path = "support/node_proc.rs"]
-mod node_proc;
-#[path = "support/p2p_peer.rs"]
-mod p2p_peer;
-#[path = "support/p2p_target.rs"]
-mod p2p_target;
+mod support;
+
+use support::{coins, mining, p2p_peer, p2p_target};
 
 use bitcoin::p2p::message::NetworkMessage;
 use bitcoin::p2p::message_blockdata::Inventory;
 use bitcoin::{Amount, OutPoint, Transaction, TxOut, Txid};
-use blvm_testkit::mining;
 use p2p_peer::TestPeer;
 use p2p_target::{Target, WAIT};
 use serde_json::json;
@@ -37,13 +29,7 @@ impl Target {
 
 /// A one-output spend of `coins` to P2WSH(OP_TRUE) paying `fee` sats.
 fn spend(coins: &[(OutPoint, Amount)], fee: u64) -> Transaction {
-    let total: Amount = coins.iter().map(|c| c.1).sum();
-    let out = TxOut {
-        value: total - Amount::from_sat(fee),
-        script_pubkey: mining::p2wsh_op_true(),
-    };
-    let ins: Vec<(OutPoint, bitcoin::ScriptBuf)> = coins.iter().map(|c| (c.0, mining::p2wsh_op_true())).collect();
-    mining::spend(&ins, vec![out])
+    coins::spend_coins(coins, fee)
 }
 
 fn output(tx: &Transaction) -> (OutPoint, Amount) {

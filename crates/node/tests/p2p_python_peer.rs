@@ -3,13 +3,9 @@
 //! (tests/python/p2p_client.py). In CI (env CI set) a missing python-bitcoinlib fails the test;
 //! locally the test is skipped with a message saying how to install it.
 
-mod common;
-#[path = "support/http.rs"]
-mod http;
-#[path = "support/node_proc.rs"]
-mod node_proc;
-#[path = "support/p2p_peer.rs"]
-mod p2p_peer;
+mod support;
+
+use support::{http, node_proc, p2p_peer};
 
 use std::process::Command;
 
@@ -32,7 +28,7 @@ fn python_bitcoinlib_peer_gets_the_shared_chain() {
     }
     let port = http::free_port();
     let node = node_proc::start_node_with_chain(
-        &common::chain_hex_path(),
+        &support::chain_hex_path(),
         &[&format!("-rpcport={port}"), "-port=0", "-bind=127.0.0.1"],
         &[],
     );
@@ -42,7 +38,7 @@ fn python_bitcoinlib_peer_gets_the_shared_chain() {
     let out = Command::new("python3")
         .arg(&script)
         .arg(addr.to_string())
-        .arg(common::chain_hex_path())
+        .arg(support::chain_hex_path())
         .output()
         .expect("run python3");
     let stdout = String::from_utf8_lossy(&out.stdout);

@@ -3,12 +3,9 @@
 //! and withheld without an answer once the best header is more than a month newer; old blocks
 //! of the active chain are always served.
 
-#[path = "support/http.rs"]
-mod http;
-#[path = "support/node_proc.rs"]
-mod node_proc;
-#[path = "support/p2p_peer.rs"]
-mod p2p_peer;
+mod support;
+
+use support::{http, node_proc, p2p_peer};
 
 use bitcoin::hashes::Hash;
 use bitcoin::p2p::message::NetworkMessage;

@@ -2,62 +2,25 @@
 //! from A over P2P to A's exact tip and UTXO set hash; a block mined on A reaches B; a
 //! transaction relays in both directions.
 
-mod common;
-#[path = "support/http.rs"]
-mod http;
-#[path = "support/mining.rs"]
-mod mining;
-#[path = "support/node_proc.rs"]
-mod node_proc;
-#[path = "support/p2p_peer.rs"]
-mod p2p_peer;
+mod support;
+
+use support::p2p_peer::to_hex;
+use support::{http, mining, node_proc, p2p_peer};
 
 use bitcoin::consensus::serialize;
 use bitcoin::p2p::message::NetworkMessage;
 use bitcoin::p2p::message_blockdata::Inventory;
-use bitcoin::{Amount, Block, BlockHash, OutPoint, Transaction, TxOut};
-use node_proc::NodeProc;
+use bitcoin::{Amount, Block, OutPoint, Transaction, TxOut};
+use node_proc::{wait_for, NodeProc};
 use p2p_peer::{p2p_addr, rpc};
 use serde_json::json;
-use std::str::FromStr;
 use std::time::{Duration, Instant};
-
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
-}
-
-fn wait_for(what: &str, timeout: Duration, nodes: &[&NodeProc], mut f: impl FnMut() -> bool) {
-    let t = Instant::now();
-    while t.elapsed() < timeout {
-        if f() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(25));
-    }
-    let logs: Vec<String> = nodes.iter().map(|n| n.log()).collect();
-    panic!(
-        "timed out after {timeout:?} waiting for {what}\n{}",
-        logs.join("\n=====================\n")
-    );
-}
-
-/// The parent description of the node's current tip, for building a block on it.
-fn tip_parent(n: &NodeProc, port: u16) -> mining::Parent {
-    let hash = rpc(n, port, "getbestblockhash", json!([]));
-    let h = rpc(n, port, "getblockheader", json!([hash, true]));
-    mining::Parent {
-        hash: BlockHash::from_str(h["hash"].as_str().unwrap()).unwrap(),
-        height: h["height"].as_u64().unwrap() as u32,
-        time: h["time"].as_u64().unwrap() as u32,
-        mtp: h["mediantime"].as_i64().unwrap(),
-    }
-}
 
 /// Mines a block on `n`'s tip paying to P2WSH(OP_TRUE), submits it, returns it.
 fn mine_on(n: &NodeProc, port: u16, tag: u64, txs: Vec<Transaction>, fees: Amount) -> Block {
-    let parent = tip_parent(n, port);
+    let parent = mining::tip_parent(&|m, p| rpc(n, port, m, p));
     let b = mining::build_block(&parent, tag, txs, fees, mining::p2wsh_op_true());
-    let r = rpc(n, port, "submitblock", json!([hex(&serialize(&b))]));
+    let r = rpc(n, port, "submitblock", json!([to_hex(&serialize(&b))]));
     assert!(r.is_null(), "submitblock: {r}");
     b
 }
@@ -80,10 +43,10 @@ const NOT_IBD: &str = "-maxtipage=3153600000";
 
 #[test]
 fn two_nodes_sync_relay_blocks_and_transactions() {
-    let core = common::core_json();
+    let core = support::core_json();
     let (pa, pb) = (http::free_port(), http::free_port());
     let a = node_proc::start_node_with_chain(
-        &common::chain_hex_path(),
+        &support::chain_hex_path(),
         &[&format!("-rpcport={pa}"), "-port=0", "-bind=127.0.0.1", NOT_IBD],
         &[],
     );
@@ -165,12 +128,12 @@ fn two_nodes_sync_relay_blocks_and_transactions() {
     };
     let tx1 = spend(&spendable[0]);
     let tx2 = spend(second.as_ref().unwrap());
-    let txid1 = rpc(&a, pa, "sendrawtransaction", json!([hex(&serialize(&tx1))]));
+    let txid1 = rpc(&a, pa, "sendrawtransaction", json!([to_hex(&serialize(&tx1))]));
     assert_eq!(txid1, tx1.compute_txid().to_string());
     wait_for("tx1 to reach B's mempool", Duration::from_secs(30), &[&a, &b], || {
         rpc(&b, pb, "getrawmempool", json!([])).as_array().unwrap().contains(&txid1)
     });
-    let txid2 = rpc(&b, pb, "sendrawtransaction", json!([hex(&serialize(&tx2))]));
+    let txid2 = rpc(&b, pb, "sendrawtransaction", json!([to_hex(&serialize(&tx2))]));
     wait_for("tx2 to reach A's mempool", Duration::from_secs(30), &[&a, &b], || {
         rpc(&a, pa, "getrawmempool", json!([])).as_array().unwrap().contains(&txid2)
     });

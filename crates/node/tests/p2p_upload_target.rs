@@ -5,15 +5,9 @@
 //! request disconnects a peer without the mempool permission; a bad value stops startup with
 //! Core's error.
 
-mod common;
-#[path = "support/http.rs"]
-mod http;
-#[path = "support/mining.rs"]
-mod mining;
-#[path = "support/node_proc.rs"]
-mod node_proc;
-#[path = "support/p2p_peer.rs"]
-mod p2p_peer;
+mod support;
+
+use support::{http, mining, node_proc, p2p_peer};
 
 use bitcoin::p2p::message::NetworkMessage;
 use bitcoin::p2p::message_blockdata::Inventory;
@@ -68,7 +62,7 @@ fn historical_blocks_not_served_near_the_target() {
         "-whitelist=bloomfilter@127.0.0.5",
     ];
     args.extend_from_slice(p2p_peer::LISTEN_ARGS);
-    let n = node_proc::start_node_with_chain(&common::chain_hex_path(), &args, &[]);
+    let n = node_proc::start_node_with_chain(&support::chain_hex_path(), &args, &[]);
     n.wait_started();
     let totals = |n: &node_proc::NodeProc| rpc(n, port, "getnettotals", json!([]))["uploadtarget"].clone();
     let t = totals(&n);

@@ -5,13 +5,9 @@
 //! retry with v1 when the peer closes on the v2 key (Core's fallback); peers flooding garbage past BIP324's 4095-byte limit are
 //! disconnected while the node's memory stays bounded.
 
-mod common;
-#[path = "support/http.rs"]
-mod http;
-#[path = "support/node_proc.rs"]
-mod node_proc;
-#[path = "support/p2p_peer.rs"]
-mod p2p_peer;
+mod support;
+
+use support::{node_proc, p2p_peer};
 
 use bip324::{GarbageResult, Handshake, Initialized, PacketType, Role, VersionResult};
 use bitcoin::consensus::{deserialize, serialize};

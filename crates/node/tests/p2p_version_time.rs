@@ -2,12 +2,9 @@
 //! peer's time offset: the real node completes the handshake and reports a saturated
 //! `timeoffset` in getpeerinfo.
 
-#[path = "support/http.rs"]
-mod http;
-#[path = "support/node_proc.rs"]
-mod node_proc;
-#[path = "support/p2p_peer.rs"]
-mod p2p_peer;
+mod support;
+
+use support::{http, node_proc, p2p_peer};
 
 use bitcoin::p2p::message::NetworkMessage;
 use p2p_peer::{rpc, TestPeer};

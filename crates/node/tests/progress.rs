@@ -2,7 +2,7 @@
 //! cadence (`-progressinterval`), strictly increasing heights towards the file's target, every
 //! field present and consistent, a final line at the tip; the same for `-loadblock` in a running node.
 
-mod common;
+mod support;
 
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -60,7 +60,7 @@ fn import(datadir: &Path, extra: &[&str]) -> String {
         .arg(format!("-datadir={}", datadir.display()))
         .args(extra)
         .arg("import")
-        .arg(common::chain_hex_path())
+        .arg(support::chain_hex_path())
         .stdin(Stdio::null())
         .output()
         .expect("run blvm-node import");
@@ -91,7 +91,7 @@ fn check_run(lines: &[Line], tip: u64) {
 
 #[test]
 fn import_logs_progress_at_the_requested_cadence_up_to_the_tip() {
-    let tip = common::core_json()["getblockchaininfo"]["blocks"]
+    let tip = support::core_json()["getblockchaininfo"]["blocks"]
         .as_u64()
         .expect("Core's tip height");
     let dir = tempfile::tempdir().unwrap();
@@ -116,7 +116,7 @@ fn import_logs_progress_at_the_requested_cadence_up_to_the_tip() {
 
 #[test]
 fn loadblock_logs_progress_in_a_running_node() {
-    let tip = common::core_json()["getblockchaininfo"]["blocks"]
+    let tip = support::core_json()["getblockchaininfo"]["blocks"]
         .as_u64()
         .expect("Core's tip height");
     let dir = tempfile::tempdir().unwrap();
@@ -126,7 +126,7 @@ fn loadblock_logs_progress_in_a_running_node() {
         .arg("-noprinttoconsole")
         .arg("-rpcport=0")
         .arg("-progressinterval=1")
-        .arg(format!("-loadblock={}", common::chain_hex_path().display()))
+        .arg(format!("-loadblock={}", support::chain_hex_path().display()))
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())

@@ -6,16 +6,9 @@
 //! Needs python3 with msgpack (skipped without, outside CI) and the event-recorder binary
 //! (`cargo build -p blvm-event-recorder`, or `cargo test --workspace`).
 
-#[path = "support/coins.rs"]
-mod coins;
-#[path = "support/http.rs"]
-mod http;
-#[path = "support/node_proc.rs"]
-mod node_proc;
-#[path = "support/p2p_peer.rs"]
-mod p2p_peer;
-#[path = "support/python.rs"]
-mod python;
+mod support;
+
+use support::{coins, http, node_proc, p2p_peer, python};
 
 use bitcoin::consensus::serialize;
 use bitcoin::Transaction;

@@ -5,11 +5,9 @@
 //! python-bitcoinrpc is installed by .ci/run. Under CI (env CI set) a missing module fails
 //! this test; locally it is skipped with a message.
 
-mod common;
-#[path = "support/http.rs"]
-mod http;
-#[path = "support/node_proc.rs"]
-mod node_proc;
+mod support;
+
+use support::{http, node_proc};
 
 use std::path::Path;
 use std::process::Command;

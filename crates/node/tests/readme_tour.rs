@@ -4,8 +4,9 @@
 //! The environment only moves the datadir, the RPC port and the metrics port off their defaults
 //! (the tour reads `BLVM_DATADIR`, `BLVM_RPCPORT` and `BLVM_METRICSBIND` for exactly that).
 
-#[path = "support/http.rs"]
-mod http;
+mod support;
+
+use support::http;
 
 use serde_json::Value;
 use std::path::Path;

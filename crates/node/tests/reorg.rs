@@ -10,9 +10,9 @@
 //! both branches) and one differently (a conflict), chains spends across and within its blocks,
 //! and some spend real anyone-can-spend (witness v2 / P2A) outputs of Core's chain.
 
-mod common;
-#[path = "support/mining.rs"]
-mod mining;
+mod support;
+
+use support::mining;
 
 use bitcoin::{Amount, Block, BlockHash, OutPoint, ScriptBuf, Transaction, TxOut};
 use blvm_node::chain::index::status;
@@ -40,7 +40,7 @@ type Line = Vec<Block>;
 fn base_line() -> &'static Line {
     static BASE: OnceLock<Line> = OnceLock::new();
     BASE.get_or_init(|| {
-        let mut line: Line = common::chain_blocks().into_iter().take(REAL as usize + 1).collect();
+        let mut line: Line = support::chain_blocks().into_iter().take(REAL as usize + 1).collect();
         assert_eq!(line.len() as u32, REAL + 1);
         while (line.len() as u32) <= FORK {
             let mut block = mining::build_block(&parent_of(&line), 0, vec![], Amount::ZERO, mining::op_true());
@@ -212,7 +212,7 @@ fn prefix(line: &Line, height: u32) -> Line {
 /// Tip and UTXO set hash of a fresh datadir into which exactly `line` was imported.
 fn fresh_import(line: &Line) -> (BlockHash, String) {
     let dir = tempfile::tempdir().expect("tempdir");
-    let mut chain = common::open_regtest(dir.path());
+    let mut chain = support::open_regtest(dir.path());
     for (h, b) in line.iter().enumerate().skip(1) {
         assert_eq!(
             chain.process_block(b).expect("process"),
@@ -227,7 +227,7 @@ fn fresh_import(line: &Line) -> (BlockHash, String) {
 
 /// A chain in a temporary datadir holding the real blocks and the trunk.
 fn open_base(dir: &Path) -> ChainManager {
-    let mut chain = common::open_regtest(dir);
+    let mut chain = support::open_regtest(dir);
     for b in &base_line()[1..] {
         assert_eq!(chain.process_block(b).expect("process"), BlockOutcome::Accepted { connected: true });
     }
@@ -468,7 +468,7 @@ fn reorg_survives_a_restart() {
         assert_eq!(chain.tip().hash, b_tip);
     }
     {
-        let mut chain = common::open_regtest(dir.path());
+        let mut chain = support::open_regtest(dir.path());
         assert_eq!(chain.tip().hash, b_tip);
         assert_eq!(chain.utxo_stats().unwrap().hash_serialized_3, b_hash);
         // Back to A on the reopened chain: B's undo data was written before the stop.
@@ -478,7 +478,7 @@ fn reorg_survives_a_restart() {
         chain.flush(FlushReason::Shutdown).unwrap();
     }
     let (a_tip, a_hash) = fresh_import(&a);
-    let mut chain = common::open_regtest(dir.path());
+    let mut chain = support::open_regtest(dir.path());
     assert_eq!(chain.tip().hash, a_tip);
     assert_eq!(chain.utxo_stats().unwrap().hash_serialized_3, a_hash);
     // The losing branch is still known and can win again after the restart.

@@ -4,15 +4,10 @@
 //! error texts and Cache-Control headers, the bounds (header count, getutxos outpoints), and
 //! REST being off (404) without `-rest`. Follows Core's `interface_rest.py`.
 
-mod common;
-#[path = "support/http.rs"]
-mod http;
-#[path = "support/mining.rs"]
-mod mining;
-#[path = "support/node_proc.rs"]
-mod node_proc;
-#[path = "support/p2p_peer.rs"]
-mod p2p_peer;
+mod support;
+
+use support::p2p_peer::to_hex;
+use support::{http, mining, node_proc, p2p_peer};
 
 use bitcoin::consensus::serialize;
 use bitcoin::hashes::Hash;
@@ -27,10 +22,6 @@ use std::time::Duration;
 
 const IMMUTABLE: &str = "public, immutable, max-age=86400";
 const UNKNOWN: &str = "0000000000000000000000000000000000000000000000000000000000000000";
-
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
-}
 
 /// One raw HTTP answer (binary-safe).
 struct Reply {
@@ -128,9 +119,9 @@ struct Fixture {
 
 impl Fixture {
     fn start() -> Self {
-        let blocks = common::chain_blocks();
+        let blocks = support::chain_blocks();
         let dir = tempfile::tempdir().unwrap();
-        node_proc::import_offline(dir.path(), &common::chain_hex_path());
+        node_proc::import_offline(dir.path(), &support::chain_hex_path());
         let port = http::free_port();
         let rpcport = format!("-rpcport={port}");
         let node = node_proc::start_node_in(dir.path(), &[&rpcport, "-rest", "-txindex", "-blockfilterindex", "-listen=0"], &[]);
@@ -151,7 +142,7 @@ impl Fixture {
 fn rest_endpoints_match_rpc_and_core() {
     let f = Fixture::start();
     let port = f.port;
-    let core = common::core_json();
+    let core = support::core_json();
     let tip = f.blocks[300].block_hash().to_string();
 
     // electrs's first request: the genesis hash, in internal byte order.
@@ -200,7 +191,7 @@ fn rest_endpoints_match_rpc_and_core() {
         assert_eq!(part.body, serialize(b)[20..80].to_vec());
         let len = serialize(b).len();
         let last = ok(port, &format!("/rest/blockpart/{hash}.hex?offset={}&size=5", len - 5));
-        assert_eq!(last.text(), format!("{}\n", hex(&serialize(b)[len - 5..])));
+        assert_eq!(last.text(), format!("{}\n", to_hex(&serialize(b)[len - 5..])));
         for q in [
             format!("offset={len}&size=1"),
             format!("offset=0&size={}", len + 1),
@@ -280,7 +271,7 @@ fn rest_endpoints_match_rpc_and_core() {
     assert_eq!(bin.body, expect);
     assert_eq!(
         ok(port, &format!("/rest/headers/{h100}.hex?count=5")).text(),
-        format!("{}\n", hex(&expect))
+        format!("{}\n", to_hex(&expect))
     );
     assert_eq!(
         ok(port, &format!("/rest/headers/{h100}.json")).json().as_array().unwrap().len(),
@@ -332,7 +323,7 @@ fn rest_endpoints_match_rpc_and_core() {
             assert_eq!(ok(port, &format!("/rest/tx/{txid}.bin")).body, serialize(tx));
             assert_eq!(
                 ok(port, &format!("/rest/tx/{txid}.hex")).text(),
-                format!("{}\n", hex(&serialize(tx)))
+                format!("{}\n", to_hex(&serialize(tx)))
             );
         }
     }
@@ -468,7 +459,7 @@ fn rest_endpoints_match_rpc_and_core() {
         let bin = ok(port, &format!("/rest/spenttxouts/{hash}.bin")).body;
         assert_eq!(
             ok(port, &format!("/rest/spenttxouts/{hash}.hex")).text(),
-            format!("{}\n", hex(&bin))
+            format!("{}\n", to_hex(&bin))
         );
         let full = f.rpc("getblock", json!([hash, 3]));
         let txs = full["tx"].as_array().unwrap();
@@ -548,8 +539,8 @@ fn rest_endpoints_match_rpc_and_core() {
             assert_eq!(bitmap >> i & 1 == 1, ch == '1');
         }
         assert_eq!(usize::from(bin.body[38]), coins.len());
-        let hexed = request(port, "POST", "/rest/getutxos.hex", hex(&req).as_bytes());
-        assert_eq!(hexed.text(), format!("{}\n", hex(&bin.body)));
+        let hexed = request(port, "POST", "/rest/getutxos.hex", to_hex(&req).as_bytes());
+        assert_eq!(hexed.text(), format!("{}\n", to_hex(&bin.body)));
     }
     let o = &outpoints[0];
     err(port, "/rest/getutxos/checkmempool.json", 400, "Error: empty request");
@@ -614,7 +605,7 @@ fn mempool_transactions_in_getutxos_tx_and_mempool() {
     let cb = rpc(&n, port, "getblock", json!([first, 1]))["tx"][0].as_str().unwrap().to_string();
     let value = rpc(&n, port, "gettxout", json!([cb, 0]))["value"].as_f64().unwrap();
     let tx = mining::spend_coinbase_to(Txid::from_str(&cb).unwrap(), value, &payout);
-    let txid = rpc(&n, port, "sendrawtransaction", json!([hex(&serialize(&tx))]))
+    let txid = rpc(&n, port, "sendrawtransaction", json!([to_hex(&serialize(&tx))]))
         .as_str()
         .unwrap()
         .to_string();
@@ -629,7 +620,7 @@ fn mempool_transactions_in_getutxos_tx_and_mempool() {
     let pooled = utxos(&format!("checkmempool/{txid}-0"));
     assert_eq!(pooled["bitmap"], "1");
     assert_eq!(pooled["utxos"][0]["height"], 2147483647, "Core's MEMPOOL_HEIGHT");
-    assert_eq!(pooled["utxos"][0]["scriptPubKey"]["hex"], hex(payout.as_bytes()));
+    assert_eq!(pooled["utxos"][0]["scriptPubKey"]["hex"], to_hex(payout.as_bytes()));
     assert_eq!(utxos(&format!("{cb}-0"))["bitmap"], "1");
     assert_eq!(utxos(&format!("checkmempool/{cb}-0"))["bitmap"], "0");
     assert_eq!(utxos(&format!("checkmempool/{cb}-0/{txid}-0/{txid}-1"))["bitmap"], "010");

@@ -4,15 +4,10 @@
 //! height bounds honoured; the activity in those blocks and in the mempool lists every payment
 //! and spend; Core's errors for bad arguments and a node without the index.
 
-mod common;
-#[path = "support/http.rs"]
-mod http;
-#[path = "support/mining.rs"]
-mod mining;
-#[path = "support/node_proc.rs"]
-mod node_proc;
-#[path = "support/p2p_peer.rs"]
-mod p2p_peer;
+mod support;
+
+use support::p2p_peer::to_hex;
+use support::{http, mining, node_proc, p2p_peer};
 
 use bitcoin::consensus::serialize;
 use bitcoin::{Address, Amount, Network, OutPoint, TxOut, Txid};
@@ -20,10 +15,6 @@ use p2p_peer::{rpc, rpc_raw};
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
 use std::str::FromStr;
-
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
-}
 
 fn hashes(v: &Value) -> BTreeSet<String> {
     v["relevant_blocks"]
@@ -58,7 +49,7 @@ fn scanblocks_and_descriptor_activity_find_payments_and_spends() {
             script_pubkey: Address::from_str(other).unwrap().assume_checked().script_pubkey(),
         }],
     );
-    rpc(&n, port, "sendrawtransaction", json!([hex(&serialize(&spend))]));
+    rpc(&n, port, "sendrawtransaction", json!([to_hex(&serialize(&spend))]));
     let spending_block = rpc(&n, port, "generatetoaddress", json!([1, other]))[0]
         .as_str()
         .unwrap()
@@ -151,7 +142,7 @@ fn scanblocks_and_descriptor_activity_find_payments_and_spends() {
         assert_eq!(ev["vout"], 0);
         assert_eq!(ev["amount"], 50.0);
         assert_eq!(ev["output_spk"]["address"], anyone_addr.as_str());
-        assert_eq!(ev["output_spk"]["hex"], hex(anyone.as_bytes()));
+        assert_eq!(ev["output_spk"]["hex"], to_hex(anyone.as_bytes()));
     }
     let spend_ev = &act[100];
     let keys: Vec<&str> = spend_ev.as_object().unwrap().keys().map(String::as_str).collect();
@@ -190,7 +181,7 @@ fn scanblocks_and_descriptor_activity_find_payments_and_spends() {
             script_pubkey: anyone.clone(),
         }],
     );
-    rpc(&n, port, "sendrawtransaction", json!([hex(&serialize(&parent))]));
+    rpc(&n, port, "sendrawtransaction", json!([to_hex(&serialize(&parent))]));
     let in_pool = rpc(&n, port, "getdescriptoractivity", json!([[], [desc]]))["activity"].clone();
     assert_eq!(in_pool.as_array().unwrap().len(), 2, "{in_pool}");
     assert_eq!(in_pool[0]["type"], "spend");
@@ -204,7 +195,7 @@ fn scanblocks_and_descriptor_activity_find_payments_and_spends() {
             script_pubkey: Address::from_str(other).unwrap().assume_checked().script_pubkey(),
         }],
     );
-    rpc(&n, port, "sendrawtransaction", json!([hex(&serialize(&child))]));
+    rpc(&n, port, "sendrawtransaction", json!([to_hex(&serialize(&child))]));
     let both = rpc(&n, port, "getdescriptoractivity", json!([[], [desc], true]))["activity"].clone();
     let child_spend = both
         .as_array()

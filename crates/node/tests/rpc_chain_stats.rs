@@ -4,11 +4,10 @@
 //! and on a fresh chain with a handcrafted block whose fees are known; preciousblock switching
 //! between tips of equal work.
 
-mod common;
-#[path = "support/http.rs"]
-mod http;
-#[path = "support/mining.rs"]
-mod mining;
+mod support;
+
+use support::in_process::InProcessNode;
+use support::{http, mining};
 
 use bitcoin::consensus::{deserialize, serialize};
 use bitcoin::hashes::Hash;
@@ -16,86 +15,10 @@ use bitcoin::hex::FromHex;
 use bitcoin::{Amount, Block, OutPoint, Transaction, TxOut};
 use blvm_node::chain::{ChainManager, ChainSettings, FlushReason};
 use blvm_node::import::import_file;
-use blvm_node::node::{Node, NodeSettings, ShutdownReason};
 use blvm_node::params::ChainParams;
-use blvm_node::rpc::auth::RpcAuth;
-use blvm_node::rpc::server::RpcSettings;
 use serde_json::{json, Value};
 use std::collections::HashMap;
-use std::sync::Arc;
 use std::time::Duration;
-
-/// An in-process node with its RPC server on an ephemeral port.
-struct TestNode {
-    node: Arc<Node>,
-    addr: String,
-    creds: String,
-    _dir: tempfile::TempDir,
-}
-
-impl TestNode {
-    /// `with_chain`: import the shared Core chain first.
-    async fn start(with_chain: bool) -> TestNode {
-        Self::start_in(tempfile::tempdir().unwrap(), with_chain, common::test_settings()).await
-    }
-
-    /// As `start`, in `dir`, with `chain` settings (blocks already in `dir` are kept).
-    async fn start_in(dir: tempfile::TempDir, with_chain: bool, chain: ChainSettings) -> TestNode {
-        let net_dir = dir.path().join("regtest");
-        if with_chain {
-            let mut c = ChainManager::open(ChainParams::for_network(bitcoin::Network::Regtest), &net_dir, chain.clone()).unwrap();
-            import_file(&mut c, &common::chain_hex_path(), Duration::from_secs(60)).expect("import");
-            assert_eq!(c.height(), 300);
-            c.flush(FlushReason::Manual).unwrap();
-        }
-        let mut s = NodeSettings::new(ChainParams::for_network(bitcoin::Network::Regtest), net_dir.clone());
-        s.chain = chain;
-        s.lifecycle.ack_timeout = Duration::from_secs(2);
-        s.lifecycle.shutdown_timeout = Duration::from_secs(2);
-        s.rpc = Some(RpcSettings {
-            bind: vec!["127.0.0.1:0".parse().unwrap()],
-            threads: 4,
-            work_queue: 16,
-            auth: RpcAuth::default(),
-            cookie_path: Some(net_dir.join(".cookie")),
-            ..Default::default()
-        });
-        let node = blvm_node::launch::start(s).await.expect("node starts");
-        let addr = node.rpc_addrs().first().expect("RPC bound").to_string();
-        let creds = std::fs::read_to_string(net_dir.join(".cookie")).expect("cookie written");
-        TestNode {
-            node,
-            addr,
-            creds,
-            _dir: dir,
-        }
-    }
-
-    /// `result` or the `error` object (the HTTP call runs off the async workers).
-    async fn try_call(&self, method: &str, params: Value) -> Result<Value, Value> {
-        let (addr, creds, method) = (self.addr.clone(), self.creds.clone(), method.to_string());
-        let reply = tokio::task::spawn_blocking(move || http::call(&addr, &creds, &method, params))
-            .await
-            .unwrap();
-        if reply["error"].is_null() {
-            Ok(reply["result"].clone())
-        } else {
-            Err(reply["error"].clone())
-        }
-    }
-
-    async fn call(&self, method: &str, params: Value) -> Value {
-        match self.try_call(method, params.clone()).await {
-            Ok(v) => v,
-            Err(e) => panic!("{method} {params}: {e}"),
-        }
-    }
-
-    async fn stop(self) {
-        let report = self.node.shutdown(ShutdownReason::Graceful).await;
-        assert!(report.flush_ok);
-    }
-}
 
 /// Core's size estimate of one UTXO: the serialized output plus 40 bytes (outpoint and height word).
 fn utxo_size(o: &TxOut) -> i64 {
@@ -112,9 +35,9 @@ fn sat(v: &Value) -> i64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn getblockstats_agrees_with_the_raw_core_chain() {
-    let n = TestNode::start(true).await;
-    let core = common::core_json();
-    let blocks = common::chain_blocks();
+    let n = InProcessNode::start(true).await;
+    let core = support::core_json();
+    let blocks = support::chain_blocks();
     // Replay the raw chain to know every spent output (independent of the node's undo data).
     let mut outputs: HashMap<OutPoint, TxOut> = HashMap::new();
     let mut fees_by_height: HashMap<u32, Vec<i64>> = HashMap::new();
@@ -142,7 +65,7 @@ async fn getblockstats_agrees_with_the_raw_core_chain() {
         if height == 0 {
             continue; // Core's genesis outputs are not spendable; its stats are trivial.
         }
-        let stats = n.call("getblockstats", json!([height])).await;
+        let stats = n.call("getblockstats", json!([height]));
         let others: Vec<&Transaction> = block.txdata.iter().skip(1).collect();
         let ctx = format!("height {height}");
         assert_eq!(stats["height"], json!(height), "{ctx}");
@@ -234,7 +157,7 @@ async fn getblockstats_agrees_with_the_raw_core_chain() {
         let h = g["height"].as_u64().unwrap() as u32;
         let core_fees: Vec<i64> = g["tx"].as_array().unwrap().iter().skip(1).map(|t| sat(&t["fee"])).collect();
         assert_eq!(fees_by_height.get(&h), Some(&core_fees), "height {h}: fees match Core's");
-        let stats = n.call("getblockstats", json!([g["hash"]])).await;
+        let stats = n.call("getblockstats", json!([g["hash"]]));
         assert_eq!(stats["totalfee"], json!(core_fees.iter().sum::<i64>()), "height {h}");
         assert_eq!(stats["mediantime"], g["mediantime"], "height {h}");
         let mut sorted = core_fees.clone();
@@ -249,12 +172,12 @@ async fn getblockstats_agrees_with_the_raw_core_chain() {
     }
 
     // The stats filter: only the asked keys, in Core's order; unknown names rejected.
-    let some = n.call("getblockstats", json!([171, ["txs", "height", "avgfee"]])).await;
+    let some = n.call("getblockstats", json!([171, ["txs", "height", "avgfee"]]));
     let keys: Vec<&String> = some.as_object().unwrap().keys().collect();
     assert_eq!(keys, ["avgfee", "height", "txs"]);
-    let named = n.call("getblockstats", json!({"hash_or_height": 171, "stats": ["txs"]})).await;
+    let named = n.call("getblockstats", json!({"hash_or_height": 171, "stats": ["txs"]}));
     assert_eq!(named, json!({"txs": some["txs"]}));
-    let all = n.call("getblockstats", json!([171])).await;
+    let all = n.call("getblockstats", json!([171]));
     let keys: Vec<&String> = all.as_object().unwrap().keys().collect();
     // Core's documented order: alphabetical, except the two `_actual` keys come last.
     let core_order = [
@@ -292,12 +215,10 @@ async fn getblockstats_agrees_with_the_raw_core_chain() {
     ];
     assert_eq!(keys, core_order, "Core's key order");
     // A selection is returned in sorted name order (Core iterates a std::set).
-    let sel = n
-        .call(
-            "getblockstats",
-            json!([171, ["utxo_size_inc", "utxo_increase_actual", "ins", "ins"]]),
-        )
-        .await;
+    let sel = n.call(
+        "getblockstats",
+        json!([171, ["utxo_size_inc", "utxo_increase_actual", "ins", "ins"]]),
+    );
     let keys: Vec<&String> = sel.as_object().unwrap().keys().collect();
     assert_eq!(keys, ["ins", "utxo_increase_actual", "utxo_size_inc"]);
     assert_eq!(sel["utxo_size_inc"], all["utxo_size_inc"]);
@@ -305,24 +226,24 @@ async fn getblockstats_agrees_with_the_raw_core_chain() {
     // Core's errors.
     let err = |code: i64, m: &str| json!({"code": code, "message": m});
     assert_eq!(
-        n.try_call("getblockstats", json!([-1])).await.unwrap_err(),
+        n.try_call("getblockstats", json!([-1])).unwrap_err(),
         err(-8, "Target block height -1 is negative")
     );
     assert_eq!(
-        n.try_call("getblockstats", json!([301])).await.unwrap_err(),
+        n.try_call("getblockstats", json!([301])).unwrap_err(),
         err(-8, "Target block height 301 after current tip 300")
     );
     assert_eq!(
-        n.try_call("getblockstats", json!(["00".repeat(32)])).await.unwrap_err(),
+        n.try_call("getblockstats", json!(["00".repeat(32)])).unwrap_err(),
         err(-5, "Block not found")
     );
     assert_eq!(
-        n.try_call("getblockstats", json!([1, ["txs", "nosuch"]])).await.unwrap_err(),
+        n.try_call("getblockstats", json!([1, ["txs", "nosuch"]])).unwrap_err(),
         err(-8, "Invalid selected statistic 'nosuch'")
     );
-    assert_eq!(n.try_call("getblockstats", json!(["xyz"])).await.unwrap_err()["code"], json!(-8));
+    assert_eq!(n.try_call("getblockstats", json!(["xyz"])).unwrap_err()["code"], json!(-8));
     // Core answers a missing required argument with -1 and the usage text.
-    let e = n.try_call("getblockstats", json!([])).await.unwrap_err();
+    let e = n.try_call("getblockstats", json!([])).unwrap_err();
     assert_eq!(e["code"], json!(-1));
     assert!(e["message"]
         .as_str()
@@ -333,15 +254,15 @@ async fn getblockstats_agrees_with_the_raw_core_chain() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn getblockstats_of_a_handcrafted_block_with_known_fees() {
-    let n = TestNode::start(false).await;
+    let n = InProcessNode::start(false).await;
     let payout = mining::p2wsh_op_true();
     let addr = bitcoin::Address::from_script(&payout, bitcoin::Network::Regtest)
         .unwrap()
         .to_string();
-    let hashes = n.call("generatetoaddress", json!([101, addr])).await;
+    let hashes = n.call("generatetoaddress", json!([101, addr]));
     let mut cb_outpoints = Vec::new();
     for h in hashes.as_array().unwrap().iter().take(2) {
-        let raw = n.call("getblock", json!([h, 0])).await;
+        let raw = n.call("getblock", json!([h, 0]));
         let block: Block = deserialize(&Vec::<u8>::from_hex(raw.as_str().unwrap()).ok().unwrap()).unwrap();
         let cb = &block.txdata[0];
         let vout = cb.output.iter().position(|o| o.script_pubkey == payout).unwrap() as u32;
@@ -374,8 +295,8 @@ async fn getblockstats_of_a_handcrafted_block_with_known_fees() {
     );
     let txs = [a.clone(), b.clone(), c.clone()];
     let hexes: Vec<String> = txs.iter().map(bitcoin::consensus::encode::serialize_hex).collect();
-    let made = n.call("generateblock", json!([addr, hexes])).await;
-    let stats = n.call("getblockstats", json!([made["hash"]])).await;
+    let made = n.call("generateblock", json!([addr, hexes]));
+    let stats = n.call("getblockstats", json!([made["hash"]]));
     let w: Vec<i64> = txs.iter().map(|t| t.weight().to_wu() as i64).collect();
     let total_w: i64 = w.iter().sum();
     let rate = |fee: u64, w: i64| fee as i64 * 4 / w;
@@ -399,7 +320,7 @@ async fn getblockstats_of_a_handcrafted_block_with_known_fees() {
     assert_eq!(stats["height"], json!(102));
     assert_eq!(stats["subsidy"], json!(5_000_000_000u64));
     // generateblock's coinbase claims only the subsidy, so the fees can only come from undo data.
-    let raw = n.call("getblock", json!([made["hash"], 0])).await;
+    let raw = n.call("getblock", json!([made["hash"], 0]));
     let block: Block = deserialize(&Vec::<u8>::from_hex(raw.as_str().unwrap()).ok().unwrap()).unwrap();
     let cb_value: u64 = block.txdata[0].output.iter().map(|o| o.value.to_sat()).sum();
     assert_eq!(cb_value, 5_000_000_000);
@@ -413,9 +334,9 @@ async fn getblockstats_of_a_handcrafted_block_with_known_fees() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deploymentinfo_submitheader_and_preciousblock() {
-    let n = TestNode::start(true).await;
-    let core = common::core_json();
-    let tip = n.call("getdeploymentinfo", json!([])).await;
+    let n = InProcessNode::start(true).await;
+    let core = support::core_json();
+    let tip = n.call("getdeploymentinfo", json!([]));
     assert_eq!(tip["hash"], core["tip_hash"]);
     assert_eq!(tip["height"], json!(300));
     let deps = tip["deployments"].as_object().unwrap();
@@ -433,7 +354,7 @@ async fn deploymentinfo_submitheader_and_preciousblock() {
     }
     // testdummy (bit 28, regtest periods of 144, threshold 108) from the Core-made blocks'
     // versions: started at 144; locked in at 288 if 108 blocks of 144..=287 signalled.
-    let blocks = common::chain_blocks();
+    let blocks = support::chain_blocks();
     let signals = |r: std::ops::RangeInclusive<usize>| {
         blocks[r]
             .iter()
@@ -465,16 +386,16 @@ async fn deploymentinfo_submitheader_and_preciousblock() {
     );
     // At genesis the deployments starting at height 1 are already active for the next block.
     let genesis = core["blocks"][0]["hash"].clone();
-    let g = n.call("getdeploymentinfo", json!([genesis])).await;
+    let g = n.call("getdeploymentinfo", json!([genesis]));
     assert_eq!(g["height"], json!(0));
     assert_eq!(g["deployments"]["bip34"]["active"], json!(params.bip34_height <= 1));
     assert_eq!(
-        n.try_call("getdeploymentinfo", json!(["11".repeat(32)])).await.unwrap_err(),
+        n.try_call("getdeploymentinfo", json!(["11".repeat(32)])).unwrap_err(),
         json!({"code": -5, "message": "Block not found"})
     );
 
     // submitheader: a valid next header becomes a headers-only chain tip.
-    let blocks = common::chain_blocks();
+    let blocks = support::chain_blocks();
     let tip_block = blocks.last().unwrap();
     let mut header = tip_block.header;
     header.prev_blockhash = tip_block.block_hash();
@@ -482,9 +403,9 @@ async fn deploymentinfo_submitheader_and_preciousblock() {
     header.merkle_root = bitcoin::TxMerkleNode::from_byte_array([7; 32]);
     mining::mine(&mut header);
     let hex = bitcoin::consensus::encode::serialize_hex(&header);
-    assert_eq!(n.call("submitheader", json!([hex])).await, Value::Null);
-    assert_eq!(n.call("submitheader", json!({"hexdata": hex})).await, Value::Null, "known header");
-    let tips = n.call("getchaintips", json!([])).await;
+    assert_eq!(n.call("submitheader", json!([hex])), Value::Null);
+    assert_eq!(n.call("submitheader", json!({"hexdata": hex})), Value::Null, "known header");
+    let tips = n.call("getchaintips", json!([]));
     let hash = header.block_hash().to_string();
     assert!(
         tips.as_array()
@@ -493,15 +414,11 @@ async fn deploymentinfo_submitheader_and_preciousblock() {
             .any(|t| t["hash"] == json!(hash) && t["status"] == json!("headers-only")),
         "{tips}"
     );
-    assert_eq!(
-        n.call("getblockcount", json!([])).await,
-        json!(300),
-        "a header does not move the tip"
-    );
-    let hdr = n.call("getblockheader", json!([hash])).await;
+    assert_eq!(n.call("getblockcount", json!([])), json!(300), "a header does not move the tip");
+    let hdr = n.call("getblockheader", json!([hash]));
     assert_eq!(hdr["height"], json!(301));
     assert_eq!(
-        n.try_call("getblockstats", json!([hash])).await.unwrap_err(),
+        n.try_call("getblockstats", json!([hash])).unwrap_err(),
         json!({"code": -1, "message": "Block not available (not fully downloaded)"}),
         "as Core: a header-only block is found, then its data is missing"
     );
@@ -511,7 +428,6 @@ async fn deploymentinfo_submitheader_and_preciousblock() {
     mining::mine(&mut orphan);
     assert_eq!(
         n.try_call("submitheader", json!([bitcoin::consensus::encode::serialize_hex(&orphan)]))
-            .await
             .unwrap_err(),
         json!({"code": -25, "message": format!("Must submit previous header ({}) first", orphan.prev_blockhash)})
     );
@@ -520,35 +436,34 @@ async fn deploymentinfo_submitheader_and_preciousblock() {
     mining::unmine(&mut bad);
     assert_eq!(
         n.try_call("submitheader", json!([bitcoin::consensus::encode::serialize_hex(&bad)]))
-            .await
             .unwrap_err(),
         json!({"code": -25, "message": "high-hash"})
     );
     assert_eq!(
-        n.try_call("submitheader", json!(["00ff"])).await.unwrap_err(),
+        n.try_call("submitheader", json!(["00ff"])).unwrap_err(),
         json!({"code": -22, "message": "Block header decode failed"})
     );
 
     // preciousblock on an ancestor (less work than the tip): accepted, tip unchanged; unknown
     // hashes are Core's error.
-    assert_eq!(n.call("preciousblock", json!([core["blocks"][150]["hash"]])).await, Value::Null);
-    assert_eq!(n.call("getbestblockhash", json!([])).await, core["tip_hash"]);
+    assert_eq!(n.call("preciousblock", json!([core["blocks"][150]["hash"]])), Value::Null);
+    assert_eq!(n.call("getbestblockhash", json!([])), core["tip_hash"]);
     assert_eq!(
-        n.try_call("preciousblock", json!(["22".repeat(32)])).await.unwrap_err(),
+        n.try_call("preciousblock", json!(["22".repeat(32)])).unwrap_err(),
         json!({"code": -5, "message": "Block not found"})
     );
-    assert_eq!(n.try_call("preciousblock", json!(["zz"])).await.unwrap_err()["code"], json!(-8));
+    assert_eq!(n.try_call("preciousblock", json!(["zz"])).unwrap_err()["code"], json!(-8));
     n.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn preciousblock_switches_between_equal_work_tips() {
-    let n = TestNode::start(false).await;
+    let n = InProcessNode::start(false).await;
     let payout = mining::p2wsh_op_true();
     let addr = bitcoin::Address::from_script(&payout, bitcoin::Network::Regtest)
         .unwrap()
         .to_string();
-    let mined = n.call("generatetoaddress", json!([2, addr])).await;
+    let mined = n.call("generatetoaddress", json!([2, addr]));
     let (t1, t2) = (mined[0].as_str().unwrap().to_string(), mined[1].as_str().unwrap().to_string());
     // A competing block on t1: as much work as t2, received later, so t2 stays active.
     let fork = {
@@ -558,9 +473,8 @@ async fn preciousblock_switches_between_equal_work_tips() {
         mining::build_block(&parent, 77, vec![], Amount::ZERO, payout.clone())
     };
     let b2 = fork.block_hash().to_string();
-    n.call("submitblock", json!([bitcoin::consensus::encode::serialize_hex(&fork)]))
-        .await;
-    assert_eq!(n.call("getbestblockhash", json!([])).await, json!(t2));
+    n.call("submitblock", json!([bitcoin::consensus::encode::serialize_hex(&fork)]));
+    assert_eq!(n.call("getbestblockhash", json!([])), json!(t2));
     let status = |tips: &Value, h: &str| {
         tips.as_array()
             .unwrap()
@@ -568,7 +482,7 @@ async fn preciousblock_switches_between_equal_work_tips() {
             .find(|t| t["hash"] == json!(h))
             .map(|t| t["status"].clone())
     };
-    assert_eq!(status(&n.call("getchaintips", json!([])).await, &b2), Some(json!("valid-fork")));
+    assert_eq!(status(&n.call("getchaintips", json!([])), &b2), Some(json!("valid-fork")));
 
     // preciousblock on the fork: a real reorg to it; a wait sees the new tip.
     let waiter = {
@@ -576,31 +490,30 @@ async fn preciousblock_switches_between_equal_work_tips() {
         tokio::task::spawn_blocking(move || http::call(&addr, &creds, "waitfornewblock", json!([10000])))
     };
     tokio::time::sleep(Duration::from_millis(200)).await;
-    assert_eq!(n.call("preciousblock", json!([b2])).await, Value::Null);
-    assert_eq!(n.call("getbestblockhash", json!([])).await, json!(b2));
+    assert_eq!(n.call("preciousblock", json!([b2])), Value::Null);
+    assert_eq!(n.call("getbestblockhash", json!([])), json!(b2));
     assert_eq!(waiter.await.unwrap()["result"], json!({"hash": b2, "height": 2}));
-    let tips = n.call("getchaintips", json!([])).await;
+    let tips = n.call("getchaintips", json!([]));
     assert_eq!(status(&tips, &b2), Some(json!("active")));
     assert_eq!(status(&tips, &t2), Some(json!("valid-fork")));
-    assert_eq!(n.call("getblockheader", json!([t2])).await["confirmations"], json!(-1));
+    assert_eq!(n.call("getblockheader", json!([t2]))["confirmations"], json!(-1));
 
     // And back; an ancestor (less work) changes nothing.
-    assert_eq!(n.call("preciousblock", json!([t2])).await, Value::Null);
-    assert_eq!(n.call("getbestblockhash", json!([])).await, json!(t2));
-    assert_eq!(n.call("preciousblock", json!([t1])).await, Value::Null);
-    assert_eq!(n.call("getbestblockhash", json!([])).await, json!(t2));
+    assert_eq!(n.call("preciousblock", json!([t2])), Value::Null);
+    assert_eq!(n.call("getbestblockhash", json!([])), json!(t2));
+    assert_eq!(n.call("preciousblock", json!([t1])), Value::Null);
+    assert_eq!(n.call("getbestblockhash", json!([])), json!(t2));
     // More work wins over the precious choice, as in Core.
-    assert_eq!(n.call("preciousblock", json!([b2])).await, Value::Null);
+    assert_eq!(n.call("preciousblock", json!([b2])), Value::Null);
     let more = {
         let c = n.node.chain();
         let c = c.lock().unwrap();
         let parent = mining::parent_of(&c, &t2.parse().unwrap());
         mining::build_block(&parent, 78, vec![], Amount::ZERO, payout.clone())
     };
-    n.call("submitblock", json!([bitcoin::consensus::encode::serialize_hex(&more)]))
-        .await;
-    assert_eq!(n.call("getbestblockhash", json!([])).await, json!(more.block_hash().to_string()));
-    assert_eq!(n.call("getblockcount", json!([])).await, json!(3));
+    n.call("submitblock", json!([bitcoin::consensus::encode::serialize_hex(&more)]));
+    assert_eq!(n.call("getbestblockhash", json!([])), json!(more.block_hash().to_string()));
+    assert_eq!(n.call("getblockcount", json!([])), json!(3));
     n.stop().await;
 }
 
@@ -610,12 +523,12 @@ async fn getblockstats_of_a_pruned_block_is_cores_error() {
     let dir = tempfile::tempdir().unwrap();
     let small_files = ChainSettings {
         max_block_file_size: 64 * 1024,
-        ..common::test_settings()
+        ..support::test_settings()
     };
     {
         let net_dir = dir.path().join("regtest");
         let mut c = ChainManager::open(ChainParams::for_network(bitcoin::Network::Regtest), &net_dir, small_files.clone()).unwrap();
-        import_file(&mut c, &common::chain_hex_path(), Duration::from_secs(60)).expect("import");
+        import_file(&mut c, &support::chain_hex_path(), Duration::from_secs(60)).expect("import");
         for i in 0..300u64 {
             let tip = c.tip().hash;
             let parent = mining::parent_of(&c, &tip);
@@ -625,17 +538,17 @@ async fn getblockstats_of_a_pruned_block_is_cores_error() {
         assert_eq!(c.height(), 600);
         c.flush(FlushReason::Manual).unwrap();
     }
-    let n = TestNode::start_in(dir, false, small_files).await;
-    let before = n.call("getblockstats", json!([171])).await;
+    let n = InProcessNode::start_in(dir, false, small_files).await;
+    let before = n.call("getblockstats", json!([171]));
     assert!(before["totalfee"].as_i64().unwrap() > 0);
-    let pruned_to = n.call("pruneblockchain", json!([312])).await.as_u64().unwrap();
+    let pruned_to = n.call("pruneblockchain", json!([312])).as_u64().unwrap();
     assert!(pruned_to >= 171, "block 171's file is pruned (pruned to {pruned_to})");
     assert_eq!(
-        n.try_call("getblockstats", json!([171])).await.unwrap_err(),
+        n.try_call("getblockstats", json!([171])).unwrap_err(),
         json!({"code": -1, "message": "Block not available (pruned data)"})
     );
     // Blocks above the pruned files are still served.
-    let tip = n.call("getblockstats", json!([600, ["height", "txs"]])).await;
+    let tip = n.call("getblockstats", json!([600, ["height", "txs"]]));
     assert_eq!(tip, json!({"height": 600, "txs": 1}));
     n.stop().await;
 }

@@ -4,93 +4,11 @@
 //! gettxoutsetinfo (hash_serialized_3, muhash, none), getrawtransaction, decoderawtransaction,
 //! decodescript and createrawtransaction.
 
-mod common;
-#[path = "support/http.rs"]
-mod http;
+mod support;
 
-use blvm_node::chain::FlushReason;
-use blvm_node::import::import_file;
-use blvm_node::node::{Node, NodeSettings, ShutdownReason};
-use blvm_node::params::ChainParams;
-use blvm_node::rpc::auth::RpcAuth;
-use blvm_node::rpc::server::RpcSettings;
+use support::in_process::InProcessNode;
+
 use serde_json::{json, Value};
-use std::path::Path;
-use std::sync::Arc;
-use std::time::Duration;
-
-/// A node with the shared chain imported and its RPC server on an ephemeral port.
-struct TestNode {
-    node: Arc<Node>,
-    addr: String,
-    creds: String,
-    _dir: tempfile::TempDir,
-}
-
-impl TestNode {
-    async fn start() -> TestNode {
-        let dir = tempfile::tempdir().unwrap();
-        let net_dir = dir.path().join("regtest");
-        import_chain(&net_dir);
-        let mut s = NodeSettings::new(ChainParams::for_network(bitcoin::Network::Regtest), net_dir.clone());
-        s.chain = common::test_settings();
-        s.lifecycle.ack_timeout = Duration::from_secs(2);
-        s.lifecycle.shutdown_timeout = Duration::from_secs(2);
-        s.rpc = Some(RpcSettings {
-            bind: vec!["127.0.0.1:0".parse().unwrap()],
-            threads: 4,
-            work_queue: 16,
-            auth: RpcAuth::default(),
-            cookie_path: Some(net_dir.join(".cookie")),
-            ..Default::default()
-        });
-        let node = blvm_node::launch::start(s).await.expect("node starts");
-        let addr = node.rpc_addrs().first().expect("RPC bound").to_string();
-        let creds = std::fs::read_to_string(net_dir.join(".cookie")).expect("cookie written");
-        TestNode {
-            node,
-            addr,
-            creds,
-            _dir: dir,
-        }
-    }
-
-    /// The raw HTTP reply body of a JSON-RPC 1.0 call.
-    fn raw(&self, method: &str, params: Value) -> String {
-        let body = json!({"jsonrpc": "1.0", "id": "t", "method": method, "params": params}).to_string();
-        http::post(&self.addr, Some(&self.creds), &body).body
-    }
-
-    /// The `result` of a call, panicking with the error object otherwise.
-    fn call(&self, method: &str, params: Value) -> Value {
-        match self.try_call(method, params.clone()) {
-            Ok(v) => v,
-            Err(e) => panic!("{method} {params}: {e}"),
-        }
-    }
-
-    /// `result` or the `error` object.
-    fn try_call(&self, method: &str, params: Value) -> Result<Value, Value> {
-        let reply: Value = serde_json::from_str(&self.raw(method, params)).expect("JSON reply");
-        if reply["error"].is_null() {
-            Ok(reply["result"].clone())
-        } else {
-            Err(reply["error"].clone())
-        }
-    }
-
-    async fn stop(self) {
-        let report = self.node.shutdown(ShutdownReason::Graceful).await;
-        assert!(report.flush_ok);
-    }
-}
-
-fn import_chain(net_dir: &Path) {
-    let mut c = common::open_regtest(net_dir);
-    let summary = import_file(&mut c, &common::chain_hex_path(), Duration::from_secs(60)).expect("import");
-    assert_eq!(c.height(), 300, "{summary:?}");
-    c.flush(FlushReason::Manual).unwrap();
-}
 
 /// Compares `ours` with Core's `core` recursively: same keys in the same order, same array lengths, equal
 /// strings/booleans/integers; non-integer numbers within a relative 1e-15, because Core prints
@@ -174,8 +92,8 @@ fn without(v: &Value, keys: &[&str]) -> Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chain_info_block_hashes_and_utxo_set_match_core() {
-    let core = common::core_json();
-    let n = TestNode::start().await;
+    let core = support::core_json();
+    let n = InProcessNode::start(true).await;
 
     // getblockchaininfo: every field Core returns, compared by value except three that depend
     // on the moment or the machine rather than on the chain:
@@ -241,8 +159,8 @@ async fn chain_info_block_hashes_and_utxo_set_match_core() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn getblock_matches_core_for_the_sample_blocks() {
-    let core = common::core_json();
-    let n = TestNode::start().await;
+    let core = support::core_json();
+    let n = InProcessNode::start(true).await;
     for g2 in sample_blocks(&core) {
         let hash = g2["hash"].as_str().unwrap().to_string();
         let height = g2["height"].as_u64().unwrap();
@@ -321,8 +239,8 @@ async fn getblock_matches_core_for_the_sample_blocks() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn raw_transaction_methods_match_core() {
-    let core = common::core_json();
-    let n = TestNode::start().await;
+    let core = support::core_json();
+    let n = InProcessNode::start(true).await;
     let samples = sample_blocks(&core);
     let mut decoded = 0;
     for g2 in &samples {
@@ -406,8 +324,8 @@ async fn raw_transaction_methods_match_core() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn decodescript_and_createrawtransaction_agree_with_core() {
-    let core = common::core_json();
-    let n = TestNode::start().await;
+    let core = support::core_json();
+    let n = InProcessNode::start(true).await;
     let samples = sample_blocks(&core);
 
     // decodescript of every distinct output script in the sample blocks: Core's ScriptToUniv

@@ -5,13 +5,9 @@
 //! during the attack; `-rpcallowip`/`-rpcbind` work as in Core and a client outside the allow
 //! list is disconnected before anything is read.
 
-mod common;
-#[path = "support/http.rs"]
-mod http;
-#[path = "support/node_proc.rs"]
-mod node_proc;
-#[path = "support/p2p_peer.rs"]
-mod p2p_peer;
+mod support;
+
+use support::{http, node_proc, p2p_peer};
 
 use node_proc::start_node;
 use node_proc::{cookie, rss_kib};
@@ -240,7 +236,7 @@ fn a_client_outside_the_allow_list_is_disconnected_before_auth() {
     let dir = tempfile::tempdir().unwrap();
     let net_dir = dir.path().join("regtest");
     let mut s = NodeSettings::new(ChainParams::for_network(bitcoin::Network::Regtest), net_dir.clone());
-    s.chain = common::test_settings();
+    s.chain = support::test_settings();
     s.lifecycle.ack_timeout = Duration::from_secs(2);
     s.lifecycle.shutdown_timeout = Duration::from_secs(2);
     // Only 127.0.0.2 (in the binary loopback is always allowed, as in Core; this list is what

@@ -1,33 +1,17 @@
 //! signmessagewithprivkey and verifymessage against the real binary, with the expectations of
 //! Core's functional test rpc_signmessagewithprivkey.py (same key, message and signature).
 
-#[path = "support/http.rs"]
-mod http;
-#[path = "support/node_proc.rs"]
-mod node_proc;
-#[path = "support/p2p_peer.rs"]
-mod p2p_peer;
+mod support;
 
-use p2p_peer::{rpc, rpc_raw};
+use support::rpc_node::RpcNode;
+
 use serde_json::{json, Value};
 
 #[test]
 fn message_signing_matches_core() {
-    let port = http::free_port();
-    let n = node_proc::start_node(&[&format!("-rpcport={port}"), "-listen=0"], &[]);
-    n.wait_started();
-    n.wait_until(std::time::Duration::from_secs(10), "cookie file", |n| {
-        n.net_dir().join(".cookie").exists()
-    });
-    let call = |m: &str, p: Value| rpc(&n, port, m, p);
-    let err = |m: &str, p: Value| {
-        let r = rpc_raw(&n, port, m, p.clone());
-        assert!(r["error"].is_object(), "{m} {p} should fail: {r}");
-        (
-            r["error"]["code"].as_i64().unwrap(),
-            r["error"]["message"].as_str().unwrap().to_string(),
-        )
-    };
+    let node = RpcNode::start(&[]);
+    let call = |m: &str, p: Value| node.call(m, p);
+    let err = |m: &str, p: Value| node.call_err(m, p);
     let message = "This is just a test message";
     let key = "cUeKHd5orzT3mz8P9pxyREHfsWtVfgsfDjiZZBcjUBAaGk1BTj7N";
     let expected = "INbVnW4e6PeRmsv2Qgu8NuopvrVjkcxob+sX8OcZG0SALhWybUjzMLPdAsXI46YZGb0KQTRii+wWIQzRpG/U+S0=";

@@ -4,24 +4,16 @@
 //! arrival resolving its orphan, a peer's departure removing its announcements (the orphan
 //! goes with its last announcer), and a block conflicting with an orphan erasing it.
 
-#[path = "support/coins.rs"]
-mod coins;
-#[path = "support/http.rs"]
-mod http;
-#[path = "support/node_proc.rs"]
-mod node_proc;
-#[path = "support/p2p_peer.rs"]
-mod p2p_peer;
-#[path = "support/p2p_target.rs"]
-mod p2p_target;
+mod support;
+
+use support::{coins, mining, p2p_peer, p2p_target};
 
 use bitcoin::consensus::serialize;
 use bitcoin::p2p::message::NetworkMessage;
 use bitcoin::p2p::message_blockdata::Inventory;
-use bitcoin::{Amount, OutPoint, Transaction, TxOut};
-use blvm_testkit::mining;
+use bitcoin::{Amount, OutPoint, Transaction};
 use coins::hex_bytes;
-use p2p_peer::TestPeer;
+use p2p_peer::{to_hex, TestPeer};
 use p2p_target::{Target, WAIT};
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
@@ -52,17 +44,9 @@ impl Target {
     }
 }
 
-fn to_hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
-}
-
 /// A one-output spend of `coin` to P2WSH(OP_TRUE) paying `fee` sats.
 fn spend(coin: (OutPoint, Amount), fee: u64) -> Transaction {
-    let out = TxOut {
-        value: coin.1 - Amount::from_sat(fee),
-        script_pubkey: mining::p2wsh_op_true(),
-    };
-    mining::spend(&[(coin.0, mining::p2wsh_op_true())], vec![out])
+    coins::spend_coins(&[coin], fee)
 }
 
 /// A parent spending `coin` and a child spending the parent's output.

@@ -3,53 +3,21 @@
 //! and descriptorprocesspsbt; then a live flow where a mined coin is spent through createpsbt,
 //! utxoupdatepsbt, analyzepsbt, descriptorprocesspsbt and sendrawtransaction; and Core's errors.
 
-mod common;
-#[path = "support/http.rs"]
-mod http;
-#[path = "support/node_proc.rs"]
-mod node_proc;
-#[path = "support/p2p_peer.rs"]
-mod p2p_peer;
+mod support;
+
+use support::rpc_node::RpcNode;
 
 use bitcoin::key::{CompressedPublicKey, PrivateKey};
 use bitcoin::secp256k1::{Secp256k1, SecretKey};
 use bitcoin::{Address, Network};
-use node_proc::NodeProc;
-use p2p_peer::{rpc, rpc_raw};
 use serde_json::{json, Value};
 
-struct Rig {
-    n: NodeProc,
-    port: u16,
-}
-
-impl Rig {
-    fn call(&self, m: &str, p: Value) -> Value {
-        rpc(&self.n, self.port, m, p)
-    }
-
-    fn call_err(&self, m: &str, p: Value) -> (i64, String) {
-        let r = rpc_raw(&self.n, self.port, m, p.clone());
-        assert!(r["error"].is_object(), "{m} {p} should fail: {r}");
-        (
-            r["error"]["code"].as_i64().unwrap(),
-            r["error"]["message"].as_str().unwrap().to_string(),
-        )
-    }
-}
-
-fn start() -> Rig {
-    let port = http::free_port();
-    let n = node_proc::start_node(&[&format!("-rpcport={port}"), "-listen=0"], &[]);
-    n.wait_started();
-    n.wait_until(std::time::Duration::from_secs(10), "cookie file", |n| {
-        n.net_dir().join(".cookie").exists()
-    });
-    Rig { n, port }
+fn start() -> RpcNode {
+    RpcNode::start(&[])
 }
 
 fn vectors() -> Value {
-    let path = common::shared_dir().join("core-functional/data/rpc_psbt.json");
+    let path = support::shared_dir().join("core-functional/data/rpc_psbt.json");
     serde_json::from_str(&std::fs::read_to_string(&path).expect("rpc_psbt.json")).expect("json")
 }
 
@@ -72,7 +40,7 @@ fn core_psbt_vectors() {
     let with_msg = v["invalid_with_msg"].as_array().unwrap().iter().map(|p| &p[0]);
     let mut accepted = Vec::new();
     for b64 in invalid.chain(with_msg) {
-        let reply = rpc_raw(&r.n, r.port, "decodepsbt", json!([b64]));
+        let reply = r.raw("decodepsbt", json!([b64]));
         let err = &reply["error"];
         let refused = err["code"] == json!(-22) && err["message"].as_str().is_some_and(|m| m.starts_with("TX decode failed"));
         if !refused {

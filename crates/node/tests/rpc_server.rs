@@ -1,19 +1,13 @@
 //! The RPC server of a real node process: cookie auth (0600, removed at stop), user/password,
 //! 401s, Core's JSON-RPC 1.0/2.0 framing and statuses, bad input, and `stop` with reason "rpc".
 
-mod common;
-#[path = "support/http.rs"]
-mod http;
-#[path = "support/node_proc.rs"]
-mod node_proc;
+mod support;
 
-use node_proc::{start_node, ModuleSpec};
+use support::{http, node_proc};
+
+use node_proc::{cookie, start_node, ModuleSpec};
 use serde_json::json;
 use std::time::Duration;
-
-fn cookie(n: &node_proc::NodeProc) -> String {
-    std::fs::read_to_string(n.net_dir().join(".cookie")).expect("cookie")
-}
 
 #[test]
 fn cookie_auth_and_401s() {
@@ -63,11 +57,11 @@ fn user_password_replaces_cookie() {
 #[test]
 fn jsonrpc_framing_errors_and_statuses_match_core() {
     let port = http::free_port();
-    let mut n = node_proc::start_node_with_chain(&common::chain_hex_path(), &[&format!("-rpcport={port}")], &[]);
+    let mut n = node_proc::start_node_with_chain(&support::chain_hex_path(), &[&format!("-rpcport={port}")], &[]);
     n.wait_started();
     let addr = format!("127.0.0.1:{port}");
     let c = cookie(&n);
-    let core = common::core_json();
+    let core = support::core_json();
     // Positional and named parameters.
     assert_eq!(
         http::call(&addr, &c, "getblockhash", json!([1]))["result"],
@@ -232,7 +226,7 @@ fn stop_rpc_runs_the_shutdown_sequence_with_reason_rpc() {
 fn module_and_maintenance_rpcs() {
     let port = http::free_port();
     let mut n = node_proc::start_node_with_chain(
-        &common::chain_hex_path(),
+        &support::chain_hex_path(),
         &[&format!("-rpcport={port}"), "-acktimeout=2"],
         &[ModuleSpec::recorder("rec", "")],
     );

@@ -5,21 +5,16 @@
 //! transaction, and combinerawtransaction of two partial ones); wrong keys give complete:false
 //! with Core's per-input errors.
 
-mod common;
-#[path = "support/http.rs"]
-mod http;
-#[path = "support/node_proc.rs"]
-mod node_proc;
-#[path = "support/p2p_peer.rs"]
-mod p2p_peer;
+mod support;
+
+use support::p2p_peer::to_hex;
+use support::rpc_node::{btc, sat, RpcNode};
 
 use bitcoin::key::{CompressedPublicKey, PrivateKey};
 use bitcoin::opcodes::all::OP_CHECKMULTISIG;
 use bitcoin::script::Builder;
 use bitcoin::secp256k1::{Secp256k1, SecretKey};
 use bitcoin::{Address, Network, ScriptBuf};
-use node_proc::NodeProc;
-use p2p_peer::{rpc, rpc_raw};
 use serde_json::{json, Value};
 
 struct Key {
@@ -44,34 +39,21 @@ fn multisig_2of3(keys: &[&Key]) -> ScriptBuf {
     b.push_int(keys.len() as i64).push_opcode(OP_CHECKMULTISIG).into_script()
 }
 
-fn btc(sat: u64) -> String {
-    format!("{}.{:08}", sat / 100_000_000, sat % 100_000_000)
-}
-
-fn sat(v: &Value) -> u64 {
-    (v.as_f64().expect("amount") * 1e8).round() as u64
-}
-
+/// The node and the address mined blocks pay to.
 struct Rig {
-    n: NodeProc,
-    port: u16,
+    node: RpcNode,
     sink: String,
 }
 
+impl std::ops::Deref for Rig {
+    type Target = RpcNode;
+
+    fn deref(&self) -> &RpcNode {
+        &self.node
+    }
+}
+
 impl Rig {
-    fn call(&self, m: &str, p: Value) -> Value {
-        rpc(&self.n, self.port, m, p)
-    }
-
-    fn call_err(&self, m: &str, p: Value) -> (i64, String) {
-        let r = rpc_raw(&self.n, self.port, m, p.clone());
-        assert!(r["error"].is_object(), "{m} {p} should fail: {r}");
-        (
-            r["error"]["code"].as_i64().unwrap(),
-            r["error"]["message"].as_str().unwrap().to_string(),
-        )
-    }
-
     fn mine(&self, n: u32) {
         self.call("generatetoaddress", json!([n, self.sink]));
     }
@@ -117,14 +99,9 @@ impl Rig {
 }
 
 fn start() -> Rig {
-    let port = http::free_port();
-    let n = node_proc::start_node(&[&format!("-rpcport={port}"), "-listen=0"], &[]);
-    n.wait_started();
-    n.wait_until(std::time::Duration::from_secs(10), "cookie file", |n| {
-        n.net_dir().join(".cookie").exists()
-    });
+    let node = RpcNode::start(&[]);
     let sink = Address::p2wpkh(&key(99).pubkey, Network::Regtest).to_string();
-    Rig { n, port, sink }
+    Rig { node, sink }
 }
 
 #[test]
@@ -185,7 +162,8 @@ fn signrawtransactionwithkey_spends_every_output_type() {
     // P2WSH 2-of-3 signed in two passes; the witnessScript and amount come from prevtxs.
     let (t, v) = r.coinbase(5);
     let spk = addrs[4].script_pubkey();
-    let prev = json!([{"txid": t, "vout": 0, "scriptPubKey": hex(spk.as_bytes()), "witnessScript": hex(ms.as_bytes()), "amount": btc(v)}]);
+    let prev =
+        json!([{"txid": t, "vout": 0, "scriptPubKey": to_hex(spk.as_bytes()), "witnessScript": to_hex(ms.as_bytes()), "amount": btc(v)}]);
     let unsigned = r.unsigned(&t, 0, v, &dest);
     let half = r.sign(&unsigned, &[&k4], std::slice::from_ref(&prev));
     assert_eq!(half["complete"], json!(false), "{half}");
@@ -200,7 +178,7 @@ fn signrawtransactionwithkey_spends_every_output_type() {
     );
     let w = e["witness"].as_array().unwrap();
     assert_eq!(w.len(), 4, "OP_0 dummy, one signature, one empty slot, witness script: {e}");
-    assert_eq!(w[3], json!(hex(ms.as_bytes())));
+    assert_eq!(w[3], json!(to_hex(ms.as_bytes())));
     let bad = r.call("testmempoolaccept", json!([[half["hex"]]]));
     assert_eq!(bad[0]["allowed"], json!(false), "half-signed is not valid: {bad}");
     let full = r.sign(half["hex"].as_str().unwrap(), &[&k6], &[prev]);
@@ -209,7 +187,7 @@ fn signrawtransactionwithkey_spends_every_output_type() {
     // P2SH 2-of-3 signed separately by two holders, merged by combinerawtransaction.
     let (t, v) = r.coinbase(6);
     let spk = addrs[5].script_pubkey();
-    let prev = json!([{"txid": t, "vout": 0, "scriptPubKey": hex(spk.as_bytes()), "redeemScript": hex(ms.as_bytes())}]);
+    let prev = json!([{"txid": t, "vout": 0, "scriptPubKey": to_hex(spk.as_bytes()), "redeemScript": to_hex(ms.as_bytes())}]);
     let unsigned = r.unsigned(&t, 0, v, &dest);
     let a = r.sign(&unsigned, &[&k5], std::slice::from_ref(&prev));
     let b = r.sign(&unsigned, &[&k4], &[prev]);
@@ -226,7 +204,7 @@ fn signrawtransactionwithkey_spends_every_output_type() {
     assert_eq!(wrong["complete"], json!(false));
     assert_eq!(wrong["errors"][0]["error"], json!("Witness program was passed an empty witness"));
     assert_eq!(wrong["errors"][0]["witness"], json!([]));
-    assert!(rpc_raw(&r.n, r.port, "sendrawtransaction", json!([wrong["hex"]]))["error"].is_object());
+    assert!(r.raw("sendrawtransaction", json!([wrong["hex"]]))["error"].is_object());
     let s = r.sign(&unsigned, &[&k1, &k7], &[Value::Null, json!("SINGLE")]);
     r.send_and_confirm(&s, (&t, 0), v - 10_000);
 }
@@ -286,21 +264,21 @@ fn signrawtransactionwithkey_errors_like_core() {
     let spk = Address::p2wpkh(&k.pubkey, Network::Regtest).script_pubkey();
     let (code, msg) = r.call_err(
         "signrawtransactionwithkey",
-        json!([unsigned, [k.wif], [{"txid": fake, "vout": 0, "scriptPubKey": hex(spk.as_bytes())}]]),
+        json!([unsigned, [k.wif], [{"txid": fake, "vout": 0, "scriptPubKey": to_hex(spk.as_bytes())}]]),
     );
     assert_eq!(code, -3);
     assert_eq!(
         msg,
         format!(
             "Missing amount for CTxOut(nValue=21000000.00000000, scriptPubKey={})",
-            &hex(spk.as_bytes())[..30]
+            &to_hex(spk.as_bytes())[..30]
         )
     );
     // With the amount the same prevout signs completely (verified by the consensus library).
     let s = r.sign(
         &unsigned,
         &[&k],
-        &[json!([{"txid": fake, "vout": 0, "scriptPubKey": hex(spk.as_bytes()), "amount": 0.001}])],
+        &[json!([{"txid": fake, "vout": 0, "scriptPubKey": to_hex(spk.as_bytes()), "amount": 0.001}])],
     );
     assert_eq!(s["complete"], json!(true), "{s}");
     // P2WSH prevout without its script.
@@ -308,14 +286,14 @@ fn signrawtransactionwithkey_errors_like_core() {
     assert_eq!(
         r.call_err(
             "signrawtransactionwithkey",
-            json!([unsigned, [k.wif], [{"txid": fake, "vout": 0, "scriptPubKey": hex(wsh.as_bytes())}]])
+            json!([unsigned, [k.wif], [{"txid": fake, "vout": 0, "scriptPubKey": to_hex(wsh.as_bytes())}]])
         ),
         (-8, "Missing redeemScript/witnessScript".into())
     );
     assert_eq!(
         r.call_err(
             "signrawtransactionwithkey",
-            json!([unsigned, [k.wif], [{"txid": fake, "vout": 0, "scriptPubKey": hex(wsh.as_bytes()), "witnessScript": "51"}]])
+            json!([unsigned, [k.wif], [{"txid": fake, "vout": 0, "scriptPubKey": to_hex(wsh.as_bytes()), "witnessScript": "51"}]])
         ),
         (-8, "redeemScript/witnessScript does not match scriptPubKey".into())
     );
@@ -341,10 +319,6 @@ fn signrawtransactionwithkey_errors_like_core() {
     );
 }
 
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
-}
-
 /// createmultisig's addresses are real: coins mined to each are spent with its redeemScript.
 /// Its descriptor agrees with getdescriptorinfo, deriveaddresses and decodescript.
 #[test]
@@ -357,7 +331,7 @@ fn createmultisig_addresses_spend_and_descriptors_agree() {
     for kind in ["legacy", "p2sh-segwit", "bech32"] {
         let m = r.call("createmultisig", json!([2, pubs, kind]));
         let ms = multisig_2of3(&[&keys[0], &keys[1], &keys[2]]);
-        assert_eq!(m["redeemScript"], json!(hex(ms.as_bytes())), "{m}");
+        assert_eq!(m["redeemScript"], json!(to_hex(ms.as_bytes())), "{m}");
         let desc = m["descriptor"].as_str().unwrap().to_string();
         assert_eq!(r.call("deriveaddresses", json!([desc])), json!([m["address"]]));
         let info = r.call("getdescriptorinfo", json!([desc]));
@@ -389,7 +363,7 @@ fn createmultisig_addresses_spend_and_descriptors_agree() {
         if *kind == "p2sh-segwit" {
             // Core accepts the witness script together with the P2WSH program as redeemScript.
             let wsh = Address::p2wsh(&multisig_2of3(&[&keys[0], &keys[1], &keys[2]]), Network::Regtest).script_pubkey();
-            prev["redeemScript"] = json!(hex(wsh.as_bytes()));
+            prev["redeemScript"] = json!(to_hex(wsh.as_bytes()));
         }
         let s = r.sign(&r.unsigned(&t, 0, v, &dest), &[&keys[0], &keys[2]], &[json!([prev])]);
         r.send_and_confirm(&s, (&t, 0), v - 10_000);

@@ -4,19 +4,15 @@
 //! tampered proofs are refused; mempool spenders of outputs are reported. On Bitcoin Core's
 //! 300-block chain, proofs carry Core's block hash, merkle root and transaction count.
 
-mod common;
-#[path = "support/http.rs"]
-mod http;
-#[path = "support/node_proc.rs"]
-mod node_proc;
-#[path = "support/p2p_peer.rs"]
-mod p2p_peer;
+mod support;
+
+use support::p2p_peer::to_hex;
+use support::rpc_node::{btc, RpcNode};
 
 use bitcoin::key::{CompressedPublicKey, PrivateKey};
 use bitcoin::merkle_tree::MerkleBlock;
 use bitcoin::secp256k1::{Secp256k1, SecretKey};
 use bitcoin::{Address, Network, Txid};
-use p2p_peer::{rpc, rpc_raw};
 use serde_json::{json, Value};
 use std::str::FromStr;
 
@@ -27,31 +23,11 @@ fn unhex(s: &str) -> Vec<u8> {
         .collect()
 }
 
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
-}
-
-fn btc(sat: u64) -> String {
-    format!("{}.{:08}", sat / 100_000_000, sat % 100_000_000)
-}
-
 #[test]
 fn txout_proofs_and_mempool_spenders() {
-    let port = http::free_port();
-    let n = node_proc::start_node(&[&format!("-rpcport={port}"), "-listen=0"], &[]);
-    n.wait_started();
-    n.wait_until(std::time::Duration::from_secs(10), "cookie file", |n| {
-        n.net_dir().join(".cookie").exists()
-    });
-    let call = |m: &str, p: Value| rpc(&n, port, m, p);
-    let err = |m: &str, p: Value| {
-        let r = rpc_raw(&n, port, m, p.clone());
-        assert!(r["error"].is_object(), "{m} {p} should fail: {r}");
-        (
-            r["error"]["code"].as_i64().unwrap(),
-            r["error"]["message"].as_str().unwrap().to_string(),
-        )
-    };
+    let node = RpcNode::start(&[]);
+    let call = |m: &str, p: Value| node.call(m, p);
+    let err = |m: &str, p: Value| node.call_err(m, p);
     let sk = SecretKey::from_slice(&[7; 32]).unwrap();
     let wif = PrivateKey::new(sk, Network::Regtest).to_wif();
     let pk = CompressedPublicKey::from_private_key(&Secp256k1::new(), &PrivateKey::new(sk, Network::Regtest)).unwrap();
@@ -123,7 +99,7 @@ fn txout_proofs_and_mempool_spenders() {
     let mb: MerkleBlock = bitcoin::consensus::deserialize(&unhex(&proof)).expect("BIP37 merkleblock");
     assert_eq!(mb.header.block_hash().to_string(), tip.as_str().unwrap());
     assert_eq!(
-        hex(&bitcoin::consensus::serialize(&mb.header)),
+        to_hex(&bitcoin::consensus::serialize(&mb.header)),
         call("getblockheader", json!([tip, false])).as_str().unwrap()
     );
     let (mut matches, mut idx) = (vec![], vec![]);
@@ -165,28 +141,23 @@ fn txout_proofs_and_mempool_spenders() {
     let mut bad = mb.clone();
     bad.header.nonce ^= 1;
     assert_eq!(
-        err("verifytxoutproof", json!([hex(&bitcoin::consensus::serialize(&bad))])),
+        err("verifytxoutproof", json!([to_hex(&bitcoin::consensus::serialize(&bad))])),
         (-5, "Block not found in chain".into())
     );
     // A hash in the partial tree altered: the root no longer matches, nothing is proven.
     let mut raw = unhex(&proof);
     let len = raw.len();
     raw[len - 10] ^= 0xff;
-    assert_eq!(call("verifytxoutproof", json!([hex(&raw)])), json!([]));
+    assert_eq!(call("verifytxoutproof", json!([to_hex(&raw)])), json!([]));
 }
 
 /// Proofs for transactions of Core's chain: the header is Core's block (hash, merkle root) and the
 /// partial tree covers Core's transaction count; verifytxoutproof returns the chosen txids.
 #[test]
 fn proofs_on_cores_chain_carry_cores_block_data() {
-    let core = common::core_json();
-    let port = http::free_port();
-    let n = node_proc::start_node_with_chain(&common::chain_hex_path(), &[&format!("-rpcport={port}"), "-listen=0"], &[]);
-    n.wait_started();
-    n.wait_until(std::time::Duration::from_secs(10), "cookie file", |n| {
-        n.net_dir().join(".cookie").exists()
-    });
-    let call = |m: &str, p: Value| rpc(&n, port, m, p);
+    let core = support::core_json();
+    let node = RpcNode::start_with_chain(&support::chain_hex_path(), &[]);
+    let call = |m: &str, p: Value| node.call(m, p);
     let mut checked = 0;
     for b in core["blocks"]
         .as_array()

@@ -3,36 +3,19 @@
 //! at shutdown; getrpcinfo while a wait runs; setnetworkactive (peers dropped, connections
 //! refused, networkactive reported), getaddednodeinfo and getnodeaddresses.
 
-mod common;
-#[path = "support/http.rs"]
-mod http;
-#[path = "support/mining.rs"]
-mod mining;
-#[path = "support/node_proc.rs"]
-mod node_proc;
-#[path = "support/p2p_peer.rs"]
-mod p2p_peer;
+mod support;
+
+use support::{http, mining, node_proc, p2p_peer};
 
 use bitcoin::p2p::address::{AddrV2, AddrV2Message};
 use bitcoin::p2p::message::NetworkMessage;
 use bitcoin::p2p::ServiceFlags;
-use node_proc::NodeProc;
-use p2p_peer::{rpc, rpc_raw, TestPeer};
+use node_proc::{wait_for, NodeProc};
+use p2p_peer::{accept_from, rpc, rpc_raw, TestPeer};
 use serde_json::{json, Value};
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
-
-fn wait_for(what: &str, timeout: Duration, n: &NodeProc, mut f: impl FnMut() -> bool) {
-    let t = Instant::now();
-    while t.elapsed() < timeout {
-        if f() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    panic!("timed out after {timeout:?} waiting for {what}\n{}", n.log());
-}
 
 fn address() -> String {
     bitcoin::Address::from_script(&mining::p2wsh_op_true(), bitcoin::Network::Regtest)
@@ -179,19 +162,6 @@ fn addrv2(ip: [u8; 4], port: u16) -> AddrV2Message {
     }
 }
 
-fn accept_from(listener: &std::net::TcpListener, timeout: Duration) -> Option<TestPeer> {
-    listener.set_nonblocking(true).unwrap();
-    let t = Instant::now();
-    while t.elapsed() < timeout {
-        if let Ok((s, _)) = listener.accept() {
-            s.set_nonblocking(false).unwrap();
-            return Some(TestPeer::from_stream(s));
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    None
-}
-
 #[test]
 fn setnetworkactive_addednodeinfo_and_nodeaddresses() {
     let port = http::free_port();
@@ -208,7 +178,7 @@ fn setnetworkactive_addednodeinfo_and_nodeaddresses() {
     let mut p2 = TestPeer::connect_from(p2p, "127.0.0.2").unwrap();
     p2.handshake(0);
     p2.send(NetworkMessage::AddrV2(vec![sent[1].clone()])).unwrap();
-    wait_for("addresses stored", Duration::from_secs(10), &n, || {
+    wait_for("addresses stored", Duration::from_secs(10), &[&n], || {
         rpc(&n, port, "getnodeaddresses", json!([0])).as_array().unwrap().len() == 2
     });
     let all = rpc(&n, port, "getnodeaddresses", json!([0]));
@@ -251,7 +221,7 @@ fn setnetworkactive_addednodeinfo_and_nodeaddresses() {
     rpc(&n, port, "addnode", json!([target, "add"]));
     let mut manual = accept_from(&listener, Duration::from_secs(10)).expect("node dials the added node");
     manual.accept_handshake(0);
-    wait_for("added node connected", Duration::from_secs(10), &n, || {
+    wait_for("added node connected", Duration::from_secs(10), &[&n], || {
         rpc(&n, port, "getaddednodeinfo", json!([]))[0]["connected"] == json!(true)
     });
     let info = rpc(&n, port, "getaddednodeinfo", json!([target]));
@@ -271,7 +241,7 @@ fn setnetworkactive_addednodeinfo_and_nodeaddresses() {
     assert!(p2.wait_closed(Duration::from_secs(10)), "second inbound peer dropped");
     assert!(manual.wait_closed(Duration::from_secs(10)), "outbound peer dropped");
     assert_eq!(rpc(&n, port, "getnetworkinfo", json!([]))["networkactive"], false);
-    wait_for("no connections", Duration::from_secs(10), &n, || {
+    wait_for("no connections", Duration::from_secs(10), &[&n], || {
         rpc(&n, port, "getconnectioncount", json!([])) == json!(0)
     });
     if let Ok(mut q) = TestPeer::connect_from(p2p, "127.0.0.6") {
@@ -290,7 +260,7 @@ fn setnetworkactive_addednodeinfo_and_nodeaddresses() {
     assert_eq!(rpc(&n, port, "getnetworkinfo", json!([]))["networkactive"], true);
     let mut q = TestPeer::connect_from(p2p, "127.0.0.3").unwrap();
     q.handshake(0);
-    wait_for("inbound peer accepted again", Duration::from_secs(10), &n, || {
+    wait_for("inbound peer accepted again", Duration::from_secs(10), &[&n], || {
         rpc(&n, port, "getpeerinfo", json!([]))
             .as_array()
             .unwrap()

@@ -2,15 +2,10 @@
 //! BIP32 descriptor at a derived index, and a spent coin that must no longer be found; every
 //! field checked against what the node says elsewhere (getblockhash, gettxout, gettxoutsetinfo).
 
-mod common;
-#[path = "support/http.rs"]
-mod http;
-#[path = "support/mining.rs"]
-mod mining;
-#[path = "support/node_proc.rs"]
-mod node_proc;
-#[path = "support/p2p_peer.rs"]
-mod p2p_peer;
+mod support;
+
+use support::p2p_peer::to_hex;
+use support::{http, mining, node_proc, p2p_peer};
 
 use bitcoin::bip32::{DerivationPath, Xpriv, Xpub};
 use bitcoin::consensus::serialize;
@@ -19,10 +14,6 @@ use bitcoin::{Address, Amount, CompressedPublicKey, Network, NetworkKind, OutPoi
 use p2p_peer::{rpc, rpc_raw};
 use serde_json::{json, Value};
 use std::str::FromStr;
-
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
-}
 
 #[test]
 fn scantxoutset_finds_coins_by_address_and_ranged_descriptor() {
@@ -53,7 +44,7 @@ fn scantxoutset_finds_coins_by_address_and_ranged_descriptor() {
             script_pubkey: Address::from_str(&at_17).unwrap().assume_checked().script_pubkey(),
         }],
     );
-    let spend_txid = rpc(&n, port, "sendrawtransaction", json!([hex(&serialize(&spend))]))
+    let spend_txid = rpc(&n, port, "sendrawtransaction", json!([to_hex(&serialize(&spend))]))
         .as_str()
         .unwrap()
         .to_string();

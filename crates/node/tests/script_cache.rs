@@ -7,9 +7,9 @@
 //! whose script is a bare `OP_CHECKLOCKTIMEVERIFY` is spent by `OP_1` and a zero locktime,
 //! valid while the opcode is a NOP and invalid once it is enforced.
 
-mod common;
-#[path = "support/mining.rs"]
-mod mining;
+mod support;
+
+use support::mining;
 
 use bitcoin::hashes::Hash;
 use bitcoin::{Amount, Block, BlockHash, OutPoint, ScriptBuf, Transaction, TxIn, TxOut};
@@ -42,7 +42,7 @@ fn env() -> Env {
     let dir = tempfile::tempdir().unwrap();
     let mut params = ChainParams::for_network(bitcoin::Network::Regtest);
     params.set_test_activation_height(&format!("cltv@{CLTV_HEIGHT}")).unwrap();
-    let mut chain = ChainManager::open(params, dir.path(), common::test_settings()).unwrap();
+    let mut chain = ChainManager::open(params, dir.path(), support::test_settings()).unwrap();
     let blocks = mining::branch(&chain, chain.tip().hash, 101, 1);
     mining::submit_all(&mut chain, &blocks);
     let cb = blocks[0].txdata[0].compute_txid();

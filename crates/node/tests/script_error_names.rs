@@ -4,12 +4,9 @@
 //! sendrawtransaction with "mempool-script-verify-flag-failed (Operation not valid with the
 //! current stack size)" and Core's detail naming the input.
 
-#[path = "support/http.rs"]
-mod http;
-#[path = "support/node_proc.rs"]
-mod node_proc;
-#[path = "support/p2p_peer.rs"]
-mod p2p_peer;
+mod support;
+
+use support::{http, node_proc, p2p_peer};
 
 use bitcoin::consensus::encode::serialize_hex;
 use bitcoin::hashes::hex::FromHex;

@@ -4,13 +4,9 @@
 //! block database detected" (a reorg would otherwise find it and abort mid-way); a level that
 //! does not read undo data starts, and `verifychain` then tells the levels apart.
 
-mod common;
-#[path = "support/http.rs"]
-mod http;
-#[path = "support/node_proc.rs"]
-mod node_proc;
-#[path = "support/p2p_peer.rs"]
-mod p2p_peer;
+mod support;
+
+use support::{http, node_proc, p2p_peer};
 
 use p2p_peer::rpc;
 use serde_json::json;
@@ -19,11 +15,11 @@ use std::time::Duration;
 #[test]
 fn missing_undo_data_stops_startup_unless_the_level_skips_it() {
     let dir = tempfile::tempdir().unwrap();
-    node_proc::import_offline(dir.path(), &common::chain_hex_path());
+    node_proc::import_offline(dir.path(), &support::chain_hex_path());
     let net_dir = dir.path().join("regtest");
 
     // Intact: starts, having checked the last 6 blocks and all their transactions.
-    let txs: usize = common::chain_blocks().iter().rev().take(6).map(|b| b.txdata.len()).sum();
+    let txs: usize = support::chain_blocks().iter().rev().take(6).map(|b| b.txdata.len()).sum();
     let port = http::free_port();
     let mut n = node_proc::start_node_in(dir.path(), &[&format!("-rpcport={port}"), "-listen=0"], &[]);
     n.wait_started();
@@ -63,8 +59,8 @@ fn missing_undo_data_stops_startup_unless_the_level_skips_it() {
 #[test]
 fn a_tip_from_the_future_stops_startup_and_progress_follows_the_clock() {
     let dir = tempfile::tempdir().unwrap();
-    node_proc::import_offline(dir.path(), &common::chain_hex_path());
-    let blocks = common::chain_blocks();
+    node_proc::import_offline(dir.path(), &support::chain_hex_path());
+    let blocks = support::chain_blocks();
     let tip_time = i64::from(blocks.last().unwrap().header.time);
     let total_txs: usize = blocks.iter().map(|b| b.txdata.len()).sum();
 

@@ -4,9 +4,9 @@
 //! describes was reorganised away meanwhile, and always equal to a scan of the active chain.
 //! The RPC side (getrawtransaction by txid, getindexinfo) is in `txindex_rpc.rs`.
 
-mod common;
-#[path = "support/mining.rs"]
-mod mining;
+mod support;
+
+use support::mining;
 
 use bitcoin::{Block, BlockHash, Txid};
 use blvm_node::chain::{ChainManager, ChainSettings, FlushReason};
@@ -17,7 +17,7 @@ use std::path::Path;
 fn open(dir: &Path, txindex: bool) -> ChainManager {
     let settings = ChainSettings {
         txindex,
-        ..common::test_settings()
+        ..support::test_settings()
     };
     ChainManager::open(ChainParams::for_network(bitcoin::Network::Regtest), dir, settings).expect("open chain")
 }
@@ -58,7 +58,7 @@ fn assert_index_matches_chain(c: &ChainManager, all: &[Block], what: &str) {
 
 #[test]
 fn txindex_follows_the_active_chain_through_reorgs_restarts_and_pauses() {
-    let blocks = common::chain_blocks();
+    let blocks = support::chain_blocks();
     let dir = tempfile::tempdir().unwrap();
     let mut all: Vec<Block> = blocks.clone();
 

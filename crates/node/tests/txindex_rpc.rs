@@ -4,15 +4,10 @@
 //! a restart, `gettxoutproof` of a transaction whose outputs are all spent, `getindexinfo`, and
 //! Core's error messages with and without the index.
 
-mod common;
-#[path = "support/http.rs"]
-mod http;
-#[path = "support/mining.rs"]
-mod mining;
-#[path = "support/node_proc.rs"]
-mod node_proc;
-#[path = "support/p2p_peer.rs"]
-mod p2p_peer;
+mod support;
+
+use support::p2p_peer::to_hex;
+use support::{http, mining, node_proc, p2p_peer};
 
 use bitcoin::consensus::serialize;
 use bitcoin::{Address, Network, Txid};
@@ -21,15 +16,11 @@ use serde_json::json;
 use std::str::FromStr;
 use std::time::Duration;
 
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
-}
-
 #[test]
 fn getrawtransaction_finds_every_confirmed_transaction_with_txindex() {
-    let blocks = common::chain_blocks();
+    let blocks = support::chain_blocks();
     let dir = tempfile::tempdir().unwrap();
-    node_proc::import_offline(dir.path(), &common::chain_hex_path());
+    node_proc::import_offline(dir.path(), &support::chain_hex_path());
     let port = http::free_port();
     let rpcport = format!("-rpcport={port}");
     let mut n = node_proc::start_node_in(dir.path(), &[&rpcport, "-txindex", "-listen=0"], &[]);
@@ -51,7 +42,7 @@ fn getrawtransaction_finds_every_confirmed_transaction_with_txindex() {
         let hash = block.block_hash().to_string();
         for tx in &block.txdata {
             let txid = tx.compute_txid().to_string();
-            assert_eq!(rpc(&n, port, "getrawtransaction", json!([txid])), json!(hex(&serialize(tx))));
+            assert_eq!(rpc(&n, port, "getrawtransaction", json!([txid])), json!(to_hex(&serialize(tx))));
             let v = rpc(&n, port, "getrawtransaction", json!([txid, 1]));
             assert_eq!(v["txid"], txid);
             assert_eq!(v["blockhash"], hash, "{txid}");
@@ -88,7 +79,7 @@ fn getrawtransaction_finds_every_confirmed_transaction_with_txindex() {
         .to_string();
     let value = rpc(&n, port, "gettxout", json!([cb, 0]))["value"].as_f64().unwrap();
     let tx = mining::spend_coinbase_to(Txid::from_str(&cb).unwrap(), value, &payout);
-    let txid = rpc(&n, port, "sendrawtransaction", json!([hex(&serialize(&tx))]))
+    let txid = rpc(&n, port, "sendrawtransaction", json!([to_hex(&serialize(&tx))]))
         .as_str()
         .unwrap()
         .to_string();

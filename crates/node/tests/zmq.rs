@@ -7,13 +7,10 @@
 //! pyzmq is installed by .ci/run. Under CI (env CI set) a missing module fails this test;
 //! locally it is skipped with a message.
 
-mod common;
-#[path = "support/http.rs"]
-mod http;
-#[path = "support/mining.rs"]
-mod mining;
-#[path = "support/node_proc.rs"]
-mod node_proc;
+mod support;
+
+use support::p2p_peer::to_hex;
+use support::{http, mining, node_proc};
 
 use bitcoin::consensus::serialize;
 use bitcoin::hex::FromHex;
@@ -104,7 +101,7 @@ impl Sub {
     /// A sequence message: (hash hex, label, mempool sequence).
     fn recv_sequence(&mut self) -> (String, char, Option<u64>) {
         let body = Vec::<u8>::from_hex(&self.recv("sequence")).expect("hex");
-        let hash = hex(&body[..32]);
+        let hash = to_hex(&body[..32]);
         let label = body[32] as char;
         let mempool = (body.len() == 41).then(|| u64::from_le_bytes(body[33..41].try_into().unwrap_or_default()));
         assert_eq!(mempool.is_some(), label == 'A' || label == 'R', "{label} {mempool:?}");
@@ -132,10 +129,6 @@ impl Drop for Sub {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
 struct Rpc {
@@ -239,25 +232,25 @@ fn zmq_topics_match_cores_bytes_and_sequences() {
     };
     let tx1 = pay(50_0000_0000 - 10_000);
     let txid1 = rpc
-        .call("sendrawtransaction", json!([hex(&serialize(&tx1))]))
+        .call("sendrawtransaction", json!([to_hex(&serialize(&tx1))]))
         .as_str()
         .unwrap_or_default()
         .to_string();
     assert_eq!(sub.recv("hashtx"), txid1);
-    assert_eq!(sub.recv("rawtx"), hex(&serialize(&tx1)));
-    assert_eq!(json!(hex(&serialize(&tx1))), rpc.call("getrawtransaction", json!([txid1])));
+    assert_eq!(sub.recv("rawtx"), to_hex(&serialize(&tx1)));
+    assert_eq!(json!(to_hex(&serialize(&tx1))), rpc.call("getrawtransaction", json!([txid1])));
     assert_eq!(sub.recv_sequence(), (txid1.clone(), 'A', Some(m0)));
     assert_eq!(rpc.call("getrawmempool", json!([false, true]))["mempool_sequence"], m0 + 1);
     let tx2 = pay(50_0000_0000 - 20_000);
     let txid2 = rpc
-        .call("sendrawtransaction", json!([hex(&serialize(&tx2))]))
+        .call("sendrawtransaction", json!([to_hex(&serialize(&tx2))]))
         .as_str()
         .unwrap_or_default()
         .to_string();
     assert_eq!(sub.recv_sequence(), (txid1.clone(), 'R', Some(m0 + 1)));
     assert_eq!(sub.recv_sequence(), (txid2.clone(), 'A', Some(m0 + 2)));
     assert_eq!(sub.recv("hashtx"), txid2);
-    assert_eq!(sub.recv("rawtx"), hex(&serialize(&tx2)));
+    assert_eq!(sub.recv("rawtx"), to_hex(&serialize(&tx2)));
     assert_eq!(rpc.call("getrawmempool", json!([false, true]))["mempool_sequence"], m0 + 3);
 
     // Mined: the block's transactions on hashtx, 'C' only (no 'R' for block inclusion), but

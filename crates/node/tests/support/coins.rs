@@ -29,13 +29,20 @@ pub fn fund(rpc: impl Fn(&str, Value) -> Value, n: usize) -> Vec<(OutPoint, Amou
 }
 
 /// A transaction spending `coin` back to P2WSH(OP_TRUE), paying a 10,000 sat fee.
-#[allow(dead_code)]
 pub fn spend_coin(coin: (OutPoint, Amount)) -> Transaction {
+    spend_coins(&[coin], 10_000)
+}
+
+/// A one-output transaction spending all of `coins` (P2WSH(OP_TRUE) outputs) back to
+/// P2WSH(OP_TRUE), paying `fee` sats.
+pub fn spend_coins(coins: &[(OutPoint, Amount)], fee: u64) -> Transaction {
+    let total: Amount = coins.iter().map(|c| c.1).sum();
     let out = TxOut {
-        value: coin.1 - Amount::from_sat(10_000),
+        value: total - Amount::from_sat(fee),
         script_pubkey: mining::p2wsh_op_true(),
     };
-    mining::spend(&[(coin.0, mining::p2wsh_op_true())], vec![out])
+    let ins: Vec<(OutPoint, bitcoin::ScriptBuf)> = coins.iter().map(|c| (c.0, mining::p2wsh_op_true())).collect();
+    mining::spend(&ins, vec![out])
 }
 
 /// Bytes from lowercase hex.

@@ -1,9 +1,7 @@
 //! Test support for real-node mempool tests: confirmed P2WSH(OP_TRUE) coins fanned out from a
-//! matured coinbase, and one-output spends of them. Needs the includer's `mining`, `node_proc`
-//! and `p2p_peer` support modules.
-#![allow(dead_code)]
+//! matured coinbase, and one-output spends of them.
 
-use crate::{mining, node_proc, p2p_peer::rpc};
+use super::{mining, node_proc, p2p_peer::rpc};
 use bitcoin::consensus::encode::serialize_hex;
 use bitcoin::{Address, Amount, Network, OutPoint, Transaction, TxOut, Txid};
 use serde_json::json;

@@ -1,5 +1,4 @@
 //! Test support: a minimal HTTP/1.1 JSON-RPC client over a real TCP socket.
-#![allow(dead_code)]
 
 use std::io::{Read, Write};
 use std::net::TcpStream;

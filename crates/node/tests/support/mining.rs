@@ -1,13 +1,12 @@
 //! Regtest block building for integration tests: `blvm_testkit::mining` (shared with the
 //! differential oracle) plus what needs the chain engine.
-//!
-//! Include with `#[path = "support/mining.rs"] mod mining;`.
-#![allow(dead_code, unused_imports)]
+#![allow(unused_imports)]
 
 pub use blvm_testkit::mining::*;
 
 use bitcoin::{Amount, Block, BlockHash};
 use blvm_node::chain::{BlockOutcome, ChainManager};
+use serde_json::{json, Value};
 
 /// The parent `hash` as known to `chain` (any branch).
 pub fn parent_of(chain: &ChainManager, hash: &BlockHash) -> Parent {
@@ -53,4 +52,17 @@ pub fn spend_coinbase_to(cb: bitcoin::Txid, value_btc: f64, payout: &bitcoin::Sc
             script_pubkey: payout.clone(),
         }],
     )
+}
+
+/// The tip of a node reached through `rpc` (`getbestblockhash`, `getblockheader`) as the
+/// parent of a new block.
+pub fn tip_parent(rpc: &dyn Fn(&str, Value) -> Value) -> Parent {
+    let hash = rpc("getbestblockhash", json!([]));
+    let h = rpc("getblockheader", json!([hash]));
+    Parent {
+        hash: hash.as_str().unwrap().parse().unwrap(),
+        height: h["height"].as_u64().unwrap() as u32,
+        time: h["time"].as_u64().unwrap() as u32,
+        mtp: h["mediantime"].as_i64().unwrap(),
+    }
 }

@@ -1,6 +1,5 @@
 //! Test support: a real `blvm-node` process in a temp datadir, with real module processes
 //! installed from built binaries (`<datadir>/regtest/modules/<name>/module.toml`).
-#![allow(dead_code)]
 
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -289,6 +288,23 @@ impl Drop for NodeProc {
             let _ = c.wait();
         }
     }
+}
+
+/// Waits until `f` holds, panicking with `what` and the logs of `nodes` after `timeout`
+/// (for a condition spanning several nodes, or one not about the node itself).
+pub fn wait_for(what: &str, timeout: Duration, nodes: &[&NodeProc], mut f: impl FnMut() -> bool) {
+    let t = Instant::now();
+    while t.elapsed() < timeout {
+        if f() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let logs: Vec<String> = nodes.iter().map(|n| n.log()).collect();
+    panic!(
+        "timed out after {timeout:?} waiting for {what}\n{}",
+        logs.join("\n=====================\n")
+    );
 }
 
 /// Reads a JSON-lines file (missing file = empty).

@@ -1,9 +1,6 @@
 //! Test support for P2P tests: a scripted peer speaking the wire protocol over a blocking TCP
 //! socket (rust-bitcoin messages, framing written here independently of the node's codec), and
 //! helpers to find a node's P2P address and call its RPC.
-//!
-//! Include with `#[path = "support/p2p_peer.rs"] mod p2p_peer;` (needs `node_proc` and `http`).
-#![allow(dead_code)]
 
 use bitcoin::consensus::{deserialize, serialize};
 use bitcoin::hashes::{sha256d, Hash};
@@ -349,6 +346,21 @@ fn socket2_like_bind(from: &str) -> std::io::Result<impl Fn(SocketAddr) -> std::
 /// A listener on `ip` (a loopback address) with an ephemeral port, for peers the node dials.
 pub fn listen_on(ip: &str) -> TcpListener {
     TcpListener::bind((ip, 0)).expect("bind test listener")
+}
+
+/// The first connection the node makes to `listener` within `timeout`, as a peer (the test
+/// answers the node's handshake); `None` if it never dials.
+pub fn accept_from(listener: &TcpListener, timeout: Duration) -> Option<TestPeer> {
+    listener.set_nonblocking(true).unwrap();
+    let t = Instant::now();
+    while t.elapsed() < timeout {
+        if let Ok((s, _)) = listener.accept() {
+            s.set_nonblocking(false).unwrap();
+            return Some(TestPeer::from_stream(s));
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    None
 }
 
 /// getpeerinfo's entry for the peer connected from `ip` (through `rpc`).

@@ -23,9 +23,15 @@ pub struct Target {
 impl Target {
     /// Starts a node with net and mempool debug logging and waits until it is up.
     pub fn start() -> Target {
+        Self::start_with(&["-debug=mempool"])
+    }
+
+    /// Starts a node with net debug logging and `extra` arguments and waits until it is up.
+    pub fn start_with(extra: &[&str]) -> Target {
         let port = super::http::free_port();
         let rpcport = format!("-rpcport={port}");
-        let args = [rpcport.as_str(), "-port=0", "-bind=127.0.0.1", "-debug=net", "-debug=mempool"];
+        let mut args = vec![rpcport.as_str(), "-port=0", "-bind=127.0.0.1", "-debug=net"];
+        args.extend_from_slice(extra);
         let node = node_proc::start_node(&args, &[]);
         node.wait_started();
         let addr = p2p_peer::p2p_addr(&node);

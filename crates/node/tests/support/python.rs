@@ -1,9 +1,6 @@
 //! Test support: Python modules written on the repository's SDK (`sdk/python`), run by the node
 //! as `python3 tests/python/sdk_run.py <script>` so no `pip install` is needed. The one place
 //! tests find a usable interpreter and decide whether a missing one skips (locally) or fails (CI).
-//!
-//! Include with `#[path = "support/python.rs"] mod python;` (needs `node_proc`).
-#![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
 

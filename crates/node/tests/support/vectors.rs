@@ -4,7 +4,6 @@
 //! (transaction_tests.cpp), `BuildCreditingTransaction`/`BuildSpendingTransaction`
 //! (test/util/transaction_utils.cpp), the tapscript templating of script_tests.cpp, and the
 //! scriptCode serialization of `CTransactionSignatureSerializer` (interpreter.cpp).
-#![allow(dead_code)]
 
 use bitcoin::absolute::LockTime;
 use bitcoin::hashes::Hash;
@@ -433,9 +432,7 @@ pub fn parse_txid(s: &str) -> Txid {
 }
 
 /// Lower-case hex of `b`.
-pub fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
-}
+pub use super::p2p_peer::to_hex as hex;
 
 // ---------------------------------------------------------------------------------------------
 // Tapscript templating of script_tests.cpp

@@ -1,5 +1,34 @@
-//! Shared helpers for integration tests: locating `../shared` and loading the Core-made chain.
+//! The one test support module of this crate's integration tests: each `tests/<name>.rs` says
+//! `mod support;` and `use support::{http, node_proc, ...};` for what it needs. This root locates
+//! `../shared` and loads the Core-made chain; the submodules hold the rest (one concept each).
+//! Benches include the same module (see `benches/*.rs`). Each test uses a subset, hence
+//! `dead_code` is allowed for the whole tree.
 #![allow(dead_code)]
+
+/// Spendable coins for tests driving a node process over RPC.
+pub mod coins;
+/// Confirmed fan-out coins and one-output spends for real-node mempool tests.
+pub mod fanout;
+/// A minimal HTTP/1.1 JSON-RPC client over TCP.
+pub mod http;
+/// An in-process node with its RPC server, next to the chain engine.
+pub mod in_process;
+/// Regtest block building (`blvm_testkit::mining` plus the chain engine).
+pub mod mining;
+/// The module protocol's framing, spoken by hand.
+pub mod module_wire;
+/// A real `blvm-node` process in a temp datadir, with module processes.
+pub mod node_proc;
+/// A scripted P2P peer over TCP, and a node's P2P address and RPC.
+pub mod p2p_peer;
+/// A node listening for P2P test peers, with RPC.
+pub mod p2p_target;
+/// Python modules on the repository's SDK.
+pub mod python;
+/// A node process reached over RPC only.
+pub mod rpc_node;
+/// Core's script/transaction test harness pieces for Core's vector files.
+pub mod vectors;
 
 use bitcoin::consensus::deserialize;
 use bitcoin::hex::FromHex;
@@ -30,8 +59,13 @@ pub fn chain_hex_path() -> PathBuf {
 
 /// Core's answers about that chain.
 pub fn core_json() -> serde_json::Value {
-    let text = std::fs::read_to_string(shared_dir().join("chains/regtest-core-300.json")).expect("read core json");
-    serde_json::from_str(&text).expect("parse core json")
+    read_json(&shared_dir().join("chains/regtest-core-300.json"))
+}
+
+/// A JSON file, parsed; panics naming the file when it is missing or not JSON.
+pub fn read_json(path: &Path) -> serde_json::Value {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}\n{text}", path.display()))
 }
 
 /// All 301 blocks (genesis first).
