@@ -256,7 +256,7 @@ pub(super) fn fill_utxos(node: &Arc<RpcContext>, psbt: &mut Psbt, descs: &DescPr
         let op = psbt.unsigned_tx.input[i].previous_output;
         let mut found = node.mempool().get(&op.txid).map(|t| (*t).clone());
         if found.is_none() {
-            let c = node.chain_ref().lock().unwrap_or_else(|e| e.into_inner());
+            let c = node.lock_chain();
             if let Ok(Some((hash, _))) = c.indexed_transaction(&op.txid) {
                 if let Ok(Some(block)) = c.read_block(&hash) {
                     found = block.txdata.into_iter().find(|t| t.compute_txid() == op.txid);
@@ -271,7 +271,7 @@ pub(super) fn fill_utxos(node: &Arc<RpcContext>, psbt: &mut Psbt, descs: &DescPr
     if missing.is_empty() {
         return Ok(());
     }
-    let mut c = node.chain_ref().lock().unwrap_or_else(|e| e.into_inner());
+    let mut c = node.lock_chain();
     for i in missing {
         let op: OutPoint = psbt.unsigned_tx.input[i].previous_output;
         let coin = c.get_coin(&op).map_err(|e| RpcError::new(code::DATABASE_ERROR, e.to_string()))?;
@@ -376,31 +376,10 @@ pub fn utxoupdatepsbt(node: &Arc<RpcContext>, p: &Params) -> Result<Value, RpcEr
     Ok(json!(encode_psbt(&psbt)))
 }
 
-/// Core's `ParseSighashString` (None when absent).
-pub(super) fn parse_sighash(v: Option<&Value>) -> Result<Option<u32>, RpcError> {
-    let Some(v) = v else { return Ok(None) };
-    let s = v.as_str().ok_or_else(|| type_error(v, "string"))?;
-    Ok(Some(match s {
-        "DEFAULT" => SIGHASH_DEFAULT,
-        "ALL" => 0x01,
-        "NONE" => 0x02,
-        "SINGLE" => 0x03,
-        "ALL|ANYONECANPAY" => 0x81,
-        "NONE|ANYONECANPAY" => 0x82,
-        "SINGLE|ANYONECANPAY" => 0x83,
-        _ => return Err(RpcError::param(format!("'{s}' is not a valid sighash parameter."))),
-    }))
-}
-
 /// `descriptorprocesspsbt "psbt" ["",{"desc":"str","range":n or [n,n]},...] ( "sighashtype" bip32derivs finalize )`.
 pub fn descriptorprocesspsbt(node: &Arc<RpcContext>, p: &Params) -> Result<Value, RpcError> {
     let text = p.str(0)?.to_string();
-    if p.get(1).is_none() {
-        return Err(RpcError::new(
-            code::INVALID_PARAMS,
-            "Missing required argument \"descriptors\" (position 2)",
-        ));
-    }
+    p.value(1)?;
     let descs = DescProvider::from_arg(p.get(1), network(node))?;
     let sighash = parse_sighash(p.get(2))?;
     let bip32derivs = p.opt_bool(3)?.unwrap_or(true);
