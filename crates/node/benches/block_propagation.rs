@@ -38,12 +38,15 @@ mod node_proc;
 #[path = "../tests/support/p2p_peer.rs"]
 mod p2p_peer;
 
+mod common;
+use common::*;
+
 use bitcoin::consensus::serialize;
 use bitcoin::{Amount, Block, BlockHash, OutPoint, Transaction, TxOut};
 use blvm_testkit::mining::{self, Parent};
 use p2p_peer::to_hex;
 use serde_json::{json, Value};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 /// Outputs per fan-out transaction.
@@ -282,13 +285,6 @@ fn run_config(a: &Node, cfg: Config, coins: &mut Vec<(OutPoint, Amount)>, runs: 
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(|a, b| a.partial_cmp(b).unwrap());
     v[v.len() / 2]
-}
-
-fn shared_dir() -> PathBuf {
-    match std::env::var_os("BLVM_SHARED_DIR") {
-        Some(d) => PathBuf::from(d),
-        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared"),
-    }
 }
 
 /// The Python peer's part: blocks chained on A's tip, each with fresh transactions, half sent

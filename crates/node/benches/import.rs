@@ -18,6 +18,9 @@
 //! Without `--bench` (e.g. `cargo test --benches`) only the 300-block chain runs once, as a smoke
 //! check. Shared data: `$BLVM_SHARED_DIR`, default `<repo>/../shared`.
 
+mod common;
+use common::*;
+
 use blvm_node::chain::{ChainManager, ChainSettings, FlushReason};
 use blvm_node::import::import_file;
 use blvm_node::params::ChainParams;
@@ -42,24 +45,6 @@ struct Config {
     core_key: Option<&'static str>,
     /// Run the `blvm-node` binary's `import` command (what users run) instead of the library.
     cli: bool,
-}
-
-fn shared_dir() -> PathBuf {
-    let dir = match std::env::var_os("BLVM_SHARED_DIR") {
-        Some(d) => PathBuf::from(d),
-        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared"),
-    };
-    assert!(
-        dir.join("chains/regtest-core-300.hex").exists(),
-        "shared data not found at {} (set BLVM_SHARED_DIR)",
-        dir.display()
-    );
-    dir
-}
-
-fn read_json(p: &Path) -> Value {
-    serde_json::from_str(&std::fs::read_to_string(p).unwrap_or_else(|e| panic!("{}: {e}", p.display())))
-        .unwrap_or_else(|e| panic!("{}: {e}", p.display()))
 }
 
 fn vm_hwm_kib() -> u64 {

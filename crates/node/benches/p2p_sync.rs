@@ -24,30 +24,15 @@ mod node_proc;
 #[path = "../tests/support/p2p_peer.rs"]
 mod p2p_peer;
 
+mod common;
+use common::*;
+
 use bitcoin::consensus::serialize;
 use bitcoin::{Amount, BlockHash};
 use serde_json::{json, Value};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::{Duration, Instant};
-
-fn shared_dir() -> PathBuf {
-    let dir = match std::env::var_os("BLVM_SHARED_DIR") {
-        Some(d) => PathBuf::from(d),
-        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared"),
-    };
-    assert!(
-        dir.join("chains/regtest-core-300.hex").exists(),
-        "shared data not found at {} (set BLVM_SHARED_DIR)",
-        dir.display()
-    );
-    dir
-}
-
-fn read_json(p: &Path) -> Value {
-    serde_json::from_str(&std::fs::read_to_string(p).unwrap_or_else(|e| panic!("{}: {e}", p.display())))
-        .unwrap_or_else(|e| panic!("{}: {e}", p.display()))
-}
 
 /// The chain to sync and what the synced node must report.
 struct Chain {
