@@ -82,17 +82,14 @@ impl DescProvider {
 
     /// Adds what the descriptor for `spk` knows (scripts, key origins, taproot internal key)
     /// to the input or output fields (Core's `UpdatePSBTOutput` / the updater part of signing).
-    #[allow(clippy::too_many_arguments)]
-    fn fill(
-        &self,
-        spk: &ScriptBuf,
-        redeem: &mut Option<ScriptBuf>,
-        witness: &mut Option<ScriptBuf>,
-        derivs: &mut BTreeMap<bitcoin::secp256k1::PublicKey, KeySource>,
-        tap_key: &mut Option<bitcoin::XOnlyPublicKey>,
-        tap_origins: &mut TapOrigins,
-        bip32derivs: bool,
-    ) {
+    fn fill(&self, spk: &ScriptBuf, to: Fields, bip32derivs: bool) {
+        let Fields {
+            redeem,
+            witness,
+            derivs,
+            tap_key,
+            tap_origins,
+        } = to;
         let Some(d) = self.for_script(spk) else { return };
         if redeem.is_none() {
             redeem.clone_from(&d.redeem_script);
@@ -115,6 +112,28 @@ impl DescProvider {
             }
         }
     }
+}
+
+/// The PSBT fields a descriptor fills, borrowed from an input or an output (both have them).
+struct Fields<'a> {
+    redeem: &'a mut Option<ScriptBuf>,
+    witness: &'a mut Option<ScriptBuf>,
+    derivs: &'a mut BTreeMap<bitcoin::secp256k1::PublicKey, KeySource>,
+    tap_key: &'a mut Option<bitcoin::XOnlyPublicKey>,
+    tap_origins: &'a mut TapOrigins,
+}
+
+/// [`Fields`] of a PSBT input or output (the same field names in both).
+macro_rules! fields_of {
+    ($io:expr) => {
+        Fields {
+            redeem: &mut $io.redeem_script,
+            witness: &mut $io.witness_script,
+            derivs: &mut $io.bip32_derivation,
+            tap_key: &mut $io.tap_internal_key,
+            tap_origins: &mut $io.tap_key_origins,
+        }
+    };
 }
 
 /// Core's `PSBTInputSigned`.
@@ -323,29 +342,20 @@ pub(super) fn process_psbt(
         if let Some(utxo) = input_utxo(&psbt, i) {
             let input = &mut psbt.inputs[i];
             let mut spk = utxo.script_pubkey.clone();
-            descs.fill(
-                &spk,
-                &mut input.redeem_script,
-                &mut input.witness_script,
-                &mut input.bip32_derivation,
-                &mut input.tap_internal_key,
-                &mut input.tap_key_origins,
-                bip32derivs,
-            );
+            descs.fill(&spk, fields_of!(input), bip32derivs);
             // The keys of a P2SH or P2WSH inner script.
             for inner in [input.redeem_script.clone(), input.witness_script.clone()].into_iter().flatten() {
                 spk = inner;
                 let mut none = (None, None);
                 for script in [ScriptBuf::new_p2wsh(&spk.wscript_hash()), spk.clone()] {
-                    descs.fill(
-                        &script,
-                        &mut none.0,
-                        &mut none.1,
-                        &mut input.bip32_derivation,
-                        &mut input.tap_internal_key,
-                        &mut input.tap_key_origins,
-                        bip32derivs,
-                    );
+                    let to = Fields {
+                        redeem: &mut none.0,
+                        witness: &mut none.1,
+                        derivs: &mut input.bip32_derivation,
+                        tap_key: &mut input.tap_internal_key,
+                        tap_origins: &mut input.tap_key_origins,
+                    };
+                    descs.fill(&script, to, bip32derivs);
                 }
             }
         }
@@ -354,15 +364,7 @@ pub(super) fn process_psbt(
     for i in 0..psbt.outputs.len() {
         let spk = psbt.unsigned_tx.output[i].script_pubkey.clone();
         let out = &mut psbt.outputs[i];
-        descs.fill(
-            &spk,
-            &mut out.redeem_script,
-            &mut out.witness_script,
-            &mut out.bip32_derivation,
-            &mut out.tap_internal_key,
-            &mut out.tap_key_origins,
-            bip32derivs,
-        );
+        descs.fill(&spk, fields_of!(out), bip32derivs);
     }
     remove_unnecessary_transactions(&mut psbt);
     Ok(psbt)
