@@ -90,18 +90,8 @@ pub enum BaseError {
     Replay(String),
 }
 
-/// The shared data directory: `$BLVM_SHARED_DIR`, or `../shared` beside the repository.
-pub fn shared_dir() -> PathBuf {
-    match std::env::var_os("BLVM_SHARED_DIR") {
-        Some(d) => PathBuf::from(d),
-        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared"),
-    }
-}
-
-/// Path of Core's 301-block regtest chain (hex lines).
-pub fn chain_hex_path() -> PathBuf {
-    shared_dir().join("chains/regtest-core-300.hex")
-}
+/// Where the shared data and Core's chain are (one definition, in the test kit).
+pub use blvm_testkit::shared::{chain_hex_path, shared_dir};
 
 /// Reads Core's chain (genesis first).
 pub fn read_core_chain(path: &Path) -> Result<Vec<Block>, BaseError> {

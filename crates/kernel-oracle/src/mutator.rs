@@ -15,13 +15,12 @@ use bitcoin::script::{Builder, Instruction};
 use bitcoin::transaction::Version;
 use bitcoin::{Amount, Block, BlockHash, CompactTarget, OutPoint, ScriptBuf, Sequence, Transaction, TxIn, TxMerkleNode, TxOut, Witness};
 use blvm_node::validation::sigops::{sigop_cost, MAX_BLOCK_SIGOPS_COST};
+use blvm_node::validation::tx_check::MAX_BLOCK_WEIGHT;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::Rng;
 use std::collections::HashMap;
 
-const MAX_MONEY: u64 = 21_000_000 * 100_000_000;
-const MAX_BLOCK_WEIGHT: u64 = 4_000_000;
 const SEQUENCE_TYPE_FLAG: u32 = 1 << 22;
 const SEQUENCE_DISABLE_FLAG: u32 = 1 << 31;
 
@@ -323,6 +322,20 @@ impl Ctx<'_> {
         self.base.anyone_can_spend(self.h, 1, allow_coinbase)
     }
 
+    /// A random non-coinbase transaction `(height, index)` among the last `depth` blocks below
+    /// `h` that `wanted` accepts.
+    fn pick_earlier_tx(&self, rng: &mut StdRng, depth: usize, wanted: impl Fn(&Transaction) -> bool) -> Option<(u32, usize)> {
+        let mut candidates = Vec::new();
+        for k in (1..self.h).rev().take(depth) {
+            for (t, tx) in self.base.block(k).txdata.iter().enumerate().skip(1) {
+                if wanted(tx) {
+                    candidates.push((k, t));
+                }
+            }
+        }
+        candidates.choose(rng).copied()
+    }
+
     fn pick_coin(&self, rng: &mut StdRng) -> Option<(OutPoint, CoinInfo)> {
         self.coins(true).choose(rng).cloned()
     }
@@ -535,33 +548,41 @@ fn pick_input(ctx: &Ctx, rng: &mut StdRng, pred: impl Fn(&'static str) -> bool) 
     }
 }
 
+/// Each push of `script` as (offset of its opcode, offset of its data, data length), in
+/// order; a `None` item where the script stops parsing.
+fn push_spans(script: &ScriptBuf) -> impl Iterator<Item = Option<(usize, usize, usize)>> + '_ {
+    let mut pos = 0usize;
+    script.instructions().filter_map(move |ins| {
+        let start = pos;
+        match ins {
+            Err(_) => Some(None),
+            Ok(Instruction::Op(_)) => {
+                pos += 1;
+                None
+            }
+            Ok(Instruction::PushBytes(p)) => {
+                let n = p.len();
+                let header = match n {
+                    0..=0x4b => 1,
+                    0x4c..=0xff => 2,
+                    0x100..=0xffff => 3,
+                    _ => 5,
+                };
+                pos += header + n;
+                Some(Some((start, start + header, n)))
+            }
+        }
+    })
+}
+
 /// Index of the first push of at least `min` bytes in `script`: (byte offset of data, len).
 fn find_push(script: &ScriptBuf, min: usize) -> Option<(usize, usize)> {
     let bytes = script.as_bytes();
-    let mut pos = 0;
-    for ins in script.instructions() {
-        let ins = ins.ok()?;
-        let start = pos;
-        let len = match ins {
-            Instruction::PushBytes(p) => {
-                let n = p.len();
-                let header = if n < 0x4c {
-                    1
-                } else if n <= 0xff {
-                    2
-                } else if n <= 0xffff {
-                    3
-                } else {
-                    5
-                };
-                if n >= min && bytes.get(start) != Some(&0x00) {
-                    return Some((start + header, n));
-                }
-                header + n
-            }
-            Instruction::Op(_) => 1,
-        };
-        pos += len;
+    for span in push_spans(script) {
+        let (start, at, n) = span?;
+        if n >= min && bytes.get(start) != Some(&0x00) {
+            return Some((at, n));
+        }
     }
     None
 }
@@ -761,16 +782,10 @@ fn dup_bip30_unspent(ctx: &Ctx, rng: &mut StdRng) -> Option<(Block, String)> {
     let base = ctx.base;
     let h = ctx.h;
     // An earlier non-coinbase transaction with an output still unspent at h - 1.
-    let mut candidates = Vec::new();
-    for k in (1..h).rev().take(40) {
-        for (t, tx) in base.block(k).txdata.iter().enumerate().skip(1) {
-            let txid = tx.compute_txid();
-            if (0..tx.output.len() as u32).any(|v| base.unspent_at(&OutPoint { txid, vout: v }, h - 1)) {
-                candidates.push((k, t));
-            }
-        }
-    }
-    let (k, t) = *candidates.choose(rng)?;
+    let (k, t) = ctx.pick_earlier_tx(rng, 40, |tx| {
+        let txid = tx.compute_txid();
+        (0..tx.output.len() as u32).any(|v| base.unspent_at(&OutPoint { txid, vout: v }, h - 1))
+    })?;
     let mut b = ctx.real();
     b.txdata.push(base.block(k).txdata[t].clone());
     finish(&mut b);
@@ -931,7 +946,7 @@ fn amount_above_max_money(ctx: &Ctx, rng: &mut StdRng) -> Option<(Block, String)
         _ => (0, "coinbase"),
     };
     let o = rng.gen_range(0..b.txdata[t].output.len().max(1));
-    b.txdata[t].output.get_mut(o)?.value = Amount::from_sat(MAX_MONEY + 1);
+    b.txdata[t].output.get_mut(o)?.value = Amount::MAX_MONEY + Amount::ONE_SAT;
     finish(&mut b);
     Some((b, format!("{what} {t} output {o} = MAX_MONEY + 1")))
 }
@@ -952,7 +967,7 @@ fn amount_total_overflow(ctx: &Ctx, rng: &mut StdRng) -> Option<(Block, String)>
     let tx = &mut b.txdata[t];
     let spk = tx.output.first().map(|o| o.script_pubkey.clone()).unwrap_or_else(mining::op_true);
     tx.output.push(TxOut {
-        value: Amount::from_sat(MAX_MONEY),
+        value: Amount::MAX_MONEY,
         script_pubkey: spk.clone(),
     });
     tx.output.push(TxOut {
@@ -1665,29 +1680,11 @@ fn script_p2sh_redeem_flipped(ctx: &Ctx, rng: &mut StdRng) -> Option<(Block, Str
     let script = b.txdata[t].input[i].script_sig.clone();
     // The redeem script is the last push.
     let mut last = None;
-    let mut pos = 0usize;
-    for ins in script.instructions() {
-        let ins = ins.ok()?;
-        let len = match ins {
-            Instruction::PushBytes(p) => {
-                let n = p.len();
-                let header = if n < 0x4c {
-                    1
-                } else if n <= 0xff {
-                    2
-                } else if n <= 0xffff {
-                    3
-                } else {
-                    5
-                };
-                if n > 0 {
-                    last = Some((pos + header, n));
-                }
-                header + n
-            }
-            Instruction::Op(_) => 1,
-        };
-        pos += len;
+    for span in push_spans(&script) {
+        let (_, at, n) = span?;
+        if n > 0 {
+            last = Some((at, n));
+        }
     }
     let (at, len) = last?;
     let mut s = script.to_bytes();
@@ -1756,19 +1753,11 @@ fn input_child_before_parent(ctx: &Ctx, rng: &mut StdRng) -> Option<(Block, Stri
 fn input_spent_long_ago(ctx: &Ctx, rng: &mut StdRng) -> Option<(Block, String)> {
     let base = ctx.base;
     let h = ctx.h;
-    let mut candidates = Vec::new();
-    for k in (1..h).rev().take(60) {
-        for (t, tx) in base.block(k).txdata.iter().enumerate().skip(1) {
-            if tx
-                .input
-                .iter()
-                .any(|i| base.spent_at.get(&i.previous_output).map(|s| *s < h).unwrap_or(false))
-            {
-                candidates.push((k, t));
-            }
-        }
-    }
-    let (k, t) = *candidates.choose(rng)?;
+    let (k, t) = ctx.pick_earlier_tx(rng, 60, |tx| {
+        tx.input
+            .iter()
+            .any(|i| base.spent_at.get(&i.previous_output).map(|s| *s < h).unwrap_or(false))
+    })?;
     let txid = base.block(k).txdata[t].compute_txid();
     let all_spent = (0..base.block(k).txdata[t].output.len() as u32).all(|v| !base.unspent_at(&OutPoint { txid, vout: v }, h - 1));
     let mut b = ctx.real();

@@ -19,24 +19,21 @@
 //! median CPU time, user plus system, are reported). Without
 //! `--bench` (e.g. `cargo test --benches`) nothing runs.
 
+#[path = "../tests/support/mod.rs"]
+mod support;
+use support::shared_dir;
+
 use bitcoin::block::Header;
 use bitcoin::{Amount, BlockHash};
 use blvm_node::chain::{BlockOutcome, ChainManager, ChainSettings, FlushReason};
 use blvm_node::import::{import_file, BlockFileReader};
 use blvm_node::params::ChainParams;
 use blvm_testkit::mining::{self, Parent};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 /// Empty blocks put on the bench tip for the headers-first path (> 2,016: two weeks of work).
 const EXTRA_HEADERS: u32 = 2_100;
-
-fn shared_dir() -> PathBuf {
-    match std::env::var_os("BLVM_SHARED_DIR") {
-        Some(d) => PathBuf::from(d),
-        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared"),
-    }
-}
 
 fn settings(assume_valid: Option<BlockHash>) -> ChainSettings {
     ChainSettings {

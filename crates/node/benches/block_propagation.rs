@@ -32,13 +32,13 @@
 #[path = "../tests/support/mod.rs"]
 mod support;
 
-use support::{coins, fanout, http, node_proc, p2p_peer};
+use support::{coins, fanout, http, node_proc, p2p_peer, shared_dir};
 
 use bitcoin::consensus::serialize;
 use bitcoin::{Amount, Block, BlockHash, OutPoint, Transaction, TxOut};
 use p2p_peer::to_hex;
 use serde_json::{json, Value};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 use support::mining::{self, Parent};
 
@@ -261,13 +261,6 @@ fn run_config(a: &Node, cfg: Config, coins: &mut Vec<(OutPoint, Amount)>, runs: 
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(|a, b| a.partial_cmp(b).unwrap());
     v[v.len() / 2]
-}
-
-fn shared_dir() -> PathBuf {
-    match std::env::var_os("BLVM_SHARED_DIR") {
-        Some(d) => PathBuf::from(d),
-        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared"),
-    }
 }
 
 /// The Python peer's part: blocks chained on A's tip, each with fresh transactions, half sent

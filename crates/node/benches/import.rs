@@ -21,7 +21,7 @@
 #[path = "../tests/support/mod.rs"]
 mod support;
 
-use support::shared_dir;
+use support::{read_json, shared_dir};
 
 use blvm_node::chain::{ChainManager, ChainSettings, FlushReason};
 use blvm_node::import::import_file;
@@ -47,11 +47,6 @@ struct Config {
     core_key: Option<&'static str>,
     /// Run the `blvm-node` binary's `import` command (what users run) instead of the library.
     cli: bool,
-}
-
-fn read_json(p: &Path) -> Value {
-    serde_json::from_str(&std::fs::read_to_string(p).unwrap_or_else(|e| panic!("{}: {e}", p.display())))
-        .unwrap_or_else(|e| panic!("{}: {e}", p.display()))
 }
 
 fn vm_hwm_kib() -> u64 {

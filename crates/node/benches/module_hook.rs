@@ -81,10 +81,7 @@ async fn spends(node: &Arc<Node>, n: usize) -> Vec<Transaction> {
 }
 
 fn hex(s: &str) -> Vec<u8> {
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-        .collect()
+    bitcoin::hex::FromHex::from_hex(s).expect("bench hex")
 }
 
 /// Best transactions per second over `runs` passes of test-accepting every transaction.

@@ -18,19 +18,14 @@
 #[path = "../tests/support/mod.rs"]
 mod support;
 
-use support::{http, mining, node_proc, p2p_peer, shared_dir};
+use support::{http, mining, node_proc, p2p_peer, read_json, shared_dir};
 
 use bitcoin::consensus::serialize;
 use bitcoin::{Amount, BlockHash};
 use serde_json::{json, Value};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::{Duration, Instant};
-
-fn read_json(p: &Path) -> Value {
-    serde_json::from_str(&std::fs::read_to_string(p).unwrap_or_else(|e| panic!("{}: {e}", p.display())))
-        .unwrap_or_else(|e| panic!("{}: {e}", p.display()))
-}
 
 /// The chain to sync and what the synced node must report.
 struct Chain {

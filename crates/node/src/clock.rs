@@ -3,7 +3,7 @@
 //! timestamps together.
 
 use std::sync::atomic::{AtomicI64, Ordering};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// The mocked UNIX time in seconds; 0 means "use the system clock".
 static MOCKTIME: AtomicI64 = AtomicI64::new(0);
@@ -14,7 +14,7 @@ pub const MAX_MOCKTIME: i64 = 9_223_372_036;
 /// Current UNIX time in seconds: the mock time when one is set, the system clock otherwise.
 pub fn unix_now() -> i64 {
     match MOCKTIME.load(Ordering::Relaxed) {
-        0 => system_secs(),
+        0 => system_since_epoch().as_secs() as i64,
         t => t,
     }
 }
@@ -22,10 +22,7 @@ pub fn unix_now() -> i64 {
 /// Current UNIX time in milliseconds (mocked to whole seconds when a mock time is set).
 pub fn unix_now_ms() -> u64 {
     match MOCKTIME.load(Ordering::Relaxed) {
-        0 => SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_millis() as u64)
-            .unwrap_or(0),
+        0 => system_since_epoch().as_millis() as u64,
         t => (t as u64).saturating_mul(1000),
     }
 }
@@ -55,9 +52,8 @@ pub fn mocktime() -> i64 {
 #[error("Mocktime must be in the range [0, {MAX_MOCKTIME}], not {0}.")]
 pub struct MockTimeError(pub i64);
 
-fn system_secs() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
+/// Time since the UNIX epoch by the system clock, never mocked: for what must follow real
+/// time whatever `-mocktime` says (log timestamps, backup directory names), as Core's logger.
+pub fn system_since_epoch() -> Duration {
+    SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default()
 }

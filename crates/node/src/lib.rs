@@ -21,5 +21,6 @@ pub mod rest;
 pub mod rpc;
 pub mod script_flags;
 pub mod store;
+pub mod sync;
 pub mod validation;
 pub mod zmq;

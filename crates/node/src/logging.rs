@@ -169,9 +169,7 @@ impl tracing_subscriber::fmt::time::FormatTime for CoreTime {
         if !self.enabled {
             return Ok(());
         }
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap_or_default();
+        let now = crate::clock::system_since_epoch();
         let secs = now.as_secs() as i64;
         let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
         let (y, m, d) = civil_from_days(days);

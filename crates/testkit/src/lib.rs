@@ -3,3 +3,4 @@
 //! (a parent read from a `ChainManager`) stays with the tests that have one.
 
 pub mod mining;
+pub mod shared;

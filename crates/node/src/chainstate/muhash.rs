@@ -171,7 +171,7 @@ impl MuHash3072 {
     pub fn finalize_hex(&self) -> String {
         let mut d = self.finalize();
         d.reverse();
-        d.iter().map(|b| format!("{b:02x}")).collect()
+        bitcoin::hex::DisplayHex::to_lower_hex_string(&d[..])
     }
 }
 

@@ -2,12 +2,11 @@
 //! [`RpcContext`], and the server start that hands it the REST interface.
 
 use crate::chain::{BlockOutcome, FlushReason, FlushReport};
-use crate::node::maintenance::Maintenance;
 use crate::node::runtime::ceil_ms;
 use crate::node::{Node, NodeError, ShutdownReason};
 use crate::rpc::active::ActiveCommands;
 use crate::rpc::context::{
-    ContextSource, ControlError, ControlFuture, MaintenanceDone, MaintenanceRequest, NodeControl, RpcContext, RpcNodeSettings,
+    ContextSource, ControlError, ControlFuture, Maintenance, MaintenanceDone, NodeControl, RpcContext, RpcNodeSettings,
 };
 use crate::rpc::server::RpcSettings;
 use std::net::SocketAddr;
@@ -80,16 +79,7 @@ impl NodeControl for Node {
         Box::pin(async move { Node::cleanup_data(self, cleanup_type, target_age_days).await })
     }
 
-    fn run_maintenance(&self, op: MaintenanceRequest) -> ControlFuture<'_, Result<MaintenanceDone, ControlError>> {
-        let op = match op {
-            MaintenanceRequest::Backup { destination } => Maintenance::Backup { destination },
-            MaintenanceRequest::Cleanup => Maintenance::Cleanup,
-            MaintenanceRequest::Compact => Maintenance::Compact,
-            MaintenanceRequest::Prune { height } => Maintenance::Prune {
-                height,
-                target_bytes: None,
-            },
-        };
+    fn run_maintenance(&self, op: Maintenance) -> ControlFuture<'_, Result<MaintenanceDone, ControlError>> {
         Box::pin(async move {
             let out = Node::run_maintenance(self, op).await.map_err(control_error)?;
             Ok(MaintenanceDone {

@@ -126,7 +126,15 @@ pub fn accept_tx(
     let tip_height = chain.height();
     let next_height = tip_height + 1;
     let tip_mtp = chain.mtp_at(tip_height);
-    let mut conflicts = pre_checks(pool, settings, &tx, &txid, &wtxid, opts, next_height, tip_mtp)?;
+    let cand = Candidate {
+        tx: &tx,
+        txid,
+        wtxid,
+        next_height,
+        tip_mtp,
+        opts,
+    };
+    let mut conflicts = pre_checks(pool, settings, &cand)?;
     // Inputs: in-pool parents' outputs, else the UTXO set.
     let coins = input_coins(chain, pool, &tx, &txid, next_height)?;
     // BIP68 relative lock-times, evaluated for the next block.
@@ -170,8 +178,7 @@ pub fn accept_tx(
         .ancestors_within(&parents, ancestor_cap)
         .ok_or_else(|| Reject::new(cluster_limits::TOO_LARGE_CLUSTER, ""))?;
     // TRUC (v3) topology rules, with sibling eviction.
-    let sibling_eviction =
-        !opts.reorg_readmission && truc_checks(pool, &tx, &txid, &wtxid, &ancestors, &mut conflicts, vsize, opts.allow_replacement)?;
+    let sibling_eviction = !opts.reorg_readmission && truc_checks(pool, &cand, &ancestors, &mut conflicts, vsize)?;
     if let Some(c) = ancestors.iter().find(|a| conflicts.contains(*a)) {
         return Err(Reject::new(
             "bad-txns-spends-conflicting-tx",
@@ -250,34 +257,50 @@ pub fn accept_tx(
     Ok(accepted)
 }
 
+/// The transaction under validation with the chain context it is judged in (the next block's
+/// height, the tip's median time past) and the caller's options, passed as one to the checks.
+struct Candidate<'a> {
+    tx: &'a Transaction,
+    txid: Txid,
+    wtxid: Wtxid,
+    next_height: u32,
+    tip_mtp: i64,
+    opts: &'a AcceptOptions,
+}
+
+/// Records removed transactions as [`PoolEvent::Removed`], numbered from `base` (the pool's
+/// mempool sequence before the removal), the one way every removal reaches the event stream.
+pub(crate) fn record_removed(events: &mut Vec<PoolEvent>, base: u64, removed: impl IntoIterator<Item = (Txid, RemovalReason)>) {
+    for (i, (txid, reason)) in removed.into_iter().enumerate() {
+        events.push(PoolEvent::Removed {
+            txid,
+            reason,
+            mempool_sequence: base + i as u64,
+        });
+    }
+}
+
 /// Removes the transactions `by` replaces, with their descendants, recording each removal.
 fn evict_replaced(pool: &mut Pool, to_evict: &BTreeSet<Txid>, by: &Txid, events: &mut Vec<PoolEvent>) {
     for t in to_evict {
+        tracing::debug!(target: "blvm::mempool", replaced = %t, by = %by, "replaced (with descendants)");
         let base = pool.sequence();
-        for (i, e) in pool.remove_with_descendants(t).into_iter().enumerate() {
-            tracing::debug!(target: "blvm::mempool", replaced = %e.txid, by = %by, "replaced");
-            events.push(PoolEvent::Removed {
-                txid: e.txid,
-                reason: RemovalReason::Replaced,
-                mempool_sequence: base + i as u64,
-            });
-        }
+        let removed = pool.remove_with_descendants(t);
+        record_removed(events, base, removed.into_iter().map(|e| (e.txid, RemovalReason::Replaced)));
     }
 }
 
 /// Core's PreChecks before any coin is looked up: context-free and standardness rules,
 /// finality, duplicates, and the in-pool transactions `tx` conflicts with (replacement allowed?).
-#[allow(clippy::too_many_arguments)]
-fn pre_checks(
-    pool: &Pool,
-    settings: &MempoolSettings,
-    tx: &Transaction,
-    txid: &Txid,
-    wtxid: &Wtxid,
-    opts: &AcceptOptions,
-    next_height: u32,
-    tip_mtp: i64,
-) -> Result<BTreeSet<Txid>, Reject> {
+fn pre_checks(pool: &Pool, settings: &MempoolSettings, cand: &Candidate) -> Result<BTreeSet<Txid>, Reject> {
+    let Candidate {
+        tx,
+        txid,
+        wtxid,
+        next_height,
+        tip_mtp,
+        opts,
+    } = *cand;
     check_transaction(tx)?;
     if tx.is_coinbase() {
         return Err(Reject::new("coinbase", ""));
@@ -296,10 +319,10 @@ fn pre_checks(
     if !is_final_tx(tx, next_height, tip_mtp) {
         return Err(Reject::new("non-final", ""));
     }
-    if pool.txid_of_wtxid(wtxid).is_some() {
+    if pool.txid_of_wtxid(&wtxid).is_some() {
         return Err(Reject::new("txn-already-in-mempool", ""));
     }
-    if pool.contains(txid) {
+    if pool.contains(&txid) {
         return Err(Reject::new("txn-same-nonwitness-data-in-mempool", ""));
     }
     let mut conflicts: BTreeSet<Txid> = BTreeSet::new();
@@ -426,43 +449,29 @@ pub fn check_feerate_floor(pool: &mut Pool, settings: &MempoolSettings, now: i64
 pub fn limit_size(pool: &mut Pool, settings: &MempoolSettings, now: i64, events: &mut Vec<PoolEvent>) {
     let cutoff = now - settings.expiry.as_secs() as i64;
     let base = pool.sequence();
-    for (i, e) in pool.expire(cutoff).into_iter().enumerate() {
-        events.push(PoolEvent::Removed {
-            txid: e.txid,
-            reason: RemovalReason::Expiry,
-            mempool_sequence: base + i as u64,
-        });
-    }
+    let expired = pool.expire(cutoff);
+    record_removed(events, base, expired.into_iter().map(|e| (e.txid, RemovalReason::Expiry)));
     if pool.usage() > settings.max_size_bytes {
         pool.touch_rolling_clock(now);
         let base = pool.sequence();
-        for (i, e) in pool
-            .trim_to_size(settings.max_size_bytes, settings.incremental_relay_feerate)
-            .into_iter()
-            .enumerate()
-        {
+        let evicted = pool.trim_to_size(settings.max_size_bytes, settings.incremental_relay_feerate);
+        for e in &evicted {
             tracing::debug!(target: "blvm::mempool", txid = %e.txid, feerate = feerate_per_kvb(e.fee, e.vsize), "evicted (mempool full)");
-            events.push(PoolEvent::Removed {
-                txid: e.txid,
-                reason: RemovalReason::SizeLimit,
-                mempool_sequence: base + i as u64,
-            });
         }
+        record_removed(events, base, evicted.into_iter().map(|e| (e.txid, RemovalReason::SizeLimit)));
     }
 }
 
 /// Core's SingleTRUCChecks; returns whether a sibling was added to `conflicts` for eviction.
-#[allow(clippy::too_many_arguments)]
 fn truc_checks(
     pool: &Pool,
-    tx: &Transaction,
-    txid: &Txid,
-    wtxid: &Wtxid,
+    cand: &Candidate,
     ancestors: &BTreeSet<Txid>,
     conflicts: &mut BTreeSet<Txid>,
     vsize: u64,
-    sibling_eviction: bool,
 ) -> Result<bool, Reject> {
+    let Candidate { tx, txid, wtxid, .. } = *cand;
+    let sibling_eviction = cand.opts.allow_replacement;
     let v3 = tx.version.0 == TRUC_VERSION;
     for a in ancestors {
         let Some(e) = pool.get(a) else { continue };

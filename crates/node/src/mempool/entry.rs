@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 /// Weight units per virtual byte.
-pub const WITNESS_SCALE_FACTOR: u64 = 4;
+pub const WITNESS_SCALE_FACTOR: u64 = bitcoin::Weight::WITNESS_SCALE_FACTOR;
 /// Sigop cost is charged as this many bytes each when it dominates the weight (`-bytespersigop`).
 pub const DEFAULT_BYTES_PER_SIGOP: u64 = 20;
 

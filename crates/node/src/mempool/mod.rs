@@ -30,6 +30,7 @@ pub use pool::{Aggregate, Pool, RemovalReason};
 use crate::chain::{ChainManager, ChainNotification};
 use crate::modules::api::MempoolView;
 use crate::modules::bus::EventBus;
+use crate::sync::lock;
 use crate::validation::script_error::MEMPOOL_SCRIPT_FAILURE;
 use crate::validation::Reject;
 use bitcoin::consensus::{deserialize, serialize};
@@ -172,10 +173,6 @@ pub struct Mempool {
     last_template: Mutex<Option<(u64, u64)>>,
     zmq: std::sync::OnceLock<Arc<crate::zmq::ZmqPublisher>>,
     hooks: std::sync::OnceLock<Arc<crate::modules::extensions::Extensions>>,
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 impl Mempool {
@@ -475,13 +472,8 @@ impl Mempool {
             if let Some(b) = read_block_logged(chain, h, "connected") {
                 confirmed.extend(b.txdata.iter().map(|t| t.compute_txid()));
                 let base = pool.sequence();
-                for (i, (e, reason)) in pool.remove_for_block(&b.txdata).into_iter().enumerate() {
-                    events.push(PoolEvent::Removed {
-                        txid: e.txid,
-                        reason,
-                        mempool_sequence: base + i as u64,
-                    });
-                }
+                let removed = pool.remove_for_block(&b.txdata);
+                accept::record_removed(&mut events, base, removed.into_iter().map(|(e, reason)| (e.txid, reason)));
                 if zmq.is_some() {
                     new_blocks.push(b);
                 }
@@ -527,11 +519,7 @@ impl Mempool {
                     Err(r) => {
                         tracing::debug!(target: "blvm::mempool", txid = %e.txid, reason = %r, "removed after reorg");
                         pool.set_sequence(before + 1);
-                        events.push(PoolEvent::Removed {
-                            txid: e.txid,
-                            reason: RemovalReason::Reorg,
-                            mempool_sequence: before,
-                        });
+                        accept::record_removed(&mut events, before, [(e.txid, RemovalReason::Reorg)]);
                     }
                 }
                 quiet.append(&mut these);
@@ -540,17 +528,11 @@ impl Mempool {
             events.extend(quiet.into_iter().filter(|e| matches!(e, PoolEvent::Removed { .. })));
             // Clusters the re-additions made too large are trimmed (Core 31's TxGraph::Trim).
             let base = pool.sequence();
-            for (i, e) in cluster_limits::trim_oversized(&mut pool, &self.settings.limits)
-                .into_iter()
-                .enumerate()
-            {
+            let trimmed = cluster_limits::trim_oversized(&mut pool, &self.settings.limits);
+            for e in &trimmed {
                 tracing::debug!(target: "blvm::mempool", txid = %e.txid, "removed after reorg: cluster over the limits");
-                events.push(PoolEvent::Removed {
-                    txid: e.txid,
-                    reason: RemovalReason::SizeLimit,
-                    mempool_sequence: base + i as u64,
-                });
             }
+            accept::record_removed(&mut events, base, trimmed.into_iter().map(|e| (e.txid, RemovalReason::SizeLimit)));
             tracing::info!(target: "blvm::mempool", readmitted = added, size = pool.len(), "mempool updated after reorg");
         }
         accept::limit_size(&mut pool, &self.settings, self.now(), &mut events);

@@ -12,7 +12,7 @@ use crate::validation::Reject;
 use bitcoin::{Transaction, TxOut};
 
 /// Largest standard transaction weight.
-pub const MAX_STANDARD_TX_WEIGHT: u64 = 400_000;
+pub const MAX_STANDARD_TX_WEIGHT: u64 = Transaction::MAX_STANDARD_WEIGHT.to_wu();
 /// Smallest standard serialized size without witness (CVE-2017-12842).
 pub const MIN_STANDARD_TX_NONWITNESS_SIZE: usize = 65;
 /// Largest standard scriptSig.
@@ -20,7 +20,7 @@ pub const MAX_STANDARD_SCRIPTSIG_SIZE: usize = 1650;
 /// Most sigops a P2SH redeem script may have.
 pub const MAX_P2SH_SIGOPS: usize = 15;
 /// Most sigop cost a standard transaction may have.
-pub const MAX_STANDARD_TX_SIGOPS_COST: u64 = 80_000 / 5;
+pub const MAX_STANDARD_TX_SIGOPS_COST: u64 = crate::validation::sigops::MAX_BLOCK_SIGOPS_COST / 5;
 /// P2WSH: most stack items besides the witness script.
 pub const MAX_STANDARD_P2WSH_STACK_ITEMS: usize = 100;
 /// P2WSH: largest stack item.

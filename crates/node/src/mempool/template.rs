@@ -23,7 +23,7 @@ pub const MIN_RESERVED_WEIGHT: u64 = crate::config::blockcreate::MIN_RESERVED_WE
 /// Sigop cost kept free for the coinbase.
 pub const RESERVED_SIGOPS: u64 = 400;
 /// Maximum sigop cost per block.
-pub const MAX_BLOCK_SIGOPS_COST: u64 = 80_000;
+pub use crate::validation::sigops::MAX_BLOCK_SIGOPS_COST;
 /// Lowest package feerate included (Core's -blockmintxfee default, sat/kvB).
 pub const DEFAULT_BLOCK_MIN_TX_FEE: u64 = 1;
 

@@ -8,7 +8,7 @@ pub use registry::{Histogram, Registry, TextWriter};
 
 use crate::chain::ChainManager;
 use crate::modules::api::NodeApi;
-use crate::modules::bus::EventBus;
+use crate::modules::bus::{EventBus, ModuleCounters};
 use crate::modules::manager::{ModuleManager, ModuleStatus};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -98,25 +98,27 @@ pub fn render(node: &MetricsSource) -> String {
     w.family("blvm_event_sequence", "gauge", "Sequence number of the newest event")
         .sample("blvm_event_sequence", &[], bus.current_sequence() as f64);
     let counters = bus.module_counters();
-    w.family(
-        "blvm_module_events_delivered_total",
-        "counter",
-        "Events handed to a module's connection (restarts when the module reconnects)",
-    );
-    for c in &counters {
-        w.sample("blvm_module_events_delivered_total", &[("module", &c.name)], c.delivered as f64);
-    }
-    w.family(
-        "blvm_module_events_dropped_total",
-        "counter",
-        "Events dropped because a module fell behind (reported to it as Lagged)",
-    );
-    for c in &counters {
-        w.sample("blvm_module_events_dropped_total", &[("module", &c.name)], c.dropped as f64);
-    }
-    w.family("blvm_module_queue_depth", "gauge", "Events queued for a module");
-    for c in &counters {
-        w.sample("blvm_module_queue_depth", &[("module", &c.name)], c.queued as f64);
+    type PerModule = fn(&ModuleCounters) -> u64;
+    let per_module: [(&str, &str, &str, PerModule); 3] = [
+        (
+            "blvm_module_events_delivered_total",
+            "counter",
+            "Events handed to a module's connection (restarts when the module reconnects)",
+            |c| c.delivered,
+        ),
+        (
+            "blvm_module_events_dropped_total",
+            "counter",
+            "Events dropped because a module fell behind (reported to it as Lagged)",
+            |c| c.dropped,
+        ),
+        ("blvm_module_queue_depth", "gauge", "Events queued for a module", |c| c.queued),
+    ];
+    for (name, kind, help, value) in per_module {
+        w.family(name, kind, help);
+        for c in &counters {
+            w.sample(name, &[("module", &c.name)], value(c) as f64);
+        }
     }
 
     let modules = &node.modules;

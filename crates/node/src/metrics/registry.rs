@@ -1,6 +1,7 @@
 //! A small metrics registry (histograms for RPC latency and flush durations) and a writer for the
 //! Prometheus text exposition format (version 0.0.4).
 
+use crate::sync::lock;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::sync::Mutex;
@@ -61,10 +62,6 @@ pub struct Registry {
     rpc: Mutex<BTreeMap<String, Histogram>>,
     flush: Mutex<Option<Histogram>>,
     last_flush_secs: Mutex<Option<f64>>,
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 impl Registry {

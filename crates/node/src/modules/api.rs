@@ -91,7 +91,7 @@ fn ok(body: ResponseBody) -> ResponseResult {
 }
 
 fn work_hex(w: bitcoin::Work) -> String {
-    w.to_be_bytes().iter().map(|b| format!("{b:02x}")).collect()
+    bitcoin::hex::DisplayHex::to_lower_hex_string(&w.to_be_bytes()[..])
 }
 
 impl NodeApi {

@@ -1,10 +1,11 @@
 //! The event bus: per-node sequencing, per-module bounded queues with exact loss reporting,
 //! never-dropped lifecycle events, acknowledgement waiting and a replay window for chain events.
 
+use crate::sync::lock;
 use blvm_module::{EventMessage, EventPayload, EventType};
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::Notify;
 
@@ -52,10 +53,6 @@ pub struct Subscriber {
     capacity: usize,
     state: Mutex<SubState>,
     notify: Notify,
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 impl Subscriber {
@@ -239,10 +236,6 @@ impl AckWaiter {
     }
 }
 
-fn now_ms() -> u64 {
-    crate::clock::unix_now_ms()
-}
-
 impl EventBus {
     /// A bus whose first event gets sequence `first_sequence`.
     pub fn new(first_sequence: u64, capacity: usize, history: usize) -> Arc<Self> {
@@ -387,7 +380,7 @@ impl EventBus {
         let critical = event_type.requires_ack();
         let mut inner = lock(&self.inner);
         let seq = self.next_seq.fetch_add(1, Ordering::SeqCst);
-        let msg = Arc::new(EventMessage::new(seq, now_ms(), payload));
+        let msg = Arc::new(EventMessage::new(seq, crate::clock::unix_now_ms(), payload));
         let mut waiting = HashMap::new();
         for sub in inner.subscribers.values() {
             let mut st = lock(&sub.state);

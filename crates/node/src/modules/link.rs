@@ -2,6 +2,7 @@
 //! the connection's reader hands the module's `Response` back here. Bounded in-flight calls,
 //! a deadline per call, and every waiter released when the connection closes.
 
+use crate::sync::lock;
 use blvm_module::{ModuleMessage, Request, ResponseResult};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -44,10 +45,6 @@ pub struct ModuleLink {
     tx: Mutex<Option<mpsc::Sender<ModuleMessage>>>,
     pending: Mutex<HashMap<u64, Waiter>>,
     next_id: AtomicU64,
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// Removes a call's waiter when the caller stops waiting (deadline, cancellation).

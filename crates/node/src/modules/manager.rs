@@ -5,6 +5,7 @@
 use super::bus::EventBus;
 use super::manifest::{discover, valid_name, Manifest, ManifestError};
 use super::server::{Authenticator, Grant};
+use crate::sync::lock;
 use blvm_module::EventPayload;
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -133,10 +134,6 @@ pub struct ModuleManager {
     auth: Arc<Authenticator>,
     bus: Arc<EventBus>,
     modules: Mutex<HashMap<String, Managed>>,
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 impl ModuleManager {

@@ -7,6 +7,7 @@
 
 use super::maintenance::Maintenance;
 use super::runtime::Node;
+use crate::sync::lock;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -31,10 +32,6 @@ pub struct AutoState {
     compacting: AtomicBool,
     /// Last run of each maintenance kind: its duration and the bytes it touched.
     last_runs: Mutex<HashMap<&'static str, (Duration, u64)>>,
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// Seconds for `bytes`, scaled from a run that took `last` for `last_bytes` (None without a basis).
@@ -150,10 +147,7 @@ impl Node {
         let lc = &self.settings.lifecycle;
         let dir = lc.backup_dir.clone().unwrap_or_else(|| self.settings.net_dir.join("backups"));
         // The real clock (not -mocktime), so names sort by creation time.
-        let stamp = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_millis())
-            .unwrap_or(0);
+        let stamp = crate::clock::system_since_epoch().as_millis();
         let destination = dir.join(format!("{BACKUP_PREFIX}{stamp:015}"));
         let out = match self
             .run_maintenance(Maintenance::Backup {

@@ -1,8 +1,9 @@
 //! `-loadblock`: the blocks of a file submitted in order after startup, streamed so a large
 //! file never sits in memory.
 
-use super::runtime::{lock, Node};
+use super::runtime::Node;
 use crate::chain::{BlockOutcome, ChainManager};
+use crate::sync::lock;
 use std::sync::Mutex;
 use tokio::sync::{mpsc, watch};
 

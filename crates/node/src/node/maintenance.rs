@@ -4,41 +4,12 @@ use super::completion::CompletionGuard;
 use super::runtime::{ceil_ms, Node, NodeError};
 use blvm_module::EventPayload;
 use serde_json::json;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, SystemTime};
 
-/// Which maintenance to run, with its arguments.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Maintenance {
-    /// Copy the chainstate, block index and block files to a directory usable to start a node.
-    Backup {
-        /// Destination base datadir (the network subdirectory is created inside).
-        destination: PathBuf,
-    },
-    /// Compact the database and remove stale temporary files.
-    Cleanup,
-    /// Compact the database only (scheduled by `-compactgrowth`).
-    Compact,
-    /// Delete old block and undo files (never the last 288 blocks).
-    Prune {
-        /// Prune files whose blocks are all at or below this height.
-        height: Option<u32>,
-        /// Or: prune until block storage is below this many bytes.
-        target_bytes: Option<u64>,
-    },
-}
-
-impl Maintenance {
-    /// The `maintenance_type` string of the events.
-    pub fn kind(&self) -> &'static str {
-        match self {
-            Maintenance::Backup { .. } => "backup",
-            Maintenance::Cleanup => "cleanup",
-            Maintenance::Compact => "compaction",
-            Maintenance::Prune { .. } => "prune",
-        }
-    }
-}
+/// Which maintenance to run: defined with the [`crate::rpc::context::NodeControl`] contract
+/// (RPC asks for it there and may not import the node), re-exported for the node's own callers.
+pub use crate::rpc::context::Maintenance;
 
 /// The outcome of a maintenance operation.
 #[derive(Debug, Clone)]

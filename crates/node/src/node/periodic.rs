@@ -174,7 +174,7 @@ impl Node {
                 d.available_bytes >= lc.disk_low_bytes.min(lc.disk_critical_bytes * 2) && d.percent_free() >= lc.disk_low_percent / 2.0
             })
             .unwrap_or(false);
-        let tip_age = unix_now().saturating_sub(u64::from(tip_time));
+        let tip_age = crate::clock::unix_now().saturating_sub(i64::from(tip_time)).max(0) as u64;
         let regtest = network == "regtest";
         let tip_ok = regtest || tip_age < 24 * 3600;
         let modules = self.modules_json();
@@ -231,10 +231,6 @@ impl Node {
         tracing::info!(cleanup_type, removed, "data cleanup finished");
         removed
     }
-}
-
-fn unix_now() -> u64 {
-    crate::clock::unix_now().max(0) as u64
 }
 
 async fn disk_monitor(node: Arc<Node>, mut stop: watch::Receiver<bool>) {

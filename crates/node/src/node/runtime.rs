@@ -12,6 +12,7 @@ use crate::modules::health::HealthRegistry;
 use crate::modules::manager::{ManagerSettings, ModuleManager};
 use crate::modules::server::{self, Authenticator, ServerContext, ServerSettings};
 use crate::params::ChainParams;
+use crate::sync::lock;
 use bitcoin::Block;
 use blvm_module::EventPayload;
 use std::path::PathBuf;
@@ -174,10 +175,6 @@ pub struct Node {
     /// Warnings raised so far, each once (Core's node::Warnings).
     pub(super) warnings: Mutex<Vec<String>>,
     pub(super) _locks: [DatadirLock; 2],
-}
-
-pub(super) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// Binds the ZMQ notifiers; as in Core, a failure is logged and the node runs without ZMQ.

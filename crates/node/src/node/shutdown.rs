@@ -2,9 +2,10 @@
 //! by a repeated request), the chainstate flush with its events, and the final report.
 
 use super::completion::CompletionGuard;
-use super::runtime::{ceil_ms, lock, Node, NodeError};
+use super::runtime::{ceil_ms, Node, NodeError};
 use crate::chain::{FlushReason, FlushReport};
 use crate::modules::bus::{AckOutcome, AckWaiter};
+use crate::sync::lock;
 use blvm_module::EventPayload;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};

@@ -12,12 +12,7 @@ use bitcoin::consensus::encode::VarInt;
 use bitcoin::consensus::serialize;
 use bitcoin::BlockHash;
 use serde_json::{json, Value};
-use std::sync::{Arc, MutexGuard};
-
-/// The chain, locked (a poisoned lock still holds consistent data, see the RPC methods).
-pub(super) fn lock(node: &Arc<RpcContext>) -> MutexGuard<'_, ChainManager> {
-    node.chain_ref().lock().unwrap_or_else(|p| p.into_inner())
-}
+use std::sync::Arc;
 
 /// Core's header count parameter: 1 to [`MAX_HEADERS_RESULTS`], else 400 quoting the text.
 pub(super) fn parse_count(raw: &str) -> Result<usize, RestError> {
@@ -60,7 +55,7 @@ pub fn headers(node: &Arc<RpcContext>, part: &str, _body: &[u8]) -> Result<RestR
     let path: Vec<&str> = param.split('/').collect();
     let usage = "Invalid URI format. Expected /rest/headers/<hash>.<ext>?count=<count>";
     let (count, hash) = count_and_hash(part, &path, usage)?;
-    let c = lock(node);
+    let c = node.lock_chain();
     let entries = active_from(&c, &hash, count);
     RestResponse::by_format(
         format,
@@ -87,7 +82,7 @@ pub fn blockhash_by_height(node: &Arc<RpcContext>, part: &str, _body: &[u8]) -> 
     .filter(|n| *n <= i32::MAX as u64)
     .ok_or_else(|| RestError::bad_request(format!("Invalid height: {}", sanitize_uri(height_str))))?;
     let hash = {
-        let c = lock(node);
+        let c = node.lock_chain();
         u32::try_from(height).ok().and_then(|h| c.hash_at(h))
     }
     .ok_or_else(|| RestError::not_found("Block height out of range"))?;
@@ -100,7 +95,7 @@ pub fn blockhash_by_height(node: &Arc<RpcContext>, part: &str, _body: &[u8]) -> 
 /// The serialized block `hash` (named `hash_str` in messages): 404 when unknown or without data,
 /// 500 when its stored data cannot be read.
 fn raw_block(node: &Arc<RpcContext>, hash: &BlockHash, hash_str: &str) -> Result<Vec<u8>, RestError> {
-    let c = lock(node);
+    let c = node.lock_chain();
     let e = c.entry(hash).ok_or_else(|| RestError::not_found(format!("{hash_str} not found")))?;
     if !e.have_data() {
         let why = if e.status & status::PRUNED != 0 {
@@ -184,7 +179,7 @@ pub fn spent_txouts(node: &Arc<RpcContext>, part: &str, _body: &[u8]) -> Result<
         ));
     }
     let hash: BlockHash = parse_hash(param)?;
-    let c = lock(node);
+    let c = node.lock_chain();
     let height = c
         .entry(&hash)
         .map(|e| e.height)

@@ -1,7 +1,7 @@
 //! BIP157 endpoints over the basic filter index: `/rest/blockfilter/` and
 //! `/rest/blockfilterheaders/`.
 
-use super::chain::{active_from, count_and_hash, lock};
+use super::chain::{active_from, count_and_hash};
 use super::error::RestError;
 use super::format::{parse_data_format, parse_hash, RestResponse};
 use crate::chain::index::status;
@@ -50,7 +50,7 @@ pub fn block_filter(node: &Arc<RpcContext>, part: &str, _body: &[u8]) -> Result<
         ));
     };
     let hash: BlockHash = parse_hash(hash_str)?;
-    let c = lock(node);
+    let c = node.lock_chain();
     check_type(&c, kind)?;
     let connected = match c.entry(&hash) {
         Some(e) => e.height == 0 || e.status & status::VALID_SCRIPTS != 0 || e.undo_pos.is_some(),
@@ -80,7 +80,7 @@ pub fn filter_headers(node: &Arc<RpcContext>, part: &str, _body: &[u8]) -> Resul
     let usage = "Invalid URI format. Expected /rest/blockfilterheaders/<filtertype>/<blockhash>.<ext>?count=<count>";
     let (kind, rest) = parts.split_first().ok_or_else(|| RestError::bad_request(usage))?;
     let (count, hash) = count_and_hash(part, rest, usage)?;
-    let c = lock(node);
+    let c = node.lock_chain();
     check_type(&c, kind)?;
     let mut headers = Vec::new();
     for e in active_from(&c, &hash, count) {

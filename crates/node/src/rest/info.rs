@@ -1,7 +1,6 @@
 //! JSON-only endpoints answered by the RPC methods themselves: `/rest/chaininfo`,
 //! `/rest/mempool/<info|contents>`, `/rest/deploymentinfo[/<hash>]`.
 
-use super::chain::lock;
 use super::error::RestError;
 use super::format::{json_only, parse_data_format, parse_hash, Format, RestResponse};
 use super::query;
@@ -72,7 +71,7 @@ pub fn deploymentinfo(node: &Arc<RpcContext>, part: &str, _body: &[u8]) -> Resul
         return json_from(node, format, "getdeploymentinfo", json!([]));
     }
     let hash: BlockHash = parse_hash(hash_str)?;
-    if lock(node).entry(&hash).is_none() {
+    if node.lock_chain().entry(&hash).is_none() {
         return Err(RestError::bad_request("Block not found"));
     }
     // The state at a given block never changes.

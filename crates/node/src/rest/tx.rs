@@ -1,6 +1,5 @@
 //! `/rest/tx/<txid>`: a transaction from the mempool or, with `-txindex`, the chain.
 
-use super::chain::lock;
 use super::error::RestError;
 use super::format::{parse_data_format, parse_hash, RestResponse};
 use crate::rpc::context::RpcContext;
@@ -16,7 +15,8 @@ fn find(node: &Arc<RpcContext>, txid: &Txid) -> Result<Option<(Transaction, Opti
     if let Some(tx) = node.mempool().get(txid) {
         return Ok(Some(((*tx).clone(), None)));
     }
-    let found = lock(node)
+    let found = node
+        .lock_chain()
         .indexed_transaction(txid)
         .map_err(|e| RestError::internal(e.to_string()))?;
     Ok(found.map(|(block, tx)| (tx, Some(block))))

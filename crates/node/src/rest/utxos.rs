@@ -1,7 +1,6 @@
 //! `/rest/getutxos[/checkmempool]/<txid>-<n>/...` (BIP64): which outpoints are unspent, with
 //! the coins; outpoints may also come as a binary (or hex) request body.
 
-use super::chain::lock;
 use super::error::RestError;
 use super::format::{no_format, parse_data_format, parse_hash, parse_unsigned, Format, RestResponse};
 use super::MAX_GETUTXOS_OUTPOINTS;
@@ -10,6 +9,7 @@ use crate::rpc::txjson::{amount, script_to_json};
 use bitcoin::consensus::encode::VarInt;
 use bitcoin::consensus::{serialize, Decodable};
 use bitcoin::hashes::Hash;
+use bitcoin::hex::FromHex;
 use bitcoin::{OutPoint, TxOut, Txid};
 use serde_json::{json, Value};
 use std::sync::Arc;
@@ -21,24 +21,23 @@ fn parse_error() -> RestError {
     RestError::bad_request("Parse error")
 }
 
-/// Core's `ParseHex`: pairs of hex digits, whitespace allowed between them; empty when invalid.
+/// Core's `ParseHex` (REST's hex body): pairs of hex digits with whitespace allowed between
+/// pairs, not inside one; empty when invalid. The pairs are decoded by rust-bitcoin's `FromHex`.
 fn parse_hex_lenient(s: &[u8]) -> Vec<u8> {
-    let mut out = Vec::new();
-    let mut i = 0;
-    let digit = |c: u8| (c as char).to_digit(16);
-    loop {
-        while i < s.len() && s[i].is_ascii_whitespace() {
-            i += 1;
+    let mut digits = String::with_capacity(s.len());
+    let mut rest = s.trim_ascii_start();
+    while let [h, l, tail @ ..] = rest {
+        if l.is_ascii_whitespace() {
+            return Vec::new();
         }
-        if i >= s.len() {
-            return out;
-        }
-        match (digit(s[i]), s.get(i + 1).and_then(|c| digit(*c))) {
-            (Some(h), Some(l)) => out.push((h * 16 + l) as u8),
-            _ => return Vec::new(),
-        }
-        i += 2;
+        digits.push(char::from(*h));
+        digits.push(char::from(*l));
+        rest = tail.trim_ascii_start();
     }
+    if !rest.is_empty() {
+        return Vec::new();
+    }
+    Vec::from_hex(&digits).unwrap_or_default()
 }
 
 /// The binary request: a check-mempool byte, then a vector of outpoints; trailing bytes are ignored.
@@ -128,7 +127,7 @@ pub fn getutxos(node: &Arc<RpcContext>, part: &str, body: &[u8]) -> Result<RestR
     let mut coins: Vec<(u32, TxOut)> = Vec::new();
     let (height, tip) = {
         // The chain first, then the pool: the mempool's lock order.
-        let mut c = lock(node);
+        let mut c = node.lock_chain();
         let mempool = node.mempool();
         let pool = check_mempool.then(|| mempool.pool());
         for op in &ops {

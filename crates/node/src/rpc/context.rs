@@ -23,23 +23,38 @@ pub type ControlFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 #[error("{0}")]
 pub struct ControlError(pub String);
 
-/// A maintenance operation an RPC asks the node to run (`runmaintenance`, `pruneblockchain`).
+/// A maintenance operation the node runs, asked for by RPC (`runmaintenance`,
+/// `pruneblockchain`) or scheduled by the node itself.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum MaintenanceRequest {
-    /// Copy the chainstate, block index and block files to a directory.
+pub enum Maintenance {
+    /// Copy the chainstate, block index and block files to a directory usable to start a node.
     Backup {
-        /// Destination base datadir.
+        /// Destination base datadir (the network subdirectory is created inside).
         destination: PathBuf,
     },
     /// Compact the database and remove stale temporary files.
     Cleanup,
-    /// Compact the database only.
+    /// Compact the database only (scheduled by `-compactgrowth`).
     Compact,
-    /// Delete old block and undo files up to `height` (None: the node's target).
+    /// Delete old block and undo files (never the last 288 blocks).
     Prune {
-        /// Highest height whose files may go.
+        /// Prune files whose blocks are all at or below this height.
         height: Option<u32>,
+        /// Or: prune until block storage is below this many bytes (both None: the node's target).
+        target_bytes: Option<u64>,
     },
+}
+
+impl Maintenance {
+    /// The `maintenance_type` string of the events.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Maintenance::Backup { .. } => "backup",
+            Maintenance::Cleanup => "cleanup",
+            Maintenance::Compact => "compaction",
+            Maintenance::Prune { .. } => "prune",
+        }
+    }
 }
 
 /// What a maintenance operation reports back to the RPC caller.
@@ -87,7 +102,7 @@ pub trait NodeControl: Send + Sync {
     /// Removes stale files older than `target_age_days`; returns how many.
     fn cleanup_data(&self, cleanup_type: &'static str, target_age_days: Option<u64>) -> ControlFuture<'_, usize>;
     /// Runs one maintenance operation.
-    fn run_maintenance(&self, op: MaintenanceRequest) -> ControlFuture<'_, Result<MaintenanceDone, ControlError>>;
+    fn run_maintenance(&self, op: Maintenance) -> ControlFuture<'_, Result<MaintenanceDone, ControlError>>;
     /// The process's resident memory in bytes (`getmemoryinfo`), when the OS reports it.
     fn process_rss(&self) -> Option<u64>;
     /// Bytes under `dir` (`size_on_disk` of the block files).
@@ -138,6 +153,12 @@ impl RpcContext {
     /// The chain engine, borrowed.
     pub fn chain_ref(&self) -> &Mutex<ChainManager> {
         &self.chain
+    }
+
+    /// The chain engine, locked: what most methods want. A poisoned lock still yields the
+    /// chain, whose every mutation commits or rolls back as a whole.
+    pub fn lock_chain(&self) -> std::sync::MutexGuard<'_, ChainManager> {
+        crate::sync::lock(&self.chain)
     }
 
     /// The mempool, shared.

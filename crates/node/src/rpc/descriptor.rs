@@ -335,10 +335,7 @@ mod tests {
     use super::*;
 
     fn unhex(s: &str) -> Vec<u8> {
-        (0..s.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-            .collect()
+        bitcoin::hex::FromHex::from_hex(s).expect("test hex")
     }
 
     #[test]

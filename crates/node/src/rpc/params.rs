@@ -156,6 +156,21 @@ impl Params {
         v.as_str().ok_or_else(|| type_error(v, "string"))
     }
 
+    /// A required argument of any type (absent or null: Core's missing-argument error), for
+    /// methods that read several types at one position.
+    pub fn value(&self, i: usize) -> Result<&Value, RpcError> {
+        self.get(i).ok_or_else(|| self.missing(i))
+    }
+
+    /// A required array (absent or null: Core's missing-argument error; another type: its type
+    /// error), the shape of every list argument.
+    pub fn array(&self, i: usize) -> Result<&[Value], RpcError> {
+        match self.value(i)? {
+            Value::Array(a) => Ok(a),
+            v => Err(type_error(v, "array")),
+        }
+    }
+
     /// An optional string.
     pub fn opt_str(&self, i: usize) -> Result<Option<&str>, RpcError> {
         match self.get(i) {

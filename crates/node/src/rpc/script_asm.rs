@@ -21,7 +21,7 @@ pub const MAX_OPCODE: u8 = 0xb9;
 /// Core's MAX_SCRIPT_SIZE.
 pub const MAX_SCRIPT_SIZE: usize = 10_000;
 /// Core's MAX_SCRIPT_ELEMENT_SIZE.
-pub const MAX_SCRIPT_ELEMENT_SIZE: usize = 520;
+pub use bitcoin::constants::MAX_SCRIPT_ELEMENT_SIZE;
 
 /// One parsed script operation: the opcode and, for pushes, the pushed bytes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -339,15 +339,9 @@ pub fn is_op_success(op: u8) -> bool {
     matches!(op, 80 | 98 | 126..=129 | 131..=134 | 137..=138 | 141..=142 | 149..=153 | 187..=254)
 }
 
-/// Lowercase hex of bytes.
+/// Lowercase hex of bytes (rust-bitcoin's `DisplayHex`), the RPC layer's one hex encoder.
 pub fn hex(bytes: &[u8]) -> String {
-    const D: &[u8; 16] = b"0123456789abcdef";
-    let mut s = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        s.push(D[usize::from(b >> 4)] as char);
-        s.push(D[usize::from(b & 15)] as char);
-    }
-    s
+    bitcoin::hex::DisplayHex::to_lower_hex_string(bytes)
 }
 
 #[cfg(test)]
@@ -392,9 +386,6 @@ mod tests {
     }
 
     fn hex_to(s: &str) -> Vec<u8> {
-        (0..s.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-            .collect()
+        bitcoin::hex::FromHex::from_hex(s).expect("test hex")
     }
 }

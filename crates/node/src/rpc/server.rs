@@ -14,6 +14,7 @@ use super::request_json::RepeatedKey;
 use super::whitelist::RpcWhitelist;
 use crate::config::NodeConfig;
 use crate::p2p::ban::Subnet;
+use crate::sync::lock;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
@@ -190,10 +191,6 @@ impl ConnTable {
                 .compare_exchange(last, now.max(1), Ordering::Relaxed, Ordering::Relaxed)
                 .is_ok()
     }
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// Removes a connection from the table when its task ends.

@@ -318,17 +318,10 @@ impl Signing<'_> {
         d
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn create_sig(
-        &self,
-        i: usize,
-        p: &Provider,
-        d: &mut SigData,
-        pubkey: &[u8],
-        code: &bitcoin::Script,
-        sv: SigVersion,
-        ht: u32,
-    ) -> Option<Vec<u8>> {
+    /// Core's `CreateSig` for an ECDSA key: the signature already in `d`, else a new one when
+    /// `p` holds the key (remembered in `d`).
+    fn create_sig(&self, at: SigAt, p: &Provider, d: &mut SigData, pubkey: &[u8], code: &bitcoin::Script) -> Option<Vec<u8>> {
+        let SigAt { i, sv, ht } = at;
         if let Some(s) = d.sigs.get(pubkey) {
             return Some(s.clone());
         }
@@ -381,9 +374,10 @@ impl Signing<'_> {
         ht: u32,
     ) -> (bool, Vec<Vec<u8>>, TxoutType) {
         let (t, sol) = solver(script.as_bytes());
+        let at = SigAt { i, sv, ht };
         let mut ret = Vec::new();
         let ok = match t {
-            TxoutType::PubKey => match self.create_sig(i, p, d, &sol[0], script, sv, ht) {
+            TxoutType::PubKey => match self.create_sig(at, p, d, &sol[0], script) {
                 Some(s) => {
                     ret.push(s);
                     true
@@ -396,7 +390,7 @@ impl Signing<'_> {
                     .get(&sol[0])
                     .cloned()
                     .or_else(|| p.key_for_hash(&sol[0]).map(|(k, _)| k.to_bytes()));
-                match pk.and_then(|pk| self.create_sig(i, p, d, &pk, script, sv, ht).map(|s| (s, pk))) {
+                match pk.and_then(|pk| self.create_sig(at, p, d, &pk, script).map(|s| (s, pk))) {
                     Some((s, pk)) => {
                         ret.push(s);
                         ret.push(pk);
@@ -442,7 +436,7 @@ impl Signing<'_> {
                 ret.push(Vec::new());
                 for k in &sol[1..sol.len() - 1] {
                     // Always try every key so the signature data holds all we can make.
-                    if let Some(s) = self.create_sig(i, p, d, k, script, sv, ht) {
+                    if let Some(s) = self.create_sig(at, p, d, k, script) {
                         if ret.len() < required + 1 {
                             ret.push(s);
                         }
@@ -562,6 +556,14 @@ impl Signing<'_> {
         }
         "Signature must be zero for failed CHECK(MULTI)SIG operation".into()
     }
+}
+
+/// Which signature `create_sig` makes: input `i`, under sighash version `sv` and type `ht`.
+#[derive(Clone, Copy)]
+struct SigAt {
+    i: usize,
+    sv: SigVersion,
+    ht: u32,
 }
 
 #[cfg(test)]

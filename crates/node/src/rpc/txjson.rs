@@ -7,6 +7,7 @@ use super::script_asm::{has_valid_ops, hex, script_to_asm, MAX_SCRIPT_SIZE};
 use crate::chainstate::Coin;
 use bitcoin::absolute::LockTime;
 use bitcoin::consensus::{Decodable, Encodable};
+use bitcoin::hex::FromHex;
 use bitcoin::transaction::Version;
 use bitcoin::{Network, Transaction, TxIn, TxOut, Witness};
 use serde_json::{json, Map, Value};
@@ -14,7 +15,7 @@ use serde_json::{json, Map, Value};
 /// Satoshis (possibly negative) as a JSON number in BTC; the server prints values under
 /// amount keys with exactly 8 decimals, like Core's `ValueFromAmount`.
 pub fn amount(sat: i64) -> Value {
-    json!(sat as f64 / 100_000_000.0)
+    json!(bitcoin::SignedAmount::from_sat(sat).to_btc())
 }
 
 /// Whether any input carries witness data (Core's `CTransaction::HasWitness`).
@@ -204,13 +205,7 @@ fn decode_extended(data: &[u8]) -> Option<Transaction> {
     if flags != 0 {
         return None; // "Unknown transaction optional data"
     }
-    let lock_time = u32::consensus_decode(&mut r).ok()?;
-    r.is_empty().then(|| Transaction {
-        version: Version(version),
-        lock_time: LockTime::from_consensus(lock_time),
-        input,
-        output,
-    })
+    with_lock_time(r, version, input, output)
 }
 
 fn decode_legacy(data: &[u8]) -> Option<Transaction> {
@@ -218,6 +213,11 @@ fn decode_legacy(data: &[u8]) -> Option<Transaction> {
     let version = i32::consensus_decode(&mut r).ok()?;
     let input = Vec::<TxIn>::consensus_decode(&mut r).ok()?;
     let output = Vec::<TxOut>::consensus_decode(&mut r).ok()?;
+    with_lock_time(r, version, input, output)
+}
+
+/// The last field of both serializations: the lock time, which must end the data exactly.
+fn with_lock_time(mut r: &[u8], version: i32, input: Vec<TxIn>, output: Vec<TxOut>) -> Option<Transaction> {
     let lock_time = u32::consensus_decode(&mut r).ok()?;
     r.is_empty().then(|| Transaction {
         version: Version(version),
@@ -255,12 +255,10 @@ pub fn decode_tx(data: &[u8], try_no_witness: bool, try_witness: bool) -> Option
     extended.or(legacy)
 }
 
-/// Core's `IsHex`: non-empty, even length, hex digits only.
+/// Core's `IsHex` then `ParseHex`: non-empty, even length, hex digits only (decoded by
+/// rust-bitcoin's `FromHex`).
 pub fn parse_hex(s: &str) -> Option<Vec<u8>> {
-    if s.is_empty() || s.len() & 1 == 1 || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return None;
-    }
-    (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).ok()).collect()
+    Vec::from_hex(s).ok().filter(|b| !b.is_empty())
 }
 
 #[cfg(test)]

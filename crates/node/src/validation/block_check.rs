@@ -4,9 +4,10 @@ use super::locks::is_final_tx;
 use super::merkle::merkle_root;
 use super::reject::Reject;
 use super::sigops::{legacy_sigops, MAX_BLOCK_SIGOPS_COST};
-use super::tx_check::{check_transaction, MAX_BLOCK_WEIGHT, WITNESS_SCALE_FACTOR};
+use super::tx_check::{check_transaction, MAX_BLOCK_WEIGHT};
 use crate::params::ChainParams;
 use bitcoin::hashes::{sha256d, Hash};
+use bitcoin::Weight;
 use bitcoin::{Block, Transaction};
 use std::collections::HashSet;
 
@@ -45,7 +46,7 @@ pub fn check_block_body(block: &Block) -> Result<(), Reject> {
     check_merkle_root(block)?;
     let n = block.txdata.len() as u64;
     let stripped = stripped_size(block) as u64;
-    if n == 0 || n * WITNESS_SCALE_FACTOR > MAX_BLOCK_WEIGHT || stripped * WITNESS_SCALE_FACTOR > MAX_BLOCK_WEIGHT {
+    if n == 0 || n * Weight::WITNESS_SCALE_FACTOR > MAX_BLOCK_WEIGHT || stripped * Weight::WITNESS_SCALE_FACTOR > MAX_BLOCK_WEIGHT {
         return Err(Reject::new("bad-blk-length", "size limits failed"));
     }
     if !block.txdata[0].is_coinbase() {
@@ -70,7 +71,7 @@ pub fn check_block_body(block: &Block) -> Result<(), Reject> {
         })?;
     }
     let sigops: u64 = block.txdata.iter().map(legacy_sigops).sum();
-    if sigops * WITNESS_SCALE_FACTOR > MAX_BLOCK_SIGOPS_COST {
+    if sigops * Weight::WITNESS_SCALE_FACTOR > MAX_BLOCK_SIGOPS_COST {
         return Err(Reject::new("bad-blk-sigops", "out-of-bounds SigOpCount"));
     }
     Ok(())

@@ -1,13 +1,11 @@
 //! Transaction finality (nLockTime, BIP113) and relative lock-times (BIP68).
 
-use bitcoin::Transaction;
+use bitcoin::relative::LockTime as RelativeLockTime;
+use bitcoin::{Sequence, Transaction};
 
-/// nLockTime values below this are heights, above are UNIX times.
-pub const LOCKTIME_THRESHOLD: u32 = 500_000_000;
-const SEQUENCE_FINAL: u32 = 0xffff_ffff;
-const SEQUENCE_LOCKTIME_DISABLE_FLAG: u32 = 1 << 31;
-const SEQUENCE_LOCKTIME_TYPE_FLAG: u32 = 1 << 22;
-const SEQUENCE_LOCKTIME_MASK: u32 = 0x0000_ffff;
+/// nLockTime values below this are heights, above are UNIX times (rust-bitcoin's constant).
+pub use bitcoin::locktime::absolute::LOCK_TIME_THRESHOLD as LOCKTIME_THRESHOLD;
+/// BIP68 time locks count units of 2^9 = 512 seconds (Core's SEQUENCE_LOCKTIME_GRANULARITY).
 const SEQUENCE_LOCKTIME_GRANULARITY: u32 = 9;
 
 /// Core's IsFinalTx: is `tx` final in a block at `height` whose lock-time cutoff is `cutoff_time`?
@@ -24,7 +22,7 @@ pub fn is_final_tx(tx: &Transaction, height: u32, cutoff_time: i64) -> bool {
     if i64::from(lock) < limit {
         return true;
     }
-    tx.input.iter().all(|i| i.sequence.0 == SEQUENCE_FINAL)
+    tx.input.iter().all(|i| i.sequence == Sequence::MAX)
 }
 
 /// BIP68 minimum height and time (exclusive) a transaction must wait for, given for each input
@@ -37,17 +35,18 @@ pub fn sequence_lock(tx: &Transaction, coin_heights: &[u32], mtp_at_height: &dyn
         return (min_height, min_time);
     }
     for (input, &coin_height) in tx.input.iter().zip(coin_heights) {
-        let seq = input.sequence.0;
-        if seq & SEQUENCE_LOCKTIME_DISABLE_FLAG != 0 {
-            continue;
-        }
-        if seq & SEQUENCE_LOCKTIME_TYPE_FLAG != 0 {
-            let coin_time = mtp_at_height(coin_height.saturating_sub(1));
-            let t = coin_time + ((i64::from(seq & SEQUENCE_LOCKTIME_MASK)) << SEQUENCE_LOCKTIME_GRANULARITY) - 1;
-            min_time = min_time.max(t);
-        } else {
-            let hgt = i64::from(coin_height) + i64::from(seq & SEQUENCE_LOCKTIME_MASK) - 1;
-            min_height = min_height.max(hgt);
+        // rust-bitcoin reads the disable flag, the type flag and the 16-bit value as BIP68.
+        match input.sequence.to_relative_lock_time() {
+            None => continue,
+            Some(RelativeLockTime::Time(t)) => {
+                let coin_time = mtp_at_height(coin_height.saturating_sub(1));
+                let t = coin_time + (i64::from(t.value()) << SEQUENCE_LOCKTIME_GRANULARITY) - 1;
+                min_time = min_time.max(t);
+            }
+            Some(RelativeLockTime::Blocks(h)) => {
+                let hgt = i64::from(coin_height) + i64::from(h.value()) - 1;
+                min_height = min_height.max(hgt);
+            }
         }
     }
     (min_height, min_time)

@@ -1,11 +1,11 @@
 //! Signature-operation counting exactly as Core's GetTransactionSigOpCost.
 
-use super::tx_check::WITNESS_SCALE_FACTOR;
 use bitcoin::script::Instruction;
-use bitcoin::{Script, Transaction, TxOut, Witness};
+use bitcoin::{Script, Transaction, TxOut, Weight, Witness};
 
-/// Maximum sigop cost per block (BIP141).
-pub const MAX_BLOCK_SIGOPS_COST: u64 = 80_000;
+/// Maximum sigop cost per block (BIP141): rust-bitcoin's constant, unsigned as the costs are.
+pub const MAX_BLOCK_SIGOPS_COST: u64 = bitcoin::constants::MAX_BLOCK_SIGOPS_COST as u64;
+const WITNESS_SCALE_FACTOR: u64 = Weight::WITNESS_SCALE_FACTOR;
 
 /// Legacy (inaccurate) sigops of all scriptSigs and scriptPubKeys of `tx`.
 pub fn legacy_sigops(tx: &Transaction) -> u64 {

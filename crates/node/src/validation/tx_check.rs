@@ -1,15 +1,12 @@
 //! Context-free transaction checks (Core's CheckTransaction).
 
 use super::reject::Reject;
-use bitcoin::Transaction;
+use bitcoin::{Amount, Transaction, Weight};
 use std::collections::HashSet;
 
-/// Maximum money supply in satoshis (21 million BTC).
-pub const MAX_MONEY: u64 = 21_000_000 * 100_000_000;
-/// Maximum block weight (BIP141).
-pub const MAX_BLOCK_WEIGHT: u64 = 4_000_000;
-/// Witness scale factor between weight and stripped size.
-pub const WITNESS_SCALE_FACTOR: u64 = 4;
+/// Maximum block weight (BIP141) in weight units: rust-bitcoin's `Weight::MAX_BLOCK`, as the
+/// plain number the block and compact-block size checks compare against.
+pub const MAX_BLOCK_WEIGHT: u64 = Weight::MAX_BLOCK.to_wu();
 
 /// Checks rules that need no chain context: non-empty ins/outs, size, amounts, duplicates, coinbase shape.
 pub fn check_transaction(tx: &Transaction) -> Result<(), Reject> {
@@ -19,20 +16,21 @@ pub fn check_transaction(tx: &Transaction) -> Result<(), Reject> {
     if tx.output.is_empty() {
         return Err(Reject::new("bad-txns-vout-empty", ""));
     }
-    if tx.base_size() as u64 * WITNESS_SCALE_FACTOR > MAX_BLOCK_WEIGHT {
+    if tx.base_size() as u64 * Weight::WITNESS_SCALE_FACTOR > MAX_BLOCK_WEIGHT {
         return Err(Reject::new("bad-txns-oversize", ""));
     }
+    let max_money = Amount::MAX_MONEY.to_sat();
     let mut total: u64 = 0;
     for out in &tx.output {
         let v = out.value.to_sat();
         if (v as i64) < 0 {
             return Err(Reject::new("bad-txns-vout-negative", ""));
         }
-        if v > MAX_MONEY {
+        if v > max_money {
             return Err(Reject::new("bad-txns-vout-toolarge", ""));
         }
         total += v;
-        if total > MAX_MONEY {
+        if total > max_money {
             return Err(Reject::new("bad-txns-txouttotal-toolarge", ""));
         }
     }

@@ -37,25 +37,9 @@ use blvm_node::chain::{ChainManager, ChainSettings};
 use blvm_node::params::ChainParams;
 use std::path::{Path, PathBuf};
 
-/// The shared data directory: `$BLVM_SHARED_DIR` or `../shared` from the repository root.
-/// Panics loudly when missing: CI must never silently skip these tests.
-pub fn shared_dir() -> PathBuf {
-    let dir = match std::env::var_os("BLVM_SHARED_DIR") {
-        Some(d) => PathBuf::from(d),
-        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared"),
-    };
-    assert!(
-        dir.join("chains/regtest-core-300.hex").exists(),
-        "shared test data not found at {} (set BLVM_SHARED_DIR)",
-        dir.display()
-    );
-    dir
-}
-
-/// Path of the 301-block Core regtest chain (hex lines).
-pub fn chain_hex_path() -> PathBuf {
-    shared_dir().join("chains/regtest-core-300.hex")
-}
+/// Where the shared data is (`$BLVM_SHARED_DIR` or `../shared`), checked to hold Core's chain;
+/// and that chain's hex file.
+pub use blvm_testkit::shared::{chain_hex_path, expect_shared_dir as shared_dir};
 
 /// Core's answers about that chain.
 pub fn core_json() -> serde_json::Value {

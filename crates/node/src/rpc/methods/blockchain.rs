@@ -5,17 +5,13 @@ use super::super::params::Params;
 use crate::chain::index::BlockIndexEntry;
 use crate::chain::{BlockOutcome, ChainManager};
 use crate::rpc::context::RpcContext;
+use crate::rpc::script_asm::hex;
 use bitcoin::consensus::{deserialize, serialize};
 use bitcoin::hex::FromHex;
 use bitcoin::{Block, BlockHash, OutPoint, Txid};
 use serde_json::{json, Value};
 use std::str::FromStr;
 use std::sync::Arc;
-
-/// Hex of a byte slice.
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
 
 /// Core's GetDifficulty: the target of difficulty 1 over the block's target, as a double.
 pub fn difficulty(bits: u32) -> f64 {
@@ -34,7 +30,7 @@ pub fn difficulty(bits: u32) -> f64 {
 
 /// Satoshis as Core's BTC amount (a JSON number).
 pub fn amount(sat: u64) -> Value {
-    json!(sat as f64 / 100_000_000.0)
+    json!(bitcoin::Amount::from_sat(sat).to_btc())
 }
 
 fn target_hex(e: &BlockIndexEntry) -> String {
@@ -55,13 +51,6 @@ pub(super) fn parse_block_hash(s: &str) -> Result<BlockHash, RpcError> {
         )));
     }
     BlockHash::from_str(s).map_err(|_| RpcError::param(format!("blockhash must be hexadecimal string (not '{s}')")))
-}
-
-/// The chain engine, whatever a panicked holder left behind.
-pub(super) fn lock(node: &Arc<RpcContext>) -> std::sync::MutexGuard<'_, ChainManager> {
-    // The chain mutex lives as long as the node; a poisoned lock still holds consistent data
-    // because every mutation commits or rolls back as a whole.
-    node.chain_ref().lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// The header fields shared by getblockheader and getblock.
@@ -122,18 +111,18 @@ fn read_block(c: &ChainManager, h: &BlockHash) -> Result<Block, RpcError> {
 
 /// `getblockcount`.
 pub(super) fn getblockcount(node: &Arc<RpcContext>, _p: &Params) -> Result<Value, RpcError> {
-    Ok(json!(lock(node).height()))
+    Ok(json!(node.lock_chain().height()))
 }
 
 /// `getbestblockhash`.
 pub(super) fn getbestblockhash(node: &Arc<RpcContext>, _p: &Params) -> Result<Value, RpcError> {
-    Ok(json!(lock(node).tip().hash.to_string()))
+    Ok(json!(node.lock_chain().tip().hash.to_string()))
 }
 
 /// `getblockhash`.
 pub(super) fn getblockhash(node: &Arc<RpcContext>, p: &Params) -> Result<Value, RpcError> {
     let h = p.i64(0)?;
-    let c = lock(node);
+    let c = node.lock_chain();
     u32::try_from(h)
         .ok()
         .and_then(|h| c.hash_at(h))
@@ -145,7 +134,7 @@ pub(super) fn getblockhash(node: &Arc<RpcContext>, p: &Params) -> Result<Value, 
 pub(super) fn getblockheader(node: &Arc<RpcContext>, p: &Params) -> Result<Value, RpcError> {
     let h = chain_hash(p, 0)?;
     let verbose = p.opt_bool(1)?.unwrap_or(true);
-    let c = lock(node);
+    let c = node.lock_chain();
     let e = entry(&c, &h)?;
     if verbose {
         Ok(header_json(&c, e))
@@ -158,7 +147,7 @@ pub(super) fn getblockheader(node: &Arc<RpcContext>, p: &Params) -> Result<Value
 pub(super) fn getblock(node: &Arc<RpcContext>, p: &Params) -> Result<Value, RpcError> {
     let h = chain_hash(p, 0)?;
     let verbosity = p.verbosity(1, 1)?;
-    let c = lock(node);
+    let c = node.lock_chain();
     let block = read_block(&c, &h)?;
     if verbosity == 0 {
         return Ok(json!(hex(&serialize(&block))));
@@ -210,7 +199,7 @@ pub(super) fn getblock(node: &Arc<RpcContext>, p: &Params) -> Result<Value, RpcE
 
 /// `getblockchaininfo`.
 pub(super) fn getblockchaininfo(node: &Arc<RpcContext>, _p: &Params) -> Result<Value, RpcError> {
-    let c = lock(node);
+    let c = node.lock_chain();
     let tip = c.tip();
     let headers = c.best_header().height;
     let size_on_disk = node.dir_size(&c.blocks_dir());
@@ -246,7 +235,7 @@ pub(super) fn getblockchaininfo(node: &Arc<RpcContext>, _p: &Params) -> Result<V
 
 /// `getdifficulty`.
 pub(super) fn getdifficulty(node: &Arc<RpcContext>, _p: &Params) -> Result<Value, RpcError> {
-    Ok(json!(difficulty(lock(node).tip().header.bits.to_consensus())))
+    Ok(json!(difficulty(node.lock_chain().tip().header.bits.to_consensus())))
 }
 
 /// `getindexinfo`.
@@ -254,7 +243,7 @@ pub(super) fn getindexinfo(node: &Arc<RpcContext>, p: &Params) -> Result<Value, 
     // The transaction index is the only optional index; it catches up before the node
     // starts and then moves with the tip, so it is always synced.
     let name = p.opt_str(0)?;
-    let c = lock(node);
+    let c = node.lock_chain();
     let mut v = serde_json::Map::new();
     for (index, height) in [
         ("txindex", c.txindex_height()),
@@ -274,7 +263,7 @@ pub(super) fn getblockfilter(node: &Arc<RpcContext>, p: &Params) -> Result<Value
     if kind != "basic" {
         return Err(RpcError::new(code::INVALID_ADDRESS_OR_KEY, "Unknown filtertype"));
     }
-    let c = lock(node);
+    let c = node.lock_chain();
     if c.filter_index_height().is_none() {
         return Err(RpcError::new(code::MISC_ERROR, "Index is not enabled for filtertype basic"));
     }
@@ -292,7 +281,7 @@ pub(super) fn getblockfilter(node: &Arc<RpcContext>, p: &Params) -> Result<Value
 
 /// `getchaintxstats`.
 pub(super) fn getchaintxstats(node: &Arc<RpcContext>, p: &Params) -> Result<Value, RpcError> {
-    let c = lock(node);
+    let c = node.lock_chain();
     let e = match p.opt_str(1)? {
         Some(_) => entry(&c, &chain_hash(p, 1)?)?.clone(),
         None => c.tip().clone(),
@@ -340,7 +329,7 @@ pub(super) fn getchaintxstats(node: &Arc<RpcContext>, p: &Params) -> Result<Valu
 
 /// `getchaintips`.
 pub(super) fn getchaintips(node: &Arc<RpcContext>, _p: &Params) -> Result<Value, RpcError> {
-    let c = lock(node);
+    let c = node.lock_chain();
     let mut has_child = std::collections::HashSet::new();
     for e in c.entries() {
         has_child.insert(e.header.prev_blockhash);
@@ -372,7 +361,7 @@ pub(super) fn getchaintips(node: &Arc<RpcContext>, _p: &Params) -> Result<Value,
 pub(super) fn gettxout(node: &Arc<RpcContext>, p: &Params) -> Result<Value, RpcError> {
     let txid = Txid::from_str(p.str(0)?).map_err(|_| RpcError::param("txid must be hexadecimal string"))?;
     let n = u32::try_from(p.u64(1)?).map_err(|_| RpcError::param("n out of range"))?;
-    let mut c = lock(node);
+    let mut c = node.lock_chain();
     let coin = c
         .get_coin(&OutPoint { txid, vout: n })
         .map_err(|e| RpcError::new(code::DATABASE_ERROR, e.to_string()))?;
@@ -396,7 +385,7 @@ pub(super) fn gettxoutsetinfo(node: &Arc<RpcContext>, p: &Params) -> Result<Valu
     if !matches!(kind, "hash_serialized_3" | "muhash" | "none") {
         return Err(RpcError::param(format!("'{kind}' is not a valid hash_type")));
     }
-    let mut c = lock(node);
+    let mut c = node.lock_chain();
     let stats = c.utxo_stats().map_err(|e| RpcError::new(code::DATABASE_ERROR, e.to_string()))?;
     let muhash = if kind == "muhash" {
         Some(c.utxo_muhash().map_err(|e| RpcError::new(code::DATABASE_ERROR, e.to_string()))?)
@@ -430,7 +419,7 @@ pub(super) fn verifychain(node: &Arc<RpcContext>, p: &Params) -> Result<Value, R
     use crate::chain::verify::{DEFAULT_CHECKBLOCKS, DEFAULT_CHECKLEVEL};
     let level = p.opt_u64(0)?.map_or(DEFAULT_CHECKLEVEL, |l| l.min(u64::from(u32::MAX)) as u32);
     let nblocks = p.opt_u64(1)?.map_or(DEFAULT_CHECKBLOCKS, |n| u32::try_from(n).unwrap_or(0));
-    let c = lock(node);
+    let c = node.lock_chain();
     Ok(match c.verify_recent(level, nblocks) {
         Ok(_) => json!(true),
         Err(e) => {

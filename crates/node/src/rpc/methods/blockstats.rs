@@ -8,8 +8,9 @@ use crate::chain::index::{status, BlockIndexEntry};
 use crate::chain::ChainManager;
 use crate::chainstate::coin::Coin;
 use crate::rpc::context::RpcContext;
+use crate::rpc::script_asm::MAX_SCRIPT_SIZE;
 use bitcoin::consensus::encode::VarInt;
-use bitcoin::{Block, BlockHash, TxOut};
+use bitcoin::{Block, BlockHash, SignedAmount, TxOut};
 use serde_json::{json, Map, Value};
 use std::collections::BTreeSet;
 use std::str::FromStr;
@@ -33,9 +34,8 @@ const NEED_UNDO: &[&str] = &[
 /// Core's estimate of a UTXO's overhead beyond its serialized output: the outpoint and the
 /// height/coinbase word (36 + 4 bytes; Core dropped the flag byte it once counted).
 const PER_UTXO_OVERHEAD: i64 = 40;
-const MAX_MONEY: i64 = 21_000_000 * 100_000_000;
+/// Core's MAX_BLOCK_SERIALIZED_SIZE (bytes; rust-bitcoin has only the weight limit).
 const MAX_BLOCK_SERIALIZED_SIZE: u64 = 4_000_000;
-const MAX_SCRIPT_SIZE: usize = 10_000;
 
 fn utxo_size(out: &TxOut) -> i64 {
     let len = out.script_pubkey.len();
@@ -179,7 +179,8 @@ fn compute(c: &ChainManager, e: &BlockIndexEntry, block: &Block, spent: Option<&
     let (mut total_out, mut total_size, mut total_weight, mut totalfee) = (0i64, 0u64, 0i64, 0i64);
     let (mut utxo_size_inc, mut utxo_size_inc_actual) = (0i64, 0i64);
     let (mut swtxs, mut swtotal_size, mut swtotal_weight) = (0u64, 0u64, 0i64);
-    let (mut minfee, mut maxfee, mut minfeerate, mut maxfeerate) = (MAX_MONEY, 0i64, MAX_MONEY, 0i64);
+    let (mut minfee, mut maxfee, mut minfeerate, mut maxfeerate) =
+        (SignedAmount::MAX_MONEY.to_sat(), 0i64, SignedAmount::MAX_MONEY.to_sat(), 0i64);
     let (mut mintxsize, mut maxtxsize) = (MAX_BLOCK_SERIALIZED_SIZE, 0u64);
     let (mut fees, mut sizes, mut rates) = (Vec::new(), Vec::new(), Vec::new());
 
@@ -260,8 +261,15 @@ fn compute(c: &ChainManager, e: &BlockIndexEntry, block: &Block, spent: Option<&
     put("medianfee", json!(truncated_median(fees)));
     put("mediantime", json!(c.median_time_past(&e.hash)));
     put("mediantxsize", json!(truncated_median(sizes)));
-    put("minfee", json!(if minfee == MAX_MONEY { 0 } else { minfee }));
-    put("minfeerate", json!(if minfeerate == MAX_MONEY { 0 } else { minfeerate }));
+    put("minfee", json!(if minfee == SignedAmount::MAX_MONEY.to_sat() { 0 } else { minfee }));
+    put(
+        "minfeerate",
+        json!(if minfeerate == SignedAmount::MAX_MONEY.to_sat() {
+            0
+        } else {
+            minfeerate
+        }),
+    );
     put(
         "mintxsize",
         json!(if mintxsize == MAX_BLOCK_SERIALIZED_SIZE { 0 } else { mintxsize }),
@@ -286,14 +294,9 @@ fn compute(c: &ChainManager, e: &BlockIndexEntry, block: &Block, spent: Option<&
 
 /// `getblockstats hash_or_height ( stats )`.
 pub fn getblockstats(node: &Arc<RpcContext>, p: &Params) -> Result<Value, RpcError> {
-    let Some(which) = p.get(0) else {
-        return Err(RpcError::new(
-            code::INVALID_PARAMS,
-            "Missing required argument \"hash_or_height\" (position 1)",
-        ));
-    };
+    let which = p.value(0)?;
     let selected: BTreeSet<String> = p.opt_str_array(1)?.unwrap_or_default().into_iter().collect();
-    let c = node.chain_ref().lock().unwrap_or_else(|p| p.into_inner());
+    let c = node.lock_chain();
     let e = target(&c, which)?;
     let block = read_block(&c, &e)?;
     let need_undo = selected.is_empty() || selected.iter().any(|s| NEED_UNDO.contains(&s.as_str()));

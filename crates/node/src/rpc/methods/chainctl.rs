@@ -5,7 +5,6 @@ use super::super::error::{code, RpcError};
 use super::super::params::Params;
 use super::blockchain::chain_hash;
 use crate::chain::versionbits::{DeploymentInfo, ThresholdState};
-use crate::chain::ChainManager;
 use crate::rpc::context::RpcContext;
 use crate::validation::scripts::{
     block_script_flags, ScriptFlags, VERIFY_CHECKLOCKTIMEVERIFY, VERIFY_CHECKSEQUENCEVERIFY, VERIFY_DERSIG, VERIFY_NULLDUMMY, VERIFY_P2SH,
@@ -16,10 +15,6 @@ use bitcoin::hex::FromHex;
 use serde_json::{json, Map, Value};
 use std::sync::Arc;
 
-fn lock(node: &Arc<RpcContext>) -> std::sync::MutexGuard<'_, ChainManager> {
-    node.chain_ref().lock().unwrap_or_else(|p| p.into_inner())
-}
-
 fn not_found() -> RpcError {
     RpcError::new(code::INVALID_ADDRESS_OR_KEY, "Block not found")
 }
@@ -27,7 +22,7 @@ fn not_found() -> RpcError {
 /// `getdeploymentinfo ( "blockhash" )`: the deployments as they apply to the block after
 /// `blockhash` (default: the tip), in Core's order and shape.
 pub fn getdeploymentinfo(node: &Arc<RpcContext>, p: &Params) -> Result<Value, RpcError> {
-    let c = lock(node);
+    let c = node.lock_chain();
     let e = match p.get(0) {
         Some(_) => c.entry(&chain_hash(p, 0)?).ok_or_else(not_found)?.clone(),
         None => c.tip().clone(),
@@ -163,7 +158,7 @@ pub fn submitheader(node: &Arc<RpcContext>, p: &Params) -> Result<Value, RpcErro
     // block, say) is ignored.
     let header: Header = bitcoin::consensus::Decodable::consensus_decode(&mut raw.as_slice())
         .map_err(|_| RpcError::new(code::DESERIALIZATION_ERROR, "Block header decode failed"))?;
-    let mut c = lock(node);
+    let mut c = node.lock_chain();
     if c.entry(&header.prev_blockhash).is_none() {
         return Err(RpcError::new(
             code::VERIFY_ERROR,

@@ -44,10 +44,6 @@ fn split_args(s: &str) -> Vec<&str> {
     out
 }
 
-fn hex_bytes(s: &str) -> Option<Vec<u8>> {
-    Vec::<u8>::from_hex(s).ok()
-}
-
 /// A parsed key: the public key (at the requested range position), how Core prints it back,
 /// and whether it was a private key.
 struct Key {
@@ -123,7 +119,7 @@ fn parse_key(s: &str, net: Network, pos: u32) -> Result<Key, String> {
                     fp.len()
                 ));
             }
-            if hex_bytes(fp).is_none() {
+            if Vec::<u8>::from_hex(fp).ok().is_none() {
                 return Err(format!("Fingerprint '{fp}' is not hex"));
             }
             let path = parts.map(|e| path_step(e, &mut apostrophe)).collect::<Result<Vec<_>, _>>()?;
@@ -141,7 +137,7 @@ fn parse_key(s: &str, net: Network, pos: u32) -> Result<Key, String> {
     let elems: Vec<&str> = elems.collect();
     let secp = bitcoin::secp256k1::Secp256k1::new();
     let mut key = if elems.is_empty() && !key_str.starts_with("tp") && !key_str.starts_with("xp") {
-        if let Some(b) = hex_bytes(key_str) {
+        if let Ok(b) = Vec::<u8>::from_hex(key_str) {
             let pk = PublicKey::from_slice(&b).map_err(|_| format!("Pubkey '{key_str}' is invalid"))?;
             Key {
                 text: crate::rpc::script_asm::hex(&b),
@@ -334,29 +330,16 @@ fn inner(s: &str, net: Network, ctx: &str, pos: u32) -> Result<Parsed, String> {
             let script = super::super::address::decode(arg, net).map_err(|_| "Address is not valid".to_string())?;
             let a = super::super::descriptor::address(script.as_bytes(), net).unwrap_or_else(|| arg.to_string());
             Ok(Parsed {
-                script,
-                canonical: format!("addr({a})"),
-                has_private: false,
                 solvable: false,
-                ranged: false,
-                keys: Vec::new(),
-                redeem_script: None,
-                witness_script: None,
-                internal_key: None,
+                ..done(script, format!("addr({a})"), false)
             })
         }
         "raw" if ctx.is_empty() => {
-            let b = hex_bytes(arg).ok_or_else(|| "Raw script is not hex".to_string())?;
+            let b = Vec::<u8>::from_hex(arg).ok().ok_or_else(|| "Raw script is not hex".to_string())?;
+            let canonical = format!("raw({})", crate::rpc::script_asm::hex(&b));
             Ok(Parsed {
-                canonical: format!("raw({})", crate::rpc::script_asm::hex(&b)),
-                script: ScriptBuf::from_bytes(b),
-                has_private: false,
                 solvable: false,
-                ranged: false,
-                keys: Vec::new(),
-                redeem_script: None,
-                witness_script: None,
-                internal_key: None,
+                ..done(ScriptBuf::from_bytes(b), canonical, false)
             })
         }
         "pk" => {
@@ -419,7 +402,7 @@ fn inner(s: &str, net: Network, ctx: &str, pos: u32) -> Result<Parsed, String> {
             if args.len() != 1 {
                 return Err("tr() with a script tree is not supported by this node".into());
             }
-            let b = hex_bytes(arg);
+            let b = Vec::<u8>::from_hex(arg).ok();
             let (xonly, text, private, info) = match b.as_deref() {
                 Some(x) if x.len() == 32 => (
                     XOnlyPublicKey::from_slice(x).map_err(|_| format!("Pubkey '{arg}' is invalid"))?,

@@ -5,7 +5,7 @@
 use super::super::error::{code, RpcError};
 use super::super::params::Params;
 use super::super::txjson::script_to_json;
-use super::blockchain::{amount, lock, parse_block_hash};
+use super::blockchain::{amount, parse_block_hash};
 use super::scan::scan_object_scripts;
 use crate::rpc::context::RpcContext;
 use bitcoin::{Block, BlockHash, Network, OutPoint, ScriptBuf, Transaction, TxOut, Txid};
@@ -25,7 +25,7 @@ pub fn getdescriptoractivity(node: &Arc<RpcContext>, p: &Params) -> Result<Value
     // Validated first, as Core does; ordered by height so events come in chain order.
     let mut blocks: BTreeMap<u32, BlockHash> = BTreeMap::new();
     {
-        let c = lock(node);
+        let c = node.lock_chain();
         for h in hashes {
             let s = h
                 .as_str()
@@ -67,7 +67,7 @@ fn array(p: &Params, i: usize) -> Result<&Vec<Value>, RpcError> {
 /// A block of the active chain and, per transaction, the outputs its inputs spent (none for
 /// the coinbase).
 fn block_and_spent(node: &Arc<RpcContext>, hash: &BlockHash) -> Result<(Block, Vec<Vec<TxOut>>), RpcError> {
-    let c = lock(node);
+    let c = node.lock_chain();
     let db = |e: crate::chain::ChainError| RpcError::new(code::DATABASE_ERROR, e.to_string());
     let pruned = |what: &str| RpcError::new(code::MISC_ERROR, format!("{what} not available (pruned data)"));
     let block = c.read_block(hash).map_err(db)?.ok_or_else(|| pruned("Block"))?;
@@ -87,7 +87,7 @@ fn mempool_events(node: &Arc<RpcContext>, watch: &HashSet<ScriptBuf>, net: Netwo
         let pool = mp.pool();
         pool.entries().map(|e| (e.txid, e.tx.clone())).collect()
     };
-    let mut c = lock(node);
+    let mut c = node.lock_chain();
     for tx in txs.values() {
         let mut spent = Vec::with_capacity(tx.input.len());
         for input in &tx.input {

@@ -16,8 +16,7 @@ use std::sync::Arc;
 
 /// Most keys in a multisig script (Core's MAX_PUBKEYS_PER_MULTISIG).
 const MAX_PUBKEYS_PER_MULTISIG: usize = 20;
-/// Largest pushable element, the P2SH redeem script limit.
-const MAX_SCRIPT_ELEMENT_SIZE: usize = 520;
+use bitcoin::constants::MAX_SCRIPT_ELEMENT_SIZE;
 
 fn network(node: &Arc<RpcContext>) -> bitcoin::Network {
     node.settings().params.network
@@ -35,25 +34,8 @@ fn hex_to_pubkey(s: &str) -> Result<PublicKey, RpcError> {
 
 /// `createmultisig nrequired ["key",...] ( "address_type" )`.
 pub fn createmultisig(node: &Arc<RpcContext>, p: &Params) -> Result<Value, RpcError> {
-    let required = match p.get(0) {
-        None => {
-            return Err(RpcError::new(
-                code::INVALID_PARAMS,
-                "Missing required argument \"nrequired\" (position 1)",
-            ))
-        }
-        Some(v) => get_int(v, i64::from(i32::MIN), i64::from(i32::MAX))?,
-    };
-    let keys = match p.get(1) {
-        None => {
-            return Err(RpcError::new(
-                code::INVALID_PARAMS,
-                "Missing required argument \"keys\" (position 2)",
-            ))
-        }
-        Some(Value::Array(a)) => a,
-        Some(v) => return Err(type_error(v, "array")),
-    };
+    let required = get_int(p.value(0)?, i64::from(i32::MIN), i64::from(i32::MAX))?;
+    let keys = p.array(1)?;
     let mut pubkeys = Vec::new();
     for k in keys {
         pubkeys.push(hex_to_pubkey(k.as_str().ok_or_else(|| type_error(k, "string"))?)?);

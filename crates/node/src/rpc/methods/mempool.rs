@@ -5,11 +5,12 @@
 
 use super::super::error::{code, RpcError};
 use super::super::params::Params;
-use super::blockchain::{amount, hex};
+use super::blockchain::amount;
 use crate::mempool::entry::{fee_at, feerate_per_kvb, virtual_size};
 use crate::mempool::policy;
 use crate::mempool::{AcceptOptions, Accepted, Mempool, Pool};
 use crate::rpc::context::RpcContext;
+use crate::rpc::script_asm::hex;
 use crate::validation::Reject;
 use bitcoin::consensus::deserialize;
 use bitcoin::hex::FromHex;
@@ -370,9 +371,7 @@ fn accepted_json(out: &mut Map<String, Value>, a: &Accepted, weight: u64, max_ra
 }
 
 fn test_accept(mp: &Mempool, p: &Params) -> Result<Value, RpcError> {
-    let raw = p
-        .get(0)
-        .ok_or_else(|| RpcError::new(code::INVALID_PARAMS, "Missing required argument \"rawtxs\" (position 1)"))?;
+    let raw = p.value(0)?;
     let Value::Array(items) = raw else {
         return Err(RpcError::new(
             code::TYPE_ERROR,

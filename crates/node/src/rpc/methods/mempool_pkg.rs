@@ -45,9 +45,7 @@ pub(super) fn getprioritisedtransactions(node: &Arc<RpcContext>, _p: &Params) ->
 }
 
 pub(super) fn submitpackage(node: &Arc<RpcContext>, p: &Params) -> Result<Value, RpcError> {
-    let raw = p
-        .get(0)
-        .ok_or_else(|| RpcError::new(code::INVALID_PARAMS, "Missing required argument \"package\" (position 1)"))?;
+    let raw = p.value(0)?;
     let Value::Array(items) = raw else {
         return Err(type_error(raw, "array"));
     };

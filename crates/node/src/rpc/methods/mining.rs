@@ -6,12 +6,13 @@
 use super::super::address;
 use super::super::error::{code, RpcError};
 use super::super::params::Params;
-use super::blockchain::{difficulty, hex};
+use super::blockchain::difficulty;
 use super::descriptor::{descriptor_script, parse_descriptor};
 use super::mempool::{decode_tx, parse_txid};
 use crate::chain::{BlockOutcome, ChainManager};
 use crate::mempool::template::{self, BlockTemplate, TemplateTx};
 use crate::rpc::context::RpcContext;
+use crate::rpc::script_asm::hex;
 use bitcoin::consensus::serialize;
 use bitcoin::hex::FromHex;
 use bitcoin::{Block, Network, ScriptBuf};
@@ -20,10 +21,6 @@ use std::sync::Arc;
 
 /// Core's DEFAULT_MAX_TRIES for generate*.
 pub const DEFAULT_MAX_TRIES: u64 = 1_000_000;
-
-fn now() -> i64 {
-    crate::clock::unix_now()
-}
 
 fn network(node: &Arc<RpcContext>) -> Network {
     node.settings().params.network
@@ -89,7 +86,7 @@ pub(super) async fn getnetworkhashps(node: &Arc<RpcContext>, p: &Params) -> Resu
     let height = int(1, -1)?;
     let node = node.clone();
     blocking(move || {
-        let c = node.chain_ref().lock().unwrap_or_else(|e| e.into_inner());
+        let c = node.lock_chain();
         if height >= 0 && height > i64::from(c.height()) {
             return Err(RpcError::param("Block does not exist at specified height"));
         }
@@ -162,7 +159,7 @@ async fn generate(node: &Arc<RpcContext>, script: ScriptBuf, n: i64, max_tries: 
     for _ in 0..n.max(0) {
         let mp = node.mempool();
         let s = script.clone();
-        let block = blocking(move || mp.block_template(now()).block(&s)).await?;
+        let block = blocking(move || mp.block_template(crate::clock::unix_now()).block(&s)).await?;
         match mine_and_submit(node, block, &mut tries).await? {
             Some(h) => hashes.push(json!(h.to_string())),
             None => break,
@@ -225,7 +222,7 @@ pub(super) async fn generateblock(node: &Arc<RpcContext>, p: &Params) -> Result<
     let s2 = script.clone();
     let version = mp.settings().block.version;
     let block = blocking(move || {
-        let c = node2.chain_ref().lock().unwrap_or_else(|e| e.into_inner());
+        let c = node2.lock_chain();
         let ttxs = txs
             .into_iter()
             .map(|tx| TemplateTx {
@@ -239,7 +236,7 @@ pub(super) async fn generateblock(node: &Arc<RpcContext>, p: &Params) -> Result<
             })
             .collect();
         // As Core: the coinbase claims the subsidy only (fees of the given transactions are not counted).
-        BlockTemplate::with_transactions(&c, ttxs, now(), version).block(&s2)
+        BlockTemplate::with_transactions(&c, ttxs, crate::clock::unix_now(), version).block(&s2)
     })
     .await?;
     let mut block = block;
@@ -297,7 +294,7 @@ fn block_proposal(node: &Arc<RpcContext>, data: Option<&Value>) -> Result<Value,
         .ok()
         .and_then(|b| bitcoin::consensus::deserialize(&b).ok())
         .ok_or_else(|| RpcError::new(code::DESERIALIZATION_ERROR, "Block decode failed"))?;
-    let mut c = node.chain_ref().lock().unwrap_or_else(|e| e.into_inner());
+    let mut c = node.lock_chain();
     if let Some(e) = c.entry(&block.block_hash()) {
         let answer = if e.is_failed() {
             "duplicate-invalid"
@@ -336,7 +333,7 @@ fn block_template(node: &Arc<RpcContext>, req: Option<&Value>) -> Result<Value, 
         ));
     }
     let mp = node.mempool();
-    let t = mp.block_template(now());
+    let t = mp.block_template(crate::clock::unix_now());
     let updates = mp.pool().updates();
     let txs: Vec<Value> = t
         .txs
@@ -383,9 +380,9 @@ fn mining_info(node: &Arc<RpcContext>) -> Result<Value, RpcError> {
     let mp = node.mempool();
     let pooled = mp.len();
     let last = mp.last_template_stats();
-    let c = node.chain_ref().lock().unwrap_or_else(|e| e.into_inner());
+    let c = node.lock_chain();
     let tip = c.tip().clone();
-    let next = BlockTemplate::with_transactions(&c, Vec::new(), now(), None);
+    let next = BlockTemplate::with_transactions(&c, Vec::new(), crate::clock::unix_now(), None);
     let mut v = json!({
         "blocks": tip.height,
         "bits": format!("{:08x}", tip.header.bits.to_consensus()),

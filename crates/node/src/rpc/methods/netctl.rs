@@ -166,7 +166,7 @@ pub(super) async fn getblockfrompeer(node: &Arc<RpcContext>, p: &Params) -> Resu
     let hash = super::blockchain::chain_hash(p, 0)?;
     let peer = p.i64(1)?;
     {
-        let c = super::blockchain::lock(node);
+        let c = node.lock_chain();
         let Some(entry) = c.entry(&hash) else {
             return Err(RpcError::new(code::MISC_ERROR, "Block header missing"));
         };

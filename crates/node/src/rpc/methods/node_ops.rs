@@ -3,7 +3,7 @@
 use super::super::error::{code, RpcError};
 use super::super::params::Params;
 use crate::rpc::context::RpcContext;
-use crate::rpc::context::{ControlError, MaintenanceDone, MaintenanceRequest as Maintenance};
+use crate::rpc::context::{ControlError, Maintenance, MaintenanceDone};
 use serde_json::{json, Value};
 use std::sync::Arc;
 use std::time::Duration;
@@ -91,11 +91,14 @@ pub(super) async fn pruneblockchain(node: &Arc<RpcContext>, p: &Params) -> Resul
     let h = p.i64(0)?;
     let h = u32::try_from(h).map_err(|_| RpcError::param("Negative block height."))?;
     let out = node
-        .run_maintenance(Maintenance::Prune { height: Some(h) })
+        .run_maintenance(Maintenance::Prune {
+            height: Some(h),
+            target_bytes: None,
+        })
         .await
         .map_err(internal)?;
     let r = maintenance_result(out)?;
-    let c = node.chain_ref().lock().unwrap_or_else(|p| p.into_inner());
+    let c = node.lock_chain();
     Ok(json!(c.prune_height().unwrap_or(r["prune_height"].as_u64().unwrap_or(0) as u32)))
 }
 
@@ -119,7 +122,10 @@ pub(super) async fn runmaintenance(node: &Arc<RpcContext>, p: &Params) -> Result
                         .ok_or_else(|| RpcError::param("prune height must be a non-negative integer"))?,
                 ),
             };
-            Maintenance::Prune { height }
+            Maintenance::Prune {
+                height,
+                target_bytes: None,
+            }
         }
         other => {
             return Err(RpcError::param(format!(

@@ -3,13 +3,13 @@
 
 use super::super::error::{code, RpcError};
 use super::super::params::Params;
-use super::blockchain::hex;
 use super::network::{ask, net};
 use super::rawtransaction::get_int;
 use crate::mempool::entry::virtual_size;
 use crate::p2p::orphans::Orphan;
 use crate::p2p::Command;
 use crate::rpc::context::RpcContext;
+use crate::rpc::script_asm::hex;
 use bitcoin::consensus::serialize;
 use serde_json::{json, Value};
 use std::sync::Arc;

@@ -55,9 +55,7 @@ fn network(node: &Arc<RpcContext>) -> Network {
 
 /// `getrawtransaction txid ( verbosity "blockhash" )`.
 pub fn getrawtransaction(node: &Arc<RpcContext>, p: &Params) -> Result<Value, RpcError> {
-    let txid_v = p
-        .get(0)
-        .ok_or_else(|| RpcError::new(code::INVALID_PARAMS, "Missing required argument \"txid\" (position 1)"))?;
+    let txid_v = p.value(0)?;
     let txid = Txid::from_byte_array(parse_hash(txid_v, "parameter 1")?);
     let net = network(node);
     if txid.to_byte_array() == node.settings().params.genesis().header.merkle_root.to_byte_array() {
@@ -71,7 +69,7 @@ pub fn getrawtransaction(node: &Arc<RpcContext>, p: &Params) -> Result<Value, Rp
     let (hash, c) = match p.get(2) {
         Some(bh) => {
             let hash = BlockHash::from_byte_array(parse_hash(bh, "parameter 3")?);
-            (hash, node.chain_ref().lock().unwrap_or_else(|e| e.into_inner()))
+            (hash, node.lock_chain())
         }
         None => {
             // The mempool first (the chain lock is not held here, so the mempool may take it
@@ -82,7 +80,7 @@ pub fn getrawtransaction(node: &Arc<RpcContext>, p: &Params) -> Result<Value, Rp
                 }
                 return Ok(tx_to_json(&tx, None, TxVerbosity::Details, true, net));
             }
-            let c = node.chain_ref().lock().unwrap_or_else(|e| e.into_inner());
+            let c = node.lock_chain();
             let found = c
                 .indexed_transaction(&txid)
                 .map_err(|e| RpcError::new(code::DATABASE_ERROR, e.to_string()))?;
@@ -257,7 +255,7 @@ pub fn amount_from_value(v: &Value) -> Result<i64, RpcError> {
         _ => return Err(RpcError::new(code::TYPE_ERROR, "Amount is not a number or string")),
     };
     let sat = parse_fixed_point(&text, 8).ok_or_else(|| RpcError::new(code::TYPE_ERROR, "Invalid amount"))?;
-    if !(0..=crate::validation::tx_check::MAX_MONEY as i64).contains(&sat) {
+    if !(0..=bitcoin::SignedAmount::MAX_MONEY.to_sat()).contains(&sat) {
         return Err(RpcError::new(code::TYPE_ERROR, "Amount out of range"));
     }
     Ok(sat)
@@ -367,9 +365,7 @@ pub fn createrawtransaction(node: &Arc<RpcContext>, p: &Params) -> Result<Value,
         Some(Value::Array(a)) => a.clone(),
         Some(v) => return Err(type_error(v, "array")),
     };
-    let outputs_in = p
-        .get(1)
-        .ok_or_else(|| RpcError::new(code::INVALID_PARAMS, "Missing required argument \"outputs\" (position 2)"))?;
+    let outputs_in = p.value(1)?;
     let rbf = p.opt_bool(3)?;
     let mut lock_time = 0u32;
     if let Some(l) = p.get(2) {

@@ -36,7 +36,7 @@ pub fn scantxoutset(node: &Arc<RpcContext>, p: &Params) -> Result<Value, RpcErro
     };
     let net = node.settings().params.network;
     let needles = scan_object_scripts(objects, net)?;
-    let mut c = node.chain_ref().lock().unwrap_or_else(|e| e.into_inner());
+    let mut c = node.lock_chain();
     let mut found = Vec::new();
     let mut txouts = 0u64;
     c.scan_utxos(|op, coin| {

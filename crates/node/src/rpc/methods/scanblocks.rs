@@ -4,7 +4,6 @@
 
 use super::super::error::{code, RpcError};
 use super::super::params::Params;
-use super::blockchain::lock;
 use super::scan::scan_object_scripts;
 use crate::chain::ChainManager;
 use crate::rpc::context::RpcContext;
@@ -88,7 +87,7 @@ fn start(node: &Arc<RpcContext>, p: &Params) -> Result<Value, RpcError> {
         Some(_) => return Err(RpcError::new(code::TYPE_ERROR, "JSON value is not an object as expected")),
     };
     let (from, to) = {
-        let c = lock(node);
+        let c = node.lock_chain();
         if c.filter_index_height().is_none() {
             return Err(RpcError::new(
                 code::MISC_ERROR,
@@ -142,7 +141,7 @@ fn start(node: &Arc<RpcContext>, p: &Params) -> Result<Value, RpcError> {
             let matched = filter
                 .match_any(&hash, queries.iter().copied())
                 .map_err(|e| RpcError::new(code::MISC_ERROR, format!("Corrupt block filter for {hash}: {e}")))?;
-            if matched && (!filter_false_positives || block_pays_or_spends(&lock(node), &hash, &needles)?) {
+            if matched && (!filter_false_positives || block_pays_or_spends(&node.lock_chain(), &hash, &needles)?) {
                 relevant.push(Value::String(hash.to_string()));
             }
         }
@@ -167,7 +166,7 @@ fn start(node: &Arc<RpcContext>, p: &Params) -> Result<Value, RpcError> {
 /// The active chain's blocks at heights `from..=to` with their basic filters, read under one
 /// hold of the chain lock.
 fn read_filters(node: &Arc<RpcContext>, from: u32, to: u32) -> Result<Vec<(BlockHash, BlockFilter)>, RpcError> {
-    let c = lock(node);
+    let c = node.lock_chain();
     let mut out = Vec::with_capacity((to - from + 1) as usize);
     for height in from..=to {
         // The chain may have been reorganised shorter since the heights were checked.

@@ -9,7 +9,6 @@ use super::super::sign::{Provider, SigData, Signing, SIGHASH_DEFAULT};
 use super::super::txjson::{decode_tx, parse_hex, serialize_core};
 use super::rawtransaction::{amount_from_value, get_int, parse_hash};
 use crate::rpc::context::RpcContext;
-use crate::validation::tx_check::MAX_MONEY;
 use bitcoin::hashes::Hash;
 use bitcoin::{Amount, NetworkKind, OutPoint, PrivateKey, ScriptBuf, Transaction, TxOut, Txid};
 use serde_json::{json, Map, Value};
@@ -20,7 +19,7 @@ use std::sync::Arc;
 fn find_coins(node: &Arc<RpcContext>, tx: &Transaction) -> Result<HashMap<OutPoint, TxOut>, RpcError> {
     let mut out = HashMap::new();
     // Chain lock first, then the pool (the mempool's lock order).
-    let mut c = node.chain_ref().lock().unwrap_or_else(|e| e.into_inner());
+    let mut c = node.lock_chain();
     let mempool = node.mempool();
     for input in &tx.input {
         let op = input.previous_output;
@@ -100,7 +99,7 @@ fn parse_prevouts(v: Option<&Value>, p: &mut Provider, coins: &mut HashMap<OutPo
         // Without an amount the value is a placeholder; witness inputs then fail "Missing amount".
         let value = match o.get("amount").filter(|a| !a.is_null()) {
             Some(a) => amount_from_value(a)? as u64,
-            None => MAX_MONEY,
+            None => Amount::MAX_MONEY.to_sat(),
         };
         coins.insert(
             op,
@@ -163,11 +162,11 @@ fn parse_prevouts(v: Option<&Value>, p: &mut Provider, coins: &mut HashMap<OutPo
     Ok(())
 }
 
-/// Core's `ParseSighashString`.
-fn parse_sighash(v: Option<&Value>) -> Result<u32, RpcError> {
-    let Some(v) = v else { return Ok(SIGHASH_DEFAULT) };
+/// Core's `ParseSighashString` (None when absent).
+pub(super) fn parse_sighash(v: Option<&Value>) -> Result<Option<u32>, RpcError> {
+    let Some(v) = v else { return Ok(None) };
     let s = v.as_str().ok_or_else(|| type_error(v, "string"))?;
-    Ok(match s {
+    Ok(Some(match s {
         "DEFAULT" => SIGHASH_DEFAULT,
         "ALL" => 0x01,
         "NONE" => 0x02,
@@ -176,7 +175,7 @@ fn parse_sighash(v: Option<&Value>) -> Result<u32, RpcError> {
         "NONE|ANYONECANPAY" => 0x82,
         "SINGLE|ANYONECANPAY" => 0x83,
         _ => return Err(RpcError::param(format!("'{s}' is not a valid sighash parameter."))),
-    })
+    }))
 }
 
 /// `CTxOut::ToString` as Core prints it in "Missing amount".
@@ -216,7 +215,7 @@ fn sign_transaction(tx: &mut Transaction, p: &Provider, coins: &HashMap<OutPoint
     let signed = Signing { tx, spent: &spent };
     for (i, prev) in spent.iter().enumerate() {
         let Some(prev) = prev else { continue };
-        if prev.value.to_sat() == MAX_MONEY && !tx.input[i].witness.is_empty() {
+        if prev.value == Amount::MAX_MONEY && !tx.input[i].witness.is_empty() {
             errors.push((i, "Missing amount".into()));
             continue;
         }
@@ -263,16 +262,7 @@ pub fn signrawtransactionwithkey(node: &Arc<RpcContext>, p: &Params) -> Result<V
             "TX decode failed. Make sure the tx has at least one input.",
         )
     })?;
-    let keys = match p.get(1) {
-        None => {
-            return Err(RpcError::new(
-                code::INVALID_PARAMS,
-                "Missing required argument \"privkeys\" (position 2)",
-            ))
-        }
-        Some(Value::Array(a)) => a,
-        Some(v) => return Err(type_error(v, "array")),
-    };
+    let keys = p.array(1)?;
     let net = NetworkKind::from(node.settings().params.network);
     let secp = bitcoin::secp256k1::Secp256k1::signing_only();
     let mut provider = Provider::default();
@@ -286,7 +276,7 @@ pub fn signrawtransactionwithkey(node: &Arc<RpcContext>, p: &Params) -> Result<V
     }
     let mut coins = find_coins(node, &tx)?;
     parse_prevouts(p.get(2), &mut provider, &mut coins)?;
-    let ht = parse_sighash(p.get(3))?;
+    let ht = parse_sighash(p.get(3))?.unwrap_or(SIGHASH_DEFAULT);
     let (complete, errors) = sign_transaction(&mut tx, &provider, &coins, ht);
     result_json(&tx, complete, &errors, &coins)
 }
@@ -294,16 +284,7 @@ pub fn signrawtransactionwithkey(node: &Arc<RpcContext>, p: &Params) -> Result<V
 /// `combinerawtransaction ["hexstring",...]`: merges the signatures of several versions of one
 /// transaction into the first.
 pub fn combinerawtransaction(node: &Arc<RpcContext>, p: &Params) -> Result<Value, RpcError> {
-    let list = match p.get(0) {
-        None => {
-            return Err(RpcError::new(
-                code::INVALID_PARAMS,
-                "Missing required argument \"txs\" (position 1)",
-            ))
-        }
-        Some(Value::Array(a)) => a,
-        Some(v) => return Err(type_error(v, "array")),
-    };
+    let list = p.array(0)?;
     let mut variants = Vec::new();
     for (idx, v) in list.iter().enumerate() {
         let s = v.as_str().ok_or_else(|| type_error(v, "string"))?;

@@ -18,22 +18,9 @@ use std::sync::Arc;
 /// Core's MAX_OUTPUTS_PER_BLOCK: how many output indexes `AccessByTxid` tries.
 const MAX_OUTPUTS_PER_BLOCK: u32 = 4_000_000 / (4 * 9);
 
-fn lock(node: &Arc<RpcContext>) -> std::sync::MutexGuard<'_, crate::chain::ChainManager> {
-    node.chain_ref().lock().unwrap_or_else(|e| e.into_inner())
-}
-
 /// `gettxoutproof ["txid",...] ( "blockhash" )`.
 pub fn gettxoutproof(node: &Arc<RpcContext>, p: &Params) -> Result<Value, RpcError> {
-    let list = match p.get(0) {
-        None => {
-            return Err(RpcError::new(
-                code::INVALID_PARAMS,
-                "Missing required argument \"txids\" (position 1)",
-            ))
-        }
-        Some(Value::Array(a)) => a,
-        Some(v) => return Err(type_error(v, "array")),
-    };
+    let list = p.array(0)?;
     if list.is_empty() {
         return Err(RpcError::param("Parameter 'txids' cannot be empty"));
     }
@@ -46,7 +33,7 @@ pub fn gettxoutproof(node: &Arc<RpcContext>, p: &Params) -> Result<Value, RpcErr
             )));
         }
     }
-    let mut c = lock(node);
+    let mut c = node.lock_chain();
     let hash = match p.get(1) {
         Some(bh) => {
             let h = BlockHash::from_byte_array(parse_hash(bh, "blockhash")?);
@@ -120,7 +107,7 @@ pub fn verifytxoutproof(node: &Arc<RpcContext>, p: &Params) -> Result<Value, Rpc
         Ok(root) if root == mb.header.merkle_root => {}
         _ => return Ok(json!([])),
     }
-    let c = lock(node);
+    let c = node.lock_chain();
     let hash = mb.header.block_hash();
     let entry = c.entry(&hash).filter(|e| c.is_active(&e.hash) && e.n_tx != 0);
     let Some(entry) = entry else {
@@ -134,16 +121,7 @@ pub fn verifytxoutproof(node: &Arc<RpcContext>, p: &Params) -> Result<Value, Rpc
 
 /// `gettxspendingprevout [{"txid":"hex","vout":n},...]`.
 pub fn gettxspendingprevout(node: &Arc<RpcContext>, p: &Params) -> Result<Value, RpcError> {
-    let list = match p.get(0) {
-        None => {
-            return Err(RpcError::new(
-                code::INVALID_PARAMS,
-                "Missing required argument \"outputs\" (position 1)",
-            ))
-        }
-        Some(Value::Array(a)) => a,
-        Some(v) => return Err(type_error(v, "array")),
-    };
+    let list = p.array(0)?;
     if list.is_empty() {
         return Err(RpcError::param("Invalid parameter, outputs are missing"));
     }

@@ -17,14 +17,14 @@ use tokio::time::Instant;
 async fn tip(node: &Arc<RpcContext>) -> (BlockHash, u32) {
     let n = node.clone();
     let read = move || {
-        let c = n.chain_ref().lock().unwrap_or_else(|p| p.into_inner());
+        let c = n.lock_chain();
         let t = c.tip();
         (t.hash, t.height)
     };
     match tokio::task::spawn_blocking(read).await {
         Ok(t) => t,
         Err(_) => {
-            let c = node.chain_ref().lock().unwrap_or_else(|p| p.into_inner());
+            let c = node.lock_chain();
             (c.tip().hash, c.tip().height)
         }
     }

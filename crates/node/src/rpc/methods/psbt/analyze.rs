@@ -76,7 +76,7 @@ pub fn analyzepsbt(_node: &Arc<RpcContext>, p: &Params) -> Result<Value, RpcErro
     let mut calc_fee = true;
     let mut inputs = Vec::new();
     let mut next_all = 4usize;
-    let max = crate::validation::tx_check::MAX_MONEY;
+    let max = bitcoin::Amount::MAX_MONEY.to_sat();
     for i in 0..psbt.inputs.len() {
         let mut next = 4usize;
         let mut o = Map::new();

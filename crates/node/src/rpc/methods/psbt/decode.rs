@@ -79,7 +79,7 @@ pub(super) fn input_json(psbt: &Psbt, i: usize, net: Network, total_in: &mut Opt
         utxo = tx.output.get(vout).map(|t| t.value.to_sat());
     }
     *total_in = match (utxo, *total_in) {
-        (Some(v), Some(t)) if v <= crate::validation::tx_check::MAX_MONEY && t + v <= crate::validation::tx_check::MAX_MONEY => Some(t + v),
+        (Some(v), Some(t)) if v <= bitcoin::Amount::MAX_MONEY.to_sat() && t + v <= bitcoin::Amount::MAX_MONEY.to_sat() => Some(t + v),
         _ => None,
     };
     if !input.partial_sigs.is_empty() {
@@ -265,7 +265,7 @@ pub fn decodepsbt(node: &Arc<RpcContext>, p: &Params) -> Result<Value, RpcError>
     );
     let out_total = psbt.unsigned_tx.output.iter().try_fold(0u64, |t, o| {
         t.checked_add(o.value.to_sat())
-            .filter(|s| *s <= crate::validation::tx_check::MAX_MONEY)
+            .filter(|s| *s <= bitcoin::Amount::MAX_MONEY.to_sat())
     });
     if let (Some(i), Some(o)) = (total_in, out_total) {
         r.insert("fee".into(), amount(i as i64 - o as i64));

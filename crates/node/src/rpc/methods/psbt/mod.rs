@@ -10,6 +10,7 @@ use super::super::sign::{Provider, SigData, Signing, SIGHASH_DEFAULT};
 use super::super::txjson::{amount, decode_tx, parse_hex, script_to_json, serialize_core, tx_to_json, TxVerbosity};
 use super::descriptor::{parse_descriptor, parse_descriptor_at, Parsed};
 use super::descriptor_util::parse_range;
+use super::signing::parse_sighash;
 use crate::rpc::context::RpcContext;
 use base64::Engine;
 use bitcoin::bip32::{ChildNumber, DerivationPath, KeySource};
@@ -208,16 +209,7 @@ pub fn converttopsbt(_node: &Arc<RpcContext>, p: &Params) -> Result<Value, RpcEr
 }
 
 fn psbt_list(p: &Params) -> Result<Vec<Psbt>, RpcError> {
-    let list = match p.get(0) {
-        None => {
-            return Err(RpcError::new(
-                code::INVALID_PARAMS,
-                "Missing required argument \"txs\" (position 1)",
-            ))
-        }
-        Some(Value::Array(a)) => a,
-        Some(v) => return Err(type_error(v, "array")),
-    };
+    let list = p.array(0)?;
     list.iter()
         .map(|v| decode_psbt(v.as_str().ok_or_else(|| type_error(v, "string"))?))
         .collect()

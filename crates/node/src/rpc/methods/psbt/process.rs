@@ -82,17 +82,14 @@ impl DescProvider {
 
     /// Adds what the descriptor for `spk` knows (scripts, key origins, taproot internal key)
     /// to the input or output fields (Core's `UpdatePSBTOutput` / the updater part of signing).
-    #[allow(clippy::too_many_arguments)]
-    fn fill(
-        &self,
-        spk: &ScriptBuf,
-        redeem: &mut Option<ScriptBuf>,
-        witness: &mut Option<ScriptBuf>,
-        derivs: &mut BTreeMap<bitcoin::secp256k1::PublicKey, KeySource>,
-        tap_key: &mut Option<bitcoin::XOnlyPublicKey>,
-        tap_origins: &mut TapOrigins,
-        bip32derivs: bool,
-    ) {
+    fn fill(&self, spk: &ScriptBuf, to: Fields, bip32derivs: bool) {
+        let Fields {
+            redeem,
+            witness,
+            derivs,
+            tap_key,
+            tap_origins,
+        } = to;
         let Some(d) = self.for_script(spk) else { return };
         if redeem.is_none() {
             redeem.clone_from(&d.redeem_script);
@@ -115,6 +112,28 @@ impl DescProvider {
             }
         }
     }
+}
+
+/// The PSBT fields a descriptor fills, borrowed from an input or an output (both have them).
+struct Fields<'a> {
+    redeem: &'a mut Option<ScriptBuf>,
+    witness: &'a mut Option<ScriptBuf>,
+    derivs: &'a mut BTreeMap<bitcoin::secp256k1::PublicKey, KeySource>,
+    tap_key: &'a mut Option<bitcoin::XOnlyPublicKey>,
+    tap_origins: &'a mut TapOrigins,
+}
+
+/// [`Fields`] of a PSBT input or output (the same field names in both).
+macro_rules! fields_of {
+    ($io:expr) => {
+        Fields {
+            redeem: &mut $io.redeem_script,
+            witness: &mut $io.witness_script,
+            derivs: &mut $io.bip32_derivation,
+            tap_key: &mut $io.tap_internal_key,
+            tap_origins: &mut $io.tap_key_origins,
+        }
+    };
 }
 
 /// Core's `PSBTInputSigned`.
@@ -256,7 +275,7 @@ pub(super) fn fill_utxos(node: &Arc<RpcContext>, psbt: &mut Psbt, descs: &DescPr
         let op = psbt.unsigned_tx.input[i].previous_output;
         let mut found = node.mempool().get(&op.txid).map(|t| (*t).clone());
         if found.is_none() {
-            let c = node.chain_ref().lock().unwrap_or_else(|e| e.into_inner());
+            let c = node.lock_chain();
             if let Ok(Some((hash, _))) = c.indexed_transaction(&op.txid) {
                 if let Ok(Some(block)) = c.read_block(&hash) {
                     found = block.txdata.into_iter().find(|t| t.compute_txid() == op.txid);
@@ -271,7 +290,7 @@ pub(super) fn fill_utxos(node: &Arc<RpcContext>, psbt: &mut Psbt, descs: &DescPr
     if missing.is_empty() {
         return Ok(());
     }
-    let mut c = node.chain_ref().lock().unwrap_or_else(|e| e.into_inner());
+    let mut c = node.lock_chain();
     for i in missing {
         let op: OutPoint = psbt.unsigned_tx.input[i].previous_output;
         let coin = c.get_coin(&op).map_err(|e| RpcError::new(code::DATABASE_ERROR, e.to_string()))?;
@@ -323,29 +342,20 @@ pub(super) fn process_psbt(
         if let Some(utxo) = input_utxo(&psbt, i) {
             let input = &mut psbt.inputs[i];
             let mut spk = utxo.script_pubkey.clone();
-            descs.fill(
-                &spk,
-                &mut input.redeem_script,
-                &mut input.witness_script,
-                &mut input.bip32_derivation,
-                &mut input.tap_internal_key,
-                &mut input.tap_key_origins,
-                bip32derivs,
-            );
+            descs.fill(&spk, fields_of!(input), bip32derivs);
             // The keys of a P2SH or P2WSH inner script.
             for inner in [input.redeem_script.clone(), input.witness_script.clone()].into_iter().flatten() {
                 spk = inner;
                 let mut none = (None, None);
                 for script in [ScriptBuf::new_p2wsh(&spk.wscript_hash()), spk.clone()] {
-                    descs.fill(
-                        &script,
-                        &mut none.0,
-                        &mut none.1,
-                        &mut input.bip32_derivation,
-                        &mut input.tap_internal_key,
-                        &mut input.tap_key_origins,
-                        bip32derivs,
-                    );
+                    let to = Fields {
+                        redeem: &mut none.0,
+                        witness: &mut none.1,
+                        derivs: &mut input.bip32_derivation,
+                        tap_key: &mut input.tap_internal_key,
+                        tap_origins: &mut input.tap_key_origins,
+                    };
+                    descs.fill(&script, to, bip32derivs);
                 }
             }
         }
@@ -354,15 +364,7 @@ pub(super) fn process_psbt(
     for i in 0..psbt.outputs.len() {
         let spk = psbt.unsigned_tx.output[i].script_pubkey.clone();
         let out = &mut psbt.outputs[i];
-        descs.fill(
-            &spk,
-            &mut out.redeem_script,
-            &mut out.witness_script,
-            &mut out.bip32_derivation,
-            &mut out.tap_internal_key,
-            &mut out.tap_key_origins,
-            bip32derivs,
-        );
+        descs.fill(&spk, fields_of!(out), bip32derivs);
     }
     remove_unnecessary_transactions(&mut psbt);
     Ok(psbt)
@@ -376,31 +378,10 @@ pub fn utxoupdatepsbt(node: &Arc<RpcContext>, p: &Params) -> Result<Value, RpcEr
     Ok(json!(encode_psbt(&psbt)))
 }
 
-/// Core's `ParseSighashString` (None when absent).
-pub(super) fn parse_sighash(v: Option<&Value>) -> Result<Option<u32>, RpcError> {
-    let Some(v) = v else { return Ok(None) };
-    let s = v.as_str().ok_or_else(|| type_error(v, "string"))?;
-    Ok(Some(match s {
-        "DEFAULT" => SIGHASH_DEFAULT,
-        "ALL" => 0x01,
-        "NONE" => 0x02,
-        "SINGLE" => 0x03,
-        "ALL|ANYONECANPAY" => 0x81,
-        "NONE|ANYONECANPAY" => 0x82,
-        "SINGLE|ANYONECANPAY" => 0x83,
-        _ => return Err(RpcError::param(format!("'{s}' is not a valid sighash parameter."))),
-    }))
-}
-
 /// `descriptorprocesspsbt "psbt" ["",{"desc":"str","range":n or [n,n]},...] ( "sighashtype" bip32derivs finalize )`.
 pub fn descriptorprocesspsbt(node: &Arc<RpcContext>, p: &Params) -> Result<Value, RpcError> {
     let text = p.str(0)?.to_string();
-    if p.get(1).is_none() {
-        return Err(RpcError::new(
-            code::INVALID_PARAMS,
-            "Missing required argument \"descriptors\" (position 2)",
-        ));
-    }
+    p.value(1)?;
     let descs = DescProvider::from_arg(p.get(1), network(node))?;
     let sighash = parse_sighash(p.get(2))?;
     let bip32derivs = p.opt_bool(3)?.unwrap_or(true);
