@@ -24,7 +24,7 @@ fn env_filter(c: &Categories, levels: &[String]) -> EnvFilter {
 /// The `logging` RPC: turns `include` on, then `exclude` off, re-filters the running
 /// subscriber, and returns the resulting state.
 pub fn update_categories(include: &[String], exclude: &[String]) -> Result<Categories, UnknownCategory> {
-    let mut live = LIVE.lock().unwrap_or_else(|p| p.into_inner());
+    let mut live = crate::sync::lock(&LIVE);
     let mut c = live.0.clone().unwrap_or_default();
     for name in include {
         c.enable(name)?;
@@ -283,7 +283,7 @@ pub fn init(s: &LogSettings) -> io::Result<()> {
     });
     let cats = Categories::from_args(&s.debug, &s.exclude);
     let (filter, handle) = reload::Layer::new(env_filter(&cats, &s.levels));
-    *LIVE.lock().unwrap_or_else(|p| p.into_inner()) = (Some(cats), s.levels.clone());
+    *crate::sync::lock(&LIVE) = (Some(cats), s.levels.clone());
     let _ = FILTER.set(handle);
     let _ = tracing_subscriber::registry()
         .with(filter)

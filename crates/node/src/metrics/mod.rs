@@ -42,7 +42,7 @@ fn status_str(s: &ModuleStatus) -> &'static str {
 /// Renders every metric of `node` in the Prometheus text format (locks the chain briefly).
 pub fn render(node: &MetricsSource) -> String {
     let (height, headers, cache) = {
-        let c = node.chain.lock().unwrap_or_else(|p| p.into_inner());
+        let c = crate::sync::lock(&node.chain);
         let headers = c.entries().filter(|e| !e.is_failed()).map(|e| e.height).max().unwrap_or(0);
         (c.height(), headers, c.cache_usage())
     };

@@ -96,7 +96,7 @@ fn work_hex(w: bitcoin::Work) -> String {
 
 impl NodeApi {
     fn chain(&self) -> std::sync::MutexGuard<'_, ChainManager> {
-        self.chain.lock().unwrap_or_else(|p| p.into_inner())
+        crate::sync::lock(&self.chain)
     }
 
     fn resolve(&self, chain: &ChainManager, hash: &Option<String>, height: &Option<u64>) -> Result<BlockHash, ResponseResult> {

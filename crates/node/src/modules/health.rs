@@ -28,7 +28,7 @@ impl HealthRegistry {
     /// Records a report.
     pub fn report(&self, module: &str, healthy: bool, report: Option<String>) {
         let reported_at = crate::clock::unix_now().max(0) as u64;
-        let mut map = self.map.lock().unwrap_or_else(|p| p.into_inner());
+        let mut map = crate::sync::lock(&self.map);
         // Numbered under the map lock, so a report is visible as soon as its number is.
         let report_no = self.reports.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
         map.insert(
@@ -49,12 +49,12 @@ impl HealthRegistry {
 
     /// Modules whose latest report came after `mark`.
     pub fn answered_since(&self, mark: u64) -> std::collections::HashSet<String> {
-        let map = self.map.lock().unwrap_or_else(|p| p.into_inner());
+        let map = crate::sync::lock(&self.map);
         map.iter().filter(|(_, h)| h.report_no > mark).map(|(n, _)| n.clone()).collect()
     }
 
     /// All reports.
     pub fn snapshot(&self) -> HashMap<String, ModuleHealth> {
-        self.map.lock().unwrap_or_else(|p| p.into_inner()).clone()
+        crate::sync::lock(&self.map).clone()
     }
 }

@@ -95,22 +95,22 @@ impl Authenticator {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .insert(grant.name.clone());
-        self.tokens.lock().unwrap_or_else(|p| p.into_inner()).insert(token.clone(), grant);
+        crate::sync::lock(&self.tokens).insert(token.clone(), grant);
         token
     }
 
     /// Consumes a token (each works once).
     pub fn redeem(&self, token: &str) -> Option<Grant> {
-        self.tokens.lock().unwrap_or_else(|p| p.into_inner()).remove(token)
+        crate::sync::lock(&self.tokens).remove(token)
     }
 
     /// Drops unredeemed tokens of a module (it exited before connecting).
     pub fn revoke_module(&self, name: &str) {
-        self.tokens.lock().unwrap_or_else(|p| p.into_inner()).retain(|_, g| g.name != name);
+        crate::sync::lock(&self.tokens).retain(|_, g| g.name != name);
     }
 
     fn is_managed(&self, name: &str) -> bool {
-        self.managed_names.lock().unwrap_or_else(|p| p.into_inner()).contains(name)
+        crate::sync::lock(&self.managed_names).contains(name)
     }
 }
 
@@ -247,7 +247,7 @@ pub async fn run(listener: UnixListener, ctx: Arc<ServerContext>, mut shutdown: 
 impl ServerContext {
     /// Logs a refused connection, at most once per 10 s (a flood must not flood the log).
     fn warn_refusal(&self, what: &str) {
-        let mut last = self.last_refusal_warning.lock().unwrap_or_else(|p| p.into_inner());
+        let mut last = crate::sync::lock(&self.last_refusal_warning);
         if last.is_none_or(|t| t.elapsed() >= Duration::from_secs(10)) {
             *last = Some(Instant::now());
             tracing::warn!(target: "blvm::modules", "refusing module connections: too many {what}");
@@ -476,7 +476,7 @@ async fn serve(stream: UnixStream, ctx: Arc<ServerContext>, handshake_permit: to
     if tokio::time::timeout(Duration::from_secs(2), writer).await.is_err() {
         tracing::debug!(target: "blvm::modules", module = %name, "writer did not finish; dropped");
     }
-    if let Some(n) = ctx.connected.lock().unwrap_or_else(|p| p.into_inner()).get_mut(&name) {
+    if let Some(n) = crate::sync::lock(&ctx.connected).get_mut(&name) {
         *n = n.saturating_sub(1);
     }
     tracing::info!(target: "blvm::modules", module = %name, "module disconnected");

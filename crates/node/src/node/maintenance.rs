@@ -82,7 +82,7 @@ impl Node {
         let subdir = self.settings.params.data_subdir;
         let op2 = op.clone();
         let result: Result<serde_json::Value, String> = tokio::task::spawn_blocking(move || {
-            let mut c = chain.lock().unwrap_or_else(|p| p.into_inner());
+            let mut c = crate::sync::lock(&chain);
             match op2 {
                 Maintenance::Backup { destination } => {
                     let target = if subdir.is_empty() { destination.clone() } else { destination.join(subdir) };

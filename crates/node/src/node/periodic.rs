@@ -154,7 +154,7 @@ impl Node {
         let lc = self.settings.lifecycle.clone();
         let net_dir = self.settings.net_dir.clone();
         let (db_ok, db_err, height, tip, tip_time, network) = tokio::task::spawn_blocking(move || {
-            let mut c = chain.lock().unwrap_or_else(|p| p.into_inner());
+            let mut c = crate::sync::lock(&chain);
             let probe = c.probe_writable();
             let tip = c.tip().clone();
             (

@@ -247,7 +247,7 @@ impl Node {
         }
         if settings.mempool.persist {
             let (mp, ch) = (mempool.clone(), chain.clone());
-            let loaded = tokio::task::spawn_blocking(move || mp.load_locked(&mut ch.lock().unwrap_or_else(|p| p.into_inner())))
+            let loaded = tokio::task::spawn_blocking(move || mp.load_locked(&mut crate::sync::lock(&ch)))
                 .await
                 .map_err(|e| NodeError::Task(e.to_string()))?;
             if let Err(e) = loaded {

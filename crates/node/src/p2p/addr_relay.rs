@@ -38,7 +38,7 @@ impl Manager {
         // drawn is left out.
         let (addrman, net) = (&self.addrman, &self.net);
         let fill = || {
-            let mut s = addrman.sample(ban::now());
+            let mut s = addrman.sample(crate::clock::unix_now());
             s.retain(|a| !net.is_banned_or_discouraged(a.addr.ip()));
             s
         };
@@ -47,7 +47,7 @@ impl Manager {
             fresh = fill();
             &fresh[..]
         } else {
-            self.addr_cache.get(local, ban::now(), fill)
+            self.addr_cache.get(local, crate::clock::unix_now(), fill)
         };
         let msg = if addrv2 {
             NetworkMessage::AddrV2(
@@ -84,7 +84,7 @@ impl Manager {
     /// services for it (NODE_NETWORK | NODE_WITNESS), then moved to the tried table if asked.
     pub(super) fn add_peer_address(&mut self, addr: SocketAddr, tried: bool) -> Result<(), &'static str> {
         let services = (ServiceFlags::NETWORK | ServiceFlags::WITNESS).to_u64();
-        let now = ban::now();
+        let now = crate::clock::unix_now();
         if self.addrman.add(&[(addr, services, now)], addr.ip(), now) == 0 {
             tracing::debug!(target: "blvm::net", %addr, "addpeeraddress: not added to the new table");
             return Err("failed-adding-to-new");
@@ -127,7 +127,7 @@ impl Manager {
         for (a, _, _) in &addrs[..allowed] {
             tracing::debug!(target: "blvm::net", "address {a} from peer={id}");
         }
-        let n = self.addrman.add(&addrs[..allowed], source, ban::now());
+        let n = self.addrman.add(&addrs[..allowed], source, crate::clock::unix_now());
         tracing::debug!(target: "blvm::net", peer = id, received = addrs.len(), processed = allowed, added = n, "addresses received");
         if n > 0 {
             tracing::debug!(target: "blvm::net", "Added {n} addresses (of {allowed}) from {source}");

@@ -61,11 +61,6 @@ pub struct BanList {
     path: Option<PathBuf>,
 }
 
-/// Current UNIX time in seconds.
-pub fn now() -> i64 {
-    crate::clock::unix_now()
-}
-
 impl BanList {
     /// Loads `path` (missing: empty; unreadable or damaged: logged, empty), dropping expired bans.
     pub fn load(path: &Path) -> BanList {
@@ -88,7 +83,7 @@ impl BanList {
                 return list;
             }
         };
-        let t = now();
+        let t = crate::clock::unix_now();
         for e in v["banned_nets"].as_array().cloned().unwrap_or_default() {
             let (Some(addr), Some(until)) = (e["address"].as_str().and_then(BanTarget::parse), e["banned_until"].as_i64()) else {
                 continue;
@@ -126,7 +121,7 @@ impl BanList {
     /// Adds (or extends) a ban and persists the list.
     pub fn ban(&mut self, subnet: BanTarget, until: i64, reason: &str) {
         let e = self.entries.entry(subnet).or_insert(BanEntry {
-            created: now(),
+            created: crate::clock::unix_now(),
             until,
             reason: reason.to_string(),
         });
@@ -155,7 +150,7 @@ impl BanList {
 
     /// Drops expired bans (persisting when any expired).
     pub fn sweep(&mut self) {
-        let t = now();
+        let t = crate::clock::unix_now();
         let before = self.entries.len();
         self.entries.retain(|_, e| e.until > t);
         self.changed();
@@ -166,7 +161,7 @@ impl BanList {
 
     /// Whether `ip` is banned now.
     pub fn is_banned(&self, ip: IpAddr) -> bool {
-        let t = now();
+        let t = crate::clock::unix_now();
         if self.entries.get(&BanTarget::Net(Subnet::single(ip))).is_some_and(|e| e.until > t) {
             return true;
         }
@@ -184,7 +179,7 @@ impl BanList {
 
     /// Current bans.
     pub fn list(&self) -> Vec<(BanTarget, BanEntry)> {
-        let t = now();
+        let t = crate::clock::unix_now();
         self.entries
             .iter()
             .filter(|(_, e)| e.until > t)
@@ -220,21 +215,21 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("banlist.json");
         let mut b = BanList::load(&path);
-        b.ban(BanTarget::parse("1.2.3.4").unwrap(), now() + 100, "test");
-        b.ban(BanTarget::parse("5.6.7.8").unwrap(), now() - 1, "expired");
+        b.ban(BanTarget::parse("1.2.3.4").unwrap(), crate::clock::unix_now() + 100, "test");
+        b.ban(BanTarget::parse("5.6.7.8").unwrap(), crate::clock::unix_now() - 1, "expired");
         let b2 = BanList::load(&path);
         assert!(b2.is_banned("1.2.3.4".parse().unwrap()));
         assert!(!b2.is_banned("5.6.7.8".parse().unwrap()));
         assert_eq!(b2.list().len(), 1);
         let mut b3 = BanList::load(&path);
-        b3.ban(BanTarget::parse("10.0.0.0/8").unwrap(), now() + 100, "range");
+        b3.ban(BanTarget::parse("10.0.0.0/8").unwrap(), crate::clock::unix_now() + 100, "range");
         assert!(b3.is_banned("10.9.8.7".parse().unwrap()));
         assert!(b3.is_banned("::ffff:1.2.3.4".parse().unwrap()));
         b3.unban(&BanTarget::parse("10.0.0.0/8").unwrap());
         assert!(!b3.is_banned("10.9.8.7".parse().unwrap()));
         // A Tor v3 address is kept and listed like an IP (Core's banlist.json holds them too).
         let onion = "pg6mmjiyjmcrsslvykfwnntlaru7p5svn6y2ymmju6nubxndf4pscryd.onion";
-        b3.ban(BanTarget::parse(onion).unwrap(), now() + 100, "tor");
+        b3.ban(BanTarget::parse(onion).unwrap(), crate::clock::unix_now() + 100, "tor");
         let listed: Vec<String> = BanList::load(&path).list().iter().map(|(t, _)| t.to_string()).collect();
         assert_eq!(listed, vec!["1.2.3.4/32".to_string(), onion.to_string()]);
         assert!(BanTarget::parse("notanaddress.onion").is_none());

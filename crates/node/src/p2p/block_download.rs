@@ -2,7 +2,6 @@
 //! rule for unrequested blocks), block announcements (`inv`, `notfound`) and the announcement of
 //! a new tip to peers.
 
-use super::ban;
 use super::manager::{encode, Manager};
 use super::peer::ConnType;
 use super::relay;
@@ -147,7 +146,7 @@ impl Manager {
             .chain
             .read(|c| p.sync.in_flight.keys().filter_map(|h| c.entry(h).map(|e| e.height)).collect());
         heights.sort_unstable();
-        *p.handle.shared.blocks_in_flight.lock().unwrap_or_else(|p| p.into_inner()) = heights;
+        *crate::sync::lock(&p.handle.shared.blocks_in_flight) = heights;
     }
 
     /// A `block` message: a mutated block (transactions not matching the header's commitments)
@@ -204,7 +203,7 @@ impl Manager {
                     p.handle
                         .shared
                         .last_block_time
-                        .store(ban::now(), std::sync::atomic::Ordering::Relaxed);
+                        .store(crate::clock::unix_now(), std::sync::atomic::Ordering::Relaxed);
                     let height = node.chain.read(|c| c.entry(&hash).map(|e| e.height));
                     if let Some(h) = height {
                         if p.sync.best.is_none_or(|(_, bh)| bh < h) {

@@ -269,7 +269,7 @@ impl Manager {
     pub(super) fn on_async(&mut self, a: Async) {
         match a {
             Async::Seeds(addrs) => {
-                let now = ban::now();
+                let now = crate::clock::unix_now();
                 let entries: Vec<(SocketAddr, u64, i64)> = addrs
                     .into_iter()
                     .map(|a| (a, (ServiceFlags::NETWORK | ServiceFlags::WITNESS).to_u64(), now - 3 * 86_400))
@@ -296,7 +296,7 @@ impl Manager {
                         if self.peers.values().any(|p| !p.handle.shared.inbound && p.addr() == addr) {
                             return;
                         }
-                        self.addrman.attempt(&addr, ban::now());
+                        self.addrman.attempt(&addr, crate::clock::unix_now());
                         let manual = matches!(conn_type, ConnType::Manual);
                         // As Core: v2 when asked by addnode/addconnection, by default for
                         // manual connections (-connect, -addnode), and to addresses known to
@@ -312,7 +312,7 @@ impl Manager {
                     Err(e) => {
                         tracing::debug!(target: "blvm::net", %target, kind = conn_type.as_str(), "outbound connection failed: {e}");
                         if let Ok(a) = target.parse::<SocketAddr>() {
-                            self.addrman.attempt(&a, ban::now());
+                            self.addrman.attempt(&a, crate::clock::unix_now());
                         }
                         if conn_type == ConnType::Manual {
                             self.manual_retry.insert(target, Instant::now() + MANUAL_RETRY);
@@ -402,7 +402,7 @@ impl Manager {
             let listening = self.net.listening();
             let bans = self.net.bans();
             let discouraged = self.net.discouraged();
-            let pick = self.addrman.select(kind == ConnType::Feeler, ban::now(), |a| {
+            let pick = self.addrman.select(kind == ConnType::Feeler, crate::clock::unix_now(), |a| {
                 connected.contains(a)
                     || listening.contains(a)
                     || bans.is_banned(a.ip())
@@ -490,7 +490,7 @@ impl Manager {
             ask_peer_hook(link, net, id, addr.to_string(), kind == ConnType::Inbound, info.user_agent.clone());
         }
         if kind != ConnType::Inbound {
-            self.addrman.good(&addr, info.services, ban::now());
+            self.addrman.good(&addr, info.services, crate::clock::unix_now());
         }
         match kind {
             ConnType::Feeler => {

@@ -15,8 +15,6 @@ pub const FEE_FILTER_SPACING: f64 = 1.1;
 pub const AVG_BROADCAST_INTERVAL_MS: i64 = 10 * 60 * 1000;
 /// A big change is sent within this long (Core's MAX_FEEFILTER_CHANGE_DELAY).
 pub const MAX_CHANGE_DELAY_MS: i64 = 5 * 60 * 1000;
-/// The filter value meaning "send me nothing" (MAX_MONEY, before rounding).
-pub const MAX_MONEY_SAT: u64 = 21_000_000 * 100_000_000;
 
 /// Core's FeeFilterRounder: the bucket boundaries, from 0 and half the incremental relay fee
 /// up to [`MAX_FILTER_FEERATE`].
@@ -65,7 +63,7 @@ pub struct PeerFeeFilter {
 
 impl PeerFeeFilter {
     /// Core's MaybeSendFeefilter for one peer: `current` is the mempool's minimum fee rate (or
-    /// [`MAX_MONEY_SAT`] in IBD). Returns the filter to send now, if any.
+    /// MAX_MONEY in IBD). Returns the filter to send now, if any.
     pub fn due(
         &mut self,
         rounder: &FeeFilterRounder,
@@ -75,7 +73,7 @@ impl PeerFeeFilter {
         now_ms: i64,
         rng: &mut impl Rng,
     ) -> Option<u64> {
-        let current = if in_ibd { MAX_MONEY_SAT } else { current };
+        let current = if in_ibd { bitcoin::Amount::MAX_MONEY.to_sat() } else { current };
         if !in_ibd && self.sent == rounder.max_filter() {
             // Out of IBD: replace the "send nothing" filter at once.
             self.next_send_ms = 0;
@@ -107,7 +105,11 @@ mod tests {
         assert_eq!(r.max_filter(), 9_936_506);
         assert_eq!(FeeFilterRounder::new(1000).max_filter(), 9_170_997);
         let mut rng = rand::thread_rng();
-        assert_eq!(r.round(MAX_MONEY_SAT, &mut rng), 9_936_506, "above the top: the top bucket");
+        assert_eq!(
+            r.round(bitcoin::Amount::MAX_MONEY.to_sat(), &mut rng),
+            9_936_506,
+            "above the top: the top bucket"
+        );
         assert_eq!(r.round(0, &mut rng), 0);
         for _ in 0..50 {
             // 10 sat/kvB lies under the first bucket (50): rounds to 0 or 50.

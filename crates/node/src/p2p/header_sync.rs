@@ -2,7 +2,6 @@
 //! outstanding `getheaders` per peer, `headers` messages (well-formedness, the anti-DoS
 //! low-work check and pre-sync, acceptance into the block index) and the sync progress lines.
 
-use super::ban;
 use super::codec;
 use super::headers_presync::{ChainStart, HeadersPresync, PresyncRules};
 use super::initial_headers::{Deadline, Stalled};
@@ -465,7 +464,7 @@ pub fn low_work_verdict(c: &ChainManager, headers: &[Header], minimum_chain_work
     if headers.len() < codec::MAX_HEADERS_RESULTS {
         return LowWork::Ignore(start.height as usize + headers.len());
     }
-    LowWork::Presync(Box::new(HeadersPresync::new(cs, threshold, rules, ban::now())))
+    LowWork::Presync(Box::new(HeadersPresync::new(cs, threshold, rules, crate::clock::unix_now())))
 }
 
 /// Core's `getheaders` locator for the active tip (used by tests and tools).

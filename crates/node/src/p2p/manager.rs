@@ -7,7 +7,6 @@
 
 use super::addr_cache::AddrCache;
 use super::addrman::AddrMan;
-use super::ban;
 use super::codec;
 use super::connections::{Async, ADDR_FETCH_TIMEOUT_SECS};
 use super::fee_filter::{FeeFilterRounder, PeerFeeFilter};
@@ -474,7 +473,7 @@ impl Manager {
     /// Addr-fetch connections do not linger: as Core, closed once open longer than
     /// [`ADDR_FETCH_TIMEOUT_SECS`] on the mockable clock.
     fn expire_addr_fetch(&mut self) {
-        let now = super::ban::now();
+        let now = crate::clock::unix_now();
         let stale: Vec<PeerId> = self
             .peers
             .iter()
@@ -576,7 +575,7 @@ impl Manager {
                 let _ = reply.send(any);
             }
             Command::NodeAddresses { count, reply } => {
-                let _ = reply.send(self.addrman.addresses(count, ban::now()));
+                let _ = reply.send(self.addrman.addresses(count, crate::clock::unix_now()));
             }
             Command::OrphanTxs { reply } => {
                 let _ = reply.send(self.orphans.list());

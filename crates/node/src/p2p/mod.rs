@@ -57,6 +57,7 @@ pub mod v2_transport;
 pub mod whitelist;
 
 use crate::modules::api::PeerView;
+use crate::sync::lock;
 use ban::BanList;
 use blvm_module::PeerInfo;
 use std::collections::BTreeMap;
@@ -387,10 +388,6 @@ pub struct Net {
     active: AtomicBool,
     enabled: AtomicBool,
     height: std::sync::atomic::AtomicU32,
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 impl Net {

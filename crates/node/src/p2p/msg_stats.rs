@@ -51,7 +51,7 @@ impl MsgBytes {
     /// Adds `bytes` (header included, as Core) to the bucket of `command`.
     pub fn add(&self, command: &str, bytes: u64) {
         let key = MESSAGE_TYPES.iter().find(|t| **t == command).copied().unwrap_or("*other*");
-        *self.0.lock().unwrap_or_else(|p| p.into_inner()).entry(key).or_insert(0) += bytes;
+        *crate::sync::lock(&self.0).entry(key).or_insert(0) += bytes;
     }
 
     /// Adds the bytes of a raw frame, reading its command from the header.
@@ -62,7 +62,7 @@ impl MsgBytes {
 
     /// The counters as a JSON object (only message types seen, as Core).
     pub fn to_json(&self) -> serde_json::Value {
-        let m = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let m = crate::sync::lock(&self.0);
         serde_json::Value::Object(m.iter().map(|(k, v)| (k.to_string(), serde_json::json!(v))).collect())
     }
 }

@@ -5,7 +5,7 @@
 use super::local_addr::{self, LocalAddr};
 use super::manager::Manager;
 use super::peer::ConnType;
-use super::{ban, PeerId};
+use super::PeerId;
 use bitcoin::p2p::address::{AddrV2, AddrV2Message, Address};
 use bitcoin::p2p::message::NetworkMessage;
 use std::net::{IpAddr, SocketAddr};
@@ -37,7 +37,7 @@ impl Manager {
     /// Sends our address `local` to the peer if an announcement is due, with our services and
     /// the current time.
     fn maybe_self_announce(&mut self, id: PeerId, local: SocketAddr) {
-        let now = ban::now();
+        let now = crate::clock::unix_now();
         let Some(p) = self.peers.get_mut(&id) else { return };
         if !p.addr_relay || p.handle.shared.is_closing() || p.next_self_announce.is_some_and(|t| t > now) {
             return;

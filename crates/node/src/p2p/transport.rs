@@ -229,7 +229,7 @@ pub async fn start(
 }
 
 fn set_info(shared: &PeerShared, info: TransportInfo) {
-    *shared.transport.lock().unwrap_or_else(|p| p.into_inner()) = info;
+    *crate::sync::lock(&shared.transport) = info;
 }
 
 /// Core's v1 retry of an outbound connection whose peer closed during our v2 handshake: a new

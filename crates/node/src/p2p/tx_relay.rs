@@ -2,7 +2,6 @@
 //! validating announced transactions (with the orphan pool), serving `getdata` and BIP35
 //! `mempool`, and sending our BIP133 `feefilter`.
 
-use super::ban;
 use super::codec;
 use super::fee_filter::FEEFILTER_VERSION;
 use super::manager::{encode, Manager, Peer};
@@ -419,7 +418,10 @@ impl Manager {
         let (txid, wtxid) = (tx.compute_txid(), tx.compute_wtxid());
         tracing::debug!(target: "blvm::mempool", "AcceptToMemoryPool: peer={from}: accepted {txid} (wtxid={wtxid}) (poolsz {pool_size} txn)");
         if let Some(p) = self.peers.get(&from) {
-            p.handle.shared.last_tx_time.store(ban::now(), std::sync::atomic::Ordering::Relaxed);
+            p.handle
+                .shared
+                .last_tx_time
+                .store(crate::clock::unix_now(), std::sync::atomic::Ordering::Relaxed);
         }
         self.announce_tx(txid, wtxid, feerate_per_kvb(fee, vsize), Some(from));
         if self.orphans.take(&wtxid).is_some() {
@@ -662,7 +664,7 @@ impl Manager {
     pub(super) fn on_fee_filter(&mut self, id: PeerId, f: i64) {
         if let Some(p) = self.peers.get_mut(&id) {
             // As Core: only a valid amount (0..=MAX_MONEY) replaces the filter.
-            if (0..=super::fee_filter::MAX_MONEY_SAT as i64).contains(&f) {
+            if (0..=bitcoin::Amount::MAX_MONEY.to_sat() as i64).contains(&f) {
                 p.relay.fee_filter = f as u64;
                 p.handle
                     .shared

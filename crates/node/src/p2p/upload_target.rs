@@ -40,7 +40,7 @@ impl UploadTarget {
     }
 
     fn cycle(&self) -> std::sync::MutexGuard<'_, Cycle> {
-        self.cycle.lock().unwrap_or_else(|p| p.into_inner())
+        crate::sync::lock(&self.cycle)
     }
 
     /// Counts `n` bytes sent at `now`, starting a new cycle when the last one is over (Core's

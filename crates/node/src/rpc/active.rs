@@ -22,7 +22,7 @@ pub struct ActiveGuard<'a> {
 impl ActiveCommands {
     /// Records `method` as running until the returned guard is dropped.
     pub fn begin(&self, method: &str) -> ActiveGuard<'_> {
-        let mut g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        let mut g = crate::sync::lock(&self.inner);
         g.0 += 1;
         let id = g.0;
         g.1.insert(id, (method.to_string(), Instant::now()));
@@ -31,14 +31,14 @@ impl ActiveCommands {
 
     /// The running calls, oldest first, with how long each has run.
     pub fn list(&self) -> Vec<(String, Duration)> {
-        let g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        let g = crate::sync::lock(&self.inner);
         g.1.values().map(|(m, t)| (m.clone(), t.elapsed())).collect()
     }
 }
 
 impl Drop for ActiveGuard<'_> {
     fn drop(&mut self) {
-        let mut g = self.owner.inner.lock().unwrap_or_else(|p| p.into_inner());
+        let mut g = crate::sync::lock(&self.owner.inner);
         g.1.remove(&self.id);
     }
 }

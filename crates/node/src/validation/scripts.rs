@@ -263,7 +263,7 @@ fn first_failure<E: Send>(n: usize, threads: usize, job: impl Fn(usize) -> Resul
                 return;
             }
             if let Err(e) = job(k) {
-                let mut slot = failure.lock().unwrap_or_else(|p| p.into_inner());
+                let mut slot = crate::sync::lock(&failure);
                 if !matches!(slot.as_ref(), Some((j, _)) if *j <= k) {
                     *slot = Some((k, e));
                     lowest_failed.fetch_min(k, Ordering::Relaxed);

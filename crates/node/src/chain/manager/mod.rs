@@ -502,7 +502,7 @@ impl ChainManager {
     /// The BIP9 deployments as they stand at the known block `hash` (getdeploymentinfo).
     pub fn deployment_info(&self, hash: &BlockHash) -> Vec<DeploymentInfo> {
         let prev = self.parent_of(hash);
-        let mut vb = self.versionbits.lock().unwrap_or_else(|p| p.into_inner());
+        let mut vb = crate::sync::lock(&self.versionbits);
         (0..vb.deployments().len())
             .map(|i| {
                 let state = vb.state(self, i, prev);

@@ -197,10 +197,6 @@ pub struct PeerShared {
     ctl_bytes: AtomicUsize,
 }
 
-fn unix_now() -> i64 {
-    super::ban::now()
-}
-
 impl PeerShared {
     fn new(
         id: PeerId,
@@ -216,7 +212,7 @@ impl PeerShared {
             inbound: conn_type == ConnType::Inbound,
             conn_type,
             permissions,
-            connected_at: unix_now(),
+            connected_at: crate::clock::unix_now(),
             started: Instant::now(),
             info: Mutex::new(None),
             bytes_sent: AtomicU64::new(0),
@@ -253,7 +249,7 @@ impl PeerShared {
 
     /// The version information, once the peer's `version` arrived.
     pub fn info(&self) -> Option<VersionInfo> {
-        self.info.lock().unwrap_or_else(|p| p.into_inner()).clone()
+        crate::sync::lock(&self.info).clone()
     }
 
     /// Best height known for the peer (headers).
@@ -325,7 +321,7 @@ impl PeerShared {
 
     /// The peer's BIP37 filter slot.
     pub fn bloom(&self) -> std::sync::MutexGuard<'_, Option<super::bloom::BloomFilter>> {
-        self.bloom.lock().unwrap_or_else(|p| p.into_inner())
+        crate::sync::lock(&self.bloom)
     }
 }
 
@@ -613,7 +609,7 @@ async fn write_loop(
                 shared.bytes_sent.fetch_add(bytes.len() as u64, Ordering::Relaxed);
                 shared.sent_per_msg.add_frame(&frame);
                 env.totals.record_sent(bytes.len());
-                shared.last_send.store(unix_now(), Ordering::Relaxed);
+                shared.last_send.store(crate::clock::unix_now(), Ordering::Relaxed);
             }
             Ok(Err(e)) => return format!("write failed: {e}"),
             Err(_) => return "write timed out (peer is not reading)".into(),

@@ -1,8 +1,9 @@
 //! A connection's reader task: framing, the version handshake, ping answers and the
 //! dispatch of each message (served here, or forwarded to the manager).
 
-use super::{local_services, unix_now, ConnType, Event, Exit, Outbox, PeerEnv, PeerShared, VersionInfo, MSG_BURST, MSG_RATE};
+use super::{local_services, ConnType, Event, Exit, Outbox, PeerEnv, PeerShared, VersionInfo, MSG_BURST, MSG_RATE};
 use crate::chain::ChainManager;
+use crate::clock::unix_now;
 use crate::p2p::codec::{self, FrameError, HEADER_LEN, MAX_HEADERS_RESULTS, MAX_INV_SIZE};
 use crate::p2p::{MIN_PEER_PROTO_VERSION, PROTOCOL_VERSION, SENDHEADERS_VERSION, WTXID_RELAY_VERSION};
 use bitcoin::p2p::message::NetworkMessage;
@@ -153,7 +154,7 @@ impl Reader {
                 v.version, shared.id
             )));
         }
-        if shared.inbound && self.env.local_nonces.lock().unwrap_or_else(|p| p.into_inner()).contains(&v.nonce) {
+        if shared.inbound && crate::sync::lock(&self.env.local_nonces).contains(&v.nonce) {
             return Err(Exit::disconnect(format!("connected to self at {}, disconnecting", shared.addr)));
         }
         let services = v.services.to_u64();
@@ -182,7 +183,7 @@ impl Reader {
             wtxid_relay: false,
             addrv2: false,
         };
-        *shared.info.lock().unwrap_or_else(|p| p.into_inner()) = Some(info.clone());
+        *crate::sync::lock(&shared.info) = Some(info.clone());
         shared.synced_headers.store(-1, Ordering::Relaxed);
         if !self.sent_version {
             self.send_version().await?;
@@ -217,7 +218,7 @@ impl Reader {
         if self.shared().conn_type == ConnType::Feeler {
             return Ok(()); // completed at its `version`, being closed
         }
-        *self.shared().info.lock().unwrap_or_else(|p| p.into_inner()) = Some(info.clone());
+        *crate::sync::lock(&self.shared().info) = Some(info.clone());
         self.phase = Phase::Ready;
         if info.version >= SENDHEADERS_VERSION {
             self.out.send(NetworkMessage::SendHeaders).await?;
@@ -349,7 +350,7 @@ pub(super) async fn read_loop(
     let budget = Arc::new(Semaphore::new(capacity));
     let our_nonce = rand::random::<u64>();
     if !shared.inbound {
-        env.local_nonces.lock().unwrap_or_else(|p| p.into_inner()).insert(our_nonce);
+        crate::sync::lock(&env.local_nonces).insert(our_nonce);
     }
     let mut r = Reader {
         out,
@@ -431,7 +432,7 @@ pub(super) async fn read_loop(
         }
     }
     .await;
-    env.local_nonces.lock().unwrap_or_else(|p| p.into_inner()).remove(&our_nonce);
+    crate::sync::lock(&env.local_nonces).remove(&our_nonce);
     match exit {
         Ok(()) => Exit::quiet("closed"),
         Err(e) => e,

@@ -3,7 +3,8 @@
 //! before a block is served. A child of `peer` so it shares the reader's private state.
 
 use super::reader::Reader;
-use super::{unix_now, Exit};
+use super::Exit;
+use crate::clock::unix_now;
 use bitcoin::p2p::message::NetworkMessage;
 use bitcoin::p2p::message_blockdata::Inventory;
 

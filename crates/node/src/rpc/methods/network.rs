@@ -3,7 +3,8 @@
 
 use super::super::error::{code, RpcError};
 use super::super::params::Params;
-use crate::p2p::ban::{now, BanTarget};
+use crate::clock::unix_now;
+use crate::p2p::ban::BanTarget;
 use crate::p2p::{Command, Net};
 use crate::rpc::context::RpcContext;
 use bitcoin::p2p::ServiceFlags;
@@ -179,8 +180,8 @@ pub(super) async fn setban(node: &Arc<RpcContext>, p: &Params) -> Result<Value, 
             let default = n.settings().map(|s| s.ban_time.as_secs() as i64).unwrap_or(86_400);
             let t = p.get(2).and_then(|v| v.as_i64()).filter(|t| *t > 0).unwrap_or(default);
             let absolute = p.opt_bool(3)?.unwrap_or(false);
-            let until = if absolute { t } else { now() + t };
-            if until <= now() {
+            let until = if absolute { t } else { unix_now() + t };
+            if until <= unix_now() {
                 return Err(RpcError::param("Error: Absolute timestamp is in the past"));
             }
             tracing::info!(target: "blvm::net", %subnet, until, "setban add");
@@ -204,7 +205,7 @@ pub(super) async fn setban(node: &Arc<RpcContext>, p: &Params) -> Result<Value, 
 /// `listbanned`.
 pub(super) async fn listbanned(node: &Arc<RpcContext>, _p: &Params) -> Result<Value, RpcError> {
     let n = net(node)?;
-    let t = now();
+    let t = unix_now();
     let v: Vec<Value> = n
             .bans()
             .list()
