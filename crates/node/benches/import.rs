@@ -31,6 +31,11 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+#[path = "support/machine.rs"]
+mod machine;
+
+use machine::{cpu_jiffies, wait_for_idle};
+
 const CHILD_ENV: &str = "BLVM_BENCH_CHILD";
 
 /// One benchmark configuration.
@@ -228,68 +233,12 @@ fn run_child(cfg: &Config) -> Value {
     serde_json::from_str(line).expect("result json")
 }
 
-/// Aggregate (busy, total) jiffies of all CPUs from /proc/stat.
-fn cpu_jiffies() -> (u64, u64) {
-    let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
-    let Some(line) = stat.lines().find(|l| l.starts_with("cpu ")) else {
-        return (0, 0);
-    };
-    let v: Vec<u64> = line.split_whitespace().skip(1).filter_map(|x| x.parse().ok()).collect();
-    let total: u64 = v.iter().take(8).sum();
-    let idle = v.get(3).copied().unwrap_or(0) + v.get(4).copied().unwrap_or(0);
-    (total.saturating_sub(idle), total)
-}
-
-/// Fraction of the machine's CPU that other processes used over the last second.
-fn busy_fraction() -> f64 {
-    let (b0, t0) = cpu_jiffies();
-    std::thread::sleep(Duration::from_secs(1));
-    let (b1, t1) = cpu_jiffies();
-    if t1 <= t0 {
-        return 0.0;
-    }
-    (b1 - b0) as f64 / (t1 - t0) as f64
-}
-
-/// Waits (up to `$BLVM_BENCH_IDLE_WAIT` s, default 600) until the machine is nearly idle, since
-/// other jobs on a 2-core machine distort wall times; returns the busy fraction seen last.
-fn wait_for_idle() -> f64 {
-    let limit = Duration::from_secs(
-        std::env::var("BLVM_BENCH_IDLE_WAIT")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(600),
-    );
-    let start = Instant::now();
-    let mut warned = false;
-    loop {
-        let busy = busy_fraction();
-        if busy < 0.10 || start.elapsed() >= limit {
-            if busy >= 0.10 {
-                println!(
-                    "warning: machine still {:.0}% busy after {:?}; measuring anyway (results contended)",
-                    busy * 100.0,
-                    limit
-                );
-            }
-            return busy;
-        }
-        if !warned {
-            println!("waiting for an idle machine ({:.0}% busy with other processes)...", busy * 100.0);
-            warned = true;
-        }
-    }
-}
-
 /// One child run, with the machine's idleness before and other processes' CPU during it.
 fn measured_run(cfg: &Config, wait_idle: bool) -> Value {
     let busy_before = if wait_idle { wait_for_idle() } else { 0.0 };
     let (b0, _) = cpu_jiffies();
     let mut r = run_child(cfg);
-    let (b1, _) = cpu_jiffies();
-    // SAFETY: sysconf has no preconditions.
-    let tick = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
-    let others = ((b1 - b0) as f64 / tick - r["cpu_user_s"].as_f64().unwrap() - r["cpu_sys_s"].as_f64().unwrap()).max(0.0);
+    let others = (machine::busy_seconds_since(b0) - r["cpu_user_s"].as_f64().unwrap() - r["cpu_sys_s"].as_f64().unwrap()).max(0.0);
     r["busy_before"] = json!(busy_before);
     r["others_cpu_s"] = json!(others);
     println!(
