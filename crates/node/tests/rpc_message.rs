@@ -8,7 +8,7 @@ mod node_proc;
 #[path = "support/p2p_peer.rs"]
 mod p2p_peer;
 
-use p2p_peer::{rpc, rpc_raw};
+use p2p_peer::{rpc, rpc_error};
 use serde_json::{json, Value};
 
 #[test]
@@ -20,14 +20,7 @@ fn message_signing_matches_core() {
         n.net_dir().join(".cookie").exists()
     });
     let call = |m: &str, p: Value| rpc(&n, port, m, p);
-    let err = |m: &str, p: Value| {
-        let r = rpc_raw(&n, port, m, p.clone());
-        assert!(r["error"].is_object(), "{m} {p} should fail: {r}");
-        (
-            r["error"]["code"].as_i64().unwrap(),
-            r["error"]["message"].as_str().unwrap().to_string(),
-        )
-    };
+    let err = |m: &str, p: Value| rpc_error(&n, port, m, p);
     let message = "This is just a test message";
     let key = "cUeKHd5orzT3mz8P9pxyREHfsWtVfgsfDjiZZBcjUBAaGk1BTj7N";
     let expected = "INbVnW4e6PeRmsv2Qgu8NuopvrVjkcxob+sX8OcZG0SALhWybUjzMLPdAsXI46YZGb0KQTRii+wWIQzRpG/U+S0=";

@@ -16,7 +16,7 @@ use bitcoin::key::{CompressedPublicKey, PrivateKey};
 use bitcoin::merkle_tree::MerkleBlock;
 use bitcoin::secp256k1::{Secp256k1, SecretKey};
 use bitcoin::{Address, Network, Txid};
-use p2p_peer::{rpc, rpc_raw};
+use p2p_peer::{rpc, rpc_error};
 use serde_json::{json, Value};
 use std::str::FromStr;
 
@@ -44,14 +44,7 @@ fn txout_proofs_and_mempool_spenders() {
         n.net_dir().join(".cookie").exists()
     });
     let call = |m: &str, p: Value| rpc(&n, port, m, p);
-    let err = |m: &str, p: Value| {
-        let r = rpc_raw(&n, port, m, p.clone());
-        assert!(r["error"].is_object(), "{m} {p} should fail: {r}");
-        (
-            r["error"]["code"].as_i64().unwrap(),
-            r["error"]["message"].as_str().unwrap().to_string(),
-        )
-    };
+    let err = |m: &str, p: Value| rpc_error(&n, port, m, p);
     let sk = SecretKey::from_slice(&[7; 32]).unwrap();
     let wif = PrivateKey::new(sk, Network::Regtest).to_wif();
     let pk = CompressedPublicKey::from_private_key(&Secp256k1::new(), &PrivateKey::new(sk, Network::Regtest)).unwrap();

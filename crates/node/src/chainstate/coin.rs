@@ -1,5 +1,6 @@
 //! An unspent transaction output as kept in the UTXO set, and its database encoding.
 
+use crate::store::db::{ChainDb, CoinReader, DbError};
 use crate::store::encoding::{write_varint, DecodeError, Reader};
 use bitcoin::hashes::Hash;
 use bitcoin::{Amount, OutPoint, ScriptBuf, TxOut, Txid};
@@ -74,22 +75,66 @@ pub fn outpoint_from_key(k: &[u8]) -> Result<OutPoint, DecodeError> {
     })
 }
 
-/// Visits every coin of the flushed UTXO set in `db`, decoded, in key order (txid, then vout):
-/// the one scan behind the UTXO statistics, MuHash and `scantxoutset`.
-pub fn for_each_utxo(
-    db: &crate::store::db::ChainDb,
-    mut f: impl FnMut(OutPoint, Coin) -> Result<(), crate::store::db::DbError>,
-) -> Result<(), crate::store::db::DbError> {
-    let path = db.path().to_path_buf();
-    let corrupt = |e: DecodeError| crate::store::db::DbError::Corrupt {
+/// Visits every coin of the flushed UTXO set in `db`, decoded, in Core's cursor order (see
+/// [`for_each_txid_group`]): the one scan behind the UTXO statistics, MuHash and `scantxoutset`.
+pub fn for_each_utxo(db: &ChainDb, f: impl FnMut(OutPoint, Coin) -> Result<(), DbError>) -> Result<(), DbError> {
+    for_each_utxo_in(&db.coin_reader()?, f)
+}
+
+/// [`for_each_utxo`] over a read snapshot of the coins table.
+pub fn for_each_utxo_in(reader: &CoinReader, mut f: impl FnMut(OutPoint, Coin) -> Result<(), DbError>) -> Result<(), DbError> {
+    for_each_txid_group(reader, |txid, coins| {
+        coins.drain(..).try_for_each(|(vout, coin)| f(OutPoint { txid, vout }, coin))
+    })
+}
+
+/// Core's VARINT bytes of a vout: Core's coins database keys end with them, so its cursor
+/// orders the outputs of one transaction by these bytes, which differs from numeric order
+/// from vout 16,512 on (`0x80 0x80 0x00` sorts before 16,511's `0xff 0x7f`).
+pub(crate) fn core_vout_key(vout: u32) -> Vec<u8> {
+    let mut v = Vec::with_capacity(5);
+    write_varint(&mut v, u64::from(vout));
+    v
+}
+
+/// Visits the coins of a read snapshot one transaction at a time, in Core's cursor order:
+/// by txid bytes, then by the VARINT bytes of the vout. The store keys sort by txid then
+/// numeric vout, so a transaction's outputs are reordered when one has a vout above 16,511.
+/// One transaction's unspent outputs are held at a time (bounded by the outputs a block can
+/// create); `f` may take them out of the vector.
+pub fn for_each_txid_group<E: From<DbError>>(
+    reader: &CoinReader,
+    mut f: impl FnMut(Txid, &mut Vec<(u32, Coin)>) -> Result<(), E>,
+) -> Result<(), E> {
+    let path = reader.path().to_path_buf();
+    let corrupt = |e: DecodeError| DbError::Corrupt {
         path: path.clone(),
         what: e.to_string(),
     };
-    db.for_each_coin(|k, v| {
+    let mut group: Vec<(u32, Coin)> = Vec::new();
+    let mut current: Option<Txid> = None;
+    let mut emit = |txid: Txid, group: &mut Vec<(u32, Coin)>| -> Result<(), E> {
+        if group.last().is_some_and(|(vout, _)| *vout > 16_511) {
+            group.sort_by_cached_key(|(vout, _)| core_vout_key(*vout));
+        }
+        f(txid, group)?;
+        group.clear();
+        Ok(())
+    };
+    reader.for_each(|k, v| -> Result<(), E> {
         let op = outpoint_from_key(k).map_err(corrupt)?;
-        let coin = Coin::decode(&mut crate::store::encoding::Reader::new(v)).map_err(corrupt)?;
-        f(op, coin)
-    })
+        let coin = Coin::decode(&mut Reader::new(v)).map_err(corrupt)?;
+        if let Some(txid) = current.filter(|t| *t != op.txid) {
+            emit(txid, &mut group)?;
+        }
+        current = Some(op.txid);
+        group.push((op.vout, coin));
+        Ok(())
+    })?;
+    match current {
+        Some(txid) => emit(txid, &mut group),
+        None => Ok(()),
+    }
 }
 
 /// Core's IsUnspendable: OP_RETURN outputs and oversized scripts never enter the UTXO set.
@@ -117,6 +162,15 @@ mod tests {
         assert_eq!(Coin::decode(&mut r).unwrap(), c);
         assert!(r.is_empty());
         assert!(Coin::decode(&mut Reader::new(&buf[..buf.len() - 1])).is_err());
+    }
+
+    /// Core's cursor order of vouts is by VARINT bytes: numeric up to 16,511, not beyond.
+    #[test]
+    fn core_vout_order() {
+        let mut v: Vec<u32> = vec![0, 127, 128, 16_511, 16_512, 20_000, u32::MAX];
+        v.sort_by_cached_key(|n| core_vout_key(*n));
+        assert_eq!(v, vec![0, 127, 128, 16_512, 20_000, u32::MAX, 16_511]);
+        assert!((0..16_511u32).all(|n| core_vout_key(n) < core_vout_key(n + 1)));
     }
 
     #[test]

@@ -422,6 +422,11 @@ impl ChainManager {
         self.settings.coinbase_maturity
     }
 
+    /// The coins cache budget (`-dbcache`), reported by `getchainstates`.
+    pub fn dbcache_bytes(&self) -> usize {
+        self.settings.dbcache_bytes
+    }
+
     /// Network parameters in use.
     pub fn params(&self) -> &ChainParams {
         &self.params
