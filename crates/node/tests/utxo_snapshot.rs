@@ -88,12 +88,39 @@ fn dumptxoutset_writes_cores_snapshot_bytes() {
         err("dumptxoutset", json!(["other.dat", "", {"rollback": 301}])),
         (-8, "Target block height 301 after current tip 300".to_string())
     );
-    // Rolling back below the tip is refused (type "rollback" means Core's regtest height 299),
-    // and leaves no file behind.
-    let (code, msg) = err("dumptxoutset", json!(["other.dat", "rollback"]));
-    assert_eq!(code, -1, "{msg}");
-    assert!(msg.contains("height 299") && msg.contains("not supported"), "{msg}");
-    assert!(!n.net_dir().join("other.dat").exists() && !n.net_dir().join("other.dat.incomplete").exists());
+    // Rolling back: type "rollback" alone means Core's highest regtest assumeutxo height (299).
+    let rolled = call("dumptxoutset", json!(["rolled299.dat", "rollback"]));
+    assert_eq!(rolled["base_height"], json!(299));
+    assert_eq!(rolled["base_hash"], core["blocks"][299]["hash"]);
+    let ntx300 = core["blocks"][300]["ntx"].as_u64().unwrap();
+    assert_eq!(rolled["nchaintx"], json!(want["result"]["nchaintx"].as_u64().unwrap() - ntx300));
+    // A rollback equals the set the node has after really disconnecting the blocks above it.
+    let rolled150 = call("dumptxoutset", json!(["rolled150.dat", "", {"rollback": 150, "in_memory": true}]));
+    assert_eq!(rolled150["base_height"], json!(150));
+    call("invalidateblock", json!([core["blocks"][151]["hash"]]));
+    assert_eq!(call("getblockcount", json!([])), json!(150));
+    let at150 = call("gettxoutsetinfo", json!([]));
+    assert_eq!(rolled150["txoutset_hash"], at150["hash_serialized_3"]);
+    assert_eq!(rolled150["coins_written"], at150["txouts"]);
+    let latest150 = call("dumptxoutset", json!(["latest150.dat", "latest"]));
+    assert_eq!(latest150, {
+        let mut v = rolled150.clone();
+        v["path"] = json!(n.net_dir().join("latest150.dat").display().to_string());
+        v
+    });
+    assert!(std::fs::read(n.net_dir().join("rolled150.dat")).unwrap() == std::fs::read(n.net_dir().join("latest150.dat")).unwrap());
+    // A block off the active chain cannot be the base.
+    let (code, msg) = err("dumptxoutset", json!(["off.dat", "", {"rollback": core["blocks"][200]["hash"]}]));
+    assert_eq!(code, -32603, "{msg}");
+    assert!(msg.contains("not on the active chain"), "{msg}");
+    assert!(!n.net_dir().join("off.dat").exists() && !n.net_dir().join("off.dat.incomplete").exists());
+    call("reconsiderblock", json!([core["blocks"][151]["hash"]]));
+    assert_eq!(call("getbestblockhash", json!([])), core["tip_hash"]);
+    let after = call("gettxoutsetinfo", json!([]));
+    assert_eq!(
+        after["hash_serialized_3"], info["hash_serialized_3"],
+        "the node's own UTXO set is untouched"
+    );
     // A rollback target that is the tip (by hash) is the latest set: the same bytes, at an
     // absolute path.
     let abs = n.net_dir().join("again.dat");

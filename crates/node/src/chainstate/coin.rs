@@ -4,6 +4,7 @@ use crate::store::db::{ChainDb, CoinReader, DbError};
 use crate::store::encoding::{write_varint, DecodeError, Reader};
 use bitcoin::hashes::Hash;
 use bitcoin::{Amount, OutPoint, ScriptBuf, TxOut, Txid};
+use std::collections::BTreeMap;
 
 /// One unspent output plus the facts validation needs about its creation.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -75,15 +76,23 @@ pub fn outpoint_from_key(k: &[u8]) -> Result<OutPoint, DecodeError> {
     })
 }
 
+/// Changes laid over a read snapshot of the coins table, by outpoint key: `None` removes a
+/// coin, `Some` adds or replaces one (a UTXO set rolled back by undo data, `dumptxoutset`).
+pub type CoinOverlay = BTreeMap<[u8; 36], Option<Coin>>;
+
 /// Visits every coin of the flushed UTXO set in `db`, decoded, in Core's cursor order (see
 /// [`for_each_txid_group`]): the one scan behind the UTXO statistics, MuHash and `scantxoutset`.
 pub fn for_each_utxo(db: &ChainDb, f: impl FnMut(OutPoint, Coin) -> Result<(), DbError>) -> Result<(), DbError> {
-    for_each_utxo_in(&db.coin_reader()?, f)
+    for_each_utxo_in(&db.coin_reader()?, &CoinOverlay::new(), f)
 }
 
-/// [`for_each_utxo`] over a read snapshot of the coins table.
-pub fn for_each_utxo_in(reader: &CoinReader, mut f: impl FnMut(OutPoint, Coin) -> Result<(), DbError>) -> Result<(), DbError> {
-    for_each_txid_group(reader, |txid, coins| {
+/// [`for_each_utxo`] over a read snapshot of the coins table with `overlay` applied.
+pub fn for_each_utxo_in(
+    reader: &CoinReader,
+    overlay: &CoinOverlay,
+    mut f: impl FnMut(OutPoint, Coin) -> Result<(), DbError>,
+) -> Result<(), DbError> {
+    for_each_txid_group(reader, overlay, |txid, coins| {
         coins.drain(..).try_for_each(|(vout, coin)| f(OutPoint { txid, vout }, coin))
     })
 }
@@ -97,13 +106,43 @@ pub(crate) fn core_vout_key(vout: u32) -> Vec<u8> {
     v
 }
 
-/// Visits the coins of a read snapshot one transaction at a time, in Core's cursor order:
-/// by txid bytes, then by the VARINT bytes of the vout. The store keys sort by txid then
-/// numeric vout, so a transaction's outputs are reordered when one has a vout above 16,511.
-/// One transaction's unspent outputs are held at a time (bounded by the outputs a block can
-/// create); `f` may take them out of the vector.
+/// Gathers coins arriving in store key order into transactions in Core's cursor order.
+struct TxidGrouper {
+    current: Option<Txid>,
+    group: Vec<(u32, Coin)>,
+}
+
+impl TxidGrouper {
+    fn push<E>(&mut self, op: OutPoint, coin: Coin, f: &mut impl FnMut(Txid, &mut Vec<(u32, Coin)>) -> Result<(), E>) -> Result<(), E> {
+        if self.current.is_some_and(|t| t != op.txid) {
+            self.emit(f)?;
+        }
+        self.current = Some(op.txid);
+        self.group.push((op.vout, coin));
+        Ok(())
+    }
+
+    fn emit<E>(&mut self, f: &mut impl FnMut(Txid, &mut Vec<(u32, Coin)>) -> Result<(), E>) -> Result<(), E> {
+        let Some(txid) = self.current.take() else {
+            return Ok(());
+        };
+        if self.group.last().is_some_and(|(vout, _)| *vout > 16_511) {
+            self.group.sort_by_cached_key(|(vout, _)| core_vout_key(*vout));
+        }
+        f(txid, &mut self.group)?;
+        self.group.clear();
+        Ok(())
+    }
+}
+
+/// Visits the coins of a read snapshot with `overlay` applied one transaction at a time, in
+/// Core's cursor order: by txid bytes, then by the VARINT bytes of the vout. The store keys
+/// sort by txid then numeric vout, so a transaction's outputs are reordered when one has a
+/// vout above 16,511. One transaction's unspent outputs are held at a time (bounded by the
+/// outputs a block can create); `f` may take them out of the vector.
 pub fn for_each_txid_group<E: From<DbError>>(
     reader: &CoinReader,
+    overlay: &CoinOverlay,
     mut f: impl FnMut(Txid, &mut Vec<(u32, Coin)>) -> Result<(), E>,
 ) -> Result<(), E> {
     let path = reader.path().to_path_buf();
@@ -111,30 +150,31 @@ pub fn for_each_txid_group<E: From<DbError>>(
         path: path.clone(),
         what: e.to_string(),
     };
-    let mut group: Vec<(u32, Coin)> = Vec::new();
-    let mut current: Option<Txid> = None;
-    let mut emit = |txid: Txid, group: &mut Vec<(u32, Coin)>| -> Result<(), E> {
-        if group.last().is_some_and(|(vout, _)| *vout > 16_511) {
-            group.sort_by_cached_key(|(vout, _)| core_vout_key(*vout));
-        }
-        f(txid, group)?;
-        group.clear();
-        Ok(())
+    let mut g = TxidGrouper {
+        current: None,
+        group: Vec::new(),
     };
+    let mut changes = overlay.iter().peekable();
     reader.for_each(|k, v| -> Result<(), E> {
         let op = outpoint_from_key(k).map_err(corrupt)?;
-        let coin = Coin::decode(&mut Reader::new(v)).map_err(corrupt)?;
-        if let Some(txid) = current.filter(|t| *t != op.txid) {
-            emit(txid, &mut group)?;
+        // Overlay entries up to this key come first; one for this key replaces the stored coin.
+        while let Some((key, change)) = changes.next_if(|(key, _)| key.as_slice() <= k) {
+            if let Some(coin) = change {
+                g.push(outpoint_from_key(key).map_err(corrupt)?, coin.clone(), &mut f)?;
+            }
+            if key.as_slice() == k {
+                return Ok(());
+            }
         }
-        current = Some(op.txid);
-        group.push((op.vout, coin));
-        Ok(())
+        let coin = Coin::decode(&mut Reader::new(v)).map_err(corrupt)?;
+        g.push(op, coin, &mut f)
     })?;
-    match current {
-        Some(txid) => emit(txid, &mut group),
-        None => Ok(()),
+    for (key, change) in changes {
+        if let Some(coin) = change {
+            g.push(outpoint_from_key(key).map_err(corrupt)?, coin.clone(), &mut f)?;
+        }
     }
+    g.emit(&mut f)
 }
 
 /// Core's IsUnspendable: OP_RETURN outputs and oversized scripts never enter the UTXO set.

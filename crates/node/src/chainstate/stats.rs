@@ -1,6 +1,6 @@
 //! UTXO set statistics exactly as Core's `gettxoutsetinfo` (hash_serialized_3, bogosize...).
 
-use super::coin::for_each_utxo_in;
+use super::coin::{for_each_utxo_in, CoinOverlay};
 use super::muhash::txout_ser;
 use crate::store::db::{ChainDb, CoinReader, DbError};
 use bitcoin::hashes::{sha256d, Hash, HashEngine};
@@ -27,11 +27,11 @@ pub fn bogo_size(script_len: usize) -> u64 {
 
 /// Computes the statistics by scanning the coins table in Core's order (flush first).
 pub fn compute_utxo_stats(db: &ChainDb) -> Result<UtxoStats, DbError> {
-    compute_utxo_stats_in(&db.coin_reader()?)
+    compute_utxo_stats_in(&db.coin_reader()?, &CoinOverlay::new())
 }
 
-/// [`compute_utxo_stats`] over a read snapshot of the coins table.
-pub fn compute_utxo_stats_in(reader: &CoinReader) -> Result<UtxoStats, DbError> {
+/// [`compute_utxo_stats`] over a read snapshot of the coins table with `overlay` applied.
+pub fn compute_utxo_stats_in(reader: &CoinReader, overlay: &CoinOverlay) -> Result<UtxoStats, DbError> {
     let mut engine = sha256d::Hash::engine();
     let mut stats = UtxoStats {
         txouts: 0,
@@ -41,7 +41,7 @@ pub fn compute_utxo_stats_in(reader: &CoinReader) -> Result<UtxoStats, DbError> 
         hash_serialized_3: String::new(),
     };
     let mut last_txid: Option<[u8; 32]> = None;
-    for_each_utxo_in(reader, |op, coin| {
+    for_each_utxo_in(reader, overlay, |op, coin| {
         let txid = op.txid.to_byte_array();
         if last_txid != Some(txid) {
             stats.transactions += 1;

@@ -203,17 +203,6 @@ impl ChainManager {
         Ok(crate::chainstate::coin::for_each_utxo(&self.db, f)?)
     }
 
-    /// The UTXO set at the tip for a snapshot (`dumptxoutset`): flushes, then returns a read
-    /// snapshot of the coins table (later blocks do not change it, so the chain lock need not
-    /// be held while it is read), the tip it belongs to and the chain's transaction count.
-    pub fn utxo_snapshot_view(&mut self) -> Result<(crate::store::db::CoinReader, BlockIndexEntry, u64), ChainError> {
-        self.flush(FlushReason::Manual)?;
-        let reader = self.db.coin_reader()?;
-        let tip = self.tip().clone();
-        let nchaintx = self.chain_tx_count(tip.height).unwrap_or(0);
-        Ok((reader, tip, nchaintx))
-    }
-
     /// UTXO set statistics as Core's gettxoutsetinfo computes them (flushes first).
     pub fn utxo_stats(&mut self) -> Result<UtxoStats, ChainError> {
         self.flush(FlushReason::Manual)?;

@@ -1,7 +1,7 @@
 //! Writes a snapshot file: the metadata, then the coins one transaction at a time.
 
 use super::SnapshotMetadata;
-use crate::chainstate::coin::{for_each_txid_group, Coin};
+use crate::chainstate::coin::{for_each_txid_group, Coin, CoinOverlay};
 use crate::chainstate::compress::write_compressed_coin;
 use crate::chainstate::stats::{compute_utxo_stats_in, UtxoStats};
 use crate::store::db::{CoinReader, DbError};
@@ -77,18 +77,27 @@ pub enum WriteError {
     },
 }
 
-/// Writes the coins of `reader`, the UTXO set at block `base` of `network`, to `out` as Core
-/// does: a first pass for the statistics (the count goes in the header, the hash in the
-/// answer), then the metadata and the coins. Returns the statistics and the sink.
-pub fn write_snapshot<W: Write>(reader: &CoinReader, network: Network, base: BlockHash, out: W) -> Result<(UtxoStats, W), WriteError> {
-    let stats = compute_utxo_stats_in(reader)?;
+/// Writes the coins of `reader` with `overlay` applied, the UTXO set at block `base` of
+/// `network`, to `out` as Core does: a first pass for the statistics (the count goes in the
+/// header, the hash in the answer), then the metadata and the coins. Returns the statistics
+/// and the sink.
+pub fn write_snapshot<W: Write>(
+    reader: &CoinReader,
+    overlay: &CoinOverlay,
+    network: Network,
+    base: BlockHash,
+    out: W,
+) -> Result<(UtxoStats, W), WriteError> {
+    let stats = compute_utxo_stats_in(reader, overlay)?;
     let meta = SnapshotMetadata {
         network,
         base_blockhash: base,
         coins_count: stats.txouts,
     };
     let mut w = SnapshotWriter::new(out, &meta)?;
-    for_each_txid_group(reader, |txid, coins| w.write_txid_group(txid, coins).map_err(WriteError::Io))?;
+    for_each_txid_group(reader, overlay, |txid, coins| {
+        w.write_txid_group(txid, coins).map_err(WriteError::Io)
+    })?;
     let (out, written) = w.finish()?;
     if written != stats.txouts {
         return Err(WriteError::CountChanged {

@@ -4,6 +4,7 @@
 use super::super::error::{code, RpcError};
 use super::super::params::Params;
 use super::blockchain::{difficulty, hex, lock};
+use crate::chain::SnapshotViewError;
 use crate::chainstate::snapshot::write_snapshot;
 use crate::rpc::context::RpcContext;
 use serde_json::{json, Map, Value};
@@ -54,9 +55,16 @@ fn dump_target(
     Ok((target.hash != c.tip().hash).then_some(target))
 }
 
-/// `dumptxoutset "path" ( "type" options )`: writes the UTXO set at the tip to `path` (under
-/// the datadir when relative) through `path.incomplete`, or straight into a named pipe.
-/// Rolling back to an earlier block is refused (see docs/rpc-differences.md).
+/// Removes a partly written snapshot (a named pipe is left alone).
+fn remove_temp(temp: &Path, fifo: bool) {
+    if !fifo {
+        let _ = std::fs::remove_file(temp);
+    }
+}
+
+/// `dumptxoutset "path" ( "type" options )`: writes the UTXO set at the tip, or rolled back to
+/// an earlier block of the active chain (`"rollback"`), to `path` (under the datadir when
+/// relative) through `path.incomplete`, or straight into a named pipe.
 pub(super) fn dumptxoutset(node: &Arc<RpcContext>, p: &Params) -> Result<Value, RpcError> {
     let path_arg = p.str(0)?;
     let ty = p.opt_str(1)?.unwrap_or("");
@@ -66,15 +74,16 @@ pub(super) fn dumptxoutset(node: &Arc<RpcContext>, p: &Params) -> Result<Value, 
         Some(Value::Object(o)) => o,
         Some(_) => return Err(RpcError::new(code::TYPE_ERROR, "Expected type object for options")),
     };
-    if let Some(target) = dump_target(node, ty, options)? {
+    if let Some(m) = options.get("in_memory").filter(|m| !m.is_boolean()) {
         return Err(RpcError::new(
-            code::MISC_ERROR,
+            code::TYPE_ERROR,
             format!(
-                "Rolling back to block {} (height {}) is not supported by this node; dumptxoutset writes the UTXO set at the tip only",
-                target.hash, target.height
+                "JSON value of type {} is not of expected type bool",
+                super::super::params::type_name(m)
             ),
         ));
     }
+    let target = dump_target(node, ty, options)?;
     let path = abs_path(&node.settings().net_dir, path_arg);
     let info = std::fs::metadata(&path).ok();
     let fifo = info.as_ref().is_some_and(|m| m.file_type().is_fifo());
@@ -90,37 +99,44 @@ pub(super) fn dumptxoutset(node: &Arc<RpcContext>, p: &Params) -> Result<Value, 
         PathBuf::from(format!("{}.incomplete", path.display()))
     };
     let file = std::fs::File::create(&temp).map_err(|_| RpcError::param(format!("Couldn't open file {} for writing.", temp.display())))?;
-    // The chain lock is held only to flush and take a read snapshot of the coins table.
-    let (reader, tip, nchaintx) = lock(node)
-        .utxo_snapshot_view()
-        .map_err(|e| RpcError::new(code::INTERNAL_ERROR, format!("Unable to read UTXO set: {e}")))?;
-    tracing::info!(target: "blvm::rpc", "writing UTXO snapshot at height {} ({}) to file {} (via {})", tip.height, tip.hash, path.display(), temp.display());
+    // The chain lock is held only to flush, take a read snapshot of the coins table and, for
+    // an earlier block, read the undo data of the blocks above it.
+    let view = lock(node).utxo_set_view(target.as_ref().map(|t| &t.hash));
+    let view = match view {
+        Ok(v) => v,
+        Err(e) => {
+            remove_temp(&temp, fifo);
+            let code = match e {
+                SnapshotViewError::Pruned => code::MISC_ERROR,
+                _ => code::INTERNAL_ERROR,
+            };
+            return Err(RpcError::new(code, e.to_string()));
+        }
+    };
+    let base = view.base.clone();
+    tracing::info!(target: "blvm::rpc", "writing UTXO snapshot at height {} ({}) to file {} (via {})", base.height, base.hash, path.display(), temp.display());
     let network = node.settings().params.network;
-    let written = write_snapshot(&reader, network, tip.hash, std::io::BufWriter::with_capacity(1 << 16, file)).and_then(|(stats, out)| {
+    let out = std::io::BufWriter::with_capacity(1 << 16, file);
+    let written = write_snapshot(&view.reader, &view.overlay, network, base.hash, out).and_then(|(stats, out)| {
         let file = out.into_inner().map_err(|e| e.into_error())?;
         file.sync_all()?;
         Ok(stats)
     });
-    let stats = match written {
-        Ok(s) => s,
-        Err(e) => {
-            if !fifo {
-                let _ = std::fs::remove_file(&temp);
-            }
-            return Err(RpcError::new(code::INTERNAL_ERROR, format!("Unable to write UTXO snapshot: {e}")));
-        }
-    };
+    let stats = written.map_err(|e| {
+        remove_temp(&temp, fifo);
+        RpcError::new(code::INTERNAL_ERROR, format!("Unable to write UTXO snapshot: {e}"))
+    })?;
     if !fifo {
         std::fs::rename(&temp, &path)
             .map_err(|e| RpcError::new(code::INTERNAL_ERROR, format!("Error renaming {}: {e}", temp.display())))?;
     }
     Ok(json!({
         "coins_written": stats.txouts,
-        "base_hash": tip.hash.to_string(),
-        "base_height": tip.height,
+        "base_hash": base.hash.to_string(),
+        "base_height": base.height,
         "path": path.display().to_string(),
         "txoutset_hash": stats.hash_serialized_3,
-        "nchaintx": nchaintx,
+        "nchaintx": view.nchaintx,
     }))
 }
 
