@@ -213,6 +213,68 @@ mod tests {
         assert!((0..16_511u32).all(|n| core_vout_key(n) < core_vout_key(n + 1)));
     }
 
+    fn coin(height: u32) -> Coin {
+        Coin {
+            output: TxOut {
+                value: Amount::from_sat(u64::from(height)),
+                script_pubkey: ScriptBuf::from_bytes(vec![0x51]),
+            },
+            height,
+            is_coinbase: false,
+        }
+    }
+
+    /// A real database scanned with an overlay: stored coins replaced or removed, new ones
+    /// before, between and after them, each transaction's outputs in Core's vout order.
+    #[test]
+    fn overlay_merges_in_core_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = ChainDb::open(&dir.path().join("chain.redb")).unwrap();
+        let (a, b, c) = (
+            Txid::from_byte_array([1; 32]),
+            Txid::from_byte_array([3; 32]),
+            Txid::from_byte_array([5; 32]),
+        );
+        let op = |txid, vout| OutPoint { txid, vout };
+        let mut batch = crate::store::db::FlushBatch::default();
+        for (o, h) in [(op(b, 0), 1), (op(b, 16_511), 2), (op(b, 16_512), 3), (op(c, 1), 4)] {
+            let mut v = Vec::new();
+            coin(h).encode(&mut v);
+            batch.coins.push((outpoint_key(&o), Some(v)));
+        }
+        db.commit(batch).unwrap();
+        let mut overlay = CoinOverlay::new();
+        overlay.insert(outpoint_key(&op(a, 7)), Some(coin(10)));
+        overlay.insert(outpoint_key(&op(b, 0)), None);
+        overlay.insert(outpoint_key(&op(b, 16_511)), Some(coin(11)));
+        overlay.insert(outpoint_key(&op(b, 20_000)), Some(coin(12)));
+        overlay.insert(outpoint_key(&op(c, 0)), None);
+        overlay.insert(outpoint_key(&op(c, 9)), Some(coin(13)));
+        let mut seen = Vec::new();
+        for_each_utxo_in(&db.coin_reader().unwrap(), &overlay, |o, c| {
+            seen.push((o, c.height));
+            Ok(())
+        })
+        .unwrap();
+        let want = vec![
+            (op(a, 7), 10),
+            (op(b, 16_512), 3),
+            (op(b, 20_000), 12),
+            (op(b, 16_511), 11),
+            (op(c, 1), 4),
+            (op(c, 9), 13),
+        ];
+        assert_eq!(seen, want);
+        // Without the overlay: the stored set, 16,512 before 16,511.
+        let mut plain = Vec::new();
+        for_each_utxo(&db, |o, c| {
+            plain.push((o, c.height));
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(plain, vec![(op(b, 0), 1), (op(b, 16_512), 3), (op(b, 16_511), 2), (op(c, 1), 4)]);
+    }
+
     #[test]
     fn outpoint_keys_sort_by_txid_then_vout() {
         let t = Txid::from_byte_array([7u8; 32]);
