@@ -1,8 +1,9 @@
 //! The UTXO snapshot reader on Bitcoin Core's own snapshot of the shared 301-block chain and
 //! on files damaged every way an untrusted download can be: Core's file reads to Core's
-//! hash_serialized_3; truncations, flipped bytes, wrong headers, wrong counts, trailing bytes,
-//! coins above the base height and coins out of Core's order are refused with errors, never a
-//! panic. Files written by the snapshot writer read back to the same coins.
+//! hash_serialized_3; truncations, flipped bytes, wrong headers, wrong counts, trailing bytes
+//! and coins above the base height are refused with errors, never a panic; coins out of Core's
+//! order are read (as Core reads them) without a streaming hash. Files written by the snapshot
+//! writer read back to the same coins.
 
 mod common;
 
@@ -15,7 +16,7 @@ fn core_file() -> Vec<u8> {
     std::fs::read(common::shared_dir().join("chains/regtest-core-300.utxo-snapshot.dat")).expect("Core's snapshot")
 }
 
-/// Reads every coin of `bytes`; the coins and the hash, or the first error.
+/// Reads every coin of `bytes`; the coins and the hash ("" when out of order), or the first error.
 fn read_all(bytes: &[u8], len_known: bool) -> Result<(Vec<(bitcoin::OutPoint, Coin)>, String), SnapshotError> {
     let len = len_known.then_some(bytes.len() as u64);
     let mut r = SnapshotReader::new(bytes, Network::Regtest, len)?;
@@ -23,7 +24,7 @@ fn read_all(bytes: &[u8], len_known: bool) -> Result<(Vec<(bitcoin::OutPoint, Co
     while let Some(c) = r.next_coin()? {
         coins.push(c);
     }
-    Ok((coins, r.hash_serialized_3().expect("hash after the last coin").to_string()))
+    Ok((coins, r.hash_serialized_3().map(|h| h.to_string()).unwrap_or_default()))
 }
 
 #[test]
@@ -69,7 +70,10 @@ fn damaged_headers_and_counts_are_refused() {
     let huge = with(43, &u64::MAX.to_le_bytes());
     assert!(err(&huge, true).contains("cannot fit in a file of 83353 bytes"));
     let one_more = with(43, &1709u64.to_le_bytes());
-    assert!(err(&one_more, false).starts_with("Bad snapshot format or truncated snapshot after deserializing 1708 coins"));
+    assert_eq!(
+        err(&one_more, false),
+        "Bad snapshot format or truncated snapshot after deserializing 1708 coins"
+    );
     let one_less = with(43, &1707u64.to_le_bytes());
     let e = err(&one_less, true);
     assert!(
@@ -101,6 +105,7 @@ fn truncated_and_flipped_files_never_panic() {
             let mut b = bytes.clone();
             b[at] ^= mask;
             if let Ok((_, hash)) = read_all(&b, true) {
+                // A txid byte can break the order: no hash then, which is also not Core's.
                 assert_ne!(hash, good, "byte {at} ^ {mask:#x} went unnoticed");
             }
         }
@@ -132,7 +137,7 @@ fn write(groups: &[(Txid, Vec<(u32, Coin)>)]) -> Vec<u8> {
 }
 
 #[test]
-fn written_snapshots_read_back_and_order_is_enforced() {
+fn written_snapshots_read_back_and_order_is_tracked() {
     let secp = bitcoin::secp256k1::Secp256k1::new();
     let pk = bitcoin::secp256k1::PublicKey::from_secret_key(&secp, &bitcoin::secp256k1::SecretKey::from_slice(&[1; 32]).unwrap());
     let p2pk_u = [&[65u8][..], &pk.serialize_uncompressed(), &[0xac]].concat();
@@ -157,19 +162,17 @@ fn written_snapshots_read_back_and_order_is_enforced() {
         .collect();
     assert_eq!(coins, flat);
 
-    // Numeric vout order past 16,511, or transactions out of order, are refused.
+    assert!(!read_all(&bytes, true).unwrap().1.is_empty(), "in Core's order: hashed while read");
+    // Numeric vout order past 16,511, transactions out of order or repeated are read, as Core
+    // reads them, but give no streaming hash.
     let numeric = vec![(t1, vec![(16_511, coin(1, 1, vec![])), (16_512, coin(1, 1, vec![]))])];
-    assert!(read_all(&write(&numeric), true)
-        .unwrap_err()
-        .to_string()
-        .ends_with("coins out of order"));
     let swapped = vec![groups[1].clone(), groups[0].clone()];
-    assert!(read_all(&write(&swapped), true)
-        .unwrap_err()
-        .to_string()
-        .ends_with("coins out of order"));
     let repeated = vec![groups[0].clone(), groups[0].clone()];
-    assert!(read_all(&write(&repeated), true).is_err());
+    for unordered in [numeric, swapped, repeated] {
+        let (coins, hash) = read_all(&write(&unordered), true).unwrap();
+        assert_eq!(coins.len(), unordered.iter().map(|(_, c)| c.len()).sum::<usize>());
+        assert_eq!(hash, "");
+    }
     // A value above MAX_MONEY is Core's "bad tx out value".
     let rich = vec![(t1, vec![(0, coin(1, 21_000_000 * 100_000_000 + 1, vec![]))])];
     assert!(read_all(&write(&rich), true).unwrap_err().to_string().ends_with("bad tx out value"));

@@ -111,8 +111,8 @@ pub enum SnapshotError {
     /// A magic no known network uses.
     #[error("This snapshot has been created for an unrecognized network. This could be a custom signet, a new testnet or possibly caused by data corruption.")]
     UnknownNetwork,
-    /// The file ended early or a field is malformed (detail in brackets).
-    #[error("Bad snapshot format or truncated snapshot after deserializing {coins} coins ({detail})")]
+    /// The file ended early or a field is malformed (Core's text; `detail` is for logs).
+    #[error("Bad snapshot format or truncated snapshot after deserializing {coins} coins")]
     Format {
         /// Coins read before the fault.
         coins: u64,
@@ -130,7 +130,7 @@ pub enum SnapshotError {
     /// A transaction claims more coins than the metadata has left.
     #[error("Mismatch in coins count in snapshot metadata and actual snapshot data")]
     CountMismatch,
-    /// A coin above the base height or with vout 2^32-1, or (blvm) out of Core's order.
+    /// A coin above the base height or with vout 2^32-1, or a value out of range.
     #[error("Bad snapshot data after deserializing {coins} coins{detail}")]
     BadCoin {
         /// Coins read before this one.

@@ -4,9 +4,10 @@
 //! Nothing is allocated from a count in the file: coins are read one at a time, scripts are
 //! at most MAX_SCRIPT_SIZE bytes (a longer one is skipped and replaced by `OP_RETURN`, as Core
 //! does), compact sizes are canonical and at most Core's MAX_SIZE, VARINTs may not overflow.
-//! Beyond Core, the coins must come in Core's cursor order (strictly increasing txid, then
-//! vout in VARINT-byte order): every snapshot Core or blvm writes does, and it makes the hash
-//! computed while reading the hash of the set that was read.
+//! The hash computed while reading is the set's hash only when the coins come in Core's cursor
+//! order (strictly increasing txid, then vout in VARINT-byte order), as every snapshot Core or
+//! blvm writes does; Core accepts other orders (it hashes the loaded database), so the reader
+//! does too and then reports no hash.
 
 use super::{SnapshotError, SnapshotMetadata, METADATA_LEN};
 use crate::chainstate::coin::{core_vout_key, Coin};
@@ -36,6 +37,7 @@ pub struct SnapshotReader<R: BufRead> {
     group: Option<Txid>,
     group_left: u64,
     last: Option<(Txid, Vec<u8>)>,
+    ordered: bool,
     engine: bitcoin::hashes::sha256::HashEngine,
     hash: Option<sha256d::Hash>,
 }
@@ -71,6 +73,7 @@ impl<R: BufRead> SnapshotReader<R> {
             group: None,
             group_left: 0,
             last: None,
+            ordered: true,
             engine: sha256d::Hash::engine(),
             hash: None,
         })
@@ -91,9 +94,15 @@ impl<R: BufRead> SnapshotReader<R> {
         self.read
     }
 
-    /// Core's hash_serialized_3 of the coins, once all were read.
+    /// Core's hash_serialized_3 of the coins, once all were read, if they came in Core's
+    /// order (otherwise the set must be hashed in order after loading, as Core does).
     pub fn hash_serialized_3(&self) -> Option<sha256d::Hash> {
-        self.hash
+        self.hash.filter(|_| self.ordered)
+    }
+
+    /// Whether every coin so far came in Core's cursor order.
+    pub fn in_core_order(&self) -> bool {
+        self.ordered
     }
 
     /// The next coin, or `None` once the announced count was read and the file ends there.
@@ -111,7 +120,7 @@ impl<R: BufRead> SnapshotReader<R> {
             }
             let txid = Txid::from_byte_array(txid);
             if self.last.as_ref().is_some_and(|(t, _)| t.as_byte_array() >= txid.as_byte_array()) {
-                return Err(self.bad(" - coins out of order"));
+                self.ordered = false;
             }
             self.last = Some((txid, Vec::new()));
             self.group = Some(txid);
@@ -129,7 +138,7 @@ impl<R: BufRead> SnapshotReader<R> {
         }
         let key = core_vout_key(vout);
         if self.last.as_ref().is_some_and(|(t, k)| *t == txid && *k >= key) {
-            return Err(self.bad(" - coins out of order"));
+            self.ordered = false;
         }
         self.last = Some((txid, key));
         let op = OutPoint { txid, vout };
