@@ -55,7 +55,7 @@ fn damaged_headers_and_counts_are_refused() {
         b[at..at + new.len()].copy_from_slice(new);
         b
     };
-    let err = |b: &[u8], len_known: bool| read_all(b, len_known).err().expect("refused").to_string();
+    let err = |b: &[u8], len_known: bool| read_all(b, len_known).expect_err("refused").to_string();
     assert!(err(&with(0, b"utxp"), true).starts_with("Invalid UTXO set snapshot magic bytes."));
     assert_eq!(
         err(&with(5, &[1, 0]), true),
@@ -119,7 +119,7 @@ fn coin(height: u32, sat: u64, script: Vec<u8>) -> Coin {
             script_pubkey: ScriptBuf::from_bytes(script),
         },
         height,
-        is_coinbase: height % 2 == 0,
+        is_coinbase: height.is_multiple_of(2),
     }
 }
 

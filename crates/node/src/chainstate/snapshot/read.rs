@@ -126,7 +126,7 @@ impl<R: BufRead> SnapshotReader<R> {
             self.group = Some(txid);
             self.group_left = n;
         }
-        let txid = self.group.unwrap_or_else(|| Txid::all_zeros());
+        let txid = self.group.unwrap_or_else(Txid::all_zeros);
         let vout = self.compact_size()?;
         let coin = self.coin()?;
         let vout = u32::try_from(vout).ok().filter(|v| *v != u32::MAX).ok_or_else(|| self.bad(""))?;
