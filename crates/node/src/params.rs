@@ -42,6 +42,8 @@ pub struct ChainParams {
     pub subsidy_halving_interval: u32,
     /// A known point of the chain's transaction history, for estimating verification progress.
     pub tx_data: ChainTxData,
+    /// Blocks whose UTXO snapshots `loadtxoutset` accepts, with their expected hashes.
+    pub assumeutxo: Vec<AssumeutxoData>,
 }
 
 /// Core's `ChainTxData`: the transaction count at a recent time and the rate since, so that
@@ -76,6 +78,124 @@ pub fn parse_work(s: &str) -> Option<bitcoin::Work> {
 fn h(s: &str) -> BlockHash {
     // Constant, well-formed literals only; a typo here is a programming error caught by tests.
     BlockHash::from_str(s).unwrap_or_else(|_| BlockHash::all_zeros())
+}
+
+/// One of Core's assumeutxo entries (`m_assumeutxo_data`): a block whose UTXO set snapshot
+/// `loadtxoutset` may load, and Core's hash_serialized_3 of that set, which the loaded coins
+/// must match.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AssumeutxoData {
+    /// Height of the snapshot's base block.
+    pub height: u32,
+    /// hash_serialized_3 of the UTXO set at that block, in Core's display hex.
+    pub hash_serialized: String,
+    /// Transactions in the chain up to and including the base block.
+    pub chain_tx_count: u64,
+    /// The base block's hash.
+    pub blockhash: BlockHash,
+}
+
+fn au(height: u32, hash_serialized: &str, chain_tx_count: u64, blockhash: &str) -> AssumeutxoData {
+    AssumeutxoData {
+        height,
+        hash_serialized: hash_serialized.to_string(),
+        chain_tx_count,
+        blockhash: h(blockhash),
+    }
+}
+
+/// Core 31's assumeutxo entries of `network` (kernel/chainparams.cpp), lowest height first.
+fn assumeutxo_data(network: Network) -> Vec<AssumeutxoData> {
+    match network {
+        Network::Bitcoin => vec![
+            au(
+                840_000,
+                "a2a5521b1b5ab65f67818e5e8eccabb7171a517f9e2382208f77687310768f96",
+                991_032_194,
+                "0000000000000000000320283a032748cef8227873ff4872689bf23f1cda83a5",
+            ),
+            au(
+                880_000,
+                "dbd190983eaf433ef7c15f78a278ae42c00ef52e0fd2a54953782175fbadcea9",
+                1_145_604_538,
+                "000000000000000000010b17283c3c400507969a9c2afd1dcf2082ec5cca2880",
+            ),
+            au(
+                910_000,
+                "4daf8a17b4902498c5787966a2b51c613acdab5df5db73f196fa59a4da2f1568",
+                1_226_586_151,
+                "0000000000000000000108970acb9522ffd516eae17acddcb1bd16469194a821",
+            ),
+            au(
+                935_000,
+                "e4b90ef9eae834f56c4b64d2d50143cee10ad87994c614d7d04125e2a6025050",
+                1_305_397_408,
+                "0000000000000000000147034958af1652b2b91bba607beacc5e72a56f0fb5ee",
+            ),
+        ],
+        Network::Testnet => vec![
+            au(
+                2_500_000,
+                "f841584909f68e47897952345234e37fcd9128cd818f41ee6c3ca68db8071be7",
+                66_484_552,
+                "0000000000000093bcb68c03a9a168ae252572d348a2eaeba2cdf9231d73206f",
+            ),
+            au(
+                4_840_000,
+                "ce6bb677bb2ee9789c4a1c9d73e6683c53fc20e8fdbedbdaaf468982a0c8db2a",
+                536_078_574,
+                "00000000000000f4971a7fb37fbdff89315b69a2e1920c467654a382f0d64786",
+            ),
+        ],
+        Network::Testnet4 => vec![
+            au(
+                90_000,
+                "784fb5e98241de66fdd429f4392155c9e7db5c017148e66e8fdbc95746f8b9b5",
+                11_347_043,
+                "0000000002ebe8bcda020e0dd6ccfbdfac531d2f6a81457191b99fc2df2dbe3b",
+            ),
+            au(
+                120_000,
+                "10b05d05ad468d0971162e1b222a4aa66caca89da2bb2a93f8f37fb29c4794b0",
+                14_141_057,
+                "000000000bd2317e51b3c5794981c35ba894ce27d3e772d5c39ecd9cbce01dc8",
+            ),
+        ],
+        Network::Signet => vec![
+            au(
+                160_000,
+                "fe0a44309b74d6b5883d246cb419c6221bcccf0b308c9b59b7d70783dbdf928a",
+                2_289_496,
+                "0000003ca3c99aff040f2563c2ad8f8ec88bd0fd6b8f0895cfaf1ef90353a62c",
+            ),
+            au(
+                290_000,
+                "97267e000b4b876800167e71b9123f1529d13b14308abec2888bbd2160d14545",
+                28_547_497,
+                "0000000577f2741bb30cd9d39d6d71b023afbeb9764f6260786a97969d5c9ac0",
+            ),
+        ],
+        _ => vec![
+            au(
+                110,
+                "86e9a1205b418b16dde3a18a78c730e30137e28466bda5dbf6b33ab8fc05447c",
+                111,
+                "135eec25a6fb277884e5824e7aa7d052c4868161c99a5122170b5266f86c273d",
+            ),
+            au(
+                200,
+                "17dcc016d188d16068907cdeb38b75691a118d43053b8cd6a25969419381d13a",
+                201,
+                "385901ccbd69dff6bbd00065d01fb8a9e464dede7cfe0372443884f9b1dcf6b9",
+            ),
+            au(
+                299,
+                "106b2c56233e378a824cf0d5ff2be42ed32c72f1605c9be288d00942908a40ac",
+                334,
+                "0c552ced4721c249a389eb9b08cb8da261cd46f0e7b5f9d064d48f3113406853",
+            ),
+        ],
+    }
 }
 
 impl ChainParams {
@@ -160,6 +280,7 @@ impl ChainParams {
                     (91_880, h("00000000000743f190a18c5577a3c2d2a1f610ae9601ac046a38084ccb7cd721")),
                 ],
                 subsidy_halving_interval: 210_000,
+                assumeutxo: assumeutxo_data(Network::Bitcoin),
                 // Core's value (chainparams, getchaintxstats 4096 at the time).
                 tx_data: ChainTxData {
                     time: 1772055173,
@@ -184,6 +305,7 @@ impl ChainParams {
                 script_flag_exceptions: vec![(h("00000000dd30457c001f4095d208cc1296b0eed002427aa599874af7a432b105"), VERIFY_NONE)],
                 bip30_exception_heights: vec![],
                 subsidy_halving_interval: 210_000,
+                assumeutxo: assumeutxo_data(Network::Testnet),
                 // Core's value (chainparams, getchaintxstats 4096 at the time).
                 tx_data: ChainTxData {
                     time: 1772051651,
@@ -208,6 +330,7 @@ impl ChainParams {
                 script_flag_exceptions: vec![],
                 bip30_exception_heights: vec![],
                 subsidy_halving_interval: 210_000,
+                assumeutxo: assumeutxo_data(Network::Testnet4),
                 // Core's value (chainparams, getchaintxstats 4096 at the time).
                 tx_data: ChainTxData {
                     time: 1772013387,
@@ -232,6 +355,7 @@ impl ChainParams {
                 script_flag_exceptions: vec![],
                 bip30_exception_heights: vec![],
                 subsidy_halving_interval: 210_000,
+                assumeutxo: assumeutxo_data(Network::Signet),
                 // Core's value (chainparams, getchaintxstats 4096 at the time).
                 tx_data: ChainTxData {
                     time: 1772055248,
@@ -256,6 +380,7 @@ impl ChainParams {
                 script_flag_exceptions: vec![],
                 bip30_exception_heights: vec![],
                 subsidy_halving_interval: 150,
+                assumeutxo: assumeutxo_data(Network::Regtest),
                 // Core's value (regtest: a non-zero rate so that progress is testable).
                 tx_data: ChainTxData {
                     time: 0,
@@ -264,6 +389,21 @@ impl ChainParams {
                 },
             },
         }
+    }
+
+    /// The assumeutxo entry for the block at `height`, if any (Core's AssumeutxoForHeight).
+    pub fn assumeutxo_for_height(&self, height: u32) -> Option<&AssumeutxoData> {
+        self.assumeutxo.iter().find(|a| a.height == height)
+    }
+
+    /// The assumeutxo entry for block `hash`, if any (Core's AssumeutxoForBlockhash).
+    pub fn assumeutxo_for_blockhash(&self, hash: &BlockHash) -> Option<&AssumeutxoData> {
+        self.assumeutxo.iter().find(|a| a.blockhash == *hash)
+    }
+
+    /// Heights with an assumeutxo entry (Core's GetAvailableSnapshotHeights).
+    pub fn available_snapshot_heights(&self) -> Vec<u32> {
+        self.assumeutxo.iter().map(|a| a.height).collect()
     }
 
     /// The network's genesis block.
@@ -326,6 +466,25 @@ mod tests {
             "000000000019d6689c085ae165831e934ff763ae46a2a6c172b3f1b60a8ce26f"
         );
         assert_ne!(main.bip34_hash, Some(BlockHash::all_zeros()));
+    }
+
+    /// Core's regtest assumeutxo entries, found by height and by block hash.
+    #[test]
+    fn regtest_assumeutxo_entries() {
+        let reg = ChainParams::for_network(Network::Regtest);
+        assert_eq!(reg.available_snapshot_heights(), vec![110, 200, 299]);
+        let a = reg.assumeutxo_for_height(299).unwrap();
+        assert_eq!(
+            a.hash_serialized,
+            "106b2c56233e378a824cf0d5ff2be42ed32c72f1605c9be288d00942908a40ac"
+        );
+        assert_eq!(a.chain_tx_count, 334);
+        assert_eq!(reg.assumeutxo_for_blockhash(&a.blockhash), Some(a));
+        assert!(reg.assumeutxo_for_height(300).is_none());
+        assert_eq!(
+            ChainParams::for_network(Network::Bitcoin).available_snapshot_heights(),
+            vec![840_000, 880_000, 910_000, 935_000]
+        );
     }
 
     #[test]

@@ -14,5 +14,5 @@ pub mod versionbits;
 
 pub use error::ChainError;
 pub use events::{reported_tips, ChainNotification, FlushReason, FlushReport};
-pub use manager::{proof_equivalent_time, BlockOutcome, ChainManager, ChainSettings};
+pub use manager::{proof_equivalent_time, BlockOutcome, ChainManager, ChainSettings, SnapshotViewError, UtxoSetView};
 pub use shared::SharedChain;

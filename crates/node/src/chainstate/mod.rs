@@ -2,7 +2,9 @@
 
 pub mod cache;
 pub mod coin;
+pub mod compress;
 pub mod muhash;
+pub mod snapshot;
 pub mod stats;
 pub mod undo;
 

@@ -1,8 +1,8 @@
 //! UTXO set statistics exactly as Core's `gettxoutsetinfo` (hash_serialized_3, bogosize...).
 
-use super::coin::for_each_utxo;
+use super::coin::{for_each_utxo_in, CoinOverlay};
 use super::muhash::txout_ser;
-use crate::store::db::{ChainDb, DbError};
+use crate::store::db::{ChainDb, CoinReader, DbError};
 use bitcoin::hashes::{sha256d, Hash, HashEngine};
 
 /// Statistics over the whole UTXO set at the flushed best block.
@@ -25,8 +25,13 @@ pub fn bogo_size(script_len: usize) -> u64 {
     (32 + 4 + 4 + 8 + 2 + script_len) as u64
 }
 
-/// Computes the statistics by scanning the coins table in key order (flush first).
+/// Computes the statistics by scanning the coins table in Core's order (flush first).
 pub fn compute_utxo_stats(db: &ChainDb) -> Result<UtxoStats, DbError> {
+    compute_utxo_stats_in(&db.coin_reader()?, &CoinOverlay::new())
+}
+
+/// [`compute_utxo_stats`] over a read snapshot of the coins table with `overlay` applied.
+pub fn compute_utxo_stats_in(reader: &CoinReader, overlay: &CoinOverlay) -> Result<UtxoStats, DbError> {
     let mut engine = sha256d::Hash::engine();
     let mut stats = UtxoStats {
         txouts: 0,
@@ -36,7 +41,7 @@ pub fn compute_utxo_stats(db: &ChainDb) -> Result<UtxoStats, DbError> {
         hash_serialized_3: String::new(),
     };
     let mut last_txid: Option<[u8; 32]> = None;
-    for_each_utxo(db, |op, coin| {
+    for_each_utxo_in(reader, overlay, |op, coin| {
         let txid = op.txid.to_byte_array();
         if last_txid != Some(txid) {
             stats.transactions += 1;

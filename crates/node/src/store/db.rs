@@ -305,14 +305,8 @@ impl ChainDb {
     }
 
     /// Visits every coin in key order (txid, then vout), as Core's UTXO statistics do.
-    pub fn for_each_coin(&self, mut f: impl FnMut(&[u8], &[u8]) -> Result<(), DbError>) -> Result<(), DbError> {
-        let r = self.db.begin_read().map_err(|e| self.err(e))?;
-        let t = r.open_table(COINS).map_err(|e| self.err(e))?;
-        for item in t.iter().map_err(|e| self.err(e))? {
-            let (k, v) = item.map_err(|e| self.err(e))?;
-            f(k.value(), v.value())?;
-        }
-        Ok(())
+    pub fn for_each_coin(&self, f: impl FnMut(&[u8], &[u8]) -> Result<(), DbError>) -> Result<(), DbError> {
+        self.coin_reader()?.for_each(f)
     }
 
     /// Compacts the database file (maintenance); returns whether anything was reclaimed.
@@ -326,6 +320,25 @@ impl ChainDb {
 }
 
 impl CoinReader {
+    /// Path of the database file this snapshot reads.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Visits every coin of this read snapshot in key order (txid, then vout); writes made
+    /// after the snapshot was taken are not seen.
+    pub fn for_each<E: From<DbError>>(&self, mut f: impl FnMut(&[u8], &[u8]) -> Result<(), E>) -> Result<(), E> {
+        let err = |e: redb::StorageError| DbError::Redb {
+            path: self.path.clone(),
+            source: Box::new(e.into()),
+        };
+        for item in self.table.iter().map_err(err)? {
+            let (k, v) = item.map_err(err)?;
+            f(k.value(), v.value())?;
+        }
+        Ok(())
+    }
+
     /// Looks up the encoded coin for an outpoint key.
     pub fn get(&self, key: &[u8; 36]) -> Result<Option<Vec<u8>>, DbError> {
         let v = self.table.get(key.as_slice()).map_err(|e| DbError::Redb {

@@ -90,6 +90,16 @@ pub fn rpc_raw(n: &super::node_proc::NodeProc, port: u16, method: &str, params: 
     super::http::call(&format!("127.0.0.1:{port}"), &cookie(n), method, params)
 }
 
+/// Calls `method`, which must fail; returns the error's code and message.
+pub fn rpc_error(n: &super::node_proc::NodeProc, port: u16, method: &str, params: serde_json::Value) -> (i64, String) {
+    let r = rpc_raw(n, port, method, params.clone());
+    assert!(r["error"].is_object(), "{method} {params} should fail: {r}");
+    (
+        r["error"]["code"].as_i64().expect("error code"),
+        r["error"]["message"].as_str().expect("error message").to_string(),
+    )
+}
+
 /// A scripted peer.
 pub struct TestPeer {
     /// The socket.

@@ -422,6 +422,11 @@ impl ChainManager {
         self.settings.coinbase_maturity
     }
 
+    /// The coins cache budget (`-dbcache`), reported by `getchainstates`.
+    pub fn dbcache_bytes(&self) -> usize {
+        self.settings.dbcache_bytes
+    }
+
     /// Network parameters in use.
     pub fn params(&self) -> &ChainParams {
         &self.params
@@ -651,8 +656,11 @@ mod verification_progress;
 mod assume_valid;
 
 pub mod autoprune;
+
+mod snapshot_view;
 /// Work expressed as time, for callers outside the engine (stale-block serving rules).
 pub use assume_valid::proof_equivalent_time;
+pub use snapshot_view::{SnapshotViewError, UtxoSetView};
 
 impl VersionChain for ChainManager {
     fn height_of(&self, hash: &BlockHash) -> Option<u32> {

@@ -85,8 +85,9 @@ fn percentiles_by_weight(mut scores: Vec<(i64, i64)>, total_weight: i64) -> [i64
     out
 }
 
-/// Resolves `hash_or_height` to a block-index entry (a height: on the active chain), with Core's errors.
-fn target(c: &ChainManager, v: &Value) -> Result<BlockIndexEntry, RpcError> {
+/// Resolves `hash_or_height` to a block-index entry (a height: on the active chain), with Core's
+/// errors (Core's ParseHashOrHeight; also `dumptxoutset`'s rollback target).
+pub(super) fn target(c: &ChainManager, v: &Value) -> Result<BlockIndexEntry, RpcError> {
     if let Some(n) = v.as_i64() {
         let tip = i64::from(c.height());
         if n < 0 {

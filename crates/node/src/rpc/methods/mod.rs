@@ -26,6 +26,7 @@ mod signing;
 mod table;
 mod txoutproof;
 mod usage;
+mod utxo_snapshot;
 mod wait;
 mod zmq;
 
