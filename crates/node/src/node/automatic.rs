@@ -59,7 +59,7 @@ impl Node {
     /// Bytes `op` will read or rewrite: the basis its duration estimate is scaled by.
     pub(crate) fn maintenance_bytes(&self, op: &Maintenance) -> u64 {
         let (db, blocks) = {
-            let c = crate::sync::lock(&self.chain_ref());
+            let c = crate::sync::lock(self.chain_ref());
             (c.db_path(), c.blocks_dir())
         };
         let db_bytes = super::monitors::dir_size(db.parent().unwrap_or(&db));
@@ -84,7 +84,7 @@ impl Node {
     /// plus the allocation buffer is under the target.
     pub(crate) async fn maybe_auto_prune(&self) {
         let goal = {
-            let c = crate::sync::lock(&self.chain_ref());
+            let c = crate::sync::lock(self.chain_ref());
             if c.prune_mode().target_bytes().is_none() {
                 return;
             }
@@ -137,7 +137,7 @@ impl Node {
     /// the database reserves file space ahead of use (the length stays flat as data grows).
     fn db_size(&self) -> u64 {
         use std::os::unix::fs::MetadataExt;
-        let db = crate::sync::lock(&self.chain_ref()).db_path();
+        let db = crate::sync::lock(self.chain_ref()).db_path();
         std::fs::metadata(&db).map(|m| m.blocks() * 512).unwrap_or(0)
     }
 
