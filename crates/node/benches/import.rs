@@ -15,6 +15,12 @@
 //! Every run must end at Core's tip hash and UTXO `hash_serialized_3`: a benchmark that
 //! validates wrongly is worthless, so a mismatch aborts it.
 //!
+//! With `--bench`, Bitcoin Core's own engine imports the bench chain in the same invocation
+//! (`bench-chain Core kernel`: libbitcoinkernel's `ChainstateManager`, every block through
+//! `process_block` as `-loadblock` does, 2 worker threads, its fixed 450 MiB cache), so the
+//! ratio to Core is also measured on this machine, not only against `bench-chain.json`'s
+//! timings from another one.
+//!
 //! Without `--bench` (e.g. `cargo test --benches`) only the 300-block chain runs once, as a smoke
 //! check. Shared data: `$BLVM_SHARED_DIR`, default `<repo>/../shared`.
 
@@ -31,6 +37,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+#[path = "support/kernel_import.rs"]
+mod kernel_import;
 #[path = "support/machine.rs"]
 mod machine;
 
@@ -52,6 +60,8 @@ struct Config {
     core_key: Option<&'static str>,
     /// Run the `blvm-node` binary's `import` command (what users run) instead of the library.
     cli: bool,
+    /// Run Bitcoin Core's engine (libbitcoinkernel) instead of blvm: the same-machine baseline.
+    kernel: bool,
 }
 
 fn vm_hwm_kib() -> u64 {
@@ -131,11 +141,43 @@ fn child_cli(cfg: &Value, core: &Value) {
     println!("BENCH_RESULT {out}");
 }
 
+/// The child for the `kernel` configuration: Core's engine imports the file into a fresh
+/// directory and must end at Core's recorded tip; prints the same JSON line as [`child`] (the
+/// block, transaction and input counts are the recorded ones; the kernel API reports no UTXO
+/// statistics, so there is no UTXO hash to print).
+fn child_kernel(cfg: &Value, core: &Value) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let r = kernel_import::run(Path::new(cfg["file"].as_str().unwrap()), dir.path());
+    let (user, sys) = cpu_times();
+    let tip = r["tip"].as_str().unwrap().to_string();
+    if tip != core["tip"]["hash"].as_str().unwrap() {
+        eprintln!("VALIDATION MISMATCH: Core's engine ended at {tip}");
+        std::process::exit(3);
+    }
+    let out = json!({
+        "wall_s": r["wall_s"],
+        "import_s": r["import_s"],
+        "final_flush_ms": r["final_flush_ms"],
+        "blocks": core["block_count"],
+        "transactions": core["tx_count_total_incl_coinbase"],
+        "inputs": core["input_count"],
+        "peak_rss_kib": vm_hwm_kib(),
+        "cpu_user_s": user,
+        "cpu_sys_s": sys,
+        "tip": tip,
+        "hash_serialized_3": "-",
+    });
+    println!("BENCH_RESULT {out}");
+}
+
 fn child(cfg: &Value) {
     let file = PathBuf::from(cfg["file"].as_str().unwrap());
     let core = read_json(Path::new(cfg["core_json"].as_str().unwrap()));
     if cfg["cli"].as_bool() == Some(true) {
         return child_cli(cfg, &core);
+    }
+    if cfg["kernel"].as_bool() == Some(true) {
+        return child_kernel(cfg, &core);
     }
     let (tip_hash, utxo_hash, height) = match cfg["json_kind"].as_str().unwrap() {
         "bench" => (
@@ -213,6 +255,7 @@ fn run_child(cfg: &Config) -> Value {
         "dbcache_mib": cfg.dbcache_mib,
         "script_threads": cfg.script_threads,
         "cli": cfg.cli,
+        "kernel": cfg.kernel,
     });
     let out = Command::new(std::env::current_exe().expect("current exe"))
         .env(CHILD_ENV, spec.to_string())
@@ -265,6 +308,16 @@ fn median(mut v: Vec<f64>) -> f64 {
     }
 }
 
+/// The median wall time of the runs whose configuration `pick` selects, if any ran.
+fn median_wall(results: &[(Config, Value)], pick: impl Fn(&Config) -> bool) -> Option<f64> {
+    let walls: Vec<f64> = results
+        .iter()
+        .filter(|(c, _)| pick(c))
+        .map(|(_, r)| r["wall_s"].as_f64().unwrap())
+        .collect();
+    (!walls.is_empty()).then(|| median(walls))
+}
+
 fn main() {
     if let Ok(spec) = std::env::var(CHILD_ENV) {
         child(&serde_json::from_str(&spec).expect("child spec"));
@@ -286,6 +339,7 @@ fn main() {
         script_threads: 2,
         core_key: None,
         cli: false,
+        kernel: false,
     };
     let bench_file = shared.join("bench/bench-chain.blk");
     let bench_json = shared.join("bench/bench-chain.json");
@@ -304,6 +358,7 @@ fn main() {
                 script_threads: 2,
                 core_key: Some("default"),
                 cli: false,
+                kernel: false,
             };
             let par1 = Config {
                 name: "bench-chain par=1 (dbcache=450, 1 script thread)",
@@ -316,10 +371,16 @@ fn main() {
                 cli: true,
                 ..default.clone()
             };
+            let kernel = Config {
+                name: "bench-chain Core kernel (450 MiB, 2 workers)",
+                kernel: true,
+                ..default.clone()
+            };
             for _ in 0..runs {
                 schedule.push(default.clone());
                 schedule.push(cli.clone());
                 schedule.push(par1.clone());
+                schedule.push(kernel.clone());
             }
         } else {
             println!("note: {} not present; only the 300-block chain is measured", bench_file.display());
@@ -371,8 +432,9 @@ fn main() {
     }
 
     println!();
-    println!("| configuration | runs (contended) | wall s (median) | min-max s | blocks/s | tx/s | inputs/s | peak RSS MiB | CPU user+sys s | Core median wall s | blvm / Core |");
-    println!("|---|---|---|---|---|---|---|---|---|---|---|");
+    let kernel_wall = median_wall(&results, |c| c.kernel);
+    println!("| configuration | runs (contended) | wall s (median) | min-max s | blocks/s | tx/s | inputs/s | peak RSS MiB | CPU user+sys s | Core median wall s | blvm / Core | / Core kernel, same run |");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|");
     let mut names: Vec<&'static str> = Vec::new();
     for (c, _) in &results {
         if !names.contains(&c.name) {
@@ -400,7 +462,7 @@ fn main() {
             .core_key
             .and_then(|k| core.as_ref().and_then(|c| c["core_import"][k]["wall_s_median"].as_f64()));
         println!(
-            "| {} | {} ({}) | {:.2} | {:.2}-{:.2} | {:.0} | {:.0} | {:.0} | {:.1} | {:.2} | {} | {} |",
+            "| {} | {} ({}) | {:.2} | {:.2}-{:.2} | {:.0} | {:.0} | {:.0} | {:.1} | {:.2} | {} | {} | {} |",
             name,
             rs.len(),
             rs.iter()
@@ -416,6 +478,10 @@ fn main() {
             cpu,
             core_wall.map(|w| format!("{w:.2}")).unwrap_or_else(|| "-".into()),
             core_wall.map(|w| format!("{:.2}x", wall / w)).unwrap_or_else(|| "-".into()),
+            kernel_wall
+                .filter(|_| cfg.json_kind == "bench" && !cfg.kernel)
+                .map(|k| format!("{:.2}x", wall / k))
+                .unwrap_or_else(|| "-".into()),
         );
     }
     if let Some(core) = &core {

@@ -49,7 +49,12 @@ fn closed_after_shutdown_completed(n: &NodeProc, module: &str) -> bool {
 
 #[test]
 fn startup_and_signal_shutdown_follow_the_exact_sequence_with_true_payloads() {
-    let mut n = start_node(&["-shutdowntimeout=5", "-acktimeout=5"], &[ModuleSpec::recorder("rec", "")]);
+    // -disklowpercent=0: the exact sequence must not depend on the machine's free disk (below
+    // the default 5 %, DiskSpaceLow and DataCleanup rightly join it).
+    let mut n = start_node(
+        &["-shutdowntimeout=5", "-acktimeout=5", "-disklowpercent=0"],
+        &[ModuleSpec::recorder("rec", "")],
+    );
     n.wait_started();
     n.wait_until(Duration::from_secs(10), "startup health check recorded", |n| {
         lifecycle_sequence(n, "rec").len() >= 2
