@@ -25,7 +25,7 @@ pub fn expect_shared_dir() -> PathBuf {
 
 /// Path of Core's 301-block regtest chain (hex lines, genesis first).
 pub fn chain_hex_path() -> PathBuf {
-    chain_hex_path_in(&shared_dir())
+    chain_hex_path_in(&expect_shared_dir())
 }
 
 fn chain_hex_path_in(dir: &Path) -> PathBuf {

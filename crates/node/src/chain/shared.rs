@@ -42,6 +42,12 @@ impl SharedChain {
         tokio::task::spawn_blocking(move || chain.read(f)).await
     }
 
+    /// As [`SharedChain::read`] for synchronous code that reads the disk through the chain
+    /// (a block from the block files): the lock wait and the read both run off the runtime.
+    pub fn read_from_disk<T>(&self, f: impl FnOnce(&ChainManager) -> T) -> T {
+        off_runtime(|| f(&self.inner.lock().unwrap_or_else(|p| p.into_inner())))
+    }
+
     /// As [`SharedChain::read`], for changes (accepting headers, marking blocks).
     pub fn write<T>(&self, f: impl FnOnce(&mut ChainManager) -> T) -> T {
         f(&mut self.guard())

@@ -55,24 +55,23 @@ pub struct TipBlockTxs {
 }
 
 impl TipBlockTxs {
-    /// Brings the cache to the current tip (one chain lock; the block is read only when the
-    /// tip moved), so a `getdata` of many items costs one lookup each, not one lock each.
+    /// Brings the cache to the current tip (one chain lock for the tip's hash; the block is
+    /// read from disk, off the runtime, only when the tip moved), so a `getdata` of many items
+    /// costs one lookup each, not one lock each.
     fn refresh(&mut self, node: &NodeLink) {
-        node.chain.read(|c| {
-            let tip = c.tip().hash;
-            if self.hash == Some(tip) {
-                return;
+        let tip = node.chain.read(|c| c.tip().hash);
+        if self.hash == Some(tip) {
+            return;
+        }
+        self.txs.clear();
+        self.hash = Some(tip);
+        if let Ok(Some(block)) = node.chain.read_from_disk(|c| c.read_block(&tip)) {
+            for tx in block.txdata {
+                let tx = Arc::new(tx);
+                self.txs.insert(tx.compute_txid().to_byte_array(), tx.clone());
+                self.txs.insert(tx.compute_wtxid().to_byte_array(), tx);
             }
-            self.txs.clear();
-            self.hash = Some(tip);
-            if let Ok(Some(block)) = c.read_block(&tip) {
-                for tx in block.txdata {
-                    let tx = Arc::new(tx);
-                    self.txs.insert(tx.compute_txid().to_byte_array(), tx.clone());
-                    self.txs.insert(tx.compute_wtxid().to_byte_array(), tx);
-                }
-            }
-        })
+        }
     }
 
     /// The cached tip block's transaction with this txid or wtxid.

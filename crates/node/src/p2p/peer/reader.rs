@@ -75,7 +75,7 @@ impl Reader {
         if offered & ServiceFlags::NETWORK_LIMITED.to_u64() == 0 {
             return Ok(ServiceFlags::NETWORK.to_u64() | ServiceFlags::WITNESS.to_u64());
         }
-        let tip_time = self.chain(|c| i64::from(c.tip().header.time)).await?;
+        let tip_time = self.env.node.chain.read(|c| i64::from(c.tip().header.time));
         let recent = tip_time > crate::clock::unix_now() - 24 * 3600;
         let base = if recent {
             ServiceFlags::NETWORK_LIMITED
