@@ -7,9 +7,11 @@
 //! ([`super::compress`]). Transactions come in Core's cursor order
 //! ([`super::coin::for_each_txid_group`]).
 
+mod load;
 mod read;
 mod write;
 
+pub use load::{load_snapshot, LoadError, LoadedSnapshot};
 pub use read::{open_snapshot, SnapshotReader};
 pub use write::{write_snapshot, SnapshotWriter, WriteError};
 
