@@ -341,13 +341,41 @@ fn best_on_disk(cm: &ChainManager) -> BlockHash {
     BlockHash::from_byte_array(b.try_into().unwrap())
 }
 
+/// A block on `blocks[tip]` spending the coinbase of `blocks[victim]` again.
+fn double_spend_block(blocks: &[Block], tip: usize, victim: usize) -> Block {
+    use blvm_testkit::mining::{self, Parent};
+    let genesis = bitcoin::blockdata::constants::genesis_block(bitcoin::Network::Regtest);
+    let mut times = vec![genesis.header.time];
+    times.extend(blocks[..tip].iter().map(|b| b.header.time));
+    let parent = Parent::from_block(&blocks[tip], tip as u32 + 1, &times);
+    let cb = &blocks[victim].txdata[0];
+    let fee = bitcoin::Amount::from_sat(1_000);
+    let tx = mining::spend(
+        &[(
+            OutPoint {
+                txid: cb.compute_txid(),
+                vout: 0,
+            },
+            mining::op_true(),
+        )],
+        vec![TxOut {
+            value: cb.output[0].value - fee,
+            script_pubkey: mining::op_true(),
+        }],
+    );
+    mining::build_block(&parent, 9_999, vec![tx], fee, mining::op_true())
+}
+
 #[test]
 fn blocks_connect_while_a_background_write_is_held_and_the_state_matches_synchronous_flushes() {
     let blocks = regtest_chain(130);
     let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let mut a = open_plain(dir_a.path(), 450 << 20);
     let mut b = open_chain(dir_b.path(), DEFAULT_MAX_FILE_SIZE);
-    connect(&mut a, &blocks[..105]);
+    // Coins in the database, then spent by blocks 101-105: tombstones in the frozen generation.
+    connect(&mut a, &blocks[..100]);
+    a.flush(FlushReason::Manual).unwrap();
+    connect(&mut a, &blocks[100..105]);
     connect(&mut b, &blocks[..105]);
     b.flush(FlushReason::Manual).unwrap();
     let (release, gate) = std::sync::mpsc::channel();
@@ -363,6 +391,13 @@ fn blocks_connect_while_a_background_write_is_held_and_the_state_matches_synchro
         vout: 0,
     };
     assert_eq!(a.get_coin(&spent).unwrap(), None, "spent after the freeze");
+    // Spending again a database coin the frozen generation spent: the database still holds it,
+    // but the frozen tombstone must win.
+    let double = double_spend_block(&blocks, 124, 2);
+    match a.process_block(&double).unwrap() {
+        BlockOutcome::Invalid(r) => assert_eq!(r.reason, "bad-txns-inputs-missingorspent"),
+        other => panic!("a double spend across the freeze was {other:?}"),
+    }
     release.send(()).unwrap();
     connect(&mut a, &blocks[125..]);
     connect(&mut b, &blocks[125..]);
@@ -370,7 +405,7 @@ fn blocks_connect_while_a_background_write_is_held_and_the_state_matches_synchro
     assert_eq!(best_on_disk(&a), blocks[104].block_hash(), "the frozen tip is durable");
     let reports = a.take_flush_reports();
     assert!(
-        reports.iter().any(|r| r.success && r.coins_written > 0 && r.index_written >= 105),
+        reports.iter().any(|r| r.success && r.coins_written > 0 && r.index_written == 5),
         "the durable write is reported: {reports:?}"
     );
     assert_eq!(a.utxo_muhash().unwrap(), b.utxo_muhash().unwrap());
