@@ -466,3 +466,31 @@ fn a_failed_background_write_is_redone_with_the_live_state_by_the_next_flush() {
         assert_eq!((ea.status, ea.undo_pos), (eb.status, eb.undo_pos), "index entry of {h}");
     }
 }
+
+/// A crash (no shutdown flush) after a background write that failed, or that landed under a
+/// live generation never written: reopening replays the block files from the last durable scan
+/// position and reaches the synchronous chain's UTXO set.
+#[test]
+fn a_crash_around_a_background_write_reopens_to_the_same_utxo_set() {
+    let blocks = regtest_chain(130);
+    let dir_b = tempfile::tempdir().unwrap();
+    let mut b = open_chain(dir_b.path(), DEFAULT_MAX_FILE_SIZE);
+    connect(&mut b, &blocks);
+    let want = b.utxo_muhash().unwrap();
+    for fail in [true, false] {
+        let dir = tempfile::tempdir().unwrap();
+        let mut a = open_plain(dir.path(), 450 << 20);
+        connect(&mut a, &blocks[..110]);
+        if fail {
+            a.db.fail_commit_after(0);
+        }
+        a.flush_background(FlushReason::CacheFull).unwrap();
+        assert_eq!(a.finish_write(true).is_err(), fail);
+        connect(&mut a, &blocks[110..]);
+        assert_eq!(best_on_disk(&a) == blocks[109].block_hash(), !fail, "failed write: {fail}");
+        drop(a);
+        let mut a = open_plain(dir.path(), 450 << 20);
+        assert_eq!(a.tip().hash, blocks[129].block_hash(), "failed write: {fail}");
+        assert_eq!(a.utxo_muhash().unwrap(), want, "failed write: {fail}");
+    }
+}
