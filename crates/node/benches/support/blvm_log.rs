@@ -1,7 +1,9 @@
 //! Reads a `blvm-node` debug.log written with `-debug=chain -logtimemicros` for the UTXO-scale
-//! bench: when each block was connected (`UpdateTip: connected block height=H ...`), each
-//! flush's duration (`flushed chainstate reason=R ... ms=N`) and when the import started
-//! (`chain loaded`).
+//! bench: when each block was connected (`UpdateTip: connected block height=H ...`), how long
+//! each flush paused validation (`flushed chainstate reason=R ... ms=N`: the whole flush when
+//! synchronous, the wait + block file sync + freeze when `background=true`), how long each
+//! background write took (`background chainstate write done ... write_ms=N`) and when the import
+//! started (`chain loaded`).
 #![allow(dead_code)]
 
 /// What one import's log says.
@@ -9,8 +11,10 @@
 pub struct ImportLog {
     /// Seconds from `chain loaded` to the connection of each block, by height order.
     pub block_done_s: Vec<(u32, f64)>,
-    /// (reason, milliseconds) of each flush, in order.
+    /// (reason, milliseconds validation was paused) of each flush, in order.
     pub flushes: Vec<(String, f64)>,
+    /// Milliseconds of each background write (off the validation thread), in order.
+    pub background_writes_ms: Vec<f64>,
 }
 
 /// Seconds since the Unix epoch of a `2026-12-05T10:16:09.123456Z` timestamp.
@@ -63,6 +67,10 @@ pub fn parse(text: &str) -> ImportLog {
             let reason = field(msg, "reason").unwrap_or("?").trim_matches('"').to_string();
             if let Some(ms) = field(msg, "ms").and_then(|v| v.parse().ok()) {
                 out.flushes.push((reason, ms));
+            }
+        } else if msg.starts_with("background chainstate write done") {
+            if let Some(ms) = field(msg, "write_ms").and_then(|v| v.parse().ok()) {
+                out.background_writes_ms.push(ms);
             }
         }
     }

@@ -3,12 +3,18 @@
 //! Entries follow Core's CCoinsViewCache semantics: `dirty` means the database differs from the
 //! entry; `fresh` means the database holds no unspent coin for the outpoint, so spending a fresh
 //! coin simply forgets it.
+//!
+//! A background flush freezes the cache (see [`CoinsCache::freeze`]): its entries become an
+//! immutable generation being written while a new live generation fills on top of it. Lookups
+//! go live -> frozen -> database, and `fresh` then means "neither the frozen generation nor the
+//! database holds an unspent coin", as for a cache layered over another cache in Core.
 
 use super::coin::{outpoint_key, Coin};
 use crate::store::db::{CoinReader, DbError};
 use crate::store::encoding::Reader;
 use bitcoin::OutPoint;
 use std::collections::HashMap;
+use std::sync::Arc;
 
 const ENTRY_OVERHEAD: usize = 80;
 
@@ -23,11 +29,18 @@ pub struct CacheEntry {
     pub fresh: bool,
 }
 
+/// A frozen generation of the cache: every entry (clean and dirty) it held when a background
+/// flush froze it, shared with the writer thread that commits its dirty entries.
+pub type FrozenCoins = Arc<HashMap<OutPoint, CacheEntry>>;
+
 /// The coins cache, bounded by the caller through [`CoinsCache::memory_usage`].
 #[derive(Default)]
 pub struct CoinsCache {
     map: HashMap<OutPoint, CacheEntry>,
     usage: usize,
+    /// The generation a background flush is writing (or failed to write), below `map`.
+    frozen: Option<FrozenCoins>,
+    frozen_usage: usize,
 }
 
 fn entry_usage(e: &CacheEntry) -> usize {
@@ -43,10 +56,28 @@ pub fn decode_db_coin(bytes: &[u8], path: &std::path::Path) -> Result<Coin, DbEr
 }
 
 impl CoinsCache {
-    /// The unspent coin at `op`, loading it from the database into the cache on a miss.
+    /// The unspent coin at `op`, loading it from the frozen generation or the database into the
+    /// cache on a miss. A frozen tombstone means spent: the database (which still holds the coin
+    /// until the frozen generation lands) is not consulted. A coin from the frozen generation
+    /// enters as clean and not fresh: the database holds it once that generation is committed,
+    /// and if that commit fails the next flush writes the frozen generation below this one.
     pub fn get(&mut self, op: &OutPoint, reader: &CoinReader, db_path: &std::path::Path) -> Result<Option<Coin>, DbError> {
         if let Some(e) = self.map.get(op) {
             return Ok(e.coin.clone());
+        }
+        if let Some(e) = self.frozen.as_ref().and_then(|f| f.get(op)) {
+            let Some(coin) = e.coin.clone() else {
+                return Ok(None);
+            };
+            self.put(
+                *op,
+                CacheEntry {
+                    coin: Some(coin.clone()),
+                    dirty: false,
+                    fresh: false,
+                },
+            );
+            return Ok(Some(coin));
         }
         match reader.get(&outpoint_key(op))? {
             Some(bytes) => {
@@ -128,35 +159,48 @@ impl CoinsCache {
         }
     }
 
-    /// Takes every dirty entry as a database write (`None` = delete), leaving clean entries.
-    pub fn take_dirty(&mut self) -> Vec<([u8; 36], Option<Vec<u8>>)> {
-        let out = self.dirty_writes();
-        self.mark_flushed();
-        out
-    }
-
     /// Every dirty entry as a database write (`None` = delete), leaving the cache unchanged, so
     /// a failed commit loses nothing; call [`CoinsCache::mark_flushed`] once the commit succeeded.
+    /// A frozen generation left by a failed background write comes first, the live one on top
+    /// (the database applies writes in order), so the commit stores the state both describe.
     pub fn dirty_writes(&self) -> Vec<([u8; 36], Option<Vec<u8>>)> {
-        let mut out = Vec::new();
-        for (op, e) in self.map.iter() {
-            if !e.dirty {
-                continue;
-            }
-            match &e.coin {
-                Some(c) => {
-                    let mut buf = Vec::with_capacity(16 + c.output.script_pubkey.len());
-                    c.encode(&mut buf);
-                    out.push((outpoint_key(op), Some(buf)));
-                }
-                None => out.push((outpoint_key(op), None)),
-            }
-        }
+        let mut out = self.frozen.as_deref().map(dirty_writes_of).unwrap_or_default();
+        out.extend(dirty_writes_of(&self.map));
         out
     }
 
-    /// Records that every dirty entry is now in the database: coins become clean (and no longer
-    /// fresh), tombstones are dropped.
+    /// Moves every entry into a new frozen generation (returned for the writer) and starts an
+    /// empty live one over it; `None` when a generation is already frozen (one at a time).
+    pub fn freeze(&mut self) -> Option<FrozenCoins> {
+        if self.frozen.is_some() {
+            return None;
+        }
+        let frozen = Arc::new(std::mem::take(&mut self.map));
+        self.frozen_usage = std::mem::take(&mut self.usage);
+        self.frozen = Some(frozen.clone());
+        Some(frozen)
+    }
+
+    /// Forgets the frozen generation once the database holds it (its commit succeeded and the
+    /// next lookups use a reader taken after that commit); returned so the caller chooses where
+    /// the (possibly large) deallocation happens.
+    pub fn release_frozen(&mut self) -> Option<FrozenCoins> {
+        self.frozen_usage = 0;
+        self.frozen.take()
+    }
+
+    /// True while a frozen generation is below the live one.
+    pub fn has_frozen(&self) -> bool {
+        self.frozen.is_some()
+    }
+
+    /// Approximate bytes of the live generation alone (what a background flush freezes).
+    pub fn live_usage(&self) -> usize {
+        self.usage
+    }
+
+    /// Records that every dirty live entry is now in the database: coins become clean (and no
+    /// longer fresh), tombstones are dropped. The frozen generation is released separately.
     pub fn mark_flushed(&mut self) {
         let mut tombstones = Vec::new();
         for (op, e) in self.map.iter_mut() {
@@ -175,16 +219,16 @@ impl CoinsCache {
         }
     }
 
-    /// Drops every entry; only valid right after a successful flush.
+    /// Drops every live entry; only valid right after a successful flush.
     pub fn clear(&mut self) {
         self.map.clear();
         self.map.shrink_to_fit();
         self.usage = 0;
     }
 
-    /// Approximate bytes used by the cache.
+    /// Approximate bytes used by the cache, frozen generation included.
     pub fn memory_usage(&self) -> usize {
-        self.usage
+        self.usage + self.frozen_usage
     }
 
     /// Number of cached entries.
@@ -201,6 +245,25 @@ impl CoinsCache {
     pub fn dirty_count(&self) -> usize {
         self.map.values().filter(|e| e.dirty).count()
     }
+}
+
+/// The dirty entries of `map` as database writes (`None` = delete).
+pub fn dirty_writes_of(map: &HashMap<OutPoint, CacheEntry>) -> Vec<([u8; 36], Option<Vec<u8>>)> {
+    let mut out = Vec::new();
+    for (op, e) in map.iter() {
+        if !e.dirty {
+            continue;
+        }
+        match &e.coin {
+            Some(c) => {
+                let mut buf = Vec::with_capacity(16 + c.output.script_pubkey.len());
+                c.encode(&mut buf);
+                out.push((outpoint_key(op), Some(buf)));
+            }
+            None => out.push((outpoint_key(op), None)),
+        }
+    }
+    out
 }
 
 /// A change recorded by a [`BlockView`].
@@ -240,7 +303,10 @@ impl<'a> BlockView<'a> {
         self.base.get(op, self.reader, self.db_path)
     }
 
-    /// Whether the database certainly holds no coin at `op` (no cache entry and none on disk).
+    /// Whether the layers below the live cache certainly hold no unspent coin at `op` (no live
+    /// entry, and a frozen tombstone or nothing frozen and nothing on disk): an output created
+    /// there may be fresh. A frozen tombstone counts as absent because the live generation is
+    /// only ever committed after (or together with, on top of) the frozen one.
     pub fn known_absent_from_db(&mut self, op: &OutPoint) -> Result<bool, DbError> {
         if self.changes.contains_key(op) {
             return Ok(self.changes.get(op).map(|e| e.fresh).unwrap_or(false));
@@ -267,5 +333,180 @@ impl<'a> BlockView<'a> {
     /// The recorded changes, for [`CoinsCache::apply`].
     pub fn into_changes(self) -> HashMap<OutPoint, ViewEntry> {
         self.changes
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::db::{ChainDb, FlushBatch};
+    use bitcoin::hashes::Hash;
+    use bitcoin::{Amount, ScriptBuf, TxOut, Txid};
+
+    fn op(n: u8) -> OutPoint {
+        OutPoint {
+            txid: Txid::from_byte_array([n; 32]),
+            vout: u32::from(n),
+        }
+    }
+
+    fn coin(value: u64) -> Coin {
+        Coin {
+            output: TxOut {
+                value: Amount::from_sat(value),
+                script_pubkey: ScriptBuf::from_bytes(vec![0x51]),
+            },
+            height: 7,
+            is_coinbase: false,
+        }
+    }
+
+    /// Runs `f` on a block view over `cache` with a fresh reader of `db`, then applies it.
+    fn block(cache: &mut CoinsCache, db: &ChainDb, f: impl FnOnce(&mut BlockView<'_>)) {
+        let reader = db.coin_reader().unwrap();
+        let mut view = BlockView::new(cache, &reader, db.path());
+        f(&mut view);
+        let changes = view.into_changes();
+        drop(reader);
+        cache.apply(changes);
+    }
+
+    fn commit(db: &ChainDb, coins: Vec<([u8; 36], Option<Vec<u8>>)>) {
+        db.commit(FlushBatch {
+            coins,
+            ..Default::default()
+        })
+        .unwrap();
+    }
+
+    /// The coin at `n` as a reader of the database alone sees it.
+    fn on_disk(db: &ChainDb, n: u8) -> Option<Coin> {
+        let bytes = db.coin_reader().unwrap().get(&outpoint_key(&op(n))).unwrap()?;
+        Some(decode_db_coin(&bytes, db.path()).unwrap())
+    }
+
+    fn entry(cache: &CoinsCache, n: u8) -> Option<(Option<u64>, bool, bool)> {
+        let e = cache.map.get(&op(n))?;
+        Some((e.coin.as_ref().map(|c| c.output.value.to_sat()), e.dirty, e.fresh))
+    }
+
+    /// A database holding coins 1 and 2, and a cache that spent 1 and created 3 (fresh), frozen.
+    fn frozen_over_db(dir: &std::path::Path) -> (ChainDb, CoinsCache) {
+        let db = ChainDb::open(&dir.join("chain.redb")).unwrap();
+        let mut setup = CoinsCache::default();
+        block(&mut setup, &db, |v| {
+            v.add(op(1), coin(1), true);
+            v.add(op(2), coin(2), true);
+        });
+        commit(&db, setup.dirty_writes());
+        let mut cache = CoinsCache::default();
+        block(&mut cache, &db, |v| {
+            assert_eq!(v.spend(&op(1)).unwrap(), Some(coin(1)));
+            assert!(v.known_absent_from_db(&op(3)).unwrap());
+            v.add(op(3), coin(3), true);
+        });
+        assert!(cache.freeze().is_some());
+        assert!(cache.freeze().is_none(), "one frozen generation at a time");
+        assert_eq!(cache.live_usage(), 0);
+        assert!(cache.memory_usage() > 0, "the frozen generation counts against the budget");
+        (db, cache)
+    }
+
+    #[test]
+    fn lookups_go_live_then_frozen_then_database() {
+        let dir = tempfile::tempdir().unwrap();
+        let (db, mut cache) = frozen_over_db(dir.path());
+        let reader = db.coin_reader().unwrap();
+        // Spent in the frozen generation: the database still has it, but it is gone.
+        assert_eq!(on_disk(&db, 1), Some(coin(1)));
+        assert_eq!(cache.get(&op(1), &reader, db.path()).unwrap(), None);
+        assert_eq!(entry(&cache, 1), None, "a frozen tombstone is not copied up");
+        // Created in the frozen generation: found there, enters the live cache clean, not fresh.
+        assert_eq!(on_disk(&db, 3), None);
+        assert_eq!(cache.get(&op(3), &reader, db.path()).unwrap(), Some(coin(3)));
+        assert_eq!(entry(&cache, 3), Some((Some(3), false, false)));
+        // Untouched: read from the database.
+        assert_eq!(cache.get(&op(2), &reader, db.path()).unwrap(), Some(coin(2)));
+        assert_eq!(cache.get(&op(9), &reader, db.path()).unwrap(), None);
+        drop(reader);
+        // The writer's commit lands, then the generation is released: the database answers.
+        let frozen = cache.release_frozen().unwrap();
+        commit(&db, dirty_writes_of(&frozen));
+        assert_eq!(on_disk(&db, 1), None);
+        assert_eq!(on_disk(&db, 3), Some(coin(3)));
+        assert!(cache.dirty_writes().is_empty(), "nothing changed in the live generation");
+    }
+
+    #[test]
+    fn fresh_and_dirty_rules_hold_across_a_freeze() {
+        let dir = tempfile::tempdir().unwrap();
+        let (db, mut cache) = frozen_over_db(dir.path());
+        block(&mut cache, &db, |v| {
+            // Created before the freeze, spent after: a dirty tombstone, not fresh (the frozen
+            // generation will put it in the database).
+            assert_eq!(v.spend(&op(3)).unwrap(), Some(coin(3)));
+            // Created and spent after the freeze: fresh, so it leaves no trace.
+            assert!(v.known_absent_from_db(&op(4)).unwrap());
+            v.add(op(4), coin(4), true);
+        });
+        block(&mut cache, &db, |v| {
+            assert_eq!(v.spend(&op(4)).unwrap(), Some(coin(4)));
+            // A database coin spent after the freeze.
+            assert_eq!(v.spend(&op(2)).unwrap(), Some(coin(2)));
+        });
+        assert_eq!(entry(&cache, 3), Some((None, true, false)));
+        assert_eq!(entry(&cache, 4), None);
+        assert_eq!(entry(&cache, 2), Some((None, true, false)));
+        let frozen = cache.release_frozen().unwrap();
+        commit(&db, dirty_writes_of(&frozen));
+        commit(&db, cache.dirty_writes());
+        cache.mark_flushed();
+        for n in 1..=4 {
+            assert_eq!(on_disk(&db, n), None, "coin {n}");
+        }
+        assert!(cache.is_empty(), "flushed tombstones are dropped");
+    }
+
+    #[test]
+    fn bip30_overwrites_across_a_freeze() {
+        let dir = tempfile::tempdir().unwrap();
+        let (db, mut cache) = frozen_over_db(dir.path());
+        block(&mut cache, &db, |v| {
+            // Spent in the frozen generation (still on disk): absent below the live cache, so a
+            // new coin there may be fresh; the frozen delete lands first, the new coin on top.
+            assert!(v.known_absent_from_db(&op(1)).unwrap());
+            v.add(op(1), coin(11), true);
+            // Unspent in the frozen generation: a duplicate coinbase overwrites it, not fresh.
+            assert!(!v.known_absent_from_db(&op(3)).unwrap());
+            v.add(op(3), coin(33), false);
+        });
+        assert_eq!(entry(&cache, 1), Some((Some(11), true, true)));
+        assert_eq!(entry(&cache, 3), Some((Some(33), true, false)));
+        // Spending the overwritten coin must delete it from the database, not forget it.
+        block(&mut cache, &db, |v| assert_eq!(v.spend(&op(3)).unwrap(), Some(coin(33))));
+        assert_eq!(entry(&cache, 3), Some((None, true, false)));
+        let frozen = cache.release_frozen().unwrap();
+        commit(&db, dirty_writes_of(&frozen));
+        commit(&db, cache.dirty_writes());
+        assert_eq!(on_disk(&db, 1), Some(coin(11)));
+        assert_eq!(on_disk(&db, 3), None);
+    }
+
+    /// A failed background write keeps the frozen generation: one commit of frozen then live
+    /// yields what the two separate commits would.
+    #[test]
+    fn a_kept_frozen_generation_is_written_below_the_live_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let (db, mut cache) = frozen_over_db(dir.path());
+        block(&mut cache, &db, |v| {
+            assert_eq!(v.spend(&op(3)).unwrap(), Some(coin(3)));
+            v.add(op(1), coin(11), true);
+            v.add(op(5), coin(5), true);
+        });
+        commit(&db, cache.dirty_writes());
+        cache.mark_flushed();
+        drop(cache.release_frozen());
+        let got: Vec<_> = (1..=5).map(|n| on_disk(&db, n)).collect();
+        assert_eq!(got, vec![Some(coin(11)), Some(coin(2)), None, None, Some(coin(5))]);
     }
 }

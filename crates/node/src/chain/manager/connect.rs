@@ -44,10 +44,7 @@ impl ChainManager {
             cache_mib = self.cache_usage() >> 20,
             "UpdateTip: connected block"
         );
-        if self.cache_usage() > self.settings.dbcache_bytes {
-            let report = self.flush(FlushReason::CacheFull)?;
-            self.flush_reports.push(report);
-        }
+        self.flush_if_cache_full()?;
         Ok(Ok(()))
     }
 

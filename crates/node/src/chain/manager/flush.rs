@@ -5,7 +5,8 @@ use super::*;
 
 impl ChainManager {
     /// Writes dirty coins, dirty index entries and the best-block marker in one atomic commit,
-    /// after making the block files durable. A failed flush is fatal for the node.
+    /// after making the block files durable and waiting for a background write (see
+    /// `bgflush`). A failed flush is fatal for the node.
     pub fn flush(&mut self, reason: FlushReason) -> Result<FlushReport, ChainError> {
         let start = Instant::now();
         let result = self.flush_inner();
@@ -15,6 +16,7 @@ impl ChainManager {
                 self.last_flush = Instant::now();
                 tracing::debug!(
                     reason = reason.as_str(),
+                    background = false,
                     coins_written,
                     index_written,
                     ms = duration.as_millis() as u64,
@@ -42,13 +44,20 @@ impl ChainManager {
     /// Builds the batch from borrowed views of the dirty state and forgets that state only once
     /// the commit succeeded: a failed commit (full disk, I/O error) leaves every dirty coin,
     /// index entry and pending index record in memory, so the next flush (the shutdown flush the
-    /// failure triggers) writes a complete, consistent state instead of a partial one.
+    /// failure triggers) writes a complete, consistent state instead of a partial one. A
+    /// generation frozen by a failed background write is part of that state: its coins and
+    /// index records go first in the batch, the live ones on top.
     pub(super) fn flush_inner(&mut self) -> Result<(usize, usize), ChainError> {
         let start = Instant::now();
+        if let Err(e) = self.finish_write(true) {
+            tracing::warn!("background chainstate write failed ({e}); writing its generation now");
+        }
+        let waited = start.elapsed();
         self.files.sync()?;
         let synced = start.elapsed();
         let mut batch = FlushBatch {
             coins: self.coins.dirty_writes(),
+            index: self.bg.write.as_ref().map(|w| w.index.clone()).unwrap_or_default(),
             ..Default::default()
         };
         for h in &self.dirty_index {
@@ -76,6 +85,8 @@ impl ChainManager {
         self.db.commit(batch)?;
         let committed = start.elapsed();
         self.coins.mark_flushed();
+        self.bg.write = None;
+        self.release_frozen();
         self.dirty_index.clear();
         if let Some(t) = &mut self.txindex {
             t.mark_flushed();
@@ -89,7 +100,8 @@ impl ChainManager {
         // The phases of the flush (`-debug=chain`): block file sync, batch building, database
         // commit, cache bookkeeping (clearing a full cache included).
         tracing::debug!(
-            sync_ms = synced.as_millis() as u64,
+            wait_ms = waited.as_millis() as u64,
+            sync_ms = (synced - waited).as_millis() as u64,
             batch_ms = (built - synced).as_millis() as u64,
             commit_ms = (committed - built).as_millis() as u64,
             after_ms = (start.elapsed() - committed).as_millis() as u64,
@@ -98,8 +110,13 @@ impl ChainManager {
         Ok((coins_written, index_written))
     }
 
-    /// Proves the database accepts writes (health check): commits a small marker record.
+    /// Proves the database accepts writes (health check): commits a small marker record. While
+    /// a background write runs, that write is the probe (its failure is reported as fatal), so
+    /// the check does not queue behind it holding the chain.
     pub fn probe_writable(&mut self) -> Result<(), ChainError> {
+        if self.bg.write.as_ref().is_some_and(|w| w.writer.is_some()) {
+            return Ok(());
+        }
         let now = (self.settings.clock)().to_le_bytes().to_vec();
         self.db.commit(FlushBatch {
             meta: vec![("health_probe", now)],
@@ -108,9 +125,12 @@ impl ChainManager {
         Ok(())
     }
 
-    /// Compacts the database file (maintenance "cleanup").
+    /// Compacts the database file (maintenance "cleanup"), once no background write holds it.
     pub fn compact(&mut self) -> Result<bool, ChainError> {
-        Ok(self.db.compact()?)
+        self.join_background();
+        let db = std::sync::Arc::get_mut(&mut self.db)
+            .ok_or_else(|| ChainError::Corrupt("the database is still shared with a writer".into()))?;
+        Ok(db.compact()?)
     }
 
     /// Deletes block/undo file pairs whose blocks are all at or below `height` (or, with

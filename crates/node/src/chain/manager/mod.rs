@@ -157,7 +157,8 @@ struct ConnectChecked {
 pub struct ChainManager {
     params: ChainParams,
     settings: ChainSettings,
-    db: ChainDb,
+    /// Shared with the background flush writer thread.
+    db: std::sync::Arc<ChainDb>,
     files: BlockFiles,
     index: HashMap<BlockHash, BlockIndexEntry>,
     linked: HashSet<BlockHash>,
@@ -187,6 +188,8 @@ pub struct ChainManager {
     prune_height: Option<u32>,
     /// Told when the chainstate cannot be written (see [`FatalHandler`]).
     fatal: Option<FatalHandler>,
+    /// The background flush (writer thread, frozen generation's records).
+    bg: bgflush::BgFlush,
 }
 
 /// Called with the reason when the chainstate cannot be made durable (a failed flush), so the
@@ -198,7 +201,7 @@ impl ChainManager {
     /// `-blocksdir`), creating the
     /// genesis state on first use and replaying any blocks stored after the last flush.
     pub fn open(params: ChainParams, net_dir: &Path, settings: ChainSettings) -> Result<Self, ChainError> {
-        let db = ChainDb::open(&net_dir.join("chainstate").join("chain.redb"))?;
+        let db = std::sync::Arc::new(ChainDb::open(&net_dir.join("chainstate").join("chain.redb"))?);
         let files = BlockFiles::open(
             &settings.blocks_dir(net_dir, &params),
             params.magic(),
@@ -236,6 +239,7 @@ impl ChainManager {
             best_header: BlockHash::all_zeros(),
             assume_valid: Default::default(),
             prune_height: None,
+            bg: Default::default(),
         };
         cm.load()?;
         if cm.settings.txindex {
@@ -646,6 +650,8 @@ mod selection;
 mod connect;
 
 mod flush;
+
+mod bgflush;
 
 mod txindex_sync;
 

@@ -324,3 +324,173 @@ fn equal_work_branches_prefer_the_first_seen_block_and_precious_overrides_it() {
     assert!(cm.precious_block(&a.block_hash()).unwrap());
     assert_eq!(cm.tip().hash, a.block_hash());
 }
+
+/// A chain without the transaction and filter indexes (cache-full flushes run in the
+/// background) with a `dbcache_bytes` coins budget.
+fn open_plain(dir: &Path, dbcache_bytes: usize) -> ChainManager {
+    let settings = ChainSettings {
+        dbcache_bytes,
+        ..Default::default()
+    };
+    ChainManager::open(ChainParams::for_network(bitcoin::Network::Regtest), dir, settings).unwrap()
+}
+
+/// The best-block marker on disk.
+fn best_on_disk(cm: &ChainManager) -> BlockHash {
+    let b = cm.db.get_meta(META_BEST_BLOCK).unwrap().unwrap();
+    BlockHash::from_byte_array(b.try_into().unwrap())
+}
+
+/// A block on `blocks[tip]` spending the coinbase of `blocks[victim]` again.
+fn double_spend_block(blocks: &[Block], tip: usize, victim: usize) -> Block {
+    use blvm_testkit::mining::{self, Parent};
+    let genesis = bitcoin::blockdata::constants::genesis_block(bitcoin::Network::Regtest);
+    let mut times = vec![genesis.header.time];
+    times.extend(blocks[..tip].iter().map(|b| b.header.time));
+    let parent = Parent::from_block(&blocks[tip], tip as u32 + 1, &times);
+    let cb = &blocks[victim].txdata[0];
+    let fee = bitcoin::Amount::from_sat(1_000);
+    let tx = mining::spend(
+        &[(
+            OutPoint {
+                txid: cb.compute_txid(),
+                vout: 0,
+            },
+            mining::op_true(),
+        )],
+        vec![TxOut {
+            value: cb.output[0].value - fee,
+            script_pubkey: mining::op_true(),
+        }],
+    );
+    mining::build_block(&parent, 9_999, vec![tx], fee, mining::op_true())
+}
+
+#[test]
+fn blocks_connect_while_a_background_write_is_held_and_the_state_matches_synchronous_flushes() {
+    let blocks = regtest_chain(130);
+    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let mut a = open_plain(dir_a.path(), 450 << 20);
+    let mut b = open_chain(dir_b.path(), DEFAULT_MAX_FILE_SIZE);
+    // Coins in the database, then spent by blocks 101-105: tombstones in the frozen generation.
+    connect(&mut a, &blocks[..100]);
+    a.flush(FlushReason::Manual).unwrap();
+    connect(&mut a, &blocks[100..105]);
+    connect(&mut b, &blocks[..105]);
+    b.flush(FlushReason::Manual).unwrap();
+    let (release, gate) = std::sync::mpsc::channel();
+    a.hold_next_write(gate);
+    a.flush_background(FlushReason::CacheFull).unwrap();
+    // Blocks 106.. spend coinbases of the frozen generation while its write is held.
+    connect(&mut a, &blocks[105..125]);
+    connect(&mut b, &blocks[105..125]);
+    assert!(a.writing_in_background(), "the writer is held by the test");
+    assert_ne!(best_on_disk(&a), blocks[104].block_hash(), "nothing is durable before the release");
+    let spent = OutPoint {
+        txid: blocks[10].txdata[0].compute_txid(),
+        vout: 0,
+    };
+    assert_eq!(a.get_coin(&spent).unwrap(), None, "spent after the freeze");
+    // Spending again a database coin the frozen generation spent: the database still holds it,
+    // but the frozen tombstone must win.
+    let double = double_spend_block(&blocks, 124, 2);
+    match a.process_block(&double).unwrap() {
+        BlockOutcome::Invalid(r) => assert_eq!(r.reason, "bad-txns-inputs-missingorspent"),
+        other => panic!("a double spend across the freeze was {other:?}"),
+    }
+    release.send(()).unwrap();
+    connect(&mut a, &blocks[125..]);
+    connect(&mut b, &blocks[125..]);
+    a.finish_write(true).unwrap();
+    assert_eq!(best_on_disk(&a), blocks[104].block_hash(), "the frozen tip is durable");
+    let reports = a.take_flush_reports();
+    assert!(
+        reports.iter().any(|r| r.success && r.coins_written > 0 && r.index_written == 5),
+        "the durable write is reported: {reports:?}"
+    );
+    assert_eq!(a.utxo_muhash().unwrap(), b.utxo_muhash().unwrap());
+    assert_eq!(a.utxo_stats().unwrap(), b.utxo_stats().unwrap());
+    let want = b.utxo_muhash().unwrap();
+    drop(a);
+    let mut a = open_plain(dir_a.path(), 450 << 20);
+    assert_eq!(a.tip().hash, blocks[129].block_hash());
+    assert_eq!(a.utxo_muhash().unwrap(), want);
+}
+
+#[test]
+fn small_cache_background_flushes_give_the_synchronous_state() {
+    let blocks = regtest_chain(130);
+    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    // A few blocks' worth of coins: many freezes, each waiting for the previous write.
+    let mut a = open_plain(dir_a.path(), 4_000);
+    let mut b = open_chain(dir_b.path(), DEFAULT_MAX_FILE_SIZE);
+    connect(&mut a, &blocks);
+    connect(&mut b, &blocks);
+    a.finish_write(true).unwrap();
+    let durable = a.take_flush_reports().iter().filter(|r| r.success).count();
+    assert!(durable > 10, "background writes: {durable}");
+    assert_eq!(a.utxo_muhash().unwrap(), b.utxo_muhash().unwrap());
+}
+
+#[test]
+fn a_failed_background_write_is_redone_with_the_live_state_by_the_next_flush() {
+    let blocks = regtest_chain(130);
+    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let mut a = open_plain(dir_a.path(), 450 << 20);
+    let mut b = open_chain(dir_b.path(), DEFAULT_MAX_FILE_SIZE);
+    let told = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let t = told.clone();
+    a.set_fatal_handler(Box::new(move |_| t.store(true, std::sync::atomic::Ordering::SeqCst)));
+    connect(&mut a, &blocks[..110]);
+    connect(&mut b, &blocks[..110]);
+    a.flush(FlushReason::Manual).unwrap();
+    connect(&mut a, &blocks[110..120]);
+    connect(&mut b, &blocks[110..120]);
+    a.db.fail_commit_after(0);
+    a.flush_background(FlushReason::CacheFull).unwrap();
+    assert!(a.finish_write(true).is_err(), "the injected failure must surface");
+    assert!(told.load(std::sync::atomic::Ordering::SeqCst), "a failed write is fatal");
+    assert!(a.take_flush_reports().iter().any(|r| !r.success));
+    // The chain moves on over the kept generation, then the shutdown flush writes both.
+    connect(&mut a, &blocks[120..]);
+    connect(&mut b, &blocks[120..]);
+    a.flush(FlushReason::Shutdown).unwrap();
+    let want = b.utxo_muhash().unwrap();
+    drop(a);
+    let mut a = open_plain(dir_a.path(), 450 << 20);
+    assert_eq!(a.tip().hash, b.tip().hash);
+    assert_eq!(a.utxo_muhash().unwrap(), want);
+    for blk in &blocks[110..120] {
+        let h = blk.block_hash();
+        let (ea, eb) = (a.entry(&h).unwrap(), b.entry(&h).unwrap());
+        assert_eq!((ea.status, ea.undo_pos), (eb.status, eb.undo_pos), "index entry of {h}");
+    }
+}
+
+/// A crash (no shutdown flush) after a background write that failed, or that landed under a
+/// live generation never written: reopening replays the block files from the last durable scan
+/// position and reaches the synchronous chain's UTXO set.
+#[test]
+fn a_crash_around_a_background_write_reopens_to_the_same_utxo_set() {
+    let blocks = regtest_chain(130);
+    let dir_b = tempfile::tempdir().unwrap();
+    let mut b = open_chain(dir_b.path(), DEFAULT_MAX_FILE_SIZE);
+    connect(&mut b, &blocks);
+    let want = b.utxo_muhash().unwrap();
+    for fail in [true, false] {
+        let dir = tempfile::tempdir().unwrap();
+        let mut a = open_plain(dir.path(), 450 << 20);
+        connect(&mut a, &blocks[..110]);
+        if fail {
+            a.db.fail_commit_after(0);
+        }
+        a.flush_background(FlushReason::CacheFull).unwrap();
+        assert_eq!(a.finish_write(true).is_err(), fail);
+        connect(&mut a, &blocks[110..]);
+        assert_eq!(best_on_disk(&a) == blocks[109].block_hash(), !fail, "failed write: {fail}");
+        drop(a);
+        let mut a = open_plain(dir.path(), 450 << 20);
+        assert_eq!(a.tip().hash, blocks[129].block_hash(), "failed write: {fail}");
+        assert_eq!(a.utxo_muhash().unwrap(), want, "failed write: {fail}");
+    }
+}
