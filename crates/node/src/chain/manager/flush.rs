@@ -7,6 +7,14 @@ impl ChainManager {
     /// Writes dirty coins, dirty index entries and the best-block marker in one atomic commit,
     /// after making the block files durable. A failed flush is fatal for the node.
     pub fn flush(&mut self, reason: FlushReason) -> Result<FlushReport, ChainError> {
+        // Marks the start of the flush (`-debug=chain`): crash tests kill the process inside it.
+        tracing::debug!(
+            reason = reason.as_str(),
+            coins = self.coins.dirty_count(),
+            index = self.dirty_index.len(),
+            cache_bytes = self.coins.memory_usage(),
+            "flushing chainstate"
+        );
         let start = Instant::now();
         let result = self.flush_inner();
         let duration = start.elapsed();
