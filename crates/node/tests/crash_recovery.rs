@@ -27,16 +27,17 @@
 
 mod support;
 
+use support::crash::{self, debug_log, file_len, log_since, logged_number, open_chain, read_state, settings, FinalState};
+
 use bitcoin::consensus::deserialize;
 use bitcoin::{Block, BlockHash};
 use blvm_node::chain::{ChainManager, ChainSettings, FlushReason};
 use blvm_node::import::import_file;
 use blvm_node::params::ChainParams;
 use rand::{Rng, SeedableRng};
-use std::io::Read;
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -83,20 +84,15 @@ fn bench_chain_path() -> PathBuf {
 /// Splits the blk framing (magic fabfb5da | u32 LE length | block) and keeps the first `n` frames.
 fn write_prefix(n: usize) -> Prefix {
     let data = std::fs::read(bench_chain_path()).expect("read bench chain");
-    let magic = bitcoin::Network::Regtest.magic().to_bytes();
     let mut pos = 0usize;
     let mut hashes = Vec::with_capacity(n);
     let mut frame_ends = Vec::with_capacity(n);
-    while hashes.len() < n {
-        assert!(pos + 8 <= data.len(), "bench chain has only {} blocks, need {n}", hashes.len());
-        assert_eq!(data[pos..pos + 4], magic, "bad frame magic at offset {pos}");
-        let len = u32::from_le_bytes(data[pos + 4..pos + 8].try_into().unwrap()) as usize;
-        let raw = &data[pos + 8..pos + 8 + len];
-        let header: bitcoin::block::Header = deserialize(&raw[..80]).expect("block header");
-        hashes.push(header.block_hash());
-        pos += 8 + len;
+    for raw in crash::blk_frames(&data).take(n) {
+        hashes.push(crash::block_hash(raw));
+        pos += 8 + raw.len();
         frame_ends.push(pos as u64);
     }
+    assert_eq!(hashes.len(), n, "bench chain has only {} blocks, need {n}", hashes.len());
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join(format!("bench-prefix-{n}.blk"));
     std::fs::write(&path, &data[..pos]).unwrap();
@@ -105,48 +101,6 @@ fn write_prefix(n: usize) -> Prefix {
         path,
         hashes,
         frame_ends,
-    }
-}
-
-fn settings() -> ChainSettings {
-    ChainSettings {
-        dbcache_bytes: 16 << 20,
-        script_threads: 2,
-        ..Default::default()
-    }
-}
-
-fn open_chain(datadir: &Path) -> ChainManager {
-    ChainManager::open(
-        ChainParams::for_network(bitcoin::Network::Regtest),
-        &datadir.join("regtest"),
-        settings(),
-    )
-    .expect("open chain")
-}
-
-/// Tip and UTXO statistics of a datadir, read after its last process exited.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct FinalState {
-    height: u32,
-    tip: BlockHash,
-    utxo_hash: String,
-    txouts: u64,
-    total_amount_sat: u64,
-    active: Vec<BlockHash>,
-}
-
-fn read_state(datadir: &Path) -> FinalState {
-    let mut chain = open_chain(datadir);
-    let stats = chain.utxo_stats().expect("utxo stats");
-    let active = (0..=chain.height()).map(|h| chain.hash_at(h).expect("active hash")).collect();
-    FinalState {
-        height: chain.height(),
-        tip: chain.tip().hash,
-        utxo_hash: stats.hash_serialized_3,
-        txouts: stats.txouts,
-        total_amount_sat: stats.total_amount_sat,
-        active,
     }
 }
 
@@ -226,60 +180,13 @@ fn spawn(launcher: Launcher, datadir: &Path, file: &Path, stderr_log: &Path) -> 
         .expect("spawn child")
 }
 
-fn wait_with_timeout(child: &mut Child) -> ExitStatus {
-    let start = Instant::now();
-    loop {
-        if let Some(st) = child.try_wait().unwrap() {
-            return st;
-        }
-        if start.elapsed() > CHILD_TIMEOUT {
-            child.kill().ok();
-            child.wait().ok();
-            panic!("child did not finish within {CHILD_TIMEOUT:?}");
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-}
-
-fn debug_log(datadir: &Path) -> PathBuf {
-    datadir.join("regtest").join("debug.log")
-}
-
-fn file_len(p: &Path) -> u64 {
-    std::fs::metadata(p).map(|m| m.len()).unwrap_or(0)
-}
-
-/// The log text a child appended after `offset`.
-fn log_since(p: &Path, offset: u64) -> String {
-    let mut f = match std::fs::File::open(p) {
-        Ok(f) => f,
-        Err(_) => return String::new(),
-    };
-    let mut buf = Vec::new();
-    f.read_to_end(&mut buf).unwrap();
-    String::from_utf8_lossy(&buf[(offset as usize).min(buf.len())..]).into_owned()
-}
-
-/// The value of `key=<digits>` on the first line containing `marker`.
-fn logged_number(log: &str, marker: &str, key: &str) -> Option<u64> {
-    let line = log.lines().find(|l| l.contains(marker))?;
-    let rest = &line[line.find(marker)? + marker.len()..];
-    let at = rest.find(&format!("{key}="))? + key.len() + 1;
-    rest[at..]
-        .chars()
-        .take_while(|c| c.is_ascii_digit())
-        .collect::<String>()
-        .parse()
-        .ok()
-}
-
 /// Runs one child to completion; panics with its logs if it fails. Returns the wall time.
 fn run_to_completion(launcher: Launcher, datadir: &Path, file: &Path, stderr_log: &Path) -> (f64, String) {
     let log_path = debug_log(datadir);
     let offset = file_len(&log_path);
     let start = Instant::now();
     let mut child = spawn(launcher, datadir, file, stderr_log);
-    let status = wait_with_timeout(&mut child);
+    let status = crash::wait_with_timeout(&mut child, CHILD_TIMEOUT);
     let secs = start.elapsed().as_secs_f64();
     let log = log_since(&log_path, offset);
     assert!(
@@ -311,16 +218,6 @@ fn reference(prefix: &Prefix) -> FinalState {
         state.txouts
     );
     state
-}
-
-fn seed() -> u64 {
-    match std::env::var("BLVM_CRASH_SEED") {
-        Ok(s) => s.trim().parse().expect("BLVM_CRASH_SEED must be a u64"),
-        Err(_) => std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos() as u64,
-    }
 }
 
 /// Total bytes of the datadir's block files (blocks are appended there before they connect).
@@ -368,7 +265,7 @@ struct KillRecord {
 /// kills cover the whole chain instead of piling up wherever a restart spends its first seconds.
 /// Runs the kill loop and the final checks; returns the temp dir holding the datadir (`crash/`).
 fn crash_scenario(name: &str, launcher: Launcher, prefix: &Prefix, expected: &FinalState) -> tempfile::TempDir {
-    let seed = seed();
+    let seed = crash::seed("BLVM_CRASH_SEED");
     println!("{name}: BLVM_CRASH_SEED={seed} (set it to replay this schedule)");
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
     let dir = tempfile::tempdir().unwrap();

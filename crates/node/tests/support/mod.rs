@@ -7,6 +7,8 @@
 
 /// Spendable coins for tests driving a node process over RPC.
 pub mod coins;
+/// What crash tests read back: a datadir's final state, the debug.log, blk-framed files.
+pub mod crash;
 /// Confirmed fan-out coins and one-output spends for real-node mempool tests.
 pub mod fanout;
 /// A minimal HTTP/1.1 JSON-RPC client over TCP.

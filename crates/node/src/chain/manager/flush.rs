@@ -8,6 +8,14 @@ impl ChainManager {
     /// after making the block files durable and waiting for a background write (see
     /// `bgflush`). A failed flush is fatal for the node.
     pub fn flush(&mut self, reason: FlushReason) -> Result<FlushReport, ChainError> {
+        // Marks the start of the flush (`-debug=chain`): crash tests kill the process inside it.
+        tracing::debug!(
+            reason = reason.as_str(),
+            coins = self.coins.dirty_count(),
+            index = self.dirty_index.len(),
+            cache_bytes = self.coins.memory_usage(),
+            "flushing chainstate"
+        );
         let start = Instant::now();
         let result = self.flush_inner();
         let duration = start.elapsed();
