@@ -81,7 +81,7 @@ fn config() -> Config {
         coins,
         large,
         dbcaches: if large { [100, 450, 4_000] } else { [4, 100, 450] },
-        crash_dbcache: if large { 100 } else { 16 },
+        crash_dbcache: if large { 100 } else { 32 },
         kills: if large { 10 } else { 6 },
     }
 }
@@ -375,26 +375,38 @@ fn last_connected(log: &str) -> u32 {
         .unwrap_or(0) as u32
 }
 
-/// Longest flush of at least [`MIN_TARGET_COINS`] coins reported finished in a log.
+/// Whether `line` reports a flush durably written: a synchronous flush's end, or the writer
+/// thread's end of a background one (`flushed chainstate background=true` only ends the
+/// freeze, while validation goes on and the write runs).
+fn flush_end(line: &str) -> bool {
+    (line.contains("flushed chainstate") && !line.contains("background=true")) || line.contains("background chainstate write done")
+}
+
+/// Longest flush of at least [`MIN_TARGET_COINS`] coins reported finished in a log, from its
+/// start to its durable end (`ms` of a synchronous flush, `total_ms` of a background write).
 fn longest_flush(log: &str) -> Duration {
     log.lines()
-        .filter(|l| l.contains("flushed chainstate"))
+        .filter(|l| flush_end(l))
         .filter(|l| line_number(l, "coins_written").unwrap_or(0) >= MIN_TARGET_COINS)
-        .filter_map(|l| line_number(l, "ms"))
+        .filter_map(|l| line_number(l, "total_ms").or_else(|| line_number(l, "ms")))
         .max()
         .map(Duration::from_millis)
         .unwrap_or_default()
 }
 
 /// Longest time from a large flush's start to its database commit (`flush phases` lines:
-/// block-file sync plus batch building), zero when the log has none.
+/// block-file sync plus batch building; a background write's `pre_commit_ms`), zero when the
+/// log has none.
 fn longest_pre_commit(log: &str) -> Duration {
-    log.lines()
+    let sync = log
+        .lines()
         .filter(|l| l.contains("flush phases"))
-        .filter_map(|l| Some(line_number(l, "sync_ms")? + line_number(l, "batch_ms")?))
-        .max()
-        .map(Duration::from_millis)
-        .unwrap_or_default()
+        .filter_map(|l| Some(line_number(l, "sync_ms")? + line_number(l, "batch_ms")?));
+    let background = log
+        .lines()
+        .filter(|l| l.contains("background chainstate write done"))
+        .filter_map(|l| line_number(l, "pre_commit_ms"));
+    sync.chain(background).max().map(Duration::from_millis).unwrap_or_default()
 }
 
 /// The kill delay of round `i` after its flush starts: round 0 early in the flush (block-file
@@ -455,7 +467,7 @@ fn kill_during_flush(datadir: &Path, dbcache: u64, nth: usize, delay: Duration) 
     };
     let log = tail.poll().to_string();
     // The process is gone, so its log is complete: did the targeted flush report its end?
-    let target = target.map(|(at, coins)| (coins, log[at..].contains("flushed chainstate")));
+    let target = target.map(|(at, coins)| (coins, log[at..].lines().any(flush_end)));
     (status, log, target)
 }
 
