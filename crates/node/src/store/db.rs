@@ -283,7 +283,7 @@ impl ChainDb {
             }
         }
         let start = std::time::Instant::now();
-        batch.coins.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        batch.coins.sort_unstable_by_key(|c| c.0);
         let t = self.tables;
         let mut txn = self.write_txn()?;
         let w = &mut txn;
