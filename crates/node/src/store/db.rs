@@ -115,7 +115,19 @@ pub struct ChainDb {
     fail_commit_in: std::sync::atomic::AtomicU32,
 }
 
-/// A read snapshot of the coins table, used for the lookups of one block connection.
+// A flush thread shares the database while validation reads it, and a snapshot may move to
+// another thread: checked at compile time.
+const _: fn() = || {
+    fn shared<T: Send + Sync>() {}
+    fn movable<T: Send>() {}
+    shared::<ChainDb>();
+    movable::<CoinReader>();
+};
+
+/// A read snapshot of the coins table, used for the lookups of one block connection. It can
+/// move between threads (`Send`) but is used by one at a time (not `Sync`: an LMDB read
+/// transaction belongs to one thread at a time); it holds back the reuse of pages freed after
+/// it was taken, so it should not outlive one block's lookups by much.
 pub struct CoinReader {
     txn: RoTxn<'static, WithoutTls>,
     _live: std::sync::Arc<()>,
