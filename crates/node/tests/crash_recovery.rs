@@ -13,7 +13,7 @@
 //!   and the final one: these kills exercise block-file replay after a crash and the final flush.
 //! - `sigkill_during_frequent_flushes`: this test binary re-runs itself as the child, importing
 //!   in-process through the library with a 256 KiB coins cache, so the cache-full flush (fsync of
-//!   the block/undo files, then one redb commit of coins + index + best block + scan position)
+//!   the block/undo files, then one database commit of coins + index + best block + scan position)
 //!   happens every few blocks and the kills land before, inside and after those commits. It
 //!   runs with the transaction index on, which must survive every kill without a rebuild.
 //!

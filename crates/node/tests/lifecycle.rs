@@ -5,7 +5,7 @@ mod support;
 
 use support::node_proc;
 
-use node_proc::{start_node, ModuleSpec, NodeProc};
+use node_proc::{start_node, start_node_in, ModuleSpec, NodeProc};
 use serde_json::Value;
 use std::time::Duration;
 
@@ -289,7 +289,13 @@ fn critically_low_disk_stops_the_node_with_reason_error_after_flushing() {
 
 #[test]
 fn memory_and_datadir_resource_warnings_carry_real_figures() {
-    let mut n = start_node(
+    // The datadir needs > 0.5 MiB for the disk warning: an empty chainstate is smaller, so a
+    // file of 1 MiB is put there first (the warning reports the datadir's real usage).
+    let datadir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(datadir.path().join("regtest")).unwrap();
+    std::fs::write(datadir.path().join("regtest/filler"), vec![1u8; 1 << 20]).unwrap();
+    let mut n = start_node_in(
+        datadir.path(),
         &[
             "-resourceinterval=1",
             "-maxmemorymb=1",
@@ -299,7 +305,6 @@ fn memory_and_datadir_resource_warnings_carry_real_figures() {
         &[ModuleSpec::recorder("rec", "")],
     );
     n.wait_started();
-    // The datadir needs > 0.5 MiB for the disk warning: the redb file alone is larger.
     n.wait_until(Duration::from_secs(15), "memory and disk warnings", |n| {
         let ev = n.recorded_events("rec");
         let has = |r: &str| {

@@ -137,7 +137,7 @@ async fn chain_info_block_hashes_and_utxo_set_match_core() {
     );
 
     // gettxoutsetinfo for each hash type. disk_size is excluded: it is the size of the
-    // database holding the UTXO set (LevelDB's estimate in Core, redb's file here).
+    // database holding the UTXO set (LevelDB's estimate in Core, LMDB's data file here).
     for kind in ["hash_serialized_3", "muhash", "none"] {
         let ours = n.call("gettxoutsetinfo", json!([kind]));
         assert!(ours.get("disk_size").is_some(), "{kind}: disk_size present");

@@ -36,7 +36,7 @@ fn load(
 #[test]
 fn cores_snapshot_loads_in_batches_and_writes_back_identically() {
     let dir = tempfile::tempdir().unwrap();
-    let db = ChainDb::open(&dir.path().join("chainstate_snapshot").join("chain.redb")).unwrap();
+    let db = ChainDb::open(&dir.path().join("chainstate_snapshot")).unwrap();
     let bytes = core_file();
     let loaded = load(&bytes, &db, 16 * 1024, &core_hash(), &|| false).unwrap();
     assert_eq!(loaded.coins, 1708);
@@ -57,7 +57,7 @@ fn cores_snapshot_loads_in_batches_and_writes_back_identically() {
 fn coins_that_do_not_hash_as_expected_are_refused_with_cores_text() {
     let bytes = core_file();
     let dir = tempfile::tempdir().unwrap();
-    let db = ChainDb::open(&dir.path().join("a.redb")).unwrap();
+    let db = ChainDb::open(&dir.path().join("a")).unwrap();
     let wrong = "00".repeat(32);
     let e = load(&bytes, &db, 1 << 20, &wrong, &|| false).unwrap_err();
     assert_eq!(
@@ -73,7 +73,7 @@ fn coins_that_do_not_hash_as_expected_are_refused_with_cores_text() {
         let mut b = bytes.clone();
         b[at] ^= 0x01;
         let dir = tempfile::tempdir().unwrap();
-        let db = ChainDb::open(&dir.path().join("b.redb")).unwrap();
+        let db = ChainDb::open(&dir.path().join("b")).unwrap();
         match load(&b, &db, 1 << 20, &core_hash(), &|| false) {
             Err(LoadError::ContentHash { expected, got }) => {
                 assert_eq!(expected, core_hash());
@@ -91,7 +91,7 @@ fn coins_that_do_not_hash_as_expected_are_refused_with_cores_text() {
 fn an_interrupt_stops_the_load() {
     let bytes = core_file();
     let dir = tempfile::tempdir().unwrap();
-    let db = ChainDb::open(&dir.path().join("c.redb")).unwrap();
+    let db = ChainDb::open(&dir.path().join("c")).unwrap();
     let polled = std::cell::Cell::new(0);
     let stop = || {
         polled.set(polled.get() + 1);

@@ -392,7 +392,7 @@ mod tests {
 
     /// A database holding coins 1 and 2, and a cache that spent 1 and created 3 (fresh), frozen.
     fn frozen_over_db(dir: &std::path::Path) -> (ChainDb, CoinsCache) {
-        let db = ChainDb::open(&dir.join("chain.redb")).unwrap();
+        let db = ChainDb::open(&dir.join("chainstate")).unwrap();
         let mut setup = CoinsCache::default();
         block(&mut setup, &db, |v| {
             v.add(op(1), coin(1), true);

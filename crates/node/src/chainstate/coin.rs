@@ -229,7 +229,7 @@ mod tests {
     #[test]
     fn overlay_merges_in_core_order() {
         let dir = tempfile::tempdir().unwrap();
-        let db = ChainDb::open(&dir.path().join("chain.redb")).unwrap();
+        let db = ChainDb::open(dir.path()).unwrap();
         let (a, b, c) = (
             Txid::from_byte_array([1; 32]),
             Txid::from_byte_array([3; 32]),

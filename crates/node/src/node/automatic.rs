@@ -55,6 +55,10 @@ impl AutoState {
     }
 }
 
+/// Growth below which no compaction is due whatever the percentage: the store's copy-on-write
+/// pages make a small file grow by a few pages per commit (16 LMDB pages), nothing to reclaim.
+const COMPACT_MIN_GROWTH_BYTES: u64 = 64 << 10;
+
 impl Node {
     /// Bytes `op` will read or rewrite: the basis its duration estimate is scaled by.
     pub(crate) fn maintenance_bytes(&self, op: &Maintenance) -> u64 {
@@ -111,7 +115,8 @@ impl Node {
         self.auto.pruning.store(false, Ordering::SeqCst);
     }
 
-    /// Compacts the database once it grew by `-compactgrowth` percent since the last compaction.
+    /// Compacts the database once it grew by `-compactgrowth` percent (and at least
+    /// [`COMPACT_MIN_GROWTH_BYTES`]) since the last compaction.
     pub(crate) async fn maybe_compact(&self) {
         let Some(pct) = self.settings.lifecycle.compact_growth_percent else {
             return;
@@ -120,7 +125,8 @@ impl Node {
         let due = {
             let mut base = lock(&self.auto.compact_base);
             let b = *base.get_or_insert(size);
-            b > 0 && size.saturating_sub(b) as u128 * 100 >= b as u128 * u128::from(pct)
+            let grown = size.saturating_sub(b);
+            b > 0 && grown >= COMPACT_MIN_GROWTH_BYTES && grown as u128 * 100 >= b as u128 * u128::from(pct)
         };
         if !due || self.auto.compacting.swap(true, Ordering::SeqCst) {
             return;

@@ -3,4 +3,5 @@
 pub mod block_files;
 pub mod db;
 pub mod encoding;
+pub mod migrate;
 pub mod obfuscation;

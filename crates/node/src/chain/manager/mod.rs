@@ -201,7 +201,7 @@ impl ChainManager {
     /// `-blocksdir`), creating the
     /// genesis state on first use and replaying any blocks stored after the last flush.
     pub fn open(params: ChainParams, net_dir: &Path, settings: ChainSettings) -> Result<Self, ChainError> {
-        let db = std::sync::Arc::new(ChainDb::open(&net_dir.join("chainstate").join("chain.redb"))?);
+        let db = std::sync::Arc::new(ChainDb::open(&net_dir.join("chainstate"))?);
         let files = BlockFiles::open(
             &settings.blocks_dir(net_dir, &params),
             params.magic(),
