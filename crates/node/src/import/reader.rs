@@ -9,7 +9,7 @@ use bitcoin::consensus::deserialize;
 use bitcoin::hex::FromHex;
 use bitcoin::Block;
 use std::fs::File;
-use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};
+use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 
 /// The detected input format.
@@ -167,7 +167,9 @@ impl BlockFileReader {
             },
             Format::Framed => {
                 let Some(len) = self.read_frame_header()? else { return Ok(false) };
-                self.reader.seek(SeekFrom::Current(i64::from(len))).map_err(|e| self.io(e))?;
+                // Relative to the buffer: a plain seek would drop the buffered megabyte and read
+                // it again for every record.
+                self.reader.seek_relative(i64::from(len)).map_err(|e| self.io(e))?;
                 self.bytes += u64::from(len);
                 Ok(true)
             }

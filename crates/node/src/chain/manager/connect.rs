@@ -103,9 +103,10 @@ impl ChainManager {
             median_time(times)
         };
 
+        // Each txid once, for the BIP30 check and the outputs below.
+        let txids: Vec<bitcoin::Txid> = block.txdata.iter().map(|tx| tx.compute_txid()).collect();
         if enforce_bip30 {
-            for tx in &block.txdata {
-                let txid = tx.compute_txid();
+            for (tx, &txid) in block.txdata.iter().zip(&txids) {
                 for vout in 0..tx.output.len() as u32 {
                     let op = OutPoint { txid, vout };
                     if view.get(&op)?.is_some() {
@@ -120,15 +121,16 @@ impl ChainManager {
 
         let p2sh = flags & VERIFY_P2SH != 0;
         let witness = flags & VERIFY_WITNESS != 0;
-        for tx in &block.txdata {
-            let txid = tx.compute_txid();
+        for (tx, &txid) in block.txdata.iter().zip(&txids) {
             if tx.is_coinbase() {
                 spent_all.push(Vec::new());
                 sigops += sigop_cost(tx, &[], p2sh, witness);
             } else {
                 let mut coins = Vec::with_capacity(tx.input.len());
+                // Spent as they are read (one lookup per input): on any failure below the
+                // view is dropped unapplied, and a transaction's inputs are distinct (CheckTransaction).
                 for input in &tx.input {
-                    match view.get(&input.previous_output)? {
+                    match view.spend(&input.previous_output)? {
                         Some(c) => coins.push(c),
                         None => {
                             return Ok(Err(Reject::new(
@@ -151,9 +153,6 @@ impl ChainManager {
                 let spent: Vec<TxOut> = coins.iter().map(|c| c.output.clone()).collect();
                 let spent_refs: Vec<&TxOut> = spent.iter().collect();
                 sigops += sigop_cost(tx, &spent_refs, p2sh, witness);
-                for input in &tx.input {
-                    view.spend(&input.previous_output)?;
-                }
                 spent_all.push(spent);
                 undo.txs.push(coins);
             }

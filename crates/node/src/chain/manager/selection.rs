@@ -376,14 +376,19 @@ impl ChainManager {
         let mut connected = Vec::new();
         let mut failed = false;
         for h in &path {
+            // The block just received is connected as it is (no copy); others are read back.
+            let read;
             let block = match hint {
-                Some(b) if b.block_hash() == *h => b.clone(),
+                Some(b) if b.block_hash() == *h => b,
                 _ => match self.read_block(h)? {
-                    Some(b) => b,
+                    Some(b) => {
+                        read = b;
+                        &read
+                    }
                     None => return Err(ChainError::Corrupt(format!("block {h} has no data"))),
                 },
             };
-            match self.connect_tip(&block)? {
+            match self.connect_tip(block)? {
                 Ok(()) => connected.push(*h),
                 Err(r) => {
                     // Core's ConnectBlock line (its ValidationState::ToString).
