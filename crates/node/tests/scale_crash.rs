@@ -620,16 +620,22 @@ fn sigkill_during_large_flushes() {
     assert_eq!(heights.len(), rounds.len(), "a restart was not checked");
     let net = datadir.join("regtest");
     let (chainstate, blocks) = (dir_size(&net.join("chainstate")), dir_size(&net.join("blocks")));
+    // The database's size depends on how often it was written (LMDB's copy-on-write pages), so
+    // the recovered one is held against an uninterrupted import with the same -dbcache.
+    let plain = dir.path().join("uninterrupted");
+    run_import(&plain, Some(cfg.crash_dbcache));
+    let plain_chainstate = dir_size(&plain.join("regtest").join("chainstate"));
     println!(
-        "OK: {killed} kills, {in_large_flush} inside a flush of {LARGE_FLUSH_COINS}+ coins ({in_large_commit} inside its database commit), recovered heights {heights:?}; chainstate {:.1} MiB (reference {:.1}), blocks {:.1} MiB (reference {:.1})",
+        "OK: {killed} kills, {in_large_flush} inside a flush of {LARGE_FLUSH_COINS}+ coins ({in_large_commit} inside its database commit), recovered heights {heights:?}; chainstate {:.1} MiB (uninterrupted, same -dbcache {:.1}; reference {:.1}), blocks {:.1} MiB (reference {:.1})",
         chainstate as f64 / f64::from(1 << 20),
+        plain_chainstate as f64 / f64::from(1 << 20),
         r.chainstate_bytes as f64 / f64::from(1 << 20),
         blocks as f64 / f64::from(1 << 20),
         r.blocks_bytes as f64 / f64::from(1 << 20)
     );
     assert!(
-        chainstate <= 3 * r.chainstate_bytes,
-        "the recovered chainstate is more than 3 times the reference's"
+        chainstate <= 2 * plain_chainstate,
+        "the recovered chainstate is more than twice an uninterrupted import's with the same -dbcache"
     );
     assert!(
         blocks <= r.blocks_bytes + r.blocks_bytes / 10,
