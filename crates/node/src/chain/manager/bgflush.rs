@@ -92,6 +92,7 @@ impl ChainManager {
         );
         let flush_start = Instant::now();
         self.files.sync()?;
+        self.write_coinstats(false)?;
         let synced = start.elapsed();
         let mut index = Vec::with_capacity(self.dirty_index.len());
         for h in &self.dirty_index {
