@@ -6,6 +6,7 @@
 
 mod support;
 
+use bitcoin::hashes::Hash;
 use serde_json::{json, Value};
 use std::time::Duration;
 use support::rpc_node::RpcNode;
@@ -84,7 +85,12 @@ fn index_equals_the_utxo_set_across_heights_reorgs_and_restarts() {
     assert!(spent["block_info"]["prevout_spent"].as_f64().unwrap() > 0.0, "{spent}");
     let old_tip = spent["bestblock"].clone();
     n.call("invalidateblock", json!([old_tip]));
-    n.call("generatetoaddress", json!([2, addr]));
+    // Another payout, so the new branch's first block is not the invalidated one again.
+    let other = bitcoin::ScriptBuf::new_p2wsh(&bitcoin::WScriptHash::hash(&[0x52]));
+    let other = bitcoin::Address::from_script(&other, bitcoin::Network::Regtest)
+        .unwrap()
+        .to_string();
+    n.call("generatetoaddress", json!([2, other]));
     let reorged = assert_index_matches_utxo_set(&n, "after a reorganisation");
     assert_ne!(reorged["muhash"], spent["muhash"]);
     let stale = n.call("gettxoutsetinfo", json!(["muhash", old_tip]));
