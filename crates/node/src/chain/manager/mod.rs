@@ -433,6 +433,9 @@ impl ChainManager {
         if replayed > 0 {
             tracing::info!(blocks = replayed, "re-indexed blocks stored after the last flush");
         }
+        if self.settings.reindex != Reindex::No {
+            tracing::info!(blocks = replayed, "Reindexing finished");
+        }
         self.activate_best_chain(None)?;
         Ok(())
     }
