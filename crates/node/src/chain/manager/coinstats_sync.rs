@@ -19,7 +19,7 @@ const META_BEST: &str = "best_block";
 const META_MUHASH: &str = "muhash";
 /// Log progress every this many blocks while building the index.
 const PROGRESS_EVERY: u32 = 10_000;
-/// Pending records written out during a catch-up every this many blocks.
+/// A catch-up writes its records, best block and MuHash (a checkpoint) every this many blocks.
 const WRITE_EVERY: u32 = 2_000;
 
 /// The index's database directory under the network directory (Core's layout).
@@ -107,6 +107,9 @@ impl ChainManager {
         let tip = self.height();
         if start <= tip {
             tracing::info!(from = start, to = tip, "building the coin statistics index");
+            // The active chain durable first, so the index's checkpoints below may name any
+            // of its blocks: a build stopped by a kill resumes from the last one.
+            self.flush(FlushReason::Manual)?;
         }
         for height in start..=tip {
             let hash = self.active[height as usize];
@@ -122,7 +125,7 @@ impl ChainManager {
             };
             self.coinstats_connect(hash, height, &block, &undo);
             if height % WRITE_EVERY == 0 {
-                self.write_coinstats(false)?;
+                self.write_coinstats(true)?;
             }
             if height % PROGRESS_EVERY == 0 && height > 0 {
                 tracing::info!(height, tip, "coin statistics index progress");
