@@ -63,7 +63,7 @@ impl ChainManager {
     /// The stored state at `best`: its record's totals and the stored MuHash, which must match
     /// the record; `None` when the block or its record is unknown or they disagree.
     fn stored_coinstats_state(&self, best: BlockHash) -> Result<Option<CoinStatsIndex>, ChainError> {
-        if self.index.get(&best).is_none() {
+        if !self.index.contains_key(&best) {
             return Ok(None);
         }
         let Some(db) = &self.coinstats_db else { return Ok(None) };
