@@ -129,6 +129,15 @@ fn index_equals_the_utxo_set_across_heights_reorgs_and_restarts() {
     node.stop(Duration::from_secs(30));
     let n = restart(&["-reindex"]);
     assert_eq!(assert_index_matches_utxo_set(&n, "after -reindex"), before_kill);
+    assert!(
+        n.node.net_dir().join("indexes/coinstatsindex/db/data.mdb").exists(),
+        "Core's layout"
+    );
+    // -reindex-chainstate rebuilds the chainstate and keeps the index, which still matches.
+    let mut node = n.node;
+    node.stop(Duration::from_secs(30));
+    let n = restart(&["-reindex-chainstate"]);
+    assert_eq!(assert_index_matches_utxo_set(&n, "after -reindex-chainstate"), before_kill);
 }
 
 #[test]
