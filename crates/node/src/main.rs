@@ -118,7 +118,14 @@ fn main() -> std::process::ExitCode {
     match run_command() {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("Error: {e:#}");
+            // Core asks whether to rebuild after a chainstate load failure; without a UI that
+            // question is printed without the "Error: " caption.
+            let question = matches!(
+                e.downcast_ref::<blvm_node::node::NodeError>(),
+                Some(blvm_node::node::NodeError::FutureTip(_))
+            );
+            let caption = if question { "" } else { "Error: " };
+            eprintln!("{caption}{e:#}");
             std::process::ExitCode::FAILURE
         }
     }

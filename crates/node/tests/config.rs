@@ -528,8 +528,11 @@ fn help_lists_exactly_the_accepted_options() {
             }
         }
         assert!(accepted.is_some(), "no value of -{name} is accepted");
-        // And it can be set from the environment as BLVM_<NAME>.
-        assert_eq!(blvm_node::config::env_var_name(name), format!("BLVM_{}", name.to_uppercase()));
+        // And it can be set from the environment as BLVM_<NAME> (`-` as `_`).
+        assert_eq!(
+            blvm_node::config::env_var_name(name),
+            format!("BLVM_{}", name.to_uppercase().replace('-', "_"))
+        );
     }
     // Things the code does not accept are not in the help and are rejected.
     assert!(matches!(parse_args(["-notanoption".to_string()]), Err(ConfigError::Unknown(_))));

@@ -69,8 +69,15 @@ fn a_tip_from_the_future_stops_startup_and_progress_follows_the_clock() {
     let out = n.child.take().unwrap().wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
+    // Core's question (rebuild?), printed without the "Error: " caption as bitcoind does.
     assert!(
-        stderr.starts_with("Error: The block database contains a block which appears to be from the future."),
+        stderr.starts_with("The block database contains a block which appears to be from the future."),
+        "{stderr}"
+    );
+    assert!(
+        stderr
+            .trim_end()
+            .ends_with("correct.\nPlease restart with -reindex or -reindex-chainstate to recover."),
         "{stderr}"
     );
 

@@ -1,6 +1,7 @@
 //! The chain engine: block index, best-chain selection, reorgs, and flushing.
 
 pub mod active;
+pub mod coinstatsindex;
 pub mod error;
 pub mod events;
 pub mod filterindex;

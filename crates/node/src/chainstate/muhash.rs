@@ -56,6 +56,103 @@ impl Num3072 {
         carry != 0
     }
 
+    /// The modulus 2^3072 - MAX_PRIME_DIFF.
+    fn modulus() -> [u64; LIMBS] {
+        let mut p = [u64::MAX; LIMBS];
+        p[0] = u64::MAX - MAX_PRIME_DIFF + 1;
+        p
+    }
+
+    /// `a -= b` over the limbs; returns the borrow out of the top limb.
+    fn sub_limbs(a: &mut [u64; LIMBS], b: &[u64; LIMBS]) -> bool {
+        let mut borrow = false;
+        for (x, y) in a.iter_mut().zip(b) {
+            let (d1, b1) = x.overflowing_sub(*y);
+            let (d2, b2) = d1.overflowing_sub(u64::from(borrow));
+            *x = d2;
+            borrow = b1 || b2;
+        }
+        borrow
+    }
+
+    /// `a += b` over the limbs; returns the carry out of the top limb.
+    fn add_limbs(a: &mut [u64; LIMBS], b: &[u64; LIMBS]) -> bool {
+        let mut carry = false;
+        for (x, y) in a.iter_mut().zip(b) {
+            let (s1, c1) = x.overflowing_add(*y);
+            let (s2, c2) = s1.overflowing_add(u64::from(carry));
+            *x = s2;
+            carry = c1 || c2;
+        }
+        carry
+    }
+
+    /// Shifts right one bit, `top` entering as the highest bit.
+    fn shr1(a: &mut [u64; LIMBS], top: bool) {
+        for i in 0..LIMBS {
+            let next = if i + 1 < LIMBS { a[i + 1] & 1 } else { u64::from(top) };
+            a[i] = (a[i] >> 1) | (next << 63);
+        }
+    }
+
+    /// `x / 2 mod p` for `x < p`.
+    fn halve_mod(x: &mut [u64; LIMBS], p: &[u64; LIMBS]) {
+        if x[0] & 1 == 0 {
+            Self::shr1(x, false);
+        } else {
+            let carry = Self::add_limbs(x, p);
+            Self::shr1(x, carry);
+        }
+    }
+
+    /// `a - b mod p` for `a, b < p`.
+    fn sub_mod(a: &mut [u64; LIMBS], b: &[u64; LIMBS], p: &[u64; LIMBS]) {
+        if Self::sub_limbs(a, b) {
+            Self::add_limbs(a, p);
+        }
+    }
+
+    fn is_one(a: &[u64; LIMBS]) -> bool {
+        a[0] == 1 && a[1..].iter().all(|&l| l == 0)
+    }
+
+    /// The multiplicative inverse mod p (binary extended Euclid; p is prime and odd). Zero,
+    /// which has none, gives zero.
+    fn inverse(&self) -> Num3072 {
+        let p = Self::modulus();
+        let mut u = self.0;
+        if u.iter().all(|&l| l == 0) {
+            return Num3072(u);
+        }
+        // Canonical input: a value in [p, 2^3072) is reduced first.
+        let mut reduced = u;
+        if !Self::sub_limbs(&mut reduced, &p) {
+            u = reduced;
+        }
+        let mut v = p;
+        let mut x1 = Num3072::one().0;
+        let mut x2 = [0u64; LIMBS];
+        while !Self::is_one(&u) && !Self::is_one(&v) {
+            while u[0] & 1 == 0 {
+                Self::shr1(&mut u, false);
+                Self::halve_mod(&mut x1, &p);
+            }
+            while v[0] & 1 == 0 {
+                Self::shr1(&mut v, false);
+                Self::halve_mod(&mut x2, &p);
+            }
+            let mut d = u;
+            if !Self::sub_limbs(&mut d, &v) {
+                u = d;
+                Self::sub_mod(&mut x1, &x2, &p);
+            } else {
+                Self::sub_limbs(&mut v, &u);
+                Self::sub_mod(&mut x2, &x1, &p);
+            }
+        }
+        Num3072(if Self::is_one(&u) { x1 } else { x2 })
+    }
+
     /// self = self * other mod (2^3072 - MAX_PRIME_DIFF).
     fn mul_assign(&mut self, other: &Num3072) {
         let a = &self.0;
@@ -134,16 +231,27 @@ fn chacha20_keystream(key: &[u8; 32], out: &mut [u8]) {
     }
 }
 
-/// A running MuHash3072 over a multiset of byte strings (insert only; the node recomputes
-/// from the UTXO set instead of maintaining removals).
-#[derive(Clone)]
+/// A running MuHash3072 over a multiset of byte strings: inserted elements multiply the
+/// numerator, removed ones the denominator (Core's MuHash3072), so the coin statistics index
+/// can both connect and disconnect blocks.
+#[derive(Clone, PartialEq, Eq)]
 pub struct MuHash3072 {
     numerator: Num3072,
+    denominator: Num3072,
+}
+
+impl std::fmt::Debug for MuHash3072 {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("MuHash3072(..)")
+    }
 }
 
 impl Default for MuHash3072 {
     fn default() -> Self {
-        MuHash3072 { numerator: Num3072::one() }
+        MuHash3072 {
+            numerator: Num3072::one(),
+            denominator: Num3072::one(),
+        }
     }
 }
 
@@ -162,9 +270,36 @@ impl MuHash3072 {
         self.numerator.mul_assign(&e);
     }
 
-    /// The 32-byte digest (internal byte order).
+    /// Removes one element from the set (Core's `Remove`: multiplies the denominator).
+    pub fn remove(&mut self, data: &[u8]) {
+        let e = Self::element(data);
+        self.denominator.mul_assign(&e);
+    }
+
+    /// The 32-byte digest (internal byte order): SHA256 of numerator / denominator.
     pub fn finalize(&self) -> [u8; 32] {
-        sha256::Hash::hash(&self.numerator.to_le_bytes()).to_byte_array()
+        let mut n = self.numerator.clone();
+        if self.denominator != Num3072::one() {
+            n.mul_assign(&self.denominator.inverse());
+        }
+        sha256::Hash::hash(&n.to_le_bytes()).to_byte_array()
+    }
+
+    /// The running state as stored by the coin statistics index: numerator then denominator,
+    /// each 384 bytes little-endian.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut v = self.numerator.to_le_bytes().to_vec();
+        v.extend_from_slice(&self.denominator.to_le_bytes());
+        v
+    }
+
+    /// Decodes [`MuHash3072::encode`]'s bytes; `None` unless exactly 768 bytes.
+    pub fn decode(b: &[u8]) -> Option<MuHash3072> {
+        let b: &[u8; 768] = b.try_into().ok()?;
+        Some(MuHash3072 {
+            numerator: Num3072::from_le_bytes(b[..384].try_into().ok()?),
+            denominator: Num3072::from_le_bytes(b[384..].try_into().ok()?),
+        })
     }
 
     /// The digest as Core prints a uint256 (byte-reversed hex).
@@ -222,6 +357,56 @@ mod tests {
         let mut one = [0u8; 384];
         one[0] = 1;
         assert_eq!(MuHash3072::default().finalize(), sha256::Hash::hash(&one).to_byte_array());
+    }
+
+    #[test]
+    fn remove_undoes_insert_and_state_round_trips() {
+        let mut a = MuHash3072::default();
+        a.insert(b"x");
+        let only_x = a.finalize();
+        a.insert(b"y");
+        a.remove(b"y");
+        assert_eq!(a.finalize(), only_x);
+        // Removing first, inserting later: the same set.
+        let mut b = MuHash3072::default();
+        b.remove(b"z");
+        b.insert(b"x");
+        b.insert(b"z");
+        assert_eq!(b.finalize(), only_x);
+        assert_eq!(MuHash3072::decode(&b.encode()), Some(b.clone()));
+        assert_eq!(MuHash3072::decode(&[0; 767]), None);
+    }
+
+    #[test]
+    fn inverse_times_value_is_one() {
+        let e = MuHash3072::element(b"coin");
+        let mut x = e.inverse();
+        x.mul_assign(&e);
+        assert!(x == Num3072::one());
+        let mut two = Num3072::one();
+        two.0[0] = 2;
+        let mut y = two.inverse();
+        y.mul_assign(&two);
+        assert!(y == Num3072::one());
+    }
+
+    #[test]
+    fn core_muhash_test_vector() {
+        // Core's crypto_tests muhash_tests: insert(0), insert(1), remove(2) over 32-byte
+        // elements whose first byte is the number.
+        let elem = |i: u8| {
+            let mut d = [0u8; 32];
+            d[0] = i;
+            d
+        };
+        let mut acc = MuHash3072::default();
+        acc.insert(&elem(0));
+        acc.insert(&elem(1));
+        acc.remove(&elem(2));
+        let mut d = acc.finalize();
+        d.reverse();
+        let hex: String = d.iter().map(|b| format!("{b:02x}")).collect();
+        assert_eq!(hex, "10d312b100cbd32ada024a6646e40d3482fcff103668d2625f10002a607d5863");
     }
 
     #[test]

@@ -36,20 +36,8 @@ pub const CORE_ONLY: &[(&str, Policy)] = &[
     ("splash", Policy::Ignore),
     ("uiplatform", Policy::Ignore),
     (
-        "coinstatsindex",
-        Policy::RefuseWhenOn("the coin statistics index is not implemented; gettxoutsetinfo computes its answer from the UTXO set"),
-    ),
-    (
         "txospenderindex",
         Policy::RefuseWhenOn("the spending-transaction index is not implemented"),
-    ),
-    (
-        "reindex",
-        Policy::RefuseWhenOn("reindexing is not implemented; import the block files with `blvm-node import`"),
-    ),
-    (
-        "reindex-chainstate",
-        Policy::RefuseWhenOn("reindexing is not implemented; import the block files with `blvm-node import`"),
     ),
     // Connections.
     ("asmap", Policy::Ignore),
@@ -142,10 +130,7 @@ pub fn policy(name: &str) -> Option<Policy> {
 /// Refusable options that are switches: given bare (`-reindex`) they are on, as Core's
 /// GetBoolArg reads an empty value; for the others a bare or empty value means none.
 const SWITCHES: &[&str] = &[
-    "coinstatsindex",
     "txospenderindex",
-    "reindex",
-    "reindex-chainstate",
     "cjdnsreachable",
     "i2pacceptincoming",
     "privatebroadcast",
@@ -191,13 +176,14 @@ mod tests {
 
     #[test]
     fn a_bare_switch_is_on_and_a_bare_value_option_is_off() {
-        assert!(!is_off("reindex", "", false), "-reindex alone asks for a reindex");
-        assert!(is_off("reindex", "0", false) && is_off("reindex", "", true));
-        assert!(!is_off("reindex", "1", false));
+        assert!(!is_off("txospenderindex", "", false), "-txospenderindex alone asks for the index");
+        assert!(is_off("txospenderindex", "0", false) && is_off("txospenderindex", "", true));
+        assert!(!is_off("txospenderindex", "1", false));
         assert!(is_off("proxy", "", false) && is_off("proxy", "0", false));
         assert!(!is_off("proxy", "127.0.0.1:9050", false));
-        let refused = crate::config::parse_args(["-coinstatsindex".to_string()]).unwrap_err().to_string();
-        assert!(refused.contains("coinstatsindex"), "{refused}");
-        assert!(crate::config::parse_args(["-nocoinstatsindex".to_string()]).is_ok());
+        let refused = crate::config::parse_args(["-txospenderindex".to_string()]).unwrap_err().to_string();
+        assert!(refused.contains("txospenderindex"), "{refused}");
+        assert!(crate::config::parse_args(["-notxospenderindex".to_string()]).is_ok());
+        assert!(crate::config::parse_args(["-coinstatsindex".to_string()]).is_ok());
     }
 }

@@ -410,6 +410,12 @@ fn check_combinations(cfg: &mut NodeConfig, mut networks: Vec<(String, Network)>
             "0 with -txindex: pruning is incompatible with the transaction index",
         ));
     }
+    if (cfg.reindex || cfg.reindex_chainstate) && (cfg.prune_mib > 0 || cfg.prunetargetkib > 0) {
+        let which = if cfg.reindex { "-reindex" } else { "-reindex-chainstate" };
+        return Err(ConfigError::Core(format!(
+            "blvm-node cannot {which} in prune mode: the pruned blocks are not in the block files to rebuild from"
+        )));
+    }
     // The network first: the checks below depend on it.
     networks.dedup_by(|a, b| a.1 == b.1);
     if networks.len() > 1 {

@@ -122,7 +122,8 @@ pub fn is_repeatable(name: &str) -> bool {
 
 /// The environment variable of an option: `BLVM_` and the name in upper case (`BLVM_DBCACHE`).
 pub fn env_var_name(option: &str) -> String {
-    format!("BLVM_{}", option.to_ascii_uppercase())
+    // A `-` (as in -reindex-chainstate) is not valid in a shell variable name.
+    format!("BLVM_{}", option.to_ascii_uppercase().replace('-', "_"))
 }
 
 /// Wraps an error from [`parse_args`] with the source of the setting it is about (unchanged for

@@ -4,6 +4,7 @@
 //! [`NodeConfig`] themselves.
 
 use crate::chain::manager::autoprune::{self, PruneMode};
+use crate::chain::manager::Reindex;
 use crate::chain::ChainSettings;
 use crate::config::blockcreate::BlockCreateArgs;
 use crate::config::policy::PolicyArgs;
@@ -75,6 +76,12 @@ pub fn chain_settings(cfg: &NodeConfig) -> ChainSettings {
         dbcache_bytes: (cfg.dbcache_mib as usize) << 20,
         txindex: cfg.txindex,
         blockfilterindex: cfg.blockfilterindex,
+        coinstatsindex: cfg.coinstatsindex,
+        reindex: match (cfg.reindex, cfg.reindex_chainstate) {
+            (true, _) => Reindex::Full,
+            (false, true) => Reindex::Chainstate,
+            _ => Reindex::No,
+        },
         script_cache_bytes: ScriptCache::bytes_for_max_sig_cache_mib(cfg.maxsigcachesize),
         assume_valid,
         minimum_chain_work: cfg.minimum_chain_work.unwrap_or_else(|| params.default_minimum_chain_work()),

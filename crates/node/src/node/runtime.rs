@@ -114,7 +114,7 @@ pub enum NodeError {
     /// The active tip is more than two hours ahead of the clock (Core's startup check): the
     /// clock is wrong, or the chainstate was built with a wrong one.
     #[error(
-        "The block database contains a block which appears to be from the future. This may be due to your computer's date and time being set incorrectly. Only rebuild the block database if you are sure that your computer's date and time are correct.\nblvm-node has no -reindex: to rebuild, move the chainstate and blocks directories out of {0} (the blocks of -blocksdir, if set) and restart to resync."
+        "The block database contains a block which appears to be from the future. This may be due to your computer's date and time being set incorrectly. Only rebuild the block database if you are sure that your computer's date and time are correct.\nPlease restart with -reindex or -reindex-chainstate to recover."
     )]
     FutureTip(PathBuf),
     /// The module socket could not be bound.

@@ -3,5 +3,6 @@
 pub mod block_files;
 pub mod db;
 pub mod encoding;
+pub mod index_db;
 pub mod migrate;
 pub mod obfuscation;

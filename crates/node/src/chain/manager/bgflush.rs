@@ -43,7 +43,7 @@ impl ChainManager {
     /// Whether cache-full flushes run in the background: not while the transaction or filter
     /// index is maintained (their pending records answer lookups until written, so they are
     /// written synchronously with everything else).
-    fn background_flush_enabled(&self) -> bool {
+    pub(super) fn background_flush_enabled(&self) -> bool {
         self.txindex.is_none() && self.filters.is_none()
     }
 
@@ -92,6 +92,7 @@ impl ChainManager {
         );
         let flush_start = Instant::now();
         self.files.sync()?;
+        self.write_coinstats(false)?;
         let synced = start.elapsed();
         let mut index = Vec::with_capacity(self.dirty_index.len());
         for h in &self.dirty_index {

@@ -27,6 +27,7 @@ impl ChainManager {
         if let Some(t) = &mut self.txindex {
             t.add_block(hash, block);
         }
+        self.coinstats_connect(hash, height, block, &undo);
         if self.filters.is_some() {
             self.record_filter(hash, block, &spent_all)?;
         }
@@ -252,6 +253,7 @@ impl ChainManager {
         }
         let changes = view.into_changes();
         drop(reader);
+        self.coinstats_disconnect(tip.height, &block, &undo)?;
         self.coins.apply(changes);
         self.active.pop();
         let new_tip = self.tip().hash;

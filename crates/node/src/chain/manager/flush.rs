@@ -102,6 +102,7 @@ impl ChainManager {
         if let Some(f) = &mut self.filters {
             f.mark_flushed();
         }
+        self.write_coinstats(true)?;
         if self.coins.memory_usage() > self.settings.dbcache_bytes / 2 {
             self.coins.clear();
         }

@@ -78,6 +78,11 @@ pub struct ChainSettings {
     pub txindex: bool,
     /// Maintain the basic block filter index (`-blockfilterindex`).
     pub blockfilterindex: bool,
+    /// Maintain the coin statistics index (`-coinstatsindex`).
+    pub coinstatsindex: bool,
+    /// `-reindex`/`-reindex-chainstate`: rebuild the chainstate (and with `-reindex` the
+    /// indexes kept apart from it) from the block files.
+    pub reindex: Reindex,
     /// Bytes of the script execution cache (half of `-maxsigcachesize`, as Core).
     pub script_cache_bytes: usize,
     /// `-assumevalid`: scripts of this block's ancestors may be skipped (None: check all).
@@ -114,6 +119,8 @@ impl Default for ChainSettings {
             coinbase_maturity: COINBASE_MATURITY,
             txindex: false,
             blockfilterindex: false,
+            coinstatsindex: false,
+            reindex: Reindex::No,
             script_cache_bytes: ScriptCache::bytes_for_max_sig_cache_mib(DEFAULT_MAX_SIG_CACHE_MIB),
             assume_valid: None,
             minimum_chain_work: Work::from_be_bytes([0; 32]),
@@ -178,6 +185,8 @@ pub struct ChainManager {
     last_reject: Option<Reject>,
     txindex: Option<PendingTxIndex>,
     filters: Option<PendingFilters>,
+    coinstats: Option<super::coinstatsindex::CoinStatsIndex>,
+    coinstats_db: Option<crate::store::index_db::IndexDb>,
     versionbits: Mutex<VersionBits>,
     warned_unknown_bits: HashSet<u8>,
     script_cache: ScriptCache,
@@ -201,6 +210,9 @@ impl ChainManager {
     /// `-blocksdir`), creating the
     /// genesis state on first use and replaying any blocks stored after the last flush.
     pub fn open(params: ChainParams, net_dir: &Path, settings: ChainSettings) -> Result<Self, ChainError> {
+        if settings.reindex != Reindex::No {
+            wipe_chainstate(&net_dir.join("chainstate"))?;
+        }
         let db = std::sync::Arc::new(ChainDb::open(&net_dir.join("chainstate"))?);
         let files = BlockFiles::open(
             &settings.blocks_dir(net_dir, &params),
@@ -234,6 +246,8 @@ impl ChainManager {
             warned_unknown_bits: HashSet::new(),
             txindex: None,
             filters: None,
+            coinstats: None,
+            coinstats_db: None,
             script_cache,
             fatal: None,
             best_header: BlockHash::all_zeros(),
@@ -247,6 +261,9 @@ impl ChainManager {
         }
         if cm.settings.blockfilterindex {
             cm.sync_filters()?;
+        }
+        if cm.settings.coinstatsindex {
+            cm.open_coinstats(net_dir, cm.settings.reindex == Reindex::Full)?;
         }
         Ok(cm)
     }
@@ -376,7 +393,12 @@ impl ChainManager {
 
     /// Re-indexes blocks written to the block files after the last flush (crash recovery).
     fn replay_block_files(&mut self) -> Result<(), ChainError> {
-        let (mut file, mut offset) = match self.db.get_meta(META_SCAN_POS)? {
+        // A reindex scans every block file from the start.
+        let scan_pos = match self.settings.reindex {
+            Reindex::No => self.db.get_meta(META_SCAN_POS)?,
+            _ => None,
+        };
+        let (mut file, mut offset) = match scan_pos {
             Some(b) if b.len() == 12 => {
                 let mut f = [0u8; 4];
                 f.copy_from_slice(&b[..4]);
@@ -387,6 +409,7 @@ impl ChainManager {
             _ => (0, 0),
         };
         let mut replayed = 0usize;
+        let mut waiting = reindex::Waiting::default();
         loop {
             if !self.files.block_path(file).exists() {
                 break;
@@ -402,15 +425,16 @@ impl ChainManager {
                 if self.index.get(&block.block_hash()).map(|e| e.have_data()).unwrap_or(false) {
                     continue;
                 }
-                if let BlockOutcome::Accepted { .. } = self.accept_block(&block, Some(pos))? {
-                    replayed += 1;
-                }
+                replayed += self.replay_record(&block, pos, &mut waiting)?;
             }
             file += 1;
             offset = 0;
         }
         if replayed > 0 {
             tracing::info!(blocks = replayed, "re-indexed blocks stored after the last flush");
+        }
+        if self.settings.reindex != Reindex::No {
+            tracing::info!(blocks = replayed, "Reindexing finished");
         }
         self.activate_best_chain(None)?;
         Ok(())
@@ -566,6 +590,7 @@ impl ChainManager {
         self.coins.memory_usage()
             + self.txindex.as_ref().map_or(0, |t| t.memory_usage())
             + self.filters.as_ref().map_or(0, |f| f.memory_usage())
+            + self.coinstats.as_ref().map_or(0, |c| c.memory_usage())
     }
 
     /// Time since the last successful flush.
@@ -655,7 +680,11 @@ mod bgflush;
 
 mod txindex_sync;
 
+mod coinstats_sync;
 mod filterindex_sync;
+mod reindex;
+pub use coinstats_sync::coinstats_dir;
+pub use reindex::{wipe_chainstate, Reindex};
 
 mod verification_progress;
 

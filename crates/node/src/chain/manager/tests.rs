@@ -494,3 +494,46 @@ fn a_crash_around_a_background_write_reopens_to_the_same_utxo_set() {
         assert_eq!(a.utxo_muhash().unwrap(), want, "failed write: {fail}");
     }
 }
+
+/// The coin statistics index with background flushes on: a freeze writes the records of the
+/// blocks since the last synchronous flush but not the best block (not yet durable); after a
+/// crash (drop without a flush) the index resumes from its last durable best block and catches
+/// up, and its MuHash at the tip is the UTXO set's.
+#[test]
+fn coinstats_index_survives_background_flushes_and_a_crash() {
+    let blocks = regtest_chain(130);
+    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let settings = ChainSettings {
+        dbcache_bytes: 450 << 20,
+        coinstatsindex: true,
+        ..Default::default()
+    };
+    let regtest = || ChainParams::for_network(bitcoin::Network::Regtest);
+    let mut a = ChainManager::open(regtest(), dir_a.path(), settings.clone()).unwrap();
+    assert!(a.background_flush_enabled(), "the index keeps background flushes on");
+    connect(&mut a, &blocks[..100]);
+    a.flush(FlushReason::Manual).unwrap();
+    connect(&mut a, &blocks[100..105]);
+    a.flush_background(FlushReason::CacheFull).unwrap();
+    a.finish_write(true).unwrap();
+    let stored = a.coinstats_db.as_ref().unwrap();
+    assert!(stored.get(&blocks[104].block_hash().to_byte_array()).unwrap().is_some());
+    let best = stored.get_meta("best_block").unwrap().unwrap();
+    assert_eq!(
+        best,
+        blocks[99].block_hash().to_byte_array().to_vec(),
+        "best moves only after a sync flush"
+    );
+    connect(&mut a, &blocks[105..]);
+    let tip = blocks[129].block_hash();
+    let live = a.coinstats_record(&tip).unwrap().unwrap();
+    drop(a);
+    let mut b = open_plain(dir_b.path(), 450 << 20);
+    connect(&mut b, &blocks);
+    let want = b.utxo_muhash().unwrap();
+    assert_eq!(live.muhash_hex(), want);
+    let a = ChainManager::open(regtest(), dir_a.path(), settings).unwrap();
+    assert_eq!(a.tip().hash, tip, "the block files were replayed");
+    assert_eq!(a.coinstats_index_height(), Some(130));
+    assert_eq!(a.coinstats_record(&tip).unwrap(), Some(live));
+}

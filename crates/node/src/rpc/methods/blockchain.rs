@@ -240,13 +240,14 @@ pub(super) fn getdifficulty(node: &Arc<RpcContext>, _p: &Params) -> Result<Value
 
 /// `getindexinfo`.
 pub(super) fn getindexinfo(node: &Arc<RpcContext>, p: &Params) -> Result<Value, RpcError> {
-    // The transaction index is the only optional index; it catches up before the node
-    // starts and then moves with the tip, so it is always synced.
+    // The optional indexes catch up before the node starts and then move with the tip, so
+    // they are always synced once the RPC server answers.
     let name = p.opt_str(0)?;
     let c = node.lock_chain();
     let mut v = serde_json::Map::new();
     for (index, height) in [
         ("txindex", c.txindex_height()),
+        ("coinstatsindex", c.coinstats_index_height()),
         ("basic block filter index", c.filter_index_height()),
     ] {
         if let Some(height) = height.filter(|_| name.is_none_or(|n| n == index)) {
@@ -374,44 +375,6 @@ pub(super) fn gettxout(node: &Arc<RpcContext>, p: &Params) -> Result<Value, RpcE
         "scriptPubKey": {"hex": hex(coin.output.script_pubkey.as_bytes())},
         "coinbase": coin.is_coinbase,
     }))
-}
-
-/// `gettxoutsetinfo`.
-pub(super) fn gettxoutsetinfo(node: &Arc<RpcContext>, p: &Params) -> Result<Value, RpcError> {
-    let kind = p.opt_str(0)?.unwrap_or("hash_serialized_3");
-    if p.get(1).is_some() {
-        return Err(RpcError::param("hash_or_height is not supported without a coinstats index"));
-    }
-    if !matches!(kind, "hash_serialized_3" | "muhash" | "none") {
-        return Err(RpcError::param(format!("'{kind}' is not a valid hash_type")));
-    }
-    let mut c = node.lock_chain();
-    let stats = c.utxo_stats().map_err(|e| RpcError::new(code::DATABASE_ERROR, e.to_string()))?;
-    let muhash = if kind == "muhash" {
-        Some(c.utxo_muhash().map_err(|e| RpcError::new(code::DATABASE_ERROR, e.to_string()))?)
-    } else {
-        None
-    };
-    let tip = c.tip();
-    // Core's key order: the hash (when asked for) right after bogosize.
-    let mut v = serde_json::Map::new();
-    v.insert("height".into(), json!(tip.height));
-    v.insert("bestblock".into(), json!(tip.hash.to_string()));
-    v.insert("txouts".into(), json!(stats.txouts));
-    v.insert("bogosize".into(), json!(stats.bogosize));
-    if kind == "hash_serialized_3" {
-        v.insert("hash_serialized_3".into(), json!(stats.hash_serialized_3));
-    }
-    if let Some(m) = muhash {
-        v.insert("muhash".into(), json!(m));
-    }
-    v.insert("total_amount".into(), amount(stats.total_amount_sat));
-    v.insert("transactions".into(), json!(stats.transactions));
-    v.insert(
-        "disk_size".into(),
-        json!(std::fs::metadata(c.db_path()).map(|m| m.len()).unwrap_or(0)),
-    );
-    Ok(Value::Object(v))
 }
 
 /// `verifychain`.

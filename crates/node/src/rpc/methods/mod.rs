@@ -25,6 +25,7 @@ mod scanblocks;
 mod signing;
 mod table;
 mod txoutproof;
+mod txoutsetinfo;
 mod usage;
 mod utxo_snapshot;
 mod wait;

@@ -205,7 +205,7 @@ pub const METHODS: &[Method] = &[
     method("gettxoutproof", "Blockchain", blocking!(txoutproof::gettxoutproof), &[req("txids", Arr).usage_as("[\"txid\",...]"), opt("blockhash", Hex)]),
     method("gettxspendingprevout", "Blockchain", blocking!(txoutproof::gettxspendingprevout), &[req("outputs", Arr).usage_as("[{\"txid\":\"hex\",\"vout\":n},...]")]),
     method("verifytxoutproof", "Blockchain", blocking!(txoutproof::verifytxoutproof), &[req("proof", Hex)]),
-    method("gettxoutsetinfo", "Blockchain", blocking!(blockchain::gettxoutsetinfo), &[opt("hash_type", Str), opt("hash_or_height", Num), opt("use_index", Bool)]),
+    method("gettxoutsetinfo", "Blockchain", blocking!(txoutsetinfo::gettxoutsetinfo), &[opt("hash_type", Str), opt("hash_or_height", Num), opt("use_index", Bool)]),
     method("dumptxoutset", "Blockchain", blocking!(utxo_snapshot::dumptxoutset), &[req("path", Str), opt("type", Str), opt("options", ObjNamed)]),
     method("getchainstates", "Blockchain", blocking!(utxo_snapshot::getchainstates), &[]),
     method("scantxoutset", "Blockchain", blocking!(scan::scantxoutset), &[req("action", Str), opt("scanobjects", Arr).usage_as("[scanobjects,...]")]),
