@@ -205,7 +205,9 @@ impl CheckSession<'_> {
             });
         }
         self.pending_inputs += n;
-        if self.pending_inputs >= INPUTS_PER_HANDOFF && !self.queue.workers.is_empty() {
+        // The first transaction goes at once: the workers are idle at the start of a block.
+        let first = !self.queued;
+        if (first || self.pending_inputs >= INPUTS_PER_HANDOFF) && !self.queue.workers.is_empty() {
             self.hand_over();
         }
     }

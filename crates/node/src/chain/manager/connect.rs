@@ -18,7 +18,7 @@ impl ChainManager {
         let ConnectChecked { changes, undo, spent_all } = checked;
         // Every rule passed: persist undo data, then apply the changes.
         let data_file = self.index.get(&hash).and_then(|e| e.data_pos).map(|p| p.file).unwrap_or(0);
-        let undo_pos = self.files.write_undo(data_file, &hash, &undo.encode())?;
+        let undo_pos = self.files.write_undo(data_file, &hash, &undo)?;
         self.coins.apply(changes);
         if let Some(e) = self.index.get_mut(&hash) {
             e.status |= status::HAVE_UNDO | status::VALID_SCRIPTS;
@@ -198,6 +198,8 @@ impl ChainManager {
                 format!("coinbase pays too much (actual={cb_out} vs limit={reward})"),
             )));
         }
+        // Encoded while the script threads may still be checking.
+        let undo = undo.encode();
         if let Some(session) = scripts {
             if let Err((t, i, e)) = session.finish() {
                 let reject = block_script_reject(&block.txdata[t], &spent_all[t], i, u64::from(flags), &e.to_string());

@@ -150,7 +150,8 @@ pub const LARGE_WORK_INVALID_CHAIN: &str = "Warning: Found invalid chain more th
 /// What a block that passed every connect rule changes (see `check_connect`).
 struct ConnectChecked {
     changes: HashMap<OutPoint, crate::chainstate::cache::ViewEntry>,
-    undo: BlockUndo,
+    /// The block's undo data, encoded for the undo file.
+    undo: Vec<u8>,
     spent_all: Vec<Vec<TxOut>>,
 }
 
