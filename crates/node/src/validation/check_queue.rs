@@ -52,6 +52,8 @@ struct State {
     /// Jobs taken from `jobs` and not finished yet.
     running: usize,
     failure: Option<CheckFailure>,
+    /// A worker's check panicked: re-raised on the session's thread, as a scoped thread's would be.
+    panic: Option<Box<dyn std::any::Any + Send>>,
     shutdown: bool,
 }
 
@@ -115,7 +117,9 @@ impl Shared {
                 }
             };
             // The job (and its share of the transaction) is dropped before it is counted done.
-            self.run(job);
+            if let Err(p) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.run(job))) {
+                crate::sync::lock(&self.state).panic.get_or_insert(p);
+            }
             self.job_done();
         }
     }
@@ -270,12 +274,21 @@ impl CheckSession<'_> {
         }
     }
 
-    /// Takes the session's failure and clears the queue's state for the next session.
+    /// Takes the session's failure (re-raising a worker's panic) and clears the queue for the next session.
     fn reset(&mut self) -> Result<(), CheckFailure> {
         let shared = &self.queue.shared;
         shared.lowest_failed.store(usize::MAX, Ordering::Relaxed);
         self.queued = false;
-        match crate::sync::lock(&shared.state).failure.take() {
+        let (failure, panic) = {
+            let mut state = crate::sync::lock(&shared.state);
+            (state.failure.take(), state.panic.take())
+        };
+        if let Some(p) = panic {
+            if !std::thread::panicking() {
+                std::panic::resume_unwind(p);
+            }
+        }
+        match failure {
             Some(f) => Err(f),
             None => Ok(()),
         }
