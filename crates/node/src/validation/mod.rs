@@ -1,6 +1,7 @@
 //! Consensus validation around Core's script interpreter: the block-level rules are ours.
 
 pub mod block_check;
+pub mod check_queue;
 pub mod header_check;
 pub mod locks;
 pub mod merkle;

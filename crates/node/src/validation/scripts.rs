@@ -285,7 +285,7 @@ fn first_failure<E: Send>(n: usize, threads: usize, job: impl Fn(usize) -> Resul
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     #[test]
@@ -298,7 +298,9 @@ mod tests {
         assert_eq!(first_failure(0, 4, |_| Err(())), Ok(()));
     }
 
-    fn op_true_block(txs: usize, inputs: usize, bad: &[(usize, usize)]) -> (Vec<Transaction>, Vec<Vec<TxOut>>) {
+    /// A coinbase and `txs` transactions of `inputs` inputs spending OP_TRUE outputs; input
+    /// (t, i) in `bad` fails (OP_RETURN in its scriptSig).
+    pub(crate) fn op_true_block(txs: usize, inputs: usize, bad: &[(usize, usize)]) -> (Vec<Transaction>, Vec<Vec<TxOut>>) {
         use bitcoin::hashes::Hash;
         let out = TxOut {
             value: bitcoin::Amount::from_sat(1),

@@ -2,7 +2,9 @@
 //! inputs (coins, amounts, locks, sigops, scripts), its undo data, and `testblockvalidity`.
 
 use super::*;
+use crate::validation::script_error::block_script_reject;
 use crate::validation::tx_inputs::check_tx_inputs;
+use std::sync::Arc;
 
 impl ChainManager {
     /// Connects `block` on top of the active tip. Consensus failures leave everything unchanged.
@@ -16,7 +18,7 @@ impl ChainManager {
         let ConnectChecked { changes, undo, spent_all } = checked;
         // Every rule passed: persist undo data, then apply the changes.
         let data_file = self.index.get(&hash).and_then(|e| e.data_pos).map(|p| p.file).unwrap_or(0);
-        let undo_pos = self.files.write_undo(data_file, &hash, &undo.encode())?;
+        let undo_pos = self.files.write_undo(data_file, &hash, &undo)?;
         self.coins.apply(changes);
         if let Some(e) = self.index.get_mut(&hash) {
             e.status |= status::HAVE_UNDO | status::VALID_SCRIPTS;
@@ -86,7 +88,11 @@ impl ChainManager {
         let db_path = self.db.path().to_path_buf();
         let mut view = BlockView::new(&mut self.coins, &reader, &db_path);
         let mut undo = BlockUndo::default();
-        let mut spent_all: Vec<Vec<TxOut>> = Vec::with_capacity(block.txdata.len());
+        let mut spent_all: Vec<Arc<Vec<TxOut>>> = Vec::with_capacity(block.txdata.len());
+        // Scripts are checked on the queue's threads as each transaction's inputs are known;
+        // the result is taken only once every other rule of the block passed.
+        let mut scripts = check_scripts.then(|| self.script_queue.session());
+        let script_cache = &self.script_cache;
         let mut fees: u64 = 0;
         let mut sigops: u64 = 0;
         let mut fresh_outputs: HashSet<OutPoint> = HashSet::new();
@@ -122,9 +128,9 @@ impl ChainManager {
 
         let p2sh = flags & VERIFY_P2SH != 0;
         let witness = flags & VERIFY_WITNESS != 0;
-        for (tx, &txid) in block.txdata.iter().zip(&txids) {
+        for (pos, (tx, &txid)) in block.txdata.iter().zip(&txids).enumerate() {
             if tx.is_coinbase() {
-                spent_all.push(Vec::new());
+                spent_all.push(Arc::default());
                 sigops += sigop_cost(tx, &[], p2sh, witness);
             } else {
                 let mut coins = Vec::with_capacity(tx.input.len());
@@ -151,9 +157,17 @@ impl ChainManager {
                         return Ok(Err(Reject::new("bad-txns-nonfinal", "contains a non-BIP68-final transaction")));
                     }
                 }
-                let spent: Vec<TxOut> = coins.iter().map(|c| c.output.clone()).collect();
+                let spent: Arc<Vec<TxOut>> = Arc::new(coins.iter().map(|c| c.output.clone()).collect());
                 let spent_refs: Vec<&TxOut> = spent.iter().collect();
                 sigops += sigop_cost(tx, &spent_refs, p2sh, witness);
+                if let Some(session) = &mut scripts {
+                    // Transactions whose scripts passed under these flags (in the mempool) are
+                    // skipped; their entries are used up, as Core's, and nothing is added here:
+                    // once connected, a transaction is not expected to be checked again.
+                    if script_cache.is_empty() || !script_cache.contains(&tx.compute_wtxid(), flags, true) {
+                        session.add(pos, tx, Arc::clone(&spent), flags);
+                    }
+                }
                 spent_all.push(spent);
                 undo.txs.push(coins);
             }
@@ -185,24 +199,19 @@ impl ChainManager {
                 format!("coinbase pays too much (actual={cb_out} vs limit={reward})"),
             )));
         }
-        if check_scripts {
-            // Transactions whose scripts passed under these flags (in the mempool) are skipped;
-            // their entries are used up, as Core's, and nothing is added here: once connected,
-            // a transaction is not expected to be checked again.
-            let cache = &self.script_cache;
-            let cached: Vec<bool> = if cache.is_empty() {
-                Vec::new()
-            } else {
-                block
-                    .txdata
-                    .iter()
-                    .map(|tx| !tx.is_coinbase() && cache.contains(&tx.compute_wtxid(), flags, true))
-                    .collect()
-            };
-            if let Err(r) = verify_block_scripts_except(&block.txdata, &spent_all, flags, self.settings.script_threads, &cached) {
-                return Ok(Err(r));
+        // Encoded while the script threads may still be checking.
+        let undo = undo.encode();
+        if let Some(session) = scripts {
+            if let Err((t, i, e)) = session.finish() {
+                let reject = block_script_reject(&block.txdata[t], &spent_all[t], i, u64::from(flags), &e.to_string());
+                return Ok(Err(reject));
             }
         }
+        // The checks are over, so each list of spent outputs has one owner again.
+        let spent_all = spent_all
+            .into_iter()
+            .map(|s| Arc::try_unwrap(s).unwrap_or_else(|s| (*s).clone()))
+            .collect();
         Ok(Ok(ConnectChecked {
             changes: view.into_changes(),
             undo,

@@ -16,11 +16,12 @@ use crate::params::{ChainParams, BIP34_IMPLIES_BIP30_LIMIT};
 use crate::store::block_files::{BlockFiles, FilePos, DEFAULT_MAX_FILE_SIZE};
 use crate::store::db::{ChainDb, FlushBatch};
 use crate::validation::block_check::{check_block, check_block_body, check_proof_of_work, contextual_check_block};
+use crate::validation::check_queue::ScriptCheckQueue;
 use crate::validation::header_check::{contextual_check_header, median_time, ParentContext};
 use crate::validation::locks::{sequence_lock, sequence_lock_satisfied};
 use crate::validation::pow::next_work_required;
 use crate::validation::script_cache::{ScriptCache, DEFAULT_MAX_SIG_CACHE_MIB};
-use crate::validation::scripts::{block_script_flags, verify_block_scripts_except, VERIFY_P2SH, VERIFY_WITNESS};
+use crate::validation::scripts::{block_script_flags, VERIFY_P2SH, VERIFY_WITNESS};
 use crate::validation::sigops::{sigop_cost, MAX_BLOCK_SIGOPS_COST};
 use crate::validation::Reject;
 use bitcoin::block::Header;
@@ -156,7 +157,8 @@ pub const LARGE_WORK_INVALID_CHAIN: &str = "Warning: Found invalid chain more th
 /// What a block that passed every connect rule changes (see `check_connect`).
 struct ConnectChecked {
     changes: HashMap<OutPoint, crate::chainstate::cache::ViewEntry>,
-    undo: BlockUndo,
+    /// The block's undo data, encoded for the undo file.
+    undo: Vec<u8>,
     spent_all: Vec<Vec<TxOut>>,
 }
 
@@ -190,6 +192,8 @@ pub struct ChainManager {
     versionbits: Mutex<VersionBits>,
     warned_unknown_bits: HashSet<u8>,
     script_cache: ScriptCache,
+    /// Persistent script-check threads (`-par` - 1), stopped when the manager is dropped.
+    script_queue: ScriptCheckQueue,
     best_header: BlockHash,
     assume_valid: assume_valid::AssumeValidState,
     /// Height of the highest pruned block, kept as blocks are pruned (or fetched again) so
@@ -222,6 +226,7 @@ impl ChainManager {
         )?;
         let versionbits = Mutex::new(VersionBits::new(params.network));
         let script_cache = ScriptCache::with_bytes(settings.script_cache_bytes);
+        let script_queue = ScriptCheckQueue::new(settings.script_threads);
         let mut cm = ChainManager {
             params,
             settings,
@@ -249,6 +254,7 @@ impl ChainManager {
             coinstats: None,
             coinstats_db: None,
             script_cache,
+            script_queue,
             fatal: None,
             best_header: BlockHash::all_zeros(),
             assume_valid: Default::default(),
