@@ -136,12 +136,15 @@ impl ChainManager {
         Ok(())
     }
 
-    /// Adds a block joining the active chain at `height` (with its undo data) to the index.
-    pub(super) fn coinstats_connect(&mut self, hash: BlockHash, height: u32, block: &Block, undo: &BlockUndo) {
+    /// Adds a block joining the active chain at `height` (with its encoded undo data, decoded
+    /// only when the index is on) to the index.
+    pub(super) fn coinstats_connect(&mut self, hash: BlockHash, height: u32, block: &Block, undo: &[u8]) -> Result<(), ChainError> {
         let subsidy = self.params.subsidy(height);
         if let Some(c) = &mut self.coinstats {
+            let undo = BlockUndo::decode(undo).map_err(|e| ChainError::Corrupt(format!("undo data of {hash}: {e}")))?;
             c.connect(hash, height, block, &undo.txs, subsidy);
         }
+        Ok(())
     }
 
     /// Takes the disconnected tip `block` (at `height`, spending `undo`) out of the index.

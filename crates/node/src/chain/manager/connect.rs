@@ -29,7 +29,7 @@ impl ChainManager {
         if let Some(t) = &mut self.txindex {
             t.add_block(hash, block);
         }
-        self.coinstats_connect(hash, height, block, &undo);
+        self.coinstats_connect(hash, height, block, &undo)?;
         if self.filters.is_some() {
             self.record_filter(hash, block, &spent_all)?;
         }
