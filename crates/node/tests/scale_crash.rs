@@ -1,9 +1,9 @@
 //! Issue 14 at UTXO scale: crash safety while large coins caches are flushed, and the same UTXO
 //! set whatever `-dbcache` is. The chain is `blvm_testkit::scale_chain` with the UTXO-scale
-//! bench's parameters (8,000 spends and 40,000 outputs per block, seed 14), shared with the bench
-//! through `$BLVM_SCALE_CACHE_DIR` (default `$TMPDIR/blvm-scale`); every import runs the real
-//! `blvm-node -regtest import <file>` binary on a datadir under `$BLVM_SCALE_WORK_DIR` (default
-//! `$TMPDIR`).
+//! bench's parameters (`ScaleParams::issue14`: 8,000 spends and 40,000 outputs per block, seed
+//! 14), shared with the bench through `$BLVM_SCALE_CACHE_DIR` (default `$TMPDIR/blvm-scale`);
+//! every import runs the real `blvm-node -regtest import <file>` binary on a datadir under
+//! `$BLVM_SCALE_WORK_DIR` (default `$TMPDIR`).
 //!
 //! - The reference: one import with the default `-dbcache` into a fresh datadir; its tip and UTXO
 //!   count must be the generator's, and every block of the active chain the file's.
@@ -41,10 +41,6 @@ use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 use support::crash::{self, debug_log, file_len, line_number, log_since, read_state, FinalState};
 
-/// The UTXO-scale bench's chain parameters (its file is reused from the cache).
-const SPENDS: u32 = 8_000;
-const OUTPUTS: u32 = 40_000;
-const CHAIN_SEED: u64 = 14;
 /// Coins of the CI size and of the large (opt-in) size.
 const CI_COINS: u64 = 1_000_000;
 const LARGE_COINS: u64 = 19_100_000;
@@ -100,12 +96,7 @@ fn scale() -> &'static Scale {
     static SCALE: OnceLock<Scale> = OnceLock::new();
     SCALE.get_or_init(|| {
         let cfg = config();
-        let params = ScaleParams {
-            target_coins: cfg.coins,
-            spends_per_block: SPENDS,
-            outputs_per_block: OUTPUTS,
-            seed: CHAIN_SEED,
-        };
+        let params = ScaleParams::issue14(cfg.coins);
         let cache = std::env::var_os("BLVM_SCALE_CACHE_DIR")
             .map(PathBuf::from)
             .unwrap_or_else(|| std::env::temp_dir().join("blvm-scale"));
