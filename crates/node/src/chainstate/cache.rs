@@ -210,10 +210,20 @@ impl CoinsCache {
     /// a failed commit loses nothing; call [`CoinsCache::mark_flushed`] once the commit succeeded.
     /// A frozen generation left by a failed background write comes first, the live one on top
     /// (the database applies writes in order), so the commit stores the state both describe.
+    #[cfg(test)]
     pub fn dirty_writes(&self) -> Vec<([u8; 36], Option<Vec<u8>>)> {
         let mut out = self.frozen.as_deref().map(dirty_writes_of).unwrap_or_default();
         out.extend(dirty_writes_of(&self.map));
         out
+    }
+
+    /// Every dirty entry (frozen generation first) as a write source reading the cache in
+    /// place, for a synchronous flush: no encoded copy of the cache is built.
+    pub fn sorted_writes(&self) -> CacheWrites<'_> {
+        CacheWrites {
+            frozen: self.frozen.as_deref(),
+            live: &self.map,
+        }
     }
 
     /// Moves every entry into a new frozen generation (returned for the writer) and starts an
@@ -308,6 +318,7 @@ impl CoinsCache {
 }
 
 /// The dirty entries of `map` as database writes (`None` = delete).
+#[cfg(test)]
 pub fn dirty_writes_of(map: &HashMap<OutPoint, CacheEntry>) -> Vec<([u8; 36], Option<Vec<u8>>)> {
     let mut out = Vec::new();
     for (op, e) in map.iter() {
@@ -345,22 +356,59 @@ impl FrozenWrites {
 
 impl SortedCoinWrites for FrozenWrites {
     fn write_sorted(&self, put: &mut dyn FnMut(&[u8; 36], Option<&[u8]>) -> Result<(), DbError>) -> Result<(), DbError> {
-        let mut dirty: Vec<(&OutPoint, &CacheEntry)> = self.0.iter().filter(|(_, e)| e.dirty).collect();
-        // The database key is the txid's bytes then the big-endian vout: the same order.
-        dirty.sort_unstable_by(|a, b| (a.0.txid.as_byte_array(), a.0.vout).cmp(&(b.0.txid.as_byte_array(), b.0.vout)));
-        let mut buf = Vec::new();
-        for (op, e) in dirty {
-            match &e.coin {
-                Some(c) => {
-                    buf.clear();
-                    c.encode(&mut buf);
-                    put(&outpoint_key(op), Some(&buf))?;
-                }
-                None => put(&outpoint_key(op), None)?,
-            }
-        }
-        Ok(())
+        write_sorted_of(&self.0, put)
     }
+}
+
+/// Every dirty entry of a cache as database writes, read in place: a generation frozen by a
+/// failed background write first, the live one on top (the database applies them in order).
+pub struct CacheWrites<'a> {
+    frozen: Option<&'a HashMap<OutPoint, CacheEntry>>,
+    live: &'a HashMap<OutPoint, CacheEntry>,
+}
+
+impl CacheWrites<'_> {
+    /// Number of writes this source produces.
+    pub fn len(&self) -> usize {
+        let dirty = |m: &HashMap<OutPoint, CacheEntry>| m.values().filter(|e| e.dirty).count();
+        self.frozen.map(dirty).unwrap_or(0) + dirty(self.live)
+    }
+
+    /// True when there is nothing to write.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl SortedCoinWrites for CacheWrites<'_> {
+    fn write_sorted(&self, put: &mut dyn FnMut(&[u8; 36], Option<&[u8]>) -> Result<(), DbError>) -> Result<(), DbError> {
+        if let Some(frozen) = self.frozen {
+            write_sorted_of(frozen, put)?;
+        }
+        write_sorted_of(self.live, put)
+    }
+}
+
+/// Writes the dirty entries of `map` through `put` in database key order (the txid's bytes,
+/// then the big-endian vout), each coin encoded into one reused buffer.
+fn write_sorted_of(
+    map: &HashMap<OutPoint, CacheEntry>,
+    put: &mut dyn FnMut(&[u8; 36], Option<&[u8]>) -> Result<(), DbError>,
+) -> Result<(), DbError> {
+    let mut dirty: Vec<(&OutPoint, &CacheEntry)> = map.iter().filter(|(_, e)| e.dirty).collect();
+    dirty.sort_unstable_by(|a, b| (a.0.txid.as_byte_array(), a.0.vout).cmp(&(b.0.txid.as_byte_array(), b.0.vout)));
+    let mut buf = Vec::new();
+    for (op, e) in dirty {
+        match &e.coin {
+            Some(c) => {
+                buf.clear();
+                c.encode(&mut buf);
+                put(&outpoint_key(op), Some(&buf))?;
+            }
+            None => put(&outpoint_key(op), None)?,
+        }
+    }
+    Ok(())
 }
 
 /// A change recorded by a [`BlockView`].

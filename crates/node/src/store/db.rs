@@ -59,9 +59,9 @@ pub trait SortedCoinWrites: Send {
 
 /// Everything one flush writes, committed in a single atomic transaction.
 #[derive(Default)]
-pub struct FlushBatch {
-    /// Coin writes applied first, before `coins` (a frozen generation below the live one).
-    pub coin_source: Option<Box<dyn SortedCoinWrites>>,
+pub struct FlushBatch<'a> {
+    /// Coin writes applied first, before `coins` (the cache's dirty entries, read in place).
+    pub coin_source: Option<Box<dyn SortedCoinWrites + 'a>>,
     /// Coin upserts (`Some`) and deletions (`None`) keyed by outpoint key.
     pub coins: Vec<([u8; 36], Option<Vec<u8>>)>,
     /// Block index records keyed by block hash.
@@ -291,7 +291,7 @@ impl ChainDb {
     /// Commits a flush batch atomically and durably. Coins are written in key order: B-tree
     /// inserts in order touch each page once, where the cache's (hash) order touches a random
     /// page per coin.
-    pub fn commit(&self, mut batch: FlushBatch) -> Result<(), DbError> {
+    pub fn commit(&self, mut batch: FlushBatch<'_>) -> Result<(), DbError> {
         #[cfg(test)]
         {
             use std::sync::atomic::Ordering;
