@@ -13,7 +13,9 @@
 //! - by Core's engine: libbitcoinkernel in a child process (this bench re-executed), every block
 //!   through `process_block` (see `support/kernel_import.rs`); its tip must equal blvm's.
 //!
-//! Both children are timed from here: wall time, their own CPU time and peak RSS (`wait4`).
+//! Both children are timed from here: wall time, their own CPU time and peak RSS (`wait4`), and
+//! sampled every 100 ms for peak `RssAnon` and `RssFile` (`blvm_testkit::proc_memory`): the peak
+//! RSS counts LMDB's file-backed map, the anonymous peak is what `-dbcache` bounds.
 //! Reported per engine: those, the mean time per block in each tenth of the blocks after the 100
 //! coinbase-only ones (first/last tenth ratio shows growth), flushes (count, total, longest
 //! pause validation saw, the final one; blvm also prints its background write times) and the
@@ -23,7 +25,8 @@
 //! and 10,000,000 with `--bench`), `BLVM_SCALE_LARGE=1` (adds 19,100,000, the issue's 701-block
 //! run, and 30,000,000), `BLVM_SCALE_SPENDS` (inputs per block, default 8,000),
 //! `BLVM_SCALE_OUTPUTS` (outputs per block, default 40,000), `BLVM_SCALE_SEED` (default 14),
-//! `BLVM_SCALE_DBCACHE` (MiB, default 450: the kernel's fixed cache), `BLVM_SCALE_ENGINES`
+//! `BLVM_SCALE_DBCACHE` (MiB, comma-separated: one blvm run each; default 450, the kernel's
+//! fixed cache), `BLVM_SCALE_ENGINES`
 //! (`blvm,kernel`), `BLVM_SCALE_CACHE_DIR`, `BLVM_SCALE_WORK_DIR` (datadirs, default `$TMPDIR`),
 //! `BLVM_BENCH_IDLE_WAIT` (seconds to wait for idle cores before each run, `--bench` only).
 //!
@@ -39,6 +42,7 @@ mod machine;
 
 use blvm_node::chain::{ChainManager, ChainSettings};
 use blvm_node::params::ChainParams;
+use blvm_testkit::proc_memory::{MemoryPeaks, MemorySampler};
 use blvm_testkit::scale_chain::{self, ScaleParams, ScaleSummary};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
@@ -67,6 +71,8 @@ struct Run {
     wall_s: f64,
     cpu_s: f64,
     peak_rss_kib: u64,
+    /// Peak anonymous / file-backed resident memory sampled from `/proc/<pid>/status`.
+    mem: MemoryPeaks,
     /// Seconds from the start to the completion of each block, in file order.
     block_done_s: Vec<f64>,
     /// How long each flush during the import paused validation.
@@ -133,7 +139,9 @@ fn run_blvm(file: &Path, summary: &ScaleSummary, dbcache_mib: u64, work: &Path) 
         .arg(file)
         .spawn()
         .expect("spawn blvm-node");
+    let sampler = MemorySampler::start(child.id());
     let usage = machine::wait_child(&mut child);
+    let mem = sampler.finish();
     let wall_s = start.elapsed().as_secs_f64();
     let net = dir.path().join("regtest");
     let log_text = std::fs::read_to_string(net.join("debug.log")).unwrap_or_default();
@@ -166,6 +174,7 @@ fn run_blvm(file: &Path, summary: &ScaleSummary, dbcache_mib: u64, work: &Path) 
         wall_s,
         cpu_s: usage.user_s + usage.sys_s,
         peak_rss_kib: usage.peak_rss_kib,
+        mem,
         block_done_s: log.block_done_s.iter().map(|(_, t)| *t).collect(),
         flush_ms,
         final_flush_ms,
@@ -184,9 +193,11 @@ fn run_kernel(file: &Path, work: &Path) -> Run {
         .stdout(std::process::Stdio::piped())
         .spawn()
         .expect("spawn kernel child");
+    let sampler = MemorySampler::start(child.id());
     let mut out = String::new();
     std::io::Read::read_to_string(child.stdout.as_mut().expect("stdout"), &mut out).expect("kernel child output");
     let usage = machine::wait_child(&mut child);
+    let mem = sampler.finish();
     let wall_s = start.elapsed().as_secs_f64();
     assert!(usage.success, "kernel import failed (status {}):\n{out}", usage.status);
     let r: Value = out
@@ -200,6 +211,7 @@ fn run_kernel(file: &Path, work: &Path) -> Run {
         wall_s,
         cpu_s: usage.user_s + usage.sys_s,
         peak_rss_kib: usage.peak_rss_kib,
+        mem,
         block_done_s: floats("block_done_s"),
         flush_ms: floats("flush_ms"),
         final_flush_ms: r["final_flush_ms"].as_f64().unwrap_or(0.0),
@@ -214,10 +226,12 @@ fn row(name: &str, r: &Run) -> String {
     let ends = |t: &[f64]| (t.first().copied().unwrap_or(f64::NAN), t.last().copied().unwrap_or(f64::NAN));
     let ((first, last), (mfirst, mlast)) = (ends(&t), ends(&m));
     format!(
-        "| {name} | {:.1} | {:.1} | {:.0} | {:.1} | {:.1} | {:.2} | {:.1} / {:.1} ({:.2}) | {} / {:.1} | {:.2} | {:.2} | {:.0} |",
+        "| {name} | {:.1} | {:.1} | {:.0} | {:.0} | {:.0} | {:.1} | {:.1} | {:.2} | {:.1} / {:.1} ({:.2}) | {} / {:.1} | {:.2} | {:.2} | {:.0} |",
         r.wall_s,
         r.cpu_s,
         r.peak_rss_kib as f64 / 1024.0,
+        r.mem.rss_anon_kib as f64 / 1024.0,
+        r.mem.rss_file_kib as f64 / 1024.0,
         first,
         last,
         last / first,
@@ -232,16 +246,18 @@ fn row(name: &str, r: &Run) -> String {
     )
 }
 
-fn ratio_row(b: &Run, k: &Run) -> String {
+fn ratio_row(name: &str, b: &Run, k: &Run) -> String {
     let (tb, tk) = (b.tenths(), k.tenths());
     let q = |x: f64, y: f64| if y > 0.0 { format!("{:.2}x", x / y) } else { "-".into() };
     let last = |t: &[f64]| t.last().copied().unwrap_or(f64::NAN);
     let first = |t: &[f64]| t.first().copied().unwrap_or(f64::NAN);
     format!(
-        "| blvm / kernel | {} | {} | {} | {} | {} | | {} | | {} | | {} |",
+        "| {name} / kernel | {} | {} | {} | {} | {} | {} | {} | | {} | | {} | | {} |",
         q(b.wall_s, k.wall_s),
         q(b.cpu_s, k.cpu_s),
         q(b.peak_rss_kib as f64, k.peak_rss_kib as f64),
+        q(b.mem.rss_anon_kib as f64, k.mem.rss_anon_kib as f64),
+        q(b.mem.rss_file_kib as f64, k.mem.rss_file_kib as f64),
         q(first(&tb), first(&tk)),
         q(last(&tb), last(&tk)),
         q(last(&b.tenth_medians()), last(&k.tenth_medians())),
@@ -251,7 +267,7 @@ fn ratio_row(b: &Run, k: &Run) -> String {
 }
 
 /// Generates (or finds) the file, runs the engines, prints the table; returns the runs.
-fn measure(params: ScaleParams, dbcache_mib: u64, engines: &str, full: bool) -> Vec<(&'static str, Run)> {
+fn measure(params: ScaleParams, dbcaches: &[u64], engines: &str, full: bool) -> Vec<(String, Run)> {
     let cache = std::env::var_os("BLVM_SCALE_CACHE_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| std::env::temp_dir().join("blvm-scale"));
@@ -271,13 +287,20 @@ fn measure(params: ScaleParams, dbcache_mib: u64, engines: &str, full: bool) -> 
         gen_start.elapsed().as_secs_f64()
     );
     std::fs::read(&file).expect("warm the page cache with the file");
-    let mut runs: Vec<(&'static str, Run)> = Vec::new();
-    for engine in ["blvm", "kernel"].into_iter().filter(|e| engines.contains(e)) {
+    let mut runs: Vec<(String, Run)> = Vec::new();
+    let mut jobs: Vec<(String, Option<u64>)> = Vec::new();
+    if engines.contains("blvm") {
+        jobs.extend(dbcaches.iter().map(|&d| (format!("blvm -dbcache={d}"), Some(d))));
+    }
+    if engines.contains("kernel") {
+        jobs.push(("kernel".into(), None));
+    }
+    for (engine, dbcache) in jobs {
         let busy = if full { machine::wait_for_idle() } else { 0.0 };
         let b0 = machine::cpu_jiffies().0;
-        let r = match engine {
-            "blvm" => run_blvm(&file, &summary, dbcache_mib, &work),
-            _ => run_kernel(&file, &work),
+        let r = match dbcache {
+            Some(d) => run_blvm(&file, &summary, d, &work),
+            None => run_kernel(&file, &work),
         };
         let others = (machine::busy_seconds_since(b0) - r.cpu_s).max(0.0);
         println!(
@@ -290,13 +313,15 @@ fn measure(params: ScaleParams, dbcache_mib: u64, engines: &str, full: bool) -> 
         assert_eq!(r.tip, summary.tip, "{engine} did not end at the file's last block");
         runs.push((engine, r));
     }
-    println!("\n| engine | wall s | CPU s | peak RSS MiB | ms/block first tenth | ms/block last tenth | last/first | median ms/block first / last tenth (last/first) | flushes / total pause s | longest flush pause s | final flush s | db MiB |");
-    println!("|---|---|---|---|---|---|---|---|---|---|---|---|");
+    println!("\n| engine | wall s | CPU s | peak RSS MiB | peak RssAnon MiB | peak RssFile MiB | ms/block first tenth | ms/block last tenth | last/first | median ms/block first / last tenth (last/first) | flushes / total pause s | longest flush pause s | final flush s | db MiB |");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
     for (name, r) in &runs {
         println!("{}", row(name, r));
     }
-    if let [(_, b), (_, k)] = runs.as_slice() {
-        println!("{}", ratio_row(b, k));
+    if let Some((_, k)) = runs.iter().find(|(n, _)| n == "kernel") {
+        for (name, b) in runs.iter().filter(|(n, _)| n != "kernel") {
+            println!("{}", ratio_row(name, b, k));
+        }
     }
     for (name, r) in &runs {
         let t: Vec<String> = r.tenths().iter().map(|v| format!("{v:.1}")).collect();
@@ -321,9 +346,15 @@ fn main() {
         return;
     }
     let full = std::env::args().any(|a| a == "--bench");
-    let dbcache = env_u64("BLVM_SCALE_DBCACHE", 450);
+    let dbcaches: Vec<u64> = match std::env::var("BLVM_SCALE_DBCACHE") {
+        Ok(list) => list
+            .split(',')
+            .map(|s| s.trim().replace('_', "").parse().expect("BLVM_SCALE_DBCACHE"))
+            .collect(),
+        Err(_) => vec![450],
+    };
     let engines = std::env::var("BLVM_SCALE_ENGINES").unwrap_or_else(|_| "blvm,kernel".into());
-    let seed = env_u64("BLVM_SCALE_SEED", 14);
+    let seed = env_u64("BLVM_SCALE_SEED", scale_chain::ISSUE14_SEED);
     let (spends, outputs, sizes): (u64, u64, Vec<u64>) = if full {
         let mut sizes: Vec<u64> = match std::env::var("BLVM_SCALE_COINS") {
             Ok(list) => list
@@ -335,15 +366,17 @@ fn main() {
         if std::env::var("BLVM_SCALE_LARGE").as_deref() == Ok("1") {
             sizes.extend([19_100_000, 30_000_000]);
         }
-        (env_u64("BLVM_SCALE_SPENDS", 8_000), env_u64("BLVM_SCALE_OUTPUTS", 40_000), sizes)
+        let spends = env_u64("BLVM_SCALE_SPENDS", scale_chain::ISSUE14_SPENDS_PER_BLOCK.into());
+        let outputs = env_u64("BLVM_SCALE_OUTPUTS", scale_chain::ISSUE14_OUTPUTS_PER_BLOCK.into());
+        (spends, outputs, sizes)
     } else {
         println!("smoke mode (no --bench): 40,000 coins, 500 spends and 3,000 outputs per block");
         (500, 3_000, vec![40_000])
     };
-    if dbcache != 450 && engines.contains("kernel") {
-        println!("note: the kernel's coins cache is fixed at 450 MiB; blvm runs with -dbcache={dbcache}");
+    if dbcaches != [450] && engines.contains("kernel") {
+        println!("note: the kernel's coins cache is fixed at 450 MiB; blvm runs with -dbcache={dbcaches:?}");
     }
-    println!("blvm-node {}, dbcache {dbcache} MiB, seed {seed}", env!("CARGO_PKG_VERSION"));
+    println!("blvm-node {}, dbcache {dbcaches:?} MiB, seed {seed}", env!("CARGO_PKG_VERSION"));
     for coins in sizes {
         let params = ScaleParams {
             target_coins: coins,
@@ -351,6 +384,6 @@ fn main() {
             outputs_per_block: outputs as u32,
             seed,
         };
-        measure(params, dbcache, &engines, full);
+        measure(params, &dbcaches, &engines, full);
     }
 }

@@ -1,9 +1,9 @@
 //! Issue 14 at UTXO scale: crash safety while large coins caches are flushed, and the same UTXO
 //! set whatever `-dbcache` is. The chain is `blvm_testkit::scale_chain` with the UTXO-scale
-//! bench's parameters (8,000 spends and 40,000 outputs per block, seed 14), shared with the bench
-//! through `$BLVM_SCALE_CACHE_DIR` (default `$TMPDIR/blvm-scale`); every import runs the real
-//! `blvm-node -regtest import <file>` binary on a datadir under `$BLVM_SCALE_WORK_DIR` (default
-//! `$TMPDIR`).
+//! bench's parameters (`ScaleParams::issue14`: 8,000 spends and 40,000 outputs per block, seed
+//! 14), shared with the bench through `$BLVM_SCALE_CACHE_DIR` (default `$TMPDIR/blvm-scale`);
+//! every import runs the real `blvm-node -regtest import <file>` binary on a datadir under
+//! `$BLVM_SCALE_WORK_DIR` (default `$TMPDIR`).
 //!
 //! - The reference: one import with the default `-dbcache` into a fresh datadir; its tip and UTXO
 //!   count must be the generator's, and every block of the active chain the file's.
@@ -17,9 +17,9 @@
 //!   tip and height checks through its `chain loaded` line. Then the import is started
 //!   again on the same datadir (known blocks are skipped). After a last uninterrupted run the
 //!   tip, active chain and `hash_serialized_3` must equal the reference's.
-//! - `same_utxo_hash_for_every_dbcache`: `-dbcache` 4, 100 and 450 MiB (many flushes, a few,
-//!   none) end at the same state: fresh imports, except the node's default (450), which is the
-//!   reference.
+//! - `same_utxo_hash_for_every_dbcache`: `-dbcache` 4, 100 and 1,000 MiB (many flushes, a few,
+//!   none) end at the same state as the reference: fresh imports (a size equal to the node's
+//!   default, 450, would be the reference itself).
 //!
 //! Size: 1,000,000 coins (132 blocks) by default. `BLVM_SCALE_LARGE=1` runs 19,100,000 coins
 //! (the issue's 701-block chain) with `-dbcache` 100, 450 and 4,000 and kills during 100 MiB
@@ -41,10 +41,6 @@ use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 use support::crash::{self, debug_log, file_len, line_number, log_since, read_state, FinalState};
 
-/// The UTXO-scale bench's chain parameters (its file is reused from the cache).
-const SPENDS: u32 = 8_000;
-const OUTPUTS: u32 = 40_000;
-const CHAIN_SEED: u64 = 14;
 /// Coins of the CI size and of the large (opt-in) size.
 const CI_COINS: u64 = 1_000_000;
 const LARGE_COINS: u64 = 19_100_000;
@@ -80,8 +76,10 @@ fn config() -> Config {
     Config {
         coins,
         large,
-        dbcaches: if large { [100, 450, 4_000] } else { [4, 100, 450] },
-        crash_dbcache: if large { 100 } else { 32 },
+        // At 1 M coins a 1,000 MiB cache holds the whole set (1 M entries are ~240 MiB of table
+        // and scripts, more than half of the default 450); 80 MiB flushes ~200,000 coins at once.
+        dbcaches: if large { [100, 450, 4_000] } else { [4, 100, 1_000] },
+        crash_dbcache: if large { 100 } else { 80 },
         kills: if large { 10 } else { 6 },
     }
 }
@@ -100,12 +98,7 @@ fn scale() -> &'static Scale {
     static SCALE: OnceLock<Scale> = OnceLock::new();
     SCALE.get_or_init(|| {
         let cfg = config();
-        let params = ScaleParams {
-            target_coins: cfg.coins,
-            spends_per_block: SPENDS,
-            outputs_per_block: OUTPUTS,
-            seed: CHAIN_SEED,
-        };
+        let params = ScaleParams::issue14(cfg.coins);
         let cache = std::env::var_os("BLVM_SCALE_CACHE_DIR")
             .map(PathBuf::from)
             .unwrap_or_else(|| std::env::temp_dir().join("blvm-scale"));

@@ -27,6 +27,13 @@ use std::path::{Path, PathBuf};
 /// Outputs per transaction (the last transaction of a block may have fewer).
 pub const OUTPUTS_PER_TX: usize = 100;
 
+/// Inputs per block of the issue-14 chain the UTXO-scale bench and the scale tests share.
+pub const ISSUE14_SPENDS_PER_BLOCK: u32 = 8_000;
+/// Outputs per block of that chain.
+pub const ISSUE14_OUTPUTS_PER_BLOCK: u32 = 40_000;
+/// Seed of that chain's draws.
+pub const ISSUE14_SEED: u64 = 14;
+
 /// What to generate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ScaleParams {
@@ -41,6 +48,17 @@ pub struct ScaleParams {
 }
 
 impl ScaleParams {
+    /// The issue-14 chain (the shared per-block shape and seed) grown to `target_coins`, so
+    /// the bench and the tests generate, and cache, the same file.
+    pub fn issue14(target_coins: u64) -> ScaleParams {
+        ScaleParams {
+            target_coins,
+            spends_per_block: ISSUE14_SPENDS_PER_BLOCK,
+            outputs_per_block: ISSUE14_OUTPUTS_PER_BLOCK,
+            seed: ISSUE14_SEED,
+        }
+    }
+
     /// The file name that identifies these parameters (the cache key).
     pub fn file_name(&self) -> String {
         format!(

@@ -10,13 +10,17 @@
 //! database holds an unspent coin", as for a cache layered over another cache in Core.
 
 use super::coin::{outpoint_key, Coin};
-use crate::store::db::{CoinReader, DbError};
+use crate::store::db::{CoinReader, DbError, SortedCoinWrites};
 use crate::store::encoding::Reader;
+use bitcoin::hashes::Hash;
 use bitcoin::OutPoint;
 use std::collections::HashMap;
 use std::sync::Arc;
 
-const ENTRY_OVERHEAD: usize = 80;
+/// Bytes of one hash-table slot: the key and entry stored inline, plus hashbrown's control byte.
+const SLOT_BYTES: usize = std::mem::size_of::<(OutPoint, CacheEntry)>() + 1;
+/// Bytes the writer of a frozen generation adds per dirty entry (a reference pair, sorted).
+pub const WRITER_BYTES_PER_ENTRY: usize = 2 * std::mem::size_of::<usize>();
 
 /// One cached outpoint.
 #[derive(Debug, Clone)]
@@ -33,18 +37,60 @@ pub struct CacheEntry {
 /// flush froze it, shared with the writer thread that commits its dirty entries.
 pub type FrozenCoins = Arc<HashMap<OutPoint, CacheEntry>>;
 
-/// The coins cache, bounded by the caller through [`CoinsCache::memory_usage`].
+/// The coins cache, bounded by the caller through [`CoinsCache::memory_usage`], which counts
+/// what the heap really holds: the hash table by its allocated slots (not its entries) and each
+/// script's allocation as the allocator rounds it.
 #[derive(Default)]
 pub struct CoinsCache {
     map: HashMap<OutPoint, CacheEntry>,
+    /// Heap bytes of the live entries' scripts.
     usage: usize,
     /// The generation a background flush is writing (or failed to write), below `map`.
     frozen: Option<FrozenCoins>,
     frozen_usage: usize,
+    /// Most changes one [`CoinsCache::apply`] carried: the room a block may need in the table.
+    max_block_growth: usize,
+}
+
+/// Heap bytes of an allocation of `len` bytes as glibc's malloc rounds it (16-byte chunks with
+/// an 8-byte header, 32 at least; none for an empty script).
+fn heap_bytes(len: usize) -> usize {
+    if len == 0 {
+        0
+    } else {
+        ((len + 8 + 15) & !15).max(32)
+    }
 }
 
 fn entry_usage(e: &CacheEntry) -> usize {
-    ENTRY_OVERHEAD + e.coin.as_ref().map(Coin::memory_usage).unwrap_or(0)
+    e.coin.as_ref().map(|c| heap_bytes(c.output.script_pubkey.len())).unwrap_or(0)
+}
+
+/// Bytes of a hash table whose `capacity()` is `capacity` (hashbrown keeps a power-of-two slot
+/// count filled to at most 7/8, below 8 slots to all but one).
+fn table_bytes(capacity: usize) -> usize {
+    let slots = match capacity {
+        0 => 0,
+        c if c < 8 => c + 1,
+        c => c / 7 * 8,
+    };
+    slots * SLOT_BYTES
+}
+
+/// Bytes of the table hashbrown allocates to hold `items` entries (its slot count rule).
+fn table_bytes_for(items: usize) -> usize {
+    let slots = match items {
+        0 => 0,
+        i if i < 4 => 4,
+        i if i < 8 => 8,
+        i => (i.saturating_mul(8) / 7).next_power_of_two(),
+    };
+    slots * SLOT_BYTES
+}
+
+/// Bytes of a map: its table and its scripts (`heap`).
+fn map_usage(map: &HashMap<OutPoint, CacheEntry>, heap: usize) -> usize {
+    table_bytes(map.capacity()) + heap
 }
 
 /// Decodes a coin read from the database.
@@ -115,6 +161,7 @@ impl CoinsCache {
 
     /// Applies a block's changes: `Some(coin)` adds, `None` spends.
     pub fn apply(&mut self, changes: HashMap<OutPoint, ViewEntry>) {
+        self.max_block_growth = self.max_block_growth.max(changes.len());
         for (op, change) in changes {
             let existing = self.map.get(&op).map(|e| (e.fresh, e.dirty));
             match (change.coin, existing) {
@@ -163,10 +210,20 @@ impl CoinsCache {
     /// a failed commit loses nothing; call [`CoinsCache::mark_flushed`] once the commit succeeded.
     /// A frozen generation left by a failed background write comes first, the live one on top
     /// (the database applies writes in order), so the commit stores the state both describe.
+    #[cfg(test)]
     pub fn dirty_writes(&self) -> Vec<([u8; 36], Option<Vec<u8>>)> {
         let mut out = self.frozen.as_deref().map(dirty_writes_of).unwrap_or_default();
         out.extend(dirty_writes_of(&self.map));
         out
+    }
+
+    /// Every dirty entry (frozen generation first) as a write source reading the cache in
+    /// place, for a synchronous flush: no encoded copy of the cache is built.
+    pub fn sorted_writes(&self) -> CacheWrites<'_> {
+        CacheWrites {
+            frozen: self.frozen.as_deref(),
+            live: &self.map,
+        }
     }
 
     /// Moves every entry into a new frozen generation (returned for the writer) and starts an
@@ -175,8 +232,9 @@ impl CoinsCache {
         if self.frozen.is_some() {
             return None;
         }
+        self.frozen_usage = self.live_usage() + WRITER_BYTES_PER_ENTRY * self.map.len();
+        self.usage = 0;
         let frozen = Arc::new(std::mem::take(&mut self.map));
-        self.frozen_usage = std::mem::take(&mut self.usage);
         self.frozen = Some(frozen.clone());
         Some(frozen)
     }
@@ -194,9 +252,22 @@ impl CoinsCache {
         self.frozen.is_some()
     }
 
-    /// Approximate bytes of the live generation alone (what a background flush freezes).
+    /// Bytes of the live generation alone (what a background flush freezes).
     pub fn live_usage(&self) -> usize {
-        self.usage
+        map_usage(&self.map, self.usage)
+    }
+
+    /// Bytes the live generation would hold, its writer included, at its largest before the
+    /// next block is applied: now, or after the table doubles if the next block's entries (as
+    /// many as the most one block added so far) may not fit in its slots. A resize holds the
+    /// old and the new table at once, so that moment counts both.
+    pub fn live_usage_next_block(&self) -> usize {
+        let items = self.map.len() + self.max_block_growth;
+        let now = self.live_usage() + WRITER_BYTES_PER_ENTRY * items;
+        if items <= self.map.capacity() {
+            return now;
+        }
+        now + table_bytes_for(items)
     }
 
     /// Records that every dirty live entry is now in the database: coins become clean (and no
@@ -221,14 +292,13 @@ impl CoinsCache {
 
     /// Drops every live entry; only valid right after a successful flush.
     pub fn clear(&mut self) {
-        self.map.clear();
-        self.map.shrink_to_fit();
+        self.map = HashMap::new();
         self.usage = 0;
     }
 
-    /// Approximate bytes used by the cache, frozen generation included.
+    /// Bytes used by the cache, frozen generation (and its writer) included.
     pub fn memory_usage(&self) -> usize {
-        self.usage + self.frozen_usage
+        self.live_usage() + self.frozen_usage
     }
 
     /// Number of cached entries.
@@ -248,6 +318,7 @@ impl CoinsCache {
 }
 
 /// The dirty entries of `map` as database writes (`None` = delete).
+#[cfg(test)]
 pub fn dirty_writes_of(map: &HashMap<OutPoint, CacheEntry>) -> Vec<([u8; 36], Option<Vec<u8>>)> {
     let mut out = Vec::new();
     for (op, e) in map.iter() {
@@ -264,6 +335,80 @@ pub fn dirty_writes_of(map: &HashMap<OutPoint, CacheEntry>) -> Vec<([u8; 36], Op
         }
     }
     out
+}
+
+/// The dirty entries of a frozen generation as database writes, encoded one at a time while
+/// the database takes them: the writer holds a sorted list of references (
+/// [`WRITER_BYTES_PER_ENTRY`] each), not a copy of the coins.
+pub struct FrozenWrites(pub FrozenCoins);
+
+impl FrozenWrites {
+    /// Number of dirty entries (the writes this source produces).
+    pub fn len(&self) -> usize {
+        self.0.values().filter(|e| e.dirty).count()
+    }
+
+    /// True when the generation holds no dirty entry.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl SortedCoinWrites for FrozenWrites {
+    fn write_sorted(&self, put: &mut dyn FnMut(&[u8; 36], Option<&[u8]>) -> Result<(), DbError>) -> Result<(), DbError> {
+        write_sorted_of(&self.0, put)
+    }
+}
+
+/// Every dirty entry of a cache as database writes, read in place: a generation frozen by a
+/// failed background write first, the live one on top (the database applies them in order).
+pub struct CacheWrites<'a> {
+    frozen: Option<&'a HashMap<OutPoint, CacheEntry>>,
+    live: &'a HashMap<OutPoint, CacheEntry>,
+}
+
+impl CacheWrites<'_> {
+    /// Number of writes this source produces.
+    pub fn len(&self) -> usize {
+        let dirty = |m: &HashMap<OutPoint, CacheEntry>| m.values().filter(|e| e.dirty).count();
+        self.frozen.map(dirty).unwrap_or(0) + dirty(self.live)
+    }
+
+    /// True when there is nothing to write.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl SortedCoinWrites for CacheWrites<'_> {
+    fn write_sorted(&self, put: &mut dyn FnMut(&[u8; 36], Option<&[u8]>) -> Result<(), DbError>) -> Result<(), DbError> {
+        if let Some(frozen) = self.frozen {
+            write_sorted_of(frozen, put)?;
+        }
+        write_sorted_of(self.live, put)
+    }
+}
+
+/// Writes the dirty entries of `map` through `put` in database key order (the txid's bytes,
+/// then the big-endian vout), each coin encoded into one reused buffer.
+fn write_sorted_of(
+    map: &HashMap<OutPoint, CacheEntry>,
+    put: &mut dyn FnMut(&[u8; 36], Option<&[u8]>) -> Result<(), DbError>,
+) -> Result<(), DbError> {
+    let mut dirty: Vec<(&OutPoint, &CacheEntry)> = map.iter().filter(|(_, e)| e.dirty).collect();
+    dirty.sort_unstable_by(|a, b| (a.0.txid.as_byte_array(), a.0.vout).cmp(&(b.0.txid.as_byte_array(), b.0.vout)));
+    let mut buf = Vec::new();
+    for (op, e) in dirty {
+        match &e.coin {
+            Some(c) => {
+                buf.clear();
+                c.encode(&mut buf);
+                put(&outpoint_key(op), Some(&buf))?;
+            }
+            None => put(&outpoint_key(op), None)?,
+        }
+    }
+    Ok(())
 }
 
 /// A change recorded by a [`BlockView`].

@@ -108,7 +108,7 @@ options_table! {
     General "testnet4" Bool All "0" "Use testnet4";
     General "signet" Bool All "0" "Use signet";
     General "mainnet" Bool All "0" "Use mainnet (same as -chain=main)";
-    Chain "dbcache" Int All "450" "UTXO cache size in MiB (4..=1048576): the live cache plus a generation being written in the background; a background flush starts when the live cache reaches half (see architecture.md, background flushes)" => dbcache_mib: u64 = 450, [4, 1_048_576], "an integer MiB in 4..=1048576";
+    Chain "dbcache" Int All "450" "UTXO cache size in MiB (4..=1048576): the live cache plus a generation being written in the background; a background flush starts when the live cache reaches half (see architecture.md, background flushes). The node's own memory is about 128 MiB on top (script cache, database writes, blocks in flight), plus the mempool" => dbcache_mib: u64 = 450, [4, 1_048_576], "an integer MiB in 4..=1048576";
     Chain "par" Int All "0" "Script verification threads (0 = number of cores)" => script_threads: usize = 0, [0, 256], "an integer in 0..=256";
     Chain "assumevalid" Str All "the network's (none on regtest)" "Assume the scripts of this block's ancestors valid (block hash, up to 64 hex digits; 0 = check every script); skipped only under Core's conditions: the block is in the header chain, the best header has -minimumchainwork and is two weeks of work past the block";
     Chain "maxsigcachesize" Int All "32" "MiB for Core's signature and script execution caches; blvm's script execution cache takes half, 33 bytes per transaction (0..=16384)" => maxsigcachesize: u64 = 32, [0, 16_384], "an integer MiB in 0..=16384";

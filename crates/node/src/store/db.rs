@@ -49,9 +49,19 @@ pub enum DbError {
 /// One stored block index record: the block hash and the encoded entry.
 pub type IndexRecord = ([u8; 32], Vec<u8>);
 
+/// Coin writes an owner produces in key order on demand (a frozen cache generation), so a
+/// large flush needs no encoded copy of every coin next to the cache holding them.
+pub trait SortedCoinWrites: Send {
+    /// Calls `put` with every outpoint key and its encoded coin (`None`: delete), in key order,
+    /// stopping at the first error.
+    fn write_sorted(&self, put: &mut dyn FnMut(&[u8; 36], Option<&[u8]>) -> Result<(), DbError>) -> Result<(), DbError>;
+}
+
 /// Everything one flush writes, committed in a single atomic transaction.
 #[derive(Default)]
-pub struct FlushBatch {
+pub struct FlushBatch<'a> {
+    /// Coin writes applied first, before `coins` (the cache's dirty entries, read in place).
+    pub coin_source: Option<Box<dyn SortedCoinWrites + 'a>>,
     /// Coin upserts (`Some`) and deletions (`None`) keyed by outpoint key.
     pub coins: Vec<([u8; 36], Option<Vec<u8>>)>,
     /// Block index records keyed by block hash.
@@ -281,7 +291,7 @@ impl ChainDb {
     /// Commits a flush batch atomically and durably. Coins are written in key order: B-tree
     /// inserts in order touch each page once, where the cache's (hash) order touches a random
     /// page per coin.
-    pub fn commit(&self, mut batch: FlushBatch) -> Result<(), DbError> {
+    pub fn commit(&self, mut batch: FlushBatch<'_>) -> Result<(), DbError> {
         #[cfg(test)]
         {
             use std::sync::atomic::Ordering;
@@ -300,6 +310,16 @@ impl ChainDb {
         let mut txn = self.write_txn()?;
         let w = &mut txn;
         let e = |e| self.write_err(e);
+        let mut sourced = 0usize;
+        if let Some(source) = &batch.coin_source {
+            source.write_sorted(&mut |k, v| {
+                sourced += 1;
+                match v {
+                    Some(v) => t.coins.put(w, k, v).map_err(e),
+                    None => t.coins.delete(w, k).map(|_| ()).map_err(e),
+                }
+            })?;
+        }
         for (k, v) in &batch.coins {
             match v {
                 Some(v) => t.coins.put(w, k, v).map_err(e)?,
@@ -333,7 +353,7 @@ impl ChainDb {
         txn.commit().map_err(e)?;
         // Where a flush's time goes (`-debug=store`): the table updates, then the durable commit.
         tracing::debug!(
-            coins = batch.coins.len(),
+            coins = batch.coins.len() + sourced,
             write_ms = written.as_millis() as u64,
             commit_ms = (start.elapsed() - written).as_millis() as u64,
             "database batch committed"

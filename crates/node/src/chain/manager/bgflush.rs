@@ -8,7 +8,7 @@
 //! triggers) commits it and the live generation together, frozen first, so nothing is lost.
 
 use super::*;
-use crate::chainstate::cache::{dirty_writes_of, FrozenCoins};
+use crate::chainstate::cache::{FrozenCoins, FrozenWrites};
 use crate::store::db::DbError;
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -49,7 +49,9 @@ impl ChainManager {
 
     /// After each connected block (no coin reader alive): collects a finished background write,
     /// then flushes if the cache is full. With background flushes the live generation is frozen
-    /// at half of `-dbcache`, so live and frozen generations together stay within it.
+    /// before it (with its writer's references, and the table it would grow to during the next
+    /// block) could pass half of `-dbcache`, so live and frozen generations and the writer
+    /// together stay within it.
     pub(super) fn flush_if_cache_full(&mut self) -> Result<(), ChainError> {
         if !self.background_flush_enabled() {
             if self.cache_usage() > self.settings.dbcache_bytes {
@@ -59,7 +61,7 @@ impl ChainManager {
             return Ok(());
         }
         self.finish_write(false)?;
-        if self.coins.live_usage() > self.settings.dbcache_bytes / 2 {
+        if self.coins.live_usage_next_block() > self.settings.dbcache_bytes / 2 {
             self.flush_background(FlushReason::CacheFull)?;
         }
         Ok(())
@@ -161,19 +163,19 @@ impl ChainManager {
                 let _ = g.recv();
             }
             let start = Instant::now();
+            let writes = FrozenWrites(frozen);
+            let (coins, index_count) = (writes.len(), index.len());
             let batch = FlushBatch {
-                coins: dirty_writes_of(&frozen),
+                coin_source: Some(Box::new(writes)),
                 index,
                 meta,
                 ..Default::default()
             };
-            drop(frozen);
-            let (coins, index) = (batch.coins.len(), batch.index.len());
             let pre_commit = flush_start.elapsed();
             db.commit(batch)?;
             tracing::debug!(
                 coins_written = coins,
-                index_written = index,
+                index_written = index_count,
                 write_ms = start.elapsed().as_millis() as u64,
                 pre_commit_ms = pre_commit.as_millis() as u64,
                 total_ms = flush_start.elapsed().as_millis() as u64,
@@ -181,7 +183,7 @@ impl ChainManager {
             );
             Ok(WriteDone {
                 coins,
-                index,
+                index: index_count,
                 duration: start.elapsed(),
             })
         });

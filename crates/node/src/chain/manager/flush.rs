@@ -63,8 +63,10 @@ impl ChainManager {
         let waited = start.elapsed();
         self.files.sync()?;
         let synced = start.elapsed();
+        let coin_writes = self.coins.sorted_writes();
+        let coins_written = coin_writes.len();
         let mut batch = FlushBatch {
-            coins: self.coins.dirty_writes(),
+            coin_source: Some(Box::new(coin_writes)),
             index: self.bg.write.as_ref().map(|w| w.index.clone()).unwrap_or_default(),
             ..Default::default()
         };
@@ -73,7 +75,7 @@ impl ChainManager {
                 batch.index.push((h.to_byte_array(), e.encode()));
             }
         }
-        let (coins_written, index_written) = (batch.coins.len(), batch.index.len());
+        let index_written = batch.index.len();
         batch.meta.push((META_BEST_BLOCK, self.tip().hash.to_byte_array().to_vec()));
         let (file, len) = self.files.end_position();
         let mut scan = file.to_le_bytes().to_vec();
