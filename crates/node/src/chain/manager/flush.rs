@@ -11,9 +11,9 @@ impl ChainManager {
         // Marks the start of the flush (`-debug=chain`): crash tests kill the process inside it.
         tracing::debug!(
             reason = reason.as_str(),
-            coins = self.coins.dirty_count(),
+            coins = self.cs.coins.dirty_count(),
             index = self.dirty_index.len(),
-            cache_bytes = self.coins.memory_usage(),
+            cache_bytes = self.cs.coins.memory_usage(),
             "flushing chainstate"
         );
         let start = Instant::now();
@@ -64,7 +64,7 @@ impl ChainManager {
         self.files.sync()?;
         let synced = start.elapsed();
         let mut batch = FlushBatch {
-            coins: self.coins.dirty_writes(),
+            coins: self.cs.coins.dirty_writes(),
             index: self.bg.write.as_ref().map(|w| w.index.clone()).unwrap_or_default(),
             ..Default::default()
         };
@@ -92,7 +92,7 @@ impl ChainManager {
         let built = start.elapsed();
         self.db.commit(batch)?;
         let committed = start.elapsed();
-        self.coins.mark_flushed();
+        self.cs.coins.mark_flushed();
         self.bg.write = None;
         self.release_frozen();
         self.dirty_index.clear();
@@ -102,8 +102,8 @@ impl ChainManager {
         if let Some(f) = &mut self.filters {
             f.mark_flushed();
         }
-        if self.coins.memory_usage() > self.settings.dbcache_bytes / 2 {
-            self.coins.clear();
+        if self.cs.coins.memory_usage() > self.settings.dbcache_bytes / 2 {
+            self.cs.coins.clear();
         }
         // The phases of the flush (`-debug=chain`): block file sync, batch building, database
         // commit, cache bookkeeping (clearing a full cache included).
@@ -241,13 +241,13 @@ impl ChainManager {
     /// holds them all.
     pub fn scan_utxos(&mut self, f: impl FnMut(OutPoint, Coin) -> Result<(), crate::store::db::DbError>) -> Result<(), ChainError> {
         self.flush(FlushReason::Manual)?;
-        Ok(crate::chainstate::coin::for_each_utxo(&self.db, f)?)
+        Ok(crate::chainstate::coin::for_each_utxo(self.cs.coins_db(&self.db), f)?)
     }
 
     /// UTXO set statistics as Core's gettxoutsetinfo computes them (flushes first).
     pub fn utxo_stats(&mut self) -> Result<UtxoStats, ChainError> {
         self.flush(FlushReason::Manual)?;
-        Ok(compute_utxo_stats(&self.db)?)
+        Ok(compute_utxo_stats(self.cs.coins_db(&self.db))?)
     }
 
     /// The undo data (coins spent by each non-coinbase transaction) of a connected block;
@@ -264,6 +264,6 @@ impl ChainManager {
     /// Core's MuHash3072 of the UTXO set at the tip (flushes first), as Core prints it.
     pub fn utxo_muhash(&mut self) -> Result<String, ChainError> {
         self.flush(FlushReason::Manual)?;
-        Ok(crate::chainstate::muhash::compute_muhash(&self.db)?)
+        Ok(crate::chainstate::muhash::compute_muhash(self.cs.coins_db(&self.db))?)
     }
 }

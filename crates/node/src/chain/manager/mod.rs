@@ -7,7 +7,7 @@ use super::filterindex::PendingFilters;
 use super::index::{status, BlockIndexEntry};
 use super::txindex::PendingTxIndex;
 use super::versionbits::{DeploymentInfo, ThresholdState, VersionBits, VersionChain};
-use crate::chainstate::cache::{BlockView, CoinsCache};
+use crate::chainstate::cache::BlockView;
 use crate::chainstate::coin::is_unspendable;
 use crate::chainstate::stats::{compute_utxo_stats, UtxoStats};
 use crate::chainstate::undo::BlockUndo;
@@ -164,8 +164,8 @@ pub struct ChainManager {
     linked: HashSet<BlockHash>,
     unlinked: HashMap<BlockHash, Vec<BlockHash>>,
     candidates: BTreeSet<(Work, Reverse<i64>, BlockHash)>,
-    active: ActiveChain,
-    coins: CoinsCache,
+    /// The chainstate the node serves (RPC, mempool, templates).
+    cs: chainstate::Chainstate,
     dirty_index: HashSet<BlockHash>,
     next_sequence: i64,
     /// The next `preciousblock` sequence (negative, decreasing) and the tip work it was set at.
@@ -219,8 +219,7 @@ impl ChainManager {
             linked: HashSet::new(),
             unlinked: HashMap::new(),
             candidates: BTreeSet::new(),
-            active: ActiveChain::default(),
-            coins: CoinsCache::default(),
+            cs: chainstate::Chainstate::main(),
             dirty_index: HashSet::new(),
             next_sequence: 1,
             precious: (-1, Work::from_be_bytes([0; 32])),
@@ -301,7 +300,7 @@ impl ChainManager {
         };
         self.index.insert(hash, entry);
         self.dirty_index.insert(hash);
-        self.active = ActiveChain::from_blocks([(hash, genesis.txdata.len() as u32)]);
+        self.cs.active = ActiveChain::from_blocks([(hash, genesis.txdata.len() as u32)]);
         self.flush(FlushReason::Manual)?;
         Ok(())
     }
@@ -322,7 +321,7 @@ impl ChainManager {
             return Err(self.corrupt("best chain does not start at this network's genesis".into()));
         }
         let index = &self.index;
-        self.active = ActiveChain::from_blocks(chain.into_iter().map(|h| (h, index.get(&h).map_or(0, |e| e.n_tx))));
+        self.cs.active = ActiveChain::from_blocks(chain.into_iter().map(|h| (h, index.get(&h).map_or(0, |e| e.n_tx))));
         Ok(())
     }
 
@@ -330,7 +329,7 @@ impl ChainManager {
         self.linked.clear();
         self.unlinked.clear();
         self.candidates.clear();
-        for h in self.active.iter() {
+        for h in self.cs.active.iter() {
             self.linked.insert(*h);
         }
         let mut by_height: Vec<(u32, BlockHash)> = self.index.values().map(|e| (e.height, e.hash)).collect();
@@ -345,7 +344,7 @@ impl ChainManager {
                 }
             }
         }
-        if let Some(tip) = self.active.last().copied() {
+        if let Some(tip) = self.cs.active.last().copied() {
             if let Some(e) = self.index.get(&tip) {
                 self.candidates.insert((e.chainwork, Reverse(e.sequence), tip));
             }
@@ -439,18 +438,18 @@ impl ChainManager {
     /// The active tip.
     pub fn tip(&self) -> &BlockIndexEntry {
         // The active chain always holds at least genesis.
-        let h = self.active.last().copied().unwrap_or_else(BlockHash::all_zeros);
+        let h = self.cs.active.last().copied().unwrap_or_else(BlockHash::all_zeros);
         &self.index[&h]
     }
 
     /// Height of the active tip.
     pub fn height(&self) -> u32 {
-        (self.active.len() as u32).saturating_sub(1)
+        (self.cs.active.len() as u32).saturating_sub(1)
     }
 
     /// Hash of the active block at `height`.
     pub fn hash_at(&self, height: u32) -> Option<BlockHash> {
-        self.active.get(height as usize).copied()
+        self.cs.active.get(height as usize).copied()
     }
 
     /// Index entry of any known block.
@@ -462,7 +461,7 @@ impl ChainManager {
     pub fn is_active(&self, hash: &BlockHash) -> bool {
         self.index
             .get(hash)
-            .map(|e| self.active.get(e.height as usize) == Some(hash))
+            .map(|e| self.cs.active.get(e.height as usize) == Some(hash))
             .unwrap_or(false)
     }
 
@@ -489,9 +488,9 @@ impl ChainManager {
 
     /// The unspent coin at `op` in the current chainstate.
     pub fn get_coin(&mut self, op: &OutPoint) -> Result<Option<Coin>, ChainError> {
-        let reader = self.db.coin_reader()?;
-        let path = self.db.path().to_path_buf();
-        Ok(self.coins.get(op, &reader, &path)?)
+        let reader = self.cs.coins_db(&self.db).coin_reader()?;
+        let path = self.cs.coins_db(&self.db).path().to_path_buf();
+        Ok(self.cs.coins.get(op, &reader, &path)?)
     }
 
     /// Takes the chain changes accumulated since the last call.
@@ -563,7 +562,7 @@ impl ChainManager {
 
     /// Approximate bytes used by the coins cache.
     pub fn cache_usage(&self) -> usize {
-        self.coins.memory_usage()
+        self.cs.coins.memory_usage()
             + self.txindex.as_ref().map_or(0, |t| t.memory_usage())
             + self.filters.as_ref().map_or(0, |f| f.memory_usage())
     }
@@ -615,8 +614,8 @@ impl ChainManager {
             if e.height == height {
                 return Some(e);
             }
-            if self.active.get(e.height as usize) == Some(&e.hash) {
-                return self.active.get(height as usize).and_then(|h| self.index.get(h));
+            if self.cs.active.get(e.height as usize) == Some(&e.hash) {
+                return self.cs.active.get(height as usize).and_then(|h| self.index.get(h));
             }
             e = self.index.get(&e.header.prev_blockhash)?;
         }
@@ -635,7 +634,7 @@ impl ChainManager {
     /// back along the branch.
     pub fn fork_point(&self, hash: &BlockHash) -> Option<&BlockIndexEntry> {
         let mut e = self.index.get(hash)?;
-        while self.active.get(e.height as usize) != Some(&e.hash) {
+        while self.cs.active.get(e.height as usize) != Some(&e.hash) {
             e = self.index.get(&e.header.prev_blockhash)?;
         }
         Some(e)
@@ -664,6 +663,8 @@ mod assume_valid;
 pub mod autoprune;
 
 mod snapshot_view;
+
+mod chainstate;
 /// Work expressed as time, for callers outside the engine (stale-block serving rules).
 pub use assume_valid::proof_equivalent_time;
 pub use snapshot_view::{SnapshotViewError, UtxoSetView};

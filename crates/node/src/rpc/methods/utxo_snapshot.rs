@@ -141,14 +141,14 @@ pub(super) fn dumptxoutset(node: &Arc<RpcContext>, p: &Params) -> Result<Value, 
     }))
 }
 
-/// `getchainstates`: the one (fully validated) chainstate in Core's shape.
+/// `getchainstates`: the current chainstate in Core's shape.
 pub(super) fn getchainstates(node: &Arc<RpcContext>, _p: &Params) -> Result<Value, RpcError> {
     let c = node.lock_chain();
     let tip = c.tip();
     let bits = tip.header.bits.to_consensus();
     // blvm has one coins cache of -dbcache bytes in front of the database (no separate
     // database cache), so the whole budget is the tip cache.
-    let chainstate = json!({
+    let mut chainstate = json!({
         "blocks": tip.height,
         "bestblockhash": tip.hash.to_string(),
         "bits": format!("{bits:08x}"),
@@ -157,7 +157,10 @@ pub(super) fn getchainstates(node: &Arc<RpcContext>, _p: &Params) -> Result<Valu
         "verificationprogress": c.verification_progress(tip.height, crate::clock::unix_now()),
         "coins_db_cache_bytes": 0,
         "coins_tip_cache_bytes": c.dbcache_bytes(),
-        "validated": true,
+        "validated": c.chainstate_validated(),
     });
+    if let Some(base) = c.snapshot_blockhash() {
+        chainstate["snapshot_blockhash"] = json!(base.to_string());
+    }
     Ok(json!({"headers": c.best_header().height, "chainstates": [chainstate]}))
 }
