@@ -63,8 +63,14 @@ impl ChainManager {
         let waited = start.elapsed();
         self.files.sync()?;
         let synced = start.elapsed();
+        // With a snapshot chainstate its coins go to its own database first; the main database
+        // then holds the historical chainstate's coins and tip.
+        let (main_coins, main_best, snapshot_part) = match self.snapshot_flush_parts() {
+            Some((coins, best, own)) => (coins, best, Some(own)),
+            None => (self.cs.coins.dirty_writes(), self.tip().hash, None),
+        };
         let mut batch = FlushBatch {
-            coins: self.cs.coins.dirty_writes(),
+            coins: main_coins,
             index: self.bg.write.as_ref().map(|w| w.index.clone()).unwrap_or_default(),
             ..Default::default()
         };
@@ -74,7 +80,7 @@ impl ChainManager {
             }
         }
         let (coins_written, index_written) = (batch.coins.len(), batch.index.len());
-        batch.meta.push((META_BEST_BLOCK, self.tip().hash.to_byte_array().to_vec()));
+        batch.meta.push((META_BEST_BLOCK, main_best.to_byte_array().to_vec()));
         let (file, len) = self.files.end_position();
         let mut scan = file.to_le_bytes().to_vec();
         scan.extend_from_slice(&len.to_le_bytes());
@@ -92,7 +98,13 @@ impl ChainManager {
         let built = start.elapsed();
         self.db.commit(batch)?;
         let committed = start.elapsed();
-        self.cs.coins.mark_flushed();
+        match (&mut self.historical, snapshot_part) {
+            (Some(h), Some(own)) => {
+                h.coins.mark_flushed();
+                self.commit_snapshot_part(own)?;
+            }
+            _ => self.cs.coins.mark_flushed(),
+        }
         self.bg.write = None;
         self.release_frozen();
         self.dirty_index.clear();

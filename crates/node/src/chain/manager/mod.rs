@@ -157,6 +157,8 @@ struct ConnectChecked {
 pub struct ChainManager {
     params: ChainParams,
     settings: ChainSettings,
+    /// The network's datadir (`chainstate/`, `chainstate_snapshot/`).
+    net_dir: PathBuf,
     /// Shared with the background flush writer thread.
     db: std::sync::Arc<ChainDb>,
     files: BlockFiles,
@@ -166,6 +168,9 @@ pub struct ChainManager {
     candidates: BTreeSet<(Work, Reverse<i64>, BlockHash)>,
     /// The chainstate the node serves (RPC, mempool, templates).
     cs: chainstate::Chainstate,
+    /// The chainstate validating the blocks below a snapshot's base, while the current one is
+    /// a snapshot chainstate not yet validated (its coins in the main database).
+    historical: Option<chainstate::Chainstate>,
     dirty_index: HashSet<BlockHash>,
     next_sequence: i64,
     /// The next `preciousblock` sequence (negative, decreasing) and the tip work it was set at.
@@ -213,6 +218,7 @@ impl ChainManager {
         let mut cm = ChainManager {
             params,
             settings,
+            net_dir: net_dir.to_path_buf(),
             db,
             files,
             index: HashMap::new(),
@@ -220,6 +226,7 @@ impl ChainManager {
             unlinked: HashMap::new(),
             candidates: BTreeSet::new(),
             cs: chainstate::Chainstate::main(),
+            historical: None,
             dirty_index: HashSet::new(),
             next_sequence: 1,
             precious: (-1, Work::from_be_bytes([0; 32])),
@@ -277,6 +284,7 @@ impl ChainManager {
                 .map(BlockHash::from_byte_array)
                 .ok_or_else(|| self.corrupt("missing best block marker".into()))?;
             self.rebuild_active(best)?;
+            self.reopen_snapshot_chainstate()?;
         }
         self.rebuild_links();
         self.replay_block_files()?;
@@ -306,8 +314,16 @@ impl ChainManager {
     }
 
     fn rebuild_active(&mut self, best: BlockHash) -> Result<(), ChainError> {
+        let chain = self.chain_to(best)?;
+        let index = &self.index;
+        self.cs.active = ActiveChain::from_blocks(chain.into_iter().map(|h| (h, index.get(&h).map_or(0, |e| e.n_tx))));
+        Ok(())
+    }
+
+    /// The blocks from this network's genesis to `tip`, genesis first, from the block index.
+    fn chain_to(&self, tip: BlockHash) -> Result<Vec<BlockHash>, ChainError> {
         let mut chain = Vec::new();
-        let mut cur = Some(best);
+        let mut cur = Some(tip);
         while let Some(h) = cur {
             let e = self
                 .index
@@ -320,9 +336,7 @@ impl ChainManager {
         if chain.first() != Some(&self.params.genesis().block_hash()) {
             return Err(self.corrupt("best chain does not start at this network's genesis".into()));
         }
-        let index = &self.index;
-        self.cs.active = ActiveChain::from_blocks(chain.into_iter().map(|h| (h, index.get(&h).map_or(0, |e| e.n_tx))));
-        Ok(())
+        Ok(chain)
     }
 
     fn rebuild_links(&mut self) {
@@ -665,8 +679,11 @@ pub mod autoprune;
 mod snapshot_view;
 
 mod chainstate;
+
+mod snapshot_chainstate;
 /// Work expressed as time, for callers outside the engine (stale-block serving rules).
 pub use assume_valid::proof_equivalent_time;
+pub use snapshot_chainstate::{ActivatedSnapshot, SNAPSHOT_CHAINSTATE_DIR};
 pub use snapshot_view::{SnapshotViewError, UtxoSetView};
 
 impl VersionChain for ChainManager {
