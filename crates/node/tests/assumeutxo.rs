@@ -1,8 +1,8 @@
 //! AssumeUTXO on real `blvm-node` processes over real JSON-RPC: a node that has only the headers
 //! of Bitcoin Core's 301-block chain loads Core's snapshot of it
 //! (`regtest-core-300.utxo-snapshot.dat`, admitted with `-testassumeutxo`) with `loadtxoutset`,
-//! answers at the snapshot's base as Core does, mines on top of it and reopens the snapshot
-//! chainstate after a restart; damaged snapshots get Core's errors and leave no
+//! answers at the snapshot's base as Core does (advertising NODE_NETWORK_LIMITED instead of
+//! NODE_NETWORK), mines on top of it and reopens the snapshot chainstate after a restart; damaged snapshots get Core's errors and leave no
 //! `chainstate_snapshot` directory behind.
 
 mod support;
@@ -85,6 +85,8 @@ fn loadtxoutset_makes_the_snapshot_chainstate_current_and_refuses_damaged_snapsh
     let p = write(files.path(), "magic.dat", &bad_magic);
     assert_eq!(load_err(&n, &p), (-22, "Unable to parse metadata: Invalid UTXO set snapshot magic bytes. Please check if this is indeed a snapshot file or if you are using an outdated snapshot format.".to_string()));
 
+    let services = |n: &node_proc::NodeProc| call(n, "getnetworkinfo", json!([]))["localservicesnames"].clone();
+    assert!(services(&n).as_array().unwrap().contains(&json!("NETWORK")), "{}", services(&n));
     for hex in &blocks[1..] {
         assert_eq!(call(&n, "submitheader", json!([&hex[..160]])), Value::Null);
     }

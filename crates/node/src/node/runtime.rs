@@ -261,6 +261,7 @@ impl Node {
 
         let health = Arc::new(HealthRegistry::default());
         let net = Arc::new(crate::p2p::Net::new(settings.p2p.clone(), &settings.net_dir));
+        net.set_snapshot_limited(!crate::sync::lock(&chain).chainstate_validated());
         let api = Arc::new(NodeApi {
             chain: chain.clone(),
             health: health.clone(),

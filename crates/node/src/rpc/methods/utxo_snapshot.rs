@@ -201,6 +201,9 @@ pub(super) fn loadtxoutset(node: &Arc<RpcContext>, p: &Params) -> Result<Value, 
         .activate_snapshot(&mut reader, mempool.is_empty(), &interrupted)
         .map_err(|e| RpcError::new(code::INTERNAL_ERROR, e.to_string()))?
         .map_err(|reason| RpcError::new(code::INTERNAL_ERROR, format!("Unable to load UTXO snapshot: {reason}. ({shown})")))?;
+    drop(c);
+    // As Core: blocks below the base cannot be served until the snapshot is validated.
+    node.net().set_snapshot_limited(true);
     Ok(json!({
         "coins_loaded": activated.coins_loaded,
         "tip_hash": activated.base_hash.to_string(),
