@@ -51,20 +51,50 @@ fn utxo_fields(v: &Value) -> Value {
     ])
 }
 
+/// A node B in a fresh datadir admitting the shared chain's snapshot, its RPC port and args
+/// (for restarts), and the snapshot written to a file of its own.
+struct Setup {
+    dir: tempfile::TempDir,
+    files: tempfile::TempDir,
+    port: u16,
+    args: Vec<String>,
+    good: String,
+}
+
+impl Setup {
+    fn new(core: &Value, snapshot: &[u8]) -> (Setup, node_proc::NodeProc) {
+        let dir = tempfile::tempdir().unwrap();
+        let port = http::free_port();
+        let args = vec![format!("-rpcport={port}"), "-listen=0".to_string(), testassumeutxo_arg(core)];
+        let files = tempfile::tempdir().unwrap();
+        let good = write(files.path(), "utxo.dat", snapshot);
+        let s = Setup {
+            dir,
+            files,
+            port,
+            args,
+            good,
+        };
+        let n = s.start();
+        (s, n)
+    }
+
+    /// Starts (or restarts) the node in its datadir.
+    fn start(&self) -> node_proc::NodeProc {
+        let argv: Vec<&str> = self.args.iter().map(String::as_str).collect();
+        let n = node_proc::start_node_in(self.dir.path(), &argv, &[]);
+        n.wait_started();
+        n
+    }
+}
+
 #[test]
 fn loadtxoutset_makes_the_snapshot_chainstate_current_and_refuses_damaged_snapshots() {
     let (snapshot, blocks) = shared();
     let core = support::core_json();
-    let au = testassumeutxo_arg(&core);
-    let dir = tempfile::tempdir().unwrap();
-    let port = http::free_port();
-    let args = [format!("-rpcport={port}"), "-listen=0".to_string(), au.clone()];
-    let argv: Vec<&str> = args.iter().map(String::as_str).collect();
-    let mut n = node_proc::start_node_in(dir.path(), &argv, &[]);
-    n.wait_started();
+    let (setup, mut n) = Setup::new(&core, &snapshot);
+    let (port, files, good) = (setup.port, &setup.files, setup.good.clone());
     let call = |n: &node_proc::NodeProc, m: &str, p: Value| rpc(n, port, m, p);
-    let files = tempfile::tempdir().unwrap();
-    let good = write(files.path(), "utxo.dat", &snapshot);
     let base = core["tip_hash"].as_str().unwrap();
     let snapshot_dir = n.net_dir().join("chainstate_snapshot");
     let load_err = |n: &node_proc::NodeProc, path: &str| rpc_error(n, port, "loadtxoutset", json!([path]));
@@ -168,8 +198,7 @@ fn loadtxoutset_makes_the_snapshot_chainstate_current_and_refuses_damaged_snapsh
 
     // A restart reopens the snapshot chainstate.
     n.stop(Duration::from_secs(30));
-    let mut n = node_proc::start_node_in(dir.path(), &argv, &[]);
-    n.wait_started();
+    let mut n = setup.start();
     check_at_base(&n);
 
     // Mined blocks connect on top of the snapshot chainstate and survive another restart.
@@ -181,8 +210,7 @@ fn loadtxoutset_makes_the_snapshot_chainstate_current_and_refuses_damaged_snapsh
     assert_eq!(call(&n, "getblockcount", json!([])), json!(302));
     let info = call(&n, "gettxoutsetinfo", json!([]));
     n.stop(Duration::from_secs(30));
-    let n = node_proc::start_node_in(dir.path(), &argv, &[]);
-    n.wait_started();
+    let n = setup.start();
     assert_eq!(call(&n, "getblockcount", json!([])), json!(302));
     assert_eq!(call(&n, "gettxoutsetinfo", json!([])), info);
     assert_eq!(call(&n, "getchainstates", json!([]))["chainstates"][0]["blocks"], json!(0));
@@ -198,4 +226,43 @@ fn testassumeutxo_is_regtest_only() {
     assert!(!out.status.success());
     let text = String::from_utf8_lossy(&out.stderr).to_string() + &String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("-testassumeutxo is only for regression testing (-regtest)"), "{text}");
+}
+
+#[test]
+fn blocks_below_the_base_validate_the_snapshot_and_retire_the_historical_chainstate() {
+    let (snapshot, blocks) = shared();
+    let core = support::core_json();
+    let (setup, mut n) = Setup::new(&core, &snapshot);
+    let (port, good) = (setup.port, setup.good.clone());
+    let call = |n: &node_proc::NodeProc, m: &str, p: Value| rpc(n, port, m, p);
+    for hex in &blocks[1..] {
+        call(&n, "submitheader", json!([&hex[..160]]));
+    }
+    call(&n, "loadtxoutset", json!([good]));
+    // The blocks below the base connect to the historical chainstate only: the node stays at
+    // the base while they do.
+    for (h, hex) in blocks.iter().enumerate().skip(1).take(299) {
+        call(&n, "submitblock", json!([hex]));
+        let states = call(&n, "getchainstates", json!([]));
+        assert_eq!(states["chainstates"][0]["blocks"], json!(h), "{states}");
+        assert_eq!(call(&n, "getblockcount", json!([])), json!(300));
+    }
+    // The base block completes background validation: one chainstate, validated.
+    call(&n, "submitblock", json!([blocks[300]]));
+    let one_validated = |n: &node_proc::NodeProc| {
+        let states = call(n, "getchainstates", json!([]));
+        let list = states["chainstates"].as_array().unwrap();
+        assert_eq!(list.len(), 1, "{states}");
+        assert_eq!((list[0]["blocks"].clone(), list[0]["validated"].clone()), (json!(300), json!(true)));
+        let info = call(n, "gettxoutsetinfo", json!([]));
+        assert_eq!(utxo_fields(&info), utxo_fields(&core["gettxoutsetinfo"]["hash_serialized_3"]));
+    };
+    one_validated(&n);
+    assert!(n.log().contains("has been fully validated"));
+    // A restart keeps it, and the node serves all blocks again.
+    n.stop(Duration::from_secs(30));
+    let n = setup.start();
+    one_validated(&n);
+    let names = call(&n, "getnetworkinfo", json!([]))["localservicesnames"].clone();
+    assert!(names.as_array().unwrap().contains(&json!("NETWORK")), "{names}");
 }

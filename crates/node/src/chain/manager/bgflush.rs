@@ -44,7 +44,7 @@ impl ChainManager {
     /// index is maintained (their pending records answer lookups until written, so they are
     /// written synchronously with everything else).
     fn background_flush_enabled(&self) -> bool {
-        self.txindex.is_none() && self.filters.is_none() && self.historical.is_none()
+        self.txindex.is_none() && self.filters.is_none() && self.historical.is_none() && self.cs.own_db.is_none()
     }
 
     /// After each connected block (no coin reader alive): collects a finished background write,

@@ -98,12 +98,14 @@ impl ChainManager {
         let built = start.elapsed();
         self.db.commit(batch)?;
         let committed = start.elapsed();
-        match (&mut self.historical, snapshot_part) {
-            (Some(h), Some(own)) => {
-                h.coins.mark_flushed();
+        match snapshot_part {
+            Some(own) => {
+                if let Some(h) = &mut self.historical {
+                    h.coins.mark_flushed();
+                }
                 self.commit_snapshot_part(own)?;
             }
-            _ => self.cs.coins.mark_flushed(),
+            None => self.cs.coins.mark_flushed(),
         }
         self.bg.write = None;
         self.release_frozen();

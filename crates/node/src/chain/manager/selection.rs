@@ -102,6 +102,7 @@ impl ChainManager {
         if let BlockOutcome::Accepted { .. } = outcome {
             let hash = block.block_hash();
             self.activate_best_chain(Some(block))?;
+            self.advance_historical()?;
             if let Some(e) = self.index.get(&hash) {
                 if e.is_failed() {
                     return Ok(BlockOutcome::Invalid(

@@ -13,6 +13,8 @@ use std::sync::Arc;
 pub const SNAPSHOT_CHAINSTATE_DIR: &str = "chainstate_snapshot";
 /// Meta key of the snapshot's base block in the snapshot database (Core's `base_blockhash`).
 const META_SNAPSHOT_BASE: &str = "snapshot_base_blockhash";
+/// Meta key set in the snapshot database once background validation matched its hash.
+const META_SNAPSHOT_VALIDATED: &str = "snapshot_validated";
 
 /// Coin writes of a flush: upserts and deletions by outpoint key.
 type CoinWrites = Vec<([u8; 36], Option<Vec<u8>>)>;
@@ -179,15 +181,19 @@ impl ChainManager {
             }
         };
         let active = self.snapshot_chain(base, best, base_tx)?;
+        let validated = db.get_meta(META_SNAPSHOT_VALIDATED)?.is_some();
         let snapshot = Chainstate {
             own_db: Some(db),
             coins: Default::default(),
             active,
             from_snapshot: Some(base),
-            validated: false,
+            validated,
         };
-        tracing::info!(base = %base, tip = %best, "[snapshot] detected active snapshot chainstate");
-        self.historical = Some(std::mem::replace(&mut self.cs, snapshot));
+        tracing::info!(base = %base, tip = %best, validated, "[snapshot] detected active snapshot chainstate");
+        let main = std::mem::replace(&mut self.cs, snapshot);
+        if !validated {
+            self.historical = Some(main);
+        }
         Ok(())
     }
 
@@ -196,7 +202,17 @@ impl ChainManager {
     /// database's own batch (its dirty coins and tip), committed after the main one so its tip
     /// never names a block the block index has not stored. None with one chainstate.
     pub(super) fn snapshot_flush_parts(&self) -> Option<(CoinWrites, BlockHash, FlushBatch)> {
-        let historical = self.historical.as_ref().filter(|_| self.cs.own_db.is_some())?;
+        self.cs.own_db.as_ref()?;
+        // A validated snapshot: the main database keeps its best-block marker at the base.
+        let Some(historical) = self.historical.as_ref() else {
+            let base = self.cs.from_snapshot.unwrap_or_else(|| self.tip().hash);
+            let own = FlushBatch {
+                coins: self.cs.coins.dirty_writes(),
+                meta: vec![(META_BEST_BLOCK, self.tip().hash.to_byte_array().to_vec())],
+                ..Default::default()
+            };
+            return Some((Vec::new(), base, own));
+        };
         let own = FlushBatch {
             coins: self.cs.coins.dirty_writes(),
             meta: vec![(META_BEST_BLOCK, self.tip().hash.to_byte_array().to_vec())],
@@ -218,5 +234,79 @@ impl ChainManager {
     /// The historical chainstate's tip (validating the blocks below a snapshot's base), if any.
     pub fn historical_tip(&self) -> Option<&BlockIndexEntry> {
         self.historical.as_ref()?.active.last().and_then(|h| self.index.get(h))
+    }
+}
+
+impl ChainManager {
+    /// Connects the stored blocks below the snapshot's base to the historical chainstate (never
+    /// past the base) and, at the base, completes background validation (Core's
+    /// MaybeValidateSnapshot). Its blocks change nothing the node serves: their notifications
+    /// are dropped.
+    pub(super) fn advance_historical(&mut self) -> Result<(), ChainError> {
+        let Some(base) = self.cs.from_snapshot else { return Ok(()) };
+        let base_height = self.index.get(&base).map_or(0, |e| e.height);
+        while let Some(next_height) = self.historical.as_ref().map(|h| h.active.len() as u32) {
+            if next_height > base_height {
+                return self.complete_snapshot_validation(base);
+            }
+            let next = self.cs.active[next_height as usize];
+            let Some(block) = self.read_block(&next)? else { return Ok(()) };
+            let notes = self.notifications.len();
+            if let Some(h) = self.historical.as_mut() {
+                std::mem::swap(&mut self.cs, h);
+            }
+            let connected = self.connect_tip(&block);
+            if let Some(h) = self.historical.as_mut() {
+                std::mem::swap(&mut self.cs, h);
+            }
+            self.notifications.truncate(notes);
+            if let Err(reject) = connected? {
+                tracing::error!(block = %next, height = next_height, "[snapshot] background validation: block invalid: {reject}");
+                return self.snapshot_invalid();
+            }
+        }
+        Ok(())
+    }
+
+    /// The historical chainstate reached the base: its UTXO set hash must be the assumeutxo
+    /// entry's. Equal: the snapshot chainstate is validated (recorded in its database) and the
+    /// historical one dropped; different: Core's fatal error.
+    fn complete_snapshot_validation(&mut self, base: BlockHash) -> Result<(), ChainError> {
+        let Some(au) = self.params.assumeutxo_for_blockhash(&base).cloned() else {
+            return self.snapshot_invalid();
+        };
+        tracing::info!(base = %base, "[snapshot] computing UTXO stats for background chainstate to validate snapshot");
+        // Writes the historical coins (and the snapshot's) so the main database holds the
+        // historical set at the base.
+        self.flush(FlushReason::Manual)?;
+        let stats = compute_utxo_stats(&self.db)?;
+        if stats.hash_serialized_3 != au.hash_serialized {
+            tracing::warn!(actual = %stats.hash_serialized_3, expected = %au.hash_serialized, "[snapshot] hash mismatch");
+            return self.snapshot_invalid();
+        }
+        if let Some(db) = self.cs.own_db.clone() {
+            db.commit(FlushBatch {
+                meta: vec![(META_SNAPSHOT_VALIDATED, vec![1])],
+                ..Default::default()
+            })?;
+        }
+        self.historical = None;
+        self.cs.validated = true;
+        tracing::info!(base = %base, "[snapshot] snapshot beginning at {base} has been fully validated");
+        Ok(())
+    }
+
+    /// Core's handle_invalid_snapshot: the error for the operator, and the node stops.
+    fn snapshot_invalid(&mut self) -> Result<(), ChainError> {
+        let from = self.height();
+        let to = self.historical.as_ref().map_or(0, |h| h.active.len().saturating_sub(1));
+        let msg = format!(
+            "blvm failed to validate the -assumeutxo snapshot state. This indicates a hardware problem, or a bug in the software, or a bad software modification that allowed an invalid snapshot to be loaded. As a result of this, the node will shut down and stop using any state that was built on the snapshot, resetting the chain height from {from} to {to}."
+        );
+        tracing::error!("[snapshot] !!! {msg}");
+        if let Some(fatal) = &self.fatal {
+            fatal(&msg);
+        }
+        Err(ChainError::Corrupt(msg))
     }
 }
