@@ -247,7 +247,8 @@ fn blocks_below_the_base_validate_the_snapshot_and_retire_the_historical_chainst
         assert_eq!(states["chainstates"][0]["blocks"], json!(h), "{states}");
         assert_eq!(call(&n, "getblockcount", json!([])), json!(300));
     }
-    // The base block completes background validation: one chainstate, validated.
+    // The base block completes background validation: one chainstate, validated, and NODE_NETWORK
+    // advertised again.
     call(&n, "submitblock", json!([blocks[300]]));
     let one_validated = |n: &node_proc::NodeProc| {
         let states = call(n, "getchainstates", json!([]));
@@ -259,6 +260,8 @@ fn blocks_below_the_base_validate_the_snapshot_and_retire_the_historical_chainst
     };
     one_validated(&n);
     assert!(n.log().contains("has been fully validated"));
+    let names = call(&n, "getnetworkinfo", json!([]))["localservicesnames"].clone();
+    assert!(names.as_array().unwrap().contains(&json!("NETWORK")), "{names}");
     // A restart keeps it, and the node serves all blocks again.
     n.stop(Duration::from_secs(30));
     let n = setup.start();
