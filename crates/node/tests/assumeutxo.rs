@@ -242,6 +242,14 @@ fn blocks_below_the_base_validate_the_snapshot_and_retire_the_historical_chainst
     // The blocks below the base connect to the historical chainstate only: the node stays at
     // the base while they do.
     for (h, hex) in blocks.iter().enumerate().skip(1).take(299) {
+        if h == 150 {
+            // A restart halfway keeps both chainstates where they were.
+            n.stop(Duration::from_secs(30));
+            n = setup.start();
+            let states = call(&n, "getchainstates", json!([]));
+            assert_eq!(states["chainstates"][0]["blocks"], json!(149), "{states}");
+            assert_eq!(states["chainstates"][1]["blocks"], json!(300), "{states}");
+        }
         call(&n, "submitblock", json!([hex]));
         let states = call(&n, "getchainstates", json!([]));
         assert_eq!(states["chainstates"][0]["blocks"], json!(h), "{states}");
@@ -264,7 +272,7 @@ fn blocks_below_the_base_validate_the_snapshot_and_retire_the_historical_chainst
     assert!(names.as_array().unwrap().contains(&json!("NETWORK")), "{names}");
     // A restart keeps it, and the node serves all blocks again.
     n.stop(Duration::from_secs(30));
-    let n = setup.start();
+    n = setup.start();
     one_validated(&n);
     let names = call(&n, "getnetworkinfo", json!([]))["localservicesnames"].clone();
     assert!(names.as_array().unwrap().contains(&json!("NETWORK")), "{names}");
