@@ -222,6 +222,33 @@ impl ChainParams {
         Ok(())
     }
 
+    /// Adds an assumeutxo entry from `-testassumeutxo=height:blockhash:hash_serialized:chain_tx_count`
+    /// (regtest), so a snapshot of a test chain can be loaded; an entry at the same height is
+    /// replaced.
+    pub fn add_test_assumeutxo(&mut self, arg: &str) -> Result<(), String> {
+        let bad = || format!("Invalid format ({arg}) for -testassumeutxo=height:blockhash:hash_serialized:chain_tx_count.");
+        let parts: Vec<&str> = arg.split(':').collect();
+        let [height, blockhash, hash_serialized, chain_tx_count] = parts[..] else {
+            return Err(bad());
+        };
+        let height: u32 = height.parse().map_err(|_| bad())?;
+        let blockhash = BlockHash::from_str(blockhash).map_err(|_| bad())?;
+        let valid_hash = hash_serialized.len() == 64 && hash_serialized.bytes().all(|b| b.is_ascii_hexdigit());
+        let chain_tx_count: u64 = chain_tx_count.parse().map_err(|_| bad())?;
+        if !valid_hash || height == 0 {
+            return Err(bad());
+        }
+        self.assumeutxo.retain(|a| a.height != height);
+        self.assumeutxo.push(AssumeutxoData {
+            height,
+            hash_serialized: hash_serialized.to_ascii_lowercase(),
+            chain_tx_count,
+            blockhash,
+        });
+        self.assumeutxo.sort_by_key(|a| a.height);
+        Ok(())
+    }
+
     /// Core's `nMinimumChainWork` for this network: the anti-DoS floor below which a peer's
     /// header chain is pre-synced instead of stored. These are Core v27's values (blocks
     /// 824,000 / 2,550,000 / 180,000); newer Core releases raise them, and a lower floor only
@@ -481,6 +508,15 @@ mod tests {
         assert_eq!(a.chain_tx_count, 334);
         assert_eq!(reg.assumeutxo_for_blockhash(&a.blockhash), Some(a));
         assert!(reg.assumeutxo_for_height(300).is_none());
+        let mut test = reg.clone();
+        let arg = format!("300:{}:{}:301", a.blockhash, a.hash_serialized);
+        test.add_test_assumeutxo(&arg).unwrap();
+        assert_eq!(test.available_snapshot_heights(), vec![110, 200, 299, 300]);
+        assert_eq!(test.assumeutxo_for_height(300).map(|e| e.chain_tx_count), Some(301));
+        assert!(test.add_test_assumeutxo("300:zz:00:1").is_err());
+        assert!(test
+            .add_test_assumeutxo(&format!("300:{}:{}", a.blockhash, a.hash_serialized))
+            .is_err());
         assert_eq!(
             ChainParams::for_network(Network::Bitcoin).available_snapshot_heights(),
             vec![840_000, 880_000, 910_000, 935_000]

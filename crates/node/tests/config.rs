@@ -510,6 +510,8 @@ fn help_lists_exactly_the_accepted_options() {
             vec!["csv@432".into()]
         } else if *name == "test" {
             vec!["bip94".into()]
+        } else if *name == "testassumeutxo" {
+            vec![format!("300:{}:{}:301", "11".repeat(32), "22".repeat(32))]
         } else if *name == "onlynet" {
             vec!["ipv4".into()]
         } else if *name == "blocksdir" {

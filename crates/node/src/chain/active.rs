@@ -31,6 +31,14 @@ impl ActiveChain {
         self.chain_tx.push(before + u64::from(n_tx));
     }
 
+    /// Sets the transactions in the chain up to the tip, for a snapshot's base whose blocks
+    /// below are not all here (the assumeutxo entry's `chain_tx_count`).
+    pub fn set_tip_tx_count(&mut self, total: u64) {
+        if let Some(last) = self.chain_tx.last_mut() {
+            *last = total;
+        }
+    }
+
     /// Disconnects the tip.
     pub fn pop(&mut self) -> Option<BlockHash> {
         self.chain_tx.pop();

@@ -51,8 +51,10 @@ impl ChainManager {
         for height in (first..=tip).rev() {
             let bad = |what: String| VerifyError::Bad { height, what };
             let hash = self.hash_at(height).ok_or_else(|| bad("not in the active chain".into()))?;
-            // As Core: the check stops at the first block whose data was pruned.
-            if self.entry(&hash).is_some_and(|e| e.status & status::PRUNED != 0) {
+            // As Core: the check stops at the first block whose data was pruned, or, in a
+            // snapshot chainstate, the first block it does not have (the base and below).
+            let snapshot_gap = self.snapshot_blockhash().is_some() && !self.entry(&hash).is_some_and(|e| e.have_data());
+            if snapshot_gap || self.entry(&hash).is_some_and(|e| e.status & status::PRUNED != 0) {
                 break;
             }
             let block = self.read_block(&hash)?.ok_or_else(|| bad(format!("no data for block {hash}")))?;

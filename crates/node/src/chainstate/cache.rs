@@ -210,7 +210,8 @@ impl CoinsCache {
     /// a failed commit loses nothing; call [`CoinsCache::mark_flushed`] once the commit succeeded.
     /// A frozen generation left by a failed background write comes first, the live one on top
     /// (the database applies writes in order), so the commit stores the state both describe.
-    #[cfg(test)]
+    /// An encoded copy: only the flushes of a snapshot chainstate and its historical one use it
+    /// (the node's usual flushes stream [`CoinsCache::sorted_writes`]).
     pub fn dirty_writes(&self) -> Vec<([u8; 36], Option<Vec<u8>>)> {
         let mut out = self.frozen.as_deref().map(dirty_writes_of).unwrap_or_default();
         out.extend(dirty_writes_of(&self.map));
@@ -318,7 +319,6 @@ impl CoinsCache {
 }
 
 /// The dirty entries of `map` as database writes (`None` = delete).
-#[cfg(test)]
 pub fn dirty_writes_of(map: &HashMap<OutPoint, CacheEntry>) -> Vec<([u8; 36], Option<Vec<u8>>)> {
     let mut out = Vec::new();
     for (op, e) in map.iter() {

@@ -90,6 +90,8 @@ options_table! {
         notify: super::NotifyCommands = super::NotifyCommands::default(),
         /// `-testactivationheight=name@height` entries (regtest).
         test_activation_heights: Vec<String> = Vec::new(),
+        /// `-testassumeutxo=height:blockhash:hash_serialized:chain_tx_count` entries (regtest).
+        test_assumeutxo: Vec<String> = Vec::new(),
         /// `-test=<option>` entries (regtest).
         test_options: Vec<String> = Vec::new(),
         /// `-modulehooktimeout` values as given.
@@ -128,6 +130,7 @@ options_table! {
     Mempool "persistmempool" Bool All "1" "Save the mempool to mempool.dat at shutdown and load it at startup" => persist_mempool: bool = true;
     Mempool "mempoolexpiry" Int All "336" "Drop mempool transactions older than this many hours" => mempoolexpiry: u64 = 336, [1, 1_000_000], "a number of hours in 1..=1000000";
     General "test" Str Regtest "" "Regression-test behaviour (regtest only): bip94 (enforce BIP94's timewarp rules), addrman, reindex_after_failure_noninteractive_yes; repeatable";
+    General "testassumeutxo" Str Regtest "" "Admit a UTXO snapshot for loadtxoutset: height:blockhash:hash_serialized_3:chain_tx_count (regtest only; the hash_serialized_3 is gettxoutsetinfo's at that block); repeatable";
     General "testactivationheight" Str Regtest "" "Move a buried deployment (segwit, bip34, dersig, cltv, csv) to this height: name@height (regtest only); repeatable";
     Notify "blocknotify" Str All "" "Run this shell command when the best block changes (%s = its hash); not while catching up with tips over a day old";
     Notify "startupnotify" Str All "" "Run this shell command once startup has completed";

@@ -338,6 +338,12 @@ fn read_chain(
                 .map_err(ConfigError::Core)?;
             cfg.test_activation_heights.push(v.to_string());
         }
+        "testassumeutxo" => {
+            ChainParams::for_network(Network::Regtest)
+                .add_test_assumeutxo(v)
+                .map_err(ConfigError::Core)?;
+            cfg.test_assumeutxo.push(v.to_string());
+        }
         "modulehooktimeout" => cfg.module_hook_timeout.push(v.to_string()),
         "modulehookpolicy" => cfg.module_hook_policy.push(v.to_string()),
         "daemon" => {
@@ -445,6 +451,11 @@ fn check_combinations(cfg: &mut NodeConfig, mut networks: Vec<(String, Network)>
     if !cfg.test_activation_heights.is_empty() && cfg.network != Network::Regtest {
         return Err(ConfigError::Core(
             "-testactivationheight is only for regression testing (-regtest)".into(),
+        ));
+    }
+    if !cfg.test_assumeutxo.is_empty() && cfg.network != Network::Regtest {
+        return Err(ConfigError::Core(
+            "-testassumeutxo is only for regression testing (-regtest)".into(),
         ));
     }
     // Core refuses some policy options per network (-acceptnonstdtxn on mainnet).

@@ -57,6 +57,9 @@ pub fn chain_params(cfg: &NodeConfig) -> Result<ChainParams, ConfigError> {
     for a in &cfg.test_activation_heights {
         params.set_test_activation_height(a).map_err(ConfigError::Core)?;
     }
+    for a in &cfg.test_assumeutxo {
+        params.add_test_assumeutxo(a).map_err(ConfigError::Core)?;
+    }
     if cfg.test_options.iter().any(|o| o == "bip94") {
         params.enforce_bip94 = true;
     }

@@ -261,6 +261,7 @@ impl Node {
 
         let health = Arc::new(HealthRegistry::default());
         let net = Arc::new(crate::p2p::Net::new(settings.p2p.clone(), &settings.net_dir));
+        net.set_snapshot_limited(!crate::sync::lock(&chain).chainstate_validated());
         let api = Arc::new(NodeApi {
             chain: chain.clone(),
             health: health.clone(),
@@ -506,9 +507,14 @@ impl Node {
     pub async fn submit_block(&self, block: Block) -> Result<BlockOutcome, NodeError> {
         let mempool = self.mempool.clone();
         let ibd = self.ibd.clone();
+        let net = self.net.clone();
         let (outcome, notes, flushes, warnings) = self
             .run_chain(move |c| {
                 let r = c.process_block(&block);
+                // Background validation may have completed: all blocks can be served again.
+                if c.chainstate_validated() {
+                    net.set_snapshot_limited(false);
+                }
                 let notes = c.take_notifications();
                 mempool.update_for_chain(c, &notes);
                 // Unknown soft forks are looked for once caught up, as Core's UpdateTip does.

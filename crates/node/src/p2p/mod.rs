@@ -388,6 +388,8 @@ pub struct Net {
     active: AtomicBool,
     enabled: AtomicBool,
     height: std::sync::atomic::AtomicU32,
+    /// Serving only recent blocks because the chainstate is a snapshot not yet validated.
+    snapshot_limited: AtomicBool,
 }
 
 impl Net {
@@ -411,6 +413,7 @@ impl Net {
             active: AtomicBool::new(false),
             enabled: AtomicBool::new(true),
             height: std::sync::atomic::AtomicU32::new(0),
+            snapshot_limited: AtomicBool::new(false),
         }
     }
 
@@ -519,6 +522,17 @@ impl Net {
 
     pub(crate) fn unregister_peer(&self, id: PeerId) {
         lock(&self.peers).remove(&id);
+    }
+
+    /// Whether the node advertises NODE_NETWORK_LIMITED without NODE_NETWORK: `-prune`, or a
+    /// snapshot chainstate not yet validated (Core drops NODE_NETWORK after `loadtxoutset`).
+    pub fn serves_limited(&self) -> bool {
+        self.settings.as_ref().is_some_and(|s| s.prune_mode) || self.snapshot_limited.load(Ordering::Relaxed)
+    }
+
+    /// Records that the chainstate is (or is no longer) an unvalidated snapshot.
+    pub fn set_snapshot_limited(&self, limited: bool) {
+        self.snapshot_limited.store(limited, Ordering::Relaxed);
     }
 
     /// Active chain height as last seen by the connection manager (sent in `version`).

@@ -48,7 +48,7 @@ impl Manager {
             self.s.peer_bloom_filters,
             self.s.v2transport,
             self.s.peer_block_filters,
-            self.s.prune_mode,
+            self.net.serves_limited(),
         );
         let time = now.clamp(0, i64::from(u32::MAX)) as u32;
         tracing::debug!(target: "blvm::net", "Advertising address {local} to peer={id}");

@@ -44,7 +44,7 @@ impl ChainManager {
     /// index is maintained (their pending records answer lookups until written, so they are
     /// written synchronously with everything else).
     pub(super) fn background_flush_enabled(&self) -> bool {
-        self.txindex.is_none() && self.filters.is_none()
+        self.txindex.is_none() && self.filters.is_none() && self.historical.is_none() && self.cs.own_db.is_none()
     }
 
     /// After each connected block (no coin reader alive): collects a finished background write,
@@ -61,7 +61,7 @@ impl ChainManager {
             return Ok(());
         }
         self.finish_write(false)?;
-        if self.coins.live_usage_next_block() > self.settings.dbcache_bytes / 2 {
+        if self.cs.coins.live_usage_next_block() > self.settings.dbcache_bytes / 2 {
             self.flush_background(FlushReason::CacheFull)?;
         }
         Ok(())
@@ -87,9 +87,9 @@ impl ChainManager {
         tracing::debug!(
             reason = reason.as_str(),
             background = true,
-            coins = self.coins.dirty_count(),
+            coins = self.cs.coins.dirty_count(),
             index = self.dirty_index.len(),
-            cache_bytes = self.coins.memory_usage(),
+            cache_bytes = self.cs.coins.memory_usage(),
             "flushing chainstate"
         );
         let flush_start = Instant::now();
@@ -107,7 +107,7 @@ impl ChainManager {
         let mut scan = file.to_le_bytes().to_vec();
         scan.extend_from_slice(&len.to_le_bytes());
         meta.push((META_SCAN_POS, scan));
-        let Some(frozen) = self.coins.freeze() else {
+        let Some(frozen) = self.cs.coins.freeze() else {
             return Err(ChainError::Corrupt("a coins generation is already frozen".into()));
         };
         self.dirty_index.clear();
@@ -254,7 +254,7 @@ impl ChainManager {
     /// Forgets the frozen generation, freeing it on a short-lived thread so a large map's
     /// deallocation does not pause validation.
     pub(super) fn release_frozen(&mut self) {
-        let Some(frozen) = self.coins.release_frozen() else { return };
+        let Some(frozen) = self.cs.coins.release_frozen() else { return };
         if let Some(prev) = self.bg.dropper.take() {
             let _ = prev.join();
         }

@@ -112,7 +112,7 @@ impl ChainManager {
             self.flush(FlushReason::Manual)?;
         }
         for height in start..=tip {
-            let hash = self.active[height as usize];
+            let hash = self.cs.active[height as usize];
             let missing = || {
                 ChainError::Corrupt(format!(
                     "the coin statistics index needs block {hash} (height {height}) and its undo data, which are gone (pruned)"
@@ -136,15 +136,12 @@ impl ChainManager {
         Ok(())
     }
 
-    /// Adds a block joining the active chain at `height` (with its encoded undo data, decoded
-    /// only when the index is on) to the index.
-    pub(super) fn coinstats_connect(&mut self, hash: BlockHash, height: u32, block: &Block, undo: &[u8]) -> Result<(), ChainError> {
+    /// Adds a block joining the active chain at `height` (with its undo data) to the index.
+    pub(super) fn coinstats_connect(&mut self, hash: BlockHash, height: u32, block: &Block, undo: &BlockUndo) {
         let subsidy = self.params.subsidy(height);
         if let Some(c) = &mut self.coinstats {
-            let undo = BlockUndo::decode(undo).map_err(|e| ChainError::Corrupt(format!("undo data of {hash}: {e}")))?;
             c.connect(hash, height, block, &undo.txs, subsidy);
         }
-        Ok(())
     }
 
     /// Takes the disconnected tip `block` (at `height`, spending `undo`) out of the index.

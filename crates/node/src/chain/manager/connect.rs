@@ -19,17 +19,21 @@ impl ChainManager {
         // Every rule passed: persist undo data, then apply the changes.
         let data_file = self.index.get(&hash).and_then(|e| e.data_pos).map(|p| p.file).unwrap_or(0);
         let undo_pos = self.files.write_undo(data_file, &hash, &undo)?;
-        self.coins.apply(changes);
+        self.cs.coins.apply(changes);
         if let Some(e) = self.index.get_mut(&hash) {
             e.status |= status::HAVE_UNDO | status::VALID_SCRIPTS;
             e.undo_pos = Some(undo_pos);
         }
         self.dirty_index.insert(hash);
-        self.active.push(hash, block.txdata.len() as u32);
+        self.cs.active.push(hash, block.txdata.len() as u32);
         if let Some(t) = &mut self.txindex {
             t.add_block(hash, block);
         }
-        self.coinstats_connect(hash, height, block, &undo)?;
+        if self.coinstats.is_some() {
+            // The index needs the spent coins, which the checks handed over encoded.
+            let undo = BlockUndo::decode(&undo).map_err(|e| ChainError::Corrupt(format!("undo data of {hash}: {e}")))?;
+            self.coinstats_connect(hash, height, block, &undo);
+        }
         if self.filters.is_some() {
             self.record_filter(hash, block, &spent_all)?;
         }
@@ -84,9 +88,9 @@ impl ChainManager {
         let flags = block_script_flags(&self.params, height, &hash);
         let check_scripts = !self.scripts_assumed_valid(&hash, height);
         let csv = height >= self.params.csv_height;
-        let reader = self.db.coin_reader()?;
-        let db_path = self.db.path().to_path_buf();
-        let mut view = BlockView::new(&mut self.coins, &reader, &db_path);
+        let reader = self.cs.coins_db(&self.db).coin_reader()?;
+        let db_path = self.cs.coins_db(&self.db).path().to_path_buf();
+        let mut view = BlockView::new(&mut self.cs.coins, &reader, &db_path);
         let mut undo = BlockUndo::default();
         let mut spent_all: Vec<Arc<Vec<TxOut>>> = Vec::with_capacity(block.txdata.len());
         // Scripts are checked on the queue's threads as each transaction's inputs are known;
@@ -96,7 +100,7 @@ impl ChainManager {
         let mut fees: u64 = 0;
         let mut sigops: u64 = 0;
         let mut fresh_outputs: HashSet<OutPoint> = HashSet::new();
-        let active = &self.active;
+        let active = &self.cs.active;
         let index = &self.index;
         let mtp_of = |h: u32| -> i64 {
             let mut times = Vec::with_capacity(11);
@@ -236,9 +240,9 @@ impl ChainManager {
         if undo.txs.len() + 1 != block.txdata.len() {
             return Err(ChainError::Corrupt(format!("undo data of {} does not match the block", tip.hash)));
         }
-        let reader = self.db.coin_reader()?;
-        let db_path = self.db.path().to_path_buf();
-        let mut view = BlockView::new(&mut self.coins, &reader, &db_path);
+        let reader = self.cs.coins_db(&self.db).coin_reader()?;
+        let db_path = self.cs.coins_db(&self.db).path().to_path_buf();
+        let mut view = BlockView::new(&mut self.cs.coins, &reader, &db_path);
         for (i, tx) in block.txdata.iter().enumerate().rev() {
             let txid = tx.compute_txid();
             for (vout, out) in tx.output.iter().enumerate() {
@@ -263,8 +267,8 @@ impl ChainManager {
         let changes = view.into_changes();
         drop(reader);
         self.coinstats_disconnect(tip.height, &block, &undo)?;
-        self.coins.apply(changes);
-        self.active.pop();
+        self.cs.coins.apply(changes);
+        self.cs.active.pop();
         let new_tip = self.tip().hash;
         if let Some(t) = &mut self.txindex {
             t.remove_block(&block, new_tip);

@@ -53,9 +53,9 @@ impl ChainManager {
             cur = self.index.get(&e.header.prev_blockhash);
         }
         let best = if start == 0 {
-            self.active[0]
+            self.cs.active[0]
         } else {
-            self.active[start as usize - 1]
+            self.cs.active[start as usize - 1]
         };
         self.filters = Some(PendingFilters::new(best));
         let tip = self.height();
@@ -64,7 +64,7 @@ impl ChainManager {
         }
         tracing::info!(from = start, to = tip, "building the block filter index");
         for height in start..=tip {
-            let hash = self.active[height as usize];
+            let hash = self.cs.active[height as usize];
             let missing = || {
                 ChainError::Corrupt(format!(
                     "the block filter index needs block {hash} (height {height}) and its undo data, which are gone (pruned)"

@@ -11,9 +11,9 @@ impl ChainManager {
         // Marks the start of the flush (`-debug=chain`): crash tests kill the process inside it.
         tracing::debug!(
             reason = reason.as_str(),
-            coins = self.coins.dirty_count(),
+            coins = self.cs.coins.dirty_count(),
             index = self.dirty_index.len(),
-            cache_bytes = self.coins.memory_usage(),
+            cache_bytes = self.cs.coins.memory_usage(),
             "flushing chainstate"
         );
         let start = Instant::now();
@@ -63,10 +63,13 @@ impl ChainManager {
         let waited = start.elapsed();
         self.files.sync()?;
         let synced = start.elapsed();
-        let coin_writes = self.coins.sorted_writes();
-        let coins_written = coin_writes.len();
+        // With a snapshot chainstate its coins go to its own database first; the main database
+        // then holds the historical chainstate's coins and tip.
+        let (main_coins, main_best, snapshot_part) = match self.snapshot_flush_parts() {
+            Some((coins, best, own)) => (Some(coins), best, Some(own)),
+            None => (None, self.tip().hash, None),
+        };
         let mut batch = FlushBatch {
-            coin_source: Some(Box::new(coin_writes)),
             index: self.bg.write.as_ref().map(|w| w.index.clone()).unwrap_or_default(),
             ..Default::default()
         };
@@ -75,8 +78,20 @@ impl ChainManager {
                 batch.index.push((h.to_byte_array(), e.encode()));
             }
         }
+        let coins_written = match main_coins {
+            Some(coins) => {
+                batch.coins = coins;
+                batch.coins.len()
+            }
+            None => {
+                let writes = self.cs.coins.sorted_writes();
+                let n = writes.len();
+                batch.coin_source = Some(Box::new(writes));
+                n
+            }
+        };
         let index_written = batch.index.len();
-        batch.meta.push((META_BEST_BLOCK, self.tip().hash.to_byte_array().to_vec()));
+        batch.meta.push((META_BEST_BLOCK, main_best.to_byte_array().to_vec()));
         let (file, len) = self.files.end_position();
         let mut scan = file.to_le_bytes().to_vec();
         scan.extend_from_slice(&len.to_le_bytes());
@@ -94,7 +109,15 @@ impl ChainManager {
         let built = start.elapsed();
         self.db.commit(batch)?;
         let committed = start.elapsed();
-        self.coins.mark_flushed();
+        match snapshot_part {
+            Some(own) => {
+                if let Some(h) = &mut self.historical {
+                    h.coins.mark_flushed();
+                }
+                self.commit_snapshot_part(own)?;
+            }
+            None => self.cs.coins.mark_flushed(),
+        }
         self.bg.write = None;
         self.release_frozen();
         self.dirty_index.clear();
@@ -105,8 +128,8 @@ impl ChainManager {
             f.mark_flushed();
         }
         self.write_coinstats(true)?;
-        if self.coins.memory_usage() > self.settings.dbcache_bytes / 2 {
-            self.coins.clear();
+        if self.cs.coins.memory_usage() > self.settings.dbcache_bytes / 2 {
+            self.cs.coins.clear();
         }
         // The phases of the flush (`-debug=chain`): block file sync, batch building, database
         // commit, cache bookkeeping (clearing a full cache included).
@@ -244,13 +267,13 @@ impl ChainManager {
     /// holds them all.
     pub fn scan_utxos(&mut self, f: impl FnMut(OutPoint, Coin) -> Result<(), crate::store::db::DbError>) -> Result<(), ChainError> {
         self.flush(FlushReason::Manual)?;
-        Ok(crate::chainstate::coin::for_each_utxo(&self.db, f)?)
+        Ok(crate::chainstate::coin::for_each_utxo(self.cs.coins_db(&self.db), f)?)
     }
 
     /// UTXO set statistics as Core's gettxoutsetinfo computes them (flushes first).
     pub fn utxo_stats(&mut self) -> Result<UtxoStats, ChainError> {
         self.flush(FlushReason::Manual)?;
-        Ok(compute_utxo_stats(&self.db)?)
+        Ok(compute_utxo_stats(self.cs.coins_db(&self.db))?)
     }
 
     /// The undo data (coins spent by each non-coinbase transaction) of a connected block;
@@ -267,6 +290,6 @@ impl ChainManager {
     /// Core's MuHash3072 of the UTXO set at the tip (flushes first), as Core prints it.
     pub fn utxo_muhash(&mut self) -> Result<String, ChainError> {
         self.flush(FlushReason::Manual)?;
-        Ok(crate::chainstate::muhash::compute_muhash(&self.db)?)
+        Ok(crate::chainstate::muhash::compute_muhash(self.cs.coins_db(&self.db))?)
     }
 }

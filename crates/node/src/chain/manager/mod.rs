@@ -7,7 +7,7 @@ use super::filterindex::PendingFilters;
 use super::index::{status, BlockIndexEntry};
 use super::txindex::PendingTxIndex;
 use super::versionbits::{DeploymentInfo, ThresholdState, VersionBits, VersionChain};
-use crate::chainstate::cache::{BlockView, CoinsCache};
+use crate::chainstate::cache::BlockView;
 use crate::chainstate::coin::is_unspendable;
 use crate::chainstate::stats::{compute_utxo_stats, UtxoStats};
 use crate::chainstate::undo::BlockUndo;
@@ -166,6 +166,8 @@ struct ConnectChecked {
 pub struct ChainManager {
     params: ChainParams,
     settings: ChainSettings,
+    /// The network's datadir (`chainstate/`, `chainstate_snapshot/`).
+    net_dir: PathBuf,
     /// Shared with the background flush writer thread.
     db: std::sync::Arc<ChainDb>,
     files: BlockFiles,
@@ -173,8 +175,11 @@ pub struct ChainManager {
     linked: HashSet<BlockHash>,
     unlinked: HashMap<BlockHash, Vec<BlockHash>>,
     candidates: BTreeSet<(Work, Reverse<i64>, BlockHash)>,
-    active: ActiveChain,
-    coins: CoinsCache,
+    /// The chainstate the node serves (RPC, mempool, templates).
+    cs: chainstate::Chainstate,
+    /// The chainstate validating the blocks below a snapshot's base, while the current one is
+    /// a snapshot chainstate not yet validated (its coins in the main database).
+    historical: Option<chainstate::Chainstate>,
     dirty_index: HashSet<BlockHash>,
     next_sequence: i64,
     /// The next `preciousblock` sequence (negative, decreasing) and the tip work it was set at.
@@ -230,14 +235,15 @@ impl ChainManager {
         let mut cm = ChainManager {
             params,
             settings,
+            net_dir: net_dir.to_path_buf(),
             db,
             files,
             index: HashMap::new(),
             linked: HashSet::new(),
             unlinked: HashMap::new(),
             candidates: BTreeSet::new(),
-            active: ActiveChain::default(),
-            coins: CoinsCache::default(),
+            cs: chainstate::Chainstate::main(),
+            historical: None,
             dirty_index: HashSet::new(),
             next_sequence: 1,
             precious: (-1, Work::from_be_bytes([0; 32])),
@@ -301,6 +307,7 @@ impl ChainManager {
                 .map(BlockHash::from_byte_array)
                 .ok_or_else(|| self.corrupt("missing best block marker".into()))?;
             self.rebuild_active(best)?;
+            self.reopen_snapshot_chainstate()?;
         }
         self.rebuild_links();
         self.replay_block_files()?;
@@ -324,14 +331,22 @@ impl ChainManager {
         };
         self.index.insert(hash, entry);
         self.dirty_index.insert(hash);
-        self.active = ActiveChain::from_blocks([(hash, genesis.txdata.len() as u32)]);
+        self.cs.active = ActiveChain::from_blocks([(hash, genesis.txdata.len() as u32)]);
         self.flush(FlushReason::Manual)?;
         Ok(())
     }
 
     fn rebuild_active(&mut self, best: BlockHash) -> Result<(), ChainError> {
+        let chain = self.chain_to(best)?;
+        let index = &self.index;
+        self.cs.active = ActiveChain::from_blocks(chain.into_iter().map(|h| (h, index.get(&h).map_or(0, |e| e.n_tx))));
+        Ok(())
+    }
+
+    /// The blocks from this network's genesis to `tip`, genesis first, from the block index.
+    fn chain_to(&self, tip: BlockHash) -> Result<Vec<BlockHash>, ChainError> {
         let mut chain = Vec::new();
-        let mut cur = Some(best);
+        let mut cur = Some(tip);
         while let Some(h) = cur {
             let e = self
                 .index
@@ -344,16 +359,14 @@ impl ChainManager {
         if chain.first() != Some(&self.params.genesis().block_hash()) {
             return Err(self.corrupt("best chain does not start at this network's genesis".into()));
         }
-        let index = &self.index;
-        self.active = ActiveChain::from_blocks(chain.into_iter().map(|h| (h, index.get(&h).map_or(0, |e| e.n_tx))));
-        Ok(())
+        Ok(chain)
     }
 
     fn rebuild_links(&mut self) {
         self.linked.clear();
         self.unlinked.clear();
         self.candidates.clear();
-        for h in self.active.iter() {
+        for h in self.cs.active.iter() {
             self.linked.insert(*h);
         }
         let mut by_height: Vec<(u32, BlockHash)> = self.index.values().map(|e| (e.height, e.hash)).collect();
@@ -368,7 +381,7 @@ impl ChainManager {
                 }
             }
         }
-        if let Some(tip) = self.active.last().copied() {
+        if let Some(tip) = self.cs.active.last().copied() {
             if let Some(e) = self.index.get(&tip) {
                 self.candidates.insert((e.chainwork, Reverse(e.sequence), tip));
             }
@@ -469,18 +482,18 @@ impl ChainManager {
     /// The active tip.
     pub fn tip(&self) -> &BlockIndexEntry {
         // The active chain always holds at least genesis.
-        let h = self.active.last().copied().unwrap_or_else(BlockHash::all_zeros);
+        let h = self.cs.active.last().copied().unwrap_or_else(BlockHash::all_zeros);
         &self.index[&h]
     }
 
     /// Height of the active tip.
     pub fn height(&self) -> u32 {
-        (self.active.len() as u32).saturating_sub(1)
+        (self.cs.active.len() as u32).saturating_sub(1)
     }
 
     /// Hash of the active block at `height`.
     pub fn hash_at(&self, height: u32) -> Option<BlockHash> {
-        self.active.get(height as usize).copied()
+        self.cs.active.get(height as usize).copied()
     }
 
     /// Index entry of any known block.
@@ -492,7 +505,7 @@ impl ChainManager {
     pub fn is_active(&self, hash: &BlockHash) -> bool {
         self.index
             .get(hash)
-            .map(|e| self.active.get(e.height as usize) == Some(hash))
+            .map(|e| self.cs.active.get(e.height as usize) == Some(hash))
             .unwrap_or(false)
     }
 
@@ -519,9 +532,9 @@ impl ChainManager {
 
     /// The unspent coin at `op` in the current chainstate.
     pub fn get_coin(&mut self, op: &OutPoint) -> Result<Option<Coin>, ChainError> {
-        let reader = self.db.coin_reader()?;
-        let path = self.db.path().to_path_buf();
-        Ok(self.coins.get(op, &reader, &path)?)
+        let reader = self.cs.coins_db(&self.db).coin_reader()?;
+        let path = self.cs.coins_db(&self.db).path().to_path_buf();
+        Ok(self.cs.coins.get(op, &reader, &path)?)
     }
 
     /// Takes the chain changes accumulated since the last call.
@@ -593,7 +606,7 @@ impl ChainManager {
 
     /// Approximate bytes used by the coins cache.
     pub fn cache_usage(&self) -> usize {
-        self.coins.memory_usage()
+        self.cs.coins.memory_usage()
             + self.txindex.as_ref().map_or(0, |t| t.memory_usage())
             + self.filters.as_ref().map_or(0, |f| f.memory_usage())
             + self.coinstats.as_ref().map_or(0, |c| c.memory_usage())
@@ -646,8 +659,8 @@ impl ChainManager {
             if e.height == height {
                 return Some(e);
             }
-            if self.active.get(e.height as usize) == Some(&e.hash) {
-                return self.active.get(height as usize).and_then(|h| self.index.get(h));
+            if self.cs.active.get(e.height as usize) == Some(&e.hash) {
+                return self.cs.active.get(height as usize).and_then(|h| self.index.get(h));
             }
             e = self.index.get(&e.header.prev_blockhash)?;
         }
@@ -666,7 +679,7 @@ impl ChainManager {
     /// back along the branch.
     pub fn fork_point(&self, hash: &BlockHash) -> Option<&BlockIndexEntry> {
         let mut e = self.index.get(hash)?;
-        while self.active.get(e.height as usize) != Some(&e.hash) {
+        while self.cs.active.get(e.height as usize) != Some(&e.hash) {
             e = self.index.get(&e.header.prev_blockhash)?;
         }
         Some(e)
@@ -699,8 +712,13 @@ mod assume_valid;
 pub mod autoprune;
 
 mod snapshot_view;
+
+mod chainstate;
+
+mod snapshot_chainstate;
 /// Work expressed as time, for callers outside the engine (stale-block serving rules).
 pub use assume_valid::proof_equivalent_time;
+pub use snapshot_chainstate::{ActivatedSnapshot, SNAPSHOT_CHAINSTATE_DIR};
 pub use snapshot_view::{SnapshotViewError, UtxoSetView};
 
 impl VersionChain for ChainManager {

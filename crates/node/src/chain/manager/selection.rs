@@ -20,8 +20,8 @@ impl ChainManager {
                     cursor.set(e);
                     return Some(e.header);
                 }
-                if self.active.get(e.height as usize) == Some(&e.hash) {
-                    let a = self.active.get(height as usize).and_then(|h| self.index.get(h))?;
+                if self.cs.active.get(e.height as usize) == Some(&e.hash) {
+                    let a = self.cs.active.get(height as usize).and_then(|h| self.index.get(h))?;
                     cursor.set(a);
                     return Some(a.header);
                 }
@@ -102,6 +102,7 @@ impl ChainManager {
         if let BlockOutcome::Accepted { .. } = outcome {
             let hash = block.block_hash();
             self.activate_best_chain(Some(block))?;
+            self.advance_historical()?;
             if let Some(e) = self.index.get(&hash) {
                 if e.is_failed() {
                     return Ok(BlockOutcome::Invalid(
@@ -427,7 +428,7 @@ impl ChainManager {
         }
         if let Some(bip34_hash) = self.params.bip34_hash {
             if height >= self.params.bip34_height && height < BIP34_IMPLIES_BIP30_LIMIT {
-                let at = self.active.get(self.params.bip34_height as usize);
+                let at = self.cs.active.get(self.params.bip34_height as usize);
                 if at == Some(&bip34_hash) {
                     return false;
                 }

@@ -51,7 +51,7 @@ impl ChainManager {
     /// overlay bounded by `-dbcache`.
     pub fn utxo_set_view(&mut self, target: Option<&BlockHash>) -> Result<UtxoSetView, SnapshotViewError> {
         self.flush(FlushReason::Manual)?;
-        let reader = self.db.coin_reader().map_err(ChainError::from)?;
+        let reader = self.cs.coins_db(&self.db).coin_reader().map_err(ChainError::from)?;
         let tip = self.tip().clone();
         let base = match target {
             None => tip.clone(),

@@ -28,7 +28,7 @@ impl ChainManager {
                 if marker.is_some() {
                     tracing::warn!("transaction index does not match the active chain: rebuilding it");
                 }
-                (1, PendingTxIndex::new(self.active[0], true))
+                (1, PendingTxIndex::new(self.cs.active[0], true))
             }
         };
         self.txindex = Some(pending);
@@ -40,7 +40,7 @@ impl ChainManager {
             tracing::info!(from = start, to = tip, "building the transaction index");
         }
         for height in start..=tip {
-            let hash = self.active[height as usize];
+            let hash = self.cs.active[height as usize];
             let block = self.read_block(&hash)?.ok_or_else(|| {
                 ChainError::Corrupt(format!(
                     "the transaction index needs block {hash} (height {height}) but its data is gone (pruned): \

@@ -11,7 +11,7 @@ impl ChainManager {
     /// Transactions in the active chain up to and including `height` (Core's
     /// `m_chain_tx_count`); None above the tip.
     pub fn chain_tx_count(&self, height: u32) -> Option<u64> {
-        self.active.tx_count(height)
+        self.cs.active.tx_count(height)
     }
 
     /// Estimated fraction (0..=1) of the chain's transactions verified once the active block at
@@ -40,6 +40,6 @@ impl ChainManager {
 
     /// The active chain's block at `height`.
     fn entry_at(&self, height: u32) -> Option<&BlockIndexEntry> {
-        self.active.get(height as usize).and_then(|h| self.index.get(h))
+        self.cs.active.get(height as usize).and_then(|h| self.index.get(h))
     }
 }

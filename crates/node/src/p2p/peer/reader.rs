@@ -47,7 +47,7 @@ impl Reader {
             self.env.settings.offers_bloom(shared.permissions),
             self.env.settings.v2transport,
             self.env.settings.peer_block_filters,
-            self.env.settings.prune_mode,
+            self.env.net.serves_limited(),
         );
         // As Core: our own address is not disclosed (0.0.0.0:0).
         let sender = Address::new(&SocketAddr::from(([0, 0, 0, 0], 0)), services);

@@ -245,7 +245,7 @@ fn networkinfo(node: &Arc<RpcContext>) -> Value {
         n.settings().is_some_and(|s| s.peer_bloom_filters),
         n.settings().is_some_and(|s| s.v2transport),
         n.settings().is_some_and(|s| s.peer_block_filters),
-        n.settings().is_some_and(|s| s.prune_mode),
+        n.serves_limited(),
     )
     .to_u64();
     let v4 = n.is_reachable(std::net::Ipv4Addr::LOCALHOST.into());

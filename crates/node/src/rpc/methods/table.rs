@@ -208,6 +208,7 @@ pub const METHODS: &[Method] = &[
     method("gettxoutsetinfo", "Blockchain", blocking!(txoutsetinfo::gettxoutsetinfo), &[opt("hash_type", Str), opt("hash_or_height", Num), opt("use_index", Bool)]),
     method("dumptxoutset", "Blockchain", blocking!(utxo_snapshot::dumptxoutset), &[req("path", Str), opt("type", Str), opt("options", ObjNamed)]),
     method("getchainstates", "Blockchain", blocking!(utxo_snapshot::getchainstates), &[]),
+    method("loadtxoutset", "Blockchain", blocking!(utxo_snapshot::loadtxoutset), &[req("path", Str)]),
     method("scantxoutset", "Blockchain", blocking!(scan::scantxoutset), &[req("action", Str), opt("scanobjects", Arr).usage_as("[scanobjects,...]")]),
     method("getdescriptoractivity", "Blockchain", blocking!(descriptor_activity::getdescriptoractivity), &[req("blockhashes", Arr).usage_as("[\"blockhash\",...]"), req("scanobjects", Arr).usage_as("[scanobjects,...]"), opt("include_mempool", Bool)]),
     method("scanblocks", "Blockchain", blocking!(scanblocks::scanblocks), &[req("action", Str), opt("scanobjects", Arr).usage_as("[scanobjects,...]"), opt("start_height", Num), opt("stop_height", Num), opt("filtertype", Str), opt("options", ObjNamed)]),

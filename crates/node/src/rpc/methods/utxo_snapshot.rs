@@ -1,11 +1,12 @@
 //! UTXO snapshots and chainstates: `dumptxoutset` (Core's snapshot file of the UTXO set at the
-//! tip) and `getchainstates`.
+//! tip), `loadtxoutset` (AssumeUTXO) and `getchainstates`.
 
 use super::super::error::{code, RpcError};
 use super::super::params::Params;
 use super::blockchain::difficulty;
+use crate::chain::index::BlockIndexEntry;
 use crate::chain::SnapshotViewError;
-use crate::chainstate::snapshot::write_snapshot;
+use crate::chainstate::snapshot::{write_snapshot, SnapshotReader};
 use crate::rpc::context::RpcContext;
 use crate::rpc::script_asm::hex;
 use serde_json::{json, Map, Value};
@@ -141,23 +142,72 @@ pub(super) fn dumptxoutset(node: &Arc<RpcContext>, p: &Params) -> Result<Value, 
     }))
 }
 
-/// `getchainstates`: the one (fully validated) chainstate in Core's shape.
-pub(super) fn getchainstates(node: &Arc<RpcContext>, _p: &Params) -> Result<Value, RpcError> {
-    let c = node.lock_chain();
-    let tip = c.tip();
+/// One chainstate of `getchainstates` at `tip`, in Core's shape and key order.
+fn chainstate_json(c: &crate::chain::ChainManager, tip: &BlockIndexEntry, snapshot: Option<bitcoin::BlockHash>, validated: bool) -> Value {
     let bits = tip.header.bits.to_consensus();
+    let mut o = Map::new();
+    o.insert("blocks".into(), json!(tip.height));
+    o.insert("bestblockhash".into(), json!(tip.hash.to_string()));
+    o.insert("bits".into(), json!(format!("{bits:08x}")));
+    o.insert("target".into(), json!(hex(&tip.header.target().to_be_bytes())));
+    o.insert("difficulty".into(), json!(difficulty(bits)));
+    o.insert(
+        "verificationprogress".into(),
+        json!(c.verification_progress(tip.height, crate::clock::unix_now())),
+    );
+    if let Some(base) = snapshot {
+        o.insert("snapshot_blockhash".into(), json!(base.to_string()));
+    }
     // blvm has one coins cache of -dbcache bytes in front of the database (no separate
     // database cache), so the whole budget is the tip cache.
-    let chainstate = json!({
-        "blocks": tip.height,
-        "bestblockhash": tip.hash.to_string(),
-        "bits": format!("{bits:08x}"),
-        "target": hex(&tip.header.target().to_be_bytes()),
-        "difficulty": difficulty(bits),
-        "verificationprogress": c.verification_progress(tip.height, crate::clock::unix_now()),
-        "coins_db_cache_bytes": 0,
-        "coins_tip_cache_bytes": c.dbcache_bytes(),
-        "validated": true,
-    });
-    Ok(json!({"headers": c.best_header().height, "chainstates": [chainstate]}))
+    o.insert("coins_db_cache_bytes".into(), json!(0));
+    o.insert("coins_tip_cache_bytes".into(), json!(c.dbcache_bytes()));
+    o.insert("validated".into(), json!(validated));
+    Value::Object(o)
+}
+
+/// `getchainstates`: the chainstates in Core's shape, the historical one (validating the blocks
+/// below a snapshot's base) first, then the current one.
+pub(super) fn getchainstates(node: &Arc<RpcContext>, _p: &Params) -> Result<Value, RpcError> {
+    let c = node.lock_chain();
+    let mut list = Vec::new();
+    if let Some(h) = c.historical_tip() {
+        list.push(chainstate_json(&c, h, None, true));
+    }
+    list.push(chainstate_json(&c, c.tip(), c.snapshot_blockhash(), c.chainstate_validated()));
+    Ok(json!({"headers": c.best_header().height, "chainstates": list}))
+}
+
+/// `loadtxoutset "path"`: Core's AssumeUTXO load. The snapshot's coins become the chainstate
+/// the node serves, at the snapshot's base block; the blocks below it are validated in the
+/// background. Errors in Core's order, codes and words.
+pub(super) fn loadtxoutset(node: &Arc<RpcContext>, p: &Params) -> Result<Value, RpcError> {
+    let path = abs_path(&node.settings.net_dir, p.str(0)?);
+    let shown = path.display().to_string();
+    let network = node.lock_chain().params().network;
+    let Ok(file) = std::fs::File::open(&path) else {
+        return Err(RpcError::param(format!("Couldn't open file {shown} for reading.")));
+    };
+    // No length given: a file too short for its coin count fails while loading, with Core's
+    // "Bad snapshot format or truncated snapshot" (the reader allocates nothing from counts).
+    let src = std::io::BufReader::with_capacity(1 << 16, file);
+    let mut reader = SnapshotReader::new(src, network, None)
+        .map_err(|e| RpcError::new(code::DESERIALIZATION_ERROR, format!("Unable to parse metadata: {e}")))?;
+    let mempool = node.mempool();
+    let control = Arc::clone(&node.control);
+    let interrupted = move || control.is_shutting_down();
+    let mut c = node.lock_chain();
+    let activated = c
+        .activate_snapshot(&mut reader, mempool.is_empty(), &interrupted)
+        .map_err(|e| RpcError::new(code::INTERNAL_ERROR, e.to_string()))?
+        .map_err(|reason| RpcError::new(code::INTERNAL_ERROR, format!("Unable to load UTXO snapshot: {reason}. ({shown})")))?;
+    drop(c);
+    // As Core: blocks below the base cannot be served until the snapshot is validated.
+    node.net().set_snapshot_limited(true);
+    Ok(json!({
+        "coins_loaded": activated.coins_loaded,
+        "tip_hash": activated.base_hash.to_string(),
+        "base_height": activated.base_height,
+        "path": shown,
+    }))
 }

@@ -1,0 +1,279 @@
+//! AssumeUTXO on real `blvm-node` processes over real JSON-RPC: a node that has only the headers
+//! of Bitcoin Core's 301-block chain loads Core's snapshot of it
+//! (`regtest-core-300.utxo-snapshot.dat`, admitted with `-testassumeutxo`) with `loadtxoutset`,
+//! answers at the snapshot's base as Core does (advertising NODE_NETWORK_LIMITED instead of
+//! NODE_NETWORK), mines on top of it and reopens the snapshot chainstate after a restart; damaged snapshots get Core's errors and leave no
+//! `chainstate_snapshot` directory behind.
+
+mod support;
+
+use serde_json::{json, Value};
+use std::path::Path;
+use std::time::Duration;
+use support::p2p_peer::{rpc, rpc_error};
+use support::{http, mining, node_proc};
+
+/// Core's snapshot of the shared chain, and the hex of each block (genesis first).
+fn shared() -> (Vec<u8>, Vec<String>) {
+    let snapshot = std::fs::read(support::shared_dir().join("chains/regtest-core-300.utxo-snapshot.dat")).expect("Core's snapshot");
+    let blocks = std::fs::read_to_string(support::chain_hex_path()).expect("chain hex");
+    (snapshot, blocks.lines().map(str::to_string).collect())
+}
+
+/// `-testassumeutxo` admitting the shared chain's snapshot at height 300, from Core's answers.
+fn testassumeutxo_arg(core: &Value) -> String {
+    let d = &core["dumptxoutset"]["result"];
+    format!(
+        "-testassumeutxo=300:{}:{}:{}",
+        d["base_hash"].as_str().unwrap(),
+        d["txoutset_hash"].as_str().unwrap(),
+        d["nchaintx"]
+    )
+}
+
+/// Writes `bytes` to `name` in `dir`, returning the path as loadtxoutset takes it.
+fn write(dir: &Path, name: &str, bytes: &[u8]) -> String {
+    let p = dir.join(name);
+    std::fs::write(&p, bytes).unwrap();
+    p.display().to_string()
+}
+
+/// The gettxoutsetinfo fields Core's answer and ours share (disk_size is the database's).
+fn utxo_fields(v: &Value) -> Value {
+    json!([
+        v["height"],
+        v["bestblock"],
+        v["txouts"],
+        v["bogosize"],
+        v["hash_serialized_3"],
+        v["total_amount"],
+        v["transactions"]
+    ])
+}
+
+/// A node B in a fresh datadir admitting the shared chain's snapshot, its RPC port and args
+/// (for restarts), and the snapshot written to a file of its own.
+struct Setup {
+    dir: tempfile::TempDir,
+    files: tempfile::TempDir,
+    port: u16,
+    args: Vec<String>,
+    good: String,
+}
+
+impl Setup {
+    fn new(core: &Value, snapshot: &[u8]) -> (Setup, node_proc::NodeProc) {
+        let dir = tempfile::tempdir().unwrap();
+        let port = http::free_port();
+        let args = vec![format!("-rpcport={port}"), "-listen=0".to_string(), testassumeutxo_arg(core)];
+        let files = tempfile::tempdir().unwrap();
+        let good = write(files.path(), "utxo.dat", snapshot);
+        let s = Setup {
+            dir,
+            files,
+            port,
+            args,
+            good,
+        };
+        let n = s.start();
+        (s, n)
+    }
+
+    /// Starts (or restarts) the node in its datadir.
+    fn start(&self) -> node_proc::NodeProc {
+        let argv: Vec<&str> = self.args.iter().map(String::as_str).collect();
+        let n = node_proc::start_node_in(self.dir.path(), &argv, &[]);
+        n.wait_started();
+        n
+    }
+}
+
+#[test]
+fn loadtxoutset_makes_the_snapshot_chainstate_current_and_refuses_damaged_snapshots() {
+    let (snapshot, blocks) = shared();
+    let core = support::core_json();
+    let (setup, mut n) = Setup::new(&core, &snapshot);
+    let (port, files, good) = (setup.port, &setup.files, setup.good.clone());
+    let call = |n: &node_proc::NodeProc, m: &str, p: Value| rpc(n, port, m, p);
+    let base = core["tip_hash"].as_str().unwrap();
+    let snapshot_dir = n.net_dir().join("chainstate_snapshot");
+    let load_err = |n: &node_proc::NodeProc, path: &str| rpc_error(n, port, "loadtxoutset", json!([path]));
+    let refused = |reason: &str, path: &str| (-32603, format!("Unable to load UTXO snapshot: {reason}. ({path})"));
+
+    // Before the headers: Core's refusal, then the file errors of Core's RPC.
+    assert_eq!(
+        load_err(&n, &good),
+        refused(
+            &format!("The base block header ({base}) must appear in the headers chain. Make sure all headers are syncing, and call loadtxoutset again"),
+            &good
+        )
+    );
+    let missing = files.path().join("none.dat").display().to_string();
+    assert_eq!(load_err(&n, &missing), (-8, format!("Couldn't open file {missing} for reading.")));
+    let mut bad_magic = snapshot.clone();
+    bad_magic[0] ^= 0xff;
+    let p = write(files.path(), "magic.dat", &bad_magic);
+    assert_eq!(load_err(&n, &p), (-22, "Unable to parse metadata: Invalid UTXO set snapshot magic bytes. Please check if this is indeed a snapshot file or if you are using an outdated snapshot format.".to_string()));
+
+    let services = |n: &node_proc::NodeProc| call(n, "getnetworkinfo", json!([]))["localservicesnames"].clone();
+    assert!(services(&n).as_array().unwrap().contains(&json!("NETWORK")), "{}", services(&n));
+    for hex in &blocks[1..] {
+        assert_eq!(call(&n, "submitheader", json!([&hex[..160]])), Value::Null);
+    }
+    assert_eq!(call(&n, "getblockcount", json!([])), json!(0));
+
+    // A base block with no assumeutxo entry (the block below the base).
+    let mut wrong_base = snapshot.clone();
+    let header_bytes = <Vec<u8> as bitcoin::hex::FromHex>::from_hex(&blocks[299][..160]).unwrap();
+    let prev = bitcoin::consensus::deserialize::<bitcoin::block::Header>(&header_bytes)
+        .unwrap()
+        .block_hash();
+    wrong_base[11..43].copy_from_slice(&bitcoin::hashes::Hash::to_byte_array(prev));
+    let p = write(files.path(), "base.dat", &wrong_base);
+    assert_eq!(
+        load_err(&n, &p),
+        refused(&format!("assumeutxo block hash in snapshot metadata not recognized (hash: {prev}). The following snapshot heights are available: 110, 200, 299, 300"), &p)
+    );
+    // Parsable coins with another hash: a changed vout of the first coin.
+    let mut other_coins = snapshot.clone();
+    other_coins[51 + 33] = 0x01;
+    let p = write(files.path(), "hash.dat", &other_coins);
+    let (code, msg) = load_err(&n, &p);
+    assert_eq!(code, -32603);
+    let expected = core["dumptxoutset"]["result"]["txoutset_hash"].as_str().unwrap();
+    assert!(
+        msg.starts_with(&format!(
+            "Unable to load UTXO snapshot: Population failed: Bad snapshot content hash: expected {expected}, got "
+        )),
+        "{msg}"
+    );
+    assert!(!snapshot_dir.exists(), "a refused snapshot leaves no chainstate_snapshot behind");
+    // Truncated: the last coin cut short.
+    let p = write(files.path(), "short.dat", &snapshot[..snapshot.len() - 3]);
+    let (code, msg) = load_err(&n, &p);
+    assert_eq!(code, -32603);
+    assert!(
+        msg.starts_with("Unable to load UTXO snapshot: Population failed: Bad snapshot format or truncated snapshot after deserializing "),
+        "{msg}"
+    );
+    assert!(!snapshot_dir.exists());
+    assert_eq!(call(&n, "getblockcount", json!([])), json!(0));
+
+    // Core's snapshot loads: the node answers at the base as Core does.
+    let got = call(&n, "loadtxoutset", json!([good]));
+    assert_eq!(
+        got,
+        json!({"coins_loaded": 1708, "tip_hash": base, "base_height": 300, "path": good})
+    );
+    assert!(snapshot_dir.is_dir());
+    let check_at_base = |n: &node_proc::NodeProc| {
+        assert_eq!(call(n, "getblockcount", json!([])), json!(300));
+        assert_eq!(call(n, "getbestblockhash", json!([])), json!(base));
+        let info = call(n, "gettxoutsetinfo", json!([]));
+        assert_eq!(utxo_fields(&info), utxo_fields(&core["gettxoutsetinfo"]["hash_serialized_3"]));
+        let states = call(n, "getchainstates", json!([]));
+        assert_eq!(states["headers"], json!(300));
+        let list = states["chainstates"].as_array().unwrap();
+        assert_eq!(list.len(), 2, "{states}");
+        assert_eq!((list[0]["blocks"].clone(), list[0]["validated"].clone()), (json!(0), json!(true)));
+        assert!(list[0].get("snapshot_blockhash").is_none());
+        assert_eq!(
+            (
+                list[1]["blocks"].clone(),
+                list[1]["snapshot_blockhash"].clone(),
+                list[1]["validated"].clone()
+            ),
+            (json!(300), json!(base), json!(false))
+        );
+        assert_eq!(
+            call(n, "getchaintxstats", json!([1]))["txcount"],
+            core["getchaintxstats"]["txcount"]
+        );
+    };
+    check_at_base(&n);
+    assert_eq!(
+        load_err(&n, &good),
+        refused("Can't activate a snapshot-based chainstate more than once", &good)
+    );
+
+    // A restart reopens the snapshot chainstate.
+    n.stop(Duration::from_secs(30));
+    let mut n = setup.start();
+    check_at_base(&n);
+
+    // Mined blocks connect on top of the snapshot chainstate and survive another restart.
+    let addr = bitcoin::Address::from_script(&mining::p2wsh_op_true(), bitcoin::Network::Regtest)
+        .unwrap()
+        .to_string();
+    let mined = call(&n, "generatetoaddress", json!([2, addr]));
+    assert_eq!(mined.as_array().unwrap().len(), 2);
+    assert_eq!(call(&n, "getblockcount", json!([])), json!(302));
+    let info = call(&n, "gettxoutsetinfo", json!([]));
+    n.stop(Duration::from_secs(30));
+    let n = setup.start();
+    assert_eq!(call(&n, "getblockcount", json!([])), json!(302));
+    assert_eq!(call(&n, "gettxoutsetinfo", json!([])), info);
+    assert_eq!(call(&n, "getchainstates", json!([]))["chainstates"][0]["blocks"], json!(0));
+}
+
+#[test]
+fn testassumeutxo_is_regtest_only() {
+    let core = support::core_json();
+    let out = std::process::Command::new(support::node_bin())
+        .args(["-testnet4", "-datadir=/nonexistent-blvm", &testassumeutxo_arg(&core)])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let text = String::from_utf8_lossy(&out.stderr).to_string() + &String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("-testassumeutxo is only for regression testing (-regtest)"), "{text}");
+}
+
+#[test]
+fn blocks_below_the_base_validate_the_snapshot_and_retire_the_historical_chainstate() {
+    let (snapshot, blocks) = shared();
+    let core = support::core_json();
+    let (setup, mut n) = Setup::new(&core, &snapshot);
+    let (port, good) = (setup.port, setup.good.clone());
+    let call = |n: &node_proc::NodeProc, m: &str, p: Value| rpc(n, port, m, p);
+    for hex in &blocks[1..] {
+        call(&n, "submitheader", json!([&hex[..160]]));
+    }
+    call(&n, "loadtxoutset", json!([good]));
+    // The blocks below the base connect to the historical chainstate only: the node stays at
+    // the base while they do.
+    for (h, hex) in blocks.iter().enumerate().skip(1).take(299) {
+        if h == 150 {
+            // A restart halfway keeps both chainstates where they were.
+            n.stop(Duration::from_secs(30));
+            n = setup.start();
+            let states = call(&n, "getchainstates", json!([]));
+            assert_eq!(states["chainstates"][0]["blocks"], json!(149), "{states}");
+            assert_eq!(states["chainstates"][1]["blocks"], json!(300), "{states}");
+        }
+        call(&n, "submitblock", json!([hex]));
+        let states = call(&n, "getchainstates", json!([]));
+        assert_eq!(states["chainstates"][0]["blocks"], json!(h), "{states}");
+        assert_eq!(call(&n, "getblockcount", json!([])), json!(300));
+    }
+    // The base block completes background validation: one chainstate, validated, and NODE_NETWORK
+    // advertised again.
+    call(&n, "submitblock", json!([blocks[300]]));
+    let one_validated = |n: &node_proc::NodeProc| {
+        let states = call(n, "getchainstates", json!([]));
+        let list = states["chainstates"].as_array().unwrap();
+        assert_eq!(list.len(), 1, "{states}");
+        assert_eq!((list[0]["blocks"].clone(), list[0]["validated"].clone()), (json!(300), json!(true)));
+        let info = call(n, "gettxoutsetinfo", json!([]));
+        assert_eq!(utxo_fields(&info), utxo_fields(&core["gettxoutsetinfo"]["hash_serialized_3"]));
+    };
+    one_validated(&n);
+    assert!(n.log().contains("has been fully validated"));
+    let names = call(&n, "getnetworkinfo", json!([]))["localservicesnames"].clone();
+    assert!(names.as_array().unwrap().contains(&json!("NETWORK")), "{names}");
+    // A restart keeps it, and the node serves all blocks again.
+    n.stop(Duration::from_secs(30));
+    n = setup.start();
+    one_validated(&n);
+    let names = call(&n, "getnetworkinfo", json!([]))["localservicesnames"].clone();
+    assert!(names.as_array().unwrap().contains(&json!("NETWORK")), "{names}");
+}
