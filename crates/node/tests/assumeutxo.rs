@@ -2,11 +2,13 @@
 //! of Bitcoin Core's 301-block chain loads Core's snapshot of it
 //! (`regtest-core-300.utxo-snapshot.dat`, admitted with `-testassumeutxo`) with `loadtxoutset`,
 //! answers at the snapshot's base as Core does (advertising NODE_NETWORK_LIMITED instead of
-//! NODE_NETWORK), mines on top of it and reopens the snapshot chainstate after a restart; damaged snapshots get Core's errors and leave no
+//! NODE_NETWORK), mines on top of it and reopens the snapshot chainstate after a restart (refusing
+//! a base no assumeutxo entry names, as Core); damaged snapshots get Core's errors and leave no
 //! `chainstate_snapshot` directory behind.
 
 mod support;
 
+use bitcoin::hashes::Hash;
 use serde_json::{json, Value};
 use std::path::Path;
 use std::time::Duration;
@@ -214,6 +216,28 @@ fn loadtxoutset_makes_the_snapshot_chainstate_current_and_refuses_damaged_snapsh
     assert_eq!(call(&n, "getblockcount", json!([])), json!(302));
     assert_eq!(call(&n, "gettxoutsetinfo", json!([])), info);
     assert_eq!(call(&n, "getchainstates", json!([]))["chainstates"][0]["blocks"], json!(0));
+
+    // Core's layout: the base block hash in chainstate_snapshot/base_blockhash. One that no
+    // assumeutxo entry names stops startup with Core's fatal error (feature_assumeutxo.py).
+    let base_file = snapshot_dir.join("base_blockhash");
+    let base_hash: bitcoin::BlockHash = base.parse().unwrap();
+    assert_eq!(std::fs::read(&base_file).unwrap(), base_hash.to_byte_array());
+    let mut n = n;
+    n.stop(Duration::from_secs(30));
+    std::fs::write(&base_file, [b'z'; 32]).unwrap();
+    let out = std::process::Command::new(support::node_bin())
+        .arg("-regtest")
+        .arg(format!("-datadir={}", setup.dir.path().display()))
+        .args(&setup.args)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let fatal = format!(
+        "Error: A fatal internal error occurred, see debug.log for details: Assumeutxo data not found for the given blockhash '{}'.",
+        "7a".repeat(32)
+    );
+    assert!(stderr.contains(&fatal), "{stderr}");
 }
 
 #[test]

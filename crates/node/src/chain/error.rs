@@ -16,6 +16,10 @@ pub enum ChainError {
     /// Stored data contradicts itself (e.g. undo data does not match the UTXO set).
     #[error("chainstate corrupt: {0}")]
     Corrupt(String),
+    /// Startup found state it must not run on (Core's fatalError while loading, e.g. a snapshot
+    /// chainstate whose base has no assumeutxo entry): Core's words, for the operator.
+    #[error("A fatal internal error occurred, see debug.log for details: {0}")]
+    StartupFatal(String),
     /// A step the active chain cannot go back from failed (Core's FatalError): the message is
     /// Core's, for the operator; the cause is kept for the log.
     #[error("{message}")]

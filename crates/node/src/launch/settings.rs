@@ -497,10 +497,13 @@ mod tests {
     #[test]
     fn network_restrictions_in_the_table_hold() {
         use crate::config::Networks;
-        let value = |name: &str| match name {
+        let value = |name: &str| {
+            match name {
             "test" => "bip94",
             "testactivationheight" => "csv@1",
+            "testassumeutxo" => "300:0f9188f13cb7b2c71f2a335e3a4fc328bf5beb436012afca590b1a11466e2206:0f9188f13cb7b2c71f2a335e3a4fc328bf5beb436012afca590b1a11466e2206:1395",
             _ => "1",
+        }
         };
         let mut restricted = 0;
         for o in OPTIONS.iter().filter(|o| o.networks != Networks::All) {
@@ -524,7 +527,7 @@ mod tests {
             let (c, _) = parse_args(["-regtest".to_string(), arg.clone()]).unwrap_or_else(|e| panic!("{arg} on regtest: {e}"));
             assert!(node_settings(&c).is_ok(), "{arg} on regtest");
         }
-        assert_eq!(restricted, 6);
+        assert_eq!(restricted, 7);
     }
 
     #[test]

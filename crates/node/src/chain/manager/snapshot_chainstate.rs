@@ -13,6 +13,10 @@ use std::sync::Arc;
 pub const SNAPSHOT_CHAINSTATE_DIR: &str = "chainstate_snapshot";
 /// Meta key of the snapshot's base block in the snapshot database (Core's `base_blockhash`).
 const META_SNAPSHOT_BASE: &str = "snapshot_base_blockhash";
+/// File in the snapshot chainstate's directory holding its base block hash (Core's
+/// `base_blockhash`: the hash's 32 bytes in serialization order), written once the load is
+/// complete; a directory without it is an interrupted load.
+pub const SNAPSHOT_BLOCKHASH_FILENAME: &str = "base_blockhash";
 /// Meta key set in the snapshot database once background validation matched its hash.
 const META_SNAPSHOT_VALIDATED: &str = "snapshot_validated";
 
@@ -127,6 +131,8 @@ impl ChainManager {
             meta,
             ..Default::default()
         })?;
+        let base_file = self.snapshot_dir().join(SNAPSHOT_BLOCKHASH_FILENAME);
+        std::fs::write(&base_file, entry.hash.to_byte_array()).map_err(|e| ChainError::Corrupt(format!("{}: {e}", base_file.display())))?;
         let active = self.snapshot_chain(entry.hash, entry.hash, au.chain_tx_count)?;
         Ok(Ok(Chainstate {
             own_db: Some(db),
@@ -159,6 +165,28 @@ impl ChainManager {
         if !dir.exists() {
             return Ok(());
         }
+        let remove_incomplete = || {
+            tracing::warn!(dir = %dir.display(), "[snapshot] removing an incomplete snapshot chainstate");
+            std::fs::remove_dir_all(&dir).map_err(|e| ChainError::Corrupt(format!("{}: {e}", dir.display())))
+        };
+        // Core's ReadSnapshotBaseBlockhash, then its check of the hash against the network's
+        // assumeutxo entries (a fatal error: the operator must remove the directory).
+        let base_file = dir.join(SNAPSHOT_BLOCKHASH_FILENAME);
+        let Ok(bytes) = std::fs::read(&base_file) else {
+            return remove_incomplete();
+        };
+        let file_base = match <[u8; 32]>::try_from(bytes.get(..32).unwrap_or_default()) {
+            Ok(b) => BlockHash::from_byte_array(b),
+            Err(_) => return Err(ChainError::Corrupt(format!("{}: shorter than a block hash", base_file.display()))),
+        };
+        if bytes.len() > 32 {
+            tracing::warn!("[snapshot] unexpected trailing data in {}", base_file.display());
+        }
+        if self.params.assumeutxo_for_blockhash(&file_base).is_none() {
+            let message = format!("Assumeutxo data not found for the given blockhash '{file_base}'.");
+            tracing::error!("{message}");
+            return Err(ChainError::StartupFatal(message));
+        }
         let db = Arc::new(ChainDb::open(&dir)?);
         let hash_of = |key| -> Result<Option<BlockHash>, ChainError> {
             Ok(db
@@ -168,10 +196,14 @@ impl ChainManager {
         };
         let (Some(base), Some(best)) = (hash_of(META_SNAPSHOT_BASE)?, hash_of(META_BEST_BLOCK)?) else {
             drop(db);
-            tracing::warn!(dir = %dir.display(), "[snapshot] removing an incomplete snapshot chainstate");
-            std::fs::remove_dir_all(&dir).map_err(|e| ChainError::Corrupt(format!("{}: {e}", dir.display())))?;
-            return Ok(());
+            return remove_incomplete();
         };
+        if base != file_base {
+            return Err(ChainError::Corrupt(format!(
+                "{} names {file_base}, the snapshot database {base}",
+                base_file.display()
+            )));
+        }
         let base_tx = match self.params.assumeutxo_for_blockhash(&base) {
             Some(au) => au.chain_tx_count,
             None => {

@@ -66,7 +66,8 @@ pub async fn dispatch_request(
         }
         return Err(RpcError::new(code::METHOD_NOT_FOUND, "Method not found"));
     };
-    let p = Params::from_request(params, &m.names(), repeated)?;
+    let gathered = m.gather_named_options(params)?;
+    let p = Params::from_request(gathered.as_ref().or(params), &m.names(), repeated)?;
     usage::check_count(m, p.len())?;
     let _running = node.rpc_active().begin(method);
     match m.handler {
@@ -88,7 +89,8 @@ pub fn call_blocking(node: &Arc<RpcContext>, method: &str, params: &Value) -> Re
     let Some(m) = find(method) else {
         return Err(RpcError::new(code::METHOD_NOT_FOUND, "Method not found"));
     };
-    let p = Params::from_request(Some(params), &m.names(), &[])?;
+    let gathered = m.gather_named_options(Some(params))?;
+    let p = Params::from_request(Some(gathered.as_ref().unwrap_or(params)), &m.names(), &[])?;
     match m.handler {
         Handler::Inline(f) | Handler::Blocking(f) => f(node, &p),
         Handler::Async(_) => Err(RpcError::new(code::METHOD_NOT_FOUND, "Method not found")),

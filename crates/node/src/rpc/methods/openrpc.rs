@@ -25,7 +25,7 @@ fn schema(ty: ArgType) -> Value {
         ArgType::Num | ArgType::Amount => json!({"type": "number"}),
         ArgType::Range => json!({"type": ["number", "array"]}),
         ArgType::Bool => json!({"type": "boolean"}),
-        ArgType::Obj | ArgType::ObjNamed | ArgType::ObjUserKeys => json!({"type": "object"}),
+        ArgType::Obj | ArgType::ObjNamed(_) | ArgType::ObjUserKeys => json!({"type": "object"}),
         ArgType::Arr => json!({"type": "array"}),
     }
 }

@@ -29,8 +29,9 @@ pub enum ArgType {
     Bool,
     /// An object with fixed keys.
     Obj,
-    /// An object of named options.
-    ObjNamed,
+    /// An object of named options (Core's OBJ_NAMED_PARAMS): its keys may also be given as
+    /// named arguments of their own, gathered into it by [`Method::gather_named_options`].
+    ObjNamed(&'static [&'static str]),
     /// An object with keys chosen by the user.
     ObjUserKeys,
     /// An array.
@@ -46,7 +47,7 @@ impl ArgType {
             ArgType::Range => "numeric or array",
             ArgType::Amount => "numeric or string",
             ArgType::Bool => "boolean",
-            ArgType::Obj | ArgType::ObjNamed | ArgType::ObjUserKeys => "json object",
+            ArgType::Obj | ArgType::ObjNamed(_) | ArgType::ObjUserKeys => "json object",
             ArgType::Arr => "json array",
         }
     }
@@ -146,6 +147,33 @@ impl Method {
         self.args.iter().rposition(|a| a.required).map_or(0, |i| i + 1)
     }
 
+    /// Core's OBJ_NAMED_PARAMS: keys of an options object given as named arguments of their own
+    /// (`dumptxoutset path=f rollback=299`) are gathered into that object, in the declared
+    /// order. Giving the object too is refused as Core refuses it. None: nothing to gather, the
+    /// request's parameters are used as they are.
+    pub fn gather_named_options(&self, params: Option<&Value>) -> Result<Option<Value>, RpcError> {
+        let Some(Value::Object(given)) = params else {
+            return Ok(None);
+        };
+        let mut gathered: Option<serde_json::Map<String, Value>> = None;
+        for arg in self.args {
+            let ArgType::ObjNamed(keys) = arg.ty else {
+                continue;
+            };
+            let found: Vec<&str> = keys.iter().copied().filter(|k| given.contains_key(*k)).collect();
+            let Some(first) = found.first() else {
+                continue;
+            };
+            if let Some(name) = arg.names.split('|').find(|n| given.contains_key(*n)) {
+                return Err(RpcError::param(format!("Parameter {name} conflicts with parameter {first}")));
+            }
+            let out = gathered.get_or_insert_with(|| given.clone());
+            let options = found.iter().filter_map(|k| out.remove(*k).map(|v| (k.to_string(), v))).collect();
+            out.insert(arg.name().to_string(), Value::Object(options));
+        }
+        Ok(gathered.map(Value::Object))
+    }
+
     /// Every argument name with its aliases, for named-parameter mapping.
     pub fn names(&self) -> Vec<&'static str> {
         self.args.iter().map(|a| a.names).collect()
@@ -206,12 +234,12 @@ pub const METHODS: &[Method] = &[
     method("gettxspendingprevout", "Blockchain", blocking!(txoutproof::gettxspendingprevout), &[req("outputs", Arr).usage_as("[{\"txid\":\"hex\",\"vout\":n},...]")]),
     method("verifytxoutproof", "Blockchain", blocking!(txoutproof::verifytxoutproof), &[req("proof", Hex)]),
     method("gettxoutsetinfo", "Blockchain", blocking!(txoutsetinfo::gettxoutsetinfo), &[opt("hash_type", Str), opt("hash_or_height", Num), opt("use_index", Bool)]),
-    method("dumptxoutset", "Blockchain", blocking!(utxo_snapshot::dumptxoutset), &[req("path", Str), opt("type", Str), opt("options", ObjNamed)]),
+    method("dumptxoutset", "Blockchain", blocking!(utxo_snapshot::dumptxoutset), &[req("path", Str), opt("type", Str), opt("options", ObjNamed(&["rollback", "in_memory"]))]),
     method("getchainstates", "Blockchain", blocking!(utxo_snapshot::getchainstates), &[]),
     method("loadtxoutset", "Blockchain", blocking!(utxo_snapshot::loadtxoutset), &[req("path", Str)]),
     method("scantxoutset", "Blockchain", blocking!(scan::scantxoutset), &[req("action", Str), opt("scanobjects", Arr).usage_as("[scanobjects,...]")]),
     method("getdescriptoractivity", "Blockchain", blocking!(descriptor_activity::getdescriptoractivity), &[req("blockhashes", Arr).usage_as("[\"blockhash\",...]"), req("scanobjects", Arr).usage_as("[scanobjects,...]"), opt("include_mempool", Bool)]),
-    method("scanblocks", "Blockchain", blocking!(scanblocks::scanblocks), &[req("action", Str), opt("scanobjects", Arr).usage_as("[scanobjects,...]"), opt("start_height", Num), opt("stop_height", Num), opt("filtertype", Str), opt("options", ObjNamed)]),
+    method("scanblocks", "Blockchain", blocking!(scanblocks::scanblocks), &[req("action", Str), opt("scanobjects", Arr).usage_as("[scanobjects,...]"), opt("start_height", Num), opt("stop_height", Num), opt("filtertype", Str), opt("options", ObjNamed(&["filter_false_positives"]))]),
     method("preciousblock", "Blockchain", run_async!(chainctl::preciousblock), &[req("blockhash", Hex)]),
     method("invalidateblock", "Blockchain", run_async!(chainctl::invalidateblock), &[req("blockhash", Hex)]),
     method("reconsiderblock", "Blockchain", run_async!(chainctl::reconsiderblock), &[req("blockhash", Hex)]),
@@ -220,7 +248,7 @@ pub const METHODS: &[Method] = &[
     method("prioritisetransaction", "Mining", blocking!(mempool_pkg::prioritisetransaction), &[req("txid", Hex), req("dummy", Num), req("fee_delta", Num)]),
     method("getprioritisedtransactions", "Mining", blocking!(mempool_pkg::getprioritisedtransactions), &[]),
     method("submitpackage", "Rawtransactions", blocking!(mempool_pkg::submitpackage), &[req("package", Arr).usage_as("[\"rawtx\",...]"), opt("maxfeerate", Amount), opt("maxburnamount", Amount)]),
-    method("importmempool", "Blockchain", blocking!(mempool_pkg::importmempool), &[req("filepath", Str), opt("options", ObjNamed)]),
+    method("importmempool", "Blockchain", blocking!(mempool_pkg::importmempool), &[req("filepath", Str), opt("options", ObjNamed(&["use_current_time", "apply_fee_delta_priority", "apply_unbroadcast_set"]))]),
     method("getmempoolcluster", "Blockchain", blocking!(mempool_pkg::getmempoolcluster), &[req("txid", Hex)]),
     method("verifychain", "Blockchain", blocking!(blockchain::verifychain), &[opt("checklevel", Num), opt("nblocks", Num)]),
     method("waitforblock", "Blockchain", run_async!(wait::waitforblock), &[req("blockhash", Hex), opt("timeout", Num)]),
@@ -302,4 +330,34 @@ pub const METHODS: &[Method] = &[
 /// The built-in method called `name`.
 pub fn find(name: &str) -> Option<&'static Method> {
     METHODS.iter().find(|m| m.name == name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn gather(method: &str, params: Value) -> Result<Option<Value>, RpcError> {
+        find(method).expect("method").gather_named_options(Some(&params))
+    }
+
+    #[test]
+    fn named_options_are_gathered_into_their_object() {
+        let out = gather("dumptxoutset", json!({"path": "f", "in_memory": true, "rollback": 299})).unwrap();
+        assert_eq!(out, Some(json!({"path": "f", "options": {"rollback": 299, "in_memory": true}})));
+        // Nothing to gather: the request is used as it is.
+        assert_eq!(
+            gather("dumptxoutset", json!({"path": "f", "options": {"rollback": 1}})).unwrap(),
+            None
+        );
+        assert_eq!(gather("dumptxoutset", json!(["f", "rollback"])).unwrap(), None);
+        assert_eq!(gather("getblockcount", json!({})).unwrap(), None);
+        // The object and one of its keys both given: Core's refusal.
+        let e = gather(
+            "dumptxoutset",
+            json!({"path": "f", "options": {}, "in_memory": true, "rollback": 2}),
+        )
+        .unwrap_err();
+        assert_eq!(e.message, "Parameter options conflicts with parameter rollback");
+    }
 }
