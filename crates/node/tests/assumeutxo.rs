@@ -191,6 +191,14 @@ fn loadtxoutset_makes_the_snapshot_chainstate_current_and_refuses_damaged_snapsh
             call(n, "getchaintxstats", json!([1]))["txcount"],
             core["getchaintxstats"]["txcount"]
         );
+        // Core's report of the background validation: nothing validated yet below the base.
+        let bv = &call(n, "getblockchaininfo", json!([]))["backgroundvalidation"];
+        assert_eq!(
+            (bv["snapshotheight"].clone(), bv["blocks"].clone(), bv["bestblockhash"].clone()),
+            (json!(300), json!(0), list[0]["bestblockhash"].clone()),
+            "{bv}"
+        );
+        assert!(bv["verificationprogress"].as_f64().unwrap() < 0.01, "{bv}");
     };
     check_at_base(&n);
     assert_eq!(

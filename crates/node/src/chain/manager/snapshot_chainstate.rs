@@ -267,6 +267,19 @@ impl ChainManager {
     pub fn historical_tip(&self) -> Option<&BlockIndexEntry> {
         self.historical.as_ref()?.active.last().and_then(|h| self.index.get(h))
     }
+
+    /// While a snapshot is validated in the background: the snapshot's base height and Core's
+    /// GetBackgroundVerificationProgress (the historical chainstate's transactions so far over
+    /// the base's, the assumeutxo entry's count), for `getblockchaininfo`.
+    pub fn background_validation(&self) -> Option<(u32, f64)> {
+        let historical = self.historical.as_ref()?;
+        let base = self.index.get(&self.cs.from_snapshot?)?;
+        let tip_height = historical.active.len().checked_sub(1)? as u32;
+        let done = historical.active.tx_count(tip_height).unwrap_or(0);
+        let target = self.cs.active.tx_count(base.height).unwrap_or(0);
+        let progress = if target == 0 { 0.0 } else { (done as f64 / target as f64).min(1.0) };
+        Some((base.height, progress))
+    }
 }
 
 impl ChainManager {

@@ -221,6 +221,17 @@ pub(super) fn getblockchaininfo(node: &Arc<RpcContext>, _p: &Params) -> Result<V
         "pruned": c.prune_mode().is_prune_mode(),
         "warnings": node.warnings(),
     });
+    // While a snapshot chainstate is validated in the background, Core's report of it.
+    if let (Some(h), Some((snapshot_height, progress))) = (c.historical_tip(), c.background_validation()) {
+        v["backgroundvalidation"] = json!({
+            "snapshotheight": snapshot_height,
+            "blocks": h.height,
+            "bestblockhash": h.hash.to_string(),
+            "mediantime": c.median_time_past(&h.hash),
+            "chainwork": hex(&h.chainwork.to_be_bytes()),
+            "verificationprogress": progress,
+        });
+    }
     // Core's shape: pruneheight (first block with data) and automatic_pruning in prune
     // mode, prune_target_size with automatic pruning.
     if c.prune_mode().is_prune_mode() {
