@@ -10,7 +10,7 @@
 //! database holds an unspent coin", as for a cache layered over another cache in Core.
 
 use super::coin::{outpoint_key, Coin};
-use crate::store::db::{CoinReader, DbError, SortedCoinWrites};
+use crate::store::db::{CoinPut, CoinReader, DbError, SortedCoinWrites};
 use crate::store::encoding::Reader;
 use bitcoin::hashes::Hash;
 use bitcoin::OutPoint;
@@ -355,7 +355,7 @@ impl FrozenWrites {
 }
 
 impl SortedCoinWrites for FrozenWrites {
-    fn write_sorted(&self, put: &mut dyn FnMut(&[u8; 36], Option<&[u8]>) -> Result<(), DbError>) -> Result<(), DbError> {
+    fn write_sorted(&self, put: &mut CoinPut<'_>) -> Result<(), DbError> {
         write_sorted_of(&self.0, put)
     }
 }
@@ -381,7 +381,7 @@ impl CacheWrites<'_> {
 }
 
 impl SortedCoinWrites for CacheWrites<'_> {
-    fn write_sorted(&self, put: &mut dyn FnMut(&[u8; 36], Option<&[u8]>) -> Result<(), DbError>) -> Result<(), DbError> {
+    fn write_sorted(&self, put: &mut CoinPut<'_>) -> Result<(), DbError> {
         if let Some(frozen) = self.frozen {
             write_sorted_of(frozen, put)?;
         }
@@ -391,10 +391,7 @@ impl SortedCoinWrites for CacheWrites<'_> {
 
 /// Writes the dirty entries of `map` through `put` in database key order (the txid's bytes,
 /// then the big-endian vout), each coin encoded into one reused buffer.
-fn write_sorted_of(
-    map: &HashMap<OutPoint, CacheEntry>,
-    put: &mut dyn FnMut(&[u8; 36], Option<&[u8]>) -> Result<(), DbError>,
-) -> Result<(), DbError> {
+fn write_sorted_of(map: &HashMap<OutPoint, CacheEntry>, put: &mut CoinPut<'_>) -> Result<(), DbError> {
     let mut dirty: Vec<(&OutPoint, &CacheEntry)> = map.iter().filter(|(_, e)| e.dirty).collect();
     dirty.sort_unstable_by(|a, b| (a.0.txid.as_byte_array(), a.0.vout).cmp(&(b.0.txid.as_byte_array(), b.0.vout)));
     let mut buf = Vec::new();

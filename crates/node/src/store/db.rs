@@ -49,12 +49,15 @@ pub enum DbError {
 /// One stored block index record: the block hash and the encoded entry.
 pub type IndexRecord = ([u8; 32], Vec<u8>);
 
+/// Receives one coin write: the outpoint key and the encoded coin (`None`: delete).
+pub type CoinPut<'a> = dyn FnMut(&[u8; 36], Option<&[u8]>) -> Result<(), DbError> + 'a;
+
 /// Coin writes an owner produces in key order on demand (a frozen cache generation), so a
 /// large flush needs no encoded copy of every coin next to the cache holding them.
 pub trait SortedCoinWrites: Send {
     /// Calls `put` with every outpoint key and its encoded coin (`None`: delete), in key order,
     /// stopping at the first error.
-    fn write_sorted(&self, put: &mut dyn FnMut(&[u8; 36], Option<&[u8]>) -> Result<(), DbError>) -> Result<(), DbError>;
+    fn write_sorted(&self, put: &mut CoinPut<'_>) -> Result<(), DbError>;
 }
 
 /// Everything one flush writes, committed in a single atomic transaction.
