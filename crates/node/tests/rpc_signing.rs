@@ -89,6 +89,22 @@ impl Rig {
         assert!(signed.get("errors").is_none(), "{signed}");
         let txid = self.call("sendrawtransaction", json!([signed["hex"]]));
         let txid = txid.as_str().unwrap().to_string();
+        // Before it is mined (Core's mempool view, the default): the spent output is gone and the
+        // new one has no confirmations; without the mempool the UTXO set still has the spent one.
+        assert_eq!(
+            self.call("gettxout", json!([spent.0, spent.1])),
+            Value::Null,
+            "spent in the mempool"
+        );
+        assert!(!self.call("gettxout", json!([spent.0, spent.1, false])).is_null());
+        let pending = self.call("gettxout", json!([txid, 0]));
+        assert_eq!(
+            (sat(&pending["value"]), pending["confirmations"].clone()),
+            (paid, json!(0)),
+            "{pending}"
+        );
+        assert!(pending["scriptPubKey"]["desc"].is_string(), "{pending}");
+        assert_eq!(self.call("gettxout", json!([txid, 0, false])), Value::Null);
         self.mine(1);
         assert_eq!(self.call("gettxout", json!([spent.0, spent.1])), Value::Null, "spent output gone");
         let out = self.call("gettxout", json!([txid, 0]));

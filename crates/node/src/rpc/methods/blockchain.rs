@@ -369,22 +369,43 @@ pub(super) fn getchaintips(node: &Arc<RpcContext>, _p: &Params) -> Result<Value,
     Ok(Value::Array(tips))
 }
 
-/// `gettxout`.
+/// `gettxout txid n ( include_mempool )`: Core's answer from the UTXO set, or with the mempool
+/// (the default) from its view over it: an output spent by a mempool transaction is gone, one
+/// created by a mempool transaction has 0 confirmations.
 pub(super) fn gettxout(node: &Arc<RpcContext>, p: &Params) -> Result<Value, RpcError> {
     let txid = Txid::from_str(p.str(0)?).map_err(|_| RpcError::param("txid must be hexadecimal string"))?;
     let n = u32::try_from(p.u64(1)?).map_err(|_| RpcError::param("n out of range"))?;
+    let op = OutPoint { txid, vout: n };
+    // The mempool is read before the chain is locked (never both locks at once).
+    let mut from_mempool = None;
+    if p.opt_bool(2)?.unwrap_or(true) {
+        let mempool = node.mempool();
+        if mempool.pool().spender(&op).is_some() {
+            return Ok(Value::Null);
+        }
+        if let Some(tx) = mempool.get(&txid) {
+            let Some(out) = tx.output.get(n as usize) else {
+                return Ok(Value::Null);
+            };
+            from_mempool = Some(out.clone());
+        }
+    }
     let mut c = node.lock_chain();
-    let coin = c
-        .get_coin(&OutPoint { txid, vout: n })
-        .map_err(|e| RpcError::new(code::DATABASE_ERROR, e.to_string()))?;
-    let Some(coin) = coin else { return Ok(Value::Null) };
-    let tip = c.tip();
+    let net = c.params().network;
+    let (output, confirmations, coinbase) = match from_mempool {
+        Some(out) => (out, 0, false),
+        None => {
+            let coin = c.get_coin(&op).map_err(|e| RpcError::new(code::DATABASE_ERROR, e.to_string()))?;
+            let Some(coin) = coin else { return Ok(Value::Null) };
+            (coin.output, c.tip().height - coin.height + 1, coin.is_coinbase)
+        }
+    };
     Ok(json!({
-        "bestblock": tip.hash.to_string(),
-        "confirmations": tip.height - coin.height + 1,
-        "value": amount(coin.output.value.to_sat()),
-        "scriptPubKey": {"hex": hex(coin.output.script_pubkey.as_bytes())},
-        "coinbase": coin.is_coinbase,
+        "bestblock": c.tip().hash.to_string(),
+        "confirmations": confirmations,
+        "value": amount(output.value.to_sat()),
+        "scriptPubKey": crate::rpc::txjson::script_to_json(output.script_pubkey.as_bytes(), net, true, true),
+        "coinbase": coinbase,
     }))
 }
 
