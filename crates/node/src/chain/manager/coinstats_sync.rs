@@ -112,17 +112,7 @@ impl ChainManager {
             self.flush(FlushReason::Manual)?;
         }
         for height in start..=tip {
-            let hash = self.cs.active[height as usize];
-            let missing = || {
-                ChainError::Corrupt(format!(
-                    "the coin statistics index needs block {hash} (height {height}) and its undo data, which are gone (pruned)"
-                ))
-            };
-            let block = self.read_block(&hash)?.ok_or_else(missing)?;
-            let undo = match height {
-                0 => Default::default(),
-                _ => self.read_undo(&hash)?.ok_or_else(missing)?,
-            };
+            let (hash, block, undo) = self.active_block_with_undo(height, "coin statistics index")?;
             self.coinstats_connect(hash, height, &block, &undo);
             if height % WRITE_EVERY == 0 {
                 self.write_coinstats(true)?;

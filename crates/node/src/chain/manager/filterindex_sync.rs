@@ -64,18 +64,9 @@ impl ChainManager {
         }
         tracing::info!(from = start, to = tip, "building the block filter index");
         for height in start..=tip {
-            let hash = self.cs.active[height as usize];
-            let missing = || {
-                ChainError::Corrupt(format!(
-                    "the block filter index needs block {hash} (height {height}) and its undo data, which are gone (pruned)"
-                ))
-            };
-            let block = self.read_block(&hash)?.ok_or_else(missing)?;
+            let (hash, block, undo) = self.active_block_with_undo(height, "block filter index")?;
             let mut spent: Vec<Vec<TxOut>> = vec![Vec::new()];
-            if height > 0 {
-                let undo = self.read_undo(&hash)?.ok_or_else(missing)?;
-                spent.extend(undo.txs.into_iter().map(|coins| coins.into_iter().map(|c| c.output).collect()));
-            }
+            spent.extend(undo.txs.into_iter().map(|coins| coins.into_iter().map(|c| c.output).collect()));
             self.record_filter(hash, &block, &spent)?;
             if self.cache_usage() > self.settings.dbcache_bytes {
                 self.flush(FlushReason::CacheFull)?;

@@ -287,6 +287,23 @@ impl ChainManager {
         Ok(Some(undo))
     }
 
+    /// The active block at `height` with its undo data (empty for genesis), for an index that
+    /// catches up (`index` names it in the error when pruning removed them).
+    pub(super) fn active_block_with_undo(&self, height: u32, index: &str) -> Result<(BlockHash, Block, BlockUndo), ChainError> {
+        let hash = self.cs.active[height as usize];
+        let missing = || {
+            ChainError::Corrupt(format!(
+                "the {index} needs block {hash} (height {height}) and its undo data, which are gone (pruned)"
+            ))
+        };
+        let block = self.read_block(&hash)?.ok_or_else(missing)?;
+        let undo = match height {
+            0 => BlockUndo::default(),
+            _ => self.read_undo(&hash)?.ok_or_else(missing)?,
+        };
+        Ok((hash, block, undo))
+    }
+
     /// Core's MuHash3072 of the UTXO set at the tip (flushes first), as Core prints it.
     pub fn utxo_muhash(&mut self) -> Result<String, ChainError> {
         self.flush(FlushReason::Manual)?;
