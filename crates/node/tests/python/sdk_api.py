@@ -54,7 +54,9 @@ class Caller(EventHandler):
             except RemoteError as e:
                 out[name] = {"error": e.code}
         assert c.data_dir is not None
-        (c.data_dir / "api.json").write_text(json.dumps(out))
+        # Written whole then renamed, so the test never reads a half-written file.
+        (c.data_dir / "api.json.tmp").write_text(json.dumps(out))
+        (c.data_dir / "api.json.tmp").rename(c.data_dir / "api.json")
 
 
 if __name__ == "__main__":
