@@ -187,9 +187,12 @@ impl BlockFileReader {
     }
 }
 
+/// A decoded record: its number, the block and the bytes it was decoded from.
+pub type RawRecord = (u64, Block, Vec<u8>);
+
 impl BlockFileReader {
     /// The next record decoded, with the bytes it was decoded from; None at the end of the file.
-    pub fn next_with_raw(&mut self) -> Option<Result<(u64, Block, Vec<u8>), ImportError>> {
+    pub fn next_with_raw(&mut self) -> Option<Result<RawRecord, ImportError>> {
         let raw = match self.next_raw() {
             Ok(Some(raw)) => raw,
             Ok(None) => return None,
