@@ -5,6 +5,8 @@ mod reader;
 pub use reader::{BlockFileReader, Format};
 
 use crate::chain::{BlockOutcome, ChainError, ChainManager};
+use crate::params::ChainParams;
+use crate::validation::prepared::PreparedBlock;
 use bitcoin::Block;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -104,46 +106,54 @@ impl Progress {
     }
 }
 
-fn handle(chain: &mut ChainManager, block: &Block, path: &Path, record: u64, summary: &mut ImportSummary) -> Result<(), ImportError> {
-    if block.block_hash() == chain.params().genesis().block_hash() {
-        return Ok(());
+/// Processes one record's block; hands the block back (to be freed off this thread).
+fn handle(
+    chain: &mut ChainManager,
+    prepared: PreparedBlock,
+    path: &Path,
+    record: u64,
+    summary: &mut ImportSummary,
+) -> Result<Block, ImportError> {
+    let hash = prepared.facts.hash;
+    if hash == chain.params().genesis().block_hash() {
+        return Ok(prepared.block);
     }
-    match chain.process_block(block)? {
+    let invalid = |reason: String| ImportError::Invalid {
+        path: path.to_path_buf(),
+        record,
+        hash: hash.to_string(),
+        reason,
+    };
+    let (outcome, block) = chain.process_prepared(prepared)?;
+    match outcome {
         BlockOutcome::Accepted { .. } => {
             summary.accepted += 1;
             summary.transactions += block.txdata.len() as u64;
             summary.inputs += block.txdata.iter().skip(1).map(|t| t.input.len() as u64).sum::<u64>();
-            Ok(())
+            Ok(block)
         }
         BlockOutcome::Duplicate => {
             summary.duplicates += 1;
-            Ok(())
+            Ok(block)
         }
-        BlockOutcome::Orphan => Err(ImportError::Invalid {
-            path: path.to_path_buf(),
-            record,
-            hash: block.block_hash().to_string(),
-            reason: "prev-blk-not-found".into(),
-        }),
-        BlockOutcome::Invalid(r) => Err(ImportError::Invalid {
-            path: path.to_path_buf(),
-            record,
-            hash: block.block_hash().to_string(),
-            reason: r.to_string(),
-        }),
+        BlockOutcome::Orphan => Err(invalid("prev-blk-not-found".into())),
+        BlockOutcome::Invalid(r) => Err(invalid(r.to_string())),
     }
 }
 
 /// Decoded blocks the import's reader thread may hold ahead of block connection.
 const READ_AHEAD: usize = 4;
 
-/// One record from the reader thread: its number, the block and the file bytes read so far.
-type ReadItem = Result<(u64, Block, u64), ImportError>;
+/// One record from the reader thread: its number, the block with its context-free checks done,
+/// and the file bytes read so far.
+type ReadItem = Result<(u64, PreparedBlock, u64), ImportError>;
 
 /// Imports every block of `path` into `chain`, logging progress every `progress_interval`.
 ///
-/// A reader thread reads and decodes the next blocks (at most [`READ_AHEAD`] wait) and frees
-/// the connected ones, so that work overlaps block connection instead of leaving a core idle.
+/// A reader thread reads and decodes the next blocks and runs their context-free checks
+/// (Core's CheckBlock, txids, witness commitment; at most [`READ_AHEAD`] wait) and frees the
+/// connected ones, so that work overlaps block connection instead of leaving a core idle. The
+/// chain manager reuses those results, so each block's outcome is the one `process_block` gives.
 pub fn import_file(chain: &mut ChainManager, path: &Path, progress_interval: Duration) -> Result<ImportSummary, ImportError> {
     let total_bytes = std::fs::metadata(path)
         .map_err(|e| ImportError::Io {
@@ -158,8 +168,9 @@ pub fn import_file(chain: &mut ChainManager, path: &Path, progress_interval: Dur
     // Connected blocks go back to the reader thread to be freed there; at most READ_AHEAD + 1
     // are ever out of it, so this channel stays as small as the other.
     let (done_tx, done_rx) = std::sync::mpsc::channel::<Block>();
+    let params = chain.params().clone();
     std::thread::scope(|s| {
-        s.spawn(move || read_ahead(reader, tx, done_rx));
+        s.spawn(move || read_ahead(reader, &params, tx, done_rx));
         // The record count (for the progress target) runs here while the reader starts.
         let total_records = counter.count_records()?;
         let mut progress = Progress {
@@ -173,10 +184,10 @@ pub fn import_file(chain: &mut ChainManager, path: &Path, progress_interval: Dur
         // `rx` is owned by this closure: on an early return it is dropped before the scope joins
         // the reader, whose next send then fails and ends it.
         for next in rx {
-            let (record, block, bytes) = next?;
+            let (record, prepared, bytes) = next?;
             bytes_read = bytes;
             done += 1;
-            handle(chain, &block, path, record, &mut summary)?;
+            let block = handle(chain, prepared, path, record, &mut summary)?;
             progress.tick(chain, &summary, bytes_read, done, &block);
             // If the reader has finished, the block is freed here instead.
             let _ = done_tx.send(block);
@@ -190,10 +201,15 @@ pub fn import_file(chain: &mut ChainManager, path: &Path, progress_interval: Dur
 
 /// The reader thread: decodes records in order into `tx` until the end of the file, the first
 /// error or a closed receiver, freeing the blocks that come back on `done`.
-fn read_ahead(mut reader: BlockFileReader, tx: std::sync::mpsc::SyncSender<ReadItem>, done: std::sync::mpsc::Receiver<Block>) {
-    while let Some(item) = reader.next() {
+fn read_ahead(
+    mut reader: BlockFileReader,
+    params: &ChainParams,
+    tx: std::sync::mpsc::SyncSender<ReadItem>,
+    done: std::sync::mpsc::Receiver<Block>,
+) {
+    while let Some(item) = reader.next_with_raw() {
         let failed = item.is_err();
-        let item = item.map(|(record, block)| (record, block, reader.bytes_read()));
+        let item = item.map(|(record, block, raw)| (record, PreparedBlock::new(block, raw, params), reader.bytes_read()));
         if tx.send(item).is_err() || failed {
             return;
         }

@@ -187,20 +187,29 @@ impl BlockFileReader {
     }
 }
 
-impl Iterator for BlockFileReader {
-    type Item = Result<(u64, Block), ImportError>;
+/// A decoded record: its number, the block and the bytes it was decoded from.
+pub type RawRecord = (u64, Block, Vec<u8>);
 
-    fn next(&mut self) -> Option<Self::Item> {
+impl BlockFileReader {
+    /// The next record decoded, with the bytes it was decoded from; None at the end of the file.
+    pub fn next_with_raw(&mut self) -> Option<Result<RawRecord, ImportError>> {
         let raw = match self.next_raw() {
             Ok(Some(raw)) => raw,
             Ok(None) => return None,
             Err(e) => return Some(Err(e)),
         };
-        Some(
-            deserialize(&raw)
-                .map(|b| (self.record, b))
-                .map_err(|e| self.malformed(format!("not a block: {e}"))),
-        )
+        Some(match deserialize(&raw) {
+            Ok(b) => Ok((self.record, b, raw)),
+            Err(e) => Err(self.malformed(format!("not a block: {e}"))),
+        })
+    }
+}
+
+impl Iterator for BlockFileReader {
+    type Item = Result<(u64, Block), ImportError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        self.next_with_raw().map(|r| r.map(|(record, block, _)| (record, block)))
     }
 }
 

@@ -8,7 +8,7 @@ use super::tx_check::{check_transaction, MAX_BLOCK_WEIGHT};
 use crate::params::ChainParams;
 use bitcoin::hashes::{sha256d, Hash};
 use bitcoin::Weight;
-use bitcoin::{Block, Transaction};
+use bitcoin::{Block, Transaction, Txid};
 use std::collections::HashSet;
 
 const WITNESS_COMMITMENT_HEADER: [u8; 6] = [0x6a, 0x24, 0xaa, 0x21, 0xa9, 0xed];
@@ -43,7 +43,18 @@ pub fn check_block(block: &Block, params: &ChainParams) -> Result<(), Reject> {
 
 /// Core's CheckBlock with fCheckPOW off (block proposals): everything but the proof of work.
 pub fn check_block_body(block: &Block) -> Result<(), Reject> {
-    check_merkle_root(block)?;
+    check_block_body_with(block, &txids(block))
+}
+
+/// Each transaction's txid, in block order (the merkle leaves).
+pub fn txids(block: &Block) -> Vec<Txid> {
+    block.txdata.iter().map(Transaction::compute_txid).collect()
+}
+
+/// [`check_block_body`] with the block's txids already computed (in block order), so a caller
+/// that needs them again (connecting the block) hashes each transaction once.
+pub fn check_block_body_with(block: &Block, txids: &[Txid]) -> Result<(), Reject> {
+    check_merkle_root_with(block, txids)?;
     let n = block.txdata.len() as u64;
     let stripped = stripped_size(block) as u64;
     if n == 0 || n * Weight::WITNESS_SCALE_FACTOR > MAX_BLOCK_WEIGHT || stripped * Weight::WITNESS_SCALE_FACTOR > MAX_BLOCK_WEIGHT {
@@ -86,6 +97,37 @@ pub fn stripped_size(block: &Block) -> usize {
 /// Core's ContextualCheckBlock for a block at `height` whose parent has median-time-past `prev_mtp`:
 /// finality (BIP113), BIP34 height in coinbase, witness commitment, and weight.
 pub fn contextual_check_block(block: &Block, height: u32, prev_mtp: i64, params: &ChainParams) -> Result<(), Reject> {
+    contextual_check_block_with(block, height, prev_mtp, params, None)
+}
+
+/// The parts of [`contextual_check_block`] that depend on the block alone, computed ahead (on
+/// the import reader thread) for a block that passed [`check_block`].
+#[derive(Debug, Clone)]
+pub struct ContextFreeParts {
+    /// [`check_witness_malleation`] with segwit enforced.
+    pub witness_segwit: Result<(), Reject>,
+    /// The block's weight.
+    pub weight: Weight,
+}
+
+impl ContextFreeParts {
+    /// Computes the parts for `block`, which must have passed [`check_block`] (a coinbase first).
+    pub fn of(block: &Block) -> Self {
+        ContextFreeParts {
+            witness_segwit: check_witness_malleation(block, true),
+            weight: block.weight(),
+        }
+    }
+}
+
+/// [`contextual_check_block`] reusing `parts` computed ahead for this block (same result).
+pub fn contextual_check_block_with(
+    block: &Block,
+    height: u32,
+    prev_mtp: i64,
+    params: &ChainParams,
+    parts: Option<&ContextFreeParts>,
+) -> Result<(), Reject> {
     // Callers run check_block first; still never index a missing coinbase input on untrusted data.
     if block.txdata.first().map(|cb| cb.input.is_empty()).unwrap_or(true) {
         return Err(Reject::new("bad-cb-missing", "first tx is not coinbase"));
@@ -110,8 +152,13 @@ pub fn contextual_check_block(block: &Block, height: u32, prev_mtp: i64, params:
             return Err(Reject::new("bad-cb-height", "block height mismatch in coinbase"));
         }
     }
-    check_witness_malleation(block, height >= params.segwit_height)?;
-    if block.weight().to_wu() > MAX_BLOCK_WEIGHT {
+    let segwit = height >= params.segwit_height;
+    match parts {
+        Some(p) if segwit => p.witness_segwit.clone()?,
+        _ => check_witness_malleation(block, segwit)?,
+    }
+    let weight = parts.map_or_else(|| block.weight(), |p| p.weight);
+    if weight.to_wu() > MAX_BLOCK_WEIGHT {
         return Err(Reject::new("bad-blk-weight", "weight limit failed"));
     }
     Ok(())
@@ -120,7 +167,12 @@ pub fn contextual_check_block(block: &Block, height: u32, prev_mtp: i64, params:
 /// The block's transactions match its merkle root, without the CVE-2012-2459 duplication
 /// (Core's CheckMerkleRoot).
 pub fn check_merkle_root(block: &Block) -> Result<(), Reject> {
-    let leaves: Vec<[u8; 32]> = block.txdata.iter().map(|t| t.compute_txid().to_byte_array()).collect();
+    check_merkle_root_with(block, &txids(block))
+}
+
+/// [`check_merkle_root`] with the block's txids already computed, in block order.
+pub fn check_merkle_root_with(block: &Block, txids: &[Txid]) -> Result<(), Reject> {
+    let leaves: Vec<[u8; 32]> = txids.iter().map(|t| t.to_byte_array()).collect();
     let (root, mutated) = merkle_root(leaves);
     if root != block.header.merkle_root.to_byte_array() {
         return Err(Reject::mutated("bad-txnmrklroot", "hashMerkleRoot mismatch"));

@@ -6,6 +6,7 @@ pub mod header_check;
 pub mod locks;
 pub mod merkle;
 pub mod pow;
+pub mod prepared;
 pub mod reject;
 pub mod script_cache;
 pub mod script_error;

@@ -15,7 +15,12 @@ impl ChainManager {
             Ok(c) => c,
             Err(r) => return Ok(Err(r)),
         };
-        let ConnectChecked { changes, undo, spent_all } = checked;
+        let ConnectChecked {
+            changes,
+            undo,
+            undo_kept,
+            spent_all,
+        } = checked;
         // Every rule passed: persist undo data, then apply the changes.
         let data_file = self.index.get(&hash).and_then(|e| e.data_pos).map(|p| p.file).unwrap_or(0);
         let undo_pos = self.files.write_undo(data_file, &hash, &undo)?;
@@ -29,10 +34,9 @@ impl ChainManager {
         if let Some(t) = &mut self.txindex {
             t.add_block(hash, block);
         }
-        if self.coinstats.is_some() {
-            // The index needs the spent coins, which the checks handed over encoded.
-            let undo = BlockUndo::decode(&undo).map_err(|e| ChainError::Corrupt(format!("undo data of {hash}: {e}")))?;
-            self.coinstats_connect(hash, height, block, &undo);
+        if let Some(undo) = &undo_kept {
+            // Kept by the checks when the index is on, so it is never decoded again.
+            self.coinstats_connect(hash, height, block, undo);
         }
         if self.filters.is_some() {
             self.record_filter(hash, block, &spent_all)?;
@@ -114,8 +118,15 @@ impl ChainManager {
             median_time(times)
         };
 
-        // Each txid once, for the BIP30 check and the outputs below.
-        let txids: Vec<bitcoin::Txid> = block.txdata.iter().map(|tx| tx.compute_txid()).collect();
+        // Each txid once, for the BIP30 check and the outputs below (computed ahead if prepared).
+        let txids = match self
+            .prepared
+            .as_ref()
+            .filter(|f| f.hash == hash && f.txids.len() == block.txdata.len())
+        {
+            Some(f) => f.txids.clone(),
+            None => crate::validation::block_check::txids(block),
+        };
         if enforce_bip30 {
             for (tx, &txid) in block.txdata.iter().zip(&txids) {
                 for vout in 0..tx.output.len() as u32 {
@@ -203,8 +214,10 @@ impl ChainManager {
                 format!("coinbase pays too much (actual={cb_out} vs limit={reward})"),
             )));
         }
-        // Encoded while the script threads may still be checking.
-        let undo = undo.encode();
+        // Encoded while the script threads may still be checking; the coin statistics index
+        // takes the spent coins as they are.
+        let undo_bytes = undo.encode();
+        let undo_kept = self.coinstats.is_some().then_some(undo);
         if let Some(session) = scripts {
             if let Err((t, i, e)) = session.finish() {
                 let reject = block_script_reject(&block.txdata[t], &spent_all[t], i, u64::from(flags), &e.to_string());
@@ -218,7 +231,8 @@ impl ChainManager {
             .collect();
         Ok(Ok(ConnectChecked {
             changes: view.into_changes(),
-            undo,
+            undo: undo_bytes,
+            undo_kept,
             spent_all,
         }))
     }

@@ -15,7 +15,9 @@ use crate::chainstate::Coin;
 use crate::params::{ChainParams, BIP34_IMPLIES_BIP30_LIMIT};
 use crate::store::block_files::{BlockFiles, FilePos, DEFAULT_MAX_FILE_SIZE};
 use crate::store::db::{ChainDb, FlushBatch};
-use crate::validation::block_check::{check_block, check_block_body, check_proof_of_work, contextual_check_block};
+use crate::validation::block_check::{
+    check_block, check_block_body, check_proof_of_work, contextual_check_block, contextual_check_block_with,
+};
 use crate::validation::check_queue::ScriptCheckQueue;
 use crate::validation::header_check::{contextual_check_header, median_time, ParentContext};
 use crate::validation::locks::{sequence_lock, sequence_lock_satisfied};
@@ -159,6 +161,8 @@ struct ConnectChecked {
     changes: HashMap<OutPoint, crate::chainstate::cache::ViewEntry>,
     /// The block's undo data, encoded for the undo file.
     undo: Vec<u8>,
+    /// The same undo data unencoded, kept only when the coin statistics index needs it.
+    undo_kept: Option<BlockUndo>,
     spent_all: Vec<Vec<TxOut>>,
 }
 
@@ -208,6 +212,8 @@ pub struct ChainManager {
     fatal: Option<FatalHandler>,
     /// The background flush (writer thread, frozen generation's records).
     bg: bgflush::BgFlush,
+    /// Results computed ahead for the block [`ChainManager::process_prepared`] is processing.
+    prepared: Option<crate::validation::prepared::BlockFacts>,
 }
 
 /// Called with the reason when the chainstate cannot be made durable (a failed flush), so the
@@ -266,6 +272,7 @@ impl ChainManager {
             assume_valid: Default::default(),
             prune_height: None,
             bg: Default::default(),
+            prepared: None,
         };
         cm.load()?;
         if cm.settings.txindex {
@@ -688,6 +695,9 @@ impl ChainManager {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod prepared_tests;
 
 mod selection;
 

@@ -119,6 +119,16 @@ impl ChainManager {
         Ok(outcome)
     }
 
+    /// [`Self::process_block`] for a block whose context-free work was done ahead (the import
+    /// reader thread): the same outcome, with those results reused; hands the block back.
+    pub fn process_prepared(&mut self, prepared: crate::validation::prepared::PreparedBlock) -> Result<(BlockOutcome, Block), ChainError> {
+        let crate::validation::prepared::PreparedBlock { block, facts } = prepared;
+        self.prepared = Some(facts);
+        let outcome = self.process_block(&block);
+        self.prepared = None;
+        Ok((outcome?, block))
+    }
+
     pub(super) fn accept_block(&mut self, block: &Block, stored_at: Option<FilePos>) -> Result<BlockOutcome, ChainError> {
         let hash = block.block_hash();
         if let Some(e) = self.index.get(&hash) {
@@ -143,7 +153,20 @@ impl ChainManager {
             return Err(ChainError::Corrupt(format!("accepted header {hash} missing from index")));
         };
         let prev_mtp = self.median_time_past(&entry.header.prev_blockhash);
-        let checked = check_block(block, &self.params).and_then(|_| contextual_check_block(block, entry.height, prev_mtp, &self.params));
+        let ahead = self.prepared.as_mut().filter(|f| f.hash == hash);
+        let (checked, raw) = match ahead {
+            Some(f) => {
+                let checked = f
+                    .check_block
+                    .clone()
+                    .and_then(|_| contextual_check_block_with(block, entry.height, prev_mtp, &self.params, f.parts.as_ref()));
+                (checked, f.raw.take())
+            }
+            None => (
+                check_block(block, &self.params).and_then(|_| contextual_check_block(block, entry.height, prev_mtp, &self.params)),
+                None,
+            ),
+        };
         if let Err(r) = checked {
             if !r.may_be_mutated {
                 self.mark_invalid(&hash);
@@ -152,7 +175,7 @@ impl ChainManager {
         }
         let pos = match stored_at {
             Some(p) => p,
-            None => self.files.write_block(&serialize(block))?,
+            None => self.files.write_block(&raw.unwrap_or_else(|| serialize(block)))?,
         };
         let mut was_highest_pruned = false;
         if let Some(e) = self.index.get_mut(&hash) {

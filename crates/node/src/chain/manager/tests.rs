@@ -52,7 +52,7 @@ fn ancestor_headers_answers_like_ancestor_at_any_order_of_heights() {
 /// A valid regtest chain of `n` blocks on genesis paying to `OP_TRUE`; from height 101 on each
 /// block spends the coinbase of 100 blocks earlier into two outputs, so flushes carry coin
 /// creations, spends and undo data.
-fn regtest_chain(n: u32) -> Vec<Block> {
+pub(super) fn regtest_chain(n: u32) -> Vec<Block> {
     use blvm_testkit::mining::{self, Parent};
     let genesis = bitcoin::blockdata::constants::genesis_block(bitcoin::Network::Regtest);
     let mut blocks: Vec<Block> = Vec::new();
@@ -342,7 +342,7 @@ fn best_on_disk(cm: &ChainManager) -> BlockHash {
 }
 
 /// A block on `blocks[tip]` spending the coinbase of `blocks[victim]` again.
-fn double_spend_block(blocks: &[Block], tip: usize, victim: usize) -> Block {
+pub(super) fn double_spend_block(blocks: &[Block], tip: usize, victim: usize) -> Block {
     use blvm_testkit::mining::{self, Parent};
     let genesis = bitcoin::blockdata::constants::genesis_block(bitcoin::Network::Regtest);
     let mut times = vec![genesis.header.time];

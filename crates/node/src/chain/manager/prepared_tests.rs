@@ -1,0 +1,81 @@
+//! `process_prepared` (context-free checks done ahead, on the import reader thread) against
+//! `process_block`: the same outcome, reject reason and chain for valid and invalid blocks.
+
+use super::tests::{double_spend_block, regtest_chain};
+use super::*;
+use crate::validation::prepared::PreparedBlock;
+
+fn open(dir: &Path) -> ChainManager {
+    let settings = ChainSettings {
+        blocks_xor: false,
+        ..Default::default()
+    };
+    ChainManager::open(ChainParams::for_network(bitcoin::Network::Regtest), dir, settings).unwrap()
+}
+
+/// Hands `block` to both managers (one prepared with `raw` as its file bytes) and checks they
+/// agree on the outcome and the resulting tip; returns the outcome.
+fn both(plain: &mut ChainManager, ahead: &mut ChainManager, block: &Block, raw: Vec<u8>) -> BlockOutcome {
+    let want = plain.process_block(block).unwrap();
+    let prepared = PreparedBlock::new(block.clone(), raw, &ahead.params().clone());
+    let (got, back) = ahead.process_prepared(prepared).unwrap();
+    assert_eq!(&back, block, "the block is handed back unchanged");
+    assert_eq!(got, want, "block {}", block.block_hash());
+    assert_eq!(ahead.tip().hash, plain.tip().hash);
+    assert_eq!(
+        ahead.entry(&block.block_hash()).map(|e| e.status),
+        plain.entry(&block.block_hash()).map(|e| e.status)
+    );
+    assert!(ahead.prepared.is_none(), "the facts do not outlive the block");
+    want
+}
+
+#[test]
+fn prepared_blocks_get_the_outcomes_of_process_block() {
+    let (d1, d2) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (mut plain, mut ahead) = (open(d1.path()), open(d2.path()));
+    let blocks = regtest_chain(110);
+    for b in &blocks[..105] {
+        let out = both(&mut plain, &mut ahead, b, serialize(b));
+        assert_eq!(out, BlockOutcome::Accepted { connected: true });
+    }
+    // Stored from the file bytes: read back, the same block.
+    assert_eq!(ahead.read_block(&blocks[104].block_hash()).unwrap().as_ref(), Some(&blocks[104]));
+
+    // Mutated copies of the next block (same header, so the same hash): not marked invalid.
+    let next = &blocks[105];
+    let mut extra_tx = next.clone();
+    extra_tx.txdata.push(extra_tx.txdata[1].clone());
+    let out = both(&mut plain, &mut ahead, &extra_tx, serialize(&extra_tx));
+    assert!(matches!(&out, BlockOutcome::Invalid(r) if r.reason == "bad-txnmrklroot"), "{out:?}");
+    let mut witness = next.clone();
+    witness.txdata[1].input[0].witness.push([1u8; 3]);
+    let out = both(&mut plain, &mut ahead, &witness, serialize(&witness));
+    assert!(matches!(&out, BlockOutcome::Invalid(r) if r.reason.contains("witness")), "{out:?}");
+    // Bytes that are not the block's own serialization are not stored (serialized again).
+    let mut longer = serialize(next);
+    longer.push(0);
+    assert!(PreparedBlock::new(next.clone(), longer.clone(), plain.params()).facts.raw.is_none());
+    let out = both(&mut plain, &mut ahead, next, longer);
+    assert_eq!(out, BlockOutcome::Accepted { connected: true });
+    assert_eq!(ahead.read_block(&next.block_hash()).unwrap().as_ref(), Some(next));
+
+    // A block failing a connect rule (double spend): marked invalid in both.
+    let bad = double_spend_block(&blocks, 105, 3);
+    let out = both(&mut plain, &mut ahead, &bad, serialize(&bad));
+    assert!(
+        matches!(&out, BlockOutcome::Invalid(r) if r.reason == "bad-txns-inputs-missingorspent"),
+        "{out:?}"
+    );
+    // Proof of work broken (regtest's limit exceeded).
+    let mut no_pow = blocks[106].clone();
+    no_pow.header.bits = bitcoin::CompactTarget::from_consensus(0x2100_ffff);
+    let out = both(&mut plain, &mut ahead, &no_pow, serialize(&no_pow));
+    assert!(matches!(&out, BlockOutcome::Invalid(r) if r.reason == "high-hash"), "{out:?}");
+    // The rest of the chain still connects the same way.
+    for b in &blocks[106..] {
+        let out = both(&mut plain, &mut ahead, b, serialize(b));
+        assert_eq!(out, BlockOutcome::Accepted { connected: true });
+    }
+    assert_eq!(ahead.height(), 110);
+}

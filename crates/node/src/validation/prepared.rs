@@ -1,0 +1,57 @@
+//! A block's context-free work done before it reaches the chain manager (on the import reader
+//! thread, while the previous block's scripts are checked): Core's CheckBlock, the txids, the
+//! witness commitment and the bytes to store. The chain manager reuses the results at the point
+//! it would have computed them, so every outcome is the one it would be without them.
+
+use super::block_check::{check_block_body_with, check_proof_of_work, txids, ContextFreeParts};
+use super::Reject;
+use crate::params::ChainParams;
+use bitcoin::{Block, BlockHash, Txid};
+
+/// What the chain manager can reuse for the block whose hash is `hash`.
+#[derive(Debug, Clone)]
+pub struct BlockFacts {
+    /// The block's hash: the results apply to this block only.
+    pub hash: BlockHash,
+    /// Core's CheckBlock (proof of work, merkle root, size, coinbase, transactions, sigops).
+    pub check_block: Result<(), Reject>,
+    /// The contextual checks' block-only parts, when CheckBlock passed.
+    pub parts: Option<ContextFreeParts>,
+    /// Each transaction's txid, in block order.
+    pub txids: Vec<Txid>,
+    /// The block's serialization, as it is written to `blk*.dat` (None: serialize it again).
+    pub raw: Option<Vec<u8>>,
+}
+
+/// A decoded block with its [`BlockFacts`].
+#[derive(Debug)]
+pub struct PreparedBlock {
+    /// The block.
+    pub block: Block,
+    /// The results computed ahead for it.
+    pub facts: BlockFacts,
+}
+
+impl PreparedBlock {
+    /// Runs the context-free checks of `block` on `params`' network; `raw` is the encoding it
+    /// was decoded from, kept for the block file only if it is the block's own serialization.
+    pub fn new(block: Block, raw: Vec<u8>, params: &ChainParams) -> Self {
+        let hash = block.block_hash();
+        let txids = txids(&block);
+        let check_block = check_proof_of_work(&block.header, params).and_then(|_| check_block_body_with(&block, &txids));
+        let parts = check_block.is_ok().then(|| ContextFreeParts::of(&block));
+        // The decoder refuses non-minimal encodings, so the same length means the same bytes;
+        // anything else is serialized again when stored.
+        let raw = (raw.len() == block.total_size()).then_some(raw);
+        PreparedBlock {
+            block,
+            facts: BlockFacts {
+                hash,
+                check_block,
+                parts,
+                txids,
+                raw,
+            },
+        }
+    }
+}
