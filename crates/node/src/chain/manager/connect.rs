@@ -90,7 +90,10 @@ impl ChainManager {
         let csv = height >= self.params.csv_height;
         let reader = self.cs.coins_db(&self.db).coin_reader()?;
         let db_path = self.cs.coins_db(&self.db).path().to_path_buf();
-        let mut view = BlockView::new(&mut self.cs.coins, &reader, &db_path);
+        // Each txid once, for the prefetch, the BIP30 check and the outputs below.
+        let txids: Vec<bitcoin::Txid> = block.txdata.iter().map(|tx| tx.compute_txid()).collect();
+        let fetch = self.prefetch.start(block, &txids, &self.cs.coins, self.cs.coins_db(&self.db))?;
+        let mut view = BlockView::new(&mut self.cs.coins, &reader, &db_path).with_prefetch(fetch);
         let mut undo = BlockUndo::default();
         let mut spent_all: Vec<Arc<Vec<TxOut>>> = Vec::with_capacity(block.txdata.len());
         // Scripts are checked on the queue's threads as each transaction's inputs are known;
@@ -114,17 +117,17 @@ impl ChainManager {
             median_time(times)
         };
 
-        // Each txid once, for the BIP30 check and the outputs below.
-        let txids: Vec<bitcoin::Txid> = block.txdata.iter().map(|tx| tx.compute_txid()).collect();
         if enforce_bip30 {
             for (tx, &txid) in block.txdata.iter().zip(&txids) {
+                let db_lacks_txid = view.db_lacks_txid(&txid)?;
                 for vout in 0..tx.output.len() as u32 {
                     let op = OutPoint { txid, vout };
-                    if view.get(&op)?.is_some() {
-                        return Ok(Err(Reject::new("bad-txns-BIP30", format!("tried to overwrite transaction {txid}"))));
-                    }
-                    if view.known_absent_from_db(&op)? {
-                        fresh_outputs.insert(op);
+                    match view.probe_new_output(&op, db_lacks_txid)? {
+                        None => return Ok(Err(Reject::new("bad-txns-BIP30", format!("tried to overwrite transaction {txid}")))),
+                        Some(true) => {
+                            fresh_outputs.insert(op);
+                        }
+                        Some(false) => {}
                     }
                 }
             }
