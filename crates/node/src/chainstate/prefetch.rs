@@ -21,7 +21,10 @@ use std::sync::{mpsc, Arc, Mutex};
 use std::thread::JoinHandle;
 
 /// Core's default number of prefetch threads (`DEFAULT_PREVOUTFETCH_THREADS`).
-pub const DEFAULT_PREVOUTFETCH_THREADS: usize = 8;
+pub const CORE_DEFAULT_PREVOUTFETCH_THREADS: usize = 8;
+/// blvm's default: off. Measured on 2 busy vCPUs (docs/BENCHMARKS.md, issue 14 flat cost) the
+/// workers added CPU and saved no validation time; `-prevoutfetchthreads=8` is Core's setting.
+pub const DEFAULT_PREVOUTFETCH_THREADS: usize = 0;
 /// Core's most prefetch threads (`MAX_PREVOUTFETCH_THREADS`): larger values are clamped.
 pub const MAX_PREVOUTFETCH_THREADS: usize = 16;
 /// Fewest inputs to fetch per worker: a smaller block is not worth waking more threads.
