@@ -379,7 +379,7 @@ mod tests {
     fn prevoutfetchthreads_rejects_negatives() {
         let (c, _) = parse(&["-prevoutfetchthreads=100"]).unwrap();
         assert_eq!(c.prevoutfetchthreads, 100);
-        assert_eq!(parse(&[]).unwrap().0.prevoutfetchthreads, 0);
+        assert_eq!(parse(&[]).unwrap().0.prevoutfetchthreads, 8);
         let e = parse(&["-prevoutfetchthreads=-1"]).unwrap_err().to_string();
         assert!(e.contains("-prevoutfetchthreads") && e.contains("non-negative"), "{e}");
     }

@@ -20,11 +20,9 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 use std::thread::JoinHandle;
 
-/// Core's default number of prefetch threads (`DEFAULT_PREVOUTFETCH_THREADS`).
-pub const CORE_DEFAULT_PREVOUTFETCH_THREADS: usize = 8;
-/// blvm's default: off. Measured on 2 busy vCPUs (docs/BENCHMARKS.md, issue 14 flat cost) the
-/// workers added CPU and saved no validation time; `-prevoutfetchthreads=8` is Core's setting.
-pub const DEFAULT_PREVOUTFETCH_THREADS: usize = 0;
+/// Core's default number of prefetch threads (`DEFAULT_PREVOUTFETCH_THREADS`), blvm's too
+/// (measured in docs/BENCHMARKS.md, "Flat cost per block").
+pub const DEFAULT_PREVOUTFETCH_THREADS: usize = 8;
 /// Core's most prefetch threads (`MAX_PREVOUTFETCH_THREADS`): larger values are clamped.
 pub const MAX_PREVOUTFETCH_THREADS: usize = 16;
 /// Fewest inputs to fetch per worker: a smaller block is not worth waking more threads.
