@@ -26,7 +26,8 @@
 //! run, and 30,000,000), `BLVM_SCALE_SPENDS` (inputs per block, default 8,000),
 //! `BLVM_SCALE_OUTPUTS` (outputs per block, default 40,000), `BLVM_SCALE_SEED` (default 14),
 //! `BLVM_SCALE_DBCACHE` (MiB, comma-separated: one blvm run each; default 450, the kernel's
-//! fixed cache), `BLVM_SCALE_ENGINES`
+//! fixed cache), `BLVM_SCALE_BLVM_ARGS` (extra blvm-node options, space-separated, for A/B
+//! runs such as `-prevoutfetchthreads=0`), `BLVM_SCALE_ENGINES`
 //! (`blvm,kernel`), `BLVM_SCALE_CACHE_DIR`, `BLVM_SCALE_WORK_DIR` (datadirs, default `$TMPDIR`),
 //! `BLVM_BENCH_IDLE_WAIT` (seconds to wait for idle cores before each run, `--bench` only).
 //!
@@ -135,6 +136,7 @@ fn run_blvm(file: &Path, summary: &ScaleSummary, dbcache_mib: u64, work: &Path) 
             "-progressinterval=10000",
         ])
         .arg(format!("-dbcache={dbcache_mib}"))
+        .args(std::env::var("BLVM_SCALE_BLVM_ARGS").unwrap_or_default().split_whitespace())
         .arg("import")
         .arg(file)
         .spawn()

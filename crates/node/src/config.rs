@@ -373,6 +373,17 @@ mod tests {
         assert!(typed > 50, "most options have a typed field ({typed})");
     }
 
+    /// Core's `-prevoutfetchthreads`: negatives rejected, large values accepted (the fetcher
+    /// clamps them to 16), 0 off.
+    #[test]
+    fn prevoutfetchthreads_rejects_negatives() {
+        let (c, _) = parse(&["-prevoutfetchthreads=100"]).unwrap();
+        assert_eq!(c.prevoutfetchthreads, 100);
+        assert_eq!(parse(&[]).unwrap().0.prevoutfetchthreads, 8);
+        let e = parse(&["-prevoutfetchthreads=-1"]).unwrap_err().to_string();
+        assert!(e.contains("-prevoutfetchthreads") && e.contains("non-negative"), "{e}");
+    }
+
     #[test]
     fn typed_integers_are_range_checked_with_the_table_words() {
         let (c, _) = parse(&["-maxconnections=7", "-zmqpubrawtxhwm=3", "-checklevel=4", "-maxmempool=5", "-par=2"]).unwrap();

@@ -10,6 +10,7 @@
 //! database holds an unspent coin", as for a cache layered over another cache in Core.
 
 use super::coin::{outpoint_key, Coin};
+use super::prefetch::FetchSession;
 use crate::store::db::{CoinPut, CoinReader, DbError, SortedCoinWrites};
 use crate::store::encoding::Reader;
 use bitcoin::hashes::Hash;
@@ -108,6 +109,18 @@ impl CoinsCache {
     /// enters as clean and not fresh: the database holds it once that generation is committed,
     /// and if that commit fails the next flush writes the frozen generation below this one.
     pub fn get(&mut self, op: &OutPoint, reader: &CoinReader, db_path: &std::path::Path) -> Result<Option<Coin>, DbError> {
+        self.get_fetched(op, None, reader, db_path)
+    }
+
+    /// [`CoinsCache::get`], with the database's answer for `op` already read (`fetched`, by a
+    /// prefetch worker) used in place of reading `reader`; only the database read is replaced.
+    pub fn get_fetched(
+        &mut self,
+        op: &OutPoint,
+        fetched: Option<Option<Coin>>,
+        reader: &CoinReader,
+        db_path: &std::path::Path,
+    ) -> Result<Option<Coin>, DbError> {
         if let Some(e) = self.map.get(op) {
             return Ok(e.coin.clone());
         }
@@ -125,9 +138,15 @@ impl CoinsCache {
             );
             return Ok(Some(coin));
         }
-        match reader.get(&outpoint_key(op))? {
-            Some(bytes) => {
-                let coin = decode_db_coin(&bytes, db_path)?;
+        let coin = match fetched {
+            Some(coin) => coin,
+            None => match reader.get(&outpoint_key(op))? {
+                Some(bytes) => Some(decode_db_coin(&bytes, db_path)?),
+                None => None,
+            },
+        };
+        match coin {
+            Some(coin) => {
                 let e = CacheEntry {
                     coin: Some(coin.clone()),
                     dirty: false,
@@ -246,6 +265,11 @@ impl CoinsCache {
     pub fn release_frozen(&mut self) -> Option<FrozenCoins> {
         self.frozen_usage = 0;
         self.frozen.take()
+    }
+
+    /// The frozen generation, if any (prefetch workers read it before the database).
+    pub fn frozen(&self) -> Option<FrozenCoins> {
+        self.frozen.clone()
     }
 
     /// True while a frozen generation is below the live one.
@@ -424,6 +448,8 @@ pub struct BlockView<'a> {
     reader: &'a CoinReader,
     db_path: &'a std::path::Path,
     changes: HashMap<OutPoint, ViewEntry>,
+    /// The block's inputs read ahead by prefetch workers, if any.
+    prefetch: Option<FetchSession>,
 }
 
 impl<'a> BlockView<'a> {
@@ -434,7 +460,14 @@ impl<'a> BlockView<'a> {
             reader,
             db_path,
             changes: HashMap::new(),
+            prefetch: None,
         }
+    }
+
+    /// Uses `session`'s prefetched coins for the database reads of the block's inputs.
+    pub fn with_prefetch(mut self, session: Option<FetchSession>) -> Self {
+        self.prefetch = session;
+        self
     }
 
     /// The unspent coin at `op` as seen through the overlay.
@@ -442,7 +475,8 @@ impl<'a> BlockView<'a> {
         if let Some(e) = self.changes.get(op) {
             return Ok(e.coin.clone());
         }
-        self.base.get(op, self.reader, self.db_path)
+        let fetched = self.prefetch.as_mut().and_then(|p| p.take(op));
+        self.base.get_fetched(op, fetched, self.reader, self.db_path)
     }
 
     /// Whether the layers below the live cache certainly hold no unspent coin at `op` (no live
@@ -454,6 +488,29 @@ impl<'a> BlockView<'a> {
             return Ok(self.changes.get(op).map(|e| e.fresh).unwrap_or(false));
         }
         Ok(self.base.get(op, self.reader, self.db_path)?.is_none() && !self.base.has_entry(op))
+    }
+
+    /// BIP30 for an output the block creates at `op`, in one lookup: `None` when an unspent coin
+    /// is already there (the block would overwrite it), else whether the coin may be fresh
+    /// ([`BlockView::known_absent_from_db`], which would look `op` up a second time).
+    /// `db_lacks_txid`: the database holds no coin of `op`'s transaction at all
+    /// ([`BlockView::db_lacks_txid`]), so it need not be read for this output.
+    pub fn probe_new_output(&mut self, op: &OutPoint, db_lacks_txid: bool) -> Result<Option<bool>, DbError> {
+        if let Some(e) = self.changes.get(op) {
+            return Ok(if e.coin.is_some() { None } else { Some(e.fresh) });
+        }
+        let fetched = db_lacks_txid.then_some(None);
+        if self.base.get_fetched(op, fetched, self.reader, self.db_path)?.is_some() {
+            return Ok(None);
+        }
+        // Nothing unspent below: absent unless the live cache holds a (dirty) tombstone.
+        Ok(Some(!self.base.has_entry(op)))
+    }
+
+    /// True when the database (this view's snapshot) holds no coin of the transaction `txid`:
+    /// one seek for all of a new transaction's outputs (see [`BlockView::probe_new_output`]).
+    pub fn db_lacks_txid(&self, txid: &bitcoin::Txid) -> Result<bool, DbError> {
+        Ok(!self.reader.has_txid(txid.as_byte_array())?)
     }
 
     /// Spends the coin at `op`, returning it, or `None` if it is missing or already spent.
@@ -479,20 +536,22 @@ impl<'a> BlockView<'a> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::store::db::{ChainDb, FlushBatch};
     use bitcoin::hashes::Hash;
     use bitcoin::{Amount, ScriptBuf, TxOut, Txid};
 
-    fn op(n: u8) -> OutPoint {
+    /// A test outpoint: txid of `n` bytes, output `n`.
+    pub(crate) fn op(n: u8) -> OutPoint {
         OutPoint {
             txid: Txid::from_byte_array([n; 32]),
             vout: u32::from(n),
         }
     }
 
-    fn coin(value: u64) -> Coin {
+    /// A test coin worth `value` sat.
+    pub(crate) fn coin(value: u64) -> Coin {
         Coin {
             output: TxOut {
                 value: Amount::from_sat(value),
@@ -632,6 +691,44 @@ mod tests {
         commit(&db, cache.dirty_writes());
         assert_eq!(on_disk(&db, 1), Some(coin(11)));
         assert_eq!(on_disk(&db, 3), None);
+    }
+
+    /// BIP30's probe of new outputs: a transaction the database has no coin of is answered by
+    /// one seek, and one it has coins of is still looked up output by output.
+    #[test]
+    fn new_outputs_are_probed_with_one_seek_per_transaction() {
+        let dir = tempfile::tempdir().unwrap();
+        let (db, mut cache) = frozen_over_db(dir.path());
+        let reader = db.coin_reader().unwrap();
+        let mut view = BlockView::new(&mut cache, &reader, db.path());
+        let with_vout = |n: u8, vout: u32| OutPoint { vout, ..op(n) };
+        // The database holds 1 and 2 (1 spent in the frozen generation), not 0, 3 (frozen) or 4.
+        assert!(view.db_lacks_txid(&op(0).txid).unwrap());
+        assert!(!view.db_lacks_txid(&op(1).txid).unwrap());
+        assert!(!view.db_lacks_txid(&op(2).txid).unwrap());
+        assert!(view.db_lacks_txid(&op(3).txid).unwrap());
+        assert!(view.db_lacks_txid(&op(4).txid).unwrap());
+        // An unspent coin on disk or in the frozen generation: overwritten (BIP30).
+        assert_eq!(view.probe_new_output(&op(2), false).unwrap(), None);
+        assert_eq!(view.probe_new_output(&op(3), true).unwrap(), None);
+        // Another output of a transaction on disk: absent, so fresh.
+        assert_eq!(view.probe_new_output(&with_vout(2, 0), false).unwrap(), Some(true));
+        // Spent in the frozen generation: absent below the live cache.
+        assert_eq!(view.probe_new_output(&op(1), false).unwrap(), Some(true));
+        assert_eq!(view.probe_new_output(&op(4), true).unwrap(), Some(true));
+        // Created in this view, then spent: fresh as recorded.
+        view.add(op(4), coin(4), true);
+        assert_eq!(view.probe_new_output(&op(4), true).unwrap(), None);
+        assert_eq!(view.spend(&op(4)).unwrap(), Some(coin(4)));
+        assert_eq!(view.probe_new_output(&op(4), true).unwrap(), Some(true));
+        let changes = view.into_changes();
+        drop(reader);
+        cache.apply(changes);
+        // A live tombstone (a database coin spent since): the database may still hold it.
+        block(&mut cache, &db, |v| assert_eq!(v.spend(&op(2)).unwrap(), Some(coin(2))));
+        let reader = db.coin_reader().unwrap();
+        let mut view = BlockView::new(&mut cache, &reader, db.path());
+        assert_eq!(view.probe_new_output(&op(2), false).unwrap(), Some(false));
     }
 
     /// A failed background write keeps the frozen generation: one commit of frozen then live

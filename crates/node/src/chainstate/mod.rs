@@ -4,6 +4,7 @@ pub mod cache;
 pub mod coin;
 pub mod compress;
 pub mod muhash;
+pub mod prefetch;
 pub mod snapshot;
 pub mod stats;
 pub mod undo;

@@ -28,7 +28,6 @@ pub const CORE_ONLY: &[(&str, Policy)] = &[
     ("persistmempoolv1", Policy::Ignore),
     ("settings", Policy::Ignore),
     ("help-debug", Policy::Ignore),
-    ("prevoutfetchthreads", Policy::Ignore),
     ("choosedatadir", Policy::Ignore),
     ("lang", Policy::Ignore),
     ("min", Policy::Ignore),

@@ -94,6 +94,7 @@ pub fn chain_settings(cfg: &NodeConfig) -> ChainSettings {
         blocks_xor: cfg.blocks_xor,
         ..Default::default()
     };
+    s.prevout_fetch_threads = cfg.prevoutfetchthreads;
     if cfg.script_threads > 0 {
         s.script_threads = cfg.script_threads;
     }

@@ -483,6 +483,19 @@ impl CoinReader {
         Ok(())
     }
 
+    /// Whether any coin of the transaction `txid` is in this snapshot: one B-tree seek to the
+    /// first key at or after `txid`'s first output, where looking up each output would take one
+    /// per output (BIP30's check of a block's new outputs, which are almost always absent).
+    pub fn has_txid(&self, txid: &[u8; 32]) -> Result<bool, DbError> {
+        let mut first = [0u8; 36];
+        first[..32].copy_from_slice(txid);
+        let found = self
+            .coins
+            .get_greater_than_or_equal_to(&self.txn, first.as_slice())
+            .map_err(|e| store_err(&self.path, e))?;
+        Ok(found.is_some_and(|(k, _)| k.starts_with(txid)))
+    }
+
     /// Looks up the encoded coin for an outpoint key.
     pub fn get(&self, key: &[u8; 36]) -> Result<Option<Vec<u8>>, DbError> {
         let v = self.coins.get(&self.txn, key).map_err(|e| store_err(&self.path, e))?;

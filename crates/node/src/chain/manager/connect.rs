@@ -94,7 +94,18 @@ impl ChainManager {
         let csv = height >= self.params.csv_height;
         let reader = self.cs.coins_db(&self.db).coin_reader()?;
         let db_path = self.cs.coins_db(&self.db).path().to_path_buf();
-        let mut view = BlockView::new(&mut self.cs.coins, &reader, &db_path);
+        // Each txid once, for the prefetch, the BIP30 check and the outputs below (computed
+        // ahead on the import reader thread when the block was prepared).
+        let txids = match self
+            .prepared
+            .as_ref()
+            .filter(|f| f.hash == hash && f.txids.len() == block.txdata.len())
+        {
+            Some(f) => f.txids.clone(),
+            None => crate::validation::block_check::txids(block),
+        };
+        let fetch = self.prefetch.start(block, &txids, &self.cs.coins, self.cs.coins_db(&self.db))?;
+        let mut view = BlockView::new(&mut self.cs.coins, &reader, &db_path).with_prefetch(fetch);
         let mut undo = BlockUndo::default();
         let mut spent_all: Vec<Arc<Vec<TxOut>>> = Vec::with_capacity(block.txdata.len());
         // Scripts are checked on the queue's threads as each transaction's inputs are known;
@@ -118,24 +129,17 @@ impl ChainManager {
             median_time(times)
         };
 
-        // Each txid once, for the BIP30 check and the outputs below (computed ahead if prepared).
-        let txids = match self
-            .prepared
-            .as_ref()
-            .filter(|f| f.hash == hash && f.txids.len() == block.txdata.len())
-        {
-            Some(f) => f.txids.clone(),
-            None => crate::validation::block_check::txids(block),
-        };
         if enforce_bip30 {
             for (tx, &txid) in block.txdata.iter().zip(&txids) {
+                let db_lacks_txid = view.db_lacks_txid(&txid)?;
                 for vout in 0..tx.output.len() as u32 {
                     let op = OutPoint { txid, vout };
-                    if view.get(&op)?.is_some() {
-                        return Ok(Err(Reject::new("bad-txns-BIP30", format!("tried to overwrite transaction {txid}"))));
-                    }
-                    if view.known_absent_from_db(&op)? {
-                        fresh_outputs.insert(op);
+                    match view.probe_new_output(&op, db_lacks_txid)? {
+                        None => return Ok(Err(Reject::new("bad-txns-BIP30", format!("tried to overwrite transaction {txid}")))),
+                        Some(true) => {
+                            fresh_outputs.insert(op);
+                        }
+                        Some(false) => {}
                     }
                 }
             }

@@ -162,6 +162,7 @@ impl ChainManager {
     /// Compacts the database file (maintenance "cleanup"), once no background write holds it.
     pub fn compact(&mut self) -> Result<bool, ChainError> {
         self.join_background();
+        self.prefetch.wait_idle();
         let db = std::sync::Arc::get_mut(&mut self.db)
             .ok_or_else(|| ChainError::Corrupt("the database is still shared with a writer".into()))?;
         Ok(db.compact()?)

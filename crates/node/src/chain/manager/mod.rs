@@ -68,6 +68,9 @@ pub struct ChainSettings {
     pub dbcache_bytes: usize,
     /// Threads used for script verification.
     pub script_threads: usize,
+    /// `-prevoutfetchthreads`: threads reading a block's input coins from the database ahead
+    /// of validation (0: none; see [`crate::chainstate::prefetch`]).
+    pub prevout_fetch_threads: usize,
     /// Size at which a new block file is started.
     pub max_block_file_size: u64,
     /// Current UNIX time, for the time-too-new rule (overridable in tests).
@@ -117,6 +120,7 @@ impl Default for ChainSettings {
         ChainSettings {
             dbcache_bytes: 450 * 1024 * 1024,
             script_threads: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+            prevout_fetch_threads: crate::chainstate::prefetch::DEFAULT_PREVOUTFETCH_THREADS,
             max_block_file_size: DEFAULT_MAX_FILE_SIZE,
             clock: crate::clock::unix_now,
             coinbase_maturity: COINBASE_MATURITY,
@@ -203,6 +207,8 @@ pub struct ChainManager {
     script_cache: ScriptCache,
     /// Persistent script-check threads (`-par` - 1), stopped when the manager is dropped.
     script_queue: ScriptCheckQueue,
+    /// Prevout prefetch threads (`-prevoutfetchthreads`), stopped when the manager is dropped.
+    prefetch: crate::chainstate::prefetch::PrevoutFetcher,
     best_header: BlockHash,
     assume_valid: assume_valid::AssumeValidState,
     /// Height of the highest pruned block, kept as blocks are pruned (or fetched again) so
@@ -238,6 +244,7 @@ impl ChainManager {
         let versionbits = Mutex::new(VersionBits::new(params.network));
         let script_cache = ScriptCache::with_bytes(settings.script_cache_bytes);
         let script_queue = ScriptCheckQueue::new(settings.script_threads);
+        let settings_prefetch = settings.prevout_fetch_threads;
         let mut cm = ChainManager {
             params,
             settings,
@@ -267,6 +274,7 @@ impl ChainManager {
             coinstats_db: None,
             script_cache,
             script_queue,
+            prefetch: crate::chainstate::prefetch::PrevoutFetcher::new(settings_prefetch),
             fatal: None,
             best_header: BlockHash::all_zeros(),
             assume_valid: Default::default(),
@@ -693,6 +701,8 @@ impl ChainManager {
     }
 }
 
+#[cfg(test)]
+mod prefetch_tests;
 #[cfg(test)]
 mod tests;
 
