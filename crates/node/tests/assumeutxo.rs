@@ -271,6 +271,27 @@ fn blocks_below_the_base_validate_the_snapshot_and_retire_the_historical_chainst
         call(&n, "submitheader", json!([&hex[..160]]));
     }
     call(&n, "loadtxoutset", json!([good]));
+    // Core's transaction counts: unknown below the base (no txcount, no window count, nTx 0),
+    // the snapshot's count at the base, whose own nTx is 0 until its block arrives.
+    let stats = |n: &node_proc::NodeProc, h: usize| {
+        let hash = call(n, "getblockhash", json!([h]));
+        let s = call(n, "getchaintxstats", json!([1, hash]));
+        let n_tx = call(n, "getblockheader", json!([hash]))["nTx"].clone();
+        (s["txcount"].clone(), s["window_tx_count"].clone(), n_tx)
+    };
+    assert_eq!(stats(&n, 150), (Value::Null, Value::Null, json!(0)));
+    // Transactions in the chain up to each height, from the blocks themselves.
+    let chain_tx: Vec<usize> = blocks
+        .iter()
+        .scan(0, |total, hex| {
+            let bytes = <Vec<u8> as bitcoin::hex::FromHex>::from_hex(hex).unwrap();
+            *total += bitcoin::consensus::deserialize::<bitcoin::Block>(&bytes).unwrap().txdata.len();
+            Some(*total)
+        })
+        .collect();
+    let snapshot_tx = core["dumptxoutset"]["result"]["nchaintx"].clone();
+    assert_eq!(snapshot_tx, json!(chain_tx[300]));
+    assert_eq!(stats(&n, 300), (snapshot_tx.clone(), Value::Null, json!(0)));
     // The blocks below the base connect to the historical chainstate only: the node stays at
     // the base while they do.
     for (h, hex) in blocks.iter().enumerate().skip(1).take(299) {
@@ -281,6 +302,9 @@ fn blocks_below_the_base_validate_the_snapshot_and_retire_the_historical_chainst
             let states = call(&n, "getchainstates", json!([]));
             assert_eq!(states["chainstates"][0]["blocks"], json!(149), "{states}");
             assert_eq!(states["chainstates"][1]["blocks"], json!(300), "{states}");
+            // Counts known up to the last block here, as before the restart.
+            assert_eq!(stats(&n, 149).0, json!(chain_tx[149]));
+            assert_eq!(stats(&n, 150).0, Value::Null);
         }
         call(&n, "submitblock", json!([hex]));
         let states = call(&n, "getchainstates", json!([]));
@@ -300,6 +324,11 @@ fn blocks_below_the_base_validate_the_snapshot_and_retire_the_historical_chainst
     };
     one_validated(&n);
     assert!(n.log().contains("has been fully validated"));
+    // Every count known now; the base keeps the snapshot's, which the blocks confirm.
+    let (txcount, window, n_tx) = stats(&n, 150);
+    assert_eq!((txcount, window), (json!(chain_tx[150]), n_tx));
+    let (txcount, window, n_tx) = stats(&n, 300);
+    assert_eq!((txcount, window), (snapshot_tx, n_tx));
     let names = call(&n, "getnetworkinfo", json!([]))["localservicesnames"].clone();
     assert!(names.as_array().unwrap().contains(&json!("NETWORK")), "{names}");
     // A restart keeps it, and the node serves all blocks again.
