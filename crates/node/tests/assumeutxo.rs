@@ -65,9 +65,15 @@ struct Setup {
 
 impl Setup {
     fn new(core: &Value, snapshot: &[u8]) -> (Setup, node_proc::NodeProc) {
+        Setup::with_args(core, snapshot, &[])
+    }
+
+    /// As `new`, with `extra` arguments for the node.
+    fn with_args(core: &Value, snapshot: &[u8], extra: &[&str]) -> (Setup, node_proc::NodeProc) {
         let dir = tempfile::tempdir().unwrap();
         let port = http::free_port();
-        let args = vec![format!("-rpcport={port}"), "-listen=0".to_string(), testassumeutxo_arg(core)];
+        let mut args = vec![format!("-rpcport={port}"), "-listen=0".to_string(), testassumeutxo_arg(core)];
+        args.extend(extra.iter().map(|a| a.to_string()));
         let files = tempfile::tempdir().unwrap();
         let good = write(files.path(), "utxo.dat", snapshot);
         let s = Setup {
@@ -337,4 +343,57 @@ fn blocks_below_the_base_validate_the_snapshot_and_retire_the_historical_chainst
     one_validated(&n);
     let names = call(&n, "getnetworkinfo", json!([]))["localservicesnames"].clone();
     assert!(names.as_array().unwrap().contains(&json!("NETWORK")), "{names}");
+}
+
+#[test]
+fn indexes_follow_the_validated_chainstate_and_catch_up_after_background_validation() {
+    let (snapshot, blocks) = shared();
+    let core = support::core_json();
+    let (setup, mut n) = Setup::with_args(&core, &snapshot, &["-txindex", "-blockfilterindex", "-coinstatsindex"]);
+    let (port, good) = (setup.port, setup.good.clone());
+    let call = |n: &node_proc::NodeProc, m: &str, p: Value| rpc(n, port, m, p);
+    let heights = |n: &node_proc::NodeProc| {
+        let info = call(n, "getindexinfo", json!([]));
+        ["txindex", "basic block filter index", "coinstatsindex"].map(|i| info[i]["best_block_height"].clone())
+    };
+    for hex in &blocks[1..] {
+        call(&n, "submitheader", json!([&hex[..160]]));
+    }
+    call(&n, "loadtxoutset", json!([good]));
+    // Blocks mined on the snapshot chainstate are not indexed: the indexes follow the
+    // historical chainstate, as Core's.
+    let addr = bitcoin::Address::from_script(&mining::p2wsh_op_true(), bitcoin::Network::Regtest)
+        .unwrap()
+        .to_string();
+    let mined = call(&n, "generatetoaddress", json!([2, addr]));
+    assert_eq!(heights(&n), [json!(0), json!(0), json!(0)]);
+    for (h, hex) in blocks.iter().enumerate().skip(1).take(150) {
+        call(&n, "submitblock", json!([hex]));
+        assert_eq!(heights(&n), [json!(h), json!(h), json!(h)]);
+    }
+    // A restart while background validation runs: the indexes stay with the historical tip.
+    n.stop(Duration::from_secs(30));
+    n = setup.start();
+    assert_eq!(heights(&n), [json!(150), json!(150), json!(150)]);
+    for hex in &blocks[151..] {
+        call(&n, "submitblock", json!([hex]));
+    }
+    assert_eq!(call(&n, "getchainstates", json!([]))["chainstates"].as_array().unwrap().len(), 1);
+    // Validation complete: the indexes caught up with the blocks mined above the base.
+    assert_eq!(heights(&n), [json!(302), json!(302), json!(302)]);
+    let tip = mined[1].clone();
+    let coinbase = call(&n, "getblock", json!([tip]))["tx"][0].clone();
+    let tx = call(&n, "getrawtransaction", json!([coinbase, true]));
+    assert_eq!(tx["blockhash"], tip);
+    let filter = call(&n, "getblockfilter", json!([tip]));
+    assert_eq!(filter["filter"].as_str().unwrap().is_empty(), false, "{filter}");
+    let by_index = call(&n, "gettxoutsetinfo", json!(["muhash", Value::Null, true]));
+    let by_set = call(&n, "gettxoutsetinfo", json!(["muhash", Value::Null, false]));
+    assert_eq!(
+        (by_index["height"].clone(), by_index["muhash"].clone()),
+        (json!(302), by_set["muhash"].clone())
+    );
+    n.stop(Duration::from_secs(30));
+    let n = setup.start();
+    assert_eq!(heights(&n), [json!(302), json!(302), json!(302)]);
 }

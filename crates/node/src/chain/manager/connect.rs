@@ -26,15 +26,18 @@ impl ChainManager {
         }
         self.dirty_index.insert(hash);
         self.cs.active.push(hash, block.txdata.len() as u32);
-        if let Some(t) = &mut self.txindex {
+        // The indexes follow the validated chainstate only, as Core's (a snapshot chainstate's
+        // blocks are indexed once background validation completes).
+        let indexed = self.cs.validated;
+        if let Some(t) = self.txindex.as_mut().filter(|_| indexed) {
             t.add_block(hash, block);
         }
-        if self.coinstats.is_some() {
+        if self.coinstats.is_some() && indexed {
             // The index needs the spent coins, which the checks handed over encoded.
             let undo = BlockUndo::decode(&undo).map_err(|e| ChainError::Corrupt(format!("undo data of {hash}: {e}")))?;
             self.coinstats_connect(hash, height, block, &undo);
         }
-        if self.filters.is_some() {
+        if self.filters.is_some() && indexed {
             self.record_filter(hash, block, &spent_all)?;
         }
         self.notifications.push(ChainNotification::BlockConnected {
@@ -266,11 +269,14 @@ impl ChainManager {
         }
         let changes = view.into_changes();
         drop(reader);
-        self.coinstats_disconnect(tip.height, &block, &undo)?;
+        let indexed = self.cs.validated;
+        if indexed {
+            self.coinstats_disconnect(tip.height, &block, &undo)?;
+        }
         self.cs.coins.apply(changes);
         self.cs.active.pop();
         let new_tip = self.tip().hash;
-        if let Some(t) = &mut self.txindex {
+        if let Some(t) = self.txindex.as_mut().filter(|_| indexed) {
             t.remove_block(&block, new_tip);
         }
         self.notifications.push(ChainNotification::BlockDisconnected {

@@ -268,15 +268,20 @@ impl ChainManager {
             bg: Default::default(),
         };
         cm.load()?;
-        if cm.settings.txindex {
-            cm.sync_txindex()?;
-        }
-        if cm.settings.blockfilterindex {
-            cm.sync_filters()?;
-        }
-        if cm.settings.coinstatsindex {
-            cm.open_coinstats(net_dir, cm.settings.reindex == Reindex::Full)?;
-        }
+        // The indexes follow the validated chainstate (the historical one while a snapshot is
+        // validated in the background), as Core's.
+        cm.with_validated_chainstate(|cm| {
+            if cm.settings.txindex {
+                cm.sync_txindex()?;
+            }
+            if cm.settings.blockfilterindex {
+                cm.sync_filters()?;
+            }
+            if cm.settings.coinstatsindex {
+                cm.open_coinstats(net_dir, cm.settings.reindex == Reindex::Full)?;
+            }
+            Ok::<_, ChainError>(())
+        })?;
         Ok(cm)
     }
 

@@ -297,18 +297,44 @@ impl ChainManager {
             let next = self.cs.active[next_height as usize];
             let Some(block) = self.read_block(&next)? else { return Ok(()) };
             let notes = self.notifications.len();
-            if let Some(h) = self.historical.as_mut() {
-                std::mem::swap(&mut self.cs, h);
-            }
-            let connected = self.connect_tip(&block);
-            if let Some(h) = self.historical.as_mut() {
-                std::mem::swap(&mut self.cs, h);
-            }
+            let connected = self.with_validated_chainstate(|cm| cm.connect_tip(&block));
             self.notifications.truncate(notes);
             if let Err(reject) = connected? {
                 tracing::error!(block = %next, height = next_height, "[snapshot] background validation: block invalid: {reject}");
                 return self.snapshot_invalid();
             }
+        }
+        Ok(())
+    }
+
+    /// Runs `f` with the validated chainstate as `cs`: the historical one while a snapshot is
+    /// not validated (what background validation connects and the indexes follow), else the
+    /// current one. A flush inside writes the historical chainstate to the main database; the
+    /// snapshot's dirty coins wait for the next flush.
+    pub(super) fn with_validated_chainstate<T>(&mut self, f: impl FnOnce(&mut Self) -> T) -> T {
+        let swap = |cm: &mut Self| {
+            if let Some(h) = cm.historical.as_mut() {
+                std::mem::swap(&mut cm.cs, h);
+            }
+        };
+        swap(self);
+        let out = f(self);
+        swap(self);
+        out
+    }
+
+    /// Background validation completed: the indexes, which stopped at the base, catch up with
+    /// the snapshot chainstate's blocks above it (Core's index sync after the chainstates
+    /// merge).
+    fn catch_up_indexes(&mut self) -> Result<(), ChainError> {
+        if self.txindex.is_some() {
+            self.sync_txindex()?;
+        }
+        if self.filters.is_some() {
+            self.sync_filters()?;
+        }
+        if self.coinstats.is_some() {
+            self.sync_coinstats()?;
         }
         Ok(())
     }
@@ -338,7 +364,7 @@ impl ChainManager {
         self.historical = None;
         self.cs.validated = true;
         tracing::info!(base = %base, "[snapshot] snapshot beginning at {base} has been fully validated");
-        Ok(())
+        self.catch_up_indexes()
     }
 
     /// Core's handle_invalid_snapshot: the error for the operator, and the node stops.
