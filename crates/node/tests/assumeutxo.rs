@@ -13,7 +13,7 @@ use serde_json::{json, Value};
 use std::path::Path;
 use std::time::Duration;
 use support::p2p_peer::{rpc, rpc_error};
-use support::{http, mining, node_proc};
+use support::{http, mining, node_proc, p2p_peer};
 
 /// Core's snapshot of the shared chain, and the hex of each block (genesis first).
 fn shared() -> (Vec<u8>, Vec<String>) {
@@ -396,4 +396,48 @@ fn indexes_follow_the_validated_chainstate_and_catch_up_after_background_validat
     n.stop(Duration::from_secs(30));
     let n = setup.start();
     assert_eq!(heights(&n), [json!(302), json!(302), json!(302)]);
+}
+
+#[test]
+fn background_validation_downloads_the_blocks_below_the_base_from_a_peer() {
+    let (snapshot, blocks) = shared();
+    let core = support::core_json();
+    // Node A holds Core's chain and serves it over P2P.
+    let a_port = http::free_port();
+    let a_rpc = format!("-rpcport={a_port}");
+    let a = node_proc::start_node_with_chain(&support::chain_hex_path(), &[&a_rpc, "-port=0", "-bind=127.0.0.1"], &[]);
+    a.wait_started();
+    let a_addr = p2p_peer::p2p_addr(&a);
+    assert_eq!(rpc(&a, a_port, "getblockcount", json!([])), json!(300));
+    // Node B loads the snapshot at A's tip: nothing is missing above it, only below.
+    let (setup, n) = Setup::with_args(&core, &snapshot, &["-debug=net"]);
+    let (port, good) = (setup.port, setup.good.clone());
+    let call = |n: &node_proc::NodeProc, m: &str, p: Value| rpc(n, port, m, p);
+    for hex in &blocks[1..] {
+        call(&n, "submitheader", json!([&hex[..160]]));
+    }
+    call(&n, "loadtxoutset", json!([good]));
+    assert_eq!(call(&n, "getchainstates", json!([]))["chainstates"].as_array().unwrap().len(), 2);
+    call(&n, "addnode", json!([a_addr.to_string(), "onetry"]));
+    // The historical chainstate's blocks come from A, background validation completes, and B
+    // advertises NODE_NETWORK again.
+    n.wait_until(Duration::from_secs(60), "background validation from a peer", |n| {
+        call(n, "getchainstates", json!([]))["chainstates"].as_array().unwrap().len() == 1
+    });
+    let states = call(&n, "getchainstates", json!([]));
+    assert_eq!(
+        (
+            states["chainstates"][0]["blocks"].clone(),
+            states["chainstates"][0]["validated"].clone()
+        ),
+        (json!(300), json!(true))
+    );
+    assert!(n.log().contains("has been fully validated"));
+    let names = call(&n, "getnetworkinfo", json!([]))["localservicesnames"].clone();
+    assert!(names.as_array().unwrap().contains(&json!("NETWORK")), "{names}");
+    // Every block below the base is stored now, and counted as Core counts.
+    let genesis_child = call(&n, "getblockhash", json!([1]));
+    assert_eq!(call(&n, "getblock", json!([genesis_child]))["height"], json!(1));
+    let stats = call(&n, "getchaintxstats", json!([1, call(&n, "getblockhash", json!([299]))]));
+    assert!(stats["window_tx_count"].as_u64().is_some(), "{stats}");
 }

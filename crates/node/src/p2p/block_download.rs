@@ -29,7 +29,8 @@ impl Manager {
         let mut requests: Vec<(PeerId, Vec<BlockHash>)> = Vec::new();
         let mut compact = None;
         node.chain.read(|c| {
-            if !self.sync.is_syncing(c) && self.sync.requested.is_empty() {
+            let background = c.background_download_range().is_some();
+            if !self.sync.is_syncing(c) && !background && self.sync.requested.is_empty() {
                 return;
             }
             let now = Instant::now();

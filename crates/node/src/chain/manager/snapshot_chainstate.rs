@@ -268,6 +268,19 @@ impl ChainManager {
         self.historical.as_ref()?.active.last().and_then(|h| self.index.get(h))
     }
 
+    /// While a snapshot is validated in the background, the blocks its historical chainstate
+    /// still needs (Core's second range of FindNextBlocksToDownload): the height of the last
+    /// block the historical tip shares with the base's chain (Core's LastCommonAncestor), and the
+    /// base block with its height. None with one chainstate.
+    pub fn background_download_range(&self) -> Option<(u32, BlockHash, u32)> {
+        let mut tip = self.historical_tip()?;
+        let base = self.index.get(&self.cs.from_snapshot?)?;
+        while tip.height > 0 && self.ancestor(&base.hash, tip.height).map(|e| e.hash) != Some(tip.hash) {
+            tip = self.index.get(&tip.header.prev_blockhash)?;
+        }
+        Some((tip.height, base.hash, base.height))
+    }
+
     /// While a snapshot is validated in the background: the snapshot's base height and Core's
     /// GetBackgroundVerificationProgress (the historical chainstate's transactions so far over
     /// the base's, the assumeutxo entry's count), for `getblockchaininfo`.
