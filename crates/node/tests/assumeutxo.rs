@@ -337,12 +337,30 @@ fn blocks_below_the_base_validate_the_snapshot_and_retire_the_historical_chainst
     assert_eq!((txcount, window), (snapshot_tx, n_tx));
     let names = call(&n, "getnetworkinfo", json!([]))["localservicesnames"].clone();
     assert!(names.as_array().unwrap().contains(&json!("NETWORK")), "{names}");
-    // A restart keeps it, and the node serves all blocks again.
+    // A restart keeps it, and the node serves all blocks again. As Core's
+    // ValidatedSnapshotCleanup, the snapshot's coins become the main chainstate's and
+    // chainstate_snapshot/ is gone.
+    let snapshot_dir = n.net_dir().join("chainstate_snapshot");
+    assert!(snapshot_dir.is_dir());
     n.stop(Duration::from_secs(30));
     n = setup.start();
+    assert!(n.log().contains("cleaning up unneeded background chainstate"));
+    assert!(!snapshot_dir.exists());
     one_validated(&n);
     let names = call(&n, "getnetworkinfo", json!([]))["localservicesnames"].clone();
     assert!(names.as_array().unwrap().contains(&json!("NETWORK")), "{names}");
+    // The merged chainstate is an ordinary one: blocks connect on it and survive a restart.
+    let addr = bitcoin::Address::from_script(&mining::p2wsh_op_true(), bitcoin::Network::Regtest)
+        .unwrap()
+        .to_string();
+    call(&n, "generatetoaddress", json!([1, addr]));
+    let info = call(&n, "gettxoutsetinfo", json!([]));
+    assert_eq!(info["height"], json!(301));
+    n.stop(Duration::from_secs(30));
+    n = setup.start();
+    assert_eq!(call(&n, "gettxoutsetinfo", json!([])), info);
+    let states = call(&n, "getchainstates", json!([]));
+    assert_eq!(states["chainstates"].as_array().unwrap().len(), 1, "{states}");
 }
 
 #[test]

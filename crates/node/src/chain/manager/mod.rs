@@ -721,6 +721,8 @@ mod snapshot_view;
 mod chainstate;
 
 mod snapshot_chainstate;
+
+mod snapshot_cleanup;
 /// Work expressed as time, for callers outside the engine (stale-block serving rules).
 pub use assume_valid::proof_equivalent_time;
 pub use snapshot_chainstate::{ActivatedSnapshot, SNAPSHOT_CHAINSTATE_DIR};

@@ -212,20 +212,22 @@ impl ChainManager {
                 )))
             }
         };
-        let active = self.snapshot_chain(base, best, base_tx)?;
         let validated = db.get_meta(META_SNAPSHOT_VALIDATED)?.is_some();
+        if validated {
+            // Core's ValidatedSnapshotCleanup: the snapshot's coins become the main ones.
+            drop(db);
+            return self.merge_validated_snapshot(&dir, best);
+        }
+        let active = self.snapshot_chain(base, best, base_tx)?;
         let snapshot = Chainstate {
             own_db: Some(db),
             coins: Default::default(),
             active,
             from_snapshot: Some(base),
-            validated,
+            validated: false,
         };
-        tracing::info!(base = %base, tip = %best, validated, "[snapshot] detected active snapshot chainstate");
-        let main = std::mem::replace(&mut self.cs, snapshot);
-        if !validated {
-            self.historical = Some(main);
-        }
+        tracing::info!(base = %base, tip = %best, "[snapshot] detected active snapshot chainstate");
+        self.historical = Some(std::mem::replace(&mut self.cs, snapshot));
         Ok(())
     }
 
