@@ -459,3 +459,34 @@ fn background_validation_downloads_the_blocks_below_the_base_from_a_peer() {
     let stats = call(&n, "getchaintxstats", json!([1, call(&n, "getblockhash", json!([299]))]));
     assert!(stats["window_tx_count"].as_u64().is_some(), "{stats}");
 }
+
+#[test]
+fn a_historical_chainstate_on_its_own_branch_moves_to_the_base_chain() {
+    let (snapshot, blocks) = shared();
+    let core = support::core_json();
+    let (setup, n) = Setup::new(&core, &snapshot);
+    let (port, good) = (setup.port, setup.good.clone());
+    let call = |n: &node_proc::NodeProc, m: &str, p: Value| rpc(n, port, m, p);
+    // The node's own chain of 20 blocks, forking from the shared chain at genesis, with less
+    // work than the snapshot's base (feature_assumeutxo.py's divergent chain).
+    let addr = bitcoin::Address::from_script(&mining::p2wsh_op_true(), bitcoin::Network::Regtest)
+        .unwrap()
+        .to_string();
+    call(&n, "generatetoaddress", json!([20, addr]));
+    for hex in &blocks[1..] {
+        call(&n, "submitheader", json!([&hex[..160]]));
+    }
+    call(&n, "loadtxoutset", json!([good]));
+    let states = call(&n, "getchainstates", json!([]));
+    assert_eq!(states["chainstates"][0]["blocks"], json!(20), "{states}");
+    // The base chain's blocks arrive: the historical chainstate leaves its branch, connects
+    // them and validates the snapshot.
+    for hex in &blocks[1..] {
+        call(&n, "submitblock", json!([hex]));
+    }
+    let states = call(&n, "getchainstates", json!([]));
+    let list = states["chainstates"].as_array().unwrap();
+    assert_eq!(list.len(), 1, "{states}");
+    assert_eq!((list[0]["blocks"].clone(), list[0]["validated"].clone()), (json!(300), json!(true)));
+    assert!(n.log().contains("has been fully validated"));
+}

@@ -305,6 +305,7 @@ impl ChainManager {
     pub(super) fn advance_historical(&mut self) -> Result<(), ChainError> {
         let Some(base) = self.cs.from_snapshot else { return Ok(()) };
         let base_height = self.index.get(&base).map_or(0, |e| e.height);
+        self.rewind_historical_branch()?;
         while let Some(next_height) = self.historical.as_ref().map(|h| h.active.len() as u32) {
             if next_height > base_height {
                 return self.complete_snapshot_validation(base);
@@ -320,6 +321,33 @@ impl ChainManager {
             }
         }
         Ok(())
+    }
+
+    /// A historical chainstate on a branch of its own (blocks it connected before the snapshot
+    /// was loaded that are not the base's ancestors) goes back to the fork point once the base
+    /// chain's next block is here, so background validation follows the base's chain (Core's
+    /// ActivateBestChain of the background chainstate toward the snapshot's base).
+    fn rewind_historical_branch(&mut self) -> Result<(), ChainError> {
+        let (Some((fork, _, _)), Some(tip)) = (self.background_download_range(), self.historical_tip()) else {
+            return Ok(());
+        };
+        let tip_height = tip.height;
+        let next_here = self
+            .hash_at(fork + 1)
+            .and_then(|h| self.index.get(&h))
+            .is_some_and(|e| e.have_data());
+        if tip_height <= fork || !next_here {
+            return Ok(());
+        }
+        tracing::info!(
+            from = tip_height,
+            to = fork,
+            "[snapshot] background chainstate leaves its own branch for the snapshot base's chain"
+        );
+        let notes = self.notifications.len();
+        let rewound = self.with_validated_chainstate(|cm| (fork..tip_height).try_for_each(|_| cm.disconnect_tip().map(|_| ())));
+        self.notifications.truncate(notes);
+        rewound
     }
 
     /// Runs `f` with the validated chainstate as `cs`: the historical one while a snapshot is
