@@ -41,8 +41,14 @@ impl Manager {
                 .map(|(i, _)| *i)
                 .collect();
             ids.sort_unstable();
+            // As Core: in initial block download no blocks are asked of a limited peer (it may
+            // serve only its last 288 blocks, or, loading a snapshot, none below its base).
+            let ibd = node.is_initial_block_download(c);
             for id in ids {
                 if let Some(p) = self.peers.get_mut(&id) {
+                    if ibd && p.sync.limited {
+                        continue;
+                    }
                     // As Core: blocks are fetched only along a chain with the minimum chain work
                     // (headers from a noban peer below it stay headers-only).
                     let enough = p
