@@ -72,7 +72,11 @@ impl Setup {
     fn with_args(core: &Value, snapshot: &[u8], extra: &[&str]) -> (Setup, node_proc::NodeProc) {
         let dir = tempfile::tempdir().unwrap();
         let port = http::free_port();
-        let mut args = vec![format!("-rpcport={port}"), "-listen=0".to_string(), testassumeutxo_arg(core)];
+        let mut args = vec![format!("-rpcport={port}"), testassumeutxo_arg(core)];
+        // Not listening unless the test binds a P2P port.
+        if !extra.iter().any(|a| a.starts_with("-bind=")) {
+            args.push("-listen=0".to_string());
+        }
         args.extend(extra.iter().map(|a| a.to_string()));
         let files = tempfile::tempdir().unwrap();
         let good = write(files.path(), "utxo.dat", snapshot);
@@ -489,4 +493,44 @@ fn a_historical_chainstate_on_its_own_branch_moves_to_the_base_chain() {
     assert_eq!(list.len(), 1, "{states}");
     assert_eq!((list[0]["blocks"].clone(), list[0]["validated"].clone()), (json!(300), json!(true)));
     assert!(n.log().contains("has been fully validated"));
+}
+
+#[test]
+fn an_ibd_node_asks_no_blocks_of_a_snapshot_node() {
+    let (snapshot, blocks) = shared();
+    let core = support::core_json();
+    let (setup, b) = Setup::with_args(&core, &snapshot, &["-port=0", "-bind=127.0.0.1"]);
+    let call = |n: &node_proc::NodeProc, port: u16, m: &str, p: Value| rpc(n, port, m, p);
+    for hex in &blocks[1..] {
+        call(&b, setup.port, "submitheader", json!([&hex[..160]]));
+    }
+    call(&b, setup.port, "loadtxoutset", json!([setup.good]));
+    let b_addr = p2p_peer::p2p_addr(&b);
+    // A fresh node in initial block download learns the headers from the snapshot node, which
+    // advertises NODE_NETWORK_LIMITED, and asks it for no block (it lacks those below its base).
+    let c_port = http::free_port();
+    let c_rpc = format!("-rpcport={c_port}");
+    let c = node_proc::start_node(&[&c_rpc, "-listen=0", "-debug=net"], &[]);
+    c.wait_started();
+    call(&c, c_port, "addnode", json!([b_addr.to_string(), "onetry"]));
+    let base = core["tip_hash"].clone();
+    c.wait_until(Duration::from_secs(30), "the base header from the snapshot node", |c| {
+        call(c, c_port, "getchaintips", json!([]))
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t["hash"] == base && t["status"] == json!("headers-only"))
+    });
+    let peers = call(&c, c_port, "getpeerinfo", json!([]));
+    assert!(
+        peers[0]["servicesnames"].as_array().unwrap().contains(&json!("NETWORK_LIMITED")),
+        "{peers}"
+    );
+    for _ in 0..6 {
+        let peers = call(&c, c_port, "getpeerinfo", json!([]));
+        assert_eq!(peers[0]["inflight"], json!([]), "{peers}");
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    assert_eq!(call(&c, c_port, "getblockcount", json!([])), json!(0));
+    assert!(!c.log().contains("requesting blocks"));
 }
