@@ -534,3 +534,60 @@ fn an_ibd_node_asks_no_blocks_of_a_snapshot_node() {
     assert_eq!(call(&c, c_port, "getblockcount", json!([])), json!(0));
     assert!(!c.log().contains("requesting blocks"));
 }
+
+#[test]
+fn an_invalid_snapshot_stops_the_node_and_the_next_start_uses_the_historical_chainstate() {
+    let (snapshot, blocks) = shared();
+    let core = support::core_json();
+    // A snapshot with one coin changed (so a set that is not the chain's), and the content hash
+    // the node reports for it: admitted by a -testassumeutxo entry naming that hash, it loads,
+    // and only background validation can tell.
+    let mut changed = snapshot.clone();
+    changed[51 + 33] = 0x01;
+    let (probe, n) = Setup::new(&core, &snapshot);
+    for hex in &blocks[1..] {
+        rpc(&n, probe.port, "submitheader", json!([&hex[..160]]));
+    }
+    let p = write(probe.files.path(), "changed.dat", &changed);
+    let (_, msg) = rpc_error(&n, probe.port, "loadtxoutset", json!([p]));
+    let bad_hash = msg.split("got ").nth(1).unwrap()[..64].to_string();
+    drop(n);
+    let d = &core["dumptxoutset"]["result"];
+    let entry = format!(
+        "-testassumeutxo=300:{}:{bad_hash}:{}",
+        d["base_hash"].as_str().unwrap(),
+        d["nchaintx"]
+    );
+    let (setup, n) = Setup::with_args(&core, &changed, &[&entry]);
+    let call = |n: &node_proc::NodeProc, m: &str, p: Value| rpc(n, setup.port, m, p);
+    for hex in &blocks[1..] {
+        call(&n, "submitheader", json!([&hex[..160]]));
+    }
+    assert_eq!(call(&n, "loadtxoutset", json!([setup.good]))["coins_loaded"], json!(1708));
+    // The blocks below the base: at the base the hashes differ, Core's error, the node stops.
+    let mut n = n;
+    for hex in &blocks[1..300] {
+        call(&n, "submitblock", json!([hex]));
+    }
+    // The node may stop before it answers.
+    let port = setup.port;
+    let cookie = node_proc::cookie(&n);
+    let _ = std::panic::catch_unwind(|| http::call(&format!("127.0.0.1:{port}"), &cookie, "submitblock", json!([blocks[300]])));
+    n.wait_exit(Duration::from_secs(30));
+    let log = n.log();
+    assert!(log.contains("blvm failed to validate the -assumeutxo snapshot state."), "{log}");
+    assert!(log.contains("resetting the chain height from 300 to 300. On the next restart, the node will resume syncing from 300 without using any snapshot data."));
+    assert!(log.contains("[snapshot] deleting snapshot, reverting to validated chain, and stopping node"));
+    let net = n.net_dir();
+    assert!(!net.join("chainstate_snapshot").exists());
+    assert!(net.join("chainstate_snapshot_INVALID").join("base_blockhash").exists());
+    // The next start has only the validated chainstate, with the chain's own coins.
+    let n = setup.start();
+    let states = call(&n, "getchainstates", json!([]));
+    let list = states["chainstates"].as_array().unwrap();
+    assert_eq!(list.len(), 1, "{states}");
+    assert_eq!((list[0]["blocks"].clone(), list[0]["validated"].clone()), (json!(300), json!(true)));
+    assert!(list[0].get("snapshot_blockhash").is_none());
+    let info = call(&n, "gettxoutsetinfo", json!([]));
+    assert_eq!(utxo_fields(&info), utxo_fields(&core["gettxoutsetinfo"]["hash_serialized_3"]));
+}

@@ -17,6 +17,8 @@ const META_SNAPSHOT_BASE: &str = "snapshot_base_blockhash";
 /// `base_blockhash`: the hash's 32 bytes in serialization order), written once the load is
 /// complete; a directory without it is an interrupted load.
 pub const SNAPSHOT_BLOCKHASH_FILENAME: &str = "base_blockhash";
+/// Where Core's invalid snapshot message asks the operator to report it (Core's CLIENT_BUGREPORT).
+const SNAPSHOT_BUGREPORT: &str = "the blvm project's issue tracker";
 /// Meta key set in the snapshot database once background validation matched its hash.
 const META_SNAPSHOT_VALIDATED: &str = "snapshot_validated";
 
@@ -414,10 +416,28 @@ impl ChainManager {
     fn snapshot_invalid(&mut self) -> Result<(), ChainError> {
         let from = self.height();
         let to = self.historical.as_ref().map_or(0, |h| h.active.len().saturating_sub(1));
-        let msg = format!(
-            "blvm failed to validate the -assumeutxo snapshot state. This indicates a hardware problem, or a bug in the software, or a bad software modification that allowed an invalid snapshot to be loaded. As a result of this, the node will shut down and stop using any state that was built on the snapshot, resetting the chain height from {from} to {to}."
+        let mut msg = format!(
+            "blvm failed to validate the -assumeutxo snapshot state. This indicates a hardware problem, or a bug in the software, or a bad software modification that allowed an invalid snapshot to be loaded. As a result of this, the node will shut down and stop using any state that was built on the snapshot, resetting the chain height from {from} to {to}. On the next restart, the node will resume syncing from {to} without using any snapshot data. Please report this incident to {SNAPSHOT_BUGREPORT}, including how you obtained the snapshot. The invalid snapshot chainstate will be left on disk in case it is helpful in diagnosing the issue that caused this error."
         );
         tracing::error!("[snapshot] !!! {msg}");
+        tracing::error!("[snapshot] deleting snapshot, reverting to validated chain, and stopping node");
+        // Core's InvalidateCoinsDBOnDisk: the directory is moved aside (kept for diagnosis), so
+        // the next start has only the historical chainstate.
+        let dir = self.snapshot_dir();
+        let invalid = self.net_dir.join(format!("{SNAPSHOT_CHAINSTATE_DIR}_INVALID"));
+        tracing::info!("[snapshot] renaming snapshot datadir {} to {}", dir.display(), invalid.display());
+        if let Err(e) = std::fs::rename(&dir, &invalid) {
+            tracing::error!(
+                "While invalidating the coins db: Error renaming file '{}' -> '{}': {e}",
+                dir.display(),
+                invalid.display()
+            );
+            msg.push_str(&format!(
+                "\nRename of '{0}' -> '{1}' failed. You should resolve this by manually moving or deleting the invalid snapshot directory {0}, otherwise you will encounter the same error again on the next startup.",
+                dir.display(),
+                invalid.display()
+            ));
+        }
         if let Some(fatal) = &self.fatal {
             fatal(&msg);
         }
