@@ -408,7 +408,7 @@ fn indexes_follow_the_validated_chainstate_and_catch_up_after_background_validat
     let tx = call(&n, "getrawtransaction", json!([coinbase, true]));
     assert_eq!(tx["blockhash"], tip);
     let filter = call(&n, "getblockfilter", json!([tip]));
-    assert_eq!(filter["filter"].as_str().unwrap().is_empty(), false, "{filter}");
+    assert!(!filter["filter"].as_str().unwrap().is_empty(), "{filter}");
     let by_index = call(&n, "gettxoutsetinfo", json!(["muhash", Value::Null, true]));
     let by_set = call(&n, "gettxoutsetinfo", json!(["muhash", Value::Null, false]));
     assert_eq!(
