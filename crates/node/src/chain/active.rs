@@ -1,7 +1,9 @@
 //! The active chain: its block hashes by height, and the cumulative transaction count at each
 //! height (Core's `m_chain_tx_count`), kept together so both change only when a block is
 //! connected or disconnected, and `getchaintxstats` and verification progress read them in
-//! O(1) instead of summing the chain.
+//! O(1) instead of summing the chain. As in Core, 0 means unknown: a block whose data is not
+//! here, or above such a block, has no total until its data arrives (a snapshot chainstate's
+//! blocks below the base; the base itself takes the snapshot's count).
 
 use bitcoin::BlockHash;
 use std::ops::Deref;
@@ -10,7 +12,7 @@ use std::ops::Deref;
 #[derive(Debug, Default)]
 pub struct ActiveChain {
     hashes: Vec<BlockHash>,
-    /// `chain_tx[h]`: transactions in blocks `0..=h`.
+    /// `chain_tx[h]`: transactions in blocks `0..=h`, 0 when unknown.
     chain_tx: Vec<u64>,
 }
 
@@ -24,11 +26,31 @@ impl ActiveChain {
         chain
     }
 
-    /// Connects `hash`, holding `n_tx` transactions, as the new tip.
+    /// Connects `hash`, holding `n_tx` transactions (0: its data is not here), as the new tip.
     pub fn push(&mut self, hash: BlockHash, n_tx: u32) {
-        let before = self.chain_tx.last().copied().unwrap_or(0);
+        let total = match self.chain_tx.last() {
+            None => u64::from(n_tx),
+            Some(0) => 0,
+            Some(_) if n_tx == 0 => 0,
+            Some(before) => before + u64::from(n_tx),
+        };
         self.hashes.push(hash);
-        self.chain_tx.push(before + u64::from(n_tx));
+        self.chain_tx.push(total);
+    }
+
+    /// A block's data arrived at `height`: the unknown totals from there up are filled while the
+    /// block below has one and `n_tx(h)` (the block's transactions, 0 without data) is known,
+    /// stopping at a known total (Core's ReceivedBlockTransactions, on the active chain).
+    pub fn fill_tx_counts(&mut self, height: u32, n_tx: impl Fn(&BlockHash) -> u32) {
+        let mut h = height as usize;
+        while h > 0 && h < self.chain_tx.len() && self.chain_tx[h] == 0 {
+            let (below, n) = (self.chain_tx[h - 1], n_tx(&self.hashes[h]));
+            if below == 0 || n == 0 {
+                return;
+            }
+            self.chain_tx[h] = below + u64::from(n);
+            h += 1;
+        }
     }
 
     /// Sets the transactions in the chain up to the tip, for a snapshot's base whose blocks
@@ -45,7 +67,8 @@ impl ActiveChain {
         self.hashes.pop()
     }
 
-    /// Transactions in the active chain up to and including `height` (None above the tip).
+    /// Transactions in the active chain up to and including `height` (None above the tip,
+    /// `Some(0)` unknown).
     pub fn tx_count(&self, height: u32) -> Option<u64> {
         self.chain_tx.get(height as usize).copied()
     }
@@ -77,5 +100,23 @@ mod tests {
         assert_eq!(c.pop(), Some(h(2)));
         c.push(h(3), 2);
         assert_eq!((c[2], c.tx_count(2)), (h(3), Some(6)));
+    }
+
+    #[test]
+    fn unknown_totals_until_data_arrives() {
+        // A snapshot chain: genesis and block 1 here, 2 and 3 without data, 4 the base.
+        let mut c = ActiveChain::from_blocks([(h(0), 1), (h(1), 2), (h(2), 0), (h(3), 0), (h(4), 0)]);
+        c.set_tip_tx_count(20);
+        c.push(h(5), 3);
+        let totals = |c: &ActiveChain| (0..6).map(|i| c.tx_count(i).unwrap()).collect::<Vec<_>>();
+        assert_eq!(totals(&c), [1, 3, 0, 0, 20, 23]);
+        // Block 3's data first: its parent's total is unknown, so nothing changes.
+        let n = |b: &BlockHash| [1, 2, 0, 5, 4, 3][b.to_byte_array()[0] as usize];
+        c.fill_tx_counts(3, n);
+        assert_eq!(totals(&c), [1, 3, 0, 0, 20, 23]);
+        // Then block 2's: 2 and 3 are filled, the base keeps the snapshot's total.
+        let n = |b: &BlockHash| [1, 2, 7, 5, 4, 3][b.to_byte_array()[0] as usize];
+        c.fill_tx_counts(2, n);
+        assert_eq!(totals(&c), [1, 3, 10, 15, 20, 23]);
     }
 }

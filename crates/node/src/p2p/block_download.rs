@@ -29,7 +29,8 @@ impl Manager {
         let mut requests: Vec<(PeerId, Vec<BlockHash>)> = Vec::new();
         let mut compact = None;
         node.chain.read(|c| {
-            if !self.sync.is_syncing(c) && self.sync.requested.is_empty() {
+            let background = c.background_download_range().is_some();
+            if !self.sync.is_syncing(c) && !background && self.sync.requested.is_empty() {
                 return;
             }
             let now = Instant::now();
@@ -40,8 +41,14 @@ impl Manager {
                 .map(|(i, _)| *i)
                 .collect();
             ids.sort_unstable();
+            // As Core: in initial block download no blocks are asked of a limited peer (it may
+            // serve only its last 288 blocks, or, loading a snapshot, none below its base).
+            let ibd = node.is_initial_block_download(c);
             for id in ids {
                 if let Some(p) = self.peers.get_mut(&id) {
+                    if ibd && p.sync.limited {
+                        continue;
+                    }
                     // As Core: blocks are fetched only along a chain with the minimum chain work
                     // (headers from a noban peer below it stay headers-only).
                     let enough = p

@@ -305,7 +305,33 @@ impl BlockSync {
             ps.in_flight.insert(hash, now);
             out.push(hash);
         }
+        self.assign_historical(c, peer, ps, now, &mut out);
         out
+    }
+
+    /// Core's TryDownloadingHistoricalBlocks: with a snapshot chainstate, the blocks below its
+    /// base that background validation needs, from a window past the historical tip, asked
+    /// (after the blocks toward the network tip) only of a peer serving the whole chain that has
+    /// the base in its best chain.
+    fn assign_historical(&mut self, c: &ChainManager, peer: PeerId, ps: &mut PeerSync, now: Instant, out: &mut Vec<BlockHash>) {
+        let (Some((from, base, base_height)), Some((pbest, pheight))) = (c.background_download_range(), ps.best) else {
+            return;
+        };
+        if ps.limited || pheight < base_height || c.ancestor(&pbest, base_height).map(|e| e.hash) != Some(base) {
+            return;
+        }
+        let end = base_height.min(from + BLOCK_DOWNLOAD_WINDOW);
+        let mut h = from + 1;
+        while h <= end && ps.in_flight.len() < MAX_BLOCKS_IN_TRANSIT_PER_PEER {
+            let Some(hash) = c.ancestor(&base, h).map(|e| e.hash) else { return };
+            h += 1;
+            if self.requested.contains_key(&hash) || c.entry(&hash).is_none_or(|e| e.have_data() || e.is_failed()) {
+                continue;
+            }
+            self.requested.insert(hash, peer);
+            ps.in_flight.insert(hash, now);
+            out.push(hash);
+        }
     }
 
     /// Where the download window starts: the fork point with the active chain, moved up over

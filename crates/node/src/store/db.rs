@@ -77,6 +77,9 @@ pub struct FlushBatch<'a> {
     pub clear_txindex: bool,
     /// Basic block filter records keyed by block hash, each with its filter hash and header.
     pub filters: Vec<([u8; 32], Vec<u8>, [u8; 64])>,
+    /// Empty the coins table before applying `coin_source` and `coins` (a validated snapshot
+    /// chainstate's coins replace the historical ones).
+    pub clear_coins: bool,
 }
 
 /// The named tables (LMDB sub-databases), all byte keys in byte order.
@@ -314,6 +317,9 @@ impl ChainDb {
         let w = &mut txn;
         let e = |e| self.write_err(e);
         let mut sourced = 0usize;
+        if batch.clear_coins {
+            t.coins.clear(w).map_err(e)?;
+        }
         if let Some(source) = &batch.coin_source {
             source.write_sorted(&mut |k, v| {
                 sourced += 1;

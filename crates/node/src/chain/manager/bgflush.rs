@@ -54,7 +54,7 @@ impl ChainManager {
     /// together stay within it.
     pub(super) fn flush_if_cache_full(&mut self) -> Result<(), ChainError> {
         if !self.background_flush_enabled() {
-            if self.cache_usage() > self.settings.dbcache_bytes {
+            if self.cache_usage() > self.coins_budget() {
                 let report = self.flush(FlushReason::CacheFull)?;
                 self.flush_reports.push(report);
             }

@@ -55,3 +55,35 @@ impl super::ChainManager {
         self.cs.validated
     }
 }
+
+/// Share of `-dbcache` (in percent) of the chainstate that needs the cache most while two
+/// exist; the other gets the rest (Core's MaybeRebalanceCaches: 95 and 5).
+const MAIN_SHARE_PERCENT: usize = 95;
+
+impl super::ChainManager {
+    /// The coins cache budget of the chainstate in `cs` (Core's MaybeRebalanceCaches), so the
+    /// two chainstates' caches together stay within `-dbcache`: all of it with one chainstate;
+    /// with a snapshot chainstate and the historical one, 95% to the snapshot one while its tip
+    /// is behind the best header (getting to the tip first), else 95% to the historical one.
+    pub(super) fn coins_budget(&self) -> usize {
+        let total = self.settings.dbcache_bytes;
+        let Some(other) = self.historical.as_ref() else { return total };
+        let (snapshot, cs_is_snapshot) = if self.cs.from_snapshot.is_some() {
+            (&self.cs, true)
+        } else {
+            (other, false)
+        };
+        let snapshot_syncing = (snapshot.active.len() as u32).saturating_sub(1) < self.best_header().height;
+        let big = total / 100 * MAIN_SHARE_PERCENT;
+        if cs_is_snapshot == snapshot_syncing {
+            big
+        } else {
+            total - big
+        }
+    }
+
+    /// The budget of the chainstate in `historical`'s slot (the one not in `cs`).
+    pub(super) fn other_coins_budget(&self) -> usize {
+        self.settings.dbcache_bytes - self.coins_budget()
+    }
+}

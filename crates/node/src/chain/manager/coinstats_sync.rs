@@ -97,7 +97,7 @@ impl ChainManager {
 
     /// Connects the active blocks the index lacks, from the block after its best one up to the
     /// tip; blocks need their undo data (spent coins).
-    fn sync_coinstats(&mut self) -> Result<(), ChainError> {
+    pub(super) fn sync_coinstats(&mut self) -> Result<(), ChainError> {
         let Some(index) = &self.coinstats else { return Ok(()) };
         let start = if index.best == BlockHash::all_zeros() {
             0

@@ -31,14 +31,17 @@ impl ChainManager {
         }
         self.dirty_index.insert(hash);
         self.cs.active.push(hash, block.txdata.len() as u32);
-        if let Some(t) = &mut self.txindex {
+        // The indexes follow the validated chainstate only, as Core's (a snapshot chainstate's
+        // blocks are indexed once background validation completes).
+        let indexed = self.cs.validated;
+        if let Some(t) = self.txindex.as_mut().filter(|_| indexed) {
             t.add_block(hash, block);
         }
-        if let Some(undo) = &undo_kept {
+        if let Some(undo) = undo_kept.as_ref().filter(|_| indexed) {
             // Kept by the checks when the index is on, so it is never decoded again.
             self.coinstats_connect(hash, height, block, undo);
         }
-        if self.filters.is_some() {
+        if self.filters.is_some() && indexed {
             self.record_filter(hash, block, &spent_all)?;
         }
         self.notifications.push(ChainNotification::BlockConnected {
@@ -221,7 +224,7 @@ impl ChainManager {
         // Encoded while the script threads may still be checking; the coin statistics index
         // takes the spent coins as they are.
         let undo_bytes = undo.encode();
-        let undo_kept = self.coinstats.is_some().then_some(undo);
+        let undo_kept = (self.coinstats.is_some() && self.cs.validated).then_some(undo);
         if let Some(session) = scripts {
             if let Err((t, i, e)) = session.finish() {
                 let reject = block_script_reject(&block.txdata[t], &spent_all[t], i, u64::from(flags), &e.to_string());
@@ -284,11 +287,14 @@ impl ChainManager {
         }
         let changes = view.into_changes();
         drop(reader);
-        self.coinstats_disconnect(tip.height, &block, &undo)?;
+        let indexed = self.cs.validated;
+        if indexed {
+            self.coinstats_disconnect(tip.height, &block, &undo)?;
+        }
         self.cs.coins.apply(changes);
         self.cs.active.pop();
         let new_tip = self.tip().hash;
-        if let Some(t) = &mut self.txindex {
+        if let Some(t) = self.txindex.as_mut().filter(|_| indexed) {
             t.remove_block(&block, new_tip);
         }
         self.notifications.push(ChainNotification::BlockDisconnected {

@@ -111,8 +111,13 @@ impl ChainManager {
         let committed = start.elapsed();
         match snapshot_part {
             Some(own) => {
+                let other_budget = self.other_coins_budget();
                 if let Some(h) = &mut self.historical {
                     h.coins.mark_flushed();
+                    // Written now, so its cache can shrink to its share of -dbcache.
+                    if h.coins.memory_usage() > other_budget / 2 {
+                        h.coins.clear();
+                    }
                 }
                 self.commit_snapshot_part(own)?;
             }
@@ -128,7 +133,7 @@ impl ChainManager {
             f.mark_flushed();
         }
         self.write_coinstats(true)?;
-        if self.cs.coins.memory_usage() > self.settings.dbcache_bytes / 2 {
+        if self.cs.coins.memory_usage() > self.coins_budget() / 2 {
             self.cs.coins.clear();
         }
         // The phases of the flush (`-debug=chain`): block file sync, batch building, database

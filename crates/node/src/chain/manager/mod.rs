@@ -283,15 +283,20 @@ impl ChainManager {
             prepared: None,
         };
         cm.load()?;
-        if cm.settings.txindex {
-            cm.sync_txindex()?;
-        }
-        if cm.settings.blockfilterindex {
-            cm.sync_filters()?;
-        }
-        if cm.settings.coinstatsindex {
-            cm.open_coinstats(net_dir, cm.settings.reindex == Reindex::Full)?;
-        }
+        // The indexes follow the validated chainstate (the historical one while a snapshot is
+        // validated in the background), as Core's.
+        cm.with_validated_chainstate(|cm| {
+            if cm.settings.txindex {
+                cm.sync_txindex()?;
+            }
+            if cm.settings.blockfilterindex {
+                cm.sync_filters()?;
+            }
+            if cm.settings.coinstatsindex {
+                cm.open_coinstats(net_dir, cm.settings.reindex == Reindex::Full)?;
+            }
+            Ok::<_, ChainError>(())
+        })?;
         Ok(cm)
     }
 
@@ -736,6 +741,8 @@ mod snapshot_view;
 mod chainstate;
 
 mod snapshot_chainstate;
+
+mod snapshot_cleanup;
 /// Work expressed as time, for callers outside the engine (stale-block serving rules).
 pub use assume_valid::proof_equivalent_time;
 pub use snapshot_chainstate::{ActivatedSnapshot, SNAPSHOT_CHAINSTATE_DIR};

@@ -196,6 +196,9 @@ impl ChainManager {
         }
         self.dirty_index.insert(hash);
         self.try_link(hash);
+        if self.cs.active.get(entry.height as usize) == Some(&hash) {
+            self.fill_chain_tx_counts(entry.height);
+        }
         Ok(BlockOutcome::Accepted { connected: false })
     }
 

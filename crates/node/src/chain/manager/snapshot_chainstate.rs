@@ -17,6 +17,8 @@ const META_SNAPSHOT_BASE: &str = "snapshot_base_blockhash";
 /// `base_blockhash`: the hash's 32 bytes in serialization order), written once the load is
 /// complete; a directory without it is an interrupted load.
 pub const SNAPSHOT_BLOCKHASH_FILENAME: &str = "base_blockhash";
+/// Where Core's invalid snapshot message asks the operator to report it (Core's CLIENT_BUGREPORT).
+const SNAPSHOT_BUGREPORT: &str = "the blvm project's issue tracker";
 /// Meta key set in the snapshot database once background validation matched its hash.
 const META_SNAPSHOT_VALIDATED: &str = "snapshot_validated";
 
@@ -212,20 +214,22 @@ impl ChainManager {
                 )))
             }
         };
-        let active = self.snapshot_chain(base, best, base_tx)?;
         let validated = db.get_meta(META_SNAPSHOT_VALIDATED)?.is_some();
+        if validated {
+            // Core's ValidatedSnapshotCleanup: the snapshot's coins become the main ones.
+            drop(db);
+            return self.merge_validated_snapshot(&dir, best);
+        }
+        let active = self.snapshot_chain(base, best, base_tx)?;
         let snapshot = Chainstate {
             own_db: Some(db),
             coins: Default::default(),
             active,
             from_snapshot: Some(base),
-            validated,
+            validated: false,
         };
-        tracing::info!(base = %base, tip = %best, validated, "[snapshot] detected active snapshot chainstate");
-        let main = std::mem::replace(&mut self.cs, snapshot);
-        if !validated {
-            self.historical = Some(main);
-        }
+        tracing::info!(base = %base, tip = %best, "[snapshot] detected active snapshot chainstate");
+        self.historical = Some(std::mem::replace(&mut self.cs, snapshot));
         Ok(())
     }
 
@@ -268,6 +272,19 @@ impl ChainManager {
         self.historical.as_ref()?.active.last().and_then(|h| self.index.get(h))
     }
 
+    /// While a snapshot is validated in the background, the blocks its historical chainstate
+    /// still needs (Core's second range of FindNextBlocksToDownload): the height of the last
+    /// block the historical tip shares with the base's chain (Core's LastCommonAncestor), and the
+    /// base block with its height. None with one chainstate.
+    pub fn background_download_range(&self) -> Option<(u32, BlockHash, u32)> {
+        let mut tip = self.historical_tip()?;
+        let base = self.index.get(&self.cs.from_snapshot?)?;
+        while tip.height > 0 && self.ancestor(&base.hash, tip.height).map(|e| e.hash) != Some(tip.hash) {
+            tip = self.index.get(&tip.header.prev_blockhash)?;
+        }
+        Some((tip.height, base.hash, base.height))
+    }
+
     /// While a snapshot is validated in the background: the snapshot's base height and Core's
     /// GetBackgroundVerificationProgress (the historical chainstate's transactions so far over
     /// the base's, the assumeutxo entry's count), for `getblockchaininfo`.
@@ -290,6 +307,7 @@ impl ChainManager {
     pub(super) fn advance_historical(&mut self) -> Result<(), ChainError> {
         let Some(base) = self.cs.from_snapshot else { return Ok(()) };
         let base_height = self.index.get(&base).map_or(0, |e| e.height);
+        self.rewind_historical_branch()?;
         while let Some(next_height) = self.historical.as_ref().map(|h| h.active.len() as u32) {
             if next_height > base_height {
                 return self.complete_snapshot_validation(base);
@@ -297,18 +315,71 @@ impl ChainManager {
             let next = self.cs.active[next_height as usize];
             let Some(block) = self.read_block(&next)? else { return Ok(()) };
             let notes = self.notifications.len();
-            if let Some(h) = self.historical.as_mut() {
-                std::mem::swap(&mut self.cs, h);
-            }
-            let connected = self.connect_tip(&block);
-            if let Some(h) = self.historical.as_mut() {
-                std::mem::swap(&mut self.cs, h);
-            }
+            let connected = self.with_validated_chainstate(|cm| cm.connect_tip(&block));
             self.notifications.truncate(notes);
             if let Err(reject) = connected? {
                 tracing::error!(block = %next, height = next_height, "[snapshot] background validation: block invalid: {reject}");
                 return self.snapshot_invalid();
             }
+        }
+        Ok(())
+    }
+
+    /// A historical chainstate on a branch of its own (blocks it connected before the snapshot
+    /// was loaded that are not the base's ancestors) goes back to the fork point once the base
+    /// chain's next block is here, so background validation follows the base's chain (Core's
+    /// ActivateBestChain of the background chainstate toward the snapshot's base).
+    fn rewind_historical_branch(&mut self) -> Result<(), ChainError> {
+        let (Some((fork, _, _)), Some(tip)) = (self.background_download_range(), self.historical_tip()) else {
+            return Ok(());
+        };
+        let tip_height = tip.height;
+        let next_here = self
+            .hash_at(fork + 1)
+            .and_then(|h| self.index.get(&h))
+            .is_some_and(|e| e.have_data());
+        if tip_height <= fork || !next_here {
+            return Ok(());
+        }
+        tracing::info!(
+            from = tip_height,
+            to = fork,
+            "[snapshot] background chainstate leaves its own branch for the snapshot base's chain"
+        );
+        let notes = self.notifications.len();
+        let rewound = self.with_validated_chainstate(|cm| (fork..tip_height).try_for_each(|_| cm.disconnect_tip().map(|_| ())));
+        self.notifications.truncate(notes);
+        rewound
+    }
+
+    /// Runs `f` with the validated chainstate as `cs`: the historical one while a snapshot is
+    /// not validated (what background validation connects and the indexes follow), else the
+    /// current one. A flush inside writes the historical chainstate to the main database; the
+    /// snapshot's dirty coins wait for the next flush.
+    pub(super) fn with_validated_chainstate<T>(&mut self, f: impl FnOnce(&mut Self) -> T) -> T {
+        let swap = |cm: &mut Self| {
+            if let Some(h) = cm.historical.as_mut() {
+                std::mem::swap(&mut cm.cs, h);
+            }
+        };
+        swap(self);
+        let out = f(self);
+        swap(self);
+        out
+    }
+
+    /// Background validation completed: the indexes, which stopped at the base, catch up with
+    /// the snapshot chainstate's blocks above it (Core's index sync after the chainstates
+    /// merge).
+    fn catch_up_indexes(&mut self) -> Result<(), ChainError> {
+        if self.txindex.is_some() {
+            self.sync_txindex()?;
+        }
+        if self.filters.is_some() {
+            self.sync_filters()?;
+        }
+        if self.coinstats.is_some() {
+            self.sync_coinstats()?;
         }
         Ok(())
     }
@@ -338,17 +409,35 @@ impl ChainManager {
         self.historical = None;
         self.cs.validated = true;
         tracing::info!(base = %base, "[snapshot] snapshot beginning at {base} has been fully validated");
-        Ok(())
+        self.catch_up_indexes()
     }
 
     /// Core's handle_invalid_snapshot: the error for the operator, and the node stops.
     fn snapshot_invalid(&mut self) -> Result<(), ChainError> {
         let from = self.height();
         let to = self.historical.as_ref().map_or(0, |h| h.active.len().saturating_sub(1));
-        let msg = format!(
-            "blvm failed to validate the -assumeutxo snapshot state. This indicates a hardware problem, or a bug in the software, or a bad software modification that allowed an invalid snapshot to be loaded. As a result of this, the node will shut down and stop using any state that was built on the snapshot, resetting the chain height from {from} to {to}."
+        let mut msg = format!(
+            "blvm failed to validate the -assumeutxo snapshot state. This indicates a hardware problem, or a bug in the software, or a bad software modification that allowed an invalid snapshot to be loaded. As a result of this, the node will shut down and stop using any state that was built on the snapshot, resetting the chain height from {from} to {to}. On the next restart, the node will resume syncing from {to} without using any snapshot data. Please report this incident to {SNAPSHOT_BUGREPORT}, including how you obtained the snapshot. The invalid snapshot chainstate will be left on disk in case it is helpful in diagnosing the issue that caused this error."
         );
         tracing::error!("[snapshot] !!! {msg}");
+        tracing::error!("[snapshot] deleting snapshot, reverting to validated chain, and stopping node");
+        // Core's InvalidateCoinsDBOnDisk: the directory is moved aside (kept for diagnosis), so
+        // the next start has only the historical chainstate.
+        let dir = self.snapshot_dir();
+        let invalid = self.net_dir.join(format!("{SNAPSHOT_CHAINSTATE_DIR}_INVALID"));
+        tracing::info!("[snapshot] renaming snapshot datadir {} to {}", dir.display(), invalid.display());
+        if let Err(e) = std::fs::rename(&dir, &invalid) {
+            tracing::error!(
+                "While invalidating the coins db: Error renaming file '{}' -> '{}': {e}",
+                dir.display(),
+                invalid.display()
+            );
+            msg.push_str(&format!(
+                "\nRename of '{0}' -> '{1}' failed. You should resolve this by manually moving or deleting the invalid snapshot directory {0}, otherwise you will encounter the same error again on the next startup.",
+                dir.display(),
+                invalid.display()
+            ));
+        }
         if let Some(fatal) = &self.fatal {
             fatal(&msg);
         }

@@ -537,3 +537,33 @@ fn coinstats_index_survives_background_flushes_and_a_crash() {
     assert_eq!(a.coinstats_index_height(), Some(130));
     assert_eq!(a.coinstats_record(&tip).unwrap(), Some(live));
 }
+
+#[test]
+fn two_chainstates_split_the_dbcache_budget_as_core() {
+    let dir = tempfile::tempdir().unwrap();
+    let total = 100 << 20;
+    let mut cm = open_plain(dir.path(), total);
+    assert_eq!(cm.coins_budget(), total);
+    // A snapshot chainstate at the best header, the main one historical: background validation
+    // gets 95%.
+    let genesis = cm.tip().hash;
+    let historical = chainstate::Chainstate {
+        active: ActiveChain::from_blocks([(genesis, 1)]),
+        ..chainstate::Chainstate::main()
+    };
+    cm.historical = Some(historical);
+    cm.cs.from_snapshot = Some(genesis);
+    cm.cs.validated = false;
+    let big = total / 100 * 95;
+    assert_eq!((cm.coins_budget(), cm.other_coins_budget()), (total - big, big));
+    let swapped = cm.with_validated_chainstate(|cm| (cm.coins_budget(), cm.other_coins_budget()));
+    assert_eq!(swapped, (big, total - big));
+    // Headers ahead of the snapshot chainstate: getting to the tip first, it gets 95%.
+    let h = mine_header(&cm.tip().header, 0);
+    cm.accept_header(&h).unwrap().unwrap();
+    assert_eq!((cm.coins_budget(), cm.other_coins_budget()), (big, total - big));
+    let swapped = cm.with_validated_chainstate(|cm| (cm.coins_budget(), cm.other_coins_budget()));
+    assert_eq!(swapped, (total - big, big));
+    // Always within -dbcache together.
+    assert!(cm.coins_budget() + cm.other_coins_budget() <= total);
+}

@@ -9,9 +9,17 @@ const RECENT_SECS: i64 = 2 * 60 * 60;
 
 impl ChainManager {
     /// Transactions in the active chain up to and including `height` (Core's
-    /// `m_chain_tx_count`); None above the tip.
+    /// `m_chain_tx_count`); None above the tip or unknown (a snapshot chainstate's blocks
+    /// whose data, or an ancestor's, is not here).
     pub fn chain_tx_count(&self, height: u32) -> Option<u64> {
-        self.cs.active.tx_count(height)
+        self.cs.active.tx_count(height).filter(|&n| n != 0)
+    }
+
+    /// The data of the active block at `height` was stored: the unknown totals from there up are
+    /// filled (a snapshot chainstate receiving the blocks below its base).
+    pub(super) fn fill_chain_tx_counts(&mut self, height: u32) {
+        let index = &self.index;
+        self.cs.active.fill_tx_counts(height, |b| index.get(b).map_or(0, |e| e.n_tx));
     }
 
     /// Estimated fraction (0..=1) of the chain's transactions verified once the active block at

@@ -316,24 +316,27 @@ pub(super) fn getchaintxstats(node: &Arc<RpcContext>, p: &Params) -> Result<Valu
         }
     };
     let blockcount = blockcount.min(i64::from(height) - 1).max(0) as u32;
-    // Cumulative transaction count up to each height of the active chain (Core's nChainTx).
-    let chain_tx = |h: u32| -> u64 { c.chain_tx_count(h).unwrap_or(0) };
-    let total = chain_tx(height);
-    let mut v = json!({
-        "time": e.header.time,
-        "txcount": total,
-        "window_final_block_hash": e.hash.to_string(),
-        "window_final_block_height": height,
-        "window_block_count": blockcount,
-    });
+    // Cumulative transaction count up to each height of the active chain (Core's
+    // m_chain_tx_count); unknown for a snapshot chainstate's blocks without data, and then
+    // omitted as Core omits it.
+    let total = c.chain_tx_count(height);
+    let mut v = json!({"time": e.header.time});
+    if let Some(total) = total {
+        v["txcount"] = json!(total);
+    }
+    v["window_final_block_hash"] = json!(e.hash.to_string());
+    v["window_final_block_height"] = json!(height);
+    v["window_block_count"] = json!(blockcount);
     if blockcount > 0 {
         let past = height - blockcount;
-        let window_tx = total - chain_tx(past);
         let interval = c.mtp_at(height) - c.mtp_at(past);
-        v["window_tx_count"] = json!(window_tx);
         v["window_interval"] = json!(interval);
-        if interval > 0 {
-            v["txrate"] = json!(window_tx as f64 / interval as f64);
+        if let (Some(total), Some(before)) = (total, c.chain_tx_count(past)) {
+            let window_tx = total - before;
+            v["window_tx_count"] = json!(window_tx);
+            if interval > 0 {
+                v["txrate"] = json!(window_tx as f64 / interval as f64);
+            }
         }
     }
     Ok(v)
