@@ -85,6 +85,19 @@ impl ChainManager {
         Ok(self.check_connect(block)?.map(|_| ()))
     }
 
+    /// The txids of `block`, computed ahead on the import reader thread when the block was
+    /// prepared, else here.
+    fn block_txids(&self, hash: &BlockHash, block: &Block) -> Vec<bitcoin::Txid> {
+        match self
+            .prepared
+            .as_ref()
+            .filter(|f| f.hash == *hash && f.txids.len() == block.txdata.len())
+        {
+            Some(f) => f.txids.clone(),
+            None => crate::validation::block_check::txids(block),
+        }
+    }
+
     /// Every rule of connecting `block` on the active tip (coins, amounts, locks, sigops,
     /// scripts), leaving the chainstate unchanged: what connecting it would change, if valid.
     pub(super) fn check_connect(&mut self, block: &Block) -> Result<Result<ConnectChecked, Reject>, ChainError> {
@@ -97,16 +110,8 @@ impl ChainManager {
         let csv = height >= self.params.csv_height;
         let reader = self.cs.coins_db(&self.db).coin_reader()?;
         let db_path = self.cs.coins_db(&self.db).path().to_path_buf();
-        // Each txid once, for the prefetch, the BIP30 check and the outputs below (computed
-        // ahead on the import reader thread when the block was prepared).
-        let txids = match self
-            .prepared
-            .as_ref()
-            .filter(|f| f.hash == hash && f.txids.len() == block.txdata.len())
-        {
-            Some(f) => f.txids.clone(),
-            None => crate::validation::block_check::txids(block),
-        };
+        // Each txid once, for the prefetch, the BIP30 check and the outputs below.
+        let txids = self.block_txids(&hash, block);
         let fetch = self.prefetch.start(block, &txids, &self.cs.coins, self.cs.coins_db(&self.db))?;
         let mut view = BlockView::new(&mut self.cs.coins, &reader, &db_path).with_prefetch(fetch);
         let mut undo = BlockUndo::default();
