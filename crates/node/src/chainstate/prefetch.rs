@@ -313,7 +313,8 @@ mod tests {
     /// A block spending a coin on disk (1), in the live cache (2), on disk (3), spent in the
     /// frozen generation (4), created there (5), spent in the live cache (6), missing (9), and
     /// an output of its own first transaction.
-    fn block_and_inputs() -> (Block, Vec<OutPoint>) {
+    /// The test block, its txids and its inputs in order.
+    fn block_and_inputs() -> (Block, Vec<Txid>, Vec<OutPoint>) {
         let first = tx(&[op(1), op(2)]);
         let own = OutPoint {
             txid: first.compute_txid(),
@@ -327,7 +328,8 @@ mod tests {
             header: genesis.header,
             txdata: vec![coinbase, first, second],
         };
-        (block, inputs)
+        let txids = crate::validation::block_check::txids(&block);
+        (block, txids, inputs)
     }
 
     /// Every input's coin through a block view, as connecting looks them up (no spends, so
@@ -350,8 +352,7 @@ mod tests {
 
     #[test]
     fn fetched_inputs_give_the_same_coins_as_lookups_without_workers() {
-        let (block, inputs) = block_and_inputs();
-        let txids: Vec<Txid> = block.txdata.iter().map(|t| t.compute_txid()).collect();
+        let (block, txids, inputs) = block_and_inputs();
         let dir = tempfile::tempdir().unwrap();
         let (db, mut cache) = setup(dir.path());
         let none = PrevoutFetcher::new(0);
@@ -383,8 +384,7 @@ mod tests {
 
     #[test]
     fn inputs_the_workers_have_not_reached_are_read_by_the_caller() {
-        let (block, inputs) = block_and_inputs();
-        let txids: Vec<Txid> = block.txdata.iter().map(|t| t.compute_txid()).collect();
+        let (block, txids, inputs) = block_and_inputs();
         let dir = tempfile::tempdir().unwrap();
         let (db, mut cache) = setup(dir.path());
         let want = lookups(&mut cache, &db, None, &inputs);
@@ -406,8 +406,7 @@ mod tests {
     /// snapshot, so the database can be compacted.
     #[test]
     fn shutdown_joins_the_workers_and_releases_the_snapshots() {
-        let (block, _) = block_and_inputs();
-        let txids: Vec<Txid> = block.txdata.iter().map(|t| t.compute_txid()).collect();
+        let (block, txids, _) = block_and_inputs();
         let dir = tempfile::tempdir().unwrap();
         let (mut db, cache) = setup(dir.path());
         let fetcher = PrevoutFetcher::new(MAX_PREVOUTFETCH_THREADS + 5);
