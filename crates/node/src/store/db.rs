@@ -331,7 +331,8 @@ impl ChainDb {
             }
         }
         let start = std::time::Instant::now();
-        batch.coins.sort_unstable_by_key(|c| c.0);
+        // Stable: a key written twice (a kept frozen generation, then the live one) keeps its order.
+        batch.coins.sort_by_key(|c| c.0);
         let t = self.tables;
         let mut txn = self.write_txn()?;
         let w = &mut txn;
