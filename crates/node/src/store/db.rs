@@ -6,6 +6,8 @@
 //! reads are the cheapest of the stores compared. Readers are MVCC snapshots that never block the
 //! single writer, so a [`CoinReader`] stays consistent while another thread commits.
 
+use super::coin_chunk::{chunk_key, coin_in, coin_key, for_each_in, ChunkEdit};
+use super::encoding::DecodeError;
 use heed::types::Bytes;
 use heed::{CompactionOption, Database, Env, EnvOpenOptions, RoTxn, RwTxn, WithoutTls};
 use std::path::{Path, PathBuf};
@@ -87,8 +89,11 @@ pub struct FlushBatch<'a> {
 pub(super) struct Tables {
     /// Block index records keyed by block hash.
     pub(super) index: Database<Bytes, Bytes>,
-    /// The UTXO set keyed by outpoint (txid, big-endian vout).
+    /// The UTXO set, a transaction's coins grouped into chunk records (`super::coin_chunk`).
     pub(super) coins: Database<Bytes, Bytes>,
+    /// The UTXO set of earlier versions, one record per outpoint (txid, big-endian vout): empty
+    /// once `super::coin_format` has moved it into `coins`.
+    pub(super) per_coin: Database<Bytes, Bytes>,
     /// Chain metadata keyed by name.
     pub(super) meta: Database<Bytes, Bytes>,
     /// Transaction index keyed by txid.
@@ -100,7 +105,8 @@ pub(super) struct Tables {
     pub(super) filter_ids: Database<Bytes, Bytes>,
 }
 
-/// Table names (LMDB sub-databases), as the `chain.redb` of earlier versions named its tables.
+/// Table names (LMDB sub-databases), as the `chain.redb` of earlier versions named its tables
+/// ("coins" is the per-outpoint UTXO table of earlier versions, converted at open).
 pub const TABLE_NAMES: [&str; 6] = [
     "block_index",
     "coins",
@@ -109,11 +115,13 @@ pub const TABLE_NAMES: [&str; 6] = [
     "blockfilter_basic",
     "blockfilter_basic_ids",
 ];
+/// The UTXO table of this version: coins grouped by transaction (`super::coin_chunk`).
+pub const COIN_CHUNKS_TABLE: &str = "coin_chunks";
 
 impl Tables {
     /// The table of each name in [`TABLE_NAMES`], in that order.
     pub(super) fn all(&self) -> [Database<Bytes, Bytes>; 6] {
-        [self.index, self.coins, self.meta, self.txindex, self.filters, self.filter_ids]
+        [self.index, self.per_coin, self.meta, self.txindex, self.filters, self.filter_ids]
     }
 }
 
@@ -163,7 +171,9 @@ pub(super) fn store_err(path: &Path, e: impl Into<Box<dyn std::error::Error + Se
 fn open_env(dir: &Path, path: &Path) -> Result<(Env<WithoutTls>, Tables), DbError> {
     std::fs::create_dir_all(dir).map_err(|e| store_err(path, e))?;
     let mut opts = EnvOpenOptions::new().read_txn_without_tls();
-    opts.map_size(MAP_SIZE).max_dbs(TABLE_NAMES.len() as u32).max_readers(MAX_READERS);
+    opts.map_size(MAP_SIZE)
+        .max_dbs(TABLE_NAMES.len() as u32 + 1)
+        .max_readers(MAX_READERS);
     // SAFETY: the map is only modified through LMDB (this process and LMDB's own locking
     // between processes); the node's datadir lock keeps other nodes out of the directory.
     let env = unsafe { opts.open(dir) }.map_err(|e| store_err(path, e))?;
@@ -172,7 +182,8 @@ fn open_env(dir: &Path, path: &Path) -> Result<(Env<WithoutTls>, Tables), DbErro
     let tables = (|| {
         Ok::<_, heed::Error>(Tables {
             index: create(TABLE_NAMES[0])?,
-            coins: create(TABLE_NAMES[1])?,
+            per_coin: create(TABLE_NAMES[1])?,
+            coins: create(COIN_CHUNKS_TABLE)?,
             meta: create(TABLE_NAMES[2])?,
             txindex: create(TABLE_NAMES[3])?,
             filters: create(TABLE_NAMES[4])?,
@@ -200,6 +211,7 @@ impl ChainDb {
             fail_commit_in: std::sync::atomic::AtomicU32::new(u32::MAX),
         };
         super::migrate::from_redb(&me)?;
+        super::coin_format::convert(&me)?;
         Ok(me)
     }
 
@@ -225,9 +237,17 @@ impl ChainDb {
         store_err(&self.path, e)
     }
 
+    /// A record of this database that does not decode.
+    pub(super) fn corrupt(&self, e: DecodeError) -> DbError {
+        DbError::Corrupt {
+            path: self.path.clone(),
+            what: e.to_string(),
+        }
+    }
+
     /// A write failure. LMDB reports a short write (the filesystem filled up mid-write) as EIO:
     /// with the store's filesystem (nearly) full it is named as the full disk it is (ENOSPC).
-    fn write_err(&self, e: heed::Error) -> DbError {
+    pub(super) fn write_err(&self, e: heed::Error) -> DbError {
         if let heed::Error::Io(io) = &e {
             let full = crate::node::monitors::disk_usage(&self.dir).is_ok_and(|d| d.available_bytes < FULL_DISK_BYTES);
             if io.raw_os_error() == Some(libc::EIO) && full {
@@ -311,7 +331,8 @@ impl ChainDb {
             }
         }
         let start = std::time::Instant::now();
-        batch.coins.sort_unstable_by_key(|c| c.0);
+        // Stable: a key written twice (a kept frozen generation, then the live one) keeps its order.
+        batch.coins.sort_by_key(|c| c.0);
         let t = self.tables;
         let mut txn = self.write_txn()?;
         let w = &mut txn;
@@ -320,23 +341,17 @@ impl ChainDb {
         if batch.clear_coins {
             t.coins.clear(w).map_err(e)?;
         }
+        let mut chunks = ChunkWriter::new(self, t.coins);
         if let Some(source) = &batch.coin_source {
             source.write_sorted(&mut |k, v| {
                 sourced += 1;
-                match v {
-                    Some(v) => t.coins.put(w, k, v).map_err(e),
-                    None => t.coins.delete(w, k).map(|_| ()).map_err(e),
-                }
+                chunks.change(w, k, v)
             })?;
         }
         for (k, v) in &batch.coins {
-            match v {
-                Some(v) => t.coins.put(w, k, v).map_err(e)?,
-                None => {
-                    t.coins.delete(w, k).map_err(e)?;
-                }
-            }
+            chunks.change(w, k, v.as_deref())?;
         }
+        chunks.finish(w)?;
         for (k, v) in &batch.index {
             t.index.put(w, k, v).map_err(e)?;
         }
@@ -363,6 +378,7 @@ impl ChainDb {
         // Where a flush's time goes (`-debug=store`): the table updates, then the durable commit.
         tracing::debug!(
             coins = batch.coins.len() + sourced,
+            chunks = chunks.written,
             write_ms = written.as_millis() as u64,
             commit_ms = (start.elapsed() - written).as_millis() as u64,
             "database batch committed"
@@ -472,6 +488,68 @@ impl ChainDb {
     }
 }
 
+/// Applies per-coin changes to the chunk records of the coins table: consecutive changes of one
+/// chunk are merged into one read-modify-write (the stored chunk read in the write transaction,
+/// changed, put back or deleted when empty). Changes arrive in key order, or in a few sorted
+/// runs (a kept frozen generation, then the live one): a chunk met again later is read again,
+/// with the earlier run's write in it, so any order gives the same result.
+struct ChunkWriter<'d> {
+    db: &'d ChainDb,
+    table: Database<Bytes, Bytes>,
+    /// The chunk being changed, if any.
+    key: Option<[u8; 36]>,
+    edit: ChunkEdit,
+    /// Whether the chunk had a record when loaded (an emptied chunk then needs a delete).
+    stored: bool,
+    buf: Vec<u8>,
+    /// Chunk records written or deleted (`-debug=store`).
+    written: usize,
+}
+
+impl<'d> ChunkWriter<'d> {
+    fn new(db: &'d ChainDb, table: Database<Bytes, Bytes>) -> Self {
+        ChunkWriter {
+            db,
+            table,
+            key: None,
+            edit: ChunkEdit::default(),
+            stored: false,
+            buf: Vec::new(),
+            written: 0,
+        }
+    }
+
+    /// One coin change: `Some` puts the encoded coin at the outpoint key `k`, `None` removes it.
+    fn change(&mut self, w: &mut RwTxn<'_>, k: &[u8; 36], v: Option<&[u8]>) -> Result<(), DbError> {
+        let (chunk, slot) = chunk_key(k);
+        if self.key != Some(chunk) {
+            self.finish(w)?;
+            let stored = self.table.get(w, &chunk).map_err(|e| self.db.write_err(e))?;
+            self.stored = stored.is_some();
+            self.edit.load(stored).map_err(|e| self.db.corrupt(e))?;
+            self.key = Some(chunk);
+        }
+        self.edit.set(slot, v);
+        Ok(())
+    }
+
+    /// Writes the chunk being changed, if any.
+    fn finish(&mut self, w: &mut RwTxn<'_>) -> Result<(), DbError> {
+        let Some(key) = self.key.take() else { return Ok(()) };
+        let e = |e| self.db.write_err(e);
+        if !self.edit.is_empty() {
+            self.edit.encode(&mut self.buf);
+            self.table.put(w, &key, &self.buf).map_err(e)?;
+        } else if self.stored {
+            self.table.delete(w, &key).map_err(e)?;
+        } else {
+            return Ok(());
+        }
+        self.written += 1;
+        Ok(())
+    }
+}
+
 impl CoinReader {
     /// Path of the database file this snapshot reads.
     pub fn path(&self) -> &Path {
@@ -482,11 +560,27 @@ impl CoinReader {
     /// after the snapshot was taken are not seen.
     pub fn for_each<E: From<DbError>>(&self, mut f: impl FnMut(&[u8], &[u8]) -> Result<(), E>) -> Result<(), E> {
         let err = |e: heed::Error| store_err(&self.path, e);
+        let mut coins: Vec<([u8; 36], &[u8])> = Vec::with_capacity(super::coin_chunk::CHUNK_COINS);
         for item in self.coins.iter(&self.txn).map_err(err)? {
             let (k, v) = item.map_err(err)?;
-            f(k, v)?;
+            coins.clear();
+            for_each_in(v, |slot, coin| {
+                coins.push((coin_key(k, slot)?, coin));
+                Ok(())
+            })
+            .map_err(|e| self.corrupt(e))?;
+            for (key, coin) in &coins {
+                f(key, coin)?;
+            }
         }
         Ok(())
+    }
+
+    fn corrupt(&self, e: DecodeError) -> DbError {
+        DbError::Corrupt {
+            path: self.path.clone(),
+            what: e.to_string(),
+        }
     }
 
     /// Whether any coin of the transaction `txid` is in this snapshot: one B-tree seek to the
@@ -502,10 +596,14 @@ impl CoinReader {
         Ok(found.is_some_and(|(k, _)| k.starts_with(txid)))
     }
 
-    /// Looks up the encoded coin for an outpoint key.
+    /// Looks up the encoded coin for an outpoint key (read out of its chunk record).
     pub fn get(&self, key: &[u8; 36]) -> Result<Option<Vec<u8>>, DbError> {
-        let v = self.coins.get(&self.txn, key).map_err(|e| store_err(&self.path, e))?;
-        Ok(v.map(<[u8]>::to_vec))
+        let (chunk, slot) = chunk_key(key);
+        let Some(v) = self.coins.get(&self.txn, &chunk).map_err(|e| store_err(&self.path, e))? else {
+            return Ok(None);
+        };
+        let coin = coin_in(v, slot).map_err(|e| self.corrupt(e))?;
+        Ok(coin.map(<[u8]>::to_vec))
     }
 }
 
@@ -567,7 +665,20 @@ mod tests {
             k[..4].copy_from_slice(&i.to_be_bytes());
             k
         };
-        let coins = (0..20_000u32).map(|i| (key(i), Some(vec![i as u8; 40]))).collect();
+        let coin = |i: u32| {
+            let mut v = Vec::new();
+            crate::chainstate::coin::Coin {
+                output: bitcoin::TxOut {
+                    value: bitcoin::Amount::from_sat(u64::from(i % 256)),
+                    script_pubkey: bitcoin::ScriptBuf::from_bytes(vec![i as u8; 40]),
+                },
+                height: i % 256,
+                is_coinbase: false,
+            }
+            .encode(&mut v);
+            v
+        };
+        let coins = (0..20_000u32).map(|i| (key(i), Some(coin(i)))).collect();
         db.commit(FlushBatch {
             coins,
             ..Default::default()
@@ -584,11 +695,7 @@ mod tests {
                 .unwrap();
             });
         });
-        assert_eq!(
-            reader.get(&key(5)).unwrap(),
-            Some(vec![5; 40]),
-            "the snapshot predates the deletions"
-        );
+        assert_eq!(reader.get(&key(5)).unwrap(), Some(coin(5)), "the snapshot predates the deletions");
         assert_eq!(db.coin_reader().unwrap().get(&key(5)).unwrap(), None);
         assert!(db.compact().is_err(), "a live snapshot blocks compaction");
         drop(reader);
@@ -597,7 +704,7 @@ mod tests {
         assert!(std::fs::metadata(db.path()).unwrap().len() < before);
         let mut n = 0;
         db.for_each_coin(|k, v| {
-            assert_eq!(v, vec![u32::from_be_bytes(k[..4].try_into().unwrap()) as u8; 40]);
+            assert_eq!(v, coin(u32::from_be_bytes(k[..4].try_into().unwrap())));
             n += 1;
             Ok(())
         })

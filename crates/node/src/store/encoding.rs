@@ -84,6 +84,11 @@ impl<'a> Reader<'a> {
         Ok(u64::from_le_bytes(self.array()?))
     }
 
+    /// Bytes not read yet.
+    pub fn remaining(&self) -> usize {
+        self.buf.len() - self.pos
+    }
+
     /// True when every byte was consumed.
     pub fn is_empty(&self) -> bool {
         self.pos == self.buf.len()

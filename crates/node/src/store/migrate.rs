@@ -1,5 +1,6 @@
 //! Converts the `chain.redb` file of earlier versions into the LMDB store, when the database
-//! opens: every table copied in bounded chunks, then the old file deleted.
+//! opens: every table copied in bounded chunks, then the old file deleted. Its per-outpoint
+//! coins land in the `coins` table, which [`super::coin_format`] converts next.
 //!
 //! Crash safety: the copy first empties the new store and sets a marker record, and the marker
 //! is removed in the last commit; `chain.redb` is deleted only after that. A restart that still
@@ -34,7 +35,7 @@ pub(super) fn from_redb(db: &ChainDb) -> Result<u64, DbError> {
     }
     tracing::info!(from = %old.display(), to = %db.path().display(), "converting the database of an earlier version");
     let mut w = db.write_txn()?;
-    for table in t.all() {
+    for table in t.all().into_iter().chain([t.coins]) {
         table.clear(&mut w).map_err(|e| store_err(db.path(), e))?;
     }
     t.meta.put(&mut w, MARKER.as_bytes(), &[]).map_err(|e| store_err(db.path(), e))?;
@@ -115,6 +116,21 @@ mod tests {
         k
     }
 
+    /// The encoded coin stored for test coin `i`.
+    fn coin(i: u32) -> Vec<u8> {
+        let c = crate::chainstate::coin::Coin {
+            output: bitcoin::TxOut {
+                value: bitcoin::Amount::from_sat(u64::from(i)),
+                script_pubkey: bitcoin::ScriptBuf::from_bytes(vec![0x51]),
+            },
+            height: i,
+            is_coinbase: false,
+        };
+        let mut v = Vec::new();
+        c.encode(&mut v);
+        v
+    }
+
     /// Writes an old-format `chain.redb` (tables as earlier versions defined them) holding
     /// `coins` coins and a few records in every other table.
     fn write_old_file(path: &Path, coins: u32) {
@@ -124,7 +140,7 @@ mod tests {
             let bytes = |name| TableDefinition::<&[u8], &[u8]>::new(name);
             let mut t = w.open_table(bytes("coins")).unwrap();
             for i in 0..coins {
-                t.insert(key36(i).as_slice(), i.to_le_bytes().as_slice()).unwrap();
+                t.insert(key36(i).as_slice(), coin(i).as_slice()).unwrap();
             }
             for (name, len) in [
                 ("block_index", 80),
@@ -156,7 +172,7 @@ mod tests {
         let mut n = 0u32;
         db.for_each_coin(|k, v| {
             assert_eq!(k, key36(n).as_slice());
-            assert_eq!(v, n.to_le_bytes().as_slice());
+            assert_eq!(v, coin(n).as_slice());
             n += 1;
             Ok(())
         })
@@ -179,10 +195,7 @@ mod tests {
         drop(db);
         let db = ChainDb::open(dir.path()).unwrap();
         assert_eq!(db.get_meta("scan_pos").unwrap(), Some(vec![8; 8]));
-        assert_eq!(
-            db.coin_reader().unwrap().get(&key36(coins - 1)).unwrap(),
-            Some((coins - 1).to_le_bytes().to_vec())
-        );
+        assert_eq!(db.coin_reader().unwrap().get(&key36(coins - 1)).unwrap(), Some(coin(coins - 1)));
     }
 
     /// A conversion interrupted part-way (marker set, some records copied, a record the old file
@@ -194,7 +207,7 @@ mod tests {
         {
             let db = ChainDb::open(dir.path()).unwrap();
             db.commit(FlushBatch {
-                coins: vec![(key36(999_999), Some(vec![1])), (key36(0), Some(vec![0xee]))],
+                coins: vec![(key36(999_999), Some(coin(1))), (key36(0), Some(coin(0xee)))],
                 meta: vec![(MARKER, vec![])],
                 ..Default::default()
             })
@@ -204,7 +217,7 @@ mod tests {
         let db = ChainDb::open(dir.path()).unwrap();
         let r = db.coin_reader().unwrap();
         assert_eq!(r.get(&key36(999_999)).unwrap(), None, "partial copy discarded");
-        assert_eq!(r.get(&key36(0)).unwrap(), Some(0u32.to_le_bytes().to_vec()));
+        assert_eq!(r.get(&key36(0)).unwrap(), Some(coin(0)));
         drop((r, db));
 
         let other = tempfile::tempdir().unwrap();

@@ -1,6 +1,8 @@
 //! Persistence: block/undo files and the embedded database.
 
 pub mod block_files;
+pub mod coin_chunk;
+pub mod coin_format;
 pub mod db;
 pub mod encoding;
 pub mod index_db;
