@@ -263,6 +263,24 @@ impl CoinsCache {
         now + table_bytes_for(items)
     }
 
+    /// Gives the (just frozen, empty) live generation the largest table that, filled, fits
+    /// `budget` bytes with its writer's references, so the generation fills it instead of
+    /// being frozen at the first doubling that would not fit (a doubling holds old and new
+    /// table at once). Entries that need more (boxed scripts) still freeze it earlier, through
+    /// [`CoinsCache::live_usage_next_block`]. Does nothing to a table already that large.
+    pub fn presize(&mut self, budget: usize) {
+        let full = |slots: usize| slots * SLOT_BYTES + WRITER_BYTES_PER_ENTRY * (slots / 8 * 7);
+        let mut slots = 0usize;
+        while full((slots * 2).max(16)) <= budget {
+            slots = (slots * 2).max(16);
+        }
+        let items = slots / 8 * 7;
+        if items <= self.map.capacity() || self.live_usage() + full(slots) > budget {
+            return;
+        }
+        self.map.reserve(items - self.map.len());
+    }
+
     /// Records that every dirty live entry is now in the database: coins become clean (and no
     /// longer fresh), tombstones are dropped. The frozen generation is released separately.
     pub fn mark_flushed(&mut self) {
@@ -694,6 +712,34 @@ pub(crate) mod tests {
         let reader = db.coin_reader().unwrap();
         let mut view = BlockView::new(&mut cache, &reader, db.path());
         assert_eq!(view.probe_new_output(&op(2), false).unwrap(), Some(false));
+    }
+
+    /// A presized table is the largest whose filled slots and writer fit the budget, and the
+    /// live generation fills it without a doubling (no freeze is needed before it is full).
+    #[test]
+    fn presized_table_fits_the_budget_and_fills_without_growing() {
+        let budget = 1 << 20;
+        let mut cache = CoinsCache::default();
+        cache.presize(budget);
+        let cap = cache.map.capacity();
+        assert_eq!(cap, 8192 / 8 * 7, "8,192 slots of {SLOT_BYTES} bytes fit 1 MiB, 16,384 do not");
+        let filled = cache.live_usage() + WRITER_BYTES_PER_ENTRY * cap;
+        assert!(filled <= budget && filled + table_bytes(cap) > budget, "{filled}");
+        let mut changes = ViewChanges::default();
+        for i in 0..cap as u32 {
+            let o = OutPoint { vout: i, ..op(1) };
+            changes.insert(
+                o,
+                ViewEntry {
+                    coin: Some(coin(1)),
+                    fresh: true,
+                },
+            );
+        }
+        cache.apply(changes);
+        assert_eq!(cache.map.capacity(), cap, "no doubling");
+        cache.presize(budget);
+        assert_eq!(cache.map.capacity(), cap, "a table already that large is left alone");
     }
 
     /// A failed background write keeps the frozen generation: one commit of frozen then live
