@@ -10,6 +10,9 @@
 //! database holds an unspent coin", as for a cache layered over another cache in Core.
 
 use super::coin::{outpoint_key, Coin};
+use super::outpoint_hash::SaltedOutpointHasher;
+pub use super::packed::CacheEntry;
+use super::packed::CoinRef;
 use super::prefetch::FetchSession;
 use crate::store::db::{CoinPut, CoinReader, DbError, SortedCoinWrites};
 use crate::store::encoding::Reader;
@@ -23,28 +26,23 @@ const SLOT_BYTES: usize = std::mem::size_of::<(OutPoint, CacheEntry)>() + 1;
 /// Bytes the writer of a frozen generation adds per dirty entry (a reference pair, sorted).
 pub const WRITER_BYTES_PER_ENTRY: usize = 2 * std::mem::size_of::<usize>();
 
-/// One cached outpoint.
-#[derive(Debug, Clone)]
-pub struct CacheEntry {
-    /// The coin, or `None` for a spent coin not yet deleted from the database.
-    pub coin: Option<Coin>,
-    /// The database differs from this entry.
-    pub dirty: bool,
-    /// The database has no unspent coin for this outpoint.
-    pub fresh: bool,
-}
+/// A generation of cached entries by outpoint, hashed with its own random keys.
+pub type CoinMap = HashMap<OutPoint, CacheEntry, SaltedOutpointHasher>;
+
+/// A block's changes recorded by a [`BlockView`], for [`CoinsCache::apply`].
+pub type ViewChanges = HashMap<OutPoint, ViewEntry, SaltedOutpointHasher>;
 
 /// A frozen generation of the cache: every entry (clean and dirty) it held when a background
 /// flush froze it, shared with the writer thread that commits its dirty entries.
-pub type FrozenCoins = Arc<HashMap<OutPoint, CacheEntry>>;
+pub type FrozenCoins = Arc<CoinMap>;
 
 /// The coins cache, bounded by the caller through [`CoinsCache::memory_usage`], which counts
 /// what the heap really holds: the hash table by its allocated slots (not its entries) and each
 /// script's allocation as the allocator rounds it.
 #[derive(Default)]
 pub struct CoinsCache {
-    map: HashMap<OutPoint, CacheEntry>,
-    /// Heap bytes of the live entries' scripts.
+    map: CoinMap,
+    /// Heap bytes of the live entries' boxed scripts.
     usage: usize,
     /// The generation a background flush is writing (or failed to write), below `map`.
     frozen: Option<FrozenCoins>,
@@ -53,18 +51,8 @@ pub struct CoinsCache {
     max_block_growth: usize,
 }
 
-/// Heap bytes of an allocation of `len` bytes as glibc's malloc rounds it (16-byte chunks with
-/// an 8-byte header, 32 at least; none for an empty script).
-fn heap_bytes(len: usize) -> usize {
-    if len == 0 {
-        0
-    } else {
-        ((len + 8 + 15) & !15).max(32)
-    }
-}
-
 fn entry_usage(e: &CacheEntry) -> usize {
-    e.coin.as_ref().map(|c| heap_bytes(c.output.script_pubkey.len())).unwrap_or(0)
+    e.heap_bytes()
 }
 
 /// Bytes of a hash table whose `capacity()` is `capacity` (hashbrown keeps a power-of-two slot
@@ -90,7 +78,7 @@ fn table_bytes_for(items: usize) -> usize {
 }
 
 /// Bytes of a map: its table and its scripts (`heap`).
-fn map_usage(map: &HashMap<OutPoint, CacheEntry>, heap: usize) -> usize {
+fn map_usage(map: &CoinMap, heap: usize) -> usize {
     table_bytes(map.capacity()) + heap
 }
 
@@ -121,22 +109,34 @@ impl CoinsCache {
         reader: &CoinReader,
         db_path: &std::path::Path,
     ) -> Result<Option<Coin>, DbError> {
+        self.lookup(op, fetched, reader, db_path, |c| c.map(|c| c.to_coin()))
+    }
+
+    /// [`CoinsCache::get_fetched`] handing `f` the coin in place (no copy of its script), and
+    /// returning what `f` makes of it.
+    pub fn lookup<R>(
+        &mut self,
+        op: &OutPoint,
+        fetched: Option<Option<Coin>>,
+        reader: &CoinReader,
+        db_path: &std::path::Path,
+        f: impl FnOnce(Option<CoinRef<'_>>) -> R,
+    ) -> Result<R, DbError> {
         if let Some(e) = self.map.get(op) {
-            return Ok(e.coin.clone());
+            return Ok(f(e.coin_ref()));
         }
-        if let Some(e) = self.frozen.as_ref().and_then(|f| f.get(op)) {
-            let Some(coin) = e.coin.clone() else {
-                return Ok(None);
-            };
-            self.put(
-                *op,
-                CacheEntry {
-                    coin: Some(coin.clone()),
-                    dirty: false,
-                    fresh: false,
-                },
-            );
-            return Ok(Some(coin));
+        let below = self.frozen.as_ref().and_then(|g| g.get(op)).map(|e| {
+            let mut e = e.clone();
+            e.set_flags(false, false);
+            e
+        });
+        if let Some(e) = below {
+            if e.is_spent() {
+                return Ok(f(None));
+            }
+            let r = f(e.coin_ref());
+            self.put(*op, e);
+            return Ok(r);
         }
         let coin = match fetched {
             Some(coin) => coin,
@@ -147,16 +147,12 @@ impl CoinsCache {
         };
         match coin {
             Some(coin) => {
-                let e = CacheEntry {
-                    coin: Some(coin.clone()),
-                    dirty: false,
-                    fresh: false,
-                };
-                self.usage += entry_usage(&e);
-                self.map.insert(*op, e);
-                Ok(Some(coin))
+                let e = CacheEntry::new(Some(coin), false, false);
+                let r = f(e.coin_ref());
+                self.put(*op, e);
+                Ok(r)
             }
-            None => Ok(None),
+            None => Ok(f(None)),
         }
     }
 
@@ -179,46 +175,18 @@ impl CoinsCache {
     }
 
     /// Applies a block's changes: `Some(coin)` adds, `None` spends.
-    pub fn apply(&mut self, changes: HashMap<OutPoint, ViewEntry>) {
+    pub fn apply(&mut self, changes: ViewChanges) {
         self.max_block_growth = self.max_block_growth.max(changes.len());
         for (op, change) in changes {
-            let existing = self.map.get(&op).map(|e| (e.fresh, e.dirty));
+            let existing = self.map.get(&op).map(|e| e.is_fresh());
             match (change.coin, existing) {
-                (Some(coin), Some((fresh, _))) => self.put(
-                    op,
-                    CacheEntry {
-                        coin: Some(coin),
-                        dirty: true,
-                        fresh,
-                    },
-                ),
-                (Some(coin), None) => self.put(
-                    op,
-                    CacheEntry {
-                        coin: Some(coin),
-                        dirty: true,
-                        fresh: change.fresh,
-                    },
-                ),
-                (None, Some((true, _))) => self.remove(&op),
-                (None, Some((false, _))) => self.put(
-                    op,
-                    CacheEntry {
-                        coin: None,
-                        dirty: true,
-                        fresh: false,
-                    },
-                ),
+                (Some(coin), Some(fresh)) => self.put(op, CacheEntry::new(Some(coin), true, fresh)),
+                (Some(coin), None) => self.put(op, CacheEntry::new(Some(coin), true, change.fresh)),
+                (None, Some(true)) => self.remove(&op),
+                (None, Some(false)) => self.put(op, CacheEntry::spent(true, false)),
                 (None, None) => {
                     if !change.fresh {
-                        self.put(
-                            op,
-                            CacheEntry {
-                                coin: None,
-                                dirty: true,
-                                fresh: false,
-                            },
-                        );
+                        self.put(op, CacheEntry::spent(true, false));
                     }
                 }
             }
@@ -295,17 +263,34 @@ impl CoinsCache {
         now + table_bytes_for(items)
     }
 
+    /// Gives the (just frozen, empty) live generation the largest table that, filled, fits
+    /// `budget` bytes with its writer's references, so the generation fills it instead of
+    /// being frozen at the first doubling that would not fit (a doubling holds old and new
+    /// table at once). Entries that need more (boxed scripts) still freeze it earlier, through
+    /// [`CoinsCache::live_usage_next_block`]. Does nothing to a table already that large.
+    pub fn presize(&mut self, budget: usize) {
+        let full = |slots: usize| slots * SLOT_BYTES + WRITER_BYTES_PER_ENTRY * (slots / 8 * 7);
+        let mut slots = 0usize;
+        while full((slots * 2).max(16)) <= budget {
+            slots = (slots * 2).max(16);
+        }
+        let items = slots / 8 * 7;
+        if items <= self.map.capacity() || self.live_usage() + full(slots) > budget {
+            return;
+        }
+        self.map.reserve(items - self.map.len());
+    }
+
     /// Records that every dirty live entry is now in the database: coins become clean (and no
     /// longer fresh), tombstones are dropped. The frozen generation is released separately.
     pub fn mark_flushed(&mut self) {
         let mut tombstones = Vec::new();
         for (op, e) in self.map.iter_mut() {
-            if !e.dirty {
+            if !e.is_dirty() {
                 continue;
             }
-            if e.coin.is_some() {
-                e.dirty = false;
-                e.fresh = false;
+            if !e.is_spent() {
+                e.set_flags(false, false);
             } else {
                 tombstones.push(*op);
             }
@@ -317,7 +302,7 @@ impl CoinsCache {
 
     /// Drops every live entry; only valid right after a successful flush.
     pub fn clear(&mut self) {
-        self.map = HashMap::new();
+        self.map = CoinMap::default();
         self.usage = 0;
     }
 
@@ -338,27 +323,31 @@ impl CoinsCache {
 
     /// Number of dirty entries awaiting a flush.
     pub fn dirty_count(&self) -> usize {
-        self.map.values().filter(|e| e.dirty).count()
+        self.map.values().filter(|e| e.is_dirty()).count()
     }
 }
 
 /// The dirty entries of `map` as database writes (`None` = delete).
-pub fn dirty_writes_of(map: &HashMap<OutPoint, CacheEntry>) -> Vec<([u8; 36], Option<Vec<u8>>)> {
+pub fn dirty_writes_of(map: &CoinMap) -> Vec<([u8; 36], Option<Vec<u8>>)> {
     let mut out = Vec::new();
+    let mut scratch = None;
     for (op, e) in map.iter() {
-        if !e.dirty {
-            continue;
-        }
-        match &e.coin {
-            Some(c) => {
-                let mut buf = Vec::with_capacity(16 + c.output.script_pubkey.len());
-                c.encode(&mut buf);
-                out.push((outpoint_key(op), Some(buf)));
-            }
-            None => out.push((outpoint_key(op), None)),
+        if e.is_dirty() {
+            out.push((outpoint_key(op), encode_entry(e, &mut scratch).map(<[u8]>::to_vec)));
         }
     }
     out
+}
+
+/// The database value of `e`'s coin (`None` for a tombstone), encoded by [`Coin::encode`]
+/// through `scratch`, whose buffers are reused from one call to the next.
+fn encode_entry<'s>(e: &CacheEntry, scratch: &'s mut Option<(Coin, Vec<u8>)>) -> Option<&'s [u8]> {
+    let c = e.coin_ref()?;
+    let (coin, buf) = scratch.get_or_insert_with(|| (c.to_coin(), Vec::new()));
+    c.fill(coin);
+    buf.clear();
+    coin.encode(buf);
+    Some(buf)
 }
 
 /// The dirty entries of a frozen generation as database writes, encoded one at a time while
@@ -369,7 +358,7 @@ pub struct FrozenWrites(pub FrozenCoins);
 impl FrozenWrites {
     /// Number of dirty entries (the writes this source produces).
     pub fn len(&self) -> usize {
-        self.0.values().filter(|e| e.dirty).count()
+        self.0.values().filter(|e| e.is_dirty()).count()
     }
 
     /// True when the generation holds no dirty entry.
@@ -387,14 +376,14 @@ impl SortedCoinWrites for FrozenWrites {
 /// Every dirty entry of a cache as database writes, read in place: a generation frozen by a
 /// failed background write first, the live one on top (the database applies them in order).
 pub struct CacheWrites<'a> {
-    frozen: Option<&'a HashMap<OutPoint, CacheEntry>>,
-    live: &'a HashMap<OutPoint, CacheEntry>,
+    frozen: Option<&'a CoinMap>,
+    live: &'a CoinMap,
 }
 
 impl CacheWrites<'_> {
     /// Number of writes this source produces.
     pub fn len(&self) -> usize {
-        let dirty = |m: &HashMap<OutPoint, CacheEntry>| m.values().filter(|e| e.dirty).count();
+        let dirty = |m: &CoinMap| m.values().filter(|e| e.is_dirty()).count();
         self.frozen.map(dirty).unwrap_or(0) + dirty(self.live)
     }
 
@@ -415,19 +404,12 @@ impl SortedCoinWrites for CacheWrites<'_> {
 
 /// Writes the dirty entries of `map` through `put` in database key order (the txid's bytes,
 /// then the big-endian vout), each coin encoded into one reused buffer.
-fn write_sorted_of(map: &HashMap<OutPoint, CacheEntry>, put: &mut CoinPut<'_>) -> Result<(), DbError> {
-    let mut dirty: Vec<(&OutPoint, &CacheEntry)> = map.iter().filter(|(_, e)| e.dirty).collect();
+fn write_sorted_of(map: &CoinMap, put: &mut CoinPut<'_>) -> Result<(), DbError> {
+    let mut dirty: Vec<(&OutPoint, &CacheEntry)> = map.iter().filter(|(_, e)| e.is_dirty()).collect();
     dirty.sort_unstable_by(|a, b| (a.0.txid.as_byte_array(), a.0.vout).cmp(&(b.0.txid.as_byte_array(), b.0.vout)));
-    let mut buf = Vec::new();
+    let mut scratch = None;
     for (op, e) in dirty {
-        match &e.coin {
-            Some(c) => {
-                buf.clear();
-                c.encode(&mut buf);
-                put(&outpoint_key(op), Some(&buf))?;
-            }
-            None => put(&outpoint_key(op), None)?,
-        }
+        put(&outpoint_key(op), encode_entry(e, &mut scratch))?;
     }
     Ok(())
 }
@@ -447,7 +429,7 @@ pub struct BlockView<'a> {
     base: &'a mut CoinsCache,
     reader: &'a CoinReader,
     db_path: &'a std::path::Path,
-    changes: HashMap<OutPoint, ViewEntry>,
+    changes: ViewChanges,
     /// The block's inputs read ahead by prefetch workers, if any.
     prefetch: Option<FetchSession>,
 }
@@ -459,7 +441,7 @@ impl<'a> BlockView<'a> {
             base,
             reader,
             db_path,
-            changes: HashMap::new(),
+            changes: ViewChanges::default(),
             prefetch: None,
         }
     }
@@ -487,7 +469,8 @@ impl<'a> BlockView<'a> {
         if self.changes.contains_key(op) {
             return Ok(self.changes.get(op).map(|e| e.fresh).unwrap_or(false));
         }
-        Ok(self.base.get(op, self.reader, self.db_path)?.is_none() && !self.base.has_entry(op))
+        let absent = self.base.lookup(op, None, self.reader, self.db_path, |c| c.is_none())?;
+        Ok(absent && !self.base.has_entry(op))
     }
 
     /// BIP30 for an output the block creates at `op`, in one lookup: `None` when an unspent coin
@@ -500,7 +483,7 @@ impl<'a> BlockView<'a> {
             return Ok(if e.coin.is_some() { None } else { Some(e.fresh) });
         }
         let fetched = db_lacks_txid.then_some(None);
-        if self.base.get_fetched(op, fetched, self.reader, self.db_path)?.is_some() {
+        if self.base.lookup(op, fetched, self.reader, self.db_path, |c| c.is_some())? {
             return Ok(None);
         }
         // Nothing unspent below: absent unless the live cache holds a (dirty) tombstone.
@@ -530,7 +513,7 @@ impl<'a> BlockView<'a> {
     }
 
     /// The recorded changes, for [`CoinsCache::apply`].
-    pub fn into_changes(self) -> HashMap<OutPoint, ViewEntry> {
+    pub fn into_changes(self) -> ViewChanges {
         self.changes
     }
 }
@@ -588,7 +571,7 @@ pub(crate) mod tests {
 
     fn entry(cache: &CoinsCache, n: u8) -> Option<(Option<u64>, bool, bool)> {
         let e = cache.map.get(&op(n))?;
-        Some((e.coin.as_ref().map(|c| c.output.value.to_sat()), e.dirty, e.fresh))
+        Some((e.coin_ref().map(|c| c.value.to_sat()), e.is_dirty(), e.is_fresh()))
     }
 
     /// A database holding coins 1 and 2, and a cache that spent 1 and created 3 (fresh), frozen.
@@ -729,6 +712,34 @@ pub(crate) mod tests {
         let reader = db.coin_reader().unwrap();
         let mut view = BlockView::new(&mut cache, &reader, db.path());
         assert_eq!(view.probe_new_output(&op(2), false).unwrap(), Some(false));
+    }
+
+    /// A presized table is the largest whose filled slots and writer fit the budget, and the
+    /// live generation fills it without a doubling (no freeze is needed before it is full).
+    #[test]
+    fn presized_table_fits_the_budget_and_fills_without_growing() {
+        let budget = 1 << 20;
+        let mut cache = CoinsCache::default();
+        cache.presize(budget);
+        let cap = cache.map.capacity();
+        assert_eq!(cap, 8192 / 8 * 7, "8,192 slots of {SLOT_BYTES} bytes fit 1 MiB, 16,384 do not");
+        let filled = cache.live_usage() + WRITER_BYTES_PER_ENTRY * cap;
+        assert!(filled <= budget && filled + table_bytes(cap) > budget, "{filled}");
+        let mut changes = ViewChanges::default();
+        for i in 0..cap as u32 {
+            let o = OutPoint { vout: i, ..op(1) };
+            changes.insert(
+                o,
+                ViewEntry {
+                    coin: Some(coin(1)),
+                    fresh: true,
+                },
+            );
+        }
+        cache.apply(changes);
+        assert_eq!(cache.map.capacity(), cap, "no doubling");
+        cache.presize(budget);
+        assert_eq!(cache.map.capacity(), cap, "a table already that large is left alone");
     }
 
     /// A failed background write keeps the frozen generation: one commit of frozen then live

@@ -4,6 +4,8 @@ pub mod cache;
 pub mod coin;
 pub mod compress;
 pub mod muhash;
+pub mod outpoint_hash;
+pub mod packed;
 pub mod prefetch;
 pub mod snapshot;
 pub mod stats;

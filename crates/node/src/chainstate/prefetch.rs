@@ -192,7 +192,7 @@ fn worker(rx: mpsc::Receiver<Work>) {
 /// The coin at `op` below the live cache: the frozen generation, else the database.
 fn fetch(job: &Job, reader: &CoinReader, op: &OutPoint) -> Result<Option<Coin>, DbError> {
     if let Some(e) = job.frozen.as_ref().and_then(|f| f.get(op)) {
-        return Ok(e.coin.clone());
+        return Ok(e.coin());
     }
     match reader.get(&outpoint_key(op))? {
         Some(bytes) => decode_db_coin(&bytes, &job.db_path).map(Some),

@@ -110,6 +110,7 @@ impl ChainManager {
         let Some(frozen) = self.cs.coins.freeze() else {
             return Err(ChainError::Corrupt("a coins generation is already frozen".into()));
         };
+        self.cs.coins.presize(self.settings.dbcache_bytes / 2);
         self.dirty_index.clear();
         let entries = frozen.len();
         let spawned = self.spawn_writer(frozen, index.clone(), meta, flush_start);
