@@ -184,16 +184,20 @@ impl BlockFiles {
         }
     }
 
+    /// The writer thread, started on first use.
+    fn writer(&mut self) -> Result<&BlockWriter, BlockFileError> {
+        match &mut self.writer {
+            Some(w) => Ok(w),
+            slot @ None => {
+                let w = BlockWriter::start(&self.dir, self.magic, self.xor).map_err(|e| io_err(&self.dir, e))?;
+                Ok(slot.insert(w))
+            }
+        }
+    }
+
     /// Queues a record whose header goes at `start` of file `n` for the writer thread.
     fn append(&mut self, kind: Kind, n: u32, start: u64, payload: Vec<u8>, undo_of: Option<BlockHash>) -> Result<(), BlockFileError> {
-        if self.writer.is_none() {
-            let w = BlockWriter::start(&self.dir, self.magic, self.xor).map_err(|e| io_err(&self.dir, e))?;
-            self.writer = Some(w);
-        }
-        let Some(writer) = &self.writer else {
-            unreachable!("started above")
-        };
-        writer.push(Record {
+        self.writer()?.push(Record {
             kind,
             file: n,
             start,
@@ -306,12 +310,7 @@ impl BlockFiles {
     /// Tests: as [`Self::hold_next_write`], after `writes` more records are written.
     #[cfg(test)]
     pub fn hold_after(&mut self, writes: usize, gate: std::sync::mpsc::Receiver<()>) {
-        if self.writer.is_none() {
-            self.writer = Some(BlockWriter::start(&self.dir, self.magic, self.xor).unwrap());
-        }
-        if let Some(w) = &self.writer {
-            w.hold_after(writes, gate);
-        }
+        self.writer().expect("start the block writer").hold_after(writes, gate);
     }
 
     /// Tests: records still waiting for the writer thread.
