@@ -1,9 +1,11 @@
 //! `-loadblock`: the blocks of a file submitted in order after startup, streamed so a large
-//! file never sits in memory.
+//! file never sits in memory, each with its context-free checks done ahead on the reader thread
+//! (the path `import` takes, see [`crate::validation::prepared`]).
 
 use super::runtime::Node;
 use crate::chain::{BlockOutcome, ChainManager};
 use crate::sync::lock;
+use crate::validation::prepared::PreparedBlock;
 use std::sync::Mutex;
 use tokio::sync::{mpsc, watch};
 
@@ -12,20 +14,23 @@ const LOADBLOCK_QUEUE: usize = 4;
 impl Node {
     /// `-loadblock`: submits the blocks of one file in order. A blocking reader thread streams
     /// the file through a small channel (at most [`LOADBLOCK_QUEUE`] decoded blocks wait), so a
-    /// large file never sits in memory and the async runtime never blocks on the disk.
+    /// large file never sits in memory and the async runtime never blocks on the disk; it also
+    /// runs each block's context-free checks, which the chain manager then reuses.
     pub(super) async fn load_block_file(&self, path: &std::path::Path, stop: &mut watch::Receiver<bool>) -> Result<(), String> {
         let counted = path.to_path_buf();
         let total = tokio::task::spawn_blocking(move || crate::import::BlockFileReader::open(&counted)?.count_records())
             .await
             .map_err(|e| e.to_string())?
             .map_err(|e| e.to_string())?;
-        let reader = crate::import::BlockFileReader::open(path).map_err(|e| e.to_string())?;
+        let mut reader = crate::import::BlockFileReader::open(path).map_err(|e| e.to_string())?;
         let (tx, mut rx) = mpsc::channel(LOADBLOCK_QUEUE);
+        let params = self.settings.params.clone();
         // Owned by this function: the thread ends at the end of the file or as soon as the
         // receiver below is dropped (stop, error or return).
         let feeder = tokio::task::spawn_blocking(move || {
-            for item in reader {
+            while let Some(item) = reader.next_with_raw() {
                 let failed = item.is_err();
+                let item = item.map(|(_, block, raw)| PreparedBlock::new(block, raw, &params));
                 if tx.blocking_send(item).is_err() || failed {
                     break;
                 }
@@ -55,14 +60,14 @@ impl Node {
                 if *stop.borrow() {
                     break;
                 }
-                let (_, block) = item.map_err(|e| e.to_string())?;
+                let prepared = item.map_err(|e| e.to_string())?;
                 done += 1;
-                if block.block_hash() == genesis {
+                let hash = prepared.facts.hash;
+                if hash == genesis {
                     continue;
                 }
-                let n_tx = block.txdata.len() as u64;
-                let hash = block.block_hash();
-                match self.submit_block(block).await.map_err(|e| e.to_string())? {
+                let n_tx = prepared.block.txdata.len() as u64;
+                match self.submit_prepared(prepared).await.map_err(|e| e.to_string())? {
                     BlockOutcome::Invalid(r) => return Err(format!("invalid block: {r}")),
                     BlockOutcome::Orphan => return Err("block with unknown parent".into()),
                     BlockOutcome::Duplicate => {}

@@ -505,12 +505,28 @@ impl Node {
 
     /// Validates and connects a block, publishing the resulting chain events.
     pub async fn submit_block(&self, block: Block) -> Result<BlockOutcome, NodeError> {
+        self.submit_with(move |c| c.process_block(&block)).await
+    }
+
+    /// [`Self::submit_block`] for a block whose context-free checks were done ahead on a reader
+    /// thread (`-loadblock`, as `import`): the same outcome and events.
+    pub(super) async fn submit_prepared(&self, prepared: crate::validation::prepared::PreparedBlock) -> Result<BlockOutcome, NodeError> {
+        self.submit_with(move |c| c.process_prepared(prepared).map(|(outcome, _)| outcome))
+            .await
+    }
+
+    /// Runs `process` on the chain and does what follows a block submission: the mempool and
+    /// events follow the chain, flushes are recorded, and a storage failure stops the node.
+    async fn submit_with(
+        &self,
+        process: impl FnOnce(&mut ChainManager) -> Result<BlockOutcome, ChainError> + Send + 'static,
+    ) -> Result<BlockOutcome, NodeError> {
         let mempool = self.mempool.clone();
         let ibd = self.ibd.clone();
         let net = self.net.clone();
         let (outcome, notes, flushes, warnings) = self
             .run_chain(move |c| {
-                let r = c.process_block(&block);
+                let r = process(c);
                 // Background validation may have completed: all blocks can be served again.
                 if c.chainstate_validated() {
                     net.set_snapshot_limited(false);

@@ -3,15 +3,19 @@
 //! Each record is `magic(4) | length(4, LE) | payload`. Undo records are followed by a
 //! 32-byte checksum (sha256d of block hash || payload) so a torn or corrupt record is detected.
 //! Every byte goes through the directory's [`XorKey`] on its way to and from disk, here and only
-//! here.
+//! here. Positions are assigned here, on the caller's thread; the bytes are written by the
+//! [`BlockWriter`] thread, read back from its queue until they are in the file, and waited for
+//! (then fsynced) by [`BlockFiles::sync`].
 
+use super::block_writer::{BlockWriter, Record, WriteFailure};
 use super::obfuscation::{XorKey, XorKeyError};
-use bitcoin::hashes::{sha256d, Hash};
+use bitcoin::hashes::{sha256d, Hash, HashEngine};
 use bitcoin::BlockHash;
 use std::collections::BTreeSet;
 use std::fs::{File, OpenOptions};
-use std::io::{Read, Seek, SeekFrom, Write};
+use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use thiserror::Error;
 
 /// Largest single record we accept when reading (a block is at most 4 MB of weight).
@@ -57,8 +61,8 @@ pub enum BlockFileError {
 }
 
 /// Which of the two file families a record belongs to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-enum Kind {
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub(super) enum Kind {
     Block,
     Undo,
 }
@@ -72,6 +76,29 @@ pub struct BlockFiles {
     current_file: u32,
     current_len: u64,
     unsynced: BTreeSet<(Kind, u32)>,
+    /// The undo file last appended to and its length with the queued records (one entry: for
+    /// another file, the end of its queued records or else its length on disk).
+    undo_end: Option<(u32, u64)>,
+    /// Started on the first append, so read-only users never start a thread.
+    writer: Option<BlockWriter>,
+}
+
+/// The path of file `n` of `kind` in `dir` (`blk00000.dat`, `rev00000.dat`).
+pub(super) fn record_path(dir: &Path, kind: Kind, n: u32) -> PathBuf {
+    let prefix = match kind {
+        Kind::Block => "blk",
+        Kind::Undo => "rev",
+    };
+    dir.join(format!("{prefix}{n:05}.dat"))
+}
+
+impl From<WriteFailure> for BlockFileError {
+    fn from(f: WriteFailure) -> Self {
+        BlockFileError::Io {
+            source: f.to_io(),
+            path: f.path,
+        }
+    }
 }
 
 fn io_err(path: &Path, source: std::io::Error) -> BlockFileError {
@@ -106,6 +133,8 @@ impl BlockFiles {
             current_file: highest,
             current_len: 0,
             unsynced: BTreeSet::new(),
+            undo_end: None,
+            writer: None,
         };
         files.current_len = files.file_len(Kind::Block, highest)?;
         Ok(files)
@@ -127,11 +156,23 @@ impl BlockFiles {
     }
 
     fn path(&self, kind: Kind, n: u32) -> PathBuf {
-        let prefix = match kind {
-            Kind::Block => "blk",
-            Kind::Undo => "rev",
-        };
-        self.dir.join(format!("{prefix}{n:05}.dat"))
+        record_path(&self.dir, kind, n)
+    }
+
+    /// Waits until every queued record is in its file (a no-op before the first append).
+    pub fn drain(&self) -> Result<(), BlockFileError> {
+        match &self.writer {
+            Some(w) => Ok(w.drain()?),
+            None => Ok(()),
+        }
+    }
+
+    /// [`Self::drain`] for the callers that only measure files: a write failure is reported
+    /// by the next append or sync, so it is only logged here.
+    fn drain_for_listing(&self) {
+        if let Err(e) = self.drain() {
+            tracing::warn!("block file writes failed: {e}");
+        }
     }
 
     fn file_len(&self, kind: Kind, n: u32) -> Result<u64, BlockFileError> {
@@ -143,22 +184,33 @@ impl BlockFiles {
         }
     }
 
-    fn append(&mut self, kind: Kind, n: u32, parts: &[&[u8]]) -> Result<u64, BlockFileError> {
-        let p = self.path(kind, n);
-        let mut f = OpenOptions::new().create(true).append(true).open(&p).map_err(|e| io_err(&p, e))?;
-        let start = f.seek(SeekFrom::End(0)).map_err(|e| io_err(&p, e))?;
-        let mut buf = Vec::with_capacity(parts.iter().map(|x| x.len()).sum());
-        for part in parts {
-            buf.extend_from_slice(part);
+    /// The writer thread, started on first use.
+    fn writer(&mut self) -> Result<&BlockWriter, BlockFileError> {
+        match &mut self.writer {
+            Some(w) => Ok(w),
+            slot @ None => {
+                let w = BlockWriter::start(&self.dir, self.magic, self.xor).map_err(|e| io_err(&self.dir, e))?;
+                Ok(slot.insert(w))
+            }
         }
-        self.xor.apply(&mut buf, start);
-        f.write_all(&buf).map_err(|e| io_err(&p, e))?;
-        self.unsynced.insert((kind, n));
-        Ok(start)
     }
 
-    /// Appends a serialized block and returns where its payload lives.
-    pub fn write_block(&mut self, block: &[u8]) -> Result<FilePos, BlockFileError> {
+    /// Queues a record whose header goes at `start` of file `n` for the writer thread.
+    fn append(&mut self, kind: Kind, n: u32, start: u64, payload: Vec<u8>, undo_of: Option<BlockHash>) -> Result<(), BlockFileError> {
+        self.writer()?.push(Record {
+            kind,
+            file: n,
+            start,
+            payload: Arc::new(payload),
+            undo_of,
+        })?;
+        self.unsynced.insert((kind, n));
+        Ok(())
+    }
+
+    /// Appends a serialized block and returns where its payload lives (the bytes are written by
+    /// the writer thread; reads see them at once).
+    pub fn write_block(&mut self, block: Vec<u8>) -> Result<FilePos, BlockFileError> {
         let len = u32::try_from(block.len()).map_err(|_| BlockFileError::Corrupt {
             path: self.block_path(self.current_file),
             offset: self.current_len,
@@ -169,8 +221,8 @@ impl BlockFiles {
             self.current_len = self.file_len(Kind::Block, self.current_file)?;
         }
         let n = self.current_file;
-        let magic = self.magic;
-        let start = self.append(Kind::Block, n, &[&magic, &len.to_le_bytes(), block])?;
+        let start = self.current_len;
+        self.append(Kind::Block, n, start, block, None)?;
         self.current_len = start + 8 + u64::from(len);
         Ok(FilePos {
             file: n,
@@ -180,15 +232,21 @@ impl BlockFiles {
     }
 
     /// Appends undo data for `block_hash` to the undo file paired with block file `file`.
-    pub fn write_undo(&mut self, file: u32, block_hash: &BlockHash, undo: &[u8]) -> Result<FilePos, BlockFileError> {
+    pub fn write_undo(&mut self, file: u32, block_hash: &BlockHash, undo: Vec<u8>) -> Result<FilePos, BlockFileError> {
         let len = u32::try_from(undo.len()).map_err(|_| BlockFileError::Corrupt {
             path: self.undo_path(file),
             offset: 0,
             what: "undo record larger than 4 GiB".into(),
         })?;
-        let checksum = undo_checksum(block_hash, undo);
-        let magic = self.magic;
-        let start = self.append(Kind::Undo, file, &[&magic, &len.to_le_bytes(), undo, &checksum])?;
+        let start = match self.undo_end {
+            Some((f, end)) if f == file => end,
+            _ => match self.writer.as_ref().and_then(|w| w.queued_end(Kind::Undo, file)) {
+                Some(end) => end,
+                None => self.file_len(Kind::Undo, file)?,
+            },
+        };
+        self.append(Kind::Undo, file, start, undo, Some(*block_hash))?;
+        self.undo_end = Some((file, start + 8 + u64::from(len) + 32));
         Ok(FilePos {
             file,
             offset: start + 8,
@@ -223,13 +281,58 @@ impl BlockFiles {
         Ok(buf)
     }
 
+    /// The payload of the record at `pos` while it waits for the writer thread (once it has
+    /// left the queue it is in the file).
+    fn queued(&self, kind: Kind, pos: FilePos, undo_of: Option<&BlockHash>) -> Option<Result<Vec<u8>, BlockFileError>> {
+        let (payload, written_for) = self.writer.as_ref()?.queued(kind, pos.file, pos.offset.checked_sub(8)?)?;
+        let corrupt = |what: &str| BlockFileError::Corrupt {
+            path: self.path(kind, pos.file),
+            offset: pos.offset,
+            what: what.into(),
+        };
+        if payload.len() != pos.len as usize {
+            return Some(Err(corrupt("length differs from index")));
+        }
+        if written_for.as_ref() != undo_of {
+            // What the checksum would reject once the record is in the file.
+            return Some(Err(corrupt("undo checksum mismatch")));
+        }
+        Some(Ok(payload.as_ref().clone()))
+    }
+
+    /// Tests: holds the writer thread (started if needed) before its next write until `gate`
+    /// receives, so records stay queued.
+    #[cfg(test)]
+    pub fn hold_next_write(&mut self, gate: std::sync::mpsc::Receiver<()>) {
+        self.hold_after(0, gate);
+    }
+
+    /// Tests: as [`Self::hold_next_write`], after `writes` more records are written.
+    #[cfg(test)]
+    pub fn hold_after(&mut self, writes: usize, gate: std::sync::mpsc::Receiver<()>) {
+        self.writer().expect("start the block writer").hold_after(writes, gate);
+    }
+
+    /// Tests: records still waiting for the writer thread.
+    #[cfg(test)]
+    pub fn queued_records(&self) -> usize {
+        self.writer.as_ref().map_or(0, |w| w.queued_records())
+    }
+
     /// Reads the serialized block at `pos`.
     pub fn read_block(&self, pos: FilePos) -> Result<Vec<u8>, BlockFileError> {
+        if let Some(queued) = self.queued(Kind::Block, pos, None) {
+            return queued;
+        }
         self.read_record(Kind::Block, pos, 0)
     }
 
-    /// Reads and checksums the undo record at `pos` written for `block_hash`.
+    /// Reads and checksums the undo record at `pos` written for `block_hash` (a queued record
+    /// is the bytes this process computed, its checksum not yet made).
     pub fn read_undo(&self, pos: FilePos, block_hash: &BlockHash) -> Result<Vec<u8>, BlockFileError> {
+        if let Some(queued) = self.queued(Kind::Undo, pos, Some(block_hash)) {
+            return queued;
+        }
         let mut buf = self.read_record(Kind::Undo, pos, 32)?;
         let split = buf.len() - 32;
         let checksum = buf.split_off(split);
@@ -245,6 +348,7 @@ impl BlockFiles {
 
     /// Makes every write so far durable (fsync), before the index that points at it is committed.
     pub fn sync(&mut self) -> Result<(), BlockFileError> {
+        self.drain()?;
         for (kind, n) in std::mem::take(&mut self.unsynced) {
             let p = self.path(kind, n);
             let f = OpenOptions::new().append(true).open(&p).map_err(|e| io_err(&p, e))?;
@@ -256,6 +360,7 @@ impl BlockFiles {
     /// Reads every well-framed block record in file `n` from `offset` onward, truncating a torn
     /// tail (a partially written last record) so later appends start on a record boundary.
     pub fn scan_blocks_from(&mut self, n: u32, offset: u64) -> Result<Vec<(FilePos, Vec<u8>)>, BlockFileError> {
+        self.drain()?;
         let p = self.block_path(n);
         let data = match std::fs::read(&p) {
             Ok(mut d) => {
@@ -311,6 +416,7 @@ impl BlockFiles {
     /// Names of block file `n` and its undo file that exist on disk, so a prune can report
     /// exactly which files it deletes.
     pub fn existing_pair_names(&self, n: u32) -> Vec<String> {
+        self.drain_for_listing();
         [Kind::Block, Kind::Undo]
             .iter()
             .map(|k| self.path(*k, n))
@@ -321,6 +427,12 @@ impl BlockFiles {
 
     /// Deletes block file `n` and its undo file (pruning).
     pub fn remove_file_pair(&mut self, n: u32) -> Result<u64, BlockFileError> {
+        // Queued records of the pair would recreate it, and the writer closes its files once
+        // the queue is empty, so the space is freed.
+        self.drain()?;
+        if self.undo_end.is_some_and(|(f, _)| f == n) {
+            self.undo_end = None;
+        }
         let mut freed = 0;
         for kind in [Kind::Block, Kind::Undo] {
             let p = self.path(kind, n);
@@ -335,6 +447,7 @@ impl BlockFiles {
 
     /// Bytes block file `n` and its undo file take (what deleting the pair frees).
     pub fn file_pair_size(&self, n: u32) -> u64 {
+        self.drain_for_listing();
         [Kind::Block, Kind::Undo]
             .iter()
             .filter_map(|k| std::fs::metadata(self.path(*k, n)).ok())
@@ -345,6 +458,7 @@ impl BlockFiles {
     /// Numbers of the block and undo files present on disk (ascending), so pruning can find
     /// files an interrupted earlier prune left behind.
     pub fn file_numbers(&self) -> Vec<u32> {
+        self.drain_for_listing();
         let mut v: Vec<u32> = std::fs::read_dir(&self.dir)
             .map(|rd| {
                 rd.flatten()
@@ -366,22 +480,25 @@ impl BlockFiles {
 
     /// Total bytes of all block and undo files.
     pub fn disk_usage(&self) -> u64 {
+        self.drain_for_listing();
         std::fs::read_dir(&self.dir)
             .map(|rd| rd.flatten().filter_map(|e| e.metadata().ok()).map(|m| m.len()).sum())
             .unwrap_or(0)
     }
 }
 
-fn undo_checksum(block_hash: &BlockHash, undo: &[u8]) -> [u8; 32] {
-    let mut data = Vec::with_capacity(32 + undo.len());
-    data.extend_from_slice(block_hash.as_byte_array());
-    data.extend_from_slice(undo);
-    sha256d::Hash::hash(&data).to_byte_array()
+/// The checksum that follows an undo record: sha256d of the block hash and the payload.
+pub(super) fn undo_checksum(block_hash: &BlockHash, undo: &[u8]) -> [u8; 32] {
+    let mut engine = sha256d::Hash::engine();
+    engine.input(block_hash.as_byte_array());
+    engine.input(undo);
+    sha256d::Hash::from_engine(engine).to_byte_array()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::Write;
 
     #[test]
     fn write_read_scan_and_truncate() {
@@ -394,19 +511,20 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let magic = [1, 2, 3, 4];
         let mut f = BlockFiles::open(dir.path(), magic, 1000, use_xor).unwrap();
-        let a = f.write_block(&[9u8; 100]).unwrap();
-        let b = f.write_block(&[8u8; 200]).unwrap();
+        let a = f.write_block(vec![9u8; 100]).unwrap();
+        let b = f.write_block(vec![8u8; 200]).unwrap();
         assert_eq!(f.read_block(a).unwrap(), vec![9u8; 100]);
         assert_eq!(f.read_block(b).unwrap(), vec![8u8; 200]);
         let h = BlockHash::all_zeros();
-        let u = f.write_undo(a.file, &h, b"undo").unwrap();
+        let u = f.write_undo(a.file, &h, b"undo".to_vec()).unwrap();
         assert_eq!(f.read_undo(u, &h).unwrap(), b"undo".to_vec());
         let other = BlockHash::from_byte_array([1; 32]);
         assert!(matches!(f.read_undo(u, &other), Err(BlockFileError::Corrupt { .. })));
         // Rolls to a new file past max size.
-        let c = f.write_block(&[7u8; 900]).unwrap();
+        let c = f.write_block(vec![7u8; 900]).unwrap();
         assert_eq!(c.file, 1);
         // Torn tail: append half a record, then scan truncates it.
+        f.drain().unwrap();
         let p = f.block_path(1);
         let mut raw = OpenOptions::new().append(true).open(&p).unwrap();
         raw.write_all(&[1, 2, 3, 4, 100, 0, 0, 0, 5]).unwrap();
@@ -424,14 +542,64 @@ mod tests {
     }
 
     #[test]
+    fn queued_records_read_back_before_the_writer_writes_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let magic = [0xfa, 0xbf, 0xb5, 0xda];
+        let h = BlockHash::from_byte_array([3; 32]);
+        let mut f = BlockFiles::open(dir.path(), magic, 1000, true).unwrap();
+        let (release, gate) = std::sync::mpsc::channel();
+        f.hold_next_write(gate);
+        let a = f.write_block(vec![5u8; 120]).unwrap();
+        let u = f.write_undo(a.file, &h, vec![6u8; 40]).unwrap();
+        let b = f.write_block(vec![7u8; 60]).unwrap();
+        assert_eq!((a.offset, b.offset, u.offset), (8, 136, 8), "positions assigned before the write");
+        // The writer holds before its first write: nothing is in the files yet, all is readable.
+        assert_eq!(f.queued_records(), 3);
+        assert_eq!(std::fs::metadata(f.block_path(0)).map(|m| m.len()).unwrap_or(0), 0);
+        assert_eq!(f.read_block(a).unwrap(), vec![5u8; 120]);
+        assert_eq!(f.read_undo(u, &h).unwrap(), vec![6u8; 40]);
+        assert_eq!(f.read_block(b).unwrap(), vec![7u8; 60]);
+        release.send(()).unwrap();
+        f.sync().unwrap();
+        assert_eq!(f.queued_records(), 0);
+        assert_eq!(std::fs::metadata(f.block_path(0)).unwrap().len(), 136 + 60);
+        assert_eq!(std::fs::metadata(f.undo_path(0)).unwrap().len(), 8 + 40 + 32);
+        // From the files now, with the checksum written by the thread; and after reopening.
+        assert_eq!(f.read_undo(u, &h).unwrap(), vec![6u8; 40]);
+        drop(f);
+        let mut f = BlockFiles::open(dir.path(), magic, 1000, true).unwrap();
+        assert_eq!(f.read_block(b).unwrap(), vec![7u8; 60]);
+        assert_eq!(f.read_undo(u, &h).unwrap(), vec![6u8; 40]);
+        // Appends after reopening continue where the files end.
+        let u2 = f.write_undo(0, &h, vec![1u8; 10]).unwrap();
+        assert_eq!(u2.offset, 8 + 40 + 32 + 8);
+        assert_eq!(f.read_undo(u2, &h).unwrap(), vec![1u8; 10]);
+    }
+
+    #[test]
+    fn a_failed_write_is_returned_by_every_later_call() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut f = BlockFiles::open(dir.path(), [1, 2, 3, 4], 1000, false).unwrap();
+        f.write_block(vec![1u8; 10]).unwrap();
+        f.sync().unwrap();
+        // The next record's file cannot be created: a directory stands at its path.
+        std::fs::create_dir(f.undo_path(0)).unwrap();
+        let h = BlockHash::all_zeros();
+        f.write_undo(0, &h, vec![2u8; 10]).unwrap();
+        assert!(matches!(f.sync(), Err(BlockFileError::Io { .. })));
+        assert!(matches!(f.write_block(vec![3u8; 10]), Err(BlockFileError::Io { .. })));
+        assert!(matches!(f.sync(), Err(BlockFileError::Io { .. })));
+    }
+
+    #[test]
     fn obfuscated_files_hide_their_bytes_and_read_back_after_reopening() {
         let dir = tempfile::tempdir().unwrap();
         let magic = [0xfa, 0xbf, 0xb5, 0xda];
         let block = vec![0x55u8; 300];
         let h = BlockHash::from_byte_array([7; 32]);
         let mut f = BlockFiles::open(dir.path(), magic, 1000, true).unwrap();
-        let a = f.write_block(&block).unwrap();
-        let u = f.write_undo(a.file, &h, b"undo data").unwrap();
+        let a = f.write_block(block.clone()).unwrap();
+        let u = f.write_undo(a.file, &h, b"undo data".to_vec()).unwrap();
         f.sync().unwrap();
         let key = std::fs::read(dir.path().join("xor.dat")).unwrap();
         assert_eq!(key.len(), 8);
@@ -449,7 +617,7 @@ mod tests {
         assert_eq!(f.read_undo(u, &h).unwrap(), b"undo data".to_vec());
         assert_eq!(f.scan_blocks_from(0, 0).unwrap(), vec![(a, block.clone())]);
         // Appends after reopening continue the key stream at their file offset.
-        let b = f.write_block(&[1u8; 50]).unwrap();
+        let b = f.write_block(vec![1u8; 50]).unwrap();
         assert_eq!(f.read_block(b).unwrap(), vec![1u8; 50]);
         assert_eq!(f.scan_blocks_from(0, 0).unwrap().len(), 2);
         // -blocksxor=0 cannot open a directory obfuscated with a random key.

@@ -1,6 +1,7 @@
 //! Persistence: block/undo files and the embedded database.
 
 pub mod block_files;
+mod block_writer;
 pub mod coin_chunk;
 pub mod coin_format;
 pub mod db;

@@ -23,7 +23,7 @@ impl ChainManager {
         } = checked;
         // Every rule passed: persist undo data, then apply the changes.
         let data_file = self.index.get(&hash).and_then(|e| e.data_pos).map(|p| p.file).unwrap_or(0);
-        let undo_pos = self.files.write_undo(data_file, &hash, &undo)?;
+        let undo_pos = self.files.write_undo(data_file, &hash, undo)?;
         self.cs.coins.apply(changes);
         if let Some(e) = self.index.get_mut(&hash) {
             e.status |= status::HAVE_UNDO | status::VALID_SCRIPTS;

@@ -337,7 +337,7 @@ impl ChainManager {
     fn init_genesis(&mut self) -> Result<(), ChainError> {
         let genesis = self.params.genesis();
         let hash = genesis.block_hash();
-        let pos = self.files.write_block(&serialize(&genesis))?;
+        let pos = self.files.write_block(serialize(&genesis))?;
         let entry = BlockIndexEntry {
             header: genesis.header,
             hash,
@@ -713,6 +713,8 @@ mod tests;
 
 #[cfg(test)]
 mod prepared_tests;
+#[cfg(test)]
+mod writer_crash_tests;
 
 mod selection;
 

@@ -175,7 +175,7 @@ impl ChainManager {
         }
         let pos = match stored_at {
             Some(p) => p,
-            None => self.files.write_block(&raw.unwrap_or_else(|| serialize(block)))?,
+            None => self.files.write_block(raw.unwrap_or_else(|| serialize(block)))?,
         };
         let mut was_highest_pruned = false;
         if let Some(e) = self.index.get_mut(&hash) {

@@ -567,3 +567,75 @@ fn two_chainstates_split_the_dbcache_budget_as_core() {
     // Always within -dbcache together.
     assert!(cm.coins_budget() + cm.other_coins_budget() <= total);
 }
+
+/// Empty blocks on `blocks[tip]` (the last `len` blocks of a branch forking there).
+fn branch_on(blocks: &[Block], tip: usize, len: u32, tag: u64) -> Vec<Block> {
+    use blvm_testkit::mining::{self, Parent};
+    let genesis = bitcoin::blockdata::constants::genesis_block(bitcoin::Network::Regtest);
+    let mut times = vec![genesis.header.time];
+    times.extend(blocks[..tip].iter().map(|b| b.header.time));
+    let mut parent_block = blocks[tip].clone();
+    let mut out = Vec::new();
+    for i in 0..len {
+        let parent = Parent::from_block(&parent_block, tip as u32 + 1 + i, &times);
+        times.push(parent_block.header.time);
+        let b = mining::build_block(&parent, tag + u64::from(i), vec![], bitcoin::Amount::ZERO, mining::op_true());
+        out.push(b.clone());
+        parent_block = b;
+    }
+    out
+}
+
+#[test]
+fn a_reorg_of_blocks_whose_writes_are_still_queued_reads_their_undo_data_from_the_queue() {
+    let blocks = regtest_chain(110);
+    let fork = branch_on(&blocks, 104, 7, 70_000);
+    let (dir, dir_ref) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let mut cm = open_plain(dir.path(), 450 << 20);
+    connect(&mut cm, &blocks[..105]);
+    cm.flush(FlushReason::Manual).unwrap();
+    // Blocks 106-110 (each spending a coinbase: non-empty undo data) stay in the writer's queue.
+    let (release, gate) = std::sync::mpsc::channel();
+    cm.files.hold_next_write(gate);
+    connect(&mut cm, &blocks[105..]);
+    assert_eq!(cm.files.queued_records(), 10, "five blocks and their undo records queued");
+    assert_eq!(cm.read_block(&blocks[109].block_hash()).unwrap().as_ref(), Some(&blocks[109]));
+    // The longer branch disconnects 110..106, whose undo data is read from the queue.
+    for b in &fork[..6] {
+        cm.process_block(b).unwrap();
+    }
+    assert_eq!(cm.tip().hash, fork[5].block_hash());
+    assert!(cm.files.queued_records() >= 10, "the reorg ran with the writes still queued");
+    // The undo data restored the coinbases blocks 106-110 spent and removed what they created.
+    for (spender, spent) in blocks[105..].iter().zip(&blocks[5..10]) {
+        let restored = OutPoint {
+            txid: spent.txdata[0].compute_txid(),
+            vout: 0,
+        };
+        assert!(cm.get_coin(&restored).unwrap().is_some(), "coin restored by the disconnect");
+        let created = OutPoint {
+            txid: spender.txdata[1].compute_txid(),
+            vout: 0,
+        };
+        assert_eq!(cm.get_coin(&created).unwrap(), None, "coin removed by the disconnect");
+    }
+    // Released (a flush waits for the queue): the same UTXO set as a node that never saw them.
+    release.send(()).unwrap();
+    let mut reference = open_plain(dir_ref.path(), 450 << 20);
+    connect(&mut reference, &blocks[..105]);
+    connect(&mut reference, &fork[..6]);
+    assert_eq!(cm.utxo_muhash().unwrap(), reference.utxo_muhash().unwrap());
+    assert_eq!(cm.utxo_stats().unwrap(), reference.utxo_stats().unwrap());
+    cm.flush(FlushReason::Manual).unwrap();
+    assert_eq!(cm.files.queued_records(), 0);
+    assert_claimed_data_readable(&cm);
+    drop(cm);
+    let mut cm = open_plain(dir.path(), 450 << 20);
+    assert_eq!(cm.tip().hash, fork[5].block_hash());
+    connect(&mut cm, &fork[6..]);
+    connect(&mut reference, &fork[6..]);
+    assert_eq!(cm.utxo_muhash().unwrap(), reference.utxo_muhash().unwrap());
+    // Back to the first branch: its blocks' undo data now comes from the files.
+    assert!(cm.invalidate_block(&fork[0].block_hash()).unwrap());
+    assert_eq!(cm.tip().hash, blocks[109].block_hash());
+}
