@@ -44,7 +44,7 @@ pub fn coin_key(chunk: &[u8], slot: usize) -> Result<[u8; 36], DecodeError> {
 }
 
 /// Length of the encoded coin at the start of `bytes` (height code, value, script).
-fn coin_len(bytes: &[u8]) -> Result<usize, DecodeError> {
+pub(super) fn coin_len(bytes: &[u8]) -> Result<usize, DecodeError> {
     let mut r = Reader::new(bytes);
     r.varint()?;
     r.varint()?;

@@ -87,7 +87,9 @@ pub(super) fn convert(db: &ChainDb) -> Result<u64, DbError> {
                 current = Some(chunk);
             }
             // Checks the record is a coin before it enters a chunk (the chunk's parser needs it).
-            crate::chainstate::coin::Coin::decode(&mut super::encoding::Reader::new(v)).map_err(|e| db.corrupt(e))?;
+            if super::coin_chunk::coin_len(v).map_err(|e| db.corrupt(e))? != v.len() {
+                return Err(db.corrupt(super::encoding::DecodeError("coin record length")));
+            }
             edit.set(slot, Some(v));
         }
         if let Some(c) = current {
