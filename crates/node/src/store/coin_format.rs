@@ -8,8 +8,8 @@
 //! commit stopped. The format record is written in the commit that empties `coins`. Memory is
 //! bounded by [`BATCH`] records per commit.
 
-use super::coin_chunk::{chunk_key, ChunkEdit, FORMAT};
-use super::db::{store_err, ChainDb, DbError};
+use super::coin_chunk::FORMAT;
+use super::db::{store_err, ChainDb, ChunkWriter, DbError};
 
 /// Meta record naming the coins table's format ([`FORMAT`]).
 pub const META_COINS_FORMAT: &str = "coins_format";
@@ -51,8 +51,6 @@ pub(super) fn convert(db: &ChainDb) -> Result<u64, DbError> {
         "converting the UTXO set of an earlier version to coins grouped by transaction"
     );
     let mut moved = 0u64;
-    let mut edit = ChunkEdit::default();
-    let mut buf = Vec::new();
     loop {
         let mut w = db.write_txn()?;
         let batch: Vec<(Vec<u8>, Vec<u8>)> = t
@@ -70,32 +68,19 @@ pub(super) fn convert(db: &ChainDb) -> Result<u64, DbError> {
             std::ops::Bound::Included(first.0.clone()),
             std::ops::Bound::Included(last.0.clone()),
         );
-        let mut current: Option<[u8; 36]> = None;
+        let mut chunks = ChunkWriter::new(db, t.coins);
         for (k, v) in &batch {
             let key: &[u8; 36] = k.as_slice().try_into().map_err(|_| DbError::Corrupt {
                 path: db.path().to_path_buf(),
                 what: format!("coin key of {} bytes", k.len()),
             })?;
-            let (chunk, slot) = chunk_key(key);
-            if current != Some(chunk) {
-                if let Some(c) = current {
-                    edit.encode(&mut buf);
-                    t.coins.put(&mut w, &c, &buf).map_err(err)?;
-                }
-                let stored = t.coins.get(&w, &chunk).map_err(err)?;
-                edit.load(stored).map_err(|e| db.corrupt(e))?;
-                current = Some(chunk);
-            }
             // Checks the record is a coin before it enters a chunk (the chunk's parser needs it).
             if super::coin_chunk::coin_len(v).map_err(|e| db.corrupt(e))? != v.len() {
                 return Err(db.corrupt(super::encoding::DecodeError("coin record length")));
             }
-            edit.set(slot, Some(v));
+            chunks.change(&mut w, key, Some(v))?;
         }
-        if let Some(c) = current {
-            edit.encode(&mut buf);
-            t.coins.put(&mut w, &c, &buf).map_err(err)?;
-        }
+        chunks.finish(&mut w)?;
         let bounds = (range.0.as_ref().map(Vec::as_slice), range.1.as_ref().map(Vec::as_slice));
         t.per_coin.delete_range(&mut w, &bounds).map_err(err)?;
         let done = t.per_coin.is_empty(&w).map_err(err)?;

@@ -493,7 +493,7 @@ impl ChainDb {
 /// changed, put back or deleted when empty). Changes arrive in key order, or in a few sorted
 /// runs (a kept frozen generation, then the live one): a chunk met again later is read again,
 /// with the earlier run's write in it, so any order gives the same result.
-struct ChunkWriter<'d> {
+pub(super) struct ChunkWriter<'d> {
     db: &'d ChainDb,
     table: Database<Bytes, Bytes>,
     /// The chunk being changed, if any.
@@ -507,7 +507,7 @@ struct ChunkWriter<'d> {
 }
 
 impl<'d> ChunkWriter<'d> {
-    fn new(db: &'d ChainDb, table: Database<Bytes, Bytes>) -> Self {
+    pub(super) fn new(db: &'d ChainDb, table: Database<Bytes, Bytes>) -> Self {
         ChunkWriter {
             db,
             table,
@@ -520,7 +520,7 @@ impl<'d> ChunkWriter<'d> {
     }
 
     /// One coin change: `Some` puts the encoded coin at the outpoint key `k`, `None` removes it.
-    fn change(&mut self, w: &mut RwTxn<'_>, k: &[u8; 36], v: Option<&[u8]>) -> Result<(), DbError> {
+    pub(super) fn change(&mut self, w: &mut RwTxn<'_>, k: &[u8; 36], v: Option<&[u8]>) -> Result<(), DbError> {
         let (chunk, slot) = chunk_key(k);
         if self.key != Some(chunk) {
             self.finish(w)?;
@@ -534,7 +534,7 @@ impl<'d> ChunkWriter<'d> {
     }
 
     /// Writes the chunk being changed, if any.
-    fn finish(&mut self, w: &mut RwTxn<'_>) -> Result<(), DbError> {
+    pub(super) fn finish(&mut self, w: &mut RwTxn<'_>) -> Result<(), DbError> {
         let Some(key) = self.key.take() else { return Ok(()) };
         let e = |e| self.db.write_err(e);
         if !self.edit.is_empty() {
