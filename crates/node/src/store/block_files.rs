@@ -319,6 +319,12 @@ impl BlockFiles {
         self.writer.as_ref().map_or(0, |w| w.queued_records())
     }
 
+    /// Tests: whether the writer waits at the gate of [`BlockFiles::hold_after`].
+    #[cfg(test)]
+    pub fn writer_holding(&self) -> bool {
+        self.writer.as_ref().is_some_and(|w| w.holding())
+    }
+
     /// Reads the serialized block at `pos`.
     pub fn read_block(&self, pos: FilePos) -> Result<Vec<u8>, BlockFileError> {
         if let Some(queued) = self.queued(Kind::Block, pos, None) {

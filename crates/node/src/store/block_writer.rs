@@ -68,6 +68,9 @@ struct State {
     /// Tests: after this many more writes the writer waits for a message on the receiver.
     #[cfg(test)]
     hold: Option<(usize, std::sync::mpsc::Receiver<()>)>,
+    /// Tests: the writer is waiting at the gate of [`BlockWriter::hold_after`].
+    #[cfg(test)]
+    holding: bool,
 }
 
 struct Shared {
@@ -155,6 +158,13 @@ impl BlockWriter {
         self.shared.lock().hold = Some((writes, gate));
     }
 
+    /// Tests: whether the writer has done the writes [`BlockWriter::hold_after`] let through
+    /// and waits at the gate.
+    #[cfg(test)]
+    pub fn holding(&self) -> bool {
+        self.shared.lock().holding
+    }
+
     /// Records not yet fully written.
     #[cfg(test)]
     pub fn queued_records(&self) -> usize {
@@ -233,7 +243,10 @@ impl Worker {
                 let gate = {
                     let mut st = self.shared.lock();
                     match st.hold.take() {
-                        Some((0, gate)) => Some(gate),
+                        Some((0, gate)) => {
+                            st.holding = true;
+                            Some(gate)
+                        }
                         Some((n, gate)) => {
                             st.hold = Some((n - 1, gate));
                             None
@@ -243,6 +256,7 @@ impl Worker {
                 };
                 if let Some(gate) = gate {
                     let _ = gate.recv();
+                    self.shared.lock().holding = false;
                 }
             }
             let result = self.write(&record);

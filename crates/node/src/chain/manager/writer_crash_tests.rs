@@ -38,6 +38,10 @@ fn writer_kill_child() {
     let (_never, gate) = std::sync::mpsc::channel::<()>();
     cm.files.hold_after(through.parse().unwrap(), gate);
     connect_all(&mut cm, &blocks[105..]);
+    // The writer may still be writing the records let through: report once it waits at the gate.
+    while !cm.files.writer_holding() {
+        std::thread::sleep(Duration::from_millis(1));
+    }
     println!("QUEUED {} TIP {}", cm.files.queued_records(), cm.tip().hash);
     std::thread::sleep(Duration::from_secs(120));
 }
