@@ -49,6 +49,8 @@ pub struct CoinsCache {
     frozen_usage: usize,
     /// Most changes one [`CoinsCache::apply`] carried: the room a block may need in the table.
     max_block_growth: usize,
+    /// The last lookup found no live entry (it read the frozen generation or the database).
+    last_missed: bool,
 }
 
 fn entry_usage(e: &CacheEntry) -> usize {
@@ -123,8 +125,10 @@ impl CoinsCache {
         f: impl FnOnce(Option<CoinRef<'_>>) -> R,
     ) -> Result<R, DbError> {
         if let Some(e) = self.map.get(op) {
+            self.last_missed = false;
             return Ok(f(e.coin_ref()));
         }
+        self.last_missed = true;
         let below = self.frozen.as_ref().and_then(|g| g.get(op)).map(|e| {
             let mut e = e.clone();
             e.set_flags(false, false);
@@ -174,23 +178,67 @@ impl CoinsCache {
         }
     }
 
-    /// Applies a block's changes: `Some(coin)` adds, `None` spends.
-    pub fn apply(&mut self, changes: ViewChanges) {
+    /// Applies a block's changes: a coin adds, a spent entry spends (one table probe each).
+    /// Returns what it replaced, for [`CoinsCache::revert`]; dropping it keeps the changes.
+    pub fn apply(&mut self, changes: ViewChanges) -> Applied {
+        use std::collections::hash_map::Entry;
+        let mut applied = Applied {
+            replaced: Vec::with_capacity(changes.len()),
+            usage: self.usage,
+            max_block_growth: self.max_block_growth,
+        };
         self.max_block_growth = self.max_block_growth.max(changes.len());
         for (op, change) in changes {
-            let existing = self.map.get(&op).map(|e| e.is_fresh());
-            match (change.coin, existing) {
-                (Some(coin), Some(fresh)) => self.put(op, CacheEntry::new(Some(coin), true, fresh)),
-                (Some(coin), None) => self.put(op, CacheEntry::new(Some(coin), true, change.fresh)),
-                (None, Some(true)) => self.remove(&op),
-                (None, Some(false)) => self.put(op, CacheEntry::spent(true, false)),
-                (None, None) => {
-                    if !change.fresh {
-                        self.put(op, CacheEntry::spent(true, false));
+            let ViewEntry { coin: mut e, fresh } = change;
+            match self.map.entry(op) {
+                Entry::Occupied(mut slot) => {
+                    let was_fresh = slot.get().is_fresh();
+                    self.usage -= entry_usage(slot.get());
+                    let old = if !e.is_spent() {
+                        e.set_flags(true, was_fresh);
+                        self.usage += entry_usage(&e);
+                        slot.insert(e)
+                    } else if was_fresh {
+                        slot.remove()
+                    } else {
+                        slot.insert(CacheEntry::spent(true, false))
+                    };
+                    applied.replaced.push((op, Some(old)));
+                }
+                Entry::Vacant(slot) => {
+                    if e.is_spent() {
+                        if fresh {
+                            continue;
+                        }
+                        e = CacheEntry::spent(true, false);
+                    } else {
+                        e.set_flags(true, fresh);
                     }
+                    self.usage += entry_usage(&e);
+                    slot.insert(e);
+                    applied.replaced.push((op, None));
                 }
             }
         }
+        applied
+    }
+
+    /// Undoes an [`CoinsCache::apply`] (the last one: nothing may have changed the cache
+    /// since), restoring every replaced entry: a block applied before its scripts were known
+    /// to pass is taken back when one fails.
+    pub fn revert(&mut self, applied: Applied) {
+        for (op, old) in applied.replaced.into_iter().rev() {
+            match old {
+                Some(e) => {
+                    self.map.insert(op, e);
+                }
+                None => {
+                    self.map.remove(&op);
+                }
+            }
+        }
+        self.usage = applied.usage;
+        self.max_block_growth = applied.max_block_growth;
     }
 
     /// Every dirty entry as a database write (`None` = delete), leaving the cache unchanged, so
@@ -414,11 +462,21 @@ fn write_sorted_of(map: &CoinMap, put: &mut CoinPut<'_>) -> Result<(), DbError> 
     Ok(())
 }
 
+/// What one [`CoinsCache::apply`] replaced (`None`: the outpoint had no entry), with the
+/// accounting before it, so [`CoinsCache::revert`] restores the cache exactly.
+#[must_use = "dropping it keeps the applied changes; pass it to CoinsCache::revert to undo them"]
+pub struct Applied {
+    replaced: Vec<(OutPoint, Option<CacheEntry>)>,
+    usage: usize,
+    max_block_growth: usize,
+}
+
 /// A change recorded by a [`BlockView`].
 #[derive(Debug, Clone)]
 pub struct ViewEntry {
-    /// The coin after the change (`None` = spent).
-    pub coin: Option<Coin>,
+    /// The coin after the change, packed as the cache keeps it (a spent entry: spent); its
+    /// own flags are not used.
+    pub coin: CacheEntry,
     /// The database is known to have no unspent coin at this outpoint.
     pub fresh: bool,
 }
@@ -432,6 +490,8 @@ pub struct BlockView<'a> {
     changes: ViewChanges,
     /// The block's inputs read ahead by prefetch workers, if any.
     prefetch: Option<FetchSession>,
+    /// Coins looked up through [`BlockView::get`] that the live cache did not hold.
+    input_misses: usize,
 }
 
 impl<'a> BlockView<'a> {
@@ -443,6 +503,7 @@ impl<'a> BlockView<'a> {
             db_path,
             changes: ViewChanges::default(),
             prefetch: None,
+            input_misses: 0,
         }
     }
 
@@ -455,10 +516,17 @@ impl<'a> BlockView<'a> {
     /// The unspent coin at `op` as seen through the overlay.
     pub fn get(&mut self, op: &OutPoint) -> Result<Option<Coin>, DbError> {
         if let Some(e) = self.changes.get(op) {
-            return Ok(e.coin.clone());
+            return Ok(e.coin.coin());
         }
         let fetched = self.prefetch.as_mut().and_then(|p| p.take(op));
-        self.base.get_fetched(op, fetched, self.reader, self.db_path)
+        let coin = self.base.get_fetched(op, fetched, self.reader, self.db_path);
+        self.input_misses += usize::from(self.base.last_missed);
+        coin
+    }
+
+    /// How many coins [`BlockView::get`] (and so [`BlockView::spend`]) found below the live cache.
+    pub fn input_misses(&self) -> usize {
+        self.input_misses
     }
 
     /// Whether the layers below the live cache certainly hold no unspent coin at `op` (no live
@@ -480,7 +548,7 @@ impl<'a> BlockView<'a> {
     /// ([`BlockView::db_lacks_txid`]), so it need not be read for this output.
     pub fn probe_new_output(&mut self, op: &OutPoint, db_lacks_txid: bool) -> Result<Option<bool>, DbError> {
         if let Some(e) = self.changes.get(op) {
-            return Ok(if e.coin.is_some() { None } else { Some(e.fresh) });
+            return Ok(if e.coin.is_spent() { Some(e.fresh) } else { None });
         }
         let fetched = db_lacks_txid.then_some(None);
         if self.base.lookup(op, fetched, self.reader, self.db_path, |c| c.is_some())? {
@@ -501,15 +569,39 @@ impl<'a> BlockView<'a> {
         let coin = self.get(op)?;
         if coin.is_some() {
             let fresh = self.changes.get(op).map(|e| e.fresh).unwrap_or(false);
-            self.changes.insert(*op, ViewEntry { coin: None, fresh });
+            self.changes.insert(
+                *op,
+                ViewEntry {
+                    coin: CacheEntry::spent(false, false),
+                    fresh,
+                },
+            );
         }
         Ok(coin)
     }
 
     /// Adds a coin; `fresh` when the database is known to have none at `op`.
     pub fn add(&mut self, op: OutPoint, coin: Coin, fresh: bool) {
-        let fresh = fresh || self.changes.get(&op).map(|e| e.fresh).unwrap_or(false);
-        self.changes.insert(op, ViewEntry { coin: Some(coin), fresh });
+        self.add_entry(op, CacheEntry::new(Some(coin), false, false), fresh);
+    }
+
+    /// [`BlockView::add`] for an output the block creates at `height`, copied from the block
+    /// (no allocation for a script kept inline).
+    pub fn add_output(&mut self, op: OutPoint, output: &bitcoin::TxOut, height: u32, is_coinbase: bool, fresh: bool) {
+        self.add_entry(op, CacheEntry::from_output(output, height, is_coinbase, false, false), fresh);
+    }
+
+    fn add_entry(&mut self, op: OutPoint, coin: CacheEntry, fresh: bool) {
+        use std::collections::hash_map::Entry;
+        match self.changes.entry(op) {
+            Entry::Occupied(mut slot) => {
+                let fresh = fresh || slot.get().fresh;
+                slot.insert(ViewEntry { coin, fresh });
+            }
+            Entry::Vacant(slot) => {
+                slot.insert(ViewEntry { coin, fresh });
+            }
+        }
     }
 
     /// The recorded changes, for [`CoinsCache::apply`].
@@ -552,7 +644,7 @@ pub(crate) mod tests {
         f(&mut view);
         let changes = view.into_changes();
         drop(reader);
-        cache.apply(changes);
+        let _kept = cache.apply(changes);
     }
 
     fn commit(db: &ChainDb, coins: Vec<([u8; 36], Option<Vec<u8>>)>) {
@@ -574,8 +666,8 @@ pub(crate) mod tests {
         Some((e.coin_ref().map(|c| c.value.to_sat()), e.is_dirty(), e.is_fresh()))
     }
 
-    /// A database holding coins 1 and 2, and a cache that spent 1 and created 3 (fresh), frozen.
-    fn frozen_over_db(dir: &std::path::Path) -> (ChainDb, CoinsCache) {
+    /// A database holding coins 1 and 2.
+    fn db_with_coins_1_and_2(dir: &std::path::Path) -> ChainDb {
         let db = ChainDb::open(&dir.join("chainstate")).unwrap();
         let mut setup = CoinsCache::default();
         block(&mut setup, &db, |v| {
@@ -583,6 +675,12 @@ pub(crate) mod tests {
             v.add(op(2), coin(2), true);
         });
         commit(&db, setup.dirty_writes());
+        db
+    }
+
+    /// A database holding coins 1 and 2, and a cache that spent 1 and created 3 (fresh), frozen.
+    fn frozen_over_db(dir: &std::path::Path) -> (ChainDb, CoinsCache) {
+        let db = db_with_coins_1_and_2(dir);
         let mut cache = CoinsCache::default();
         block(&mut cache, &db, |v| {
             assert_eq!(v.spend(&op(1)).unwrap(), Some(coin(1)));
@@ -594,6 +692,53 @@ pub(crate) mod tests {
         assert_eq!(cache.live_usage(), 0);
         assert!(cache.memory_usage() > 0, "the frozen generation counts against the budget");
         (db, cache)
+    }
+
+    /// A block applied and then reverted (its scripts failed) leaves the cache as it was, in
+    /// every case `apply` handles: a fresh coin spent (removed), a clean database coin spent (a
+    /// tombstone), a coin added over a tombstone, new coins (one with a boxed script), a
+    /// database coin read into the cache by the block, and a fresh spend of a new outpoint.
+    #[test]
+    fn a_reverted_block_leaves_the_cache_as_it_was() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = db_with_coins_1_and_2(dir.path());
+        let mut cache = CoinsCache::default();
+        block(&mut cache, &db, |v| {
+            assert_eq!(v.spend(&op(2)).unwrap(), Some(coin(2)));
+            v.add(op(3), coin(3), true);
+            v.add(op(4), coin(4), false);
+        });
+        let (before, usage) = (cache.map.clone(), cache.usage);
+        let reader = db.coin_reader().unwrap();
+        let mut view = BlockView::new(&mut cache, &reader, db.path());
+        assert_eq!(view.spend(&op(3)).unwrap(), Some(coin(3)), "fresh: removed by apply");
+        assert_eq!(view.spend(&op(4)).unwrap(), Some(coin(4)), "not fresh: a tombstone");
+        assert_eq!(view.spend(&op(1)).unwrap(), Some(coin(1)), "read from the database");
+        view.add(op(2), coin(22), false);
+        let long = Coin {
+            output: TxOut {
+                value: Amount::from_sat(5),
+                script_pubkey: ScriptBuf::from_bytes(vec![0x51; 40]),
+            },
+            height: 8,
+            is_coinbase: true,
+        };
+        view.add(op(5), long, true);
+        view.add(op(6), coin(6), true);
+        assert_eq!(view.spend(&op(6)).unwrap(), Some(coin(6)), "created and spent in the block");
+        let changes = view.into_changes();
+        drop(reader);
+        let applied = cache.apply(changes);
+        assert_ne!(cache.map, before);
+        assert!(cache.usage > usage, "the boxed script counts");
+        cache.revert(applied);
+        // Op 1 entered the cache through the block's lookup (clean): reverting takes the
+        // block's spend back, leaving the clean copy a lookup would have left.
+        assert_eq!(entry(&cache, 1), Some((Some(1), false, false)));
+        cache.map.remove(&op(1));
+        assert_eq!(cache.map, before);
+        // The scripts' heap bytes are back; the table keeps any room it grew (it is counted).
+        assert_eq!(cache.usage, usage);
     }
 
     #[test]
@@ -706,7 +851,7 @@ pub(crate) mod tests {
         assert_eq!(view.probe_new_output(&op(4), true).unwrap(), Some(true));
         let changes = view.into_changes();
         drop(reader);
-        cache.apply(changes);
+        let _kept = cache.apply(changes);
         // A live tombstone (a database coin spent since): the database may still hold it.
         block(&mut cache, &db, |v| assert_eq!(v.spend(&op(2)).unwrap(), Some(coin(2))));
         let reader = db.coin_reader().unwrap();
@@ -731,12 +876,12 @@ pub(crate) mod tests {
             changes.insert(
                 o,
                 ViewEntry {
-                    coin: Some(coin(1)),
+                    coin: CacheEntry::new(Some(coin(1)), false, false),
                     fresh: true,
                 },
             );
         }
-        cache.apply(changes);
+        let _kept = cache.apply(changes);
         assert_eq!(cache.map.capacity(), cap, "no doubling");
         cache.presize(budget);
         assert_eq!(cache.map.capacity(), cap, "a table already that large is left alone");

@@ -99,23 +99,45 @@ impl CacheEntry {
         let code = (coin.height << 1) | u32::from(coin.is_coinbase);
         let bytes = coin.output.script_pubkey.into_bytes();
         if bytes.len() <= INLINE_SCRIPT_MAX {
-            let mut script = [0u8; INLINE_SCRIPT_MAX];
-            script[..bytes.len()].copy_from_slice(&bytes);
-            CacheEntry(Packed::Inline {
-                value,
-                code,
-                flags,
-                len: bytes.len() as u8,
-                script,
-            })
-        } else {
-            CacheEntry(Packed::Boxed {
-                value,
-                code,
-                flags,
-                script: bytes.into_boxed_slice(),
-            })
+            return Self::inline(value, code, flags, &bytes);
         }
+        CacheEntry(Packed::Boxed {
+            value,
+            code,
+            flags,
+            script: bytes.into_boxed_slice(),
+        })
+    }
+
+    /// An entry for `output`, created at `height` (by a coinbase if `is_coinbase`), copying its
+    /// script: no allocation unless the script is longer than [`INLINE_SCRIPT_MAX`].
+    pub fn from_output(output: &TxOut, height: u32, is_coinbase: bool, dirty: bool, fresh: bool) -> Self {
+        let flags = flags_of(dirty, fresh);
+        let value = output.value.to_sat();
+        let code = (height << 1) | u32::from(is_coinbase);
+        let bytes = output.script_pubkey.as_bytes();
+        if bytes.len() <= INLINE_SCRIPT_MAX {
+            return Self::inline(value, code, flags, bytes);
+        }
+        CacheEntry(Packed::Boxed {
+            value,
+            code,
+            flags,
+            script: bytes.into(),
+        })
+    }
+
+    /// A coin whose script (at most [`INLINE_SCRIPT_MAX`] bytes) is kept in the slot.
+    fn inline(value: u64, code: u32, flags: u8, bytes: &[u8]) -> Self {
+        let mut script = [0u8; INLINE_SCRIPT_MAX];
+        script[..bytes.len()].copy_from_slice(bytes);
+        CacheEntry(Packed::Inline {
+            value,
+            code,
+            flags,
+            len: bytes.len() as u8,
+            script,
+        })
     }
 
     /// A spent tombstone.

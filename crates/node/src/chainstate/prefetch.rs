@@ -64,6 +64,9 @@ pub struct PrevoutFetcher {
     workers: Vec<JoinHandle<()>>,
     /// Read snapshots handed to workers and not yet dropped (see [`PrevoutFetcher::wait_idle`]).
     readers: Arc<AtomicUsize>,
+    /// The last connected block's inputs were all in the cache: the next block is not
+    /// prefetched (its scan of the inputs would find nothing to fetch), until a block misses.
+    quiet: bool,
 }
 
 impl PrevoutFetcher {
@@ -96,7 +99,14 @@ impl PrevoutFetcher {
             senders,
             workers,
             readers: Arc::new(AtomicUsize::new(0)),
+            quiet: false,
         }
+    }
+
+    /// Records how many inputs of the block just connected were read below the live cache:
+    /// none, and the next block is not prefetched; any, and prefetching resumes.
+    pub fn observe(&mut self, input_misses: usize) {
+        self.quiet = input_misses == 0;
     }
 
     /// Number of running worker threads.
@@ -108,7 +118,7 @@ impl PrevoutFetcher {
     /// not hold and that no transaction of the block creates (those are never in the
     /// database); `None` when there are no workers or nothing to fetch.
     pub fn start(&self, block: &Block, txids: &[Txid], cache: &CoinsCache, db: &ChainDb) -> Result<Option<FetchSession>, DbError> {
-        if self.senders.is_empty() {
+        if self.senders.is_empty() || self.quiet {
             return Ok(None);
         }
         let created: HashSet<&Txid> = txids.iter().collect();
@@ -282,7 +292,7 @@ mod tests {
         }
         let changes = view.into_changes();
         drop(reader);
-        cache.apply(changes);
+        let _kept = cache.apply(changes);
         db.commit(FlushBatch {
             coins: cache.dirty_writes(),
             ..Default::default()
@@ -302,7 +312,7 @@ mod tests {
             }
             let changes = view.into_changes();
             drop(reader);
-            cache.apply(changes);
+            let _kept = cache.apply(changes);
         };
         spend_and_add(&mut cache, 4, Some(5), None);
         assert!(cache.freeze().is_some());

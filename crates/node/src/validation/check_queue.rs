@@ -31,10 +31,18 @@ const INPUTS_PER_HANDOFF: usize = 32;
 struct TxCheck {
     /// Position of the transaction in its block.
     pos: usize,
-    bytes: Vec<u8>,
+    source: TxSource,
     spent: Arc<Vec<TxOut>>,
     flags: ScriptFlags,
     prepared: OnceLock<Result<PreparedTx, ScriptError>>,
+}
+
+/// The transaction as the interpreter gets it.
+enum TxSource {
+    /// Serialized, to be parsed on its own.
+    Bytes(Vec<u8>),
+    /// Inside the block the interpreter already parsed (the transaction at `TxCheck::pos`).
+    Block(Arc<bitcoinkernel::Block>),
 }
 
 /// A run of consecutive inputs of one transaction.
@@ -75,7 +83,10 @@ impl Shared {
             return;
         }
         let tx = &job.tx;
-        let prepared = tx.prepared.get_or_init(|| PreparedTx::from_bytes(&tx.bytes, &tx.spent));
+        let prepared = tx.prepared.get_or_init(|| match &tx.source {
+            TxSource::Bytes(bytes) => PreparedTx::from_bytes(bytes, &tx.spent),
+            TxSource::Block(block) => PreparedTx::in_block(Arc::clone(block), tx.pos, &tx.spent),
+        });
         for i in job.inputs {
             let result = match prepared {
                 Ok(p) => p.verify_input(i, tx.flags),
@@ -192,12 +203,22 @@ pub struct CheckSession<'q> {
 
 impl CheckSession<'_> {
     /// Queues every input of `tx`, the transaction at `pos` in its block, whose input `i`
-    /// spends `spent[i]`.
-    pub fn add(&mut self, pos: usize, tx: &Transaction, spent: Arc<Vec<TxOut>>, flags: ScriptFlags) {
+    /// spends `spent[i]`; `parsed` is the block as the interpreter parsed it, if it was.
+    pub fn add(
+        &mut self,
+        pos: usize,
+        tx: &Transaction,
+        spent: Arc<Vec<TxOut>>,
+        flags: ScriptFlags,
+        parsed: Option<&Arc<bitcoinkernel::Block>>,
+    ) {
         let n = tx.input.len();
         let check = Arc::new(TxCheck {
             pos,
-            bytes: bitcoin::consensus::serialize(tx),
+            source: match parsed {
+                Some(block) => TxSource::Block(Arc::clone(block)),
+                None => TxSource::Bytes(bitcoin::consensus::serialize(tx)),
+            },
             spent,
             flags,
             prepared: OnceLock::new(),
@@ -317,7 +338,7 @@ mod tests {
     fn check(q: &mut ScriptCheckQueue, txs: &[Transaction], spent: &[Vec<TxOut>]) -> Result<(), (usize, usize)> {
         let mut s = q.session();
         for (t, tx) in txs.iter().enumerate().skip(1) {
-            s.add(t, tx, Arc::new(spent[t].clone()), VERIFY_ALL);
+            s.add(t, tx, Arc::new(spent[t].clone()), VERIFY_ALL, None);
         }
         s.finish().map_err(|(t, i, e)| {
             assert_eq!(e, ScriptError::Invalid);
@@ -347,7 +368,7 @@ mod tests {
         {
             let mut s = q.session();
             for (t, tx) in txs.iter().enumerate().skip(1) {
-                s.add(t, tx, Arc::new(spent[t].clone()), VERIFY_ALL);
+                s.add(t, tx, Arc::new(spent[t].clone()), VERIFY_ALL, None);
             }
         }
         let state = crate::sync::lock(&q.shared.state);

@@ -7,9 +7,10 @@ use super::block_check::{check_block_body_with, check_proof_of_work, txids, Cont
 use super::Reject;
 use crate::params::ChainParams;
 use bitcoin::{Block, BlockHash, Txid};
+use std::sync::Arc;
 
 /// What the chain manager can reuse for the block whose hash is `hash`.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct BlockFacts {
     /// The block's hash: the results apply to this block only.
     pub hash: BlockHash,
@@ -21,6 +22,22 @@ pub struct BlockFacts {
     pub txids: Vec<Txid>,
     /// The block's serialization, as it is written to `blk*.dat` (None: serialize it again).
     pub raw: Option<Vec<u8>>,
+    /// The block parsed once by the script interpreter, so its transactions' scripts are
+    /// checked without serializing and parsing each transaction again (None: per transaction).
+    pub kernel: Option<Arc<bitcoinkernel::Block>>,
+}
+
+impl std::fmt::Debug for BlockFacts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BlockFacts")
+            .field("hash", &self.hash)
+            .field("check_block", &self.check_block)
+            .field("parts", &self.parts)
+            .field("txids", &self.txids.len())
+            .field("raw", &self.raw.as_ref().map(Vec::len))
+            .field("kernel", &self.kernel.is_some())
+            .finish()
+    }
 }
 
 /// A decoded block with its [`BlockFacts`].
@@ -43,6 +60,13 @@ impl PreparedBlock {
         // The decoder refuses non-minimal encodings, so the same length means the same bytes;
         // anything else is serialized again when stored.
         let raw = (raw.len() == block.total_size()).then_some(raw);
+        let kernel = match (&raw, &check_block) {
+            (Some(raw), Ok(())) => bitcoinkernel::Block::new(raw)
+                .ok()
+                .filter(|k| k.transaction_count() == block.txdata.len())
+                .map(Arc::new),
+            _ => None,
+        };
         PreparedBlock {
             block,
             facts: BlockFacts {
@@ -51,6 +75,7 @@ impl PreparedBlock {
                 parts,
                 txids,
                 raw,
+                kernel,
             },
         }
     }

@@ -10,7 +10,7 @@ use super::script_error::block_script_reject;
 use crate::params::ChainParams;
 use bitcoin::{BlockHash, Transaction, TxOut};
 use bitcoinkernel as kernel;
-use kernel::prelude::*;
+use kernel::prelude::TransactionExt;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, OnceLock};
 
@@ -93,14 +93,32 @@ pub fn block_script_flags(params: &ChainParams, height: u32, hash: &BlockHash) -
 /// verification reads them; every other input is verified against data without them and
 /// without the TAPROOT flag, which only changes how bare witness v1 32-byte programs are spent.
 pub struct PreparedTx {
-    tx: kernel::Transaction,
-    spent: Vec<kernel::TxOut>,
+    tx: KernelTx,
+    /// Each spent output's script and amount, as the interpreter takes them.
+    spent: Vec<(kernel::ScriptPubkey, i64)>,
     /// Whether each spent output is a taproot output.
     taproot: Vec<bool>,
     /// Hashes without the spent outputs, for inputs that do not spend taproot outputs.
     plain: kernel::PrecomputedTransactionData,
     /// Hashes with every spent output, present when some input spends a taproot output.
     with_spent: Option<kernel::PrecomputedTransactionData>,
+}
+
+/// Where the interpreter's parsed transaction lives: parsed on its own, or inside a block the
+/// interpreter parsed once for all its transactions ([`PreparedTx::in_block`]).
+enum KernelTx {
+    Own(kernel::Transaction),
+    InBlock(std::sync::Arc<kernel::Block>, usize),
+}
+
+impl KernelTx {
+    /// The parsed transaction (a block's transaction is borrowed, not copied).
+    fn get(&self) -> Result<kernel::TransactionRef<'_>, ScriptError> {
+        match self {
+            KernelTx::Own(tx) => Ok(tx.as_ref()),
+            KernelTx::InBlock(block, i) => Ok(block.transaction(*i)?),
+        }
+    }
 }
 
 impl PreparedTx {
@@ -111,24 +129,41 @@ impl PreparedTx {
 
     /// Prepares the serialized transaction `tx_bytes`, whose input `i` spends `spent[i]`.
     pub fn from_bytes(tx_bytes: &[u8], spent: &[TxOut]) -> Result<Self, ScriptError> {
-        let tx = kernel::Transaction::new(tx_bytes)?;
-        if spent.len() != tx.input_count() {
+        Self::with_spent(KernelTx::Own(kernel::Transaction::new(tx_bytes)?), spent)
+    }
+
+    /// Prepares transaction `index` of `block` (parsed by the interpreter once for the whole
+    /// block), whose input `i` spends `spent[i]`.
+    pub fn in_block(block: std::sync::Arc<kernel::Block>, index: usize, spent: &[TxOut]) -> Result<Self, ScriptError> {
+        if index >= block.transaction_count() {
+            return Err(ScriptError::Kernel(format!("no transaction {index} in the block")));
+        }
+        Self::with_spent(KernelTx::InBlock(block, index), spent)
+    }
+
+    fn with_spent(tx: KernelTx, spent: &[TxOut]) -> Result<Self, ScriptError> {
+        let inputs = tx.get()?.input_count();
+        if spent.len() != inputs {
             return Err(ScriptError::SpentOutputsMismatch {
                 spent: spent.len(),
-                inputs: tx.input_count(),
+                inputs,
             });
         }
-        let kernel_spent = spent.iter().map(kernel_txout).collect::<Result<Vec<_>, _>>()?;
+        let scripts = spent
+            .iter()
+            .map(|o| Ok((kernel::ScriptPubkey::new(o.script_pubkey.as_bytes())?, o.value.to_sat() as i64)))
+            .collect::<Result<Vec<_>, ScriptError>>()?;
         let taproot: Vec<bool> = spent.iter().map(|o| o.script_pubkey.is_p2tr()).collect();
         let with_spent = if taproot.contains(&true) {
-            Some(kernel::PrecomputedTransactionData::new(&tx, &kernel_spent)?)
+            let outs: Vec<kernel::TxOut> = scripts.iter().map(|(s, v)| kernel::TxOut::new(s, *v)).collect();
+            Some(kernel::PrecomputedTransactionData::new(&tx.get()?, &outs)?)
         } else {
             None
         };
-        let plain = kernel::PrecomputedTransactionData::new(&tx, &[] as &[kernel::TxOut])?;
+        let plain = kernel::PrecomputedTransactionData::new(&tx.get()?, &[] as &[kernel::TxOut])?;
         Ok(PreparedTx {
             tx,
-            spent: kernel_spent,
+            spent: scripts,
             taproot,
             plain,
             with_spent,
@@ -141,7 +176,7 @@ impl PreparedTx {
         let tx = kernel::Transaction::new(&bitcoin::consensus::serialize(tx))?;
         let plain = kernel::PrecomputedTransactionData::new(&tx, &[] as &[kernel::TxOut])?;
         Ok(PreparedTx {
-            tx,
+            tx: KernelTx::Own(tx),
             spent: Vec::new(),
             taproot: Vec::new(),
             plain,
@@ -151,7 +186,7 @@ impl PreparedTx {
 
     /// Number of inputs of the transaction.
     pub fn input_count(&self) -> usize {
-        self.tx.input_count()
+        self.tx.get().map_or(0, |t| t.input_count())
     }
 
     /// Verifies input `index` against the output it spends (known only if prepared with them).
@@ -159,13 +194,14 @@ impl PreparedTx {
         if index >= self.input_count() {
             return Err(ScriptError::InputIndex(index));
         }
-        let prev = self.spent.get(index).ok_or(ScriptError::SpentOutputsRequired)?;
-        self.run(index, prev, self.taproot[index], flags)
+        let (script, amount) = self.spent.get(index).ok_or(ScriptError::SpentOutputsRequired)?;
+        self.run(index, script, *amount, self.taproot[index], flags)
     }
 
     /// Verifies input `index` against `prev`, the output it spends.
     pub fn verify_input_against(&self, index: usize, prev: &TxOut, flags: ScriptFlags) -> Result<(), ScriptError> {
-        self.run(index, &kernel_txout(prev)?, prev.script_pubkey.is_p2tr(), flags)
+        let script = kernel::ScriptPubkey::new(prev.script_pubkey.as_bytes())?;
+        self.run(index, &script, prev.value.to_sat() as i64, prev.script_pubkey.is_p2tr(), flags)
     }
 
     /// Verifies every input in order; the error carries the first failing input's index.
@@ -173,24 +209,21 @@ impl PreparedTx {
         (0..self.input_count()).try_for_each(|i| self.verify_input(i, flags).map_err(|e| (i, e)))
     }
 
-    /// `taproot`: `prev` is a bare witness v1 32-byte program, the only outputs TAPROOT applies to.
-    fn run(&self, index: usize, prev: &kernel::TxOut, taproot: bool, flags: ScriptFlags) -> Result<(), ScriptError> {
-        if index >= self.tx.input_count() {
-            return Err(ScriptError::InputIndex(index));
-        }
+    /// `taproot`: the spent output is a bare witness v1 32-byte program, the only outputs
+    /// TAPROOT applies to.
+    fn run(&self, index: usize, script: &kernel::ScriptPubkey, amount: i64, taproot: bool, flags: ScriptFlags) -> Result<(), ScriptError> {
         let (data, flags) = match (&self.with_spent, taproot) {
             (Some(full), true) => (full, flags),
             (None, true) => (&self.plain, flags),
             (_, false) => (&self.plain, flags & !VERIFY_TAPROOT),
         };
-        kernel::verify(&prev.script_pubkey(), Some(prev.value()), &self.tx, index, Some(flags), data)?;
+        let tx = self.tx.get()?;
+        if index >= tx.input_count() {
+            return Err(ScriptError::InputIndex(index));
+        }
+        kernel::verify(script, Some(amount), &tx, index, Some(flags), data)?;
         Ok(())
     }
-}
-
-fn kernel_txout(o: &TxOut) -> Result<kernel::TxOut, ScriptError> {
-    let script = kernel::ScriptPubkey::new(o.script_pubkey.as_bytes())?;
-    Ok(kernel::TxOut::new(&script, o.value.to_sat() as i64))
 }
 
 /// Verifies input `index` of the serialized transaction `tx_bytes` against all its spent outputs.

@@ -16,15 +16,22 @@ impl ChainManager {
             Err(r) => return Ok(Err(r)),
         };
         let ConnectChecked {
-            changes,
+            applied,
             undo,
             undo_kept,
             spent_all,
         } = checked;
-        // Every rule passed: persist undo data, then apply the changes.
+        // Every rule passed and the changes are in the cache: persist the undo data (or take
+        // the changes back if it cannot be written).
         let data_file = self.index.get(&hash).and_then(|e| e.data_pos).map(|p| p.file).unwrap_or(0);
-        let undo_pos = self.files.write_undo(data_file, &hash, undo)?;
-        self.cs.coins.apply(changes);
+        let undo_pos = match self.files.write_undo(data_file, &hash, undo) {
+            Ok(pos) => pos,
+            Err(e) => {
+                self.cs.coins.revert(applied);
+                return Err(e.into());
+            }
+        };
+        drop(applied);
         if let Some(e) = self.index.get_mut(&hash) {
             e.status |= status::HAVE_UNDO | status::VALID_SCRIPTS;
             e.undo_pos = Some(undo_pos);
@@ -82,18 +89,20 @@ impl ChainManager {
         if let Err(r) = checked {
             return Ok(Err(r));
         }
-        Ok(self.check_connect(block)?.map(|_| ()))
+        // Nothing may stay changed: the block's changes are taken back out of the cache.
+        Ok(self.check_connect(block)?.map(|checked| self.cs.coins.revert(checked.applied)))
     }
 
     /// The txids of `block`, computed ahead on the import reader thread when the block was
     /// prepared, else here.
-    fn block_txids(&self, hash: &BlockHash, block: &Block) -> Vec<bitcoin::Txid> {
+    /// Taken, not copied: a block is connected once per preparation (any later use computes them).
+    fn block_txids(&mut self, hash: &BlockHash, block: &Block) -> Vec<bitcoin::Txid> {
         match self
             .prepared
-            .as_ref()
+            .as_mut()
             .filter(|f| f.hash == *hash && f.txids.len() == block.txdata.len())
         {
-            Some(f) => f.txids.clone(),
+            Some(f) => std::mem::take(&mut f.txids),
             None => crate::validation::block_check::txids(block),
         }
     }
@@ -112,6 +121,9 @@ impl ChainManager {
         let db_path = self.cs.coins_db(&self.db).path().to_path_buf();
         // Each txid once, for the prefetch, the BIP30 check and the outputs below.
         let txids = self.block_txids(&hash, block);
+        // The block as the interpreter parsed it ahead, if it was: its transactions are
+        // checked without being serialized and parsed again one by one.
+        let parsed = self.prepared.as_ref().filter(|f| f.hash == hash).and_then(|f| f.kernel.clone());
         let fetch = self.prefetch.start(block, &txids, &self.cs.coins, self.cs.coins_db(&self.db))?;
         let mut view = BlockView::new(&mut self.cs.coins, &reader, &db_path).with_prefetch(fetch);
         let mut undo = BlockUndo::default();
@@ -122,7 +134,9 @@ impl ChainManager {
         let script_cache = &self.script_cache;
         let mut fees: u64 = 0;
         let mut sigops: u64 = 0;
-        let mut fresh_outputs: HashSet<OutPoint> = HashSet::new();
+        // BIP30's answer per output of the block, in block order: whether it may be fresh.
+        let mut fresh_outputs: Vec<bool> = Vec::new();
+        let mut outputs_before = 0usize;
         let active = &self.cs.active;
         let index = &self.index;
         let mtp_of = |h: u32| -> i64 {
@@ -144,10 +158,7 @@ impl ChainManager {
                     let op = OutPoint { txid, vout };
                     match view.probe_new_output(&op, db_lacks_txid)? {
                         None => return Ok(Err(Reject::new("bad-txns-BIP30", format!("tried to overwrite transaction {txid}")))),
-                        Some(true) => {
-                            fresh_outputs.insert(op);
-                        }
-                        Some(false) => {}
+                        Some(fresh) => fresh_outputs.push(fresh),
                     }
                 }
             }
@@ -192,7 +203,7 @@ impl ChainManager {
                     // skipped; their entries are used up, as Core's, and nothing is added here:
                     // once connected, a transaction is not expected to be checked again.
                     if script_cache.is_empty() || !script_cache.contains(&tx.compute_wtxid(), flags, true) {
-                        session.add(pos, tx, Arc::clone(&spent), flags);
+                        session.add(pos, tx, Arc::clone(&spent), flags, parsed.as_ref());
                     }
                 }
                 spent_all.push(spent);
@@ -206,17 +217,10 @@ impl ChainManager {
                     continue;
                 }
                 let op = OutPoint { txid, vout: vout as u32 };
-                let fresh = fresh_outputs.contains(&op);
-                view.add(
-                    op,
-                    Coin {
-                        output: out.clone(),
-                        height,
-                        is_coinbase: tx.is_coinbase(),
-                    },
-                    fresh,
-                );
+                let fresh = fresh_outputs.get(outputs_before + vout).copied().unwrap_or(false);
+                view.add_output(op, out, height, tx.is_coinbase(), fresh);
             }
+            outputs_before += tx.output.len();
         }
         let reward = fees + self.params.subsidy(height);
         let cb_out: u64 = block.txdata[0].output.iter().map(|o| o.value.to_sat()).sum();
@@ -230,8 +234,14 @@ impl ChainManager {
         // takes the spent coins as they are.
         let undo_bytes = undo.encode();
         let undo_kept = (self.coinstats.is_some() && self.cs.validated).then_some(undo);
+        self.prefetch.observe(view.input_misses());
+        // Every rule but the scripts passed: the changes go into the cache while the script
+        // threads finish (the one thing a script failure then has to undo).
+        let changes = view.into_changes();
+        let applied = self.cs.coins.apply(changes);
         if let Some(session) = scripts {
             if let Err((t, i, e)) = session.finish() {
+                self.cs.coins.revert(applied);
                 let reject = block_script_reject(&block.txdata[t], &spent_all[t], i, u64::from(flags), &e.to_string());
                 return Ok(Err(reject));
             }
@@ -242,7 +252,7 @@ impl ChainManager {
             .map(|s| Arc::try_unwrap(s).unwrap_or_else(|s| (*s).clone()))
             .collect();
         Ok(Ok(ConnectChecked {
-            changes: view.into_changes(),
+            applied,
             undo: undo_bytes,
             undo_kept,
             spent_all,
@@ -296,7 +306,7 @@ impl ChainManager {
         if indexed {
             self.coinstats_disconnect(tip.height, &block, &undo)?;
         }
-        self.cs.coins.apply(changes);
+        drop(self.cs.coins.apply(changes));
         self.cs.active.pop();
         let new_tip = self.tip().hash;
         if let Some(t) = self.txindex.as_mut().filter(|_| indexed) {

@@ -162,7 +162,9 @@ pub const LARGE_WORK_INVALID_CHAIN: &str = "Warning: Found invalid chain more th
 
 /// What a block that passed every connect rule changes (see `check_connect`).
 struct ConnectChecked {
-    changes: crate::chainstate::cache::ViewChanges,
+    /// The block's changes, already applied to the coins cache (while its scripts were still
+    /// being checked); revert them to leave the chainstate as it was.
+    applied: crate::chainstate::cache::Applied,
     /// The block's undo data, encoded for the undo file.
     undo: Vec<u8>,
     /// The same undo data unencoded, kept only when the coin statistics index needs it.
