@@ -40,6 +40,20 @@ impl std::fmt::Debug for BlockFacts {
     }
 }
 
+/// The interpreter's parse of `raw`, used only if it holds exactly the transactions `txids`
+/// (the same bytes parse the same way, but the scripts checked must be the block's own).
+fn kernel_parse(raw: &[u8], txids: &[Txid]) -> Option<Arc<bitcoinkernel::Block>> {
+    use bitcoin::hashes::Hash;
+    use bitcoinkernel::prelude::{TransactionExt, TxidExt};
+    let parsed = bitcoinkernel::Block::new(raw).ok()?;
+    let same = parsed.transaction_count() == txids.len()
+        && txids
+            .iter()
+            .enumerate()
+            .all(|(i, txid)| parsed.transaction(i).is_ok_and(|t| t.txid().to_bytes() == txid.to_byte_array()));
+    same.then(|| Arc::new(parsed))
+}
+
 /// A decoded block with its [`BlockFacts`].
 #[derive(Debug)]
 pub struct PreparedBlock {
@@ -61,10 +75,7 @@ impl PreparedBlock {
         // anything else is serialized again when stored.
         let raw = (raw.len() == block.total_size()).then_some(raw);
         let kernel = match (&raw, &check_block) {
-            (Some(raw), Ok(())) => bitcoinkernel::Block::new(raw)
-                .ok()
-                .filter(|k| k.transaction_count() == block.txdata.len())
-                .map(Arc::new),
+            (Some(raw), Ok(())) => kernel_parse(raw, &txids),
             _ => None,
         };
         PreparedBlock {

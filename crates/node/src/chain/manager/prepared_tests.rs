@@ -1,7 +1,7 @@
 //! `process_prepared` (context-free checks done ahead, on the import reader thread) against
 //! `process_block`: the same outcome, reject reason and chain for valid and invalid blocks.
 
-use super::tests::{double_spend_block, regtest_chain};
+use super::tests::{coinbase_spend_block, double_spend_block, regtest_chain};
 use super::*;
 use crate::validation::prepared::PreparedBlock;
 
@@ -52,10 +52,17 @@ fn prepared_blocks_get_the_outcomes_of_process_block() {
     witness.txdata[1].input[0].witness.push([1u8; 3]);
     let out = both(&mut plain, &mut ahead, &witness, serialize(&witness));
     assert!(matches!(&out, BlockOutcome::Invalid(r) if r.reason.contains("witness")), "{out:?}");
-    // Bytes that are not the block's own serialization are not stored (serialized again).
+    // The interpreter parses a block from its own bytes once, for the script checks.
+    assert!(PreparedBlock::new(next.clone(), serialize(next), plain.params())
+        .facts
+        .kernel
+        .is_some());
+    // Bytes that are not the block's own serialization are not stored (serialized again),
+    // nor parsed by the interpreter.
     let mut longer = serialize(next);
     longer.push(0);
-    assert!(PreparedBlock::new(next.clone(), longer.clone(), plain.params()).facts.raw.is_none());
+    let facts = PreparedBlock::new(next.clone(), longer.clone(), plain.params()).facts;
+    assert!(facts.raw.is_none() && facts.kernel.is_none());
     let out = both(&mut plain, &mut ahead, next, longer);
     assert_eq!(out, BlockOutcome::Accepted { connected: true });
     assert_eq!(ahead.read_block(&next.block_hash()).unwrap().as_ref(), Some(next));
@@ -78,4 +85,39 @@ fn prepared_blocks_get_the_outcomes_of_process_block() {
         assert_eq!(out, BlockOutcome::Accepted { connected: true });
     }
     assert_eq!(ahead.height(), 110);
+}
+
+/// A block whose only failure is a script (an input's scriptSig is `OP_RETURN`): checked from
+/// the interpreter's parse of the prepared block, its changes in the cache while the checks
+/// ran are taken back, and both paths reject it the same way with the UTXO set unchanged; the
+/// real block at that height still connects after it.
+#[test]
+fn a_prepared_block_failing_a_script_changes_nothing() {
+    let (d1, d2) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (mut plain, mut ahead) = (open(d1.path()), open(d2.path()));
+    let blocks = regtest_chain(106);
+    for b in &blocks[..105] {
+        both(&mut plain, &mut ahead, b, serialize(b));
+    }
+    let before = ahead.utxo_muhash().unwrap();
+    // Block 6's coinbase, mature at height 106 (the real block 106 spends it too).
+    let bad = coinbase_spend_block(&blocks, 104, 5, |tx| {
+        tx.input[0].script_sig = bitcoin::ScriptBuf::from_bytes(vec![0x6a])
+    });
+    let prepared = PreparedBlock::new(bad.clone(), serialize(&bad), plain.params());
+    assert!(prepared.facts.kernel.is_some(), "checked from the interpreter's parse");
+    let out = both(&mut plain, &mut ahead, &bad, serialize(&bad));
+    assert!(
+        matches!(&out, BlockOutcome::Invalid(r) if r.reason.contains("script-verify-flag-failed")),
+        "{out:?}"
+    );
+    assert_eq!(ahead.height(), 105);
+    assert_eq!(
+        ahead.utxo_muhash().unwrap(),
+        before,
+        "the reverted changes leave the UTXO set as it was"
+    );
+    let out = both(&mut plain, &mut ahead, &blocks[105], serialize(&blocks[105]));
+    assert_eq!(out, BlockOutcome::Accepted { connected: true });
+    assert_eq!(ahead.utxo_muhash().unwrap(), plain.utxo_muhash().unwrap());
 }

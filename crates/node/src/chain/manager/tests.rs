@@ -343,6 +343,12 @@ fn best_on_disk(cm: &ChainManager) -> BlockHash {
 
 /// A block on `blocks[tip]` spending the coinbase of `blocks[victim]` again.
 pub(super) fn double_spend_block(blocks: &[Block], tip: usize, victim: usize) -> Block {
+    coinbase_spend_block(blocks, tip, victim, |_| {})
+}
+
+/// A block on `blocks[tip]` whose one transaction spends the coinbase of `blocks[victim]`,
+/// changed by `edit` before the block is built.
+pub(super) fn coinbase_spend_block(blocks: &[Block], tip: usize, victim: usize, edit: impl FnOnce(&mut bitcoin::Transaction)) -> Block {
     use blvm_testkit::mining::{self, Parent};
     let genesis = bitcoin::blockdata::constants::genesis_block(bitcoin::Network::Regtest);
     let mut times = vec![genesis.header.time];
@@ -350,7 +356,7 @@ pub(super) fn double_spend_block(blocks: &[Block], tip: usize, victim: usize) ->
     let parent = Parent::from_block(&blocks[tip], tip as u32 + 1, &times);
     let cb = &blocks[victim].txdata[0];
     let fee = bitcoin::Amount::from_sat(1_000);
-    let tx = mining::spend(
+    let mut tx = mining::spend(
         &[(
             OutPoint {
                 txid: cb.compute_txid(),
@@ -363,6 +369,7 @@ pub(super) fn double_spend_block(blocks: &[Block], tip: usize, victim: usize) ->
             script_pubkey: mining::op_true(),
         }],
     );
+    edit(&mut tx);
     mining::build_block(&parent, 9_999, vec![tx], fee, mining::op_true())
 }
 
