@@ -482,7 +482,8 @@ pub struct ViewEntry {
 }
 
 /// A throw-away overlay on the cache: a block is connected or disconnected into it and the
-/// changes are applied to the cache only if every rule passed, so a bad block changes nothing.
+/// changes are applied to the cache only once every rule but the scripts passed (a script
+/// failure then reverts them, see [`CoinsCache::revert`]), so a bad block changes nothing.
 pub struct BlockView<'a> {
     base: &'a mut CoinsCache,
     reader: &'a CoinReader,
