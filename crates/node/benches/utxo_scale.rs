@@ -14,7 +14,7 @@
 //!   through `process_block` (see `support/kernel_import.rs`); its tip must equal blvm's.
 //!
 //! Both children are timed from here: wall time, their own CPU time and peak RSS (`wait4`), and
-//! sampled every 100 ms for peak `RssAnon` and `RssFile` (`blvm_testkit::proc_memory`): the peak
+//! sampled every 20 ms for peak `RssAnon` and `RssFile` (`blvm_testkit::proc_memory`): the peak
 //! RSS counts LMDB's file-backed map, the anonymous peak is what `-dbcache` bounds.
 //! Reported per engine: those, the mean time per block in each tenth of the blocks after the 100
 //! coinbase-only ones (first/last tenth ratio shows growth), flushes (count, total, longest

@@ -1,7 +1,7 @@
 //! Issue 14, "memory honours -dbcache": the real `blvm-node -regtest import` of the UTXO-scale
 //! chain (`ScaleParams::issue14`, 1,000,000 coins, shared with the bench and `scale_crash`
 //! through `$BLVM_SCALE_CACHE_DIR`) with a small `-dbcache`, so the coins cache fills and is
-//! flushed in the background many times, while `/proc/<pid>/status` is sampled every 100 ms.
+//! flushed in the background many times, while `/proc/<pid>/status` is sampled every 20 ms.
 //! The node's peak anonymous memory (`RssAnon`: its heap; LMDB's file-backed map is not in it)
 //! must stay within `-dbcache` plus [`OVERHEAD_MIB`].
 //!
