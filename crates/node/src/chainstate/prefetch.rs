@@ -392,6 +392,33 @@ mod tests {
         fetcher.wait_idle();
     }
 
+    /// A block whose inputs were all in the live cache (a view that counted no miss) makes
+    /// the next block go unfetched; a block that missed turns fetching back on.
+    #[test]
+    fn a_block_without_misses_quiets_fetching_until_one_misses() {
+        let (block, txids, inputs) = block_and_inputs();
+        let dir = tempfile::tempdir().unwrap();
+        let (db, mut cache) = setup(dir.path());
+        let mut fetcher = PrevoutFetcher::new(1);
+        let misses = |cache: &mut CoinsCache, ops: &[OutPoint]| {
+            let reader = db.coin_reader().unwrap();
+            let mut view = BlockView::new(cache, &reader, db.path());
+            for o in ops {
+                view.get(o).unwrap();
+            }
+            view.input_misses()
+        };
+        // Coin 2 is in the live generation: no miss.
+        fetcher.observe(misses(&mut cache, &[op(2)]));
+        assert!(fetcher.start(&block, &txids, &cache, &db).unwrap().is_none(), "quiet");
+        // Coin 3 is only on disk: a miss.
+        fetcher.observe(misses(&mut cache, &[op(2), op(3)]));
+        let session = fetcher.start(&block, &txids, &cache, &db).unwrap().expect("fetching again");
+        assert!(session.job.outpoints.contains(&op(1)));
+        assert_eq!(lookups(&mut cache, &db, Some(session), &inputs)[0], Some(1));
+        fetcher.wait_idle();
+    }
+
     #[test]
     fn inputs_the_workers_have_not_reached_are_read_by_the_caller() {
         let (block, txids, inputs) = block_and_inputs();
