@@ -222,3 +222,43 @@ fn two_nodes_relay_a_block_of_mempool_transactions_by_compact_block_alone() {
     assert!(counters("bytesrecv_per_msg", "cmpctblock") > cmpct_before, "no cmpctblock from A");
     assert_eq!(counters("bytesrecv_per_msg", "block"), block_before, "a full block was sent");
 }
+
+/// A compact block whose parent the node does not know, announced while the node's
+/// `getheaders` to that peer is outstanding, is asked for once the (older) reply is in: the
+/// node sends another `getheaders` and ends up knowing the block. (Dropping it left a node
+/// five blocks short of its only peer until the peer's next block, a `p2p_1p1c_network.py`
+/// timeout.)
+#[test]
+fn a_compact_block_announced_during_a_getheaders_is_asked_for_after_the_reply() {
+    let (n, port) = p2p_peer::start_listening(&[]);
+    let rpc = |m: &str, p: Value| p2p_peer::rpc(&n, port, m, p);
+    // A fresh tip takes the node out of initial block download, where an unconnecting compact
+    // block is ignored (as Core).
+    let to = bitcoin::Address::from_script(&mining::p2wsh_op_true(), bitcoin::Network::Regtest).unwrap();
+    rpc("generatetoaddress", json!([1, to.to_string()]));
+    let tip = mining::tip_parent(&rpc);
+    let b2 = mining::build_block(&tip, 1, vec![], Amount::ZERO, mining::op_true());
+    let b3 = mining::build_block(
+        &mining::Parent::from_block(&b2, tip.height + 1, &[tip.time]),
+        1,
+        vec![],
+        Amount::ZERO,
+        mining::op_true(),
+    );
+
+    let mut p = TestPeer::connect_from(p2p_peer::p2p_addr(&n), "127.0.0.3").unwrap();
+    p.handshake(0);
+    let getheaders = |p: &mut TestPeer| p.expect(WAIT, "getheaders", |m| matches!(m, NetworkMessage::GetHeaders(_)).then_some(()));
+    // The node's first request, left unanswered while the peer announces b3 (parent unknown).
+    getheaders(&mut p);
+    p.send_and_ping(send_cmpct(false), WAIT);
+    let cmpct = HeaderAndShortIds::from_block(&b3, 7, 2, &[]).unwrap();
+    p.send_and_ping(NetworkMessage::CmpctBlock(CmpctBlock { compact_block: cmpct }), WAIT);
+    // The reply, written before b3 existed: b2 only.
+    p.send(NetworkMessage::Headers(vec![b2.header])).unwrap();
+    getheaders(&mut p);
+    p.send(NetworkMessage::Headers(vec![b3.header])).unwrap();
+    n.wait_until(WAIT, "the announced block's header stored", |n| {
+        p2p_peer::rpc_raw(n, port, "getblockheader", json!([b3.block_hash().to_string()]))["error"].is_null()
+    });
+}

@@ -11,6 +11,7 @@ use super::sync::{self, HeadersOutcome};
 use super::PeerId;
 use crate::chain::ChainManager;
 use bitcoin::bip152::{BlockTransactions, BlockTransactionsRequest, HeaderAndShortIds};
+use bitcoin::hashes::Hash;
 use bitcoin::p2p::message::NetworkMessage;
 use bitcoin::p2p::message_blockdata::Inventory;
 use bitcoin::p2p::message_compact_blocks::{CmpctBlock, GetBlockTxn, SendCmpct};
@@ -319,7 +320,14 @@ impl Manager {
         match next {
             Next::Nothing => self.schedule(),
             Next::GetHeaders(loc) => {
-                self.maybe_send_getheaders(id, loc, hash);
+                // As Core: the gap is asked for up to the peer's tip (no stop hash). While our
+                // last request is outstanding its reply may predate this block, so the block is
+                // asked for once that reply is in (else it is lost until the peer's next one).
+                if !self.maybe_send_getheaders(id, loc, BlockHash::all_zeros()) {
+                    if let Some(p) = self.peers.get_mut(&id) {
+                        p.sync.unknown_announced = Some(hash);
+                    }
+                }
             }
             Next::Punish(r) => {
                 self.misbehaving(id, &r);
