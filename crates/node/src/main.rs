@@ -48,6 +48,7 @@ fn import(cfg: &NodeConfig, path: &std::path::Path) -> anyhow::Result<()> {
     tracing::info!(
         accepted = summary.accepted,
         duplicates = summary.duplicates,
+        cache_flushes = summary.cache_flushes,
         height = chain.height(),
         tip = %chain.tip().hash,
         secs = summary.elapsed.as_secs_f64(),

@@ -17,6 +17,10 @@ fn import_matches_core_tip_chainwork_and_utxo_set() {
     let mut chain = support::open_regtest(dir.path());
     let summary = import_file(&mut chain, &support::chain_hex_path(), Duration::from_secs(60)).expect("import");
     assert_eq!(summary.accepted, 300);
+    // Nobody consumes an import's chain events: they are dropped per block, not kept (one per
+    // block would grow without bound over a long import).
+    assert!(chain.take_notifications().is_empty());
+    assert!(chain.take_flush_reports().is_empty());
 
     let info = &core["getblockchaininfo"];
     assert_eq!(chain.height() as u64, info["blocks"].as_u64().unwrap());
