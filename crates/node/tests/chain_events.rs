@@ -116,3 +116,41 @@ fn reorg_through_submitblock_reaches_modules_as_exact_events() {
     assert_eq!(rpc("getbestblockhash", json!([])), json!(b2.block_hash().to_string()));
     n.stop(Duration::from_secs(20));
 }
+
+/// Blocks connected while the chainstate opens (here a `-reindex` of the 300 imported blocks)
+/// are connected before any module could subscribe: their events are not published afterwards
+/// in one late burst. The first new block reaches the module as the only NewBlock.
+#[test]
+fn a_reindex_at_startup_is_not_published_with_the_next_block() {
+    let port = http::free_port();
+    let mut n = node_proc::start_node_with_chain(
+        &support::chain_hex_path(),
+        &[&format!("-rpcport={port}"), "-reindex"],
+        &[ModuleSpec::recorder("rec", "")],
+    );
+    n.wait_started();
+    let addr = format!("127.0.0.1:{port}");
+    let c = std::fs::read_to_string(n.net_dir().join(".cookie")).unwrap();
+    let rpc = |m: &str, p: serde_json::Value| {
+        let r = http::call(&addr, &c, m, p);
+        assert!(r["error"].is_null(), "{m}: {r}");
+        r["result"].clone()
+    };
+    assert_eq!(rpc("getblockcount", json!([])), json!(300), "the reindex rebuilt the chain");
+    let b301 = mining::build_block(&mining::tip_parent(&rpc), 777_301, vec![], bitcoin::Amount::ZERO, mining::op_true());
+    assert_eq!(rpc("submitblock", json!([to_hex(&serialize(&b301))])), serde_json::Value::Null);
+    n.wait_until(Duration::from_secs(10), "NewBlock recorded", |n| {
+        n.recorded_events("rec").iter().any(|(t, _)| t == "NewBlock")
+    });
+    let new_blocks: Vec<serde_json::Value> = n
+        .recorded_events("rec")
+        .into_iter()
+        .filter(|(t, _)| t == "NewBlock")
+        .map(|(_, e)| e["payload"].clone())
+        .collect();
+    assert_eq!(
+        new_blocks,
+        vec![json!({"hash": b301.block_hash().to_string(), "height": 301, "tx_count": 1})]
+    );
+    n.stop(Duration::from_secs(20));
+}

@@ -199,6 +199,35 @@ async fn start_zmq(
     }
 }
 
+/// The chainstate as opened, before anything uses it: a tip from the future stops startup (Core's
+/// message), the last blocks are verified (`-checkblocks`, `-checklevel`), and the events of
+/// blocks connected while opening are dropped.
+fn check_opened_chain(chain: &mut ChainManager, settings: &NodeSettings) -> Result<(), NodeError> {
+    tracing::info!(height = chain.height(), tip = %chain.tip().hash, "chainstate loaded");
+    if i64::from(chain.tip().header.time) > crate::clock::unix_now() + crate::validation::header_check::MAX_FUTURE_BLOCK_TIME {
+        return Err(NodeError::FutureTip(settings.net_dir.clone()));
+    }
+    let (level, nblocks) = (settings.chain.check_level, settings.chain.check_blocks);
+    tracing::info!("Verifying last {nblocks} blocks at level {level}");
+    let checked = chain.verify_recent(level, nblocks)?;
+    tracing::info!(
+        "Verification: No coin database inconsistencies in last {} blocks ({} transactions)",
+        checked.blocks,
+        checked.transactions
+    );
+    // Blocks connected while the chainstate opened (`-reindex`, or the replay of blocks
+    // stored after the last flush) were connected before anything could subscribe: their
+    // events are dropped here rather than published in one late burst with the next block.
+    let opened = chain.take_notifications();
+    if !opened.is_empty() {
+        tracing::debug!(
+            events = opened.len(),
+            "chain events from opening the chainstate not published (no subscriber yet)"
+        );
+    }
+    Ok(())
+}
+
 impl Node {
     /// Opens the node core in a fixed order (datadir, chainstate, event bus, ZMQ, mempool, module
     /// server, modules, waiting bounded for autoloaded modules to connect and subscribe). The
@@ -220,18 +249,7 @@ impl Node {
         chain.set_fatal_handler(Box::new(move |msg| {
             let _ = fatal_tx.send(ShutdownReason::Error(msg.to_string()));
         }));
-        tracing::info!(height = chain.height(), tip = %chain.tip().hash, "chainstate loaded");
-        if i64::from(chain.tip().header.time) > crate::clock::unix_now() + crate::validation::header_check::MAX_FUTURE_BLOCK_TIME {
-            return Err(NodeError::FutureTip(settings.net_dir.clone()));
-        }
-        let (level, nblocks) = (settings.chain.check_level, settings.chain.check_blocks);
-        tracing::info!("Verifying last {nblocks} blocks at level {level}");
-        let checked = chain.verify_recent(level, nblocks)?;
-        tracing::info!(
-            "Verification: No coin database inconsistencies in last {} blocks ({} transactions)",
-            checked.blocks,
-            checked.transactions
-        );
+        check_opened_chain(&mut chain, &settings)?;
         let chain = Arc::new(Mutex::new(chain));
         components.push("chainstate".to_string());
 
