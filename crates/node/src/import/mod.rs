@@ -61,7 +61,7 @@ pub struct ImportSummary {
     pub transactions: u64,
     /// Inputs in newly stored blocks.
     pub inputs: u64,
-    /// Flushes of the coins cache because it was full (Core's periodic flushes aside).
+    /// Flushes of the coins cache because it was full (not the periodic or final ones).
     pub cache_flushes: u64,
     /// Wall time.
     pub elapsed: Duration,
