@@ -318,15 +318,9 @@ impl Manager {
                 .is_some_and(|p| self.initial_headers.inv_should_ask(&p.headers_sync, &h));
             if ask {
                 let loc = self.sync.locator();
-                let sent = self.maybe_send_getheaders(id, loc, h);
+                self.ask_for_announced(id, loc, h, Some(h));
                 if let Some(p) = self.peers.get_mut(&id) {
                     self.initial_headers.inv_asked(&mut p.headers_sync, &h);
-                    if !sent {
-                        // Our request is outstanding and its reply may predate this block:
-                        // asked for once the reply is in (else the announcement is lost until
-                        // the peer's next block).
-                        p.sync.unknown_announced = Some(h);
-                    }
                 }
             }
         }

@@ -320,14 +320,8 @@ impl Manager {
         match next {
             Next::Nothing => self.schedule(),
             Next::GetHeaders(loc) => {
-                // As Core: the gap is asked for up to the peer's tip (no stop hash). While our
-                // last request is outstanding its reply may predate this block, so the block is
-                // asked for once that reply is in (else it is lost until the peer's next one).
-                if !self.maybe_send_getheaders(id, loc, BlockHash::all_zeros()) {
-                    if let Some(p) = self.peers.get_mut(&id) {
-                        p.sync.unknown_announced = Some(hash);
-                    }
-                }
+                // As Core: the gap is asked for up to the peer's tip (no stop hash).
+                self.ask_for_announced(id, loc, BlockHash::all_zeros(), Some(hash));
             }
             Next::Punish(r) => {
                 self.misbehaving(id, &r);

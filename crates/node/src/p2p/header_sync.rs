@@ -101,6 +101,21 @@ impl Manager {
         true
     }
 
+    /// Headers asked for a block `announced` by the peer whose parent we lack (Core's
+    /// MaybeSendGetHeaders). While our last request to it is outstanding, its reply may predate
+    /// the block, so the block is remembered and asked for once that reply is in
+    /// ([`Self::ask_for_unknown_announced`]); else the announcement would be lost until the
+    /// peer's next block. Returns whether a request went out.
+    pub(super) fn ask_for_announced(&mut self, id: PeerId, locator: Vec<BlockHash>, stop: BlockHash, announced: Option<BlockHash>) -> bool {
+        let sent = self.maybe_send_getheaders(id, locator, stop);
+        if !sent {
+            if let Some(p) = self.peers.get_mut(&id) {
+                p.sync.unknown_announced = announced;
+            }
+        }
+        sent
+    }
+
     /// Core's headers-sync stall check for every peer (in peer order, as Core's message
     /// handler), then peers without a sync get their chance.
     pub(super) fn check_headers_sync(&mut self) {
@@ -353,11 +368,8 @@ impl Manager {
                 // As Core >= 28: not misbehaviour (we may have ignored its parent as low-work);
                 // ask for the gap.
                 let loc = self.sync.locator_before_best();
-                if self.maybe_send_getheaders(id, loc, BlockHash::all_zeros()) {
+                if self.ask_for_announced(id, loc, BlockHash::all_zeros(), last_sent) {
                     tracing::debug!(target: "blvm::net", "received headers that do not connect; sending getheaders to peer={id}");
-                } else if let Some(p) = self.peers.get_mut(&id) {
-                    // Our request is outstanding; its reply may predate this announcement.
-                    p.sync.unknown_announced = last_sent;
                 }
             }
             HeadersOutcome::Invalid(r) => {
