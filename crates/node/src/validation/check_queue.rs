@@ -21,8 +21,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, OnceLock};
 use std::thread::JoinHandle;
 
-/// Inputs of one transaction per job: larger transactions are split so every thread shares them.
-const INPUTS_PER_JOB: usize = 16;
+/// Most inputs a thread takes at once: fewer as the queue drains (Core's `CCheckQueue` batch
+/// rule), so that at the end of a block no thread sits idle while another runs a long batch.
+const INPUTS_PER_TAKE: usize = 16;
 /// Inputs the calling thread collects before handing them to the workers in one lock.
 const INPUTS_PER_HANDOFF: usize = 32;
 
@@ -45,7 +46,7 @@ enum TxSource {
     Block(Arc<bitcoinkernel::Block>),
 }
 
-/// A run of consecutive inputs of one transaction.
+/// A run of consecutive inputs of one transaction (queued whole, taken in parts: [`State::take`]).
 struct Job {
     tx: Arc<TxCheck>,
     inputs: Range<usize>,
@@ -57,6 +58,8 @@ pub type CheckFailure = (usize, usize, ScriptError);
 #[derive(Default)]
 struct State {
     jobs: VecDeque<Job>,
+    /// Inputs in `jobs`.
+    queued_inputs: usize,
     /// Jobs taken from `jobs` and not finished yet.
     running: usize,
     failure: Option<CheckFailure>,
@@ -74,6 +77,35 @@ struct Shared {
     idle: Condvar,
     /// Transaction position of the lowest failure so far (usize::MAX: none): later jobs are skipped.
     lowest_failed: AtomicUsize,
+}
+
+impl State {
+    /// Takes the next inputs for one of `threads` threads: a share of what is queued, at most
+    /// [`INPUTS_PER_TAKE`] and at least one, so that the last inputs of a block are spread
+    /// over the threads one at a time.
+    fn take(&mut self, threads: usize) -> Option<Job> {
+        let job = self.jobs.front_mut()?;
+        let n = (self.queued_inputs / (threads + 1)).clamp(1, INPUTS_PER_TAKE);
+        let taken = if job.inputs.len() > n {
+            let first = job.inputs.start;
+            job.inputs.start += n;
+            Job {
+                tx: Arc::clone(&job.tx),
+                inputs: first..first + n,
+            }
+        } else {
+            self.jobs.pop_front()?
+        };
+        self.queued_inputs -= taken.inputs.len();
+        self.running += 1;
+        Some(taken)
+    }
+
+    /// Drops every queued job (the session was abandoned).
+    fn clear(&mut self) {
+        self.jobs.clear();
+        self.queued_inputs = 0;
+    }
 }
 
 impl Shared {
@@ -112,7 +144,7 @@ impl Shared {
         }
     }
 
-    fn worker(&self) {
+    fn worker(&self, threads: usize) {
         loop {
             let job = {
                 let mut state = crate::sync::lock(&self.state);
@@ -120,8 +152,7 @@ impl Shared {
                     if state.shutdown {
                         return;
                     }
-                    if let Some(job) = state.jobs.pop_front() {
-                        state.running += 1;
+                    if let Some(job) = state.take(threads) {
                         break job;
                     }
                     state = self.work.wait(state).unwrap_or_else(|p| p.into_inner());
@@ -150,12 +181,13 @@ impl ScriptCheckQueue {
             lowest_failed: AtomicUsize::new(usize::MAX),
             ..Default::default()
         });
-        let workers = (1..threads.max(1))
+        let threads = threads.max(1);
+        let workers = (1..threads)
             .filter_map(|n| {
                 let s = Arc::clone(&shared);
                 std::thread::Builder::new()
                     .name(format!("scriptch.{n}"))
-                    .spawn(move || s.worker())
+                    .spawn(move || s.worker(threads))
                     .map_err(|e| tracing::warn!(error = %e, "cannot start a script-check thread"))
                     .ok()
             })
@@ -213,7 +245,7 @@ impl CheckSession<'_> {
         parsed: Option<&Arc<bitcoinkernel::Block>>,
     ) {
         let n = tx.input.len();
-        let check = Arc::new(TxCheck {
+        let tx = Arc::new(TxCheck {
             pos,
             source: match parsed {
                 Some(block) => TxSource::Block(Arc::clone(block)),
@@ -223,12 +255,7 @@ impl CheckSession<'_> {
             flags,
             prepared: OnceLock::new(),
         });
-        for first in (0..n).step_by(INPUTS_PER_JOB) {
-            self.pending.push(Job {
-                tx: Arc::clone(&check),
-                inputs: first..(first + INPUTS_PER_JOB).min(n),
-            });
-        }
+        self.pending.push(Job { tx, inputs: 0..n });
         self.pending_inputs += n;
         // The first transaction goes at once: the workers are idle at the start of a block.
         let first = !self.queued;
@@ -241,11 +268,15 @@ impl CheckSession<'_> {
         if self.pending.is_empty() {
             return;
         }
-        let n = self.pending.len();
-        crate::sync::lock(&self.queue.shared.state).jobs.extend(self.pending.drain(..));
+        let n = self.pending_inputs;
+        {
+            let mut state = crate::sync::lock(&self.queue.shared.state);
+            state.jobs.extend(self.pending.drain(..));
+            state.queued_inputs += n;
+        }
         self.pending_inputs = 0;
         self.queued = true;
-        if n == 1 {
+        if n <= INPUTS_PER_TAKE {
             self.queue.shared.work.notify_one();
         } else {
             self.queue.shared.work.notify_all();
@@ -271,12 +302,12 @@ impl CheckSession<'_> {
     /// Runs queued jobs on this thread until none is left, then waits for the running ones.
     fn help_and_wait(&self) {
         let shared = &self.queue.shared;
+        let threads = self.queue.workers.len() + 1;
         loop {
             let job = {
                 let mut state = crate::sync::lock(&shared.state);
                 loop {
-                    if let Some(job) = state.jobs.pop_front() {
-                        state.running += 1;
+                    if let Some(job) = state.take(threads) {
                         break Some(job);
                     }
                     if state.running == 0 {
@@ -322,7 +353,7 @@ impl Drop for CheckSession<'_> {
     fn drop(&mut self) {
         self.pending.clear();
         if self.queued {
-            crate::sync::lock(&self.queue.shared.state).jobs.clear();
+            crate::sync::lock(&self.queue.shared.state).clear();
             self.help_and_wait();
             let _ = self.reset();
         }
@@ -376,6 +407,39 @@ mod tests {
         drop(state);
         let (txs, spent) = block(3, 2, &[]);
         assert_eq!(check(&mut q, &txs, &spent), Ok(()));
+    }
+
+    #[test]
+    fn takes_shrink_to_single_inputs_as_the_queue_drains() {
+        let (txs, spent) = block(3, 100, &[]);
+        let mut state = State::default();
+        for (pos, tx) in txs.iter().enumerate().skip(1) {
+            let check = TxCheck {
+                pos,
+                source: TxSource::Bytes(bitcoin::consensus::serialize(tx)),
+                spent: Arc::new(spent[pos].clone()),
+                flags: VERIFY_ALL,
+                prepared: OnceLock::new(),
+            };
+            state.jobs.push_back(Job {
+                tx: Arc::new(check),
+                inputs: 0..tx.input.len(),
+            });
+            state.queued_inputs += tx.input.len();
+        }
+        let mut taken = Vec::new();
+        while let Some(job) = state.take(2) {
+            taken.push((job.tx.pos, job.inputs));
+        }
+        // Every input once, in order, never more than a take's worth at a time.
+        let expected: Vec<(usize, usize)> = (1..=3).flat_map(|t| (0..100).map(move |i| (t, i))).collect();
+        let got: Vec<(usize, usize)> = taken.iter().flat_map(|(t, r)| r.clone().map(move |i| (*t, i))).collect();
+        assert_eq!(got, expected);
+        assert!(taken.iter().all(|(_, r)| !r.is_empty() && r.len() <= INPUTS_PER_TAKE));
+        assert_eq!(taken[0].1.len(), INPUTS_PER_TAKE);
+        // The last inputs go one at a time, to whichever thread is free.
+        assert!(taken.iter().rev().take(3).all(|(_, r)| r.len() == 1));
+        assert_eq!((state.queued_inputs, state.running), (0, taken.len()));
     }
 
     #[test]
