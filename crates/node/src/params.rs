@@ -438,6 +438,11 @@ impl ChainParams {
         genesis_block(self.network)
     }
 
+    /// The genesis block's hash, without building and hashing the block (per-block paths ask).
+    pub fn genesis_hash(&self) -> BlockHash {
+        BlockHash::from_byte_array(bitcoin::constants::ChainHash::using_genesis_block_const(self.network).to_bytes())
+    }
+
     /// The 4-byte network magic that frames P2P messages and block files.
     pub fn magic(&self) -> [u8; 4] {
         self.network.magic().to_bytes()
@@ -493,6 +498,16 @@ mod tests {
             "000000000019d6689c085ae165831e934ff763ae46a2a6c172b3f1b60a8ce26f"
         );
         assert_ne!(main.bip34_hash, Some(BlockHash::all_zeros()));
+        for n in [
+            Network::Bitcoin,
+            Network::Testnet,
+            Network::Testnet4,
+            Network::Signet,
+            Network::Regtest,
+        ] {
+            let p = ChainParams::for_network(n);
+            assert_eq!(p.genesis_hash(), p.genesis().block_hash(), "{n}");
+        }
     }
 
     /// Core's regtest assumeutxo entries, found by height and by block hash.

@@ -36,7 +36,7 @@ impl Node {
                 }
             }
         });
-        let genesis = self.settings.params.genesis().block_hash();
+        let genesis = self.settings.params.genesis_hash();
         let mut n = 0u64;
         let mut txs = 0u64;
         let mut done = 0u64;

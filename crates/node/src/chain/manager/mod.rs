@@ -319,7 +319,7 @@ impl ChainManager {
         }
         if self.index.is_empty() {
             self.init_genesis()?;
-            self.best_header = self.params.genesis().block_hash();
+            self.best_header = self.params.genesis_hash();
         } else {
             self.recompute_best_header();
             let best = self
@@ -378,7 +378,7 @@ impl ChainManager {
             cur = if e.height == 0 { None } else { Some(e.header.prev_blockhash) };
         }
         chain.reverse();
-        if chain.first() != Some(&self.params.genesis().block_hash()) {
+        if chain.first() != Some(&self.params.genesis_hash()) {
             return Err(self.corrupt("best chain does not start at this network's genesis".into()));
         }
         Ok(chain)

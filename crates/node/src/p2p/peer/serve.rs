@@ -279,7 +279,7 @@ pub fn headers_after(c: &ChainManager, locator: &[BlockHash], stop: BlockHash, m
 /// A block locator for `hash` (dense for the last 10, then exponentially sparser, genesis last).
 pub fn locator(c: &ChainManager, hash: &BlockHash) -> Vec<BlockHash> {
     let Some(start) = c.entry(hash) else {
-        return vec![c.params().genesis().block_hash()];
+        return vec![c.params().genesis_hash()];
     };
     let mut out = Vec::new();
     let mut height = i64::from(start.height);
