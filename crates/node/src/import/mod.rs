@@ -108,17 +108,17 @@ impl Progress {
     }
 }
 
-/// Processes one record's block; hands the block back (to be freed off this thread).
+/// Processes one record's block; hands it back (to be freed off this thread).
 fn handle(
     chain: &mut ChainManager,
     prepared: PreparedBlock,
     path: &Path,
     record: u64,
     summary: &mut ImportSummary,
-) -> Result<Block, ImportError> {
+) -> Result<PreparedBlock, ImportError> {
     let hash = prepared.facts.hash;
-    if hash == chain.params().genesis().block_hash() {
-        return Ok(prepared.block);
+    if hash == chain.params().genesis_hash() {
+        return Ok(prepared);
     }
     let invalid = |reason: String| ImportError::Invalid {
         path: path.to_path_buf(),
@@ -126,17 +126,18 @@ fn handle(
         hash: hash.to_string(),
         reason,
     };
-    let (outcome, block) = chain.process_prepared(prepared)?;
+    let (outcome, back) = chain.process_prepared(prepared)?;
     match outcome {
         BlockOutcome::Accepted { .. } => {
+            let block = &back.block;
             summary.accepted += 1;
             summary.transactions += block.txdata.len() as u64;
             summary.inputs += block.txdata.iter().skip(1).map(|t| t.input.len() as u64).sum::<u64>();
-            Ok(block)
+            Ok(back)
         }
         BlockOutcome::Duplicate => {
             summary.duplicates += 1;
-            Ok(block)
+            Ok(back)
         }
         BlockOutcome::Orphan => Err(invalid("prev-blk-not-found".into())),
         BlockOutcome::Invalid(r) => Err(invalid(r.to_string())),
@@ -167,9 +168,10 @@ pub fn import_file(chain: &mut ChainManager, path: &Path, progress_interval: Dur
     let reader = BlockFileReader::open(path)?;
     let counter = BlockFileReader::open(path)?;
     let (tx, rx) = std::sync::mpsc::sync_channel::<ReadItem>(READ_AHEAD);
-    // Connected blocks go back to the reader thread to be freed there; at most READ_AHEAD + 1
-    // are ever out of it, so this channel stays as small as the other.
-    let (done_tx, done_rx) = std::sync::mpsc::channel::<Block>();
+    // Connected blocks (with the interpreter's parse of them) go back to the reader thread to be
+    // freed there; at most READ_AHEAD + 1 are ever out of it, so this channel stays as small as
+    // the other.
+    let (done_tx, done_rx) = std::sync::mpsc::channel::<PreparedBlock>();
     let params = chain.params().clone();
     std::thread::scope(|s| {
         s.spawn(move || read_ahead(reader, &params, tx, done_rx));
@@ -189,11 +191,11 @@ pub fn import_file(chain: &mut ChainManager, path: &Path, progress_interval: Dur
             let (record, prepared, bytes) = next?;
             bytes_read = bytes;
             done += 1;
-            let block = handle(chain, prepared, path, record, &mut summary)?;
+            let back = handle(chain, prepared, path, record, &mut summary)?;
             take_chain_reports(chain, &mut summary);
-            progress.tick(chain, &summary, bytes_read, done, &block);
+            progress.tick(chain, &summary, bytes_read, done, &back.block);
             // If the reader has finished, the block is freed here instead.
-            let _ = done_tx.send(block);
+            let _ = done_tx.send(back);
         }
         let last = progress.snapshot(chain, &summary, bytes_read, total_records, None);
         progress.meter.finish(&last);
@@ -224,7 +226,7 @@ fn read_ahead(
     mut reader: BlockFileReader,
     params: &ChainParams,
     tx: std::sync::mpsc::SyncSender<ReadItem>,
-    done: std::sync::mpsc::Receiver<Block>,
+    done: std::sync::mpsc::Receiver<PreparedBlock>,
 ) {
     while let Some(item) = reader.next_with_raw() {
         let failed = item.is_err();

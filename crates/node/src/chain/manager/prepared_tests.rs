@@ -19,7 +19,8 @@ fn both(plain: &mut ChainManager, ahead: &mut ChainManager, block: &Block, raw: 
     let want = plain.process_block(block).unwrap();
     let prepared = PreparedBlock::new(block.clone(), raw, &ahead.params().clone());
     let (got, back) = ahead.process_prepared(prepared).unwrap();
-    assert_eq!(&back, block, "the block is handed back unchanged");
+    assert_eq!(&back.block, block, "the block is handed back unchanged");
+    assert_eq!(back.facts.hash, block.block_hash(), "with its own facts");
     assert_eq!(got, want, "block {}", block.block_hash());
     assert_eq!(ahead.tip().hash, plain.tip().hash);
     assert_eq!(

@@ -120,13 +120,21 @@ impl ChainManager {
     }
 
     /// [`Self::process_block`] for a block whose context-free work was done ahead (the import
-    /// reader thread): the same outcome, with those results reused; hands the block back.
-    pub fn process_prepared(&mut self, prepared: crate::validation::prepared::PreparedBlock) -> Result<(BlockOutcome, Block), ChainError> {
+    /// reader thread): the same outcome, with those results reused. Hands the block back with
+    /// what is left of its facts, so the caller can free both off this thread (the
+    /// interpreter's parse of a block is thousands of allocations).
+    pub fn process_prepared(
+        &mut self,
+        prepared: crate::validation::prepared::PreparedBlock,
+    ) -> Result<(BlockOutcome, crate::validation::prepared::PreparedBlock), ChainError> {
         let crate::validation::prepared::PreparedBlock { block, facts } = prepared;
         self.prepared = Some(facts);
         let outcome = self.process_block(&block);
-        self.prepared = None;
-        Ok((outcome?, block))
+        let facts = self
+            .prepared
+            .take()
+            .ok_or_else(|| ChainError::Corrupt("prepared facts lost".into()))?;
+        Ok((outcome?, crate::validation::prepared::PreparedBlock { block, facts }))
     }
 
     pub(super) fn accept_block(&mut self, block: &Block, stored_at: Option<FilePos>) -> Result<BlockOutcome, ChainError> {
