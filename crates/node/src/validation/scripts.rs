@@ -98,8 +98,9 @@ pub struct PreparedTx {
     spent: Vec<(kernel::ScriptPubkey, i64)>,
     /// Whether each spent output is a taproot output.
     taproot: Vec<bool>,
-    /// Hashes without the spent outputs, for inputs that do not spend taproot outputs.
-    plain: kernel::PrecomputedTransactionData,
+    /// Hashes without the spent outputs, for inputs that do not spend taproot outputs (absent
+    /// when every input spends one: computing them would be wasted).
+    plain: Option<kernel::PrecomputedTransactionData>,
     /// Hashes with every spent output, present when some input spends a taproot output.
     with_spent: Option<kernel::PrecomputedTransactionData>,
 }
@@ -160,7 +161,11 @@ impl PreparedTx {
         } else {
             None
         };
-        let plain = kernel::PrecomputedTransactionData::new(&tx.get()?, &[] as &[kernel::TxOut])?;
+        let plain = if taproot.contains(&false) {
+            Some(kernel::PrecomputedTransactionData::new(&tx.get()?, &[] as &[kernel::TxOut])?)
+        } else {
+            None
+        };
         Ok(PreparedTx {
             tx,
             spent: scripts,
@@ -179,7 +184,7 @@ impl PreparedTx {
             tx: KernelTx::Own(tx),
             spent: Vec::new(),
             taproot: Vec::new(),
-            plain,
+            plain: Some(plain),
             with_spent: None,
         })
     }
@@ -212,10 +217,13 @@ impl PreparedTx {
     /// `taproot`: the spent output is a bare witness v1 32-byte program, the only outputs
     /// TAPROOT applies to.
     fn run(&self, index: usize, script: &kernel::ScriptPubkey, amount: i64, taproot: bool, flags: ScriptFlags) -> Result<(), ScriptError> {
-        let (data, flags) = match (&self.with_spent, taproot) {
-            (Some(full), true) => (full, flags),
-            (None, true) => (&self.plain, flags),
-            (_, false) => (&self.plain, flags & !VERIFY_TAPROOT),
+        // Non-taproot spends run without TAPROOT, which changes nothing for them; the data
+        // with spent outputs serves them too when it is the only data computed.
+        let flags = if taproot { flags } else { flags & !VERIFY_TAPROOT };
+        let data = match (taproot, &self.with_spent, &self.plain) {
+            (true, Some(full), _) | (false, Some(full), None) => full,
+            (_, _, Some(plain)) => plain,
+            (_, None, None) => return Err(ScriptError::Kernel("no precomputed transaction data".into())),
         };
         let tx = self.tx.get()?;
         if index >= tx.input_count() {
@@ -428,6 +436,61 @@ pub(crate) mod tests {
         assert_eq!(
             partial.verify_input_against(0, &p2tr, VERIFY_ALL),
             Err(ScriptError::SpentOutputsRequired)
+        );
+    }
+
+    /// `tx` spending `spent`, with every taproot input signed (key path) by the key whose
+    /// secret is 7 and every other input spending an `OP_TRUE` output.
+    fn sign_taproot_inputs(mut tx: Transaction, spent: &[TxOut]) -> Transaction {
+        use bitcoin::hashes::Hash;
+        use bitcoin::key::TapTweak;
+        use bitcoin::sighash::{Prevouts, SighashCache, TapSighashType};
+        let secp = bitcoin::secp256k1::Secp256k1::new();
+        let key = bitcoin::secp256k1::Keypair::from_seckey_slice(&secp, &[7; 32]).unwrap();
+        let tweaked = key.tap_tweak(&secp, None).to_keypair();
+        for i in 0..tx.input.len() {
+            if !spent[i].script_pubkey.is_p2tr() {
+                continue;
+            }
+            let hash = SighashCache::new(&tx)
+                .taproot_key_spend_signature_hash(i, &Prevouts::All(spent), TapSighashType::Default)
+                .unwrap();
+            let msg = bitcoin::secp256k1::Message::from_digest(hash.to_byte_array());
+            let sig = secp.sign_schnorr_no_aux_rand(&msg, &tweaked);
+            tx.input[i].witness = bitcoin::Witness::from_slice(&[sig.as_ref().as_slice()]);
+        }
+        tx
+    }
+
+    #[test]
+    fn taproot_only_and_mixed_transactions_verify_with_the_data_they_need() {
+        let secp = bitcoin::secp256k1::Secp256k1::new();
+        let key = bitcoin::secp256k1::Keypair::from_seckey_slice(&secp, &[7; 32]).unwrap();
+        let p2tr = TxOut {
+            value: bitcoin::Amount::from_sat(5_000),
+            script_pubkey: bitcoin::ScriptBuf::new_p2tr(&secp, key.x_only_public_key().0, None),
+        };
+        let (txs, op_true) = op_true_block(1, 3, &[]);
+        // Every input taproot (only the data with spent outputs is computed), then one of three.
+        for spent in [
+            vec![p2tr.clone(); 3],
+            vec![op_true[1][0].clone(), p2tr.clone(), op_true[1][2].clone()],
+        ] {
+            let tx = sign_taproot_inputs(txs[1].clone(), &spent);
+            assert_eq!(PreparedTx::new(&tx, &spent).unwrap().verify_all(VERIFY_ALL), Ok(()));
+            // A wrong amount changes the taproot sighash.
+            let mut cheaper = spent.clone();
+            cheaper[1].value = bitcoin::Amount::from_sat(4_999);
+            let p = PreparedTx::new(&tx, &cheaper).unwrap();
+            assert_eq!(p.verify_input(1, VERIFY_ALL), Err(ScriptError::Invalid));
+        }
+        // Input 0's signature does not sign input 1.
+        let spent = vec![p2tr; 3];
+        let mut tx = sign_taproot_inputs(txs[1].clone(), &spent);
+        tx.input[1].witness = tx.input[0].witness.clone();
+        assert_eq!(
+            PreparedTx::new(&tx, &spent).unwrap().verify_all(VERIFY_ALL),
+            Err((1, ScriptError::Invalid))
         );
     }
 
