@@ -8,7 +8,7 @@ use super::tx_check::{check_transaction, MAX_BLOCK_WEIGHT};
 use crate::params::ChainParams;
 use bitcoin::hashes::{sha256d, Hash};
 use bitcoin::Weight;
-use bitcoin::{Block, Transaction, Txid};
+use bitcoin::{Block, Transaction, Txid, Wtxid};
 use std::collections::HashSet;
 
 const WITNESS_COMMITMENT_HEADER: [u8; 6] = [0x6a, 0x24, 0xaa, 0x21, 0xa9, 0xed];
@@ -111,10 +111,11 @@ pub struct ContextFreeParts {
 }
 
 impl ContextFreeParts {
-    /// Computes the parts for `block`, which must have passed [`check_block`] (a coinbase first).
-    pub fn of(block: &Block) -> Self {
+    /// Computes the parts for `block`, which must have passed [`check_block`] (a coinbase
+    /// first); `wtxids` are its transactions' wtxids in block order, if already computed.
+    pub fn of(block: &Block, wtxids: Option<&[Wtxid]>) -> Self {
         ContextFreeParts {
-            witness_segwit: check_witness_malleation(block, true),
+            witness_segwit: check_witness_malleation_with(block, true, wtxids),
             weight: block.weight(),
         }
     }
@@ -186,6 +187,13 @@ pub fn check_merkle_root_with(block: &Block, txids: &[Txid]) -> Result<(), Rejec
 /// The witness data matches the coinbase's commitment, or there is none without a commitment
 /// (Core's CheckWitnessMalleation; `segwit_active` for a block where segwit is enforced).
 pub fn check_witness_malleation(block: &Block, segwit_active: bool) -> Result<(), Reject> {
+    check_witness_malleation_with(block, segwit_active, None)
+}
+
+/// [`check_witness_malleation`] with the block's wtxids, in block order, if already computed
+/// (any other length: computed here).
+fn check_witness_malleation_with(block: &Block, segwit_active: bool, wtxids: Option<&[Wtxid]>) -> Result<(), Reject> {
+    let wtxids = wtxids.filter(|w| w.len() == block.txdata.len());
     let mut have_witness_commitment = false;
     if segwit_active {
         if let Some(pos) = witness_commitment_index(&block.txdata[0]) {
@@ -198,7 +206,11 @@ pub fn check_witness_malleation(block: &Block, segwit_active: bool) -> Result<()
                 .txdata
                 .iter()
                 .enumerate()
-                .map(|(i, t)| if i == 0 { [0u8; 32] } else { t.compute_wtxid().to_byte_array() })
+                .map(|(i, t)| match (i, wtxids) {
+                    (0, _) => [0u8; 32],
+                    (_, Some(w)) => w[i].to_byte_array(),
+                    (_, None) => t.compute_wtxid().to_byte_array(),
+                })
                 .collect();
             let (root, _) = merkle_root(leaves);
             let mut buf = [0u8; 64];

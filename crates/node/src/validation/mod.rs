@@ -13,6 +13,7 @@ pub mod script_error;
 pub mod scripts;
 pub mod sigops;
 pub mod tx_check;
+pub mod tx_hashes;
 pub mod tx_inputs;
 
 pub use reject::Reject;

@@ -4,6 +4,7 @@
 //! it would have computed them, so every outcome is the one it would be without them.
 
 use super::block_check::{check_block_body_with, check_proof_of_work, txids, ContextFreeParts};
+use super::tx_hashes::tx_hashes;
 use super::Reject;
 use crate::params::ChainParams;
 use bitcoin::{Block, BlockHash, Txid};
@@ -68,12 +69,15 @@ impl PreparedBlock {
     /// was decoded from, kept for the block file only if it is the block's own serialization.
     pub fn new(block: Block, raw: Vec<u8>, params: &ChainParams) -> Self {
         let hash = block.block_hash();
-        let txids = txids(&block);
-        let check_block = check_proof_of_work(&block.header, params).and_then(|_| check_block_body_with(&block, &txids));
-        let parts = check_block.is_ok().then(|| ContextFreeParts::of(&block));
         // The decoder refuses non-minimal encodings, so the same length means the same bytes;
         // anything else is serialized again when stored.
         let raw = (raw.len() == block.total_size()).then_some(raw);
+        let (txids, wtxids) = match raw.as_deref().and_then(|r| tx_hashes(&block, r)) {
+            Some((txids, wtxids)) => (txids, Some(wtxids)),
+            None => (txids(&block), None),
+        };
+        let check_block = check_proof_of_work(&block.header, params).and_then(|_| check_block_body_with(&block, &txids));
+        let parts = check_block.is_ok().then(|| ContextFreeParts::of(&block, wtxids.as_deref()));
         let kernel = match (&raw, &check_block) {
             (Some(raw), Ok(())) => kernel_parse(raw, &txids),
             _ => None,
