@@ -69,12 +69,12 @@ impl PreparedBlock {
     /// was decoded from, kept for the block file only if it is the block's own serialization.
     pub fn new(block: Block, raw: Vec<u8>, params: &ChainParams) -> Self {
         let hash = block.block_hash();
-        // The decoder refuses non-minimal encodings, so the same length means the same bytes;
-        // anything else is serialized again when stored.
-        let raw = (raw.len() == block.total_size()).then_some(raw);
-        let (txids, wtxids) = match raw.as_deref().and_then(|r| tx_hashes(&block, r)) {
-            Some((txids, wtxids)) => (txids, Some(wtxids)),
-            None => (txids(&block), None),
+        // The hashes are read from `raw` only when it is laid out exactly as the block's
+        // serialization (the same length: the decoder refuses non-minimal encodings, so the same
+        // bytes); otherwise they are computed, and the block is serialized again when stored.
+        let (txids, wtxids, raw) = match tx_hashes(&block, &raw) {
+            Some((txids, wtxids)) => (txids, Some(wtxids), Some(raw)),
+            None => (txids(&block), None, None),
         };
         let check_block = check_proof_of_work(&block.header, params).and_then(|_| check_block_body_with(&block, &txids));
         let parts = check_block.is_ok().then(|| ContextFreeParts::of(&block, wtxids.as_deref()));

@@ -477,7 +477,11 @@ pub(crate) mod tests {
             vec![op_true[1][0].clone(), p2tr.clone(), op_true[1][2].clone()],
         ] {
             let tx = sign_taproot_inputs(txs[1].clone(), &spent);
-            assert_eq!(PreparedTx::new(&tx, &spent).unwrap().verify_all(VERIFY_ALL), Ok(()));
+            let p = PreparedTx::new(&tx, &spent).unwrap();
+            // The data without spent outputs only when some input is not taproot.
+            let all_taproot = spent.iter().all(|o| o.script_pubkey.is_p2tr());
+            assert_eq!((p.plain.is_some(), p.with_spent.is_some()), (!all_taproot, true));
+            assert_eq!(p.verify_all(VERIFY_ALL), Ok(()));
             // A wrong amount changes the taproot sighash.
             let mut cheaper = spent.clone();
             cheaper[1].value = bitcoin::Amount::from_sat(4_999);
