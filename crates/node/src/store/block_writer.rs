@@ -7,6 +7,12 @@
 //! bounded (bytes and records; a full queue makes the producer wait), the first write error is
 //! kept and returned by every later call (so a full disk stops the node as an in-place write
 //! error does), and [`BlockWriter::drain`] is what a flush waits on before it fsyncs the files.
+//!
+//! While records keep coming (sync, import) the writer is not woken for each one: after writing
+//! it lingers for [`LINGER`] and takes what was queued meanwhile in one round, unless the queue
+//! reaches [`WAKE_RECORDS`] or [`WAKE_BYTES`] first. Waking it per record cost the connecting
+//! thread a wake-up and, as the woken writer took its core, a context switch, twice a block.
+//! A writer that lingered in vain parks, and the next record wakes it at once.
 
 use super::block_files::{record_path, undo_checksum, Kind};
 use super::obfuscation::XorKey;
@@ -22,6 +28,13 @@ use std::thread::JoinHandle;
 pub const MAX_QUEUED_BYTES: usize = 32 * 1024 * 1024;
 /// Records that may wait in the queue (bounds the bookkeeping of many small blocks).
 pub const MAX_QUEUED_RECORDS: usize = 256;
+
+/// How long the writer waits for more records after writing before it parks.
+pub const LINGER: std::time::Duration = std::time::Duration::from_millis(20);
+/// Queued records that wake a lingering writer before its [`LINGER`] is over.
+pub const WAKE_RECORDS: usize = 16;
+/// Queued bytes that wake a lingering writer before its [`LINGER`] is over.
+pub const WAKE_BYTES: usize = 8 * 1024 * 1024;
 
 /// Files the writer keeps open at once (the current block and undo files, and an older undo
 /// file a reorg writes to).
@@ -58,6 +71,18 @@ impl WriteFailure {
     }
 }
 
+/// What the writer thread is doing.
+#[derive(Default, Clone, Copy, PartialEq, Eq, Debug)]
+enum WriterState {
+    /// Writing, or about to look at the queue: a push's wake-up is not needed but harmless.
+    #[default]
+    Busy,
+    /// Waiting out its linger after writing: a push need not wake it unless the queue is large.
+    Lingering,
+    /// Waiting for a push to wake it.
+    Parked,
+}
+
 #[derive(Default)]
 struct State {
     /// Records not yet fully written, oldest first; the front one may be being written.
@@ -65,6 +90,8 @@ struct State {
     queued_bytes: usize,
     failed: Option<WriteFailure>,
     stop: bool,
+    /// What the writer thread is doing, so a push knows whether it must wake it.
+    writer: WriterState,
     /// Tests: after this many more writes the writer waits for a message on the receiver.
     #[cfg(test)]
     hold: Option<(usize, std::sync::mpsc::Receiver<()>)>,
@@ -79,6 +106,11 @@ struct Shared {
     work: Condvar,
     /// Signalled when a record left the queue (space, drain) or a write failed.
     progress: Condvar,
+    /// How long the writer lingers ([`LINGER`]; tests set their own).
+    linger: std::time::Duration,
+    /// Tests: how many pushes woke the writer.
+    #[cfg(test)]
+    wakes: std::sync::atomic::AtomicUsize,
 }
 
 impl Shared {
@@ -96,10 +128,17 @@ pub(super) struct BlockWriter {
 impl BlockWriter {
     /// Starts the thread writing records into `dir` with `magic` framing, obfuscated by `xor`.
     pub fn start(dir: &Path, magic: [u8; 4], xor: XorKey) -> std::io::Result<Self> {
+        Self::start_lingering(dir, magic, xor, LINGER)
+    }
+
+    fn start_lingering(dir: &Path, magic: [u8; 4], xor: XorKey, linger: std::time::Duration) -> std::io::Result<Self> {
         let shared = Arc::new(Shared {
             state: Mutex::new(State::default()),
             work: Condvar::new(),
             progress: Condvar::new(),
+            linger,
+            #[cfg(test)]
+            wakes: Default::default(),
         });
         let worker = Worker {
             shared: shared.clone(),
@@ -133,14 +172,21 @@ impl BlockWriter {
         }
         st.queued_bytes += len;
         st.queue.push_back(record);
+        let wake = st.writer != WriterState::Lingering || st.queue.len() >= WAKE_RECORDS || st.queued_bytes >= WAKE_BYTES;
         drop(st);
-        self.shared.work.notify_one();
+        if wake {
+            #[cfg(test)]
+            self.shared.wakes.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            self.shared.work.notify_one();
+        }
         Ok(())
     }
 
     /// Waits until every queued record is in its file (not yet fsynced) and the writer holds
     /// no file open; fails with the first write failure.
     pub fn drain(&self) -> Result<(), WriteFailure> {
+        // A lingering writer starts on what is queued now instead of at the end of its linger.
+        self.shared.work.notify_one();
         let mut st = self.shared.lock();
         while !st.queue.is_empty() && st.failed.is_none() {
             st = self.shared.progress.wait(st).unwrap_or_else(|p| p.into_inner());
@@ -220,9 +266,12 @@ struct Worker {
 
 impl Worker {
     fn run(mut self) {
+        let mut wrote = false;
         loop {
             let record = {
                 let mut st = self.shared.lock();
+                // A round that wrote something lingers once before the writer parks.
+                let mut linger = wrote;
                 loop {
                     if st.failed.is_some() {
                         // Nothing more is written after a failure; producers see it.
@@ -230,12 +279,26 @@ impl Worker {
                         st.queued_bytes = 0;
                     }
                     if let Some(r) = st.queue.front() {
-                        break r.clone();
+                        let r = r.clone();
+                        st.writer = WriterState::Busy;
+                        break r;
                     }
                     if st.stop {
                         return;
                     }
-                    st = self.shared.work.wait(st).unwrap_or_else(|p| p.into_inner());
+                    if linger {
+                        linger = false;
+                        st.writer = WriterState::Lingering;
+                        st = self
+                            .shared
+                            .work
+                            .wait_timeout(st, self.shared.linger)
+                            .unwrap_or_else(|p| p.into_inner())
+                            .0;
+                    } else {
+                        st.writer = WriterState::Parked;
+                        st = self.shared.work.wait(st).unwrap_or_else(|p| p.into_inner());
+                    }
                 }
             };
             #[cfg(test)]
@@ -260,6 +323,7 @@ impl Worker {
                 }
             }
             let result = self.write(&record);
+            wrote = true;
             let mut st = self.shared.lock();
             if let Err((path, e)) = result {
                 tracing::error!(path = %path.display(), "block file write failed: {e}");
@@ -309,5 +373,75 @@ impl Worker {
         }
         let f = &self.open[&(r.kind, r.file)];
         f.write_all_at(&buf, r.start).map_err(|e| (path, e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::Ordering;
+    use std::time::{Duration, Instant};
+
+    fn record(start: u64) -> Record {
+        Record {
+            kind: Kind::Block,
+            file: 0,
+            start,
+            payload: Arc::new(vec![7u8; 10]),
+            undo_of: None,
+        }
+    }
+
+    /// Polls `cond` on the writer's state for up to five seconds.
+    fn wait_until(w: &BlockWriter, what: &str, cond: impl Fn(&State) -> bool) {
+        let until = Instant::now() + Duration::from_secs(5);
+        while !cond(&w.shared.lock()) {
+            assert!(Instant::now() < until, "timed out waiting until {what}");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+
+    #[test]
+    fn records_queued_while_the_writer_lingers_do_not_wake_it_and_are_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let w = BlockWriter::start_lingering(dir.path(), [1, 2, 3, 4], XorKey::default(), Duration::from_secs(3600)).unwrap();
+        let wakes = || w.shared.wakes.load(Ordering::SeqCst);
+        // The writer starts parked: the first record wakes it; having written, it lingers.
+        w.push(record(0)).unwrap();
+        assert_eq!(wakes(), 1);
+        wait_until(&w, "the first record is written", |st| {
+            st.queue.is_empty() && st.writer == WriterState::Lingering
+        });
+        // Records queued during the linger wake nobody, until there are WAKE_RECORDS of them.
+        for i in 1..WAKE_RECORDS as u64 {
+            w.push(record(18 * i)).unwrap();
+        }
+        assert_eq!(wakes(), 1, "pushes during the linger woke the writer");
+        assert_eq!(w.queued_records(), WAKE_RECORDS - 1);
+        w.push(record(18 * WAKE_RECORDS as u64)).unwrap();
+        assert_eq!(wakes(), 2, "a full round wakes the lingering writer");
+        wait_until(&w, "the round is written", |st| st.queue.is_empty());
+        // A drain does not wait out the linger either.
+        w.push(record(18 * (WAKE_RECORDS as u64 + 1))).unwrap();
+        let started = Instant::now();
+        w.drain().unwrap();
+        assert!(started.elapsed() < Duration::from_secs(60), "the drain waited for the linger");
+        let len = std::fs::metadata(record_path(dir.path(), Kind::Block, 0)).unwrap().len();
+        assert_eq!(len, 18 * (WAKE_RECORDS as u64 + 2), "every record is in the file");
+    }
+
+    #[test]
+    fn a_writer_that_lingered_in_vain_parks_and_the_next_record_wakes_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let w = BlockWriter::start_lingering(dir.path(), [1, 2, 3, 4], XorKey::default(), Duration::from_millis(5)).unwrap();
+        w.push(record(0)).unwrap();
+        wait_until(&w, "the writer parks after its linger", |st| st.writer == WriterState::Parked);
+        assert_eq!(w.queued_records(), 0);
+        // Parked: a lone record (a block at the tip) wakes it and is written without a drain.
+        w.push(record(18)).unwrap();
+        assert_eq!(w.shared.wakes.load(Ordering::SeqCst), 2);
+        wait_until(&w, "the lone record is written", |st| st.queue.is_empty());
+        let len = std::fs::metadata(record_path(dir.path(), Kind::Block, 0)).unwrap().len();
+        assert_eq!(len, 36);
     }
 }
