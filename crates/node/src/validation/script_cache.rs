@@ -34,7 +34,11 @@ pub struct ScriptCache {
 }
 
 struct Table {
-    /// Salted keys; all zeros is an empty slot.
+    /// Slots the table has once allocated.
+    slots: usize,
+    /// Salted keys; all zeros is an empty slot. Allocated by the first insert, so a node that
+    /// never accepts a transaction to its mempool (an import, `-blocksonly`) never writes the
+    /// table's megabytes of zeros.
     keys: Vec<[u8; 32]>,
     /// Whether each entry was used up by a connected block.
     used: Vec<bool>,
@@ -58,8 +62,9 @@ impl ScriptCache {
         ScriptCache {
             salted,
             table: Mutex::new(Table {
-                keys: vec![[0; 32]; slots],
-                used: vec![false; slots],
+                slots,
+                keys: Vec::new(),
+                used: Vec::new(),
                 len: 0,
             }),
         }
@@ -72,7 +77,7 @@ impl ScriptCache {
 
     /// How many entries the cache can hold.
     pub fn capacity(&self) -> usize {
-        self.lock().keys.len()
+        self.lock().slots
     }
 
     /// How many entries it holds now.
@@ -89,6 +94,10 @@ impl ScriptCache {
     pub fn insert(&self, wtxid: &Wtxid, flags: ScriptFlags) {
         let key = self.key(wtxid, flags);
         let mut t = self.lock();
+        if t.keys.len() != t.slots {
+            t.keys = vec![[0; 32]; t.slots];
+            t.used = vec![false; t.slots];
+        }
         let Some(bucket) = t.bucket(&key) else { return };
         if bucket.clone().any(|i| t.keys[i] == key) {
             return;
@@ -159,6 +168,21 @@ mod tests {
         let mut b = [0u8; 32];
         b[..4].copy_from_slice(&n.to_le_bytes());
         Wtxid::from_byte_array(b)
+    }
+
+    #[test]
+    fn the_table_is_allocated_by_the_first_insert() {
+        let c = ScriptCache::with_entries(1024);
+        assert_eq!(c.capacity(), 1024);
+        assert!(c.lock().keys.is_empty(), "allocated before anything was inserted");
+        assert!(!c.contains(&wtxid(1), VERIFY_ALL, true));
+        assert!(c.lock().keys.is_empty(), "a lookup allocated the table");
+        c.insert(&wtxid(1), VERIFY_ALL);
+        let t = c.lock();
+        assert_eq!((t.keys.len(), t.used.len()), (1024, 1024));
+        drop(t);
+        assert!(c.contains(&wtxid(1), VERIFY_ALL, false));
+        assert_eq!(c.len(), 1);
     }
 
     #[test]
