@@ -600,7 +600,10 @@ fn unrequested_low_work_blocks_are_not_stored() {
     let t = Target::start_with(&[]);
     t.fund(0);
     let blocks_dir = t.node.net_dir().join("blocks");
+    // Block records are written by a writer thread; a flush waits for it, so the sizes are of
+    // everything connected so far.
     let disk = || -> u64 {
+        assert_eq!(t.rpc("flushchainstate", json!([]))["success"], json!(true));
         std::fs::read_dir(&blocks_dir)
             .unwrap()
             .map(|e| e.unwrap().metadata().unwrap().len())
