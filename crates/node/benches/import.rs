@@ -376,11 +376,23 @@ fn main() {
                 kernel: true,
                 ..default.clone()
             };
+            // `BLVM_BENCH_CONFIGS` (comma-separated `default`, `cli`, `par1`, `kernel`; all by
+            // default) narrows a pass, e.g. to the command and its same-invocation baseline.
+            let wanted = std::env::var("BLVM_BENCH_CONFIGS").unwrap_or_else(|_| "default,cli,par1,kernel".into());
+            let wanted: Vec<&str> = wanted.split(',').map(str::trim).collect();
+            for w in &wanted {
+                assert!(
+                    ["default", "cli", "par1", "kernel"].contains(w),
+                    "BLVM_BENCH_CONFIGS: unknown configuration {w:?}"
+                );
+            }
+            let picked: Vec<Config> = [("default", default), ("cli", cli), ("par1", par1), ("kernel", kernel)]
+                .into_iter()
+                .filter(|(key, _)| wanted.contains(key))
+                .map(|(_, cfg)| cfg)
+                .collect();
             for _ in 0..runs {
-                schedule.push(default.clone());
-                schedule.push(cli.clone());
-                schedule.push(par1.clone());
-                schedule.push(kernel.clone());
+                schedule.extend(picked.iter().cloned());
             }
         } else {
             println!("note: {} not present; only the 300-block chain is measured", bench_file.display());
