@@ -9,7 +9,9 @@
 //!   count must be the generator's, and every block of the active chain the file's.
 //! - `sigkill_during_large_flushes`: imports with a small `-dbcache`, so that caches of 100,000+
 //!   coins are flushed many times, and SIGKILLs the node a random time after a flush starts
-//!   (the `flushing chainstate` line of `-debug=chain`), within the longest flush seen so far.
+//!   (the `flushing chainstate` line of `-debug=chain`), within the longest flush seen so far;
+//!   until one kill has landed inside a large flush's database commit (the killed process
+//!   logged its `chainstate commit starting` line and not its end), each round aims at one.
 //!   After every other kill the datadir is opened as a restart would: its tip must be the file's
 //!   block at that height, at least as high as the last block the killed process connected, and
 //!   its UTXO count and amount those the file gives for that height; after the others the next
@@ -403,12 +405,12 @@ fn longest_pre_commit(log: &str) -> Duration {
 }
 
 /// The kill delay of round `i` after its flush starts: round 0 early in the flush (block-file
-/// sync, batch building), round 1 inside the database commit (past twice the longest pre-commit
-/// time seen), the others anywhere within the longest flush seen.
-fn kill_delay(rng: &mut impl Rng, i: usize, flush: Duration, pre_commit: Duration) -> Duration {
+/// sync, batch building); rounds that `aim_commit` inside the database commit (past twice the
+/// longest pre-commit time seen); the others anywhere within the longest flush seen.
+fn kill_delay(rng: &mut impl Rng, i: usize, aim_commit: bool, flush: Duration, pre_commit: Duration) -> Duration {
     let (lo, hi) = match i {
         0 => (Duration::ZERO, Duration::from_millis(50)),
-        1 => (pre_commit * 2, flush.mul_f64(0.9)),
+        _ if aim_commit => (pre_commit * 2, flush.mul_f64(0.9)),
         _ => (Duration::ZERO, flush),
     };
     Duration::from_secs_f64(rng.gen_range(lo.as_secs_f64()..hi.as_secs_f64().max(lo.as_secs_f64() + 0.001)))
@@ -419,8 +421,8 @@ struct Round {
     killed: bool,
     /// Coins of the targeted flush, and whether it had finished when the kill came.
     target: Option<(u64, bool)>,
-    /// The kill came past twice the longest pre-commit time seen, in a flush still running:
-    /// inside the database commit.
+    /// The killed process had logged the targeted flush's `chainstate commit starting` and not
+    /// its end: the kill landed inside the database commit.
     in_commit: bool,
     last_connected: u32,
     /// Height the restart after the kill recovered (None until checked).
@@ -428,8 +430,9 @@ struct Round {
 }
 
 /// Starts an import on `datadir` and SIGKILLs it `delay` after its `nth` large flush starts
-/// (or lets it finish if it gets there first). Returns its exit status and its log.
-fn kill_during_flush(datadir: &Path, dbcache: u64, nth: usize, delay: Duration) -> (ExitStatus, String, Option<(u64, bool)>) {
+/// (or lets it finish if it gets there first). Returns its exit status, its log and the
+/// targeted flush: its coins, whether it had ended and whether its database commit had started.
+fn kill_during_flush(datadir: &Path, dbcache: u64, nth: usize, delay: Duration) -> (ExitStatus, String, Option<(u64, bool, bool)>) {
     let mut tail = LogTail::new(debug_log(datadir));
     let start = Instant::now();
     let mut child = spawn_import(datadir, Some(dbcache));
@@ -459,8 +462,14 @@ fn kill_during_flush(datadir: &Path, dbcache: u64, nth: usize, delay: Duration) 
         std::thread::sleep(Duration::from_millis(2));
     };
     let log = tail.poll().to_string();
-    // The process is gone, so its log is complete: did the targeted flush report its end?
-    let target = target.map(|(at, coins)| (coins, log[at..].lines().any(flush_end)));
+    // The process is gone, so its log is complete (each line is written as it is logged): did
+    // the targeted flush start its commit, and report its end? A flush's lines come before the
+    // next flush starts (a background write is collected first).
+    let target = target.map(|(at, coins)| {
+        let after = &log[at..];
+        let started = after.lines().any(|l| l.contains("chainstate commit starting"));
+        (coins, after.lines().any(flush_end), started)
+    });
     (status, log, target)
 }
 
@@ -547,9 +556,18 @@ fn sigkill_during_large_flushes() {
     let mut rounds: Vec<Round> = Vec::new();
     let mut recovered = 0;
     for i in 0..cfg.kills {
-        // Round 0 lets one large flush finish first, so round 1 knows when commits start.
-        let nth = if i == 0 { 2 } else { rng.gen_range(1..=2) };
-        let delay = kill_delay(&mut rng, i, flush, pre_commit);
+        // Round 0 lets one large flush finish first, so the next rounds know when commits
+        // start; until a kill lands inside a large flush's commit, each round aims at one, on
+        // the run's first large flush (so the chain lasts for more rounds).
+        let aim_commit = !rounds
+            .iter()
+            .any(|r| r.in_commit && r.target.is_some_and(|(coins, _)| coins >= LARGE_FLUSH_COINS));
+        let nth = match i {
+            0 => 2,
+            _ if aim_commit => 1,
+            _ => rng.gen_range(1..=2),
+        };
+        let delay = kill_delay(&mut rng, i, aim_commit, flush, pre_commit);
         let (status, log, target) = kill_during_flush(&datadir, cfg.crash_dbcache, nth, delay);
         let killed = status.signal() == Some(libc::SIGKILL);
         assert!(
@@ -569,9 +587,8 @@ fn sigkill_during_large_flushes() {
         pre_commit = pre_commit.max(longest_pre_commit(&log));
         let round = Round {
             killed,
-            target,
-            // Without `flush phases` lines (a flush without separate phases) the whole flush counts.
-            in_commit: killed && delay >= pre_commit * 2 && target.is_some_and(|t| !t.1),
+            target: target.map(|(coins, ended, _)| (coins, ended)),
+            in_commit: killed && target.is_some_and(|(_, ended, started)| started && !ended),
             last_connected: connected,
             recovered: reopened,
         };

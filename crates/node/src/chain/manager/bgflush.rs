@@ -173,6 +173,8 @@ impl ChainManager {
                 ..Default::default()
             };
             let pre_commit = flush_start.elapsed();
+            // Crash tests tell a kill inside the commit from one before it by this line.
+            tracing::debug!(background = true, "chainstate commit starting");
             db.commit(batch)?;
             tracing::debug!(
                 coins_written = coins,

@@ -107,6 +107,8 @@ impl ChainManager {
                 .push((filterindex_sync::META_FILTERS_BEST, f.best.to_byte_array().to_vec()));
         }
         let built = start.elapsed();
+        // Crash tests tell a kill inside the commit from one before it by this line.
+        tracing::debug!(background = false, "chainstate commit starting");
         self.db.commit(batch)?;
         let committed = start.elapsed();
         match snapshot_part {
