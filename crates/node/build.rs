@@ -22,6 +22,20 @@ fn main() {
         .opt_level(2)
         .warnings(false)
         .compile("blvm_script_error");
+    defer_core_rng_seeding();
+}
+
+/// libbitcoinkernel's static context calls Core's `RandomInit` before `main`: 100 ms of
+/// `SeedStrengthen` on one core, with the other idle, at every start of the binary. Core's
+/// `random.h` documents the call as optional ("RNG state will be initialized when first needed
+/// if it is not called"), and the binary draws nothing from Core's RNG (script checks need no
+/// randomness), so its link routes that one call to a no-op (`src/main.rs`). The benches' and
+/// tests' links keep Core's behaviour: the kernel baseline is timed as Core ships it.
+fn defer_core_rng_seeding() {
+    // GNU ld and lld's `--wrap`; `RandomInit()` under the Itanium C++ ABI.
+    if std::env::var("CARGO_CFG_TARGET_OS").as_deref() == Ok("linux") {
+        println!("cargo:rustc-link-arg-bin=blvm-node=-Wl,--wrap=_Z10RandomInitv");
+    }
 }
 
 /// `src/` of the Bitcoin Core tree inside the `libbitcoinkernel-sys` package this build uses,

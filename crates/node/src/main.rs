@@ -114,6 +114,14 @@ async fn run(cfg: NodeConfig) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Where the link sends libbitcoinkernel's eager `RandomInit()` (see `build.rs`): nothing, so
+/// the binary does not spend 100 ms seeding Core's RNG before `main`. Core's RNG still seeds
+/// itself in full on its first use.
+#[cfg(target_os = "linux")]
+#[no_mangle]
+#[allow(non_snake_case)]
+pub extern "C" fn __wrap__Z10RandomInitv() {}
+
 fn main() -> std::process::ExitCode {
     // As bitcoind: one "Error: ..." line on stderr and exit status 1.
     match run_command() {
