@@ -1,6 +1,7 @@
 //! Compiles `cpp/script_error.cpp`, the shim that names a failing script's error with Bitcoin
 //! Core's own interpreter, against the Core sources vendored by `libbitcoinkernel-sys` (whose
-//! static libbitcoinkernel.a, already linked for the `bitcoinkernel` crate, provides the code).
+//! static libbitcoinkernel.a, already linked for the `bitcoinkernel` crate, provides the code),
+//! and links the `blvm-node` binary without libbitcoinkernel's eager RNG seeding before `main`.
 
 use std::path::PathBuf;
 use std::process::Command;
