@@ -3,6 +3,7 @@
 
 use crate::node::Node;
 use crate::p2p::node_link::{BlockSink, SubmitFuture};
+use crate::validation::prepared::PreparedBlock;
 use bitcoin::Block;
 use std::sync::{Arc, Weak};
 
@@ -21,6 +22,13 @@ impl BlockSink for NodeBlocks {
         Box::pin(async move {
             let node = self.0.upgrade().ok_or_else(|| "node shutting down".to_string())?;
             node.submit_block(block).await.map_err(|e| e.to_string())
+        })
+    }
+
+    fn submit_prepared(&self, block: PreparedBlock) -> SubmitFuture<'_> {
+        Box::pin(async move {
+            let node = self.0.upgrade().ok_or_else(|| "node shutting down".to_string())?;
+            node.submit_prepared(block).await.map_err(|e| e.to_string())
         })
     }
 }

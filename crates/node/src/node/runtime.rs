@@ -527,8 +527,8 @@ impl Node {
     }
 
     /// [`Self::submit_block`] for a block whose context-free checks were done ahead on a reader
-    /// thread (`-loadblock`, as `import`): the same outcome and events.
-    pub(super) async fn submit_prepared(&self, prepared: crate::validation::prepared::PreparedBlock) -> Result<BlockOutcome, NodeError> {
+    /// thread (`-loadblock` as `import`, blocks requested from peers): the same outcome and events.
+    pub async fn submit_prepared(&self, prepared: crate::validation::prepared::PreparedBlock) -> Result<BlockOutcome, NodeError> {
         self.submit_with(move |c| c.process_prepared(prepared).map(|(outcome, _)| outcome))
             .await
     }

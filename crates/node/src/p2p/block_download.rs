@@ -9,12 +9,41 @@ use super::PeerId;
 use crate::chain::manager::MIN_BLOCKS_TO_KEEP;
 use crate::chain::{BlockOutcome, ChainManager};
 use crate::validation::block_check::is_block_mutated;
+use crate::validation::prepared::PreparedBlock;
+use crate::validation::Reject;
 use bitcoin::hashes::Hash;
 use bitcoin::p2p::message::NetworkMessage;
 use bitcoin::p2p::message_blockdata::Inventory;
 use bitcoin::{Block, BlockHash};
 use std::collections::HashSet;
 use std::time::Instant;
+
+/// A block from a peer as the manager gets it.
+pub(super) enum Received {
+    /// Decoded only (unrequested, or reconstructed from a compact block).
+    Decoded(Block),
+    /// Prepared on the peer's reader task: its hashes, context-free checks and the
+    /// interpreter's parse are reused, with the same outcome.
+    Prepared(Box<PreparedBlock>),
+}
+
+impl Received {
+    /// The block itself.
+    fn block(&self) -> &Block {
+        match self {
+            Received::Decoded(b) => b,
+            Received::Prepared(p) => &p.block,
+        }
+    }
+
+    /// Core's IsBlockMutated, from the prepared hashes when there are some.
+    fn mutation(&self, check_witness: bool) -> Option<Reject> {
+        match self {
+            Received::Decoded(b) => is_block_mutated(b, check_witness),
+            Received::Prepared(p) => p.mutation(check_witness),
+        }
+    }
+}
 
 /// Announcements by `headers` carry at most this many headers; longer runs use `inv`.
 pub const MAX_BLOCKS_TO_ANNOUNCE: usize = 8;
@@ -154,17 +183,18 @@ impl Manager {
             .read(|c| p.sync.in_flight.keys().filter_map(|h| c.entry(h).map(|e| e.height)).collect());
         heights.sort_unstable();
         *crate::sync::lock(&p.handle.shared.blocks_in_flight) = heights;
+        *crate::sync::lock(&p.handle.shared.requested_blocks) = p.sync.in_flight.keys().copied().collect();
     }
 
     /// A `block` message: a mutated block (transactions not matching the header's commitments)
     /// is the sender's misbehaviour and leaves other peers' requests for the block alone (Core's
     /// IsBlockMutated check); otherwise it is processed.
-    pub(super) async fn on_block(&mut self, id: PeerId, block: Block) {
+    pub(super) async fn on_block(&mut self, id: PeerId, block: Received) {
         let node = self.node.clone();
-        let hash = block.block_hash();
+        let hash = block.block().block_hash();
         let mutated = node.chain.read(|c| {
-            c.entry(&block.header.prev_blockhash)
-                .and_then(|prev| is_block_mutated(&block, prev.height + 1 >= c.params().segwit_height))
+            c.entry(&block.block().header.prev_blockhash)
+                .and_then(|prev| block.mutation(prev.height + 1 >= c.params().segwit_height))
         });
         if let Some(r) = mutated {
             tracing::debug!(target: "blvm::validation", "Block mutated: {}, {}", r.reason, r.detail);
@@ -182,22 +212,26 @@ impl Manager {
     /// block is submitted, and an invalid one makes the peer misbehave unless it was
     /// reconstructed from a compact block (`via_compact`: BIP152 lets peers relay those before
     /// validating them fully). A valid new block may make the peer high-bandwidth.
-    pub(super) async fn process_block_from(&mut self, id: PeerId, block: Block, via_compact: bool) {
+    pub(super) async fn process_block_from(&mut self, id: PeerId, block: Received, via_compact: bool) {
         let node = self.node.clone();
-        let hash = block.block_hash();
+        let hash = block.block().block_hash();
         let requested = match self.peers.get_mut(&id) {
             Some(p) => self.sync.received(id, &mut p.sync, &hash),
             None => false,
         };
-        let prev = block.header.prev_blockhash;
+        let prev = block.block().header.prev_blockhash;
         if !requested {
-            let verdict = node.chain.read(|c| unrequested_block_verdict(c, &block));
+            let verdict = node.chain.read(|c| unrequested_block_verdict(c, block.block()));
             if let Some(why) = verdict {
                 tracing::debug!(target: "blvm::net", peer = id, block = %hash, "ignoring unrequested block: {why}");
                 return;
             }
         }
-        let outcome = match node.submit_block(block).await {
+        let submitted = match block {
+            Received::Decoded(b) => node.submit_block(b).await,
+            Received::Prepared(p) => node.submit_prepared(*p).await,
+        };
+        let outcome = match submitted {
             Ok(o) => o,
             Err(e) => {
                 tracing::error!(target: "blvm::net", block = %hash, "block processing failed: {e}");

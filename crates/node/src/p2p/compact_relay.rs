@@ -334,7 +334,8 @@ impl Manager {
                 if let Ok(partial) = self.partial_from_pool(&cmpct) {
                     if partial.missing().is_empty() {
                         if let Ok(block) = partial.fill(Vec::new(), self.segwit_after(&cmpct.header.prev_blockhash)) {
-                            self.process_block_from(id, block, true).await;
+                            self.process_block_from(id, super::block_download::Received::Decoded(block), true)
+                                .await;
                         }
                     }
                 }
@@ -477,7 +478,10 @@ impl Manager {
         let hash = partial.hash();
         let segwit = self.segwit_after(&partial.prev_blockhash());
         match partial.fill(missing, segwit) {
-            Ok(block) => self.process_block_from(id, block, true).await,
+            Ok(block) => {
+                self.process_block_from(id, super::block_download::Received::Decoded(block), true)
+                    .await
+            }
             Err(ReadError::Invalid(why)) => {
                 if let Some(p) = self.peers.get_mut(&id) {
                     self.sync.received(id, &mut p.sync, &hash);

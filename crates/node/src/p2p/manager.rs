@@ -7,6 +7,7 @@
 
 use super::addr_cache::AddrCache;
 use super::addrman::AddrMan;
+use super::block_download::Received;
 use super::codec;
 use super::connections::{Async, ADDR_FETCH_TIMEOUT_SECS};
 use super::fee_filter::{FeeFilterRounder, PeerFeeFilter};
@@ -160,6 +161,7 @@ pub async fn start(node: Arc<NodeLink>, net: Arc<Net>, stop: watch::Receiver<boo
         events: events_tx,
         local_nonces: Mutex::new(HashSet::new()),
         totals: net.totals_arc(),
+        prepared_blocks: Arc::new(tokio::sync::Semaphore::new(super::peer::PREPARED_BLOCKS_AHEAD)),
     });
     let regtest = params.network == Network::Regtest;
     // As Core: anchors are used (and the file consumed) only when the address manager picks
@@ -381,22 +383,40 @@ impl Manager {
             Event::Ready { id, info } => self.on_ready(id, info),
             Event::Closed { id, reason, ban } => self.on_closed(id, reason, ban),
             Event::Message { id, msg, permit } => {
-                if self.peers.get(&id).is_some_and(|p| p.ready && !p.handle.shared.is_closing()) {
+                if self.takes_messages_from(id) {
                     self.on_message(id, msg).await;
-                    self.publish_in_flight(id);
-                    self.check_headers_sync_of(id);
-                    self.consider_eviction(id);
+                    self.after_message(id);
                 }
                 drop(permit);
             }
+            Event::Block { id, block, permits } => {
+                if self.takes_messages_from(id) {
+                    self.on_block(id, Received::Prepared(block)).await;
+                    self.after_message(id);
+                }
+                drop(permits);
+            }
         }
+    }
+
+    /// Whether the peer's messages are handled: its handshake is done and it is not closing.
+    fn takes_messages_from(&self, id: PeerId) -> bool {
+        self.peers.get(&id).is_some_and(|p| p.ready && !p.handle.shared.is_closing())
+    }
+
+    /// What follows each handled message, as Core's SendMessages: the blocks in flight are
+    /// published, the headers sync and eviction looked at.
+    fn after_message(&mut self, id: PeerId) {
+        self.publish_in_flight(id);
+        self.check_headers_sync_of(id);
+        self.consider_eviction(id);
     }
 
     /// Routes a message from a ready peer to its concern's handler.
     async fn on_message(&mut self, id: PeerId, msg: NetworkMessage) {
         match msg {
             NetworkMessage::Headers(h) => self.on_headers(id, h),
-            NetworkMessage::Block(b) => self.on_block(id, b).await,
+            NetworkMessage::Block(b) => self.on_block(id, Received::Decoded(b)).await,
             NetworkMessage::Inv(items) => self.on_inv(id, items),
             NetworkMessage::NotFound(items) => self.on_notfound(id, items),
             NetworkMessage::SendHeaders => {

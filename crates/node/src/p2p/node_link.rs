@@ -8,6 +8,7 @@ use crate::mempool::Mempool;
 use crate::modules::bus::EventBus;
 use crate::modules::extensions::Extensions;
 use crate::params::ChainParams;
+use crate::validation::prepared::PreparedBlock;
 use bitcoin::Block;
 use std::future::Future;
 use std::path::PathBuf;
@@ -22,6 +23,9 @@ pub type SubmitFuture<'a> = Pin<Box<dyn Future<Output = Result<BlockOutcome, Str
 pub trait BlockSink: Send + Sync {
     /// Validates and connects `block`, publishing what changed.
     fn submit_block(&self, block: Block) -> SubmitFuture<'_>;
+    /// [`Self::submit_block`] for a block whose context-free work was done ahead: the same
+    /// outcome and events.
+    fn submit_prepared(&self, block: PreparedBlock) -> SubmitFuture<'_>;
 }
 
 /// What P2P reads and calls outside itself.
@@ -64,5 +68,10 @@ impl NodeLink {
     /// Validates and connects a block from a peer.
     pub async fn submit_block(&self, block: Block) -> Result<BlockOutcome, String> {
         self.blocks.submit_block(block).await
+    }
+
+    /// Validates and connects a block from a peer that was prepared on its reader task.
+    pub async fn submit_prepared(&self, block: PreparedBlock) -> Result<BlockOutcome, String> {
+        self.blocks.submit_prepared(block).await
     }
 }

@@ -232,7 +232,13 @@ fn check_witness_malleation_with(block: &Block, segwit_active: bool, wtxids: Opt
 /// (merkle root, witness commitment), so it may be a malleated copy of a valid block and says
 /// nothing about the block itself. Checked before a received block is processed.
 pub fn is_block_mutated(block: &Block, check_witness: bool) -> Option<Reject> {
-    if let Err(r) = check_merkle_root(block) {
+    is_block_mutated_with(block, check_witness, &txids(block), None)
+}
+
+/// [`is_block_mutated`] with the block's txids (in block order) and, if computed ahead, its
+/// [`ContextFreeParts`], so a block prepared off the chain's thread is not hashed again.
+pub fn is_block_mutated_with(block: &Block, check_witness: bool, txids: &[Txid], parts: Option<&ContextFreeParts>) -> Option<Reject> {
+    if let Err(r) = check_merkle_root_with(block, txids) {
         return Some(r);
     }
     if !block.txdata.first().is_some_and(Transaction::is_coinbase) {
@@ -244,7 +250,10 @@ pub fn is_block_mutated(block: &Block, check_witness: bool) -> Option<Reject> {
             .any(|t| t.base_size() == 64)
             .then(|| Reject::mutated("bad-txns-size", "64-byte transaction"));
     }
-    check_witness_malleation(block, check_witness).err()
+    match parts {
+        Some(p) if check_witness => p.witness_segwit.clone().err(),
+        _ => check_witness_malleation(block, check_witness).err(),
+    }
 }
 
 /// Index of the coinbase output holding the witness commitment (the last matching one), as Core.

@@ -3,7 +3,7 @@
 //! witness commitment and the bytes to store. The chain manager reuses the results at the point
 //! it would have computed them, so every outcome is the one it would be without them.
 
-use super::block_check::{check_block_body_with, check_proof_of_work, txids, ContextFreeParts};
+use super::block_check::{check_block_body_with, check_proof_of_work, is_block_mutated_with, txids, ContextFreeParts};
 use super::tx_hashes::tx_hashes;
 use super::Reject;
 use crate::params::ChainParams;
@@ -93,5 +93,11 @@ impl PreparedBlock {
                 kernel,
             },
         }
+    }
+
+    /// Core's IsBlockMutated for this block from the hashes computed ahead (see
+    /// [`is_block_mutated`](super::block_check::is_block_mutated)): the same answer.
+    pub fn mutation(&self, check_witness: bool) -> Option<Reject> {
+        is_block_mutated_with(&self.block, check_witness, &self.facts.txids, self.facts.parts.as_ref())
     }
 }

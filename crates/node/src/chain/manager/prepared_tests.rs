@@ -122,3 +122,63 @@ fn a_prepared_block_failing_a_script_changes_nothing() {
     assert_eq!(out, BlockOutcome::Accepted { connected: true });
     assert_eq!(ahead.utxo_muhash().unwrap(), plain.utxo_muhash().unwrap());
 }
+
+/// Core's IsBlockMutated from a prepared block's hashes (what P2P uses for requested blocks)
+/// gives `is_block_mutated`'s answer, with and without segwit, for intact and mutated copies.
+#[test]
+fn the_mutation_check_from_prepared_hashes_is_is_block_mutated() {
+    use crate::validation::block_check::is_block_mutated;
+    use std::collections::HashSet;
+    let blocks = regtest_chain(105);
+    let params = ChainParams::for_network(bitcoin::Network::Regtest);
+    let next = double_spend_block(&blocks, 104, 3);
+    let mut copies = vec![blocks[0].clone(), blocks[104].clone(), next.clone()];
+    // A transaction added (merkle root mismatch).
+    let mut extra = next.clone();
+    extra.txdata.push(extra.txdata[1].clone());
+    copies.push(extra);
+    // Two equal leaves side by side (CVE-2012-2459), under the root they make.
+    let mut dup = blocks[0].clone();
+    dup.txdata.push(dup.txdata[0].clone());
+    dup.header.merkle_root = dup.compute_merkle_root().unwrap();
+    copies.push(dup);
+    // Witness data the commitment does not cover, and a witness without a commitment.
+    let mut witness = next.clone();
+    witness.txdata[1].input[0].witness.push([1u8; 3]);
+    copies.push(witness.clone());
+    let mut uncommitted = witness;
+    uncommitted.txdata[0]
+        .output
+        .retain(|o| !o.script_pubkey.as_bytes().starts_with(&[0x6a, 0x24, 0xaa, 0x21, 0xa9, 0xed]));
+    uncommitted.header.merkle_root = uncommitted.compute_merkle_root().unwrap();
+    copies.push(uncommitted);
+    // A reserved value of the wrong size.
+    let mut nonce = next.clone();
+    nonce.txdata[0].input[0].witness = bitcoin::Witness::from_slice(&[[0u8; 31]]);
+    copies.push(nonce);
+    let mut verdicts = HashSet::new();
+    for b in &copies {
+        let prepared = PreparedBlock::new(b.clone(), serialize(b), &params);
+        for check_witness in [true, false] {
+            let want = is_block_mutated(b, check_witness);
+            assert_eq!(
+                prepared.mutation(check_witness),
+                want,
+                "block {} witness {check_witness}",
+                b.block_hash()
+            );
+            verdicts.insert(want.map(|r| r.reason));
+        }
+    }
+    let reasons: HashSet<Option<&str>> = verdicts.iter().map(Option::as_deref).collect();
+    for r in [
+        None,
+        Some("bad-txnmrklroot"),
+        Some("bad-txns-duplicate"),
+        Some("bad-witness-merkle-match"),
+        Some("unexpected-witness"),
+        Some("bad-witness-nonce-size"),
+    ] {
+        assert!(reasons.contains(&r), "the copies cover {r:?}: {reasons:?}");
+    }
+}

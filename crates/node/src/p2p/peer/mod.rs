@@ -37,6 +37,11 @@ pub const MSG_RATE: f64 = 2_000.0;
 pub const MSG_BURST: f64 = 10_000.0;
 /// Most blocks returned for one `getblocks`.
 pub const MAX_BLOCKS_INV: usize = 500;
+/// Requested blocks that may be prepared on the peers' reader tasks or wait for the chain
+/// prepared, all peers together: each holds its bytes and two decodings of them (several times
+/// the block's size), so a reader waits for a slot before preparing. Two keep the next block
+/// ready while the chain connects the current one.
+pub const PREPARED_BLOCKS_AHEAD: usize = 2;
 
 /// How a connection came about (Core's connection types).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -192,6 +197,9 @@ pub struct PeerShared {
     /// Heights of the blocks requested from the peer (getpeerinfo `inflight`), published by
     /// the manager.
     pub blocks_in_flight: Mutex<Vec<u32>>,
+    /// Hashes of the blocks requested from the peer, published by the manager: the reader task
+    /// prepares these ahead of the chain (others reach the manager decoded only).
+    pub requested_blocks: Mutex<Vec<bitcoin::BlockHash>>,
     ping_now: Notify,
     close: watch::Sender<Option<String>>,
     ctl_bytes: AtomicUsize,
@@ -241,6 +249,7 @@ impl PeerShared {
             transport: Mutex::new(super::transport::TransportInfo::Detecting),
             bip152: Default::default(),
             blocks_in_flight: Mutex::new(Vec::new()),
+            requested_blocks: Mutex::new(Vec::new()),
             ping_now: Notify::new(),
             close: watch::channel(None).0,
             ctl_bytes: AtomicUsize::new(0),
@@ -344,6 +353,17 @@ pub enum Event {
         /// Holds the peer's receive budget until the manager is done with the message.
         permit: Option<OwnedSemaphorePermit>,
     },
+    /// A requested block, prepared on the reader task (hashes, context-free checks, the
+    /// interpreter's parse) while the chain connected the blocks before it.
+    Block {
+        /// Peer id.
+        id: PeerId,
+        /// The block and what was computed for it.
+        block: Box<crate::validation::prepared::PreparedBlock>,
+        /// The peer's receive budget and a slot of [`PREPARED_BLOCKS_AHEAD`], held until the
+        /// manager is done with the block.
+        permits: [OwnedSemaphorePermit; 2],
+    },
     /// The connection ended.
     Closed {
         /// Peer id.
@@ -371,6 +391,8 @@ pub struct PeerEnv {
     pub local_nonces: Mutex<HashSet<u64>>,
     /// Network totals.
     pub totals: Arc<Totals>,
+    /// The slots of [`PREPARED_BLOCKS_AHEAD`], shared by every connection.
+    pub prepared_blocks: Arc<tokio::sync::Semaphore>,
 }
 
 /// The manager's handle on one connection.

@@ -6,10 +6,12 @@ use crate::chain::ChainManager;
 use crate::clock::unix_now;
 use crate::p2p::codec::{self, FrameError, HEADER_LEN, MAX_HEADERS_RESULTS, MAX_INV_SIZE};
 use crate::p2p::{MIN_PEER_PROTO_VERSION, PROTOCOL_VERSION, SENDHEADERS_VERSION, WTXID_RELAY_VERSION};
+use crate::validation::prepared::PreparedBlock;
 use bitcoin::p2p::message::NetworkMessage;
 use bitcoin::p2p::message_blockdata::Inventory;
 use bitcoin::p2p::message_network::VersionMessage;
 use bitcoin::p2p::{Address, ServiceFlags};
+use bitcoin::Block;
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -103,6 +105,44 @@ impl Reader {
                 id: self.shared().id,
                 msg,
                 permit,
+            })
+            .await
+            .map_err(|_| Exit::quiet("node shutting down"))
+    }
+
+    /// Whether the manager asked this peer for `block`.
+    fn requested(&self, block: &Block) -> bool {
+        crate::sync::lock(&self.shared().requested_blocks).contains(&block.block_hash())
+    }
+
+    /// A block the manager asked for, with the frame it came in: its context-free work (hashes,
+    /// Core's CheckBlock, the interpreter's parse) is done here on a blocking thread, in one of
+    /// the shared [`super::PREPARED_BLOCKS_AHEAD`] slots, while the chain connects the blocks
+    /// before it, as `import`'s reader thread does.
+    async fn on_requested_block(&self, block: Block, mut frame: Vec<u8>, permit: OwnedSemaphorePermit) -> Result<(), Exit> {
+        let shared = self.shared();
+        shared
+            .last_block_rx_ms
+            .store(shared.started.elapsed().as_millis() as u64, Ordering::Relaxed);
+        let slot = self
+            .env
+            .prepared_blocks
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| Exit::quiet("closing"))?;
+        // The payload is the block's serialization, as the block file stores it.
+        frame.drain(..HEADER_LEN);
+        let params = self.env.node.params.clone();
+        let prepared = tokio::task::spawn_blocking(move || PreparedBlock::new(block, frame, &params))
+            .await
+            .map_err(|e| Exit::disconnect(format!("block preparation failed: {e}")))?;
+        self.env
+            .events
+            .send(Event::Block {
+                id: shared.id,
+                block: Box::new(prepared),
+                permits: [permit, slot],
             })
             .await
             .map_err(|_| Exit::quiet("node shutting down"))
@@ -415,7 +455,17 @@ pub(super) async fn read_loop(
                     continue;
                 }
             };
-            drop(frame);
+            let msg = match msg {
+                NetworkMessage::Block(block) if r.phase == Phase::Ready && r.requested(&block) => {
+                    r.rate_limit()?;
+                    r.on_requested_block(block, frame, permit).await?;
+                    continue;
+                }
+                other => {
+                    drop(frame);
+                    other
+                }
+            };
             if r.phase != Phase::Ready && handshake.expired() {
                 return Err(Exit::disconnect(handshake.message(&shared)));
             }
