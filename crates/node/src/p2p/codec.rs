@@ -102,6 +102,10 @@ pub struct FrameHeader {
     pub len: usize,
     /// Raw header bytes.
     pub raw: [u8; HEADER_LEN],
+    /// The payload's integrity is established, by the transport (BIP324 v2 authenticates every
+    /// packet and has no checksum) or by [`rejection`] having checked the checksum: it is not
+    /// checked again, and a v2 frame of a [`decoded_directly`] command carries none.
+    pub integrity_checked: bool,
 }
 
 /// Parses and checks a header: magic, command characters, payload size.
@@ -126,15 +130,15 @@ pub fn parse_header(raw: [u8; HEADER_LEN], magic: Magic) -> Result<FrameHeader, 
         valid_command,
         len,
         raw,
+        integrity_checked: false,
     })
 }
 
 /// Why Core's transport would drop a complete frame without disconnecting (a wrong checksum,
-/// then an invalid command), in Core's words; None for a frame to process.
-pub fn rejection(frame: &[u8], header: &FrameHeader) -> Option<String> {
-    let sum = checksum(&frame[HEADER_LEN..]);
-    let was = [frame[20], frame[21], frame[22], frame[23]];
-    if sum != was {
+/// then an invalid command), in Core's words; None for a frame to process. A checksum found
+/// right is remembered in `header`, so that decoding does not hash the payload again.
+pub fn rejection(frame: &[u8], header: &mut FrameHeader) -> Option<String> {
+    if let Some((sum, was)) = wrong_checksum(frame, header) {
         return Some(format!(
             "Header error: Wrong checksum ({}, {} bytes), expected {} was {}",
             sanitize(&header.command),
@@ -143,6 +147,7 @@ pub fn rejection(frame: &[u8], header: &FrameHeader) -> Option<String> {
             hex4(&was)
         ));
     }
+    header.integrity_checked = true;
     if !header.valid_command {
         return Some(format!(
             "Header error: Invalid message type ({}, {} bytes)",
@@ -204,6 +209,39 @@ fn checksum(payload: &[u8]) -> [u8; 4] {
     [h[0], h[1], h[2], h[3]]
 }
 
+/// The payload's checksum and the header's, when they differ and the payload's integrity is not
+/// established yet.
+fn wrong_checksum(frame: &[u8], header: &FrameHeader) -> Option<([u8; 4], [u8; 4])> {
+    if header.integrity_checked {
+        return None;
+    }
+    let sum = checksum(&frame[HEADER_LEN..]);
+    let was = [frame[20], frame[21], frame[22], frame[23]];
+    (sum != was).then_some((sum, was))
+}
+
+/// Commands decoded straight from their payload instead of through rust-bitcoin's
+/// `RawNetworkMessage`, which copies the payload and hashes it again for its checksum: the
+/// large messages, so that a block is hashed for its checksum once on v1 and never on v2.
+pub fn decoded_directly(command: &str) -> bool {
+    matches!(command, "block" | "tx")
+}
+
+/// A [`decoded_directly`] payload, which must be consumed entirely (as `RawNetworkMessage` wants).
+fn decode_direct(command: &str, payload: &[u8]) -> Result<NetworkMessage, encode::Error> {
+    fn whole<T: Decodable>(payload: &[u8]) -> Result<T, encode::Error> {
+        let (value, used) = bitcoin::consensus::encode::deserialize_partial(payload)?;
+        if used != payload.len() {
+            return Err(encode::Error::ParseFailed("extra bytes after network message payload"));
+        }
+        Ok(value)
+    }
+    match command {
+        "block" => whole(payload).map(NetworkMessage::Block),
+        _ => whole(payload).map(NetworkMessage::Tx),
+    }
+}
+
 /// Decodes a complete frame (header + payload, as from [`read_payload`]).
 pub fn decode(frame: &[u8], header: &FrameHeader) -> Result<NetworkMessage, FrameError> {
     let command = header.command.clone();
@@ -216,9 +254,18 @@ pub fn decode(frame: &[u8], header: &FrameHeader) -> Result<NetworkMessage, Fram
             error,
         })?;
     }
+    if decoded_directly(&header.command) {
+        if wrong_checksum(frame, header).is_some() {
+            return Err(FrameError::BadChecksum { command });
+        }
+        return decode_direct(&header.command, &frame[HEADER_LEN..]).map_err(|e| FrameError::Decode {
+            command,
+            error: e.to_string(),
+        });
+    }
     if matches!(header.command.as_str(), "version" | "filterload") {
         let payload = &frame[HEADER_LEN..];
-        if checksum(payload) != [frame[20], frame[21], frame[22], frame[23]] {
+        if wrong_checksum(frame, header).is_some() {
             return Err(FrameError::BadChecksum { command });
         }
         // Core accepts a version message without the trailing relay flag (BIP37 optional
@@ -275,14 +322,35 @@ pub fn decode_filterload(mut payload: &[u8]) -> Result<FilterLoad, encode::Error
 pub fn frame(magic: Magic, command: &str, payload: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(HEADER_LEN + payload.len());
     out.extend_from_slice(&magic.to_bytes());
+    out.extend_from_slice(&command_field(command));
+    out.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+    out.extend_from_slice(&checksum(payload));
+    out.extend_from_slice(payload);
+    out
+}
+
+/// [`frame`] for a payload the transport authenticated (BIP324 v2): the checksum field is left
+/// zero for [`decoded_directly`] commands, which never read it, and set for the rest, which
+/// rust-bitcoin's decoder checks.
+pub fn authenticated_frame(magic: Magic, command: &str, payload: &[u8]) -> Vec<u8> {
+    if !decoded_directly(command) {
+        return frame(magic, command, payload);
+    }
+    let mut out = Vec::with_capacity(HEADER_LEN + payload.len());
+    out.extend_from_slice(&magic.to_bytes());
+    out.extend_from_slice(&command_field(command));
+    out.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+    out.extend_from_slice(&[0u8; 4]);
+    out.extend_from_slice(payload);
+    out
+}
+
+/// The 12-byte, NUL-padded command field.
+fn command_field(command: &str) -> [u8; 12] {
     let mut cmd = [0u8; 12];
     let n = command.len().min(12);
     cmd[..n].copy_from_slice(&command.as_bytes()[..n]);
-    out.extend_from_slice(&cmd);
-    out.extend_from_slice(&(payload.len() as u32).to_le_bytes());
-    out.extend_from_slice(&sha256d::Hash::hash(payload).to_byte_array()[..4]);
-    out.extend_from_slice(payload);
-    out
+    cmd
 }
 
 /// Encodes a message for `magic`.
@@ -372,13 +440,15 @@ mod tests {
         bad_cmd[5] = 0x07;
         assert!(matches!(read_one(&bad_cmd).await, Err(FrameError::BadCommand)));
         let mut r = &bad_cmd[..];
-        let h = read_header(&mut r, Magic::REGTEST, Duration::from_secs(1), Duration::from_secs(1))
+        let mut h = read_header(&mut r, Magic::REGTEST, Duration::from_secs(1), Duration::from_secs(1))
             .await
             .unwrap()
             .unwrap();
-        assert!(rejection(&bad_cmd, &h).unwrap().starts_with("Header error: Invalid message type"));
-        let hs = parse_header(bad_sum[..HEADER_LEN].try_into().unwrap(), Magic::REGTEST).unwrap();
-        assert!(rejection(&bad_sum, &hs)
+        assert!(rejection(&bad_cmd, &mut h)
+            .unwrap()
+            .starts_with("Header error: Invalid message type"));
+        let mut hs = parse_header(bad_sum[..HEADER_LEN].try_into().unwrap(), Magic::REGTEST).unwrap();
+        assert!(rejection(&bad_sum, &mut hs)
             .unwrap()
             .starts_with("Header error: Wrong checksum (ping, 8 bytes)"));
 
@@ -393,6 +463,74 @@ mod tests {
         // Truncated stream: the payload never completes.
         let truncated = &ok[..ok.len() - 2];
         assert!(matches!(read_one(truncated).await, Err(FrameError::Io(_))));
+    }
+
+    /// Blocks and transactions are decoded from their payload, not through `RawNetworkMessage`:
+    /// the same messages, the same checksum and trailing-byte rejections on v1.
+    #[tokio::test]
+    async fn blocks_and_transactions_decode_directly_with_their_checksum_checked() {
+        let tx = bitcoin::consensus::deserialize::<bitcoin::Transaction>(&hex_tx()).unwrap();
+        let block = bitcoin::blockdata::constants::genesis_block(bitcoin::Network::Regtest);
+        for msg in [NetworkMessage::Tx(tx), NetworkMessage::Block(block)] {
+            let ok = frame(msg.clone());
+            assert_eq!(read_one(&ok).await.unwrap(), msg);
+            let mut bad_sum = ok.clone();
+            bad_sum[21] ^= 1;
+            assert!(matches!(read_one(&bad_sum).await, Err(FrameError::BadChecksum { .. })));
+            let mut longer = super::frame(Magic::REGTEST, msg.cmd(), &serialize_payload(&msg));
+            longer.push(0);
+            let len = (longer.len() - HEADER_LEN) as u32;
+            longer[16..20].copy_from_slice(&len.to_le_bytes());
+            let sum = checksum(&longer[HEADER_LEN..]);
+            longer[20..24].copy_from_slice(&sum);
+            let err = read_one(&longer).await.unwrap_err();
+            assert!(err.to_string().contains("extra bytes after network message payload"), "{err}");
+        }
+    }
+
+    fn serialize_payload(msg: &NetworkMessage) -> Vec<u8> {
+        match msg {
+            NetworkMessage::Tx(t) => serialize(t),
+            NetworkMessage::Block(b) => serialize(b),
+            other => panic!("not a tx or block: {other:?}"),
+        }
+    }
+
+    /// A checksum `rejection` found right is not checked again when the frame is decoded.
+    #[test]
+    fn a_checked_checksum_is_remembered() {
+        let block = bitcoin::blockdata::constants::genesis_block(bitcoin::Network::Regtest);
+        let mut f = frame(NetworkMessage::Block(block.clone()));
+        let mut h = parse_header(f[..HEADER_LEN].try_into().unwrap(), Magic::REGTEST).unwrap();
+        assert!(!h.integrity_checked);
+        assert_eq!(rejection(&f, &mut h), None);
+        assert!(h.integrity_checked);
+        // Were it checked again, this would now fail.
+        f[20] ^= 1;
+        assert_eq!(decode(&f, &h).unwrap(), NetworkMessage::Block(block));
+    }
+
+    /// A v2 (authenticated) block frame carries no checksum and is neither checked nor hashed
+    /// for one; other commands keep a real checksum for rust-bitcoin's decoder.
+    #[test]
+    fn authenticated_frames_skip_the_checksum_only_where_nothing_reads_it() {
+        let block = bitcoin::blockdata::constants::genesis_block(bitcoin::Network::Regtest);
+        let payload = serialize(&block);
+        let f = authenticated_frame(Magic::REGTEST, "block", &payload);
+        assert_eq!(&f[20..24], &[0u8; 4], "no checksum computed");
+        let mut h = parse_header(f[..HEADER_LEN].try_into().unwrap(), Magic::REGTEST).unwrap();
+        assert!(rejection(&f, &mut h).is_some(), "unauthenticated, the empty checksum is wrong");
+        assert!(matches!(decode(&f, &h), Err(FrameError::BadChecksum { .. })));
+        h.integrity_checked = true;
+        assert_eq!(rejection(&f, &mut h), None);
+        assert_eq!(decode(&f, &h).unwrap(), NetworkMessage::Block(block));
+        let ping = authenticated_frame(Magic::REGTEST, "ping", &7u64.to_le_bytes());
+        assert_eq!(ping, frame(NetworkMessage::Ping(7)));
+        let h = FrameHeader {
+            integrity_checked: true,
+            ..parse_header(ping[..HEADER_LEN].try_into().unwrap(), Magic::REGTEST).unwrap()
+        };
+        assert_eq!(decode(&ping, &h).unwrap(), NetworkMessage::Ping(7));
     }
 
     #[test]

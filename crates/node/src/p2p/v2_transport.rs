@@ -282,7 +282,7 @@ impl V2Receiver {
                 continue;
             }
             let frame = match v2_message_ids::decode_contents(&plain[1..]) {
-                Some((command, payload)) => codec::frame(magic, command, payload),
+                Some((command, payload)) => codec::authenticated_frame(magic, command, payload),
                 None => {
                     tracing::debug!(target: "blvm::net", "V2 transport error: invalid message type ({contents_len} bytes contents)");
                     // An empty command: the codec drops the message as Core does.
@@ -290,7 +290,10 @@ impl V2Receiver {
                 }
             };
             let raw: [u8; HEADER_LEN] = frame[..HEADER_LEN].try_into().expect("frame has a header");
-            let header = codec::parse_header(raw, magic)?;
+            let header = codec::FrameHeader {
+                integrity_checked: true,
+                ..codec::parse_header(raw, magic)?
+            };
             self.frame = Some(frame);
             return Ok(Some(header));
         }

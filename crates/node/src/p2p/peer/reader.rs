@@ -412,7 +412,7 @@ pub(super) async fn read_loop(
             } else {
                 crate::p2p::handshake_timer::POLL
             };
-            let header = match rd.read_header(env.magic, idle, s.peer_timeout).await {
+            let mut header = match rd.read_header(env.magic, idle, s.peer_timeout).await {
                 Ok(Some(h)) => h,
                 Ok(None) if r.phase == Phase::Ready => {
                     return Err(Exit::disconnect(format!("no message for {}s (inactivity)", idle.as_secs())))
@@ -431,7 +431,7 @@ pub(super) async fn read_loop(
             // As Core: a wrong checksum or message type drops the message (counted as
             // "*other*"), a payload that does not parse is logged and skipped; the byte budget
             // and the message rate limit still apply to both.
-            if let Some(why) = codec::rejection(&frame, &header) {
+            if let Some(why) = codec::rejection(&frame, &mut header) {
                 shared.recv_per_msg.add("", size as u64);
                 tracing::debug!(target: "blvm::net", "{why}, peer={}", shared.id);
                 r.rate_limit()?;
