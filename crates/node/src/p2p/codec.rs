@@ -320,37 +320,29 @@ pub fn decode_filterload(mut payload: &[u8]) -> Result<FilterLoad, encode::Error
 /// Frames an already serialized payload under `command` (for replies encoded straight from
 /// shared data, without building a [`NetworkMessage`] copy first).
 pub fn frame(magic: Magic, command: &str, payload: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(HEADER_LEN + payload.len());
-    out.extend_from_slice(&magic.to_bytes());
-    out.extend_from_slice(&command_field(command));
-    out.extend_from_slice(&(payload.len() as u32).to_le_bytes());
-    out.extend_from_slice(&checksum(payload));
-    out.extend_from_slice(payload);
-    out
+    framed(magic, command, checksum(payload), payload)
 }
 
 /// [`frame`] for a payload the transport authenticated (BIP324 v2): the checksum field is left
 /// zero for [`decoded_directly`] commands, which never read it, and set for the rest, which
 /// rust-bitcoin's decoder checks.
 pub fn authenticated_frame(magic: Magic, command: &str, payload: &[u8]) -> Vec<u8> {
-    if !decoded_directly(command) {
-        return frame(magic, command, payload);
-    }
-    let mut out = Vec::with_capacity(HEADER_LEN + payload.len());
-    out.extend_from_slice(&magic.to_bytes());
-    out.extend_from_slice(&command_field(command));
-    out.extend_from_slice(&(payload.len() as u32).to_le_bytes());
-    out.extend_from_slice(&[0u8; 4]);
-    out.extend_from_slice(payload);
-    out
+    let sum = if decoded_directly(command) { [0u8; 4] } else { checksum(payload) };
+    framed(magic, command, sum, payload)
 }
 
-/// The 12-byte, NUL-padded command field.
-fn command_field(command: &str) -> [u8; 12] {
+/// A frame: magic, NUL-padded command, payload length, `sum`, payload.
+fn framed(magic: Magic, command: &str, sum: [u8; 4], payload: &[u8]) -> Vec<u8> {
     let mut cmd = [0u8; 12];
     let n = command.len().min(12);
     cmd[..n].copy_from_slice(&command.as_bytes()[..n]);
-    cmd
+    let mut out = Vec::with_capacity(HEADER_LEN + payload.len());
+    out.extend_from_slice(&magic.to_bytes());
+    out.extend_from_slice(&cmd);
+    out.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+    out.extend_from_slice(&sum);
+    out.extend_from_slice(payload);
+    out
 }
 
 /// Encodes a message for `magic`.
