@@ -238,7 +238,8 @@ fn decode_direct(command: &str, payload: &[u8]) -> Result<NetworkMessage, encode
     }
     match command {
         "block" => whole(payload).map(NetworkMessage::Block),
-        _ => whole(payload).map(NetworkMessage::Tx),
+        "tx" => whole(payload).map(NetworkMessage::Tx),
+        _ => Err(encode::Error::ParseFailed("not a directly decoded command")),
     }
 }
 

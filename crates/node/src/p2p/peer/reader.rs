@@ -110,6 +110,14 @@ impl Reader {
             .map_err(|_| Exit::quiet("node shutting down"))
     }
 
+    /// Records when the peer last sent a block (for the block download's stall check).
+    fn block_arrived(&self) {
+        let shared = self.shared();
+        shared
+            .last_block_rx_ms
+            .store(shared.started.elapsed().as_millis() as u64, Ordering::Relaxed);
+    }
+
     /// Whether the manager asked this peer for `block`.
     fn requested(&self, block: &Block) -> bool {
         crate::sync::lock(&self.shared().requested_blocks).contains(&block.block_hash())
@@ -120,17 +128,14 @@ impl Reader {
     /// the shared [`super::PREPARED_BLOCKS_AHEAD`] slots, while the chain connects the blocks
     /// before it, as `import`'s reader thread does.
     async fn on_requested_block(&self, block: Block, mut frame: Vec<u8>, permit: OwnedSemaphorePermit) -> Result<(), Exit> {
+        self.block_arrived();
+        // While the slots are taken, the chain is the bottleneck, not the peer: its next blocks
+        // wait unread, which the stall check must not blame on it.
         let shared = self.shared();
-        shared
-            .last_block_rx_ms
-            .store(shared.started.elapsed().as_millis() as u64, Ordering::Relaxed);
-        let slot = self
-            .env
-            .prepared_blocks
-            .clone()
-            .acquire_owned()
-            .await
-            .map_err(|_| Exit::quiet("closing"))?;
+        shared.waiting_budget.store(true, Ordering::Relaxed);
+        let slot = self.env.prepared_blocks.clone().acquire_owned().await;
+        shared.waiting_budget.store(false, Ordering::Relaxed);
+        let slot = slot.map_err(|_| Exit::quiet("closing"))?;
         // The payload is the block's serialization, as the block file stores it.
         frame.drain(..HEADER_LEN);
         let params = self.env.node.params.clone();
@@ -322,9 +327,7 @@ impl Reader {
                 Err(Exit::ban(format!("addrv2 message size = {}", a.len())))
             }
             NetworkMessage::Block(_) => {
-                shared
-                    .last_block_rx_ms
-                    .store(shared.started.elapsed().as_millis() as u64, Ordering::Relaxed);
+                self.block_arrived();
                 self.forward(msg, Some(permit)).await
             }
             NetworkMessage::Headers(_)
@@ -342,9 +345,7 @@ impl Reader {
             | NetworkMessage::FilterClear => self.forward(msg, Some(permit)).await,
             NetworkMessage::GetBlockTxn(g) => self.on_getblocktxn(g.txs_request).await,
             NetworkMessage::CmpctBlock(_) => {
-                shared
-                    .last_block_rx_ms
-                    .store(shared.started.elapsed().as_millis() as u64, Ordering::Relaxed);
+                self.block_arrived();
                 self.forward(msg, Some(permit)).await
             }
             NetworkMessage::SendCmpct(_) | NetworkMessage::BlockTxn(_) => self.forward(msg, Some(permit)).await,
