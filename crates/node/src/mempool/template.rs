@@ -95,6 +95,9 @@ pub struct BlockTemplate {
     pub tx_weight: u64,
     /// Total sigop cost of the selected transactions.
     pub tx_sigops: u64,
+    /// Whether segwit is enforced at `height`: only then does the coinbase carry the witness
+    /// reserved value (before it, any witness makes the block invalid).
+    pub segwit: bool,
 }
 
 /// The block header time and difficulty bits for a child of the active tip at time `now`.
@@ -136,6 +139,7 @@ impl BlockTemplate {
             tx_weight: txs.iter().map(|t| t.weight).sum(),
             tx_sigops: txs.iter().map(|t| t.sigops).sum(),
             txs,
+            segwit: height >= chain.params().segwit_height,
         }
     }
 
@@ -152,7 +156,8 @@ impl BlockTemplate {
 
     /// Core's coinbase: the BIP34 height in the scriptSig (with an OP_0 up to height 16, where
     /// the height alone is one byte and consensus wants two), the 32-zero-byte witness reserved
-    /// value, nSequence 0xfffffffe and nLockTime height-1, paying `value` to `payout`.
+    /// value where segwit is enforced (Core's UpdateUncommittedBlockStructures), nSequence
+    /// 0xfffffffe and nLockTime height-1, paying `value` to `payout`.
     pub fn coinbase(&self, payout: &Script, value: u64) -> Transaction {
         let mut script_sig = Builder::new().push_int(i64::from(self.height));
         if self.height <= 16 {
@@ -166,7 +171,11 @@ impl BlockTemplate {
                 previous_output: OutPoint::null(),
                 script_sig,
                 sequence: Sequence(0xffff_fffe),
-                witness: Witness::from_slice(&[[0u8; 32]]),
+                witness: if self.segwit {
+                    Witness::from_slice(&[WITNESS_RESERVED_VALUE])
+                } else {
+                    Witness::new()
+                },
             }],
             output: vec![TxOut {
                 value: Amount::from_sat(value),
@@ -207,10 +216,18 @@ impl BlockTemplate {
     }
 }
 
-/// Appends the BIP141 commitment output (reserved value: the coinbase's 32-byte witness).
+/// The witness reserved value Core's miner puts in the coinbase and commits to: 32 zero bytes.
+const WITNESS_RESERVED_VALUE: [u8; 32] = [0u8; 32];
+
+/// Appends the BIP141 commitment output (reserved value: the coinbase's witness, or Core's 32
+/// zero bytes when the coinbase has none, as before segwit, where Core still adds the output).
 pub fn add_witness_commitment(block: &mut Block) {
     let Some(root) = block.witness_root() else { return };
-    let reserved = block.txdata[0].input[0].witness.nth(0).map(|w| w.to_vec()).unwrap_or_default();
+    let reserved = block.txdata[0].input[0]
+        .witness
+        .nth(0)
+        .map(|w| w.to_vec())
+        .unwrap_or_else(|| WITNESS_RESERVED_VALUE.to_vec());
     let commitment = Block::compute_witness_commitment(&root, &reserved);
     let mut spk = vec![0x6a, 0x24, 0xaa, 0x21, 0xa9, 0xed];
     spk.extend_from_slice(&commitment.to_byte_array());
@@ -218,6 +235,19 @@ pub fn add_witness_commitment(block: &mut Block) {
         value: Amount::ZERO,
         script_pubkey: ScriptBuf::from_bytes(spk),
     });
+}
+
+/// Core's UpdateUncommittedBlockStructures, which `submitblock` applies: a block whose coinbase
+/// commits to its witnesses but carries no witness gets the 32-zero-byte reserved value, where
+/// segwit is enforced (`segwit`). Nothing committed changes, so the block hash stays.
+pub fn fill_witness_reserved_value(block: &mut Block, segwit: bool) {
+    let Some(coinbase) = block.txdata.first_mut() else { return };
+    let has_witness = coinbase.input.iter().any(|i| !i.witness.is_empty());
+    if segwit && !has_witness && crate::validation::block_check::witness_commitment_index(coinbase).is_some() {
+        if let Some(input) = coinbase.input.first_mut() {
+            input.witness = Witness::from_slice(&[WITNESS_RESERVED_VALUE]);
+        }
+    }
 }
 
 /// Grinds the nonce until the header meets its target; decrements `max_tries` per attempt and
@@ -235,4 +265,44 @@ pub fn solve(header: &mut Header, max_tries: &mut u64) -> bool {
         }
     }
     target.is_met_by(header.block_hash())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A block committing to its witnesses, its coinbase without the reserved value.
+    fn committed_block(reserved_in_coinbase: bool) -> Block {
+        let mut block = bitcoin::blockdata::constants::genesis_block(bitcoin::Network::Regtest);
+        block.txdata[0].input[0].witness = Witness::from_slice(&[WITNESS_RESERVED_VALUE]);
+        add_witness_commitment(&mut block);
+        if !reserved_in_coinbase {
+            block.txdata[0].input[0].witness = Witness::new();
+        }
+        block
+    }
+
+    /// Core's UpdateUncommittedBlockStructures: the reserved value is added only where segwit
+    /// is enforced, only to a committing block, and never over a witness already there.
+    #[test]
+    fn submitted_blocks_get_the_reserved_value_core_adds() {
+        let mut block = committed_block(false);
+        let hash = block.block_hash();
+        fill_witness_reserved_value(&mut block, false);
+        assert!(block.txdata[0].input[0].witness.is_empty(), "not before segwit");
+        fill_witness_reserved_value(&mut block, true);
+        assert_eq!(block.txdata[0].input[0].witness.nth(0), Some(&WITNESS_RESERVED_VALUE[..]));
+        assert_eq!(block.block_hash(), hash, "witnesses are outside the header's commitments");
+        assert_eq!(block, committed_block(true));
+
+        let mut other = committed_block(false);
+        other.txdata[0].input[0].witness = Witness::from_slice(&[[1u8; 32]]);
+        let before = other.clone();
+        fill_witness_reserved_value(&mut other, true);
+        assert_eq!(other, before, "a witness already there stays");
+
+        let mut uncommitted = bitcoin::blockdata::constants::genesis_block(bitcoin::Network::Regtest);
+        fill_witness_reserved_value(&mut uncommitted, true);
+        assert!(uncommitted.txdata[0].input[0].witness.is_empty(), "no commitment, nothing to fill");
+    }
 }

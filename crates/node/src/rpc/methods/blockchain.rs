@@ -432,7 +432,14 @@ pub async fn submitblock(node: &Arc<RpcContext>, p: &Params) -> Result<Value, Rp
     let raw = Vec::<u8>::from_hex(p.str(0)?)
         .ok()
         .ok_or_else(|| RpcError::new(code::DESERIALIZATION_ERROR, "Block decode failed"))?;
-    let block: Block = deserialize(&raw).map_err(|_| RpcError::new(code::DESERIALIZATION_ERROR, "Block decode failed"))?;
+    let mut block: Block = deserialize(&raw).map_err(|_| RpcError::new(code::DESERIALIZATION_ERROR, "Block decode failed"))?;
+    {
+        let c = node.lock_chain();
+        if let Some(prev) = c.entry(&block.header.prev_blockhash) {
+            let segwit = prev.height + 1 >= c.params().segwit_height;
+            crate::mempool::template::fill_witness_reserved_value(&mut block, segwit);
+        }
+    }
     // Core 31 judges a block without a coinbase like any other (high-hash, bad-cb-missing).
     match node
         .submit_block(block)
