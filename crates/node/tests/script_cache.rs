@@ -5,7 +5,10 @@
 //!
 //! The soft fork is BIP65 moved to height 110 (`-testactivationheight=cltv@110`): an output
 //! whose script is a bare `OP_CHECKLOCKTIMEVERIFY` is spent by `OP_1` and a zero locktime,
-//! valid while the opcode is a NOP and invalid once it is enforced.
+//! valid while the opcode is a NOP and invalid once it is enforced. As Core's, the mempool
+//! checks scripts under the standard flags, CLTV included before its activation, so it never
+//! admits such a spend: the entries for those spends are put in the cache by hand, as an
+//! earlier check under the pre-fork flags would have left them.
 
 mod support;
 
@@ -101,6 +104,11 @@ impl Env {
         spend(self.funding, vout, ScriptBuf::from_bytes(vec![0x51]))
     }
 
+    /// Spends OP_TRUE output `n` with an empty scriptSig: valid under any flags.
+    fn valid_spend(&self, n: u32) -> Transaction {
+        spend(self.funding, CLTV_OUTPUTS + n, ScriptBuf::new())
+    }
+
     /// Spends OP_TRUE output `n` with an `OP_RETURN` scriptSig: invalid under any flags.
     fn invalid_spend(&self, n: u32) -> Transaction {
         spend(self.funding, CLTV_OUTPUTS + n, ScriptBuf::from_bytes(vec![0x6a]))
@@ -155,17 +163,22 @@ fn rejected_for(outcome: BlockOutcome, reason: &str) -> String {
 #[test]
 fn mempool_acceptance_caches_the_transaction_under_the_next_blocks_flags() {
     let mut env = env();
-    let tx = env.cltv_spend(0);
+    let tx = env.valid_spend(2);
     let next = env.height() + 1;
     assert!(!env.cached(&tx, env.flags_at(next)));
     env.mempool
         .accept(tx.clone(), AcceptOptions::default())
-        .expect("valid before CLTV activation");
+        .expect("valid under any flags");
     assert!(env.cached(&tx, env.flags_at(next)));
     assert!(
         !env.cached(&tx, env.flags_at(CLTV_HEIGHT)),
         "only under the flags it was checked with"
     );
+    // A spend valid only before the fork is refused: the standard flags include CLTV.
+    let cltv = env.cltv_spend(0);
+    let r = env.mempool.accept(cltv.clone(), AcceptOptions::default()).unwrap_err();
+    assert_eq!(r.reason, "mempool-script-verify-flag-failed (Locktime requirement not satisfied)");
+    assert!(!env.cached(&cltv, env.flags_at(next)));
     // Rejected transactions are not cached.
     let bad = env.invalid_spend(0);
     assert!(env.mempool.accept(bad.clone(), AcceptOptions::default()).is_err());
@@ -198,13 +211,11 @@ fn block_connection_trusts_the_cache_under_the_same_flags_only() {
 fn a_cached_transaction_is_checked_again_above_a_soft_fork_activation() {
     let mut env = env();
     let (early, late) = (env.cltv_spend(0), env.cltv_spend(1));
-    for tx in [&early, &late] {
-        env.mempool
-            .accept(tx.clone(), AcceptOptions::default())
-            .expect("valid before CLTV activation");
-    }
     let pre_fork = env.flags_at(env.height() + 1);
     assert_ne!(pre_fork, env.flags_at(CLTV_HEIGHT));
+    for tx in [&early, &late] {
+        env.chain.lock().unwrap().script_cache().insert(&tx.compute_wtxid(), pre_fork);
+    }
     // Below the activation height the flags are those it was cached under.
     env.mine_to(CLTV_HEIGHT - 2);
     assert_eq!(env.flags_at(CLTV_HEIGHT - 1), pre_fork);
@@ -224,7 +235,7 @@ fn a_cached_transaction_is_checked_again_above_a_soft_fork_activation() {
 #[test]
 fn a_cached_transaction_does_not_save_an_invalid_block() {
     let mut env = env();
-    let good = env.cltv_spend(0);
+    let good = env.valid_spend(2);
     env.mempool.accept(good.clone(), AcceptOptions::default()).expect("accepted");
     assert!(env.cached(&good, env.flags_at(env.height() + 1)));
     // A script failure in another transaction.

@@ -14,7 +14,7 @@ use crate::chain::ChainManager;
 use crate::chainstate::Coin;
 use crate::validation::locks::{is_final_tx, sequence_lock, sequence_lock_satisfied};
 use crate::validation::script_error::{failing_input_detail, first_script_error, mempool_script_reject, standard_script_verify_flags};
-use crate::validation::scripts::{block_script_flags, PreparedTx};
+use crate::validation::scripts::block_script_flags;
 use crate::validation::sigops::sigop_cost;
 use crate::validation::tx_check::check_transaction;
 use crate::validation::tx_inputs::check_tx_inputs;
@@ -240,6 +240,9 @@ pub fn accept_tx(
     };
     let mempool_sequence = pool.sequence();
     pool.add(entry);
+    if opts.reorg_readmission {
+        pool.set_relay_sequence(&txid, 0);
+    }
     events.push(PoolEvent::Added {
         tx: tx.clone(),
         txid,
@@ -388,39 +391,32 @@ fn check_scripts(
     next_height: u32,
 ) -> Result<(), Reject> {
     // Scripts. Policy (Core's PolicyScriptChecks): every input under Core's standard flags, by
-    // Core's interpreter through the shim, which names the first failing input's error. The
-    // standard flags include every consensus flag of the next block, so passing them passes
-    // those (Core re-runs the consensus flags here against its signature cache). Without
-    // standardness, or when the script execution cache already holds the transaction under the
-    // next block's flags, the kernel (unless cached) and the structural policy rules run.
+    // Core's interpreter through the shim, which names the first failing input's error; as in
+    // Core, also under `-acceptnonstdtxn` (which skips only the standardness rules outside the
+    // interpreter). The standard flags include every consensus flag of the next block, so
+    // passing them passes those (Core re-runs the consensus flags here against its signature
+    // cache). When the script execution cache already holds the transaction under the next
+    // block's flags, only the structural policy rules run.
     let flags = block_script_flags(chain.params(), next_height, &BlockHash::all_zeros());
-    let cached = chain.script_cache().contains(wtxid, flags, false);
-    if settings.require_standard && !cached {
-        match first_script_error(tx, spent, standard_script_verify_flags()) {
-            Ok(None) => {}
-            Ok(Some((i, e))) => {
-                return Err(Reject::new(
-                    format!("mempool-script-verify-flag-failed ({})", e.text),
-                    failing_input_detail(tx, i),
-                ))
-            }
-            Err(e) => return Err(Reject::new("mempool-script-verify-flag-failed", format!("interpreter: {e}"))),
-        }
-    } else {
-        let prepared = match cached {
-            true => None,
-            false => Some(
-                PreparedTx::new(tx, spent).map_err(|e| Reject::new("mempool-script-verify-flag-failed", format!("interpreter: {e}")))?,
-            ),
+    if !chain.script_cache().contains(wtxid, flags, false) {
+        let failure = match first_script_error(tx, spent, standard_script_verify_flags()) {
+            Ok(None) => None,
+            Ok(Some((i, e))) => Some(Reject::new(
+                format!("mempool-script-verify-flag-failed ({})", e.text),
+                failing_input_detail(tx, i),
+            )),
+            Err(e) => Some(Reject::new("mempool-script-verify-flag-failed", format!("interpreter: {e}"))),
         };
+        if let Some(mut r) = failure {
+            // Core's TX_WITNESS_STRIPPED: a copy without witnesses of a transaction that needs
+            // them fails, and says nothing of the transaction with its witnesses.
+            r.may_be_mutated = tx.input.iter().all(|i| i.witness.is_empty()) && policy::spends_non_anchor_witness_program(tx, spent);
+            return Err(r);
+        }
+    } else if settings.require_standard {
         for (i, prev) in spent.iter().enumerate() {
-            if let Some(Err(e)) = prepared.as_ref().map(|p| p.verify_input(i, flags)) {
-                return Err(mempool_script_reject(tx, spent, i, &e.to_string()));
-            }
-            if settings.require_standard {
-                if let Err(e) = policy::check_input_script_policy(tx, i, prev) {
-                    return Err(mempool_script_reject(tx, spent, i, e));
-                }
+            if let Err(e) = policy::check_input_script_policy(tx, i, prev) {
+                return Err(mempool_script_reject(tx, spent, i, e));
             }
         }
     }

@@ -512,7 +512,9 @@ impl Mempool {
                 let mut these = Vec::new();
                 match accept::accept_tx(chain, &mut pool, &self.settings, e.tx.clone(), &o, &mut these) {
                     Ok(_) => {
-                        // The entry stayed: its re-addition is not a change.
+                        // The entry stayed: its re-addition is not a change, and it is as
+                        // requestable as it was.
+                        pool.set_relay_sequence(&e.txid, e.relay_sequence);
                         let removed = these.iter().filter(|e| matches!(e, PoolEvent::Removed { .. })).count();
                         pool.set_sequence(before + removed as u64);
                     }

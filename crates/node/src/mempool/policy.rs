@@ -384,6 +384,24 @@ pub fn check_inputs_standard(tx: &Transaction, spent: &[TxOut]) -> Result<(), Re
     Ok(())
 }
 
+/// Core's SpendsNonAnchorWitnessProg: whether an input spends a witness program other than
+/// pay-to-anchor, directly or as a P2SH redeem script. A transaction without witnesses that does
+/// and fails its scripts may be a valid one stripped of its witnesses (Core's
+/// TX_WITNESS_STRIPPED), so its id must not be remembered as rejected.
+pub fn spends_non_anchor_witness_program(tx: &Transaction, spent: &[TxOut]) -> bool {
+    tx.input.iter().zip(spent).any(|(input, prev)| {
+        let spk = prev.script_pubkey.as_bytes();
+        if witness_program(spk).is_some() {
+            return solve(spk) != ScriptType::Anchor;
+        }
+        if solve(spk) != ScriptType::ScriptHash {
+            return false;
+        }
+        let redeem = push_stack(input.script_sig.as_bytes()).and_then(|mut stack| stack.pop());
+        redeem.is_some_and(|r| witness_program(&r).is_some())
+    })
+}
+
 /// Core's IsWitnessStandard: P2WSH and tapscript size limits, no annex, no witness stuffing on
 /// P2A or non-witness spends.
 pub fn is_witness_standard(tx: &Transaction, spent: &[TxOut]) -> bool {
@@ -633,6 +651,49 @@ mod tests {
         assert_eq!(solve(&[0x6a, 0x01, 0xff]), ScriptType::NullData);
         assert_eq!(solve(&[0x52, 0x02, 0xab, 0xcd]), ScriptType::WitnessUnknown);
         assert_eq!(solve(&[0x00, 0x03, 1, 2, 3]), ScriptType::NonStandard);
+    }
+
+    /// Core's SpendsNonAnchorWitnessProg: witness programs of any version, directly or as a
+    /// P2SH redeem script, but not pay-to-anchor and not other scripts.
+    #[test]
+    fn spends_of_witness_programs_are_told_apart() {
+        use bitcoin::{OutPoint, ScriptBuf, Transaction, TxIn};
+        let op_true = ScriptBuf::from_bytes(vec![0x51]);
+        let p2wsh = ScriptBuf::new_p2wsh(&op_true.wscript_hash());
+        let spending = |spk: ScriptBuf, script_sig: ScriptBuf| {
+            let tx = Transaction {
+                version: bitcoin::transaction::Version::TWO,
+                lock_time: bitcoin::absolute::LockTime::ZERO,
+                input: vec![TxIn {
+                    previous_output: OutPoint::null(),
+                    script_sig,
+                    ..Default::default()
+                }],
+                output: vec![],
+            };
+            spends_non_anchor_witness_program(
+                &tx,
+                &[TxOut {
+                    value: bitcoin::Amount::ZERO,
+                    script_pubkey: spk,
+                }],
+            )
+        };
+        let push = |script: &ScriptBuf| {
+            let bytes = bitcoin::script::PushBytesBuf::try_from(script.to_bytes()).unwrap();
+            bitcoin::script::Builder::new().push_slice(bytes).into_script()
+        };
+        assert!(spending(p2wsh.clone(), ScriptBuf::new()));
+        assert!(spending(ScriptBuf::from_bytes(vec![0x52, 0x02, 0xab, 0xcd]), ScriptBuf::new()));
+        assert!(!spending(ScriptBuf::new_p2a(), ScriptBuf::new()));
+        assert!(!spending(op_true.clone(), ScriptBuf::new()));
+        assert!(spending(ScriptBuf::new_p2sh(&p2wsh.script_hash()), push(&p2wsh)));
+        assert!(!spending(ScriptBuf::new_p2sh(&op_true.script_hash()), push(&op_true)));
+        // A scriptSig that is not push-only yields no redeem script.
+        assert!(!spending(
+            ScriptBuf::new_p2sh(&p2wsh.script_hash()),
+            ScriptBuf::from_bytes(vec![0x61])
+        ));
     }
 
     #[test]

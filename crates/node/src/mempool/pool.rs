@@ -255,6 +255,16 @@ impl Pool {
         self.entries.get(txid).filter(|e| e.relay_sequence < last_inv_sequence)
     }
 
+    /// Sets the mempool sequence from which peers may request `txid` ([`Pool::get_for_relay`]):
+    /// 0 for the transactions of disconnected blocks put back after a reorg, which any peer may
+    /// request at once (Core's entry sequence 0 under `bypass_limits`); an entry's own earlier
+    /// value when the reorg re-validates it.
+    pub fn set_relay_sequence(&mut self, txid: &Txid, relay_sequence: u64) {
+        if let Some(e) = self.entries.get_mut(txid) {
+            e.relay_sequence = relay_sequence;
+        }
+    }
+
     /// The next entry sequence number.
     pub fn next_entry_sequence(&mut self) -> u64 {
         self.next_entry += 1;

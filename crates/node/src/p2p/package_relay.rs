@@ -51,14 +51,22 @@ impl Manager {
     }
 
     /// Remembers a transaction the mempool refused (Core's MempoolRejectedTx for a failure
-    /// other than missing inputs): a feerate failure in the reconsiderable filter, anything
-    /// else in the reject filter; it leaves the orphan pool either way.
+    /// other than missing inputs): a feerate failure in the reconsiderable filter, a copy that
+    /// may be stripped of its witnesses in neither, anything else in the reject filter; it
+    /// leaves the orphan pool either way.
     pub(super) fn remember_rejected(&mut self, tx: &Transaction, r: &Reject) {
         let (txid, wtxid) = (tx.compute_txid(), tx.compute_wtxid());
         if is_low_feerate(r) {
             self.reconsiderable.insert(wtxid.to_byte_array());
-        } else {
+        } else if !r.may_be_mutated {
+            // A copy stripped of its witnesses (Core's TX_WITNESS_STRIPPED) has the txid of the
+            // valid transaction; remembering it would refuse that one from non-wtxid peers.
             self.rejects.insert(wtxid.to_byte_array());
+            // Core's TX_INPUTS_NOT_STANDARD: the spent scripts alone refuse it, whatever the
+            // witness, so its txid is refused too (for peers announcing by txid).
+            if r.reason == "bad-txns-nonstandard-inputs" && txid.to_byte_array() != wtxid.to_byte_array() {
+                self.rejects.insert(txid.to_byte_array());
+            }
         }
         if self.orphans.take(&wtxid).is_some() {
             tracing::debug!(target: "blvm::mempool", "   removed orphan tx {txid} (wtxid={wtxid})");

@@ -10,7 +10,8 @@ pub struct Reject {
     pub reason: String,
     /// Human-readable context (which tx, which input, amounts).
     pub detail: String,
-    /// True when the failure may come from a malleated copy of a valid block (do not mark invalid).
+    /// True when the failure may come from a malleated copy of a valid block or transaction (do
+    /// not mark it invalid, nor remember its id as rejected).
     pub may_be_mutated: bool,
 }
 
