@@ -5,7 +5,8 @@
 /// Longest address an `addrv2` entry may carry (Core's MAX_ADDRV2_SIZE).
 pub const MAX_ADDRV2_SIZE: u64 = 512;
 
-const END_OF_DATA: &str = "DataStream::read(): end of data";
+/// Core's exception text for a message that ends before its fields do.
+pub const END_OF_DATA: &str = "DataStream::read(): end of data";
 
 struct Cursor<'a>(&'a [u8]);
 

@@ -227,19 +227,48 @@ pub fn decoded_directly(command: &str) -> bool {
     matches!(command, "block" | "tx")
 }
 
-/// A [`decoded_directly`] payload, which must be consumed entirely (as `RawNetworkMessage` wants).
+/// A [`decoded_directly`] payload, read from its start: as Core, which reads a block or a
+/// transaction from the message and ignores any bytes after it (the byte budget has counted
+/// them; a prepared block whose payload is longer than its serialization is stored re-encoded).
 fn decode_direct(command: &str, payload: &[u8]) -> Result<NetworkMessage, encode::Error> {
-    fn whole<T: Decodable>(payload: &[u8]) -> Result<T, encode::Error> {
-        let (value, used) = bitcoin::consensus::encode::deserialize_partial(payload)?;
-        if used != payload.len() {
-            return Err(encode::Error::ParseFailed("extra bytes after network message payload"));
-        }
-        Ok(value)
+    fn leading<T: Decodable>(payload: &[u8]) -> Result<T, encode::Error> {
+        bitcoin::consensus::encode::deserialize_partial(payload).map(|(value, _)| value)
     }
     match command {
-        "block" => whole(payload).map(NetworkMessage::Block),
-        "tx" => whole(payload).map(NetworkMessage::Tx),
+        "block" => leading(payload).map(NetworkMessage::Block),
+        "tx" => leading(payload)
+            .map(NetworkMessage::Tx)
+            .map_err(|e| superfluous_witness(payload, e)),
         _ => Err(encode::Error::ParseFailed("not a directly decoded command")),
+    }
+}
+
+/// The text Core's exception carries for a payload that does not decode, where Core's
+/// deserializer names the fault (tests and operators match these); rust-bitcoin's otherwise.
+fn exception_text(e: &encode::Error) -> String {
+    match e {
+        encode::Error::Io(io) if io.kind() == bitcoin::io::ErrorKind::UnexpectedEof => super::addrv2_check::END_OF_DATA.to_string(),
+        encode::Error::UnsupportedSegwitFlag(_) => "Unknown transaction optional data".to_string(),
+        encode::Error::ParseFailed("witness flag set but no witnesses present") => "Superfluous witness record".to_string(),
+        other => other.to_string(),
+    }
+}
+
+/// Core reads the witnesses of a transaction whose flag byte has the witness bit before it
+/// refuses the other bits, so a flag of 3 with only empty witnesses is its "Superfluous witness
+/// record", not "Unknown transaction optional data"; rust-bitcoin refuses the flag first.
+fn superfluous_witness(payload: &[u8], e: encode::Error) -> encode::Error {
+    const FLAG_AT: usize = 5; // after the version and the zero marker
+    match e {
+        encode::Error::UnsupportedSegwitFlag(flag) if flag & 1 == 1 && payload.len() > FLAG_AT => {
+            let mut witness_only = payload.to_vec();
+            witness_only[FLAG_AT] = 1;
+            match bitcoin::consensus::encode::deserialize_partial::<bitcoin::Transaction>(&witness_only) {
+                Err(no_witness @ encode::Error::ParseFailed("witness flag set but no witnesses present")) => no_witness,
+                _ => e,
+            }
+        }
+        e => e,
     }
 }
 
@@ -261,7 +290,7 @@ pub fn decode(frame: &[u8], header: &FrameHeader) -> Result<NetworkMessage, Fram
         }
         return decode_direct(&header.command, &frame[HEADER_LEN..]).map_err(|e| FrameError::Decode {
             command,
-            error: e.to_string(),
+            error: exception_text(&e),
         });
     }
     if matches!(header.command.as_str(), "version" | "filterload") {
@@ -278,7 +307,7 @@ pub fn decode(frame: &[u8], header: &FrameHeader) -> Result<NetworkMessage, Fram
         };
         return decoded.map_err(|e| FrameError::Decode {
             command,
-            error: e.to_string(),
+            error: exception_text(&e),
         });
     }
     match deserialize::<RawNetworkMessage>(frame) {
@@ -286,7 +315,7 @@ pub fn decode(frame: &[u8], header: &FrameHeader) -> Result<NetworkMessage, Fram
         Err(encode::Error::InvalidChecksum { .. }) => Err(FrameError::BadChecksum { command }),
         Err(e) => Err(FrameError::Decode {
             command,
-            error: e.to_string(),
+            error: exception_text(&e),
         }),
     }
 }
@@ -459,7 +488,7 @@ mod tests {
     }
 
     /// Blocks and transactions are decoded from their payload, not through `RawNetworkMessage`:
-    /// the same messages, the same checksum and trailing-byte rejections on v1.
+    /// the same messages and checksum rejections on v1; bytes after them are ignored, as Core.
     #[tokio::test]
     async fn blocks_and_transactions_decode_directly_with_their_checksum_checked() {
         let tx = bitcoin::consensus::deserialize::<bitcoin::Transaction>(&hex_tx()).unwrap();
@@ -476,9 +505,47 @@ mod tests {
             longer[16..20].copy_from_slice(&len.to_le_bytes());
             let sum = checksum(&longer[HEADER_LEN..]);
             longer[20..24].copy_from_slice(&sum);
-            let err = read_one(&longer).await.unwrap_err();
-            assert!(err.to_string().contains("extra bytes after network message payload"), "{err}");
+            // Core reads the message from its start and ignores the byte after it.
+            assert_eq!(read_one(&longer).await.unwrap(), msg);
         }
+    }
+
+    /// A block or transaction that does not decode is reported with the text of Core's
+    /// exception, which Core's tests and operators' log scrapers match.
+    #[tokio::test]
+    async fn undecodable_payloads_carry_cores_exception_texts() {
+        let text = |e: FrameError| match e {
+            FrameError::Decode { error, .. } => error,
+            other => panic!("not a decode error: {other}"),
+        };
+        let block = serialize(&bitcoin::blockdata::constants::genesis_block(bitcoin::Network::Regtest));
+        let short = super::frame(Magic::REGTEST, "block", &block[..block.len() - 1]);
+        assert_eq!(text(read_one(&short).await.unwrap_err()), "DataStream::read(): end of data");
+        // A segwit transaction: version, marker 0, flag, one input, one output, its witness.
+        let segwit = |flag: u8, witness: &[u8]| {
+            let mut v = vec![2, 0, 0, 0, 0, flag, 1];
+            v.extend_from_slice(&[7u8; 32]);
+            v.extend_from_slice(&[0, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 1]);
+            v.extend_from_slice(&1000u64.to_le_bytes());
+            v.push(0);
+            v.extend_from_slice(witness);
+            v.extend_from_slice(&[0, 0, 0, 0]);
+            super::frame(Magic::REGTEST, "tx", &v)
+        };
+        let one_item = [1u8, 1, 0x51];
+        let empty = [0u8];
+        assert!(read_one(&segwit(1, &one_item)).await.is_ok());
+        assert_eq!(
+            text(read_one(&segwit(3, &one_item)).await.unwrap_err()),
+            "Unknown transaction optional data"
+        );
+        assert_eq!(text(read_one(&segwit(1, &empty)).await.unwrap_err()), "Superfluous witness record");
+        // Core reads the witnesses before it refuses the unknown bit.
+        assert_eq!(text(read_one(&segwit(3, &empty)).await.unwrap_err()), "Superfluous witness record");
+        assert_eq!(
+            text(read_one(&segwit(2, &empty)).await.unwrap_err()),
+            "Unknown transaction optional data"
+        );
     }
 
     fn serialize_payload(msg: &NetworkMessage) -> Vec<u8> {

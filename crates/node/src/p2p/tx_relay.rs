@@ -93,11 +93,13 @@ impl Manager {
     }
 
     /// Sends each peer whose announcement time has come (on the node's mockable clock, as
-    /// Core's) its pending announcements in one `inv`, and records the mempool sequence they
-    /// cover: transactions that entered later are not served to the peer until announced.
+    /// Core's), and each noban peer at once (Core's fSendTrickle), its pending announcements in
+    /// one `inv`, and records the mempool sequence they cover: transactions that entered later
+    /// are not served to the peer until announced.
     pub(super) fn trickle(&mut self) {
         let now = crate::clock::unix_now_ms();
-        let due = |p: &Peer| p.ready && p.relay.relay_txs && now >= p.relay.next_trickle;
+        let timer_due = |p: &Peer| now >= p.relay.next_trickle;
+        let due = |p: &Peer| p.ready && p.relay.relay_txs && (timer_due(p) || p.handle.shared.permissions.noban);
         if !self.peers.values().any(due) {
             return;
         }
@@ -106,8 +108,10 @@ impl Manager {
         let magic = self.magic();
         let mean_in = self.s.trickle_interval;
         for p in self.peers.values_mut().filter(|p| due(p)) {
-            let mean = if p.conn_type == ConnType::Inbound { mean_in } else { mean_in / 2 };
-            p.relay.next_trickle = now + relay::poisson_delay(mean).as_millis() as u64;
+            if timer_due(p) {
+                let mean = if p.conn_type == ConnType::Inbound { mean_in } else { mean_in / 2 };
+                p.relay.next_trickle = now + relay::poisson_delay(mean).as_millis() as u64;
+            }
             p.relay.last_inv_sequence = sequence;
             p.handle.shared.last_inv_sequence.store(sequence, Ordering::Relaxed);
             let shared = p.handle.shared.clone();
