@@ -15,6 +15,15 @@ pub struct Params {
     repeated: Vec<(usize, Vec<String>, String)>,
 }
 
+/// Core's ParseHashV: a 32-byte hash (`BlockHash`, `Txid`...) written as 64 hex digits in
+/// display order; a string of another length and one that is not hex get Core's two -8 errors.
+pub fn parse_hash<T: std::str::FromStr>(s: &str, name: &str) -> Result<T, RpcError> {
+    if s.len() != 64 {
+        return Err(RpcError::param(format!("{name} must be of length 64 (not {}, for '{s}')", s.len())));
+    }
+    T::from_str(s).map_err(|_| RpcError::param(format!("{name} must be hexadecimal string (not '{s}')")))
+}
+
 /// Core's name of a JSON value's type, for type errors.
 pub(crate) fn type_name(v: &Value) -> &'static str {
     match v {
@@ -249,6 +258,23 @@ impl Params {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Core's ParseHashV: its length error only for a wrong length, its hex error for 64
+    /// characters that are not hex (the case getchaintxstats' test sends), display order kept.
+    #[test]
+    fn hashes_are_parsed_with_cores_two_errors() {
+        let hex = "00000000000000000000000000000000000000000000000000000000000000ab";
+        let h: bitcoin::BlockHash = parse_hash(hex, "blockhash").unwrap();
+        assert_eq!(h.to_string(), hex);
+        let t: bitcoin::Txid = parse_hash(hex, "txid").unwrap();
+        assert_eq!(t.to_string(), hex);
+        let short = parse_hash::<bitcoin::BlockHash>("abc", "blockhash").unwrap_err();
+        assert_eq!(short.message, "blockhash must be of length 64 (not 3, for 'abc')");
+        let not_hex = format!("ZZZ{}", &hex[3..]);
+        let e = parse_hash::<bitcoin::Txid>(&not_hex, "txid").unwrap_err();
+        assert_eq!(e.message, format!("txid must be hexadecimal string (not '{not_hex}')"));
+        assert_eq!(e.code, code::INVALID_PARAMETER);
+    }
     use serde_json::json;
 
     const NAMES: &[&str] = &["arg0", "arg1", "arg2", "arg3"];

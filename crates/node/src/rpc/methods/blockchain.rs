@@ -44,13 +44,7 @@ pub(super) fn chain_hash(p: &Params, i: usize) -> Result<BlockHash, RpcError> {
 
 /// A block hash given as a string, with Core's errors (`ParseHashV(.., "blockhash")`).
 pub(super) fn parse_block_hash(s: &str) -> Result<BlockHash, RpcError> {
-    if s.len() != 64 || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return Err(RpcError::param(format!(
-            "blockhash must be of length 64 (not {}, for '{s}')",
-            s.len()
-        )));
-    }
-    BlockHash::from_str(s).map_err(|_| RpcError::param(format!("blockhash must be hexadecimal string (not '{s}')")))
+    super::super::params::parse_hash(s, "blockhash")
 }
 
 /// The header fields shared by getblockheader and getblock.

@@ -13,7 +13,6 @@ use bitcoin::consensus::encode::VarInt;
 use bitcoin::{Block, BlockHash, SignedAmount, TxOut};
 use serde_json::{json, Map, Value};
 use std::collections::BTreeSet;
-use std::str::FromStr;
 use std::sync::Arc;
 
 /// Statistics that need the spent coins (the block's undo data).
@@ -118,13 +117,7 @@ pub(super) fn target(c: &ChainManager, v: &Value) -> Result<BlockIndexEntry, Rpc
             format!("JSON value of type {kind} is not of expected type string"),
         ));
     };
-    if s.len() != 64 || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return Err(RpcError::param(format!(
-            "hash_or_height must be of length 64 (not {}, for '{s}')",
-            s.len()
-        )));
-    }
-    let hash = BlockHash::from_str(s).map_err(|_| RpcError::param(format!("hash_or_height must be hexadecimal string (not '{s}')")))?;
+    let hash: BlockHash = super::super::params::parse_hash(s, "hash_or_height")?;
     let e = c
         .entry(&hash)
         .ok_or_else(|| RpcError::new(code::INVALID_ADDRESS_OR_KEY, "Block not found"))?;

@@ -17,7 +17,6 @@ use bitcoin::hex::FromHex;
 use bitcoin::{Network, OutPoint, Transaction, Txid};
 use serde_json::{json, Map, Value};
 use std::collections::HashMap;
-use std::str::FromStr;
 use std::sync::Arc;
 
 /// Default `maxfeerate` of sendrawtransaction/testmempoolaccept: 0.10 BTC/kvB in sat/kvB.
@@ -26,13 +25,7 @@ use crate::mempool::package::MAX_PACKAGE_COUNT;
 
 /// Core's ParseHashV for a txid argument.
 pub fn parse_txid(v: &str, name: &str) -> Result<Txid, RpcError> {
-    if v.len() != 64 {
-        return Err(RpcError::param(format!("{name} must be of length 64 (not {}, for '{v}')", v.len())));
-    }
-    if !v.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return Err(RpcError::param(format!("{name} must be hexadecimal string (not '{v}')")));
-    }
-    Txid::from_str(v).map_err(|_| RpcError::param(format!("{name} must be hexadecimal string (not '{v}')")))
+    super::super::params::parse_hash(v, name)
 }
 
 /// Decodes a hex transaction as Core's DecodeHexTx does for sendrawtransaction.

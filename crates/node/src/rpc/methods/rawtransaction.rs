@@ -18,15 +18,8 @@ use std::sync::Arc;
 /// Core's `ParseHashV(v, name)`: 64 hex digits, else -8 with Core's wording.
 pub(super) fn parse_hash(v: &Value, name: &str) -> Result<[u8; 32], RpcError> {
     let s = v.as_str().ok_or_else(|| type_error(v, "string"))?;
-    if s.len() != 64 {
-        return Err(RpcError::param(format!("{name} must be of length 64 (not {}, for '{s}')", s.len())));
-    }
-    let mut b: [u8; 32] = parse_hex(s)
-        .and_then(|v| v.try_into().ok())
-        .ok_or_else(|| RpcError::param(format!("{name} must be hexadecimal string (not '{s}')")))?;
-    // Display order is byte-reversed.
-    b.reverse();
-    Ok(b)
+    // Display order is byte-reversed, as a double-SHA256 hash displays.
+    super::super::params::parse_hash::<bitcoin::hashes::sha256d::Hash>(s, name).map(|h| h.to_byte_array())
 }
 
 /// `UniValue::getInt<T>` on a JSON value: -3 for non-numbers, -1 when not an integer in range.

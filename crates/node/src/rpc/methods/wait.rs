@@ -7,7 +7,6 @@ use super::super::params::Params;
 use crate::rpc::context::RpcContext;
 use bitcoin::BlockHash;
 use serde_json::{json, Value};
-use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::time::Instant;
@@ -47,11 +46,7 @@ fn timeout(p: &Params, i: usize) -> Result<Option<Duration>, RpcError> {
 }
 
 fn hash_arg(p: &Params, i: usize, name: &str) -> Result<BlockHash, RpcError> {
-    let s = p.str(i)?;
-    if s.len() != 64 || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return Err(RpcError::param(format!("{name} must be of length 64 (not {}, for '{s}')", s.len())));
-    }
-    BlockHash::from_str(s).map_err(|_| RpcError::param(format!("{name} must be hexadecimal string (not '{s}')")))
+    crate::rpc::params::parse_hash(p.str(i)?, name)
 }
 
 /// Waits until `done(tip)` holds, the deadline passes or the node shuts down; returns the tip then.
