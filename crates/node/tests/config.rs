@@ -692,6 +692,14 @@ fn test_activation_heights_and_policy_options_with_cores_errors() {
         err(&["-testactivationheight=csv@-1"]),
         "Invalid height value (csv@-1) for -testactivationheight=name@height."
     );
+    assert_eq!(
+        err(&["-testactivationheight="]),
+        "Invalid format () for -testactivationheight=name@height."
+    );
+    // Core checks every block for a -checkblocks depth of 0 or below.
+    assert_eq!(parse(&["-checkblocks=-1"]).unwrap().0.checkblocks, 0);
+    assert_eq!(parse(&["-checkblocks=12"]).unwrap().0.checkblocks, 12);
+    assert!(parse(&["-checkblocks=-x"]).is_err());
     assert!(err(&["-testnet4", "-testactivationheight=csv@1"]).contains("regression testing"));
     assert_eq!(
         err(&["-chain=main", "-acceptnonstdtxn=1"]),

@@ -154,7 +154,7 @@ options_table! {
     Mining "blockreservedweight" Int All "8000" "Weight kept free in assembled blocks for the header and coinbase (at least 2000)";
     Mining "blockmintxfee" Str All "0.00000001" "Lowest fee rate (BTC/kvB) of transactions included in assembled blocks";
     Mining "blockversion" Int Regtest "" "Header version of assembled blocks instead of the BIP9 one (regtest only)";
-    Chain "checkblocks" Int All "6" "How many of the last blocks to verify at startup (0 = all)" => checkblocks: u32 = 6, [0, u32::MAX as u64], "a number of blocks (0 = all)";
+    Chain "checkblocks" Int All "6" "How many of the last blocks to verify at startup (0 or below = all)" => checkblocks: u32 = 6, [0, u32::MAX as u64], "a number of blocks (0 = all)";
     Chain "checklevel" Int All "3" "How thorough the startup block verification is (0-4): 0 reads the blocks, 1 checks them, 2 and above also check their undo data" => checklevel: u32 = 3, [0, 4], "an integer in 0..=4";
     Logging "logmaxsize" Int All "10" "Rotate debug.log when it exceeds this many MiB (0 = never)" => logmaxsize: u64 = 10, [0, 1u64 << 20], "an integer MiB in 0..=1048576 (0 = never rotate)";
     Logging "logmaxfiles" Int All "5" "Rotated logs to keep (debug.log.1 is the newest)" => logmaxfiles: usize = 5, [1, 1000], "an integer in 1..=1000";

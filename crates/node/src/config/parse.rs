@@ -136,8 +136,14 @@ fn read_option(p: &mut Pass, name: String, value: Option<String>) -> Result<(), 
         // Core: -debug without a category means every category.
         v = "1".into();
     }
+    if name == "checkblocks" && v.strip_prefix('-').is_some_and(|n| n.parse::<u64>().is_ok()) {
+        // Core's VerifyDB checks every block for a depth of 0 or below.
+        v = "0".into();
+    }
     let flag = || -> Result<bool, ConfigError> { Ok(parse_bool(&name, &v)? != negated) };
-    if kind != OptKind::Bool && v.is_empty() {
+    // The test-chain options' own parsers answer an empty value in Core's words.
+    let own_empty_error = matches!(name.as_str(), "testactivationheight" | "testassumeutxo");
+    if kind != OptKind::Bool && v.is_empty() && !own_empty_error {
         return Err(bad(&name, &v, "a value (-name=value)"));
     }
     let cfg = &mut p.cfg;
