@@ -10,7 +10,6 @@ use bitcoin::consensus::{deserialize, serialize};
 use bitcoin::hex::FromHex;
 use bitcoin::{Block, BlockHash, OutPoint, Txid};
 use serde_json::{json, Value};
-use std::str::FromStr;
 use std::sync::Arc;
 
 /// Core's GetDifficulty: the target of difficulty 1 over the block's target, as a double.
@@ -370,7 +369,7 @@ pub(super) fn getchaintips(node: &Arc<RpcContext>, _p: &Params) -> Result<Value,
 /// (the default) from its view over it: an output spent by a mempool transaction is gone, one
 /// created by a mempool transaction has 0 confirmations.
 pub(super) fn gettxout(node: &Arc<RpcContext>, p: &Params) -> Result<Value, RpcError> {
-    let txid = Txid::from_str(p.str(0)?).map_err(|_| RpcError::param("txid must be hexadecimal string"))?;
+    let txid: Txid = super::super::params::parse_hash(p.str(0)?, "txid")?;
     let n = u32::try_from(p.u64(1)?).map_err(|_| RpcError::param("n out of range"))?;
     let op = OutPoint { txid, vout: n };
     // The mempool is read before the chain is locked (never both locks at once).
