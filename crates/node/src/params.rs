@@ -199,6 +199,12 @@ fn assumeutxo_data(network: Network) -> Vec<AssumeutxoData> {
 }
 
 impl ChainParams {
+    /// Whether segwit (BIP141/143/147) is enforced for a block at `height`: its witness
+    /// commitment, scripts and coinbase witness depend on it.
+    pub fn segwit_enforced_at(&self, height: u32) -> bool {
+        height >= self.segwit_height
+    }
+
     /// Applies Core's `-testactivationheight=name@height` (regtest): moves a buried deployment
     /// (segwit, bip34, dersig, cltv, csv) to `height`. The error is Core's wording.
     pub fn set_test_activation_height(&mut self, arg: &str) -> Result<(), String> {

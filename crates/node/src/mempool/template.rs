@@ -139,7 +139,7 @@ impl BlockTemplate {
             tx_weight: txs.iter().map(|t| t.weight).sum(),
             tx_sigops: txs.iter().map(|t| t.sigops).sum(),
             txs,
-            segwit: height >= chain.params().segwit_height,
+            segwit: chain.params().segwit_enforced_at(height),
         }
     }
 

@@ -194,7 +194,7 @@ impl Manager {
         let hash = block.block().block_hash();
         let mutated = node.chain.read(|c| {
             c.entry(&block.block().header.prev_blockhash)
-                .and_then(|prev| block.mutation(prev.height + 1 >= c.params().segwit_height))
+                .and_then(|prev| block.mutation(c.params().segwit_enforced_at(prev.height + 1)))
         });
         if let Some(r) = mutated {
             tracing::debug!(target: "blvm::validation", "Block mutated: {}, {}", r.reason, r.detail);

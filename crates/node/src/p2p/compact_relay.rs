@@ -516,7 +516,7 @@ impl Manager {
     fn segwit_after(&self, prev: &BlockHash) -> bool {
         self.node
             .chain
-            .read(|c| c.entry(prev).is_none_or(|e| e.height + 1 >= c.params().segwit_height))
+            .read(|c| c.entry(prev).is_none_or(|e| c.params().segwit_enforced_at(e.height + 1)))
     }
 }
 

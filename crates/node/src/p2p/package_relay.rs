@@ -59,8 +59,8 @@ impl Manager {
         if is_low_feerate(r) {
             self.reconsiderable.insert(wtxid.to_byte_array());
         } else if !r.may_be_mutated {
-            // A copy stripped of its witnesses (Core's TX_WITNESS_STRIPPED) has the txid of the
-            // valid transaction; remembering it would refuse that one from non-wtxid peers.
+            // (A copy that may be stripped of its witnesses, Core's TX_WITNESS_STRIPPED, is not
+            // remembered: its id is the valid transaction's, which non-wtxid peers announce.)
             self.rejects.insert(wtxid.to_byte_array());
             // Core's TX_INPUTS_NOT_STANDARD: the spent scripts alone refuse it, whatever the
             // witness, so its txid is refused too (for peers announcing by txid).

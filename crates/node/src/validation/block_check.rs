@@ -153,7 +153,7 @@ pub fn contextual_check_block_with(
             return Err(Reject::new("bad-cb-height", "block height mismatch in coinbase"));
         }
     }
-    let segwit = height >= params.segwit_height;
+    let segwit = params.segwit_enforced_at(height);
     match parts {
         Some(p) if segwit => p.witness_segwit.clone()?,
         _ => check_witness_malleation(block, segwit)?,

@@ -78,7 +78,7 @@ pub fn block_script_flags(params: &ChainParams, height: u32, hash: &BlockHash) -
     if height >= params.csv_height {
         flags |= VERIFY_CHECKSEQUENCEVERIFY;
     }
-    if height >= params.segwit_height {
+    if params.segwit_enforced_at(height) {
         flags |= VERIFY_NULLDUMMY;
     }
     flags

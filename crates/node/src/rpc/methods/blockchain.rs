@@ -429,7 +429,7 @@ pub async fn submitblock(node: &Arc<RpcContext>, p: &Params) -> Result<Value, Rp
     {
         let c = node.lock_chain();
         if let Some(prev) = c.entry(&block.header.prev_blockhash) {
-            let segwit = prev.height + 1 >= c.params().segwit_height;
+            let segwit = c.params().segwit_enforced_at(prev.height + 1);
             crate::mempool::template::fill_witness_reserved_value(&mut block, segwit);
         }
     }
